@@ -1,0 +1,80 @@
+#pragma once
+// Backend: what the HTTP server (and any other front end) needs from an inference service.
+// The local Coordinator is one Backend; the cluster gateway is another; the simulated engine
+// is a third. The server never knows which.
+//
+// Thread-safety: every member function may be called from any thread concurrently (the HTTP
+// server calls them from its I/O threads). None of them blocks for long: CPU-heavy work
+// (tokenizing a long prompt, decoding) happens elsewhere and is awaited.
+
+#include <boost/asio/awaitable.hpp>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/task.hpp"
+#include "engine/token_stream.hpp"
+#include "util/result.hpp"
+
+namespace troupe::engine {
+
+struct ModelInfo {
+  std::string id;          // the name clients use in "model"
+  std::int32_t n_ctx = 0;  // context per sequence
+  std::int32_t n_vocab = 0;
+  std::string owned_by = "troupe";
+  std::int64_t created = 0;  // unix seconds
+};
+
+enum class HealthState { loading, ready, failed };
+
+struct Health {
+  HealthState state = HealthState::loading;
+  std::string message;  // why, when not ready
+};
+
+// Counters and gauges for /metrics. Counters only grow; gauges are instantaneous.
+struct BackendStats {
+  std::int64_t requests_running = 0;  // gauge: admitted and generating
+  std::int64_t requests_queued = 0;   // gauge: waiting for a sequence slot
+  std::int64_t prompt_tokens_total = 0;
+  std::int64_t generation_tokens_total = 0;
+  std::int64_t prefix_cache_hits_total = 0;     // prompt tokens served from the KV cache
+  std::int64_t prefix_cache_queries_total = 0;  // prompt tokens looked up
+  std::int64_t decode_steps_total = 0;
+  std::int64_t cancelled_total = 0;
+  double kv_cache_usage_ratio = 0.0;  // gauge: used / total KV cells
+  // Histogram of sequences per decode step: count of steps with exactly i sequences, i < 64,
+  // steps with more are counted in the last bucket.
+  std::vector<std::int64_t> sequences_per_step;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  // Starts a generation. Always returns a stream: a refused request (unknown model, invalid
+  // parameters, prompt too long, queue full, engine failed) yields a stream that delivers a
+  // single Failed event, so there is one path for errors. Otherwise the first event is
+  // Started. Destroying the stream cancels the request.
+  virtual boost::asio::awaitable<TokenStream> generate(Task task) = 0;
+
+  // Tokenizes text with the model's vocabulary. add_special: add BOS etc. as the model
+  // wants; parse_special: recognise special-token text such as "<|im_start|>".
+  virtual boost::asio::awaitable<Result<std::vector<Token>>> tokenize(std::string model,
+                                                                      std::string text,
+                                                                      bool add_special,
+                                                                      bool parse_special) = 0;
+
+  // Turns tokens back into text (special tokens rendered as their text).
+  virtual boost::asio::awaitable<Result<std::string>> detokenize(std::string model,
+                                                                 std::vector<Token> tokens) = 0;
+
+  // The models served. The first is the default.
+  virtual std::vector<ModelInfo> models() const = 0;
+
+  virtual Health health() const = 0;
+  virtual BackendStats stats() const = 0;
+};
+
+}  // namespace troupe::engine

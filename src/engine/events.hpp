@@ -1,0 +1,62 @@
+#pragma once
+// The events a TokenStream delivers, in order:
+//   Started, then any number of Delta, then exactly one Finished or Failed.
+// A stream whose request was refused before admission delivers only Failed.
+
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "engine/task.hpp"
+#include "util/error.hpp"
+
+namespace troupe::engine {
+
+enum class FinishReason { stop, length, cancelled };
+
+struct TokenLogprob {
+  Token token = 0;
+  std::string text;  // the token's piece (may be part of a UTF-8 character)
+  float logprob = 0.0f;
+};
+
+// The request was admitted; its prompt is this many tokens long.
+struct Started {
+  std::int32_t prompt_tokens = 0;
+  std::int32_t cached_tokens = 0;  // prompt tokens reused from the KV cache
+};
+
+// New output. `text` is valid UTF-8 and may be empty when a token's text is held back
+// (an incomplete UTF-8 character or a possible stop-string prefix): then no text is due yet.
+struct Delta {
+  std::string text;
+  std::vector<Token> tokens;                     // the tokens sampled since the last Delta
+  std::vector<TokenLogprob> logprobs;            // one per token when requested
+  std::vector<std::vector<TokenLogprob>> top;    // top alternatives per token when requested
+};
+
+struct Usage {
+  std::int32_t prompt_tokens = 0;
+  std::int32_t completion_tokens = 0;
+  std::int32_t cached_tokens = 0;
+};
+
+struct Finished {
+  FinishReason reason = FinishReason::stop;
+  Usage usage;
+  std::string stop_string;  // the stop string that matched, if that was the reason
+};
+
+struct Failed {
+  Error error;
+};
+
+using StreamEvent = std::variant<Started, Delta, Finished, Failed>;
+
+// True for the events after which a stream delivers nothing more.
+inline bool is_final(const StreamEvent& e) noexcept {
+  return std::holds_alternative<Finished>(e) || std::holds_alternative<Failed>(e);
+}
+
+}  // namespace troupe::engine

@@ -1,0 +1,91 @@
+#include "engine/llama_runtime.hpp"
+
+#include <dlfcn.h>
+#include <ggml-backend.h>
+#include <llama.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <mutex>
+
+#ifndef TROUPE_LLAMA_RELEASE
+#define TROUPE_LLAMA_RELEASE "unknown"
+#endif
+
+namespace troupe::engine {
+namespace {
+
+bool g_verbose = false;  // written once under std::call_once, before any log callback runs
+
+void log_callback(ggml_log_level level, const char* text, void*) {
+  std::string_view msg(text);
+  while (!msg.empty() && (msg.back() == '\n' || msg.back() == '\r')) msg.remove_suffix(1);
+  if (msg.empty()) return;
+  switch (level) {
+    case GGML_LOG_LEVEL_ERROR: spdlog::error("llama: {}", msg); break;
+    case GGML_LOG_LEVEL_WARN: spdlog::warn("llama: {}", msg); break;
+    default:
+      if (g_verbose) spdlog::debug("llama: {}", msg);
+      break;
+  }
+}
+
+// The folder libllama was loaded from: the ggml backend libraries sit beside it.
+std::string library_dir() {
+  if (const char* env = std::getenv("TROUPE_GGML_BACKEND_DIR"); env && *env) return env;
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<void*>(&llama_backend_init), &info) && info.dli_fname) {
+    return std::filesystem::path(info.dli_fname).parent_path().string();
+  }
+  return ".";
+}
+
+const char* device_type_name(enum ggml_backend_dev_type t) {
+  switch (t) {
+    case GGML_BACKEND_DEVICE_TYPE_CPU: return "cpu";
+    case GGML_BACKEND_DEVICE_TYPE_GPU: return "gpu";
+    case GGML_BACKEND_DEVICE_TYPE_IGPU: return "igpu";
+    default: return "accel";
+  }
+}
+
+RuntimeInfo load_runtime() {
+  llama_log_set(log_callback, nullptr);
+  RuntimeInfo info;
+  info.llama_release = TROUPE_LLAMA_RELEASE;
+  info.backend_dir = library_dir();
+  if (ggml_backend_reg_count() == 0) ggml_backend_load_all_from_path(info.backend_dir.c_str());
+  llama_backend_init();
+  for (size_t i = 0; i < ggml_backend_reg_count(); ++i) {
+    info.backends.emplace_back(ggml_backend_reg_name(ggml_backend_reg_get(i)));
+  }
+  for (size_t i = 0; i < ggml_backend_dev_count(); ++i) {
+    ggml_backend_dev_t dev = ggml_backend_dev_get(i);
+    info.devices.push_back({ggml_backend_dev_name(dev), ggml_backend_dev_description(dev),
+                            device_type_name(ggml_backend_dev_type(dev))});
+  }
+  info.system_info = llama_print_system_info();
+  if (info.devices.empty()) {
+    spdlog::error("no ggml backend found in {} (set TROUPE_GGML_BACKEND_DIR)", info.backend_dir);
+  }
+  for (const auto& d : info.devices) {
+    spdlog::info("ggml device {} ({}, {}) from {}", d.name, d.type, d.description, info.backend_dir);
+  }
+  spdlog::info("ggml CPU features: {}", info.system_info);
+  return info;
+}
+
+}  // namespace
+
+const RuntimeInfo& init_llama_runtime(bool verbose) {
+  static std::once_flag once;
+  static RuntimeInfo info;
+  std::call_once(once, [&] {
+    g_verbose = verbose;
+    info = load_runtime();
+  });
+  return info;
+}
+
+}  // namespace troupe::engine

@@ -1,0 +1,59 @@
+#pragma once
+// Task: one generation request as the engine sees it. Plain structs, no JSON, no HTTP: the
+// server turns a wire request into a Task at once, the remote layer serializes it as it is.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace troupe::engine {
+
+using Token = std::int32_t;
+
+struct ChatMessage {
+  std::string role;  // "system" | "user" | "assistant"
+  std::string content;
+  friend bool operator==(const ChatMessage&, const ChatMessage&) = default;
+};
+
+// What to condition on: raw text (tokenized with the model's BOS rules), token ids, or a
+// conversation rendered with the model's chat template.
+using Prompt = std::variant<std::string, std::vector<Token>, std::vector<ChatMessage>>;
+
+// Sampling policy; defaults are "off" for every filter. temperature == 0 means greedy.
+struct SamplingParams {
+  float temperature = 1.0f;
+  std::int32_t top_k = 0;  // 0 = off
+  float top_p = 1.0f;      // 1 = off
+  float min_p = 0.0f;      // 0 = off
+  float repeat_penalty = 1.0f;
+  std::int32_t repeat_last_n = 64;
+  float presence_penalty = 0.0f;
+  float frequency_penalty = 0.0f;
+  std::optional<std::uint32_t> seed;                  // unset = random
+  std::vector<std::pair<Token, float>> logit_bias;    // added to the logit of each token
+  bool logprobs = false;                              // report the chosen token's logprob
+  std::int32_t top_logprobs = 0;                      // and this many alternatives (0..20)
+};
+
+// When to stop. Generation ends at the first of: an end-of-generation token (unless
+// ignore_eos), a stop string, max_tokens, or a full context.
+struct StopParams {
+  std::int32_t max_tokens = 256;
+  std::vector<std::string> stop;  // never emitted, not even partly
+  bool ignore_eos = false;
+  std::int32_t min_tokens = 0;  // EOG tokens are suppressed until this many were generated
+};
+
+struct Task {
+  std::string model;  // empty = the backend's default model
+  Prompt prompt;
+  SamplingParams sampling;
+  StopParams stop;
+  std::string request_id;  // for logs and tracing only
+};
+
+}  // namespace troupe::engine

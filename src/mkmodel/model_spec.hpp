@@ -1,0 +1,57 @@
+#pragma once
+// What `troupe mkmodel` writes: a llama-architecture GGUF with random weights and a generated
+// SentencePiece-style vocabulary, fully determined by a ModelSpec (same spec, same bytes).
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "util/result.hpp"
+
+namespace troupe::mkmodel {
+
+enum class WeightType { f32, f16, q8_0, q4_0 };
+
+struct Shape {
+  std::string name;  // "tiny" | "small" | "1b" | "custom"
+  std::int32_t n_vocab = 0;
+  std::int32_t n_ctx = 0;  // llama.context_length
+  std::int32_t n_embd = 0;
+  std::int32_t n_layer = 0;
+  std::int32_t n_head = 0;
+  std::int32_t n_head_kv = 0;
+  std::int32_t n_ff = 0;
+  float rope_freq_base = 10000.0f;
+  float rms_eps = 1e-5f;
+};
+
+struct ModelSpec {
+  Shape shape;
+  WeightType type = WeightType::f16;
+  std::uint64_t seed = 42;
+};
+
+// The predefined shapes: tiny (~1-2 M parameters, for unit tests), small (~130 M: n_embd 768,
+// 12 layers, 12 heads, n_ff 2048), 1b (TinyLlama-1.1B: n_embd 2048, 22 layers, 32 heads,
+// 4 KV heads, n_ff 5632). Error for any other name.
+Result<Shape> shape_by_name(std::string_view name);
+
+// Checks that a shape can be written (positive sizes, heads divide n_embd, quantized row
+// sizes divisible by the block size, vocabulary at least the fixed special/byte tokens).
+Result<void> validate(const ModelSpec& spec);
+
+Result<WeightType> parse_weight_type(std::string_view name);
+std::string_view weight_type_name(WeightType t);
+
+// Number of weights the spec describes.
+std::int64_t parameter_count(const Shape& shape);
+
+// Called with the fraction of tensor bytes written so far (0..1), from the calling thread.
+using Progress = std::function<void(double fraction)>;
+
+// Writes the model to `path` (through a temporary file renamed into place, so readers never
+// see half a file). Errors: invalid spec, unwritable path, disk full.
+Result<void> write_model(const ModelSpec& spec, const std::string& path, const Progress& progress = {});
+
+}  // namespace troupe::mkmodel

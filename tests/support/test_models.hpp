@@ -1,0 +1,22 @@
+#pragma once
+// Models for tests, generated on first use into the build tree and shared by every test
+// process (written to a temporary name and renamed, so concurrent ctest processes are safe).
+
+#include <optional>
+#include <string>
+
+#include "mkmodel/model_spec.hpp"
+
+namespace troupe::test {
+
+// Path of a generated model of `shape` ("tiny", "small", ...) with the given type and seed.
+// Aborts the test binary with a message if it cannot be written.
+std::string generated_model(const std::string& shape = "tiny",
+                            mkmodel::WeightType type = mkmodel::WeightType::f32,
+                            std::uint64_t seed = 1);
+
+// ../shared/models/<file> when that folder exists (real trained tiny models), else nullopt:
+// tests that use it must GTEST_SKIP() with a message when it is absent.
+std::optional<std::string> shared_model(const std::string& file = "stories260K.gguf");
+
+}  // namespace troupe::test
