@@ -1,6 +1,6 @@
 # Third-party libraries, all from Debian packages (scripts/bootstrap.sh installs them).
 find_package(Threads REQUIRED)
-find_package(Boost 1.81 EXACT REQUIRED COMPONENTS json url)
+find_package(Boost 1.81 REQUIRED CONFIG COMPONENTS json url)
 find_package(fmt REQUIRED)
 find_package(spdlog REQUIRED)
 find_package(CLI11 REQUIRED)
