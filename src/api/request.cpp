@@ -1,0 +1,280 @@
+#include "api/request.hpp"
+
+#include <fmt/format.h>
+
+#include <charconv>
+#include <cmath>
+#include <limits>
+
+#include "api/json_reader.hpp"
+
+namespace troupe::api {
+namespace json = boost::json;
+namespace {
+
+constexpr std::int32_t int32_max = std::numeric_limits<std::int32_t>::max();
+constexpr std::size_t max_stop_strings = 4;
+
+Error invalid(std::string message, std::string param) {
+  return Error{Errc::invalid_request, std::move(message), std::move(param)};
+}
+
+void read_logit_bias(JsonReader& r, GenerationParams& p) {
+  const json::value* v = r.failed() ? nullptr : r.find("logit_bias");
+  if (v == nullptr)
+    return;
+  if (!v->is_object())
+    return r.fail("'logit_bias' must be an object", "logit_bias");
+  for (const auto& [key, bias] : v->get_object()) {
+    std::int64_t id = -1;
+    const auto [ptr, ec] = std::from_chars(key.data(), key.data() + key.size(), id);
+    const bool id_ok =
+        ec == std::errc{} && ptr == key.data() + key.size() && id >= 0 && id <= int32_max;
+    if (!id_ok || !bias.is_number() || !(std::abs(bias.to_number<double>()) <= 100.0)) {
+      return r.fail("'logit_bias' maps token ids to numbers in [-100, 100]", "logit_bias");
+    }
+    p.logit_bias.emplace_back(static_cast<std::int32_t>(id),
+                              static_cast<float>(bias.to_number<double>()));
+  }
+}
+
+void read_stream_options(JsonReader& r, GenerationParams& p) {
+  const json::value* v = r.failed() ? nullptr : r.find("stream_options");
+  if (v == nullptr)
+    return;
+  if (!v->is_object())
+    return r.fail("'stream_options' must be an object", "stream_options");
+  if (!p.stream) {
+    return r.fail("'stream_options' is only allowed when 'stream' is true", "stream_options");
+  }
+  JsonReader sub(v->get_object());
+  sub.boolean("include_usage", p.include_usage);
+  if (sub.failed())
+    r.fail(sub.error()->message, "stream_options.include_usage");
+}
+
+void read_stop(JsonReader& r, GenerationParams& p) {
+  r.string_list("stop", p.stop, max_stop_strings);
+  std::erase_if(p.stop, [](const std::string& s) { return s.empty(); });
+}
+
+void read_n(JsonReader& r) {
+  std::optional<std::int64_t> n;
+  r.integer("n", n, 1, 128);
+  if (n && *n != 1)
+    r.fail("Only n = 1 is supported", "n");
+}
+
+// Reads the fields shared by chat and text completions.
+void read_generation(JsonReader& r, GenerationParams& p, bool chat) {
+  r.string("model", p.model);
+  r.integer32("max_tokens", p.max_tokens, 1, int32_max);
+  if (chat)
+    r.integer32("max_completion_tokens", p.max_tokens, 1, int32_max);
+  r.number("temperature", p.temperature, {0, true}, {2, true});
+  r.number("top_p", p.top_p, {0, false}, {1, true});
+  r.integer32("top_k", p.top_k, -1, int32_max);
+  if (p.top_k && *p.top_k < 0)
+    p.top_k = 0;
+  r.number("min_p", p.min_p, {0, true}, {1, true});
+  r.number("presence_penalty", p.presence_penalty, {-2, true}, {2, true});
+  r.number("frequency_penalty", p.frequency_penalty, {-2, true}, {2, true});
+  r.number("repeat_penalty", p.repeat_penalty, {0, false}, {10, true});
+  r.integer("seed", p.seed, std::numeric_limits<std::int64_t>::min(),
+            std::numeric_limits<std::int64_t>::max());
+  read_logit_bias(r, p);
+  read_stop(r, p);
+  read_n(r);
+  r.boolean("stream", p.stream);
+  read_stream_options(r, p);
+  r.boolean("ignore_eos", p.ignore_eos);
+  std::optional<std::int32_t> min_tokens;
+  r.integer32("min_tokens", min_tokens, 0, int32_max);
+  p.min_tokens = min_tokens.value_or(0);
+  r.string("user", p.user);
+}
+
+// Content as a string, or an array of {"type": "text", "text": "..."} parts joined by '\n'.
+Result<std::string> read_content(const json::value* v, const std::string& param) {
+  if (v == nullptr)
+    return std::string();
+  if (v->is_string())
+    return std::string(v->get_string());
+  if (!v->is_array())
+    return invalid("'content' must be a string or an array of parts", param);
+  std::string text;
+  for (const auto& part : v->get_array()) {
+    const auto* obj = part.if_object();
+    const auto* type = obj ? obj->if_contains("type") : nullptr;
+    const auto* t = obj ? obj->if_contains("text") : nullptr;
+    if (type == nullptr || !type->is_string() || type->get_string() != "text" || t == nullptr ||
+        !t->is_string()) {
+      return invalid("Only content parts of type 'text' with a string 'text' are supported", param);
+    }
+    if (!text.empty())
+      text += '\n';
+    text += t->get_string();
+  }
+  return text;
+}
+
+Result<Message> read_message(const json::value& v, std::size_t i) {
+  const std::string param = fmt::format("messages[{}]", i);
+  const auto* obj = v.if_object();
+  if (obj == nullptr)
+    return invalid("Each message must be an object", param);
+  const auto* role = obj->if_contains("role");
+  if (role == nullptr || !role->is_string()) {
+    return invalid("Each message needs a string 'role'", param + ".role");
+  }
+  Message m;
+  m.role = std::string(role->get_string());
+  if (m.role == "developer")
+    m.role = "system";
+  if (m.role != "system" && m.role != "user" && m.role != "assistant") {
+    return invalid(fmt::format("Unknown role '{}': use system, user or assistant", m.role),
+                   param + ".role");
+  }
+  const auto* content = obj->if_contains("content");
+  if (content != nullptr && content->is_null())
+    content = nullptr;
+  if (content == nullptr && m.role != "assistant") {
+    return invalid("Messages need 'content'", param + ".content");
+  }
+  auto text = read_content(content, param + ".content");
+  if (!text)
+    return text.error();
+  m.content = std::move(text).value();
+  return m;
+}
+
+Result<std::vector<Message>> read_messages(const JsonReader& r) {
+  const json::value* v = r.find("messages");
+  if (v == nullptr)
+    return invalid("'messages' is required", "messages");
+  if (!v->is_array() || v->get_array().empty()) {
+    return invalid("'messages' must be a non-empty array", "messages");
+  }
+  std::vector<Message> out;
+  out.reserve(v->get_array().size());
+  for (std::size_t i = 0; i < v->get_array().size(); ++i) {
+    auto m = read_message(v->get_array()[i], i);
+    if (!m)
+      return m.error();
+    out.push_back(std::move(m).value());
+  }
+  return out;
+}
+
+// A string, an array of token ids, or a one-element array of either.
+Result<CompletionPrompt> read_prompt(const JsonReader& r) {
+  const json::value* v = r.find("prompt");
+  if (v == nullptr)
+    return invalid("'prompt' is required", "prompt");
+  if (v->is_string())
+    return CompletionPrompt(std::string(v->get_string()));
+  const auto* arr = v->if_array();
+  if (arr == nullptr)
+    return invalid("'prompt' must be a string or an array", "prompt");
+  if (arr->size() == 1 && (arr->front().is_string() || arr->front().is_array())) {
+    json::object wrapper;
+    wrapper["prompt"] = arr->front();
+    return read_prompt(JsonReader(wrapper));
+  }
+  if (!arr->empty() && (arr->front().is_string() || arr->front().is_array())) {
+    return invalid("Only one prompt per request is supported", "prompt");
+  }
+  std::vector<std::int32_t> tokens;
+  tokens.reserve(arr->size());
+  for (const auto& item : *arr) {
+    auto i = as_integer(item);
+    if (!i || *i < 0 || *i > int32_max) {
+      return invalid("'prompt' token ids must be non-negative integers", "prompt");
+    }
+    tokens.push_back(static_cast<std::int32_t>(*i));
+  }
+  if (tokens.empty())
+    return invalid("'prompt' must not be an empty array", "prompt");
+  return CompletionPrompt(std::move(tokens));
+}
+
+}  // namespace
+
+Result<ChatRequest> parse_chat_request(std::string_view body) {
+  auto obj = parse_json_object(body);
+  if (!obj)
+    return obj.error();
+  JsonReader r(*obj);
+  ChatRequest req;
+  read_generation(r, req.params, /*chat=*/true);
+  r.boolean("logprobs", req.logprobs);
+  std::optional<std::int32_t> top;
+  r.integer32("top_logprobs", top, 0, 20);
+  req.top_logprobs = top.value_or(0);
+  if (req.top_logprobs > 0 && !req.logprobs) {
+    r.fail("'top_logprobs' requires 'logprobs' to be true", "top_logprobs");
+  }
+  if (r.failed())
+    return *r.error();
+  auto messages = read_messages(r);
+  if (!messages)
+    return messages.error();
+  req.messages = std::move(messages).value();
+  return req;
+}
+
+Result<CompletionRequest> parse_completion_request(std::string_view body) {
+  auto obj = parse_json_object(body);
+  if (!obj)
+    return obj.error();
+  JsonReader r(*obj);
+  CompletionRequest req;
+  read_generation(r, req.params, /*chat=*/false);
+  r.integer32("logprobs", req.logprobs, 0, 5);
+  bool echo = false;
+  r.boolean("echo", echo);
+  if (echo)
+    r.fail("'echo' is not supported", "echo");
+  if (r.failed())
+    return *r.error();
+  auto prompt = read_prompt(r);
+  if (!prompt)
+    return prompt.error();
+  req.prompt = std::move(prompt).value();
+  return req;
+}
+
+Result<TokenizeRequest> parse_tokenize_request(std::string_view body) {
+  auto obj = parse_json_object(body);
+  if (!obj)
+    return obj.error();
+  JsonReader r(*obj);
+  TokenizeRequest req;
+  r.string("model", req.model);
+  r.string("content", req.content);
+  r.boolean("add_special", req.add_special);
+  r.boolean("parse_special", req.parse_special);
+  r.boolean("with_pieces", req.with_pieces);
+  if (!r.failed() && r.find("content") == nullptr)
+    r.fail("'content' is required", "content");
+  if (r.failed())
+    return *r.error();
+  return req;
+}
+
+Result<DetokenizeRequest> parse_detokenize_request(std::string_view body) {
+  auto obj = parse_json_object(body);
+  if (!obj)
+    return obj.error();
+  JsonReader r(*obj);
+  DetokenizeRequest req;
+  r.string("model", req.model);
+  r.int_array("tokens", req.tokens, 0, int32_max);
+  if (!r.failed() && r.find("tokens") == nullptr)
+    r.fail("'tokens' is required", "tokens");
+  if (r.failed())
+    return *r.error();
+  return req;
+}
+
+}  // namespace troupe::api

@@ -1,0 +1,86 @@
+#pragma once
+// OpenAI request bodies as plain structs, parsed and validated from JSON.
+//
+// Parsing never throws for bad input: every malformed body, wrong type, out-of-range value or
+// invalid UTF-8 is an Error{invalid_request} naming the offending parameter, so the HTTP layer
+// answers 400. Unknown fields are ignored. Fields left unset keep "use the default" meaning
+// (std::nullopt): the server fills them from the model (e.g. max_tokens from the context size).
+//
+// Pure functions, safe to call from any thread.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "util/result.hpp"
+
+namespace troupe::api {
+
+struct Message {
+  std::string role;     // "system" | "user" | "assistant" ("developer" is read as "system")
+  std::string content;  // text parts of an array content are joined with '\n'
+  friend bool operator==(const Message&, const Message&) = default;
+};
+
+// Fields shared by chat and text completions.
+struct GenerationParams {
+  std::string model;                        // empty: the default model
+  std::optional<std::int32_t> max_tokens;   // max_completion_tokens or max_tokens, >= 1
+  std::optional<double> temperature;        // [0, 2]
+  std::optional<double> top_p;              // (0, 1]
+  std::optional<std::int32_t> top_k;        // >= 0 (-1 is read as 0: off)
+  std::optional<double> min_p;              // [0, 1]
+  std::optional<double> presence_penalty;   // [-2, 2]
+  std::optional<double> frequency_penalty;  // [-2, 2]
+  std::optional<double> repeat_penalty;     // (0, 10]
+  std::optional<std::int64_t> seed;
+  std::vector<std::pair<std::int32_t, float>> logit_bias;  // token id -> bias in [-100, 100]
+  std::vector<std::string> stop;                           // at most 4, none empty
+  bool stream = false;
+  bool include_usage = false;  // stream_options.include_usage
+  bool ignore_eos = false;
+  std::int32_t min_tokens = 0;
+  std::string user;
+};
+
+struct ChatRequest {
+  GenerationParams params;
+  std::vector<Message> messages;  // at least one
+  bool logprobs = false;
+  std::int32_t top_logprobs = 0;  // [0, 20]; > 0 requires logprobs
+};
+
+// A completion prompt: text, or token ids.
+using CompletionPrompt = std::variant<std::string, std::vector<std::int32_t>>;
+
+struct CompletionRequest {
+  GenerationParams params;
+  CompletionPrompt prompt;
+  std::optional<std::int32_t> logprobs;  // [0, 5]: report the chosen token and this many more
+};
+
+// llama-server's POST /tokenize body.
+struct TokenizeRequest {
+  std::string model;
+  std::string content;
+  bool add_special = false;
+  bool parse_special = true;
+  bool with_pieces = false;
+};
+
+// llama-server's POST /detokenize body.
+struct DetokenizeRequest {
+  std::string model;
+  std::vector<std::int32_t> tokens;
+};
+
+Result<ChatRequest> parse_chat_request(std::string_view body);
+Result<CompletionRequest> parse_completion_request(std::string_view body);
+Result<TokenizeRequest> parse_tokenize_request(std::string_view body);
+Result<DetokenizeRequest> parse_detokenize_request(std::string_view body);
+
+}  // namespace troupe::api

@@ -1,0 +1,102 @@
+#pragma once
+// OpenAI response bodies (and llama-server's tokenize shapes), written as JSON text.
+//
+// Streaming chunks are built from a per-request prefix computed once, so the per-token cost
+// is one string with the escaped delta. Every function returns complete JSON without the SSE
+// framing ("data: ...\n\n" is the HTTP layer's job).
+//
+// Thread-safety: free functions are pure; a ChunkWriter belongs to one request (one thread at
+// a time).
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace troupe::api {
+
+enum class CompletionKind { chat, text };
+
+// What identifies a response: "chatcmpl-..." / "cmpl-..." id, the model name, unix seconds.
+struct ResponseHead {
+  std::string id;
+  std::string model;
+  std::int64_t created = 0;
+};
+
+struct Usage {
+  std::int32_t prompt_tokens = 0;
+  std::int32_t completion_tokens = 0;
+  std::int32_t cached_tokens = 0;
+};
+
+// One generated token's log-probability, with the top alternatives when asked for. `token`
+// is the raw piece; it may be part of a UTF-8 character (it is written with U+FFFD for the
+// broken bytes, and its exact bytes in "bytes").
+struct TokenLogprob {
+  std::string token;
+  float logprob = 0.0f;
+  std::vector<std::pair<std::string, float>> top;
+};
+
+// A finished non-streaming completion.
+struct CompletionResult {
+  std::string text;
+  std::string finish_reason;  // "stop" | "length"
+  Usage usage;
+  std::optional<std::vector<TokenLogprob>> logprobs;  // set when logprobs were requested
+};
+
+std::string chat_completion_json(const ResponseHead& head, const CompletionResult& result);
+std::string text_completion_json(const ResponseHead& head, const CompletionResult& result);
+
+// Builds the chunks of one streaming response in order: role_chunk (chat only), delta_chunk
+// per piece of text, finish_chunk, then usage_chunk when include_usage was requested.
+class ChunkWriter {
+ public:
+  ChunkWriter(CompletionKind kind, const ResponseHead& head, bool include_usage);
+
+  // {"delta": {"role": "assistant", "content": ""}}. Chat only.
+  std::string role_chunk() const;
+  // A piece of text; `logprobs` (may be null) covers the tokens behind it.
+  std::string delta_chunk(std::string_view text, const std::vector<TokenLogprob>* logprobs);
+  // Empty delta with finish_reason.
+  std::string finish_chunk(std::string_view finish_reason) const;
+  // "choices": [] and the usage.
+  std::string usage_chunk(const Usage& usage) const;
+
+ private:
+  std::string begin_choice() const;
+  std::string end_choice(std::string_view finish_reason) const;
+
+  CompletionKind kind_;
+  bool include_usage_;
+  std::string prefix_;           // {"id":..,"object":..,"created":..,"model":..,"choices":[
+  std::size_t text_offset_ = 0;  // text completions: offset of the next token in the output
+};
+
+struct ModelEntry {
+  std::string id;
+  std::int64_t created = 0;
+  std::string owned_by;
+  std::int32_t n_ctx = 0;
+};
+
+// {"object": "list", "data": [{"id", "object": "model", "created", "owned_by", "meta"}]}
+std::string models_json(const std::vector<ModelEntry>& models);
+
+// llama-server's /tokenize answer: {"tokens": [1, 2]} or, with pieces,
+// {"tokens": [{"id": 1, "piece": "ab"}]} (a piece that is not valid UTF-8 is written as its
+// byte values).
+std::string tokenize_json(const std::vector<std::int32_t>& tokens,
+                          const std::vector<std::string>* pieces);
+
+// {"content": "..."}
+std::string detokenize_json(std::string_view content);
+
+// `s` with every invalid UTF-8 sequence replaced by U+FFFD.
+std::string sanitize_utf8(std::string_view s);
+
+}  // namespace troupe::api

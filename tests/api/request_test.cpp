@@ -1,0 +1,153 @@
+#include "api/request.hpp"
+
+#include <gtest/gtest.h>
+
+namespace troupe::api {
+namespace {
+
+// Expects a 400-class error naming `param`.
+void expect_invalid(const Error& e, const std::string& param) {
+  EXPECT_EQ(e.code, Errc::invalid_request) << e.message;
+  EXPECT_EQ(e.param, param) << e.message;
+}
+
+TEST(ChatRequest, ParsesTheCommonFields) {
+  auto r = parse_chat_request(R"({"model":"m","messages":[{"role":"system","content":"s"},
+      {"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]}],
+      "max_tokens":5,"temperature":0,"top_p":0.5,"top_k":-1,"stop":"x","seed":7,
+      "stream":true,"stream_options":{"include_usage":true},"ignore_eos":true,"min_tokens":3,
+      "logit_bias":{"12":-100},"logprobs":true,"top_logprobs":2,"unknown":{"x":1}})");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  const auto& p = r->params;
+  EXPECT_EQ(p.model, "m");
+  ASSERT_EQ(r->messages.size(), 2u);
+  EXPECT_EQ(r->messages[1].content, "a\nb");
+  EXPECT_EQ(*p.max_tokens, 5);
+  EXPECT_EQ(*p.temperature, 0.0);
+  EXPECT_EQ(*p.top_k, 0);
+  EXPECT_EQ(p.stop, std::vector<std::string>{"x"});
+  EXPECT_TRUE(p.stream && p.include_usage && p.ignore_eos);
+  EXPECT_EQ(p.min_tokens, 3);
+  ASSERT_EQ(p.logit_bias.size(), 1u);
+  EXPECT_EQ(p.logit_bias[0].first, 12);
+  EXPECT_TRUE(r->logprobs);
+  EXPECT_EQ(r->top_logprobs, 2);
+}
+
+TEST(ChatRequest, MaxCompletionTokensWins) {
+  auto r = parse_chat_request(
+      R"({"messages":[{"role":"user","content":"hi"}],"max_tokens":5,"max_completion_tokens":9})");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r->params.max_tokens, 9);
+}
+
+TEST(ChatRequest, RejectsMalformedBodies) {
+  for (const char* body : {"", "{", "[]", "null", "{\"messages\":[}", "\"x\""}) {
+    auto r = parse_chat_request(body);
+    ASSERT_FALSE(r.ok()) << body;
+    EXPECT_EQ(r.error().code, Errc::invalid_request);
+  }
+}
+
+TEST(ChatRequest, RejectsInvalidUtf8) {
+  auto r = parse_chat_request("{\"messages\":[{\"role\":\"user\",\"content\":\"\xff\xfe\"}]}");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::invalid_request);
+}
+
+TEST(ChatRequest, RejectsOutOfRangeParameters) {
+  const std::string msgs = R"("messages":[{"role":"user","content":"hi"}])";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"("temperature":2.5)", "temperature"},
+      {R"("temperature":-0.1)", "temperature"},
+      {R"("temperature":"hot")", "temperature"},
+      {R"("top_p":0)", "top_p"},
+      {R"("top_p":1.5)", "top_p"},
+      {R"("max_tokens":0)", "max_tokens"},
+      {R"("max_tokens":1.5)", "max_tokens"},
+      {R"("max_completion_tokens":-1)", "max_completion_tokens"},
+      {R"("n":2)", "n"},
+      {R"("stop":["a","b","c","d","e"])", "stop"},
+      {R"("stop":5)", "stop"},
+      {R"("presence_penalty":3)", "presence_penalty"},
+      {R"("min_p":2)", "min_p"},
+      {R"("stream":"yes")", "stream"},
+      {R"("stream_options":{"include_usage":true})", "stream_options"},
+      {R"("logit_bias":{"x":1})", "logit_bias"},
+      {R"("logit_bias":{"1":101})", "logit_bias"},
+      {R"("top_logprobs":3)", "top_logprobs"},
+      {R"("logprobs":true,"top_logprobs":21)", "top_logprobs"},
+      {R"("model":5)", "model"},
+  };
+  for (const auto& [field, param] : cases) {
+    auto r = parse_chat_request("{" + msgs + "," + field + "}");
+    ASSERT_FALSE(r.ok()) << field;
+    expect_invalid(r.error(), param);
+  }
+}
+
+TEST(ChatRequest, RejectsBadMessages) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"({})", "messages"},
+      {R"({"messages":[]})", "messages"},
+      {R"({"messages":"hi"})", "messages"},
+      {R"({"messages":[5]})", "messages[0]"},
+      {R"({"messages":[{"role":"wizard","content":"x"}]})", "messages[0].role"},
+      {R"({"messages":[{"content":"x"}]})", "messages[0].role"},
+      {R"({"messages":[{"role":"user"}]})", "messages[0].content"},
+      {R"({"messages":[{"role":"user","content":[{"type":"image_url"}]}]})", "messages[0].content"},
+  };
+  for (const auto& [body, param] : cases) {
+    auto r = parse_chat_request(body);
+    ASSERT_FALSE(r.ok()) << body;
+    expect_invalid(r.error(), param);
+  }
+}
+
+TEST(ChatRequest, AcceptsNullsAsDefaults) {
+  auto r = parse_chat_request(
+      R"({"messages":[{"role":"assistant","content":null},{"role":"developer","content":"d"}],
+          "temperature":null,"stop":null,"n":1,"max_tokens":null})");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_FALSE(r->params.temperature.has_value());
+  EXPECT_EQ(r->messages[1].role, "system");
+}
+
+TEST(CompletionRequest, ParsesPromptForms) {
+  auto text = parse_completion_request(R"({"prompt":"hello","logprobs":2})");
+  ASSERT_TRUE(text.ok());
+  EXPECT_EQ(std::get<std::string>(text->prompt), "hello");
+  EXPECT_EQ(*text->logprobs, 2);
+  auto tokens = parse_completion_request(R"({"prompt":[1,2,3]})");
+  ASSERT_TRUE(tokens.ok());
+  EXPECT_EQ(std::get<std::vector<std::int32_t>>(tokens->prompt).size(), 3u);
+  auto one = parse_completion_request(R"({"prompt":["x"]})");
+  ASSERT_TRUE(one.ok());
+  EXPECT_EQ(std::get<std::string>(one->prompt), "x");
+  auto nested = parse_completion_request(R"({"prompt":[[4,5]]})");
+  ASSERT_TRUE(nested.ok());
+}
+
+TEST(CompletionRequest, RejectsBadPrompts) {
+  for (const char* body : {R"({})", R"({"prompt":5})", R"({"prompt":["a","b"]})",
+                           R"({"prompt":[-1]})", R"({"prompt":[]})", R"({"prompt":[1.5]})",
+                           R"({"prompt":"x","logprobs":6})", R"({"prompt":"x","echo":true})"}) {
+    auto r = parse_completion_request(body);
+    ASSERT_FALSE(r.ok()) << body;
+    EXPECT_EQ(r.error().code, Errc::invalid_request);
+  }
+}
+
+TEST(TokenizeRequest, ParsesLlamaServerShape) {
+  auto r = parse_tokenize_request(R"({"content":"a b","add_special":true,"with_pieces":true})");
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->add_special && r->with_pieces && r->parse_special);
+  EXPECT_FALSE(parse_tokenize_request(R"({})").ok());
+  auto d = parse_detokenize_request(R"({"tokens":[1,2]})");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->tokens.size(), 2u);
+  EXPECT_FALSE(parse_detokenize_request(R"({"tokens":["a"]})").ok());
+}
+
+}  // namespace
+}  // namespace troupe::api

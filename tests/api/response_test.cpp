@@ -1,0 +1,106 @@
+#include "api/response.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/json/parse.hpp>
+
+#include "api/error.hpp"
+
+namespace troupe::api {
+namespace {
+namespace json = boost::json;
+
+const ResponseHead head{"chatcmpl-1", "tiny", 1700000000};
+
+TEST(Response, ChatCompletionHasOpenAiShape) {
+  CompletionResult r{"hi \"there\"\n", "stop", {3, 2, 1}, std::nullopt};
+  auto v = json::parse(chat_completion_json(head, r));
+  EXPECT_EQ(v.at("object"), "chat.completion");
+  EXPECT_EQ(v.at("id"), "chatcmpl-1");
+  EXPECT_EQ(v.at("created"), 1700000000);
+  const auto& choice = v.at("choices").at(0);
+  EXPECT_EQ(choice.at("message").at("content"), "hi \"there\"\n");
+  EXPECT_EQ(choice.at("message").at("role"), "assistant");
+  EXPECT_EQ(choice.at("finish_reason"), "stop");
+  EXPECT_TRUE(choice.at("logprobs").is_null());
+  EXPECT_EQ(v.at("usage").at("total_tokens"), 5);
+  EXPECT_EQ(v.at("usage").at("prompt_tokens_details").at("cached_tokens"), 1);
+}
+
+TEST(Response, TextCompletionWithLogprobs) {
+  std::vector<TokenLogprob> lps = {{"a", -0.5f, {{"a", -0.5f}, {"b", -1.0f}}}, {"\xe2", -1.f, {}}};
+  CompletionResult r{"a", "length", {1, 2, 0}, lps};
+  auto v = json::parse(text_completion_json({"cmpl-1", "m", 1}, r));
+  EXPECT_EQ(v.at("object"), "text_completion");
+  const auto& lp = v.at("choices").at(0).at("logprobs");
+  EXPECT_EQ(lp.at("tokens").at(0), "a");
+  EXPECT_EQ(lp.at("tokens").at(1), "\xef\xbf\xbd");
+  EXPECT_EQ(lp.at("text_offset").at(1), 1);
+  EXPECT_EQ(lp.at("top_logprobs").at(0).at("b"), -1.0);
+}
+
+TEST(Response, ChatChunksInOrder) {
+  ChunkWriter w(CompletionKind::chat, head, /*include_usage=*/true);
+  auto role = json::parse(w.role_chunk());
+  EXPECT_EQ(role.at("object"), "chat.completion.chunk");
+  EXPECT_EQ(role.at("choices").at(0).at("delta").at("role"), "assistant");
+  EXPECT_TRUE(role.at("usage").is_null());
+  auto delta = json::parse(w.delta_chunk("x\u00e9", nullptr));
+  EXPECT_EQ(delta.at("choices").at(0).at("delta").at("content"), "x\u00e9");
+  EXPECT_TRUE(delta.at("choices").at(0).at("finish_reason").is_null());
+  auto fin = json::parse(w.finish_chunk("length"));
+  EXPECT_EQ(fin.at("choices").at(0).at("finish_reason"), "length");
+  EXPECT_TRUE(fin.at("choices").at(0).at("delta").as_object().empty());
+  auto usage = json::parse(w.usage_chunk({4, 2, 0}));
+  EXPECT_TRUE(usage.at("choices").as_array().empty());
+  EXPECT_EQ(usage.at("usage").at("completion_tokens"), 2);
+}
+
+TEST(Response, TextChunksWithLogprobs) {
+  ChunkWriter w(CompletionKind::text, {"cmpl-2", "m", 5}, false);
+  std::vector<TokenLogprob> lps = {{"ab", -0.25f, {}}};
+  auto c = json::parse(w.delta_chunk("ab", &lps));
+  EXPECT_EQ(c.at("choices").at(0).at("text"), "ab");
+  EXPECT_EQ(c.at("choices").at(0).at("logprobs").at("token_logprobs").at(0), -0.25);
+  EXPECT_FALSE(c.as_object().contains("usage"));
+  auto c2 = json::parse(w.delta_chunk("c", &lps));
+  EXPECT_EQ(c2.at("choices").at(0).at("logprobs").at("text_offset").at(0), 2);
+}
+
+TEST(Response, ModelsAndTokenize) {
+  auto m = json::parse(models_json({{"tiny", 1, "troupe", 256}}));
+  EXPECT_EQ(m.at("object"), "list");
+  EXPECT_EQ(m.at("data").at(0).at("id"), "tiny");
+  EXPECT_EQ(m.at("data").at(0).at("object"), "model");
+  auto t = json::parse(tokenize_json({1, 2}, nullptr));
+  EXPECT_EQ(t.at("tokens").at(1), 2);
+  std::vector<std::string> pieces = {"a", "\xff"};
+  auto tp = json::parse(tokenize_json({1, 2}, &pieces));
+  EXPECT_EQ(tp.at("tokens").at(0).at("piece"), "a");
+  EXPECT_EQ(tp.at("tokens").at(1).at("piece").at(0), 255);
+  EXPECT_EQ(json::parse(detokenize_json("hi")).at("content"), "hi");
+}
+
+TEST(ErrorJson, HasOpenAiShapeAndStatus) {
+  auto e = to_http_error(Error{Errc::not_found, "no such model", "model"});
+  EXPECT_EQ(e.status, 404);
+  auto v = json::parse(to_json(e));
+  EXPECT_EQ(v.at("error").at("code"), "model_not_found");
+  EXPECT_EQ(v.at("error").at("param"), "model");
+  EXPECT_EQ(v.at("error").at("message"), "no such model");
+  auto bad = json::parse(to_json(invalid_request("x\x01", "")));
+  EXPECT_TRUE(bad.at("error").at("param").is_null());
+  EXPECT_EQ(to_http_error(Error{Errc::overloaded, "full"}).retry_after_seconds, 1);
+  EXPECT_EQ(to_http_error(Error{Errc::prompt_too_long, "long"}).status, 400);
+  EXPECT_EQ(to_http_error(Error{Errc::unauthorized, "key"}).status, 401);
+  EXPECT_EQ(to_http_error(Error{Errc::engine_failed, "boom"}).status, 500);
+}
+
+TEST(Utf8, SanitizeReplacesBrokenSequences) {
+  EXPECT_EQ(sanitize_utf8("ok \xc3\xa9"), "ok \xc3\xa9");
+  EXPECT_EQ(sanitize_utf8("\xc3"), "\xef\xbf\xbd");
+  EXPECT_EQ(sanitize_utf8("\xed\xa0\x80"), "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+}
+
+}  // namespace
+}  // namespace troupe::api
