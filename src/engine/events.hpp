@@ -31,9 +31,9 @@ struct Started {
 // (an incomplete UTF-8 character or a possible stop-string prefix): then no text is due yet.
 struct Delta {
   std::string text;
-  std::vector<Token> tokens;                     // the tokens sampled since the last Delta
-  std::vector<TokenLogprob> logprobs;            // one per token when requested
-  std::vector<std::vector<TokenLogprob>> top;    // top alternatives per token when requested
+  std::vector<Token> tokens;                   // the tokens sampled since the last Delta
+  std::vector<TokenLogprob> logprobs;          // one per token when requested
+  std::vector<std::vector<TokenLogprob>> top;  // top alternatives per token when requested
 };
 
 struct Usage {

@@ -2,6 +2,7 @@
 
 #include <dlfcn.h>
 #include <ggml-backend.h>
+#include <link.h>
 #include <llama.h>
 #include <spdlog/spdlog.h>
 
@@ -20,20 +21,28 @@ bool g_verbose = false;  // written once under std::call_once, before any log ca
 
 void log_callback(ggml_log_level level, const char* text, void*) {
   std::string_view msg(text);
-  while (!msg.empty() && (msg.back() == '\n' || msg.back() == '\r')) msg.remove_suffix(1);
-  if (msg.empty()) return;
+  while (!msg.empty() && (msg.back() == '\n' || msg.back() == '\r'))
+    msg.remove_suffix(1);
+  if (msg.empty())
+    return;
   switch (level) {
-    case GGML_LOG_LEVEL_ERROR: spdlog::error("llama: {}", msg); break;
-    case GGML_LOG_LEVEL_WARN: spdlog::warn("llama: {}", msg); break;
+    case GGML_LOG_LEVEL_ERROR:
+      spdlog::error("llama: {}", msg);
+      break;
+    case GGML_LOG_LEVEL_WARN:
+      spdlog::warn("llama: {}", msg);
+      break;
     default:
-      if (g_verbose) spdlog::debug("llama: {}", msg);
+      if (g_verbose)
+        spdlog::debug("llama: {}", msg);
       break;
   }
 }
 
 // The folder libllama was loaded from: the ggml backend libraries sit beside it.
 std::string library_dir() {
-  if (const char* env = std::getenv("TROUPE_GGML_BACKEND_DIR"); env && *env) return env;
+  if (const char* env = std::getenv("TROUPE_GGML_BACKEND_DIR"); env && *env)
+    return env;
   Dl_info info{};
   if (dladdr(reinterpret_cast<void*>(&llama_backend_init), &info) && info.dli_fname) {
     return std::filesystem::path(info.dli_fname).parent_path().string();
@@ -41,12 +50,36 @@ std::string library_dir() {
   return ".";
 }
 
+// The CPU backend variants are separate libraries (libggml-cpu-haswell.so, ...); ggml loads
+// the best one for this processor. Its file name tells which.
+std::string loaded_cpu_variant() {
+  std::string found;
+  dl_iterate_phdr(
+      [](dl_phdr_info* info, size_t, void* out) {
+        std::string_view name = info->dlpi_name ? info->dlpi_name : "";
+        auto pos = name.find("libggml-cpu-");
+        if (pos != std::string_view::npos) {
+          auto variant = name.substr(pos + 12);
+          if (auto dot = variant.find('.'); dot != std::string_view::npos)
+            variant = variant.substr(0, dot);
+          *static_cast<std::string*>(out) = std::string(variant);
+        }
+        return 0;
+      },
+      &found);
+  return found;
+}
+
 const char* device_type_name(enum ggml_backend_dev_type t) {
   switch (t) {
-    case GGML_BACKEND_DEVICE_TYPE_CPU: return "cpu";
-    case GGML_BACKEND_DEVICE_TYPE_GPU: return "gpu";
-    case GGML_BACKEND_DEVICE_TYPE_IGPU: return "igpu";
-    default: return "accel";
+    case GGML_BACKEND_DEVICE_TYPE_CPU:
+      return "cpu";
+    case GGML_BACKEND_DEVICE_TYPE_GPU:
+      return "gpu";
+    case GGML_BACKEND_DEVICE_TYPE_IGPU:
+      return "igpu";
+    default:
+      return "accel";
   }
 }
 
@@ -55,7 +88,8 @@ RuntimeInfo load_runtime() {
   RuntimeInfo info;
   info.llama_release = TROUPE_LLAMA_RELEASE;
   info.backend_dir = library_dir();
-  if (ggml_backend_reg_count() == 0) ggml_backend_load_all_from_path(info.backend_dir.c_str());
+  if (ggml_backend_reg_count() == 0)
+    ggml_backend_load_all_from_path(info.backend_dir.c_str());
   llama_backend_init();
   for (size_t i = 0; i < ggml_backend_reg_count(); ++i) {
     info.backends.emplace_back(ggml_backend_reg_name(ggml_backend_reg_get(i)));
@@ -66,13 +100,16 @@ RuntimeInfo load_runtime() {
                             device_type_name(ggml_backend_dev_type(dev))});
   }
   info.system_info = llama_print_system_info();
+  info.cpu_variant = loaded_cpu_variant();
   if (info.devices.empty()) {
     spdlog::error("no ggml backend found in {} (set TROUPE_GGML_BACKEND_DIR)", info.backend_dir);
   }
   for (const auto& d : info.devices) {
-    spdlog::info("ggml device {} ({}, {}) from {}", d.name, d.type, d.description, info.backend_dir);
+    spdlog::info("ggml device {} ({}, {}) from {}", d.name, d.type, d.description,
+                 info.backend_dir);
   }
-  spdlog::info("ggml CPU features: {}", info.system_info);
+  spdlog::info("ggml CPU backend variant: {} ({})",
+               info.cpu_variant.empty() ? "built-in" : info.cpu_variant, info.system_info);
   return info;
 }
 

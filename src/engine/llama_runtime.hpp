@@ -17,11 +17,12 @@ struct DeviceInfo {
 };
 
 struct RuntimeInfo {
-  std::string llama_release;     // the llama.cpp release troupe was built against
-  std::string backend_dir;       // where the backends were loaded from
+  std::string llama_release;          // the llama.cpp release troupe was built against
+  std::string backend_dir;            // where the backends were loaded from
   std::vector<std::string> backends;  // registered backend names, e.g. "CPU"
   std::vector<DeviceInfo> devices;
-  std::string system_info;       // llama_print_system_info(): the CPU features in use
+  std::string system_info;  // llama_print_system_info(): the CPU features in use
+  std::string cpu_variant;  // which libggml-cpu-<variant>.so was chosen, e.g. "zen4"
 };
 
 // Initialises llama.cpp once: routes its log to ours (warnings and errors only unless

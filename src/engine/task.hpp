@@ -33,10 +33,10 @@ struct SamplingParams {
   std::int32_t repeat_last_n = 64;
   float presence_penalty = 0.0f;
   float frequency_penalty = 0.0f;
-  std::optional<std::uint32_t> seed;                  // unset = random
-  std::vector<std::pair<Token, float>> logit_bias;    // added to the logit of each token
-  bool logprobs = false;                              // report the chosen token's logprob
-  std::int32_t top_logprobs = 0;                      // and this many alternatives (0..20)
+  std::optional<std::uint32_t> seed;                // unset = random
+  std::vector<std::pair<Token, float>> logit_bias;  // added to the logit of each token
+  bool logprobs = false;                            // report the chosen token's logprob
+  std::int32_t top_logprobs = 0;                    // and this many alternatives (0..20)
 };
 
 // When to stop. Generation ends at the first of: an end-of-generation token (unless

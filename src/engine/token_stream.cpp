@@ -12,7 +12,8 @@ class StreamChannel : public std::enable_shared_from_this<StreamChannel> {
  public:
   bool push(StreamEvent ev) {
     std::unique_lock lock(mu_);
-    if (cancelled_ || final_pushed_) return false;
+    if (cancelled_ || final_pushed_)
+      return false;
     final_pushed_ = is_final(ev);
     if (waiter_) {
       auto h = std::move(*waiter_);
@@ -36,7 +37,8 @@ class StreamChannel : public std::enable_shared_from_this<StreamChannel> {
     }
     waiter_.emplace(std::move(h));
     if (slot.is_connected()) {
-      slot.assign([self = shared_from_this()](boost::asio::cancellation_type) { self->abort_wait(); });
+      slot.assign(
+          [self = shared_from_this()](boost::asio::cancellation_type) { self->abort_wait(); });
     }
   }
 
@@ -53,7 +55,8 @@ class StreamChannel : public std::enable_shared_from_this<StreamChannel> {
 
   void cancel() {
     std::unique_lock lock(mu_);
-    if (cancelled_) return;
+    if (cancelled_)
+      return;
     cancelled_ = true;
     queue_.clear();
     // After the final event there is nothing left to stop: the producer is not told.
@@ -63,8 +66,10 @@ class StreamChannel : public std::enable_shared_from_this<StreamChannel> {
     waiter_.reset();
     lock.unlock();
     cv_.notify_all();
-    if (waiter) deliver(std::move(*waiter), std::nullopt);
-    if (fn) fn();
+    if (waiter)
+      deliver(std::move(*waiter), std::nullopt);
+    if (fn)
+      fn();
   }
 
   void set_on_cancel(std::function<void()> fn) {
@@ -90,13 +95,12 @@ class StreamChannel : public std::enable_shared_from_this<StreamChannel> {
   }
 
  private:
-  static void deliver(NextHandler h, std::optional<StreamEvent> ev) {
-    std::move(h)(std::move(ev));
-  }
+  static void deliver(NextHandler h, std::optional<StreamEvent> ev) { std::move(h)(std::move(ev)); }
 
   void abort_wait() {
     std::unique_lock lock(mu_);
-    if (!waiter_) return;
+    if (!waiter_)
+      return;
     auto h = std::move(*waiter_);
     waiter_.reset();
     lock.unlock();
@@ -109,7 +113,8 @@ class StreamChannel : public std::enable_shared_from_this<StreamChannel> {
   }
 
   std::optional<StreamEvent> pop_locked() {
-    if (queue_.empty()) return std::nullopt;
+    if (queue_.empty())
+      return std::nullopt;
     StreamEvent ev = std::move(queue_.front());
     queue_.pop_front();
     delivered_final_ = is_final(ev);
@@ -141,20 +146,27 @@ void async_next_impl(const std::shared_ptr<StreamChannel>& ch, NextHandler deliv
 
 StreamWriter& StreamWriter::operator=(StreamWriter&& other) noexcept {
   if (this != &other) {
-    if (ch_) ch_->writer_gone();
+    if (ch_)
+      ch_->writer_gone();
     ch_ = std::move(other.ch_);
   }
   return *this;
 }
 
 StreamWriter::~StreamWriter() {
-  if (ch_) ch_->writer_gone();
+  if (ch_)
+    ch_->writer_gone();
 }
 
-bool StreamWriter::push(StreamEvent event) { return ch_ && ch_->push(std::move(event)); }
-bool StreamWriter::cancelled() const { return !ch_ || ch_->cancelled(); }
+bool StreamWriter::push(StreamEvent event) {
+  return ch_ && ch_->push(std::move(event));
+}
+bool StreamWriter::cancelled() const {
+  return !ch_ || ch_->cancelled();
+}
 void StreamWriter::on_cancel(std::function<void()> fn) {
-  if (ch_) ch_->set_on_cancel(std::move(fn));
+  if (ch_)
+    ch_->set_on_cancel(std::move(fn));
 }
 
 TokenStream& TokenStream::operator=(TokenStream&& other) noexcept {
@@ -165,16 +177,21 @@ TokenStream& TokenStream::operator=(TokenStream&& other) noexcept {
   return *this;
 }
 
-TokenStream::~TokenStream() { cancel(); }
+TokenStream::~TokenStream() {
+  cancel();
+}
 
 std::optional<StreamEvent> TokenStream::next_blocking() {
   return ch_ ? ch_->wait_blocking() : std::nullopt;
 }
 
-std::optional<StreamEvent> TokenStream::try_next() { return ch_ ? ch_->try_pop() : std::nullopt; }
+std::optional<StreamEvent> TokenStream::try_next() {
+  return ch_ ? ch_->try_pop() : std::nullopt;
+}
 
 void TokenStream::cancel() {
-  if (ch_) ch_->cancel();
+  if (ch_)
+    ch_->cancel();
 }
 
 std::pair<StreamWriter, TokenStream> make_stream() {

@@ -52,6 +52,7 @@ using Progress = std::function<void(double fraction)>;
 
 // Writes the model to `path` (through a temporary file renamed into place, so readers never
 // see half a file). Errors: invalid spec, unwritable path, disk full.
-Result<void> write_model(const ModelSpec& spec, const std::string& path, const Progress& progress = {});
+Result<void> write_model(const ModelSpec& spec, const std::string& path,
+                         const Progress& progress = {});
 
 }  // namespace troupe::mkmodel

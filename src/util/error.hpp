@@ -10,16 +10,16 @@ namespace troupe {
 
 // What went wrong, coarse enough to map onto HTTP statuses and OpenAI error types.
 enum class Errc {
-  invalid_request,   // the caller's input is wrong (400)
-  prompt_too_long,   // the prompt does not fit the context (400)
-  unauthorized,      // missing or wrong credentials (401)
-  not_found,         // unknown model, route or actor (404)
-  overloaded,        // a bounded queue is full; retry later (503)
-  unavailable,       // not ready yet, shutting down, or a peer is gone (503)
-  cancelled,         // the caller cancelled
-  timeout,           // a deadline passed
-  engine_failed,     // the inference engine hit a fatal error (500)
-  internal,          // a bug or an unexpected condition (500)
+  invalid_request,  // the caller's input is wrong (400)
+  prompt_too_long,  // the prompt does not fit the context (400)
+  unauthorized,     // missing or wrong credentials (401)
+  not_found,        // unknown model, route or actor (404)
+  overloaded,       // a bounded queue is full; retry later (503)
+  unavailable,      // not ready yet, shutting down, or a peer is gone (503)
+  cancelled,        // the caller cancelled
+  timeout,          // a deadline passed
+  engine_failed,    // the inference engine hit a fatal error (500)
+  internal,         // a bug or an unexpected condition (500)
 };
 
 // Short stable name of an error class ("invalid_request", ...).

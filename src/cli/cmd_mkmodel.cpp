@@ -1,0 +1,112 @@
+// troupe mkmodel: writes a random-weight llama GGUF of a chosen shape.
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <optional>
+
+#include "cli/command.hpp"
+#include "mkmodel/model_spec.hpp"
+
+namespace troupe::cli {
+namespace {
+
+struct MkmodelOptions {
+  std::string shape = "tiny";
+  std::string type = "f16";
+  std::uint64_t seed = 42;
+  std::string output;
+  std::optional<std::int32_t> vocab, ctx, embd, layers, heads, kv_heads, ff;
+  bool quiet = false;
+};
+
+Result<mkmodel::ModelSpec> make_spec(const MkmodelOptions& o) {
+  auto shape = mkmodel::shape_by_name(o.shape);
+  if (!shape)
+    return shape.error();
+  auto type = mkmodel::parse_weight_type(o.type);
+  if (!type)
+    return type.error();
+  mkmodel::ModelSpec spec{*shape, *type, o.seed};
+  auto override_field = [](std::int32_t& field, const std::optional<std::int32_t>& v) {
+    if (v)
+      field = *v;
+  };
+  override_field(spec.shape.n_vocab, o.vocab);
+  override_field(spec.shape.n_ctx, o.ctx);
+  override_field(spec.shape.n_embd, o.embd);
+  override_field(spec.shape.n_layer, o.layers);
+  override_field(spec.shape.n_head, o.heads);
+  override_field(spec.shape.n_head_kv, o.kv_heads);
+  override_field(spec.shape.n_ff, o.ff);
+  if (auto ok = mkmodel::validate(spec); !ok)
+    return ok.error();
+  return spec;
+}
+
+// A progress line on a terminal (rewritten in place), nothing otherwise.
+mkmodel::Progress progress_printer(bool enabled) {
+  if (!enabled || !isatty(STDERR_FILENO))
+    return {};
+  auto last = std::make_shared<int>(-1);
+  return [last](double fraction) {
+    const int pct = static_cast<int>(fraction * 100.0);
+    if (pct == *last)
+      return;
+    *last = pct;
+    fmt::print(stderr, "\rwriting weights: {:3d}%", pct);
+    if (pct == 100)
+      fmt::print(stderr, "\n");
+  };
+}
+
+int run_mkmodel(const MkmodelOptions& o) {
+  auto spec = make_spec(o);
+  if (!spec) {
+    fmt::print(stderr, "troupe mkmodel: {}\n", spec.error().message);
+    return 2;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  auto ok = mkmodel::write_model(*spec, o.output, progress_printer(!o.quiet));
+  if (!ok) {
+    fmt::print(stderr, "troupe mkmodel: {}\n", ok.error().message);
+    return 1;
+  }
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (!o.quiet) {
+    fmt::print("wrote {} ({} shape, {}, {:.1f} M parameters, seed {}) in {:.1f} s\n", o.output,
+               spec->shape.name, mkmodel::weight_type_name(spec->type),
+               static_cast<double>(mkmodel::parameter_count(spec->shape)) / 1e6, spec->seed, secs);
+  }
+  return 0;
+}
+
+const CommandRegistration registration{
+    "mkmodel", "Write a random-weight llama GGUF model (for tests and benchmarks)", 90,
+    [](CLI::App& app) -> std::function<int()> {
+      auto o = std::make_shared<MkmodelOptions>();
+      app.add_option("--shape", o->shape,
+                     "tiny (~1.3 M params) | small (~134 M) | 1b (TinyLlama-1.1B)")
+          ->capture_default_str();
+      app.add_option("--type", o->type, "weight type: f32 | f16 | q8_0 | q4_0")
+          ->capture_default_str();
+      app.add_option("--seed", o->seed, "random seed (same seed, same bytes)")
+          ->capture_default_str();
+      app.add_option("-o,--output", o->output, "output file")->required();
+      app.add_option("--vocab", o->vocab, "override: vocabulary size");
+      app.add_option("--ctx", o->ctx, "override: training context length");
+      app.add_option("--embd", o->embd, "override: embedding size");
+      app.add_option("--layers", o->layers, "override: number of layers");
+      app.add_option("--heads", o->heads, "override: attention heads");
+      app.add_option("--kv-heads", o->kv_heads, "override: key/value heads (GQA)");
+      app.add_option("--ff", o->ff, "override: feed-forward size");
+      app.add_flag("-q,--quiet", o->quiet, "print nothing on success");
+      return [o] { return run_mkmodel(*o); };
+    }};
+
+}  // namespace
+}  // namespace troupe::cli

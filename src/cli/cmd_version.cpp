@@ -1,0 +1,27 @@
+// troupe version: troupe's version, the llama.cpp release it runs on, the ggml devices found.
+
+#include <fmt/format.h>
+
+#include "cli/command.hpp"
+#include "engine/llama_runtime.hpp"
+
+namespace troupe::cli {
+namespace {
+
+int run_version() {
+  const auto& rt = engine::init_llama_runtime();
+  fmt::print("troupe {}\n", TROUPE_VERSION);
+  fmt::print("llama.cpp {} (backends from {})\n", rt.llama_release, rt.backend_dir);
+  for (const auto& d : rt.devices)
+    fmt::print("device {}: {} ({})\n", d.name, d.description, d.type);
+  fmt::print("cpu backend: {} ({})\n", rt.cpu_variant.empty() ? "built-in" : rt.cpu_variant,
+             rt.system_info);
+  return rt.devices.empty() ? 1 : 0;
+}
+
+const CommandRegistration registration{
+    "version", "Print troupe's version, the llama.cpp release and the ggml devices found", 100,
+    [](CLI::App&) -> std::function<int()> { return run_version; }};
+
+}  // namespace
+}  // namespace troupe::cli

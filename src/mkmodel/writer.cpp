@@ -1,0 +1,297 @@
+// write_model(): GGUF metadata through ggml's gguf writer, then the tensor data streamed
+// tensor by tensor (generated, converted or quantized with ggml's own functions, written,
+// padded), so a 1B model never needs its weights in memory at once.
+
+#include <fmt/format.h>
+#include <ggml.h>
+#include <gguf.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "mkmodel/model_spec.hpp"
+#include "mkmodel/vocab.hpp"
+
+namespace troupe::mkmodel {
+namespace {
+
+struct GgufDeleter {
+  void operator()(gguf_context* c) const { gguf_free(c); }
+};
+struct GgmlDeleter {
+  void operator()(ggml_context* c) const { ggml_free(c); }
+};
+struct FileCloser {
+  void operator()(std::FILE* f) const { std::fclose(f); }
+};
+
+// xoshiro256** seeded through splitmix64: small, fast, identical on every platform.
+class Rng {
+ public:
+  explicit Rng(std::uint64_t seed) {
+    for (auto& s : s_)
+      s = splitmix(seed);
+  }
+  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
+  // Box-Muller; returns pairs through `spare_`.
+  float normal(float stddev) {
+    if (has_spare_) {
+      has_spare_ = false;
+      return spare_ * stddev;
+    }
+    double u1 = uniform(), u2 = uniform();
+    if (u1 < 1e-300)
+      u1 = 1e-300;
+    const double r = std::sqrt(-2.0 * std::log(u1));
+    spare_ = static_cast<float>(r * std::sin(2.0 * M_PI * u2));
+    has_spare_ = true;
+    return static_cast<float>(r * std::cos(2.0 * M_PI * u2)) * stddev;
+  }
+
+ private:
+  static std::uint64_t splitmix(std::uint64_t& x) {
+    std::uint64_t z = (x += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+  }
+  static std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+  std::uint64_t next() {
+    const std::uint64_t result = rotl(s_[1] * 5, 7) * 9;
+    const std::uint64_t t = s_[1] << 17;
+    s_[2] ^= s_[0];
+    s_[3] ^= s_[1];
+    s_[1] ^= s_[2];
+    s_[0] ^= s_[3];
+    s_[2] ^= t;
+    s_[3] = rotl(s_[3], 45);
+    return result;
+  }
+  std::uint64_t s_[4];
+  float spare_ = 0.0f;
+  bool has_spare_ = false;
+};
+
+std::uint64_t fnv1a(std::string_view s) {
+  std::uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : s)
+    h = (h ^ c) * 1099511628211ULL;
+  return h;
+}
+
+ggml_type ggml_type_of(WeightType t) {
+  switch (t) {
+    case WeightType::f32:
+      return GGML_TYPE_F32;
+    case WeightType::f16:
+      return GGML_TYPE_F16;
+    case WeightType::q8_0:
+      return GGML_TYPE_Q8_0;
+    case WeightType::q4_0:
+      return GGML_TYPE_Q4_0;
+  }
+  return GGML_TYPE_F32;
+}
+
+std::uint32_t llama_file_type(WeightType t) {
+  switch (t) {
+    case WeightType::f32:
+      return 0;  // LLAMA_FTYPE_ALL_F32
+    case WeightType::f16:
+      return 1;  // LLAMA_FTYPE_MOSTLY_F16
+    case WeightType::q8_0:
+      return 7;  // LLAMA_FTYPE_MOSTLY_Q8_0
+    case WeightType::q4_0:
+      return 2;  // LLAMA_FTYPE_MOSTLY_Q4_0
+  }
+  return 0;
+}
+
+// One tensor to write: its name, shape (ne0 = row length) and whether it is a norm (ones).
+struct TensorPlan {
+  std::string name;
+  std::int64_t ne0 = 0, ne1 = 1;
+  bool norm = false;
+};
+
+std::vector<TensorPlan> plan_tensors(const Shape& s) {
+  const std::int64_t kv = static_cast<std::int64_t>(s.n_embd / s.n_head) * s.n_head_kv;
+  std::vector<TensorPlan> t;
+  t.push_back({"token_embd.weight", s.n_embd, s.n_vocab});
+  for (int i = 0; i < s.n_layer; ++i) {
+    auto n = [i](const char* what) { return fmt::format("blk.{}.{}.weight", i, what); };
+    t.push_back({n("attn_norm"), s.n_embd, 1, true});
+    t.push_back({n("attn_q"), s.n_embd, s.n_embd});
+    t.push_back({n("attn_k"), s.n_embd, kv});
+    t.push_back({n("attn_v"), s.n_embd, kv});
+    t.push_back({n("attn_output"), s.n_embd, s.n_embd});
+    t.push_back({n("ffn_norm"), s.n_embd, 1, true});
+    t.push_back({n("ffn_gate"), s.n_embd, s.n_ff});
+    t.push_back({n("ffn_down"), s.n_ff, s.n_embd});
+    t.push_back({n("ffn_up"), s.n_embd, s.n_ff});
+  }
+  t.push_back({"output_norm.weight", s.n_embd, 1, true});
+  t.push_back({"output.weight", s.n_embd, s.n_vocab});
+  return t;
+}
+
+void set_metadata(gguf_context* g, const ModelSpec& spec) {
+  const Shape& s = spec.shape;
+  gguf_set_val_str(g, "general.architecture", "llama");
+  gguf_set_val_str(g, "general.name", fmt::format("troupe-{}-{}", s.name, spec.seed).c_str());
+  gguf_set_val_u32(g, "general.file_type", llama_file_type(spec.type));
+  gguf_set_val_u32(g, "general.quantization_version", 2);
+  gguf_set_val_u32(g, "llama.context_length", static_cast<std::uint32_t>(s.n_ctx));
+  gguf_set_val_u32(g, "llama.embedding_length", static_cast<std::uint32_t>(s.n_embd));
+  gguf_set_val_u32(g, "llama.block_count", static_cast<std::uint32_t>(s.n_layer));
+  gguf_set_val_u32(g, "llama.feed_forward_length", static_cast<std::uint32_t>(s.n_ff));
+  gguf_set_val_u32(g, "llama.attention.head_count", static_cast<std::uint32_t>(s.n_head));
+  gguf_set_val_u32(g, "llama.attention.head_count_kv", static_cast<std::uint32_t>(s.n_head_kv));
+  gguf_set_val_u32(g, "llama.rope.dimension_count",
+                   static_cast<std::uint32_t>(s.n_embd / s.n_head));
+  gguf_set_val_f32(g, "llama.rope.freq_base", s.rope_freq_base);
+  gguf_set_val_f32(g, "llama.attention.layer_norm_rms_epsilon", s.rms_eps);
+  gguf_set_val_u32(g, "llama.vocab_size", static_cast<std::uint32_t>(s.n_vocab));
+}
+
+void set_tokenizer(gguf_context* g, const Vocab& v) {
+  gguf_set_val_str(g, "tokenizer.ggml.model", "llama");
+  std::vector<const char*> texts;
+  texts.reserve(v.tokens.size());
+  for (const auto& t : v.tokens)
+    texts.push_back(t.c_str());
+  gguf_set_arr_str(g, "tokenizer.ggml.tokens", texts.data(), texts.size());
+  gguf_set_arr_data(g, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, v.scores.data(),
+                    v.scores.size());
+  gguf_set_arr_data(g, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, v.types.data(),
+                    v.types.size());
+  gguf_set_val_u32(g, "tokenizer.ggml.bos_token_id", static_cast<std::uint32_t>(v.bos_id));
+  gguf_set_val_u32(g, "tokenizer.ggml.eos_token_id", static_cast<std::uint32_t>(v.eos_id));
+  gguf_set_val_u32(g, "tokenizer.ggml.unknown_token_id", static_cast<std::uint32_t>(v.unk_id));
+  gguf_set_val_u32(g, "tokenizer.ggml.eot_token_id", static_cast<std::uint32_t>(v.im_end_id));
+  gguf_set_val_bool(g, "tokenizer.ggml.add_bos_token", true);
+  gguf_set_val_bool(g, "tokenizer.ggml.add_eos_token", false);
+  gguf_set_val_bool(g, "tokenizer.ggml.add_space_prefix", false);
+  gguf_set_val_str(g, "tokenizer.chat_template", chatml_template());
+}
+
+// Generates, converts and writes one tensor's data in chunks of rows. Returns bytes written.
+Result<std::size_t> write_tensor(std::FILE* f, const TensorPlan& t, ggml_type type,
+                                 std::uint64_t seed) {
+  Rng rng(seed ^ fnv1a(t.name));
+  const std::int64_t rows_per_chunk = std::max<std::int64_t>(1, (1 << 20) / t.ne0);
+  std::vector<float> src;
+  std::vector<std::uint8_t> dst;
+  std::size_t written = 0;
+  for (std::int64_t row = 0; row < t.ne1; row += rows_per_chunk) {
+    const std::int64_t rows = std::min(rows_per_chunk, t.ne1 - row);
+    src.resize(static_cast<std::size_t>(rows * t.ne0));
+    for (float& x : src)
+      x = t.norm ? 1.0f : rng.normal(0.02f);
+    const std::size_t bytes = ggml_row_size(type, t.ne0) * static_cast<std::size_t>(rows);
+    dst.resize(bytes);
+    if (type == GGML_TYPE_F32) {
+      std::memcpy(dst.data(), src.data(), bytes);
+    } else if (type == GGML_TYPE_F16) {
+      ggml_fp32_to_fp16_row(src.data(), reinterpret_cast<ggml_fp16_t*>(dst.data()),
+                            static_cast<std::int64_t>(src.size()));
+    } else {
+      ggml_quantize_chunk(type, src.data(), dst.data(), 0, rows, t.ne0, nullptr);
+    }
+    if (std::fwrite(dst.data(), 1, bytes, f) != bytes) {
+      return Error{Errc::internal, fmt::format("write failed: {}", std::strerror(errno))};
+    }
+    written += bytes;
+  }
+  return written;
+}
+
+}  // namespace
+
+namespace {
+
+Result<void> write_tensors(std::FILE* f, gguf_context* g, const std::vector<TensorPlan>& plan,
+                           const ModelSpec& spec, const Progress& progress) {
+  const std::size_t align = gguf_get_alignment(g);
+  std::size_t total = 0, done = 0;
+  for (std::size_t i = 0; i < plan.size(); ++i)
+    total += gguf_get_tensor_size(g, static_cast<std::int64_t>(i));
+  const std::vector<std::uint8_t> zeros(align, 0);
+  for (std::size_t i = 0; i < plan.size(); ++i) {
+    const auto& t = plan[i];
+    auto type = t.norm ? GGML_TYPE_F32 : ggml_type_of(spec.type);
+    auto n = write_tensor(f, t, type, spec.seed);
+    if (!n)
+      return n.error();
+    const std::size_t pad = (align - *n % align) % align;
+    if (pad && std::fwrite(zeros.data(), 1, pad, f) != pad) {
+      return Error{Errc::internal, fmt::format("write failed: {}", std::strerror(errno))};
+    }
+    done += *n;
+    if (progress)
+      progress(total ? static_cast<double>(done) / static_cast<double>(total) : 1.0);
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<void> write_model(const ModelSpec& spec, const std::string& path, const Progress& progress) {
+  if (auto ok = validate(spec); !ok)
+    return ok.error();
+  const auto plan = plan_tensors(spec.shape);
+  ggml_init_params params{ggml_tensor_overhead() * (plan.size() + 1), nullptr, true};
+  std::unique_ptr<ggml_context, GgmlDeleter> meta(ggml_init(params));
+  std::unique_ptr<gguf_context, GgufDeleter> g(gguf_init_empty());
+  set_metadata(g.get(), spec);
+  set_tokenizer(g.get(), build_vocab(spec.shape.n_vocab));
+  for (const auto& t : plan) {
+    auto type = t.norm ? GGML_TYPE_F32 : ggml_type_of(spec.type);
+    ggml_tensor* tensor = t.ne1 == 1 && t.norm ? ggml_new_tensor_1d(meta.get(), type, t.ne0)
+                                               : ggml_new_tensor_2d(meta.get(), type, t.ne0, t.ne1);
+    ggml_set_name(tensor, t.name.c_str());
+    gguf_add_tensor(g.get(), tensor);
+  }
+  std::vector<std::uint8_t> header(gguf_get_meta_size(g.get()));
+  gguf_get_meta_data(g.get(), header.data());
+
+  // Unique per process and thread: concurrent writers of one path never share a temporary.
+  const std::string tmp = fmt::format("{}.tmp.{}.{}", path, ::getpid(),
+                                      std::hash<std::thread::id>{}(std::this_thread::get_id()));
+  std::unique_ptr<std::FILE, FileCloser> f(std::fopen(tmp.c_str(), "wb"));
+  if (!f) {
+    return Error{Errc::invalid_request,
+                 fmt::format("cannot write '{}': {}", path, std::strerror(errno)), "output"};
+  }
+  auto fail = [&](Error e) {
+    f.reset();
+    std::remove(tmp.c_str());
+    return e;
+  };
+  if (std::fwrite(header.data(), 1, header.size(), f.get()) != header.size()) {
+    return fail(Error{Errc::internal, fmt::format("write failed: {}", std::strerror(errno))});
+  }
+  if (auto ok = write_tensors(f.get(), g.get(), plan, spec, progress); !ok)
+    return fail(ok.error());
+  if (std::fclose(f.release()) != 0) {
+    std::remove(tmp.c_str());
+    return Error{Errc::internal, fmt::format("closing '{}' failed: {}", tmp, std::strerror(errno))};
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    std::remove(tmp.c_str());
+    return Error{Errc::internal, fmt::format("cannot rename into '{}': {}", path, ec.message())};
+  }
+  return {};
+}
+
+}  // namespace troupe::mkmodel

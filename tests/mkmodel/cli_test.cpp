@@ -1,0 +1,73 @@
+// troupe mkmodel's command line: bad options give one clear line and a non-zero exit.
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+namespace {
+
+struct Run {
+  int exit_code = -1;
+  std::string output;
+};
+
+Run run(const std::string& args) {
+  const std::string cmd = std::string(TROUPE_BINARY_DIR) + "/troupe " + args + " 2>&1";
+  Run r;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p)
+    return r;
+  std::array<char, 4096> buf{};
+  while (size_t n = fread(buf.data(), 1, buf.size(), p))
+    r.output.append(buf.data(), n);
+  const int status = pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+const std::string kOut = std::string(TROUPE_BINARY_DIR) + "/test-models/cli.gguf";
+
+TEST(MkmodelCli, WritesAModel) {
+  auto r = run("mkmodel --shape tiny --type q4_0 --seed 3 -o " + kOut);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(std::filesystem::exists(kOut));
+}
+
+TEST(MkmodelCli, UnknownShape) {
+  auto r = run("mkmodel --shape huge -o " + kOut);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("unknown shape 'huge'"), std::string::npos) << r.output;
+}
+
+TEST(MkmodelCli, UnknownType) {
+  auto r = run("mkmodel --type q3 -o " + kOut);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("unknown type 'q3'"), std::string::npos) << r.output;
+}
+
+TEST(MkmodelCli, ImpossibleShape) {
+  auto r = run("mkmodel --heads 5 -o " + kOut);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("heads (5) must divide embd (128)"), std::string::npos) << r.output;
+  r = run("mkmodel --vocab 10 -o " + kOut);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("vocab must be in"), std::string::npos) << r.output;
+}
+
+TEST(MkmodelCli, UnwritablePath) {
+  auto r = run("mkmodel -o /nonexistent-dir/x.gguf");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("cannot write '/nonexistent-dir/x.gguf'"), std::string::npos) << r.output;
+}
+
+TEST(MkmodelCli, MissingOutput) {
+  auto r = run("mkmodel --shape tiny");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("--output"), std::string::npos) << r.output;
+}
+
+}  // namespace

@@ -1,0 +1,41 @@
+#include "support/test_models.hpp"
+
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+
+namespace troupe::test {
+
+std::string generated_model(const std::string& shape, mkmodel::WeightType type,
+                            std::uint64_t seed) {
+  const auto dir = std::filesystem::path(TROUPE_BINARY_DIR) / "test-models";
+  std::filesystem::create_directories(dir);
+  const auto path =
+      dir / fmt::format("{}-{}-{}.gguf", shape, mkmodel::weight_type_name(type), seed);
+  if (std::filesystem::exists(path))
+    return path.string();
+  auto s = mkmodel::shape_by_name(shape);
+  if (!s) {
+    fmt::print(stderr, "generated_model: {}\n", s.error().message);
+    std::abort();
+  }
+  if (auto ok = mkmodel::write_model({*s, type, seed}, path.string()); !ok) {
+    fmt::print(stderr, "generated_model: {}\n", ok.error().message);
+    std::abort();
+  }
+  return path.string();
+}
+
+std::optional<std::string> shared_model(const std::string& file) {
+  for (const char* base :
+       {TROUPE_SOURCE_DIR "/../shared/models", TROUPE_SOURCE_DIR "/shared/models"}) {
+    const auto path = std::filesystem::path(base) / file;
+    if (std::filesystem::exists(path))
+      return std::filesystem::canonical(path).string();
+  }
+  return std::nullopt;
+}
+
+}  // namespace troupe::test
