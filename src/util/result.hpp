@@ -12,6 +12,9 @@ namespace troupe {
 template <class T>
 class [[nodiscard]] Result {
  public:
+  // An error ("no result"): exists because asio's co_spawn needs default-constructible
+  // results; a real Result always holds a value or a meaningful error.
+  Result() : v_(std::in_place_index<1>, Error{Errc::internal, "no result"}) {}
   Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit by design
   Result(Error error) : v_(std::in_place_index<1>, std::move(error)) {}  // NOLINT
 
