@@ -1,0 +1,358 @@
+#include "engine/batch_engine.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+
+namespace troupe::engine {
+
+enum class SlotState : std::uint8_t { free, prefill, generate };
+
+struct BatchEngine::Slot {
+  SlotState state = SlotState::free;
+  std::uint64_t ticket = 0;
+  // The tokens whose KV cells are cached (the first n_past), then, while generating, the
+  // sampled token that the next step decodes. Reserved to n_ctx_seq + 1: never reallocates.
+  std::vector<Token> tokens;
+  std::int32_t n_past = 0;
+  std::int32_t n_prompt = 0;
+  std::int32_t generated = 0;
+  std::int32_t max_tokens = 0;
+  std::int32_t min_tokens = 0;
+  bool ignore_eos = false;
+  std::optional<Sampler> sampler;
+  SequenceSink sink;
+  std::int32_t chunk = 0;       // tokens of this slot in the current batch
+  std::int32_t batch_row = -1;  // index of its logits in the current batch, -1: none
+};
+
+Result<std::unique_ptr<BatchEngine>> BatchEngine::start(const LlamaModel& model,
+                                                        BatchEngineConfig config,
+                                                        EngineCallbacks callbacks) {
+  if (config.n_parallel < 1 || config.n_parallel > 64) {
+    return Error{Errc::invalid_request, "n_parallel must be 1..64", "n_parallel"};
+  }
+  if (config.n_ctx < config.n_parallel * 8) {
+    return Error{Errc::invalid_request, "n_ctx is too small for n_parallel sequences", "n_ctx"};
+  }
+  config.n_batch = std::max(config.n_batch, config.n_parallel + 1);
+  config.n_seq_chunk = std::max(config.n_seq_chunk, 1);
+  if (config.n_threads <= 0) {
+    config.n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  }
+  auto params = llama_context_default_params();
+  params.n_ctx = static_cast<uint32_t>(config.n_ctx);
+  params.n_seq_max = static_cast<uint32_t>(config.n_parallel);
+  // One decode per step: the whole step fits in one physical batch.
+  params.n_batch = static_cast<uint32_t>(config.n_batch + config.n_parallel);
+  params.n_ubatch = params.n_batch;
+  params.n_threads = config.n_threads;
+  params.n_threads_batch = config.n_threads;
+  params.kv_unified = false;
+  params.no_perf = true;
+  ContextPtr ctx(llama_init_from_model(model.get(), params));
+  if (!ctx)
+    return Error{Errc::engine_failed, "llama.cpp could not create a context"};
+  return std::unique_ptr<BatchEngine>(
+      new BatchEngine(model, config, std::move(callbacks), std::move(ctx)));
+}
+
+BatchEngine::BatchEngine(const LlamaModel& model, BatchEngineConfig config,
+                         EngineCallbacks callbacks, ContextPtr ctx)
+    : model_(model),
+      config_(config),
+      callbacks_(std::move(callbacks)),
+      ctx_(std::move(ctx)),
+      mem_(llama_get_memory(ctx_.get())),
+      n_ctx_seq_(static_cast<std::int32_t>(llama_n_ctx_seq(ctx_.get()))),
+      batch_(config.n_batch + config.n_parallel),
+      slots_(static_cast<std::size_t>(config.n_parallel)) {
+  for (auto& s : slots_)
+    s.tokens.reserve(static_cast<std::size_t>(n_ctx_seq_) + 1);
+  prefill_order_.reserve(slots_.size());
+  scratch_.resize(static_cast<std::size_t>(model_.n_vocab()));
+  thread_ = std::thread([this] { run(); });
+}
+
+BatchEngine::~BatchEngine() {
+  mailbox_.push(Stop{});
+  if (thread_.joinable())
+    thread_.join();
+}
+
+void BatchEngine::tell(EngineMessage msg) {
+  mailbox_.push(std::move(msg));
+}
+
+void BatchEngine::run() {
+  for (;;) {
+    counters_.loop_iterations.fetch_add(1, std::memory_order_relaxed);
+    mailbox_.drain(work_, /*block=*/!has_work());
+    if (!handle_inbox())
+      return;
+    if (has_work())
+      step();
+  }
+}
+
+bool BatchEngine::handle_inbox() {
+  for (auto& item : work_) {
+    if (std::holds_alternative<Stop>(item))
+      return false;
+    handle(std::get<EngineMessage>(item));
+  }
+  work_.clear();
+  return true;
+}
+
+void BatchEngine::handle(EngineMessage& msg) {
+  std::visit(
+      [this](auto& m) {
+        using M = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<M, AdmitSequence>)
+          admit(m);
+        if constexpr (std::is_same_v<M, ReleaseSequence>)
+          release(m);
+        if constexpr (std::is_same_v<M, InspectEngine>)
+          inspect(m);
+        if constexpr (std::is_same_v<M, FailEngine>)
+          fail(m.error);
+      },
+      msg);
+}
+
+std::int32_t BatchEngine::lowest_free_slot() const {
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    if (slots_[i].state == SlotState::free)
+      return static_cast<std::int32_t>(i);
+  }
+  return -1;
+}
+
+void BatchEngine::admit(AdmitSequence& a) {
+  const auto n_prompt = static_cast<std::int32_t>(a.prompt.size());
+  const std::int32_t id = lowest_free_slot();
+  std::optional<Error> refuse = failed_;
+  if (!refuse && id < 0)
+    refuse = Error{Errc::internal, "no free sequence slot"};
+  if (!refuse && (n_prompt == 0 || n_prompt >= n_ctx_seq_)) {
+    refuse = Error{
+        Errc::prompt_too_long,
+        fmt::format("prompt of {} tokens does not fit a context of {}", n_prompt, n_ctx_seq_)};
+  }
+  if (refuse) {
+    a.sink(SequenceFailed{*refuse});
+    callbacks_.on_released(a.ticket);
+    return;
+  }
+  const std::int32_t cached = reuse_prefix(id, a.prompt);
+  Slot& s = slots_[static_cast<std::size_t>(id)];
+  s.state = SlotState::prefill;
+  s.ticket = a.ticket;
+  s.tokens.assign(a.prompt.begin(), a.prompt.end());
+  s.n_past = cached;
+  s.n_prompt = n_prompt;
+  s.generated = 0;
+  s.max_tokens = std::max(a.max_tokens, 1);
+  s.min_tokens = a.min_tokens;
+  s.ignore_eos = a.ignore_eos;
+  s.sampler.emplace(a.sampling, model_.n_vocab());
+  s.sink = std::move(a.sink);
+  prefill_order_.push_back(id);
+  ++active_;
+  counters_.prompt_tokens.fetch_add(n_prompt, std::memory_order_relaxed);
+  counters_.prefix_hits.fetch_add(cached, std::memory_order_relaxed);
+  counters_.prefix_queries.fetch_add(n_prompt, std::memory_order_relaxed);
+  counters_.cells_live.fetch_add(cached, std::memory_order_relaxed);
+  s.sink(SequenceStarted{n_prompt, cached});
+}
+
+// Length of the common prefix of a slot's cached tokens and `prompt`.
+static std::int32_t common_prefix(const std::vector<Token>& cached, std::int32_t n_cached,
+                                  const std::vector<Token>& prompt) {
+  const auto n = std::min<std::size_t>(static_cast<std::size_t>(n_cached), prompt.size());
+  std::size_t i = 0;
+  while (i < n && cached[i] == prompt[i])
+    ++i;
+  return static_cast<std::int32_t>(i);
+}
+
+std::int32_t BatchEngine::reuse_prefix(std::int32_t dest, const std::vector<Token>& prompt) {
+  // Keep at least one prompt token to decode: its logits give the first sampled token.
+  const auto limit = static_cast<std::int32_t>(prompt.size()) - 1;
+  std::int32_t best_src = -1;
+  std::int32_t best = 0;
+  for (std::int32_t i = 0; i < static_cast<std::int32_t>(slots_.size()); ++i) {
+    const Slot& s = slots_[static_cast<std::size_t>(i)];
+    const std::int32_t n = std::min(common_prefix(s.tokens, s.n_past, prompt), limit);
+    if (n > best || (n == best && n > 0 && i == dest)) {
+      best = n;
+      best_src = i;
+    }
+  }
+  if (best_src == dest && best > 0 && llama_memory_seq_rm(mem_, dest, best, -1))
+    return best;
+  llama_memory_seq_rm(mem_, dest, -1, -1);
+  if (best_src < 0 || best_src == dest || best < config_.min_copy_prefix)
+    return 0;
+  llama_memory_seq_cp(mem_, best_src, dest, -1, -1);
+  if (llama_memory_seq_rm(mem_, dest, best, -1))
+    return best;
+  llama_memory_seq_rm(mem_, dest, -1, -1);
+  return 0;
+}
+
+void BatchEngine::release(const ReleaseSequence& r) {
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    const Slot& s = slots_[i];
+    if (s.state != SlotState::free && s.ticket == r.ticket) {
+      finish(static_cast<std::int32_t>(i), r.drop_cache);
+      return;
+    }
+  }
+}
+
+void BatchEngine::finish(std::int32_t id, bool drop_cache) {
+  Slot& s = slots_[static_cast<std::size_t>(id)];
+  counters_.cells_live.fetch_sub(s.n_past, std::memory_order_relaxed);
+  s.state = SlotState::free;
+  s.sampler.reset();
+  s.sink = nullptr;
+  s.chunk = 0;
+  s.batch_row = -1;
+  std::erase(prefill_order_, id);
+  s.tokens.resize(static_cast<std::size_t>(s.n_past));  // drop the sampled, undecoded token
+  if (drop_cache) {
+    llama_memory_seq_rm(mem_, id, -1, -1);
+    s.tokens.clear();
+    s.n_past = 0;
+  }
+  --active_;
+  callbacks_.on_released(s.ticket);
+}
+
+void BatchEngine::inspect(const InspectEngine& m) const {
+  EngineSnapshot snap;
+  snap.failed = failed_.has_value();
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    const Slot& s = slots_[i];
+    snap.slots.push_back({s.state != SlotState::free, s.ticket, s.n_past,
+                          llama_memory_seq_pos_max(mem_, static_cast<llama_seq_id>(i))});
+  }
+  m.reply(std::move(snap));
+}
+
+void BatchEngine::fail(const Error& error) {
+  if (failed_)
+    return;
+  spdlog::error("engine failed: {}", error.message);
+  failed_ = error;
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    Slot& s = slots_[i];
+    if (s.state == SlotState::free)
+      continue;
+    s.sink(SequenceFailed{error});
+    finish(static_cast<std::int32_t>(i), /*drop_cache=*/true);
+  }
+  llama_memory_clear(mem_, false);
+  if (callbacks_.on_fatal)
+    callbacks_.on_fatal(error);
+}
+
+void BatchEngine::step() {
+  build_batch();
+  if (batch_.size() == 0)
+    return;
+  const auto t0 = std::chrono::steady_clock::now();
+  const int rc = llama_decode(ctx_.get(), batch_.get());
+  const auto t1 = std::chrono::steady_clock::now();
+  if (rc != 0) {
+    fail(Error{Errc::engine_failed, fmt::format("llama_decode failed with status {}", rc)});
+    return;
+  }
+  counters_.decode_us.fetch_add(
+      std::chrono::duration_cast<std::chrono::microseconds>(t1 - t0).count(),
+      std::memory_order_relaxed);
+  counters_.decode_steps.fetch_add(1, std::memory_order_relaxed);
+  counters_
+      .sequences_per_step[std::min<std::size_t>(static_cast<std::size_t>(active_),
+                                                EngineCounters::histogram_size - 1)]
+      .fetch_add(1, std::memory_order_relaxed);
+  after_decode();
+}
+
+void BatchEngine::build_batch() {
+  batch_.clear();
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    Slot& s = slots_[i];
+    if (s.state != SlotState::generate)
+      continue;
+    s.batch_row = batch_.add(s.tokens[static_cast<std::size_t>(s.n_past)], s.n_past,
+                             static_cast<llama_seq_id>(i), true);
+    s.chunk = 1;
+  }
+  add_prompt_chunks();
+}
+
+void BatchEngine::add_prompt_chunks() {
+  std::int32_t budget = config_.n_batch - batch_.size();
+  for (std::int32_t id : prefill_order_) {
+    if (budget <= 0)
+      break;
+    Slot& s = slots_[static_cast<std::size_t>(id)];
+    const std::int32_t take = std::min({s.n_prompt - s.n_past, budget, config_.n_seq_chunk});
+    for (std::int32_t k = 0; k < take; ++k) {
+      const std::int32_t pos = s.n_past + k;
+      const bool last = pos == s.n_prompt - 1;
+      const std::int32_t row = batch_.add(s.tokens[static_cast<std::size_t>(pos)], pos, id, last);
+      if (last)
+        s.batch_row = row;
+    }
+    s.chunk = take;
+    budget -= take;
+  }
+}
+
+void BatchEngine::after_decode() {
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    Slot& s = slots_[i];
+    if (s.state == SlotState::free || s.chunk == 0)
+      continue;
+    s.n_past += s.chunk;
+    counters_.cells_live.fetch_add(s.chunk, std::memory_order_relaxed);
+    s.chunk = 0;
+    if (s.batch_row < 0)
+      continue;  // a prompt chunk that is not the last
+    if (s.state == SlotState::prefill) {
+      s.state = SlotState::generate;
+      std::erase(prefill_order_, static_cast<std::int32_t>(i));
+    }
+    sample(s);
+  }
+}
+
+void BatchEngine::sample(Slot& s) {
+  const float* logits = llama_get_logits_ith(ctx_.get(), s.batch_row);
+  s.batch_row = -1;
+  const bool suppress = s.ignore_eos || s.generated < s.min_tokens;
+  SampledToken out;
+  s.sampler->sample(logits, suppress ? &model_.eog_tokens() : nullptr, scratch_, out);
+  ++s.generated;
+  s.tokens.push_back(out.token);
+  counters_.generated_tokens.fetch_add(1, std::memory_order_relaxed);
+  if (!suppress && model_.is_eog(out.token)) {
+    out.end = EngineEnd::eog;
+  } else if (s.generated >= s.max_tokens) {
+    out.end = EngineEnd::max_tokens;
+  } else if (s.n_past >= n_ctx_seq_) {
+    out.end = EngineEnd::context_full;
+  }
+  const bool ended = out.end != EngineEnd::none;
+  s.sink(std::move(out));
+  if (ended)
+    finish(static_cast<std::int32_t>(&s - slots_.data()), /*drop_cache=*/false);
+}
+
+}  // namespace troupe::engine

@@ -1,0 +1,365 @@
+#include "engine/coordinator.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <chrono>
+#include <filesystem>
+
+namespace troupe::engine {
+
+namespace asio = boost::asio;
+
+namespace {
+
+std::string default_model_id(const std::string& path) {
+  return std::filesystem::path(path).stem().string();
+}
+
+std::size_t prompt_bytes(const Prompt& prompt) {
+  if (const auto* s = std::get_if<std::string>(&prompt))
+    return s->size();
+  if (const auto* msgs = std::get_if<std::vector<ChatMessage>>(&prompt)) {
+    std::size_t n = 0;
+    for (const auto& m : *msgs)
+      n += m.content.size();
+    return n;
+  }
+  return 0;
+}
+
+Error too_long(std::int64_t tokens, std::int32_t n_ctx_seq, bool at_least) {
+  return Error{Errc::prompt_too_long,
+               fmt::format("the prompt has {}{} tokens, but the context holds {} tokens per "
+                           "request (prompt plus at least one generated token)",
+                           at_least ? "at least " : "", tokens, n_ctx_seq),
+               "prompt"};
+}
+
+// Runs `f` on `ex` and resumes the caller on its own executor with f's result.
+template <class F>
+asio::awaitable<std::invoke_result_t<F&>> run_on(asio::thread_pool::executor_type ex, F f) {
+  using R = std::invoke_result_t<F&>;
+  auto r = co_await asio::co_spawn(
+      ex, [&f]() -> asio::awaitable<std::optional<R>> { co_return f(); }, asio::use_awaitable);
+  co_return std::move(*r);
+}
+
+}  // namespace
+
+std::optional<Error> validate_parameters(const SamplingParams& s, const StopParams& stop) {
+  auto bad = [](std::string msg, std::string param) {
+    return Error{Errc::invalid_request, std::move(msg), std::move(param)};
+  };
+  if (!(s.temperature >= 0.0f && s.temperature <= 100.0f)) {
+    return bad("temperature must be >= 0", "temperature");
+  }
+  if (!(s.top_p > 0.0f && s.top_p <= 1.0f))
+    return bad("top_p must be in (0, 1]", "top_p");
+  if (!(s.min_p >= 0.0f && s.min_p <= 1.0f))
+    return bad("min_p must be in [0, 1]", "min_p");
+  if (s.top_k < 0)
+    return bad("top_k must be >= 0", "top_k");
+  if (!(s.repeat_penalty > 0.0f))
+    return bad("repeat_penalty must be > 0", "repeat_penalty");
+  if (s.top_logprobs < 0 || s.top_logprobs > 20) {
+    return bad("top_logprobs must be in [0, 20]", "top_logprobs");
+  }
+  if (stop.max_tokens < 1)
+    return bad("max_tokens must be >= 1", "max_tokens");
+  if (stop.min_tokens < 0)
+    return bad("min_tokens must be >= 0", "min_tokens");
+  return std::nullopt;
+}
+
+Coordinator::Coordinator(EngineOptions options)
+    : options_(std::move(options)),
+      model_id_(options_.model_id.empty() ? default_model_id(options_.model_path)
+                                          : options_.model_id),
+      actors_work_(asio::make_work_guard(actors_)) {
+  actor_thread_ = std::thread([this] { actors_.run(); });
+  loader_ = std::thread([this] { load(); });
+}
+
+Coordinator::~Coordinator() {
+  if (loader_.joinable())
+    loader_.join();
+  engine_.reset();  // joins the engine thread: no more messages to the actors
+  actors_work_.reset();
+  actors_.stop();
+  if (actor_thread_.joinable())
+    actor_thread_.join();
+  tokenizer_.join();
+  queue_.clear();
+}
+
+void Coordinator::load() {
+  auto model =
+      LlamaModel::load({options_.model_path, options_.n_gpu_layers, options_.chat_template});
+  if (!model)
+    return set_health(HealthState::failed, model.error().message);
+  model_ = std::move(model.value());
+  BatchEngineConfig cfg{options_.n_ctx,       options_.n_parallel, options_.n_batch,
+                        options_.n_seq_chunk, options_.n_threads,  options_.min_copy_prefix};
+  EngineCallbacks cb;
+  cb.on_released = [this](std::uint64_t t) { asio::post(actors_, [this, t] { on_released(t); }); };
+  cb.on_fatal = [this](const Error& e) { asio::post(actors_, [this, e] { on_fatal(e); }); };
+  auto engine = BatchEngine::start(*model_, cfg, std::move(cb));
+  if (!engine)
+    return set_health(HealthState::failed, engine.error().message);
+  engine_ = std::move(engine.value());
+  n_ctx_seq_ = engine_->n_ctx_seq();
+  created_ = std::chrono::duration_cast<std::chrono::seconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+  ready_.store(true, std::memory_order_release);
+  spdlog::info("model {} ready: {} sequences x {} tokens", model_id_, options_.n_parallel,
+               n_ctx_seq_);
+  set_health(HealthState::ready, {});
+}
+
+void Coordinator::set_health(HealthState state, std::string message) {
+  {
+    std::lock_guard lock(health_mu_);
+    if (health_.state == HealthState::failed)
+      return;  // sticky
+    health_ = {state, std::move(message)};
+  }
+  health_cv_.notify_all();
+}
+
+Health Coordinator::health() const {
+  std::lock_guard lock(health_mu_);
+  return health_;
+}
+
+Health Coordinator::wait_loaded() const {
+  std::unique_lock lock(health_mu_);
+  health_cv_.wait(lock, [&] { return health_.state != HealthState::loading; });
+  return health_;
+}
+
+std::optional<Error> Coordinator::check_model(const std::string& name) const {
+  if (!name.empty() && name != model_id_ &&
+      std::find(options_.aliases.begin(), options_.aliases.end(), name) == options_.aliases.end()) {
+    return Error{Errc::not_found, fmt::format("model '{}' does not exist", name), "model"};
+  }
+  const Health h = health();
+  if (h.state == HealthState::loading)
+    return Error{Errc::unavailable, "the model is loading"};
+  if (h.state == HealthState::failed)
+    return Error{Errc::engine_failed, h.message};
+  return std::nullopt;
+}
+
+std::optional<Error> Coordinator::precheck(const Task& task) const {
+  if (auto e = check_model(task.model))
+    return e;
+  if (auto e = validate_parameters(task.sampling, task.stop))
+    return e;
+  if (queued_gauge_.load(std::memory_order_relaxed) >= options_.max_queue &&
+      running_gauge_.load(std::memory_order_relaxed) >= options_.n_parallel) {
+    return Error{Errc::overloaded, "the server is busy: the request queue is full"};
+  }
+  if (const auto* toks = std::get_if<std::vector<Token>>(&task.prompt)) {
+    if (static_cast<std::int64_t>(toks->size()) >= n_ctx_seq_) {
+      return too_long(static_cast<std::int64_t>(toks->size()), n_ctx_seq_, false);
+    }
+  }
+  // Every token covers at most max_piece_bytes bytes: a longer text cannot fit, whatever
+  // its tokens are. A 16 MiB prompt is refused here, in microseconds, untokenized.
+  const auto min_tokens =
+      static_cast<std::int64_t>(prompt_bytes(task.prompt) / model_->max_piece_bytes());
+  if (min_tokens >= n_ctx_seq_)
+    return too_long(min_tokens, n_ctx_seq_, true);
+  return std::nullopt;
+}
+
+Result<std::vector<Token>> Coordinator::prepare_prompt(const Task& task) const {
+  Result<std::vector<Token>> tokens = std::vector<Token>{};
+  if (const auto* s = std::get_if<std::string>(&task.prompt)) {
+    tokens = model_->tokenize(*s, true, true);
+  } else if (const auto* msgs = std::get_if<std::vector<ChatMessage>>(&task.prompt)) {
+    tokens = model_->tokenize(model_->apply_chat_template(*msgs), true, true);
+    const Token bos = llama_vocab_bos(model_->vocab());
+    if (tokens && tokens->size() >= 2 && (*tokens)[0] == bos && (*tokens)[1] == bos) {
+      tokens->erase(tokens->begin());  // the template wrote a BOS and the tokenizer added one
+    }
+  } else {
+    tokens = std::get<std::vector<Token>>(task.prompt);
+    for (Token t : *tokens) {
+      if (t < 0 || t >= model_->n_vocab()) {
+        return Error{Errc::invalid_request, fmt::format("token id {} is out of range", t),
+                     "prompt"};
+      }
+    }
+  }
+  if (!tokens)
+    return tokens;
+  if (tokens->empty())
+    return Error{Errc::invalid_request, "the prompt is empty", "prompt"};
+  if (static_cast<std::int64_t>(tokens->size()) >= n_ctx_seq_) {
+    return too_long(static_cast<std::int64_t>(tokens->size()), n_ctx_seq_, false);
+  }
+  return tokens;
+}
+
+asio::awaitable<TokenStream> Coordinator::generate(Task task) {
+  if (auto e = precheck(task))
+    co_return failed_stream(std::move(*e));
+  auto prompt = co_await run_on(tokenizer_.get_executor(), [&] { return prepare_prompt(task); });
+  if (!prompt)
+    co_return failed_stream(prompt.error());
+  auto [writer, stream] = make_stream();
+  asio::post(actors_,
+             [this, p = make_pending(task, std::move(prompt.value()),
+                                     std::move(writer))]() mutable { submit(std::move(p)); });
+  co_return std::move(stream);
+}
+
+Coordinator::Pending Coordinator::make_pending(Task& task, std::vector<Token> prompt,
+                                               StreamWriter writer) {
+  const std::uint64_t ticket = next_ticket_.fetch_add(1, std::memory_order_relaxed);
+  SequenceConfig cfg{task.stop, task.sampling.logprobs || task.sampling.top_logprobs > 0,
+                     task.sampling.top_logprobs, static_cast<std::int32_t>(prompt.size())};
+  auto release = [this, ticket](bool cancelled) {
+    engine_->tell(ReleaseSequence{ticket, cancelled});
+  };
+  auto actor =
+      std::make_shared<SequenceActor>(std::move(cfg), *model_, StreamWriter{}, std::move(release));
+  writer.on_cancel([this, ticket, weak = std::weak_ptr<SequenceActor>(actor)] {
+    asio::post(actors_, [this, ticket, weak] { cancel_request(ticket, weak); });
+  });
+  actor->attach(std::move(writer));
+  return Pending{ticket, std::move(actor), std::move(prompt), std::move(task.sampling),
+                 std::move(task.stop)};
+}
+
+void Coordinator::submit(Pending p) {
+  if (p.actor->done())
+    return;  // cancelled before it got here
+  const Health h = health();
+  if (h.state == HealthState::failed) {
+    p.actor->handle(SequenceFailed{Error{Errc::engine_failed, h.message}});
+  } else if (running_ < options_.n_parallel) {
+    admit(std::move(p));
+  } else if (static_cast<std::int32_t>(queue_.size()) < options_.max_queue) {
+    queue_.push_back(std::move(p));
+    queued_gauge_.store(static_cast<std::int64_t>(queue_.size()), std::memory_order_relaxed);
+  } else {
+    p.actor->handle(
+        SequenceFailed{Error{Errc::overloaded, "the server is busy: the request queue is full"}});
+  }
+}
+
+void Coordinator::admit(Pending p) {
+  ++running_;
+  running_gauge_.store(running_, std::memory_order_relaxed);
+  auto sink = [ex = actors_.get_executor(), actor = p.actor](SequenceMessage m) {
+    asio::post(ex, [actor, m = std::move(m)]() mutable { actor->handle(std::move(m)); });
+  };
+  engine_->tell(AdmitSequence{p.ticket, std::move(p.prompt), std::move(p.sampling),
+                              p.stop.max_tokens, p.stop.min_tokens, p.stop.ignore_eos,
+                              std::move(sink)});
+}
+
+void Coordinator::on_released(std::uint64_t) {
+  --running_;
+  while (running_ < options_.n_parallel && !queue_.empty()) {
+    Pending p = std::move(queue_.front());
+    queue_.pop_front();
+    admit(std::move(p));
+  }
+  queued_gauge_.store(static_cast<std::int64_t>(queue_.size()), std::memory_order_relaxed);
+  running_gauge_.store(running_, std::memory_order_relaxed);
+}
+
+void Coordinator::cancel_request(std::uint64_t ticket, const std::weak_ptr<SequenceActor>& weak) {
+  auto actor = weak.lock();
+  if (!actor || actor->done())
+    return;
+  cancelled_total_.fetch_add(1, std::memory_order_relaxed);
+  const auto it = std::find_if(queue_.begin(), queue_.end(),
+                               [&](const Pending& p) { return p.ticket == ticket; });
+  if (it != queue_.end()) {
+    queue_.erase(it);  // never admitted: nothing to release
+    queued_gauge_.store(static_cast<std::int64_t>(queue_.size()), std::memory_order_relaxed);
+    actor->detach_release();
+  }
+  actor->cancel();
+}
+
+void Coordinator::on_fatal(const Error& error) {
+  set_health(HealthState::failed, error.message);
+  for (auto& p : queue_)
+    p.actor->handle(SequenceFailed{error});
+  queue_.clear();
+  queued_gauge_.store(0, std::memory_order_relaxed);
+}
+
+asio::awaitable<Result<std::vector<Token>>> Coordinator::tokenize(std::string model,
+                                                                  std::string text,
+                                                                  bool add_special,
+                                                                  bool parse_special) {
+  if (auto e = check_model(model))
+    co_return *e;
+  co_return co_await run_on(tokenizer_.get_executor(),
+                            [&] { return model_->tokenize(text, add_special, parse_special); });
+}
+
+asio::awaitable<Result<std::string>> Coordinator::detokenize(std::string model,
+                                                             std::vector<Token> tokens) {
+  if (auto e = check_model(model))
+    co_return *e;
+  co_return co_await run_on(tokenizer_.get_executor(), [&] { return model_->detokenize(tokens); });
+}
+
+std::vector<ModelInfo> Coordinator::models() const {
+  ModelInfo info;
+  info.id = model_id_;
+  if (ready_.load(std::memory_order_acquire)) {
+    info.n_ctx = n_ctx_seq_;
+    info.n_vocab = model_->n_vocab();
+    info.created = created_;
+  }
+  return {info};
+}
+
+BackendStats Coordinator::stats() const {
+  BackendStats s;
+  s.requests_running = running_gauge_.load(std::memory_order_relaxed);
+  s.requests_queued = queued_gauge_.load(std::memory_order_relaxed);
+  s.cancelled_total = cancelled_total_.load(std::memory_order_relaxed);
+  if (!ready_.load(std::memory_order_acquire))
+    return s;
+  const auto& c = engine_->counters();
+  const auto rd = [](const std::atomic<std::int64_t>& a) {
+    return a.load(std::memory_order_relaxed);
+  };
+  s.prompt_tokens_total = rd(c.prompt_tokens);
+  s.generation_tokens_total = rd(c.generated_tokens);
+  s.prefix_cache_hits_total = rd(c.prefix_hits);
+  s.prefix_cache_queries_total = rd(c.prefix_queries);
+  s.decode_steps_total = rd(c.decode_steps);
+  s.kv_cache_usage_ratio = static_cast<double>(rd(c.cells_live)) /
+                           (static_cast<double>(n_ctx_seq_) * options_.n_parallel);
+  for (const auto& h : c.sequences_per_step)
+    s.sequences_per_step.push_back(rd(h));
+  return s;
+}
+
+std::future<EngineSnapshot> Coordinator::inspect_engine() {
+  auto promise = std::make_shared<std::promise<EngineSnapshot>>();
+  auto fut = promise->get_future();
+  engine_->tell(InspectEngine{[promise](EngineSnapshot s) { promise->set_value(std::move(s)); }});
+  return fut;
+}
+
+std::unique_ptr<Backend> make_local_backend(EngineOptions options) {
+  return std::make_unique<Coordinator>(std::move(options));
+}
+
+}  // namespace troupe::engine

@@ -1,0 +1,112 @@
+#pragma once
+// Coordinator: the local Backend. It validates and tokenizes requests (on its tokenizer
+// thread, never on the caller's), admits them in FIFO order from a bounded queue while the
+// BatchEngine has a free sequence slot, spawns one SequenceActor per request and routes
+// cancellations: a queued request leaves the queue, a running one is released by its actor.
+//
+// Threads: the caller's (generate() does quick checks, then awaits the tokenizer), one
+// tokenizer thread, one actor thread (the queue, the slot count and every SequenceActor live
+// there: per-token text work is kept off the engine thread), the BatchEngine's thread, and a
+// loader thread while the model loads.
+//
+// Thread-safety: the Backend members may be called from any thread concurrently. Destroy the
+// Coordinator after every TokenStream it returned (a stream's cancel posts to it).
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include "engine/backend.hpp"
+#include "engine/batch_engine.hpp"
+#include "engine/local_backend.hpp"
+#include "engine/model.hpp"
+#include "engine/sequence_actor.hpp"
+
+namespace troupe::engine {
+
+class Coordinator final : public Backend {
+ public:
+  explicit Coordinator(EngineOptions options);
+  ~Coordinator() override;
+  Coordinator(const Coordinator&) = delete;
+  Coordinator& operator=(const Coordinator&) = delete;
+
+  boost::asio::awaitable<TokenStream> generate(Task task) override;
+  boost::asio::awaitable<Result<std::vector<Token>>> tokenize(std::string model, std::string text,
+                                                              bool add_special,
+                                                              bool parse_special) override;
+  boost::asio::awaitable<Result<std::string>> detokenize(std::string model,
+                                                         std::vector<Token> tokens) override;
+  std::vector<ModelInfo> models() const override;
+  Health health() const override;
+  BackendStats stats() const override;
+
+  // Blocks until loading has ended; returns the health then. Any thread.
+  Health wait_loaded() const;
+
+  // The engine's slots, for tests. Precondition: loaded.
+  std::future<EngineSnapshot> inspect_engine();
+
+ private:
+  struct Pending {
+    std::uint64_t ticket = 0;
+    std::shared_ptr<SequenceActor> actor;
+    std::vector<Token> prompt;
+    SamplingParams sampling;
+    StopParams stop;
+  };
+
+  void load();
+  void set_health(HealthState state, std::string message);
+  // Checks that need no tokenizing: readiness, model name, parameters, queue room, and a
+  // prompt whose byte length alone proves it cannot fit.
+  std::optional<Error> precheck(const Task& task) const;
+  std::optional<Error> check_model(const std::string& name) const;
+  Result<std::vector<Token>> prepare_prompt(const Task& task) const;
+  Pending make_pending(Task& task, std::vector<Token> prompt, StreamWriter writer);
+
+  // On the actor thread:
+  void submit(Pending p);
+  void admit(Pending p);
+  void on_released(std::uint64_t ticket);
+  void cancel_request(std::uint64_t ticket, const std::weak_ptr<SequenceActor>& actor);
+  void on_fatal(const Error& error);
+
+  EngineOptions options_;
+  std::string model_id_;
+  std::int64_t created_ = 0;
+
+  boost::asio::io_context actors_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> actors_work_;
+  boost::asio::thread_pool tokenizer_{1};
+  std::thread actor_thread_;
+  std::thread loader_;
+
+  mutable std::mutex health_mu_;
+  mutable std::condition_variable health_cv_;
+  Health health_;  // guarded by health_mu_
+
+  // Written by the loader before ready_ is set (release), read after (acquire).
+  std::atomic<bool> ready_{false};
+  std::unique_ptr<LlamaModel> model_;
+  std::unique_ptr<BatchEngine> engine_;
+  std::int32_t n_ctx_seq_ = 0;
+
+  // Actor-thread state.
+  std::deque<Pending> queue_;
+  std::int32_t running_ = 0;
+
+  std::atomic<std::uint64_t> next_ticket_{1};
+  std::atomic<std::int64_t> queued_gauge_{0};
+  std::atomic<std::int64_t> running_gauge_{0};
+  std::atomic<std::int64_t> cancelled_total_{0};
+};
+
+// Checks sampling and stop parameters; the error names the parameter.
+std::optional<Error> validate_parameters(const SamplingParams& s, const StopParams& stop);
+
+}  // namespace troupe::engine

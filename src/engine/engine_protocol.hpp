@@ -1,0 +1,66 @@
+#pragma once
+// The BatchEngine's messages: its whole interface. Every admission gets exactly one
+// `on_released(ticket)` callback from the engine, whether the sequence finished, was
+// released, or could not start, so the sender can count free slots.
+
+#include <cstdint>
+#include <functional>
+#include <variant>
+#include <vector>
+
+#include "engine/sequence_protocol.hpp"
+#include "engine/task.hpp"
+#include "util/error.hpp"
+
+namespace troupe::engine {
+
+// Where the engine sends a sequence's messages. Called on the engine thread, so it must be
+// quick and must not block: a post to the actor's executor.
+using SequenceSink = std::function<void(SequenceMessage)>;
+
+// Start a sequence on the lowest free slot, reusing the longest cached prefix of `prompt`
+// found in any slot. Precondition: the sender knows a slot is free (it counts releases);
+// 0 < prompt.size() < the per-sequence context.
+struct AdmitSequence {
+  std::uint64_t ticket = 0;  // the sender's id for the sequence, unique among live ones
+  std::vector<Token> prompt;
+  SamplingParams sampling;
+  std::int32_t max_tokens = 256;
+  std::int32_t min_tokens = 0;
+  bool ignore_eos = false;
+  SequenceSink sink;
+};
+
+// Stop a sequence now (a stop string matched or the request was cancelled). With
+// `drop_cache` its KV cells are freed before the next step; otherwise they stay for prefix
+// reuse by a later request. Unknown or finished tickets are ignored.
+struct ReleaseSequence {
+  std::uint64_t ticket = 0;
+  bool drop_cache = false;
+};
+
+// A view of the engine's slots, for tests and diagnostics.
+struct EngineSnapshot {
+  struct SlotView {
+    bool busy = false;
+    std::uint64_t ticket = 0;
+    std::int32_t n_past = 0;       // tokens the engine believes are cached for this slot
+    std::int32_t kv_pos_max = -1;  // llama_memory_seq_pos_max: -1 when the slot holds no cells
+  };
+  std::vector<SlotView> slots;
+  bool failed = false;
+};
+
+// Replies with a snapshot, on the engine thread.
+struct InspectEngine {
+  std::function<void(EngineSnapshot)> reply;
+};
+
+// Makes the engine fail as after a fatal decode error (tests, supervisors).
+struct FailEngine {
+  Error error;
+};
+
+using EngineMessage = std::variant<AdmitSequence, ReleaseSequence, InspectEngine, FailEngine>;
+
+}  // namespace troupe::engine

@@ -1,0 +1,34 @@
+#pragma once
+// The local inference backend: a llama.cpp model served by a Coordinator, a BatchEngine and
+// one SequenceActor per request. This is the factory the CLI uses.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/backend.hpp"
+
+namespace troupe::engine {
+
+struct EngineOptions {
+  std::string model_path;
+  std::string model_id;               // the name clients use; empty: the file name without .gguf
+  std::vector<std::string> aliases;   // more names accepted for this model
+  std::int32_t n_ctx = 4096;          // KV cells in all: each sequence gets n_ctx / n_parallel
+  std::int32_t n_parallel = 4;        // sequences decoded together
+  std::int32_t n_batch = 512;         // token budget of one decode step (chunked prefill)
+  std::int32_t n_seq_chunk = 256;     // prompt tokens one sequence may add per step
+  std::int32_t n_threads = 0;         // llama.cpp threads; 0: hardware threads
+  std::int32_t max_queue = 64;        // requests waiting for a slot; more: Errc::overloaded
+  std::int32_t n_gpu_layers = 0;      // for GPU builds of llama.cpp
+  std::string chat_template;          // overrides the model's template when not empty
+  std::int32_t min_copy_prefix = 16;  // shortest cached prefix copied from another slot
+};
+
+// Starts loading the model in the background and returns at once: health() says loading,
+// then ready or failed (with the reason); generate() during loading fails with
+// Errc::unavailable. Destroy the backend after every TokenStream it returned.
+std::unique_ptr<Backend> make_local_backend(EngineOptions options);
+
+}  // namespace troupe::engine

@@ -1,0 +1,143 @@
+#include "engine/model.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "engine/llama_runtime.hpp"
+
+namespace troupe::engine {
+
+Result<std::unique_ptr<LlamaModel>> LlamaModel::load(const ModelLoadOptions& options) {
+  init_llama_runtime();
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(options.path, ec)) {
+    return Error{Errc::not_found, fmt::format("model file not found: {}", options.path)};
+  }
+  auto params = llama_model_default_params();
+  params.n_gpu_layers = options.n_gpu_layers;
+  ModelPtr model(llama_model_load_from_file(options.path.c_str(), params));
+  if (!model) {
+    return Error{Errc::engine_failed, fmt::format("llama.cpp could not load {}", options.path)};
+  }
+  std::string tmpl = options.chat_template;
+  if (tmpl.empty()) {
+    if (const char* t = llama_model_chat_template(model.get(), nullptr))
+      tmpl = t;
+  }
+  return std::unique_ptr<LlamaModel>(new LlamaModel(std::move(model), std::move(tmpl)));
+}
+
+LlamaModel::LlamaModel(ModelPtr model, std::string chat_template)
+    : model_(std::move(model)), chat_template_(std::move(chat_template)) {
+  vocab_ = llama_model_get_vocab(model_.get());
+  n_vocab_ = llama_vocab_n_tokens(vocab_);
+  is_eog_.assign(static_cast<std::size_t>(n_vocab_), false);
+  std::string piece;
+  for (Token t = 0; t < n_vocab_; ++t) {
+    if (llama_vocab_is_eog(vocab_, t)) {
+      eog_tokens_.push_back(t);
+      is_eog_[static_cast<std::size_t>(t)] = true;
+    }
+    piece.clear();
+    append_piece(t, piece);
+    max_piece_bytes_ = std::max<std::int32_t>(max_piece_bytes_, static_cast<int>(piece.size()));
+  }
+}
+
+std::int32_t LlamaModel::n_ctx_train() const noexcept {
+  return llama_model_n_ctx_train(model_.get());
+}
+
+void LlamaModel::append_piece(Token token, std::string& out) const {
+  char buf[64];
+  int n = llama_token_to_piece(vocab_, token, buf, sizeof(buf), 0, false);
+  if (n >= 0) {
+    out.append(buf, static_cast<std::size_t>(n));
+    return;
+  }
+  const std::size_t at = out.size();
+  out.resize(at + static_cast<std::size_t>(-n));
+  n = llama_token_to_piece(vocab_, token, out.data() + at, -n, 0, false);
+  out.resize(at + static_cast<std::size_t>(std::max(n, 0)));
+}
+
+bool LlamaModel::is_eog(Token token) const {
+  return token >= 0 && token < n_vocab_ && is_eog_[static_cast<std::size_t>(token)];
+}
+
+Result<std::vector<Token>> LlamaModel::tokenize(std::string_view text, bool add_special,
+                                                bool parse_special) const {
+  if (text.size() > static_cast<std::size_t>(INT32_MAX / 2)) {
+    return Error{Errc::invalid_request, "text too long to tokenize"};
+  }
+  const auto len = static_cast<std::int32_t>(text.size());
+  std::vector<Token> out(static_cast<std::size_t>(len) + 2);
+  int n = llama_tokenize(vocab_, text.data(), len, out.data(), static_cast<int>(out.size()),
+                         add_special, parse_special);
+  if (n < 0 && n != INT32_MIN) {
+    out.resize(static_cast<std::size_t>(-n));
+    n = llama_tokenize(vocab_, text.data(), len, out.data(), static_cast<int>(out.size()),
+                       add_special, parse_special);
+  }
+  if (n < 0)
+    return Error{Errc::invalid_request, "the text could not be tokenized"};
+  out.resize(static_cast<std::size_t>(n));
+  return out;
+}
+
+Result<std::string> LlamaModel::detokenize(const std::vector<Token>& tokens) const {
+  for (Token t : tokens) {
+    if (t < 0 || t >= n_vocab_) {
+      return Error{Errc::invalid_request, fmt::format("token id {} is out of range", t)};
+    }
+  }
+  std::string out(tokens.size() * 4 + 16, '\0');
+  const auto n_tok = static_cast<std::int32_t>(tokens.size());
+  int n = llama_detokenize(vocab_, tokens.data(), n_tok, out.data(), static_cast<int>(out.size()),
+                           false, true);
+  if (n < 0) {
+    out.resize(static_cast<std::size_t>(-n));
+    n = llama_detokenize(vocab_, tokens.data(), n_tok, out.data(), static_cast<int>(out.size()),
+                         false, true);
+  }
+  if (n < 0)
+    return Error{Errc::internal, "detokenize failed"};
+  out.resize(static_cast<std::size_t>(n));
+  return out;
+}
+
+std::string LlamaModel::apply_chat_template(const std::vector<ChatMessage>& messages) const {
+  if (chat_template_.empty())
+    return render_chatml(messages);
+  std::vector<llama_chat_message> msgs;
+  std::size_t total = 0;
+  for (const auto& m : messages) {
+    msgs.push_back({m.role.c_str(), m.content.c_str()});
+    total += m.role.size() + m.content.size();
+  }
+  std::string buf(total * 2 + 256, '\0');
+  int n = llama_chat_apply_template(chat_template_.c_str(), msgs.data(), msgs.size(), true,
+                                    buf.data(), static_cast<int>(buf.size()));
+  if (n > static_cast<int>(buf.size())) {
+    buf.resize(static_cast<std::size_t>(n));
+    n = llama_chat_apply_template(chat_template_.c_str(), msgs.data(), msgs.size(), true,
+                                  buf.data(), static_cast<int>(buf.size()));
+  }
+  if (n < 0)
+    return render_chatml(messages);  // a template llama.cpp does not know
+  buf.resize(static_cast<std::size_t>(n));
+  return buf;
+}
+
+std::string render_chatml(const std::vector<ChatMessage>& messages) {
+  std::string out;
+  for (const auto& m : messages) {
+    out += fmt::format("<|im_start|>{}\n{}<|im_end|>\n", m.role, m.content);
+  }
+  out += "<|im_start|>assistant\n";
+  return out;
+}
+
+}  // namespace troupe::engine

@@ -1,0 +1,69 @@
+#pragma once
+// LlamaModel: a loaded GGUF model and everything about its vocabulary the engine needs:
+// tokenizing, detokenizing, token pieces, end-of-generation tokens and chat templates.
+//
+// Thread-safety: immutable after load(); every const member may be called from any thread
+// concurrently (llama.cpp's vocabulary is read-only once loaded).
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/llama_handles.hpp"
+#include "engine/task.hpp"
+#include "engine/token_text.hpp"
+#include "util/result.hpp"
+
+namespace troupe::engine {
+
+struct ModelLoadOptions {
+  std::string path;
+  std::int32_t n_gpu_layers = 0;  // layers to offload when a GPU backend is present
+  std::string chat_template;      // overrides the model's template when not empty
+};
+
+class LlamaModel final : public TokenText {
+ public:
+  // Loads the model (blocking, seconds for a large file). Errors: not_found for a missing
+  // file, engine_failed when llama.cpp cannot load it.
+  static Result<std::unique_ptr<LlamaModel>> load(const ModelLoadOptions& options);
+
+  llama_model* get() const noexcept { return model_.get(); }
+  const llama_vocab* vocab() const noexcept { return vocab_; }
+  std::int32_t n_vocab() const noexcept { return n_vocab_; }
+  std::int32_t n_ctx_train() const noexcept;
+  // Bytes of the longest token piece: a text of B bytes has at least B / this many tokens.
+  std::int32_t max_piece_bytes() const noexcept { return max_piece_bytes_; }
+  const std::vector<Token>& eog_tokens() const noexcept { return eog_tokens_; }
+
+  void append_piece(Token token, std::string& out) const override;
+  bool is_eog(Token token) const override;
+
+  // Errors: invalid_request when the text cannot be tokenized.
+  Result<std::vector<Token>> tokenize(std::string_view text, bool add_special,
+                                      bool parse_special) const;
+  // Special tokens are rendered as their text.
+  Result<std::string> detokenize(const std::vector<Token>& tokens) const;
+
+  // Renders a conversation with the model's chat template (or the override) and the
+  // assistant prefix; falls back to ChatML when the model has no template or llama.cpp does
+  // not know it.
+  std::string apply_chat_template(const std::vector<ChatMessage>& messages) const;
+
+ private:
+  LlamaModel(ModelPtr model, std::string chat_template);
+
+  ModelPtr model_;
+  const llama_vocab* vocab_ = nullptr;
+  std::int32_t n_vocab_ = 0;
+  std::int32_t max_piece_bytes_ = 1;
+  std::vector<Token> eog_tokens_;
+  std::vector<bool> is_eog_;
+  std::string chat_template_;  // empty: ChatML fallback
+};
+
+// ChatML rendering of a conversation, ending with the assistant prefix.
+std::string render_chatml(const std::vector<ChatMessage>& messages);
+
+}  // namespace troupe::engine

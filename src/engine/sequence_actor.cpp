@@ -1,0 +1,134 @@
+#include "engine/sequence_actor.hpp"
+
+#include <utility>
+
+namespace troupe::engine {
+
+SequenceActor::SequenceActor(SequenceConfig config, const TokenText& text, StreamWriter writer,
+                             Release release)
+    : config_(std::move(config)),
+      text_(text),
+      writer_(std::move(writer)),
+      release_(std::move(release)),
+      stops_(config_.stop.stop) {}
+
+void SequenceActor::handle(SequenceMessage msg) {
+  if (done_)
+    return;
+  std::visit(
+      [this](auto& m) {
+        using M = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<M, SequenceStarted>)
+          on_started(m);
+        if constexpr (std::is_same_v<M, SampledToken>)
+          on_token(m);
+        if constexpr (std::is_same_v<M, SequenceFailed>)
+          on_failed(m);
+      },
+      msg);
+}
+
+void SequenceActor::cancel() {
+  if (done_)
+    return;
+  done_ = true;
+  if (release_)
+    std::exchange(release_, nullptr)(true);
+}
+
+void SequenceActor::on_started(const SequenceStarted& s) {
+  config_.prompt_tokens = s.prompt_tokens;
+  cached_tokens_ = s.cached_tokens;
+  writer_.push(Started{s.prompt_tokens, s.cached_tokens});
+}
+
+void SequenceActor::on_failed(const SequenceFailed& f) {
+  done_ = true;
+  writer_.push(Failed{f.error});
+}
+
+std::optional<FinishReason> SequenceActor::limit_reason(const SampledToken& t) const {
+  if (!config_.stop.ignore_eos && text_.is_eog(t.token))
+    return FinishReason::stop;
+  if (t.end == EngineEnd::eog)
+    return FinishReason::stop;
+  if (t.end == EngineEnd::max_tokens || t.end == EngineEnd::context_full) {
+    return FinishReason::length;
+  }
+  if (generated_ >= config_.stop.max_tokens)
+    return FinishReason::length;
+  return std::nullopt;
+}
+
+Delta SequenceActor::make_delta(const SampledToken& t) const {
+  Delta d;
+  d.tokens.push_back(t.token);
+  if (!config_.logprobs)
+    return d;
+  std::string piece;
+  text_.append_piece(t.token, piece);
+  d.logprobs.push_back({t.token, std::move(piece), t.logprob});
+  if (config_.top_logprobs > 0) {
+    auto& alts = d.top.emplace_back();
+    for (const auto& a : t.top) {
+      std::string p;
+      text_.append_piece(a.token, p);
+      alts.push_back({a.token, std::move(p), a.logprob});
+    }
+  }
+  return d;
+}
+
+void SequenceActor::on_token(const SampledToken& t) {
+  ++generated_;
+  Delta d = make_delta(t);
+  const auto limit = limit_reason(t);
+  const bool eog = limit == FinishReason::stop;
+  if (!eog)
+    append_text(t.token, d.text);
+  if (!matched_ && limit)
+    flush_text(d.text);
+  writer_.push(std::move(d));
+  if (matched_) {
+    finish(FinishReason::stop, t.end != EngineEnd::none);
+  } else if (limit) {
+    finish(*limit, t.end != EngineEnd::none);
+  }
+}
+
+void SequenceActor::append_text(Token token, std::string& out) {
+  piece_.clear();
+  complete_.clear();
+  text_.append_piece(token, piece_);
+  utf8_.append(piece_, complete_);
+  auto r = stops_.feed(complete_);
+  out += r.emit;
+  if (r.matched)
+    matched_ = std::move(r.matched);
+}
+
+void SequenceActor::flush_text(std::string& out) {
+  complete_.clear();
+  utf8_.flush(complete_);
+  auto r = stops_.feed(complete_);
+  out += r.emit;
+  if (r.matched) {
+    matched_ = std::move(r.matched);
+    return;
+  }
+  out += stops_.flush();
+}
+
+void SequenceActor::finish(FinishReason reason, bool engine_ended) {
+  done_ = true;
+  Finished f;
+  f.reason = reason;
+  f.usage = {config_.prompt_tokens, generated_, cached_tokens_};
+  if (matched_)
+    f.stop_string = *matched_;
+  writer_.push(std::move(f));
+  if (!engine_ended && release_)
+    std::exchange(release_, nullptr)(false);
+}
+
+}  // namespace troupe::engine

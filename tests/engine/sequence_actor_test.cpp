@@ -1,0 +1,206 @@
+#include "engine/sequence_actor.hpp"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+namespace troupe::engine {
+namespace {
+
+// A vocabulary where each token's piece is given by the test; token 0 ends generation.
+class FakeText final : public TokenText {
+ public:
+  explicit FakeText(std::map<Token, std::string> pieces) : pieces_(std::move(pieces)) {}
+  void append_piece(Token t, std::string& out) const override {
+    if (auto it = pieces_.find(t); it != pieces_.end())
+      out += it->second;
+  }
+  bool is_eog(Token t) const override { return t == 0; }
+
+ private:
+  std::map<Token, std::string> pieces_;
+};
+
+// Drives one SequenceActor as a fake engine would and records its events.
+struct Harness {
+  explicit Harness(StopParams stop, std::map<Token, std::string> pieces, bool logprobs = false)
+      : text(std::move(pieces)) {
+    auto [w, s] = make_stream();
+    stream = std::move(s);
+    SequenceConfig cfg{std::move(stop), logprobs, logprobs ? 2 : 0, 5};
+    actor =
+        std::make_unique<SequenceActor>(std::move(cfg), text, std::move(w), [this](bool cancelled) {
+          ++releases;
+          released_cancelled = cancelled;
+        });
+    actor->handle(SequenceStarted{5, 2});
+  }
+  void feed(std::initializer_list<Token> tokens) {
+    for (Token t : tokens)
+      actor->handle(SampledToken{t, -0.5f, {{t, -0.5f}, {9, -1.5f}}});
+  }
+  std::vector<StreamEvent> events() {
+    std::vector<StreamEvent> out;
+    while (auto e = stream.try_next())
+      out.push_back(std::move(*e));
+    return out;
+  }
+  // Concatenated Delta text, and the final event.
+  std::pair<std::string, std::optional<Finished>> text_and_finish() {
+    std::string all;
+    std::optional<Finished> fin;
+    for (auto& e : events()) {
+      if (auto* d = std::get_if<Delta>(&e))
+        all += d->text;
+      if (auto* f = std::get_if<Finished>(&e))
+        fin = *f;
+    }
+    return {all, fin};
+  }
+
+  FakeText text;
+  TokenStream stream;
+  std::unique_ptr<SequenceActor> actor;
+  int releases = 0;
+  bool released_cancelled = false;
+};
+
+StopParams stops(std::vector<std::string> s, std::int32_t max_tokens = 100) {
+  StopParams p;
+  p.stop = std::move(s);
+  p.max_tokens = max_tokens;
+  return p;
+}
+
+TEST(SequenceActor, StartedThenDeltasThenFinishedWithUsage) {
+  Harness h(stops({}, 3), {{1, "a"}, {2, "b"}, {3, "c"}});
+  h.feed({1, 2, 3});
+  auto ev = h.events();
+  ASSERT_EQ(ev.size(), 5u);
+  EXPECT_EQ(std::get<Started>(ev[0]).prompt_tokens, 5);
+  EXPECT_EQ(std::get<Delta>(ev[1]).text, "a");
+  EXPECT_EQ(std::get<Delta>(ev[3]).text, "c");
+  const auto& f = std::get<Finished>(ev[4]);
+  EXPECT_EQ(f.reason, FinishReason::length);
+  EXPECT_EQ(f.usage.prompt_tokens, 5);
+  EXPECT_EQ(f.usage.completion_tokens, 3);
+  EXPECT_EQ(f.usage.cached_tokens, 2);
+  EXPECT_EQ(h.releases, 1);  // max_tokens reached by the actor's count: it releases
+  EXPECT_FALSE(h.released_cancelled);
+}
+
+TEST(SequenceActor, StopStringSplitAcrossTokensIsNeverEmitted) {
+  for (int split = 1; split <= 4; ++split) {
+    std::map<Token, std::string> pieces{{1, "Hi "}};
+    const std::string stop = "</s>";
+    std::vector<Token> toks{1};
+    // The stop string in `split` pieces, then more text in the last piece.
+    std::size_t at = 0;
+    for (int i = 0; i < split; ++i) {
+      const std::size_t len = i + 1 == split ? stop.size() - at : 1;
+      pieces[10 + i] = stop.substr(at, len) + (i + 1 == split ? "tail" : "");
+      toks.push_back(10 + i);
+      at += len;
+    }
+    Harness h(stops({stop}), pieces);
+    for (Token t : toks)
+      h.feed({t});
+    auto [text, fin] = h.text_and_finish();
+    EXPECT_EQ(text, "Hi ") << split;
+    ASSERT_TRUE(fin);
+    EXPECT_EQ(fin->reason, FinishReason::stop);
+    EXPECT_EQ(fin->stop_string, stop);
+    EXPECT_EQ(h.releases, 1);
+  }
+}
+
+TEST(SequenceActor, OverlappingStopCandidates) {
+  Harness h(stops({"ab", "bcd"}), {{1, "x"}, {2, "b"}, {3, "c"}, {4, "a"}, {5, "b"}});
+  h.feed({1, 2, 3, 4, 5});  // "xbca" then "b": "bcd" never completes, "ab" does
+  auto [text, fin] = h.text_and_finish();
+  EXPECT_EQ(text, "xbc");
+  ASSERT_TRUE(fin);
+  EXPECT_EQ(fin->stop_string, "ab");
+}
+
+TEST(SequenceActor, Utf8CharacterSplitAcrossTokens) {
+  Harness h(stops({}), {{1, "\xE2"}, {2, "\x82"}, {3, "\xAC!"}});
+  h.feed({1, 2, 3});
+  auto ev = h.events();
+  ASSERT_EQ(ev.size(), 4u);
+  EXPECT_EQ(std::get<Delta>(ev[1]).text, "");  // held back, but the token is reported
+  EXPECT_EQ(std::get<Delta>(ev[1]).tokens, std::vector<Token>{1});
+  EXPECT_EQ(std::get<Delta>(ev[2]).text, "");
+  EXPECT_EQ(std::get<Delta>(ev[3]).text, "\xE2\x82\xAC!");
+}
+
+TEST(SequenceActor, EndOfGenerationFinishesWithStopAndFlushesHeldText) {
+  Harness h(stops({"STOP"}), {{1, "ok ST"}});
+  h.feed({1, 0});
+  auto [text, fin] = h.text_and_finish();
+  EXPECT_EQ(text, "ok ST");
+  ASSERT_TRUE(fin);
+  EXPECT_EQ(fin->reason, FinishReason::stop);
+  EXPECT_EQ(fin->stop_string, "");
+  EXPECT_EQ(fin->usage.completion_tokens, 2);
+}
+
+TEST(SequenceActor, IgnoreEosKeepsGoing) {
+  StopParams p = stops({}, 3);
+  p.ignore_eos = true;
+  Harness h(p, {{1, "a"}});
+  h.feed({0, 1, 0});
+  auto [text, fin] = h.text_and_finish();
+  EXPECT_EQ(text, "a");
+  EXPECT_EQ(fin->reason, FinishReason::length);
+}
+
+TEST(SequenceActor, EngineEndedSequenceIsNotReleasedAgain) {
+  Harness h(stops({}), {{1, "a"}});
+  h.actor->handle(SampledToken{1, 0.0f, {}, EngineEnd::context_full});
+  auto [text, fin] = h.text_and_finish();
+  EXPECT_EQ(fin->reason, FinishReason::length);
+  EXPECT_EQ(h.releases, 0);
+}
+
+TEST(SequenceActor, IncompleteCharacterAtTheEndBecomesReplacement) {
+  Harness h(stops({}, 1), {{1, "\xE2\x82"}});
+  h.feed({1});
+  auto [text, fin] = h.text_and_finish();
+  EXPECT_EQ(text, "\xEF\xBF\xBD");
+}
+
+TEST(SequenceActor, LogprobsAndTopAlternatives) {
+  Harness h(stops({}, 1), {{1, "a"}, {9, "z"}}, /*logprobs=*/true);
+  h.feed({1});
+  auto ev = h.events();
+  const auto& d = std::get<Delta>(ev[1]);
+  ASSERT_EQ(d.logprobs.size(), 1u);
+  EXPECT_EQ(d.logprobs[0].text, "a");
+  EXPECT_FLOAT_EQ(d.logprobs[0].logprob, -0.5f);
+  ASSERT_EQ(d.top.size(), 1u);
+  ASSERT_EQ(d.top[0].size(), 2u);
+  EXPECT_EQ(d.top[0][1].text, "z");
+}
+
+TEST(SequenceActor, CancelReleasesOnceAndPushesNothing) {
+  Harness h(stops({}), {{1, "a"}});
+  h.actor->cancel();
+  h.actor->cancel();
+  h.feed({1});
+  EXPECT_EQ(h.releases, 1);
+  EXPECT_TRUE(h.released_cancelled);
+  EXPECT_EQ(h.events().size(), 1u);  // only Started
+}
+
+TEST(SequenceActor, FailedEndsTheStream) {
+  Harness h(stops({}), {});
+  h.actor->handle(SequenceFailed{Error{Errc::engine_failed, "boom"}});
+  auto ev = h.events();
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_EQ(std::get<Failed>(ev[1]).error.code, Errc::engine_failed);
+  EXPECT_EQ(h.releases, 0);
+}
+
+}  // namespace
+}  // namespace troupe::engine
