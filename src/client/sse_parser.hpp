@@ -68,10 +68,9 @@ class SseParser {
   void handle_line(std::string_view line);
   void compact();
 
-  std::string buf_;              // raw input; [pos_, end_) is unparsed
-  std::size_t pos_ = 0;          // first unparsed byte
-  std::size_t end_ = 0;          // end of received bytes (buf_.size() is the allocated extent)
-  std::size_t event_start_ = 0;  // first byte of the current unfinished event's lines
+  std::string buf_;      // raw input; [pos_, end_) is unparsed
+  std::size_t pos_ = 0;  // first unparsed byte
+  std::size_t end_ = 0;  // end of received bytes (buf_.size() is the allocated extent)
   std::size_t max_event_bytes_;
   bool skip_lf_ = false;   // the last line ended in CR: a following LF belongs to it
   bool in_event_ = false;  // a field line of the current event was seen

@@ -59,6 +59,8 @@ class [[nodiscard]] ClientResult {
   }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
+  T& operator*() & { return value(); }
+  const T& operator*() const& { return value(); }
   const ClientError& error() const {
     assert(!ok());
     return std::get<1>(v_);

@@ -1,0 +1,216 @@
+#include "client/wire.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+namespace troupe::client::wire {
+
+namespace json = boost::json;
+
+namespace {
+
+void put_sampling(json::object& o, const Sampling& s) {
+  if (s.max_tokens)
+    o["max_tokens"] = *s.max_tokens;
+  if (s.temperature)
+    o["temperature"] = *s.temperature;
+  if (s.top_p)
+    o["top_p"] = *s.top_p;
+  if (s.seed)
+    o["seed"] = *s.seed;
+  if (!s.stop.empty()) {
+    json::array stops;
+    for (const auto& st : s.stop)
+      stops.emplace_back(st);
+    o["stop"] = std::move(stops);
+  }
+}
+
+void finish_body(json::object& o, bool stream, bool include_usage, const json::object& extra) {
+  o["stream"] = stream;
+  if (stream && include_usage)
+    o["stream_options"] = json::object{{"include_usage", true}};
+  for (const auto& kv : extra)
+    o[kv.key()] = kv.value();
+}
+
+Errc errc_from_status(int status) {
+  switch (status) {
+    case 400:
+    case 413:
+    case 422:
+      return Errc::invalid_request;
+    case 401:
+    case 403:
+      return Errc::unauthorized;
+    case 404:
+      return Errc::not_found;
+    case 408:
+      return Errc::timeout;
+    case 429:
+    case 503:
+      return Errc::overloaded;
+    default:
+      return status >= 400 && status < 500 ? Errc::invalid_request : Errc::internal;
+  }
+}
+
+// {"error": {"message": .., "type": ..}} or {"error": "text"} or {"message": ..}.
+bool read_error_object(const json::value& v, std::string& message, std::string& type) {
+  const auto* o = v.if_object();
+  if (!o)
+    return false;
+  const json::value* e = o->if_contains("error");
+  if (!e)
+    e = o->if_contains("detail");  // FastAPI-style servers
+  if (e && e->is_string()) {
+    message = e->as_string();
+    return true;
+  }
+  const auto* eo = e ? e->if_object() : o;
+  if (!eo)
+    return false;
+  if (const auto* m = eo->if_contains("message"); m && m->is_string())
+    message = m->as_string();
+  if (const auto* t = eo->if_contains("type"); t && t->is_string())
+    type = t->as_string();
+  return !message.empty() || e != nullptr;
+}
+
+std::optional<Usage> read_usage(const json::object& o) {
+  const auto* u = o.if_contains("usage");
+  if (!u || !u->is_object())
+    return std::nullopt;
+  Usage usage;
+  if (const auto* p = u->as_object().if_contains("prompt_tokens"); p && p->is_number())
+    usage.prompt_tokens = static_cast<std::int32_t>(p->to_number<double>());
+  if (const auto* c = u->as_object().if_contains("completion_tokens"); c && c->is_number())
+    usage.completion_tokens = static_cast<std::int32_t>(c->to_number<double>());
+  return usage;
+}
+
+const json::object* first_choice(const json::object& o) {
+  const auto* ch = o.if_contains("choices");
+  if (!ch || !ch->is_array() || ch->as_array().empty())
+    return nullptr;
+  return ch->as_array().front().if_object();
+}
+
+void assign_string(const json::object* o, std::string_view key, std::string& out) {
+  if (!o)
+    return;
+  if (const auto* v = o->if_contains(key); v && v->is_string()) {
+    out.assign(v->as_string().data(), v->as_string().size());
+  }
+}
+
+}  // namespace
+
+std::string chat_body(const ChatRequest& r, bool stream) {
+  json::object o;
+  if (!r.model.empty())
+    o["model"] = r.model;
+  json::array msgs;
+  for (const auto& m : r.messages)
+    msgs.emplace_back(json::object{{"role", m.role}, {"content", m.content}});
+  o["messages"] = std::move(msgs);
+  put_sampling(o, r.sampling);
+  finish_body(o, stream, r.include_usage, r.extra);
+  return json::serialize(o);
+}
+
+std::string completion_body(const CompletionRequest& r, bool stream) {
+  json::object o;
+  if (!r.model.empty())
+    o["model"] = r.model;
+  o["prompt"] = r.prompt;
+  put_sampling(o, r.sampling);
+  finish_body(o, stream, r.include_usage, r.extra);
+  return json::serialize(o);
+}
+
+ClientError error_from_response(int status, std::string_view body) {
+  ClientError e{errc_from_status(status), status, {}, {}};
+  json::error_code ec;
+  auto v = json::parse(body, ec);
+  if (ec || !read_error_object(v, e.message, e.type) || e.message.empty()) {
+    e.message = std::string(body.substr(0, 300));
+    while (!e.message.empty() && (e.message.back() == '\n' || e.message.back() == '\r'))
+      e.message.pop_back();
+  }
+  e.message = "HTTP " + std::to_string(status) + (e.message.empty() ? "" : ": " + e.message);
+  return e;
+}
+
+ClientResult<Answer> parse_answer(std::string_view body, bool chat) {
+  json::error_code ec;
+  auto v = json::parse(body, ec);
+  if (ec || !v.is_object()) {
+    return ClientError{Errc::internal, 0, "malformed JSON in the response: " + ec.message(), {}};
+  }
+  Answer a;
+  const auto& o = v.as_object();
+  const auto* choice = first_choice(o);
+  if (!choice)
+    return ClientError{Errc::internal, 0, "response without choices", {}};
+  if (chat) {
+    const auto* m = choice->if_contains("message");
+    const auto* mo = m ? m->if_object() : nullptr;
+    assign_string(mo, "content", a.content);
+    assign_string(mo, "reasoning_content", a.reasoning);
+  } else {
+    assign_string(choice, "text", a.content);
+  }
+  assign_string(choice, "finish_reason", a.finish_reason);
+  a.usage = read_usage(o);
+  return a;
+}
+
+ChunkDecoder::ChunkDecoder()
+    : arena_(scratch_, sizeof scratch_), parser_(json::storage_ptr(), json::parse_options{}) {}
+
+Chunk ChunkDecoder::decode(std::string_view data, bool chat, std::string& content,
+                           std::string& reasoning, std::string& finish_reason) {
+  Chunk out;
+  content.clear();
+  reasoning.clear();
+  arena_.release();
+  parser_.reset(json::storage_ptr(&arena_));
+  json::error_code ec;
+  parser_.write(data.data(), data.size(), ec);
+  if (ec) {
+    out.error = ClientError{Errc::internal, 0, "malformed JSON in the stream: " + ec.message(), {}};
+    return out;
+  }
+  json::value v = parser_.release();
+  const auto* o = v.if_object();
+  if (!o) {
+    out.error = ClientError{Errc::internal, 0, "stream chunk is not a JSON object", {}};
+    return out;
+  }
+  if (o->contains("error")) {
+    ClientError e{Errc::internal, 0, {}, {}};
+    read_error_object(v, e.message, e.type);
+    if (e.message.empty())
+      e.message = "error in the stream";
+    out.error = std::move(e);
+    return out;
+  }
+  if (const auto* choice = first_choice(*o)) {
+    const auto* d = chat ? choice->if_contains("delta") : nullptr;
+    const auto* src = chat ? (d ? d->if_object() : nullptr) : choice;
+    assign_string(src, chat ? "content" : "text", content);
+    if (chat)
+      assign_string(src, "reasoning_content", reasoning);
+    if (const auto* fr = choice->if_contains("finish_reason"); fr && fr->is_string()) {
+      finish_reason.assign(fr->as_string().data(), fr->as_string().size());
+      out.has_finish = true;
+    }
+  }
+  out.has_text = !content.empty() || !reasoning.empty();
+  out.usage = read_usage(*o);
+  return out;
+}
+
+}  // namespace troupe::client::wire
