@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <future>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -41,19 +42,22 @@ class Rng {
       s = splitmix(seed);
   }
   double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
-  // Box-Muller; returns pairs through `spare_`.
+  // Marsaglia's polar method: two normals per accepted pair, no trigonometry.
   float normal(float stddev) {
     if (has_spare_) {
       has_spare_ = false;
       return spare_ * stddev;
     }
-    double u1 = uniform(), u2 = uniform();
-    if (u1 < 1e-300)
-      u1 = 1e-300;
-    const double r = std::sqrt(-2.0 * std::log(u1));
-    spare_ = static_cast<float>(r * std::sin(2.0 * M_PI * u2));
+    double u, v, s;
+    do {
+      u = 2.0 * uniform() - 1.0;
+      v = 2.0 * uniform() - 1.0;
+      s = u * u + v * v;
+    } while (s >= 1.0 || s == 0.0);
+    const double m = std::sqrt(-2.0 * std::log(s) / s);
+    spare_ = static_cast<float>(v * m);
     has_spare_ = true;
-    return static_cast<float>(r * std::cos(2.0 * M_PI * u2)) * stddev;
+    return static_cast<float>(u * m) * stddev;
   }
 
  private:
@@ -183,61 +187,72 @@ void set_tokenizer(gguf_context* g, const Vocab& v) {
   gguf_set_val_str(g, "tokenizer.chat_template", chatml_template());
 }
 
-// Generates, converts and writes one tensor's data in chunks of rows. Returns bytes written.
-Result<std::size_t> write_tensor(std::FILE* f, const TensorPlan& t, ggml_type type,
-                                 std::uint64_t seed) {
+// Generates one tensor's data, converted or quantized to `type`, in chunks of rows.
+std::vector<std::uint8_t> generate_tensor(const TensorPlan& t, ggml_type type, std::uint64_t seed) {
   Rng rng(seed ^ fnv1a(t.name));
   const std::int64_t rows_per_chunk = std::max<std::int64_t>(1, (1 << 20) / t.ne0);
+  const std::size_t row_bytes = ggml_row_size(type, t.ne0);
+  std::vector<std::uint8_t> out(row_bytes * static_cast<std::size_t>(t.ne1));
   std::vector<float> src;
-  std::vector<std::uint8_t> dst;
-  std::size_t written = 0;
   for (std::int64_t row = 0; row < t.ne1; row += rows_per_chunk) {
     const std::int64_t rows = std::min(rows_per_chunk, t.ne1 - row);
     src.resize(static_cast<std::size_t>(rows * t.ne0));
     for (float& x : src)
       x = t.norm ? 1.0f : rng.normal(0.02f);
-    const std::size_t bytes = ggml_row_size(type, t.ne0) * static_cast<std::size_t>(rows);
-    dst.resize(bytes);
+    std::uint8_t* dst = out.data() + row_bytes * static_cast<std::size_t>(row);
     if (type == GGML_TYPE_F32) {
-      std::memcpy(dst.data(), src.data(), bytes);
+      std::memcpy(dst, src.data(), src.size() * sizeof(float));
     } else if (type == GGML_TYPE_F16) {
-      ggml_fp32_to_fp16_row(src.data(), reinterpret_cast<ggml_fp16_t*>(dst.data()),
+      ggml_fp32_to_fp16_row(src.data(), reinterpret_cast<ggml_fp16_t*>(dst),
                             static_cast<std::int64_t>(src.size()));
     } else {
-      ggml_quantize_chunk(type, src.data(), dst.data(), 0, rows, t.ne0, nullptr);
+      ggml_quantize_chunk(type, src.data(), dst, 0, rows, t.ne0, nullptr);
     }
-    if (std::fwrite(dst.data(), 1, bytes, f) != bytes) {
-      return Error{Errc::internal, fmt::format("write failed: {}", std::strerror(errno))};
-    }
-    written += bytes;
   }
-  return written;
+  return out;
 }
 
 }  // namespace
 
 namespace {
 
+Result<void> write_bytes(std::FILE* f, const std::uint8_t* data, std::size_t n) {
+  if (n && std::fwrite(data, 1, n, f) != n) {
+    return Error{Errc::internal, fmt::format("write failed: {}", std::strerror(errno))};
+  }
+  return {};
+}
+
+// Generates tensors on all cores, a group at a time (bounded memory), and writes them in
+// order, each padded to the file's alignment. Every tensor has its own seed, so the bytes do
+// not depend on the number of threads.
 Result<void> write_tensors(std::FILE* f, gguf_context* g, const std::vector<TensorPlan>& plan,
                            const ModelSpec& spec, const Progress& progress) {
   const std::size_t align = gguf_get_alignment(g);
+  const std::size_t group = std::max(1u, std::thread::hardware_concurrency());
   std::size_t total = 0, done = 0;
-  for (std::size_t i = 0; i < plan.size(); ++i)
-    total += gguf_get_tensor_size(g, static_cast<std::int64_t>(i));
-  const std::vector<std::uint8_t> zeros(align, 0);
   for (std::size_t i = 0; i < plan.size(); ++i) {
-    const auto& t = plan[i];
-    auto type = t.norm ? GGML_TYPE_F32 : ggml_type_of(spec.type);
-    auto n = write_tensor(f, t, type, spec.seed);
-    if (!n)
-      return n.error();
-    const std::size_t pad = (align - *n % align) % align;
-    if (pad && std::fwrite(zeros.data(), 1, pad, f) != pad) {
-      return Error{Errc::internal, fmt::format("write failed: {}", std::strerror(errno))};
+    total += gguf_get_tensor_size(g, static_cast<std::int64_t>(i));
+  }
+  const std::vector<std::uint8_t> zeros(align, 0);
+  for (std::size_t first = 0; first < plan.size(); first += group) {
+    std::vector<std::future<std::vector<std::uint8_t>>> jobs;
+    for (std::size_t i = first; i < std::min(plan.size(), first + group); ++i) {
+      auto type = plan[i].norm ? GGML_TYPE_F32 : ggml_type_of(spec.type);
+      jobs.push_back(
+          std::async(std::launch::async, generate_tensor, std::cref(plan[i]), type, spec.seed));
     }
-    done += *n;
-    if (progress)
-      progress(total ? static_cast<double>(done) / static_cast<double>(total) : 1.0);
+    for (auto& job : jobs) {
+      const auto data = job.get();
+      if (auto ok = write_bytes(f, data.data(), data.size()); !ok)
+        return ok;
+      if (auto ok = write_bytes(f, zeros.data(), (align - data.size() % align) % align); !ok) {
+        return ok;
+      }
+      done += data.size();
+      if (progress)
+        progress(total ? static_cast<double>(done) / static_cast<double>(total) : 1.0);
+    }
   }
   return {};
 }
