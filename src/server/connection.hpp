@@ -1,0 +1,103 @@
+#pragma once
+// Internal to src/server: the state one HTTP connection's coroutine works with, and the
+// helpers that write responses. Beast lives here and in the .cpp files of this folder only.
+//
+// Thread-safety: a Connection is touched only from its session's strand (the executor of its
+// stream): the session coroutine and the handlers it awaits, and handlers the Server posts
+// there at shutdown.
+
+#include <atomic>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "api/error.hpp"
+#include "engine/backend.hpp"
+#include "server/metrics.hpp"
+#include "server/router.hpp"
+#include "server/server.hpp"
+
+namespace troupe::server::detail {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+
+using Request = http::request<http::string_body>;
+using Response = http::response<http::string_body>;
+using Clock = std::chrono::steady_clock;
+
+// What all sessions share; owned by the Server, outlives every session.
+struct ServerContext {
+  engine::Backend& backend;
+  const ServerConfig& config;
+  Metrics& metrics;
+  std::uint64_t id_nonce = 0;             // random per server: response ids differ across runs
+  std::atomic<std::uint64_t> next_id{0};  // response ids within this server
+
+  std::string make_id(std::string_view prefix);
+};
+
+// One connection. Lives in the session coroutine's frame.
+struct Connection {
+  Connection(beast::tcp_stream s, ServerContext& c);
+
+  beast::tcp_stream stream;
+  beast::flat_buffer buffer;
+  ServerContext& ctx;
+  // Expires at the shutdown deadline (never, until shutdown starts). Generations wait on it
+  // beside their stream so that the deadline interrupts them.
+  net::steady_timer deadline;
+  bool draining = false;     // shutdown started: close after the current request
+  bool busy = false;         // a request is being read or answered
+  bool watch_socket = true;  // false once pipelined bytes sit unread: EOF cannot be seen
+  Clock::time_point request_start;
+  Endpoint endpoint = Endpoint::unknown;
+  bool keep_alive = true;         // the current request allows reuse of the connection
+  bool response_started = false;  // a status line went out for the current request
+};
+
+// The Server's handle on a session, to drain it at shutdown. Touched only on the session's
+// strand; `conn` is null once the session ended.
+struct SessionControl {
+  net::any_io_executor strand;
+  Connection* conn = nullptr;
+  std::optional<Clock::time_point> drain_at;  // set when a drain reached the session
+
+  // Posts a drain to the session's strand; it applies at once, or when the session starts.
+  static void post_drain(const std::shared_ptr<SessionControl>& control,
+                         Clock::time_point deadline);
+};
+
+// Starts draining: close after the current request (at once when idle), and let generations
+// run until `deadline`. Call on the session's strand.
+void begin_drain(Connection& c, Clock::time_point deadline);
+
+// The connection's coroutine: serves requests until the client leaves, an error, or drain.
+net::awaitable<void> run_session(std::shared_ptr<SessionControl> control, beast::tcp_stream stream,
+                                 ServerContext& ctx);
+
+// A complete response with a body; `close` asks for Connection: close.
+Response make_response(const Connection& c, http::status status, std::string body,
+                       std::string_view content_type = "application/json");
+Response error_response(const Connection& c, const api::HttpError& error);
+
+// Writes `res` (setting keep-alive from the connection), counts it in the metrics. Returns
+// false when the write failed or the connection must close.
+net::awaitable<bool> write_response(Connection& c, Response res);
+
+// The generation endpoints (generation.cpp). Return whether the connection may be reused.
+net::awaitable<bool> handle_generation(Connection& c, Request& req);
+
+// Adds the CORS headers when an origin is configured.
+void add_cors(const Connection& c, http::fields& fields);
+
+}  // namespace troupe::server::detail

@@ -1,0 +1,120 @@
+#include "server/job.hpp"
+
+#include <fmt/format.h>
+
+namespace troupe::server {
+namespace {
+
+constexpr std::int32_t fallback_max_tokens = 4096;
+
+bool fits_vocab(engine::Token t, const engine::ModelInfo& m) {
+  return m.n_vocab <= 0 || (t >= 0 && t < m.n_vocab);
+}
+
+// Fills sampling and stop parameters shared by both endpoints. Errors: token ids of
+// logit_bias outside the vocabulary.
+Result<void> fill_common(const api::GenerationParams& p, const engine::ModelInfo& model,
+                         GenerationJob& job) {
+  auto& s = job.task.sampling;
+  if (p.temperature)
+    s.temperature = static_cast<float>(*p.temperature);
+  if (p.top_p)
+    s.top_p = static_cast<float>(*p.top_p);
+  if (p.top_k)
+    s.top_k = *p.top_k;
+  if (p.min_p)
+    s.min_p = static_cast<float>(*p.min_p);
+  if (p.presence_penalty)
+    s.presence_penalty = static_cast<float>(*p.presence_penalty);
+  if (p.frequency_penalty)
+    s.frequency_penalty = static_cast<float>(*p.frequency_penalty);
+  if (p.repeat_penalty)
+    s.repeat_penalty = static_cast<float>(*p.repeat_penalty);
+  if (p.seed)
+    s.seed = static_cast<std::uint32_t>(*p.seed);
+  for (const auto& [token, bias] : p.logit_bias) {
+    if (!fits_vocab(token, model)) {
+      return Error{Errc::invalid_request,
+                   fmt::format("logit_bias token {} is outside the vocabulary ({} tokens)", token,
+                               model.n_vocab),
+                   "logit_bias"};
+    }
+  }
+  s.logit_bias = p.logit_bias;
+  auto& stop = job.task.stop;
+  stop.max_tokens = p.max_tokens.value_or(model.n_ctx > 0 ? model.n_ctx : fallback_max_tokens);
+  stop.stop = p.stop;
+  stop.ignore_eos = p.ignore_eos;
+  stop.min_tokens = p.min_tokens;
+  job.model = model.id;
+  job.task.model = model.id;
+  job.stream = p.stream;
+  job.include_usage = p.include_usage;
+  return {};
+}
+
+}  // namespace
+
+Result<engine::ModelInfo> find_model(const std::string& name,
+                                     const std::vector<engine::ModelInfo>& models) {
+  if (models.empty())
+    return Error{Errc::unavailable, "No model is loaded yet"};
+  if (name.empty())
+    return models.front();
+  for (const auto& m : models) {
+    if (m.id == name)
+      return m;
+  }
+  return Error{Errc::not_found, fmt::format("The model '{}' does not exist", name), "model"};
+}
+
+Result<GenerationJob> make_chat_job(api::ChatRequest request,
+                                    const std::vector<engine::ModelInfo>& models) {
+  auto model = find_model(request.params.model, models);
+  if (!model)
+    return model.error();
+  GenerationJob job;
+  job.kind = api::CompletionKind::chat;
+  if (auto ok = fill_common(request.params, *model, job); !ok)
+    return ok.error();
+  std::vector<engine::ChatMessage> messages;
+  messages.reserve(request.messages.size());
+  for (auto& m : request.messages) {
+    messages.push_back({std::move(m.role), std::move(m.content)});
+  }
+  job.task.prompt = std::move(messages);
+  job.logprobs = request.logprobs;
+  job.task.sampling.logprobs = request.logprobs;
+  job.task.sampling.top_logprobs = request.top_logprobs;
+  return job;
+}
+
+Result<GenerationJob> make_completion_job(api::CompletionRequest request,
+                                          const std::vector<engine::ModelInfo>& models) {
+  auto model = find_model(request.params.model, models);
+  if (!model)
+    return model.error();
+  GenerationJob job;
+  job.kind = api::CompletionKind::text;
+  if (auto ok = fill_common(request.params, *model, job); !ok)
+    return ok.error();
+  if (auto* tokens = std::get_if<std::vector<std::int32_t>>(&request.prompt)) {
+    for (auto t : *tokens) {
+      if (!fits_vocab(t, *model)) {
+        return Error{
+            Errc::invalid_request,
+            fmt::format("Prompt token {} is outside the vocabulary ({} tokens)", t, model->n_vocab),
+            "prompt"};
+      }
+    }
+    job.task.prompt = std::move(*tokens);
+  } else {
+    job.task.prompt = std::move(std::get<std::string>(request.prompt));
+  }
+  job.logprobs = request.logprobs.has_value();
+  job.task.sampling.logprobs = job.logprobs;
+  job.task.sampling.top_logprobs = request.logprobs.value_or(0);
+  return job;
+}
+
+}  // namespace troupe::server

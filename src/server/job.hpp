@@ -1,0 +1,39 @@
+#pragma once
+// GenerationJob: an API request turned into the engine's Task plus what the HTTP layer needs to
+// answer it. The conversion is pure (no I/O) and checks what only the model can tell: that
+// the model exists, token ids fit its vocabulary.
+//
+// Thread-safety: free functions, safe from any thread.
+
+#include <string>
+#include <vector>
+
+#include "api/request.hpp"
+#include "api/response.hpp"
+#include "engine/backend.hpp"
+#include "engine/task.hpp"
+#include "util/result.hpp"
+
+namespace troupe::server {
+
+struct GenerationJob {
+  engine::Task task;
+  api::CompletionKind kind = api::CompletionKind::chat;
+  std::string model;  // the model's name as responses report it
+  bool stream = false;
+  bool include_usage = false;
+  bool logprobs = false;  // the response carries logprobs
+};
+
+// Errors: not_found (param "model") for an unknown model, unavailable when no model is
+// served, invalid_request for token ids outside the vocabulary.
+Result<GenerationJob> make_chat_job(api::ChatRequest request,
+                                    const std::vector<engine::ModelInfo>& models);
+Result<GenerationJob> make_completion_job(api::CompletionRequest request,
+                                          const std::vector<engine::ModelInfo>& models);
+
+// The served model `name` refers to (empty: the default one).
+Result<engine::ModelInfo> find_model(const std::string& name,
+                                     const std::vector<engine::ModelInfo>& models);
+
+}  // namespace troupe::server

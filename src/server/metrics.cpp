@@ -1,0 +1,150 @@
+#include "server/metrics.hpp"
+
+#include <fmt/format.h>
+
+#include <iterator>
+
+namespace troupe::server {
+namespace {
+
+std::vector<double> latency_bounds() {
+  return {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1,  0.25, 0.5,
+          0.75,  1.0,    2.5,   5.0,  7.5,   10.0, 20.0,  40.0, 80.0};
+}
+
+void header(std::string& out, std::string_view name, std::string_view help, std::string_view type) {
+  fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+}
+
+void scalar(std::string& out, std::string_view name, std::string_view help, std::string_view type,
+            double value) {
+  header(out, name, help, type);
+  fmt::format_to(std::back_inserter(out), "{} {}\n", name, value);
+}
+
+// Steps with i sequences are counted in counts[i]; buckets at powers of two.
+Histogram::Snapshot sequences_snapshot(const std::vector<std::int64_t>& counts) {
+  Histogram::Snapshot s;
+  s.bounds = {1, 2, 4, 8, 16, 32, 64};
+  s.cumulative.assign(s.bounds.size() + 1, 0);
+  for (std::size_t i = 0; i < counts.size(); ++i) {
+    for (std::size_t b = 0; b < s.bounds.size(); ++b) {
+      if (static_cast<double>(i) <= s.bounds[b])
+        s.cumulative[b] += counts[i];
+    }
+    s.cumulative.back() += counts[i];
+    s.sum += static_cast<double>(i) * static_cast<double>(counts[i]);
+    s.count += counts[i];
+  }
+  return s;
+}
+
+}  // namespace
+
+Histogram::Histogram(std::vector<double> bounds)
+    : bounds_(std::move(bounds)),
+      counts_(std::make_unique<std::atomic<std::int64_t>[]>(bounds_.size() + 1)) {}
+
+void Histogram::observe(double value) noexcept {
+  std::size_t i = 0;
+  while (i < bounds_.size() && value > bounds_[i])
+    ++i;
+  counts_[i].fetch_add(1, std::memory_order_relaxed);
+  sum_.fetch_add(value, std::memory_order_relaxed);
+  count_.fetch_add(1, std::memory_order_relaxed);
+}
+
+Histogram::Snapshot Histogram::snapshot() const {
+  Snapshot s;
+  s.bounds = bounds_;
+  std::int64_t running = 0;
+  for (std::size_t i = 0; i <= bounds_.size(); ++i) {
+    running += counts_[i].load(std::memory_order_relaxed);
+    s.cumulative.push_back(running);
+  }
+  s.sum = sum_.load(std::memory_order_relaxed);
+  // Read separately from the buckets: keep +Inf == count, as the format requires.
+  s.count = running;
+  return s;
+}
+
+Metrics::Metrics()
+    : time_to_first_token(latency_bounds()),
+      inter_token_latency({0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.04,
+                           0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.5}),
+      e2e_request_latency(latency_bounds()),
+      request_queue_time(latency_bounds()) {}
+
+void Metrics::count_request(std::string_view endpoint, int status) {
+  std::lock_guard lock(mu_);
+  ++requests_[{std::string(endpoint), status}];
+}
+
+void render_histogram(std::string& out, std::string_view name, std::string_view help,
+                      const Histogram::Snapshot& s) {
+  header(out, name, help, "histogram");
+  for (std::size_t i = 0; i < s.bounds.size(); ++i) {
+    fmt::format_to(std::back_inserter(out), "{}_bucket{{le=\"{}\"}} {}\n", name, s.bounds[i],
+                   s.cumulative[i]);
+  }
+  fmt::format_to(std::back_inserter(out), "{}_bucket{{le=\"+Inf\"}} {}\n{}_sum {}\n{}_count {}\n",
+                 name, s.cumulative.back(), name, s.sum, name, s.count);
+}
+
+void Metrics::render_server(std::string& out) const {
+  header(out, "troupe_requests_total", "HTTP requests by endpoint and status code.", "counter");
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [key, n] : requests_) {
+      fmt::format_to(std::back_inserter(out),
+                     "troupe_requests_total{{endpoint=\"{}\",code=\"{}\"}} {}\n", key.first,
+                     key.second, n);
+    }
+  }
+  scalar(out, "troupe_client_disconnects_total",
+         "Generations cancelled because the client went away.", "counter",
+         static_cast<double>(disconnects_.load()));
+  scalar(out, "troupe_http_connections", "Open HTTP connections.", "gauge",
+         static_cast<double>(connections_.load()));
+  render_histogram(out, "troupe_time_to_first_token_seconds",
+                   "Time from request received to first token sent.",
+                   time_to_first_token.snapshot());
+  render_histogram(out, "troupe_inter_token_latency_seconds",
+                   "Time between consecutive tokens of one request.",
+                   inter_token_latency.snapshot());
+  render_histogram(out, "troupe_e2e_request_latency_seconds",
+                   "Time from request received to its last token.", e2e_request_latency.snapshot());
+  render_histogram(out, "troupe_request_queue_time_seconds",
+                   "Time from request received to admission by the engine.",
+                   request_queue_time.snapshot());
+}
+
+std::string Metrics::render(const engine::BackendStats& b) const {
+  std::string out;
+  out.reserve(8192);
+  render_server(out);
+  const auto d = [](std::int64_t v) { return static_cast<double>(v); };
+  scalar(out, "troupe_requests_running", "Requests admitted and generating.", "gauge",
+         d(b.requests_running));
+  scalar(out, "troupe_requests_queued", "Requests waiting for a sequence slot.", "gauge",
+         d(b.requests_queued));
+  scalar(out, "troupe_requests_cancelled_total", "Generations cancelled before their end.",
+         "counter", d(b.cancelled_total));
+  scalar(out, "troupe_prompt_tokens_total", "Prompt tokens processed.", "counter",
+         d(b.prompt_tokens_total));
+  scalar(out, "troupe_generation_tokens_total", "Tokens generated.", "counter",
+         d(b.generation_tokens_total));
+  scalar(out, "troupe_prefix_cache_hits_total", "Prompt tokens served from the KV cache.",
+         "counter", d(b.prefix_cache_hits_total));
+  scalar(out, "troupe_prefix_cache_queries_total", "Prompt tokens looked up in the KV cache.",
+         "counter", d(b.prefix_cache_queries_total));
+  scalar(out, "troupe_decode_steps_total", "Engine decode steps.", "counter",
+         d(b.decode_steps_total));
+  render_histogram(out, "troupe_sequences_per_step", "Sequences in each decode step.",
+                   sequences_snapshot(b.sequences_per_step));
+  scalar(out, "troupe_kv_cache_usage_ratio", "Used fraction of the KV cache cells.", "gauge",
+         b.kv_cache_usage_ratio);
+  return out;
+}
+
+}  // namespace troupe::server

@@ -1,0 +1,105 @@
+#include "server/router.hpp"
+
+#include <array>
+#include <utility>
+
+namespace troupe::server {
+namespace {
+
+struct RouteEntry {
+  std::string_view path;
+  Endpoint endpoint;
+  Method method;
+};
+
+constexpr std::array routes = {
+    RouteEntry{"/v1/chat/completions", Endpoint::chat_completions, Method::post},
+    RouteEntry{"/chat/completions", Endpoint::chat_completions, Method::post},
+    RouteEntry{"/v1/completions", Endpoint::completions, Method::post},
+    RouteEntry{"/completions", Endpoint::completions, Method::post},
+    RouteEntry{"/v1/models", Endpoint::models, Method::get},
+    RouteEntry{"/models", Endpoint::models, Method::get},
+    RouteEntry{"/health", Endpoint::health, Method::get},
+    RouteEntry{"/v1/health", Endpoint::health, Method::get},
+    RouteEntry{"/metrics", Endpoint::metrics, Method::get},
+    RouteEntry{"/tokenize", Endpoint::tokenize, Method::post},
+    RouteEntry{"/detokenize", Endpoint::detokenize, Method::post},
+};
+
+}  // namespace
+
+RouteMatch resolve(Method method, std::string_view target) {
+  const auto q = target.find('?');
+  std::string_view path = target.substr(0, q);
+  if (path.size() > 1 && path.back() == '/')
+    path.remove_suffix(1);
+  for (const auto& r : routes) {
+    if (r.path == path) {
+      const bool ok = method == r.method || (method == Method::options);
+      return RouteMatch{r.endpoint, ok, r.method};
+    }
+  }
+  return RouteMatch{};
+}
+
+std::string_view endpoint_name(Endpoint e) {
+  switch (e) {
+    case Endpoint::chat_completions:
+      return "chat_completions";
+    case Endpoint::completions:
+      return "completions";
+    case Endpoint::models:
+      return "models";
+    case Endpoint::health:
+      return "health";
+    case Endpoint::metrics:
+      return "metrics";
+    case Endpoint::tokenize:
+      return "tokenize";
+    case Endpoint::detokenize:
+      return "detokenize";
+    case Endpoint::unknown:
+      break;
+  }
+  return "unknown";
+}
+
+std::string_view method_name(Method m) {
+  switch (m) {
+    case Method::get:
+      return "GET";
+    case Method::post:
+      return "POST";
+    case Method::options:
+      return "OPTIONS";
+    case Method::other:
+      break;
+  }
+  return "OTHER";
+}
+
+bool needs_auth(Endpoint e) {
+  return e != Endpoint::health && e != Endpoint::metrics;
+}
+
+bool authorized(std::string_view header, std::string_view api_key) {
+  constexpr std::string_view scheme = "Bearer ";
+  if (header.size() < scheme.size())
+    return false;
+  // Scheme is case-insensitive (RFC 7235).
+  for (std::size_t i = 0; i < scheme.size(); ++i) {
+    if ((header[i] | 0x20) != (scheme[i] | 0x20))
+      return false;
+  }
+  std::string_view key = header.substr(scheme.size());
+  // Length leaks; contents do not.
+  if (key.size() != api_key.size())
+    return false;
+  unsigned char diff = 0;
+  for (std::size_t i = 0; i < key.size(); ++i) {
+    diff |= static_cast<unsigned char>(key[i] ^ api_key[i]);
+  }
+  return diff == 0;
+}
+
+}  // namespace troupe::server

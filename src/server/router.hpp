@@ -1,0 +1,44 @@
+#pragma once
+// Router: which endpoint a request line names. Pure; no I/O, safe from any thread.
+
+#include <string_view>
+
+namespace troupe::server {
+
+enum class Endpoint {
+  chat_completions,
+  completions,
+  models,
+  health,
+  metrics,
+  tokenize,
+  detokenize,
+  unknown,
+};
+
+enum class Method { get, post, options, other };
+
+struct RouteMatch {
+  Endpoint endpoint = Endpoint::unknown;
+  bool method_allowed = false;     // false with a known endpoint: 405
+  Method allowed = Method::other;  // the one method the endpoint takes (for the Allow header)
+};
+
+// Resolves a request target (path, query ignored) and method. The OpenAI routes answer with
+// and without the /v1 prefix, like llama-server.
+RouteMatch resolve(Method method, std::string_view target);
+
+// The label used in metrics and logs: "chat_completions", ..., "unknown".
+std::string_view endpoint_name(Endpoint e);
+
+// "GET" or "POST" for the Allow header.
+std::string_view method_name(Method m);
+
+// True for endpoints that need the API key when one is configured (all but health and
+// metrics).
+bool needs_auth(Endpoint e);
+
+// Compares a presented "Authorization" header value with "Bearer <key>" in constant time.
+bool authorized(std::string_view authorization_header, std::string_view api_key);
+
+}  // namespace troupe::server

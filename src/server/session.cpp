@@ -1,0 +1,346 @@
+// One HTTP connection: read a request under limits and timeouts, check route, method, auth and
+// size before reading the body, answer, repeat while keep-alive holds. The non-generation
+// endpoints are answered here; generation.cpp has the rest.
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include "api/request.hpp"
+#include "api/response.hpp"
+#include "server/connection.hpp"
+
+namespace troupe::server::detail {
+namespace {
+
+constexpr auto as_tuple_awaitable = net::as_tuple(net::use_awaitable);
+
+Method to_method(http::verb v) {
+  switch (v) {
+    case http::verb::get:
+      return Method::get;
+    case http::verb::post:
+      return Method::post;
+    case http::verb::options:
+      return Method::options;
+    default:
+      return Method::other;
+  }
+}
+
+// Answers that do not need the body: 404, 405, 401, 413, CORS preflight. nullopt: go on.
+std::optional<Response> check_header(Connection& c,
+                                     const http::request_parser<http::string_body>& p) {
+  const auto& h = p.get();
+  const Method method = to_method(h.method());
+  const RouteMatch route = resolve(method, h.target());
+  c.endpoint = route.endpoint;
+  if (route.endpoint == Endpoint::unknown) {
+    return error_response(c, api::route_not_found(h.method_string(), h.target()));
+  }
+  if (!route.method_allowed) {
+    auto res = error_response(c, api::method_not_allowed(h.method_string(), h.target()));
+    res.set(http::field::allow, method_name(route.allowed));
+    return res;
+  }
+  if (method == Method::options) {
+    auto res = make_response(c, http::status::no_content, {}, {});
+    res.set(http::field::allow, fmt::format("{}, OPTIONS", method_name(route.allowed)));
+    res.set(http::field::access_control_allow_methods, "GET, POST, OPTIONS");
+    res.set(http::field::access_control_allow_headers, "Authorization, Content-Type");
+    res.set(http::field::access_control_max_age, "600");
+    return res;
+  }
+  const auto& key = c.ctx.config.api_key;
+  if (!key.empty() && needs_auth(route.endpoint) &&
+      !authorized(h[http::field::authorization], key)) {
+    return error_response(c, api::unauthorized_error());
+  }
+  if (p.content_length() && *p.content_length() > c.ctx.config.max_body_bytes) {
+    c.keep_alive = false;
+    return error_response(c, api::payload_too_large(c.ctx.config.max_body_bytes));
+  }
+  return std::nullopt;
+}
+
+net::awaitable<bool> answer_health(Connection& c) {
+  const engine::Health h = c.ctx.backend.health();
+  if (h.state == engine::HealthState::ready) {
+    co_return co_await write_response(c, make_response(c, http::status::ok, R"({"status":"ok"})"));
+  }
+  const bool loading = h.state == engine::HealthState::loading;
+  api::HttpError e;
+  e.status = loading ? 503 : 500;
+  e.message = h.message.empty() ? (loading ? "Loading model" : "The engine failed") : h.message;
+  e.type = loading ? "unavailable_error" : "server_error";
+  e.code = loading ? "loading" : "engine_failed";
+  e.retry_after_seconds = loading ? c.ctx.config.retry_after_seconds : 0;
+  co_return co_await write_response(c, error_response(c, e));
+}
+
+net::awaitable<bool> answer_models(Connection& c) {
+  std::vector<api::ModelEntry> entries;
+  for (const auto& m : c.ctx.backend.models()) {
+    entries.push_back({m.id, m.created, m.owned_by, m.n_ctx});
+  }
+  co_return co_await write_response(c,
+                                    make_response(c, http::status::ok, api::models_json(entries)));
+}
+
+net::awaitable<bool> answer_metrics(Connection& c) {
+  std::string text = c.ctx.metrics.render(c.ctx.backend.stats());
+  co_return co_await write_response(
+      c, make_response(c, http::status::ok, std::move(text), "text/plain; version=0.0.4"));
+}
+
+net::awaitable<bool> answer_error(Connection& c, const Error& e) {
+  co_return co_await write_response(
+      c, error_response(c, api::to_http_error(e, c.ctx.config.retry_after_seconds)));
+}
+
+net::awaitable<bool> answer_tokenize(Connection& c, const Request& req) {
+  auto parsed = api::parse_tokenize_request(req.body());
+  if (!parsed)
+    co_return co_await answer_error(c, parsed.error());
+  auto tokens = co_await c.ctx.backend.tokenize(parsed->model, parsed->content, parsed->add_special,
+                                                parsed->parse_special);
+  if (!tokens)
+    co_return co_await answer_error(c, tokens.error());
+  std::vector<std::string> pieces;
+  if (parsed->with_pieces) {
+    for (auto t : *tokens) {
+      std::vector<engine::Token> one(1, t);
+      auto piece = co_await c.ctx.backend.detokenize(parsed->model, std::move(one));
+      if (!piece)
+        co_return co_await answer_error(c, piece.error());
+      pieces.push_back(std::move(piece).value());
+    }
+  }
+  std::string body = api::tokenize_json(*tokens, parsed->with_pieces ? &pieces : nullptr);
+  co_return co_await write_response(c, make_response(c, http::status::ok, std::move(body)));
+}
+
+net::awaitable<bool> answer_detokenize(Connection& c, const Request& req) {
+  auto parsed = api::parse_detokenize_request(req.body());
+  if (!parsed)
+    co_return co_await answer_error(c, parsed.error());
+  auto text = co_await c.ctx.backend.detokenize(parsed->model, parsed->tokens);
+  if (!text)
+    co_return co_await answer_error(c, text.error());
+  co_return co_await write_response(
+      c, make_response(c, http::status::ok, api::detokenize_json(*text)));
+}
+
+net::awaitable<bool> route_request(Connection& c, Request& req) {
+  switch (c.endpoint) {
+    case Endpoint::chat_completions:
+    case Endpoint::completions:
+      co_return co_await handle_generation(c, req);
+    case Endpoint::models:
+      co_return co_await answer_models(c);
+    case Endpoint::health:
+      co_return co_await answer_health(c);
+    case Endpoint::metrics:
+      co_return co_await answer_metrics(c);
+    case Endpoint::tokenize:
+      co_return co_await answer_tokenize(c, req);
+    case Endpoint::detokenize:
+      co_return co_await answer_detokenize(c, req);
+    case Endpoint::unknown:
+      break;
+  }
+  co_return co_await write_response(
+      c, error_response(c, api::route_not_found(req.method_string(), req.target())));
+}
+
+// The HTTP error boundary: an exception from a handler becomes a 500 in OpenAI's shape (or
+// closes the connection when a response had already started).
+net::awaitable<bool> dispatch(Connection& c, Request& req) {
+  std::string what;
+  try {
+    co_return co_await route_request(c, req);
+  } catch (const std::exception& e) {
+    what = e.what();
+  }
+  spdlog::error("{} {}: unexpected error: {}", req.method_string(), req.target(), what);
+  if (c.response_started)
+    co_return false;
+  co_return co_await answer_error(c, Error{Errc::internal, "Internal server error"});
+}
+
+// Reads the rest of what the client sends (up to a bound, briefly) after a response that
+// ends the connection early, so that closing does not reset it before the client reads the
+// answer.
+net::awaitable<void> linger_close(Connection& c) {
+  boost::system::error_code ec;
+  c.stream.socket().shutdown(net::ip::tcp::socket::shutdown_send, ec);
+  c.stream.expires_after(std::chrono::seconds(1));
+  std::array<char, 16384> scratch{};
+  std::size_t total = 0;
+  while (total < (64u << 20)) {
+    auto [rec, n] = co_await c.stream.async_read_some(net::buffer(scratch), as_tuple_awaitable);
+    if (rec)
+      break;
+    total += n;
+  }
+  c.stream.socket().close(ec);
+}
+
+// A read failed: answer what deserves an answer, then close.
+net::awaitable<void> on_read_error(Connection& c, boost::system::error_code ec) {
+  api::HttpError e;
+  if (ec == http::error::body_limit) {
+    e = api::payload_too_large(c.ctx.config.max_body_bytes);
+  } else if (ec == http::error::header_limit) {
+    e = api::invalid_request("The request headers are too large");
+    e.status = 431;
+  } else if (ec.category() == http::make_error_code(http::error::bad_method).category() &&
+             ec != http::error::end_of_stream && ec != http::error::partial_message) {
+    e = api::invalid_request(fmt::format("Malformed HTTP request: {}", ec.message()));
+  } else {
+    co_return;  // EOF, reset, timeout, cancelled: nobody to answer
+  }
+  c.keep_alive = false;
+  co_await write_response(c, error_response(c, e));
+  co_await linger_close(c);
+}
+
+// Serves one request. Returns whether the connection may serve another.
+net::awaitable<bool> serve_one(Connection& c, bool first) {
+  const auto& cfg = c.ctx.config;
+  http::request_parser<http::string_body> parser;
+  parser.header_limit(static_cast<std::uint32_t>(cfg.max_header_bytes));
+  parser.body_limit(cfg.max_body_bytes);
+  c.stream.expires_after(first ? cfg.header_timeout : cfg.keep_alive_timeout);
+  auto [ec, n] = co_await http::async_read_header(c.stream, c.buffer, parser, as_tuple_awaitable);
+  c.busy = true;
+  c.request_start = Clock::now();
+  c.endpoint = Endpoint::unknown;
+  c.response_started = false;
+  c.watch_socket = true;
+  if (ec) {
+    co_await on_read_error(c, ec);
+    co_return false;
+  }
+  c.keep_alive = parser.get().keep_alive();
+  if (auto early = check_header(c, parser)) {
+    const bool ok = co_await write_response(c, std::move(*early));
+    if (!c.keep_alive)
+      co_await linger_close(c);
+    co_return ok&& c.keep_alive;
+  }
+  if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
+    http::response<http::empty_body> cont{http::status::continue_, 11};
+    co_await http::async_write(c.stream, cont, as_tuple_awaitable);
+  }
+  c.stream.expires_after(cfg.body_timeout);
+  auto [bec, bn] = co_await http::async_read(c.stream, c.buffer, parser, as_tuple_awaitable);
+  if (bec) {
+    co_await on_read_error(c, bec);
+    co_return false;
+  }
+  c.stream.expires_never();
+  Request req = parser.release();
+  co_return co_await dispatch(c, req);
+}
+
+}  // namespace
+
+std::string ServerContext::make_id(std::string_view prefix) {
+  return fmt::format("{}{:016x}{:08x}", prefix, id_nonce, next_id.fetch_add(1));
+}
+
+Connection::Connection(beast::tcp_stream s, ServerContext& c)
+    : stream(std::move(s)), ctx(c), deadline(stream.get_executor()) {
+  deadline.expires_at(Clock::time_point::max());
+}
+
+void add_cors(const Connection& c, http::fields& fields) {
+  if (c.ctx.config.cors_origin.empty())
+    return;
+  fields.set(http::field::access_control_allow_origin, c.ctx.config.cors_origin);
+  if (c.ctx.config.cors_origin != "*")
+    fields.set(http::field::vary, "Origin");
+}
+
+Response make_response(const Connection& c, http::status status, std::string body,
+                       std::string_view content_type) {
+  Response res{status, 11};
+  res.set(http::field::server, "troupe");
+  if (!content_type.empty())
+    res.set(http::field::content_type, content_type);
+  add_cors(c, res);
+  res.body() = std::move(body);
+  return res;
+}
+
+Response error_response(const Connection& c, const api::HttpError& error) {
+  auto res = make_response(c, static_cast<http::status>(error.status), api::to_json(error));
+  if (error.retry_after_seconds > 0) {
+    res.set(http::field::retry_after, std::to_string(error.retry_after_seconds));
+  }
+  return res;
+}
+
+net::awaitable<bool> write_response(Connection& c, Response res) {
+  res.keep_alive(c.keep_alive && !c.draining);
+  res.prepare_payload();
+  c.response_started = true;
+  c.ctx.metrics.count_request(endpoint_name(c.endpoint), static_cast<int>(res.result_int()));
+  c.stream.expires_after(c.ctx.config.write_timeout);
+  auto [ec, n] = co_await http::async_write(c.stream, res, as_tuple_awaitable);
+  c.stream.expires_never();
+  co_return !ec && res.keep_alive();
+}
+
+void SessionControl::post_drain(const std::shared_ptr<SessionControl>& control,
+                                Clock::time_point deadline) {
+  net::post(control->strand, [control, deadline] {
+    control->drain_at = deadline;
+    if (control->conn)
+      begin_drain(*control->conn, deadline);
+  });
+}
+
+void begin_drain(Connection& c, Clock::time_point deadline) {
+  c.draining = true;
+  c.deadline.expires_at(deadline);
+  if (!c.busy)
+    c.stream.cancel();
+}
+
+net::awaitable<void> run_session(std::shared_ptr<SessionControl> control, beast::tcp_stream stream,
+                                 ServerContext& ctx) {
+  Connection c(std::move(stream), ctx);
+  control->conn = &c;
+  ctx.metrics.connection_opened();
+  if (control->drain_at)
+    begin_drain(c, *control->drain_at);
+  struct Exit {
+    SessionControl& control;
+    Metrics& metrics;
+    ~Exit() {
+      control.conn = nullptr;
+      metrics.connection_closed();
+    }
+  } exit{*control, ctx.metrics};
+  c.stream.socket().set_option(net::ip::tcp::no_delay(true));
+  for (bool first = true;; first = false) {
+    const bool again = co_await serve_one(c, first);
+    c.busy = false;
+    if (!again || c.draining)
+      break;
+  }
+  boost::system::error_code ec;
+  c.stream.socket().shutdown(net::ip::tcp::socket::shutdown_send, ec);
+  c.stream.socket().close(ec);
+}
+
+}  // namespace troupe::server::detail
