@@ -42,6 +42,7 @@ Result<std::unique_ptr<BatchEngine>> BatchEngine::start(const LlamaModel& model,
   if (config.n_threads <= 0) {
     config.n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   }
+  config.n_ctx -= config.n_ctx % config.n_parallel;
   auto params = llama_context_default_params();
   params.n_ctx = static_cast<uint32_t>(config.n_ctx);
   params.n_seq_max = static_cast<uint32_t>(config.n_parallel);

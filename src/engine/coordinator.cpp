@@ -358,6 +358,10 @@ std::future<EngineSnapshot> Coordinator::inspect_engine() {
   return fut;
 }
 
+void Coordinator::inject_failure(Error error) {
+  engine_->tell(FailEngine{std::move(error)});
+}
+
 std::unique_ptr<Backend> make_local_backend(EngineOptions options) {
   return std::make_unique<Coordinator>(std::move(options));
 }

@@ -51,6 +51,9 @@ class Coordinator final : public Backend {
   // The engine's slots, for tests. Precondition: loaded.
   std::future<EngineSnapshot> inspect_engine();
 
+  // Fails the engine as a fatal decode error would (tests, supervisors). Precondition: loaded.
+  void inject_failure(Error error);
+
  private:
   struct Pending {
     std::uint64_t ticket = 0;

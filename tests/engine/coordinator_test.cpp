@@ -1,0 +1,227 @@
+#include "engine/coordinator.hpp"
+
+#include <gtest/gtest.h>
+
+#include "engine_test_util.hpp"
+
+namespace troupe::engine {
+namespace {
+
+using testing::collect;
+using testing::run_sync;
+
+class CoordinatorTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<Coordinator> make(EngineOptions o = {}) {
+    if (o.model_path.empty())
+      o.model_path = testing::tiny_model();
+    o.model_id = "tiny";
+    o.n_threads = 1;
+    auto c = std::make_unique<Coordinator>(std::move(o));
+    EXPECT_EQ(c->wait_loaded().state, HealthState::ready);
+    return c;
+  }
+
+  static Task task(std::string prompt, std::int32_t max_tokens = 8) {
+    Task t;
+    t.prompt = std::move(prompt);
+    t.sampling.temperature = 0.0f;
+    t.stop.max_tokens = max_tokens;
+    t.stop.ignore_eos = true;
+    return t;
+  }
+
+  // Waits (by polling the gauges: nothing else shows a queued request) for the queue size.
+  static void wait_queued(const Coordinator& c, std::int64_t n) {
+    while (c.stats().requests_queued != n)
+      std::this_thread::yield();
+  }
+};
+
+TEST_F(CoordinatorTest, GeneratesAStream) {
+  auto c = make();
+  auto s = run_sync(c->generate(task("Once upon a time", 8)));
+  auto r = collect(s);
+  ASSERT_FALSE(r.error) << r.error->message;
+  ASSERT_TRUE(r.started);
+  EXPECT_GT(r.started->prompt_tokens, 1);
+  ASSERT_TRUE(r.finished);
+  EXPECT_EQ(r.finished->reason, FinishReason::length);
+  EXPECT_EQ(r.finished->usage.completion_tokens, 8);
+  EXPECT_EQ(r.tokens.size(), 8u);
+  EXPECT_EQ(c->stats().generation_tokens_total, 8);
+  EXPECT_EQ(c->models()[0].id, "tiny");
+  EXPECT_GT(c->models()[0].n_ctx, 0);
+}
+
+TEST_F(CoordinatorTest, ChatMessagesUseTheTemplate) {
+  auto c = make();
+  Task t = task("");
+  t.prompt = std::vector<ChatMessage>{{"system", "Be brief."}, {"user", "Hello"}};
+  auto s = run_sync(c->generate(std::move(t)));
+  auto r = collect(s);
+  ASSERT_TRUE(r.finished) << (r.error ? r.error->message : "");
+}
+
+TEST_F(CoordinatorTest, UnknownModelIsNotFound) {
+  auto c = make();
+  Task t = task("hi");
+  t.model = "gpt-17";
+  auto s = run_sync(c->generate(std::move(t)));
+  auto r = collect(s);
+  ASSERT_TRUE(r.error);
+  EXPECT_EQ(r.error->code, Errc::not_found);
+}
+
+TEST_F(CoordinatorTest, InvalidParameterNamesIt) {
+  auto c = make();
+  Task t = task("hi");
+  t.sampling.top_p = 1.5f;
+  auto s = run_sync(c->generate(std::move(t)));
+  auto r = collect(s);
+  ASSERT_TRUE(r.error);
+  EXPECT_EQ(r.error->code, Errc::invalid_request);
+  EXPECT_EQ(r.error->param, "top_p");
+}
+
+TEST_F(CoordinatorTest, PromptTooLongSaysHowLong) {
+  auto c = make();
+  const auto n_ctx = c->models()[0].n_ctx;
+  Task t = task("");
+  t.prompt = std::vector<Token>(static_cast<std::size_t>(n_ctx), 5);
+  auto s = run_sync(c->generate(std::move(t)));
+  auto r = collect(s);
+  ASSERT_TRUE(r.error);
+  EXPECT_EQ(r.error->code, Errc::prompt_too_long);
+  EXPECT_NE(r.error->message.find(std::to_string(n_ctx)), std::string::npos);
+}
+
+TEST_F(CoordinatorTest, HugePromptIsRefusedBeforeTokenizing) {
+  auto c = make();
+  auto s = run_sync(c->generate(task(std::string(16u << 20, 'a'))));
+  auto r = collect(s);
+  ASSERT_TRUE(r.error);
+  EXPECT_EQ(r.error->code, Errc::prompt_too_long);
+  EXPECT_NE(r.error->message.find("at least"), std::string::npos);
+  EXPECT_EQ(c->stats().prompt_tokens_total, 0);
+}
+
+TEST_F(CoordinatorTest, QueueFullIsOverloadedAndCancelledQueuedRequestLeaves) {
+  EngineOptions o;
+  o.n_parallel = 1;
+  o.max_queue = 1;
+  o.n_ctx = 2048;
+  auto c = make(o);
+  auto running = run_sync(c->generate(task("a long one", 100000)));
+  auto first = running.next_blocking();  // Started: it holds the only slot
+  ASSERT_TRUE(first && std::holds_alternative<Started>(*first));
+  auto queued = run_sync(c->generate(task("waits", 4)));
+  wait_queued(*c, 1);
+  auto refused = run_sync(c->generate(task("refused", 4)));
+  auto r = collect(refused);
+  ASSERT_TRUE(r.error);
+  EXPECT_EQ(r.error->code, Errc::overloaded);
+  queued.cancel();
+  wait_queued(*c, 0);
+  EXPECT_EQ(c->stats().cancelled_total, 1);
+  EXPECT_EQ(c->stats().requests_running, 1);
+}
+
+TEST_F(CoordinatorTest, CancellingARunningRequestFreesItsSlotForTheQueue) {
+  EngineOptions o;
+  o.n_parallel = 1;
+  auto c = make(o);
+  auto running = run_sync(c->generate(task("a long one", 100000)));
+  ASSERT_TRUE(running.next_blocking());
+  auto queued = run_sync(c->generate(task("next", 4)));
+  wait_queued(*c, 1);
+  running = TokenStream{};  // dropped: cancelled
+  auto r = collect(queued);
+  ASSERT_TRUE(r.finished) << (r.error ? r.error->message : "");
+  EXPECT_EQ(r.finished->usage.completion_tokens, 4);
+  auto snap = c->inspect_engine().get();
+  EXPECT_FALSE(snap.slots[0].busy);
+}
+
+TEST_F(CoordinatorTest, RepeatedPromptReusesTheCache) {
+  auto c = make();
+  std::string prompt;
+  for (int i = 0; i < 60; ++i)
+    prompt += "word" + std::to_string(i) + " ";
+  auto a = run_sync(c->generate(task(prompt, 4)));
+  auto ra = collect(a);
+  auto b = run_sync(c->generate(task(prompt, 4)));
+  auto rb = collect(b);
+  ASSERT_TRUE(ra.finished && rb.finished);
+  EXPECT_EQ(rb.started->cached_tokens, rb.started->prompt_tokens - 1);
+  EXPECT_EQ(rb.finished->usage.cached_tokens, rb.started->cached_tokens);
+  EXPECT_EQ(ra.tokens, rb.tokens);
+  EXPECT_GE(c->stats().prefix_cache_hits_total, rb.started->cached_tokens);
+}
+
+TEST_F(CoordinatorTest, FatalEngineErrorIsSticky) {
+  auto c = make();
+  auto running = run_sync(c->generate(task("a long one", 100000)));
+  ASSERT_TRUE(running.next_blocking());
+  c->inject_failure(Error{Errc::engine_failed, "decode exploded"});
+  auto r = collect(running);
+  ASSERT_TRUE(r.error);
+  EXPECT_EQ(r.error->code, Errc::engine_failed);
+  while (c->health().state != HealthState::failed)
+    std::this_thread::yield();
+  EXPECT_EQ(c->health().message, "decode exploded");
+  auto later = run_sync(c->generate(task("hi")));
+  auto rl = collect(later);
+  ASSERT_TRUE(rl.error);
+  EXPECT_EQ(rl.error->code, Errc::engine_failed);
+}
+
+TEST_F(CoordinatorTest, MissingModelFileFailsHealth) {
+  EngineOptions o;
+  o.model_path = "/nonexistent/model.gguf";
+  Coordinator c(o);
+  const Health h = c.wait_loaded();
+  EXPECT_EQ(h.state, HealthState::failed);
+  auto s = run_sync(c.generate(task("hi")));
+  auto r = collect(s);
+  ASSERT_TRUE(r.error);
+  EXPECT_EQ(r.error->code, Errc::engine_failed);
+}
+
+TEST_F(CoordinatorTest, TokenizeAndDetokenizeRoundTrip) {
+  auto c = make();
+  auto toks = run_sync(c->tokenize("", "hello world", false, false));
+  ASSERT_TRUE(toks);
+  EXPECT_FALSE(toks->empty());
+  auto text = run_sync(c->detokenize("", *toks));
+  ASSERT_TRUE(text);
+  EXPECT_NE(text->find("hello world"), std::string::npos);
+  auto bad = run_sync(c->tokenize("nope", "x", false, false));
+  EXPECT_FALSE(bad);
+}
+
+TEST(CoordinatorSharedModel, StoriesModelWritesText) {
+  auto path = troupe::test::shared_model("stories260K.gguf");
+  if (!path)
+    GTEST_SKIP() << "../shared/models/stories260K.gguf is not present";
+  EngineOptions o;
+  o.model_path = *path;
+  o.n_threads = 1;
+  Coordinator c(o);
+  ASSERT_EQ(c.wait_loaded().state, HealthState::ready);
+  Task t;
+  t.prompt = std::string("Once upon a time");
+  t.sampling.temperature = 0.0f;
+  t.stop.max_tokens = 40;
+  t.stop.stop = {"."};
+  auto s = run_sync(c.generate(std::move(t)));
+  auto r = collect(s);
+  ASSERT_TRUE(r.finished);
+  EXPECT_EQ(r.finished->reason, FinishReason::stop);
+  EXPECT_EQ(r.finished->stop_string, ".");
+  EXPECT_EQ(r.text.find('.'), std::string::npos);
+  EXPECT_FALSE(r.text.empty());
+}
+
+}  // namespace
+}  // namespace troupe::engine

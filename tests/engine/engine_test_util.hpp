@@ -1,0 +1,63 @@
+#pragma once
+// Helpers for the engine suites: running a Backend's awaitables from a test thread, and
+// collecting a stream's events.
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/backend.hpp"
+#include "support/test_models.hpp"
+
+namespace troupe::engine::testing {
+
+// Runs an awaitable to completion on a private io_context and returns its result.
+template <class T>
+T run_sync(boost::asio::awaitable<T> a) {
+  boost::asio::io_context io;
+  auto guard = boost::asio::make_work_guard(io);
+  auto fut = boost::asio::co_spawn(io, std::move(a), boost::asio::use_future);
+  std::thread t([&] { io.run(); });
+  T result = fut.get();
+  guard.reset();
+  t.join();
+  return result;
+}
+
+struct Collected {
+  std::optional<Started> started;
+  std::string text;
+  std::vector<Token> tokens;
+  std::vector<Delta> deltas;
+  std::optional<Finished> finished;
+  std::optional<Error> error;
+};
+
+// Reads a stream to its end (blocking).
+inline Collected collect(TokenStream& s) {
+  Collected c;
+  while (auto ev = s.next_blocking()) {
+    if (auto* st = std::get_if<Started>(&*ev))
+      c.started = *st;
+    if (auto* d = std::get_if<Delta>(&*ev)) {
+      c.text += d->text;
+      c.tokens.insert(c.tokens.end(), d->tokens.begin(), d->tokens.end());
+      c.deltas.push_back(std::move(*d));
+    }
+    if (auto* f = std::get_if<Finished>(&*ev))
+      c.finished = *f;
+    if (auto* f = std::get_if<Failed>(&*ev))
+      c.error = f->error;
+  }
+  return c;
+}
+
+// The model the engine suites run on: the generated random-weight tiny model.
+inline std::string tiny_model() {
+  return troupe::test::generated_model("tiny");
+}
+
+}  // namespace troupe::engine::testing
