@@ -1,0 +1,37 @@
+#pragma once
+// Coroutine helpers that move whole frames over a socket, and the handshake exchange built
+// on them. Used by outbound links and inbound sessions alike.
+//
+// Thread-safety: each call uses its socket and decoder exclusively until it completes.
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <span>
+
+#include "remote/frame.hpp"
+#include "remote/handshake.hpp"
+
+namespace troupe::remote {
+
+// Reads until `dec` yields a frame; the view points into `dec`. Errors: the socket's (as
+// Errc::unavailable) or a malformed frame (Errc::invalid_request).
+boost::asio::awaitable<Result<FrameView>> read_frame(boost::asio::ip::tcp::socket& s,
+                                                     FrameDecoder& dec);
+
+// Writes one frame (header and payload as two buffers). Errors: Errc::unavailable.
+boost::asio::awaitable<Result<void>> write_frame(boost::asio::ip::tcp::socket& s, FrameHeader h,
+                                                 std::span<const std::byte> payload);
+
+// Runs both halves of the handshake (see handshake.hpp) within `timeout`; returns the peer's
+// hello. `dec` must have a small max payload (handshake frames are < 300 bytes) and keeps any
+// bytes that arrived after the proof. Errors: unauthorized, invalid_request, timeout,
+// unavailable.
+boost::asio::awaitable<Result<Hello>> run_handshake(boost::asio::ip::tcp::socket& s, Handshake& hs,
+                                                    FrameDecoder& dec,
+                                                    std::chrono::steady_clock::duration timeout);
+
+// Splits "host:port"; false when malformed.
+bool split_address(std::string_view address, std::string& host, std::uint16_t& port);
+
+}  // namespace troupe::remote

@@ -1,0 +1,134 @@
+#pragma once
+// Link: this node's outbound connection to one peer address, and the tell path into it.
+//
+// A Link owns a SendQueue that outlives individual TCP connections: it dials, runs the
+// handshake, and re-dials with exponential backoff when the connection breaks, sending what
+// was queued meanwhile (in order) once it is back. A frame partly written when a connection
+// broke is dropped, never resent half. When the handshake shows that a different node now
+// lives at the address (a restart), the frames queued for the old one are dropped. After
+// `max_connect_failures` failed dials in a row, or close(), the link is closed for good:
+// pushes return LinkStatus::closed.
+//
+// The writer role. At most one thread writes to the socket at a time: whoever holds the
+// atomic writer flag. A producer that pushes onto an idle link takes the flag; on an I/O
+// thread of the node it writes at once with one non-blocking sendmsg (the fast path for a
+// single small message), elsewhere it hands the flag to the link's writer coroutine through
+// an eventfd. The holder writes every published frame in batches of up to kMaxIov iovecs
+// per sendmsg (header and payload in place, many frames coalesced), waits for writability
+// when the socket is full, and drops the flag when the queue is empty (re-checking after a
+// full fence, so no push is ever stranded). Busy links cost producers one CAS per message.
+//
+// Thread-safety: push*, peer(), closed(), close() from any thread. The coroutines run on
+// the link's strand.
+
+#include <atomic>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "remote/handshake.hpp"
+#include "remote/send_queue.hpp"
+
+namespace troupe::remote {
+
+struct LinkConfig {
+  NodeId self = 0;
+  std::string self_address;
+  std::string secret;
+  std::size_t queue_capacity = 8192;
+  std::chrono::steady_clock::duration handshake_timeout = std::chrono::seconds(2);
+  std::chrono::steady_clock::duration backoff_min = std::chrono::milliseconds(10);
+  std::chrono::steady_clock::duration backoff_max = std::chrono::seconds(1);
+  int max_connect_failures = 5;
+};
+
+enum class LinkStatus { ok, full, closed };
+
+class Link {
+ public:
+  using Executor = boost::asio::io_context::executor_type;
+
+  Link(boost::asio::io_context& io, std::string address, LinkConfig config);
+  Link(const Link&) = delete;
+  Link& operator=(const Link&) = delete;
+  ~Link();
+
+  // Starts the connection coroutine; `on_closed` runs once (on the strand) when the link is
+  // closed for good. Call once.
+  static void start(const std::shared_ptr<Link>& link, std::function<void()> on_closed);
+
+  // Queues a frame (copying the payload). Never blocks; never allocates for a payload of at
+  // most kInlinePayload bytes once the link is warm.
+  LinkStatus push(const FrameHeader& h, std::span<const std::byte> payload);
+  LinkStatus push(const FrameHeader& h, std::vector<std::byte>&& payload);
+  // Queues a frame whose payload `fill(std::span<std::byte>)` writes in place.
+  template <class Fill>
+  LinkStatus push_with(const FrameHeader& h, std::size_t len, Fill&& fill) {
+    if (closed_.load(std::memory_order_acquire))
+      return LinkStatus::closed;
+    if (!queue_.push_with(h, len, std::forward<Fill>(fill)))
+      return LinkStatus::full;
+    after_push();
+    return LinkStatus::ok;
+  }
+
+  // Closes the link for good (idempotent).
+  void close();
+
+  const std::string& address() const noexcept { return address_; }
+  // The node at the other end of the current (or last) connection; 0 before the first.
+  NodeId peer() const noexcept { return peer_.load(std::memory_order_acquire); }
+  bool connected() const noexcept { return connected_.load(std::memory_order_acquire); }
+  bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
+  std::uint64_t rejected() const noexcept { return queue_.rejected(); }
+  // Frames pushed so far; and whether every frame up to that count has left the queue
+  // (written, or dropped because its connection broke or the link closed).
+  std::uint64_t pushed() const noexcept { return queue_.pushed(); }
+  bool drained_through(std::uint64_t pushed) const noexcept {
+    return queue_.released() >= pushed || closed();
+  }
+
+ private:
+  enum class Flush { released, would_block };
+
+  void after_push();
+  bool try_claim() noexcept;
+  bool release_and_recheck() noexcept;
+  void signal_writer() noexcept;
+  Flush flush() noexcept;
+  int write_batch() noexcept;  // 1 progress, 0 nothing queued, -1 would block, -2 failed
+  void break_connection() noexcept;
+  void drop_queued() noexcept;
+
+  static boost::asio::awaitable<void> run(std::shared_ptr<Link> self,
+                                          std::function<void()> on_closed);
+  static boost::asio::awaitable<void> writer_loop(std::shared_ptr<Link> self);
+  boost::asio::awaitable<Result<NodeId>> connect_once();
+  boost::asio::awaitable<void> session(NodeId peer);
+  boost::asio::awaitable<void> acquire_role();
+
+  boost::asio::io_context& io_;
+  boost::asio::strand<Executor> strand_;
+  std::string address_;
+  LinkConfig config_;
+  SendQueue queue_;
+  boost::asio::ip::tcp::socket socket_;
+  boost::asio::posix::stream_descriptor wake_;
+  boost::asio::steady_timer timer_;
+  int wake_fd_ = -1;
+  std::atomic<int> fd_{-1};  // the connected socket's descriptor, for the writer role holder
+  std::atomic<bool> writer_active_{false};
+  std::atomic<bool> connected_{false};
+  std::atomic<bool> closed_{false};
+  std::atomic<NodeId> peer_{0};
+  std::size_t partial_ = 0;  // bytes of the front frame already written (role holder only)
+};
+
+}  // namespace troupe::remote
