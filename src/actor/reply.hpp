@@ -54,13 +54,13 @@ class AskState {
     }
   }
 
-  // Coroutine waiter: hands the handler over; it is posted to its executor as soon as an
-  // outcome exists (at once if there is one). Called once.
-  void set_handler(Handler h) {
+  // Coroutine waiter: hands the handler over with the io executor it must be resumed on; it
+  // is posted there as soon as an outcome exists (at once if there is one). Called once.
+  void set_handler(Handler h, boost::asio::any_io_executor ex) {
+    ex = boost::asio::prefer(ex, boost::asio::execution::outstanding_work.tracked);
     std::unique_lock lock(mu_);
-    work_ = boost::asio::prefer(boost::asio::get_associated_executor(h),
-                                boost::asio::execution::outstanding_work.tracked);
-    handler_ = std::move(h);
+    work_ = std::move(ex);
+    handler_.emplace(std::move(h));
     if (value_)
       deliver(lock);
   }
@@ -77,7 +77,8 @@ class AskState {
 
  private:
   void deliver(std::unique_lock<std::mutex>& lock) {
-    Handler h = std::move(handler_);
+    Handler h(std::move(*handler_));
+    handler_.reset();
     Result<R> v = std::move(*value_);
     boost::asio::any_io_executor ex = std::move(work_);
     lock.unlock();
@@ -88,7 +89,8 @@ class AskState {
   std::mutex mu_;
   std::condition_variable cv_;
   std::optional<Result<R>> value_;  // the outcome, once known (moved out when delivered)
-  Handler handler_;
+  // optional + emplace: Boost 1.81's any_completion_handler move-assignment recurses forever.
+  std::optional<Handler> handler_;
   boost::asio::any_io_executor work_;  // keeps the waiter's executor busy until delivery
 };
 
@@ -98,14 +100,17 @@ template <class R, class Token>
 auto async_wait_reply(std::shared_ptr<AskState<R>> state, Token&& token) {
   return boost::asio::async_initiate<Token, void(Result<R>)>(
       [](auto handler, std::shared_ptr<AskState<R>> st) {
-        auto slot = boost::asio::get_associated_cancellation_slot(handler);
+        boost::asio::any_io_executor ex = boost::asio::get_associated_executor(handler);
+        typename AskState<R>::Handler h(std::move(handler));
+        // The type-erased handler owns the cancellation slot we must listen on.
+        auto slot = boost::asio::get_associated_cancellation_slot(h);
         if (slot.is_connected()) {
           slot.assign([w = std::weak_ptr<AskState<R>>(st)](boost::asio::cancellation_type) {
             if (auto s = w.lock())
               s->complete(Error{Errc::cancelled, "ask cancelled"});
           });
         }
-        st->set_handler(std::move(handler));
+        st->set_handler(std::move(h), std::move(ex));
       },
       token, std::move(state));
 }

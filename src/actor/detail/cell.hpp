@@ -81,7 +81,7 @@ class Cell final : public CellBase {
       if (failed)
         fail_reply(msg, Error{Errc::internal, "actor failed: " + failure});
     };
-    while (n < max && !stop_pending() && mailbox_.try_consume(handle)) {
+    while (n < max && !stop_pending() && !signals_pending() && mailbox_.try_consume(handle)) {
       ++n;
       if (failed) {
         failed = false;

@@ -90,6 +90,9 @@ class CellBase : public std::enable_shared_from_this<CellBase> {
     processed_.store(processed_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
   bool stop_pending() const noexcept { return stop_pending_; }
+  // True when a system signal waits: process_batch stops early so that a stop request takes
+  // effect after the current message.
+  bool signals_pending() const noexcept { return has_signals_.load(std::memory_order_relaxed); }
   // Consumer side: a handler threw; applies the restart policy and tells the supervisor.
   void on_failure(std::string what);
   const std::shared_ptr<SystemCore>& core() const noexcept { return core_; }
