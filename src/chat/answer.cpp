@@ -1,0 +1,141 @@
+#include "chat/answer.hpp"
+
+#include <fmt/format.h>
+
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <variant>
+
+namespace troupe::chat {
+namespace asio = boost::asio;
+using Clock = client::Clock;
+
+namespace {
+
+using Opened = std::pair<client::ClientResult<client::Stream>, client::StreamEvent>;
+
+// Opens the stream and waits for its first event (or the error that prevents one).
+asio::awaitable<Opened> open_and_first(client::Client& client, const client::ChatRequest& req) {
+  auto stream = co_await client.stream_chat(req);
+  if (!stream) {
+    client::ClientError e = stream.error();
+    co_return Opened{std::move(stream), client::StreamEvent{std::move(e)}};
+  }
+  auto first = co_await stream->next();
+  co_return Opened{std::move(stream), std::move(first)};
+}
+
+asio::awaitable<Opened> race_spinner(client::Client& client, const client::ChatRequest& req,
+                                     Spinner* spinner) {
+  using namespace asio::experimental::awaitable_operators;
+  if (!spinner)
+    co_return co_await open_and_first(client, req);
+  auto raced = co_await (spinner->spin() || open_and_first(client, req));
+  if (raced.index() == 1)
+    co_return std::move(std::get<1>(raced));
+  // spin() only ends first when its writes fail; wait for the answer anyway.
+  co_return co_await open_and_first(client, req);
+}
+
+// race_spinner, with a cancellation that surfaced as an exception turned into a value.
+asio::awaitable<Opened> open_with_spinner(client::Client& client, const client::ChatRequest& req,
+                                          Spinner* spinner) {
+  try {
+    co_return co_await race_spinner(client, req, spinner);
+  } catch (const boost::system::system_error& e) {
+    if (e.code() != asio::error::operation_aborted)
+      throw;
+  }
+  client::ClientError stopped{Errc::cancelled, 0, "stopped"};
+  co_return Opened{stopped, client::StreamEvent{stopped}};
+}
+
+class AnswerWriter {
+ public:
+  AnswerWriter(Output& out, AnswerOptions options, Clock::time_point started)
+      : out_(out), options_(options), started_(started) {}
+
+  // Writes one event's text (after the spinner's erase bytes, in the same write).
+  Result<void> text(std::string_view content, Clock::time_point received_at) {
+    std::string_view erase = options_.spinner ? options_.spinner->take_erase() : "";
+    Result<void> r =
+        erase.empty() ? out_.write(content) : out_.write(std::string(erase) += content);
+    if (options_.write_latencies)
+      options_.write_latencies->push_back(Clock::now() - received_at);
+    if (result_.stats.text_events++ == 0)
+      first_ = received_at;
+    last_ = received_at;
+    result_.text += content;
+    return r;
+  }
+
+  AnswerResult finish(client::StreamEvent& end) {
+    if (options_.spinner)
+      (void)out_.write(options_.spinner->take_erase());
+    auto& stats = result_.stats;
+    if (stats.text_events > 0) {
+      stats.ttft = first_ - started_;
+      stats.generation = last_ - first_;
+    }
+    stats.tokens = stats.text_events;
+    if (auto* done = std::get_if<client::Done>(&end)) {
+      result_.finish_reason = done->finish_reason;
+      if (done->usage && done->usage->completion_tokens > 0) {
+        stats.tokens = done->usage->completion_tokens;
+      }
+    } else if (auto* error = std::get_if<client::ClientError>(&end)) {
+      result_.error = std::move(*error);
+    }
+    return std::move(result_);
+  }
+
+ private:
+  Output& out_;
+  AnswerOptions options_;
+  Clock::time_point started_;
+  Clock::time_point first_{};
+  Clock::time_point last_{};
+  AnswerResult result_;
+};
+
+}  // namespace
+
+double AnswerStats::tokens_per_second() const noexcept {
+  if (tokens < 2 || generation.count() <= 0)
+    return 0.0;
+  return (tokens - 1) / std::chrono::duration<double>(generation).count();
+}
+
+std::string AnswerStats::summary() const {
+  using ms = std::chrono::duration<double, std::milli>;
+  return fmt::format("TTFT {:.0f} ms · {:.1f} tok/s · {} tokens", ms(ttft).count(),
+                     tokens_per_second(), tokens);
+}
+
+asio::awaitable<AnswerResult> stream_answer(client::Client& client,
+                                            const client::ChatRequest& request, Output& out,
+                                            AnswerOptions options) {
+  AnswerWriter writer(out, options, Clock::now());
+  auto cancel_state = co_await asio::this_coro::cancellation_state;
+  auto [stream, event] = co_await open_with_spinner(client, request, options.spinner);
+  for (;;) {
+    auto* delta = std::get_if<client::Delta>(&event);
+    if (!delta)
+      co_return writer.finish(event);
+    if (!delta->content.empty()) {
+      if (auto r = writer.text(delta->content, delta->received_at); !r) {
+        client::StreamEvent failed = client::ClientError{Errc::unavailable, 0, r.error().message};
+        co_return writer.finish(failed);
+      }
+    }
+    // A stop requested while this coroutine was running (not waiting) is remembered by its
+    // cancellation state, not by the next read: look before reading on.
+    if (cancel_state.cancelled() != asio::cancellation_type::none) {
+      client::StreamEvent stopped = client::ClientError{Errc::cancelled, 0, "stopped"};
+      co_return writer.finish(stopped);  // `stream` closes the connection as it goes
+    }
+    event = co_await stream->next();
+  }
+}
+
+}  // namespace troupe::chat

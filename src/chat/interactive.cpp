@@ -1,0 +1,194 @@
+#include "chat/interactive.hpp"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <csignal>
+
+#include "chat/answer.hpp"
+#include "chat/one_shot.hpp"
+#include "chat/spinner.hpp"
+
+namespace troupe::chat {
+namespace asio = boost::asio;
+namespace {
+
+constexpr int kStdin = 0;
+
+// Asio puts a descriptor in non-blocking mode before its first wait. On a terminal, stdin and
+// stdout usually share one open file description, so that would make our writes to stdout
+// non-blocking too, and readline expects blocking reads. Declaring the descriptor
+// non-blocking ourselves (Asio then leaves it alone) and clearing the flag again keeps the
+// terminal blocking; waits (epoll) do not care.
+void keep_blocking(asio::posix::stream_descriptor& d) {
+  d.non_blocking(true);
+  const int flags = ::fcntl(d.native_handle(), F_GETFL);
+  if (flags >= 0)
+    ::fcntl(d.native_handle(), F_SETFL, flags & ~O_NONBLOCK);
+}
+
+}  // namespace
+
+InteractiveChat::InteractiveChat(const ChatOptions& options)
+    : options_(options),
+      client_(io_.get_executor(), {.base_url = options.url, .api_key = options.api_key}),
+      style_{is_terminal(1)},
+      state_{Conversation(options.model, options.system, options.sampling), options.stats},
+      history_(options.history_path, options.history_size),
+      stdin_(io_, ::dup(kStdin)),
+      signals_(io_, SIGINT, SIGWINCH, SIGTERM) {
+  signals_.add(SIGHUP);
+  keep_blocking(stdin_);
+  auto loaded = history_.load();
+  if (!loaded)
+    print(fmt::format("history: {}\n", loaded.error().message), true);
+  editor_ = std::make_unique<LineEditor>(kStdin, 1, history_.entries(), options.history_size);
+}
+
+InteractiveChat::~InteractiveChat() {
+  editor_.reset();
+}
+
+int InteractiveChat::run() {
+  print(fmt::format("{}troupe chat · {} · /help for commands, Ctrl-D to leave{}\n", style_.dim(),
+                    options_.url, style_.reset()));
+  asio::co_spawn(io_, signal_loop(), asio::detached);
+  asio::co_spawn(io_, input_loop(), [this](std::exception_ptr e) {
+    signals_.cancel();
+    if (e)
+      std::rethrow_exception(e);
+  });
+  io_.run();
+  return 0;
+}
+
+asio::awaitable<void> InteractiveChat::input_loop() {
+  editor_->show_prompt(prompt());
+  while (!quitting_) {
+    auto [ec] = co_await stdin_.async_wait(asio::posix::stream_descriptor::wait_read,
+                                           asio::as_tuple(asio::use_awaitable));
+    if (ec || quitting_)
+      break;
+    auto line = editor_->read_available();
+    if (!line)
+      continue;
+    if (line->eof) {
+      print("\n");
+      break;
+    }
+    co_await handle_line(line->text);
+    if (!quitting_)
+      editor_->show_prompt(prompt());
+  }
+  editor_->hide_prompt();
+}
+
+asio::awaitable<void> InteractiveChat::handle_line(const std::string& line) {
+  auto text = multiline_.feed(line);
+  if (!text)
+    co_return;
+  if (auto r = history_.add(*text); r && r.value())
+    editor_->add_history(*text);
+  auto input = parse_input(*text);
+  if (!input) {
+    if (text->find_first_not_of(" \t\r\n") != std::string::npos) {
+      print(input.error().message + "\n", true);
+    }
+    co_return;
+  }
+  Reaction reaction = react(state_, input.value());
+  if (!reaction.say.empty())
+    print(reaction.say, reaction.is_error);
+  if (reaction.exit)
+    quit();
+  if (reaction.send)
+    co_await answer(*reaction.send);
+}
+
+asio::awaitable<void> InteractiveChat::answer(const std::string& text) {
+  state_.conversation.add_user(text);
+  Spinner spinner(out_);
+  AnswerOptions answer_options{style_.enabled ? &spinner : nullptr};
+  AnswerResult result;
+  {
+    EchoOff quiet(kStdin);
+    answering_ = true;
+    result = co_await asio::co_spawn(
+        io_, stream_answer(client_, state_.conversation.request(), out_, answer_options),
+        asio::bind_cancellation_slot(stop_answer_.slot(), asio::use_awaitable));
+    answering_ = false;
+  }
+  print_answer_end(result);
+  if (result.error && (!result.stopped() || result.text.empty())) {
+    state_.conversation.drop_unanswered();
+  } else {
+    // A stopped answer stays in the conversation as far as it got: that is what was shown.
+    state_.conversation.add_assistant(result.text);
+  }
+}
+
+void InteractiveChat::print_answer_end(const AnswerResult& result) {
+  if (!result.text.empty() && result.text.back() != '\n')
+    print("\n");
+  if (result.stopped()) {
+    print(fmt::format("{}[stopped]{}\n", style_.dim(), style_.reset()));
+  } else if (result.error) {
+    print(describe_error(*result.error, options_.url) + "\n", true);
+  } else if (state_.show_stats) {
+    print(fmt::format("{}[{}]{}\n", style_.dim(), result.stats.summary(), style_.reset()));
+  }
+}
+
+asio::awaitable<void> InteractiveChat::signal_loop() {
+  for (;;) {
+    auto [ec, signal] = co_await signals_.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (ec)
+      co_return;
+    on_signal(signal);
+  }
+}
+
+void InteractiveChat::on_signal(int signal) {
+  if (signal == SIGWINCH) {
+    editor_->resize();
+  } else if (signal != SIGINT) {
+    quit();
+  } else if (answering_) {
+    stop_answer_.emit(asio::cancellation_type::terminal);
+  } else if (editor_->prompt_shown()) {
+    multiline_.reset();
+    editor_->cancel_line(prompt());
+  }
+}
+
+void InteractiveChat::quit() {
+  quitting_ = true;
+  if (answering_)
+    stop_answer_.emit(asio::cancellation_type::terminal);
+  stdin_.cancel();
+}
+
+void InteractiveChat::print(std::string_view text, bool error) {
+  if (!error) {
+    (void)out_.write(text);
+    return;
+  }
+  (void)out_.write(fmt::format("{}{}{}", style_.red(), text, style_.reset()));
+}
+
+std::string InteractiveChat::prompt() const {
+  // \001 and \002 tell readline the escape sequences take no columns.
+  const std::string text = multiline_.in_block() ? "... " : ">>> ";
+  if (!style_.enabled)
+    return text;
+  return fmt::format("\001{}{}\002{}\001{}\002", style_.bold(), style_.green(), text,
+                     style_.reset());
+}
+
+}  // namespace troupe::chat

@@ -1,0 +1,66 @@
+#include "chat/session_state.hpp"
+
+#include <fmt/format.h>
+
+namespace troupe::chat {
+namespace {
+
+Reaction say(std::string text) {
+  return Reaction{std::move(text) + '\n'};
+}
+
+Reaction fail(std::string text) {
+  Reaction r = say(std::move(text));
+  r.is_error = true;
+  return r;
+}
+
+struct Reactor {
+  SessionState& state;
+
+  Reaction operator()(const UserMessage& m) const { return Reaction{{}, false, false, m.text}; }
+  Reaction operator()(const HelpCommand&) const { return Reaction{std::string(help_text())}; }
+  Reaction operator()(const ExitCommand&) const { return Reaction{{}, false, true}; }
+
+  Reaction operator()(const ClearCommand&) const {
+    state.conversation.clear();
+    return say("(conversation cleared)");
+  }
+
+  Reaction operator()(const StatsCommand&) const {
+    state.show_stats = !state.show_stats;
+    return say(state.show_stats ? "(stats on)" : "(stats off)");
+  }
+
+  Reaction operator()(const SystemCommand& c) const {
+    state.conversation.set_system(c.text);
+    return say(c.text.empty() ? "(system prompt removed)" : "(system prompt set)");
+  }
+
+  Reaction operator()(const SetCommand& c) const {
+    if (auto r = state.conversation.set_parameter(c.name, c.value); !r) {
+      return fail(r.error().message);
+    }
+    return say(fmt::format("({} = {})", c.name, c.value));
+  }
+
+  Reaction operator()(const ModelCommand& c) const {
+    state.conversation.set_model(c.name);
+    return say(fmt::format("(model {})", c.name));
+  }
+
+  Reaction operator()(const SaveCommand& c) const {
+    if (auto r = write_file(c.path, state.conversation.to_json()); !r) {
+      return fail(r.error().message);
+    }
+    return say(fmt::format("(saved {} messages to {})", state.conversation.turns().size(), c.path));
+  }
+};
+
+}  // namespace
+
+Reaction react(SessionState& state, const Input& input) {
+  return std::visit(Reactor{state}, input);
+}
+
+}  // namespace troupe::chat

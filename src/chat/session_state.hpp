@@ -1,0 +1,33 @@
+#pragma once
+// SessionState and react(): what an interactive chat remembers between inputs and what each
+// slash command does to it. No terminal or network here: react() returns what to print and
+// whether to send a message or exit, and the interactive loop does the I/O.
+//
+// Thread-safety: plain values and a pure function (apart from /save writing its file); not
+// synchronised.
+
+#include <optional>
+#include <string>
+
+#include "chat/conversation.hpp"
+#include "chat/slash_command.hpp"
+
+namespace troupe::chat {
+
+struct SessionState {
+  Conversation conversation;
+  bool show_stats = false;  // print TTFT and tokens/s after each answer
+};
+
+struct Reaction {
+  std::string say;                  // text to print (ends with '\n' when not empty)
+  bool is_error = false;            // `say` reports a failure
+  bool exit = false;                // leave the chat
+  std::optional<std::string> send;  // a user message to send to the model
+};
+
+// Applies one input to the state. A UserMessage is not added to the conversation here (the
+// caller adds it when it sends it).
+Reaction react(SessionState& state, const Input& input);
+
+}  // namespace troupe::chat
