@@ -189,7 +189,10 @@ net::awaitable<bool> Generation::run() {
     co_return co_await fail(Error{Errc::internal, "The generation did not start"});
   }
   c_.ctx.metrics.request_queue_time.observe(seconds_since(c_.request_start));
-  co_return job_.stream ? co_await run_streaming(stream) : co_await run_plain(stream);
+  // Not a conditional expression: GCC 12 evaluates both co_await operands of ?: .
+  if (job_.stream)
+    co_return co_await run_streaming(stream);
+  co_return co_await run_plain(stream);
 }
 
 net::awaitable<bool> Generation::run_plain(engine::TokenStream& stream) {

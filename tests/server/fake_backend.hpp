@@ -1,0 +1,50 @@
+#pragma once
+// FakeBackend: a deterministic engine::Backend for server tests. No model, no threads, no
+// sleeps. What it does is chosen by the prompt's last text:
+//   contains "overloaded"  -> refused with Errc::overloaded
+//   contains "too long"    -> refused with Errc::prompt_too_long
+//   contains "hold"        -> Started, one Delta "held", then nothing until cancelled
+//   otherwise              -> Started, max_tokens Deltas "t0 ", "t1 ", ..., Finished(length)
+//                             (or Finished(stop) after the first delta when stop has "t1")
+// Thread-safety: all members may be called from any thread.
+
+#include <condition_variable>
+#include <mutex>
+#include <vector>
+
+#include "engine/backend.hpp"
+
+namespace troupe::server::test {
+
+class FakeBackend : public engine::Backend {
+ public:
+  boost::asio::awaitable<engine::TokenStream> generate(engine::Task task) override;
+  boost::asio::awaitable<Result<std::vector<engine::Token>>> tokenize(std::string model,
+                                                                      std::string text,
+                                                                      bool add_special,
+                                                                      bool parse_special) override;
+  boost::asio::awaitable<Result<std::string>> detokenize(
+      std::string model, std::vector<engine::Token> tokens) override;
+  std::vector<engine::ModelInfo> models() const override;
+  engine::Health health() const override;
+  engine::BackendStats stats() const override;
+
+  void set_health(engine::HealthState s);
+  // Waits (up to 10 s, as a guard against a hanging test) until `running` held requests
+  // exist. Returns whether they did.
+  bool wait_running(std::int64_t running);
+  std::int64_t cancelled() const;
+  std::vector<engine::Task> tasks() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  engine::HealthState health_ = engine::HealthState::ready;
+  std::int64_t running_ = 0;
+  std::int64_t cancelled_ = 0;
+  std::int64_t generated_ = 0;
+  std::vector<engine::StreamWriter> held_;
+  std::vector<engine::Task> tasks_;
+};
+
+}  // namespace troupe::server::test

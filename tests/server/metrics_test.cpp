@@ -1,0 +1,113 @@
+// /metrics output must parse as Prometheus text exposition format: a small parser checks the
+// grammar of every line, that each sample follows its # TYPE, and histogram consistency.
+
+#include "server/metrics.hpp"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <regex>
+#include <sstream>
+
+namespace troupe::server {
+namespace {
+
+struct Family {
+  std::string type;
+  std::vector<std::pair<std::string, double>> samples;  // (labels, value)
+};
+
+// Parses exposition text; fails the test on any malformed line.
+std::map<std::string, Family> parse_prometheus(const std::string& text) {
+  static const std::regex type_re(
+      R"(^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped)$)");
+  static const std::regex help_re(R"(^# HELP ([a-zA-Z_:][a-zA-Z0-9_:]*) .*$)");
+  static const std::regex sample_re(
+      R"(^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="[^"\\]*"(,[a-zA-Z_][a-zA-Z0-9_]*="[^"\\]*")*)?\})? ([-+]?([0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?|Inf)|NaN)$)");
+  std::map<std::string, Family> out;
+  std::istringstream in(text);
+  std::string line, current;
+  while (std::getline(in, line)) {
+    std::smatch m;
+    if (std::regex_match(line, m, type_re)) {
+      current = m[1];
+      EXPECT_EQ(out.count(current), 0u) << "duplicate family " << current;
+      out[current].type = m[2];
+    } else if (std::regex_match(line, help_re)) {
+      continue;
+    } else if (std::regex_match(line, m, sample_re)) {
+      const std::string name = m[1];
+      EXPECT_TRUE(name == current || name == current + "_bucket" || name == current + "_sum" ||
+                  name == current + "_count")
+          << "sample " << name << " outside its family " << current;
+      out[current].samples.emplace_back(m[3], std::stod(m[5]));
+    } else {
+      ADD_FAILURE() << "malformed line: '" << line << "'";
+    }
+  }
+  return out;
+}
+
+void expect_histogram(const Family& f, const std::string& name) {
+  ASSERT_EQ(f.type, "histogram") << name;
+  double last = 0, inf = -1;
+  for (const auto& [labels, value] : f.samples) {
+    if (labels.rfind("le=", 0) != 0)
+      continue;
+    EXPECT_GE(value, last) << name << " buckets must be cumulative";
+    last = value;
+    if (labels == "le=\"+Inf\"")
+      inf = value;
+  }
+  // Samples end with _sum, _count: the +Inf bucket equals _count.
+  EXPECT_EQ(inf, f.samples.back().second) << name;
+}
+
+TEST(Metrics, RendersParseableExposition) {
+  Metrics m;
+  m.count_request("chat_completions", 200);
+  m.count_request("chat_completions", 400);
+  m.time_to_first_token.observe(0.02);
+  m.time_to_first_token.observe(3);
+  m.inter_token_latency.observe(0.008);
+  m.e2e_request_latency.observe(100);  // above every bound: +Inf only
+  engine::BackendStats stats;
+  stats.requests_running = 2;
+  stats.sequences_per_step = {0, 5, 3, 0, 1};
+  stats.kv_cache_usage_ratio = 0.5;
+  const auto families = parse_prometheus(m.render(stats));
+  for (const char* name :
+       {"troupe_requests_total", "troupe_requests_running", "troupe_requests_queued",
+        "troupe_prompt_tokens_total", "troupe_generation_tokens_total",
+        "troupe_prefix_cache_hits_total", "troupe_prefix_cache_queries_total",
+        "troupe_decode_steps_total", "troupe_kv_cache_usage_ratio"}) {
+    EXPECT_EQ(families.count(name), 1u) << name;
+  }
+  for (const char* name :
+       {"troupe_sequences_per_step", "troupe_time_to_first_token_seconds",
+        "troupe_inter_token_latency_seconds", "troupe_e2e_request_latency_seconds",
+        "troupe_request_queue_time_seconds"}) {
+    ASSERT_EQ(families.count(name), 1u) << name;
+    expect_histogram(families.at(name), name);
+  }
+  const auto& req = families.at("troupe_requests_total");
+  ASSERT_EQ(req.samples.size(), 2u);
+  EXPECT_EQ(req.samples[0].first, R"(endpoint="chat_completions",code="200")");
+  const auto& seq = families.at("troupe_sequences_per_step").samples;
+  EXPECT_EQ(seq.back().second, 9);  // _count: 9 steps
+}
+
+TEST(Histogram, CountsIntoTheFirstBucketThatHolds) {
+  Histogram h({1, 2});
+  h.observe(0.5);
+  h.observe(1);
+  h.observe(1.5);
+  h.observe(7);
+  auto s = h.snapshot();
+  EXPECT_EQ(s.cumulative, (std::vector<std::int64_t>{2, 3, 4}));
+  EXPECT_EQ(s.count, 4);
+  EXPECT_DOUBLE_EQ(s.sum, 10);
+}
+
+}  // namespace
+}  // namespace troupe::server

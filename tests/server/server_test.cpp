@@ -1,0 +1,396 @@
+// Integration tests: the real Server on a loopback ephemeral port over a FakeBackend, driven
+// by blocking Beast clients from the test thread.
+
+#include "server/server.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json/parse.hpp>
+#include <future>
+#include <thread>
+
+#include "fake_backend.hpp"
+
+namespace troupe::server {
+namespace {
+
+namespace net = boost::asio;
+namespace http = boost::beast::http;
+namespace json = boost::json;
+using tcp = net::ip::tcp;
+
+struct Reply {
+  int status = 0;
+  http::response<http::string_body> raw;
+  json::value body() const { return json::parse(raw.body()); }
+  // The "data:" payloads of an SSE body, in order.
+  std::vector<std::string> events() const {
+    std::vector<std::string> out;
+    const std::string& b = raw.body();
+    for (std::size_t pos = 0; (pos = b.find("data: ", pos)) != std::string::npos;) {
+      const auto end = b.find("\n\n", pos);
+      out.push_back(b.substr(pos + 6, end - pos - 6));
+      pos = end;
+    }
+    return out;
+  }
+};
+
+// The server on 2 I/O threads, torn down with a graceful shutdown.
+class TestServer {
+ public:
+  explicit TestServer(ServerConfig cfg = {}) {
+    cfg.host = "127.0.0.1";
+    cfg.port = 0;
+    server_ = std::make_unique<Server>(ioc_.get_executor(), backend, cfg);
+    auto port = server_->listen();
+    EXPECT_TRUE(port.ok());
+    port_ = port.ok() ? *port : 0;
+    for (int i = 0; i < 2; ++i)
+      threads_.emplace_back([this] { ioc_.run(); });
+  }
+  ~TestServer() {
+    if (!stopped_)
+      shutdown();
+    ioc_.stop();
+    for (auto& t : threads_)
+      t.join();
+  }
+  // Graceful shutdown; returns once every connection closed.
+  void shutdown() {
+    stopped_ = true;
+    std::promise<void> done;
+    server_->shutdown([&] { done.set_value(); });
+    EXPECT_EQ(done.get_future().wait_for(std::chrono::seconds(20)), std::future_status::ready);
+  }
+
+  Reply request(http::verb method, const std::string& target, const std::string& body = {},
+                const std::vector<std::pair<std::string, std::string>>& headers = {}) {
+    net::io_context ioc;
+    tcp::socket s(ioc);
+    s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port_));
+    http::request<http::string_body> req{method, target, 11};
+    req.set(http::field::host, "localhost");
+    for (const auto& [k, v] : headers)
+      req.set(k, v);
+    if (!body.empty() || method == http::verb::post) {
+      req.set(http::field::content_type, "application/json");
+      req.body() = body;
+      req.prepare_payload();
+    }
+    http::write(s, req);
+    boost::beast::flat_buffer buf;
+    Reply r;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(64u << 20);
+    http::read(s, buf, parser);
+    r.raw = parser.release();
+    r.status = static_cast<int>(r.raw.result_int());
+    return r;
+  }
+  Reply post(const std::string& target, const std::string& body,
+             const std::vector<std::pair<std::string, std::string>>& headers = {}) {
+    return request(http::verb::post, target, body, headers);
+  }
+  std::uint16_t port() const { return port_; }
+  const Server& server() const { return *server_; }
+
+  test::FakeBackend backend;
+
+ private:
+  net::io_context ioc_;
+  std::unique_ptr<Server> server_;
+  std::vector<std::thread> threads_;
+  std::uint16_t port_ = 0;
+  bool stopped_ = false;
+};
+
+std::string chat_body(const std::string& content, const std::string& extra = {}) {
+  return R"({"model":"fake","messages":[{"role":"user","content":")" + content + "\"}]" +
+         (extra.empty() ? "" : "," + extra) + "}";
+}
+
+void expect_error(const Reply& r, int status, const std::string& param = {}) {
+  EXPECT_EQ(r.status, status) << r.raw.body();
+  auto v = r.body();
+  ASSERT_TRUE(v.as_object().contains("error")) << r.raw.body();
+  const auto& e = v.at("error");
+  EXPECT_TRUE(e.at("message").is_string());
+  EXPECT_TRUE(e.at("type").is_string());
+  if (!param.empty()) {
+    EXPECT_EQ(e.at("param"), param.c_str()) << r.raw.body();
+  }
+}
+
+TEST(Server, ListsModelsAndHealth) {
+  TestServer t;
+  auto models = t.request(http::verb::get, "/v1/models");
+  EXPECT_EQ(models.status, 200);
+  EXPECT_EQ(models.body().at("data").at(0).at("id"), "fake");
+  EXPECT_EQ(t.request(http::verb::get, "/health").status, 200);
+  t.backend.set_health(engine::HealthState::loading);
+  auto loading = t.request(http::verb::get, "/health");
+  expect_error(loading, 503);
+}
+
+TEST(Server, ChatCompletionNonStreaming) {
+  TestServer t;
+  auto r = t.post("/v1/chat/completions", chat_body("hello there", R"("max_tokens":3)"));
+  ASSERT_EQ(r.status, 200) << r.raw.body();
+  auto v = r.body();
+  EXPECT_EQ(v.at("object"), "chat.completion");
+  EXPECT_EQ(v.at("model"), "fake");
+  EXPECT_EQ(v.at("choices").at(0).at("message").at("content"), "t0 t1 t2 ");
+  EXPECT_EQ(v.at("choices").at(0).at("finish_reason"), "length");
+  EXPECT_EQ(v.at("usage").at("prompt_tokens"), 2);
+  EXPECT_EQ(v.at("usage").at("completion_tokens"), 3);
+  EXPECT_EQ(r.raw[http::field::content_type], "application/json");
+}
+
+TEST(Server, ChatCompletionStreamingWithUsage) {
+  TestServer t;
+  auto r = t.post(
+      "/v1/chat/completions",
+      chat_body("hi", R"("max_tokens":3,"stream":true,"stream_options":{"include_usage":true})"));
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.raw[http::field::content_type], "text/event-stream");
+  auto ev = r.events();
+  ASSERT_EQ(ev.size(), 7u) << r.raw.body();  // role, 3 deltas, finish, usage, [DONE]
+  EXPECT_EQ(json::parse(ev[0]).at("choices").at(0).at("delta").at("role"), "assistant");
+  EXPECT_EQ(json::parse(ev[1]).at("choices").at(0).at("delta").at("content"), "t0 ");
+  EXPECT_EQ(json::parse(ev[4]).at("choices").at(0).at("finish_reason"), "length");
+  auto usage = json::parse(ev[5]);
+  EXPECT_TRUE(usage.at("choices").as_array().empty());
+  EXPECT_EQ(usage.at("usage").at("completion_tokens"), 3);
+  EXPECT_EQ(ev[6], "[DONE]");
+}
+
+TEST(Server, CompletionsStreamAndNot) {
+  TestServer t;
+  auto r = t.post("/v1/completions", R"({"prompt":"a b c","max_tokens":2,"logprobs":1})");
+  ASSERT_EQ(r.status, 200) << r.raw.body();
+  auto v = r.body();
+  EXPECT_EQ(v.at("object"), "text_completion");
+  EXPECT_EQ(v.at("choices").at(0).at("text"), "t0 t1 ");
+  EXPECT_EQ(v.at("choices").at(0).at("logprobs").at("token_logprobs").as_array().size(), 2u);
+  auto s = t.post("/completions", R"({"prompt":"a","max_tokens":2,"stream":true,"stop":"t1"})");
+  auto ev = s.events();
+  ASSERT_EQ(ev.size(), 3u) << s.raw.body();  // 1 delta (stopped at t1), finish, [DONE]
+  EXPECT_EQ(json::parse(ev[0]).at("choices").at(0).at("text"), "t0 ");
+  EXPECT_EQ(json::parse(ev[1]).at("choices").at(0).at("finish_reason"), "stop");
+}
+
+TEST(Server, KeepsConnectionsAlive) {
+  TestServer t;
+  net::io_context ioc;
+  tcp::socket s(ioc);
+  s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), t.port()));
+  boost::beast::flat_buffer buf;
+  for (int i = 0; i < 3; ++i) {
+    http::request<http::string_body> req{http::verb::post, "/v1/completions", 11};
+    req.body() = R"({"prompt":"x","max_tokens":1,"stream":true})";
+    req.prepare_payload();
+    http::write(s, req);
+    http::response<http::string_body> res;
+    http::read(s, buf, res);
+    EXPECT_EQ(res.result_int(), 200u) << res.body();
+    EXPECT_TRUE(res.keep_alive());
+  }
+}
+
+TEST(Server, ErrorMatrix) {
+  ServerConfig cfg;
+  cfg.max_body_bytes = 4096;
+  TestServer t(cfg);
+  expect_error(t.post("/v1/chat/completions", "{not json"), 400);
+  expect_error(t.post("/v1/chat/completions", ""), 400);
+  expect_error(t.post("/v1/chat/completions", chat_body("\xff\xfe")), 400);
+  expect_error(t.post("/v1/chat/completions", chat_body("x", R"("temperature":7)")), 400,
+               "temperature");
+  expect_error(t.post("/v1/chat/completions", chat_body("x", R"("top_p":1.5)")), 400, "top_p");
+  expect_error(t.post("/v1/chat/completions", chat_body("x", R"("max_tokens":0)")), 400,
+               "max_tokens");
+  expect_error(t.post("/v1/chat/completions", chat_body("x", R"("n":2)")), 400, "n");
+  expect_error(t.post("/v1/chat/completions", chat_body("x", R"("stop":["a","b","c","d","e"])")),
+               400, "stop");
+  expect_error(t.post("/v1/chat/completions", R"({"messages":[{"role":"wizard","content":"x"}]})"),
+               400, "messages[0].role");
+  expect_error(t.post("/v1/nope", "{}"), 404);
+  auto model = t.post("/v1/chat/completions",
+                      R"({"model":"gpt-4","messages":[{"role":"user","content":"x"}]})");
+  expect_error(model, 404, "model");
+  EXPECT_EQ(model.body().at("error").at("code"), "model_not_found");
+  auto method = t.request(http::verb::get, "/v1/chat/completions");
+  expect_error(method, 405);
+  EXPECT_EQ(method.raw[http::field::allow], "POST");
+  expect_error(t.post("/v1/chat/completions", chat_body(std::string(5000, 'a'))), 413);
+  auto busy = t.post("/v1/chat/completions", chat_body("overloaded"));
+  expect_error(busy, 503);
+  EXPECT_EQ(busy.raw[http::field::retry_after], "1");
+  auto long_prompt = t.post("/v1/chat/completions", chat_body("too long"));
+  expect_error(long_prompt, 400);
+  EXPECT_NE(long_prompt.body().at("error").at("message").as_string().find("999"),
+            json::string::npos);
+  // Refusals of streaming requests get their status too, not a 200 stream.
+  expect_error(t.post("/v1/chat/completions", chat_body("overloaded", R"("stream":true)")), 503);
+}
+
+TEST(Server, RequiresTheApiKeyWhenSet) {
+  ServerConfig cfg;
+  cfg.api_key = "sk-test";
+  TestServer t(cfg);
+  expect_error(t.post("/v1/chat/completions", chat_body("x")), 401);
+  expect_error(t.post("/v1/chat/completions", chat_body("x"), {{"Authorization", "Bearer nope"}}),
+               401);
+  EXPECT_EQ(t.post("/v1/chat/completions", chat_body("x", R"("max_tokens":1)"),
+                   {{"Authorization", "Bearer sk-test"}})
+                .status,
+            200);
+  EXPECT_EQ(t.request(http::verb::get, "/health").status, 200);
+}
+
+TEST(Server, TokenizeAndDetokenize) {
+  TestServer t;
+  auto tok = t.post("/tokenize", R"({"content":"ab cde"})");
+  ASSERT_EQ(tok.status, 200) << tok.raw.body();
+  EXPECT_EQ(tok.body().at("tokens"), json::parse("[2,3]"));
+  auto pieces = t.post("/tokenize", R"({"content":"ab","with_pieces":true})");
+  EXPECT_EQ(pieces.body().at("tokens").at(0).at("piece"), "w2");
+  auto detok = t.post("/detokenize", R"({"tokens":[4,5]})");
+  EXPECT_EQ(detok.body().at("content"), "w4w5");
+  expect_error(t.post("/tokenize", R"({"content":"x","model":"other"})"), 404);
+}
+
+TEST(Server, MetricsEndpoint) {
+  TestServer t;
+  t.post("/v1/chat/completions", chat_body("x", R"("max_tokens":2)"));
+  auto m = t.request(http::verb::get, "/metrics");
+  ASSERT_EQ(m.status, 200);
+  const std::string& text = m.raw.body();
+  EXPECT_NE(text.find(R"(troupe_requests_total{endpoint="chat_completions",code="200"} 1)"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("troupe_time_to_first_token_seconds_count 1"), std::string::npos);
+  EXPECT_NE(text.find("troupe_kv_cache_usage_ratio 0.25"), std::string::npos);
+}
+
+TEST(Server, CorsPreflightAndHeaders) {
+  ServerConfig cfg;
+  cfg.cors_origin = "*";
+  TestServer t(cfg);
+  auto pre = t.request(http::verb::options, "/v1/chat/completions");
+  EXPECT_EQ(pre.status, 204);
+  EXPECT_EQ(pre.raw[http::field::access_control_allow_origin], "*");
+  auto r = t.request(http::verb::get, "/v1/models");
+  EXPECT_EQ(r.raw[http::field::access_control_allow_origin], "*");
+}
+
+// Sends a request on a raw socket and returns the socket (the response unread).
+tcp::socket send_raw(net::io_context& ioc, std::uint16_t port, const std::string& body) {
+  tcp::socket s(ioc);
+  s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
+  http::request<http::string_body> req{http::verb::post, "/v1/chat/completions", 11};
+  req.set(http::field::host, "localhost");
+  req.body() = body;
+  req.prepare_payload();
+  http::write(s, req);
+  return s;
+}
+
+TEST(Server, DisconnectMidStreamCancelsTheGeneration) {
+  TestServer t;
+  net::io_context ioc;
+  auto s = send_raw(ioc, t.port(), chat_body("hold", R"("stream":true)"));
+  std::string got;
+  net::read_until(s, net::dynamic_buffer(got), "held");  // the first token arrived
+  ASSERT_TRUE(t.backend.wait_running(1));
+  s.close();
+  ASSERT_TRUE(t.backend.wait_running(0));
+  EXPECT_EQ(t.backend.cancelled(), 1);
+}
+
+TEST(Server, DisconnectWhileWaitingForANonStreamingAnswerCancels) {
+  TestServer t;
+  net::io_context ioc;
+  auto s = send_raw(ioc, t.port(), chat_body("hold"));
+  ASSERT_TRUE(t.backend.wait_running(1));
+  s.close();
+  ASSERT_TRUE(t.backend.wait_running(0));
+  EXPECT_EQ(t.backend.cancelled(), 1);
+}
+
+TEST(Server, ThirtyTwoConcurrentStreamsGetTheirOwnUsage) {
+  TestServer t;
+  std::vector<std::future<std::pair<int, int>>> results;
+  for (int i = 0; i < 32; ++i) {
+    results.push_back(std::async(std::launch::async, [&t, i] {
+      auto r =
+          t.post("/v1/chat/completions",
+                 chat_body("go", "\"max_tokens\":" + std::to_string(i + 1) +
+                                     R"(,"stream":true,"stream_options":{"include_usage":true})"));
+      auto ev = r.events();
+      int deltas = 0;
+      for (const auto& e : ev) {
+        if (e.find("\"content\":\"t") != std::string::npos)
+          ++deltas;
+      }
+      const auto usage = json::parse(ev.at(ev.size() - 2)).at("usage").at("completion_tokens");
+      return std::pair<int, int>{deltas, static_cast<int>(usage.as_int64())};
+    }));
+  }
+  for (int i = 0; i < 32; ++i) {
+    auto [deltas, usage] = results[i].get();
+    EXPECT_EQ(deltas, i + 1);
+    EXPECT_EQ(usage, i + 1);
+  }
+}
+
+TEST(Server, HalfOpenConnectionsDoNotBlockOthers) {
+  TestServer t;
+  net::io_context ioc;
+  std::vector<tcp::socket> stalled;
+  for (int i = 0; i < 50; ++i) {
+    tcp::socket s(ioc);
+    s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), t.port()));
+    net::write(s, net::buffer(std::string("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                                          "Content-Length: 100\r\n\r\n{\"mess")));
+    stalled.push_back(std::move(s));
+  }
+  auto r = t.post("/v1/chat/completions", chat_body("x", R"("max_tokens":1)"));
+  EXPECT_EQ(r.status, 200);
+}
+
+TEST(Server, GracefulShutdownEndsHeldStreamsWithAnErrorEvent) {
+  ServerConfig cfg;
+  cfg.shutdown_grace = std::chrono::milliseconds(200);
+  TestServer t(cfg);
+  net::io_context ioc;
+  auto s = send_raw(ioc, t.port(), chat_body("hold", R"("stream":true)"));
+  ASSERT_TRUE(t.backend.wait_running(1));
+  t.shutdown();
+  std::string rest;
+  boost::system::error_code ec;
+  net::read(s, net::dynamic_buffer(rest), ec);  // to EOF
+  EXPECT_NE(rest.find("shutting down"), std::string::npos) << rest;
+  EXPECT_TRUE(t.backend.wait_running(0));
+  tcp::socket late(ioc);
+  late.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), t.port()), ec);
+  EXPECT_TRUE(ec) << "the listener must be closed";
+}
+
+TEST(Server, GracefulShutdownLetsShortRequestsFinish) {
+  TestServer t;
+  auto r = t.post("/v1/chat/completions", chat_body("x", R"("max_tokens":1)"));
+  EXPECT_EQ(r.status, 200);
+  t.shutdown();  // idle keep-alive connections close at once: returns without the grace
+}
+
+}  // namespace
+}  // namespace troupe::server
