@@ -69,7 +69,10 @@ class AskState {
   // Errc::timeout (unless a reply won the race) and returns the outcome.
   Result<R> wait_for(std::chrono::steady_clock::duration timeout) {
     std::unique_lock lock(mu_);
-    if (!cv_.wait_for(lock, timeout, [&] { return value_.has_value(); })) {
+    auto ready = [&] { return value_.has_value(); };
+    if (timeout == std::chrono::steady_clock::duration::max()) {
+      cv_.wait(lock, ready);
+    } else if (!cv_.wait_for(lock, timeout, ready)) {
       value_.emplace(Error{Errc::timeout, "ask timed out"});
     }
     return std::move(*value_);

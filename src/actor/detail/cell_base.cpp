@@ -97,8 +97,9 @@ void CellBase::count_dropped(std::size_t n) noexcept {
 
 void CellBase::start() {
   if (execution_ == Execution::shared) {
-    scheduled_.store(true, std::memory_order_seq_cst);
-    schedule();
+    // A stop request from a concurrent shutdown may have posted the first turn already.
+    if (!scheduled_.exchange(true, std::memory_order_seq_cst))
+      schedule();
     return;
   }
   auto self = shared_from_this();
@@ -291,8 +292,7 @@ void CellBase::handle(const ChildFailed& f) {
 
 void CellBase::on_failure(std::string what) {
   const auto now = std::chrono::steady_clock::now();
-  while (!restarts_.empty() && now - restarts_.front() > restart_.within)
-    restarts_.pop_front();
+  std::erase_if(restarts_, [&](auto t) { return now - t > restart_.within; });
   const bool restart = restarts_.size() < restart_.max_restarts;
   if (restart)
     restarts_.push_back(now);

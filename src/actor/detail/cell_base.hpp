@@ -12,7 +12,6 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -47,7 +46,7 @@ using Signal = std::variant<StopSignal, Down, ChildFailed>;
 // Fixed storage for the one outstanding "run" operation posted to the io_context, so that
 // scheduling a light actor allocates nothing. At most one post is in flight per cell.
 struct alignas(std::max_align_t) HandlerSlot {
-  static constexpr std::size_t kSize = 128;
+  static constexpr std::size_t kSize = 64;  // an io_context op holding a shared_ptr
   unsigned char bytes[kSize];
   bool in_use = false;
 };
@@ -160,7 +159,8 @@ class CellBase : public std::enable_shared_from_this<CellBase> {
   bool stop_pending_ = false;  // stop after the current message
   bool draining_ = false;      // stop once the mailbox is empty
   ExitReason stop_reason_;
-  std::deque<std::chrono::steady_clock::time_point> restarts_;
+  // Restart times within the policy window; empty (no allocation) until the first failure.
+  std::vector<std::chrono::steady_clock::time_point> restarts_;
 };
 
 }  // namespace detail
