@@ -12,10 +12,10 @@
 namespace troupe::actor::bench {
 namespace {
 
-caf::actor_system_config& config(std::size_t threads) {
-  // CAF reads its configuration at system construction; each scenario builds its own.
-  static thread_local caf::actor_system_config cfg;
-  cfg.set("scheduler.max-threads", threads);
+// A fresh configuration per scenario; it must outlive the system built from it.
+std::unique_ptr<caf::actor_system_config> config(std::size_t threads) {
+  auto cfg = std::make_unique<caf::actor_system_config>();
+  cfg->set("scheduler.max-threads", threads);
   return cfg;
 }
 
@@ -30,7 +30,8 @@ caf::behavior receiver(caf::event_based_actor*, Latch* done, std::uint64_t batch
 }
 
 void caf_tell_n_to_1(benchmark::State& state, int producers) {
-  caf::actor_system sys{config(1)};
+  auto cfg = config(1);
+  caf::actor_system sys{*cfg};
   Latch done;
   auto ref = sys.spawn(receiver, &done, kTellMessages);
   std::uint64_t rounds = 0;
@@ -92,7 +93,8 @@ void pinger(caf::event_based_actor* self, caf::actor echo, std::shared_ptr<PingR
 }
 
 void BM_ask_pingpong_caf(benchmark::State& state) {
-  caf::actor_system sys{config(1)};
+  auto cfg = config(1);
+  caf::actor_system sys{*cfg};
   auto echo = sys.spawn(echoer);
   std::vector<Clock::duration> samples;
   samples.reserve(kPingPongRounds * 8);
@@ -109,7 +111,8 @@ void BM_ask_pingpong_caf(benchmark::State& state) {
 }
 
 void BM_ask_blocking_caf(benchmark::State& state) {
-  caf::actor_system sys{config(1)};
+  auto cfg = config(1);
+  caf::actor_system sys{*cfg};
   auto echo = sys.spawn(echoer);
   std::vector<Clock::duration> samples;
   std::uint64_t rounds = 0;
@@ -137,8 +140,14 @@ caf::behavior idle(caf::event_based_actor* self, Latch* events) {
   return {[](std::uint64_t) {}};
 }
 
+caf::behavior idle_plain(caf::event_based_actor*, Latch* started) {
+  started->add();
+  return {[](std::uint64_t) {}};
+}
+
 void BM_spawn_stop_caf(benchmark::State& state) {
-  caf::actor_system sys{config(2)};
+  auto cfg = config(2);
+  caf::actor_system sys{*cfg};
   Latch events;
   std::uint64_t target = 0;
   std::vector<caf::actor> refs;
@@ -158,13 +167,14 @@ void BM_spawn_stop_caf(benchmark::State& state) {
 void BM_idle_memory_caf(benchmark::State& state) {
   double per_actor = 0;
   for (auto _ : state) {
-    caf::actor_system sys{config(1)};
+    auto cfg = config(1);
+    caf::actor_system sys{*cfg};
     Latch started;
     std::vector<caf::actor> refs;
     refs.reserve(kIdleActors);
     const std::size_t before = heap_in_use();
     for (std::size_t i = 0; i < kIdleActors; ++i)
-      refs.push_back(sys.spawn(idle, &started));
+      refs.push_back(sys.spawn(idle_plain, &started));
     started.wait_for(kIdleActors);
     per_actor = double(heap_in_use() - before) / double(kIdleActors);
     for (auto& r : refs)
@@ -184,7 +194,8 @@ caf::behavior ring_member(caf::event_based_actor*, std::shared_ptr<caf::actor> n
 }
 
 void BM_ring_caf(benchmark::State& state) {
-  caf::actor_system sys{config(2)};
+  auto cfg = config(2);
+  caf::actor_system sys{*cfg};
   Latch done;
   std::vector<std::shared_ptr<caf::actor>> nexts;
   std::vector<caf::actor> ring;
