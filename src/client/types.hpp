@@ -39,6 +39,8 @@ struct ClientError {
 template <class T>
 class [[nodiscard]] ClientResult {
  public:
+  // Default: an internal error (co_spawn needs default-constructible results).
+  ClientResult() : v_(std::in_place_index<1>, ClientError{}) {}
   ClientResult(T value) : v_(std::in_place_index<0>, std::move(value)) {}    // NOLINT: implicit
   ClientResult(ClientError e) : v_(std::in_place_index<1>, std::move(e)) {}  // NOLINT: implicit
 

@@ -116,7 +116,7 @@ TEST(Client, ReusesTheConnectionAfterACleanStream) {
 }
 
 TEST(Client, DeliversEachDeltaBeforeTheNextIsSent) {
-  auto io_gate = std::make_shared<std::unique_ptr<test::Gate>>();
+  auto io_gate = std::make_shared<test::Gate*>(nullptr);
   auto handler = [io_gate](const FakeRequest&, tcp::socket& s) -> asio::awaitable<bool> {
     co_await test::write_all(s, test::sse_head_close() + test::chat_chunk("first"));
     co_await (*io_gate)->wait();  // opened by the client only after it saw "first"
@@ -124,7 +124,7 @@ TEST(Client, DeliversEachDeltaBeforeTheNextIsSent) {
     co_return false;
   };
   run(handler, [io_gate](asio::io_context& io, FakeServer& srv) -> asio::awaitable<void> {
-    *io_gate = std::make_unique<test::Gate>(io);
+    *io_gate = &srv.gate();
     Client c(io.get_executor(), {.base_url = srv.url()});
     auto s = co_await c.stream_chat(hello());
     EXPECT_TRUE(s.ok());
@@ -293,14 +293,14 @@ TEST(Client, CancelClosesTheConnection) {
 
 TEST(Client, PerOperationCancellationStopsAPendingRead) {
   using namespace asio::experimental::awaitable_operators;
-  auto gate = std::make_shared<std::unique_ptr<test::Gate>>();
+  auto gate = std::make_shared<test::Gate*>(nullptr);
   auto handler = [gate](const FakeRequest&, tcp::socket& s) -> asio::awaitable<bool> {
     co_await test::write_all(s, test::sse_head_close());
     co_await (*gate)->wait();
     co_return false;
   };
   run(handler, [gate](asio::io_context& io, FakeServer& srv) -> asio::awaitable<void> {
-    *gate = std::make_unique<test::Gate>(io);
+    *gate = &srv.gate();
     Client c(io.get_executor(), {.base_url = srv.url()});
     auto s = co_await c.stream_chat(hello());
     if (!s) {

@@ -20,6 +20,7 @@ FakeServer::FakeServer(asio::io_context& io, FakeHandler handler)
     : acceptor_(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)),
       handler_(std::move(handler)) {
   port_ = acceptor_.local_endpoint().port();
+  gate_ = std::make_unique<Gate>(io);
   asio::co_spawn(io, accept_loop(), asio::detached);
 }
 
@@ -244,6 +245,16 @@ asio::awaitable<bool> openai_respond(std::shared_ptr<int> count, int fail_every,
       toks.push_back(c);
     json::object out;
     out["tokens"] = std::move(toks);
+    std::string response = json_response(200, json::serialize(out));
+    co_await write_all(s, response);
+    co_return true;
+  }
+  if (req.target == "/detokenize") {
+    std::string text;
+    for (const auto& t : body.at("tokens").as_array())
+      text.push_back(static_cast<char>(t.as_int64()));
+    json::object out;
+    out["content"] = text;
     std::string response = json_response(200, json::serialize(out));
     co_await write_all(s, response);
     co_return true;

@@ -32,6 +32,18 @@ struct FakeRequest {
 using FakeHandler =
     std::function<asio::awaitable<bool>(const FakeRequest&, asio::ip::tcp::socket&)>;
 
+// A gate a handler can wait on until the test opens it (an event, not a sleep).
+class Gate {
+ public:
+  explicit Gate(asio::io_context& io);
+  asio::awaitable<void> wait();
+  void open();
+
+ private:
+  asio::steady_timer timer_;
+  bool open_ = false;
+};
+
 class FakeServer {
  public:
   FakeServer(asio::io_context& io, FakeHandler handler);
@@ -43,6 +55,9 @@ class FakeServer {
   // Connections whose peer has closed (seen by the server reading after its response).
   int closed_by_peer() const { return closed_by_peer_; }
   void stop();
+  // A gate that handlers may wait on; lives as long as the server (so not beyond its
+  // io_context).
+  Gate& gate() { return *gate_; }
 
  private:
   asio::awaitable<void> accept_loop();
@@ -54,18 +69,7 @@ class FakeServer {
   std::vector<FakeRequest> requests_;
   int connections_ = 0;
   int closed_by_peer_ = 0;
-};
-
-// A gate a handler can wait on until the test opens it (an event, not a sleep).
-class Gate {
- public:
-  explicit Gate(asio::io_context& io);
-  asio::awaitable<void> wait();
-  void open();
-
- private:
-  asio::steady_timer timer_;
-  bool open_ = false;
+  std::unique_ptr<Gate> gate_;
 };
 
 // Writes all of `bytes`.
@@ -84,7 +88,8 @@ std::string usage_chunk(int prompt_tokens, int completion_tokens);
 
 // A handler that streams `n` tokens "t0 ".."t{n-1} " for every chat or completions request
 // (n from max_tokens, default 8; prompt tokens = words of the last message or prompt),
-// with usage, chunked and keep-alive; /tokenize answers one token per byte; /v1/models one
+// with usage, chunked and keep-alive; /tokenize answers one token per byte (and
+// /detokenize reverses it); /v1/models one
 // model "fake". With `fail_every` > 0, every fail_every-th request gets HTTP 500.
 FakeHandler openai_handler(int fail_every = 0);
 

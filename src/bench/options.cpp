@@ -1,0 +1,178 @@
+#include "bench/options.hpp"
+
+#include <charconv>
+#include <cmath>
+
+namespace troupe::bench {
+
+namespace {
+
+Error bad(const std::string& flag, const std::string& what) {
+  return Error{Errc::invalid_request, flag + ": " + what, flag};
+}
+
+std::optional<double> to_double(std::string_view s) {
+  double v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc{} || p != s.data() + s.size() || !std::isfinite(v))
+    return std::nullopt;
+  return v;
+}
+
+Result<void> traffic(const BenchFlags& f, BenchConfig& c) {
+  if (!f.request_rate.empty()) {
+    auto rates = parse_list(f.request_rate, "--request-rate");
+    if (!rates)
+      return rates.error();
+    c.rates = rates.value();
+  } else {
+    auto conc = parse_list(f.concurrency.empty() ? "1" : f.concurrency, "--concurrency");
+    if (!conc)
+      return conc.error();
+    for (double v : conc.value()) {
+      if (v != std::floor(v))
+        return bad("--concurrency", "expected whole numbers");
+      c.concurrency.push_back(static_cast<int>(v));
+    }
+  }
+  auto arrival = parse_arrival(f.arrival);
+  if (!arrival)
+    return arrival.error();
+  c.arrival = arrival.value();
+  if (f.burstiness <= 0)
+    return bad("--burstiness", "must be > 0");
+  c.burstiness = f.burstiness;
+  c.max_concurrency = f.max_concurrency;
+  if (!f.max_duration.empty()) {
+    auto d = parse_duration(f.max_duration, "--max-duration");
+    if (!d)
+      return d.error();
+    c.max_duration_s = d.value();
+  }
+  c.max_requests = f.max_requests;
+  if (c.max_requests <= 0 && c.max_duration_s <= 0)
+    c.max_requests = 100;
+  if (f.warmup < 0 || f.cooldown < 0)
+    return bad("--warmup/--cooldown", "must be >= 0");
+  c.warmup = f.warmup;
+  c.cooldown = f.cooldown;
+  return {};
+}
+
+Result<void> workload(const BenchFlags& f, BenchConfig& c) {
+  for (const auto& s : f.scenarios) {
+    auto sc = parse_scenario(s);
+    if (!sc)
+      return sc.error();
+    c.scenarios.push_back(sc.value());
+  }
+  if (c.scenarios.empty())
+    c.scenarios.push_back(parse_scenario("D(128,128)").value());
+  if (f.endpoint != "chat" && f.endpoint != "completions") {
+    return bad("--endpoint", "expected chat or completions, not '" + f.endpoint + "'");
+  }
+  c.chat = f.endpoint == "chat";
+  if (f.prefix_ratio < 0 || f.prefix_ratio > 1)
+    return bad("--prefix-ratio", "expected 0..1");
+  if (f.prefix_len < 0)
+    return bad("--prefix-len", "must be >= 0");
+  c.prefix_len = f.prefix_len;
+  c.prefix_ratio = f.prefix_ratio;
+  c.dataset = f.dataset;
+  c.corpus = f.corpus;
+  c.ignore_eos = !f.no_ignore_eos;
+  if (f.temperature >= 0)
+    c.temperature = f.temperature;
+  return {};
+}
+
+Result<void> target(const BenchFlags& f, BenchConfig& c) {
+  auto ep = client::parse_base_url(f.url);
+  if (!ep)
+    return bad("--url", ep.error().message);
+  c.client.base_url = f.url;
+  c.client.api_key = f.api_key;
+  for (const auto& h : f.headers) {
+    auto colon = h.find(':');
+    if (colon == std::string::npos || colon == 0)
+      return bad("--header", "expected 'Name: value'");
+    auto value = h.substr(colon + 1);
+    while (!value.empty() && value.front() == ' ')
+      value.erase(0, 1);
+    c.client.headers.emplace_back(h.substr(0, colon), value);
+  }
+  auto t = parse_duration(f.timeout, "--timeout");
+  if (!t)
+    return t.error();
+  c.client.timeout = std::chrono::milliseconds(static_cast<std::int64_t>(t.value() * 1000));
+  c.model = f.model;
+  return {};
+}
+
+}  // namespace
+
+Result<std::vector<double>> parse_list(const std::string& text, const std::string& flag) {
+  std::vector<double> out;
+  std::string_view rest = text;
+  while (true) {
+    auto comma = rest.find(',');
+    auto v = to_double(rest.substr(0, comma));
+    if (!v || *v <= 0)
+      return bad(flag, "expected a comma-separated list of positive numbers");
+    out.push_back(*v);
+    if (comma == std::string_view::npos)
+      break;
+    rest = rest.substr(comma + 1);
+  }
+  return out;
+}
+
+Result<double> parse_duration(const std::string& text, const std::string& flag) {
+  std::string_view v = text;
+  double scale = 1;
+  if (v.ends_with("ms")) {
+    scale = 1e-3;
+    v.remove_suffix(2);
+  } else if (v.ends_with("m")) {
+    scale = 60;
+    v.remove_suffix(1);
+  } else if (v.ends_with("s")) {
+    v.remove_suffix(1);
+  }
+  auto d = to_double(v);
+  if (!d || *d < 0)
+    return bad(flag, "expected a duration like 500ms, 30s or 5m");
+  return *d * scale;
+}
+
+Result<BenchConfig> make_config(const BenchFlags& f) {
+  BenchConfig c;
+  if (auto r = target(f, c); !r)
+    return r.error();
+  if (auto r = workload(f, c); !r)
+    return r.error();
+  if (auto r = traffic(f, c); !r)
+    return r.error();
+  if (!f.slo.empty()) {
+    auto slo = parse_slo(f.slo);
+    if (!slo)
+      return slo.error();
+    c.slo = slo.value();
+    c.slo_text = f.slo;
+  }
+  c.seed = f.seed;
+  if (f.progress == "auto") {
+    c.progress = ProgressMode::automatic;
+  } else if (f.progress == "bar") {
+    c.progress = ProgressMode::bar;
+  } else if (f.progress == "lines") {
+    c.progress = ProgressMode::lines;
+  } else if (f.progress == "off") {
+    c.progress = ProgressMode::off;
+  } else {
+    return bad("--progress", "expected auto, bar, lines or off");
+  }
+  return c;
+}
+
+}  // namespace troupe::bench
