@@ -16,6 +16,9 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-"detect_leaks=0:abort_on_error=1:halt_on_err
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-"print_stacktrace=1:halt_on_error=1"}
 export TSAN_OPTIONS=${TSAN_OPTIONS:-"halt_on_error=1:second_deadlock_stack=1"}
 
+# ccache: hash paths relative to the checkout, so a fresh clone reuses earlier compilations.
+export CCACHE_BASEDIR="$root" CCACHE_NOHASHDIR=true
+
 banner() { printf '\n=== %s ===\n' "$*"; }
 has_stage() { [[ " $stages " == *" $1 "* ]]; }
 
