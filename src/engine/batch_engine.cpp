@@ -10,7 +10,7 @@ namespace troupe::engine {
 
 enum class SlotState : std::uint8_t { free, prefill, generate };
 
-struct BatchEngine::Slot {
+struct Slot {
   SlotState state = SlotState::free;
   std::uint64_t ticket = 0;
   // The tokens whose KV cells are cached (the first n_past), then, while generating, the
@@ -28,9 +28,56 @@ struct BatchEngine::Slot {
   std::int32_t batch_row = -1;  // index of its logits in the current batch, -1: none
 };
 
-Result<std::unique_ptr<BatchEngine>> BatchEngine::start(const LlamaModel& model,
-                                                        BatchEngineConfig config,
-                                                        EngineCallbacks callbacks) {
+// The engine's behavior: all the state of the loop, touched only on the engine thread.
+class EngineLoop final : public actor::Actor<EngineMessage> {
+ public:
+  EngineLoop(const LlamaModel& model, BatchEngineConfig config, EngineCallbacks callbacks,
+             ContextPtr ctx, std::shared_ptr<EngineCounters> counters);
+
+  void on_message(EngineMessage& msg) override {
+    counters_.loop_iterations.fetch_add(1, std::memory_order_relaxed);
+    handle(msg);
+  }
+  bool has_work() override { return active_ > 0 && !failed_; }
+  void do_work() override {
+    counters_.loop_iterations.fetch_add(1, std::memory_order_relaxed);
+    step();
+  }
+
+ private:
+  void handle(EngineMessage& msg);
+  void step();
+  void admit(AdmitSequence& a);
+  std::int32_t reuse_prefix(std::int32_t dest, const std::vector<Token>& prompt);
+  void release(const ReleaseSequence& r);
+  void inspect(const InspectEngine& m) const;
+  void fail(const Error& error);
+  void build_batch();
+  void add_prompt_chunks();
+  void after_decode();
+  void sample(Slot& slot);
+  void finish(std::int32_t id, bool drop_cache);
+  std::int32_t lowest_free_slot() const;
+
+  const LlamaModel& model_;
+  BatchEngineConfig config_;
+  EngineCallbacks callbacks_;
+  ContextPtr ctx_;
+  llama_memory_t mem_ = nullptr;
+  std::int32_t n_ctx_seq_ = 0;
+  Batch batch_;
+  std::vector<Slot> slots_;
+  std::vector<std::int32_t> prefill_order_;  // slots still prefilling, oldest admission first
+  std::vector<llama_token_data> scratch_;    // sampler candidates, n_vocab, reused
+  std::int32_t active_ = 0;
+  std::optional<Error> failed_;
+  std::shared_ptr<EngineCounters> counters_owner_;
+  EngineCounters& counters_;
+};
+
+namespace {
+
+Result<ContextPtr> make_context(const LlamaModel& model, BatchEngineConfig& config) {
   if (config.n_parallel < 1 || config.n_parallel > 64) {
     return Error{Errc::invalid_request, "n_parallel must be 1..64", "n_parallel"};
   }
@@ -39,10 +86,10 @@ Result<std::unique_ptr<BatchEngine>> BatchEngine::start(const LlamaModel& model,
   }
   config.n_batch = std::max(config.n_batch, config.n_parallel + 1);
   config.n_seq_chunk = std::max(config.n_seq_chunk, 1);
+  config.n_ctx -= config.n_ctx % config.n_parallel;
   if (config.n_threads <= 0) {
     config.n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   }
-  config.n_ctx -= config.n_ctx % config.n_parallel;
   auto params = llama_context_default_params();
   params.n_ctx = static_cast<uint32_t>(config.n_ctx);
   params.n_seq_max = static_cast<uint32_t>(config.n_parallel);
@@ -56,12 +103,41 @@ Result<std::unique_ptr<BatchEngine>> BatchEngine::start(const LlamaModel& model,
   ContextPtr ctx(llama_init_from_model(model.get(), params));
   if (!ctx)
     return Error{Errc::engine_failed, "llama.cpp could not create a context"};
-  return std::unique_ptr<BatchEngine>(
-      new BatchEngine(model, config, std::move(callbacks), std::move(ctx)));
+  return ctx;
 }
 
-BatchEngine::BatchEngine(const LlamaModel& model, BatchEngineConfig config,
-                         EngineCallbacks callbacks, ContextPtr ctx)
+}  // namespace
+
+Result<std::unique_ptr<BatchEngine>> BatchEngine::start(const LlamaModel& model,
+                                                        BatchEngineConfig config,
+                                                        EngineCallbacks callbacks) {
+  auto ctx = make_context(model, config);
+  if (!ctx)
+    return ctx.error();
+  const auto n_ctx_seq = static_cast<std::int32_t>(llama_n_ctx_seq(ctx->get()));
+  std::unique_ptr<BatchEngine> engine(new BatchEngine(n_ctx_seq, config.n_parallel));
+  actor::SpawnOptions opts;
+  opts.name = "batch-engine";
+  opts.execution = actor::Execution::dedicated_thread;
+  engine->ref_ = engine->system_.spawn<EngineLoop>(std::move(opts), std::cref(model), config,
+                                                   std::move(callbacks), std::move(ctx.value()),
+                                                   engine->counters_);
+  return engine;
+}
+
+BatchEngine::BatchEngine(std::int32_t n_ctx_seq, std::int32_t n_parallel)
+    : n_ctx_seq_(n_ctx_seq), n_parallel_(n_parallel) {}
+
+BatchEngine::~BatchEngine() {
+  system_.shutdown(actor::StopMode::drop);
+}
+
+void BatchEngine::tell(EngineMessage msg) {
+  ref_.tell(std::move(msg));
+}
+
+EngineLoop::EngineLoop(const LlamaModel& model, BatchEngineConfig config, EngineCallbacks callbacks,
+                       ContextPtr ctx, std::shared_ptr<EngineCounters> counters)
     : model_(model),
       config_(config),
       callbacks_(std::move(callbacks)),
@@ -69,46 +145,16 @@ BatchEngine::BatchEngine(const LlamaModel& model, BatchEngineConfig config,
       mem_(llama_get_memory(ctx_.get())),
       n_ctx_seq_(static_cast<std::int32_t>(llama_n_ctx_seq(ctx_.get()))),
       batch_(config.n_batch + config.n_parallel),
-      slots_(static_cast<std::size_t>(config.n_parallel)) {
+      slots_(static_cast<std::size_t>(config.n_parallel)),
+      counters_owner_(std::move(counters)),
+      counters_(*counters_owner_) {
   for (auto& s : slots_)
     s.tokens.reserve(static_cast<std::size_t>(n_ctx_seq_) + 1);
   prefill_order_.reserve(slots_.size());
   scratch_.resize(static_cast<std::size_t>(model_.n_vocab()));
-  thread_ = std::thread([this] { run(); });
 }
 
-BatchEngine::~BatchEngine() {
-  mailbox_.push(Stop{});
-  if (thread_.joinable())
-    thread_.join();
-}
-
-void BatchEngine::tell(EngineMessage msg) {
-  mailbox_.push(std::move(msg));
-}
-
-void BatchEngine::run() {
-  for (;;) {
-    counters_.loop_iterations.fetch_add(1, std::memory_order_relaxed);
-    mailbox_.drain(work_, /*block=*/!has_work());
-    if (!handle_inbox())
-      return;
-    if (has_work())
-      step();
-  }
-}
-
-bool BatchEngine::handle_inbox() {
-  for (auto& item : work_) {
-    if (std::holds_alternative<Stop>(item))
-      return false;
-    handle(std::get<EngineMessage>(item));
-  }
-  work_.clear();
-  return true;
-}
-
-void BatchEngine::handle(EngineMessage& msg) {
+void EngineLoop::handle(EngineMessage& msg) {
   std::visit(
       [this](auto& m) {
         using M = std::decay_t<decltype(m)>;
@@ -124,7 +170,7 @@ void BatchEngine::handle(EngineMessage& msg) {
       msg);
 }
 
-std::int32_t BatchEngine::lowest_free_slot() const {
+std::int32_t EngineLoop::lowest_free_slot() const {
   for (std::size_t i = 0; i < slots_.size(); ++i) {
     if (slots_[i].state == SlotState::free)
       return static_cast<std::int32_t>(i);
@@ -132,7 +178,7 @@ std::int32_t BatchEngine::lowest_free_slot() const {
   return -1;
 }
 
-void BatchEngine::admit(AdmitSequence& a) {
+void EngineLoop::admit(AdmitSequence& a) {
   const auto n_prompt = static_cast<std::int32_t>(a.prompt.size());
   const std::int32_t id = lowest_free_slot();
   std::optional<Error> refuse = failed_;
@@ -180,7 +226,7 @@ static std::int32_t common_prefix(const std::vector<Token>& cached, std::int32_t
   return static_cast<std::int32_t>(i);
 }
 
-std::int32_t BatchEngine::reuse_prefix(std::int32_t dest, const std::vector<Token>& prompt) {
+std::int32_t EngineLoop::reuse_prefix(std::int32_t dest, const std::vector<Token>& prompt) {
   // Keep at least one prompt token to decode: its logits give the first sampled token.
   const auto limit = static_cast<std::int32_t>(prompt.size()) - 1;
   std::int32_t best_src = -1;
@@ -205,7 +251,7 @@ std::int32_t BatchEngine::reuse_prefix(std::int32_t dest, const std::vector<Toke
   return 0;
 }
 
-void BatchEngine::release(const ReleaseSequence& r) {
+void EngineLoop::release(const ReleaseSequence& r) {
   for (std::size_t i = 0; i < slots_.size(); ++i) {
     const Slot& s = slots_[i];
     if (s.state != SlotState::free && s.ticket == r.ticket) {
@@ -215,7 +261,7 @@ void BatchEngine::release(const ReleaseSequence& r) {
   }
 }
 
-void BatchEngine::finish(std::int32_t id, bool drop_cache) {
+void EngineLoop::finish(std::int32_t id, bool drop_cache) {
   Slot& s = slots_[static_cast<std::size_t>(id)];
   counters_.cells_live.fetch_sub(s.n_past, std::memory_order_relaxed);
   s.state = SlotState::free;
@@ -234,7 +280,7 @@ void BatchEngine::finish(std::int32_t id, bool drop_cache) {
   callbacks_.on_released(s.ticket);
 }
 
-void BatchEngine::inspect(const InspectEngine& m) const {
+void EngineLoop::inspect(const InspectEngine& m) const {
   EngineSnapshot snap;
   snap.failed = failed_.has_value();
   for (std::size_t i = 0; i < slots_.size(); ++i) {
@@ -245,7 +291,7 @@ void BatchEngine::inspect(const InspectEngine& m) const {
   m.reply(std::move(snap));
 }
 
-void BatchEngine::fail(const Error& error) {
+void EngineLoop::fail(const Error& error) {
   if (failed_)
     return;
   spdlog::error("engine failed: {}", error.message);
@@ -262,7 +308,7 @@ void BatchEngine::fail(const Error& error) {
     callbacks_.on_fatal(error);
 }
 
-void BatchEngine::step() {
+void EngineLoop::step() {
   build_batch();
   if (batch_.size() == 0)
     return;
@@ -284,7 +330,7 @@ void BatchEngine::step() {
   after_decode();
 }
 
-void BatchEngine::build_batch() {
+void EngineLoop::build_batch() {
   batch_.clear();
   for (std::size_t i = 0; i < slots_.size(); ++i) {
     Slot& s = slots_[i];
@@ -297,7 +343,7 @@ void BatchEngine::build_batch() {
   add_prompt_chunks();
 }
 
-void BatchEngine::add_prompt_chunks() {
+void EngineLoop::add_prompt_chunks() {
   std::int32_t budget = config_.n_batch - batch_.size();
   for (std::int32_t id : prefill_order_) {
     if (budget <= 0)
@@ -316,7 +362,7 @@ void BatchEngine::add_prompt_chunks() {
   }
 }
 
-void BatchEngine::after_decode() {
+void EngineLoop::after_decode() {
   for (std::size_t i = 0; i < slots_.size(); ++i) {
     Slot& s = slots_[i];
     if (s.state == SlotState::free || s.chunk == 0)
@@ -334,7 +380,7 @@ void BatchEngine::after_decode() {
   }
 }
 
-void BatchEngine::sample(Slot& s) {
+void EngineLoop::sample(Slot& s) {
   const float* logits = llama_get_logits_ith(ctx_.get(), s.batch_row);
   s.batch_row = -1;
   const bool suppress = s.ignore_eos || s.generated < s.min_tokens;

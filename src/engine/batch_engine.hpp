@@ -18,6 +18,9 @@
 // Failure: a decode error is fatal and sticky: every running sequence gets SequenceFailed,
 // later admissions are refused with the same error, `on_fatal` runs once.
 //
+// Runtime: the loop is an actor (src/actor) with Execution::dedicated_thread: its messages are
+// EngineMessage, has_work() says whether sequences are running and do_work() is one step.
+//
 // Thread-safety: tell() and counters() from any thread; everything else is the engine
 // thread's. The callbacks run on the engine thread and must be quick (a post).
 
@@ -29,9 +32,9 @@
 #include <thread>
 #include <vector>
 
+#include "actor/actor_system.hpp"
 #include "engine/engine_protocol.hpp"
 #include "engine/llama_handles.hpp"
-#include "engine/mailbox.hpp"
 #include "engine/model.hpp"
 #include "engine/sampler.hpp"
 #include "util/result.hpp"
@@ -55,7 +58,7 @@ struct EngineCallbacks {
 // Counters readable from any thread (relaxed atomics: monotonic values for /metrics).
 struct EngineCounters {
   static constexpr std::size_t histogram_size = 64;
-  std::atomic<std::int64_t> loop_iterations{0};  // passes of the engine loop (wake-ups)
+  std::atomic<std::int64_t> loop_iterations{0};  // messages handled plus steps run
   std::atomic<std::int64_t> decode_steps{0};
   std::atomic<std::int64_t> prompt_tokens{0};
   std::atomic<std::int64_t> generated_tokens{0};
@@ -66,70 +69,40 @@ struct EngineCounters {
   std::array<std::atomic<std::int64_t>, histogram_size> sequences_per_step{};
 };
 
+class EngineLoop;
+
 class BatchEngine {
  public:
-  // Creates the llama_context and starts the engine thread. `model` must outlive the engine.
-  // Errors: invalid_request for a bad config, engine_failed when llama.cpp refuses it.
+  // Creates the llama_context and spawns the engine as a dedicated-thread actor.
+  // `model` must outlive the engine. Errors: invalid_request for a bad config,
+  // engine_failed when llama.cpp refuses it.
   static Result<std::unique_ptr<BatchEngine>> start(const LlamaModel& model,
                                                     BatchEngineConfig config,
                                                     EngineCallbacks callbacks);
   BatchEngine(const BatchEngine&) = delete;
   BatchEngine& operator=(const BatchEngine&) = delete;
-  // Stops the thread (running sequences are dropped without further messages) and frees the
-  // context.
+  // Stops the actor (running sequences are dropped without further messages), joins its
+  // thread and frees the context.
   ~BatchEngine();
 
-  // Queues a message for the engine thread. Never blocks for long. Any thread.
+  // Queues a message for the engine. Never blocks. Any thread.
   void tell(EngineMessage msg);
 
-  const EngineCounters& counters() const noexcept { return counters_; }
+  const EngineCounters& counters() const noexcept { return *counters_; }
   std::int32_t n_ctx_seq() const noexcept { return n_ctx_seq_; }
-  std::int32_t n_parallel() const noexcept { return config_.n_parallel; }
+  std::int32_t n_parallel() const noexcept { return n_parallel_; }
 
  private:
-  struct Slot;
-  struct Stop {};
-  using Inbox = std::variant<EngineMessage, Stop>;
+  BatchEngine(std::int32_t n_ctx_seq, std::int32_t n_parallel);
 
-  BatchEngine(const LlamaModel& model, BatchEngineConfig config, EngineCallbacks callbacks,
-              ContextPtr ctx);
-
-  void run();
-  // Handles the drained messages; returns false when told to stop.
-  bool handle_inbox();
-  void handle(EngineMessage& msg);
-  bool has_work() const noexcept { return active_ > 0 && !failed_; }
-  void step();
-
-  void admit(AdmitSequence& a);
-  std::int32_t reuse_prefix(std::int32_t dest, const std::vector<Token>& prompt);
-  void release(const ReleaseSequence& r);
-  void inspect(const InspectEngine& m) const;
-  void fail(const Error& error);
-
-  void build_batch();
-  void add_prompt_chunks();
-  void after_decode();
-  void sample(Slot& slot);
-  void finish(std::int32_t id, bool drop_cache);
-  std::int32_t lowest_free_slot() const;
-
-  const LlamaModel& model_;
-  BatchEngineConfig config_;
-  EngineCallbacks callbacks_;
-  ContextPtr ctx_;
-  llama_memory_t mem_ = nullptr;
-  std::int32_t n_ctx_seq_ = 0;
-  Batch batch_;
-  std::vector<Slot> slots_;
-  std::vector<std::int32_t> prefill_order_;  // slots still prefilling, oldest admission first
-  std::vector<llama_token_data> scratch_;    // sampler candidates, n_vocab, reused
-  std::vector<Inbox> work_;                  // drained messages, reused
-  std::int32_t active_ = 0;
-  std::optional<Error> failed_;
-  EngineCounters counters_;
-  Mailbox<Inbox> mailbox_;
-  std::thread thread_;
+  std::int32_t n_ctx_seq_;
+  std::int32_t n_parallel_;
+  // Shared with the actor's behavior, which may outlive this facade by a moment at shutdown.
+  std::shared_ptr<EngineCounters> counters_ = std::make_shared<EngineCounters>();
+  // The engine's own actor system: one dedicated thread for the loop (and one idle io
+  // thread the runtime keeps for light actors). Destroyed first: joins the engine thread.
+  actor::ActorSystem system_;
+  actor::ActorRef<EngineMessage> ref_;
 };
 
 }  // namespace troupe::engine

@@ -1,0 +1,353 @@
+// engine_bench: the engine's throughput against the raw decode ceiling, and its latencies.
+//
+//   engine_bench MODEL [--threads 2] [--parallel 1,2,4,8,16] [--prompt 128] [--gen 128]
+//                      [--batch 512] [--chunk 256] [--no-throughput] [--no-ttft]
+//   engine_bench --make small|1b --type f16|q4_0 -o PATH    (writes a random-weight model)
+//
+// Throughput: for each parallelism P, P requests with distinct P-token prompts, greedy,
+// ignore_eos, `gen` tokens each, through the whole local backend (Coordinator, BatchEngine,
+// SequenceActors, TokenStreams read by a coroutine consumer), against a bare loop in this
+// program that feeds llama_decode the same batch shapes (same scheduler: decode tokens
+// first, prompt chunks under the same budget) with no actors, channels or sampling.
+// TTFT: a 1000-token prompt arriving while 8 sequences generate, chunked prefill on and off;
+// and the TTFT of a repeated 1000-token prompt (prefix reuse).
+
+#include <fmt/format.h>
+#include <llama.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "engine/coordinator.hpp"
+#include "engine/llama_runtime.hpp"
+#include "mkmodel/model_spec.hpp"
+
+namespace {
+
+namespace asio = boost::asio;
+using namespace troupe;
+using namespace troupe::engine;
+using Clock = std::chrono::steady_clock;
+
+struct Args {
+  std::string model;
+  int threads = 2, prompt = 128, gen = 128, batch = 512, chunk = 256;
+  std::vector<int> parallel = {1, 2, 4, 8, 16};
+  bool throughput = true, ttft = true;
+};
+
+double secs(Clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+std::vector<Token> make_prompt(int seq, int len, int n_vocab) {
+  std::vector<Token> p;
+  for (int k = 0; k < len; ++k)
+    p.push_back(100 + (seq * 7919 + k * 131) % (n_vocab - 100));
+  return p;
+}
+
+struct Run {
+  double seconds = 0;
+  std::int64_t steps = 0;
+};
+
+// The ceiling: the engine's batch shapes, llama_decode only.
+Run bare_loop(llama_model* model, const Args& a, int P) {
+  auto cp = llama_context_default_params();
+  cp.n_ctx = static_cast<uint32_t>(P * 512);
+  cp.n_seq_max = static_cast<uint32_t>(P);
+  cp.n_batch = cp.n_ubatch = static_cast<uint32_t>(a.batch + P);
+  cp.n_threads = cp.n_threads_batch = a.threads;
+  cp.kv_unified = false;
+  llama_context* ctx = llama_init_from_model(model, cp);
+  const int n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(model));
+  std::vector<std::vector<Token>> prompts;
+  for (int s = 0; s < P; ++s)
+    prompts.push_back(make_prompt(s, a.prompt, n_vocab));
+  std::vector<int> n_past(P, 0), generated(P, 0);
+  llama_batch batch = llama_batch_init(a.batch + P, 0, 1);
+  auto add = [&](Token t, int pos, int seq, bool out) {
+    const int i = batch.n_tokens++;
+    batch.token[i] = t, batch.pos[i] = pos, batch.n_seq_id[i] = 1, batch.seq_id[i][0] = seq;
+    batch.logits[i] = out;
+  };
+  Run r;
+  const auto t0 = Clock::now();
+  for (;;) {
+    batch.n_tokens = 0;
+    for (int s = 0; s < P; ++s) {
+      if (generated[s] > 0 && generated[s] < a.gen)
+        add(1000 + generated[s], n_past[s], s, true);
+    }
+    int budget = a.batch - batch.n_tokens;
+    std::vector<int> chunk(P, 0);
+    for (int s = 0; s < P && budget > 0; ++s) {
+      if (generated[s] > 0)
+        continue;
+      const int take = std::min({a.prompt - n_past[s], budget, a.chunk});
+      for (int k = 0; k < take; ++k) {
+        add(prompts[s][n_past[s] + k], n_past[s] + k, s, n_past[s] + k == a.prompt - 1);
+      }
+      chunk[s] = take;
+      budget -= take;
+    }
+    if (batch.n_tokens == 0)
+      break;
+    if (llama_decode(ctx, batch) != 0)
+      std::abort();
+    ++r.steps;
+    for (int s = 0; s < P; ++s) {
+      if (chunk[s] > 0) {
+        n_past[s] += chunk[s];
+        if (n_past[s] == a.prompt)
+          generated[s] = 1;
+      } else if (generated[s] > 0 && generated[s] < a.gen) {
+        ++n_past[s];
+        ++generated[s];
+      }
+    }
+  }
+  r.seconds = secs(Clock::now() - t0);
+  llama_batch_free(batch);
+  llama_free(ctx);
+  return r;
+}
+
+EngineOptions options(const Args& a, int n_parallel, int n_ctx) {
+  EngineOptions o;
+  o.model_path = a.model;
+  o.n_parallel = n_parallel;
+  o.n_ctx = n_ctx;
+  o.n_batch = a.batch;
+  o.n_seq_chunk = a.chunk;
+  o.n_threads = a.threads;
+  o.max_queue = 1024;
+  return o;
+}
+
+Task token_task(std::vector<Token> prompt, int max_tokens) {
+  Task t;
+  t.prompt = std::move(prompt);
+  t.sampling.temperature = 0.0f;
+  t.stop.max_tokens = max_tokens;
+  t.stop.ignore_eos = true;
+  return t;
+}
+
+// Per-request timing seen by the consumer.
+struct Seen {
+  Clock::time_point submit, first, last;
+  double max_gap = 0;
+  int tokens = 0;
+  bool done = false;
+};
+
+// Starts a request whose events a coroutine on `io` consumes into `seen`.
+void spawn_request(asio::io_context& io, Coordinator& c, Task t, Seen& seen, int& live) {
+  ++live;
+  seen.submit = Clock::now();
+  asio::co_spawn(
+      io,
+      [&c, t = std::move(t), &seen, &live]() mutable -> asio::awaitable<void> {
+        auto s = co_await c.generate(std::move(t));
+        while (auto ev = co_await s.next()) {
+          if (auto* d = std::get_if<Delta>(&*ev)) {
+            const auto now = Clock::now();
+            if (seen.tokens == 0)
+              seen.first = now;
+            if (seen.tokens > 0)
+              seen.max_gap = std::max(seen.max_gap, secs(now - seen.last));
+            seen.last = now;
+            seen.tokens += static_cast<int>(d->tokens.size());
+          }
+          if (auto* f = std::get_if<Failed>(&*ev))
+            fmt::print(stderr, "failed: {}\n", f->error.message);
+        }
+        seen.done = true;
+        --live;
+      },
+      asio::detached);
+}
+
+Run engine_run(const Args& a, int P, int n_vocab) {
+  Coordinator c(options(a, P, P * 512));
+  if (c.wait_loaded().state != HealthState::ready)
+    std::abort();
+  asio::io_context io;
+  std::vector<Seen> seen(static_cast<std::size_t>(P));
+  int live = 0;
+  const auto t0 = Clock::now();
+  for (int s = 0; s < P; ++s) {
+    spawn_request(io, c, token_task(make_prompt(s, a.prompt, n_vocab), a.gen), seen[s], live);
+  }
+  auto guard = asio::make_work_guard(io);
+  while (live > 0)
+    io.run_one();
+  Run r;
+  r.seconds = secs(Clock::now() - t0);
+  r.steps = c.stats().decode_steps_total;
+  return r;
+}
+
+void throughput(const Args& a, llama_model* model, int n_vocab) {
+  fmt::print(
+      "| P | ceiling tok/s | engine tok/s | ratio | ceiling ms/step | engine ms/step | steps |\n");
+  fmt::print("|---|---|---|---|---|---|---|\n");
+  for (int P : a.parallel) {
+    bare_loop(model, a, P);  // warm-up: page in the weights, settle the CPU
+    const Run ceil = bare_loop(model, a, P);
+    const Run eng = engine_run(a, P, n_vocab);
+    const double tokens = static_cast<double>(P) * a.gen;
+    fmt::print("| {} | {:.1f} | {:.1f} | {:.3f} | {:.2f} | {:.2f} | {}/{} |\n", P,
+               tokens / ceil.seconds, tokens / eng.seconds, ceil.seconds / eng.seconds,
+               1e3 * ceil.seconds / ceil.steps, 1e3 * eng.seconds / eng.steps, eng.steps,
+               ceil.steps);
+  }
+}
+
+// TTFT of a long prompt arriving while 8 sequences generate.
+void ttft_under_load(const Args& a, int n_vocab, bool chunked) {
+  Args b = a;
+  if (!chunked)
+    b.batch = b.chunk = 1100;
+  Coordinator c(options(b, 9, 9 * 2048));
+  if (c.wait_loaded().state != HealthState::ready)
+    std::abort();
+  asio::io_context io;
+  auto guard = asio::make_work_guard(io);
+  std::vector<Seen> bg(8);
+  Seen lng;
+  int live = 0;
+  for (int s = 0; s < 8; ++s) {
+    spawn_request(io, c, token_task(make_prompt(s, a.prompt, n_vocab), 1000), bg[s], live);
+  }
+  auto all_started = [&] {
+    for (auto& s : bg)
+      if (s.tokens < 4)
+        return false;
+    return true;
+  };
+  while (!all_started())
+    io.run_one();
+  for (auto& s : bg)
+    s.max_gap = 0;
+  spawn_request(io, c, token_task(make_prompt(99, 1000, n_vocab), 1), lng, live);
+  while (!lng.done)
+    io.run_one();
+  double gap = 0;
+  for (auto& s : bg)
+    gap = std::max(gap, s.max_gap);
+  fmt::print("| {} (batch {}, chunk {}) | {:.0f} ms | {:.0f} ms |\n", chunked ? "on" : "off",
+             b.batch, b.chunk, 1e3 * secs(lng.first - lng.submit), 1e3 * gap);
+  c.inject_failure(Error{Errc::cancelled, "benchmark over"});  // ends the 8 streams
+  while (live > 0)
+    io.run_one();
+}
+
+void prefix_reuse(const Args& a, int n_vocab) {
+  Coordinator c(options(a, 1, 2048));
+  if (c.wait_loaded().state != HealthState::ready)
+    std::abort();
+  asio::io_context io;
+  auto guard = asio::make_work_guard(io);
+  Seen first, second;
+  int live = 0;
+  spawn_request(io, c, token_task(make_prompt(7, 1000, n_vocab), 1), first, live);
+  while (live > 0)
+    io.run_one();
+  spawn_request(io, c, token_task(make_prompt(7, 1000, n_vocab), 1), second, live);
+  while (live > 0)
+    io.run_one();
+  const double t1 = secs(first.first - first.submit), t2 = secs(second.first - second.submit);
+  fmt::print("repeated 1000-token prompt: TTFT {:.1f} ms, then {:.1f} ms: {:.1f}x faster\n",
+             1e3 * t1, 1e3 * t2, t1 / t2);
+}
+
+int make_model(int argc, char** argv) {
+  std::string shape = "small", type = "f16", out;
+  for (int i = 1; i + 1 < argc; ++i) {
+    const std::string k = argv[i];
+    if (k == "--make")
+      shape = argv[++i];
+    else if (k == "--type")
+      type = argv[++i];
+    else if (k == "-o")
+      out = argv[++i];
+  }
+  auto s = mkmodel::shape_by_name(shape);
+  auto t = mkmodel::parse_weight_type(type);
+  if (!s || !t || out.empty())
+    return 2;
+  auto ok = mkmodel::write_model({*s, *t, 42}, out);
+  if (!ok)
+    fmt::print(stderr, "{}\n", ok.error().message);
+  return ok ? 0 : 1;
+}
+
+Args parse(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    const std::string k = argv[i];
+    auto next = [&] { return std::atoi(argv[++i]); };
+    if (k == "--threads")
+      a.threads = next();
+    else if (k == "--prompt")
+      a.prompt = next();
+    else if (k == "--gen")
+      a.gen = next();
+    else if (k == "--batch")
+      a.batch = next();
+    else if (k == "--chunk")
+      a.chunk = next();
+    else if (k == "--no-throughput")
+      a.throughput = false;
+    else if (k == "--no-ttft")
+      a.ttft = false;
+    else if (k == "--parallel") {
+      a.parallel.clear();
+      for (std::string s = argv[++i]; !s.empty();) {
+        a.parallel.push_back(std::atoi(s.c_str()));
+        const auto comma = s.find(',');
+        s = comma == std::string::npos ? "" : s.substr(comma + 1);
+      }
+    } else
+      a.model = k;
+  }
+  return a;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "--make")
+    return make_model(argc, argv);
+  const Args a = parse(argc, argv);
+  if (a.model.empty()) {
+    fmt::print(stderr, "usage: engine_bench MODEL [--threads N] [--parallel 1,2,4] ...\n");
+    return 2;
+  }
+  init_llama_runtime();
+  llama_model* model = llama_model_load_from_file(a.model.c_str(), llama_model_default_params());
+  if (!model)
+    return 1;
+  const int n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(model));
+  fmt::print("model {}, {} threads, prompt {}, gen {}, step budget {}, chunk {}\n", a.model,
+             a.threads, a.prompt, a.gen, a.batch, a.chunk);
+  if (a.throughput)
+    throughput(a, model, n_vocab);
+  if (a.ttft) {
+    fmt::print(
+        "\n| chunked prefill | TTFT of 1000-token prompt | max ITL of the 8 |\n|---|---|---|\n");
+    ttft_under_load(a, n_vocab, true);
+    ttft_under_load(a, n_vocab, false);
+    prefix_reuse(a, n_vocab);
+  }
+  llama_model_free(model);
+  return 0;
+}
