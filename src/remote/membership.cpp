@@ -125,7 +125,8 @@ void Membership::check_probe(Clock::time_point now, Effects& out) {
   }
   if (now >= probe_.started + opt_.probe_interval) {
     probe_.acked = true;
-    if (it->second.record.state == MemberState::alive) {
+    bool heard = it->second.heard >= probe_.started;
+    if (!heard && it->second.record.state == MemberState::alive) {
       set_state(it->second, MemberState::suspect, now, out);
     }
   }
@@ -307,6 +308,12 @@ void Membership::forget_address_clash(const MemberRecord& r, Clock::time_point n
       set_state(m, MemberState::dead, now, out);  // a restarted node took its place
     }
   }
+}
+
+void Membership::heard_from(NodeId id, Clock::time_point when) {
+  auto it = members_.find(id);
+  if (it != members_.end())
+    it->second.heard = std::max(it->second.heard, when);
 }
 
 void Membership::update_self(std::map<std::string, std::string> meta,

@@ -77,6 +77,11 @@ class Membership {
   // Handles one message received from the network.
   void receive(const GossipMessage& m, Clock::time_point now, Effects& out);
 
+  // Records that a frame from `id` arrived at `when` (any frame, not just gossip). A probe
+  // round in which we heard from its target counts as answered: a node whose acks are stuck
+  // behind a burst of data on a busy link is slow, not dead.
+  void heard_from(NodeId id, Clock::time_point when);
+
   // Replaces our metadata and published actors, raises our incarnation and gossips it.
   void update_self(std::map<std::string, std::string> meta, std::vector<PublishedActor> actors,
                    Effects& out);
@@ -96,6 +101,7 @@ class Membership {
   struct Member {
     MemberRecord record;
     Clock::time_point since;  // when the current state began
+    Clock::time_point heard;  // last frame received from it
   };
   struct Probe {
     NodeId target = 0;

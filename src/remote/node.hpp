@@ -165,6 +165,8 @@ class Node {
   Node& operator=(const Node&) = delete;
 
   NodeId id() const noexcept;
+  // The io_context the node runs on.
+  boost::asio::io_context& io_context() const noexcept;
   const std::string& address() const noexcept;  // advertised "host:port"
   std::uint16_t port() const noexcept;
 

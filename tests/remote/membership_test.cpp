@@ -157,6 +157,22 @@ TEST(Membership, IndirectProbeKeepsANodeReachableThroughOthersAlive) {
   EXPECT_NE(c.state(3, 1), MemberState::dead);
 }
 
+TEST(Membership, ANodeWeHearFromIsNotSuspectedWhenItsAcksAreLate) {
+  SimCluster c;
+  c.add(1, {});
+  c.add(2);
+  ASSERT_LT(c.run_until([&] { return all_alive(c, {1, 2}); }, 2s), 2s);
+  c.cut(1, 2);  // probes are lost both ways, but node 2 keeps sending us data frames
+  c.run_until(
+      [&] {
+        c.node(1).heard_from(2, c.now);
+        return false;
+      },
+      2s);
+  EXPECT_EQ(c.state(1, 2), MemberState::alive);
+  EXPECT_NE(c.state(2, 1), MemberState::alive);  // node 2 heard nothing from node 1
+}
+
 TEST(Membership, SuspectedNodeRefutesWithAHigherIncarnation) {
   SimCluster c;
   c.add(1, {});

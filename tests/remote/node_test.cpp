@@ -163,6 +163,7 @@ TEST(Node, ThreeNodesExactCountsAndOrderUnderLoad) {
   }
   constexpr int kThreads = 3;
   constexpr std::uint64_t kEach = 5000;
+  std::atomic<int> failures{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
@@ -213,7 +214,7 @@ TEST(Node, DeadNodeIsDetectedAndItsAsksFailFast) {
   ASSERT_TRUE(sig.wait([&] { return !a.sees(cid) && !b.sees(cid); }));
   auto took = std::chrono::steady_clock::now() - killed_at;
   // Configured worst case: 3 probe rounds + 1 + suspect timeout = 0.7 s; allow slow machines.
-  EXPECT_LT(took, 5s);
+  EXPECT_LT(took, 5s * kSlowdown);
   std::printf(
       "dead node detected after %lld ms\n",
       static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()));
@@ -235,7 +236,7 @@ TEST(Node, LeaveIsSeenQuickly) {
   ASSERT_TRUE(sig.wait([&] { return a.sees((*b)->id()); }));
   NodeId bid = (*b)->id();
   (*b)->leave();
-  ASSERT_TRUE(sig.wait([&] { return !a.sees(bid); }, 2s));
+  ASSERT_TRUE(sig.wait([&] { return !a.sees(bid); }, 2s * kSlowdown));
 }
 
 TEST(Node, RestartAtTheSameAddressRejoins) {

@@ -47,7 +47,7 @@ TEST(SendQueue, FullQueueRefusesAndCounts) {
 }
 
 TEST(SendQueue, ManyProducersKeepPerProducerOrderAndExactCounts) {
-  constexpr int kProducers = 4, kEach = 20000;
+  constexpr int kProducers = 4, kEach = 5000;
   SendQueue q(256);
   std::vector<std::thread> threads;
   for (int t = 0; t < kProducers; ++t) {

@@ -18,15 +18,21 @@ namespace troupe::remote::test {
 
 using namespace std::chrono_literals;
 
-// Short timings so failure detection takes well under a second.
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+inline constexpr int kSlowdown = 6;  // sanitizers on 2 busy cores: a node under load answers late
+#else
+inline constexpr int kSlowdown = 1;
+#endif
+
+// Short timings so failure detection takes well under a second (a few under sanitizers).
 inline NodeOptions fast_options(std::vector<std::string> seeds = {}) {
   NodeOptions o;
   o.cluster_secret = "test-secret";
   o.seeds = std::move(seeds);
-  o.membership.probe_interval = 100ms;
-  o.membership.probe_timeout = 50ms;
-  o.membership.suspect_timeout = 300ms;
-  o.membership.rejoin_interval = 300ms;
+  o.membership.probe_interval = 100ms * kSlowdown;
+  o.membership.probe_timeout = 50ms * kSlowdown;
+  o.membership.suspect_timeout = 300ms * kSlowdown;
+  o.membership.rejoin_interval = 300ms * kSlowdown;
   o.reconnect_max = 100ms;
   return o;
 }
