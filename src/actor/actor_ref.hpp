@@ -188,3 +188,10 @@ struct std::hash<troupe::actor::ActorHandle> {
     return std::hash<const void*>{}(h.cell().get());
   }
 };
+
+template <class P>
+struct std::hash<troupe::actor::ActorRef<P>> {
+  std::size_t operator()(const troupe::actor::ActorRef<P>& r) const noexcept {
+    return std::hash<troupe::actor::ActorHandle>{}(r.handle());
+  }
+};

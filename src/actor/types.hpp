@@ -18,7 +18,8 @@ using ActorId = std::uint64_t;
 // How an actor stops.
 enum class StopMode {
   drain,  // the mailbox is closed at once (later tells get SendStatus::stopped), every message
-          // already accepted is handled, then the actor stops
+          // already accepted is handled, then the actor stops; has_work()/do_work() are no
+          // longer called while draining
   drop,   // stop after the current message; messages still queued are dropped and counted
           // (askers among them get Errc::unavailable)
 };

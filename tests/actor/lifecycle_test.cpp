@@ -136,9 +136,16 @@ INSTANTIATE_TEST_SUITE_P(Executions, ExecTest,
                          });
 
 // Producers keep telling while the system shuts down: every tell that returned ok is either
-// handled or counted as dropped; nothing vanishes.
+// handled or counted as dropped; nothing vanishes. A tell that raced with its target's stop
+// is counted by the target's next turn (light) or when its last ref goes (dedicated), so the
+// books are checked once the io_context has run dry and the refs are gone.
 void shutdown_with_traffic(StopMode mode) {
-  auto sys = std::make_unique<ActorSystem>(SystemOptions{.threads = 2});
+  boost::asio::io_context ioc;
+  auto guard = boost::asio::make_work_guard(ioc);
+  std::vector<std::thread> io;
+  for (int i = 0; i < 2; ++i)
+    io.emplace_back([&] { ioc.run(); });
+  auto sys = std::make_unique<ActorSystem>(ioc);
   std::vector<std::shared_ptr<Shared>> shared;
   std::vector<ActorRef<Msg>> refs;
   for (int i = 0; i < 4; ++i) {
@@ -166,7 +173,10 @@ void shutdown_with_traffic(StopMode mode) {
   EXPECT_EQ(report.actors_stopped, 4u);
   for (auto& t : producers)
     t.join();
-  refs.clear();  // late tells that raced with a stop are counted when the last ref goes
+  refs.clear();
+  guard.reset();
+  for (auto& t : io)
+    t.join();  // every pending turn has run
   SystemStats st = sys->stats();
   std::uint64_t handled = 0;
   for (auto& s : shared)
@@ -243,6 +253,66 @@ TEST(Dedicated, IdleActorIsBlockedWithNoLoopIterationsAndNoWakeups) {
   // And a tell still wakes it.
   ASSERT_TRUE(ref.ask_blocking(Tid{}, 10s).ok());
   EXPECT_GT(ref.stats().loop_iterations, before);
+}
+
+}  // namespace
+}  // namespace troupe::actor
+
+namespace troupe::actor {
+namespace {
+
+struct Kick {};
+struct Seen {
+  ReplyTo<int> reply;
+};
+using SelfMsg = std::variant<Kick, Seen>;
+
+// Tells itself from on_start: self() is valid there and the message arrives.
+class SelfTeller : public Actor<SelfMsg> {
+ public:
+  void on_start() override { self().tell(Kick{}); }
+  // Seen may overtake Kick (they come from different senders): answer once Kick was seen.
+  void on_message(SelfMsg& m) override {
+    if (std::holds_alternative<Kick>(m))
+      ++kicks_;
+    if (auto* s = std::get_if<Seen>(&m))
+      waiting_ = std::move(s->reply);
+    if (kicks_ > 0 && waiting_.pending())
+      waiting_.send(kicks_);
+  }
+
+ private:
+  int kicks_ = 0;
+  ReplyTo<int> waiting_;
+};
+
+TEST(System, SelfIsUsableFromOnStartOnBothExecutionKinds) {
+  ActorSystem sys;
+  for (Execution e : {Execution::shared, Execution::dedicated_thread}) {
+    auto ref = sys.spawn<SelfTeller>(SpawnOptions{.execution = e});
+    auto r = ref.ask_blocking(Seen{}, std::chrono::seconds(10));
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(*r, 1);
+  }
+}
+
+TEST(System, RunsOnASharedIoContext) {
+  boost::asio::io_context ioc;
+  auto guard = boost::asio::make_work_guard(ioc);
+  std::thread io([&] { ioc.run(); });
+  {
+    ActorSystem sys(ioc);
+    EXPECT_EQ(&sys.io_context(), &ioc);
+    auto ref = sys.spawn<SelfTeller>({});
+    auto r = ref.ask_blocking(Seen{}, std::chrono::seconds(10));
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(sys.stats().live_actors, 1u);
+    auto report = sys.shutdown(StopMode::drain);
+    EXPECT_EQ(report.actors_stopped, 1u);
+    EXPECT_TRUE(ref.stopped());
+  }
+  guard.reset();
+  io.join();
 }
 
 }  // namespace
