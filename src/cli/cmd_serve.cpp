@@ -10,6 +10,7 @@
 
 #include "cli/command.hpp"
 #include "engine/local_backend.hpp"
+#include "engine/sim_backend.hpp"
 #include "mkmodel/model_spec.hpp"
 #include "server/server.hpp"
 
@@ -29,6 +30,8 @@ struct ServeOptions {
   double header_timeout_s = 10;
   double body_timeout_s = 30;
   double shutdown_grace_s = 10;
+  double sim_decode_tps = 50;
+  double sim_prefill_tps = 5000;
   server::ServerConfig config;
 };
 
@@ -62,21 +65,23 @@ std::chrono::milliseconds millis(double seconds) {
   return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000.0));
 }
 
-int run_serve(ServeOptions o) {
-  if (o.engine != "llama") {
-    spdlog::error("--engine {}: the simulated engine is not part of this build yet", o.engine);
-    return 2;
-  }
-  if (o.config.api_key.empty()) {
-    if (const char* key = std::getenv("TROUPE_API_KEY"))
-      o.config.api_key = key;
-  }
+std::unique_ptr<engine::Backend> make_sim(const ServeOptions& o) {
+  engine::SimOptions so;
+  if (!o.alias.empty())
+    so.model_id = o.alias;
+  so.n_ctx = o.ctx_size;
+  so.n_parallel = o.parallel;
+  so.max_queue = o.max_queue;
+  so.decode_tokens_per_s = o.sim_decode_tps;
+  so.prefill_tokens_per_s = o.sim_prefill_tps;
+  return engine::make_sim_backend(so);
+}
+
+Result<std::unique_ptr<engine::Backend>> make_llama(ServeOptions& o) {
   if (o.model.empty()) {
     auto path = default_model();
-    if (!path) {
-      spdlog::error("cannot write the default model: {}", path.error().message);
-      return 1;
-    }
+    if (!path)
+      return Error{path.error().code, "cannot write the default model: " + path.error().message};
     o.model = *path;
   }
   engine::EngineOptions eo;
@@ -87,7 +92,25 @@ int run_serve(ServeOptions o) {
   eo.n_batch = o.batch;
   eo.n_threads = o.threads;
   eo.max_queue = o.max_queue;
-  auto backend = engine::make_local_backend(eo);
+  return engine::make_local_backend(eo);
+}
+
+int run_serve(ServeOptions o) {
+  if (o.config.api_key.empty()) {
+    if (const char* key = std::getenv("TROUPE_API_KEY"))
+      o.config.api_key = key;
+  }
+  std::unique_ptr<engine::Backend> backend;
+  if (o.engine == "sim") {
+    backend = make_sim(o);
+  } else {
+    auto made = make_llama(o);
+    if (!made) {
+      spdlog::error("{}", made.error().message);
+      return 1;
+    }
+    backend = std::move(made).value();
+  }
   o.config.header_timeout = millis(o.header_timeout_s);
   o.config.keep_alive_timeout = millis(std::max(o.header_timeout_s, 30.0));
   o.config.body_timeout = millis(o.body_timeout_s);
@@ -106,8 +129,7 @@ std::function<int()> setup(CLI::App& app) {
   app.add_option("--engine", o->engine, "llama|sim")
       ->check(CLI::IsMember({"llama", "sim"}))
       ->capture_default_str();
-  app.add_option("-np,--parallel", o->parallel, "sequences decoded together")
-      ->capture_default_str();
+  app.add_option("--parallel", o->parallel, "sequences decoded together")->capture_default_str();
   app.add_option("-c,--ctx-size", o->ctx_size, "KV cells in all")->capture_default_str();
   app.add_option("-t,--threads", o->threads, "llama.cpp threads (0: all cores)")
       ->capture_default_str();
@@ -126,6 +148,10 @@ std::function<int()> setup(CLI::App& app) {
       ->capture_default_str();
   app.add_option("--shutdown-grace", o->shutdown_grace_s,
                  "seconds in-flight requests get at shutdown")
+      ->capture_default_str();
+  app.add_option("--sim-decode-tps", o->sim_decode_tps, "--engine sim: tokens/s per sequence")
+      ->capture_default_str();
+  app.add_option("--sim-prefill-tps", o->sim_prefill_tps, "--engine sim: prompt tokens/s")
       ->capture_default_str();
   return [o] { return run_serve(*o); };
 }

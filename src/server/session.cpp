@@ -231,6 +231,9 @@ net::awaitable<bool> serve_one(Connection& c, bool first) {
   }
   c.keep_alive = parser.get().keep_alive();
   if (auto early = check_header(c, parser)) {
+    // An unread body would be taken for the next request: answer, then close.
+    if (!parser.is_done())
+      c.keep_alive = false;
     const bool ok = co_await write_response(c, std::move(*early));
     if (!c.keep_alive)
       co_await linger_close(c);

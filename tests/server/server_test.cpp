@@ -16,6 +16,7 @@
 #include <future>
 #include <thread>
 
+#include "engine/sim_backend.hpp"
 #include "fake_backend.hpp"
 
 namespace troupe::server {
@@ -46,10 +47,12 @@ struct Reply {
 // The server on 2 I/O threads, torn down with a graceful shutdown.
 class TestServer {
  public:
-  explicit TestServer(ServerConfig cfg = {}) {
+  // Serves `other` when given, else the FakeBackend `backend`.
+  explicit TestServer(ServerConfig cfg = {}, engine::Backend* other = nullptr) {
     cfg.host = "127.0.0.1";
     cfg.port = 0;
-    server_ = std::make_unique<Server>(ioc_.get_executor(), backend, cfg);
+    engine::Backend& served = other != nullptr ? *other : backend;
+    server_ = std::make_unique<Server>(ioc_.get_executor(), served, cfg);
     auto port = server_->listen();
     EXPECT_TRUE(port.ok());
     port_ = port.ok() ? *port : 0;
@@ -390,6 +393,41 @@ TEST(Server, GracefulShutdownLetsShortRequestsFinish) {
   auto r = t.post("/v1/chat/completions", chat_body("x", R"("max_tokens":1)"));
   EXPECT_EQ(r.status, 200);
   t.shutdown();  // idle keep-alive connections close at once: returns without the grace
+}
+
+// The simulated engine (real SequenceActor policy, synthetic tokens) behind the real server.
+TEST(ServerWithSimEngine, ConcurrentStreamsGetTheirOwnUsage) {
+  engine::SimOptions so;
+  so.decode_tokens_per_s = 5000;
+  auto sim = engine::make_sim_backend(so);
+  TestServer t({}, sim.get());
+  std::vector<std::future<std::pair<int, int>>> results;
+  for (int i = 0; i < 16; ++i) {
+    results.push_back(std::async(std::launch::async, [&t, i] {
+      auto r =
+          t.post("/v1/completions",
+                 R"({"prompt":"a b c","ignore_eos":true,"max_tokens":)" + std::to_string(i + 1) +
+                     R"(,"stream":true,"stream_options":{"include_usage":true}})");
+      auto ev = r.events();
+      int deltas = 0;
+      for (const auto& e : ev)
+        deltas += e.find("\"text\":\"w") != std::string::npos ? 1 : 0;
+      const auto usage = json::parse(ev.at(ev.size() - 2)).at("usage").at("completion_tokens");
+      return std::pair<int, int>{deltas, static_cast<int>(usage.as_int64())};
+    }));
+  }
+  for (int i = 0; i < 16; ++i) {
+    auto [deltas, usage] = results[i].get();
+    EXPECT_EQ(deltas, i + 1);
+    EXPECT_EQ(usage, i + 1);
+  }
+  auto models = t.request(http::verb::get, "/v1/models");
+  EXPECT_EQ(models.body().at("data").at(0).at("id"), "sim");
+  auto plain =
+      t.post("/v1/chat/completions",
+             R"({"messages":[{"role":"user","content":"hi"}],"max_tokens":3,"ignore_eos":true})");
+  ASSERT_EQ(plain.status, 200) << plain.raw.body();
+  EXPECT_EQ(plain.body().at("usage").at("completion_tokens"), 3);
 }
 
 }  // namespace

@@ -1,0 +1,91 @@
+// Fuzzes what the server does with untrusted bytes before any I/O: an HTTP/1.1 request
+// (Beast's parser, with the server's header and body limits), its route and method, and its
+// body through the OpenAI request parsers and the job builder. Every input must end as a
+// request struct or an error value: no crash, no sanitizer report, no exception.
+
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "api/error.hpp"
+#include "api/request.hpp"
+#include "server/job.hpp"
+#include "server/router.hpp"
+
+namespace {
+
+namespace http = boost::beast::http;
+using namespace troupe;
+
+server::Method to_method(http::verb v) {
+  if (v == http::verb::get)
+    return server::Method::get;
+  if (v == http::verb::post)
+    return server::Method::post;
+  if (v == http::verb::options)
+    return server::Method::options;
+  return server::Method::other;
+}
+
+const std::vector<engine::ModelInfo>& models() {
+  static const std::vector<engine::ModelInfo> m = {{"tiny", 256, 512, "troupe", 0}};
+  return m;
+}
+
+void check_body(server::Endpoint e, std::string_view body) {
+  switch (e) {
+    case server::Endpoint::chat_completions: {
+      auto r = api::parse_chat_request(body);
+      if (r.ok())
+        (void)server::make_chat_job(std::move(r).value(), models());
+      else
+        (void)api::to_json(api::to_http_error(r.error()));
+      break;
+    }
+    case server::Endpoint::completions: {
+      auto r = api::parse_completion_request(body);
+      if (r.ok())
+        (void)server::make_completion_job(std::move(r).value(), models());
+      else
+        (void)api::to_json(api::to_http_error(r.error()));
+      break;
+    }
+    case server::Endpoint::tokenize:
+      (void)api::parse_tokenize_request(body);
+      break;
+    case server::Endpoint::detokenize:
+      (void)api::parse_detokenize_request(body);
+      break;
+    default:
+      break;
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const std::string_view input(reinterpret_cast<const char*>(data), size);
+  // The body alone, as JSON, for every parser: most of the surface is there.
+  for (auto e : {server::Endpoint::chat_completions, server::Endpoint::completions,
+                 server::Endpoint::tokenize, server::Endpoint::detokenize}) {
+    check_body(e, input);
+  }
+  // The whole input as an HTTP request.
+  http::request_parser<http::string_body> parser;
+  parser.header_limit(16 * 1024);
+  parser.body_limit(1 << 20);
+  parser.eager(true);
+  boost::system::error_code ec;
+  parser.put(boost::asio::buffer(input.data(), input.size()), ec);
+  if (ec || !parser.is_done())
+    return 0;
+  const auto& req = parser.get();
+  const auto route = server::resolve(to_method(req.method()), req.target());
+  (void)server::authorized(req[http::field::authorization], "sk-key");
+  if (route.method_allowed)
+    check_body(route.endpoint, req.body());
+  return 0;
+}

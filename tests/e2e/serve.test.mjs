@@ -1,0 +1,147 @@
+// End-to-end: `troupe serve` as a child process on an ephemeral port, driven by the official
+// openai npm client. Environment: TROUPE_BIN (the troupe binary), TROUPE_E2E_MODEL (a GGUF).
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import OpenAI from 'openai';
+
+const API_KEY = 'sk-e2e-test';
+let server;
+let client;
+let baseURL;
+
+// Starts the server and resolves with its base URL once it logs the port it listens on.
+function startServer() {
+  const args = ['serve', '--model', process.env.TROUPE_E2E_MODEL, '--alias', 'tiny',
+                '--port', '0', '--api-key', API_KEY, '--parallel', '4', '--ctx-size', '1024',
+                '--threads', '1', '--shutdown-grace', '2'];
+  server = spawn(process.env.TROUPE_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  return new Promise((resolve, reject) => {
+    let log = '';
+    const onData = (chunk) => {
+      log += chunk.toString();
+      const m = log.match(/listening on (http:\/\/[0-9.]+:[0-9]+)/);
+      if (m) resolve(m[1]);
+    };
+    server.stdout.on('data', onData);
+    server.stderr.on('data', onData);
+    server.on('exit', (code) => reject(new Error(`troupe serve exited with ${code}:\n${log}`)));
+  });
+}
+
+// Waits until /health says ready (the model loads in the background).
+async function waitReady(url) {
+  for (let i = 0; i < 300; i++) {
+    const r = await fetch(`${url}/health`);
+    if (r.status === 200) return;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  throw new Error('the server never became ready');
+}
+
+before(async () => {
+  baseURL = await startServer();
+  await waitReady(baseURL);
+  client = new OpenAI({ apiKey: API_KEY, baseURL: `${baseURL}/v1`, maxRetries: 0 });
+});
+
+after(async () => {
+  if (!server || server.exitCode !== null) return;
+  const exited = new Promise((res) => server.on('exit', (code, signal) => res({ code, signal })));
+  server.kill('SIGTERM');
+  const { code } = await exited;
+  assert.equal(code, 0, 'graceful shutdown exits 0');
+});
+
+test('models list', async () => {
+  const models = await client.models.list();
+  const ids = models.data.map((m) => m.id);
+  assert.deepEqual(ids, ['tiny']);
+  assert.equal(models.data[0].object, 'model');
+});
+
+test('chat completion, not streamed', async () => {
+  const r = await client.chat.completions.create({
+    model: 'tiny', messages: [{ role: 'user', content: 'Hello there' }],
+    max_tokens: 8, temperature: 0, ignore_eos: true,
+  });
+  assert.equal(r.object, 'chat.completion');
+  assert.match(r.id, /^chatcmpl-/);
+  assert.equal(r.choices.length, 1);
+  assert.equal(r.choices[0].message.role, 'assistant');
+  assert.equal(typeof r.choices[0].message.content, 'string');
+  assert.equal(r.choices[0].finish_reason, 'length');
+  assert.equal(r.usage.completion_tokens, 8);
+  assert.ok(r.usage.prompt_tokens > 0);
+  assert.equal(r.usage.total_tokens, r.usage.prompt_tokens + 8);
+});
+
+test('chat completion, streamed with usage', async () => {
+  const stream = await client.chat.completions.create({
+    model: 'tiny', messages: [{ role: 'user', content: 'Count' }], max_tokens: 6,
+    temperature: 0, ignore_eos: true, stream: true, stream_options: { include_usage: true },
+  });
+  let text = '';
+  let role;
+  let finish;
+  let usage;
+  let chunks = 0;
+  for await (const chunk of stream) {
+    chunks++;
+    assert.equal(chunk.object, 'chat.completion.chunk');
+    if (chunk.usage) usage = chunk.usage;
+    if (chunk.choices.length === 0) continue;
+    const c = chunk.choices[0];
+    if (c.delta.role) role = c.delta.role;
+    if (c.delta.content) text += c.delta.content;
+    if (c.finish_reason) finish = c.finish_reason;
+  }
+  assert.equal(role, 'assistant');
+  assert.equal(finish, 'length');
+  assert.ok(chunks >= 3);
+  assert.equal(usage.completion_tokens, 6);
+  // The same request not streamed gives the same text (greedy).
+  const whole = await client.chat.completions.create({
+    model: 'tiny', messages: [{ role: 'user', content: 'Count' }], max_tokens: 6,
+    temperature: 0, ignore_eos: true,
+  });
+  assert.equal(text, whole.choices[0].message.content);
+});
+
+test('text completion and stop', async () => {
+  const r = await client.completions.create({
+    model: 'tiny', prompt: 'Once upon a time', max_tokens: 12, temperature: 0, ignore_eos: true,
+  });
+  assert.equal(r.object, 'text_completion');
+  assert.equal(r.usage.completion_tokens, 12);
+  const text = r.choices[0].text;
+  assert.ok(text.length > 0);
+  // Stop at a piece of the greedy output: the answer ends before it.
+  const stop = text.trim().slice(0, 2);
+  if (stop.length > 0) {
+    const s = await client.completions.create({
+      model: 'tiny', prompt: 'Once upon a time', max_tokens: 12, temperature: 0,
+      ignore_eos: true, stop: [stop],
+    });
+    assert.equal(s.choices[0].finish_reason, 'stop');
+    assert.ok(!s.choices[0].text.includes(stop));
+    assert.ok(text.startsWith(s.choices[0].text));
+  }
+});
+
+test('errors surface as APIError with the right status', async () => {
+  await assert.rejects(
+    client.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'x' }],
+                                     temperature: 5 }),
+    (e) => e instanceof OpenAI.APIError && e.status === 400 && e.param === 'temperature');
+  await assert.rejects(
+    client.chat.completions.create({ model: 'no-such-model', messages: [{ role: 'user', content: 'x' }] }),
+    (e) => e instanceof OpenAI.NotFoundError && e.status === 404 && e.code === 'model_not_found');
+  const wrongKey = new OpenAI({ apiKey: 'wrong', baseURL: `${baseURL}/v1`, maxRetries: 0 });
+  await assert.rejects(wrongKey.models.list(),
+    (e) => e instanceof OpenAI.AuthenticationError && e.status === 401);
+  await assert.rejects(
+    client.completions.create({ model: 'tiny', prompt: 'x', n: 3 }),
+    (e) => e instanceof OpenAI.BadRequestError && e.param === 'n');
+});
