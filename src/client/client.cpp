@@ -89,17 +89,54 @@ ClientError Exchange::error_from(const boost::system::error_code& ec, std::strin
   return {Errc::unavailable, 0, where + ec.message(), {}};
 }
 
+// Parses buffered bytes into the body span until it is full, the message is done or more
+// bytes are needed. Returns a parse error, if any.
+boost::system::error_code Exchange::parse_buffered() {
+  auto& body = parser.get().body();
+  while (conn->buffer.size() > 0 && !parser.is_done() && body.size > 0) {
+    boost::system::error_code ec;
+    auto used = parser.put(conn->buffer.data(), ec);
+    conn->buffer.consume(used);
+    if (ec == http::error::need_more || ec == http::error::need_buffer) {
+      if (used == 0)
+        break;
+      continue;
+    }
+    if (ec)
+      return ec;
+  }
+  return {};
+}
+
+// Beast's http::async_read_some is not used here: after parsing a chunk it keeps reading the
+// socket until it sees the next chunk's header, which would hold each event back until the
+// next one arrives. This completes as soon as any body bytes are available.
 asio::awaitable<boost::system::error_code> Exchange::read_some(std::span<char> into,
                                                                std::size_t& written) {
   auto& body = parser.get().body();
   body.data = into.data();
   body.size = into.size();
-  arm();
-  auto [ec, n] = co_await http::async_read_some(conn->stream, conn->buffer, parser, use_tuple);
-  written = into.size() - body.size;
-  if (ec == http::error::need_buffer)
-    ec = {};
-  co_return ec;
+  for (;;) {
+    if (auto ec = parse_buffered())
+      co_return ec;
+    written = into.size() - body.size;
+    if (written > 0 || parser.is_done())
+      co_return boost::system::error_code{};
+    std::size_t room = conn->buffer.max_size() - conn->buffer.size();
+    if (room == 0)
+      co_return http::make_error_code(http::error::buffer_overflow);
+    arm();
+    auto space = conn->buffer.prepare(std::min<std::size_t>(room, 4096));
+    auto [ec, n] = co_await conn->stream.async_read_some(space, use_tuple);
+    conn->buffer.commit(n);
+    if (ec == asio::error::eof && parser.got_some()) {
+      parser.put_eof(ec);  // completes a body delimited by the end of the connection
+      if (!ec)
+        continue;
+    }
+    if (ec)
+      co_return ec;
+  }
 }
 
 asio::awaitable<ClientResult<bool>> Exchange::read_all(std::string& out, std::size_t limit) {

@@ -48,6 +48,8 @@ struct Exchange {
   // body bytes written. Precondition: the header was read and !parser.is_done().
   boost::asio::awaitable<boost::system::error_code> read_some(std::span<char> into,
                                                               std::size_t& written);
+  // Feeds buffered bytes to the parser (body bytes land in the body span).
+  boost::system::error_code parse_buffered();
   // Reads the rest of the body into `out` (failing beyond `limit` bytes).
   boost::asio::awaitable<ClientResult<bool>> read_all(std::string& out, std::size_t limit);
 };

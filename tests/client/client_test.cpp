@@ -139,6 +139,30 @@ TEST(Client, DeliversEachDeltaBeforeTheNextIsSent) {
   });
 }
 
+TEST(Client, FirstEventInTheSamePacketAsTheHeaderIsDeliveredAtOnce) {
+  auto gate = std::make_shared<test::Gate*>(nullptr);
+  auto handler = [gate](const FakeRequest&, tcp::socket& s) -> asio::awaitable<bool> {
+    co_await test::write_all(s, test::sse_head_chunked() + test::http_chunk(test::chat_chunk("a")));
+    co_await (*gate)->wait();  // nothing more until the client has seen "a"
+    std::string rest =
+        test::http_chunk(test::chat_chunk("b", "stop") + "data: [DONE]\n\n") + test::http_chunk("");
+    co_await test::write_all(s, rest);
+    co_return true;
+  };
+  run(handler, [gate](asio::io_context& io, FakeServer& srv) -> asio::awaitable<void> {
+    *gate = &srv.gate();
+    Client c(io.get_executor(), {.base_url = srv.url()});
+    auto s = co_await c.stream_chat(hello());
+    if (!s) {
+      ADD_FAILURE() << s.error().message;
+      co_return;
+    }
+    EXPECT_EQ(std::get<Delta>(co_await s->next()).content, "a");
+    (*gate)->open();
+    EXPECT_EQ((co_await collect(s.value())).text, "b");
+  });
+}
+
 TEST(Client, EventsSplitAcrossChunksAndWrites) {
   std::string events = test::chat_chunk("ab") + ": ping\r\n\r\n" + test::chat_chunk("cd", "stop") +
                        test::usage_chunk(1, 2) + "data: [DONE]\n\n";
