@@ -1,0 +1,161 @@
+// End to end against the real server: `troupe serve --engine sim` on a free loopback port,
+// then a benchmark run whose results.json counts must match, and its HTML report.
+// Skipped when the troupe binary of this build has no `serve` (a build without the server);
+// $TROUPE_BIN names another binary.
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "bench/options.hpp"
+#include "bench/report.hpp"
+#include "bench/results.hpp"
+#include "bench/runner.hpp"
+
+extern char** environ;
+
+namespace troupe::bench {
+namespace {
+
+// A child process whose stderr+stdout we read line by line (blocking reads: no sleeps).
+class Child {
+ public:
+  explicit Child(std::vector<std::string> args) {
+    int fds[2];
+    if (pipe(fds) != 0)
+      return;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
+    posix_spawn_file_actions_addclose(&fa, fds[0]);
+    std::vector<char*> argv;
+    for (auto& a : args)
+      argv.push_back(a.data());
+    argv.push_back(nullptr);
+    if (posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), environ) != 0)
+      pid_ = -1;
+    posix_spawn_file_actions_destroy(&fa);
+    close(fds[1]);
+    out_ = fdopen(fds[0], "r");
+  }
+  ~Child() {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      waitpid(pid_, nullptr, 0);
+    }
+    if (out_)
+      std::fclose(out_);
+  }
+  // Reads lines until one matches; returns the first capture group ("" at EOF).
+  std::string wait_for(const std::regex& re, std::string& seen) {
+    char line[4096];
+    while (out_ && std::fgets(line, sizeof line, out_)) {
+      seen += line;
+      std::cmatch m;
+      if (std::regex_search(line, m, re))
+        return m[1].str();
+    }
+    return {};
+  }
+  bool running() const { return pid_ > 0; }
+
+ private:
+  pid_t pid_ = -1;
+  std::FILE* out_ = nullptr;
+};
+
+// The build's troupe, or $TROUPE_BIN (e.g. a full build's binary when this one has no server).
+std::string troupe_binary() {
+  if (const char* bin = std::getenv("TROUPE_BIN"))
+    return bin;
+  return std::string(TROUPE_BINARY_DIR) + "/troupe";
+}
+
+// True when the binary has `serve` with the simulated engine (its help mentions --sim-decode-tps).
+bool has_sim_serve() {
+  if (!std::filesystem::exists(troupe_binary()))
+    return false;
+  std::string cmd = troupe_binary() + " serve --help 2>&1";
+  std::FILE* p = popen(cmd.c_str(), "r");
+  if (!p)
+    return false;
+  std::string out;
+  char buf[1024];
+  while (std::fgets(buf, sizeof buf, p))
+    out += buf;
+  pclose(p);
+  return out.find("--sim-decode-tps") != std::string::npos;
+}
+
+TEST(ServeEndToEnd, CountsMatchAndReportEmbedsPlots) {
+  if (!has_sim_serve())
+    GTEST_SKIP() << "this build's troupe has no `serve` (server not configured)";
+  Child server({troupe_binary(), "serve", "--engine", "sim", "--port", "0", "--parallel", "8",
+                "--sim-decode-tps", "2000"});
+  ASSERT_TRUE(server.running());
+  std::string log;
+  auto url = server.wait_for(std::regex("listening on (http://[0-9.:]+)"), log);
+  ASSERT_FALSE(url.empty()) << log;
+
+  BenchFlags f;
+  f.url = url;
+  f.scenarios = {"D(24,6)"};
+  f.concurrency = "1,4";
+  f.endpoint = "completions";  // no chat template: usage.prompt_tokens is the prompt itself
+  f.max_requests = 12;
+  f.warmup = 1;
+  f.progress = "off";
+  auto config = make_config(f);
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  auto run = run_benchmark(config.value(), nullptr);
+  ASSERT_TRUE(run.ok()) << run.error().message;
+  EXPECT_TRUE(run->exact_prompts);
+  EXPECT_EQ(run->inexact_prompts, 0);
+
+  auto dir = std::filesystem::path(TROUPE_BINARY_DIR) / "bench_test_out" / "serve_e2e";
+  std::filesystem::remove_all(dir);
+  ASSERT_TRUE(write_results(run.value(), dir.string()).ok());
+  std::ifstream in(dir / "results.json");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto results = boost::json::parse(ss.str()).as_object();
+  const auto& points = results.at("points").as_array();
+  ASSERT_EQ(points.size(), 2u);
+  for (const auto& pv : points) {
+    const auto& p = pv.as_object();
+    SCOPED_TRACE(p.at("label").as_string().c_str());
+    EXPECT_EQ(p.at("requests").to_number<int>(), 12);
+    EXPECT_EQ(p.at("completed").to_number<int>(), 12);
+    EXPECT_EQ(p.at("failed").to_number<int>(), 0);
+    EXPECT_DOUBLE_EQ(p.at("output_tokens").at("mean").to_number<double>(), 6.0);
+    // Prompts are exactly 24 tokens by the server's /tokenize (inexact_prompts == 0 below);
+    // usage.prompt_tokens may count more (special tokens, the sim's own prompt accounting).
+    EXPECT_GE(p.at("input_tokens").at("min").to_number<double>(), 24.0);
+    EXPECT_EQ(p.at("usage_mismatch").to_number<int>(), 0);
+    EXPECT_GT(p.at("output_tokens_per_s").to_number<double>(), 0);
+  }
+  auto html = dir / "report.html";
+  ASSERT_TRUE(write_report({dir.string()}, html.string()).ok());
+  std::ifstream page_in(html);
+  std::stringstream page;
+  page << page_in.rdbuf();
+  auto text = page.str();
+  std::size_t svgs = 0;
+  for (auto at = text.find("<svg"); at != std::string::npos; at = text.find("<svg", at + 1))
+    ++svgs;
+  EXPECT_GE(svgs, 7u);
+  EXPECT_EQ(text.find("<script"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace troupe::bench
