@@ -100,20 +100,14 @@ Result<Slo> parse_slo(std::string_view text) {
   return slo;
 }
 
-PointStats aggregate(std::span<const RequestRecord> records, const Slo& slo) {
-  PointStats p;
+namespace {
+
+// The samples of one point's measured requests, before summarising.
+struct Samples {
   std::vector<double> ttft, e2e, tpot, itl, in, out;
   double first = 0, last = 0, in_sum = 0, out_sum = 0;
-  for (const auto& r : records) {
-    if (!r.measured)
-      continue;
-    first = p.requests == 0 ? r.start_s : std::min(first, r.start_s);
-    last = p.requests == 0 ? r.end_s : std::max(last, r.end_s);
-    ++p.requests;
-    if (!r.ok()) {
-      ++p.errors[r.error];
-      continue;
-    }
+
+  void add_ok(const RequestRecord& r, const Slo& slo, PointStats& p) {
     ++p.completed;
     ttft.push_back(r.ttft_s);
     e2e.push_back(r.e2e_s);
@@ -129,24 +123,47 @@ PointStats aggregate(std::span<const RequestRecord> records, const Slo& slo) {
     p.usage_mismatch += (r.usage_reported && r.output_tokens != r.deltas) ? 1 : 0;
     p.good += meets(r, slo) ? 1 : 0;
   }
+};
+
+void rates(PointStats& p, const Samples& s) {
   p.failed = p.requests - p.completed;
-  p.duration_s = last - first;
+  p.duration_s = s.last - s.first;
   if (p.duration_s > 0) {
     p.rps = static_cast<double>(p.completed) / p.duration_s;
-    p.input_tps = in_sum / p.duration_s;
-    p.output_tps = out_sum / p.duration_s;
+    p.input_tps = s.in_sum / p.duration_s;
+    p.output_tps = s.out_sum / p.duration_s;
     p.total_tps = p.input_tps + p.output_tps;
     p.goodput_rps = static_cast<double>(p.good) / p.duration_s;
   }
   p.error_rate = p.requests ? static_cast<double>(p.failed) / static_cast<double>(p.requests) : 0;
-  p.ttft_cdf = quantiles(ttft);
-  p.e2e_cdf = quantiles(e2e);
-  p.ttft = summarize(std::move(ttft));
-  p.e2e = summarize(std::move(e2e));
-  p.tpot = summarize(std::move(tpot));
-  p.itl = summarize(std::move(itl));
-  p.input_tokens = summarize(std::move(in));
-  p.output_tokens = summarize(std::move(out));
+}
+
+}  // namespace
+
+PointStats aggregate(std::span<const RequestRecord> records, const Slo& slo) {
+  PointStats p;
+  Samples s;
+  for (const auto& r : records) {
+    if (!r.measured)
+      continue;
+    s.first = p.requests == 0 ? r.start_s : std::min(s.first, r.start_s);
+    s.last = p.requests == 0 ? r.end_s : std::max(s.last, r.end_s);
+    ++p.requests;
+    if (r.ok()) {
+      s.add_ok(r, slo, p);
+    } else {
+      ++p.errors[r.error];
+    }
+  }
+  rates(p, s);
+  p.ttft_cdf = quantiles(s.ttft);
+  p.e2e_cdf = quantiles(s.e2e);
+  p.ttft = summarize(std::move(s.ttft));
+  p.e2e = summarize(std::move(s.e2e));
+  p.tpot = summarize(std::move(s.tpot));
+  p.itl = summarize(std::move(s.itl));
+  p.input_tokens = summarize(std::move(s.in));
+  p.output_tokens = summarize(std::move(s.out));
   return p;
 }
 

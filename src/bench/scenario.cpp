@@ -76,36 +76,16 @@ std::int32_t Scenario::max_input() const {
   return static_cast<std::int32_t>(std::max(1.0, m));
 }
 
-Result<Scenario> parse_scenario(std::string_view text) {
-  std::string s;
-  for (char c : text) {
-    if (c != ' ' && c != '\t')
-      s.push_back(c);
-  }
-  if (s.size() < 2)
-    return invalid(text);
-  Scenario sc;
-  sc.text = s;
-  std::string_view rest = std::string_view(s).substr(1);
+namespace {
+
+// "(in)/(out)" pairs of N and U scenarios, after the kind letter.
+Result<Scenario> parse_pairs(Scenario sc, std::string_view rest, std::string_view text) {
   auto slash = rest.find(")/(");
-  char k = s[0];
-  if (k == 'D' && slash == std::string_view::npos) {
-    auto p = pair_of(rest);
-    if (!p || p->first < 1 || p->second < 1)
-      return invalid(text);
-    sc.kind = Scenario::Kind::deterministic;
-    sc.in_a = p->first;
-    sc.out_a = p->second;
-    return sc;
-  }
-  if ((k != 'N' && k != 'U') || (k == 'N' && slash == std::string_view::npos)) {
-    return invalid(text);
-  }
-  sc.kind = k == 'N' ? Scenario::Kind::normal : Scenario::Kind::uniform;
   if (slash == std::string_view::npos) {  // U(max_in,max_out)
     auto p = pair_of(rest);
-    if (!p || p->first < 1 || p->second < 1)
+    if (sc.kind != Scenario::Kind::uniform || !p || p->first < 1 || p->second < 1) {
       return invalid(text);
+    }
     sc.in_a = sc.out_a = 1;
     sc.in_b = p->first;
     sc.out_b = p->second;
@@ -127,6 +107,34 @@ Result<Scenario> parse_scenario(std::string_view text) {
     return invalid(text, "U(min,max) needs 1 <= min <= max");
   }
   return sc;
+}
+
+}  // namespace
+
+Result<Scenario> parse_scenario(std::string_view text) {
+  std::string s;
+  for (char c : text) {
+    if (c != ' ' && c != '\t')
+      s.push_back(c);
+  }
+  if (s.size() < 2)
+    return invalid(text);
+  Scenario sc;
+  sc.text = s;
+  std::string_view rest = std::string_view(s).substr(1);
+  if (s[0] == 'D') {
+    auto p = pair_of(rest);
+    if (!p || p->first < 1 || p->second < 1)
+      return invalid(text);
+    sc.kind = Scenario::Kind::deterministic;
+    sc.in_a = p->first;
+    sc.out_a = p->second;
+    return sc;
+  }
+  if (s[0] != 'N' && s[0] != 'U')
+    return invalid(text);
+  sc.kind = s[0] == 'N' ? Scenario::Kind::normal : Scenario::Kind::uniform;
+  return parse_pairs(std::move(sc), rest, text);
 }
 
 }  // namespace troupe::bench
