@@ -44,10 +44,14 @@ void Progress::update(std::int64_t done, std::int64_t errors, std::int64_t in_fl
                       double elapsed_s) {
   if (!enabled())
     return;
-  if (elapsed_s > last_t_)
-    rate_ = static_cast<double>(done - last_done_) / (elapsed_s - last_t_);
-  last_done_ = done;
-  last_t_ = elapsed_s;
+  // The current rate, over windows of 2 s (250 ms ticks would jump between 0 and bursts).
+  if (rate_ == 0 || elapsed_s - last_t_ >= 2.0) {
+    if (elapsed_s > last_t_) {
+      rate_ = static_cast<double>(done - last_done_) / (elapsed_s - last_t_);
+    }
+    last_done_ = done;
+    last_t_ = elapsed_s;
+  }
   if (!bar_) {
     std::fprintf(out_, "bench: %s\n", line(done, errors, in_flight, elapsed_s).c_str());
     std::fflush(out_);
