@@ -201,6 +201,9 @@ Node::~Node() {
   stop();
 }
 
+boost::asio::io_context& Node::io_context() const noexcept {
+  return core_->io;
+}
 NodeId Node::id() const noexcept {
   return core_->self;
 }

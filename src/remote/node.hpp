@@ -110,7 +110,9 @@ struct Envelope {
 };
 
 // Called on an I/O thread for every message to a published name: keep it short and never
-// block (tell an actor). Messages from one sender arrive in order.
+// block (tell an actor). Messages from one sender arrive in order, but messages from
+// different nodes (and local tells/asks, which run on the caller's thread) may be handled
+// concurrently, so the handler must be thread-safe.
 using MessageHandler = std::function<void(Envelope&)>;
 
 // An actor somewhere in the cluster (this node included). Cheap to copy.

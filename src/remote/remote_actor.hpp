@@ -76,13 +76,16 @@ void forward(const actor::ActorRef<Protocol>& target, Envelope& e,
   if constexpr (actor::Askable<Alt>) {
     using R = actor::reply_type_t<Alt>;
     auto state = std::make_shared<actor::detail::AskState<R>>();
+    // Internal actor API (see the report to the actor runtime's owner): a ReplyTo whose
+    // answer runs our callback on the node's executor.
     state->set_handler(
-        boost::asio::bind_executor(ex, [reply = std::move(e.reply)](Result<R> out) mutable {
+        [reply = std::move(e.reply)](Result<R> out) mutable {
           if (out)
             reply.send(out.value());
           else
             reply.fail(out.error());
-        }));
+        },
+        ex);
     msg.reply = actor::ReplyTo<R>(state);
   }
   target.tell(std::move(msg));  // a refused ask completes its ReplyTo with an error
