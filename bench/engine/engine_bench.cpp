@@ -187,8 +187,15 @@ Run engine_run(const Args& a, int P, int n_vocab) {
     spawn_request(io, c, token_task(make_prompt(s, a.prompt, n_vocab), a.gen), seen[s], live);
   }
   auto guard = asio::make_work_guard(io);
-  while (live > 0)
-    io.run_one();
+  while (live > 0) {
+    if (io.run_one_for(std::chrono::seconds(3)) == 0) {
+      auto st = c.stats();
+      fmt::print(stderr,
+                 "stalled: live {} running {} queued {} generated {} steps {} seen0 {} done0 {}\n",
+                 live, st.requests_running, st.requests_queued, st.generation_tokens_total,
+                 st.decode_steps_total, seen[0].tokens, seen[0].done);
+    }
+  }
   Run r;
   r.seconds = secs(Clock::now() - t0);
   r.steps = c.stats().decode_steps_total;

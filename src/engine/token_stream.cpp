@@ -18,6 +18,7 @@ class StreamChannel : public std::enable_shared_from_this<StreamChannel> {
     if (waiter_) {
       auto h = std::move(*waiter_);
       waiter_.reset();
+      delivered_final_ = final_pushed_;  // handed straight to the waiter: delivered
       lock.unlock();
       deliver(std::move(h), std::move(ev));
       return true;

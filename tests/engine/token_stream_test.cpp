@@ -50,6 +50,28 @@ TEST(TokenStream, AsyncNextWaitsForAPushFromAnotherThread) {
   EXPECT_TRUE(std::holds_alternative<Started>(*got));
 }
 
+// The final event handed straight to a waiting consumer still ends the stream: the next wait
+// completes with nullopt instead of waiting forever.
+TEST(TokenStream, FinalEventDeliveredToAWaiterEndsTheStream) {
+  auto [writer, stream] = make_stream();
+  asio::io_context io;
+  int events = 0;
+  bool ended = false;
+  asio::co_spawn(
+      io,
+      [&, s = std::move(stream)]() mutable -> asio::awaitable<void> {
+        while (co_await s.next())
+          ++events;
+        ended = true;
+      },
+      asio::detached);
+  io.poll();  // the consumer now waits
+  writer.push(Finished{});
+  io.run();
+  EXPECT_EQ(events, 1);
+  EXPECT_TRUE(ended);
+}
+
 TEST(TokenStream, BlockingNextAndTryNext) {
   auto [writer, stream] = make_stream();
   EXPECT_FALSE(stream.try_next());
