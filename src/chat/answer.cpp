@@ -112,13 +112,22 @@ std::string AnswerStats::summary() const {
                      tokens_per_second(), tokens);
 }
 
-asio::awaitable<AnswerResult> stream_answer(client::Client& client,
-                                            const client::ChatRequest& request, Output& out,
-                                            AnswerOptions options) {
+asio::awaitable<AnswerResult> stream_answer(client::Client& client, client::ChatRequest request,
+                                            Output& out, AnswerOptions options) {
   AnswerWriter writer(out, options, Clock::now());
   auto cancel_state = co_await asio::this_coro::cancellation_state;
   auto [stream, event] = co_await open_with_spinner(client, request, options.spinner);
   for (;;) {
+    // Once a stop was requested, whatever the stream reports next (a cancelled read, a cut
+    // event, a token that raced the stop) is the stop. A stop requested while this coroutine
+    // ran rather than waited is only in its cancellation state: look at it each time.
+    if (cancel_state.cancelled() != asio::cancellation_type::none &&
+        !std::holds_alternative<client::Done>(event)) {
+      if (stream)
+        stream->cancel();  // close the connection now: the server stops generating
+      client::StreamEvent stopped = client::ClientError{Errc::cancelled, 0, "stopped"};
+      co_return writer.finish(stopped);
+    }
     auto* delta = std::get_if<client::Delta>(&event);
     if (!delta)
       co_return writer.finish(event);
@@ -128,12 +137,9 @@ asio::awaitable<AnswerResult> stream_answer(client::Client& client,
         co_return writer.finish(failed);
       }
     }
-    // A stop requested while this coroutine was running (not waiting) is remembered by its
-    // cancellation state, not by the next read: look before reading on.
-    if (cancel_state.cancelled() != asio::cancellation_type::none) {
-      client::StreamEvent stopped = client::ClientError{Errc::cancelled, 0, "stopped"};
-      co_return writer.finish(stopped);  // `stream` closes the connection as it goes
-    }
+    // Awaiting with a stop pending would throw: go round to the check above instead.
+    if (cancel_state.cancelled() != asio::cancellation_type::none)
+      continue;
     event = co_await stream->next();
   }
 }

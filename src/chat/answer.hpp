@@ -53,9 +53,10 @@ struct AnswerOptions {
 // connection, an HTTP error, a broken stream or a write error end up in result.error.
 // Cancellation: terminal cancellation of the awaiting operation (bind a cancellation slot to
 // its co_spawn) closes the connection, which tells the server to stop; the result then has
-// stopped() and the text so far.
+// stopped() and the text so far. `request` is taken by value (the coroutine outlives the
+// caller's expression); `client` and `out` must outlive the operation.
 boost::asio::awaitable<AnswerResult> stream_answer(client::Client& client,
-                                                   const client::ChatRequest& request, Output& out,
+                                                   client::ChatRequest request, Output& out,
                                                    AnswerOptions options = {});
 
 }  // namespace troupe::chat
