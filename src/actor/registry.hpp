@@ -1,22 +1,24 @@
 #pragma once
 // Registry: names -> actors, local to one ActorSystem.
 //
-// Readers never wait for writers to build anything: the map is copy-on-write, published
-// through an atomic shared_ptr. A lookup loads the current snapshot (the library's atomic
-// shared_ptr takes an internal lock bit for the few instructions of the pointer copy, never
-// across a map copy) and searches it with no lock held. Writers serialise on a mutex, copy
-// the map, change the copy and publish it: registration is rare (startup, service discovery),
-// lookups are frequent.
-//
+// Readers never wait for writers to build anything: the map is copy-on-write. A writer
+// (serialised with other writers on write_mu_) copies the current map, changes the copy and
+// publishes it by swapping one shared_ptr under snapshot_mu_ (a reader/writer lock held for
+// the pointer copy or swap only, never across a map copy or a search). A lookup takes the
+// lock shared for that pointer copy and searches its snapshot with no lock held; readers
+// never exclude each other. (libstdc++ 12's std::atomic<std::shared_ptr> does the same with
+// a lock bit ThreadSanitizer cannot see, hence an explicit lock.) Registration is rare
+// (startup, service discovery), lookups are frequent.
+
 // Entries are not removed when an actor stops: a looked-up ref to a stopped actor reports
 // SendStatus::stopped, and `erase` (or a put with replace) clears the name.
 //
 // Thread-safety: every member may be called from any thread concurrently.
 
-#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -46,8 +48,12 @@ class Registry {
 
  private:
   using Map = std::map<std::string, ActorHandle, std::less<>>;
-  std::atomic<std::shared_ptr<const Map>> map_;
-  std::mutex write_mu_;
+  std::shared_ptr<const Map> snapshot() const;
+  void publish(std::shared_ptr<const Map> next);
+
+  mutable std::shared_mutex snapshot_mu_;  // guards map_ (the pointer, not the map)
+  std::shared_ptr<const Map> map_;         // immutable once published
+  std::mutex write_mu_;                    // serialises writers
 };
 
 }  // namespace troupe::actor
