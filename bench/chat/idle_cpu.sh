@@ -23,7 +23,7 @@ hz=$(getconf CLK_TCK)
 before=$(ticks)
 sleep "$seconds"
 after=$(ticks)
-echo "troupe chat (pid $pid) idle at the prompt for ${seconds} s: $((after - before)) CPU ticks (1 tick = 1/${hz} s)"
+echo "troupe chat (pid $pid, $(ls "/proc/$pid/task" | wc -l) threads) idle at the prompt for ${seconds} s: $((after - before)) CPU ticks (1 tick = 1/${hz} s)"
 
 if command -v strace >/dev/null; then
   strace -f -p "$pid" -o "$work/trace.txt" &
