@@ -369,7 +369,8 @@ TEST(Node, MetadataIsGossiped) {
   TestNode b(fast_options({a->address()}), &sig);
   b->set_metadata("load", "3");
   ASSERT_TRUE(sig.wait([&] {
-    for (const auto& m : a->snapshot()->members) {
+    auto snap = a->snapshot();  // keep it alive for the loop
+    for (const auto& m : snap->members) {
       if (m.id == b->id() && m.meta.count("load") && m.meta.at("load") == "3")
         return true;
     }

@@ -103,14 +103,16 @@ class TestNode {
   // True once `name` resolves (this node's registry) to a node other than `not_on`.
   bool knows(std::string_view name) { return node_->lookup(name).ok(); }
   bool sees_alive(NodeId id) {
-    for (const auto& m : node_->snapshot()->members) {
+    auto snap = node_->snapshot();  // keep it alive for the loop
+    for (const auto& m : snap->members) {
       if (m.id == id && m.state == MemberState::alive)
         return true;
     }
     return false;
   }
   bool sees(NodeId id) {
-    for (const auto& m : node_->snapshot()->members) {
+    auto snap = node_->snapshot();  // keep it alive for the loop
+    for (const auto& m : snap->members) {
       if (m.id == id)
         return true;
     }
