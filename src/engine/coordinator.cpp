@@ -87,11 +87,13 @@ Coordinator::Coordinator(EngineOptions options)
 Coordinator::~Coordinator() {
   if (loader_.joinable())
     loader_.join();
-  engine_.reset();  // joins the engine thread: no more messages to the actors
+  // The actors thread first: it is the one that tells the engine (releases, admissions).
+  // The engine may still post to the stopped io_context; those handlers are destroyed unrun.
   actors_work_.reset();
   actors_.stop();
   if (actor_thread_.joinable())
     actor_thread_.join();
+  engine_.reset();  // joins the engine thread
   tokenizer_.join();
   queue_.clear();
 }
