@@ -1,0 +1,333 @@
+#include "cluster/cluster_protocol.hpp"
+
+#include <bit>
+#include <cstring>
+
+namespace troupe::cluster {
+
+using remote::WireReader;
+using remote::WireWriter;
+
+namespace {
+
+void f32(WireWriter& w, float v) {
+  w.u32(std::bit_cast<std::uint32_t>(v));
+}
+float f32(WireReader& r) {
+  return std::bit_cast<float>(r.u32());
+}
+
+// A count read from the wire, refused when it cannot fit the bytes left (each element takes
+// at least `min_bytes`), so a hostile count never allocates.
+bool read_count(WireReader& r, std::size_t min_bytes, std::uint32_t& n) {
+  n = r.u32();
+  if (!r.ok() || static_cast<std::size_t>(n) * min_bytes > r.remaining()) {
+    r.fail();
+    return false;
+  }
+  return true;
+}
+
+void encode_messages(const std::vector<engine::ChatMessage>& ms, WireWriter& w) {
+  w.u32(static_cast<std::uint32_t>(ms.size()));
+  for (const auto& m : ms) {
+    w.str(m.role);
+    w.str(m.content);
+  }
+}
+
+bool decode_messages(WireReader& r, std::vector<engine::ChatMessage>& ms) {
+  std::uint32_t n = 0;
+  if (!read_count(r, 8, n))
+    return false;
+  ms.resize(n);
+  for (auto& m : ms) {
+    m.role = r.str();
+    m.content = r.str();
+  }
+  return r.ok();
+}
+
+void encode_prompt(const engine::Prompt& p, WireWriter& w) {
+  w.u8(static_cast<std::uint8_t>(p.index()));
+  if (const auto* s = std::get_if<std::string>(&p))
+    w.str(*s);
+  else if (const auto* t = std::get_if<std::vector<engine::Token>>(&p))
+    encode_tokens(*t, w);
+  else
+    encode_messages(std::get<std::vector<engine::ChatMessage>>(p), w);
+}
+
+bool decode_prompt(WireReader& r, engine::Prompt& p) {
+  switch (r.u8()) {
+    case 0:
+      p = r.str();
+      return r.ok();
+    case 1: {
+      std::vector<engine::Token> t;
+      if (!decode_tokens(r, t))
+        return false;
+      p = std::move(t);
+      return true;
+    }
+    case 2: {
+      std::vector<engine::ChatMessage> ms;
+      if (!decode_messages(r, ms))
+        return false;
+      p = std::move(ms);
+      return true;
+    }
+    default:
+      r.fail();
+      return false;
+  }
+}
+
+void encode_sampling(const engine::SamplingParams& s, WireWriter& w) {
+  f32(w, s.temperature);
+  w.u32(static_cast<std::uint32_t>(s.top_k));
+  f32(w, s.top_p);
+  f32(w, s.min_p);
+  f32(w, s.repeat_penalty);
+  w.u32(static_cast<std::uint32_t>(s.repeat_last_n));
+  f32(w, s.presence_penalty);
+  f32(w, s.frequency_penalty);
+  w.u8(s.seed ? 1 : 0);
+  w.u32(s.seed.value_or(0));
+  w.u32(static_cast<std::uint32_t>(s.logit_bias.size()));
+  for (const auto& [tok, bias] : s.logit_bias) {
+    w.u32(static_cast<std::uint32_t>(tok));
+    f32(w, bias);
+  }
+  w.u8(s.logprobs ? 1 : 0);
+  w.u32(static_cast<std::uint32_t>(s.top_logprobs));
+}
+
+bool decode_sampling(WireReader& r, engine::SamplingParams& s) {
+  s.temperature = f32(r);
+  s.top_k = static_cast<std::int32_t>(r.u32());
+  s.top_p = f32(r);
+  s.min_p = f32(r);
+  s.repeat_penalty = f32(r);
+  s.repeat_last_n = static_cast<std::int32_t>(r.u32());
+  s.presence_penalty = f32(r);
+  s.frequency_penalty = f32(r);
+  const bool has_seed = r.u8() != 0;
+  const std::uint32_t seed = r.u32();
+  if (has_seed)
+    s.seed = seed;
+  std::uint32_t n = 0;
+  if (!read_count(r, 8, n))
+    return false;
+  s.logit_bias.resize(n);
+  for (auto& [tok, bias] : s.logit_bias) {
+    tok = static_cast<engine::Token>(r.u32());
+    bias = f32(r);
+  }
+  s.logprobs = r.u8() != 0;
+  s.top_logprobs = static_cast<std::int32_t>(r.u32());
+  return r.ok();
+}
+
+void encode_stop(const engine::StopParams& s, WireWriter& w) {
+  w.u32(static_cast<std::uint32_t>(s.max_tokens));
+  w.u32(static_cast<std::uint32_t>(s.stop.size()));
+  for (const auto& x : s.stop)
+    w.str(x);
+  w.u8(s.ignore_eos ? 1 : 0);
+  w.u32(static_cast<std::uint32_t>(s.min_tokens));
+}
+
+bool decode_stop(WireReader& r, engine::StopParams& s) {
+  s.max_tokens = static_cast<std::int32_t>(r.u32());
+  std::uint32_t n = 0;
+  if (!read_count(r, 4, n))
+    return false;
+  s.stop.resize(n);
+  for (auto& x : s.stop)
+    x = r.str();
+  s.ignore_eos = r.u8() != 0;
+  s.min_tokens = static_cast<std::int32_t>(r.u32());
+  return r.ok();
+}
+
+void encode_logprob(const engine::TokenLogprob& l, WireWriter& w) {
+  w.u32(static_cast<std::uint32_t>(l.token));
+  w.str(l.text);
+  f32(w, l.logprob);
+}
+
+bool decode_logprob(WireReader& r, engine::TokenLogprob& l) {
+  l.token = static_cast<engine::Token>(r.u32());
+  l.text = r.str();
+  l.logprob = f32(r);
+  return r.ok();
+}
+
+void encode_logprobs(const std::vector<engine::TokenLogprob>& ls, WireWriter& w) {
+  w.u32(static_cast<std::uint32_t>(ls.size()));
+  for (const auto& l : ls)
+    encode_logprob(l, w);
+}
+
+bool decode_logprobs(WireReader& r, std::vector<engine::TokenLogprob>& ls) {
+  std::uint32_t n = 0;
+  if (!read_count(r, 12, n))
+    return false;
+  ls.resize(n);
+  for (auto& l : ls) {
+    if (!decode_logprob(r, l))
+      return false;
+  }
+  return true;
+}
+
+void encode_delta(const engine::Delta& d, WireWriter& w) {
+  w.str(d.text);
+  encode_tokens(d.tokens, w);
+  encode_logprobs(d.logprobs, w);
+  w.u32(static_cast<std::uint32_t>(d.top.size()));
+  for (const auto& t : d.top)
+    encode_logprobs(t, w);
+}
+
+bool decode_delta(WireReader& r, engine::Delta& d) {
+  d.text = r.str();
+  if (!decode_tokens(r, d.tokens) || !decode_logprobs(r, d.logprobs))
+    return false;
+  std::uint32_t n = 0;
+  if (!read_count(r, 4, n))
+    return false;
+  d.top.resize(n);
+  for (auto& t : d.top) {
+    if (!decode_logprobs(r, t))
+      return false;
+  }
+  return true;
+}
+
+void encode_usage(const engine::Usage& u, WireWriter& w) {
+  w.u32(static_cast<std::uint32_t>(u.prompt_tokens));
+  w.u32(static_cast<std::uint32_t>(u.completion_tokens));
+  w.u32(static_cast<std::uint32_t>(u.cached_tokens));
+}
+
+void decode_usage(WireReader& r, engine::Usage& u) {
+  u.prompt_tokens = static_cast<std::int32_t>(r.u32());
+  u.completion_tokens = static_cast<std::int32_t>(r.u32());
+  u.cached_tokens = static_cast<std::int32_t>(r.u32());
+}
+
+}  // namespace
+
+std::string engine_name(std::string_view model) {
+  return std::string(kEnginePrefix) + std::string(model);
+}
+
+void encode_tokens(const std::vector<engine::Token>& t, WireWriter& w) {
+  w.u32(static_cast<std::uint32_t>(t.size()));
+  for (auto tok : t)
+    w.u32(static_cast<std::uint32_t>(tok));
+}
+
+bool decode_tokens(WireReader& r, std::vector<engine::Token>& t) {
+  std::uint32_t n = 0;
+  if (!read_count(r, 4, n))
+    return false;
+  t.resize(n);
+  for (auto& tok : t)
+    tok = static_cast<engine::Token>(r.u32());
+  return r.ok();
+}
+
+void encode_error(const Error& e, WireWriter& w) {
+  w.u8(static_cast<std::uint8_t>(e.code));
+  w.str(e.message);
+  w.str(e.param);
+}
+
+bool decode_error(WireReader& r, Error& e) {
+  const auto code = r.u8();
+  if (code > static_cast<std::uint8_t>(Errc::internal)) {
+    r.fail();
+    return false;
+  }
+  e.code = static_cast<Errc>(code);
+  e.message = r.str();
+  e.param = r.str();
+  return r.ok();
+}
+
+void encode_task(const engine::Task& t, WireWriter& w) {
+  w.str(t.model);
+  encode_prompt(t.prompt, w);
+  encode_sampling(t.sampling, w);
+  encode_stop(t.stop, w);
+  w.str(t.request_id);
+}
+
+bool decode_task(WireReader& r, engine::Task& t) {
+  t.model = r.str();
+  if (!decode_prompt(r, t.prompt) || !decode_sampling(r, t.sampling) || !decode_stop(r, t.stop))
+    return false;
+  t.request_id = r.str();
+  return r.ok();
+}
+
+void encode_event(const engine::StreamEvent& e, WireWriter& w) {
+  w.u8(static_cast<std::uint8_t>(e.index()));
+  if (const auto* s = std::get_if<engine::Started>(&e)) {
+    w.u32(static_cast<std::uint32_t>(s->prompt_tokens));
+    w.u32(static_cast<std::uint32_t>(s->cached_tokens));
+  } else if (const auto* d = std::get_if<engine::Delta>(&e)) {
+    encode_delta(*d, w);
+  } else if (const auto* f = std::get_if<engine::Finished>(&e)) {
+    w.u8(static_cast<std::uint8_t>(f->reason));
+    encode_usage(f->usage, w);
+    w.str(f->stop_string);
+  } else {
+    encode_error(std::get<engine::Failed>(e).error, w);
+  }
+}
+
+bool decode_event(WireReader& r, engine::StreamEvent& e) {
+  switch (r.u8()) {
+    case 0: {
+      engine::Started s;
+      s.prompt_tokens = static_cast<std::int32_t>(r.u32());
+      s.cached_tokens = static_cast<std::int32_t>(r.u32());
+      e = s;
+      return r.ok();
+    }
+    case 1: {
+      engine::Delta d;
+      if (!decode_delta(r, d))
+        return false;
+      e = std::move(d);
+      return true;
+    }
+    case 2: {
+      engine::Finished f;
+      const auto reason = r.u8();
+      if (reason > static_cast<std::uint8_t>(engine::FinishReason::cancelled))
+        r.fail();
+      f.reason = static_cast<engine::FinishReason>(reason);
+      decode_usage(r, f.usage);
+      f.stop_string = r.str();
+      e = std::move(f);
+      return r.ok();
+    }
+    case 3: {
+      engine::Failed f;
+      if (!decode_error(r, f.error))
+        return false;
+      e = std::move(f);
+      return true;
+    }
+    default:
+      r.fail();
+      return false;
+  }
+}
+
+}  // namespace troupe::cluster

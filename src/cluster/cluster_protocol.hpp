@@ -1,0 +1,219 @@
+#pragma once
+// The messages between a gateway and a worker, and their wire codecs (remote/wire.hpp).
+//
+//   gateway -> worker "engine/<model>":
+//     GenerateRequest   tell: start generating; stream the events to `reply_to`
+//     CancelRequest     tell: the client went away; drop the stream (frees the sequence)
+//     TokenizeRequest   ask:  -> TokenizeReply, or a failed reply (Error)
+//     DetokenizeRequest ask:  -> DetokenizeReply, or a failed reply (Error)
+//   worker -> gateway stream sink (reply_to):
+//     StreamUpdate      tell: one event of request `request_id`, in order; the last one is
+//                       Finished or Failed
+//
+// Request ids are chosen by the gateway and unique per gateway node; a worker keys its
+// streams by (gateway node, request id), so several gateways may share workers.
+//
+// Versioning: every type id carries the protocol version in its low byte (kProtocolVersion);
+// a node that receives an unknown type id ignores the message and logs it once, so mixed
+// versions fail loudly instead of misreading bytes.
+//
+// Thread-safety: plain values and pure functions.
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "engine/events.hpp"
+#include "engine/task.hpp"
+#include "remote/registry.hpp"
+#include "remote/wire.hpp"
+#include "util/result.hpp"
+
+namespace troupe::cluster {
+
+inline constexpr std::uint32_t kProtocolVersion = 1;
+inline constexpr std::uint32_t type_id(std::uint32_t n) {
+  return 0x434c0000u | (n << 8) | kProtocolVersion;  // "CL", message, version
+}
+
+// Registry name under which a worker publishes its engine for `model`.
+std::string engine_name(std::string_view model);
+inline constexpr std::string_view kEnginePrefix = "engine/";
+
+// Metadata keys a worker gossips (values are decimal strings unless noted).
+namespace meta {
+inline constexpr const char* role = "role";    // "worker" | "gateway"
+inline constexpr const char* model = "model";  // the model id
+inline constexpr const char* n_ctx = "n_ctx";  // context per sequence
+inline constexpr const char* n_vocab = "n_vocab";
+inline constexpr const char* capacity = "capacity";  // sequences decoded together
+// "<running> <queued> <kv_usage>": gauges in one entry, so one gossip update carries them.
+inline constexpr const char* load = "load";
+inline constexpr const char* state = "state";  // "loading" | "ready" | "failed"
+}  // namespace meta
+
+struct GenerateRequest {
+  std::uint64_t request_id = 0;
+  remote::ActorAddress reply_to;  // the gateway's stream sink
+  engine::Task task;
+};
+
+struct CancelRequest {
+  std::uint64_t request_id = 0;
+};
+
+struct StreamUpdate {
+  std::uint64_t request_id = 0;
+  engine::StreamEvent event;
+};
+
+struct TokenizeRequest {
+  std::string model;
+  std::string text;
+  bool add_special = true;
+  bool parse_special = false;
+};
+
+struct TokenizeReply {
+  std::vector<engine::Token> tokens;
+};
+
+struct DetokenizeRequest {
+  std::string model;
+  std::vector<engine::Token> tokens;
+};
+
+struct DetokenizeReply {
+  std::string text;
+};
+
+// Decodes a message of type T from a payload; Errc::invalid_request when malformed or when
+// bytes are left over.
+template <class T>
+Result<T> decode_message(std::span<const std::byte> payload) {
+  remote::WireReader r(payload);
+  T m;
+  if (!remote::Codec<T>::decode(r, m) || !r.at_end())
+    return Error{Errc::invalid_request, "malformed cluster message"};
+  return m;
+}
+
+// Encodes a message into a new buffer.
+template <class T>
+std::vector<std::byte> encode_message(const T& m) {
+  std::vector<std::byte> out(remote::encoded_size(m));
+  remote::WireWriter w(out);
+  remote::Codec<T>::encode(m, w);
+  return out;
+}
+
+// Building blocks, exposed for the codecs below and their tests.
+void encode_task(const engine::Task& t, remote::WireWriter& w);
+bool decode_task(remote::WireReader& r, engine::Task& t);
+void encode_event(const engine::StreamEvent& e, remote::WireWriter& w);
+bool decode_event(remote::WireReader& r, engine::StreamEvent& e);
+void encode_error(const Error& e, remote::WireWriter& w);
+bool decode_error(remote::WireReader& r, Error& e);
+void encode_tokens(const std::vector<engine::Token>& t, remote::WireWriter& w);
+bool decode_tokens(remote::WireReader& r, std::vector<engine::Token>& t);
+
+}  // namespace troupe::cluster
+
+namespace troupe::remote {
+
+template <>
+struct Codec<cluster::GenerateRequest> {
+  static constexpr std::uint32_t type_id = cluster::type_id(1);
+  static void encode(const cluster::GenerateRequest& m, WireWriter& w) {
+    w.u64(m.request_id);
+    w.u64(m.reply_to.node);
+    w.str(m.reply_to.address);
+    w.u64(m.reply_to.actor);
+    cluster::encode_task(m.task, w);
+  }
+  static bool decode(WireReader& r, cluster::GenerateRequest& m) {
+    m.request_id = r.u64();
+    m.reply_to.node = r.u64();
+    m.reply_to.address = r.str();
+    m.reply_to.actor = r.u64();
+    return cluster::decode_task(r, m.task) && r.ok();
+  }
+};
+
+template <>
+struct Codec<cluster::CancelRequest> {
+  static constexpr std::uint32_t type_id = cluster::type_id(2);
+  static void encode(const cluster::CancelRequest& m, WireWriter& w) { w.u64(m.request_id); }
+  static bool decode(WireReader& r, cluster::CancelRequest& m) {
+    m.request_id = r.u64();
+    return r.ok();
+  }
+};
+
+template <>
+struct Codec<cluster::StreamUpdate> {
+  static constexpr std::uint32_t type_id = cluster::type_id(3);
+  static void encode(const cluster::StreamUpdate& m, WireWriter& w) {
+    w.u64(m.request_id);
+    cluster::encode_event(m.event, w);
+  }
+  static bool decode(WireReader& r, cluster::StreamUpdate& m) {
+    m.request_id = r.u64();
+    return cluster::decode_event(r, m.event) && r.ok();
+  }
+};
+
+template <>
+struct Codec<cluster::TokenizeRequest> {
+  static constexpr std::uint32_t type_id = cluster::type_id(4);
+  static void encode(const cluster::TokenizeRequest& m, WireWriter& w) {
+    w.str(m.model);
+    w.str(m.text);
+    w.u8(m.add_special ? 1 : 0);
+    w.u8(m.parse_special ? 1 : 0);
+  }
+  static bool decode(WireReader& r, cluster::TokenizeRequest& m) {
+    m.model = r.str();
+    m.text = r.str();
+    m.add_special = r.u8() != 0;
+    m.parse_special = r.u8() != 0;
+    return r.ok();
+  }
+};
+
+template <>
+struct Codec<cluster::TokenizeReply> {
+  static constexpr std::uint32_t type_id = cluster::type_id(5);
+  static void encode(const cluster::TokenizeReply& m, WireWriter& w) {
+    cluster::encode_tokens(m.tokens, w);
+  }
+  static bool decode(WireReader& r, cluster::TokenizeReply& m) {
+    return cluster::decode_tokens(r, m.tokens);
+  }
+};
+
+template <>
+struct Codec<cluster::DetokenizeRequest> {
+  static constexpr std::uint32_t type_id = cluster::type_id(6);
+  static void encode(const cluster::DetokenizeRequest& m, WireWriter& w) {
+    w.str(m.model);
+    cluster::encode_tokens(m.tokens, w);
+  }
+  static bool decode(WireReader& r, cluster::DetokenizeRequest& m) {
+    m.model = r.str();
+    return cluster::decode_tokens(r, m.tokens);
+  }
+};
+
+template <>
+struct Codec<cluster::DetokenizeReply> {
+  static constexpr std::uint32_t type_id = cluster::type_id(7);
+  static void encode(const cluster::DetokenizeReply& m, WireWriter& w) { w.str(m.text); }
+  static bool decode(WireReader& r, cluster::DetokenizeReply& m) {
+    m.text = r.str();
+    return r.ok();
+  }
+};
+
+}  // namespace troupe::remote

@@ -1,0 +1,44 @@
+#pragma once
+// Directory: the workers of a cluster as read from a registry snapshot (remote/registry.hpp):
+// who publishes "engine/<model>", with the capacity and load they gossip (cluster_protocol.hpp
+// metadata keys). Pure functions over a snapshot.
+//
+// Thread-safety: pure functions; a snapshot is immutable.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/backend.hpp"
+#include "remote/registry.hpp"
+
+namespace troupe::cluster {
+
+struct WorkerLoad {
+  std::int64_t running = 0;
+  std::int64_t queued = 0;
+  double kv_usage = 0.0;
+};
+
+// Parses the "load" metadata value; zeros when absent or malformed.
+WorkerLoad parse_load(std::string_view text);
+
+struct WorkerEntry {
+  remote::ActorAddress engine;  // where "engine/<model>" lives
+  std::string model;
+  std::int64_t capacity = 1;
+  WorkerLoad load;
+};
+
+// The live workers publishing `model`, in node id order.
+std::vector<WorkerEntry> workers_for(const remote::RegistrySnapshot& s, std::string_view model);
+
+// Every live worker with its model (one entry per published engine), in node id order.
+std::vector<WorkerEntry> all_workers(const remote::RegistrySnapshot& s);
+
+// The union of the published models, sorted by id; n_ctx and n_vocab from the first worker
+// (lowest node id) that gossips them.
+std::vector<engine::ModelInfo> models_of(const remote::RegistrySnapshot& s);
+
+}  // namespace troupe::cluster

@@ -1,0 +1,54 @@
+#pragma once
+// What `troupe worker` and `troupe gateway` share as processes: running an io_context on a
+// few threads, waiting for a termination signal, and building the node's options from flags.
+//
+// Thread-safety: IoThreads' members from the thread that owns it; wait_for_signal() from a
+// thread that does not run the io_context.
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "remote/node.hpp"
+#include "util/result.hpp"
+
+namespace troupe::cluster {
+
+// Runs an io_context on `n` threads from construction until join() (or destruction), which
+// lets pending work finish and joins them.
+class IoThreads {
+ public:
+  IoThreads(boost::asio::io_context& io, int n);
+  ~IoThreads();
+  IoThreads(const IoThreads&) = delete;
+  IoThreads& operator=(const IoThreads&) = delete;
+
+  // Drops the work guard and joins; when `force`, stops the io_context first.
+  void join(bool force = false);
+
+ private:
+  boost::asio::io_context& io_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_;
+  std::vector<std::thread> threads_;
+};
+
+// Blocks until SIGINT or SIGTERM (handled on `io`, which must be running on other threads)
+// and returns the signal number. A second signal later ends the process at once (exit 130).
+int wait_for_signal(boost::asio::io_context& io);
+
+// Node flags as the commands take them.
+struct NodeFlags {
+  std::string listen = "0.0.0.0:7946";
+  std::string advertise;
+  std::vector<std::string> join;  // "host:port", each may hold a comma-separated list
+  std::string cluster_secret;     // default: env TROUPE_CLUSTER_SECRET
+};
+
+// Host names in --join and --advertise are resolved to IPv4 addresses here (once, at start).
+// Errors (invalid_request): no cluster secret, an address that is not host:port or does not
+// resolve.
+Result<remote::NodeOptions> node_options(const NodeFlags& flags);
+
+}  // namespace troupe::cluster

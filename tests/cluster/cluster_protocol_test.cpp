@@ -1,0 +1,123 @@
+#include "cluster/cluster_protocol.hpp"
+
+#include <gtest/gtest.h>
+
+namespace troupe::cluster {
+namespace {
+
+template <class T>
+T round_trip(const T& m) {
+  auto bytes = encode_message(m);
+  auto back = decode_message<T>(bytes);
+  EXPECT_TRUE(back.ok());
+  return back.ok() ? std::move(back.value()) : T{};
+}
+
+engine::Task sample_task() {
+  engine::Task t;
+  t.model = "tiny";
+  t.prompt = std::vector<engine::ChatMessage>{{"system", "be brief"}, {"user", "héllo"}};
+  t.sampling.temperature = 0.25f;
+  t.sampling.top_k = 40;
+  t.sampling.seed = 7;
+  t.sampling.logit_bias = {{3, -1.5f}, {9, 2.0f}};
+  t.sampling.logprobs = true;
+  t.sampling.top_logprobs = 3;
+  t.stop.max_tokens = 99;
+  t.stop.stop = {"\n\n", "END"};
+  t.stop.ignore_eos = true;
+  t.stop.min_tokens = 2;
+  t.request_id = "req-1";
+  return t;
+}
+
+TEST(ClusterProtocol, GenerateRequestRoundTrips) {
+  GenerateRequest g{42, remote::ActorAddress{5, "10.0.0.1:7946", 77}, sample_task()};
+  auto back = round_trip(g);
+  EXPECT_EQ(back.request_id, 42u);
+  EXPECT_EQ(back.reply_to, g.reply_to);
+  EXPECT_EQ(back.task.model, "tiny");
+  EXPECT_EQ(std::get<std::vector<engine::ChatMessage>>(back.task.prompt),
+            std::get<std::vector<engine::ChatMessage>>(g.task.prompt));
+  EXPECT_FLOAT_EQ(back.task.sampling.temperature, 0.25f);
+  EXPECT_EQ(back.task.sampling.top_k, 40);
+  EXPECT_EQ(back.task.sampling.seed, std::optional<std::uint32_t>(7));
+  EXPECT_EQ(back.task.sampling.logit_bias, g.task.sampling.logit_bias);
+  EXPECT_TRUE(back.task.sampling.logprobs);
+  EXPECT_EQ(back.task.sampling.top_logprobs, 3);
+  EXPECT_EQ(back.task.stop.max_tokens, 99);
+  EXPECT_EQ(back.task.stop.stop, g.task.stop.stop);
+  EXPECT_TRUE(back.task.stop.ignore_eos);
+  EXPECT_EQ(back.task.stop.min_tokens, 2);
+  EXPECT_EQ(back.task.request_id, "req-1");
+}
+
+TEST(ClusterProtocol, PromptKindsRoundTrip) {
+  engine::Task t;
+  t.prompt = std::string("plain text");
+  EXPECT_EQ(std::get<std::string>(round_trip(GenerateRequest{1, {}, t}).task.prompt), "plain text");
+  t.prompt = std::vector<engine::Token>{1, 2, -3};
+  EXPECT_EQ(std::get<std::vector<engine::Token>>(round_trip(GenerateRequest{1, {}, t}).task.prompt),
+            (std::vector<engine::Token>{1, 2, -3}));
+  t.sampling.seed.reset();
+  EXPECT_FALSE(round_trip(GenerateRequest{1, {}, t}).task.sampling.seed.has_value());
+}
+
+TEST(ClusterProtocol, EveryEventRoundTrips) {
+  auto started = round_trip(StreamUpdate{1, engine::Started{12, 4}});
+  EXPECT_EQ(std::get<engine::Started>(started.event).prompt_tokens, 12);
+  EXPECT_EQ(std::get<engine::Started>(started.event).cached_tokens, 4);
+
+  engine::Delta d;
+  d.text = "wörld";
+  d.tokens = {5, 6};
+  d.logprobs = {{5, "w", -0.5f}, {6, "örld", -1.0f}};
+  d.top = {{{5, "w", -0.5f}, {8, "x", -2.0f}}, {}};
+  auto delta = std::get<engine::Delta>(round_trip(StreamUpdate{2, d}).event);
+  EXPECT_EQ(delta.text, d.text);
+  EXPECT_EQ(delta.tokens, d.tokens);
+  ASSERT_EQ(delta.logprobs.size(), 2u);
+  EXPECT_EQ(delta.logprobs[1].text, "örld");
+  ASSERT_EQ(delta.top.size(), 2u);
+  EXPECT_EQ(delta.top[0][1].token, 8);
+
+  engine::Finished f{engine::FinishReason::length, {10, 20, 3}, "END"};
+  auto fin = std::get<engine::Finished>(round_trip(StreamUpdate{3, f}).event);
+  EXPECT_EQ(fin.reason, engine::FinishReason::length);
+  EXPECT_EQ(fin.usage.completion_tokens, 20);
+  EXPECT_EQ(fin.stop_string, "END");
+
+  auto failed = round_trip(StreamUpdate{4, engine::Failed{Error{Errc::overloaded, "full", "x"}}});
+  EXPECT_EQ(std::get<engine::Failed>(failed.event).error, (Error{Errc::overloaded, "full", "x"}));
+}
+
+TEST(ClusterProtocol, MalformedInputIsRefused) {
+  auto bytes = encode_message(GenerateRequest{9, {}, sample_task()});
+  for (std::size_t cut = 0; cut < bytes.size(); cut += 7) {
+    auto r = decode_message<GenerateRequest>(std::span(bytes).first(cut));
+    EXPECT_FALSE(r.ok()) << "cut at " << cut;
+  }
+  bytes.push_back(std::byte{0});
+  EXPECT_FALSE(decode_message<GenerateRequest>(bytes).ok());  // trailing bytes
+  // A huge element count must not allocate: it is refused against the bytes left.
+  std::vector<std::byte> hostile(4 + 8);
+  remote::WireWriter w(hostile);
+  w.u32(0xffffffffu);
+  EXPECT_FALSE(decode_message<TokenizeReply>(hostile).ok());
+}
+
+TEST(ClusterProtocol, TypeIdsAreDistinctAndVersioned) {
+  const std::uint32_t ids[] = {
+      remote::Codec<GenerateRequest>::type_id, remote::Codec<CancelRequest>::type_id,
+      remote::Codec<StreamUpdate>::type_id,    remote::Codec<TokenizeRequest>::type_id,
+      remote::Codec<TokenizeReply>::type_id,   remote::Codec<DetokenizeRequest>::type_id,
+      remote::Codec<DetokenizeReply>::type_id};
+  for (std::size_t i = 0; i < std::size(ids); ++i) {
+    EXPECT_EQ(ids[i] & 0xffu, kProtocolVersion);
+    for (std::size_t j = i + 1; j < std::size(ids); ++j)
+      EXPECT_NE(ids[i], ids[j]);
+  }
+}
+
+}  // namespace
+}  // namespace troupe::cluster

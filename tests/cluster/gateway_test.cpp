@@ -1,0 +1,205 @@
+// Gateway and Worker in one process: each on its own node, io_context and thread (as if in
+// separate processes), over loopback, with the simulated engine.
+
+#include "cluster/gateway.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <optional>
+
+#include "cluster/worker.hpp"
+#include "engine/sim_backend.hpp"
+#include "remote/test_node.hpp"
+
+namespace troupe::cluster {
+namespace {
+
+using namespace std::chrono_literals;
+using remote::test::fast_options;
+using remote::test::Signal;
+using remote::test::TestNode;
+
+// A worker process: node + sim backend + Worker.
+struct SimWorker {
+  SimWorker(std::vector<std::string> seeds, Signal& sig, double tps = 2000.0,
+            std::string model = "sim")
+      : node(fast_options(std::move(seeds)), &sig),
+        backend(engine::make_sim_backend(
+            {.model_id = model, .n_parallel = 8, .decode_tokens_per_s = tps})),
+        worker(*node, *backend, node.io().get_executor(), {.capacity = 8}) {
+    std::promise<bool> ready;
+    worker.start([&](Result<std::vector<std::string>> r) { ready.set_value(r.ok()); });
+    EXPECT_TRUE(ready.get_future().get());
+  }
+  ~SimWorker() {
+    worker.stop();
+    node.shutdown();
+  }
+  TestNode node;
+  std::unique_ptr<engine::Backend> backend;
+  Worker worker;
+};
+
+struct GatewayNode {
+  explicit GatewayNode(Signal& sig) : node(fast_options(), &sig), gateway(*node) {
+    gateway.start([&sig](const remote::MemberEvent&) { sig.notify(); });
+  }
+  ~GatewayNode() {
+    gateway.stop();
+    node.shutdown();
+  }
+  std::string address() { return node->address(); }
+  TestNode node;
+  Gateway gateway;
+};
+
+// Runs a coroutine to completion on a fresh io_context kept running until it is done (an
+// ask in flight is not work the io_context knows of).
+template <class T>
+T run_sync(boost::asio::awaitable<T> a) {
+  boost::asio::io_context io;
+  auto guard = boost::asio::make_work_guard(io);
+  std::optional<T> out;
+  boost::asio::co_spawn(io, std::move(a), [&](std::exception_ptr e, T v) {
+    EXPECT_FALSE(e);
+    out = std::move(v);
+    guard.reset();
+  });
+  io.run();
+  return std::move(*out);
+}
+
+engine::TokenStream start(Gateway& g, engine::Task t) {
+  return run_sync(g.generate(std::move(t)));
+}
+
+engine::Task task(int max_tokens, std::string prompt = "hello there") {
+  engine::Task t;
+  t.model = "sim";
+  t.prompt = std::move(prompt);
+  t.stop.max_tokens = max_tokens;
+  return t;
+}
+
+// Reads a stream to its end; returns the final event.
+engine::StreamEvent drain(engine::TokenStream& s, std::string* text = nullptr) {
+  engine::StreamEvent last;
+  while (auto ev = s.next_blocking()) {
+    if (auto* d = std::get_if<engine::Delta>(&*ev); d && text)
+      *text += d->text;
+    last = std::move(*ev);
+  }
+  return last;
+}
+
+bool workers_visible(Gateway& g, std::size_t n) {
+  return g.gateway_stats().workers.size() == n;
+}
+
+TEST(Gateway, StreamsThroughAWorkerAndSpreadsLoad) {
+  Signal sig;
+  GatewayNode gw(sig);
+  SimWorker a({gw.address()}, sig), b({gw.address()}, sig);
+  ASSERT_TRUE(sig.wait([&] { return workers_visible(gw.gateway, 2); }));
+  ASSERT_EQ(gw.gateway.models().size(), 1u);
+  EXPECT_EQ(gw.gateway.health().state, engine::HealthState::ready);
+
+  std::vector<engine::TokenStream> streams;
+  for (int i = 0; i < 8; ++i)
+    streams.push_back(start(gw.gateway, task(20, "prompt " + std::to_string(i))));
+  for (auto& s : streams) {
+    std::string text;
+    auto last = drain(s, &text);
+    ASSERT_TRUE(std::holds_alternative<engine::Finished>(last));
+    EXPECT_EQ(std::get<engine::Finished>(last).usage.completion_tokens, 20);
+    EXPECT_FALSE(text.empty());
+  }
+  EXPECT_EQ(a.worker.stats().streams_total + b.worker.stats().streams_total, 8);
+  EXPECT_GT(a.worker.stats().streams_total, 0);
+  EXPECT_GT(b.worker.stats().streams_total, 0);
+  EXPECT_EQ(gw.gateway.stats().generation_tokens_total, 160);
+}
+
+TEST(Gateway, DroppingTheStreamCancelsOnTheWorker) {
+  Signal sig;
+  GatewayNode gw(sig);
+  SimWorker a({gw.address()}, sig, /*tps=*/5.0);
+  ASSERT_TRUE(sig.wait([&] { return workers_visible(gw.gateway, 1); }));
+  {
+    auto s = start(gw.gateway, task(1000));
+    auto first = s.next_blocking();
+    ASSERT_TRUE(first && std::holds_alternative<engine::Started>(*first));
+    EXPECT_EQ(a.worker.stats().streams_active, 1);
+  }
+  ASSERT_TRUE(sig.wait([&] { return a.worker.stats().streams_active == 0; }));
+  EXPECT_EQ(a.worker.stats().cancelled_total, 1);
+  EXPECT_EQ(gw.gateway.stats().cancelled_total, 1);
+}
+
+TEST(Gateway, UnknownModelAndNoWorkersAreErrors) {
+  Signal sig;
+  GatewayNode gw(sig);
+  EXPECT_EQ(gw.gateway.health().state, engine::HealthState::loading);
+  auto none = start(gw.gateway, task(5));
+  auto ev = drain(none);
+  ASSERT_TRUE(std::holds_alternative<engine::Failed>(ev));
+  SimWorker a({gw.address()}, sig);
+  ASSERT_TRUE(sig.wait([&] { return workers_visible(gw.gateway, 1); }));
+  auto t = task(5);
+  t.model = "nope";
+  auto s = start(gw.gateway, t);
+  ev = drain(s);
+  ASSERT_TRUE(std::holds_alternative<engine::Failed>(ev));
+  EXPECT_EQ(std::get<engine::Failed>(ev).error.code, Errc::not_found);
+  t.model.clear();  // the default model
+  auto ok = start(gw.gateway, t);
+  EXPECT_TRUE(std::holds_alternative<engine::Finished>(drain(ok)));
+}
+
+TEST(Gateway, AWorkerThatLeavesFailsOnlyItsStartedStreams) {
+  Signal sig;
+  GatewayNode gw(sig);
+  auto a = std::make_unique<SimWorker>(std::vector<std::string>{gw.address()}, sig, 5.0);
+  SimWorker b({gw.address()}, sig, 5.0);
+  ASSERT_TRUE(sig.wait([&] { return workers_visible(gw.gateway, 2); }));
+  std::vector<engine::TokenStream> streams;
+  for (int i = 0; i < 4; ++i) {
+    streams.push_back(start(gw.gateway, task(8, "p" + std::to_string(i))));
+    auto first = streams.back().next_blocking();
+    ASSERT_TRUE(first && std::holds_alternative<engine::Started>(*first));
+  }
+  const auto on_a = a->worker.stats().streams_active;
+  ASSERT_GT(on_a, 0);
+  a->node->leave(100ms);  // as a crash looks to the gateway: the node is gone
+  a.reset();
+  int failed = 0, finished = 0;
+  for (auto& s : streams) {
+    auto last = drain(s);
+    if (auto* f = std::get_if<engine::Failed>(&last)) {
+      EXPECT_EQ(f->error.code, Errc::unavailable);
+      ++failed;
+    } else {
+      ASSERT_TRUE(std::holds_alternative<engine::Finished>(last));
+      ++finished;
+    }
+  }
+  EXPECT_EQ(failed, on_a);
+  EXPECT_EQ(finished, 4 - on_a);
+  auto later = start(gw.gateway, task(3));
+  EXPECT_TRUE(std::holds_alternative<engine::Finished>(drain(later)));
+}
+
+TEST(Gateway, TokenizeGoesToAWorker) {
+  Signal sig;
+  GatewayNode gw(sig);
+  SimWorker a({gw.address()}, sig);
+  ASSERT_TRUE(sig.wait([&] { return workers_visible(gw.gateway, 1); }));
+  auto tokens = run_sync(gw.gateway.tokenize("sim", "w1 w2 w3", false, false));
+  ASSERT_TRUE(tokens.ok()) << tokens.error().message;
+  EXPECT_EQ(tokens->size(), 3u);
+}
+
+}  // namespace
+}  // namespace troupe::cluster
