@@ -115,7 +115,19 @@ int run_serve(ServeOptions o) {
   o.config.keep_alive_timeout = millis(std::max(o.header_timeout_s, 30.0));
   o.config.body_timeout = millis(o.body_timeout_s);
   o.config.shutdown_grace = millis(o.shutdown_grace_s);
-  return server::run_until_signal(*backend, o.config, std::max(1, o.io_threads));
+  const bool with_key = !o.config.api_key.empty();
+  auto show_usage = [&o, with_key](std::uint16_t port) {
+    // stdout, so that a user who just typed `troupe serve` sees how to talk to it.
+    fmt::print(
+        "troupe is serving on http://{0}:{1} (Ctrl-C stops it). Try:\n"
+        "  curl http://{0}:{1}/v1/chat/completions -H 'Content-Type: application/json'{2} \\\n"
+        "    -d '{{\"messages\":[{{\"role\":\"user\",\"content\":\"Hello\"}}],"
+        "\"max_tokens\":32,\"stream\":true}}'\n"
+        "  troupe chat --url http://{0}:{1}\n",
+        o.config.host, port, with_key ? " -H \"Authorization: Bearer $TROUPE_API_KEY\"" : "");
+    std::fflush(stdout);
+  };
+  return server::run_until_signal(*backend, o.config, std::max(1, o.io_threads), show_usage);
 }
 
 std::function<int()> setup(CLI::App& app) {
