@@ -245,7 +245,7 @@ TEST(ClusterProcessSlow, SharedPrefixStaysOnOneWorker) {
   auto b = start_worker(gw.cluster, "worker-b");
   ASSERT_TRUE(gateway_sees(gw, 2));
   std::string system;
-  for (int i = 0; i < 40; ++i)
+  for (int i = 0; i < 10; ++i)
     system += "You are a careful assistant who answers briefly. ";
   for (int i = 0; i < 4; ++i) {  // one after the other, so both workers are idle each time
     auto r = chat("question " + std::to_string(i), 4, true);
