@@ -112,7 +112,7 @@ Load run_load(const std::string& url, int streams, int tokens) {
 std::unique_ptr<ChildProcess> start_worker(const std::string& seed, int i, const Options& o,
                                            std::string* url) {
   auto w = std::make_unique<ChildProcess>(std::vector<std::string>{"--log-level",
-                                                                   "warn",
+                                                                   url ? "info" : "warn",  // info: its direct URL is logged
                                                                    "worker",
                                                                    "--engine",
                                                                    "sim",
