@@ -19,7 +19,9 @@ function(troupe_add_module name)
 endfunction()
 
 # troupe_add_tests(NAME SOURCES... [DEPS targets...] [LABELS ...]): one GoogleTest binary per
-# module, each test registered with ctest so that ctest -j runs them in parallel.
+# module, each test registered with ctest so that ctest -j runs them in parallel. Every test
+# is labelled NAME (extra LABELS are informative only: gtest_discover_tests keeps just the
+# first item of a list property). The tsan preset picks its suites with TROUPE_ONLY instead.
 function(troupe_add_tests name)
   cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;DEPS;LABELS" ${ARGN})
   if(NOT ARG_TIMEOUT)

@@ -1,6 +1,7 @@
 #include "remote/registry.hpp"
 
 #include <algorithm>
+#include <utility>
 
 namespace troupe::remote {
 
@@ -8,7 +9,7 @@ Registry::Registry() : snap_(std::make_shared<const RegistrySnapshot>()) {}
 
 void Registry::publish(const MemberRecord& self, const std::vector<MemberRecord>& others) {
   auto next = std::make_shared<RegistrySnapshot>();
-  next->version = snap_.load()->version + 1;
+  next->version = snapshot()->version + 1;
   auto add = [&](const MemberRecord& m) {
     if (m.state != MemberState::alive && m.state != MemberState::suspect)
       return;
@@ -22,7 +23,11 @@ void Registry::publish(const MemberRecord& self, const std::vector<MemberRecord>
   for (auto& [name, v] : next->names) {
     std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.node < b.node; });
   }
-  snap_.store(std::move(next));
+  std::shared_ptr<const RegistrySnapshot> old;
+  {
+    std::lock_guard lock(mu_);
+    old = std::exchange(snap_, std::move(next));
+  }  // the old snapshot is released outside the lock
 }
 
 std::vector<ActorAddress> Registry::lookup_all(std::string_view name) const {

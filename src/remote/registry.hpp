@@ -1,8 +1,11 @@
 #pragma once
 // Registry: the cluster-wide view of named actors and member metadata, rebuilt from the
 // membership table whenever it changes and published copy-on-write. Readers load the current
-// snapshot (one atomic shared_ptr copy) and search it with no lock: a lookup never waits for
-// a gossip update, and a snapshot stays valid and unchanged for as long as it is held.
+// snapshot (a shared_ptr copy under a mutex held only for that copy or the writer's pointer
+// swap, never while a snapshot is built) and search it with no lock: a lookup never waits for
+// a gossip update to be built, and a snapshot stays valid and unchanged while it is held.
+// (Not std::atomic<std::shared_ptr>: libstdc++ 12 guards it with a lock bit ThreadSanitizer
+// cannot see, so every TSan run reported a false race.)
 //
 // Only alive and suspect members contribute: the entries of a dead or departed node vanish
 // with the rebuild that records its death.
@@ -10,9 +13,9 @@
 // Thread-safety: snapshot()/lookup*() from any thread; publish() from one writer at a time
 // (the node's membership strand).
 
-#include <atomic>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -43,7 +46,10 @@ class Registry {
   // Builds and publishes a new snapshot from `self` and the other members.
   void publish(const MemberRecord& self, const std::vector<MemberRecord>& others);
 
-  std::shared_ptr<const RegistrySnapshot> snapshot() const { return snap_.load(); }
+  std::shared_ptr<const RegistrySnapshot> snapshot() const {
+    std::lock_guard lock(mu_);
+    return snap_;
+  }
   // Every actor published under `name` (several nodes may publish the same name), in node id
   // order; empty when none.
   std::vector<ActorAddress> lookup_all(std::string_view name) const;
@@ -51,7 +57,8 @@ class Registry {
   std::optional<ActorAddress> lookup(std::string_view name) const;
 
  private:
-  std::atomic<std::shared_ptr<const RegistrySnapshot>> snap_;
+  mutable std::mutex mu_;  // guards snap_ (the pointer, not the snapshot)
+  std::shared_ptr<const RegistrySnapshot> snap_;
 };
 
 }  // namespace troupe::remote

@@ -10,6 +10,8 @@
 #include <cstdio>
 #include <future>
 #include <mutex>
+#include <spdlog/spdlog.h>
+
 #include <thread>
 
 #include "remote/node.hpp"
@@ -72,6 +74,10 @@ class Signal {
 class TestNode {
  public:
   explicit TestNode(NodeOptions opt, Signal* signal = nullptr) : signal_(signal) {
+    // spdlog (an uninstrumented shared library) creates its registry on first use; doing that
+    // here, before the node's thread starts, gives ThreadSanitizer the ordering it cannot see
+    // inside libspdlog (otherwise a node thread's first log line reads as a race).
+    spdlog::default_logger_raw();
     auto n = Node::start(io_, std::move(opt));
     if (!n)
       throw std::runtime_error(n.error().message);
