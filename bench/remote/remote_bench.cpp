@@ -11,42 +11,11 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
-#include <new>
 #include <thread>
 
 #include "bench_peers.hpp"
 #include "remote/node.hpp"
-
-// Counts the allocations of the sending thread while it tells (the 0-allocation target).
-namespace {
-thread_local bool t_counting = false;
-thread_local std::uint64_t t_allocations = 0;
-void* counted_alloc(std::size_t n) {
-  if (t_counting)
-    ++t_allocations;
-  if (void* p = std::malloc(n ? n : 1))
-    return p;
-  throw std::bad_alloc();
-}
-}  // namespace
-void* operator new(std::size_t n) {
-  return counted_alloc(n);
-}
-void* operator new[](std::size_t n) {
-  return counted_alloc(n);
-}
-void operator delete(void* p) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::size_t) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p, std::size_t) noexcept {
-  std::free(p);
-}
+#include "support/alloc_counter.hpp"
 
 namespace troupe::remote::bench {
 namespace {
@@ -138,9 +107,10 @@ Outcome run_troupe(const Scenario& s) {
   tell_all(sink, small, 10000);  // warm-up
   counter.wait_for(10000);
   auto t0 = Clock::now();
-  t_counting = true;
+  // The sending thread's operator new calls (the 0-allocation target).
+  std::uint64_t allocs_before = ::troupe::test::thread_allocation_count();
   tell_all(sink, small, s.small_messages);
-  t_counting = false;
+  std::uint64_t t_allocations = ::troupe::test::thread_allocation_count() - allocs_before;
   counter.wait_for(10000 + s.small_messages);
   o.tell_msgs_per_s = static_cast<double>(s.small_messages) /
                       std::chrono::duration<double>(Clock::now() - t0).count();

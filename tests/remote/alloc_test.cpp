@@ -1,51 +1,11 @@
-// Counting allocator: a tell allocates nothing in steady state.
-//
-// This file replaces the global operator new for the whole test binary; it only counts while
-// a test switches counting on. (Test-only mutable globals: the allocator has nowhere else to
-// keep its counters.)
+// Counting allocator (tests/support/alloc_counter.hpp): a tell allocates nothing in steady
+// state.
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <cstdlib>
-#include <new>
 
+#include "support/alloc_counter.hpp"
 #include "test_node.hpp"
-
-namespace {
-std::atomic<bool> g_counting{false};
-std::atomic<std::uint64_t> g_allocations{0};
-thread_local bool t_counting = false;
-thread_local std::uint64_t t_allocations = 0;
-
-void* counted_alloc(std::size_t n) {
-  if (t_counting)
-    ++t_allocations;
-  if (g_counting.load(std::memory_order_relaxed))
-    g_allocations.fetch_add(1);
-  if (void* p = std::malloc(n ? n : 1))
-    return p;
-  throw std::bad_alloc();
-}
-}  // namespace
-
-void* operator new(std::size_t n) {
-  return counted_alloc(n);
-}
-void* operator new[](std::size_t n) {
-  return counted_alloc(n);
-}
-void operator delete(void* p) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::size_t) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p, std::size_t) noexcept {
-  std::free(p);
-}
 
 namespace troupe::remote {
 namespace {
@@ -76,21 +36,21 @@ TEST(Alloc, TellAllocatesNothingInSteadyState) {
   ASSERT_TRUE(sig.wait([&] { return received.load() == 20000; }));
 
   constexpr std::uint64_t kTells = 100000;
-  g_counting = true;
-  t_counting = true;
+  std::uint64_t process_before = ::troupe::test::allocation_count();
+  std::uint64_t thread_before = ::troupe::test::thread_allocation_count();
   bool sent = send(kTells);
-  t_counting = false;
+  std::uint64_t t_allocations = ::troupe::test::thread_allocation_count() - thread_before;
   ASSERT_TRUE(sent);
   ASSERT_TRUE(sig.wait([&] { return received.load() == 20000 + kTells; }));
-  g_counting = false;
+  std::uint64_t g_allocations = ::troupe::test::allocation_count() - process_before;
   std::printf("allocations during %llu tells: caller thread %llu, whole process %llu\n",
               static_cast<unsigned long long>(kTells),
               static_cast<unsigned long long>(t_allocations),
-              static_cast<unsigned long long>(g_allocations.load()));
+              static_cast<unsigned long long>(g_allocations));
   EXPECT_EQ(t_allocations, 0u);
   // Both nodes' I/O threads (writer, reader, dispatch) included; a few may come from asio's
   // first use of a code path, never one per message.
-  EXPECT_LT(g_allocations.load(), kTells / 100);
+  EXPECT_LT(g_allocations, kTells / 100);
 }
 
 }  // namespace
