@@ -6,6 +6,9 @@
 #      read from the git bundle that ships in the node-llama-cpp package. Both tarballs are
 #      checked against the sha512 that npm publishes. Everything lands in third_party/llama.
 #   3. The official `openai` npm client used by the end-to-end tests (tests/e2e/node_modules).
+#   4. With --test-tools (scripts/test.sh passes it): promtool, unpacked from Debian's
+#      prometheus package into third_party/promtool without installing the package (which
+#      would start a Prometheus server), so the tests can run `promtool check metrics`.
 # Re-running is safe: each step is skipped when its stamp says it is done.
 set -euo pipefail
 
@@ -117,7 +120,32 @@ install_npm_e2e() {
     die "npm ci in tests/e2e failed" "check that the npm registry is reachable, then re-run"
 }
 
+# promtool alone: `apt-get download` needs no root and starts no service.
+install_promtool() {
+  local dir="$root/third_party/promtool"
+  [ -x "$dir/promtool" ] && { step "promtool: present"; return; }
+  local tmp; tmp=$(mktemp -d); trap 'rm -rf "$tmp"' RETURN
+  step "promtool: fetching Debian's prometheus package"
+  if ! (cd "$tmp" && apt-get download prometheus >/dev/null 2>&1); then
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null 2>&1 || true
+    (cd "$tmp" && apt-get download prometheus >/dev/null 2>&1) ||
+      die "apt-get download prometheus failed" "check the network and /etc/apt/sources.list, then re-run"
+  fi
+  dpkg-deb -x "$tmp"/prometheus_*.deb "$tmp/x" || die "could not unpack the prometheus package"
+  mkdir -p "$dir" && cp "$tmp/x/usr/bin/promtool" "$dir/promtool"
+  step "promtool: $("$dir/promtool" --version 2>&1 | head -1)"
+}
+
+test_tools=false
+for arg in "$@"; do
+  case "$arg" in
+    --test-tools) test_tools=true ;;
+    *) die "unknown option '$arg'" "usage: scripts/bootstrap.sh [--test-tools]" ;;
+  esac
+done
+
 install_apt
 install_llama
 install_npm_e2e
+if $test_tools; then install_promtool; fi
 step "done"

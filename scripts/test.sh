@@ -23,7 +23,7 @@ banner() { printf '\n=== %s ===\n' "$*"; }
 has_stage() { [[ " $stages " == *" $1 "* ]]; }
 
 banner "bootstrap"
-scripts/bootstrap.sh
+scripts/bootstrap.sh --test-tools
 
 if has_stage release; then
   banner "release: build"

@@ -9,6 +9,8 @@
 #include <regex>
 #include <sstream>
 
+#include "promtool.hpp"
+
 namespace troupe::server {
 namespace {
 
@@ -95,6 +97,32 @@ TEST(Metrics, RendersParseableExposition) {
   EXPECT_EQ(req.samples[0].first, R"(endpoint="chat_completions",code="200")");
   const auto& seq = families.at("troupe_sequences_per_step").samples;
   EXPECT_EQ(seq.back().second, 9);  // _count: 9 steps
+}
+
+// Prometheus's own linter agrees: names, types, HELP lines, counter suffixes, histograms.
+TEST(Metrics, PromtoolAcceptsTheExposition) {
+  Metrics m;
+  m.count_request("completions", 200);
+  m.count_request("chat_completions", 503);
+  m.time_to_first_token.observe(0.02);
+  m.inter_token_latency.observe(0.008);
+  m.e2e_request_latency.observe(1.5);
+  engine::BackendStats stats;
+  stats.requests_running = 1;
+  stats.sequences_per_step = {0, 2, 1};
+  stats.kv_cache_usage_ratio = 0.125;
+  TROUPE_EXPECT_PROMTOOL_ACCEPTS(m.render(stats));
+}
+
+// promtool must be able to fail: a counter without _total and a sample of no declared family.
+TEST(Metrics, PromtoolRejectsBadExposition) {
+  TROUPE_EXPECT_PROMTOOL_ACCEPTS(
+      std::string("# HELP ok_total fine\n# TYPE ok_total counter\nok_total 1\n"));
+  const auto promtool = test::find_promtool();
+  ASSERT_TRUE(promtool);
+  const auto bad = test::promtool_check_metrics(
+      *promtool, "# HELP requests counted\n# TYPE requests counter\nrequests 1\n");
+  EXPECT_NE(bad.exit_code, 0) << bad.output;
 }
 
 TEST(Histogram, CountsIntoTheFirstBucketThatHolds) {

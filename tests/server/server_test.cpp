@@ -18,6 +18,7 @@
 
 #include "engine/sim_backend.hpp"
 #include "fake_backend.hpp"
+#include "promtool.hpp"
 
 namespace troupe::server {
 namespace {
@@ -282,6 +283,7 @@ TEST(Server, MetricsEndpoint) {
       << text;
   EXPECT_NE(text.find("troupe_time_to_first_token_seconds_count 1"), std::string::npos);
   EXPECT_NE(text.find("troupe_kv_cache_usage_ratio 0.25"), std::string::npos);
+  TROUPE_EXPECT_PROMTOOL_ACCEPTS(text);
 }
 
 TEST(Server, CorsPreflightAndHeaders) {
