@@ -161,6 +161,17 @@ std::string sanitize_utf8(std::string_view s) {
   return out;
 }
 
+namespace {
+// `,"finish_reason":...}],"usage":{...}}`: how every non-streaming response ends.
+void append_final_choice_tail(std::string& out, const CompletionResult& r) {
+  out += ",\"finish_reason\":";
+  append_json_string(out, r.finish_reason);
+  out += "}],\"usage\":";
+  append_usage(out, r.usage);
+  out += '}';
+}
+}  // namespace
+
 std::string chat_completion_json(const ResponseHead& head, const CompletionResult& r) {
   std::string out = head_json(head, "chat.completion");
   out += "{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":";
@@ -171,11 +182,7 @@ std::string chat_completion_json(const ResponseHead& head, const CompletionResul
   } else {
     out += "null";
   }
-  out += ",\"finish_reason\":";
-  append_json_string(out, r.finish_reason);
-  out += "}],\"usage\":";
-  append_usage(out, r.usage);
-  out += '}';
+  append_final_choice_tail(out, r);
   return out;
 }
 
@@ -190,11 +197,7 @@ std::string text_completion_json(const ResponseHead& head, const CompletionResul
   } else {
     out += "null";
   }
-  out += ",\"finish_reason\":";
-  append_json_string(out, r.finish_reason);
-  out += "}],\"usage\":";
-  append_usage(out, r.usage);
-  out += '}';
+  append_final_choice_tail(out, r);
   return out;
 }
 
