@@ -4,9 +4,17 @@
 // for each and the HTTP/engine ratio.
 //
 //   http_vs_engine --model small.gguf --clients 1,4,16 --requests 4 --max-tokens 128
+//                  --prompt-tokens 128 --repeat 3
 //   http_vs_engine --sim --clients 1,16,64 --requests 50 --max-tokens 64   (HTTP overhead)
+//
+// Every request has its own prompt (token ids drawn from the run, client and request number),
+// so no request reuses another's cached prefix, and both modes see the same prompts' shapes.
+// With --repeat N the two modes alternate N times per client count (engine, http, engine,
+// http, ...) and the ratio reported is the median of the N pairs: neighbouring processes on a
+// shared machine move single runs by several per cent.
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -39,6 +47,8 @@ struct Options {
   int requests = 4;  // per client
   int max_tokens = 128;
   int prompt_words = 100;
+  int prompt_tokens = 0;  // > 0: token-id prompts of exactly this length
+  int repeat = 1;
   int parallel = 16;
   int threads = 2;
   int io_threads = 2;
@@ -74,11 +84,39 @@ std::string prompt_text(const Options& o) {
   return s;
 }
 
+// The prompt tokens of one request: ids in [256, 4352) from a small LCG seeded by the run,
+// client and request numbers (distinct prompts, reproducible).
+std::vector<troupe::engine::Token> prompt_tokens(const Options& o, int run, int client,
+                                                 int request) {
+  std::uint64_t x = (static_cast<std::uint64_t>(run) << 40) ^
+                    (static_cast<std::uint64_t>(client) << 20) ^
+                    static_cast<std::uint64_t>(request) ^ 0x9e3779b97f4a7c15ull;
+  std::vector<troupe::engine::Token> out(static_cast<std::size_t>(o.prompt_tokens));
+  for (auto& t : out) {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    t = static_cast<troupe::engine::Token>(256 + ((x >> 33) % 4096));
+  }
+  return out;
+}
+
+troupe::engine::Prompt make_prompt(const Options& o, int run, int client, int request) {
+  if (o.prompt_tokens > 0)
+    return prompt_tokens(o, run, client, request);
+  return prompt_text(o);
+}
+
+std::string prompt_json(const troupe::engine::Prompt& p) {
+  if (const auto* text = std::get_if<std::string>(&p))
+    return fmt::format("\"{}\"", *text);
+  return fmt::format("[{}]", fmt::join(std::get<std::vector<troupe::engine::Token>>(p), ","));
+}
+
 // Engine-only: one coroutine per client, sequential requests.
-net::awaitable<void> engine_client(troupe::engine::Backend& b, const Options& o, Sample& out) {
+net::awaitable<void> engine_client(troupe::engine::Backend& b, const Options& o, int run,
+                                   int client, Sample& out) {
   for (int r = 0; r < o.requests; ++r) {
     troupe::engine::Task t;
-    t.prompt = prompt_text(o);
+    t.prompt = make_prompt(o, run, client, r);
     t.sampling.temperature = 0;
     t.stop.max_tokens = o.max_tokens;
     t.stop.ignore_eos = true;
@@ -103,16 +141,17 @@ net::awaitable<void> engine_client(troupe::engine::Backend& b, const Options& o,
 }
 
 // HTTP: the same requests as streaming completions; one SSE content event is one token.
-net::awaitable<void> http_client(std::uint16_t port, const Options& o, Sample& out) {
+net::awaitable<void> http_client(std::uint16_t port, const Options& o, int run, int client,
+                                 Sample& out) {
   auto ex = co_await net::this_coro::executor;
-  const std::string body = fmt::format(
-      R"({{"prompt":"{}","max_tokens":{},"temperature":0,"ignore_eos":true,"stream":true}})",
-      prompt_text(o), o.max_tokens);
-  const std::string req = fmt::format(
-      "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-      "Connection: close\r\nContent-Length: {}\r\n\r\n{}",
-      body.size(), body);
   for (int r = 0; r < o.requests; ++r) {
+    const std::string body = fmt::format(
+        R"({{"prompt":{},"max_tokens":{},"temperature":0,"ignore_eos":true,"stream":true}})",
+        prompt_json(make_prompt(o, run, client, r)), o.max_tokens);
+    const std::string req = fmt::format(
+        "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Connection: close\r\nContent-Length: {}\r\n\r\n{}",
+        body.size(), body);
     tcp::socket s(ex);
     const auto start = Clock::now();
     co_await s.async_connect({net::ip::make_address("127.0.0.1"), port}, net::use_awaitable);
@@ -148,11 +187,11 @@ net::awaitable<void> http_client(std::uint16_t port, const Options& o, Sample& o
 }
 
 template <class Client>
-void run(const char* mode, int clients, const Options& o, Client make, double* tps_out) {
+void run(const char* mode, int clients, Client make, double* tps_out) {
   Sample s;
   net::io_context ioc;
   for (int c = 0; c < clients; ++c)
-    net::co_spawn(ioc, make(s), net::detached);
+    net::co_spawn(ioc, make(c, s), net::detached);
   const auto start = Clock::now();
   ioc.run();
   const double wall = std::chrono::duration<double>(Clock::now() - start).count();
@@ -174,7 +213,8 @@ std::unique_ptr<troupe::engine::Backend> make_backend(const Options& o) {
   troupe::engine::EngineOptions eo;
   eo.model_path = o.model;
   eo.n_parallel = o.parallel;
-  eo.n_ctx = o.parallel * (o.prompt_words * 2 + o.max_tokens + 64);
+  eo.n_ctx = o.parallel *
+             ((o.prompt_tokens > 0 ? o.prompt_tokens : o.prompt_words * 2) + o.max_tokens + 64);
   eo.n_threads = o.threads;
   eo.max_queue = 1024;
   return troupe::engine::make_local_backend(eo);
@@ -190,7 +230,11 @@ int main(int argc, char** argv) {
   app.add_option("--clients", o.clients, "concurrent closed-loop clients")->delimiter(',');
   app.add_option("--requests", o.requests, "requests per client");
   app.add_option("--max-tokens", o.max_tokens, "tokens per request");
-  app.add_option("--prompt-words", o.prompt_words, "prompt length in words");
+  app.add_option("--prompt-words", o.prompt_words, "prompt length in words (text prompts)");
+  app.add_option("--prompt-tokens", o.prompt_tokens,
+                 "prompt length in tokens (distinct token-id prompts); overrides --prompt-words");
+  app.add_option("--repeat", o.repeat, "alternate engine/http this many times per point")
+      ->check(CLI::PositiveNumber);
   app.add_option("--parallel", o.parallel, "engine sequences");
   app.add_option("--threads", o.threads, "llama.cpp threads");
   app.add_option("--io-threads", o.io_threads, "HTTP I/O threads");
@@ -217,13 +261,25 @@ int main(int argc, char** argv) {
       "| mode | clients | tokens | tok/s | req/s | TTFT p50 / p99 ms | ITL p50 / p99 ms |\n"
       "|---|---|---|---|---|---|---|\n");
   std::vector<std::string> ratios;
+  int run_no = 0;
   for (int c : o.clients) {
-    double engine_tps = 0, http_tps = 0;
-    run(
-        "engine", c, o, [&](Sample& s) { return engine_client(*backend, o, s); }, &engine_tps);
-    run(
-        "http", c, o, [&](Sample& s) { return http_client(port, o, s); }, &http_tps);
-    ratios.push_back(fmt::format("{} clients: HTTP/engine = {:.3f}", c, http_tps / engine_tps));
+    std::vector<double> rs;
+    for (int rep = 0; rep < o.repeat; ++rep) {
+      double engine_tps = 0, http_tps = 0;
+      const int er = run_no++, hr = run_no++;
+      run(
+          "engine", c,
+          [&](int client, Sample& s) { return engine_client(*backend, o, er, client, s); },
+          &engine_tps);
+      run(
+          "http", c, [&](int client, Sample& s) { return http_client(port, o, hr, client, s); },
+          &http_tps);
+      rs.push_back(http_tps / engine_tps);
+    }
+    std::vector<double> sorted = rs;
+    std::sort(sorted.begin(), sorted.end());
+    ratios.push_back(fmt::format("{} clients: HTTP/engine median {:.3f} (runs: {:.3f})", c,
+                                 sorted[sorted.size() / 2], fmt::join(rs, ", ")));
   }
   for (const auto& r : ratios)
     fmt::print("{}\n", r);
