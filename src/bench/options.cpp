@@ -80,6 +80,9 @@ Result<void> workload(const BenchFlags& f, BenchConfig& c) {
   c.prefix_ratio = f.prefix_ratio;
   c.dataset = f.dataset;
   c.corpus = f.corpus;
+  if (!f.tokenizer.empty() && !f.dataset.empty())
+    return bad("--tokenizer", "not used with --dataset (dataset prompts are sent as given)");
+  c.tokenizer = f.tokenizer;
   c.ignore_eos = !f.no_ignore_eos;
   if (f.temperature >= 0)
     c.temperature = f.temperature;

@@ -22,6 +22,7 @@ struct BenchFlags {
   std::string endpoint = "chat";  // chat | completions
   std::vector<std::string> scenarios;
   std::string dataset, corpus;
+  std::string tokenizer;  // GGUF file: size prompts with its vocabulary, not the server's
   std::int32_t prefix_len = 0;
   double prefix_ratio = 0;
   bool no_ignore_eos = false;

@@ -48,6 +48,7 @@ json::object config_json(const BenchConfig& c) {
                  {"ignore_eos", c.ignore_eos},
                  {"dataset", c.dataset},
                  {"corpus", c.corpus},
+                 {"tokenizer_file", c.tokenizer},
                  {"timeout_s", static_cast<double>(c.client.timeout.count()) / 1000.0},
                  {"api_key_set", !c.client.api_key.empty()},
                  {"headers", headers}};
@@ -115,6 +116,7 @@ json::value results_json(const RunResult& run) {
                       {"server_models", models},
                       {"exact_prompts", run.exact_prompts},
                       {"inexact_prompts", run.inexact_prompts},
+                      {"tokenizer", run.tokenizer},
                       {"config", config_json(run.config)},
                       {"warnings", warnings},
                       {"points", points}};
@@ -179,6 +181,8 @@ void print_table(const RunResult& run, std::FILE* out) {
     for (const auto& [k, v] : s.errors)
       fmt::print(out, "    errors {}: {}\n", k, v);
   }
+  if (!run.tokenizer.empty())
+    fmt::print(out, "prompt lengths by tokenizer: {}\n", run.tokenizer);
   for (const auto& w : run.warnings)
     fmt::print(out, "warning: {}\n", w);
 }

@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "bench/progress.hpp"
+#include "bench/tokenizer.hpp"
 #include "bench/workload.hpp"
 
 namespace troupe::bench {
@@ -328,8 +329,9 @@ asio::awaitable<Result<void>> probe_server(client::Client& c, RunResult& out) {
   co_return Result<void>{};
 }
 
-asio::awaitable<Result<void>> run_all(client::Client& c, const BenchConfig& cfg, RunResult& out,
-                                      std::FILE* progress_out) {
+// `local`: the --tokenizer vocabulary, or null for the server's /tokenize.
+asio::awaitable<Result<void>> run_all(client::Client& c, Tokenizer* local, const BenchConfig& cfg,
+                                      RunResult& out, std::FILE* progress_out) {
   out.config = cfg;
   out.model = cfg.model;
   out.started_at = utc_now();
@@ -349,8 +351,19 @@ asio::awaitable<Result<void>> run_all(client::Client& c, const BenchConfig& cfg,
       co_return Error{Errc::invalid_request, "cannot read corpus " + cfg.corpus, "corpus"};
     corpus.assign(std::istreambuf_iterator<char>(in), {});
   }
-  auto builder = co_await PromptBuilder::create(c, std::move(corpus));
+  auto server_tokenizer = make_server_tokenizer(c);
+  Tokenizer* tokenizer = local ? local : server_tokenizer.get();
+  // A dataset's prompts are sent as given: nothing to tokenize.
+  auto builder =
+      co_await PromptBuilder::create(dataset.empty() ? tokenizer : nullptr, std::move(corpus));
   out.exact_prompts = builder.exact() || !dataset.empty();
+  out.tokenizer = !dataset.empty() ? "dataset" : builder.exact() ? tokenizer->describe() : "none";
+  if (!out.exact_prompts) {
+    out.warnings.push_back(
+        tokenizer->describe() + " tokenizer unusable (" + builder.inexact_reason() +
+        "): prompt lengths are approximate" +
+        (local ? "" : "; pass --tokenizer model.gguf (the served model's file) for exact lengths"));
+  }
   BenchConfig effective = cfg;
   effective.model = out.model;
   Progress progress(progress_out, cfg.progress);
@@ -369,34 +382,30 @@ asio::awaitable<Result<void>> run_all(client::Client& c, const BenchConfig& cfg,
   co_return Result<void>{};
 }
 
-void add_warnings(RunResult& r) {
-  for (const auto& p : r.points) {
-    auto label = p.spec.label();
-    if (p.client_cpu > 0.9) {
-      r.warnings.push_back(label + ": the client used " + std::to_string(int(p.client_cpu * 100)) +
-                           "% of its core: it may be the bottleneck");
-    }
-    if (p.late_sends > 0) {
-      r.warnings.push_back(label + ": " + std::to_string(p.late_sends) +
-                           " sends were more than 10 ms late (client saturated or capped)");
-    }
-    if (p.output_len_mismatch > 0) {
-      r.warnings.push_back(label + ": " + std::to_string(p.output_len_mismatch) +
-                           " requests did not get their target output length (server ignores "
-                           "ignore_eos/min_tokens?)");
-    }
-    if (p.stats.usage_missing > 0) {
-      r.warnings.push_back(label + ": " + std::to_string(p.stats.usage_missing) +
-                           " responses had no usage; output tokens were counted from deltas");
-    }
-  }
-  if (!r.exact_prompts) {
-    r.warnings.push_back(
-        "the server has no /tokenize + /detokenize: prompt lengths are approximate");
-  }
-}
-
 }  // namespace
+
+std::vector<std::string> point_warnings(const PointResult& p) {
+  std::vector<std::string> out;
+  auto label = p.spec.label();
+  if (p.client_cpu > 0.9) {
+    out.push_back(label + ": the client used " + std::to_string(int(p.client_cpu * 100)) +
+                  "% of its core: it may be the bottleneck");
+  }
+  if (p.late_sends > 0) {
+    out.push_back(label + ": " + std::to_string(p.late_sends) +
+                  " sends were more than 10 ms late (client saturated or capped)");
+  }
+  if (p.output_len_mismatch > 0) {
+    out.push_back(label + ": " + std::to_string(p.output_len_mismatch) +
+                  " requests did not get their target output length (server ignores "
+                  "ignore_eos/min_tokens?)");
+  }
+  if (p.stats.usage_missing > 0) {
+    out.push_back(label + ": " + std::to_string(p.stats.usage_missing) +
+                  " responses had no usage; output tokens were counted from deltas");
+  }
+  return out;
+}
 
 Result<RunResult> run_benchmark(const BenchConfig& config, std::FILE* progress_out) {
   raise_fd_limit();
@@ -406,10 +415,17 @@ Result<RunResult> run_benchmark(const BenchConfig& config, std::FILE* progress_o
   for (int c : config.concurrency)
     widest = std::max(widest, c);
   options.max_idle_connections = static_cast<std::size_t>(std::max(widest, 64));
+  std::unique_ptr<Tokenizer> local;
+  if (!config.tokenizer.empty()) {
+    auto t = make_local_tokenizer(config.tokenizer);
+    if (!t)
+      return t.error();
+    local = std::move(t).value();
+  }
   client::Client c(io.get_executor(), options);
   RunResult out;
   Result<void> status = Error{Errc::internal, "the benchmark did not finish"};
-  asio::co_spawn(io, run_all(c, config, out, progress_out),
+  asio::co_spawn(io, run_all(c, local.get(), config, out, progress_out),
                  [&](std::exception_ptr e, Result<void> r) {
                    if (e) {
                      try {
@@ -423,7 +439,10 @@ Result<RunResult> run_benchmark(const BenchConfig& config, std::FILE* progress_o
   io.run();
   if (!status)
     return status.error();
-  add_warnings(out);
+  for (const auto& p : out.points) {
+    auto w = point_warnings(p);
+    out.warnings.insert(out.warnings.end(), w.begin(), w.end());
+  }
   return out;
 }
 

@@ -28,8 +28,9 @@ struct BenchConfig {
   std::string model;             // empty: the first model /v1/models lists
   bool chat = true;              // /v1/chat/completions, else /v1/completions
   std::vector<Scenario> scenarios;
-  std::string dataset;  // prompts from this file instead of the corpus
-  std::string corpus;   // text file to cut prompts from (empty: built-in)
+  std::string dataset;    // prompts from this file instead of the corpus
+  std::string corpus;     // text file to cut prompts from (empty: built-in)
+  std::string tokenizer;  // GGUF file whose vocabulary sizes prompts (empty: the server's)
   std::int32_t prefix_len = 0;
   double prefix_ratio = 0;
   bool ignore_eos = true;  // send ignore_eos and min_tokens to hold output lengths
@@ -75,15 +76,23 @@ struct RunResult {
   std::vector<std::string> server_models;
   bool exact_prompts = false;
   std::int64_t inexact_prompts = 0;
+  // What sized the prompts: "server" (its /tokenize), "local:<path>" (--tokenizer), "none"
+  // (approximate prompts) or "dataset" (prompts taken as given).
+  std::string tokenizer;
   std::string started_at;  // ISO 8601 UTC
   std::vector<PointResult> points;
   std::vector<std::string> warnings;  // saturation, unhonoured lengths, ...
 };
 
 // Runs the whole benchmark. Errors: the server is unreachable before the first point, a
-// dataset cannot be read. Request failures are results, not errors. Progress goes to
-// `progress_out` (stderr in the CLI).
+// dataset, corpus or --tokenizer file cannot be read. Request failures are results, not errors.
+// Progress goes to `progress_out` (stderr in the CLI).
 Result<RunResult> run_benchmark(const BenchConfig& config, std::FILE* progress_out);
+
+// What a finished point says about the measurement itself: the client's own saturation (its
+// CPU above 90% of its core, open-loop sends more than 10 ms late), output lengths the server
+// did not honour, responses without usage. One line each, prefixed with the point's label.
+std::vector<std::string> point_warnings(const PointResult& p);
 
 // Raises the soft open-files limit to the hard limit; returns the new soft limit.
 std::uint64_t raise_fd_limit();

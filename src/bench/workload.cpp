@@ -97,35 +97,30 @@ std::string builtin_corpus() {
   return out;
 }
 
-asio::awaitable<PromptBuilder> PromptBuilder::create(client::Client& c, std::string corpus) {
-  PromptBuilder b(c, std::move(corpus));
+asio::awaitable<PromptBuilder> PromptBuilder::create(Tokenizer* tokenizer, std::string corpus) {
+  PromptBuilder b(tokenizer, std::move(corpus));
   std::istringstream words(b.corpus_);
   for (std::string w; words >> w;)
     b.words_.push_back(w);
-  auto toks = co_await c.tokenize(b.corpus_, false);
-  if (toks && toks->size() > 16) {
-    b.tokens_ = std::move(toks.value());
-    auto probe = co_await b.detokenize({b.tokens_.begin(), b.tokens_.begin() + 8});
-    b.exact_ = probe.has_value();
+  if (!tokenizer) {
+    b.inexact_reason_ = "no tokenizer";
+    co_return b;
   }
+  auto toks = co_await tokenizer->tokenize(b.corpus_);
+  if (!toks) {
+    b.inexact_reason_ = toks.error().message;
+    co_return b;
+  }
+  if (toks->size() <= 16) {
+    b.inexact_reason_ = "the corpus has only " + std::to_string(toks->size()) + " tokens";
+    co_return b;
+  }
+  b.tokens_ = std::move(toks).value();
+  auto probe = co_await tokenizer->detokenize({b.tokens_.begin(), b.tokens_.begin() + 8});
+  b.exact_ = probe.ok();
+  if (!probe)
+    b.inexact_reason_ = probe.error().message;
   co_return b;
-}
-
-asio::awaitable<std::optional<std::string>> PromptBuilder::detokenize(
-    const std::vector<std::int32_t>& tokens) {
-  json::object body;
-  body["tokens"] = json::array(tokens.begin(), tokens.end());
-  std::string text = json::serialize(body);
-  auto r = co_await client_->request("POST", "/detokenize", std::move(text));
-  if (!r || r->status != 200)
-    co_return std::nullopt;
-  json::error_code ec;
-  auto v = json::parse(r->body, ec);
-  const json::value* content =
-      (!ec && v.is_object()) ? v.as_object().if_contains("content") : nullptr;
-  if (!content || !content->is_string())
-    co_return std::nullopt;
-  co_return std::string(content->as_string());
 }
 
 std::vector<std::int32_t> PromptBuilder::slice(std::int32_t tokens, std::int32_t prefix,
@@ -162,13 +157,13 @@ asio::awaitable<std::string> PromptBuilder::build(std::int32_t tokens, std::int3
   auto ids = slice(tokens, prefix, rng);
   std::string best;
   for (int attempt = 0; attempt < 6; ++attempt) {
-    auto text = co_await detokenize(ids);
+    auto text = co_await tokenizer_->detokenize(ids);
     if (!text)
       break;
-    auto again = co_await client_->tokenize(*text, false);
+    auto again = co_await tokenizer_->tokenize(*text);
     if (!again)
       break;
-    best = std::move(*text);
+    best = std::move(text).value();
     auto diff = static_cast<std::int64_t>(again->size()) - tokens;
     if (diff == 0)
       co_return best;

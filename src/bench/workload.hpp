@@ -2,12 +2,12 @@
 // The requests of one load point: their prompts (built to exact token lengths, or taken from a
 // dataset) and their target output lengths. Deterministic for a given seed.
 //
-// Exact lengths: the corpus is tokenized once on the server (POST /tokenize); a prompt of n
-// tokens is a random slice of those tokens turned back into text (POST /detokenize) and checked
-// (and adjusted) by tokenizing it again. Servers without those routes get approximate prompts
-// (one corpus word per token), and PromptBuilder::exact() says so.
+// Exact lengths: the corpus is tokenized once (bench/tokenizer.hpp: the server's /tokenize or a
+// local vocabulary); a prompt of n tokens is a random slice of those tokens turned back into
+// text and checked (and adjusted) by tokenizing it again. Without a working tokenizer prompts
+// are approximate (one corpus word per token), and PromptBuilder::exact() says so.
 //
-// Thread-safety: a PromptBuilder lives on the Client's executor.
+// Thread-safety: a PromptBuilder lives on the executor its tokenizer needs (the Client's).
 
 #include <boost/asio/awaitable.hpp>
 #include <cstdint>
@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "bench/scenario.hpp"
+#include "bench/tokenizer.hpp"
 #include "client/client.hpp"
 #include "util/result.hpp"
 
@@ -44,8 +45,9 @@ std::string builtin_corpus();
 
 class PromptBuilder {
  public:
-  // Tokenizes `corpus` on the server. Never fails: without /tokenize it is approximate.
-  static boost::asio::awaitable<PromptBuilder> create(client::Client& c, std::string corpus);
+  // Tokenizes `corpus` with `tokenizer` (which must outlive the builder). Never fails: when
+  // the tokenizer is null or does not work (a server without /tokenize), it is approximate.
+  static boost::asio::awaitable<PromptBuilder> create(Tokenizer* tokenizer, std::string corpus);
 
   // A prompt of exactly `tokens` tokens (when exact()) whose first `prefix` tokens are the
   // same for every prompt (prefix-cache probing). Precondition: prefix <= tokens.
@@ -53,18 +55,20 @@ class PromptBuilder {
                                             std::mt19937_64& rng);
 
   bool exact() const { return exact_; }
+  // Why not exact() (the tokenizer's error), empty when exact.
+  const std::string& inexact_reason() const { return inexact_reason_; }
   // Prompts whose length could not be made exact (the closest was used).
   std::int64_t inexact() const { return inexact_; }
 
  private:
-  PromptBuilder(client::Client& c, std::string corpus) : client_(&c), corpus_(std::move(corpus)) {}
+  PromptBuilder(Tokenizer* tokenizer, std::string corpus)
+      : tokenizer_(tokenizer), corpus_(std::move(corpus)) {}
   std::vector<std::int32_t> slice(std::int32_t tokens, std::int32_t prefix, std::mt19937_64& rng);
   std::string approximate(std::int32_t tokens, std::int32_t prefix, std::mt19937_64& rng);
-  boost::asio::awaitable<std::optional<std::string>> detokenize(
-      const std::vector<std::int32_t>& tokens);
 
-  client::Client* client_;
+  Tokenizer* tokenizer_;
   std::string corpus_;
+  std::string inexact_reason_;
   std::vector<std::string> words_;
   std::vector<std::int32_t> tokens_;
   bool exact_ = false;

@@ -43,6 +43,8 @@ void add_workload_flags(CLI::App& app, BenchFlags& f) {
                  "prompts: text file (one per line) or JSONL with "
                  "\"prompt\" or \"messages\"");
   app.add_option("--corpus", f.corpus, "text to cut exact-length prompts from (default: built-in)");
+  app.add_option("--tokenizer", f.tokenizer,
+                 "GGUF model whose vocabulary sizes the prompts (for servers without /tokenize)");
   app.add_option("--prefix-len", f.prefix_len, "shared prefix tokens in every prompt");
   app.add_option("--prefix-ratio", f.prefix_ratio, "shared prefix as a fraction of each prompt");
   app.add_flag("--no-ignore-eos", f.no_ignore_eos,

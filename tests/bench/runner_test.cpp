@@ -5,43 +5,44 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <thread>
 
 #include "bench/options.hpp"
 #include "bench/report.hpp"
 #include "bench/results.hpp"
-#include "fake_server.hpp"
+#include "server_thread.hpp"
 
 namespace troupe::bench {
 namespace {
 
 namespace asio = boost::asio;
 
-// A FakeServer on its own thread (the benchmark runs its own io_context on the test thread).
-class ServerThread {
- public:
-  explicit ServerThread(int fail_every = 0)
-      : work_(asio::make_work_guard(io_)), server_(io_, test::openai_handler(fail_every)) {
-    thread_ = std::thread([this] { io_.run(); });
-  }
-  ~ServerThread() {
-    asio::post(io_, [this] {
-      server_.stop();
-      io_.stop();
-    });
-    thread_.join();
-  }
-  std::string url() const { return server_.url(); }
+// The fake's answers, each generation request held for `delay` first (a slow server).
+test::FakeHandler slow_handler(int fail_every, std::chrono::milliseconds delay) {
+  auto inner = test::openai_handler(fail_every);
+  if (delay.count() == 0)
+    return inner;
+  return [inner, delay](const test::FakeRequest& req,
+                        asio::ip::tcp::socket& s) -> asio::awaitable<bool> {
+    if (req.target.starts_with("/v1/") && req.target != "/v1/models") {
+      asio::steady_timer t(s.get_executor(), delay);
+      co_await t.async_wait(asio::use_awaitable);
+    }
+    co_return co_await inner(req, s);
+  };
+}
 
- private:
-  asio::io_context io_;
-  asio::executor_work_guard<asio::io_context::executor_type> work_;
-  test::FakeServer server_;
-  std::thread thread_;
+// The scripted server, optionally failing every fail_every-th and slow, on its own thread.
+class ServerThread : public testing::ServerThread {
+ public:
+  explicit ServerThread(int fail_every = 0, std::chrono::milliseconds delay = {})
+      : testing::ServerThread(slow_handler(fail_every, delay)) {}
 };
 
 BenchConfig config(const std::string& url, BenchFlags f) {
@@ -140,6 +141,76 @@ TEST(Runner, OpenLoopRateWithErrorsAndCompletions) {
   }
 }
 
+TEST(Runner, WarmupAndCooldownRequestsAreSentButNotMeasured) {
+  // One worker, so request i is the server's (i+1)-th: every 4th fails, i.e. indices 3 and 7,
+  // the last warm-up request and the cool-down one. The measured statistics see no failure.
+  ServerThread server(/*fail_every=*/4);
+  BenchFlags f;
+  f.scenarios = {"D(8,2)"};
+  f.concurrency = "1";
+  f.warmup = 4;
+  f.max_requests = 3;
+  f.cooldown = 1;
+  auto run = run_benchmark(config(server.url(), f), nullptr);
+  ASSERT_TRUE(run.ok()) << run.error().message;
+  const auto& p = run->points.at(0);
+  ASSERT_EQ(p.records.size(), 8u);
+  for (const auto& r : p.records) {
+    SCOPED_TRACE(r.index);
+    EXPECT_EQ(r.measured, r.index >= 4 && r.index < 7);
+    EXPECT_EQ(r.ok(), r.index != 3 && r.index != 7);
+  }
+  EXPECT_EQ(p.stats.requests, 3u);
+  EXPECT_EQ(p.stats.completed, 3u);
+  EXPECT_EQ(p.stats.failed, 0u);
+  EXPECT_TRUE(p.stats.errors.empty());
+  EXPECT_EQ(p.stats.ttft.count, 3u);
+}
+
+TEST(Runner, MaxConcurrencyHoldsLaterSendsAndReportsThemLate) {
+  // 1000 requests/s at most one in flight against a server that takes 30 ms: requests 1..3
+  // (due at 1, 2, 3 ms) can only go when the one before has ended, at least 29 ms late.
+  ServerThread server(0, std::chrono::milliseconds(30));
+  BenchFlags f;
+  f.scenarios = {"D(8,2)"};
+  f.request_rate = "1000";
+  f.arrival = "constant";
+  f.endpoint = "completions";
+  f.max_requests = 4;
+  f.max_concurrency = 1;
+  auto run = run_benchmark(config(server.url(), f), nullptr);
+  ASSERT_TRUE(run.ok()) << run.error().message;
+  const auto& p = run->points.at(0);
+  EXPECT_EQ(p.stats.completed, 4u);
+  EXPECT_EQ(p.max_in_flight, 1);
+  EXPECT_GE(p.late_sends, 3);
+  EXPECT_GE(p.max_late_s, 0.029);
+  for (std::size_t i = 1; i < p.records.size(); ++i) {
+    EXPECT_GE(p.records[i].start_s, p.records[i - 1].end_s);  // never two at once
+  }
+  bool reported = false;
+  for (const auto& w : run->warnings)
+    reported = reported || w.find("sends were more than 10 ms late") != std::string::npos;
+  EXPECT_TRUE(reported);
+}
+
+TEST(Runner, SaturationWarningsNameThePointAndTheCause) {
+  PointResult p;
+  p.spec.scenario = parse_scenario("D(10,10)").value();
+  p.spec.open_loop = true;
+  p.spec.rate = 50;
+  p.client_cpu = 0.5;
+  EXPECT_TRUE(point_warnings(p).empty());
+  p.client_cpu = 0.95;
+  p.late_sends = 12;
+  auto w = point_warnings(p);
+  ASSERT_EQ(w.size(), 2u);
+  EXPECT_EQ(w[0], "rate=50 D(10,10): the client used 95% of its core: it may be the bottleneck");
+  EXPECT_EQ(w[1],
+            "rate=50 D(10,10): 12 sends were more than 10 ms late (client saturated or "
+            "capped)");
+}
+
 TEST(Runner, SameSeedSamePrompts) {
   ServerThread server;
   BenchFlags f;
@@ -192,6 +263,10 @@ TEST(Options, InvalidFlagsAreClearErrors) {
   f = {};
   f.max_duration = "soon";
   check(f, "--max-duration");
+  f = {};
+  f.dataset = "prompts.txt";
+  f.tokenizer = "model.gguf";
+  check(f, "--tokenizer");
 }
 
 }  // namespace
