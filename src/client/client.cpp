@@ -362,22 +362,29 @@ asio::awaitable<ClientResult<HttpResponse>> Client::request(std::string_view met
   co_return resp;
 }
 
-asio::awaitable<ClientResult<Answer>> Client::chat(const ChatRequest& request) {
-  auto r = co_await this->request("POST", "/v1/chat/completions", wire::chat_body(request, false));
+namespace {
+
+// A non-streamed chat (`chat`) or completions answer.
+asio::awaitable<ClientResult<Answer>> non_streamed(Client& c, std::string_view target,
+                                                   std::string body, bool chat) {
+  auto r = co_await c.request("POST", target, std::move(body));
   if (!r)
     co_return r.error();
   if (!is_success(r->status))
     co_return wire::error_from_response(r->status, r->body);
-  co_return wire::parse_answer(r->body, true);
+  co_return wire::parse_answer(r->body, chat);
+}
+
+}  // namespace
+
+asio::awaitable<ClientResult<Answer>> Client::chat(const ChatRequest& request) {
+  co_return co_await non_streamed(*this, "/v1/chat/completions", wire::chat_body(request, false),
+                                  true);
 }
 
 asio::awaitable<ClientResult<Answer>> Client::complete(const CompletionRequest& request) {
-  auto r = co_await this->request("POST", "/v1/completions", wire::completion_body(request, false));
-  if (!r)
-    co_return r.error();
-  if (!is_success(r->status))
-    co_return wire::error_from_response(r->status, r->body);
-  co_return wire::parse_answer(r->body, false);
+  co_return co_await non_streamed(*this, "/v1/completions", wire::completion_body(request, false),
+                                  false);
 }
 
 asio::awaitable<ClientResult<std::vector<std::int32_t>>> Client::tokenize(std::string_view text,
