@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "util/error.hpp"
+#include "util/result.hpp"
 
 namespace troupe::client {
 
@@ -35,42 +36,9 @@ struct ClientError {
   friend bool operator==(const ClientError&, const ClientError&) = default;
 };
 
-// A value or a ClientError (like troupe::Result, which cannot carry the HTTP status).
+// A value or a ClientError.
 template <class T>
-class [[nodiscard]] ClientResult {
- public:
-  // Default: an internal error (co_spawn needs default-constructible results).
-  ClientResult() : v_(std::in_place_index<1>, ClientError{}) {}
-  ClientResult(T value) : v_(std::in_place_index<0>, std::move(value)) {}    // NOLINT: implicit
-  ClientResult(ClientError e) : v_(std::in_place_index<1>, std::move(e)) {}  // NOLINT: implicit
-
-  bool ok() const noexcept { return v_.index() == 0; }
-  explicit operator bool() const noexcept { return ok(); }
-  // Preconditions: ok() for value(), !ok() for error().
-  T& value() & {
-    assert(ok());
-    return std::get<0>(v_);
-  }
-  const T& value() const& {
-    assert(ok());
-    return std::get<0>(v_);
-  }
-  T&& value() && {
-    assert(ok());
-    return std::get<0>(std::move(v_));
-  }
-  T* operator->() { return &value(); }
-  const T* operator->() const { return &value(); }
-  T& operator*() & { return value(); }
-  const T& operator*() const& { return value(); }
-  const ClientError& error() const {
-    assert(!ok());
-    return std::get<1>(v_);
-  }
-
- private:
-  std::variant<T, ClientError> v_;
-};
+using ClientResult = Result<T, ClientError>;
 
 struct Message {
   std::string role;  // "system", "user", "assistant"
