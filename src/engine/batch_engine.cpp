@@ -205,7 +205,7 @@ void EngineLoop::admit(AdmitSequence& a) {
   s.max_tokens = std::max(a.max_tokens, 1);
   s.min_tokens = a.min_tokens;
   s.ignore_eos = a.ignore_eos;
-  s.sampler.emplace(a.sampling, model_.n_vocab());
+  s.sampler.emplace(a.sampling, model_.n_vocab(), a.prompt, n_ctx_seq_);
   s.sink = std::move(a.sink);
   prefill_order_.push_back(id);
   ++active_;
@@ -312,9 +312,13 @@ void EngineLoop::step() {
   build_batch();
   if (batch_.size() == 0)
     return;
+  if (callbacks_.on_decode)
+    callbacks_.on_decode(DecodeEdge::begin);
   const auto t0 = std::chrono::steady_clock::now();
   const int rc = llama_decode(ctx_.get(), batch_.get());
   const auto t1 = std::chrono::steady_clock::now();
+  if (callbacks_.on_decode)
+    callbacks_.on_decode(DecodeEdge::end);
   if (rc != 0) {
     fail(Error{Errc::engine_failed, fmt::format("llama_decode failed with status {}", rc)});
     return;

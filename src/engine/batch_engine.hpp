@@ -21,8 +21,13 @@
 // Runtime: the loop is an actor (src/actor) with Execution::dedicated_thread: its messages are
 // EngineMessage, has_work() says whether sequences are running and do_work() is one step.
 //
+// Per token in steady state the engine thread allocates nothing outside llama.cpp: the batch,
+// the slots' token buffers and the sampler scratch are sized once, SampledToken holds its
+// alternatives inline, and a sink that tells a SequenceActor uses the mailbox's node pool
+// (tests/engine/engine_alloc_test.cpp counts it).
+//
 // Thread-safety: tell() and counters() from any thread; everything else is the engine
-// thread's. The callbacks run on the engine thread and must be quick (a post).
+// thread's. The callbacks run on the engine thread and must be quick (a post or a tell).
 
 #include <array>
 #include <atomic>
@@ -50,9 +55,15 @@ struct BatchEngineConfig {
   std::int32_t min_copy_prefix = 16;  // shortest prefix worth copying from another slot
 };
 
+enum class DecodeEdge : std::uint8_t { begin, end };
+
 struct EngineCallbacks {
   std::function<void(std::uint64_t ticket)> on_released;  // once per admission
   std::function<void(const Error&)> on_fatal;             // once, on the first fatal error
+  // Optional, for tests and tracing: called right before and right after each llama_decode,
+  // so that what the engine does around decode (sampling, sending, batching) can be told
+  // apart from llama.cpp's own work. Must not block or allocate.
+  std::function<void(DecodeEdge)> on_decode;
 };
 
 // Counters readable from any thread (relaxed atomics: monotonic values for /metrics).

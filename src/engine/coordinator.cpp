@@ -87,7 +87,9 @@ Coordinator::Coordinator(EngineOptions options)
 Coordinator::~Coordinator() {
   if (loader_.joinable())
     loader_.join();
-  // The actors thread first: it is the one that tells the engine (releases, admissions).
+  // The SequenceActors stop first (their turns need the actors thread), then the actors
+  // thread: it is the one that tells the engine (releases, admissions).
+  system_.shutdown(actor::StopMode::drop);
   // The engine may still post to the stopped io_context; those handlers are destroyed unrun.
   actors_work_.reset();
   actors_.stop();
@@ -96,6 +98,7 @@ Coordinator::~Coordinator() {
   engine_.reset();  // joins the engine thread
   tokenizer_.join();
   queue_.clear();
+  admitted_.clear();
 }
 
 void Coordinator::load() {
@@ -227,32 +230,31 @@ Coordinator::Pending Coordinator::make_pending(Task& task, std::vector<Token> pr
   const std::uint64_t ticket = next_ticket_.fetch_add(1, std::memory_order_relaxed);
   SequenceConfig cfg{task.stop, task.sampling.logprobs || task.sampling.top_logprobs > 0,
                      task.sampling.top_logprobs, static_cast<std::int32_t>(prompt.size())};
-  auto release = [this, ticket](bool cancelled) {
+  SequenceActor::Release release = [this, ticket](bool cancelled) {
     engine_->tell(ReleaseSequence{ticket, cancelled});
   };
-  auto actor =
-      std::make_shared<SequenceActor>(std::move(cfg), *model_, StreamWriter{}, std::move(release));
-  writer.on_cancel([this, ticket, weak = std::weak_ptr<SequenceActor>(actor)] {
-    asio::post(actors_, [this, ticket, weak] { cancel_request(ticket, weak); });
-  });
-  actor->attach(std::move(writer));
-  return Pending{ticket, std::move(actor), std::move(prompt), std::move(task.sampling),
+  writer.on_cancel(
+      [this, ticket] { asio::post(actors_, [this, ticket] { cancel_request(ticket); }); });
+  actor::SpawnOptions opts;
+  opts.name = "sequence";
+  auto ref = system_.spawn<SequenceActor>(std::move(opts), std::move(cfg),
+                                          std::cref(static_cast<const TokenText&>(*model_)),
+                                          std::move(writer), std::move(release));
+  return Pending{ticket, std::move(ref), std::move(prompt), std::move(task.sampling),
                  std::move(task.stop)};
 }
 
 void Coordinator::submit(Pending p) {
-  if (p.actor->done())
-    return;  // cancelled before it got here
   const Health h = health();
   if (h.state == HealthState::failed) {
-    p.actor->handle(SequenceFailed{Error{Errc::engine_failed, h.message}});
+    p.actor.tell(SequenceFailed{Error{Errc::engine_failed, h.message}});
   } else if (running_ < options_.n_parallel) {
     admit(std::move(p));
   } else if (static_cast<std::int32_t>(queue_.size()) < options_.max_queue) {
     queue_.push_back(std::move(p));
     queued_gauge_.store(static_cast<std::int64_t>(queue_.size()), std::memory_order_relaxed);
   } else {
-    p.actor->handle(
+    p.actor.tell(
         SequenceFailed{Error{Errc::overloaded, "the server is busy: the request queue is full"}});
   }
 }
@@ -260,16 +262,15 @@ void Coordinator::submit(Pending p) {
 void Coordinator::admit(Pending p) {
   ++running_;
   running_gauge_.store(running_, std::memory_order_relaxed);
-  auto sink = [ex = actors_.get_executor(), actor = p.actor](SequenceMessage m) {
-    asio::post(ex, [actor, m = std::move(m)]() mutable { actor->handle(std::move(m)); });
-  };
+  admitted_.emplace(p.ticket, p.actor);
   engine_->tell(AdmitSequence{p.ticket, std::move(p.prompt), std::move(p.sampling),
                               p.stop.max_tokens, p.stop.min_tokens, p.stop.ignore_eos,
-                              std::move(sink)});
+                              actor_sink(std::move(p.actor))});
 }
 
-void Coordinator::on_released(std::uint64_t) {
+void Coordinator::on_released(std::uint64_t ticket) {
   --running_;
+  admitted_.erase(ticket);
   while (running_ < options_.n_parallel && !queue_.empty()) {
     Pending p = std::move(queue_.front());
     queue_.pop_front();
@@ -279,25 +280,28 @@ void Coordinator::on_released(std::uint64_t) {
   running_gauge_.store(running_, std::memory_order_relaxed);
 }
 
-void Coordinator::cancel_request(std::uint64_t ticket, const std::weak_ptr<SequenceActor>& weak) {
-  auto actor = weak.lock();
-  if (!actor || actor->done())
-    return;
-  cancelled_total_.fetch_add(1, std::memory_order_relaxed);
+// Submissions are posted before the stream reaches its consumer, so a cancellation always
+// finds its request queued, admitted, or already released (then there is nothing to do).
+void Coordinator::cancel_request(std::uint64_t ticket) {
   const auto it = std::find_if(queue_.begin(), queue_.end(),
                                [&](const Pending& p) { return p.ticket == ticket; });
-  if (it != queue_.end()) {
-    queue_.erase(it);  // never admitted: nothing to release
-    queued_gauge_.store(static_cast<std::int64_t>(queue_.size()), std::memory_order_relaxed);
-    actor->detach_release();
+  const auto a = admitted_.find(ticket);
+  if (it == queue_.end() && a == admitted_.end())
+    return;  // already released: nothing to stop
+  cancelled_total_.fetch_add(1, std::memory_order_relaxed);
+  if (a != admitted_.end()) {
+    a->second.tell(CancelSequence{/*release=*/true});
+    return;
   }
-  actor->cancel();
+  it->actor.tell(CancelSequence{/*release=*/false});  // never admitted: nothing to release
+  queue_.erase(it);
+  queued_gauge_.store(static_cast<std::int64_t>(queue_.size()), std::memory_order_relaxed);
 }
 
 void Coordinator::on_fatal(const Error& error) {
   set_health(HealthState::failed, error.message);
   for (auto& p : queue_)
-    p.actor->handle(SequenceFailed{error});
+    p.actor.tell(SequenceFailed{error});
   queue_.clear();
   queued_gauge_.store(0, std::memory_order_relaxed);
 }

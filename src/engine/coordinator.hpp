@@ -5,9 +5,10 @@
 // cancellations: a queued request leaves the queue, a running one is released by its actor.
 //
 // Threads: the caller's (generate() does quick checks, then awaits the tokenizer), one
-// tokenizer thread, one actor thread (the queue, the slot count and every SequenceActor live
-// there: per-token text work is kept off the engine thread), the BatchEngine's thread, and a
-// loader thread while the model loads.
+// tokenizer thread, one actor thread (an io_context: the queue and the slot count, and every
+// SequenceActor as a light actor of an actor::ActorSystem sharing it: per-token text work is
+// kept off the engine thread), the BatchEngine's thread, and a loader thread while the model
+// loads.
 //
 // Thread-safety: the Backend members may be called from any thread concurrently. Destroy the
 // Coordinator after every TokenStream it returned (a stream's cancel posts to it).
@@ -19,7 +20,9 @@
 #include <future>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 
+#include "actor/actor_system.hpp"
 #include "engine/backend.hpp"
 #include "engine/batch_engine.hpp"
 #include "engine/local_backend.hpp"
@@ -57,7 +60,7 @@ class Coordinator final : public Backend {
  private:
   struct Pending {
     std::uint64_t ticket = 0;
-    std::shared_ptr<SequenceActor> actor;
+    actor::ActorRef<SequenceMessage> actor;
     std::vector<Token> prompt;
     SamplingParams sampling;
     StopParams stop;
@@ -76,7 +79,7 @@ class Coordinator final : public Backend {
   void submit(Pending p);
   void admit(Pending p);
   void on_released(std::uint64_t ticket);
-  void cancel_request(std::uint64_t ticket, const std::weak_ptr<SequenceActor>& actor);
+  void cancel_request(std::uint64_t ticket);
   void on_fatal(const Error& error);
 
   EngineOptions options_;
@@ -85,6 +88,8 @@ class Coordinator final : public Backend {
 
   boost::asio::io_context actors_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> actors_work_;
+  // The SequenceActors' runtime, on actors_ (run by actor_thread_).
+  actor::ActorSystem system_{actors_};
   boost::asio::thread_pool tokenizer_{1};
   std::thread actor_thread_;
   std::thread loader_;
@@ -101,6 +106,7 @@ class Coordinator final : public Backend {
 
   // Actor-thread state.
   std::deque<Pending> queue_;
+  std::unordered_map<std::uint64_t, actor::ActorRef<SequenceMessage>> admitted_;
   std::int32_t running_ = 0;
 
   std::atomic<std::uint64_t> next_ticket_{1};

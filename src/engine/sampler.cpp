@@ -10,7 +10,8 @@ namespace {
 
 constexpr float neg_inf = -std::numeric_limits<float>::infinity();
 
-void add_filters(llama_sampler* chain, const SamplingParams& p, std::int32_t n_vocab) {
+void add_filters(llama_sampler* chain, const SamplingParams& p, std::int32_t n_vocab,
+                 std::int32_t last_n) {
   if (!p.logit_bias.empty()) {
     std::vector<llama_logit_bias> bias;
     for (const auto& [tok, b] : p.logit_bias) {
@@ -21,9 +22,9 @@ void add_filters(llama_sampler* chain, const SamplingParams& p, std::int32_t n_v
                                        n_vocab, static_cast<int32_t>(bias.size()), bias.data()));
   }
   if (p.repeat_penalty != 1.0f || p.frequency_penalty != 0.0f || p.presence_penalty != 0.0f) {
-    llama_sampler_chain_add(chain,
-                            llama_sampler_init_penalties(n_vocab, p.repeat_last_n, p.repeat_penalty,
-                                                         p.frequency_penalty, p.presence_penalty));
+    llama_sampler_chain_add(
+        chain, llama_sampler_init_penalties(n_vocab, last_n, p.repeat_penalty, p.frequency_penalty,
+                                            p.presence_penalty));
   }
   if (p.temperature <= 0.0f) {
     llama_sampler_chain_add(chain, llama_sampler_init_greedy());
@@ -41,7 +42,8 @@ void add_filters(llama_sampler* chain, const SamplingParams& p, std::int32_t n_v
 
 }  // namespace
 
-Sampler::Sampler(const SamplingParams& params, std::int32_t n_vocab)
+Sampler::Sampler(const SamplingParams& params, std::int32_t n_vocab,
+                 const std::vector<Token>& prompt, std::int32_t n_ctx)
     : n_vocab_(n_vocab),
       logprobs_(params.logprobs || params.top_logprobs > 0),
       top_n_(std::clamp(params.top_logprobs, 0, 20)) {
@@ -53,7 +55,12 @@ Sampler::Sampler(const SamplingParams& params, std::int32_t n_vocab)
   auto cp = llama_sampler_chain_default_params();
   cp.no_perf = true;
   chain_.reset(llama_sampler_chain_init(cp));
-  add_filters(chain_.get(), params, n_vocab);
+  const std::int32_t last_n = params.repeat_last_n < 0 ? n_ctx : params.repeat_last_n;
+  add_filters(chain_.get(), params, n_vocab, last_n);
+  // Only the last `last_n` prompt tokens can still be in the penalties' window.
+  const auto n = static_cast<std::ptrdiff_t>(prompt.size());
+  for (auto i = std::max<std::ptrdiff_t>(0, n - last_n); i < n; ++i)
+    llama_sampler_accept(chain_.get(), prompt[static_cast<std::size_t>(i)]);
 }
 
 void Sampler::sample(const float* logits, const std::vector<Token>* suppress,

@@ -24,14 +24,24 @@ void SequenceActor::handle(SequenceMessage msg) {
           on_token(m);
         if constexpr (std::is_same_v<M, SequenceFailed>)
           on_failed(m);
+        if constexpr (std::is_same_v<M, CancelSequence>)
+          cancel(m.release);
       },
       msg);
 }
 
-void SequenceActor::cancel() {
+void SequenceActor::on_message(SequenceMessage& msg) {
+  handle(std::move(msg));
+  if (done_)
+    quit();
+}
+
+void SequenceActor::cancel(bool release) {
   if (done_)
     return;
   done_ = true;
+  if (!release)
+    release_ = nullptr;
   if (release_)
     std::exchange(release_, nullptr)(true);
 }
@@ -129,6 +139,10 @@ void SequenceActor::finish(FinishReason reason, bool engine_ended) {
   writer_.push(std::move(f));
   if (!engine_ended && release_)
     std::exchange(release_, nullptr)(false);
+}
+
+SequenceSink actor_sink(actor::ActorRef<SequenceMessage> ref) {
+  return [ref = std::move(ref)](SequenceMessage m) { ref.tell(std::move(m)); };
 }
 
 }  // namespace troupe::engine

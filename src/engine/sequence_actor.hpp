@@ -6,14 +6,22 @@
 // ends the sequence itself (a stop string, a cancelled stream) it calls `release` once so that
 // the engine frees the sequence.
 //
-// Thread-safety: none. Every member is called on the actor's one execution context (the
-// engine's actor thread); the owner posts messages there. The StreamWriter it owns may be read
-// from any consumer thread (that is the channel's job).
+// Runtime: it is an actor of troupe's actor runtime (src/actor): the Coordinator spawns one per
+// request as a light actor on its ActorSystem (one io thread shared by all of them) and the
+// engine tells it SequenceMessages through its mailbox (pooled nodes: no allocation per token
+// on the engine thread, see actor_sink()). It stops itself once its request has ended. Tests
+// may also drive it without a runtime by calling handle() directly.
+//
+// Thread-safety: none. Every member is called on the actor's one execution context; the
+// StreamWriter it owns may be read from any consumer thread (that is the channel's job).
 
 #include <functional>
 #include <optional>
 #include <string>
 
+#include "actor/actor.hpp"
+#include "actor/actor_ref.hpp"
+#include "engine/engine_protocol.hpp"
 #include "engine/sequence_protocol.hpp"
 #include "engine/stop_matcher.hpp"
 #include "engine/token_stream.hpp"
@@ -29,7 +37,7 @@ struct SequenceConfig {
   std::int32_t prompt_tokens = 0;
 };
 
-class SequenceActor {
+class SequenceActor final : public actor::Actor<SequenceMessage> {
  public:
   // Tells the engine to stop the sequence; `cancelled` says the consumer went away (its KV
   // cells are then freed rather than kept for prefix reuse).
@@ -43,13 +51,14 @@ class SequenceActor {
 
   void handle(SequenceMessage msg);
 
+  // The runtime's entry point: handle(), then stop the actor once the request has ended.
+  void on_message(SequenceMessage& msg) override;
+
   void attach(StreamWriter writer) { writer_ = std::move(writer); }
 
-  // The consumer went away: stop, release the sequence, push nothing more.
-  void cancel();
-
-  // The sequence never reached the engine: nothing to release.
-  void detach_release() { release_ = nullptr; }
+  // The consumer went away: stop, release the sequence (unless `release` is false: it never
+  // reached the engine), push nothing more.
+  void cancel(bool release = true);
 
   // True once a final event was pushed or the request was cancelled.
   bool done() const noexcept { return done_; }
@@ -82,5 +91,10 @@ class SequenceActor {
   std::int32_t cached_tokens_ = 0;
   bool done_ = false;
 };
+
+// The engine-side sink of a runtime SequenceActor: each message is a tell into its mailbox.
+// Calling it allocates nothing once the mailbox's node pool is warm (after the first tokens);
+// a message to a stopped actor is dropped.
+SequenceSink actor_sink(actor::ActorRef<SequenceMessage> ref);
 
 }  // namespace troupe::engine

@@ -3,9 +3,11 @@
 // simulated engine, or a test's fake engine). They carry token ids and small numbers only:
 // never logits.
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <variant>
-#include <vector>
 
 #include "engine/task.hpp"
 #include "util/error.hpp"
@@ -25,6 +27,33 @@ struct TopLogprob {
   float logprob = 0.0f;
 };
 
+// Up to 20 alternatives, stored inline: a SampledToken never allocates, so the engine thread
+// sends it without touching the heap.
+class TopLogprobs {
+ public:
+  static constexpr std::size_t capacity = 20;
+  TopLogprobs() = default;
+  TopLogprobs(std::initializer_list<TopLogprob> init) {
+    for (const auto& t : init)
+      push_back(t);
+  }
+  // Ignores entries beyond the capacity.
+  void push_back(const TopLogprob& t) noexcept {
+    if (size_ < capacity)
+      items_[size_++] = t;
+  }
+  void clear() noexcept { size_ = 0; }
+  std::size_t size() const noexcept { return size_; }
+  bool empty() const noexcept { return size_ == 0; }
+  const TopLogprob* begin() const noexcept { return items_.data(); }
+  const TopLogprob* end() const noexcept { return items_.data() + size_; }
+  const TopLogprob& operator[](std::size_t i) const noexcept { return items_[i]; }
+
+ private:
+  std::array<TopLogprob, capacity> items_{};
+  std::size_t size_ = 0;
+};
+
 // The sequence was admitted and its prompt will be (or was) computed.
 struct SequenceStarted {
   std::int32_t prompt_tokens = 0;
@@ -35,7 +64,7 @@ struct SequenceStarted {
 struct SampledToken {
   Token token = 0;
   float logprob = 0.0f;
-  std::vector<TopLogprob> top;
+  TopLogprobs top;
   EngineEnd end = EngineEnd::none;
 };
 
@@ -44,6 +73,13 @@ struct SequenceFailed {
   Error error;
 };
 
-using SequenceMessage = std::variant<SequenceStarted, SampledToken, SequenceFailed>;
+// The request's consumer went away (sent by the Coordinator, not the engine). `release`:
+// tell the engine to free the sequence; false when it never reached the engine (it was
+// still queued).
+struct CancelSequence {
+  bool release = true;
+};
+
+using SequenceMessage = std::variant<SequenceStarted, SampledToken, SequenceFailed, CancelSequence>;
 
 }  // namespace troupe::engine

@@ -7,7 +7,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <deque>
-#include <sstream>
 #include <thread>
 #include <unordered_map>
 
@@ -30,18 +29,38 @@ class SimText final : public TokenText {
   bool is_eog(Token t) const override { return t == 0; }
 };
 
-std::int32_t estimate_tokens(const Prompt& p) {
-  std::size_t n = 0;
+bool is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+// The tokenizer rule: calls fn(piece) for each piece of at most 4 bytes of each word.
+template <class Fn>
+void for_each_piece(std::string_view text, Fn&& fn) {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    while (i < text.size() && is_space(text[i]))
+      ++i;
+    std::size_t end = i;
+    while (end < text.size() && !is_space(text[end]))
+      ++end;
+    for (std::size_t p = i; p < end; p += 4)
+      fn(text.substr(p, std::min<std::size_t>(4, end - p)));
+    i = end;
+  }
+}
+
+std::int32_t prompt_tokens(const Prompt& p) {
+  std::int64_t n = 0;
   if (const auto* s = std::get_if<std::string>(&p))
-    n = (s->size() + 3) / 4 + 1;
+    n = sim_token_count(*s);
   if (const auto* t = std::get_if<std::vector<Token>>(&p))
-    n = t->size();
+    n = static_cast<std::int64_t>(t->size());
   if (const auto* m = std::get_if<std::vector<ChatMessage>>(&p)) {
     for (const auto& msg : *m)
-      n += (msg.content.size() + 3) / 4 + 4;
+      n += sim_token_count(msg.content) + 4;
     n += 3;
   }
-  return static_cast<std::int32_t>(std::min<std::size_t>(n, INT32_MAX));
+  return static_cast<std::int32_t>(std::min<std::int64_t>(n, INT32_MAX));
 }
 
 Clock::duration per_token(double tokens_per_s) {
@@ -110,6 +129,8 @@ std::optional<Error> SimBackend::precheck(const Task& t, std::int32_t prompt_tok
   }
   if (auto e = validate_parameters(t.sampling, t.stop))
     return e;
+  if (prompt_tokens == 0)
+    return Error{Errc::invalid_request, "the prompt is empty", "prompt"};
   if (prompt_tokens >= options_.n_ctx) {
     return Error{Errc::prompt_too_long,
                  fmt::format("the prompt has {} tokens, but the context holds {} tokens",
@@ -120,7 +141,7 @@ std::optional<Error> SimBackend::precheck(const Task& t, std::int32_t prompt_tok
 }
 
 asio::awaitable<TokenStream> SimBackend::generate(Task task) {
-  const std::int32_t n_prompt = estimate_tokens(task.prompt);
+  const std::int32_t n_prompt = prompt_tokens(task.prompt);
   if (auto e = precheck(task, n_prompt))
     co_return failed_stream(std::move(*e));
   auto [writer, stream] = make_stream();
@@ -191,7 +212,7 @@ void SimBackend::tick(std::uint64_t ticket) {
     return release(ticket);
   if (s.actor->done())
     return;  // the actor released it (a stop string)
-  s.next += per_token(options_.decode_tokens_per_s);
+  s.next = sim_next_due(s.next, Clock::now(), per_token(options_.decode_tokens_per_s));
   arm(s);
 }
 
@@ -227,13 +248,7 @@ asio::awaitable<Result<std::vector<Token>>> SimBackend::tokenize(std::string mod
   if (!model.empty() && model != options_.model_id) {
     co_return Error{Errc::not_found, fmt::format("model '{}' does not exist", model), "model"};
   }
-  std::vector<Token> out;
-  std::istringstream in(text);
-  for (std::string w; in >> w;) {
-    out.push_back(1 + static_cast<Token>(std::hash<std::string>{}(w) %
-                                         static_cast<std::size_t>(options_.n_vocab - 1)));
-  }
-  co_return out;
+  co_return sim_tokenize(text, options_.n_vocab);
 }
 
 asio::awaitable<Result<std::string>> SimBackend::detokenize(std::string model,
@@ -261,6 +276,26 @@ BackendStats SimBackend::stats() const {
 
 std::unique_ptr<Backend> make_sim_backend(SimOptions options) {
   return std::make_unique<SimBackend>(std::move(options));
+}
+
+std::vector<Token> sim_tokenize(std::string_view text, std::int32_t n_vocab) {
+  std::vector<Token> out;
+  const auto range = static_cast<std::size_t>(std::max(n_vocab - 1, 1));
+  for_each_piece(text, [&](std::string_view piece) {
+    out.push_back(1 + static_cast<Token>(std::hash<std::string_view>{}(piece) % range));
+  });
+  return out;
+}
+
+std::int64_t sim_token_count(std::string_view text) {
+  std::int64_t n = 0;
+  for_each_piece(text, [&](std::string_view) { ++n; });
+  return n;
+}
+
+Clock::time_point sim_next_due(Clock::time_point due, Clock::time_point now,
+                               Clock::duration interval) {
+  return now - due > interval / 2 ? now + interval : due + interval;
 }
 
 }  // namespace troupe::engine

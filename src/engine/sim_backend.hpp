@@ -4,13 +4,21 @@
 // prefill and decode speed without any model. For load-testing the server and the gateway at
 // scales a CPU cannot decode: one thread, one timer per stream, thousands of streams.
 //
-// Its vocabulary is synthetic: a prompt counts one token per 4 bytes (plus 4 per chat
-// message) and is never tokenized; generated token k of a request is the word
-// "w<id>" followed by a space. tokenize() splits text on whitespace into such words.
+// Its vocabulary is synthetic. One tokenizer rule serves both tokenize() and the prompt count
+// in usage: text is split on whitespace and every word is cut into pieces of at most 4 bytes,
+// one token each (a chat prompt adds 4 tokens per message and 3 for the template). Generated
+// token t reads "w<t> ".
+//
+// Pacing: each stream's tokens are one decode interval apart. A stream whose token came late
+// (the thread was busy, the machine loaded) does not catch up with a burst of tokens: its next
+// token is due one interval after the late one.
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "engine/backend.hpp"
 
@@ -28,5 +36,17 @@ struct SimOptions {
 
 // Ready at once. Destroy it after every TokenStream it returned.
 std::unique_ptr<Backend> make_sim_backend(SimOptions options);
+
+// The simulated tokenizer (see above). Token ids are 1..n_vocab-1.
+std::vector<Token> sim_tokenize(std::string_view text, std::int32_t n_vocab);
+// The number of tokens sim_tokenize would return, without building them.
+std::int64_t sim_token_count(std::string_view text);
+
+// When the token after one due at `due` is due, given that it was emitted at `now`: one
+// `interval` later, or, when it was emitted more than half an interval late, one interval
+// after `now` (no catch-up burst).
+std::chrono::steady_clock::time_point sim_next_due(std::chrono::steady_clock::time_point due,
+                                                   std::chrono::steady_clock::time_point now,
+                                                   std::chrono::steady_clock::duration interval);
 
 }  // namespace troupe::engine

@@ -228,6 +228,43 @@ TEST_F(BatchEngineTest, PrefixReuseFromTheSameSlotAndFromALiveSequence) {
   rec_.wait_released(3);
 }
 
+// Penalties see the prompt (llama-server primes its sampler chain with it): on a repetitive
+// prompt the first greedy token without a penalty is one the prompt holds; with a presence
+// penalty it cannot be, although nothing was generated yet.
+TEST_F(BatchEngineTest, PenaltiesArePrimedWithThePrompt) {
+  auto e = start({1024, 1, 128, 64});
+  SamplingParams plain;
+  plain.temperature = 0.0f;
+  const auto base = prompt(6, 8);
+  e->tell(admit(1, base, 40, plain));  // a random model's greedy continuation repeats itself
+  rec_.wait_ended(1);
+  std::vector<Token> repetitive = base;
+  for (Token t : ids(rec_.get(1)))
+    repetitive.push_back(t);
+  ASSERT_LT(repetitive.size(), 64u);  // all of it inside the default repeat_last_n window
+
+  e->tell(admit(2, repetitive, 8, plain));
+  rec_.wait_ended(2);
+  const auto unpenalized = ids(rec_.get(2));
+  const auto in_prompt = [&](Token t) {
+    return std::find(repetitive.begin(), repetitive.end(), t) != repetitive.end();
+  };
+  ASSERT_TRUE(in_prompt(unpenalized[0])) << "the premise: greedy repeats a prompt token";
+
+  SamplingParams penalized = plain;
+  penalized.presence_penalty = 100.0f;
+  e->tell(admit(3, repetitive, 8, penalized));
+  rec_.wait_ended(3);
+  const auto with_penalty = ids(rec_.get(3));
+  EXPECT_FALSE(in_prompt(with_penalty[0])) << "token " << with_penalty[0];
+  EXPECT_NE(with_penalty, unpenalized);
+
+  // Deterministic: the same penalized request gives the same tokens.
+  e->tell(admit(4, repetitive, 8, penalized));
+  rec_.wait_ended(4);
+  EXPECT_EQ(ids(rec_.get(4)), with_penalty);
+}
+
 TEST_F(BatchEngineTest, ChunkedPrefillSplitsALongPrompt) {
   auto e = start({1024, 2, 32, 16});
   e->tell(admit(1, prompt(4, 100), 2));

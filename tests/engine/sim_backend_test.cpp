@@ -84,6 +84,58 @@ TEST(SimBackend, QueueFullAndCancellation) {
   EXPECT_EQ(b->stats().cancelled_total, 1);
 }
 
+TEST(SimBackend, UsageCountsWhatTokenizeReturns) {
+  auto b = make_sim_backend(fast());
+  for (std::string text : {"a b c", "hello there general kenobi", "  spaced\tout\n words  ",
+                           "averyveryverylongword x", "w1 w2 w3"}) {
+    auto toks = run_sync(b->tokenize("", text, true, false));
+    ASSERT_TRUE(toks);
+    Task t = task(2);
+    t.prompt = text;
+    auto s = run_sync(b->generate(std::move(t)));
+    auto r = collect(s);
+    ASSERT_TRUE(r.finished) << text;
+    EXPECT_EQ(r.started->prompt_tokens, static_cast<std::int32_t>(toks->size())) << text;
+    EXPECT_EQ(r.finished->usage.prompt_tokens, static_cast<std::int32_t>(toks->size())) << text;
+  }
+  EXPECT_EQ(sim_token_count("averyveryverylongword"), 6);  // 21 bytes: pieces of at most 4
+}
+
+TEST(SimBackend, EmptyPromptIsRefused) {
+  auto b = make_sim_backend(fast());
+  Task t = task(2);
+  t.prompt = std::string(" \n ");
+  auto s = run_sync(b->generate(std::move(t)));
+  EXPECT_EQ(collect(s).error->code, Errc::invalid_request);
+}
+
+// The pacing rule over a made-up sequence of wake-ups: on time (with jitter) the tokens keep
+// the configured rate exactly; after a stall the stream resumes one interval at a time
+// instead of emitting the tokens it missed back to back.
+TEST(SimBackend, ALateTokenDoesNotStartABurst) {
+  using namespace std::chrono;
+  const steady_clock::duration interval = milliseconds(20);
+  const steady_clock::time_point t0{};
+  steady_clock::time_point due = t0, prev_emit{};
+  std::vector<steady_clock::duration> gaps;
+  for (int k = 0; k < 40; ++k) {
+    // The thread wakes 1 ms late, except at token 10: 5 intervals late (a stalled thread).
+    const auto emit = due + (k == 10 ? 5 * interval : milliseconds(1));
+    if (k > 0)
+      gaps.push_back(emit - prev_emit);
+    prev_emit = emit;
+    due = sim_next_due(due, emit, interval);
+  }
+  for (std::size_t i = 0; i < gaps.size(); ++i) {
+    EXPECT_GE(gaps[i], interval) << "gap before token " << i + 1;
+    if (i + 1 != 10) {
+      EXPECT_LE(gaps[i], interval + milliseconds(1)) << "gap before token " << i + 1;
+    }
+  }
+  // On time, no drift: 1 ms of jitter per token does not accumulate.
+  EXPECT_EQ(sim_next_due(t0, t0 + milliseconds(1), interval), t0 + interval);
+}
+
 TEST(SimBackend, RefusalsAndTokenizer) {
   auto b = make_sim_backend(fast());
   Task t = task(3);

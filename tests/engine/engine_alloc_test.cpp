@@ -1,0 +1,107 @@
+// The engine thread allocates nothing per token in steady state, outside llama.cpp's own
+// llama_decode: sampling (argmax, logprobs), batching and the tell to a runtime
+// SequenceActor (the Coordinator's path, actor_sink) are counted with the counting
+// operator new of tests/support/alloc_counter.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <future>
+#include <latch>
+
+#include "actor/actor_system.hpp"
+#include "engine/batch_engine.hpp"
+#include "engine/sequence_actor.hpp"
+#include "engine_test_util.hpp"
+#include "support/alloc_counter.hpp"
+
+namespace troupe::engine {
+namespace {
+
+// Receives a sequence's messages as a runtime actor; reports the token count at the end.
+class TokenCounter final : public actor::Actor<SequenceMessage> {
+ public:
+  explicit TokenCounter(std::promise<int>* done) : done_(done) {}
+  void on_message(SequenceMessage& m) override {
+    if (const auto* t = std::get_if<SampledToken>(&m)) {
+      ++tokens_;
+      if (t->end != EngineEnd::none)
+        done_->set_value(tokens_);
+    }
+  }
+
+ private:
+  std::promise<int>* done_;
+  int tokens_ = 0;
+};
+
+// Readings of the engine thread's allocation count at each decode's edges.
+struct DecodeProbe {
+  static constexpr std::size_t max_steps = 256;
+  std::array<std::uint64_t, max_steps> begin{}, end{};
+  std::size_t n_begin = 0, n_end = 0;  // engine thread only
+  void operator()(DecodeEdge e) {
+    const std::uint64_t n = troupe::test::thread_allocation_count();
+    if (e == DecodeEdge::begin && n_begin < max_steps)
+      begin[n_begin++] = n;
+    if (e == DecodeEdge::end && n_end < max_steps)
+      end[n_end++] = n;
+  }
+};
+
+class EngineAllocations : public ::testing::TestWithParam<bool> {};
+
+TEST_P(EngineAllocations, NoneBetweenDecodesInSteadyState) {
+  const bool logprobs = GetParam();
+  auto model = LlamaModel::load({testing::tiny_model()});
+  ASSERT_TRUE(model) << model.error().message;
+  constexpr int max_tokens = 48;
+
+  actor::ActorSystem system(actor::SystemOptions{1});
+  std::promise<int> done;
+  auto ref = system.spawn<TokenCounter>(actor::SpawnOptions{}, &done);
+  // Warm the mailbox's node pool beyond any backlog this test can build: with the actor's
+  // thread held (the hold runs before the actor's turn, FIFO), every message below is in
+  // flight at once. The latch outlives the handler that waits on it.
+  std::latch hold(1);
+  boost::asio::post(system.io_context(), [&hold] { hold.wait(); });
+  for (int i = 0; i < 2 * max_tokens; ++i)
+    ref.tell(SequenceStarted{});
+  hold.count_down();
+
+  DecodeProbe probe;
+  EngineCallbacks cb;
+  cb.on_released = [](std::uint64_t) {};
+  cb.on_fatal = [](const Error&) {};
+  cb.on_decode = [&probe](DecodeEdge e) { probe(e); };
+  BatchEngineConfig cfg{512, 2, 128, 64};
+  cfg.n_threads = 1;
+  auto engine = BatchEngine::start(**model, cfg, std::move(cb));
+  ASSERT_TRUE(engine) << engine.error().message;
+
+  AdmitSequence a;
+  a.ticket = 1;
+  for (Token t = 0; t < 12; ++t)
+    a.prompt.push_back(100 + 37 * t);
+  a.sampling.temperature = 0.0f;
+  a.sampling.logprobs = logprobs;
+  a.sampling.top_logprobs = logprobs ? 5 : 0;
+  a.max_tokens = max_tokens;
+  a.ignore_eos = true;
+  a.sink = actor_sink(ref);
+  (*engine)->tell(std::move(a));
+  ASSERT_EQ(done.get_future().get(), max_tokens);  // after the last step's sample and tell
+
+  // One prefill step, then one step per further token; each interval from the end of one
+  // decode to the start of the next covers sampling, the tell and the next batch.
+  ASSERT_EQ(probe.n_end, static_cast<std::size_t>(max_tokens));
+  ASSERT_EQ(probe.n_begin, probe.n_end);
+  for (std::size_t k = 0; k + 1 < probe.n_end; ++k) {
+    EXPECT_EQ(probe.begin[k + 1] - probe.end[k], 0u) << "after decode " << k;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(GreedyAndLogprobs, EngineAllocations, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "logprobs" : "greedy"; });
+
+}  // namespace
+}  // namespace troupe::engine
