@@ -1,7 +1,8 @@
 // engine_bench: the engine's throughput against the raw decode ceiling, and its latencies.
 //
 //   engine_bench MODEL [--threads 2] [--parallel 1,2,4,8,16] [--prompt 128] [--gen 128]
-//                      [--batch 512] [--chunk 256] [--no-throughput] [--no-ttft]
+//                      [--batch 512] [--chunk 256] [--repeat 1] [--side both|ceiling|engine]
+//                      [--no-throughput] [--no-ttft]
 //   engine_bench --make small|1b --type f16|q4_0 -o PATH    (writes a random-weight model)
 //
 // Throughput: for each parallelism P, P requests with distinct P-token prompts, greedy,
@@ -9,17 +10,22 @@
 // SequenceActors, TokenStreams read by a coroutine consumer), against a bare loop in this
 // program that feeds llama_decode the same batch shapes (same scheduler: decode tokens
 // first, prompt chunks under the same budget) with no actors, channels or sampling.
+// With --repeat N each P runs ceiling, engine, ceiling, engine, ... N pairs, so that a
+// neighbour's load lands on both sides alike; the row reports the median of the N pair ratios
+// and their range, and the load average before and after the row.
 // TTFT: a 1000-token prompt arriving while 8 sequences generate, chunked prefill on and off;
 // and the TTFT of a repeated 1000-token prompt (prefix reuse).
 
 #include <fmt/format.h>
 #include <llama.h>
 
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <cstdlib>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -36,9 +42,10 @@ using Clock = std::chrono::steady_clock;
 
 struct Args {
   std::string model;
-  int threads = 2, prompt = 128, gen = 128, batch = 512, chunk = 256;
+  int threads = 2, prompt = 128, gen = 128, batch = 512, chunk = 256, repeat = 1;
   std::vector<int> parallel = {1, 2, 4, 8, 16};
   bool throughput = true, ttft = true;
+  std::string side = "both";  // --side ceiling|engine: run one side only (for perf, strace)
 };
 
 double secs(Clock::duration d) {
@@ -146,6 +153,7 @@ struct Seen {
   double max_gap = 0;
   int tokens = 0;
   bool done = false;
+  bool stop = false;  // set by the driver: the consumer drops the stream at its next event
 };
 
 // Starts a request whose events a coroutine on `io` consumes into `seen`.
@@ -168,6 +176,8 @@ void spawn_request(asio::io_context& io, Coordinator& c, Task t, Seen& seen, int
           }
           if (auto* f = std::get_if<Failed>(&*ev))
             fmt::print(stderr, "failed: {}\n", f->error.message);
+          if (seen.stop)
+            break;  // dropping the stream cancels the request
         }
         seen.done = true;
         --live;
@@ -202,19 +212,47 @@ Run engine_run(const Args& a, int P, int n_vocab) {
   return r;
 }
 
+double load_average() {
+  std::ifstream in("/proc/loadavg");
+  double l = 0;
+  in >> l;
+  return l;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
 void throughput(const Args& a, llama_model* model, int n_vocab) {
   fmt::print(
-      "| P | ceiling tok/s | engine tok/s | ratio | ceiling ms/step | engine ms/step | steps |\n");
-  fmt::print("|---|---|---|---|---|---|---|\n");
+      "| P | ceiling tok/s | engine tok/s | ratio (median) | ratio min-max | ceiling ms/step | "
+      "engine ms/step | steps engine/ceiling | load before-after |\n");
+  fmt::print("|---|---|---|---|---|---|---|---|---|\n");
+  const double tokens_per_run = static_cast<double>(a.gen);
   for (int P : a.parallel) {
-    bare_loop(model, a, P);  // warm-up: page in the weights, settle the CPU
-    const Run ceil = bare_loop(model, a, P);
-    const Run eng = engine_run(a, P, n_vocab);
-    const double tokens = static_cast<double>(P) * a.gen;
-    fmt::print("| {} | {:.1f} | {:.1f} | {:.3f} | {:.2f} | {:.2f} | {}/{} |\n", P,
-               tokens / ceil.seconds, tokens / eng.seconds, ceil.seconds / eng.seconds,
-               1e3 * ceil.seconds / ceil.steps, 1e3 * eng.seconds / eng.steps, eng.steps,
-               ceil.steps);
+    const double load0 = load_average();
+    if (a.side != "engine")
+      bare_loop(model, a, P);  // warm-up: page in the weights, settle the CPU
+    std::vector<double> ratio, ceil_tps, eng_tps, ceil_ms, eng_ms;
+    Run ceil, eng;
+    for (int r = 0; r < std::max(a.repeat, 1); ++r) {
+      ceil = a.side != "engine" ? bare_loop(model, a, P) : Run{1, 1};
+      eng = a.side != "ceiling" ? engine_run(a, P, n_vocab) : Run{1, 1};
+      ratio.push_back(ceil.seconds / eng.seconds);
+      ceil_tps.push_back(P * tokens_per_run / ceil.seconds);
+      eng_tps.push_back(P * tokens_per_run / eng.seconds);
+      ceil_ms.push_back(1e3 * ceil.seconds / static_cast<double>(ceil.steps));
+      eng_ms.push_back(1e3 * eng.seconds / static_cast<double>(eng.steps));
+    }
+    const auto [lo, hi] = std::minmax_element(ratio.begin(), ratio.end());
+    fmt::print(
+        "| {} | {:.1f} | {:.1f} | {:.3f} | {:.3f}-{:.3f} | {:.2f} | {:.2f} | {}/{} | "
+        "{:.2f}-{:.2f} |\n",
+        P, median(ceil_tps), median(eng_tps), median(ratio), *lo, *hi, median(ceil_ms),
+        median(eng_ms), eng.steps, ceil.steps, load0, load_average());
+    std::fflush(stdout);
   }
 }
 
@@ -252,7 +290,8 @@ void ttft_under_load(const Args& a, int n_vocab, bool chunked) {
     gap = std::max(gap, s.max_gap);
   fmt::print("| {} (batch {}, chunk {}) | {:.0f} ms | {:.0f} ms |\n", chunked ? "on" : "off",
              b.batch, b.chunk, 1e3 * secs(lng.first - lng.submit), 1e3 * gap);
-  c.inject_failure(Error{Errc::cancelled, "benchmark over"});  // ends the 8 streams
+  for (auto& s : bg)
+    s.stop = true;  // each consumer drops its stream at its next token: the 8 are cancelled
   while (live > 0)
     io.run_one();
 }
@@ -312,6 +351,10 @@ Args parse(int argc, char** argv) {
       a.batch = next();
     else if (k == "--chunk")
       a.chunk = next();
+    else if (k == "--repeat")
+      a.repeat = next();
+    else if (k == "--side")
+      a.side = argv[++i];
     else if (k == "--no-throughput")
       a.throughput = false;
     else if (k == "--no-ttft")
@@ -344,8 +387,8 @@ int main(int argc, char** argv) {
   if (!model)
     return 1;
   const int n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(model));
-  fmt::print("model {}, {} threads, prompt {}, gen {}, step budget {}, chunk {}\n", a.model,
-             a.threads, a.prompt, a.gen, a.batch, a.chunk);
+  fmt::print("model {}, {} threads, prompt {}, gen {}, step budget {}, chunk {}, repeat {}\n",
+             a.model, a.threads, a.prompt, a.gen, a.batch, a.chunk, a.repeat);
   if (a.throughput)
     throughput(a, model, n_vocab);
   if (a.ttft) {
