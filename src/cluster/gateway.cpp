@@ -395,9 +395,12 @@ asio::awaitable<Result<std::vector<engine::Token>>> Gateway::tokenize(std::strin
     auto ms = models();
     model = ms.empty() ? std::string() : ms.front().id;
   }
-  auto r = co_await ask_worker<TokenizeReply>(
-      impl_->node, model, TokenizeRequest{model, std::move(text), add_special, parse_special},
-      impl_->options.ask_timeout);
+  // A named request, moved in: GCC 12 miscompiles an aggregate initialised in the arguments
+  // of a coroutine called inside co_await (the callee frame's copy of the parameter keeps
+  // pointers into the caller's temporary: "free(): invalid size" when it is destroyed).
+  TokenizeRequest req{model, std::move(text), add_special, parse_special};
+  auto r = co_await ask_worker<TokenizeReply>(impl_->node, model, std::move(req),
+                                              impl_->options.ask_timeout);
   if (!r)
     co_return r.error();
   co_return std::move(r->tokens);
@@ -409,8 +412,9 @@ asio::awaitable<Result<std::string>> Gateway::detokenize(std::string model,
     auto ms = models();
     model = ms.empty() ? std::string() : ms.front().id;
   }
-  auto r = co_await ask_worker<DetokenizeReply>(
-      impl_->node, model, DetokenizeRequest{model, std::move(tokens)}, impl_->options.ask_timeout);
+  DetokenizeRequest req{model, std::move(tokens)};  // named: see tokenize()
+  auto r = co_await ask_worker<DetokenizeReply>(impl_->node, model, std::move(req),
+                                                impl_->options.ask_timeout);
   if (!r)
     co_return r.error();
   co_return std::move(r->text);
