@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/use_awaitable.hpp>
+#include <cstdlib>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <set>
@@ -55,6 +57,7 @@ struct Gateway::Impl {
   void on_member(const remote::MemberEvent& e);
   void worker_lost(std::uint64_t node);
   void count_event(const engine::StreamEvent& ev);
+  void remember_lost_locked(const remote::MemberRecord& m);
 
   remote::Node& node;
   GatewayOptions options;
@@ -68,6 +71,8 @@ struct Gateway::Impl {
   std::map<std::uint64_t, std::int64_t> outstanding;  // by worker node
   std::map<std::uint64_t, std::int64_t> routed;       // by worker node
   std::set<std::uint64_t> known_workers;              // for "worker up/lost" logs
+  std::map<std::uint64_t, WorkerView> lost;           // recently lost workers, for /metrics
+  std::deque<std::uint64_t> lost_order;               // oldest first, at most kLostWorkersKept
   GatewayStats counters;                              // the counters; workers filled on read
   engine::BackendStats totals;
 };
@@ -255,6 +260,33 @@ void Gateway::Impl::worker_lost(std::uint64_t lost) {
   send(std::move(resend));
 }
 
+// Keeps the last state of a lost worker for /metrics (up == 0), the newest kLostWorkersKept.
+void Gateway::Impl::remember_lost_locked(const remote::MemberRecord& m) {
+  WorkerView v;
+  v.up = false;
+  v.node = m.id;
+  v.address = m.address;
+  auto get = [&m](const char* key) {
+    auto it = m.meta.find(key);
+    return it == m.meta.end() ? std::string() : it->second;
+  };
+  v.model = get(meta::model);
+  v.capacity = std::atoll(get(meta::capacity).c_str());
+  const auto load = parse_load(get(meta::load));
+  v.running = load.running;
+  v.queued = load.queued;
+  v.kv_usage = load.kv_usage;
+  if (auto it = routed.find(m.id); it != routed.end())
+    v.routed_total = it->second;
+  if (lost.insert_or_assign(m.id, std::move(v)).second)
+    lost_order.push_back(m.id);
+  while (lost_order.size() > kLostWorkersKept) {
+    lost.erase(lost_order.front());
+    routed.erase(lost_order.front());
+    lost_order.pop_front();
+  }
+}
+
 void Gateway::Impl::on_member(const remote::MemberEvent& e) {
   using K = remote::MemberEventKind;
   const auto& m = e.member;
@@ -266,6 +298,10 @@ void Gateway::Impl::on_member(const remote::MemberEvent& e) {
     std::lock_guard lock(mu);
     changed = serving ? known_workers.insert(m.id).second : known_workers.erase(m.id) > 0;
     n = known_workers.size();
+    if (changed && !serving)
+      remember_lost_locked(m);
+    else if (changed && lost.erase(m.id) > 0)
+      std::erase(lost_order, m.id);  // back (it refuted a false suspicion of death)
   }
   if (changed && serving) {
     auto model = m.meta.find(meta::model);
@@ -463,42 +499,104 @@ GatewayStats Gateway::gateway_stats() const {
       v.routed_total = it->second;
     s.workers.push_back(std::move(v));
   }
+  for (const auto& [id, v] : impl_->lost) {
+    const bool live = std::any_of(workers.begin(), workers.end(),
+                                  [id = id](const auto& w) { return w.engine.node == id; });
+    if (!live)
+      s.workers.push_back(v);
+  }
   return s;
 }
 
-std::string render_gateway_metrics(const GatewayStats& s) {
+namespace {
+
+// A label value with Prometheus' escapes (backslash, double quote, newline).
+std::string label_value(std::string_view v) {
   std::string out;
-  auto counter = [&](std::string_view name, std::string_view help, std::int64_t v) {
-    fmt::format_to(std::back_inserter(out), "# HELP {0} {1}\n# TYPE {0} counter\n{0} {2}\n", name,
-                   help, v);
-  };
-  out +=
-      "# HELP troupe_gateway_routed_total Requests routed, by reason.\n"
-      "# TYPE troupe_gateway_routed_total counter\n";
-  fmt::format_to(std::back_inserter(out),
-                 "troupe_gateway_routed_total{{reason=\"least_loaded\"}} {}\n"
-                 "troupe_gateway_routed_total{{reason=\"affinity\"}} {}\n"
-                 "troupe_gateway_routed_total{{reason=\"affinity_overruled\"}} {}\n",
-                 s.routed_least_loaded, s.routed_affinity, s.affinity_overruled);
-  counter("troupe_gateway_retried_total", "Requests re-sent after their worker was lost.",
-          s.retried);
-  counter("troupe_gateway_worker_lost_failures_total",
-          "Started requests failed because their worker was lost.", s.failed_worker_lost);
-  counter("troupe_gateway_no_worker_total", "Requests refused: no worker serves the model.",
-          s.no_worker);
-  out += "# HELP troupe_gateway_worker Per-worker state.\n# TYPE troupe_gateway_worker gauge\n";
-  for (const auto& w : s.workers) {
-    const auto labels =
-        fmt::format("node=\"{:016x}\",address=\"{}\",model=\"{}\"", w.node, w.address, w.model);
-    fmt::format_to(std::back_inserter(out),
-                   "troupe_gateway_worker_outstanding{{{0}}} {1}\n"
-                   "troupe_gateway_worker_routed_total{{{0}}} {2}\n"
-                   "troupe_gateway_worker_running{{{0}}} {3}\n"
-                   "troupe_gateway_worker_queued{{{0}}} {4}\n"
-                   "troupe_gateway_worker_kv_usage{{{0}}} {5}\n",
-                   labels, w.outstanding, w.routed_total, w.running, w.queued, w.kv_usage);
+  out.reserve(v.size());
+  for (char c : v) {
+    if (c == '\\' || c == '"')
+      out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
   }
   return out;
+}
+
+void family(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
+  fmt::format_to(std::back_inserter(out), "# HELP {0} {1}\n# TYPE {0} {2}\n", name, help, type);
+}
+
+}  // namespace
+
+std::string render_gateway_metrics(const GatewayStats& s) {
+  std::string out;
+  auto scalar = [&](std::string_view name, std::string_view type, std::string_view help,
+                    std::int64_t v) {
+    family(out, name, type, help);
+    fmt::format_to(std::back_inserter(out), "{} {}\n", name, v);
+  };
+  family(out, "troupe_gateway_routed_total", "counter", "Requests routed, by routing decision.");
+  fmt::format_to(std::back_inserter(out),
+                 "troupe_gateway_routed_total{{decision=\"least_loaded\"}} {}\n"
+                 "troupe_gateway_routed_total{{decision=\"affinity\"}} {}\n"
+                 "troupe_gateway_routed_total{{decision=\"affinity_overruled\"}} {}\n",
+                 s.routed_least_loaded, s.routed_affinity, s.affinity_overruled);
+  scalar("troupe_gateway_retried_total", "counter",
+         "Requests re-sent to another worker (their worker was lost or refused them).", s.retried);
+  scalar("troupe_gateway_worker_lost_failures_total", "counter",
+         "Started requests failed because their worker was lost.", s.failed_worker_lost);
+  scalar("troupe_gateway_no_worker_total", "counter",
+         "Requests refused: no live worker serves the model.", s.no_worker);
+  scalar("troupe_gateway_in_flight", "gauge", "Requests in flight through this gateway.",
+         s.in_flight);
+  std::int64_t up = 0;
+  for (const auto& w : s.workers)
+    up += w.up ? 1 : 0;
+  scalar("troupe_gateway_workers", "gauge", "Live workers.", up);
+
+  // Per-worker series: one family per quantity, one sample per worker.
+  std::vector<std::string> labels;
+  labels.reserve(s.workers.size());
+  for (const auto& w : s.workers) {
+    labels.push_back(fmt::format("node=\"{:016x}\",address=\"{}\",model=\"{}\"", w.node,
+                                 label_value(w.address), label_value(w.model)));
+  }
+  auto per_worker = [&](std::string_view name, std::string_view type, std::string_view help,
+                        auto value) {
+    family(out, name, type, help);
+    for (std::size_t i = 0; i < s.workers.size(); ++i)
+      fmt::format_to(std::back_inserter(out), "{}{{{}}} {}\n", name, labels[i],
+                     value(s.workers[i]));
+  };
+  per_worker("troupe_gateway_worker_up", "gauge",
+             "1 while the worker is live; 0 for a worker recently lost.",
+             [](const WorkerView& w) { return w.up ? 1 : 0; });
+  per_worker("troupe_gateway_worker_capacity", "gauge", "Sequences the worker decodes together.",
+             [](const WorkerView& w) { return w.capacity; });
+  per_worker("troupe_gateway_worker_running", "gauge",
+             "Sequences generating on the worker (gossiped by it).",
+             [](const WorkerView& w) { return w.running; });
+  per_worker("troupe_gateway_worker_queued", "gauge",
+             "Requests waiting on the worker (gossiped by it).",
+             [](const WorkerView& w) { return w.queued; });
+  per_worker("troupe_gateway_worker_kv_usage_ratio", "gauge",
+             "Used share of the worker's KV cache (gossiped by it).",
+             [](const WorkerView& w) { return w.kv_usage; });
+  per_worker("troupe_gateway_worker_outstanding", "gauge",
+             "This gateway's requests in flight on the worker.",
+             [](const WorkerView& w) { return w.outstanding; });
+  per_worker("troupe_gateway_worker_routed_total", "counter",
+             "Requests this gateway sent to the worker.",
+             [](const WorkerView& w) { return w.routed_total; });
+  return out;
+}
+
+std::string Gateway::extra_metrics() const {
+  return render_gateway_metrics(gateway_stats());
 }
 
 }  // namespace troupe::cluster

@@ -15,7 +15,7 @@
 //
 // models() is the union of the models the live workers publish (sorted by id; the first is
 // the default). stats() sums what passed through this gateway; gateway_stats() adds the
-// per-worker view and the routing decisions.
+// per-worker view and the routing decisions, which extra_metrics() renders for /metrics.
 //
 // Lifetime: the Node (and its io_context) must outlive the Gateway; destroy the Gateway after
 // every TokenStream it returned and after stop().
@@ -42,8 +42,10 @@ struct GatewayOptions {
   std::chrono::milliseconds ask_timeout{30'000};  // tokenize/detokenize round trips
 };
 
-// One worker as the gateway sees it.
+// One worker as the gateway sees it: a live one, or one lost recently (up == false; the
+// gateway remembers the last kLostWorkersKept of those, with their last gossiped state).
 struct WorkerView {
+  bool up = true;
   std::uint64_t node = 0;
   std::string address;
   std::string model;
@@ -63,8 +65,10 @@ struct GatewayStats {
   std::int64_t failed_worker_lost = 0;  // started requests failed when their worker was lost
   std::int64_t no_worker = 0;           // refused: no live worker serves the model
   std::int64_t in_flight = 0;
-  std::vector<WorkerView> workers;  // live workers, by node id
+  std::vector<WorkerView> workers;  // live workers by node id, then recently lost ones
 };
+
+inline constexpr std::size_t kLostWorkersKept = 64;
 
 class Gateway final : public engine::Backend {
  public:
@@ -91,6 +95,8 @@ class Gateway final : public engine::Backend {
   std::vector<engine::ModelInfo> models() const override;
   engine::Health health() const override;
   engine::BackendStats stats() const override;
+  // render_gateway_metrics(gateway_stats()): appended to the HTTP server's /metrics.
+  std::string extra_metrics() const override;
 
   GatewayStats gateway_stats() const;
 

@@ -75,6 +75,10 @@ class Backend {
 
   virtual Health health() const = 0;
   virtual BackendStats stats() const = 0;
+
+  // Further Prometheus text-format series (complete families: # HELP, # TYPE, samples) that
+  // the server appends to /metrics; e.g. the cluster gateway's per-worker state.
+  virtual std::string extra_metrics() const { return {}; }
 };
 
 }  // namespace troupe::engine

@@ -96,6 +96,7 @@ net::awaitable<bool> answer_models(Connection& c) {
 
 net::awaitable<bool> answer_metrics(Connection& c) {
   std::string text = c.ctx.metrics.render(c.ctx.backend.stats());
+  text += c.ctx.backend.extra_metrics();
   co_return co_await write_response(
       c, make_response(c, http::status::ok, std::move(text), "text/plain; version=0.0.4"));
 }

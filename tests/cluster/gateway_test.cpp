@@ -3,12 +3,14 @@
 
 #include "cluster/gateway.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <optional>
 
+#include "cluster/prometheus_text.hpp"
 #include "cluster/worker.hpp"
 #include "engine/sim_backend.hpp"
 #include "remote/test_node.hpp"
@@ -222,6 +224,61 @@ TEST(Gateway, TokenizeAndDetokenizeGoToAWorker) {
   auto unknown = run_sync(gw.gateway.tokenize("nope", "x", false, false));
   ASSERT_FALSE(unknown.ok());
   EXPECT_EQ(unknown.error().code, Errc::not_found);
+}
+
+TEST(Gateway, ExtraMetricsHavePerWorkerSeries) {
+  Signal sig;
+  GatewayNode gw(sig);
+  SimWorker a({gw.address()}, sig), b({gw.address()}, sig);
+  ASSERT_TRUE(sig.wait([&] { return workers_visible(gw.gateway, 2); }));
+  for (int i = 0; i < 4; ++i) {
+    auto s = start(gw.gateway, task(3, "metrics " + std::to_string(i)));
+    ASSERT_TRUE(std::holds_alternative<engine::Finished>(drain(s)));
+  }
+  auto none = start(gw.gateway, [] {
+    auto t = task(3);
+    t.model = "nope";
+    return t;
+  }());
+  ASSERT_TRUE(std::holds_alternative<engine::Failed>(drain(none)));
+
+  const auto m = troupe::test::parse_prometheus(gw.gateway.extra_metrics());
+  ASSERT_TRUE(m.count("troupe_gateway_worker_up"));
+  EXPECT_EQ(m.at("troupe_gateway_worker_up").samples.size(), 2u);
+  const auto node_a = fmt::format("node=\"{:016x}\"", (*a.node).id());
+  EXPECT_EQ(m.at("troupe_gateway_worker_up").find(node_a), 1);
+  EXPECT_EQ(m.at("troupe_gateway_worker_capacity").find(node_a), 8);
+  EXPECT_EQ(m.at("troupe_gateway_worker_routed_total").find(node_a),
+            a.worker.stats().streams_total);
+  EXPECT_EQ(m.at("troupe_gateway_routed_total").type, "counter");
+  double routed = 0;
+  for (const auto& [labels, v] : m.at("troupe_gateway_routed_total").samples)
+    routed += v;
+  EXPECT_EQ(routed, 4);
+  EXPECT_EQ(m.at("troupe_gateway_no_worker_total").samples.at(0).second, 1);
+  EXPECT_EQ(m.at("troupe_gateway_workers").samples.at(0).second, 2);
+}
+
+TEST(Gateway, MetricsLabelValuesAreEscaped) {
+  GatewayStats s;
+  WorkerView w;
+  w.node = 0xab;
+  w.address = "10.0.0.1:7946";
+  w.model = "odd \"model\"\\name\nline";
+  s.workers.push_back(w);
+  w.up = false;
+  w.node = 0xcd;
+  w.model = "gone";
+  s.workers.push_back(w);
+  const auto m = troupe::test::parse_prometheus(render_gateway_metrics(s));
+  ASSERT_TRUE(m.count("troupe_gateway_worker_up"));
+  const auto& up = m.at("troupe_gateway_worker_up");
+  ASSERT_EQ(up.samples.size(), 2u);
+  EXPECT_NE(up.samples[0].first.find(R"(model="odd \"model\"\\name\nline")"), std::string::npos)
+      << up.samples[0].first;
+  EXPECT_EQ(up.samples[0].second, 1);
+  EXPECT_EQ(up.samples[1].second, 0);
+  EXPECT_EQ(m.at("troupe_gateway_workers").samples.at(0).second, 1);
 }
 
 }  // namespace
