@@ -2,7 +2,10 @@
 // and 1 MiB payload throughput over loopback, for troupe's remote actors, CAF 0.17 remote
 // actors and raw ZeroMQ, in the same run. Prints a Markdown table (docs/BENCHMARKS.md).
 //
-//   remote_bench [--quick] [--only troupe|zeromq|caf]
+//   remote_bench [--quick] [--only troupe|zeromq|caf] [--tls]
+//
+// --tls adds a row for troupe with mutual TLS on both links (certificates made at start in
+// a temporary directory, as in tests/remote/tls_test.cpp).
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -11,11 +14,13 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <thread>
 
 #include "bench_peers.hpp"
 #include "remote/node.hpp"
 #include "support/alloc_counter.hpp"
+#include "test_certs.hpp"
 
 namespace troupe::remote::bench {
 namespace {
@@ -86,22 +91,39 @@ std::vector<double> ask_rtts(Runner& client, const RemoteRef& echo, std::uint64_
   return fut.get();
 }
 
-Outcome run_troupe(const Scenario& s) {
+Outcome run_troupe(const Scenario& s, bool tls) {
   NodeOptions opt;
   opt.cluster_secret = "bench";
   opt.send_queue_capacity = 16384;
+  std::filesystem::path cert_dir;
+  test::TestCa ca;
+  if (tls) {
+    cert_dir = test::make_temp_dir("bench-tls");
+    ca = test::make_ca(cert_dir, "ca");
+    opt.tls = test::make_node_cert(ca, cert_dir, "server");
+  }
+  struct RemoveDir {
+    std::filesystem::path dir;
+    ~RemoveDir() {
+      std::error_code ec;
+      if (!dir.empty())
+        std::filesystem::remove_all(dir, ec);
+    }
+  } remove_dir{cert_dir};
   Counter counter;
   Runner server(opt);
   server.node->publish("sink", [&](Envelope&) { counter.add(); });
   server.node->publish("echo", [](Envelope& e) { e.reply.send(e.type, e.payload); });
   opt.seeds = {server.node->address()};
+  if (tls)  // same CA, a certificate of its own
+    opt.tls = test::make_node_cert(ca, cert_dir, "client");
   Runner client(opt);
   while (!client.node->lookup("sink").ok() || !client.node->lookup("echo").ok()) {
     std::this_thread::sleep_for(10ms);  // setup only, not measured
   }
   RemoteRef sink = client.node->lookup("sink").value();
   RemoteRef echo = client.node->lookup("echo").value();
-  Outcome o{"troupe remote"};
+  Outcome o{tls ? "troupe remote, mutual TLS" : "troupe remote"};
 
   std::array<std::byte, 64> small{};
   tell_all(sink, small, 10000);  // warm-up
@@ -152,17 +174,23 @@ int main(int argc, char** argv) {
   using namespace troupe::remote::bench;
   Scenario s;
   std::string only;
+  bool tls = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--quick")
       s = Scenario{200'000, 5'000, 50};
     if (a == "--only" && i + 1 < argc)
       only = argv[++i];
+    if (a == "--tls")
+      tls = true;
   }
   std::vector<Outcome> rows;
   try {
-    if (only.empty() || only == "troupe")
-      rows.push_back(run_troupe(s));
+    if (only.empty() || only == "troupe") {
+      rows.push_back(run_troupe(s, false));
+      if (tls)
+        rows.push_back(run_troupe(s, true));
+    }
     if (only.empty() || only == "zeromq")
       rows.push_back(run_zeromq(s));
     if (only.empty() || only == "caf")

@@ -4,6 +4,7 @@
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -15,7 +16,10 @@ namespace troupe::remote {
 namespace asio = boost::asio;
 using boost::system::error_code;
 
-asio::awaitable<Result<FrameView>> read_frame(asio::ip::tcp::socket& s, FrameDecoder& dec) {
+namespace {
+
+template <class Stream>
+asio::awaitable<Result<FrameView>> read_frame_on(Stream& s, FrameDecoder& dec) {
   for (;;) {
     auto next = dec.next();
     if (!next)
@@ -32,8 +36,9 @@ asio::awaitable<Result<FrameView>> read_frame(asio::ip::tcp::socket& s, FrameDec
   }
 }
 
-asio::awaitable<Result<void>> write_frame(asio::ip::tcp::socket& s, FrameHeader h,
-                                          std::span<const std::byte> payload) {
+template <class Stream>
+asio::awaitable<Result<void>> write_frame_on(Stream& s, FrameHeader h,
+                                             std::span<const std::byte> payload) {
   h.length = static_cast<std::uint32_t>(payload.size());
   HeaderBytes hb = encode_header(h);
   std::array<asio::const_buffer, 2> bufs{asio::buffer(hb),
@@ -45,9 +50,8 @@ asio::awaitable<Result<void>> write_frame(asio::ip::tcp::socket& s, FrameHeader 
   co_return Result<void>{};
 }
 
-namespace {
-asio::awaitable<Result<Hello>> exchange(asio::ip::tcp::socket& s, Handshake& hs,
-                                        FrameDecoder& dec) {
+template <class Stream>
+asio::awaitable<Result<Hello>> exchange(Stream& s, Handshake& hs, FrameDecoder& dec) {
   auto hello = hs.hello_payload();
   if (auto w = co_await write_frame(s, {FrameKind::hello}, hello); !w)
     co_return w.error();
@@ -70,19 +74,57 @@ asio::awaitable<Result<Hello>> exchange(asio::ip::tcp::socket& s, Handshake& hs,
     co_return ok.error();
   co_return hs.peer();
 }
-}  // namespace
 
-asio::awaitable<Result<Hello>> run_handshake(asio::ip::tcp::socket& s, Handshake& hs,
-                                             FrameDecoder& dec,
-                                             std::chrono::steady_clock::duration timeout) {
+asio::awaitable<Result<Hello>> tls_exchange(TlsStream& s, Handshake& hs, FrameDecoder& dec,
+                                            Role role) {
+  error_code ec;
+  co_await s.async_handshake(
+      role == Role::dialer ? asio::ssl::stream_base::client : asio::ssl::stream_base::server,
+      asio::redirect_error(asio::use_awaitable, ec));
+  if (ec)
+    co_return Error{Errc::unauthorized, "TLS handshake failed: " + ec.message()};
+  co_return co_await exchange(s, hs, dec);
+}
+
+template <class Exchange>
+asio::awaitable<Result<Hello>> within(Exchange ex, std::chrono::steady_clock::duration timeout) {
   using namespace asio::experimental::awaitable_operators;
   asio::steady_timer timer(co_await asio::this_coro::executor, timeout);
   error_code timer_ec;
-  auto r = co_await (exchange(s, hs, dec) ||
+  auto r = co_await (std::move(ex) ||
                      timer.async_wait(asio::redirect_error(asio::use_awaitable, timer_ec)));
   if (r.index() == 1)
     co_return Error{Errc::timeout, "handshake timed out"};
   co_return std::get<0>(std::move(r));
+}
+
+}  // namespace
+
+asio::awaitable<Result<FrameView>> read_frame(asio::ip::tcp::socket& s, FrameDecoder& dec) {
+  return read_frame_on(s, dec);
+}
+asio::awaitable<Result<FrameView>> read_frame(TlsStream& s, FrameDecoder& dec) {
+  return read_frame_on(s, dec);
+}
+
+asio::awaitable<Result<void>> write_frame(asio::ip::tcp::socket& s, FrameHeader h,
+                                          std::span<const std::byte> payload) {
+  return write_frame_on(s, h, payload);
+}
+asio::awaitable<Result<void>> write_frame(TlsStream& s, FrameHeader h,
+                                          std::span<const std::byte> payload) {
+  return write_frame_on(s, h, payload);
+}
+
+asio::awaitable<Result<Hello>> run_handshake(asio::ip::tcp::socket& s, Handshake& hs,
+                                             FrameDecoder& dec,
+                                             std::chrono::steady_clock::duration timeout) {
+  return within(exchange(s, hs, dec), timeout);
+}
+
+asio::awaitable<Result<Hello>> run_handshake(TlsStream& s, Handshake& hs, FrameDecoder& dec,
+                                             std::chrono::steady_clock::duration timeout) {
+  return within(tls_exchange(s, hs, dec, hs.role()), timeout);
 }
 
 bool split_address(std::string_view address, std::string& host, std::uint16_t& port) {

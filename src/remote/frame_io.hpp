@@ -1,6 +1,6 @@
 #pragma once
-// Coroutine helpers that move whole frames over a socket, and the handshake exchange built
-// on them. Used by outbound links and inbound sessions alike.
+// Coroutine helpers that move whole frames over a socket or a TLS stream, and the handshake
+// exchange built on them. Used by outbound links and inbound sessions alike.
 //
 // Thread-safety: each call uses its socket and decoder exclusively until it completes.
 
@@ -11,6 +11,7 @@
 
 #include "remote/frame.hpp"
 #include "remote/handshake.hpp"
+#include "remote/tls_stream.hpp"
 
 namespace troupe::remote {
 
@@ -18,17 +19,24 @@ namespace troupe::remote {
 // Errc::unavailable) or a malformed frame (Errc::invalid_request).
 boost::asio::awaitable<Result<FrameView>> read_frame(boost::asio::ip::tcp::socket& s,
                                                      FrameDecoder& dec);
+boost::asio::awaitable<Result<FrameView>> read_frame(TlsStream& s, FrameDecoder& dec);
 
 // Writes one frame (header and payload as two buffers). Errors: Errc::unavailable.
 boost::asio::awaitable<Result<void>> write_frame(boost::asio::ip::tcp::socket& s, FrameHeader h,
+                                                 std::span<const std::byte> payload);
+boost::asio::awaitable<Result<void>> write_frame(TlsStream& s, FrameHeader h,
                                                  std::span<const std::byte> payload);
 
 // Runs both halves of the handshake (see handshake.hpp) within `timeout`; returns the peer's
 // hello. `dec` must have a small max payload (handshake frames are < 300 bytes) and keeps any
 // bytes that arrived after the proof. Errors: unauthorized, invalid_request, timeout,
-// unavailable.
+// unavailable. The TLS overload first runs the TLS handshake (client for Role::dialer,
+// server for Role::acceptor; a failure, e.g. a plaintext or untrusted peer, is unauthorized)
+// and then the same exchange inside it, all within `timeout`.
 boost::asio::awaitable<Result<Hello>> run_handshake(boost::asio::ip::tcp::socket& s, Handshake& hs,
                                                     FrameDecoder& dec,
+                                                    std::chrono::steady_clock::duration timeout);
+boost::asio::awaitable<Result<Hello>> run_handshake(TlsStream& s, Handshake& hs, FrameDecoder& dec,
                                                     std::chrono::steady_clock::duration timeout);
 
 // Splits "host:port"; false when malformed.

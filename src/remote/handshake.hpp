@@ -65,6 +65,7 @@ class Handshake {
 
   const Hello& peer() const noexcept { return peer_; }
   const Hello& self() const noexcept { return self_; }
+  Role role() const noexcept { return role_; }
 
  private:
   Role role_;

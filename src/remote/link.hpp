@@ -1,13 +1,14 @@
 #pragma once
 // Link: this node's outbound connection to one peer address, and the tell path into it.
 //
-// A Link owns a SendQueue that outlives individual TCP connections: it dials, runs the
-// handshake, and re-dials with exponential backoff when the connection breaks, sending what
-// was queued meanwhile (in order) once it is back. A frame partly written when a connection
-// broke is dropped, never resent half. When the handshake shows that a different node now
-// lives at the address (a restart), the frames queued for the old one are dropped. After
-// `max_connect_failures` failed dials in a row, or close(), the link is closed for good:
-// pushes return LinkStatus::closed.
+// A Link owns two SendQueues that outlive individual connections: the data lane (tells,
+// asks, replies) and a small control lane (membership gossip). It dials, runs the handshake
+// (inside mutual TLS when configured), and re-dials with exponential backoff when the
+// connection breaks, sending what was queued meanwhile (in order) once it is back. A frame
+// partly written when a connection broke is dropped, never resent half. When the handshake
+// shows that a different node now lives at the address (a restart), the frames queued for
+// the old one are dropped. After `max_connect_failures` failed dials in a row, or close(),
+// the link is closed for good: pushes return LinkStatus::closed.
 //
 // The writer role. At most one thread writes to the socket at a time: whoever holds the
 // atomic writer flag. A producer that pushes onto an idle link takes the flag; on an I/O
@@ -15,8 +16,17 @@
 // single small message), elsewhere it hands the flag to the link's writer coroutine through
 // an eventfd. The holder writes every published frame in batches of up to kMaxIov iovecs
 // per sendmsg (header and payload in place, many frames coalesced), waits for writability
-// when the socket is full, and drops the flag when the queue is empty (re-checking after a
-// full fence, so no push is ever stranded). Busy links cost producers one CAS per message.
+// when the socket is full, and drops the flag when both lanes are empty (re-checking after
+// a full fence, so no push is ever stranded). Busy links cost producers one CAS per message.
+// Each batch starts with the control lane, so a probe or its ack waits behind at most the
+// frame being written (and what the kernel already holds), never behind a queue of data;
+// order is kept within each lane. A holder that keeps finding work hands it to the writer
+// coroutine after a bounded number of batches, so a flood cannot monopolise an I/O thread
+// (and the membership running on it).
+//
+// With TLS the holder copies a batch of whole frames into a staging buffer and SSL_writes it
+// (the SSL object then writes straight to the socket, see tls_stream.hpp); the same rules
+// hold, counted in plaintext bytes accepted by SSL_write.
 //
 // Thread-safety: push*, peer(), closed(), close() from any thread. The coroutines run on
 // the link's strand.
@@ -32,9 +42,11 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "remote/handshake.hpp"
 #include "remote/send_queue.hpp"
+#include "remote/tls.hpp"
 
 namespace troupe::remote {
 
@@ -47,9 +59,14 @@ struct LinkConfig {
   std::chrono::steady_clock::duration backoff_min = std::chrono::milliseconds(10);
   std::chrono::steady_clock::duration backoff_max = std::chrono::seconds(1);
   int max_connect_failures = 5;
+  std::size_t control_capacity = 1024;             // frames in the control lane
+  std::shared_ptr<boost::asio::ssl::context> tls;  // mutual TLS on every connection when set
 };
 
 enum class LinkStatus { ok, full, closed };
+
+// Which queue of a link a frame goes through (see above).
+enum class Lane : std::uint8_t { data = 0, control = 1 };
 
 class Link {
  public:
@@ -68,15 +85,12 @@ class Link {
   // most kInlinePayload bytes once the link is warm.
   LinkStatus push(const FrameHeader& h, std::span<const std::byte> payload);
   LinkStatus push(const FrameHeader& h, std::vector<std::byte>&& payload);
+  // Queues a control frame (membership gossip) on the control lane, written before data.
+  LinkStatus push_control(const FrameHeader& h, std::span<const std::byte> payload);
   // Queues a frame whose payload `fill(std::span<std::byte>)` writes in place.
   template <class Fill>
   LinkStatus push_with(const FrameHeader& h, std::size_t len, Fill&& fill) {
-    if (closed_.load(std::memory_order_acquire))
-      return LinkStatus::closed;
-    if (!queue_.push_with(h, len, std::forward<Fill>(fill)))
-      return LinkStatus::full;
-    after_push();
-    return LinkStatus::ok;
+    return enqueue([&] { return queue_.push_with(h, len, std::forward<Fill>(fill)); });
   }
 
   // Closes the link for good (idempotent).
@@ -87,24 +101,50 @@ class Link {
   NodeId peer() const noexcept { return peer_.load(std::memory_order_acquire); }
   bool connected() const noexcept { return connected_.load(std::memory_order_acquire); }
   bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
-  std::uint64_t rejected() const noexcept { return queue_.rejected(); }
-  // Frames pushed so far; and whether every frame up to that count has left the queue
-  // (written, or dropped because its connection broke or the link closed).
-  std::uint64_t pushed() const noexcept { return queue_.pushed(); }
-  bool drained_through(std::uint64_t pushed) const noexcept {
-    return queue_.released() >= pushed || closed();
+  std::uint64_t rejected() const noexcept { return queue_.rejected() + control_.rejected(); }
+  // Frames pushed onto `lane` so far; and whether every frame of that lane up to that count
+  // has left the queue (written, or dropped because its connection broke or the link closed).
+  std::uint64_t pushed(Lane lane = Lane::data) const noexcept { return queue(lane).pushed(); }
+  bool drained_through(std::uint64_t pushed, Lane lane = Lane::data) const noexcept {
+    return queue(lane).released() >= pushed || closed();
   }
 
  private:
-  enum class Flush { released, would_block };
+  enum class Flush { released, would_block, yield };
+  struct Tls;  // the connection's TLS stream and staging buffer (link.cpp)
 
+  SendQueue& queue(Lane lane) noexcept { return lane == Lane::control ? control_ : queue_; }
+  const SendQueue& queue(Lane lane) const noexcept {
+    return lane == Lane::control ? control_ : queue_;
+  }
+  bool any_ready() noexcept { return control_.front_ready() || queue_.front_ready(); }
+  // Runs `push` (a queue's push, false when full) unless the link is closed.
+  template <class Push>
+  LinkStatus enqueue(Push&& push) {
+    if (closed_.load(std::memory_order_acquire))
+      return LinkStatus::closed;
+    if (!push())
+      return LinkStatus::full;
+    after_push();
+    return LinkStatus::ok;
+  }
   void after_push();
   bool try_claim() noexcept;
   bool release_and_recheck() noexcept;
   void signal_writer() noexcept;
   Flush flush() noexcept;
-  int write_batch() noexcept;  // 1 progress, 0 nothing queued, -1 would block, -2 failed
+  // 1 progress, 0 nothing queued, -1 would block, -2 failed
+  int write_batch() noexcept;
+  int write_batch_tls() noexcept;
+  // The next batch's frames in writing order: the partly written one first, then the
+  // control lane, then data. At most `max` frames, each slot in `slots`, its lane in `lanes`.
+  std::size_t pick_batch(SendQueue::Slot** slots, Lane* lanes, std::size_t max) noexcept;
+  // Releases the frames of a batch that `bytes` (counted from the start of the batch's
+  // first frame, its already written part included) cover; the next becomes the partial one.
+  // Returns the number of whole frames released.
+  std::size_t account(const Lane* lanes, std::size_t n, std::size_t bytes) noexcept;
   void break_connection() noexcept;
+  void drop_partial() noexcept;
   void drop_queued() noexcept;
 
   static boost::asio::awaitable<void> run(std::shared_ptr<Link> self,
@@ -118,7 +158,8 @@ class Link {
   boost::asio::strand<Executor> strand_;
   std::string address_;
   LinkConfig config_;
-  SendQueue queue_;
+  SendQueue queue_;    // data lane
+  SendQueue control_;  // control lane
   boost::asio::ip::tcp::socket socket_;
   boost::asio::posix::stream_descriptor wake_;
   boost::asio::steady_timer timer_;
@@ -128,7 +169,11 @@ class Link {
   std::atomic<bool> connected_{false};
   std::atomic<bool> closed_{false};
   std::atomic<NodeId> peer_{0};
-  std::size_t partial_ = 0;  // bytes of the front frame already written (role holder only)
+  // Role holder only (and the strand while it holds the role):
+  std::size_t partial_ = 0;  // bytes of the front frame of `partial_lane_` already written
+  Lane partial_lane_ = Lane::data;
+  std::unique_ptr<Tls> tls_;       // the current connection's TLS state, when TLS is on
+  std::unique_ptr<Tls> next_tls_;  // strand: a connection's TLS state until its session starts
 };
 
 }  // namespace troupe::remote

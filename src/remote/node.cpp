@@ -10,6 +10,7 @@
 
 #include "remote/frame_io.hpp"
 #include "remote/node_core.hpp"
+#include "remote/tls_stream.hpp"
 
 namespace troupe::remote {
 
@@ -170,8 +171,16 @@ Result<std::unique_ptr<Node>> Node::start(asio::io_context& io, NodeOptions opti
   auto ip = asio::ip::make_address(host, ec);
   if (ec)
     return Error{Errc::invalid_request, "listen address is not an IP: " + host};
+  std::shared_ptr<asio::ssl::context> tls;
+  if (options.tls.enabled()) {
+    auto ctx = make_tls_context(options.tls);
+    if (!ctx)
+      return ctx.error();
+    tls = std::move(ctx.value());
+  }
   auto core = std::make_shared<detail::NodeCore>(io, std::move(options));
   core->weak_self = core;
+  core->tls = std::move(tls);
   tcp::endpoint ep{ip, port};
   core->acceptor.open(ep.protocol(), ec);
   if (!ec)

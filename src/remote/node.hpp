@@ -34,6 +34,7 @@
 #include "remote/link.hpp"
 #include "remote/membership.hpp"
 #include "remote/registry.hpp"
+#include "remote/tls.hpp"
 #include "remote/wire.hpp"
 #include "util/result.hpp"
 
@@ -56,6 +57,7 @@ struct NodeOptions {
   std::chrono::steady_clock::duration reconnect_min = std::chrono::milliseconds(10);
   std::chrono::steady_clock::duration reconnect_max = std::chrono::seconds(1);
   int max_connect_failures = 5;
+  TlsOptions tls;  // mutual TLS on every link when enabled (tls.hpp)
 };
 
 struct NodeStats {
@@ -160,7 +162,7 @@ class RemoteRef {
 class Node {
  public:
   // Binds, starts accepting and joins through the seeds. Errors: invalid_request (bad
-  // address, empty secret), unavailable (cannot bind).
+  // address, empty secret, incomplete or unusable TLS files), unavailable (cannot bind).
   static Result<std::unique_ptr<Node>> start(boost::asio::io_context& io, NodeOptions options);
   ~Node();  // stop()
   Node(const Node&) = delete;

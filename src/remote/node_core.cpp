@@ -8,8 +8,10 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <type_traits>
 
 #include "remote/frame_io.hpp"
+#include "remote/tls_stream.hpp"
 
 namespace troupe::remote::detail {
 
@@ -88,7 +90,8 @@ bool dispatch(const std::shared_ptr<NodeCore>& core, const Inbound& in, const Fr
   return false;
 }
 
-asio::awaitable<void> read_loop(std::shared_ptr<NodeCore> core, tcp::socket& s, FrameDecoder& dec,
+template <class Stream>
+asio::awaitable<void> read_loop(std::shared_ptr<NodeCore> core, Stream& s, FrameDecoder& dec,
                                 const Inbound& in) {
   for (;;) {
     for (;;) {
@@ -113,11 +116,13 @@ asio::awaitable<void> read_loop(std::shared_ptr<NodeCore> core, tcp::socket& s, 
   }
 }
 
-asio::awaitable<void> session(std::shared_ptr<NodeCore> core, tcp::socket s) {
+// One inbound connection over `stream` (the socket itself, or TLS over it).
+template <class Stream>
+asio::awaitable<void> serve(std::shared_ptr<NodeCore> core, tcp::socket& s, Stream& stream) {
   Handshake hs(Role::acceptor, core->opt.cluster_secret,
                Hello{core->self, core->address, random_nonce()});
   FrameDecoder dec(1024, 64 * 1024);
-  auto peer = co_await run_handshake(s, hs, dec, core->opt.handshake_timeout);
+  auto peer = co_await run_handshake(stream, hs, dec, core->opt.handshake_timeout);
   if (!peer) {
     core->handshake_failures.fetch_add(1, std::memory_order_relaxed);
     error_code ec;
@@ -125,6 +130,8 @@ asio::awaitable<void> session(std::shared_ptr<NodeCore> core, tcp::socket s) {
                  s.remote_endpoint(ec).address().to_string(), peer.error().message);
     co_return;
   }
+  if constexpr (std::is_same_v<Stream, TlsStream>)
+    keep_tls_buffers(stream);
   dec.set_max_payload(core->opt.max_frame_bytes);
   int fd = s.native_handle();
   {
@@ -134,9 +141,18 @@ asio::awaitable<void> session(std::shared_ptr<NodeCore> core, tcp::socket s) {
     core->session_fds.insert(fd);
   }
   Inbound in{peer->node, core->link_for(peer->address)};
-  co_await read_loop(core, s, dec, in);
+  co_await read_loop(core, stream, dec, in);
   std::lock_guard lock(core->sessions_mu);
   core->session_fds.erase(fd);
+}
+
+asio::awaitable<void> session(std::shared_ptr<NodeCore> core, tcp::socket s) {
+  if (core->tls) {
+    TlsStream tls(s, *core->tls);
+    co_await serve(core, s, tls);
+  } else {
+    co_await serve(core, s, s);
+  }
 }
 
 }  // namespace
@@ -162,7 +178,9 @@ std::shared_ptr<Link> NodeCore::link_for(const std::string& addr) {
                  opt.handshake_timeout,
                  opt.reconnect_min,
                  opt.reconnect_max,
-                 opt.max_connect_failures};
+                 opt.max_connect_failures,
+                 LinkConfig{}.control_capacity,
+                 tls};
   auto link = std::make_shared<Link>(io, addr, std::move(cfg));
   slot = link;
   Link::start(link, [weak = weak_self, addr, raw = link.get()] {
@@ -183,6 +201,12 @@ void NodeCore::complete_ask(std::uint64_t correlation, Result<Reply> r) {
 }
 
 void NodeCore::arm_ask_timer(Clock::time_point deadline) {
+  Clock::rep d = deadline.time_since_epoch().count();
+  Clock::rep armed = ask_armed.load(std::memory_order_acquire);
+  do {
+    if (armed <= d)
+      return;  // it fires earlier and then re-arms for the earliest pending ask
+  } while (!ask_armed.compare_exchange_weak(armed, d, std::memory_order_acq_rel));
   asio::post(strand, [core = weak_self.lock(), deadline] {
     if (!core || core->stopped)
       return;
@@ -194,6 +218,8 @@ void NodeCore::arm_ask_timer(Clock::time_point deadline) {
       if (ec == asio::error::operation_aborted || core->stopped)
         return;  // re-armed
       core->ask_timer_at.reset();
+      // Before looking at the table: an ask added from now on arms the timer itself.
+      core->ask_armed.store(std::numeric_limits<Clock::rep>::max(), std::memory_order_seq_cst);
       for (auto& cb : core->asks.take_expired(Clock::now())) {
         std::move(cb)(Error{Errc::timeout, "ask timed out"});
       }
@@ -222,7 +248,8 @@ void NodeCore::run_effects(Effects& fx) {
   for (auto& o : fx.sends) {
     if (stopped)
       break;
-    link_for(o.address)->push(FrameHeader{FrameKind::gossip}, encode_gossip(o.message));
+    auto bytes = encode_gossip(o.message);
+    link_for(o.address)->push_control(FrameHeader{FrameKind::gossip}, bytes);
   }
   if (fx.events.empty())
     return;
@@ -306,15 +333,17 @@ asio::awaitable<void> leave_and_drain(std::shared_ptr<NodeCore> core, Clock::dur
   std::vector<std::pair<std::shared_ptr<Link>, std::uint64_t>> marks;
   for (auto& o : fx.sends) {
     auto link = core->link_for(o.address);
-    link->push(FrameHeader{FrameKind::gossip}, encode_gossip(o.message));
-    marks.emplace_back(link, link->pushed());
+    auto bytes = encode_gossip(o.message);
+    link->push_control(FrameHeader{FrameKind::gossip}, bytes);
+    marks.emplace_back(link, link->pushed(Lane::control));
   }
   // Shutdown path only: look every few milliseconds, up to `grace`, whether the news left.
   asio::steady_timer timer(core->strand);
   auto deadline = Clock::now() + grace;
   auto drained = [&] {
-    return std::all_of(marks.begin(), marks.end(),
-                       [](const auto& m) { return m.first->drained_through(m.second); });
+    return std::all_of(marks.begin(), marks.end(), [](const auto& m) {
+      return m.first->drained_through(m.second, Lane::control);
+    });
   };
   while (!drained() && Clock::now() < deadline) {
     timer.expires_after(std::chrono::milliseconds(2));

@@ -13,6 +13,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <future>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -40,15 +41,19 @@ struct NodeCore {
   std::string address;
   std::uint16_t port = 0;
   boost::asio::strand<boost::asio::io_context::executor_type> strand;
-  boost::asio::ip::tcp::acceptor acceptor;           // strand
-  boost::asio::steady_timer tick_timer;              // strand
-  boost::asio::steady_timer ask_timer;               // strand
-  std::optional<Clock::time_point> ask_timer_at;     // strand
+  boost::asio::ip::tcp::acceptor acceptor;        // strand
+  boost::asio::steady_timer tick_timer;           // strand
+  boost::asio::steady_timer ask_timer;            // strand
+  std::optional<Clock::time_point> ask_timer_at;  // strand
+  // The deadline the ask timer is set (or being set) for, as Clock ticks; max when idle.
+  // Lets an ask whose deadline is later skip arming it (no post to the strand per ask).
+  std::atomic<Clock::rep> ask_armed{std::numeric_limits<Clock::rep>::max()};
   std::optional<Membership> membership;              // strand
   std::function<void(const MemberEvent&)> on_event;  // strand
   Registry registry;
   AskTable asks;
   std::atomic<bool> stopped{false};
+  std::shared_ptr<boost::asio::ssl::context> tls;  // set when opt.tls is enabled
 
   std::atomic<std::shared_ptr<const LocalTable>> locals;
   std::mutex locals_mu;  // writers of `locals`, `meta`, next_actor
@@ -67,7 +72,8 @@ struct NodeCore {
   std::shared_ptr<Link> link_for(const std::string& address);
   // Delivers the outcome of ask `correlation` (if still pending).
   void complete_ask(std::uint64_t correlation, Result<Reply> r);
-  // Makes the ask timer fire no later than `deadline`. Any thread.
+  // Makes the ask timer fire no later than `deadline`; posts to the strand only when it is
+  // set for a later time. Any thread.
   void arm_ask_timer(Clock::time_point deadline);
   // Strand: re-gossips our record after `locals` or `meta` changed.
   void publish_self();
