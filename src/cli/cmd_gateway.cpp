@@ -7,8 +7,8 @@
 #include <memory>
 
 #include "cli/command.hpp"
+#include "cli/node_flags.hpp"
 #include "cluster/gateway.hpp"
-#include "cluster/process.hpp"
 #include "server/server.hpp"
 
 namespace troupe::cli {
@@ -28,15 +28,13 @@ std::chrono::milliseconds millis(double seconds) {
   return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000.0));
 }
 
-// Stops accepting, lets streams finish within the grace period, then leaves the cluster.
-void drain(server::Server& http, cluster::Gateway& gateway, remote::Node& node,
-           std::chrono::milliseconds grace) {
+// Stops accepting and lets streams finish within the grace period.
+void drain(server::Server& http, cluster::Gateway& gateway, std::chrono::milliseconds grace) {
   auto drained = std::make_shared<std::promise<void>>();
   auto fut = drained->get_future();
   http.shutdown([drained] { drained->set_value(); });
   fut.wait_for(grace + std::chrono::seconds(5));
   gateway.stop();
-  node.leave();
 }
 
 int run_gateway(GatewayFlags f) {
@@ -48,49 +46,32 @@ int run_gateway(GatewayFlags f) {
   f.http.keep_alive_timeout = millis(std::max(f.header_timeout_s, 30.0));
   f.http.body_timeout = millis(f.body_timeout_s);
   f.http.shutdown_grace = millis(f.shutdown_grace_s);
-  auto options = cluster::node_options(f.node);
-  if (!options) {
-    spdlog::error("{}", options.error().message);
-    return 2;
-  }
-  boost::asio::io_context io(f.io_threads);
-  auto node = remote::Node::start(io, std::move(*options));
-  if (!node) {
-    spdlog::error("gateway: cannot start the cluster node: {}", node.error().message);
-    return 1;
-  }
-  cluster::Gateway gateway(**node, f.gateway);
+  auto p = NodeProcess::start(f.node, f.io_threads, "gateway");
+  if (!p)
+    return p.error_code;
+  cluster::Gateway gateway(p->node(), f.gateway);
   gateway.start();
-  server::Server http(io.get_executor(), gateway, f.http);
+  server::Server http(p->io().get_executor(), gateway, f.http);
   auto port = http.listen();
   if (!port) {
     spdlog::error("{}", port.error().message);
     return 1;
   }
-  cluster::IoThreads threads(io, f.io_threads);
+  p->run_threads();
   spdlog::info("gateway: listening on http://{}:{}, cluster node {:016x} at {}", f.http.host, *port,
-               (*node)->id(), (*node)->address());
-  const int sig = cluster::wait_for_signal(io);
-  spdlog::info("gateway: signal {}: draining (grace {} ms)", sig, f.http.shutdown_grace.count());
-  drain(http, gateway, **node, f.http.shutdown_grace);
-  threads.join(true);
+               p->node().id(), p->node().address());
+  p->wait_for_signal();
+  spdlog::info("gateway: draining (grace {} ms)", f.http.shutdown_grace.count());
+  drain(http, gateway, f.http.shutdown_grace);
+  p->leave_and_join();
   spdlog::info("gateway: stopped");
   return 0;
-}
-
-void add_cluster_flags(CLI::App& app, cluster::NodeFlags& n) {
-  app.add_option("--listen", n.listen, "cluster address to listen on (ip:port)")
-      ->capture_default_str();
-  app.add_option("--advertise", n.advertise, "cluster address peers dial (default: --listen)");
-  app.add_option("--join", n.join, "seed nodes host:port (repeat or comma-separate)");
-  app.add_option("--cluster-secret", n.cluster_secret,
-                 "shared secret of the cluster (or env TROUPE_CLUSTER_SECRET)");
 }
 
 std::function<int()> setup(CLI::App& app) {
   auto f = std::make_shared<GatewayFlags>();
   f->http.port = 8080;
-  add_cluster_flags(app, f->node);
+  add_node_flags(app, f->node);
   app.add_option("--host", f->http.host, "HTTP address")->capture_default_str();
   app.add_option("--http-port", f->http.port, "HTTP port (0: any free port)")
       ->capture_default_str();

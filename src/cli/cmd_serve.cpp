@@ -9,8 +9,7 @@
 #include <thread>
 
 #include "cli/command.hpp"
-#include "engine/local_backend.hpp"
-#include "engine/sim_backend.hpp"
+#include "cli/engine_flags.hpp"
 #include "mkmodel/model_spec.hpp"
 #include "server/server.hpp"
 
@@ -18,20 +17,11 @@ namespace troupe::cli {
 namespace {
 
 struct ServeOptions {
-  std::string model;
-  std::string alias;
-  std::string engine = "llama";
-  int parallel = 4;
-  int ctx_size = 4096;
-  int threads = 0;
-  int batch = 512;
-  int max_queue = 64;
+  EngineFlags engine;
   int io_threads = 2;
   double header_timeout_s = 10;
   double body_timeout_s = 30;
   double shutdown_grace_s = 10;
-  double sim_decode_tps = 50;
-  double sim_prefill_tps = 5000;
   server::ServerConfig config;
 };
 
@@ -65,52 +55,25 @@ std::chrono::milliseconds millis(double seconds) {
   return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000.0));
 }
 
-std::unique_ptr<engine::Backend> make_sim(const ServeOptions& o) {
-  engine::SimOptions so;
-  if (!o.alias.empty())
-    so.model_id = o.alias;
-  so.n_ctx = o.ctx_size;
-  so.n_parallel = o.parallel;
-  so.max_queue = o.max_queue;
-  so.decode_tokens_per_s = o.sim_decode_tps;
-  so.prefill_tokens_per_s = o.sim_prefill_tps;
-  return engine::make_sim_backend(so);
-}
-
-Result<std::unique_ptr<engine::Backend>> make_llama(ServeOptions& o) {
-  if (o.model.empty()) {
-    auto path = default_model();
-    if (!path)
-      return Error{path.error().code, "cannot write the default model: " + path.error().message};
-    o.model = *path;
-  }
-  engine::EngineOptions eo;
-  eo.model_path = o.model;
-  eo.model_id = o.alias;
-  eo.n_ctx = o.ctx_size;
-  eo.n_parallel = o.parallel;
-  eo.n_batch = o.batch;
-  eo.n_threads = o.threads;
-  eo.max_queue = o.max_queue;
-  return engine::make_local_backend(eo);
-}
-
 int run_serve(ServeOptions o) {
   if (o.config.api_key.empty()) {
     if (const char* key = std::getenv("TROUPE_API_KEY"))
       o.config.api_key = key;
   }
-  std::unique_ptr<engine::Backend> backend;
-  if (o.engine == "sim") {
-    backend = make_sim(o);
-  } else {
-    auto made = make_llama(o);
-    if (!made) {
-      spdlog::error("{}", made.error().message);
+  if (o.engine.engine == "llama" && o.engine.model.empty()) {
+    auto path = default_model();
+    if (!path) {
+      spdlog::error("cannot write the default model: {}", path.error().message);
       return 1;
     }
-    backend = std::move(made).value();
+    o.engine.model = *path;
   }
+  auto made = make_backend(o.engine);
+  if (!made) {
+    spdlog::error("{}", made.error().message);
+    return 1;
+  }
+  auto backend = std::move(made).value();
   o.config.header_timeout = millis(o.header_timeout_s);
   o.config.keep_alive_timeout = millis(std::max(o.header_timeout_s, 30.0));
   o.config.body_timeout = millis(o.body_timeout_s);
@@ -132,21 +95,11 @@ int run_serve(ServeOptions o) {
 
 std::function<int()> setup(CLI::App& app) {
   auto o = std::make_shared<ServeOptions>();
-  app.add_option("-m,--model", o->model, "GGUF model (default: a generated 'small' model)");
-  app.add_option("-a,--alias", o->alias, "model name clients use (default: the file name)");
+  add_engine_flags(app, o->engine, "GGUF model (default: a generated 'small' model)");
   app.add_option("--host", o->config.host, "address to listen on")->capture_default_str();
   app.add_option("--port", o->config.port, "port (0: any free port)")->capture_default_str();
   app.add_option("--api-key", o->config.api_key,
                  "require 'Authorization: Bearer <key>' (or env TROUPE_API_KEY)");
-  app.add_option("--engine", o->engine, "llama|sim")
-      ->check(CLI::IsMember({"llama", "sim"}))
-      ->capture_default_str();
-  app.add_option("--parallel", o->parallel, "sequences decoded together")->capture_default_str();
-  app.add_option("-c,--ctx-size", o->ctx_size, "KV cells in all")->capture_default_str();
-  app.add_option("-t,--threads", o->threads, "llama.cpp threads (0: all cores)")
-      ->capture_default_str();
-  app.add_option("-b,--batch", o->batch, "token budget of one decode step")->capture_default_str();
-  app.add_option("--max-queue", o->max_queue, "waiting requests before 503")->capture_default_str();
   app.add_option("--cors-origin", o->config.cors_origin,
                  "send CORS headers for this origin ('*' for any)");
   app.add_option("--max-body", o->config.max_body_bytes, "largest request body in bytes")
@@ -160,10 +113,6 @@ std::function<int()> setup(CLI::App& app) {
       ->capture_default_str();
   app.add_option("--shutdown-grace", o->shutdown_grace_s,
                  "seconds in-flight requests get at shutdown")
-      ->capture_default_str();
-  app.add_option("--sim-decode-tps", o->sim_decode_tps, "--engine sim: tokens/s per sequence")
-      ->capture_default_str();
-  app.add_option("--sim-prefill-tps", o->sim_prefill_tps, "--engine sim: prompt tokens/s")
       ->capture_default_str();
   return [o] { return run_serve(*o); };
 }

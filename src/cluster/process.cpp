@@ -69,6 +69,17 @@ Result<std::string> resolve(const std::string& address) {
 
 Result<remote::NodeOptions> node_options(const NodeFlags& flags) {
   remote::NodeOptions o;
+  if (flags.probe_interval_ms <= 0 || flags.probe_timeout_ms <= 0 ||
+      flags.suspect_timeout_ms <= 0 || flags.rejoin_interval_ms <= 0) {
+    return Error{Errc::invalid_request, "membership timings must be positive"};
+  }
+  if (flags.probe_timeout_ms >= flags.probe_interval_ms)
+    return Error{Errc::invalid_request, "--probe-timeout must be less than --probe-interval"};
+  using ms = std::chrono::milliseconds;
+  o.membership.probe_interval = ms(flags.probe_interval_ms);
+  o.membership.probe_timeout = ms(flags.probe_timeout_ms);
+  o.membership.suspect_timeout = ms(flags.suspect_timeout_ms);
+  o.membership.rejoin_interval = ms(flags.rejoin_interval_ms);
   o.listen = flags.listen;
   if (!flags.advertise.empty()) {
     auto ip = resolve(flags.advertise);

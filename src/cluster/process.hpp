@@ -44,11 +44,18 @@ struct NodeFlags {
   std::string advertise;
   std::vector<std::string> join;  // "host:port", each may hold a comma-separated list
   std::string cluster_secret;     // default: env TROUPE_CLUSTER_SECRET
+  // Failure detection (remote::MembershipOptions), in milliseconds. A crashed node is suspected
+  // after a probe round without an answer and declared dead suspect_timeout later: with these
+  // defaults 2 to 2.5 s after it stopped answering.
+  int probe_interval_ms = 500;
+  int probe_timeout_ms = 200;  // less than probe_interval_ms
+  int suspect_timeout_ms = 1500;
+  int rejoin_interval_ms = 2000;  // retry of the seeds and of dead members
 };
 
 // Host names in --join and --advertise are resolved to IPv4 addresses here (once, at start).
 // Errors (invalid_request): no cluster secret, an address that is not host:port or does not
-// resolve.
+// resolve, a timing that is not positive or a probe timeout not below the probe interval.
 Result<remote::NodeOptions> node_options(const NodeFlags& flags);
 
 }  // namespace troupe::cluster

@@ -1,0 +1,52 @@
+#include "cli/engine_flags.hpp"
+
+#include "engine/local_backend.hpp"
+#include "engine/sim_backend.hpp"
+
+namespace troupe::cli {
+
+void add_engine_flags(CLI::App& app, EngineFlags& f, const std::string& model_help) {
+  app.add_option("-m,--model", f.model, model_help);
+  app.add_option("-a,--alias", f.alias, "model name clients use (default: the file name)");
+  app.add_option("--engine", f.engine, "llama|sim")
+      ->check(CLI::IsMember({"llama", "sim"}))
+      ->capture_default_str();
+  app.add_option("--parallel", f.parallel, "sequences decoded together")->capture_default_str();
+  app.add_option("-c,--ctx-size", f.ctx_size, "KV cells in all")->capture_default_str();
+  app.add_option("-t,--threads", f.threads, "llama.cpp threads (0: all cores)")
+      ->capture_default_str();
+  app.add_option("-b,--batch", f.batch, "token budget of one decode step")->capture_default_str();
+  app.add_option("--max-queue", f.max_queue, "waiting requests before refusing (503)")
+      ->capture_default_str();
+  app.add_option("--sim-decode-tps", f.sim_decode_tps, "--engine sim: tokens/s per sequence")
+      ->capture_default_str();
+  app.add_option("--sim-prefill-tps", f.sim_prefill_tps, "--engine sim: prompt tokens/s")
+      ->capture_default_str();
+}
+
+Result<std::unique_ptr<engine::Backend>> make_backend(const EngineFlags& f) {
+  if (f.engine == "sim") {
+    engine::SimOptions so;
+    if (!f.alias.empty())
+      so.model_id = f.alias;
+    so.n_ctx = f.ctx_size;
+    so.n_parallel = f.parallel;
+    so.max_queue = f.max_queue;
+    so.decode_tokens_per_s = f.sim_decode_tps;
+    so.prefill_tokens_per_s = f.sim_prefill_tps;
+    return engine::make_sim_backend(so);
+  }
+  if (f.model.empty())
+    return Error{Errc::invalid_request, "--model is required with --engine llama"};
+  engine::EngineOptions eo;
+  eo.model_path = f.model;
+  eo.model_id = f.alias;
+  eo.n_ctx = f.ctx_size;
+  eo.n_parallel = f.parallel;
+  eo.n_batch = f.batch;
+  eo.n_threads = f.threads;
+  eo.max_queue = f.max_queue;
+  return engine::make_local_backend(eo);
+}
+
+}  // namespace troupe::cli

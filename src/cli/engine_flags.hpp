@@ -1,0 +1,36 @@
+#pragma once
+// The engine options `troupe serve` and `troupe worker` share: which engine (llama.cpp or the
+// simulated one), the model, and the batch/queue shape; and building the Backend from them.
+//
+// Thread-safety: plain values and functions, used on the main thread before serving.
+
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <string>
+
+#include "engine/backend.hpp"
+#include "util/result.hpp"
+
+namespace troupe::cli {
+
+struct EngineFlags {
+  std::string model;  // GGUF file (--engine llama)
+  std::string alias;  // the model name clients use
+  std::string engine = "llama";
+  int parallel = 4;
+  int ctx_size = 4096;
+  int threads = 0;
+  int batch = 512;
+  int max_queue = 64;
+  double sim_decode_tps = 50;
+  double sim_prefill_tps = 5000;
+};
+
+// Adds -m/--model (with `model_help`), -a/--alias, --engine, --parallel, -c/--ctx-size,
+// -t/--threads, -b/--batch, --max-queue, --sim-decode-tps and --sim-prefill-tps.
+void add_engine_flags(CLI::App& app, EngineFlags& f, const std::string& model_help);
+
+// The sim engine, or llama.cpp on `model` (invalid_request when it is empty).
+Result<std::unique_ptr<engine::Backend>> make_backend(const EngineFlags& f);
+
+}  // namespace troupe::cli
