@@ -7,12 +7,13 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
-#include <charconv>
 #include <functional>
+#include <map>
 #include <memory>
 
 #include "client/client.hpp"
 #include "cluster/child_process.hpp"
+#include "cluster/prometheus_text.hpp"
 #include "support/test_models.hpp"
 
 namespace troupe::cluster::test {
@@ -29,15 +30,20 @@ struct Gateway {
 
 struct Worker {
   std::unique_ptr<ChildProcess> process;
-  std::string url;  // its own HTTP server (direct answers, /metrics)
+  std::string url;      // its own HTTP server (direct answers, /metrics)
+  std::string cluster;  // its cluster address (a seed for a gateway started later)
 };
 
-Gateway start_gateway() {
+// A gateway joining through `seeds` (none: the workers join it).
+Gateway start_gateway(const std::vector<std::string>& seeds = {}) {
   Gateway g;
-  g.process = std::make_unique<ChildProcess>(
-      std::vector<std::string>{"gateway", "--listen", "127.0.0.1:0", "--http-port", "0",
-                               "--cluster-secret", kSecret},
-      "gateway");
+  std::vector<std::string> args{"gateway", "--listen",         "127.0.0.1:0", "--http-port",
+                                "0",       "--cluster-secret", kSecret};
+  for (const auto& s : seeds) {
+    args.push_back("--join");
+    args.push_back(s);
+  }
+  g.process = std::make_unique<ChildProcess>(std::move(args), "gateway");
   auto m = g.process->wait_for(
       std::regex(R"(listening on (http://[0-9.]+:[0-9]+), cluster node \S+ at (\S+))"));
   EXPECT_TRUE(m.has_value()) << "gateway did not start";
@@ -48,6 +54,8 @@ Gateway start_gateway() {
   return g;
 }
 
+Worker started(Worker w, const std::string& name);
+
 Worker start_worker(const std::string& seed, const std::string& name,
                     const std::string& secret = kSecret) {
   Worker w;
@@ -57,12 +65,31 @@ Worker start_worker(const std::string& seed, const std::string& name,
                                "4096", "--listen", "127.0.0.1:0", "--join", seed,
                                "--cluster-secret", secret, "--http-port", "0"},
       name);
+  return started(std::move(w), name);
+}
+
+// Worker `w` once it logged its direct URL and its readiness.
+Worker started(Worker w, const std::string& name) {
   auto m = w.process->wait_for(std::regex(R"(direct HTTP on (http://[0-9.]+:[0-9]+))"));
   EXPECT_TRUE(m.has_value()) << name << " did not start";
   if (m)
     w.url = (*m)[1];
-  EXPECT_TRUE(w.process->wait_for(std::regex("worker: ready")).has_value());
+  auto r = w.process->wait_for(std::regex(R"(worker: ready, cluster node \S+ at (\S+))"));
+  EXPECT_TRUE(r.has_value()) << name << " did not become ready";
+  if (r)
+    w.cluster = (*r)[1];
   return w;
+}
+
+// A worker on the simulated engine (model "sim"): cheap to start, fast to answer.
+Worker start_sim_worker(const std::string& seed, const std::string& name) {
+  Worker w;
+  w.process = std::make_unique<ChildProcess>(
+      std::vector<std::string>{"worker", "--engine", "sim", "--sim-decode-tps", "500", "--parallel",
+                               "4", "--listen", "127.0.0.1:0", "--join", seed, "--cluster-secret",
+                               kSecret, "--http-port", "0"},
+      name);
+  return started(std::move(w), name);
 }
 
 // Waits until the gateway has logged that it sees `n` workers.
@@ -138,33 +165,45 @@ std::vector<Outcome> stream_all(const std::string& url, std::vector<client::Chat
   return out;
 }
 
-// A counter from a worker's /metrics.
-std::int64_t metric(const std::string& url, const std::string& name) {
-  std::int64_t value = -1;
-  with_client(url, [&](client::Client& c) -> asio::awaitable<void> {
-    auto r = co_await c.request("GET", "/metrics");
-    if (!r)
-      co_return;
-    const auto& body = r->body;
-    auto at = body.find("\n" + name + " ");
-    if (at == std::string::npos)
-      co_return;
-    at += name.size() + 2;
-    double v = 0;
-    std::from_chars(body.data() + at, body.data() + body.size(), v);
-    value = static_cast<std::int64_t>(v);
-  });
-  return value;
-}
-
-std::string models_json(const std::string& url) {
+// The body of GET `path` ("" when the request failed).
+std::string get(const std::string& url, const std::string& path) {
   std::string body;
   with_client(url, [&](client::Client& c) -> asio::awaitable<void> {
-    auto r = co_await c.request("GET", "/v1/models");
+    auto r = co_await c.request("GET", path);
     if (r)
       body = r->body;
   });
   return body;
+}
+
+// /metrics, parsed (the parser fails the test on a malformed line).
+std::map<std::string, troupe::test::PromFamily> metrics(const std::string& url) {
+  return troupe::test::parse_prometheus(get(url, "/metrics"));
+}
+
+// An unlabelled series from /metrics; -1 when absent.
+std::int64_t metric(const std::string& url, const std::string& name) {
+  const auto all = metrics(url);
+  auto it = all.find(name);
+  if (it == all.end() || it->second.samples.empty())
+    return -1;
+  return static_cast<std::int64_t>(it->second.samples.front().second);
+}
+
+// The sum over a family's samples; -1 when absent.
+double metric_sum(const std::map<std::string, troupe::test::PromFamily>& all,
+                  const std::string& name) {
+  auto it = all.find(name);
+  if (it == all.end())
+    return -1;
+  double sum = 0;
+  for (const auto& [labels, v] : it->second.samples)
+    sum += v;
+  return sum;
+}
+
+std::string models_json(const std::string& url) {
+  return get(url, "/v1/models");
 }
 
 TEST(ClusterProcessSlow, SpreadsStreamsAndMatchesTheWorkersOwnAnswer) {
@@ -190,6 +229,25 @@ TEST(ClusterProcessSlow, SpreadsStreamsAndMatchesTheWorkersOwnAnswer) {
   ASSERT_TRUE(through[0].done && direct[0].done);
   EXPECT_EQ(through[0].text, direct[0].text);
   EXPECT_FALSE(direct[0].text.empty());
+
+  // The gateway's /metrics: per-worker state and the routing decisions of those 9 requests.
+  const auto m = metrics(gw.url);
+  ASSERT_TRUE(m.count("troupe_gateway_worker_up"));
+  const auto& up = m.at("troupe_gateway_worker_up");
+  ASSERT_EQ(up.samples.size(), 2u);
+  for (const auto& [labels, v] : up.samples) {
+    EXPECT_EQ(v, 1) << labels;
+    EXPECT_NE(labels.find("model=\"tiny\""), std::string::npos) << labels;
+  }
+  EXPECT_EQ(metric_sum(m, "troupe_gateway_worker_capacity"), 8);
+  EXPECT_EQ(metric_sum(m, "troupe_gateway_worker_routed_total"), 9);
+  EXPECT_EQ(metric_sum(m, "troupe_gateway_routed_total"), 9);
+  for (const auto& [labels, v] : m.at("troupe_gateway_worker_routed_total").samples)
+    EXPECT_GT(v, 0) << labels;
+  EXPECT_EQ(metric_sum(m, "troupe_gateway_worker_outstanding"), 0);
+  EXPECT_EQ(metric_sum(m, "troupe_gateway_no_worker_total"), 0);
+  EXPECT_EQ(metric_sum(m, "troupe_gateway_workers"), 2);
+  EXPECT_GE(metric_sum(m, "troupe_generation_tokens_total"), 8 * 16 + 24);  // the server's own
 }
 
 TEST(ClusterProcessSlow, KilledWorkerFailsOnlyItsStreams) {
@@ -215,6 +273,15 @@ TEST(ClusterProcessSlow, KilledWorkerFailsOnlyItsStreams) {
   EXPECT_LE(failed, 2);
   a.process->wait();
   ASSERT_TRUE(gw.process->wait_for(std::regex("worker lost")).has_value());
+  // /metrics keeps the lost worker with up 0.
+  const auto m = metrics(gw.url);
+  EXPECT_EQ(metric_sum(m, "troupe_gateway_workers"), 1);
+  ASSERT_TRUE(m.count("troupe_gateway_worker_up"));
+  std::vector<double> ups;
+  for (const auto& [labels, v] : m.at("troupe_gateway_worker_up").samples)
+    ups.push_back(v);
+  std::sort(ups.begin(), ups.end());
+  EXPECT_EQ(ups, (std::vector<double>{0, 1}));
   std::vector<client::ChatRequest> later;
   for (int i = 0; i < 4; ++i)
     later.push_back(chat("after the crash " + std::to_string(i), 8, true));
@@ -259,6 +326,39 @@ TEST(ClusterProcessSlow, SharedPrefixStaysOnOneWorker) {
   const auto hits = std::max(metric(a.url, "troupe_prefix_cache_hits_total"),
                              metric(b.url, "troupe_prefix_cache_hits_total"));
   EXPECT_GT(hits, 0);
+  // The gateway's routing decisions: the first request least loaded, the others by affinity.
+  const auto routed = metrics(gw.url).at("troupe_gateway_routed_total");
+  EXPECT_EQ(routed.find("decision=\"least_loaded\""), 1);
+  EXPECT_EQ(routed.find("decision=\"affinity\""), 3);
+}
+
+TEST(ClusterProcess, RestartedGatewayFindsTheWorkersAgain) {
+  auto gw = start_gateway();
+  auto a = start_sim_worker(gw.cluster, "worker-a");
+  auto b = start_sim_worker(gw.cluster, "worker-b");
+  ASSERT_TRUE(gateway_sees(gw, 2));
+  for (const auto& o : stream_all(gw.url, {chat("before the restart", 8)}))
+    EXPECT_TRUE(o.done) << o.error;
+
+  // The gateway crashes; the workers keep running. A new gateway joins through one of them.
+  gw.process->kill();
+  gw.process->wait();
+  auto again = start_gateway({a.cluster});
+  ASSERT_TRUE(gateway_sees(again, 2));
+  std::vector<client::ChatRequest> reqs;
+  for (int i = 0; i < 8; ++i)
+    reqs.push_back(chat("after the restart " + std::to_string(i), 8));
+  for (const auto& o : stream_all(again.url, reqs)) {
+    EXPECT_TRUE(o.done) << o.error;
+    EXPECT_GT(o.deltas, 0);
+  }
+  // Both workers (neither restarted) took part.
+  const auto m = metrics(again.url);
+  ASSERT_TRUE(m.count("troupe_gateway_worker_routed_total"));
+  const auto& routed = m.at("troupe_gateway_worker_routed_total").samples;
+  ASSERT_EQ(routed.size(), 2u);
+  for (const auto& [labels, v] : routed)
+    EXPECT_GT(v, 0) << labels;
 }
 
 TEST(ClusterProcessSlow, WrongSecretIsRefused) {
