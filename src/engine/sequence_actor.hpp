@@ -10,7 +10,7 @@
 // request as a light actor on its ActorSystem (one io thread shared by all of them) and the
 // engine tells it SequenceMessages through its mailbox (pooled nodes: no allocation per token
 // on the engine thread, see actor_sink()). It stops itself once its request has ended. Tests
-// may also drive it without a runtime by calling handle() directly.
+// and the simulated engine (on its one thread) drive it without a runtime, through handle().
 //
 // Thread-safety: none. Every member is called on the actor's one execution context; the
 // StreamWriter it owns may be read from any consumer thread (that is the channel's job).
