@@ -10,6 +10,7 @@
 
 #include "cli/command.hpp"
 #include "cli/engine_flags.hpp"
+#include "cli/http_flags.hpp"
 #include "mkmodel/model_spec.hpp"
 #include "server/server.hpp"
 
@@ -18,11 +19,7 @@ namespace {
 
 struct ServeOptions {
   EngineFlags engine;
-  int io_threads = 2;
-  double header_timeout_s = 10;
-  double body_timeout_s = 30;
-  double shutdown_grace_s = 10;
-  server::ServerConfig config;
+  HttpFlags http;
 };
 
 // $XDG_CACHE_HOME/troupe/models, or ~/.cache/troupe/models.
@@ -51,15 +48,7 @@ Result<std::string> default_model() {
   return path.string();
 }
 
-std::chrono::milliseconds millis(double seconds) {
-  return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000.0));
-}
-
 int run_serve(ServeOptions o) {
-  if (o.config.api_key.empty()) {
-    if (const char* key = std::getenv("TROUPE_API_KEY"))
-      o.config.api_key = key;
-  }
   if (o.engine.engine == "llama" && o.engine.model.empty()) {
     auto path = default_model();
     if (!path) {
@@ -74,12 +63,9 @@ int run_serve(ServeOptions o) {
     return 1;
   }
   auto backend = std::move(made).value();
-  o.config.header_timeout = millis(o.header_timeout_s);
-  o.config.keep_alive_timeout = millis(std::max(o.header_timeout_s, 30.0));
-  o.config.body_timeout = millis(o.body_timeout_s);
-  o.config.shutdown_grace = millis(o.shutdown_grace_s);
-  const bool with_key = !o.config.api_key.empty();
-  auto show_usage = [&o, with_key](std::uint16_t port) {
+  const auto config = http_config(o.http);
+  const bool with_key = !config.api_key.empty();
+  auto show_usage = [&config, with_key](std::uint16_t port) {
     // stdout, so that a user who just typed `troupe serve` sees how to talk to it.
     fmt::print(
         "troupe is serving on http://{0}:{1} (Ctrl-C stops it). Try:\n"
@@ -87,33 +73,18 @@ int run_serve(ServeOptions o) {
         "    -d '{{\"messages\":[{{\"role\":\"user\",\"content\":\"Hello\"}}],"
         "\"max_tokens\":32,\"stream\":true}}'\n"
         "  troupe chat --url http://{0}:{1}\n",
-        o.config.host, port, with_key ? " -H \"Authorization: Bearer $TROUPE_API_KEY\"" : "");
+        config.host, port, with_key ? " -H \"Authorization: Bearer $TROUPE_API_KEY\"" : "");
     std::fflush(stdout);
   };
-  return server::run_until_signal(*backend, o.config, std::max(1, o.io_threads), show_usage);
+  return server::run_until_signal(*backend, config, std::max(1, o.http.io_threads), show_usage);
 }
 
 std::function<int()> setup(CLI::App& app) {
   auto o = std::make_shared<ServeOptions>();
   add_engine_flags(app, o->engine, "GGUF model (default: a generated 'small' model)");
-  app.add_option("--host", o->config.host, "address to listen on")->capture_default_str();
-  app.add_option("--port", o->config.port, "port (0: any free port)")->capture_default_str();
-  app.add_option("--api-key", o->config.api_key,
-                 "require 'Authorization: Bearer <key>' (or env TROUPE_API_KEY)");
-  app.add_option("--cors-origin", o->config.cors_origin,
-                 "send CORS headers for this origin ('*' for any)");
-  app.add_option("--max-body", o->config.max_body_bytes, "largest request body in bytes")
-      ->capture_default_str();
-  app.add_option("--max-connections", o->config.max_connections, "open connections before 503")
-      ->capture_default_str();
-  app.add_option("--io-threads", o->io_threads, "HTTP I/O threads")->capture_default_str();
-  app.add_option("--header-timeout", o->header_timeout_s, "seconds to receive request headers")
-      ->capture_default_str();
-  app.add_option("--body-timeout", o->body_timeout_s, "seconds to receive a request body")
-      ->capture_default_str();
-  app.add_option("--shutdown-grace", o->shutdown_grace_s,
-                 "seconds in-flight requests get at shutdown")
-      ->capture_default_str();
+  app.add_option("--host", o->http.config.host, "address to listen on")->capture_default_str();
+  app.add_option("--port", o->http.config.port, "port (0: any free port)")->capture_default_str();
+  add_http_flags(app, o->http);
   return [o] { return run_serve(*o); };
 }
 

@@ -1,0 +1,46 @@
+#include "cli/http_flags.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+
+namespace troupe::cli {
+
+namespace {
+std::chrono::milliseconds millis(double seconds) {
+  return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000.0));
+}
+}  // namespace
+
+void add_http_flags(CLI::App& app, HttpFlags& f) {
+  app.add_option("--api-key", f.config.api_key,
+                 "require 'Authorization: Bearer <key>' (or env TROUPE_API_KEY)");
+  app.add_option("--cors-origin", f.config.cors_origin,
+                 "send CORS headers for this origin ('*' for any)");
+  app.add_option("--max-body", f.config.max_body_bytes, "largest request body in bytes")
+      ->capture_default_str();
+  app.add_option("--max-connections", f.config.max_connections, "open connections before 503")
+      ->capture_default_str();
+  app.add_option("--io-threads", f.io_threads, "I/O threads")->capture_default_str();
+  app.add_option("--header-timeout", f.header_timeout_s, "seconds to receive request headers")
+      ->capture_default_str();
+  app.add_option("--body-timeout", f.body_timeout_s, "seconds to receive a request body")
+      ->capture_default_str();
+  app.add_option("--shutdown-grace", f.shutdown_grace_s,
+                 "seconds in-flight requests get at shutdown")
+      ->capture_default_str();
+}
+
+server::ServerConfig http_config(const HttpFlags& f) {
+  server::ServerConfig c = f.config;
+  if (c.api_key.empty()) {
+    if (const char* key = std::getenv("TROUPE_API_KEY"))
+      c.api_key = key;
+  }
+  c.header_timeout = millis(f.header_timeout_s);
+  c.keep_alive_timeout = millis(std::max(f.header_timeout_s, 30.0));
+  c.body_timeout = millis(f.body_timeout_s);
+  c.shutdown_grace = millis(f.shutdown_grace_s);
+  return c;
+}
+
+}  // namespace troupe::cli

@@ -1,0 +1,28 @@
+#pragma once
+// The HTTP server options `troupe serve` and `troupe gateway` share (each adds its own host
+// and port flags), and the ServerConfig built from them.
+//
+// Thread-safety: plain values and functions, used on the main thread before serving.
+
+#include <CLI/CLI.hpp>
+
+#include "server/server.hpp"
+
+namespace troupe::cli {
+
+struct HttpFlags {
+  server::ServerConfig config;  // host and port are set by the command's own flags
+  int io_threads = 2;
+  double header_timeout_s = 10;
+  double body_timeout_s = 30;
+  double shutdown_grace_s = 10;
+};
+
+// Adds --api-key, --cors-origin, --max-body, --max-connections, --io-threads,
+// --header-timeout, --body-timeout and --shutdown-grace.
+void add_http_flags(CLI::App& app, HttpFlags& f);
+
+// f.config with the timeouts set, and the API key from TROUPE_API_KEY when none was given.
+server::ServerConfig http_config(const HttpFlags& f);
+
+}  // namespace troupe::cli
