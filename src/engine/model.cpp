@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "engine/llama_runtime.hpp"
+#include "engine/vocab_tokenizer.hpp"
 
 namespace troupe::engine {
 
@@ -69,43 +70,11 @@ bool LlamaModel::is_eog(Token token) const {
 
 Result<std::vector<Token>> LlamaModel::tokenize(std::string_view text, bool add_special,
                                                 bool parse_special) const {
-  if (text.size() > static_cast<std::size_t>(INT32_MAX / 2)) {
-    return Error{Errc::invalid_request, "text too long to tokenize"};
-  }
-  const auto len = static_cast<std::int32_t>(text.size());
-  std::vector<Token> out(static_cast<std::size_t>(len) + 2);
-  int n = llama_tokenize(vocab_, text.data(), len, out.data(), static_cast<int>(out.size()),
-                         add_special, parse_special);
-  if (n < 0 && n != INT32_MIN) {
-    out.resize(static_cast<std::size_t>(-n));
-    n = llama_tokenize(vocab_, text.data(), len, out.data(), static_cast<int>(out.size()),
-                       add_special, parse_special);
-  }
-  if (n < 0)
-    return Error{Errc::invalid_request, "the text could not be tokenized"};
-  out.resize(static_cast<std::size_t>(n));
-  return out;
+  return vocab_tokenize(vocab_, text, add_special, parse_special);
 }
 
 Result<std::string> LlamaModel::detokenize(const std::vector<Token>& tokens) const {
-  for (Token t : tokens) {
-    if (t < 0 || t >= n_vocab_) {
-      return Error{Errc::invalid_request, fmt::format("token id {} is out of range", t)};
-    }
-  }
-  std::string out(tokens.size() * 4 + 16, '\0');
-  const auto n_tok = static_cast<std::int32_t>(tokens.size());
-  int n = llama_detokenize(vocab_, tokens.data(), n_tok, out.data(), static_cast<int>(out.size()),
-                           false, true);
-  if (n < 0) {
-    out.resize(static_cast<std::size_t>(-n));
-    n = llama_detokenize(vocab_, tokens.data(), n_tok, out.data(), static_cast<int>(out.size()),
-                         false, true);
-  }
-  if (n < 0)
-    return Error{Errc::internal, "detokenize failed"};
-  out.resize(static_cast<std::size_t>(n));
-  return out;
+  return vocab_detokenize(vocab_, tokens);
 }
 
 std::string LlamaModel::apply_chat_template(const std::vector<ChatMessage>& messages) const {
