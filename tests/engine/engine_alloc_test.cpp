@@ -20,8 +20,11 @@ namespace {
 // Receives a sequence's messages as a runtime actor; reports the token count at the end.
 class TokenCounter final : public actor::Actor<SequenceMessage> {
  public:
-  explicit TokenCounter(std::promise<int>* done) : done_(done) {}
+  TokenCounter(std::promise<int>* done, int warm_up, std::promise<void>* warmed)
+      : done_(done), warm_up_(warm_up), warmed_(warmed) {}
   void on_message(SequenceMessage& m) override {
+    if (std::holds_alternative<SequenceStarted>(m) && --warm_up_ == 0)
+      warmed_->set_value();
     if (const auto* t = std::get_if<SampledToken>(&m)) {
       ++tokens_;
       if (t->end != EngineEnd::none)
@@ -31,6 +34,8 @@ class TokenCounter final : public actor::Actor<SequenceMessage> {
 
  private:
   std::promise<int>* done_;
+  int warm_up_;  // warm-up messages still to come
+  std::promise<void>* warmed_;
   int tokens_ = 0;
 };
 
@@ -58,15 +63,22 @@ TEST_P(EngineAllocations, NoneBetweenDecodesInSteadyState) {
 
   actor::ActorSystem system(actor::SystemOptions{1});
   std::promise<int> done;
-  auto ref = system.spawn<TokenCounter>(actor::SpawnOptions{}, &done);
+  std::promise<void> warmed;
+  auto ref = system.spawn<TokenCounter>(actor::SpawnOptions{}, &done, 2 * max_tokens, &warmed);
   // Warm the mailbox's node pool beyond any backlog this test can build: with the actor's
-  // thread held (the hold runs before the actor's turn, FIFO), every message below is in
-  // flight at once. The latch outlives the handler that waits on it.
-  std::latch hold(1);
-  boost::asio::post(system.io_context(), [&hold] { hold.wait(); });
+  // only thread held, every message below is in flight at once. Wait until the hold really
+  // runs: an actor turn already under way would drain the tells as they come and leave the
+  // pool small. The latches outlive the handler that uses them.
+  std::latch holding(1), hold(1);
+  boost::asio::post(system.io_context(), [&holding, &hold] {
+    holding.count_down();
+    hold.wait();
+  });
+  holding.wait();
   for (int i = 0; i < 2 * max_tokens; ++i)
     ref.tell(SequenceStarted{});
   hold.count_down();
+  warmed.get_future().wait();  // every warm-up node is back in the pool
 
   DecodeProbe probe;
   EngineCallbacks cb;
