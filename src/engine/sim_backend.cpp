@@ -33,7 +33,21 @@ bool is_space(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
 }
 
-// The tokenizer rule: calls fn(piece) for each piece of at most 4 bytes of each word.
+// "w<digits>": how a token reads. Its number, or -1 for any other word.
+std::int64_t token_word_number(std::string_view word) {
+  if (word.size() < 2 || word.size() > 11 || word[0] != 'w')
+    return -1;
+  std::int64_t n = 0;
+  for (char c : word.substr(1)) {
+    if (c < '0' || c > '9')
+      return -1;
+    n = n * 10 + (c - '0');
+  }
+  return n;
+}
+
+// The tokenizer rule: calls fn(piece) for each token-sized piece: a whole "w<digits>" word,
+// or pieces of at most 4 bytes of any other word.
 template <class Fn>
 void for_each_piece(std::string_view text, Fn&& fn) {
   std::size_t i = 0;
@@ -43,8 +57,13 @@ void for_each_piece(std::string_view text, Fn&& fn) {
     std::size_t end = i;
     while (end < text.size() && !is_space(text[end]))
       ++end;
-    for (std::size_t p = i; p < end; p += 4)
-      fn(text.substr(p, std::min<std::size_t>(4, end - p)));
+    const std::string_view word = text.substr(i, end - i);
+    if (token_word_number(word) >= 0) {
+      fn(word);
+    } else {
+      for (std::size_t p = 0; p < word.size(); p += 4)
+        fn(word.substr(p, std::min<std::size_t>(4, word.size() - p)));
+    }
     i = end;
   }
 }
@@ -282,7 +301,12 @@ std::vector<Token> sim_tokenize(std::string_view text, std::int32_t n_vocab) {
   std::vector<Token> out;
   const auto range = static_cast<std::size_t>(std::max(n_vocab - 1, 1));
   for_each_piece(text, [&](std::string_view piece) {
-    out.push_back(1 + static_cast<Token>(std::hash<std::string_view>{}(piece) % range));
+    const std::int64_t t = token_word_number(piece);
+    if (t > 0 && t < n_vocab) {
+      out.push_back(static_cast<Token>(t));  // detokenized text reads back as its tokens
+    } else {
+      out.push_back(1 + static_cast<Token>(std::hash<std::string_view>{}(piece) % range));
+    }
   });
   return out;
 }

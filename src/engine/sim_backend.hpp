@@ -5,9 +5,10 @@
 // scales a CPU cannot decode: one thread, one timer per stream, thousands of streams.
 //
 // Its vocabulary is synthetic. One tokenizer rule serves both tokenize() and the prompt count
-// in usage: text is split on whitespace and every word is cut into pieces of at most 4 bytes,
-// one token each (a chat prompt adds 4 tokens per message and 3 for the template). Generated
-// token t reads "w<t> ".
+// in usage: text is split on whitespace; a word "w<t>" (how token t reads: detokenize() writes
+// "w<t> ") is one token, token t when 0 < t < n_vocab, so detokenized text tokenizes back to
+// the same ids; any other word is cut into pieces of at most 4 bytes, one token each (a chat
+// prompt adds 4 tokens per message and 3 for the template).
 //
 // Pacing: each stream's tokens are one decode interval apart. A stream whose token came late
 // (the thread was busy, the machine loaded) does not catch up with a burst of tokens: its next

@@ -101,6 +101,25 @@ TEST(SimBackend, UsageCountsWhatTokenizeReturns) {
   EXPECT_EQ(sim_token_count("averyveryverylongword"), 6);  // 21 bytes: pieces of at most 4
 }
 
+// What detokenize writes tokenizes back to the same ids (the bench trims prompts this way).
+TEST(SimBackend, DetokenizedTextTokenizesBack) {
+  auto b = make_sim_backend(fast());
+  auto toks = run_sync(b->tokenize("", "some prompt text with averyveryverylongword", true, false));
+  ASSERT_TRUE(toks);
+  ASSERT_EQ(toks->size(), 11u);
+  auto text = run_sync(b->detokenize("", *toks));
+  ASSERT_TRUE(text);
+  auto again = run_sync(b->tokenize("", *text, true, false));
+  ASSERT_TRUE(again);
+  EXPECT_EQ(*again, *toks) << *text;
+  EXPECT_EQ(sim_token_count(*text), 11);
+  // A token-like word outside the vocabulary is still one (hashed) token.
+  auto big = run_sync(b->tokenize("", "w99999999", true, false));
+  ASSERT_TRUE(big);
+  ASSERT_EQ(big->size(), 1u);
+  EXPECT_LT(big->front(), fast().n_vocab);
+}
+
 TEST(SimBackend, EmptyPromptIsRefused) {
   auto b = make_sim_backend(fast());
   Task t = task(2);
