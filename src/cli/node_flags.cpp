@@ -23,6 +23,10 @@ void add_node_flags(CLI::App& app, cluster::NodeFlags& f) {
   app.add_option("--rejoin-interval", f.rejoin_interval_ms,
                  "ms between retries of the seeds and of dead members")
       ->capture_default_str();
+  app.add_option("--tls-cert", f.tls_cert,
+                 "PEM certificate of this node, signed by the cluster CA (turns on mutual TLS)");
+  app.add_option("--tls-key", f.tls_key, "PEM private key of --tls-cert");
+  app.add_option("--tls-ca", f.tls_ca, "PEM CA certificate every peer's certificate must chain to");
 }
 
 NodeProcess::NodeProcess(int io_threads, std::string role)

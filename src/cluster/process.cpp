@@ -80,6 +80,9 @@ Result<remote::NodeOptions> node_options(const NodeFlags& flags) {
   o.membership.probe_timeout = ms(flags.probe_timeout_ms);
   o.membership.suspect_timeout = ms(flags.suspect_timeout_ms);
   o.membership.rejoin_interval = ms(flags.rejoin_interval_ms);
+  o.tls = remote::TlsOptions{flags.tls_cert, flags.tls_key, flags.tls_ca};
+  if (o.tls.enabled() && (flags.tls_cert.empty() || flags.tls_key.empty() || flags.tls_ca.empty()))
+    return Error{Errc::invalid_request, "TLS needs all of --tls-cert, --tls-key and --tls-ca"};
   o.listen = flags.listen;
   if (!flags.advertise.empty()) {
     auto ip = resolve(flags.advertise);

@@ -13,7 +13,8 @@
 
 #include "client/client.hpp"
 #include "cluster/child_process.hpp"
-#include "cluster/prometheus_text.hpp"
+#include "support/prometheus_text.hpp"
+#include "remote/test_certs.hpp"
 #include "support/test_models.hpp"
 
 namespace troupe::cluster::test {
@@ -34,11 +35,18 @@ struct Worker {
   std::string cluster;  // its cluster address (a seed for a gateway started later)
 };
 
-// A gateway joining through `seeds` (none: the workers join it).
-Gateway start_gateway(const std::vector<std::string>& seeds = {}) {
+// The --tls-cert/--tls-key/--tls-ca arguments for `tls`.
+std::vector<std::string> tls_args(const remote::TlsOptions& tls) {
+  return {"--tls-cert", tls.cert_file, "--tls-key", tls.key_file, "--tls-ca", tls.ca_file};
+}
+
+// A gateway joining through `seeds` (none: the workers join it), with `extra` arguments.
+Gateway start_gateway(const std::vector<std::string>& seeds = {},
+                      const std::vector<std::string>& extra = {}) {
   Gateway g;
   std::vector<std::string> args{"gateway", "--listen",         "127.0.0.1:0", "--http-port",
                                 "0",       "--cluster-secret", kSecret};
+  args.insert(args.end(), extra.begin(), extra.end());
   for (const auto& s : seeds) {
     args.push_back("--join");
     args.push_back(s);
@@ -82,13 +90,14 @@ Worker started(Worker w, const std::string& name) {
 }
 
 // A worker on the simulated engine (model "sim"): cheap to start, fast to answer.
-Worker start_sim_worker(const std::string& seed, const std::string& name) {
+Worker start_sim_worker(const std::string& seed, const std::string& name,
+                        const std::vector<std::string>& extra = {}) {
   Worker w;
-  w.process = std::make_unique<ChildProcess>(
-      std::vector<std::string>{"worker", "--engine", "sim", "--sim-decode-tps", "500", "--parallel",
-                               "4", "--listen", "127.0.0.1:0", "--join", seed, "--cluster-secret",
-                               kSecret, "--http-port", "0"},
-      name);
+  std::vector<std::string> args{
+      "worker",      "--engine", "sim", "--sim-decode-tps", "500",   "--parallel",  "4", "--listen",
+      "127.0.0.1:0", "--join",   seed,  "--cluster-secret", kSecret, "--http-port", "0"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  w.process = std::make_unique<ChildProcess>(std::move(args), name);
   return started(std::move(w), name);
 }
 
@@ -371,6 +380,27 @@ TEST(ClusterProcessSlow, WrongSecretIsRefused) {
   EXPECT_TRUE(gw.process->wait_for(std::regex("refused connection")).has_value());
   EXPECT_EQ(models_json(gw.url).find("intruder"), std::string::npos);
   EXPECT_TRUE(bad.wait_for(std::regex("handshake .* failed")).has_value());
+}
+
+// --tls-cert/--tls-key/--tls-ca: gateway and worker link over mutual TLS and serve; a worker
+// without TLS is refused.
+TEST(ClusterProcess, TlsLinksServeAndRefusePlaintext) {
+  const auto dir = remote::test::make_temp_dir("cluster-tls");
+  const auto ca = remote::test::make_ca(dir, "ca");
+  auto gw = start_gateway({}, tls_args(remote::test::make_node_cert(ca, dir, "gateway")));
+  auto w = start_sim_worker(gw.cluster, "worker-tls",
+                            tls_args(remote::test::make_node_cert(ca, dir, "worker")));
+  ASSERT_TRUE(gateway_sees(gw, 1));
+  for (const auto& o : stream_all(gw.url, {chat("over tls", 8)})) {
+    EXPECT_TRUE(o.done) << o.error;
+    EXPECT_GT(o.deltas, 0);
+  }
+  ChildProcess plain({"worker", "--engine", "sim", "--alias", "plaintext", "--listen",
+                      "127.0.0.1:0", "--join", gw.cluster, "--cluster-secret", kSecret},
+                     "worker-plain");
+  EXPECT_TRUE(plain.wait_for(std::regex("handshake .* failed")).has_value());
+  EXPECT_EQ(models_json(gw.url).find("plaintext"), std::string::npos);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -10,10 +10,11 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <optional>
 
-#include "cluster/prometheus_text.hpp"
 #include "cluster/worker.hpp"
 #include "engine/sim_backend.hpp"
 #include "remote/test_node.hpp"
+#include "support/prometheus_text.hpp"
+#include "support/promtool.hpp"
 
 namespace troupe::cluster {
 namespace {
@@ -279,6 +280,7 @@ TEST(Gateway, MetricsLabelValuesAreEscaped) {
   EXPECT_EQ(up.samples[0].second, 1);
   EXPECT_EQ(up.samples[1].second, 0);
   EXPECT_EQ(m.at("troupe_gateway_workers").samples.at(0).second, 1);
+  TROUPE_EXPECT_PROMTOOL_ACCEPTS(render_gateway_metrics(s));
 }
 
 }  // namespace

@@ -9,46 +9,14 @@
 #include <regex>
 #include <sstream>
 
-#include "promtool.hpp"
+#include "support/prometheus_text.hpp"
+#include "support/promtool.hpp"
 
 namespace troupe::server {
 namespace {
 
-struct Family {
-  std::string type;
-  std::vector<std::pair<std::string, double>> samples;  // (labels, value)
-};
-
-// Parses exposition text; fails the test on any malformed line.
-std::map<std::string, Family> parse_prometheus(const std::string& text) {
-  static const std::regex type_re(
-      R"(^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped)$)");
-  static const std::regex help_re(R"(^# HELP ([a-zA-Z_:][a-zA-Z0-9_:]*) .*$)");
-  static const std::regex sample_re(
-      R"(^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="[^"\\]*"(,[a-zA-Z_][a-zA-Z0-9_]*="[^"\\]*")*)?\})? ([-+]?([0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?|Inf)|NaN)$)");
-  std::map<std::string, Family> out;
-  std::istringstream in(text);
-  std::string line, current;
-  while (std::getline(in, line)) {
-    std::smatch m;
-    if (std::regex_match(line, m, type_re)) {
-      current = m[1];
-      EXPECT_EQ(out.count(current), 0u) << "duplicate family " << current;
-      out[current].type = m[2];
-    } else if (std::regex_match(line, help_re)) {
-      continue;
-    } else if (std::regex_match(line, m, sample_re)) {
-      const std::string name = m[1];
-      EXPECT_TRUE(name == current || name == current + "_bucket" || name == current + "_sum" ||
-                  name == current + "_count")
-          << "sample " << name << " outside its family " << current;
-      out[current].samples.emplace_back(m[3], std::stod(m[5]));
-    } else {
-      ADD_FAILURE() << "malformed line: '" << line << "'";
-    }
-  }
-  return out;
-}
+using Family = test::PromFamily;
+using test::parse_prometheus;
 
 void expect_histogram(const Family& f, const std::string& name) {
   ASSERT_EQ(f.type, "histogram") << name;

@@ -18,7 +18,7 @@
 
 #include "engine/sim_backend.hpp"
 #include "fake_backend.hpp"
-#include "promtool.hpp"
+#include "support/promtool.hpp"
 
 namespace troupe::server {
 namespace {

@@ -1,7 +1,7 @@
 #pragma once
-// A strict parser of Prometheus text exposition (the grammar tests/server/metrics_test.cpp
-// checks /metrics against): every line must be a # HELP, a # TYPE or a sample of the family
-// last typed; anything else fails the calling test.
+// A strict parser of Prometheus text exposition for tests of /metrics (server, gateway): every
+// line must be a # HELP, a # TYPE or a sample of the family last typed; anything else fails the
+// calling test. promtool.hpp runs Prometheus's own linter on top.
 
 #include <gtest/gtest.h>
 
