@@ -278,8 +278,10 @@ int main(int argc, char** argv) {
     }
     std::vector<double> sorted = rs;
     std::sort(sorted.begin(), sorted.end());
+    const std::size_t n = sorted.size();
+    const double median = n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
     ratios.push_back(fmt::format("{} clients: HTTP/engine median {:.3f} (runs: {:.3f})", c,
-                                 sorted[sorted.size() / 2], fmt::join(rs, ", ")));
+                                 median, fmt::join(rs, ", ")));
   }
   for (const auto& r : ratios)
     fmt::print("{}\n", r);
