@@ -59,6 +59,11 @@ if has_stage fuzz && [ -f fuzz/CMakeLists.txt ]; then
     name=$(basename "$f")
     mkdir -p "$corpus_root/$name"
     seeds="$root/fuzz/corpus/${name%_fuzzer}"
+    # Binary seeds are kept as hex text (*.hex); decode them into the working corpus.
+    for h in "$seeds"/*.hex; do
+      [ -f "$h" ] || continue
+      perl -ne 's/\s+//g; print pack("H*", $_)' "$h" >"$corpus_root/$name/seed-$(basename "${h%.hex}")"
+    done
     banner "fuzz: $name for ${fuzz_seconds}s"
     "$f" -max_total_time="$fuzz_seconds" -print_final_stats=1 "$corpus_root/$name" \
       $( [ -d "$seeds" ] && echo "$seeds" ) 2>&1 | tail -n 12
