@@ -6,6 +6,8 @@
 #include <cstring>
 #include <fstream>
 
+#include "client/wire.hpp"
+
 namespace troupe::chat {
 namespace json = boost::json;
 namespace {
@@ -32,19 +34,6 @@ json::array messages_json(const std::string& system, const std::vector<Turn>& tu
   for (const auto& t : turns)
     messages.push_back({{"role", t.role}, {"content", t.content}});
   return messages;
-}
-
-json::object sampling_json(const Sampling& s) {
-  json::object o;
-  if (s.temperature)
-    o["temperature"] = *s.temperature;
-  if (s.top_p)
-    o["top_p"] = *s.top_p;
-  if (s.max_tokens)
-    o["max_tokens"] = *s.max_tokens;
-  if (s.seed)
-    o["seed"] = *s.seed;
-  return o;
 }
 
 void pretty_print(std::string& out, const json::value& v, int indent);
@@ -137,7 +126,7 @@ std::string Conversation::to_json() const {
   json::object doc;
   doc["model"] = model_;
   doc["system"] = system_;
-  doc["sampling"] = sampling_json(sampling_);
+  doc["sampling"] = client::wire::sampling_json(sampling_);
   doc["messages"] = messages_json(system_, turns_);
   std::string out;
   pretty_print(out, doc, 0);

@@ -11,20 +11,8 @@ namespace json = boost::json;
 namespace {
 
 void put_sampling(json::object& o, const Sampling& s) {
-  if (s.max_tokens)
-    o["max_tokens"] = *s.max_tokens;
-  if (s.temperature)
-    o["temperature"] = *s.temperature;
-  if (s.top_p)
-    o["top_p"] = *s.top_p;
-  if (s.seed)
-    o["seed"] = *s.seed;
-  if (!s.stop.empty()) {
-    json::array stops;
-    for (const auto& st : s.stop)
-      stops.emplace_back(st);
-    o["stop"] = std::move(stops);
-  }
+  for (auto& kv : sampling_json(s))
+    o[kv.key()] = std::move(kv.value());
 }
 
 void finish_body(json::object& o, bool stream, bool include_usage, const json::object& extra) {
@@ -106,6 +94,25 @@ void assign_string(const json::object* o, std::string_view key, std::string& out
 }
 
 }  // namespace
+
+json::object sampling_json(const Sampling& s) {
+  json::object o;
+  if (s.max_tokens)
+    o["max_tokens"] = *s.max_tokens;
+  if (s.temperature)
+    o["temperature"] = *s.temperature;
+  if (s.top_p)
+    o["top_p"] = *s.top_p;
+  if (s.seed)
+    o["seed"] = *s.seed;
+  if (!s.stop.empty()) {
+    json::array stops;
+    for (const auto& st : s.stop)
+      stops.emplace_back(st);
+    o["stop"] = std::move(stops);
+  }
+  return o;
+}
 
 std::string chat_body(const ChatRequest& r, bool stream) {
   json::object o;

@@ -5,6 +5,7 @@
 // Thread-safety: the free functions are reentrant; a ChunkDecoder has one owner.
 
 #include <boost/json/monotonic_resource.hpp>
+#include <boost/json/object.hpp>
 #include <boost/json/parser.hpp>
 #include <optional>
 #include <string>
@@ -13,6 +14,9 @@
 #include "client/types.hpp"
 
 namespace troupe::client::wire {
+
+// The sampling options that are set, as request-body members (unset ones are left out).
+boost::json::object sampling_json(const Sampling& s);
 
 // Request bodies (stream=true adds stream_options.include_usage when asked for).
 std::string chat_body(const ChatRequest& r, bool stream);
