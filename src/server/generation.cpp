@@ -1,12 +1,13 @@
 // The generation endpoints: POST /v1/chat/completions and /v1/completions, streaming (SSE)
-// and not. Each request awaits its TokenStream beside two interruptions: the client closing
-// its socket, and the server's shutdown deadline.
+// and not. While a request runs, one ClientWatch waits for the two interruptions (the client
+// closing its socket, the server's shutdown deadline) once per request, not per token; the
+// response loop waits on the TokenStream alone, takes every event already queued at each
+// wake-up, and writes them together, straight to the socket when its send buffer has room.
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -28,23 +29,18 @@ constexpr auto as_tuple_awaitable = net::as_tuple(net::use_awaitable);
 
 enum class Interrupt { none, client_closed, deadline };
 
-struct Next {
-  std::optional<engine::StreamEvent> event;
-  Interrupt interrupt = Interrupt::none;
-};
-
 double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-// The socket became readable while no request is due: EOF (or an error) means the client is
-// gone; bytes mean a pipelined request, which stays unread (and ends the watching).
+// Looks at the socket while no request is due (it is in non-blocking mode, see run_session):
+// EOF (or an error) means the client is gone; bytes mean a pipelined request, which stays
+// unread (and ends the watching); nothing means nothing happened.
 Interrupt check_socket(Connection& c) {
   char byte = 0;
   boost::system::error_code ec;
-  auto& sock = c.stream.socket();
-  sock.non_blocking(true, ec);
-  const std::size_t n = sock.receive(net::buffer(&byte, 1), tcp::socket::message_peek, ec);
+  const std::size_t n =
+      c.stream.socket().receive(net::buffer(&byte, 1), tcp::socket::message_peek, ec);
   if (ec == net::error::would_block || ec == net::error::try_again)
     return Interrupt::none;
   if (ec || n == 0)
@@ -53,41 +49,89 @@ Interrupt check_socket(Connection& c) {
   return Interrupt::none;
 }
 
-// The next event of `stream`, unless the client leaves or the shutdown deadline passes first.
-net::awaitable<Next> next_event(Connection& c, engine::TokenStream& stream) {
-  using namespace net::experimental::awaitable_operators;
-  for (;;) {
-    if (auto ev = stream.try_next())
-      co_return Next{std::move(ev)};
-    std::size_t which = 0;
-    std::optional<engine::StreamEvent> ev;
-    boost::system::error_code ec;
-    if (c.watch_socket) {
-      auto r = co_await (stream.next() ||
-                         c.stream.socket().async_wait(tcp::socket::wait_read, as_tuple_awaitable) ||
-                         c.deadline.async_wait(as_tuple_awaitable));
-      which = r.index();
-      if (which == 0)
-        ev = std::move(std::get<0>(r));
-      if (which == 1)
-        ec = std::get<0>(std::get<1>(r));
-    } else {
-      auto r = co_await (stream.next() || c.deadline.async_wait(as_tuple_awaitable));
-      which = r.index() == 0 ? 0 : 2;
-      if (which == 0)
-        ev = std::move(std::get<0>(r));
-    }
-    if (which == 0)
-      co_return Next{std::move(ev)};
-    if (which == 1) {
-      const Interrupt i = ec ? Interrupt::client_closed : check_socket(c);
-      if (i != Interrupt::none)
-        co_return Next{std::nullopt, i};
-    } else if (Clock::now() >= c.deadline.expiry()) {
-      co_return Next{std::nullopt, Interrupt::deadline};
-    }
+// Watches one generation for the client leaving and the shutdown deadline: one wait on the
+// socket's readability and one on the deadline timer for the whole request. When either
+// fires it records why and cancels the TokenStream, which stops the generation and makes the
+// session's wait on the stream return at once (with nothing).
+//
+// Lives in the generation's frame, on the connection's strand, and must be destroyed before
+// the stream and the connection. Its handlers run on that strand (the executor of the socket
+// and of the timer) and hold only the shared state, so they may complete after it is gone.
+class ClientWatch {
+ public:
+  ClientWatch(Connection& c, engine::TokenStream& stream) : s_(std::make_shared<State>(c, stream)) {
+    watch_socket(s_);
+    watch_deadline(s_);
   }
-}
+  ~ClientWatch() {
+    s_->stopped = true;
+    boost::system::error_code ec;
+    if (s_->socket_pending)
+      s_->c.stream.socket().cancel(ec);  // nothing else waits on the socket now
+    if (s_->timer_pending)
+      s_->c.deadline.cancel();
+  }
+  ClientWatch(const ClientWatch&) = delete;
+  ClientWatch& operator=(const ClientWatch&) = delete;
+
+  Interrupt interrupt() const noexcept { return s_->interrupt; }
+
+ private:
+  struct State {
+    State(Connection& conn, engine::TokenStream& s) : c(conn), stream(s) {}
+    Connection& c;                // touched only while !stopped
+    engine::TokenStream& stream;  // touched only while !stopped
+    Interrupt interrupt = Interrupt::none;
+    bool stopped = false;
+    bool socket_pending = false;
+    bool timer_pending = false;
+  };
+
+  static void fire(State& s, Interrupt i) {
+    if (s.interrupt != Interrupt::none)
+      return;
+    s.interrupt = i;
+    s.stream.cancel();
+  }
+
+  // Waits for readability, then looks: the wait only sees what arrives after it started (the
+  // reactor is edge-triggered), so EOF or bytes that came earlier are found by the look.
+  static void watch_socket(const std::shared_ptr<State>& s) {
+    if (!s->c.watch_socket || s->interrupt != Interrupt::none)
+      return;
+    if (!s->socket_pending) {
+      s->socket_pending = true;
+      s->c.stream.socket().async_wait(tcp::socket::wait_read, [s](boost::system::error_code ec) {
+        s->socket_pending = false;
+        if (s->stopped || !s->c.watch_socket)
+          return;
+        if (ec) {
+          fire(*s, Interrupt::client_closed);
+          return;
+        }
+        watch_socket(s);
+      });
+    }
+    if (const Interrupt i = check_socket(s->c); i != Interrupt::none)
+      fire(*s, i);
+  }
+
+  // Beginning a drain moves the deadline, which ends the wait early: wait again then.
+  static void watch_deadline(const std::shared_ptr<State>& s) {
+    s->timer_pending = true;
+    s->c.deadline.async_wait([s](boost::system::error_code) {
+      s->timer_pending = false;
+      if (s->stopped || s->interrupt != Interrupt::none)
+        return;
+      if (Clock::now() >= s->c.deadline.expiry())
+        fire(*s, Interrupt::deadline);
+      else
+        watch_deadline(s);
+    });
+  }
+
+  std::shared_ptr<State> s_;
+};
 
 std::vector<api::TokenLogprob> to_api_logprobs(const engine::Delta& d) {
   std::vector<api::TokenLogprob> out;
@@ -122,6 +166,11 @@ Error shutdown_error() {
   return Error{Errc::unavailable, "The server is shutting down"};
 }
 
+// Why a wait on the stream returned nothing: the watch's interruption, or the stream ended.
+Error interrupt_error(Interrupt i, const char* otherwise) {
+  return i == Interrupt::deadline ? shutdown_error() : Error{Errc::internal, otherwise};
+}
+
 // One generation request from its parsed job to its last byte.
 class Generation {
  public:
@@ -139,14 +188,18 @@ class Generation {
   net::awaitable<bool> run();
 
  private:
-  net::awaitable<bool> run_plain(engine::TokenStream& stream);
-  net::awaitable<bool> run_streaming(engine::TokenStream& stream);
+  enum class Step { more, finished, failed };
+
+  net::awaitable<bool> run_plain(engine::TokenStream& stream, const ClientWatch& watch);
+  net::awaitable<bool> run_streaming(engine::TokenStream& stream, const ClientWatch& watch);
   net::awaitable<bool> fail(const Error& e) {
     return write_response(
         c_, error_response(c_, api::to_http_error(e, c_.ctx.config.retry_after_seconds)));
   }
   net::awaitable<bool> write_sse_header();
-  net::awaitable<bool> send(std::string data);
+  net::awaitable<bool> send(std::string_view data);
+  Step add_event(const engine::StreamEvent& ev, api::ChunkWriter& writer, std::string& out,
+                 std::size_t& tokens);
   void observe_tokens(std::size_t n);
 
   Connection& c_;
@@ -172,51 +225,61 @@ void Generation::observe_tokens(std::size_t n) {
   last_token_ = now;
 }
 
+// Every wait on the stream is `try_next()`, then, with nothing queued and no interruption,
+// `co_await stream.next()`: the ClientWatch cancels the stream to end such a wait, and the
+// wait then returns nullopt.
 net::awaitable<bool> Generation::run() {
   engine::TokenStream stream = co_await c_.ctx.backend.generate(std::move(job_.task));
-  Next first = co_await next_event(c_, stream);
-  if (first.interrupt == Interrupt::client_closed) {
+  const ClientWatch watch(c_, stream);
+  std::optional<engine::StreamEvent> first = stream.try_next();
+  if (!first && watch.interrupt() == Interrupt::none)
+    first = co_await stream.next();
+  if (watch.interrupt() == Interrupt::client_closed) {
     c_.ctx.metrics.count_disconnect();
     co_return false;
   }
-  if (first.interrupt == Interrupt::deadline)
+  if (watch.interrupt() == Interrupt::deadline)
     co_return co_await fail(shutdown_error());
-  if (first.event) {
-    if (const auto* f = std::get_if<engine::Failed>(&*first.event))
+  if (first) {
+    if (const auto* f = std::get_if<engine::Failed>(&*first))
       co_return co_await fail(f->error);
   }
-  if (!first.event || !std::holds_alternative<engine::Started>(*first.event)) {
+  if (!first || !std::holds_alternative<engine::Started>(*first))
     co_return co_await fail(Error{Errc::internal, "The generation did not start"});
-  }
   c_.ctx.metrics.request_queue_time.observe(seconds_since(c_.request_start));
   // Not a conditional expression: GCC 12 evaluates both co_await operands of ?: .
   if (job_.stream)
-    co_return co_await run_streaming(stream);
-  co_return co_await run_plain(stream);
+    co_return co_await run_streaming(stream, watch);
+  co_return co_await run_plain(stream, watch);
 }
 
-net::awaitable<bool> Generation::run_plain(engine::TokenStream& stream) {
+net::awaitable<bool> Generation::run_plain(engine::TokenStream& stream, const ClientWatch& watch) {
   api::CompletionResult result;
   if (job_.logprobs)
     result.logprobs.emplace();
+  std::size_t tokens = 0;  // since the last wait
   for (;;) {
-    Next n = co_await next_event(c_, stream);
-    if (n.interrupt == Interrupt::client_closed) {
-      c_.ctx.metrics.count_disconnect();
-      co_return false;
+    std::optional<engine::StreamEvent> ev = stream.try_next();
+    if (!ev && watch.interrupt() == Interrupt::none) {
+      observe_tokens(std::exchange(tokens, 0));
+      ev = co_await stream.next();
     }
-    if (n.interrupt == Interrupt::deadline)
-      co_return co_await fail(shutdown_error());
-    if (!n.event)
-      co_return co_await fail(Error{Errc::internal, "The generation ended early"});
-    if (auto* d = std::get_if<engine::Delta>(&*n.event)) {
-      observe_tokens(d->tokens.size());
+    if (!ev) {
+      if (watch.interrupt() == Interrupt::client_closed) {
+        c_.ctx.metrics.count_disconnect();
+        co_return false;
+      }
+      co_return co_await fail(interrupt_error(watch.interrupt(), "The generation ended early"));
+    }
+    if (auto* d = std::get_if<engine::Delta>(&*ev)) {
+      tokens += d->tokens.size();
       result.text += d->text;
       if (result.logprobs) {
         for (auto& lp : to_api_logprobs(*d))
           result.logprobs->push_back(std::move(lp));
       }
-    } else if (auto* f = std::get_if<engine::Finished>(&*n.event)) {
+    } else if (auto* f = std::get_if<engine::Finished>(&*ev)) {
+      observe_tokens(tokens);
       c_.ctx.metrics.e2e_request_latency.observe(seconds_since(c_.request_start));
       result.finish_reason = finish_reason_name(f->reason);
       result.usage = to_api_usage(f->usage);
@@ -224,7 +287,7 @@ net::awaitable<bool> Generation::run_plain(engine::TokenStream& stream) {
                              ? api::chat_completion_json(head_, result)
                              : api::text_completion_json(head_, result);
       co_return co_await write_response(c_, make_response(c_, http::status::ok, std::move(body)));
-    } else if (auto* e = std::get_if<engine::Failed>(&*n.event)) {
+    } else if (auto* e = std::get_if<engine::Failed>(&*ev)) {
       co_return co_await fail(e->error);
     }
   }
@@ -246,15 +309,62 @@ net::awaitable<bool> Generation::write_sse_header() {
   co_return !ec;
 }
 
-net::awaitable<bool> Generation::send(std::string data) {
-  c_.stream.expires_after(c_.ctx.config.write_timeout);
-  auto [ec, n] = co_await net::async_write(c_.stream, net::buffer(data), as_tuple_awaitable);
-  if (ec)
+// Writes `data` (which must live until this completes): first straight to the socket, which
+// is in non-blocking mode, so that while the kernel's send buffer has room a write costs one
+// send() and no handler, timer or suspension; then what did not fit, asynchronously, under
+// the write timeout.
+net::awaitable<bool> Generation::send(std::string_view data) {
+  boost::system::error_code ec;
+  const std::size_t n = c_.stream.socket().write_some(net::buffer(data), ec);
+  if (ec && ec != net::error::would_block && ec != net::error::try_again) {
     c_.ctx.metrics.count_disconnect();
-  co_return !ec;
+    co_return false;
+  }
+  if (n == data.size())
+    co_return true;
+  data.remove_prefix(n);
+  c_.stream.expires_after(c_.ctx.config.write_timeout);
+  auto [wec, wn] = co_await net::async_write(c_.stream, net::buffer(data), as_tuple_awaitable);
+  if (wec)
+    c_.ctx.metrics.count_disconnect();
+  co_return !wec;
 }
 
-net::awaitable<bool> Generation::run_streaming(engine::TokenStream& stream) {
+// Appends the SSE events (one HTTP chunk each) that `ev` calls for, and after a final event
+// the terminating chunk; counts the tokens of a Delta into `tokens`.
+Generation::Step Generation::add_event(const engine::StreamEvent& ev, api::ChunkWriter& writer,
+                                       std::string& out, std::size_t& tokens) {
+  if (const auto* d = std::get_if<engine::Delta>(&ev)) {
+    tokens += d->tokens.size();
+    if (d->text.empty() && !(job_.logprobs && !d->logprobs.empty()))
+      return Step::more;
+    std::vector<api::TokenLogprob> lps;
+    if (job_.logprobs)
+      lps = to_api_logprobs(*d);
+    append_event(out, writer.delta_chunk(d->text, job_.logprobs ? &lps : nullptr));
+    return Step::more;
+  }
+  if (const auto* f = std::get_if<engine::Finished>(&ev)) {
+    c_.ctx.metrics.e2e_request_latency.observe(seconds_since(c_.request_start));
+    append_event(out, writer.finish_chunk(finish_reason_name(f->reason)));
+    if (job_.include_usage)
+      append_event(out, writer.usage_chunk(to_api_usage(f->usage)));
+    append_event(out, "[DONE]");
+    out += "0\r\n\r\n";
+    return Step::finished;
+  }
+  if (const auto* e = std::get_if<engine::Failed>(&ev)) {
+    append_event(out, api::to_json(api::to_http_error(e->error)));
+    out += "0\r\n\r\n";
+    return Step::failed;
+  }
+  return Step::more;
+}
+
+// Each wake-up takes every event already queued and writes them in one go: nothing waits to
+// be batched, a token goes out as soon as the session sees it.
+net::awaitable<bool> Generation::run_streaming(engine::TokenStream& stream,
+                                               const ClientWatch& watch) {
   if (!co_await write_sse_header())
     co_return false;
   api::ChunkWriter writer(job_.kind, head_, job_.include_usage);
@@ -262,38 +372,34 @@ net::awaitable<bool> Generation::run_streaming(engine::TokenStream& stream) {
   if (job_.kind == api::CompletionKind::chat)
     append_event(out, writer.role_chunk());
   for (;;) {
-    if (!out.empty() && !co_await send(std::exchange(out, {})))
-      co_return false;
-    Next n = co_await next_event(c_, stream);
-    if (n.interrupt == Interrupt::client_closed) {
+    if (!out.empty()) {
+      if (!co_await send(out))
+        co_return false;
+      out.clear();
+    }
+    std::optional<engine::StreamEvent> ev = stream.try_next();
+    if (!ev && watch.interrupt() == Interrupt::none)
+      ev = co_await stream.next();
+    if (!ev && watch.interrupt() == Interrupt::client_closed) {
       c_.ctx.metrics.count_disconnect();
       co_return false;
     }
-    const engine::StreamEvent ev =
-        n.event ? std::move(*n.event)
-                : engine::StreamEvent(engine::Failed{n.interrupt == Interrupt::deadline
-                                                         ? shutdown_error()
-                                                         : Error{Errc::internal, "ended early"}});
-    if (const auto* d = std::get_if<engine::Delta>(&ev)) {
-      observe_tokens(d->tokens.size());
-      if (d->text.empty() && !(job_.logprobs && !d->logprobs.empty()))
-        continue;
-      std::vector<api::TokenLogprob> lps;
-      if (job_.logprobs)
-        lps = to_api_logprobs(*d);
-      append_event(out, writer.delta_chunk(d->text, job_.logprobs ? &lps : nullptr));
-    } else if (const auto* f = std::get_if<engine::Finished>(&ev)) {
-      c_.ctx.metrics.e2e_request_latency.observe(seconds_since(c_.request_start));
-      append_event(out, writer.finish_chunk(finish_reason_name(f->reason)));
-      if (job_.include_usage)
-        append_event(out, writer.usage_chunk(to_api_usage(f->usage)));
-      append_event(out, "[DONE]");
-      out += "0\r\n\r\n";
-      co_return co_await send(std::move(out)) && !c_.draining && c_.keep_alive;
-    } else if (const auto* e = std::get_if<engine::Failed>(&ev)) {
-      append_event(out, api::to_json(api::to_http_error(e->error)));
-      out += "0\r\n\r\n";
-      co_await send(std::move(out));
+    const engine::StreamEvent first =
+        ev ? std::move(*ev)
+           : engine::StreamEvent(engine::Failed{interrupt_error(watch.interrupt(), "ended early")});
+    std::size_t tokens = 0;
+    Step step = add_event(first, writer, out, tokens);
+    while (step == Step::more) {
+      auto more = stream.try_next();
+      if (!more)
+        break;
+      step = add_event(*more, writer, out, tokens);
+    }
+    observe_tokens(tokens);
+    if (step == Step::finished)
+      co_return co_await send(out) && !c_.draining && c_.keep_alive;
+    if (step == Step::failed) {
+      co_await send(out);
       co_return false;
     }
   }

@@ -336,6 +336,11 @@ net::awaitable<void> run_session(std::shared_ptr<SessionControl> control, beast:
     }
   } exit{*control, ctx.metrics};
   c.stream.socket().set_option(net::ip::tcp::no_delay(true));
+  boost::system::error_code opt_ec;
+  // Synchronous calls on the socket return would_block instead of blocking: generations peek
+  // at it for EOF and write events straight to it when there is room (generation.cpp).
+  // Asynchronous operations are not affected.
+  c.stream.socket().non_blocking(true, opt_ec);
   for (bool first = true;; first = false) {
     const bool again = co_await serve_one(c, first);
     c.busy = false;

@@ -41,8 +41,13 @@ boost::asio::awaitable<engine::TokenStream> FakeBackend::generate(engine::Task t
   auto [writer, stream] = engine::make_stream();
   const std::int32_t prompt = word_count(text);
   writer.push(engine::Started{prompt, 0});
-  if (text.find("hold") != std::string::npos) {
-    writer.push(engine::Delta{"held", {1}, {}, {}});
+  if (text.find("hold") != std::string::npos || text.find("flood") != std::string::npos) {
+    if (text.find("flood") != std::string::npos) {
+      for (std::int32_t n = 0; n < task.stop.max_tokens; ++n)
+        writer.push(engine::Delta{fmt::format("t{} ", n), {n}, {}, {}});
+    } else {
+      writer.push(engine::Delta{"held", {1}, {}, {}});
+    }
     writer.on_cancel([this] {
       std::lock_guard lock(mu_);
       --running_;

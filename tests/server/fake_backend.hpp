@@ -4,6 +4,8 @@
 //   contains "overloaded"  -> refused with Errc::overloaded
 //   contains "too long"    -> refused with Errc::prompt_too_long
 //   contains "hold"        -> Started, one Delta "held", then nothing until cancelled
+//   contains "flood"       -> Started, max_tokens Deltas "t0 ", "t1 ", ..., all queued at
+//                             once, then nothing until cancelled
 //   otherwise              -> Started, max_tokens Deltas "t0 ", "t1 ", ..., Finished(length)
 //                             (or Finished(stop) after the first delta when stop has "t1")
 // Thread-safety: all members may be called from any thread.

@@ -331,6 +331,56 @@ TEST(Server, DisconnectWhileWaitingForANonStreamingAnswerCancels) {
   EXPECT_EQ(t.backend.cancelled(), 1);
 }
 
+// Thousands of events queued at once go out in order, in writes larger than the socket's
+// buffers, and the stream completes.
+TEST(Server, EventsQueuedTogetherArriveInOrderAndComplete) {
+  TestServer t;
+  constexpr int n = 20000;
+  auto r = t.post("/v1/chat/completions",
+                  chat_body("go", "\"max_tokens\":" + std::to_string(n) +
+                                      R"(,"stream":true,"stream_options":{"include_usage":true})"));
+  ASSERT_EQ(r.status, 200);
+  auto ev = r.events();
+  ASSERT_EQ(ev.size(), static_cast<std::size_t>(n) + 4);  // role, deltas, finish, usage, [DONE]
+  for (int i = 0; i < n; ++i) {
+    const auto delta = json::parse(ev[static_cast<std::size_t>(i) + 1]).at("choices").at(0);
+    ASSERT_EQ(delta.at("delta").at("content"), ("t" + std::to_string(i) + " ").c_str());
+  }
+  EXPECT_EQ(json::parse(ev[ev.size() - 2]).at("usage").at("completion_tokens"), n);
+  EXPECT_EQ(ev.back(), "[DONE]");
+}
+
+// A client that leaves while far more events are queued than the socket takes still cancels.
+TEST(Server, DisconnectWithManyEventsQueuedCancels) {
+  TestServer t;
+  net::io_context ioc;
+  auto s = send_raw(ioc, t.port(), chat_body("flood", R"("max_tokens":100000,"stream":true)"));
+  ASSERT_TRUE(t.backend.wait_running(1));
+  s.close();  // unread data: the server sees a reset
+  ASSERT_TRUE(t.backend.wait_running(0));
+  EXPECT_EQ(t.backend.cancelled(), 1);
+}
+
+// A request pipelined behind a stream is answered after it, on the same connection.
+TEST(Server, AnswersARequestPipelinedBehindAStream) {
+  TestServer t;
+  net::io_context ioc;
+  tcp::socket s(ioc);
+  s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), t.port()));
+  const std::string body = chat_body("go", R"("max_tokens":3,"stream":true)");
+  std::string both = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+                     std::to_string(body.size()) + "\r\n\r\n" + body +
+                     "GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n";
+  net::write(s, net::buffer(both));
+  boost::beast::flat_buffer buf;
+  http::response<http::string_body> first, second;
+  http::read(s, buf, first);
+  http::read(s, buf, second);
+  EXPECT_NE(first.body().find("[DONE]"), std::string::npos) << first.body();
+  EXPECT_EQ(second.result_int(), 200u);
+  EXPECT_NE(second.body().find("\"fake\""), std::string::npos) << second.body();
+}
+
 TEST(Server, ThirtyTwoConcurrentStreamsGetTheirOwnUsage) {
   TestServer t;
   std::vector<std::future<std::pair<int, int>>> results;
@@ -388,6 +438,22 @@ TEST(Server, GracefulShutdownEndsHeldStreamsWithAnErrorEvent) {
   tcp::socket late(ioc);
   late.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), t.port()), ec);
   EXPECT_TRUE(ec) << "the listener must be closed";
+}
+
+TEST(Server, GracefulShutdownAnswersHeldRequestsWith503) {
+  ServerConfig cfg;
+  cfg.shutdown_grace = std::chrono::milliseconds(200);
+  TestServer t(cfg);
+  net::io_context ioc;
+  auto s = send_raw(ioc, t.port(), chat_body("hold"));
+  ASSERT_TRUE(t.backend.wait_running(1));
+  t.shutdown();
+  boost::beast::flat_buffer buf;
+  http::response<http::string_body> res;
+  http::read(s, buf, res);
+  EXPECT_EQ(res.result_int(), 503u);
+  EXPECT_NE(res.body().find("shutting down"), std::string::npos) << res.body();
+  EXPECT_TRUE(t.backend.wait_running(0));
 }
 
 TEST(Server, GracefulShutdownLetsShortRequestsFinish) {
