@@ -1,7 +1,11 @@
 #include "remote/frame_io.hpp"
 
+#include <sched.h>
+#include <sys/socket.h>
+
 #include <array>
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/defer.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/ssl/stream.hpp>
@@ -9,6 +13,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <cerrno>
 #include <charconv>
 
 namespace troupe::remote {
@@ -125,6 +130,21 @@ asio::awaitable<Result<Hello>> run_handshake(asio::ip::tcp::socket& s, Handshake
 asio::awaitable<Result<Hello>> run_handshake(TlsStream& s, Handshake& hs, FrameDecoder& dec,
                                              std::chrono::steady_clock::duration timeout) {
   return within(tls_exchange(s, hs, dec, hs.role()), timeout);
+}
+
+asio::awaitable<std::size_t> spin_read(int fd, std::span<std::byte> buf,
+                                       std::chrono::steady_clock::time_point until) {
+  auto ex = co_await asio::this_coro::executor;
+  while (std::chrono::steady_clock::now() < until) {
+    ssize_t r = ::recv(fd, buf.data(), buf.size(), MSG_DONTWAIT);
+    if (r > 0)
+      co_return static_cast<std::size_t>(r);
+    if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+      co_return 0;
+    ::sched_yield();
+    co_await asio::defer(ex, asio::use_awaitable);  // the thread's other work, then poll again
+  }
+  co_return 0;
 }
 
 bool split_address(std::string_view address, std::string& host, std::uint16_t& port) {

@@ -39,6 +39,19 @@ boost::asio::awaitable<Result<Hello>> run_handshake(boost::asio::ip::tcp::socket
 boost::asio::awaitable<Result<Hello>> run_handshake(TlsStream& s, Handshake& hs, FrameDecoder& dec,
                                                     std::chrono::steady_clock::duration timeout);
 
+// The bounded spin before a reader sleeps: polls `fd` with non-blocking recv into `buf`
+// until bytes arrive or `until` passes, letting the calling thread's other handlers run
+// between polls (each poll is followed by a deferral to the executor, so the io_context runs
+// its ready handlers and polls its reactor without blocking) and offering the CPU to other
+// runnable threads (sched_yield: when the peer that must answer was woken onto this CPU, a
+// spin that did not yield would hold it off until the window ends). Returns the bytes read, or 0
+// when the time ran out or the socket has an error or its end (the caller's blocking read
+// then reports it). The thread never sleeps while it spins, so a message that arrives
+// within the window is picked up without a sleeping thread's wake-up; the cost is CPU for at
+// most `until - now`.
+boost::asio::awaitable<std::size_t> spin_read(int fd, std::span<std::byte> buf,
+                                              std::chrono::steady_clock::time_point until);
+
 // Splits "host:port"; false when malformed.
 bool split_address(std::string_view address, std::string& host, std::uint16_t& port);
 

@@ -77,6 +77,48 @@ void Link::start(const std::shared_ptr<Link>& link, std::function<void()> on_clo
   asio::co_spawn(link->strand_, run(link, std::move(on_closed)), asio::detached);
 }
 
+std::shared_ptr<Link> Link::attach(asio::io_context& io, tcp::socket& accepted, std::string address,
+                                   NodeId peer, LinkConfig config) {
+  error_code ec;
+  auto protocol = accepted.local_endpoint(ec).protocol();
+  if (ec)
+    return nullptr;
+  int fd = ::dup(accepted.native_handle());
+  if (fd < 0)
+    return nullptr;
+  auto link = std::make_shared<Link>(io, std::move(address), std::move(config));
+  link->socket_.assign(protocol, fd, ec);
+  if (ec) {
+    ::close(fd);
+    return nullptr;
+  }
+  link->socket_.non_blocking(true, ec);
+  link->peer_.store(peer);
+  link->fd_.store(fd);
+  link->connected_.store(true, std::memory_order_seq_cst);
+  asio::co_spawn(link->strand_, writer_loop(link), asio::detached);
+  return link;
+}
+
+asio::awaitable<void> Link::retire(std::shared_ptr<Link> link) {
+  link->closed_.store(true);
+  auto strand = link->strand_;
+  co_await asio::co_spawn(strand, retire_on_strand(std::move(link)), asio::use_awaitable);
+}
+
+asio::awaitable<void> Link::retire_on_strand(std::shared_ptr<Link> self) {
+  self->connected_.store(false, std::memory_order_seq_cst);
+  int fd = self->fd_.load();
+  if (fd >= 0)
+    ::shutdown(fd, SHUT_RDWR);  // a holder waiting for writability fails and lets go
+  co_await self->acquire_role();
+  self->drop_queued();
+  self->fd_.store(-1);
+  error_code ec;
+  self->socket_.close(ec);  // the duplicate descriptor
+  self->wake_.close(ec);    // ends writer_loop; the role stays taken so no one writes again
+}
+
 LinkStatus Link::push(const FrameHeader& h, std::span<const std::byte> payload) {
   return enqueue([&] { return queue_.push(h, payload); });
 }
@@ -313,6 +355,37 @@ asio::awaitable<void> Link::writer_loop(std::shared_ptr<Link> self) {
   }
 }
 
+asio::awaitable<void> Link::read_replies() {
+  FrameDecoder dec(config_.max_frame_bytes, 4096);
+  std::chrono::steady_clock::time_point spin_until{};
+  for (;;) {
+    for (;;) {
+      auto n = dec.next();
+      if (!n || (n->has && !config_.on_frame(n->frame))) {
+        spdlog::warn("remote: closing connection to {}: {}", address_,
+                     n ? "unexpected frame" : n.error().message);
+        co_return;
+      }
+      if (!n->has)
+        break;
+      spin_until = std::chrono::steady_clock::now() + config_.spin_before_block;
+    }
+    auto buf = dec.prepare(std::max<std::size_t>(dec.missing(), 4096));
+    if (spin_until > std::chrono::steady_clock::now()) {
+      if (std::size_t got = co_await spin_read(socket_.native_handle(), buf, spin_until)) {
+        dec.commit(got);
+        continue;
+      }
+    }
+    error_code ec;
+    std::size_t got = co_await socket_.async_read_some(
+        asio::buffer(buf.data(), buf.size()), asio::redirect_error(asio::use_awaitable, ec));
+    if (ec)
+      co_return;
+    dec.commit(got);
+  }
+}
+
 asio::awaitable<void> Link::acquire_role() {
   while (!try_claim())
     co_await asio::post(strand_, asio::use_awaitable);
@@ -398,11 +471,15 @@ asio::awaitable<void> Link::session(NodeId peer) {
   // We hold the role: hand it to the writer when frames are waiting, else drop it.
   if (any_ready() || release_and_recheck())
     signal_writer();
-  // Nothing is ever sent to us on this connection: reads complete only at its end.
-  std::byte sink[64];
-  for (error_code rec; !rec;) {
-    co_await socket_.async_read_some(asio::buffer(sink),
-                                     asio::redirect_error(asio::use_awaitable, rec));
+  if (!tls_ && config_.on_frame) {
+    co_await read_replies();
+  } else {
+    // Nothing is sent to us on this connection: reads complete only at its end.
+    std::byte sink[64];
+    for (error_code rec; !rec;) {
+      co_await socket_.async_read_some(asio::buffer(sink),
+                                       asio::redirect_error(asio::use_awaitable, rec));
+    }
   }
   connected_.store(false, std::memory_order_seq_cst);
   ::shutdown(socket_.native_handle(), SHUT_RDWR);

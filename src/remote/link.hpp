@@ -2,13 +2,17 @@
 // Link: this node's outbound connection to one peer address, and the tell path into it.
 //
 // A Link owns two SendQueues that outlive individual connections: the data lane (tells,
-// asks, replies) and a small control lane (membership gossip). It dials, runs the handshake
-// (inside mutual TLS when configured), and re-dials with exponential backoff when the
-// connection breaks, sending what was queued meanwhile (in order) once it is back. A frame
+// asks, and replies under TLS) and a small control lane (membership gossip). It dials, runs
+// the handshake (inside mutual TLS when configured), and re-dials with exponential backoff
+// when the connection breaks, sending what was queued meanwhile (in order) once it is back. A frame
 // partly written when a connection broke is dropped, never resent half. When the handshake
 // shows that a different node now lives at the address (a restart), the frames queued for
 // the old one are dropped. After `max_connect_failures` failed dials in a row, or close(),
-// the link is closed for good: pushes return LinkStatus::closed.
+// the link is closed for good: pushes return LinkStatus::closed. On a plaintext connection
+// the link also reads what the peer sends back on it, the replies to our asks (on_frame).
+//
+// An attached link (attach()) is the reply path of an accepted connection instead: the same
+// queue and writer role over a duplicate of that connection's descriptor, no dialling.
 //
 // The writer role. At most one thread writes to the socket at a time: whoever holds the
 // atomic writer flag. A producer that pushes onto an idle link takes the flag; on an I/O
@@ -61,6 +65,13 @@ struct LinkConfig {
   int max_connect_failures = 5;
   std::size_t control_capacity = 1024;             // frames in the control lane
   std::shared_ptr<boost::asio::ssl::context> tls;  // mutual TLS on every connection when set
+  // Dialled plaintext links: called (on the link's strand) for every frame the peer sends
+  // back on the connection, i.e. the replies and errors to our asks; false closes the
+  // connection. Unset, or with TLS, nothing is expected back and nothing is decoded.
+  std::function<bool(const FrameView&)> on_frame;
+  std::uint32_t max_frame_bytes = 64u << 20;  // of those frames
+  // The reader's spin after a frame (see NodeOptions::spin_before_block).
+  std::chrono::microseconds spin_before_block{0};
 };
 
 enum class LinkStatus { ok, full, closed };
@@ -80,6 +91,18 @@ class Link {
   // Starts the connection coroutine; `on_closed` runs once (on the strand) when the link is
   // closed for good. Call once.
   static void start(const std::shared_ptr<Link>& link, std::function<void()> on_closed);
+
+  // The reply path of an accepted plaintext connection: a link that writes on that
+  // connection (through a duplicate of its descriptor, with the same writer role, queue and
+  // fast path as a dialled link) and never dials. It carries the replies to the asks that
+  // arrive there, so an answer travels back on the asker's own connection. `address` names
+  // the peer in logs. Null when the descriptor cannot be duplicated. End it with retire().
+  static std::shared_ptr<Link> attach(boost::asio::io_context& io,
+                                      boost::asio::ip::tcp::socket& accepted, std::string address,
+                                      NodeId peer, LinkConfig config);
+  // Closes an attached link for good once its connection has ended: shuts the connection
+  // down, waits for the writer role, drops what is still queued. Any thread.
+  static boost::asio::awaitable<void> retire(std::shared_ptr<Link> link);
 
   // Queues a frame (copying the payload). Never blocks; never allocates for a payload of at
   // most kInlinePayload bytes once the link is warm.
@@ -150,6 +173,9 @@ class Link {
   static boost::asio::awaitable<void> run(std::shared_ptr<Link> self,
                                           std::function<void()> on_closed);
   static boost::asio::awaitable<void> writer_loop(std::shared_ptr<Link> self);
+  static boost::asio::awaitable<void> retire_on_strand(std::shared_ptr<Link> self);
+  // Decodes what the peer sends back on the connection (replies) until it ends.
+  boost::asio::awaitable<void> read_replies();
   boost::asio::awaitable<Result<NodeId>> connect_once();
   boost::asio::awaitable<void> session(NodeId peer);
   boost::asio::awaitable<void> acquire_role();

@@ -24,7 +24,9 @@ namespace {
 // What an inbound session knows about its authenticated peer.
 struct Inbound {
   NodeId peer = 0;
-  std::shared_ptr<Link> back;  // our link to the peer, for replies
+  // Where replies go: this connection's own reply link (plaintext), else our link to the
+  // peer (TLS: the acceptor of a connection never writes on it after the handshakes).
+  std::shared_ptr<Link> back;
 };
 
 Errc errc_from_status(std::uint32_t status) {
@@ -93,6 +95,7 @@ bool dispatch(const std::shared_ptr<NodeCore>& core, const Inbound& in, const Fr
 template <class Stream>
 asio::awaitable<void> read_loop(std::shared_ptr<NodeCore> core, Stream& s, FrameDecoder& dec,
                                 const Inbound& in) {
+  Clock::time_point spin_until{};  // poll instead of sleeping until then (ask, reply seen)
   for (;;) {
     for (;;) {
       auto n = dec.next();
@@ -105,8 +108,18 @@ asio::awaitable<void> read_loop(std::shared_ptr<NodeCore> core, Stream& s, Frame
       if (!n->has)
         break;
       core->frames_received.fetch_add(1, std::memory_order_relaxed);
+      if (n->frame.header.kind != FrameKind::tell && n->frame.header.kind != FrameKind::gossip)
+        spin_until = Clock::now() + core->opt.spin_before_block;  // a conversation: poll
     }
     auto buf = dec.prepare(std::max<std::size_t>(dec.missing(), 64 * 1024));
+    if constexpr (std::is_same_v<Stream, tcp::socket>) {
+      if (spin_until > Clock::now()) {
+        if (std::size_t got = co_await spin_read(s.native_handle(), buf, spin_until)) {
+          dec.commit(got);
+          continue;
+        }
+      }
+    }
     error_code ec;
     std::size_t n = co_await s.async_read_some(asio::buffer(buf.data(), buf.size()),
                                                asio::redirect_error(asio::use_awaitable, ec));
@@ -140,10 +153,21 @@ asio::awaitable<void> serve(std::shared_ptr<NodeCore> core, tcp::socket& s, Stre
       co_return;
     core->session_fds.insert(fd);
   }
-  Inbound in{peer->node, core->link_for(peer->address)};
+  std::shared_ptr<Link> replies;
+  if constexpr (std::is_same_v<Stream, tcp::socket>) {
+    LinkConfig cfg = core->link_config();
+    cfg.queue_capacity = std::min<std::size_t>(cfg.queue_capacity, 1024);  // replies only
+    cfg.control_capacity = 2;                                              // unused
+    replies = Link::attach(core->io, s, peer->address, peer->node, std::move(cfg));
+  }
+  Inbound in{peer->node, replies ? replies : core->link_for(peer->address)};
   co_await read_loop(core, stream, dec, in);
-  std::lock_guard lock(core->sessions_mu);
-  core->session_fds.erase(fd);
+  {
+    std::lock_guard lock(core->sessions_mu);
+    core->session_fds.erase(fd);
+  }
+  if (replies)
+    co_await Link::retire(replies);
 }
 
 asio::awaitable<void> session(std::shared_ptr<NodeCore> core, tcp::socket s) {
@@ -166,11 +190,7 @@ NodeCore::NodeCore(asio::io_context& io_, NodeOptions options)
       ask_timer(strand),
       locals(std::make_shared<const LocalTable>()) {}
 
-std::shared_ptr<Link> NodeCore::link_for(const std::string& addr) {
-  std::lock_guard lock(links_mu);
-  auto& slot = links[addr];
-  if (slot && !slot->closed())
-    return slot;
+LinkConfig NodeCore::link_config() const {
   LinkConfig cfg{self,
                  address,
                  opt.cluster_secret,
@@ -181,6 +201,36 @@ std::shared_ptr<Link> NodeCore::link_for(const std::string& addr) {
                  opt.max_connect_failures,
                  LinkConfig{}.control_capacity,
                  tls};
+  cfg.max_frame_bytes = opt.max_frame_bytes;
+  cfg.spin_before_block = opt.spin_before_block;
+  return cfg;
+}
+
+std::shared_ptr<Link> NodeCore::link_for(const std::string& addr) {
+  std::lock_guard lock(links_mu);
+  auto& slot = links[addr];
+  if (slot && !slot->closed())
+    return slot;
+  LinkConfig cfg = link_config();
+  if (!tls) {
+    // Replies to our asks come back on the link that carried them.
+    cfg.on_frame = [weak = weak_self](const FrameView& f) {
+      auto core = weak.lock();
+      if (!core)
+        return false;
+      if (f.header.kind == FrameKind::reply) {
+        core->complete_ask(f.header.correlation,
+                           Reply{f.header.type, {f.payload.begin(), f.payload.end()}});
+      } else if (f.header.kind == FrameKind::error) {
+        std::string text(reinterpret_cast<const char*>(f.payload.data()), f.payload.size());
+        core->complete_ask(f.header.correlation, Error{errc_from_status(f.header.status), text});
+      } else {
+        return false;
+      }
+      core->frames_received.fetch_add(1, std::memory_order_relaxed);
+      return true;
+    };
+  }
   auto link = std::make_shared<Link>(io, addr, std::move(cfg));
   slot = link;
   Link::start(link, [weak = weak_self, addr, raw = link.get()] {

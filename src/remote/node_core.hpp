@@ -70,6 +70,8 @@ struct NodeCore {
 
   // The outbound link to `address`, created and started when missing or closed.
   std::shared_ptr<Link> link_for(const std::string& address);
+  // The configuration of this node's links (dialled and attached).
+  LinkConfig link_config() const;
   // Delivers the outcome of ask `correlation` (if still pending).
   void complete_ask(std::uint64_t correlation, Result<Reply> r);
   // Makes the ask timer fire no later than `deadline`; posts to the strand only when it is

@@ -89,6 +89,32 @@ TEST(Node, TwoNodesTellAndAskByName) {
   EXPECT_FALSE(svc.out_of_order.load());
 }
 
+// A reply goes back on the connection its ask came in on. Here the asker advertises an
+// address nobody can dial, so a reply sent over a connection of the answerer's own would
+// never arrive. With and without the readers' spin.
+TEST(Node, RepliesTravelBackOnTheAskersConnection) {
+  for (auto spin : {std::chrono::microseconds(0), NodeOptions{}.spin_before_block}) {
+    auto ao = fast_options();
+    ao.spin_before_block = spin;
+    TestNode a(std::move(ao));
+    std::uint64_t echo = a->publish("echo", [](Envelope& e) { e.reply.send(e.type, e.payload); });
+    auto bo = fast_options();
+    bo.advertise = "127.0.0.1:1";  // nothing listens there
+    bo.spin_before_block = spin;
+    TestNode b(std::move(bo));
+    auto ref = b->ref_for(ActorAddress{a->id(), a->address(), echo});
+    for (int i = 0; i < 200; ++i) {
+      auto r = ask_sync(ref, "hello " + std::to_string(i));
+      ASSERT_TRUE(r.ok()) << r.error().message;
+      EXPECT_EQ(as_string(r->payload), "hello " + std::to_string(i));
+    }
+    auto missing = b->ref_for(ActorAddress{a->id(), a->address(), echo + 1000});
+    auto r = ask_sync(missing, "x");
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, Errc::not_found);
+  }
+}
+
 TEST(Node, AskOutcomes) {
   Signal sig;
   TestNode a(fast_options(), &sig);
