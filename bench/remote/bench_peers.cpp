@@ -95,6 +95,13 @@ std::vector<double> zmq_req_rep(void* ctx, std::uint64_t n, int port) {
 Outcome run_zeromq(const Scenario& s) {
   void* ctx = zmq_ctx_new();
   Outcome o{"ZeroMQ 4 (PUSH/PULL, REQ/REP)"};
+  if (s.ask_only) {
+    auto rtt = zmq_req_rep(ctx, s.asks, 47312);
+    o.ask_p50_us = percentile(rtt, 50);
+    o.ask_p99_us = percentile(rtt, 99);
+    zmq_ctx_term(ctx);
+    return o;
+  }
   o.tell_msgs_per_s =
       static_cast<double>(s.small_messages) / zmq_push_pull(ctx, s.small_messages, 64, 47311);
   auto rtt = zmq_req_rep(ctx, s.asks, 47312);
@@ -153,10 +160,12 @@ Outcome run_caf(const Scenario& s) {
   };
   std::string small(64, 'x');
   auto t0 = Clock::now();
-  for (std::uint64_t i = 0; i < s.small_messages; ++i)
-    self->send(*remote, small);
-  wait_count(s.small_messages);
-  o.tell_msgs_per_s = static_cast<double>(s.small_messages) / seconds_since(t0);
+  if (!s.ask_only) {
+    for (std::uint64_t i = 0; i < s.small_messages; ++i)
+      self->send(*remote, small);
+    wait_count(s.small_messages);
+    o.tell_msgs_per_s = static_cast<double>(s.small_messages) / seconds_since(t0);
+  }
 
   std::vector<double> rtt;
   for (std::uint64_t i = 0; i < s.asks; ++i) {
@@ -166,6 +175,10 @@ Outcome run_caf(const Scenario& s) {
   }
   o.ask_p50_us = percentile(rtt, 50);
   o.ask_p99_us = percentile(rtt, 99);
+  if (s.ask_only) {
+    caf::anon_send_exit(recv, caf::exit_reason::user_shutdown);
+    return o;
+  }
 
   std::string big(1 << 20, 'y');
   t0 = Clock::now();

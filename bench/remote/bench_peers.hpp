@@ -12,6 +12,7 @@ struct Scenario {
   std::uint64_t small_messages = 1'000'000;  // 64-byte tells
   std::uint64_t asks = 20'000;               // sequential round trips
   std::uint64_t big_messages = 200;          // 1 MiB tells
+  bool ask_only = false;                     // run the ask round trips only
 };
 
 struct Outcome {

@@ -2,10 +2,18 @@
 // and 1 MiB payload throughput over loopback, for troupe's remote actors, CAF 0.17 remote
 // actors and raw ZeroMQ, in the same run. Prints a Markdown table (docs/BENCHMARKS.md).
 //
-//   remote_bench [--quick] [--only troupe|zeromq|caf] [--tls]
+//   remote_bench [--quick] [--only troupe|zeromq|caf[,...]] [--tls] [--ask-only] [--asks N]
+//                [--repeat N] [--spin-us N]
 //
 // --tls adds a row for troupe with mutual TLS on both links (certificates made at start in
-// a temporary directory, as in tests/remote/tls_test.cpp).
+// a temporary directory, as in tests/remote/tls_test.cpp). --ask-only runs only the ask
+// round trips (--asks of them, 20,000 by default). --repeat N runs the selected systems N
+// times, alternating them (troupe, ZeroMQ, troupe, ZeroMQ...), prints every round and then
+// the median of each column and the ask p50 ratio troupe / ZeroMQ. --spin-us sets troupe's
+// NodeOptions::spin_before_block (0: readers never spin).
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -15,6 +23,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <string_view>
 #include <thread>
 
 #include "bench_peers.hpp"
@@ -91,8 +100,12 @@ std::vector<double> ask_rtts(Runner& client, const RemoteRef& echo, std::uint64_
   return fut.get();
 }
 
+long g_spin_us = -1;  // --spin-us: NodeOptions::spin_before_block (-1: the default)
+
 Outcome run_troupe(const Scenario& s, bool tls) {
   NodeOptions opt;
+  if (g_spin_us >= 0)
+    opt.spin_before_block = std::chrono::microseconds(g_spin_us);
   opt.cluster_secret = "bench";
   opt.send_queue_capacity = 16384;
   std::filesystem::path cert_dir;
@@ -124,6 +137,13 @@ Outcome run_troupe(const Scenario& s, bool tls) {
   RemoteRef sink = client.node->lookup("sink").value();
   RemoteRef echo = client.node->lookup("echo").value();
   Outcome o{tls ? "troupe remote, mutual TLS" : "troupe remote"};
+  if (s.ask_only) {
+    ask_rtts(client, echo, 1000);  // warm-up
+    auto rtt = ask_rtts(client, echo, s.asks);
+    o.ask_p50_us = percentile(rtt, 50);
+    o.ask_p99_us = percentile(rtt, 99);
+    return o;
+  }
 
   std::array<std::byte, 64> small{};
   tell_all(sink, small, 10000);  // warm-up
@@ -159,12 +179,59 @@ void print(const std::vector<Outcome>& rows) {
       "allocs per tell |\n");
   std::printf("|---|---:|---:|---:|---:|---:|\n");
   for (const auto& r : rows) {
-    char allocs[32] = "n/a";
+    char allocs[32] = "n/a", tell[32] = "-", big[32] = "-";  // "-": not run (--ask-only)
     if (r.allocs_per_tell >= 0)
       std::snprintf(allocs, sizeof allocs, "%.4f", r.allocs_per_tell);
-    std::printf("| %s | %.0f | %.1f | %.1f | %.0f | %s |\n", r.system.c_str(), r.tell_msgs_per_s,
-                r.ask_p50_us, r.ask_p99_us, r.big_mib_per_s, allocs);
+    if (r.tell_msgs_per_s > 0)
+      std::snprintf(tell, sizeof tell, "%.0f", r.tell_msgs_per_s);
+    if (r.big_mib_per_s > 0)
+      std::snprintf(big, sizeof big, "%.0f", r.big_mib_per_s);
+    std::printf("| %s | %s | %.1f | %.1f | %s | %s |\n", r.system.c_str(), tell, r.ask_p50_us,
+                r.ask_p99_us, big, allocs);
   }
+}
+
+// The median of every column per system over the rounds, and troupe's ask p50 against
+// ZeroMQ's.
+void print_medians(const std::vector<Outcome>& rows) {
+  std::vector<std::string> systems;
+  for (const auto& r : rows) {
+    if (std::find(systems.begin(), systems.end(), r.system) == systems.end())
+      systems.push_back(r.system);
+  }
+  std::vector<Outcome> med;
+  for (const auto& name : systems) {
+    std::vector<double> tell, p50, p99, big;
+    Outcome m{name};
+    for (const auto& r : rows) {
+      if (r.system != name)
+        continue;
+      tell.push_back(r.tell_msgs_per_s);
+      p50.push_back(r.ask_p50_us);
+      p99.push_back(r.ask_p99_us);
+      big.push_back(r.big_mib_per_s);
+      m.allocs_per_tell = r.allocs_per_tell;
+    }
+    m.system += " (median of " + std::to_string(p50.size()) + ")";
+    m.tell_msgs_per_s = percentile(tell, 50);
+    m.ask_p50_us = percentile(p50, 50);
+    m.ask_p99_us = percentile(p99, 50);
+    m.big_mib_per_s = percentile(big, 50);
+    med.push_back(m);
+  }
+  std::printf("\n");
+  print(med);
+  auto find = [&](std::string_view prefix) -> const Outcome* {
+    for (const auto& m : med) {
+      if (m.system.starts_with(prefix) && m.system.find("TLS") == std::string::npos)
+        return &m;
+    }
+    return nullptr;
+  };
+  const Outcome* t = find("troupe remote");
+  const Outcome* z = find("ZeroMQ");
+  if (t && z && z->ask_p50_us > 0)
+    std::printf("\nask p50 troupe / ZeroMQ: %.2f\n", t->ask_p50_us / z->ask_p50_us);
 }
 
 }  // namespace
@@ -175,30 +242,57 @@ int main(int argc, char** argv) {
   Scenario s;
   std::string only;
   bool tls = false;
+  int repeat = 1;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--quick")
       s = Scenario{200'000, 5'000, 50};
-    if (a == "--only" && i + 1 < argc)
+    else if (a == "--only" && i + 1 < argc)
       only = argv[++i];
-    if (a == "--tls")
+    else if (a == "--tls")
       tls = true;
+    else if (a == "--ask-only")
+      s.ask_only = true;
+    else if (a == "--asks" && i + 1 < argc)
+      s.asks = std::strtoull(argv[++i], nullptr, 10);
+    else if (a == "--spin-us" && i + 1 < argc)
+      g_spin_us = std::atol(argv[++i]);
+    else if (a == "--repeat" && i + 1 < argc)
+      repeat = std::max(1, std::atoi(argv[++i]));
+    else {
+      std::fprintf(stderr,
+                   "usage: remote_bench [--quick] [--only troupe|zeromq|caf[,...]] [--tls] "
+                   "[--ask-only] [--asks N] [--repeat N] [--spin-us N]\n");
+      return 2;
+    }
   }
+  // --only takes one system or a comma-separated list ("troupe,zeromq").
+  auto want = [&](std::string_view system) {
+    if (only.empty())
+      return true;
+    std::string list = "," + only + ",";
+    return list.find("," + std::string(system) + ",") != std::string::npos;
+  };
+  spdlog::set_level(spdlog::level::err);  // membership chatter would interleave the table
   std::vector<Outcome> rows;
   try {
-    if (only.empty() || only == "troupe") {
-      rows.push_back(run_troupe(s, false));
-      if (tls)
-        rows.push_back(run_troupe(s, true));
+    for (int round = 0; round < repeat; ++round) {
+      if (want("troupe")) {
+        rows.push_back(run_troupe(s, false));
+        if (tls)
+          rows.push_back(run_troupe(s, true));
+      }
+      if (want("zeromq"))
+        rows.push_back(run_zeromq(s));
+      if (want("caf"))
+        rows.push_back(run_caf(s));
     }
-    if (only.empty() || only == "zeromq")
-      rows.push_back(run_zeromq(s));
-    if (only.empty() || only == "caf")
-      rows.push_back(run_caf(s));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "remote_bench: %s\n", e.what());
     print(rows);
     return 1;
   }
   print(rows);
+  if (repeat > 1)
+    print_medians(rows);
 }
