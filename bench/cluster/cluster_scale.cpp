@@ -5,6 +5,11 @@
 // straight to one worker's own HTTP server, for the latency the gateway adds.
 //
 //   cluster_scale [--workers 1,2,4,8,16] [--streams 64] [--tokens 100] [--tps 50]
+//                 [--troupe-dir DIR]
+//
+// The `troupe` binary it starts is DIR/troupe, where DIR is --troupe-dir, else
+// $TROUPE_CLUSTER_SCALE_DIR, else cluster_scale's own folder when a `troupe` sits beside it
+// (a copy of the two binaries), else the build tree it was built in.
 //
 // The load generator runs in this process on one thread, on the same machine: on a small
 // machine it competes with the gateway for CPU, which the report must say.
@@ -17,6 +22,8 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <regex>
@@ -38,6 +45,7 @@ struct Options {
   int streams = 64;  // per worker
   int tokens = 100;  // per stream
   double tps = 50;   // sim decode speed per stream
+  std::string troupe_dir;
 };
 
 struct Load {
@@ -111,28 +119,29 @@ Load run_load(const std::string& url, int streams, int tokens) {
 
 std::unique_ptr<ChildProcess> start_worker(const std::string& seed, int i, const Options& o,
                                            std::string* url) {
-  auto w = std::make_unique<ChildProcess>(std::vector<std::string>{"--log-level",
-                                                                   url ? "info" : "warn",  // info: its direct URL is logged
-                                                                   "worker",
-                                                                   "--engine",
-                                                                   "sim",
-                                                                   "--listen",
-                                                                   "127.0.0.1:0",
-                                                                   "--join",
-                                                                   seed,
-                                                                   "--cluster-secret",
-                                                                   "bench",
-                                                                   "--parallel",
-                                                                   std::to_string(o.streams),
-                                                                   "--max-queue",
-                                                                   "4096",
-                                                                   "--sim-decode-tps",
-                                                                   fmt::format("{}", o.tps),
-                                                                   "--io-threads",
-                                                                   "1",
-                                                                   "--http-port",
-                                                                   url ? "0" : "-1"},
-                                          fmt::format("worker-{}", i));
+  auto w = std::make_unique<ChildProcess>(
+      std::vector<std::string>{"--log-level",
+                               url ? "info" : "warn",  // info: its direct URL is logged
+                               "worker",
+                               "--engine",
+                               "sim",
+                               "--listen",
+                               "127.0.0.1:0",
+                               "--join",
+                               seed,
+                               "--cluster-secret",
+                               "bench",
+                               "--parallel",
+                               std::to_string(o.streams),
+                               "--max-queue",
+                               "4096",
+                               "--sim-decode-tps",
+                               fmt::format("{}", o.tps),
+                               "--io-threads",
+                               "1",
+                               "--http-port",
+                               url ? "0" : "-1"},
+      fmt::format("worker-{}", i));
   if (url) {
     auto m = w->wait_for(std::regex(R"(direct HTTP on (http://\S+))"));
     *url = m ? std::string((*m)[1]) : "";
@@ -184,6 +193,20 @@ void run_size(int n, const Options& o, bool direct) {
     report_direct(direct_url, o);
 }
 
+// Where the `troupe` to start lives (see the top of the file).
+std::string troupe_dir(const Options& o) {
+  namespace fs = std::filesystem;
+  if (!o.troupe_dir.empty())
+    return o.troupe_dir;
+  if (const char* env = std::getenv("TROUPE_CLUSTER_SCALE_DIR"); env != nullptr && *env != 0)
+    return env;
+  std::error_code ec;
+  const fs::path self = fs::read_symlink("/proc/self/exe", ec).parent_path();
+  if (!ec && fs::is_regular_file(self / "troupe", ec))
+    return self.string();
+  return TROUPE_BUILD_DIR;
+}
+
 std::vector<int> parse_list(const std::string& s) {
   std::vector<int> out;
   std::stringstream in(s);
@@ -206,7 +229,16 @@ int main(int argc, char** argv) {
       o.tokens = std::stoi(v);
     else if (k == "--tps")
       o.tps = std::stod(v);
+    else if (k == "--troupe-dir")
+      o.troupe_dir = v;
   }
+  const std::string dir = troupe_dir(o);
+  if (!std::filesystem::is_regular_file(std::filesystem::path(dir) / "troupe")) {
+    fmt::print(stderr, "no troupe binary in {} (use --troupe-dir)\n", dir);
+    return 1;
+  }
+  ::setenv("TROUPE_CLUSTER_SCALE_DIR", dir.c_str(), 1);  // read by ChildProcess
+  fmt::print("troupe: {}/troupe\n", dir);
   fmt::print("streams per worker {}, {} tokens each, sim decode {} tokens/s per stream\n\n",
              o.streams, o.tokens, o.tps);
   fmt::print(
