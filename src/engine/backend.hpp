@@ -42,6 +42,7 @@ struct BackendStats {
   std::int64_t prefix_cache_hits_total = 0;     // prompt tokens served from the KV cache
   std::int64_t prefix_cache_queries_total = 0;  // prompt tokens looked up
   std::int64_t decode_steps_total = 0;
+  std::int64_t decode_us_total = 0;  // time spent inside the decode calls
   std::int64_t cancelled_total = 0;
   double kv_cache_usage_ratio = 0.0;  // gauge: used / total KV cells
   // Histogram of sequences per decode step: count of steps with exactly i sequences, i < 64,

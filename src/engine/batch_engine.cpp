@@ -32,13 +32,20 @@ struct Slot {
 class EngineLoop final : public actor::Actor<EngineMessage> {
  public:
   EngineLoop(const LlamaModel& model, BatchEngineConfig config, EngineCallbacks callbacks,
-             ContextPtr ctx, std::shared_ptr<EngineCounters> counters);
+             std::unique_ptr<CpuThreadpool> pool, ContextPtr ctx,
+             std::shared_ptr<EngineCounters> counters);
 
   void on_message(EngineMessage& msg) override {
     counters_.loop_iterations.fetch_add(1, std::memory_order_relaxed);
     handle(msg);
   }
-  bool has_work() override { return active_ > 0 && !failed_; }
+  // Called before the loop blocks on its mailbox: the threadpool's workers go to sleep too.
+  bool has_work() override {
+    const bool work = active_ > 0 && !failed_;
+    if (!work && pool_)
+      pool_->pause();
+    return work;
+  }
   void do_work() override {
     counters_.loop_iterations.fetch_add(1, std::memory_order_relaxed);
     step();
@@ -55,13 +62,14 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   void build_batch();
   void add_prompt_chunks();
   void after_decode();
-  void sample(Slot& slot);
+  void sample(Slot& slot, SampledToken& out);
   void finish(std::int32_t id, bool drop_cache);
   std::int32_t lowest_free_slot() const;
 
   const LlamaModel& model_;
   BatchEngineConfig config_;
   EngineCallbacks callbacks_;
+  std::unique_ptr<CpuThreadpool> pool_;  // declared before ctx_: outlives the context
   ContextPtr ctx_;
   llama_memory_t mem_ = nullptr;
   std::int32_t n_ctx_seq_ = 0;
@@ -69,6 +77,8 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   std::vector<Slot> slots_;
   std::vector<std::int32_t> prefill_order_;  // slots still prefilling, oldest admission first
   std::vector<llama_token_data> scratch_;    // sampler candidates, n_vocab, reused
+  std::vector<SampledToken> out_;            // this step's tokens, n_parallel, reused
+  std::vector<std::int32_t> out_slot_;       // their slots
   std::int32_t active_ = 0;
   std::optional<Error> failed_;
   std::shared_ptr<EngineCounters> counters_owner_;
@@ -77,7 +87,12 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
 
 namespace {
 
-Result<ContextPtr> make_context(const LlamaModel& model, BatchEngineConfig& config) {
+struct ContextAndPool {
+  std::unique_ptr<CpuThreadpool> pool;
+  ContextPtr ctx;
+};
+
+Result<ContextAndPool> make_context(const LlamaModel& model, BatchEngineConfig& config) {
   if (config.n_parallel < 1 || config.n_parallel > 64) {
     return Error{Errc::invalid_request, "n_parallel must be 1..64", "n_parallel"};
   }
@@ -100,10 +115,19 @@ Result<ContextPtr> make_context(const LlamaModel& model, BatchEngineConfig& conf
   params.n_threads_batch = config.n_threads;
   params.kv_unified = false;
   params.no_perf = true;
-  ContextPtr ctx(llama_init_from_model(model.get(), params));
-  if (!ctx)
+  ContextAndPool out;
+  // A single thread needs no pool: llama.cpp computes on the calling thread then.
+  if (config.persistent_threads && config.n_threads > 1) {
+    out.pool = CpuThreadpool::create(config.n_threads, config.thread_poll);
+    if (!out.pool)
+      spdlog::warn("no persistent ggml threadpool: llama.cpp starts its threads per decode");
+  }
+  out.ctx.reset(llama_init_from_model(model.get(), params));
+  if (!out.ctx)
     return Error{Errc::engine_failed, "llama.cpp could not create a context"};
-  return ctx;
+  if (out.pool)
+    llama_attach_threadpool(out.ctx.get(), out.pool->get(), out.pool->get());
+  return out;
 }
 
 }  // namespace
@@ -111,17 +135,17 @@ Result<ContextPtr> make_context(const LlamaModel& model, BatchEngineConfig& conf
 Result<std::unique_ptr<BatchEngine>> BatchEngine::start(const LlamaModel& model,
                                                         BatchEngineConfig config,
                                                         EngineCallbacks callbacks) {
-  auto ctx = make_context(model, config);
-  if (!ctx)
-    return ctx.error();
-  const auto n_ctx_seq = static_cast<std::int32_t>(llama_n_ctx_seq(ctx->get()));
+  auto made = make_context(model, config);
+  if (!made)
+    return made.error();
+  const auto n_ctx_seq = static_cast<std::int32_t>(llama_n_ctx_seq(made->ctx.get()));
   std::unique_ptr<BatchEngine> engine(new BatchEngine(n_ctx_seq, config.n_parallel));
   actor::SpawnOptions opts;
   opts.name = "batch-engine";
   opts.execution = actor::Execution::dedicated_thread;
   engine->ref_ = engine->system_.spawn<EngineLoop>(std::move(opts), std::cref(model), config,
-                                                   std::move(callbacks), std::move(ctx.value()),
-                                                   engine->counters_);
+                                                   std::move(callbacks), std::move(made->pool),
+                                                   std::move(made->ctx), engine->counters_);
   return engine;
 }
 
@@ -137,10 +161,12 @@ void BatchEngine::tell(EngineMessage msg) {
 }
 
 EngineLoop::EngineLoop(const LlamaModel& model, BatchEngineConfig config, EngineCallbacks callbacks,
-                       ContextPtr ctx, std::shared_ptr<EngineCounters> counters)
+                       std::unique_ptr<CpuThreadpool> pool, ContextPtr ctx,
+                       std::shared_ptr<EngineCounters> counters)
     : model_(model),
       config_(config),
       callbacks_(std::move(callbacks)),
+      pool_(std::move(pool)),
       ctx_(std::move(ctx)),
       mem_(llama_get_memory(ctx_.get())),
       n_ctx_seq_(static_cast<std::int32_t>(llama_n_ctx_seq(ctx_.get()))),
@@ -152,6 +178,8 @@ EngineLoop::EngineLoop(const LlamaModel& model, BatchEngineConfig config, Engine
     s.tokens.reserve(static_cast<std::size_t>(n_ctx_seq_) + 1);
   prefill_order_.reserve(slots_.size());
   scratch_.resize(static_cast<std::size_t>(model_.n_vocab()));
+  out_.resize(slots_.size());
+  out_slot_.resize(slots_.size());
 }
 
 void EngineLoop::handle(EngineMessage& msg) {
@@ -312,6 +340,8 @@ void EngineLoop::step() {
   build_batch();
   if (batch_.size() == 0)
     return;
+  if (pool_)
+    pool_->resume();  // a no-op unless the engine was idle
   if (callbacks_.on_decode)
     callbacks_.on_decode(DecodeEdge::begin);
   const auto t0 = std::chrono::steady_clock::now();
@@ -367,6 +397,10 @@ void EngineLoop::add_prompt_chunks() {
 }
 
 void EngineLoop::after_decode() {
+  // Sample every sequence first, then send the step's tokens in one burst: the actors thread
+  // is woken once per step and finds them all queued, instead of once per sequence with an
+  // argmax between two wake-ups (a wake-up is a syscall here and, in a VM, an IPI).
+  std::size_t n_out = 0;
   for (std::size_t i = 0; i < slots_.size(); ++i) {
     Slot& s = slots_[i];
     if (s.state == SlotState::free || s.chunk == 0)
@@ -380,15 +414,24 @@ void EngineLoop::after_decode() {
       s.state = SlotState::generate;
       std::erase(prefill_order_, static_cast<std::int32_t>(i));
     }
-    sample(s);
+    sample(s, out_[n_out]);
+    out_slot_[n_out++] = static_cast<std::int32_t>(i);
+  }
+  for (std::size_t k = 0; k < n_out; ++k) {
+    const std::int32_t id = out_slot_[k];
+    Slot& s = slots_[static_cast<std::size_t>(id)];
+    const bool ended = out_[k].end != EngineEnd::none;
+    s.sink(std::move(out_[k]));
+    if (ended)
+      finish(id, /*drop_cache=*/false);
   }
 }
 
-void EngineLoop::sample(Slot& s) {
+void EngineLoop::sample(Slot& s, SampledToken& out) {
   const float* logits = llama_get_logits_ith(ctx_.get(), s.batch_row);
   s.batch_row = -1;
   const bool suppress = s.ignore_eos || s.generated < s.min_tokens;
-  SampledToken out;
+  out = SampledToken{};
   s.sampler->sample(logits, suppress ? &model_.eog_tokens() : nullptr, scratch_, out);
   ++s.generated;
   s.tokens.push_back(out.token);
@@ -400,10 +443,6 @@ void EngineLoop::sample(Slot& s) {
   } else if (s.n_past >= n_ctx_seq_) {
     out.end = EngineEnd::context_full;
   }
-  const bool ended = out.end != EngineEnd::none;
-  s.sink(std::move(out));
-  if (ended)
-    finish(static_cast<std::int32_t>(&s - slots_.data()), /*drop_cache=*/false);
 }
 
 }  // namespace troupe::engine

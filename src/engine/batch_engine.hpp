@@ -6,8 +6,10 @@
 // budget (at most `n_seq_chunk` per sequence, oldest admission first: chunked prefill, so a
 // long prompt delays running streams by at most one budget), one llama_decode, then sample
 // every sequence that produced logits in place with its own sampler and send its
-// SequenceActor the token (token ids only, never logits). With nothing to do the thread
-// blocks on its mailbox: no polling, no timers, no wake-ups.
+// SequenceActor the token (token ids only, never logits), all of a step's tokens in one burst.
+// With nothing to do the thread blocks on its mailbox: no polling, no timers, no wake-ups; the
+// context's persistent ggml threadpool (its workers poll briefly between the graphs of a
+// running engine) is paused first, so its workers sleep too.
 //
 // Slots: sequence ids are the slot indices 0..n_parallel-1, one KV stream each
 // (n_ctx / n_parallel cells). A new sequence takes the lowest free id, so a batch's attention
@@ -42,6 +44,7 @@
 #include "engine/llama_handles.hpp"
 #include "engine/model.hpp"
 #include "engine/sampler.hpp"
+#include "engine/threadpool.hpp"
 #include "util/result.hpp"
 
 namespace troupe::engine {
@@ -53,6 +56,11 @@ struct BatchEngineConfig {
   std::int32_t n_seq_chunk = 256;  // prompt tokens one sequence may add per step
   std::int32_t n_threads = 0;      // 0: std::thread::hardware_concurrency()
   std::int32_t min_copy_prefix = 16;  // shortest prefix worth copying from another slot
+  // A persistent ggml threadpool attached to the context (engine/threadpool.hpp) instead of
+  // llama.cpp creating and joining n_threads - 1 workers in every llama_decode. Paused
+  // whenever the engine goes idle, so idle workers sleep.
+  bool persistent_threads = true;
+  std::uint32_t thread_poll = 50;  // its workers' polling level between graphs (ggml: 0..100)
 };
 
 enum class DecodeEdge : std::uint8_t { begin, end };

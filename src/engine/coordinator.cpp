@@ -107,8 +107,14 @@ void Coordinator::load() {
   if (!model)
     return set_health(HealthState::failed, model.error().message);
   model_ = std::move(model.value());
-  BatchEngineConfig cfg{options_.n_ctx,       options_.n_parallel, options_.n_batch,
-                        options_.n_seq_chunk, options_.n_threads,  options_.min_copy_prefix};
+  BatchEngineConfig cfg{options_.n_ctx,
+                        options_.n_parallel,
+                        options_.n_batch,
+                        options_.n_seq_chunk,
+                        options_.n_threads,
+                        options_.min_copy_prefix,
+                        options_.persistent_threads,
+                        options_.thread_poll};
   EngineCallbacks cb;
   cb.on_released = [this](std::uint64_t t) { asio::post(actors_, [this, t] { on_released(t); }); };
   cb.on_fatal = [this](const Error& e) { asio::post(actors_, [this, e] { on_fatal(e); }); };
@@ -350,6 +356,7 @@ BackendStats Coordinator::stats() const {
   s.prefix_cache_hits_total = rd(c.prefix_hits);
   s.prefix_cache_queries_total = rd(c.prefix_queries);
   s.decode_steps_total = rd(c.decode_steps);
+  s.decode_us_total = rd(c.decode_us);
   s.kv_cache_usage_ratio = static_cast<double>(rd(c.cells_live)) /
                            (static_cast<double>(n_ctx_seq_) * options_.n_parallel);
   for (const auto& h : c.sequences_per_step)

@@ -24,6 +24,8 @@ struct EngineOptions {
   std::int32_t n_gpu_layers = 0;      // for GPU builds of llama.cpp
   std::string chat_template;          // overrides the model's template when not empty
   std::int32_t min_copy_prefix = 16;  // shortest cached prefix copied from another slot
+  bool persistent_threads = true;     // one ggml threadpool for the engine's life (paused idle)
+  std::uint32_t thread_poll = 50;     // its workers' polling between decodes (ggml: 0..100)
 };
 
 // Starts loading the model in the background and returns at once: health() says loading,
