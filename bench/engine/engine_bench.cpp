@@ -1,23 +1,31 @@
 // engine_bench: the engine's throughput against the raw decode ceiling, and its latencies.
 //
 //   engine_bench MODEL [--threads 2] [--parallel 1,2,4,8,16] [--prompt 128] [--gen 128]
-//                      [--batch 512] [--chunk 256] [--repeat 1] [--side both|ceiling|engine]
-//                      [--no-throughput] [--no-ttft]
+//                      [--batch 512] [--chunk 256] [--repeat 1] [--warmup 1]
+//                      [--threadpool on|off] [--poll 50] [--cpus 0-7] [--side both|ceiling|engine]
+//                      [--no-throughput] [--no-ttft] [--idle]
 //   engine_bench --make small|1b --type f16|q4_0 -o PATH    (writes a random-weight model)
 //
 // Throughput: for each parallelism P, P requests with distinct P-token prompts, greedy,
 // ignore_eos, `gen` tokens each, through the whole local backend (Coordinator, BatchEngine,
 // SequenceActors, TokenStreams read by a coroutine consumer), against a bare loop in this
 // program that feeds llama_decode the same batch shapes (same scheduler: decode tokens
-// first, prompt chunks under the same budget) with no actors, channels or sampling.
-// With --repeat N each P runs ceiling, engine, ceiling, engine, ... N pairs, so that a
-// neighbour's load lands on both sides alike; the row reports the median of the N pair ratios
-// and their range, and the load average before and after the row.
+// first, prompt chunks under the same budget) with no actors, channels or sampling. Both sides
+// use the same threads: a persistent ggml threadpool (--threadpool on, the engine's default) or
+// llama.cpp's per-decode threads (off). After `warmup` discarded pairs, `repeat` pairs run with
+// alternating order (ceiling-engine, engine-ceiling, ...), so that drift and a neighbour's load
+// land on both sides alike; each row gives the median pair ratio, its quartiles and range, the
+// ratio of the time inside llama_decode alone, and the time per step outside llama_decode on
+// each side (the engine's own per-step work); a summary gives a 95 % bootstrap interval of
+// each median and says whether it clears 0.97. --cpus pins every thread of the process.
 // TTFT: a 1000-token prompt arriving while 8 sequences generate, chunked prefill on and off;
-// and the TTFT of a repeated 1000-token prompt (prefix reuse).
+// and the TTFT of a repeated 1000-token prompt (prefix reuse). --idle: the CPU time an idle
+// engine uses in 2 s after serving a request.
 
 #include <fmt/format.h>
 #include <llama.h>
+#include <sched.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <boost/asio/co_spawn.hpp>
@@ -26,11 +34,14 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "engine/coordinator.hpp"
 #include "engine/llama_runtime.hpp"
+#include "engine/threadpool.hpp"
 #include "mkmodel/model_spec.hpp"
 
 namespace {
@@ -42,9 +53,12 @@ using Clock = std::chrono::steady_clock;
 
 struct Args {
   std::string model;
-  int threads = 2, prompt = 128, gen = 128, batch = 512, chunk = 256, repeat = 1;
+  int threads = 2, prompt = 128, gen = 128, batch = 512, chunk = 256, repeat = 1, warmup = 1;
   std::vector<int> parallel = {1, 2, 4, 8, 16};
-  bool throughput = true, ttft = true;
+  bool throughput = true, ttft = true, idle = false;
+  bool threadpool = true;     // --threadpool on|off: a persistent ggml threadpool, both sides
+  int poll = 50;              // --poll N: its workers' polling level between graphs (0..100)
+  std::string cpus;           // --cpus 0-7: pin the whole process (every thread) to these CPUs
   std::string side = "both";  // --side ceiling|engine: run one side only (for perf, strace)
 };
 
@@ -60,7 +74,8 @@ std::vector<Token> make_prompt(int seq, int len, int n_vocab) {
 }
 
 struct Run {
-  double seconds = 0;
+  double seconds = 0;         // submit to last token
+  double decode_seconds = 0;  // inside llama_decode
   std::int64_t steps = 0;
 };
 
@@ -72,7 +87,14 @@ Run bare_loop(llama_model* model, const Args& a, int P) {
   cp.n_batch = cp.n_ubatch = static_cast<uint32_t>(a.batch + P);
   cp.n_threads = cp.n_threads_batch = a.threads;
   cp.kv_unified = false;
+  cp.no_perf = true;
+  // The engine's threads: the same persistent pool (or none) as BatchEngine uses.
+  auto pool = a.threadpool && a.threads > 1
+                  ? CpuThreadpool::create(a.threads, static_cast<std::uint32_t>(a.poll))
+                  : nullptr;
   llama_context* ctx = llama_init_from_model(model, cp);
+  if (pool)
+    llama_attach_threadpool(ctx, pool->get(), pool->get());
   const int n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(model));
   std::vector<std::vector<Token>> prompts;
   for (int s = 0; s < P; ++s)
@@ -106,8 +128,12 @@ Run bare_loop(llama_model* model, const Args& a, int P) {
     }
     if (batch.n_tokens == 0)
       break;
+    if (pool)
+      pool->resume();  // as the engine does before each decode (a no-op when running)
+    const auto d0 = Clock::now();
     if (llama_decode(ctx, batch) != 0)
       std::abort();
+    r.decode_seconds += secs(Clock::now() - d0);
     ++r.steps;
     for (int s = 0; s < P; ++s) {
       if (chunk[s] > 0) {
@@ -135,6 +161,8 @@ EngineOptions options(const Args& a, int n_parallel, int n_ctx) {
   o.n_seq_chunk = a.chunk;
   o.n_threads = a.threads;
   o.max_queue = 1024;
+  o.persistent_threads = a.threadpool;
+  o.thread_poll = static_cast<std::uint32_t>(a.poll);
   return o;
 }
 
@@ -208,7 +236,9 @@ Run engine_run(const Args& a, int P, int n_vocab) {
   }
   Run r;
   r.seconds = secs(Clock::now() - t0);
-  r.steps = c.stats().decode_steps_total;
+  const auto st = c.stats();
+  r.steps = st.decode_steps_total;
+  r.decode_seconds = 1e-6 * static_cast<double>(st.decode_us_total);
   return r;
 }
 
@@ -219,41 +249,171 @@ double load_average() {
   return l;
 }
 
-double median(std::vector<double> v) {
+double quantile(std::vector<double> v, double q) {  // linear interpolation (R type 7)
   std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+  const double h = q * static_cast<double>(v.size() - 1);
+  const auto lo = static_cast<std::size_t>(h);
+  const std::size_t hi = std::min(lo + 1, v.size() - 1);
+  return v[lo] + (h - static_cast<double>(lo)) * (v[hi] - v[lo]);
 }
 
+double median(const std::vector<double>& v) {
+  return quantile(v, 0.5);
+}
+
+// Percentile bootstrap of the median: 95 % interval from 4000 resamples (fixed seed, so the
+// same ratios give the same interval).
+std::pair<double, double> bootstrap_median_ci(const std::vector<double>& v) {
+  if (v.size() < 3)
+    return {*std::min_element(v.begin(), v.end()), *std::max_element(v.begin(), v.end())};
+  std::mt19937_64 rng(12345);
+  std::uniform_int_distribution<std::size_t> pick(0, v.size() - 1);
+  std::vector<double> meds, sample(v.size());
+  for (int b = 0; b < 4000; ++b) {
+    for (auto& x : sample)
+      x = v[pick(rng)];
+    meds.push_back(median(sample));
+  }
+  return {quantile(meds, 0.025), quantile(meds, 0.975)};
+}
+
+struct Row {
+  int P = 0;
+  std::vector<double> ratio, ceil_tps, eng_tps, ceil_ms, eng_ms, ceil_out, eng_out, dec_ratio;
+  std::int64_t ceil_steps = 0, eng_steps = 0;
+  double load0 = 0, load1 = 0;
+};
+
+void add_pair(Row& row, const Run& ceil, const Run& eng, double tokens) {
+  const auto per_step = [](const Run& r, double s) {
+    return 1e3 * s / static_cast<double>(r.steps);
+  };
+  row.ratio.push_back(ceil.seconds / eng.seconds);
+  row.dec_ratio.push_back(ceil.decode_seconds / eng.decode_seconds);
+  row.ceil_tps.push_back(tokens / ceil.seconds);
+  row.eng_tps.push_back(tokens / eng.seconds);
+  row.ceil_ms.push_back(per_step(ceil, ceil.seconds));
+  row.eng_ms.push_back(per_step(eng, eng.seconds));
+  row.ceil_out.push_back(per_step(ceil, ceil.seconds - ceil.decode_seconds));
+  row.eng_out.push_back(per_step(eng, eng.seconds - eng.decode_seconds));
+  row.ceil_steps = ceil.steps;
+  row.eng_steps = eng.steps;
+}
+
+// Per P: `warmup` pairs thrown away, then `repeat` pairs, alternating the order inside the pair
+// (ceiling first, then engine first, ...: ABBA), so that a drift in machine speed or a
+// neighbour's burst lands on both sides alike. Each pair gives one ratio; the row reports
+// their median, quartiles and a bootstrap interval of the median.
 void throughput(const Args& a, llama_model* model, int n_vocab) {
   fmt::print(
-      "| P | ceiling tok/s | engine tok/s | ratio (median) | ratio min-max | ceiling ms/step | "
-      "engine ms/step | steps engine/ceiling | load before-after |\n");
-  fmt::print("|---|---|---|---|---|---|---|---|---|\n");
-  const double tokens_per_run = static_cast<double>(a.gen);
+      "| P | ceiling tok/s | engine tok/s | ratio median | ratio IQR | ratio min-max | "
+      "decode-only ratio | ceiling ms/step | engine ms/step | outside decode ms/step "
+      "ceiling/engine | steps engine/ceiling | load before-after |\n");
+  fmt::print("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+  std::vector<Row> rows;
   for (int P : a.parallel) {
-    const double load0 = load_average();
-    if (a.side != "engine")
-      bare_loop(model, a, P);  // warm-up: page in the weights, settle the CPU
-    std::vector<double> ratio, ceil_tps, eng_tps, ceil_ms, eng_ms;
-    Run ceil, eng;
-    for (int r = 0; r < std::max(a.repeat, 1); ++r) {
-      ceil = a.side != "engine" ? bare_loop(model, a, P) : Run{1, 1};
-      eng = a.side != "ceiling" ? engine_run(a, P, n_vocab) : Run{1, 1};
-      ratio.push_back(ceil.seconds / eng.seconds);
-      ceil_tps.push_back(P * tokens_per_run / ceil.seconds);
-      eng_tps.push_back(P * tokens_per_run / eng.seconds);
-      ceil_ms.push_back(1e3 * ceil.seconds / static_cast<double>(ceil.steps));
-      eng_ms.push_back(1e3 * eng.seconds / static_cast<double>(eng.steps));
+    Row row;
+    row.P = P;
+    row.load0 = load_average();
+    const double tokens = static_cast<double>(P) * a.gen;
+    const auto ceiling = [&] { return a.side != "engine" ? bare_loop(model, a, P) : Run{1, 1, 1}; };
+    const auto engine = [&] {
+      return a.side != "ceiling" ? engine_run(a, P, n_vocab) : Run{1, 1, 1};
+    };
+    for (int w = 0; w < a.warmup; ++w) {
+      ceiling();
+      engine();
     }
-    const auto [lo, hi] = std::minmax_element(ratio.begin(), ratio.end());
+    for (int r = 0; r < std::max(a.repeat, 1); ++r) {
+      Run ceil, eng;
+      if (r % 2 == 0) {
+        ceil = ceiling();
+        eng = engine();
+      } else {
+        eng = engine();
+        ceil = ceiling();
+      }
+      add_pair(row, ceil, eng, tokens);
+    }
+    row.load1 = load_average();
     fmt::print(
-        "| {} | {:.1f} | {:.1f} | {:.3f} | {:.3f}-{:.3f} | {:.2f} | {:.2f} | {}/{} | "
-        "{:.2f}-{:.2f} |\n",
-        P, median(ceil_tps), median(eng_tps), median(ratio), *lo, *hi, median(ceil_ms),
-        median(eng_ms), eng.steps, ceil.steps, load0, load_average());
+        "| {} | {:.1f} | {:.1f} | {:.3f} | {:.3f}-{:.3f} | {:.3f}-{:.3f} | {:.3f} | {:.2f} | "
+        "{:.2f} | {:.3f}/{:.3f} | {}/{} | {:.2f}-{:.2f} |\n",
+        P, median(row.ceil_tps), median(row.eng_tps), median(row.ratio), quantile(row.ratio, 0.25),
+        quantile(row.ratio, 0.75), *std::min_element(row.ratio.begin(), row.ratio.end()),
+        *std::max_element(row.ratio.begin(), row.ratio.end()), median(row.dec_ratio),
+        median(row.ceil_ms), median(row.eng_ms), median(row.ceil_out), median(row.eng_out),
+        row.eng_steps, row.ceil_steps, row.load0, row.load1);
     std::fflush(stdout);
+    rows.push_back(std::move(row));
   }
+  if (a.side != "both")
+    return;
+  fmt::print(
+      "\nsummary: engine/ceiling throughput, median of the pairs, 95 % bootstrap interval of "
+      "that median (target >= 0.97); the same ratio of the time inside llama_decode alone; and "
+      "the engine's own time per step outside llama_decode (batching, sampling, sending; set-up "
+      "and the last hop spread over the steps) minus the ceiling's, as a share of a ceiling "
+      "step. The last column moves little with machine noise: it is the engine's overhead; "
+      "the other two also carry the noise of llama_decode itself.\n\n");
+  fmt::print(
+      "| P | pairs | engine/ceiling | 95 % interval | decode-only ratio | engine overhead outside "
+      "decode | engine tok/s | verdict |\n");
+  fmt::print("|---|---|---|---|---|---|---|---|\n");
+  for (const Row& row : rows) {
+    const auto [lo, hi] = bootstrap_median_ci(row.ratio);
+    const char* verdict = lo >= 0.97 ? "meets" : hi < 0.97 ? "misses" : "undecided (noise)";
+    const double overhead =
+        (median(row.eng_out) - median(row.ceil_out)) / median(row.ceil_ms) * 100.0;
+    fmt::print("| {} | {} | {:.3f} | {:.3f}-{:.3f} | {:.3f} | {:.2f} % | {:.1f} | {} |\n", row.P,
+               row.ratio.size(), median(row.ratio), lo, hi, median(row.dec_ratio), overhead,
+               median(row.eng_tps), verdict);
+  }
+  std::fflush(stdout);
+}
+
+// CPU time the whole process uses while an engine that has served a request sits idle.
+void idle_cpu(const Args& a, int n_vocab) {
+  Coordinator c(options(a, 2, 2 * 512));
+  if (c.wait_loaded().state != HealthState::ready)
+    std::abort();
+  asio::io_context io;
+  auto guard = asio::make_work_guard(io);
+  Seen seen;
+  int live = 0;
+  spawn_request(io, c, token_task(make_prompt(1, a.prompt, n_vocab), 16), seen, live);
+  while (live > 0)
+    io.run_one();
+  const auto cpu = [] {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return 1e3 * (static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec)) +
+           1e-3 * static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+  };
+  const double c0 = cpu();
+  const auto steps0 = c.stats().decode_steps_total;
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // a benchmark may sleep: it measures idle
+  fmt::print("idle engine ({} threads, threadpool {}, poll {}): {:.1f} ms CPU in 2 s, {} steps\n",
+             a.threads, a.threadpool ? "on" : "off", a.poll, cpu() - c0,
+             c.stats().decode_steps_total - steps0);
+}
+
+bool pin_cpus(const std::string& list) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  for (std::size_t i = 0; i < list.size();) {
+    std::size_t end = list.find(',', i);
+    if (end == std::string::npos)
+      end = list.size();
+    const std::string item = list.substr(i, end - i);
+    const auto dash = item.find('-');
+    const int lo = std::atoi(item.c_str());
+    const int hi = dash == std::string::npos ? lo : std::atoi(item.c_str() + dash + 1);
+    for (int c = lo; c <= hi; ++c)
+      CPU_SET(c, &set);
+    i = end + 1;
+  }
+  return sched_setaffinity(0, sizeof set, &set) == 0;
 }
 
 // TTFT of a long prompt arriving while 8 sequences generate.
@@ -353,6 +513,16 @@ Args parse(int argc, char** argv) {
       a.chunk = next();
     else if (k == "--repeat")
       a.repeat = next();
+    else if (k == "--warmup")
+      a.warmup = next();
+    else if (k == "--poll")
+      a.poll = next();
+    else if (k == "--threadpool")
+      a.threadpool = std::string(argv[++i]) != "off";
+    else if (k == "--cpus")
+      a.cpus = argv[++i];
+    else if (k == "--idle")
+      a.idle = true;
     else if (k == "--side")
       a.side = argv[++i];
     else if (k == "--no-throughput")
@@ -382,13 +552,22 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "usage: engine_bench MODEL [--threads N] [--parallel 1,2,4] ...\n");
     return 2;
   }
+  if (!a.cpus.empty() && !pin_cpus(a.cpus)) {
+    fmt::print(stderr, "--cpus {}: sched_setaffinity failed\n", a.cpus);
+    return 2;
+  }
   init_llama_runtime();
   llama_model* model = llama_model_load_from_file(a.model.c_str(), llama_model_default_params());
   if (!model)
     return 1;
   const int n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(model));
-  fmt::print("model {}, {} threads, prompt {}, gen {}, step budget {}, chunk {}, repeat {}\n",
-             a.model, a.threads, a.prompt, a.gen, a.batch, a.chunk, a.repeat);
+  fmt::print(
+      "model {}, {} threads, threadpool {} (poll {}), cpus {}, prompt {}, gen {}, step budget {}, "
+      "chunk {}, {} pairs per P after {} warm-up\n",
+      a.model, a.threads, a.threadpool ? "on" : "off", a.poll, a.cpus.empty() ? "all" : a.cpus,
+      a.prompt, a.gen, a.batch, a.chunk, a.repeat, a.warmup);
+  if (a.idle)
+    idle_cpu(a, n_vocab);
   if (a.throughput)
     throughput(a, model, n_vocab);
   if (a.ttft) {
