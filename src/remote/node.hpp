@@ -28,6 +28,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "remote/ask_table.hpp"
@@ -42,6 +43,14 @@ namespace troupe::remote {
 
 namespace detail {
 struct NodeCore;
+}
+
+// The default of NodeOptions::spin_before_block: 50 us on a machine with at least 4 hardware
+// threads, 0 on a smaller one (there the spinning readers of both ends of a conversation
+// take every core and round trips get slower; docs/BENCHMARKS.md).
+inline std::chrono::microseconds default_spin_before_block() {
+  static const std::chrono::microseconds spin(std::thread::hardware_concurrency() >= 4 ? 50 : 0);
+  return spin;
 }
 
 struct NodeOptions {
@@ -62,7 +71,8 @@ struct NodeOptions {
   // sleeps in epoll, so the next request or reply of a conversation is picked up without a
   // sleeping thread's wake-up. Tells never start it, so one-way streams never spin, and an
   // idle node spends no CPU once the window has passed. 0 turns it off. Plaintext links only.
-  std::chrono::microseconds spin_before_block{50};
+  // Default: default_spin_before_block().
+  std::chrono::microseconds spin_before_block = default_spin_before_block();
   TlsOptions tls;  // mutual TLS on every link when enabled (tls.hpp)
 };
 
