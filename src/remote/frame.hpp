@@ -26,7 +26,7 @@
 namespace troupe::remote {
 
 inline constexpr std::uint16_t kFrameMagic = 0x5254;
-inline constexpr std::uint8_t kProtocolVersion = 1;
+inline constexpr std::uint8_t kProtocolVersion = 2;  // 2: replies travel on the ask's connection
 inline constexpr std::size_t kHeaderSize = 32;
 
 enum class FrameKind : std::uint8_t {
