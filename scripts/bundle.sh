@@ -23,8 +23,8 @@ while (($#)); do
     *) programs+=("$1"); shift ;;
   esac
 done
-[[ -x "$build/troupe" ]] || { echo "bundle: no $build/troupe (build first)" >&2; exit 1; }
 if ((${#programs[@]} == 0)); then
+  [[ -x "$build/troupe" ]] || { echo "bundle: no $build/troupe (build first)" >&2; exit 1; }
   programs=(troupe)
   while IFS= read -r p; do programs+=("${p#"$build"/}"); done \
     < <(find "$build/bench" -maxdepth 2 -type f -executable | sort)
@@ -48,9 +48,10 @@ done | sort -u | while IFS= read -r lib; do
   cp -L "$lib" "$out/lib/$name"
 done
 
-# ggml picks its CPU variant at run time from a folder: bring them all.
-llama_lib=$(ldd "$out/bin/troupe" | awk '/libllama/ {print $3}' | xargs dirname)
-cp -L "$llama_lib"/libggml-cpu-*.so "$out/lib/" 2>/dev/null || true
+# ggml picks its CPU variant at run time from a folder: bring them all (when llama.cpp is in).
+for p in "$out"/bin/*; do ldd "$p"; done | awk '/libllama/ {print $3}' | sort -u | while IFS= read -r l; do
+  cp -L "$(dirname "$l")"/libggml-cpu-*.so "$out/lib/" 2>/dev/null || true
+done
 strip --strip-debug "$out"/lib/*.so* 2>/dev/null || true
 
 cat >"$out/run" <<'EOF'
