@@ -15,6 +15,12 @@ void add_engine_flags(CLI::App& app, EngineFlags& f, const std::string& model_he
   app.add_option("-c,--ctx-size", f.ctx_size, "KV cells in all")->capture_default_str();
   app.add_option("-t,--threads", f.threads, "llama.cpp threads (0: all cores)")
       ->capture_default_str();
+  app.add_option("--poll", f.poll,
+                 "threadpool workers' polling between decodes, 0 (sleep at once) to 100")
+      ->check(CLI::Range(0, 100))
+      ->capture_default_str();
+  app.add_flag("!--no-threadpool", f.threadpool,
+               "let llama.cpp start its worker threads on every decode instead of keeping a pool");
   app.add_option("-b,--batch", f.batch, "token budget of one decode step")->capture_default_str();
   app.add_option("--max-queue", f.max_queue, "waiting requests before refusing (503)")
       ->capture_default_str();
@@ -45,6 +51,8 @@ Result<std::unique_ptr<engine::Backend>> make_backend(const EngineFlags& f) {
   eo.n_parallel = f.parallel;
   eo.n_batch = f.batch;
   eo.n_threads = f.threads;
+  eo.persistent_threads = f.threadpool;
+  eo.thread_poll = static_cast<std::uint32_t>(f.poll);
   eo.max_queue = f.max_queue;
   return engine::make_local_backend(eo);
 }

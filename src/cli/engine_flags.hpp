@@ -20,6 +20,8 @@ struct EngineFlags {
   int parallel = 4;
   int ctx_size = 4096;
   int threads = 0;
+  int poll = 50;           // threadpool workers' polling between decodes (0..100)
+  bool threadpool = true;  // one persistent ggml threadpool (false: llama.cpp's per-decode threads)
   int batch = 512;
   int max_queue = 64;
   double sim_decode_tps = 50;
@@ -27,7 +29,8 @@ struct EngineFlags {
 };
 
 // Adds -m/--model (with `model_help`), -a/--alias, --engine, --parallel, -c/--ctx-size,
-// -t/--threads, -b/--batch, --max-queue, --sim-decode-tps and --sim-prefill-tps.
+// -t/--threads, --poll, --no-threadpool, -b/--batch, --max-queue, --sim-decode-tps and
+// --sim-prefill-tps.
 void add_engine_flags(CLI::App& app, EngineFlags& f, const std::string& model_help);
 
 // The sim engine, or llama.cpp on `model` (invalid_request when it is empty).

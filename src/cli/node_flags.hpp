@@ -25,7 +25,7 @@
 namespace troupe::cli {
 
 // Adds --listen, --advertise, --join, --cluster-secret, --probe-interval, --probe-timeout,
-// --suspect-timeout, --rejoin-interval and --tls-cert/--tls-key/--tls-ca.
+// --suspect-timeout, --rejoin-interval, --reader-spin and --tls-cert/--tls-key/--tls-ca.
 void add_node_flags(CLI::App& app, cluster::NodeFlags& f);
 
 class NodeProcess {

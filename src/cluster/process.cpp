@@ -80,6 +80,10 @@ Result<remote::NodeOptions> node_options(const NodeFlags& flags) {
   o.membership.probe_timeout = ms(flags.probe_timeout_ms);
   o.membership.suspect_timeout = ms(flags.suspect_timeout_ms);
   o.membership.rejoin_interval = ms(flags.rejoin_interval_ms);
+  if (flags.reader_spin_us > 1000)
+    return Error{Errc::invalid_request, "--reader-spin must be at most 1000 us"};
+  if (flags.reader_spin_us >= 0)
+    o.spin_before_block = std::chrono::microseconds(flags.reader_spin_us);
   o.tls = remote::TlsOptions{flags.tls_cert, flags.tls_key, flags.tls_ca};
   if (o.tls.enabled() && (flags.tls_cert.empty() || flags.tls_key.empty() || flags.tls_ca.empty()))
     return Error{Errc::invalid_request, "TLS needs all of --tls-cert, --tls-key and --tls-ca"};

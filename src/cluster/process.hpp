@@ -51,13 +51,17 @@ struct NodeFlags {
   int probe_timeout_ms = 200;  // less than probe_interval_ms
   int suspect_timeout_ms = 1500;
   int rejoin_interval_ms = 2000;  // retry of the seeds and of dead members
+  // How long a link's reader polls after an ask or a reply before sleeping
+  // (remote::NodeOptions::spin_before_block); -1: the machine's default.
+  int reader_spin_us = -1;
   // Mutual TLS on every cluster link (remote::TlsOptions): all three PEM files, or none.
   std::string tls_cert, tls_key, tls_ca;
 };
 
 // Host names in --join and --advertise are resolved to IPv4 addresses here (once, at start).
 // Errors (invalid_request): no cluster secret, an address that is not host:port or does not
-// resolve, a timing that is not positive or a probe timeout not below the probe interval,
+// resolve, a timing that is not positive or a probe timeout not below the probe interval, a
+// reader spin above 1000 us,
 // some but not all of the TLS files.
 Result<remote::NodeOptions> node_options(const NodeFlags& flags);
 
