@@ -5,7 +5,7 @@
 // straight to one worker's own HTTP server, for the latency the gateway adds.
 //
 //   cluster_scale [--workers 1,2,4,8,16] [--streams 64] [--tokens 100] [--tps 50]
-//                 [--troupe-dir DIR]
+//                 [--troupe-dir DIR] [--gateway-io-threads 2] [--sim-steps on|off]
 //
 // The `troupe` binary it starts is DIR/troupe, where DIR is --troupe-dir, else
 // $TROUPE_CLUSTER_SCALE_DIR, else cluster_scale's own folder when a `troupe` sits beside it
@@ -43,8 +43,10 @@ namespace {
 struct Options {
   std::vector<int> workers{1, 2, 4, 8, 16};
   int streams = 64;  // per worker
-  int tokens = 100;  // per stream
-  double tps = 50;   // sim decode speed per stream
+  int gateway_io_threads = 2;
+  bool sim_steps = false;  // workers' sim tokens on one step clock (--sim-steps)
+  int tokens = 100;        // per stream
+  double tps = 50;         // sim decode speed per stream
   std::string troupe_dir;
 };
 
@@ -119,29 +121,30 @@ Load run_load(const std::string& url, int streams, int tokens) {
 
 std::unique_ptr<ChildProcess> start_worker(const std::string& seed, int i, const Options& o,
                                            std::string* url) {
-  auto w = std::make_unique<ChildProcess>(
-      std::vector<std::string>{"--log-level",
-                               url ? "info" : "warn",  // info: its direct URL is logged
-                               "worker",
-                               "--engine",
-                               "sim",
-                               "--listen",
-                               "127.0.0.1:0",
-                               "--join",
-                               seed,
-                               "--cluster-secret",
-                               "bench",
-                               "--parallel",
-                               std::to_string(o.streams),
-                               "--max-queue",
-                               "4096",
-                               "--sim-decode-tps",
-                               fmt::format("{}", o.tps),
-                               "--io-threads",
-                               "1",
-                               "--http-port",
-                               url ? "0" : "-1"},
-      fmt::format("worker-{}", i));
+  std::vector<std::string> args{"--log-level",
+                                url ? "info" : "warn",  // info: its direct URL is logged
+                                "worker",
+                                "--engine",
+                                "sim",
+                                "--listen",
+                                "127.0.0.1:0",
+                                "--join",
+                                seed,
+                                "--cluster-secret",
+                                "bench",
+                                "--parallel",
+                                std::to_string(o.streams),
+                                "--max-queue",
+                                "4096",
+                                "--sim-decode-tps",
+                                fmt::format("{}", o.tps),
+                                "--io-threads",
+                                "1",
+                                "--http-port",
+                                url ? "0" : "-1"};
+  if (o.sim_steps)
+    args.emplace_back("--sim-steps");
+  auto w = std::make_unique<ChildProcess>(std::move(args), fmt::format("worker-{}", i));
   if (url) {
     auto m = w->wait_for(std::regex(R"(direct HTTP on (http://\S+))"));
     *url = m ? std::string((*m)[1]) : "";
@@ -168,9 +171,10 @@ void report_direct(const std::string& url, const Options& o) {
 // One gateway and n workers; with `direct`, also the same per-worker load straight to
 // worker 0, for comparison.
 void run_size(int n, const Options& o, bool direct) {
-  ChildProcess gw({"gateway", "--listen", "127.0.0.1:0", "--http-port", "0", "--cluster-secret",
-                   "bench", "--max-connections", "8192"},
-                  "gateway");
+  ChildProcess gw(
+      {"gateway", "--listen", "127.0.0.1:0", "--http-port", "0", "--cluster-secret", "bench",
+       "--max-connections", "8192", "--io-threads", std::to_string(o.gateway_io_threads)},
+      "gateway");
   auto m =
       gw.wait_for(std::regex(R"(listening on (http://[0-9.]+:[0-9]+), cluster node \S+ at (\S+))"));
   if (!m) {
@@ -231,6 +235,10 @@ int main(int argc, char** argv) {
       o.tps = std::stod(v);
     else if (k == "--troupe-dir")
       o.troupe_dir = v;
+    else if (k == "--gateway-io-threads")
+      o.gateway_io_threads = std::stoi(v);
+    else if (k == "--sim-steps")
+      o.sim_steps = v == "on";
   }
   const std::string dir = troupe_dir(o);
   if (!std::filesystem::is_regular_file(std::filesystem::path(dir) / "troupe")) {

@@ -28,6 +28,9 @@ void add_engine_flags(CLI::App& app, EngineFlags& f, const std::string& model_he
       ->capture_default_str();
   app.add_option("--sim-prefill-tps", f.sim_prefill_tps, "--engine sim: prompt tokens/s")
       ->capture_default_str();
+  app.add_flag("--sim-steps", f.sim_steps,
+               "--engine sim: every sequence's tokens on one step clock, as a batching engine "
+               "emits them (default: each stream on its own phase)");
 }
 
 Result<std::unique_ptr<engine::Backend>> make_backend(const EngineFlags& f) {
@@ -40,6 +43,7 @@ Result<std::unique_ptr<engine::Backend>> make_backend(const EngineFlags& f) {
     so.max_queue = f.max_queue;
     so.decode_tokens_per_s = f.sim_decode_tps;
     so.prefill_tokens_per_s = f.sim_prefill_tps;
+    so.step_aligned = f.sim_steps;
     return engine::make_sim_backend(so);
   }
   if (f.model.empty())

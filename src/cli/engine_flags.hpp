@@ -26,11 +26,12 @@ struct EngineFlags {
   int max_queue = 64;
   double sim_decode_tps = 50;
   double sim_prefill_tps = 5000;
+  bool sim_steps = false;
 };
 
 // Adds -m/--model (with `model_help`), -a/--alias, --engine, --parallel, -c/--ctx-size,
-// -t/--threads, --poll, --no-threadpool, -b/--batch, --max-queue, --sim-decode-tps and
-// --sim-prefill-tps.
+// -t/--threads, --poll, --no-threadpool, -b/--batch, --max-queue, --sim-decode-tps,
+// --sim-prefill-tps and --sim-steps.
 void add_engine_flags(CLI::App& app, EngineFlags& f, const std::string& model_help);
 
 // The sim engine, or llama.cpp on `model` (invalid_request when it is empty).

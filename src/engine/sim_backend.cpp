@@ -90,7 +90,10 @@ Clock::duration per_token(double tokens_per_s) {
 class SimBackend final : public Backend {
  public:
   explicit SimBackend(SimOptions o)
-      : options_(std::move(o)), work_(asio::make_work_guard(io_)), thread_([this] { io_.run(); }) {}
+      : options_(std::move(o)),
+        epoch_(Clock::now()),
+        work_(asio::make_work_guard(io_)),
+        thread_([this] { io_.run(); }) {}
 
   ~SimBackend() override {
     work_.reset();
@@ -127,9 +130,11 @@ class SimBackend final : public Backend {
   void arm(Sequence& s);
   void tick(std::uint64_t ticket);
   void release(std::uint64_t ticket);
+  Clock::time_point paced(Clock::time_point due) const;
   void cancel(std::uint64_t ticket, const std::weak_ptr<SequenceActor>& weak);
 
   SimOptions options_;
+  Clock::time_point epoch_;  // the step clock's origin (step_aligned)
   SimText text_;
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
@@ -196,8 +201,8 @@ void SimBackend::start(Sequence s) {
   prompt_total_.fetch_add(s.prompt_tokens, std::memory_order_relaxed);
   s.actor->handle(SequenceStarted{s.prompt_tokens, 0});
   s.timer = std::make_unique<asio::steady_timer>(io_);
-  s.next = Clock::now() + per_token(options_.prefill_tokens_per_s) * s.prompt_tokens +
-           per_token(options_.decode_tokens_per_s);
+  s.next = paced(Clock::now() + per_token(options_.prefill_tokens_per_s) * s.prompt_tokens +
+                 per_token(options_.decode_tokens_per_s));
   auto [it, _] = running_.emplace(s.ticket, std::move(s));
   n_running_.store(static_cast<std::int64_t>(running_.size()), std::memory_order_relaxed);
   arm(it->second);
@@ -231,8 +236,14 @@ void SimBackend::tick(std::uint64_t ticket) {
     return release(ticket);
   if (s.actor->done())
     return;  // the actor released it (a stop string)
-  s.next = sim_next_due(s.next, Clock::now(), per_token(options_.decode_tokens_per_s));
+  s.next = paced(sim_next_due(s.next, Clock::now(), per_token(options_.decode_tokens_per_s)));
   arm(s);
+}
+
+Clock::time_point SimBackend::paced(Clock::time_point due) const {
+  if (!options_.step_aligned)
+    return due;
+  return sim_step_align(due, epoch_, per_token(options_.decode_tokens_per_s));
 }
 
 void SimBackend::release(std::uint64_t ticket) {
@@ -320,6 +331,14 @@ std::int64_t sim_token_count(std::string_view text) {
 Clock::time_point sim_next_due(Clock::time_point due, Clock::time_point now,
                                Clock::duration interval) {
   return now - due > interval / 2 ? now + interval : due + interval;
+}
+
+Clock::time_point sim_step_align(Clock::time_point t, Clock::time_point epoch,
+                                 Clock::duration interval) {
+  if (t <= epoch || interval <= Clock::duration::zero())
+    return std::max(t, epoch);
+  const auto steps = (t - epoch + interval - Clock::duration(1)) / interval;  // rounded up
+  return epoch + steps * interval;
 }
 
 }  // namespace troupe::engine

@@ -12,7 +12,11 @@
 //
 // Pacing: each stream's tokens are one decode interval apart. A stream whose token came late
 // (the thread was busy, the machine loaded) does not catch up with a burst of tokens: its next
-// token is due one interval after the late one.
+// token is due one interval after the late one. With `step_aligned`, every due time is moved
+// up to the next tick of one backend-wide step clock (one tick per decode interval), so the
+// tokens of all running sequences come out together, as a batching engine's decode step emits
+// them; without it each stream keeps its own phase (the worst case for the layers above: every
+// token travels alone).
 
 #include <chrono>
 #include <cstdint>
@@ -32,6 +36,7 @@ struct SimOptions {
   std::int32_t max_queue = 4096;         // waiting requests; more: Errc::overloaded
   double prefill_tokens_per_s = 5000.0;  // per sequence
   double decode_tokens_per_s = 50.0;     // per sequence
+  bool step_aligned = false;             // all sequences' tokens on one step clock (see above)
   std::int32_t n_vocab = 32000;
 };
 
@@ -49,5 +54,10 @@ std::int64_t sim_token_count(std::string_view text);
 std::chrono::steady_clock::time_point sim_next_due(std::chrono::steady_clock::time_point due,
                                                    std::chrono::steady_clock::time_point now,
                                                    std::chrono::steady_clock::duration interval);
+
+// The first tick of a step clock started at `epoch` with period `interval` at or after `t`.
+std::chrono::steady_clock::time_point sim_step_align(std::chrono::steady_clock::time_point t,
+                                                     std::chrono::steady_clock::time_point epoch,
+                                                     std::chrono::steady_clock::duration interval);
 
 }  // namespace troupe::engine

@@ -155,6 +155,40 @@ TEST(SimBackend, ALateTokenDoesNotStartABurst) {
   EXPECT_EQ(sim_next_due(t0, t0 + milliseconds(1), interval), t0 + interval);
 }
 
+// The step clock: every due time moves up to the next tick, ticks stay ticks, so streams
+// started at different moments emit on the same instants.
+TEST(SimBackend, StepAlignedDueTimesLandOnTheStepClock) {
+  using namespace std::chrono;
+  const steady_clock::duration interval = milliseconds(20);
+  const steady_clock::time_point epoch{seconds(100)};
+  EXPECT_EQ(sim_step_align(epoch, epoch, interval), epoch);
+  EXPECT_EQ(sim_step_align(epoch + interval, epoch, interval), epoch + interval);
+  EXPECT_EQ(sim_step_align(epoch + nanoseconds(1), epoch, interval), epoch + interval);
+  EXPECT_EQ(sim_step_align(epoch + milliseconds(39), epoch, interval), epoch + 2 * interval);
+  EXPECT_EQ(sim_step_align(epoch - milliseconds(5), epoch, interval), epoch);
+  // Two streams out of phase by 7 ms share every tick after the first.
+  steady_clock::time_point a = epoch + milliseconds(3), b = epoch + milliseconds(10);
+  for (int k = 0; k < 5; ++k) {
+    a = sim_step_align(sim_next_due(a, a, interval), epoch, interval);
+    b = sim_step_align(sim_next_due(b, b, interval), epoch, interval);
+    EXPECT_EQ(a, b) << "token " << k;
+    EXPECT_EQ((a - epoch) % interval, steady_clock::duration::zero());
+  }
+}
+
+TEST(SimBackend, StepAlignedStreamsCompleteWithTheirCounts) {
+  SimOptions o = fast();
+  o.step_aligned = true;
+  auto b = make_sim_backend(o);
+  for (int n : {1, 5, 9}) {
+    auto s = run_sync(b->generate(task(n)));
+    auto r = collect(s);
+    ASSERT_TRUE(r.finished);
+    EXPECT_EQ(r.finished->usage.completion_tokens, n);
+    EXPECT_EQ(r.tokens.size(), static_cast<std::size_t>(n));
+  }
+}
+
 TEST(SimBackend, RefusalsAndTokenizer) {
   auto b = make_sim_backend(fast());
   Task t = task(3);
