@@ -10,8 +10,8 @@
 // round trips (--asks of them, 20,000 by default). --repeat N runs the selected systems N
 // times, alternating them (troupe, ZeroMQ, troupe, ZeroMQ...), prints every round and then
 // the median of each column and the ask p50 ratio troupe / ZeroMQ. --spin-us sets troupe's
-// NodeOptions::spin_before_block (0: readers never spin; without it, the library's default
-// for this machine: 50 us with 4 or more hardware threads, else 0).
+// NodeOptions::spin_before_block (0: readers never spin; without it, the library's default,
+// 50 us).
 #include <spdlog/spdlog.h>
 
 #include <algorithm>

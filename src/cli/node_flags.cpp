@@ -24,8 +24,8 @@ void add_node_flags(CLI::App& app, cluster::NodeFlags& f) {
                  "ms between retries of the seeds and of dead members")
       ->capture_default_str();
   app.add_option("--reader-spin", f.reader_spin_us,
-                 "us a link's reader polls after an ask or reply before sleeping (default: 50 "
-                 "with 4 or more cores, else 0)")
+                 "us a link's reader polls after an ask or reply before sleeping (default 50; 0 "
+                 "on cores saturated by other work)")
       ->check(CLI::Range(0, 1000));
   app.add_option("--tls-cert", f.tls_cert,
                  "PEM certificate of this node, signed by the cluster CA (turns on mutual TLS)");

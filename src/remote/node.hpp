@@ -45,12 +45,12 @@ namespace detail {
 struct NodeCore;
 }
 
-// The default of NodeOptions::spin_before_block: 50 us on a machine with at least 4 hardware
-// threads, 0 on a smaller one (there the spinning readers of both ends of a conversation
-// take every core and round trips get slower; docs/BENCHMARKS.md).
+// The default of NodeOptions::spin_before_block: 50 us. On an idle machine it turns an ask's
+// round trip from a chain of sleeping-thread wake-ups (135-142 us on the 2-core development
+// VM) into 17-19 us; on a machine whose cores are all busy with other work it costs a few
+// microseconds per round trip (docs/BENCHMARKS.md).
 inline std::chrono::microseconds default_spin_before_block() {
-  static const std::chrono::microseconds spin(std::thread::hardware_concurrency() >= 4 ? 50 : 0);
-  return spin;
+  return std::chrono::microseconds(50);
 }
 
 struct NodeOptions {
