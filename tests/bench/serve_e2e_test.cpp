@@ -176,8 +176,15 @@ class TinyServer {
   TinyServer()
       : child_({troupe_binary(), "serve", "--model", test::generated_model("tiny"), "--threads",
                 "1", "--parallel", "2", "--port", "0"}) {
-    if (child_.running())
-      url_ = child_.wait_for(std::regex("listening on (http://[0-9.:]+)"), log_);
+    if (!child_.running())
+      return;
+    url_ = child_.wait_for(std::regex("listening on (http://[0-9.:]+)"), log_);
+    // The server listens while the model loads (503 "the model is loading" until then): wait
+    // for the engine too, unless its line came first.
+    if (!url_.empty() && log_.find(" ready: ") == std::string::npos &&
+        child_.wait_for(std::regex("model \\S+ (ready): "), log_).empty()) {
+      url_.clear();
+    }
   }
   const std::string& url() const { return url_; }
   const std::string& log() const { return log_; }
