@@ -35,6 +35,21 @@ Errc errc_from_status(std::uint32_t status) {
   return static_cast<Errc>(status - 1);
 }
 
+// Completes the ask a reply or error frame answers; false for any other kind of frame.
+bool complete_answer(NodeCore& core, const FrameView& f) {
+  if (f.header.kind == FrameKind::reply) {
+    core.complete_ask(f.header.correlation,
+                      Reply{f.header.type, {f.payload.begin(), f.payload.end()}});
+    return true;
+  }
+  if (f.header.kind == FrameKind::error) {
+    std::string text(reinterpret_cast<const char*>(f.payload.data()), f.payload.size());
+    core.complete_ask(f.header.correlation, Error{errc_from_status(f.header.status), text});
+    return true;
+  }
+  return false;
+}
+
 void deliver(NodeCore& core, const std::shared_ptr<NodeCore>& self, const Inbound& in,
              const FrameView& f) {
   auto table = core.locals.load(std::memory_order_acquire);
@@ -64,14 +79,8 @@ bool dispatch(const std::shared_ptr<NodeCore>& core, const Inbound& in, const Fr
       deliver(*core, core, in, f);
       return true;
     case FrameKind::reply:
-      core->complete_ask(f.header.correlation,
-                         Reply{f.header.type, {f.payload.begin(), f.payload.end()}});
-      return true;
-    case FrameKind::error: {
-      std::string text(reinterpret_cast<const char*>(f.payload.data()), f.payload.size());
-      core->complete_ask(f.header.correlation, Error{errc_from_status(f.header.status), text});
-      return true;
-    }
+    case FrameKind::error:
+      return complete_answer(*core, f);
     case FrameKind::gossip: {
       auto m = decode_gossip(f.payload);
       if (!m || m->from != in.peer)
@@ -218,15 +227,8 @@ std::shared_ptr<Link> NodeCore::link_for(const std::string& addr) {
       auto core = weak.lock();
       if (!core)
         return false;
-      if (f.header.kind == FrameKind::reply) {
-        core->complete_ask(f.header.correlation,
-                           Reply{f.header.type, {f.payload.begin(), f.payload.end()}});
-      } else if (f.header.kind == FrameKind::error) {
-        std::string text(reinterpret_cast<const char*>(f.payload.data()), f.payload.size());
-        core->complete_ask(f.header.correlation, Error{errc_from_status(f.header.status), text});
-      } else {
+      if (!complete_answer(*core, f))
         return false;
-      }
       core->frames_received.fetch_add(1, std::memory_order_relaxed);
       return true;
     };
