@@ -9,13 +9,18 @@
 #include <future>
 #include <memory>
 
+#include "util/thread_name.hpp"
+
 namespace troupe::cluster {
 
 namespace asio = boost::asio;
 
 IoThreads::IoThreads(asio::io_context& io, int n) : io_(io), guard_(io.get_executor()) {
   for (int i = 0; i < std::max(1, n); ++i)
-    threads_.emplace_back([&io] { io.run(); });
+    threads_.emplace_back([&io] {
+      util::set_thread_name("node-io");
+      io.run();
+    });
 }
 
 IoThreads::~IoThreads() {

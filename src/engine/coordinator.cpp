@@ -9,6 +9,8 @@
 #include <chrono>
 #include <filesystem>
 
+#include "util/thread_name.hpp"
+
 namespace troupe::engine {
 
 namespace asio = boost::asio;
@@ -80,8 +82,15 @@ Coordinator::Coordinator(EngineOptions options)
       model_id_(options_.model_id.empty() ? default_model_id(options_.model_path)
                                           : options_.model_id),
       actors_work_(asio::make_work_guard(actors_)) {
-  actor_thread_ = std::thread([this] { actors_.run(); });
-  loader_ = std::thread([this] { load(); });
+  actor_thread_ = std::thread([this] {
+    util::set_thread_name("sequences");
+    actors_.run();
+  });
+  loader_ = std::thread([this] {
+    util::set_thread_name("model-load");
+    load();
+  });
+  asio::post(tokenizer_, [] { util::set_thread_name("tokenizer"); });  // its one thread
 }
 
 Coordinator::~Coordinator() {

@@ -12,6 +12,7 @@
 
 #include "engine/coordinator.hpp"
 #include "engine/sequence_actor.hpp"
+#include "util/thread_name.hpp"
 
 namespace troupe::engine {
 namespace {
@@ -93,7 +94,10 @@ class SimBackend final : public Backend {
       : options_(std::move(o)),
         epoch_(Clock::now()),
         work_(asio::make_work_guard(io_)),
-        thread_([this] { io_.run(); }) {}
+        thread_([this] {
+          util::set_thread_name("sim-engine");
+          io_.run();
+        }) {}
 
   ~SimBackend() override {
     work_.reset();

@@ -7,6 +7,8 @@
 
 #include <mutex>
 
+#include "util/thread_name.hpp"
+
 namespace troupe::engine {
 namespace {
 
@@ -62,7 +64,11 @@ std::unique_ptr<CpuThreadpool> CpuThreadpool::create(std::int32_t n_threads, std
   params.poll = poll;
   // Start paused when we can: no worker runs before the first graph.
   params.paused = a.pause != nullptr;
-  ggml_threadpool* pool = a.make(&params);
+  // The workers ggml starts here take this thread's name: "ggml-worker" in `top -H`.
+  ggml_threadpool* pool = [&] {
+    util::ScopedThreadName name("ggml-worker");
+    return a.make(&params);
+  }();
   if (!pool)
     return nullptr;
   std::unique_ptr<CpuThreadpool> tp(new CpuThreadpool);

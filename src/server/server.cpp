@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "server/connection.hpp"
+#include "util/thread_name.hpp"
 
 namespace troupe::server {
 
@@ -228,7 +229,10 @@ int run_until_signal(engine::Backend& backend, const ServerConfig& config, int i
   });
   std::vector<std::thread> threads;
   for (int i = 1; i < io_threads; ++i)
-    threads.emplace_back([&] { ioc.run(); });
+    threads.emplace_back([&] {
+      util::set_thread_name("http-io");
+      ioc.run();
+    });
   ioc.run();
   for (auto& t : threads)
     t.join();

@@ -2,6 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <string>
+
 #include "engine_test_util.hpp"
 
 namespace troupe::engine {
@@ -52,6 +57,20 @@ TEST_F(CoordinatorTest, GeneratesAStream) {
   EXPECT_EQ(c->stats().generation_tokens_total, 8);
   EXPECT_EQ(c->models()[0].id, "tiny");
   EXPECT_GT(c->models()[0].n_ctx, 0);
+}
+
+TEST_F(CoordinatorTest, NamesItsThreads) {
+  auto c = make();
+  auto s = run_sync(c->generate(task("Once upon a time", 2)));  // the tokenizer has run
+  collect(s);
+  std::multiset<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::string n;
+    std::ifstream(e.path() / "comm") >> n;
+    names.insert(n);
+  }
+  for (const char* n : {"batch-engine", "sequences", "tokenizer", "actor-io"})
+    EXPECT_GE(names.count(n), 1u) << n;
 }
 
 TEST_F(CoordinatorTest, ChatMessagesUseTheTemplate) {

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "actor/detail/system_core.hpp"
+#include "util/thread_name.hpp"
 
 namespace troupe::actor::detail {
 
@@ -104,7 +105,10 @@ void CellBase::start() {
   }
   auto self = shared_from_this();
   std::lock_guard lock(core_->mu);
-  core_->threads.emplace_back([self] { self->run_dedicated(); });
+  core_->threads.emplace_back([self] {
+    util::set_thread_name(self->name_.empty() ? std::string_view("actor") : self->name_);
+    self->run_dedicated();
+  });
 }
 
 // Producer side of the wake-up protocol. The push before it was a seq_cst exchange on the
