@@ -26,6 +26,7 @@
 #include <llama.h>
 #include <sched.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 
 #include <algorithm>
 #include <boost/asio/co_spawn.hpp>
@@ -33,7 +34,9 @@
 #include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
 #include <string>
 #include <thread>
@@ -62,6 +65,10 @@ struct Args {
   std::string side = "both";  // --side ceiling|engine: run one side only (for perf, strace)
 };
 
+long self_tid() {
+  return static_cast<long>(syscall(SYS_gettid));
+}
+
 double secs(Clock::duration d) {
   return std::chrono::duration<double>(d).count();
 }
@@ -77,7 +84,57 @@ struct Run {
   double seconds = 0;         // submit to last token
   double decode_seconds = 0;  // inside llama_decode
   std::int64_t steps = 0;
+  // Every inter-token gap of every sequence, in ms: on the engine side as its consumer sees
+  // the tokens arrive (a gap spanning one step), on the ceiling side between the ends of the
+  // two steps that produced the tokens. Their median is the per-step time of the run, robust
+  // to the odd slow step that moves a run's total.
+  std::vector<double> gaps_ms;
+  // From the scheduler (/proc/self/task/*/schedstat): the time the threads running
+  // llama_decode (the decoding thread and ggml's workers) sat runnable but off a CPU, i.e.
+  // pre-empted, and the CPU time of every other thread of the process during the run (on the
+  // engine side: the SequenceActors' thread, the consumer, I/O). The second bounds how much
+  // the engine's own threads can slow a decode down by taking its cores.
+  double decode_wait_ms = 0;
+  double other_cpu_ms = 0;
 };
+
+// Per thread of this process: its name and the scheduler's run and wait times (ms).
+struct ThreadTime {
+  std::string name;
+  double run_ms = 0, wait_ms = 0;
+};
+
+std::map<long, ThreadTime> thread_times() {
+  std::map<long, ThreadTime> out;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/task", ec)) {
+    const long tid = std::atol(e.path().filename().c_str());
+    ThreadTime t;
+    std::ifstream(e.path() / "comm") >> t.name;
+    double run_ns = 0, wait_ns = 0;
+    if (std::ifstream(e.path() / "schedstat") >> run_ns >> wait_ns) {
+      t.run_ms = run_ns * 1e-6;
+      t.wait_ms = wait_ns * 1e-6;
+      out.emplace(tid, std::move(t));
+    }
+  }
+  return out;
+}
+
+// Splits what the threads did between two snapshots into the decoding threads' wait and
+// the other threads' CPU. `decoder` is the thread that calls llama_decode.
+void account_threads(const std::map<long, ThreadTime>& before,
+                     const std::map<long, ThreadTime>& after, long decoder, Run& r) {
+  for (const auto& [tid, t] : after) {
+    const auto b = before.find(tid);
+    const double run = t.run_ms - (b != before.end() ? b->second.run_ms : 0.0);
+    const double wait = t.wait_ms - (b != before.end() ? b->second.wait_ms : 0.0);
+    if (tid == decoder || t.name == "ggml-worker")
+      r.decode_wait_ms += wait;
+    else if (t.name != "model-load")
+      r.other_cpu_ms += run;
+  }
+}
 
 // The ceiling: the engine's batch shapes, llama_decode only.
 Run bare_loop(llama_model* model, const Args& a, int P) {
@@ -107,6 +164,8 @@ Run bare_loop(llama_model* model, const Args& a, int P) {
     batch.logits[i] = out;
   };
   Run r;
+  std::vector<Clock::time_point> last_token(static_cast<std::size_t>(P));
+  const auto threads0 = thread_times();
   const auto t0 = Clock::now();
   for (;;) {
     batch.n_tokens = 0;
@@ -133,20 +192,26 @@ Run bare_loop(llama_model* model, const Args& a, int P) {
     const auto d0 = Clock::now();
     if (llama_decode(ctx, batch) != 0)
       std::abort();
-    r.decode_seconds += secs(Clock::now() - d0);
+    const auto d1 = Clock::now();
+    r.decode_seconds += secs(d1 - d0);
     ++r.steps;
     for (int s = 0; s < P; ++s) {
       if (chunk[s] > 0) {
         n_past[s] += chunk[s];
-        if (n_past[s] == a.prompt)
+        if (n_past[s] == a.prompt) {
           generated[s] = 1;
+          last_token[s] = d1;
+        }
       } else if (generated[s] > 0 && generated[s] < a.gen) {
         ++n_past[s];
         ++generated[s];
+        r.gaps_ms.push_back(1e3 * secs(d1 - last_token[s]));
+        last_token[s] = d1;
       }
     }
   }
   r.seconds = secs(Clock::now() - t0);
+  account_threads(threads0, thread_times(), self_tid(), r);
   llama_batch_free(batch);
   llama_free(ctx);
   return r;
@@ -180,6 +245,7 @@ struct Seen {
   Clock::time_point submit, first, last;
   double max_gap = 0;
   int tokens = 0;
+  std::vector<double>* gaps_ms = nullptr;  // when set: each one-token gap, in ms
   bool done = false;
   bool stop = false;  // set by the driver: the consumer drops the stream at its next event
 };
@@ -197,8 +263,13 @@ void spawn_request(asio::io_context& io, Coordinator& c, Task t, Seen& seen, int
             const auto now = Clock::now();
             if (seen.tokens == 0)
               seen.first = now;
-            if (seen.tokens > 0)
+            if (seen.tokens > 0) {
               seen.max_gap = std::max(seen.max_gap, secs(now - seen.last));
+              // A delta of one token after another delta spans one step; one that carries
+              // more (text held back for UTF-8, or a consumer that fell behind) does not.
+              if (seen.gaps_ms != nullptr && d->tokens.size() == 1)
+                seen.gaps_ms->push_back(1e3 * secs(now - seen.last));
+            }
             seen.last = now;
             seen.tokens += static_cast<int>(d->tokens.size());
           }
@@ -219,7 +290,11 @@ Run engine_run(const Args& a, int P, int n_vocab) {
     std::abort();
   asio::io_context io;
   std::vector<Seen> seen(static_cast<std::size_t>(P));
+  Run r;
+  for (auto& sn : seen)
+    sn.gaps_ms = &r.gaps_ms;
   int live = 0;
+  const auto threads0 = thread_times();
   const auto t0 = Clock::now();
   for (int s = 0; s < P; ++s) {
     spawn_request(io, c, token_task(make_prompt(s, a.prompt, n_vocab), a.gen), seen[s], live);
@@ -234,8 +309,15 @@ Run engine_run(const Args& a, int P, int n_vocab) {
                  st.decode_steps_total, seen[0].tokens, seen[0].done);
     }
   }
-  Run r;
   r.seconds = secs(Clock::now() - t0);
+  // The engine's decoding thread is its dedicated actor thread, named after the actor.
+  long decoder = -1;
+  const auto threads1 = thread_times();
+  for (const auto& [tid, t] : threads1) {
+    if (t.name == "batch-engine")
+      decoder = tid;
+  }
+  account_threads(threads0, threads1, decoder, r);
   const auto st = c.stats();
   r.steps = st.decode_steps_total;
   r.decode_seconds = 1e-6 * static_cast<double>(st.decode_us_total);
@@ -261,6 +343,10 @@ double median(const std::vector<double>& v) {
   return quantile(v, 0.5);
 }
 
+double or_zero(const std::vector<double>& v, double q) {  // a quantile; 0 for no samples
+  return v.empty() ? 0.0 : quantile(v, q);
+}
+
 // Percentile bootstrap of the median: 95 % interval from 4000 resamples (fixed seed, so the
 // same ratios give the same interval).
 std::pair<double, double> bootstrap_median_ci(const std::vector<double>& v) {
@@ -280,6 +366,10 @@ std::pair<double, double> bootstrap_median_ci(const std::vector<double>& v) {
 struct Row {
   int P = 0;
   std::vector<double> ratio, ceil_tps, eng_tps, ceil_ms, eng_ms, ceil_out, eng_out, dec_ratio;
+  std::vector<double> step_ratio;           // per pair: median inter-token gap, ceiling / engine
+  std::vector<double> ceil_gap, eng_gap;    // per pair: the median gaps themselves (ms)
+  std::vector<double> ceil_wait, eng_wait;  // per pair: decoding threads' wait, ms per step
+  std::vector<double> eng_other;            // per pair: other threads' CPU, ms per step
   std::int64_t ceil_steps = 0, eng_steps = 0;
   double load0 = 0, load1 = 0;
 };
@@ -298,6 +388,14 @@ void add_pair(Row& row, const Run& ceil, const Run& eng, double tokens) {
   row.eng_out.push_back(per_step(eng, eng.seconds - eng.decode_seconds));
   row.ceil_steps = ceil.steps;
   row.eng_steps = eng.steps;
+  row.ceil_wait.push_back(ceil.decode_wait_ms / static_cast<double>(ceil.steps));
+  row.eng_wait.push_back(eng.decode_wait_ms / static_cast<double>(eng.steps));
+  row.eng_other.push_back(eng.other_cpu_ms / static_cast<double>(eng.steps));
+  if (!ceil.gaps_ms.empty() && !eng.gaps_ms.empty()) {
+    row.ceil_gap.push_back(median(ceil.gaps_ms));
+    row.eng_gap.push_back(median(eng.gaps_ms));
+    row.step_ratio.push_back(row.ceil_gap.back() / row.eng_gap.back());
+  }
 }
 
 // Per P: `warmup` pairs thrown away, then `repeat` pairs, alternating the order inside the pair
@@ -307,9 +405,11 @@ void add_pair(Row& row, const Run& ceil, const Run& eng, double tokens) {
 void throughput(const Args& a, llama_model* model, int n_vocab) {
   fmt::print(
       "| P | ceiling tok/s | engine tok/s | ratio median | ratio IQR | ratio min-max | "
-      "decode-only ratio | ceiling ms/step | engine ms/step | outside decode ms/step "
-      "ceiling/engine | steps engine/ceiling | load before-after |\n");
-  fmt::print("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+      "decode-only ratio | step-time ratio (IQR) | median inter-token ms ceiling/engine | "
+      "ceiling ms/step | engine ms/step | outside decode ms/step "
+      "ceiling/engine | decoding threads pre-empted ms/step ceiling/engine | engine's other "
+      "threads CPU ms/step | steps engine/ceiling | load before-after |\n");
+  fmt::print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   std::vector<Row> rows;
   for (int P : a.parallel) {
     Row row;
@@ -337,13 +437,17 @@ void throughput(const Args& a, llama_model* model, int n_vocab) {
     }
     row.load1 = load_average();
     fmt::print(
-        "| {} | {:.1f} | {:.1f} | {:.3f} | {:.3f}-{:.3f} | {:.3f}-{:.3f} | {:.3f} | {:.2f} | "
-        "{:.2f} | {:.3f}/{:.3f} | {}/{} | {:.2f}-{:.2f} |\n",
+        "| {} | {:.1f} | {:.1f} | {:.3f} | {:.3f}-{:.3f} | {:.3f}-{:.3f} | {:.3f} | "
+        "{:.3f} ({:.3f}-{:.3f}) | {:.2f}/{:.2f} | {:.2f} | "
+        "{:.2f} | {:.3f}/{:.3f} | {:.3f}/{:.3f} | {:.3f} | {}/{} | {:.2f}-{:.2f} |\n",
         P, median(row.ceil_tps), median(row.eng_tps), median(row.ratio), quantile(row.ratio, 0.25),
         quantile(row.ratio, 0.75), *std::min_element(row.ratio.begin(), row.ratio.end()),
         *std::max_element(row.ratio.begin(), row.ratio.end()), median(row.dec_ratio),
-        median(row.ceil_ms), median(row.eng_ms), median(row.ceil_out), median(row.eng_out),
-        row.eng_steps, row.ceil_steps, row.load0, row.load1);
+        or_zero(row.step_ratio, 0.5), or_zero(row.step_ratio, 0.25), or_zero(row.step_ratio, 0.75),
+        or_zero(row.ceil_gap, 0.5), or_zero(row.eng_gap, 0.5), median(row.ceil_ms),
+        median(row.eng_ms), median(row.ceil_out), median(row.eng_out), median(row.ceil_wait),
+        median(row.eng_wait), median(row.eng_other), row.eng_steps, row.ceil_steps, row.load0,
+        row.load1);
     std::fflush(stdout);
     rows.push_back(std::move(row));
   }
@@ -355,19 +459,35 @@ void throughput(const Args& a, llama_model* model, int n_vocab) {
       "the engine's own time per step outside llama_decode (batching, sampling, sending; set-up "
       "and the last hop spread over the steps) minus the ceiling's, as a share of a ceiling "
       "step. The last column moves little with machine noise: it is the engine's overhead; "
-      "the other two also carry the noise of llama_decode itself.\n\n");
+      "the other two also carry the noise of llama_decode itself. The step-time ratio is the "
+      "ceiling's median inter-token gap over the engine's (as the engine's consumer sees its "
+      "tokens arrive), per pair, then the median of the pairs with its own interval: the "
+      "per-step time of a typical step, which a few slow steps (a neighbour's burst) do not "
+      "move, where they do move a run's total. The engine's other threads' CPU (SequenceActors, "
+      "consumer, I/O) per step and the extra time its decoding threads spent pre-empted, both "
+      "as a share of a ceiling step, bound what those threads can take from a decode.\n\n");
   fmt::print(
-      "| P | pairs | engine/ceiling | 95 % interval | decode-only ratio | engine overhead outside "
-      "decode | engine tok/s | verdict |\n");
-  fmt::print("|---|---|---|---|---|---|---|---|\n");
+      "| P | pairs | engine/ceiling | 95 % interval | verdict | step-time ratio | 95 % interval | "
+      "verdict | decode-only ratio | engine overhead outside decode | engine's other threads' "
+      "CPU | decoding threads pre-empted, engine minus ceiling | engine tok/s |\n");
+  fmt::print("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+  const auto verdict = [](double lo, double hi) {
+    return lo >= 0.97 ? "meets" : hi < 0.97 ? "misses" : "undecided (noise)";
+  };
   for (const Row& row : rows) {
     const auto [lo, hi] = bootstrap_median_ci(row.ratio);
-    const char* verdict = lo >= 0.97 ? "meets" : hi < 0.97 ? "misses" : "undecided (noise)";
+    const auto [slo, shi] =
+        row.step_ratio.empty() ? std::pair{0.0, 0.0} : bootstrap_median_ci(row.step_ratio);
     const double overhead =
         (median(row.eng_out) - median(row.ceil_out)) / median(row.ceil_ms) * 100.0;
-    fmt::print("| {} | {} | {:.3f} | {:.3f}-{:.3f} | {:.3f} | {:.2f} % | {:.1f} | {} |\n", row.P,
-               row.ratio.size(), median(row.ratio), lo, hi, median(row.dec_ratio), overhead,
-               median(row.eng_tps), verdict);
+    const double step = median(row.ceil_ms) / 100.0;  // 1 % of a ceiling step, in ms
+    fmt::print(
+        "| {} | {} | {:.3f} | {:.3f}-{:.3f} | {} | {:.3f} | {:.3f}-{:.3f} | {} | {:.3f} | "
+        "{:.2f} % | {:.2f} % | {:+.2f} % | {:.1f} |\n",
+        row.P, row.ratio.size(), median(row.ratio), lo, hi, verdict(lo, hi),
+        or_zero(row.step_ratio, 0.5), slo, shi, verdict(slo, shi), median(row.dec_ratio), overhead,
+        median(row.eng_other) / step, (median(row.eng_wait) - median(row.ceil_wait)) / step,
+        median(row.eng_tps));
   }
   std::fflush(stdout);
 }
