@@ -2,11 +2,6 @@
 
 #include <gtest/gtest.h>
 
-#include <filesystem>
-#include <fstream>
-#include <set>
-#include <string>
-
 #include "engine_test_util.hpp"
 
 namespace troupe::engine {
@@ -63,12 +58,7 @@ TEST_F(CoordinatorTest, NamesItsThreads) {
   auto c = make();
   auto s = run_sync(c->generate(task("Once upon a time", 2)));  // the tokenizer has run
   collect(s);
-  std::multiset<std::string> names;
-  for (const auto& e : std::filesystem::directory_iterator("/proc/self/task")) {
-    std::string n;
-    std::ifstream(e.path() / "comm") >> n;
-    names.insert(n);
-  }
+  const auto names = testing::thread_names();
   for (const char* n : {"batch-engine", "sequences", "tokenizer", "actor-io"})
     EXPECT_GE(names.count(n), 1u) << n;
 }

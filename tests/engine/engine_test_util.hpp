@@ -5,6 +5,9 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
+#include <filesystem>
+#include <fstream>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -37,6 +40,17 @@ struct Collected {
 };
 
 // Reads a stream to its end (blocking).
+// The names of this process's threads, one entry per thread.
+inline std::multiset<std::string> thread_names() {
+  std::multiset<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::string n;
+    std::ifstream(e.path() / "comm") >> n;
+    names.insert(n);
+  }
+  return names;
+}
+
 inline Collected collect(TokenStream& s) {
   Collected c;
   while (auto ev = s.next_blocking()) {

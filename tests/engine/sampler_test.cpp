@@ -6,17 +6,15 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <filesystem>
-#include <fstream>
 #include <limits>
 #include <random>
-#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "engine/llama_runtime.hpp"
 #include "engine/threadpool.hpp"
+#include "engine_test_util.hpp"
 #include "util/thread_name.hpp"
 
 namespace troupe::engine {
@@ -106,25 +104,15 @@ TEST(CpuThreadpool, StartsPausedAndPausesAndResumes) {
   EXPECT_EQ(CpuThreadpool::create(0, 0), nullptr);
 }
 
-// The names of this process's threads, one entry per thread.
-std::multiset<std::string> thread_names() {
-  std::multiset<std::string> names;
-  for (const auto& e : std::filesystem::directory_iterator("/proc/self/task")) {
-    std::string n;
-    std::ifstream(e.path() / "comm") >> n;
-    names.insert(n);
-  }
-  return names;
-}
-
 TEST(CpuThreadpool, ItsWorkersAreNamedAndTheCreatorKeepsItsName) {
   init_llama_runtime();
   std::thread([] {
     util::set_thread_name("pool-creator");
-    const auto before = thread_names().count("ggml-worker");
+    const auto before = testing::thread_names().count("ggml-worker");
     auto pool = CpuThreadpool::create(3, 0);
     ASSERT_NE(pool, nullptr);
-    EXPECT_EQ(thread_names().count("ggml-worker"), before + 2) << "ggml starts n_threads - 1";
+    EXPECT_EQ(testing::thread_names().count("ggml-worker"), before + 2)
+        << "ggml starts n_threads - 1";
     EXPECT_EQ(util::thread_name(), "pool-creator");
   }).join();
 }
