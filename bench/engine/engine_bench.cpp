@@ -16,8 +16,11 @@
 // alternating order (ceiling-engine, engine-ceiling, ...), so that drift and a neighbour's load
 // land on both sides alike; each row gives the median pair ratio, its quartiles and range, the
 // ratio of the time inside llama_decode alone, and the time per step outside llama_decode on
-// each side (the engine's own per-step work); a summary gives a 95 % bootstrap interval of
-// each median and says whether it clears 0.97. --cpus pins every thread of the process.
+// each side (the engine's own per-step work); the step-time ratio (median inter-token gaps);
+// and, from the scheduler's per-thread times, how long the decoding threads sat pre-empted on
+// each side and how much CPU the engine's other threads used. A summary gives a 95 %
+// bootstrap interval of each median and says whether it clears 0.97. --cpus pins every
+// thread of the process.
 // TTFT: a 1000-token prompt arriving while 8 sequences generate, chunked prefill on and off;
 // and the TTFT of a repeated 1000-token prompt (prefix reuse). --idle: the CPU time an idle
 // engine uses in 2 s after serving a request.
