@@ -3,7 +3,8 @@
 //   engine_bench MODEL [--threads 2] [--parallel 1,2,4,8,16] [--prompt 128] [--gen 128]
 //                      [--batch 512] [--chunk 256] [--repeat 1] [--warmup 1]
 //                      [--threadpool on|off] [--poll 50] [--cpus 0-7] [--side both|ceiling|engine]
-//                      [--no-throughput] [--no-ttft] [--idle]
+//                      [--no-throughput] [--no-ttft] [--idle] [--pairs-out FILE]
+//   engine_bench --pooled FILE    (the pairs --pairs-out appended, over runs: medians, intervals)
 //   engine_bench --make small|1b --type f16|q4_0 -o PATH    (writes a random-weight model)
 //
 // Throughput: for each parallelism P, P requests with distinct P-token prompts, greedy,
@@ -37,12 +38,15 @@
 #include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <random>
+#include <sstream>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "engine/coordinator.hpp"
@@ -66,6 +70,8 @@ struct Args {
   int poll = 50;              // --poll N: its workers' polling level between graphs (0..100)
   std::string cpus;           // --cpus 0-7: pin the whole process (every thread) to these CPUs
   std::string side = "both";  // --side ceiling|engine: run one side only (for perf, strace)
+  std::string pairs_out;      // --pairs-out FILE: append every pair's ratios (CSV)
+  std::string pooled;         // --pooled FILE: summarise the pairs such files hold, and exit
 };
 
 long self_tid() {
@@ -437,6 +443,11 @@ void throughput(const Args& a, llama_model* model, int n_vocab) {
         ceil = ceiling();
       }
       add_pair(row, ceil, eng, tokens);
+      if (!a.pairs_out.empty() && !row.step_ratio.empty()) {
+        std::ofstream(a.pairs_out, std::ios::app) << fmt::format(
+            "{},{},{},{},{:.5f},{:.5f},{:.5f}\n", std::time(nullptr), a.model, a.threads, P,
+            row.ratio.back(), row.dec_ratio.back(), row.step_ratio.back());
+      }
     }
     row.load1 = load_average();
     fmt::print(
@@ -519,6 +530,45 @@ void idle_cpu(const Args& a, int n_vocab) {
   fmt::print("idle engine ({} threads, threadpool {}, poll {}): {:.1f} ms CPU in 2 s, {} steps\n",
              a.threads, a.threadpool ? "on" : "off", a.poll, cpu() - c0,
              c.stats().decode_steps_total - steps0);
+}
+
+// --pooled: the pairs that --pairs-out appended, over any number of runs, per model, thread
+// count and P: the median engine/ceiling and step-time ratios with their 95 % intervals.
+int pooled(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    fmt::print(stderr, "--pooled {}: cannot read it\n", path);
+    return 2;
+  }
+  struct Key {
+    std::string model;
+    int threads = 0, P = 0;
+    bool operator<(const Key& o) const {
+      return std::tie(model, threads, P) < std::tie(o.model, o.threads, o.P);
+    }
+  };
+  std::map<Key, std::pair<std::vector<double>, std::vector<double>>> pairs;
+  for (std::string line; std::getline(in, line);) {
+    std::stringstream f(line);
+    std::string time, model, threads, P, ratio, dec, step;
+    if (std::getline(f, time, ',') && std::getline(f, model, ',') &&
+        std::getline(f, threads, ',') && std::getline(f, P, ',') && std::getline(f, ratio, ',') &&
+        std::getline(f, dec, ',') && std::getline(f, step, ',')) {
+      auto& [r, s] = pairs[{model, std::atoi(threads.c_str()), std::atoi(P.c_str())}];
+      r.push_back(std::atof(ratio.c_str()));
+      s.push_back(std::atof(step.c_str()));
+    }
+  }
+  fmt::print(
+      "| model | threads | P | pairs | engine/ceiling | 95 % interval | step-time ratio | 95 % "
+      "interval |\n|---|---|---|---|---|---|---|---|\n");
+  for (const auto& [k, v] : pairs) {
+    const auto [lo, hi] = bootstrap_median_ci(v.first);
+    const auto [slo, shi] = bootstrap_median_ci(v.second);
+    fmt::print("| {} | {} | {} | {} | {:.3f} | {:.3f}-{:.3f} | {:.3f} | {:.3f}-{:.3f} |\n", k.model,
+               k.threads, k.P, v.first.size(), median(v.first), lo, hi, median(v.second), slo, shi);
+  }
+  return 0;
 }
 
 bool pin_cpus(const std::string& list) {
@@ -646,6 +696,10 @@ Args parse(int argc, char** argv) {
       a.cpus = argv[++i];
     else if (k == "--idle")
       a.idle = true;
+    else if (k == "--pairs-out")
+      a.pairs_out = argv[++i];
+    else if (k == "--pooled")
+      a.pooled = argv[++i];
     else if (k == "--side")
       a.side = argv[++i];
     else if (k == "--no-throughput")
@@ -671,6 +725,8 @@ int main(int argc, char** argv) {
   if (argc > 1 && std::string(argv[1]) == "--make")
     return make_model(argc, argv);
   const Args a = parse(argc, argv);
+  if (!a.pooled.empty())
+    return pooled(a.pooled);
   if (a.model.empty()) {
     fmt::print(stderr, "usage: engine_bench MODEL [--threads N] [--parallel 1,2,4] ...\n");
     return 2;
