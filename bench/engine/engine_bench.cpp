@@ -444,9 +444,15 @@ void throughput(const Args& a, llama_model* model, int n_vocab) {
       }
       add_pair(row, ceil, eng, tokens);
       if (!a.pairs_out.empty() && !row.step_ratio.empty()) {
-        std::ofstream(a.pairs_out, std::ios::app) << fmt::format(
-            "{},{},{},{},{:.5f},{:.5f},{:.5f}\n", std::time(nullptr), a.model, a.threads, P,
-            row.ratio.back(), row.dec_ratio.back(), row.step_ratio.back());
+        std::error_code ec;
+        if (std::filesystem::file_size(a.pairs_out, ec) == 0 || ec) {
+          std::ofstream(a.pairs_out, std::ios::app)
+              << "unix_time,model,threads,P,ratio,decode_only_ratio,step_time_ratio\n";
+        }
+        std::ofstream(a.pairs_out, std::ios::app)
+            << fmt::format("{},{},{},{},{:.5f},{:.5f},{:.5f}\n", std::time(nullptr),
+                           std::filesystem::path(a.model).filename().string(), a.threads, P,
+                           row.ratio.back(), row.dec_ratio.back(), row.step_ratio.back());
       }
     }
     row.load1 = load_average();
@@ -549,6 +555,8 @@ int pooled(const std::string& path) {
   };
   std::map<Key, std::pair<std::vector<double>, std::vector<double>>> pairs;
   for (std::string line; std::getline(in, line);) {
+    if (line.empty() || line[0] < '0' || line[0] > '9')
+      continue;  // the header
     std::stringstream f(line);
     std::string time, model, threads, P, ratio, dec, step;
     if (std::getline(f, time, ',') && std::getline(f, model, ',') &&
