@@ -44,10 +44,7 @@ ActorSystem::ActorSystem(SystemOptions options)
   const std::size_t n = std::max<std::size_t>(1, options.threads);
   io_threads_.reserve(n);
   for (std::size_t i = 0; i < n; ++i) {
-    io_threads_.emplace_back([io = owned_ioc_.get()] {
-      util::set_thread_name("actor-io");
-      io->run();
-    });
+    io_threads_.push_back(util::named_thread("actor-io", [io = owned_ioc_.get()] { io->run(); }));
   }
 }
 

@@ -17,10 +17,7 @@ namespace asio = boost::asio;
 
 IoThreads::IoThreads(asio::io_context& io, int n) : io_(io), guard_(io.get_executor()) {
   for (int i = 0; i < std::max(1, n); ++i)
-    threads_.emplace_back([&io] {
-      util::set_thread_name("node-io");
-      io.run();
-    });
+    threads_.push_back(util::named_thread("node-io", [&io] { io.run(); }));
 }
 
 IoThreads::~IoThreads() {

@@ -82,14 +82,8 @@ Coordinator::Coordinator(EngineOptions options)
       model_id_(options_.model_id.empty() ? default_model_id(options_.model_path)
                                           : options_.model_id),
       actors_work_(asio::make_work_guard(actors_)) {
-  actor_thread_ = std::thread([this] {
-    util::set_thread_name("sequences");
-    actors_.run();
-  });
-  loader_ = std::thread([this] {
-    util::set_thread_name("model-load");
-    load();
-  });
+  actor_thread_ = util::named_thread("sequences", [this] { actors_.run(); });
+  loader_ = util::named_thread("model-load", [this] { load(); });
   asio::post(tokenizer_, [] { util::set_thread_name("tokenizer"); });  // its one thread
 }
 

@@ -94,10 +94,7 @@ class SimBackend final : public Backend {
       : options_(std::move(o)),
         epoch_(Clock::now()),
         work_(asio::make_work_guard(io_)),
-        thread_([this] {
-          util::set_thread_name("sim-engine");
-          io_.run();
-        }) {}
+        thread_(util::named_thread("sim-engine", [this] { io_.run(); })) {}
 
   ~SimBackend() override {
     work_.reset();

@@ -229,10 +229,7 @@ int run_until_signal(engine::Backend& backend, const ServerConfig& config, int i
   });
   std::vector<std::thread> threads;
   for (int i = 1; i < io_threads; ++i)
-    threads.emplace_back([&] {
-      util::set_thread_name("http-io");
-      ioc.run();
-    });
+    threads.push_back(util::named_thread("http-io", [&] { ioc.run(); }));
   ioc.run();
   for (auto& t : threads)
     t.join();

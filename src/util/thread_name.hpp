@@ -5,6 +5,8 @@
 
 #include <string>
 #include <string_view>
+#include <thread>
+#include <utility>
 
 namespace troupe::util {
 
@@ -28,5 +30,14 @@ class ScopedThreadName {
  private:
   std::string saved_;
 };
+
+// Starts a thread that carries `name` from its first instruction: Linux copies the creator's
+// name into a new thread, so the creator takes the name for the moment of creation. A thread
+// that names itself would be unnamed until the scheduler first runs it.
+template <class F>
+std::thread named_thread(std::string_view name, F&& body) {
+  ScopedThreadName scope(name);
+  return std::thread(std::forward<F>(body));
+}
 
 }  // namespace troupe::util

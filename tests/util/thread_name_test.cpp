@@ -1,8 +1,10 @@
 #include "util/thread_name.hpp"
 
 #include <gtest/gtest.h>
+#include <pthread.h>
 
 #include <fstream>
+#include <future>
 #include <string>
 #include <thread>
 
@@ -41,6 +43,26 @@ TEST(ThreadName, ScopedNameIsInheritedByThreadsStartedInsideAndThenRestored) {
   EXPECT_EQ(before, "outer");
   EXPECT_EQ(child, "lib-worker");
   EXPECT_EQ(after, "outer");
+}
+
+// The name must be in /proc before the new thread has run at all: a reader that looks right
+// after creation (a test, `top -H`) must not see the creator's name.
+TEST(ThreadName, NamedThreadCarriesItsNameBeforeItRuns) {
+  std::promise<void> go;
+  std::string creator_after;
+  std::string seen_from_outside;
+  std::thread([&] {
+    set_thread_name("creator");
+    std::thread t = named_thread("io-worker", [f = go.get_future()]() mutable { f.wait(); });
+    creator_after = thread_name();
+    char buf[16] = {};
+    pthread_getname_np(t.native_handle(), buf, sizeof buf);  // reads the thread's comm
+    seen_from_outside = buf;
+    go.set_value();
+    t.join();
+  }).join();
+  EXPECT_EQ(creator_after, "creator");
+  EXPECT_EQ(seen_from_outside, "io-worker");
 }
 
 }  // namespace

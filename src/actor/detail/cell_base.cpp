@@ -105,10 +105,8 @@ void CellBase::start() {
   }
   auto self = shared_from_this();
   std::lock_guard lock(core_->mu);
-  core_->threads.emplace_back([self] {
-    util::set_thread_name(self->name_.empty() ? std::string_view("actor") : self->name_);
-    self->run_dedicated();
-  });
+  const std::string_view name = name_.empty() ? std::string_view("actor") : name_;
+  core_->threads.push_back(util::named_thread(name, [self] { self->run_dedicated(); }));
 }
 
 // Producer side of the wake-up protocol. The push before it was a seq_cst exchange on the
