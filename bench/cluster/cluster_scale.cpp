@@ -44,8 +44,10 @@
 
 #include "client/client.hpp"
 #include "cluster/child_process.hpp"
+#include "util/cpu_set.hpp"
 
 namespace asio = boost::asio;
+namespace util = troupe::util;
 using troupe::cluster::test::ChildProcess;
 using Clock = std::chrono::steady_clock;
 
@@ -198,25 +200,11 @@ cpu_set_t& all_cpus() {
 }
 
 // Pins this thread, and so what it starts after, to "0-3,6"; "" for all of all_cpus().
-bool pin_self(const std::string& list) {
-  if (list.empty())
-    return sched_setaffinity(0, sizeof all_cpus(), &all_cpus()) == 0;
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  std::stringstream in(list);
-  for (std::string item; std::getline(in, item, ',');) {
-    const auto dash = item.find('-');
-    const int lo = std::stoi(item);
-    const int hi = dash == std::string::npos ? lo : std::stoi(item.substr(dash + 1));
-    for (int c = lo; c <= hi; ++c)
-      CPU_SET(c, &set);
-  }
-  return sched_setaffinity(0, sizeof set, &set) == 0;
-}
-
 void pin_or_exit(const std::string& list) {
-  if (!pin_self(list)) {
-    fmt::print(stderr, "cannot pin to CPUs {}\n", list);
+  auto set = list.empty() ? troupe::Result<cpu_set_t>(all_cpus()) : util::parse_cpu_list(list);
+  auto pinned = set ? util::pin_calling_thread(*set) : troupe::Result<void>(set.error());
+  if (!pinned) {
+    fmt::print(stderr, "{}\n", pinned.error().message);
     std::exit(2);
   }
 }
@@ -335,6 +323,13 @@ int main(int argc, char** argv) {
   if (o.direct != "after" && o.direct != "mixed" && o.direct != "off") {
     fmt::print(stderr, "--direct takes after, mixed or off\n");
     return 2;
+  }
+  for (const std::string* cpus : {&o.gateway_cpus, &o.others_cpus}) {
+    auto set = util::parse_cpu_list(*cpus);
+    if (!cpus->empty() && !set) {
+      fmt::print(stderr, "{}\n", set.error().message);
+      return 2;
+    }
   }
   const std::string dir = troupe_dir(o);
   if (!std::filesystem::is_regular_file(std::filesystem::path(dir) / "troupe")) {

@@ -53,6 +53,7 @@
 #include "engine/llama_runtime.hpp"
 #include "engine/threadpool.hpp"
 #include "mkmodel/model_spec.hpp"
+#include "util/cpu_set.hpp"
 
 namespace {
 
@@ -579,24 +580,6 @@ int pooled(const std::string& path) {
   return 0;
 }
 
-bool pin_cpus(const std::string& list) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  for (std::size_t i = 0; i < list.size();) {
-    std::size_t end = list.find(',', i);
-    if (end == std::string::npos)
-      end = list.size();
-    const std::string item = list.substr(i, end - i);
-    const auto dash = item.find('-');
-    const int lo = std::atoi(item.c_str());
-    const int hi = dash == std::string::npos ? lo : std::atoi(item.c_str() + dash + 1);
-    for (int c = lo; c <= hi; ++c)
-      CPU_SET(c, &set);
-    i = end + 1;
-  }
-  return sched_setaffinity(0, sizeof set, &set) == 0;
-}
-
 // TTFT of a long prompt arriving while 8 sequences generate.
 void ttft_under_load(const Args& a, int n_vocab, bool chunked) {
   Args b = a;
@@ -739,9 +722,13 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "usage: engine_bench MODEL [--threads N] [--parallel 1,2,4] ...\n");
     return 2;
   }
-  if (!a.cpus.empty() && !pin_cpus(a.cpus)) {
-    fmt::print(stderr, "--cpus {}: sched_setaffinity failed\n", a.cpus);
-    return 2;
+  if (!a.cpus.empty()) {  // before any thread starts: they all inherit it
+    auto set = util::parse_cpu_list(a.cpus);
+    auto pinned = set ? util::pin_calling_thread(*set) : Result<void>(set.error());
+    if (!pinned) {
+      fmt::print(stderr, "--cpus: {}\n", pinned.error().message);
+      return 2;
+    }
   }
   init_llama_runtime();
   llama_model* model = llama_model_load_from_file(a.model.c_str(), llama_model_default_params());
