@@ -23,7 +23,7 @@
 //   loop:  handle pending system signals (stop, Down, ChildFailed)
 //          handle the messages in the mailbox, up to `throughput` of them
 //          if has_work(): do_work() once, then loop again (no blocking)
-//          else: block on the mailbox (futex) until a tell or a signal arrives
+//          else: on_idle(), then block on the mailbox (futex) until a tell or a signal arrives
 //
 // That is the shape of a batching engine: take every new request and cancellation, run one
 // decode step, repeat; sleep with zero CPU and zero wake-ups when there is nothing to do.
@@ -74,6 +74,10 @@ class Actor {
   // blocking. Both must be cheap to call and must not block on other actors.
   virtual bool has_work() { return false; }
   virtual void do_work() {}
+  // The turn ends with nothing to do: no message waiting, has_work() false. A dedicated actor
+  // blocks on its mailbox next; a light actor gives up its turn. The place to let go of what
+  // only a busy actor needs (an engine's spinning worker threads).
+  virtual void on_idle() {}
 
  protected:
   // This actor's own ref. Valid from on_start on.

@@ -39,12 +39,11 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
     counters_.loop_iterations.fetch_add(1, std::memory_order_relaxed);
     handle(msg);
   }
-  // Called before the loop blocks on its mailbox: the threadpool's workers go to sleep too.
-  bool has_work() override {
-    const bool work = active_ > 0 && !failed_;
-    if (!work && pool_)
+  bool has_work() override { return active_ > 0 && !failed_; }
+  // The loop blocks on its mailbox next: the threadpool's workers go to sleep too.
+  void on_idle() override {
+    if (pool_)
       pool_->pause();
-    return work;
   }
   void do_work() override {
     counters_.loop_iterations.fetch_add(1, std::memory_order_relaxed);

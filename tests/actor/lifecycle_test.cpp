@@ -6,8 +6,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -127,6 +130,64 @@ TEST_P(ExecTest, ShutdownDrainHandlesEverythingAccepted) {
   EXPECT_EQ(s->pings.load(), 1000u);
   EXPECT_EQ(report.dropped, 0u);
   EXPECT_EQ(ref.tell(Ping{}), SendStatus::stopped);
+}
+
+// on_idle: once each time a turn ends with nothing to do, never while work or mail is left.
+struct IdleTrace {
+  std::mutex mu;
+  std::condition_variable changed;
+  std::vector<std::string> events;
+  void add(std::string e) {
+    std::lock_guard lock(mu);
+    events.push_back(std::move(e));
+    changed.notify_all();
+  }
+};
+
+class IdleLogger : public Actor<Msg> {
+ public:
+  explicit IdleLogger(std::shared_ptr<IdleTrace> t) : t_(std::move(t)) {}
+  void on_message(Msg& m) override {
+    if (auto* w = std::get_if<Work>(&m)) {
+      t_->add("msg");
+      units_ += w->units;
+    }
+  }
+  bool has_work() override { return units_ > 0; }
+  void do_work() override {
+    t_->add("step");
+    --units_;
+  }
+  void on_idle() override { t_->add("idle"); }
+
+ private:
+  std::shared_ptr<IdleTrace> t_;
+  int units_ = 0;
+};
+
+TEST_P(ExecTest, OnIdleRunsWhenATurnEndsWithNothingToDo) {
+  auto t = std::make_shared<IdleTrace>();
+  ActorSystem sys;
+  auto ref = sys.spawn<IdleLogger>(SpawnOptions{.execution = GetParam()}, t);
+  ref.tell(Work{3});
+  std::vector<std::string> seen;
+  {
+    std::unique_lock lock(t->mu);
+    const bool done = t->changed.wait_for(lock, 10s, [&] {
+      return std::count(t->events.begin(), t->events.end(), "step") == 3 &&
+             t->events.back() == "idle";
+    });
+    seen = t->events;
+    ASSERT_TRUE(done) << "no idle after the work; saw " << ::testing::PrintToString(seen);
+  }
+  // The first turn may have found the mailbox empty (an idle before the message) or not.
+  if (seen.front() == "idle")
+    seen.erase(seen.begin());
+  EXPECT_EQ(seen, (std::vector<std::string>{"msg", "step", "step", "step", "idle"}));
+  sys.shutdown();
+  std::lock_guard lock(t->mu);
+  EXPECT_EQ(t->events.size(), seen.size() + (t->events.front() == "idle" ? 1 : 0))
+      << "no turn after the work: nothing ran while the actor had nothing to do";
 }
 
 INSTANTIATE_TEST_SUITE_P(Executions, ExecTest,

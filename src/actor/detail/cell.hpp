@@ -127,6 +127,7 @@ class Cell final : public CellBase {
   void deliver(const ChildFailed& f) override { behavior_->on_child_failed(f); }
   bool has_work() override { return behavior_->has_work(); }
   void do_work() override { behavior_->do_work(); }
+  void idle() override { behavior_->on_idle(); }
 
   Mailbox<Protocol> mailbox_;
   Factory factory_;

@@ -246,6 +246,8 @@ CellBase::Turn CellBase::turn() {
       work = has_work();
       if (work)
         do_work();
+      else if (n < throughput_ && mailbox_empty())
+        idle();  // the turn ends with nothing to do
     });
   }
   if (stop_pending_ || (draining_ && mailbox_empty())) {

@@ -108,6 +108,7 @@ class CellBase : public std::enable_shared_from_this<CellBase> {
   virtual void deliver(const ChildFailed& f) = 0;
   virtual bool has_work() = 0;
   virtual void do_work() = 0;
+  virtual void idle() = 0;
 
  private:
   friend struct RunHandler;
