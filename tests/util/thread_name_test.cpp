@@ -11,22 +11,22 @@
 namespace troupe::util {
 namespace {
 
-TEST(ThreadName, SetsAndReadsTheCallingThreadsName) {
+// The name a fresh thread reads back after naming itself `name`.
+std::string named_and_read_back(std::string_view name) {
   std::string seen;
   std::thread([&] {
-    set_thread_name("troupe-test");
+    set_thread_name(name);
     seen = thread_name();
   }).join();
-  EXPECT_EQ(seen, "troupe-test");
+  return seen;
+}
+
+TEST(ThreadName, SetsAndReadsTheCallingThreadsName) {
+  EXPECT_EQ(named_and_read_back("troupe-test"), "troupe-test");
 }
 
 TEST(ThreadName, CutsLongNamesToTheKernelsFifteenBytes) {
-  std::string seen;
-  std::thread([&] {
-    set_thread_name("a-name-longer-than-fifteen-bytes");
-    seen = thread_name();
-  }).join();
-  EXPECT_EQ(seen, "a-name-longer-t");
+  EXPECT_EQ(named_and_read_back("a-name-longer-than-fifteen-bytes"), "a-name-longer-t");
 }
 
 TEST(ThreadName, ScopedNameIsInheritedByThreadsStartedInsideAndThenRestored) {
