@@ -1,10 +1,14 @@
-# Provides troupe::llama (llama.h + libllama + libggml) and TROUPE_LLAMA_LIBDIR, the folder
-# the ggml backends are loaded from at run time.
+# Provides troupe::llama (llama.h + libllama + libggml), troupe::llama_common (llama.cpp's
+# common library: Jinja chat templates, tool-call and reasoning parsers, JSON-schema grammars;
+# linked by one module only), TROUPE_LLAMA_LIBDIR (the folder the ggml backends are loaded from
+# at run time) and TROUPE_LLAMA_BUILD (which build: native, npm prebuilt, a user's package).
 #
-#   TROUPE_LLAMA=bundled  the pinned prebuilt libraries in third_party/llama (scripts/bootstrap.sh)
+#   TROUPE_LLAMA=bundled  third_party/llama, as scripts/bootstrap.sh installs it: built from the
+#                         pinned release for this machine, or the npm prebuilt (--prebuilt)
 #   TROUPE_LLAMA=package  a llama.cpp installed elsewhere, through its CMake package `llama`
 #                         (e.g. -DTROUPE_LLAMA=package -DCMAKE_PREFIX_PATH=/opt/llama-cuda)
 add_library(troupe::llama INTERFACE IMPORTED GLOBAL)
+add_library(troupe::llama_common INTERFACE IMPORTED GLOBAL)
 
 if(TROUPE_LLAMA STREQUAL "bundled")
   set(_dir "${CMAKE_SOURCE_DIR}/third_party/llama")
@@ -14,23 +18,27 @@ if(TROUPE_LLAMA STREQUAL "bundled")
   endif()
   include("${_dir}/versions.cmake")
   set(TROUPE_LLAMA_LIBDIR "${_dir}/lib")
-  foreach(_lib llama ggml ggml_base)
+  if(NOT DEFINED TROUPE_LLAMA_COMMON_LIBRARY)
+    message(FATAL_ERROR "${_dir} was installed by an older scripts/bootstrap.sh: run it again.")
+  endif()
+  foreach(_pair "llama;${TROUPE_LLAMA_LIBRARY}" "ggml;${TROUPE_GGML_LIBRARY}"
+                "ggml_base;${TROUPE_GGML_BASE_LIBRARY}" "common;${TROUPE_LLAMA_COMMON_LIBRARY}")
+    list(GET _pair 0 _lib)
+    list(GET _pair 1 _file)
     add_library(troupe::_${_lib} SHARED IMPORTED GLOBAL)
+    set_target_properties(troupe::_${_lib} PROPERTIES
+      IMPORTED_LOCATION "${TROUPE_LLAMA_LIBDIR}/${_file}" IMPORTED_SONAME "${_file}")
   endforeach()
-  set_target_properties(troupe::_llama PROPERTIES
-    IMPORTED_LOCATION "${TROUPE_LLAMA_LIBDIR}/${TROUPE_LLAMA_LIBRARY}"
-    IMPORTED_SONAME "${TROUPE_LLAMA_LIBRARY}")
-  set_target_properties(troupe::_ggml PROPERTIES
-    IMPORTED_LOCATION "${TROUPE_LLAMA_LIBDIR}/${TROUPE_GGML_LIBRARY}"
-    IMPORTED_SONAME "${TROUPE_GGML_LIBRARY}")
-  set_target_properties(troupe::_ggml_base PROPERTIES
-    IMPORTED_LOCATION "${TROUPE_LLAMA_LIBDIR}/libggml-base.so"
-    IMPORTED_SONAME "libggml-base.so")
   # -isystem: llama.cpp's headers are not ours to warn about.
   set_target_properties(troupe::llama PROPERTIES
     INTERFACE_INCLUDE_DIRECTORIES "${_dir}/include"
     INTERFACE_SYSTEM_INCLUDE_DIRECTORIES "${_dir}/include"
     INTERFACE_LINK_LIBRARIES "troupe::_llama;troupe::_ggml;troupe::_ggml_base")
+  set_target_properties(troupe::llama_common PROPERTIES
+    INTERFACE_INCLUDE_DIRECTORIES "${_dir}/include/common;${_dir}/include/vendor"
+    INTERFACE_SYSTEM_INCLUDE_DIRECTORIES "${_dir}/include/common;${_dir}/include/vendor"
+    INTERFACE_LINK_LIBRARIES "troupe::_common;troupe::llama")
+  set(TROUPE_LLAMA_TESTDATA "${_dir}/testdata")
   set(CMAKE_BUILD_RPATH "${TROUPE_LLAMA_LIBDIR}")
 elseif(TROUPE_LLAMA STREQUAL "package")
   find_package(llama REQUIRED)
@@ -40,7 +48,28 @@ elseif(TROUPE_LLAMA STREQUAL "package")
   set(TROUPE_LLAMA_RELEASE "${llama_VERSION}")
   set(TROUPE_LLAMA_NPM_VERSION "")
   set(TROUPE_LLAMA_COMMIT "${LLAMA_BUILD_COMMIT}")
+  set(TROUPE_LLAMA_BUILD "package llama ${llama_VERSION} from ${TROUPE_LLAMA_LIBDIR}")
+  # llama.cpp's CMake package does not export its common library: look beside libllama, and
+  # for its headers under the prefix (a source tree's common/ works too: -DTROUPE_LLAMA_COMMON_INCLUDE).
+  find_library(TROUPE_LLAMA_COMMON_LIB NAMES llama-common common HINTS "${TROUPE_LLAMA_LIBDIR}")
+  find_path(TROUPE_LLAMA_COMMON_INCLUDE chat.h PATH_SUFFIXES common include/common
+            HINTS "${TROUPE_LLAMA_LIBDIR}/.." "${TROUPE_LLAMA_LIBDIR}/../..")
+  find_path(TROUPE_LLAMA_NLOHMANN_INCLUDE nlohmann/json.hpp PATH_SUFFIXES vendor include/vendor
+            HINTS "${TROUPE_LLAMA_COMMON_INCLUDE}/.." "${TROUPE_LLAMA_LIBDIR}/..")
+  if(NOT TROUPE_LLAMA_COMMON_LIB OR NOT TROUPE_LLAMA_COMMON_INCLUDE OR NOT TROUPE_LLAMA_NLOHMANN_INCLUDE)
+    message(FATAL_ERROR "llama.cpp's common library is missing from this llama package "
+      "(library: ${TROUPE_LLAMA_COMMON_LIB}, headers: ${TROUPE_LLAMA_COMMON_INCLUDE}, "
+      "nlohmann/json: ${TROUPE_LLAMA_NLOHMANN_INCLUDE}). Build llama.cpp with "
+      "-DBUILD_SHARED_LIBS=ON -DLLAMA_BUILD_COMMON=ON and point -DTROUPE_LLAMA_COMMON_LIB, "
+      "-DTROUPE_LLAMA_COMMON_INCLUDE (its common/ folder) and -DTROUPE_LLAMA_NLOHMANN_INCLUDE "
+      "(its vendor/ folder) at them.")
+  endif()
+  set_target_properties(troupe::llama_common PROPERTIES
+    INTERFACE_INCLUDE_DIRECTORIES "${TROUPE_LLAMA_COMMON_INCLUDE};${TROUPE_LLAMA_NLOHMANN_INCLUDE}"
+    INTERFACE_SYSTEM_INCLUDE_DIRECTORIES "${TROUPE_LLAMA_COMMON_INCLUDE};${TROUPE_LLAMA_NLOHMANN_INCLUDE}"
+    INTERFACE_LINK_LIBRARIES "${TROUPE_LLAMA_COMMON_LIB};troupe::llama")
+  set(TROUPE_LLAMA_TESTDATA "${CMAKE_SOURCE_DIR}/third_party/llama/testdata")
 else()
   message(FATAL_ERROR "TROUPE_LLAMA must be 'bundled' or 'package', not '${TROUPE_LLAMA}'")
 endif()
-message(STATUS "llama.cpp: ${TROUPE_LLAMA} ${TROUPE_LLAMA_RELEASE} from ${TROUPE_LLAMA_LIBDIR}")
+message(STATUS "llama.cpp: ${TROUPE_LLAMA} ${TROUPE_LLAMA_RELEASE} from ${TROUPE_LLAMA_LIBDIR}: ${TROUPE_LLAMA_BUILD}")

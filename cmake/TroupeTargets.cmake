@@ -31,7 +31,8 @@ function(troupe_add_tests name)
   target_link_libraries(${name}_tests PRIVATE troupe_options ${ARG_DEPS} GTest::gtest GTest::gmock
                                               GTest::gtest_main)
   target_compile_definitions(${name}_tests PRIVATE
-    TROUPE_SOURCE_DIR="${CMAKE_SOURCE_DIR}" TROUPE_BINARY_DIR="${CMAKE_BINARY_DIR}")
+    TROUPE_SOURCE_DIR="${CMAKE_SOURCE_DIR}" TROUPE_BINARY_DIR="${CMAKE_BINARY_DIR}"
+    TROUPE_LLAMA_TESTDATA="${TROUPE_LLAMA_TESTDATA}")
   gtest_discover_tests(${name}_tests DISCOVERY_MODE PRE_TEST DISCOVERY_TIMEOUT 60
                        PROPERTIES LABELS "${name};${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT})
 endfunction()

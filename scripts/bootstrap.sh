@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Installs everything troupe needs on Debian 12 and is quick when it is all there already.
 #   1. Debian packages (compiler, CMake, Boost 1.81, fmt, spdlog, CLI11, GoogleTest, ...).
-#   2. llama.cpp as a binary dependency: the prebuilt shared libraries of the pinned npm
-#      package @node-llama-cpp/linux-x64 and the public headers of the same llama.cpp release,
-#      read from the git bundle that ships in the node-llama-cpp package. Both tarballs are
-#      checked against the sha512 that npm publishes. Everything lands in third_party/llama.
+#   2. llama.cpp, the release pinned by the npm package node-llama-cpp (its git bundle, checked
+#      against the sha512 that npm publishes, checked out into third_party/llama-src): by
+#      default ggml, llama and llama-common are built from it for this machine (native CPU
+#      flags, OpenMP: about twice the decode speed of the prebuilt), out of tree with ccache;
+#      with --prebuilt the portable libraries of @node-llama-cpp/linux-x64 are used instead
+#      (no compiler time). Libraries, headers (llama.h, ggml, llama-common's common/) and test
+#      data (the release's chat templates and tokenizers) land in third_party/llama.
 #   3. The official `openai` npm client used by the end-to-end tests (tests/e2e/node_modules).
 #   4. With --test-tools (scripts/test.sh passes it): promtool, unpacked from Debian's
 #      prometheus package into third_party/promtool without installing the package (which
@@ -15,7 +18,7 @@ set -euo pipefail
 LLAMA_NPM_VERSION=3.22.1
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 dest="$root/third_party/llama"
-stamp="$dest/.installed-$LLAMA_NPM_VERSION"
+stamp="$dest/.installed"
 
 die() {
   printf '\nbootstrap: %s\n' "$1" >&2
@@ -70,45 +73,133 @@ npm_fetch() {
   printf '%s\n' "$dir/$file"
 }
 
+# The llama.cpp source of the pinned release, checked out of the git bundle inside the
+# node-llama-cpp npm package into third_party/llama-src (ignored, never committed). It gives
+# the headers, the test data (real chat templates and tokenizers) and, by default, the source
+# the libraries are built from.
+checkout_llama_source() {
+  local bundle=$1 srcdir="$root/third_party/llama-src"
+  if [ ! -d "$srcdir/.git" ]; then
+    git init -q "$srcdir" || die "could not create $srcdir" "is git installed?"
+  fi
+  git -C "$srcdir" fetch -q "$bundle" HEAD 2>/dev/null ||
+    die "could not read llama.cpp's release bundle" "is git installed?"
+  git -C "$srcdir" -c advice.detachedHead=false checkout -q --force FETCH_HEAD ||
+    die "could not check out llama.cpp's release"
+  git -C "$srcdir" rev-parse HEAD
+}
+
+# A key for "built for this machine": the CPU model and its flags. A tree copied to another CPU
+# rebuilds rather than running instructions that CPU may lack.
+machine_key() {
+  { grep -m1 '^model name' /proc/cpuinfo; grep -m1 '^flags' /proc/cpuinfo; } 2>/dev/null |
+    openssl dgst -sha256 -r | cut -c1-16
+}
+
+# Builds ggml, llama and llama-common from the checked-out source for this machine: shared
+# libraries, native CPU flags, OpenMP (the two options that double the prebuilt's decode
+# speed, see docs/BENCHMARKS.md), ccache, Ninja, out of tree in third_party/llama-build.
+# Libraries are built with RPATH $ORIGIN so that each finds its siblings.
+llama_cmake_options=(
+  -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON
+  -DGGML_NATIVE=ON -DGGML_OPENMP=ON -DGGML_BACKEND_DL=OFF
+  -DLLAMA_BUILD_COMMON=ON -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF
+  -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF
+  -DCMAKE_BUILD_WITH_INSTALL_RPATH=ON '-DCMAKE_INSTALL_RPATH=$ORIGIN'
+  -DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache
+)
+build_llama_native() {
+  local srcdir=$1 builddir=$2; shift 2
+  local log; log=$(mktemp)
+  # Relative paths in ccache's hashes: a second checkout reuses the first one's objects.
+  CCACHE_BASEDIR="$root/third_party" CCACHE_NOHASHDIR=true \
+    cmake -S "$srcdir" -B "$builddir" -G Ninja "${llama_cmake_options[@]}" "$@" >"$log" 2>&1 ||
+    { tail -20 "$log" >&2; die "configuring llama.cpp failed (log above)"; }
+  CCACHE_BASEDIR="$root/third_party" CCACHE_NOHASHDIR=true \
+    cmake --build "$builddir" -j "$(nproc)" --target llama-common >"$log" 2>&1 ||
+    { tail -30 "$log" >&2; die "building llama.cpp failed (log above)"; }
+  rm -f "$log"
+}
+
 install_llama() {
-  [ -f "$stamp" ] && { step "llama.cpp: $(cat "$stamp")"; return; }
+  local mode=native
+  $prebuilt && mode=prebuilt
+  local key="npm $LLAMA_NPM_VERSION, $mode"
+  [ "$mode" = native ] && key="$key, machine $(machine_key)"
+  if [ -f "$stamp" ] && [ "$(head -1 "$stamp")" = "$key" ]; then
+    step "llama.cpp: $(tail -1 "$stamp")"
+    return
+  fi
   command -v npm >/dev/null || die "npm is missing" "install Debian's npm package"
   local tmp; tmp=$(mktemp -d); trap 'rm -rf "$tmp"' RETURN
-  step "llama.cpp: fetching @node-llama-cpp/linux-x64@$LLAMA_NPM_VERSION and node-llama-cpp@$LLAMA_NPM_VERSION"
-  local bins src
-  bins=$(npm_fetch @node-llama-cpp/linux-x64 "$LLAMA_NPM_VERSION" "$tmp")
+  step "llama.cpp: fetching node-llama-cpp@$LLAMA_NPM_VERSION (the release bundle)"
+  local src
   src=$(npm_fetch node-llama-cpp "$LLAMA_NPM_VERSION" "$tmp")
-  mkdir -p "$tmp/bins" "$tmp/src"
-  tar -xzf "$bins" -C "$tmp/bins" && tar -xzf "$src" -C "$tmp/src" || die "could not unpack the npm tarballs"
+  mkdir -p "$tmp/src" && tar -xzf "$src" -C "$tmp/src" || die "could not unpack $src"
   local tag
   tag=$(sed -n 's/.*"tag": *"\([^"]*\)".*/\1/p' "$tmp/src/package/llama/llama.cpp.info.json")
   [ -n "$tag" ] || die "no llama.cpp tag in node-llama-cpp's llama.cpp.info.json"
+  local srcdir="$root/third_party/llama-src" commit
+  commit=$(checkout_llama_source "$tmp/src/package/llama/gitRelease.bundle")
 
   rm -rf "$dest" && mkdir -p "$dest/lib" "$dest/include"
-  cp -a "$tmp/bins/package/bins/linux-x64/"*.so "$dest/lib/"
-  rm -f "$dest/lib/llama-addon.node"
-  # Headers only, read straight out of the release bundle (no sources are checked out).
-  git init -q "$tmp/repo"
-  git -C "$tmp/repo" fetch -q "$tmp/src/package/llama/gitRelease.bundle" HEAD 2>/dev/null ||
-    die "could not read llama.cpp's release bundle" "is git installed?"
-  local commit h
-  commit=$(git -C "$tmp/repo" rev-parse FETCH_HEAD)
-  for h in $(git -C "$tmp/repo" ls-tree --name-only FETCH_HEAD include/ ggml/include/); do
-    git -C "$tmp/repo" show "FETCH_HEAD:$h" >"$dest/include/$(basename "$h")"
-  done
-  [ -f "$dest/include/llama.h" ] || die "llama.h missing from the bundle"
-  local llama_so ggml_so
-  llama_so=$(cd "$dest/lib" && ls libllama.v*.so | head -1)
-  ggml_so=$(cd "$dest/lib" && ls libggml.v*.so | head -1)
+  local build_desc
+  if [ "$mode" = prebuilt ]; then
+    step "llama.cpp: fetching the prebuilt @node-llama-cpp/linux-x64@$LLAMA_NPM_VERSION"
+    local bins
+    bins=$(npm_fetch @node-llama-cpp/linux-x64 "$LLAMA_NPM_VERSION" "$tmp")
+    mkdir -p "$tmp/bins" && tar -xzf "$bins" -C "$tmp/bins" || die "could not unpack $bins"
+    cp -a "$tmp/bins/package/bins/linux-x64/"*.so "$dest/lib/"
+    rm -f "$dest/lib/llama-addon.node"
+    build_desc="prebuilt @node-llama-cpp/linux-x64@$LLAMA_NPM_VERSION (portable CPU variants, no OpenMP)"
+  else
+    step "llama.cpp: building $tag for this machine (native CPU flags, OpenMP; a few minutes the first time)"
+    local t0=$SECONDS
+    build_llama_native "$srcdir" "$root/third_party/llama-build"
+    cp -a "$root/third_party/llama-build/bin/"lib*.so* "$dest/lib/"
+    build_desc="built here from source: GGML_NATIVE=ON, OpenMP, $(gcc -dumpfullversion 2>/dev/null | sed 's/^/gcc /')"
+    step "llama.cpp: built in $((SECONDS - t0)) s"
+  fi
+
+  # Public headers, and llama-common's (common/, with jinja/ and the vendored nlohmann/json).
+  cp "$srcdir"/include/*.h "$srcdir"/ggml/include/*.h "$dest/include/"
+  mkdir -p "$dest/include/common"
+  (cd "$srcdir/common" && find . \( -name '*.h' -o -name '*.hpp' \) -print0 | tar --null -cf - -T -) |
+    tar -xf - -C "$dest/include/common" || die "could not copy llama-common's headers"
+  mkdir -p "$dest/include/vendor" && cp -a "$srcdir/vendor/nlohmann" "$dest/include/vendor/"
+  [ -f "$dest/include/llama.h" ] && [ -f "$dest/include/common/chat.h" ] ||
+    die "llama.h or common/chat.h missing from the release"
+  # Test data: the release's real chat templates and tokenizers (vocabulary-only GGUFs).
+  mkdir -p "$dest/testdata/templates" "$dest/testdata/vocab"
+  cp "$srcdir"/models/templates/*.jinja "$dest/testdata/templates/"
+  cp "$srcdir"/models/ggml-vocab-*.gguf "$dest/testdata/vocab/"
+
+  # lib_of PATTERN...: the first library in $dest/lib matching a pattern (npm's and CMake's names).
+  lib_of() {
+    local p f
+    for p in "$@"; do
+      for f in "$dest/lib/"$p; do [ -e "$f" ] && { basename "$f"; return; }; done
+    done
+  }
+  local llama_so ggml_so ggml_base_so common_so
+  llama_so=$(lib_of "libllama.v*.so" "libllama.so.[0-9]")
+  ggml_so=$(lib_of "libggml.v*.so" "libggml.so.[0-9]")
+  ggml_base_so=$(lib_of "libggml-base.so.[0-9]" libggml-base.so)
+  common_so=$(lib_of "libllama-common.so.[0-9]" libllama-common.so)
+  [ -n "$llama_so" ] && [ -n "$ggml_so" ] && [ -n "$ggml_base_so" ] && [ -n "$common_so" ] ||
+    die "a llama.cpp library is missing in $dest/lib ($(ls "$dest/lib" | tr '\n' ' '))"
   cat >"$dest/versions.cmake" <<VER
 set(TROUPE_LLAMA_NPM_VERSION "$LLAMA_NPM_VERSION")
 set(TROUPE_LLAMA_RELEASE "$tag")
 set(TROUPE_LLAMA_COMMIT "$commit")
+set(TROUPE_LLAMA_BUILD "$build_desc")
 set(TROUPE_LLAMA_LIBRARY "$llama_so")
 set(TROUPE_GGML_LIBRARY "$ggml_so")
+set(TROUPE_GGML_BASE_LIBRARY "$ggml_base_so")
+set(TROUPE_LLAMA_COMMON_LIBRARY "$common_so")
 VER
-  echo "npm $LLAMA_NPM_VERSION, llama.cpp $tag ($commit)" >"$stamp"
-  step "llama.cpp: installed $(cat "$stamp") into third_party/llama"
+  printf '%s\nllama.cpp %s (%s), %s\n' "$key" "$tag" "$commit" "$build_desc" >"$stamp"
+  step "llama.cpp: installed $(tail -1 "$stamp") into third_party/llama"
 }
 
 install_npm_e2e() {
@@ -137,10 +228,13 @@ install_promtool() {
 }
 
 test_tools=false
+prebuilt=${TROUPE_LLAMA_PREBUILT:-false}
 for arg in "$@"; do
   case "$arg" in
     --test-tools) test_tools=true ;;
-    *) die "unknown option '$arg'" "usage: scripts/bootstrap.sh [--test-tools]" ;;
+    --prebuilt) prebuilt=true ;;
+    --native) prebuilt=false ;;
+    *) die "unknown option '$arg'" "usage: scripts/bootstrap.sh [--test-tools] [--prebuilt|--native]" ;;
   esac
 done
 

@@ -12,6 +12,7 @@ int run_version() {
   const auto& rt = engine::init_llama_runtime();
   fmt::print("troupe {}\n", TROUPE_VERSION);
   fmt::print("llama.cpp {} (backends from {})\n", rt.llama_release, rt.backend_dir);
+  fmt::print("llama.cpp build: {}\n", rt.llama_build);
   for (const auto& d : rt.devices)
     fmt::print("device {}: {} ({})\n", d.name, d.description, d.type);
   fmt::print("cpu backend: {} ({})\n", rt.cpu_variant.empty() ? "built-in" : rt.cpu_variant,

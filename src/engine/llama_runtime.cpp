@@ -10,6 +10,9 @@
 #include <filesystem>
 #include <mutex>
 
+#ifndef TROUPE_LLAMA_BUILD
+#define TROUPE_LLAMA_BUILD "unknown"
+#endif
 #ifndef TROUPE_LLAMA_RELEASE
 #define TROUPE_LLAMA_RELEASE "unknown"
 #endif
@@ -87,6 +90,7 @@ RuntimeInfo load_runtime() {
   llama_log_set(log_callback, nullptr);
   RuntimeInfo info;
   info.llama_release = TROUPE_LLAMA_RELEASE;
+  info.llama_build = TROUPE_LLAMA_BUILD;
   info.backend_dir = library_dir();
   if (ggml_backend_reg_count() == 0)
     ggml_backend_load_all_from_path(info.backend_dir.c_str());
@@ -108,6 +112,7 @@ RuntimeInfo load_runtime() {
     spdlog::info("ggml device {} ({}, {}) from {}", d.name, d.type, d.description,
                  info.backend_dir);
   }
+  spdlog::info("llama.cpp {}: {}", info.llama_release, info.llama_build);
   spdlog::info("ggml CPU backend variant: {} ({})",
                info.cpu_variant.empty() ? "built-in" : info.cpu_variant, info.system_info);
   return info;

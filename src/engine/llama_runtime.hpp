@@ -18,6 +18,7 @@ struct DeviceInfo {
 
 struct RuntimeInfo {
   std::string llama_release;          // the llama.cpp release troupe was built against
+  std::string llama_build;            // which build of it: native, npm prebuilt, a package
   std::string backend_dir;            // where the backends were loaded from
   std::vector<std::string> backends;  // registered backend names, e.g. "CPU"
   std::vector<DeviceInfo> devices;

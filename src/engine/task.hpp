@@ -23,6 +23,19 @@ struct ChatMessage {
 // conversation rendered with the model's chat template.
 using Prompt = std::variant<std::string, std::vector<Token>, std::vector<ChatMessage>>;
 
+// A GBNF grammar that constrains sampling (llama.cpp's grammar sampler). A lazy grammar stays
+// inactive until the generated text matches one of `trigger_patterns` (regular expressions
+// over the whole output, llama.cpp's "pattern" triggers) or a token in `trigger_tokens` is
+// sampled; from then on it constrains every token (how forced tool calls work: free text, then
+// a well-formed call). Built by the chat-format layer or from a JSON schema.
+struct GrammarSpec {
+  std::string gbnf;  // root rule "root"
+  bool lazy = false;
+  std::vector<std::string> trigger_patterns;
+  std::vector<Token> trigger_tokens;
+  friend bool operator==(const GrammarSpec&, const GrammarSpec&) = default;
+};
+
 // Sampling policy; defaults are "off" for every filter. temperature == 0 means greedy.
 struct SamplingParams {
   float temperature = 1.0f;
@@ -37,6 +50,7 @@ struct SamplingParams {
   std::vector<std::pair<Token, float>> logit_bias;  // added to the logit of each token
   bool logprobs = false;                            // report the chosen token's logprob
   std::int32_t top_logprobs = 0;                    // and this many alternatives (0..20)
+  std::optional<GrammarSpec> grammar;               // unset = unconstrained
 };
 
 // When to stop. Generation ends at the first of: an end-of-generation token (unless
