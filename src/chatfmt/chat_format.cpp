@@ -1,0 +1,382 @@
+#include "chatfmt/chat_format.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <exception>
+#include <random>
+
+// llama.cpp's common library: only this file includes it.
+#include "chat.h"
+#include "json-schema-to-grammar.h"
+#include "json.h"
+
+namespace troupe::chatfmt {
+
+namespace {
+
+common_reasoning_format to_common(ReasoningFormat f) {
+  switch (f) {
+    case ReasoningFormat::none:
+      return COMMON_REASONING_FORMAT_NONE;
+    case ReasoningFormat::automatic:
+      return COMMON_REASONING_FORMAT_AUTO;
+    case ReasoningFormat::deepseek:
+      return COMMON_REASONING_FORMAT_DEEPSEEK;
+    case ReasoningFormat::deepseek_legacy:
+      return COMMON_REASONING_FORMAT_DEEPSEEK_LEGACY;
+  }
+  return COMMON_REASONING_FORMAT_AUTO;
+}
+
+common_chat_msg to_common(const Message& m) {
+  common_chat_msg out;
+  out.role = m.role;
+  out.content = m.content;
+  out.reasoning_content = m.reasoning_content;
+  for (const auto& c : m.tool_calls)
+    out.tool_calls.push_back({c.name, c.arguments, c.id});
+  out.tool_call_id = m.tool_call_id;
+  out.tool_name = m.name;
+  return out;
+}
+
+Message from_common(const common_chat_msg& m) {
+  Message out;
+  out.role = m.role.empty() ? "assistant" : m.role;
+  out.content = m.content;
+  out.reasoning_content = m.reasoning_content;
+  for (const auto& c : m.tool_calls)
+    out.tool_calls.push_back({c.id, c.name, c.arguments});
+  return out;
+}
+
+Error bad(std::string message, std::string param) {
+  return Error{Errc::invalid_request, std::move(message), std::move(param)};
+}
+
+// The kwargs as the library takes them (name -> JSON text), with enable_thinking and
+// reasoning_effort applied the way llama-server applies them.
+Result<bool> apply_kwargs(const ChatOptions& o, common_chat_templates_inputs& in) {
+  bool enable_thinking = true;
+  for (const auto& [name, value] : o.template_kwargs) {
+    in.chat_template_kwargs[name] = value;
+    if (name != "enable_thinking")
+      continue;
+    if (value == "true" || value == "false") {
+      enable_thinking = value == "true";
+    } else {
+      return bad("chat_template_kwargs.enable_thinking must be a boolean", "chat_template_kwargs");
+    }
+  }
+  if (o.reasoning_effort) {
+    if (*o.reasoning_effort == "none") {
+      enable_thinking = false;
+    } else {
+      in.chat_template_kwargs["reasoning_effort"] = common_json(*o.reasoning_effort).dump();
+    }
+  }
+  return enable_thinking;
+}
+
+std::optional<Error> set_tools(const ChatOptions& o, common_chat_templates_inputs& in) {
+  for (const auto& t : o.tools) {
+    if (o.tool_choice == ToolChoice::function && t.name != o.tool_choice_function)
+      continue;  // a named choice shows and forces that one function
+    in.tools.push_back({t.name, t.description, t.parameters.empty() ? "{}" : t.parameters});
+  }
+  switch (o.tool_choice) {
+    case ToolChoice::automatic:
+      in.tool_choice = COMMON_CHAT_TOOL_CHOICE_AUTO;
+      break;
+    case ToolChoice::none:
+      in.tool_choice = COMMON_CHAT_TOOL_CHOICE_NONE;
+      break;
+    case ToolChoice::required:
+    case ToolChoice::function:
+      in.tool_choice = COMMON_CHAT_TOOL_CHOICE_REQUIRED;
+      break;
+  }
+  if (o.tool_choice == ToolChoice::function && in.tools.empty()) {
+    return bad(fmt::format("tool_choice names the function '{}', which is not in tools",
+                           o.tool_choice_function),
+               "tool_choice");
+  }
+  if (o.tool_choice == ToolChoice::required && in.tools.empty())
+    return bad("tool_choice is 'required' but there are no tools", "tool_choice");
+  return std::nullopt;
+}
+
+Grammar to_grammar(const common_chat_params& p) {
+  Grammar g;
+  g.gbnf = p.grammar;
+  g.lazy = p.grammar_lazy;
+  for (const auto& t : p.grammar_triggers) {
+    GrammarTrigger out;
+    out.value = t.value;
+    switch (t.type) {
+      case COMMON_GRAMMAR_TRIGGER_TYPE_PATTERN:
+        out.kind = GrammarTrigger::Kind::pattern;
+        break;
+      case COMMON_GRAMMAR_TRIGGER_TYPE_PATTERN_FULL:
+        out.kind = GrammarTrigger::Kind::pattern_full;
+        break;
+      default:  // a word, or a token named by its text
+        out.kind = GrammarTrigger::Kind::word;
+        break;
+    }
+    g.triggers.push_back(std::move(out));
+  }
+  g.preserved_tokens = p.preserved_tokens;
+  return g;
+}
+
+// Nine alphanumeric characters: Mistral's templates refuse any other tool-call id when the
+// conversation comes back, and other templates take any string.
+std::string random_call_id(std::mt19937& rng) {
+  static constexpr char alphabet[] =
+      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  std::uniform_int_distribution<std::size_t> pick(0, sizeof(alphabet) - 2);
+  std::string id;
+  for (int i = 0; i < 9; ++i)
+    id += alphabet[pick(rng)];
+  return id;
+}
+
+// The part of `next` after `sent`, when `next` extends it (then `sent` becomes `next`).
+std::string extend(const std::string& next, std::string& sent) {
+  if (next.size() <= sent.size() || next.compare(0, sent.size(), sent) != 0)
+    return {};
+  std::string more = next.substr(sent.size());
+  sent = next;
+  return more;
+}
+
+}  // namespace
+
+std::string trigger_pattern(const GrammarTrigger& t) {
+  switch (t.kind) {
+    case GrammarTrigger::Kind::pattern:
+      return t.value;
+    case GrammarTrigger::Kind::pattern_full: {
+      if (t.value.empty())
+        return "^$";
+      return (t.value.front() == '^' ? "" : "^") + t.value + (t.value.back() == '$' ? "" : "$");
+    }
+    case GrammarTrigger::Kind::word:
+      break;
+  }
+  std::string out;
+  for (char c : t.value) {
+    if (std::string_view("\\^$.|?*+()[]{}-").find(c) != std::string_view::npos)
+      out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+std::optional<std::string> check_tool_schema(const std::string& parameters) {
+  if (parameters.empty())
+    return std::nullopt;
+  try {
+    const common_json schema = common_json::parse(parameters);
+    if (!schema.is_object())
+      return "the parameters schema must be a JSON object";
+    (void)json_schema_to_grammar(schema);
+  } catch (const std::exception& e) {
+    return std::string(e.what());
+  }
+  return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------- ChatTemplate
+
+struct ChatTemplate::Impl {
+  common_chat_templates_ptr templates;
+  std::string source;
+};
+
+ChatTemplate::ChatTemplate(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ChatTemplate::~ChatTemplate() = default;
+
+Result<std::unique_ptr<ChatTemplate>> ChatTemplate::create(const std::string& source,
+                                                           std::string bos, std::string eos) {
+  if (source.empty())
+    return bad("the chat template is empty", "chat_template");
+  auto impl = std::make_unique<Impl>();
+  try {
+    impl->templates = common_chat_templates_init(nullptr, source, bos, eos);
+    impl->source = common_chat_templates_source(impl->templates.get());
+  } catch (const std::exception& e) {
+    return bad(fmt::format("the chat template does not parse: {}", e.what()), "chat_template");
+  }
+  std::unique_ptr<ChatTemplate> t(new ChatTemplate(std::move(impl)));
+  auto probe = t->render({{"user", "Hello"}}, ChatOptions{});
+  if (!probe) {
+    return bad(
+        fmt::format("the chat template cannot render a conversation: {}", probe.error().message),
+        "chat_template");
+  }
+  return t;
+}
+
+const std::string& ChatTemplate::source() const noexcept {
+  return impl_->source;
+}
+
+bool ChatTemplate::supports_tool_calls() const {
+  auto caps = common_chat_templates_get_caps(impl_->templates.get());
+  return caps["supports_tool_calls"];
+}
+
+bool ChatTemplate::supports_thinking() const {
+  try {
+    return common_chat_templates_support_enable_thinking(impl_->templates.get());
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+Result<Rendered> ChatTemplate::render(const std::vector<Message>& messages,
+                                      const ChatOptions& options) const {
+  common_chat_templates_inputs in;
+  for (const auto& m : messages)
+    in.messages.push_back(to_common(m));
+  if (auto e = set_tools(options, in))
+    return *e;
+  auto thinking = apply_kwargs(options, in);
+  if (!thinking)
+    return thinking.error();
+  in.enable_thinking = thinking.value();
+  in.reasoning_format = to_common(options.reasoning_format);
+  auto caps = common_chat_templates_get_caps(impl_->templates.get());
+  in.parallel_tool_calls =
+      options.parallel_tool_calls.value_or(caps["supports_parallel_tool_calls"]);
+  in.add_generation_prompt = options.add_generation_prompt;
+  const bool prefill = !messages.empty() && messages.back().role == "assistant" &&
+                       messages.back().tool_calls.empty();
+  if (prefill) {
+    in.continue_final_message = COMMON_CHAT_CONTINUATION_AUTO;
+    in.add_generation_prompt = false;
+  }
+  common_chat_params p;
+  try {
+    p = common_chat_templates_apply(impl_->templates.get(), in);
+  } catch (const std::exception& e) {
+    return bad(fmt::format("the chat template cannot render this conversation: {}", e.what()),
+               "messages");
+  }
+  Rendered r;
+  r.prompt = std::move(p.prompt);
+  if (!p.grammar.empty())
+    r.grammar = to_grammar(p);
+  r.additional_stops = p.additional_stops;
+  r.format_name = common_chat_format_name(p.format);
+  r.parser.format = static_cast<std::int32_t>(p.format);
+  r.parser.parser = p.parser;
+  r.parser.generation_prompt = p.generation_prompt;
+  r.parser.reasoning_format = options.reasoning_format;
+  r.parser.reasoning_in_content =
+      options.stream && options.reasoning_format == ReasoningFormat::deepseek_legacy;
+  r.parser.parse_tool_calls = !in.tools.empty() && in.tool_choice != COMMON_CHAT_TOOL_CHOICE_NONE;
+  r.parser.is_continuation = prefill;
+  return r;
+}
+
+// ---------------------------------------------------------------------------- OutputParser
+
+struct OutputParser::Impl {
+  common_chat_parser_params params;
+  std::mt19937 rng{std::random_device{}()};
+  std::vector<std::string> ids;  // the id of each tool call, once seen
+};
+
+OutputParser::OutputParser(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {
+  message_.role = "assistant";
+}
+OutputParser::~OutputParser() = default;
+
+Result<std::unique_ptr<OutputParser>> OutputParser::create(const ParserConfig& config) {
+  if (config.format < 0 || config.format >= COMMON_CHAT_FORMAT_COUNT)
+    return bad(fmt::format("unknown chat output format {}", config.format), "chat_format");
+  auto impl = std::make_unique<Impl>();
+  auto& p = impl->params;
+  p.format = static_cast<common_chat_format>(config.format);
+  p.reasoning_format = to_common(config.reasoning_format);
+  p.reasoning_in_content = config.reasoning_in_content;
+  p.generation_prompt = config.generation_prompt;
+  p.parse_tool_calls = config.parse_tool_calls;
+  p.is_continuation = config.is_continuation;
+  try {
+    // Without the serialized parser, common_chat_parse parses no tool calls at all.
+    if (!config.parser.empty())
+      p.parser.load(config.parser);
+  } catch (const std::exception& e) {
+    return bad(fmt::format("the chat output parser does not load: {}", e.what()), "chat_parser");
+  }
+  std::unique_ptr<OutputParser> parser(new OutputParser(std::move(impl)));
+  if (config.is_continuation) {
+    // What a continued message already holds is not output: start from its parse.
+    try {
+      parser->message_ = from_common(common_chat_parse("", true, parser->impl_->params));
+    } catch (const std::exception&) {
+    }
+    parser->content_sent_ = parser->message_.content;
+    parser->reasoning_sent_ = parser->message_.reasoning_content;
+  }
+  return parser;
+}
+
+MessageDelta OutputParser::feed(std::string_view text, bool final) {
+  text_ += text;
+  Message next;
+  try {
+    next = from_common(common_chat_parse(text_, !final, impl_->params));
+  } catch (const std::exception& e) {
+    if (!final)
+      return {};  // partial output the parser cannot read yet: wait for more
+    spdlog::warn("chat output does not match its format ({}); keeping it as content", e.what());
+    try {
+      next = from_common(common_chat_parse(text_, true, impl_->params));
+    } catch (const std::exception&) {
+      next = message_;
+    }
+    if (next.tool_calls.empty() &&
+        next.content.size() + next.reasoning_content.size() < text_.size())
+      next.content = text_;
+  }
+  for (std::size_t i = 0; i < next.tool_calls.size(); ++i) {
+    auto& call = next.tool_calls[i];
+    if (impl_->ids.size() <= i)
+      impl_->ids.push_back(call.id.empty() ? random_call_id(impl_->rng) : call.id);
+    call.id = impl_->ids[i];
+  }
+  return diff(next, final);
+}
+
+MessageDelta OutputParser::diff(const Message& next, bool final) {
+  MessageDelta d;
+  d.content = extend(next.content, content_sent_);
+  d.reasoning = extend(next.reasoning_content, reasoning_sent_);
+  calls_.resize(std::max(calls_.size(), next.tool_calls.size()));
+  for (std::size_t i = 0; i < next.tool_calls.size(); ++i) {
+    const auto& call = next.tool_calls[i];
+    auto& state = calls_[i];
+    if (state.announced) {
+      auto more = extend(call.arguments, state.args_sent);
+      if (!more.empty())
+        d.tool_calls.push_back({i, "", "", std::move(more)});
+      continue;
+    }
+    // A name may still grow while nothing follows it: announce it once it is complete.
+    const bool name_done = !call.arguments.empty() || final || i + 1 < next.tool_calls.size();
+    if (call.name.empty() || !name_done)
+      continue;
+    state.announced = true;
+    d.tool_calls.push_back({i, call.id, call.name, extend(call.arguments, state.args_sent)});
+  }
+  message_ = next;
+  return d;
+}
+
+}  // namespace troupe::chatfmt

@@ -1,0 +1,137 @@
+#pragma once
+// chatfmt: chat templates, tool calls and reasoning through llama.cpp's common library (its
+// Jinja engine, its per-family tool-call and reasoning parsers, its JSON-schema grammars).
+// This module is the only one that links that library; its types stay inside chat_format.cpp.
+//
+//   ChatTemplate  renders a conversation (messages, tools, options) into the prompt text, a
+//                 grammar that forces tool calls, extra stop strings and a ParserConfig;
+//   OutputParser  reads one request's generated text incrementally (re-parsing the whole text
+//                 so far, as llama-server does) and yields OpenAI-style deltas: content,
+//                 reasoning_content, tool calls (id and name first, then argument fragments).
+//
+// Errors are values: library exceptions never leave this module.
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "chatfmt/types.hpp"
+#include "util/result.hpp"
+
+namespace troupe::chatfmt {
+
+// What activates a lazy grammar (llama.cpp's grammar triggers), before tokenization: the
+// engine turns a `word` that is one special token into a token trigger, anything else into a
+// regular expression (trigger_pattern()).
+struct GrammarTrigger {
+  enum class Kind : std::uint8_t { word, pattern, pattern_full };
+  Kind kind = Kind::word;
+  std::string value;
+  friend bool operator==(const GrammarTrigger&, const GrammarTrigger&) = default;
+};
+
+// The regular expression (over the whole generated text) that fires `t`.
+std::string trigger_pattern(const GrammarTrigger& t);
+
+struct Grammar {
+  std::string gbnf;  // root rule "root"
+  bool lazy = false;
+  std::vector<GrammarTrigger> triggers;
+  // Texts that must stay single special tokens (e.g. "<tool_call>").
+  std::vector<std::string> preserved_tokens;
+};
+
+// Everything an OutputParser needs; produced by ChatTemplate::render. Plain data.
+struct ParserConfig {
+  std::int32_t format = 0;        // llama.cpp's common_chat_format
+  std::string parser;             // llama.cpp's serialized PEG parser (empty: content only)
+  std::string generation_prompt;  // what the prompt ends with; the parser reads it first
+  ReasoningFormat reasoning_format = ReasoningFormat::automatic;
+  bool reasoning_in_content = false;
+  bool parse_tool_calls = false;
+  bool is_continuation = false;
+};
+
+struct Rendered {
+  std::string prompt;
+  std::optional<Grammar> grammar;  // set when a tool call is forced or tools may be called
+  std::vector<std::string> additional_stops;
+  std::string format_name;  // llama.cpp's name of the output format (for logs)
+  ParserConfig parser;
+};
+
+// A loaded chat template.
+// Thread-safety: immutable after create(); render() may be called from several threads.
+class ChatTemplate {
+ public:
+  // Parses the Jinja `source` and renders a one-message conversation with it, so that a
+  // template that cannot render fails here rather than on the first request. `bos`/`eos`:
+  // the texts of the model's BOS/EOS tokens (templates print them). The source "chatml" is
+  // llama.cpp's own ChatML template.
+  // Errors: invalid_request with the library's message.
+  static Result<std::unique_ptr<ChatTemplate>> create(const std::string& source, std::string bos,
+                                                      std::string eos);
+  ~ChatTemplate();
+  ChatTemplate(const ChatTemplate&) = delete;
+  ChatTemplate& operator=(const ChatTemplate&) = delete;
+
+  // Renders a conversation. A conversation ending with an assistant message (without tool
+  // calls) continues that message. Errors: invalid_request with `param` ("tools",
+  // "tool_choice", "messages", "chat_template_kwargs") for input the template or the
+  // library refuses.
+  Result<Rendered> render(const std::vector<Message>& messages, const ChatOptions& options) const;
+
+  const std::string& source() const noexcept;
+  bool supports_tool_calls() const;
+  bool supports_thinking() const;
+
+ private:
+  struct Impl;
+  explicit ChatTemplate(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Checks one tool's parameter schema: it must be a JSON object that llama.cpp can turn into
+// a grammar. Returns the problem, or nullopt.
+std::optional<std::string> check_tool_schema(const std::string& parameters);
+
+// Parses one request's output incrementally.
+// Thread-safety: none; one sequence's actor owns it.
+class OutputParser {
+ public:
+  // Errors: invalid_request when `config.parser` is not a serialized parser.
+  static Result<std::unique_ptr<OutputParser>> create(const ParserConfig& config);
+  ~OutputParser();
+  OutputParser(const OutputParser&) = delete;
+  OutputParser& operator=(const OutputParser&) = delete;
+
+  // Appends `text` to the output so far, re-parses it (`final`: the output is complete) and
+  // returns what changed since the previous call. Never throws: output the parser cannot read
+  // at the end is kept as content.
+  MessageDelta feed(std::string_view text, bool final);
+
+  // The message parsed so far (tool calls with their ids).
+  const Message& message() const noexcept { return message_; }
+
+ private:
+  struct Impl;
+  explicit OutputParser(std::unique_ptr<Impl> impl);
+  MessageDelta diff(const Message& next, bool final);
+
+  std::unique_ptr<Impl> impl_;
+  Message message_;
+  std::string text_;
+  // What was handed out so far: a re-parse that rewrites it cannot take it back.
+  std::string content_sent_;
+  std::string reasoning_sent_;
+  struct CallState {
+    bool announced = false;
+    std::string args_sent;
+  };
+  std::vector<CallState> calls_;
+};
+
+}  // namespace troupe::chatfmt
