@@ -61,7 +61,7 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   void build_batch();
   void add_prompt_chunks();
   void after_decode();
-  void sample(Slot& slot, SampledToken& out);
+  bool sample(Slot& slot, SampledToken& out);
   void finish(std::int32_t id, bool drop_cache);
   std::int32_t lowest_free_slot() const;
 
@@ -75,7 +75,7 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   Batch batch_;
   std::vector<Slot> slots_;
   std::vector<std::int32_t> prefill_order_;  // slots still prefilling, oldest admission first
-  std::vector<llama_token_data> scratch_;    // sampler candidates, n_vocab, reused
+  SamplerScratch scratch_;                   // sampler buffers, sized to n_vocab once
   std::vector<SampledToken> out_;            // this step's tokens, n_parallel, reused
   std::vector<std::int32_t> out_slot_;       // their slots
   std::int32_t active_ = 0;
@@ -171,12 +171,12 @@ EngineLoop::EngineLoop(const LlamaModel& model, BatchEngineConfig config, Engine
       n_ctx_seq_(static_cast<std::int32_t>(llama_n_ctx_seq(ctx_.get()))),
       batch_(config.n_batch + config.n_parallel),
       slots_(static_cast<std::size_t>(config.n_parallel)),
+      scratch_(model_.n_vocab()),
       counters_owner_(std::move(counters)),
       counters_(*counters_owner_) {
   for (auto& s : slots_)
     s.tokens.reserve(static_cast<std::size_t>(n_ctx_seq_) + 1);
   prefill_order_.reserve(slots_.size());
-  scratch_.resize(static_cast<std::size_t>(model_.n_vocab()));
   out_.resize(slots_.size());
   out_slot_.resize(slots_.size());
 }
@@ -232,7 +232,7 @@ void EngineLoop::admit(AdmitSequence& a) {
   s.max_tokens = std::max(a.max_tokens, 1);
   s.min_tokens = a.min_tokens;
   s.ignore_eos = a.ignore_eos;
-  s.sampler.emplace(a.sampling, model_.n_vocab(), a.prompt, n_ctx_seq_);
+  s.sampler.emplace(a.sampling, model_.n_vocab(), a.prompt, n_ctx_seq_, std::move(a.grammar));
   s.sink = std::move(a.sink);
   prefill_order_.push_back(id);
   ++active_;
@@ -413,8 +413,13 @@ void EngineLoop::after_decode() {
       s.state = SlotState::generate;
       std::erase(prefill_order_, static_cast<std::int32_t>(i));
     }
-    sample(s, out_[n_out]);
-    out_slot_[n_out++] = static_cast<std::int32_t>(i);
+    if (sample(s, out_[n_out])) {
+      out_slot_[n_out++] = static_cast<std::int32_t>(i);
+    } else {
+      s.sink(SequenceFailed{
+          Error{Errc::invalid_request, "the grammar admits no further token", "grammar"}});
+      finish(static_cast<std::int32_t>(i), /*drop_cache=*/false);
+    }
   }
   for (std::size_t k = 0; k < n_out; ++k) {
     const std::int32_t id = out_slot_[k];
@@ -426,22 +431,28 @@ void EngineLoop::after_decode() {
   }
 }
 
-void EngineLoop::sample(Slot& s, SampledToken& out) {
+// False when the grammar admits no token: the sequence cannot go on.
+bool EngineLoop::sample(Slot& s, SampledToken& out) {
   const float* logits = llama_get_logits_ith(ctx_.get(), s.batch_row);
   s.batch_row = -1;
   const bool suppress = s.ignore_eos || s.generated < s.min_tokens;
   out = SampledToken{};
-  s.sampler->sample(logits, suppress ? &model_.eog_tokens() : nullptr, scratch_, out);
+  const SampleStatus status =
+      s.sampler->sample(logits, suppress ? &model_.eog_tokens() : nullptr, scratch_, out);
+  if (status == SampleStatus::grammar_failed)
+    return false;
   ++s.generated;
   s.tokens.push_back(out.token);
   counters_.generated_tokens.fetch_add(1, std::memory_order_relaxed);
-  if (!suppress && model_.is_eog(out.token)) {
+  // A complete grammar ends the sequence even where EOG is suppressed: it allows nothing else.
+  if (status == SampleStatus::grammar_end || (!suppress && model_.is_eog(out.token))) {
     out.end = EngineEnd::eog;
   } else if (s.generated >= s.max_tokens) {
     out.end = EngineEnd::max_tokens;
   } else if (s.n_past >= n_ctx_seq_) {
     out.end = EngineEnd::context_full;
   }
+  return true;
 }
 
 }  // namespace troupe::engine

@@ -227,10 +227,19 @@ asio::awaitable<TokenStream> Coordinator::generate(Task task) {
   auto prompt = co_await run_on(tokenizer_.get_executor(), [&] { return prepare_prompt(task); });
   if (!prompt)
     co_return failed_stream(prompt.error());
+  SamplerPtr grammar;  // parsed here, off the engine thread; a bad one never reaches it
+  if (task.sampling.grammar) {
+    auto g = co_await run_on(tokenizer_.get_executor(), [&] {
+      return make_grammar_sampler(model_->vocab(), *task.sampling.grammar);
+    });
+    if (!g)
+      co_return failed_stream(g.error());
+    grammar = std::move(g.value());
+  }
   auto [writer, stream] = make_stream();
-  asio::post(actors_,
-             [this, p = make_pending(task, std::move(prompt.value()),
-                                     std::move(writer))]() mutable { submit(std::move(p)); });
+  Pending pending = make_pending(task, std::move(prompt.value()), std::move(writer));
+  pending.grammar = std::move(grammar);
+  asio::post(actors_, [this, p = std::move(pending)]() mutable { submit(std::move(p)); });
   co_return std::move(stream);
 }
 
@@ -273,8 +282,8 @@ void Coordinator::admit(Pending p) {
   running_gauge_.store(running_, std::memory_order_relaxed);
   admitted_.emplace(p.ticket, p.actor);
   engine_->tell(AdmitSequence{p.ticket, std::move(p.prompt), std::move(p.sampling),
-                              p.stop.max_tokens, p.stop.min_tokens, p.stop.ignore_eos,
-                              actor_sink(std::move(p.actor))});
+                              std::move(p.grammar), p.stop.max_tokens, p.stop.min_tokens,
+                              p.stop.ignore_eos, actor_sink(std::move(p.actor))});
 }
 
 void Coordinator::on_released(std::uint64_t ticket) {

@@ -64,6 +64,7 @@ class Coordinator final : public Backend {
     std::vector<Token> prompt;
     SamplingParams sampling;
     StopParams stop;
+    SamplerPtr grammar;  // built from sampling.grammar on the tokenizer thread
   };
 
   void load();

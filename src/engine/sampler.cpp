@@ -1,21 +1,401 @@
 #include "engine/sampler.hpp"
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <limits>
+#include <functional>
+#include <random>
+#include <regex>
 
-#if defined(__SSE2__)
-#include <immintrin.h>
-#endif
+#include "engine/sampler_simd.hpp"
 
 namespace troupe::engine {
 namespace {
 
-constexpr float neg_inf = -std::numeric_limits<float>::infinity();
+using simd::neg_inf;
+constexpr float pos_inf = std::numeric_limits<float>::infinity();
 
-void add_filters(llama_sampler* chain, const SamplingParams& p, std::int32_t n_vocab,
-                 std::int32_t last_n) {
+bool is_suppressed(const std::vector<Token>* suppress, Token t) {
+  return suppress && std::find(suppress->begin(), suppress->end(), t) != suppress->end();
+}
+
+std::span<const Token> tokens_of(const std::vector<Token>* suppress) {
+  return suppress ? std::span<const Token>(*suppress) : std::span<const Token>();
+}
+
+// The largest logit of a token that is not suppressed (-inf when there is none).
+float max_allowed(const float* logits, std::int32_t n, const std::vector<Token>* suppress) {
+  const float m = simd::max_value(logits, n);
+  bool hit = false;
+  for (Token t : tokens_of(suppress))
+    hit = hit || (t >= 0 && t < n && logits[t] >= m);
+  if (!hit)
+    return m;
+  float best = neg_inf;  // rare: a suppressed token holds the maximum
+  for (Token i = 0; i < n; ++i) {
+    if (logits[i] > best && !is_suppressed(suppress, i))
+      best = logits[i];
+  }
+  return best;
+}
+
+// The first index of the largest logit that is not suppressed (0 when every logit is NaN).
+Token argmax_allowed(const float* logits, std::int32_t n, const std::vector<Token>* suppress) {
+  const float m = max_allowed(logits, n, suppress);
+  for (Token i = simd::first_index_of(logits, n, m); i < n; ++i) {
+    if (logits[i] == m && !is_suppressed(suppress, i))
+      return i;
+  }
+  return 0;
+}
+
+// Block sums of a full-vocabulary pass with the suppressed tokens taken out again.
+double block_sums_allowed(const float* logits, std::int32_t n, const std::vector<Token>* suppress,
+                          float m, float inv_t, float* sums) {
+  double total = simd::block_sums(logits, n, m, inv_t, sums);
+  if (!suppress || suppress->empty())
+    return total;
+  std::array<float, simd::block> w;
+  for (Token t : *suppress) {
+    if (t < 0 || t >= n)
+      continue;
+    const Token first = t / simd::block * simd::block;
+    const int len = std::min<int>(simd::block, n - first);
+    simd::exp_values(logits + first, len, m, inv_t, w.data());
+    float s = 0.0f;
+    for (int j = 0; j < len; ++j)
+      s += is_suppressed(suppress, first + j) ? 0.0f : w[static_cast<std::size_t>(j)];
+    sums[t / simd::block] = s;
+  }
+  total = 0.0;
+  for (std::int32_t b = 0; b * simd::block < n; ++b)
+    total += sums[b];
+  return total;
+}
+
+// Keys of every allowed token with logit >= threshold, in index order.
+std::int32_t collect(const float* logits, std::int32_t n, const std::vector<Token>* suppress,
+                     float threshold, std::uint64_t* keys) {
+  std::int32_t c = 0;
+  simd::for_each_at_least(logits, n, threshold, [&](int i) {
+    if (!is_suppressed(suppress, i))
+      keys[c++] = candidate_key(logits[i], i);
+  });
+  return c;
+}
+
+// The k allowed tokens with the largest logits (fewer when fewer are not NaN), unordered: a
+// scan that only looks at logits at or above the k-th best seen so far, kept in a buffer that
+// is cut back to k with nth_element whenever it fills.
+std::int32_t top_k_select(const float* logits, std::int32_t n, const std::vector<Token>* suppress,
+                          std::int32_t k, std::uint64_t* keys) {
+  const std::int32_t cap = std::min(n, std::max(4 * k, 1024));
+  float threshold = neg_inf;
+  std::int32_t c = 0;
+  const auto cut = [&] {
+    std::nth_element(keys, keys + (k - 1), keys + c, std::greater<>());
+    c = k;
+    threshold = key_logit(keys[k - 1]);
+  };
+  simd::for_each_at_least(logits, n, threshold, [&](int i) {
+    if (is_suppressed(suppress, i))
+      return;
+    keys[c++] = candidate_key(logits[i], i);
+    if (c == cap)
+      cut();
+  });
+  if (c > k)
+    cut();
+  return c;
+}
+
+// Sorted keys[0..c), m their maximum: the length of the shortest prefix holding `p` of their
+// mass at temperature 1 (llama.cpp's top_p).
+std::int32_t top_p_sorted(const std::uint64_t* keys, std::int32_t c, float m, float p, float* w) {
+  double total = 0.0;
+  for (std::int32_t j = 0; j < c; ++j) {
+    w[j] = simd::exp_scalar(key_logit(keys[j]) - m);
+    total += w[j];
+  }
+  const double target = static_cast<double>(p) * total;
+  double cum = 0.0;
+  for (std::int32_t j = 0; j < c; ++j) {
+    cum += w[j];
+    if (cum >= target)
+      return j + 1;
+  }
+  return c;
+}
+
+// Rearranges keys[0..c) (their weights exp(logit - m) summing to at least `need`) so that the
+// first L hold the shortest prefix of the descending order whose weight reaches `need`;
+// returns L. Expected O(c): partitions around median-of-three pivots, then sorts the last
+// small range.
+std::int32_t weighted_prefix(std::uint64_t* keys, std::int32_t c, float m, double need) {
+  std::int32_t lo = 0, hi = c;  // keys[0..lo) are in; the boundary lies within [lo, hi]
+  const auto weight = [m](std::uint64_t k) { return simd::exp_scalar(key_logit(k) - m); };
+  while (hi - lo > 2048) {
+    const std::uint64_t a = keys[lo], b = keys[lo + (hi - lo) / 2], d = keys[hi - 1];
+    const std::uint64_t pivot = std::max(std::min(a, b), std::min(std::max(a, b), d));
+    std::uint64_t* mid = std::partition(keys + lo, keys + hi, [&](auto k) { return k > pivot; });
+    const auto m_idx = static_cast<std::int32_t>(mid - keys);
+    double mass = 0.0;
+    for (std::int32_t j = lo; j < m_idx; ++j)
+      mass += weight(keys[j]);
+    if (m_idx > lo && mass >= need) {
+      hi = m_idx;
+    } else if (m_idx > lo) {
+      need -= mass;
+      lo = m_idx;
+    } else {  // the pivot is the range's largest: take it alone
+      std::iter_swap(keys + lo, std::find(keys + lo, keys + hi, pivot));
+      need -= weight(keys[lo]);
+      if (need <= 0.0)
+        return lo + 1;
+      ++lo;
+    }
+  }
+  std::sort(keys + lo, keys + hi, std::greater<>());
+  double cum = 0.0;
+  for (std::int32_t j = lo; j < hi; ++j) {
+    cum += weight(keys[j]);
+    if (cum >= need)
+      return j + 1;
+  }
+  return hi;
+}
+
+// top_p (then min_p's floor) over the whole vocabulary: the mass at temperature 1 from one
+// vector pass, then the tokens above thresholds lowered step by step until they hold p of it
+// (or reach the floor), then the shortest prefix among them.
+std::int32_t top_p_full(const float* logits, std::int32_t n, const std::vector<Token>* suppress,
+                        float m, float floor, float p, SamplerScratch& s) {
+  const double target = static_cast<double>(p) *
+                        block_sums_allowed(logits, n, suppress, m, 1.0f, s.block_sums.data());
+  std::uint64_t* keys = s.keys.data();
+  std::int32_t c = 0;
+  double mass = 0.0;
+  for (const float step : {2.0f, 5.0f, 10.0f, 20.0f, pos_inf}) {
+    const float threshold = std::max(m - step, floor);
+    c = collect(logits, n, suppress, threshold, keys);
+    mass = 0.0;
+    for (std::int32_t j = 0; j < c; ++j)
+      mass += simd::exp_scalar(key_logit(keys[j]) - m);
+    if (mass >= target || threshold <= floor)
+      break;
+  }
+  if (mass < target)
+    return c;  // min_p cuts before top_p does
+  return weighted_prefix(keys, c, m, target);
+}
+
+}  // namespace
+
+std::uint64_t candidate_key(float logit, Token token) {
+  auto u = std::bit_cast<std::uint32_t>(logit);
+  u = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+  return (static_cast<std::uint64_t>(u) << 32) | static_cast<std::uint32_t>(~token);
+}
+
+Token key_token(std::uint64_t key) {
+  return static_cast<Token>(~static_cast<std::uint32_t>(key));
+}
+
+float key_logit(std::uint64_t key) {
+  auto u = static_cast<std::uint32_t>(key >> 32);
+  u = (u & 0x80000000u) ? (u & 0x7fffffffu) : ~u;
+  return std::bit_cast<float>(u);
+}
+
+SamplerScratch::SamplerScratch(std::int32_t n_vocab)
+    : keys(static_cast<std::size_t>(n_vocab)),
+      weights(static_cast<std::size_t>(n_vocab)),
+      block_sums(static_cast<std::size_t>((n_vocab + simd::block - 1) / simd::block)),
+      masked(static_cast<std::size_t>(n_vocab)),
+      data(static_cast<std::size_t>(n_vocab)) {}
+
+std::span<const std::uint64_t> filter_candidates(const float* logits, std::int32_t n,
+                                                 const std::vector<Token>* suppress,
+                                                 const FilterSpec& f, SamplerScratch& s) {
+  std::uint64_t* keys = s.keys.data();
+  std::int32_t c = 0;
+  float m = neg_inf;
+  if (f.top_k > 0 && f.top_k < n) {
+    c = top_k_select(logits, n, suppress, f.top_k, keys);
+    if (c == 0)
+      return {};
+    std::sort(keys, keys + c, std::greater<>());
+    m = key_logit(keys[0]);
+    if (f.top_p < 1.0f)
+      c = top_p_sorted(keys, c, m, f.top_p, s.weights.data());
+  } else {
+    m = max_allowed(logits, n, suppress);
+    if (std::isnan(m) || m == neg_inf)
+      return {};
+    const float floor = f.min_p > 0.0f ? m + std::log(f.min_p) : neg_inf;
+    c = f.top_p < 1.0f ? top_p_full(logits, n, suppress, m, floor, f.top_p, s)
+                       : collect(logits, n, suppress, floor, keys);
+    return {keys, static_cast<std::size_t>(c)};
+  }
+  if (f.min_p > 0.0f) {
+    const float floor = m + std::log(f.min_p);
+    c = static_cast<std::int32_t>(
+        std::remove_if(keys, keys + c, [&](auto k) { return key_logit(k) < floor; }) - keys);
+  }
+  return {keys, static_cast<std::size_t>(c)};
+}
+
+Token draw_candidates(std::span<const std::uint64_t> keys, float temperature, double u,
+                      SamplerScratch& s) {
+  if (keys.empty())
+    return 0;
+  const std::uint64_t best = *std::max_element(keys.begin(), keys.end());
+  const float m = key_logit(best);
+  const float inv_t = 1.0f / temperature;
+  float* w = s.weights.data();
+  double total = 0.0;
+  for (std::size_t j = 0; j < keys.size(); ++j) {
+    w[j] = simd::exp_scalar((key_logit(keys[j]) - m) * inv_t);
+    total += w[j];
+  }
+  if (!(total > 0.0) || !std::isfinite(total))
+    return key_token(best);  // +inf logits: certainty
+  const double target = u * total;
+  double run = 0.0;
+  std::size_t last = 0;
+  for (std::size_t j = 0; j < keys.size(); ++j) {
+    if (w[j] <= 0.0f)
+      continue;
+    last = j;
+    run += w[j];
+    if (run > target)
+      return key_token(keys[j]);
+  }
+  return key_token(keys[last]);  // rounding: the last token with weight
+}
+
+Token draw_full(const float* logits, std::int32_t n, const std::vector<Token>* suppress,
+                float temperature, double u, SamplerScratch& s) {
+  const float m = max_allowed(logits, n, suppress);
+  if (!(m > neg_inf && m < pos_inf))
+    return argmax_allowed(logits, n, suppress);
+  const float inv_t = 1.0f / temperature;
+  float* sums = s.block_sums.data();
+  const double total = block_sums_allowed(logits, n, suppress, m, inv_t, sums);
+  if (!(total > 0.0) || !std::isfinite(total))
+    return argmax_allowed(logits, n, suppress);
+  const double target = u * total;
+  const std::int32_t n_blocks = (n + simd::block - 1) / simd::block;
+  double run = 0.0, run_last = 0.0;
+  std::int32_t b = 0, last = -1;
+  for (; b < n_blocks; ++b) {
+    if (sums[b] <= 0.0f)
+      continue;
+    last = b;
+    run_last = run;
+    if (run + sums[b] > target)
+      break;
+    run += sums[b];
+  }
+  if (b == n_blocks) {  // rounding: the last block with weight
+    b = last;
+    run = run_last;
+  }
+  const Token first = b * simd::block;
+  const int len = std::min<int>(simd::block, n - first);
+  std::array<float, simd::block> w;
+  simd::exp_values(logits + first, len, m, inv_t, w.data());
+  Token pick = -1;
+  for (int j = 0; j < len; ++j) {
+    if (w[static_cast<std::size_t>(j)] <= 0.0f || is_suppressed(suppress, first + j))
+      continue;
+    pick = first + j;
+    run += w[static_cast<std::size_t>(j)];
+    if (run > target)
+      break;
+  }
+  return pick >= 0 ? pick : argmax_allowed(logits, n, suppress);
+}
+
+std::optional<Error> check_grammar_spec(const GrammarSpec& g, std::int32_t n_vocab) {
+  const auto bad = [](std::string msg) {
+    return Error{Errc::invalid_request, std::move(msg), "grammar"};
+  };
+  if (g.gbnf.empty())
+    return bad("the grammar is empty");
+  if (g.lazy && g.trigger_patterns.empty() && g.trigger_tokens.empty())
+    return bad("a lazy grammar needs at least one trigger pattern or trigger token");
+  if (!g.lazy && (!g.trigger_patterns.empty() || !g.trigger_tokens.empty()))
+    return bad("trigger patterns and trigger tokens are for lazy grammars only");
+  for (Token t : g.trigger_tokens) {
+    if (t < 0 || t >= n_vocab)
+      return bad(fmt::format("trigger token {} is out of range", t));
+  }
+  for (const auto& p : g.trigger_patterns) {
+    try {
+      std::regex re(p);  // what llama.cpp compiles (ECMAScript); it would throw from inside
+    } catch (const std::regex_error& e) {
+      return bad(
+          fmt::format("trigger pattern '{}' is not a valid regular expression: {}", p, e.what()));
+    }
+  }
+  return std::nullopt;
+}
+
+Result<SamplerPtr> make_grammar_sampler(const llama_vocab* vocab, const GrammarSpec& g) {
+  if (auto e = check_grammar_spec(g, llama_vocab_n_tokens(vocab)))
+    return *e;
+  std::vector<const char*> patterns;
+  for (const auto& p : g.trigger_patterns)
+    patterns.push_back(p.c_str());
+  SamplerPtr s;
+  try {
+    s.reset(g.lazy ? llama_sampler_init_grammar_lazy_patterns(
+                         vocab, g.gbnf.c_str(), "root", patterns.data(), patterns.size(),
+                         g.trigger_tokens.data(), g.trigger_tokens.size())
+                   : llama_sampler_init_grammar(vocab, g.gbnf.c_str(), "root"));
+  } catch (const std::exception& e) {
+    return Error{Errc::invalid_request, fmt::format("the grammar was refused: {}", e.what()),
+                 "grammar"};
+  }
+  if (!s) {
+    return Error{Errc::invalid_request,
+                 "the grammar is not valid GBNF with a rule named \"root\" (llama.cpp's log says "
+                 "where it failed)",
+                 "grammar"};
+  }
+  return s;
+}
+
+SamplerRng::SamplerRng(std::uint64_t seed) {
+  for (auto& word : s_) {  // splitmix64
+    seed += 0x9e3779b97f4a7c15ull;
+    std::uint64_t z = seed;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    word = z ^ (z >> 31);
+  }
+}
+
+std::uint64_t SamplerRng::next() noexcept {
+  const std::uint64_t result = std::rotl(s_[1] * 5, 7) * 9;
+  const std::uint64_t t = s_[1] << 17;
+  s_[2] ^= s_[0];
+  s_[3] ^= s_[1];
+  s_[1] ^= s_[2];
+  s_[0] ^= s_[3];
+  s_[2] ^= t;
+  s_[3] = std::rotl(s_[3], 45);
+  return result;
+}
+
+namespace {
+
+void add_chain_filters(llama_sampler* chain, const SamplingParams& p, std::int32_t n_vocab,
+                       std::int32_t last_n, std::uint32_t seed) {
   if (!p.logit_bias.empty()) {
     std::vector<llama_logit_bias> bias;
     for (const auto& [tok, b] : p.logit_bias) {
@@ -41,133 +421,154 @@ void add_filters(llama_sampler* chain, const SamplingParams& p, std::int32_t n_v
   if (p.min_p > 0.0f)
     llama_sampler_chain_add(chain, llama_sampler_init_min_p(p.min_p, 1));
   llama_sampler_chain_add(chain, llama_sampler_init_temp(p.temperature));
-  llama_sampler_chain_add(chain, llama_sampler_init_dist(p.seed ? *p.seed : LLAMA_DEFAULT_SEED));
+  llama_sampler_chain_add(chain, llama_sampler_init_dist(seed));
+}
+
+std::uint64_t seed_of(const SamplingParams& p) {
+  if (p.seed)
+    return *p.seed;
+  std::random_device rd;
+  return (static_cast<std::uint64_t>(rd()) << 32) | rd();
 }
 
 }  // namespace
 
 Sampler::Sampler(const SamplingParams& params, std::int32_t n_vocab,
-                 const std::vector<Token>& prompt, std::int32_t n_ctx)
-    : n_vocab_(n_vocab),
+                 const std::vector<Token>& prompt, std::int32_t n_ctx, SamplerPtr grammar,
+                 SamplerPath path)
+    : grammar_(std::move(grammar)),
+      filter_{params.top_k, params.top_p, params.min_p},
+      temperature_(params.temperature),
+      rng_(seed_of(params)),
+      n_vocab_(n_vocab),
       logprobs_(params.logprobs || params.top_logprobs > 0),
       top_n_(std::clamp(params.top_logprobs, 0, 20)) {
-  plain_greedy_ = params.temperature <= 0.0f && params.logit_bias.empty() &&
-                  params.repeat_penalty == 1.0f && params.frequency_penalty == 0.0f &&
-                  params.presence_penalty == 0.0f;
-  if (plain_greedy_)
+  filtered_ =
+      (params.top_k > 0 && params.top_k < n_vocab) || params.top_p < 1.0f || params.min_p > 0.0f;
+  const bool plain = params.logit_bias.empty() && params.repeat_penalty == 1.0f &&
+                     params.frequency_penalty == 0.0f && params.presence_penalty == 0.0f;
+  if (plain && path == SamplerPath::automatic) {
+    mode_ = params.temperature <= 0.0f ? Mode::greedy : Mode::fast;
     return;
+  }
+  mode_ = Mode::chain;
   auto cp = llama_sampler_chain_default_params();
   cp.no_perf = true;
   chain_.reset(llama_sampler_chain_init(cp));
   const std::int32_t last_n = params.repeat_last_n < 0 ? n_ctx : params.repeat_last_n;
-  add_filters(chain_.get(), params, n_vocab, last_n);
+  add_chain_filters(chain_.get(), params, n_vocab, last_n,
+                    params.seed ? *params.seed : static_cast<std::uint32_t>(rng_.next()));
   // Only the last `last_n` prompt tokens can still be in the penalties' window.
   const auto n = static_cast<std::ptrdiff_t>(prompt.size());
   for (auto i = std::max<std::ptrdiff_t>(0, n - last_n); i < n; ++i)
     llama_sampler_accept(chain_.get(), prompt[static_cast<std::size_t>(i)]);
 }
 
-void Sampler::sample(const float* logits, const std::vector<Token>* suppress,
-                     std::vector<llama_token_data>& scratch, SampledToken& out) {
-  out.token = plain_greedy_ ? argmax(logits, suppress) : sample_chain(logits, suppress, scratch);
+SampleStatus Sampler::sample(const float* logits, const std::vector<Token>* suppress,
+                             SamplerScratch& scratch, SampledToken& out) {
+  Token token = pick(logits, suppress, scratch);
+  SampleStatus status = SampleStatus::ok;
+  if (grammar_ && !grammar_allows(token))
+    status = constrain(logits, suppress, scratch, token);
+  if (grammar_ && status == SampleStatus::ok) {
+    try {
+      llama_sampler_accept(grammar_.get(), token);
+    } catch (const std::exception& e) {  // a lazy trigger's text that the grammar refuses
+      spdlog::warn("the grammar refused token {}: {}", token, e.what());
+      status = SampleStatus::grammar_failed;
+    }
+  }
+  if (chain_ && status == SampleStatus::ok)
+    llama_sampler_accept(chain_.get(), token);
+  out.token = token;
   if (logprobs_)
-    fill_logprobs(logits, out);
+    fill_logprobs(logits, scratch, out);
+  return status;
 }
 
-// The largest logit's first index: the greedy path, once per sequence per step. Two passes
-// over the logits (n_vocab floats, still in cache from the decode): the maximum with SSE
-// (NaNs are skipped: maxps keeps its second operand when either is NaN), then the first index
-// holding it. About 4x faster than a branchy scalar loop (~50 us for 32k logits).
-static Token first_argmax(const float* logits, Token n) {
-#if defined(__SSE2__)
-  Token i = 0;
-  __m128 m0 = _mm_set1_ps(neg_inf), m1 = m0, m2 = m0, m3 = m0;
-  for (; i + 16 <= n; i += 16) {
-    m0 = _mm_max_ps(_mm_loadu_ps(logits + i), m0);
-    m1 = _mm_max_ps(_mm_loadu_ps(logits + i + 4), m1);
-    m2 = _mm_max_ps(_mm_loadu_ps(logits + i + 8), m2);
-    m3 = _mm_max_ps(_mm_loadu_ps(logits + i + 12), m3);
-  }
-  alignas(16) float lanes[4];
-  _mm_store_ps(lanes, _mm_max_ps(_mm_max_ps(m0, m1), _mm_max_ps(m2, m3)));
-  float best_v = std::max({lanes[0], lanes[1], lanes[2], lanes[3]});
-  for (Token k = i; k < n; ++k)
-    best_v = logits[k] > best_v ? logits[k] : best_v;
-  if (best_v == neg_inf)
-    return 0;  // every logit -inf or NaN: as the scalar loop, token 0
-  const __m128 target = _mm_set1_ps(best_v);
-  Token k = 0;
-  for (; k + 4 <= n; k += 4) {
-    if (const int hit = _mm_movemask_ps(_mm_cmpeq_ps(_mm_loadu_ps(logits + k), target)))
-      return k + __builtin_ctz(static_cast<unsigned>(hit));
-  }
-  for (; k < n; ++k) {
-    if (logits[k] == best_v)
-      return k;
-  }
-  return 0;
-#else
-  Token best = 0;
-  float best_v = neg_inf;
-  for (Token i = 0; i < n; ++i) {
-    if (logits[i] > best_v) {
-      best_v = logits[i];
-      best = i;
+Token Sampler::pick(const float* logits, const std::vector<Token>* suppress,
+                    SamplerScratch& scratch) {
+  switch (mode_) {
+    case Mode::greedy: {
+      // The common case first: the first maximum, when it is not suppressed.
+      const Token best = argmax_allowed(logits, n_vocab_, nullptr);
+      return is_suppressed(suppress, best) ? argmax_allowed(logits, n_vocab_, suppress) : best;
     }
+    case Mode::fast:
+      if (!filtered_)
+        return draw_full(logits, n_vocab_, suppress, temperature_, rng_.uniform(), scratch);
+      return draw_candidates(filter_candidates(logits, n_vocab_, suppress, filter_, scratch),
+                             temperature_, rng_.uniform(), scratch);
+    case Mode::chain:
+      break;
   }
-  return best;
-#endif
-}
-
-Token Sampler::argmax(const float* logits, const std::vector<Token>* suppress) const {
-  Token best = first_argmax(logits, n_vocab_);
-  if (!suppress || std::find(suppress->begin(), suppress->end(), best) == suppress->end()) {
-    return best;
-  }
-  float best_v = neg_inf;  // rare: the best was suppressed, scan again without the suppressed ones
-  best = 0;
-  for (Token i = 0; i < n_vocab_; ++i) {
-    if (logits[i] > best_v && std::find(suppress->begin(), suppress->end(), i) == suppress->end()) {
-      best_v = logits[i];
-      best = i;
-    }
-  }
-  return best;
+  return sample_chain(logits, suppress, scratch);
 }
 
 Token Sampler::sample_chain(const float* logits, const std::vector<Token>* suppress,
-                            std::vector<llama_token_data>& scratch) {
-  scratch.resize(static_cast<std::size_t>(n_vocab_));
+                            SamplerScratch& scratch) {
+  auto& data = scratch.data;
   for (Token i = 0; i < n_vocab_; ++i)
-    scratch[static_cast<std::size_t>(i)] = {i, logits[i], 0.0f};
+    data[static_cast<std::size_t>(i)] = {i, logits[i], 0.0f};
   if (suppress) {
     for (Token t : *suppress)
-      scratch[static_cast<std::size_t>(t)].logit = neg_inf;
+      data[static_cast<std::size_t>(t)].logit = neg_inf;
   }
-  llama_token_data_array arr{scratch.data(), scratch.size(), -1, false};
+  llama_token_data_array arr{data.data(), data.size(), -1, false};
   llama_sampler_apply(chain_.get(), &arr);
-  const Token tok = arr.data[arr.selected].id;
-  llama_sampler_accept(chain_.get(), tok);
-  return tok;
+  return arr.data[arr.selected].id;
 }
 
-void Sampler::fill_logprobs(const float* logits, SampledToken& out) const {
-  float max_v = neg_inf;
+bool Sampler::grammar_allows(Token token) {
+  llama_token_data one{token, 1.0f, 0.0f};
+  llama_token_data_array arr{&one, 1, -1, false};
+  llama_sampler_apply(grammar_.get(), &arr);
+  return one.logit != neg_inf;
+}
+
+// The grammar over the whole vocabulary; the token drawn again from what it allows.
+SampleStatus Sampler::constrain(const float* logits, const std::vector<Token>* suppress,
+                                SamplerScratch& scratch, Token& token) {
+  auto& data = scratch.data;
   for (Token i = 0; i < n_vocab_; ++i)
-    max_v = std::max(max_v, logits[i]);
-  double sum = 0.0;
+    data[static_cast<std::size_t>(i)] = {i, logits[i], 0.0f};
+  llama_token_data_array arr{data.data(), data.size(), -1, false};
+  llama_sampler_apply(grammar_.get(), &arr);  // sets the rejected tokens' logits to -inf
+  float* masked = scratch.masked.data();
   for (Token i = 0; i < n_vocab_; ++i)
-    sum += std::exp(static_cast<double>(logits[i] - max_v));
-  const float lse = max_v + static_cast<float>(std::log(sum));
+    masked[i] = data[static_cast<std::size_t>(i)].logit;
+  Token held_back = -1;
+  for (Token t : tokens_of(suppress)) {
+    if (masked[t] != neg_inf)
+      held_back = t;
+    masked[t] = neg_inf;
+  }
+  bool allowed = false;
+  for (Token i = 0; i < n_vocab_ && !allowed; ++i)
+    allowed = masked[i] != neg_inf;
+  if (!allowed) {
+    token = held_back >= 0 ? held_back : token;
+    return held_back >= 0 ? SampleStatus::grammar_end : SampleStatus::grammar_failed;
+  }
+  token = pick(masked, nullptr, scratch);
+  return SampleStatus::ok;
+}
+
+void Sampler::fill_logprobs(const float* logits, SamplerScratch& scratch, SampledToken& out) const {
+  const float m = simd::max_value(logits, n_vocab_);
+  const double sum = simd::block_sums(logits, n_vocab_, m, 1.0f, scratch.block_sums.data());
+  const float lse = m + static_cast<float>(std::log(sum));
   out.logprob = logits[out.token] - lse;
   out.top.clear();
   if (top_n_ == 0)
     return;
-  // A min-heap of the best top_n_ (logit, token) pairs: one pass, no allocation.
+  // A min-heap of the best top_n_ (logit, token) pairs; the scan looks only at logits at or
+  // above the heap's smallest once it is full.
   std::array<std::pair<float, Token>, 20> heap{};
   std::size_t n = 0;
   const auto greater = [](const auto& a, const auto& b) { return a.first > b.first; };
-  for (Token i = 0; i < n_vocab_; ++i) {
+  float threshold = neg_inf;
+  simd::for_each_at_least(logits, n_vocab_, threshold, [&](int i) {
     if (n < static_cast<std::size_t>(top_n_)) {
       heap[n++] = {logits[i], i};
       std::push_heap(heap.begin(), heap.begin() + n, greater);
@@ -176,7 +577,9 @@ void Sampler::fill_logprobs(const float* logits, SampledToken& out) const {
       heap[n - 1] = {logits[i], i};
       std::push_heap(heap.begin(), heap.begin() + n, greater);
     }
-  }
+    if (n == static_cast<std::size_t>(top_n_))
+      threshold = std::nextafter(heap[0].first, pos_inf);
+  });
   std::sort_heap(heap.begin(), heap.begin() + n, greater);
   for (std::size_t k = 0; k < n; ++k)
     out.top.push_back({heap[k].second, heap[k].first - lse});

@@ -1,44 +1,154 @@
 #pragma once
-// Sampler: one sequence's sampling policy, built from SamplingParams as a llama.cpp sampler
-// chain (logit bias, penalties, top_k, top_p, min_p, temperature, seeded distribution, or
-// greedy), applied in place to the logits of the engine's last decode. Greedy requests with
-// no filters take a plain argmax over the logits. As in llama-server, the chain accepts the
-// prompt first: repetition, presence and frequency penalties see the prompt's last
-// `repeat_last_n` tokens (-1: the whole context), not only the generated ones. Logprobs are those
-// of the model's own distribution (softmax of the raw logits), as OpenAI reports them.
+// Sampler: one sequence's sampling policy, applied in place to the logits of the engine's last
+// decode. Three paths, chosen once from SamplingParams:
+//
+//  - greedy (temperature 0, no bias, no penalties): an SSE argmax over the logits;
+//  - fast (temperature > 0 with any of top_k, top_p, min_p, no bias, no penalties): troupe's
+//    own filters and draw, O(vocab) with no sort of the vocabulary and no allocation. With no
+//    filter it is one max pass, one pass of exponentials summed per block of 64 logits (AVX2
+//    or SSE2) and a draw that walks the block sums, then one block. With filters, top_k is a
+//    threshold scan with a running k-th value (nth_element on a small buffer), min_p a
+//    threshold (logit >= max + ln min_p), top_p a prefix of the candidates sorted only as far
+//    as needed (a sort of the top-k set, or a weighted selection over the tokens above a
+//    threshold lowered until they hold the mass). Same order and meaning as llama.cpp's chain:
+//    top_k, top_p (over the top-k set, at temperature 1), min_p (relative to the best token),
+//    then temperature and the draw;
+//  - chain (logit bias or penalties): llama.cpp's sampler chain (logit bias, penalties, top_k,
+//    top_p, min_p, temperature, seeded distribution or greedy), primed as in llama-server:
+//    repetition, presence and frequency penalties see the prompt's last `repeat_last_n`
+//    tokens (-1: the whole context), not only the generated ones.
+//
+// Random draws come from the sequence's own generator (xoshiro256**, seeded from `seed`, or
+// from std::random_device when unset), one draw per token: the same seed and the same logits
+// give the same tokens, whether the sequence runs alone or batched with others.
+//
+// Grammar (optional, a llama.cpp grammar sampler built off the engine thread): the token is
+// drawn from the unconstrained candidates first and checked against the grammar; only when
+// the grammar rejects it is the grammar applied to the whole vocabulary and the token drawn
+// again from what it allows (llama.cpp's common_sampler does the same). The chosen token is
+// then accepted into the grammar. A lazy grammar allows everything until its trigger.
+//
+// Logprobs are those of the model's own distribution (softmax of the raw logits), as OpenAI
+// reports them, whatever the filters and the grammar did.
 //
 // Thread-safety: none; a Sampler lives in one BatchEngine slot and is used on the engine thread.
-// Nothing here allocates per token (llama.cpp's own samplers may, inside the chain).
+// Per token the greedy and fast paths allocate nothing; llama.cpp allocates inside the chain
+// (some of its samplers) and inside the grammar sampler (every check and accept).
 
+#include <cstdint>
+#include <optional>
+#include <span>
 #include <vector>
 
 #include "engine/llama_handles.hpp"
 #include "engine/sequence_protocol.hpp"
 #include "engine/task.hpp"
+#include "util/result.hpp"
 
 namespace troupe::engine {
 
-class Sampler {
- public:
-  // `prompt` primes the chain's penalties; `n_ctx` is the sequence's context size.
-  Sampler(const SamplingParams& params, std::int32_t n_vocab, const std::vector<Token>& prompt,
-          std::int32_t n_ctx);
+// Buffers the sampler works in, sized once to the vocabulary: one per engine, lent to each
+// slot's sampler in turn on the engine thread.
+struct SamplerScratch {
+  explicit SamplerScratch(std::int32_t n_vocab);
+  std::vector<std::uint64_t> keys;     // candidates: see candidate_key()
+  std::vector<float> weights;          // their weights
+  std::vector<float> block_sums;       // full-vocabulary draws: one per 64 logits
+  std::vector<float> masked;           // logits with the grammar's rejections at -inf
+  std::vector<llama_token_data> data;  // llama.cpp's candidate array (chain, grammar)
+};
 
-  // Samples one token from `logits` (n_vocab floats) into `out` (token, logprob, top).
-  // `suppress` lists tokens that must not be chosen (EOG before min_tokens, or ignore_eos);
-  // `scratch` is the engine's candidate buffer, resized to n_vocab once.
-  void sample(const float* logits, const std::vector<Token>* suppress,
-              std::vector<llama_token_data>& scratch, SampledToken& out);
+// A candidate as one sortable number: the logit's bits in an order-preserving form above, the
+// complemented token id below. Larger key = larger logit; equal logits: the lower id first.
+std::uint64_t candidate_key(float logit, Token token);
+Token key_token(std::uint64_t key);
+float key_logit(std::uint64_t key);
+
+// The fast path's filters; 0 / 1 / 0 are "off".
+struct FilterSpec {
+  std::int32_t top_k = 0;
+  float top_p = 1.0f;
+  float min_p = 0.0f;
+};
+
+// The tokens `f` keeps of logits[0..n), never a suppressed one, as keys in scratch.keys (in
+// no particular order). Empty only when no token has a finite or +inf logit. Exposed for tests.
+std::span<const std::uint64_t> filter_candidates(const float* logits, std::int32_t n,
+                                                 const std::vector<Token>* suppress,
+                                                 const FilterSpec& f, SamplerScratch& scratch);
+
+// Draws with u in [0, 1) from softmax(logit / temperature): over the whole vocabulary less
+// `suppress` (draw_full), or over `keys` (draw_candidates). The token is the first, in a fixed
+// order, whose running weight exceeds u times the total; a token of weight 0 is never drawn.
+// Exposed for tests: a grid of u's checks the distribution without randomness.
+Token draw_full(const float* logits, std::int32_t n, const std::vector<Token>* suppress,
+                float temperature, double u, SamplerScratch& scratch);
+Token draw_candidates(std::span<const std::uint64_t> keys, float temperature, double u,
+                      SamplerScratch& scratch);
+
+// Checks a grammar's shape (empty GBNF, a lazy grammar without triggers, triggers without
+// lazy, trigger tokens out of [0, n_vocab), trigger patterns that are not regular
+// expressions). The error is invalid_request with param "grammar".
+std::optional<Error> check_grammar_spec(const GrammarSpec& g, std::int32_t n_vocab);
+
+// Parses `g` into a fresh llama.cpp grammar sampler (it has state: one per sequence). Errors:
+// invalid_request, param "grammar", for whatever check_grammar_spec refuses and for GBNF that
+// llama.cpp cannot parse (or that has no rule "root"). Any thread; costs the parse.
+Result<SamplerPtr> make_grammar_sampler(const llama_vocab* vocab, const GrammarSpec& g);
+
+// xoshiro256** seeded through splitmix64: small, fast, and the same stream for the same seed.
+class SamplerRng {
+ public:
+  explicit SamplerRng(std::uint64_t seed);
+  std::uint64_t next() noexcept;
+  double uniform() noexcept { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
 
  private:
-  Token argmax(const float* logits, const std::vector<Token>* suppress) const;
-  Token sample_chain(const float* logits, const std::vector<Token>* suppress,
-                     std::vector<llama_token_data>& scratch);
-  void fill_logprobs(const float* logits, SampledToken& out) const;
+  std::uint64_t s_[4];
+};
 
+enum class SamplerPath : std::uint8_t {
+  automatic,  // greedy, fast or chain, as above
+  chain,      // always llama.cpp's chain (benchmarks and tests compare the two)
+};
+
+enum class SampleStatus : std::uint8_t {
+  ok,
+  grammar_end,     // the grammar allows only end-of-generation, which `suppress` held back:
+                   // `out.token` is that token and the sequence should end
+  grammar_failed,  // the grammar allows no token at all (or llama.cpp refused the token)
+};
+
+class Sampler {
+ public:
+  // `prompt` primes the chain's penalties; `n_ctx` is the sequence's context size;
+  // `grammar` (may be null) constrains the output; the Sampler owns it from now on.
+  Sampler(const SamplingParams& params, std::int32_t n_vocab, const std::vector<Token>& prompt,
+          std::int32_t n_ctx, SamplerPtr grammar = {}, SamplerPath path = SamplerPath::automatic);
+
+  // Samples one token from `logits` (n_vocab floats) into `out` (token, logprob, top).
+  // `suppress` lists tokens that must not be chosen (EOG before min_tokens, or ignore_eos).
+  SampleStatus sample(const float* logits, const std::vector<Token>* suppress,
+                      SamplerScratch& scratch, SampledToken& out);
+
+ private:
+  enum class Mode : std::uint8_t { greedy, fast, chain };
+  Token pick(const float* logits, const std::vector<Token>* suppress, SamplerScratch& scratch);
+  Token sample_chain(const float* logits, const std::vector<Token>* suppress,
+                     SamplerScratch& scratch);
+  bool grammar_allows(Token token);
+  SampleStatus constrain(const float* logits, const std::vector<Token>* suppress,
+                         SamplerScratch& scratch, Token& token);
+  void fill_logprobs(const float* logits, SamplerScratch& scratch, SampledToken& out) const;
+
+  Mode mode_ = Mode::greedy;
   SamplerPtr chain_;
+  SamplerPtr grammar_;
+  FilterSpec filter_;
+  bool filtered_ = false;
+  float temperature_ = 1.0f;
+  SamplerRng rng_;
   std::int32_t n_vocab_;
-  bool plain_greedy_ = false;
   bool logprobs_ = false;
   std::int32_t top_n_ = 0;
 };

@@ -154,6 +154,10 @@ std::optional<Error> SimBackend::precheck(const Task& t, std::int32_t prompt_tok
   }
   if (auto e = validate_parameters(t.sampling, t.stop))
     return e;
+  if (t.sampling.grammar) {  // refused rather than ignored: an answer would not match it
+    return Error{Errc::invalid_request,
+                 "the simulated engine cannot constrain output with a grammar", "grammar"};
+  }
   if (prompt_tokens == 0)
     return Error{Errc::invalid_request, "the prompt is empty", "prompt"};
   if (prompt_tokens >= options_.n_ctx) {

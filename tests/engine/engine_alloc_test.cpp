@@ -1,5 +1,6 @@
 // The engine thread allocates nothing per token in steady state, outside llama.cpp's own
-// llama_decode: sampling (argmax, logprobs), batching and the tell to a runtime
+// llama_decode: sampling (argmax, logprobs, the fast path's full-vocabulary draw and its
+// top_k/top_p/min_p filters), batching and the tell to a runtime
 // SequenceActor (the Coordinator's path, actor_sink) are counted with the counting
 // operator new of tests/support/alloc_counter.
 #include <gtest/gtest.h>
@@ -53,10 +54,51 @@ struct DecodeProbe {
   }
 };
 
-class EngineAllocations : public ::testing::TestWithParam<bool> {};
+// The sampling paths measured: greedy (argmax), greedy with logprobs, the fast path drawing
+// from the whole vocabulary at temperature 1 (a request without sampling fields), and the fast
+// path with llama-server's default filters.
+enum class Path { greedy, logprobs, full_vocab, filtered };
+
+SamplingParams sampling_for(Path path) {
+  SamplingParams sp;
+  sp.temperature = 0.0f;
+  if (path == Path::logprobs) {
+    sp.logprobs = true;
+    sp.top_logprobs = 5;
+  }
+  if (path == Path::full_vocab) {
+    sp.temperature = 1.0f;
+    sp.seed = 3;
+  }
+  if (path == Path::filtered) {
+    sp.temperature = 0.8f;
+    sp.top_k = 40;
+    sp.top_p = 0.95f;
+    sp.min_p = 0.05f;
+    sp.seed = 3;
+    sp.logprobs = true;
+    sp.top_logprobs = 3;
+  }
+  return sp;
+}
+
+std::string path_name(Path p) {
+  switch (p) {
+    case Path::greedy:
+      return "greedy";
+    case Path::logprobs:
+      return "logprobs";
+    case Path::full_vocab:
+      return "full_vocab";
+    case Path::filtered:
+      return "filtered";
+  }
+  return "unknown";
+}
+
+class EngineAllocations : public ::testing::TestWithParam<Path> {};
 
 TEST_P(EngineAllocations, NoneBetweenDecodesInSteadyState) {
-  const bool logprobs = GetParam();
   auto model = LlamaModel::load({testing::tiny_model()});
   ASSERT_TRUE(model) << model.error().message;
   constexpr int max_tokens = 48;
@@ -94,9 +136,7 @@ TEST_P(EngineAllocations, NoneBetweenDecodesInSteadyState) {
   a.ticket = 1;
   for (Token t = 0; t < 12; ++t)
     a.prompt.push_back(100 + 37 * t);
-  a.sampling.temperature = 0.0f;
-  a.sampling.logprobs = logprobs;
-  a.sampling.top_logprobs = logprobs ? 5 : 0;
+  a.sampling = sampling_for(GetParam());
   a.max_tokens = max_tokens;
   a.ignore_eos = true;
   a.sink = actor_sink(ref);
@@ -112,8 +152,10 @@ TEST_P(EngineAllocations, NoneBetweenDecodesInSteadyState) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(GreedyAndLogprobs, EngineAllocations, ::testing::Bool(),
-                         [](const auto& info) { return info.param ? "logprobs" : "greedy"; });
+INSTANTIATE_TEST_SUITE_P(SamplingPaths, EngineAllocations,
+                         ::testing::Values(Path::greedy, Path::logprobs, Path::full_vocab,
+                                           Path::filtered),
+                         [](const auto& info) { return path_name(info.param); });
 
 }  // namespace
 }  // namespace troupe::engine

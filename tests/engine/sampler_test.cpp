@@ -1,5 +1,6 @@
 // The greedy fast path (Sampler with temperature 0 and no filters) against a plain scalar
 // argmax: first index of the largest logit, NaNs skipped, suppressed tokens never chosen.
+// (sampler_fast_test.cpp: the fast path's distribution, filters and seeds.)
 // And the persistent ggml threadpool the BatchEngine attaches: created, paused, resumed.
 #include "engine/sampler.hpp"
 
@@ -40,7 +41,7 @@ Token greedy(const std::vector<float>& logits, const std::vector<Token>* suppres
   SamplingParams p;
   p.temperature = 0.0f;
   Sampler s(p, static_cast<std::int32_t>(logits.size()), {}, 64);
-  std::vector<llama_token_data> scratch;
+  SamplerScratch scratch(static_cast<std::int32_t>(logits.size()));
   SampledToken out;
   s.sample(logits.data(), suppress, scratch, out);
   return out.token;
