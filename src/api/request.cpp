@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <boost/json.hpp>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <limits>
@@ -118,6 +121,83 @@ Result<std::string> read_content(const json::value* v, const std::string& param)
   return text;
 }
 
+// Arguments as OpenAI sends them (a string of JSON) or as an object; kept as JSON text.
+Result<std::string> read_arguments(const json::value* v, const std::string& param) {
+  if (v == nullptr)
+    return std::string("{}");
+  if (v->is_object())
+    return json::serialize(*v);
+  if (!v->is_string())
+    return invalid("'arguments' must be a string of JSON", param);
+  boost::system::error_code ec;
+  const auto parsed = json::parse(v->get_string(), ec);
+  if (ec || !parsed.is_object())
+    return invalid("'arguments' must be a JSON object", param);
+  return std::string(v->get_string());
+}
+
+Result<chatfmt::ToolCall> read_tool_call(const json::value& v, const std::string& param) {
+  const auto* obj = v.if_object();
+  const auto* fn = obj ? obj->if_contains("function") : nullptr;
+  if (fn == nullptr || !fn->is_object())
+    return invalid("Each tool call needs a 'function' object", param);
+  if (const auto* type = obj->if_contains("type");
+      type && !(type->is_string() && type->get_string() == "function")) {
+    return invalid("Only tool calls of type 'function' are supported", param + ".type");
+  }
+  chatfmt::ToolCall call;
+  if (const auto* id = obj->if_contains("id"); id && !id->is_null()) {
+    if (!id->is_string())
+      return invalid("'id' must be a string", param + ".id");
+    call.id = std::string(id->get_string());
+  }
+  const auto* name = fn->get_object().if_contains("name");
+  if (name == nullptr || !name->is_string() || name->get_string().empty())
+    return invalid("Each tool call needs a function 'name'", param + ".function.name");
+  call.name = std::string(name->get_string());
+  auto args =
+      read_arguments(fn->get_object().if_contains("arguments"), param + ".function.arguments");
+  if (!args)
+    return args.error();
+  call.arguments = std::move(args).value();
+  return call;
+}
+
+// An assistant's tool_calls and reasoning_content.
+std::optional<Error> read_assistant_fields(const json::object& obj, const std::string& param,
+                                           Message& m) {
+  if (const auto* r = obj.if_contains("reasoning_content"); r && !r->is_null()) {
+    if (!r->is_string())
+      return invalid("'reasoning_content' must be a string", param + ".reasoning_content");
+    m.reasoning_content = std::string(r->get_string());
+  }
+  const auto* calls = obj.if_contains("tool_calls");
+  if (calls == nullptr || calls->is_null())
+    return std::nullopt;
+  if (!calls->is_array())
+    return invalid("'tool_calls' must be an array", param + ".tool_calls");
+  for (std::size_t k = 0; k < calls->get_array().size(); ++k) {
+    auto c = read_tool_call(calls->get_array()[k], fmt::format("{}.tool_calls[{}]", param, k));
+    if (!c)
+      return c.error();
+    m.tool_calls.push_back(std::move(c).value());
+  }
+  return std::nullopt;
+}
+
+std::optional<Error> read_tool_fields(const json::object& obj, const std::string& param,
+                                      Message& m) {
+  const auto* id = obj.if_contains("tool_call_id");
+  if (id == nullptr || !id->is_string() || id->get_string().empty()) {
+    return invalid("A message with role 'tool' needs the 'tool_call_id' it answers",
+                   param + ".tool_call_id");
+  }
+  m.tool_call_id = std::string(id->get_string());
+  if (const auto* name = obj.if_contains("name"); name && name->is_string())
+    m.name = std::string(name->get_string());
+  return std::nullopt;
+}
+
 Result<Message> read_message(const json::value& v, std::size_t i) {
   const std::string param = fmt::format("messages[{}]", i);
   const auto* obj = v.if_object();
@@ -131,8 +211,8 @@ Result<Message> read_message(const json::value& v, std::size_t i) {
   m.role = std::string(role->get_string());
   if (m.role == "developer")
     m.role = "system";
-  if (m.role != "system" && m.role != "user" && m.role != "assistant") {
-    return invalid(fmt::format("Unknown role '{}': use system, user or assistant", m.role),
+  if (m.role != "system" && m.role != "user" && m.role != "assistant" && m.role != "tool") {
+    return invalid(fmt::format("Unknown role '{}': use system, user, assistant or tool", m.role),
                    param + ".role");
   }
   const auto* content = obj->if_contains("content");
@@ -145,6 +225,13 @@ Result<Message> read_message(const json::value& v, std::size_t i) {
   if (!text)
     return text.error();
   m.content = std::move(text).value();
+  std::optional<Error> e;
+  if (m.role == "assistant")
+    e = read_assistant_fields(*obj, param, m);
+  if (m.role == "tool")
+    e = read_tool_fields(*obj, param, m);
+  if (e)
+    return *e;
   return m;
 }
 
@@ -198,6 +285,155 @@ Result<CompletionPrompt> read_prompt(const JsonReader& r) {
   return CompletionPrompt(std::move(tokens));
 }
 
+// A tool name as OpenAI allows it: 1-64 of a-z, A-Z, 0-9, '_' and '-'.
+bool valid_tool_name(std::string_view name) {
+  if (name.empty() || name.size() > 64)
+    return false;
+  for (char c : name) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-'))
+      return false;
+  }
+  return true;
+}
+
+Result<chatfmt::Tool> read_tool(const json::value& v, const std::string& param) {
+  const auto* obj = v.if_object();
+  if (obj == nullptr)
+    return invalid("Each tool must be an object", param);
+  const auto* type = obj->if_contains("type");
+  if (type == nullptr || !type->is_string() || type->get_string() != "function")
+    return invalid("Only tools of type 'function' are supported", param + ".type");
+  const auto* fn = obj->if_contains("function");
+  if (fn == nullptr || !fn->is_object())
+    return invalid("A tool needs a 'function' object", param + ".function");
+  const auto& f = fn->get_object();
+  chatfmt::Tool tool;
+  const auto* name = f.if_contains("name");
+  if (name == nullptr || !name->is_string() || !valid_tool_name(name->get_string())) {
+    return invalid("A function's 'name' must be 1-64 letters, digits, '_' or '-'",
+                   param + ".function.name");
+  }
+  tool.name = std::string(name->get_string());
+  if (const auto* d = f.if_contains("description"); d && !d->is_null()) {
+    if (!d->is_string())
+      return invalid("'description' must be a string", param + ".function.description");
+    tool.description = std::string(d->get_string());
+  }
+  if (const auto* p = f.if_contains("parameters"); p && !p->is_null()) {
+    if (!p->is_object())
+      return invalid("'parameters' must be a JSON schema object", param + ".function.parameters");
+    tool.parameters = json::serialize(*p);
+  }
+  return tool;
+}
+
+std::optional<Error> read_tools(const JsonReader& r, chatfmt::ChatOptions& chat) {
+  const json::value* v = r.find("tools");
+  if (v == nullptr)
+    return std::nullopt;
+  if (!v->is_array())
+    return invalid("'tools' must be an array", "tools");
+  for (std::size_t i = 0; i < v->get_array().size(); ++i) {
+    const std::string param = fmt::format("tools[{}]", i);
+    auto t = read_tool(v->get_array()[i], param);
+    if (!t)
+      return t.error();
+    for (const auto& other : chat.tools) {
+      if (other.name == t->name) {
+        return invalid(fmt::format("Two tools are named '{}'", t->name), param + ".function.name");
+      }
+    }
+    chat.tools.push_back(std::move(t).value());
+  }
+  return std::nullopt;
+}
+
+std::optional<Error> read_tool_choice(const JsonReader& r, chatfmt::ChatOptions& chat) {
+  const json::value* v = r.find("tool_choice");
+  if (v == nullptr)
+    return std::nullopt;
+  const auto bad = [] {
+    return invalid(
+        "'tool_choice' must be 'auto', 'none', 'required' or "
+        "{\"type\": \"function\", \"function\": {\"name\": ...}}",
+        "tool_choice");
+  };
+  if (v->is_string()) {
+    const auto s = v->get_string();
+    if (s == "auto")
+      chat.tool_choice = chatfmt::ToolChoice::automatic;
+    else if (s == "none")
+      chat.tool_choice = chatfmt::ToolChoice::none;
+    else if (s == "required")
+      chat.tool_choice = chatfmt::ToolChoice::required;
+    else
+      return bad();
+  } else {
+    const auto* obj = v->if_object();
+    const auto* fn = obj ? obj->if_contains("function") : nullptr;
+    const auto* name = fn && fn->is_object() ? fn->get_object().if_contains("name") : nullptr;
+    if (name == nullptr || !name->is_string())
+      return bad();
+    chat.tool_choice = chatfmt::ToolChoice::function;
+    chat.tool_choice_function = std::string(name->get_string());
+  }
+  const bool forced = chat.tool_choice == chatfmt::ToolChoice::required ||
+                      chat.tool_choice == chatfmt::ToolChoice::function;
+  if (forced && chat.tools.empty())
+    return invalid("'tool_choice' forces a call but there are no 'tools'", "tool_choice");
+  if (chat.tool_choice == chatfmt::ToolChoice::function &&
+      std::none_of(chat.tools.begin(), chat.tools.end(),
+                   [&](const chatfmt::Tool& t) { return t.name == chat.tool_choice_function; })) {
+    return invalid(fmt::format("'tool_choice' names the function '{}', which is not in 'tools'",
+                               chat.tool_choice_function),
+                   "tool_choice");
+  }
+  return std::nullopt;
+}
+
+std::optional<Error> read_template_kwargs(const JsonReader& r, chatfmt::ChatOptions& chat) {
+  const json::value* v = r.find("chat_template_kwargs");
+  if (v == nullptr)
+    return std::nullopt;
+  if (!v->is_object())
+    return invalid("'chat_template_kwargs' must be an object", "chat_template_kwargs");
+  for (const auto& [key, value] : v->get_object())
+    chat.template_kwargs.emplace_back(std::string(key), json::serialize(value));
+  return std::nullopt;
+}
+
+// tools, tool_choice, parallel_tool_calls, reasoning_format, reasoning_effort and
+// chat_template_kwargs.
+std::optional<Error> read_chat_options(JsonReader& r, chatfmt::ChatOptions& chat) {
+  if (auto e = read_tools(r, chat))
+    return e;
+  if (auto e = read_tool_choice(r, chat))
+    return e;
+  if (r.find("parallel_tool_calls") != nullptr) {
+    bool parallel = false;
+    r.boolean("parallel_tool_calls", parallel);
+    chat.parallel_tool_calls = parallel;
+  }
+  std::string format;
+  r.string("reasoning_format", format);
+  if (format == "none")
+    chat.reasoning_format = chatfmt::ReasoningFormat::none;
+  else if (format == "deepseek")
+    chat.reasoning_format = chatfmt::ReasoningFormat::deepseek;
+  else if (format == "deepseek-legacy")
+    chat.reasoning_format = chatfmt::ReasoningFormat::deepseek_legacy;
+  else if (!format.empty() && format != "auto")
+    r.fail("'reasoning_format' must be 'none', 'auto', 'deepseek' or 'deepseek-legacy'",
+           "reasoning_format");
+  std::string effort;
+  r.string("reasoning_effort", effort);
+  if (!effort.empty())
+    chat.reasoning_effort = effort;
+  if (r.failed())
+    return *r.error();
+  return read_template_kwargs(r, chat);
+}
+
 }  // namespace
 
 Result<ChatRequest> parse_chat_request(std::string_view body) {
@@ -220,6 +456,9 @@ Result<ChatRequest> parse_chat_request(std::string_view body) {
   if (!messages)
     return messages.error();
   req.messages = std::move(messages).value();
+  if (auto e = read_chat_options(r, req.chat))
+    return *e;
+  req.chat.stream = req.params.stream;
   return req;
 }
 

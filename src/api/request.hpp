@@ -16,15 +16,15 @@
 #include <variant>
 #include <vector>
 
+#include "chatfmt/types.hpp"
 #include "util/result.hpp"
 
 namespace troupe::api {
 
-struct Message {
-  std::string role;     // "system" | "user" | "assistant" ("developer" is read as "system")
-  std::string content;  // text parts of an array content are joined with '\n'
-  friend bool operator==(const Message&, const Message&) = default;
-};
+// A message of the conversation (chatfmt's plain type): role "system" ("developer" is read as
+// "system"), "user", "assistant" (content may be null with tool_calls; reasoning_content) or
+// "tool" (tool_call_id required). Text parts of an array content are joined with '\n'.
+using Message = chatfmt::Message;
 
 // Fields shared by chat and text completions.
 struct GenerationParams {
@@ -52,6 +52,11 @@ struct ChatRequest {
   std::vector<Message> messages;  // at least one
   bool logprobs = false;
   std::int32_t top_logprobs = 0;  // [0, 20]; > 0 requires logprobs
+  // tools (unique names, parameters an object), tool_choice (naming one of the tools),
+  // parallel_tool_calls, reasoning_format, reasoning_effort, chat_template_kwargs; `stream`
+  // is copied from params. Tool parameter schemas are checked against what llama.cpp can turn
+  // into a grammar by the server (chatfmt::check_tool_schema), not here.
+  chatfmt::ChatOptions chat;
 };
 
 // A completion prompt: text, or token ids.
@@ -79,6 +84,7 @@ struct DetokenizeRequest {
 };
 
 Result<ChatRequest> parse_chat_request(std::string_view body);
+
 Result<CompletionRequest> parse_completion_request(std::string_view body);
 Result<TokenizeRequest> parse_tokenize_request(std::string_view body);
 Result<DetokenizeRequest> parse_detokenize_request(std::string_view body);

@@ -172,10 +172,51 @@ void append_final_choice_tail(std::string& out, const CompletionResult& r) {
 }
 }  // namespace
 
+namespace {
+void append_tool_call(std::string& out, std::size_t index, std::string_view id,
+                      std::string_view name, std::string_view arguments, bool with_index) {
+  out += '{';
+  if (with_index)
+    fmt::format_to(std::back_inserter(out), "\"index\":{},", index);
+  if (!id.empty()) {
+    out += "\"id\":";
+    append_json_string(out, id);
+    out += ",\"type\":\"function\",";
+  }
+  out += "\"function\":{";
+  if (!name.empty()) {
+    out += "\"name\":";
+    append_json_string(out, name);
+    out += ',';
+  }
+  out += "\"arguments\":";
+  append_json_string(out, arguments);
+  out += "}}";
+}
+}  // namespace
+
 std::string chat_completion_json(const ResponseHead& head, const CompletionResult& r) {
   std::string out = head_json(head, "chat.completion");
   out += "{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":";
-  append_json_string(out, r.text);
+  if (r.text.empty() && !r.tool_calls.empty()) {
+    out += "null";
+  } else {
+    append_json_string(out, r.text);
+  }
+  if (!r.reasoning_content.empty()) {
+    out += ",\"reasoning_content\":";
+    append_json_string(out, r.reasoning_content);
+  }
+  if (!r.tool_calls.empty()) {
+    out += ",\"tool_calls\":[";
+    for (std::size_t i = 0; i < r.tool_calls.size(); ++i) {
+      if (i > 0)
+        out += ',';
+      const auto& c = r.tool_calls[i];
+      append_tool_call(out, i, c.id, c.name, c.arguments, false);
+    }
+    out += ']';
+  }
   out += ",\"refusal\":null},\"logprobs\":";
   if (r.logprobs) {
     append_chat_logprobs(out, *r.logprobs);
@@ -251,6 +292,47 @@ std::string ChunkWriter::delta_chunk(std::string_view text,
   return out;
 }
 
+std::string ChunkWriter::chat_delta_chunk(std::string_view content, std::string_view reasoning,
+                                          const std::vector<chatfmt::ToolCallDelta>& tool_calls,
+                                          const std::vector<TokenLogprob>* logprobs) {
+  std::string out = begin_choice();
+  out += '{';
+  bool first = true;
+  const auto field = [&](const char* name) {
+    out += first ? "\"" : ",\"";
+    out += name;
+    out += "\":";
+    first = false;
+  };
+  if (!content.empty() || (reasoning.empty() && tool_calls.empty())) {
+    field("content");
+    append_json_string(out, content);
+  }
+  if (!reasoning.empty()) {
+    field("reasoning_content");
+    append_json_string(out, reasoning);
+  }
+  if (!tool_calls.empty()) {
+    field("tool_calls");
+    out += '[';
+    for (std::size_t i = 0; i < tool_calls.size(); ++i) {
+      if (i > 0)
+        out += ',';
+      const auto& c = tool_calls[i];
+      append_tool_call(out, c.index, c.id, c.name, c.arguments, true);
+    }
+    out += ']';
+  }
+  out += "},\"logprobs\":";
+  if (logprobs) {
+    append_chat_logprobs(out, *logprobs);
+  } else {
+    out += "null";
+  }
+  out += end_choice({});
+  return out;
+}
+
 std::string ChunkWriter::finish_chunk(std::string_view finish_reason) const {
   std::string out = begin_choice();
   out +=
@@ -309,6 +391,13 @@ std::string tokenize_json(const std::vector<std::int32_t>& tokens,
 std::string detokenize_json(std::string_view content) {
   std::string out = "{\"content\":";
   append_json_string(out, sanitize_utf8(content));
+  out += '}';
+  return out;
+}
+
+std::string apply_template_json(std::string_view prompt) {
+  std::string out = "{\"prompt\":";
+  append_json_string(out, sanitize_utf8(prompt));
   out += '}';
   return out;
 }

@@ -15,6 +15,8 @@
 #include <utility>
 #include <vector>
 
+#include "chatfmt/types.hpp"
+
 namespace troupe::api {
 
 enum class CompletionKind { chat, text };
@@ -41,12 +43,15 @@ struct TokenLogprob {
   std::vector<std::pair<std::string, float>> top;
 };
 
-// A finished non-streaming completion.
+// A finished non-streaming completion. Chat answers may carry reasoning_content and
+// tool_calls (then content may be empty: it is written as null).
 struct CompletionResult {
   std::string text;
-  std::string finish_reason;  // "stop" | "length"
+  std::string finish_reason;  // "stop" | "length" | "tool_calls"
   Usage usage;
   std::optional<std::vector<TokenLogprob>> logprobs;  // set when logprobs were requested
+  std::string reasoning_content;
+  std::vector<chatfmt::ToolCall> tool_calls;
 };
 
 std::string chat_completion_json(const ResponseHead& head, const CompletionResult& result);
@@ -62,6 +67,12 @@ class ChunkWriter {
   std::string role_chunk() const;
   // A piece of text; `logprobs` (may be null) covers the tokens behind it.
   std::string delta_chunk(std::string_view text, const std::vector<TokenLogprob>* logprobs);
+  // Chat only: a delta with reasoning_content and tool_calls besides the content (each
+  // written only when it has something). Tool calls in OpenAI's shape: the first delta of a
+  // call has index, id, type and function.name; later ones index and function.arguments.
+  std::string chat_delta_chunk(std::string_view content, std::string_view reasoning,
+                               const std::vector<chatfmt::ToolCallDelta>& tool_calls,
+                               const std::vector<TokenLogprob>* logprobs);
   // Empty delta with finish_reason.
   std::string finish_chunk(std::string_view finish_reason) const;
   // "choices": [] and the usage.
@@ -95,6 +106,9 @@ std::string tokenize_json(const std::vector<std::int32_t>& tokens,
 
 // {"content": "..."}
 std::string detokenize_json(std::string_view content);
+
+// POST /apply-template's answer: {"prompt": "..."}
+std::string apply_template_json(std::string_view prompt);
 
 // `s` with every invalid UTF-8 sequence replaced by U+FFFD.
 std::string sanitize_utf8(std::string_view s);

@@ -1,5 +1,10 @@
 #include "cli/engine_flags.hpp"
 
+#include <fmt/format.h>
+
+#include <fstream>
+#include <sstream>
+
 #include "engine/local_backend.hpp"
 #include "engine/sim_backend.hpp"
 
@@ -31,10 +36,41 @@ void add_engine_flags(CLI::App& app, EngineFlags& f, const std::string& model_he
   app.add_flag("--sim-steps", f.sim_steps,
                "--engine sim: every sequence's tokens on one step clock, as a batching engine "
                "emits them (default: each stream on its own phase)");
+  auto* name = app.add_option("--chat-template", f.chat_template,
+                              "chat template instead of the model's: chatml, or the name of "
+                              "another template in the GGUF (e.g. tool_use)");
+  app.add_option("--chat-template-file", f.chat_template_file,
+                 "chat template instead of the model's: a Jinja file")
+      ->excludes(name);
 }
+
+namespace {
+
+// The chat template EngineOptions takes: the file's text, the name, or empty (the model's).
+Result<std::string> chat_template_choice(const EngineFlags& f) {
+  if (f.chat_template_file.empty())
+    return f.chat_template;
+  std::ifstream in(f.chat_template_file, std::ios::binary);
+  std::ostringstream text;
+  if (in)
+    text << in.rdbuf();
+  if (!in || text.str().empty()) {
+    return Error{Errc::invalid_request,
+                 fmt::format("--chat-template-file {}: cannot read it, or it is empty",
+                             f.chat_template_file)};
+  }
+  return text.str();
+}
+
+}  // namespace
 
 Result<std::unique_ptr<engine::Backend>> make_backend(const EngineFlags& f) {
   if (f.engine == "sim") {
+    if (!f.chat_template.empty() || !f.chat_template_file.empty()) {
+      return Error{Errc::invalid_request,
+                   "--chat-template and --chat-template-file need --engine llama (the simulated "
+                   "engine renders no templates)"};
+    }
     engine::SimOptions so;
     if (!f.alias.empty())
       so.model_id = f.alias;
@@ -48,7 +84,11 @@ Result<std::unique_ptr<engine::Backend>> make_backend(const EngineFlags& f) {
   }
   if (f.model.empty())
     return Error{Errc::invalid_request, "--model is required with --engine llama"};
+  auto chat_template = chat_template_choice(f);
+  if (!chat_template)
+    return chat_template.error();
   engine::EngineOptions eo;
+  eo.chat_template = std::move(chat_template).value();
   eo.model_path = f.model;
   eo.model_id = f.alias;
   eo.n_ctx = f.ctx_size;

@@ -27,14 +27,17 @@ struct EngineFlags {
   double sim_decode_tps = 50;
   double sim_prefill_tps = 5000;
   bool sim_steps = false;
+  std::string chat_template;       // --chat-template NAME (or inline Jinja)
+  std::string chat_template_file;  // --chat-template-file FILE
 };
 
 // Adds -m/--model (with `model_help`), -a/--alias, --engine, --parallel, -c/--ctx-size,
 // -t/--threads, --poll, --no-threadpool, -b/--batch, --max-queue, --sim-decode-tps,
-// --sim-prefill-tps and --sim-steps.
+// --sim-prefill-tps, --sim-steps, --chat-template and --chat-template-file.
 void add_engine_flags(CLI::App& app, EngineFlags& f, const std::string& model_help);
 
-// The sim engine, or llama.cpp on `model` (invalid_request when it is empty).
+// The sim engine, or llama.cpp on `model` (invalid_request when it is empty, or when the
+// --chat-template-file cannot be read).
 Result<std::unique_ptr<engine::Backend>> make_backend(const EngineFlags& f);
 
 }  // namespace troupe::cli

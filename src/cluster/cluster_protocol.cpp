@@ -28,23 +28,115 @@ bool read_count(WireReader& r, std::size_t min_bytes, std::uint32_t& n) {
   return true;
 }
 
+void encode_tool_calls(const std::vector<chatfmt::ToolCall>& calls, WireWriter& w) {
+  w.u32(static_cast<std::uint32_t>(calls.size()));
+  for (const auto& c : calls) {
+    w.str(c.id);
+    w.str(c.name);
+    w.str(c.arguments);
+  }
+}
+
+bool decode_tool_calls(WireReader& r, std::vector<chatfmt::ToolCall>& calls) {
+  std::uint32_t n = 0;
+  if (!read_count(r, 12, n))
+    return false;
+  calls.resize(n);
+  for (auto& c : calls) {
+    c.id = r.str();
+    c.name = r.str();
+    c.arguments = r.str();
+  }
+  return r.ok();
+}
+
 void encode_messages(const std::vector<engine::ChatMessage>& ms, WireWriter& w) {
   w.u32(static_cast<std::uint32_t>(ms.size()));
   for (const auto& m : ms) {
     w.str(m.role);
     w.str(m.content);
+    w.str(m.reasoning_content);
+    encode_tool_calls(m.tool_calls, w);
+    w.str(m.tool_call_id);
+    w.str(m.name);
   }
 }
 
 bool decode_messages(WireReader& r, std::vector<engine::ChatMessage>& ms) {
   std::uint32_t n = 0;
-  if (!read_count(r, 8, n))
+  if (!read_count(r, 24, n))
     return false;
   ms.resize(n);
   for (auto& m : ms) {
     m.role = r.str();
     m.content = r.str();
+    m.reasoning_content = r.str();
+    if (!decode_tool_calls(r, m.tool_calls))
+      return false;
+    m.tool_call_id = r.str();
+    m.name = r.str();
   }
+  return r.ok();
+}
+
+// A Task's chat options: what the worker's chat template renders besides the messages.
+void encode_chat_options(const chatfmt::ChatOptions& o, WireWriter& w) {
+  w.u32(static_cast<std::uint32_t>(o.tools.size()));
+  for (const auto& t : o.tools) {
+    w.str(t.name);
+    w.str(t.description);
+    w.str(t.parameters);
+  }
+  w.u8(static_cast<std::uint8_t>(o.tool_choice));
+  w.str(o.tool_choice_function);
+  w.u8(o.parallel_tool_calls ? (*o.parallel_tool_calls ? 2 : 1) : 0);
+  w.u32(static_cast<std::uint32_t>(o.template_kwargs.size()));
+  for (const auto& [k, v] : o.template_kwargs) {
+    w.str(k);
+    w.str(v);
+  }
+  w.u8(static_cast<std::uint8_t>(o.reasoning_format));
+  w.u8(o.reasoning_effort ? 1 : 0);
+  w.str(o.reasoning_effort.value_or(""));
+  w.u8(o.add_generation_prompt ? 1 : 0);
+  w.u8(o.stream ? 1 : 0);
+}
+
+bool decode_chat_options(WireReader& r, chatfmt::ChatOptions& o) {
+  std::uint32_t n = 0;
+  if (!read_count(r, 12, n))
+    return false;
+  o.tools.resize(n);
+  for (auto& t : o.tools) {
+    t.name = r.str();
+    t.description = r.str();
+    t.parameters = r.str();
+  }
+  const auto choice = r.u8();
+  if (choice > static_cast<std::uint8_t>(chatfmt::ToolChoice::function))
+    r.fail();
+  o.tool_choice = static_cast<chatfmt::ToolChoice>(choice);
+  o.tool_choice_function = r.str();
+  const auto parallel = r.u8();
+  if (parallel != 0)
+    o.parallel_tool_calls = parallel == 2;
+  if (!read_count(r, 8, n))
+    return false;
+  o.template_kwargs.resize(n);
+  for (auto& [k, v] : o.template_kwargs) {
+    k = r.str();
+    v = r.str();
+  }
+  const auto format = r.u8();
+  if (format > static_cast<std::uint8_t>(chatfmt::ReasoningFormat::deepseek_legacy))
+    r.fail();
+  o.reasoning_format = static_cast<chatfmt::ReasoningFormat>(format);
+  const bool has_effort = r.u8() != 0;
+  std::string effort = r.str();
+  if (has_effort)
+    o.reasoning_effort = std::move(effort);
+  o.add_generation_prompt = r.u8() != 0;
+  o.stream = r.u8() != 0;
   return r.ok();
 }
 
@@ -184,6 +276,14 @@ bool decode_logprobs(WireReader& r, std::vector<engine::TokenLogprob>& ls) {
 
 void encode_delta(const engine::Delta& d, WireWriter& w) {
   w.str(d.text);
+  w.str(d.reasoning);
+  w.u32(static_cast<std::uint32_t>(d.tool_calls.size()));
+  for (const auto& c : d.tool_calls) {
+    w.u32(static_cast<std::uint32_t>(c.index));
+    w.str(c.id);
+    w.str(c.name);
+    w.str(c.arguments);
+  }
   encode_tokens(d.tokens, w);
   encode_logprobs(d.logprobs, w);
   w.u32(static_cast<std::uint32_t>(d.top.size()));
@@ -193,6 +293,17 @@ void encode_delta(const engine::Delta& d, WireWriter& w) {
 
 bool decode_delta(WireReader& r, engine::Delta& d) {
   d.text = r.str();
+  d.reasoning = r.str();
+  std::uint32_t calls = 0;
+  if (!read_count(r, 16, calls))
+    return false;
+  d.tool_calls.resize(calls);
+  for (auto& c : d.tool_calls) {
+    c.index = r.u32();
+    c.id = r.str();
+    c.name = r.str();
+    c.arguments = r.str();
+  }
   if (!decode_tokens(r, d.tokens) || !decode_logprobs(r, d.logprobs))
     return false;
   std::uint32_t n = 0;
@@ -264,6 +375,7 @@ void encode_task(const engine::Task& t, WireWriter& w) {
   encode_sampling(t.sampling, w);
   encode_stop(t.stop, w);
   w.str(t.request_id);
+  encode_chat_options(t.chat, w);
 }
 
 bool decode_task(WireReader& r, engine::Task& t) {
@@ -271,7 +383,7 @@ bool decode_task(WireReader& r, engine::Task& t) {
   if (!decode_prompt(r, t.prompt) || !decode_sampling(r, t.sampling) || !decode_stop(r, t.stop))
     return false;
   t.request_id = r.str();
-  return r.ok();
+  return decode_chat_options(r, t.chat);
 }
 
 void encode_event(const engine::StreamEvent& e, WireWriter& w) {
@@ -309,7 +421,7 @@ bool decode_event(WireReader& r, engine::StreamEvent& e) {
     case 2: {
       engine::Finished f;
       const auto reason = r.u8();
-      if (reason > static_cast<std::uint8_t>(engine::FinishReason::cancelled))
+      if (reason > static_cast<std::uint8_t>(engine::FinishReason::tool_calls))
         r.fail();
       f.reason = static_cast<engine::FinishReason>(reason);
       decode_usage(r, f.usage);

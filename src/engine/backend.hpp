@@ -71,6 +71,14 @@ class Backend {
   virtual boost::asio::awaitable<Result<std::string>> detokenize(std::string model,
                                                                  std::vector<Token> tokens) = 0;
 
+  // Renders a conversation (task.prompt holds its messages, task.chat the options) with the
+  // model's chat template, exactly as generate() would: POST /apply-template. Errors as
+  // generate()'s. Default: backends that render no templates say so.
+  virtual boost::asio::awaitable<Result<std::string>> apply_template(Task task) {
+    (void)task;
+    co_return Error{Errc::invalid_request, "this backend does not render chat templates"};
+  }
+
   // The models served. The first is the default.
   virtual std::vector<ModelInfo> models() const = 0;
 

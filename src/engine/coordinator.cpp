@@ -105,11 +105,14 @@ Coordinator::~Coordinator() {
 }
 
 void Coordinator::load() {
-  auto model =
-      LlamaModel::load({options_.model_path, options_.n_gpu_layers, options_.chat_template});
+  auto model = LlamaModel::load({options_.model_path, options_.n_gpu_layers});
   if (!model)
     return set_health(HealthState::failed, model.error().message);
   model_ = std::move(model.value());
+  auto chat_template = load_chat_template();
+  if (!chat_template)
+    return set_health(HealthState::failed, chat_template.error().message);
+  chat_template_ = std::move(chat_template.value());
   BatchEngineConfig cfg{options_.n_ctx,
                         options_.n_parallel,
                         options_.n_batch,
@@ -192,12 +195,20 @@ std::optional<Error> Coordinator::precheck(const Task& task) const {
   return std::nullopt;
 }
 
-Result<std::vector<Token>> Coordinator::prepare_prompt(const Task& task) const {
+Result<std::vector<Token>> Coordinator::prepare_prompt(
+    Task& task, std::unique_ptr<chatfmt::OutputParser>& parser) const {
   Result<std::vector<Token>> tokens = std::vector<Token>{};
   if (const auto* s = std::get_if<std::string>(&task.prompt)) {
     tokens = model_->tokenize(*s, true, true);
-  } else if (const auto* msgs = std::get_if<std::vector<ChatMessage>>(&task.prompt)) {
-    tokens = model_->tokenize(model_->apply_chat_template(*msgs), true, true);
+  } else if (std::holds_alternative<std::vector<ChatMessage>>(task.prompt)) {
+    auto rendered = render_chat(task);
+    if (!rendered)
+      return rendered.error();
+    auto p = apply_render(*rendered, task);
+    if (!p)
+      return p.error();
+    parser = std::move(p.value());
+    tokens = model_->tokenize(rendered->prompt, true, true);
     const Token bos = llama_vocab_bos(model_->vocab());
     if (tokens && tokens->size() >= 2 && (*tokens)[0] == bos && (*tokens)[1] == bos) {
       tokens->erase(tokens->begin());  // the template wrote a BOS and the tokenizer added one
@@ -224,7 +235,9 @@ Result<std::vector<Token>> Coordinator::prepare_prompt(const Task& task) const {
 asio::awaitable<TokenStream> Coordinator::generate(Task task) {
   if (auto e = precheck(task))
     co_return failed_stream(std::move(*e));
-  auto prompt = co_await run_on(tokenizer_.get_executor(), [&] { return prepare_prompt(task); });
+  std::unique_ptr<chatfmt::OutputParser> parser;  // a conversation's, from its render
+  auto prompt =
+      co_await run_on(tokenizer_.get_executor(), [&] { return prepare_prompt(task, parser); });
   if (!prompt)
     co_return failed_stream(prompt.error());
   SamplerPtr grammar;  // parsed here, off the engine thread; a bad one never reaches it
@@ -237,17 +250,20 @@ asio::awaitable<TokenStream> Coordinator::generate(Task task) {
     grammar = std::move(g.value());
   }
   auto [writer, stream] = make_stream();
-  Pending pending = make_pending(task, std::move(prompt.value()), std::move(writer));
+  Pending pending =
+      make_pending(task, std::move(prompt.value()), std::move(writer), std::move(parser));
   pending.grammar = std::move(grammar);
   asio::post(actors_, [this, p = std::move(pending)]() mutable { submit(std::move(p)); });
   co_return std::move(stream);
 }
 
 Coordinator::Pending Coordinator::make_pending(Task& task, std::vector<Token> prompt,
-                                               StreamWriter writer) {
+                                               StreamWriter writer,
+                                               std::unique_ptr<chatfmt::OutputParser> parser) {
   const std::uint64_t ticket = next_ticket_.fetch_add(1, std::memory_order_relaxed);
   SequenceConfig cfg{task.stop, task.sampling.logprobs || task.sampling.top_logprobs > 0,
-                     task.sampling.top_logprobs, static_cast<std::int32_t>(prompt.size())};
+                     task.sampling.top_logprobs, static_cast<std::int32_t>(prompt.size()),
+                     std::move(parser)};
   SequenceActor::Release release = [this, ticket](bool cancelled) {
     engine_->tell(ReleaseSequence{ticket, cancelled});
   };
@@ -339,6 +355,101 @@ asio::awaitable<Result<std::string>> Coordinator::detokenize(std::string model,
   if (auto e = check_model(model))
     co_return *e;
   co_return co_await run_on(tokenizer_.get_executor(), [&] { return model_->detokenize(tokens); });
+}
+
+// ---------------------------------------------------------------- chat templates
+
+Result<std::unique_ptr<chatfmt::ChatTemplate>> Coordinator::load_chat_template() const {
+  const std::string& choice = options_.chat_template;
+  std::string source = choice;
+  std::string what = "the template given";
+  if (choice.empty()) {
+    source = model_->chat_template();
+    what = "the model's template";
+    if (source.empty()) {
+      spdlog::warn(
+          "model {} has no chat template: chat requests use ChatML (--chat-template "
+          "or --chat-template-file to choose another)",
+          model_id_);
+      source = "chatml";
+      what = "ChatML (the model has none)";
+    }
+  } else if (choice == "chatml") {
+    what = "ChatML";
+  } else if (choice.find("{{") == std::string::npos && choice.find("{%") == std::string::npos) {
+    source = model_->chat_template(choice.c_str());
+    if (source.empty()) {
+      return Error{Errc::invalid_request,
+                   fmt::format("--chat-template {}: the model has no template of that name (use "
+                               "chatml, a name of one of the model's templates, or "
+                               "--chat-template-file)",
+                               choice),
+                   "chat_template"};
+    }
+    what = fmt::format("the model's template '{}'", choice);
+  }
+  auto t = chatfmt::ChatTemplate::create(source, model_->bos_text(), model_->eos_text());
+  if (!t) {
+    return Error{Errc::invalid_request,
+                 fmt::format("chat template ({}): {}", what, t.error().message), "chat_template"};
+  }
+  spdlog::info("model {} chat template: {} ({} bytes{}{})", model_id_, what, (*t)->source().size(),
+               (*t)->supports_tool_calls() ? ", tool calls" : "",
+               (*t)->supports_thinking() ? ", thinking" : "");
+  return t;
+}
+
+Result<chatfmt::Rendered> Coordinator::render_chat(const Task& task) const {
+  return chat_template_->render(std::get<std::vector<ChatMessage>>(task.prompt), task.chat);
+}
+
+GrammarSpec Coordinator::to_grammar_spec(const chatfmt::Grammar& g) const {
+  GrammarSpec spec;
+  spec.gbnf = g.gbnf;
+  spec.lazy = g.lazy;
+  for (const auto& t : g.triggers) {
+    // A word that is one preserved special token triggers on that token (llama-server's rule);
+    // anything else on the text.
+    if (t.kind == chatfmt::GrammarTrigger::Kind::word &&
+        std::find(g.preserved_tokens.begin(), g.preserved_tokens.end(), t.value) !=
+            g.preserved_tokens.end()) {
+      auto ids = model_->tokenize(t.value, false, true);
+      if (ids && ids->size() == 1) {
+        spec.trigger_tokens.push_back(ids->front());
+        continue;
+      }
+    }
+    spec.trigger_patterns.push_back(chatfmt::trigger_pattern(t));
+  }
+  return spec;
+}
+
+Result<std::unique_ptr<chatfmt::OutputParser>> Coordinator::apply_render(const chatfmt::Rendered& r,
+                                                                         Task& task) const {
+  if (r.grammar) {
+    if (task.sampling.grammar) {
+      return Error{Errc::invalid_request, "a grammar cannot be combined with tools", "tools"};
+    }
+    task.sampling.grammar = to_grammar_spec(*r.grammar);
+  }
+  for (const auto& s : r.additional_stops) {
+    if (std::find(task.stop.stop.begin(), task.stop.stop.end(), s) == task.stop.stop.end())
+      task.stop.stop.push_back(s);
+  }
+  return chatfmt::OutputParser::create(r.parser);
+}
+
+asio::awaitable<Result<std::string>> Coordinator::apply_template(Task task) {
+  if (auto e = check_model(task.model))
+    co_return *e;
+  if (!std::holds_alternative<std::vector<ChatMessage>>(task.prompt))
+    co_return Error{Errc::invalid_request, "apply-template needs messages", "messages"};
+  co_return co_await run_on(tokenizer_.get_executor(), [&]() -> Result<std::string> {
+    auto r = render_chat(task);
+    if (!r)
+      return r.error();
+    return std::move(r->prompt);
+  });
 }
 
 std::vector<ModelInfo> Coordinator::models() const {

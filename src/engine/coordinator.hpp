@@ -44,6 +44,7 @@ class Coordinator final : public Backend {
                                                               bool parse_special) override;
   boost::asio::awaitable<Result<std::string>> detokenize(std::string model,
                                                          std::vector<Token> tokens) override;
+  boost::asio::awaitable<Result<std::string>> apply_template(Task task) override;
   std::vector<ModelInfo> models() const override;
   Health health() const override;
   BackendStats stats() const override;
@@ -73,8 +74,19 @@ class Coordinator final : public Backend {
   // prompt whose byte length alone proves it cannot fit.
   std::optional<Error> precheck(const Task& task) const;
   std::optional<Error> check_model(const std::string& name) const;
-  Result<std::vector<Token>> prepare_prompt(const Task& task) const;
-  Pending make_pending(Task& task, std::vector<Token> prompt, StreamWriter writer);
+  // On the tokenizer thread. A conversation is rendered with the chat template: its grammar
+  // and stop strings go into `task`, its output parser into `parser`.
+  Result<std::vector<Token>> prepare_prompt(Task& task,
+                                            std::unique_ptr<chatfmt::OutputParser>& parser) const;
+  Result<chatfmt::Rendered> render_chat(const Task& task) const;
+  // The render's grammar and stops applied to `task`; the parser it needs.
+  Result<std::unique_ptr<chatfmt::OutputParser>> apply_render(const chatfmt::Rendered& r,
+                                                              Task& task) const;
+  GrammarSpec to_grammar_spec(const chatfmt::Grammar& g) const;
+  // By the loader: the template EngineOptions::chat_template names, or the model's own.
+  Result<std::unique_ptr<chatfmt::ChatTemplate>> load_chat_template() const;
+  Pending make_pending(Task& task, std::vector<Token> prompt, StreamWriter writer,
+                       std::unique_ptr<chatfmt::OutputParser> parser);
 
   // On the actor thread:
   void submit(Pending p);
@@ -102,6 +114,7 @@ class Coordinator final : public Backend {
   // Written by the loader before ready_ is set (release), read after (acquire).
   std::atomic<bool> ready_{false};
   std::unique_ptr<LlamaModel> model_;
+  std::unique_ptr<chatfmt::ChatTemplate> chat_template_;
   std::unique_ptr<BatchEngine> engine_;
   std::int32_t n_ctx_seq_ = 0;
 

@@ -13,7 +13,8 @@
 
 namespace troupe::engine {
 
-enum class FinishReason { stop, length, cancelled };
+// tool_calls: the model stopped after calling tools (a conversation's output parsed into calls).
+enum class FinishReason { stop, length, cancelled, tool_calls };
 
 struct TokenLogprob {
   Token token = 0;
@@ -29,11 +30,16 @@ struct Started {
 
 // New output. `text` is valid UTF-8 and may be empty when a token's text is held back
 // (an incomplete UTF-8 character or a possible stop-string prefix): then no text is due yet.
+// For a conversation whose output is parsed (Task::chat), `text` is the answer's content
+// only; reasoning and tool calls come in their own fields (tool calls in OpenAI's streaming
+// shape: id and name first, then argument fragments).
 struct Delta {
   std::string text;
   std::vector<Token> tokens;                   // the tokens sampled since the last Delta
   std::vector<TokenLogprob> logprobs;          // one per token when requested
   std::vector<std::vector<TokenLogprob>> top;  // top alternatives per token when requested
+  std::string reasoning;
+  std::vector<chatfmt::ToolCallDelta> tool_calls;
 };
 
 struct Usage {

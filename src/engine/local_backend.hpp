@@ -13,16 +13,19 @@ namespace troupe::engine {
 
 struct EngineOptions {
   std::string model_path;
-  std::string model_id;               // the name clients use; empty: the file name without .gguf
-  std::vector<std::string> aliases;   // more names accepted for this model
-  std::int32_t n_ctx = 4096;          // KV cells in all: each sequence gets n_ctx / n_parallel
-  std::int32_t n_parallel = 4;        // sequences decoded together
-  std::int32_t n_batch = 512;         // token budget of one decode step (chunked prefill)
-  std::int32_t n_seq_chunk = 256;     // prompt tokens one sequence may add per step
-  std::int32_t n_threads = 0;         // llama.cpp threads; 0: hardware threads
-  std::int32_t max_queue = 64;        // requests waiting for a slot; more: Errc::overloaded
-  std::int32_t n_gpu_layers = 0;      // for GPU builds of llama.cpp
-  std::string chat_template;          // overrides the model's template when not empty
+  std::string model_id;              // the name clients use; empty: the file name without .gguf
+  std::vector<std::string> aliases;  // more names accepted for this model
+  std::int32_t n_ctx = 4096;         // KV cells in all: each sequence gets n_ctx / n_parallel
+  std::int32_t n_parallel = 4;       // sequences decoded together
+  std::int32_t n_batch = 512;        // token budget of one decode step (chunked prefill)
+  std::int32_t n_seq_chunk = 256;    // prompt tokens one sequence may add per step
+  std::int32_t n_threads = 0;        // llama.cpp threads; 0: hardware threads
+  std::int32_t max_queue = 64;       // requests waiting for a slot; more: Errc::overloaded
+  std::int32_t n_gpu_layers = 0;     // for GPU builds of llama.cpp
+  // The chat template: empty for the model's own (tokenizer.chat_template); Jinja source
+  // text; "chatml" (llama.cpp's ChatML); or the name of another template in the GGUF
+  // (tokenizer.chat_template.NAME, e.g. "tool_use"). One that cannot render fails the load.
+  std::string chat_template;
   std::int32_t min_copy_prefix = 16;  // shortest cached prefix copied from another slot
   bool persistent_threads = true;     // one ggml threadpool for the engine's life (paused idle)
   std::uint32_t thread_poll = 50;     // its workers' polling between decodes (ggml: 0..100)

@@ -22,16 +22,10 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::load(const ModelLoadOptions& opt
   if (!model) {
     return Error{Errc::engine_failed, fmt::format("llama.cpp could not load {}", options.path)};
   }
-  std::string tmpl = options.chat_template;
-  if (tmpl.empty()) {
-    if (const char* t = llama_model_chat_template(model.get(), nullptr))
-      tmpl = t;
-  }
-  return std::unique_ptr<LlamaModel>(new LlamaModel(std::move(model), std::move(tmpl)));
+  return std::unique_ptr<LlamaModel>(new LlamaModel(std::move(model)));
 }
 
-LlamaModel::LlamaModel(ModelPtr model, std::string chat_template)
-    : model_(std::move(model)), chat_template_(std::move(chat_template)) {
+LlamaModel::LlamaModel(ModelPtr model) : model_(std::move(model)) {
   vocab_ = llama_model_get_vocab(model_.get());
   n_vocab_ = llama_vocab_n_tokens(vocab_);
   is_eog_.assign(static_cast<std::size_t>(n_vocab_), false);
@@ -77,36 +71,29 @@ Result<std::string> LlamaModel::detokenize(const std::vector<Token>& tokens) con
   return vocab_detokenize(vocab_, tokens);
 }
 
-std::string LlamaModel::apply_chat_template(const std::vector<ChatMessage>& messages) const {
-  if (chat_template_.empty())
-    return render_chatml(messages);
-  std::vector<llama_chat_message> msgs;
-  std::size_t total = 0;
-  for (const auto& m : messages) {
-    msgs.push_back({m.role.c_str(), m.content.c_str()});
-    total += m.role.size() + m.content.size();
-  }
-  std::string buf(total * 2 + 256, '\0');
-  int n = llama_chat_apply_template(chat_template_.c_str(), msgs.data(), msgs.size(), true,
-                                    buf.data(), static_cast<int>(buf.size()));
-  if (n > static_cast<int>(buf.size())) {
-    buf.resize(static_cast<std::size_t>(n));
-    n = llama_chat_apply_template(chat_template_.c_str(), msgs.data(), msgs.size(), true,
-                                  buf.data(), static_cast<int>(buf.size()));
-  }
-  if (n < 0)
-    return render_chatml(messages);  // a template llama.cpp does not know
-  buf.resize(static_cast<std::size_t>(n));
-  return buf;
+std::string LlamaModel::chat_template(const char* name) const {
+  const char* t = llama_model_chat_template(model_.get(), name);
+  return t ? std::string(t) : std::string();
 }
 
-std::string render_chatml(const std::vector<ChatMessage>& messages) {
-  std::string out;
-  for (const auto& m : messages) {
-    out += fmt::format("<|im_start|>{}\n{}<|im_end|>\n", m.role, m.content);
+std::string LlamaModel::special_text(Token token) const {
+  if (token == LLAMA_TOKEN_NULL)
+    return {};
+  std::string out(64, '\0');
+  int n = llama_token_to_piece(vocab_, token, out.data(), static_cast<int>(out.size()), 0, true);
+  if (n < 0) {
+    out.resize(static_cast<std::size_t>(-n));
+    n = llama_token_to_piece(vocab_, token, out.data(), static_cast<int>(out.size()), 0, true);
   }
-  out += "<|im_start|>assistant\n";
+  out.resize(static_cast<std::size_t>(std::max(n, 0)));
   return out;
+}
+
+std::string LlamaModel::bos_text() const {
+  return special_text(llama_vocab_bos(vocab_));
+}
+std::string LlamaModel::eos_text() const {
+  return special_text(llama_vocab_eos(vocab_));
 }
 
 }  // namespace troupe::engine

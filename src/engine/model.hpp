@@ -1,6 +1,7 @@
 #pragma once
 // LlamaModel: a loaded GGUF model and everything about its vocabulary the engine needs:
-// tokenizing, detokenizing, token pieces, end-of-generation tokens and chat templates.
+// tokenizing, detokenizing, token pieces, end-of-generation tokens, and the chat template's
+// source (rendered by chatfmt/).
 //
 // Thread-safety: immutable after load(); every const member may be called from any thread
 // concurrently (llama.cpp's vocabulary is read-only once loaded).
@@ -20,7 +21,6 @@ namespace troupe::engine {
 struct ModelLoadOptions {
   std::string path;
   std::int32_t n_gpu_layers = 0;  // layers to offload when a GPU backend is present
-  std::string chat_template;      // overrides the model's template when not empty
 };
 
 class LlamaModel final : public TokenText {
@@ -46,13 +46,16 @@ class LlamaModel final : public TokenText {
   // Special tokens are rendered as their text.
   Result<std::string> detokenize(const std::vector<Token>& tokens) const;
 
-  // Renders a conversation with the model's chat template (or the override) and the
-  // assistant prefix; falls back to ChatML when the model has no template or llama.cpp does
-  // not know it.
-  std::string apply_chat_template(const std::vector<ChatMessage>& messages) const;
+  // The GGUF's chat template (tokenizer.chat_template, or tokenizer.chat_template.NAME for a
+  // named variant such as "tool_use"); empty when the model has none.
+  std::string chat_template(const char* name = nullptr) const;
+  // The texts of the BOS and EOS tokens as templates print them (empty when absent).
+  std::string bos_text() const;
+  std::string eos_text() const;
 
  private:
-  LlamaModel(ModelPtr model, std::string chat_template);
+  explicit LlamaModel(ModelPtr model);
+  std::string special_text(Token token) const;
 
   ModelPtr model_;
   const llama_vocab* vocab_ = nullptr;
@@ -60,10 +63,6 @@ class LlamaModel final : public TokenText {
   std::int32_t max_piece_bytes_ = 1;
   std::vector<Token> eog_tokens_;
   std::vector<bool> is_eog_;
-  std::string chat_template_;  // empty: ChatML fallback
 };
-
-// ChatML rendering of a conversation, ending with the assistant prefix.
-std::string render_chatml(const std::vector<ChatMessage>& messages);
 
 }  // namespace troupe::engine

@@ -98,6 +98,8 @@ void SequenceActor::on_token(const SampledToken& t) {
     append_text(t.token, d.text);
   if (!matched_ && limit)
     flush_text(d.text);
+  if (config_.parser)
+    parse_output(d, matched_ || limit);
   writer_.push(std::move(d));
   if (matched_) {
     finish(FinishReason::stop, t.end != EngineEnd::none);
@@ -129,10 +131,23 @@ void SequenceActor::flush_text(std::string& out) {
   out += stops_.flush();
 }
 
+void SequenceActor::parse_output(Delta& d, bool final) {
+  if (d.text.empty() && !final)
+    return;  // nothing new: no re-parse
+  chatfmt::MessageDelta m = config_.parser->feed(d.text, final);
+  d.text = std::move(m.content);
+  d.reasoning = std::move(m.reasoning);
+  d.tool_calls = std::move(m.tool_calls);
+}
+
 void SequenceActor::finish(FinishReason reason, bool engine_ended) {
   done_ = true;
   Finished f;
   f.reason = reason;
+  if (reason == FinishReason::stop && config_.parser &&
+      !config_.parser->message().tool_calls.empty()) {
+    f.reason = FinishReason::tool_calls;
+  }
   f.usage = {config_.prompt_tokens, generated_, cached_tokens_};
   if (matched_)
     f.stop_string = *matched_;

@@ -2,7 +2,9 @@
 // SequenceActor: the policy of one generation request. It receives the request's sampled
 // tokens (SequenceMessage) and turns them into the request's stream events: incremental
 // UTF-8-safe text, stop strings matched across token boundaries (never emitted, not even
-// partly), max_tokens, end-of-generation, a full context, usage counts and logprobs. When it
+// partly), max_tokens, end-of-generation, a full context, usage counts and logprobs; for a
+// conversation, the text parsed into content, reasoning and tool calls (chatfmt's
+// OutputParser, here on the actors thread, never on the engine's). When it
 // ends the sequence itself (a stop string, a cancelled stream) it calls `release` once so that
 // the engine frees the sequence.
 //
@@ -21,6 +23,7 @@
 
 #include "actor/actor.hpp"
 #include "actor/actor_ref.hpp"
+#include "chatfmt/chat_format.hpp"
 #include "engine/engine_protocol.hpp"
 #include "engine/sequence_protocol.hpp"
 #include "engine/stop_matcher.hpp"
@@ -35,6 +38,9 @@ struct SequenceConfig {
   bool logprobs = false;
   std::int32_t top_logprobs = 0;
   std::int32_t prompt_tokens = 0;
+  // A conversation's output parser: the text after stop matching goes through it, and the
+  // Deltas carry its content, reasoning and tool-call deltas. Null: the text as it is.
+  std::unique_ptr<chatfmt::OutputParser> parser;
 };
 
 class SequenceActor final : public actor::Actor<SequenceMessage> {
@@ -76,6 +82,8 @@ class SequenceActor final : public actor::Actor<SequenceMessage> {
   void append_text(Token token, std::string& out);
   // Appends the text held back at the end of generation.
   void flush_text(std::string& out);
+  // Feeds the Delta's text to the output parser and puts what it parsed in its place.
+  void parse_output(Delta& d, bool final);
   void finish(FinishReason reason, bool engine_ended);
 
   SequenceConfig config_;

@@ -9,18 +9,18 @@
 #include <variant>
 #include <vector>
 
+#include "chatfmt/types.hpp"
+
 namespace troupe::engine {
 
 using Token = std::int32_t;
 
-struct ChatMessage {
-  std::string role;  // "system" | "user" | "assistant"
-  std::string content;
-  friend bool operator==(const ChatMessage&, const ChatMessage&) = default;
-};
+// A message of a conversation: role system, user, assistant (content, reasoning_content,
+// tool_calls) or tool (content, tool_call_id). The chat-format layer's plain type.
+using ChatMessage = chatfmt::Message;
 
 // What to condition on: raw text (tokenized with the model's BOS rules), token ids, or a
-// conversation rendered with the model's chat template.
+// conversation rendered with the model's chat template (Task::chat says how).
 using Prompt = std::variant<std::string, std::vector<Token>, std::vector<ChatMessage>>;
 
 // A GBNF grammar that constrains sampling (llama.cpp's grammar sampler). A lazy grammar stays
@@ -65,6 +65,10 @@ struct StopParams {
 struct Task {
   std::string model;  // empty = the backend's default model
   Prompt prompt;
+  // With a conversation: tools, tool_choice, template kwargs, reasoning format. The rendered
+  // template may add a grammar (a forced tool call) and stop strings; the output is then
+  // parsed into content, reasoning and tool calls. Ignored for text and token prompts.
+  chatfmt::ChatOptions chat;
   SamplingParams sampling;
   StopParams stop;
   std::string request_id;  // for logs and tracing only

@@ -148,7 +148,28 @@ std::vector<api::TokenLogprob> to_api_logprobs(const engine::Delta& d) {
 }
 
 std::string_view finish_reason_name(engine::FinishReason r) {
-  return r == engine::FinishReason::length ? "length" : "stop";
+  switch (r) {
+    case engine::FinishReason::length:
+      return "length";
+    case engine::FinishReason::tool_calls:
+      return "tool_calls";
+    default:
+      return "stop";
+  }
+}
+
+// Adds a Delta's tool-call deltas to the calls of a whole answer.
+void add_tool_calls(const engine::Delta& d, std::vector<chatfmt::ToolCall>& calls) {
+  for (const auto& c : d.tool_calls) {
+    if (calls.size() <= c.index)
+      calls.resize(c.index + 1);
+    auto& call = calls[c.index];
+    if (!c.id.empty())
+      call.id = c.id;
+    if (!c.name.empty())
+      call.name = c.name;
+    call.arguments += c.arguments;
+  }
 }
 
 api::Usage to_api_usage(const engine::Usage& u) {
@@ -274,6 +295,8 @@ net::awaitable<bool> Generation::run_plain(engine::TokenStream& stream, const Cl
     if (auto* d = std::get_if<engine::Delta>(&*ev)) {
       tokens += d->tokens.size();
       result.text += d->text;
+      result.reasoning_content += d->reasoning;
+      add_tool_calls(*d, result.tool_calls);
       if (result.logprobs) {
         for (auto& lp : to_api_logprobs(*d))
           result.logprobs->push_back(std::move(lp));
@@ -336,12 +359,15 @@ Generation::Step Generation::add_event(const engine::StreamEvent& ev, api::Chunk
                                        std::string& out, std::size_t& tokens) {
   if (const auto* d = std::get_if<engine::Delta>(&ev)) {
     tokens += d->tokens.size();
-    if (d->text.empty() && !(job_.logprobs && !d->logprobs.empty()))
+    const bool parsed = !d->reasoning.empty() || !d->tool_calls.empty();
+    if (d->text.empty() && !parsed && !(job_.logprobs && !d->logprobs.empty()))
       return Step::more;
     std::vector<api::TokenLogprob> lps;
     if (job_.logprobs)
       lps = to_api_logprobs(*d);
-    append_event(out, writer.delta_chunk(d->text, job_.logprobs ? &lps : nullptr));
+    const auto* lp = job_.logprobs ? &lps : nullptr;
+    append_event(out, parsed ? writer.chat_delta_chunk(d->text, d->reasoning, d->tool_calls, lp)
+                             : writer.delta_chunk(d->text, lp));
     return Step::more;
   }
   if (const auto* f = std::get_if<engine::Finished>(&ev)) {
@@ -429,6 +455,22 @@ net::awaitable<bool> handle_generation(Connection& c, Request& req) {
   }
   Generation g(c, std::move(job).value());
   co_return co_await g.run();
+}
+
+net::awaitable<bool> handle_apply_template(Connection& c, Request& req) {
+  auto parsed = api::parse_chat_request(req.body());
+  Result<GenerationJob> job = parsed
+                                  ? make_chat_job(std::move(parsed).value(), c.ctx.backend.models())
+                                  : Result<GenerationJob>(parsed.error());
+  Result<std::string> prompt = job ? Result<std::string>() : Result<std::string>(job.error());
+  if (job)  // not a conditional expression: GCC 12 evaluates both co_await operands of ?:
+    prompt = co_await c.ctx.backend.apply_template(std::move(job->task));
+  if (!prompt) {
+    co_return co_await write_response(
+        c, error_response(c, api::to_http_error(prompt.error(), c.ctx.config.retry_after_seconds)));
+  }
+  co_return co_await write_response(
+      c, make_response(c, http::status::ok, api::apply_template_json(*prompt)));
 }
 
 }  // namespace troupe::server::detail

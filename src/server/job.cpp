@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "chatfmt/chat_format.hpp"
+
 namespace troupe::server {
 namespace {
 
@@ -77,12 +79,16 @@ Result<GenerationJob> make_chat_job(api::ChatRequest request,
   job.kind = api::CompletionKind::chat;
   if (auto ok = fill_common(request.params, *model, job); !ok)
     return ok.error();
-  std::vector<engine::ChatMessage> messages;
-  messages.reserve(request.messages.size());
-  for (auto& m : request.messages) {
-    messages.push_back({std::move(m.role), std::move(m.content)});
+  for (std::size_t i = 0; i < request.chat.tools.size(); ++i) {
+    if (auto why = chatfmt::check_tool_schema(request.chat.tools[i].parameters)) {
+      return Error{Errc::invalid_request,
+                   fmt::format("The parameters of tool '{}' are not a usable JSON schema: {}",
+                               request.chat.tools[i].name, *why),
+                   fmt::format("tools[{}].function.parameters", i)};
+    }
   }
-  job.task.prompt = std::move(messages);
+  job.task.prompt = std::move(request.messages);
+  job.task.chat = std::move(request.chat);
   job.logprobs = request.logprobs;
   job.task.sampling.logprobs = request.logprobs;
   job.task.sampling.top_logprobs = request.top_logprobs;

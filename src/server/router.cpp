@@ -24,6 +24,7 @@ constexpr std::array routes = {
     RouteEntry{"/metrics", Endpoint::metrics, Method::get},
     RouteEntry{"/tokenize", Endpoint::tokenize, Method::post},
     RouteEntry{"/detokenize", Endpoint::detokenize, Method::post},
+    RouteEntry{"/apply-template", Endpoint::apply_template, Method::post},
 };
 
 }  // namespace
@@ -58,6 +59,8 @@ std::string_view endpoint_name(Endpoint e) {
       return "tokenize";
     case Endpoint::detokenize:
       return "detokenize";
+    case Endpoint::apply_template:
+      return "apply_template";
     case Endpoint::unknown:
       break;
   }

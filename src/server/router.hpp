@@ -13,6 +13,7 @@ enum class Endpoint {
   metrics,
   tokenize,
   detokenize,
+  apply_template,
   unknown,
 };
 

@@ -154,6 +154,8 @@ net::awaitable<bool> route_request(Connection& c, Request& req) {
       co_return co_await answer_tokenize(c, req);
     case Endpoint::detokenize:
       co_return co_await answer_detokenize(c, req);
+    case Endpoint::apply_template:
+      co_return co_await handle_apply_template(c, req);
     case Endpoint::unknown:
       break;
   }

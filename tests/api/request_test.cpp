@@ -113,6 +113,89 @@ TEST(ChatRequest, AcceptsNullsAsDefaults) {
   EXPECT_EQ(r->messages[1].role, "system");
 }
 
+// ------------------------------------------------------------ tools
+
+const char* weather_tool =
+    R"({"type":"function","function":{"name":"get_weather","description":"d",
+        "parameters":{"type":"object","properties":{"city":{"type":"string"}}}}})";
+
+TEST(ChatRequest, ParsesToolsChoiceAndOptions) {
+  auto r = parse_chat_request(
+      std::string(R"({"messages":[{"role":"user","content":"hi"}],"tools":[)") + weather_tool +
+      R"(],"tool_choice":{"type":"function","function":{"name":"get_weather"}},
+          "parallel_tool_calls":false,"reasoning_format":"deepseek","reasoning_effort":"low",
+          "chat_template_kwargs":{"enable_thinking":false,"x":{"a":1}},"stream":true})");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_EQ(r->chat.tools.size(), 1u);
+  EXPECT_EQ(r->chat.tools[0].name, "get_weather");
+  EXPECT_EQ(r->chat.tools[0].description, "d");
+  EXPECT_NE(r->chat.tools[0].parameters.find("\"city\""), std::string::npos);
+  EXPECT_EQ(r->chat.tool_choice, chatfmt::ToolChoice::function);
+  EXPECT_EQ(r->chat.tool_choice_function, "get_weather");
+  EXPECT_EQ(r->chat.parallel_tool_calls, std::optional<bool>(false));
+  EXPECT_EQ(r->chat.reasoning_format, chatfmt::ReasoningFormat::deepseek);
+  EXPECT_EQ(r->chat.reasoning_effort, std::optional<std::string>("low"));
+  ASSERT_EQ(r->chat.template_kwargs.size(), 2u);
+  EXPECT_EQ(r->chat.template_kwargs[0].first, "enable_thinking");
+  EXPECT_EQ(r->chat.template_kwargs[0].second, "false");
+  EXPECT_EQ(r->chat.template_kwargs[1].second, R"({"a":1})");
+  EXPECT_TRUE(r->chat.stream);
+}
+
+TEST(ChatRequest, ParsesAToolCallingConversation) {
+  auto r = parse_chat_request(R"({"messages":[
+      {"role":"user","content":"weather?"},
+      {"role":"assistant","content":null,"reasoning_content":"hmm","tool_calls":[
+        {"id":"abc123XYZ","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}]},
+      {"role":"tool","tool_call_id":"abc123XYZ","name":"get_weather","content":"sunny"}]})");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_EQ(r->messages.size(), 3u);
+  const auto& a = r->messages[1];
+  EXPECT_EQ(a.reasoning_content, "hmm");
+  ASSERT_EQ(a.tool_calls.size(), 1u);
+  EXPECT_EQ(a.tool_calls[0].id, "abc123XYZ");
+  EXPECT_EQ(a.tool_calls[0].name, "get_weather");
+  EXPECT_EQ(a.tool_calls[0].arguments, R"({"city":"Paris"})");
+  EXPECT_EQ(r->messages[2].role, "tool");
+  EXPECT_EQ(r->messages[2].tool_call_id, "abc123XYZ");
+  EXPECT_EQ(r->messages[2].name, "get_weather");
+  EXPECT_EQ(r->messages[2].content, "sunny");
+}
+
+TEST(ChatRequest, RejectsBadToolsWithTheirParam) {
+  const std::string user = R"("messages":[{"role":"user","content":"hi"}])";
+  const std::string tool = weather_tool;
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"{" + user + R"(,"tools":{}})", "tools"},
+      {"{" + user + R"(,"tools":[5]})", "tools[0]"},
+      {"{" + user + R"(,"tools":[{"type":"retrieval"}]})", "tools[0].type"},
+      {"{" + user + R"(,"tools":[{"type":"function"}]})", "tools[0].function"},
+      {"{" + user + R"(,"tools":[{"type":"function","function":{"name":"a b"}}]})",
+       "tools[0].function.name"},
+      {"{" + user + R"(,"tools":[{"type":"function","function":{"name":"f","parameters":[]}}]})",
+       "tools[0].function.parameters"},
+      {"{" + user + ",\"tools\":[" + tool + "," + tool + "]}", "tools[1].function.name"},
+      {"{" + user + ",\"tools\":[" + tool + R"(],"tool_choice":"sometimes"})", "tool_choice"},
+      {"{" + user + ",\"tools\":[" + tool +
+           R"(],"tool_choice":{"type":"function","function":{"name":"nope"}}})",
+       "tool_choice"},
+      {"{" + user + R"(,"tool_choice":"required"})", "tool_choice"},
+      {"{" + user + R"(,"reasoning_format":"verbose"})", "reasoning_format"},
+      {"{" + user + R"(,"chat_template_kwargs":[1]})", "chat_template_kwargs"},
+      {"{" + user + R"(,"parallel_tool_calls":"yes"})", "parallel_tool_calls"},
+      {R"({"messages":[{"role":"tool","content":"sunny"}]})", "messages[0].tool_call_id"},
+      {R"({"messages":[{"role":"assistant","tool_calls":[{"function":{"arguments":"{}"}}]}]})",
+       "messages[0].tool_calls[0].function.name"},
+      {R"({"messages":[{"role":"assistant","tool_calls":[{"function":{"name":"f","arguments":"{no"}}]}]})",
+       "messages[0].tool_calls[0].function.arguments"},
+  };
+  for (const auto& [body, param] : cases) {
+    auto r = parse_chat_request(body);
+    ASSERT_FALSE(r.ok()) << body;
+    expect_invalid(r.error(), param);
+  }
+}
+
 TEST(CompletionRequest, ParsesPromptForms) {
   auto text = parse_completion_request(R"({"prompt":"hello","logprobs":2})");
   ASSERT_TRUE(text.ok());

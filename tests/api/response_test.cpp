@@ -27,6 +27,47 @@ TEST(Response, ChatCompletionHasOpenAiShape) {
   EXPECT_EQ(v.at("usage").at("prompt_tokens_details").at("cached_tokens"), 1);
 }
 
+TEST(Response, ChatCompletionWithToolCallsAndReasoning) {
+  CompletionResult r{"", "tool_calls", {3, 2, 0}, std::nullopt};
+  r.reasoning_content = "think";
+  r.tool_calls = {{"abc123XYZ", "get_weather", R"({"city":"Paris"})"}};
+  auto v = json::parse(chat_completion_json(head, r));
+  const auto& choice = v.at("choices").at(0);
+  const auto& msg = choice.at("message");
+  EXPECT_TRUE(msg.at("content").is_null());
+  EXPECT_EQ(msg.at("reasoning_content"), "think");
+  const auto& call = msg.at("tool_calls").at(0);
+  EXPECT_EQ(call.at("id"), "abc123XYZ");
+  EXPECT_EQ(call.at("type"), "function");
+  EXPECT_EQ(call.at("function").at("name"), "get_weather");
+  EXPECT_EQ(call.at("function").at("arguments"), R"({"city":"Paris"})");
+  EXPECT_EQ(choice.at("finish_reason"), "tool_calls");
+}
+
+TEST(Response, ChatToolCallChunksInOpenAIsShape) {
+  ChunkWriter w(CompletionKind::chat, head, false);
+  auto first =
+      json::parse(w.chat_delta_chunk("", "", {{0, "abc123XYZ", "get_weather", "{\"ci"}}, nullptr));
+  const auto& d = first.at("choices").at(0).at("delta");
+  EXPECT_FALSE(d.as_object().contains("content"));
+  const auto& c = d.at("tool_calls").at(0);
+  EXPECT_EQ(c.at("index"), 0);
+  EXPECT_EQ(c.at("id"), "abc123XYZ");
+  EXPECT_EQ(c.at("type"), "function");
+  EXPECT_EQ(c.at("function").at("name"), "get_weather");
+  EXPECT_EQ(c.at("function").at("arguments"), "{\"ci");
+  auto more = json::parse(w.chat_delta_chunk("", "", {{0, "", "", "ty\":1}"}}, nullptr));
+  const auto& c2 = more.at("choices").at(0).at("delta").at("tool_calls").at(0);
+  EXPECT_EQ(c2.at("index"), 0);
+  EXPECT_FALSE(c2.as_object().contains("id"));
+  EXPECT_FALSE(c2.at("function").as_object().contains("name"));
+  EXPECT_EQ(c2.at("function").at("arguments"), "ty\":1}");
+  auto reasoning = json::parse(w.chat_delta_chunk("", "hmm", {}, nullptr));
+  EXPECT_EQ(reasoning.at("choices").at(0).at("delta").at("reasoning_content"), "hmm");
+  EXPECT_FALSE(reasoning.at("choices").at(0).at("delta").as_object().contains("content"));
+  EXPECT_EQ(json::parse(apply_template_json("<s>hi")).at("prompt"), "<s>hi");
+}
+
 TEST(Response, TextCompletionWithLogprobs) {
   std::vector<TokenLogprob> lps = {{"a", -0.5f, {{"a", -0.5f}, {"b", -1.0f}}}, {"\xe2", -1.f, {}}};
   CompletionResult r{"a", "length", {1, 2, 0}, lps};

@@ -145,3 +145,77 @@ test('errors surface as APIError with the right status', async () => {
     client.completions.create({ model: 'tiny', prompt: 'x', n: 3 }),
     (e) => e instanceof OpenAI.BadRequestError && e.param === 'n');
 });
+
+const timeTool = {
+  type: 'function',
+  function: {
+    name: 'get_time',
+    description: 'The time in a city',
+    parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+  },
+};
+
+// A tool-calling loop as an agent runs it: the model is asked with tools; whatever call it
+// makes (a random-weight model rarely makes one, so the loop supplies one when it does not)
+// goes back with the tool's result, and the model answers. Streamed and not.
+test('tool-calling loop, streamed and not', async () => {
+  const messages = [{ role: 'user', content: 'What time is it in Paris?' }];
+  const first = await client.chat.completions.create({
+    model: 'tiny', messages, tools: [timeTool], max_tokens: 8, temperature: 0,
+  });
+  const choice = first.choices[0];
+  assert.ok(['stop', 'length', 'tool_calls'].includes(choice.finish_reason));
+  let calls = choice.message.tool_calls ?? [];
+  if (choice.finish_reason === 'tool_calls') assert.ok(calls.length > 0);
+  for (const c of calls) {
+    assert.equal(c.type, 'function');
+    assert.ok(c.id.length > 0);
+    JSON.parse(c.function.arguments);
+  }
+  if (calls.length === 0) {
+    calls = [{ id: 'a1b2c3d4e', type: 'function',
+               function: { name: 'get_time', arguments: '{"city":"Paris"}' } }];
+  }
+  messages.push({ role: 'assistant', content: null, tool_calls: calls });
+  for (const c of calls) messages.push({ role: 'tool', tool_call_id: c.id, content: '10:30' });
+
+  const answer = await client.chat.completions.create({
+    model: 'tiny', messages, tools: [timeTool], max_tokens: 8, temperature: 0,
+  });
+  assert.ok(['stop', 'length', 'tool_calls'].includes(answer.choices[0].finish_reason));
+
+  const stream = await client.chat.completions.create({
+    model: 'tiny', messages, tools: [timeTool], max_tokens: 8, temperature: 0, stream: true,
+  });
+  let finish = null;
+  const streamedCalls = new Map();
+  for await (const chunk of stream) {
+    const c = chunk.choices[0];
+    for (const t of c?.delta?.tool_calls ?? []) {
+      if (!streamedCalls.has(t.index)) {
+        assert.ok(t.id && t.function?.name, 'the first delta of a call has its id and name');
+        streamedCalls.set(t.index, '');
+      }
+      streamedCalls.set(t.index, streamedCalls.get(t.index) + (t.function?.arguments ?? ''));
+    }
+    if (c?.finish_reason) finish = c.finish_reason;
+  }
+  assert.ok(['stop', 'length', 'tool_calls'].includes(finish));
+  for (const args of streamedCalls.values()) JSON.parse(args);
+});
+
+test('bad tools and tool messages are 400s with their param', async () => {
+  const messages = [{ role: 'user', content: 'x' }];
+  await assert.rejects(
+    client.chat.completions.create({ model: 'tiny', messages, tools: [timeTool, timeTool] }),
+    (e) => e instanceof OpenAI.BadRequestError && e.param === 'tools[1].function.name');
+  await assert.rejects(
+    client.chat.completions.create({
+      model: 'tiny', messages, tools: [timeTool],
+      tool_choice: { type: 'function', function: { name: 'nope' } } }),
+    (e) => e instanceof OpenAI.BadRequestError && e.param === 'tool_choice');
+  await assert.rejects(
+    client.chat.completions.create({
+      model: 'tiny', messages: [...messages, { role: 'tool', content: 'sunny' }] }),
+    (e) => e instanceof OpenAI.BadRequestError && e.param === 'messages[1].tool_call_id');
+});

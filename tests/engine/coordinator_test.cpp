@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <sstream>
+
 #include "engine_test_util.hpp"
 
 namespace troupe::engine {
@@ -70,6 +73,73 @@ TEST_F(CoordinatorTest, ChatMessagesUseTheTemplate) {
   auto s = run_sync(c->generate(std::move(t)));
   auto r = collect(s);
   ASSERT_TRUE(r.finished) << (r.error ? r.error->message : "");
+}
+
+std::string template_file(const std::string& name) {
+  std::ifstream in(std::string(TROUPE_LLAMA_TESTDATA) + "/templates/" + name);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+TEST_F(CoordinatorTest, AChatTemplateThatCannotRenderFailsTheLoad) {
+  EngineOptions o;
+  o.model_path = testing::tiny_model();
+  o.n_threads = 1;
+  o.chat_template = "{{ raise_exception('no conversation for you') }}";
+  Coordinator c(std::move(o));
+  const Health h = c.wait_loaded();
+  EXPECT_EQ(h.state, HealthState::failed);
+  EXPECT_NE(h.message.find("no conversation for you"), std::string::npos) << h.message;
+}
+
+TEST_F(CoordinatorTest, AnUnknownTemplateNameFailsTheLoad) {
+  EngineOptions o;
+  o.model_path = testing::tiny_model();
+  o.n_threads = 1;
+  o.chat_template = "tool_use";  // the tiny model has no such variant
+  Coordinator c(std::move(o));
+  const Health h = c.wait_loaded();
+  EXPECT_EQ(h.state, HealthState::failed);
+  EXPECT_NE(h.message.find("tool_use"), std::string::npos) << h.message;
+}
+
+TEST_F(CoordinatorTest, ApplyTemplateRendersToolsWithTheGivenTemplate) {
+  EngineOptions o;
+  o.chat_template = template_file("Qwen-Qwen2.5-7B-Instruct.jinja");
+  auto c = make(std::move(o));
+  Task t;
+  t.prompt = std::vector<ChatMessage>{{"user", "What time is it?"}};
+  t.chat.tools = {{"get_time", "the time", R"({"type":"object","properties":{}})"}};
+  auto prompt = run_sync(c->apply_template(t));
+  ASSERT_TRUE(prompt) << prompt.error().message;
+  EXPECT_NE(prompt->find("<tools>"), std::string::npos) << *prompt;
+  EXPECT_TRUE(prompt->ends_with("<|im_start|>assistant\n")) << *prompt;
+}
+
+TEST_F(CoordinatorTest, AToolConversationGeneratesAndBadKwargsAreARequestError) {
+  EngineOptions o;
+  o.chat_template = template_file("Qwen-Qwen2.5-7B-Instruct.jinja");
+  auto c = make(std::move(o));
+  Task t = task("");
+  ChatMessage call{"assistant", ""};
+  call.tool_calls.push_back({"a1b2c3d4e", "get_time", R"({"city":"Paris"})"});
+  ChatMessage result{"tool", "10:30"};
+  result.tool_call_id = "a1b2c3d4e";
+  t.prompt = std::vector<ChatMessage>{{"user", "Time in Paris?"}, call, result};
+  t.chat.tools = {
+      {"get_time", "the time", R"({"type":"object","properties":{"city":{"type":"string"}}})"}};
+  Task bad = t;
+  auto s = run_sync(c->generate(std::move(t)));
+  auto r = collect(s);
+  ASSERT_TRUE(r.finished) << (r.error ? r.error->message : "");
+
+  bad.chat.template_kwargs = {{"enable_thinking", "\"yes\""}};
+  auto s2 = run_sync(c->generate(std::move(bad)));
+  auto r2 = collect(s2);
+  ASSERT_TRUE(r2.error);
+  EXPECT_EQ(r2.error->code, Errc::invalid_request);
+  EXPECT_EQ(r2.error->param, "chat_template_kwargs");
 }
 
 TEST_F(CoordinatorTest, UnknownModelIsNotFound) {

@@ -1,11 +1,25 @@
 // The engine thread allocates nothing per token in steady state, outside llama.cpp's own
 // llama_decode: sampling (argmax, logprobs, the fast path's full-vocabulary draw and its
-// top_k/top_p/min_p filters), batching and the tell to a runtime
+// top_k/top_p/min_p filters, a grammar-constrained draw), batching and the tell to a runtime
 // SequenceActor (the Coordinator's path, actor_sink) are counted with the counting
 // operator new of tests/support/alloc_counter.
+//
+// One exclusion, for the grammar path: llama.cpp's grammar sampler allocates inside every
+// call, which no caller can avoid. llama_sampler_apply on it (llama_grammar_apply_impl)
+// allocates the decoded code points of each candidate's piece (one vector per candidate:
+// one for the engine's single-token check, n_vocab of them when the grammar must be applied
+// to the whole vocabulary), the candidate list and the list of rejects (with the recursive
+// llama_grammar_reject_candidates's own vectors); llama_sampler_accept on it
+// (llama_grammar_accept_impl) allocates the decoded piece and the new parse stacks. This
+// executable interposes llama_sampler_apply and llama_sampler_accept (its definitions win over
+// libllama's; they forward through dlsym(RTLD_NEXT)) and counts what calls on a sampler named
+// "grammar" allocate on the calling thread; the grammar path subtracts exactly that, and
+// everything else the engine does between two decodes must still allocate nothing.
+#include <dlfcn.h>
 #include <gtest/gtest.h>
 
 #include <array>
+#include <cstring>
 #include <future>
 #include <latch>
 
@@ -14,6 +28,42 @@
 #include "engine/sequence_actor.hpp"
 #include "engine_test_util.hpp"
 #include "support/alloc_counter.hpp"
+
+namespace {
+// Allocations made inside llama.cpp's grammar sampler on this thread (see the top).
+__attribute__((tls_model("initial-exec"))) thread_local std::uint64_t t_grammar_allocations = 0;
+// Whole-vocabulary grammar passes (the drawn token was rejected) on this thread.
+__attribute__((tls_model("initial-exec"))) thread_local std::uint64_t t_grammar_full_passes = 0;
+
+template <class Fn>
+Fn real_llama(const char* name) {
+  return reinterpret_cast<Fn>(dlsym(RTLD_NEXT, name));
+}
+
+bool is_grammar(const llama_sampler* s) {
+  return s && std::strcmp(llama_sampler_name(s), "grammar") == 0;
+}
+}  // namespace
+
+extern "C" void llama_sampler_apply(llama_sampler* smpl, llama_token_data_array* cur_p) {
+  using Fn = void (*)(llama_sampler*, llama_token_data_array*);
+  static const Fn real = real_llama<Fn>("llama_sampler_apply");
+  const std::uint64_t before = troupe::test::thread_allocation_count();
+  real(smpl, cur_p);
+  if (is_grammar(smpl)) {
+    t_grammar_allocations += troupe::test::thread_allocation_count() - before;
+    t_grammar_full_passes += cur_p->size > 1 ? 1 : 0;
+  }
+}
+
+extern "C" void llama_sampler_accept(llama_sampler* smpl, llama_token token) {
+  using Fn = void (*)(llama_sampler*, llama_token);
+  static const Fn real = real_llama<Fn>("llama_sampler_accept");
+  const std::uint64_t before = troupe::test::thread_allocation_count();
+  real(smpl, token);
+  if (is_grammar(smpl))
+    t_grammar_allocations += troupe::test::thread_allocation_count() - before;
+}
 
 namespace troupe::engine {
 namespace {
@@ -45,8 +95,12 @@ struct DecodeProbe {
   static constexpr std::size_t max_steps = 256;
   std::array<std::uint64_t, max_steps> begin{}, end{};
   std::size_t n_begin = 0, n_end = 0;  // engine thread only
+  std::uint64_t grammar_total = 0;     // what llama.cpp's grammar sampler allocated
+  std::uint64_t full_passes = 0;       // its whole-vocabulary passes
   void operator()(DecodeEdge e) {
-    const std::uint64_t n = troupe::test::thread_allocation_count();
+    grammar_total = t_grammar_allocations;
+    full_passes = t_grammar_full_passes;
+    const std::uint64_t n = troupe::test::thread_allocation_count() - t_grammar_allocations;
     if (e == DecodeEdge::begin && n_begin < max_steps)
       begin[n_begin++] = n;
     if (e == DecodeEdge::end && n_end < max_steps)
@@ -55,9 +109,11 @@ struct DecodeProbe {
 };
 
 // The sampling paths measured: greedy (argmax), greedy with logprobs, the fast path drawing
-// from the whole vocabulary at temperature 1 (a request without sampling fields), and the fast
-// path with llama-server's default filters.
-enum class Path { greedy, logprobs, full_vocab, filtered };
+// from the whole vocabulary at temperature 1 (a request without sampling fields), the fast
+// path with llama-server's default filters, and that path constrained by a grammar (letters
+// and spaces: the model's other tokens are rejected now and then, so both the single-token
+// check and the whole-vocabulary pass run).
+enum class Path { greedy, logprobs, full_vocab, filtered, grammar };
 
 SamplingParams sampling_for(Path path) {
   SamplingParams sp;
@@ -70,7 +126,7 @@ SamplingParams sampling_for(Path path) {
     sp.temperature = 1.0f;
     sp.seed = 3;
   }
-  if (path == Path::filtered) {
+  if (path == Path::filtered || path == Path::grammar) {
     sp.temperature = 0.8f;
     sp.top_k = 40;
     sp.top_p = 0.95f;
@@ -79,6 +135,8 @@ SamplingParams sampling_for(Path path) {
     sp.logprobs = true;
     sp.top_logprobs = 3;
   }
+  if (path == Path::grammar)
+    sp.grammar = GrammarSpec{R"(root ::= [a-z] [a-z ]*)", false, {}, {}};
   return sp;
 }
 
@@ -92,6 +150,8 @@ std::string path_name(Path p) {
       return "full_vocab";
     case Path::filtered:
       return "filtered";
+    case Path::grammar:
+      return "grammar";
   }
   return "unknown";
 }
@@ -137,6 +197,11 @@ TEST_P(EngineAllocations, NoneBetweenDecodesInSteadyState) {
   for (Token t = 0; t < 12; ++t)
     a.prompt.push_back(100 + 37 * t);
   a.sampling = sampling_for(GetParam());
+  if (a.sampling.grammar) {
+    auto g = make_grammar_sampler((*model)->vocab(), *a.sampling.grammar);
+    ASSERT_TRUE(g) << g.error().message;
+    a.grammar = std::move(g.value());
+  }
   a.max_tokens = max_tokens;
   a.ignore_eos = true;
   a.sink = actor_sink(ref);
@@ -150,11 +215,15 @@ TEST_P(EngineAllocations, NoneBetweenDecodesInSteadyState) {
   for (std::size_t k = 0; k + 1 < probe.n_end; ++k) {
     EXPECT_EQ(probe.begin[k + 1] - probe.end[k], 0u) << "after decode " << k;
   }
+  if (GetParam() == Path::grammar) {
+    EXPECT_GT(probe.grammar_total, 0u) << "the grammar ran, and its allocations were seen";
+    EXPECT_GT(probe.full_passes, 0u) << "a rejected draw took the whole-vocabulary pass";
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(SamplingPaths, EngineAllocations,
                          ::testing::Values(Path::greedy, Path::logprobs, Path::full_vocab,
-                                           Path::filtered),
+                                           Path::filtered, Path::grammar),
                          [](const auto& info) { return path_name(info.param); });
 
 }  // namespace

@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <map>
+#include <sstream>
 
 namespace troupe::engine {
 namespace {
@@ -200,6 +202,84 @@ TEST(SequenceActor, FailedEndsTheStream) {
   ASSERT_EQ(ev.size(), 2u);
   EXPECT_EQ(std::get<Failed>(ev[1]).error.code, Errc::engine_failed);
   EXPECT_EQ(h.releases, 0);
+}
+
+// ------------------------------------------------------------ chat output parsing
+
+// Renders a one-tool conversation with Qwen 2.5's template (from the release's test data) and
+// returns the parser its output needs.
+std::unique_ptr<chatfmt::OutputParser> qwen_tool_parser() {
+  std::ifstream in(std::string(TROUPE_LLAMA_TESTDATA) +
+                   "/templates/Qwen-Qwen2.5-7B-Instruct.jinja");
+  std::stringstream src;
+  src << in.rdbuf();
+  auto t = chatfmt::ChatTemplate::create(src.str(), "", "");
+  EXPECT_TRUE(t);
+  chatfmt::ChatOptions o;
+  o.tools = {
+      {"get_time", "the time", R"({"type":"object","properties":{"city":{"type":"string"}}})"}};
+  auto r = (*t)->render({{"user", "time?"}}, o);
+  EXPECT_TRUE(r);
+  auto p = chatfmt::OutputParser::create(r->parser);
+  EXPECT_TRUE(p);
+  return std::move(p.value());
+}
+
+TEST(SequenceActor, ParsedToolCallsLeaveContentAndEndWithToolCalls) {
+  FakeText text({{1, "Let me check."},
+                 {2, "<tool_call>\n"},
+                 {3, "{\"name\": \"get_time\", "},
+                 {4, "\"arguments\": {\"city\": \"Paris\"}}"},
+                 {5, "\n</tool_call>"}});
+  auto [w, stream] = make_stream();
+  SequenceConfig cfg{stops({}, 100), false, 0, 5, qwen_tool_parser()};
+  SequenceActor actor(std::move(cfg), text, std::move(w), [](bool) {});
+  actor.handle(SequenceStarted{5, 0});
+  for (Token t : {1, 2, 3, 4, 5, 0})
+    actor.handle(SampledToken{t, 0.0f, {}, t == 0 ? EngineEnd::eog : EngineEnd::none});
+  std::string content, args, name;
+  std::optional<Finished> fin;
+  while (auto e = stream.try_next()) {
+    if (auto* d = std::get_if<Delta>(&*e)) {
+      content += d->text;
+      for (const auto& c : d->tool_calls) {
+        EXPECT_EQ(c.index, 0u);
+        name += c.name;
+        args += c.arguments;
+      }
+    }
+    if (auto* f = std::get_if<Finished>(&*e))
+      fin = *f;
+  }
+  EXPECT_EQ(content, "Let me check.");
+  EXPECT_EQ(name, "get_time");
+  EXPECT_NE(args.find("Paris"), std::string::npos) << args;
+  ASSERT_TRUE(fin);
+  EXPECT_EQ(fin->reason, FinishReason::tool_calls);
+  EXPECT_EQ(fin->usage.completion_tokens, 6);
+}
+
+TEST(SequenceActor, WithoutAToolCallTheParsedAnswerStopsNormally) {
+  FakeText text({{1, "Hello"}, {2, " there"}});
+  auto [w, stream] = make_stream();
+  SequenceConfig cfg{stops({}, 2), false, 0, 5, qwen_tool_parser()};
+  SequenceActor actor(std::move(cfg), text, std::move(w), [](bool) {});
+  actor.handle(SequenceStarted{5, 0});
+  actor.handle(SampledToken{1, 0.0f, {}, EngineEnd::none});
+  actor.handle(SampledToken{2, 0.0f, {}, EngineEnd::max_tokens});
+  std::string content;
+  std::optional<Finished> fin;
+  while (auto e = stream.try_next()) {
+    if (auto* d = std::get_if<Delta>(&*e)) {
+      content += d->text;
+      EXPECT_TRUE(d->tool_calls.empty());
+    }
+    if (auto* f = std::get_if<Finished>(&*e))
+      fin = *f;
+  }
+  EXPECT_EQ(content, "Hello there");
+  ASSERT_TRUE(fin);
+  EXPECT_EQ(fin->reason, FinishReason::length);
 }
 
 }  // namespace

@@ -60,6 +60,22 @@ boost::asio::awaitable<engine::TokenStream> FakeBackend::generate(engine::Task t
     cv_.notify_all();
     co_return std::move(stream);
   }
+  if (text.find("toolcall") != std::string::npos) {
+    // What a SequenceActor with an output parser sends for "Checking.<tool_call>...": content,
+    // reasoning, then one call announced with id and name, then its argument fragments.
+    engine::Delta think{"", {1}, {}, {}};
+    think.reasoning = "hmm";
+    writer.push(std::move(think));
+    writer.push(engine::Delta{"Checking.", {2}, {}, {}});
+    engine::Delta head{"", {3}, {}, {}};
+    head.tool_calls = {{0, "abc123XYZ", "get_weather", "{\"city\""}};
+    writer.push(std::move(head));
+    engine::Delta args{"", {4}, {}, {}};
+    args.tool_calls = {{0, "", "", ":\"Paris\"}"}};
+    writer.push(std::move(args));
+    writer.push(engine::Finished{engine::FinishReason::tool_calls, {prompt, 4, 0}, ""});
+    co_return std::move(stream);
+  }
   const bool stop_at_t1 = !task.stop.stop.empty() && task.stop.stop[0] == "t1";
   std::int32_t n = 0;
   for (; n < task.stop.max_tokens; ++n) {

@@ -6,6 +6,8 @@
 //   contains "hold"        -> Started, one Delta "held", then nothing until cancelled
 //   contains "flood"       -> Started, max_tokens Deltas "t0 ", "t1 ", ..., all queued at
 //                             once, then nothing until cancelled
+//   contains "toolcall"    -> Started, a reasoning Delta, a content Delta, a tool call
+//                             (get_weather, id, name, then arguments), Finished(tool_calls)
 //   otherwise              -> Started, max_tokens Deltas "t0 ", "t1 ", ..., Finished(length)
 //                             (or Finished(stop) after the first delta when stop has "t1")
 // Thread-safety: all members may be called from any thread.

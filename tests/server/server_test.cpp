@@ -13,12 +13,16 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json/parse.hpp>
+#include <fstream>
 #include <future>
+#include <sstream>
 #include <thread>
 
+#include "engine/coordinator.hpp"
 #include "engine/sim_backend.hpp"
 #include "fake_backend.hpp"
 #include "support/promtool.hpp"
+#include "support/test_models.hpp"
 
 namespace troupe::server {
 namespace {
@@ -464,6 +468,161 @@ TEST(Server, GracefulShutdownLetsShortRequestsFinish) {
 }
 
 // The simulated engine (real SequenceActor policy, synthetic tokens) behind the real server.
+// ------------------------------------------------------------ tools and reasoning
+
+TEST(Server, ToolCallsAndReasoningInTheAnswer) {
+  TestServer t;
+  auto r = t.post("/v1/chat/completions", chat_body("toolcall"));
+  ASSERT_EQ(r.status, 200) << r.raw.body();
+  const auto body = r.body();
+  const auto& choice = body.at("choices").at(0);
+  EXPECT_EQ(choice.at("finish_reason"), "tool_calls");
+  const auto& msg = choice.at("message");
+  EXPECT_EQ(msg.at("content"), "Checking.");
+  EXPECT_EQ(msg.at("reasoning_content"), "hmm");
+  const auto& call = msg.at("tool_calls").at(0);
+  EXPECT_EQ(call.at("id"), "abc123XYZ");
+  EXPECT_EQ(call.at("type"), "function");
+  EXPECT_EQ(call.at("function").at("name"), "get_weather");
+  EXPECT_EQ(call.at("function").at("arguments"), R"({"city":"Paris"})");
+}
+
+TEST(Server, ToolCallsStreamInOpenAIsShape) {
+  TestServer t;
+  auto r = t.post("/v1/chat/completions", chat_body("toolcall", R"("stream":true)"));
+  ASSERT_EQ(r.status, 200) << r.raw.body();
+  auto ev = r.events();
+  ASSERT_EQ(ev.size(), 7u) << r.raw.body();  // role, reasoning, content, call, args, finish, DONE
+  const auto delta = [&](std::size_t i) {
+    return json::parse(ev[i]).at("choices").at(0).at("delta");
+  };
+  EXPECT_EQ(delta(1).at("reasoning_content"), "hmm");
+  EXPECT_EQ(delta(2).at("content"), "Checking.");
+  const auto head = delta(3).at("tool_calls").at(0);
+  EXPECT_EQ(head.at("index"), 0);
+  EXPECT_EQ(head.at("id"), "abc123XYZ");
+  EXPECT_EQ(head.at("type"), "function");
+  EXPECT_EQ(head.at("function").at("name"), "get_weather");
+  const auto more = delta(4).at("tool_calls").at(0);
+  EXPECT_EQ(more.at("index"), 0);
+  EXPECT_FALSE(more.as_object().contains("id"));
+  EXPECT_EQ(more.at("function").at("arguments"), ":\"Paris\"}");
+  EXPECT_EQ(json::parse(ev[5]).at("choices").at(0).at("finish_reason"), "tool_calls");
+}
+
+TEST(Server, ToolsAndChatOptionsReachTheTask) {
+  TestServer t;
+  auto r = t.post("/v1/chat/completions",
+                  R"({"messages":[{"role":"user","content":"hi"},
+                       {"role":"assistant","tool_calls":[{"id":"abc123XYZ","type":"function",
+                         "function":{"name":"get_weather","arguments":"{}"}}]},
+                       {"role":"tool","tool_call_id":"abc123XYZ","content":"sunny"}],
+                      "tools":[{"type":"function","function":{"name":"get_weather",
+                        "parameters":{"type":"object","properties":{}}}}],
+                      "tool_choice":"required","reasoning_format":"none",
+                      "chat_template_kwargs":{"enable_thinking":false},"max_tokens":2})");
+  ASSERT_EQ(r.status, 200) << r.raw.body();
+  const auto tasks = t.backend.tasks();
+  ASSERT_EQ(tasks.size(), 1u);
+  const auto& task = tasks[0];
+  const auto& msgs = std::get<std::vector<engine::ChatMessage>>(task.prompt);
+  ASSERT_EQ(msgs.size(), 3u);
+  EXPECT_EQ(msgs[1].tool_calls.at(0).name, "get_weather");
+  EXPECT_EQ(msgs[2].tool_call_id, "abc123XYZ");
+  ASSERT_EQ(task.chat.tools.size(), 1u);
+  EXPECT_EQ(task.chat.tool_choice, chatfmt::ToolChoice::required);
+  EXPECT_EQ(task.chat.reasoning_format, chatfmt::ReasoningFormat::none);
+  ASSERT_EQ(task.chat.template_kwargs.size(), 1u);
+}
+
+TEST(Server, InvalidToolsAre400WithTheirParam) {
+  TestServer t;
+  const std::string user = R"("messages":[{"role":"user","content":"hi"}])";
+  const std::string fn =
+      R"({"type":"function","function":{"name":"f","parameters":{"type":"object"}}})";
+  expect_error(t.post("/v1/chat/completions",
+                      "{" + user + R"(,"tools":[{"type":"function","function":{"name":"f",
+                        "parameters":{"type":"object","properties":{"a":{"$ref":"#/nowhere"}}}}}]})"),
+               400, "tools[0].function.parameters");
+  expect_error(t.post("/v1/chat/completions", "{" + user + ",\"tools\":[" + fn + "," + fn + "]}"),
+               400, "tools[1].function.name");
+  expect_error(t.post("/v1/chat/completions",
+                      "{" + user + ",\"tools\":[" + fn +
+                          R"(],"tool_choice":{"type":"function","function":{"name":"g"}}})"),
+               400, "tool_choice");
+  expect_error(
+      t.post("/v1/chat/completions", R"({"messages":[{"role":"tool","content":"sunny"}]})"), 400,
+      "messages[0].tool_call_id");
+  EXPECT_TRUE(t.backend.tasks().empty()) << "nothing invalid reaches the backend";
+}
+
+// The real engine behind the real server: a random-weight model with Qwen 2.5's template.
+class ServerWithChatTemplate : public ::testing::Test {
+ protected:
+  static std::string qwen_template() {
+    std::ifstream in(std::string(TROUPE_LLAMA_TESTDATA) +
+                     "/templates/Qwen-Qwen2.5-7B-Instruct.jinja");
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+  }
+  void SetUp() override {
+    engine::EngineOptions o;
+    o.model_path = troupe::test::generated_model("tiny");
+    o.model_id = "tiny";
+    o.n_threads = 1;
+    o.n_parallel = 2;
+    o.n_ctx = 2048;
+    o.chat_template = qwen_template();
+    backend_ = std::make_unique<engine::Coordinator>(std::move(o));
+    ASSERT_EQ(backend_->wait_loaded().state, engine::HealthState::ready)
+        << backend_->health().message;
+    server_ = std::make_unique<TestServer>(ServerConfig{}, backend_.get());
+  }
+  std::unique_ptr<engine::Coordinator> backend_;
+  std::unique_ptr<TestServer> server_;
+};
+
+const char* two_turns = R"({"messages":[{"role":"user","content":"Time in Paris?"},
+    {"role":"assistant","content":null,"tool_calls":[{"id":"abc123XYZ","type":"function",
+      "function":{"name":"get_time","arguments":"{\"city\":\"Paris\"}"}}]},
+    {"role":"tool","tool_call_id":"abc123XYZ","content":"10:30"}],
+  "tools":[{"type":"function","function":{"name":"get_time","description":"the time",
+    "parameters":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}}}],
+  "max_tokens":8,"temperature":0)";
+
+TEST_F(ServerWithChatTemplate, ApplyTemplateReturnsThePrompt) {
+  auto r = server_->post("/apply-template", std::string(two_turns) + "}");
+  ASSERT_EQ(r.status, 200) << r.raw.body();
+  const std::string prompt(r.body().at("prompt").as_string());
+  EXPECT_NE(prompt.find("<tools>"), std::string::npos) << prompt;
+  EXPECT_NE(prompt.find("<tool_response>\n10:30\n</tool_response>"), std::string::npos) << prompt;
+  EXPECT_TRUE(prompt.ends_with("<|im_start|>assistant\n")) << prompt;
+  expect_error(server_->post("/apply-template", R"({"messages":[]})"), 400, "messages");
+}
+
+TEST_F(ServerWithChatTemplate, ASecondTurnWithAToolResultGenerates) {
+  auto plain = server_->post("/v1/chat/completions", std::string(two_turns) + "}");
+  ASSERT_EQ(plain.status, 200) << plain.raw.body();
+  const auto body = plain.body();
+  const auto& msg = body.at("choices").at(0).at("message");
+  if (msg.at("content").is_string()) {
+    EXPECT_EQ(std::string(msg.at("content").as_string()).find("<tool_call>"), std::string::npos);
+  }
+  auto streamed =
+      server_->post("/v1/chat/completions", std::string(two_turns) + R"(,"stream":true})");
+  ASSERT_EQ(streamed.status, 200) << streamed.raw.body();
+  EXPECT_EQ(streamed.events().back(), "[DONE]");
+}
+
+TEST_F(ServerWithChatTemplate, ATemplateErrorIsA400) {
+  // Qwen 2.5's template refuses nothing, but a kwarg of the wrong type is refused by troupe.
+  auto r = server_->post("/v1/chat/completions",
+                         R"({"messages":[{"role":"user","content":"hi"}],
+                             "chat_template_kwargs":{"enable_thinking":"yes"}})");
+  expect_error(r, 400, "chat_template_kwargs");
+}
+
 TEST(ServerWithSimEngine, ConcurrentStreamsGetTheirOwnUsage) {
   engine::SimOptions so;
   so.decode_tokens_per_s = 5000;
