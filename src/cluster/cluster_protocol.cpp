@@ -193,6 +193,15 @@ void encode_sampling(const engine::SamplingParams& s, WireWriter& w) {
   }
   w.u8(s.logprobs ? 1 : 0);
   w.u32(static_cast<std::uint32_t>(s.top_logprobs));
+  w.u8(s.grammar ? 1 : 0);
+  if (s.grammar) {
+    w.str(s.grammar->gbnf);
+    w.u8(s.grammar->lazy ? 1 : 0);
+    w.u32(static_cast<std::uint32_t>(s.grammar->trigger_patterns.size()));
+    for (const auto& p : s.grammar->trigger_patterns)
+      w.str(p);
+    encode_tokens(s.grammar->trigger_tokens, w);
+  }
 }
 
 bool decode_sampling(WireReader& r, engine::SamplingParams& s) {
@@ -218,6 +227,19 @@ bool decode_sampling(WireReader& r, engine::SamplingParams& s) {
   }
   s.logprobs = r.u8() != 0;
   s.top_logprobs = static_cast<std::int32_t>(r.u32());
+  if (r.u8() != 0) {
+    engine::GrammarSpec g;
+    g.gbnf = r.str();
+    g.lazy = r.u8() != 0;
+    if (!read_count(r, 4, n))
+      return false;
+    g.trigger_patterns.resize(n);
+    for (auto& p : g.trigger_patterns)
+      p = r.str();
+    if (!decode_tokens(r, g.trigger_tokens))
+      return false;
+    s.grammar = std::move(g);
+  }
   return r.ok();
 }
 

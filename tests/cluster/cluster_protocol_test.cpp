@@ -23,6 +23,8 @@ engine::Task sample_task() {
   t.sampling.logit_bias = {{3, -1.5f}, {9, 2.0f}};
   t.sampling.logprobs = true;
   t.sampling.top_logprobs = 3;
+  t.sampling.grammar = engine::GrammarSpec{"root ::= \"yes\" | \"no\"", true, {"^.*<tool>", "x+"},
+                                           {11, 12}};
   t.stop.max_tokens = 99;
   t.stop.stop = {"\n\n", "END"};
   t.stop.ignore_eos = true;
@@ -45,6 +47,7 @@ TEST(ClusterProtocol, GenerateRequestRoundTrips) {
   EXPECT_EQ(back.task.sampling.logit_bias, g.task.sampling.logit_bias);
   EXPECT_TRUE(back.task.sampling.logprobs);
   EXPECT_EQ(back.task.sampling.top_logprobs, 3);
+  EXPECT_EQ(back.task.sampling.grammar, g.task.sampling.grammar);
   EXPECT_EQ(back.task.stop.max_tokens, 99);
   EXPECT_EQ(back.task.stop.stop, g.task.stop.stop);
   EXPECT_TRUE(back.task.stop.ignore_eos);
@@ -61,6 +64,9 @@ TEST(ClusterProtocol, PromptKindsRoundTrip) {
             (std::vector<engine::Token>{1, 2, -3}));
   t.sampling.seed.reset();
   EXPECT_FALSE(round_trip(GenerateRequest{1, {}, t}).task.sampling.seed.has_value());
+  EXPECT_FALSE(round_trip(GenerateRequest{1, {}, t}).task.sampling.grammar.has_value());
+  t.sampling.grammar = engine::GrammarSpec{"root ::= [a-z]+", false, {}, {}};
+  EXPECT_EQ(round_trip(GenerateRequest{1, {}, t}).task.sampling.grammar, t.sampling.grammar);
 }
 
 TEST(ClusterProtocol, EveryEventRoundTrips) {
