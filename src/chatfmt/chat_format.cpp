@@ -212,11 +212,8 @@ Result<std::unique_ptr<ChatTemplate>> ChatTemplate::create(const std::string& so
   }
   std::unique_ptr<ChatTemplate> t(new ChatTemplate(std::move(impl)));
   auto probe = t->render({{"user", "Hello"}}, ChatOptions{});
-  if (!probe) {
-    return bad(
-        fmt::format("the chat template cannot render a conversation: {}", probe.error().message),
-        "chat_template");
-  }
+  if (!probe)
+    return bad(probe.error().message, "chat_template");
   return t;
 }
 

@@ -1,10 +1,15 @@
-// troupe mkmodel: writes a random-weight llama GGUF of a chosen shape.
+// troupe mkmodel: writes a random-weight llama GGUF of a chosen shape, with a generated
+// vocabulary or a real tokenizer (--vocab FILE.gguf) and chat template (--chat-template).
 
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <optional>
 
@@ -19,9 +24,46 @@ struct MkmodelOptions {
   std::string type = "f16";
   std::uint64_t seed = 42;
   std::string output;
-  std::optional<std::int32_t> vocab, ctx, embd, layers, heads, kv_heads, ff;
+  std::string vocab;          // a GGUF file to take the tokenizer from (digits: --n-vocab)
+  std::string chat_template;  // a Jinja file for tokenizer.chat_template
+  std::optional<std::int32_t> n_vocab, ctx, embd, layers, heads, kv_heads, ff;
   bool quiet = false;
 };
+
+bool all_digits(const std::string& s) {
+  return !s.empty() &&
+         std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); });
+}
+
+Result<std::string> read_text_file(const std::string& path, const char* param) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return Error{Errc::invalid_request, fmt::format("cannot read {} file {}", param, path), param};
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// --vocab takes a file; a number there is the vocabulary size (--n-vocab), its older meaning.
+Result<void> apply_vocab(const MkmodelOptions& o, mkmodel::ModelSpec& spec) {
+  std::optional<std::int32_t> n_vocab = o.n_vocab;
+  if (all_digits(o.vocab)) {
+    if (o.vocab.size() > 9)
+      return Error{Errc::invalid_request, fmt::format("vocab size {} is too large", o.vocab)};
+    n_vocab = std::stoi(o.vocab);
+  } else if (!o.vocab.empty()) {
+    if (n_vocab)
+      return Error{Errc::invalid_request, "--n-vocab and --vocab FILE exclude each other"};
+    spec.vocab_file = o.vocab;
+  }
+  if (n_vocab)
+    spec.shape.n_vocab = *n_vocab;
+  if (!o.chat_template.empty()) {
+    auto text = read_text_file(o.chat_template, "chat-template");
+    if (!text)
+      return text.error();
+    spec.chat_template = std::move(text).value();
+  }
+  return {};
+}
 
 Result<mkmodel::ModelSpec> make_spec(const MkmodelOptions& o) {
   auto shape = mkmodel::shape_by_name(o.shape);
@@ -35,13 +77,14 @@ Result<mkmodel::ModelSpec> make_spec(const MkmodelOptions& o) {
     if (v)
       field = *v;
   };
-  override_field(spec.shape.n_vocab, o.vocab);
   override_field(spec.shape.n_ctx, o.ctx);
   override_field(spec.shape.n_embd, o.embd);
   override_field(spec.shape.n_layer, o.layers);
   override_field(spec.shape.n_head, o.heads);
   override_field(spec.shape.n_head_kv, o.kv_heads);
   override_field(spec.shape.n_ff, o.ff);
+  if (auto ok = apply_vocab(o, spec); !ok)
+    return ok.error();
   if (auto ok = mkmodel::validate(spec); !ok)
     return ok.error();
   return spec;
@@ -78,9 +121,13 @@ int run_mkmodel(const MkmodelOptions& o) {
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (!o.quiet) {
-    fmt::print("wrote {} ({} shape, {}, {:.1f} M parameters, seed {}) in {:.1f} s\n", o.output,
-               spec->shape.name, mkmodel::weight_type_name(spec->type),
-               static_cast<double>(mkmodel::parameter_count(spec->shape)) / 1e6, spec->seed, secs);
+    const std::string what =
+        spec->vocab_file.empty()
+            ? fmt::format("{:.1f} M parameters",
+                          static_cast<double>(mkmodel::parameter_count(spec->shape)) / 1e6)
+            : "tokenizer of " + spec->vocab_file;
+    fmt::print("wrote {} ({} shape, {}, {}, seed {}) in {:.1f} s\n", o.output, spec->shape.name,
+               mkmodel::weight_type_name(spec->type), what, spec->seed, secs);
   }
   return 0;
 }
@@ -97,7 +144,12 @@ const CommandRegistration registration{
       app.add_option("--seed", o->seed, "random seed (same seed, same bytes)")
           ->capture_default_str();
       app.add_option("-o,--output", o->output, "output file")->required();
-      app.add_option("--vocab", o->vocab, "override: vocabulary size");
+      app.add_option("--vocab", o->vocab,
+                     "a GGUF (e.g. llama.cpp's ggml-vocab-*.gguf, or a model) whose tokenizer the "
+                     "model takes: tokens, merges, special tokens, chat template");
+      app.add_option("--chat-template,--chat-template-file", o->chat_template,
+                     "a Jinja file written as tokenizer.chat_template");
+      app.add_option("--n-vocab", o->n_vocab, "override: size of the generated vocabulary");
       app.add_option("--ctx", o->ctx, "override: training context length");
       app.add_option("--embd", o->embd, "override: embedding size");
       app.add_option("--layers", o->layers, "override: number of layers");

@@ -31,25 +31,92 @@ std::filesystem::path cache_dir() {
   return std::filesystem::path(home != nullptr ? home : ".") / ".cache" / "troupe" / "models";
 }
 
-// The default model: a random-weight `small` model, written on first use.
+// What /v1/models says of the default model (its owned_by) and the banner repeats.
+constexpr const char* kRandomWeightsNote =
+    "troupe: random weights, not a trained model (it answers gibberish); serve a real model "
+    "with: troupe serve -m MODEL.gguf";
+
+// The default model: a random-weight `tiny` model (a few MB, written in well under a second)
+// on first use. Its file name becomes its model id, so clients see "random-weights" too.
 Result<std::string> default_model() {
-  const auto path = cache_dir() / "small-f16.gguf";
+  const auto path = cache_dir() / "random-weights-tiny.gguf";
   if (std::filesystem::exists(path))
     return path.string();
   std::error_code ec;
   std::filesystem::create_directories(path.parent_path(), ec);
-  auto shape = mkmodel::shape_by_name("small");
+  auto shape = mkmodel::shape_by_name("tiny");
   if (!shape)
     return shape.error();
-  spdlog::info("no --model given: writing a random-weight 'small' model to {}", path.string());
+  spdlog::info("no --model given: writing a random-weight 'tiny' model to {}", path.string());
   mkmodel::ModelSpec spec{*shape, mkmodel::WeightType::f16, 42};
   if (auto ok = mkmodel::write_model(spec, path.string()); !ok)
     return ok.error();
   return path.string();
 }
 
+// The Backend as is, except that models() says the weights are random (owned_by).
+class RandomWeightsBackend final : public engine::Backend {
+ public:
+  explicit RandomWeightsBackend(std::unique_ptr<engine::Backend> inner)
+      : inner_(std::move(inner)) {}
+  boost::asio::awaitable<engine::TokenStream> generate(engine::Task task) override {
+    return inner_->generate(std::move(task));
+  }
+  boost::asio::awaitable<Result<std::vector<engine::Token>>> tokenize(std::string model,
+                                                                      std::string text,
+                                                                      bool add_special,
+                                                                      bool parse_special) override {
+    return inner_->tokenize(std::move(model), std::move(text), add_special, parse_special);
+  }
+  boost::asio::awaitable<Result<std::string>> detokenize(
+      std::string model, std::vector<engine::Token> tokens) override {
+    return inner_->detokenize(std::move(model), std::move(tokens));
+  }
+  boost::asio::awaitable<Result<std::vector<std::string>>> token_pieces(
+      std::string model, std::vector<engine::Token> tokens) override {
+    return inner_->token_pieces(std::move(model), std::move(tokens));
+  }
+  boost::asio::awaitable<Result<std::string>> apply_template(engine::Task task) override {
+    return inner_->apply_template(std::move(task));
+  }
+  std::vector<engine::ModelInfo> models() const override {
+    auto models = inner_->models();
+    for (auto& m : models)
+      m.owned_by = kRandomWeightsNote;
+    return models;
+  }
+  engine::Health health() const override { return inner_->health(); }
+  engine::Health wait_loaded() const override { return inner_->wait_loaded(); }
+  engine::BackendStats stats() const override { return inner_->stats(); }
+  std::string extra_metrics() const override { return inner_->extra_metrics(); }
+
+ private:
+  std::unique_ptr<engine::Backend> inner_;
+};
+
+// The banner, on stdout once the model is ready, so that a user who just typed `troupe serve`
+// sees how to talk to it (and, with the default model, what it is).
+void print_banner(const server::ServerConfig& config, std::uint16_t port, bool random_weights) {
+  const bool with_key = !config.api_key.empty();
+  fmt::print(
+      "troupe is serving on http://{0}:{1} (Ctrl-C stops it). Try:\n"
+      "  curl http://{0}:{1}/v1/chat/completions -H 'Content-Type: application/json'{2} \\\n"
+      "    -d '{{\"messages\":[{{\"role\":\"user\",\"content\":\"Hello\"}}],"
+      "\"max_tokens\":32,\"stream\":true}}'\n"
+      "  troupe chat --url http://{0}:{1}\n",
+      config.host, port, with_key ? " -H \"Authorization: Bearer $TROUPE_API_KEY\"" : "");
+  if (random_weights) {
+    fmt::print(
+        "Note: no --model was given, so this is a generated model with RANDOM WEIGHTS: it "
+        "answers gibberish.\n"
+        "  Serve a real model with: troupe serve -m MODEL.gguf (any llama.cpp GGUF chat model)\n");
+  }
+  std::fflush(stdout);
+}
+
 int run_serve(ServeOptions o) {
-  if (o.engine.engine == "llama" && o.engine.model.empty()) {
+  const bool random_weights = o.engine.engine == "llama" && o.engine.model.empty();
+  if (random_weights) {
     auto path = default_model();
     if (!path) {
       spdlog::error("cannot write the default model: {}", path.error().message);
@@ -63,25 +130,25 @@ int run_serve(ServeOptions o) {
     return 1;
   }
   auto backend = std::move(made).value();
+  // A model that does not load stops the server here, before it listens or prints anything.
+  if (const auto h = backend->wait_loaded(); h.state != engine::HealthState::ready) {
+    spdlog::error("the model did not load: {}", h.message);
+    return 1;
+  }
+  if (random_weights)
+    backend = std::make_unique<RandomWeightsBackend>(std::move(backend));
   const auto config = http_config(o.http);
-  const bool with_key = !config.api_key.empty();
-  auto show_usage = [&config, with_key](std::uint16_t port) {
-    // stdout, so that a user who just typed `troupe serve` sees how to talk to it.
-    fmt::print(
-        "troupe is serving on http://{0}:{1} (Ctrl-C stops it). Try:\n"
-        "  curl http://{0}:{1}/v1/chat/completions -H 'Content-Type: application/json'{2} \\\n"
-        "    -d '{{\"messages\":[{{\"role\":\"user\",\"content\":\"Hello\"}}],"
-        "\"max_tokens\":32,\"stream\":true}}'\n"
-        "  troupe chat --url http://{0}:{1}\n",
-        config.host, port, with_key ? " -H \"Authorization: Bearer $TROUPE_API_KEY\"" : "");
-    std::fflush(stdout);
+  auto show_usage = [&config, random_weights](std::uint16_t port) {
+    print_banner(config, port, random_weights);
   };
   return server::run_until_signal(*backend, config, std::max(1, o.http.io_threads), show_usage);
 }
 
 std::function<int()> setup(CLI::App& app) {
   auto o = std::make_shared<ServeOptions>();
-  add_engine_flags(app, o->engine, "GGUF model (default: a generated 'small' model)");
+  add_engine_flags(app, o->engine,
+                   "GGUF model (default: a generated random-weight 'tiny' model, for trying troupe "
+                   "out)");
   app.add_option("--host", o->http.config.host, "address to listen on")->capture_default_str();
   app.add_option("--port", o->http.config.port, "port (0: any free port)")->capture_default_str();
   add_http_flags(app, o->http);

@@ -44,6 +44,11 @@ int run_worker(const WorkerFlags& f) {
     spdlog::error("{}", backend.error().message);
     return 2;
   }
+  // A model that does not load stops the worker before it joins the cluster.
+  if (const auto h = (*backend)->wait_loaded(); h.state != engine::HealthState::ready) {
+    spdlog::error("worker: the model did not load: {}", h.message);
+    return 1;
+  }
   auto p = NodeProcess::start(f.node, f.io_threads, "worker");
   if (!p)
     return p.error_code;

@@ -79,10 +79,32 @@ class Backend {
     co_return Error{Errc::invalid_request, "this backend does not render chat templates"};
   }
 
+  // Each token's own text as it appears inside a longer text (" is", special tokens as their
+  // text): /tokenize's pieces. The default detokenizes each token alone, which is right for
+  // backends whose detokenize never strips a leading space; the local engine overrides it.
+  virtual boost::asio::awaitable<Result<std::vector<std::string>>> token_pieces(
+      std::string model, std::vector<Token> tokens) {
+    std::vector<std::string> pieces;
+    pieces.reserve(tokens.size());
+    for (Token t : tokens) {
+      std::vector<Token> one(1, t);
+      auto piece = co_await detokenize(model, std::move(one));
+      if (!piece)
+        co_return piece.error();
+      pieces.push_back(std::move(piece).value());
+    }
+    co_return pieces;
+  }
+
   // The models served. The first is the default.
   virtual std::vector<ModelInfo> models() const = 0;
 
   virtual Health health() const = 0;
+
+  // Blocks until the backend has finished starting (a model loaded, or failed to) and returns
+  // its health then: never `loading`. Any thread but the ones the backend's own work runs on.
+  // Default: health(), for backends that are ready once built.
+  virtual Health wait_loaded() const { return health(); }
   virtual BackendStats stats() const = 0;
 
   // Further Prometheus text-format series (complete families: # HELP, # TYPE, samples) that

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <filesystem>
 
+#include "engine/vocab_tokenizer.hpp"
 #include "util/thread_name.hpp"
 
 namespace troupe::engine {
@@ -355,6 +356,14 @@ asio::awaitable<Result<std::string>> Coordinator::detokenize(std::string model,
   if (auto e = check_model(model))
     co_return *e;
   co_return co_await run_on(tokenizer_.get_executor(), [&] { return model_->detokenize(tokens); });
+}
+
+asio::awaitable<Result<std::vector<std::string>>> Coordinator::token_pieces(
+    std::string model, std::vector<Token> tokens) {
+  if (auto e = check_model(model))
+    co_return *e;
+  co_return co_await run_on(tokenizer_.get_executor(),
+                            [&] { return vocab_token_pieces(model_->vocab(), tokens); });
 }
 
 // ---------------------------------------------------------------- chat templates

@@ -44,13 +44,15 @@ class Coordinator final : public Backend {
                                                               bool parse_special) override;
   boost::asio::awaitable<Result<std::string>> detokenize(std::string model,
                                                          std::vector<Token> tokens) override;
+  boost::asio::awaitable<Result<std::vector<std::string>>> token_pieces(
+      std::string model, std::vector<Token> tokens) override;
   boost::asio::awaitable<Result<std::string>> apply_template(Task task) override;
   std::vector<ModelInfo> models() const override;
   Health health() const override;
   BackendStats stats() const override;
 
   // Blocks until loading has ended; returns the health then. Any thread.
-  Health wait_loaded() const;
+  Health wait_loaded() const override;
 
   // The engine's slots, for tests. Precondition: loaded.
   std::future<EngineSnapshot> inspect_engine();

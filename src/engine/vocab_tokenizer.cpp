@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <climits>
 #include <filesystem>
 
@@ -50,6 +51,26 @@ Result<std::string> vocab_detokenize(const llama_vocab* vocab, const std::vector
     return Error{Errc::internal, "detokenize failed"};
   out.resize(static_cast<std::size_t>(n));
   return out;
+}
+
+Result<std::vector<std::string>> vocab_token_pieces(const llama_vocab* vocab,
+                                                    const std::vector<Token>& tokens) {
+  const std::int32_t n_vocab = llama_vocab_n_tokens(vocab);
+  std::vector<std::string> pieces;
+  pieces.reserve(tokens.size());
+  for (Token t : tokens) {
+    if (t < 0 || t >= n_vocab)
+      return Error{Errc::invalid_request, fmt::format("token id {} is out of range", t)};
+    std::string piece(32, '\0');
+    int n = llama_token_to_piece(vocab, t, piece.data(), static_cast<int>(piece.size()), 0, true);
+    if (n < 0) {
+      piece.resize(static_cast<std::size_t>(-n));
+      n = llama_token_to_piece(vocab, t, piece.data(), static_cast<int>(piece.size()), 0, true);
+    }
+    piece.resize(static_cast<std::size_t>(std::max(n, 0)));
+    pieces.push_back(std::move(piece));
+  }
+  return pieces;
 }
 
 Result<std::unique_ptr<VocabTokenizer>> VocabTokenizer::load(const std::string& path) {

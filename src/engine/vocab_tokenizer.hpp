@@ -31,6 +31,11 @@ Result<std::vector<Token>> vocab_tokenize(const llama_vocab* vocab, std::string_
 // llama_detokenize; special tokens are rendered as their text. Errors: invalid_request for a
 // token id outside the vocabulary.
 Result<std::string> vocab_detokenize(const llama_vocab* vocab, const std::vector<Token>& tokens);
+// Each token's own text as it appears inside a longer text (llama_token_to_piece: " is" keeps
+// its space, which detokenizing the token alone may strip); special tokens as their text.
+// Errors: invalid_request for a token id outside the vocabulary.
+Result<std::vector<std::string>> vocab_token_pieces(const llama_vocab* vocab,
+                                                    const std::vector<Token>& tokens);
 
 class VocabTokenizer {
  public:

@@ -49,7 +49,7 @@ Result<void> validate(const ModelSpec& spec) {
   auto bad = [](std::string msg, std::string param) {
     return Error{Errc::invalid_request, std::move(msg), std::move(param)};
   };
-  if (s.n_vocab < kMinVocab || s.n_vocab > max_vocab()) {
+  if (spec.vocab_file.empty() && (s.n_vocab < kMinVocab || s.n_vocab > max_vocab())) {
     return bad(fmt::format("vocab must be in [{}, {}], not {}", kMinVocab, max_vocab(), s.n_vocab),
                "vocab");
   }

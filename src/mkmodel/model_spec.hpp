@@ -1,9 +1,11 @@
 #pragma once
 // What `troupe mkmodel` writes: a llama-architecture GGUF with random weights and a generated
-// SentencePiece-style vocabulary, fully determined by a ModelSpec (same spec, same bytes).
+// SentencePiece-style vocabulary, or a real tokenizer copied from another GGUF (vocab_file),
+// fully determined by a ModelSpec and that file (same inputs, same bytes).
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -30,6 +32,12 @@ struct ModelSpec {
   Shape shape;
   WeightType type = WeightType::f16;
   std::uint64_t seed = 42;
+  // Optional: a GGUF whose tokenizer (every `tokenizer.*` key, see vocab_file.hpp) the model
+  // takes instead of the generated vocabulary; shape.n_vocab is then that tokenizer's size.
+  std::string vocab_file;
+  // Optional: tokenizer.chat_template. Unset: the vocabulary file's own template (none if it
+  // has none), or ChatML with the generated vocabulary.
+  std::optional<std::string> chat_template;
 };
 
 // The predefined shapes: tiny (~1-2 M parameters, for unit tests), small (~130 M: n_embd 768,
@@ -38,7 +46,8 @@ struct ModelSpec {
 Result<Shape> shape_by_name(std::string_view name);
 
 // Checks that a shape can be written (positive sizes, heads divide n_embd, quantized row
-// sizes divisible by the block size, vocabulary at least the fixed special/byte tokens).
+// sizes divisible by the block size, vocabulary at least the fixed special/byte tokens; with a
+// vocab_file the vocabulary size is the file's and is not checked here).
 Result<void> validate(const ModelSpec& spec);
 
 Result<WeightType> parse_weight_type(std::string_view name);
@@ -51,7 +60,8 @@ std::int64_t parameter_count(const Shape& shape);
 using Progress = std::function<void(double fraction)>;
 
 // Writes the model to `path` (through a temporary file renamed into place, so readers never
-// see half a file). Errors: invalid spec, unwritable path, disk full.
+// see half a file). Errors: invalid spec, a vocab_file that is missing, not GGUF or has no
+// tokenizer (param "vocab"), unwritable path, disk full.
 Result<void> write_model(const ModelSpec& spec, const std::string& path,
                          const Progress& progress = {});
 

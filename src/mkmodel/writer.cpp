@@ -15,11 +15,13 @@
 #include <filesystem>
 #include <future>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 
 #include "mkmodel/model_spec.hpp"
 #include "mkmodel/vocab.hpp"
+#include "mkmodel/vocab_file.hpp"
 
 namespace troupe::mkmodel {
 namespace {
@@ -187,6 +189,20 @@ void set_tokenizer(gguf_context* g, const Vocab& v) {
   gguf_set_val_str(g, "tokenizer.chat_template", chatml_template());
 }
 
+// The tokenizer keys: the vocabulary file's, or the generated vocabulary's; then the chat
+// template asked for, if any.
+Result<void> set_tokenizer(gguf_context* g, const ModelSpec& spec, const VocabFile* file) {
+  if (file != nullptr) {
+    if (auto ok = file->copy_into(g); !ok)
+      return ok;
+  } else {
+    set_tokenizer(g, build_vocab(spec.shape.n_vocab));
+  }
+  if (spec.chat_template)
+    gguf_set_val_str(g, "tokenizer.chat_template", spec.chat_template->c_str());
+  return {};
+}
+
 // Generates one tensor's data, converted or quantized to `type`, in chunks of rows.
 std::vector<std::uint8_t> generate_tensor(const TensorPlan& t, ggml_type type, std::uint64_t seed) {
   Rng rng(seed ^ fnv1a(t.name));
@@ -259,7 +275,17 @@ Result<void> write_tensors(std::FILE* f, gguf_context* g, const std::vector<Tens
 
 }  // namespace
 
-Result<void> write_model(const ModelSpec& spec, const std::string& path, const Progress& progress) {
+Result<void> write_model(const ModelSpec& requested, const std::string& path,
+                         const Progress& progress) {
+  ModelSpec spec = requested;
+  std::optional<VocabFile> file;
+  if (!spec.vocab_file.empty()) {
+    auto opened = VocabFile::open(spec.vocab_file);
+    if (!opened)
+      return opened.error();
+    file.emplace(std::move(opened).value());
+    spec.shape.n_vocab = file->n_tokens();
+  }
   if (auto ok = validate(spec); !ok)
     return ok.error();
   const auto plan = plan_tensors(spec.shape);
@@ -267,7 +293,8 @@ Result<void> write_model(const ModelSpec& spec, const std::string& path, const P
   std::unique_ptr<ggml_context, GgmlDeleter> meta(ggml_init(params));
   std::unique_ptr<gguf_context, GgufDeleter> g(gguf_init_empty());
   set_metadata(g.get(), spec);
-  set_tokenizer(g.get(), build_vocab(spec.shape.n_vocab));
+  if (auto ok = set_tokenizer(g.get(), spec, file ? &*file : nullptr); !ok)
+    return ok.error();
   for (const auto& t : plan) {
     auto type = t.norm ? GGML_TYPE_F32 : ggml_type_of(spec.type);
     ggml_tensor* tensor = t.ne1 == 1 && t.norm ? ggml_new_tensor_1d(meta.get(), type, t.ne0)

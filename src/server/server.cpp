@@ -200,6 +200,9 @@ const Metrics& Server::metrics() const {
 int run_until_signal(engine::Backend& backend, const ServerConfig& config, int io_threads,
                      const std::function<void(std::uint16_t)>& on_listening) {
   net::io_context ioc(io_threads);
+  // Before anything announces the server: a SIGTERM right after the banner must drain it,
+  // not kill the process with the default action.
+  net::signal_set signals(ioc, SIGINT, SIGTERM);
   Server server(ioc.get_executor(), backend, config);
   auto port = server.listen();
   if (!port) {
@@ -209,7 +212,6 @@ int run_until_signal(engine::Backend& backend, const ServerConfig& config, int i
   spdlog::info("listening on http://{}:{}", config.host, *port);
   if (on_listening)
     on_listening(*port);
-  net::signal_set signals(ioc, SIGINT, SIGTERM);
   net::steady_timer hard_stop(ioc);
   signals.async_wait([&](boost::system::error_code ec, int sig) {
     if (ec)

@@ -116,13 +116,11 @@ net::awaitable<bool> answer_tokenize(Connection& c, const Request& req) {
     co_return co_await answer_error(c, tokens.error());
   std::vector<std::string> pieces;
   if (parsed->with_pieces) {
-    for (auto t : *tokens) {
-      std::vector<engine::Token> one(1, t);
-      auto piece = co_await c.ctx.backend.detokenize(parsed->model, std::move(one));
-      if (!piece)
-        co_return co_await answer_error(c, piece.error());
-      pieces.push_back(std::move(piece).value());
-    }
+    // Each token's own text (" is"), not the token detokenized alone (which strips the space).
+    auto got = co_await c.ctx.backend.token_pieces(parsed->model, *tokens);
+    if (!got)
+      co_return co_await answer_error(c, got.error());
+    pieces = std::move(got).value();
   }
   std::string body = api::tokenize_json(*tokens, parsed->with_pieces ? &pieces : nullptr);
   co_return co_await write_response(c, make_response(c, http::status::ok, std::move(body)));

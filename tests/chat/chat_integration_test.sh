@@ -34,8 +34,11 @@ if [[ -z $model ]]; then
   fi
 fi
 
-# Blocks until FILE has a line containing TEXT (tail -f wakes on each write).
+# Blocks until FILE has a line containing TEXT (tail -f wakes on each write). FILE must exist
+# before the wait: `tail -f` gives up at once on a missing file, and a background writer
+# creates its file only when it gets to run.
 wait_for() {
+  [[ -f $1 ]] || { echo "wait_for: $1 does not exist"; return 1; }
   local fd tail_pid rc=0
   exec {fd}< <(exec tail -n +1 -f "$1")
   tail_pid=$!
@@ -45,8 +48,9 @@ wait_for() {
   return "$rc"
 }
 
+: >"$work/server.log"
 "$troupe" serve -m "$model" -a tiny --port 0 --api-key secret --parallel 2 --ctx-size 1024 --threads 1 \
-  >"$work/server.log" 2>&1 &
+  >>"$work/server.log" 2>&1 &
 server_pid=$!
 wait_for "$work/server.log" "listening on" || fail "server did not start"
 wait_for "$work/server.log" "tiny ready" || fail "the model did not load"

@@ -30,8 +30,12 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*"; echo "--- pane:"; tmux capture-pane -p -t "$session" 2>/dev/null || true; echo "--- server log:"; tail -20 "$work/server.log" || true; exit 1; }
 
 # wait_for FILE TEXT: blocks until FILE contains TEXT (tail -f wakes on each write; the text
-# need not end a line: a prompt does not).
+# need not end a line: a prompt does not). FILE must exist already: `tail -f` gives up at once
+# on a missing file, and a writer started in the background (the server's redirection, tmux's
+# pipe-pane) creates its file only when it gets to run, which under load can be after the
+# wait began. So every file waited on is created before its writer starts.
 wait_for() {
+  [[ -f $1 ]] || { echo "wait_for: $1 does not exist"; return 1; }
   local fd tail_pid rc=0
   exec {fd}< <(exec tail -c +1 -f "$1")
   tail_pid=$!
@@ -71,13 +75,15 @@ wait_for_more_text() {
 }
 
 # 1. The server: simulated engine, 20 tokens/s so that an answer of 300 tokens takes 15 s.
-"$troupe" serve --engine sim --port 0 --sim-decode-tps 20 >"$work/server.log" 2>&1 &
+: >"$work/server.log"
+"$troupe" serve --engine sim --port 0 --sim-decode-tps 20 >>"$work/server.log" 2>&1 &
 server_pid=$!
 wait_for "$work/server.log" "listening on" || fail "server did not start"
 url=$(grep -o 'http://[0-9.]*:[0-9]*' "$work/server.log" | head -1)
 running() { curl -s "$url/metrics" | awk '$1 == "troupe_requests_running" {print $2}'; }
 
 # 2. The chat in a pane, started only once its output is being recorded.
+: >"$work/pane.log"
 tmux new-session -d -s "$session" -x 100 -y 30 \
   "tmux wait-for go; '$troupe' chat --url '$url' --no-history --max-tokens 300; tmux wait-for -S chat-exited; exec tail -f /dev/null"
 tmux pipe-pane -t "$session" -o "cat >> '$work/pane.log'"

@@ -53,9 +53,48 @@ TEST(MkmodelCli, ImpossibleShape) {
   auto r = run("mkmodel --heads 5 -o " + kOut);
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("heads (5) must divide embd (128)"), std::string::npos) << r.output;
-  r = run("mkmodel --vocab 10 -o " + kOut);
+  r = run("mkmodel --n-vocab 10 -o " + kOut);
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("vocab must be in"), std::string::npos) << r.output;
+  r = run("mkmodel --vocab 10 -o " + kOut);  // a number: the size, its older meaning
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("vocab must be in"), std::string::npos) << r.output;
+}
+
+const std::filesystem::path kVocabDir = std::filesystem::path(TROUPE_LLAMA_TESTDATA) / "vocab";
+
+TEST(MkmodelCli, RealVocabularyAndChatTemplate) {
+  const auto vocab = kVocabDir / "ggml-vocab-qwen2.gguf";
+  const auto tmpl =
+      std::filesystem::path(TROUPE_LLAMA_TESTDATA) / "templates" / "Qwen-Qwen2.5-7B-Instruct.jinja";
+  if (!std::filesystem::exists(vocab) || !std::filesystem::exists(tmpl))
+    GTEST_SKIP() << "llama.cpp's test data is not installed";
+  const std::string out = std::string(TROUPE_BINARY_DIR) + "/test-models/cli-qwen2.gguf";
+  auto r = run("mkmodel --type q4_0 --vocab " + vocab.string() + " --chat-template " +
+               tmpl.string() + " -o " + out);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("tokenizer of " + vocab.string()), std::string::npos) << r.output;
+  EXPECT_TRUE(std::filesystem::exists(out));
+}
+
+TEST(MkmodelCli, BadVocabularyFile) {
+  auto r = run("mkmodel --vocab /nonexistent/v.gguf -o " + kOut);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("vocabulary file not found: /nonexistent/v.gguf"), std::string::npos)
+      << r.output;
+  // Not GGUF: this test's own source file.
+  r = run(std::string("mkmodel --vocab ") + TROUPE_SOURCE_DIR + "/tests/mkmodel/cli_test.cpp -o " +
+          kOut);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("is not a GGUF file"), std::string::npos) << r.output;
+  r = run("mkmodel --vocab " + (kVocabDir / "ggml-vocab-qwen2.gguf").string() +
+          " --n-vocab 1000 -o " + kOut);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("exclude each other"), std::string::npos) << r.output;
+  r = run("mkmodel --chat-template /nonexistent/t.jinja -o " + kOut);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("cannot read chat-template file /nonexistent/t.jinja"), std::string::npos)
+      << r.output;
 }
 
 TEST(MkmodelCli, UnwritablePath) {

@@ -1,0 +1,180 @@
+#include "cli/suggest.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <utility>
+
+namespace troupe::cli {
+namespace {
+
+struct Hint {
+  std::string_view flags;  // space-separated spellings
+  std::string_view says;
+};
+
+// llama-server / llama-cli options troupe spells differently or does not need.
+constexpr std::array kLlamaFlags = {
+    Hint{"-np --n-parallel", "troupe's name for it is --parallel"},
+    Hint{"--batch-size", "troupe's name for it is -b/--batch"},
+    Hint{"-ub --ubatch-size", "troupe decodes each step as one batch: set -b/--batch"},
+    Hint{"-tb --threads-batch",
+         "troupe uses -t/--threads for prompt processing and generation alike"},
+    Hint{"--threads-http", "troupe's name for it is --io-threads"},
+    Hint{"-cb --cont-batching -nocb --no-cont-batching",
+         "troupe always batches continuously: drop the option"},
+    Hint{"-ngl --n-gpu-layers --gpu-layers -sm --split-mode -ts --tensor-split -mg --main-gpu "
+         "-dev --device",
+         "this troupe runs llama.cpp on the CPU: GPU offload has no option yet"},
+    Hint{"-fa --flash-attn -ctk --cache-type-k -ctv --cache-type-v --mlock --no-mmap",
+         "troupe has no such option yet: it uses llama.cpp's defaults"},
+    Hint{"-n --n-predict --predict",
+         "troupe takes the limit per request: max_tokens (or max_completion_tokens) in the body"},
+    Hint{"--temp --temperature --top-k --top-p --min-p --repeat-penalty --presence-penalty "
+         "--frequency-penalty -s --seed",
+         "troupe takes sampling settings per request (temperature, top_p, seed, ... in the body)"},
+    Hint{"-v --verbose --log-verbose", "use --log-level debug"},
+    Hint{"--log-disable", "use --log-level off"},
+    Hint{"--metrics", "troupe always serves /metrics: drop the option"},
+    Hint{"-hf -hfr --hf-repo --hf-file -mu --model-url -dr --docker-repo",
+         "troupe does not download models: give a local GGUF file with -m/--model"},
+    Hint{"-to --timeout",
+         "troupe's timeouts are --header-timeout, --body-timeout and --shutdown-grace (seconds)"},
+};
+
+bool spelled_as(std::string_view flags, std::string_view flag) {
+  while (!flags.empty()) {
+    const auto space = flags.find(' ');
+    if (flags.substr(0, space) == flag)
+      return true;
+    if (space == std::string_view::npos)
+      break;
+    flags.remove_prefix(space + 1);
+  }
+  return false;
+}
+
+std::string join(const std::vector<std::string>& words) {
+  std::string out;
+  for (const auto& w : words)
+    out += (out.empty() ? "" : ", ") + w;
+  return out;
+}
+
+// `--name=value` is the option `--name`.
+std::string_view option_name(std::string_view arg) {
+  if (arg.substr(0, 2) == "--")
+    return arg.substr(0, arg.find('='));
+  return arg;
+}
+
+std::string one_unknown(std::string_view arg, const std::vector<std::string>& options) {
+  if (arg.empty() || arg[0] != '-' || arg == "-") {
+    std::string line = fmt::format("unexpected argument '{}'", arg);
+    if (arg.size() > 5 && arg.substr(arg.size() - 5) == ".gguf")
+      line += fmt::format(" (a model is given with -m/--model {})", arg);
+    return line;
+  }
+  const std::string_view name = option_name(arg);
+  if (auto hint = llama_flag_hint(name))
+    return fmt::format("unknown option '{}': {}", name, *hint);
+  if (auto near = closest(name, options))
+    return fmt::format("unknown option '{}'; did you mean '{}'?", name, *near);
+  return fmt::format("unknown option '{}'", name);
+}
+
+}  // namespace
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  // Optimal string alignment: three rows (two back, for transpositions).
+  std::vector<std::size_t> before(b.size() + 1), prev(b.size() + 1), row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j)
+    prev[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      row[j] =
+          std::min({prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+        row[j] = std::min(row[j], before[j - 2] + 1);
+    }
+    before.swap(prev);
+    prev.swap(row);
+  }
+  return prev[b.size()];
+}
+
+std::optional<std::string> closest(std::string_view word,
+                                   const std::vector<std::string>& candidates) {
+  std::optional<std::string> best;
+  std::size_t best_distance = std::max<std::size_t>(1, word.size() / 3) + 1;
+  for (const auto& c : candidates) {
+    const std::size_t d = edit_distance(word, c);
+    if (d < best_distance) {
+      best_distance = d;
+      best = c;
+    }
+  }
+  if (best)
+    return best;
+  // A prefix of 3+ characters past the dashes ("--thr" for "--threads", "gate" for "gateway").
+  const std::size_t dashes = word.find_first_not_of('-');
+  if (dashes != std::string_view::npos && word.size() - dashes >= 3) {
+    for (const auto& c : candidates) {
+      if (c.size() > word.size() && c.compare(0, word.size(), word) == 0)
+        return c;
+    }
+  }
+  return std::nullopt;
+}
+
+std::string unknown_command_message(std::string_view word,
+                                    const std::vector<std::string>& commands) {
+  std::string out = fmt::format("troupe: unknown command '{}'.", word);
+  if (word == "run" || word == "start") {
+    out +=
+        " To talk to a model, start a server with 'troupe serve -m MODEL.gguf', then run "
+        "'troupe chat' in another terminal.";
+  } else if (word == "pull" || word == "download" || word == "get") {
+    out +=
+        " troupe does not download models: give it a local GGUF file with "
+        "'troupe serve -m MODEL.gguf'.";
+  } else if (auto near = closest(word, commands)) {
+    out += fmt::format(" Did you mean 'troupe {}'?", *near);
+  }
+  out += fmt::format(
+      "\nCommands: {}\nRun 'troupe --help' for what each does, 'troupe COMMAND "
+      "--help' for its options.",
+      join(commands));
+  return out;
+}
+
+std::optional<std::string> llama_flag_hint(std::string_view flag) {
+  for (const auto& h : kLlamaFlags) {
+    if (spelled_as(h.flags, flag))
+      return std::string(h.says);
+  }
+  return std::nullopt;
+}
+
+std::string unknown_arguments_message(std::string_view command,
+                                      const std::vector<std::string>& extras,
+                                      const std::vector<std::string>& options) {
+  const std::string who = command.empty() ? "troupe" : fmt::format("troupe {}", command);
+  std::string out;
+  for (std::size_t i = 0; i < extras.size(); ++i) {
+    const std::string& arg = extras[i];
+    const bool is_option = arg.size() > 1 && arg[0] == '-';
+    // An unknown option's value ("--n-gpu-layers 99") is not reported on its own.
+    if (!is_option && i > 0 && extras[i - 1].size() > 1 && extras[i - 1][0] == '-' &&
+        extras[i - 1].find('=') == std::string::npos) {
+      continue;
+    }
+    out += fmt::format("{}: {}\n", who, one_unknown(arg, options));
+  }
+  out += fmt::format("Run '{} --help' for its options.", who);
+  return out;
+}
+
+}  // namespace troupe::cli

@@ -1,0 +1,261 @@
+// The troupe executable as a user meets it: unknown commands and options, a model that does
+// not load, the banner, the default random-weight model, /tokenize pieces. Every wait is for a
+// line of output or the process's exit, bounded by a generous deadline.
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <string>
+
+#include "cluster/child_process.hpp"
+#include "mkmodel/model_spec.hpp"
+#include "support/test_models.hpp"
+
+namespace troupe::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using cluster::test::ChildProcess;
+
+struct Run {
+  int exit_code = -1;
+  std::string output;
+};
+
+// Runs troupe with `args` (a shell word list), bounded by `timeout`, stdout and stderr merged.
+Run run(const std::string& args) {
+  const std::string cmd =
+      "timeout 120 " + std::string(TROUPE_BINARY_DIR) + "/troupe " + args + " 2>&1 </dev/null";
+  Run r;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p)
+    return r;
+  std::array<char, 4096> buf{};
+  while (size_t n = fread(buf.data(), 1, buf.size(), p))
+    r.output.append(buf.data(), n);
+  const int status = pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+bool has(const std::string& text, const std::string& what) {
+  return text.find(what) != std::string::npos;
+}
+
+std::string joined(const ChildProcess& p) {
+  std::string out;
+  for (const auto& l : p.lines())
+    out += l + "\n";
+  return out;
+}
+
+fs::path temp_dir(const std::string& name) {
+  const auto dir = fs::path(TROUPE_BINARY_DIR) / "cli_test_tmp" / name;
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+// One HTTP/1.1 request on a fresh connection ("Connection: close"); returns the whole answer
+// (status line, headers, body), empty when the server cannot be reached.
+std::string http(int port, const std::string& method, const std::string& path,
+                 const std::string& body = {}) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string answer;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    std::string req = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
+    if (!body.empty()) {
+      req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+             "\r\n";
+    }
+    req += "\r\n" + body;
+    if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
+      char buf[4096];
+      ssize_t n;
+      while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0)
+        answer.append(buf, static_cast<std::size_t>(n));
+    }
+  }
+  ::close(fd);
+  return answer;
+}
+
+const std::regex kBanner("troupe is serving on http://127\\.0\\.0\\.1:([0-9]+)");
+
+// ---- Unknown commands and options ----------------------------------------------------------
+
+TEST(CommandLine, UnknownCommandNamesItSuggestsAndLists) {
+  for (const std::string word : {"run", "pull", "serv"}) {
+    auto r = run(word);
+    EXPECT_NE(r.exit_code, 0) << word;
+    EXPECT_TRUE(has(r.output, "unknown command '" + word + "'")) << r.output;
+    EXPECT_TRUE(has(r.output, "Commands: serve, chat, bench")) << r.output;
+    EXPECT_FALSE(has(r.output, "A subcommand is required")) << r.output;
+  }
+  EXPECT_TRUE(has(run("serv").output, "Did you mean 'troupe serve'?"));
+  EXPECT_TRUE(has(run("run").output, "troupe chat"));
+  EXPECT_TRUE(has(run("pull").output, "does not download models"));
+}
+
+TEST(CommandLine, UnknownOptionsGetDidYouMeanOrTheTroupeName) {
+  auto r = run("serve --engine sim --prot 8080");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(has(r.output, "troupe serve: unknown option '--prot'; did you mean '--port'?"))
+      << r.output;
+  EXPECT_FALSE(has(r.output, "listening on")) << r.output;
+
+  r = run("serve --engine sim --batch-size 64 -ngl 99");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(has(r.output, "'--batch-size': troupe's name for it is -b/--batch")) << r.output;
+  EXPECT_TRUE(has(r.output, "'-ngl': this troupe runs llama.cpp on the CPU")) << r.output;
+
+  r = run("mkmodel --shpe tiny -o x.gguf");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(has(r.output, "troupe mkmodel: unknown option '--shpe'; did you mean '--shape'?"))
+      << r.output;
+
+  r = run("serve --engine sim model.gguf");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(has(r.output, "unexpected argument 'model.gguf' (a model is given with -m/--model"))
+      << r.output;
+}
+
+TEST(CommandLine, LogLevelAfterTheCommand) {
+  auto r = run("version --log-level debug");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  r = run("version --log-level loud");
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(has(r.output, "unknown log level 'loud'")) << r.output;
+}
+
+TEST(CommandLine, NoCommandListsTheCommands) {
+  auto r = run("");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_TRUE(has(r.output, "a command is required")) << r.output;
+  EXPECT_TRUE(has(r.output, "serve")) << r.output;
+  EXPECT_EQ(run("--help").exit_code, 0);
+  EXPECT_EQ(run("help").exit_code, 0);
+}
+
+// ---- A model that does not load stops the process ------------------------------------------
+
+// Runs `args`, which must fail: the reason (`reason`) is printed, no banner, exit != 0.
+void expect_fails_before_banner(std::vector<std::string> args, const std::string& reason) {
+  ChildProcess p(std::move(args), "troupe");
+  // Today's failure mode was a server that listens and prints its banner anyway.
+  auto seen = p.wait_for(std::regex("did not load|troupe is serving|listening on|ready"), 0,
+                         std::chrono::seconds(120));
+  if (seen && !has(seen->str(0), "did not load"))
+    p.terminate();
+  const int status = p.wait();
+  const std::string out = joined(p);
+  EXPECT_NE(status, 0) << out;
+  EXPECT_TRUE(has(out, reason)) << out;
+  EXPECT_FALSE(has(out, "troupe is serving")) << out;
+  EXPECT_FALSE(has(out, "listening on")) << out;
+}
+
+TEST(ModelLoad, ServeWithAMissingModelExitsWithTheReason) {
+  expect_fails_before_banner({"serve", "-m", "/nope/model.gguf", "--port", "0"},
+                             "model file not found: /nope/model.gguf");
+}
+
+TEST(ModelLoad, ServeWithANonGgufFileExitsWithTheReason) {
+  const auto file = temp_dir("not-gguf") / "model.gguf";
+  std::ofstream(file) << "not a model\n";
+  expect_fails_before_banner({"serve", "-m", file.string(), "--port", "0"},
+                             "could not load " + file.string());
+}
+
+TEST(ModelLoad, WorkerWithAMissingModelExitsWithTheReason) {
+  expect_fails_before_banner({"worker", "-m", "/nope/model.gguf", "--listen", "127.0.0.1:0",
+                              "--cluster-secret", "test-secret"},
+                             "model file not found: /nope/model.gguf");
+}
+
+TEST(ModelLoad, BannerOnlyOnceTheModelIsReady) {
+  ChildProcess p({"serve", "-m", test::generated_model("tiny"), "--port", "0", "--threads", "1",
+                  "--parallel", "1", "-c", "256"},
+                 "serve");
+  std::size_t ready = 0, banner = 0;
+  ASSERT_TRUE(p.wait_for(std::regex("model .* ready"), 0, std::chrono::seconds(120), &ready))
+      << joined(p);
+  ASSERT_TRUE(p.wait_for(kBanner, 0, std::chrono::seconds(120), &banner)) << joined(p);
+  EXPECT_LT(ready, banner) << joined(p);
+  p.terminate();
+  EXPECT_EQ(p.wait(), 0) << joined(p);
+}
+
+// ---- The default model says what it is -----------------------------------------------------
+
+TEST(DefaultModel, BannerAndModelListSayTheWeightsAreRandom) {
+  const auto cache = temp_dir("xdg-cache");
+  ASSERT_EQ(::setenv("XDG_CACHE_HOME", cache.c_str(), 1), 0);  // before any thread reads it
+  ChildProcess p({"serve", "--port", "0", "--threads", "1", "--parallel", "1", "-c", "256"},
+                 "serve");
+  std::size_t at = 0;
+  auto banner = p.wait_for(kBanner, 0, std::chrono::seconds(120), &at);
+  ASSERT_TRUE(banner) << joined(p);
+  const int port = std::stoi((*banner)[1].str());
+  ASSERT_TRUE(p.wait_for(std::regex("RANDOM WEIGHTS"), at, std::chrono::seconds(60))) << joined(p);
+  ASSERT_TRUE(p.wait_for(std::regex("troupe serve -m MODEL.gguf"), at, std::chrono::seconds(60)))
+      << joined(p);
+
+  const std::string models = http(port, "GET", "/v1/models");
+  EXPECT_TRUE(has(models, "\"id\":\"random-weights-tiny\"")) << models;
+  EXPECT_TRUE(has(models, "random weights, not a trained model")) << models;
+  EXPECT_TRUE(has(models, "troupe serve -m MODEL.gguf")) << models;
+
+  // Small: the tiny shape, a few MB, not the 269 MB `small` model.
+  const auto file = cache / "troupe" / "models" / "random-weights-tiny.gguf";
+  ASSERT_TRUE(fs::exists(file));
+  EXPECT_LT(fs::file_size(file), 20u << 20);
+  p.terminate();
+  EXPECT_EQ(p.wait(), 0) << joined(p);
+}
+
+// ---- /tokenize pieces are each token's own text ---------------------------------------------
+
+TEST(Tokenize, PiecesKeepTheirLeadingSpace) {
+  // A SentencePiece vocabulary that adds a space prefix: detokenizing "▁is" alone gives "is".
+  const auto vocab = fs::path(TROUPE_LLAMA_TESTDATA) / "vocab" / "ggml-vocab-llama-spm.gguf";
+  if (!fs::exists(vocab))
+    GTEST_SKIP() << vocab << " is not installed";
+  const auto model = temp_dir("spm") / "spm.gguf";
+  mkmodel::ModelSpec spec{*mkmodel::shape_by_name("tiny"), mkmodel::WeightType::q8_0, 3};
+  spec.vocab_file = vocab.string();
+  ASSERT_TRUE(mkmodel::write_model(spec, model.string()));
+
+  ChildProcess p({"serve", "-m", model.string(), "--port", "0", "--threads", "1", "--parallel", "1",
+                  "-c", "256"},
+                 "serve");
+  auto banner = p.wait_for(kBanner, 0, std::chrono::seconds(120));
+  ASSERT_TRUE(banner) << joined(p);
+  const int port = std::stoi((*banner)[1].str());
+  const std::string answer =
+      http(port, "POST", "/tokenize", R"({"content":"This is a test","with_pieces":true})");
+  EXPECT_TRUE(has(answer, "200 OK")) << answer;
+  EXPECT_TRUE(has(answer, R"("piece":" is")")) << answer;
+  EXPECT_TRUE(has(answer, R"("piece":" a")")) << answer;
+  EXPECT_TRUE(has(answer, R"("piece":" test")")) << answer;
+  EXPECT_FALSE(has(answer, R"("piece":"is")")) << answer;
+  p.terminate();
+  EXPECT_EQ(p.wait(), 0) << joined(p);
+}
+
+}  // namespace
+}  // namespace troupe::cli

@@ -1,0 +1,73 @@
+#include "cli/suggest.hpp"
+
+#include <gtest/gtest.h>
+
+namespace troupe::cli {
+namespace {
+
+const std::vector<std::string> kCommands = {"serve",   "chat",    "bench",  "worker",
+                                            "gateway", "mkmodel", "version"};
+
+TEST(Suggest, EditDistance) {
+  EXPECT_EQ(edit_distance("", ""), 0u);
+  EXPECT_EQ(edit_distance("serv", "serve"), 1u);
+  EXPECT_EQ(edit_distance("sevre", "serve"), 1u);  // two neighbours swapped
+  EXPECT_EQ(edit_distance("abc", ""), 3u);
+  EXPECT_EQ(edit_distance("kitten", "sitting"), 3u);
+}
+
+TEST(Suggest, ClosestIsATypoOrAPrefixNeverAGuess) {
+  EXPECT_EQ(closest("serv", kCommands), "serve");
+  EXPECT_EQ(closest("chta", kCommands), "chat");
+  EXPECT_EQ(closest("gate", kCommands), "gateway");
+  EXPECT_EQ(closest("--prot", {"--port", "--host"}), "--port");
+  EXPECT_EQ(closest("--thr", {"--threads", "--host"}), "--threads");
+  EXPECT_EQ(closest("run", kCommands), std::nullopt);
+  EXPECT_EQ(closest("pull", kCommands), std::nullopt);
+  EXPECT_EQ(closest("--xyz", {"--port"}), std::nullopt);
+}
+
+TEST(Suggest, UnknownCommandNamesTheWordAndListsTheCommands) {
+  auto m = unknown_command_message("serv", kCommands);
+  EXPECT_NE(m.find("unknown command 'serv'"), std::string::npos) << m;
+  EXPECT_NE(m.find("Did you mean 'troupe serve'?"), std::string::npos) << m;
+  EXPECT_NE(m.find("Commands: serve, chat, bench, worker, gateway, mkmodel, version"),
+            std::string::npos)
+      << m;
+  m = unknown_command_message("run", kCommands);
+  EXPECT_NE(m.find("troupe chat"), std::string::npos) << m;
+  m = unknown_command_message("pull", kCommands);
+  EXPECT_NE(m.find("does not download models"), std::string::npos) << m;
+}
+
+TEST(Suggest, LlamaFlagsSayWhatTroupeCallsThem) {
+  EXPECT_EQ(llama_flag_hint("--batch-size"), "troupe's name for it is -b/--batch");
+  EXPECT_EQ(llama_flag_hint("-np"), "troupe's name for it is --parallel");
+  EXPECT_NE(llama_flag_hint("-ngl")->find("GPU"), std::string::npos);
+  EXPECT_NE(llama_flag_hint("-hf")->find("does not download"), std::string::npos);
+  EXPECT_EQ(llama_flag_hint("--port"), std::nullopt);
+}
+
+TEST(Suggest, UnknownArgumentsOneLineEachValuesSkipped) {
+  auto m = unknown_arguments_message("serve", {"--prot", "8080", "-ngl", "99", "model.gguf"},
+                                     {"--port", "--host", "-m", "--model"});
+  EXPECT_NE(m.find("troupe serve: unknown option '--prot'; did you mean '--port'?"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("troupe serve: unknown option '-ngl': this troupe runs llama.cpp on the CPU"),
+            std::string::npos)
+      << m;
+  EXPECT_EQ(m.find("'8080'"), std::string::npos) << m;  // an option's value
+  EXPECT_EQ(m.find("'99'"), std::string::npos) << m;
+  EXPECT_NE(m.find("unexpected argument 'model.gguf'"), std::string::npos) << m;
+  m = unknown_arguments_message("serve", {"model.gguf"}, {"-m"});
+  EXPECT_NE(m.find("unexpected argument 'model.gguf' (a model is given with -m/--model"),
+            std::string::npos)
+      << m;
+  m = unknown_arguments_message("serve", {"--prot=8080"}, {"--port"});
+  EXPECT_NE(m.find("unknown option '--prot'; did you mean '--port'?"), std::string::npos) << m;
+  EXPECT_NE(m.find("Run 'troupe serve --help' for its options."), std::string::npos) << m;
+}
+
+}  // namespace
+}  // namespace troupe::cli
