@@ -92,7 +92,7 @@ std::int32_t collect(const float* logits, std::int32_t n, const std::vector<Toke
 // is cut back to k with nth_element whenever it fills.
 std::int32_t top_k_select(const float* logits, std::int32_t n, const std::vector<Token>* suppress,
                           std::int32_t k, std::uint64_t* keys) {
-  const std::int32_t cap = std::min(n, std::max(4 * k, 1024));
+  const std::int32_t cap = std::min(n, std::max(4 * k, 256));
   float threshold = neg_inf;
   std::int32_t c = 0;
   const auto cut = [&] {
