@@ -158,6 +158,11 @@ std::optional<Error> SimBackend::precheck(const Task& t, std::int32_t prompt_tok
     return Error{Errc::invalid_request,
                  "the simulated engine cannot constrain output with a grammar", "grammar"};
   }
+  if (!t.chat.tools.empty()) {  // refused rather than ignored: it renders no chat template
+    return Error{Errc::invalid_request,
+                 "the simulated engine renders no chat templates, so it cannot offer tools",
+                 "tools"};
+  }
   if (prompt_tokens == 0)
     return Error{Errc::invalid_request, "the prompt is empty", "prompt"};
   if (prompt_tokens >= options_.n_ctx) {

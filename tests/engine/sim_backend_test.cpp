@@ -101,6 +101,18 @@ TEST(SimBackend, UsageCountsWhatTokenizeReturns) {
   EXPECT_EQ(sim_token_count("averyveryverylongword"), 6);  // 21 bytes: pieces of at most 4
 }
 
+TEST(SimBackend, RefusesToolsItCannotOffer) {
+  auto b = make_sim_backend(fast());
+  Task t = task(2);
+  t.prompt = std::vector<ChatMessage>{{"user", "time?"}};
+  t.chat.tools = {{"get_time", "", ""}};
+  auto s = run_sync(b->generate(std::move(t)));
+  auto r = collect(s);
+  ASSERT_TRUE(r.error);
+  EXPECT_EQ(r.error->code, Errc::invalid_request);
+  EXPECT_EQ(r.error->param, "tools");
+}
+
 // What detokenize writes tokenizes back to the same ids (the bench trims prompts this way).
 TEST(SimBackend, DetokenizedTextTokenizesBack) {
   auto b = make_sim_backend(fast());
