@@ -328,8 +328,8 @@ std::optional<Error> check_grammar_spec(const GrammarSpec& g, std::int32_t n_voc
     return bad("the grammar is empty");
   if (g.lazy && g.trigger_patterns.empty() && g.trigger_tokens.empty())
     return bad("a lazy grammar needs at least one trigger pattern or trigger token");
-  if (!g.lazy && (!g.trigger_patterns.empty() || !g.trigger_tokens.empty()))
-    return bad("trigger patterns and trigger tokens are for lazy grammars only");
+  if (!g.lazy)
+    return std::nullopt;  // its triggers mean nothing (llama.cpp's common_sampler ignores them)
   for (Token t : g.trigger_tokens) {
     if (t < 0 || t >= n_vocab)
       return bad(fmt::format("trigger token {} is out of range", t));

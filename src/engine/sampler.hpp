@@ -86,9 +86,10 @@ Token draw_full(const float* logits, std::int32_t n, const std::vector<Token>* s
 Token draw_candidates(std::span<const std::uint64_t> keys, float temperature, double u,
                       SamplerScratch& scratch);
 
-// Checks a grammar's shape (empty GBNF, a lazy grammar without triggers, triggers without
-// lazy, trigger tokens out of [0, n_vocab), trigger patterns that are not regular
-// expressions). The error is invalid_request with param "grammar".
+// Checks a grammar's shape (empty GBNF; for a lazy grammar: no trigger at all, trigger tokens
+// out of [0, n_vocab), trigger patterns that are not regular expressions). A grammar that is
+// not lazy ignores its triggers, as llama.cpp's common_sampler does (a chat template's
+// "required" tool grammar comes with them). The error is invalid_request, param "grammar".
 std::optional<Error> check_grammar_spec(const GrammarSpec& g, std::int32_t n_vocab);
 
 // Parses `g` into a fresh llama.cpp grammar sampler (it has state: one per sequence). Errors:

@@ -179,7 +179,6 @@ TEST_F(GrammarTest, AnInvalidGrammarIsRefusedBeforeAdmission) {
       {R"(root ::= "x")", true, {}, {}},             // lazy without a trigger
       {R"(root ::= "x")", true, {"(unclosed"}, {}},  // a pattern that is no regex
       {R"(root ::= "x")", true, {}, {1 << 30}},      // a trigger token out of range
-      {R"(root ::= "x")", false, {"x"}, {}},         // triggers without lazy
   };
   for (const auto& g : bad) {
     auto r = run(task(g, 1.0f, 1));
@@ -191,6 +190,10 @@ TEST_F(GrammarTest, AnInvalidGrammarIsRefusedBeforeAdmission) {
   EXPECT_EQ(coordinator_->health().state, HealthState::ready);
   auto ok = run(task({R"(root ::= "yes")", false, {}, {}}, 1.0f, 1));  // still serving
   EXPECT_EQ(ok.text, "yes");
+  // Triggers on a grammar that is not lazy are ignored (llama.cpp's rule): it constrains.
+  auto eager = run(task({R"(root ::= "no")", false, {"(unclosed"}, {1 << 30}}, 1.0f, 1));
+  ASSERT_FALSE(eager.error) << eager.error->message;
+  EXPECT_EQ(eager.text, "no");
 }
 
 TEST(GrammarSim, TheSimBackendRefusesAGrammar) {
