@@ -46,6 +46,17 @@ struct ServerContext {
   std::string make_id(std::string_view prefix);
 };
 
+// What the access log line says of the current request (session.cpp writes one line at info
+// when the request ends; generation.cpp adds the model, token counts and time to first token).
+struct AccessRecord {
+  int status = 0;     // the response's; 0 while none went out
+  std::string model;  // generation requests: the model asked for
+  std::int64_t prompt_tokens = -1;
+  std::int64_t completion_tokens = -1;
+  double ttft_s = -1;  // seconds from the request to the first token
+  std::string error;   // an error answer's message
+};
+
 // One connection. Lives in the session coroutine's frame.
 struct Connection {
   Connection(beast::tcp_stream s, ServerContext& c);
@@ -63,6 +74,8 @@ struct Connection {
   Endpoint endpoint = Endpoint::unknown;
   bool keep_alive = true;         // the current request allows reuse of the connection
   bool response_started = false;  // a status line went out for the current request
+  std::string peer;               // the client's address, "ip:port"
+  AccessRecord access;            // of the current request
 };
 
 // The Server's handle on a session, to drain it at shutdown. Touched only on the session's

@@ -183,6 +183,11 @@ void append_event(std::string& out, std::string_view payload) {
   out += "\n\n\r\n";
 }
 
+void note_usage(Connection& c, const engine::Usage& u) {
+  c.access.prompt_tokens = u.prompt_tokens;
+  c.access.completion_tokens = u.completion_tokens;
+}
+
 Error shutdown_error() {
   return Error{Errc::unavailable, "The server is shutting down"};
 }
@@ -204,6 +209,7 @@ class Generation {
                   std::chrono::system_clock::now().time_since_epoch())
                   .count()} {
     job_.task.request_id = head_.id;
+    c.access.model = job_.model;
   }
 
   net::awaitable<bool> run();
@@ -236,7 +242,8 @@ void Generation::observe_tokens(std::size_t n) {
   auto& m = c_.ctx.metrics;
   const auto now = Clock::now();
   if (first_token_) {
-    m.time_to_first_token.observe(seconds_since(c_.request_start));
+    c_.access.ttft_s = seconds_since(c_.request_start);
+    m.time_to_first_token.observe(c_.access.ttft_s);
     first_token_ = false;
   } else {
     const double gap = std::chrono::duration<double>(now - last_token_).count();
@@ -306,6 +313,7 @@ net::awaitable<bool> Generation::run_plain(engine::TokenStream& stream, const Cl
       c_.ctx.metrics.e2e_request_latency.observe(seconds_since(c_.request_start));
       result.finish_reason = finish_reason_name(f->reason);
       result.usage = to_api_usage(f->usage);
+      note_usage(c_, f->usage);
       std::string body = job_.kind == api::CompletionKind::chat
                              ? api::chat_completion_json(head_, result)
                              : api::text_completion_json(head_, result);
@@ -372,6 +380,7 @@ Generation::Step Generation::add_event(const engine::StreamEvent& ev, api::Chunk
   }
   if (const auto* f = std::get_if<engine::Finished>(&ev)) {
     c_.ctx.metrics.e2e_request_latency.observe(seconds_since(c_.request_start));
+    note_usage(c_, f->usage);
     append_event(out, writer.finish_chunk(finish_reason_name(f->reason)));
     if (job_.include_usage)
       append_event(out, writer.usage_chunk(to_api_usage(f->usage)));

@@ -12,6 +12,7 @@
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/json/parse.hpp>
 
 #include "api/request.hpp"
 #include "api/response.hpp"
@@ -176,6 +177,39 @@ net::awaitable<bool> dispatch(Connection& c, Request& req) {
   co_return co_await answer_error(c, Error{Errc::internal, "Internal server error"});
 }
 
+// One line per request at info (warn for a 5xx): the client, the request, the status and the
+// duration; for generations the model, token counts and time to first token; for an error
+// answer its message. Requests nobody could be answered (EOF, timeouts) log nothing.
+void log_access(const Connection& c, std::string_view method, std::string_view target) {
+  const AccessRecord& a = c.access;
+  const int status = a.status != 0 ? a.status : (c.response_started ? 200 : 0);
+  const double ms =
+      std::chrono::duration<double, std::milli>(Clock::now() - c.request_start).count();
+  std::string line = fmt::format("{} {} {} {} {:.1f} ms", c.peer, method, target,
+                                 status != 0 ? std::to_string(status) : "-", ms);
+  if (!a.model.empty())
+    line += fmt::format(" model={}", a.model);
+  if (a.prompt_tokens >= 0)
+    line +=
+        fmt::format(" prompt_tokens={} completion_tokens={}", a.prompt_tokens, a.completion_tokens);
+  if (a.ttft_s >= 0)
+    line += fmt::format(" ttft_ms={:.1f}", a.ttft_s * 1000.0);
+  if (!a.error.empty())
+    line += fmt::format(" error=\"{}\"", a.error);
+  spdlog::log(status >= 500 ? spdlog::level::warn : spdlog::level::info, "{}", line);
+}
+
+// The message of an error answer's body ({"error": {"message": ...}}), for the access log.
+std::string error_message(const std::string& body) {
+  boost::system::error_code ec;
+  const auto v = boost::json::parse(body, ec);
+  if (ec || !v.is_object())
+    return {};
+  const auto* err = v.as_object().if_contains("error");
+  const auto* msg = err && err->is_object() ? err->as_object().if_contains("message") : nullptr;
+  return msg && msg->is_string() ? std::string(msg->as_string()) : std::string();
+}
+
 // Reads the rest of what the client sends (up to a bound, briefly) after a response that
 // ends the connection early, so that closing does not reset it before the client reads the
 // answer.
@@ -210,6 +244,7 @@ net::awaitable<void> on_read_error(Connection& c, boost::system::error_code ec) 
   }
   c.keep_alive = false;
   co_await write_response(c, error_response(c, e));
+  log_access(c, "-", "-");
   co_await linger_close(c);
 }
 
@@ -226,6 +261,7 @@ net::awaitable<bool> serve_one(Connection& c, bool first) {
   c.endpoint = Endpoint::unknown;
   c.response_started = false;
   c.watch_socket = true;
+  c.access = {};
   if (ec) {
     co_await on_read_error(c, ec);
     co_return false;
@@ -236,6 +272,7 @@ net::awaitable<bool> serve_one(Connection& c, bool first) {
     if (!parser.is_done())
       c.keep_alive = false;
     const bool ok = co_await write_response(c, std::move(*early));
+    log_access(c, parser.get().method_string(), parser.get().target());
     if (!c.keep_alive)
       co_await linger_close(c);
     co_return ok&& c.keep_alive;
@@ -252,7 +289,9 @@ net::awaitable<bool> serve_one(Connection& c, bool first) {
   }
   c.stream.expires_never();
   Request req = parser.release();
-  co_return co_await dispatch(c, req);
+  const bool again = co_await dispatch(c, req);
+  log_access(c, req.method_string(), req.target());
+  co_return again;
 }
 
 }  // namespace
@@ -297,7 +336,10 @@ net::awaitable<bool> write_response(Connection& c, Response res) {
   res.keep_alive(c.keep_alive && !c.draining);
   res.prepare_payload();
   c.response_started = true;
-  c.ctx.metrics.count_request(endpoint_name(c.endpoint), static_cast<int>(res.result_int()));
+  c.access.status = static_cast<int>(res.result_int());
+  if (c.access.status >= 400)
+    c.access.error = error_message(res.body());
+  c.ctx.metrics.count_request(endpoint_name(c.endpoint), c.access.status);
   c.stream.expires_after(c.ctx.config.write_timeout);
   auto [ec, n] = co_await http::async_write(c.stream, res, as_tuple_awaitable);
   c.stream.expires_never();
@@ -337,6 +379,8 @@ net::awaitable<void> run_session(std::shared_ptr<SessionControl> control, beast:
   } exit{*control, ctx.metrics};
   c.stream.socket().set_option(net::ip::tcp::no_delay(true));
   boost::system::error_code opt_ec;
+  if (const auto peer = c.stream.socket().remote_endpoint(opt_ec); !opt_ec)
+    c.peer = fmt::format("{}:{}", peer.address().to_string(), peer.port());
   // Synchronous calls on the socket return would_block instead of blocking: generations peek
   // at it for EOF and write events straight to it when there is room (generation.cpp).
   // Asynchronous operations are not affected.
