@@ -41,7 +41,7 @@ apt_packages=(
   libssl-dev libreadline-dev libflatbuffers-dev flatbuffers-compiler
   clang-14 libclang-rt-14-dev clang-format
   libcaf-dev libzmq3-dev
-  tmux procps
+  tmux procps python3
 )
 # Node.js may come from elsewhere (nodesource); only ask Debian for it when npm is missing.
 command -v npm >/dev/null || apt_packages+=(nodejs npm)
@@ -96,18 +96,10 @@ machine_key() {
     openssl dgst -sha256 -r | cut -c1-16
 }
 
-# Builds ggml, llama and llama-common from the checked-out source for this machine: shared
-# libraries, native CPU flags, OpenMP (the two options that double the prebuilt's decode
-# speed, see docs/BENCHMARKS.md), ccache, Ninja, out of tree in third_party/llama-build.
-# Libraries are built with RPATH $ORIGIN so that each finds its siblings.
-llama_cmake_options=(
-  -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON
-  -DGGML_NATIVE=ON -DGGML_OPENMP=ON -DGGML_BACKEND_DL=OFF
-  -DLLAMA_BUILD_COMMON=ON -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF
-  -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF
-  -DCMAKE_BUILD_WITH_INSTALL_RPATH=ON '-DCMAKE_INSTALL_RPATH=$ORIGIN'
-  -DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache
-)
+# Builds ggml, llama and llama-common from the checked-out source for this machine, out of tree
+# in third_party/llama-build (Ninja, ccache); the options are in scripts/llama-cmake-options.sh.
+# shellcheck source=scripts/llama-cmake-options.sh
+source "$root/scripts/llama-cmake-options.sh"
 build_llama_native() {
   local srcdir=$1 builddir=$2; shift 2
   local log; log=$(mktemp)
@@ -142,6 +134,10 @@ install_llama() {
   local srcdir="$root/third_party/llama-src" commit
   commit=$(checkout_llama_source "$tmp/src/package/llama/gitRelease.bundle")
 
+  # Everything is staged beside the old install and swapped in at the end, so builds that use
+  # third_party/llama keep working until the new one is complete.
+  local final=$dest
+  dest="$final.new"
   rm -rf "$dest" && mkdir -p "$dest/lib" "$dest/include"
   local build_desc
   if [ "$mode" = prebuilt ]; then
@@ -198,7 +194,8 @@ set(TROUPE_GGML_LIBRARY "$ggml_so")
 set(TROUPE_GGML_BASE_LIBRARY "$ggml_base_so")
 set(TROUPE_LLAMA_COMMON_LIBRARY "$common_so")
 VER
-  printf '%s\nllama.cpp %s (%s), %s\n' "$key" "$tag" "$commit" "$build_desc" >"$stamp"
+  printf '%s\nllama.cpp %s (%s), %s\n' "$key" "$tag" "$commit" "$build_desc" >"$dest/.installed"
+  rm -rf "$final" && mv "$dest" "$final" && dest=$final
   step "llama.cpp: installed $(tail -1 "$stamp") into third_party/llama"
 }
 

@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# troupe serve against llama.cpp's llama-server, side by side: the same model, threads, slots,
+# context and client (`troupe bench`), on the same llama.cpp libraries (bench/peer/build.sh
+# builds llama-server in troupe's own llama.cpp build tree). Both servers are started once and
+# stay up; every round measures each concurrency on both, in alternating order (round 1 starts
+# with troupe at the first concurrency, the next run with llama-server, ...), with a fresh
+# prompt seed per round shared by both sides so neither reuses a cached prompt from an earlier
+# round. Idle servers use no CPU, so the one not being measured does not disturb the other.
+#
+#   bench/peer/compare.sh -m MODEL.gguf [-c 1,4,16] [--rounds 3] [-s 'D(128,128)'] [-n 32]
+#       [--warmup 4] [--threads 2] [--parallel 16] [--ctx 8192] [--temperature T]
+#       [--batched] [--interference] [--out DIR] [--troupe PATH] [--llama-server PATH] [-- extra troupe serve flags]
+#
+# Prints per-round ratios (troupe / llama-server output tokens/s; TTFT p50 and ITL p50 of both)
+# and, per concurrency, the pooled median ratio with its range over rounds; writes every
+# `troupe bench` result under DIR (default bench-results/peer-<date>) and summary.json there.
+# --batched also runs llama-batched-bench (-npp/-ntg from the scenario, -npl from -c) on the
+# same libraries and prints its step time beside each side's ITL p50.
+# --interference also measures, on each side, the running streams' ITL p99 with 4 streams of
+# D(128,256) alone ("steady") and while a second client sends 1,024-token prompts one after
+# another ("with 1k prompts"): chunked prefill should keep the ratio near 1.
+# Check `uptime` first: nothing else may be busy (ggml's threads spin at barriers).
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+
+model="" conc=1,4,16 rounds=3 scenario='D(128,128)' n=32 warmup=4 threads=2 parallel=16 ctx=8192
+temperature="" batched=false interference=false out="" extra=()
+troupe="$root/build/release/troupe"
+llama_server="$root/third_party/llama-build/bin/llama-server"
+batched_bench="$root/third_party/llama-build/bin/llama-batched-bench"
+while (($#)); do
+  case "$1" in
+    -m|--model) model=$2; shift 2 ;;
+    -c|--concurrency) conc=$2; shift 2 ;;
+    --rounds) rounds=$2; shift 2 ;;
+    -s|--scenario) scenario=$2; shift 2 ;;
+    -n) n=$2; shift 2 ;;
+    --warmup) warmup=$2; shift 2 ;;
+    --threads) threads=$2; shift 2 ;;
+    --parallel) parallel=$2; shift 2 ;;
+    --ctx) ctx=$2; shift 2 ;;
+    --temperature) temperature=$2; shift 2 ;;
+    --batched) batched=true; shift ;;
+    --interference) interference=true; shift ;;
+    --out) out=$2; shift 2 ;;
+    --troupe) troupe=$2; shift 2 ;;
+    --llama-server) llama_server=$2; shift 2 ;;
+    --) shift; extra=("$@"); break ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    *) echo "compare: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+[ -n "$model" ] && [ -f "$model" ] || { echo "compare: -m MODEL.gguf is required (and must exist)" >&2; exit 2; }
+[ -x "$troupe" ] || { echo "compare: no $troupe (build troupe first)" >&2; exit 2; }
+[ -x "$llama_server" ] || { echo "compare: no $llama_server (run bench/peer/build.sh)" >&2; exit 2; }
+out=${out:-"$root/bench-results/peer-$(date -u +%Y%m%dT%H%M%S)"}
+mkdir -p "$out"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_healthy() {  # PORT PID NAME: until /health answers 200 (both servers answer 503 while loading)
+  for _ in $(seq 1 600); do
+    kill -0 "$2" 2>/dev/null || { echo "compare: $3 exited during start-up (log: $out/$3.log)" >&2; exit 1; }
+    curl -fs -o /dev/null "http://127.0.0.1:$1/health" && return 0
+    sleep 0.2
+  done
+  echo "compare: $3 not healthy after 120 s (log: $out/$3.log)" >&2; exit 1
+}
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+tport=$(free_port) lport=$(free_port)
+"$troupe" serve -m "$model" --port "$tport" -t "$threads" --parallel "$parallel" -c "$ctx" \
+  "${extra[@]}" >"$out/troupe.log" 2>&1 &
+pids+=($!); wait_healthy "$tport" "${pids[-1]}" troupe
+"$llama_server" -m "$model" --port "$lport" -t "$threads" -tb "$threads" -np "$parallel" -c "$ctx" \
+  --no-webui >"$out/llama-server.log" 2>&1 &
+pids+=($!); wait_healthy "$lport" "${pids[-1]}" llama-server
+
+{
+  echo "date: $(date -u +%FT%TZ)"
+  echo "host: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+  echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "troupe: $("$troupe" version 2>/dev/null | tr '\n' ';')"
+  echo "llama-server: $("$llama_server" --version 2>&1 | tr '\n' ';')"
+  echo "model: $model; threads $threads, slots $parallel, context $ctx; scenario $scenario, -n $n, warmup $warmup, temperature ${temperature:-server default}"
+} | tee "$out/setup.txt"
+
+temp_args=()
+[ -n "$temperature" ] && temp_args=(--temperature "$temperature")
+IFS=, read -r -a levels <<<"$conc"
+run_point() {  # SIDE PORT C ROUND
+  local dir="$out/r$4/$1-c$3"
+  "$troupe" bench --url "http://127.0.0.1:$2" -s "$scenario" -c "$3" -n "$n" --warmup "$warmup" \
+    --seed "$((1000 + $4))" --tokenizer "$model" "${temp_args[@]}" -o "$dir" --progress off \
+    >"$dir.txt" 2>&1 || { echo "compare: troupe bench failed ($dir.txt)" >&2; tail -5 "$dir.txt" >&2; exit 1; }
+}
+k=0
+for r in $(seq 1 "$rounds"); do
+  for c in "${levels[@]}"; do
+    mkdir -p "$out/r$r"
+    if ((k % 2 == 0)); then
+      run_point troupe "$tport" "$c" "$r"; run_point llama "$lport" "$c" "$r"
+    else
+      run_point llama "$lport" "$c" "$r"; run_point troupe "$tport" "$c" "$r"
+    fi
+    k=$((k + 1))
+    echo "round $r, $c streams: done (load $(cut -d' ' -f1 /proc/loadavg))"
+  done
+done
+
+# Running streams while long prompts arrive: steady first, then with a 1k-prompt client beside.
+interfere() {  # SIDE PORT ROUND
+  local dir="$out/interference/r$3" seed=$((2000 + $3))
+  mkdir -p "$dir"
+  "$troupe" bench --url "http://127.0.0.1:$2" -s 'D(128,256)' -c 4 -n 8 --warmup 0 --seed "$seed" \
+    --tokenizer "$model" "${temp_args[@]}" -o "$dir/$1-steady" --progress off >"$dir/$1-steady.txt" 2>&1
+  "$troupe" bench --url "http://127.0.0.1:$2" -s 'D(128,256)' -c 4 -n 8 --warmup 0 --seed "$seed" \
+    --tokenizer "$model" "${temp_args[@]}" -o "$dir/$1-loaded" --progress off >"$dir/$1-loaded.txt" 2>&1 &
+  local main=$!
+  sleep 1
+  "$troupe" bench --url "http://127.0.0.1:$2" -s 'D(1024,1)' -c 1 -d 600s --warmup 0 --seed "$((seed + 1))" \
+    --tokenizer "$model" -o "$dir/$1-long" --progress off >"$dir/$1-long.txt" 2>&1 &
+  local long=$!
+  wait "$main" || { echo "compare: interference run failed ($dir/$1-loaded.txt)" >&2; exit 1; }
+  kill "$long" 2>/dev/null || true
+  wait "$long" 2>/dev/null || true
+}
+if $interference; then
+  for r in $(seq 1 "$rounds"); do
+    if ((r % 2)); then interfere troupe "$tport" "$r"; interfere llama "$lport" "$r"
+    else interfere llama "$lport" "$r"; interfere troupe "$tport" "$r"; fi
+    echo "interference round $r: done (load $(cut -d' ' -f1 /proc/loadavg))"
+  done
+fi
+cleanup; pids=()
+
+if $batched && [ -x "$batched_bench" ]; then
+  read -r npp ntg < <(sed -n 's/^D(\([0-9]*\), *\([0-9]*\))$/\1 \2/p' <<<"$scenario")
+  if [ -n "${npp:-}" ]; then
+    "$batched_bench" -m "$model" -t "$threads" -tb "$threads" -c "$ctx" -b 2048 -ub 512 \
+      -npp "$npp" -ntg "$ntg" -npl "$conc" --output-format jsonl >"$out/batched.jsonl" 2>"$out/batched.log" ||
+      echo "compare: llama-batched-bench failed ($out/batched.log)" >&2
+  fi
+fi
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$out/setup.txt"
+python3 "$root/bench/peer/summarize.py" "$out"

@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""Summarises a bench/peer/compare.sh run (or several, pooled): per-round troupe/llama-server
+ratios of output tokens/s, TTFT p50 and ITL p50 of both sides, and per concurrency the median
+ratio over rounds with its range and, from 6 rounds on, a distribution-free 95 % interval for
+the median (order statistics of the binomial). Writes summary.json into the first folder.
+
+    bench/peer/summarize.py DIR [DIR...]
+"""
+import json
+import math
+import os
+import re
+import sys
+
+
+def point(path):
+    with open(os.path.join(path, "results.json")) as f:
+        p = json.load(f)["points"][0]
+    if p["failed"]:
+        raise SystemExit(f"{path}: {p['failed']} failed requests: {p['errors']}")
+    return {"tps": p["output_tokens_per_s"], "ttft_p50": p["ttft_s"]["p50"],
+            "itl_p50": p["itl_s"]["p50"], "itl_p99": p["itl_s"]["p99"]}
+
+
+def median(xs):
+    s = sorted(xs)
+    m = len(s) // 2
+    return s[m] if len(s) % 2 else (s[m - 1] + s[m]) / 2
+
+
+def median_interval(xs, level=0.95):
+    """Order-statistic interval [x_(k), x_(n-k+1)] covering the median with >= level."""
+    s, n = sorted(xs), len(xs)
+    best = None
+    for k in range(1, n // 2 + 1):
+        cover = 1 - 2 * sum(math.comb(n, i) for i in range(k)) / 2 ** n
+        if cover >= level:
+            best = (s[k - 1], s[n - k], cover)
+    return best
+
+
+def batched_steps(folder):
+    path = os.path.join(folder, "batched.jsonl")
+    steps = {}
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                if line.startswith("{"):
+                    b = json.loads(line)
+                    steps[b["pl"]] = b["t_tg"] / b["tg"]
+    return steps
+
+
+def main(folders):
+    rows = {}  # concurrency -> list of (round label, troupe, llama)
+    for folder in folders:
+        for rdir in sorted(d for d in os.listdir(folder) if re.fullmatch(r"r\d+", d)):
+            for name in os.listdir(os.path.join(folder, rdir)):
+                m = re.fullmatch(r"troupe-c(\d+)", name)
+                if not m:
+                    continue
+                c = int(m.group(1))
+                t = point(os.path.join(folder, rdir, name))
+                l = point(os.path.join(folder, rdir, f"llama-c{c}"))
+                rows.setdefault(c, []).append((f"{os.path.basename(folder)}/{rdir}", t, l))
+    steps = batched_steps(folders[0])
+    summary = {}
+    print("\nper round: troupe / llama-server output tok/s; TTFT p50 and ITL p50 in ms (troupe | llama)")
+    for c in sorted(rows):
+        for label, t, l in rows[c]:
+            print(f"  {c:>3} streams {label:<28} {t['tps']:8.1f} / {l['tps']:8.1f} = {t['tps'] / l['tps']:.3f}"
+                  f"   TTFT {t['ttft_p50'] * 1e3:7.0f} | {l['ttft_p50'] * 1e3:7.0f}"
+                  f"   ITL {t['itl_p50'] * 1e3:6.1f} | {l['itl_p50'] * 1e3:6.1f}")
+    print("\npooled over rounds (median; range; 95 % interval of the median where 6+ rounds)")
+    print("| streams | rounds | troupe tok/s | llama-server tok/s | ratio median | range | 95 % interval |"
+          " TTFT p50 ms troupe / llama | ITL p50 ms troupe / llama | ITL p99 ms troupe / llama |"
+          " batched-bench step ms |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for c in sorted(rows):
+        ratios = [t["tps"] / l["tps"] for _, t, l in rows[c]]
+        ci = median_interval(ratios)
+        med = lambda side, key: median([(t if side == "t" else l)[key] for _, t, l in rows[c]])
+        step = steps.get(c)
+        summary[c] = {"rounds": len(ratios), "ratio_median": median(ratios), "ratio_min": min(ratios),
+                      "ratio_max": max(ratios), "ratio_ci95": ci[:2] if ci else None,
+                      "troupe_tps": med("t", "tps"), "llama_tps": med("l", "tps"),
+                      "troupe_ttft_p50": med("t", "ttft_p50"), "llama_ttft_p50": med("l", "ttft_p50"),
+                      "troupe_itl_p50": med("t", "itl_p50"), "llama_itl_p50": med("l", "itl_p50"),
+                      "troupe_itl_p99": med("t", "itl_p99"), "llama_itl_p99": med("l", "itl_p99"),
+                      "batched_step": step}
+        s = summary[c]
+        print(f"| {c} | {len(ratios)} | {s['troupe_tps']:.1f} | {s['llama_tps']:.1f} | {s['ratio_median']:.3f} |"
+              f" {s['ratio_min']:.3f}-{s['ratio_max']:.3f} |"
+              f" {f'{ci[0]:.3f}-{ci[1]:.3f}' if ci else '-'} |"
+              f" {s['troupe_ttft_p50'] * 1e3:.0f} / {s['llama_ttft_p50'] * 1e3:.0f} |"
+              f" {s['troupe_itl_p50'] * 1e3:.1f} / {s['llama_itl_p50'] * 1e3:.1f} |"
+              f" {s['troupe_itl_p99'] * 1e3:.1f} / {s['llama_itl_p99'] * 1e3:.1f} |"
+              f" {f'{step * 1e3:.1f}' if step else '-'} |")
+    interference = {}
+    for folder in folders:
+        base = os.path.join(folder, "interference")
+        if not os.path.isdir(base):
+            continue
+        for rdir in sorted(os.listdir(base)):
+            for side in ("troupe", "llama"):
+                steady = os.path.join(base, rdir, f"{side}-steady")
+                loaded = os.path.join(base, rdir, f"{side}-loaded")
+                if os.path.exists(os.path.join(loaded, "results.json")):
+                    interference.setdefault(side, []).append(
+                        (point(steady)["itl_p99"], point(loaded)["itl_p99"]))
+    if interference:
+        print("\nrunning streams' ITL p99 (4 x D(128,256)) alone and while 1,024-token prompts arrive")
+        print("| server | rounds | steady ms | with 1k prompts ms | ratio median (range) |")
+        print("|---|---|---|---|---|")
+        for side, pairs in interference.items():
+            ratios = [b / a for a, b in pairs]
+            summary[f"interference_{side}"] = {"steady_itl_p99": median([a for a, _ in pairs]),
+                                               "loaded_itl_p99": median([b for _, b in pairs]),
+                                               "ratio_median": median(ratios)}
+            print(f"| {'troupe' if side == 'troupe' else 'llama-server'} | {len(pairs)} |"
+                  f" {median([a for a, _ in pairs]) * 1e3:.1f} | {median([b for _, b in pairs]) * 1e3:.1f} |"
+                  f" {median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f}) |")
+    with open(os.path.join(folders[0], "summary.json"), "w") as f:
+        json.dump(summary, f, indent=1)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2:
+        raise SystemExit(__doc__)
+    main(sys.argv[1:])

@@ -1,0 +1,15 @@
+# shellcheck shell=bash
+# The CMake options troupe builds llama.cpp with (scripts/bootstrap.sh), and llama.cpp's own
+# llama-server and llama-batched-bench with (bench/peer/build.sh): one list, so the two sides
+# of a side-by-side comparison always run the same libraries built the same way.
+#   GGML_NATIVE  -march=native: the CPU's own instruction set (AVX-512 on zen4, ...)
+#   GGML_OPENMP  ggml's worker threads from libgomp (the npm prebuilt has none)
+# Shared libraries with RPATH $ORIGIN, so each finds its siblings wherever they are copied.
+llama_cmake_options=(
+  -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON
+  -DGGML_NATIVE=ON -DGGML_OPENMP=ON -DGGML_BACKEND_DL=OFF
+  -DLLAMA_BUILD_COMMON=ON -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF
+  -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF
+  -DCMAKE_BUILD_WITH_INSTALL_RPATH=ON '-DCMAKE_INSTALL_RPATH=$ORIGIN'
+  -DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache
+)
