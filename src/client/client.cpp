@@ -233,12 +233,15 @@ asio::awaitable<ClientResult<bool>> connect(Pool& pool, const Endpoint& ep,
 }
 
 // Sends `bytes` and reads the response header, on an idle pooled connection when there is one.
-// A reused connection the server closed meanwhile is retried once on a fresh connection.
+// A reused connection the server closed meanwhile (before answering any byte) is dropped and the
+// request retried: on the next idle one, or on a fresh connection. Servers close idle keep-alive
+// connections at will (llama-server after a few requests per connection), so several pooled
+// connections can be stale at once; a fresh connection's failure is final.
 asio::awaitable<ClientResult<bool>> start_exchange(Pool& pool, const Endpoint& ep,
                                                    const asio::any_io_executor& ex, Exchange& x,
                                                    const std::string& bytes) {
   x.parser.body_limit(boost::none);
-  for (int attempt = 0;; ++attempt) {
+  for (;;) {
     bool reused = !pool.idle.empty();
     if (reused) {
       x.conn = std::move(pool.idle.back());
@@ -255,8 +258,7 @@ asio::awaitable<ClientResult<bool>> start_exchange(Pool& pool, const Endpoint& e
     }
     if (!ec)
       co_return true;
-    bool retry = reused && attempt == 0 && !x.parser.got_some() && ec != beast::error::timeout &&
-                 !x.cancelled;
+    bool retry = reused && !x.parser.got_some() && ec != beast::error::timeout && !x.cancelled;
     if (!retry)
       co_return x.error_from(ec, "sending the request");
     x.conn.reset();
