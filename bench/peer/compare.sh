@@ -4,8 +4,9 @@
 # builds llama-server in troupe's own llama.cpp build tree). Both servers are started once and
 # stay up; every round measures each concurrency on both, in alternating order (round 1 starts
 # with troupe at the first concurrency, the next run with llama-server, ...), with a fresh
-# prompt seed per round shared by both sides so neither reuses a cached prompt from an earlier
-# round. Idle servers use no CPU, so the one not being measured does not disturb the other.
+# prompt seed per run shared by both sides so neither reuses a cached prompt from an earlier
+# round or concurrency (llama-server keeps earlier prompts in a host-memory cache: a repeated
+# prompt would skip its prefill there). Idle servers use no CPU, so the one not being measured does not disturb the other.
 #
 #   bench/peer/compare.sh -m MODEL.gguf [-c 1,4,16] [--rounds 3] [-s 'D(128,128)'] [-n 32]
 #       [--warmup 4] [--threads 2] [--parallel 16] [--ctx 8192] [--temperature T]
@@ -92,7 +93,7 @@ IFS=, read -r -a levels <<<"$conc"
 run_point() {  # SIDE PORT C ROUND
   local dir="$out/r$4/$1-c$3"
   "$troupe" bench --url "http://127.0.0.1:$2" -s "$scenario" -c "$3" -n "$n" --warmup "$warmup" \
-    --seed "$((1000 + $4))" --tokenizer "$model" "${temp_args[@]}" -o "$dir" --progress off \
+    --seed "$((1000 + 100 * $4 + $3))" --tokenizer "$model" "${temp_args[@]}" -o "$dir" --progress off \
     >"$dir.txt" 2>&1 || { echo "compare: troupe bench failed ($dir.txt)" >&2; tail -5 "$dir.txt" >&2; exit 1; }
 }
 k=0
@@ -115,7 +116,7 @@ interfere() {  # SIDE PORT ROUND
   mkdir -p "$dir"
   "$troupe" bench --url "http://127.0.0.1:$2" -s 'D(128,256)' -c 4 -n 8 --warmup 0 --seed "$seed" \
     --tokenizer "$model" "${temp_args[@]}" -o "$dir/$1-steady" --progress off >"$dir/$1-steady.txt" 2>&1
-  "$troupe" bench --url "http://127.0.0.1:$2" -s 'D(128,256)' -c 4 -n 8 --warmup 0 --seed "$seed" \
+  "$troupe" bench --url "http://127.0.0.1:$2" -s 'D(128,256)' -c 4 -n 8 --warmup 0 --seed "$((seed + 50))" \
     --tokenizer "$model" "${temp_args[@]}" -o "$dir/$1-loaded" --progress off >"$dir/$1-loaded.txt" 2>&1 &
   local main=$!
   sleep 1
