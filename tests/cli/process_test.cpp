@@ -17,6 +17,7 @@
 #include <regex>
 #include <string>
 
+#include "cli/raw_http.hpp"
 #include "cluster/child_process.hpp"
 #include "mkmodel/model_spec.hpp"
 #include "support/test_models.hpp"
@@ -66,33 +67,7 @@ fs::path temp_dir(const std::string& name) {
   return dir;
 }
 
-// One HTTP/1.1 request on a fresh connection ("Connection: close"); returns the whole answer
-// (status line, headers, body), empty when the server cannot be reached.
-std::string http(int port, const std::string& method, const std::string& path,
-                 const std::string& body = {}) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<std::uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::string answer;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-    std::string req = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
-    if (!body.empty()) {
-      req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
-             "\r\n";
-    }
-    req += "\r\n" + body;
-    if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
-      char buf[4096];
-      ssize_t n;
-      while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0)
-        answer.append(buf, static_cast<std::size_t>(n));
-    }
-  }
-  ::close(fd);
-  return answer;
-}
+using raw::http;
 
 const std::regex kBanner("troupe is serving on http://127\\.0\\.0\\.1:([0-9]+)");
 
