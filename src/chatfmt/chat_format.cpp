@@ -5,6 +5,7 @@
 
 #include <exception>
 #include <random>
+#include <regex>
 
 // llama.cpp's common library: only this file includes it.
 #include "chat.h"
@@ -105,6 +106,87 @@ std::optional<Error> set_tools(const ChatOptions& o, common_chat_templates_input
   if (o.tool_choice == ToolChoice::required && in.tools.empty())
     return bad("tool_choice is 'required' but there are no tools", "tool_choice");
   return std::nullopt;
+}
+
+// The top-level elements of a GBNF rule body: quoted literals, character classes and
+// parenthesized groups (with their repetition suffix) stay whole.
+std::vector<std::string> top_level_elements(std::string_view body) {
+  std::vector<std::string> out;
+  std::string cur;
+  int depth = 0;
+  char quote = 0;  // '"' inside a literal, ']' inside a class
+  for (std::size_t i = 0; i < body.size(); ++i) {
+    const char c = body[i];
+    if (quote != 0) {
+      cur += c;
+      if (c == '\\' && i + 1 < body.size())
+        cur += body[++i];
+      else if (c == quote)
+        quote = 0;
+      continue;
+    }
+    if (c == ' ' && depth == 0) {
+      if (!cur.empty())
+        out.push_back(std::move(cur));
+      cur.clear();
+      continue;
+    }
+    cur += c;
+    if (c == '"')
+      quote = '"';
+    else if (c == '[')
+      quote = ']';
+    else if (c == '(')
+      ++depth;
+    else if (c == ')')
+      --depth;
+  }
+  if (!cur.empty())
+    out.push_back(std::move(cur));
+  return out;
+}
+
+// Replaces the body of rule `name` in `gbnf` with what `edit` makes of it.
+template <typename Edit>
+std::string edit_rule(const std::string& gbnf, const std::string& name, Edit edit) {
+  const std::string head = name + " ::= ";
+  std::size_t at = gbnf.starts_with(head) ? 0 : gbnf.find("\n" + head);
+  if (at == std::string::npos)
+    return gbnf;
+  if (at != 0 || !gbnf.starts_with(head))
+    ++at;
+  const std::size_t body = at + head.size();
+  const std::size_t end = std::min(gbnf.find('\n', body), gbnf.size());
+  return gbnf.substr(0, body) + edit(gbnf.substr(body, end - body)) + gbnf.substr(end);
+}
+
+// llama.cpp's grammar for a required tool call lets free text come first (`until-N`: any
+// text up to the call's opening marker; gpt-oss: any number of other channel messages), so a
+// weak model can ramble until it runs out of tokens, and with parallel calls off some
+// families still allow several calls. troupe forces the call itself, as OpenAI and vLLM do:
+// those free-text elements are taken out of the root rule (a thinking block stays allowed),
+// and (one_call) `tool-calls ::= (tool-call space)+` becomes one call when parallel calls are
+// off. Grammars of other shapes are kept as they are.
+std::string tighten_required(const std::string& gbnf) {
+  static const std::regex free_text(R"(until-[0-9]+\??|\(start any\)\*)");
+  return edit_rule(gbnf, "root", [](const std::string& body) {
+    std::string kept;
+    for (const auto& e : top_level_elements(body)) {
+      if (std::regex_match(e, free_text))
+        continue;
+      kept += (kept.empty() ? "" : " ") + e;
+    }
+    return kept;
+  });
+}
+
+std::string one_call(const std::string& gbnf) {
+  return edit_rule(gbnf, "tool-calls", [](const std::string& body) {
+    if (body.size() > 3 && body.front() == '(' && body.ends_with(")+") &&
+        top_level_elements(body).size() == 1)
+      return body.substr(1, body.size() - 3);
+    return body;
+  });
 }
 
 Grammar to_grammar(const common_chat_params& p) {
@@ -250,6 +332,14 @@ Result<Rendered> ChatTemplate::render(const std::vector<Message>& messages,
   in.parallel_tool_calls =
       options.parallel_tool_calls.value_or(caps["supports_parallel_tool_calls"]);
   in.add_generation_prompt = options.add_generation_prompt;
+  if (!options.json_schema.empty()) {
+    if (!in.tools.empty() && in.tool_choice != COMMON_CHAT_TOOL_CHOICE_NONE) {
+      return bad("response_format cannot be combined with tools the model may call: the "
+                 "constrained answer would leave no room for a call",
+                 "response_format");
+    }
+    in.json_schema = options.json_schema;
+  }
   const bool prefill = !messages.empty() && messages.back().role == "assistant" &&
                        messages.back().tool_calls.empty();
   if (prefill) {
@@ -265,8 +355,26 @@ Result<Rendered> ChatTemplate::render(const std::vector<Message>& messages,
   }
   Rendered r;
   r.prompt = std::move(p.prompt);
-  if (!p.grammar.empty())
+  if (!p.grammar.empty()) {
     r.grammar = to_grammar(p);
+    if (!r.grammar->lazy && in.tool_choice == COMMON_CHAT_TOOL_CHOICE_REQUIRED)
+      r.grammar->gbnf = tighten_required(r.grammar->gbnf);
+    if (!in.parallel_tool_calls)
+      r.grammar->gbnf = one_call(r.grammar->gbnf);
+  } else if (in.tool_choice == COMMON_CHAT_TOOL_CHOICE_REQUIRED) {
+    return bad(fmt::format("this model's chat template ({}) cannot force a tool call: use "
+                           "tool_choice 'auto'",
+                           common_chat_format_name(p.format)),
+               "tool_choice");
+  } else if (!options.json_schema.empty()) {
+    // A template route that builds no grammar for a response format: constrain the answer
+    // with the schema's own grammar rather than not at all.
+    auto gbnf = schema_to_grammar(options.json_schema, "response_format");
+    if (!gbnf)
+      return gbnf.error();
+    r.grammar = Grammar{std::move(gbnf).value(), false, {}, {}};
+    r.grammar_reads_prompt = false;
+  }
   r.additional_stops = p.additional_stops;
   r.format_name = common_chat_format_name(p.format);
   r.parser.format = static_cast<std::int32_t>(p.format);

@@ -57,7 +57,11 @@ struct ParserConfig {
 
 struct Rendered {
   std::string prompt;
-  std::optional<Grammar> grammar;  // set when a tool call is forced or tools may be called
+  // Set when a tool call is forced, tools may be called, or a response format is asked for.
+  std::optional<Grammar> grammar;
+  // The grammar (when not lazy) starts with the generation prompt, which the prompt already
+  // ends with (parser.generation_prompt): the sampler must read that first.
+  bool grammar_reads_prompt = true;
   std::vector<std::string> additional_stops;
   std::string format_name;  // llama.cpp's name of the output format (for logs)
   ParserConfig parser;
@@ -97,6 +101,26 @@ class ChatTemplate {
 // Checks one tool's parameter schema: it must be a JSON object that llama.cpp can turn into
 // a grammar. Returns the problem, or nullopt.
 std::optional<std::string> check_tool_schema(const std::string& parameters);
+
+// What a structured-output schema may hold: beyond these a grammar gets too large to build
+// in milliseconds (every repetition bound is unrolled into rules). docs/API.md lists them.
+struct SchemaLimits {
+  std::size_t max_schema_bytes = 64 * 1024;
+  int max_depth = 32;                  // nested subschemas
+  std::int64_t max_nodes = 2048;       // subschemas in all
+  std::int64_t max_enum_values = 4096; // enum values in all
+  std::int64_t max_repeat = 1000;      // minItems, maxItems, minLength, maxLength
+  std::size_t max_grammar_bytes = 1024 * 1024;
+};
+
+// Converts a JSON schema (its JSON text) into a GBNF grammar (root rule "root") with
+// llama.cpp's converter, and refuses what that converter would not honour exactly: keywords
+// it ignores (not, if/then/else, patternProperties, uniqueItems, multipleOf, ...), bounds on a
+// `number`, string formats other than date, time, date-time and uuid, patterns it cannot
+// translate (unanchored ones among them), keywords beside $ref/anyOf/oneOf/allOf, and schemas
+// beyond SchemaLimits. Results are cached per schema text. Errors: invalid_request with
+// `param`, the message naming the keyword and its JSON pointer. Thread-safe.
+Result<std::string> schema_to_grammar(const std::string& schema, const std::string& param);
 
 // Parses one request's output incrementally.
 // Thread-safety: none; one sequence's actor owns it.

@@ -68,6 +68,9 @@ struct ChatOptions {
   // no generation prompt; otherwise the template's assistant prefix is appended when true.
   bool add_generation_prompt = true;
   bool stream = false;  // deepseek_legacy keeps <think> inline when streaming
+  // JSON text of a JSON schema the answer must follow (response_format); empty: free text.
+  // The template builds the grammar, so that a thinking family still thinks first.
+  std::string json_schema;
   friend bool operator==(const ChatOptions&, const ChatOptions&) = default;
 };
 

@@ -100,6 +100,7 @@ void encode_chat_options(const chatfmt::ChatOptions& o, WireWriter& w) {
   w.str(o.reasoning_effort.value_or(""));
   w.u8(o.add_generation_prompt ? 1 : 0);
   w.u8(o.stream ? 1 : 0);
+  w.str(o.json_schema);
 }
 
 bool decode_chat_options(WireReader& r, chatfmt::ChatOptions& o) {
@@ -137,6 +138,7 @@ bool decode_chat_options(WireReader& r, chatfmt::ChatOptions& o) {
     o.reasoning_effort = std::move(effort);
   o.add_generation_prompt = r.u8() != 0;
   o.stream = r.u8() != 0;
+  o.json_schema = r.str();
   return r.ok();
 }
 
@@ -201,6 +203,7 @@ void encode_sampling(const engine::SamplingParams& s, WireWriter& w) {
     for (const auto& p : s.grammar->trigger_patterns)
       w.str(p);
     encode_tokens(s.grammar->trigger_tokens, w);
+    w.str(s.grammar->prefill);
   }
 }
 
@@ -238,6 +241,7 @@ bool decode_sampling(WireReader& r, engine::SamplingParams& s) {
       p = r.str();
     if (!decode_tokens(r, g.trigger_tokens))
       return false;
+    g.prefill = r.str();
     s.grammar = std::move(g);
   }
   return r.ok();

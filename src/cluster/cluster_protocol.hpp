@@ -33,7 +33,7 @@
 namespace troupe::cluster {
 
 // 2: chat messages with tool calls, chat options, parsed deltas; sampling grammars.
-inline constexpr std::uint32_t kProtocolVersion = 2;
+inline constexpr std::uint32_t kProtocolVersion = 3;
 inline constexpr std::uint32_t type_id(std::uint32_t n) {
   return 0x434c0000u | (n << 8) | kProtocolVersion;  // "CL", message, version
 }

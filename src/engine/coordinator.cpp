@@ -243,8 +243,12 @@ asio::awaitable<TokenStream> Coordinator::generate(Task task) {
     co_return failed_stream(prompt.error());
   SamplerPtr grammar;  // parsed here, off the engine thread; a bad one never reaches it
   if (task.sampling.grammar) {
-    auto g = co_await run_on(tokenizer_.get_executor(), [&] {
-      return make_grammar_sampler(model_->vocab(), *task.sampling.grammar);
+    auto g = co_await run_on(tokenizer_.get_executor(), [&]() -> Result<SamplerPtr> {
+      Result<void> error;
+      auto s = grammars_.get(model_->vocab(), *task.sampling.grammar, error);
+      if (!s)
+        return error.error();
+      return s;
     });
     if (!g)
       co_return failed_stream(g.error());
@@ -440,6 +444,10 @@ Result<std::unique_ptr<chatfmt::OutputParser>> Coordinator::apply_render(const c
       return Error{Errc::invalid_request, "a grammar cannot be combined with tools", "tools"};
     }
     task.sampling.grammar = to_grammar_spec(*r.grammar);
+    // The template's grammars start with its generation prompt, which the prompt already
+    // ends with: the grammar reads it before the first generated token (llama-server's rule).
+    if (!r.grammar->lazy && r.grammar_reads_prompt)
+      task.sampling.grammar->prefill = r.parser.generation_prompt;
   }
   for (const auto& s : r.additional_stops) {
     if (std::find(task.stop.stop.begin(), task.stop.stop.end(), s) == task.stop.stop.end())

@@ -27,6 +27,7 @@
 #include "engine/batch_engine.hpp"
 #include "engine/local_backend.hpp"
 #include "engine/model.hpp"
+#include "engine/sampler.hpp"
 #include "engine/sequence_actor.hpp"
 
 namespace troupe::engine {
@@ -117,6 +118,9 @@ class Coordinator final : public Backend {
   std::atomic<bool> ready_{false};
   std::unique_ptr<LlamaModel> model_;
   std::unique_ptr<chatfmt::ChatTemplate> chat_template_;
+  // Parsed grammars for reuse (tokenizer thread only); declared after model_, whose vocabulary
+  // they point to, so they go first.
+  GrammarCache grammars_;
   std::unique_ptr<BatchEngine> engine_;
   std::int32_t n_ctx_seq_ = 0;
 

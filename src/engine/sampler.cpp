@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cmath>
 #include <functional>
 #include <random>
@@ -345,6 +346,43 @@ std::optional<Error> check_grammar_spec(const GrammarSpec& g, std::int32_t n_voc
   return std::nullopt;
 }
 
+namespace {
+
+// Feeds the tokens of `text` to a fresh grammar, as llama.cpp's common sampler feeds a chat
+// template's generation prompt (a tokenizer's leading space before a special token skipped).
+std::optional<Error> read_prefill(const llama_vocab* vocab, llama_sampler* grammar,
+                                  const std::string& text) {
+  const auto n_text = static_cast<std::int32_t>(text.size());
+  std::vector<Token> tokens(text.size() + 2);
+  std::int32_t n = llama_tokenize(vocab, text.data(), n_text, tokens.data(),
+                                  static_cast<std::int32_t>(tokens.size()), false, true);
+  if (n < 0) {
+    tokens.resize(static_cast<std::size_t>(-n));
+    n = llama_tokenize(vocab, text.data(), n_text, tokens.data(), -n, false, true);
+  }
+  tokens.resize(static_cast<std::size_t>(std::max(n, 0)));
+  try {
+    for (std::size_t i = 0; i < tokens.size(); ++i) {
+      if (i == 0 && !std::isspace(static_cast<unsigned char>(text.front()))) {
+        char piece[8] = {};
+        if (llama_token_to_piece(vocab, tokens[0], piece, sizeof(piece), 0, true) > 0 &&
+            std::isspace(static_cast<unsigned char>(piece[0])))
+          continue;
+      }
+      llama_sampler_accept(grammar, tokens[i]);
+    }
+  } catch (const std::exception& e) {
+    return Error{Errc::invalid_request,
+                 fmt::format("the chat template's grammar does not accept its own generation "
+                             "prompt: {}",
+                             e.what()),
+                 "grammar"};
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 Result<SamplerPtr> make_grammar_sampler(const llama_vocab* vocab, const GrammarSpec& g) {
   if (auto e = check_grammar_spec(g, llama_vocab_n_tokens(vocab)))
     return *e;
@@ -367,7 +405,44 @@ Result<SamplerPtr> make_grammar_sampler(const llama_vocab* vocab, const GrammarS
                  "where it failed)",
                  "grammar"};
   }
+  if (!g.lazy && !g.prefill.empty()) {
+    if (auto e = read_prefill(vocab, s.get(), g.prefill))
+      return *e;
+  }
   return s;
+}
+
+SamplerPtr GrammarCache::get(const llama_vocab* vocab, const GrammarSpec& g, Result<void>& error) {
+  std::string key = g.gbnf;
+  key += '\0';
+  key += g.lazy ? '1' : '0';
+  for (const auto& p : g.trigger_patterns) {
+    key += '\0';
+    key += p;
+  }
+  key += '\0';
+  for (Token t : g.trigger_tokens)
+    key += fmt::format("{},", t);
+  key += '\0';
+  key += g.prefill;
+  if (const auto it = index_.find(key); it != index_.end()) {
+    order_.splice(order_.begin(), order_, it->second);
+    ++hits_;
+    return SamplerPtr(llama_sampler_clone(it->second->second.get()));
+  }
+  auto fresh = make_grammar_sampler(vocab, g);
+  if (!fresh) {
+    error = fresh.error();
+    return {};
+  }
+  SamplerPtr copy(llama_sampler_clone(fresh->get()));
+  order_.emplace_front(key, std::move(fresh).value());
+  index_.emplace(std::move(key), order_.begin());
+  if (order_.size() > capacity_) {
+    index_.erase(order_.back().first);
+    order_.pop_back();
+  }
+  return copy;
 }
 
 SamplerRng::SamplerRng(std::uint64_t seed) {

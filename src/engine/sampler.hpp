@@ -36,8 +36,12 @@
 // (some of its samplers) and inside the grammar sampler (every check and accept).
 
 #include <cstdint>
+#include <list>
 #include <optional>
 #include <span>
+#include <string>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "engine/llama_handles.hpp"
@@ -95,7 +99,27 @@ std::optional<Error> check_grammar_spec(const GrammarSpec& g, std::int32_t n_voc
 // Parses `g` into a fresh llama.cpp grammar sampler (it has state: one per sequence). Errors:
 // invalid_request, param "grammar", for whatever check_grammar_spec refuses and for GBNF that
 // llama.cpp cannot parse (or that has no rule "root"). Any thread; costs the parse.
+// A non-lazy grammar with a `prefill` has read the tokens of that text already.
 Result<SamplerPtr> make_grammar_sampler(const llama_vocab* vocab, const GrammarSpec& g);
+
+// Compiled grammars by spec, least recently used evicted: a schema or tool set seen before
+// costs a clone of its parsed grammar (tens of microseconds) instead of a parse.
+// Thread-safety: none; one thread (the coordinator's tokenizer thread) owns it.
+class GrammarCache {
+ public:
+  explicit GrammarCache(std::size_t capacity = 64) : capacity_(capacity) {}
+  // A fresh sampler for `g` (its own state), or null with `error` set to what
+  // make_grammar_sampler refused.
+  SamplerPtr get(const llama_vocab* vocab, const GrammarSpec& g, Result<void>& error);
+  std::uint64_t hits() const noexcept { return hits_; }
+  std::size_t size() const noexcept { return order_.size(); }
+
+ private:
+  std::size_t capacity_;
+  std::uint64_t hits_ = 0;
+  std::list<std::pair<std::string, SamplerPtr>> order_;
+  std::unordered_map<std::string, std::list<std::pair<std::string, SamplerPtr>>::iterator> index_;
+};
 
 // xoshiro256** seeded through splitmix64: small, fast, and the same stream for the same seed.
 class SamplerRng {

@@ -158,6 +158,11 @@ std::optional<Error> SimBackend::precheck(const Task& t, std::int32_t prompt_tok
     return Error{Errc::invalid_request,
                  "the simulated engine cannot constrain output with a grammar", "grammar"};
   }
+  if (!t.chat.json_schema.empty()) {  // the same: a conversation's schema is a grammar
+    return Error{Errc::invalid_request,
+                 "the simulated engine cannot constrain output to a JSON schema",
+                 "response_format"};
+  }
   if (!t.chat.tools.empty()) {  // refused rather than ignored: it renders no chat template
     return Error{Errc::invalid_request,
                  "the simulated engine renders no chat templates, so it cannot offer tools",

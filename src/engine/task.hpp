@@ -28,11 +28,17 @@ using Prompt = std::variant<std::string, std::vector<Token>, std::vector<ChatMes
 // over the whole output, llama.cpp's "pattern" triggers) or a token in `trigger_tokens` is
 // sampled; from then on it constrains every token (how forced tool calls work: free text, then
 // a well-formed call). Built by the chat-format layer or from a JSON schema.
+//
+// `prefill`: text the prompt already ends with that the grammar must read before the first
+// generated token (a template's generation prompt, e.g. "<|im_start|>assistant\n", which the
+// grammars llama.cpp's chat library builds start with). Only for grammars built by the chat
+// template and never lazy ones; a user's grammar starts at the first generated token.
 struct GrammarSpec {
   std::string gbnf;  // root rule "root"
   bool lazy = false;
   std::vector<std::string> trigger_patterns;
   std::vector<Token> trigger_tokens;
+  std::string prefill;
   friend bool operator==(const GrammarSpec&, const GrammarSpec&) = default;
 };
 
