@@ -13,7 +13,10 @@ Result<json::object> parse_json_object(std::string_view body) {
   if (body.empty())
     return Error{Errc::invalid_request, "The request body is empty"};
   json::parse_options opts;
-  opts.max_depth = 32;
+  // Deep enough for a response-format schema at its nesting limit (chatfmt::SchemaLimits:
+  // 32 subschemas, two JSON levels each, inside the body's own levels); shallow enough that
+  // no body can exhaust the stack.
+  opts.max_depth = 100;
   opts.allow_invalid_utf8 = false;
   boost::system::error_code ec;
   json::value v = json::parse(json::string_view(body.data(), body.size()), ec, {}, opts);

@@ -68,6 +68,155 @@ void read_n(JsonReader& r) {
     r.fail("Only n = 1 is supported", "n");
 }
 
+// Fields of the OpenAI and llama-server APIs that would change the answer and that troupe
+// does not implement: present with anything but their neutral value, they are a 400 naming
+// them rather than a quietly different answer. Unknown fields stay accepted (docs/API.md).
+struct Unsupported {
+  const char* field;
+  bool (*neutral)(const json::value&);  // the value that asks for nothing
+  const char* why;
+};
+
+bool is_null_or_false(const json::value& v) {
+  return v.is_null() || (v.is_bool() && !v.get_bool());
+}
+bool is_null_or_empty(const json::value& v) {
+  return v.is_null() || (v.is_string() && v.get_string().empty()) ||
+         (v.is_array() && v.get_array().empty()) || (v.is_object() && v.get_object().empty());
+}
+bool is_null_or_zero(const json::value& v) {
+  return v.is_null() || (v.is_number() && v.to_number<double>() == 0.0);
+}
+bool is_null_or_one(const json::value& v) {
+  return v.is_null() || (v.is_number() && v.to_number<double>() == 1.0);
+}
+bool is_text_only(const json::value& v) {
+  if (v.is_null())
+    return true;
+  const auto* a = v.if_array();
+  return a && std::all_of(a->begin(), a->end(), [](const json::value& m) {
+           return m.is_string() && m.get_string() == "text";
+         });
+}
+bool is_medium(const json::value& v) {
+  return v.is_null() || (v.is_string() && v.get_string() == "medium");
+}
+
+constexpr Unsupported unsupported_fields[] = {
+    {"audio", is_null_or_empty, "audio output is not supported"},
+    {"modalities", is_text_only, "only the \"text\" modality is supported"},
+    {"functions", is_null_or_empty, "the legacy 'functions' field is not supported: use 'tools'"},
+    {"function_call", is_null_or_empty,
+     "the legacy 'function_call' field is not supported: use 'tool_choice'"},
+    {"web_search_options", is_null_or_empty, "web search is not supported"},
+    {"store", is_null_or_false, "stored completions are not supported"},
+    {"verbosity", is_medium, "only the default verbosity is supported"},
+    {"best_of", is_null_or_one, "best_of is not supported"},
+    {"suffix", is_null_or_empty, "a suffix (fill in the middle) is not supported"},
+    {"n_probs", is_null_or_zero, "use 'logprobs' / 'top_logprobs'"},
+    {"samplers", is_null_or_empty, "a custom sampler order is not supported"},
+    {"lora", is_null_or_empty, "LoRA adapters are not supported"},
+    {"n_keep", is_null_or_zero, "context shifting (n_keep) is not supported"},
+    {"n_indent", is_null_or_zero, "n_indent is not supported"},
+    {"t_max_predict_ms", is_null_or_zero, "a generation time limit is not supported"},
+    {"post_sampling_probs", is_null_or_false, "post-sampling probabilities are not supported"},
+    {"timings_per_token", is_null_or_false, "per-token timings are not supported"},
+    {"return_tokens", is_null_or_false, "returning token ids is not supported"},
+    {"image_url", is_null_or_empty, "images are not supported"},
+};
+
+void refuse_unsupported(JsonReader& r) {
+  for (const auto& u : unsupported_fields) {
+    if (r.failed())
+      return;
+    const json::value* v = r.find(u.field);
+    if (v != nullptr && !u.neutral(*v))
+      r.fail(fmt::format("'{}' is not supported: {}", u.field, u.why), u.field);
+  }
+}
+
+// llama-server's name for max_tokens (-1: up to the context).
+void read_n_predict(JsonReader& r, GenerationParams& p) {
+  std::optional<std::int64_t> n;
+  r.integer("n_predict", n, -1, int32_max);
+  if (n && *n == 0)
+    r.fail("'n_predict' must be -1 or at least 1", "n_predict");
+  if (n && *n > 0 && !p.max_tokens)
+    p.max_tokens = static_cast<std::int32_t>(*n);
+}
+
+// A schema as the converter takes it: an empty one ({}) means any JSON object.
+std::string schema_text(const json::object& schema) {
+  if (schema.empty())
+    return R"({"type":"object"})";
+  return json::serialize(schema);
+}
+
+// response_format (OpenAI: text, json_object, json_schema), llama-server's json_schema (a
+// schema object) and grammar (GBNF text).
+void read_structured_output(JsonReader& r, GenerationParams& p) {
+  if (r.failed())
+    return;
+  if (const json::value* v = r.find("grammar"); v != nullptr && !v->is_null()) {
+    if (!v->is_string())
+      return r.fail("'grammar' must be a string of GBNF", "grammar");
+    if (!v->get_string().empty())
+      p.grammar = std::string(v->get_string());
+  }
+  if (const json::value* v = r.find("json_schema"); v != nullptr && !v->is_null()) {
+    if (!v->is_object())
+      return r.fail("'json_schema' must be a JSON schema object", "json_schema");
+    p.json_schema = schema_text(v->get_object());
+    p.schema_param = "json_schema";
+  }
+  const json::value* v = r.find("response_format");
+  if (v != nullptr && !v->is_null()) {
+    const auto* obj = v->if_object();
+    const auto* type = obj ? obj->if_contains("type") : nullptr;
+    if (type == nullptr || !type->is_string()) {
+      return r.fail("'response_format' must be an object with a string 'type'",
+                    "response_format");
+    }
+    const auto t = type->get_string();
+    if (t == "json_object" || t == "json_schema") {
+      if (p.json_schema)
+        return r.fail("Give 'response_format' or 'json_schema', not both", "response_format");
+      const json::value* schema = nullptr;
+      if (t == "json_object") {
+        schema = obj->if_contains("schema");  // llama-server's extension
+        p.schema_param = "response_format.schema";
+      } else {
+        const auto* wrapper = obj->if_contains("json_schema");
+        if (wrapper == nullptr || !wrapper->is_object()) {
+          return r.fail("A 'json_schema' response format needs a 'json_schema' object",
+                        "response_format.json_schema");
+        }
+        const auto& w = wrapper->get_object();
+        if (const auto* name = w.if_contains("name"); name && !name->is_string())
+          return r.fail("'name' must be a string", "response_format.json_schema.name");
+        if (const auto* strict = w.if_contains("strict");
+            strict && !strict->is_bool() && !strict->is_null())
+          return r.fail("'strict' must be a boolean", "response_format.json_schema.strict");
+        schema = w.if_contains("schema");
+        p.schema_param = "response_format.json_schema.schema";
+      }
+      if (schema != nullptr && !schema->is_null() && !schema->is_object())
+        return r.fail("The schema must be a JSON object", p.schema_param);
+      p.json_schema = schema && schema->is_object() ? schema_text(schema->get_object())
+                                                    : R"({"type":"object"})";
+    } else if (t != "text") {
+      return r.fail(fmt::format("Unknown response_format type '{}': use 'text', 'json_object' "
+                                "or 'json_schema'",
+                                std::string_view(t)),
+                    "response_format.type");
+    }
+  }
+  if (p.json_schema && p.grammar) {
+    r.fail("A request may constrain its output with a JSON schema or a grammar, not both",
+           "grammar");
+  }
+}
+
 // Reads the fields shared by chat and text completions.
 void read_generation(JsonReader& r, GenerationParams& p, bool chat) {
   r.string("model", p.model);
@@ -95,6 +244,7 @@ void read_generation(JsonReader& r, GenerationParams& p, bool chat) {
   r.integer32("min_tokens", min_tokens, 0, int32_max);
   p.min_tokens = min_tokens.value_or(0);
   r.string("user", p.user);
+  read_structured_output(r, p);
 }
 
 // Content as a string, or an array of {"type": "text", "text": "..."} parts joined by '\n'.
@@ -442,7 +592,10 @@ Result<ChatRequest> parse_chat_request(std::string_view body) {
     return obj.error();
   JsonReader r(*obj);
   ChatRequest req;
+  refuse_unsupported(r);
   read_generation(r, req.params, /*chat=*/true);
+  read_n_predict(r, req.params);
+  r.boolean("add_generation_prompt", req.chat.add_generation_prompt);
   r.boolean("logprobs", req.logprobs);
   std::optional<std::int32_t> top;
   r.integer32("top_logprobs", top, 0, 20);
@@ -468,7 +621,9 @@ Result<CompletionRequest> parse_completion_request(std::string_view body) {
     return obj.error();
   JsonReader r(*obj);
   CompletionRequest req;
+  refuse_unsupported(r);
   read_generation(r, req.params, /*chat=*/false);
+  read_n_predict(r, req.params);
   r.integer32("logprobs", req.logprobs, 0, 5);
   bool echo = false;
   r.boolean("echo", echo);

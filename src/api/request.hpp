@@ -45,6 +45,13 @@ struct GenerationParams {
   bool ignore_eos = false;
   std::int32_t min_tokens = 0;
   std::string user;
+  // Structured output, at most one of the two: the JSON text of a JSON schema the answer
+  // must follow (from response_format json_object / json_schema, or llama-server's
+  // `json_schema`; `schema_param` names the field, for errors about the schema itself), or a
+  // GBNF grammar (llama-server's `grammar`).
+  std::optional<std::string> json_schema;
+  std::string schema_param;
+  std::optional<std::string> grammar;
 };
 
 struct ChatRequest {

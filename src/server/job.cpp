@@ -55,6 +55,44 @@ Result<void> fill_common(const api::GenerationParams& p, const engine::ModelInfo
   return {};
 }
 
+// response_format / json_schema / grammar. A conversation's schema goes to its chat template,
+// which builds the grammar (so that a thinking family still thinks first); a text prompt's
+// becomes a grammar here. The schema is checked here either way (cached), so that a schema
+// the converter cannot honour is a 400 before anything is queued.
+Result<void> fill_structured(const api::GenerationParams& p, bool chat, GenerationJob& job) {
+  if (p.grammar) {
+    job.task.sampling.grammar = engine::GrammarSpec{*p.grammar, false, {}, {}, {}};
+    return {};
+  }
+  if (!p.json_schema)
+    return {};
+  auto gbnf = chatfmt::schema_to_grammar(*p.json_schema, p.schema_param);
+  if (!gbnf)
+    return gbnf.error();
+  if (chat)
+    job.task.chat.json_schema = *p.json_schema;
+  else
+    job.task.sampling.grammar = engine::GrammarSpec{std::move(gbnf).value(), false, {}, {}, {}};
+  return {};
+}
+
+// Tools the model may call leave no room for a constrained answer, and the reverse.
+Result<void> check_tools_and_constraints(const api::ChatRequest& r) {
+  if (r.chat.tools.empty() || r.chat.tool_choice == chatfmt::ToolChoice::none)
+    return {};
+  if (r.params.grammar) {
+    return Error{Errc::invalid_request, "A grammar cannot be combined with tools", "grammar"};
+  }
+  if (r.params.json_schema) {
+    return Error{Errc::invalid_request,
+                 "A response format cannot be combined with tools the model may call (use "
+                 "tool_choice 'none', or no tools)",
+                 r.params.schema_param.starts_with("response_format") ? "response_format"
+                                                                      : "json_schema"};
+  }
+  return {};
+}
+
 }  // namespace
 
 Result<engine::ModelInfo> find_model(const std::string& name,
@@ -87,8 +125,12 @@ Result<GenerationJob> make_chat_job(api::ChatRequest request,
                    fmt::format("tools[{}].function.parameters", i)};
     }
   }
+  if (auto ok = check_tools_and_constraints(request); !ok)
+    return ok.error();
   job.task.prompt = std::move(request.messages);
   job.task.chat = std::move(request.chat);
+  if (auto ok = fill_structured(request.params, /*chat=*/true, job); !ok)
+    return ok.error();
   job.logprobs = request.logprobs;
   job.task.sampling.logprobs = request.logprobs;
   job.task.sampling.top_logprobs = request.top_logprobs;
@@ -117,6 +159,8 @@ Result<GenerationJob> make_completion_job(api::CompletionRequest request,
   } else {
     job.task.prompt = std::move(std::get<std::string>(request.prompt));
   }
+  if (auto ok = fill_structured(request.params, /*chat=*/false, job); !ok)
+    return ok.error();
   job.logprobs = request.logprobs.has_value();
   job.task.sampling.logprobs = job.logprobs;
   job.task.sampling.top_logprobs = request.logprobs.value_or(0);

@@ -196,6 +196,126 @@ TEST(ChatRequest, RejectsBadToolsWithTheirParam) {
   }
 }
 
+// ------------------------------------------------------------ structured output
+
+TEST(StructuredOutput, ReadsResponseFormatJsonSchemaAndGrammar) {
+  const std::string user = R"("messages":[{"role":"user","content":"hi"}])";
+  auto schema = parse_chat_request("{" + user + R"(,"response_format":{"type":"json_schema",
+      "json_schema":{"name":"p","strict":true,"schema":{"type":"object","properties":{"a":{"type":"integer"}}}}}})");
+  ASSERT_TRUE(schema.ok()) << schema.error().message;
+  ASSERT_TRUE(schema->params.json_schema);
+  EXPECT_EQ(*schema->params.json_schema, R"({"type":"object","properties":{"a":{"type":"integer"}}})");
+  EXPECT_EQ(schema->params.schema_param, "response_format.json_schema.schema");
+  EXPECT_FALSE(schema->params.grammar);
+
+  // JSON mode: any object (llama-server's "schema" extension narrows it).
+  auto object = parse_chat_request("{" + user + R"(,"response_format":{"type":"json_object"}})");
+  ASSERT_TRUE(object.ok());
+  EXPECT_EQ(object->params.json_schema.value_or(""), R"({"type":"object"})");
+  auto narrowed = parse_completion_request(
+      R"({"prompt":"x","response_format":{"type":"json_object","schema":{"type":"array"}}})");
+  ASSERT_TRUE(narrowed.ok());
+  EXPECT_EQ(narrowed->params.json_schema.value_or(""), R"({"type":"array"})");
+
+  auto text = parse_chat_request("{" + user + R"(,"response_format":{"type":"text"}})");
+  ASSERT_TRUE(text.ok());
+  EXPECT_FALSE(text->params.json_schema);
+
+  auto llama = parse_completion_request(R"({"prompt":"x","json_schema":{}})");
+  ASSERT_TRUE(llama.ok());
+  EXPECT_EQ(llama->params.json_schema.value_or(""), R"({"type":"object"})");
+  EXPECT_EQ(llama->params.schema_param, "json_schema");
+
+  auto gbnf = parse_completion_request(R"({"prompt":"x","grammar":"root ::= \"a\""})");
+  ASSERT_TRUE(gbnf.ok());
+  EXPECT_EQ(gbnf->params.grammar.value_or(""), R"(root ::= "a")");
+  auto empty = parse_completion_request(R"({"prompt":"x","grammar":""})");
+  ASSERT_TRUE(empty.ok());
+  EXPECT_FALSE(empty->params.grammar);
+}
+
+TEST(StructuredOutput, RefusesBadShapesWithTheirParam) {
+  const std::string user = R"("messages":[{"role":"user","content":"hi"}])";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"("response_format":{"type":"sound"})", "response_format.type"},
+      {R"("response_format":"json")", "response_format"},
+      {R"("response_format":{})", "response_format"},
+      {R"("response_format":{"type":"json_schema"})", "response_format.json_schema"},
+      {R"("response_format":{"type":"json_schema","json_schema":{"schema":[1]}})",
+       "response_format.json_schema.schema"},
+      {R"("response_format":{"type":"json_schema","json_schema":{"name":5}})",
+       "response_format.json_schema.name"},
+      {R"("response_format":{"type":"json_schema","json_schema":{"strict":"yes"}})",
+       "response_format.json_schema.strict"},
+      {R"("json_schema":"{}")", "json_schema"},
+      {R"("grammar":7)", "grammar"},
+      {R"("grammar":"root ::= x","json_schema":{})", "grammar"},
+      {R"("json_schema":{},"response_format":{"type":"json_object"})", "response_format"},
+  };
+  for (const auto& [fields, param] : cases) {
+    const std::string body = "{" + user + "," + fields + "}";
+    auto r = parse_chat_request(body);
+    ASSERT_FALSE(r.ok()) << body;
+    expect_invalid(r.error(), param);
+    auto c = parse_completion_request(R"({"prompt":"x",)" + fields + "}");
+    ASSERT_FALSE(c.ok()) << fields;
+    expect_invalid(c.error(), param);
+  }
+}
+
+TEST(FieldAudit, FieldsThatWouldChangeTheAnswerAreRefusedUnlessNeutral) {
+  const std::string user = R"("messages":[{"role":"user","content":"hi"}])";
+  const char* refused[][2] = {
+      {R"("audio":{"voice":"alloy","format":"wav"})", "audio"},
+      {R"("modalities":["text","audio"])", "modalities"},
+      {R"("functions":[{"name":"f"}])", "functions"},
+      {R"("function_call":"auto")", "function_call"},
+      {R"("web_search_options":{"search_context_size":"low"})", "web_search_options"},
+      {R"("store":true)", "store"},
+      {R"("verbosity":"low")", "verbosity"},
+      {R"("best_of":2)", "best_of"},
+      {R"("suffix":"}")", "suffix"},
+      {R"("n_probs":3)", "n_probs"},
+      {R"("samplers":["top_k"])", "samplers"},
+      {R"("lora":[{"id":0,"scale":1}])", "lora"},
+      {R"("n_keep":16)", "n_keep"},
+      {R"("t_max_predict_ms":100)", "t_max_predict_ms"},
+      {R"("post_sampling_probs":true)", "post_sampling_probs"},
+      {R"("return_tokens":true)", "return_tokens"},
+      {R"("n_predict":0)", "n_predict"},
+  };
+  for (const auto& [field, param] : refused) {
+    auto chat = parse_chat_request("{" + user + "," + field + "}");
+    ASSERT_FALSE(chat.ok()) << field;
+    expect_invalid(chat.error(), param);
+    auto text = parse_completion_request(std::string(R"({"prompt":"x",)") + field + "}");
+    ASSERT_FALSE(text.ok()) << field;
+    expect_invalid(text.error(), param);
+  }
+  // Their neutral values ask for nothing; unknown fields stay accepted.
+  auto neutral = parse_chat_request(
+      "{" + user + R"(,"modalities":["text"],"store":false,"verbosity":"medium","best_of":1,
+        "functions":[],"audio":null,"n_keep":0,"prediction":{"type":"content","content":"x"},
+        "metadata":{"k":"v"},"service_tier":"auto","prompt_cache_key":"abc","x_vendor":1})");
+  EXPECT_TRUE(neutral.ok()) << neutral.error().message;
+}
+
+TEST(FieldAudit, NPredictIsMaxTokensAndAddGenerationPromptIsRead) {
+  auto text = parse_completion_request(R"({"prompt":"x","n_predict":12})");
+  ASSERT_TRUE(text.ok());
+  EXPECT_EQ(text->params.max_tokens.value_or(0), 12);
+  auto unlimited = parse_completion_request(R"({"prompt":"x","n_predict":-1})");
+  ASSERT_TRUE(unlimited.ok());
+  EXPECT_FALSE(unlimited->params.max_tokens);
+  auto both = parse_completion_request(R"({"prompt":"x","n_predict":12,"max_tokens":3})");
+  ASSERT_TRUE(both.ok());
+  EXPECT_EQ(both->params.max_tokens.value_or(0), 3);
+  auto chat = parse_chat_request(
+      R"({"messages":[{"role":"user","content":"hi"}],"add_generation_prompt":false})");
+  ASSERT_TRUE(chat.ok());
+  EXPECT_FALSE(chat->chat.add_generation_prompt);
+}
+
 TEST(CompletionRequest, ParsesPromptForms) {
   auto text = parse_completion_request(R"({"prompt":"hello","logprobs":2})");
   ASSERT_TRUE(text.ok());

@@ -556,6 +556,68 @@ TEST(Server, InvalidToolsAre400WithTheirParam) {
   EXPECT_TRUE(t.backend.tasks().empty()) << "nothing invalid reaches the backend";
 }
 
+TEST(Server, StructuredOutputReachesTheTaskAsASchemaOrAGrammar) {
+  TestServer t;
+  const std::string user = R"("messages":[{"role":"user","content":"hi"}])";
+  const std::string schema = R"({"type":"object","properties":{"ok":{"type":"boolean"}}})";
+  // A conversation's schema goes to the chat template (which builds the grammar)...
+  ASSERT_EQ(t.post("/v1/chat/completions",
+                   "{" + user + R"(,"max_tokens":2,"response_format":{"type":"json_schema",
+                     "json_schema":{"name":"x","schema":)" + schema + "}}}")
+                .status,
+            200);
+  // ... a text prompt's becomes the grammar at once; a GBNF grammar is taken as it is.
+  ASSERT_EQ(t.post("/v1/completions", R"({"prompt":"x","max_tokens":2,"json_schema":)" + schema +
+                                          "}")
+                .status,
+            200);
+  ASSERT_EQ(t.post("/v1/chat/completions",
+                   "{" + user + R"(,"max_tokens":2,"grammar":"root ::= \"yes\" | \"no\""})")
+                .status,
+            200);
+  const auto tasks = t.backend.tasks();
+  ASSERT_EQ(tasks.size(), 3u);
+  EXPECT_EQ(tasks[0].chat.json_schema, schema);
+  EXPECT_FALSE(tasks[0].sampling.grammar);
+  ASSERT_TRUE(tasks[1].sampling.grammar);
+  EXPECT_NE(tasks[1].sampling.grammar->gbnf.find("root ::="), std::string::npos);
+  EXPECT_NE(tasks[1].sampling.grammar->gbnf.find(R"(\"ok\")"), std::string::npos);
+  EXPECT_TRUE(tasks[1].sampling.grammar->prefill.empty());
+  ASSERT_TRUE(tasks[2].sampling.grammar);
+  EXPECT_EQ(tasks[2].sampling.grammar->gbnf, R"(root ::= "yes" | "no")");
+  EXPECT_FALSE(tasks[2].sampling.grammar->lazy);
+}
+
+TEST(Server, UnusableSchemasAndConflictingConstraintsAre400WithTheirParam) {
+  TestServer t;
+  const std::string user = R"("messages":[{"role":"user","content":"hi"}])";
+  const std::string tools =
+      R"("tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}])";
+  expect_error(t.post("/v1/chat/completions",
+                      "{" + user + R"(,"response_format":{"type":"json_schema","json_schema":
+                        {"schema":{"type":"object","properties":{"e":{"type":"string",
+                        "format":"email"}}}}}})"),
+               400, "response_format.json_schema.schema");
+  expect_error(
+      t.post("/v1/completions", R"({"prompt":"x","json_schema":{"type":"number","maximum":1}})"),
+      400, "json_schema");
+  expect_error(t.post("/v1/chat/completions",
+                      "{" + user + "," + tools + R"(,"response_format":{"type":"json_object"}})"),
+               400, "response_format");
+  expect_error(t.post("/v1/chat/completions",
+                      "{" + user + "," + tools + R"(,"grammar":"root ::= \"a\""})"),
+               400, "grammar");
+  expect_error(t.post("/v1/chat/completions", "{" + user + R"(,"response_format":{"type":"xml"}})"),
+               400, "response_format.type");
+  EXPECT_TRUE(t.backend.tasks().empty()) << "nothing refused reaches the backend";
+  // With tool_choice "none" the tools are only shown: the schema constrains the answer.
+  EXPECT_EQ(t.post("/v1/chat/completions", "{" + user + "," + tools +
+                                               R"(,"tool_choice":"none","max_tokens":1,
+                                               "response_format":{"type":"json_object"}})")
+                .status,
+            200);
+}
+
 // The real engine behind the real server: a random-weight model with Qwen 2.5's template.
 class ServerWithChatTemplate : public ::testing::Test {
  protected:
