@@ -202,10 +202,15 @@ VER
 install_npm_e2e() {
   local dir="$root/tests/e2e"
   [ -f "$dir/package.json" ] || return 0
-  [ -d "$dir/node_modules/openai" ] && { step "openai npm client: present"; return; }
-  step "openai npm client: installing"
+  # Installed when node_modules holds exactly what package-lock.json pins.
+  if cmp -s "$dir/package-lock.json" "$dir/node_modules/.troupe-installed-lock"; then
+    step "end-to-end npm packages (openai, ajv, zod): present"
+    return
+  fi
+  step "end-to-end npm packages (openai, ajv, zod): installing"
   (cd "$dir" && npm ci --silent --no-audit --no-fund >/dev/null 2>&1) ||
     die "npm ci in tests/e2e failed" "check that the npm registry is reachable, then re-run"
+  cp "$dir/package-lock.json" "$dir/node_modules/.troupe-installed-lock"
 }
 
 # promtool alone: `apt-get download` needs no root and starts no service.

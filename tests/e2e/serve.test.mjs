@@ -3,55 +3,22 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import OpenAI from 'openai';
+import { startServer, stopServer } from './server.mjs';
 
 const API_KEY = 'sk-e2e-test';
 let server;
 let client;
 let baseURL;
 
-// Starts the server and resolves with its base URL once it logs the port it listens on.
-function startServer() {
-  const args = ['serve', '--model', process.env.TROUPE_E2E_MODEL, '--alias', 'tiny',
-                '--port', '0', '--api-key', API_KEY, '--parallel', '4', '--ctx-size', '1024',
-                '--threads', '1', '--shutdown-grace', '2'];
-  server = spawn(process.env.TROUPE_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  return new Promise((resolve, reject) => {
-    let log = '';
-    const onData = (chunk) => {
-      log += chunk.toString();
-      const m = log.match(/listening on (http:\/\/[0-9.]+:[0-9]+)/);
-      if (m) resolve(m[1]);
-    };
-    server.stdout.on('data', onData);
-    server.stderr.on('data', onData);
-    server.on('exit', (code) => reject(new Error(`troupe serve exited with ${code}:\n${log}`)));
-  });
-}
-
-// Waits until /health says ready (the model loads in the background).
-async function waitReady(url) {
-  for (let i = 0; i < 300; i++) {
-    const r = await fetch(`${url}/health`);
-    if (r.status === 200) return;
-    await new Promise((res) => setTimeout(res, 100));
-  }
-  throw new Error('the server never became ready');
-}
-
 before(async () => {
-  baseURL = await startServer();
-  await waitReady(baseURL);
+  server = await startServer({ apiKey: API_KEY, parallel: 4, ctxSize: 1024 });
+  baseURL = server.url;
   client = new OpenAI({ apiKey: API_KEY, baseURL: `${baseURL}/v1`, maxRetries: 0 });
 });
 
 after(async () => {
-  if (!server || server.exitCode !== null) return;
-  const exited = new Promise((res) => server.on('exit', (code, signal) => res({ code, signal })));
-  server.kill('SIGTERM');
-  const { code } = await exited;
-  assert.equal(code, 0, 'graceful shutdown exits 0');
+  assert.equal(await stopServer(server), 0, 'graceful shutdown exits 0');
 });
 
 test('models list', async () => {

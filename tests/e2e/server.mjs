@@ -1,0 +1,37 @@
+// `troupe serve` as a child process on an ephemeral port, for the end-to-end suites.
+// Environment: TROUPE_BIN (the troupe binary), TROUPE_E2E_MODEL (a GGUF).
+
+import { spawn } from 'node:child_process';
+
+// Starts the server and resolves with { proc, url } once /health says the model is ready.
+export async function startServer({ apiKey, parallel = 4, ctxSize = 1024 }) {
+  const args = ['serve', '--model', process.env.TROUPE_E2E_MODEL, '--alias', 'tiny',
+                '--port', '0', '--api-key', apiKey, '--parallel', String(parallel),
+                '--ctx-size', String(ctxSize), '--threads', '1', '--shutdown-grace', '2'];
+  const proc = spawn(process.env.TROUPE_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const url = await new Promise((resolve, reject) => {
+    let log = '';
+    const onData = (chunk) => {
+      log += chunk.toString();
+      const m = log.match(/listening on (http:\/\/[0-9.]+:[0-9]+)/);
+      if (m) resolve(m[1]);
+    };
+    proc.stdout.on('data', onData);
+    proc.stderr.on('data', onData);
+    proc.on('exit', (code) => reject(new Error(`troupe serve exited with ${code}:\n${log}`)));
+  });
+  for (let i = 0; i < 300; i++) {
+    const r = await fetch(`${url}/health`);
+    if (r.status === 200) return { proc, url };
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  throw new Error('the server never became ready');
+}
+
+// Stops the server with SIGTERM and resolves with its exit code (null: it was not running).
+export async function stopServer(server) {
+  if (!server || server.proc.exitCode !== null) return server?.proc.exitCode ?? null;
+  const exited = new Promise((res) => server.proc.on('exit', (code) => res(code)));
+  server.proc.kill('SIGTERM');
+  return exited;
+}
