@@ -15,7 +15,8 @@ RequestTimer::RequestTimer(RequestRecord& r, double start_s) : r_(r) {
   r_.start_s = start_s;
 }
 
-void RequestTimer::on_delta(double t) {
+void RequestTimer::on_delta(double t, bool tool_call) {
+  r_.tool_call = r_.tool_call || tool_call;
   if (r_.ttft_s < 0) {
     r_.ttft_s = t - r_.start_s;
   } else {

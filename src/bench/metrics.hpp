@@ -35,7 +35,8 @@ struct RequestRecord {
   std::int32_t output_tokens = 0;  // usage.completion_tokens, or counted deltas without usage
   std::int32_t deltas = 0;         // content deltas counted
   bool usage_reported = false;
-  std::string error;  // ClientError::key() ("http_429", "timeout"); empty if ok
+  bool tool_call = false;  // the answer carried tool-call pieces
+  std::string error;       // ClientError::key() ("http_429", "timeout"); empty if ok
   std::string error_message;
 
   bool ok() const { return error.empty(); }
@@ -47,7 +48,8 @@ struct RequestRecord {
 class RequestTimer {
  public:
   explicit RequestTimer(RequestRecord& r, double start_s);
-  void on_delta(double t);
+  // A delta arrived at `t`; `tool_call`: it carried tool-call pieces.
+  void on_delta(double t, bool tool_call = false);
   void on_done(double t, std::optional<std::int32_t> prompt_tokens,
                std::optional<std::int32_t> completion_tokens);
   void on_error(double t, std::string key, std::string message);

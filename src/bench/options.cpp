@@ -3,6 +3,8 @@
 #include <charconv>
 #include <cmath>
 
+#include "bench/tool_sets.hpp"
+
 namespace troupe::bench {
 
 namespace {
@@ -59,6 +61,26 @@ Result<void> traffic(const BenchFlags& f, BenchConfig& c) {
   return {};
 }
 
+Result<void> tools(const BenchFlags& f, BenchConfig& c) {
+  if (!f.tool_choice.empty() && f.tool_choice != "auto" && f.tool_choice != "required" &&
+      f.tool_choice != "none") {
+    return bad("--tool-choice", "expected auto, required or none, not '" + f.tool_choice + "'");
+  }
+  if (f.tools.empty()) {
+    if (!f.tool_choice.empty())
+      return bad("--tool-choice", "needs --tools");
+    return {};
+  }
+  if (!c.chat)
+    return bad("--tools", "tools need --endpoint chat");
+  auto sets = parse_tool_sets(f.tools);
+  if (!sets)
+    return sets.error();
+  c.tool_sets = std::move(sets).value();
+  c.tool_choice = f.tool_choice;
+  return {};
+}
+
 Result<void> workload(const BenchFlags& f, BenchConfig& c) {
   for (const auto& s : f.scenarios) {
     auto sc = parse_scenario(s);
@@ -86,7 +108,7 @@ Result<void> workload(const BenchFlags& f, BenchConfig& c) {
   c.ignore_eos = !f.no_ignore_eos;
   if (f.temperature >= 0)
     c.temperature = f.temperature;
-  return {};
+  return tools(f, c);
 }
 
 Result<void> target(const BenchFlags& f, BenchConfig& c) {

@@ -27,6 +27,8 @@ struct BenchFlags {
   double prefix_ratio = 0;
   bool no_ignore_eos = false;
   double temperature = -1;   // < 0: not sent
+  std::string tools;         // "0,5" / "tools.json": tool sets to sweep (empty: no tools)
+  std::string tool_choice;   // auto | required | none; empty: not sent
   std::string concurrency;   // "1,2,4"
   std::string request_rate;  // "2,4,8"
   std::string arrival = "poisson";

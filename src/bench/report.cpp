@@ -53,7 +53,9 @@ void add_series(Chart& chart, const std::vector<RunData>& runs, std::string_view
   for (std::size_t r = 0; r < runs.size(); ++r) {
     std::map<std::string, Series> by_scenario;
     for (const auto& p : points_of(runs[r])) {
-      auto& s = by_scenario[str(p, "scenario")];
+      // A tools sweep has one series per (scenario, tool set).
+      const std::string tools = str(p, "tools");
+      auto& s = by_scenario[str(p, "scenario") + (tools.empty() ? "" : " tools=" + tools)];
       double x = x_path == "load" ? load_of(p) : num(p, x_path);
       s.points.emplace_back(x, num(p, y_path) * y_scale);
     }

@@ -1,10 +1,13 @@
 #include "bench/results.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <boost/json/serialize.hpp>
 #include <filesystem>
 #include <fstream>
+
+#include "client/tools.hpp"
 
 namespace troupe::bench {
 
@@ -20,6 +23,18 @@ json::object summary_json(const Summary& s) {
 
 json::array numbers(const std::vector<double>& v) {
   return json::array(v.begin(), v.end());
+}
+
+// The tool sets of a tools sweep: each set's name and its functions' names.
+json::array tool_sets_json(const BenchConfig& c) {
+  json::array sets;
+  for (const auto& set : c.tool_sets) {
+    json::array names;
+    for (const auto& n : client::tool_names(set.tools))
+      names.emplace_back(n);
+    sets.push_back({{"name", set.name}, {"functions", std::move(names)}});
+  }
+  return sets;
 }
 
 json::object config_json(const BenchConfig& c) {
@@ -51,7 +66,9 @@ json::object config_json(const BenchConfig& c) {
                  {"tokenizer_file", c.tokenizer},
                  {"timeout_s", static_cast<double>(c.client.timeout.count()) / 1000.0},
                  {"api_key_set", !c.client.api_key.empty()},
-                 {"headers", headers}};
+                 {"headers", headers},
+                 {"tool_sets", tool_sets_json(c)},
+                 {"tool_choice", c.tool_choice}};
   if (c.temperature)
     o["temperature"] = *c.temperature;
   return o;
@@ -65,6 +82,9 @@ json::object point_json(const PointResult& p, std::size_t n) {
   double good_fraction = s.requests ? static_cast<double>(s.good) / s.requests : 0;
   return {{"label", p.spec.label()},
           {"scenario", p.spec.scenario.text},
+          {"tools", p.spec.tools},
+          {"tool_count", p.spec.tool_count},
+          {"tool_call_answers", p.tool_call_answers},
           {"mode", p.spec.open_loop ? "rate" : "concurrency"},
           {"concurrency", p.spec.concurrency},
           {"rate", p.spec.rate},
@@ -125,7 +145,7 @@ json::value results_json(const RunResult& run) {
 std::string requests_csv(const PointResult& p) {
   std::string out =
       "index,measured,scheduled_s,start_s,end_s,ttft_s,e2e_s,tpot_s,itl_mean_s,target_input,"
-      "target_output,input_tokens,output_tokens,deltas,usage,error,error_message\n";
+      "target_output,input_tokens,output_tokens,deltas,usage,tool_call,error,error_message\n";
   for (const auto& r : p.records) {
     double itl = 0;
     for (double g : r.itl_s)
@@ -137,10 +157,11 @@ std::string requests_csv(const PointResult& p) {
       ch = (ch == '"' || ch == '\n' || ch == '\r') ? '\'' : ch;
     fmt::format_to(
         std::back_inserter(out),
-        "{},{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{},{:.6f},{},{},{},{},{},{},{},\"{}\"\n", r.index,
-        r.measured ? 1 : 0, r.scheduled_s, r.start_s, r.end_s, r.ttft_s, r.e2e_s,
+        "{},{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{},{:.6f},{},{},{},{},{},{},{},{},\"{}\"\n",
+        r.index, r.measured ? 1 : 0, r.scheduled_s, r.start_s, r.end_s, r.ttft_s, r.e2e_s,
         r.tpot() ? fmt::format("{:.6f}", *r.tpot()) : "", itl, r.target_input, r.target_output,
-        r.input_tokens, r.output_tokens, r.deltas, r.usage_reported ? 1 : 0, r.error, msg);
+        r.input_tokens, r.output_tokens, r.deltas, r.usage_reported ? 1 : 0, r.tool_call ? 1 : 0,
+        r.error, msg);
   }
   return out;
 }
@@ -167,19 +188,29 @@ Result<void> write_results(const RunResult& run, const std::string& dir) {
 }
 
 void print_table(const RunResult& run, std::FILE* out) {
-  fmt::print(out, "\n{:<24} {:>6} {:>6} {:>8} {:>10} {:>17} {:>15} {:>9} {:>15} {:>8}\n", "point",
+  fmt::print(out, "\n{:<32} {:>6} {:>6} {:>8} {:>10} {:>17} {:>15} {:>9} {:>15} {:>8}\n", "point",
              "reqs", "err%", "req/s", "out tok/s", "TTFT p50/p99 ms", "TPOT p50/p99 ms", "ITL p50",
              "E2E p50/p99 s", "goodput");
   for (const auto& p : run.points) {
     const auto& s = p.stats;
     fmt::print(out,
-               "{:<24} {:>6} {:>6.1f} {:>8.2f} {:>10.1f} {:>8.1f}/{:<8.1f} {:>7.2f}/{:<7.2f} "
+               "{:<32} {:>6} {:>6.1f} {:>8.2f} {:>10.1f} {:>8.1f}/{:<8.1f} {:>7.2f}/{:<7.2f} "
                "{:>9.2f} {:>7.2f}/{:<7.2f} {:>8.2f}\n",
                p.spec.label(), s.requests, 100 * s.error_rate, s.rps, s.output_tps,
                1e3 * s.ttft.p50, 1e3 * s.ttft.p99, 1e3 * s.tpot.p50, 1e3 * s.tpot.p99,
                1e3 * s.itl.p50, s.e2e.p50, s.e2e.p99, s.goodput_rps);
     for (const auto& [k, v] : s.errors)
       fmt::print(out, "    errors {}: {}\n", k, v);
+    if (p.tool_call_answers > 0)
+      fmt::print(out, "    answers with tool calls: {}\n", p.tool_call_answers);
+  }
+  for (const auto& set : run.config.tool_sets) {
+    if (set.tools.empty()) {
+      fmt::print(out, "tools={}: no tools\n", set.name);
+      continue;
+    }
+    fmt::print(out, "tools={}: {}{}\n", set.name, fmt::join(client::tool_names(set.tools), ", "),
+               run.config.tool_choice.empty() ? "" : "; tool_choice " + run.config.tool_choice);
   }
   if (!run.tokenizer.empty())
     fmt::print(out, "prompt lengths by tokenizer: {}\n", run.tokenizer);

@@ -32,6 +32,8 @@ std::string PointSpec::label() const {
     o << "c=" << concurrency;
   }
   o << ' ' << scenario.text;
+  if (!tools.empty())
+    o << " tools=" << tools;
   return o.str();
 }
 
@@ -119,6 +121,11 @@ asio::awaitable<client::ClientResult<client::Stream>> open_stream(Point& p, cons
     } else {
       r.messages = b.messages;
     }
+    if (!p.config.tool_sets.empty()) {
+      r.tools = p.config.tool_sets[p.spec.tool_set].tools;
+      if (!r.tools.empty())
+        r.tool_choice = p.config.tool_choice;
+    }
     co_return co_await p.client.stream_chat(r);
   }
   client::CompletionRequest r;
@@ -131,7 +138,7 @@ asio::awaitable<void> consume(Point& p, client::Stream& s, RequestTimer& timer) 
   for (;;) {
     auto ev = co_await s.next();
     if (auto* d = std::get_if<client::Delta>(&ev)) {
-      timer.on_delta(p.secs(d->received_at));
+      timer.on_delta(p.secs(d->received_at), !d->tool_calls.empty());
     } else if (auto* done = std::get_if<client::Done>(&ev)) {
       std::optional<std::int32_t> in, out;
       if (done->usage) {
@@ -257,6 +264,7 @@ PointResult finish_point(Point& p, double cpu0) {
   for (const auto& r : out.records) {
     bool mismatch = r.measured && r.ok() && r.output_tokens != r.target_output;
     out.output_len_mismatch += mismatch ? 1 : 0;
+    out.tool_call_answers += r.measured && r.tool_call ? 1 : 0;
   }
   return out;
 }
@@ -284,15 +292,30 @@ std::string utc_now() {
   return buf;
 }
 
+// Every (scenario, tool set, load), in that nesting order.
 std::vector<PointSpec> point_specs(const BenchConfig& cfg) {
   std::vector<PointSpec> out;
+  const std::size_t sets = std::max<std::size_t>(cfg.tool_sets.size(), 1);
   for (const auto& sc : cfg.scenarios) {
-    if (!cfg.rates.empty()) {
-      for (double r : cfg.rates)
-        out.push_back({sc, true, 0, r});
-    } else {
-      for (int c : cfg.concurrency)
-        out.push_back({sc, false, c, 0});
+    for (std::size_t t = 0; t < sets; ++t) {
+      PointSpec base{sc};
+      if (!cfg.tool_sets.empty()) {
+        base.tool_set = t;
+        base.tools = cfg.tool_sets[t].name;
+        base.tool_count = cfg.tool_sets[t].tools.size();
+      }
+      if (!cfg.rates.empty()) {
+        for (double r : cfg.rates) {
+          out.push_back(base);
+          out.back().open_loop = true;
+          out.back().rate = r;
+        }
+      } else {
+        for (int c : cfg.concurrency) {
+          out.push_back(base);
+          out.back().concurrency = c;
+        }
+      }
     }
   }
   return out;
@@ -395,7 +418,12 @@ std::vector<std::string> point_warnings(const PointResult& p) {
     out.push_back(label + ": " + std::to_string(p.late_sends) +
                   " sends were more than 10 ms late (client saturated or capped)");
   }
-  if (p.output_len_mismatch > 0) {
+  if (p.output_len_mismatch > 0 && p.tool_call_answers > 0) {
+    out.push_back(label + ": " + std::to_string(p.output_len_mismatch) +
+                  " requests did not get their target output length; " +
+                  std::to_string(p.tool_call_answers) +
+                  " answers were tool calls, which end at the call");
+  } else if (p.output_len_mismatch > 0) {
     out.push_back(label + ": " + std::to_string(p.output_len_mismatch) +
                   " requests did not get their target output length (server ignores "
                   "ignore_eos/min_tokens?)");

@@ -16,6 +16,7 @@
 #include "bench/arrival.hpp"
 #include "bench/metrics.hpp"
 #include "bench/scenario.hpp"
+#include "bench/tool_sets.hpp"
 #include "client/client.hpp"
 #include "util/result.hpp"
 
@@ -35,6 +36,10 @@ struct BenchConfig {
   double prefix_ratio = 0;
   bool ignore_eos = true;  // send ignore_eos and min_tokens to hold output lengths
   std::optional<double> temperature;
+  // Tool sets to sweep: every (scenario, set, load) is a point whose requests carry the set's
+  // tools. Empty: no tools and no sweep.
+  std::vector<ToolSet> tool_sets;
+  std::string tool_choice;       // sent with requests that carry tools, unless empty
   std::vector<int> concurrency;  // closed-loop points
   std::vector<double> rates;     // open-loop points (requests/s); used when non-empty
   ArrivalKind arrival = ArrivalKind::poisson;
@@ -53,9 +58,14 @@ struct BenchConfig {
 struct PointSpec {
   Scenario scenario;
   bool open_loop = false;
-  int concurrency = 0;        // closed loop
-  double rate = 0;            // open loop
-  std::string label() const;  // "c=8 D(100,100)" or "rate=4 D(100,100)"
+  int concurrency = 0;  // closed loop
+  double rate = 0;      // open loop
+  // With a tools sweep: BenchConfig::tool_sets[tool_set], whose name is `tools`.
+  std::size_t tool_set = 0;
+  std::string tools;           // empty: no tools sweep
+  std::size_t tool_count = 0;  // functions each request carries
+  // "c=8 D(100,100)" or "rate=4 D(100,100)", with " tools=5" in a tools sweep.
+  std::string label() const;
 };
 
 struct PointResult {
@@ -67,6 +77,7 @@ struct PointResult {
   std::int64_t late_sends = 0;  // open loop: sends more than 10 ms after their time
   double max_late_s = 0;
   std::int64_t output_len_mismatch = 0;  // completed requests whose output != target
+  std::int64_t tool_call_answers = 0;    // measured answers that carried tool calls
   std::int64_t max_in_flight = 0;
 };
 

@@ -6,6 +6,9 @@
 #include <boost/asio/this_coro.hpp>
 #include <variant>
 
+#include "chat/answer_layout.hpp"
+#include "client/tools.hpp"
+
 namespace troupe::chat {
 namespace asio = boost::asio;
 using Clock = client::Clock;
@@ -53,25 +56,41 @@ asio::awaitable<Opened> open_with_spinner(client::Client& client, const client::
 class AnswerWriter {
  public:
   AnswerWriter(Output& out, AnswerOptions options, Clock::time_point started)
-      : out_(out), options_(options), started_(started) {}
+      : out_(out),
+        options_(options),
+        started_(started),
+        layout_(options.style, options.show_reasoning) {}
 
-  // Writes one event's text (after the spinner's erase bytes, in the same write).
-  Result<void> text(std::string_view content, Clock::time_point received_at) {
-    std::string_view erase = options_.spinner ? options_.spinner->take_erase() : "";
-    Result<void> r =
-        erase.empty() ? out_.write(content) : out_.write(std::string(erase) += content);
-    if (options_.write_latencies)
-      options_.write_latencies->push_back(Clock::now() - received_at);
+  // Shows one event: its reasoning, content and tool-call pieces, after the spinner's erase
+  // bytes, in one write (none when nothing is shown, e.g. hidden reasoning off a terminal).
+  Result<void> event(const client::Delta& d) {
+    bytes_.assign(options_.spinner ? options_.spinner->take_erase() : "");
+    result_.reasoning += d.reasoning;
+    layout_.reasoning(d.reasoning, bytes_);
+    result_.text += d.content;
+    layout_.content(d.content, bytes_);
+    calls_.add(d.tool_calls);
+    for (const auto& piece : d.tool_calls) {
+      if (piece.index < calls_.calls().size())
+        layout_.tool_call(piece.index, calls_.calls()[piece.index].name, piece.arguments, bytes_);
+    }
     if (result_.stats.text_events++ == 0)
-      first_ = received_at;
-    last_ = received_at;
-    result_.text += content;
+      first_ = d.received_at;
+    last_ = d.received_at;
+    if (bytes_.empty())
+      return {};
+    Result<void> r = out_.write(bytes_);
+    if (options_.write_latencies)
+      options_.write_latencies->push_back(Clock::now() - d.received_at);
     return r;
   }
 
   AnswerResult finish(client::StreamEvent& end) {
-    if (options_.spinner)
-      (void)out_.write(options_.spinner->take_erase());
+    bytes_.assign(options_.spinner ? options_.spinner->take_erase() : "");
+    layout_.finish(bytes_);
+    (void)out_.write(bytes_);
+    result_.needs_newline = layout_.needs_newline();
+    result_.tool_calls = calls_.take();
     auto& stats = result_.stats;
     if (stats.text_events > 0) {
       stats.ttft = first_ - started_;
@@ -95,6 +114,9 @@ class AnswerWriter {
   Clock::time_point started_;
   Clock::time_point first_{};
   Clock::time_point last_{};
+  AnswerLayout layout_;
+  client::ToolCallAssembler calls_;
+  std::string bytes_;  // one event's bytes, reused
   AnswerResult result_;
 };
 
@@ -131,11 +153,9 @@ asio::awaitable<AnswerResult> stream_answer(client::Client& client, client::Chat
     auto* delta = std::get_if<client::Delta>(&event);
     if (!delta)
       co_return writer.finish(event);
-    if (!delta->content.empty()) {
-      if (auto r = writer.text(delta->content, delta->received_at); !r) {
-        client::StreamEvent failed = client::ClientError{Errc::unavailable, 0, r.error().message};
-        co_return writer.finish(failed);
-      }
+    if (auto r = writer.event(*delta); !r) {
+      client::StreamEvent failed = client::ClientError{Errc::unavailable, 0, r.error().message};
+      co_return writer.finish(failed);
     }
     // Awaiting with a stop pending would throw: go round to the check above instead.
     if (cancel_state.cancelled() != asio::cancellation_type::none)

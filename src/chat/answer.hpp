@@ -1,7 +1,11 @@
 #pragma once
 // stream_answer: sends one chat request and writes the streamed answer to the terminal as it
-// arrives: each text event is one write(2) the moment the client delivers it (no buffering,
-// no batching), with the waiting spinner erased in the same write as the first token.
+// arrives: each event is one write(2) the moment the client delivers it (no buffering, no
+// batching), with the waiting spinner erased in the same write as the first token.
+//
+// What an answer looks like: reasoning dimmed (or, hidden, one "[reasoning hidden]" line on
+// a terminal and nothing elsewhere), then a blank line, then the content as is; each tool
+// call on a line of its own, "→ name(arguments)", the arguments written as they stream.
 //
 // Thread-safety: runs on the client's (single-threaded) executor; the Output, Spinner and
 // latency log must be used by nothing else meanwhile.
@@ -23,8 +27,10 @@ namespace troupe::chat {
 struct AnswerStats {
   std::chrono::nanoseconds ttft{0};        // request started -> first text received
   std::chrono::nanoseconds generation{0};  // first text received -> last text received
-  std::int32_t tokens = 0;       // usage.completion_tokens when the server sent it, else events
-  std::int32_t text_events = 0;  // events that carried text (= writes of answer text)
+  std::int32_t tokens = 0;  // usage.completion_tokens when the server sent it, else events
+  // Events that carried output: content, reasoning or tool-call pieces (each one write, unless
+  // it was only hidden reasoning).
+  std::int32_t text_events = 0;
 
   // (tokens - 1) / generation, the rate after the first token; 0 when undefined.
   double tokens_per_second() const noexcept;
@@ -33,8 +39,11 @@ struct AnswerStats {
 };
 
 struct AnswerResult {
-  std::string text;                          // everything written, in order
-  std::string finish_reason;                 // from Done ("stop", "length", ...)
+  std::string text;                          // the answer's content (what the history keeps)
+  std::string reasoning;                     // its reasoning, written or not
+  std::vector<client::ToolCall> tool_calls;  // the calls it made, whole (partial if stopped)
+  bool needs_newline = false;                // output was written and did not end a line
+  std::string finish_reason;                 // from Done ("stop", "length", "tool_calls", ...)
   std::optional<client::ClientError> error;  // set unless the stream ended with Done
   AnswerStats stats;
 
@@ -44,9 +53,11 @@ struct AnswerResult {
 
 struct AnswerOptions {
   Spinner* spinner = nullptr;  // animate while waiting for the first token; null: none
-  // When set, gets one entry per text event: from the client's receive timestamp of the event
-  // to the return of the write(2) that put its text on the terminal.
+  // When set, gets one entry per written event: from the client's receive timestamp of the
+  // event to the return of the write(2) that put it on the terminal.
   std::vector<std::chrono::nanoseconds>* write_latencies = nullptr;
+  Style style;                 // escape sequences for reasoning and tool calls (none: plain text)
+  bool show_reasoning = true;  // false: reasoning is kept in the result but not written
 };
 
 // Streams the answer to `request` onto `out`. Never throws for expected failures: a refused

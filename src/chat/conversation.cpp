@@ -1,5 +1,7 @@
 #include "chat/conversation.hpp"
 
+#include <fmt/format.h>
+
 #include <boost/json.hpp>
 #include <cerrno>
 #include <charconv>
@@ -27,13 +29,8 @@ Error bad_value(std::string_view name, std::string_view expected) {
                std::string(name));
 }
 
-json::array messages_json(const std::string& system, const std::vector<Turn>& turns) {
-  json::array messages;
-  if (!system.empty())
-    messages.push_back({{"role", "system"}, {"content", system}});
-  for (const auto& t : turns)
-    messages.push_back({{"role", t.role}, {"content", t.content}});
-  return messages;
+client::Message to_message(const Turn& t) {
+  return {t.role, t.content, t.tool_calls, t.tool_call_id};
 }
 
 void pretty_print(std::string& out, const json::value& v, int indent);
@@ -106,8 +103,41 @@ Result<void> Conversation::set_parameter(std::string_view name, std::string_view
   return {};
 }
 
+void Conversation::add_assistant(std::string text, std::vector<client::ToolCall> calls) {
+  for (std::size_t k = 0; k < calls.size(); ++k) {
+    if (calls[k].id.empty())
+      calls[k].id = fmt::format("call_{}_{}", turns_.size(), k);
+  }
+  turns_.push_back({"assistant", std::move(text), std::move(calls)});
+}
+
+std::vector<client::ToolCall> Conversation::pending_tool_calls() const {
+  std::vector<client::ToolCall> pending;
+  auto last = turns_.rbegin();
+  while (last != turns_.rend() && last->role == "tool")
+    ++last;
+  if (last == turns_.rend() || last->role != "assistant")
+    return pending;
+  for (const auto& call : last->tool_calls) {
+    bool answered = false;
+    for (auto t = turns_.rbegin(); t != last; ++t)
+      answered = answered || t->tool_call_id == call.id;
+    if (!answered)
+      pending.push_back(call);
+  }
+  return pending;
+}
+
+Result<client::ToolCall> Conversation::add_tool_result(std::string result) {
+  auto pending = pending_tool_calls();
+  if (pending.empty())
+    return Error(Errc::invalid_request, "no tool call is waiting for a result");
+  turns_.push_back({"tool", std::move(result), {}, pending.front().id});
+  return pending.front();
+}
+
 void Conversation::drop_unanswered() {
-  if (!turns_.empty() && turns_.back().role == "user")
+  if (!turns_.empty() && (turns_.back().role == "user" || turns_.back().role == "tool"))
     turns_.pop_back();
 }
 
@@ -115,10 +145,11 @@ client::ChatRequest Conversation::request() const {
   client::ChatRequest request;
   request.model = model_;
   request.sampling = sampling_;
+  request.tools = tools_;
   if (!system_.empty())
     request.messages.push_back({"system", system_});
   for (const auto& t : turns_)
-    request.messages.push_back({t.role, t.content});
+    request.messages.push_back(to_message(t));
   return request;
 }
 
@@ -127,7 +158,12 @@ std::string Conversation::to_json() const {
   doc["model"] = model_;
   doc["system"] = system_;
   doc["sampling"] = client::wire::sampling_json(sampling_);
-  doc["messages"] = messages_json(system_, turns_);
+  json::array messages;
+  for (const auto& m : request().messages)
+    messages.push_back(client::wire::message_json(m));
+  doc["messages"] = std::move(messages);
+  if (!tools_.empty())
+    doc["tools"] = tools_;
   std::string out;
   pretty_print(out, doc, 0);
   out += '\n';

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <unistd.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -14,6 +15,7 @@
 #include "chat/answer.hpp"
 #include "chat/one_shot.hpp"
 #include "chat/spinner.hpp"
+#include "client/tools.hpp"
 
 namespace troupe::chat {
 namespace asio = boost::asio;
@@ -39,7 +41,8 @@ InteractiveChat::InteractiveChat(const ChatOptions& options)
     : options_(options),
       client_(io_.get_executor(), {.base_url = options.url, .api_key = options.api_key}),
       style_{is_terminal(1)},
-      state_{Conversation(options.model, options.system, options.sampling), options.stats},
+      state_{Conversation(options.model, options.system, options.sampling), options.stats,
+             options.show_reasoning.value_or(is_terminal(1))},
       history_(options.history_path, options.history_size),
       stdin_(io_, ::dup(kStdin)),
       signals_(io_, SIGINT, SIGWINCH, SIGTERM) {
@@ -49,6 +52,7 @@ InteractiveChat::InteractiveChat(const ChatOptions& options)
   if (!loaded)
     print(fmt::format("history: {}\n", loaded.error().message), true);
   editor_ = std::make_unique<LineEditor>(kStdin, 1, history_.entries(), options.history_size);
+  state_.conversation.set_tools(options.tools);
 }
 
 InteractiveChat::~InteractiveChat() {
@@ -58,6 +62,10 @@ InteractiveChat::~InteractiveChat() {
 int InteractiveChat::run() {
   print(fmt::format("{}troupe chat · {} · /help for commands, Ctrl-D to leave{}\n", style_.dim(),
                     options_.url, style_.reset()));
+  if (!options_.tools.empty()) {
+    print(fmt::format("{}tools sent with each request: {}{}\n", style_.dim(),
+                      fmt::join(client::tool_names(options_.tools), ", "), style_.reset()));
+  }
   asio::co_spawn(io_, signal_loop(), asio::detached);
   asio::co_spawn(io_, input_loop(), [this](std::exception_ptr e) {
     signals_.cancel();
@@ -103,18 +111,25 @@ asio::awaitable<void> InteractiveChat::handle_line(const std::string& line) {
     co_return;
   }
   Reaction reaction = react(state_, input.value());
-  if (!reaction.say.empty())
+  if (!reaction.say.empty() && reaction.dim) {
+    print(fmt::format("{}{}{}", style_.dim(), reaction.say, style_.reset()));
+  } else if (!reaction.say.empty()) {
     print(reaction.say, reaction.is_error);
+  }
   if (reaction.exit)
     quit();
-  if (reaction.send)
-    co_await answer(*reaction.send);
+  if (reaction.send) {
+    state_.conversation.add_user(*reaction.send);
+    co_await answer();
+  } else if (reaction.resume) {
+    co_await answer();
+  }
 }
 
-asio::awaitable<void> InteractiveChat::answer(const std::string& text) {
-  state_.conversation.add_user(text);
+asio::awaitable<void> InteractiveChat::answer() {
   Spinner spinner(out_);
-  AnswerOptions answer_options{style_.enabled ? &spinner : nullptr};
+  AnswerOptions answer_options{style_.enabled ? &spinner : nullptr, nullptr, style_,
+                               state_.show_reasoning};
   AnswerResult result;
   {
     EchoOff quiet(kStdin);
@@ -125,16 +140,21 @@ asio::awaitable<void> InteractiveChat::answer(const std::string& text) {
     answering_ = false;
   }
   print_answer_end(result);
+  state_.last_reasoning = result.reasoning;
   if (result.error && (!result.stopped() || result.text.empty())) {
     state_.conversation.drop_unanswered();
-  } else {
+  } else if (result.stopped()) {
     // A stopped answer stays in the conversation as far as it got: that is what was shown.
+    // Its tool calls may be cut short, so they are not kept.
     state_.conversation.add_assistant(result.text);
+  } else {
+    state_.conversation.add_assistant(result.text, result.tool_calls);
+    print_waiting_calls();
   }
 }
 
 void InteractiveChat::print_answer_end(const AnswerResult& result) {
-  if (!result.text.empty() && result.text.back() != '\n')
+  if (result.needs_newline)
     print("\n");
   if (result.stopped()) {
     print(fmt::format("{}[stopped]{}\n", style_.dim(), style_.reset()));
@@ -143,6 +163,15 @@ void InteractiveChat::print_answer_end(const AnswerResult& result) {
   } else if (state_.show_stats) {
     print(fmt::format("{}[{}]{}\n", style_.dim(), result.stats.summary(), style_.reset()));
   }
+}
+
+void InteractiveChat::print_waiting_calls() {
+  const auto pending = state_.conversation.pending_tool_calls();
+  if (pending.empty())
+    return;
+  print(fmt::format("{}({} tool call{} waiting: answer with /tool <result>, first {}){}\n",
+                    style_.dim(), pending.size(), pending.size() == 1 ? "" : "s",
+                    pending.front().name, style_.reset()));
 }
 
 asio::awaitable<void> InteractiveChat::signal_loop() {

@@ -46,10 +46,13 @@ class InteractiveChat {
   boost::asio::awaitable<void> input_loop();
   boost::asio::awaitable<void> signal_loop();
   boost::asio::awaitable<void> handle_line(const std::string& line);
-  boost::asio::awaitable<void> answer(const std::string& text);
+  // Asks for the next answer to the conversation as it stands (ending with a user message or
+  // the last tool result) and keeps it.
+  boost::asio::awaitable<void> answer();
   void on_signal(int signal);
   void print(std::string_view text, bool error = false);
   void print_answer_end(const AnswerResult& result);
+  void print_waiting_calls();
   std::string prompt() const;
   void quit();
 

@@ -30,8 +30,9 @@ void line_callback(char* line) {
   }
 }
 
-constexpr std::array<const char*, 9> kCommands = {
-    "/help", "/clear", "/system ", "/set ", "/model ", "/save ", "/stats", "/exit", nullptr};
+constexpr std::array<const char*, 11> kCommands = {"/help",   "/clear", "/system ", "/set ",
+                                                   "/model ", "/save ", "/stats",   "/reasoning ",
+                                                   "/tool ",  "/exit",  nullptr};
 
 char* command_generator(const char* text, int state) {
   static_assert(kCommands.back() == nullptr);

@@ -41,9 +41,11 @@ int ask_once(const ChatOptions& options, const std::string& question, Output& ou
   asio::io_context io(1);
   client::Client client(io.get_executor(), {.base_url = options.url, .api_key = options.api_key});
   Conversation conversation(options.model, options.system, options.sampling);
+  conversation.set_tools(options.tools);
   conversation.add_user(question);
   Spinner spinner(out);
-  AnswerOptions answer_options{terminal ? &spinner : nullptr};
+  AnswerOptions answer_options{terminal ? &spinner : nullptr, nullptr, Style{terminal},
+                               options.show_reasoning.value_or(terminal)};
 
   asio::signal_set signals(io, SIGINT, SIGTERM);
   asio::cancellation_signal stop;
@@ -66,7 +68,7 @@ int ask_once(const ChatOptions& options, const std::string& question, Output& ou
   io.run();
   if (failure)
     std::rethrow_exception(failure);
-  if (!result.text.empty() && result.text.back() != '\n')
+  if (result.needs_newline)
     (void)out.write("\n");
   if (interrupted)
     return 130;

@@ -12,10 +12,11 @@
 
 namespace troupe::chat {
 
-// Asks `question` and writes the answer to `out` as it streams (a spinner only when
-// `terminal`), then a final newline when the answer did not end with one. Errors are one line
-// on stderr. SIGINT/SIGTERM stop the answer (the connection is closed). Returns 0, 1 (request
-// failed) or 130 (interrupted).
+// Asks `question` and writes the answer to `out` as it streams (a spinner and styles only when
+// `terminal`; reasoning as options.show_reasoning says, by default only on a terminal; tool
+// calls the model makes are shown, not answered), then a final newline when the answer did
+// not end with one. Errors are one line on stderr. SIGINT/SIGTERM stop the answer (the connection
+// is closed). Returns 0, 1 (request failed) or 130 (interrupted).
 int ask_once(const ChatOptions& options, const std::string& question, Output& out, bool terminal);
 
 // One line for people about a failed request ("cannot reach http://...: connection refused",

@@ -3,6 +3,7 @@
 //
 // Thread-safety: a plain value.
 
+#include <boost/json/array.hpp>
 #include <cstddef>
 #include <optional>
 #include <string>
@@ -21,6 +22,12 @@ struct ChatOptions {
   std::string history_path;           // empty: no persistent history
   std::size_t history_size = 1000;
   bool stats = false;  // start with /stats on
+  // Write the model's reasoning (dimmed on a terminal). Unset: shown when the output is a
+  // terminal, hidden when it is not (a pipe gets the answer only).
+  std::optional<bool> show_reasoning;
+  // An OpenAI tools array sent with every request (empty: none); checked by the caller
+  // (client::load_tools_file).
+  boost::json::array tools;
 };
 
 // Runs the chat: non-interactive when a prompt was given or stdin is not a terminal, else the

@@ -18,9 +18,22 @@ Reaction fail(std::string text) {
 struct Reactor {
   SessionState& state;
 
-  Reaction operator()(const UserMessage& m) const { return Reaction{{}, false, false, m.text}; }
+  Reaction operator()(const UserMessage& m) const {
+    if (auto pending = state.conversation.pending_tool_calls(); !pending.empty()) {
+      return fail(fmt::format(
+          "the model waits for {} tool result{}: answer with /tool <result> (or /clear)",
+          pending.size(), pending.size() == 1 ? "" : "s"));
+    }
+    Reaction r;
+    r.send = m.text;
+    return r;
+  }
   Reaction operator()(const HelpCommand&) const { return Reaction{std::string(help_text())}; }
-  Reaction operator()(const ExitCommand&) const { return Reaction{{}, false, true}; }
+  Reaction operator()(const ExitCommand&) const {
+    Reaction r;
+    r.exit = true;
+    return r;
+  }
 
   Reaction operator()(const ClearCommand&) const {
     state.conversation.clear();
@@ -47,6 +60,34 @@ struct Reactor {
   Reaction operator()(const ModelCommand& c) const {
     state.conversation.set_model(c.name);
     return say(fmt::format("(model {})", c.name));
+  }
+
+  Reaction operator()(const ReasoningCommand& c) const {
+    using Action = ReasoningCommand::Action;
+    if (c.action == Action::last) {
+      if (state.last_reasoning.empty())
+        return say("(the last answer had no reasoning)");
+      Reaction r = say(state.last_reasoning);
+      r.dim = true;
+      return r;
+    }
+    state.show_reasoning =
+        c.action == Action::toggle ? !state.show_reasoning : c.action == Action::show;
+    return say(state.show_reasoning ? "(reasoning shown)" : "(reasoning hidden)");
+  }
+
+  Reaction operator()(const ToolCommand& c) const {
+    auto call = state.conversation.add_tool_result(c.result);
+    if (!call)
+      return fail(call.error().message);
+    auto pending = state.conversation.pending_tool_calls();
+    if (pending.empty()) {
+      Reaction r;
+      r.resume = true;
+      return r;
+    }
+    return say(
+        fmt::format("({} answered; next waiting call: {})", call->name, pending.front().name));
   }
 
   Reaction operator()(const SaveCommand& c) const {

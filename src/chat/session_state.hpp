@@ -16,18 +16,23 @@ namespace troupe::chat {
 
 struct SessionState {
   Conversation conversation;
-  bool show_stats = false;  // print TTFT and tokens/s after each answer
+  bool show_stats = false;     // print TTFT and tokens/s after each answer
+  bool show_reasoning = true;  // write the model's reasoning as it streams (dimmed)
+  std::string last_reasoning;  // the last answer's reasoning, for `/reasoning last`
 };
 
 struct Reaction {
   std::string say;                  // text to print (ends with '\n' when not empty)
   bool is_error = false;            // `say` reports a failure
+  bool dim = false;                 // `say` is model text to print dimmed (reasoning)
   bool exit = false;                // leave the chat
   std::optional<std::string> send;  // a user message to send to the model
+  bool resume = false;              // every tool call has its result: ask the model to go on
 };
 
 // Applies one input to the state. A UserMessage is not added to the conversation here (the
-// caller adds it when it sends it).
+// caller adds it when it sends it); a message while tool calls wait for results is refused.
+// A tool result is added here.
 Reaction react(SessionState& state, const Input& input);
 
 }  // namespace troupe::chat

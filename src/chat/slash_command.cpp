@@ -46,6 +46,19 @@ Result<Input> parse_set(std::string_view args) {
   return Input{SetCommand{std::string(name), std::string(value)}};
 }
 
+Result<Input> parse_reasoning(std::string_view args) {
+  using Action = ReasoningCommand::Action;
+  if (args.empty())
+    return Input{ReasoningCommand{Action::toggle}};
+  if (args == "show")
+    return Input{ReasoningCommand{Action::show}};
+  if (args == "hide")
+    return Input{ReasoningCommand{Action::hide}};
+  if (args == "last")
+    return Input{ReasoningCommand{Action::last}};
+  return usage("/reasoning [show|hide|last]");
+}
+
 Result<Input> parse_command(std::string_view line) {
   auto [name, args] = split_word(line.substr(1));
   if (name == "help" || name == "?")
@@ -70,6 +83,13 @@ Result<Input> parse_command(std::string_view line) {
     if (args.empty())
       return usage("/save <file>");
     return Input{SaveCommand{std::string(args)}};
+  }
+  if (name == "reasoning")
+    return parse_reasoning(args);
+  if (name == "tool") {
+    if (args.empty())
+      return usage("/tool <result>");
+    return Input{ToolCommand{std::string(args)}};
   }
   return Error(Errc::invalid_request,
                "unknown command /" + std::string(name) + " (type /help for the list)");
@@ -97,6 +117,9 @@ std::string_view help_text() noexcept {
          "  /model <name>              use another model\n"
          "  /save <file>               write the conversation as JSON\n"
          "  /stats                     toggle time-to-first-token and tokens/s after answers\n"
+         "  /reasoning [show|hide]     show or hide the model's reasoning (alone: toggle)\n"
+         "  /reasoning last            print the last answer's reasoning\n"
+         "  /tool <result>             answer the model's next waiting tool call\n"
          "  /exit                      quit (or Ctrl-D)\n"
          "Input:\n"
          "  \"\"\" on its own line starts and ends a multi-line message; pasted text is kept\n"

@@ -44,8 +44,22 @@ struct SaveCommand {
   std::string path;
 };
 
-using Input = std::variant<UserMessage, HelpCommand, ClearCommand, ExitCommand, StatsCommand,
-                           SystemCommand, SetCommand, ModelCommand, SaveCommand>;
+// `/reasoning [show|hide|last]`: show or hide the model's reasoning as it streams (no
+// argument: toggle), or print the last answer's reasoning.
+struct ReasoningCommand {
+  enum class Action { toggle, show, hide, last };
+  Action action = Action::toggle;
+};
+
+// `/tool <result>`: the result of the first tool call still waiting for one; the text is
+// sent as given (JSON or plain text), possibly several lines.
+struct ToolCommand {
+  std::string result;
+};
+
+using Input =
+    std::variant<UserMessage, HelpCommand, ClearCommand, ExitCommand, StatsCommand, SystemCommand,
+                 SetCommand, ModelCommand, SaveCommand, ReasoningCommand, ToolCommand>;
 
 // Parses one complete input (possibly several lines). Text that does not start with '/' is a
 // UserMessage as typed; "//text" escapes a message starting with '/'. Errors

@@ -50,6 +50,11 @@ void add_workload_flags(CLI::App& app, BenchFlags& f) {
   app.add_flag("--no-ignore-eos", f.no_ignore_eos,
                "do not send ignore_eos/min_tokens (for servers that reject them)");
   app.add_option("--temperature", f.temperature, "sampling temperature (default: not sent)");
+  app.add_option("--tools", f.tools,
+                 "tool sets to sweep, e.g. 0,5: N built-in functions (0..8) or a JSON file "
+                 "with an OpenAI tools array; every request of a point carries its set");
+  app.add_option("--tool-choice", f.tool_choice,
+                 "auto | required | none, sent with requests that carry tools");
 }
 
 void add_traffic_flags(CLI::App& app, BenchFlags& f) {

@@ -1,11 +1,15 @@
 // `troupe chat`: the terminal chat client (see chat/options.hpp and docs/chat.md).
 
+#include <fmt/format.h>
+
+#include <cstdio>
 #include <cstdlib>
 #include <memory>
 
 #include "chat/history_file.hpp"
 #include "chat/options.hpp"
 #include "cli/command.hpp"
+#include "client/tools.hpp"
 
 namespace {
 
@@ -14,6 +18,8 @@ struct ChatFlags {
   std::string prompt;
   std::string history_file;
   bool no_history = false;
+  std::string reasoning;   // "show" | "hide" | "" (by the output)
+  std::string tools_file;  // "" : no tools
 };
 
 void add_sampling_flags(CLI::App& app, troupe::chat::Sampling& s) {
@@ -37,11 +43,27 @@ std::function<int()> setup_chat(CLI::App& app) {
                  "input history (default: $XDG_STATE_HOME/troupe/chat_history)");
   app.add_flag("--no-history", flags->no_history, "do not read or write a history file");
   app.add_flag("--stats", o.stats, "print TTFT and tokens/s after each answer");
+  app.add_option("--reasoning", flags->reasoning,
+                 "show or hide the model's reasoning (default: shown on a terminal only)")
+      ->check(CLI::IsMember({"show", "hide"}));
+  app.add_option("--tools", flags->tools_file,
+                 "JSON file with an OpenAI tools array, sent with each request; answer the "
+                 "model's calls with /tool <result>");
   add_sampling_flags(app, o.sampling);
   return [flags, &app] {
     auto options = flags->options;
     if (app.count("--prompt") > 0)
       options.prompt = flags->prompt;
+    if (!flags->reasoning.empty())
+      options.show_reasoning = flags->reasoning == "show";
+    if (!flags->tools_file.empty()) {
+      auto tools = troupe::client::load_tools_file(flags->tools_file);
+      if (!tools) {
+        fmt::print(stderr, "troupe chat: --tools {}\n", tools.error().message);
+        return 2;
+      }
+      options.tools = std::move(tools).value();
+    }
     if (options.api_key.empty()) {
       if (const char* key = std::getenv("TROUPE_API_KEY"))
         options.api_key = key;

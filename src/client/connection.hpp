@@ -82,7 +82,7 @@ struct StreamState {
   bool chat;
   bool finished = false;
   bool saw_finish = false;
-  std::string content, reasoning, finish_reason;
+  wire::ChunkText text;  // the last chunk's output, which a Delta views
   std::optional<Usage> usage;
   Clock::time_point received_at{};
 };

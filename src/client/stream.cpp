@@ -23,7 +23,7 @@ StreamEvent done(StreamState& s) {
   s.finished = true;
   s.pool->release(s.ex);  // reused only when the body is complete and keep-alive
   s.ex.conn.reset();
-  return Done{s.finish_reason, s.usage, s.received_at};
+  return Done{s.text.finish_reason, s.usage, s.received_at};
 }
 
 // The event one SSE event stands for, or nullopt when it carries nothing to deliver.
@@ -34,7 +34,7 @@ std::optional<StreamEvent> on_sse(StreamState& s, const SseEvent& ev) {
     return fail(s,
                 ClientError{Errc::internal, 0, "error in the stream: " + std::string(ev.data), {}});
   }
-  auto chunk = s.pool->decoder.decode(ev.data, s.chat, s.content, s.reasoning, s.finish_reason);
+  auto chunk = s.pool->decoder.decode(ev.data, s.chat, s.text);
   if (chunk.error)
     return fail(s, std::move(*chunk.error));
   if (chunk.usage)
@@ -42,7 +42,7 @@ std::optional<StreamEvent> on_sse(StreamState& s, const SseEvent& ev) {
   s.saw_finish = s.saw_finish || chunk.has_finish;
   if (!chunk.has_text)
     return std::nullopt;
-  return Delta{s.content, s.reasoning, s.received_at};
+  return Delta{s.text.content, s.text.reasoning, s.text.tool_calls, s.received_at};
 }
 
 // The body ended: normal when the answer finished, else the server cut the stream short.

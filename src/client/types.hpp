@@ -2,11 +2,14 @@
 // Plain value types of the OpenAI-compatible client: requests, stream events, errors.
 // No Beast or Asio here; Boost.JSON only for the `extra` body members.
 
+#include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <cassert>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -40,9 +43,22 @@ struct ClientError {
 template <class T>
 using ClientResult = Result<T, ClientError>;
 
+// One function call an assistant made (OpenAI `tool_calls[i]`).
+struct ToolCall {
+  std::string id;
+  std::string name;
+  std::string arguments;  // JSON text of the arguments, as the model wrote it
+  friend bool operator==(const ToolCall&, const ToolCall&) = default;
+};
+
 struct Message {
-  std::string role;  // "system", "user", "assistant"
+  std::string role;  // "system", "user", "assistant", "tool"
   std::string content;
+  // An assistant's calls. Sent as `tool_calls`; an empty content is then sent as null.
+  std::vector<ToolCall> tool_calls;
+  // Role "tool": the id of the call this message answers (sent as `tool_call_id`).
+  std::string tool_call_id;
+  friend bool operator==(const Message&, const Message&) = default;
 };
 
 // Sampling and length options shared by both endpoints; unset members are not sent.
@@ -61,6 +77,10 @@ struct ChatRequest {
   Sampling sampling;
   // Ask for a final usage chunk when streaming (stream_options.include_usage).
   bool include_usage = true;
+  // Functions the model may call: an OpenAI `tools` array, sent as given unless empty.
+  boost::json::array tools;
+  // `tool_choice`, sent as this string unless empty ("auto", "none", "required").
+  std::string tool_choice;
   // Further body members sent as given (e.g. ignore_eos, min_tokens); they override the above.
   boost::json::object extra;
 };
@@ -81,12 +101,27 @@ struct Usage {
 
 using Clock = std::chrono::steady_clock;
 
-// New text of a streamed answer (choice 0). Chunks with neither content nor reasoning text
-// (e.g. the first chunk carrying only the role) are not delivered.
+// A piece of a tool call in a streamed chat answer (OpenAI `delta.tool_calls[i]`). The first
+// piece of a call carries its id and name, later ones fragments of its arguments (servers may
+// also put arguments in the first piece). ToolCallAssembler (client/tools.hpp) joins them.
+struct ToolCallDelta {
+  std::size_t index = 0;  // which call of the answer: 0, 1, ... (< kMaxToolCalls)
+  std::string id;         // empty after the call's first piece
+  std::string name;       // empty after the call's first piece
+  std::string arguments;  // a fragment of the arguments' JSON text, possibly empty
+  friend bool operator==(const ToolCallDelta&, const ToolCallDelta&) = default;
+};
+
+// The most tool calls one answer may make; a stream naming a higher index is malformed.
+inline constexpr std::size_t kMaxToolCalls = 256;
+
+// New output of a streamed answer (choice 0). Chunks with no content, reasoning or tool-call
+// piece (e.g. the first chunk carrying only the role) are not delivered.
 // The views stay valid until the next call on the same Stream.
 struct Delta {
   std::string_view content;    // chat `delta.content` or completions `text`
   std::string_view reasoning;  // chat `delta.reasoning_content`, when the server sends it
+  std::span<const ToolCallDelta> tool_calls;  // chat `delta.tool_calls`, in the chunk's order
   // When the bytes carrying this event were read from the socket (events read together share
   // it). This, not the time the consumer wakes up, is what latency metrics should use.
   Clock::time_point received_at;
@@ -108,7 +143,8 @@ using StreamEvent = std::variant<Delta, Done, ClientError>;
 struct Answer {
   std::string content;
   std::string reasoning;
-  std::string finish_reason;
+  std::vector<ToolCall> tool_calls;  // chat `message.tool_calls`
+  std::string finish_reason;         // "stop", "length", "tool_calls", ...
   std::optional<Usage> usage;
 };
 

@@ -93,6 +93,70 @@ void assign_string(const json::object* o, std::string_view key, std::string& out
   }
 }
 
+// `function.arguments`: a string of JSON text; an object (some servers send one) is written
+// out as JSON text.
+void assign_arguments(const json::object* fn, std::string& out) {
+  const auto* a = fn ? fn->if_contains("arguments") : nullptr;
+  if (!a || a->is_null())
+    return;
+  if (a->is_string()) {
+    out.assign(a->as_string().data(), a->as_string().size());
+  } else {
+    out = json::serialize(*a);
+  }
+}
+
+const json::object* function_of(const json::object& call) {
+  const auto* fn = call.if_contains("function");
+  return fn ? fn->if_object() : nullptr;
+}
+
+// A message's `tool_calls` (non-streamed answers).
+std::vector<ToolCall> read_tool_calls(const json::object* message) {
+  std::vector<ToolCall> out;
+  const auto* calls = message ? message->if_contains("tool_calls") : nullptr;
+  if (!calls || !calls->is_array())
+    return out;
+  for (const auto& v : calls->as_array()) {
+    const auto* o = v.if_object();
+    if (!o)
+      continue;
+    ToolCall c;
+    assign_string(o, "id", c.id);
+    assign_string(function_of(*o), "name", c.name);
+    assign_arguments(function_of(*o), c.arguments);
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+// A delta's `tool_calls` pieces into `out` (cleared first). Returns false for an index out of
+// range. Pieces without an index take their position in the array.
+bool read_tool_call_deltas(const json::object* delta, std::vector<ToolCallDelta>& out) {
+  out.clear();
+  const auto* calls = delta ? delta->if_contains("tool_calls") : nullptr;
+  if (!calls || !calls->is_array())
+    return true;
+  const auto& array = calls->as_array();
+  for (std::size_t i = 0; i < array.size(); ++i) {
+    const auto* o = array[i].if_object();
+    if (!o)
+      continue;
+    ToolCallDelta& d = out.emplace_back();
+    d.index = i;
+    if (const auto* index = o->if_contains("index"); index && index->is_number()) {
+      const double at = index->to_number<double>();
+      if (!(at >= 0 && at < static_cast<double>(kMaxToolCalls)))
+        return false;
+      d.index = static_cast<std::size_t>(at);
+    }
+    assign_string(o, "id", d.id);
+    assign_string(function_of(*o), "name", d.name);
+    assign_arguments(function_of(*o), d.arguments);
+  }
+  return true;
+}
+
 }  // namespace
 
 json::object sampling_json(const Sampling& s) {
@@ -114,14 +178,39 @@ json::object sampling_json(const Sampling& s) {
   return o;
 }
 
+json::object message_json(const Message& m) {
+  json::object o{{"role", m.role}};
+  if (m.content.empty() && !m.tool_calls.empty()) {
+    o["content"] = nullptr;
+  } else {
+    o["content"] = m.content;
+  }
+  if (!m.tool_calls.empty()) {
+    json::array calls;
+    for (const auto& c : m.tool_calls) {
+      calls.push_back({{"id", c.id},
+                       {"type", "function"},
+                       {"function", {{"name", c.name}, {"arguments", c.arguments}}}});
+    }
+    o["tool_calls"] = std::move(calls);
+  }
+  if (!m.tool_call_id.empty())
+    o["tool_call_id"] = m.tool_call_id;
+  return o;
+}
+
 std::string chat_body(const ChatRequest& r, bool stream) {
   json::object o;
   if (!r.model.empty())
     o["model"] = r.model;
   json::array msgs;
   for (const auto& m : r.messages)
-    msgs.emplace_back(json::object{{"role", m.role}, {"content", m.content}});
+    msgs.emplace_back(message_json(m));
   o["messages"] = std::move(msgs);
+  if (!r.tools.empty())
+    o["tools"] = r.tools;
+  if (!r.tool_choice.empty())
+    o["tool_choice"] = r.tool_choice;
   put_sampling(o, r.sampling);
   finish_body(o, stream, r.include_usage, r.extra);
   return json::serialize(o);
@@ -166,6 +255,7 @@ ClientResult<Answer> parse_answer(std::string_view body, bool chat) {
     const auto* mo = m ? m->if_object() : nullptr;
     assign_string(mo, "content", a.content);
     assign_string(mo, "reasoning_content", a.reasoning);
+    a.tool_calls = read_tool_calls(mo);
   } else {
     assign_string(choice, "text", a.content);
   }
@@ -177,11 +267,11 @@ ClientResult<Answer> parse_answer(std::string_view body, bool chat) {
 ChunkDecoder::ChunkDecoder()
     : arena_(scratch_, sizeof scratch_), parser_(json::storage_ptr(), json::parse_options{}) {}
 
-Chunk ChunkDecoder::decode(std::string_view data, bool chat, std::string& content,
-                           std::string& reasoning, std::string& finish_reason) {
+Chunk ChunkDecoder::decode(std::string_view data, bool chat, ChunkText& text) {
   Chunk out;
-  content.clear();
-  reasoning.clear();
+  text.content.clear();
+  text.reasoning.clear();
+  text.tool_calls.clear();
   arena_.release();
   parser_.reset(json::storage_ptr(&arena_));
   json::error_code ec;
@@ -207,15 +297,21 @@ Chunk ChunkDecoder::decode(std::string_view data, bool chat, std::string& conten
   if (const auto* choice = first_choice(*o)) {
     const auto* d = chat ? choice->if_contains("delta") : nullptr;
     const auto* src = chat ? (d ? d->if_object() : nullptr) : choice;
-    assign_string(src, chat ? "content" : "text", content);
-    if (chat)
-      assign_string(src, "reasoning_content", reasoning);
+    assign_string(src, chat ? "content" : "text", text.content);
+    if (chat) {
+      assign_string(src, "reasoning_content", text.reasoning);
+      if (!read_tool_call_deltas(src, text.tool_calls)) {
+        out.error =
+            ClientError{Errc::internal, 0, "tool call index out of range in the stream", {}};
+        return out;
+      }
+    }
     if (const auto* fr = choice->if_contains("finish_reason"); fr && fr->is_string()) {
-      finish_reason.assign(fr->as_string().data(), fr->as_string().size());
+      text.finish_reason.assign(fr->as_string().data(), fr->as_string().size());
       out.has_finish = true;
     }
   }
-  out.has_text = !content.empty() || !reasoning.empty();
+  out.has_text = !text.content.empty() || !text.reasoning.empty() || !text.tool_calls.empty();
   out.usage = read_usage(*o);
   return out;
 }

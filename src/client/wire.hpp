@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "client/types.hpp"
 
@@ -17,6 +18,10 @@ namespace troupe::client::wire {
 
 // The sampling options that are set, as request-body members (unset ones are left out).
 boost::json::object sampling_json(const Sampling& s);
+
+// One chat message as the OpenAI wire format has it: role and content, an assistant's
+// `tool_calls` (its empty content then null), a tool message's `tool_call_id`.
+boost::json::object message_json(const Message& m);
 
 // Request bodies (stream=true adds stream_options.include_usage when asked for).
 std::string chat_body(const ChatRequest& r, bool stream);
@@ -29,25 +34,33 @@ ClientError error_from_response(int status, std::string_view body);
 // Parses a non-streamed chat (or completions, when !chat) response body.
 ClientResult<Answer> parse_answer(std::string_view body, bool chat);
 
+// Where ChunkDecoder::decode() puts a chunk's output: owned by one stream and reused for
+// every chunk (each decode replaces the text and the tool-call pieces).
+struct ChunkText {
+  std::string content;
+  std::string reasoning;
+  std::vector<ToolCallDelta> tool_calls;
+  std::string finish_reason;  // replaced only by a chunk that sets one
+};
+
 // What one `data:` payload of a stream carried.
 struct Chunk {
-  bool has_text = false;             // content or reasoning was non-empty
+  bool has_text = false;             // content, reasoning or a tool-call piece
   bool has_finish = false;           // a finish_reason was set
   std::optional<Usage> usage;        // a usage object was present
   std::optional<ClientError> error;  // {"error": ...} inside the stream, or malformed JSON
 };
 
 // Decodes stream chunks with a reused parser and a fixed scratch arena, so that decoding a
-// typical chunk allocates nothing. Text is appended to caller-owned strings.
+// typical chunk (text only) allocates nothing. Output goes to a caller-owned ChunkText.
 class ChunkDecoder {
  public:
   ChunkDecoder();
   ChunkDecoder(const ChunkDecoder&) = delete;
   ChunkDecoder& operator=(const ChunkDecoder&) = delete;
 
-  // Decodes one payload. Replaces `content`, `reasoning` and, when set, `finish_reason`.
-  Chunk decode(std::string_view data, bool chat, std::string& content, std::string& reasoning,
-               std::string& finish_reason);
+  // Decodes one payload into `out`. A tool-call index >= kMaxToolCalls is an error.
+  Chunk decode(std::string_view data, bool chat, ChunkText& out);
 
  private:
   unsigned char scratch_[4096];

@@ -5,9 +5,11 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <future>
 #include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "fake_server.hpp"
 
@@ -29,6 +31,12 @@ class ServerThread {
     thread_.join();
   }
   std::string url() const { return server_.url(); }
+  // The requests received so far (copied on the server's thread).
+  std::vector<test::FakeRequest> requests() {
+    std::promise<std::vector<test::FakeRequest>> copy;
+    boost::asio::post(io_, [&] { copy.set_value(server_.requests()); });
+    return copy.get_future().get();
+  }
 
  private:
   boost::asio::io_context io_;

@@ -176,6 +176,68 @@ TEST_F(AnswerTest, HeldChunkedStreamDeliversEachEventAtOnce) {
   EXPECT_EQ(out.recorded_.writes(), (std::vector<std::string>{"first", " second"}));
 }
 
+// A thinking model that calls a function: reasoning, a word, the call in three pieces.
+ScriptedResponse thinking_tool_call() {
+  ScriptedResponse r;
+  r.pieces = {test::sse_role(),
+              test::sse_reasoning("User wants"),
+              test::sse_reasoning(" weather."),
+              test::sse_text("Checking."),
+              test::sse_tool_call(0, "call_1", "get_weather", ""),
+              test::sse_tool_arguments(0, R"({"city":)"),
+              test::sse_tool_arguments(0, R"("Paris"})"),
+              test::sse_finish("tool_calls"),
+              test::sse_usage(20, 14),
+              test::sse_done()};
+  return r;
+}
+
+TEST_F(AnswerTest, ReasoningIsDimmedAndToolCallsShownOneWritePerEvent) {
+  server_.add(thinking_tool_call());
+  RecordingOutput out;
+  auto result = ask(out, {nullptr, nullptr, Style{true}, true});
+  ASSERT_FALSE(result.error) << result.error->message;
+  EXPECT_EQ(out.writes(),
+            (std::vector<std::string>{"\x1b[2mUser wants\x1b[0m", "\x1b[2m weather.\x1b[0m",
+                                      "\n\nChecking.", "\n\x1b[1m→ get_weather\x1b[0m(",
+                                      R"({"city":)", R"("Paris"})", ")"}));
+  EXPECT_TRUE(result.needs_newline);
+  EXPECT_EQ(result.text, "Checking.");  // only the content goes into the history
+  EXPECT_EQ(result.reasoning, "User wants weather.");
+  EXPECT_EQ(result.tool_calls,
+            (std::vector<client::ToolCall>{{"call_1", "get_weather", R"({"city":"Paris"})"}}));
+  EXPECT_EQ(result.finish_reason, "tool_calls");
+  EXPECT_EQ(result.stats.text_events, 6);
+  EXPECT_EQ(result.stats.tokens, 14);
+}
+
+TEST_F(AnswerTest, HiddenReasoningOffATerminalWritesOnlyTheAnswer) {
+  ScriptedResponse r;
+  r.pieces = {test::sse_role(), test::sse_reasoning("hmm"), test::sse_text("4"),
+              test::sse_finish("stop"), test::sse_done()};
+  server_.add(r);
+  RecordingOutput out;
+  auto result = ask(out, {nullptr, nullptr, Style{false}, false});
+  ASSERT_FALSE(result.error);
+  EXPECT_EQ(out.writes(), (std::vector<std::string>{"4"}));
+  EXPECT_EQ(result.reasoning, "hmm");  // kept for /reasoning last
+  EXPECT_TRUE(result.needs_newline);
+}
+
+TEST_F(AnswerTest, HiddenReasoningErasesTheSpinnerWithItsOneLine) {
+  ScriptedResponse r;
+  r.pieces = {test::sse_role(),      test::sse_reasoning("hmm"), test::sse_reasoning("..."),
+              test::sse_text("4\n"), test::sse_finish("stop"),   test::sse_done()};
+  server_.add(r);
+  RecordingOutput out;
+  Spinner spinner(out, std::chrono::hours(1));
+  auto result = ask(out, {&spinner, nullptr, Style{true}, false});
+  ASSERT_FALSE(result.error);
+  EXPECT_EQ(out.writes(),
+            (std::vector<std::string>{"⠋", "\b \b\x1b[2m[reasoning hidden]\x1b[0m\n", "4\n"}));
+  EXPECT_FALSE(result.needs_newline);
+}
+
 TEST(AnswerUnreachable, ConnectionRefusedIsOneClearLine) {
   asio::io_context io{1};
   std::string url;

@@ -3,6 +3,7 @@
 #   - the streamed answer printed by `troupe chat -p` equals the server's own (non-streamed)
 #     answer to the same greedy request, and so does the answer to a question piped on stdin;
 #   - output that is not a terminal carries no escape sequences;
+#   - with --tools the server takes the tools and the chat prints its answer to the same request;
 #   - errors are one line on stderr and a non-zero exit: unreachable, 401, unknown model.
 #
 # Usage: chat_integration_test.sh TROUPE_BINARY [MODEL.gguf]. The model defaults to the real
@@ -77,6 +78,21 @@ echo "chat -p answer equals the server's: $(head -c 60 "$work/chat.txt")..."
 echo "$question" | "${chat[@]}" >"$work/piped.txt" || fail "piped question failed"
 cmp -s "$work/expected.txt" "$work/piped.txt" || fail "piped answer differs"
 echo "piped question: same answer"
+
+# --tools: the server takes the chat's tools, and the chat prints the server's own answer to
+# the same greedy request with the same tools.
+tools='[{"type":"function","function":{"name":"get_weather","description":"Current weather","parameters":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}}}]'
+echo "$tools" >"$work/tools.json"
+curl -s -H "Authorization: Bearer secret" -H "Content-Type: application/json" \
+  -d "{\"model\":\"tiny\",\"messages\":[{\"role\":\"user\",\"content\":\"$question\"}],\"tools\":$tools,\"temperature\":0,\"max_tokens\":32,\"seed\":1}" \
+  "$url/v1/chat/completions" >"$work/tools_server.json"
+python3 -c 'import json,sys; sys.stdout.write(json.load(open(sys.argv[1]))["choices"][0]["message"]["content"] or "")' \
+  "$work/tools_server.json" >"$work/tools_expected.txt" || fail "bad server answer with tools: $(cat "$work/tools_server.json")"
+[[ -s $work/tools_expected.txt && $(tail -c 1 "$work/tools_expected.txt" | od -An -c | tr -d ' ') == '\n' ]] || echo >>"$work/tools_expected.txt"
+"${chat[@]}" --tools "$work/tools.json" -p "$question" >"$work/tools_chat.txt" 2>"$work/chat.err" \
+  || fail "chat --tools failed: $(cat "$work/chat.err")"
+cmp -s "$work/tools_expected.txt" "$work/tools_chat.txt" || fail "chat --tools answer differs: $(diff "$work/tools_expected.txt" "$work/tools_chat.txt")"
+echo "--tools: the server's answer with the same tools"
 
 # expect_error WANT_TEXT CHAT_ARGS...: exit 1 and one line on stderr containing WANT_TEXT.
 expect_error() {

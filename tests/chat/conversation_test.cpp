@@ -98,6 +98,68 @@ TEST(Conversation, SavedJsonHoldsEverything) {
   EXPECT_EQ(messages[2].at("content").as_string(), "hi ✓");
 }
 
+// An answer that called two functions, then their results: the history keeps the calls, so
+// the next request sends them back in the OpenAI shape.
+TEST(Conversation, ToolCallsAndResultsAreKeptAndSent) {
+  Conversation c;
+  c.set_tools(json::parse(R"([{"type":"function","function":{"name":"get_weather"}}])").as_array());
+  c.add_user("weather and time in Paris?");
+  EXPECT_TRUE(c.pending_tool_calls().empty());
+  c.add_assistant("", {{"call_a", "get_weather", R"({"city":"Paris"})"}, {"", "get_time", "{}"}});
+  auto pending = c.pending_tool_calls();
+  ASSERT_EQ(pending.size(), 2u);
+  EXPECT_EQ(pending[0].id, "call_a");
+  EXPECT_EQ(pending[1].id, "call_1_1");  // the server gave none: one is made up
+  auto first = c.add_tool_result("18 C");
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(first->name, "get_weather");
+  ASSERT_EQ(c.pending_tool_calls().size(), 1u);
+  EXPECT_EQ(c.pending_tool_calls()[0].name, "get_time");
+  ASSERT_TRUE(c.add_tool_result("14:05").ok());
+  EXPECT_TRUE(c.pending_tool_calls().empty());
+  EXPECT_FALSE(c.add_tool_result("extra").ok());
+
+  auto r = c.request();
+  ASSERT_EQ(r.messages.size(), 4u);
+  EXPECT_EQ(r.messages[1].role, "assistant");
+  ASSERT_EQ(r.messages[1].tool_calls.size(), 2u);
+  EXPECT_EQ(r.messages[1].tool_calls[0].arguments, R"({"city":"Paris"})");
+  EXPECT_EQ(r.messages[2].role, "tool");
+  EXPECT_EQ(r.messages[2].tool_call_id, "call_a");
+  EXPECT_EQ(r.messages[3].tool_call_id, "call_1_1");
+  EXPECT_EQ(r.messages[3].content, "14:05");
+  ASSERT_EQ(r.tools.size(), 1u);
+}
+
+TEST(Conversation, DroppingAFailedResultMakesItsCallPendingAgain) {
+  Conversation c;
+  c.add_user("q");
+  c.add_assistant("", {{"id1", "f", "{}"}});
+  ASSERT_TRUE(c.add_tool_result("r").ok());
+  EXPECT_TRUE(c.pending_tool_calls().empty());
+  c.drop_unanswered();  // the answer to the result failed
+  ASSERT_EQ(c.pending_tool_calls().size(), 1u);
+  EXPECT_EQ(c.turns().size(), 2u);
+  c.add_assistant("plain answer");
+  EXPECT_TRUE(c.pending_tool_calls().empty());  // only the last answer's calls can wait
+}
+
+TEST(Conversation, SavedJsonHoldsToolsCallsAndResults) {
+  Conversation c;
+  c.set_tools(json::parse(R"([{"type":"function","function":{"name":"f"}}])").as_array());
+  c.add_user("q");
+  c.add_assistant("", {{"id1", "f", R"({"x":1})"}});
+  ASSERT_TRUE(c.add_tool_result("ok").ok());
+  auto doc = json::parse(c.to_json()).as_object();
+  EXPECT_EQ(doc.at("tools").at(0).at("function").at("name").as_string(), "f");
+  const auto& m = doc.at("messages").as_array();
+  ASSERT_EQ(m.size(), 3u);
+  EXPECT_TRUE(m[1].at("content").is_null());
+  EXPECT_EQ(m[1].at("tool_calls").at(0).at("function").at("arguments").as_string(), R"({"x":1})");
+  EXPECT_EQ(m[2].at("tool_call_id").as_string(), "id1");
+  EXPECT_FALSE(json::parse(Conversation().to_json()).as_object().contains("tools"));
+}
+
 TEST(Conversation, WriteFileReportsTheReason) {
   auto r = write_file("/nonexistent-dir/x.json", "{}");
   ASSERT_FALSE(r.ok());

@@ -128,6 +128,30 @@ std::string sse_text(std::string_view text) {
       quoted(text));
 }
 
+// A chunk whose delta is the JSON text `delta`.
+std::string sse_delta(std::string_view delta) {
+  return fmt::format(
+      R"(data: {{"object":"chat.completion.chunk","choices":[{{"index":0,"delta":{},"finish_reason":null}}]}})"
+      "\n\n",
+      delta);
+}
+
+std::string sse_reasoning(std::string_view text) {
+  return sse_delta(fmt::format(R"({{"reasoning_content":{}}})", quoted(text)));
+}
+
+std::string sse_tool_call(int index, std::string_view id, std::string_view name,
+                          std::string_view arguments) {
+  return sse_delta(fmt::format(
+      R"({{"tool_calls":[{{"index":{},"id":{},"type":"function","function":{{"name":{},"arguments":{}}}}}]}})",
+      index, quoted(id), quoted(name), quoted(arguments)));
+}
+
+std::string sse_tool_arguments(int index, std::string_view arguments) {
+  return sse_delta(fmt::format(R"({{"tool_calls":[{{"index":{},"function":{{"arguments":{}}}}}]}})",
+                               index, quoted(arguments)));
+}
+
 std::string sse_finish(std::string_view reason) {
   return fmt::format(
       R"(data: {{"object":"chat.completion.chunk","choices":[{{"index":0,"delta":{{}},"finish_reason":{}}}]}})"

@@ -54,8 +54,13 @@ class ScriptedServer {
 };
 
 // SSE events as OpenAI-compatible servers send them.
-std::string sse_role();                             // first chunk: role only, no text
-std::string sse_text(std::string_view text);        // one delta with content
+std::string sse_role();                            // first chunk: role only, no text
+std::string sse_text(std::string_view text);       // one delta with content
+std::string sse_reasoning(std::string_view text);  // one delta with reasoning_content
+// A tool call's first piece (index, id, name, arguments so far), then argument fragments.
+std::string sse_tool_call(int index, std::string_view id, std::string_view name,
+                          std::string_view arguments);
+std::string sse_tool_arguments(int index, std::string_view arguments);
 std::string sse_finish(std::string_view reason);    // finish_reason chunk
 std::string sse_usage(int prompt, int completion);  // usage chunk (empty choices)
 std::string sse_done();                             // data: [DONE]

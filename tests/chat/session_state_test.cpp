@@ -49,6 +49,46 @@ TEST(SessionState, BadValuesAndFailedSavesAreReportedAsErrors) {
   EXPECT_TRUE(save.is_error);
 }
 
+TEST(SessionState, ToolResultsAnswerWaitingCallsInOrderThenResume) {
+  SessionState s;
+  s.conversation.add_user("weather and time?");
+  s.conversation.add_assistant("", {{"a", "get_weather", "{}"}, {"b", "get_time", "{}"}});
+  auto refused = run(s, "and tomorrow?");
+  EXPECT_TRUE(refused.is_error);
+  EXPECT_FALSE(refused.send);
+  EXPECT_EQ(refused.say,
+            "the model waits for 2 tool results: answer with /tool <result> (or /clear)\n");
+  auto first = run(s, "/tool 18 C");
+  EXPECT_FALSE(first.is_error);
+  EXPECT_FALSE(first.resume);
+  EXPECT_EQ(first.say, "(get_weather answered; next waiting call: get_time)\n");
+  auto second = run(s, "/tool 14:05");
+  EXPECT_TRUE(second.resume);
+  EXPECT_TRUE(second.say.empty());
+  ASSERT_EQ(s.conversation.turns().size(), 4u);
+  EXPECT_EQ(s.conversation.turns()[3].tool_call_id, "b");
+  EXPECT_EQ(s.conversation.turns()[3].content, "14:05");
+  auto none = run(s, "/tool again");
+  EXPECT_TRUE(none.is_error);
+  EXPECT_EQ(none.say, "no tool call is waiting for a result\n");
+}
+
+TEST(SessionState, ReasoningTogglesAndTheLastOneCanBeShown) {
+  SessionState s;
+  EXPECT_TRUE(s.show_reasoning);
+  EXPECT_EQ(run(s, "/reasoning hide").say, "(reasoning hidden)\n");
+  EXPECT_FALSE(s.show_reasoning);
+  EXPECT_EQ(run(s, "/reasoning").say, "(reasoning shown)\n");
+  EXPECT_TRUE(s.show_reasoning);
+  run(s, "/reasoning show");
+  EXPECT_TRUE(s.show_reasoning);
+  EXPECT_EQ(run(s, "/reasoning last").say, "(the last answer had no reasoning)\n");
+  s.last_reasoning = "Because.";
+  auto last = run(s, "/reasoning last");
+  EXPECT_TRUE(last.dim);
+  EXPECT_EQ(last.say, "Because.\n");
+}
+
 TEST(SessionState, SaveWritesTheConversation) {
   SessionState s;
   s.conversation.add_user("q");

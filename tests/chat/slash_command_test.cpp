@@ -68,6 +68,22 @@ TEST(SlashCommand, ModelAndSaveNeedAnArgument) {
   EXPECT_EQ(error_of("/save"), "usage: /save <file>");
 }
 
+TEST(SlashCommand, ReasoningShowsHidesTogglesOrPrintsTheLast) {
+  using Action = ReasoningCommand::Action;
+  EXPECT_EQ(parsed_as<ReasoningCommand>("/reasoning").action, Action::toggle);
+  EXPECT_EQ(parsed_as<ReasoningCommand>("/reasoning show").action, Action::show);
+  EXPECT_EQ(parsed_as<ReasoningCommand>("/reasoning  hide ").action, Action::hide);
+  EXPECT_EQ(parsed_as<ReasoningCommand>("/reasoning last").action, Action::last);
+  EXPECT_EQ(error_of("/reasoning maybe"), "usage: /reasoning [show|hide|last]");
+}
+
+TEST(SlashCommand, ToolTakesTheResultAsTypedAcrossLines) {
+  EXPECT_EQ(parsed_as<ToolCommand>(R"(/tool {"temp": 18})").result, R"({"temp": 18})");
+  EXPECT_EQ(parsed_as<ToolCommand>("/tool line one\nline  two").result, "line one\nline  two");
+  EXPECT_EQ(error_of("/tool"), "usage: /tool <result>");
+  EXPECT_EQ(error_of("/tool   "), "usage: /tool <result>");
+}
+
 TEST(SlashCommand, UnknownCommandAndBlankInputAreErrors) {
   EXPECT_EQ(error_of("/frobnicate 3"), "unknown command /frobnicate (type /help for the list)");
   EXPECT_EQ(parse_input("   ").error().code, Errc::invalid_request);
@@ -75,8 +91,8 @@ TEST(SlashCommand, UnknownCommandAndBlankInputAreErrors) {
 }
 
 TEST(SlashCommand, HelpListsEveryCommand) {
-  for (const char* name :
-       {"/help", "/clear", "/system", "/set", "/model", "/save", "/stats", "/exit"}) {
+  for (const char* name : {"/help", "/clear", "/system", "/set", "/model", "/save", "/stats",
+                           "/reasoning", "/tool", "/exit"}) {
     EXPECT_NE(help_text().find(name), std::string_view::npos) << name;
   }
 }
