@@ -1,6 +1,9 @@
 #include "bench/options.hpp"
 
+#include <boost/json.hpp>
 #include <charconv>
+#include <fstream>
+#include <sstream>
 #include <cmath>
 
 #include "bench/tool_sets.hpp"
@@ -108,6 +111,18 @@ Result<void> workload(const BenchFlags& f, BenchConfig& c) {
   c.ignore_eos = !f.no_ignore_eos;
   if (f.temperature >= 0)
     c.temperature = f.temperature;
+  if (!f.extra_body.empty()) {
+    std::ifstream in(f.extra_body, std::ios::binary);
+    if (!in)
+      return bad("--extra-body", "cannot read " + f.extra_body);
+    std::stringstream text;
+    text << in.rdbuf();
+    boost::system::error_code ec;
+    auto v = boost::json::parse(text.str(), ec);
+    if (ec || !v.is_object())
+      return bad("--extra-body", f.extra_body + " must hold one JSON object");
+    c.extra_body = std::move(v.as_object());
+  }
   return tools(f, c);
 }
 

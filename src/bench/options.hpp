@@ -29,6 +29,7 @@ struct BenchFlags {
   double temperature = -1;   // < 0: not sent
   std::string tools;         // "0,5" / "tools.json": tool sets to sweep (empty: no tools)
   std::string tool_choice;   // auto | required | none; empty: not sent
+  std::string extra_body;    // JSON file: an object merged into every request body
   std::string concurrency;   // "1,2,4"
   std::string request_rate;  // "2,4,8"
   std::string arrival = "poisson";

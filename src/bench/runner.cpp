@@ -110,6 +110,8 @@ void fill_common(Request& r, const BenchConfig& cfg, const BenchRequest& b) {
     r.extra["ignore_eos"] = true;
     r.extra["min_tokens"] = b.target.output;
   }
+  for (const auto& [key, value] : cfg.extra_body)
+    r.extra[key] = value;
 }
 
 asio::awaitable<client::ClientResult<client::Stream>> open_stream(Point& p, const BenchRequest& b) {

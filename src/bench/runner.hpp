@@ -16,6 +16,8 @@
 #include "bench/arrival.hpp"
 #include "bench/metrics.hpp"
 #include "bench/scenario.hpp"
+#include <boost/json.hpp>
+
 #include "bench/tool_sets.hpp"
 #include "client/client.hpp"
 #include "util/result.hpp"
@@ -40,6 +42,8 @@ struct BenchConfig {
   // tools. Empty: no tools and no sweep.
   std::vector<ToolSet> tool_sets;
   std::string tool_choice;       // sent with requests that carry tools, unless empty
+  // Members added to every request body (e.g. a response_format), over what the bench sets.
+  boost::json::object extra_body;
   std::vector<int> concurrency;  // closed-loop points
   std::vector<double> rates;     // open-loop points (requests/s); used when non-empty
   ArrivalKind arrival = ArrivalKind::poisson;

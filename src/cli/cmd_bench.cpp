@@ -53,6 +53,9 @@ void add_workload_flags(CLI::App& app, BenchFlags& f) {
   app.add_option("--tools", f.tools,
                  "tool sets to sweep, e.g. 0,5: N built-in functions (0..8) or a JSON file "
                  "with an OpenAI tools array; every request of a point carries its set");
+  app.add_option("--extra-body", f.extra_body,
+                 "JSON file with an object merged into every request body (e.g. a "
+                 "response_format), after the bench's own members");
   app.add_option("--tool-choice", f.tool_choice,
                  "auto | required | none, sent with requests that carry tools");
 }

@@ -178,6 +178,34 @@ TEST(ToolsWorkload, EveryRequestOfAPointCarriesItsToolSet) {
   EXPECT_EQ(points[1].at("tool_count").to_number<int>(), 3);
 }
 
+TEST(ExtraBody, ItsMembersGoIntoEveryRequestOverTheBenchsOwn) {
+  auto file = temp_file("bench_extra_body_test.json",
+                        R"({"response_format":{"type":"json_object"},"ignore_eos":false})");
+  testing::ServerThread server(test::openai_handler());
+  BenchFlags f;
+  f.scenarios = {"D(8,3)"};
+  f.concurrency = "1";
+  f.max_requests = 2;
+  f.extra_body = file.string();
+  auto run = run_benchmark(config(server.url(), f), nullptr);
+  std::filesystem::remove(file);
+  ASSERT_TRUE(run.ok()) << run.error().message;
+  auto bodies = chat_bodies(server);
+  ASSERT_EQ(bodies.size(), 2u);
+  for (const auto& b : bodies) {
+    EXPECT_EQ(b.at("response_format").at("type").as_string(), "json_object");
+    EXPECT_FALSE(b.at("ignore_eos").as_bool());  // the file wins over the bench's default
+    EXPECT_EQ(b.at("min_tokens").to_number<int>(), 3);
+  }
+  BenchFlags bad;
+  bad.extra_body = "/nonexistent/extra.json";
+  EXPECT_NE(config_error(bad).find("--extra-body"), std::string::npos);
+  auto list = temp_file("bench_extra_body_list.json", "[1,2]");
+  bad.extra_body = list.string();
+  EXPECT_NE(config_error(bad).find("one JSON object"), std::string::npos);
+  std::filesystem::remove(list);
+}
+
 // A server whose answers are tool calls: a call's first piece, then one argument fragment per
 // further token, finish_reason tool_calls, usage.
 asio::awaitable<bool> tool_call_answer(const test::FakeRequest& req, asio::ip::tcp::socket& s) {
