@@ -10,7 +10,8 @@
 #
 #   bench/peer/compare.sh -m MODEL.gguf [-c 1,4,16] [--rounds 3] [-s 'D(128,128)'] [-n 32]
 #       [--warmup 4] [--threads 2] [--parallel 16] [--ctx 8192] [--temperature T]
-#       [--batched] [--interference] [--out DIR] [--troupe PATH] [--llama-server PATH] [-- extra troupe serve flags]
+#       [--batched] [--interference] [--extra-body FILE] [--out DIR]
+#       [--troupe PATH] [--llama-server PATH] [-- extra troupe serve flags]
 #
 # Prints per-round ratios (troupe / llama-server output tokens/s; TTFT p50 and ITL p50 of both)
 # and, per concurrency, the pooled median ratio with its range over rounds; writes every
@@ -20,12 +21,15 @@
 # --interference also measures, on each side, the running streams' ITL p99 with 4 streams of
 # D(128,256) alone ("steady") and while a second client sends 1,024-token prompts one after
 # another ("with 1k prompts"): chunked prefill should keep the ratio near 1.
+# --extra-body FILE is passed to every `troupe bench` (e.g. bench/peer/workloads/
+# profile-schema.json: a 10-field response_format schema, ignore_eos off, so that answers end
+# where the grammar does; the scenario's output length is then only a cap).
 # Check `uptime` first: nothing else may be busy (ggml's threads spin at barriers).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 model="" conc=1,4,16 rounds=3 scenario='D(128,128)' n=32 warmup=4 threads=2 parallel=16 ctx=8192
-temperature="" batched=false interference=false out="" extra=()
+temperature="" batched=false interference=false out="" extra=() extra_body=""
 troupe="$root/build/release/troupe"
 llama_server="$root/third_party/llama-build/bin/llama-server"
 batched_bench="$root/third_party/llama-build/bin/llama-batched-bench"
@@ -43,11 +47,12 @@ while (($#)); do
     --temperature) temperature=$2; shift 2 ;;
     --batched) batched=true; shift ;;
     --interference) interference=true; shift ;;
+    --extra-body) extra_body=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --troupe) troupe=$2; shift 2 ;;
     --llama-server) llama_server=$2; shift 2 ;;
     --) shift; extra=("$@"); break ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "compare: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -84,11 +89,12 @@ pids+=($!); wait_healthy "$lport" "${pids[-1]}" llama-server
   echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "troupe: $("$troupe" version 2>/dev/null | tr '\n' ';')"
   echo "llama-server: $("$llama_server" --version 2>&1 | tr '\n' ';')"
-  echo "model: $model; threads $threads, slots $parallel, context $ctx; scenario $scenario, -n $n, warmup $warmup, temperature ${temperature:-server default}"
+  echo "model: $model; threads $threads, slots $parallel, context $ctx; scenario $scenario, -n $n, warmup $warmup, temperature ${temperature:-server default}${extra_body:+, extra body $extra_body}"
 } | tee "$out/setup.txt"
 
 temp_args=()
 [ -n "$temperature" ] && temp_args=(--temperature "$temperature")
+[ -n "$extra_body" ] && temp_args+=(--extra-body "$extra_body")
 IFS=, read -r -a levels <<<"$conc"
 run_point() {  # SIDE PORT C ROUND
   local dir="$out/r$4/$1-c$3"
