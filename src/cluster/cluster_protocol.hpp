@@ -33,7 +33,10 @@
 namespace troupe::cluster {
 
 // 2: chat messages with tool calls, chat options, parsed deltas; sampling grammars.
-inline constexpr std::uint32_t kProtocolVersion = 2;
+// 3: llama-server's samplers (typical_p, top_n_sigma, dynatemp, DRY, XTC, mirostat), text
+//    logit biases; temperature, top_k, top_p, min_p, repeat_penalty and max_tokens may be
+//    unset (the worker's defaults apply).
+inline constexpr std::uint32_t kProtocolVersion = 3;
 inline constexpr std::uint32_t type_id(std::uint32_t n) {
   return 0x434c0000u | (n << 8) | kProtocolVersion;  // "CL", message, version
 }

@@ -40,7 +40,7 @@ TEST(Job, FillsTheTaskFromTheRequest) {
   ASSERT_TRUE(job.ok());
   EXPECT_EQ(job->model, "m");
   EXPECT_EQ(job->task.stop.max_tokens, 256);  // no max_tokens: up to the context
-  EXPECT_FLOAT_EQ(job->task.sampling.temperature, 0.5f);
+  EXPECT_FLOAT_EQ(*job->task.sampling.temperature, 0.5f);
   EXPECT_EQ(*job->task.sampling.seed, 3u);
   EXPECT_EQ(job->task.stop.stop, std::vector<std::string>{"x"});
 }
