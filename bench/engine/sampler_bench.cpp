@@ -42,6 +42,12 @@ SamplingParams policy(const std::string& name) {
   p.seed = 1;
   if (name == "greedy")
     p.temperature = 0.0f;
+  if (name == "full_vocab") {  // temperature 1, no filter
+    p.temperature = 1.0f;
+    p.top_k = 0;
+    p.top_p = 1.0f;
+    p.min_p = 0.0f;
+  }
   if (name == "server") {
     p.top_k = 40;
     p.top_p = 0.95f;
@@ -53,7 +59,7 @@ SamplingParams policy(const std::string& name) {
 
 void sample(benchmark::State& state, int n_vocab, const std::string& name, SamplerPath path) {
   const auto logits = make_logits(n_vocab);
-  Sampler sampler(policy(name), n_vocab, {}, 4096, {}, path);
+  Sampler sampler(policy(name), n_vocab, {}, 4096, {}, {}, path);
   SamplerScratch scratch(n_vocab);
   SampledToken out;
   for (auto _ : state) {

@@ -22,23 +22,114 @@ Error invalid(std::string message, std::string param) {
   return Error{Errc::invalid_request, std::move(message), std::move(param)};
 }
 
+// A bias: a number in [-100, 100], or false (never: -inf).
+std::optional<float> read_bias(const json::value& v) {
+  if (v.is_bool() && !v.get_bool())
+    return -std::numeric_limits<float>::infinity();
+  if (v.is_number() && std::abs(v.to_number<double>()) <= 100.0)
+    return static_cast<float>(v.to_number<double>());
+  return std::nullopt;
+}
+
+// One logit_bias entry: a token id (an integer, or an object key that is one) or a text.
+bool add_bias(GenerationParams& p, std::optional<std::int64_t> id, std::string_view text,
+              const json::value& bias) {
+  const auto b = read_bias(bias);
+  if (!b || (id && (*id < 0 || *id > int32_max)))
+    return false;
+  if (id)
+    p.logit_bias.emplace_back(static_cast<std::int32_t>(*id), *b);
+  else
+    p.logit_bias_text.emplace_back(std::string(text), *b);
+  return true;
+}
+
+// An object key that is an integer (digits, an optional sign) names a token id.
+std::optional<std::int64_t> id_key(std::string_view key) {
+  std::int64_t id = 0;
+  const auto [ptr, ec] = std::from_chars(key.data(), key.data() + key.size(), id);
+  if (ec == std::errc::result_out_of_range)
+    return -1;  // an integer, out of range
+  if (ec != std::errc{} || ptr != key.data() + key.size())
+    return std::nullopt;
+  return id;
+}
+
 void read_logit_bias(JsonReader& r, GenerationParams& p) {
   const json::value* v = r.failed() ? nullptr : r.find("logit_bias");
   if (v == nullptr)
     return;
-  if (!v->is_object())
-    return r.fail("'logit_bias' must be an object", "logit_bias");
-  for (const auto& [key, bias] : v->get_object()) {
-    std::int64_t id = -1;
-    const auto [ptr, ec] = std::from_chars(key.data(), key.data() + key.size(), id);
-    const bool id_ok =
-        ec == std::errc{} && ptr == key.data() + key.size() && id >= 0 && id <= int32_max;
-    if (!id_ok || !bias.is_number() || !(std::abs(bias.to_number<double>()) <= 100.0)) {
-      return r.fail("'logit_bias' maps token ids to numbers in [-100, 100]", "logit_bias");
+  const auto bad = [&] {
+    r.fail(
+        "'logit_bias' maps token ids (in [0, 2^31)) or texts to a number in [-100, 100] or "
+        "false: {\"15043\": -1, \"Hello\": false} or [[15043, -1], [\"Hello\", false]]",
+        "logit_bias");
+  };
+  if (const auto* obj = v->if_object()) {
+    for (const auto& [key, bias] : *obj) {
+      const std::string_view k(key.data(), key.size());
+      if (!add_bias(p, id_key(k), k, bias))
+        return bad();
     }
-    p.logit_bias.emplace_back(static_cast<std::int32_t>(id),
-                              static_cast<float>(bias.to_number<double>()));
+    return;
   }
+  if (!v->is_array())
+    return bad();
+  for (const auto& item : v->get_array()) {
+    const auto* pair = item.if_array();
+    if (pair == nullptr || pair->size() != 2)
+      return bad();
+    const json::value& what = (*pair)[0];
+    const auto* text = what.if_string();
+    const auto id = text ? std::nullopt : as_integer(what);
+    if ((text == nullptr && !id) ||
+        !add_bias(p, id, text ? std::string_view(text->data(), text->size()) : "", (*pair)[1])) {
+      return bad();
+    }
+  }
+}
+
+// dry_sequence_breakers: an array of 1 to 32 non-empty strings (llama-server takes no single
+// string).
+void read_dry_breakers(JsonReader& r, GenerationParams& p) {
+  const json::value* v = r.failed() ? nullptr : r.find("dry_sequence_breakers");
+  if (v == nullptr)
+    return;
+  constexpr std::size_t max_breakers = 32;  // engine::max_dry_sequence_breakers
+  const auto* arr = v->if_array();
+  if (arr == nullptr || arr->empty() || arr->size() > max_breakers ||
+      std::any_of(arr->begin(), arr->end(),
+                  [](const auto& b) { return !b.is_string() || b.get_string().empty(); })) {
+    return r.fail(fmt::format("'dry_sequence_breakers' must be an array of 1 to {} non-empty "
+                              "strings",
+                              max_breakers),
+                  "dry_sequence_breakers");
+  }
+  auto& out = p.dry_sequence_breakers.emplace();
+  for (const auto& b : *arr)
+    out.emplace_back(b.get_string());
+}
+
+// llama-server's samplers beyond OpenAI's, with llama-server's names and ranges.
+void read_llama_samplers(JsonReader& r, GenerationParams& p) {
+  constexpr Bound zero{0, true}, one{1, true};
+  constexpr Bound any_low{std::numeric_limits<double>::lowest(), true};
+  constexpr Bound any_high{std::numeric_limits<double>::max(), true};
+  r.integer32("repeat_last_n", p.repeat_last_n, -1, int32_max);
+  r.number("typical_p", p.typical_p, {0, false}, one);
+  r.number("top_n_sigma", p.top_n_sigma, any_low, any_high);
+  r.number("dynatemp_range", p.dynatemp_range, zero, any_high);
+  r.number("dynatemp_exponent", p.dynatemp_exponent, zero, any_high);
+  r.number("dry_multiplier", p.dry_multiplier, zero, any_high);
+  r.number("dry_base", p.dry_base, one, any_high);
+  r.integer32("dry_allowed_length", p.dry_allowed_length, 0, int32_max);
+  r.integer32("dry_penalty_last_n", p.dry_penalty_last_n, -1, int32_max);
+  read_dry_breakers(r, p);
+  r.number("xtc_probability", p.xtc_probability, zero, one);
+  r.number("xtc_threshold", p.xtc_threshold, zero, one);
+  r.integer32("mirostat", p.mirostat, 0, 2);
+  r.number("mirostat_tau", p.mirostat_tau, zero, any_high);
+  r.number("mirostat_eta", p.mirostat_eta, zero, any_high);
 }
 
 void read_stream_options(JsonReader& r, GenerationParams& p) {
@@ -235,6 +326,7 @@ void read_generation(JsonReader& r, GenerationParams& p, bool chat) {
   r.integer("seed", p.seed, std::numeric_limits<std::int64_t>::min(),
             std::numeric_limits<std::int64_t>::max());
   read_logit_bias(r, p);
+  read_llama_samplers(r, p);
   read_stop(r, p);
   read_n(r);
   r.boolean("stream", p.stream);

@@ -38,8 +38,29 @@ struct GenerationParams {
   std::optional<double> frequency_penalty;  // [-2, 2]
   std::optional<double> repeat_penalty;     // (0, 10]
   std::optional<std::int64_t> seed;
-  std::vector<std::pair<std::int32_t, float>> logit_bias;  // token id -> bias in [-100, 100]
-  std::vector<std::string> stop;                           // at most 4, none empty
+  // logit_bias: an object {"<token id or text>": bias} or llama-server's array
+  // [[id or text, bias], ...]; a bias is a number in [-100, 100] or false (never: -inf). A key
+  // of digits is a token id; any other key (and an array's string) is a text whose every token
+  // gets the bias, tokenized by the engine that serves the request.
+  std::vector<std::pair<std::int32_t, float>> logit_bias;
+  std::vector<std::pair<std::string, float>> logit_bias_text;
+  // llama-server's samplers (unset: off, or llama-server's default value).
+  std::optional<std::int32_t> repeat_last_n;                      // >= -1 (-1: the context)
+  std::optional<double> typical_p;                                // (0, 1]
+  std::optional<double> top_n_sigma;                              // any number; < 0 is off
+  std::optional<double> dynatemp_range;                           // >= 0
+  std::optional<double> dynatemp_exponent;                        // >= 0
+  std::optional<double> dry_multiplier;                           // >= 0
+  std::optional<double> dry_base;                                 // >= 1
+  std::optional<std::int32_t> dry_allowed_length;                 // >= 0
+  std::optional<std::int32_t> dry_penalty_last_n;                 // >= -1 (-1: the context)
+  std::optional<std::vector<std::string>> dry_sequence_breakers;  // 1..32 non-empty strings
+  std::optional<double> xtc_probability;                          // [0, 1]
+  std::optional<double> xtc_threshold;                            // [0, 1]
+  std::optional<std::int32_t> mirostat;                           // 0, 1 or 2
+  std::optional<double> mirostat_tau;                             // >= 0
+  std::optional<double> mirostat_eta;                             // >= 0
+  std::vector<std::string> stop;                                  // at most 4, none empty
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
   bool ignore_eos = false;

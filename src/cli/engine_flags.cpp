@@ -2,13 +2,49 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 #include "engine/local_backend.hpp"
 #include "engine/sim_backend.hpp"
 
 namespace troupe::cli {
+
+namespace {
+
+// llama-server's sampling flags: defaults for what a request leaves unset.
+void add_sampling_flags(CLI::App& app, EngineFlags& f) {
+  auto& d = f.defaults;
+  const auto* group = "Sampling defaults (a request's own fields win)";
+  app.add_option("--temp,--temperature", d.temperature, "temperature (0: greedy)")
+      ->capture_default_str()
+      ->group(group);
+  app.add_option("--top-k", d.top_k, "top-k sampling (0: off)")
+      ->capture_default_str()
+      ->group(group);
+  app.add_option("--top-p", d.top_p, "top-p sampling (1: off)")
+      ->capture_default_str()
+      ->group(group);
+  app.add_option("--min-p", d.min_p, "min-p sampling (0: off)")
+      ->capture_default_str()
+      ->group(group);
+  app.add_option("--repeat-penalty", d.repeat_penalty, "repetition penalty (1: off)")
+      ->capture_default_str()
+      ->group(group);
+  // No -s/-n short forms: CLI11 would read llama-server's -sm, -np and -ngl as -s m, -n p and
+  // -n gl instead of answering them with what troupe calls them.
+  app.add_option("--seed", f.seed, "random seed (-1: a random one per request)")
+      ->capture_default_str()
+      ->group(group);
+  app.add_option("--n-predict,--predict", f.n_predict,
+                 "tokens to generate when a request sets no max_tokens (-1: up to the context)")
+      ->capture_default_str()
+      ->group(group);
+}
+
+}  // namespace
 
 void add_engine_flags(CLI::App& app, EngineFlags& f, const std::string& model_help) {
   app.add_option("-m,--model", f.model, model_help);
@@ -42,6 +78,7 @@ void add_engine_flags(CLI::App& app, EngineFlags& f, const std::string& model_he
   app.add_option("--chat-template-file", f.chat_template_file,
                  "chat template instead of the model's: a Jinja file")
       ->excludes(name);
+  add_sampling_flags(app, f);
 }
 
 namespace {
@@ -64,7 +101,36 @@ Result<std::string> chat_template_choice(const EngineFlags& f) {
 
 }  // namespace
 
+Result<engine::SamplingDefaults> sampling_defaults(const EngineFlags& f) {
+  engine::SamplingDefaults d = f.defaults;
+  if (f.seed < -1 || f.seed > std::numeric_limits<std::uint32_t>::max())
+    return Error{Errc::invalid_request, "--seed must be -1 (random) or in [0, 2^32)"};
+  if (f.seed >= 0)
+    d.seed = static_cast<std::uint32_t>(f.seed);
+  if (f.n_predict == 0 || f.n_predict < -1)
+    return Error{Errc::invalid_request, "--n-predict must be -1 (up to the context) or >= 1"};
+  if (f.n_predict > 0)
+    d.n_predict = f.n_predict;
+  const auto bad = [](std::string_view flag, std::string_view range) {
+    return Error{Errc::invalid_request, fmt::format("{} must be in {}", flag, range)};
+  };
+  if (!(d.temperature >= 0.0f && d.temperature <= 100.0f))
+    return bad("--temp", "[0, 100]");
+  if (d.top_k < 0)
+    return bad("--top-k", "[0, 2^31)");
+  if (!(d.top_p > 0.0f && d.top_p <= 1.0f))
+    return bad("--top-p", "(0, 1]");
+  if (!(d.min_p >= 0.0f && d.min_p <= 1.0f))
+    return bad("--min-p", "[0, 1]");
+  if (!(d.repeat_penalty > 0.0f && std::isfinite(d.repeat_penalty)))
+    return bad("--repeat-penalty", "(0, inf)");
+  return d;
+}
+
 Result<std::unique_ptr<engine::Backend>> make_backend(const EngineFlags& f) {
+  auto defaults = sampling_defaults(f);
+  if (!defaults)
+    return defaults.error();
   if (f.engine == "sim") {
     if (!f.chat_template.empty() || !f.chat_template_file.empty()) {
       return Error{Errc::invalid_request,
@@ -80,6 +146,7 @@ Result<std::unique_ptr<engine::Backend>> make_backend(const EngineFlags& f) {
     so.decode_tokens_per_s = f.sim_decode_tps;
     so.prefill_tokens_per_s = f.sim_prefill_tps;
     so.step_aligned = f.sim_steps;
+    so.defaults = *defaults;
     return engine::make_sim_backend(so);
   }
   if (f.model.empty())
@@ -98,6 +165,7 @@ Result<std::unique_ptr<engine::Backend>> make_backend(const EngineFlags& f) {
   eo.persistent_threads = f.threadpool;
   eo.thread_poll = static_cast<std::uint32_t>(f.poll);
   eo.max_queue = f.max_queue;
+  eo.defaults = *defaults;
   return engine::make_local_backend(eo);
 }
 

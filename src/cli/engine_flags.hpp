@@ -29,15 +29,25 @@ struct EngineFlags {
   bool sim_steps = false;
   std::string chat_template;       // --chat-template NAME (or inline Jinja)
   std::string chat_template_file;  // --chat-template-file FILE
+  // What requests leave unset: --temp, --top-k, --top-p, --min-p, --repeat-penalty (llama-
+  // server's names and defaults), --seed (-1: random) and --n-predict (-1: up to the context).
+  engine::SamplingDefaults defaults;
+  std::int64_t seed = -1;
+  int n_predict = -1;
 };
 
 // Adds -m/--model (with `model_help`), -a/--alias, --engine, --parallel, -c/--ctx-size,
 // -t/--threads, --poll, --no-threadpool, -b/--batch, --max-queue, --sim-decode-tps,
-// --sim-prefill-tps, --sim-steps, --chat-template and --chat-template-file.
+// --sim-prefill-tps, --sim-steps, --chat-template, --chat-template-file, and the sampling
+// defaults --temp, --top-k, --top-p, --min-p, --repeat-penalty, --seed, --n-predict.
 void add_engine_flags(CLI::App& app, EngineFlags& f, const std::string& model_help);
 
-// The sim engine, or llama.cpp on `model` (invalid_request when it is empty, or when the
-// --chat-template-file cannot be read).
+// The sampling defaults the flags give. Errors: invalid_request naming the flag for a value
+// out of range (the ranges requests have).
+Result<engine::SamplingDefaults> sampling_defaults(const EngineFlags& f);
+
+// The sim engine, or llama.cpp on `model` (invalid_request when it is empty, when the
+// --chat-template-file cannot be read, or when a sampling default is out of range).
 Result<std::unique_ptr<engine::Backend>> make_backend(const EngineFlags& f);
 
 }  // namespace troupe::cli

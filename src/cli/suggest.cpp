@@ -29,11 +29,15 @@ constexpr std::array kLlamaFlags = {
          "this troupe runs llama.cpp on the CPU: GPU offload has no option yet"},
     Hint{"-fa --flash-attn -ctk --cache-type-k -ctv --cache-type-v --mlock --no-mmap",
          "troupe has no such option yet: it uses llama.cpp's defaults"},
-    Hint{"-n --n-predict --predict",
-         "troupe takes the limit per request: max_tokens (or max_completion_tokens) in the body"},
-    Hint{"--temp --temperature --top-k --top-p --min-p --repeat-penalty --presence-penalty "
-         "--frequency-penalty -s --seed",
-         "troupe takes sampling settings per request (temperature, top_p, seed, ... in the body)"},
+    Hint{"-n", "troupe's name for it is --n-predict"},
+    Hint{"-s", "troupe's name for it is --seed"},
+    Hint{"--presence-penalty --frequency-penalty --repeat-last-n --typical --typical-p "
+         "--top-nsigma --top-n-sigma --dynatemp-range --dynatemp-exp --dry-multiplier --dry-base "
+         "--dry-allowed-length --dry-penalty-last-n --dry-sequence-breaker --xtc-probability "
+         "--xtc-threshold --mirostat --mirostat-lr --mirostat-ent -l --logit-bias",
+         "troupe takes this sampler per request (presence_penalty, typical_p, dry_multiplier, "
+         "mirostat, logit_bias, ... in the body); server-wide defaults: --temp, --top-k, "
+         "--top-p, --min-p, --repeat-penalty, --seed, --n-predict"},
     Hint{"-v --verbose --log-verbose", "use --log-level debug"},
     Hint{"--log-disable", "use --log-level off"},
     Hint{"--metrics", "troupe always serves /metrics: drop the option"},

@@ -177,12 +177,99 @@ bool decode_prompt(WireReader& r, engine::Prompt& p) {
   }
 }
 
+// An optional value: a presence byte, then the value (written either way: fixed layout).
+void opt_f32(WireWriter& w, const std::optional<float>& v) {
+  w.u8(v ? 1 : 0);
+  f32(w, v.value_or(0.0f));
+}
+void opt_i32(WireWriter& w, const std::optional<std::int32_t>& v) {
+  w.u8(v ? 1 : 0);
+  w.u32(static_cast<std::uint32_t>(v.value_or(0)));
+}
+std::optional<float> opt_f32(WireReader& r) {
+  const bool has = r.u8() != 0;
+  const float v = f32(r);
+  return has ? std::optional<float>(v) : std::nullopt;
+}
+std::optional<std::int32_t> opt_i32(WireReader& r) {
+  const bool has = r.u8() != 0;
+  const auto v = static_cast<std::int32_t>(r.u32());
+  return has ? std::optional<std::int32_t>(v) : std::nullopt;
+}
+
+void encode_strings(const std::vector<std::string>& v, WireWriter& w) {
+  w.u32(static_cast<std::uint32_t>(v.size()));
+  for (const auto& x : v)
+    w.str(x);
+}
+
+bool decode_strings(WireReader& r, std::vector<std::string>& v) {
+  std::uint32_t n = 0;
+  if (!read_count(r, 4, n))
+    return false;
+  v.resize(n);
+  for (auto& x : v)
+    x = r.str();
+  return r.ok();
+}
+
+// llama-server's samplers beyond OpenAI's.
+void encode_llama_samplers(const engine::SamplingParams& s, WireWriter& w) {
+  f32(w, s.typical_p);
+  f32(w, s.top_n_sigma);
+  f32(w, s.dynatemp_range);
+  f32(w, s.dynatemp_exponent);
+  f32(w, s.dry_multiplier);
+  f32(w, s.dry_base);
+  w.u32(static_cast<std::uint32_t>(s.dry_allowed_length));
+  w.u32(static_cast<std::uint32_t>(s.dry_penalty_last_n));
+  encode_strings(s.dry_sequence_breakers, w);
+  f32(w, s.xtc_probability);
+  f32(w, s.xtc_threshold);
+  w.u32(static_cast<std::uint32_t>(s.mirostat));
+  f32(w, s.mirostat_tau);
+  f32(w, s.mirostat_eta);
+  w.u32(static_cast<std::uint32_t>(s.logit_bias_text.size()));
+  for (const auto& [text, bias] : s.logit_bias_text) {
+    w.str(text);
+    f32(w, bias);
+  }
+}
+
+bool decode_llama_samplers(WireReader& r, engine::SamplingParams& s) {
+  s.typical_p = f32(r);
+  s.top_n_sigma = f32(r);
+  s.dynatemp_range = f32(r);
+  s.dynatemp_exponent = f32(r);
+  s.dry_multiplier = f32(r);
+  s.dry_base = f32(r);
+  s.dry_allowed_length = static_cast<std::int32_t>(r.u32());
+  s.dry_penalty_last_n = static_cast<std::int32_t>(r.u32());
+  if (!decode_strings(r, s.dry_sequence_breakers))
+    return false;
+  s.xtc_probability = f32(r);
+  s.xtc_threshold = f32(r);
+  s.mirostat = static_cast<std::int32_t>(r.u32());
+  s.mirostat_tau = f32(r);
+  s.mirostat_eta = f32(r);
+  std::uint32_t n = 0;
+  if (!read_count(r, 8, n))
+    return false;
+  s.logit_bias_text.resize(n);
+  for (auto& [text, bias] : s.logit_bias_text) {
+    text = r.str();
+    bias = f32(r);
+  }
+  return r.ok();
+}
+
+// Unset fields travel unset: the worker's engine fills its own defaults.
 void encode_sampling(const engine::SamplingParams& s, WireWriter& w) {
-  f32(w, s.temperature);
-  w.u32(static_cast<std::uint32_t>(s.top_k));
-  f32(w, s.top_p);
-  f32(w, s.min_p);
-  f32(w, s.repeat_penalty);
+  opt_f32(w, s.temperature);
+  opt_i32(w, s.top_k);
+  opt_f32(w, s.top_p);
+  opt_f32(w, s.min_p);
+  opt_f32(w, s.repeat_penalty);
   w.u32(static_cast<std::uint32_t>(s.repeat_last_n));
   f32(w, s.presence_penalty);
   f32(w, s.frequency_penalty);
@@ -193,6 +280,7 @@ void encode_sampling(const engine::SamplingParams& s, WireWriter& w) {
     w.u32(static_cast<std::uint32_t>(tok));
     f32(w, bias);
   }
+  encode_llama_samplers(s, w);
   w.u8(s.logprobs ? 1 : 0);
   w.u32(static_cast<std::uint32_t>(s.top_logprobs));
   w.u8(s.grammar ? 1 : 0);
@@ -208,11 +296,11 @@ void encode_sampling(const engine::SamplingParams& s, WireWriter& w) {
 }
 
 bool decode_sampling(WireReader& r, engine::SamplingParams& s) {
-  s.temperature = f32(r);
-  s.top_k = static_cast<std::int32_t>(r.u32());
-  s.top_p = f32(r);
-  s.min_p = f32(r);
-  s.repeat_penalty = f32(r);
+  s.temperature = opt_f32(r);
+  s.top_k = opt_i32(r);
+  s.top_p = opt_f32(r);
+  s.min_p = opt_f32(r);
+  s.repeat_penalty = opt_f32(r);
   s.repeat_last_n = static_cast<std::int32_t>(r.u32());
   s.presence_penalty = f32(r);
   s.frequency_penalty = f32(r);
@@ -228,6 +316,8 @@ bool decode_sampling(WireReader& r, engine::SamplingParams& s) {
     tok = static_cast<engine::Token>(r.u32());
     bias = f32(r);
   }
+  if (!decode_llama_samplers(r, s))
+    return false;
   s.logprobs = r.u8() != 0;
   s.top_logprobs = static_cast<std::int32_t>(r.u32());
   if (r.u8() != 0) {
@@ -248,7 +338,7 @@ bool decode_sampling(WireReader& r, engine::SamplingParams& s) {
 }
 
 void encode_stop(const engine::StopParams& s, WireWriter& w) {
-  w.u32(static_cast<std::uint32_t>(s.max_tokens));
+  opt_i32(w, s.max_tokens);
   w.u32(static_cast<std::uint32_t>(s.stop.size()));
   for (const auto& x : s.stop)
     w.str(x);
@@ -257,7 +347,7 @@ void encode_stop(const engine::StopParams& s, WireWriter& w) {
 }
 
 bool decode_stop(WireReader& r, engine::StopParams& s) {
-  s.max_tokens = static_cast<std::int32_t>(r.u32());
+  s.max_tokens = opt_i32(r);
   std::uint32_t n = 0;
   if (!read_count(r, 4, n))
     return false;

@@ -6,6 +6,7 @@
 //     CancelRequest     tell: the client went away; drop the stream (frees the sequence)
 //     TokenizeRequest   ask:  -> TokenizeReply, or a failed reply (Error)
 //     DetokenizeRequest ask:  -> DetokenizeReply, or a failed reply (Error)
+//     ApplyTemplateRequest ask: -> ApplyTemplateReply (the rendered prompt), or a failed reply
 //   worker -> gateway stream sink (reply_to):
 //     StreamUpdate      tell: one event of request `request_id`, in order; the last one is
 //                       Finished or Failed
@@ -33,6 +34,10 @@
 namespace troupe::cluster {
 
 // 2: chat messages with tool calls, chat options, parsed deltas; sampling grammars.
+// 3: llama-server's samplers (typical_p, top_n_sigma, dynatemp, DRY, XTC, mirostat), text
+//    logit biases; temperature, top_k, top_p, min_p, repeat_penalty and max_tokens may be
+//    unset (the worker's defaults apply); a grammar's generation-prompt prefill and a
+//    conversation's JSON schema; ApplyTemplateRequest.
 inline constexpr std::uint32_t kProtocolVersion = 3;
 inline constexpr std::uint32_t type_id(std::uint32_t n) {
   return 0x434c0000u | (n << 8) | kProtocolVersion;  // "CL", message, version
@@ -87,6 +92,14 @@ struct DetokenizeRequest {
 
 struct DetokenizeReply {
   std::string text;
+};
+
+struct ApplyTemplateRequest {
+  engine::Task task;  // its messages and chat options
+};
+
+struct ApplyTemplateReply {
+  std::string prompt;
 };
 
 // Decodes a message of type T from a payload; Errc::invalid_request when malformed or when
@@ -213,6 +226,27 @@ struct Codec<cluster::DetokenizeReply> {
   static void encode(const cluster::DetokenizeReply& m, WireWriter& w) { w.str(m.text); }
   static bool decode(WireReader& r, cluster::DetokenizeReply& m) {
     m.text = r.str();
+    return r.ok();
+  }
+};
+
+template <>
+struct Codec<cluster::ApplyTemplateRequest> {
+  static constexpr std::uint32_t type_id = cluster::type_id(8);
+  static void encode(const cluster::ApplyTemplateRequest& m, WireWriter& w) {
+    cluster::encode_task(m.task, w);
+  }
+  static bool decode(WireReader& r, cluster::ApplyTemplateRequest& m) {
+    return cluster::decode_task(r, m.task);
+  }
+};
+
+template <>
+struct Codec<cluster::ApplyTemplateReply> {
+  static constexpr std::uint32_t type_id = cluster::type_id(9);
+  static void encode(const cluster::ApplyTemplateReply& m, WireWriter& w) { w.str(m.prompt); }
+  static bool decode(WireReader& r, cluster::ApplyTemplateReply& m) {
+    m.prompt = r.str();
     return r.ok();
   }
 };

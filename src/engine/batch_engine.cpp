@@ -232,7 +232,8 @@ void EngineLoop::admit(AdmitSequence& a) {
   s.max_tokens = std::max(a.max_tokens, 1);
   s.min_tokens = a.min_tokens;
   s.ignore_eos = a.ignore_eos;
-  s.sampler.emplace(a.sampling, model_.n_vocab(), a.prompt, n_ctx_seq_, std::move(a.grammar));
+  s.sampler.emplace(a.sampling, model_.n_vocab(), a.prompt, n_ctx_seq_, std::move(a.grammar),
+                    std::move(a.dry));
   s.sink = std::move(a.sink);
   prefill_order_.push_back(id);
   ++active_;

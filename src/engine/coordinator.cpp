@@ -3,11 +3,14 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
+#include <limits>
 
 #include "engine/vocab_tokenizer.hpp"
 #include "util/thread_name.hpp"
@@ -53,28 +56,95 @@ asio::awaitable<std::invoke_result_t<F&>> run_on(asio::thread_pool::executor_typ
 
 }  // namespace
 
-std::optional<Error> validate_parameters(const SamplingParams& s, const StopParams& stop) {
-  auto bad = [](std::string msg, std::string param) {
-    return Error{Errc::invalid_request, std::move(msg), std::move(param)};
+namespace {
+
+Error bad_parameter(std::string message, std::string param) {
+  return Error{Errc::invalid_request, std::move(message), std::move(param)};
+}
+
+bool finite_at_least(float x, float lo) {
+  return std::isfinite(x) && x >= lo;
+}
+
+// temperature, top_k, top_p, min_p and the penalties.
+std::optional<Error> check_basic_sampling(const SamplingParams& s) {
+  if (s.temperature && !(*s.temperature >= 0.0f && *s.temperature <= 100.0f))
+    return bad_parameter("temperature must be in [0, 100]", "temperature");
+  if (s.top_p && !(*s.top_p > 0.0f && *s.top_p <= 1.0f))
+    return bad_parameter("top_p must be in (0, 1]", "top_p");
+  if (s.min_p && !(*s.min_p >= 0.0f && *s.min_p <= 1.0f))
+    return bad_parameter("min_p must be in [0, 1]", "min_p");
+  if (s.top_k && *s.top_k < 0)
+    return bad_parameter("top_k must be >= 0", "top_k");
+  if (s.repeat_penalty && !(std::isfinite(*s.repeat_penalty) && *s.repeat_penalty > 0.0f))
+    return bad_parameter("repeat_penalty must be > 0", "repeat_penalty");
+  if (s.repeat_last_n < -1)
+    return bad_parameter("repeat_last_n must be >= -1 (-1: the context)", "repeat_last_n");
+  if (!std::isfinite(s.presence_penalty))
+    return bad_parameter("presence_penalty must be finite", "presence_penalty");
+  if (!std::isfinite(s.frequency_penalty))
+    return bad_parameter("frequency_penalty must be finite", "frequency_penalty");
+  const auto bad_bias = [](const auto& entry) {
+    return std::isnan(entry.second) || entry.second == std::numeric_limits<float>::infinity();
   };
-  if (!(s.temperature >= 0.0f && s.temperature <= 100.0f)) {
-    return bad("temperature must be >= 0", "temperature");
+  if (std::any_of(s.logit_bias.begin(), s.logit_bias.end(), bad_bias) ||
+      std::any_of(s.logit_bias_text.begin(), s.logit_bias_text.end(), bad_bias))
+    return bad_parameter("a logit bias must be a number or -inf (never)", "logit_bias");
+  return std::nullopt;
+}
+
+// llama-server's samplers beyond OpenAI's.
+std::optional<Error> check_llama_samplers(const SamplingParams& s) {
+  if (!(s.typical_p > 0.0f && s.typical_p <= 1.0f))
+    return bad_parameter("typical_p must be in (0, 1]", "typical_p");
+  if (!std::isfinite(s.top_n_sigma))
+    return bad_parameter("top_n_sigma must be a finite number", "top_n_sigma");
+  if (!finite_at_least(s.dynatemp_range, 0.0f))
+    return bad_parameter("dynatemp_range must be >= 0", "dynatemp_range");
+  if (!finite_at_least(s.dynatemp_exponent, 0.0f))
+    return bad_parameter("dynatemp_exponent must be >= 0", "dynatemp_exponent");
+  if (!finite_at_least(s.dry_multiplier, 0.0f))
+    return bad_parameter("dry_multiplier must be >= 0", "dry_multiplier");
+  if (!finite_at_least(s.dry_base, 1.0f))
+    return bad_parameter("dry_base must be >= 1", "dry_base");
+  if (s.dry_allowed_length < 0)
+    return bad_parameter("dry_allowed_length must be >= 0", "dry_allowed_length");
+  if (s.dry_penalty_last_n < -1)
+    return bad_parameter("dry_penalty_last_n must be >= -1 (-1: the context)",
+                         "dry_penalty_last_n");
+  const auto& breakers = s.dry_sequence_breakers;
+  if (breakers.empty() || breakers.size() > max_dry_sequence_breakers ||
+      std::any_of(breakers.begin(), breakers.end(), [](const auto& b) { return b.empty(); })) {
+    return bad_parameter(fmt::format("dry_sequence_breakers must be 1 to {} non-empty strings",
+                                     max_dry_sequence_breakers),
+                         "dry_sequence_breakers");
   }
-  if (!(s.top_p > 0.0f && s.top_p <= 1.0f))
-    return bad("top_p must be in (0, 1]", "top_p");
-  if (!(s.min_p >= 0.0f && s.min_p <= 1.0f))
-    return bad("min_p must be in [0, 1]", "min_p");
-  if (s.top_k < 0)
-    return bad("top_k must be >= 0", "top_k");
-  if (!(s.repeat_penalty > 0.0f))
-    return bad("repeat_penalty must be > 0", "repeat_penalty");
-  if (s.top_logprobs < 0 || s.top_logprobs > 20) {
-    return bad("top_logprobs must be in [0, 20]", "top_logprobs");
-  }
-  if (stop.max_tokens < 1)
-    return bad("max_tokens must be >= 1", "max_tokens");
+  if (!(s.xtc_probability >= 0.0f && s.xtc_probability <= 1.0f))
+    return bad_parameter("xtc_probability must be in [0, 1]", "xtc_probability");
+  if (!(s.xtc_threshold >= 0.0f && s.xtc_threshold <= 1.0f))
+    return bad_parameter("xtc_threshold must be in [0, 1]", "xtc_threshold");
+  if (s.mirostat < 0 || s.mirostat > 2)
+    return bad_parameter("mirostat must be 0, 1 or 2", "mirostat");
+  if (!finite_at_least(s.mirostat_tau, 0.0f))
+    return bad_parameter("mirostat_tau must be >= 0", "mirostat_tau");
+  if (!finite_at_least(s.mirostat_eta, 0.0f))
+    return bad_parameter("mirostat_eta must be >= 0", "mirostat_eta");
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<Error> validate_parameters(const SamplingParams& s, const StopParams& stop) {
+  if (auto e = check_basic_sampling(s))
+    return e;
+  if (auto e = check_llama_samplers(s))
+    return e;
+  if (s.top_logprobs < 0 || s.top_logprobs > 20)
+    return bad_parameter("top_logprobs must be in [0, 20]", "top_logprobs");
+  if (stop.max_tokens && *stop.max_tokens < 1)
+    return bad_parameter("max_tokens must be >= 1", "max_tokens");
   if (stop.min_tokens < 0)
-    return bad("min_tokens must be >= 0", "min_tokens");
+    return bad_parameter("min_tokens must be >= 0", "min_tokens");
   return std::nullopt;
 }
 
@@ -173,9 +243,10 @@ std::optional<Error> Coordinator::check_model(const std::string& name) const {
   return std::nullopt;
 }
 
-std::optional<Error> Coordinator::precheck(const Task& task) const {
+std::optional<Error> Coordinator::precheck(Task& task) const {
   if (auto e = check_model(task.model))
     return e;
+  apply_defaults(task, options_.defaults, n_ctx_seq_);  // loaded: check_model said so
   if (auto e = validate_parameters(task.sampling, task.stop))
     return e;
   if (queued_gauge_.load(std::memory_order_relaxed) >= options_.max_queue &&
@@ -254,10 +325,19 @@ asio::awaitable<TokenStream> Coordinator::generate(Task task) {
       co_return failed_stream(g.error());
     grammar = std::move(g.value());
   }
+  SamplerPtr dry;
+  if (!task.sampling.logit_bias_text.empty() || uses_dry(task.sampling)) {
+    auto d =
+        co_await run_on(tokenizer_.get_executor(), [&] { return prepare_sampling(task.sampling); });
+    if (!d)
+      co_return failed_stream(d.error());
+    dry = std::move(d.value());
+  }
   auto [writer, stream] = make_stream();
   Pending pending =
       make_pending(task, std::move(prompt.value()), std::move(writer), std::move(parser));
   pending.grammar = std::move(grammar);
+  pending.dry = std::move(dry);
   asio::post(actors_, [this, p = std::move(pending)]() mutable { submit(std::move(p)); });
   co_return std::move(stream);
 }
@@ -303,7 +383,8 @@ void Coordinator::admit(Pending p) {
   running_gauge_.store(running_, std::memory_order_relaxed);
   admitted_.emplace(p.ticket, p.actor);
   engine_->tell(AdmitSequence{p.ticket, std::move(p.prompt), std::move(p.sampling),
-                              std::move(p.grammar), p.stop.max_tokens, p.stop.min_tokens,
+                              std::move(p.grammar), std::move(p.dry),
+                              p.stop.max_tokens.value_or(n_ctx_seq_), p.stop.min_tokens,
                               p.stop.ignore_eos, actor_sink(std::move(p.actor))});
 }
 
@@ -410,6 +491,18 @@ Result<std::unique_ptr<chatfmt::ChatTemplate>> Coordinator::load_chat_template()
                (*t)->supports_tool_calls() ? ", tool calls" : "",
                (*t)->supports_thinking() ? ", thinking" : "");
   return t;
+}
+
+Result<SamplerPtr> Coordinator::prepare_sampling(SamplingParams& s) const {
+  for (const auto& [text, bias] : s.logit_bias_text) {
+    auto ids = model_->tokenize(text, /*add_special=*/false, /*parse_special=*/false);
+    if (!ids)
+      return Error{Errc::invalid_request, ids.error().message, "logit_bias"};
+    for (Token t : *ids)
+      s.logit_bias.emplace_back(t, bias);
+  }
+  s.logit_bias_text.clear();
+  return make_dry_sampler(model_->vocab(), s, n_ctx_seq_);
 }
 
 Result<chatfmt::Rendered> Coordinator::render_chat(const Task& task) const {

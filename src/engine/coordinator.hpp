@@ -69,18 +69,23 @@ class Coordinator final : public Backend {
     SamplingParams sampling;
     StopParams stop;
     SamplerPtr grammar;  // built from sampling.grammar on the tokenizer thread
+    SamplerPtr dry;      // DRY's sampler, built on the tokenizer thread (null: no DRY)
   };
 
   void load();
   void set_health(HealthState state, std::string message);
-  // Checks that need no tokenizing: readiness, model name, parameters, queue room, and a
-  // prompt whose byte length alone proves it cannot fit.
-  std::optional<Error> precheck(const Task& task) const;
+  // Checks that need no tokenizing: readiness, model name, parameters (once the defaults
+  // filled what `task` left unset), queue room, and a prompt whose byte length alone proves
+  // it cannot fit.
+  std::optional<Error> precheck(Task& task) const;
   std::optional<Error> check_model(const std::string& name) const;
   // On the tokenizer thread. A conversation is rendered with the chat template: its grammar
   // and stop strings go into `task`, its output parser into `parser`.
   Result<std::vector<Token>> prepare_prompt(Task& task,
                                             std::unique_ptr<chatfmt::OutputParser>& parser) const;
+  // On the tokenizer thread: text logit biases tokenized into token biases, and DRY's
+  // sampler (null when the request uses no DRY).
+  Result<SamplerPtr> prepare_sampling(SamplingParams& s) const;
   Result<chatfmt::Rendered> render_chat(const Task& task) const;
   // The render's grammar and stops applied to `task`; the parser it needs.
   Result<std::unique_ptr<chatfmt::OutputParser>> apply_render(const chatfmt::Rendered& r,
@@ -135,7 +140,8 @@ class Coordinator final : public Backend {
   std::atomic<std::int64_t> cancelled_total_{0};
 };
 
-// Checks sampling and stop parameters; the error names the parameter.
+// Checks sampling and stop parameters (set ones only: unset ones take valid defaults); the
+// error names the parameter as requests spell it.
 std::optional<Error> validate_parameters(const SamplingParams& s, const StopParams& stop);
 
 }  // namespace troupe::engine

@@ -22,12 +22,15 @@ using SequenceSink = std::function<void(SequenceMessage)>;
 // Start a sequence on the lowest free slot, reusing the longest cached prefix of `prompt`
 // found in any slot. Precondition: the sender knows a slot is free (it counts releases);
 // 0 < prompt.size() < the per-sequence context; when `sampling.grammar` is set, `grammar` is
-// the sampler make_grammar_sampler() built from it (off the engine thread: it parses GBNF).
+// the sampler make_grammar_sampler() built from it (off the engine thread: it parses GBNF);
+// when uses_dry(sampling), `dry` is make_dry_sampler()'s (off the engine thread too: it scans
+// the vocabulary).
 struct AdmitSequence {
   std::uint64_t ticket = 0;  // the sender's id for the sequence, unique among live ones
   std::vector<Token> prompt;
   SamplingParams sampling;
   SamplerPtr grammar;  // owned; null: unconstrained
+  SamplerPtr dry;      // owned; null: no DRY
   std::int32_t max_tokens = 256;
   std::int32_t min_tokens = 0;
   bool ignore_eos = false;

@@ -29,6 +29,7 @@ struct EngineOptions {
   std::int32_t min_copy_prefix = 16;  // shortest cached prefix copied from another slot
   bool persistent_threads = true;     // one ggml threadpool for the engine's life (paused idle)
   std::uint32_t thread_poll = 50;     // its workers' polling between decodes (ggml: 0..100)
+  SamplingDefaults defaults;          // what requests leave unset (llama-server's values)
 };
 
 // Starts loading the model in the background and returns at once: health() says loading,

@@ -469,33 +469,92 @@ std::uint64_t SamplerRng::next() noexcept {
 
 namespace {
 
-void add_chain_filters(llama_sampler* chain, const SamplingParams& p, std::int32_t n_vocab,
-                       std::int32_t last_n, std::uint32_t seed) {
-  if (!p.logit_bias.empty()) {
-    std::vector<llama_logit_bias> bias;
-    for (const auto& [tok, b] : p.logit_bias) {
-      if (tok >= 0 && tok < n_vocab)
-        bias.push_back({tok, b});
-    }
+// The fields a request may leave unset, with SamplingDefaults{}'s values for those.
+struct Knobs {
+  float temperature;
+  std::int32_t top_k;
+  float top_p;
+  float min_p;
+  float repeat_penalty;
+};
+
+Knobs knobs_of(const SamplingParams& p) {
+  const SamplingDefaults d;
+  return {p.temperature.value_or(d.temperature), p.top_k.value_or(d.top_k),
+          p.top_p.value_or(d.top_p), p.min_p.value_or(d.min_p),
+          p.repeat_penalty.value_or(d.repeat_penalty)};
+}
+
+bool uses_penalties(const SamplingParams& p, const Knobs& k) {
+  return k.repeat_penalty != 1.0f || p.frequency_penalty != 0.0f || p.presence_penalty != 0.0f;
+}
+
+bool uses_xtc(const SamplingParams& p) {
+  return p.xtc_probability > 0.0f && p.xtc_threshold <= 0.5f;
+}
+
+// Anything beyond temperature, top_k, top_p and min_p: only llama.cpp's chain samples that.
+bool needs_chain(const SamplingParams& p, const Knobs& k) {
+  return !p.logit_bias.empty() || uses_penalties(p, k) || p.mirostat != 0 || uses_dry(p) ||
+         p.typical_p < 1.0f || p.top_n_sigma >= 0.0f || p.dynatemp_range > 0.0f || uses_xtc(p);
+}
+
+void add_logit_bias(llama_sampler* chain, const SamplingParams& p, std::int32_t n_vocab) {
+  std::vector<llama_logit_bias> bias;
+  for (const auto& [tok, b] : p.logit_bias) {
+    if (tok >= 0 && tok < n_vocab)
+      bias.push_back({tok, b});
+  }
+  if (!bias.empty()) {
     llama_sampler_chain_add(chain, llama_sampler_init_logit_bias(
                                        n_vocab, static_cast<int32_t>(bias.size()), bias.data()));
   }
-  if (p.repeat_penalty != 1.0f || p.frequency_penalty != 0.0f || p.presence_penalty != 0.0f) {
-    llama_sampler_chain_add(
-        chain, llama_sampler_init_penalties(n_vocab, last_n, p.repeat_penalty, p.frequency_penalty,
-                                            p.presence_penalty));
-  }
-  if (p.temperature <= 0.0f) {
+}
+
+// Mirostat takes the place of every penalty and filter, as in llama-server.
+void add_mirostat(llama_sampler* chain, const SamplingParams& p, const Knobs& k,
+                  std::int32_t n_vocab, std::uint32_t seed) {
+  if (k.temperature <= 0.0f) {
     llama_sampler_chain_add(chain, llama_sampler_init_greedy());
     return;
   }
-  if (p.top_k > 0)
-    llama_sampler_chain_add(chain, llama_sampler_init_top_k(p.top_k));
-  if (p.top_p < 1.0f)
-    llama_sampler_chain_add(chain, llama_sampler_init_top_p(p.top_p, 1));
-  if (p.min_p > 0.0f)
-    llama_sampler_chain_add(chain, llama_sampler_init_min_p(p.min_p, 1));
-  llama_sampler_chain_add(chain, llama_sampler_init_temp(p.temperature));
+  llama_sampler_chain_add(chain, llama_sampler_init_temp(k.temperature));
+  llama_sampler_chain_add(
+      chain, p.mirostat == 1
+                 ? llama_sampler_init_mirostat(n_vocab, seed, p.mirostat_tau, p.mirostat_eta, 100)
+                 : llama_sampler_init_mirostat_v2(seed, p.mirostat_tau, p.mirostat_eta));
+}
+
+// Penalties, DRY and the filters in llama-server's order, then the draw.
+void add_filters(llama_sampler* chain, const SamplingParams& p, const Knobs& k,
+                 std::int32_t n_vocab, std::int32_t last_n, std::uint32_t seed, SamplerPtr dry) {
+  if (uses_penalties(p, k)) {
+    llama_sampler_chain_add(
+        chain, llama_sampler_init_penalties(n_vocab, last_n, k.repeat_penalty, p.frequency_penalty,
+                                            p.presence_penalty));
+  }
+  if (dry)
+    llama_sampler_chain_add(chain, dry.release());
+  if (p.top_n_sigma >= 0.0f)
+    llama_sampler_chain_add(chain, llama_sampler_init_top_n_sigma(p.top_n_sigma));
+  if (k.top_k > 0)
+    llama_sampler_chain_add(chain, llama_sampler_init_top_k(k.top_k));
+  if (p.typical_p < 1.0f)
+    llama_sampler_chain_add(chain, llama_sampler_init_typical(p.typical_p, 1));
+  if (k.top_p < 1.0f)
+    llama_sampler_chain_add(chain, llama_sampler_init_top_p(k.top_p, 1));
+  if (k.min_p > 0.0f)
+    llama_sampler_chain_add(chain, llama_sampler_init_min_p(k.min_p, 1));
+  if (uses_xtc(p)) {
+    llama_sampler_chain_add(chain,
+                            llama_sampler_init_xtc(p.xtc_probability, p.xtc_threshold, 1, seed));
+  }
+  if (k.temperature <= 0.0f && p.dynatemp_range <= 0.0f) {
+    llama_sampler_chain_add(chain, llama_sampler_init_greedy());
+    return;
+  }
+  llama_sampler_chain_add(
+      chain, llama_sampler_init_temp_ext(k.temperature, p.dynatemp_range, p.dynatemp_exponent));
   llama_sampler_chain_add(chain, llama_sampler_init_dist(seed));
 }
 
@@ -506,36 +565,61 @@ std::uint64_t seed_of(const SamplingParams& p) {
   return (static_cast<std::uint64_t>(rd()) << 32) | rd();
 }
 
+// A token window: -1 is the whole context.
+std::int32_t window(std::int32_t n, std::int32_t n_ctx) {
+  return n < 0 ? n_ctx : n;
+}
+
 }  // namespace
+
+bool uses_dry(const SamplingParams& p) {
+  return p.mirostat == 0 && p.dry_multiplier > 0.0f && p.dry_base >= 1.0f &&
+         p.dry_penalty_last_n != 0;
+}
+
+SamplerPtr make_dry_sampler(const llama_vocab* vocab, const SamplingParams& p, std::int32_t n_ctx) {
+  if (!uses_dry(p))
+    return {};
+  std::vector<const char*> breakers;
+  for (const auto& b : p.dry_sequence_breakers)
+    breakers.push_back(b.c_str());
+  return SamplerPtr(llama_sampler_init_dry(
+      vocab, p.dry_multiplier, p.dry_base, p.dry_allowed_length,
+      window(p.dry_penalty_last_n, n_ctx), breakers.data(), breakers.size()));
+}
 
 Sampler::Sampler(const SamplingParams& params, std::int32_t n_vocab,
                  const std::vector<Token>& prompt, std::int32_t n_ctx, SamplerPtr grammar,
-                 SamplerPath path)
+                 SamplerPtr dry, SamplerPath path)
     : grammar_(std::move(grammar)),
-      filter_{params.top_k, params.top_p, params.min_p},
-      temperature_(params.temperature),
       rng_(seed_of(params)),
       n_vocab_(n_vocab),
       logprobs_(params.logprobs || params.top_logprobs > 0),
       top_n_(std::clamp(params.top_logprobs, 0, 20)) {
-  filtered_ =
-      (params.top_k > 0 && params.top_k < n_vocab) || params.top_p < 1.0f || params.min_p > 0.0f;
-  const bool plain = params.logit_bias.empty() && params.repeat_penalty == 1.0f &&
-                     params.frequency_penalty == 0.0f && params.presence_penalty == 0.0f;
-  if (plain && path == SamplerPath::automatic) {
-    mode_ = params.temperature <= 0.0f ? Mode::greedy : Mode::fast;
+  const Knobs k = knobs_of(params);
+  filter_ = {k.top_k, k.top_p, k.min_p};
+  temperature_ = k.temperature;
+  filtered_ = (k.top_k > 0 && k.top_k < n_vocab) || k.top_p < 1.0f || k.min_p > 0.0f;
+  if (!needs_chain(params, k) && path == SamplerPath::automatic) {
+    mode_ = k.temperature <= 0.0f ? Mode::greedy : Mode::fast;
     return;
   }
   mode_ = Mode::chain;
   auto cp = llama_sampler_chain_default_params();
   cp.no_perf = true;
   chain_.reset(llama_sampler_chain_init(cp));
-  const std::int32_t last_n = params.repeat_last_n < 0 ? n_ctx : params.repeat_last_n;
-  add_chain_filters(chain_.get(), params, n_vocab, last_n,
-                    params.seed ? *params.seed : static_cast<std::uint32_t>(rng_.next()));
-  // Only the last `last_n` prompt tokens can still be in the penalties' window.
+  const std::uint32_t seed = params.seed ? *params.seed : static_cast<std::uint32_t>(rng_.next());
+  const std::int32_t last_n = window(params.repeat_last_n, n_ctx);
+  add_logit_bias(chain_.get(), params, n_vocab);
+  if (params.mirostat != 0)
+    add_mirostat(chain_.get(), params, k, n_vocab, seed);
+  else
+    add_filters(chain_.get(), params, k, n_vocab, last_n, seed, std::move(dry));
+  // Only the last tokens of the prompt can still be in the penalties' and DRY's windows.
+  const std::int32_t primed =
+      std::max(last_n, uses_dry(params) ? window(params.dry_penalty_last_n, n_ctx) : 0);
   const auto n = static_cast<std::ptrdiff_t>(prompt.size());
-  for (auto i = std::max<std::ptrdiff_t>(0, n - last_n); i < n; ++i)
+  for (auto i = std::max<std::ptrdiff_t>(0, n - primed); i < n; ++i)
     llama_sampler_accept(chain_.get(), prompt[static_cast<std::size_t>(i)]);
 }
 

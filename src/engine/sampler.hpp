@@ -2,8 +2,9 @@
 // Sampler: one sequence's sampling policy, applied in place to the logits of the engine's last
 // decode. Three paths, chosen once from SamplingParams:
 //
-//  - greedy (temperature 0, no bias, no penalties): an SSE argmax over the logits;
-//  - fast (temperature > 0 with any of top_k, top_p, min_p, no bias, no penalties): troupe's
+//  - greedy (temperature 0, no bias, no penalties, none of llama-server's other samplers): an
+//    SSE argmax over the logits;
+//  - fast (temperature > 0 with any of top_k, top_p, min_p, and nothing else): troupe's
 //    own filters and draw, O(vocab) with no sort of the vocabulary and no allocation. With no
 //    filter it is one max pass, one pass of exponentials summed per block of 64 logits (AVX2
 //    or SSE2) and a draw that walks the block sums, then one block. With filters, top_k is a
@@ -13,10 +14,16 @@
 //    threshold lowered until they hold the mass). Same order and meaning as llama.cpp's chain:
 //    top_k, top_p (over the top-k set, at temperature 1), min_p (relative to the best token),
 //    then temperature and the draw;
-//  - chain (logit bias or penalties): llama.cpp's sampler chain (logit bias, penalties, top_k,
-//    top_p, min_p, temperature, seeded distribution or greedy), primed as in llama-server:
-//    repetition, presence and frequency penalties see the prompt's last `repeat_last_n`
-//    tokens (-1: the whole context), not only the generated ones.
+//  - chain (logit bias, penalties, DRY, top_n_sigma, typical_p, XTC, dynamic temperature or
+//    mirostat): llama.cpp's sampler chain in llama-server's order (logit bias, penalties, DRY,
+//    top_n_sigma, top_k, typical_p, top_p, min_p, XTC, temperature with dynatemp_range, seeded
+//    distribution; at temperature 0 without dynatemp_range the filters end in greedy; with
+//    mirostat: logit bias, temperature, mirostat 1 or 2), primed as in llama-server: the
+//    penalties and DRY see the prompt's last `repeat_last_n` / `dry_penalty_last_n` tokens
+//    (-1: the whole context), not only the generated ones.
+//
+// Unset fields of SamplingParams (temperature, top_k, top_p, min_p, repeat_penalty) take
+// SamplingDefaults{}'s values; the Coordinator fills them from its options before this.
 //
 // Random draws come from the sequence's own generator (xoshiro256**, seeded from `seed`, or
 // from std::random_device when unset), one draw per token: the same seed and the same logits
@@ -33,7 +40,8 @@
 //
 // Thread-safety: none; a Sampler lives in one BatchEngine slot and is used on the engine thread.
 // Per token the greedy and fast paths allocate nothing; llama.cpp allocates inside the chain
-// (some of its samplers) and inside the grammar sampler (every check and accept).
+// (some of its samplers: typical_p, DRY, ...) and inside the grammar sampler (every check and
+// accept); troupe's code around them allocates nothing.
 
 #include <cstdint>
 #include <list>
@@ -121,6 +129,16 @@ class GrammarCache {
   std::unordered_map<std::string, std::list<std::pair<std::string, SamplerPtr>>::iterator> index_;
 };
 
+// True when `p` turns DRY on (multiplier > 0, base >= 1, a window) and mirostat does not
+// replace the chain.
+bool uses_dry(const SamplingParams& p);
+
+// llama.cpp's DRY sampler for `p`, or null when !uses_dry(p). Building it scans the whole
+// vocabulary for every sequence breaker (one detokenization per token and breaker), so it is
+// built off the engine thread and handed to the Sampler. `vocab` may be null only when there
+// are no sequence breakers; dry_penalty_last_n -1 becomes `n_ctx`. Any thread.
+SamplerPtr make_dry_sampler(const llama_vocab* vocab, const SamplingParams& p, std::int32_t n_ctx);
+
 // xoshiro256** seeded through splitmix64: small, fast, and the same stream for the same seed.
 class SamplerRng {
  public:
@@ -146,15 +164,20 @@ enum class SampleStatus : std::uint8_t {
 
 class Sampler {
  public:
-  // `prompt` primes the chain's penalties; `n_ctx` is the sequence's context size;
-  // `grammar` (may be null) constrains the output; the Sampler owns it from now on.
+  // `prompt` primes the chain's penalties and DRY; `n_ctx` is the sequence's context size;
+  // `grammar` (may be null) constrains the output; `dry` is make_dry_sampler(params) (null
+  // when !uses_dry(params): precondition). The Sampler owns both from now on.
   Sampler(const SamplingParams& params, std::int32_t n_vocab, const std::vector<Token>& prompt,
-          std::int32_t n_ctx, SamplerPtr grammar = {}, SamplerPath path = SamplerPath::automatic);
+          std::int32_t n_ctx, SamplerPtr grammar = {}, SamplerPtr dry = {},
+          SamplerPath path = SamplerPath::automatic);
 
   // Samples one token from `logits` (n_vocab floats) into `out` (token, logprob, top).
   // `suppress` lists tokens that must not be chosen (EOG before min_tokens, or ignore_eos).
   SampleStatus sample(const float* logits, const std::vector<Token>* suppress,
                       SamplerScratch& scratch, SampledToken& out);
+
+  // Whether this sampler draws through llama.cpp's chain (for tests and diagnostics).
+  bool uses_chain() const noexcept { return mode_ == Mode::chain; }
 
  private:
   enum class Mode : std::uint8_t { greedy, fast, chain };

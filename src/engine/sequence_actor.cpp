@@ -65,8 +65,8 @@ std::optional<FinishReason> SequenceActor::limit_reason(const SampledToken& t) c
   if (t.end == EngineEnd::max_tokens || t.end == EngineEnd::context_full) {
     return FinishReason::length;
   }
-  if (generated_ >= config_.stop.max_tokens)
-    return FinishReason::length;
+  if (config_.stop.max_tokens && generated_ >= *config_.stop.max_tokens)
+    return FinishReason::length;  // unset: the engine's limits (the context) only
   return std::nullopt;
 }
 

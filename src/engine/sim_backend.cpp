@@ -180,6 +180,7 @@ std::optional<Error> SimBackend::precheck(const Task& t, std::int32_t prompt_tok
 }
 
 asio::awaitable<TokenStream> SimBackend::generate(Task task) {
+  apply_defaults(task, options_.defaults, options_.n_ctx);
   const std::int32_t n_prompt = prompt_tokens(task.prompt);
   if (auto e = precheck(task, n_prompt))
     co_return failed_stream(std::move(*e));
@@ -193,7 +194,7 @@ asio::awaitable<TokenStream> SimBackend::generate(Task task) {
     asio::post(io_, [this, ticket, weak] { cancel(ticket, weak); });
   });
   actor->attach(std::move(writer));
-  Sequence s{ticket, std::move(actor), n_prompt, task.stop.max_tokens, 0, nullptr, {}};
+  Sequence s{ticket, std::move(actor), n_prompt, *task.stop.max_tokens, 0, nullptr, {}};
   asio::post(io_, [this, s = std::move(s)]() mutable { submit(std::move(s)); });
   co_return std::move(stream);
 }

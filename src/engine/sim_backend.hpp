@@ -38,6 +38,9 @@ struct SimOptions {
   double decode_tokens_per_s = 50.0;     // per sequence
   bool step_aligned = false;             // all sequences' tokens on one step clock (see above)
   std::int32_t n_vocab = 32000;
+  // What requests leave unset. Only n_predict changes what the simulation does (its tokens
+  // are made up, not sampled); the sampling fields are still validated.
+  SamplingDefaults defaults;
 };
 
 // Ready at once. Destroy it after every TokenStream it returned.

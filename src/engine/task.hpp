@@ -2,6 +2,7 @@
 // Task: one generation request as the engine sees it. Plain structs, no JSON, no HTTP: the
 // server turns a wire request into a Task at once, the remote layer serializes it as it is.
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -42,28 +43,54 @@ struct GrammarSpec {
   friend bool operator==(const GrammarSpec&, const GrammarSpec&) = default;
 };
 
-// Sampling policy; defaults are "off" for every filter. temperature == 0 means greedy.
+// The most DRY sequence breakers a request may give: building DRY's sampler scans the whole
+// vocabulary once per breaker.
+inline constexpr std::size_t max_dry_sequence_breakers = 32;
+
+// Sampling policy. The fields a request may leave unset (std::nullopt) take the serving
+// engine's default (SamplingDefaults: `troupe serve`/`worker` flags); the others default to
+// "off". The samplers, their meaning and their order are llama-server's (llama.cpp's chain:
+// logit bias, penalties, DRY, top_n_sigma, top_k, typical_p, top_p, min_p, XTC, temperature
+// with dynamic range); mirostat replaces everything after the logit bias with temperature and
+// mirostat, as in llama-server. temperature 0 (and no dynatemp_range) is greedy.
 struct SamplingParams {
-  float temperature = 1.0f;
-  std::int32_t top_k = 0;  // 0 = off
-  float top_p = 1.0f;      // 1 = off
-  float min_p = 0.0f;      // 0 = off
-  float repeat_penalty = 1.0f;
-  std::int32_t repeat_last_n = 64;
+  std::optional<float> temperature;
+  std::optional<std::int32_t> top_k;  // 0 = off
+  std::optional<float> top_p;         // 1 = off
+  std::optional<float> min_p;         // 0 = off
+  std::optional<float> repeat_penalty;
+  std::int32_t repeat_last_n = 64;  // -1 = the context
   float presence_penalty = 0.0f;
   float frequency_penalty = 0.0f;
-  std::optional<std::uint32_t> seed;                // unset = random
-  std::vector<std::pair<Token, float>> logit_bias;  // added to the logit of each token
-  bool logprobs = false;                            // report the chosen token's logprob
-  std::int32_t top_logprobs = 0;                    // and this many alternatives (0..20)
-  std::optional<GrammarSpec> grammar;               // unset = unconstrained
+  float typical_p = 1.0f;          // 1 = off
+  float top_n_sigma = -1.0f;       // < 0 = off
+  float dynatemp_range = 0.0f;     // 0 = off; temperature in [t - range, t + range] by entropy
+  float dynatemp_exponent = 1.0f;  // how the normalized entropy maps into that range
+  float dry_multiplier = 0.0f;     // 0 = off
+  float dry_base = 1.75f;          // >= 1
+  std::int32_t dry_allowed_length = 2;
+  std::int32_t dry_penalty_last_n = 64;  // -1 = the context, 0 = off
+  std::vector<std::string> dry_sequence_breakers = {"\n", ":", "\"", "*"};
+  float xtc_probability = 0.0f;  // 0 = off
+  float xtc_threshold = 0.1f;    // > 0.5 = off
+  std::int32_t mirostat = 0;     // 0 = off, 1 = Mirostat, 2 = Mirostat 2.0
+  float mirostat_tau = 5.0f;
+  float mirostat_eta = 0.1f;
+  std::optional<std::uint32_t> seed;                // unset = the engine's default, else random
+  std::vector<std::pair<Token, float>> logit_bias;  // added to each token's logit; -inf: never
+  // Biases for every token of a text (llama-server's string keys). The engine tokenizes them
+  // (no special tokens) where the model is and moves them into logit_bias.
+  std::vector<std::pair<std::string, float>> logit_bias_text;
+  bool logprobs = false;               // report the chosen token's logprob
+  std::int32_t top_logprobs = 0;       // and this many alternatives (0..20)
+  std::optional<GrammarSpec> grammar;  // unset = unconstrained
 };
 
 // When to stop. Generation ends at the first of: an end-of-generation token (unless
 // ignore_eos), a stop string, max_tokens, or a full context.
 struct StopParams {
-  std::int32_t max_tokens = 256;
-  std::vector<std::string> stop;  // never emitted, not even partly
+  std::optional<std::int32_t> max_tokens;  // unset = the engine's default (n_predict)
+  std::vector<std::string> stop;           // never emitted, not even partly
   bool ignore_eos = false;
   std::int32_t min_tokens = 0;  // EOG tokens are suppressed until this many were generated
 };
@@ -79,5 +106,34 @@ struct Task {
   StopParams stop;
   std::string request_id;  // for logs and tracing only
 };
+
+// What a request's unset sampling and stop fields mean on the engine that serves it (flags of
+// `troupe serve` and `troupe worker`, so a gateway's requests get the worker's defaults).
+// The values are llama-server's: they give small models far better text than temperature 1
+// with no filters.
+struct SamplingDefaults {
+  float temperature = 0.8f;
+  std::int32_t top_k = 40;
+  float top_p = 0.95f;
+  float min_p = 0.05f;
+  float repeat_penalty = 1.0f;
+  std::optional<std::uint32_t> seed;      // unset: a random seed per request
+  std::optional<std::int32_t> n_predict;  // max_tokens; unset: up to the context
+};
+
+// Fills what `task` leaves unset from `d`; max_tokens without d.n_predict becomes `n_ctx`
+// (the context per sequence: generation then ends when the context is full).
+inline void apply_defaults(Task& task, const SamplingDefaults& d, std::int32_t n_ctx) {
+  auto& s = task.sampling;
+  s.temperature = s.temperature.value_or(d.temperature);
+  s.top_k = s.top_k.value_or(d.top_k);
+  s.top_p = s.top_p.value_or(d.top_p);
+  s.min_p = s.min_p.value_or(d.min_p);
+  s.repeat_penalty = s.repeat_penalty.value_or(d.repeat_penalty);
+  if (!s.seed)
+    s.seed = d.seed;
+  if (!task.stop.max_tokens)
+    task.stop.max_tokens = d.n_predict.value_or(n_ctx);
+}
 
 }  // namespace troupe::engine

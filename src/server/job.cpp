@@ -7,14 +7,40 @@
 namespace troupe::server {
 namespace {
 
-constexpr std::int32_t fallback_max_tokens = 4096;
-
 bool fits_vocab(engine::Token t, const engine::ModelInfo& m) {
   return m.n_vocab <= 0 || (t >= 0 && t < m.n_vocab);
 }
 
-// Fills sampling and stop parameters shared by both endpoints. Errors: token ids of
-// logit_bias outside the vocabulary.
+template <class T, class U>
+void set_if(const std::optional<U>& from, T& to) {
+  if (from)
+    to = static_cast<T>(*from);
+}
+
+// llama-server's samplers; what the request leaves unset stays off or at its default.
+void fill_llama_samplers(const api::GenerationParams& p, engine::SamplingParams& s) {
+  set_if(p.repeat_last_n, s.repeat_last_n);
+  set_if(p.typical_p, s.typical_p);
+  set_if(p.top_n_sigma, s.top_n_sigma);
+  set_if(p.dynatemp_range, s.dynatemp_range);
+  set_if(p.dynatemp_exponent, s.dynatemp_exponent);
+  set_if(p.dry_multiplier, s.dry_multiplier);
+  set_if(p.dry_base, s.dry_base);
+  set_if(p.dry_allowed_length, s.dry_allowed_length);
+  set_if(p.dry_penalty_last_n, s.dry_penalty_last_n);
+  if (p.dry_sequence_breakers)
+    s.dry_sequence_breakers = *p.dry_sequence_breakers;
+  set_if(p.xtc_probability, s.xtc_probability);
+  set_if(p.xtc_threshold, s.xtc_threshold);
+  set_if(p.mirostat, s.mirostat);
+  set_if(p.mirostat_tau, s.mirostat_tau);
+  set_if(p.mirostat_eta, s.mirostat_eta);
+  s.logit_bias_text = p.logit_bias_text;
+}
+
+// Fills sampling and stop parameters shared by both endpoints; what the request leaves unset
+// stays unset for the serving engine's defaults (its max_tokens: --n-predict, else up to the
+// context). Errors: token ids of logit_bias outside the vocabulary.
 Result<void> fill_common(const api::GenerationParams& p, const engine::ModelInfo& model,
                          GenerationJob& job) {
   auto& s = job.task.sampling;
@@ -43,8 +69,9 @@ Result<void> fill_common(const api::GenerationParams& p, const engine::ModelInfo
     }
   }
   s.logit_bias = p.logit_bias;
+  fill_llama_samplers(p, s);
   auto& stop = job.task.stop;
-  stop.max_tokens = p.max_tokens.value_or(model.n_ctx > 0 ? model.n_ctx : fallback_max_tokens);
+  stop.max_tokens = p.max_tokens;
   stop.stop = p.stop;
   stop.ignore_eos = p.ignore_eos;
   stop.min_tokens = p.min_tokens;

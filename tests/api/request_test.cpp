@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 namespace troupe::api {
 namespace {
 
@@ -73,8 +75,39 @@ TEST(ChatRequest, RejectsOutOfRangeParameters) {
       {R"("min_p":2)", "min_p"},
       {R"("stream":"yes")", "stream"},
       {R"("stream_options":{"include_usage":true})", "stream_options"},
-      {R"("logit_bias":{"x":1})", "logit_bias"},
       {R"("logit_bias":{"1":101})", "logit_bias"},
+      {R"("logit_bias":{"-1":1})", "logit_bias"},
+      {R"("logit_bias":{"99999999999":1})", "logit_bias"},
+      {R"("logit_bias":{"Hello":true})", "logit_bias"},
+      {R"("logit_bias":{"Hello":"-1"})", "logit_bias"},
+      {R"("logit_bias":[[1,2,3]])", "logit_bias"},
+      {R"("logit_bias":[[1.5,2]])", "logit_bias"},
+      {R"("logit_bias":[[null,2]])", "logit_bias"},
+      {R"("logit_bias":[["Hello",-101]])", "logit_bias"},
+      {R"("logit_bias":[5])", "logit_bias"},
+      {R"("logit_bias":"Hello")", "logit_bias"},
+      {R"("repeat_last_n":-2)", "repeat_last_n"},
+      {R"("typical_p":0)", "typical_p"},
+      {R"("typical_p":1.01)", "typical_p"},
+      {R"("top_n_sigma":"wide")", "top_n_sigma"},
+      {R"("dynatemp_range":-0.1)", "dynatemp_range"},
+      {R"("dynatemp_exponent":-1)", "dynatemp_exponent"},
+      {R"("dry_multiplier":-0.5)", "dry_multiplier"},
+      {R"("dry_base":0.99)", "dry_base"},
+      {R"("dry_allowed_length":-1)", "dry_allowed_length"},
+      {R"("dry_allowed_length":1.5)", "dry_allowed_length"},
+      {R"("dry_penalty_last_n":-2)", "dry_penalty_last_n"},
+      {R"("dry_sequence_breakers":[])", "dry_sequence_breakers"},
+      {R"("dry_sequence_breakers":"\n")", "dry_sequence_breakers"},
+      {R"("dry_sequence_breakers":["a",""])", "dry_sequence_breakers"},
+      {R"("dry_sequence_breakers":["a",1])", "dry_sequence_breakers"},
+      {R"("xtc_probability":1.5)", "xtc_probability"},
+      {R"("xtc_probability":-0.1)", "xtc_probability"},
+      {R"("xtc_threshold":2)", "xtc_threshold"},
+      {R"("mirostat":3)", "mirostat"},
+      {R"("mirostat":-1)", "mirostat"},
+      {R"("mirostat_tau":-1)", "mirostat_tau"},
+      {R"("mirostat_eta":-0.1)", "mirostat_eta"},
       {R"("top_logprobs":3)", "top_logprobs"},
       {R"("logprobs":true,"top_logprobs":21)", "top_logprobs"},
       {R"("model":5)", "model"},
@@ -84,6 +117,70 @@ TEST(ChatRequest, RejectsOutOfRangeParameters) {
     ASSERT_FALSE(r.ok()) << field;
     expect_invalid(r.error(), param);
   }
+}
+
+TEST(ChatRequest, RejectsTooManyDrySequenceBreakers) {
+  std::string breakers;
+  for (int i = 0; i < 33; ++i)
+    breakers += (i ? ",\"" : "\"") + std::to_string(i) + "\"";
+  const std::string head = R"({"messages":[{"role":"user","content":"hi"}],)";
+  auto r = parse_chat_request(head + R"("dry_sequence_breakers":[)" + breakers + "]}");
+  ASSERT_FALSE(r.ok());
+  expect_invalid(r.error(), "dry_sequence_breakers");
+  breakers = breakers.substr(0, breakers.rfind(','));  // 32
+  EXPECT_TRUE(parse_chat_request(head + R"("dry_sequence_breakers":[)" + breakers + "]}").ok());
+}
+
+TEST(ChatRequest, ParsesLlamaServersSamplers) {
+  auto r = parse_chat_request(R"({"messages":[{"role":"user","content":"hi"}],
+      "repeat_last_n":-1,"typical_p":0.5,"top_n_sigma":-1,"dynatemp_range":0.5,
+      "dynatemp_exponent":0,"dry_multiplier":0.8,"dry_base":1,"dry_allowed_length":0,
+      "dry_penalty_last_n":-1,"dry_sequence_breakers":["\n","::"],"xtc_probability":1,
+      "xtc_threshold":0,"mirostat":1,"mirostat_tau":0,"mirostat_eta":0.3})");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  const auto& p = r->params;
+  EXPECT_EQ(p.repeat_last_n, -1);
+  EXPECT_EQ(p.typical_p, 0.5);
+  EXPECT_EQ(p.top_n_sigma, -1.0);
+  EXPECT_EQ(p.dynatemp_range, 0.5);
+  EXPECT_EQ(p.dynatemp_exponent, 0.0);
+  EXPECT_EQ(p.dry_multiplier, 0.8);
+  EXPECT_EQ(p.dry_base, 1.0);
+  EXPECT_EQ(p.dry_allowed_length, 0);
+  EXPECT_EQ(p.dry_penalty_last_n, -1);
+  EXPECT_EQ(p.dry_sequence_breakers, (std::vector<std::string>{"\n", "::"}));
+  EXPECT_EQ(p.xtc_probability, 1.0);
+  EXPECT_EQ(p.xtc_threshold, 0.0);
+  EXPECT_EQ(p.mirostat, 1);
+  EXPECT_EQ(p.mirostat_tau, 0.0);
+  EXPECT_EQ(p.mirostat_eta, 0.3);
+  // None given: all unset (the engine's "off" and llama-server's values apply).
+  auto bare = parse_completion_request(R"({"prompt":"x"})");
+  ASSERT_TRUE(bare.ok());
+  EXPECT_FALSE(bare->params.typical_p || bare->params.dry_multiplier ||
+               bare->params.dry_sequence_breakers || bare->params.mirostat ||
+               bare->params.repeat_last_n || bare->params.xtc_probability);
+}
+
+TEST(CompletionRequest, LogitBiasTakesIdsTextsArraysAndFalse) {
+  constexpr float never = -std::numeric_limits<float>::infinity();
+  auto r = parse_completion_request(
+      R"({"prompt":"x","logit_bias":{"15043":-1.5,"Hello, World!":false,"12a":2}})");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->params.logit_bias, (std::vector<std::pair<std::int32_t, float>>{{15043, -1.5f}}));
+  EXPECT_EQ(r->params.logit_bias_text,
+            (std::vector<std::pair<std::string, float>>{{"Hello, World!", never}, {"12a", 2.0f}}));
+  // llama-server's array form: an integer is an id, a string always a text (even "42").
+  r = parse_completion_request(
+      R"({"prompt":"x","logit_bias":[[15043,1],["Hello",-0.5],["42",false],[7,false]]})");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->params.logit_bias,
+            (std::vector<std::pair<std::int32_t, float>>{{15043, 1.0f}, {7, never}}));
+  EXPECT_EQ(r->params.logit_bias_text,
+            (std::vector<std::pair<std::string, float>>{{"Hello", -0.5f}, {"42", never}}));
+  auto c = parse_chat_request(R"({"messages":[{"role":"user","content":"hi"}],"logit_bias":[]})");
+  ASSERT_TRUE(c.ok());
+  EXPECT_TRUE(c->params.logit_bias.empty() && c->params.logit_bias_text.empty());
 }
 
 TEST(ChatRequest, RejectsBadMessages) {

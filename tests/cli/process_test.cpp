@@ -126,6 +126,60 @@ TEST(CommandLine, NoCommandListsTheCommands) {
   EXPECT_EQ(run("help").exit_code, 0);
 }
 
+// ---- Server-wide sampling defaults ------------------------------------------------------------
+
+TEST(SamplingDefaults, HelpDocumentsThemAndBadValuesAreRefused) {
+  for (const std::string command : {"serve", "worker"}) {
+    const auto help = run(command + " --help");
+    EXPECT_EQ(help.exit_code, 0) << help.output;
+    for (const std::string flag :
+         {"--temp,--temperature FLOAT=0.8", "--top-k INT=40", "--top-p FLOAT=0.95",
+          "--min-p FLOAT=0.05", "--repeat-penalty FLOAT=1", "--seed INT=-1",
+          "--n-predict,--predict INT=-1"})
+      EXPECT_TRUE(has(help.output, flag)) << command << ": " << flag << "\n" << help.output;
+  }
+  for (const auto& [args, says] : std::vector<std::pair<std::string, std::string>>{
+           {"--top-p 0", "--top-p must be in (0, 1]"},
+           {"--temp -1", "--temp must be in [0, 100]"},
+           {"--min-p 2", "--min-p must be in [0, 1]"},
+           {"--top-k -3", "--top-k must be in"},
+           {"--repeat-penalty 0", "--repeat-penalty must be in"},
+           {"--seed -2", "--seed must be -1"},
+           {"--n-predict 0", "--n-predict must be -1"}}) {
+    auto r = run("serve --engine sim --port 0 " + args);
+    EXPECT_NE(r.exit_code, 0) << args << "\n" << r.output;
+    EXPECT_TRUE(has(r.output, says)) << args << "\n" << r.output;
+    EXPECT_FALSE(has(r.output, "troupe is serving")) << r.output;
+  }
+}
+
+TEST(SamplingDefaults, ApplyWhenARequestOmitsThemAndLoseToItsOwn) {
+  ChildProcess p({"serve", "-m", test::generated_model("tiny"), "--port", "0", "--threads", "1",
+                  "--parallel", "1", "-c", "256", "--temp", "0", "--n-predict", "5"},
+                 "serve");
+  auto banner = p.wait_for(kBanner, 0, std::chrono::seconds(120));
+  ASSERT_TRUE(banner) << joined(p);
+  const int port = std::stoi((*banner)[1].str());
+  const auto ask = [&](const std::string& fields) {
+    return http(port, "POST", "/v1/completions",
+                R"({"prompt":"Once upon a time","ignore_eos":true)" + fields + "}");
+  };
+  const std::string by_default = ask("");
+  EXPECT_TRUE(has(by_default, R"("completion_tokens":5)")) << by_default;
+  EXPECT_TRUE(has(ask(R"(,"max_tokens":2)"), R"("completion_tokens":2)"));
+  // --temp 0: greedy, the same text as an explicit temperature 0.
+  const auto text = [](const std::string& answer) {
+    const auto at = answer.find(R"("text":)");
+    return at == std::string::npos ? std::string() : answer.substr(at, answer.find(',', at) - at);
+  };
+  EXPECT_EQ(text(by_default), text(ask(R"(,"temperature":0,"max_tokens":5)")));
+  EXPECT_FALSE(text(by_default).empty()) << by_default;
+  // The request's own sampling wins: temperature 2 with a seed writes other tokens.
+  EXPECT_NE(text(by_default), text(ask(R"(,"temperature":2,"top_k":0,"top_p":1,"seed":9)")));
+  p.terminate();
+  EXPECT_EQ(p.wait(), 0) << joined(p);
+}
+
 // ---- A model that does not load stops the process ------------------------------------------
 
 // Runs `args`, which must fail: the reason (`reason`) is printed, no banner, exit != 0.

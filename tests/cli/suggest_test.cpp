@@ -46,6 +46,12 @@ TEST(Suggest, LlamaFlagsSayWhatTroupeCallsThem) {
   EXPECT_NE(llama_flag_hint("-ngl")->find("GPU"), std::string::npos);
   EXPECT_NE(llama_flag_hint("-hf")->find("does not download"), std::string::npos);
   EXPECT_EQ(llama_flag_hint("--port"), std::nullopt);
+  // Samplers troupe takes per request; its server-wide defaults are real flags, not hints.
+  EXPECT_NE(llama_flag_hint("--mirostat")->find("per request"), std::string::npos);
+  EXPECT_NE(llama_flag_hint("--dry-multiplier")->find("dry_multiplier"), std::string::npos);
+  EXPECT_EQ(llama_flag_hint("--temp"), std::nullopt);
+  EXPECT_EQ(llama_flag_hint("--n-predict"), std::nullopt);
+  EXPECT_EQ(llama_flag_hint("-n"), "troupe's name for it is --n-predict");
 }
 
 TEST(Suggest, UnknownArgumentsOneLineEachValuesSkipped) {

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 namespace troupe::cluster {
 namespace {
 
@@ -19,12 +21,33 @@ engine::Task sample_task() {
   t.prompt = std::vector<engine::ChatMessage>{{"system", "be brief"}, {"user", "héllo"}};
   t.sampling.temperature = 0.25f;
   t.sampling.top_k = 40;
+  t.sampling.top_p = 0.9f;
+  t.sampling.min_p = 0.1f;
+  t.sampling.repeat_penalty = 1.2f;
+  t.sampling.repeat_last_n = -1;
+  t.sampling.presence_penalty = 0.5f;
+  t.sampling.frequency_penalty = -0.5f;
+  t.sampling.typical_p = 0.7f;
+  t.sampling.top_n_sigma = 1.5f;
+  t.sampling.dynatemp_range = 0.4f;
+  t.sampling.dynatemp_exponent = 1.3f;
+  t.sampling.dry_multiplier = 0.8f;
+  t.sampling.dry_base = 2.5f;
+  t.sampling.dry_allowed_length = 4;
+  t.sampling.dry_penalty_last_n = 256;
+  t.sampling.dry_sequence_breakers = {"\n", "é", "END"};
+  t.sampling.xtc_probability = 0.6f;
+  t.sampling.xtc_threshold = 0.2f;
+  t.sampling.mirostat = 2;
+  t.sampling.mirostat_tau = 3.5f;
+  t.sampling.mirostat_eta = 0.25f;
   t.sampling.seed = 7;
-  t.sampling.logit_bias = {{3, -1.5f}, {9, 2.0f}};
+  t.sampling.logit_bias = {{3, -1.5f}, {9, -std::numeric_limits<float>::infinity()}};
+  t.sampling.logit_bias_text = {{"Hello", -2.0f}, {" wörld", 1.0f}};
   t.sampling.logprobs = true;
   t.sampling.top_logprobs = 3;
-  t.sampling.grammar = engine::GrammarSpec{"root ::= \"yes\" | \"no\"", true, {"^.*<tool>", "x+"},
-                                           {11, 12}};
+  t.sampling.grammar =
+      engine::GrammarSpec{"root ::= \"yes\" | \"no\"", true, {"^.*<tool>", "x+"}, {11, 12}};
   t.stop.max_tokens = 99;
   t.stop.stop = {"\n\n", "END"};
   t.stop.ignore_eos = true;
@@ -41,10 +64,33 @@ TEST(ClusterProtocol, GenerateRequestRoundTrips) {
   EXPECT_EQ(back.task.model, "tiny");
   EXPECT_EQ(std::get<std::vector<engine::ChatMessage>>(back.task.prompt),
             std::get<std::vector<engine::ChatMessage>>(g.task.prompt));
-  EXPECT_FLOAT_EQ(back.task.sampling.temperature, 0.25f);
-  EXPECT_EQ(back.task.sampling.top_k, 40);
+  const auto& s = back.task.sampling;
+  const auto& want = g.task.sampling;
+  EXPECT_EQ(s.temperature, 0.25f);
+  EXPECT_EQ(s.top_k, 40);
+  EXPECT_EQ(s.top_p, 0.9f);
+  EXPECT_EQ(s.min_p, 0.1f);
+  EXPECT_EQ(s.repeat_penalty, 1.2f);
+  EXPECT_EQ(s.repeat_last_n, -1);
+  EXPECT_EQ(s.presence_penalty, 0.5f);
+  EXPECT_EQ(s.frequency_penalty, -0.5f);
+  EXPECT_EQ(s.typical_p, want.typical_p);
+  EXPECT_EQ(s.top_n_sigma, want.top_n_sigma);
+  EXPECT_EQ(s.dynatemp_range, want.dynatemp_range);
+  EXPECT_EQ(s.dynatemp_exponent, want.dynatemp_exponent);
+  EXPECT_EQ(s.dry_multiplier, want.dry_multiplier);
+  EXPECT_EQ(s.dry_base, want.dry_base);
+  EXPECT_EQ(s.dry_allowed_length, 4);
+  EXPECT_EQ(s.dry_penalty_last_n, 256);
+  EXPECT_EQ(s.dry_sequence_breakers, want.dry_sequence_breakers);
+  EXPECT_EQ(s.xtc_probability, want.xtc_probability);
+  EXPECT_EQ(s.xtc_threshold, want.xtc_threshold);
+  EXPECT_EQ(s.mirostat, 2);
+  EXPECT_EQ(s.mirostat_tau, want.mirostat_tau);
+  EXPECT_EQ(s.mirostat_eta, want.mirostat_eta);
   EXPECT_EQ(back.task.sampling.seed, std::optional<std::uint32_t>(7));
   EXPECT_EQ(back.task.sampling.logit_bias, g.task.sampling.logit_bias);
+  EXPECT_EQ(s.logit_bias_text, want.logit_bias_text);
   EXPECT_TRUE(back.task.sampling.logprobs);
   EXPECT_EQ(back.task.sampling.top_logprobs, 3);
   EXPECT_EQ(back.task.sampling.grammar, g.task.sampling.grammar);
@@ -53,6 +99,32 @@ TEST(ClusterProtocol, GenerateRequestRoundTrips) {
   EXPECT_TRUE(back.task.stop.ignore_eos);
   EXPECT_EQ(back.task.stop.min_tokens, 2);
   EXPECT_EQ(back.task.request_id, "req-1");
+}
+
+TEST(ClusterProtocol, UnsetSamplingFieldsStayUnsetForTheWorkersDefaults) {
+  engine::Task t = sample_task();
+  t.sampling.temperature.reset();
+  t.sampling.top_k.reset();
+  t.sampling.top_p.reset();
+  t.sampling.min_p.reset();
+  t.sampling.repeat_penalty.reset();
+  t.stop.max_tokens.reset();
+  const auto back = round_trip(GenerateRequest{1, {}, t}).task;
+  EXPECT_FALSE(back.sampling.temperature || back.sampling.top_k || back.sampling.top_p ||
+               back.sampling.min_p || back.sampling.repeat_penalty);
+  EXPECT_FALSE(back.stop.max_tokens.has_value());
+  EXPECT_EQ(back.sampling.typical_p, 0.7f) << "the fields after them still line up";
+  EXPECT_EQ(back.sampling.grammar, t.sampling.grammar);
+  EXPECT_EQ(back.stop.stop, t.stop.stop);
+  // 0 is a value, not "unset".
+  t.sampling.temperature = 0.0f;
+  t.sampling.top_k = 0;
+  EXPECT_EQ(round_trip(GenerateRequest{1, {}, t}).task.sampling.temperature, 0.0f);
+  EXPECT_EQ(round_trip(GenerateRequest{1, {}, t}).task.sampling.top_k, 0);
+}
+
+TEST(ClusterProtocol, TheVersionIsInEveryTypeId) {
+  EXPECT_EQ(remote::Codec<GenerateRequest>::type_id & 0xffu, kProtocolVersion);
 }
 
 TEST(ClusterProtocol, PromptKindsRoundTrip) {

@@ -27,10 +27,12 @@ using remote::test::TestNode;
 // A worker process: node + sim backend + Worker.
 struct SimWorker {
   SimWorker(std::vector<std::string> seeds, Signal& sig, double tps = 2000.0,
-            std::string model = "sim")
+            std::string model = "sim", engine::SamplingDefaults defaults = {})
       : node(fast_options(std::move(seeds)), &sig),
-        backend(engine::make_sim_backend(
-            {.model_id = model, .n_parallel = 8, .decode_tokens_per_s = tps})),
+        backend(engine::make_sim_backend({.model_id = model,
+                                          .n_parallel = 8,
+                                          .decode_tokens_per_s = tps,
+                                          .defaults = defaults})),
         worker(*node, *backend, node.io().get_executor(), {.capacity = 8}) {
     std::promise<bool> ready;
     worker.start([&](Result<std::vector<std::string>> r) { ready.set_value(r.ok()); });
@@ -123,6 +125,24 @@ TEST(Gateway, StreamsThroughAWorkerAndSpreadsLoad) {
   EXPECT_GT(a.worker.stats().streams_total, 0);
   EXPECT_GT(b.worker.stats().streams_total, 0);
   EXPECT_EQ(gw.gateway.stats().generation_tokens_total, 160);
+}
+
+TEST(Gateway, TheWorkersDefaultsFillWhatTheRequestLeftUnset) {
+  Signal sig;
+  GatewayNode gw(sig);
+  SimWorker a({gw.address()}, sig, 2000.0, "sim", {.n_predict = 7});
+  ASSERT_TRUE(sig.wait([&] { return workers_visible(gw.gateway, 1); }));
+  engine::Task t = task(1);
+  t.stop.max_tokens.reset();  // the gateway has no default of its own: the worker's applies
+  auto s = start(gw.gateway, t);
+  auto last = drain(s);
+  ASSERT_TRUE(std::holds_alternative<engine::Finished>(last));
+  EXPECT_EQ(std::get<engine::Finished>(last).usage.completion_tokens, 7);
+  t.stop.max_tokens = 4;
+  s = start(gw.gateway, t);
+  last = drain(s);
+  ASSERT_TRUE(std::holds_alternative<engine::Finished>(last));
+  EXPECT_EQ(std::get<engine::Finished>(last).usage.completion_tokens, 4);
 }
 
 TEST(Gateway, DroppingTheStreamCancelsOnTheWorker) {

@@ -180,6 +180,7 @@ TEST_F(BatchEngineTest, SeededSamplingIsReproducible) {
   sp.temperature = 0.9f;
   sp.top_k = 40;
   sp.top_p = 0.95f;
+  sp.min_p = 0.0f;
   sp.seed = 1234;
   auto e = start({512, 2, 128, 64});
   e->tell(admit(1, prompt(1), 32, sp));

@@ -4,8 +4,9 @@
 // SequenceActor (the Coordinator's path, actor_sink) are counted with the counting
 // operator new of tests/support/alloc_counter.
 //
-// One exclusion, for the grammar path: llama.cpp's grammar sampler allocates inside every
-// call, which no caller can avoid. llama_sampler_apply on it (llama_grammar_apply_impl)
+// One exclusion, for the grammar and chain paths: llama.cpp's grammar sampler and some of its
+// chain samplers (typical_p's sort buffers, DRY's repeat counts, ...) allocate inside their
+// calls, which no caller can avoid. llama_sampler_apply on it (llama_grammar_apply_impl)
 // allocates the decoded code points of each candidate's piece (one vector per candidate:
 // one for the engine's single-token check, n_vocab of them when the grammar must be applied
 // to the whole vocabulary), the candidate list and the list of rejects (with the recursive
@@ -13,8 +14,9 @@
 // (llama_grammar_accept_impl) allocates the decoded piece and the new parse stacks. This
 // executable interposes llama_sampler_apply and llama_sampler_accept (its definitions win over
 // libllama's; they forward through dlsym(RTLD_NEXT)) and counts what calls on a sampler named
-// "grammar" allocate on the calling thread; the grammar path subtracts exactly that, and
-// everything else the engine does between two decodes must still allocate nothing.
+// "grammar" or "chain" allocate on the calling thread; those paths subtract exactly that, and
+// everything else the engine does between two decodes (troupe's code around the chain
+// included) must still allocate nothing.
 #include <dlfcn.h>
 #include <gtest/gtest.h>
 
@@ -30,7 +32,8 @@
 #include "support/alloc_counter.hpp"
 
 namespace {
-// Allocations made inside llama.cpp's grammar sampler on this thread (see the top).
+// Allocations made inside llama.cpp's grammar sampler and sampler chain on this thread (see
+// the top).
 __attribute__((tls_model("initial-exec"))) thread_local std::uint64_t t_grammar_allocations = 0;
 // Whole-vocabulary grammar passes (the drawn token was rejected) on this thread.
 __attribute__((tls_model("initial-exec"))) thread_local std::uint64_t t_grammar_full_passes = 0;
@@ -43,6 +46,11 @@ Fn real_llama(const char* name) {
 bool is_grammar(const llama_sampler* s) {
   return s && std::strcmp(llama_sampler_name(s), "grammar") == 0;
 }
+
+// The engine's calls into llama.cpp whose own allocations are excluded.
+bool is_excluded(const llama_sampler* s) {
+  return is_grammar(s) || (s && std::strcmp(llama_sampler_name(s), "chain") == 0);
+}
 }  // namespace
 
 extern "C" void llama_sampler_apply(llama_sampler* smpl, llama_token_data_array* cur_p) {
@@ -50,10 +58,10 @@ extern "C" void llama_sampler_apply(llama_sampler* smpl, llama_token_data_array*
   static const Fn real = real_llama<Fn>("llama_sampler_apply");
   const std::uint64_t before = troupe::test::thread_allocation_count();
   real(smpl, cur_p);
-  if (is_grammar(smpl)) {
+  if (is_excluded(smpl))
     t_grammar_allocations += troupe::test::thread_allocation_count() - before;
+  if (is_grammar(smpl))
     t_grammar_full_passes += cur_p->size > 1 ? 1 : 0;
-  }
 }
 
 extern "C" void llama_sampler_accept(llama_sampler* smpl, llama_token token) {
@@ -61,7 +69,7 @@ extern "C" void llama_sampler_accept(llama_sampler* smpl, llama_token token) {
   static const Fn real = real_llama<Fn>("llama_sampler_accept");
   const std::uint64_t before = troupe::test::thread_allocation_count();
   real(smpl, token);
-  if (is_grammar(smpl))
+  if (is_excluded(smpl))
     t_grammar_allocations += troupe::test::thread_allocation_count() - before;
 }
 
@@ -112,8 +120,9 @@ struct DecodeProbe {
 // from the whole vocabulary at temperature 1 (a request without sampling fields), the fast
 // path with llama-server's default filters, and that path constrained by a grammar (letters
 // and spaces: the model's other tokens are rejected now and then, so both the single-token
-// check and the whole-vocabulary pass run).
-enum class Path { greedy, logprobs, full_vocab, filtered, grammar };
+// check and the whole-vocabulary pass run), and llama.cpp's chain with llama-server's other
+// samplers (penalties, DRY, top_n_sigma, typical_p, XTC, dynamic temperature).
+enum class Path { greedy, logprobs, full_vocab, filtered, grammar, chain };
 
 SamplingParams sampling_for(Path path) {
   SamplingParams sp;
@@ -126,7 +135,7 @@ SamplingParams sampling_for(Path path) {
     sp.temperature = 1.0f;
     sp.seed = 3;
   }
-  if (path == Path::filtered || path == Path::grammar) {
+  if (path == Path::filtered || path == Path::grammar || path == Path::chain) {
     sp.temperature = 0.8f;
     sp.top_k = 40;
     sp.top_p = 0.95f;
@@ -137,6 +146,14 @@ SamplingParams sampling_for(Path path) {
   }
   if (path == Path::grammar)
     sp.grammar = GrammarSpec{R"(root ::= [a-z] [a-z ]*)", false, {}, {}};
+  if (path == Path::chain) {
+    sp.repeat_penalty = 1.1f;
+    sp.dry_multiplier = 0.8f;
+    sp.top_n_sigma = 3.0f;
+    sp.typical_p = 0.95f;
+    sp.xtc_probability = 0.5f;
+    sp.dynatemp_range = 0.3f;
+  }
   return sp;
 }
 
@@ -152,6 +169,8 @@ std::string path_name(Path p) {
       return "filtered";
     case Path::grammar:
       return "grammar";
+    case Path::chain:
+      return "chain";
   }
   return "unknown";
 }
@@ -202,6 +221,7 @@ TEST_P(EngineAllocations, NoneBetweenDecodesInSteadyState) {
     ASSERT_TRUE(g) << g.error().message;
     a.grammar = std::move(g.value());
   }
+  a.dry = make_dry_sampler((*model)->vocab(), a.sampling, 256);
   a.max_tokens = max_tokens;
   a.ignore_eos = true;
   a.sink = actor_sink(ref);
@@ -219,11 +239,13 @@ TEST_P(EngineAllocations, NoneBetweenDecodesInSteadyState) {
     EXPECT_GT(probe.grammar_total, 0u) << "the grammar ran, and its allocations were seen";
     EXPECT_GT(probe.full_passes, 0u) << "a rejected draw took the whole-vocabulary pass";
   }
+  if (GetParam() == Path::chain)
+    EXPECT_GT(probe.grammar_total, 0u) << "the chain ran, and its own allocations were seen";
 }
 
 INSTANTIATE_TEST_SUITE_P(SamplingPaths, EngineAllocations,
                          ::testing::Values(Path::greedy, Path::logprobs, Path::full_vocab,
-                                           Path::filtered, Path::grammar),
+                                           Path::filtered, Path::grammar, Path::chain),
                          [](const auto& info) { return path_name(info.param); });
 
 }  // namespace

@@ -46,6 +46,9 @@ class GrammarTest : public ::testing::Test {
     Task t;
     t.prompt = std::string("Once upon a time");
     t.sampling.temperature = temperature;
+    t.sampling.top_k = 0;  // no filter (unset: the server's default filters)
+    t.sampling.top_p = 1.0f;
+    t.sampling.min_p = 0.0f;
     t.sampling.seed = seed;
     t.sampling.grammar = std::move(g);
     t.stop.max_tokens = max_tokens;

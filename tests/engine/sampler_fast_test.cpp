@@ -110,6 +110,18 @@ TEST(SamplerFast, CandidateDrawFollowsTheSoftmaxOfTheCandidates) {
   }
 }
 
+// Temperature 1 and no filter: the model's own distribution. (Fields left unset would take
+// the serving engine's defaults, llama-server's temperature 0.8 with top_k/top_p/min_p.)
+SamplingParams unfiltered(std::uint32_t seed) {
+  SamplingParams sp;
+  sp.seed = seed;
+  sp.temperature = 1.0f;
+  sp.top_k = 0;
+  sp.top_p = 1.0f;
+  sp.min_p = 0.0f;
+  return sp;
+}
+
 // Pearson's chi-square of `n_draws` Sampler draws (fixed seed) against the softmax.
 double chi_square(const std::vector<float>& logits, const SamplingParams& sp, int n_draws) {
   const auto n = static_cast<std::int32_t>(logits.size());
@@ -121,7 +133,7 @@ double chi_square(const std::vector<float>& logits, const SamplingParams& sp, in
     EXPECT_EQ(s.sample(logits.data(), nullptr, scratch, out), SampleStatus::ok);
     ++count[static_cast<std::size_t>(out.token)];
   }
-  const auto p = softmax(logits, sp.temperature);
+  const auto p = softmax(logits, *sp.temperature);
   double chi2 = 0.0;
   for (std::size_t j = 0; j < logits.size(); ++j) {
     const double e = p[j] * n_draws;
@@ -134,8 +146,7 @@ TEST(SamplerFast, SeededDrawsPassAChiSquareTest) {
   // 8 tokens, 7 degrees of freedom: 24.3 is the 0.1% critical value. The seed is fixed, so
   // the statistic is a fixed number; a wrong temperature or a biased draw gives thousands.
   const std::vector<float> logits = {1.0f, 0.5f, 0.0f, -0.5f, 2.0f, 1.2f, -1.0f, 0.3f};
-  SamplingParams sp;
-  sp.seed = 42;
+  SamplingParams sp = unfiltered(42);
   EXPECT_LT(chi_square(logits, sp, 80000), 24.3);
   sp.temperature = 0.6f;
   EXPECT_LT(chi_square(logits, sp, 80000), 24.3);
@@ -336,8 +347,7 @@ TEST(SamplerFast, SuppressedTokensAreNeverSampledOnAnyPath) {
   const std::vector<Token> suppress = {7, 500};
   SamplerScratch scratch(1000);
   for (const FilterSpec f : {FilterSpec{}, FilterSpec{40, 0.95f, 0.05f}, FilterSpec{0, 0.9f, 0}}) {
-    SamplingParams sp;
-    sp.seed = 5;
+    SamplingParams sp = unfiltered(5);
     sp.top_k = f.top_k;
     sp.top_p = f.top_p;
     sp.min_p = f.min_p;
@@ -353,8 +363,7 @@ TEST(SamplerFast, SuppressedTokensAreNeverSampledOnAnyPath) {
 
 TEST(SamplerFast, LogprobsAreTheRawSoftmaxWithTheTopAlternatives) {
   const auto logits = random_logits(5000, 11, 2.0f);
-  SamplingParams sp;
-  sp.seed = 1;
+  SamplingParams sp = unfiltered(1);
   sp.top_k = 10;
   sp.temperature = 0.5f;
   sp.logprobs = true;

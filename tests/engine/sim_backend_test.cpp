@@ -39,6 +39,26 @@ TEST(SimBackend, StreamsMaxTokensWords) {
   EXPECT_EQ(b->stats().generation_tokens_total, 5);
 }
 
+TEST(SimBackend, NPredictIsTheDefaultMaxTokensAndTheContextWithoutIt) {
+  const auto completion = [](Backend& b, const Task& t) {
+    auto s = run_sync(b.generate(t));
+    const auto r = collect(s);
+    EXPECT_TRUE(r.finished && r.finished->reason == FinishReason::length);
+    return r.finished ? r.finished->usage.completion_tokens : -1;
+  };
+  auto o = fast();
+  o.defaults.n_predict = 6;
+  o.n_ctx = 40;
+  Task t = task(1);
+  t.stop.max_tokens.reset();
+  EXPECT_EQ(completion(*make_sim_backend(o), t), 6);
+  t.stop.max_tokens = 3;  // explicit: it wins
+  EXPECT_EQ(completion(*make_sim_backend(o), t), 3);
+  o.defaults.n_predict.reset();  // up to the context: 40 less the 8 prompt tokens
+  t.stop.max_tokens.reset();
+  EXPECT_EQ(completion(*make_sim_backend(o), t), 32);
+}
+
 TEST(SimBackend, StopStringsApply) {
   auto b = make_sim_backend(fast());
   auto s = run_sync(b->generate(task(50, {" "})));

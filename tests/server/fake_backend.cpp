@@ -40,10 +40,11 @@ boost::asio::awaitable<engine::TokenStream> FakeBackend::generate(engine::Task t
   }
   auto [writer, stream] = engine::make_stream();
   const std::int32_t prompt = word_count(text);
+  const std::int32_t max_tokens = task.stop.max_tokens.value_or(128);  // as its context
   writer.push(engine::Started{prompt, 0});
   if (text.find("hold") != std::string::npos || text.find("flood") != std::string::npos) {
     if (text.find("flood") != std::string::npos) {
-      for (std::int32_t n = 0; n < task.stop.max_tokens; ++n)
+      for (std::int32_t n = 0; n < max_tokens; ++n)
         writer.push(engine::Delta{fmt::format("t{} ", n), {n}, {}, {}});
     } else {
       writer.push(engine::Delta{"held", {1}, {}, {}});
@@ -78,7 +79,7 @@ boost::asio::awaitable<engine::TokenStream> FakeBackend::generate(engine::Task t
   }
   const bool stop_at_t1 = !task.stop.stop.empty() && task.stop.stop[0] == "t1";
   std::int32_t n = 0;
-  for (; n < task.stop.max_tokens; ++n) {
+  for (; n < max_tokens; ++n) {
     if (stop_at_t1 && n == 1)
       break;
     engine::Delta d{fmt::format("t{} ", n), {n}, {}, {}};

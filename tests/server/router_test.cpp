@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "server/job.hpp"
 
 namespace troupe::server {
@@ -39,10 +41,59 @@ TEST(Job, FillsTheTaskFromTheRequest) {
   auto job = make_chat_job(*req, models);
   ASSERT_TRUE(job.ok());
   EXPECT_EQ(job->model, "m");
-  EXPECT_EQ(job->task.stop.max_tokens, 256);  // no max_tokens: up to the context
-  EXPECT_FLOAT_EQ(job->task.sampling.temperature, 0.5f);
+  EXPECT_EQ(job->task.stop.max_tokens, std::nullopt);  // the serving engine's default
+  EXPECT_FLOAT_EQ(*job->task.sampling.temperature, 0.5f);
   EXPECT_EQ(*job->task.sampling.seed, 3u);
   EXPECT_EQ(job->task.stop.stop, std::vector<std::string>{"x"});
+  // Unset: the engine that serves the request fills its defaults (a gateway's worker's).
+  EXPECT_FALSE(job->task.sampling.top_k || job->task.sampling.top_p || job->task.sampling.min_p ||
+               job->task.sampling.repeat_penalty);
+}
+
+TEST(Job, CarriesLlamaServersSamplers) {
+  auto req = api::parse_completion_request(R"({"prompt":"x","max_tokens":7,"top_k":0,
+      "top_p":1,"min_p":0,"repeat_penalty":1.1,"repeat_last_n":-1,"typical_p":0.9,
+      "top_n_sigma":1.5,"dynatemp_range":0.3,"dynatemp_exponent":2,"dry_multiplier":0.8,
+      "dry_base":2,"dry_allowed_length":3,"dry_penalty_last_n":128,
+      "dry_sequence_breakers":["\n","."],"xtc_probability":0.5,"xtc_threshold":0.2,
+      "mirostat":2,"mirostat_tau":4,"mirostat_eta":0.2,
+      "logit_bias":{"5":-1,"Hello":false}})");
+  ASSERT_TRUE(req.ok()) << req.error().message;
+  auto job = make_completion_job(*req, models);
+  ASSERT_TRUE(job.ok()) << job.error().message;
+  const auto& s = job->task.sampling;
+  EXPECT_EQ(job->task.stop.max_tokens, 7);
+  EXPECT_EQ(s.top_k, 0);
+  EXPECT_EQ(s.top_p, 1.0f);
+  EXPECT_EQ(s.min_p, 0.0f);
+  EXPECT_FLOAT_EQ(*s.repeat_penalty, 1.1f);
+  EXPECT_EQ(s.repeat_last_n, -1);
+  EXPECT_FLOAT_EQ(s.typical_p, 0.9f);
+  EXPECT_FLOAT_EQ(s.top_n_sigma, 1.5f);
+  EXPECT_FLOAT_EQ(s.dynatemp_range, 0.3f);
+  EXPECT_FLOAT_EQ(s.dynatemp_exponent, 2.0f);
+  EXPECT_FLOAT_EQ(s.dry_multiplier, 0.8f);
+  EXPECT_FLOAT_EQ(s.dry_base, 2.0f);
+  EXPECT_EQ(s.dry_allowed_length, 3);
+  EXPECT_EQ(s.dry_penalty_last_n, 128);
+  EXPECT_EQ(s.dry_sequence_breakers, (std::vector<std::string>{"\n", "."}));
+  EXPECT_FLOAT_EQ(s.xtc_probability, 0.5f);
+  EXPECT_FLOAT_EQ(s.xtc_threshold, 0.2f);
+  EXPECT_EQ(s.mirostat, 2);
+  EXPECT_FLOAT_EQ(s.mirostat_tau, 4.0f);
+  EXPECT_FLOAT_EQ(s.mirostat_eta, 0.2f);
+  ASSERT_EQ(s.logit_bias.size(), 1u);
+  EXPECT_EQ(s.logit_bias[0], (std::pair<engine::Token, float>{5, -1.0f}));
+  ASSERT_EQ(s.logit_bias_text.size(), 1u);
+  EXPECT_EQ(s.logit_bias_text[0].first, "Hello");
+  EXPECT_EQ(s.logit_bias_text[0].second, -std::numeric_limits<float>::infinity());
+  // Left out, they stay off (or at llama-server's values).
+  auto plain = make_completion_job(*api::parse_completion_request(R"({"prompt":"x"})"), models);
+  const engine::SamplingParams off;
+  EXPECT_EQ(plain->task.sampling.typical_p, off.typical_p);
+  EXPECT_EQ(plain->task.sampling.dry_multiplier, 0.0f);
+  EXPECT_EQ(plain->task.sampling.dry_sequence_breakers, off.dry_sequence_breakers);
+  EXPECT_EQ(plain->task.sampling.mirostat, 0);
 }
 
 TEST(Job, RejectsUnknownModelsAndForeignTokens) {

@@ -226,6 +226,11 @@ TEST(Server, ErrorMatrix) {
   expect_error(t.post("/v1/chat/completions", chat_body("x", R"("max_tokens":0)")), 400,
                "max_tokens");
   expect_error(t.post("/v1/chat/completions", chat_body("x", R"("n":2)")), 400, "n");
+  expect_error(t.post("/v1/chat/completions", chat_body("x", R"("dry_base":0.5)")), 400,
+               "dry_base");
+  expect_error(t.post("/v1/completions", R"({"prompt":"x","mirostat":3})"), 400, "mirostat");
+  expect_error(t.post("/v1/completions", R"({"prompt":"x","logit_bias":[["a",true]]})"), 400,
+               "logit_bias");
   expect_error(t.post("/v1/chat/completions", chat_body("x", R"("stop":["a","b","c","d","e"])")),
                400, "stop");
   expect_error(t.post("/v1/chat/completions", R"({"messages":[{"role":"wizard","content":"x"}]})"),
