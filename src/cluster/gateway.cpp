@@ -456,6 +456,20 @@ asio::awaitable<Result<std::string>> Gateway::detokenize(std::string model,
   co_return std::move(r->text);
 }
 
+asio::awaitable<Result<std::string>> Gateway::apply_template(engine::Task task) {
+  if (task.model.empty()) {
+    auto ms = models();
+    task.model = ms.empty() ? std::string() : ms.front().id;
+  }
+  std::string model = task.model;
+  ApplyTemplateRequest req{std::move(task)};  // named: see tokenize()
+  auto r = co_await ask_worker<ApplyTemplateReply>(impl_->node, model, std::move(req),
+                                                   impl_->options.ask_timeout);
+  if (!r)
+    co_return r.error();
+  co_return std::move(r->prompt);
+}
+
 std::vector<engine::ModelInfo> Gateway::models() const {
   return models_of(*impl_->node.snapshot());
 }

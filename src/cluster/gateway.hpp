@@ -92,6 +92,8 @@ class Gateway final : public engine::Backend {
                                                                       bool parse_special) override;
   boost::asio::awaitable<Result<std::string>> detokenize(
       std::string model, std::vector<engine::Token> tokens) override;
+  // Rendered by a worker serving the task's model (its chat template).
+  boost::asio::awaitable<Result<std::string>> apply_template(engine::Task task) override;
   std::vector<engine::ModelInfo> models() const override;
   engine::Health health() const override;
   engine::BackendStats stats() const override;

@@ -67,6 +67,8 @@ struct Worker::Impl {
                                  remote::RemoteReply reply);
   asio::awaitable<void> detokenize(std::shared_ptr<Impl> self, DetokenizeRequest r,
                                    remote::RemoteReply reply);
+  asio::awaitable<void> apply_template(std::shared_ptr<Impl> self, ApplyTemplateRequest r,
+                                       remote::RemoteReply reply);
   asio::awaitable<void> wait_ready(std::shared_ptr<Impl> self,
                                    std::function<void(Result<std::vector<std::string>>)> done);
   std::vector<std::string> publish(const std::shared_ptr<Impl>& self);
@@ -111,6 +113,10 @@ void Worker::Impl::on_message(const std::shared_ptr<Impl>& self, remote::Envelop
     auto m = decode_message<DetokenizeRequest>(e.payload);
     if (m)
       return spawn(ex, detokenize(self, std::move(*m), std::move(e.reply)));
+  } else if (e.type == Codec<ApplyTemplateRequest>::type_id) {
+    auto m = decode_message<ApplyTemplateRequest>(e.payload);
+    if (m)
+      return spawn(ex, apply_template(self, std::move(*m), std::move(e.reply)));
   }
   bad_message(e.type);
   e.reply.fail(Error{Errc::invalid_request, "malformed or unknown cluster message"});
@@ -188,6 +194,16 @@ asio::awaitable<void> Worker::Impl::detokenize([[maybe_unused]] std::shared_ptr<
     reply.send(DetokenizeReply{std::move(*t)});
   else
     reply.fail(t.error());
+}
+
+asio::awaitable<void> Worker::Impl::apply_template([[maybe_unused]] std::shared_ptr<Impl> self,
+                                                   ApplyTemplateRequest r,
+                                                   remote::RemoteReply reply) {
+  auto p = co_await backend.apply_template(std::move(r.task));
+  if (p)
+    reply.send(ApplyTemplateReply{std::move(*p)});
+  else
+    reply.fail(p.error());
 }
 
 asio::awaitable<void> Worker::Impl::wait_ready(

@@ -7,6 +7,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/json.hpp>
 #include <functional>
 #include <map>
 #include <memory>
@@ -185,6 +186,18 @@ std::string get(const std::string& url, const std::string& path) {
   return body;
 }
 
+// POST `path` with a JSON body: the status and the body (status 0 when the request failed).
+std::pair<int, std::string> post(const std::string& url, const std::string& path,
+                                 std::string body) {
+  std::pair<int, std::string> out{0, ""};
+  with_client(url, [&](client::Client& c) -> asio::awaitable<void> {
+    auto r = co_await c.request("POST", path, std::move(body));
+    if (r)
+      out = {r->status, r->body};
+  });
+  return out;
+}
+
 // /metrics, parsed (the parser fails the test on a malformed line).
 std::map<std::string, troupe::test::PromFamily> metrics(const std::string& url) {
   return troupe::test::parse_prometheus(get(url, "/metrics"));
@@ -257,6 +270,41 @@ TEST(ClusterProcessSlow, SpreadsStreamsAndMatchesTheWorkersOwnAnswer) {
   EXPECT_EQ(metric_sum(m, "troupe_gateway_no_worker_total"), 0);
   EXPECT_EQ(metric_sum(m, "troupe_gateway_workers"), 2);
   EXPECT_GE(metric_sum(m, "troupe_generation_tokens_total"), 8 * 16 + 24);  // the server's own
+}
+
+// A conversation's template and its structured output are the worker's: /apply-template
+// through the gateway renders on a worker, a JSON schema constrains the worker's answer.
+TEST(ClusterProcessSlow, ApplyTemplateAndStructuredOutputGoThroughTheGateway) {
+  auto gw = start_gateway();
+  auto a = start_worker(gw.cluster, "worker-a");
+  ASSERT_TRUE(gateway_sees(gw, 1));
+  const std::string conversation = R"({"messages":[{"role":"system","content":"Be brief."},
+      {"role":"user","content":"Hello"}]})";
+  const auto through = post(gw.url, "/apply-template", conversation);
+  const auto direct = post(a.url, "/apply-template", conversation);
+  ASSERT_EQ(through.first, 200) << through.second;
+  ASSERT_EQ(direct.first, 200) << direct.second;
+  EXPECT_EQ(through.second, direct.second);
+  EXPECT_NE(through.second.find("Be brief."), std::string::npos) << through.second;
+
+  const auto answer = post(gw.url, "/v1/chat/completions", R"({"messages":[{"role":"user",
+      "content":"JSON"}],"max_tokens":300,"temperature":1,"seed":3,"response_format":{
+      "type":"json_schema","json_schema":{"name":"x","schema":{"type":"object","properties":{
+      "n":{"type":"integer","minimum":1,"maximum":9},"ok":{"type":"boolean"}},
+      "required":["n","ok"],"additionalProperties":false}}}})");
+  ASSERT_EQ(answer.first, 200) << answer.second;
+  const auto content = boost::json::parse(answer.second)
+                           .at("choices").at(0).at("message").at("content").as_string();
+  const auto value = boost::json::parse(content);
+  EXPECT_TRUE(value.at("n").is_int64()) << content;
+  EXPECT_TRUE(value.at("ok").is_bool()) << content;
+  EXPECT_EQ(value.as_object().size(), 2u) << content;
+
+  // A schema the converter cannot honour is refused by the gateway itself.
+  const auto refused = post(gw.url, "/v1/chat/completions", R"({"messages":[{"role":"user",
+      "content":"x"}],"response_format":{"type":"json_schema","json_schema":{"schema":
+      {"type":"string","format":"email"}}}})");
+  EXPECT_EQ(refused.first, 400) << refused.second;
 }
 
 TEST(ClusterProcessSlow, KilledWorkerFailsOnlyItsStreams) {
