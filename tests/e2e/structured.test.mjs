@@ -5,6 +5,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
 import { zodResponseFormat } from 'openai/helpers/zod';
 import { z } from 'zod';
@@ -16,14 +17,24 @@ const API_KEY = 'sk-e2e-structured';
 let server;
 let client;
 
+// Qwen 2.5's real template (the release's test data that bootstrap installs): its tool-call
+// format is one llama.cpp can force; the tiny model's own ChatML is not.
+const QWEN_TEMPLATE = fileURLToPath(new URL(
+  '../../third_party/llama/testdata/templates/Qwen-Qwen2.5-7B-Instruct.jinja', import.meta.url));
+
 before(async () => {
-  server = await startServer({ apiKey: API_KEY, parallel: 4, ctxSize: 8192 });
+  server = await startServer({ apiKey: API_KEY, parallel: 4, ctxSize: 8192,
+                               extraArgs: ['--chat-template-file', QWEN_TEMPLATE] });
   client = new OpenAI({ apiKey: API_KEY, baseURL: `${server.url}/v1`, maxRetries: 0 });
 });
 
 after(async () => {
   assert.equal(await stopServer(server), 0, 'graceful shutdown exits 0');
 });
+
+// Temperature 1 over the whole vocabulary, not the server's default filters: the flattest
+// distribution a grammar can meet, and what makes a random model's strings end.
+const FLAT = { temperature: 1, top_k: 0, top_p: 1, min_p: 0 };
 
 // ------------------------------------------------------------------ varied schemas
 
@@ -100,7 +111,7 @@ const ajv = new Ajv2020({ strict: false, allErrors: true });
 addFormats(ajv, { mode: 'fast' });
 
 async function constrained(kind, schema, seed, stream) {
-  const common = { model: 'tiny', max_tokens: 1500, temperature: 1, seed };
+  const common = { model: 'tiny', max_tokens: 1500, seed, ...FLAT };
   if (kind === 'chat') {
     const body = {
       ...common,
@@ -183,8 +194,8 @@ test('chat.completions.parse with a zod schema returns the parsed object', async
     messages: [{ role: 'user', content: 'Describe a person.' }],
     response_format: zodResponseFormat(Person, 'person'),
     max_tokens: 400,
-    temperature: 1,
     seed: 5,
+    ...FLAT,
   });
   const message = completion.choices[0].message;
   assert.equal(completion.choices[0].finish_reason, 'stop');
@@ -196,7 +207,7 @@ test('JSON mode returns one JSON object', async () => {
   for (const seed of [1, 2, 3]) {
     const r = await client.chat.completions.create({
       model: 'tiny', messages: [{ role: 'user', content: 'JSON please' }],
-      response_format: { type: 'json_object' }, max_tokens: 1500, temperature: 1, seed,
+      response_format: { type: 'json_object' }, max_tokens: 1500, seed, ...FLAT,
     });
     const value = JSON.parse(r.choices[0].message.content);
     assert.equal(typeof value, 'object');
@@ -213,7 +224,7 @@ test('a GBNF grammar constrains the output; a broken one is a 400', async () => 
   ].join('\n');
   for (const seed of [1, 2, 3, 4]) {
     const r = await client.completions.create({
-      model: 'tiny', prompt: 'An expression:', grammar, max_tokens: 200, temperature: 1, seed,
+      model: 'tiny', prompt: 'An expression:', grammar, max_tokens: 200, seed, ...FLAT,
     });
     const text = r.choices[0].text;
     // The same language, checked by evaluating it as arithmetic.
@@ -239,5 +250,51 @@ test('schemas that cannot be honoured are 400s naming the param and the reason',
     await assert.rejects(
       client.chat.completions.create({ model: 'tiny', messages, response_format: format }),
       (e) => e instanceof OpenAI.BadRequestError && e.param === param && reason.test(e.message));
+  }
+});
+
+// ------------------------------------------------------------------ forced tool calls
+
+// The openai client's own agent loop: the named tool is forced, so even a random-weight model
+// calls it with arguments that parse and validate; the runner calls the function with them,
+// sends its result back and stops (a named choice ends the loop after its call). Streamed and not.
+test('runTools with a forced function calls it with valid arguments, streamed and not', async () => {
+  const parameters = {
+    type: 'object',
+    properties: {
+      days: { type: 'integer', minimum: 1, maximum: 7 },
+      unit: { type: 'string', enum: ['celsius', 'fahrenheit'] },
+    },
+    required: ['days', 'unit'],
+    additionalProperties: false,
+  };
+  const validate = ajv.compile(parameters);
+  for (const stream of [false, true]) {
+    const calls = [];
+    const forecast = (args) => {
+      calls.push(args);
+      return JSON.stringify({ forecast: 'sunny', days: args.days });
+    };
+    const runner = client.chat.completions.runTools({
+      model: 'tiny',
+      messages: [{ role: 'user', content: 'What is the weather this week?' }],
+      tools: [{ type: 'function', function: { function: forecast, parse: JSON.parse, name: 'forecast', parameters } }],
+      tool_choice: { type: 'function', function: { name: 'forecast' } },
+      // The call's grammar (llama.cpp's) allows whitespace between every element, which a
+      // random model spends tokens on.
+      max_tokens: 1000,
+      seed: 11,
+      ...FLAT,
+      stream,
+    });
+    const messages = [];
+    runner.on('message', (m) => messages.push(m));
+    await runner.done();
+    assert.equal(calls.length, 1, `stream=${stream}: the function ran once`);
+    assert.ok(validate(calls[0]), `arguments ${JSON.stringify(calls[0])}: ${JSON.stringify(validate.errors)}`);
+    const assistant = messages.find((m) => m.role === 'assistant' && m.tool_calls?.length);
+    assert.equal(assistant.tool_calls[0].function.name, 'forecast');
+    const result = messages.find((m) => m.role === 'tool');
+    assert.equal(result.tool_call_id, assistant.tool_calls[0].id);
   }
 });
