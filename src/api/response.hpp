@@ -32,6 +32,7 @@ struct Usage {
   std::int32_t prompt_tokens = 0;
   std::int32_t completion_tokens = 0;
   std::int32_t cached_tokens = 0;
+  std::int32_t reasoning_tokens = 0;  // completion_tokens_details.reasoning_tokens
 };
 
 // One generated token's log-probability, with the top alternatives when asked for. `token`

@@ -437,12 +437,14 @@ void encode_usage(const engine::Usage& u, WireWriter& w) {
   w.u32(static_cast<std::uint32_t>(u.prompt_tokens));
   w.u32(static_cast<std::uint32_t>(u.completion_tokens));
   w.u32(static_cast<std::uint32_t>(u.cached_tokens));
+  w.u32(static_cast<std::uint32_t>(u.reasoning_tokens));
 }
 
 void decode_usage(WireReader& r, engine::Usage& u) {
   u.prompt_tokens = static_cast<std::int32_t>(r.u32());
   u.completion_tokens = static_cast<std::int32_t>(r.u32());
   u.cached_tokens = static_cast<std::int32_t>(r.u32());
+  u.reasoning_tokens = static_cast<std::int32_t>(r.u32());
 }
 
 }  // namespace

@@ -46,6 +46,9 @@ struct Usage {
   std::int32_t prompt_tokens = 0;
   std::int32_t completion_tokens = 0;
   std::int32_t cached_tokens = 0;
+  // Of completion_tokens, those the output parser read as reasoning (thinking families): the
+  // tokens of each step whose parsed text was reasoning, a step with both split by bytes.
+  std::int32_t reasoning_tokens = 0;
 };
 
 struct Finished {

@@ -1,5 +1,6 @@
 #include "engine/sequence_actor.hpp"
 
+#include <algorithm>
 #include <utility>
 
 namespace troupe::engine {
@@ -132,12 +133,27 @@ void SequenceActor::flush_text(std::string& out) {
 }
 
 void SequenceActor::parse_output(Delta& d, bool final) {
+  unparsed_tokens_ += static_cast<std::int32_t>(d.tokens.size());
   if (d.text.empty() && !final)
     return;  // nothing new: no re-parse
   chatfmt::MessageDelta m = config_.parser->feed(d.text, final);
   d.text = std::move(m.content);
   d.reasoning = std::move(m.reasoning);
   d.tool_calls = std::move(m.tool_calls);
+  // The tokens since the last parsed text made what this parse added.
+  std::size_t other = d.text.size();
+  for (const auto& c : d.tool_calls)
+    other += c.name.size() + c.arguments.size();
+  const std::size_t all = other + d.reasoning.size();
+  if (all == 0 && !final)
+    return;  // held back by the parser (e.g. a partial tag): count with what follows
+  if (all > 0) {
+    reasoning_tokens_ += static_cast<std::int32_t>(
+        (static_cast<std::int64_t>(unparsed_tokens_) * static_cast<std::int64_t>(d.reasoning.size()) +
+         static_cast<std::int64_t>(all) / 2) /
+        static_cast<std::int64_t>(all));
+  }
+  unparsed_tokens_ = 0;
 }
 
 void SequenceActor::finish(FinishReason reason, bool engine_ended) {
@@ -148,7 +164,8 @@ void SequenceActor::finish(FinishReason reason, bool engine_ended) {
       !config_.parser->message().tool_calls.empty()) {
     f.reason = FinishReason::tool_calls;
   }
-  f.usage = {config_.prompt_tokens, generated_, cached_tokens_};
+  f.usage = {config_.prompt_tokens, generated_, cached_tokens_,
+             std::min(reasoning_tokens_, generated_)};
   if (matched_)
     f.stop_string = *matched_;
   writer_.push(std::move(f));

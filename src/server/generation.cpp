@@ -173,7 +173,7 @@ void add_tool_calls(const engine::Delta& d, std::vector<chatfmt::ToolCall>& call
 }
 
 api::Usage to_api_usage(const engine::Usage& u) {
-  return {u.prompt_tokens, u.completion_tokens, u.cached_tokens};
+  return {u.prompt_tokens, u.completion_tokens, u.cached_tokens, u.reasoning_tokens};
 }
 
 // Appends one SSE event as one HTTP chunk: "<hex>\r\ndata: <payload>\n\n\r\n".

@@ -25,6 +25,11 @@ TEST(Response, ChatCompletionHasOpenAiShape) {
   EXPECT_TRUE(choice.at("logprobs").is_null());
   EXPECT_EQ(v.at("usage").at("total_tokens"), 5);
   EXPECT_EQ(v.at("usage").at("prompt_tokens_details").at("cached_tokens"), 1);
+  EXPECT_EQ(v.at("usage").at("completion_tokens_details").at("reasoning_tokens"), 0);
+  r.usage.reasoning_tokens = 2;
+  EXPECT_EQ(json::parse(chat_completion_json(head, r))
+                .at("usage").at("completion_tokens_details").at("reasoning_tokens"),
+            2);
 }
 
 TEST(Response, ChatCompletionWithToolCallsAndReasoning) {

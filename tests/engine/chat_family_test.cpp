@@ -68,6 +68,17 @@ std::string family_model(const Family& f) {
   return path.string();
 }
 
+// One thread, `parallel` sequences of `n_ctx / parallel` cells, the family's model.
+EngineOptions family_options(const Family& f, std::int32_t parallel, std::int32_t n_ctx) {
+  EngineOptions o;
+  o.model_path = family_model(f);
+  o.model_id = f.name;
+  o.n_threads = 1;
+  o.n_parallel = parallel;
+  o.n_ctx = n_ctx;
+  return o;
+}
+
 Task two_turns() {
   Task t;
   ChatMessage call{"assistant", ""};
@@ -89,13 +100,7 @@ class ChatFamily : public ::testing::TestWithParam<Family> {};
 
 TEST_P(ChatFamily, ATwoTurnToolConversationRendersIntoSpecialTokensAndGenerates) {
   const Family& f = GetParam();
-  EngineOptions o;
-  o.model_path = family_model(f);
-  o.model_id = f.name;
-  o.n_threads = 1;
-  o.n_parallel = 1;
-  o.n_ctx = 2048;
-  Coordinator c(std::move(o));
+  Coordinator c(family_options(f, 1, 2048));
   ASSERT_EQ(c.wait_loaded().state, HealthState::ready) << c.health().message;
 
   auto prompt = run_sync(c.apply_template(two_turns()));
@@ -184,13 +189,7 @@ class ForcedToolCall : public ::testing::TestWithParam<Family> {};
 
 TEST_P(ForcedToolCall, RequiredAndNamedChoicesGiveAValidCallEvenFromRandomWeights) {
   const Family& f = GetParam();
-  EngineOptions o;
-  o.model_path = family_model(f);
-  o.model_id = f.name;
-  o.n_threads = 1;
-  o.n_parallel = 2;
-  o.n_ctx = 4096;
-  Coordinator c(std::move(o));
+  Coordinator c(family_options(f, 2, 4096));
   ASSERT_EQ(c.wait_loaded().state, HealthState::ready) << c.health().message;
 
   for (auto choice : {chatfmt::ToolChoice::required, chatfmt::ToolChoice::function}) {
@@ -252,13 +251,7 @@ INSTANTIATE_TEST_SUITE_P(Families, ForcedToolCall, ::testing::ValuesIn(forced_fa
 // "<think>...</think>" then an answer, and the parser reads it as reasoning plus content.
 TEST(ThinkingFamily, AGrammarForcedThinkBlockBecomesReasoningContent) {
   const Family& f = families[2];  // qwen3
-  EngineOptions o;
-  o.model_path = family_model(f);
-  o.model_id = f.name;
-  o.n_threads = 1;
-  o.n_parallel = 1;
-  o.n_ctx = 2048;
-  Coordinator c(std::move(o));
+  Coordinator c(family_options(f, 1, 2048));
   ASSERT_EQ(c.wait_loaded().state, HealthState::ready) << c.health().message;
   Task t;
   t.prompt = std::vector<ChatMessage>{{"user", "Think, then answer."}};
@@ -284,6 +277,16 @@ It is " ("blue" | "azure") ".")",
   EXPECT_TRUE(reasoning == "the sky is blue" || reasoning == "the sky scatters light")
       << "reasoning: '" << reasoning << "', content: '" << r.text << "'";
   EXPECT_TRUE(r.text == "It is blue." || r.text == "It is azure.") << r.text;
+  // Usage counts the reasoning's tokens (its words at least; a tag goes with the text it
+  // precedes), and not the answer's.
+  const auto& u = r.finished->usage;
+  auto words = run_sync(c.tokenize({}, reasoning, false, false));
+  ASSERT_TRUE(words);
+  EXPECT_GE(u.reasoning_tokens, static_cast<std::int32_t>(words->size())) << reasoning;
+  auto answer = run_sync(c.tokenize({}, r.text, false, false));
+  ASSERT_TRUE(answer);
+  EXPECT_LE(u.reasoning_tokens, u.completion_tokens - static_cast<std::int32_t>(answer->size()))
+      << u.completion_tokens;
 }
 
 }  // namespace
