@@ -7,6 +7,7 @@
 // test, which keeps every test deterministic without sleeps.
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -92,5 +93,24 @@ std::string usage_chunk(int prompt_tokens, int completion_tokens);
 // /detokenize reverses it); /v1/models one
 // model "fake". With `fail_every` > 0, every fail_every-th request gets HTTP 500.
 FakeHandler openai_handler(int fail_every = 0);
+
+// Runs `body(io, server)` (a coroutine) on a fresh single-threaded io_context with a
+// FakeServer answering with `handler`, until it finishes; an exception from it is rethrown.
+// Returns whether it finished.
+template <class Body>
+bool run_with_server(FakeHandler handler, Body body) {
+  asio::io_context io;
+  FakeServer server(io, std::move(handler));
+  bool finished = false;
+  asio::co_spawn(io, body(io, server), [&](std::exception_ptr e) {
+    finished = true;
+    server.stop();
+    io.stop();
+    if (e)
+      std::rethrow_exception(e);
+  });
+  io.run();
+  return finished;
+}
 
 }  // namespace troupe::test

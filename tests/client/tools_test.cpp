@@ -27,18 +27,7 @@ using test::FakeServer;
 
 template <class Body>
 void run(test::FakeHandler handler, Body body) {
-  asio::io_context io;
-  FakeServer server(io, std::move(handler));
-  bool finished = false;
-  asio::co_spawn(io, body(io, server), [&](std::exception_ptr e) {
-    finished = true;
-    server.stop();
-    io.stop();
-    if (e)
-      std::rethrow_exception(e);
-  });
-  io.run();
-  EXPECT_TRUE(finished);
+  EXPECT_TRUE(test::run_with_server(std::move(handler), std::move(body)));
 }
 
 // A chat chunk whose delta is `delta` (JSON text).
