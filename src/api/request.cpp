@@ -703,6 +703,19 @@ Result<ChatRequest> parse_chat_request(std::string_view body) {
   req.messages = std::move(messages).value();
   if (auto e = read_chat_options(r, req.chat))
     return *e;
+  // llama-server's continue_final_message: troupe continues a final assistant message (without
+  // tool calls), and only that; asking otherwise would be answered differently.
+  if (const json::value* v = r.find("continue_final_message"); v && !v->is_null()) {
+    const auto& last = req.messages.back();
+    const bool continues = last.role == "assistant" && last.tool_calls.empty();
+    if (!v->is_bool() || v->get_bool() != continues) {
+      return invalid(continues ? "'continue_final_message' must be true or absent: a final "
+                                 "assistant message is always continued"
+                               : "'continue_final_message' needs a final assistant message "
+                                 "(without tool calls) to continue",
+                     "continue_final_message");
+    }
+  }
   req.chat.stream = req.params.stream;
   return req;
 }

@@ -397,6 +397,24 @@ TEST(FieldAudit, FieldsThatWouldChangeTheAnswerAreRefusedUnlessNeutral) {
   EXPECT_TRUE(neutral.ok()) << neutral.error().message;
 }
 
+TEST(FieldAudit, ContinueFinalMessageMustMatchWhatTroupeDoes) {
+  const std::string user = R"({"role":"user","content":"hi"})";
+  const std::string prefill = R"({"role":"assistant","content":"Once"})";
+  EXPECT_TRUE(parse_chat_request("{\"messages\":[" + user + "," + prefill +
+                                 R"(],"continue_final_message":true})")
+                  .ok());
+  EXPECT_TRUE(parse_chat_request("{\"messages\":[" + user + R"(],"continue_final_message":false})")
+                  .ok());
+  for (const std::string& body :
+       {"{\"messages\":[" + user + "," + prefill + R"(],"continue_final_message":false})",
+        "{\"messages\":[" + user + R"(],"continue_final_message":true})",
+        "{\"messages\":[" + user + R"(],"continue_final_message":"yes"})"}) {
+    auto r = parse_chat_request(body);
+    ASSERT_FALSE(r.ok()) << body;
+    expect_invalid(r.error(), "continue_final_message");
+  }
+}
+
 TEST(FieldAudit, NPredictIsMaxTokensAndAddGenerationPromptIsRead) {
   auto text = parse_completion_request(R"({"prompt":"x","n_predict":12})");
   ASSERT_TRUE(text.ok());
