@@ -12,12 +12,12 @@
 
 #include <cstddef>
 #include <exception>
-#include <list>
 #include <mutex>
 #include <string_view>
-#include <unordered_map>
+#include <optional>
 
 #include "chatfmt/chat_format.hpp"
+#include "util/lru_cache.hpp"
 
 // llama.cpp's common library: only chatfmt includes it.
 #include "json-schema-to-grammar.h"
@@ -269,49 +269,36 @@ class SchemaCheck {
   std::int64_t enum_values_ = 0;
 };
 
-// Schema text -> grammar (or the reason it was refused), least recently used evicted.
-class GrammarCache {
+// Schema text -> grammar, or the reason it was refused.
+struct Converted {
+  bool ok = false;
+  std::string text;  // the grammar, or why the schema was refused
+};
+
+// The conversions, least recently used evicted; shared by every request thread.
+class SchemaCache {
  public:
-  struct Entry {
-    bool ok = false;
-    std::string text;  // the grammar, or why the schema was refused
-  };
-
-  std::optional<Entry> find(const std::string& key) {
+  std::optional<Converted> find(const std::string& schema) {
     std::lock_guard lock(mutex_);
-    const auto it = index_.find(key);
-    if (it == index_.end())
-      return std::nullopt;
-    order_.splice(order_.begin(), order_, it->second);
-    return it->second->second;
+    const Converted* c = cache_.find(schema);
+    return c ? std::optional<Converted>(*c) : std::nullopt;
   }
-
-  void put(const std::string& key, Entry entry) {
+  void put(const std::string& schema, Converted c) {
     std::lock_guard lock(mutex_);
-    if (index_.contains(key))
-      return;
-    order_.emplace_front(key, std::move(entry));
-    index_.emplace(key, order_.begin());
-    if (order_.size() > capacity) {
-      index_.erase(order_.back().first);
-      order_.pop_back();
-    }
+    cache_.put(schema, std::move(c));
   }
-
-  static constexpr std::size_t capacity = 128;
 
  private:
   std::mutex mutex_;
-  std::list<std::pair<std::string, Entry>> order_;
-  std::unordered_map<std::string, std::list<std::pair<std::string, Entry>>::iterator> index_;
+  util::LruCache<Converted> cache_{128};
 };
 
-GrammarCache& cache() {
-  static GrammarCache c;
+SchemaCache& cache() {
+  static SchemaCache c;
   return c;
 }
 
-GrammarCache::Entry convert(const std::string& schema_text, const SchemaLimits& limits) {
+Converted convert(const std::string& schema_text, const SchemaLimits& limits) {
   if (schema_text.size() > limits.max_schema_bytes) {
     return {false, fmt::format("the schema is larger than {} bytes", limits.max_schema_bytes)};
   }

@@ -425,10 +425,9 @@ SamplerPtr GrammarCache::get(const llama_vocab* vocab, const GrammarSpec& g, Res
     key += fmt::format("{},", t);
   key += '\0';
   key += g.prefill;
-  if (const auto it = index_.find(key); it != index_.end()) {
-    order_.splice(order_.begin(), order_, it->second);
+  if (const SamplerPtr* parsed = parsed_.find(key)) {
     ++hits_;
-    return SamplerPtr(llama_sampler_clone(it->second->second.get()));
+    return SamplerPtr(llama_sampler_clone(parsed->get()));
   }
   auto fresh = make_grammar_sampler(vocab, g);
   if (!fresh) {
@@ -436,12 +435,7 @@ SamplerPtr GrammarCache::get(const llama_vocab* vocab, const GrammarSpec& g, Res
     return {};
   }
   SamplerPtr copy(llama_sampler_clone(fresh->get()));
-  order_.emplace_front(key, std::move(fresh).value());
-  index_.emplace(std::move(key), order_.begin());
-  if (order_.size() > capacity_) {
-    index_.erase(order_.back().first);
-    order_.pop_back();
-  }
+  parsed_.put(std::move(key), std::move(fresh).value());
   return copy;
 }
 

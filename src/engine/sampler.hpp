@@ -44,17 +44,16 @@
 // accept); troupe's code around them allocates nothing.
 
 #include <cstdint>
-#include <list>
 #include <optional>
 #include <span>
 #include <string>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "engine/llama_handles.hpp"
 #include "engine/sequence_protocol.hpp"
 #include "engine/task.hpp"
+#include "util/lru_cache.hpp"
 #include "util/result.hpp"
 
 namespace troupe::engine {
@@ -115,18 +114,16 @@ Result<SamplerPtr> make_grammar_sampler(const llama_vocab* vocab, const GrammarS
 // Thread-safety: none; one thread (the coordinator's tokenizer thread) owns it.
 class GrammarCache {
  public:
-  explicit GrammarCache(std::size_t capacity = 64) : capacity_(capacity) {}
+  explicit GrammarCache(std::size_t capacity = 64) : parsed_(capacity) {}
   // A fresh sampler for `g` (its own state), or null with `error` set to what
   // make_grammar_sampler refused.
   SamplerPtr get(const llama_vocab* vocab, const GrammarSpec& g, Result<void>& error);
   std::uint64_t hits() const noexcept { return hits_; }
-  std::size_t size() const noexcept { return order_.size(); }
+  std::size_t size() const noexcept { return parsed_.size(); }
 
  private:
-  std::size_t capacity_;
+  util::LruCache<SamplerPtr> parsed_;  // by spec; never sampled from, only cloned
   std::uint64_t hits_ = 0;
-  std::list<std::pair<std::string, SamplerPtr>> order_;
-  std::unordered_map<std::string, std::list<std::pair<std::string, SamplerPtr>>::iterator> index_;
 };
 
 // True when `p` turns DRY on (multiplier > 0, base >= 1, a window) and mirostat does not
