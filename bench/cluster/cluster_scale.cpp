@@ -176,7 +176,7 @@ std::unique_ptr<ChildProcess> start_worker(const std::string& seed, int i, const
                                 fmt::format("{}", tps),
                                 "--io-threads",
                                 "1",
-                                "--http-port",
+                                "--port",
                                 url ? "0" : "-1"};
   if (o.sim_steps)
     args.emplace_back("--sim-steps");
@@ -216,7 +216,7 @@ void run_size(int n, double tps, const Options& o) {
   // A child inherits the affinity of the thread that starts it.
   pin_or_exit(o.gateway_cpus);
   ChildProcess gw(
-      {"gateway", "--listen", "127.0.0.1:0", "--http-port", "0", "--cluster-secret", "bench",
+      {"gateway", "--listen", "127.0.0.1:0", "--port", "0", "--cluster-secret", "bench",
        "--max-connections", "8192", "--io-threads", std::to_string(o.gateway_io_threads)},
       "gateway");
   pin_or_exit(o.others_cpus);

@@ -98,7 +98,7 @@ temp_args=()
 IFS=, read -r -a levels <<<"$conc"
 run_point() {  # SIDE PORT C ROUND
   local dir="$out/r$4/$1-c$3"
-  "$troupe" bench --url "http://127.0.0.1:$2" -s "$scenario" -c "$3" -n "$n" --warmup "$warmup" \
+  "$troupe" bench --url "http://127.0.0.1:$2" -s "$scenario" --concurrency "$3" -n "$n" --warmup "$warmup" \
     --seed "$((1000 + 100 * $4 + $3))" --tokenizer "$model" "${temp_args[@]}" -o "$dir" --progress off \
     >"$dir.txt" 2>&1 || { echo "compare: troupe bench failed ($dir.txt)" >&2; tail -5 "$dir.txt" >&2; exit 1; }
 }
@@ -120,13 +120,13 @@ done
 interfere() {  # SIDE PORT ROUND
   local dir="$out/interference/r$3" seed=$((2000 + $3))
   mkdir -p "$dir"
-  "$troupe" bench --url "http://127.0.0.1:$2" -s 'D(128,256)' -c 4 -n 8 --warmup 0 --seed "$seed" \
+  "$troupe" bench --url "http://127.0.0.1:$2" -s 'D(128,256)' --concurrency 4 -n 8 --warmup 0 --seed "$seed" \
     --tokenizer "$model" "${temp_args[@]}" -o "$dir/$1-steady" --progress off >"$dir/$1-steady.txt" 2>&1
-  "$troupe" bench --url "http://127.0.0.1:$2" -s 'D(128,256)' -c 4 -n 8 --warmup 0 --seed "$((seed + 50))" \
+  "$troupe" bench --url "http://127.0.0.1:$2" -s 'D(128,256)' --concurrency 4 -n 8 --warmup 0 --seed "$((seed + 50))" \
     --tokenizer "$model" "${temp_args[@]}" -o "$dir/$1-loaded" --progress off >"$dir/$1-loaded.txt" 2>&1 &
   local main=$!
   sleep 1
-  "$troupe" bench --url "http://127.0.0.1:$2" -s 'D(1024,1)' -c 1 -d 600s --warmup 0 --seed "$((seed + 1))" \
+  "$troupe" bench --url "http://127.0.0.1:$2" -s 'D(1024,1)' --concurrency 1 -d 600s --warmup 0 --seed "$((seed + 1))" \
     --tokenizer "$model" -o "$dir/$1-long" --progress off >"$dir/$1-long.txt" 2>&1 &
   local long=$!
   wait "$main" || { echo "compare: interference run failed ($dir/$1-loaded.txt)" >&2; exit 1; }

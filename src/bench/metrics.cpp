@@ -154,6 +154,7 @@ PointStats aggregate(std::span<const RequestRecord> records, const Slo& slo) {
       s.add_ok(r, slo, p);
     } else {
       ++p.errors[r.error];
+      p.error_messages.try_emplace(r.error, r.error_message);
     }
   }
   rates(p, s);

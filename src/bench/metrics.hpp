@@ -79,6 +79,8 @@ struct PointStats {
   Summary ttft, e2e, tpot, itl, input_tokens, output_tokens;
   double error_rate = 0;
   std::map<std::string, std::size_t> errors;  // by ClientError key
+  // The first message seen for each key (the server's error text, e.g. "model 'x' not found").
+  std::map<std::string, std::string> error_messages;
   std::size_t good = 0;                       // meeting every SLO (all completed when no SLO)
   double goodput_rps = 0;
   std::size_t usage_missing = 0;          // completed requests without usage

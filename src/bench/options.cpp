@@ -4,9 +4,11 @@
 #include <charconv>
 #include <fstream>
 #include <sstream>
+#include <chrono>
 #include <cmath>
 
 #include "bench/tool_sets.hpp"
+#include "util/duration.hpp"
 
 namespace troupe::bench {
 
@@ -168,21 +170,10 @@ Result<std::vector<double>> parse_list(const std::string& text, const std::strin
 }
 
 Result<double> parse_duration(const std::string& text, const std::string& flag) {
-  std::string_view v = text;
-  double scale = 1;
-  if (v.ends_with("ms")) {
-    scale = 1e-3;
-    v.remove_suffix(2);
-  } else if (v.ends_with("m")) {
-    scale = 60;
-    v.remove_suffix(1);
-  } else if (v.ends_with("s")) {
-    v.remove_suffix(1);
-  }
-  auto d = to_double(v);
-  if (!d || *d < 0)
+  auto d = util::parse_duration(text, util::DurationUnit::seconds);
+  if (!d)
     return bad(flag, "expected a duration like 500ms, 30s or 5m");
-  return *d * scale;
+  return std::chrono::duration<double>(d.value()).count();
 }
 
 Result<BenchConfig> make_config(const BenchFlags& f) {

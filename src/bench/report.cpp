@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "bench/svg.hpp"
@@ -47,40 +48,57 @@ double load_of(const json::value& p) {
   return str(p, "mode") == "rate" ? num(p, "rate") : num(p, "concurrency");
 }
 
-// One series per (run, scenario) with (x, y) from each point; `dashed` for a second metric.
+// A point's series key within its run: its scenario, and its tool set in a tools sweep.
+std::string series_key(const json::value& p) {
+  const std::string tools = str(p, "tools");
+  return str(p, "scenario") + (tools.empty() ? "" : " tools=" + tools);
+}
+
+// The colour of run `r`'s series `key`, the same in every chart: three palette slots per run,
+// one per series key in sorted order.
+int series_color(const std::vector<RunData>& runs, std::size_t r, const std::string& key) {
+  std::set<std::string> keys;
+  for (const auto& p : points_of(runs[r]))
+    keys.insert(series_key(p));
+  const auto k = std::distance(keys.begin(), keys.find(key));
+  return static_cast<int>(r * 3) + static_cast<int>(k);
+}
+
+// One series per (run, scenario) with (x, y) from each point; `dash` for a second metric.
 void add_series(Chart& chart, const std::vector<RunData>& runs, std::string_view x_path,
-                std::string_view y_path, double y_scale, const std::string& suffix, bool dashed) {
+                std::string_view y_path, double y_scale, const std::string& suffix, int dash) {
   for (std::size_t r = 0; r < runs.size(); ++r) {
     std::map<std::string, Series> by_scenario;
     for (const auto& p : points_of(runs[r])) {
-      // A tools sweep has one series per (scenario, tool set).
-      const std::string tools = str(p, "tools");
-      auto& s = by_scenario[str(p, "scenario") + (tools.empty() ? "" : " tools=" + tools)];
+      auto& s = by_scenario[series_key(p)];
       double x = x_path == "load" ? load_of(p) : num(p, x_path);
       s.points.emplace_back(x, num(p, y_path) * y_scale);
     }
-    int k = 0;
     for (auto& [scenario, s] : by_scenario) {
       s.name = runs[r].label + (by_scenario.size() > 1 ? " " + scenario : "") + suffix;
-      s.color = static_cast<int>(r * 3) + k++;
-      s.dashed = dashed;
+      s.color = series_color(runs, r, scenario);
+      s.dash = dash;
       std::sort(s.points.begin(), s.points.end());
       chart.series.push_back(std::move(s));
     }
   }
 }
 
+// One curve per point: the run's colour (as in the other charts), and the points of one run
+// told apart by line pattern, in the order of their load.
 Chart cdf_chart(const std::vector<RunData>& runs, const std::string& metric,
                 const std::string& title) {
   Chart c{title, metric + " (ms)", "fraction of requests", {}};
   for (std::size_t r = 0; r < runs.size(); ++r) {
-    const auto& pts = points_of(runs[r]);
-    for (std::size_t i = 0; i < pts.size(); ++i) {
-      const auto* cdf = pts[i].as_object().if_contains("cdf");
+    std::map<std::string, int> next_dash;  // per series key
+    for (const auto& p : points_of(runs[r])) {
+      const auto* cdf = p.as_object().if_contains("cdf");
       const auto* q = cdf ? cdf->as_object().if_contains(metric + "_s") : nullptr;
       if (!q || !q->is_array() || q->as_array().empty())
         continue;
-      Series s{runs[r].label + " " + str(pts[i], "label"), {}, static_cast<int>(r), i % 2 == 1};
+      const std::string key = series_key(p);
+      Series s{runs[r].label + " " + str(p, "label"), {}, series_color(runs, r, key),
+               next_dash[key]++};
       const auto& a = q->as_array();
       for (std::size_t k = 0; k < a.size(); ++k) {
         s.points.emplace_back(a[k].to_number<double>() * 1e3,
@@ -106,18 +124,19 @@ std::vector<Chart> charts(const std::vector<RunData>& runs) {
   std::vector<Chart> out;
   std::string load = load_label(runs);
   Chart tput{"Output throughput vs load", load, "output tokens/s", {}};
-  add_series(tput, runs, "load", "output_tokens_per_s", 1, "", false);
+  add_series(tput, runs, "load", "output_tokens_per_s", 1, "", 0);
   Chart ttft{"TTFT vs throughput", "output tokens/s", "TTFT (ms)", {}};
-  add_series(ttft, runs, "output_tokens_per_s", "ttft_s.p50", 1e3, " p50", false);
-  add_series(ttft, runs, "output_tokens_per_s", "ttft_s.p99", 1e3, " p99", true);
+  add_series(ttft, runs, "output_tokens_per_s", "ttft_s.p50", 1e3, " p50", 0);
+  add_series(ttft, runs, "output_tokens_per_s", "ttft_s.p99", 1e3, " p99", 1);
   Chart tpot{"TPOT vs throughput", "output tokens/s", "TPOT (ms)", {}};
-  add_series(tpot, runs, "output_tokens_per_s", "tpot_s.p50", 1e3, " p50", false);
-  add_series(tpot, runs, "output_tokens_per_s", "tpot_s.p99", 1e3, " p99", true);
+  add_series(tpot, runs, "output_tokens_per_s", "tpot_s.p50", 1e3, " p50", 0);
+  add_series(tpot, runs, "output_tokens_per_s", "tpot_s.p99", 1e3, " p99", 1);
   Chart e2e{"End-to-end latency vs requests/s", "requests/s", "E2E (s)", {}};
-  add_series(e2e, runs, "requests_per_s", "e2e_s.p90", 1, " p90", false);
-  add_series(e2e, runs, "requests_per_s", "e2e_s.p99", 1, " p99", true);
+  add_series(e2e, runs, "requests_per_s", "e2e_s.p90", 1, " p90", 0);
+  add_series(e2e, runs, "requests_per_s", "e2e_s.p99", 1, " p99", 1);
   Chart err{"Error rate vs load", load, "error rate (%)", {}};
-  add_series(err, runs, "load", "error_rate", 100, "", false);
+  err.y_at_least = 100;  // a percentage, shown as one even when nothing failed
+  add_series(err, runs, "load", "error_rate", 100, "", 0);
   out = {tput,
          ttft,
          tpot,

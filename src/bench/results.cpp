@@ -79,6 +79,9 @@ json::object point_json(const PointResult& p, std::size_t n) {
   json::object errors;
   for (const auto& [k, v] : s.errors)
     errors[k] = v;
+  json::object error_messages;
+  for (const auto& [k, v] : s.error_messages)
+    error_messages[k] = v;
   double good_fraction = s.requests ? static_cast<double>(s.good) / s.requests : 0;
   return {{"label", p.spec.label()},
           {"scenario", p.spec.scenario.text},
@@ -99,6 +102,7 @@ json::object point_json(const PointResult& p, std::size_t n) {
           {"total_tokens_per_s", s.total_tps},
           {"error_rate", s.error_rate},
           {"errors", errors},
+          {"error_messages", error_messages},
           {"goodput",
            json::object{
                {"good", s.good}, {"requests_per_s", s.goodput_rps}, {"fraction", good_fraction}}},
@@ -187,6 +191,20 @@ Result<void> write_results(const RunResult& run, const std::string& dir) {
   return {};
 }
 
+std::vector<std::string> failed_points(const RunResult& run) {
+  std::vector<std::string> out;
+  for (const auto& p : run.points) {
+    const auto& s = p.stats;
+    if (s.requests == 0 || s.completed > 0)
+      continue;
+    std::string why;
+    for (const auto& [k, m] : s.error_messages)
+      why += fmt::format("{}{}{}{}", why.empty() ? "" : "; ", k, m.empty() ? "" : ": ", m);
+    out.push_back(fmt::format("every request of point {} failed ({})", p.spec.label(), why));
+  }
+  return out;
+}
+
 void print_table(const RunResult& run, std::FILE* out) {
   fmt::print(out, "\n{:<32} {:>6} {:>6} {:>8} {:>10} {:>17} {:>15} {:>9} {:>15} {:>8}\n", "point",
              "reqs", "err%", "req/s", "out tok/s", "TTFT p50/p99 ms", "TPOT p50/p99 ms", "ITL p50",
@@ -199,8 +217,12 @@ void print_table(const RunResult& run, std::FILE* out) {
                p.spec.label(), s.requests, 100 * s.error_rate, s.rps, s.output_tps,
                1e3 * s.ttft.p50, 1e3 * s.ttft.p99, 1e3 * s.tpot.p50, 1e3 * s.tpot.p99,
                1e3 * s.itl.p50, s.e2e.p50, s.e2e.p99, s.goodput_rps);
-    for (const auto& [k, v] : s.errors)
-      fmt::print(out, "    errors {}: {}\n", k, v);
+    for (const auto& [k, v] : s.errors) {
+      auto m = s.error_messages.find(k);
+      const bool said = m != s.error_messages.end() && !m->second.empty();
+      fmt::print(out, "    errors {}: {}{}{}\n", k, v, said ? ", e.g. " : "",
+                 said ? m->second : "");
+    }
     if (p.tool_call_answers > 0)
       fmt::print(out, "    answers with tool calls: {}\n", p.tool_call_answers);
   }

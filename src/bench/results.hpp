@@ -7,6 +7,7 @@
 #include <boost/json/value.hpp>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "bench/runner.hpp"
 #include "util/result.hpp"
@@ -24,5 +25,9 @@ std::string requests_csv(const PointResult& point);
 
 // The final table (one row per point) and the warnings.
 void print_table(const RunResult& run, std::FILE* out);
+
+// One line per point whose measured requests all failed, naming the errors and the server's
+// first message for each; `troupe bench` exits non-zero when there is any.
+std::vector<std::string> failed_points(const RunResult& run);
 
 }  // namespace troupe::bench

@@ -37,6 +37,10 @@ Range axis_range(const Chart& c, bool x) {
       hi = std::max(hi, v);
     }
   }
+  if (!x && c.y_at_least > 0) {
+    lo = std::isfinite(lo) ? lo : 0;
+    hi = std::max(std::isfinite(hi) ? hi : 0, c.y_at_least);
+  }
   if (!std::isfinite(lo))
     return {};
   lo = std::min(lo, 0.0);  // throughput and latency axes start at zero
@@ -103,19 +107,25 @@ void draw_series(std::string& o, const Series& s, std::size_t i, Range xr, Range
                      py, color);
     }
   }
+  const std::string dash =
+      s.dash == 0 ? "" : fmt::format("stroke-dasharray='{}'", dash_pattern(s.dash));
   fmt::format_to(std::back_inserter(o),
                  "<polyline fill='none' stroke='{}' stroke-width='2' {} points='{}'/>\n", color,
-                 s.dashed ? "stroke-dasharray='6,4'" : "", pts);
+                 dash, pts);
   double ly = kTop + 8 + static_cast<double>(i) * 16;
   fmt::format_to(std::back_inserter(o),
                  "<line x1='{0}' y1='{1}' x2='{2}' y2='{1}' stroke='{3}' stroke-width='2' {4}/>"
                  "<text x='{5}' y='{6}'>{7}</text>\n",
-                 kW - kRight + 10, ly, kW - kRight + 30, color,
-                 s.dashed ? "stroke-dasharray='6,4'" : "", kW - kRight + 34, ly + 4,
+                 kW - kRight + 10, ly, kW - kRight + 30, color, dash, kW - kRight + 34, ly + 4,
                  html_escape(s.name));
 }
 
 }  // namespace
+
+std::string dash_pattern(int dash) {
+  constexpr const char* kPatterns[] = {"", "6,4", "2,3", "10,3,2,3", "12,6", "2,3,2,3,8,3"};
+  return kPatterns[static_cast<std::size_t>(dash) % std::size(kPatterns)];
+}
 
 std::string html_escape(const std::string& s) {
   std::string o;

@@ -1,9 +1,12 @@
 // `troupe bench`: load generator for OpenAI-compatible endpoints (see docs/bench.md), and
 // `troupe bench report DIR...`: the HTML report of one or more runs.
 
+#include <fmt/chrono.h>
 #include <fmt/format.h>
 
+#include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
@@ -13,6 +16,7 @@
 #include "bench/results.hpp"
 #include "bench/runner.hpp"
 #include "cli/command.hpp"
+#include "cli/duration_option.hpp"
 
 namespace {
 
@@ -31,7 +35,9 @@ void add_target_flags(CLI::App& app, BenchFlags& f) {
   app.add_option("-m,--model", f.model, "model name (default: the server's first)");
   app.add_option("--api-key", f.api_key, "API key (default: $OPENAI_API_KEY)");
   app.add_option("-H,--header", f.headers, "extra header 'Name: value' (repeatable)");
-  app.add_option("--timeout", f.timeout, "per-request deadline (e.g. 600s)")->capture_default_str();
+  app.add_option("--timeout", f.timeout, "per-request deadline")
+      ->type_name("DURATION")
+      ->capture_default_str();
   app.add_option("--endpoint", f.endpoint, "chat | completions")->capture_default_str();
 }
 
@@ -61,14 +67,18 @@ void add_workload_flags(CLI::App& app, BenchFlags& f) {
 }
 
 void add_traffic_flags(CLI::App& app, BenchFlags& f) {
-  app.add_option("-c,--concurrency", f.concurrency, "closed-loop sweep, e.g. 1,2,4,8");
+  app.add_option("--concurrency", f.concurrency, "closed-loop sweep, e.g. 1,2,4,8");
+  // -c was --concurrency's short name; everywhere else -c is the context size (llama.cpp's
+  // meaning), so bench keeps it only as a hidden spelling for old scripts.
+  troupe::cli::add_hidden_alias(app, "-c", f.concurrency);
   app.add_option("-r,--request-rate", f.request_rate, "open-loop sweep in requests/s, e.g. 2,4,8");
   app.add_option("--arrival", f.arrival, "poisson | gamma | constant | uniform | normal")
       ->capture_default_str();
   app.add_option("--burstiness", f.burstiness, "gamma shape (< 1 burstier)")->capture_default_str();
   app.add_option("--max-concurrency", f.max_concurrency, "open loop: cap on requests in flight");
   app.add_option("-n,--max-requests", f.max_requests, "measured requests per point (default 100)");
-  app.add_option("-d,--max-duration", f.max_duration, "time per point, e.g. 60s");
+  app.add_option("-d,--max-duration", f.max_duration, "time per point, e.g. 60s")
+      ->type_name("DURATION");
   app.add_option("--warmup", f.warmup, "requests per point excluded at the start");
   app.add_option("--cooldown", f.cooldown, "requests per point excluded at the end");
   app.add_option("--seed", f.seed, "workload seed (same seed, same prompts and arrivals)")
@@ -84,6 +94,14 @@ int run_report(const BenchCommand& cmd) {
   }
   fmt::print("wrote {}\n", cmd.report_out);
   return 0;
+}
+
+// Where --html without -o writes: bench-<UTC time> in the working directory.
+std::string default_output_dir() {
+  const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  return fmt::format("bench-{:%Y%m%d-%H%M%S}", utc);
 }
 
 int run_bench(BenchCommand& cmd) {
@@ -102,18 +120,25 @@ int run_bench(BenchCommand& cmd) {
     return 1;
   }
   troupe::bench::print_table(run.value(), stdout);
+  const auto failed = troupe::bench::failed_points(run.value());
+  for (const auto& line : failed)
+    fmt::print(stderr, "troupe bench: {}\n", line);
+  const int rc = failed.empty() ? 0 : 1;
+  if (cmd.html && cmd.output_dir.empty())
+    cmd.output_dir = default_output_dir();
   if (cmd.output_dir.empty())
-    return 0;
+    return rc;
   if (auto r = troupe::bench::write_results(run.value(), cmd.output_dir); !r) {
     fmt::print(stderr, "troupe bench: {}\n", r.error().message);
     return 1;
   }
   fmt::print("wrote {}/results.json and per-request CSVs\n", cmd.output_dir);
   if (!cmd.html)
-    return 0;
+    return rc;
   cmd.report_dirs = {cmd.output_dir};
   cmd.report_out = (std::filesystem::path(cmd.output_dir) / "report.html").string();
-  return run_report(cmd);
+  const int report_rc = run_report(cmd);
+  return rc != 0 ? rc : report_rc;
 }
 
 std::function<int()> setup_bench(CLI::App& app) {
@@ -122,7 +147,8 @@ std::function<int()> setup_bench(CLI::App& app) {
   add_workload_flags(app, cmd->flags);
   add_traffic_flags(app, cmd->flags);
   app.add_option("-o,--output-dir", cmd->output_dir, "write results.json and requests_N.csv here");
-  app.add_flag("--html", cmd->html, "also write report.html into --output-dir");
+  app.add_flag("--html", cmd->html,
+               "also write report.html into --output-dir (default: bench-<UTC time>)");
   CLI::App* report = app.add_subcommand("report", "HTML report comparing runs (results dirs)");
   report->add_option("dirs", cmd->report_dirs, "directories with results.json")->required();
   report->add_option("-o,--output", cmd->report_out, "report file")->capture_default_str();

@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "cli/command.hpp"
+#include "cli/duration_option.hpp"
 #include "cli/http_flags.hpp"
 #include "cli/node_flags.hpp"
 #include "cluster/gateway.hpp"
@@ -59,8 +60,9 @@ std::function<int()> setup(CLI::App& app) {
   f->http.config.port = 8080;
   add_node_flags(app, f->node);
   app.add_option("--host", f->http.config.host, "HTTP address")->capture_default_str();
-  app.add_option("--http-port", f->http.config.port, "HTTP port (0: any free port)")
+  app.add_option("--port", f->http.config.port, "HTTP port (0: any free port)")
       ->capture_default_str();
+  add_hidden_alias(app, "--http-port", f->http.config.port);
   add_http_flags(app, f->http);
   app.add_option("--affinity-block", f->gateway.router.block, "prompt bytes per affinity block")
       ->capture_default_str();

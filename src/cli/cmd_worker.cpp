@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "cli/command.hpp"
+#include "cli/duration_option.hpp"
 #include "cli/engine_flags.hpp"
 #include "cli/node_flags.hpp"
 #include "cluster/worker.hpp"
@@ -88,9 +89,11 @@ std::function<int()> setup(CLI::App& app) {
   add_node_flags(app, f->node);
   add_engine_flags(app, f->engine, "GGUF model (required with --engine llama)");
   app.add_option("--io-threads", f->io_threads, "I/O threads")->capture_default_str();
-  app.add_option("--http-port", f->http_port,
-                 "also serve this worker's engine over HTTP (-1: off, 0: any free port)")
+  app.add_option("--port", f->http_port,
+                 "also serve this worker's engine over HTTP on this port (-1: off, 0: any free "
+                 "port)")
       ->capture_default_str();
+  add_hidden_alias(app, "--http-port", f->http_port);
   app.add_option("--host", f->host, "address of the direct HTTP server")->capture_default_str();
   return [f] { return run_worker(*f); };
 }

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "cli/duration_option.hpp"
+
 namespace troupe::cli {
 
 namespace {
@@ -21,13 +23,22 @@ void add_http_flags(CLI::App& app, HttpFlags& f) {
   app.add_option("--max-connections", f.config.max_connections, "open connections before 503")
       ->capture_default_str();
   app.add_option("--io-threads", f.io_threads, "I/O threads")->capture_default_str();
-  app.add_option("--header-timeout", f.header_timeout_s, "seconds to receive request headers")
-      ->capture_default_str();
-  app.add_option("--body-timeout", f.body_timeout_s, "seconds to receive a request body")
-      ->capture_default_str();
-  app.add_option("--shutdown-grace", f.shutdown_grace_s,
-                 "seconds in-flight requests get at shutdown")
-      ->capture_default_str();
+  auto seconds = [](double& target) {
+    return [&target](std::chrono::nanoseconds d) {
+      target = std::chrono::duration<double>(d).count();
+    };
+  };
+  auto as_ns = [](double s) {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::duration<double>(s));
+  };
+  add_duration_option(app, "--header-timeout", seconds(f.header_timeout_s),
+                      as_ns(f.header_timeout_s), util::DurationUnit::seconds,
+                      "time to receive request headers");
+  add_duration_option(app, "--body-timeout", seconds(f.body_timeout_s), as_ns(f.body_timeout_s),
+                      util::DurationUnit::seconds, "time to receive a request body");
+  add_duration_option(app, "--shutdown-grace", seconds(f.shutdown_grace_s),
+                      as_ns(f.shutdown_grace_s), util::DurationUnit::seconds,
+                      "time in-flight requests get at shutdown");
 }
 
 server::ServerConfig http_config(const HttpFlags& f) {

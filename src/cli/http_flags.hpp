@@ -18,8 +18,8 @@ struct HttpFlags {
   double shutdown_grace_s = 10;
 };
 
-// Adds --api-key, --cors-origin, --max-body, --max-connections, --io-threads,
-// --header-timeout, --body-timeout and --shutdown-grace.
+// Adds --api-key, --cors-origin, --max-body, --max-connections, --io-threads, and the
+// durations --header-timeout, --body-timeout and --shutdown-grace (bare numbers: seconds).
 void add_http_flags(CLI::App& app, HttpFlags& f);
 
 // f.config with the timeouts set, and the API key from TROUPE_API_KEY when none was given.

@@ -24,8 +24,9 @@
 
 namespace troupe::cli {
 
-// Adds --listen, --advertise, --join, --cluster-secret, --probe-interval, --probe-timeout,
-// --suspect-timeout, --rejoin-interval, --reader-spin and --tls-cert/--tls-key/--tls-ca.
+// Adds --listen, --advertise, --join, --cluster-secret, --tls-cert/--tls-key/--tls-ca and the
+// durations --probe-interval, --probe-timeout, --suspect-timeout, --rejoin-interval (bare
+// numbers: milliseconds) and --reader-spin (bare numbers: microseconds).
 void add_node_flags(CLI::App& app, cluster::NodeFlags& f);
 
 class NodeProcess {
@@ -60,6 +61,7 @@ class NodeProcess {
   boost::asio::io_context io_;
   std::unique_ptr<remote::Node> node_;
   std::optional<cluster::IoThreads> threads_;
+  std::optional<cluster::TerminationSignals> signals_;  // caught from start() on
 };
 
 }  // namespace troupe::cli

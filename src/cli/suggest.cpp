@@ -44,7 +44,7 @@ constexpr std::array kLlamaFlags = {
     Hint{"-hf -hfr --hf-repo --hf-file -mu --model-url -dr --docker-repo",
          "troupe does not download models: give a local GGUF file with -m/--model"},
     Hint{"-to --timeout",
-         "troupe's timeouts are --header-timeout, --body-timeout and --shutdown-grace (seconds)"},
+         "troupe's timeouts are --header-timeout, --body-timeout and --shutdown-grace (durations: 10s, 500ms)"},
 };
 
 bool spelled_as(std::string_view flags, std::string_view flag) {

@@ -34,11 +34,13 @@ void IoThreads::join(bool force) {
   }
 }
 
-int wait_for_signal(asio::io_context& io) {
-  auto signals = std::make_shared<asio::signal_set>(io, SIGINT, SIGTERM);
+TerminationSignals::TerminationSignals(asio::io_context& io)
+    : signals_(std::make_shared<asio::signal_set>(io, SIGINT, SIGTERM)) {}
+
+int TerminationSignals::wait() {
   auto got = std::make_shared<std::promise<int>>();
   auto fut = got->get_future();
-  signals->async_wait([signals, got](boost::system::error_code ec, int sig) {
+  signals_->async_wait([signals = signals_, got](boost::system::error_code ec, int sig) {
     got->set_value(ec ? 0 : sig);
     if (ec)
       return;
@@ -83,7 +85,7 @@ Result<remote::NodeOptions> node_options(const NodeFlags& flags) {
   o.membership.suspect_timeout = ms(flags.suspect_timeout_ms);
   o.membership.rejoin_interval = ms(flags.rejoin_interval_ms);
   if (flags.reader_spin_us > 1000)
-    return Error{Errc::invalid_request, "--reader-spin must be at most 1000 us"};
+    return Error{Errc::invalid_request, "--reader-spin must be at most 1ms"};
   if (flags.reader_spin_us >= 0)
     o.spin_before_block = std::chrono::microseconds(flags.reader_spin_us);
   o.tls = remote::TlsOptions{flags.tls_cert, flags.tls_key, flags.tls_ca};

@@ -2,10 +2,12 @@
 // What `troupe worker` and `troupe gateway` share as processes: running an io_context on a
 // few threads, waiting for a termination signal, and building the node's options from flags.
 //
-// Thread-safety: IoThreads' members from the thread that owns it; wait_for_signal() from a
-// thread that does not run the io_context.
+// Thread-safety: IoThreads' members from the thread that owns it; TerminationSignals::wait()
+// from a thread that does not run the io_context.
 
 #include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <memory>
 #include <boost/asio/io_context.hpp>
 #include <string>
 #include <thread>
@@ -34,9 +36,19 @@ class IoThreads {
   std::vector<std::thread> threads_;
 };
 
-// Blocks until SIGINT or SIGTERM (handled on `io`, which must be running on other threads)
-// and returns the signal number. A second signal later ends the process at once (exit 130).
-int wait_for_signal(boost::asio::io_context& io);
+// SIGINT and SIGTERM, caught from construction on: a signal that arrives before wait() (say,
+// right after the process logged that it is ready) is kept, not lost to the default action.
+class TerminationSignals {
+ public:
+  explicit TerminationSignals(boost::asio::io_context& io);
+  // Blocks until SIGINT or SIGTERM (handled on the io_context, which must be running on other
+  // threads) and returns the signal number. A second signal later ends the process at once
+  // (exit 130).
+  int wait();
+
+ private:
+  std::shared_ptr<boost::asio::signal_set> signals_;
+};
 
 // Node flags as the commands take them.
 struct NodeFlags {

@@ -18,6 +18,7 @@
 #include <string>
 
 #include "cli/raw_http.hpp"
+#include "cli/run_troupe.hpp"
 #include "cluster/child_process.hpp"
 #include "mkmodel/model_spec.hpp"
 #include "support/test_models.hpp"
@@ -28,30 +29,9 @@ namespace {
 namespace fs = std::filesystem;
 using cluster::test::ChildProcess;
 
-struct Run {
-  int exit_code = -1;
-  std::string output;
-};
-
-// Runs troupe with `args` (a shell word list), bounded by `timeout`, stdout and stderr merged.
-Run run(const std::string& args) {
-  const std::string cmd =
-      "timeout 120 " + std::string(TROUPE_BINARY_DIR) + "/troupe " + args + " 2>&1 </dev/null";
-  Run r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p)
-    return r;
-  std::array<char, 4096> buf{};
-  while (size_t n = fread(buf.data(), 1, buf.size(), p))
-    r.output.append(buf.data(), n);
-  const int status = pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
-
-bool has(const std::string& text, const std::string& what) {
-  return text.find(what) != std::string::npos;
-}
+using invoke::has;
+using invoke::Run;
+Run run(const std::string& args) { return invoke::run_troupe(args); }
 
 std::string joined(const ChildProcess& p) {
   std::string out;

@@ -45,7 +45,7 @@ std::vector<std::string> tls_args(const remote::TlsOptions& tls) {
 Gateway start_gateway(const std::vector<std::string>& seeds = {},
                       const std::vector<std::string>& extra = {}) {
   Gateway g;
-  std::vector<std::string> args{"gateway", "--listen",         "127.0.0.1:0", "--http-port",
+  std::vector<std::string> args{"gateway", "--listen",         "127.0.0.1:0", "--port",
                                 "0",       "--cluster-secret", kSecret};
   args.insert(args.end(), extra.begin(), extra.end());
   for (const auto& s : seeds) {
@@ -72,7 +72,7 @@ Worker start_worker(const std::string& seed, const std::string& name,
       std::vector<std::string>{"worker", "--model", troupe::test::generated_model("tiny"),
                                "--alias", "tiny", "--threads", "1", "--parallel", "4", "--ctx-size",
                                "4096", "--listen", "127.0.0.1:0", "--join", seed,
-                               "--cluster-secret", secret, "--http-port", "0"},
+                               "--cluster-secret", secret, "--port", "0"},
       name);
   return started(std::move(w), name);
 }
@@ -96,7 +96,7 @@ Worker start_sim_worker(const std::string& seed, const std::string& name,
   Worker w;
   std::vector<std::string> args{
       "worker",      "--engine", "sim", "--sim-decode-tps", "500",   "--parallel",  "4", "--listen",
-      "127.0.0.1:0", "--join",   seed,  "--cluster-secret", kSecret, "--http-port", "0"};
+      "127.0.0.1:0", "--join",   seed,  "--cluster-secret", kSecret, "--port", "0"};
   args.insert(args.end(), extra.begin(), extra.end());
   w.process = std::make_unique<ChildProcess>(std::move(args), name);
   return started(std::move(w), name);
