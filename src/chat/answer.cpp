@@ -59,7 +59,7 @@ class AnswerWriter {
       : out_(out),
         options_(options),
         started_(started),
-        layout_(options.style, options.show_reasoning) {}
+        layout_(options.style, options.show_reasoning, options.columns) {}
 
   // Shows one event: its reasoning, content and tool-call pieces, after the spinner's erase
   // bytes, in one write (none when nothing is shown, e.g. hidden reasoning off a terminal).
@@ -151,8 +151,13 @@ asio::awaitable<AnswerResult> stream_answer(client::Client& client, client::Chat
       co_return writer.finish(stopped);
     }
     auto* delta = std::get_if<client::Delta>(&event);
-    if (!delta)
-      co_return writer.finish(event);
+    if (!delta) {
+      auto* error = std::get_if<client::ClientError>(&event);
+      const bool lost = stream && error && error->code == Errc::unavailable && !error->http_status;
+      AnswerResult result = writer.finish(event);
+      result.connection_lost = lost;
+      co_return result;
+    }
     if (auto r = writer.event(*delta); !r) {
       client::StreamEvent failed = client::ClientError{Errc::unavailable, 0, r.error().message};
       co_return writer.finish(failed);

@@ -45,6 +45,8 @@ struct AnswerResult {
   bool needs_newline = false;                // output was written and did not end a line
   std::string finish_reason;                 // from Done ("stop", "length", "tool_calls", ...)
   std::optional<client::ClientError> error;  // set unless the stream ended with Done
+  // The connection failed after the answer had begun streaming (not: could not connect).
+  bool connection_lost = false;
   AnswerStats stats;
 
   // The answer was stopped by cancellation (Ctrl-C), not failed.
@@ -58,6 +60,7 @@ struct AnswerOptions {
   std::vector<std::chrono::nanoseconds>* write_latencies = nullptr;
   Style style;                 // escape sequences for reasoning and tool calls (none: plain text)
   bool show_reasoning = true;  // false: reasoning is kept in the result but not written
+  int columns = 0;             // the terminal's width, for breaking lines between words; 0: none
 };
 
 // Streams the answer to `request` onto `out`. Never throws for expected failures: a refused

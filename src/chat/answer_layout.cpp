@@ -1,13 +1,69 @@
 #include "chat/answer_layout.hpp"
 
+#include <fmt/format.h>
+
 namespace troupe::chat {
 
 void AnswerLayout::text(std::string_view bytes, std::string& out) {
   if (bytes.empty())
     return;
-  out += bytes;
   shown_ = true;
   last_ = bytes.back();
+  if (width_ <= 1) {
+    out += bytes;
+    return;
+  }
+  // One code point at a time: a lead byte and its continuation bytes.
+  std::size_t start = 0;
+  for (std::size_t i = 1; i <= bytes.size(); ++i) {
+    if (i == bytes.size() || (static_cast<unsigned char>(bytes[i]) & 0xC0) != 0x80) {
+      wrapped(bytes.substr(start, i - start), out);
+      start = i;
+    }
+  }
+}
+
+// Writes one code point, breaking the line before the last column (so the cursor never sits
+// in the terminal's pending-wrap state and moving back over a word is exact).
+void AnswerLayout::wrapped(std::string_view cp, std::string& out) {
+  const int usable = width_ - 1;
+  if (cp == "\n" || cp == "\r") {
+    out += cp;
+    column_ = 0;
+    word_.clear();
+    word_columns_ = 0;
+    return;
+  }
+  if (cp == " " || cp == "\t") {
+    word_.clear();
+    word_columns_ = 0;
+    const int next = cp == "\t" ? (column_ / 8 + 1) * 8 : column_ + 1;
+    if (next > usable) {  // the space ends the line
+      out += '\n';
+      column_ = 0;
+      return;
+    }
+    out += cp;
+    column_ = next;
+    return;
+  }
+  if (column_ + 1 > usable) {
+    if (word_columns_ > 0 && word_columns_ < column_) {
+      // Move the word begun on this line to the next one.
+      fmt::format_to(std::back_inserter(out), "\x1b[{}D\x1b[K\n", word_columns_);
+      out += word_;
+      column_ = word_columns_;
+    } else {
+      out += '\n';  // a word as long as the line: break it
+      column_ = 0;
+      word_.clear();
+      word_columns_ = 0;
+    }
+  }
+  out += cp;
+  ++column_;
+  word_ += cp;
+  ++word_columns_;
 }
 
 void AnswerLayout::new_line(std::string& out) {

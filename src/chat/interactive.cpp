@@ -59,9 +59,39 @@ InteractiveChat::~InteractiveChat() {
   editor_.reset();
 }
 
+// Asks the server for its models (bounded, so a server that accepts and never answers does
+// not hang the start).
+client::ClientResult<std::vector<client::ModelInfo>> InteractiveChat::fetch_models() {
+  asio::io_context io(1);
+  client::Client client(io.get_executor(), {.base_url = options_.url,
+                                            .api_key = options_.api_key,
+                                            .timeout = std::chrono::seconds(10)});
+  std::optional<client::ClientResult<std::vector<client::ModelInfo>>> got;
+  asio::co_spawn(
+      io, [&]() -> asio::awaitable<void> { got = co_await client.models(); }, asio::detached);
+  io.run();
+  if (!got)
+    return client::ClientError{Errc::internal, 0, "no answer from the model list", {}};
+  return std::move(*got);
+}
+
 int InteractiveChat::run() {
-  print(fmt::format("{}troupe chat · {} · /help for commands, Ctrl-D to leave{}\n", style_.dim(),
-                    options_.url, style_.reset()));
+  // Check the server first, so a wrong URL or key is said now rather than after typing.
+  auto models = fetch_models();
+  if (!models) {
+    print(describe_error(models.error(), options_.url) + "\n", true);
+    return 1;
+  }
+  std::vector<std::string> served;
+  for (const auto& m : models.value())
+    served.push_back(m.id);
+  const ModelChoice choice = choose_model(served, options_.model);
+  print(fmt::format("{}troupe chat · {} · {} · /help for commands, Ctrl-D to leave{}\n",
+                    style_.dim(), options_.url,
+                    choice.model.empty() ? "the server's model" : "model " + choice.model,
+                    style_.reset()));
+  if (!choice.warning.empty())
+    print(choice.warning + "\n", true);
   if (!options_.tools.empty()) {
     print(fmt::format("{}tools sent with each request: {}{}\n", style_.dim(),
                       fmt::join(client::tool_names(options_.tools), ", "), style_.reset()));
@@ -129,7 +159,7 @@ asio::awaitable<void> InteractiveChat::handle_line(const std::string& line) {
 asio::awaitable<void> InteractiveChat::answer() {
   Spinner spinner(out_);
   AnswerOptions answer_options{style_.enabled ? &spinner : nullptr, nullptr, style_,
-                               state_.show_reasoning};
+                               state_.show_reasoning, style_.enabled ? terminal_columns(1) : 0};
   AnswerResult result;
   {
     EchoOff quiet(kStdin);
@@ -159,7 +189,7 @@ void InteractiveChat::print_answer_end(const AnswerResult& result) {
   if (result.stopped()) {
     print(fmt::format("{}[stopped]{}\n", style_.dim(), style_.reset()));
   } else if (result.error) {
-    print(describe_error(*result.error, options_.url) + "\n", true);
+    print(describe_error(*result.error, options_.url, result.connection_lost) + "\n", true);
   } else if (state_.show_stats) {
     print(fmt::format("{}[{}]{}\n", style_.dim(), result.stats.summary(), style_.reset()));
   }

@@ -39,10 +39,12 @@ class InteractiveChat {
   InteractiveChat(const InteractiveChat&) = delete;
   InteractiveChat& operator=(const InteractiveChat&) = delete;
 
-  // Runs until the user leaves. Returns the exit code (0).
+  // Checks the server (its model list) and runs until the user leaves. Returns the exit code:
+  // 0, or 1 when the server cannot be reached or refuses the key.
   int run();
 
  private:
+  client::ClientResult<std::vector<client::ModelInfo>> fetch_models();
   boost::asio::awaitable<void> input_loop();
   boost::asio::awaitable<void> signal_loop();
   boost::asio::awaitable<void> handle_line(const std::string& line);

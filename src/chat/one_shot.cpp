@@ -1,6 +1,7 @@
 #include "chat/one_shot.hpp"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -15,9 +16,12 @@
 namespace troupe::chat {
 namespace asio = boost::asio;
 
-std::string describe_error(const client::ClientError& error, std::string_view url) {
+std::string describe_error(const client::ClientError& error, std::string_view url,
+                           bool connection_lost) {
   // The client's message already names the HTTP status ("HTTP 401: ...") when there was one.
   const std::string& what = error.message;
+  if (connection_lost)
+    return fmt::format("connection lost mid-answer ({}): {}", url, what);
   switch (error.code) {
     case Errc::unavailable:
       if (error.http_status)
@@ -45,7 +49,8 @@ int ask_once(const ChatOptions& options, const std::string& question, Output& ou
   conversation.add_user(question);
   Spinner spinner(out);
   AnswerOptions answer_options{terminal ? &spinner : nullptr, nullptr, Style{terminal},
-                               options.show_reasoning.value_or(terminal)};
+                               options.show_reasoning.value_or(terminal),
+                               terminal ? terminal_columns(STDOUT_FILENO) : 0};
 
   asio::signal_set signals(io, SIGINT, SIGTERM);
   asio::cancellation_signal stop;
@@ -73,7 +78,7 @@ int ask_once(const ChatOptions& options, const std::string& question, Output& ou
   if (interrupted)
     return 130;
   if (result.error) {
-    fmt::print(stderr, "troupe chat: {}\n", describe_error(*result.error, options.url));
+    fmt::print(stderr, "troupe chat: {}\n", describe_error(*result.error, options.url, result.connection_lost));
     return 1;
   }
   return 0;

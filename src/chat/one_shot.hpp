@@ -21,6 +21,8 @@ int ask_once(const ChatOptions& options, const std::string& question, Output& ou
 
 // One line for people about a failed request ("cannot reach http://...: connection refused",
 // "unauthorized (HTTP 401): ... (set --api-key or TROUPE_API_KEY)", ...), without newline.
-std::string describe_error(const client::ClientError& error, std::string_view url);
+// `connection_lost`: the answer had begun streaming when the connection failed.
+std::string describe_error(const client::ClientError& error, std::string_view url,
+                           bool connection_lost = false);
 
 }  // namespace troupe::chat

@@ -1,6 +1,7 @@
 #include "chat/session_state.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 namespace troupe::chat {
 namespace {
@@ -102,6 +103,20 @@ struct Reactor {
 
 Reaction react(SessionState& state, const Input& input) {
   return std::visit(Reactor{state}, input);
+}
+
+ModelChoice choose_model(const std::vector<std::string>& served, const std::string& requested) {
+  if (requested.empty())
+    return {served.empty() ? std::string() : served.front(), {}};
+  for (const auto& m : served) {
+    if (m == requested)
+      return {requested, {}};
+  }
+  if (served.empty())
+    return {requested, {}};
+  return {requested, fmt::format("the server does not list model '{}' (it serves {}); asking "
+                                 "for it anyway",
+                                 requested, fmt::join(served, ", "))};
 }
 
 }  // namespace troupe::chat

@@ -8,6 +8,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "chat/conversation.hpp"
 #include "chat/slash_command.hpp"
@@ -29,6 +30,15 @@ struct Reaction {
   std::optional<std::string> send;  // a user message to send to the model
   bool resume = false;              // every tool call has its result: ask the model to go on
 };
+
+// What the chat says at start about the server's models: the model it will talk to (the one
+// asked for, else the server's first; empty when the server lists none) and a warning when
+// the one asked for is not in the list (it is asked for anyway: some servers serve any name).
+struct ModelChoice {
+  std::string model;
+  std::string warning;  // empty: none
+};
+ModelChoice choose_model(const std::vector<std::string>& served, const std::string& requested);
 
 // Applies one input to the state. A UserMessage is not added to the conversation here (the
 // caller adds it when it sends it); a message while tool calls wait for results is refused.

@@ -65,7 +65,7 @@ Result<Input> parse_command(std::string_view line) {
     return no_argument(name, args, HelpCommand{});
   if (name == "clear")
     return no_argument(name, args, ClearCommand{});
-  if (name == "exit" || name == "quit")
+  if (name == "exit" || name == "quit" || name == "bye")
     return no_argument(name, args, ExitCommand{});
   if (name == "stats")
     return no_argument(name, args, StatsCommand{});
@@ -110,7 +110,7 @@ Result<Input> parse_input(std::string_view text) {
 
 std::string_view help_text() noexcept {
   return "Commands:\n"
-         "  /help                      this list\n"
+         "  /help                      this list (also /?)\n"
          "  /clear                     forget the conversation (keeps the system prompt)\n"
          "  /system <text>             set the system prompt (empty: remove it)\n"
          "  /set temperature <v>       sampling: also top_p, max_tokens, seed\n"
@@ -120,7 +120,7 @@ std::string_view help_text() noexcept {
          "  /reasoning [show|hide]     show or hide the model's reasoning (alone: toggle)\n"
          "  /reasoning last            print the last answer's reasoning\n"
          "  /tool <result>             answer the model's next waiting tool call\n"
-         "  /exit                      quit (or Ctrl-D)\n"
+         "  /exit                      quit (also /quit, /bye, or Ctrl-D)\n"
          "Input:\n"
          "  \"\"\" on its own line starts and ends a multi-line message; pasted text is kept\n"
          "  as one message. Ctrl-C stops an answer, or clears the line at the prompt.\n"

@@ -1,5 +1,7 @@
 #include "chat/terminal.hpp"
 
+#include <sys/ioctl.h>
+
 #include <poll.h>
 #include <unistd.h>
 
@@ -33,6 +35,13 @@ std::string RecordingOutput::text() const {
   for (const auto& w : writes_)
     all += w;
   return all;
+}
+
+int terminal_columns(int fd) noexcept {
+  winsize ws{};
+  if (::ioctl(fd, TIOCGWINSZ, &ws) != 0)
+    return 0;
+  return ws.ws_col;
 }
 
 bool is_terminal(int fd) noexcept {

@@ -67,6 +67,9 @@ struct Style {
 // isatty(fd).
 bool is_terminal(int fd) noexcept;
 
+// The terminal's width in columns, 0 when `fd` is not a terminal or does not say.
+int terminal_columns(int fd) noexcept;
+
 // Turns off local echo on a terminal while alive (keys typed while an answer streams are not
 // echoed into it; they are still read at the next prompt). Signals stay on, so Ctrl-C still
 // raises SIGINT. Does nothing for a descriptor that is not a terminal. Non-copyable.

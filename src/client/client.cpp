@@ -28,6 +28,12 @@ std::string ClientError::key() const {
 }
 
 ClientResult<Endpoint> parse_base_url(std::string_view url) {
+  // "host:port" as llama.cpp's and ollama's tools take it: http is the only scheme anyway.
+  std::string with_scheme;
+  if (url.find("://") == std::string_view::npos) {
+    with_scheme = "http://" + std::string(url);
+    url = with_scheme;
+  }
   auto u = boost::urls::parse_uri(url);
   if (!u) {
     return ClientError{Errc::invalid_request,

@@ -238,6 +238,18 @@ TEST_F(AnswerTest, HiddenReasoningErasesTheSpinnerWithItsOneLine) {
   EXPECT_FALSE(result.needs_newline);
 }
 
+TEST_F(AnswerTest, AStreamCutMidAnswerIsAConnectionLostNotUnreachable) {
+  // A body without [DONE] that ends when the server closes the connection.
+  server_.add({200, {test::sse_role(), test::sse_text("Hel")}, {}, false, false});
+  RecordingOutput out;
+  auto result = ask(out);
+  ASSERT_TRUE(result.error);
+  EXPECT_TRUE(result.connection_lost);
+  EXPECT_EQ(result.text, "Hel");
+  const std::string line = describe_error(*result.error, server_.url(), result.connection_lost);
+  EXPECT_EQ(line.rfind("connection lost mid-answer", 0), 0u) << line;
+}
+
 TEST(AnswerUnreachable, ConnectionRefusedIsOneClearLine) {
   asio::io_context io{1};
   std::string url;
@@ -258,7 +270,8 @@ TEST(AnswerUnreachable, ConnectionRefusedIsOneClearLine) {
   io.run();
   ASSERT_TRUE(result.error);
   EXPECT_EQ(result.error->code, Errc::unavailable);
-  const std::string line = describe_error(*result.error, url);
+  EXPECT_FALSE(result.connection_lost);
+  const std::string line = describe_error(*result.error, url, result.connection_lost);
   EXPECT_EQ(line.rfind("cannot reach " + url + ": ", 0), 0u) << line;
   EXPECT_EQ(line.find('\n'), std::string::npos);
 }

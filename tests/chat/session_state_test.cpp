@@ -100,5 +100,18 @@ TEST(SessionState, SaveWritesTheConversation) {
   std::filesystem::remove(path);
 }
 
+TEST(ChooseModel, TheOneAskedForElseTheServersFirst) {
+  EXPECT_EQ(choose_model({"a", "b"}, "").model, "a");
+  EXPECT_EQ(choose_model({}, "").model, "");
+  auto asked = choose_model({"a", "b"}, "b");
+  EXPECT_EQ(asked.model, "b");
+  EXPECT_EQ(asked.warning, "");
+  auto unknown = choose_model({"a", "b"}, "c");
+  EXPECT_EQ(unknown.model, "c");  // asked for anyway
+  EXPECT_NE(unknown.warning.find("does not list model 'c'"), std::string::npos);
+  EXPECT_NE(unknown.warning.find("a, b"), std::string::npos);
+  EXPECT_EQ(choose_model({}, "c").warning, "");  // a server that lists nothing
+}
+
 }  // namespace
 }  // namespace troupe::chat

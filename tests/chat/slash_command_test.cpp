@@ -37,6 +37,8 @@ TEST(SlashCommand, CommandsWithoutArguments) {
   parsed_as<ClearCommand>("/clear");
   parsed_as<ExitCommand>("/exit");
   parsed_as<ExitCommand>("/quit");
+  parsed_as<ExitCommand>("/bye");  // ollama's
+  parsed_as<HelpCommand>("/?");
   parsed_as<StatsCommand>("/stats");
   EXPECT_NE(error_of("/clear now").find("takes no argument"), std::string::npos);
 }

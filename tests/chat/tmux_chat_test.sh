@@ -89,6 +89,8 @@ tmux new-session -d -s "$session" -x 100 -y 30 \
 tmux pipe-pane -t "$session" -o "cat >> '$work/pane.log'"
 tmux wait-for -S go
 wait_for "$work/pane.log" ">>> " || fail "no prompt"
+# The start checked the server and names its model.
+tmux capture-pane -p -t "$session" | grep -q "· model " || fail "the banner does not name the model"
 
 # 3. A question; the answer must grow on screen while it streams.
 tmux send-keys -t "$session" "Tell me a long story." Enter
@@ -112,6 +114,10 @@ done
 last=$(tmux capture-pane -p -t "$session" | grep -v '^[[:space:]]*$' | tail -1)
 [[ $last == ">>>"* ]] || fail "prompt not back after Ctrl-C (last line: '$last')"
 echo "after Ctrl-C: requests running 0, prompt back"
+# The answer's lines were broken between words by the chat, never by the terminal at 100.
+long=$(tmux capture-pane -p -t "$session" | awk 'length($0) >= 100' | wc -l)
+[[ $long == 0 ]] || fail "$long lines reached the terminal's width"
+
 
 # 5. Ctrl-D leaves.
 tmux send-keys -t "$session" C-d

@@ -79,6 +79,14 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     count = 0
 
+    def do_GET(self):  # the chat asks for the model list at start
+        body = json.dumps({"object": "list", "data": [{"id": "scripted", "object": "model"}]}).encode()
+        self.send_response(200 if self.path == "/v1/models" else 404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         with open(sys.argv[2], "ab") as f:

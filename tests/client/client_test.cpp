@@ -407,6 +407,15 @@ TEST(ParseBaseUrl, AcceptsHttpAndRefusesTheRest) {
   auto s = parse_base_url("https://api.openai.com/v1");
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.error().message.find("only http://"), std::string::npos);
+  auto bare = parse_base_url("localhost:8081/v1");  // host:port, as llama.cpp's tools take it
+  ASSERT_TRUE(bare.ok());
+  EXPECT_EQ(bare->host, "localhost");
+  EXPECT_EQ(bare->port, "8081");
+  EXPECT_EQ(bare->prefix, "");
+  auto ip = parse_base_url("127.0.0.1:9000");
+  ASSERT_TRUE(ip.ok());
+  EXPECT_EQ(ip->host, "127.0.0.1");
+  EXPECT_EQ(ip->port, "9000");
   EXPECT_FALSE(parse_base_url("not a url").ok());
   EXPECT_FALSE(parse_base_url("http://").ok());
 }
