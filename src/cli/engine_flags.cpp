@@ -3,9 +3,12 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <limits>
 #include <sstream>
+#include <string_view>
+#include <utility>
 
 #include "engine/local_backend.hpp"
 #include "engine/sim_backend.hpp"
@@ -44,7 +47,75 @@ void add_sampling_flags(CLI::App& app, EngineFlags& f) {
       ->group(group);
 }
 
+void add_placement_flags(CLI::App& app, EngineFlags& f) {
+  auto& p = f.placement;
+  const auto* group = "GPU offload and memory (llama-server's names)";
+  app.add_option("--n-gpu-layers,--gpu-layers", f.gpu_layers,
+                 "layers to offload to the GPU: auto (all when a GPU device is present), all, "
+                 "or a count (-ngl)")
+      ->capture_default_str()
+      ->group(group);
+  app.add_option("--device", f.devices,
+                 "devices to offload to, comma-separated (see troupe version), or none (-dev)")
+      ->group(group);
+  app.add_option("--split-mode", p.split_mode, "none|layer|row: how to use several GPUs (-sm)")
+      ->check(CLI::IsMember({"none", "layer", "row"}))
+      ->capture_default_str()
+      ->group(group);
+  app.add_option("--tensor-split", f.tensor_split,
+                 "proportion of the model per GPU, e.g. 3,1 (-ts)")
+      ->group(group);
+  app.add_option("--main-gpu", p.main_gpu, "the GPU of --split-mode none (-mg)")
+      ->capture_default_str()
+      ->group(group);
+  app.add_option("--flash-attn", p.flash_attn, "on|off|auto (-fa)")
+      ->check(CLI::IsMember({"on", "off", "auto"}))
+      ->capture_default_str()
+      ->group(group);
+  app.add_option("--cache-type-k", p.cache_type_k, "KV cache type of K (-ctk)")
+      ->check(CLI::IsMember(engine::kv_cache_types()))
+      ->capture_default_str()
+      ->group(group);
+  app.add_option("--cache-type-v", p.cache_type_v,
+                 "KV cache type of V (-ctv; quantized types need flash attention)")
+      ->check(CLI::IsMember(engine::kv_cache_types()))
+      ->capture_default_str()
+      ->group(group);
+  app.add_flag("!--no-mmap", p.mmap, "read the model into memory instead of mapping it")
+      ->group(group);
+  app.add_flag("--mlock", p.mlock, "keep the model in RAM (no swapping)")->group(group);
+}
+
 }  // namespace
+
+Result<engine::PlacementOptions> placement_options(const EngineFlags& f) {
+  engine::PlacementOptions p = f.placement;
+  auto layers = engine::parse_gpu_layers(f.gpu_layers);
+  if (!layers)
+    return layers.error();
+  p.n_gpu_layers = layers.value();
+  auto split = [](const std::string& list) {
+    std::vector<std::string> out;
+    std::stringstream in(list);
+    for (std::string item; std::getline(in, item, ',');)
+      out.push_back(item);
+    return out;
+  };
+  p.devices = split(f.devices);
+  p.tensor_split.clear();
+  for (const auto& item : split(f.tensor_split)) {
+    char* end = nullptr;
+    const float v = std::strtof(item.c_str(), &end);
+    if (item.empty() || end != item.c_str() + item.size() || !(v >= 0)) {
+      return Error{Errc::invalid_request,
+                   "--tensor-split: '" + item + "' is not a proportion (e.g. 3,1)"};
+    }
+    p.tensor_split.push_back(v);
+  }
+  if (auto r = engine::check_placement(p); !r)
+    return r.error();
+  return p;
+}
 
 void add_engine_flags(CLI::App& app, EngineFlags& f, const std::string& model_help) {
   app.add_option("-m,--model", f.model, model_help);
@@ -78,6 +149,7 @@ void add_engine_flags(CLI::App& app, EngineFlags& f, const std::string& model_he
   app.add_option("--chat-template-file", f.chat_template_file,
                  "chat template instead of the model's: a Jinja file")
       ->excludes(name);
+  add_placement_flags(app, f);
   add_sampling_flags(app, f);
 }
 
@@ -166,6 +238,10 @@ Result<std::unique_ptr<engine::Backend>> make_backend(const EngineFlags& f) {
   eo.thread_poll = static_cast<std::uint32_t>(f.poll);
   eo.max_queue = f.max_queue;
   eo.defaults = *defaults;
+  auto placement = placement_options(f);
+  if (!placement)
+    return placement.error();
+  eo.placement = std::move(placement).value();
   return engine::make_local_backend(eo);
 }
 

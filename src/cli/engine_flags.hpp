@@ -7,8 +7,10 @@
 #include <CLI/CLI.hpp>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "engine/backend.hpp"
+#include "engine/placement.hpp"
 #include "util/result.hpp"
 
 namespace troupe::cli {
@@ -34,17 +36,28 @@ struct EngineFlags {
   engine::SamplingDefaults defaults;
   std::int64_t seed = -1;
   int n_predict = -1;
+  // GPU offload and memory (llama-server's names): -ngl auto|all|N, --device A,B|none,
+  // --split-mode, --tensor-split 3,1, --main-gpu, -fa, -ctk/-ctv, --no-mmap, --mlock.
+  std::string gpu_layers = "auto";
+  std::string devices;       // comma-separated; empty: every device
+  std::string tensor_split;  // comma-separated proportions
+  engine::PlacementOptions placement;
 };
 
 // Adds -m/--model (with `model_help`), -a/--alias, --engine, --parallel, -c/--ctx-size,
 // -t/--threads, --poll, --no-threadpool, -b/--batch, --max-queue, --sim-decode-tps,
 // --sim-prefill-tps, --sim-steps, --chat-template, --chat-template-file, and the sampling
-// defaults --temp, --top-k, --top-p, --min-p, --repeat-penalty, --seed, --n-predict.
+// defaults --temp, --top-k, --top-p, --min-p, --repeat-penalty, --seed, --n-predict, and the
+// placement options --n-gpu-layers, --device, --split-mode, --tensor-split, --main-gpu,
+// --flash-attn, --cache-type-k, --cache-type-v, --no-mmap and --mlock.
 void add_engine_flags(CLI::App& app, EngineFlags& f, const std::string& model_help);
 
 // The sampling defaults the flags give. Errors: invalid_request naming the flag for a value
 // out of range (the ranges requests have).
 Result<engine::SamplingDefaults> sampling_defaults(const EngineFlags& f);
+
+// The placement the flags give. Errors: invalid_request naming the flag.
+Result<engine::PlacementOptions> placement_options(const EngineFlags& f);
 
 // The sim engine, or llama.cpp on `model` (invalid_request when it is empty, when the
 // --chat-template-file cannot be read, or when a sampling default is out of range).

@@ -83,7 +83,15 @@ int report_extras(CLI::App& app) {
   return 2;
 }
 
-int run(int argc, char** argv) {
+int run(int argc, char** original_argv) {
+  // llama-server's -ngl, -fa, -ctk, ... as troupe's long names, before anything reads argv.
+  std::vector<std::string> words = troupe::cli::expand_llama_short_flags(
+      std::vector<std::string>(original_argv, original_argv + argc));
+  std::vector<char*> expanded;
+  for (auto& w : words)
+    expanded.push_back(w.data());
+  expanded.push_back(nullptr);
+  char** argv = expanded.data();
   CLI::App app{"troupe: serve large language models with an actor architecture"};
   app.require_subcommand(1);
   // Unknown options of a command go to troupe itself (so --log-level works after the command

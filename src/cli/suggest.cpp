@@ -24,11 +24,6 @@ constexpr std::array kLlamaFlags = {
     Hint{"--threads-http", "troupe's name for it is --io-threads"},
     Hint{"-cb --cont-batching -nocb --no-cont-batching",
          "troupe always batches continuously: drop the option"},
-    Hint{"-ngl --n-gpu-layers --gpu-layers -sm --split-mode -ts --tensor-split -mg --main-gpu "
-         "-dev --device",
-         "this troupe runs llama.cpp on the CPU: GPU offload has no option yet"},
-    Hint{"-fa --flash-attn -ctk --cache-type-k -ctv --cache-type-v --mlock --no-mmap",
-         "troupe has no such option yet: it uses llama.cpp's defaults"},
     Hint{"-n", "troupe's name for it is --n-predict"},
     Hint{"-s", "troupe's name for it is --seed"},
     Hint{"--presence-penalty --frequency-penalty --repeat-last-n --typical --typical-p "
@@ -179,6 +174,23 @@ std::string unknown_arguments_message(std::string_view command,
   }
   out += fmt::format("Run '{} --help' for its options.", who);
   return out;
+}
+
+std::vector<std::string> expand_llama_short_flags(std::vector<std::string> args) {
+  static const std::pair<std::string_view, std::string_view> kShort[] = {
+      {"-ngl", "--n-gpu-layers"}, {"-fa", "--flash-attn"},  {"-ctk", "--cache-type-k"},
+      {"-ctv", "--cache-type-v"}, {"-sm", "--split-mode"},  {"-ts", "--tensor-split"},
+      {"-mg", "--main-gpu"},      {"-dev", "--device"}};
+  for (auto& a : args) {
+    for (const auto& [from, to] : kShort) {
+      if (a == from) {
+        a = to;
+      } else if (a.size() > from.size() && a.starts_with(from) && a[from.size()] == '=') {
+        a = std::string(to) + a.substr(from.size());
+      }
+    }
+  }
+  return args;
 }
 
 }  // namespace troupe::cli

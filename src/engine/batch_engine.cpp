@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <chrono>
 
+#include "engine/placement_llama.hpp"
+
 namespace troupe::engine {
 
 enum class SlotState : std::uint8_t { free, prefill, generate };
@@ -114,6 +116,8 @@ Result<ContextAndPool> make_context(const LlamaModel& model, BatchEngineConfig& 
   params.n_threads_batch = config.n_threads;
   params.kv_unified = false;
   params.no_perf = true;
+  if (auto r = apply_context_placement(config.placement, params); !r)
+    return r.error();
   ContextAndPool out;
   // A single thread needs no pool: llama.cpp computes on the calling thread then.
   if (config.persistent_threads && config.n_threads > 1) {

@@ -43,6 +43,7 @@
 #include "engine/engine_protocol.hpp"
 #include "engine/llama_handles.hpp"
 #include "engine/model.hpp"
+#include "engine/placement.hpp"
 #include "engine/sampler.hpp"
 #include "engine/threadpool.hpp"
 #include "util/result.hpp"
@@ -61,6 +62,7 @@ struct BatchEngineConfig {
   // whenever the engine goes idle, so idle workers sleep.
   bool persistent_threads = true;
   std::uint32_t thread_poll = 50;  // its workers' polling level between graphs (ggml: 0..100)
+  PlacementOptions placement;      // flash attention and KV cache types (the rest is the model's)
 };
 
 enum class DecodeEdge : std::uint8_t { begin, end };

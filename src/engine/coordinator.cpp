@@ -176,7 +176,7 @@ Coordinator::~Coordinator() {
 }
 
 void Coordinator::load() {
-  auto model = LlamaModel::load({options_.model_path, options_.n_gpu_layers});
+  auto model = LlamaModel::load({options_.model_path, options_.placement});
   if (!model)
     return set_health(HealthState::failed, model.error().message);
   model_ = std::move(model.value());
@@ -191,7 +191,8 @@ void Coordinator::load() {
                         options_.n_threads,
                         options_.min_copy_prefix,
                         options_.persistent_threads,
-                        options_.thread_poll};
+                        options_.thread_poll,
+                        options_.placement};
   EngineCallbacks cb;
   cb.on_released = [this](std::uint64_t t) { asio::post(actors_, [this, t] { on_released(t); }); };
   cb.on_fatal = [this](const Error& e) { asio::post(actors_, [this, e] { on_fatal(e); }); };
@@ -204,8 +205,8 @@ void Coordinator::load() {
                  std::chrono::system_clock::now().time_since_epoch())
                  .count();
   ready_.store(true, std::memory_order_release);
-  spdlog::info("model {} ready: {} sequences x {} tokens", model_id_, options_.n_parallel,
-               n_ctx_seq_);
+  spdlog::info("model {} ready: {} sequences x {} tokens; {}", model_id_, options_.n_parallel,
+               n_ctx_seq_, model_->placement_report(options_.placement, options_.n_ctx).summary());
   set_health(HealthState::ready, {});
 }
 

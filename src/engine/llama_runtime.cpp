@@ -124,7 +124,8 @@ const RuntimeInfo& init_llama_runtime(bool verbose) {
   static std::once_flag once;
   static RuntimeInfo info;
   std::call_once(once, [&] {
-    g_verbose = verbose;
+    // llama.cpp's own lines (what it loaded, offloaded, allocated) at --log-level debug.
+    g_verbose = verbose || spdlog::should_log(spdlog::level::debug);
     info = load_runtime();
   });
   return info;

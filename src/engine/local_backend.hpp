@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "engine/backend.hpp"
+#include "engine/placement.hpp"
 
 namespace troupe::engine {
 
@@ -21,7 +22,7 @@ struct EngineOptions {
   std::int32_t n_seq_chunk = 256;    // prompt tokens one sequence may add per step
   std::int32_t n_threads = 0;        // llama.cpp threads; 0: hardware threads
   std::int32_t max_queue = 64;       // requests waiting for a slot; more: Errc::overloaded
-  std::int32_t n_gpu_layers = 0;     // for GPU builds of llama.cpp
+  PlacementOptions placement;        // GPU offload, flash attention, KV types, mmap, mlock
   // The chat template: empty for the model's own (tokenizer.chat_template); Jinja source
   // text; "chatml" (llama.cpp's ChatML); or the name of another template in the GGUF
   // (tokenizer.chat_template.NAME, e.g. "tool_use"). One that cannot render fails the load.

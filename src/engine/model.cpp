@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "engine/llama_runtime.hpp"
+#include "engine/placement_llama.hpp"
 #include "engine/vocab_tokenizer.hpp"
 
 namespace troupe::engine {
@@ -17,7 +18,10 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::load(const ModelLoadOptions& opt
     return Error{Errc::not_found, fmt::format("model file not found: {}", options.path)};
   }
   auto params = llama_model_default_params();
-  params.n_gpu_layers = options.n_gpu_layers;
+  DeviceList devices;  // what params point into, alive until the load returns
+  std::vector<float> split;
+  if (auto r = apply_model_placement(options.placement, params, devices, split); !r)
+    return r.error();
   ModelPtr model(llama_model_load_from_file(options.path.c_str(), params));
   if (!model) {
     return Error{Errc::engine_failed, fmt::format("llama.cpp could not load {}", options.path)};
@@ -39,6 +43,11 @@ LlamaModel::LlamaModel(ModelPtr model) : model_(std::move(model)) {
     append_piece(t, piece);
     max_piece_bytes_ = std::max<std::int32_t>(max_piece_bytes_, static_cast<int>(piece.size()));
   }
+}
+
+PlacementReport LlamaModel::placement_report(const PlacementOptions& placement,
+                                             std::int32_t n_ctx) const {
+  return engine::placement_report(placement, model_.get(), n_ctx);
 }
 
 std::int32_t LlamaModel::n_ctx_train() const noexcept {

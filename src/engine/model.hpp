@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine/llama_handles.hpp"
+#include "engine/placement.hpp"
 #include "engine/task.hpp"
 #include "engine/token_text.hpp"
 #include "util/result.hpp"
@@ -20,7 +21,7 @@ namespace troupe::engine {
 
 struct ModelLoadOptions {
   std::string path;
-  std::int32_t n_gpu_layers = 0;  // layers to offload when a GPU backend is present
+  PlacementOptions placement;  // GPU offload, mmap, mlock (the context's parts are not read)
 };
 
 class LlamaModel final : public TokenText {
@@ -33,6 +34,8 @@ class LlamaModel final : public TokenText {
   const llama_vocab* vocab() const noexcept { return vocab_; }
   std::int32_t n_vocab() const noexcept { return n_vocab_; }
   std::int32_t n_ctx_train() const noexcept;
+  // Where `placement` put this model and what a context of `n_ctx` cells holds (for the log).
+  PlacementReport placement_report(const PlacementOptions& placement, std::int32_t n_ctx) const;
   // Bytes of the longest token piece: a text of B bytes has at least B / this many tokens.
   std::int32_t max_piece_bytes() const noexcept { return max_piece_bytes_; }
   const std::vector<Token>& eog_tokens() const noexcept { return eog_tokens_; }

@@ -73,10 +73,10 @@ TEST(CommandLine, UnknownOptionsGetDidYouMeanOrTheTroupeName) {
       << r.output;
   EXPECT_FALSE(has(r.output, "listening on")) << r.output;
 
-  r = run("serve --engine sim --batch-size 64 -ngl 99");
+  r = run("serve --engine sim --batch-size 64 -ub 99");
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_TRUE(has(r.output, "'--batch-size': troupe's name for it is -b/--batch")) << r.output;
-  EXPECT_TRUE(has(r.output, "'-ngl': this troupe runs llama.cpp on the CPU")) << r.output;
+  EXPECT_TRUE(has(r.output, "'-ub': troupe decodes each step as one batch")) << r.output;
 
   r = run("mkmodel --shpe tiny -o x.gguf");
   EXPECT_EQ(r.exit_code, 2) << r.output;

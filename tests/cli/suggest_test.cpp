@@ -43,7 +43,8 @@ TEST(Suggest, UnknownCommandNamesTheWordAndListsTheCommands) {
 TEST(Suggest, LlamaFlagsSayWhatTroupeCallsThem) {
   EXPECT_EQ(llama_flag_hint("--batch-size"), "troupe's name for it is -b/--batch");
   EXPECT_EQ(llama_flag_hint("-np"), "troupe's name for it is --parallel");
-  EXPECT_NE(llama_flag_hint("-ngl")->find("GPU"), std::string::npos);
+  EXPECT_NE(llama_flag_hint("-ub")->find("one batch"), std::string::npos);
+  EXPECT_EQ(llama_flag_hint("-ngl"), std::nullopt);  // taken: --n-gpu-layers
   EXPECT_NE(llama_flag_hint("-hf")->find("does not download"), std::string::npos);
   EXPECT_EQ(llama_flag_hint("--port"), std::nullopt);
   // Samplers troupe takes per request; its server-wide defaults are real flags, not hints.
@@ -55,12 +56,12 @@ TEST(Suggest, LlamaFlagsSayWhatTroupeCallsThem) {
 }
 
 TEST(Suggest, UnknownArgumentsOneLineEachValuesSkipped) {
-  auto m = unknown_arguments_message("serve", {"--prot", "8080", "-ngl", "99", "model.gguf"},
+  auto m = unknown_arguments_message("serve", {"--prot", "8080", "-ub", "99", "model.gguf"},
                                      {"--port", "--host", "-m", "--model"});
   EXPECT_NE(m.find("troupe serve: unknown option '--prot'; did you mean '--port'?"),
             std::string::npos)
       << m;
-  EXPECT_NE(m.find("troupe serve: unknown option '-ngl': this troupe runs llama.cpp on the CPU"),
+  EXPECT_NE(m.find("troupe serve: unknown option '-ub': troupe decodes each step as one batch"),
             std::string::npos)
       << m;
   EXPECT_EQ(m.find("'8080'"), std::string::npos) << m;  // an option's value
@@ -73,6 +74,19 @@ TEST(Suggest, UnknownArgumentsOneLineEachValuesSkipped) {
   m = unknown_arguments_message("serve", {"--prot=8080"}, {"--port"});
   EXPECT_NE(m.find("unknown option '--prot'; did you mean '--port'?"), std::string::npos) << m;
   EXPECT_NE(m.find("Run 'troupe serve --help' for its options."), std::string::npos) << m;
+}
+
+TEST(Suggest, LlamaShortSpellingsBecomeTroupesLongNames) {
+  const std::vector<std::string> in = {"troupe", "serve", "-ngl",    "99",   "-fa", "on",
+                                       "-ctk=q8_0", "-ctv", "q8_0", "-sm", "row", "-ts",
+                                       "3,1",    "-mg",   "1",      "-dev", "none", "-c",
+                                       "512",    "-nglx", "-m",     "-ngl"};
+  const std::vector<std::string> out = {
+      "troupe",         "serve", "--n-gpu-layers", "99",   "--flash-attn", "on",
+      "--cache-type-k=q8_0", "--cache-type-v", "q8_0", "--split-mode", "row", "--tensor-split",
+      "3,1",            "--main-gpu", "1",        "--device", "none", "-c",
+      "512",            "-nglx",  "-m",             "--n-gpu-layers"};
+  EXPECT_EQ(expand_llama_short_flags(in), out);
 }
 
 }  // namespace

@@ -1,0 +1,26 @@
+#pragma once
+// PlacementOptions into llama.cpp's parameter structs (engine/*.cpp only: llama.h).
+
+#include <llama.h>
+
+#include <vector>
+
+#include "engine/placement.hpp"
+
+namespace troupe::engine {
+
+// The devices list llama_model_params points into; must outlive the model load.
+using DeviceList = std::vector<ggml_backend_dev_t>;
+
+// Fills the model parameters (layers, devices, split, mmap, mlock). Errors as check_placement.
+Result<void> apply_model_placement(const PlacementOptions& p, llama_model_params& params,
+                                   DeviceList& devices, std::vector<float>& split);
+
+// Fills the context parameters (flash attention, KV types).
+Result<void> apply_context_placement(const PlacementOptions& p, llama_context_params& params);
+
+// The report for a loaded model and its context's size in cells.
+PlacementReport placement_report(const PlacementOptions& p, const llama_model* model,
+                                 std::int32_t n_ctx);
+
+}  // namespace troupe::engine

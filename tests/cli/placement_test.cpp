@@ -1,0 +1,91 @@
+// GPU offload and memory options as llama-server names them: each reaches llama.cpp (read
+// back from llama.cpp's own account of what it did, logged at --log-level debug), and bad
+// values are clear errors before anything loads. On this CPU-only machine no layer can be
+// offloaded; the start-up line says where the layers are.
+
+#include <gtest/gtest.h>
+
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "cli/run_troupe.hpp"
+#include "cluster/child_process.hpp"
+#include "support/test_models.hpp"
+
+namespace troupe::cli {
+namespace {
+
+using cluster::test::ChildProcess;
+using invoke::has;
+using invoke::run_troupe;
+
+std::vector<std::string> serve_args(std::vector<std::string> extra) {
+  std::vector<std::string> args{"serve", "-m",         test::generated_model("tiny"),
+                                "--port", "0",          "--threads",
+                                "1",      "--parallel", "1",
+                                "-c",     "256",        "--log-level",
+                                "debug"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
+std::string output(const ChildProcess& p) {
+  std::string out;
+  for (const auto& l : p.lines())
+    out += l + "\n";
+  return out;
+}
+
+// Waits for each pattern, then for the banner (after which SIGTERM drains the server).
+void expect_lines(ChildProcess& p, std::vector<std::string> patterns) {
+  patterns.push_back("troupe is serving on");
+  for (const auto& pattern : patterns)
+    EXPECT_TRUE(p.wait_for(std::regex(pattern), 0, std::chrono::seconds(120))) << pattern << "\n"
+                                                                                << output(p);
+}
+
+TEST(Placement, LlamaServerSpellingsReachLlamaCpp) {
+  ChildProcess p(serve_args({"-ngl", "0", "-ctk", "q8_0", "-ctv", "q8_0", "-fa", "on",
+                             "--no-mmap"}),
+                 "serve");
+  expect_lines(p, {R"(load_mode = none)", R"(flash_attn += enabled)",
+                   R"(llama_kv_cache: .*K \(q8_0\).*V \(q8_0\))",
+                   R"(ready: .*all 5 layers on the CPU; flash attention on; KV cache K q8_0 V q8_0)"});
+  p.terminate();
+  EXPECT_EQ(p.wait(), 0) << output(p);
+}
+
+TEST(Placement, DefaultsAreLlamaCppsAndMlockIsPassed) {
+  ChildProcess p(serve_args({"--mlock", "--flash-attn", "off", "--cache-type-k", "f32"}), "serve");
+  expect_lines(p, {R"(load_mode = mmap\+mlock)",
+                   R"(flash_attn += disabled)", R"(llama_kv_cache: .*K \(f32\).*V \(f16\))"});
+  p.terminate();
+  EXPECT_EQ(p.wait(), 0) << output(p);
+}
+
+TEST(Placement, BadValuesAreClearErrorsBeforeLoading) {
+  const std::string model = test::generated_model("tiny");
+  struct Case {
+    std::string flags, says;
+  };
+  const std::vector<Case> cases = {
+      {"-fa maybe", "--flash-attn: maybe not in {on,off,auto}"},
+      {"-ctk q9", "--cache-type-k: q9 not in"},
+      {"-ngl x", "--n-gpu-layers: 'x' is not auto, all or a layer count"},
+      {"-ngl -3", "--n-gpu-layers: '-3' is not auto, all or a layer count"},
+      {"--device nope", "--device: no device 'nope' (this build has: CPU"},
+      {"--tensor-split a,1", "--tensor-split: 'a' is not a proportion"},
+      {"-ctv q4_0 -fa off", "--cache-type-v: a quantized V cache (q4_0) needs flash attention"},
+      {"--split-mode diagonal", "--split-mode: diagonal not in {none,layer,row}"},
+  };
+  for (const auto& c : cases) {
+    auto r = run_troupe("serve --port 0 -m " + model + " " + c.flags);
+    EXPECT_NE(r.exit_code, 0) << c.flags;
+    EXPECT_TRUE(has(r.output, c.says)) << c.flags << ":\n" << r.output;
+    EXPECT_FALSE(has(r.output, "ready")) << c.flags << ":\n" << r.output;
+  }
+}
+
+}  // namespace
+}  // namespace troupe::cli
