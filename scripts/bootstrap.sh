@@ -6,8 +6,11 @@
 #      default ggml, llama and llama-common are built from it for this machine (native CPU
 #      flags, OpenMP: about twice the decode speed of the prebuilt), out of tree with ccache;
 #      with --prebuilt the portable libraries of @node-llama-cpp/linux-x64 are used instead
-#      (no compiler time). Libraries, headers (llama.h, ggml, llama-common's common/) and test
-#      data (the release's chat templates and tokenizers) land in third_party/llama.
+#      (no compiler time); --cuda and --vulkan use the same release's GPU builds,
+#      @node-llama-cpp/linux-x64-cuda (with -cuda-ext's CUDA 12 build when only that runtime
+#      is present) or -vulkan (with Debian's libvulkan1). Libraries, headers (llama.h, ggml,
+#      llama-common's common/) and test data (the release's chat templates and tokenizers)
+#      land in third_party/llama.
 #   3. The official `openai` npm client used by the end-to-end tests (tests/e2e/node_modules).
 #   4. With --test-tools (scripts/test.sh passes it): promtool, unpacked from Debian's
 #      prometheus package into third_party/promtool without installing the package (which
@@ -116,6 +119,7 @@ build_llama_native() {
 install_llama() {
   local mode=native
   $prebuilt && mode=prebuilt
+  [ -n "$gpu" ] && mode="prebuilt-$gpu"
   local key="npm $LLAMA_NPM_VERSION, $mode"
   [ "$mode" = native ] && key="$key, machine $(machine_key)"
   if [ -f "$stamp" ] && [ "$(head -1 "$stamp")" = "$key" ]; then
@@ -140,14 +144,17 @@ install_llama() {
   dest="$final.new"
   rm -rf "$dest" && mkdir -p "$dest/lib" "$dest/include"
   local build_desc
-  if [ "$mode" = prebuilt ]; then
-    step "llama.cpp: fetching the prebuilt @node-llama-cpp/linux-x64@$LLAMA_NPM_VERSION"
+  if [ "$mode" != native ]; then
+    local pkg=linux-x64${gpu:+-$gpu}
+    step "llama.cpp: fetching the prebuilt @node-llama-cpp/$pkg@$LLAMA_NPM_VERSION"
     local bins
-    bins=$(npm_fetch @node-llama-cpp/linux-x64 "$LLAMA_NPM_VERSION" "$tmp")
+    bins=$(npm_fetch "@node-llama-cpp/$pkg" "$LLAMA_NPM_VERSION" "$tmp")
     mkdir -p "$tmp/bins" && tar -xzf "$bins" -C "$tmp/bins" || die "could not unpack $bins"
-    cp -a "$tmp/bins/package/bins/linux-x64/"*.so "$dest/lib/"
+    cp -a "$tmp/bins/package/bins/$pkg/"*.so "$dest/lib/"
     rm -f "$dest/lib/llama-addon.node"
-    build_desc="prebuilt @node-llama-cpp/linux-x64@$LLAMA_NPM_VERSION (portable CPU variants, no OpenMP)"
+    build_desc="prebuilt @node-llama-cpp/$pkg@$LLAMA_NPM_VERSION (portable CPU variants, no OpenMP)"
+    [ "$gpu" = cuda ] && install_cuda_runtime_choice "$tmp"
+    [ -n "$gpu" ] && check_gpu_libraries
   else
     step "llama.cpp: building $tag for this machine (native CPU flags, OpenMP; a few minutes the first time)"
     local t0=$SECONDS
@@ -178,8 +185,8 @@ install_llama() {
     done
   }
   local llama_so ggml_so ggml_base_so common_so
-  llama_so=$(lib_of "libllama.v*.so" "libllama.so.[0-9]")
-  ggml_so=$(lib_of "libggml.v*.so" "libggml.so.[0-9]")
+  llama_so=$(lib_of "libllama.v*.so" "libllama.*.v*.so" "libllama.so.[0-9]")
+  ggml_so=$(lib_of "libggml.v*.so" "libggml.*.v*.so" "libggml.so.[0-9]")
   ggml_base_so=$(lib_of "libggml-base.so.[0-9]" libggml-base.so)
   common_so=$(lib_of "libllama-common.so.[0-9]" libllama-common.so)
   [ -n "$llama_so" ] && [ -n "$ggml_so" ] && [ -n "$ggml_base_so" ] && [ -n "$common_so" ] ||
@@ -197,6 +204,43 @@ VER
   printf '%s\nllama.cpp %s (%s), %s\n' "$key" "$tag" "$commit" "$build_desc" >"$dest/.installed"
   rm -rf "$final" && mv "$dest" "$final" && dest=$final
   step "llama.cpp: installed $(tail -1 "$stamp") into third_party/llama"
+}
+
+# The CUDA build links the CUDA 13 runtime (libcudart.so.13, libcublas.so.13); when only
+# CUDA 12's is installed, @node-llama-cpp/linux-x64-cuda-ext's build of the same release is
+# used instead. Without either, the CUDA backend cannot load and troupe runs on the CPU.
+install_cuda_runtime_choice() {
+  local tmp=$1
+  if ! ldd "$dest/lib/libggml-cuda.so" 2>/dev/null | grep -q 'libcudart.so.* => not found'; then
+    return
+  fi
+  step "llama.cpp: no CUDA 13 runtime here; fetching @node-llama-cpp/linux-x64-cuda-ext (CUDA 12)"
+  local ext
+  ext=$(npm_fetch @node-llama-cpp/linux-x64-cuda-ext "$LLAMA_NPM_VERSION" "$tmp")
+  mkdir -p "$tmp/ext" && tar -xzf "$ext" -C "$tmp/ext" || die "could not unpack $ext"
+  if LD_LIBRARY_PATH="$dest/lib" ldd "$tmp/ext/package/bins/linux-x64-cuda/fallback/libggml-cuda.so" |
+    grep -q 'libcudart.so.* => not found'; then
+    step "llama.cpp: WARNING no CUDA 12 or 13 runtime (libcudart, libcublas) found: install the" \
+      "NVIDIA CUDA runtime, else troupe runs on the CPU"
+    return
+  fi
+  cp "$tmp/ext/package/bins/linux-x64-cuda/fallback/libggml-cuda.so" "$dest/lib/"
+}
+
+# Says which of the GPU backend's libraries this machine lacks (it still installs: the CPU
+# backends work, and the libraries may come with a driver installed later).
+check_gpu_libraries() {
+  local f missing
+  for f in "$dest/lib/"libggml-cuda.so "$dest/lib/"libggml-vulkan.so; do
+    [ -e "$f" ] || continue
+    missing=$(LD_LIBRARY_PATH="$dest/lib" ldd "$f" 2>/dev/null | awk '/not found/ {print $1}' | tr '\n' ' ')
+    if [ -n "$missing" ]; then
+      step "llama.cpp: WARNING $(basename "$f") cannot load here yet, missing: $missing(the GPU" \
+        "driver provides libcuda.so.1 / libvulkan.so.1's ICD); troupe runs on the CPU until then"
+    else
+      step "llama.cpp: $(basename "$f") loads: its devices are listed by 'troupe version'"
+    fi
+  done
 }
 
 install_npm_e2e() {
@@ -231,14 +275,23 @@ install_promtool() {
 
 test_tools=false
 prebuilt=${TROUPE_LLAMA_PREBUILT:-false}
+gpu=${TROUPE_LLAMA_GPU:-}  # "", cuda or vulkan
 for arg in "$@"; do
   case "$arg" in
     --test-tools) test_tools=true ;;
     --prebuilt) prebuilt=true ;;
-    --native) prebuilt=false ;;
-    *) die "unknown option '$arg'" "usage: scripts/bootstrap.sh [--test-tools] [--prebuilt|--native]" ;;
+    --native) prebuilt=false; gpu= ;;
+    --cuda) gpu=cuda ;;
+    --vulkan) gpu=vulkan ;;
+    *) die "unknown option '$arg'" "usage: scripts/bootstrap.sh [--test-tools] [--prebuilt|--native|--cuda|--vulkan]" ;;
   esac
 done
+case "$gpu" in
+  "") ;;
+  cuda) ;;
+  vulkan) apt_packages+=(libvulkan1) ;;
+  *) die "TROUPE_LLAMA_GPU='$gpu' is not cuda or vulkan" ;;
+esac
 
 install_apt
 install_llama
