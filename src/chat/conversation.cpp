@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include <boost/json.hpp>
 #include <cerrno>
 #include <charconv>
@@ -139,6 +141,19 @@ Result<client::ToolCall> Conversation::add_tool_result(std::string result) {
 void Conversation::drop_unanswered() {
   if (!turns_.empty() && (turns_.back().role == "user" || turns_.back().role == "tool"))
     turns_.pop_back();
+}
+
+std::size_t Conversation::drop_oldest_exchange() {
+  auto is_user = [](const Turn& t) { return t.role == "user"; };
+  auto first = std::find_if(turns_.begin(), turns_.end(), is_user);
+  if (first == turns_.end())
+    return 0;
+  auto next = std::find_if(first + 1, turns_.end(), is_user);
+  if (next == turns_.end())
+    return 0;
+  const auto n = static_cast<std::size_t>(next - turns_.begin());
+  turns_.erase(turns_.begin(), next);
+  return n;
 }
 
 client::ChatRequest Conversation::request() const {

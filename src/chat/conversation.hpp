@@ -66,6 +66,10 @@ class Conversation {
   // Drops the last turn if it is a user turn or a tool result: the answer to it was stopped
   // or failed (a dropped result makes its call pending again).
   void drop_unanswered();
+  // Forgets the oldest exchange: the first user turn and everything up to the next user turn
+  // (its answer, tool calls and results). Returns the turns dropped; 0 when the conversation
+  // has fewer than two user turns (nothing older than the last one).
+  std::size_t drop_oldest_exchange();
   // Forgets every turn; model, system prompt and sampling stay.
   void clear() noexcept { turns_.clear(); }
 

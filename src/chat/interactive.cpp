@@ -190,6 +190,12 @@ void InteractiveChat::print_answer_end(const AnswerResult& result) {
     print(fmt::format("{}[stopped]{}\n", style_.dim(), style_.reset()));
   } else if (result.error) {
     print(describe_error(*result.error, options_.url, result.connection_lost) + "\n", true);
+    if (result.error->code == Errc::prompt_too_long) {
+      print(fmt::format("{}The conversation no longer fits the server's context: /drop forgets "
+                        "the oldest exchange (then ↑ and Enter send your message again), "
+                        "/clear starts over.{}\n",
+                        style_.dim(), style_.reset()));
+    }
   } else if (state_.show_stats) {
     print(fmt::format("{}[{}]{}\n", style_.dim(), result.stats.summary(), style_.reset()));
   }

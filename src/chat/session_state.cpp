@@ -41,6 +41,15 @@ struct Reactor {
     return say("(conversation cleared)");
   }
 
+  Reaction operator()(const DropCommand&) const {
+    const std::size_t dropped = state.conversation.drop_oldest_exchange();
+    if (dropped == 0)
+      return fail("nothing to drop: the conversation has no earlier exchange (/clear starts over)");
+    return say(fmt::format("(forgot the oldest exchange, {} message{}; ↑ brings back what you "
+                           "typed)",
+                           dropped, dropped == 1 ? "" : "s"));
+  }
+
   Reaction operator()(const StatsCommand&) const {
     state.show_stats = !state.show_stats;
     return say(state.show_stats ? "(stats on)" : "(stats off)");

@@ -65,6 +65,8 @@ Result<Input> parse_command(std::string_view line) {
     return no_argument(name, args, HelpCommand{});
   if (name == "clear")
     return no_argument(name, args, ClearCommand{});
+  if (name == "drop")
+    return no_argument(name, args, DropCommand{});
   if (name == "exit" || name == "quit" || name == "bye")
     return no_argument(name, args, ExitCommand{});
   if (name == "stats")
@@ -112,6 +114,7 @@ std::string_view help_text() noexcept {
   return "Commands:\n"
          "  /help                      this list (also /?)\n"
          "  /clear                     forget the conversation (keeps the system prompt)\n"
+         "  /drop                      forget the oldest exchange (when the context is full)\n"
          "  /system <text>             set the system prompt (empty: remove it)\n"
          "  /set temperature <v>       sampling: also top_p, max_tokens, seed\n"
          "  /model <name>              use another model\n"

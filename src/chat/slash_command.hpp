@@ -19,6 +19,7 @@ struct UserMessage {
 
 struct HelpCommand {};
 struct ClearCommand {};  // forget the conversation (the system prompt stays)
+struct DropCommand {};   // forget the oldest exchange (for a conversation over the context)
 struct ExitCommand {};
 struct StatsCommand {};  // toggle printing TTFT and tokens/s after each answer
 
@@ -58,7 +59,7 @@ struct ToolCommand {
 };
 
 using Input =
-    std::variant<UserMessage, HelpCommand, ClearCommand, ExitCommand, StatsCommand, SystemCommand,
+    std::variant<UserMessage, HelpCommand, ClearCommand, DropCommand, ExitCommand, StatsCommand, SystemCommand,
                  SetCommand, ModelCommand, SaveCommand, ReasoningCommand, ToolCommand>;
 
 // Parses one complete input (possibly several lines). Text that does not start with '/' is a

@@ -124,7 +124,11 @@ void add_engine_flags(CLI::App& app, EngineFlags& f, const std::string& model_he
       ->check(CLI::IsMember({"llama", "sim"}))
       ->capture_default_str();
   app.add_option("--parallel", f.parallel, "sequences decoded together")->capture_default_str();
-  app.add_option("-c,--ctx-size", f.ctx_size, "KV cells in all")->capture_default_str();
+  app.add_option("-c,--ctx-size", f.ctx_size,
+                 "KV cells in all, shared by the --parallel sequences (0: the model's trained "
+                 "context)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   app.add_option("-t,--threads", f.threads, "llama.cpp threads (0: all cores)")
       ->capture_default_str();
   app.add_option("--poll", f.poll,
@@ -212,7 +216,7 @@ Result<std::unique_ptr<engine::Backend>> make_backend(const EngineFlags& f) {
     engine::SimOptions so;
     if (!f.alias.empty())
       so.model_id = f.alias;
-    so.n_ctx = f.ctx_size;
+    so.n_ctx = f.ctx_size > 0 ? f.ctx_size : 4096;  // the sim has no trained context
     so.n_parallel = f.parallel;
     so.max_queue = f.max_queue;
     so.decode_tokens_per_s = f.sim_decode_tps;

@@ -45,7 +45,8 @@ Errc errc_from_status(int status) {
 }
 
 // {"error": {"message": .., "type": ..}} or {"error": "text"} or {"message": ..}.
-bool read_error_object(const json::value& v, std::string& message, std::string& type) {
+bool read_error_object(const json::value& v, std::string& message, std::string& type,
+                       std::string* code = nullptr) {
   const auto* o = v.if_object();
   if (!o)
     return false;
@@ -63,6 +64,8 @@ bool read_error_object(const json::value& v, std::string& message, std::string& 
     message = m->as_string();
   if (const auto* t = eo->if_contains("type"); t && t->is_string())
     type = t->as_string();
+  if (const auto* c = eo->if_contains("code"); code && c && c->is_string())
+    *code = c->as_string();
   return !message.empty() || e != nullptr;
 }
 
@@ -230,7 +233,12 @@ ClientError error_from_response(int status, std::string_view body) {
   ClientError e{errc_from_status(status), status, {}, {}};
   json::error_code ec;
   auto v = json::parse(body, ec);
-  if (ec || !read_error_object(v, e.message, e.type) || e.message.empty()) {
+  std::string code;
+  const bool read = !ec && read_error_object(v, e.message, e.type, &code);
+  // A prompt over the context: OpenAI's and troupe's code, llama-server's type.
+  if (code == "context_length_exceeded" || e.type == "exceed_context_size_error")
+    e.code = Errc::prompt_too_long;
+  if (!read || e.message.empty()) {
     e.message = std::string(body.substr(0, 300));
     while (!e.message.empty() && (e.message.back() == '\n' || e.message.back() == '\r'))
       e.message.pop_back();

@@ -102,7 +102,17 @@ Result<ContextAndPool> make_context(const LlamaModel& model, BatchEngineConfig& 
   }
   config.n_batch = std::max(config.n_batch, config.n_parallel + 1);
   config.n_seq_chunk = std::max(config.n_seq_chunk, 1);
-  config.n_ctx -= config.n_ctx % config.n_parallel;
+  // Each sequence's share, padded as llama.cpp pads KV caches (to 256 cells): asking for that
+  // total keeps llama.cpp from rounding it down (or up) behind our back.
+  constexpr std::int32_t kPad = 256;
+  const std::int32_t asked = config.n_ctx / config.n_parallel;
+  const std::int32_t per_seq = (asked + kPad - 1) / kPad * kPad;
+  if (per_seq != asked) {
+    spdlog::info("context: {} cells for {} sequences is {} each; each gets {} (llama.cpp "
+                 "allocates KV cells in multiples of {})",
+                 config.n_ctx, config.n_parallel, asked, per_seq, kPad);
+  }
+  config.n_ctx = per_seq * config.n_parallel;
   if (config.n_threads <= 0) {
     config.n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   }

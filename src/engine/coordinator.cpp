@@ -37,11 +37,17 @@ std::size_t prompt_bytes(const Prompt& prompt) {
   return 0;
 }
 
-Error too_long(std::int64_t tokens, std::int32_t n_ctx_seq, bool at_least) {
+// Says what the operator can change, too: the context is -c cells shared by --parallel
+// sequences.
+Error too_long(std::int64_t tokens, std::int32_t n_ctx_seq, std::int32_t n_parallel,
+               bool at_least) {
   return Error{Errc::prompt_too_long,
                fmt::format("the prompt has {}{} tokens, but the context holds {} tokens per "
-                           "request (prompt plus at least one generated token)",
-                           at_least ? "at least " : "", tokens, n_ctx_seq),
+                           "request (prompt plus at least one generated token): shorten the "
+                           "conversation, or serve with a larger -c/--ctx-size (now {} for {} "
+                           "parallel sequences) or a smaller --parallel",
+                           at_least ? "at least " : "", tokens, n_ctx_seq,
+                           static_cast<std::int64_t>(n_ctx_seq) * n_parallel, n_parallel),
                "prompt"};
 }
 
@@ -184,6 +190,11 @@ void Coordinator::load() {
   if (!chat_template)
     return set_health(HealthState::failed, chat_template.error().message);
   chat_template_ = std::move(chat_template.value());
+  if (options_.n_ctx == 0) {  // -c 0: the context the model was trained with
+    options_.n_ctx = model_->n_ctx_train();
+    spdlog::info("model {}: -c 0: the trained context, {} tokens, shared by {} sequences",
+                 model_id_, options_.n_ctx, options_.n_parallel);
+  }
   BatchEngineConfig cfg{options_.n_ctx,
                         options_.n_parallel,
                         options_.n_batch,
@@ -256,7 +267,7 @@ std::optional<Error> Coordinator::precheck(Task& task) const {
   }
   if (const auto* toks = std::get_if<std::vector<Token>>(&task.prompt)) {
     if (static_cast<std::int64_t>(toks->size()) >= n_ctx_seq_) {
-      return too_long(static_cast<std::int64_t>(toks->size()), n_ctx_seq_, false);
+      return too_long(static_cast<std::int64_t>(toks->size()), n_ctx_seq_, options_.n_parallel, false);
     }
   }
   // Every token covers at most max_piece_bytes bytes: a longer text cannot fit, whatever
@@ -264,7 +275,7 @@ std::optional<Error> Coordinator::precheck(Task& task) const {
   const auto min_tokens =
       static_cast<std::int64_t>(prompt_bytes(task.prompt) / model_->max_piece_bytes());
   if (min_tokens >= n_ctx_seq_)
-    return too_long(min_tokens, n_ctx_seq_, true);
+    return too_long(min_tokens, n_ctx_seq_, options_.n_parallel, true);
   return std::nullopt;
 }
 
@@ -300,7 +311,7 @@ Result<std::vector<Token>> Coordinator::prepare_prompt(
   if (tokens->empty())
     return Error{Errc::invalid_request, "the prompt is empty", "prompt"};
   if (static_cast<std::int64_t>(tokens->size()) >= n_ctx_seq_) {
-    return too_long(static_cast<std::int64_t>(tokens->size()), n_ctx_seq_, false);
+    return too_long(static_cast<std::int64_t>(tokens->size()), n_ctx_seq_, options_.n_parallel, false);
   }
   return tokens;
 }

@@ -113,5 +113,22 @@ TEST(ChooseModel, TheOneAskedForElseTheServersFirst) {
   EXPECT_EQ(choose_model({}, "c").warning, "");  // a server that lists nothing
 }
 
+TEST(SessionState, DropForgetsTheOldestExchangeWithItsToolTurns) {
+  SessionState s;
+  EXPECT_TRUE(run(s, "/drop").is_error);  // nothing yet
+  s.conversation.add_user("q1");
+  s.conversation.add_assistant("", {{"c1", "f", "{}"}});
+  ASSERT_TRUE(s.conversation.add_tool_result("r1"));
+  s.conversation.add_assistant("a1");
+  s.conversation.add_user("q2");
+  s.conversation.add_assistant("a2");
+  auto r = run(s, "/drop");
+  EXPECT_FALSE(r.is_error) << r.say;
+  EXPECT_NE(r.say.find("4 messages"), std::string::npos) << r.say;
+  ASSERT_EQ(s.conversation.turns().size(), 2u);
+  EXPECT_EQ(s.conversation.turns()[0].content, "q2");
+  EXPECT_TRUE(run(s, "/drop").is_error);  // the last exchange stays
+}
+
 }  // namespace
 }  // namespace troupe::chat

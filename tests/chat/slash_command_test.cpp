@@ -37,7 +37,8 @@ TEST(SlashCommand, CommandsWithoutArguments) {
   parsed_as<ClearCommand>("/clear");
   parsed_as<ExitCommand>("/exit");
   parsed_as<ExitCommand>("/quit");
-  parsed_as<ExitCommand>("/bye");  // ollama's
+  parsed_as<ExitCommand>("/bye");
+  parsed_as<DropCommand>("/drop");  // ollama's
   parsed_as<HelpCommand>("/?");
   parsed_as<StatsCommand>("/stats");
   EXPECT_NE(error_of("/clear now").find("takes no argument"), std::string::npos);
@@ -93,7 +94,7 @@ TEST(SlashCommand, UnknownCommandAndBlankInputAreErrors) {
 }
 
 TEST(SlashCommand, HelpListsEveryCommand) {
-  for (const char* name : {"/help", "/clear", "/system", "/set", "/model", "/save", "/stats",
+  for (const char* name : {"/help", "/clear", "/drop", "/system", "/set", "/model", "/save", "/stats",
                            "/reasoning", "/tool", "/exit"}) {
     EXPECT_NE(help_text().find(name), std::string_view::npos) << name;
   }

@@ -205,6 +205,27 @@ TEST(Client, HttpErrorsCarryStatusAndOpenAiMessage) {
   });
 }
 
+TEST(Client, APromptOverTheContextIsPromptTooLong) {
+  // troupe's and OpenAI's code, and llama-server's type.
+  for (const std::string error :
+       {R"({"error":{"message":"too long","type":"invalid_request_error","code":"context_length_exceeded"}})",
+        R"({"error":{"message":"too long","type":"exceed_context_size_error","code":400}})"}) {
+    auto handler = [error](const FakeRequest&, tcp::socket& s) -> asio::awaitable<bool> {
+      co_await test::write_all(s, test::json_response(400, error));
+      co_return true;
+    };
+    run(handler, [](asio::io_context& io, FakeServer& srv) -> asio::awaitable<void> {
+      Client c(io.get_executor(), {.base_url = srv.url()});
+      auto s = co_await c.stream_chat(hello());
+      EXPECT_FALSE(s.ok());
+      if (!s) {
+        EXPECT_EQ(s.error().code, Errc::prompt_too_long);
+        EXPECT_EQ(s.error().http_status, 400);
+      }
+    });
+  }
+}
+
 TEST(Client, ConnectionRefused) {
   asio::io_context probe;
   tcp::acceptor a(probe, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));

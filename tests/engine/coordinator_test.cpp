@@ -173,6 +173,24 @@ TEST_F(CoordinatorTest, PromptTooLongSaysHowLong) {
   ASSERT_TRUE(r.error);
   EXPECT_EQ(r.error->code, Errc::prompt_too_long);
   EXPECT_NE(r.error->message.find(std::to_string(n_ctx)), std::string::npos);
+  // What to change, for the operator: -c shared by --parallel sequences.
+  EXPECT_NE(r.error->message.find("larger -c/--ctx-size (now " + std::to_string(n_ctx * 4) +
+                                  " for 4 parallel sequences) or a smaller --parallel"),
+            std::string::npos)
+      << r.error->message;
+}
+
+TEST_F(CoordinatorTest, ContextZeroIsTheTrainedContextAndSharesArePadded) {
+  EngineOptions o;
+  o.n_ctx = 0;  // -c 0
+  o.n_parallel = 2;
+  auto c = make(o);
+  // mkmodel's tiny shape is trained for 2048 tokens: 1024 for each of the two sequences.
+  EXPECT_EQ(c->models()[0].n_ctx, 1024);
+  EngineOptions odd;
+  odd.n_ctx = 700;  // 350 each: padded up, never rounded down below what was asked
+  odd.n_parallel = 2;
+  EXPECT_EQ(make(odd)->models()[0].n_ctx, 512);
 }
 
 TEST_F(CoordinatorTest, HugePromptIsRefusedBeforeTokenizing) {
