@@ -34,11 +34,14 @@ struct EngineFlags {
   engine::SamplingDefaults defaults;
   std::int64_t seed = -1;
   int n_predict = -1;
+  bool embeddings = false;  // --embeddings / --embedding: serve /v1/embeddings and /v1/rerank
+  std::string pooling;      // --pooling none|mean|cls|last|rank; empty: the model's
 };
 
 // Adds -m/--model (with `model_help`), -a/--alias, --engine, --parallel, -c/--ctx-size,
 // -t/--threads, --poll, --no-threadpool, -b/--batch, --max-queue, --sim-decode-tps,
-// --sim-prefill-tps, --sim-steps, --chat-template, --chat-template-file, and the sampling
+// --sim-prefill-tps, --sim-steps, --chat-template, --chat-template-file, --embeddings,
+// --pooling, and the sampling
 // defaults --temp, --top-k, --top-p, --min-p, --repeat-penalty, --seed, --n-predict.
 void add_engine_flags(CLI::App& app, EngineFlags& f, const std::string& model_help);
 

@@ -366,6 +366,14 @@ asio::awaitable<engine::TokenStream> Gateway::generate(engine::Task task) {
   auto& im = *impl_;
   if (im.stopped.load())
     co_return engine::failed_stream(Error{Errc::unavailable, "the gateway is shutting down"});
+  if (task.embedding) {
+    // The cluster protocol carries no embedding requests yet: refuse rather than generate.
+    co_return engine::failed_stream(
+        Error{Errc::invalid_request,
+              "troupe gateway does not route embeddings or rerank yet: send them to a "
+              "`troupe serve --embeddings` directly",
+              task.embedding->rerank ? "documents" : "input"});
+  }
   if (task.model.empty()) {
     auto ms = models();
     if (ms.empty())
