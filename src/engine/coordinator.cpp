@@ -314,15 +314,15 @@ Result<std::vector<Token>> Coordinator::prepare_prompt(
 asio::awaitable<TokenStream> Coordinator::generate(Task task) {
   if (task.embedding)
     co_return co_await generate_embedding(std::move(task));
-  if (ready_.load(std::memory_order_acquire) && model_->embedding_only()) {
+  if (auto e = precheck(task))
+    co_return failed_stream(std::move(*e));
+  if (model_->embedding_only()) {  // loaded: precheck said so
     co_return failed_stream(Error{Errc::invalid_request,
                                   fmt::format("model '{}' is an embedding model: it serves "
                                               "/v1/embeddings (or /v1/rerank), not generation",
                                               model_id_),
                                   "model"});
   }
-  if (auto e = precheck(task))
-    co_return failed_stream(std::move(*e));
   std::unique_ptr<chatfmt::OutputParser> parser;  // a conversation's, from its render
   auto prompt =
       co_await run_on(tokenizer_.get_executor(), [&] { return prepare_prompt(task, parser); });

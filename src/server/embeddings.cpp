@@ -108,6 +108,7 @@ net::awaitable<bool> handle_embeddings(Connection& c, Request& req) {
                  "dimensions"});
   }
   c.access.prompt_tokens = got->prompt_tokens;
+  c.access.completion_tokens = 0;
   c.ctx.metrics.count_embeddings(static_cast<std::int64_t>(got->vectors.size()),
                                  got->prompt_tokens);
   api::EmbeddingsAnswer a{model_name(c, r.model), std::move(got->vectors), r.encoding_format,
@@ -138,6 +139,7 @@ net::awaitable<bool> handle_rerank(Connection& c, Request& req) {
   for (const auto& v : got->vectors)
     scores.push_back(v.front());
   c.access.prompt_tokens = got->prompt_tokens;
+  c.access.completion_tokens = 0;
   c.ctx.metrics.count_embeddings(static_cast<std::int64_t>(scores.size()), got->prompt_tokens);
   api::RerankAnswer a{model_name(c, r.model), std::move(scores),
                       r.return_documents ? &r.documents : nullptr, r.top_n, got->prompt_tokens};

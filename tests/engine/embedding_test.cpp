@@ -196,11 +196,12 @@ TEST_F(EmbeddingTest, RerankScoresArePlainNumbers) {
     ASSERT_TRUE(r.finished);
     EXPECT_NEAR(r.finished->embedding[0], batched[i], 1e-4);
   }
-  // [CLS] query [SEP] document [SEP]
+  // llama-server's pair for this vocabulary (it adds BOS and SEP, no EOS):
+  // [CLS] hello [SEP] world
   auto s = run_sync(c->generate(rerank_task("hello", "world")));
   auto r = collect(s);
   ASSERT_TRUE(r.finished);
-  EXPECT_EQ(r.finished->usage.prompt_tokens, 5);
+  EXPECT_EQ(r.finished->usage.prompt_tokens, 4);
 }
 
 TEST_F(EmbeddingTest, Refusals) {

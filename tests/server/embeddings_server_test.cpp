@@ -9,6 +9,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 #include <cmath>
 #include <future>
 #include <thread>
@@ -178,7 +179,9 @@ TEST(EmbeddingsServer, RefusesWithTheRightStatus) {
   expect_error(t.post("/v1/completions", R"({"prompt":"hello","max_tokens":2})"), 400, "model");
   EXPECT_EQ(t.request(http::verb::get, "/v1/embeddings").status, 405);
   auto metrics = t.request(http::verb::get, "/metrics");
-  EXPECT_NE(metrics.body.find("troupe_embedding_inputs_total 2"), std::string::npos);
+  // One answered request: the truncated input (refusals are not counted).
+  EXPECT_NE(metrics.body.find("troupe_embedding_inputs_total 1\n"), std::string::npos);
+  EXPECT_NE(metrics.body.find("troupe_embedding_tokens_total 512\n"), std::string::npos);
   EXPECT_NE(metrics.body.find("troupe_requests_total{endpoint=\"embeddings\",code=\"400\"}"),
             std::string::npos);
 }
