@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "bench/embed_bench.hpp"
 #include "bench/options.hpp"
 #include "bench/report.hpp"
 #include "bench/results.hpp"
@@ -28,6 +29,8 @@ struct BenchCommand {
   bool html = false;
   std::vector<std::string> report_dirs;
   std::string report_out = "report.html";
+  std::string inputs = "1";         // --endpoint embeddings: inputs per request, swept
+  std::int32_t input_tokens = 128;  // --endpoint embeddings: tokens per input
 };
 
 void add_target_flags(CLI::App& app, BenchFlags& f) {
@@ -38,7 +41,8 @@ void add_target_flags(CLI::App& app, BenchFlags& f) {
   app.add_option("--timeout", f.timeout, "per-request deadline")
       ->type_name("DURATION")
       ->capture_default_str();
-  app.add_option("--endpoint", f.endpoint, "chat | completions")->capture_default_str();
+  app.add_option("--endpoint", f.endpoint, "chat | completions | embeddings")
+      ->capture_default_str();
 }
 
 void add_workload_flags(CLI::App& app, BenchFlags& f) {
@@ -103,12 +107,15 @@ std::string default_output_dir() {
   gmtime_r(&now, &utc);
   return fmt::format("bench-{:%Y%m%d-%H%M%S}", utc);
 }
+int run_embed_bench(const BenchCommand& cmd);
 
 int run_bench(BenchCommand& cmd) {
   if (cmd.flags.api_key.empty()) {
     if (const char* key = std::getenv("OPENAI_API_KEY"))
       cmd.flags.api_key = key;
   }
+  if (cmd.flags.endpoint == "embeddings")
+    return run_embed_bench(cmd);
   auto config = troupe::bench::make_config(cmd.flags);
   if (!config) {
     fmt::print(stderr, "troupe bench: {}\n", config.error().message);
@@ -141,6 +148,51 @@ int run_bench(BenchCommand& cmd) {
   return rc != 0 ? rc : report_rc;
 }
 
+// --endpoint embeddings (bench/embed_bench.hpp): the target and traffic flags as for
+// generations; --inputs and --input-tokens instead of scenarios.
+int run_embed_bench(const BenchCommand& cmd) {
+  BenchFlags flags = cmd.flags;
+  if (!flags.scenarios.empty() || !flags.dataset.empty() || !flags.tools.empty() ||
+      !flags.request_rate.empty()) {
+    fmt::print(stderr,
+               "troupe bench: --endpoint embeddings takes --inputs, --input-tokens and "
+               "--concurrency (not --scenario, --dataset, --tools or --request-rate)\n");
+    return 2;
+  }
+  flags.endpoint = "completions";  // the shared checks (URL, loads, limits)
+  auto config = troupe::bench::make_config(flags);
+  auto inputs = troupe::bench::parse_list(cmd.inputs, "--inputs");
+  if (!config || !inputs || cmd.input_tokens < 1) {
+    fmt::print(stderr, "troupe bench: {}\n",
+               !config   ? config.error().message
+               : !inputs ? inputs.error().message
+                         : std::string("--input-tokens must be at least 1"));
+    return 2;
+  }
+  troupe::bench::EmbedBenchConfig ec{std::move(config).value(), {}, cmd.input_tokens};
+  for (double n : *inputs)
+    ec.inputs.push_back(static_cast<int>(n));
+  auto points = troupe::bench::run_embed_benchmark(ec, stderr);
+  if (!points) {
+    fmt::print(stderr, "troupe bench: {}\n", points.error().message);
+    return 1;
+  }
+  troupe::bench::print_embed_table(*points, stdout);
+  if (cmd.output_dir.empty())
+    return 0;
+  std::filesystem::create_directories(cmd.output_dir);
+  const auto path = std::filesystem::path(cmd.output_dir) / "embeddings.json";
+  std::FILE* f = std::fopen(path.c_str(), "w");
+  if (f == nullptr) {
+    fmt::print(stderr, "troupe bench: cannot write {}\n", path.string());
+    return 1;
+  }
+  fmt::print(f, "{}\n", troupe::bench::embed_results_json(ec, *points));
+  std::fclose(f);
+  fmt::print("wrote {}\n", path.string());
+  return 0;
+}
+
 std::function<int()> setup_bench(CLI::App& app) {
   auto cmd = std::make_shared<BenchCommand>();
   add_target_flags(app, cmd->flags);
@@ -149,6 +201,12 @@ std::function<int()> setup_bench(CLI::App& app) {
   app.add_option("-o,--output-dir", cmd->output_dir, "write results.json and requests_N.csv here");
   app.add_flag("--html", cmd->html,
                "also write report.html into --output-dir (default: bench-<UTC time>)");
+  app.add_option("--inputs", cmd->inputs,
+                 "--endpoint embeddings: inputs per request, swept, e.g. 1,16,64")
+      ->capture_default_str();
+  app.add_option("--input-tokens", cmd->input_tokens,
+                 "--endpoint embeddings: tokens per input (token arrays cut from the corpus)")
+      ->capture_default_str();
   CLI::App* report = app.add_subcommand("report", "HTML report comparing runs (results dirs)");
   report->add_option("dirs", cmd->report_dirs, "directories with results.json")->required();
   report->add_option("-o,--output", cmd->report_out, "report file")->capture_default_str();

@@ -28,6 +28,8 @@ struct MkmodelOptions {
   std::string chat_template;  // a Jinja file for tokenizer.chat_template
   std::optional<std::int32_t> n_vocab, ctx, embd, layers, heads, kv_heads, ff;
   bool quiet = false;
+  std::string arch = "llama";
+  std::string pooling = "cls";  // bert only
 };
 
 bool all_digits(const std::string& s) {
@@ -73,6 +75,18 @@ Result<mkmodel::ModelSpec> make_spec(const MkmodelOptions& o) {
   if (!type)
     return type.error();
   mkmodel::ModelSpec spec{*shape, *type, o.seed};
+  auto arch = mkmodel::parse_arch(o.arch);
+  if (!arch)
+    return arch.error();
+  spec.arch = *arch;
+  if (spec.arch == mkmodel::Arch::bert) {
+    auto pooling = mkmodel::parse_bert_pooling(o.pooling);
+    if (!pooling)
+      return pooling.error();
+    spec.pooling = *pooling;
+    spec.shape.n_head_kv = spec.shape.n_head;  // no grouped-query attention
+    spec.shape.n_ctx = 512;                    // BERT's learned positions
+  }
   auto override_field = [](std::int32_t& field, const std::optional<std::int32_t>& v) {
     if (v)
       field = *v;
@@ -156,6 +170,13 @@ const CommandRegistration registration{
       app.add_option("--heads", o->heads, "override: attention heads");
       app.add_option("--kv-heads", o->kv_heads, "override: key/value heads (GQA)");
       app.add_option("--ff", o->ff, "override: feed-forward size");
+      app.add_option("--arch", o->arch,
+                     "llama (generation) | bert (embeddings; needs --vocab "
+                     "ggml-vocab-bert-bge.gguf)")
+          ->capture_default_str();
+      app.add_option("--pooling", o->pooling,
+                     "bert: mean | cls | rank (a reranker: adds the classifier head)")
+          ->capture_default_str();
       app.add_flag("-q,--quiet", o->quiet, "print nothing on success");
       return [o] { return run_mkmodel(*o); };
     }};

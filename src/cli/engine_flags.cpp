@@ -153,6 +153,11 @@ void add_engine_flags(CLI::App& app, EngineFlags& f, const std::string& model_he
   app.add_option("--chat-template-file", f.chat_template_file,
                  "chat template instead of the model's: a Jinja file")
       ->excludes(name);
+  app.add_flag("--embeddings,--embedding", f.embeddings,
+               "serve /v1/embeddings and /v1/rerank (an embedding-only model implies it)");
+  app.add_option("--pooling", f.pooling,
+                 "embedding pooling instead of the model's: none|mean|cls|last|rank")
+      ->check(CLI::IsMember({"none", "mean", "cls", "last", "rank"}));
   add_placement_flags(app, f);
   add_sampling_flags(app, f);
 }
@@ -208,6 +213,11 @@ Result<std::unique_ptr<engine::Backend>> make_backend(const EngineFlags& f) {
   if (!defaults)
     return defaults.error();
   if (f.engine == "sim") {
+    if (f.embeddings || !f.pooling.empty()) {
+      return Error{Errc::invalid_request,
+                   "--embeddings and --pooling need --engine llama (the simulated engine "
+                   "computes no embeddings)"};
+    }
     if (!f.chat_template.empty() || !f.chat_template_file.empty()) {
       return Error{Errc::invalid_request,
                    "--chat-template and --chat-template-file need --engine llama (the simulated "
@@ -246,6 +256,9 @@ Result<std::unique_ptr<engine::Backend>> make_backend(const EngineFlags& f) {
   if (!placement)
     return placement.error();
   eo.placement = std::move(placement).value();
+  eo.embeddings = f.embeddings || !f.pooling.empty();
+  if (!f.pooling.empty())
+    eo.pooling = *engine::parse_pooling(f.pooling);
   return engine::make_local_backend(eo);
 }
 

@@ -42,14 +42,17 @@ struct EngineFlags {
   std::string devices;       // comma-separated; empty: every device
   std::string tensor_split;  // comma-separated proportions
   engine::PlacementOptions placement;
+  bool embeddings = false;  // --embeddings / --embedding: serve /v1/embeddings and /v1/rerank
+  std::string pooling;      // --pooling none|mean|cls|last|rank; empty: the model's
 };
 
 // Adds -m/--model (with `model_help`), -a/--alias, --engine, --parallel, -c/--ctx-size,
 // -t/--threads, --poll, --no-threadpool, -b/--batch, --max-queue, --sim-decode-tps,
-// --sim-prefill-tps, --sim-steps, --chat-template, --chat-template-file, and the sampling
-// defaults --temp, --top-k, --top-p, --min-p, --repeat-penalty, --seed, --n-predict, and the
-// placement options --n-gpu-layers, --device, --split-mode, --tensor-split, --main-gpu,
-// --flash-attn, --cache-type-k, --cache-type-v, --no-mmap and --mlock.
+// --sim-prefill-tps, --sim-steps, --chat-template, --chat-template-file, --embeddings,
+// --pooling, the sampling defaults --temp, --top-k, --top-p, --min-p, --repeat-penalty,
+// --seed, --n-predict, and the placement options --n-gpu-layers, --device, --split-mode,
+// --tensor-split, --main-gpu, --flash-attn, --cache-type-k, --cache-type-v, --no-mmap and
+// --mlock.
 void add_engine_flags(CLI::App& app, EngineFlags& f, const std::string& model_help);
 
 // The sampling defaults the flags give. Errors: invalid_request naming the flag for a value

@@ -520,6 +520,58 @@ void encode_event(const engine::StreamEvent& e, WireWriter& w) {
   }
 }
 
+void encode_embedding_params(const std::optional<engine::EmbeddingParams>& p, WireWriter& w) {
+  w.u8(p ? 1 : 0);
+  if (!p)
+    return;
+  w.u8(p->normalize ? 1 : 0);
+  w.u8(p->truncate ? 1 : 0);
+  w.u8(p->rerank ? 1 : 0);
+  if (p->rerank) {
+    w.str(p->rerank->first);
+    w.str(p->rerank->second);
+  }
+}
+
+bool decode_embedding_params(WireReader& r, std::optional<engine::EmbeddingParams>& p) {
+  p.reset();
+  if (r.u8() == 0)
+    return r.ok();
+  engine::EmbeddingParams e;
+  e.normalize = r.u8() != 0;
+  e.truncate = r.u8() != 0;
+  if (r.u8() != 0) {
+    std::string query = r.str();
+    e.rerank = std::pair{std::move(query), r.str()};
+  }
+  p = std::move(e);
+  return r.ok();
+}
+
+void encode_embedding_finished(const engine::Finished& f, WireWriter& w) {
+  encode_usage(f.usage, w);
+  w.u32(static_cast<std::uint32_t>(f.embedding.size()));
+  for (float x : f.embedding) {
+    std::uint32_t bits;
+    std::memcpy(&bits, &x, sizeof bits);
+    w.u32(bits);
+  }
+}
+
+bool decode_embedding_finished(WireReader& r, engine::Finished& f) {
+  f = engine::Finished{};
+  decode_usage(r, f.usage);
+  std::uint32_t n = 0;
+  if (!read_count(r, 4, n))
+    return false;
+  f.embedding.resize(n);
+  for (float& x : f.embedding) {
+    const std::uint32_t bits = r.u32();
+    std::memcpy(&x, &bits, sizeof bits);
+  }
+  return r.ok();
+}
+
 bool decode_event(WireReader& r, engine::StreamEvent& e) {
   switch (r.u8()) {
     case 0: {

@@ -7,9 +7,12 @@
 //     TokenizeRequest   ask:  -> TokenizeReply, or a failed reply (Error)
 //     DetokenizeRequest ask:  -> DetokenizeReply, or a failed reply (Error)
 //     ApplyTemplateRequest ask: -> ApplyTemplateReply (the rendered prompt), or a failed reply
+//     EmbeddingRequest  tell: compute an embedding (Task::embedding set); stream to `reply_to`
 //   worker -> gateway stream sink (reply_to):
 //     StreamUpdate      tell: one event of request `request_id`, in order; the last one is
 //                       Finished or Failed
+//     EmbeddingResult   tell: the Finished (usage and vector) that ends an embedding request;
+//                       before it: StreamUpdate Started, or instead of it: StreamUpdate Failed
 //
 // Request ids are chosen by the gateway and unique per gateway node; a worker keys its
 // streams by (gateway node, request id), so several gateways may share workers.
@@ -21,6 +24,7 @@
 // Thread-safety: plain values and pure functions.
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -102,6 +106,19 @@ struct ApplyTemplateReply {
   std::string prompt;
 };
 
+// An embedding request: GenerateRequest's fields, with `task.embedding` set (carried here, so
+// GenerateRequest's encoding did not change).
+struct EmbeddingRequest {
+  std::uint64_t request_id = 0;
+  remote::ActorAddress reply_to;
+  engine::Task task;
+};
+
+struct EmbeddingResult {
+  std::uint64_t request_id = 0;
+  engine::Finished finished;  // its usage and embedding
+};
+
 // Decodes a message of type T from a payload; Errc::invalid_request when malformed or when
 // bytes are left over.
 template <class T>
@@ -131,6 +148,12 @@ void encode_error(const Error& e, remote::WireWriter& w);
 bool decode_error(remote::WireReader& r, Error& e);
 void encode_tokens(const std::vector<engine::Token>& t, remote::WireWriter& w);
 bool decode_tokens(remote::WireReader& r, std::vector<engine::Token>& t);
+// Task::embedding (absent: one zero byte) and an embedding request's Finished.
+void encode_embedding_params(const std::optional<engine::EmbeddingParams>& p,
+                             remote::WireWriter& w);
+bool decode_embedding_params(remote::WireReader& r, std::optional<engine::EmbeddingParams>& p);
+void encode_embedding_finished(const engine::Finished& f, remote::WireWriter& w);
+bool decode_embedding_finished(remote::WireReader& r, engine::Finished& f);
 
 }  // namespace troupe::cluster
 
@@ -248,6 +271,41 @@ struct Codec<cluster::ApplyTemplateReply> {
   static bool decode(WireReader& r, cluster::ApplyTemplateReply& m) {
     m.prompt = r.str();
     return r.ok();
+  }
+};
+
+// Type ids 10 and 11: new in this protocol version's numbering (not yet bumped).
+template <>
+struct Codec<cluster::EmbeddingRequest> {
+  static constexpr std::uint32_t type_id = cluster::type_id(10);
+  static void encode(const cluster::EmbeddingRequest& m, WireWriter& w) {
+    w.u64(m.request_id);
+    w.u64(m.reply_to.node);
+    w.str(m.reply_to.address);
+    w.u64(m.reply_to.actor);
+    cluster::encode_task(m.task, w);
+    cluster::encode_embedding_params(m.task.embedding, w);
+  }
+  static bool decode(WireReader& r, cluster::EmbeddingRequest& m) {
+    m.request_id = r.u64();
+    m.reply_to.node = r.u64();
+    m.reply_to.address = r.str();
+    m.reply_to.actor = r.u64();
+    return cluster::decode_task(r, m.task) &&
+           cluster::decode_embedding_params(r, m.task.embedding) && m.task.embedding && r.ok();
+  }
+};
+
+template <>
+struct Codec<cluster::EmbeddingResult> {
+  static constexpr std::uint32_t type_id = cluster::type_id(11);
+  static void encode(const cluster::EmbeddingResult& m, WireWriter& w) {
+    w.u64(m.request_id);
+    cluster::encode_embedding_finished(m.finished, w);
+  }
+  static bool decode(WireReader& r, cluster::EmbeddingResult& m) {
+    m.request_id = r.u64();
+    return cluster::decode_embedding_finished(r, m.finished) && r.ok();
   }
 };
 

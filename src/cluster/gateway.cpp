@@ -119,7 +119,11 @@ void Gateway::Impl::send(std::vector<Send> sends) {
   while (!sends.empty()) {
     Send s = std::move(sends.back());
     sends.pop_back();
-    auto sent = node.ref_for(s.target).tell(s.request);
+    auto ref = node.ref_for(s.target);
+    auto sent =
+        s.request.task.embedding
+            ? ref.tell(EmbeddingRequest{s.request.request_id, s.request.reply_to, s.request.task})
+            : ref.tell(s.request);
     if (sent)
       continue;
     // The worker is unreachable or its link is full: try another one, as for a lost worker.
@@ -151,6 +155,15 @@ void Gateway::Impl::count_event(const engine::StreamEvent& ev) {
 }
 
 void Gateway::Impl::on_update(remote::Envelope& e) {
+  if (e.type == remote::Codec<EmbeddingResult>::type_id) {
+    auto m = decode_message<EmbeddingResult>(e.payload);
+    if (!m) {
+      spdlog::warn("gateway: ignoring a malformed embedding result from node {:016x}", e.from);
+      return;
+    }
+    deliver(e.from, m->request_id, std::move(m->finished));
+    return;
+  }
   if (e.type != remote::Codec<StreamUpdate>::type_id) {
     spdlog::warn("gateway: ignoring a message of unknown type {:#x}", e.type);
     return;

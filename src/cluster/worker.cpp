@@ -101,6 +101,12 @@ void Worker::Impl::on_message(const std::shared_ptr<Impl>& self, remote::Envelop
     auto m = decode_message<GenerateRequest>(e.payload);
     if (m)
       return on_generate(self, e.from, std::move(*m));
+  } else if (e.type == Codec<EmbeddingRequest>::type_id) {
+    auto m = decode_message<EmbeddingRequest>(e.payload);
+    if (m) {
+      return on_generate(self, e.from,
+                         GenerateRequest{m->request_id, m->reply_to, std::move(m->task)});
+    }
   } else if (e.type == Codec<CancelRequest>::type_id) {
     auto m = decode_message<CancelRequest>(e.payload);
     if (m)
@@ -161,7 +167,13 @@ asio::awaitable<void> Worker::Impl::serve([[maybe_unused]] std::shared_ptr<Impl>
     if (!ev)
       break;
     const bool final = engine::is_final(*ev);
-    if (auto sent = reply.tell(StreamUpdate{req.request_id, std::move(*ev)}); !sent) {
+    // An embedding's Finished carries its vector: its own message (StreamUpdate's Finished
+    // has no room for one).
+    auto* f = std::get_if<engine::Finished>(&*ev);
+    auto sent = f != nullptr && !f->embedding.empty()
+                    ? reply.tell(EmbeddingResult{req.request_id, std::move(*f)})
+                    : reply.tell(StreamUpdate{req.request_id, std::move(*ev)});
+    if (!sent) {
       spdlog::warn("worker: request {} from node {:016x}: {}; cancelling it", req.request_id,
                    key.first, sent.error().message);
       break;

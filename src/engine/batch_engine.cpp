@@ -5,12 +5,27 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 
 #include "engine/placement_llama.hpp"
 
 namespace troupe::engine {
 
 enum class SlotState : std::uint8_t { free, prefill, generate };
+
+namespace {
+// Scales `v` to unit Euclidean length (a zero vector stays zero), in double precision.
+void l2_normalize(std::vector<float>& v) {
+  double sum = 0.0;
+  for (float x : v)
+    sum += static_cast<double>(x) * static_cast<double>(x);
+  if (sum <= 0.0)
+    return;
+  const double scale = 1.0 / std::sqrt(sum);
+  for (float& x : v)
+    x = static_cast<float>(static_cast<double>(x) * scale);
+}
+}  // namespace
 
 struct Slot {
   SlotState state = SlotState::free;
@@ -26,6 +41,8 @@ struct Slot {
   bool ignore_eos = false;
   std::optional<Sampler> sampler;
   SequenceSink sink;
+  bool embed = false;           // an embedding sequence: one decode, then SequenceEmbedded
+  bool normalize = true;        // its vector is L2-normalised
   std::int32_t chunk = 0;       // tokens of this slot in the current batch
   std::int32_t batch_row = -1;  // index of its logits in the current batch, -1: none
 };
@@ -63,6 +80,11 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   void build_batch();
   void add_prompt_chunks();
   void after_decode();
+  bool embed_step() const;
+  void build_embed_batch();
+  void after_embed_decode();
+  void set_embeddings(bool on);
+  Error admit_error(const AdmitSequence& a, std::int32_t id) const;
   bool sample(Slot& slot, SampledToken& out);
   void finish(std::int32_t id, bool drop_cache);
   std::int32_t lowest_free_slot() const;
@@ -77,9 +99,15 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   Batch batch_;
   std::vector<Slot> slots_;
   std::vector<std::int32_t> prefill_order_;  // slots still prefilling, oldest admission first
-  SamplerScratch scratch_;                   // sampler buffers, sized to n_vocab once
-  std::vector<SampledToken> out_;            // this step's tokens, n_parallel, reused
-  std::vector<std::int32_t> out_slot_;       // their slots
+  std::vector<std::int32_t> embed_order_;    // embedding slots waiting, oldest first
+  bool ctx_embeddings_ = false;              // the context's llama_set_embeddings state
+  bool last_step_embed_ = false;
+  bool embedding_only_ = false;
+  std::int32_t embed_limit_ = 0;
+  std::int32_t n_embd_out_ = 0;         // floats per pooled vector (n_cls_out for rank)
+  SamplerScratch scratch_;              // sampler buffers, sized to n_vocab once
+  std::vector<SampledToken> out_;       // this step's tokens, n_parallel, reused
+  std::vector<std::int32_t> out_slot_;  // their slots
   std::int32_t active_ = 0;
   std::optional<Error> failed_;
   std::shared_ptr<EngineCounters> counters_owner_;
@@ -128,6 +156,13 @@ Result<ContextAndPool> make_context(const LlamaModel& model, BatchEngineConfig& 
   params.no_perf = true;
   if (auto r = apply_context_placement(config.placement, params); !r)
     return r.error();
+  if (model.embedding_only())
+    config.embeddings = true;
+  if (config.embeddings) {
+    params.embeddings = true;
+    params.pooling_type = static_cast<enum llama_pooling_type>(config.pooling);
+    params.kv_unified = true;  // see BatchEngineConfig::embeddings
+  }
   ContextAndPool out;
   // A single thread needs no pool: llama.cpp computes on the calling thread then.
   if (config.persistent_threads && config.n_threads > 1) {
@@ -143,6 +178,28 @@ Result<ContextAndPool> make_context(const LlamaModel& model, BatchEngineConfig& 
   return out;
 }
 
+// The context per sequence: llama.cpp's, or with a unified cache (embeddings) the same share
+// of it that separate streams would give.
+std::int32_t context_per_sequence(llama_context* ctx, const BatchEngineConfig& config) {
+  if (config.embeddings)
+    return static_cast<std::int32_t>(llama_n_ctx(ctx)) / config.n_parallel;
+  return static_cast<std::int32_t>(llama_n_ctx_seq(ctx));
+}
+
+std::int32_t pooled_size(const LlamaModel& model, Pooling pooling) {
+  if (pooling == Pooling::rank)
+    return static_cast<std::int32_t>(llama_model_n_cls_out(model.get()));
+  return llama_model_n_embd_out(model.get());
+}
+
+std::int32_t embed_prompt_limit(const LlamaModel& model, const BatchEngineConfig& config,
+                                std::int32_t n_ctx_seq) {
+  std::int32_t limit = std::min(n_ctx_seq, config.n_batch);
+  if (model.n_ctx_train() > 0)
+    limit = std::min(limit, model.n_ctx_train());
+  return limit;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<BatchEngine>> BatchEngine::start(const LlamaModel& model,
@@ -151,8 +208,15 @@ Result<std::unique_ptr<BatchEngine>> BatchEngine::start(const LlamaModel& model,
   auto made = make_context(model, config);
   if (!made)
     return made.error();
-  const auto n_ctx_seq = static_cast<std::int32_t>(llama_n_ctx_seq(made->ctx.get()));
-  std::unique_ptr<BatchEngine> engine(new BatchEngine(n_ctx_seq, config.n_parallel));
+  const std::int32_t n_ctx_seq = context_per_sequence(made->ctx.get(), config);
+  EmbedInfo embed;
+  if (config.embeddings) {
+    embed.enabled = true;
+    embed.pooling = static_cast<Pooling>(llama_pooling_type(made->ctx.get()));
+    embed.n_embd = pooled_size(model, embed.pooling);
+    embed.limit = embed_prompt_limit(model, config, n_ctx_seq);
+  }
+  std::unique_ptr<BatchEngine> engine(new BatchEngine(n_ctx_seq, config.n_parallel, embed));
   actor::SpawnOptions opts;
   opts.name = "batch-engine";
   opts.execution = actor::Execution::dedicated_thread;
@@ -162,8 +226,8 @@ Result<std::unique_ptr<BatchEngine>> BatchEngine::start(const LlamaModel& model,
   return engine;
 }
 
-BatchEngine::BatchEngine(std::int32_t n_ctx_seq, std::int32_t n_parallel)
-    : n_ctx_seq_(n_ctx_seq), n_parallel_(n_parallel) {}
+BatchEngine::BatchEngine(std::int32_t n_ctx_seq, std::int32_t n_parallel, EmbedInfo embed)
+    : n_ctx_seq_(n_ctx_seq), n_parallel_(n_parallel), embed_(embed) {}
 
 BatchEngine::~BatchEngine() {
   system_.shutdown(actor::StopMode::drop);
@@ -182,7 +246,7 @@ EngineLoop::EngineLoop(const LlamaModel& model, BatchEngineConfig config, Engine
       pool_(std::move(pool)),
       ctx_(std::move(ctx)),
       mem_(llama_get_memory(ctx_.get())),
-      n_ctx_seq_(static_cast<std::int32_t>(llama_n_ctx_seq(ctx_.get()))),
+      n_ctx_seq_(context_per_sequence(ctx_.get(), config)),
       batch_(config.n_batch + config.n_parallel),
       slots_(static_cast<std::size_t>(config.n_parallel)),
       scratch_(model_.n_vocab()),
@@ -191,6 +255,14 @@ EngineLoop::EngineLoop(const LlamaModel& model, BatchEngineConfig config, Engine
   for (auto& s : slots_)
     s.tokens.reserve(static_cast<std::size_t>(n_ctx_seq_) + 1);
   prefill_order_.reserve(slots_.size());
+  embed_order_.reserve(slots_.size());
+  if (config_.embeddings) {
+    ctx_embeddings_ = true;
+    embedding_only_ = model_.embedding_only();
+    const auto pooling = static_cast<Pooling>(llama_pooling_type(ctx_.get()));
+    n_embd_out_ = pooled_size(model_, pooling);
+    embed_limit_ = embed_prompt_limit(model_, config_, n_ctx_seq_);
+  }
   out_.resize(slots_.size());
   out_slot_.resize(slots_.size());
 }
@@ -219,24 +291,54 @@ std::int32_t EngineLoop::lowest_free_slot() const {
   return -1;
 }
 
+// Why `a` cannot start on slot `id`; code internal with an empty message when it can.
+Error EngineLoop::admit_error(const AdmitSequence& a, std::int32_t id) const {
+  const auto n_prompt = static_cast<std::int32_t>(a.prompt.size());
+  if (failed_)
+    return *failed_;
+  if (id < 0)
+    return Error{Errc::internal, "no free sequence slot"};
+  if (a.embed && !config_.embeddings)
+    return Error{Errc::invalid_request, "this context computes no embeddings"};
+  if (!a.embed && embedding_only_)
+    return Error{Errc::invalid_request, "this model computes embeddings only"};
+  const std::int32_t limit = a.embed ? embed_limit_ + 1 : n_ctx_seq_;
+  if (n_prompt == 0 || n_prompt >= limit) {
+    return Error{Errc::prompt_too_long,
+                 fmt::format("prompt of {} tokens does not fit a context of {}", n_prompt,
+                             limit - (a.embed ? 1 : 0))};
+  }
+  return Error{Errc::internal, {}};
+}
+
 void EngineLoop::admit(AdmitSequence& a) {
   const auto n_prompt = static_cast<std::int32_t>(a.prompt.size());
   const std::int32_t id = lowest_free_slot();
-  std::optional<Error> refuse = failed_;
-  if (!refuse && id < 0)
-    refuse = Error{Errc::internal, "no free sequence slot"};
-  if (!refuse && (n_prompt == 0 || n_prompt >= n_ctx_seq_)) {
-    refuse = Error{
-        Errc::prompt_too_long,
-        fmt::format("prompt of {} tokens does not fit a context of {}", n_prompt, n_ctx_seq_)};
-  }
-  if (refuse) {
-    a.sink(SequenceFailed{*refuse});
+  if (Error e = admit_error(a, id); !e.message.empty()) {
+    a.sink(SequenceFailed{std::move(e)});
     callbacks_.on_released(a.ticket);
     return;
   }
-  const std::int32_t cached = reuse_prefix(id, a.prompt);
   Slot& s = slots_[static_cast<std::size_t>(id)];
+  s.embed = a.embed;
+  s.normalize = a.normalize;
+  if (a.embed) {
+    llama_memory_seq_rm(mem_, id, -1, -1);  // a pooled vector needs every token in the batch
+    s.state = SlotState::prefill;
+    s.ticket = a.ticket;
+    s.tokens.assign(a.prompt.begin(), a.prompt.end());
+    s.n_past = 0;
+    s.n_prompt = n_prompt;
+    s.generated = 0;
+    s.sampler.reset();
+    s.sink = std::move(a.sink);
+    embed_order_.push_back(id);
+    ++active_;
+    counters_.prompt_tokens.fetch_add(n_prompt, std::memory_order_relaxed);
+    s.sink(SequenceStarted{n_prompt, 0});
+    return;
+  }
+  const std::int32_t cached = reuse_prefix(id, a.prompt);
   s.state = SlotState::prefill;
   s.ticket = a.ticket;
   s.tokens.assign(a.prompt.begin(), a.prompt.end());
@@ -312,6 +414,7 @@ void EngineLoop::finish(std::int32_t id, bool drop_cache) {
   s.chunk = 0;
   s.batch_row = -1;
   std::erase(prefill_order_, id);
+  std::erase(embed_order_, id);
   s.tokens.resize(static_cast<std::size_t>(s.n_past));  // drop the sampled, undecoded token
   if (drop_cache) {
     llama_memory_seq_rm(mem_, id, -1, -1);
@@ -351,9 +454,14 @@ void EngineLoop::fail(const Error& error) {
 }
 
 void EngineLoop::step() {
-  build_batch();
+  const bool embed = embed_step();
+  if (embed)
+    build_embed_batch();
+  else
+    build_batch();
   if (batch_.size() == 0)
     return;
+  set_embeddings(embed);
   if (pool_)
     pool_->resume();  // a no-op unless the engine was idle
   if (callbacks_.on_decode)
@@ -375,7 +483,65 @@ void EngineLoop::step() {
       .sequences_per_step[std::min<std::size_t>(static_cast<std::size_t>(active_),
                                                 EngineCounters::histogram_size - 1)]
       .fetch_add(1, std::memory_order_relaxed);
-  after_decode();
+  last_step_embed_ = embed;
+  if (embed)
+    after_embed_decode();
+  else
+    after_decode();
+}
+
+// Embedding sequences and generation never share a step (the context computes either pooled
+// vectors or logits); with both waiting they take turns.
+bool EngineLoop::embed_step() const {
+  if (embed_order_.empty())
+    return false;
+  const bool generation_waits = active_ > static_cast<std::int32_t>(embed_order_.size());
+  return !generation_waits || !last_step_embed_;
+}
+
+void EngineLoop::set_embeddings(bool on) {
+  if (embedding_only_ || ctx_embeddings_ == on)
+    return;
+  llama_set_embeddings(ctx_.get(), on);
+  ctx_embeddings_ = on;
+}
+
+// Whole prompts, oldest first, while they fit the step's budget (the first always does:
+// embed_limit_ <= n_batch). Every token is an output: pooling reads them all.
+void EngineLoop::build_embed_batch() {
+  batch_.clear();
+  std::int32_t budget = config_.n_batch;
+  for (std::int32_t id : embed_order_) {
+    Slot& s = slots_[static_cast<std::size_t>(id)];
+    if (s.n_prompt > budget)
+      break;
+    for (std::int32_t pos = 0; pos < s.n_prompt; ++pos)
+      batch_.add(s.tokens[static_cast<std::size_t>(pos)], pos, id, true);
+    s.chunk = s.n_prompt;
+    budget -= s.n_prompt;
+  }
+}
+
+void EngineLoop::after_embed_decode() {
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    Slot& s = slots_[i];
+    if (s.state == SlotState::free || !s.embed || s.chunk == 0)
+      continue;
+    s.chunk = 0;
+    const auto id = static_cast<std::int32_t>(i);
+    const float* v = llama_get_embeddings_seq(ctx_.get(), id);
+    if (v == nullptr) {
+      s.sink(SequenceFailed{
+          Error{Errc::invalid_request, "the context pools nothing (pooling none)", "input"}});
+      finish(id, /*drop_cache=*/true);
+      continue;
+    }
+    std::vector<float> out(v, v + n_embd_out_);
+    if (s.normalize && static_cast<Pooling>(llama_pooling_type(ctx_.get())) != Pooling::rank)
+      l2_normalize(out);
+    s.sink(SequenceEmbedded{std::move(out)});
+    finish(id, /*drop_cache=*/true);
+  }
 }
 
 void EngineLoop::build_batch() {

@@ -44,6 +44,7 @@
 #include "engine/llama_handles.hpp"
 #include "engine/model.hpp"
 #include "engine/placement.hpp"
+#include "engine/pooling.hpp"
 #include "engine/sampler.hpp"
 #include "engine/threadpool.hpp"
 #include "util/result.hpp"
@@ -63,6 +64,16 @@ struct BatchEngineConfig {
   bool persistent_threads = true;
   std::uint32_t thread_poll = 50;  // its workers' polling level between graphs (ggml: 0..100)
   PlacementOptions placement;      // flash attention and KV cache types (the rest is the model's)
+  // Serve embedding sequences (AdmitSequence::embed): the context is created with
+  // embeddings on and `pooling`. A step is either all embedding sequences (whole prompts,
+  // embeddings on) or all generation (embeddings off, llama_set_embeddings toggled), taking
+  // turns when both wait, as llama-server does. For a model with a KV cache the cache is
+  // unified (one stream): a sequence's pooled vector needs all its tokens in one ubatch,
+  // which llama.cpp's per-stream split does not promise for sequences of unequal lengths.
+  // The per-sequence context stays n_ctx / n_parallel either way. An embedding-only model
+  // (LlamaModel::embedding_only) implies it.
+  bool embeddings = false;
+  Pooling pooling = Pooling::model;
 };
 
 enum class DecodeEdge : std::uint8_t { begin, end };
@@ -112,12 +123,26 @@ class BatchEngine {
   const EngineCounters& counters() const noexcept { return *counters_; }
   std::int32_t n_ctx_seq() const noexcept { return n_ctx_seq_; }
   std::int32_t n_parallel() const noexcept { return n_parallel_; }
+  // Embeddings: whether the context serves them, its pooling (never Pooling::model), the
+  // vector's length, and the longest embedding prompt (it must fit one step and, for position
+  // tables, the trained context).
+  bool embeddings() const noexcept { return embed_.enabled; }
+  Pooling pooling() const noexcept { return embed_.pooling; }
+  std::int32_t n_embd() const noexcept { return embed_.n_embd; }
+  std::int32_t embed_limit() const noexcept { return embed_.limit; }
 
  private:
-  BatchEngine(std::int32_t n_ctx_seq, std::int32_t n_parallel);
+  struct EmbedInfo {
+    bool enabled = false;
+    Pooling pooling = Pooling::none;
+    std::int32_t n_embd = 0;
+    std::int32_t limit = 0;
+  };
+  BatchEngine(std::int32_t n_ctx_seq, std::int32_t n_parallel, EmbedInfo embed);
 
   std::int32_t n_ctx_seq_;
   std::int32_t n_parallel_;
+  EmbedInfo embed_;
   // Shared with the actor's behavior, which may outlive this facade by a moment at shutdown.
   std::shared_ptr<EngineCounters> counters_ = std::make_shared<EngineCounters>();
   // The engine's own actor system: one dedicated thread for the loop (and one idle io

@@ -203,7 +203,9 @@ void Coordinator::load() {
                         options_.min_copy_prefix,
                         options_.persistent_threads,
                         options_.thread_poll,
-                        options_.placement};
+                        options_.placement,
+                        options_.embeddings,
+                        options_.pooling};
   EngineCallbacks cb;
   cb.on_released = [this](std::uint64_t t) { asio::post(actors_, [this, t] { on_released(t); }); };
   cb.on_fatal = [this](const Error& e) { asio::post(actors_, [this, e] { on_fatal(e); }); };
@@ -218,6 +220,11 @@ void Coordinator::load() {
   ready_.store(true, std::memory_order_release);
   spdlog::info("model {} ready: {} sequences x {} tokens; {}", model_id_, options_.n_parallel,
                n_ctx_seq_, model_->placement_report(options_.placement, options_.n_ctx).summary());
+  if (engine_->embeddings()) {
+    spdlog::info("embeddings: {} floats, pooling {}, up to {} tokens per input{}",
+                 engine_->n_embd(), pooling_name(engine_->pooling()), engine_->embed_limit(),
+                 model_->embedding_only() ? " (an embedding-only model: no generation)" : "");
+  }
   set_health(HealthState::ready, {});
 }
 
@@ -317,8 +324,17 @@ Result<std::vector<Token>> Coordinator::prepare_prompt(
 }
 
 asio::awaitable<TokenStream> Coordinator::generate(Task task) {
+  if (task.embedding)
+    co_return co_await generate_embedding(std::move(task));
   if (auto e = precheck(task))
     co_return failed_stream(std::move(*e));
+  if (model_->embedding_only()) {  // loaded: precheck said so
+    co_return failed_stream(Error{Errc::invalid_request,
+                                  fmt::format("model '{}' is an embedding model: it serves "
+                                              "/v1/embeddings (or /v1/rerank), not generation",
+                                              model_id_),
+                                  "model"});
+  }
   std::unique_ptr<chatfmt::OutputParser> parser;  // a conversation's, from its render
   auto prompt =
       co_await run_on(tokenizer_.get_executor(), [&] { return prepare_prompt(task, parser); });
@@ -371,8 +387,14 @@ Coordinator::Pending Coordinator::make_pending(Task& task, std::vector<Token> pr
   auto ref = system_.spawn<SequenceActor>(std::move(opts), std::move(cfg),
                                           std::cref(static_cast<const TokenText&>(*model_)),
                                           std::move(writer), std::move(release));
-  return Pending{ticket, std::move(ref), std::move(prompt), std::move(task.sampling),
-                 std::move(task.stop)};
+  return Pending{ticket,
+                 std::move(ref),
+                 std::move(prompt),
+                 std::move(task.sampling),
+                 std::move(task.stop),
+                 nullptr,
+                 nullptr,
+                 std::move(task.embedding)};
 }
 
 void Coordinator::submit(Pending p) {
@@ -394,10 +416,11 @@ void Coordinator::admit(Pending p) {
   ++running_;
   running_gauge_.store(running_, std::memory_order_relaxed);
   admitted_.emplace(p.ticket, p.actor);
-  engine_->tell(AdmitSequence{p.ticket, std::move(p.prompt), std::move(p.sampling),
-                              std::move(p.grammar), std::move(p.dry),
-                              p.stop.max_tokens.value_or(n_ctx_seq_), p.stop.min_tokens,
-                              p.stop.ignore_eos, actor_sink(std::move(p.actor))});
+  engine_->tell(
+      AdmitSequence{p.ticket, std::move(p.prompt), std::move(p.sampling), std::move(p.grammar),
+                    std::move(p.dry), p.stop.max_tokens.value_or(n_ctx_seq_), p.stop.min_tokens,
+                    p.stop.ignore_eos, actor_sink(std::move(p.actor)), p.embedding.has_value(),
+                    p.embedding ? p.embedding->normalize : true});
 }
 
 void Coordinator::on_released(std::uint64_t ticket) {
@@ -436,6 +459,99 @@ void Coordinator::on_fatal(const Error& error) {
     p.actor.tell(SequenceFailed{error});
   queue_.clear();
   queued_gauge_.store(0, std::memory_order_relaxed);
+}
+
+std::optional<Error> Coordinator::precheck_embedding(Task& task) const {
+  if (auto e = check_model(task.model))
+    return e;
+  const bool rerank = task.embedding->rerank.has_value();
+  const std::string_view param = rerank ? "documents" : "input";
+  if (!engine_->embeddings()) {
+    return Error{Errc::invalid_request,
+                 fmt::format("this server does not serve {}: start it with --embeddings",
+                             rerank ? "rerank" : "embeddings"),
+                 std::string(param)};
+  }
+  const Pooling pooling = engine_->pooling();
+  if (pooling == Pooling::none) {
+    return Error{Errc::invalid_request,
+                 "the model pools nothing (pooling none): start the server with --pooling "
+                 "mean, cls or last",
+                 std::string(param)};
+  }
+  if (rerank && pooling != Pooling::rank) {
+    return Error{Errc::invalid_request,
+                 fmt::format("rerank needs a reranker model (pooling rank); this one pools by {}",
+                             pooling_name(pooling)),
+                 std::string(param)};
+  }
+  if (!rerank && pooling == Pooling::rank) {
+    return Error{Errc::invalid_request,
+                 "this model is a reranker (pooling rank): it serves /v1/rerank, not embeddings",
+                 std::string(param)};
+  }
+  if (std::holds_alternative<std::vector<ChatMessage>>(task.prompt) && !rerank)
+    return Error{Errc::invalid_request, "an embedding input is text or tokens", "input"};
+  const auto min_tokens =
+      static_cast<std::int64_t>(prompt_bytes(task.prompt) / model_->max_piece_bytes());
+  if (!task.embedding->truncate && min_tokens > engine_->embed_limit()) {
+    return Error{Errc::prompt_too_long,
+                 fmt::format("the input has at least {} tokens, but an embedding input may have "
+                             "at most {}",
+                             min_tokens, engine_->embed_limit()),
+                 std::string(param)};
+  }
+  if (queued_gauge_.load(std::memory_order_relaxed) >= options_.max_queue &&
+      running_gauge_.load(std::memory_order_relaxed) >= options_.n_parallel) {
+    return Error{Errc::overloaded, "the server is busy: the request queue is full"};
+  }
+  return std::nullopt;
+}
+
+Result<std::vector<Token>> Coordinator::prepare_embedding(const Task& task) const {
+  const EmbeddingParams& e = *task.embedding;
+  Result<std::vector<Token>> tokens = std::vector<Token>{};
+  if (e.rerank) {
+    tokens = model_->rerank_tokens(e.rerank->first, e.rerank->second);
+  } else if (const auto* s = std::get_if<std::string>(&task.prompt)) {
+    tokens = model_->tokenize(*s, true, true);
+  } else {
+    tokens = std::get<std::vector<Token>>(task.prompt);
+    for (Token t : *tokens) {
+      if (t < 0 || t >= model_->n_vocab())
+        return Error{Errc::invalid_request, fmt::format("token id {} is out of range", t), "input"};
+    }
+  }
+  if (!tokens)
+    return tokens;
+  const std::string param = e.rerank ? "documents" : "input";
+  if (tokens->empty())
+    return Error{Errc::invalid_request, "the input is empty", param};
+  const auto limit = static_cast<std::size_t>(engine_->embed_limit());
+  if (tokens->size() > limit) {
+    if (!e.truncate) {
+      return Error{Errc::prompt_too_long,
+                   fmt::format("the input has {} tokens, but an embedding input may have at most "
+                               "{} (or ask for \"truncate\": true)",
+                               tokens->size(), limit),
+                   param};
+    }
+    tokens->resize(limit);
+  }
+  return tokens;
+}
+
+asio::awaitable<TokenStream> Coordinator::generate_embedding(Task task) {
+  if (auto e = precheck_embedding(task))
+    co_return failed_stream(std::move(*e));
+  auto prompt = co_await run_on(tokenizer_.get_executor(), [&] { return prepare_embedding(task); });
+  if (!prompt)
+    co_return failed_stream(prompt.error());
+  auto [writer, stream] = make_stream();
+  task.stop.max_tokens = 1;
+  Pending pending = make_pending(task, std::move(prompt.value()), std::move(writer), nullptr);
+  asio::post(actors_, [this, p = std::move(pending)]() mutable { submit(std::move(p)); });
+  co_return std::move(stream);
 }
 
 asio::awaitable<Result<std::vector<Token>>> Coordinator::tokenize(std::string model,

@@ -70,6 +70,7 @@ class Coordinator final : public Backend {
     StopParams stop;
     SamplerPtr grammar;  // built from sampling.grammar on the tokenizer thread
     SamplerPtr dry;      // DRY's sampler, built on the tokenizer thread (null: no DRY)
+    std::optional<EmbeddingParams> embedding;  // set: an embedding sequence
   };
 
   void load();
@@ -87,6 +88,12 @@ class Coordinator final : public Backend {
   // sampler (null when the request uses no DRY).
   Result<SamplerPtr> prepare_sampling(SamplingParams& s) const;
   Result<chatfmt::Rendered> render_chat(const Task& task) const;
+  // Embedding requests: the checks before tokenizing (the server serves embeddings, the
+  // pooling fits the endpoint, queue room, a text that cannot fit), then on the tokenizer
+  // thread the tokens (a rerank pair's, truncated when asked) within the engine's limit.
+  std::optional<Error> precheck_embedding(Task& task) const;
+  Result<std::vector<Token>> prepare_embedding(const Task& task) const;
+  boost::asio::awaitable<TokenStream> generate_embedding(Task task);
   // The render's grammar and stops applied to `task`; the parser it needs.
   Result<std::unique_ptr<chatfmt::OutputParser>> apply_render(const chatfmt::Rendered& r,
                                                               Task& task) const;

@@ -35,6 +35,12 @@ struct AdmitSequence {
   std::int32_t min_tokens = 0;
   bool ignore_eos = false;
   SequenceSink sink;
+  // An embedding sequence (the context serves embeddings: BatchEngineConfig::embeddings):
+  // its whole prompt goes into one decode (precondition: at most embed_limit() tokens), then
+  // the sink gets SequenceEmbedded with the pooled vector and the slot is freed; nothing is
+  // sampled and no prefix is reused. `normalize`: L2-normalise the vector.
+  bool embed = false;
+  bool normalize = true;
 };
 
 // Stop a sequence now (a stop string matched or the request was cancelled). With

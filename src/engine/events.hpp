@@ -55,6 +55,9 @@ struct Finished {
   FinishReason reason = FinishReason::stop;
   Usage usage;
   std::string stop_string;  // the stop string that matched, if that was the reason
+  // An embedding request's pooled vector (n_embd floats; a reranker's: its scores, the
+  // first is the relevance). Empty for generations.
+  std::vector<float> embedding;
 };
 
 struct Failed {

@@ -9,6 +9,7 @@
 
 #include "engine/backend.hpp"
 #include "engine/placement.hpp"
+#include "engine/pooling.hpp"
 
 namespace troupe::engine {
 
@@ -31,6 +32,11 @@ struct EngineOptions {
   bool persistent_threads = true;     // one ggml threadpool for the engine's life (paused idle)
   std::uint32_t thread_poll = 50;     // its workers' polling between decodes (ggml: 0..100)
   SamplingDefaults defaults;          // what requests leave unset (llama-server's values)
+  // Serve embedding requests (Task::embedding): `troupe serve --embeddings`. The context is
+  // created with embeddings on; generation still works on a generative model (steps take
+  // turns). An embedding-only model (BERT) implies it and refuses generation.
+  bool embeddings = false;
+  Pooling pooling = Pooling::model;  // --pooling: overrides the model's
 };
 
 // Starts loading the model in the background and returns at once: health() says loading,

@@ -50,6 +50,53 @@ PlacementReport LlamaModel::placement_report(const PlacementOptions& placement,
   return engine::placement_report(placement, model_.get(), n_ctx);
 }
 
+bool LlamaModel::embedding_only() const {
+  char arch[64] = {0};
+  if (llama_model_meta_val_str(model_.get(), "general.architecture", arch, sizeof(arch)) < 0)
+    return false;
+  const std::string_view a(arch);
+  return a.find("bert") != std::string_view::npos || a == "t5encoder";
+}
+
+namespace {
+void replace_all(std::string& s, std::string_view from, const std::string& to) {
+  for (std::size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size()))
+    s.replace(at, from.size(), to);
+}
+}  // namespace
+
+Result<std::vector<Token>> LlamaModel::rerank_tokens(const std::string& query,
+                                                     const std::string& document) const {
+  if (const char* tmpl = llama_model_chat_template(model_.get(), "rerank")) {
+    std::string prompt = tmpl;
+    replace_all(prompt, "{query}", query);
+    replace_all(prompt, "{document}", document);
+    return tokenize(prompt, /*add_special=*/false, /*parse_special=*/true);
+  }
+  auto q = tokenize(query, false, false);
+  if (!q)
+    return q;
+  auto d = tokenize(document, false, false);
+  if (!d)
+    return d;
+  Token eos = llama_vocab_eos(vocab_);
+  if (eos == LLAMA_TOKEN_NULL)
+    eos = llama_vocab_sep(vocab_);
+  std::vector<Token> out;
+  out.reserve(q->size() + d->size() + 4);
+  if (llama_vocab_get_add_bos(vocab_))
+    out.push_back(llama_vocab_bos(vocab_));
+  out.insert(out.end(), q->begin(), q->end());
+  if (llama_vocab_get_add_eos(vocab_))
+    out.push_back(eos);
+  if (llama_vocab_get_add_sep(vocab_))
+    out.push_back(llama_vocab_sep(vocab_));
+  out.insert(out.end(), d->begin(), d->end());
+  if (llama_vocab_get_add_eos(vocab_))
+    out.push_back(eos);
+  return out;
+}
+
 std::int32_t LlamaModel::n_ctx_train() const noexcept {
   return llama_model_n_ctx_train(model_.get());
 }

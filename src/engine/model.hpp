@@ -39,6 +39,15 @@ class LlamaModel final : public TokenText {
   // Bytes of the longest token piece: a text of B bytes has at least B / this many tokens.
   std::int32_t max_piece_bytes() const noexcept { return max_piece_bytes_; }
   const std::vector<Token>& eog_tokens() const noexcept { return eog_tokens_; }
+  // An encoder-only embedding model (BERT and its kin, T5's encoder): it has no language-model
+  // head, so it serves embeddings (or rerank scores) and never generates.
+  bool embedding_only() const;
+  // The tokens of a rerank pair, built the way llama-server does: the GGUF's rerank template
+  // (tokenizer.chat_template.rerank, "{query}" and "{document}" replaced) when it has one,
+  // else [BOS] query [EOS] [SEP] document [EOS] as the vocabulary adds them (SEP in place of
+  // a missing EOS).
+  Result<std::vector<Token>> rerank_tokens(const std::string& query,
+                                           const std::string& document) const;
 
   void append_piece(Token token, std::string& out) const override;
   bool is_eog(Token token) const override;

@@ -27,6 +27,8 @@ void SequenceActor::handle(SequenceMessage msg) {
           on_failed(m);
         if constexpr (std::is_same_v<M, CancelSequence>)
           cancel(m.release);
+        if constexpr (std::is_same_v<M, SequenceEmbedded>)
+          on_embedded(m);
       },
       msg);
 }
@@ -51,6 +53,15 @@ void SequenceActor::on_started(const SequenceStarted& s) {
   config_.prompt_tokens = s.prompt_tokens;
   cached_tokens_ = s.cached_tokens;
   writer_.push(Started{s.prompt_tokens, s.cached_tokens});
+}
+
+void SequenceActor::on_embedded(SequenceEmbedded& e) {
+  done_ = true;
+  Finished f;
+  f.usage = {config_.prompt_tokens, 0, cached_tokens_, 0};
+  f.embedding = std::move(e.values);
+  writer_.push(std::move(f));
+  release_ = nullptr;  // the engine ended the sequence itself
 }
 
 void SequenceActor::on_failed(const SequenceFailed& f) {
@@ -148,10 +159,11 @@ void SequenceActor::parse_output(Delta& d, bool final) {
   if (all == 0 && !final)
     return;  // held back by the parser (e.g. a partial tag): count with what follows
   if (all > 0) {
-    reasoning_tokens_ += static_cast<std::int32_t>(
-        (static_cast<std::int64_t>(unparsed_tokens_) * static_cast<std::int64_t>(d.reasoning.size()) +
-         static_cast<std::int64_t>(all) / 2) /
-        static_cast<std::int64_t>(all));
+    reasoning_tokens_ +=
+        static_cast<std::int32_t>((static_cast<std::int64_t>(unparsed_tokens_) *
+                                       static_cast<std::int64_t>(d.reasoning.size()) +
+                                   static_cast<std::int64_t>(all) / 2) /
+                                  static_cast<std::int64_t>(all));
   }
   unparsed_tokens_ = 0;
 }

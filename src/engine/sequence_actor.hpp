@@ -74,6 +74,7 @@ class SequenceActor final : public actor::Actor<SequenceMessage> {
   void on_started(const SequenceStarted& s);
   void on_token(const SampledToken& t);
   void on_failed(const SequenceFailed& f);
+  void on_embedded(SequenceEmbedded& e);
 
   // The reason generation ends with this token, if it does (not counting stop strings).
   std::optional<FinishReason> limit_reason(const SampledToken& t) const;

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <variant>
+#include <vector>
 
 #include "engine/task.hpp"
 #include "util/error.hpp"
@@ -68,6 +69,11 @@ struct SampledToken {
   EngineEnd end = EngineEnd::none;
 };
 
+// An embedding sequence's pooled vector: the sequence is over (the engine freed it).
+struct SequenceEmbedded {
+  std::vector<float> values;
+};
+
 // The engine failed; the sequence is gone (no release needed).
 struct SequenceFailed {
   Error error;
@@ -80,6 +86,7 @@ struct CancelSequence {
   bool release = true;
 };
 
-using SequenceMessage = std::variant<SequenceStarted, SampledToken, SequenceFailed, CancelSequence>;
+using SequenceMessage =
+    std::variant<SequenceStarted, SampledToken, SequenceFailed, CancelSequence, SequenceEmbedded>;
 
 }  // namespace troupe::engine

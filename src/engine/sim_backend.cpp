@@ -180,6 +180,12 @@ std::optional<Error> SimBackend::precheck(const Task& t, std::int32_t prompt_tok
 }
 
 asio::awaitable<TokenStream> SimBackend::generate(Task task) {
+  if (task.embedding) {
+    co_return failed_stream(Error{Errc::invalid_request,
+                                  "the simulated engine computes no embeddings: serve a model "
+                                  "with --embeddings",
+                                  task.embedding->rerank ? "documents" : "input"});
+  }
   apply_defaults(task, options_.defaults, options_.n_ctx);
   const std::int32_t n_prompt = prompt_tokens(task.prompt);
   if (auto e = precheck(task, n_prompt))

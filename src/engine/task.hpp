@@ -95,6 +95,19 @@ struct StopParams {
   std::int32_t min_tokens = 0;  // EOG tokens are suppressed until this many were generated
 };
 
+// An embedding request (POST /v1/embeddings, /v1/rerank): the prompt is computed in one
+// decode and the sequence's pooled vector comes back in Finished::embedding; nothing is
+// sampled. Text prompts are tokenized with special tokens (BOS/CLS, EOS/SEP as the model
+// adds them); conversations are refused.
+struct EmbeddingParams {
+  bool normalize = true;  // L2-normalise the vector (rank scores are never normalised)
+  bool truncate = false;  // cut a prompt longer than the limit instead of refusing it
+  // Rerank: score (query, document) with a reranker (pooling rank); the prompt is built from
+  // the pair the way llama-server does and Task::prompt is ignored.
+  std::optional<std::pair<std::string, std::string>> rerank;
+  friend bool operator==(const EmbeddingParams&, const EmbeddingParams&) = default;
+};
+
 struct Task {
   std::string model;  // empty = the backend's default model
   Prompt prompt;
@@ -104,7 +117,8 @@ struct Task {
   chatfmt::ChatOptions chat;
   SamplingParams sampling;
   StopParams stop;
-  std::string request_id;  // for logs and tracing only
+  std::string request_id;                    // for logs and tracing only
+  std::optional<EmbeddingParams> embedding;  // set: an embedding request (sampling unused)
 };
 
 // What a request's unset sampling and stop fields mean on the engine that serves it (flags of

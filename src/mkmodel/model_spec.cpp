@@ -30,6 +30,26 @@ Result<WeightType> parse_weight_type(std::string_view name) {
                fmt::format("unknown type '{}' (expected f32, f16, q8_0 or q4_0)", name), "type"};
 }
 
+Result<Arch> parse_arch(std::string_view name) {
+  if (name == "llama")
+    return Arch::llama;
+  if (name == "bert")
+    return Arch::bert;
+  return Error{Errc::invalid_request,
+               fmt::format("unknown arch '{}' (expected llama or bert)", name), "arch"};
+}
+
+Result<BertPooling> parse_bert_pooling(std::string_view name) {
+  if (name == "mean")
+    return BertPooling::mean;
+  if (name == "cls")
+    return BertPooling::cls;
+  if (name == "rank")
+    return BertPooling::rank;
+  return Error{Errc::invalid_request,
+               fmt::format("unknown pooling '{}' (expected mean, cls or rank)", name), "pooling"};
+}
+
 std::string_view weight_type_name(WeightType t) {
   switch (t) {
     case WeightType::f32:
@@ -67,6 +87,12 @@ Result<void> validate(const ModelSpec& spec) {
   }
   if ((s.n_embd / s.n_head) % 2 != 0)
     return bad("the head size must be even (RoPE)", "heads");
+  if (spec.arch == Arch::bert && spec.vocab_file.empty()) {
+    return bad("--arch bert needs a WordPiece vocabulary: --vocab ggml-vocab-bert-bge.gguf",
+               "vocab");
+  }
+  if (spec.arch == Arch::bert && s.n_head_kv != s.n_head)
+    return bad("bert has no grouped-query attention: kv heads must equal heads", "kv-heads");
   if (spec.type != WeightType::f32 && spec.type != WeightType::f16 &&
       (s.n_embd % 32 != 0 || s.n_ff % 32 != 0)) {
     return bad(fmt::format("{} needs embd and ff divisible by 32", weight_type_name(spec.type)),

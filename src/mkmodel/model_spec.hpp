@@ -15,6 +15,14 @@ namespace troupe::mkmodel {
 
 enum class WeightType { f32, f16, q8_0, q4_0 };
 
+// llama: a decoder (generation). bert: llama.cpp's BERT encoder (embeddings; needs a WordPiece
+// vocabulary such as ggml-vocab-bert-bge.gguf), non-causal, with learned positions.
+enum class Arch { llama, bert };
+
+// A BERT model's pooling (bert.pooling_type): mean, cls, or rank, which adds the classifier
+// head llama.cpp's rank pooling reads (cls, cls.output: one relevance score), a reranker.
+enum class BertPooling { mean = 1, cls = 2, rank = 4 };
+
 struct Shape {
   std::string name;  // "tiny" | "small" | "1b" | "custom"
   std::int32_t n_vocab = 0;
@@ -38,6 +46,8 @@ struct ModelSpec {
   // Optional: tokenizer.chat_template. Unset: the vocabulary file's own template (none if it
   // has none), or ChatML with the generated vocabulary.
   std::optional<std::string> chat_template;
+  Arch arch = Arch::llama;
+  BertPooling pooling = BertPooling::cls;  // bert only
 };
 
 // The predefined shapes: tiny (~1-2 M parameters, for unit tests), small (~130 M: n_embd 768,
@@ -51,6 +61,8 @@ Result<Shape> shape_by_name(std::string_view name);
 Result<void> validate(const ModelSpec& spec);
 
 Result<WeightType> parse_weight_type(std::string_view name);
+Result<Arch> parse_arch(std::string_view name);                 // "llama" | "bert"
+Result<BertPooling> parse_bert_pooling(std::string_view name);  // "mean" | "cls" | "rank"
 std::string_view weight_type_name(WeightType t);
 
 // Number of weights the spec describes.

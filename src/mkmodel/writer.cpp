@@ -121,14 +121,58 @@ std::uint32_t llama_file_type(WeightType t) {
   return 0;
 }
 
-// One tensor to write: its name, shape (ne0 = row length) and whether it is a norm (ones).
+// One tensor to write: its name, shape (ne0 = row length) and whether it is a norm (ones) or
+// a bias (zeros); those two are F32 vectors, the rest random weights of the model's type.
 struct TensorPlan {
   std::string name;
   std::int64_t ne0 = 0, ne1 = 1;
   bool norm = false;
+  bool bias = false;
+  bool vector() const { return norm || bias; }
 };
 
-std::vector<TensorPlan> plan_tensors(const Shape& s) {
+// llama.cpp's BERT (src/models/bert.cpp): learned positions and token types, a norm after the
+// embeddings, per layer separate Q/K/V, the attention output with its norm, a GELU FFN
+// (up, down) and the layer's output norm; a reranker adds the classifier head (cls: a dense
+// tanh layer, cls.output: one score).
+std::vector<TensorPlan> plan_bert_tensors(const ModelSpec& spec) {
+  const Shape& s = spec.shape;
+  std::vector<TensorPlan> t;
+  t.push_back({"token_embd.weight", s.n_embd, s.n_vocab});
+  t.push_back({"token_types.weight", s.n_embd, 2});
+  t.push_back({"position_embd.weight", s.n_embd, s.n_ctx});
+  t.push_back({"token_embd_norm.weight", s.n_embd, 1, true});
+  t.push_back({"token_embd_norm.bias", s.n_embd, 1, false, true});
+  for (int i = 0; i < s.n_layer; ++i) {
+    auto n = [i](const char* what) { return fmt::format("blk.{}.{}", i, what); };
+    for (const char* w : {"attn_q", "attn_k", "attn_v"}) {
+      t.push_back({n(w) + ".weight", s.n_embd, s.n_embd});
+      t.push_back({n(w) + ".bias", s.n_embd, 1, false, true});
+    }
+    t.push_back({n("attn_output.weight"), s.n_embd, s.n_embd});
+    t.push_back({n("attn_output.bias"), s.n_embd, 1, false, true});
+    t.push_back({n("attn_output_norm.weight"), s.n_embd, 1, true});
+    t.push_back({n("attn_output_norm.bias"), s.n_embd, 1, false, true});
+    t.push_back({n("ffn_up.weight"), s.n_embd, s.n_ff});
+    t.push_back({n("ffn_up.bias"), s.n_ff, 1, false, true});
+    t.push_back({n("ffn_down.weight"), s.n_ff, s.n_embd});
+    t.push_back({n("ffn_down.bias"), s.n_embd, 1, false, true});
+    t.push_back({n("layer_output_norm.weight"), s.n_embd, 1, true});
+    t.push_back({n("layer_output_norm.bias"), s.n_embd, 1, false, true});
+  }
+  if (spec.pooling == BertPooling::rank) {
+    t.push_back({"cls.weight", s.n_embd, s.n_embd});
+    t.push_back({"cls.bias", s.n_embd, 1, false, true});
+    t.push_back({"cls.output.weight", s.n_embd, 1});
+    t.push_back({"cls.output.bias", 1, 1, false, true});
+  }
+  return t;
+}
+
+std::vector<TensorPlan> plan_tensors(const ModelSpec& spec) {
+  if (spec.arch == Arch::bert)
+    return plan_bert_tensors(spec);
+  const Shape& s = spec.shape;
   const std::int64_t kv = static_cast<std::int64_t>(s.n_embd / s.n_head) * s.n_head_kv;
   std::vector<TensorPlan> t;
   t.push_back({"token_embd.weight", s.n_embd, s.n_vocab});
@@ -149,7 +193,25 @@ std::vector<TensorPlan> plan_tensors(const Shape& s) {
   return t;
 }
 
+void set_bert_metadata(gguf_context* g, const ModelSpec& spec) {
+  const Shape& s = spec.shape;
+  gguf_set_val_str(g, "general.architecture", "bert");
+  gguf_set_val_str(g, "general.name", fmt::format("troupe-bert-{}-{}", s.name, spec.seed).c_str());
+  gguf_set_val_u32(g, "general.file_type", llama_file_type(spec.type));
+  gguf_set_val_u32(g, "general.quantization_version", 2);
+  gguf_set_val_u32(g, "bert.context_length", static_cast<std::uint32_t>(s.n_ctx));
+  gguf_set_val_u32(g, "bert.embedding_length", static_cast<std::uint32_t>(s.n_embd));
+  gguf_set_val_u32(g, "bert.block_count", static_cast<std::uint32_t>(s.n_layer));
+  gguf_set_val_u32(g, "bert.feed_forward_length", static_cast<std::uint32_t>(s.n_ff));
+  gguf_set_val_u32(g, "bert.attention.head_count", static_cast<std::uint32_t>(s.n_head));
+  gguf_set_val_f32(g, "bert.attention.layer_norm_epsilon", 1e-12f);
+  gguf_set_val_bool(g, "bert.attention.causal", false);
+  gguf_set_val_u32(g, "bert.pooling_type", static_cast<std::uint32_t>(spec.pooling));
+}
+
 void set_metadata(gguf_context* g, const ModelSpec& spec) {
+  if (spec.arch == Arch::bert)
+    return set_bert_metadata(g, spec);
   const Shape& s = spec.shape;
   gguf_set_val_str(g, "general.architecture", "llama");
   gguf_set_val_str(g, "general.name", fmt::format("troupe-{}-{}", s.name, spec.seed).c_str());
@@ -200,6 +262,8 @@ Result<void> set_tokenizer(gguf_context* g, const ModelSpec& spec, const VocabFi
   }
   if (spec.chat_template)
     gguf_set_val_str(g, "tokenizer.chat_template", spec.chat_template->c_str());
+  if (spec.arch == Arch::bert && gguf_find_key(g, "tokenizer.ggml.token_type_count") < 0)
+    gguf_set_val_u32(g, "tokenizer.ggml.token_type_count", 2);  // the token_types tensor's rows
   return {};
 }
 
@@ -214,7 +278,7 @@ std::vector<std::uint8_t> generate_tensor(const TensorPlan& t, ggml_type type, s
     const std::int64_t rows = std::min(rows_per_chunk, t.ne1 - row);
     src.resize(static_cast<std::size_t>(rows * t.ne0));
     for (float& x : src)
-      x = t.norm ? 1.0f : rng.normal(0.02f);
+      x = t.norm ? 1.0f : t.bias ? 0.0f : rng.normal(0.02f);
     std::uint8_t* dst = out.data() + row_bytes * static_cast<std::size_t>(row);
     if (type == GGML_TYPE_F32) {
       std::memcpy(dst, src.data(), src.size() * sizeof(float));
@@ -254,7 +318,7 @@ Result<void> write_tensors(std::FILE* f, gguf_context* g, const std::vector<Tens
   for (std::size_t first = 0; first < plan.size(); first += group) {
     std::vector<std::future<std::vector<std::uint8_t>>> jobs;
     for (std::size_t i = first; i < std::min(plan.size(), first + group); ++i) {
-      auto type = plan[i].norm ? GGML_TYPE_F32 : ggml_type_of(spec.type);
+      auto type = plan[i].vector() ? GGML_TYPE_F32 : ggml_type_of(spec.type);
       jobs.push_back(
           std::async(std::launch::async, generate_tensor, std::cref(plan[i]), type, spec.seed));
     }
@@ -288,7 +352,7 @@ Result<void> write_model(const ModelSpec& requested, const std::string& path,
   }
   if (auto ok = validate(spec); !ok)
     return ok.error();
-  const auto plan = plan_tensors(spec.shape);
+  const auto plan = plan_tensors(spec);
   ggml_init_params params{ggml_tensor_overhead() * (plan.size() + 1), nullptr, true};
   std::unique_ptr<ggml_context, GgmlDeleter> meta(ggml_init(params));
   std::unique_ptr<gguf_context, GgufDeleter> g(gguf_init_empty());
@@ -296,9 +360,10 @@ Result<void> write_model(const ModelSpec& requested, const std::string& path,
   if (auto ok = set_tokenizer(g.get(), spec, file ? &*file : nullptr); !ok)
     return ok.error();
   for (const auto& t : plan) {
-    auto type = t.norm ? GGML_TYPE_F32 : ggml_type_of(spec.type);
-    ggml_tensor* tensor = t.ne1 == 1 && t.norm ? ggml_new_tensor_1d(meta.get(), type, t.ne0)
-                                               : ggml_new_tensor_2d(meta.get(), type, t.ne0, t.ne1);
+    auto type = t.vector() ? GGML_TYPE_F32 : ggml_type_of(spec.type);
+    ggml_tensor* tensor = t.ne1 == 1 && t.vector()
+                              ? ggml_new_tensor_1d(meta.get(), type, t.ne0)
+                              : ggml_new_tensor_2d(meta.get(), type, t.ne0, t.ne1);
     ggml_set_name(tensor, t.name.c_str());
     gguf_add_tensor(g.get(), tensor);
   }

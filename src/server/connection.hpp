@@ -112,6 +112,10 @@ net::awaitable<bool> handle_generation(Connection& c, Request& req);
 // POST /apply-template: a chat request's messages rendered with the chat template (generation.cpp).
 net::awaitable<bool> handle_apply_template(Connection& c, Request& req);
 
+// POST /v1/embeddings and POST /v1/rerank (embeddings.cpp).
+net::awaitable<bool> handle_embeddings(Connection& c, Request& req);
+net::awaitable<bool> handle_rerank(Connection& c, Request& req);
+
 // Adds the CORS headers when an origin is configured.
 void add_cors(const Connection& c, http::fields& fields);
 

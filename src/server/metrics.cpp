@@ -106,6 +106,12 @@ void Metrics::render_server(std::string& out) const {
          static_cast<double>(disconnects_.load()));
   scalar(out, "troupe_http_connections", "Open HTTP connections.", "gauge",
          static_cast<double>(connections_.load()));
+  scalar(out, "troupe_embedding_inputs_total",
+         "Inputs embedded (and documents scored) by answered embeddings and rerank requests.",
+         "counter", static_cast<double>(embedding_inputs_.load()));
+  scalar(out, "troupe_embedding_tokens_total",
+         "Tokens of the inputs of answered embeddings and rerank requests.", "counter",
+         static_cast<double>(embedding_tokens_.load()));
   render_histogram(out, "troupe_time_to_first_token_seconds",
                    "Time from request received to first token sent.",
                    time_to_first_token.snapshot());

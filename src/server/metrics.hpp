@@ -50,6 +50,11 @@ class Metrics {
   void count_request(std::string_view endpoint, int status);
   // A client went away while its generation was running.
   void count_disconnect() noexcept { disconnects_.fetch_add(1, std::memory_order_relaxed); }
+  // One answered embeddings or rerank request: its inputs (documents) and their tokens.
+  void count_embeddings(std::int64_t inputs, std::int64_t tokens) noexcept {
+    embedding_inputs_.fetch_add(inputs, std::memory_order_relaxed);
+    embedding_tokens_.fetch_add(tokens, std::memory_order_relaxed);
+  }
   void connection_opened() noexcept { connections_.fetch_add(1, std::memory_order_relaxed); }
   void connection_closed() noexcept { connections_.fetch_sub(1, std::memory_order_relaxed); }
   std::int64_t connections() const noexcept { return connections_.load(std::memory_order_relaxed); }
@@ -69,6 +74,8 @@ class Metrics {
   std::map<std::pair<std::string, int>, std::int64_t> requests_;
   std::atomic<std::int64_t> disconnects_{0};
   std::atomic<std::int64_t> connections_{0};
+  std::atomic<std::int64_t> embedding_inputs_{0};
+  std::atomic<std::int64_t> embedding_tokens_{0};
 };
 
 // Appends one histogram in exposition format (# HELP, # TYPE, _bucket, _sum, _count).

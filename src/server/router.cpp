@@ -25,6 +25,11 @@ constexpr std::array routes = {
     RouteEntry{"/tokenize", Endpoint::tokenize, Method::post},
     RouteEntry{"/detokenize", Endpoint::detokenize, Method::post},
     RouteEntry{"/apply-template", Endpoint::apply_template, Method::post},
+    RouteEntry{"/v1/embeddings", Endpoint::embeddings, Method::post},
+    RouteEntry{"/embeddings", Endpoint::embeddings, Method::post},
+    RouteEntry{"/v1/rerank", Endpoint::rerank, Method::post},
+    RouteEntry{"/rerank", Endpoint::rerank, Method::post},
+    RouteEntry{"/v2/rerank", Endpoint::rerank, Method::post},
 };
 
 }  // namespace
@@ -61,6 +66,10 @@ std::string_view endpoint_name(Endpoint e) {
       return "detokenize";
     case Endpoint::apply_template:
       return "apply_template";
+    case Endpoint::embeddings:
+      return "embeddings";
+    case Endpoint::rerank:
+      return "rerank";
     case Endpoint::unknown:
       break;
   }

@@ -14,6 +14,8 @@ enum class Endpoint {
   tokenize,
   detokenize,
   apply_template,
+  embeddings,
+  rerank,
   unknown,
 };
 

@@ -155,6 +155,10 @@ net::awaitable<bool> route_request(Connection& c, Request& req) {
       co_return co_await answer_detokenize(c, req);
     case Endpoint::apply_template:
       co_return co_await handle_apply_template(c, req);
+    case Endpoint::embeddings:
+      co_return co_await handle_embeddings(c, req);
+    case Endpoint::rerank:
+      co_return co_await handle_rerank(c, req);
     case Endpoint::unknown:
       break;
   }

@@ -200,3 +200,38 @@ TEST(ClusterProtocol, TypeIdsAreDistinctAndVersioned) {
 
 }  // namespace
 }  // namespace troupe::cluster
+
+namespace troupe::cluster {
+namespace {
+
+TEST(ClusterProtocol, EmbeddingMessagesRoundTrip) {
+  EmbeddingRequest r{7, {1, "127.0.0.1:9", 3}, {}};
+  r.task.model = "bert";
+  r.task.prompt = std::vector<engine::Token>{101, 7592, 102};
+  r.task.embedding =
+      engine::EmbeddingParams{false, true, std::pair{std::string("q"), std::string("d")}};
+  const auto back = round_trip(r);
+  EXPECT_EQ(back.request_id, 7u);
+  EXPECT_EQ(back.reply_to.address, "127.0.0.1:9");
+  EXPECT_EQ(back.task.prompt, r.task.prompt);
+  ASSERT_TRUE(back.task.embedding);
+  EXPECT_EQ(*back.task.embedding, *r.task.embedding);
+  r.task.embedding = engine::EmbeddingParams{};
+  EXPECT_EQ(*round_trip(r).task.embedding, engine::EmbeddingParams{});
+  r.task.embedding.reset();  // an embedding request must carry its parameters
+  EXPECT_FALSE(decode_message<EmbeddingRequest>(encode_message(r)).ok());
+
+  EmbeddingResult e{9, {}};
+  e.finished.usage.prompt_tokens = 12;
+  e.finished.embedding = {0.5f, -1.25f, 3.0e-8f};
+  const auto eb = round_trip(e);
+  EXPECT_EQ(eb.request_id, 9u);
+  EXPECT_EQ(eb.finished.usage.prompt_tokens, 12);
+  EXPECT_EQ(eb.finished.embedding, e.finished.embedding);
+  auto bytes = encode_message(e);
+  bytes.resize(bytes.size() - 2);
+  EXPECT_FALSE(decode_message<EmbeddingResult>(bytes).ok());
+}
+
+}  // namespace
+}  // namespace troupe::cluster

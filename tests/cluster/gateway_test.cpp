@@ -11,10 +11,12 @@
 #include <optional>
 
 #include "cluster/worker.hpp"
+#include "engine/local_backend.hpp"
 #include "engine/sim_backend.hpp"
 #include "remote/test_node.hpp"
 #include "support/prometheus_text.hpp"
 #include "support/promtool.hpp"
+#include "support/test_models.hpp"
 
 namespace troupe::cluster {
 namespace {
@@ -301,6 +303,71 @@ TEST(Gateway, MetricsLabelValuesAreEscaped) {
   EXPECT_EQ(up.samples[1].second, 0);
   EXPECT_EQ(m.at("troupe_gateway_workers").samples.at(0).second, 1);
   TROUPE_EXPECT_PROMTOOL_ACCEPTS(render_gateway_metrics(s));
+}
+
+}  // namespace
+}  // namespace troupe::cluster
+
+namespace troupe::cluster {
+namespace {
+
+// A worker serving a generated BERT model (embeddings) through the real engine.
+struct EmbedWorker {
+  EmbedWorker(std::vector<std::string> seeds, Signal& sig, const std::string& path)
+      : node(fast_options(std::move(seeds)), &sig),
+        backend(engine::make_local_backend({.model_path = path,
+                                            .model_id = "bert",
+                                            .n_ctx = 2048,
+                                            .n_parallel = 4,
+                                            .n_threads = 1,
+                                            .embeddings = true})),
+        worker(*node, *backend, node.io().get_executor(), {.capacity = 4}) {
+    EXPECT_EQ(backend->wait_loaded().state, engine::HealthState::ready);
+    std::promise<bool> ready;
+    worker.start([&](Result<std::vector<std::string>> r) { ready.set_value(r.ok()); });
+    EXPECT_TRUE(ready.get_future().get());
+  }
+  ~EmbedWorker() {
+    worker.stop();
+    node.shutdown();
+  }
+  TestNode node;
+  std::unique_ptr<engine::Backend> backend;
+  Worker worker;
+};
+
+engine::Task embed_task(std::string text) {
+  engine::Task t;
+  t.model = "bert";
+  t.prompt = std::move(text);
+  t.embedding = engine::EmbeddingParams{};
+  return t;
+}
+
+TEST(Gateway, EmbeddingsGoThroughAWorker) {
+  Signal sig;
+  GatewayNode gw(sig);
+  EmbedWorker a({gw.address()}, sig, test::generated_bert_model());
+  ASSERT_TRUE(sig.wait([&] { return workers_visible(gw.gateway, 1); }));
+  for (const char* text : {"hello world", "The cat sat on the mat."}) {
+    auto s = start(gw.gateway, embed_task(text));
+    auto last = drain(s);
+    ASSERT_TRUE(std::holds_alternative<engine::Finished>(last));
+    const auto& f = std::get<engine::Finished>(last);
+    ASSERT_EQ(f.embedding.size(), 128u);
+    auto d = run_sync(a.backend->generate(embed_task(text)));
+    auto direct = drain(d);
+    ASSERT_TRUE(std::holds_alternative<engine::Finished>(direct));
+    EXPECT_EQ(f.embedding, std::get<engine::Finished>(direct).embedding);  // bit for bit
+    EXPECT_EQ(f.usage.prompt_tokens, std::get<engine::Finished>(direct).usage.prompt_tokens);
+  }
+  // A refusal travels back as a Failed (this model is no reranker).
+  engine::Task rerank = embed_task("");
+  rerank.embedding->rerank = std::pair{std::string("q"), std::string("d")};
+  auto s = start(gw.gateway, std::move(rerank));
+  auto last = drain(s);
+  ASSERT_TRUE(std::holds_alternative<engine::Failed>(last));
+  EXPECT_EQ(std::get<engine::Failed>(last).error.code, Errc::invalid_request);
 }
 
 }  // namespace

@@ -17,5 +17,14 @@ fi
 mkdir -p "$work"
 model="$work/e2e-tiny.gguf"
 [ -f "$model" ] || "$troupe" mkmodel --shape tiny --type f32 --seed 1 -o "$model" -q
-export TROUPE_BIN="$troupe" TROUPE_E2E_MODEL="$model"
-exec node --test --test-concurrency=1 "$here/serve.test.mjs" "$here/structured.test.mjs"
+bge="$here/../../third_party/llama/testdata/vocab/ggml-vocab-bert-bge.gguf"
+bert="$work/e2e-bert.gguf"
+rerank="$work/e2e-rerank.gguf"
+[ -f "$bert" ] || "$troupe" mkmodel --arch bert --vocab "$bge" --type f32 --seed 1 -o "$bert" -q
+[ -f "$rerank" ] || "$troupe" mkmodel --arch bert --pooling rank --vocab "$bge" --type f32 --seed 1 -o "$rerank" -q
+stories="$here/../../../shared/models/stories260K.gguf"
+[ -f "$stories" ] || stories=""
+export TROUPE_BIN="$troupe" TROUPE_E2E_MODEL="$model" TROUPE_E2E_BERT="$bert" \
+  TROUPE_E2E_RERANK="$rerank" TROUPE_E2E_STORIES="$stories"
+exec node --test --test-concurrency=1 "$here/serve.test.mjs" "$here/structured.test.mjs" \
+  "$here/embeddings.test.mjs"

@@ -4,8 +4,9 @@
 import { spawn } from 'node:child_process';
 
 // Starts the server and resolves with { proc, url } once /health says the model is ready.
-export async function startServer({ apiKey, parallel = 4, ctxSize = 1024, extraArgs = [] }) {
-  const args = ['serve', '--model', process.env.TROUPE_E2E_MODEL, '--alias', 'tiny',
+export async function startServer({ apiKey, parallel = 4, ctxSize = 1024, extraArgs = [],
+                                   model = process.env.TROUPE_E2E_MODEL, alias = 'tiny' }) {
+  const args = ['serve', '--model', model, '--alias', alias,
                 '--port', '0', '--api-key', apiKey, '--parallel', String(parallel),
                 '--ctx-size', String(ctxSize), '--threads', '1', '--shutdown-grace', '2',
                 ...extraArgs];

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <llama.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -218,6 +219,59 @@ TEST(Generate, RealModelGreedyIsRepeatableText) {
   EXPECT_EQ(a, greedy(model.get(), "Once upon a time", 32));
   const std::string text = detokenize(llama_model_get_vocab(model.get()), a);
   EXPECT_NE(text.find("little girl"), std::string::npos) << text;
+}
+
+}  // namespace
+}  // namespace troupe::mkmodel
+
+namespace troupe::mkmodel {
+namespace {
+
+// llama.cpp loads a generated BERT (the bert-bge WordPiece vocabulary) as an encoder that
+// pools; the rank variant carries the one-score classifier head; a quantized one loads too.
+TEST(MkmodelBert, LoadsWithPoolingAndClassifierHead) {
+  for (BertPooling pooling : {BertPooling::cls, BertPooling::mean, BertPooling::rank}) {
+    auto model = load(test::generated_bert_model(pooling));
+    ASSERT_TRUE(model);
+    char arch[32] = {};
+    llama_model_meta_val_str(model.get(), "general.architecture", arch, sizeof arch);
+    EXPECT_STREQ(arch, "bert");
+    char pool[8] = {};
+    llama_model_meta_val_str(model.get(), "bert.pooling_type", pool, sizeof pool);
+    EXPECT_EQ(std::atoi(pool), static_cast<int>(pooling));
+    EXPECT_EQ(llama_model_n_embd(model.get()), 128);
+    EXPECT_EQ(llama_model_n_ctx_train(model.get()), 512);
+    EXPECT_EQ(llama_model_n_cls_out(model.get()), 1u);
+    const llama_vocab* vocab = llama_model_get_vocab(model.get());
+    EXPECT_EQ(llama_vocab_type(vocab), LLAMA_VOCAB_TYPE_WPM);
+    auto tokens = tokenize(vocab, "hello world", true);
+    ASSERT_EQ(tokens.size(), 4u);  // [CLS] hello world [SEP]
+    EXPECT_EQ(tokens.front(), llama_vocab_bos(vocab));
+  }
+  auto spec = ModelSpec{*shape_by_name("tiny"), WeightType::q8_0, 2};
+  spec.arch = Arch::bert;
+  spec.shape.n_head_kv = spec.shape.n_head;
+  spec.shape.n_ctx = 512;
+  spec.vocab_file = TROUPE_LLAMA_TESTDATA "/vocab/ggml-vocab-bert-bge.gguf";
+  const auto path = temp_path("bert-q8.gguf");
+  ASSERT_TRUE(write_model(spec, path));
+  EXPECT_TRUE(load(path));
+}
+
+TEST(MkmodelBert, RefusesWhatBertCannotBe) {
+  auto spec = ModelSpec{*shape_by_name("tiny"), WeightType::f32, 2};
+  spec.arch = Arch::bert;
+  spec.shape.n_head_kv = spec.shape.n_head;
+  auto no_vocab = validate(spec);
+  ASSERT_FALSE(no_vocab);
+  EXPECT_EQ(no_vocab.error().param, "vocab");
+  spec.vocab_file = "x.gguf";
+  spec.shape.n_head_kv = 2;
+  auto gqa = validate(spec);
+  ASSERT_FALSE(gqa);
+  EXPECT_EQ(gqa.error().param, "kv-heads");
+  EXPECT_FALSE(parse_arch("gpt"));
+  EXPECT_FALSE(parse_bert_pooling("last"));
 }
 
 }  // namespace

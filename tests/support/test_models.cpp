@@ -28,6 +28,25 @@ std::string generated_model(const std::string& shape, mkmodel::WeightType type,
   return path.string();
 }
 
+std::string generated_bert_model(mkmodel::BertPooling pooling, std::uint64_t seed) {
+  const auto dir = std::filesystem::path(TROUPE_BINARY_DIR) / "test-models";
+  std::filesystem::create_directories(dir);
+  const auto path = dir / fmt::format("bert-tiny-{}-{}.gguf", static_cast<int>(pooling), seed);
+  if (std::filesystem::exists(path))
+    return path.string();
+  mkmodel::ModelSpec spec{*mkmodel::shape_by_name("tiny"), mkmodel::WeightType::f32, seed};
+  spec.arch = mkmodel::Arch::bert;
+  spec.pooling = pooling;
+  spec.shape.n_head_kv = spec.shape.n_head;
+  spec.shape.n_ctx = 512;
+  spec.vocab_file = TROUPE_LLAMA_TESTDATA "/vocab/ggml-vocab-bert-bge.gguf";
+  if (auto ok = mkmodel::write_model(spec, path.string()); !ok) {
+    fmt::print(stderr, "generated_bert_model: {}\n", ok.error().message);
+    std::abort();
+  }
+  return path.string();
+}
+
 std::optional<std::string> shared_model(const std::string& file) {
   for (const char* base :
        {TROUPE_SOURCE_DIR "/../shared/models", TROUPE_SOURCE_DIR "/shared/models"}) {

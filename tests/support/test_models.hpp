@@ -15,6 +15,11 @@ std::string generated_model(const std::string& shape = "tiny",
                             mkmodel::WeightType type = mkmodel::WeightType::f32,
                             std::uint64_t seed = 1);
 
+// Path of a generated tiny BERT model (llama.cpp's bert architecture, the real bert-bge
+// WordPiece vocabulary, random weights) with `pooling` (mean, cls, or rank: a reranker).
+std::string generated_bert_model(mkmodel::BertPooling pooling = mkmodel::BertPooling::cls,
+                                 std::uint64_t seed = 1);
+
 // ../shared/models/<file> when that folder exists (real trained tiny models), else nullopt:
 // tests that use it must GTEST_SKIP() with a message when it is absent.
 std::optional<std::string> shared_model(const std::string& file = "stories260K.gguf");

@@ -1,0 +1,82 @@
+#pragma once
+// The embeddings and rerank request bodies (POST /v1/embeddings, POST /v1/rerank) as plain
+// structs, and their answers. Parsing never throws for bad input: every malformed body, wrong
+// type or out-of-range value is an Error{invalid_request} naming the parameter (400).
+//
+// Pure functions, safe to call from any thread.
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "util/result.hpp"
+
+namespace troupe::api {
+
+// One input to embed: a text, or token ids.
+using EmbeddingInput = std::variant<std::string, std::vector<std::int32_t>>;
+
+enum class EncodingFormat { float_array, base64 };
+
+// The most inputs one embeddings request may carry (OpenAI's limit).
+inline constexpr std::size_t max_embedding_inputs = 2048;
+
+struct EmbeddingsRequest {
+  std::string model;  // empty: the default model
+  // `input`: a string, an array of strings, an array of token ids (one input), or an array of
+  // token arrays (and strings); 1..max_embedding_inputs, none of them empty.
+  std::vector<EmbeddingInput> inputs;
+  EncodingFormat encoding_format = EncodingFormat::float_array;  // "float" | "base64"
+  // `dimensions`: refused (by the server) unless it equals the model's vector length.
+  std::optional<std::int32_t> dimensions;
+  bool truncate = false;  // inputs longer than the limit are cut instead of refused
+  bool normalize = true;  // llama-server's `embd_normalize`: 2 (L2, default) or -1 (none)
+};
+
+Result<EmbeddingsRequest> parse_embeddings_request(std::string_view body);
+
+struct RerankRequest {
+  std::string model;
+  std::string query;                   // required, non-empty
+  std::vector<std::string> documents;  // strings or {"text": ...}; 1..max_embedding_inputs
+  std::optional<std::int32_t> top_n;   // >= 1; unset: all
+  bool return_documents = false;       // echo each result's document text
+  bool truncate = false;
+};
+
+Result<RerankRequest> parse_rerank_request(std::string_view body);
+
+// The answer to an embeddings request: one vector per input, in input order.
+struct EmbeddingsAnswer {
+  std::string model;
+  std::vector<std::vector<float>> vectors;
+  EncodingFormat encoding_format = EncodingFormat::float_array;
+  std::int64_t prompt_tokens = 0;
+};
+
+// {"object":"list","data":[{"object":"embedding","embedding":[...] or "<base64>","index":i}],
+//  "model":...,"usage":{"prompt_tokens":n,"total_tokens":n}}. base64: the little-endian
+// float32 bytes, as OpenAI's clients decode them.
+std::string write_embeddings_response(const EmbeddingsAnswer& a);
+
+struct RerankAnswer {
+  std::string model;
+  std::vector<float> scores;                            // one per document, in document order
+  const std::vector<std::string>* documents = nullptr;  // set: echo them
+  std::optional<std::int32_t> top_n;
+  std::int64_t prompt_tokens = 0;
+};
+
+// {"model":...,"object":"list","usage":{...},"results":[{"index","relevance_score",
+//  "document":{"text"}?}]}: sorted by score, highest first (ties keep document order), cut to
+// top_n.
+std::string write_rerank_response(const RerankAnswer& a);
+
+// Standard base64 (with padding) of `bytes`.
+std::string base64_encode(std::string_view bytes);
+
+}  // namespace troupe::api

@@ -1,0 +1,283 @@
+// Embedding sequences through the Coordinator and the BatchEngine: batched inputs equal single
+// ones, vectors have norm 1, pooling overrides, rerank scores, refusals, and generation beside
+// embeddings on one context.
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <numeric>
+
+#include "engine/coordinator.hpp"
+#include "engine_test_util.hpp"
+
+namespace troupe::engine {
+namespace {
+
+using testing::collect;
+using testing::run_sync;
+
+double norm(const std::vector<float>& v) {
+  double s = 0;
+  for (float x : v)
+    s += static_cast<double>(x) * x;
+  return std::sqrt(s);
+}
+
+double cosine(const std::vector<float>& a, const std::vector<float>& b) {
+  double dot = 0;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    dot += static_cast<double>(a[i]) * b[i];
+  return dot / (norm(a) * norm(b));
+}
+
+double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  double d = 0;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    d = std::max(d, std::abs(static_cast<double>(a[i]) - b[i]));
+  return d;
+}
+
+Task embed_task(Prompt prompt, bool normalize = true) {
+  Task t;
+  t.prompt = std::move(prompt);
+  t.embedding = EmbeddingParams{normalize, false, std::nullopt};
+  return t;
+}
+
+Task rerank_task(std::string query, std::string doc) {
+  Task t;
+  t.embedding = EmbeddingParams{false, false, std::pair{std::move(query), std::move(doc)}};
+  return t;
+}
+
+const std::vector<std::string> kTexts = {
+    "The cat sat on the mat.",
+    "A cat was sitting on a mat.",
+    "Tim ran to the big red ball.",
+    "hello",
+    "Embeddings turn text into vectors that can be compared with a cosine.",
+    "one two three four five six seven eight nine ten eleven twelve",
+    "x",
+    "The quick brown fox jumps over the lazy dog, again and again and again.",
+};
+
+class EmbeddingTest : public ::testing::Test {
+ protected:
+  static std::unique_ptr<Coordinator> make(std::string path, std::int32_t parallel = 8,
+                                           bool embeddings = true,
+                                           Pooling pooling = Pooling::model) {
+    EngineOptions o;
+    o.model_path = std::move(path);
+    o.model_id = "m";
+    o.n_threads = 1;
+    o.n_parallel = parallel;
+    o.n_ctx = 512 * parallel;
+    o.embeddings = embeddings;
+    o.pooling = pooling;
+    auto c = std::make_unique<Coordinator>(std::move(o));
+    EXPECT_EQ(c->wait_loaded().state, HealthState::ready) << c->health().message;
+    return c;
+  }
+
+  // Embeds every text: all submitted before any is read (one or few decodes), or one by one.
+  static std::vector<std::vector<float>> embed(Coordinator& c, const std::vector<std::string>& in,
+                                               bool together, bool normalize = true) {
+    std::vector<std::vector<float>> out;
+    std::vector<TokenStream> streams;
+    for (const auto& text : in) {
+      streams.push_back(run_sync(c.generate(embed_task(text, normalize))));
+      if (!together) {
+        auto r = collect(streams.back());
+        EXPECT_FALSE(r.error) << r.error->message;
+        out.push_back(r.finished ? r.finished->embedding : std::vector<float>{});
+      }
+    }
+    if (together) {
+      for (auto& s : streams) {
+        auto r = collect(s);
+        EXPECT_FALSE(r.error) << r.error->message;
+        out.push_back(r.finished ? r.finished->embedding : std::vector<float>{});
+      }
+    }
+    return out;
+  }
+
+  static void expect_same(const std::vector<std::vector<float>>& a,
+                          const std::vector<std::vector<float>>& b) {
+    ASSERT_EQ(a.size(), b.size());
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      ASSERT_EQ(a[i].size(), b[i].size());
+      EXPECT_LT(max_abs_diff(a[i], b[i]), 1e-4) << "input " << i;
+    }
+  }
+};
+
+TEST_F(EmbeddingTest, BertBatchedEqualsSingleWithNormOne) {
+  auto c = make(test::generated_bert_model());
+  const auto together = embed(*c, kTexts, true);
+  const auto single = embed(*c, kTexts, false);
+  expect_same(together, single);
+  for (const auto& v : together) {
+    ASSERT_EQ(v.size(), 128u);  // the tiny shape's n_embd
+    EXPECT_NEAR(norm(v), 1.0, 1e-5);
+  }
+  EXPECT_LT(cosine(together[0], together[2]), 0.99999);  // different texts, different vectors
+}
+
+TEST_F(EmbeddingTest, OneSlotGivesTheSameVectors) {
+  auto many = make(test::generated_bert_model(), 8);
+  auto one = make(test::generated_bert_model(), 1);
+  expect_same(embed(*many, kTexts, true), embed(*one, kTexts, true));
+}
+
+TEST_F(EmbeddingTest, StartedAndUsageCountPromptTokens) {
+  auto c = make(test::generated_bert_model());
+  auto s = run_sync(c->generate(embed_task(std::string("hello world"))));
+  auto r = collect(s);
+  ASSERT_TRUE(r.finished);
+  ASSERT_TRUE(r.started);
+  EXPECT_EQ(r.started->prompt_tokens, 4);  // [CLS] hello world [SEP]
+  EXPECT_EQ(r.finished->usage.prompt_tokens, 4);
+  EXPECT_EQ(r.finished->usage.completion_tokens, 0);
+  EXPECT_TRUE(r.tokens.empty());
+}
+
+TEST_F(EmbeddingTest, TokenInputEqualsText) {
+  auto c = make(test::generated_bert_model());
+  auto tokens = run_sync(c->tokenize("m", "The cat sat on the mat.", true, true));
+  ASSERT_TRUE(tokens);
+  auto sa = run_sync(c->generate(embed_task(std::string("The cat sat on the mat."))));
+  auto a = collect(sa);
+  auto sb = run_sync(c->generate(embed_task(*tokens)));
+  auto b = collect(sb);
+  ASSERT_TRUE(a.finished && b.finished);
+  EXPECT_LT(max_abs_diff(a.finished->embedding, b.finished->embedding), 1e-6);
+}
+
+TEST_F(EmbeddingTest, PoolingOverridesGiveDifferentUnitVectors) {
+  std::vector<std::vector<float>> first;
+  for (Pooling p : {Pooling::mean, Pooling::cls, Pooling::last}) {
+    auto c = make(test::generated_bert_model(), 4, true, p);
+    const auto v = embed(*c, {kTexts[4]}, true);
+    ASSERT_EQ(v[0].size(), 128u);
+    EXPECT_NEAR(norm(v[0]), 1.0, 1e-5);
+    for (const auto& other : first)
+      EXPECT_LT(cosine(v[0], other), 0.99999) << pooling_name(p);
+    first.push_back(v[0]);
+  }
+}
+
+TEST_F(EmbeddingTest, UnnormalizedVectorsKeepTheirLength) {
+  auto c = make(test::generated_bert_model(), 4, true, Pooling::mean);
+  const auto raw = embed(*c, {kTexts[0]}, true, /*normalize=*/false);
+  const auto unit = embed(*c, {kTexts[0]}, true, /*normalize=*/true);
+  const double n = norm(raw[0]);
+  EXPECT_GT(std::abs(n - 1.0), 1e-3);
+  for (std::size_t i = 0; i < raw[0].size(); ++i)
+    EXPECT_NEAR(raw[0][i] / n, unit[0][i], 1e-5);
+}
+
+TEST_F(EmbeddingTest, RerankScoresArePlainNumbers) {
+  auto c = make(test::generated_bert_model(mkmodel::BertPooling::rank));
+  std::vector<TokenStream> streams;
+  for (const auto& d : kTexts)
+    streams.push_back(run_sync(c->generate(rerank_task("a cat on a mat", d))));
+  std::vector<float> batched;
+  for (auto& s : streams) {
+    auto r = collect(s);
+    ASSERT_TRUE(r.finished) << (r.error ? r.error->message : "");
+    ASSERT_EQ(r.finished->embedding.size(), 1u);
+    EXPECT_TRUE(std::isfinite(r.finished->embedding[0]));
+    batched.push_back(r.finished->embedding[0]);
+  }
+  for (std::size_t i = 0; i < kTexts.size(); ++i) {
+    auto s = run_sync(c->generate(rerank_task("a cat on a mat", kTexts[i])));
+    auto r = collect(s);
+    ASSERT_TRUE(r.finished);
+    EXPECT_NEAR(r.finished->embedding[0], batched[i], 1e-4);
+  }
+  // llama-server's pair for this vocabulary (it adds BOS and SEP, no EOS):
+  // [CLS] hello [SEP] world
+  auto s = run_sync(c->generate(rerank_task("hello", "world")));
+  auto r = collect(s);
+  ASSERT_TRUE(r.finished);
+  EXPECT_EQ(r.finished->usage.prompt_tokens, 4);
+}
+
+TEST_F(EmbeddingTest, Refusals) {
+  auto bert = make(test::generated_bert_model());
+  const auto refused = [](Coordinator& c, Task t) {
+    auto s = run_sync(c.generate(std::move(t)));
+    auto r = collect(s);
+    EXPECT_FALSE(r.finished);
+    return r.error.value_or(Error{});
+  };
+  Task gen;
+  gen.prompt = std::string("hello");
+  gen.stop.max_tokens = 4;
+  EXPECT_EQ(refused(*bert, gen).code, Errc::invalid_request);  // an embedding-only model
+  EXPECT_EQ(refused(*bert, rerank_task("q", "d")).code, Errc::invalid_request);  // not rank
+  EXPECT_EQ(refused(*bert, embed_task(std::vector<Token>{})).code, Errc::invalid_request);
+  EXPECT_EQ(refused(*bert, embed_task(std::vector<Token>{1 << 30})).code, Errc::invalid_request);
+  std::string long_text;
+  for (int i = 0; i < 600; ++i)
+    long_text += "word ";
+  const Error e = refused(*bert, embed_task(long_text));
+  EXPECT_EQ(e.code, Errc::prompt_too_long);
+  EXPECT_EQ(e.param, "input");
+  Task cut = embed_task(long_text);
+  cut.embedding->truncate = true;
+  auto s = run_sync(bert->generate(std::move(cut)));
+  auto r = collect(s);
+  ASSERT_TRUE(r.finished) << r.error->message;
+  EXPECT_EQ(r.finished->usage.prompt_tokens, 512);  // the trained context of BERT
+
+  auto reranker = make(test::generated_bert_model(mkmodel::BertPooling::rank));
+  EXPECT_EQ(refused(*reranker, embed_task(std::string("x"))).code, Errc::invalid_request);
+
+  auto generative = make(testing::tiny_model(), 2, /*embeddings=*/false);
+  const Error off = refused(*generative, embed_task(std::string("hello")));
+  EXPECT_EQ(off.code, Errc::invalid_request);
+  EXPECT_NE(off.message.find("--embeddings"), std::string::npos) << off.message;
+}
+
+// A generative model serving embeddings: generation and embedding steps take turns on one
+// context, and a causal model's batched vectors (unequal lengths) equal single ones.
+TEST_F(EmbeddingTest, GenerativeModelServesBoth) {
+  auto c = make(testing::tiny_model(), 4, true, Pooling::mean);
+  const auto single = embed(*c, kTexts, false);
+  Task gen;
+  gen.prompt = std::string("Once upon a time");
+  gen.sampling.temperature = 0.0f;
+  gen.stop.max_tokens = 24;
+  gen.stop.ignore_eos = true;
+  auto alone = run_sync(c->generate(gen));
+  const auto expected = collect(alone).tokens;
+  auto g = run_sync(c->generate(gen));
+  const auto together = embed(*c, kTexts, true);
+  const auto r = collect(g);
+  EXPECT_EQ(r.tokens, expected);  // greedy: the same tokens with embeddings in between
+  expect_same(together, single);
+  for (const auto& v : together) {
+    ASSERT_EQ(v.size(), 128u);
+    EXPECT_NEAR(norm(v), 1.0, 1e-5);
+  }
+}
+
+TEST_F(EmbeddingTest, StoriesModelMeanPoolingRanksSimilarSentences) {
+  const auto path = test::shared_model("stories260K.gguf");
+  if (!path)
+    GTEST_SKIP() << "../shared/models is absent";
+  auto c = make(*path, 4, true, Pooling::mean);
+  const auto v = embed(
+      *c,
+      {"The cat sat on the mat.", "A cat was sitting on a mat.", "Tim ran to the big red ball."},
+      true);
+  ASSERT_EQ(v[0].size(), 64u);
+  EXPECT_GT(cosine(v[0], v[1]), cosine(v[0], v[2]));
+  EXPECT_NEAR(cosine(v[0], v[1]), 0.94, 0.02);  // shared/models/README.md
+  EXPECT_NEAR(cosine(v[0], v[2]), 0.83, 0.02);
+}
+
+}  // namespace
+}  // namespace troupe::engine
