@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <cctype>
 #include <exception>
 #include <random>
 #include <regex>
@@ -189,6 +190,169 @@ std::string one_call(const std::string& gbnf) {
   });
 }
 
+// ---- forced calls of the families whose call grammar keeps free-text slots
+
+// Calls `emit(kind, token)` for each token of a GBNF rule body: 'l' a quoted literal, 'c' a
+// character class, 'r' a repetition count ({m,n}), 'i' a rule name, ' ' anything else (spaces,
+// operators, parentheses), one character at a time.
+template <typename Emit>
+void scan_gbnf(std::string_view body, Emit emit) {
+  std::size_t i = 0;
+  auto until = [&](char close) {
+    const std::size_t from = i++;
+    while (i < body.size() && body[i] != close)
+      i += body[i] == '\\' ? 2 : 1;
+    i = std::min(i + 1, body.size());
+    return body.substr(from, i - from);
+  };
+  while (i < body.size()) {
+    const char c = body[i];
+    if (c == '"') {
+      emit('l', until('"'));
+    } else if (c == '[') {
+      emit('c', until(']'));
+    } else if (c == '{') {
+      emit('r', until('}'));
+    } else if (std::isalpha(static_cast<unsigned char>(c))) {
+      const std::size_t from = i;
+      while (i < body.size() && (std::isalnum(static_cast<unsigned char>(body[i])) ||
+                                 body[i] == '-' || body[i] == '_'))
+        ++i;
+      emit('i', body.substr(from, i - from));
+    } else {
+      emit(' ', body.substr(i++, 1));
+    }
+  }
+}
+
+// The rules of a grammar as llama.cpp writes them: one "name ::= body" per line.
+std::vector<std::pair<std::string, std::string>> split_rules(const std::string& gbnf) {
+  std::vector<std::pair<std::string, std::string>> rules;
+  std::size_t at = 0;
+  while (at < gbnf.size()) {
+    std::size_t end = gbnf.find('\n', at);
+    if (end == std::string::npos)
+      end = gbnf.size();
+    const std::string_view line(gbnf.data() + at, end - at);
+    const std::size_t sep = line.find(" ::= ");
+    if (sep != std::string_view::npos)
+      rules.emplace_back(std::string(line.substr(0, sep)), std::string(line.substr(sep + 5)));
+    at = end + 1;
+  }
+  return rules;
+}
+
+// A tool's parameters in Gemma 4's call syntax (`{days:3,city:<|"|>Paris<|"|>}`: bare keys,
+// strings between <|"|> marks, everything else as JSON), from llama.cpp's JSON grammar of the
+// schema: a key literal `"\"k\"" space ":"` becomes `"k:"`, a quote in any other literal becomes
+// <|"|>, and every rule name gets `prefix`. Returns the rules (the root one named `prefix`
+// + "root"), or nullopt for schemas with keys the schema does not name (free-form objects,
+// additional properties), for which the family's own open dictionary stays.
+std::optional<std::string> gemma4_arguments(const std::string& parameters,
+                                            const std::string& prefix) {
+  std::string json_gbnf;
+  try {
+    json_gbnf = json_schema_to_grammar(common_json::parse(parameters.empty() ? "{}" : parameters));
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  std::string out;
+  bool open_keys = false;
+  for (const auto& [name, body] : split_rules(json_gbnf)) {
+    std::vector<std::pair<char, std::string>> tokens;
+    scan_gbnf(body, [&](char kind, std::string_view t) {
+      if (kind == ' ' && t == " ")
+        return;  // separators are re-inserted below
+      tokens.emplace_back(kind, std::string(t));
+    });
+    std::string rewritten;
+    auto put = [&](const std::string& t) {
+      // A repetition stays attached to what it repeats.
+      const bool attached = t == "*" || t == "+" || t == "?" || t.starts_with("{");
+      rewritten += (rewritten.empty() || attached ? "" : " ") + t;
+    };
+    static const std::regex key(R"re("\\"([A-Za-z0-9_$.-]+)\\"")re");
+    for (std::size_t k = 0; k < tokens.size(); ++k) {
+      const auto& [kind, t] = tokens[k];
+      std::smatch m;
+      if (kind == 'l' && k + 2 < tokens.size() && tokens[k + 1] == std::pair<char, std::string>{'i', "space"} &&
+          tokens[k + 2] == std::pair<char, std::string>{'l', "\":\""} && std::regex_match(t, m, key)) {
+        put("\"" + m[1].str() + ":\"");
+        k += 2;
+      } else if (kind == 'l' && t == "\":\"") {
+        open_keys = true;  // a key from a rule: not one the schema names
+        put(t);
+      } else if (kind == 'l') {
+        std::string lit;
+        for (std::size_t j = 0; j < t.size(); ++j) {
+          if (t[j] == '\\' && j + 1 < t.size()) {
+            lit += t[j + 1] == '"' ? std::string("<|\\\"|>") : t.substr(j, 2);
+            ++j;
+          } else {
+            lit += t[j];
+          }
+        }
+        put(lit);
+      } else if (kind == 'i') {
+        put(prefix + t);
+      } else {
+        put(t);
+      }
+    }
+    out += prefix + name + " ::= " + rewritten + "\n";
+  }
+  if (open_keys)
+    return std::nullopt;
+  return out;
+}
+
+// llama.cpp's forced-call grammars for three families keep slots of free text inside the
+// call, which a model that does not close them (a weak or random one) fills until it runs out
+// of tokens. Each slot is bounded the way the family's parser still reads it:
+// - Mistral Nemo's optional "id" (any string or number) is nine alphanumerics, the ids its
+//   template takes back;
+// - gpt-oss's channel header may carry `<|constrain|>` and any word; it keeps only " <|constrain|>json";
+// - Gemma 4's arguments are an open dictionary (any key, any value): each tool's gets the
+//   keys and value types of its parameter schema (gemma4_arguments).
+std::string bound_call_slots(const std::string& gbnf, const std::vector<Tool>& tools) {
+  auto rules = split_rules(gbnf);
+  std::string extra;
+  for (auto& [name, body] : rules) {
+    // Nemo
+    const auto elements = top_level_elements(body);
+    std::string kept;
+    bool changed = false;
+    for (const auto& e : elements) {
+      std::string element = e;
+      if (e.starts_with(R"(("\"id\"" space ":" space )") && e.ends_with(")?")) {
+        element = R"("\"id\"" space ":" space "\"" [a-zA-Z0-9]{9} "\"")";
+        changed = true;
+      }
+      kept += (kept.empty() ? "" : " ") + element;
+    }
+    if (changed)
+      body = kept;
+    // gpt-oss
+    static const std::string constrain = R"((space "<|constrain|>"? [A-Za-z0-9_-]+)?)";
+    for (std::size_t at; (at = body.find(constrain)) != std::string::npos;)
+      body.replace(at, constrain.size(), R"((" <|constrain|>json")?)");
+    // Gemma 4
+    for (const auto& tool : tools) {
+      if (body != "(" + gbnf_format_literal(tool.name) + ") gemma4-dict")
+        continue;
+      const std::string prefix = name + "-args-";
+      if (auto args = gemma4_arguments(tool.parameters, prefix)) {
+        body = "(" + gbnf_format_literal(tool.name) + ") " + prefix + "root";
+        extra += *args;
+      }
+    }
+  }
+  std::string out;
+  for (const auto& [name, body] : rules)
+    out += name + " ::= " + body + "\n";
+  return out + extra;
+}
+
 Grammar to_grammar(const common_chat_params& p) {
   Grammar g;
   g.gbnf = p.grammar;
@@ -357,8 +521,10 @@ Result<Rendered> ChatTemplate::render(const std::vector<Message>& messages,
   r.prompt = std::move(p.prompt);
   if (!p.grammar.empty()) {
     r.grammar = to_grammar(p);
-    if (!r.grammar->lazy && in.tool_choice == COMMON_CHAT_TOOL_CHOICE_REQUIRED)
+    if (!r.grammar->lazy && in.tool_choice == COMMON_CHAT_TOOL_CHOICE_REQUIRED) {
       r.grammar->gbnf = tighten_required(r.grammar->gbnf);
+      r.grammar->gbnf = bound_call_slots(r.grammar->gbnf, options.tools);
+    }
     if (!in.parallel_tool_calls)
       r.grammar->gbnf = one_call(r.grammar->gbnf);
   } else if (in.tool_choice == COMMON_CHAT_TOOL_CHOICE_REQUIRED) {

@@ -217,6 +217,65 @@ TEST(ChatTemplate, NamedFunctionChoiceForcesThatFunctionOnly) {
   EXPECT_EQ(bad.error().param, "tool_choice");
 }
 
+// Three families' forced-call grammars (llama.cpp's) keep free text inside the call; chatfmt
+// bounds it, and what the bounded grammar allows is still what the family's parser reads.
+TEST(ChatTemplate, ForcedCallGrammarsHaveNoFreeTextSlotsAndStillParse) {
+  const Tool weather{"get_weather", "The weather",
+                     R"({"type":"object","properties":{"days":{"type":"integer","minimum":1,
+                         "maximum":7},"unit":{"type":"string","enum":["C","F"]},
+                         "where":{"type":"object","properties":{"city":{"type":"string"}}}},
+                         "required":["days","unit"],"additionalProperties":false})"};
+  struct Case {
+    const char* file;
+    const char* free_slot;  // in llama.cpp's grammar, gone from chatfmt's
+    const char* bounded;    // what replaces it
+    std::string output;     // a call the bounded grammar allows
+  };
+  const Case cases[] = {
+      {"mistralai-Mistral-Nemo-Instruct-2407.jinja", R"(("\"id\"" space ":" space ()",
+       R"("\"id\"" space ":" space "\"" [a-zA-Z0-9]{9} "\"")",
+       R"([TOOL_CALLS][{"name": "get_weather", "arguments": {"days": 3, "unit": "C"}, "id": "a1B2c3D4e"}])"},
+      {"openai-gpt-oss-120b.jinja", R"("<|constrain|>"? [A-Za-z0-9_-]+)",
+       R"((" <|constrain|>json")?)",
+       R"( to=functions.get_weather<|channel|>commentary <|constrain|>json<|message|>{"days": 3, "unit": "C"})"},
+      {"google-gemma-4-31B-it.jinja", "gemma4-dict\n", R"("days:" tool-get-weather-args-space)",
+       "<|tool_call>call:get_weather{days:3,unit:<|\"|>C<|\"|>,where:{city:<|\"|>Paris "
+       "<|\"|>}}<tool_call|>"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.file);
+    auto t = load(c.file);
+    ASSERT_TRUE(t);
+    ChatOptions o;
+    o.tools = {weather, get_time()};
+    o.template_kwargs = {{"enable_thinking", "false"}};
+    for (auto choice : {ToolChoice::required, ToolChoice::function}) {
+      o.tool_choice = choice;
+      o.tool_choice_function = "get_weather";
+      auto r = t->render({{"user", "The weather?"}}, o);
+      ASSERT_TRUE(r) << r.error().message;
+      ASSERT_TRUE(r->grammar);
+      EXPECT_EQ(r->grammar->gbnf.find(c.free_slot), std::string::npos) << r->grammar->gbnf;
+      EXPECT_NE(r->grammar->gbnf.find(c.bounded), std::string::npos) << r->grammar->gbnf;
+      const auto acc = feed_bytewise(*r, c.output);
+      EXPECT_EQ(acc.message.content, "");
+      ASSERT_EQ(acc.message.tool_calls.size(), 1u);
+      EXPECT_EQ(acc.message.tool_calls[0].name, "get_weather");
+      const std::string where =
+          std::string(c.file).find("gemma") != std::string::npos ? R"(,"where":{"city":"Paris "})"
+                                                                 : "";
+      EXPECT_EQ(canonical(acc.message.tool_calls[0].arguments),
+                canonical(R"({"days":3,"unit":"C")" + where + "}"));
+    }
+    // Auto keeps llama.cpp's lazy grammar as it is.
+    o.tool_choice = ToolChoice::automatic;
+    auto r = t->render({{"user", "The weather?"}}, o);
+    ASSERT_TRUE(r) << r.error().message;
+    if (r->grammar)
+      EXPECT_EQ(r->grammar->gbnf.find(c.bounded), std::string::npos);
+  }
+}
+
 TEST(ChatTemplate, TemplateKwargsReachTheTemplate) {
   auto t = load("Qwen-Qwen3-0.6B.jinja");
   ASSERT_TRUE(t);
