@@ -421,20 +421,6 @@ std::string trigger_pattern(const GrammarTrigger& t) {
   return out;
 }
 
-std::optional<std::string> check_tool_schema(const std::string& parameters) {
-  if (parameters.empty())
-    return std::nullopt;
-  try {
-    const common_json schema = common_json::parse(parameters);
-    if (!schema.is_object())
-      return "the parameters schema must be a JSON object";
-    (void)json_schema_to_grammar(schema);
-  } catch (const std::exception& e) {
-    return std::string(e.what());
-  }
-  return std::nullopt;
-}
-
 // ---------------------------------------------------------------------------- ChatTemplate
 
 struct ChatTemplate::Impl {
@@ -567,7 +553,8 @@ OutputParser::OutputParser(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) 
 }
 OutputParser::~OutputParser() = default;
 
-Result<std::unique_ptr<OutputParser>> OutputParser::create(const ParserConfig& config) {
+Result<std::unique_ptr<OutputParser>> OutputParser::create(const ParserConfig& config,
+                                                           bool incremental) {
   if (config.format < 0 || config.format >= COMMON_CHAT_FORMAT_COUNT)
     return bad(fmt::format("unknown chat output format {}", config.format), "chat_format");
   auto impl = std::make_unique<Impl>();
@@ -586,6 +573,7 @@ Result<std::unique_ptr<OutputParser>> OutputParser::create(const ParserConfig& c
     return bad(fmt::format("the chat output parser does not load: {}", e.what()), "chat_parser");
   }
   std::unique_ptr<OutputParser> parser(new OutputParser(std::move(impl)));
+  parser->incremental_ = incremental;
   if (config.is_continuation) {
     // What a continued message already holds is not output: start from its parse.
     try {
@@ -598,8 +586,38 @@ Result<std::unique_ptr<OutputParser>> OutputParser::create(const ParserConfig& c
   return parser;
 }
 
+namespace {
+
+// Text no family's markup starts or continues: letters, digits, spaces and sentence
+// punctuation, ending with a letter, digit or punctuation (a partial parse may hold back
+// trailing whitespace). Every marker of llama.cpp's formats holds a character outside this
+// set (<, [, {, |, :, =, newline, non-ASCII), so plain text appended to plain content or
+// reasoning is that text appended, as the property tests check per family.
+bool plain(std::string_view text) {
+  if (text.empty() || text.back() == ' ')
+    return false;
+  for (const char c : text) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != ' ' && c != '.' && c != ',' &&
+        c != '!' && c != '?' && c != '\'')
+      return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 MessageDelta OutputParser::feed(std::string_view text, bool final) {
+  // Incremental: while the last parse took the last piece whole as content (or reasoning),
+  // a plain piece extends that field: no re-parse. Anything else re-parses the whole output.
+  if (!final && tail_ != Tail::unknown && plain(text)) {
+    text_ += text;
+    Message next = message_;
+    (tail_ == Tail::content ? next.content : next.reasoning_content) += text;
+    return diff(next, final);
+  }
   text_ += text;
+  tail_ = Tail::unknown;
+  ++reparses_;
   Message next;
   try {
     next = from_common(common_chat_parse(text_, !final, impl_->params));
@@ -621,6 +639,20 @@ MessageDelta OutputParser::feed(std::string_view text, bool final) {
     if (impl_->ids.size() <= i)
       impl_->ids.push_back(call.id.empty() ? random_call_id(impl_->rng) : call.id);
     call.id = impl_->ids[i];
+  }
+  // Learnt only from a plain piece: text the parser held back (a possible marker's start,
+  // which is never plain) and gives out now cannot pass for it.
+  if (incremental_ && !final && plain(text) && next.tool_calls == message_.tool_calls) {
+    const auto grew_by = [&](const std::string& now, const std::string& before) {
+      return now.size() == before.size() + text.size() && now.starts_with(before) &&
+             now.ends_with(text);
+    };
+    if (next.reasoning_content == message_.reasoning_content &&
+        grew_by(next.content, message_.content))
+      tail_ = Tail::content;
+    else if (next.content == message_.content &&
+             grew_by(next.reasoning_content, message_.reasoning_content))
+      tail_ = Tail::reasoning;
   }
   return diff(next, final);
 }

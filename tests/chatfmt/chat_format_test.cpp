@@ -324,12 +324,71 @@ TEST(ChatTemplate, ChatmlByName) {
 }
 
 TEST(ToolSchema, RefusesSchemasLlamaCppCannotTurnIntoAGrammar) {
-  EXPECT_FALSE(check_tool_schema(special_function().parameters));
-  EXPECT_FALSE(check_tool_schema(""));
-  EXPECT_TRUE(check_tool_schema("[1, 2]"));
-  EXPECT_TRUE(check_tool_schema("{not json"));
-  EXPECT_TRUE(
-      check_tool_schema(R"({"type": "object", "properties": {"a": {"$ref": "#/nowhere"}}})"));
+  for (bool forced : {false, true}) {
+    SCOPED_TRACE(forced ? "forced" : "auto");
+    EXPECT_FALSE(check_tool_schema(special_function().parameters, forced));
+    EXPECT_FALSE(check_tool_schema("", forced));
+    EXPECT_TRUE(check_tool_schema("[1, 2]", forced));
+    EXPECT_TRUE(check_tool_schema("{not json", forced));
+    EXPECT_TRUE(check_tool_schema(
+        R"({"type": "object", "properties": {"a": {"$ref": "#/nowhere"}}})", forced));
+    // The limits hold either way: the grammar is built for an auto call too.
+    auto big = check_tool_schema(
+        R"({"type": "object", "properties": {"a": {"type": "array", "maxItems": 5000}}})", forced);
+    ASSERT_TRUE(big);
+    EXPECT_NE(big->find("maxItems"), std::string::npos) << *big;
+    EXPECT_NE(big->find("#/properties/a"), std::string::npos) << *big;
+  }
+}
+
+// What agents send (MCP servers, pydantic, zod): annotations, defaults, $schema, nullable
+// anyOf, additionalProperties, bounds on integers.
+TEST(ToolSchema, AcceptsWhatAgentsCommonlySend) {
+  const std::string schema = R"({
+    "$schema": "http://json-schema.org/draft-07/schema#", "title": "ReadFile",
+    "description": "Reads a file", "type": "object",
+    "properties": {
+      "path": {"type": "string", "description": "Absolute path", "examples": ["/tmp/a"]},
+      "offset": {"type": "integer", "minimum": 0, "default": 0, "title": "Offset"},
+      "encoding": {"type": "string", "enum": ["utf-8", "latin1"], "default": "utf-8"},
+      "mode": {"anyOf": [{"type": "string"}, {"type": "null"}], "default": null},
+      "lines": {"type": "array", "items": {"type": "integer"}, "maxItems": 10},
+      "when": {"type": "string", "format": "date-time"},
+      "options": {"type": "object", "properties": {"recursive": {"type": "boolean"}},
+                  "additionalProperties": false}
+    },
+    "required": ["path"], "additionalProperties": false})";
+  EXPECT_EQ(check_tool_schema(schema, false), std::nullopt);
+  EXPECT_EQ(check_tool_schema(schema, true), std::nullopt);
+}
+
+// Keywords llama.cpp's converter cannot enforce: accepted (left unconstrained) when the model
+// may call the tool or not, refused when the call is forced, naming the keyword and where.
+TEST(ToolSchema, UnenforceableKeywordsAreRefusedOnlyForAForcedCall) {
+  struct Case {
+    const char* schema;
+    const char* keyword;
+    const char* pointer;
+  };
+  const Case cases[] = {
+      {R"({"type": "object", "properties": {"to": {"type": "string", "format": "email"}}})",
+       "email", "#/properties/to"},
+      {R"({"type": "object", "properties": {"url": {"type": "string", "format": "uri"}}})", "uri",
+       "#/properties/url"},
+      {R"({"type": "object", "properties": {"x": {"type": "number", "minimum": 0}}})", "minimum",
+       "#/properties/x"},
+      {R"({"type": "object", "properties": {"t": {"type": "array", "uniqueItems": true}}})",
+       "uniqueItems", "#/properties/t"},
+      {R"({"type": "object", "propertyNames": {"pattern": "^[a-z]+$"}})", "propertyNames", "#"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.schema);
+    EXPECT_EQ(check_tool_schema(c.schema, false), std::nullopt);
+    auto why = check_tool_schema(c.schema, true);
+    ASSERT_TRUE(why);
+    EXPECT_NE(why->find(c.keyword), std::string::npos) << *why;
+    EXPECT_NE(why->find(std::string("(at ") + c.pointer + ")"), std::string::npos) << *why;
+  }
 }
 
 TEST(GrammarTrigger, PatternsAreWhatLlamaCppsSamplerBuilds) {
