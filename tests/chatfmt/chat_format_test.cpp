@@ -271,8 +271,9 @@ TEST(ChatTemplate, ForcedCallGrammarsHaveNoFreeTextSlotsAndStillParse) {
     o.tool_choice = ToolChoice::automatic;
     auto r = t->render({{"user", "The weather?"}}, o);
     ASSERT_TRUE(r) << r.error().message;
-    if (r->grammar)
+    if (r->grammar) {
       EXPECT_EQ(r->grammar->gbnf.find(c.bounded), std::string::npos);
+    }
   }
 }
 
