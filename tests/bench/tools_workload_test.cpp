@@ -99,6 +99,8 @@ TEST(BuiltinTools, AreTypedSchemasTheServerAcceptsAndATemplateRenders) {
     for (const auto& [key, schema] : params.at("properties").as_object())
       types.insert(std::string(schema.at("type").as_string()));
     const std::string schema = json::serialize(params);
+    // Accepted as forced tools too (`--tool-choice required`): only keywords a grammar
+    // enforces.
     EXPECT_EQ(chatfmt::check_tool_schema(schema, /*forced=*/true), std::nullopt) << name;
     for_template.push_back({name, std::string(fn.at("description").as_string()), schema});
   }
