@@ -597,8 +597,9 @@ bool plain(std::string_view text) {
   if (text.empty() || text.back() == ' ')
     return false;
   for (const char c : text) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != ' ' && c != '.' && c != ',' &&
-        c != '!' && c != '?' && c != '\'')
+    // ASCII only, whatever the locale.
+    const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    if (!alnum && c != ' ' && c != '.' && c != ',' && c != '!' && c != '?' && c != '\'')
       return false;
   }
   return true;
