@@ -15,9 +15,12 @@
 //                               <think> block. One iteration is one whole answer (the
 //                               parser's creation not included); `per_token` is its CPU time
 //                               divided by its pieces.
-//   parse_length/<template>/tokens:N   `tools,no_call` at 100, 300 and 1000 pieces: feed
-//                               re-parses the whole output each time (as llama-server does),
-//                               so the per-token cost grows with the output's length.
+//   parse_length/<template>/tokens:N   `tools,no_call` at 100, 300 and 1000 pieces: a feed
+//                               that re-parses re-parses the whole output (as llama-server
+//                               does), so its cost grows with the output's length.
+//   parse_full/..., parse_length_full/...   the same with the incremental path off (every
+//                               feed re-parses the whole output): the reference. `reparses`
+//                               counts the feeds of one answer that re-parsed.
 //
 // Pieces: words with their leading space, runs of at most 6 letters or digits, single other
 // characters, and special tokens (<tool_call>, <think>, ...) whole: roughly a BPE tokenizer's
@@ -233,13 +236,15 @@ std::string check(const chatfmt::Message& m, const TemplateCase& t, Output kind)
   return {};
 }
 
-void parse(benchmark::State& state, const TemplateCase& t, Output kind, std::size_t target) {
+void parse(benchmark::State& state, const TemplateCase& t, Output kind, std::size_t target,
+           bool incremental) {
   const auto config = parser_config(t, kind == Output::plain ? 0 : 5);
   const auto tokens = answer(t, kind, target);
   std::string problem;
+  std::size_t reparses = 0;
   for (auto _ : state) {
     state.PauseTiming();  // parser_create measures this
-    auto p = chatfmt::OutputParser::create(config);
+    auto p = chatfmt::OutputParser::create(config, incremental);
     state.ResumeTiming();
     if (!p) {
       state.SkipWithError(p.error().message.c_str());
@@ -249,6 +254,7 @@ void parse(benchmark::State& state, const TemplateCase& t, Output kind, std::siz
       benchmark::DoNotOptimize((*p)->feed(piece, false));
     benchmark::DoNotOptimize((*p)->feed("", true));
     problem = check((*p)->message(), t, kind);
+    reparses = (*p)->reparses();
   }
   if (!problem.empty()) {
     state.SkipWithError(problem.c_str());
@@ -256,6 +262,7 @@ void parse(benchmark::State& state, const TemplateCase& t, Output kind, std::siz
   }
   const auto n = static_cast<double>(tokens.size());
   state.counters["tokens"] = n;
+  state.counters["reparses"] = static_cast<double>(reparses);
   state.counters["per_token"] = benchmark::Counter(
       n, benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
 }
@@ -271,18 +278,25 @@ int main(int argc, char** argv) {
     }
     benchmark::RegisterBenchmark(fmt::format("parser_create/{}", t.label).c_str(), parser_create, t)
         ->Unit(benchmark::kMicrosecond);
-    for (auto [kind, name] :
-         {std::pair{Output::plain, "plain"}, std::pair{Output::tools_no_call, "tools,no_call"},
-          std::pair{Output::tools_call, "tools,call"}}) {
-      benchmark::RegisterBenchmark(fmt::format("parse/{}/{}", t.label, name).c_str(), parse, t,
-                                   kind, std::size_t{300})
-          ->Unit(benchmark::kMillisecond);
+    for (bool incremental : {true, false}) {
+      for (auto [kind, name] :
+           {std::pair{Output::plain, "plain"}, std::pair{Output::tools_no_call, "tools,no_call"},
+            std::pair{Output::tools_call, "tools,call"}}) {
+        benchmark::RegisterBenchmark(
+            fmt::format("{}/{}/{}", incremental ? "parse" : "parse_full", t.label, name).c_str(),
+            parse, t, kind, std::size_t{300}, incremental)
+            ->Unit(benchmark::kMillisecond);
+      }
     }
   }
-  for (std::size_t n : {100, 300, 1000}) {
-    benchmark::RegisterBenchmark(fmt::format("parse_length/qwen2.5/tokens:{}", n).c_str(), parse,
-                                 kTemplates[0], Output::tools_no_call, n)
-        ->Unit(benchmark::kMillisecond);
+  for (bool incremental : {true, false}) {
+    for (std::size_t n : {100, 300, 1000}) {
+      benchmark::RegisterBenchmark(
+          fmt::format("{}/qwen2.5/tokens:{}", incremental ? "parse_length" : "parse_length_full", n)
+              .c_str(),
+          parse, kTemplates[0], Output::tools_no_call, n, incremental)
+          ->Unit(benchmark::kMillisecond);
+    }
   }
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv))

@@ -60,7 +60,7 @@ constexpr std::string_view kBuiltin = R"([
 {"type": "function", "function": {"name": "convert_currency",
   "description": "Convert an amount between currencies at today's exchange rate.",
   "parameters": {"type": "object", "properties": {
-    "amount": {"type": "number", "minimum": 0},
+    "amount": {"type": "number", "description": "Not negative"},
     "from": {"type": "string", "pattern": "^[A-Z]{3}$", "description": "ISO 4217 code"},
     "to": {"type": "string", "pattern": "^[A-Z]{3}$", "description": "ISO 4217 code"}},
    "required": ["amount", "from", "to"]}}},

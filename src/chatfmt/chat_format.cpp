@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <cctype>
 #include <exception>
 #include <random>
 #include <regex>
@@ -189,6 +190,169 @@ std::string one_call(const std::string& gbnf) {
   });
 }
 
+// ---- forced calls of the families whose call grammar keeps free-text slots
+
+// Calls `emit(kind, token)` for each token of a GBNF rule body: 'l' a quoted literal, 'c' a
+// character class, 'r' a repetition count ({m,n}), 'i' a rule name, ' ' anything else (spaces,
+// operators, parentheses), one character at a time.
+template <typename Emit>
+void scan_gbnf(std::string_view body, Emit emit) {
+  std::size_t i = 0;
+  auto until = [&](char close) {
+    const std::size_t from = i++;
+    while (i < body.size() && body[i] != close)
+      i += body[i] == '\\' ? 2 : 1;
+    i = std::min(i + 1, body.size());
+    return body.substr(from, i - from);
+  };
+  while (i < body.size()) {
+    const char c = body[i];
+    if (c == '"') {
+      emit('l', until('"'));
+    } else if (c == '[') {
+      emit('c', until(']'));
+    } else if (c == '{') {
+      emit('r', until('}'));
+    } else if (std::isalpha(static_cast<unsigned char>(c))) {
+      const std::size_t from = i;
+      while (i < body.size() && (std::isalnum(static_cast<unsigned char>(body[i])) ||
+                                 body[i] == '-' || body[i] == '_'))
+        ++i;
+      emit('i', body.substr(from, i - from));
+    } else {
+      emit(' ', body.substr(i++, 1));
+    }
+  }
+}
+
+// The rules of a grammar as llama.cpp writes them: one "name ::= body" per line.
+std::vector<std::pair<std::string, std::string>> split_rules(const std::string& gbnf) {
+  std::vector<std::pair<std::string, std::string>> rules;
+  std::size_t at = 0;
+  while (at < gbnf.size()) {
+    std::size_t end = gbnf.find('\n', at);
+    if (end == std::string::npos)
+      end = gbnf.size();
+    const std::string_view line(gbnf.data() + at, end - at);
+    const std::size_t sep = line.find(" ::= ");
+    if (sep != std::string_view::npos)
+      rules.emplace_back(std::string(line.substr(0, sep)), std::string(line.substr(sep + 5)));
+    at = end + 1;
+  }
+  return rules;
+}
+
+// A tool's parameters in Gemma 4's call syntax (`{days:3,city:<|"|>Paris<|"|>}`: bare keys,
+// strings between <|"|> marks, everything else as JSON), from llama.cpp's JSON grammar of the
+// schema: a key literal `"\"k\"" space ":"` becomes `"k:"`, a quote in any other literal becomes
+// <|"|>, and every rule name gets `prefix`. Returns the rules (the root one named `prefix`
+// + "root"), or nullopt for schemas with keys the schema does not name (free-form objects,
+// additional properties), for which the family's own open dictionary stays.
+std::optional<std::string> gemma4_arguments(const std::string& parameters,
+                                            const std::string& prefix) {
+  std::string json_gbnf;
+  try {
+    json_gbnf = json_schema_to_grammar(common_json::parse(parameters.empty() ? "{}" : parameters));
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  std::string out;
+  bool open_keys = false;
+  for (const auto& [name, body] : split_rules(json_gbnf)) {
+    std::vector<std::pair<char, std::string>> tokens;
+    scan_gbnf(body, [&](char kind, std::string_view t) {
+      if (kind == ' ' && t == " ")
+        return;  // separators are re-inserted below
+      tokens.emplace_back(kind, std::string(t));
+    });
+    std::string rewritten;
+    auto put = [&](const std::string& t) {
+      // A repetition stays attached to what it repeats.
+      const bool attached = t == "*" || t == "+" || t == "?" || t.starts_with("{");
+      rewritten += (rewritten.empty() || attached ? "" : " ") + t;
+    };
+    static const std::regex key(R"re("\\"([A-Za-z0-9_$.-]+)\\"")re");
+    for (std::size_t k = 0; k < tokens.size(); ++k) {
+      const auto& [kind, t] = tokens[k];
+      std::smatch m;
+      if (kind == 'l' && k + 2 < tokens.size() && tokens[k + 1] == std::pair<char, std::string>{'i', "space"} &&
+          tokens[k + 2] == std::pair<char, std::string>{'l', "\":\""} && std::regex_match(t, m, key)) {
+        put("\"" + m[1].str() + ":\"");
+        k += 2;
+      } else if (kind == 'l' && t == "\":\"") {
+        open_keys = true;  // a key from a rule: not one the schema names
+        put(t);
+      } else if (kind == 'l') {
+        std::string lit;
+        for (std::size_t j = 0; j < t.size(); ++j) {
+          if (t[j] == '\\' && j + 1 < t.size()) {
+            lit += t[j + 1] == '"' ? std::string("<|\\\"|>") : t.substr(j, 2);
+            ++j;
+          } else {
+            lit += t[j];
+          }
+        }
+        put(lit);
+      } else if (kind == 'i') {
+        put(prefix + t);
+      } else {
+        put(t);
+      }
+    }
+    out += prefix + name + " ::= " + rewritten + "\n";
+  }
+  if (open_keys)
+    return std::nullopt;
+  return out;
+}
+
+// llama.cpp's forced-call grammars for three families keep slots of free text inside the
+// call, which a model that does not close them (a weak or random one) fills until it runs out
+// of tokens. Each slot is bounded the way the family's parser still reads it:
+// - Mistral Nemo's optional "id" (any string or number) is nine alphanumerics, the ids its
+//   template takes back;
+// - gpt-oss's channel header may carry `<|constrain|>` and any word; it keeps only " <|constrain|>json";
+// - Gemma 4's arguments are an open dictionary (any key, any value): each tool's gets the
+//   keys and value types of its parameter schema (gemma4_arguments).
+std::string bound_call_slots(const std::string& gbnf, const std::vector<Tool>& tools) {
+  auto rules = split_rules(gbnf);
+  std::string extra;
+  for (auto& [name, body] : rules) {
+    // Nemo
+    const auto elements = top_level_elements(body);
+    std::string kept;
+    bool changed = false;
+    for (const auto& e : elements) {
+      std::string element = e;
+      if (e.starts_with(R"(("\"id\"" space ":" space )") && e.ends_with(")?")) {
+        element = R"("\"id\"" space ":" space "\"" [a-zA-Z0-9]{9} "\"")";
+        changed = true;
+      }
+      kept += (kept.empty() ? "" : " ") + element;
+    }
+    if (changed)
+      body = kept;
+    // gpt-oss
+    static const std::string constrain = R"((space "<|constrain|>"? [A-Za-z0-9_-]+)?)";
+    for (std::size_t at; (at = body.find(constrain)) != std::string::npos;)
+      body.replace(at, constrain.size(), R"((" <|constrain|>json")?)");
+    // Gemma 4
+    for (const auto& tool : tools) {
+      if (body != "(" + gbnf_format_literal(tool.name) + ") gemma4-dict")
+        continue;
+      const std::string prefix = name + "-args-";
+      if (auto args = gemma4_arguments(tool.parameters, prefix)) {
+        body = "(" + gbnf_format_literal(tool.name) + ") " + prefix + "root";
+        extra += *args;
+      }
+    }
+  }
+  std::string out;
+  for (const auto& [name, body] : rules)
+    out += name + " ::= " + body + "\n";
+  return out + extra;
+}
+
 Grammar to_grammar(const common_chat_params& p) {
   Grammar g;
   g.gbnf = p.grammar;
@@ -255,20 +419,6 @@ std::string trigger_pattern(const GrammarTrigger& t) {
     out += c;
   }
   return out;
-}
-
-std::optional<std::string> check_tool_schema(const std::string& parameters) {
-  if (parameters.empty())
-    return std::nullopt;
-  try {
-    const common_json schema = common_json::parse(parameters);
-    if (!schema.is_object())
-      return "the parameters schema must be a JSON object";
-    (void)json_schema_to_grammar(schema);
-  } catch (const std::exception& e) {
-    return std::string(e.what());
-  }
-  return std::nullopt;
 }
 
 // ---------------------------------------------------------------------------- ChatTemplate
@@ -357,8 +507,10 @@ Result<Rendered> ChatTemplate::render(const std::vector<Message>& messages,
   r.prompt = std::move(p.prompt);
   if (!p.grammar.empty()) {
     r.grammar = to_grammar(p);
-    if (!r.grammar->lazy && in.tool_choice == COMMON_CHAT_TOOL_CHOICE_REQUIRED)
+    if (!r.grammar->lazy && in.tool_choice == COMMON_CHAT_TOOL_CHOICE_REQUIRED) {
       r.grammar->gbnf = tighten_required(r.grammar->gbnf);
+      r.grammar->gbnf = bound_call_slots(r.grammar->gbnf, options.tools);
+    }
     if (!in.parallel_tool_calls)
       r.grammar->gbnf = one_call(r.grammar->gbnf);
   } else if (in.tool_choice == COMMON_CHAT_TOOL_CHOICE_REQUIRED) {
@@ -401,7 +553,8 @@ OutputParser::OutputParser(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) 
 }
 OutputParser::~OutputParser() = default;
 
-Result<std::unique_ptr<OutputParser>> OutputParser::create(const ParserConfig& config) {
+Result<std::unique_ptr<OutputParser>> OutputParser::create(const ParserConfig& config,
+                                                           bool incremental) {
   if (config.format < 0 || config.format >= COMMON_CHAT_FORMAT_COUNT)
     return bad(fmt::format("unknown chat output format {}", config.format), "chat_format");
   auto impl = std::make_unique<Impl>();
@@ -420,6 +573,7 @@ Result<std::unique_ptr<OutputParser>> OutputParser::create(const ParserConfig& c
     return bad(fmt::format("the chat output parser does not load: {}", e.what()), "chat_parser");
   }
   std::unique_ptr<OutputParser> parser(new OutputParser(std::move(impl)));
+  parser->incremental_ = incremental;
   if (config.is_continuation) {
     // What a continued message already holds is not output: start from its parse.
     try {
@@ -432,8 +586,39 @@ Result<std::unique_ptr<OutputParser>> OutputParser::create(const ParserConfig& c
   return parser;
 }
 
+namespace {
+
+// Text no family's markup starts or continues: letters, digits, spaces and sentence
+// punctuation, ending with a letter, digit or punctuation (a partial parse may hold back
+// trailing whitespace). Every marker of llama.cpp's formats holds a character outside this
+// set (<, [, {, |, :, =, newline, non-ASCII), so plain text appended to plain content or
+// reasoning is that text appended, as the property tests check per family.
+bool plain(std::string_view text) {
+  if (text.empty() || text.back() == ' ')
+    return false;
+  for (const char c : text) {
+    // ASCII only, whatever the locale.
+    const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    if (!alnum && c != ' ' && c != '.' && c != ',' && c != '!' && c != '?' && c != '\'')
+      return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 MessageDelta OutputParser::feed(std::string_view text, bool final) {
+  // Incremental: while the last parse took the last piece whole as content (or reasoning),
+  // a plain piece extends that field: no re-parse. Anything else re-parses the whole output.
+  if (!final && tail_ != Tail::unknown && plain(text)) {
+    text_ += text;
+    Message next = message_;
+    (tail_ == Tail::content ? next.content : next.reasoning_content) += text;
+    return diff(next, final);
+  }
   text_ += text;
+  tail_ = Tail::unknown;
+  ++reparses_;
   Message next;
   try {
     next = from_common(common_chat_parse(text_, !final, impl_->params));
@@ -455,6 +640,20 @@ MessageDelta OutputParser::feed(std::string_view text, bool final) {
     if (impl_->ids.size() <= i)
       impl_->ids.push_back(call.id.empty() ? random_call_id(impl_->rng) : call.id);
     call.id = impl_->ids[i];
+  }
+  // Learnt only from a plain piece: text the parser held back (a possible marker's start,
+  // which is never plain) and gives out now cannot pass for it.
+  if (incremental_ && !final && plain(text) && next.tool_calls == message_.tool_calls) {
+    const auto grew_by = [&](const std::string& now, const std::string& before) {
+      return now.size() == before.size() + text.size() && now.starts_with(before) &&
+             now.ends_with(text);
+    };
+    if (next.reasoning_content == message_.reasoning_content &&
+        grew_by(next.content, message_.content))
+      tail_ = Tail::content;
+    else if (next.content == message_.content &&
+             grew_by(next.reasoning_content, message_.reasoning_content))
+      tail_ = Tail::reasoning;
   }
   return diff(next, final);
 }

@@ -6,8 +6,9 @@
 //   ChatTemplate  renders a conversation (messages, tools, options) into the prompt text, a
 //                 grammar that forces tool calls, extra stop strings and a ParserConfig;
 //   OutputParser  reads one request's generated text incrementally (re-parsing the whole text
-//                 so far, as llama-server does) and yields OpenAI-style deltas: content,
-//                 reasoning_content, tool calls (id and name first, then argument fragments).
+//                 so far, as llama-server does, except while plain text extends plain content
+//                 or reasoning) and yields OpenAI-style deltas: content, reasoning_content,
+//                 tool calls (id and name first, then argument fragments).
 //
 // Errors are values: library exceptions never leave this module.
 
@@ -98,9 +99,15 @@ class ChatTemplate {
   std::unique_ptr<Impl> impl_;
 };
 
-// Checks one tool's parameter schema: it must be a JSON object that llama.cpp can turn into
-// a grammar. Returns the problem, or nullopt.
-std::optional<std::string> check_tool_schema(const std::string& parameters);
+// Checks one tool's parameter schema (its JSON text; empty: no parameters). Returns the
+// problem (naming the keyword and its JSON pointer), or nullopt. `forced` (tool_choice
+// `required`, or naming this tool): the grammar is all that makes the arguments valid, so the
+// schema gets schema_to_grammar's strict check. Otherwise (the model may call it or not) it
+// must be a JSON object llama.cpp can turn into a grammar within SchemaLimits; keywords the
+// converter cannot enforce (`format: email`, `not`, bounds on a `number`, ...) are accepted
+// and left unconstrained, as llama-server does: the model still reads them in the prompt.
+// Results are cached per schema text. Thread-safe.
+std::optional<std::string> check_tool_schema(const std::string& parameters, bool forced);
 
 // What a structured-output schema may hold: beyond these a grammar gets too large to build
 // in milliseconds (every repetition bound is unrolled into rules). docs/API.md lists them.
@@ -127,18 +134,28 @@ Result<std::string> schema_to_grammar(const std::string& schema, const std::stri
 class OutputParser {
  public:
   // Errors: invalid_request when `config.parser` is not a serialized parser.
-  static Result<std::unique_ptr<OutputParser>> create(const ParserConfig& config);
+  // `incremental` false: re-parse the whole output on every feed (the reference the
+  // incremental path must match byte for byte; tests and benchmarks).
+  static Result<std::unique_ptr<OutputParser>> create(const ParserConfig& config,
+                                                      bool incremental = true);
   ~OutputParser();
   OutputParser(const OutputParser&) = delete;
   OutputParser& operator=(const OutputParser&) = delete;
 
   // Appends `text` to the output so far, re-parses it (`final`: the output is complete) and
   // returns what changed since the previous call. Never throws: output the parser cannot read
-  // at the end is kept as content.
+  // at the end is kept as content. The re-parse is skipped when the previous one took the
+  // previous piece whole as content (or reasoning) and `text` is plain (letters, digits,
+  // spaces, sentence punctuation, no trailing space): then `text` extends that field, which is
+  // what the re-parse gives (checked against it per family by the tests). The final feed
+  // always re-parses.
   MessageDelta feed(std::string_view text, bool final);
 
   // The message parsed so far (tool calls with their ids).
   const Message& message() const noexcept { return message_; }
+
+  // How many feeds re-parsed the whole output (tests and benchmarks).
+  std::size_t reparses() const noexcept { return reparses_; }
 
  private:
   struct Impl;
@@ -148,6 +165,11 @@ class OutputParser {
   std::unique_ptr<Impl> impl_;
   Message message_;
   std::string text_;
+  bool incremental_ = true;
+  // Where the last piece went, when the last re-parse took it whole into one field.
+  enum class Tail : std::uint8_t { unknown, content, reasoning };
+  Tail tail_ = Tail::unknown;
+  std::size_t reparses_ = 0;
   // What was handed out so far: a re-parse that rewrites it cannot take it back.
   std::string content_sent_;
   std::string reasoning_sent_;

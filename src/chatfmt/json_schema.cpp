@@ -78,7 +78,10 @@ bool has_type(const bj::object& schema, std::string_view type) {
 // Walks a schema and refuses what the converter would not honour exactly.
 class SchemaCheck {
  public:
-  explicit SchemaCheck(const SchemaLimits& limits) : limits_(limits) {}
+  // `strict`: refuse every keyword the converter does not honour exactly; otherwise only
+  // what it cannot convert and what goes past the limits (the schema of a tool the model may
+  // call or not: llama.cpp's converter constrains what it reads and skips the rest).
+  SchemaCheck(const SchemaLimits& limits, bool strict) : limits_(limits), strict_(strict) {}
 
   // The problem and where it is, or an empty string.
   std::string check(const bj::value& root) {
@@ -120,18 +123,21 @@ class SchemaCheck {
       return fail(path, fmt::format("the schema nests deeper than {} levels", limits_.max_depth));
     if (++nodes_ > limits_.max_nodes)
       return fail(path, fmt::format("the schema has more than {} subschemas", limits_.max_nodes));
-    if (value.is_bool())
+    if (value.is_bool() && strict_)
       return fail(path, "boolean schemas are not supported");
     if (!value.is_object())
       return true;  // the converter refuses it with its own message
     const auto& schema = value.get_object();
     for (const auto& [key, sub] : schema) {
-      if (!is_annotation(key) && !is_supported(key)) {
-        return fail(path, fmt::format("the keyword '{}' is not supported for structured output",
+      if (strict_ && !is_annotation(key) && !is_supported(key)) {
+        return fail(path, fmt::format("the keyword '{}' is not supported (a grammar cannot "
+                                      "enforce it)",
                                       key));
       }
     }
-    if (!check_siblings(schema, path) || !check_values(schema, path))
+    if (strict_ && !check_siblings(schema, path))
+      return false;
+    if (!check_values(schema, path))
       return false;
     for (const char* defs : {"$defs", "definitions"}) {
       if (const auto* d = schema.if_contains(defs); d && d->is_object()) {
@@ -206,7 +212,7 @@ class SchemaCheck {
       }
     }
     const bool number_only = has_type(schema, "number") && !has_type(schema, "integer");
-    if (number_only) {
+    if (number_only && strict_) {
       for (const char* k : {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}) {
         if (schema.contains(k)) {
           return fail(path, fmt::format("'{}' on a 'number' is not supported (it is on an "
@@ -220,7 +226,7 @@ class SchemaCheck {
         !count_limit(schema, "minLength", limits_.max_repeat, path) ||
         !count_limit(schema, "maxLength", limits_.max_repeat, path))
       return false;
-    return check_string(schema, path);
+    return !strict_ || check_string(schema, path);
   }
 
   bool check_string(const bj::object& schema, const std::string& path) {
@@ -264,6 +270,7 @@ class SchemaCheck {
   }
 
   const SchemaLimits& limits_;
+  const bool strict_;
   std::string problem_;
   std::int64_t nodes_ = 0;
   std::int64_t enum_values_ = 0;
@@ -298,7 +305,7 @@ SchemaCache& cache() {
   return c;
 }
 
-Converted convert(const std::string& schema_text, const SchemaLimits& limits) {
+Converted convert(const std::string& schema_text, const SchemaLimits& limits, bool strict) {
   if (schema_text.size() > limits.max_schema_bytes) {
     return {false, fmt::format("the schema is larger than {} bytes", limits.max_schema_bytes)};
   }
@@ -311,7 +318,7 @@ Converted convert(const std::string& schema_text, const SchemaLimits& limits) {
       return {false, fmt::format("the schema is not valid JSON ({})", ec.message())};
     if (!parsed.is_object())
       return {false, "the schema must be a JSON object"};
-    if (auto why = SchemaCheck(limits).check(parsed); !why.empty())
+    if (auto why = SchemaCheck(limits, strict).check(parsed); !why.empty())
       return {false, why};
     std::string gbnf = json_schema_to_grammar(common_json::parse(schema_text));
     if (gbnf.size() > limits.max_grammar_bytes) {
@@ -324,19 +331,36 @@ Converted convert(const std::string& schema_text, const SchemaLimits& limits) {
   }
 }
 
+// The conversion of `schema`, from the cache when it is there. The lenient check's entries
+// are kept under a key no schema text starts with.
+Converted cached_convert(const std::string& schema, bool strict) {
+  static const SchemaLimits limits;
+  const std::string key = strict ? schema : "\x01lenient\x01" + schema;
+  auto entry = cache().find(key);
+  if (!entry) {
+    entry = convert(schema, limits, strict);
+    if (schema.size() <= limits.max_schema_bytes)
+      cache().put(key, *entry);
+  }
+  return std::move(*entry);
+}
+
 }  // namespace
 
 Result<std::string> schema_to_grammar(const std::string& schema, const std::string& param) {
-  static const SchemaLimits limits;
-  auto entry = cache().find(schema);
-  if (!entry) {
-    entry = convert(schema, limits);
-    if (schema.size() <= limits.max_schema_bytes)
-      cache().put(schema, *entry);
-  }
-  if (!entry->ok)
-    return refused(fmt::format("The JSON schema cannot be used: {}", entry->text), param);
-  return std::move(entry->text);
+  auto entry = cached_convert(schema, true);
+  if (!entry.ok)
+    return refused(fmt::format("The JSON schema cannot be used: {}", entry.text), param);
+  return std::move(entry.text);
+}
+
+std::optional<std::string> check_tool_schema(const std::string& parameters, bool forced) {
+  if (parameters.empty())
+    return std::nullopt;
+  auto entry = cached_convert(parameters, forced);
+  if (!entry.ok)
+    return std::move(entry.text);
+  return std::nullopt;
 }
 
 }  // namespace troupe::chatfmt

@@ -145,10 +145,16 @@ Result<GenerationJob> make_chat_job(api::ChatRequest request,
   if (auto ok = fill_common(request.params, *model, job); !ok)
     return ok.error();
   for (std::size_t i = 0; i < request.chat.tools.size(); ++i) {
-    if (auto why = chatfmt::check_tool_schema(request.chat.tools[i].parameters)) {
+    const auto& tool = request.chat.tools[i];
+    // A forced call's arguments are only as valid as the grammar: its schema is checked
+    // strictly (docs/API.md, tools).
+    const bool forced = request.chat.tool_choice == chatfmt::ToolChoice::required ||
+                        (request.chat.tool_choice == chatfmt::ToolChoice::function &&
+                         request.chat.tool_choice_function == tool.name);
+    if (auto why = chatfmt::check_tool_schema(tool.parameters, forced)) {
       return Error{Errc::invalid_request,
-                   fmt::format("The parameters of tool '{}' are not a usable JSON schema: {}",
-                               request.chat.tools[i].name, *why),
+                   fmt::format("The parameters of tool '{}' are not a usable JSON schema{}: {}",
+                               tool.name, forced ? " for a forced call" : "", *why),
                    fmt::format("tools[{}].function.parameters", i)};
     }
   }

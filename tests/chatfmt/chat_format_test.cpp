@@ -217,6 +217,66 @@ TEST(ChatTemplate, NamedFunctionChoiceForcesThatFunctionOnly) {
   EXPECT_EQ(bad.error().param, "tool_choice");
 }
 
+// Three families' forced-call grammars (llama.cpp's) keep free text inside the call; chatfmt
+// bounds it, and what the bounded grammar allows is still what the family's parser reads.
+TEST(ChatTemplate, ForcedCallGrammarsHaveNoFreeTextSlotsAndStillParse) {
+  const Tool weather{"get_weather", "The weather",
+                     R"({"type":"object","properties":{"days":{"type":"integer","minimum":1,
+                         "maximum":7},"unit":{"type":"string","enum":["C","F"]},
+                         "where":{"type":"object","properties":{"city":{"type":"string"}}}},
+                         "required":["days","unit"],"additionalProperties":false})"};
+  struct Case {
+    const char* file;
+    const char* free_slot;  // in llama.cpp's grammar, gone from chatfmt's
+    const char* bounded;    // what replaces it
+    std::string output;     // a call the bounded grammar allows
+  };
+  const Case cases[] = {
+      {"mistralai-Mistral-Nemo-Instruct-2407.jinja", R"(("\"id\"" space ":" space ()",
+       R"("\"id\"" space ":" space "\"" [a-zA-Z0-9]{9} "\"")",
+       R"([TOOL_CALLS][{"name": "get_weather", "arguments": {"days": 3, "unit": "C"}, "id": "a1B2c3D4e"}])"},
+      {"openai-gpt-oss-120b.jinja", R"("<|constrain|>"? [A-Za-z0-9_-]+)",
+       R"((" <|constrain|>json")?)",
+       R"( to=functions.get_weather<|channel|>commentary <|constrain|>json<|message|>{"days": 3, "unit": "C"})"},
+      {"google-gemma-4-31B-it.jinja", "gemma4-dict\n", R"("days:" tool-get-weather-args-space)",
+       "<|tool_call>call:get_weather{days:3,unit:<|\"|>C<|\"|>,where:{city:<|\"|>Paris "
+       "<|\"|>}}<tool_call|>"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.file);
+    auto t = load(c.file);
+    ASSERT_TRUE(t);
+    ChatOptions o;
+    o.tools = {weather, get_time()};
+    o.template_kwargs = {{"enable_thinking", "false"}};
+    for (auto choice : {ToolChoice::required, ToolChoice::function}) {
+      o.tool_choice = choice;
+      o.tool_choice_function = "get_weather";
+      auto r = t->render({{"user", "The weather?"}}, o);
+      ASSERT_TRUE(r) << r.error().message;
+      ASSERT_TRUE(r->grammar);
+      EXPECT_EQ(r->grammar->gbnf.find(c.free_slot), std::string::npos) << r->grammar->gbnf;
+      EXPECT_NE(r->grammar->gbnf.find(c.bounded), std::string::npos) << r->grammar->gbnf;
+      const auto acc = feed_bytewise(*r, c.output);
+      EXPECT_EQ(acc.message.content, "");
+      ASSERT_EQ(acc.message.tool_calls.size(), 1u);
+      EXPECT_EQ(acc.message.tool_calls[0].name, "get_weather");
+      const std::string where =
+          std::string(c.file).find("gemma") != std::string::npos ? R"(,"where":{"city":"Paris "})"
+                                                                 : "";
+      EXPECT_EQ(canonical(acc.message.tool_calls[0].arguments),
+                canonical(R"({"days":3,"unit":"C")" + where + "}"));
+    }
+    // Auto keeps llama.cpp's lazy grammar as it is.
+    o.tool_choice = ToolChoice::automatic;
+    auto r = t->render({{"user", "The weather?"}}, o);
+    ASSERT_TRUE(r) << r.error().message;
+    if (r->grammar) {
+      EXPECT_EQ(r->grammar->gbnf.find(c.bounded), std::string::npos);
+    }
+  }
+}
+
 TEST(ChatTemplate, TemplateKwargsReachTheTemplate) {
   auto t = load("Qwen-Qwen3-0.6B.jinja");
   ASSERT_TRUE(t);
@@ -265,12 +325,71 @@ TEST(ChatTemplate, ChatmlByName) {
 }
 
 TEST(ToolSchema, RefusesSchemasLlamaCppCannotTurnIntoAGrammar) {
-  EXPECT_FALSE(check_tool_schema(special_function().parameters));
-  EXPECT_FALSE(check_tool_schema(""));
-  EXPECT_TRUE(check_tool_schema("[1, 2]"));
-  EXPECT_TRUE(check_tool_schema("{not json"));
-  EXPECT_TRUE(
-      check_tool_schema(R"({"type": "object", "properties": {"a": {"$ref": "#/nowhere"}}})"));
+  for (bool forced : {false, true}) {
+    SCOPED_TRACE(forced ? "forced" : "auto");
+    EXPECT_FALSE(check_tool_schema(special_function().parameters, forced));
+    EXPECT_FALSE(check_tool_schema("", forced));
+    EXPECT_TRUE(check_tool_schema("[1, 2]", forced));
+    EXPECT_TRUE(check_tool_schema("{not json", forced));
+    EXPECT_TRUE(check_tool_schema(
+        R"({"type": "object", "properties": {"a": {"$ref": "#/nowhere"}}})", forced));
+    // The limits hold either way: the grammar is built for an auto call too.
+    auto big = check_tool_schema(
+        R"({"type": "object", "properties": {"a": {"type": "array", "maxItems": 5000}}})", forced);
+    ASSERT_TRUE(big);
+    EXPECT_NE(big->find("maxItems"), std::string::npos) << *big;
+    EXPECT_NE(big->find("#/properties/a"), std::string::npos) << *big;
+  }
+}
+
+// What agents send (MCP servers, pydantic, zod): annotations, defaults, $schema, nullable
+// anyOf, additionalProperties, bounds on integers.
+TEST(ToolSchema, AcceptsWhatAgentsCommonlySend) {
+  const std::string schema = R"({
+    "$schema": "http://json-schema.org/draft-07/schema#", "title": "ReadFile",
+    "description": "Reads a file", "type": "object",
+    "properties": {
+      "path": {"type": "string", "description": "Absolute path", "examples": ["/tmp/a"]},
+      "offset": {"type": "integer", "minimum": 0, "default": 0, "title": "Offset"},
+      "encoding": {"type": "string", "enum": ["utf-8", "latin1"], "default": "utf-8"},
+      "mode": {"anyOf": [{"type": "string"}, {"type": "null"}], "default": null},
+      "lines": {"type": "array", "items": {"type": "integer"}, "maxItems": 10},
+      "when": {"type": "string", "format": "date-time"},
+      "options": {"type": "object", "properties": {"recursive": {"type": "boolean"}},
+                  "additionalProperties": false}
+    },
+    "required": ["path"], "additionalProperties": false})";
+  EXPECT_EQ(check_tool_schema(schema, false), std::nullopt);
+  EXPECT_EQ(check_tool_schema(schema, true), std::nullopt);
+}
+
+// Keywords llama.cpp's converter cannot enforce: accepted (left unconstrained) when the model
+// may call the tool or not, refused when the call is forced, naming the keyword and where.
+TEST(ToolSchema, UnenforceableKeywordsAreRefusedOnlyForAForcedCall) {
+  struct Case {
+    const char* schema;
+    const char* keyword;
+    const char* pointer;
+  };
+  const Case cases[] = {
+      {R"({"type": "object", "properties": {"to": {"type": "string", "format": "email"}}})",
+       "email", "#/properties/to"},
+      {R"({"type": "object", "properties": {"url": {"type": "string", "format": "uri"}}})", "uri",
+       "#/properties/url"},
+      {R"({"type": "object", "properties": {"x": {"type": "number", "minimum": 0}}})", "minimum",
+       "#/properties/x"},
+      {R"({"type": "object", "properties": {"t": {"type": "array", "uniqueItems": true}}})",
+       "uniqueItems", "#/properties/t"},
+      {R"({"type": "object", "propertyNames": {"pattern": "^[a-z]+$"}})", "propertyNames", "#"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.schema);
+    EXPECT_EQ(check_tool_schema(c.schema, false), std::nullopt);
+    auto why = check_tool_schema(c.schema, true);
+    ASSERT_TRUE(why);
+    EXPECT_NE(why->find(c.keyword), std::string::npos) << *why;
+    EXPECT_NE(why->find(std::string("(at ") + c.pointer + ")"), std::string::npos) << *why;
+  }
 }
 
 TEST(GrammarTrigger, PatternsAreWhatLlamaCppsSamplerBuilds) {

@@ -127,14 +127,16 @@ INSTANTIATE_TEST_SUITE_P(Families, ChatFamily, ::testing::ValuesIn(families), []
 
 // ------------------------------------------------------------ forced tool calls
 
-// The families above and Devstral, whose markup is plain text in the vocabulary at hand (no
-// test vocabulary has its special tokens): the grammar works on text either way. Left out:
-// Mistral Nemo, gpt-oss and Gemma 4, whose call grammars (llama.cpp's) keep free-text slots
-// inside the call (Nemo's optional "id" string, gpt-oss's channel header, Gemma 4's argument
-// keys) that a random-weight model never closes; real models fill them in a few tokens.
+// The families above and Devstral, Mistral Nemo and gpt-oss, whose markup is plain text in
+// the vocabulary at hand (no test vocabulary has their special tokens): the grammar works on
+// text either way. Nemo, gpt-oss and Gemma 4 are the families whose call grammars chatfmt
+// bounds (llama.cpp's keep free-text slots inside the call: Nemo's "id", gpt-oss's channel
+// header, Gemma 4's argument keys and values).
 const Family forced_families[] = {
-    families[0], families[1], families[2], families[3], families[4],
+    families[0], families[1], families[2], families[3], families[4], families[5],
     {"devstral", "llama-spm", "unsloth-mistral-Devstral-Small-2507.jinja", nullptr},
+    {"mistral-nemo", "llama-spm", "mistralai-Mistral-Nemo-Instruct-2407.jinja", nullptr},
+    {"gpt-oss", "llama-bpe", "openai-gpt-oss-120b.jinja", nullptr},
 };
 
 // Functions whose arguments a random-weight model can finish: bounded integers and booleans

@@ -561,6 +561,34 @@ TEST(Server, InvalidToolsAre400WithTheirParam) {
   EXPECT_TRUE(t.backend.tasks().empty()) << "nothing invalid reaches the backend";
 }
 
+// A keyword the grammar cannot enforce (format: email) is refused when the call is forced
+// (the grammar is all that makes the arguments valid) and accepted under auto.
+TEST(Server, ToolSchemasAreCheckedStrictlyOnlyForAForcedCall) {
+  TestServer t;
+  const std::string user = R"("messages":[{"role":"user","content":"hi"}])";
+  const std::string tools = R"("tools":[{"type":"function","function":{"name":"ok",
+      "parameters":{"type":"object"}}},{"type":"function","function":{"name":"mail",
+      "parameters":{"type":"object","properties":{"to":{"type":"string","format":"email"}}}}}])";
+  auto forced = t.post("/v1/chat/completions", "{" + user + "," + tools +
+                                                   R"(,"tool_choice":"required"})");
+  expect_error(forced, 400, "tools[1].function.parameters");
+  EXPECT_NE(forced.raw.body().find("mail"), std::string::npos) << forced.raw.body();
+  EXPECT_NE(forced.raw.body().find("#/properties/to"), std::string::npos) << forced.raw.body();
+  expect_error(t.post("/v1/chat/completions",
+                      "{" + user + "," + tools +
+                          R"(,"tool_choice":{"type":"function","function":{"name":"mail"}}})"),
+               400, "tools[1].function.parameters");
+  EXPECT_TRUE(t.backend.tasks().empty());
+  // Forcing the other tool, or letting the model choose: accepted.
+  EXPECT_EQ(t.post("/v1/chat/completions",
+                   "{" + user + "," + tools +
+                       R"(,"max_tokens":2,"tool_choice":{"type":"function","function":{"name":"ok"}}})")
+                .status,
+            200);
+  EXPECT_EQ(t.post("/v1/chat/completions", "{" + user + "," + tools + R"(,"max_tokens":2})").status,
+            200);
+}
+
 TEST(Server, StructuredOutputReachesTheTaskAsASchemaOrAGrammar) {
   TestServer t;
   const std::string user = R"("messages":[{"role":"user","content":"hi"}])";
