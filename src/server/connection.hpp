@@ -109,6 +109,8 @@ net::awaitable<bool> write_response(Connection& c, Response res);
 
 // The generation endpoints (generation.cpp). Return whether the connection may be reused.
 net::awaitable<bool> handle_generation(Connection& c, Request& req);
+// POST /v1/messages/count_tokens: the tokens of a Messages request's rendered prompt.
+net::awaitable<bool> handle_count_tokens(Connection& c, Request& req);
 // POST /apply-template: a chat request's messages rendered with the chat template (generation.cpp).
 net::awaitable<bool> handle_apply_template(Connection& c, Request& req);
 

@@ -16,9 +16,14 @@
 
 namespace troupe::server {
 
+// The API whose shapes the answer takes: OpenAI's chat or text completions (`kind`), or
+// Anthropic's Messages (a chat task).
+enum class Dialect { openai, anthropic };
+
 struct GenerationJob {
   engine::Task task;
   api::CompletionKind kind = api::CompletionKind::chat;
+  Dialect dialect = Dialect::openai;
   std::string model;  // the model's name as responses report it
   bool stream = false;
   bool include_usage = false;

@@ -25,6 +25,10 @@ constexpr std::array routes = {
     RouteEntry{"/tokenize", Endpoint::tokenize, Method::post},
     RouteEntry{"/detokenize", Endpoint::detokenize, Method::post},
     RouteEntry{"/apply-template", Endpoint::apply_template, Method::post},
+    RouteEntry{"/v1/messages", Endpoint::messages, Method::post},
+    RouteEntry{"/messages", Endpoint::messages, Method::post},
+    RouteEntry{"/v1/messages/count_tokens", Endpoint::count_tokens, Method::post},
+    RouteEntry{"/messages/count_tokens", Endpoint::count_tokens, Method::post},
 };
 
 }  // namespace
@@ -61,6 +65,10 @@ std::string_view endpoint_name(Endpoint e) {
       return "detokenize";
     case Endpoint::apply_template:
       return "apply_template";
+    case Endpoint::messages:
+      return "messages";
+    case Endpoint::count_tokens:
+      return "count_tokens";
     case Endpoint::unknown:
       break;
   }
@@ -81,6 +89,10 @@ std::string_view method_name(Method m) {
   return "OTHER";
 }
 
+bool is_anthropic(Endpoint e) {
+  return e == Endpoint::messages || e == Endpoint::count_tokens;
+}
+
 bool needs_auth(Endpoint e) {
   return e != Endpoint::health && e != Endpoint::metrics;
 }
@@ -94,9 +106,12 @@ bool authorized(std::string_view header, std::string_view api_key) {
     if ((header[i] | 0x20) != (scheme[i] | 0x20))
       return false;
   }
-  std::string_view key = header.substr(scheme.size());
+  return authorized_api_key(header.substr(scheme.size()), api_key);
+}
+
+bool authorized_api_key(std::string_view key, std::string_view api_key) {
   // Length leaks; contents do not.
-  if (key.size() != api_key.size())
+  if (key.empty() || key.size() != api_key.size())
     return false;
   unsigned char diff = 0;
   for (std::size_t i = 0; i < key.size(); ++i) {

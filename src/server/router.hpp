@@ -14,6 +14,8 @@ enum class Endpoint {
   tokenize,
   detokenize,
   apply_template,
+  messages,      // Anthropic's POST /v1/messages
+  count_tokens,  // Anthropic's POST /v1/messages/count_tokens
   unknown,
 };
 
@@ -41,5 +43,12 @@ bool needs_auth(Endpoint e);
 
 // Compares a presented "Authorization" header value with "Bearer <key>" in constant time.
 bool authorized(std::string_view authorization_header, std::string_view api_key);
+
+// Compares a presented "x-api-key" header value (Anthropic's clients) with the key in constant
+// time.
+bool authorized_api_key(std::string_view x_api_key_header, std::string_view api_key);
+
+// True for the endpoints that answer in Anthropic's shapes (errors included).
+bool is_anthropic(Endpoint e);
 
 }  // namespace troupe::server

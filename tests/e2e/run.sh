@@ -6,7 +6,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 troupe=$1
 work=$2
-if [ ! -d "$here/node_modules/openai" ] || [ ! -d "$here/node_modules/ajv" ] || [ ! -d "$here/node_modules/zod" ]; then
+if [ ! -d "$here/node_modules/openai" ] || [ ! -d "$here/node_modules/ajv" ] || [ ! -d "$here/node_modules/zod" ] || [ ! -d "$here/node_modules/@anthropic-ai/sdk" ]; then
   if [ -n "${CI:-}" ]; then
     echo "tests/e2e/node_modules is missing: run scripts/bootstrap.sh" >&2
     exit 1
@@ -18,4 +18,4 @@ mkdir -p "$work"
 model="$work/e2e-tiny.gguf"
 [ -f "$model" ] || "$troupe" mkmodel --shape tiny --type f32 --seed 1 -o "$model" -q
 export TROUPE_BIN="$troupe" TROUPE_E2E_MODEL="$model"
-exec node --test --test-concurrency=1 "$here/serve.test.mjs" "$here/structured.test.mjs"
+exec node --test --test-concurrency=1 "$here/serve.test.mjs" "$here/structured.test.mjs" "$here/anthropic.test.mjs"
