@@ -74,12 +74,15 @@ namespace detail {
 
 // State of one Stream, heap-allocated so that a Stream moves cheaply.
 struct StreamState {
-  StreamState(Client& c, bool is_chat) : client(&c), chat(is_chat) {}
+  StreamState(Client& c, bool is_chat, bool is_anthropic = false)
+      : client(&c), chat(is_chat), anthropic(is_anthropic) {}
   Client* client;
   Client::Pool* pool = nullptr;
   Exchange ex;
   SseParser sse;
   bool chat;
+  bool anthropic;                        // an Anthropic Messages stream (event names matter)
+  wire::AnthropicDecoder anthropic_decoder;
   bool finished = false;
   bool saw_finish = false;
   wire::ChunkText text;  // the last chunk's output, which a Delta views
