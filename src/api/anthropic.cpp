@@ -404,6 +404,11 @@ Result<ChatRequest> parse(std::string_view body, bool count) {
       std::any_of(p.stop.begin(), p.stop.end(), [](const std::string& s) { return s.empty(); }))
     r.fail("'stop_sequences' must not hold an empty string", "stop_sequences");
   r.boolean("stream", p.stream);
+  // llama-server's extensions, as in chat completions (troupe bench sends them).
+  r.boolean("ignore_eos", p.ignore_eos);
+  std::optional<std::int32_t> min_tokens;
+  r.integer32("min_tokens", min_tokens, 0, int32_max);
+  p.min_tokens = min_tokens.value_or(0);
   if (count && p.stream)
     r.fail("count_tokens does not stream", "stream");
   if (const auto* md = r.failed() ? nullptr : r.find("metadata")) {

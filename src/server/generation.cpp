@@ -20,6 +20,7 @@
 
 #include "api/anthropic.hpp"
 #include "api/request.hpp"
+#include "api/responses.hpp"
 #include "api/response.hpp"
 #include "server/connection.hpp"
 #include "server/job.hpp"
@@ -344,15 +345,90 @@ class MessagesWriter final : public AnswerWriter {
   std::string scratch_;
 };
 
+// Appends SSE events (named) as one HTTP chunk each and clears them.
+void append_events(std::string& out, std::vector<api::SseEvent>& events, std::string& scratch) {
+  for (const auto& e : events) {
+    scratch.clear();
+    api::append_sse(scratch, e);
+    append_chunk(out, scratch);
+  }
+  events.clear();
+}
+
+// OpenAI's Responses: the answer as a response object or its event stream; a stored response
+// (store: true) is kept with its conversation for GET and previous_response_id.
+class ResponsesWriter final : public AnswerWriter {
+ public:
+  ResponsesWriter(ServerContext& ctx, const GenerationJob& job, const api::ResponseHead& head)
+      : ctx_(ctx),
+        head_{head.id,  head.model,    head.created, job.instructions, job.previous_response_id,
+              job.store},
+        conversation_(job.store ? job.conversation : std::vector<chatfmt::Message>{}),
+        events_(head_) {}
+
+  std::string body(const api::CompletionResult& r, const engine::Finished& f) override {
+    const bool length = f.reason == engine::FinishReason::length;
+    std::string json = api::response_json(head_, r, length);
+    remember(r, json);
+    return json;
+  }
+  void start(const engine::Started&, std::string& out) override {
+    events_.start(pending_);
+    append_events(out, pending_, scratch_);
+  }
+  void delta(const engine::Delta& d, std::string& out) override {
+    result_.text += d.text;
+    result_.reasoning_content += d.reasoning;
+    add_tool_calls(d, result_.tool_calls);
+    events_.delta(d.text, d.reasoning, d.tool_calls, pending_);
+    append_events(out, pending_, scratch_);
+  }
+  void finish(const engine::Finished& f, std::string& out) override {
+    const bool length = f.reason == engine::FinishReason::length;
+    result_.usage = to_api_usage(f.usage);
+    events_.finish(result_, length, pending_);
+    remember(result_, api::response_json(head_, result_, length));
+    append_events(out, pending_, scratch_);
+    out += "0\r\n\r\n";
+  }
+  void fail(const Error& e, std::string& out) override {
+    events_.fail(api::to_http_error(e), pending_);
+    append_events(out, pending_, scratch_);
+    out += "0\r\n\r\n";
+  }
+
+ private:
+  void remember(const api::CompletionResult& r, std::string json) {
+    if (!head_.store)
+      return;
+    conversation_.push_back(api::response_message(r));
+    ctx_.responses.put(head_.id,
+                       StoredResponse{std::move(json), std::move(conversation_), head_.model});
+  }
+
+  ServerContext& ctx_;
+  api::ResponsesHead head_;
+  std::vector<chatfmt::Message> conversation_;
+  api::ResponsesStreamWriter events_;
+  api::CompletionResult result_;
+  std::vector<api::SseEvent> pending_;
+  std::string scratch_;
+};
+
 std::string_view id_prefix(const GenerationJob& job) {
   if (job.dialect == Dialect::anthropic)
     return "msg_";
+  if (job.dialect == Dialect::responses)
+    return "resp_";
   return job.kind == api::CompletionKind::chat ? "chatcmpl-" : "cmpl-";
 }
 
-std::unique_ptr<AnswerWriter> make_writer(const GenerationJob& job, const api::ResponseHead& head) {
+std::unique_ptr<AnswerWriter> make_writer(ServerContext& ctx, const GenerationJob& job,
+                                          const api::ResponseHead& head) {
   if (job.dialect == Dialect::anthropic)
     return std::make_unique<MessagesWriter>(job, head);
+  if (job.dialect == Dialect::responses)
+    return std::make_unique<ResponsesWriter>(ctx, job, head);
   return std::make_unique<OpenAiWriter>(job, head);
 }
 
@@ -366,7 +442,7 @@ class Generation {
               std::chrono::duration_cast<std::chrono::seconds>(
                   std::chrono::system_clock::now().time_since_epoch())
                   .count()},
-        writer_(make_writer(job_, head_)) {
+        writer_(make_writer(c.ctx, job_, head_)) {
     job_.task.request_id = head_.id;
     c.access.model = job_.model;
   }
@@ -624,6 +700,43 @@ Result<GenerationJob> parse_job(const Connection& c, const Request& req) {
       job->dialect = Dialect::anthropic;
     return job;
   }
+  if (c.endpoint == Endpoint::responses) {
+    auto parsed = api::parse_responses_request(req.body());
+    if (!parsed)
+      return parsed.error();
+    // The conversation: this request's instructions, the stored history, this input.
+    std::vector<chatfmt::Message> input = std::move(parsed->chat.messages);
+    std::optional<chatfmt::Message> instructions;
+    if (!parsed->instructions.empty()) {
+      instructions = std::move(input.front());
+      input.erase(input.begin());
+    }
+    std::vector<chatfmt::Message> conversation;
+    if (!parsed->previous_response_id.empty()) {
+      auto prev = c.ctx.responses.get(parsed->previous_response_id);
+      if (!prev) {
+        return Error{Errc::not_found,
+                     fmt::format("No stored response has the id '{}'",
+                                 parsed->previous_response_id),
+                     "previous_response_id"};
+      }
+      conversation = std::move(prev->conversation);
+    }
+    conversation.insert(conversation.end(), input.begin(), input.end());
+    parsed->chat.messages = conversation;
+    if (instructions)
+      parsed->chat.messages.insert(parsed->chat.messages.begin(), std::move(*instructions));
+    auto job = make_chat_job(std::move(parsed->chat), models);
+    if (job) {
+      job->dialect = Dialect::responses;
+      job->instructions = std::move(parsed->instructions);
+      job->previous_response_id = std::move(parsed->previous_response_id);
+      job->store = parsed->store;
+      if (job->store)
+        job->conversation = std::move(conversation);
+    }
+    return job;
+  }
   if (c.endpoint == Endpoint::chat_completions) {
     auto parsed = api::parse_chat_request(req.body());
     if (!parsed)
@@ -646,6 +759,27 @@ net::awaitable<bool> handle_generation(Connection& c, Request& req) {
   }
   Generation g(c, std::move(job).value());
   co_return co_await g.run();
+}
+
+net::awaitable<bool> handle_stored_response(Connection& c, Request& req) {
+  const std::string id(response_id(req.target()));
+  const auto missing = [&] {
+    return error_response(c, api::to_http_error(Error{Errc::not_found,
+                                                      fmt::format("No stored response has the id "
+                                                                  "'{}'",
+                                                                  id),
+                                                      "response_id"}));
+  };
+  if (req.method() == http::verb::delete_) {
+    if (!c.ctx.responses.erase(id))
+      co_return co_await write_response(c, missing());
+    co_return co_await write_response(
+        c, make_response(c, http::status::ok, api::response_deleted_json(id)));
+  }
+  auto stored = c.ctx.responses.get(id);
+  if (!stored)
+    co_return co_await write_response(c, missing());
+  co_return co_await write_response(c, make_response(c, http::status::ok, std::move(stored->json)));
 }
 
 // The prompt as generate() would render and tokenize it: the template's text, tokenized with

@@ -28,6 +28,8 @@ constexpr std::array routes = {
     RouteEntry{"/v1/messages", Endpoint::messages, Method::post},
     RouteEntry{"/messages", Endpoint::messages, Method::post},
     RouteEntry{"/v1/messages/count_tokens", Endpoint::count_tokens, Method::post},
+    RouteEntry{"/v1/responses", Endpoint::responses, Method::post},
+    RouteEntry{"/responses", Endpoint::responses, Method::post},
     RouteEntry{"/messages/count_tokens", Endpoint::count_tokens, Method::post},
 };
 
@@ -38,6 +40,10 @@ RouteMatch resolve(Method method, std::string_view target) {
   std::string_view path = target.substr(0, q);
   if (path.size() > 1 && path.back() == '/')
     path.remove_suffix(1);
+  if (!response_id(path).empty()) {
+    const bool ok = method == Method::get || method == Method::del || method == Method::options;
+    return RouteMatch{Endpoint::response_item, ok, Method::get};
+  }
   for (const auto& r : routes) {
     if (r.path == path) {
       const bool ok = method == r.method || (method == Method::options);
@@ -69,10 +75,27 @@ std::string_view endpoint_name(Endpoint e) {
       return "messages";
     case Endpoint::count_tokens:
       return "count_tokens";
+    case Endpoint::responses:
+      return "responses";
+    case Endpoint::response_item:
+      return "response_item";
     case Endpoint::unknown:
       break;
   }
   return "unknown";
+}
+
+std::string_view response_id(std::string_view target) {
+  std::string_view path = target.substr(0, target.find('?'));
+  for (std::string_view prefix : {"/v1/responses/", "/responses/"}) {
+    if (path.starts_with(prefix)) {
+      path.remove_prefix(prefix.size());
+      if (!path.empty() && path.back() == '/')
+        path.remove_suffix(1);
+      return path.find('/') == std::string_view::npos ? path : std::string_view();
+    }
+  }
+  return {};
 }
 
 std::string_view method_name(Method m) {
@@ -83,6 +106,8 @@ std::string_view method_name(Method m) {
       return "POST";
     case Method::options:
       return "OPTIONS";
+    case Method::del:
+      return "DELETE";
     case Method::other:
       break;
   }

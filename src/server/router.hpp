@@ -16,10 +16,12 @@ enum class Endpoint {
   apply_template,
   messages,      // Anthropic's POST /v1/messages
   count_tokens,  // Anthropic's POST /v1/messages/count_tokens
+  responses,     // OpenAI's POST /v1/responses
+  response_item, // GET / DELETE /v1/responses/{id}
   unknown,
 };
 
-enum class Method { get, post, options, other };
+enum class Method { get, post, options, del, other };
 
 struct RouteMatch {
   Endpoint endpoint = Endpoint::unknown;
@@ -33,6 +35,9 @@ RouteMatch resolve(Method method, std::string_view target);
 
 // The label used in metrics and logs: "chat_completions", ..., "unknown".
 std::string_view endpoint_name(Endpoint e);
+
+// The id of a /v1/responses/{id} target (empty for other targets).
+std::string_view response_id(std::string_view target);
 
 // "GET" or "POST" for the Allow header.
 std::string_view method_name(Method m);

@@ -32,6 +32,8 @@ Method to_method(http::verb v) {
       return Method::post;
     case http::verb::options:
       return Method::options;
+    case http::verb::delete_:
+      return Method::del;
     default:
       return Method::other;
   }
@@ -49,13 +51,15 @@ std::optional<Response> check_header(Connection& c,
   }
   if (!route.method_allowed) {
     auto res = error_response(c, api::method_not_allowed(h.method_string(), h.target()));
-    res.set(http::field::allow, method_name(route.allowed));
+    res.set(http::field::allow, route.endpoint == Endpoint::response_item
+                                    ? std::string_view("GET, DELETE")
+                                    : method_name(route.allowed));
     return res;
   }
   if (method == Method::options) {
     auto res = make_response(c, http::status::no_content, {}, {});
     res.set(http::field::allow, fmt::format("{}, OPTIONS", method_name(route.allowed)));
-    res.set(http::field::access_control_allow_methods, "GET, POST, OPTIONS");
+    res.set(http::field::access_control_allow_methods, "GET, POST, DELETE, OPTIONS");
     res.set(http::field::access_control_allow_headers,
             "Authorization, Content-Type, x-api-key, anthropic-version, anthropic-beta");
     res.set(http::field::access_control_max_age, "600");
@@ -145,7 +149,10 @@ net::awaitable<bool> route_request(Connection& c, Request& req) {
     case Endpoint::chat_completions:
     case Endpoint::completions:
     case Endpoint::messages:
+    case Endpoint::responses:
       co_return co_await handle_generation(c, req);
+    case Endpoint::response_item:
+      co_return co_await handle_stored_response(c, req);
     case Endpoint::count_tokens:
       co_return co_await handle_count_tokens(c, req);
     case Endpoint::models:

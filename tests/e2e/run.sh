@@ -18,4 +18,4 @@ mkdir -p "$work"
 model="$work/e2e-tiny.gguf"
 [ -f "$model" ] || "$troupe" mkmodel --shape tiny --type f32 --seed 1 -o "$model" -q
 export TROUPE_BIN="$troupe" TROUPE_E2E_MODEL="$model"
-exec node --test --test-concurrency=1 "$here/serve.test.mjs" "$here/structured.test.mjs" "$here/anthropic.test.mjs"
+exec node --test --test-concurrency=1 "$here/serve.test.mjs" "$here/structured.test.mjs" "$here/anthropic.test.mjs" "$here/responses.test.mjs"
