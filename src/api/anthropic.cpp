@@ -218,8 +218,8 @@ std::optional<Error> read_assistant(const json::value& content, const std::strin
     } else if (type.empty()) {
       return invalid("Each content block needs a string 'type'", p + ".type");
     } else {
-      return invalid(fmt::format("'{}' blocks are not supported in an assistant message: {}",
-                                 type, unsupported_block(type)),
+      return invalid(fmt::format("'{}' blocks are not supported in an assistant message: {}", type,
+                                 unsupported_block(type)),
                      p + ".type");
     }
   }
@@ -320,9 +320,8 @@ std::optional<Error> read_tool_choice(const json::object& obj, chatfmt::ChatOpti
       return invalid("A 'tool' tool_choice needs the tool's 'name'", "tool_choice.name");
     chat.tool_choice = chatfmt::ToolChoice::function;
     chat.tool_choice_function = std::string(name->get_string());
-    if (std::none_of(chat.tools.begin(), chat.tools.end(), [&](const chatfmt::Tool& t) {
-          return t.name == chat.tool_choice_function;
-        }))
+    if (std::none_of(chat.tools.begin(), chat.tools.end(),
+                     [&](const chatfmt::Tool& t) { return t.name == chat.tool_choice_function; }))
       return invalid(fmt::format("'tool_choice' names the tool '{}', which is not in 'tools'",
                                  chat.tool_choice_function),
                      "tool_choice.name");
@@ -362,9 +361,10 @@ std::optional<Error> read_thinking(const json::object& obj, std::optional<std::i
     return std::nullopt;
   }
   if (type != "enabled")
-    return invalid("'thinking' must be {\"type\": \"enabled\", \"budget_tokens\": n} or "
-                   "{\"type\": \"disabled\"}",
-                   "thinking.type");
+    return invalid(
+        "'thinking' must be {\"type\": \"enabled\", \"budget_tokens\": n} or "
+        "{\"type\": \"disabled\"}",
+        "thinking.type");
   const auto* b = t->if_contains("budget_tokens");
   const auto budget = b ? as_integer(*b) : std::nullopt;
   if (!budget || *budget < min_thinking_budget || *budget > int32_max)
@@ -635,10 +635,10 @@ void MessagesStreamWriter::close(std::vector<SseEvent>& out) {
 
 SseEvent MessagesStreamWriter::block_delta(std::string_view type, std::string_view field,
                                            std::string_view value) const {
-  std::string data =
-      fmt::format("{{\"type\":\"content_block_delta\",\"index\":{},\"delta\":{{\"type\":\"{}\","
-                  "\"{}\":",
-                  index_, type, field);
+  std::string data = fmt::format(
+      "{{\"type\":\"content_block_delta\",\"index\":{},\"delta\":{{\"type\":\"{}\","
+      "\"{}\":",
+      index_, type, field);
   append_json_string(data, value);
   data += "}}";
   return {"content_block_delta", std::move(data)};

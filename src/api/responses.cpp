@@ -219,14 +219,14 @@ std::optional<Error> read_tool_choice(const json::object& obj, chatfmt::ChatOpti
   } else if (const auto* o = v->if_object(); o && str(*o, "type") == "function") {
     chat.tool_choice = chatfmt::ToolChoice::function;
     chat.tool_choice_function = std::string(str(*o, "name"));
-    if (std::none_of(chat.tools.begin(), chat.tools.end(), [&](const chatfmt::Tool& t) {
-          return t.name == chat.tool_choice_function;
-        }))
+    if (std::none_of(chat.tools.begin(), chat.tools.end(),
+                     [&](const chatfmt::Tool& t) { return t.name == chat.tool_choice_function; }))
       return invalid("'tool_choice' names a function that is not in 'tools'", "tool_choice.name");
   } else {
-    return invalid("'tool_choice' must be 'auto', 'none', 'required' or "
-                   "{\"type\": \"function\", \"name\": ...}",
-                   "tool_choice");
+    return invalid(
+        "'tool_choice' must be 'auto', 'none', 'required' or "
+        "{\"type\": \"function\", \"name\": ...}",
+        "tool_choice");
   }
   if (chat.tool_choice == chatfmt::ToolChoice::required && chat.tools.empty())
     return invalid("'tool_choice' forces a call but there are no 'tools'", "tool_choice");
@@ -263,8 +263,8 @@ std::optional<Error> read_text(const json::object& obj, GenerationParams& p) {
   const auto* schema = fo->if_contains("schema");
   if (schema == nullptr || !schema->is_object())
     return invalid("A json_schema format needs a 'schema' object", "text.format.schema");
-  p.json_schema = schema->get_object().empty() ? std::string(R"({"type":"object"})")
-                                               : json::serialize(*schema);
+  p.json_schema =
+      schema->get_object().empty() ? std::string(R"({"type":"object"})") : json::serialize(*schema);
   p.schema_param = "text.format.schema";
   return std::nullopt;
 }
@@ -281,9 +281,8 @@ std::optional<Error> read_reasoning(const json::object& obj, chatfmt::ChatOption
     return invalid("'reasoning' must be an object", "reasoning");
   if (const auto* e = r->if_contains("effort"); e && !e->is_null()) {
     static constexpr std::string_view efforts[] = {"none", "minimal", "low", "medium", "high"};
-    if (!e->is_string() ||
-        std::find(std::begin(efforts), std::end(efforts), std::string_view(e->get_string())) ==
-            std::end(efforts))
+    if (!e->is_string() || std::find(std::begin(efforts), std::end(efforts),
+                                     std::string_view(e->get_string())) == std::end(efforts))
       return invalid("'reasoning.effort' must be none, minimal, low, medium or high",
                      "reasoning.effort");
     chat.reasoning_effort = std::string(e->get_string());
@@ -291,9 +290,10 @@ std::optional<Error> read_reasoning(const json::object& obj, chatfmt::ChatOption
   for (const char* key : {"summary", "generate_summary"}) {
     const auto* s = r->if_contains(key);
     if (s && !s->is_null() && !(s->is_string() && s->get_string() == "auto"))
-      return invalid("Reasoning summaries are not written: troupe returns the model's whole "
-                     "reasoning as a reasoning item; use summary 'auto' or none",
-                     std::string("reasoning.") + key);
+      return invalid(
+          "Reasoning summaries are not written: troupe returns the model's whole "
+          "reasoning as a reasoning item; use summary 'auto' or none",
+          std::string("reasoning.") + key);
   }
   return std::nullopt;
 }
@@ -322,7 +322,8 @@ void append_nullable(std::string& out, std::string_view s) {
 std::string reasoning_item(std::string_view id, std::string_view text) {
   std::string out = "{\"id\":";
   append_json_string(out, id);
-  out += ",\"type\":\"reasoning\",\"summary\":[],\"content\":[{\"type\":\"reasoning_text\",\"text\":";
+  out +=
+      ",\"type\":\"reasoning\",\"summary\":[],\"content\":[{\"type\":\"reasoning_text\",\"text\":";
   append_json_string(out, text);
   out += "}]}";
   return out;
@@ -434,9 +435,10 @@ Result<ResponsesRequest> parse_responses_request(std::string_view body) {
   }
   if (const auto* t = obj.if_contains("truncation");
       t && !t->is_null() && !(t->is_string() && t->get_string() == "disabled"))
-    return invalid("Only truncation 'disabled' is supported: a prompt longer than the context is "
-                   "a 400",
-                   "truncation");
+    return invalid(
+        "Only truncation 'disabled' is supported: a prompt longer than the context is "
+        "a 400",
+        "truncation");
   JsonReader r(obj);
   ResponsesRequest req;
   auto& p = req.chat.params;
@@ -449,6 +451,11 @@ Result<ResponsesRequest> parse_responses_request(std::string_view body) {
   r.string("previous_response_id", req.previous_response_id);
   r.string("instructions", req.instructions);
   r.string("user", p.user);
+  // llama-server's extensions, as in chat completions (troupe bench sends them).
+  r.boolean("ignore_eos", p.ignore_eos);
+  std::optional<std::int32_t> min_tokens;
+  r.integer32("min_tokens", min_tokens, 0, int32_max);
+  p.min_tokens = min_tokens.value_or(0);
   if (obj.contains("parallel_tool_calls")) {
     bool parallel = true;
     r.boolean("parallel_tool_calls", parallel);
@@ -544,16 +551,19 @@ void ResponsesStreamWriter::open(Item kind, std::vector<SseEvent>& out, std::str
   text_.clear();
   call_id_ = call_id;
   name_ = name;
-  item_id_ = item_id(kind == Item::reasoning ? "rs_" : kind == Item::message ? "msg_" : "fc_",
+  item_id_ = item_id(kind == Item::reasoning ? "rs_"
+                     : kind == Item::message ? "msg_"
+                                             : "fc_",
                      head_.id, output_index_);
   emit("response.output_item.added",
        fmt::format("\"output_index\":{},\"item\":{}", output_index_, item_json(false)), out);
   if (kind == Item::message) {
     std::string b = "\"item_id\":";
     append_json_string(b, item_id_);
-    b += fmt::format(",\"output_index\":{},\"content_index\":0,\"part\":{{\"type\":"
-                     "\"output_text\",\"text\":\"\",\"annotations\":[]}}",
-                     output_index_);
+    b += fmt::format(
+        ",\"output_index\":{},\"content_index\":0,\"part\":{{\"type\":"
+        "\"output_text\",\"text\":\"\",\"annotations\":[]}}",
+        output_index_);
     emit("response.content_part.added", std::move(b), out);
   }
 }

@@ -32,7 +32,10 @@ void add_target_flags(CLI::App& app, BenchFlags& f) {
   app.add_option("--api-key", f.api_key, "API key (default: $OPENAI_API_KEY)");
   app.add_option("-H,--header", f.headers, "extra header 'Name: value' (repeatable)");
   app.add_option("--timeout", f.timeout, "per-request deadline (e.g. 600s)")->capture_default_str();
-  app.add_option("--endpoint", f.endpoint, "chat | completions | messages (Anthropic's /v1/messages)")->capture_default_str();
+  app.add_option("--endpoint", f.endpoint,
+                 "chat | completions | messages (Anthropic's /v1/messages) | responses (OpenAI's "
+                 "/v1/responses)")
+      ->capture_default_str();
 }
 
 void add_workload_flags(CLI::App& app, BenchFlags& f) {

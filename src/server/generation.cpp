@@ -10,8 +10,8 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/empty_body.hpp>
@@ -20,8 +20,8 @@
 
 #include "api/anthropic.hpp"
 #include "api/request.hpp"
-#include "api/responses.hpp"
 #include "api/response.hpp"
+#include "api/responses.hpp"
 #include "server/connection.hpp"
 #include "server/job.hpp"
 
@@ -361,7 +361,7 @@ class ResponsesWriter final : public AnswerWriter {
  public:
   ResponsesWriter(ServerContext& ctx, const GenerationJob& job, const api::ResponseHead& head)
       : ctx_(ctx),
-        head_{head.id,  head.model,    head.created, job.instructions, job.previous_response_id,
+        head_{head.id,  head.model, head.created, job.instructions, job.previous_response_id,
               job.store},
         conversation_(job.store ? job.conversation : std::vector<chatfmt::Message>{}),
         events_(head_) {}
@@ -624,7 +624,7 @@ Generation::Step Generation::add_event(const engine::StreamEvent& ev, std::strin
 // sends a ping (through `out`, which is empty on entry and left empty) and waits again; a
 // cancelled wait on the stream leaves its events queued, so nothing is lost.
 net::awaitable<std::optional<engine::StreamEvent>> Generation::wait(engine::TokenStream& stream,
-                                                                     std::string& out) {
+                                                                    std::string& out) {
   if (!writer_->pings() || c_.ctx.config.ping_interval.count() <= 0)
     co_return co_await stream.next();
   using namespace net::experimental::awaitable_operators;
@@ -715,10 +715,10 @@ Result<GenerationJob> parse_job(const Connection& c, const Request& req) {
     if (!parsed->previous_response_id.empty()) {
       auto prev = c.ctx.responses.get(parsed->previous_response_id);
       if (!prev) {
-        return Error{Errc::not_found,
-                     fmt::format("No stored response has the id '{}'",
-                                 parsed->previous_response_id),
-                     "previous_response_id"};
+        return Error{
+            Errc::not_found,
+            fmt::format("No stored response has the id '{}'", parsed->previous_response_id),
+            "previous_response_id"};
       }
       conversation = std::move(prev->conversation);
     }

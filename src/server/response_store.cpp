@@ -30,7 +30,8 @@ void ResponseStore::expire(Clock::time_point now) {
     auto it = entries_.find(order_.front());
     const bool gone = it == entries_.end();
     const bool old = !gone && now - it->second.at > limits_.max_age;
-    const bool over = !gone && (entries_.size() > limits_.max_entries || bytes_ > limits_.max_bytes);
+    const bool over =
+        !gone && (entries_.size() > limits_.max_entries || bytes_ > limits_.max_bytes);
     if (!gone && !old && !over)
       break;
     if (!gone)

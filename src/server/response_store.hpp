@@ -19,7 +19,7 @@
 namespace troupe::server {
 
 struct StoredResponse {
-  std::string json;                          // the response object as GET returns it
+  std::string json;                            // the response object as GET returns it
   std::vector<chatfmt::Message> conversation;  // input and output, for a continuation
   std::string model;
 };

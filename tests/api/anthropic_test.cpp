@@ -102,9 +102,9 @@ TEST(Anthropic, ToolChoiceKinds) {
   auto named = with(R"({"type":"tool","name":"f"})");
   EXPECT_EQ(named.chat.tool_choice, chatfmt::ToolChoice::function);
   EXPECT_EQ(named.chat.tool_choice_function, "f");
-  expect_refused(R"({"model":"m","max_tokens":8,)" + tools +
-                     R"(,"tool_choice":{"type":"tool","name":"g"}})",
-                 "tool_choice.name");
+  expect_refused(
+      R"({"model":"m","max_tokens":8,)" + tools + R"(,"tool_choice":{"type":"tool","name":"g"}})",
+      "tool_choice.name");
   expect_refused(R"({"model":"m","max_tokens":8,)" + tools + R"(,"tool_choice":"auto"})",
                  "tool_choice");
   expect_refused(
@@ -114,7 +114,8 @@ TEST(Anthropic, ToolChoiceKinds) {
 
 TEST(Anthropic, ThinkingTurnsReasoningOnAndChecksTheBudget) {
   const std::string base = R"({"model":"m","messages":[{"role":"user","content":"x"}],)";
-  auto on = parse_ok(base + R"("max_tokens":4096,"thinking":{"type":"enabled","budget_tokens":2048}})");
+  auto on =
+      parse_ok(base + R"("max_tokens":4096,"thinking":{"type":"enabled","budget_tokens":2048}})");
   EXPECT_FALSE(on.chat.reasoning_effort.has_value());
   auto off = parse_ok(base + R"("max_tokens":8,"thinking":{"type":"disabled"}})");
   EXPECT_EQ(off.chat.reasoning_effort, "none");
@@ -130,8 +131,7 @@ TEST(Anthropic, RefusesWhatItCannotHonour) {
   expect_refused(R"({"model":"m",)" + msgs + "}", "max_tokens");
   expect_refused(R"({"max_tokens":8,)" + msgs + "}", "model");
   expect_refused(R"({"model":"m","max_tokens":0,)" + msgs + "}", "max_tokens");
-  expect_refused(R"({"model":"m","max_tokens":8,"temperature":1.5,)" + msgs + "}",
-                 "temperature");
+  expect_refused(R"({"model":"m","max_tokens":8,"temperature":1.5,)" + msgs + "}", "temperature");
   expect_refused(R"({"model":"m","max_tokens":8,"messages":[]})", "messages");
   expect_refused(R"({"model":"m","max_tokens":8,"messages":[{"role":"system","content":"x"}]})",
                  "messages[0].role");
@@ -142,7 +142,8 @@ TEST(Anthropic, RefusesWhatItCannotHonour) {
       {"type":"document","source":{}}]}]})",
                  "messages[0].content[0].type");
   expect_refused(R"({"model":"m","max_tokens":8,"tools":[{"type":"web_search_20250305",
-      "name":"web_search"}],)" + msgs + "}",
+      "name":"web_search"}],)" +
+                     msgs + "}",
                  "tools[0].type");
   expect_refused(R"({"model":"m","max_tokens":8,"tools":[{"name":"f"}],)" + msgs + "}",
                  "tools[0].input_schema");
@@ -158,8 +159,8 @@ TEST(Anthropic, RefusesWhatItCannotHonour) {
 }
 
 TEST(Anthropic, CountTokensNeedsNoMaxTokensAndDoesNotStream) {
-  auto r = parse_count_tokens_request(
-      R"({"model":"m","messages":[{"role":"user","content":"x"}]})");
+  auto r =
+      parse_count_tokens_request(R"({"model":"m","messages":[{"role":"user","content":"x"}]})");
   ASSERT_TRUE(r.ok());
   EXPECT_FALSE(r->params.max_tokens.has_value());
   auto s = parse_count_tokens_request(
@@ -236,10 +237,10 @@ TEST(AnthropicStream, TextInOrder) {
   w.delta("Hel", "", {}, ev);
   w.delta("lo", "", {}, ev);
   w.finish({"end_turn", {}}, {7, 2, 2, 0}, ev);
-  EXPECT_EQ(names(ev), (std::vector<std::string>{"message_start", "ping", "content_block_start",
-                                                 "content_block_delta", "content_block_delta",
-                                                 "content_block_stop", "message_delta",
-                                                 "message_stop"}));
+  EXPECT_EQ(names(ev),
+            (std::vector<std::string>{"message_start", "ping", "content_block_start",
+                                      "content_block_delta", "content_block_delta",
+                                      "content_block_stop", "message_delta", "message_stop"}));
   const auto start = json::parse(ev[0].data).at("message");
   EXPECT_EQ(start.at("id"), "msg_1");
   EXPECT_EQ(start.at("content").as_array().size(), 0u);
@@ -273,12 +274,12 @@ TEST(AnthropicStream, ThinkingTextAndToolUseEachGetABlock) {
   w.finish({"tool_use", {}}, {3, 9, 0, 0}, ev);
   EXPECT_EQ(names(ev),
             (std::vector<std::string>{
-                "message_start", "ping",
-                "content_block_start", "content_block_delta", "content_block_delta",
-                "content_block_stop",  // thinking
+                "message_start", "ping", "content_block_start", "content_block_delta",
+                "content_block_delta",
+                "content_block_stop",                                                // thinking
                 "content_block_start", "content_block_delta", "content_block_stop",  // text
                 "content_block_start", "content_block_delta", "content_block_delta",
-                "content_block_stop",  // tool 1
+                "content_block_stop",                                                // tool 1
                 "content_block_start", "content_block_delta", "content_block_stop",  // tool 2
                 "message_delta", "message_stop"}));
   const auto thinking = json::parse(ev[2].data);
@@ -304,9 +305,9 @@ TEST(AnthropicStream, AnAnswerWithNoOutputStillHasOneTextBlock) {
   std::vector<SseEvent> ev;
   w.start({3, 0, 0, 0}, ev);
   w.finish({"max_tokens", {}}, {3, 0, 0, 0}, ev);
-  EXPECT_EQ(names(ev), (std::vector<std::string>{"message_start", "ping", "content_block_start",
-                                                 "content_block_stop", "message_delta",
-                                                 "message_stop"}));
+  EXPECT_EQ(names(ev),
+            (std::vector<std::string>{"message_start", "ping", "content_block_start",
+                                      "content_block_stop", "message_delta", "message_stop"}));
   std::string wire;
   append_sse(wire, MessagesStreamWriter::ping());
   EXPECT_EQ(wire, "event: ping\ndata: {\"type\":\"ping\"}\n\n");

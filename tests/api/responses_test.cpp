@@ -128,12 +128,12 @@ TEST(ResponsesStream, TextInOrder) {
   w.delta("Hel", "", {}, ev);
   w.delta("lo", "", {}, ev);
   w.finish({"Hello", "stop", {3, 2, 0, 0}, std::nullopt}, false, ev);
-  EXPECT_EQ(types(ev), (std::vector<std::string>{
-                           "response.created", "response.in_progress",
-                           "response.output_item.added", "response.content_part.added",
-                           "response.output_text.delta", "response.output_text.delta",
-                           "response.output_text.done", "response.content_part.done",
-                           "response.output_item.done", "response.completed"}));
+  EXPECT_EQ(types(ev),
+            (std::vector<std::string>{"response.created", "response.in_progress",
+                                      "response.output_item.added", "response.content_part.added",
+                                      "response.output_text.delta", "response.output_text.delta",
+                                      "response.output_text.done", "response.content_part.done",
+                                      "response.output_item.done", "response.completed"}));
   EXPECT_EQ(json::parse(ev[0].data).at("response").at("status"), "in_progress");
   EXPECT_EQ(json::parse(ev[4].data).at("delta"), "Hel");
   EXPECT_EQ(json::parse(ev[6].data).at("text"), "Hello");
@@ -155,14 +155,14 @@ TEST(ResponsesStream, ReasoningAndFunctionCalls) {
   r.reasoning_content = "hmm";
   r.tool_calls = {{"call_1", "f", "{\"a\":1}"}};
   w.finish(r, false, ev);
-  EXPECT_EQ(types(ev), (std::vector<std::string>{
-                           "response.created", "response.in_progress",
-                           "response.output_item.added", "response.reasoning_text.delta",
-                           "response.reasoning_text.done", "response.output_item.done",
-                           "response.output_item.added", "response.function_call_arguments.delta",
-                           "response.function_call_arguments.delta",
-                           "response.function_call_arguments.done", "response.output_item.done",
-                           "response.completed"}));
+  EXPECT_EQ(types(ev),
+            (std::vector<std::string>{
+                "response.created", "response.in_progress", "response.output_item.added",
+                "response.reasoning_text.delta", "response.reasoning_text.done",
+                "response.output_item.done", "response.output_item.added",
+                "response.function_call_arguments.delta", "response.function_call_arguments.delta",
+                "response.function_call_arguments.done", "response.output_item.done",
+                "response.completed"}));
   EXPECT_EQ(json::parse(ev[6].data).at("item").at("call_id"), "call_1");
   EXPECT_EQ(json::parse(ev[9].data).at("arguments"), "{\"a\":1}");
   EXPECT_EQ(json::parse(ev[10].data).at("item").at("arguments"), "{\"a\":1}");

@@ -292,20 +292,29 @@ TEST(Client, StreamsAnthropicMessagesAsDeltas) {
       return std::string("event: ") + name + "\ndata: " + data + "\n\n";
     };
     co_await test::write_all(
-        s, test::sse_head_close() +
-               ev("message_start", R"({"type":"message_start","message":{"id":"msg_1","usage":{"input_tokens":4,"cache_read_input_tokens":2,"output_tokens":0}}})") +
-               ev("ping", R"({"type":"ping"})") +
-               ev("content_block_start", R"({"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}})") +
-               ev("content_block_delta", R"({"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"hm"}})") +
-               ev("content_block_stop", R"({"type":"content_block_stop","index":0})") +
-               ev("content_block_start", R"({"type":"content_block_start","index":1,"content_block":{"type":"text","text":""}})") +
-               ev("content_block_delta", R"({"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"Hi"}})") +
-               ev("content_block_stop", R"({"type":"content_block_stop","index":1})") +
-               ev("content_block_start", R"({"type":"content_block_start","index":2,"content_block":{"type":"tool_use","id":"toolu_1","name":"f","input":{}}})") +
-               ev("content_block_delta", R"({"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":"{}"}})") +
-               ev("content_block_stop", R"({"type":"content_block_stop","index":2})") +
-               ev("message_delta", R"({"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":5}})") +
-               ev("message_stop", R"({"type":"message_stop"})"));
+        s,
+        test::sse_head_close() +
+            ev("message_start",
+               R"({"type":"message_start","message":{"id":"msg_1","usage":{"input_tokens":4,"cache_read_input_tokens":2,"output_tokens":0}}})") +
+            ev("ping", R"({"type":"ping"})") +
+            ev("content_block_start",
+               R"({"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}})") +
+            ev("content_block_delta",
+               R"({"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"hm"}})") +
+            ev("content_block_stop", R"({"type":"content_block_stop","index":0})") +
+            ev("content_block_start",
+               R"({"type":"content_block_start","index":1,"content_block":{"type":"text","text":""}})") +
+            ev("content_block_delta",
+               R"({"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"Hi"}})") +
+            ev("content_block_stop", R"({"type":"content_block_stop","index":1})") +
+            ev("content_block_start",
+               R"({"type":"content_block_start","index":2,"content_block":{"type":"tool_use","id":"toolu_1","name":"f","input":{}}})") +
+            ev("content_block_delta",
+               R"({"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":"{}"}})") +
+            ev("content_block_stop", R"({"type":"content_block_stop","index":2})") +
+            ev("message_delta",
+               R"({"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":5}})") +
+            ev("message_stop", R"({"type":"message_stop"})"));
     co_return false;
   };
   run(handler, [](asio::io_context& io, FakeServer& srv) -> asio::awaitable<void> {

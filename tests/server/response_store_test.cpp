@@ -31,7 +31,8 @@ TEST(ResponseStore, TheOldestGoFirstPastTheEntryAndByteBounds) {
   EXPECT_TRUE(s.get("b"));
   EXPECT_TRUE(s.get("c"));
   EXPECT_EQ(s.size(), 2u);
-  ResponseStore small({.max_entries = 100, .max_bytes = 300, .max_age = std::chrono::seconds(3600)});
+  ResponseStore small(
+      {.max_entries = 100, .max_bytes = 300, .max_age = std::chrono::seconds(3600)});
   small.put("x", response(std::string(200, 'x')));
   small.put("y", response(std::string(200, 'y')));
   EXPECT_FALSE(small.get("x"));
