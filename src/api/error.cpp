@@ -79,8 +79,9 @@ HttpError payload_too_large(std::size_t limit_bytes) {
 }
 
 HttpError unauthorized_error() {
-  return make(401, "Missing or incorrect API key: send 'Authorization: Bearer <key>'",
-              "invalid_request_error", {}, "invalid_api_key");
+  return make(
+      401, "Missing or incorrect API key: send 'Authorization: Bearer <key>' or 'x-api-key: <key>'",
+      "invalid_request_error", {}, "invalid_api_key");
 }
 
 std::string to_json(const HttpError& error) {

@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 #include <charconv>
+#include <cmath>
 #include <fstream>
 #include <sstream>
 #include <chrono>
@@ -77,7 +78,7 @@ Result<void> tools(const BenchFlags& f, BenchConfig& c) {
     return {};
   }
   if (!c.chat)
-    return bad("--tools", "tools need --endpoint chat");
+    return bad("--tools", "tools need --endpoint chat, messages or responses");
   auto sets = parse_tool_sets(f.tools);
   if (!sets)
     return sets.error();
@@ -95,10 +96,14 @@ Result<void> workload(const BenchFlags& f, BenchConfig& c) {
   }
   if (c.scenarios.empty())
     c.scenarios.push_back(parse_scenario("D(128,128)").value());
-  if (f.endpoint != "chat" && f.endpoint != "completions") {
-    return bad("--endpoint", "expected chat or completions, not '" + f.endpoint + "'");
+  if (f.endpoint != "chat" && f.endpoint != "completions" && f.endpoint != "messages" &&
+      f.endpoint != "responses") {
+    return bad("--endpoint",
+               "expected chat, completions, messages or responses, not '" + f.endpoint + "'");
   }
-  c.chat = f.endpoint == "chat";
+  c.chat = f.endpoint != "completions";
+  c.messages = f.endpoint == "messages";
+  c.responses = f.endpoint == "responses";
   if (f.prefix_ratio < 0 || f.prefix_ratio > 1)
     return bad("--prefix-ratio", "expected 0..1");
   if (f.prefix_len < 0)

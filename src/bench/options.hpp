@@ -19,7 +19,7 @@ struct BenchFlags {
   std::string api_key;
   std::vector<std::string> headers;  // "Name: value"
   std::string timeout = "600s";
-  std::string endpoint = "chat";  // chat | completions
+  std::string endpoint = "chat";  // chat | completions | messages | responses
   std::vector<std::string> scenarios;
   std::string dataset, corpus;
   std::string tokenizer;  // GGUF file: size prompts with its vocabulary, not the server's

@@ -44,7 +44,10 @@ json::object config_json(const BenchConfig& c) {
   for (const auto& h : c.client.headers)
     headers.emplace_back(h.first);
   json::object o{{"base_url", c.client.base_url},
-                 {"endpoint", c.chat ? "chat" : "completions"},
+                 {"endpoint", c.messages    ? "messages"
+                              : c.responses ? "responses"
+                              : c.chat      ? "chat"
+                                            : "completions"},
                  {"model", c.model},
                  {"scenarios", scenarios},
                  {"concurrency", json::array(c.concurrency.begin(), c.concurrency.end())},

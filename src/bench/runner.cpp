@@ -128,6 +128,10 @@ asio::awaitable<client::ClientResult<client::Stream>> open_stream(Point& p, cons
       if (!r.tools.empty())
         r.tool_choice = p.config.tool_choice;
     }
+    if (p.config.messages)
+      co_return co_await p.client.stream_messages(r);
+    if (p.config.responses)
+      co_return co_await p.client.stream_responses(r);
     co_return co_await p.client.stream_chat(r);
   }
   client::CompletionRequest r;

@@ -30,6 +30,8 @@ struct BenchConfig {
   client::ClientOptions client;  // base_url, api_key, headers, timeout
   std::string model;             // empty: the first model /v1/models lists
   bool chat = true;              // /v1/chat/completions, else /v1/completions
+  bool messages = false;         // with chat: Anthropic's /v1/messages instead
+  bool responses = false;        // with chat: OpenAI's /v1/responses instead
   std::vector<Scenario> scenarios;
   std::string dataset;    // prompts from this file instead of the corpus
   std::string corpus;     // text file to cut prompts from (empty: built-in)

@@ -41,7 +41,9 @@ void add_target_flags(CLI::App& app, BenchFlags& f) {
   app.add_option("--timeout", f.timeout, "per-request deadline")
       ->type_name("DURATION")
       ->capture_default_str();
-  app.add_option("--endpoint", f.endpoint, "chat | completions | embeddings")
+  app.add_option("--endpoint", f.endpoint,
+                 "chat | completions | embeddings | messages (Anthropic's /v1/messages) | "
+                 "responses (OpenAI's /v1/responses)")
       ->capture_default_str();
 }
 

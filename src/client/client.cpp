@@ -416,10 +416,11 @@ asio::awaitable<ClientResult<std::vector<ModelInfo>>> Client::models() {
 }
 
 asio::awaitable<ClientResult<Stream>> Client::open_stream(std::string target, std::string body,
-                                                          bool chat) {
+                                                          bool chat, bool anthropic,
+                                                          bool responses) {
   if (!endpoint_)
     co_return endpoint_.error();
-  auto st = std::make_unique<detail::StreamState>(*this, chat);
+  auto st = std::make_unique<detail::StreamState>(*this, chat, anthropic, responses);
   st->pool = pool_.get();
   st->ex.deadline = deadline_from(options_);
   auto bytes = build_request("POST", endpoint_->prefix + target, body, true, pool_->fixed_headers);
@@ -435,6 +436,15 @@ asio::awaitable<ClientResult<Stream>> Client::open_stream(std::string target, st
 
 asio::awaitable<ClientResult<Stream>> Client::stream_chat(const ChatRequest& request) {
   co_return co_await open_stream("/v1/chat/completions", wire::chat_body(request, true), true);
+}
+
+asio::awaitable<ClientResult<Stream>> Client::stream_messages(const ChatRequest& request) {
+  co_return co_await open_stream("/v1/messages", wire::messages_body(request, true), true, true);
+}
+
+asio::awaitable<ClientResult<Stream>> Client::stream_responses(const ChatRequest& request) {
+  co_return co_await open_stream("/v1/responses", wire::responses_body(request, true), true, false,
+                                 true);
 }
 
 asio::awaitable<ClientResult<Stream>> Client::stream_completion(const CompletionRequest& request) {

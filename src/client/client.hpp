@@ -110,6 +110,14 @@ class Client {
   // is unreachable, answered with a non-2xx status (message from its OpenAI error body), or
   // the deadline passed. The returned Stream yields the answer.
   boost::asio::awaitable<ClientResult<Stream>> stream_chat(const ChatRequest& request);
+  // The same conversation as an Anthropic Messages stream (POST /v1/messages, see
+  // wire::messages_body): its events arrive as the same Delta / Done (finish_reason: Anthropic's
+  // stop_reason; usage: input tokens including cache reads, output tokens).
+  boost::asio::awaitable<ClientResult<Stream>> stream_messages(const ChatRequest& request);
+  // The same conversation as an OpenAI Responses stream (POST /v1/responses, store false, see
+  // wire::responses_body): finish_reason "stop", "length" or "tool_calls"; usage from
+  // response.completed.
+  boost::asio::awaitable<ClientResult<Stream>> stream_responses(const ChatRequest& request);
   // The same for /v1/completions.
   boost::asio::awaitable<ClientResult<Stream>> stream_completion(const CompletionRequest& request);
 
@@ -138,7 +146,8 @@ class Client {
 
  private:
   boost::asio::awaitable<ClientResult<Stream>> open_stream(std::string target, std::string body,
-                                                           bool chat);
+                                                           bool chat, bool anthropic = false,
+                                                           bool responses = false);
 
   boost::asio::any_io_executor ex_;
   ClientOptions options_;

@@ -74,12 +74,17 @@ namespace detail {
 
 // State of one Stream, heap-allocated so that a Stream moves cheaply.
 struct StreamState {
-  StreamState(Client& c, bool is_chat) : client(&c), chat(is_chat) {}
+  StreamState(Client& c, bool is_chat, bool is_anthropic = false, bool is_responses = false)
+      : client(&c), chat(is_chat), anthropic(is_anthropic), responses(is_responses) {}
   Client* client;
   Client::Pool* pool = nullptr;
   Exchange ex;
   SseParser sse;
   bool chat;
+  bool anthropic;  // an Anthropic Messages stream (event names matter)
+  wire::AnthropicDecoder anthropic_decoder;
+  bool responses;  // an OpenAI Responses stream (ends with response.completed)
+  wire::ResponsesDecoder responses_decoder;
   bool finished = false;
   bool saw_finish = false;
   wire::ChunkText text;  // the last chunk's output, which a Delta views

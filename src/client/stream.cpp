@@ -28,6 +28,31 @@ StreamEvent done(StreamState& s) {
 
 // The event one SSE event stands for, or nullopt when it carries nothing to deliver.
 std::optional<StreamEvent> on_sse(StreamState& s, const SseEvent& ev) {
+  if (s.responses) {
+    auto chunk = s.responses_decoder.decode(ev.data, s.text);
+    if (chunk.error)
+      return fail(s, std::move(*chunk.error));
+    if (chunk.usage)
+      s.usage = chunk.usage;
+    if (chunk.has_finish)
+      return done(s);  // response.completed is the last event
+    if (!chunk.has_text)
+      return std::nullopt;
+    return Delta{s.text.content, s.text.reasoning, s.text.tool_calls, s.received_at};
+  }
+  if (s.anthropic) {
+    if (ev.type == "message_stop")
+      return done(s);
+    auto chunk = s.anthropic_decoder.decode(ev.type, ev.data, s.text);
+    if (chunk.error)
+      return fail(s, std::move(*chunk.error));
+    if (chunk.usage)
+      s.usage = chunk.usage;
+    s.saw_finish = s.saw_finish || chunk.has_finish;
+    if (!chunk.has_text)
+      return std::nullopt;
+    return Delta{s.text.content, s.text.reasoning, s.text.tool_calls, s.received_at};
+  }
   if (ev.data == "[DONE]")
     return done(s);
   if (ev.type == "error") {

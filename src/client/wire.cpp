@@ -324,4 +324,265 @@ Chunk ChunkDecoder::decode(std::string_view data, bool chat, ChunkText& text) {
   return out;
 }
 
+namespace {
+
+json::value parsed_or_empty(std::string_view text) {
+  json::error_code ec;
+  auto v = json::parse(text, ec);
+  return !ec && v.is_object() ? v : json::value(json::object{});
+}
+
+}  // namespace
+
+std::string messages_body(const ChatRequest& r, bool stream) {
+  json::object o;
+  o["model"] = r.model;
+  std::string system;
+  json::array msgs;
+  const auto append_block = [&](std::string_view role, json::object block) {
+    if (msgs.empty() || msgs.back().at("role").as_string() != role)
+      msgs.push_back(json::object{{"role", role}, {"content", json::array{}}});
+    msgs.back().at("content").as_array().push_back(std::move(block));
+  };
+  for (const auto& m : r.messages) {
+    if (m.role == "system") {
+      system += system.empty() ? m.content : "\n" + m.content;
+    } else if (m.role == "tool") {
+      append_block(
+          "user",
+          {{"type", "tool_result"}, {"tool_use_id", m.tool_call_id}, {"content", m.content}});
+    } else {
+      if (!m.content.empty())
+        append_block(m.role, {{"type", "text"}, {"text", m.content}});
+      for (const auto& c : m.tool_calls) {
+        append_block(m.role, {{"type", "tool_use"},
+                              {"id", c.id},
+                              {"name", c.name},
+                              {"input", parsed_or_empty(c.arguments)}});
+      }
+    }
+  }
+  if (!system.empty())
+    o["system"] = system;
+  o["messages"] = std::move(msgs);
+  if (!r.tools.empty()) {
+    json::array tools;
+    for (const auto& t : r.tools) {
+      const auto* f = t.is_object() ? t.as_object().if_contains("function") : nullptr;
+      if (f == nullptr || !f->is_object())
+        continue;
+      const auto& fn = f->as_object();
+      json::object tool;
+      if (const auto* n = fn.if_contains("name"))
+        tool["name"] = *n;
+      if (const auto* d = fn.if_contains("description"))
+        tool["description"] = *d;
+      const auto* params = fn.if_contains("parameters");
+      tool["input_schema"] = params ? *params : json::value(json::object{{"type", "object"}});
+      tools.push_back(std::move(tool));
+    }
+    o["tools"] = std::move(tools);
+  }
+  if (!r.tool_choice.empty()) {
+    const std::string_view c = r.tool_choice;
+    o["tool_choice"] = json::object{{"type", c == "required" ? "any" : c}};
+  }
+  o["max_tokens"] = r.sampling.max_tokens.value_or(4096);
+  if (r.sampling.temperature)
+    o["temperature"] = *r.sampling.temperature;
+  if (r.sampling.top_p)
+    o["top_p"] = *r.sampling.top_p;
+  if (!r.sampling.stop.empty()) {
+    json::array stops;
+    for (const auto& st : r.sampling.stop)
+      stops.emplace_back(st);
+    o["stop_sequences"] = std::move(stops);
+  }
+  o["stream"] = stream;
+  for (const auto& kv : r.extra)
+    o[kv.key()] = kv.value();
+  return json::serialize(o);
+}
+
+Chunk AnthropicDecoder::decode(std::string_view event, std::string_view data, ChunkText& text) {
+  Chunk out;
+  text.content.clear();
+  text.reasoning.clear();
+  text.tool_calls.clear();
+  if (event == "ping")
+    return out;
+  json::error_code ec;
+  const json::value v = json::parse(data, ec);
+  const auto* o = ec ? nullptr : v.if_object();
+  if (o == nullptr) {
+    out.error = ClientError{Errc::internal, 0, "malformed JSON in the stream", {}};
+    return out;
+  }
+  const auto str = [](const json::object* obj, std::string_view key) -> std::string_view {
+    const auto* x = obj ? obj->if_contains(key) : nullptr;
+    return x && x->is_string() ? std::string_view(x->as_string()) : std::string_view();
+  };
+  const auto num = [](const json::object* obj, std::string_view key) -> std::int32_t {
+    const auto* x = obj ? obj->if_contains(key) : nullptr;
+    return x && x->is_int64() ? static_cast<std::int32_t>(x->as_int64()) : 0;
+  };
+  const auto obj_at = [](const json::object* obj, std::string_view key) -> const json::object* {
+    const auto* x = obj ? obj->if_contains(key) : nullptr;
+    return x ? x->if_object() : nullptr;
+  };
+  const std::string_view type = str(o, "type");
+  if (type == "error") {
+    ClientError e{Errc::internal, 0, {}, {}};
+    read_error_object(v, e.message, e.type);
+    out.error = std::move(e);
+  } else if (type == "message_start") {
+    const auto* usage = obj_at(obj_at(o, "message"), "usage");
+    input_tokens_ = num(usage, "input_tokens") + num(usage, "cache_read_input_tokens");
+  } else if (type == "content_block_start") {
+    const auto* block = obj_at(o, "content_block");
+    if (str(block, "type") == "tool_use") {
+      if (tools_ >= kMaxToolCalls) {
+        out.error = ClientError{Errc::internal, 0, "too many tool calls in the stream", {}};
+        return out;
+      }
+      text.tool_calls.push_back(
+          {tools_++, std::string(str(block, "id")), std::string(str(block, "name")), {}});
+    }
+  } else if (type == "content_block_delta") {
+    const auto* d = obj_at(o, "delta");
+    const auto kind = str(d, "type");
+    if (kind == "text_delta")
+      text.content.assign(str(d, "text"));
+    else if (kind == "thinking_delta")
+      text.reasoning.assign(str(d, "thinking"));
+    else if (kind == "input_json_delta" && tools_ > 0)
+      text.tool_calls.push_back({tools_ - 1, {}, {}, std::string(str(d, "partial_json"))});
+  } else if (type == "message_delta") {
+    text.finish_reason.assign(str(obj_at(o, "delta"), "stop_reason"));
+    out.has_finish = true;
+    const auto* usage = obj_at(o, "usage");
+    out.usage = Usage{input_tokens_, num(usage, "output_tokens")};
+  }
+  out.has_text = !text.content.empty() || !text.reasoning.empty() || !text.tool_calls.empty();
+  return out;
+}
+
+std::string responses_body(const ChatRequest& r, bool stream) {
+  json::object o;
+  o["model"] = r.model;
+  std::string instructions;
+  json::array input;
+  for (const auto& m : r.messages) {
+    if (m.role == "system") {
+      instructions += instructions.empty() ? m.content : "\n" + m.content;
+    } else if (m.role == "tool") {
+      input.push_back(json::object{
+          {"type", "function_call_output"}, {"call_id", m.tool_call_id}, {"output", m.content}});
+    } else {
+      if (!m.content.empty() || m.tool_calls.empty())
+        input.push_back(json::object{{"role", m.role}, {"content", m.content}});
+      for (const auto& c : m.tool_calls) {
+        input.push_back(json::object{{"type", "function_call"},
+                                     {"call_id", c.id},
+                                     {"name", c.name},
+                                     {"arguments", c.arguments}});
+      }
+    }
+  }
+  if (!instructions.empty())
+    o["instructions"] = instructions;
+  o["input"] = std::move(input);
+  if (!r.tools.empty()) {
+    json::array tools;
+    for (const auto& t : r.tools) {
+      const auto* f = t.is_object() ? t.as_object().if_contains("function") : nullptr;
+      if (f == nullptr || !f->is_object())
+        continue;
+      json::object tool = f->as_object();
+      tool["type"] = "function";
+      tools.push_back(std::move(tool));
+    }
+    o["tools"] = std::move(tools);
+  }
+  if (!r.tool_choice.empty())
+    o["tool_choice"] = r.tool_choice;
+  if (r.sampling.max_tokens)
+    o["max_output_tokens"] = *r.sampling.max_tokens;
+  if (r.sampling.temperature)
+    o["temperature"] = *r.sampling.temperature;
+  if (r.sampling.top_p)
+    o["top_p"] = *r.sampling.top_p;
+  o["store"] = false;
+  o["stream"] = stream;
+  for (const auto& kv : r.extra)
+    o[kv.key()] = kv.value();
+  return json::serialize(o);
+}
+
+Chunk ResponsesDecoder::decode(std::string_view data, ChunkText& text) {
+  Chunk out;
+  text.content.clear();
+  text.reasoning.clear();
+  text.tool_calls.clear();
+  json::error_code ec;
+  const json::value v = json::parse(data, ec);
+  const auto* o = ec ? nullptr : v.if_object();
+  if (o == nullptr) {
+    out.error = ClientError{Errc::internal, 0, "malformed JSON in the stream", {}};
+    return out;
+  }
+  const auto str = [](const json::object* obj, std::string_view key) -> std::string_view {
+    const auto* x = obj ? obj->if_contains(key) : nullptr;
+    return x && x->is_string() ? std::string_view(x->as_string()) : std::string_view();
+  };
+  const auto obj_at = [](const json::object* obj, std::string_view key) -> const json::object* {
+    const auto* x = obj ? obj->if_contains(key) : nullptr;
+    return x ? x->if_object() : nullptr;
+  };
+  const std::string_view type = str(o, "type");
+  if (type == "response.output_text.delta") {
+    text.content.assign(str(o, "delta"));
+  } else if (type == "response.reasoning_text.delta" ||
+             type == "response.reasoning_summary_text.delta") {
+    text.reasoning.assign(str(o, "delta"));
+  } else if (type == "response.output_item.added") {
+    const auto* item = obj_at(o, "item");
+    if (str(item, "type") == "function_call") {
+      if (tools_ >= kMaxToolCalls) {
+        out.error = ClientError{Errc::internal, 0, "too many tool calls in the stream", {}};
+        return out;
+      }
+      text.tool_calls.push_back(
+          {tools_++, std::string(str(item, "call_id")), std::string(str(item, "name")), {}});
+    }
+  } else if (type == "response.function_call_arguments.delta" && tools_ > 0) {
+    text.tool_calls.push_back({tools_ - 1, {}, {}, std::string(str(o, "delta"))});
+  } else if (type == "response.completed" || type == "response.incomplete") {
+    const auto* response = obj_at(o, "response");
+    bool calls = false;
+    if (const auto* items = response ? response->if_contains("output") : nullptr;
+        items && items->is_array()) {
+      for (const auto& i : items->as_array())
+        calls = calls || (i.is_object() && str(&i.as_object(), "type") == "function_call");
+    }
+    text.finish_reason = type == "response.incomplete" ? "length" : calls ? "tool_calls" : "stop";
+    out.has_finish = true;
+    if (const auto* u = obj_at(response, "usage")) {
+      const auto num = [&](std::string_view key) {
+        const auto* x = u->if_contains(key);
+        return x && x->is_int64() ? static_cast<std::int32_t>(x->as_int64()) : 0;
+      };
+      out.usage = Usage{num("input_tokens"), num("output_tokens")};
+    }
+  } else if (type == "response.failed" || type == "error") {
+    const auto* response = obj_at(o, "response");
+    const auto* err = obj_at(response ? response : o, "error");
+    std::string message(str(err, "message"));
+    out.error = ClientError{
+        Errc::internal, 0, message.empty() ? std::string("the response failed") : message, {}};
+  }
+  out.has_text = !text.content.empty() || !text.reasoning.empty() || !text.tool_calls.empty();
+  return out;
+}
+
 }  // namespace troupe::client::wire

@@ -27,6 +27,19 @@ boost::json::object message_json(const Message& m);
 std::string chat_body(const ChatRequest& r, bool stream);
 std::string completion_body(const CompletionRequest& r, bool stream);
 
+// Anthropic's Messages body for the same conversation (stream=true streams): system messages
+// become `system`, tool messages `tool_result` blocks of a user message, an assistant's calls
+// `tool_use` blocks; OpenAI `tools` become {name, description, input_schema}, tool_choice
+// "auto"/"required"/"none" {"type": "auto"/"any"/"none"}; `stop` is `stop_sequences`;
+// max_tokens (required by the API) defaults to 4096. `extra` members are sent as given.
+std::string messages_body(const ChatRequest& r, bool stream);
+
+// OpenAI's Responses body for the same conversation: system messages become `instructions`,
+// the others input items (messages, function_call, function_call_output); OpenAI `tools` are
+// flattened to {type, name, description, parameters}; max_tokens is max_output_tokens; `stop`
+// cannot be sent (the API has none) and is left out. store is false.
+std::string responses_body(const ChatRequest& r, bool stream);
+
 // The error a non-2xx response stands for: its code from the status, its message from an
 // OpenAI-style body ({"error": {"message", "type"}} or {"error": "text"}) or the body itself.
 ClientError error_from_response(int status, std::string_view body);
@@ -66,6 +79,27 @@ class ChunkDecoder {
   unsigned char scratch_[4096];
   boost::json::monotonic_resource arena_;
   boost::json::parser parser_;
+};
+
+// Decodes the events of an Anthropic Messages stream into the same ChunkText / Chunk as chat
+// chunks: text_delta is content, thinking_delta reasoning, a tool_use block's start the first
+// piece of a call (id, name) and its input_json_delta argument fragments; message_delta sets
+// the finish reason (Anthropic's stop_reason) and the usage. One per stream.
+class ResponsesDecoder {
+ public:
+  Chunk decode(std::string_view data, ChunkText& out);
+
+ private:
+  std::size_t tools_ = 0;  // function_call items so far
+};
+
+class AnthropicDecoder {
+ public:
+  Chunk decode(std::string_view event, std::string_view data, ChunkText& out);
+
+ private:
+  std::int32_t input_tokens_ = 0;
+  std::size_t tools_ = 0;  // tool_use blocks so far
 };
 
 }  // namespace troupe::client::wire

@@ -42,7 +42,8 @@ namespace troupe::cluster {
 //    logit biases; temperature, top_k, top_p, min_p, repeat_penalty and max_tokens may be
 //    unset (the worker's defaults apply); a grammar's generation-prompt prefill and a
 //    conversation's JSON schema; ApplyTemplateRequest.
-inline constexpr std::uint32_t kProtocolVersion = 3;
+// 4: EmbeddingRequest and EmbeddingResult (embeddings and rerank through the gateway).
+inline constexpr std::uint32_t kProtocolVersion = 4;
 inline constexpr std::uint32_t type_id(std::uint32_t n) {
   return 0x434c0000u | (n << 8) | kProtocolVersion;  // "CL", message, version
 }

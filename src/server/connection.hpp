@@ -22,6 +22,7 @@
 #include "api/error.hpp"
 #include "engine/backend.hpp"
 #include "server/metrics.hpp"
+#include "server/response_store.hpp"
 #include "server/router.hpp"
 #include "server/server.hpp"
 
@@ -42,6 +43,7 @@ struct ServerContext {
   Metrics& metrics;
   std::uint64_t id_nonce = 0;             // random per server: response ids differ across runs
   std::atomic<std::uint64_t> next_id{0};  // response ids within this server
+  ResponseStore responses{};              // the Responses API's stored responses
 
   std::string make_id(std::string_view prefix);
 };
@@ -109,6 +111,10 @@ net::awaitable<bool> write_response(Connection& c, Response res);
 
 // The generation endpoints (generation.cpp). Return whether the connection may be reused.
 net::awaitable<bool> handle_generation(Connection& c, Request& req);
+// GET / DELETE /v1/responses/{id} (generation.cpp).
+net::awaitable<bool> handle_stored_response(Connection& c, Request& req);
+// POST /v1/messages/count_tokens: the tokens of a Messages request's rendered prompt.
+net::awaitable<bool> handle_count_tokens(Connection& c, Request& req);
 // POST /apply-template: a chat request's messages rendered with the chat template (generation.cpp).
 net::awaitable<bool> handle_apply_template(Connection& c, Request& req);
 

@@ -1,5 +1,6 @@
-// The generation endpoints: POST /v1/chat/completions and /v1/completions, streaming (SSE)
-// and not. While a request runs, one ClientWatch waits for the two interruptions (the client
+// The generation endpoints: POST /v1/chat/completions, /v1/completions and Anthropic's
+// /v1/messages, streaming (SSE) and not; one loop for all, each API's shapes written by its
+// AnswerWriter. While a request runs, one ClientWatch waits for the two interruptions (the client
 // closing its socket, the server's shutdown deadline) once per request, not per token; the
 // response loop waits on the TokenStream alone, takes every event already queued at each
 // wake-up, and writes them together, straight to the socket when its send buffer has room.
@@ -8,15 +9,19 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <chrono>
 
+#include "api/anthropic.hpp"
 #include "api/request.hpp"
 #include "api/response.hpp"
+#include "api/responses.hpp"
 #include "server/connection.hpp"
 #include "server/job.hpp"
 
@@ -197,17 +202,247 @@ Error interrupt_error(Interrupt i, const char* otherwise) {
   return i == Interrupt::deadline ? shutdown_error() : Error{Errc::internal, otherwise};
 }
 
+// Appends one HTTP chunk holding `body` (a complete SSE event).
+void append_chunk(std::string& out, std::string_view body) {
+  fmt::format_to(std::back_inserter(out), "{:x}\r\n", body.size());
+  out += body;
+  out += "\r\n";
+}
+
+// How one API writes a generation's answer: the body of a complete answer, or the events of a
+// stream (each appended to `out` as an HTTP chunk). The Generation's loop is the same for every
+// API; only this differs.
+class AnswerWriter {
+ public:
+  virtual ~AnswerWriter() = default;
+  // `result` holds the whole output, its finish_reason and usage.
+  virtual std::string body(const api::CompletionResult& result, const engine::Finished& f) = 0;
+  virtual void start(const engine::Started& s, std::string& out) = 0;
+  virtual void delta(const engine::Delta& d, std::string& out) = 0;
+  // The last events and the terminating chunk.
+  virtual void finish(const engine::Finished& f, std::string& out) = 0;
+  virtual void fail(const Error& e, std::string& out) = 0;
+  // Streams that send a keep-alive event while nothing else comes (Anthropic's ping).
+  virtual bool pings() const { return false; }
+  virtual void ping(std::string&) {}
+};
+
+// OpenAI's chat and text completions.
+class OpenAiWriter final : public AnswerWriter {
+ public:
+  OpenAiWriter(const GenerationJob& job, const api::ResponseHead& head)
+      : head_(head),
+        kind_(job.kind),
+        logprobs_(job.logprobs),
+        include_usage_(job.include_usage),
+        chunks_(job.kind, head, job.include_usage) {}
+
+  std::string body(const api::CompletionResult& r, const engine::Finished&) override {
+    return kind_ == api::CompletionKind::chat ? api::chat_completion_json(head_, r)
+                                              : api::text_completion_json(head_, r);
+  }
+  void start(const engine::Started&, std::string& out) override {
+    if (kind_ == api::CompletionKind::chat)
+      append_event(out, chunks_.role_chunk());
+  }
+  void delta(const engine::Delta& d, std::string& out) override {
+    const bool parsed = !d.reasoning.empty() || !d.tool_calls.empty();
+    if (d.text.empty() && !parsed && !(logprobs_ && !d.logprobs.empty()))
+      return;
+    std::vector<api::TokenLogprob> lps;
+    if (logprobs_)
+      lps = to_api_logprobs(d);
+    const auto* lp = logprobs_ ? &lps : nullptr;
+    append_event(out, parsed ? chunks_.chat_delta_chunk(d.text, d.reasoning, d.tool_calls, lp)
+                             : chunks_.delta_chunk(d.text, lp));
+  }
+  void finish(const engine::Finished& f, std::string& out) override {
+    append_event(out, chunks_.finish_chunk(finish_reason_name(f.reason)));
+    if (include_usage_)
+      append_event(out, chunks_.usage_chunk(to_api_usage(f.usage)));
+    append_event(out, "[DONE]");
+    out += "0\r\n\r\n";
+  }
+  void fail(const Error& e, std::string& out) override {
+    append_event(out, api::to_json(api::to_http_error(e)));
+    out += "0\r\n\r\n";
+  }
+
+ private:
+  const api::ResponseHead& head_;
+  api::CompletionKind kind_;
+  bool logprobs_;
+  bool include_usage_;
+  api::ChunkWriter chunks_;
+};
+
+// Anthropic's Messages.
+class MessagesWriter final : public AnswerWriter {
+ public:
+  MessagesWriter(const GenerationJob& job, const api::ResponseHead& head)
+      : head_(head), stops_(job.task.stop.stop), events_(head) {}
+
+  std::string body(const api::CompletionResult& r, const engine::Finished& f) override {
+    return api::anthropic_message_json(head_, r, stop_info(f));
+  }
+  void start(const engine::Started& s, std::string& out) override {
+    api::Usage u;
+    u.prompt_tokens = s.prompt_tokens;
+    u.cached_tokens = s.cached_tokens;
+    events_.start(u, pending_);
+    flush(out);
+  }
+  void delta(const engine::Delta& d, std::string& out) override {
+    events_.delta(d.text, d.reasoning, d.tool_calls, pending_);
+    flush(out);
+  }
+  void finish(const engine::Finished& f, std::string& out) override {
+    events_.finish(stop_info(f), to_api_usage(f.usage), pending_);
+    flush(out);
+    out += "0\r\n\r\n";
+  }
+  void fail(const Error& e, std::string& out) override {
+    pending_.push_back(api::MessagesStreamWriter::error(api::to_http_error(e)));
+    flush(out);
+    out += "0\r\n\r\n";
+  }
+  bool pings() const override { return true; }
+  void ping(std::string& out) override {
+    pending_.push_back(api::MessagesStreamWriter::ping());
+    flush(out);
+  }
+
+ private:
+  // A stop string of the request's own is a stop_sequence; one the chat template added (its
+  // end-of-turn text) ends the turn.
+  api::StopInfo stop_info(const engine::Finished& f) const {
+    switch (f.reason) {
+      case engine::FinishReason::tool_calls:
+        return {"tool_use", {}};
+      case engine::FinishReason::length:
+        return {"max_tokens", {}};
+      default:
+        break;
+    }
+    if (!f.stop_string.empty() &&
+        std::find(stops_.begin(), stops_.end(), f.stop_string) != stops_.end())
+      return {"stop_sequence", f.stop_string};
+    return {"end_turn", {}};
+  }
+  void flush(std::string& out) {
+    for (const auto& e : pending_) {
+      scratch_.clear();
+      api::append_sse(scratch_, e);
+      append_chunk(out, scratch_);
+    }
+    pending_.clear();
+  }
+
+  const api::ResponseHead& head_;
+  std::vector<std::string> stops_;
+  api::MessagesStreamWriter events_;
+  std::vector<api::SseEvent> pending_;
+  std::string scratch_;
+};
+
+// Appends SSE events (named) as one HTTP chunk each and clears them.
+void append_events(std::string& out, std::vector<api::SseEvent>& events, std::string& scratch) {
+  for (const auto& e : events) {
+    scratch.clear();
+    api::append_sse(scratch, e);
+    append_chunk(out, scratch);
+  }
+  events.clear();
+}
+
+// OpenAI's Responses: the answer as a response object or its event stream; a stored response
+// (store: true) is kept with its conversation for GET and previous_response_id.
+class ResponsesWriter final : public AnswerWriter {
+ public:
+  ResponsesWriter(ServerContext& ctx, const GenerationJob& job, const api::ResponseHead& head)
+      : ctx_(ctx),
+        head_{head.id,  head.model, head.created, job.instructions, job.previous_response_id,
+              job.store},
+        conversation_(job.store ? job.conversation : std::vector<chatfmt::Message>{}),
+        events_(head_) {}
+
+  std::string body(const api::CompletionResult& r, const engine::Finished& f) override {
+    const bool length = f.reason == engine::FinishReason::length;
+    std::string json = api::response_json(head_, r, length);
+    remember(r, json);
+    return json;
+  }
+  void start(const engine::Started&, std::string& out) override {
+    events_.start(pending_);
+    append_events(out, pending_, scratch_);
+  }
+  void delta(const engine::Delta& d, std::string& out) override {
+    result_.text += d.text;
+    result_.reasoning_content += d.reasoning;
+    add_tool_calls(d, result_.tool_calls);
+    events_.delta(d.text, d.reasoning, d.tool_calls, pending_);
+    append_events(out, pending_, scratch_);
+  }
+  void finish(const engine::Finished& f, std::string& out) override {
+    const bool length = f.reason == engine::FinishReason::length;
+    result_.usage = to_api_usage(f.usage);
+    events_.finish(result_, length, pending_);
+    remember(result_, api::response_json(head_, result_, length));
+    append_events(out, pending_, scratch_);
+    out += "0\r\n\r\n";
+  }
+  void fail(const Error& e, std::string& out) override {
+    events_.fail(api::to_http_error(e), pending_);
+    append_events(out, pending_, scratch_);
+    out += "0\r\n\r\n";
+  }
+
+ private:
+  void remember(const api::CompletionResult& r, std::string json) {
+    if (!head_.store)
+      return;
+    conversation_.push_back(api::response_message(r));
+    ctx_.responses.put(head_.id,
+                       StoredResponse{std::move(json), std::move(conversation_), head_.model});
+  }
+
+  ServerContext& ctx_;
+  api::ResponsesHead head_;
+  std::vector<chatfmt::Message> conversation_;
+  api::ResponsesStreamWriter events_;
+  api::CompletionResult result_;
+  std::vector<api::SseEvent> pending_;
+  std::string scratch_;
+};
+
+std::string_view id_prefix(const GenerationJob& job) {
+  if (job.dialect == Dialect::anthropic)
+    return "msg_";
+  if (job.dialect == Dialect::responses)
+    return "resp_";
+  return job.kind == api::CompletionKind::chat ? "chatcmpl-" : "cmpl-";
+}
+
+std::unique_ptr<AnswerWriter> make_writer(ServerContext& ctx, const GenerationJob& job,
+                                          const api::ResponseHead& head) {
+  if (job.dialect == Dialect::anthropic)
+    return std::make_unique<MessagesWriter>(job, head);
+  if (job.dialect == Dialect::responses)
+    return std::make_unique<ResponsesWriter>(ctx, job, head);
+  return std::make_unique<OpenAiWriter>(job, head);
+}
+
 // One generation request from its parsed job to its last byte.
 class Generation {
  public:
   Generation(Connection& c, GenerationJob job)
       : c_(c),
         job_(std::move(job)),
-        head_{c.ctx.make_id(job_.kind == api::CompletionKind::chat ? "chatcmpl-" : "cmpl-"),
-              job_.model,
+        head_{c.ctx.make_id(id_prefix(job_)), job_.model,
               std::chrono::duration_cast<std::chrono::seconds>(
                   std::chrono::system_clock::now().time_since_epoch())
-                  .count()} {
+                  .count()},
+        writer_(make_writer(c.ctx, job_, head_)) {
     job_.task.request_id = head_.id;
     c.access.model = job_.model;
   }
@@ -218,22 +453,26 @@ class Generation {
   enum class Step { more, finished, failed };
 
   net::awaitable<bool> run_plain(engine::TokenStream& stream, const ClientWatch& watch);
-  net::awaitable<bool> run_streaming(engine::TokenStream& stream, const ClientWatch& watch);
+  net::awaitable<bool> run_streaming(engine::TokenStream& stream, const ClientWatch& watch,
+                                     const engine::Started& started);
+  net::awaitable<std::optional<engine::StreamEvent>> wait(engine::TokenStream& stream,
+                                                          std::string& out);
   net::awaitable<bool> fail(const Error& e) {
     return write_response(
         c_, error_response(c_, api::to_http_error(e, c_.ctx.config.retry_after_seconds)));
   }
   net::awaitable<bool> write_sse_header();
   net::awaitable<bool> send(std::string_view data);
-  Step add_event(const engine::StreamEvent& ev, api::ChunkWriter& writer, std::string& out,
-                 std::size_t& tokens);
+  Step add_event(const engine::StreamEvent& ev, std::string& out, std::size_t& tokens);
   void observe_tokens(std::size_t n);
 
   Connection& c_;
   GenerationJob job_;
   api::ResponseHead head_;
+  std::unique_ptr<AnswerWriter> writer_;
   Clock::time_point last_token_{};
   bool first_token_ = true;
+  bool send_failed_ = false;  // a ping could not be written
 };
 
 void Generation::observe_tokens(std::size_t n) {
@@ -277,7 +516,7 @@ net::awaitable<bool> Generation::run() {
   c_.ctx.metrics.request_queue_time.observe(seconds_since(c_.request_start));
   // Not a conditional expression: GCC 12 evaluates both co_await operands of ?: .
   if (job_.stream)
-    co_return co_await run_streaming(stream, watch);
+    co_return co_await run_streaming(stream, watch, std::get<engine::Started>(*first));
   co_return co_await run_plain(stream, watch);
 }
 
@@ -314,9 +553,7 @@ net::awaitable<bool> Generation::run_plain(engine::TokenStream& stream, const Cl
       result.finish_reason = finish_reason_name(f->reason);
       result.usage = to_api_usage(f->usage);
       note_usage(c_, f->usage);
-      std::string body = job_.kind == api::CompletionKind::chat
-                             ? api::chat_completion_json(head_, result)
-                             : api::text_completion_json(head_, result);
+      std::string body = writer_->body(result, *f);
       co_return co_await write_response(c_, make_response(c_, http::status::ok, std::move(body)));
     } else if (auto* e = std::get_if<engine::Failed>(&*ev)) {
       co_return co_await fail(e->error);
@@ -363,49 +600,59 @@ net::awaitable<bool> Generation::send(std::string_view data) {
 
 // Appends the SSE events (one HTTP chunk each) that `ev` calls for, and after a final event
 // the terminating chunk; counts the tokens of a Delta into `tokens`.
-Generation::Step Generation::add_event(const engine::StreamEvent& ev, api::ChunkWriter& writer,
-                                       std::string& out, std::size_t& tokens) {
+Generation::Step Generation::add_event(const engine::StreamEvent& ev, std::string& out,
+                                       std::size_t& tokens) {
   if (const auto* d = std::get_if<engine::Delta>(&ev)) {
     tokens += d->tokens.size();
-    const bool parsed = !d->reasoning.empty() || !d->tool_calls.empty();
-    if (d->text.empty() && !parsed && !(job_.logprobs && !d->logprobs.empty()))
-      return Step::more;
-    std::vector<api::TokenLogprob> lps;
-    if (job_.logprobs)
-      lps = to_api_logprobs(*d);
-    const auto* lp = job_.logprobs ? &lps : nullptr;
-    append_event(out, parsed ? writer.chat_delta_chunk(d->text, d->reasoning, d->tool_calls, lp)
-                             : writer.delta_chunk(d->text, lp));
+    writer_->delta(*d, out);
     return Step::more;
   }
   if (const auto* f = std::get_if<engine::Finished>(&ev)) {
     c_.ctx.metrics.e2e_request_latency.observe(seconds_since(c_.request_start));
     note_usage(c_, f->usage);
-    append_event(out, writer.finish_chunk(finish_reason_name(f->reason)));
-    if (job_.include_usage)
-      append_event(out, writer.usage_chunk(to_api_usage(f->usage)));
-    append_event(out, "[DONE]");
-    out += "0\r\n\r\n";
+    writer_->finish(*f, out);
     return Step::finished;
   }
   if (const auto* e = std::get_if<engine::Failed>(&ev)) {
-    append_event(out, api::to_json(api::to_http_error(e->error)));
-    out += "0\r\n\r\n";
+    writer_->fail(e->error, out);
     return Step::failed;
   }
   return Step::more;
 }
 
+// Waits for the next event. For writers that ping, a wait longer than the ping interval
+// sends a ping (through `out`, which is empty on entry and left empty) and waits again; a
+// cancelled wait on the stream leaves its events queued, so nothing is lost.
+net::awaitable<std::optional<engine::StreamEvent>> Generation::wait(engine::TokenStream& stream,
+                                                                    std::string& out) {
+  if (!writer_->pings() || c_.ctx.config.ping_interval.count() <= 0)
+    co_return co_await stream.next();
+  using namespace net::experimental::awaitable_operators;
+  net::steady_timer timer(c_.stream.get_executor());
+  for (;;) {
+    timer.expires_after(c_.ctx.config.ping_interval);
+    auto r = co_await (stream.next() || timer.async_wait(as_tuple_awaitable));
+    if (r.index() == 0)
+      co_return std::move(std::get<0>(r));
+    writer_->ping(out);
+    const bool ok = co_await send(out);
+    out.clear();
+    if (!ok) {
+      send_failed_ = true;
+      co_return std::nullopt;
+    }
+  }
+}
+
 // Each wake-up takes every event already queued and writes them in one go: nothing waits to
 // be batched, a token goes out as soon as the session sees it.
 net::awaitable<bool> Generation::run_streaming(engine::TokenStream& stream,
-                                               const ClientWatch& watch) {
+                                               const ClientWatch& watch,
+                                               const engine::Started& started) {
   if (!co_await write_sse_header())
     co_return false;
-  api::ChunkWriter writer(job_.kind, head_, job_.include_usage);
   std::string out;
-  if (job_.kind == api::CompletionKind::chat)
-    append_event(out, writer.role_chunk());
+  writer_->start(started, out);
   for (;;) {
     if (!out.empty()) {
       if (!co_await send(out))
@@ -414,21 +661,23 @@ net::awaitable<bool> Generation::run_streaming(engine::TokenStream& stream,
     }
     std::optional<engine::StreamEvent> ev = stream.try_next();
     if (!ev && watch.interrupt() == Interrupt::none)
-      ev = co_await stream.next();
+      ev = co_await wait(stream, out);
     if (!ev && watch.interrupt() == Interrupt::client_closed) {
       c_.ctx.metrics.count_disconnect();
       co_return false;
     }
+    if (send_failed_)
+      co_return false;  // a ping found the client gone; the stream is cancelled with us
     const engine::StreamEvent first =
         ev ? std::move(*ev)
            : engine::StreamEvent(engine::Failed{interrupt_error(watch.interrupt(), "ended early")});
     std::size_t tokens = 0;
-    Step step = add_event(first, writer, out, tokens);
+    Step step = add_event(first, out, tokens);
     while (step == Step::more) {
       auto more = stream.try_next();
       if (!more)
         break;
-      step = add_event(*more, writer, out, tokens);
+      step = add_event(*more, out, tokens);
     }
     observe_tokens(tokens);
     if (step == Step::finished)
@@ -442,6 +691,52 @@ net::awaitable<bool> Generation::run_streaming(engine::TokenStream& stream,
 
 Result<GenerationJob> parse_job(const Connection& c, const Request& req) {
   auto models = c.ctx.backend.models();
+  if (c.endpoint == Endpoint::messages) {
+    auto parsed = api::parse_messages_request(req.body());
+    if (!parsed)
+      return parsed.error();
+    auto job = make_chat_job(std::move(parsed).value(), models);
+    if (job)
+      job->dialect = Dialect::anthropic;
+    return job;
+  }
+  if (c.endpoint == Endpoint::responses) {
+    auto parsed = api::parse_responses_request(req.body());
+    if (!parsed)
+      return parsed.error();
+    // The conversation: this request's instructions, the stored history, this input.
+    std::vector<chatfmt::Message> input = std::move(parsed->chat.messages);
+    std::optional<chatfmt::Message> instructions;
+    if (!parsed->instructions.empty()) {
+      instructions = std::move(input.front());
+      input.erase(input.begin());
+    }
+    std::vector<chatfmt::Message> conversation;
+    if (!parsed->previous_response_id.empty()) {
+      auto prev = c.ctx.responses.get(parsed->previous_response_id);
+      if (!prev) {
+        return Error{
+            Errc::not_found,
+            fmt::format("No stored response has the id '{}'", parsed->previous_response_id),
+            "previous_response_id"};
+      }
+      conversation = std::move(prev->conversation);
+    }
+    conversation.insert(conversation.end(), input.begin(), input.end());
+    parsed->chat.messages = conversation;
+    if (instructions)
+      parsed->chat.messages.insert(parsed->chat.messages.begin(), std::move(*instructions));
+    auto job = make_chat_job(std::move(parsed->chat), models);
+    if (job) {
+      job->dialect = Dialect::responses;
+      job->instructions = std::move(parsed->instructions);
+      job->previous_response_id = std::move(parsed->previous_response_id);
+      job->store = parsed->store;
+      if (job->store)
+        job->conversation = std::move(conversation);
+    }
+    return job;
+  }
   if (c.endpoint == Endpoint::chat_completions) {
     auto parsed = api::parse_chat_request(req.body());
     if (!parsed)
@@ -464,6 +759,53 @@ net::awaitable<bool> handle_generation(Connection& c, Request& req) {
   }
   Generation g(c, std::move(job).value());
   co_return co_await g.run();
+}
+
+net::awaitable<bool> handle_stored_response(Connection& c, Request& req) {
+  const std::string id(response_id(req.target()));
+  const auto missing = [&] {
+    return error_response(c, api::to_http_error(Error{Errc::not_found,
+                                                      fmt::format("No stored response has the id "
+                                                                  "'{}'",
+                                                                  id),
+                                                      "response_id"}));
+  };
+  if (req.method() == http::verb::delete_) {
+    if (!c.ctx.responses.erase(id))
+      co_return co_await write_response(c, missing());
+    co_return co_await write_response(
+        c, make_response(c, http::status::ok, api::response_deleted_json(id)));
+  }
+  auto stored = c.ctx.responses.get(id);
+  if (!stored)
+    co_return co_await write_response(c, missing());
+  co_return co_await write_response(c, make_response(c, http::status::ok, std::move(stored->json)));
+}
+
+// The prompt as generate() would render and tokenize it: the template's text, tokenized with
+// the model's special tokens.
+net::awaitable<bool> handle_count_tokens(Connection& c, Request& req) {
+  auto parsed = api::parse_count_tokens_request(req.body());
+  Result<GenerationJob> job = parsed
+                                  ? make_chat_job(std::move(parsed).value(), c.ctx.backend.models())
+                                  : Result<GenerationJob>(parsed.error());
+  Result<std::vector<engine::Token>> tokens =
+      job ? Result<std::vector<engine::Token>>() : Result<std::vector<engine::Token>>(job.error());
+  if (job) {
+    const std::string model = job->model;
+    auto prompt = co_await c.ctx.backend.apply_template(std::move(job->task));
+    if (prompt)
+      tokens = co_await c.ctx.backend.tokenize(model, std::move(prompt).value(), true, true);
+    else
+      tokens = prompt.error();
+  }
+  if (!tokens) {
+    co_return co_await write_response(
+        c, error_response(c, api::to_http_error(tokens.error(), c.ctx.config.retry_after_seconds)));
+  }
+  co_return co_await write_response(
+      c, make_response(c, http::status::ok,
+                       api::count_tokens_json(static_cast<std::int32_t>(tokens->size()))));
 }
 
 net::awaitable<bool> handle_apply_template(Connection& c, Request& req) {

@@ -16,13 +16,24 @@
 
 namespace troupe::server {
 
+// The API whose shapes the answer takes: OpenAI's chat or text completions (`kind`), or
+// Anthropic's Messages (a chat task).
+enum class Dialect { openai, anthropic, responses };
+
 struct GenerationJob {
   engine::Task task;
   api::CompletionKind kind = api::CompletionKind::chat;
+  Dialect dialect = Dialect::openai;
   std::string model;  // the model's name as responses report it
   bool stream = false;
   bool include_usage = false;
   bool logprobs = false;  // the response carries logprobs
+  // Responses API: what the response echoes and what a stored response keeps (the conversation
+  // without this request's instructions, for a later previous_response_id).
+  std::string instructions;
+  std::string previous_response_id;
+  bool store = false;
+  std::vector<chatfmt::Message> conversation;
 };
 
 // Errors: not_found (param "model") for an unknown model, unavailable when no model is

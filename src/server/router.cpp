@@ -30,6 +30,12 @@ constexpr std::array routes = {
     RouteEntry{"/v1/rerank", Endpoint::rerank, Method::post},
     RouteEntry{"/rerank", Endpoint::rerank, Method::post},
     RouteEntry{"/v2/rerank", Endpoint::rerank, Method::post},
+    RouteEntry{"/v1/messages", Endpoint::messages, Method::post},
+    RouteEntry{"/messages", Endpoint::messages, Method::post},
+    RouteEntry{"/v1/messages/count_tokens", Endpoint::count_tokens, Method::post},
+    RouteEntry{"/v1/responses", Endpoint::responses, Method::post},
+    RouteEntry{"/responses", Endpoint::responses, Method::post},
+    RouteEntry{"/messages/count_tokens", Endpoint::count_tokens, Method::post},
 };
 
 }  // namespace
@@ -39,6 +45,10 @@ RouteMatch resolve(Method method, std::string_view target) {
   std::string_view path = target.substr(0, q);
   if (path.size() > 1 && path.back() == '/')
     path.remove_suffix(1);
+  if (!response_id(path).empty()) {
+    const bool ok = method == Method::get || method == Method::del || method == Method::options;
+    return RouteMatch{Endpoint::response_item, ok, Method::get};
+  }
   for (const auto& r : routes) {
     if (r.path == path) {
       const bool ok = method == r.method || (method == Method::options);
@@ -70,10 +80,31 @@ std::string_view endpoint_name(Endpoint e) {
       return "embeddings";
     case Endpoint::rerank:
       return "rerank";
+    case Endpoint::messages:
+      return "messages";
+    case Endpoint::count_tokens:
+      return "count_tokens";
+    case Endpoint::responses:
+      return "responses";
+    case Endpoint::response_item:
+      return "response_item";
     case Endpoint::unknown:
       break;
   }
   return "unknown";
+}
+
+std::string_view response_id(std::string_view target) {
+  std::string_view path = target.substr(0, target.find('?'));
+  for (std::string_view prefix : {"/v1/responses/", "/responses/"}) {
+    if (path.starts_with(prefix)) {
+      path.remove_prefix(prefix.size());
+      if (!path.empty() && path.back() == '/')
+        path.remove_suffix(1);
+      return path.find('/') == std::string_view::npos ? path : std::string_view();
+    }
+  }
+  return {};
 }
 
 std::string_view method_name(Method m) {
@@ -84,10 +115,16 @@ std::string_view method_name(Method m) {
       return "POST";
     case Method::options:
       return "OPTIONS";
+    case Method::del:
+      return "DELETE";
     case Method::other:
       break;
   }
   return "OTHER";
+}
+
+bool is_anthropic(Endpoint e) {
+  return e == Endpoint::messages || e == Endpoint::count_tokens;
 }
 
 bool needs_auth(Endpoint e) {
@@ -103,9 +140,12 @@ bool authorized(std::string_view header, std::string_view api_key) {
     if ((header[i] | 0x20) != (scheme[i] | 0x20))
       return false;
   }
-  std::string_view key = header.substr(scheme.size());
+  return authorized_api_key(header.substr(scheme.size()), api_key);
+}
+
+bool authorized_api_key(std::string_view key, std::string_view api_key) {
   // Length leaks; contents do not.
-  if (key.size() != api_key.size())
+  if (key.empty() || key.size() != api_key.size())
     return false;
   unsigned char diff = 0;
   for (std::size_t i = 0; i < key.size(); ++i) {

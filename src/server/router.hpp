@@ -16,10 +16,14 @@ enum class Endpoint {
   apply_template,
   embeddings,
   rerank,
+  messages,      // Anthropic's POST /v1/messages
+  count_tokens,  // Anthropic's POST /v1/messages/count_tokens
+  responses,     // OpenAI's POST /v1/responses
+  response_item, // GET / DELETE /v1/responses/{id}
   unknown,
 };
 
-enum class Method { get, post, options, other };
+enum class Method { get, post, options, del, other };
 
 struct RouteMatch {
   Endpoint endpoint = Endpoint::unknown;
@@ -34,6 +38,9 @@ RouteMatch resolve(Method method, std::string_view target);
 // The label used in metrics and logs: "chat_completions", ..., "unknown".
 std::string_view endpoint_name(Endpoint e);
 
+// The id of a /v1/responses/{id} target (empty for other targets).
+std::string_view response_id(std::string_view target);
+
 // "GET" or "POST" for the Allow header.
 std::string_view method_name(Method m);
 
@@ -43,5 +50,12 @@ bool needs_auth(Endpoint e);
 
 // Compares a presented "Authorization" header value with "Bearer <key>" in constant time.
 bool authorized(std::string_view authorization_header, std::string_view api_key);
+
+// Compares a presented "x-api-key" header value (Anthropic's clients) with the key in constant
+// time.
+bool authorized_api_key(std::string_view x_api_key_header, std::string_view api_key);
+
+// True for the endpoints that answer in Anthropic's shapes (errors included).
+bool is_anthropic(Endpoint e);
 
 }  // namespace troupe::server

@@ -41,6 +41,8 @@ struct ServerConfig {
   std::chrono::milliseconds write_timeout{30'000};   // one write to a client that stopped reading
   std::chrono::milliseconds shutdown_grace{10'000};  // in-flight requests may finish this long
   int retry_after_seconds = 1;                       // Retry-After of 503 answers
+  // Anthropic streams: a `ping` event after this long without other events (a long prefill).
+  std::chrono::milliseconds ping_interval{10'000};
 };
 
 class Server {

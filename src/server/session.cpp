@@ -14,6 +14,7 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/json/parse.hpp>
 
+#include "api/anthropic.hpp"
 #include "api/request.hpp"
 #include "api/response.hpp"
 #include "server/connection.hpp"
@@ -31,6 +32,8 @@ Method to_method(http::verb v) {
       return Method::post;
     case http::verb::options:
       return Method::options;
+    case http::verb::delete_:
+      return Method::del;
     default:
       return Method::other;
   }
@@ -48,20 +51,23 @@ std::optional<Response> check_header(Connection& c,
   }
   if (!route.method_allowed) {
     auto res = error_response(c, api::method_not_allowed(h.method_string(), h.target()));
-    res.set(http::field::allow, method_name(route.allowed));
+    res.set(http::field::allow, route.endpoint == Endpoint::response_item
+                                    ? std::string_view("GET, DELETE")
+                                    : method_name(route.allowed));
     return res;
   }
   if (method == Method::options) {
     auto res = make_response(c, http::status::no_content, {}, {});
     res.set(http::field::allow, fmt::format("{}, OPTIONS", method_name(route.allowed)));
-    res.set(http::field::access_control_allow_methods, "GET, POST, OPTIONS");
-    res.set(http::field::access_control_allow_headers, "Authorization, Content-Type");
+    res.set(http::field::access_control_allow_methods, "GET, POST, DELETE, OPTIONS");
+    res.set(http::field::access_control_allow_headers,
+            "Authorization, Content-Type, x-api-key, anthropic-version, anthropic-beta");
     res.set(http::field::access_control_max_age, "600");
     return res;
   }
   const auto& key = c.ctx.config.api_key;
   if (!key.empty() && needs_auth(route.endpoint) &&
-      !authorized(h[http::field::authorization], key)) {
+      !authorized(h[http::field::authorization], key) && !authorized_api_key(h["x-api-key"], key)) {
     return error_response(c, api::unauthorized_error());
   }
   if (p.content_length() && *p.content_length() > c.ctx.config.max_body_bytes) {
@@ -142,7 +148,13 @@ net::awaitable<bool> route_request(Connection& c, Request& req) {
   switch (c.endpoint) {
     case Endpoint::chat_completions:
     case Endpoint::completions:
+    case Endpoint::messages:
+    case Endpoint::responses:
       co_return co_await handle_generation(c, req);
+    case Endpoint::response_item:
+      co_return co_await handle_stored_response(c, req);
+    case Endpoint::count_tokens:
+      co_return co_await handle_count_tokens(c, req);
     case Endpoint::models:
       co_return co_await answer_models(c);
     case Endpoint::health:
@@ -329,7 +341,11 @@ Response make_response(const Connection& c, http::status status, std::string bod
 }
 
 Response error_response(const Connection& c, const api::HttpError& error) {
-  auto res = make_response(c, static_cast<http::status>(error.status), api::to_json(error));
+  // Anthropic's routes answer in Anthropic's error shape and statuses (529 for overloaded).
+  auto res = is_anthropic(c.endpoint)
+                 ? make_response(c, static_cast<http::status>(api::anthropic_error_status(error)),
+                                 api::anthropic_error_json(error))
+                 : make_response(c, static_cast<http::status>(error.status), api::to_json(error));
   if (error.retry_after_seconds > 0) {
     res.set(http::field::retry_after, std::to_string(error.retry_after_seconds));
   }

@@ -170,6 +170,49 @@ TEST(ServeEndToEnd, CountsMatchAndReportEmbedsPlots) {
   EXPECT_EQ(text.find("<script"), std::string::npos);
 }
 
+// --endpoint messages / responses: the same load through Anthropic's /v1/messages and OpenAI's
+// /v1/responses, their events timed and their usage counted like chat chunks.
+TEST(ServeEndToEnd, MessagesAndResponsesEndpointsAreLoadTestedLikeChat) {
+  if (!has_sim_serve())
+    GTEST_SKIP() << "this build's troupe has no `serve` (server not configured)";
+  Child server({troupe_binary(), "serve", "--engine", "sim", "--port", "0", "--parallel", "4",
+                "--sim-decode-tps", "2000"});
+  ASSERT_TRUE(server.running());
+  std::string log;
+  auto url = server.wait_for(std::regex("listening on (http://[0-9.:]+)"), log);
+  ASSERT_FALSE(url.empty()) << log;
+  for (const std::string endpoint : {"messages", "responses"}) {
+    SCOPED_TRACE(endpoint);
+    BenchFlags f;
+    f.url = url;
+    f.scenarios = {"D(24,6)"};
+    f.concurrency = "2";
+    f.endpoint = endpoint;
+    f.max_requests = 6;
+    f.warmup = 1;
+    f.progress = "off";
+    auto config = make_config(f);
+    ASSERT_TRUE(config.ok()) << config.error().message;
+    EXPECT_EQ(config->messages, endpoint == "messages");
+    EXPECT_EQ(config->responses, endpoint == "responses");
+    auto run = run_benchmark(config.value(), nullptr);
+    ASSERT_TRUE(run.ok()) << run.error().message;
+    auto dir =
+        std::filesystem::path(TROUPE_BINARY_DIR) / "bench_test_out" / ("serve_e2e_" + endpoint);
+    std::filesystem::remove_all(dir);
+    ASSERT_TRUE(write_results(run.value(), dir.string()).ok());
+    auto results = read_results(dir);
+    EXPECT_EQ(results.at("config").at("endpoint"), endpoint.c_str());
+    const auto& p = results.at("points").at(0).as_object();
+    EXPECT_EQ(p.at("completed").to_number<int>(), 6);
+    EXPECT_EQ(p.at("failed").to_number<int>(), 0);
+    EXPECT_DOUBLE_EQ(p.at("output_tokens").at("mean").to_number<double>(), 6.0);
+    EXPECT_GE(p.at("input_tokens").at("min").to_number<double>(), 24.0);
+    EXPECT_EQ(p.at("usage_mismatch").to_number<int>(), 0);
+    EXPECT_GT(p.at("output_tokens_per_s").to_number<double>(), 0);
+  }
+}
+
 // `troupe serve` on the generated tiny model (the real engine, one thread).
 class TinyServer {
  public:

@@ -73,7 +73,7 @@ TEST(ToolsOptions, InvalidValuesAreClearErrors) {
   f = {};
   f.tools = "2";
   f.endpoint = "completions";
-  EXPECT_EQ(config_error(f), "--tools: tools need --endpoint chat");
+  EXPECT_EQ(config_error(f), "--tools: tools need --endpoint chat, messages or responses");
   f = {};
   f.tool_choice = "auto";
   EXPECT_EQ(config_error(f), "--tool-choice: needs --tools");

@@ -305,6 +305,93 @@ TEST(Client, ErrorObjectInsideTheStream) {
   });
 }
 
+// An Anthropic Messages stream (as troupe serve writes it) arrives as the same Deltas and
+// Done; the request went out in Anthropic's shape.
+TEST(Client, StreamsAnthropicMessagesAsDeltas) {
+  auto handler = [](const FakeRequest&, tcp::socket& s) -> asio::awaitable<bool> {
+    const auto ev = [](const char* name, const char* data) {
+      return std::string("event: ") + name + "\ndata: " + data + "\n\n";
+    };
+    co_await test::write_all(
+        s,
+        test::sse_head_close() +
+            ev("message_start",
+               R"({"type":"message_start","message":{"id":"msg_1","usage":{"input_tokens":4,"cache_read_input_tokens":2,"output_tokens":0}}})") +
+            ev("ping", R"({"type":"ping"})") +
+            ev("content_block_start",
+               R"({"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}})") +
+            ev("content_block_delta",
+               R"({"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"hm"}})") +
+            ev("content_block_stop", R"({"type":"content_block_stop","index":0})") +
+            ev("content_block_start",
+               R"({"type":"content_block_start","index":1,"content_block":{"type":"text","text":""}})") +
+            ev("content_block_delta",
+               R"({"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"Hi"}})") +
+            ev("content_block_stop", R"({"type":"content_block_stop","index":1})") +
+            ev("content_block_start",
+               R"({"type":"content_block_start","index":2,"content_block":{"type":"tool_use","id":"toolu_1","name":"f","input":{}}})") +
+            ev("content_block_delta",
+               R"({"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":"{}"}})") +
+            ev("content_block_stop", R"({"type":"content_block_stop","index":2})") +
+            ev("message_delta",
+               R"({"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":5}})") +
+            ev("message_stop", R"({"type":"message_stop"})"));
+    co_return false;
+  };
+  run(handler, [](asio::io_context& io, FakeServer& srv) -> asio::awaitable<void> {
+    Client c(io.get_executor(), {.base_url = srv.url()});
+    ChatRequest r = hello(7);
+    r.messages.insert(r.messages.begin(), Message{"system", "Be brief."});
+    r.tools = boost::json::parse(
+                  R"([{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}])")
+                  .as_array();
+    r.tool_choice = "required";
+    auto s = co_await c.stream_messages(r);
+    if (!s) {
+      ADD_FAILURE() << s.error().message;
+      co_return;
+    }
+    std::string reasoning, text, calls;
+    StreamEvent last;
+    for (;;) {
+      auto ev = co_await s->next();
+      if (auto* d = std::get_if<Delta>(&ev)) {
+        reasoning += d->reasoning;
+        text += d->content;
+        for (const auto& t : d->tool_calls)
+          calls += std::to_string(t.index) + ":" + t.id + ":" + t.name + ":" + t.arguments + ";";
+        continue;
+      }
+      last = std::move(ev);
+      break;
+    }
+    EXPECT_EQ(reasoning, "hm");
+    EXPECT_EQ(text, "Hi");
+    EXPECT_EQ(calls, "0:toolu_1:f:;0:::{};");
+    auto* done = std::get_if<Done>(&last);
+    if (!done) {
+      ADD_FAILURE() << "no Done";
+      co_return;
+    }
+    EXPECT_EQ(done->finish_reason, "tool_use");
+    if (!done->usage) {
+      ADD_FAILURE() << "no usage";
+      co_return;
+    }
+    EXPECT_EQ(done->usage->prompt_tokens, 6);
+    EXPECT_EQ(done->usage->completion_tokens, 5);
+    const FakeRequest& req = srv.requests().at(0);
+    EXPECT_EQ(req.target, "/v1/messages");
+    auto body = boost::json::parse(req.body).as_object();
+    EXPECT_EQ(body.at("system"), "Be brief.");
+    EXPECT_EQ(body.at("max_tokens"), 7);
+    EXPECT_EQ(body.at("messages").at(0).at("content").at(0).at("text"), "hello");
+    EXPECT_EQ(body.at("tools").at(0).at("input_schema").at("type"), "object");
+    EXPECT_EQ(body.at("tool_choice").at("type"), "any");
+    EXPECT_TRUE(body.at("stream").as_bool());
+  });
+}
+
 TEST(Client, CancelClosesTheConnection) {
   auto handler = [](const FakeRequest&, tcp::socket& s) -> asio::awaitable<bool> {
     co_await test::write_all(s, test::sse_head_close() + test::chat_chunk("one"));

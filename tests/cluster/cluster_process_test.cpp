@@ -307,6 +307,63 @@ TEST(ClusterProcessSlow, ApplyTemplateAndStructuredOutputGoThroughTheGateway) {
   EXPECT_EQ(refused.first, 400) << refused.second;
 }
 
+// Anthropic's Messages API (and OpenAI's Responses API) through a gateway and two workers: answers, streams, counts and
+// errors in Anthropic's shapes, the same as a worker's own server gives.
+TEST(ClusterProcessSlow, MessagesGoThroughTheGateway) {
+  auto gw = start_gateway();
+  auto a = start_worker(gw.cluster, "worker-a");
+  auto b = start_worker(gw.cluster, "worker-b");
+  ASSERT_TRUE(gateway_sees(gw, 2));
+  const std::string conversation = R"("system":"Be brief.","messages":[{"role":"user",
+      "content":"Hello"}])";
+  const std::string ask = R"({"model":"tiny","max_tokens":4,"temperature":0,)" + conversation + "}";
+  const auto through = post(gw.url, "/v1/messages", ask);
+  const auto direct = post(a.url, "/v1/messages", ask);
+  ASSERT_EQ(through.first, 200) << through.second;
+  ASSERT_EQ(direct.first, 200) << direct.second;
+  const auto tv = boost::json::parse(through.second);
+  const auto dv = boost::json::parse(direct.second);
+  EXPECT_EQ(tv.at("type"), "message");
+  EXPECT_EQ(tv.at("content"), dv.at("content"));
+  EXPECT_EQ(tv.at("stop_reason"), dv.at("stop_reason"));
+
+  const auto streamed = post(gw.url, "/v1/messages",
+                             R"({"model":"tiny","max_tokens":4,"temperature":0,"stream":true,)" +
+                                 conversation + "}");
+  ASSERT_EQ(streamed.first, 200) << streamed.second;
+  EXPECT_EQ(streamed.second.find("event: message_start"), 0u) << streamed.second;
+  EXPECT_NE(streamed.second.find("event: message_stop"), std::string::npos) << streamed.second;
+
+  const auto count = post(gw.url, "/v1/messages/count_tokens",
+                          R"({"model":"tiny",)" + conversation + "}");
+  const auto count_direct = post(b.url, "/v1/messages/count_tokens",
+                                 R"({"model":"tiny",)" + conversation + "}");
+  ASSERT_EQ(count.first, 200) << count.second;
+  EXPECT_EQ(count.second, count_direct.second);
+  const auto& usage = tv.at("usage");
+  EXPECT_EQ(usage.at("input_tokens").as_int64() + usage.at("cache_read_input_tokens").as_int64(),
+            boost::json::parse(count.second).at("input_tokens").as_int64());
+
+  const auto missing = post(gw.url, "/v1/messages",
+                            R"({"model":"nope","max_tokens":4,)" + conversation + "}");
+  EXPECT_EQ(missing.first, 404) << missing.second;
+  EXPECT_EQ(boost::json::parse(missing.second).at("error").at("type"), "not_found_error");
+
+  // The Responses API too: the gateway keeps the stored responses, so a continuation works
+  // whichever worker serves it.
+  const auto first = post(gw.url, "/v1/responses",
+                          R"({"model":"tiny","input":"Hello","max_output_tokens":3})");
+  ASSERT_EQ(first.first, 200) << first.second;
+  const std::string id(boost::json::parse(first.second).at("id").as_string());
+  EXPECT_EQ(get(gw.url, "/v1/responses/" + id), first.second);
+  const auto next = post(gw.url, "/v1/responses",
+                         R"({"model":"tiny","input":"More","max_output_tokens":3,)"
+                         R"("previous_response_id":")" + id + "\"}");
+  ASSERT_EQ(next.first, 200) << next.second;
+  EXPECT_GT(boost::json::parse(next.second).at("usage").at("input_tokens").as_int64(),
+            boost::json::parse(first.second).at("usage").at("input_tokens").as_int64());
+}
+
 TEST(ClusterProcessSlow, KilledWorkerFailsOnlyItsStreams) {
   auto gw = start_gateway();
   auto a = start_worker(gw.cluster, "worker-a");

@@ -6,7 +6,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 troupe=$1
 work=$2
-if [ ! -d "$here/node_modules/openai" ] || [ ! -d "$here/node_modules/ajv" ] || [ ! -d "$here/node_modules/zod" ]; then
+if [ ! -d "$here/node_modules/openai" ] || [ ! -d "$here/node_modules/ajv" ] || [ ! -d "$here/node_modules/zod" ] || [ ! -d "$here/node_modules/@anthropic-ai/sdk" ]; then
   if [ -n "${CI:-}" ]; then
     echo "tests/e2e/node_modules is missing: run scripts/bootstrap.sh" >&2
     exit 1
@@ -27,4 +27,4 @@ stories="$here/../../../shared/models/stories260K.gguf"
 export TROUPE_BIN="$troupe" TROUPE_E2E_MODEL="$model" TROUPE_E2E_BERT="$bert" \
   TROUPE_E2E_RERANK="$rerank" TROUPE_E2E_STORIES="$stories"
 exec node --test --test-concurrency=1 "$here/serve.test.mjs" "$here/structured.test.mjs" \
-  "$here/embeddings.test.mjs"
+  "$here/embeddings.test.mjs" "$here/anthropic.test.mjs" "$here/responses.test.mjs"

@@ -32,6 +32,31 @@ TEST(Router, ChecksBearerKeys) {
   EXPECT_TRUE(needs_auth(Endpoint::chat_completions));
 }
 
+TEST(Router, AnthropicAndResponsesRoutes) {
+  EXPECT_EQ(resolve(Method::post, "/v1/messages").endpoint, Endpoint::messages);
+  EXPECT_EQ(resolve(Method::post, "/v1/messages/count_tokens").endpoint, Endpoint::count_tokens);
+  EXPECT_TRUE(is_anthropic(Endpoint::messages));
+  EXPECT_TRUE(is_anthropic(Endpoint::count_tokens));
+  EXPECT_FALSE(is_anthropic(Endpoint::responses));
+  EXPECT_EQ(resolve(Method::post, "/v1/responses").endpoint, Endpoint::responses);
+  const auto item = resolve(Method::get, "/v1/responses/resp_1");
+  EXPECT_EQ(item.endpoint, Endpoint::response_item);
+  EXPECT_TRUE(item.method_allowed);
+  EXPECT_TRUE(resolve(Method::del, "/v1/responses/resp_1").method_allowed);
+  EXPECT_FALSE(resolve(Method::post, "/v1/responses/resp_1").method_allowed);
+  EXPECT_EQ(response_id("/v1/responses/resp_1?x=1"), "resp_1");
+  EXPECT_EQ(response_id("/v1/responses/a/b"), "");
+  EXPECT_EQ(resolve(Method::get, "/v1/responses/a/b").endpoint, Endpoint::unknown);
+  EXPECT_TRUE(needs_auth(Endpoint::response_item));
+}
+
+TEST(Router, ChecksXApiKeys) {
+  EXPECT_TRUE(authorized_api_key("sk-1", "sk-1"));
+  EXPECT_FALSE(authorized_api_key("sk-2", "sk-1"));
+  EXPECT_FALSE(authorized_api_key("", "sk-1"));
+  EXPECT_FALSE(authorized_api_key("Bearer sk-1", "sk-1"));
+}
+
 const std::vector<engine::ModelInfo> models = {{"m", 256, 100, "troupe", 0}};
 
 TEST(Job, FillsTheTaskFromTheRequest) {

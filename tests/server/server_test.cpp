@@ -307,10 +307,11 @@ TEST(Server, CorsPreflightAndHeaders) {
 }
 
 // Sends a request on a raw socket and returns the socket (the response unread).
-tcp::socket send_raw(net::io_context& ioc, std::uint16_t port, const std::string& body) {
+tcp::socket send_raw(net::io_context& ioc, std::uint16_t port, const std::string& body,
+                     const char* target = "/v1/chat/completions") {
   tcp::socket s(ioc);
   s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
-  http::request<http::string_body> req{http::verb::post, "/v1/chat/completions", 11};
+  http::request<http::string_body> req{http::verb::post, target, 11};
   req.set(http::field::host, "localhost");
   req.body() = body;
   req.prepare_payload();
@@ -750,6 +751,238 @@ TEST(ServerWithSimEngine, ConcurrentStreamsGetTheirOwnUsage) {
              R"({"messages":[{"role":"user","content":"hi"}],"max_tokens":3,"ignore_eos":true})");
   ASSERT_EQ(plain.status, 200) << plain.raw.body();
   EXPECT_EQ(plain.body().at("usage").at("completion_tokens"), 3);
+}
+
+
+// Anthropic's Messages API: the same generation behind Anthropic's shapes.
+
+std::string messages_body(const std::string& content, const std::string& extra = {}) {
+  return R"({"model":"fake","max_tokens":3,"messages":[{"role":"user","content":")" + content +
+         "\"}]" + (extra.empty() ? "" : "," + extra) + "}";
+}
+
+// The (event, data) pairs of an Anthropic SSE body, in order.
+std::vector<std::pair<std::string, json::value>> named_events(const Reply& r) {
+  std::vector<std::pair<std::string, json::value>> out;
+  const std::string& b = r.raw.body();
+  for (std::size_t pos = 0; (pos = b.find("event: ", pos)) != std::string::npos;) {
+    const auto nl = b.find('\n', pos);
+    const auto data = b.find("data: ", nl);
+    const auto end = b.find("\n\n", data);
+    out.emplace_back(b.substr(pos + 7, nl - pos - 7),
+                     json::parse(b.substr(data + 6, end - data - 6)));
+    pos = end;
+  }
+  return out;
+}
+
+void expect_anthropic_error(const Reply& r, int status, const char* type) {
+  EXPECT_EQ(r.status, status) << r.raw.body();
+  auto v = r.body();
+  EXPECT_EQ(v.at("type"), "error") << r.raw.body();
+  EXPECT_EQ(v.at("error").at("type"), type) << r.raw.body();
+  EXPECT_TRUE(v.at("error").at("message").is_string());
+}
+
+TEST(Messages, NonStreamingAnswer) {
+  TestServer t;
+  auto r = t.post("/v1/messages", messages_body("hello", R"("system":"Be brief.")"),
+                  {{"anthropic-version", "2023-06-01"}});
+  ASSERT_EQ(r.status, 200) << r.raw.body();
+  auto v = r.body();
+  EXPECT_EQ(v.at("type"), "message");
+  EXPECT_TRUE(std::string(v.at("id").as_string()).starts_with("msg_"));
+  EXPECT_EQ(v.at("model"), "fake");
+  EXPECT_EQ(v.at("content").at(0).at("text"), "t0 t1 t2 ");
+  EXPECT_EQ(v.at("stop_reason"), "max_tokens");
+  EXPECT_EQ(v.at("usage").at("input_tokens"), 1);  // the fake counts the words of the last message
+  EXPECT_EQ(v.at("usage").at("output_tokens"), 3);
+  // The system prompt and the message reached the task as a conversation.
+  const auto tasks = t.backend.tasks();
+  ASSERT_EQ(tasks.size(), 1u);
+  const auto& msgs = std::get<std::vector<engine::ChatMessage>>(tasks[0].prompt);
+  ASSERT_EQ(msgs.size(), 2u);
+  EXPECT_EQ(msgs[0].role, "system");
+  EXPECT_EQ(tasks[0].stop.max_tokens, 3);
+}
+
+TEST(Messages, AStopSequenceIsReported) {
+  TestServer t;
+  auto r = t.post("/v1/messages", messages_body("hi", R"("stop_sequences":["t1"])"));
+  ASSERT_EQ(r.status, 200) << r.raw.body();
+  EXPECT_EQ(r.body().at("stop_reason"), "stop_sequence");
+  EXPECT_EQ(r.body().at("stop_sequence"), "t1");
+}
+
+TEST(Messages, StreamsAnthropicsEvents) {
+  TestServer t;
+  auto r = t.post("/v1/messages", messages_body("hi", R"("stream":true)"));
+  ASSERT_EQ(r.status, 200) << r.raw.body();
+  EXPECT_EQ(r.raw[http::field::content_type], "text/event-stream");
+  auto ev = named_events(r);
+  std::vector<std::string> names;
+  for (const auto& [name, data] : ev) {
+    names.push_back(name);
+    EXPECT_EQ(data.at("type"), name.c_str());
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"message_start", "ping", "content_block_start",
+                                             "content_block_delta", "content_block_delta",
+                                             "content_block_delta", "content_block_stop",
+                                             "message_delta", "message_stop"}));
+  EXPECT_EQ(ev[0].second.at("message").at("usage").at("input_tokens"), 1);
+  EXPECT_EQ(ev[3].second.at("delta").at("text"), "t0 ");
+  EXPECT_EQ(ev[7].second.at("delta").at("stop_reason"), "max_tokens");
+  EXPECT_EQ(ev[7].second.at("usage").at("output_tokens"), 3);
+  EXPECT_EQ(r.raw.body().find("[DONE]"), std::string::npos);
+}
+
+TEST(Messages, ToolUseAndThinkingStreamAsBlocks) {
+  TestServer t;
+  const std::string tools =
+      R"("tools":[{"name":"get_weather","input_schema":{"type":"object"}}],)"
+      R"("tool_choice":{"type":"any"},"thinking":{"type":"enabled","budget_tokens":1024})";
+  auto plain = t.post("/v1/messages",
+                      R"({"model":"fake","max_tokens":2048,"messages":[{"role":"user",
+                         "content":"toolcall"}],)" + tools + "}");
+  ASSERT_EQ(plain.status, 200) << plain.raw.body();
+  const auto v = plain.body();
+  EXPECT_EQ(v.at("stop_reason"), "tool_use");
+  EXPECT_EQ(v.at("content").at(0).at("type"), "thinking");
+  EXPECT_EQ(v.at("content").at(1).at("text"), "Checking.");
+  EXPECT_EQ(v.at("content").at(2).at("type"), "tool_use");
+  EXPECT_EQ(v.at("content").at(2).at("input").at("city"), "Paris");
+  const auto task = t.backend.tasks().back();
+  EXPECT_EQ(task.chat.tool_choice, chatfmt::ToolChoice::required);
+  EXPECT_FALSE(task.chat.reasoning_effort.has_value());
+
+  auto s = t.post("/v1/messages",
+                  R"({"model":"fake","max_tokens":2048,"stream":true,"messages":[{"role":"user",
+                     "content":"toolcall"}],)" + tools + "}");
+  auto ev = named_events(s);
+  ASSERT_EQ(ev.size(), 14u) << s.raw.body();
+  EXPECT_EQ(ev[2].second.at("content_block").at("type"), "thinking");
+  EXPECT_EQ(ev[3].second.at("delta").at("thinking"), "hmm");
+  EXPECT_EQ(ev[5].second.at("content_block").at("type"), "text");
+  EXPECT_EQ(ev[8].second.at("content_block").at("type"), "tool_use");
+  EXPECT_EQ(ev[8].second.at("content_block").at("name"), "get_weather");
+  EXPECT_EQ(ev[9].second.at("delta").at("partial_json"), "{\"city\"");
+  EXPECT_EQ(ev[10].second.at("delta").at("partial_json"), ":\"Paris\"}");
+  EXPECT_EQ(ev[11].first, "content_block_stop");
+  EXPECT_EQ(ev[12].second.at("delta").at("stop_reason"), "tool_use");
+  EXPECT_EQ(ev[13].first, "message_stop");
+}
+
+TEST(Messages, ErrorsHaveAnthropicsShape) {
+  ServerConfig cfg;
+  cfg.api_key = "sk-test";
+  TestServer t(cfg);
+  const std::vector<std::pair<std::string, std::string>> key = {{"x-api-key", "sk-test"}};
+  expect_anthropic_error(t.post("/v1/messages", messages_body("x")), 401, "authentication_error");
+  expect_anthropic_error(t.post("/v1/messages", messages_body("x"), {{"x-api-key", "nope"}}), 401,
+                         "authentication_error");
+  EXPECT_EQ(t.post("/v1/messages", messages_body("x"), key).status, 200);
+  EXPECT_EQ(t.post("/v1/messages", messages_body("x"), {{"Authorization", "Bearer sk-test"}})
+                .status,
+            200);
+  // x-api-key also opens the OpenAI routes, which keep their own error shape.
+  EXPECT_EQ(t.post("/v1/chat/completions", chat_body("x", R"("max_tokens":1)"), key).status, 200);
+  expect_error(t.post("/v1/chat/completions", chat_body("x")), 401);
+  expect_anthropic_error(
+      t.post("/v1/messages", R"({"model":"nope","max_tokens":3,"messages":[{"role":"user",
+                                 "content":"x"}]})", key),
+      404, "not_found_error");
+  expect_anthropic_error(t.post("/v1/messages", R"({"model":"fake","messages":[]})", key), 400,
+                         "invalid_request_error");
+  expect_anthropic_error(t.post("/v1/messages", messages_body("too long"), key), 400,
+                         "invalid_request_error");
+  expect_anthropic_error(t.post("/v1/messages", messages_body("overloaded"), key), 529,
+                         "overloaded_error");
+  expect_anthropic_error(t.post("/v1/messages", "{", key), 400, "invalid_request_error");
+  expect_anthropic_error(t.request(http::verb::get, "/v1/messages", {}, key), 405,
+                         "invalid_request_error");
+  // A refusal after the stream would have started is still a plain error answer.
+  expect_anthropic_error(
+      t.post("/v1/messages", messages_body("overloaded", R"("stream":true)"), key), 529,
+      "overloaded_error");
+}
+
+TEST(Messages, MetricsCountTheEndpoint) {
+  TestServer t;
+  t.post("/v1/messages", messages_body("x"));
+  t.post("/v1/messages", messages_body("x", R"("stream":true)"));
+  auto m = t.request(http::verb::get, "/metrics");
+  EXPECT_NE(m.raw.body().find(R"(troupe_requests_total{endpoint="messages",code="200"} 2)"),
+            std::string::npos)
+      << m.raw.body();
+  TROUPE_EXPECT_PROMTOOL_ACCEPTS(m.raw.body());
+}
+
+TEST(Messages, DisconnectMidStreamCancelsTheGeneration) {
+  TestServer t;
+  net::io_context ioc;
+  auto s = send_raw(ioc, t.port(), messages_body("hold", R"("stream":true)"), "/v1/messages");
+  std::string got;
+  net::read_until(s, net::dynamic_buffer(got), "held");
+  ASSERT_TRUE(t.backend.wait_running(1));
+  s.close();
+  ASSERT_TRUE(t.backend.wait_running(0));
+  EXPECT_EQ(t.backend.cancelled(), 1);
+}
+
+// While the generation produces nothing, pings keep coming (here every millisecond), and the
+// client leaving between them still cancels the generation.
+TEST(Messages, PingsWhileWaitingAndCancelsOnDisconnect) {
+  ServerConfig cfg;
+  cfg.ping_interval = std::chrono::milliseconds(1);
+  TestServer t(cfg);
+  net::io_context ioc;
+  auto s = send_raw(ioc, t.port(), messages_body("hold", R"("stream":true)"), "/v1/messages");
+  std::string got;
+  net::read_until(s, net::dynamic_buffer(got), "held");
+  const auto after_held = got.find("held");
+  while (got.find("event: ping", after_held) == std::string::npos) {
+    std::array<char, 512> buf{};
+    got.append(buf.data(), s.read_some(net::buffer(buf)));
+  }
+  ASSERT_TRUE(t.backend.wait_running(1));
+  s.close();
+  ASSERT_TRUE(t.backend.wait_running(0));
+  EXPECT_EQ(t.backend.cancelled(), 1);
+}
+
+TEST_F(ServerWithChatTemplate, MessagesCountTokensMatchesTheRenderedPrompt) {
+  const std::string body =
+      R"({"model":"tiny","system":"Be brief.","messages":[{"role":"user","content":"Hello"}]})";
+  auto r = server_->post("/v1/messages/count_tokens", body);
+  ASSERT_EQ(r.status, 200) << r.raw.body();
+  const auto counted = r.body().at("input_tokens").as_int64();
+  EXPECT_GT(counted, 5);
+  // The same conversation generated: its input tokens are the count.
+  auto g = server_->post("/v1/messages",
+                         R"({"model":"tiny","max_tokens":1,"temperature":0,"system":"Be brief.",
+                             "messages":[{"role":"user","content":"Hello"}]})");
+  ASSERT_EQ(g.status, 200) << g.raw.body();
+  const auto gb = g.body();
+  const auto& u = gb.at("usage");
+  EXPECT_EQ(u.at("input_tokens").as_int64() + u.at("cache_read_input_tokens").as_int64(), counted);
+  expect_anthropic_error(server_->post("/v1/messages/count_tokens", R"({"model":"tiny"})"), 400,
+                         "invalid_request_error");
+  expect_anthropic_error(
+      server_->post("/v1/messages/count_tokens",
+                    R"({"model":"nope","messages":[{"role":"user","content":"x"}]})"),
+      404, "not_found_error");
+}
+
+TEST_F(ServerWithChatTemplate, MessagesToolRoundTripGenerates) {
+  auto r = server_->post("/v1/messages", R"({"model":"tiny","max_tokens":8,"temperature":0,
+    "tools":[{"name":"get_time","description":"the time","input_schema":{"type":"object",
+      "properties":{"city":{"type":"string"}},"required":["city"]}}],
+    "messages":[{"role":"user","content":"Time in Paris?"},
+      {"role":"assistant","content":[{"type":"tool_use","id":"toolu_1","name":"get_time",
+        "input":{"city":"Paris"}}]},
+      {"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1","content":"10:30"}]}]})");
+  ASSERT_EQ(r.status, 200) << r.raw.body();
+  EXPECT_EQ(r.body().at("type"), "message");
 }
 
 }  // namespace
