@@ -128,7 +128,11 @@ struct TensorPlan {
   std::int64_t ne0 = 0, ne1 = 1;
   bool norm = false;
   bool bias = false;
+  // Random but always F32, whatever the model's type: llama.cpp's BERT graph adds the token-
+  // type row to F32 activations directly, and ggml's CPU add has no F32 + F16 kernel.
+  bool f32 = false;
   bool vector() const { return norm || bias; }
+  bool stays_f32() const { return norm || bias || f32; }
 };
 
 // llama.cpp's BERT (src/models/bert.cpp): learned positions and token types, a norm after the
@@ -139,7 +143,7 @@ std::vector<TensorPlan> plan_bert_tensors(const ModelSpec& spec) {
   const Shape& s = spec.shape;
   std::vector<TensorPlan> t;
   t.push_back({"token_embd.weight", s.n_embd, s.n_vocab});
-  t.push_back({"token_types.weight", s.n_embd, 2});
+  t.push_back({"token_types.weight", s.n_embd, 2, false, false, true});
   t.push_back({"position_embd.weight", s.n_embd, s.n_ctx});
   t.push_back({"token_embd_norm.weight", s.n_embd, 1, true});
   t.push_back({"token_embd_norm.bias", s.n_embd, 1, false, true});
@@ -318,7 +322,7 @@ Result<void> write_tensors(std::FILE* f, gguf_context* g, const std::vector<Tens
   for (std::size_t first = 0; first < plan.size(); first += group) {
     std::vector<std::future<std::vector<std::uint8_t>>> jobs;
     for (std::size_t i = first; i < std::min(plan.size(), first + group); ++i) {
-      auto type = plan[i].vector() ? GGML_TYPE_F32 : ggml_type_of(spec.type);
+      auto type = plan[i].stays_f32() ? GGML_TYPE_F32 : ggml_type_of(spec.type);
       jobs.push_back(
           std::async(std::launch::async, generate_tensor, std::cref(plan[i]), type, spec.seed));
     }
@@ -360,7 +364,7 @@ Result<void> write_model(const ModelSpec& requested, const std::string& path,
   if (auto ok = set_tokenizer(g.get(), spec, file ? &*file : nullptr); !ok)
     return ok.error();
   for (const auto& t : plan) {
-    auto type = t.vector() ? GGML_TYPE_F32 : ggml_type_of(spec.type);
+    auto type = t.stays_f32() ? GGML_TYPE_F32 : ggml_type_of(spec.type);
     ggml_tensor* tensor = t.ne1 == 1 && t.vector()
                               ? ggml_new_tensor_1d(meta.get(), type, t.ne0)
                               : ggml_new_tensor_2d(meta.get(), type, t.ne0, t.ne1);

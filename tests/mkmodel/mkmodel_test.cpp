@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <llama.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -256,6 +257,37 @@ TEST(MkmodelBert, LoadsWithPoolingAndClassifierHead) {
   const auto path = temp_path("bert-q8.gguf");
   ASSERT_TRUE(write_model(spec, path));
   EXPECT_TRUE(load(path));
+}
+
+// Every weight type embeds, not only loads: llama.cpp's BERT graph adds the token-type row
+// to F32 activations, which ggml cannot do from an F16 or quantized tensor (it aborted).
+TEST(MkmodelBert, EveryWeightTypeEmbeds) {
+  for (WeightType type : {WeightType::f32, WeightType::f16, WeightType::q8_0}) {
+    auto spec = ModelSpec{*shape_by_name("tiny"), type, 2};
+    spec.arch = Arch::bert;
+    spec.shape.n_head_kv = spec.shape.n_head;
+    spec.shape.n_ctx = 512;
+    spec.vocab_file = TROUPE_LLAMA_TESTDATA "/vocab/ggml-vocab-bert-bge.gguf";
+    const auto path = temp_path("bert-embeds.gguf");
+    ASSERT_TRUE(write_model(spec, path));
+    auto model = load(path);
+    ASSERT_TRUE(model);
+    auto params = llama_context_default_params();
+    params.n_ctx = 512;
+    params.n_batch = params.n_ubatch = 512;
+    params.n_threads = params.n_threads_batch = 1;
+    params.embeddings = true;
+    std::unique_ptr<llama_context, decltype(&llama_free)> ctx(
+        llama_init_from_model(model.get(), params), &llama_free);
+    ASSERT_TRUE(ctx);
+    auto tokens = tokenize(llama_model_get_vocab(model.get()), "hello world", true);
+    ASSERT_EQ(llama_encode(ctx.get(), llama_batch_get_one(tokens.data(),
+                                                          static_cast<int>(tokens.size()))),
+              0);
+    const float* v = llama_get_embeddings_seq(ctx.get(), 0);
+    ASSERT_NE(v, nullptr);
+    EXPECT_TRUE(std::isfinite(v[0]));
+  }
 }
 
 TEST(MkmodelBert, RefusesWhatBertCannotBe) {
