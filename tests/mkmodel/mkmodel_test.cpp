@@ -228,6 +228,16 @@ TEST(Generate, RealModelGreedyIsRepeatableText) {
 namespace troupe::mkmodel {
 namespace {
 
+// The tiny shape as a BERT with the real bert-bge vocabulary.
+ModelSpec tiny_bert(WeightType type) {
+  auto spec = ModelSpec{*shape_by_name("tiny"), type, 2};
+  spec.arch = Arch::bert;
+  spec.shape.n_head_kv = spec.shape.n_head;
+  spec.shape.n_ctx = 512;
+  spec.vocab_file = TROUPE_LLAMA_TESTDATA "/vocab/ggml-vocab-bert-bge.gguf";
+  return spec;
+}
+
 // llama.cpp loads a generated BERT (the bert-bge WordPiece vocabulary) as an encoder that
 // pools; the rank variant carries the one-score classifier head; a quantized one loads too.
 TEST(MkmodelBert, LoadsWithPoolingAndClassifierHead) {
@@ -249,11 +259,7 @@ TEST(MkmodelBert, LoadsWithPoolingAndClassifierHead) {
     ASSERT_EQ(tokens.size(), 4u);  // [CLS] hello world [SEP]
     EXPECT_EQ(tokens.front(), llama_vocab_bos(vocab));
   }
-  auto spec = ModelSpec{*shape_by_name("tiny"), WeightType::q8_0, 2};
-  spec.arch = Arch::bert;
-  spec.shape.n_head_kv = spec.shape.n_head;
-  spec.shape.n_ctx = 512;
-  spec.vocab_file = TROUPE_LLAMA_TESTDATA "/vocab/ggml-vocab-bert-bge.gguf";
+  const auto spec = tiny_bert(WeightType::q8_0);
   const auto path = temp_path("bert-q8.gguf");
   ASSERT_TRUE(write_model(spec, path));
   EXPECT_TRUE(load(path));
@@ -263,11 +269,7 @@ TEST(MkmodelBert, LoadsWithPoolingAndClassifierHead) {
 // to F32 activations, which ggml cannot do from an F16 or quantized tensor (it aborted).
 TEST(MkmodelBert, EveryWeightTypeEmbeds) {
   for (WeightType type : {WeightType::f32, WeightType::f16, WeightType::q8_0}) {
-    auto spec = ModelSpec{*shape_by_name("tiny"), type, 2};
-    spec.arch = Arch::bert;
-    spec.shape.n_head_kv = spec.shape.n_head;
-    spec.shape.n_ctx = 512;
-    spec.vocab_file = TROUPE_LLAMA_TESTDATA "/vocab/ggml-vocab-bert-bge.gguf";
+    const auto spec = tiny_bert(type);
     const auto path = temp_path("bert-embeds.gguf");
     ASSERT_TRUE(write_model(spec, path));
     auto model = load(path);
