@@ -39,6 +39,9 @@ const Family families[] = {
     {"deepseek-r1", "llama-bpe", "deepseek-ai-DeepSeek-R1-Distill-Llama-8B.jinja",
      "<|begin_of_text|>"},
     {"gemma4", "gemma-4", "google-gemma-4-31B-it.jinja", "<|turn>"},
+    // DeepSeek R1 with the tool-call markup its Distill templates lack (llama.cpp's own
+    // template for it; its <｜tool▁...｜> markup is plain text in this vocabulary).
+    {"deepseek-r1-tools", "llama-bpe", "llama-cpp-deepseek-r1.jinja", "<|begin_of_text|>"},
 };
 
 std::string read(const std::filesystem::path& p) {
