@@ -9,7 +9,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { startServer, stopServer } from './server.mjs';
@@ -199,4 +199,54 @@ test('web chat: the incremental markdown renderer equals a whole render at every
   }
   assert.deepEqual(errors, []);
   await context.close();
+});
+
+test('web chat: conversations are renamed, exported, imported and deleted', async () => {
+  const errors = [];
+  const a = await browser.newContext({ acceptDownloads: true });
+  const page = await openPage(a, real.url, errors);
+  await modelListed(page, 'stories');
+  await setSetting(page, 'max_tokens', '8');
+  const ask = async (text, n) => {
+    await page.fill('#input', text);
+    await page.press('#input', 'Enter');
+    await page.locator('.message.assistant .stats').nth(n).filter({ hasText: 'tokens' }).waitFor();
+  };
+  await ask('First question', 0);
+  await page.click('#new-chat');
+  await ask('Second question', 0);
+  const items = page.locator('.conversations li');
+  assert.equal(await items.count(), 2);
+
+  await page.click('.conversations li[aria-current="true"] button[aria-label^="Rename"]');
+  await page.fill('.conversations input', 'Renamed chat');
+  await page.press('.conversations input', 'Enter');
+  assert.deepEqual(await items.allInnerTexts(), ['Renamed chat', 'First question']);
+
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export')]);
+  const file = await download.path();
+  const exported = JSON.parse(readFileSync(file, 'utf8'));
+  assert.equal(exported.format, 'troupe-chat');
+  assert.deepEqual(exported.conversations.map((c) => c.title), ['Renamed chat', 'First question']);
+  assert.equal(exported.conversations[1].messages[0].content, 'First question');
+
+  const b = await browser.newContext();
+  const other = await openPage(b, real.url, errors);
+  await modelListed(other, 'stories');
+  await other.setInputFiles('#import-file', file);
+  await other.locator('.conversations li').nth(2).waitFor();
+  assert.deepEqual(await other.locator('.conversations li').allInnerTexts(),
+    ['Renamed chat', 'First question', 'New chat']);
+  await other.click('.conversations li:nth-child(2) .open');
+  assert.equal(await other.locator('.message.user .body').innerText(), 'First question');
+
+  other.once('dialog', (d) => d.accept());
+  await other.click('.conversations li button[aria-label="Delete Renamed chat"]');
+  await other.reload();
+  await modelListed(other, 'stories');
+  assert.deepEqual(await other.locator('.conversations li').allInnerTexts(),
+    ['First question', 'New chat']);
+  assert.deepEqual(errors, []);
+  await a.close();
+  await b.close();
 });
