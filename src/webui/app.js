@@ -208,14 +208,16 @@ async function streamAnswer(conversation, answer, view) {
       body: JSON.stringify(requestBody(conversation)),
     });
     if (!res.ok) throw await errorOf(res);
+    let complete = false;
     for await (const data of sseData(res)) {
-      if (data === '[DONE]') break;
+      if (data === '[DONE]') { complete = true; break; }
       const chunk = JSON.parse(data);
       if (chunk.error) throw new HttpError(0, chunk.error.message ?? 'The server failed');
       applyChunk(answer, chunk);
       if (first === null && answer.chunks) first = performance.now();
       view.changed();
     }
+    if (!complete) throw new Error('The connection closed before the answer was complete');
   } catch (e) {
     if (abort.signal.aborted) answer.stopped = true;
     else answer.error = e.message || String(e);
