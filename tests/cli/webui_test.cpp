@@ -99,22 +99,16 @@ void expect_page_served(int port) {
   EXPECT_EQ(header(post, "Allow"), "GET, HEAD");
 }
 
-TEST(WebUi, ServeServesThePageAndItsFiles) {
-  auto p = serve();
-  const int port = port_of(p);
-  ASSERT_GT(port, 0);
-  expect_page_served(port);
-  p.terminate();
-  EXPECT_EQ(p.wait(), 0);
-}
-
-TEST(WebUi, GatewayServesThePage) {
-  auto p = gateway();
-  const int port = port_of(p);
-  ASSERT_GT(port, 0);
-  expect_page_served(port);
-  p.terminate();
-  EXPECT_EQ(p.wait(), 0);
+TEST(WebUi, ServeAndGatewayServeThePageAndItsFiles) {
+  auto s = serve();
+  auto g = gateway();
+  for (ChildProcess* p : {&s, &g}) {
+    const int port = port_of(*p);
+    ASSERT_GT(port, 0);
+    expect_page_served(port);
+    p->terminate();
+    EXPECT_EQ(p->wait(), 0);
+  }
 }
 
 TEST(WebUi, ThePageNeedsNoKeyButTheApiDoes) {
