@@ -14,7 +14,7 @@ namespace troupe::server::detail {
 namespace {
 
 constexpr std::string_view kPolicy =
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 Response asset_response(const Connection& c, const webui::Asset& a, bool current) {
