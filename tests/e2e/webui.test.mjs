@@ -250,3 +250,45 @@ test('web chat: conversations are renamed, exported, imported and deleted', asyn
   await a.close();
   await b.close();
 });
+
+// The model here neither reasons nor calls tools, so this one answer is played by the browser
+// itself (a routed request): the stream troupe sends for such a model, in OpenAI's shape.
+test('web chat: reasoning is folded, tool calls and server errors are shown as such', async () => {
+  const context = await browser.newContext();
+  const errors = [];
+  const page = await openPage(context, real.url, errors);
+  await modelListed(page, 'stories');
+  const event = (delta, extra = {}) =>
+    `data: ${JSON.stringify({ object: 'chat.completion.chunk', choices: [{ index: 0, delta, ...extra }] })}\n\n`;
+  await page.route('**/v1/chat/completions', (route) => {
+    const body = JSON.parse(route.request().postData());
+    if (body.messages.at(-1).content === 'fail') {
+      return route.fulfill({ status: 400, contentType: 'application/json',
+        body: JSON.stringify({ error: { message: "'temperature' must be at most 2", type: 'invalid_request_error' } }) });
+    }
+    return route.fulfill({ status: 200, contentType: 'text/event-stream', body: [
+      event({ role: 'assistant', content: '' }),
+      event({ reasoning_content: 'The user wants ' }), event({ reasoning_content: 'the weather.' }),
+      event({ tool_calls: [{ index: 0, id: 'call_1', type: 'function',
+        function: { name: 'forecast', arguments: '{"days":' } }] }),
+      event({ tool_calls: [{ index: 0, function: { arguments: ' 3}' } }] }),
+      event({}, { finish_reason: 'tool_calls' }),
+      `data: ${JSON.stringify({ choices: [], usage: { completion_tokens: 12 } })}\n\n`,
+      'data: [DONE]\n\n'].join('') });
+  });
+  await page.fill('#input', 'Weather?');
+  await page.press('#input', 'Enter');
+  const answer = lastAnswer(page);
+  await answer.locator('.stats').filter({ hasText: '12 tokens' }).waitFor();
+  const reasoning = answer.locator('details.reasoning');
+  assert.equal(await reasoning.getAttribute('open'), null, 'folded');
+  assert.equal(await reasoning.locator('.reasoning-text').textContent(), 'The user wants the weather.');
+  assert.equal(await answer.locator('.tool-call .tool-name').innerText(), 'Tool call: forecast');
+  assert.deepEqual(JSON.parse(await answer.locator('.tool-call pre').innerText()), { days: 3 });
+
+  await page.fill('#input', 'fail');
+  await page.press('#input', 'Enter');
+  await lastAnswer(page).locator('.error').filter({ hasText: 'must be at most 2' }).waitFor();
+  assert.deepEqual(errors.filter((e) => !e.includes('400')), []);
+  await context.close();
+});
