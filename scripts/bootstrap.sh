@@ -15,7 +15,9 @@
 #      (tests/e2e/node_modules).
 #   4. With --test-tools (scripts/test.sh passes it): promtool, unpacked from Debian's
 #      prometheus package into third_party/promtool without installing the package (which
-#      would start a Prometheus server), so the tests can run `promtool check metrics`.
+#      would start a Prometheus server), so the tests can run `promtool check metrics`; and
+#      Debian's chromium, the browser the web chat's end-to-end test drives through
+#      playwright-core (an npm package of step 3, which never downloads a browser).
 # Re-running is safe: each step is skipped when its stamp says it is done.
 set -euo pipefail
 
@@ -249,10 +251,10 @@ install_npm_e2e() {
   [ -f "$dir/package.json" ] || return 0
   # Installed when node_modules holds exactly what package-lock.json pins.
   if cmp -s "$dir/package-lock.json" "$dir/node_modules/.troupe-installed-lock"; then
-    step "end-to-end npm packages (openai, @anthropic-ai/sdk, ajv, zod): present"
+    step "end-to-end npm packages (openai, @anthropic-ai/sdk, ajv, zod, playwright-core): present"
     return
   fi
-  step "end-to-end npm packages (openai, @anthropic-ai/sdk, ajv, zod): installing"
+  step "end-to-end npm packages (openai, @anthropic-ai/sdk, ajv, zod, playwright-core): installing"
   (cd "$dir" && npm ci --silent --no-audit --no-fund >/dev/null 2>&1) ||
     die "npm ci in tests/e2e failed" "check that the npm registry is reachable, then re-run"
   cp "$dir/package-lock.json" "$dir/node_modules/.troupe-installed-lock"
@@ -287,6 +289,7 @@ for arg in "$@"; do
     *) die "unknown option '$arg'" "usage: scripts/bootstrap.sh [--test-tools] [--prebuilt|--native|--cuda|--vulkan]" ;;
   esac
 done
+if $test_tools; then apt_packages+=(chromium); fi
 case "$gpu" in
   "") ;;
   cuda) ;;

@@ -103,8 +103,9 @@ void print_banner(const server::ServerConfig& config, std::uint16_t port, bool r
       "  curl http://{0}:{1}/v1/chat/completions -H 'Content-Type: application/json'{2} \\\n"
       "    -d '{{\"messages\":[{{\"role\":\"user\",\"content\":\"Hello\"}}],"
       "\"max_tokens\":32,\"stream\":true}}'\n"
-      "  troupe chat --url http://{0}:{1}\n",
-      config.host, port, with_key ? " -H \"Authorization: Bearer $TROUPE_API_KEY\"" : "");
+      "  troupe chat --url http://{0}:{1}\n{3}",
+      config.host, port, with_key ? " -H \"Authorization: Bearer $TROUPE_API_KEY\"" : "",
+      config.webui ? fmt::format("  or open http://{}:{}/ in a browser\n", config.host, port) : "");
   if (random_weights) {
     fmt::print(
         "Note: no --model was given, so this is a generated model with RANDOM WEIGHTS: it "

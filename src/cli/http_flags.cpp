@@ -18,6 +18,7 @@ void add_http_flags(CLI::App& app, HttpFlags& f) {
                  "require 'Authorization: Bearer <key>' (or env TROUPE_API_KEY)");
   app.add_option("--cors-origin", f.config.cors_origin,
                  "send CORS headers for this origin ('*' for any)");
+  app.add_flag("--no-webui{false}", f.config.webui, "do not serve the web chat page at /");
   app.add_option("--max-body", f.config.max_body_bytes, "largest request body in bytes")
       ->capture_default_str();
   app.add_option("--max-connections", f.config.max_connections, "open connections before 503")

@@ -18,7 +18,7 @@ struct HttpFlags {
   double shutdown_grace_s = 10;
 };
 
-// Adds --api-key, --cors-origin, --max-body, --max-connections, --io-threads, and the
+// Adds --api-key, --cors-origin, --no-webui, --max-body, --max-connections, --io-threads, and the
 // durations --header-timeout, --body-timeout and --shutdown-grace (bare numbers: seconds).
 void add_http_flags(CLI::App& app, HttpFlags& f);
 

@@ -122,6 +122,9 @@ net::awaitable<bool> handle_apply_template(Connection& c, Request& req);
 net::awaitable<bool> handle_embeddings(Connection& c, Request& req);
 net::awaitable<bool> handle_rerank(Connection& c, Request& req);
 
+// GET / HEAD of the chat page's files (webui.cpp): 404 for a file that is not embedded.
+net::awaitable<bool> handle_webui(Connection& c, Request& req);
+
 // Adds the CORS headers when an origin is configured.
 void add_cors(const Connection& c, http::fields& fields);
 

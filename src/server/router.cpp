@@ -45,6 +45,10 @@ RouteMatch resolve(Method method, std::string_view target) {
   std::string_view path = target.substr(0, q);
   if (path.size() > 1 && path.back() == '/')
     path.remove_suffix(1);
+  if (path == "/" || path.starts_with("/webui/")) {
+    const bool ok = method == Method::get || method == Method::head || method == Method::options;
+    return RouteMatch{Endpoint::webui, ok, Method::get};
+  }
   if (!response_id(path).empty()) {
     const bool ok = method == Method::get || method == Method::del || method == Method::options;
     return RouteMatch{Endpoint::response_item, ok, Method::get};
@@ -88,6 +92,8 @@ std::string_view endpoint_name(Endpoint e) {
       return "responses";
     case Endpoint::response_item:
       return "response_item";
+    case Endpoint::webui:
+      return "webui";
     case Endpoint::unknown:
       break;
   }
@@ -117,6 +123,8 @@ std::string_view method_name(Method m) {
       return "OPTIONS";
     case Method::del:
       return "DELETE";
+    case Method::head:
+      return "HEAD";
     case Method::other:
       break;
   }
@@ -128,7 +136,7 @@ bool is_anthropic(Endpoint e) {
 }
 
 bool needs_auth(Endpoint e) {
-  return e != Endpoint::health && e != Endpoint::metrics;
+  return e != Endpoint::health && e != Endpoint::metrics && e != Endpoint::webui;
 }
 
 bool authorized(std::string_view header, std::string_view api_key) {

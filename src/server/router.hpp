@@ -16,14 +16,15 @@ enum class Endpoint {
   apply_template,
   embeddings,
   rerank,
-  messages,      // Anthropic's POST /v1/messages
-  count_tokens,  // Anthropic's POST /v1/messages/count_tokens
-  responses,     // OpenAI's POST /v1/responses
-  response_item, // GET / DELETE /v1/responses/{id}
+  messages,       // Anthropic's POST /v1/messages
+  count_tokens,   // Anthropic's POST /v1/messages/count_tokens
+  responses,      // OpenAI's POST /v1/responses
+  response_item,  // GET / DELETE /v1/responses/{id}
+  webui,          // GET / HEAD of the chat page: "/" and "/webui/..." (webui/assets.hpp)
   unknown,
 };
 
-enum class Method { get, post, options, del, other };
+enum class Method { get, post, options, del, head, other };
 
 struct RouteMatch {
   Endpoint endpoint = Endpoint::unknown;
@@ -32,7 +33,8 @@ struct RouteMatch {
 };
 
 // Resolves a request target (path, query ignored) and method. The OpenAI routes answer with
-// and without the /v1 prefix, like llama-server.
+// and without the /v1 prefix, like llama-server. "/" and every path under "/webui/" are the
+// chat page's (GET and HEAD; whether the file exists is the page handler's question).
 RouteMatch resolve(Method method, std::string_view target);
 
 // The label used in metrics and logs: "chat_completions", ..., "unknown".
@@ -44,8 +46,8 @@ std::string_view response_id(std::string_view target);
 // "GET" or "POST" for the Allow header.
 std::string_view method_name(Method m);
 
-// True for endpoints that need the API key when one is configured (all but health and
-// metrics).
+// True for endpoints that need the API key when one is configured (all but health, metrics
+// and the chat page, which asks for the key itself).
 bool needs_auth(Endpoint e);
 
 // Compares a presented "Authorization" header value with "Bearer <key>" in constant time.

@@ -32,6 +32,7 @@ struct ServerConfig {
   std::uint16_t port = 8080;  // 0: an ephemeral port (see Server::port)
   std::string api_key;        // empty: no authentication
   std::string cors_origin;    // empty: no CORS headers; "*" or an origin
+  bool webui = true;          // serve the chat page at "/" (false: 404 there)
   std::size_t max_body_bytes = 8u << 20;
   std::size_t max_header_bytes = 16u << 10;
   std::size_t max_connections = 1024;  // beyond it new connections get 503 and are closed

@@ -34,6 +34,8 @@ Method to_method(http::verb v) {
       return Method::options;
     case http::verb::delete_:
       return Method::del;
+    case http::verb::head:
+      return Method::head;
     default:
       return Method::other;
   }
@@ -44,16 +46,18 @@ std::optional<Response> check_header(Connection& c,
                                      const http::request_parser<http::string_body>& p) {
   const auto& h = p.get();
   const Method method = to_method(h.method());
-  const RouteMatch route = resolve(method, h.target());
+  RouteMatch route = resolve(method, h.target());
+  if (route.endpoint == Endpoint::webui && !c.ctx.config.webui)
+    route = RouteMatch{};  // --no-webui: "/" is unknown, as before the page existed
   c.endpoint = route.endpoint;
   if (route.endpoint == Endpoint::unknown) {
     return error_response(c, api::route_not_found(h.method_string(), h.target()));
   }
   if (!route.method_allowed) {
     auto res = error_response(c, api::method_not_allowed(h.method_string(), h.target()));
-    res.set(http::field::allow, route.endpoint == Endpoint::response_item
-                                    ? std::string_view("GET, DELETE")
-                                    : method_name(route.allowed));
+    res.set(http::field::allow, route.endpoint == Endpoint::response_item ? "GET, DELETE"
+                                : route.endpoint == Endpoint::webui       ? "GET, HEAD"
+                                                                    : method_name(route.allowed));
     return res;
   }
   if (method == Method::options) {
@@ -171,6 +175,8 @@ net::awaitable<bool> route_request(Connection& c, Request& req) {
       co_return co_await handle_embeddings(c, req);
     case Endpoint::rerank:
       co_return co_await handle_rerank(c, req);
+    case Endpoint::webui:
+      co_return co_await handle_webui(c, req);
     case Endpoint::unknown:
       break;
   }

@@ -12,10 +12,11 @@
 
 namespace troupe::cli::raw {
 
-// Sends `method path` ("Connection: close", a JSON body when given) to 127.0.0.1:`port` and
-// returns the whole answer (status line, headers, body); empty when the server cannot be reached.
+// Sends `method path` ("Connection: close", a JSON body when given, `headers`: more header
+// lines, each ending in CRLF) to 127.0.0.1:`port` and returns the whole answer (status line,
+// headers, body); empty when the server cannot be reached.
 inline std::string http(int port, const std::string& method, const std::string& path,
-                        const std::string& body = {}) {
+                        const std::string& body = {}, const std::string& headers = {}) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -23,7 +24,8 @@ inline std::string http(int port, const std::string& method, const std::string& 
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   std::string answer;
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-    std::string req = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
+    std::string req =
+        method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" + headers;
     if (!body.empty()) {
       req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
              "\r\n";

@@ -1,18 +1,28 @@
 #!/usr/bin/env bash
 # Runs the end-to-end tests: `troupe serve` on a generated tiny model, driven by the official
-# openai npm client.   usage: run.sh <troupe binary> <work dir>
-# Exit 77 (ctest: skipped) when the npm packages are missing outside CI.
+# openai npm client (suite "api", the default), or the web chat page in Debian's chromium
+# driven by playwright-core (suite "webui").   usage: run.sh <troupe binary> <work dir> [suite]
+# Exit 77 (ctest: skipped) when the npm packages or the browser are missing outside CI.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 troupe=$1
 work=$2
-if [ ! -d "$here/node_modules/openai" ] || [ ! -d "$here/node_modules/ajv" ] || [ ! -d "$here/node_modules/zod" ] || [ ! -d "$here/node_modules/@anthropic-ai/sdk" ]; then
+suite=${3:-api}
+missing() {
   if [ -n "${CI:-}" ]; then
-    echo "tests/e2e/node_modules is missing: run scripts/bootstrap.sh" >&2
+    echo "$1 is missing: run scripts/bootstrap.sh --test-tools" >&2
     exit 1
   fi
-  echo "skipping: tests/e2e/node_modules is missing (run scripts/bootstrap.sh)" >&2
+  echo "skipping: $1 is missing (run scripts/bootstrap.sh --test-tools)" >&2
   exit 77
+}
+if [ ! -d "$here/node_modules/openai" ] || [ ! -d "$here/node_modules/ajv" ] || [ ! -d "$here/node_modules/zod" ] || [ ! -d "$here/node_modules/@anthropic-ai/sdk" ]; then
+  missing tests/e2e/node_modules
+fi
+chromium=${TROUPE_CHROMIUM:-/usr/bin/chromium}
+if [ "$suite" = webui ]; then
+  [ -d "$here/node_modules/playwright-core" ] || missing "tests/e2e/node_modules/playwright-core"
+  [ -x "$chromium" ] || missing "$chromium (Debian's chromium)"
 fi
 mkdir -p "$work"
 model="$work/e2e-tiny.gguf"
@@ -26,5 +36,9 @@ stories="$here/../../../shared/models/stories260K.gguf"
 [ -f "$stories" ] || stories=""
 export TROUPE_BIN="$troupe" TROUPE_E2E_MODEL="$model" TROUPE_E2E_BERT="$bert" \
   TROUPE_E2E_RERANK="$rerank" TROUPE_E2E_STORIES="$stories"
+if [ "$suite" = webui ]; then
+  export TROUPE_CHROMIUM="$chromium" TROUPE_E2E_SHOTS="$work/screenshots"
+  exec node --test --test-concurrency=1 "$here/webui.test.mjs"
+fi
 exec node --test --test-concurrency=1 "$here/serve.test.mjs" "$here/structured.test.mjs" \
   "$here/embeddings.test.mjs" "$here/anthropic.test.mjs" "$here/responses.test.mjs"

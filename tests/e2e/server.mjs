@@ -6,8 +6,10 @@ import { spawn } from 'node:child_process';
 // Starts the server and resolves with { proc, url } once /health says the model is ready.
 export async function startServer({ apiKey, parallel = 4, ctxSize = 1024, extraArgs = [],
                                    model = process.env.TROUPE_E2E_MODEL, alias = 'tiny' }) {
-  const args = ['serve', '--model', model, '--alias', alias,
-                '--port', '0', '--api-key', apiKey, '--parallel', String(parallel),
+  // model null: none (--engine sim); apiKey null: no key.
+  const args = ['serve', ...(model === null ? [] : ['--model', model]), '--alias', alias,
+                '--port', '0', ...(apiKey === null ? [] : ['--api-key', apiKey]),
+                '--parallel', String(parallel),
                 '--ctx-size', String(ctxSize), '--threads', '1', '--shutdown-grace', '2',
                 ...extraArgs];
   const proc = spawn(process.env.TROUPE_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -22,6 +22,22 @@ TEST(Router, ResolvesRoutesWithAndWithoutPrefix) {
   EXPECT_TRUE(resolve(Method::options, "/v1/completions").method_allowed);
 }
 
+TEST(Router, TheChatPageTakesGetAndHeadWithoutAKey) {
+  for (const auto* path : {"/", "/?c=1", "/webui/app.js", "/webui/x/y.css"}) {
+    const auto r = resolve(Method::get, path);
+    EXPECT_EQ(r.endpoint, Endpoint::webui) << path;
+    EXPECT_TRUE(r.method_allowed) << path;
+    EXPECT_TRUE(resolve(Method::head, path).method_allowed) << path;
+    EXPECT_FALSE(resolve(Method::post, path).method_allowed) << path;
+  }
+  EXPECT_EQ(resolve(Method::get, "/webui").endpoint, Endpoint::unknown);
+  EXPECT_EQ(resolve(Method::get, "/webuix/a.js").endpoint, Endpoint::unknown);
+  EXPECT_FALSE(resolve(Method::head, "/v1/models").method_allowed);
+  EXPECT_FALSE(needs_auth(Endpoint::webui));
+  EXPECT_EQ(endpoint_name(Endpoint::webui), "webui");
+  EXPECT_EQ(method_name(Method::head), "HEAD");
+}
+
 TEST(Router, ChecksBearerKeys) {
   EXPECT_TRUE(authorized("Bearer sk-1", "sk-1"));
   EXPECT_TRUE(authorized("bearer sk-1", "sk-1"));
