@@ -91,7 +91,7 @@ test('a tool-use round trip with tool_choice any, streamed and not', async () =>
   for (const stream of [false, true]) {
     const question = { role: 'user', content: 'What is the weather this week?' };
     const request = {
-      model: 'tiny', max_tokens: 1000, tools, tool_choice: { type: 'any' },
+      model: 'tiny', max_tokens: 1000, tools, tool_choice: { type: 'any', disable_parallel_tool_use: true },
       messages: [question], ...FLAT,
     };
     const first = stream ? await client.messages.stream(request).finalMessage()
