@@ -112,6 +112,7 @@ void Metrics::render_server(std::string& out) const {
   scalar(out, "troupe_embedding_tokens_total",
          "Tokens of the inputs of answered embeddings and rerank requests.", "counter",
          static_cast<double>(embedding_tokens_.load()));
+  render_connections(out);
   render_histogram(out, "troupe_time_to_first_token_seconds",
                    "Time from request received to first token sent.",
                    time_to_first_token.snapshot());
@@ -123,6 +124,35 @@ void Metrics::render_server(std::string& out) const {
   render_histogram(out, "troupe_request_queue_time_seconds",
                    "Time from request received to admission by the engine.",
                    request_queue_time.snapshot());
+}
+
+void Metrics::render_connections(std::string& out) const {
+  header(out, "troupe_http_connections_by_state", "Open HTTP connections by what they are doing.",
+         "gauge");
+  for (std::size_t i = 0; i < kConnStates; ++i) {
+    fmt::format_to(std::back_inserter(out), "troupe_http_connections_by_state{{state=\"{}\"}} {}\n",
+                   kConnStateNames[i], states_[i].load(std::memory_order_relaxed));
+  }
+  header(out, "troupe_http_connections_refused_total",
+         "New connections answered 503 and closed, by cause.", "counter");
+  for (std::size_t i = 0; i < kRefusalCauses; ++i) {
+    fmt::format_to(std::back_inserter(out),
+                   "troupe_http_connections_refused_total{{cause=\"{}\"}} {}\n",
+                   kRefusalCauseNames[i], refusals_[i].load(std::memory_order_relaxed));
+  }
+  header(out, "troupe_http_connections_reclaimed_total",
+         "Idle or header-sending connections closed to admit a new one, by cause.", "counter");
+  for (std::size_t i = 0; i < kReclaimCauses; ++i) {
+    fmt::format_to(std::back_inserter(out),
+                   "troupe_http_connections_reclaimed_total{{cause=\"{}\"}} {}\n",
+                   kReclaimCauseNames[i], reclaims_[i].load(std::memory_order_relaxed));
+  }
+  scalar(out, "troupe_http_refusals_unlingered_total",
+         "Refusals closed without lingering (too many refusals lingering at once).", "counter",
+         static_cast<double>(refusals_unlingered_.load()));
+  scalar(out, "troupe_http_send_timeouts_total",
+         "Writes to a client that stopped reading, abandoned after the send timeout.", "counter",
+         static_cast<double>(send_timeouts_.load()));
 }
 
 std::string Metrics::render(const engine::BackendStats& b) const {
