@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "engine/sim_backend.hpp"
+#include "support/raw_socket.hpp"
 #include "test_server.hpp"
 
 namespace troupe::server {
@@ -30,6 +31,10 @@ namespace {
 
 using namespace std::chrono_literals;
 using test::TestServer;
+using troupe::test::connect_from;
+using troupe::test::read_all;
+using troupe::test::send_all;
+using troupe::test::status_of;
 using Clock = std::chrono::steady_clock;
 
 // Raises the soft descriptor limit to the hard one (at most 65536); returns the soft limit.
@@ -55,65 +60,8 @@ std::size_t open_fds() {
   return n - 1;  // the directory's own descriptor
 }
 
-// A blocking TCP connection to 127.0.0.1:port from `source` (any port); -1 on failure.
-int connect_from(std::uint16_t port, const char* source, int rcvbuf = 0) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0)
-    return -1;
-  if (rcvbuf > 0)
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-  sockaddr_in local{};
-  local.sin_family = AF_INET;
-  ::inet_pton(AF_INET, source, &local.sin_addr);
-  sockaddr_in remote{};
-  remote.sin_family = AF_INET;
-  remote.sin_port = htons(port);
-  ::inet_pton(AF_INET, "127.0.0.1", &remote.sin_addr);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0 ||
-      ::connect(fd, reinterpret_cast<sockaddr*>(&remote), sizeof remote) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-bool send_all(int fd, const std::string& data) {
-  std::size_t off = 0;
-  while (off < data.size()) {
-    const ssize_t n = ::send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
-    if (n <= 0)
-      return false;
-    off += static_cast<std::size_t>(n);
-  }
-  return true;
-}
-
-// Reads to EOF. `error` gets errno when the read failed (ECONNRESET: the answer was lost).
-std::string read_all(int fd, int& error) {
-  std::string out;
-  char buf[16384];
-  error = 0;
-  for (;;) {
-    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n > 0) {
-      out.append(buf, static_cast<std::size_t>(n));
-      continue;
-    }
-    if (n < 0)
-      error = errno;
-    return out;
-  }
-}
-
 std::string post_request(const std::string& body, bool close = true) {
-  return "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
-         "application/json\r\n" +
-         std::string(close ? "Connection: close\r\n" : "") +
-         "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
-}
-
-int status_of(const std::string& answer) {
-  return answer.size() > 12 && answer.starts_with("HTTP/1.1 ") ? std::atoi(answer.c_str() + 9) : 0;
+  return troupe::test::post_request("/v1/chat/completions", body, close);
 }
 
 // One request from `source` on a fresh connection; its status (0: no answer) and latency.
