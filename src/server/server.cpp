@@ -25,6 +25,23 @@ namespace troupe::server {
 using namespace detail;  // NOLINT: internal names of this module
 using tcp = net::ip::tcp;
 
+namespace {
+
+// The message of a refusal's 503.
+std::string refusal_message(RefusalCause cause) {
+  switch (cause) {
+    case RefusalCause::per_ip_limit:
+      return "Too many open connections from your address";
+    case RefusalCause::pending_per_ip:
+      return "Too many connections without a complete request from your address";
+    case RefusalCause::connection_limit:
+      break;
+  }
+  return "Too many open connections";
+}
+
+}  // namespace
+
 // Owns the acceptor and the registry of live sessions. Held by shared_ptr so that session
 // completions may outlive a Server that was destroyed early (they only touch the registry).
 struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
@@ -68,12 +85,8 @@ net::awaitable<void> Server::Impl::refuse(tcp::socket socket, RefusalCause cause
   beast::tcp_stream stream(std::move(socket));
   Connection c(std::move(stream), context);
   c.keep_alive = false;
-  const std::string_view why = cause == RefusalCause::connection_limit ? "Too many open connections"
-                               : cause == RefusalCause::per_ip_limit
-                                   ? "Too many open connections from your address"
-                                   : "Too many connections without a request from your address";
-  api::HttpError e =
-      api::to_http_error(Error{Errc::overloaded, std::string(why)}, config.retry_after_seconds);
+  api::HttpError e = api::to_http_error(Error{Errc::overloaded, refusal_message(cause)},
+                                        config.retry_after_seconds);
   const bool linger = lingering.fetch_add(1) < std::max<std::size_t>(config.max_connections, 1024);
   co_await write_response(c, error_response(c, e));
   if (linger) {
@@ -88,7 +101,6 @@ net::awaitable<void> Server::Impl::refuse(tcp::socket socket, RefusalCause cause
 
 void Server::Impl::start_session(tcp::socket socket, ConnectionTable::SlotPtr slot,
                                  std::shared_ptr<SessionControl> control) {
-  control->strand = socket.get_executor();  // a strand of its own, from accept_loop
   std::optional<Clock::time_point> deadline;
   {
     std::lock_guard lock(mu);
@@ -119,7 +131,7 @@ void Server::Impl::admit(tcp::socket socket) {
     return;
   }
   auto control = std::make_shared<SessionControl>();
-  control->strand = socket.get_executor();
+  control->strand = socket.get_executor();  // a strand of its own, from accept_loop
   auto d = connections.admit(peer.address().to_string(), control);
   for (const auto& victim : d.reclaimed)
     SessionControl::post_reclaim(victim->control);
