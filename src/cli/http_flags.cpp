@@ -21,7 +21,15 @@ void add_http_flags(CLI::App& app, HttpFlags& f) {
   app.add_flag("--no-webui{false}", f.config.webui, "do not serve the web chat page at /");
   app.add_option("--max-body", f.config.max_body_bytes, "largest request body in bytes")
       ->capture_default_str();
-  app.add_option("--max-connections", f.config.max_connections, "open connections before 503")
+  app.add_option("--max-connections", f.config.max_connections,
+                 "open connections; beyond it the oldest idle one is closed, or 503")
+      ->capture_default_str();
+  app.add_option("--max-connections-per-ip", f.config.max_connections_per_ip,
+                 "open connections per client address, loopback included (0: no limit)")
+      ->capture_default_str();
+  app.add_option("--max-pending-per-ip", f.config.max_pending_per_ip,
+                 "connections per client address without a complete request before 503 "
+                 "(0: no limit)")
       ->capture_default_str();
   app.add_option("--io-threads", f.io_threads, "I/O threads")->capture_default_str();
   auto seconds = [](double& target) {
@@ -37,6 +45,10 @@ void add_http_flags(CLI::App& app, HttpFlags& f) {
                       "time to receive request headers");
   add_duration_option(app, "--body-timeout", seconds(f.body_timeout_s), as_ns(f.body_timeout_s),
                       util::DurationUnit::seconds, "time to receive a request body");
+  add_duration_option(app, "--send-timeout", seconds(f.send_timeout_s), as_ns(f.send_timeout_s),
+                      util::DurationUnit::seconds,
+                      "time one write to a client may take; a stream whose client stopped "
+                      "reading ends and its generation is cancelled");
   add_duration_option(app, "--shutdown-grace", seconds(f.shutdown_grace_s),
                       as_ns(f.shutdown_grace_s), util::DurationUnit::seconds,
                       "time in-flight requests get at shutdown");
@@ -51,6 +63,7 @@ server::ServerConfig http_config(const HttpFlags& f) {
   c.header_timeout = millis(f.header_timeout_s);
   c.keep_alive_timeout = millis(std::max(f.header_timeout_s, 30.0));
   c.body_timeout = millis(f.body_timeout_s);
+  c.write_timeout = millis(f.send_timeout_s);
   c.shutdown_grace = millis(f.shutdown_grace_s);
   return c;
 }

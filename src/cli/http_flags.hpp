@@ -15,11 +15,13 @@ struct HttpFlags {
   int io_threads = 2;
   double header_timeout_s = 10;
   double body_timeout_s = 30;
+  double send_timeout_s = 10;
   double shutdown_grace_s = 10;
 };
 
-// Adds --api-key, --cors-origin, --no-webui, --max-body, --max-connections, --io-threads, and the
-// durations --header-timeout, --body-timeout and --shutdown-grace (bare numbers: seconds).
+// Adds --api-key, --cors-origin, --no-webui, --max-body, --max-connections,
+// --max-connections-per-ip, --max-pending-per-ip, --io-threads, and the durations
+// --header-timeout, --body-timeout, --send-timeout and --shutdown-grace (bare numbers: seconds).
 void add_http_flags(CLI::App& app, HttpFlags& f);
 
 // f.config with the timeouts set, and the API key from TROUPE_API_KEY when none was given.

@@ -273,22 +273,16 @@ void Gateway::Impl::worker_lost(std::uint64_t lost) {
   send(std::move(resend));
 }
 
-// Keeps the last state of a lost worker for /metrics (up == 0), the newest kLostWorkersKept.
+// Keeps a lost worker for /metrics (up == 0), the newest kLostWorkersKept: its labels and
+// its routed counter. Its gauges (capacity, running, queued, KV usage, outstanding) stay 0: a
+// dead worker runs nothing, and its last gossiped load would read as if it still did.
 void Gateway::Impl::remember_lost_locked(const remote::MemberRecord& m) {
   WorkerView v;
   v.up = false;
   v.node = m.id;
   v.address = m.address;
-  auto get = [&m](const char* key) {
-    auto it = m.meta.find(key);
-    return it == m.meta.end() ? std::string() : it->second;
-  };
-  v.model = get(meta::model);
-  v.capacity = std::atoll(get(meta::capacity).c_str());
-  const auto load = parse_load(get(meta::load));
-  v.running = load.running;
-  v.queued = load.queued;
-  v.kv_usage = load.kv_usage;
+  if (auto it = m.meta.find(meta::model); it != m.meta.end())
+    v.model = it->second;
   if (auto it = routed.find(m.id); it != routed.end())
     v.routed_total = it->second;
   if (lost.insert_or_assign(m.id, std::move(v)).second)

@@ -43,7 +43,7 @@ struct GatewayOptions {
 };
 
 // One worker as the gateway sees it: a live one, or one lost recently (up == false; the
-// gateway remembers the last kLostWorkersKept of those, with their last gossiped state).
+// gateway remembers the last kLostWorkersKept of those: labels and routed_total, gauges 0).
 struct WorkerView {
   bool up = true;
   std::uint64_t node = 0;

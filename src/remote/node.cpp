@@ -302,6 +302,7 @@ NodeStats Node::stats() const {
   s.frames_received = core_->frames_received.load();
   s.bad_frames = core_->bad_frames.load();
   s.handshake_failures = core_->handshake_failures.load();
+  s.handshakes_refused = core_->handshakes_refused.load();
   s.unknown_target = core_->unknown_target.load();
   s.pending_asks = core_->asks.size();
   std::lock_guard lock(core_->links_mu);

@@ -62,7 +62,11 @@ struct NodeOptions {
   MembershipOptions membership;
   std::size_t send_queue_capacity = 8192;  // frames per outbound link
   std::uint32_t max_frame_bytes = 64u << 20;
+  // An inbound connection must complete its handshake within handshake_timeout; at most
+  // max_handshakes_per_address connections from one IP address may be in their handshake
+  // at once (more are closed at once, unanswered; 0: no limit).
   std::chrono::steady_clock::duration handshake_timeout = std::chrono::seconds(2);
+  std::size_t max_handshakes_per_address = 32;
   std::chrono::steady_clock::duration reconnect_min = std::chrono::milliseconds(10);
   std::chrono::steady_clock::duration reconnect_max = std::chrono::seconds(1);
   int max_connect_failures = 5;
@@ -80,6 +84,7 @@ struct NodeStats {
   std::uint64_t frames_received = 0;
   std::uint64_t bad_frames = 0;          // connections closed for a malformed or oversized frame
   std::uint64_t handshake_failures = 0;  // refused peers (wrong secret, garbage, timeout)
+  std::uint64_t handshakes_refused = 0;  // closed unanswered: too many from one address
   std::uint64_t tells_rejected = 0;      // send queue full (Errc::overloaded)
   std::uint64_t unknown_target = 0;      // frames for an actor id we do not have
   std::size_t links = 0;

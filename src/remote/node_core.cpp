@@ -9,6 +9,7 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <type_traits>
+#include <utility>
 
 #include "remote/frame_io.hpp"
 #include "remote/tls_stream.hpp"
@@ -138,13 +139,34 @@ asio::awaitable<void> read_loop(std::shared_ptr<NodeCore> core, Stream& s, Frame
   }
 }
 
+// An inbound connection's place in NodeCore::handshaking, given back by end() or at the
+// latest when the session ends.
+class HandshakeSlot {
+ public:
+  HandshakeSlot(NodeCore& core, std::string ip) : core_(core), ip_(std::move(ip)) {}
+  ~HandshakeSlot() { end(); }
+  HandshakeSlot(const HandshakeSlot&) = delete;
+  HandshakeSlot& operator=(const HandshakeSlot&) = delete;
+  void end() {
+    if (std::exchange(held_, false))
+      core_.end_handshake(ip_);
+  }
+
+ private:
+  NodeCore& core_;
+  std::string ip_;
+  bool held_ = true;
+};
+
 // One inbound connection over `stream` (the socket itself, or TLS over it).
 template <class Stream>
-asio::awaitable<void> serve(std::shared_ptr<NodeCore> core, tcp::socket& s, Stream& stream) {
+asio::awaitable<void> serve(std::shared_ptr<NodeCore> core, tcp::socket& s, Stream& stream,
+                            HandshakeSlot& slot) {
   Handshake hs(Role::acceptor, core->opt.cluster_secret,
                Hello{core->self, core->address, random_nonce()});
   FrameDecoder dec(1024, 64 * 1024);
   auto peer = co_await run_handshake(stream, hs, dec, core->opt.handshake_timeout);
+  slot.end();
   if (!peer) {
     core->handshake_failures.fetch_add(1, std::memory_order_relaxed);
     error_code ec;
@@ -179,12 +201,13 @@ asio::awaitable<void> serve(std::shared_ptr<NodeCore> core, tcp::socket& s, Stre
     co_await Link::retire(replies);
 }
 
-asio::awaitable<void> session(std::shared_ptr<NodeCore> core, tcp::socket s) {
+asio::awaitable<void> session(std::shared_ptr<NodeCore> core, tcp::socket s, std::string ip) {
+  HandshakeSlot slot(*core, std::move(ip));
   if (core->tls) {
     TlsStream tls(s, *core->tls);
-    co_await serve(core, s, tls);
+    co_await serve(core, s, tls, slot);
   } else {
-    co_await serve(core, s, s);
+    co_await serve(core, s, s, slot);
   }
 }
 
@@ -198,6 +221,22 @@ NodeCore::NodeCore(asio::io_context& io_, NodeOptions options)
       tick_timer(strand),
       ask_timer(strand),
       locals(std::make_shared<const LocalTable>()) {}
+
+bool NodeCore::begin_handshake(const std::string& ip) {
+  std::lock_guard lock(sessions_mu);
+  auto& n = handshaking[ip];
+  if (opt.max_handshakes_per_address > 0 && n >= opt.max_handshakes_per_address)
+    return false;
+  ++n;
+  return true;
+}
+
+void NodeCore::end_handshake(const std::string& ip) {
+  std::lock_guard lock(sessions_mu);
+  auto it = handshaking.find(ip);
+  if (it != handshaking.end() && --it->second == 0)
+    handshaking.erase(it);
+}
 
 LinkConfig NodeCore::link_config() const {
   LinkConfig cfg{self,
@@ -358,8 +397,17 @@ asio::awaitable<void> accept_loop(std::shared_ptr<NodeCore> core) {
         co_return;
       continue;
     }
+    const auto peer = s.remote_endpoint(ec);
+    if (ec)
+      continue;  // gone already
+    std::string ip = peer.address().to_string();
+    if (!core->begin_handshake(ip)) {
+      core->handshakes_refused.fetch_add(1, std::memory_order_relaxed);
+      s.close(ec);
+      continue;
+    }
     s.set_option(tcp::no_delay(true), ec);
-    asio::co_spawn(core->io, session(core, std::move(s)), asio::detached);
+    asio::co_spawn(core->io, session(core, std::move(s), std::move(ip)), asio::detached);
   }
 }
 

@@ -64,9 +64,17 @@ struct NodeCore {
   std::unordered_map<std::string, std::shared_ptr<Link>> links;
   std::mutex sessions_mu;
   std::set<int> session_fds;
+  // Inbound connections in their handshake, per peer IP address (sessions_mu).
+  std::unordered_map<std::string, std::size_t> handshaking;
 
   std::atomic<std::uint64_t> frames_received{0}, bad_frames{0}, handshake_failures{0},
-      unknown_target{0};
+      unknown_target{0}, handshakes_refused{0};
+
+  // Counts an inbound connection from `ip` into its handshake; false (nothing counted) when
+  // max_handshakes_per_address are already in theirs. Any thread.
+  bool begin_handshake(const std::string& ip);
+  // Its handshake ended (either way). Any thread.
+  void end_handshake(const std::string& ip);
 
   // The outbound link to `address`, created and started when missing or closed.
   std::shared_ptr<Link> link_for(const std::string& address);

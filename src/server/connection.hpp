@@ -21,6 +21,7 @@
 
 #include "api/error.hpp"
 #include "engine/backend.hpp"
+#include "server/admission.hpp"
 #include "server/metrics.hpp"
 #include "server/response_store.hpp"
 #include "server/router.hpp"
@@ -41,6 +42,7 @@ struct ServerContext {
   engine::Backend& backend;
   const ServerConfig& config;
   Metrics& metrics;
+  ConnectionTable& connections;
   std::uint64_t id_nonce = 0;             // random per server: response ids differ across runs
   std::atomic<std::uint64_t> next_id{0};  // response ids within this server
   ResponseStore responses{};              // the Responses API's stored responses
@@ -78,7 +80,20 @@ struct Connection {
   bool response_started = false;  // a status line went out for the current request
   std::string peer;               // the client's address, "ip:port"
   AccessRecord access;            // of the current request
+  ConnectionTable::SlotPtr slot;  // this connection in the admission table (null: refusals)
 };
+
+// Moves the connection to state `s` in the admission table. False: the server reclaimed it
+// (the session must close). Always true for a connection without a slot.
+bool enter_state(Connection& c, ConnState s);
+
+// `base` (a wait for the client's bytes), shortened while the server is under pressure.
+std::chrono::milliseconds client_timeout(const Connection& c, std::chrono::milliseconds base);
+
+// After an answer that ends the connection early: shuts down the sending side, reads and
+// drops what the client still sends (up to linger_timeout and 64 MiB), then closes, so
+// that the close does not reset the connection before the client reads the answer.
+net::awaitable<void> linger_close(Connection& c);
 
 // The Server's handle on a session, to drain it at shutdown. Touched only on the session's
 // strand; `conn` is null once the session ended.
@@ -86,19 +101,24 @@ struct SessionControl {
   net::any_io_executor strand;
   Connection* conn = nullptr;
   std::optional<Clock::time_point> drain_at;  // set when a drain reached the session
+  bool reclaimed = false;                     // the server closed it to admit another
 
   // Posts a drain to the session's strand; it applies at once, or when the session starts.
   static void post_drain(const std::shared_ptr<SessionControl>& control,
                          Clock::time_point deadline);
+  // Posts a reclaim: the session (its slot already `closing`) stops what it waits for and
+  // closes, at once or when it starts.
+  static void post_reclaim(const std::shared_ptr<SessionControl>& control);
 };
 
 // Starts draining: close after the current request (at once when idle), and let generations
 // run until `deadline`. Call on the session's strand.
 void begin_drain(Connection& c, Clock::time_point deadline);
 
-// The connection's coroutine: serves requests until the client leaves, an error, or drain.
+// The connection's coroutine: serves requests until the client leaves, an error, a drain or
+// a reclaim. `slot` is its entry in ctx.connections; the caller releases it afterwards.
 net::awaitable<void> run_session(std::shared_ptr<SessionControl> control, beast::tcp_stream stream,
-                                 ServerContext& ctx);
+                                 ServerContext& ctx, ConnectionTable::SlotPtr slot);
 
 // A complete response with a body; `close` asks for Connection: close.
 Response make_response(const Connection& c, http::status status, std::string body,

@@ -570,8 +570,11 @@ net::awaitable<bool> Generation::write_sse_header() {
   res.keep_alive(c_.keep_alive && !c_.draining);
   res.chunked(true);
   http::response_serializer<http::empty_body> sr{res};
+  enter_state(c_, ConnState::streaming);  // from answering: never reclaimed
   c_.stream.expires_after(c_.ctx.config.write_timeout);
   auto [ec, n] = co_await http::async_write_header(c_.stream, sr, as_tuple_awaitable);
+  if (ec == beast::error::timeout)
+    c_.ctx.metrics.count_send_timeout();
   c_.ctx.metrics.count_request(endpoint_name(c_.endpoint), 200);
   c_.response_started = true;
   co_return !ec;
@@ -593,6 +596,8 @@ net::awaitable<bool> Generation::send(std::string_view data) {
   data.remove_prefix(n);
   c_.stream.expires_after(c_.ctx.config.write_timeout);
   auto [wec, wn] = co_await net::async_write(c_.stream, net::buffer(data), as_tuple_awaitable);
+  if (wec == beast::error::timeout)
+    c_.ctx.metrics.count_send_timeout();  // it stopped reading: the generation ends with us
   if (wec)
     c_.ctx.metrics.count_disconnect();
   co_return !wec;

@@ -22,6 +22,18 @@ void scalar(std::string& out, std::string_view name, std::string_view help, std:
   fmt::format_to(std::back_inserter(out), "{} {}\n", name, value);
 }
 
+// One family with one sample per label value: name{label="names[i]"} values[i].
+template <std::size_t N>
+void labelled(std::string& out, std::string_view name, std::string_view help, std::string_view type,
+              std::string_view label, const std::array<std::string_view, N>& names,
+              const std::array<std::atomic<std::int64_t>, N>& values) {
+  header(out, name, help, type);
+  for (std::size_t i = 0; i < N; ++i) {
+    fmt::format_to(std::back_inserter(out), "{}{{{}=\"{}\"}} {}\n", name, label, names[i],
+                   values[i].load(std::memory_order_relaxed));
+  }
+}
+
 // Steps with i sequences are counted in counts[i]; buckets at powers of two.
 Histogram::Snapshot sequences_snapshot(const std::vector<std::int64_t>& counts) {
   Histogram::Snapshot s;
@@ -112,6 +124,7 @@ void Metrics::render_server(std::string& out) const {
   scalar(out, "troupe_embedding_tokens_total",
          "Tokens of the inputs of answered embeddings and rerank requests.", "counter",
          static_cast<double>(embedding_tokens_.load()));
+  render_connections(out);
   render_histogram(out, "troupe_time_to_first_token_seconds",
                    "Time from request received to first token sent.",
                    time_to_first_token.snapshot());
@@ -123,6 +136,23 @@ void Metrics::render_server(std::string& out) const {
   render_histogram(out, "troupe_request_queue_time_seconds",
                    "Time from request received to admission by the engine.",
                    request_queue_time.snapshot());
+}
+
+void Metrics::render_connections(std::string& out) const {
+  labelled(out, "troupe_http_connections_by_state", "Open HTTP connections by what they are doing.",
+           "gauge", "state", kConnStateNames, states_);
+  labelled(out, "troupe_http_connections_refused_total",
+           "New connections answered 503 and closed, by cause.", "counter", "cause",
+           kRefusalCauseNames, refusals_);
+  labelled(out, "troupe_http_connections_reclaimed_total",
+           "Idle or header-sending connections closed to admit a new one, by cause.", "counter",
+           "cause", kReclaimCauseNames, reclaims_);
+  scalar(out, "troupe_http_refusals_unlingered_total",
+         "Refusals closed without lingering (too many refusals lingering at once).", "counter",
+         static_cast<double>(refusals_unlingered_.load()));
+  scalar(out, "troupe_http_send_timeouts_total",
+         "Writes to a client that stopped reading, abandoned after the send timeout.", "counter",
+         static_cast<double>(send_timeouts_.load()));
 }
 
 std::string Metrics::render(const engine::BackendStats& b) const {

@@ -6,6 +6,7 @@
 // Thread-safety: every member may be called from any thread. Histograms and counters are
 // lock-free atomics; the request counter map takes a short mutex (one lookup per request).
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <map>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "engine/backend.hpp"
+#include "server/connection_state.hpp"
 
 namespace troupe::server {
 
@@ -58,6 +60,38 @@ class Metrics {
   void connection_opened() noexcept { connections_.fetch_add(1, std::memory_order_relaxed); }
   void connection_closed() noexcept { connections_.fetch_sub(1, std::memory_order_relaxed); }
   std::int64_t connections() const noexcept { return connections_.load(std::memory_order_relaxed); }
+  // Connections by state (admission.hpp keeps these in step with its table).
+  void add_connection_state(ConnState s, std::int64_t delta) noexcept {
+    if (static_cast<std::size_t>(s) < kConnStates)
+      states_[static_cast<std::size_t>(s)].fetch_add(delta, std::memory_order_relaxed);
+  }
+  std::int64_t connections_in(ConnState s) const noexcept {
+    return static_cast<std::size_t>(s) < kConnStates
+               ? states_[static_cast<std::size_t>(s)].load(std::memory_order_relaxed)
+               : 0;
+  }
+  // A new connection refused (503), or an old one closed to make room for a new one.
+  void count_refusal(RefusalCause c) noexcept {
+    refusals_[static_cast<std::size_t>(c)].fetch_add(1, std::memory_order_relaxed);
+  }
+  void count_reclaim(ReclaimCause c) noexcept {
+    reclaims_[static_cast<std::size_t>(c)].fetch_add(1, std::memory_order_relaxed);
+  }
+  std::int64_t refusals(RefusalCause c) const noexcept {
+    return refusals_[static_cast<std::size_t>(c)].load(std::memory_order_relaxed);
+  }
+  std::int64_t reclaims(ReclaimCause c) const noexcept {
+    return reclaims_[static_cast<std::size_t>(c)].load(std::memory_order_relaxed);
+  }
+  // A refusal closed at once, without lingering (too many refusals lingering already).
+  void count_refusal_unlingered() noexcept {
+    refusals_unlingered_.fetch_add(1, std::memory_order_relaxed);
+  }
+  // A write to a client did not complete within the send timeout (it stopped reading).
+  void count_send_timeout() noexcept { send_timeouts_.fetch_add(1, std::memory_order_relaxed); }
+  std::int64_t count_send_timeouts() const noexcept {
+    return send_timeouts_.load(std::memory_order_relaxed);
+  }
 
   Histogram time_to_first_token;  // seconds, request received -> first token sent
   Histogram inter_token_latency;  // seconds between tokens of one stream
@@ -69,6 +103,7 @@ class Metrics {
 
  private:
   void render_server(std::string& out) const;
+  void render_connections(std::string& out) const;
 
   mutable std::mutex mu_;  // guards requests_
   std::map<std::pair<std::string, int>, std::int64_t> requests_;
@@ -76,6 +111,11 @@ class Metrics {
   std::atomic<std::int64_t> connections_{0};
   std::atomic<std::int64_t> embedding_inputs_{0};
   std::atomic<std::int64_t> embedding_tokens_{0};
+  std::array<std::atomic<std::int64_t>, kConnStates> states_{};
+  std::array<std::atomic<std::int64_t>, kRefusalCauses> refusals_{};
+  std::array<std::atomic<std::int64_t>, kReclaimCauses> reclaims_{};
+  std::atomic<std::int64_t> refusals_unlingered_{0};
+  std::atomic<std::int64_t> send_timeouts_{0};
 };
 
 // Appends one histogram in exposition format (# HELP, # TYPE, _bucket, _sum, _count).

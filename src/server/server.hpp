@@ -35,11 +35,26 @@ struct ServerConfig {
   bool webui = true;          // serve the chat page at "/" (false: 404 there)
   std::size_t max_body_bytes = 8u << 20;
   std::size_t max_header_bytes = 16u << 10;
-  std::size_t max_connections = 1024;  // beyond it new connections get 503 and are closed
+  // Admission (admission.hpp): beyond max_connections the oldest idle or header-sending
+  // connection is closed to make room, or, with none, the new one gets a 503. Per client
+  // address (loopback included), a new connection gets a 503 when max_connections_per_ip are
+  // open, or max_pending_per_ip have no complete request yet. 0: no per-address limit.
+  std::size_t max_connections = 1024;
+  std::size_t max_connections_per_ip = 256;
+  std::size_t max_pending_per_ip = 128;
   std::chrono::milliseconds header_timeout{10'000};      // first request line + headers
   std::chrono::milliseconds body_timeout{30'000};        // the body, once headers are in
   std::chrono::milliseconds keep_alive_timeout{30'000};  // idle between requests
-  std::chrono::milliseconds write_timeout{30'000};   // one write to a client that stopped reading
+  // Under pressure (three quarters of max_connections open) the three timeouts above are
+  // multiplied by this when a wait starts.
+  double pressure_timeout_scale = 0.25;
+  // The send timeout: one write to a client that stopped reading; a stream's write that
+  // runs out of it ends the request and cancels its generation.
+  std::chrono::milliseconds write_timeout{10'000};
+  // After an answer that closes the connection early (a refusal, 413, a malformed request):
+  // what the client still sends is read and dropped for up to this long (and 64 MiB), so
+  // that closing does not reset the connection before the client has read the answer.
+  std::chrono::milliseconds linger_timeout{1'000};
   std::chrono::milliseconds shutdown_grace{10'000};  // in-flight requests may finish this long
   int retry_after_seconds = 1;                       // Retry-After of 503 answers
   // Anthropic streams: a `ping` event after this long without other events (a long prefill).

@@ -232,24 +232,6 @@ std::string error_message(const std::string& body) {
   return msg && msg->is_string() ? std::string(msg->as_string()) : std::string();
 }
 
-// Reads the rest of what the client sends (up to a bound, briefly) after a response that
-// ends the connection early, so that closing does not reset it before the client reads the
-// answer.
-net::awaitable<void> linger_close(Connection& c) {
-  boost::system::error_code ec;
-  c.stream.socket().shutdown(net::ip::tcp::socket::shutdown_send, ec);
-  c.stream.expires_after(std::chrono::seconds(1));
-  std::array<char, 16384> scratch{};
-  std::size_t total = 0;
-  while (total < (64u << 20)) {
-    auto [rec, n] = co_await c.stream.async_read_some(net::buffer(scratch), as_tuple_awaitable);
-    if (rec)
-      break;
-    total += n;
-  }
-  c.stream.socket().close(ec);
-}
-
 // A read failed: answer what deserves an answer, then close.
 net::awaitable<void> on_read_error(Connection& c, boost::system::error_code ec) {
   api::HttpError e;
@@ -270,13 +252,31 @@ net::awaitable<void> on_read_error(Connection& c, boost::system::error_code ec) 
   co_await linger_close(c);
 }
 
+// Waits for the first byte of the next request (state idle) unless some are buffered (a
+// pipelined request). Returns false when the connection must close (EOF, timeout, reclaim).
+net::awaitable<bool> await_request(Connection& c, bool first) {
+  const auto& cfg = c.ctx.config;
+  if (c.buffer.size() == 0) {
+    c.stream.expires_after(client_timeout(c, first ? cfg.header_timeout : cfg.keep_alive_timeout));
+    auto [ec, n] = co_await c.stream.async_read_some(c.buffer.prepare(4096), as_tuple_awaitable);
+    if (ec)
+      co_return false;
+    c.buffer.commit(n);
+  }
+  co_return enter_state(c, ConnState::reading_headers);
+}
+
 // Serves one request. Returns whether the connection may serve another.
 net::awaitable<bool> serve_one(Connection& c, bool first) {
   const auto& cfg = c.ctx.config;
+  const auto arrived = Clock::now();
+  if (!co_await await_request(c, first))
+    co_return false;
   http::request_parser<http::string_body> parser;
   parser.header_limit(static_cast<std::uint32_t>(cfg.max_header_bytes));
   parser.body_limit(cfg.max_body_bytes);
-  c.stream.expires_after(first ? cfg.header_timeout : cfg.keep_alive_timeout);
+  // A new connection's header timeout runs from its accept, a kept-alive one's from its byte.
+  c.stream.expires_at((first ? arrived : Clock::now()) + client_timeout(c, cfg.header_timeout));
   auto [ec, n] = co_await http::async_read_header(c.stream, c.buffer, parser, as_tuple_awaitable);
   c.busy = true;
   c.request_start = Clock::now();
@@ -288,6 +288,8 @@ net::awaitable<bool> serve_one(Connection& c, bool first) {
     co_await on_read_error(c, ec);
     co_return false;
   }
+  if (!enter_state(c, parser.is_done() ? ConnState::answering : ConnState::reading_body))
+    co_return false;
   c.keep_alive = parser.get().keep_alive();
   if (auto early = check_header(c, parser)) {
     // An unread body would be taken for the next request: answer, then close.
@@ -303,13 +305,15 @@ net::awaitable<bool> serve_one(Connection& c, bool first) {
     http::response<http::empty_body> cont{http::status::continue_, 11};
     co_await http::async_write(c.stream, cont, as_tuple_awaitable);
   }
-  c.stream.expires_after(cfg.body_timeout);
+  c.stream.expires_after(client_timeout(c, cfg.body_timeout));
   auto [bec, bn] = co_await http::async_read(c.stream, c.buffer, parser, as_tuple_awaitable);
   if (bec) {
     co_await on_read_error(c, bec);
     co_return false;
   }
   c.stream.expires_never();
+  if (!enter_state(c, ConnState::answering))
+    co_return false;
   Request req = parser.release();
   const bool again = co_await dispatch(c, req);
   log_access(c, req.method_string(), req.target());
@@ -320,6 +324,32 @@ net::awaitable<bool> serve_one(Connection& c, bool first) {
 
 std::string ServerContext::make_id(std::string_view prefix) {
   return fmt::format("{}{:016x}{:08x}", prefix, id_nonce, next_id.fetch_add(1));
+}
+
+bool enter_state(Connection& c, ConnState s) {
+  return !c.slot || c.ctx.connections.enter(*c.slot, s);
+}
+
+std::chrono::milliseconds client_timeout(const Connection& c, std::chrono::milliseconds base) {
+  if (!c.ctx.connections.under_pressure())
+    return base;
+  return std::chrono::duration_cast<std::chrono::milliseconds>(base *
+                                                               c.ctx.config.pressure_timeout_scale);
+}
+
+net::awaitable<void> linger_close(Connection& c) {
+  boost::system::error_code ec;
+  c.stream.socket().shutdown(net::ip::tcp::socket::shutdown_send, ec);
+  c.stream.expires_after(c.ctx.config.linger_timeout);
+  std::array<char, 16384> scratch{};
+  std::size_t total = 0;
+  while (total < (64u << 20)) {
+    auto [rec, n] = co_await c.stream.async_read_some(net::buffer(scratch), as_tuple_awaitable);
+    if (rec)
+      break;
+    total += n;
+  }
+  c.stream.socket().close(ec);
 }
 
 Connection::Connection(beast::tcp_stream s, ServerContext& c)
@@ -368,6 +398,8 @@ net::awaitable<bool> write_response(Connection& c, Response res) {
   c.ctx.metrics.count_request(endpoint_name(c.endpoint), c.access.status);
   c.stream.expires_after(c.ctx.config.write_timeout);
   auto [ec, n] = co_await http::async_write(c.stream, res, as_tuple_awaitable);
+  if (ec == beast::error::timeout)
+    c.ctx.metrics.count_send_timeout();
   c.stream.expires_never();
   co_return !ec && res.keep_alive();
 }
@@ -381,6 +413,14 @@ void SessionControl::post_drain(const std::shared_ptr<SessionControl>& control,
   });
 }
 
+void SessionControl::post_reclaim(const std::shared_ptr<SessionControl>& control) {
+  net::post(control->strand, [control] {
+    control->reclaimed = true;
+    if (control->conn)
+      control->conn->stream.cancel();  // its wait for bytes ends; enter_state() says close
+  });
+}
+
 void begin_drain(Connection& c, Clock::time_point deadline) {
   c.draining = true;
   c.deadline.expires_at(deadline);
@@ -389,12 +429,14 @@ void begin_drain(Connection& c, Clock::time_point deadline) {
 }
 
 net::awaitable<void> run_session(std::shared_ptr<SessionControl> control, beast::tcp_stream stream,
-                                 ServerContext& ctx) {
+                                 ServerContext& ctx, ConnectionTable::SlotPtr slot) {
   Connection c(std::move(stream), ctx);
+  c.slot = std::move(slot);
   control->conn = &c;
   ctx.metrics.connection_opened();
   if (control->drain_at)
     begin_drain(c, *control->drain_at);
+
   struct Exit {
     SessionControl& control;
     Metrics& metrics;
@@ -411,10 +453,10 @@ net::awaitable<void> run_session(std::shared_ptr<SessionControl> control, beast:
   // at it for EOF and write events straight to it when there is room (generation.cpp).
   // Asynchronous operations are not affected.
   c.stream.socket().non_blocking(true, opt_ec);
-  for (bool first = true;; first = false) {
+  for (bool first = true; !control->reclaimed; first = false) {
     const bool again = co_await serve_one(c, first);
     c.busy = false;
-    if (!again || c.draining)
+    if (!again || c.draining || !enter_state(c, ConnState::idle))
       break;
   }
   boost::system::error_code ec;

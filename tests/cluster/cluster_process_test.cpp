@@ -8,14 +8,16 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
+#include <cstring>
 #include <functional>
 #include <map>
 #include <memory>
 
 #include "client/client.hpp"
 #include "cluster/child_process.hpp"
-#include "support/prometheus_text.hpp"
 #include "remote/test_certs.hpp"
+#include "support/prometheus_text.hpp"
+#include "support/raw_socket.hpp"
 #include "support/test_models.hpp"
 
 namespace troupe::cluster::test {
@@ -95,8 +97,8 @@ Worker start_sim_worker(const std::string& seed, const std::string& name,
                         const std::vector<std::string>& extra = {}) {
   Worker w;
   std::vector<std::string> args{
-      "worker",      "--engine", "sim", "--sim-decode-tps", "500",   "--parallel",  "4", "--listen",
-      "127.0.0.1:0", "--join",   seed,  "--cluster-secret", kSecret, "--port", "0"};
+      "worker",      "--engine", "sim", "--sim-decode-tps", "500",   "--parallel", "4", "--listen",
+      "127.0.0.1:0", "--join",   seed,  "--cluster-secret", kSecret, "--port",     "0"};
   args.insert(args.end(), extra.begin(), extra.end());
   w.process = std::make_unique<ChildProcess>(std::move(args), name);
   return started(std::move(w), name);
@@ -293,8 +295,8 @@ TEST(ClusterProcessSlow, ApplyTemplateAndStructuredOutputGoThroughTheGateway) {
       "n":{"type":"integer","minimum":1,"maximum":9},"ok":{"type":"boolean"}},
       "required":["n","ok"],"additionalProperties":false}}}})");
   ASSERT_EQ(answer.first, 200) << answer.second;
-  const auto content = boost::json::parse(answer.second)
-                           .at("choices").at(0).at("message").at("content").as_string();
+  const auto content =
+      boost::json::parse(answer.second).at("choices").at(0).at("message").at("content").as_string();
   const auto value = boost::json::parse(content);
   EXPECT_TRUE(value.at("n").is_int64()) << content;
   EXPECT_TRUE(value.at("ok").is_bool()) << content;
@@ -307,8 +309,8 @@ TEST(ClusterProcessSlow, ApplyTemplateAndStructuredOutputGoThroughTheGateway) {
   EXPECT_EQ(refused.first, 400) << refused.second;
 }
 
-// Anthropic's Messages API (and OpenAI's Responses API) through a gateway and two workers: answers, streams, counts and
-// errors in Anthropic's shapes, the same as a worker's own server gives.
+// Anthropic's Messages API (and OpenAI's Responses API) through a gateway and two workers: answers,
+// streams, counts and errors in Anthropic's shapes, the same as a worker's own server gives.
 TEST(ClusterProcessSlow, MessagesGoThroughTheGateway) {
   auto gw = start_gateway();
   auto a = start_worker(gw.cluster, "worker-a");
@@ -327,38 +329,39 @@ TEST(ClusterProcessSlow, MessagesGoThroughTheGateway) {
   EXPECT_EQ(tv.at("content"), dv.at("content"));
   EXPECT_EQ(tv.at("stop_reason"), dv.at("stop_reason"));
 
-  const auto streamed = post(gw.url, "/v1/messages",
-                             R"({"model":"tiny","max_tokens":4,"temperature":0,"stream":true,)" +
-                                 conversation + "}");
+  const auto streamed =
+      post(gw.url, "/v1/messages",
+           R"({"model":"tiny","max_tokens":4,"temperature":0,"stream":true,)" + conversation + "}");
   ASSERT_EQ(streamed.first, 200) << streamed.second;
   EXPECT_EQ(streamed.second.find("event: message_start"), 0u) << streamed.second;
   EXPECT_NE(streamed.second.find("event: message_stop"), std::string::npos) << streamed.second;
 
-  const auto count = post(gw.url, "/v1/messages/count_tokens",
-                          R"({"model":"tiny",)" + conversation + "}");
-  const auto count_direct = post(b.url, "/v1/messages/count_tokens",
-                                 R"({"model":"tiny",)" + conversation + "}");
+  const auto count =
+      post(gw.url, "/v1/messages/count_tokens", R"({"model":"tiny",)" + conversation + "}");
+  const auto count_direct =
+      post(b.url, "/v1/messages/count_tokens", R"({"model":"tiny",)" + conversation + "}");
   ASSERT_EQ(count.first, 200) << count.second;
   EXPECT_EQ(count.second, count_direct.second);
   const auto& usage = tv.at("usage");
   EXPECT_EQ(usage.at("input_tokens").as_int64() + usage.at("cache_read_input_tokens").as_int64(),
             boost::json::parse(count.second).at("input_tokens").as_int64());
 
-  const auto missing = post(gw.url, "/v1/messages",
-                            R"({"model":"nope","max_tokens":4,)" + conversation + "}");
+  const auto missing =
+      post(gw.url, "/v1/messages", R"({"model":"nope","max_tokens":4,)" + conversation + "}");
   EXPECT_EQ(missing.first, 404) << missing.second;
   EXPECT_EQ(boost::json::parse(missing.second).at("error").at("type"), "not_found_error");
 
   // The Responses API too: the gateway keeps the stored responses, so a continuation works
   // whichever worker serves it.
-  const auto first = post(gw.url, "/v1/responses",
-                          R"({"model":"tiny","input":"Hello","max_output_tokens":3})");
+  const auto first =
+      post(gw.url, "/v1/responses", R"({"model":"tiny","input":"Hello","max_output_tokens":3})");
   ASSERT_EQ(first.first, 200) << first.second;
   const std::string id(boost::json::parse(first.second).at("id").as_string());
   EXPECT_EQ(get(gw.url, "/v1/responses/" + id), first.second);
   const auto next = post(gw.url, "/v1/responses",
                          R"({"model":"tiny","input":"More","max_output_tokens":3,)"
-                         R"("previous_response_id":")" + id + "\"}");
+                         R"("previous_response_id":")" +
+                             id + "\"}");
   ASSERT_EQ(next.first, 200) << next.second;
   EXPECT_GT(boost::json::parse(next.second).at("usage").at("input_tokens").as_int64(),
             boost::json::parse(first.second).at("usage").at("input_tokens").as_int64());
@@ -473,6 +476,55 @@ TEST(ClusterProcess, RestartedGatewayFindsTheWorkersAgain) {
   ASSERT_EQ(routed.size(), 2u);
   for (const auto& [labels, v] : routed)
     EXPECT_GT(v, 0) << labels;
+}
+
+// The gateway's HTTP side has the server's defences: its per-address limit refuses a third
+// connection from 127.0.0.1 with a 503 the client reads whole (20 of 20), while a client on
+// 127.0.0.2 is served through a worker; /metrics counts the refusals by cause.
+TEST(ClusterProcess, GatewayRefusesPerAddressAndTheAnswerArrives) {
+  auto gw = start_gateway({}, {"--max-connections-per-ip", "2"});
+  auto w = start_sim_worker(gw.cluster, "worker-a");
+  ASSERT_TRUE(gateway_sees(gw, 1));
+  const auto port = static_cast<std::uint16_t>(std::stoi(gw.url.substr(gw.url.rfind(':') + 1)));
+  const int held[2] = {troupe::test::connect_from(port, "127.0.0.1"),
+                       troupe::test::connect_from(port, "127.0.0.1")};
+  ASSERT_GE(held[0], 0);
+  ASSERT_GE(held[1], 0);
+  const std::string chat_body =
+      R"({"messages":[{"role":"user","content":"hi"}],"max_tokens":2,"ignore_eos":true})";
+  int arrived = 0;
+  for (int i = 0; i < 20; ++i) {
+    const int fd = troupe::test::connect_from(port, "127.0.0.1");
+    ASSERT_GE(fd, 0);
+    troupe::test::send_all(fd, troupe::test::post_request("/v1/chat/completions", chat_body));
+    int error = 0;
+    const std::string answer = troupe::test::read_all(fd, error);
+    ::close(fd);
+    EXPECT_EQ(error, 0) << std::strerror(error);
+    EXPECT_EQ(troupe::test::status_of(answer), 503) << answer;
+    EXPECT_NE(answer.find("Retry-After: "), std::string::npos) << answer;
+    EXPECT_NE(answer.find("\"code\":\"overloaded\""), std::string::npos) << answer;
+    arrived += error == 0 && troupe::test::status_of(answer) == 503 ? 1 : 0;
+  }
+  EXPECT_EQ(arrived, 20);
+  const int good = troupe::test::connect_from(port, "127.0.0.2");
+  ASSERT_GE(good, 0);
+  troupe::test::send_all(good, troupe::test::post_request("/v1/chat/completions", chat_body));
+  int error = 0;
+  const std::string answer = troupe::test::read_all(good, error);
+  ::close(good);
+  EXPECT_EQ(troupe::test::status_of(answer), 200) << answer;
+  const int fd = troupe::test::connect_from(port, "127.0.0.2");
+  troupe::test::send_all(fd, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  const std::string text = troupe::test::read_all(fd, error);
+  ::close(fd);
+  ::close(held[0]);
+  ::close(held[1]);
+  const auto body_at = text.find("\r\n\r\n");
+  ASSERT_EQ(troupe::test::status_of(text), 200) << text;
+  const auto after = troupe::test::parse_prometheus(text.substr(body_at + 4));
+  ASSERT_TRUE(after.count("troupe_http_connections_refused_total"));
+  EXPECT_GE(after.at("troupe_http_connections_refused_total").find("cause=\"per_ip_limit\""), 20);
 }
 
 TEST(ClusterProcessSlow, WrongSecretIsRefused) {

@@ -197,6 +197,7 @@ TEST(Gateway, AWorkerThatLeavesFailsOnlyItsStartedStreams) {
   }
   const auto on_a = a->worker.stats().streams_active;
   ASSERT_GT(on_a, 0);
+  const auto lost_id = (*a->node).id();
   a->node->leave(100ms);  // as a crash looks to the gateway: the node is gone
   a.reset();
   int failed = 0, finished = 0;
@@ -212,6 +213,17 @@ TEST(Gateway, AWorkerThatLeavesFailsOnlyItsStartedStreams) {
   }
   EXPECT_EQ(failed, on_a);
   EXPECT_EQ(finished, 4 - on_a);
+  // The lost worker stays in /metrics with up 0, its gauges reset (it runs nothing).
+  const auto m = troupe::test::parse_prometheus(gw.gateway.extra_metrics());
+  const auto node_a = fmt::format("node=\"{:016x}\"", lost_id);
+  EXPECT_EQ(m.at("troupe_gateway_worker_up").find(node_a), 0);
+  for (const char* gauge :
+       {"troupe_gateway_worker_running", "troupe_gateway_worker_queued",
+        "troupe_gateway_worker_capacity", "troupe_gateway_worker_kv_usage_ratio",
+        "troupe_gateway_worker_outstanding"}) {
+    EXPECT_EQ(m.at(gauge).find(node_a), 0) << gauge;
+  }
+  EXPECT_GT(m.at("troupe_gateway_worker_routed_total").find(node_a), 0);
   auto later = start(gw.gateway, task(3));
   EXPECT_TRUE(std::holds_alternative<engine::Finished>(drain(later)));
 }

@@ -361,6 +361,59 @@ TEST(Node, BadFramesCloseOnlyThatConnection) {
   EXPECT_EQ(as_string(r->payload), "still here");
 }
 
+// A TCP connection from `source` to `node` that sends nothing.
+asio::ip::tcp::socket silent_socket(asio::io_context& io, Node& node, const char* source) {
+  asio::ip::tcp::socket s(io);
+  s.open(asio::ip::tcp::v4());
+  s.bind({asio::ip::make_address(source), 0});
+  s.connect({asio::ip::make_address("127.0.0.1"), node.port()});
+  return s;
+}
+
+// Unauthenticated connections: at most max_handshakes_per_address from one address at once
+// (the rest are closed unanswered), and none outlives the handshake deadline. Peers on other
+// addresses are not held up meanwhile.
+TEST(Node, UnauthenticatedConnectionsAreBoundedPerAddress) {
+  Signal sig;
+  auto opt = fast_options();
+  opt.max_handshakes_per_address = 4;
+  opt.handshake_timeout = 60s;  // the four stay in their handshake for the whole test
+  TestNode a(opt, &sig);
+  a->publish("echo", [](Envelope& e) { e.reply.send(e.type, e.payload); });
+  asio::io_context io;
+  std::vector<asio::ip::tcp::socket> held;
+  for (int i = 0; i < 4; ++i)
+    held.push_back(silent_socket(io, *a, "127.0.0.3"));
+  for (int i = 0; i < 6; ++i) {
+    auto s = silent_socket(io, *a, "127.0.0.3");
+    EXPECT_TRUE(closed_by_peer(s));
+  }
+  EXPECT_EQ(a->stats().handshakes_refused, 6u);
+  TestNode b(fast_options({a->address()}), &sig);  // from 127.0.0.1
+  ASSERT_TRUE(sig.wait([&] { return b.knows("echo"); }));
+  auto r = ask_sync(b->lookup("echo").value(), "still here");
+  ASSERT_TRUE(r.ok());
+  const auto failures = a->stats().handshake_failures;
+  held.clear();  // closed by us: their handshakes fail and give their places back
+  ASSERT_TRUE(sig.wait([&] { return a->stats().handshake_failures >= failures + 4; }));
+  for (int i = 0; i < 4; ++i)
+    held.push_back(silent_socket(io, *a, "127.0.0.3"));
+  auto fifth = silent_socket(io, *a, "127.0.0.3");
+  EXPECT_TRUE(closed_by_peer(fifth));  // accepted in order: the four before it were admitted
+  EXPECT_EQ(a->stats().handshakes_refused, 7u);
+}
+
+TEST(Node, ASilentConnectionIsClosedAtTheHandshakeDeadline) {
+  Signal sig;
+  auto opt = fast_options();
+  opt.handshake_timeout = 200ms;
+  TestNode a(opt, &sig);
+  asio::io_context io;
+  auto s = silent_socket(io, *a, "127.0.0.3");
+  EXPECT_TRUE(closed_by_peer(s));
+  EXPECT_TRUE(sig.wait([&] { return a->stats().handshake_failures >= 1; }, kDeadline));
+}
+
 TEST(Node, LargePayloadsArriveIntact) {
   Signal sig;
   TestNode a(fast_options(), &sig);

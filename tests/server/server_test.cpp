@@ -23,6 +23,7 @@
 #include "fake_backend.hpp"
 #include "support/promtool.hpp"
 #include "support/test_models.hpp"
+#include "test_server.hpp"
 
 namespace troupe::server {
 namespace {
@@ -32,93 +33,8 @@ namespace http = boost::beast::http;
 namespace json = boost::json;
 using tcp = net::ip::tcp;
 
-struct Reply {
-  int status = 0;
-  http::response<http::string_body> raw;
-  json::value body() const { return json::parse(raw.body()); }
-  // The "data:" payloads of an SSE body, in order.
-  std::vector<std::string> events() const {
-    std::vector<std::string> out;
-    const std::string& b = raw.body();
-    for (std::size_t pos = 0; (pos = b.find("data: ", pos)) != std::string::npos;) {
-      const auto end = b.find("\n\n", pos);
-      out.push_back(b.substr(pos + 6, end - pos - 6));
-      pos = end;
-    }
-    return out;
-  }
-};
-
-// The server on 2 I/O threads, torn down with a graceful shutdown.
-class TestServer {
- public:
-  // Serves `other` when given, else the FakeBackend `backend`.
-  explicit TestServer(ServerConfig cfg = {}, engine::Backend* other = nullptr) {
-    cfg.host = "127.0.0.1";
-    cfg.port = 0;
-    engine::Backend& served = other != nullptr ? *other : backend;
-    server_ = std::make_unique<Server>(ioc_.get_executor(), served, cfg);
-    auto port = server_->listen();
-    EXPECT_TRUE(port.ok());
-    port_ = port.ok() ? *port : 0;
-    for (int i = 0; i < 2; ++i)
-      threads_.emplace_back([this] { ioc_.run(); });
-  }
-  ~TestServer() {
-    if (!stopped_)
-      shutdown();
-    ioc_.stop();
-    for (auto& t : threads_)
-      t.join();
-  }
-  // Graceful shutdown; returns once every connection closed.
-  void shutdown() {
-    stopped_ = true;
-    std::promise<void> done;
-    server_->shutdown([&] { done.set_value(); });
-    EXPECT_EQ(done.get_future().wait_for(std::chrono::seconds(20)), std::future_status::ready);
-  }
-
-  Reply request(http::verb method, const std::string& target, const std::string& body = {},
-                const std::vector<std::pair<std::string, std::string>>& headers = {}) {
-    net::io_context ioc;
-    tcp::socket s(ioc);
-    s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port_));
-    http::request<http::string_body> req{method, target, 11};
-    req.set(http::field::host, "localhost");
-    for (const auto& [k, v] : headers)
-      req.set(k, v);
-    if (!body.empty() || method == http::verb::post) {
-      req.set(http::field::content_type, "application/json");
-      req.body() = body;
-      req.prepare_payload();
-    }
-    http::write(s, req);
-    boost::beast::flat_buffer buf;
-    Reply r;
-    http::response_parser<http::string_body> parser;
-    parser.body_limit(64u << 20);
-    http::read(s, buf, parser);
-    r.raw = parser.release();
-    r.status = static_cast<int>(r.raw.result_int());
-    return r;
-  }
-  Reply post(const std::string& target, const std::string& body,
-             const std::vector<std::pair<std::string, std::string>>& headers = {}) {
-    return request(http::verb::post, target, body, headers);
-  }
-  std::uint16_t port() const { return port_; }
-  const Server& server() const { return *server_; }
-
-  test::FakeBackend backend;
-
- private:
-  net::io_context ioc_;
-  std::unique_ptr<Server> server_;
-  std::vector<std::thread> threads_;
-  std::uint16_t port_ = 0;
-  bool stopped_ = false;
-};
+using test::Reply;
+using test::TestServer;
 
 std::string chat_body(const std::string& content, const std::string& extra = {}) {
   return R"({"model":"fake","messages":[{"role":"user","content":")" + content + "\"}]" +
@@ -570,8 +486,8 @@ TEST(Server, ToolSchemasAreCheckedStrictlyOnlyForAForcedCall) {
   const std::string tools = R"("tools":[{"type":"function","function":{"name":"ok",
       "parameters":{"type":"object"}}},{"type":"function","function":{"name":"mail",
       "parameters":{"type":"object","properties":{"to":{"type":"string","format":"email"}}}}}])";
-  auto forced = t.post("/v1/chat/completions", "{" + user + "," + tools +
-                                                   R"(,"tool_choice":"required"})");
+  auto forced =
+      t.post("/v1/chat/completions", "{" + user + "," + tools + R"(,"tool_choice":"required"})");
   expect_error(forced, 400, "tools[1].function.parameters");
   EXPECT_NE(forced.raw.body().find("mail"), std::string::npos) << forced.raw.body();
   EXPECT_NE(forced.raw.body().find("#/properties/to"), std::string::npos) << forced.raw.body();
@@ -581,11 +497,12 @@ TEST(Server, ToolSchemasAreCheckedStrictlyOnlyForAForcedCall) {
                400, "tools[1].function.parameters");
   EXPECT_TRUE(t.backend.tasks().empty());
   // Forcing the other tool, or letting the model choose: accepted.
-  EXPECT_EQ(t.post("/v1/chat/completions",
-                   "{" + user + "," + tools +
-                       R"(,"max_tokens":2,"tool_choice":{"type":"function","function":{"name":"ok"}}})")
-                .status,
-            200);
+  EXPECT_EQ(
+      t.post("/v1/chat/completions",
+             "{" + user + "," + tools +
+                 R"(,"max_tokens":2,"tool_choice":{"type":"function","function":{"name":"ok"}}})")
+          .status,
+      200);
   EXPECT_EQ(t.post("/v1/chat/completions", "{" + user + "," + tools + R"(,"max_tokens":2})").status,
             200);
 }
@@ -597,14 +514,15 @@ TEST(Server, StructuredOutputReachesTheTaskAsASchemaOrAGrammar) {
   // A conversation's schema goes to the chat template (which builds the grammar)...
   ASSERT_EQ(t.post("/v1/chat/completions",
                    "{" + user + R"(,"max_tokens":2,"response_format":{"type":"json_schema",
-                     "json_schema":{"name":"x","schema":)" + schema + "}}}")
+                     "json_schema":{"name":"x","schema":)" +
+                       schema + "}}}")
                 .status,
             200);
   // ... a text prompt's becomes the grammar at once; a GBNF grammar is taken as it is.
-  ASSERT_EQ(t.post("/v1/completions", R"({"prompt":"x","max_tokens":2,"json_schema":)" + schema +
-                                          "}")
-                .status,
-            200);
+  ASSERT_EQ(
+      t.post("/v1/completions", R"({"prompt":"x","max_tokens":2,"json_schema":)" + schema + "}")
+          .status,
+      200);
   ASSERT_EQ(t.post("/v1/chat/completions",
                    "{" + user + R"(,"max_tokens":2,"grammar":"root ::= \"yes\" | \"no\""})")
                 .status,
@@ -638,9 +556,9 @@ TEST(Server, UnusableSchemasAndConflictingConstraintsAre400WithTheirParam) {
   expect_error(t.post("/v1/chat/completions",
                       "{" + user + "," + tools + R"(,"response_format":{"type":"json_object"}})"),
                400, "response_format");
-  expect_error(t.post("/v1/chat/completions",
-                      "{" + user + "," + tools + R"(,"grammar":"root ::= \"a\""})"),
-               400, "grammar");
+  expect_error(
+      t.post("/v1/chat/completions", "{" + user + "," + tools + R"(,"grammar":"root ::= \"a\""})"),
+      400, "grammar");
   expect_error(t.post("/v1/chat/completions", "{" + user + R"(,"response_format":{"type":"xml"}})"),
                400, "response_format.type");
   EXPECT_TRUE(t.backend.tasks().empty()) << "nothing refused reaches the backend";
@@ -753,7 +671,6 @@ TEST(ServerWithSimEngine, ConcurrentStreamsGetTheirOwnUsage) {
   EXPECT_EQ(plain.body().at("usage").at("completion_tokens"), 3);
 }
 
-
 // Anthropic's Messages API: the same generation behind Anthropic's shapes.
 
 std::string messages_body(const std::string& content, const std::string& extra = {}) {
@@ -843,7 +760,8 @@ TEST(Messages, ToolUseAndThinkingStreamAsBlocks) {
       R"("tool_choice":{"type":"any"},"thinking":{"type":"enabled","budget_tokens":1024})";
   auto plain = t.post("/v1/messages",
                       R"({"model":"fake","max_tokens":2048,"messages":[{"role":"user",
-                         "content":"toolcall"}],)" + tools + "}");
+                         "content":"toolcall"}],)" +
+                          tools + "}");
   ASSERT_EQ(plain.status, 200) << plain.raw.body();
   const auto v = plain.body();
   EXPECT_EQ(v.at("stop_reason"), "tool_use");
@@ -857,7 +775,8 @@ TEST(Messages, ToolUseAndThinkingStreamAsBlocks) {
 
   auto s = t.post("/v1/messages",
                   R"({"model":"fake","max_tokens":2048,"stream":true,"messages":[{"role":"user",
-                     "content":"toolcall"}],)" + tools + "}");
+                     "content":"toolcall"}],)" +
+                      tools + "}");
   auto ev = named_events(s);
   ASSERT_EQ(ev.size(), 14u) << s.raw.body();
   EXPECT_EQ(ev[2].second.at("content_block").at("type"), "thinking");
@@ -881,15 +800,16 @@ TEST(Messages, ErrorsHaveAnthropicsShape) {
   expect_anthropic_error(t.post("/v1/messages", messages_body("x"), {{"x-api-key", "nope"}}), 401,
                          "authentication_error");
   EXPECT_EQ(t.post("/v1/messages", messages_body("x"), key).status, 200);
-  EXPECT_EQ(t.post("/v1/messages", messages_body("x"), {{"Authorization", "Bearer sk-test"}})
-                .status,
-            200);
+  EXPECT_EQ(
+      t.post("/v1/messages", messages_body("x"), {{"Authorization", "Bearer sk-test"}}).status,
+      200);
   // x-api-key also opens the OpenAI routes, which keep their own error shape.
   EXPECT_EQ(t.post("/v1/chat/completions", chat_body("x", R"("max_tokens":1)"), key).status, 200);
   expect_error(t.post("/v1/chat/completions", chat_body("x")), 401);
   expect_anthropic_error(
       t.post("/v1/messages", R"({"model":"nope","max_tokens":3,"messages":[{"role":"user",
-                                 "content":"x"}]})", key),
+                                 "content":"x"}]})",
+             key),
       404, "not_found_error");
   expect_anthropic_error(t.post("/v1/messages", R"({"model":"fake","messages":[]})", key), 400,
                          "invalid_request_error");

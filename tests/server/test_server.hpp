@@ -1,0 +1,118 @@
+#pragma once
+// The real Server on a loopback ephemeral port over a FakeBackend (or another Backend), run
+// by 2 I/O threads of its own, and a blocking Beast client for it. Shared by the server's
+// integration tests.
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json/parse.hpp>
+#include <future>
+#include <memory>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "fake_backend.hpp"
+#include "server/server.hpp"
+
+namespace troupe::server::test {
+
+namespace net = boost::asio;
+namespace http = boost::beast::http;
+namespace json = boost::json;
+using tcp = net::ip::tcp;
+
+struct Reply {
+  int status = 0;
+  http::response<http::string_body> raw;
+  json::value body() const { return json::parse(raw.body()); }
+  // The "data:" payloads of an SSE body, in order.
+  std::vector<std::string> events() const {
+    std::vector<std::string> out;
+    const std::string& b = raw.body();
+    for (std::size_t pos = 0; (pos = b.find("data: ", pos)) != std::string::npos;) {
+      const auto end = b.find("\n\n", pos);
+      out.push_back(b.substr(pos + 6, end - pos - 6));
+      pos = end;
+    }
+    return out;
+  }
+};
+
+// The server on 2 I/O threads, torn down with a graceful shutdown.
+class TestServer {
+ public:
+  // Serves `other` when given, else the FakeBackend `backend`.
+  explicit TestServer(ServerConfig cfg = {}, engine::Backend* other = nullptr) {
+    cfg.host = "127.0.0.1";
+    cfg.port = 0;
+    engine::Backend& served = other != nullptr ? *other : backend;
+    server_ = std::make_unique<Server>(ioc_.get_executor(), served, cfg);
+    auto port = server_->listen();
+    EXPECT_TRUE(port.ok());
+    port_ = port.ok() ? *port : 0;
+    for (int i = 0; i < 2; ++i)
+      threads_.emplace_back([this] { ioc_.run(); });
+  }
+  ~TestServer() {
+    if (!stopped_)
+      shutdown();
+    ioc_.stop();
+    for (auto& t : threads_)
+      t.join();
+  }
+  // Graceful shutdown; returns once every connection closed.
+  void shutdown() {
+    stopped_ = true;
+    std::promise<void> done;
+    server_->shutdown([&] { done.set_value(); });
+    EXPECT_EQ(done.get_future().wait_for(std::chrono::seconds(20)), std::future_status::ready);
+  }
+
+  Reply request(http::verb method, const std::string& target, const std::string& body = {},
+                const std::vector<std::pair<std::string, std::string>>& headers = {}) {
+    net::io_context ioc;
+    tcp::socket s(ioc);
+    s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port_));
+    http::request<http::string_body> req{method, target, 11};
+    req.set(http::field::host, "localhost");
+    for (const auto& [k, v] : headers)
+      req.set(k, v);
+    if (!body.empty() || method == http::verb::post) {
+      req.set(http::field::content_type, "application/json");
+      req.body() = body;
+      req.prepare_payload();
+    }
+    http::write(s, req);
+    boost::beast::flat_buffer buf;
+    Reply r;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(64u << 20);
+    http::read(s, buf, parser);
+    r.raw = parser.release();
+    r.status = static_cast<int>(r.raw.result_int());
+    return r;
+  }
+  Reply post(const std::string& target, const std::string& body,
+             const std::vector<std::pair<std::string, std::string>>& headers = {}) {
+    return request(http::verb::post, target, body, headers);
+  }
+  std::uint16_t port() const { return port_; }
+  const Server& server() const { return *server_; }
+
+  test::FakeBackend backend;
+
+ private:
+  net::io_context ioc_;
+  std::unique_ptr<Server> server_;
+  std::vector<std::thread> threads_;
+  std::uint16_t port_ = 0;
+  bool stopped_ = false;
+};
+
+}  // namespace troupe::server::test
