@@ -50,7 +50,8 @@ struct Slot {
 // The engine's behavior: all the state of the loop, touched only on the engine thread.
 class EngineLoop final : public actor::Actor<EngineMessage> {
  public:
-  EngineLoop(const LlamaModel& model, BatchEngineConfig config, EngineCallbacks callbacks,
+  EngineLoop(const LlamaModel& model, BatchEngineConfig config,
+             actor::ActorRef<AdmissionMessage> admission, DecodeHook on_decode,
              std::unique_ptr<CpuThreadpool> pool, ContextPtr ctx,
              std::shared_ptr<EngineCounters> counters);
 
@@ -75,7 +76,7 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   void admit(AdmitSequence& a);
   std::int32_t reuse_prefix(std::int32_t dest, const std::vector<Token>& prompt);
   void release(const ReleaseSequence& r);
-  void inspect(const InspectEngine& m) const;
+  void inspect(InspectEngine& m) const;
   void fail(const Error& error);
   void build_batch();
   void add_prompt_chunks();
@@ -91,7 +92,8 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
 
   const LlamaModel& model_;
   BatchEngineConfig config_;
-  EngineCallbacks callbacks_;
+  actor::ActorRef<AdmissionMessage> admission_;
+  DecodeHook on_decode_;
   std::unique_ptr<CpuThreadpool> pool_;  // declared before ctx_: outlives the context
   ContextPtr ctx_;
   llama_memory_t mem_ = nullptr;
@@ -202,9 +204,11 @@ std::int32_t embed_prompt_limit(const LlamaModel& model, const BatchEngineConfig
 
 }  // namespace
 
-Result<std::unique_ptr<BatchEngine>> BatchEngine::start(const LlamaModel& model,
+Result<std::unique_ptr<BatchEngine>> BatchEngine::start(actor::ActorSystem& system,
+                                                        const LlamaModel& model,
                                                         BatchEngineConfig config,
-                                                        EngineCallbacks callbacks) {
+                                                        actor::ActorRef<AdmissionMessage> admission,
+                                                        DecodeHook on_decode) {
   auto made = make_context(model, config);
   if (!made)
     return made.error();
@@ -220,9 +224,10 @@ Result<std::unique_ptr<BatchEngine>> BatchEngine::start(const LlamaModel& model,
   actor::SpawnOptions opts;
   opts.name = "batch-engine";
   opts.execution = actor::Execution::dedicated_thread;
-  engine->ref_ = engine->system_.spawn<EngineLoop>(std::move(opts), std::cref(model), config,
-                                                   std::move(callbacks), std::move(made->pool),
-                                                   std::move(made->ctx), engine->counters_);
+  engine->ref_ = system.spawn<EngineLoop>(std::move(opts), std::cref(model), config,
+                                          std::move(admission), std::move(on_decode),
+                                          std::move(made->pool), std::move(made->ctx),
+                                          engine->counters_);
   return engine;
 }
 
@@ -230,19 +235,17 @@ BatchEngine::BatchEngine(std::int32_t n_ctx_seq, std::int32_t n_parallel, EmbedI
     : n_ctx_seq_(n_ctx_seq), n_parallel_(n_parallel), embed_(embed) {}
 
 BatchEngine::~BatchEngine() {
-  system_.shutdown(actor::StopMode::drop);
+  ref_.request_stop(actor::StopMode::drop);
 }
 
-void BatchEngine::tell(EngineMessage msg) {
-  ref_.tell(std::move(msg));
-}
-
-EngineLoop::EngineLoop(const LlamaModel& model, BatchEngineConfig config, EngineCallbacks callbacks,
+EngineLoop::EngineLoop(const LlamaModel& model, BatchEngineConfig config,
+                       actor::ActorRef<AdmissionMessage> admission, DecodeHook on_decode,
                        std::unique_ptr<CpuThreadpool> pool, ContextPtr ctx,
                        std::shared_ptr<EngineCounters> counters)
     : model_(model),
       config_(config),
-      callbacks_(std::move(callbacks)),
+      admission_(std::move(admission)),
+      on_decode_(std::move(on_decode)),
       pool_(std::move(pool)),
       ctx_(std::move(ctx)),
       mem_(llama_get_memory(ctx_.get())),
@@ -268,19 +271,11 @@ EngineLoop::EngineLoop(const LlamaModel& model, BatchEngineConfig config, Engine
 }
 
 void EngineLoop::handle(EngineMessage& msg) {
-  std::visit(
-      [this](auto& m) {
-        using M = std::decay_t<decltype(m)>;
-        if constexpr (std::is_same_v<M, AdmitSequence>)
-          admit(m);
-        if constexpr (std::is_same_v<M, ReleaseSequence>)
-          release(m);
-        if constexpr (std::is_same_v<M, InspectEngine>)
-          inspect(m);
-        if constexpr (std::is_same_v<M, FailEngine>)
-          fail(m.error);
-      },
-      msg);
+  std::visit(actor::Overloaded{[this](AdmitSequence& m) { admit(m); },
+                               [this](ReleaseSequence& m) { release(m); },
+                               [this](InspectEngine& m) { inspect(m); },
+                               [this](FailEngine& m) { fail(m.error); }},
+             msg);
 }
 
 std::int32_t EngineLoop::lowest_free_slot() const {
@@ -316,7 +311,7 @@ void EngineLoop::admit(AdmitSequence& a) {
   const std::int32_t id = lowest_free_slot();
   if (Error e = admit_error(a, id); !e.message.empty()) {
     a.sink(SequenceFailed{std::move(e)});
-    callbacks_.on_released(a.ticket);
+    admission_.tell(SequenceReleased{a.ticket});
     return;
   }
   Slot& s = slots_[static_cast<std::size_t>(id)];
@@ -422,10 +417,10 @@ void EngineLoop::finish(std::int32_t id, bool drop_cache) {
     s.n_past = 0;
   }
   --active_;
-  callbacks_.on_released(s.ticket);
+  admission_.tell(SequenceReleased{s.ticket});
 }
 
-void EngineLoop::inspect(const InspectEngine& m) const {
+void EngineLoop::inspect(InspectEngine& m) const {
   EngineSnapshot snap;
   snap.failed = failed_.has_value();
   for (std::size_t i = 0; i < slots_.size(); ++i) {
@@ -433,7 +428,7 @@ void EngineLoop::inspect(const InspectEngine& m) const {
     snap.slots.push_back({s.state != SlotState::free, s.ticket, s.n_past,
                           llama_memory_seq_pos_max(mem_, static_cast<llama_seq_id>(i))});
   }
-  m.reply(std::move(snap));
+  m.reply.send(std::move(snap));
 }
 
 void EngineLoop::fail(const Error& error) {
@@ -449,8 +444,7 @@ void EngineLoop::fail(const Error& error) {
     finish(static_cast<std::int32_t>(i), /*drop_cache=*/true);
   }
   llama_memory_clear(mem_, false);
-  if (callbacks_.on_fatal)
-    callbacks_.on_fatal(error);
+  admission_.tell(EngineFailed{error});
 }
 
 void EngineLoop::step() {
@@ -464,13 +458,13 @@ void EngineLoop::step() {
   set_embeddings(embed);
   if (pool_)
     pool_->resume();  // a no-op unless the engine was idle
-  if (callbacks_.on_decode)
-    callbacks_.on_decode(DecodeEdge::begin);
+  if (on_decode_)
+    on_decode_(DecodeEdge::begin);
   const auto t0 = std::chrono::steady_clock::now();
   const int rc = llama_decode(ctx_.get(), batch_.get());
   const auto t1 = std::chrono::steady_clock::now();
-  if (callbacks_.on_decode)
-    callbacks_.on_decode(DecodeEdge::end);
+  if (on_decode_)
+    on_decode_(DecodeEdge::end);
   if (rc != 0) {
     fail(Error{Errc::engine_failed, fmt::format("llama_decode failed with status {}", rc)});
     return;

@@ -16,21 +16,12 @@ SequenceActor::SequenceActor(SequenceConfig config, const TokenText& text, Strea
 void SequenceActor::handle(SequenceMessage msg) {
   if (done_)
     return;
-  std::visit(
-      [this](auto& m) {
-        using M = std::decay_t<decltype(m)>;
-        if constexpr (std::is_same_v<M, SequenceStarted>)
-          on_started(m);
-        if constexpr (std::is_same_v<M, SampledToken>)
-          on_token(m);
-        if constexpr (std::is_same_v<M, SequenceFailed>)
-          on_failed(m);
-        if constexpr (std::is_same_v<M, CancelSequence>)
-          cancel(m.release);
-        if constexpr (std::is_same_v<M, SequenceEmbedded>)
-          on_embedded(m);
-      },
-      msg);
+  std::visit(actor::Overloaded{[this](SequenceStarted& m) { on_started(m); },
+                               [this](SampledToken& m) { on_token(m); },
+                               [this](SequenceFailed& m) { on_failed(m); },
+                               [this](CancelSequence& m) { cancel(m.release); },
+                               [this](SequenceEmbedded& m) { on_embedded(m); }},
+             msg);
 }
 
 void SequenceActor::on_message(SequenceMessage& msg) {

@@ -202,13 +202,12 @@ TEST_P(EngineAllocations, NoneBetweenDecodesInSteadyState) {
   warmed.get_future().wait();  // every warm-up node is back in the pool
 
   DecodeProbe probe;
-  EngineCallbacks cb;
-  cb.on_released = [](std::uint64_t) {};
-  cb.on_fatal = [](const Error&) {};
-  cb.on_decode = [&probe](DecodeEdge e) { probe(e); };
   BatchEngineConfig cfg{512, 2, 128, 64};
   cfg.n_threads = 1;
-  auto engine = BatchEngine::start(**model, cfg, std::move(cb));
+  auto listener = system.spawn<testing::ReleaseListener>(
+      actor::SpawnOptions{}, std::function<void(std::uint64_t)>([](std::uint64_t) {}));
+  auto engine = BatchEngine::start(system, **model, cfg, listener,
+                                   [&probe](DecodeEdge e) { probe(e); });
   ASSERT_TRUE(engine) << engine.error().message;
 
   AdmitSequence a;
