@@ -94,10 +94,10 @@ void Admission::publish() {
 
 actor::ActorRef<AdmissionMessage> spawn_admission(actor::ActorSystem& system,
                                                   AdmissionLimits limits,
-                                                  std::shared_ptr<AdmissionGauges> gauges) {
+                                                  const std::shared_ptr<AdmissionGauges>& gauges) {
   actor::SpawnOptions opts;
   opts.name = "admission";
-  return system.spawn<Admission>(std::move(opts), limits, std::move(gauges));
+  return system.spawn<Admission>(std::move(opts), limits, gauges);
 }
 
 actor::ActorRef<SequenceMessage> spawn_sequence(actor::ActorSystem& system, const TokenText& text,

@@ -83,7 +83,7 @@ class Admission final : public actor::Actor<AdmissionMessage> {
 // Spawns an Admission as a light actor of `system` (named "admission").
 actor::ActorRef<AdmissionMessage> spawn_admission(actor::ActorSystem& system,
                                                   AdmissionLimits limits,
-                                                  std::shared_ptr<AdmissionGauges> gauges);
+                                                  const std::shared_ptr<AdmissionGauges>& gauges);
 
 // Spawns a request's SequenceActor on `system` (a light actor named "sequence") around
 // `writer`, wired to the engine and the admission: its release tells `engine`

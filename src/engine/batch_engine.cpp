@@ -36,9 +36,7 @@ struct Slot {
   std::int32_t n_past = 0;
   std::int32_t n_prompt = 0;
   std::int32_t generated = 0;
-  std::int32_t max_tokens = 0;
-  std::int32_t min_tokens = 0;
-  bool ignore_eos = false;
+  StopParams stop;  // its limits (sequence_end)
   std::optional<Sampler> sampler;
   SequenceSink sink;
   bool embed = false;           // an embedding sequence: one decode, then SequenceEmbedded
@@ -50,7 +48,7 @@ struct Slot {
 // The engine's behavior: all the state of the loop, touched only on the engine thread.
 class EngineLoop final : public actor::Actor<EngineMessage> {
  public:
-  EngineLoop(const LlamaModel& model, BatchEngineConfig config,
+  EngineLoop(const LlamaModel& model, const BatchEngineConfig& config,
              actor::ActorRef<AdmissionMessage> admission, DecodeHook on_decode,
              std::unique_ptr<CpuThreadpool> pool, ContextPtr ctx,
              std::shared_ptr<EngineCounters> counters);
@@ -138,9 +136,10 @@ Result<ContextAndPool> make_context(const LlamaModel& model, BatchEngineConfig& 
   const std::int32_t asked = config.n_ctx / config.n_parallel;
   const std::int32_t per_seq = (asked + kPad - 1) / kPad * kPad;
   if (per_seq != asked) {
-    spdlog::info("context: {} cells for {} sequences is {} each; each gets {} (llama.cpp "
-                 "allocates KV cells in multiples of {})",
-                 config.n_ctx, config.n_parallel, asked, per_seq, kPad);
+    spdlog::info(
+        "context: {} cells for {} sequences is {} each; each gets {} (llama.cpp "
+        "allocates KV cells in multiples of {})",
+        config.n_ctx, config.n_parallel, asked, per_seq, kPad);
   }
   config.n_ctx = per_seq * config.n_parallel;
   if (config.n_threads <= 0) {
@@ -224,10 +223,9 @@ Result<std::unique_ptr<BatchEngine>> BatchEngine::start(actor::ActorSystem& syst
   actor::SpawnOptions opts;
   opts.name = "batch-engine";
   opts.execution = actor::Execution::dedicated_thread;
-  engine->ref_ = system.spawn<EngineLoop>(std::move(opts), std::cref(model), config,
-                                          std::move(admission), std::move(on_decode),
-                                          std::move(made->pool), std::move(made->ctx),
-                                          engine->counters_);
+  engine->ref_ = system.spawn<EngineLoop>(
+      std::move(opts), std::cref(model), config, std::move(admission), std::move(on_decode),
+      std::move(made->pool), std::move(made->ctx), engine->counters_);
   return engine;
 }
 
@@ -238,7 +236,7 @@ BatchEngine::~BatchEngine() {
   ref_.request_stop(actor::StopMode::drop);
 }
 
-EngineLoop::EngineLoop(const LlamaModel& model, BatchEngineConfig config,
+EngineLoop::EngineLoop(const LlamaModel& model, const BatchEngineConfig& config,
                        actor::ActorRef<AdmissionMessage> admission, DecodeHook on_decode,
                        std::unique_ptr<CpuThreadpool> pool, ContextPtr ctx,
                        std::shared_ptr<EngineCounters> counters)
@@ -340,9 +338,7 @@ void EngineLoop::admit(AdmitSequence& a) {
   s.n_past = cached;
   s.n_prompt = n_prompt;
   s.generated = 0;
-  s.max_tokens = std::max(a.max_tokens, 1);
-  s.min_tokens = a.min_tokens;
-  s.ignore_eos = a.ignore_eos;
+  s.stop = std::move(a.stop);
   s.sampler.emplace(a.sampling, model_.n_vocab(), a.prompt, n_ctx_seq_, std::move(a.grammar),
                     std::move(a.dry));
   s.sink = std::move(a.sink);
@@ -600,7 +596,7 @@ void EngineLoop::after_decode() {
     const std::int32_t id = out_slot_[k];
     Slot& s = slots_[static_cast<std::size_t>(id)];
     const bool ended = out_[k].end != EngineEnd::none;
-    s.sink(std::move(out_[k]));
+    s.sink(out_[k]);
     if (ended)
       finish(id, /*drop_cache=*/false);
   }
@@ -610,7 +606,7 @@ void EngineLoop::after_decode() {
 bool EngineLoop::sample(Slot& s, SampledToken& out) {
   const float* logits = llama_get_logits_ith(ctx_.get(), s.batch_row);
   s.batch_row = -1;
-  const bool suppress = s.ignore_eos || s.generated < s.min_tokens;
+  const bool suppress = eog_suppressed(s.stop, s.generated);
   out = SampledToken{};
   const SampleStatus status =
       s.sampler->sample(logits, suppress ? &model_.eog_tokens() : nullptr, scratch_, out);
@@ -620,13 +616,8 @@ bool EngineLoop::sample(Slot& s, SampledToken& out) {
   s.tokens.push_back(out.token);
   counters_.generated_tokens.fetch_add(1, std::memory_order_relaxed);
   // A complete grammar ends the sequence even where EOG is suppressed: it allows nothing else.
-  if (status == SampleStatus::grammar_end || (!suppress && model_.is_eog(out.token))) {
-    out.end = EngineEnd::eog;
-  } else if (s.generated >= s.max_tokens) {
-    out.end = EngineEnd::max_tokens;
-  } else if (s.n_past >= n_ctx_seq_) {
-    out.end = EngineEnd::context_full;
-  }
+  const bool eog = status == SampleStatus::grammar_end || (!suppress && model_.is_eog(out.token));
+  out.end = sequence_end(s.stop, s.generated, eog, s.n_past >= n_ctx_seq_);
   return true;
 }
 

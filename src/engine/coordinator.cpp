@@ -195,17 +195,7 @@ void Coordinator::load() {
     spdlog::info("model {}: -c 0: the trained context, {} tokens, shared by {} sequences",
                  model_id_, options_.n_ctx, options_.n_parallel);
   }
-  BatchEngineConfig cfg{options_.n_ctx,
-                        options_.n_parallel,
-                        options_.n_batch,
-                        options_.n_seq_chunk,
-                        options_.n_threads,
-                        options_.min_copy_prefix,
-                        options_.persistent_threads,
-                        options_.thread_poll,
-                        options_.placement,
-                        options_.embeddings,
-                        options_.pooling};
+  const BatchEngineConfig& cfg = options_;  // the engine's part of the options
   auto engine = BatchEngine::start(system_, *model_, cfg, admission_);
   if (!engine)
     return set_health(HealthState::failed, engine.error().message);
@@ -273,7 +263,8 @@ std::optional<Error> Coordinator::precheck(Task& task) const {
     return overloaded_error();
   if (const auto* toks = std::get_if<std::vector<Token>>(&task.prompt)) {
     if (static_cast<std::int64_t>(toks->size()) >= n_ctx_seq_) {
-      return too_long(static_cast<std::int64_t>(toks->size()), n_ctx_seq_, options_.n_parallel, false);
+      return too_long(static_cast<std::int64_t>(toks->size()), n_ctx_seq_, options_.n_parallel,
+                      false);
     }
   }
   // Every token covers at most max_piece_bytes bytes: a longer text cannot fit, whatever
@@ -317,7 +308,8 @@ Result<std::vector<Token>> Coordinator::prepare_prompt(
   if (tokens->empty())
     return Error{Errc::invalid_request, "the prompt is empty", "prompt"};
   if (static_cast<std::int64_t>(tokens->size()) >= n_ctx_seq_) {
-    return too_long(static_cast<std::int64_t>(tokens->size()), n_ctx_seq_, options_.n_parallel, false);
+    return too_long(static_cast<std::int64_t>(tokens->size()), n_ctx_seq_, options_.n_parallel,
+                    false);
   }
   return tokens;
 }
@@ -382,9 +374,7 @@ SubmitSequence Coordinator::make_submission(Task& task, std::vector<Token> promp
   a.ticket = ticket;
   a.prompt = std::move(prompt);
   a.sampling = std::move(task.sampling);
-  a.max_tokens = task.stop.max_tokens.value_or(n_ctx_seq_);
-  a.min_tokens = task.stop.min_tokens;
-  a.ignore_eos = task.stop.ignore_eos;
+  a.stop = std::move(task.stop);
   a.sink = actor_sink(ref);
   a.embed = task.embedding.has_value();
   a.normalize = task.embedding ? task.embedding->normalize : true;

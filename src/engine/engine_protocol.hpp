@@ -33,9 +33,9 @@ struct AdmitSequence {
   SamplingParams sampling;
   SamplerPtr grammar;  // owned; null: unconstrained
   SamplerPtr dry;      // owned; null: no DRY
-  std::int32_t max_tokens = 256;
-  std::int32_t min_tokens = 0;
-  bool ignore_eos = false;
+  // max_tokens, min_tokens and ignore_eos end the sequence in the engine (sequence_end());
+  // the stop strings are the SequenceActor's.
+  StopParams stop;
   SequenceSink sink;
   // An embedding sequence (the context serves embeddings: BatchEngineConfig::embeddings):
   // its whole prompt goes into one decode (precondition: at most embed_limit() tokens), then

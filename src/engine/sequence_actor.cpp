@@ -60,16 +60,16 @@ void SequenceActor::on_failed(const SequenceFailed& f) {
   writer_.push(Failed{f.error});
 }
 
-std::optional<FinishReason> SequenceActor::limit_reason(const SampledToken& t) const {
-  if (!config_.stop.ignore_eos && text_.is_eog(t.token))
-    return FinishReason::stop;
-  if (t.end == EngineEnd::eog)
-    return FinishReason::stop;
-  if (t.end == EngineEnd::max_tokens || t.end == EngineEnd::context_full) {
-    return FinishReason::length;
+std::optional<FinishReason> SequenceActor::limit_reason(const SampledToken& t) {
+  switch (t.end) {
+    case EngineEnd::none:
+      return std::nullopt;
+    case EngineEnd::eog:
+      return FinishReason::stop;
+    case EngineEnd::max_tokens:
+    case EngineEnd::context_full:
+      return FinishReason::length;
   }
-  if (config_.stop.max_tokens && generated_ >= *config_.stop.max_tokens)
-    return FinishReason::length;  // unset: the engine's limits (the context) only
   return std::nullopt;
 }
 

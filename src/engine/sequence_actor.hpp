@@ -2,7 +2,8 @@
 // SequenceActor: the policy of one generation request. It receives the request's sampled
 // tokens (SequenceMessage) and turns them into the request's stream events: incremental
 // UTF-8-safe text, stop strings matched across token boundaries (never emitted, not even
-// partly), max_tokens, end-of-generation, a full context, usage counts and logprobs; for a
+// partly), the end the engine decided (SampledToken::end: end-of-generation, max_tokens, a
+// full context; sequence_end() is that rule), usage counts and logprobs; for a
 // conversation, the text parsed into content, reasoning and tool calls (chatfmt's
 // OutputParser, here on the actors thread, never on the engine's). When it
 // ends the sequence itself (a stop string, a cancelled stream) it calls `release` once so that
@@ -74,8 +75,9 @@ class SequenceActor final : public actor::Actor<SequenceMessage> {
   void on_failed(const SequenceFailed& f);
   void on_embedded(SequenceEmbedded& e);
 
-  // The reason generation ends with this token, if it does (not counting stop strings).
-  std::optional<FinishReason> limit_reason(const SampledToken& t) const;
+  // The reason the engine ended generation with this token, if it did (sequence_end(); stop
+  // strings are matched here).
+  static std::optional<FinishReason> limit_reason(const SampledToken& t);
   Delta make_delta(const SampledToken& t) const;
   // Appends the token's text that is safe to emit; records a matched stop string.
   void append_text(Token token, std::string& out);

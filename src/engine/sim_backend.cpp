@@ -119,7 +119,7 @@ class SimEngine final : public actor::Actor<EngineMessage> {
   struct Sequence {
     std::uint64_t ticket = 0;
     std::int32_t prompt_tokens = 0;
-    std::int32_t max_tokens = 0;
+    StopParams stop;  // its limits (sequence_end)
     std::int32_t generated = 0;
     SequenceSink sink;
     std::unique_ptr<asio::steady_timer> timer;
@@ -152,7 +152,7 @@ void SimEngine::admit(AdmitSequence& a) {
   const auto n_prompt = static_cast<std::int32_t>(a.prompt.size());
   counters_->prompt_total.fetch_add(n_prompt, std::memory_order_relaxed);
   a.sink(SequenceStarted{n_prompt, 0});
-  Sequence s{a.ticket, n_prompt, a.max_tokens, 0, std::move(a.sink), nullptr, {}};
+  Sequence s{a.ticket, n_prompt, std::move(a.stop), 0, std::move(a.sink), nullptr, {}};
   s.timer = std::make_unique<asio::steady_timer>(system().io_context());
   s.next = paced(Clock::now() + per_token(options_.prefill_tokens_per_s) * n_prompt +
                  per_token(options_.decode_tokens_per_s));
@@ -162,11 +162,11 @@ void SimEngine::admit(AdmitSequence& a) {
 
 void SimEngine::arm(Sequence& s) {
   s.timer->expires_at(s.next);
-  s.timer->async_wait([this, ticket = s.ticket,
-                       alive = std::weak_ptr<char>(alive_)](boost::system::error_code ec) {
-    if (!ec && alive.lock())
-      tick(ticket);
-  });
+  s.timer->async_wait(
+      [this, ticket = s.ticket, alive = std::weak_ptr<char>(alive_)](boost::system::error_code ec) {
+        if (!ec && alive.lock())
+          tick(ticket);
+      });
 }
 
 void SimEngine::tick(std::uint64_t ticket) {
@@ -177,14 +177,13 @@ void SimEngine::tick(std::uint64_t ticket) {
   ++s.generated;
   counters_->generated_total.fetch_add(1, std::memory_order_relaxed);
   SampledToken t;
-  t.token = 1 + static_cast<Token>((ticket * 7919 + s.generated * 104729) %
-                                   static_cast<std::uint64_t>(options_.n_vocab - 1));
-  if (s.generated >= s.max_tokens)
-    t.end = EngineEnd::max_tokens;
-  if (s.prompt_tokens + s.generated >= options_.n_ctx)
-    t.end = EngineEnd::context_full;
+  t.token =
+      1 + static_cast<Token>((ticket * 7919 + static_cast<std::uint64_t>(s.generated) * 104729) %
+                             static_cast<std::uint64_t>(options_.n_vocab - 1));
+  // Its tokens are never EOG (token 0): only the limits end it.
+  t.end = sequence_end(s.stop, s.generated, false, s.prompt_tokens + s.generated >= options_.n_ctx);
   const bool ended = t.end != EngineEnd::none;
-  s.sink(std::move(t));
+  s.sink(t);
   if (ended)
     return finish(ticket);
   s.next = paced(sim_next_due(s.next, Clock::now(), per_token(options_.decode_tokens_per_s)));
@@ -272,8 +271,8 @@ SimBackend::SimBackend(SimOptions o)
   admission_ = spawn_admission(system_, limits_, gauges_);
   actor::SpawnOptions opts;
   opts.name = "sim-engine";
-  engine_ = system_.spawn<SimEngine>(std::move(opts), options_, Clock::now(), admission_,
-                                     counters_);
+  engine_ =
+      system_.spawn<SimEngine>(std::move(opts), options_, Clock::now(), admission_, counters_);
   admission_.tell(EngineReady{engine_});
 }
 
@@ -338,7 +337,7 @@ asio::awaitable<TokenStream> SimBackend::generate(Task task) {
   AdmitSequence a;
   a.ticket = ticket;
   a.prompt.assign(static_cast<std::size_t>(n_prompt), 1);  // only its length is simulated
-  a.max_tokens = *task.stop.max_tokens;
+  a.stop = std::move(task.stop);
   a.sink = actor_sink(ref);
   admission_.tell(SubmitSequence{std::move(a), std::move(ref)});
   co_return std::move(stream);

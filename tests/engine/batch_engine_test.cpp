@@ -82,8 +82,8 @@ class BatchEngineTest : public ::testing::Test {
   std::unique_ptr<BatchEngine> start(BatchEngineConfig cfg) {
     cfg.n_threads = 1;
     auto listener = system_.spawn<testing::ReleaseListener>(
-        actor::SpawnOptions{}, std::function<void(std::uint64_t)>(
-                                   [this](std::uint64_t t) { rec_.released(t); }));
+        actor::SpawnOptions{},
+        std::function<void(std::uint64_t)>([this](std::uint64_t t) { rec_.released(t); }));
     auto e = BatchEngine::start(system_, *model_, cfg, listener);
     EXPECT_TRUE(e) << e.error().message;
     return e ? std::move(e.value()) : nullptr;
@@ -95,8 +95,8 @@ class BatchEngineTest : public ::testing::Test {
     a.ticket = ticket;
     a.prompt = std::move(prompt);
     a.sampling = std::move(sp);
-    a.max_tokens = max_tokens;
-    a.ignore_eos = true;
+    a.stop.max_tokens = max_tokens;
+    a.stop.ignore_eos = true;
     a.sink = rec_.sink(ticket);
     return a;
   }

@@ -237,7 +237,7 @@ TEST(GrammarBatch, BatchedEqualsAlone) {
     auto g = make_grammar_sampler((*model)->vocab(), *a.sampling.grammar);
     ASSERT_TRUE(g) << g.error().message;
     a.grammar = std::move(g.value());
-    a.max_tokens = 96;
+    a.stop.max_tokens = 96;
     a.sink = [&, ticket](SequenceMessage m) {
       std::lock_guard lock(mu);
       if (auto* t = std::get_if<SampledToken>(&m)) {
