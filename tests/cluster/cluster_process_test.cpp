@@ -14,8 +14,8 @@
 
 #include "client/client.hpp"
 #include "cluster/child_process.hpp"
-#include "support/prometheus_text.hpp"
 #include "remote/test_certs.hpp"
+#include "support/prometheus_text.hpp"
 #include "support/test_models.hpp"
 
 namespace troupe::cluster::test {
@@ -95,8 +95,8 @@ Worker start_sim_worker(const std::string& seed, const std::string& name,
                         const std::vector<std::string>& extra = {}) {
   Worker w;
   std::vector<std::string> args{
-      "worker",      "--engine", "sim", "--sim-decode-tps", "500",   "--parallel",  "4", "--listen",
-      "127.0.0.1:0", "--join",   seed,  "--cluster-secret", kSecret, "--port", "0"};
+      "worker",      "--engine", "sim", "--sim-decode-tps", "500",   "--parallel", "4", "--listen",
+      "127.0.0.1:0", "--join",   seed,  "--cluster-secret", kSecret, "--port",     "0"};
   args.insert(args.end(), extra.begin(), extra.end());
   w.process = std::make_unique<ChildProcess>(std::move(args), name);
   return started(std::move(w), name);
@@ -293,8 +293,8 @@ TEST(ClusterProcessSlow, ApplyTemplateAndStructuredOutputGoThroughTheGateway) {
       "n":{"type":"integer","minimum":1,"maximum":9},"ok":{"type":"boolean"}},
       "required":["n","ok"],"additionalProperties":false}}}})");
   ASSERT_EQ(answer.first, 200) << answer.second;
-  const auto content = boost::json::parse(answer.second)
-                           .at("choices").at(0).at("message").at("content").as_string();
+  const auto content =
+      boost::json::parse(answer.second).at("choices").at(0).at("message").at("content").as_string();
   const auto value = boost::json::parse(content);
   EXPECT_TRUE(value.at("n").is_int64()) << content;
   EXPECT_TRUE(value.at("ok").is_bool()) << content;
@@ -307,8 +307,8 @@ TEST(ClusterProcessSlow, ApplyTemplateAndStructuredOutputGoThroughTheGateway) {
   EXPECT_EQ(refused.first, 400) << refused.second;
 }
 
-// Anthropic's Messages API (and OpenAI's Responses API) through a gateway and two workers: answers, streams, counts and
-// errors in Anthropic's shapes, the same as a worker's own server gives.
+// Anthropic's Messages API (and OpenAI's Responses API) through a gateway and two workers: answers,
+// streams, counts and errors in Anthropic's shapes, the same as a worker's own server gives.
 TEST(ClusterProcessSlow, MessagesGoThroughTheGateway) {
   auto gw = start_gateway();
   auto a = start_worker(gw.cluster, "worker-a");
@@ -327,38 +327,39 @@ TEST(ClusterProcessSlow, MessagesGoThroughTheGateway) {
   EXPECT_EQ(tv.at("content"), dv.at("content"));
   EXPECT_EQ(tv.at("stop_reason"), dv.at("stop_reason"));
 
-  const auto streamed = post(gw.url, "/v1/messages",
-                             R"({"model":"tiny","max_tokens":4,"temperature":0,"stream":true,)" +
-                                 conversation + "}");
+  const auto streamed =
+      post(gw.url, "/v1/messages",
+           R"({"model":"tiny","max_tokens":4,"temperature":0,"stream":true,)" + conversation + "}");
   ASSERT_EQ(streamed.first, 200) << streamed.second;
   EXPECT_EQ(streamed.second.find("event: message_start"), 0u) << streamed.second;
   EXPECT_NE(streamed.second.find("event: message_stop"), std::string::npos) << streamed.second;
 
-  const auto count = post(gw.url, "/v1/messages/count_tokens",
-                          R"({"model":"tiny",)" + conversation + "}");
-  const auto count_direct = post(b.url, "/v1/messages/count_tokens",
-                                 R"({"model":"tiny",)" + conversation + "}");
+  const auto count =
+      post(gw.url, "/v1/messages/count_tokens", R"({"model":"tiny",)" + conversation + "}");
+  const auto count_direct =
+      post(b.url, "/v1/messages/count_tokens", R"({"model":"tiny",)" + conversation + "}");
   ASSERT_EQ(count.first, 200) << count.second;
   EXPECT_EQ(count.second, count_direct.second);
   const auto& usage = tv.at("usage");
   EXPECT_EQ(usage.at("input_tokens").as_int64() + usage.at("cache_read_input_tokens").as_int64(),
             boost::json::parse(count.second).at("input_tokens").as_int64());
 
-  const auto missing = post(gw.url, "/v1/messages",
-                            R"({"model":"nope","max_tokens":4,)" + conversation + "}");
+  const auto missing =
+      post(gw.url, "/v1/messages", R"({"model":"nope","max_tokens":4,)" + conversation + "}");
   EXPECT_EQ(missing.first, 404) << missing.second;
   EXPECT_EQ(boost::json::parse(missing.second).at("error").at("type"), "not_found_error");
 
   // The Responses API too: the gateway keeps the stored responses, so a continuation works
   // whichever worker serves it.
-  const auto first = post(gw.url, "/v1/responses",
-                          R"({"model":"tiny","input":"Hello","max_output_tokens":3})");
+  const auto first =
+      post(gw.url, "/v1/responses", R"({"model":"tiny","input":"Hello","max_output_tokens":3})");
   ASSERT_EQ(first.first, 200) << first.second;
   const std::string id(boost::json::parse(first.second).at("id").as_string());
   EXPECT_EQ(get(gw.url, "/v1/responses/" + id), first.second);
   const auto next = post(gw.url, "/v1/responses",
                          R"({"model":"tiny","input":"More","max_output_tokens":3,)"
-                         R"("previous_response_id":")" + id + "\"}");
+                         R"("previous_response_id":")" +
+                             id + "\"}");
   ASSERT_EQ(next.first, 200) << next.second;
   EXPECT_GT(boost::json::parse(next.second).at("usage").at("input_tokens").as_int64(),
             boost::json::parse(first.second).at("usage").at("input_tokens").as_int64());
