@@ -195,8 +195,7 @@ void Coordinator::load() {
     spdlog::info("model {}: -c 0: the trained context, {} tokens, shared by {} sequences",
                  model_id_, options_.n_ctx, options_.n_parallel);
   }
-  const BatchEngineConfig& cfg = options_;  // the engine's part of the options
-  auto engine = BatchEngine::start(system_, *model_, cfg, admission_);
+  auto engine = BatchEngine::start(system_, *model_, engine_config(options_), admission_);
   if (!engine)
     return set_health(HealthState::failed, engine.error().message);
   engine_ = std::move(engine.value());
@@ -654,6 +653,22 @@ std::future<EngineSnapshot> Coordinator::inspect_engine() {
 
 void Coordinator::inject_failure(Error error) {
   engine_->tell(FailEngine{std::move(error)});
+}
+
+BatchEngineConfig engine_config(const EngineOptions& o) {
+  BatchEngineConfig c;
+  c.n_ctx = o.n_ctx;
+  c.n_parallel = o.n_parallel;
+  c.n_batch = o.n_batch;
+  c.n_seq_chunk = o.n_seq_chunk;
+  c.n_threads = o.n_threads;
+  c.min_copy_prefix = o.min_copy_prefix;
+  c.persistent_threads = o.persistent_threads;
+  c.thread_poll = o.thread_poll;
+  c.placement = o.placement;
+  c.embeddings = o.embeddings;
+  c.pooling = o.pooling;
+  return c;
 }
 
 std::unique_ptr<Backend> make_local_backend(EngineOptions options) {

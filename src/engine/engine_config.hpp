@@ -1,7 +1,7 @@
 #pragma once
 // BatchEngineConfig: the shape of one BatchEngine (context, batch, threads, placement,
-// embeddings). Plain values without llama.cpp types, so that EngineOptions (local_backend.hpp),
-// which extends it, can reach the CLI without llama.h.
+// embeddings). Plain values without llama.cpp types, so that local_backend.hpp can name it
+// without llama.h (engine_config() takes it out of EngineOptions).
 
 #include <cstdint>
 
@@ -12,7 +12,7 @@ namespace troupe::engine {
 
 struct BatchEngineConfig {
   // KV cells in all; each sequence gets n_ctx / n_parallel. (EngineOptions: 0 is the model's
-  // trained context, which the Coordinator puts here before starting the engine.)
+  // trained context, which the Coordinator resolves before starting the engine.)
   std::int32_t n_ctx = 4096;
   std::int32_t n_parallel = 4;     // sequences decoded together (1..64)
   std::int32_t n_batch = 512;      // token budget per step, decode tokens included (> n_parallel)

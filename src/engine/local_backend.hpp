@@ -9,26 +9,41 @@
 
 #include "engine/backend.hpp"
 #include "engine/engine_config.hpp"
+#include "engine/placement.hpp"
+#include "engine/pooling.hpp"
 
 namespace troupe::engine {
 
-// The engine's shape is its BatchEngineConfig part (n_ctx, n_parallel, n_batch, n_seq_chunk,
-// n_threads, min_copy_prefix, persistent_threads, thread_poll, placement, embeddings,
-// pooling), handed to the BatchEngine as it is; n_ctx 0 is the model's trained context.
-// `embeddings` (`troupe serve --embeddings`) serves Task::embedding requests; generation still
-// works on a generative model (steps take turns); an embedding-only model (BERT) implies it and
-// refuses generation.
-struct EngineOptions : BatchEngineConfig {
+struct EngineOptions {
   std::string model_path;
   std::string model_id;              // the name clients use; empty: the file name without .gguf
   std::vector<std::string> aliases;  // more names accepted for this model
+  std::int32_t n_ctx = 4096;         // KV cells in all: each sequence gets n_ctx / n_parallel
+  std::int32_t n_parallel = 4;       // sequences decoded together
+  std::int32_t n_batch = 512;        // token budget of one decode step (chunked prefill)
+  std::int32_t n_seq_chunk = 256;    // prompt tokens one sequence may add per step
+  std::int32_t n_threads = 0;        // llama.cpp threads; 0: hardware threads
   std::int32_t max_queue = 64;       // requests waiting for a slot; more: Errc::overloaded
+  PlacementOptions placement;        // GPU offload, flash attention, KV types, mmap, mlock
   // The chat template: empty for the model's own (tokenizer.chat_template); Jinja source
   // text; "chatml" (llama.cpp's ChatML); or the name of another template in the GGUF
   // (tokenizer.chat_template.NAME, e.g. "tool_use"). One that cannot render fails the load.
   std::string chat_template;
-  SamplingDefaults defaults;  // what requests leave unset (llama-server's values)
+  std::int32_t min_copy_prefix = 16;  // shortest cached prefix copied from another slot
+  bool persistent_threads = true;     // one ggml threadpool for the engine's life (paused idle)
+  std::uint32_t thread_poll = 50;     // its workers' polling between decodes (ggml: 0..100)
+  SamplingDefaults defaults;          // what requests leave unset (llama-server's values)
+  // Serve embedding requests (Task::embedding): `troupe serve --embeddings`. The context is
+  // created with embeddings on; generation still works on a generative model (steps take
+  // turns). An embedding-only model (BERT) implies it and refuses generation.
+  bool embeddings = false;
+  Pooling pooling = Pooling::model;  // --pooling: overrides the model's
 };
+
+// The BatchEngine's part of the options, field by field by name. (EngineOptions stays a flat
+// aggregate rather than extending BatchEngineConfig: callers build it with designated
+// initializers.)
+BatchEngineConfig engine_config(const EngineOptions& o);
 
 // Starts loading the model in the background and returns at once: health() says loading,
 // then ready or failed (with the reason); generate() during loading fails with
