@@ -11,11 +11,16 @@ if(TROUPE_SANITIZE)
   target_link_options(troupe_options INTERFACE -fsanitize=${TROUPE_SANITIZE})
 endif()
 
-# troupe_add_module(NAME SOURCES... [DEPS targets...]): a static library troupe_NAME.
+# troupe_add_module(NAME SOURCES... [DEPS targets...] [PRIVATE_DEPS targets...]): a static
+# library troupe_NAME. DEPS are what its headers need (PUBLIC: consumers compile against them);
+# PRIVATE_DEPS only its sources (consumers still link them, as a static library needs).
 function(troupe_add_module name)
-  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;PRIVATE_DEPS" ${ARGN})
   add_library(troupe_${name} STATIC ${ARG_SOURCES})
   target_link_libraries(troupe_${name} PUBLIC troupe_options ${ARG_DEPS})
+  if(ARG_PRIVATE_DEPS)
+    target_link_libraries(troupe_${name} PRIVATE ${ARG_PRIVATE_DEPS})
+  endif()
 endfunction()
 
 # troupe_add_tests(NAME SOURCES... [DEPS targets...] [LABELS ...]): one GoogleTest binary per

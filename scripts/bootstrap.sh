@@ -45,7 +45,7 @@ apt_packages=(
   libfmt-dev libspdlog-dev libcli11-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   libssl-dev libreadline-dev libflatbuffers-dev flatbuffers-compiler
-  clang-14 libclang-rt-14-dev clang-format
+  clang-14 libclang-rt-14-dev clang-format clang-tidy
   libcaf-dev libzmq3-dev
   tmux procps python3
 )

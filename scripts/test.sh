@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run): installs what is missing, then
-#   1. release build: every test (unit, integration, end-to-end with the openai npm client),
+#   0. lint: the clang-format check (scripts/lint.sh format; clang-tidy is scripts/lint.sh tidy),
+#   1. release build: every test (unit, integration, end-to-end with the openai npm client, the
+#      docs check that ARCHITECTURE.md names only what exists: ctest label docs),
 #   2. asan build (ASan+UBSan): every test except the slow ones,
 #   3. tsan build: the suites of the concurrent modules that do not call llama.cpp,
 #   4. fuzz build (clang, libFuzzer): each fuzzer for a bounded time.
 # Any failure, sanitizer report or fuzzer crash fails the run. Set TROUPE_TEST_STAGES to a
-# subset ("release asan tsan fuzz") to run fewer stages.
+# subset ("lint release asan tsan fuzz") to run fewer stages.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
-stages=${TROUPE_TEST_STAGES:-"release asan tsan fuzz"}
+stages=${TROUPE_TEST_STAGES:-"lint release asan tsan fuzz"}
 fuzz_seconds=${TROUPE_FUZZ_SECONDS:-30}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-"detect_leaks=0:abort_on_error=1:halt_on_error=1"}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-"print_stacktrace=1:halt_on_error=1"}
@@ -24,6 +26,11 @@ has_stage() { [[ " $stages " == *" $1 "* ]]; }
 
 banner "bootstrap"
 scripts/bootstrap.sh --test-tools
+
+if has_stage lint; then
+  banner "lint: clang-format"
+  scripts/lint.sh format
+fi
 
 if has_stage release; then
   banner "release: build"

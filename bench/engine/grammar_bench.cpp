@@ -29,7 +29,8 @@ namespace {
 using namespace troupe;
 
 std::string profile_schema(const std::string& title) {
-  std::ifstream in(std::filesystem::path(TROUPE_SOURCE_DIR) / "bench/peer/workloads/profile-schema.json");
+  std::ifstream in(std::filesystem::path(TROUPE_SOURCE_DIR) /
+                   "bench/peer/workloads/profile-schema.json");
   std::stringstream s;
   s << in.rdbuf();
   const std::string text = s.str();

@@ -74,12 +74,11 @@ void sample(benchmark::State& state, int n_vocab, const std::string& name, Sampl
 int main(int argc, char** argv) {
   for (int n_vocab : {32000, 150000}) {
     for (const char* name : {"greedy", "full_vocab", "server"}) {
-      for (auto [path, label] : {std::pair{SamplerPath::chain, "chain"},
-                                 std::pair{SamplerPath::automatic, "new"}}) {
+      for (auto [path, label] :
+           {std::pair{SamplerPath::chain, "chain"}, std::pair{SamplerPath::automatic, "new"}}) {
         const std::string bench_name =
             std::string("sample/") + name + "/" + label + "/vocab:" + std::to_string(n_vocab);
-        benchmark::RegisterBenchmark(bench_name.c_str(), sample, n_vocab, std::string(name),
-                                     path)
+        benchmark::RegisterBenchmark(bench_name.c_str(), sample, n_vocab, std::string(name), path)
             ->Unit(benchmark::kMicrosecond);
       }
     }

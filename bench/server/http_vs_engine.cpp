@@ -280,8 +280,8 @@ int main(int argc, char** argv) {
     std::sort(sorted.begin(), sorted.end());
     const std::size_t n = sorted.size();
     const double median = n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
-    ratios.push_back(fmt::format("{} clients: HTTP/engine median {:.3f} (runs: {:.3f})", c,
-                                 median, fmt::join(rs, ", ")));
+    ratios.push_back(fmt::format("{} clients: HTTP/engine median {:.3f} (runs: {:.3f})", c, median,
+                                 fmt::join(rs, ", ")));
   }
   for (const auto& r : ratios)
     fmt::print("{}\n", r);

@@ -40,6 +40,7 @@
 
 #include "actor/actor_ref.hpp"
 #include "actor/detail/cell.hpp"
+#include "actor/overloaded.hpp"
 #include "actor/types.hpp"
 
 namespace troupe::actor {

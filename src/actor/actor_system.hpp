@@ -84,11 +84,6 @@ class ActorSystem {
   template <class A, class... Args>
   ActorRef<typename A::protocol_type> spawn(SpawnOptions options, Args&&... args);
 
-  // Spawns an actor whose behavior (and every restart's) comes from `factory`.
-  template <class A>
-  ActorRef<typename A::protocol_type> spawn_with(SpawnOptions options,
-                                                 std::function<std::unique_ptr<A>()> factory);
-
   ShutdownReport shutdown(StopMode mode = StopMode::drain);
 
   Registry& registry() noexcept { return registry_; }
@@ -125,17 +120,6 @@ ActorRef<typename A::protocol_type> ActorSystem::spawn(SpawnOptions options, Arg
     auto first = std::make_unique<A>(std::forward<Args>(args)...);
     return spawn_cell<P>(std::move(options), std::move(first), nullptr);
   }
-}
-
-template <class A>
-ActorRef<typename A::protocol_type> ActorSystem::spawn_with(
-    SpawnOptions options, std::function<std::unique_ptr<A>()> factory) {
-  using P = typename A::protocol_type;
-  typename detail::Cell<P>::Factory erased = [f = std::move(factory)]() {
-    return std::unique_ptr<Actor<P>>(f());
-  };
-  auto first = erased();
-  return spawn_cell<P>(std::move(options), std::move(first), std::move(erased));
 }
 
 template <class P>

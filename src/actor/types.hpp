@@ -84,8 +84,6 @@ struct ActorStats {
   std::uint64_t loop_iterations = 0;  // turns (shared) or loop passes (dedicated)
 };
 
-std::string_view send_status_name(SendStatus s) noexcept;
-
 // The Error an asker sees for a failed tell: stopped/null_ref -> Errc::unavailable,
 // mailbox_full -> Errc::overloaded.
 Error to_error(SendStatus s);

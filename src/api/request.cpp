@@ -265,8 +265,7 @@ void read_structured_output(JsonReader& r, GenerationParams& p) {
     const auto* obj = v->if_object();
     const auto* type = obj ? obj->if_contains("type") : nullptr;
     if (type == nullptr || !type->is_string()) {
-      return r.fail("'response_format' must be an object with a string 'type'",
-                    "response_format");
+      return r.fail("'response_format' must be an object with a string 'type'", "response_format");
     }
     const auto t = type->get_string();
     if (t == "json_object" || t == "json_schema") {

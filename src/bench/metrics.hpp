@@ -81,7 +81,7 @@ struct PointStats {
   std::map<std::string, std::size_t> errors;  // by ClientError key
   // The first message seen for each key (the server's error text, e.g. "model 'x' not found").
   std::map<std::string, std::string> error_messages;
-  std::size_t good = 0;                       // meeting every SLO (all completed when no SLO)
+  std::size_t good = 0;  // meeting every SLO (all completed when no SLO)
   double goodput_rps = 0;
   std::size_t usage_missing = 0;          // completed requests without usage
   std::size_t usage_mismatch = 0;         // usage completion_tokens != counted deltas

@@ -2,11 +2,10 @@
 
 #include <boost/json.hpp>
 #include <charconv>
+#include <chrono>
 #include <cmath>
 #include <fstream>
 #include <sstream>
-#include <chrono>
-#include <cmath>
 
 #include "bench/tool_sets.hpp"
 #include "util/duration.hpp"

@@ -97,8 +97,8 @@ Chart cdf_chart(const std::vector<RunData>& runs, const std::string& metric,
       if (!q || !q->is_array() || q->as_array().empty())
         continue;
       const std::string key = series_key(p);
-      Series s{runs[r].label + " " + str(p, "label"), {}, series_color(runs, r, key),
-               next_dash[key]++};
+      Series s{
+          runs[r].label + " " + str(p, "label"), {}, series_color(runs, r, key), next_dash[key]++};
       const auto& a = q->as_array();
       for (std::size_t k = 0; k < a.size(); ++k) {
         s.points.emplace_back(a[k].to_number<double>() * 1e3,

@@ -7,6 +7,7 @@
 // Thread-safety: run_benchmark() is a blocking call that owns its own io_context; call it
 // from one thread at a time (it adjusts the process's fd limit).
 
+#include <boost/json.hpp>
 #include <cstdint>
 #include <cstdio>
 #include <optional>
@@ -16,8 +17,6 @@
 #include "bench/arrival.hpp"
 #include "bench/metrics.hpp"
 #include "bench/scenario.hpp"
-#include <boost/json.hpp>
-
 #include "bench/tool_sets.hpp"
 #include "client/client.hpp"
 #include "util/result.hpp"
@@ -43,7 +42,7 @@ struct BenchConfig {
   // Tool sets to sweep: every (scenario, set, load) is a point whose requests carry the set's
   // tools. Empty: no tools and no sweep.
   std::vector<ToolSet> tool_sets;
-  std::string tool_choice;       // sent with requests that carry tools, unless empty
+  std::string tool_choice;  // sent with requests that carry tools, unless empty
   // Members added to every request body (e.g. a response_format), over what the bench sets.
   boost::json::object extra_body;
   std::vector<int> concurrency;  // closed-loop points

@@ -64,13 +64,6 @@ TokenCounts Scenario::sample(std::mt19937_64& rng) const {
   return t;
 }
 
-double Scenario::mean_input() const {
-  return kind == Kind::uniform ? (in_a + in_b) / 2 : in_a;
-}
-double Scenario::mean_output() const {
-  return kind == Kind::uniform ? (out_a + out_b) / 2 : out_a;
-}
-
 std::int32_t Scenario::max_input() const {
   double m = kind == Kind::normal ? in_a + 4 * in_b : (kind == Kind::uniform ? in_b : in_a);
   return static_cast<std::int32_t>(std::max(1.0, m));

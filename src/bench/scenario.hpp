@@ -32,8 +32,6 @@ struct Scenario {
   // Draws one request's token counts (both at least 1).
   TokenCounts sample(std::mt19937_64& rng) const;
   // Mean input and output tokens.
-  double mean_input() const;
-  double mean_output() const;
   // Largest input a sample can have (for normal: mean + 4 stddev).
   std::int32_t max_input() const;
 };

@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-
 #include <boost/json.hpp>
 #include <cerrno>
 #include <charconv>

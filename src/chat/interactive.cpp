@@ -63,9 +63,9 @@ InteractiveChat::~InteractiveChat() {
 // not hang the start).
 client::ClientResult<std::vector<client::ModelInfo>> InteractiveChat::fetch_models() {
   asio::io_context io(1);
-  client::Client client(io.get_executor(), {.base_url = options_.url,
-                                            .api_key = options_.api_key,
-                                            .timeout = std::chrono::seconds(10)});
+  client::Client client(
+      io.get_executor(),
+      {.base_url = options_.url, .api_key = options_.api_key, .timeout = std::chrono::seconds(10)});
   std::optional<client::ClientResult<std::vector<client::ModelInfo>>> got;
   asio::co_spawn(
       io, [&]() -> asio::awaitable<void> { got = co_await client.models(); }, asio::detached);
@@ -191,10 +191,11 @@ void InteractiveChat::print_answer_end(const AnswerResult& result) {
   } else if (result.error) {
     print(describe_error(*result.error, options_.url, result.connection_lost) + "\n", true);
     if (result.error->code == Errc::prompt_too_long) {
-      print(fmt::format("{}The conversation no longer fits the server's context: /drop forgets "
-                        "the oldest exchange (then ↑ and Enter send your message again), "
-                        "/clear starts over.{}\n",
-                        style_.dim(), style_.reset()));
+      print(
+          fmt::format("{}The conversation no longer fits the server's context: /drop forgets "
+                      "the oldest exchange (then ↑ and Enter send your message again), "
+                      "/clear starts over.{}\n",
+                      style_.dim(), style_.reset()));
     }
   } else if (state_.show_stats) {
     print(fmt::format("{}[{}]{}\n", style_.dim(), result.stats.summary(), style_.reset()));

@@ -78,7 +78,8 @@ int ask_once(const ChatOptions& options, const std::string& question, Output& ou
   if (interrupted)
     return 130;
   if (result.error) {
-    fmt::print(stderr, "troupe chat: {}\n", describe_error(*result.error, options.url, result.connection_lost));
+    fmt::print(stderr, "troupe chat: {}\n",
+               describe_error(*result.error, options.url, result.connection_lost));
     return 1;
   }
   return 0;

@@ -45,9 +45,10 @@ struct Reactor {
     const std::size_t dropped = state.conversation.drop_oldest_exchange();
     if (dropped == 0)
       return fail("nothing to drop: the conversation has no earlier exchange (/clear starts over)");
-    return say(fmt::format("(forgot the oldest exchange, {} message{}; ↑ brings back what you "
-                           "typed)",
-                           dropped, dropped == 1 ? "" : "s"));
+    return say(
+        fmt::format("(forgot the oldest exchange, {} message{}; ↑ brings back what you "
+                    "typed)",
+                    dropped, dropped == 1 ? "" : "s"));
   }
 
   Reaction operator()(const StatsCommand&) const {

@@ -58,9 +58,9 @@ struct ToolCommand {
   std::string result;
 };
 
-using Input =
-    std::variant<UserMessage, HelpCommand, ClearCommand, DropCommand, ExitCommand, StatsCommand, SystemCommand,
-                 SetCommand, ModelCommand, SaveCommand, ReasoningCommand, ToolCommand>;
+using Input = std::variant<UserMessage, HelpCommand, ClearCommand, DropCommand, ExitCommand,
+                           StatsCommand, SystemCommand, SetCommand, ModelCommand, SaveCommand,
+                           ReasoningCommand, ToolCommand>;
 
 // Parses one complete input (possibly several lines). Text that does not start with '/' is a
 // UserMessage as typed; "//text" escapes a message starting with '/'. Errors

@@ -1,8 +1,7 @@
 #include "chat/terminal.hpp"
 
-#include <sys/ioctl.h>
-
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <cerrno>

@@ -275,8 +275,10 @@ std::optional<std::string> gemma4_arguments(const std::string& parameters,
     for (std::size_t k = 0; k < tokens.size(); ++k) {
       const auto& [kind, t] = tokens[k];
       std::smatch m;
-      if (kind == 'l' && k + 2 < tokens.size() && tokens[k + 1] == std::pair<char, std::string>{'i', "space"} &&
-          tokens[k + 2] == std::pair<char, std::string>{'l', "\":\""} && std::regex_match(t, m, key)) {
+      if (kind == 'l' && k + 2 < tokens.size() &&
+          tokens[k + 1] == std::pair<char, std::string>{'i', "space"} &&
+          tokens[k + 2] == std::pair<char, std::string>{'l', "\":\""} &&
+          std::regex_match(t, m, key)) {
         put("\"" + m[1].str() + ":\"");
         k += 2;
       } else if (kind == 'l' && t == "\":\"") {
@@ -311,7 +313,8 @@ std::optional<std::string> gemma4_arguments(const std::string& parameters,
 // of tokens. Each slot is bounded the way the family's parser still reads it:
 // - Mistral Nemo's optional "id" (any string or number) is nine alphanumerics, the ids its
 //   template takes back;
-// - gpt-oss's channel header may carry `<|constrain|>` and any word; it keeps only " <|constrain|>json";
+// - gpt-oss's channel header may carry `<|constrain|>` and any word; it keeps only "
+// <|constrain|>json";
 // - Gemma 4's arguments are an open dictionary (any key, any value): each tool's gets the
 //   keys and value types of its parameter schema (gemma4_arguments).
 std::string bound_call_slots(const std::string& gbnf, const std::vector<Tool>& tools) {
@@ -484,9 +487,10 @@ Result<Rendered> ChatTemplate::render(const std::vector<Message>& messages,
   in.add_generation_prompt = options.add_generation_prompt;
   if (!options.json_schema.empty()) {
     if (!in.tools.empty() && in.tool_choice != COMMON_CHAT_TOOL_CHOICE_NONE) {
-      return bad("response_format cannot be combined with tools the model may call: the "
-                 "constrained answer would leave no room for a call",
-                 "response_format");
+      return bad(
+          "response_format cannot be combined with tools the model may call: the "
+          "constrained answer would leave no room for a call",
+          "response_format");
     }
     in.json_schema = options.json_schema;
   }

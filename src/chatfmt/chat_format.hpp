@@ -112,12 +112,12 @@ std::optional<std::string> check_tool_schema(const std::string& parameters, bool
 // What a structured-output schema may hold: beyond these a grammar gets too large to build
 // in milliseconds (every repetition bound is unrolled into rules). docs/API.md lists them.
 struct SchemaLimits {
-  std::size_t max_schema_bytes = 64 * 1024;
-  int max_depth = 32;                  // nested subschemas
-  std::int64_t max_nodes = 2048;       // subschemas in all
-  std::int64_t max_enum_values = 4096; // enum values in all
-  std::int64_t max_repeat = 1000;      // minItems, maxItems, minLength, maxLength
-  std::size_t max_grammar_bytes = 1024 * 1024;
+  std::size_t max_schema_bytes = std::size_t{64} * 1024;
+  int max_depth = 32;                   // nested subschemas
+  std::int64_t max_nodes = 2048;        // subschemas in all
+  std::int64_t max_enum_values = 4096;  // enum values in all
+  std::int64_t max_repeat = 1000;       // minItems, maxItems, minLength, maxLength
+  std::size_t max_grammar_bytes = std::size_t{1024} * 1024;
 };
 
 // Converts a JSON schema (its JSON text) into a GBNF grammar (root rule "root") with

@@ -9,12 +9,11 @@
 #include <fmt/format.h>
 
 #include <boost/json.hpp>
-
 #include <cstddef>
 #include <exception>
 #include <mutex>
-#include <string_view>
 #include <optional>
+#include <string_view>
 
 #include "chatfmt/chat_format.hpp"
 #include "util/lru_cache.hpp"
@@ -35,9 +34,9 @@ Error refused(std::string message, const std::string& param) {
 // Keywords that only annotate (or hold definitions) and constrain nothing.
 bool is_annotation(std::string_view k) {
   static constexpr std::string_view keys[] = {
-      "title",    "description", "default",         "examples",         "$schema",
-      "$id",      "$comment",    "readOnly",        "writeOnly",        "deprecated",
-      "$defs",    "definitions", "contentEncoding", "contentMediaType", "$anchor"};
+      "title", "description", "default",         "examples",         "$schema",
+      "$id",   "$comment",    "readOnly",        "writeOnly",        "deprecated",
+      "$defs", "definitions", "contentEncoding", "contentMediaType", "$anchor"};
   for (auto a : keys) {
     if (a == k)
       return true;
@@ -47,12 +46,28 @@ bool is_annotation(std::string_view k) {
 
 // Keywords the converter reads.
 bool is_supported(std::string_view k) {
-  static constexpr std::string_view keys[] = {
-      "$ref",      "anyOf",     "oneOf",      "allOf",    "type",
-      "const",     "enum",      "properties", "required", "additionalProperties",
-      "items",     "prefixItems", "minItems", "maxItems", "pattern",
-      "format",    "minLength", "maxLength",  "minimum",  "maximum",
-      "exclusiveMinimum", "exclusiveMaximum"};
+  static constexpr std::string_view keys[] = {"$ref",
+                                              "anyOf",
+                                              "oneOf",
+                                              "allOf",
+                                              "type",
+                                              "const",
+                                              "enum",
+                                              "properties",
+                                              "required",
+                                              "additionalProperties",
+                                              "items",
+                                              "prefixItems",
+                                              "minItems",
+                                              "maxItems",
+                                              "pattern",
+                                              "format",
+                                              "minLength",
+                                              "maxLength",
+                                              "minimum",
+                                              "maximum",
+                                              "exclusiveMinimum",
+                                              "exclusiveMaximum"};
   for (auto s : keys) {
     if (s == k)
       return true;
@@ -164,8 +179,7 @@ class SchemaCheck {
           return false;
       }
     }
-    if (const auto* extra = schema.if_contains("additionalProperties");
-        extra && extra->is_object())
+    if (const auto* extra = schema.if_contains("additionalProperties"); extra && extra->is_object())
       return visit(*extra, path + "/additionalProperties", depth + 1);
     return true;
   }
@@ -322,8 +336,8 @@ Converted convert(const std::string& schema_text, const SchemaLimits& limits, bo
       return {false, why};
     std::string gbnf = json_schema_to_grammar(common_json::parse(schema_text));
     if (gbnf.size() > limits.max_grammar_bytes) {
-      return {false, fmt::format("its grammar would be larger than {} bytes",
-                                 limits.max_grammar_bytes)};
+      return {false,
+              fmt::format("its grammar would be larger than {} bytes", limits.max_grammar_bytes)};
     }
     return {true, std::move(gbnf)};
   } catch (const std::exception& e) {

@@ -54,7 +54,7 @@ int run_worker(const WorkerFlags& f) {
   if (!p)
     return p.error_code;
   cluster::Worker worker(p->node(), **backend, p->io().get_executor(),
-                         {.capacity = f.engine.parallel});
+                         {.capacity = f.engine.options.n_parallel});
   std::optional<server::Server> http;
   if (f.http_port >= 0) {
     server::ServerConfig cfg;

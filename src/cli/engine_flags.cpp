@@ -123,28 +123,30 @@ void add_engine_flags(CLI::App& app, EngineFlags& f, const std::string& model_he
   app.add_option("--engine", f.engine, "llama|sim")
       ->check(CLI::IsMember({"llama", "sim"}))
       ->capture_default_str();
-  app.add_option("--parallel", f.parallel, "sequences decoded together")->capture_default_str();
-  app.add_option("-c,--ctx-size", f.ctx_size,
+  auto& o = f.options;
+  app.add_option("--parallel", o.n_parallel, "sequences decoded together")->capture_default_str();
+  app.add_option("-c,--ctx-size", o.n_ctx,
                  "KV cells in all, shared by the --parallel sequences (0: the model's trained "
                  "context)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  app.add_option("-t,--threads", f.threads, "llama.cpp threads (0: all cores)")
+  app.add_option("-t,--threads", o.n_threads, "llama.cpp threads (0: all cores)")
       ->capture_default_str();
-  app.add_option("--poll", f.poll,
+  app.add_option("--poll", o.thread_poll,
                  "threadpool workers' polling between decodes, 0 (sleep at once) to 100")
       ->check(CLI::Range(0, 100))
       ->capture_default_str();
-  app.add_flag("!--no-threadpool", f.threadpool,
+  app.add_flag("!--no-threadpool", o.persistent_threads,
                "let llama.cpp start its worker threads on every decode instead of keeping a pool");
-  app.add_option("-b,--batch", f.batch, "token budget of one decode step")->capture_default_str();
-  app.add_option("--max-queue", f.max_queue, "waiting requests before refusing (503)")
+  app.add_option("-b,--batch", o.n_batch, "token budget of one decode step")->capture_default_str();
+  app.add_option("--max-queue", o.max_queue, "waiting requests before refusing (503)")
       ->capture_default_str();
-  app.add_option("--sim-decode-tps", f.sim_decode_tps, "--engine sim: tokens/s per sequence")
+  app.add_option("--sim-decode-tps", f.sim.decode_tokens_per_s,
+                 "--engine sim: tokens/s per sequence")
       ->capture_default_str();
-  app.add_option("--sim-prefill-tps", f.sim_prefill_tps, "--engine sim: prompt tokens/s")
+  app.add_option("--sim-prefill-tps", f.sim.prefill_tokens_per_s, "--engine sim: prompt tokens/s")
       ->capture_default_str();
-  app.add_flag("--sim-steps", f.sim_steps,
+  app.add_flag("--sim-steps", f.sim.step_aligned,
                "--engine sim: every sequence's tokens on one step clock, as a batching engine "
                "emits them (default: each stream on its own phase)");
   auto* name = app.add_option("--chat-template", f.chat_template,
@@ -153,7 +155,7 @@ void add_engine_flags(CLI::App& app, EngineFlags& f, const std::string& model_he
   app.add_option("--chat-template-file", f.chat_template_file,
                  "chat template instead of the model's: a Jinja file")
       ->excludes(name);
-  app.add_flag("--embeddings,--embedding", f.embeddings,
+  app.add_flag("--embeddings,--embedding", o.embeddings,
                "serve /v1/embeddings and /v1/rerank (an embedding-only model implies it)");
   app.add_option("--pooling", f.pooling,
                  "embedding pooling instead of the model's: none|mean|cls|last|rank")
@@ -213,7 +215,7 @@ Result<std::unique_ptr<engine::Backend>> make_backend(const EngineFlags& f) {
   if (!defaults)
     return defaults.error();
   if (f.engine == "sim") {
-    if (f.embeddings || !f.pooling.empty()) {
+    if (f.options.embeddings || !f.pooling.empty()) {
       return Error{Errc::invalid_request,
                    "--embeddings and --pooling need --engine llama (the simulated engine "
                    "computes no embeddings)"};
@@ -223,15 +225,13 @@ Result<std::unique_ptr<engine::Backend>> make_backend(const EngineFlags& f) {
                    "--chat-template and --chat-template-file need --engine llama (the simulated "
                    "engine renders no templates)"};
     }
-    engine::SimOptions so;
+    engine::SimOptions so = f.sim;
     if (!f.alias.empty())
       so.model_id = f.alias;
-    so.n_ctx = f.ctx_size > 0 ? f.ctx_size : 4096;  // the sim has no trained context
-    so.n_parallel = f.parallel;
-    so.max_queue = f.max_queue;
-    so.decode_tokens_per_s = f.sim_decode_tps;
-    so.prefill_tokens_per_s = f.sim_prefill_tps;
-    so.step_aligned = f.sim_steps;
+    // The queue's shape; the context is per sequence here, and the sim has no trained one.
+    so.n_ctx = f.options.n_ctx > 0 ? f.options.n_ctx : 4096;
+    so.n_parallel = f.options.n_parallel;
+    so.max_queue = f.options.max_queue;
     so.defaults = *defaults;
     return engine::make_sim_backend(so);
   }
@@ -240,23 +240,16 @@ Result<std::unique_ptr<engine::Backend>> make_backend(const EngineFlags& f) {
   auto chat_template = chat_template_choice(f);
   if (!chat_template)
     return chat_template.error();
-  engine::EngineOptions eo;
+  engine::EngineOptions eo = f.options;
   eo.chat_template = std::move(chat_template).value();
   eo.model_path = f.model;
   eo.model_id = f.alias;
-  eo.n_ctx = f.ctx_size;
-  eo.n_parallel = f.parallel;
-  eo.n_batch = f.batch;
-  eo.n_threads = f.threads;
-  eo.persistent_threads = f.threadpool;
-  eo.thread_poll = static_cast<std::uint32_t>(f.poll);
-  eo.max_queue = f.max_queue;
   eo.defaults = *defaults;
   auto placement = placement_options(f);
   if (!placement)
     return placement.error();
   eo.placement = std::move(placement).value();
-  eo.embeddings = f.embeddings || !f.pooling.empty();
+  eo.embeddings = eo.embeddings || !f.pooling.empty();
   if (!f.pooling.empty())
     eo.pooling = *engine::parse_pooling(f.pooling);
   return engine::make_local_backend(eo);

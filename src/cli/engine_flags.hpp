@@ -10,7 +10,9 @@
 #include <vector>
 
 #include "engine/backend.hpp"
+#include "engine/local_backend.hpp"
 #include "engine/placement.hpp"
+#include "engine/sim_backend.hpp"
 #include "util/result.hpp"
 
 namespace troupe::cli {
@@ -19,16 +21,11 @@ struct EngineFlags {
   std::string model;  // GGUF file (--engine llama)
   std::string alias;  // the model name clients use
   std::string engine = "llama";
-  int parallel = 4;
-  int ctx_size = 4096;
-  int threads = 0;
-  int poll = 50;           // threadpool workers' polling between decodes (0..100)
-  bool threadpool = true;  // one persistent ggml threadpool (false: llama.cpp's per-decode threads)
-  int batch = 512;
-  int max_queue = 64;
-  double sim_decode_tps = 50;
-  double sim_prefill_tps = 5000;
-  bool sim_steps = false;
+  // The one place the engine flags land: --parallel, -c/--ctx-size, -t/--threads, --poll,
+  // --no-threadpool, -b/--batch, --max-queue and --embeddings write these options directly;
+  // make_backend() completes them (and gives the sim its share of them).
+  engine::EngineOptions options;
+  engine::SimOptions sim;          // --sim-decode-tps, --sim-prefill-tps, --sim-steps
   std::string chat_template;       // --chat-template NAME (or inline Jinja)
   std::string chat_template_file;  // --chat-template-file FILE
   // What requests leave unset: --temp, --top-k, --top-p, --min-p, --repeat-penalty (llama-
@@ -42,8 +39,7 @@ struct EngineFlags {
   std::string devices;       // comma-separated; empty: every device
   std::string tensor_split;  // comma-separated proportions
   engine::PlacementOptions placement;
-  bool embeddings = false;  // --embeddings / --embedding: serve /v1/embeddings and /v1/rerank
-  std::string pooling;      // --pooling none|mean|cls|last|rank; empty: the model's
+  std::string pooling;  // --pooling none|mean|cls|last|rank; empty: the model's
 };
 
 // Adds -m/--model (with `model_help`), -a/--alias, --engine, --parallel, -c/--ctx-size,

@@ -52,8 +52,8 @@ struct Endpoint {
   std::string prefix;  // path before /v1/..., without trailing '/' ("" or e.g. "/openai")
 };
 
-// Parses "http://host[:port][/prefix][/v1]" ("host:port" alone means http://host:port). Errors (invalid_request): not a URL, a scheme
-// other than http (https is not supported), no host.
+// Parses "http://host[:port][/prefix][/v1]" ("host:port" alone means http://host:port). Errors
+// (invalid_request): not a URL, a scheme other than http (https is not supported), no host.
 ClientResult<Endpoint> parse_base_url(std::string_view url);
 
 class Client;

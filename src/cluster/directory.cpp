@@ -35,14 +35,26 @@ WorkerEntry entry_for(const remote::RegistrySnapshot& s, const remote::ActorAddr
   e.engine = a;
   e.model = std::string(model);
   if (const auto* m = member(s, a.node)) {
-    e.capacity = std::max<std::int64_t>(1, to_int(m->meta, meta::capacity, 1));
-    if (auto it = m->meta.find(meta::load); it != m->meta.end())
-      e.load = parse_load(it->second);
+    const WorkerMeta wm = parse_worker_meta(m->meta);
+    e.capacity = wm.capacity;
+    e.load = wm.load;
   }
   return e;
 }
 
 }  // namespace
+
+WorkerMeta parse_worker_meta(const std::map<std::string, std::string>& m) {
+  WorkerMeta w;
+  if (auto it = m.find(meta::model); it != m.end())
+    w.model = it->second;
+  w.capacity = std::max<std::int64_t>(1, to_int(m, meta::capacity, 1));
+  w.n_ctx = static_cast<std::int32_t>(to_int(m, meta::n_ctx, 0));
+  w.n_vocab = static_cast<std::int32_t>(to_int(m, meta::n_vocab, 0));
+  if (auto it = m.find(meta::load); it != m.end())
+    w.load = parse_load(it->second);
+  return w;
+}
 
 WorkerLoad parse_load(std::string_view text) {
   std::istringstream in{std::string(text)};
@@ -84,8 +96,9 @@ std::vector<engine::ModelInfo> models_of(const remote::RegistrySnapshot& s) {
     engine::ModelInfo info;
     info.id = name.substr(kEnginePrefix.size());
     if (const auto* m = member(s, addrs.front().node)) {
-      info.n_ctx = static_cast<std::int32_t>(to_int(m->meta, meta::n_ctx, 0));
-      info.n_vocab = static_cast<std::int32_t>(to_int(m->meta, meta::n_vocab, 0));
+      const WorkerMeta wm = parse_worker_meta(m->meta);
+      info.n_ctx = wm.n_ctx;
+      info.n_vocab = wm.n_vocab;
     }
     out.push_back(std::move(info));
   }

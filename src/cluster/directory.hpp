@@ -6,6 +6,7 @@
 // Thread-safety: pure functions; a snapshot is immutable.
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,6 +24,17 @@ struct WorkerLoad {
 
 // Parses the "load" metadata value; zeros when absent or malformed.
 WorkerLoad parse_load(std::string_view text);
+
+// What a worker gossips in its member metadata (cluster_protocol.hpp's meta keys), parsed in
+// this one place: an absent or malformed value reads as the default below.
+struct WorkerMeta {
+  std::string model;          // empty: none
+  std::int64_t capacity = 1;  // at least 1
+  std::int32_t n_ctx = 0;
+  std::int32_t n_vocab = 0;
+  WorkerLoad load;
+};
+WorkerMeta parse_worker_meta(const std::map<std::string, std::string>& meta);
 
 struct WorkerEntry {
   remote::ActorAddress engine;  // where "engine/<model>" lives

@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/use_awaitable.hpp>
-#include <cstdlib>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -15,6 +14,7 @@
 
 #include "cluster/cluster_protocol.hpp"
 #include "cluster/directory.hpp"
+#include "util/prometheus.hpp"
 
 namespace troupe::cluster {
 
@@ -281,8 +281,7 @@ void Gateway::Impl::remember_lost_locked(const remote::MemberRecord& m) {
   v.up = false;
   v.node = m.id;
   v.address = m.address;
-  if (auto it = m.meta.find(meta::model); it != m.meta.end())
-    v.model = it->second;
+  v.model = parse_worker_meta(m.meta).model;
   if (auto it = routed.find(m.id); it != routed.end())
     v.routed_total = it->second;
   if (lost.insert_or_assign(m.id, std::move(v)).second)
@@ -529,43 +528,21 @@ GatewayStats Gateway::gateway_stats() const {
   return s;
 }
 
-namespace {
-
-// A label value with Prometheus' escapes (backslash, double quote, newline).
-std::string label_value(std::string_view v) {
-  std::string out;
-  out.reserve(v.size());
-  for (char c : v) {
-    if (c == '\\' || c == '"')
-      out += '\\';
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out += c;
-  }
-  return out;
-}
-
-void family(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
-  fmt::format_to(std::back_inserter(out), "# HELP {0} {1}\n# TYPE {0} {2}\n", name, help, type);
-}
-
-}  // namespace
+namespace {}  // namespace
 
 std::string render_gateway_metrics(const GatewayStats& s) {
+  namespace prom = util::prometheus;
   std::string out;
   auto scalar = [&](std::string_view name, std::string_view type, std::string_view help,
-                    std::int64_t v) {
-    family(out, name, type, help);
-    fmt::format_to(std::back_inserter(out), "{} {}\n", name, v);
+                    std::int64_t v) { prom::scalar(out, name, type, help, v); };
+  prom::family(out, "troupe_gateway_routed_total", "counter",
+               "Requests routed, by routing decision.");
+  const auto routed = [&](std::string_view decision, std::int64_t n) {
+    prom::sample(out, "troupe_gateway_routed_total", fmt::format("decision=\"{}\"", decision), n);
   };
-  family(out, "troupe_gateway_routed_total", "counter", "Requests routed, by routing decision.");
-  fmt::format_to(std::back_inserter(out),
-                 "troupe_gateway_routed_total{{decision=\"least_loaded\"}} {}\n"
-                 "troupe_gateway_routed_total{{decision=\"affinity\"}} {}\n"
-                 "troupe_gateway_routed_total{{decision=\"affinity_overruled\"}} {}\n",
-                 s.routed_least_loaded, s.routed_affinity, s.affinity_overruled);
+  routed("least_loaded", s.routed_least_loaded);
+  routed("affinity", s.routed_affinity);
+  routed("affinity_overruled", s.affinity_overruled);
   scalar("troupe_gateway_retried_total", "counter",
          "Requests re-sent to another worker (their worker was lost or refused them).", s.retried);
   scalar("troupe_gateway_worker_lost_failures_total", "counter",
@@ -584,18 +561,17 @@ std::string render_gateway_metrics(const GatewayStats& s) {
   labels.reserve(s.workers.size());
   for (const auto& w : s.workers) {
     labels.push_back(fmt::format("node=\"{:016x}\",address=\"{}\",model=\"{}\"", w.node,
-                                 label_value(w.address), label_value(w.model)));
+                                 prom::label_value(w.address), prom::label_value(w.model)));
   }
   auto per_worker = [&](std::string_view name, std::string_view type, std::string_view help,
                         auto value) {
-    family(out, name, type, help);
+    prom::family(out, name, type, help);
     for (std::size_t i = 0; i < s.workers.size(); ++i)
-      fmt::format_to(std::back_inserter(out), "{}{{{}}} {}\n", name, labels[i],
-                     value(s.workers[i]));
+      prom::sample(out, name, labels[i], value(s.workers[i]));
   };
   per_worker("troupe_gateway_worker_up", "gauge",
              "1 while the worker is live; 0 for a worker recently lost.",
-             [](const WorkerView& w) { return w.up ? 1 : 0; });
+             [](const WorkerView& w) { return std::int64_t{w.up ? 1 : 0}; });
   per_worker("troupe_gateway_worker_capacity", "gauge", "Sequences the worker decodes together.",
              [](const WorkerView& w) { return w.capacity; });
   per_worker("troupe_gateway_worker_running", "gauge",

@@ -6,9 +6,9 @@
 // from a thread that does not run the io_context.
 
 #include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <memory>
-#include <boost/asio/io_context.hpp>
 #include <string>
 #include <thread>
 #include <vector>

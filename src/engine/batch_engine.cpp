@@ -36,9 +36,7 @@ struct Slot {
   std::int32_t n_past = 0;
   std::int32_t n_prompt = 0;
   std::int32_t generated = 0;
-  std::int32_t max_tokens = 0;
-  std::int32_t min_tokens = 0;
-  bool ignore_eos = false;
+  StopParams stop;  // its limits (sequence_end)
   std::optional<Sampler> sampler;
   SequenceSink sink;
   bool embed = false;           // an embedding sequence: one decode, then SequenceEmbedded
@@ -50,7 +48,8 @@ struct Slot {
 // The engine's behavior: all the state of the loop, touched only on the engine thread.
 class EngineLoop final : public actor::Actor<EngineMessage> {
  public:
-  EngineLoop(const LlamaModel& model, BatchEngineConfig config, EngineCallbacks callbacks,
+  EngineLoop(const LlamaModel& model, const BatchEngineConfig& config,
+             actor::ActorRef<AdmissionMessage> admission, DecodeHook on_decode,
              std::unique_ptr<CpuThreadpool> pool, ContextPtr ctx,
              std::shared_ptr<EngineCounters> counters);
 
@@ -75,7 +74,7 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   void admit(AdmitSequence& a);
   std::int32_t reuse_prefix(std::int32_t dest, const std::vector<Token>& prompt);
   void release(const ReleaseSequence& r);
-  void inspect(const InspectEngine& m) const;
+  void inspect(InspectEngine& m) const;
   void fail(const Error& error);
   void build_batch();
   void add_prompt_chunks();
@@ -91,7 +90,8 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
 
   const LlamaModel& model_;
   BatchEngineConfig config_;
-  EngineCallbacks callbacks_;
+  actor::ActorRef<AdmissionMessage> admission_;
+  DecodeHook on_decode_;
   std::unique_ptr<CpuThreadpool> pool_;  // declared before ctx_: outlives the context
   ContextPtr ctx_;
   llama_memory_t mem_ = nullptr;
@@ -136,9 +136,10 @@ Result<ContextAndPool> make_context(const LlamaModel& model, BatchEngineConfig& 
   const std::int32_t asked = config.n_ctx / config.n_parallel;
   const std::int32_t per_seq = (asked + kPad - 1) / kPad * kPad;
   if (per_seq != asked) {
-    spdlog::info("context: {} cells for {} sequences is {} each; each gets {} (llama.cpp "
-                 "allocates KV cells in multiples of {})",
-                 config.n_ctx, config.n_parallel, asked, per_seq, kPad);
+    spdlog::info(
+        "context: {} cells for {} sequences is {} each; each gets {} (llama.cpp "
+        "allocates KV cells in multiples of {})",
+        config.n_ctx, config.n_parallel, asked, per_seq, kPad);
   }
   config.n_ctx = per_seq * config.n_parallel;
   if (config.n_threads <= 0) {
@@ -202,9 +203,11 @@ std::int32_t embed_prompt_limit(const LlamaModel& model, const BatchEngineConfig
 
 }  // namespace
 
-Result<std::unique_ptr<BatchEngine>> BatchEngine::start(const LlamaModel& model,
+Result<std::unique_ptr<BatchEngine>> BatchEngine::start(actor::ActorSystem& system,
+                                                        const LlamaModel& model,
                                                         BatchEngineConfig config,
-                                                        EngineCallbacks callbacks) {
+                                                        actor::ActorRef<AdmissionMessage> admission,
+                                                        DecodeHook on_decode) {
   auto made = make_context(model, config);
   if (!made)
     return made.error();
@@ -220,9 +223,9 @@ Result<std::unique_ptr<BatchEngine>> BatchEngine::start(const LlamaModel& model,
   actor::SpawnOptions opts;
   opts.name = "batch-engine";
   opts.execution = actor::Execution::dedicated_thread;
-  engine->ref_ = engine->system_.spawn<EngineLoop>(std::move(opts), std::cref(model), config,
-                                                   std::move(callbacks), std::move(made->pool),
-                                                   std::move(made->ctx), engine->counters_);
+  engine->ref_ = system.spawn<EngineLoop>(
+      std::move(opts), std::cref(model), config, std::move(admission), std::move(on_decode),
+      std::move(made->pool), std::move(made->ctx), engine->counters_);
   return engine;
 }
 
@@ -230,19 +233,17 @@ BatchEngine::BatchEngine(std::int32_t n_ctx_seq, std::int32_t n_parallel, EmbedI
     : n_ctx_seq_(n_ctx_seq), n_parallel_(n_parallel), embed_(embed) {}
 
 BatchEngine::~BatchEngine() {
-  system_.shutdown(actor::StopMode::drop);
+  ref_.request_stop(actor::StopMode::drop);
 }
 
-void BatchEngine::tell(EngineMessage msg) {
-  ref_.tell(std::move(msg));
-}
-
-EngineLoop::EngineLoop(const LlamaModel& model, BatchEngineConfig config, EngineCallbacks callbacks,
+EngineLoop::EngineLoop(const LlamaModel& model, const BatchEngineConfig& config,
+                       actor::ActorRef<AdmissionMessage> admission, DecodeHook on_decode,
                        std::unique_ptr<CpuThreadpool> pool, ContextPtr ctx,
                        std::shared_ptr<EngineCounters> counters)
     : model_(model),
       config_(config),
-      callbacks_(std::move(callbacks)),
+      admission_(std::move(admission)),
+      on_decode_(std::move(on_decode)),
       pool_(std::move(pool)),
       ctx_(std::move(ctx)),
       mem_(llama_get_memory(ctx_.get())),
@@ -268,19 +269,11 @@ EngineLoop::EngineLoop(const LlamaModel& model, BatchEngineConfig config, Engine
 }
 
 void EngineLoop::handle(EngineMessage& msg) {
-  std::visit(
-      [this](auto& m) {
-        using M = std::decay_t<decltype(m)>;
-        if constexpr (std::is_same_v<M, AdmitSequence>)
-          admit(m);
-        if constexpr (std::is_same_v<M, ReleaseSequence>)
-          release(m);
-        if constexpr (std::is_same_v<M, InspectEngine>)
-          inspect(m);
-        if constexpr (std::is_same_v<M, FailEngine>)
-          fail(m.error);
-      },
-      msg);
+  std::visit(actor::Overloaded{[this](AdmitSequence& m) { admit(m); },
+                               [this](ReleaseSequence& m) { release(m); },
+                               [this](InspectEngine& m) { inspect(m); },
+                               [this](FailEngine& m) { fail(m.error); }},
+             msg);
 }
 
 std::int32_t EngineLoop::lowest_free_slot() const {
@@ -316,7 +309,7 @@ void EngineLoop::admit(AdmitSequence& a) {
   const std::int32_t id = lowest_free_slot();
   if (Error e = admit_error(a, id); !e.message.empty()) {
     a.sink(SequenceFailed{std::move(e)});
-    callbacks_.on_released(a.ticket);
+    admission_.tell(SequenceReleased{a.ticket});
     return;
   }
   Slot& s = slots_[static_cast<std::size_t>(id)];
@@ -345,9 +338,7 @@ void EngineLoop::admit(AdmitSequence& a) {
   s.n_past = cached;
   s.n_prompt = n_prompt;
   s.generated = 0;
-  s.max_tokens = std::max(a.max_tokens, 1);
-  s.min_tokens = a.min_tokens;
-  s.ignore_eos = a.ignore_eos;
+  s.stop = std::move(a.stop);
   s.sampler.emplace(a.sampling, model_.n_vocab(), a.prompt, n_ctx_seq_, std::move(a.grammar),
                     std::move(a.dry));
   s.sink = std::move(a.sink);
@@ -422,10 +413,10 @@ void EngineLoop::finish(std::int32_t id, bool drop_cache) {
     s.n_past = 0;
   }
   --active_;
-  callbacks_.on_released(s.ticket);
+  admission_.tell(SequenceReleased{s.ticket});
 }
 
-void EngineLoop::inspect(const InspectEngine& m) const {
+void EngineLoop::inspect(InspectEngine& m) const {
   EngineSnapshot snap;
   snap.failed = failed_.has_value();
   for (std::size_t i = 0; i < slots_.size(); ++i) {
@@ -433,7 +424,7 @@ void EngineLoop::inspect(const InspectEngine& m) const {
     snap.slots.push_back({s.state != SlotState::free, s.ticket, s.n_past,
                           llama_memory_seq_pos_max(mem_, static_cast<llama_seq_id>(i))});
   }
-  m.reply(std::move(snap));
+  m.reply.send(std::move(snap));
 }
 
 void EngineLoop::fail(const Error& error) {
@@ -449,8 +440,7 @@ void EngineLoop::fail(const Error& error) {
     finish(static_cast<std::int32_t>(i), /*drop_cache=*/true);
   }
   llama_memory_clear(mem_, false);
-  if (callbacks_.on_fatal)
-    callbacks_.on_fatal(error);
+  admission_.tell(EngineFailed{error});
 }
 
 void EngineLoop::step() {
@@ -464,13 +454,13 @@ void EngineLoop::step() {
   set_embeddings(embed);
   if (pool_)
     pool_->resume();  // a no-op unless the engine was idle
-  if (callbacks_.on_decode)
-    callbacks_.on_decode(DecodeEdge::begin);
+  if (on_decode_)
+    on_decode_(DecodeEdge::begin);
   const auto t0 = std::chrono::steady_clock::now();
   const int rc = llama_decode(ctx_.get(), batch_.get());
   const auto t1 = std::chrono::steady_clock::now();
-  if (callbacks_.on_decode)
-    callbacks_.on_decode(DecodeEdge::end);
+  if (on_decode_)
+    on_decode_(DecodeEdge::end);
   if (rc != 0) {
     fail(Error{Errc::engine_failed, fmt::format("llama_decode failed with status {}", rc)});
     return;
@@ -606,7 +596,7 @@ void EngineLoop::after_decode() {
     const std::int32_t id = out_slot_[k];
     Slot& s = slots_[static_cast<std::size_t>(id)];
     const bool ended = out_[k].end != EngineEnd::none;
-    s.sink(std::move(out_[k]));
+    s.sink(out_[k]);
     if (ended)
       finish(id, /*drop_cache=*/false);
   }
@@ -616,7 +606,7 @@ void EngineLoop::after_decode() {
 bool EngineLoop::sample(Slot& s, SampledToken& out) {
   const float* logits = llama_get_logits_ith(ctx_.get(), s.batch_row);
   s.batch_row = -1;
-  const bool suppress = s.ignore_eos || s.generated < s.min_tokens;
+  const bool suppress = eog_suppressed(s.stop, s.generated);
   out = SampledToken{};
   const SampleStatus status =
       s.sampler->sample(logits, suppress ? &model_.eog_tokens() : nullptr, scratch_, out);
@@ -626,13 +616,8 @@ bool EngineLoop::sample(Slot& s, SampledToken& out) {
   s.tokens.push_back(out.token);
   counters_.generated_tokens.fetch_add(1, std::memory_order_relaxed);
   // A complete grammar ends the sequence even where EOG is suppressed: it allows nothing else.
-  if (status == SampleStatus::grammar_end || (!suppress && model_.is_eog(out.token))) {
-    out.end = EngineEnd::eog;
-  } else if (s.generated >= s.max_tokens) {
-    out.end = EngineEnd::max_tokens;
-  } else if (s.n_past >= n_ctx_seq_) {
-    out.end = EngineEnd::context_full;
-  }
+  const bool eog = status == SampleStatus::grammar_end || (!suppress && model_.is_eog(out.token));
+  out.end = sequence_end(s.stop, s.generated, eog, s.n_past >= n_ctx_seq_);
   return true;
 }
 

@@ -18,18 +18,21 @@
 // from another slot (live or idle) when that prefix is at least `min_copy_prefix` tokens.
 //
 // Failure: a decode error is fatal and sticky: every running sequence gets SequenceFailed,
-// later admissions are refused with the same error, `on_fatal` runs once.
+// later admissions are refused with the same error, the admission actor is told EngineFailed
+// once.
 //
-// Runtime: the loop is an actor (src/actor) with Execution::dedicated_thread: its messages are
-// EngineMessage, has_work() says whether sequences are running and do_work() is one step.
+// Runtime: the loop is an actor (src/actor) with Execution::dedicated_thread, spawned on the
+// caller's ActorSystem: its messages are EngineMessage, has_work() says whether sequences are
+// running and do_work() is one step. It tells its admission actor SequenceReleased once per
+// admission and EngineFailed once; InspectEngine is an ask.
 //
 // Per token in steady state the engine thread allocates nothing outside llama.cpp: the batch,
 // the slots' token buffers and the sampler scratch are sized once, SampledToken holds its
 // alternatives inline, and a sink that tells a SequenceActor uses the mailbox's node pool
 // (tests/engine/engine_alloc_test.cpp counts it).
 //
-// Thread-safety: tell() and counters() from any thread; everything else is the engine
-// thread's. The callbacks run on the engine thread and must be quick (a post or a tell).
+// Thread-safety: the facade's members from any thread; everything else is the engine thread's.
+// The decode probe runs on the engine thread and must be quick.
 
 #include <array>
 #include <atomic>
@@ -40,52 +43,23 @@
 #include <vector>
 
 #include "actor/actor_system.hpp"
+#include "engine/admission_protocol.hpp"
+#include "engine/engine_config.hpp"
 #include "engine/engine_protocol.hpp"
 #include "engine/llama_handles.hpp"
 #include "engine/model.hpp"
-#include "engine/placement.hpp"
-#include "engine/pooling.hpp"
 #include "engine/sampler.hpp"
 #include "engine/threadpool.hpp"
 #include "util/result.hpp"
 
 namespace troupe::engine {
 
-struct BatchEngineConfig {
-  std::int32_t n_ctx = 4096;       // KV cells in all; each sequence gets n_ctx / n_parallel
-  std::int32_t n_parallel = 4;     // sequences decoded together (1..64)
-  std::int32_t n_batch = 512;      // token budget per step, decode tokens included (> n_parallel)
-  std::int32_t n_seq_chunk = 256;  // prompt tokens one sequence may add per step
-  std::int32_t n_threads = 0;      // 0: std::thread::hardware_concurrency()
-  std::int32_t min_copy_prefix = 16;  // shortest prefix worth copying from another slot
-  // A persistent ggml threadpool attached to the context (engine/threadpool.hpp) instead of
-  // llama.cpp creating and joining n_threads - 1 workers in every llama_decode. Paused
-  // whenever the engine goes idle, so idle workers sleep.
-  bool persistent_threads = true;
-  std::uint32_t thread_poll = 50;  // its workers' polling level between graphs (ggml: 0..100)
-  PlacementOptions placement;      // flash attention and KV cache types (the rest is the model's)
-  // Serve embedding sequences (AdmitSequence::embed): the context is created with
-  // embeddings on and `pooling`. A step is either all embedding sequences (whole prompts,
-  // embeddings on) or all generation (embeddings off, llama_set_embeddings toggled), taking
-  // turns when both wait, as llama-server does. For a model with a KV cache the cache is
-  // unified (one stream): a sequence's pooled vector needs all its tokens in one ubatch,
-  // which llama.cpp's per-stream split does not promise for sequences of unequal lengths.
-  // The per-sequence context stays n_ctx / n_parallel either way. An embedding-only model
-  // (LlamaModel::embedding_only) implies it.
-  bool embeddings = false;
-  Pooling pooling = Pooling::model;
-};
-
 enum class DecodeEdge : std::uint8_t { begin, end };
 
-struct EngineCallbacks {
-  std::function<void(std::uint64_t ticket)> on_released;  // once per admission
-  std::function<void(const Error&)> on_fatal;             // once, on the first fatal error
-  // Optional, for tests and tracing: called right before and right after each llama_decode,
-  // so that what the engine does around decode (sampling, sending, batching) can be told
-  // apart from llama.cpp's own work. Must not block or allocate.
-  std::function<void(DecodeEdge)> on_decode;
-};
+// Optional, for tests and tracing: called right before and right after each llama_decode, so
+// that what the engine does around decode (sampling, sending, batching) can be told apart from
+// llama.cpp's own work. Must not block or allocate.
+using DecodeHook = std::function<void(DecodeEdge)>;
 
 // Counters readable from any thread (relaxed atomics: monotonic values for /metrics).
 struct EngineCounters {
@@ -105,20 +79,24 @@ class EngineLoop;
 
 class BatchEngine {
  public:
-  // Creates the llama_context and spawns the engine as a dedicated-thread actor.
-  // `model` must outlive the engine. Errors: invalid_request for a bad config,
-  // engine_failed when llama.cpp refuses it.
-  static Result<std::unique_ptr<BatchEngine>> start(const LlamaModel& model,
+  // Creates the llama_context and spawns the engine on `system` as a dedicated-thread actor
+  // named "batch-engine" that reports to `admission`. `model` must outlive the actor (the
+  // system's shutdown, or its stop, joins its thread and frees the context). Errors:
+  // invalid_request for a bad config, engine_failed when llama.cpp refuses it.
+  static Result<std::unique_ptr<BatchEngine>> start(actor::ActorSystem& system,
+                                                    const LlamaModel& model,
                                                     BatchEngineConfig config,
-                                                    EngineCallbacks callbacks);
+                                                    actor::ActorRef<AdmissionMessage> admission,
+                                                    DecodeHook on_decode = {});
   BatchEngine(const BatchEngine&) = delete;
   BatchEngine& operator=(const BatchEngine&) = delete;
-  // Stops the actor (running sequences are dropped without further messages), joins its
-  // thread and frees the context.
+  // Asks the actor to stop (running sequences are dropped without further messages); its
+  // system joins the thread.
   ~BatchEngine();
 
   // Queues a message for the engine. Never blocks. Any thread.
-  void tell(EngineMessage msg);
+  void tell(EngineMessage msg) const { ref_.tell(std::move(msg)); }
+  const actor::ActorRef<EngineMessage>& ref() const noexcept { return ref_; }
 
   const EngineCounters& counters() const noexcept { return *counters_; }
   std::int32_t n_ctx_seq() const noexcept { return n_ctx_seq_; }
@@ -143,11 +121,8 @@ class BatchEngine {
   std::int32_t n_ctx_seq_;
   std::int32_t n_parallel_;
   EmbedInfo embed_;
-  // Shared with the actor's behavior, which may outlive this facade by a moment at shutdown.
+  // Shared with the actor's behavior, which may outlive this facade.
   std::shared_ptr<EngineCounters> counters_ = std::make_shared<EngineCounters>();
-  // The engine's own actor system: one dedicated thread for the loop (and one idle io
-  // thread the runtime keeps for light actors). Destroyed first: joins the engine thread.
-  actor::ActorSystem system_;
   actor::ActorRef<EngineMessage> ref_;
 };
 

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <filesystem>
 #include <limits>
+#include <stdexcept>
 
 #include "engine/vocab_tokenizer.hpp"
 #include "util/thread_name.hpp"
@@ -158,8 +159,10 @@ Coordinator::Coordinator(EngineOptions options)
     : options_(std::move(options)),
       model_id_(options_.model_id.empty() ? default_model_id(options_.model_path)
                                           : options_.model_id),
-      actors_work_(asio::make_work_guard(actors_)) {
+      actors_work_(asio::make_work_guard(actors_)),
+      limits_{options_.n_parallel, options_.max_queue} {
   actor_thread_ = util::named_thread("sequences", [this] { actors_.run(); });
+  admission_ = spawn_admission(system_, limits_, gauges_);
   loader_ = util::named_thread("model-load", [this] { load(); });
   asio::post(tokenizer_, [] { util::set_thread_name("tokenizer"); });  // its one thread
 }
@@ -167,18 +170,15 @@ Coordinator::Coordinator(EngineOptions options)
 Coordinator::~Coordinator() {
   if (loader_.joinable())
     loader_.join();
-  // The SequenceActors stop first (their turns need the actors thread), then the actors
-  // thread: it is the one that tells the engine (releases, admissions).
+  // Every actor stops (the light ones need the actors thread running), the engine's thread
+  // is joined and its context freed, then the actors thread ends.
   system_.shutdown(actor::StopMode::drop);
-  // The engine may still post to the stopped io_context; those handlers are destroyed unrun.
   actors_work_.reset();
   actors_.stop();
   if (actor_thread_.joinable())
     actor_thread_.join();
-  engine_.reset();  // joins the engine thread
+  engine_.reset();
   tokenizer_.join();
-  queue_.clear();
-  admitted_.clear();
 }
 
 void Coordinator::load() {
@@ -195,24 +195,11 @@ void Coordinator::load() {
     spdlog::info("model {}: -c 0: the trained context, {} tokens, shared by {} sequences",
                  model_id_, options_.n_ctx, options_.n_parallel);
   }
-  BatchEngineConfig cfg{options_.n_ctx,
-                        options_.n_parallel,
-                        options_.n_batch,
-                        options_.n_seq_chunk,
-                        options_.n_threads,
-                        options_.min_copy_prefix,
-                        options_.persistent_threads,
-                        options_.thread_poll,
-                        options_.placement,
-                        options_.embeddings,
-                        options_.pooling};
-  EngineCallbacks cb;
-  cb.on_released = [this](std::uint64_t t) { asio::post(actors_, [this, t] { on_released(t); }); };
-  cb.on_fatal = [this](const Error& e) { asio::post(actors_, [this, e] { on_fatal(e); }); };
-  auto engine = BatchEngine::start(*model_, cfg, std::move(cb));
+  auto engine = BatchEngine::start(system_, *model_, engine_config(options_), admission_);
   if (!engine)
     return set_health(HealthState::failed, engine.error().message);
   engine_ = std::move(engine.value());
+  admission_.tell(EngineReady{engine_->ref()});
   n_ctx_seq_ = engine_->n_ctx_seq();
   created_ = std::chrono::duration_cast<std::chrono::seconds>(
                  std::chrono::system_clock::now().time_since_epoch())
@@ -239,6 +226,8 @@ void Coordinator::set_health(HealthState state, std::string message) {
 }
 
 Health Coordinator::health() const {
+  if (auto e = gauges_->failure())
+    return {HealthState::failed, e->message};  // the engine failed after loading: sticky
   std::lock_guard lock(health_mu_);
   return health_;
 }
@@ -268,13 +257,13 @@ std::optional<Error> Coordinator::precheck(Task& task) const {
   apply_defaults(task, options_.defaults, n_ctx_seq_);  // loaded: check_model said so
   if (auto e = validate_parameters(task.sampling, task.stop))
     return e;
-  if (queued_gauge_.load(std::memory_order_relaxed) >= options_.max_queue &&
-      running_gauge_.load(std::memory_order_relaxed) >= options_.n_parallel) {
-    return Error{Errc::overloaded, "the server is busy: the request queue is full"};
-  }
+  if (limits_.full(gauges_->running.load(std::memory_order_relaxed),
+                   gauges_->queued.load(std::memory_order_relaxed)))
+    return overloaded_error();
   if (const auto* toks = std::get_if<std::vector<Token>>(&task.prompt)) {
     if (static_cast<std::int64_t>(toks->size()) >= n_ctx_seq_) {
-      return too_long(static_cast<std::int64_t>(toks->size()), n_ctx_seq_, options_.n_parallel, false);
+      return too_long(static_cast<std::int64_t>(toks->size()), n_ctx_seq_, options_.n_parallel,
+                      false);
     }
   }
   // Every token covers at most max_piece_bytes bytes: a longer text cannot fit, whatever
@@ -318,7 +307,8 @@ Result<std::vector<Token>> Coordinator::prepare_prompt(
   if (tokens->empty())
     return Error{Errc::invalid_request, "the prompt is empty", "prompt"};
   if (static_cast<std::int64_t>(tokens->size()) >= n_ctx_seq_) {
-    return too_long(static_cast<std::int64_t>(tokens->size()), n_ctx_seq_, options_.n_parallel, false);
+    return too_long(static_cast<std::int64_t>(tokens->size()), n_ctx_seq_, options_.n_parallel,
+                    false);
   }
   return tokens;
 }
@@ -362,103 +352,32 @@ asio::awaitable<TokenStream> Coordinator::generate(Task task) {
     dry = std::move(d.value());
   }
   auto [writer, stream] = make_stream();
-  Pending pending =
-      make_pending(task, std::move(prompt.value()), std::move(writer), std::move(parser));
-  pending.grammar = std::move(grammar);
-  pending.dry = std::move(dry);
-  asio::post(actors_, [this, p = std::move(pending)]() mutable { submit(std::move(p)); });
+  SubmitSequence s =
+      make_submission(task, std::move(prompt.value()), std::move(writer), std::move(parser));
+  s.admit.grammar = std::move(grammar);
+  s.admit.dry = std::move(dry);
+  admission_.tell(std::move(s));
   co_return std::move(stream);
 }
 
-Coordinator::Pending Coordinator::make_pending(Task& task, std::vector<Token> prompt,
-                                               StreamWriter writer,
-                                               std::unique_ptr<chatfmt::OutputParser> parser) {
+SubmitSequence Coordinator::make_submission(Task& task, std::vector<Token> prompt,
+                                            StreamWriter writer,
+                                            std::unique_ptr<chatfmt::OutputParser> parser) {
   const std::uint64_t ticket = next_ticket_.fetch_add(1, std::memory_order_relaxed);
   SequenceConfig cfg{task.stop, task.sampling.logprobs || task.sampling.top_logprobs > 0,
                      task.sampling.top_logprobs, static_cast<std::int32_t>(prompt.size()),
                      std::move(parser)};
-  SequenceActor::Release release = [this, ticket](bool cancelled) {
-    engine_->tell(ReleaseSequence{ticket, cancelled});
-  };
-  writer.on_cancel(
-      [this, ticket] { asio::post(actors_, [this, ticket] { cancel_request(ticket); }); });
-  actor::SpawnOptions opts;
-  opts.name = "sequence";
-  auto ref = system_.spawn<SequenceActor>(std::move(opts), std::move(cfg),
-                                          std::cref(static_cast<const TokenText&>(*model_)),
-                                          std::move(writer), std::move(release));
-  return Pending{ticket,
-                 std::move(ref),
-                 std::move(prompt),
-                 std::move(task.sampling),
-                 std::move(task.stop),
-                 nullptr,
-                 nullptr,
-                 std::move(task.embedding)};
-}
-
-void Coordinator::submit(Pending p) {
-  const Health h = health();
-  if (h.state == HealthState::failed) {
-    p.actor.tell(SequenceFailed{Error{Errc::engine_failed, h.message}});
-  } else if (running_ < options_.n_parallel) {
-    admit(std::move(p));
-  } else if (static_cast<std::int32_t>(queue_.size()) < options_.max_queue) {
-    queue_.push_back(std::move(p));
-    queued_gauge_.store(static_cast<std::int64_t>(queue_.size()), std::memory_order_relaxed);
-  } else {
-    p.actor.tell(
-        SequenceFailed{Error{Errc::overloaded, "the server is busy: the request queue is full"}});
-  }
-}
-
-void Coordinator::admit(Pending p) {
-  ++running_;
-  running_gauge_.store(running_, std::memory_order_relaxed);
-  admitted_.emplace(p.ticket, p.actor);
-  engine_->tell(
-      AdmitSequence{p.ticket, std::move(p.prompt), std::move(p.sampling), std::move(p.grammar),
-                    std::move(p.dry), p.stop.max_tokens.value_or(n_ctx_seq_), p.stop.min_tokens,
-                    p.stop.ignore_eos, actor_sink(std::move(p.actor)), p.embedding.has_value(),
-                    p.embedding ? p.embedding->normalize : true});
-}
-
-void Coordinator::on_released(std::uint64_t ticket) {
-  --running_;
-  admitted_.erase(ticket);
-  while (running_ < options_.n_parallel && !queue_.empty()) {
-    Pending p = std::move(queue_.front());
-    queue_.pop_front();
-    admit(std::move(p));
-  }
-  queued_gauge_.store(static_cast<std::int64_t>(queue_.size()), std::memory_order_relaxed);
-  running_gauge_.store(running_, std::memory_order_relaxed);
-}
-
-// Submissions are posted before the stream reaches its consumer, so a cancellation always
-// finds its request queued, admitted, or already released (then there is nothing to do).
-void Coordinator::cancel_request(std::uint64_t ticket) {
-  const auto it = std::find_if(queue_.begin(), queue_.end(),
-                               [&](const Pending& p) { return p.ticket == ticket; });
-  const auto a = admitted_.find(ticket);
-  if (it == queue_.end() && a == admitted_.end())
-    return;  // already released: nothing to stop
-  cancelled_total_.fetch_add(1, std::memory_order_relaxed);
-  if (a != admitted_.end()) {
-    a->second.tell(CancelSequence{/*release=*/true});
-    return;
-  }
-  it->actor.tell(CancelSequence{/*release=*/false});  // never admitted: nothing to release
-  queue_.erase(it);
-  queued_gauge_.store(static_cast<std::int64_t>(queue_.size()), std::memory_order_relaxed);
-}
-
-void Coordinator::on_fatal(const Error& error) {
-  set_health(HealthState::failed, error.message);
-  for (auto& p : queue_)
-    p.actor.tell(SequenceFailed{error});
-  queue_.clear();
-  queued_gauge_.store(0, std::memory_order_relaxed);
+  auto ref = spawn_sequence(system_, *model_, std::move(cfg), std::move(writer), ticket,
+                            engine_->ref(), admission_);
+  AdmitSequence a;
+  a.ticket = ticket;
+  a.prompt = std::move(prompt);
+  a.sampling = std::move(task.sampling);
+  a.stop = std::move(task.stop);
+  a.sink = actor_sink(ref);
+  a.embed = task.embedding.has_value();
+  a.normalize = task.embedding ? task.embedding->normalize : true;
+  return SubmitSequence{std::move(a), std::move(ref)};
 }
 
 std::optional<Error> Coordinator::precheck_embedding(Task& task) const {
@@ -501,10 +420,9 @@ std::optional<Error> Coordinator::precheck_embedding(Task& task) const {
                              min_tokens, engine_->embed_limit()),
                  std::string(param)};
   }
-  if (queued_gauge_.load(std::memory_order_relaxed) >= options_.max_queue &&
-      running_gauge_.load(std::memory_order_relaxed) >= options_.n_parallel) {
-    return Error{Errc::overloaded, "the server is busy: the request queue is full"};
-  }
+  if (limits_.full(gauges_->running.load(std::memory_order_relaxed),
+                   gauges_->queued.load(std::memory_order_relaxed)))
+    return overloaded_error();
   return std::nullopt;
 }
 
@@ -549,8 +467,7 @@ asio::awaitable<TokenStream> Coordinator::generate_embedding(Task task) {
     co_return failed_stream(prompt.error());
   auto [writer, stream] = make_stream();
   task.stop.max_tokens = 1;
-  Pending pending = make_pending(task, std::move(prompt.value()), std::move(writer), nullptr);
-  asio::post(actors_, [this, p = std::move(pending)]() mutable { submit(std::move(p)); });
+  admission_.tell(make_submission(task, std::move(prompt.value()), std::move(writer), nullptr));
   co_return std::move(stream);
 }
 
@@ -703,9 +620,9 @@ std::vector<ModelInfo> Coordinator::models() const {
 
 BackendStats Coordinator::stats() const {
   BackendStats s;
-  s.requests_running = running_gauge_.load(std::memory_order_relaxed);
-  s.requests_queued = queued_gauge_.load(std::memory_order_relaxed);
-  s.cancelled_total = cancelled_total_.load(std::memory_order_relaxed);
+  s.requests_running = gauges_->running.load(std::memory_order_relaxed);
+  s.requests_queued = gauges_->queued.load(std::memory_order_relaxed);
+  s.cancelled_total = gauges_->cancelled_total.load(std::memory_order_relaxed);
   if (!ready_.load(std::memory_order_acquire))
     return s;
   const auto& c = engine_->counters();
@@ -726,14 +643,32 @@ BackendStats Coordinator::stats() const {
 }
 
 std::future<EngineSnapshot> Coordinator::inspect_engine() {
-  auto promise = std::make_shared<std::promise<EngineSnapshot>>();
-  auto fut = promise->get_future();
-  engine_->tell(InspectEngine{[promise](EngineSnapshot s) { promise->set_value(std::move(s)); }});
-  return fut;
+  return std::async(std::launch::deferred, [engine = engine_->ref()] {
+    auto snap = engine.ask_blocking(InspectEngine{}, actor::kNoTimeout);
+    if (!snap)
+      throw std::runtime_error("inspect_engine: " + snap.error().message);
+    return std::move(snap.value());
+  });
 }
 
 void Coordinator::inject_failure(Error error) {
   engine_->tell(FailEngine{std::move(error)});
+}
+
+BatchEngineConfig engine_config(const EngineOptions& o) {
+  BatchEngineConfig c;
+  c.n_ctx = o.n_ctx;
+  c.n_parallel = o.n_parallel;
+  c.n_batch = o.n_batch;
+  c.n_seq_chunk = o.n_seq_chunk;
+  c.n_threads = o.n_threads;
+  c.min_copy_prefix = o.min_copy_prefix;
+  c.persistent_threads = o.persistent_threads;
+  c.thread_poll = o.thread_poll;
+  c.placement = o.placement;
+  c.embeddings = o.embeddings;
+  c.pooling = o.pooling;
+  return c;
 }
 
 std::unique_ptr<Backend> make_local_backend(EngineOptions options) {

@@ -1,14 +1,14 @@
 #pragma once
 // Coordinator: the local Backend. It validates and tokenizes requests (on its tokenizer
-// thread, never on the caller's), admits them in FIFO order from a bounded queue while the
-// BatchEngine has a free sequence slot, spawns one SequenceActor per request and routes
-// cancellations: a queued request leaves the queue, a running one is released by its actor.
+// thread, never on the caller's), spawns one SequenceActor per request and submits it to its
+// Admission actor (engine/admission.hpp: the bounded FIFO queue in front of the BatchEngine,
+// cancellation routing, the engine's failure), which admits it into the BatchEngine actor.
 //
 // Threads: the caller's (generate() does quick checks, then awaits the tokenizer), one
-// tokenizer thread, one actor thread (an io_context: the queue and the slot count, and every
-// SequenceActor as a light actor of an actor::ActorSystem sharing it: per-token text work is
-// kept off the engine thread), the BatchEngine's thread, and a loader thread while the model
-// loads.
+// tokenizer thread, one actors thread ("sequences": an io_context running the light actors of
+// the Coordinator's actor::ActorSystem: the Admission and every SequenceActor, so per-token
+// text work is kept off the engine thread), the BatchEngine's dedicated thread (an actor of
+// the same system), and a loader thread while the model loads.
 //
 // Thread-safety: the Backend members may be called from any thread concurrently. Destroy the
 // Coordinator after every TokenStream it returned (a stream's cancel posts to it).
@@ -16,13 +16,12 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <condition_variable>
-#include <deque>
 #include <future>
 #include <mutex>
 #include <thread>
-#include <unordered_map>
 
 #include "actor/actor_system.hpp"
+#include "engine/admission.hpp"
 #include "engine/backend.hpp"
 #include "engine/batch_engine.hpp"
 #include "engine/local_backend.hpp"
@@ -55,24 +54,14 @@ class Coordinator final : public Backend {
   // Blocks until loading has ended; returns the health then. Any thread.
   Health wait_loaded() const override;
 
-  // The engine's slots, for tests. Precondition: loaded.
+  // The engine's slots, for tests: an ask, run by the future's get() on the caller's thread
+  // (not the actors thread). Precondition: loaded.
   std::future<EngineSnapshot> inspect_engine();
 
   // Fails the engine as a fatal decode error would (tests, supervisors). Precondition: loaded.
   void inject_failure(Error error);
 
  private:
-  struct Pending {
-    std::uint64_t ticket = 0;
-    actor::ActorRef<SequenceMessage> actor;
-    std::vector<Token> prompt;
-    SamplingParams sampling;
-    StopParams stop;
-    SamplerPtr grammar;  // built from sampling.grammar on the tokenizer thread
-    SamplerPtr dry;      // DRY's sampler, built on the tokenizer thread (null: no DRY)
-    std::optional<EmbeddingParams> embedding;  // set: an embedding sequence
-  };
-
   void load();
   void set_health(HealthState state, std::string message);
   // Checks that need no tokenizing: readiness, model name, parameters (once the defaults
@@ -100,15 +89,10 @@ class Coordinator final : public Backend {
   GrammarSpec to_grammar_spec(const chatfmt::Grammar& g) const;
   // By the loader: the template EngineOptions::chat_template names, or the model's own.
   Result<std::unique_ptr<chatfmt::ChatTemplate>> load_chat_template() const;
-  Pending make_pending(Task& task, std::vector<Token> prompt, StreamWriter writer,
-                       std::unique_ptr<chatfmt::OutputParser> parser);
-
-  // On the actor thread:
-  void submit(Pending p);
-  void admit(Pending p);
-  void on_released(std::uint64_t ticket);
-  void cancel_request(std::uint64_t ticket);
-  void on_fatal(const Error& error);
+  // Spawns the request's SequenceActor around `writer` and builds its submission for the
+  // Admission (the grammar and DRY samplers are the caller's to fill in).
+  SubmitSequence make_submission(Task& task, std::vector<Token> prompt, StreamWriter writer,
+                                 std::unique_ptr<chatfmt::OutputParser> parser);
 
   EngineOptions options_;
   std::string model_id_;
@@ -116,8 +100,12 @@ class Coordinator final : public Backend {
 
   boost::asio::io_context actors_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> actors_work_;
-  // The SequenceActors' runtime, on actors_ (run by actor_thread_).
+  // The runtime of the Admission, the SequenceActors (light actors on actors_, run by
+  // actor_thread_) and the BatchEngine (its own dedicated thread).
   actor::ActorSystem system_{actors_};
+  std::shared_ptr<AdmissionGauges> gauges_ = std::make_shared<AdmissionGauges>();
+  AdmissionLimits limits_;
+  actor::ActorRef<AdmissionMessage> admission_;
   boost::asio::thread_pool tokenizer_{1};
   std::thread actor_thread_;
   std::thread loader_;
@@ -136,15 +124,7 @@ class Coordinator final : public Backend {
   std::unique_ptr<BatchEngine> engine_;
   std::int32_t n_ctx_seq_ = 0;
 
-  // Actor-thread state.
-  std::deque<Pending> queue_;
-  std::unordered_map<std::uint64_t, actor::ActorRef<SequenceMessage>> admitted_;
-  std::int32_t running_ = 0;
-
   std::atomic<std::uint64_t> next_ticket_{1};
-  std::atomic<std::int64_t> queued_gauge_{0};
-  std::atomic<std::int64_t> running_gauge_{0};
-  std::atomic<std::int64_t> cancelled_total_{0};
 };
 
 // Checks sampling and stop parameters (set ones only: unset ones take valid defaults); the

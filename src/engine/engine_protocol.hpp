@@ -1,13 +1,15 @@
 #pragma once
-// The BatchEngine's messages: its whole interface. Every admission gets exactly one
-// `on_released(ticket)` callback from the engine, whether the sequence finished, was
-// released, or could not start, so the sender can count free slots.
+// An engine's messages: its whole interface (the BatchEngine's, and the simulated engine's).
+// Every admission gets exactly one SequenceReleased(ticket) told to the engine's admission
+// actor (admission_protocol.hpp), whether the sequence finished, was released, or could not
+// start, so the admission can count free slots.
 
 #include <cstdint>
 #include <functional>
 #include <variant>
 #include <vector>
 
+#include "actor/reply.hpp"
 #include "engine/llama_handles.hpp"
 #include "engine/sequence_protocol.hpp"
 #include "engine/task.hpp"
@@ -31,9 +33,9 @@ struct AdmitSequence {
   SamplingParams sampling;
   SamplerPtr grammar;  // owned; null: unconstrained
   SamplerPtr dry;      // owned; null: no DRY
-  std::int32_t max_tokens = 256;
-  std::int32_t min_tokens = 0;
-  bool ignore_eos = false;
+  // max_tokens, min_tokens and ignore_eos end the sequence in the engine (sequence_end());
+  // the stop strings are the SequenceActor's.
+  StopParams stop;
   SequenceSink sink;
   // An embedding sequence (the context serves embeddings: BatchEngineConfig::embeddings):
   // its whole prompt goes into one decode (precondition: at most embed_limit() tokens), then
@@ -63,9 +65,9 @@ struct EngineSnapshot {
   bool failed = false;
 };
 
-// Replies with a snapshot, on the engine thread.
+// Replies with a snapshot (an ask: ActorRef::ask or ask_blocking).
 struct InspectEngine {
-  std::function<void(EngineSnapshot)> reply;
+  actor::ReplyTo<EngineSnapshot> reply;
 };
 
 // Makes the engine fail as after a fatal decode error (tests, supervisors).

@@ -27,8 +27,8 @@ struct RuntimeInfo {
 };
 
 // Initialises llama.cpp once: routes its log to ours (warnings and errors only unless
-// `verbose` or our log level is debug, when its info lines come at debug), loads every ggml backend found next to libllama (or in $TROUPE_GGML_BACKEND_DIR),
-// and logs which CPU variant was chosen.
+// `verbose` or our log level is debug, when its info lines come at debug), loads every ggml backend
+// found next to libllama (or in $TROUPE_GGML_BACKEND_DIR), and logs which CPU variant was chosen.
 const RuntimeInfo& init_llama_runtime(bool verbose = false);
 
 }  // namespace troupe::engine

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "engine/backend.hpp"
+#include "engine/engine_config.hpp"
 #include "engine/placement.hpp"
 #include "engine/pooling.hpp"
 
@@ -38,6 +39,11 @@ struct EngineOptions {
   bool embeddings = false;
   Pooling pooling = Pooling::model;  // --pooling: overrides the model's
 };
+
+// The BatchEngine's part of the options, field by field by name. (EngineOptions stays a flat
+// aggregate rather than extending BatchEngineConfig: callers build it with designated
+// initializers.)
+BatchEngineConfig engine_config(const EngineOptions& o);
 
 // Starts loading the model in the background and returns at once: health() says loading,
 // then ready or failed (with the reason); generate() during loading fails with

@@ -16,11 +16,10 @@ struct KvType {
   const char* name;
   ggml_type type;
 };
-constexpr KvType kKvTypes[] = {{"f32", GGML_TYPE_F32},   {"f16", GGML_TYPE_F16},
-                               {"bf16", GGML_TYPE_BF16}, {"q8_0", GGML_TYPE_Q8_0},
-                               {"q4_0", GGML_TYPE_Q4_0}, {"q4_1", GGML_TYPE_Q4_1},
-                               {"iq4_nl", GGML_TYPE_IQ4_NL}, {"q5_0", GGML_TYPE_Q5_0},
-                               {"q5_1", GGML_TYPE_Q5_1}};
+constexpr KvType kKvTypes[] = {
+    {"f32", GGML_TYPE_F32},       {"f16", GGML_TYPE_F16},   {"bf16", GGML_TYPE_BF16},
+    {"q8_0", GGML_TYPE_Q8_0},     {"q4_0", GGML_TYPE_Q4_0}, {"q4_1", GGML_TYPE_Q4_1},
+    {"iq4_nl", GGML_TYPE_IQ4_NL}, {"q5_0", GGML_TYPE_Q5_0}, {"q5_1", GGML_TYPE_Q5_1}};
 
 Error bad(std::string_view option, std::string message) {
   return Error{Errc::invalid_request, fmt::format("{}: {}", option, message)};
@@ -238,11 +237,10 @@ PlacementReport placement_report(const PlacementOptions& p, const llama_model* m
 }
 
 std::string PlacementReport::summary() const {
-  const std::string where =
-      layers_offloaded > 0
-          ? fmt::format("{}/{} layers on {}", layers_offloaded, layers_total,
-                        fmt::join(devices, ", "))
-          : fmt::format("all {} layers on the CPU", layers_total);
+  const std::string where = layers_offloaded > 0
+                                ? fmt::format("{}/{} layers on {}", layers_offloaded, layers_total,
+                                              fmt::join(devices, ", "))
+                                : fmt::format("all {} layers on the CPU", layers_total);
   return fmt::format("{}; flash attention {}; KV cache K {} V {}, about {:.1f} MiB", where,
                      flash_attn, cache_type_k, cache_type_v, kv_mib);
 }

@@ -45,7 +45,7 @@ Result<void> check_placement(const PlacementOptions& p);
 // attention, KV types and an estimate of the KV cache's size.
 struct PlacementReport {
   std::int32_t layers_offloaded = 0;
-  std::int32_t layers_total = 0;  // repeating layers + the output layer
+  std::int32_t layers_total = 0;     // repeating layers + the output layer
   std::vector<std::string> devices;  // the GPU devices used
   std::string flash_attn;
   std::string cache_type_k, cache_type_v;

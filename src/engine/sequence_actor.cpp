@@ -16,21 +16,12 @@ SequenceActor::SequenceActor(SequenceConfig config, const TokenText& text, Strea
 void SequenceActor::handle(SequenceMessage msg) {
   if (done_)
     return;
-  std::visit(
-      [this](auto& m) {
-        using M = std::decay_t<decltype(m)>;
-        if constexpr (std::is_same_v<M, SequenceStarted>)
-          on_started(m);
-        if constexpr (std::is_same_v<M, SampledToken>)
-          on_token(m);
-        if constexpr (std::is_same_v<M, SequenceFailed>)
-          on_failed(m);
-        if constexpr (std::is_same_v<M, CancelSequence>)
-          cancel(m.release);
-        if constexpr (std::is_same_v<M, SequenceEmbedded>)
-          on_embedded(m);
-      },
-      msg);
+  std::visit(actor::Overloaded{[this](SequenceStarted& m) { on_started(m); },
+                               [this](SampledToken& m) { on_token(m); },
+                               [this](SequenceFailed& m) { on_failed(m); },
+                               [this](CancelSequence& m) { cancel(m.release); },
+                               [this](SequenceEmbedded& m) { on_embedded(m); }},
+             msg);
 }
 
 void SequenceActor::on_message(SequenceMessage& msg) {
@@ -69,16 +60,16 @@ void SequenceActor::on_failed(const SequenceFailed& f) {
   writer_.push(Failed{f.error});
 }
 
-std::optional<FinishReason> SequenceActor::limit_reason(const SampledToken& t) const {
-  if (!config_.stop.ignore_eos && text_.is_eog(t.token))
-    return FinishReason::stop;
-  if (t.end == EngineEnd::eog)
-    return FinishReason::stop;
-  if (t.end == EngineEnd::max_tokens || t.end == EngineEnd::context_full) {
-    return FinishReason::length;
+std::optional<FinishReason> SequenceActor::limit_reason(const SampledToken& t) {
+  switch (t.end) {
+    case EngineEnd::none:
+      return std::nullopt;
+    case EngineEnd::eog:
+      return FinishReason::stop;
+    case EngineEnd::max_tokens:
+    case EngineEnd::context_full:
+      return FinishReason::length;
   }
-  if (config_.stop.max_tokens && generated_ >= *config_.stop.max_tokens)
-    return FinishReason::length;  // unset: the engine's limits (the context) only
   return std::nullopt;
 }
 

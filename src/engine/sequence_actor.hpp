@@ -2,17 +2,19 @@
 // SequenceActor: the policy of one generation request. It receives the request's sampled
 // tokens (SequenceMessage) and turns them into the request's stream events: incremental
 // UTF-8-safe text, stop strings matched across token boundaries (never emitted, not even
-// partly), max_tokens, end-of-generation, a full context, usage counts and logprobs; for a
+// partly), the end the engine decided (SampledToken::end: end-of-generation, max_tokens, a
+// full context; sequence_end() is that rule), usage counts and logprobs; for a
 // conversation, the text parsed into content, reasoning and tool calls (chatfmt's
 // OutputParser, here on the actors thread, never on the engine's). When it
 // ends the sequence itself (a stop string, a cancelled stream) it calls `release` once so that
 // the engine frees the sequence.
 //
-// Runtime: it is an actor of troupe's actor runtime (src/actor): the Coordinator spawns one per
-// request as a light actor on its ActorSystem (one io thread shared by all of them) and the
-// engine tells it SequenceMessages through its mailbox (pooled nodes: no allocation per token
-// on the engine thread, see actor_sink()). It stops itself once its request has ended. Tests
-// and the simulated engine (on its one thread) drive it without a runtime, through handle().
+// Runtime: it is an actor of troupe's actor runtime (src/actor): the Coordinator and the
+// simulated engine spawn one per request as a light actor (spawn_sequence in admission.hpp,
+// one io thread shared by all of them) and the engine tells it SequenceMessages through its
+// mailbox (pooled nodes: no allocation per token on the engine thread, see actor_sink()). It
+// stops itself once its request has ended. Unit tests drive it without a runtime, through
+// handle().
 //
 // Thread-safety: none. Every member is called on the actor's one execution context; the
 // StreamWriter it owns may be read from any consumer thread (that is the channel's job).
@@ -50,7 +52,6 @@ class SequenceActor final : public actor::Actor<SequenceMessage> {
   using Release = std::function<void(bool cancelled)>;
 
   // `text` must outlive the actor. `release` runs at most once, on the actor's context.
-  // `writer` may be empty and attached later (before the first message).
   SequenceActor(SequenceConfig config, const TokenText& text, StreamWriter writer, Release release);
   SequenceActor(const SequenceActor&) = delete;
   SequenceActor& operator=(const SequenceActor&) = delete;
@@ -59,8 +60,6 @@ class SequenceActor final : public actor::Actor<SequenceMessage> {
 
   // The runtime's entry point: handle(), then stop the actor once the request has ended.
   void on_message(SequenceMessage& msg) override;
-
-  void attach(StreamWriter writer) { writer_ = std::move(writer); }
 
   // The consumer went away: stop, release the sequence (unless `release` is false: it never
   // reached the engine), push nothing more.
@@ -76,8 +75,9 @@ class SequenceActor final : public actor::Actor<SequenceMessage> {
   void on_failed(const SequenceFailed& f);
   void on_embedded(SequenceEmbedded& e);
 
-  // The reason generation ends with this token, if it does (not counting stop strings).
-  std::optional<FinishReason> limit_reason(const SampledToken& t) const;
+  // The reason the engine ended generation with this token, if it did (sequence_end(); stop
+  // strings are matched here).
+  static std::optional<FinishReason> limit_reason(const SampledToken& t);
   Delta make_delta(const SampledToken& t) const;
   // Appends the token's text that is safe to emit; records a matched stop string.
   void append_text(Token token, std::string& out);

@@ -23,6 +23,28 @@ enum class EngineEnd : std::uint8_t {
   context_full,  // the sequence's context has no room for another token
 };
 
+// The one rule that ends a sequence at a sampled token, applied where tokens are sampled (the
+// BatchEngine, the simulated engine, a test's fake engine): the SequenceActor takes
+// SampledToken::end as given and adds only stop strings, which need the text. `generated`
+// counts the sampled tokens, this one included; `eog`: the token ends generation (an EOG token
+// that was not suppressed, or a grammar that allows nothing more); `context_full`: no room
+// for another token. Unset max_tokens: the context is the only limit.
+inline EngineEnd sequence_end(const StopParams& stop, std::int32_t generated, bool eog,
+                              bool context_full) noexcept {
+  if (eog)
+    return EngineEnd::eog;
+  if (stop.max_tokens && generated >= *stop.max_tokens)
+    return EngineEnd::max_tokens;
+  if (context_full)
+    return EngineEnd::context_full;
+  return EngineEnd::none;
+}
+
+// Whether the next token may not be an EOG token: ignore_eos, or fewer than min_tokens sampled.
+inline bool eog_suppressed(const StopParams& stop, std::int32_t generated) noexcept {
+  return stop.ignore_eos || generated < stop.min_tokens;
+}
+
 struct TopLogprob {
   Token token = 0;
   float logprob = 0.0f;

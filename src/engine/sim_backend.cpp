@@ -3,13 +3,12 @@
 #include <fmt/format.h>
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
-#include <deque>
 #include <thread>
 #include <unordered_map>
 
+#include "engine/admission.hpp"
 #include "engine/coordinator.hpp"
 #include "engine/sequence_actor.hpp"
 #include "util/thread_name.hpp"
@@ -88,19 +87,148 @@ Clock::duration per_token(double tokens_per_s) {
       std::chrono::duration<double>(1.0 / std::max(tokens_per_s, 1e-3)));
 }
 
+// Counters the simulated engine keeps for stats(): relaxed atomics, read from any thread.
+struct SimCounters {
+  std::atomic<std::int64_t> prompt_total{0};
+  std::atomic<std::int64_t> generated_total{0};
+};
+
+// The simulated engine: an actor with the BatchEngine's protocol (EngineMessage) behind the
+// same Admission, that produces a made-up token per sequence at the configured pace with one
+// timer each. Its timers complete on the one thread that also runs its turns (the backend's
+// io_context has one thread), so they touch its state without a race; `alive_` tells a
+// completion that the behavior is gone.
+class SimEngine final : public actor::Actor<EngineMessage> {
+ public:
+  SimEngine(const SimOptions& options, Clock::time_point epoch,
+            actor::ActorRef<AdmissionMessage> admission, std::shared_ptr<SimCounters> counters)
+      : options_(options),
+        epoch_(epoch),
+        admission_(std::move(admission)),
+        counters_(std::move(counters)) {}
+
+  void on_message(EngineMessage& msg) override {
+    std::visit(actor::Overloaded{[this](AdmitSequence& m) { admit(m); },
+                                 [this](ReleaseSequence& m) { finish(m.ticket); },
+                                 [this](InspectEngine& m) { inspect(m); },
+                                 [this](FailEngine& m) { fail(m.error); }},
+               msg);
+  }
+
+ private:
+  struct Sequence {
+    std::uint64_t ticket = 0;
+    std::int32_t prompt_tokens = 0;
+    StopParams stop;  // its limits (sequence_end)
+    std::int32_t generated = 0;
+    SequenceSink sink;
+    std::unique_ptr<asio::steady_timer> timer;
+    Clock::time_point next;
+  };
+
+  void admit(AdmitSequence& a);
+  void arm(Sequence& s);
+  void tick(std::uint64_t ticket);
+  void finish(std::uint64_t ticket);
+  void inspect(InspectEngine& m) const;
+  void fail(const Error& error);
+  Clock::time_point paced(Clock::time_point due) const;
+
+  SimOptions options_;
+  Clock::time_point epoch_;  // the step clock's origin (step_aligned)
+  actor::ActorRef<AdmissionMessage> admission_;
+  std::shared_ptr<SimCounters> counters_;
+  std::unordered_map<std::uint64_t, Sequence> running_;
+  std::optional<Error> failed_;
+  std::shared_ptr<char> alive_ = std::make_shared<char>();
+};
+
+void SimEngine::admit(AdmitSequence& a) {
+  if (failed_) {
+    a.sink(SequenceFailed{*failed_});
+    admission_.tell(SequenceReleased{a.ticket});
+    return;
+  }
+  const auto n_prompt = static_cast<std::int32_t>(a.prompt.size());
+  counters_->prompt_total.fetch_add(n_prompt, std::memory_order_relaxed);
+  a.sink(SequenceStarted{n_prompt, 0});
+  Sequence s{a.ticket, n_prompt, std::move(a.stop), 0, std::move(a.sink), nullptr, {}};
+  s.timer = std::make_unique<asio::steady_timer>(system().io_context());
+  s.next = paced(Clock::now() + per_token(options_.prefill_tokens_per_s) * n_prompt +
+                 per_token(options_.decode_tokens_per_s));
+  auto [it, _] = running_.emplace(s.ticket, std::move(s));
+  arm(it->second);
+}
+
+void SimEngine::arm(Sequence& s) {
+  s.timer->expires_at(s.next);
+  s.timer->async_wait(
+      [this, ticket = s.ticket, alive = std::weak_ptr<char>(alive_)](boost::system::error_code ec) {
+        if (!ec && alive.lock())
+          tick(ticket);
+      });
+}
+
+void SimEngine::tick(std::uint64_t ticket) {
+  auto it = running_.find(ticket);
+  if (it == running_.end())
+    return;
+  Sequence& s = it->second;
+  ++s.generated;
+  counters_->generated_total.fetch_add(1, std::memory_order_relaxed);
+  SampledToken t;
+  t.token =
+      1 + static_cast<Token>((ticket * 7919 + static_cast<std::uint64_t>(s.generated) * 104729) %
+                             static_cast<std::uint64_t>(options_.n_vocab - 1));
+  // Its tokens are never EOG (token 0): only the limits end it.
+  t.end = sequence_end(s.stop, s.generated, false, s.prompt_tokens + s.generated >= options_.n_ctx);
+  const bool ended = t.end != EngineEnd::none;
+  s.sink(t);
+  if (ended)
+    return finish(ticket);
+  s.next = paced(sim_next_due(s.next, Clock::now(), per_token(options_.decode_tokens_per_s)));
+  arm(s);
+}
+
+Clock::time_point SimEngine::paced(Clock::time_point due) const {
+  if (!options_.step_aligned)
+    return due;
+  return sim_step_align(due, epoch_, per_token(options_.decode_tokens_per_s));
+}
+
+// The sequence ended (its last token, a stop string, a cancellation): its slot frees.
+void SimEngine::finish(std::uint64_t ticket) {
+  auto it = running_.find(ticket);
+  if (it == running_.end())
+    return;  // unknown or already finished
+  running_.erase(it);
+  admission_.tell(SequenceReleased{ticket});
+}
+
+void SimEngine::inspect(InspectEngine& m) const {
+  EngineSnapshot snap;
+  snap.failed = failed_.has_value();
+  for (const auto& [ticket, s] : running_)
+    snap.slots.push_back({true, ticket, s.prompt_tokens + s.generated, -1});
+  m.reply.send(std::move(snap));
+}
+
+void SimEngine::fail(const Error& error) {
+  if (failed_)
+    return;
+  failed_ = error;
+  for (auto& [ticket, s] : running_) {
+    s.sink(SequenceFailed{error});
+    admission_.tell(SequenceReleased{ticket});
+  }
+  running_.clear();
+  admission_.tell(EngineFailed{error});
+}
+
 class SimBackend final : public Backend {
  public:
-  explicit SimBackend(SimOptions o)
-      : options_(std::move(o)),
-        epoch_(Clock::now()),
-        work_(asio::make_work_guard(io_)),
-        thread_(util::named_thread("sim-engine", [this] { io_.run(); })) {}
-
-  ~SimBackend() override {
-    work_.reset();
-    io_.stop();
-    thread_.join();
-  }
+  explicit SimBackend(SimOptions o);
+  ~SimBackend() override;
 
   asio::awaitable<TokenStream> generate(Task task) override;
   asio::awaitable<Result<std::vector<Token>>> tokenize(std::string model, std::string text, bool,
@@ -110,43 +238,50 @@ class SimBackend final : public Backend {
   std::vector<ModelInfo> models() const override {
     return {ModelInfo{options_.model_id, options_.n_ctx, options_.n_vocab, "troupe", 0}};
   }
-  Health health() const override { return {HealthState::ready, {}}; }
+  Health health() const override {
+    if (auto e = gauges_->failure())
+      return {HealthState::failed, e->message};
+    return {HealthState::ready, {}};
+  }
   BackendStats stats() const override;
 
  private:
-  struct Sequence {
-    std::uint64_t ticket = 0;
-    std::shared_ptr<SequenceActor> actor;
-    std::int32_t prompt_tokens = 0;
-    std::int32_t max_tokens = 0;
-    std::int32_t generated = 0;
-    std::unique_ptr<asio::steady_timer> timer;
-    Clock::time_point next;
-  };
-
   std::optional<Error> precheck(const Task& t, std::int32_t prompt_tokens) const;
-  // On the io thread:
-  void submit(Sequence s);
-  void start(Sequence s);
-  void arm(Sequence& s);
-  void tick(std::uint64_t ticket);
-  void release(std::uint64_t ticket);
-  Clock::time_point paced(Clock::time_point due) const;
-  void cancel(std::uint64_t ticket, const std::weak_ptr<SequenceActor>& weak);
 
   SimOptions options_;
-  Clock::time_point epoch_;  // the step clock's origin (step_aligned)
   SimText text_;
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   std::thread thread_;
-  // io-thread state
-  std::unordered_map<std::uint64_t, Sequence> running_;
-  std::deque<Sequence> queue_;
+  // The Admission, the SimEngine and the SequenceActors: light actors on io_ (one thread).
+  actor::ActorSystem system_{io_};
+  std::shared_ptr<AdmissionGauges> gauges_ = std::make_shared<AdmissionGauges>();
+  std::shared_ptr<SimCounters> counters_ = std::make_shared<SimCounters>();
+  AdmissionLimits limits_;
+  actor::ActorRef<AdmissionMessage> admission_;
+  actor::ActorRef<EngineMessage> engine_;
   std::atomic<std::uint64_t> next_ticket_{1};
-  std::atomic<std::int64_t> n_running_{0}, n_queued_{0}, prompt_total_{0}, generated_total_{0},
-      cancelled_total_{0};
 };
+
+SimBackend::SimBackend(SimOptions o)
+    : options_(std::move(o)),
+      work_(asio::make_work_guard(io_)),
+      thread_(util::named_thread("sim-engine", [this] { io_.run(); })),
+      limits_{options_.n_parallel, options_.max_queue} {
+  admission_ = spawn_admission(system_, limits_, gauges_);
+  actor::SpawnOptions opts;
+  opts.name = "sim-engine";
+  engine_ =
+      system_.spawn<SimEngine>(std::move(opts), options_, Clock::now(), admission_, counters_);
+  admission_.tell(EngineReady{engine_});
+}
+
+SimBackend::~SimBackend() {
+  system_.shutdown(actor::StopMode::drop);
+  work_.reset();
+  io_.stop();
+  thread_.join();
+}
 
 std::optional<Error> SimBackend::precheck(const Task& t, std::int32_t prompt_tokens) const {
   if (!t.model.empty() && t.model != options_.model_id) {
@@ -170,6 +305,9 @@ std::optional<Error> SimBackend::precheck(const Task& t, std::int32_t prompt_tok
   }
   if (prompt_tokens == 0)
     return Error{Errc::invalid_request, "the prompt is empty", "prompt"};
+  if (limits_.full(gauges_->running.load(std::memory_order_relaxed),
+                   gauges_->queued.load(std::memory_order_relaxed)))
+    return overloaded_error();
   if (prompt_tokens >= options_.n_ctx) {
     return Error{Errc::prompt_too_long,
                  fmt::format("the prompt has {} tokens, but the context holds {} tokens",
@@ -194,105 +332,15 @@ asio::awaitable<TokenStream> SimBackend::generate(Task task) {
   const std::uint64_t ticket = next_ticket_.fetch_add(1, std::memory_order_relaxed);
   SequenceConfig cfg{task.stop, task.sampling.logprobs || task.sampling.top_logprobs > 0,
                      task.sampling.top_logprobs, n_prompt};
-  auto actor = std::make_shared<SequenceActor>(std::move(cfg), text_, StreamWriter{},
-                                               [this, ticket](bool) { release(ticket); });
-  writer.on_cancel([this, ticket, weak = std::weak_ptr<SequenceActor>(actor)] {
-    asio::post(io_, [this, ticket, weak] { cancel(ticket, weak); });
-  });
-  actor->attach(std::move(writer));
-  Sequence s{ticket, std::move(actor), n_prompt, *task.stop.max_tokens, 0, nullptr, {}};
-  asio::post(io_, [this, s = std::move(s)]() mutable { submit(std::move(s)); });
+  auto ref = spawn_sequence(system_, text_, std::move(cfg), std::move(writer), ticket, engine_,
+                            admission_);
+  AdmitSequence a;
+  a.ticket = ticket;
+  a.prompt.assign(static_cast<std::size_t>(n_prompt), 1);  // only its length is simulated
+  a.stop = std::move(task.stop);
+  a.sink = actor_sink(ref);
+  admission_.tell(SubmitSequence{std::move(a), std::move(ref)});
   co_return std::move(stream);
-}
-
-void SimBackend::submit(Sequence s) {
-  if (s.actor->done())
-    return;
-  if (static_cast<std::int32_t>(running_.size()) < options_.n_parallel) {
-    start(std::move(s));
-  } else if (static_cast<std::int32_t>(queue_.size()) < options_.max_queue) {
-    queue_.push_back(std::move(s));
-  } else {
-    s.actor->handle(
-        SequenceFailed{Error{Errc::overloaded, "the server is busy: the request queue is full"}});
-  }
-  n_queued_.store(static_cast<std::int64_t>(queue_.size()), std::memory_order_relaxed);
-}
-
-void SimBackend::start(Sequence s) {
-  prompt_total_.fetch_add(s.prompt_tokens, std::memory_order_relaxed);
-  s.actor->handle(SequenceStarted{s.prompt_tokens, 0});
-  s.timer = std::make_unique<asio::steady_timer>(io_);
-  s.next = paced(Clock::now() + per_token(options_.prefill_tokens_per_s) * s.prompt_tokens +
-                 per_token(options_.decode_tokens_per_s));
-  auto [it, _] = running_.emplace(s.ticket, std::move(s));
-  n_running_.store(static_cast<std::int64_t>(running_.size()), std::memory_order_relaxed);
-  arm(it->second);
-}
-
-void SimBackend::arm(Sequence& s) {
-  s.timer->expires_at(s.next);
-  s.timer->async_wait([this, ticket = s.ticket](boost::system::error_code ec) {
-    if (!ec)
-      tick(ticket);
-  });
-}
-
-void SimBackend::tick(std::uint64_t ticket) {
-  auto it = running_.find(ticket);
-  if (it == running_.end())
-    return;
-  Sequence& s = it->second;
-  ++s.generated;
-  generated_total_.fetch_add(1, std::memory_order_relaxed);
-  SampledToken t;
-  t.token = 1 + static_cast<Token>((ticket * 7919 + s.generated * 104729) %
-                                   static_cast<std::uint64_t>(options_.n_vocab - 1));
-  if (s.generated >= s.max_tokens)
-    t.end = EngineEnd::max_tokens;
-  if (s.prompt_tokens + s.generated >= options_.n_ctx)
-    t.end = EngineEnd::context_full;
-  const bool ended = t.end != EngineEnd::none;
-  s.actor->handle(std::move(t));
-  if (ended)
-    return release(ticket);
-  if (s.actor->done())
-    return;  // the actor released it (a stop string)
-  s.next = paced(sim_next_due(s.next, Clock::now(), per_token(options_.decode_tokens_per_s)));
-  arm(s);
-}
-
-Clock::time_point SimBackend::paced(Clock::time_point due) const {
-  if (!options_.step_aligned)
-    return due;
-  return sim_step_align(due, epoch_, per_token(options_.decode_tokens_per_s));
-}
-
-void SimBackend::release(std::uint64_t ticket) {
-  // Deferred: release may be called from inside tick() through the actor.
-  asio::post(io_, [this, ticket] {
-    if (running_.erase(ticket) == 0)
-      return;
-    while (static_cast<std::int32_t>(running_.size()) < options_.n_parallel && !queue_.empty()) {
-      Sequence next = std::move(queue_.front());
-      queue_.pop_front();
-      start(std::move(next));
-    }
-    n_running_.store(static_cast<std::int64_t>(running_.size()), std::memory_order_relaxed);
-    n_queued_.store(static_cast<std::int64_t>(queue_.size()), std::memory_order_relaxed);
-  });
-  if (auto it = running_.find(ticket); it != running_.end())
-    it->second.timer->cancel();
-}
-
-void SimBackend::cancel(std::uint64_t ticket, const std::weak_ptr<SequenceActor>& weak) {
-  auto actor = weak.lock();
-  if (!actor || actor->done())
-    return;
-  cancelled_total_.fetch_add(1, std::memory_order_relaxed);
-  std::erase_if(queue_, [&](const Sequence& s) { return s.ticket == ticket; });
-  n_queued_.store(static_cast<std::int64_t>(queue_.size()), std::memory_order_relaxed);
-  actor->cancel();  // releases it if it was running
 }
 
 asio::awaitable<Result<std::vector<Token>>> SimBackend::tokenize(std::string model,
@@ -316,11 +364,11 @@ asio::awaitable<Result<std::string>> SimBackend::detokenize(std::string model,
 
 BackendStats SimBackend::stats() const {
   BackendStats s;
-  s.requests_running = n_running_.load(std::memory_order_relaxed);
-  s.requests_queued = n_queued_.load(std::memory_order_relaxed);
-  s.prompt_tokens_total = prompt_total_.load(std::memory_order_relaxed);
-  s.generation_tokens_total = generated_total_.load(std::memory_order_relaxed);
-  s.cancelled_total = cancelled_total_.load(std::memory_order_relaxed);
+  s.requests_running = gauges_->running.load(std::memory_order_relaxed);
+  s.requests_queued = gauges_->queued.load(std::memory_order_relaxed);
+  s.prompt_tokens_total = counters_->prompt_total.load(std::memory_order_relaxed);
+  s.generation_tokens_total = counters_->generated_total.load(std::memory_order_relaxed);
+  s.cancelled_total = gauges_->cancelled_total.load(std::memory_order_relaxed);
   return s;
 }
 

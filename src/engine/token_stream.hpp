@@ -78,7 +78,7 @@ class TokenStream {
   template <class CompletionToken = boost::asio::use_awaitable_t<>>
   auto next(CompletionToken&& token = {}) {
     return boost::asio::async_initiate<CompletionToken, void(std::optional<StreamEvent>)>(
-        [](auto handler, std::shared_ptr<detail::StreamChannel> ch) {
+        [](auto handler, const std::shared_ptr<detail::StreamChannel>& ch) {
           auto slot = boost::asio::get_associated_cancellation_slot(handler);
           auto deliver = [h = std::move(handler)](std::optional<StreamEvent> ev) mutable {
             auto ex = boost::asio::get_associated_executor(h);

@@ -7,26 +7,6 @@
 
 namespace troupe::remote {
 
-std::string_view frame_kind_name(FrameKind k) noexcept {
-  switch (k) {
-    case FrameKind::hello:
-      return "hello";
-    case FrameKind::proof:
-      return "proof";
-    case FrameKind::tell:
-      return "tell";
-    case FrameKind::ask:
-      return "ask";
-    case FrameKind::reply:
-      return "reply";
-    case FrameKind::error:
-      return "error";
-    case FrameKind::gossip:
-      return "gossip";
-  }
-  return "unknown";
-}
-
 void encode_header(const FrameHeader& h, std::byte* out) noexcept {
   WireWriter w({out, kHeaderSize});
   w.u16(kFrameMagic);

@@ -39,8 +39,6 @@ enum class FrameKind : std::uint8_t {
   gossip = 7,  // membership protocol (membership_protocol.hpp)
 };
 
-std::string_view frame_kind_name(FrameKind k) noexcept;
-
 struct FrameHeader {
   FrameKind kind = FrameKind::tell;
   std::uint32_t length = 0;

@@ -4,22 +4,26 @@
 
 #include <iterator>
 
+#include "util/prometheus.hpp"
+
 namespace troupe::server {
 namespace {
+
+namespace prom = util::prometheus;
 
 std::vector<double> latency_bounds() {
   return {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1,  0.25, 0.5,
           0.75,  1.0,    2.5,   5.0,  7.5,   10.0, 20.0,  40.0, 80.0};
 }
 
+// This file's argument order (help before type), written by the shared writer.
 void header(std::string& out, std::string_view name, std::string_view help, std::string_view type) {
-  fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+  prom::family(out, name, type, help);
 }
 
 void scalar(std::string& out, std::string_view name, std::string_view help, std::string_view type,
             double value) {
-  header(out, name, help, type);
-  fmt::format_to(std::back_inserter(out), "{} {}\n", name, value);
+  prom::scalar(out, name, type, help, value);
 }
 
 // One family with one sample per label value: name{label="names[i]"} values[i].
@@ -95,12 +99,12 @@ void Metrics::count_request(std::string_view endpoint, int status) {
 void render_histogram(std::string& out, std::string_view name, std::string_view help,
                       const Histogram::Snapshot& s) {
   header(out, name, help, "histogram");
-  for (std::size_t i = 0; i < s.bounds.size(); ++i) {
-    fmt::format_to(std::back_inserter(out), "{}_bucket{{le=\"{}\"}} {}\n", name, s.bounds[i],
-                   s.cumulative[i]);
-  }
-  fmt::format_to(std::back_inserter(out), "{}_bucket{{le=\"+Inf\"}} {}\n{}_sum {}\n{}_count {}\n",
-                 name, s.cumulative.back(), name, s.sum, name, s.count);
+  const std::string bucket = fmt::format("{}_bucket", name);
+  for (std::size_t i = 0; i < s.bounds.size(); ++i)
+    prom::sample(out, bucket, fmt::format("le=\"{}\"", s.bounds[i]), s.cumulative[i]);
+  prom::sample(out, bucket, "le=\"+Inf\"", s.cumulative.back());
+  prom::sample(out, fmt::format("{}_sum", name), {}, s.sum);
+  prom::sample(out, fmt::format("{}_count", name), {}, s.count);
 }
 
 void Metrics::render_server(std::string& out) const {
@@ -108,9 +112,8 @@ void Metrics::render_server(std::string& out) const {
   {
     std::lock_guard lock(mu_);
     for (const auto& [key, n] : requests_) {
-      fmt::format_to(std::back_inserter(out),
-                     "troupe_requests_total{{endpoint=\"{}\",code=\"{}\"}} {}\n", key.first,
-                     key.second, n);
+      prom::sample(out, "troupe_requests_total",
+                   fmt::format("endpoint=\"{}\",code=\"{}\"", key.first, key.second), n);
     }
   }
   scalar(out, "troupe_client_disconnects_total",

@@ -18,8 +18,8 @@ struct Unit {
 };
 
 // Longest suffix first, so that "ms" is not read as "m" + "s".
-constexpr std::array kUnits = {Unit{"us", 1e3}, Unit{"ms", 1e6}, Unit{"s", 1e9},
-                               Unit{"m", 60e9}, Unit{"h", 3600e9}};
+constexpr std::array kUnits = {Unit{"us", 1e3}, Unit{"ms", 1e6}, Unit{"s", 1e9}, Unit{"m", 60e9},
+                               Unit{"h", 3600e9}};
 
 double bare_ns(DurationUnit u) {
   switch (u) {
@@ -68,8 +68,11 @@ std::string format_duration(std::chrono::nanoseconds d) {
     return "0s";
   // The largest unit the value is a whole multiple of a tenth of, so 1500ms reads 1.5s.
   constexpr std::array<std::pair<std::int64_t, std::string_view>, 5> units = {
-      {{3'600'000'000'000, "h"}, {60'000'000'000, "m"}, {1'000'000'000, "s"},
-       {1'000'000, "ms"}, {1'000, "us"}}};
+      {{3'600'000'000'000, "h"},
+       {60'000'000'000, "m"},
+       {1'000'000'000, "s"},
+       {1'000'000, "ms"},
+       {1'000, "us"}}};
   for (const auto& [size, suffix] : units) {
     if (ns % size == 0)
       return fmt::format("{}{}", ns / size, suffix);

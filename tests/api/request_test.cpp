@@ -301,7 +301,8 @@ TEST(StructuredOutput, ReadsResponseFormatJsonSchemaAndGrammar) {
       "json_schema":{"name":"p","strict":true,"schema":{"type":"object","properties":{"a":{"type":"integer"}}}}}})");
   ASSERT_TRUE(schema.ok()) << schema.error().message;
   ASSERT_TRUE(schema->params.json_schema);
-  EXPECT_EQ(*schema->params.json_schema, R"({"type":"object","properties":{"a":{"type":"integer"}}})");
+  EXPECT_EQ(*schema->params.json_schema,
+            R"({"type":"object","properties":{"a":{"type":"integer"}}})");
   EXPECT_EQ(schema->params.schema_param, "response_format.json_schema.schema");
   EXPECT_FALSE(schema->params.grammar);
 
@@ -403,8 +404,8 @@ TEST(FieldAudit, ContinueFinalMessageMustMatchWhatTroupeDoes) {
   EXPECT_TRUE(parse_chat_request("{\"messages\":[" + user + "," + prefill +
                                  R"(],"continue_final_message":true})")
                   .ok());
-  EXPECT_TRUE(parse_chat_request("{\"messages\":[" + user + R"(],"continue_final_message":false})")
-                  .ok());
+  EXPECT_TRUE(
+      parse_chat_request("{\"messages\":[" + user + R"(],"continue_final_message":false})").ok());
   for (const std::string& body :
        {"{\"messages\":[" + user + "," + prefill + R"(],"continue_final_message":false})",
         "{\"messages\":[" + user + R"(],"continue_final_message":true})",

@@ -28,7 +28,9 @@ TEST(Response, ChatCompletionHasOpenAiShape) {
   EXPECT_EQ(v.at("usage").at("completion_tokens_details").at("reasoning_tokens"), 0);
   r.usage.reasoning_tokens = 2;
   EXPECT_EQ(json::parse(chat_completion_json(head, r))
-                .at("usage").at("completion_tokens_details").at("reasoning_tokens"),
+                .at("usage")
+                .at("completion_tokens_details")
+                .at("reasoning_tokens"),
             2);
 }
 

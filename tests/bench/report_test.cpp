@@ -38,10 +38,10 @@ json::value point(int concurrency, double error_rate) {
 }
 
 RunData run(const std::string& label, double error_rate) {
-  return RunData{label, json::object{{"config", json::object{{"base_url", "http://x"}}},
-                                     {"points", json::array{point(1, error_rate),
-                                                            point(2, error_rate),
-                                                            point(4, error_rate)}}}};
+  return RunData{label,
+                 json::object{{"config", json::object{{"base_url", "http://x"}}},
+                              {"points", json::array{point(1, error_rate), point(2, error_rate),
+                                                     point(4, error_rate)}}}};
 }
 
 struct Legend {

@@ -94,8 +94,8 @@ TEST(SlashCommand, UnknownCommandAndBlankInputAreErrors) {
 }
 
 TEST(SlashCommand, HelpListsEveryCommand) {
-  for (const char* name : {"/help", "/clear", "/drop", "/system", "/set", "/model", "/save", "/stats",
-                           "/reasoning", "/tool", "/exit"}) {
+  for (const char* name : {"/help", "/clear", "/drop", "/system", "/set", "/model", "/save",
+                           "/stats", "/reasoning", "/tool", "/exit"}) {
     EXPECT_NE(help_text().find(name), std::string_view::npos) << name;
   }
 }

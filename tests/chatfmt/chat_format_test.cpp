@@ -261,9 +261,9 @@ TEST(ChatTemplate, ForcedCallGrammarsHaveNoFreeTextSlotsAndStillParse) {
       EXPECT_EQ(acc.message.content, "");
       ASSERT_EQ(acc.message.tool_calls.size(), 1u);
       EXPECT_EQ(acc.message.tool_calls[0].name, "get_weather");
-      const std::string where =
-          std::string(c.file).find("gemma") != std::string::npos ? R"(,"where":{"city":"Paris "})"
-                                                                 : "";
+      const std::string where = std::string(c.file).find("gemma") != std::string::npos
+                                    ? R"(,"where":{"city":"Paris "})"
+                                    : "";
       EXPECT_EQ(canonical(acc.message.tool_calls[0].arguments),
                 canonical(R"({"days":3,"unit":"C")" + where + "}"));
     }

@@ -20,40 +20,82 @@ struct Family {
   std::vector<std::string> markup;  // the family's markers and call pieces
 };
 
-const std::vector<std::string> shared_pieces = {
-    "Hello", " world", ",", ".", " the", " sky", " is", " blue", "!", " I'm", "?", " ", "\n",
-    "\n\n", "  ", "42", " caf\xc3\xa9", " \xe4\xbd\xa0\xe5\xa5\xbd", "<", "</", "[", "{", "}",
-    "|", ":", "=", "\"", " to", "call", "think", "tool", "function", "_", "analysis", "final"};
+const std::vector<std::string> shared_pieces = {"Hello",
+                                                " world",
+                                                ",",
+                                                ".",
+                                                " the",
+                                                " sky",
+                                                " is",
+                                                " blue",
+                                                "!",
+                                                " I'm",
+                                                "?",
+                                                " ",
+                                                "\n",
+                                                "\n\n",
+                                                "  ",
+                                                "42",
+                                                " caf\xc3\xa9",
+                                                " \xe4\xbd\xa0\xe5\xa5\xbd",
+                                                "<",
+                                                "</",
+                                                "[",
+                                                "{",
+                                                "}",
+                                                "|",
+                                                ":",
+                                                "=",
+                                                "\"",
+                                                " to",
+                                                "call",
+                                                "think",
+                                                "tool",
+                                                "function",
+                                                "_",
+                                                "analysis",
+                                                "final"};
 
 const Family families[] = {
     {"Qwen-Qwen2.5-7B-Instruct.jinja",
-     {"<tool_call>", "</tool_call>", "<tool_call>\n{\"name\": \"get_time\", \"arguments\": "
-      "{\"city\": \"Paris\"}}\n</tool_call>", "{\"name\": \"special_function\", \"arguments\": "
-      "{\"arg1\": 1}}", "<tool_", "<tool_call"}},
+     {"<tool_call>", "</tool_call>",
+      "<tool_call>\n{\"name\": \"get_time\", \"arguments\": "
+      "{\"city\": \"Paris\"}}\n</tool_call>",
+      "{\"name\": \"special_function\", \"arguments\": "
+      "{\"arg1\": 1}}",
+      "<tool_", "<tool_call"}},
     {"Qwen-Qwen3-0.6B.jinja",
-     {"<think>", "</think>", "<think>\nI'm\nthinking\n</think>\n\n", "<tool_call>",
-      "</tool_call>", "<function=get_time>", "<parameter=city>", "</parameter>", "</function>",
-      "<thi", "</thin", "{\"name\": \"get_time\", \"arguments\": {\"city\": \"Paris\"}}"}},
+     {"<think>", "</think>", "<think>\nI'm\nthinking\n</think>\n\n", "<tool_call>", "</tool_call>",
+      "<function=get_time>", "<parameter=city>", "</parameter>", "</function>", "<thi", "</thin",
+      "{\"name\": \"get_time\", \"arguments\": {\"city\": \"Paris\"}}"}},
     {"meta-llama-Llama-3.1-8B-Instruct.jinja",
      {"{\"name\": \"get_time\", \"parameters\": {\"city\": \"Paris\"}}",
       "{\"type\": \"function\", \"name\": \"special_function\", \"parameters\": {\"arg1\": 1}}",
       "<|python_tag|>", "{\"name\"", "<|eom_id|>"}},
     {"mistralai-Mistral-Nemo-Instruct-2407.jinja",
-     {"[TOOL_CALLS]", "[TOOL_CALLS][{\"name\": \"get_time\", \"arguments\": {\"city\": "
-      "\"Paris\"}, \"id\": \"a1b2c3d4e\"}]", "[TOOL", "[{\"name\""}},
+     {"[TOOL_CALLS]",
+      "[TOOL_CALLS][{\"name\": \"get_time\", \"arguments\": {\"city\": "
+      "\"Paris\"}, \"id\": \"a1b2c3d4e\"}]",
+      "[TOOL", "[{\"name\""}},
     {"unsloth-mistral-Devstral-Small-2507.jinja",
      {"[TOOL_CALLS]", "[TOOL_CALLS]get_time[ARGS]{\"city\": \"Paris\"}", "[ARGS]", "[TOOL_"}},
     {"openai-gpt-oss-120b.jinja",
      {"<|channel|>", "<|message|>", "<|end|>", "<|start|>assistant", "<|channel|>analysis",
       "<|channel|>final<|message|>", "<|channel|>analysis<|message|>I'm\nthinking<|end|>",
       " to=functions.get_time<|channel|>commentary <|constrain|>json<|message|>{\"city\": "
-      "\"Paris\"}", "<|call|>", "<|chan"}},
+      "\"Paris\"}",
+      "<|call|>", "<|chan"}},
     {"google-gemma-4-31B-it.jinja",
-     {"<|channel>thought\n", "<channel|>", "<|tool_call>call:get_time{city:<|\"|>Paris<|\"|>}"
-      "<tool_call|>", "<|tool_call>", "<tool_call|>", "<|\"|>", "<|chan", "<|tool"}},
+     {"<|channel>thought\n", "<channel|>",
+      "<|tool_call>call:get_time{city:<|\"|>Paris<|\"|>}"
+      "<tool_call|>",
+      "<|tool_call>", "<tool_call|>", "<|\"|>", "<|chan", "<|tool"}},
     {"deepseek-ai-DeepSeek-R1-Distill-Llama-8B.jinja",
-     {"<think>", "</think>", "<think>I'm thinking</think>", "<\xef\xbd\x9ctool\xe2\x96\x81"
-      "calls\xe2\x96\x81" "begin\xef\xbd\x9c>", "</thi"}},
+     {"<think>", "</think>", "<think>I'm thinking</think>",
+      "<\xef\xbd\x9ctool\xe2\x96\x81"
+      "calls\xe2\x96\x81"
+      "begin\xef\xbd\x9c>",
+      "</thi"}},
 };
 
 // A message with the ids left out: each parser draws its own.
@@ -77,8 +119,8 @@ std::vector<std::string> cut(const std::string& output, std::mt19937& rng) {
   for (std::size_t i = 0; i < output.size();) {
     const std::size_t n = testing::utf8_length(static_cast<unsigned char>(output[i]));
     const char c = output[i];
-    const bool boundary = words ? !std::isalnum(static_cast<unsigned char>(c)) || c == ' '
-                                : rng() % 3 == 0;
+    const bool boundary =
+        words ? !std::isalnum(static_cast<unsigned char>(c)) || c == ' ' : rng() % 3 == 0;
     if (boundary && !cur.empty()) {
       pieces.push_back(std::move(cur));
       cur.clear();
@@ -107,7 +149,7 @@ TEST(IncrementalParse, GivesTheDeltasOfTheWholeReparseOnGeneratedOutputs) {
         o.tools = {special_function(), get_time()};
       if (variant >= 2)
         o.template_kwargs = {{"enable_thinking", variant >= 4 ? "false" : "true"}};
-      o.reasoning_format = variant == 3 ? ReasoningFormat::none
+      o.reasoning_format = variant == 3   ? ReasoningFormat::none
                            : variant == 5 ? ReasoningFormat::deepseek
                                           : ReasoningFormat::automatic;
       auto r = t->render({{"user", "Hey"}}, o);
@@ -117,8 +159,7 @@ TEST(IncrementalParse, GivesTheDeltasOfTheWholeReparseOnGeneratedOutputs) {
         const std::size_t count = 1 + rng() % 40;
         for (std::size_t k = 0; k < count; ++k) {
           // Mostly prose, sometimes markup.
-          output += rng() % 4 == 0 ? pieces[rng() % pieces.size()]
-                                   : shared_pieces[rng() % 12];
+          output += rng() % 4 == 0 ? pieces[rng() % pieces.size()] : shared_pieces[rng() % 12];
         }
         SCOPED_TRACE(::testing::Message() << "variant " << variant << " output: " << output);
         auto inc = OutputParser::create(r->parser, true);
@@ -156,9 +197,9 @@ TEST(IncrementalParse, AMarkerSplitAcrossPiecesStillStartsACall) {
   auto p = OutputParser::create(r->parser);
   ASSERT_TRUE(p);
   testing::Accumulated acc;
-  for (const char* piece : {"Let", " me", " check", ".", " <", "tool", "_", "call", ">", "\n",
-                            "{\"name\": \"get", "_time\", \"arguments\": {\"city\": \"",
-                            "Paris", "\"}}", "\n</tool_call>"})
+  for (const char* piece :
+       {"Let", " me", " check", ".", " <", "tool", "_", "call", ">", "\n", "{\"name\": \"get",
+        "_time\", \"arguments\": {\"city\": \"", "Paris", "\"}}", "\n</tool_call>"})
     testing::apply((*p)->feed(piece, false), acc);
   testing::apply((*p)->feed("", true), acc);
   EXPECT_EQ(acc.message.content, "Let me check. ");

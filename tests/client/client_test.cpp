@@ -207,9 +207,10 @@ TEST(Client, HttpErrorsCarryStatusAndOpenAiMessage) {
 
 TEST(Client, APromptOverTheContextIsPromptTooLong) {
   // troupe's and OpenAI's code, and llama-server's type.
-  for (const std::string error :
-       {R"({"error":{"message":"too long","type":"invalid_request_error","code":"context_length_exceeded"}})",
-        R"({"error":{"message":"too long","type":"exceed_context_size_error","code":400}})"}) {
+  for (
+      const std::string error :
+      {R"({"error":{"message":"too long","type":"invalid_request_error","code":"context_length_exceeded"}})",
+       R"({"error":{"message":"too long","type":"exceed_context_size_error","code":400}})"}) {
     auto handler = [error](const FakeRequest&, tcp::socket& s) -> asio::awaitable<bool> {
       co_await test::write_all(s, test::json_response(400, error));
       co_return true;

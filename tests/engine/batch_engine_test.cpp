@@ -7,6 +7,7 @@
 #include <map>
 #include <mutex>
 
+#include "actor/actor_system.hpp"
 #include "engine_test_util.hpp"
 
 namespace troupe::engine {
@@ -80,10 +81,10 @@ class BatchEngineTest : public ::testing::Test {
 
   std::unique_ptr<BatchEngine> start(BatchEngineConfig cfg) {
     cfg.n_threads = 1;
-    EngineCallbacks cb;
-    cb.on_released = [this](std::uint64_t t) { rec_.released(t); };
-    cb.on_fatal = [](const Error&) {};
-    auto e = BatchEngine::start(*model_, cfg, std::move(cb));
+    auto listener = system_.spawn<testing::ReleaseListener>(
+        actor::SpawnOptions{},
+        std::function<void(std::uint64_t)>([this](std::uint64_t t) { rec_.released(t); }));
+    auto e = BatchEngine::start(system_, *model_, cfg, listener);
     EXPECT_TRUE(e) << e.error().message;
     return e ? std::move(e.value()) : nullptr;
   }
@@ -94,8 +95,8 @@ class BatchEngineTest : public ::testing::Test {
     a.ticket = ticket;
     a.prompt = std::move(prompt);
     a.sampling = std::move(sp);
-    a.max_tokens = max_tokens;
-    a.ignore_eos = true;
+    a.stop.max_tokens = max_tokens;
+    a.stop.ignore_eos = true;
     a.sink = rec_.sink(ticket);
     return a;
   }
@@ -117,10 +118,7 @@ class BatchEngineTest : public ::testing::Test {
   }
 
   static EngineSnapshot snapshot(BatchEngine& e) {
-    std::promise<EngineSnapshot> p;
-    auto f = p.get_future();
-    e.tell(InspectEngine{[&p](EngineSnapshot s) { p.set_value(std::move(s)); }});
-    return f.get();
+    return e.ref().ask_blocking(InspectEngine{}, actor::kNoTimeout).value();
   }
 
   static std::vector<Token> ids(const Recorder::Seq& s) {
@@ -132,6 +130,7 @@ class BatchEngineTest : public ::testing::Test {
 
   std::unique_ptr<LlamaModel> model_;
   Recorder rec_;
+  actor::ActorSystem system_;  // the engines' and the listeners' runtime; stops first
 };
 
 // Where two greedy runs first differ, vLLM's criterion: each token is among the other run's

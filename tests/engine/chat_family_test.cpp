@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -15,8 +16,6 @@
 #include "engine/coordinator.hpp"
 #include "engine_test_util.hpp"
 #include "mkmodel/model_spec.hpp"
-
-#include <boost/json.hpp>
 
 namespace troupe::engine {
 namespace {
@@ -136,7 +135,12 @@ INSTANTIATE_TEST_SUITE_P(Families, ChatFamily, ::testing::ValuesIn(families), []
 // bounds (llama.cpp's keep free-text slots inside the call: Nemo's "id", gpt-oss's channel
 // header, Gemma 4's argument keys and values).
 const Family forced_families[] = {
-    families[0], families[1], families[2], families[3], families[4], families[5],
+    families[0],
+    families[1],
+    families[2],
+    families[3],
+    families[4],
+    families[5],
     {"devstral", "llama-spm", "unsloth-mistral-Devstral-Small-2507.jinja", nullptr},
     {"mistral-nemo", "llama-spm", "mistralai-Mistral-Nemo-Instruct-2407.jinja", nullptr},
     {"gpt-oss", "llama-bpe", "openai-gpt-oss-120b.jinja", nullptr},
@@ -268,7 +272,10 @@ the sky " ("is blue" | "scatters light") "
 </think>
 
 It is " ("blue" | "azure") ".")",
-      false, {}, {}, {}};
+      false,
+      {},
+      {},
+      {}};
   t.stop.max_tokens = 60;
   auto s = run_sync(c.generate(std::move(t)));
   auto r = collect(s);

@@ -62,7 +62,7 @@ TEST_F(CoordinatorTest, NamesItsThreads) {
   auto s = run_sync(c->generate(task("Once upon a time", 2)));  // the tokenizer has run
   collect(s);
   const auto names = testing::thread_names();
-  for (const char* n : {"batch-engine", "sequences", "tokenizer", "actor-io"})
+  for (const char* n : {"batch-engine", "sequences", "tokenizer"})
     EXPECT_GE(names.count(n), 1u) << n;
 }
 

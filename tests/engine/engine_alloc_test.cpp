@@ -202,13 +202,12 @@ TEST_P(EngineAllocations, NoneBetweenDecodesInSteadyState) {
   warmed.get_future().wait();  // every warm-up node is back in the pool
 
   DecodeProbe probe;
-  EngineCallbacks cb;
-  cb.on_released = [](std::uint64_t) {};
-  cb.on_fatal = [](const Error&) {};
-  cb.on_decode = [&probe](DecodeEdge e) { probe(e); };
   BatchEngineConfig cfg{512, 2, 128, 64};
   cfg.n_threads = 1;
-  auto engine = BatchEngine::start(**model, cfg, std::move(cb));
+  auto listener = system.spawn<testing::ReleaseListener>(
+      actor::SpawnOptions{}, std::function<void(std::uint64_t)>([](std::uint64_t) {}));
+  auto engine =
+      BatchEngine::start(system, **model, cfg, listener, [&probe](DecodeEdge e) { probe(e); });
   ASSERT_TRUE(engine) << engine.error().message;
 
   AdmitSequence a;
@@ -222,8 +221,8 @@ TEST_P(EngineAllocations, NoneBetweenDecodesInSteadyState) {
     a.grammar = std::move(g.value());
   }
   a.dry = make_dry_sampler((*model)->vocab(), a.sampling, 256);
-  a.max_tokens = max_tokens;
-  a.ignore_eos = true;
+  a.stop.max_tokens = max_tokens;
+  a.stop.ignore_eos = true;
   a.sink = actor_sink(ref);
   (*engine)->tell(std::move(a));
   ASSERT_EQ(done.get_future().get(), max_tokens);  // after the last step's sample and tell

@@ -12,6 +12,8 @@
 #include <thread>
 #include <vector>
 
+#include "actor/actor.hpp"
+#include "engine/admission_protocol.hpp"
 #include "engine/backend.hpp"
 #include "support/test_models.hpp"
 
@@ -68,6 +70,23 @@ inline Collected collect(TokenStream& s) {
   }
   return c;
 }
+
+// Stands in for the Admission in front of an engine under test: calls `on_released` (on the
+// actor's thread) for each SequenceReleased; the other messages need nothing here.
+class ReleaseListener final : public actor::Actor<AdmissionMessage> {
+ public:
+  explicit ReleaseListener(std::function<void(std::uint64_t)> on_released)
+      : on_released_(std::move(on_released)) {}
+  void on_message(AdmissionMessage& msg) override {
+    std::visit(actor::Overloaded{
+                   [](EngineReady&) {}, [](SubmitSequence&) {}, [](CancelSubmission&) {},
+                   [this](SequenceReleased& m) { on_released_(m.ticket); }, [](EngineFailed&) {}},
+               msg);
+  }
+
+ private:
+  std::function<void(std::uint64_t)> on_released_;
+};
 
 // The model the engine suites run on: the generated random-weight tiny model.
 inline std::string tiny_model() {

@@ -10,6 +10,7 @@
 #include <regex>
 #include <set>
 
+#include "actor/actor_system.hpp"
 #include "engine/batch_engine.hpp"
 #include "engine/coordinator.hpp"
 #include "engine/sim_backend.hpp"
@@ -223,6 +224,7 @@ TEST(GrammarBatch, BatchedEqualsAlone) {
   std::condition_variable cv;
   std::map<std::uint64_t, std::vector<SampledToken>> out;
   std::set<std::uint64_t> done;
+  actor::ActorSystem system;  // the engines' runtime: stops before what their sinks touch
   const auto admit = [&](BatchEngine& e, std::uint64_t ticket, int variant) {
     AdmitSequence a;
     a.ticket = ticket;
@@ -235,7 +237,7 @@ TEST(GrammarBatch, BatchedEqualsAlone) {
     auto g = make_grammar_sampler((*model)->vocab(), *a.sampling.grammar);
     ASSERT_TRUE(g) << g.error().message;
     a.grammar = std::move(g.value());
-    a.max_tokens = 96;
+    a.stop.max_tokens = 96;
     a.sink = [&, ticket](SequenceMessage m) {
       std::lock_guard lock(mu);
       if (auto* t = std::get_if<SampledToken>(&m)) {
@@ -252,10 +254,9 @@ TEST(GrammarBatch, BatchedEqualsAlone) {
   const auto start = [&] {
     BatchEngineConfig cfg{1024, 4, 128, 64};
     cfg.n_threads = 1;
-    EngineCallbacks cb;
-    cb.on_released = [](std::uint64_t) {};
-    cb.on_fatal = [](const Error&) {};
-    return std::move(BatchEngine::start(**model, cfg, std::move(cb)).value());
+    auto listener = system.spawn<testing::ReleaseListener>(
+        actor::SpawnOptions{}, std::function<void(std::uint64_t)>([](std::uint64_t) {}));
+    return std::move(BatchEngine::start(system, **model, cfg, listener).value());
   };
   const auto wait = [&](std::uint64_t ticket) {
     std::unique_lock lock(mu);

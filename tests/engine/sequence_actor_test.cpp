@@ -26,7 +26,7 @@ class FakeText final : public TokenText {
 // Drives one SequenceActor as a fake engine would and records its events.
 struct Harness {
   explicit Harness(StopParams stop, std::map<Token, std::string> pieces, bool logprobs = false)
-      : text(std::move(pieces)) {
+      : text(std::move(pieces)), limits(stop) {
     auto [w, s] = make_stream();
     stream = std::move(s);
     SequenceConfig cfg{std::move(stop), logprobs, logprobs ? 2 : 0, 5};
@@ -37,9 +37,14 @@ struct Harness {
         });
     actor->handle(SequenceStarted{5, 2});
   }
+  // Each token ends the sequence where an engine would end it (sequence_end).
   void feed(std::initializer_list<Token> tokens) {
-    for (Token t : tokens)
-      actor->handle(SampledToken{t, -0.5f, {{t, -0.5f}, {9, -1.5f}}});
+    for (Token t : tokens) {
+      const bool eog = text.is_eog(t) && !eog_suppressed(limits, generated);
+      ++generated;
+      actor->handle(SampledToken{
+          t, -0.5f, {{t, -0.5f}, {9, -1.5f}}, sequence_end(limits, generated, eog, false)});
+    }
   }
   std::vector<StreamEvent> events() {
     std::vector<StreamEvent> out;
@@ -61,6 +66,8 @@ struct Harness {
   }
 
   FakeText text;
+  StopParams limits;
+  std::int32_t generated = 0;
   TokenStream stream;
   std::unique_ptr<SequenceActor> actor;
   int releases = 0;
@@ -87,8 +94,7 @@ TEST(SequenceActor, StartedThenDeltasThenFinishedWithUsage) {
   EXPECT_EQ(f.usage.prompt_tokens, 5);
   EXPECT_EQ(f.usage.completion_tokens, 3);
   EXPECT_EQ(f.usage.cached_tokens, 2);
-  EXPECT_EQ(h.releases, 1);  // max_tokens reached by the actor's count: it releases
-  EXPECT_FALSE(h.released_cancelled);
+  EXPECT_EQ(h.releases, 0);  // the engine ended it at max_tokens: nothing to release
 }
 
 TEST(SequenceActor, StopStringSplitAcrossTokensIsNeverEmitted) {

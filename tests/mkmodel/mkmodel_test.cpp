@@ -283,8 +283,8 @@ TEST(MkmodelBert, EveryWeightTypeEmbeds) {
         llama_init_from_model(model.get(), params), &llama_free);
     ASSERT_TRUE(ctx);
     auto tokens = tokenize(llama_model_get_vocab(model.get()), "hello world", true);
-    ASSERT_EQ(llama_encode(ctx.get(), llama_batch_get_one(tokens.data(),
-                                                          static_cast<int>(tokens.size()))),
+    ASSERT_EQ(llama_encode(ctx.get(),
+                           llama_batch_get_one(tokens.data(), static_cast<int>(tokens.size()))),
               0);
     const float* v = llama_get_embeddings_seq(ctx.get(), 0);
     ASSERT_NE(v, nullptr);

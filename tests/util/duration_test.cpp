@@ -30,8 +30,8 @@ TEST(Duration, BareNumbersKeepTheOptionsOldUnit) {
 }
 
 TEST(Duration, RefusesWhatIsNotADuration) {
-  for (std::string_view bad : {"", "s", "ms", "-1s", "1x", "1 s", "abc", "1e400s", "inf", "nan",
-                               "1e12h", "5mss", " 5s"}) {
+  for (std::string_view bad :
+       {"", "s", "ms", "-1s", "1x", "1 s", "abc", "1e400s", "inf", "nan", "1e12h", "5mss", " 5s"}) {
     auto d = parse_duration(bad, DurationUnit::seconds);
     ASSERT_FALSE(d) << bad;
     EXPECT_NE(d.error().message.find("not a duration"), std::string::npos) << bad;

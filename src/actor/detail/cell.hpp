@@ -85,7 +85,7 @@ class Cell final : public CellBase {
       ++n;
       if (failed) {
         failed = false;
-        on_failure(std::move(failure));
+        on_failure(std::exchange(failure, {}));
       }
     }
     add_processed(n);

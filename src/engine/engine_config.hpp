@@ -1,0 +1,42 @@
+#pragma once
+// BatchEngineConfig: the shape of one BatchEngine (context, batch, threads, placement,
+// embeddings). Plain values without llama.cpp types, so that local_backend.hpp can name it
+// without llama.h (engine_config() takes it out of EngineOptions).
+
+#include <cstdint>
+
+#include "engine/placement.hpp"
+#include "engine/pooling.hpp"
+
+namespace troupe::engine {
+
+struct BatchEngineConfig {
+  // KV cells in all; each sequence gets n_ctx / n_parallel. (EngineOptions: 0 is the model's
+  // trained context, which the Coordinator resolves before starting the engine.)
+  std::int32_t n_ctx = 4096;
+  std::int32_t n_parallel = 4;     // sequences decoded together (1..64)
+  std::int32_t n_batch = 512;      // token budget per step, decode tokens included (> n_parallel)
+  std::int32_t n_seq_chunk = 256;  // prompt tokens one sequence may add per step
+  std::int32_t n_threads = 0;      // 0: std::thread::hardware_concurrency()
+  std::int32_t min_copy_prefix = 16;  // shortest prefix worth copying from another slot
+  // A persistent ggml threadpool attached to the context (engine/threadpool.hpp) instead of
+  // llama.cpp creating and joining n_threads - 1 workers in every llama_decode. Paused
+  // whenever the engine goes idle, so idle workers sleep.
+  bool persistent_threads = true;
+  std::uint32_t thread_poll = 50;  // its workers' polling level between graphs (ggml: 0..100)
+  // GPU offload, flash attention, KV types, mmap, mlock. The engine applies the context's
+  // part (flash attention, KV cache types); the Coordinator loads the model with the rest.
+  PlacementOptions placement;
+  // Serve embedding sequences (AdmitSequence::embed): the context is created with
+  // embeddings on and `pooling`. A step is either all embedding sequences (whole prompts,
+  // embeddings on) or all generation (embeddings off, llama_set_embeddings toggled), taking
+  // turns when both wait, as llama-server does. For a model with a KV cache the cache is
+  // unified (one stream): a sequence's pooled vector needs all its tokens in one ubatch,
+  // which llama.cpp's per-stream split does not promise for sequences of unequal lengths.
+  // The per-sequence context stays n_ctx / n_parallel either way. An embedding-only model
+  // (LlamaModel::embedding_only) implies it.
+  bool embeddings = false;
+  Pooling pooling = Pooling::model;
+};
+
+}  // namespace troupe::engine
