@@ -24,8 +24,8 @@ void add_node_flags(CLI::App& app, cluster::NodeFlags& f) {
     };
   };
   auto ms = [](int v) { return std::chrono::nanoseconds(std::chrono::milliseconds(v)); };
-  add_duration_option(app, "--probe-interval", millis(f.probe_interval_ms),
-                      ms(f.probe_interval_ms), DurationUnit::milliseconds,
+  add_duration_option(app, "--probe-interval", millis(f.probe_interval_ms), ms(f.probe_interval_ms),
+                      DurationUnit::milliseconds,
                       "time between failure-detection probes of one peer");
   add_duration_option(app, "--probe-timeout", millis(f.probe_timeout_ms), ms(f.probe_timeout_ms),
                       DurationUnit::milliseconds,

@@ -39,7 +39,8 @@ constexpr std::array kLlamaFlags = {
     Hint{"-hf -hfr --hf-repo --hf-file -mu --model-url -dr --docker-repo",
          "troupe does not download models: give a local GGUF file with -m/--model"},
     Hint{"-to --timeout",
-         "troupe's timeouts are --header-timeout, --body-timeout and --shutdown-grace (durations: 10s, 500ms)"},
+         "troupe's timeouts are --header-timeout, --body-timeout and --shutdown-grace (durations: "
+         "10s, 500ms)"},
 };
 
 bool spelled_as(std::string_view flags, std::string_view flag) {
@@ -178,8 +179,8 @@ std::string unknown_arguments_message(std::string_view command,
 
 std::vector<std::string> expand_llama_short_flags(std::vector<std::string> args) {
   static const std::pair<std::string_view, std::string_view> kShort[] = {
-      {"-ngl", "--n-gpu-layers"}, {"-fa", "--flash-attn"},  {"-ctk", "--cache-type-k"},
-      {"-ctv", "--cache-type-v"}, {"-sm", "--split-mode"},  {"-ts", "--tensor-split"},
+      {"-ngl", "--n-gpu-layers"}, {"-fa", "--flash-attn"}, {"-ctk", "--cache-type-k"},
+      {"-ctv", "--cache-type-v"}, {"-sm", "--split-mode"}, {"-ts", "--tensor-split"},
       {"-mg", "--main-gpu"},      {"-dev", "--device"}};
   for (auto& a : args) {
     for (const auto& [from, to] : kShort) {

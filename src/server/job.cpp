@@ -111,11 +111,11 @@ Result<void> check_tools_and_constraints(const api::ChatRequest& r) {
     return Error{Errc::invalid_request, "A grammar cannot be combined with tools", "grammar"};
   }
   if (r.params.json_schema) {
-    return Error{Errc::invalid_request,
-                 "A response format cannot be combined with tools the model may call (use "
-                 "tool_choice 'none', or no tools)",
-                 r.params.schema_param.starts_with("response_format") ? "response_format"
-                                                                      : "json_schema"};
+    return Error{
+        Errc::invalid_request,
+        "A response format cannot be combined with tools the model may call (use "
+        "tool_choice 'none', or no tools)",
+        r.params.schema_param.starts_with("response_format") ? "response_format" : "json_schema"};
   }
   return {};
 }

@@ -18,8 +18,8 @@ namespace {
 using invoke::has;
 using invoke::run_troupe;
 
-const std::vector<std::string> kCommands = {"serve", "worker", "gateway", "bench",
-                                            "bench report", "chat", "mkmodel", "version"};
+const std::vector<std::string> kCommands = {"serve",        "worker", "gateway", "bench",
+                                            "bench report", "chat",   "mkmodel", "version"};
 
 struct HelpOption {
   std::string spellings;  // "-c,--ctx-size"

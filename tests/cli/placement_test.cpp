@@ -21,7 +21,7 @@ using invoke::has;
 using invoke::run_troupe;
 
 std::vector<std::string> serve_args(std::vector<std::string> extra) {
-  std::vector<std::string> args{"serve", "-m",         test::generated_model("tiny"),
+  std::vector<std::string> args{"serve",  "-m",         test::generated_model("tiny"),
                                 "--port", "0",          "--threads",
                                 "1",      "--parallel", "1",
                                 "-c",     "256",        "--log-level",
@@ -42,24 +42,24 @@ void expect_lines(ChildProcess& p, std::vector<std::string> patterns) {
   patterns.push_back("troupe is serving on");
   for (const auto& pattern : patterns)
     EXPECT_TRUE(p.wait_for(std::regex(pattern), 0, std::chrono::seconds(120))) << pattern << "\n"
-                                                                                << output(p);
+                                                                               << output(p);
 }
 
 TEST(Placement, LlamaServerSpellingsReachLlamaCpp) {
-  ChildProcess p(serve_args({"-ngl", "0", "-ctk", "q8_0", "-ctv", "q8_0", "-fa", "on",
-                             "--no-mmap"}),
-                 "serve");
-  expect_lines(p, {R"(load_mode = none)", R"(flash_attn += enabled)",
-                   R"(llama_kv_cache: .*K \(q8_0\).*V \(q8_0\))",
-                   R"(ready: .*all 5 layers on the CPU; flash attention on; KV cache K q8_0 V q8_0)"});
+  ChildProcess p(
+      serve_args({"-ngl", "0", "-ctk", "q8_0", "-ctv", "q8_0", "-fa", "on", "--no-mmap"}), "serve");
+  expect_lines(p,
+               {R"(load_mode = none)", R"(flash_attn += enabled)",
+                R"(llama_kv_cache: .*K \(q8_0\).*V \(q8_0\))",
+                R"(ready: .*all 5 layers on the CPU; flash attention on; KV cache K q8_0 V q8_0)"});
   p.terminate();
   EXPECT_EQ(p.wait(), 0) << output(p);
 }
 
 TEST(Placement, DefaultsAreLlamaCppsAndMlockIsPassed) {
   ChildProcess p(serve_args({"--mlock", "--flash-attn", "off", "--cache-type-k", "f32"}), "serve");
-  expect_lines(p, {R"(load_mode = mmap\+mlock)",
-                   R"(flash_attn += disabled)", R"(llama_kv_cache: .*K \(f32\).*V \(f16\))"});
+  expect_lines(p, {R"(load_mode = mmap\+mlock)", R"(flash_attn += disabled)",
+                   R"(llama_kv_cache: .*K \(f32\).*V \(f16\))"});
   p.terminate();
   EXPECT_EQ(p.wait(), 0) << output(p);
 }

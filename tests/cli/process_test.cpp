@@ -31,7 +31,9 @@ using cluster::test::ChildProcess;
 
 using invoke::has;
 using invoke::Run;
-Run run(const std::string& args) { return invoke::run_troupe(args); }
+Run run(const std::string& args) {
+  return invoke::run_troupe(args);
+}
 
 std::string joined(const ChildProcess& p) {
   std::string out;

@@ -77,15 +77,31 @@ TEST(Suggest, UnknownArgumentsOneLineEachValuesSkipped) {
 }
 
 TEST(Suggest, LlamaShortSpellingsBecomeTroupesLongNames) {
-  const std::vector<std::string> in = {"troupe", "serve", "-ngl",    "99",   "-fa", "on",
-                                       "-ctk=q8_0", "-ctv", "q8_0", "-sm", "row", "-ts",
-                                       "3,1",    "-mg",   "1",      "-dev", "none", "-c",
-                                       "512",    "-nglx", "-m",     "-ngl"};
-  const std::vector<std::string> out = {
-      "troupe",         "serve", "--n-gpu-layers", "99",   "--flash-attn", "on",
-      "--cache-type-k=q8_0", "--cache-type-v", "q8_0", "--split-mode", "row", "--tensor-split",
-      "3,1",            "--main-gpu", "1",        "--device", "none", "-c",
-      "512",            "-nglx",  "-m",             "--n-gpu-layers"};
+  const std::vector<std::string> in = {
+      "troupe", "serve", "-ngl", "99", "-fa",  "on",   "-ctk=q8_0", "-ctv", "q8_0",  "-sm", "row",
+      "-ts",    "3,1",   "-mg",  "1",  "-dev", "none", "-c",        "512",  "-nglx", "-m",  "-ngl"};
+  const std::vector<std::string> out = {"troupe",
+                                        "serve",
+                                        "--n-gpu-layers",
+                                        "99",
+                                        "--flash-attn",
+                                        "on",
+                                        "--cache-type-k=q8_0",
+                                        "--cache-type-v",
+                                        "q8_0",
+                                        "--split-mode",
+                                        "row",
+                                        "--tensor-split",
+                                        "3,1",
+                                        "--main-gpu",
+                                        "1",
+                                        "--device",
+                                        "none",
+                                        "-c",
+                                        "512",
+                                        "-nglx",
+                                        "-m",
+                                        "--n-gpu-layers"};
   EXPECT_EQ(expand_llama_short_flags(in), out);
 }
 

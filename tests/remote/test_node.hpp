@@ -3,6 +3,8 @@
 // variable that every membership event and every test handler can notify, so tests wait on
 // events with a generous deadline instead of sleeping.
 
+#include <spdlog/spdlog.h>
+
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <chrono>
@@ -10,8 +12,6 @@
 #include <cstdio>
 #include <future>
 #include <mutex>
-#include <spdlog/spdlog.h>
-
 #include <thread>
 
 #include "remote/node.hpp"
