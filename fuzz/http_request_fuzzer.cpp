@@ -1,6 +1,7 @@
 // Fuzzes what the server does with untrusted bytes before any I/O: an HTTP/1.1 request
 // (Beast's parser, with the server's header and body limits), its route and method, and its
-// body through the OpenAI request parsers and the job builder. Every input must end as a
+// body through the request parsers (OpenAI chat, completions, Responses, embeddings, rerank,
+// Anthropic Messages) and the job builder. Every input must end as a
 // request struct or an error value: no crash, no sanitizer report, no exception.
 
 #include <boost/beast/core/flat_buffer.hpp>
@@ -10,8 +11,11 @@
 #include <cstdint>
 #include <string_view>
 
+#include "api/anthropic.hpp"
+#include "api/embeddings.hpp"
 #include "api/error.hpp"
 #include "api/request.hpp"
+#include "api/responses.hpp"
 #include "server/job.hpp"
 #include "server/router.hpp"
 
@@ -35,16 +39,37 @@ const std::vector<engine::ModelInfo>& models() {
   return m;
 }
 
+// A parsed chat request goes on into a job; a refusal into the error body it would send.
+void chat_job_or_error(Result<api::ChatRequest> r) {
+  if (r.ok())
+    (void)server::make_chat_job(std::move(r).value(), models());
+  else
+    (void)api::to_json(api::to_http_error(r.error()));
+}
+
 void check_body(server::Endpoint e, std::string_view body) {
   switch (e) {
-    case server::Endpoint::chat_completions: {
-      auto r = api::parse_chat_request(body);
+    case server::Endpoint::chat_completions:
+      chat_job_or_error(api::parse_chat_request(body));
+      break;
+    case server::Endpoint::messages:
+      chat_job_or_error(api::parse_messages_request(body));
+      break;
+    case server::Endpoint::count_tokens:
+      chat_job_or_error(api::parse_count_tokens_request(body));
+      break;
+    case server::Endpoint::responses: {
+      auto r = api::parse_responses_request(body);
       if (r.ok())
-        (void)server::make_chat_job(std::move(r).value(), models());
-      else
-        (void)api::to_json(api::to_http_error(r.error()));
+        chat_job_or_error(std::move(r).value().chat);
       break;
     }
+    case server::Endpoint::embeddings:
+      (void)api::parse_embeddings_request(body);
+      break;
+    case server::Endpoint::rerank:
+      (void)api::parse_rerank_request(body);
+      break;
     case server::Endpoint::completions: {
       auto r = api::parse_completion_request(body);
       if (r.ok())
@@ -69,8 +94,11 @@ void check_body(server::Endpoint e, std::string_view body) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view input(reinterpret_cast<const char*>(data), size);
   // The body alone, as JSON, for every parser: most of the surface is there.
-  for (auto e : {server::Endpoint::chat_completions, server::Endpoint::completions,
-                 server::Endpoint::tokenize, server::Endpoint::detokenize}) {
+  for (auto e :
+       {server::Endpoint::chat_completions, server::Endpoint::completions,
+        server::Endpoint::tokenize, server::Endpoint::detokenize, server::Endpoint::messages,
+        server::Endpoint::count_tokens, server::Endpoint::responses, server::Endpoint::embeddings,
+        server::Endpoint::rerank}) {
     check_body(e, input);
   }
   // The whole input as an HTTP request.
