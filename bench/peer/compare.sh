@@ -20,7 +20,8 @@
 # same libraries and prints its step time beside each side's ITL p50.
 # --interference also measures, on each side, the running streams' ITL p99 with 4 streams of
 # D(128,256) alone ("steady") and while a second client sends 1,024-token prompts one after
-# another ("with 1k prompts"): chunked prefill should keep the ratio near 1.
+# another ("with 1k prompts"), both servers restarted with 2,048 cells per slot so that the long
+# prompts fit; it also prints the long prompts' own TTFT (what protecting the streams costs).
 # --extra-body FILE is passed to every `troupe bench` (e.g. bench/peer/workloads/
 # profile-schema.json: a 10-field response_format schema, ignore_eos off, so that answers end
 # where the grammar does; the scenario's output length is then only a cap).
@@ -52,7 +53,7 @@ while (($#)); do
     --troupe) troupe=$2; shift 2 ;;
     --llama-server) llama_server=$2; shift 2 ;;
     --) shift; extra=("$@"); break ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "compare: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -117,23 +118,46 @@ for r in $(seq 1 "$rounds"); do
 done
 
 # Running streams while long prompts arrive: steady first, then with a 1k-prompt client beside.
+# The long prompts must fit a slot on both servers (at 512 cells per slot they are refused, and
+# the "interference" measured is a client looping on errors): each side is restarted with
+# --ctx-size $long_ctx for this part, and one probe must succeed before it starts. The long
+# client runs for a fixed time a little longer than the steady run took, so that its own
+# results (the long prompts' TTFT, failures) are written and checked too.
+long_ctx=$((parallel * 2048))
+probe_long() {  # PORT NAME
+  local body
+  body=$(python3 -c 'import json; print(json.dumps({"prompt": " ".join(["hello"] * 1100), "max_tokens": 1}))')
+  curl -fsS -o /dev/null -H 'Content-Type: application/json' -d "$body" "http://127.0.0.1:$1/v1/completions" ||
+    { echo "compare: $2 refuses a 1,100-word prompt at context $long_ctx" >&2; exit 1; }
+}
 interfere() {  # SIDE PORT ROUND
   local dir="$out/interference/r$3" seed=$((2000 + $3))
   mkdir -p "$dir"
   "$troupe" bench --url "http://127.0.0.1:$2" -s 'D(128,256)' --concurrency 4 -n 8 --warmup 0 --seed "$seed" \
     --tokenizer "$model" "${temp_args[@]}" -o "$dir/$1-steady" --progress off >"$dir/$1-steady.txt" 2>&1
+  local secs
+  secs=$(python3 -c 'import json,sys; print(int(json.load(open(sys.argv[1]))["points"][0]["duration_s"] * 1.5) + 5)' \
+    "$dir/$1-steady/results.json")
   "$troupe" bench --url "http://127.0.0.1:$2" -s 'D(128,256)' --concurrency 4 -n 8 --warmup 0 --seed "$((seed + 50))" \
     --tokenizer "$model" "${temp_args[@]}" -o "$dir/$1-loaded" --progress off >"$dir/$1-loaded.txt" 2>&1 &
   local main=$!
   sleep 1
-  "$troupe" bench --url "http://127.0.0.1:$2" -s 'D(1024,1)' --concurrency 1 -d 600s --warmup 0 --seed "$((seed + 1))" \
-    --tokenizer "$model" -o "$dir/$1-long" --progress off >"$dir/$1-long.txt" 2>&1 &
+  "$troupe" bench --url "http://127.0.0.1:$2" -s 'D(1024,1)' --concurrency 1 -d "${secs}s" --warmup 0 \
+    --seed "$((seed + 1))" --tokenizer "$model" -o "$dir/$1-long" --progress off >"$dir/$1-long.txt" 2>&1 &
   local long=$!
   wait "$main" || { echo "compare: interference run failed ($dir/$1-loaded.txt)" >&2; exit 1; }
-  kill "$long" 2>/dev/null || true
-  wait "$long" 2>/dev/null || true
+  wait "$long" || { echo "compare: long-prompt client failed ($dir/$1-long.txt)" >&2; exit 1; }
 }
 if $interference; then
+  cleanup; pids=()
+  "$troupe" serve -m "$model" --port "$tport" -t "$threads" --parallel "$parallel" -c "$long_ctx" \
+    "${extra[@]}" >"$out/troupe-interference.log" 2>&1 &
+  pids+=($!); wait_healthy "$tport" "${pids[-1]}" troupe
+  "$llama_server" -m "$model" --port "$lport" -t "$threads" -tb "$threads" -np "$parallel" -c "$long_ctx" \
+    --no-webui >"$out/llama-server-interference.log" 2>&1 &
+  pids+=($!); wait_healthy "$lport" "${pids[-1]}" llama-server
+  probe_long "$tport" troupe; probe_long "$lport" llama-server
+  echo "interference: both servers at context $long_ctx ($((long_ctx / parallel)) cells per slot)" | tee -a "$out/setup.txt"
   for r in $(seq 1 "$rounds"); do
     if ((r % 2)); then interfere troupe "$tport" "$r"; interfere llama "$lport" "$r"
     else interfere llama "$lport" "$r"; interfere troupe "$tport" "$r"; fi

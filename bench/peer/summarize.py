@@ -105,21 +105,27 @@ def main(folders):
             for side in ("troupe", "llama"):
                 steady = os.path.join(base, rdir, f"{side}-steady")
                 loaded = os.path.join(base, rdir, f"{side}-loaded")
+                long = os.path.join(base, rdir, f"{side}-long")
                 if os.path.exists(os.path.join(loaded, "results.json")):
+                    long_ttft = (point(long)["ttft_p50"]
+                                 if os.path.exists(os.path.join(long, "results.json")) else float("nan"))
                     interference.setdefault(side, []).append(
-                        (point(steady)["itl_p99"], point(loaded)["itl_p99"]))
+                        (point(steady)["itl_p99"], point(loaded)["itl_p99"], long_ttft))
     if interference:
         print("\nrunning streams' ITL p99 (4 x D(128,256)) alone and while 1,024-token prompts arrive")
-        print("| server | rounds | steady ms | with 1k prompts ms | ratio median (range) |")
-        print("|---|---|---|---|---|")
-        for side, pairs in interference.items():
-            ratios = [b / a for a, b in pairs]
-            summary[f"interference_{side}"] = {"steady_itl_p99": median([a for a, _ in pairs]),
-                                               "loaded_itl_p99": median([b for _, b in pairs]),
-                                               "ratio_median": median(ratios)}
-            print(f"| {'troupe' if side == 'troupe' else 'llama-server'} | {len(pairs)} |"
-                  f" {median([a for a, _ in pairs]) * 1e3:.1f} | {median([b for _, b in pairs]) * 1e3:.1f} |"
-                  f" {median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f}) |")
+        print("| server | rounds | steady ms | with 1k prompts ms | ratio median (range) |"
+              " 1k prompts' TTFT p50 ms |")
+        print("|---|---|---|---|---|---|")
+        for side, rows in interference.items():
+            ratios = [b / a for a, b, _ in rows]
+            steady, loaded = median([r[0] for r in rows]), median([r[1] for r in rows])
+            long_ttft = median([r[2] for r in rows])
+            summary[f"interference_{side}"] = {"steady_itl_p99": steady, "loaded_itl_p99": loaded,
+                                               "ratio_median": median(ratios),
+                                               "long_ttft_p50": long_ttft}
+            print(f"| {'troupe' if side == 'troupe' else 'llama-server'} | {len(rows)} |"
+                  f" {steady * 1e3:.1f} | {loaded * 1e3:.1f} |"
+                  f" {median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f}) | {long_ttft * 1e3:.0f} |")
     with open(os.path.join(folders[0], "summary.json"), "w") as f:
         json.dump(summary, f, indent=1)
 

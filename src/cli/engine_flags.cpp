@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <exception>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -139,6 +140,21 @@ void add_engine_flags(CLI::App& app, EngineFlags& f, const std::string& model_he
   app.add_flag("!--no-threadpool", o.persistent_threads,
                "let llama.cpp start its worker threads on every decode instead of keeping a pool");
   app.add_option("-b,--batch", o.n_batch, "token budget of one decode step")->capture_default_str();
+  app.add_option("--prefill-stretch", o.prefill_stretch,
+                 "while sequences generate, a step that also takes in prompt tokens may last about "
+                 "this many times a generation-only step (a long prompt is spread over more "
+                 "steps); 0: off, only the token budget limits it")
+      ->check(CLI::Validator(
+          [](const std::string& v) {
+            double x = -1.0;
+            try {
+              x = std::stod(v);
+            } catch (const std::exception&) {
+            }
+            return x == 0.0 || x >= 1.0 ? std::string{} : std::string{"0 (off) or at least 1"};
+          },
+          "0 or >= 1"))
+      ->capture_default_str();
   app.add_option("--max-queue", o.max_queue, "waiting requests before refusing (503)")
       ->capture_default_str();
   app.add_option("--sim-decode-tps", f.sim.decode_tokens_per_s,

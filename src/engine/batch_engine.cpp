@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "engine/placement_llama.hpp"
+#include "engine/step_pacer.hpp"
 
 namespace troupe::engine {
 
@@ -108,6 +109,9 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   SamplerScratch scratch_;              // sampler buffers, sized to n_vocab once
   std::vector<SampledToken> out_;       // this step's tokens, n_parallel, reused
   std::vector<std::int32_t> out_slot_;  // their slots
+  StepPacer pacer_;                      // prompt tokens per step while others generate
+  std::int32_t step_generating_ = 0;     // this step's generation tokens
+  std::int32_t step_prompt_ = 0;         // and prompt tokens
   std::int32_t active_ = 0;
   std::optional<Error> failed_;
   std::shared_ptr<EngineCounters> counters_owner_;
@@ -127,6 +131,10 @@ Result<ContextAndPool> make_context(const LlamaModel& model, BatchEngineConfig& 
   }
   if (config.n_ctx < config.n_parallel * 8) {
     return Error{Errc::invalid_request, "n_ctx is too small for n_parallel sequences", "n_ctx"};
+  }
+  if (config.prefill_stretch < 0.0 || (config.prefill_stretch > 0.0 && config.prefill_stretch < 1.0)) {
+    return Error{Errc::invalid_request, "prefill_stretch must be 0 (off) or at least 1",
+                 "prefill_stretch"};
   }
   config.n_batch = std::max(config.n_batch, config.n_parallel + 1);
   config.n_seq_chunk = std::max(config.n_seq_chunk, 1);
@@ -251,6 +259,7 @@ EngineLoop::EngineLoop(const LlamaModel& model, const BatchEngineConfig& config,
       batch_(config.n_batch + config.n_parallel),
       slots_(static_cast<std::size_t>(config.n_parallel)),
       scratch_(model_.n_vocab()),
+      pacer_(config.prefill_stretch),
       counters_owner_(std::move(counters)),
       counters_(*counters_owner_) {
   for (auto& s : slots_)
@@ -465,10 +474,14 @@ void EngineLoop::step() {
     fail(Error{Errc::engine_failed, fmt::format("llama_decode failed with status {}", rc)});
     return;
   }
-  counters_.decode_us.fetch_add(
-      std::chrono::duration_cast<std::chrono::microseconds>(t1 - t0).count(),
-      std::memory_order_relaxed);
+  const auto took = std::chrono::duration_cast<std::chrono::microseconds>(t1 - t0).count();
+  counters_.decode_us.fetch_add(took, std::memory_order_relaxed);
   counters_.decode_steps.fetch_add(1, std::memory_order_relaxed);
+  if (!embed) {
+    pacer_.record(step_generating_, step_prompt_, static_cast<double>(took));
+    if (step_prompt_ > 0)
+      counters_.prefill_steps.fetch_add(1, std::memory_order_relaxed);
+  }
   counters_
       .sequences_per_step[std::min<std::size_t>(static_cast<std::size_t>(active_),
                                                 EngineCounters::histogram_size - 1)]
@@ -544,16 +557,23 @@ void EngineLoop::build_batch() {
                              static_cast<llama_seq_id>(i), true);
     s.chunk = 1;
   }
+  step_generating_ = batch_.size();
   add_prompt_chunks();
+  step_prompt_ = batch_.size() - step_generating_;
 }
 
+// Prompt chunks, oldest admission first. While sequences generate, the pacer sizes the
+// step's prompt part so that their next token is not held up for long, and one sequence adds
+// at most n_seq_chunk; with none generating, nobody waits: a prompt may fill the budget.
 void EngineLoop::add_prompt_chunks() {
-  std::int32_t budget = config_.n_batch - batch_.size();
+  const std::int32_t generating = batch_.size();
+  std::int32_t budget = pacer_.prompt_budget(generating, config_.n_batch - generating);
+  const std::int32_t per_sequence = generating > 0 ? config_.n_seq_chunk : budget;
   for (std::int32_t id : prefill_order_) {
     if (budget <= 0)
       break;
     Slot& s = slots_[static_cast<std::size_t>(id)];
-    const std::int32_t take = std::min({s.n_prompt - s.n_past, budget, config_.n_seq_chunk});
+    const std::int32_t take = std::min({s.n_prompt - s.n_past, budget, per_sequence});
     for (std::int32_t k = 0; k < take; ++k) {
       const std::int32_t pos = s.n_past + k;
       const bool last = pos == s.n_prompt - 1;

@@ -3,8 +3,10 @@
 //
 // Each step: take every queued message (admissions, releases), build one llama_batch with one
 // decode token for every generating sequence plus prompt chunks up to the per-step token
-// budget (at most `n_seq_chunk` per sequence, oldest admission first: chunked prefill, so a
-// long prompt delays running streams by at most one budget), one llama_decode, then sample
+// budget (oldest admission first: chunked prefill; while sequences generate, at most
+// `n_seq_chunk` per sequence and as many as the StepPacer allows, so that a long prompt
+// arriving holds each running stream's next token up by a bounded stretch of one step; with
+// none generating a prompt may fill the whole budget), one llama_decode, then sample
 // every sequence that produced logits in place with its own sampler and send its
 // SequenceActor the token (token ids only, never logits), all of a step's tokens in one burst.
 // With nothing to do the thread blocks on its mailbox: no polling, no timers, no wake-ups; the
@@ -72,6 +74,7 @@ struct EngineCounters {
   std::atomic<std::int64_t> prefix_queries{0};  // prompt tokens looked up
   std::atomic<std::int64_t> cells_live{0};      // KV cells held by running sequences
   std::atomic<std::int64_t> decode_us{0};       // time inside llama_decode
+  std::atomic<std::int64_t> prefill_steps{0};   // steps that carried prompt tokens
   std::array<std::atomic<std::int64_t>, histogram_size> sequences_per_step{};
 };
 

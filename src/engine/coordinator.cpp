@@ -661,6 +661,7 @@ BatchEngineConfig engine_config(const EngineOptions& o) {
   c.n_parallel = o.n_parallel;
   c.n_batch = o.n_batch;
   c.n_seq_chunk = o.n_seq_chunk;
+  c.prefill_stretch = o.prefill_stretch;
   c.n_threads = o.n_threads;
   c.min_copy_prefix = o.min_copy_prefix;
   c.persistent_threads = o.persistent_threads;

@@ -174,6 +174,47 @@ TEST_F(BatchEngineTest, EightPromptsBatchedEqualEachAlone) {
   RecordProperty("identical", identical);
 }
 
+// A long prompt arriving while a sequence generates: paced (stretch 1: the pacer's minimum of
+// 16 prompt tokens per step) it is spread over many steps; unpaced it goes in whole. Either way
+// the prompt's answer is the same as far as greedy decoding of a random model can tell.
+TEST_F(BatchEngineTest, PacedPromptIsSpreadOverStepsWhileAnotherGenerates) {
+  auto prefill_steps_for_long_prompt = [&](double stretch, std::uint64_t base) {
+    BatchEngineConfig cfg{1024, 2, 256, 256};
+    cfg.prefill_stretch = stretch;
+    auto e = start(cfg);
+    e->tell(admit(base, prompt(1), 100000));
+    rec_.wait_tokens(base, 3);  // its prompt step and two generation-only steps are measured
+    const auto before = e->counters().prefill_steps.load();
+    e->tell(admit(base + 1, prompt(2, 200), 8));
+    rec_.wait_ended(base + 1);
+    const auto steps = e->counters().prefill_steps.load() - before;
+    e->tell(ReleaseSequence{base, /*drop_cache=*/true});
+    rec_.wait_released(base);
+    return steps;
+  };
+  EXPECT_EQ(prefill_steps_for_long_prompt(0.0, 10), 1);
+  EXPECT_GE(prefill_steps_for_long_prompt(1.0, 20), 13);  // 200 tokens, at most 16 a step
+  const auto whole = rec_.get(11);
+  const auto paced = rec_.get(21);
+  ASSERT_EQ(whole.tokens.size(), 8u);
+  ASSERT_EQ(paced.tokens.size(), 8u);
+  std::size_t k = 0;
+  while (k < whole.tokens.size() && whole.tokens[k].token == paced.tokens[k].token)
+    ++k;
+  if (k < whole.tokens.size()) {
+    EXPECT_TRUE(top5_agree(whole, paced, k)) << "diverged at token " << k;
+  }
+}
+
+TEST_F(BatchEngineTest, PrefillStretchBelowOneIsRefused) {
+  BatchEngineConfig cfg{512, 2, 128, 64};
+  cfg.prefill_stretch = 0.5;
+  cfg.n_threads = 1;
+  auto e = BatchEngine::start(system_, *model_, cfg, actor::ActorRef<AdmissionMessage>{});
+  ASSERT_FALSE(e);
+  EXPECT_EQ(e.error().param, "prefill_stretch");
+}
+
 TEST_F(BatchEngineTest, SeededSamplingIsReproducible) {
   SamplingParams sp;
   sp.temperature = 0.9f;
@@ -265,11 +306,14 @@ TEST_F(BatchEngineTest, PenaltiesArePrimedWithThePrompt) {
   EXPECT_EQ(ids(rec_.get(4)), with_penalty);
 }
 
+// A lone prompt (nobody generating, so nobody to protect) is split by the step's token budget
+// alone, not by the per-sequence chunk: 100 tokens at 32 a step, then one generation step.
 TEST_F(BatchEngineTest, ChunkedPrefillSplitsALongPrompt) {
   auto e = start({1024, 2, 32, 16});
   e->tell(admit(1, prompt(4, 100), 2));
   rec_.wait_ended(1);
-  EXPECT_GE(e->counters().decode_steps.load(), 100 / 16);
+  EXPECT_EQ(e->counters().prefill_steps.load(), 4);
+  EXPECT_EQ(e->counters().decode_steps.load(), 5);
 }
 
 TEST_F(BatchEngineTest, ContextFullEndsWithContextFull) {

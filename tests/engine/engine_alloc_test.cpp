@@ -238,8 +238,9 @@ TEST_P(EngineAllocations, NoneBetweenDecodesInSteadyState) {
     EXPECT_GT(probe.grammar_total, 0u) << "the grammar ran, and its allocations were seen";
     EXPECT_GT(probe.full_passes, 0u) << "a rejected draw took the whole-vocabulary pass";
   }
-  if (GetParam() == Path::chain)
+  if (GetParam() == Path::chain) {
     EXPECT_GT(probe.grammar_total, 0u) << "the chain ran, and its own allocations were seen";
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(SamplingPaths, EngineAllocations,

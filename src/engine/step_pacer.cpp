@@ -1,0 +1,61 @@
+#include "engine/step_pacer.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace troupe::engine {
+
+namespace {
+constexpr double kAlpha = 0.25;       // weight of the newest step in the moving averages
+constexpr std::int32_t kMinSample = 8;  // fewer prompt tokens say too little about their cost
+
+double ewma(double old, double sample) {
+  return old == 0.0 ? sample : old + kAlpha * (sample - old);
+}
+}  // namespace
+
+StepPacer::StepPacer(double stretch, std::int32_t min_tokens)
+    : stretch_(stretch > 0.0 ? std::max(stretch, 1.0) : 0.0), min_tokens_(std::max(min_tokens, 1)) {}
+
+double StepPacer::generation_step_us(std::int32_t generating) const {
+  const std::int32_t g = std::clamp(generating, 1, kMaxGenerating);
+  // The nearest count seen, preferring fewer sequences (a cheaper step: a smaller budget).
+  for (std::int32_t d = 0; d <= kMaxGenerating; ++d) {
+    if (g - d >= 1 && gen_us_[static_cast<std::size_t>(g - d)] > 0.0)
+      return gen_us_[static_cast<std::size_t>(g - d)];
+    if (g + d <= kMaxGenerating && gen_us_[static_cast<std::size_t>(g + d)] > 0.0)
+      return gen_us_[static_cast<std::size_t>(g + d)];
+  }
+  return 0.0;
+}
+
+void StepPacer::record(std::int32_t generating, std::int32_t prompt, double us) {
+  if (us <= 0.0 || generating < 0 || prompt < 0)
+    return;
+  const std::int32_t g = std::min(generating, kMaxGenerating);
+  if (prompt == 0) {
+    if (g > 0)
+      gen_us_[static_cast<std::size_t>(g)] = ewma(gen_us_[static_cast<std::size_t>(g)], us);
+    return;
+  }
+  if (prompt < kMinSample)
+    return;
+  // The step's fixed part: a generation-only step of as many sequences (one, when it had
+  // none: the weights are read once per step either way); unknown yet: none.
+  const double base = generation_step_us(std::max(g, 1));
+  token_us_ = ewma(token_us_, std::max(us - base, 0.0) / prompt);
+}
+
+std::int32_t StepPacer::prompt_budget(std::int32_t generating, std::int32_t cap) const {
+  if (!enabled() || generating <= 0 || cap <= 0)
+    return std::max(cap, 0);
+  const double step = generation_step_us(generating);
+  if (step == 0.0 || token_us_ == 0.0)
+    return cap;
+  const double tokens = std::floor((stretch_ - 1.0) * step / token_us_);
+  if (tokens >= static_cast<double>(cap))
+    return cap;
+  return std::min(cap, std::max(min_tokens_, static_cast<std::int32_t>(tokens)));
+}
+
+}  // namespace troupe::engine

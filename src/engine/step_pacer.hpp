@@ -1,0 +1,50 @@
+#pragma once
+// StepPacer: how many prompt tokens one decode step may carry while other sequences are
+// generating, so that a long prompt arriving does not stall the running streams.
+//
+// A step's time is modelled as the time of a generation-only step with the same number of
+// generating sequences plus a cost per prompt token, both learned from the steps the engine
+// has decoded (exponential moving averages of their wall time). While g sequences generate,
+// a step may take about `stretch` times a generation-only step: the prompt tokens it may add
+// are (stretch - 1) * gen_step(g) / token_cost, at least `min_tokens` so that a prompt always
+// progresses. A token budget (n_batch, chunk size) still caps it. Until both figures have
+// been seen the pacer does not limit anything; it learns from the first steps.
+//
+// The prompt's own time to first token is what this trades: the same prompt tokens spread over
+// more steps, each also carrying the generating sequences' tokens.
+//
+// Pure arithmetic, no clock: the engine passes each step's measured time to record().
+// Not thread-safe: the engine thread's own.
+
+#include <array>
+#include <cstdint>
+
+namespace troupe::engine {
+
+class StepPacer {
+ public:
+  static constexpr std::int32_t kMaxGenerating = 64;
+
+  // stretch: 0 turns pacing off (prompt_budget returns its cap); otherwise >= 1.
+  explicit StepPacer(double stretch = 0.0, std::int32_t min_tokens = 16);
+
+  // A decoded step: `generating` sequences' tokens plus `prompt` prompt tokens took `us`.
+  void record(std::int32_t generating, std::int32_t prompt, double us);
+
+  // The prompt tokens the next step may carry beside `generating` sequences' tokens, at most
+  // `cap`. With no sequence generating there is no one to protect: `cap`.
+  std::int32_t prompt_budget(std::int32_t generating, std::int32_t cap) const;
+
+  bool enabled() const { return stretch_ > 0.0; }
+  // The learned figures (0: not seen yet), for tests and logs.
+  double generation_step_us(std::int32_t generating) const;
+  double prompt_token_us() const { return token_us_; }
+
+ private:
+  double stretch_;
+  std::int32_t min_tokens_;
+  std::array<double, kMaxGenerating + 1> gen_us_{};  // by generating sequences; 0: none seen
+  double token_us_ = 0.0;
+};
+
+}  // namespace troupe::engine

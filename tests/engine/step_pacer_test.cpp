@@ -1,0 +1,73 @@
+#include "engine/step_pacer.hpp"
+
+#include <gtest/gtest.h>
+
+namespace troupe::engine {
+namespace {
+
+// A machine where a step costs 10 ms plus 1 ms per prompt token, whatever else it carries.
+StepPacer calibrated(double stretch) {
+  StepPacer p(stretch);
+  p.record(4, 0, 10'000.0);        // generation only, 4 sequences
+  p.record(0, 256, 266'000.0);     // a lone prompt: 256 tokens after a 10 ms base
+  return p;
+}
+
+TEST(StepPacer, OffOrUncalibratedLimitsNothing) {
+  EXPECT_EQ(StepPacer(0.0).prompt_budget(4, 300), 300);
+  EXPECT_EQ(calibrated(0.0).prompt_budget(4, 300), 300);
+  StepPacer fresh(4.0);
+  EXPECT_EQ(fresh.prompt_budget(4, 300), 300);  // nothing measured yet
+  fresh.record(4, 0, 10'000.0);
+  EXPECT_EQ(fresh.prompt_budget(4, 300), 300);  // no prompt token's cost yet
+}
+
+TEST(StepPacer, NobodyGeneratingMeansNoLimit) {
+  EXPECT_EQ(calibrated(4.0).prompt_budget(0, 512), 512);
+}
+
+TEST(StepPacer, BudgetKeepsTheStepWithinTheStretch) {
+  const StepPacer p = calibrated(4.0);
+  EXPECT_DOUBLE_EQ(p.generation_step_us(4), 10'000.0);
+  EXPECT_DOUBLE_EQ(p.prompt_token_us(), 1'000.0);
+  // (4 - 1) * 10 ms of prompt at 1 ms a token: a 40 ms step, four times a 10 ms one.
+  EXPECT_EQ(p.prompt_budget(4, 500), 30);
+  EXPECT_EQ(calibrated(2.0).prompt_budget(4, 500), 16);  // 10 tokens: raised to the minimum
+  EXPECT_EQ(p.prompt_budget(4, 20), 20);                 // the token budget still caps it
+  EXPECT_EQ(p.prompt_budget(4, 8), 8);                   // even below the minimum
+}
+
+TEST(StepPacer, UnseenSequenceCountsUseTheNearestSeen) {
+  StepPacer p = calibrated(4.0);
+  p.record(16, 0, 30'000.0);
+  EXPECT_DOUBLE_EQ(p.generation_step_us(8), 10'000.0);  // 4 and 16 seen: the nearer, 4
+  EXPECT_DOUBLE_EQ(p.generation_step_us(13), 30'000.0);
+  EXPECT_DOUBLE_EQ(p.generation_step_us(64), 30'000.0);
+  EXPECT_EQ(p.prompt_budget(16, 500), 90);  // a slower generation step leaves more room
+}
+
+TEST(StepPacer, LearnsFromMixedStepsAndFollowsChanges) {
+  StepPacer p = calibrated(4.0);
+  // Mixed steps at 2 ms a prompt token beside 4 sequences: the estimate moves towards 2 ms.
+  for (int i = 0; i < 40; ++i)
+    p.record(4, 30, 10'000.0 + 30 * 2'000.0);
+  EXPECT_NEAR(p.prompt_token_us(), 2'000.0, 1.0);
+  EXPECT_EQ(p.prompt_budget(4, 500), 16);  // 15 tokens: the minimum
+  // Too few prompt tokens to say anything, and nonsense, change nothing.
+  p.record(4, 3, 1e9);
+  p.record(4, 30, -1.0);
+  p.record(-1, 0, 5.0);
+  EXPECT_NEAR(p.prompt_token_us(), 2'000.0, 1.0);
+  EXPECT_DOUBLE_EQ(p.generation_step_us(4), 10'000.0);
+}
+
+TEST(StepPacer, AStretchBelowOneIsOne) {
+  StepPacer p(0.5);
+  EXPECT_TRUE(p.enabled());
+  p.record(2, 0, 10'000.0);
+  p.record(0, 100, 110'000.0);
+  EXPECT_EQ(p.prompt_budget(2, 500), 16);  // no room beyond the minimum
+}
+
+}  // namespace
+}  // namespace troupe::engine
