@@ -1,0 +1,280 @@
+#include "hub/hub.hpp"
+
+#include <fmt/format.h>
+
+#include <cstdlib>
+#include <thread>
+
+#include "hub/download.hpp"
+#include "hub/http.hpp"
+#include "hub/progress.hpp"
+
+namespace troupe::hub {
+namespace fs = std::filesystem;
+
+namespace {
+
+// Percent-encodes all but unreserved characters (and '/' when `keep_slash`).
+std::string encode(std::string_view s, bool keep_slash) {
+  std::string out;
+  for (const char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (std::isalnum(u) != 0 || c == '-' || c == '.' || c == '_' || c == '~' ||
+        (keep_slash && c == '/')) {
+      out += c;
+    } else {
+      out += fmt::format("%{:02X}", u);
+    }
+  }
+  return out;
+}
+
+std::string env(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr ? std::string(v) : std::string();
+}
+
+bool retryable(const Error& e) {
+  return e.code == Errc::unavailable || e.code == Errc::timeout;
+}
+
+}  // namespace
+
+HubOptions options_from_env() {
+  HubOptions o;
+  if (auto endpoint = env("HF_ENDPOINT"); !endpoint.empty())
+    o.endpoint = std::move(endpoint);
+  while (o.endpoint.ends_with('/'))
+    o.endpoint.pop_back();
+  o.token = env("HF_TOKEN");
+  o.cache_root = default_cache_root();
+  o.progress = stderr;
+  o.terminal = Progress::stderr_is_terminal();
+  return o;
+}
+
+Hub::Hub(HubOptions options) : o_(std::move(options)), cache_(o_.cache_root) {
+  while (o_.endpoint.ends_with('/'))
+    o_.endpoint.pop_back();
+}
+
+void Hub::note(std::string_view text) const {
+  if (o_.progress != nullptr) {
+    fmt::print(o_.progress, "{}\n", text);
+    std::fflush(o_.progress);
+  }
+}
+
+Result<std::vector<RemoteFile>> Hub::remote_files(const std::string& repo) const {
+  const HttpOptions http{.token = o_.token, .timeout = o_.timeout};
+  auto url = parse_url(fmt::format("{}/api/models/{}/tree/{}?recursive=true", o_.endpoint, repo,
+                                   encode(o_.revision, false)));
+  if (!url)
+    return Error{Errc::invalid_request,
+                 fmt::format("HF_ENDPOINT '{}' is not an http(s) URL", o_.endpoint)};
+  std::vector<RemoteFile> files;
+  for (int page = 0; page < 1000; ++page) {
+    auto head = http_get_text(*url, http);
+    if (!head)
+      return head.error();
+    if (head->status != 200)
+      return status_error(*head, fmt::format("{} (revision {})", repo, o_.revision),
+                          !o_.token.empty());
+    auto some = parse_tree(head->body);
+    if (!some)
+      return Error{some.error().code, fmt::format("{}: {}", repo, some.error().message)};
+    files.insert(files.end(), some->begin(), some->end());
+    const std::string next = next_link(head->link);
+    if (next.empty())
+      return files;
+    auto next_url = resolve_location(*url, next);
+    if (!next_url)
+      return next_url.error();
+    url = std::move(next_url);
+  }
+  return Error{Errc::unavailable, fmt::format("{}: the file list has too many pages", repo)};
+}
+
+Result<std::vector<CachedFile>> Hub::pull(const RepoRef& ref, const std::string& file) const {
+  auto files = remote_files(ref.repo);
+  if (!files)
+    return files.error();
+  auto chosen = file.empty() ? pick_gguf(*files, ref) : find_file(*files, ref.repo, file);
+  if (!chosen)
+    return chosen.error();
+  auto parts = split_parts(*files, *chosen);
+  if (!parts)
+    return parts.error();
+  std::vector<CachedFile> out;
+  for (const auto& part : *parts) {
+    auto got = fetch(ref.repo, part);
+    if (!got)
+      return got.error();
+    out.push_back(std::move(got).value());
+  }
+  return out;
+}
+
+Result<CachedFile> Hub::fetch(const std::string& repo, const RemoteFile& file) const {
+  if (auto have = cache_.find(repo, file.path);
+      have && have->record.sha256 == file.sha256 && have->record.git_oid == file.git_oid) {
+    note(fmt::format("{}/{}: up to date ({})", repo, file.path, human_bytes(file.size)));
+    return *have;
+  }
+  return download(repo, file);
+}
+
+Result<CachedFile> Hub::download(const std::string& repo, const RemoteFile& file) const {
+  note(fmt::format("pulling {}/{} ({}) from {}", repo, file.path, human_bytes(file.size),
+                   o_.endpoint));
+  for (int attempt = 0;; ++attempt) {
+    auto commit = download_once(repo, file);
+    if (commit) {
+      FileRecord r{repo, file.path, o_.revision, *commit, file.size, file.sha256, file.git_oid};
+      std::error_code ec;
+      fs::rename(cache_.part_path(repo, file.path), cache_.file_path(repo, file.path), ec);
+      if (ec)
+        return Error{Errc::internal,
+                     fmt::format("cannot move {} into place: {}",
+                                 cache_.part_path(repo, file.path).string(), ec.message())};
+      if (auto stored = cache_.store(r); !stored)
+        return stored.error();
+      return CachedFile{std::move(r), cache_.file_path(repo, file.path)};
+    }
+    if (!retryable(commit.error()) || attempt >= o_.retries) {
+      if (!retryable(commit.error()) || !fs::exists(cache_.part_path(repo, file.path)))
+        return commit.error();
+      return Error{commit.error().code, commit.error().message +
+                                            "; what arrived is kept: run the command again to "
+                                            "resume"};
+    }
+    note(fmt::format("{}; resuming (attempt {} of {})", commit.error().message, attempt + 2,
+                     o_.retries + 1));
+    std::this_thread::sleep_for(o_.retry_delay * (attempt + 1));
+  }
+}
+
+Result<std::string> Hub::download_once(const std::string& repo, const RemoteFile& file) const {
+  auto url = parse_url(fmt::format("{}/{}/resolve/{}/{}", o_.endpoint, repo,
+                                   encode(o_.revision, false), encode(file.path, true)));
+  if (!url)
+    return Error{Errc::invalid_request,
+                 fmt::format("HF_ENDPOINT '{}' is not an http(s) URL", o_.endpoint)};
+  const auto part = cache_.part_path(repo, file.path);
+  std::error_code ec;
+  fs::create_directories(part.parent_path(), ec);
+  if (ec)
+    return Error{Errc::internal,
+                 fmt::format("cannot create {}: {}", part.parent_path().string(), ec.message())};
+  const HttpOptions http{.token = o_.token, .timeout = o_.timeout};
+  const std::string name = fs::path(file.path).filename().string();
+  Progress progress(o_.progress, o_.terminal, name, file.size);
+  return download_part({*url, part, file, repo + "/" + file.path}, http, progress);
+}
+
+std::vector<CachedFile> Hub::cached_for(const std::string& repo) const {
+  std::vector<CachedFile> out;
+  for (auto& c : cache_.list(repo)) {
+    if (c.record.revision == o_.revision)
+      out.push_back(std::move(c));
+  }
+  return out;
+}
+
+Result<fs::path> Hub::resolve(const RepoRef& ref, const std::string& file) const {
+  std::vector<RemoteFile> cached;
+  for (const auto& c : cached_for(ref.repo))
+    cached.push_back({c.record.file, c.record.size, c.record.sha256, c.record.git_oid});
+  auto chosen = file.empty() ? pick_gguf(cached, ref) : find_file(cached, ref.repo, file);
+  if (chosen && split_parts(cached, *chosen)) {
+    note(fmt::format("using the cached {}/{} (revision {})", ref.repo, chosen->path, o_.revision));
+    return cache_.file_path(ref.repo, chosen->path);
+  }
+  auto pulled = pull(ref, file);
+  if (!pulled)
+    return pulled.error();
+  return pulled->front().path;
+}
+
+}  // namespace troupe::hub
+
+namespace troupe::hub {
+namespace {
+
+std::vector<RemoteFile> as_remote(const std::vector<CachedFile>& cached) {
+  std::vector<RemoteFile> out;
+  for (const auto& c : cached)
+    out.push_back({c.record.file, c.record.size, c.record.sha256, c.record.git_oid});
+  return out;
+}
+
+// The cached files of `ref.repo` that `ref.quant` picks (with split parts).
+Result<std::vector<CachedFile>> picked(const std::vector<CachedFile>& of_repo, const RepoRef& ref) {
+  const auto files = as_remote(of_repo);
+  auto chosen = pick_gguf(files, ref);
+  if (!chosen)
+    return chosen.error();
+  auto parts = split_parts(files, *chosen);
+  std::vector<CachedFile> out;
+  for (const auto& c : of_repo) {
+    for (const auto& p : parts ? *parts : std::vector<RemoteFile>{*chosen}) {
+      if (c.record.file == p.path)
+        out.push_back(c);
+    }
+  }
+  return out;
+}
+
+bool names_file(const CachedFile& c, std::string_view spec) {
+  if (c.record.file == spec || c.path.filename() == spec)
+    return true;
+  std::error_code ec;
+  return fs::equivalent(c.path, fs::path(spec), ec) && !ec;
+}
+
+}  // namespace
+
+Result<std::vector<CachedFile>> Hub::remove(std::string_view spec) const {
+  std::vector<CachedFile> targets;
+  bool whole_repo = false;
+  if (auto ref = parse_repo_ref(spec)) {
+    auto of_repo = cache_.list(ref->repo);
+    whole_repo = ref->quant.empty() && fs::exists(cache_.root() / "hub" / ref->repo);
+    if (!of_repo.empty() && !ref->quant.empty()) {
+      auto some = picked(of_repo, *ref);
+      if (!some)
+        return some.error();
+      targets = std::move(some).value();
+    } else if (whole_repo) {
+      targets = std::move(of_repo);
+    }
+  }
+  if (targets.empty() && !whole_repo) {
+    for (auto& c : cache_.list()) {
+      if (names_file(c, spec))
+        targets.push_back(std::move(c));
+    }
+  }
+  if (targets.empty() && !whole_repo)
+    return Error{Errc::not_found,
+                 fmt::format("nothing in the cache ({}) matches '{}'; 'troupe list' shows what "
+                             "is there",
+                             (cache_.root() / "hub").string(), spec)};
+  for (const auto& c : targets) {
+    if (auto r = cache_.remove(c.record); !r)
+      return r.error();
+  }
+  if (whole_repo) {
+    // Partial downloads too, and the owner's folder when it is left empty.
+    const fs::path dir = cache_.root() / "hub" / std::string(spec);
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+    if (ec)
+      return Error{Errc::internal, fmt::format("cannot remove {}: {}", dir.string(), ec.message())};
+    if (fs::is_empty(dir.parent_path(), ec) && !ec)
+      fs::remove(dir.parent_path(), ec);
+  }
+  return targets;
+}
+
+}  // namespace troupe::hub
