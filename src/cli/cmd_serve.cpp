@@ -116,7 +116,8 @@ void print_banner(const server::ServerConfig& config, std::uint16_t port, bool r
 }
 
 int run_serve(ServeOptions o) {
-  const bool random_weights = o.engine.engine == "llama" && o.engine.model.empty();
+  const bool random_weights = o.engine.engine == "llama" && o.engine.model.empty() &&
+                              o.engine.hf_repo.empty() && o.engine.hf_file.empty();
   if (random_weights) {
     auto path = default_model();
     if (!path) {

@@ -277,4 +277,19 @@ Result<std::vector<CachedFile>> Hub::remove(std::string_view spec) const {
   return targets;
 }
 
+Result<std::string> resolve_model(std::string_view repo_ref, const std::string& file) {
+  if (repo_ref.empty())
+    return Error{Errc::invalid_request, "--hf-file needs --hf-repo OWNER/NAME"};
+  auto ref = parse_repo_ref(repo_ref);
+  if (!ref)
+    return Error{Errc::invalid_request, "--hf-repo " + ref.error().message};
+  if (!ref->quant.empty() && !file.empty())
+    return Error{Errc::invalid_request,
+                 "give either --hf-repo OWNER/NAME:QUANT or --hf-file FILE, not both"};
+  auto path = Hub(options_from_env()).resolve(*ref, file);
+  if (!path)
+    return path.error();
+  return path->string();
+}
+
 }  // namespace troupe::hub

@@ -85,4 +85,9 @@ class Hub {
   Cache cache_;
 };
 
+// What `--hf-repo REPO[:QUANT]` and `--hf-file FILE` name, as a local model path:
+// Hub(options_from_env()).resolve(). Errors: invalid_request for a malformed REPO, for
+// --hf-file without --hf-repo, or a QUANT together with --hf-file; resolve()'s.
+Result<std::string> resolve_model(std::string_view repo_ref, const std::string& file);
+
 }  // namespace troupe::hub
