@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <netinet/in.h>
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -24,15 +25,42 @@ std::string digest_hex(const EVP_MD* md, const std::string& data) {
   return s;
 }
 
-bool send_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    const ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-    if (n <= 0)
-      return false;
-    data.remove_prefix(static_cast<std::size_t>(n));
+}  // namespace
+
+// One accepted connection, plain or TLS.
+struct FakeHub::Conn {
+  int fd = -1;
+  SSL* ssl = nullptr;
+
+  explicit Conn(int socket) : fd(socket) {}
+  Conn(const Conn&) = delete;
+  Conn& operator=(const Conn&) = delete;
+  ~Conn() {
+    if (ssl != nullptr) {
+      SSL_shutdown(ssl);
+      SSL_free(ssl);
+    }
+    if (fd >= 0)
+      ::close(fd);
   }
-  return true;
-}
+  bool recv1(char& c) {
+    if (ssl != nullptr)
+      return SSL_read(ssl, &c, 1) == 1;
+    return ::recv(fd, &c, 1, 0) == 1;
+  }
+  bool send_all(std::string_view data) {
+    while (!data.empty()) {
+      const long n = ssl != nullptr ? SSL_write(ssl, data.data(), static_cast<int>(data.size()))
+                                    : ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+      if (n <= 0)
+        return false;
+      data.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return true;
+  }
+};
+
+namespace {
 
 std::string lower(std::string s) {
   for (auto& c : s)
@@ -41,11 +69,12 @@ std::string lower(std::string s) {
 }
 
 // Reads one request head; false when the peer closed first.
-bool read_request(int fd, SeenRequest& r) {
+template <class Conn>
+bool read_request(Conn& conn, SeenRequest& r) {
   std::string head;
   char c;
   while (head.find("\r\n\r\n") == std::string::npos) {
-    if (::recv(fd, &c, 1, 0) != 1)
+    if (!conn.recv1(c))
       return false;
     if (head.empty() && c == 0x16)
       return false;  // a TLS hello: this is a plain-HTTP server
@@ -95,7 +124,13 @@ std::string FakeHub::sha256(const std::string& content) {
   return digest_hex(EVP_sha256(), content);
 }
 
-FakeHub::FakeHub() {
+FakeHub::FakeHub(const FakeTls& tls) {
+  if (!tls.cert_file.empty()) {
+    tls_ = SSL_CTX_new(TLS_server_method());
+    if (tls_ == nullptr || SSL_CTX_use_certificate_chain_file(tls_, tls.cert_file.c_str()) != 1 ||
+        SSL_CTX_use_PrivateKey_file(tls_, tls.key_file.c_str(), SSL_FILETYPE_PEM) != 1)
+      throw std::runtime_error("FakeHub: cannot load the certificate");
+  }
   start(origin_, false);
   start(cdn_, true);
 }
@@ -107,6 +142,7 @@ FakeHub::~FakeHub() {
       l->thread.join();
     ::close(l->fd);
   }
+  SSL_CTX_free(tls_);
 }
 
 void FakeHub::start(Listener& l, bool cdn) {
@@ -121,35 +157,42 @@ void FakeHub::start(Listener& l, bool cdn) {
   l.port = ntohs(a.sin_port);
   l.thread = std::thread([this, fd = l.fd, cdn] {
     for (;;) {
-      const int c = ::accept(fd, nullptr, nullptr);
-      if (c < 0)
+      Conn c(::accept(fd, nullptr, nullptr));
+      if (c.fd < 0)
         return;  // shut down
+      if (tls_ != nullptr && !cdn) {
+        c.ssl = SSL_new(tls_);
+        SSL_set_fd(c.ssl, c.fd);
+        if (SSL_accept(c.ssl) != 1)
+          continue;  // the client refused the certificate
+      }
       serve(c, cdn);
-      ::close(c);
     }
   });
 }
 
 std::string FakeHub::endpoint() const {
-  return fmt::format("http://127.0.0.1:{}", origin_.port);
+  return tls_ != nullptr ? fmt::format("https://localhost:{}", origin_.port)
+                         : fmt::format("http://127.0.0.1:{}", origin_.port);
 }
 
-void FakeHub::serve(int fd, bool cdn) {
+void FakeHub::serve(Conn& c, bool cdn) {
   SeenRequest r;
   r.cdn = cdn;
-  if (!read_request(fd, r))
+  if (!read_request(c, r))
     return;
   std::string out;
   {
     std::lock_guard lock(mu_);
     seen_.push_back(r);
   }
-  out = answer(r, fd);
-  send_all(fd, out);
-  ::shutdown(fd, SHUT_WR);
+  out = answer(r, c);
+  c.send_all(out);
+  if (c.ssl == nullptr)
+    ::shutdown(c.fd, SHUT_WR);
 }
 
-std::string FakeHub::answer(const SeenRequest& r, int fd) {
+std::string FakeHub::answer(const SeenRequest& r, Conn& c) {
   std::unique_lock lock(mu_);
   if (!r.cdn && fail_status_ != 0)
     return json_error(fail_status_, "Failed", fail_message_);
@@ -198,7 +241,7 @@ std::string FakeHub::answer(const SeenRequest& r, int fd) {
                                 cdn_.port, repo, path));
   const File file = rp->second.at(path);
   lock.unlock();
-  return send_file(r, file, fd);
+  return send_file(r, file, c);
 }
 
 std::string FakeHub::tree(const std::string& repo, const std::string& query) {
@@ -235,7 +278,7 @@ std::string FakeHub::tree(const std::string& repo, const std::string& query) {
   return response(200, "OK", body, "Content-Type: application/json\r\n" + link);
 }
 
-std::string FakeHub::send_file(const SeenRequest& r, const File& f, int fd) {
+std::string FakeHub::send_file(const SeenRequest& r, const File& f, Conn& c) {
   std::size_t from = 0;
   bool ranged = false;
   bool cut = false;
@@ -264,7 +307,7 @@ std::string FakeHub::send_file(const SeenRequest& r, const File& f, int fd) {
   std::string out =
       ranged ? response(206, "Partial Content", body, extra) : response(200, "OK", body, extra);
   if (cut) {
-    send_all(fd, out.substr(0, out.size() - body.size() + std::min(cut_bytes, body.size())));
+    c.send_all(out.substr(0, out.size() - body.size() + std::min(cut_bytes, body.size())));
     return {};
   }
   return out;

@@ -14,6 +14,8 @@
 #include <thread>
 #include <vector>
 
+typedef struct ssl_ctx_st SSL_CTX;
+
 namespace troupe::hub::test {
 
 struct SeenRequest {
@@ -22,14 +24,20 @@ struct SeenRequest {
   std::map<std::string, std::string> headers;  // names lower-cased
 };
 
+// A certificate and key (PEM files) that make the origin speak https; the CDN stays http.
+struct FakeTls {
+  std::string cert_file;
+  std::string key_file;
+};
+
 class FakeHub {
  public:
-  FakeHub();
+  explicit FakeHub(const FakeTls& tls = {});
   ~FakeHub();
   FakeHub(const FakeHub&) = delete;
   FakeHub& operator=(const FakeHub&) = delete;
 
-  std::string endpoint() const;  // "http://127.0.0.1:PORT"
+  std::string endpoint() const;  // "http://127.0.0.1:PORT" ("https://localhost:PORT" with TLS)
 
   // A file of a repository (the repository exists once it has a file). `lfs`: listed with a
   // sha256; otherwise with its git blob id only.
@@ -69,11 +77,14 @@ class FakeHub {
     std::thread thread;
   };
 
+  struct Conn;
   void start(Listener& l, bool cdn);
-  void serve(int fd, bool cdn);
-  std::string answer(const SeenRequest& r, int fd);
+  void serve(Conn& c, bool cdn);
+  std::string answer(const SeenRequest& r, Conn& c);
   std::string tree(const std::string& repo, const std::string& query);
-  std::string send_file(const SeenRequest& r, const File& f, int fd);
+  std::string send_file(const SeenRequest& r, const File& f, Conn& c);
+
+  SSL_CTX* tls_ = nullptr;  // owned; null: plain http
 
   mutable std::mutex mu_;
   std::map<std::string, std::map<std::string, File>> repos_;

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "hub/fake_hub.hpp"
+#include "remote/test_certs.hpp"
 
 namespace troupe::hub {
 namespace {
@@ -317,6 +318,85 @@ TEST_F(HubTest, NetworkFailuresAreClearErrors) {
   r = Hub(o).pull(*parse_repo_ref("o/m"));
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find("not an http(s) URL"), std::string::npos) << r.error().message;
+}
+
+}  // namespace
+}  // namespace troupe::hub
+
+namespace troupe::hub {
+namespace {
+
+// https against a fake hub with a certificate from a test CA: trusted through SSL_CERT_FILE
+// (OpenSSL's default verify paths), refused when the name does not match or the CA is unknown.
+class HubTls : public ::testing::Test {
+ protected:
+  static test::FakeTls certificate(const std::string& name, const remote::test::TestCa& ca,
+                                   const fs::path& dir) {
+    auto o = remote::test::make_node_cert(ca, dir, name);
+    return {o.cert_file, o.key_file};
+  }
+  void SetUp() override {
+    dir_ = remote::test::make_temp_dir("hub-tls");
+    ca_ = remote::test::make_ca(dir_, "ca");
+    root_ = dir_ / "cache";
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  Result<std::vector<CachedFile>> pull(const FakeHub& fake) const {
+    HubOptions o;
+    o.endpoint = fake.endpoint();
+    o.cache_root = root_;
+    o.retries = 0;
+    o.token = "secret";
+    return Hub(o).pull(*parse_repo_ref("o/m"));
+  }
+
+  fs::path dir_;
+  remote::test::TestCa ca_;
+  fs::path root_;
+};
+
+TEST_F(HubTls, DownloadsOverVerifiedHttps) {
+  FakeHub fake(certificate("localhost", ca_, dir_));
+  fake.add_file("o/m", "m.gguf", bytes(100000, 3));
+  ::setenv("SSL_CERT_FILE", ca_.cert_file.c_str(), 1);
+  auto got = pull(fake);
+  ASSERT_TRUE(got) << got.error().message;
+  EXPECT_EQ(read(got->front().path), bytes(100000, 3));
+  EXPECT_EQ(fake.requests().back().headers.at("authorization"), "Bearer secret");
+
+  // A redirect from https to http is refused (the token and the content would go in clear).
+  fake.set_cdn(true);
+  ASSERT_TRUE(Hub({.endpoint = fake.endpoint(), .cache_root = root_}).remove("o/m"));
+  auto r = pull(fake);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("refusing a redirect from https to http"), std::string::npos)
+      << r.error().message;
+}
+
+TEST_F(HubTls, RefusesACertificateForAnotherName) {
+  FakeHub fake(certificate("elsewhere.example", ca_, dir_));
+  fake.add_file("o/m", "m.gguf", "x");
+  ::setenv("SSL_CERT_FILE", ca_.cert_file.c_str(), 1);
+  auto r = pull(fake);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::unavailable);
+  EXPECT_NE(r.error().message.find("TLS certificate not trusted (hostname mismatch)"),
+            std::string::npos)
+      << r.error().message;
+  EXPECT_TRUE(fake.requests().empty());
+}
+
+TEST_F(HubTls, RefusesAnUnknownAuthority) {
+  FakeHub fake(certificate("localhost", ca_, dir_));
+  fake.add_file("o/m", "m.gguf", "x");
+  const auto other = remote::test::make_ca(dir_, "other");
+  ::setenv("SSL_CERT_FILE", other.cert_file.c_str(), 1);
+  auto r = pull(fake);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("TLS certificate not trusted"), std::string::npos)
+      << r.error().message;
+  EXPECT_TRUE(fake.requests().empty());
 }
 
 }  // namespace
