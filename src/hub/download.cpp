@@ -1,6 +1,10 @@
 #include "hub/download.hpp"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <memory>
@@ -57,17 +61,30 @@ class Transfer {
   Transfer(const DownloadJob& job, Progress& progress)
       : job_(job), progress_(progress), digest_(job.file) {}
 
-  // Opens the part and hashes what it holds. Returns the offset to ask for.
+  // Opens and locks the part (another process downloading the same file holds the lock) and
+  // hashes what it holds. Returns the offset to ask for.
   Result<std::uint64_t> open() {
-    std::error_code ec;
-    std::uint64_t have = fs::exists(job_.part, ec) ? fs::file_size(job_.part, ec) : 0;
-    if (ec || have > job_.file.size || !hash_existing(job_.part, have, digest_)) {
+    const int fd = ::open(job_.part.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+      return cannot_write();
+    out_.reset(::fdopen(fd, "r+b"));
+    if (!out_) {
+      ::close(fd);
+      return cannot_write();
+    }
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0)
+      return Error{Errc::overloaded,
+                   fmt::format("{}: another process is downloading it ({} is locked)", job_.what,
+                               job_.part.string())};
+    struct stat st {};
+    std::uint64_t have = ::fstat(fd, &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
+    if (have > job_.file.size || !hash_existing(job_.part, have, digest_)) {
       digest_.reset();
       have = 0;
     }
-    out_.reset(std::fopen(job_.part.c_str(), have > 0 ? "r+b" : "wb"));
-    if (!out_ || std::fseek(out_.get(), static_cast<long>(have), SEEK_SET) != 0)
-      return Error{Errc::internal, fmt::format("cannot write {}", job_.part.string())};
+    if (::ftruncate(fd, static_cast<off_t>(have)) != 0 ||
+        ::fseeko(out_.get(), static_cast<off_t>(have), SEEK_SET) != 0)
+      return cannot_write();
     done_ = have;
     return have;
   }
@@ -83,9 +100,8 @@ class Transfer {
       return Error{Errc::unavailable,
                    fmt::format("{}: unexpected status {}", job_.what, head.status)};
     if (done_ > 0) {
-      restart();  // the server ignored the Range: the whole file comes again
-      if (!out_)
-        return Error{Errc::internal, fmt::format("cannot write {}", job_.part.string())};
+      if (!restart())  // the server ignored the Range: the whole file comes again
+        return cannot_write();
     }
     return {};
   }
@@ -96,7 +112,7 @@ class Transfer {
                    fmt::format("{}: the server sent more than the file's {} bytes", job_.what,
                                job_.file.size)};
     if (std::fwrite(piece.data(), 1, piece.size(), out_.get()) != piece.size())
-      return Error{Errc::internal, fmt::format("cannot write {} (disk full?)", job_.part.string())};
+      return cannot_write();
     digest_.update(piece);
     done_ += piece.size();
     progress_.update(done_);
@@ -108,7 +124,7 @@ class Transfer {
     const bool flushed = std::fflush(out_.get()) == 0;
     out_.reset();
     if (!flushed)
-      return Error{Errc::internal, fmt::format("cannot write {}", job_.part.string())};
+      return cannot_write();
     if (done_ < job_.file.size)
       return Error{Errc::unavailable, fmt::format("{}: the transfer ended after {} of {} bytes",
                                                   job_.what, done_, job_.file.size)};
@@ -128,10 +144,15 @@ class Transfer {
   std::uint64_t done() const noexcept { return done_; }
 
  private:
-  void restart() {
-    out_.reset(std::fopen(job_.part.c_str(), "wb"));
+  bool restart() {
     digest_.reset();
     done_ = 0;
+    return std::fflush(out_.get()) == 0 && ::ftruncate(::fileno(out_.get()), 0) == 0 &&
+           ::fseeko(out_.get(), 0, SEEK_SET) == 0;
+  }
+
+  Error cannot_write() const {
+    return Error{Errc::internal, fmt::format("cannot write {}", job_.part.string())};
   }
 
   const DownloadJob& job_;
@@ -141,14 +162,14 @@ class Transfer {
   std::uint64_t done_ = 0;
 };
 
-}  // namespace
-
-Result<std::string> download_part(const DownloadJob& job, const HttpOptions& http,
-                                  Progress& progress) {
+// One transfer. `resumed_from` gets the offset it continued from.
+Result<std::string> transfer_once(const DownloadJob& job, const HttpOptions& http,
+                                  Progress& progress, std::uint64_t& resumed_from) {
   Transfer t(job, progress);
   auto offset = t.open();
   if (!offset)
     return offset.error();
+  resumed_from = *offset;
   std::string commit;
   if (*offset < job.file.size) {
     auto head = http_get(
@@ -169,6 +190,22 @@ Result<std::string> download_part(const DownloadJob& job, const HttpOptions& htt
   }
   if (auto r = t.finish(); !r)
     return r.error();
+  return commit;
+}
+
+}  // namespace
+
+Result<std::string> download_part(const DownloadJob& job, const HttpOptions& http,
+                                  Progress& progress) {
+  std::uint64_t resumed_from = 0;
+  auto commit = transfer_once(job, http, progress, resumed_from);
+  std::error_code ec;
+  if (!commit && commit.error().code == Errc::invalid_request && resumed_from > 0 &&
+      !fs::exists(job.part, ec)) {
+    // The digest did not match after a resume: the part may have held bytes of an older
+    // version of the file. It is deleted, so one more transfer starts from nothing.
+    commit = transfer_once(job, http, progress, resumed_from);
+  }
   return commit;
 }
 

@@ -22,6 +22,7 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/url.hpp>
+#include <cctype>
 #include <limits>
 #include <vector>
 
@@ -44,6 +45,8 @@ Result<Url> url_from(const boost::urls::url_view& u, std::string_view text) {
   Url url;
   url.scheme = scheme;
   url.host = u.host_address();
+  for (auto& c : url.host)  // host names compare without case (origins, certificates)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (url.host.empty())
     return Error{Errc::invalid_request, fmt::format("'{}' has no host", text)};
   url.port = u.has_port() ? std::string(u.port()) : (scheme == "https" ? "443" : "80");

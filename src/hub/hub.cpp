@@ -66,14 +66,17 @@ void Hub::note(std::string_view text) const {
 }
 
 Result<std::vector<RemoteFile>> Hub::remote_files(const std::string& repo) const {
-  const HttpOptions http{.token = o_.token, .timeout = o_.timeout};
   auto url = parse_url(fmt::format("{}/api/models/{}/tree/{}?recursive=true", o_.endpoint, repo,
                                    encode(o_.revision, false)));
   if (!url)
     return Error{Errc::invalid_request,
                  fmt::format("HF_ENDPOINT '{}' is not an http(s) URL", o_.endpoint)};
+  const std::string origin = url->origin();
   std::vector<RemoteFile> files;
   for (int page = 0; page < 1000; ++page) {
+    // A next page elsewhere gets no token, as a redirect would not.
+    const HttpOptions http{.token = url->origin() == origin ? o_.token : std::string(),
+                           .timeout = o_.timeout};
     auto head = http_get_text(*url, http);
     if (!head)
       return head.error();

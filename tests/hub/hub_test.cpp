@@ -3,7 +3,10 @@
 
 #include "hub/hub.hpp"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <random>
@@ -221,6 +224,34 @@ TEST_F(HubTest, AServerIgnoringRangeRestartsTheFileCleanly) {
   ASSERT_TRUE(got) << got.error().message;
   EXPECT_EQ(read(got->front().path), q8_);
   EXPECT_EQ(downloads().back().headers.at("range"), "bytes=100000-");
+}
+
+TEST_F(HubTest, APartOfAnOlderFileIsDroppedAndTheFileDownloadedAgain) {
+  const auto part = root_ / "hub/o/m/m-Q8_0.gguf.part";
+  fs::create_directories(part.parent_path());
+  std::ofstream(part, std::ios::binary) << bytes(1000, 9);  // not a prefix of this file
+  auto got = hub().pull(*parse_repo_ref("o/m:Q8_0"));
+  ASSERT_TRUE(got) << got.error().message;
+  EXPECT_EQ(read(got->front().path), q8_);
+  const auto d = downloads();
+  ASSERT_EQ(d.size(), 2u);
+  EXPECT_EQ(d[0].headers.at("range"), "bytes=1000-");
+  EXPECT_EQ(d[1].headers.count("range"), 0u);
+}
+
+TEST_F(HubTest, TwoDownloadsOfOneFileDoNotMix) {
+  const auto part = root_ / "hub/o/m/m-Q8_0.gguf.part";
+  fs::create_directories(part.parent_path());
+  const int fd = ::open(part.c_str(), O_RDWR | O_CREAT, 0644);
+  ASSERT_EQ(::flock(fd, LOCK_EX), 0);  // as another troupe pulling it holds it
+  auto r = hub().pull(*parse_repo_ref("o/m:Q8_0"));
+  ::close(fd);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::overloaded);
+  EXPECT_NE(r.error().message.find("another process is downloading it"), std::string::npos)
+      << r.error().message;
+  EXPECT_TRUE(downloads().empty());
+  EXPECT_TRUE(hub().pull(*parse_repo_ref("o/m:Q8_0")));
 }
 
 TEST_F(HubTest, AChecksumMismatchDeletesTheDownloadAndSaysSo) {
