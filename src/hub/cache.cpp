@@ -114,15 +114,32 @@ Result<void> Cache::remove(const FileRecord& record) const {
       return Error{Errc::internal,
                    fmt::format("cannot remove {}: {}", path.string(), ec.message())};
   }
-  // Folders left empty, up to hub/.
+  prune(file_path(record.repo, record.file).parent_path());
+  return {};
+}
+
+bool Cache::has_repo(const std::string& repo) const {
+  std::error_code ec;
+  return fs::is_directory(repo_dir(repo), ec);
+}
+
+Result<void> Cache::remove_repo(const std::string& repo) const {
+  const fs::path dir = repo_dir(repo);
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  if (ec)
+    return Error{Errc::internal, fmt::format("cannot remove {}: {}", dir.string(), ec.message())};
+  prune(dir.parent_path());
+  return {};
+}
+
+void Cache::prune(fs::path dir) const {
   const fs::path top = root_ / "hub";
-  for (fs::path dir = file_path(record.repo, record.file).parent_path();
-       dir != top && dir.string().starts_with(top.string()); dir = dir.parent_path()) {
+  for (; dir != top && dir.string().starts_with(top.string()); dir = dir.parent_path()) {
     std::error_code ec;
     if (!fs::is_empty(dir, ec) || ec || !fs::remove(dir, ec))
       break;
   }
-  return {};
 }
 
 }  // namespace troupe::hub

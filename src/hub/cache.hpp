@@ -48,9 +48,16 @@ class Cache {
   // Deletes the file, its record and any partial download, then the folders left empty.
   // Errors: internal with the path when a file cannot be removed.
   Result<void> remove(const FileRecord& record) const;
+  // Whether the cache has a folder for `repo` (complete or partial downloads).
+  bool has_repo(const std::string& repo) const;
+  // Deletes everything of `repo`, partial downloads included, and its owner's folder when that
+  // is left empty. Errors: internal with the path.
+  Result<void> remove_repo(const std::string& repo) const;
 
  private:
   std::filesystem::path repo_dir(const std::string& repo) const;
+  // Removes `dir` and its parents while they are empty, up to hub/.
+  void prune(std::filesystem::path dir) const;
   std::filesystem::path root_;
 };
 

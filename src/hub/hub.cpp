@@ -228,54 +228,42 @@ Result<std::vector<CachedFile>> picked(const std::vector<CachedFile>& of_repo, c
   return out;
 }
 
-bool names_file(const CachedFile& c, std::string_view spec) {
-  if (c.record.file == spec || c.path.filename() == spec)
-    return true;
-  std::error_code ec;
-  return fs::equivalent(c.path, fs::path(spec), ec) && !ec;
+// The cached files `spec` names: by repository path, file name or path on disk.
+std::vector<CachedFile> named(std::vector<CachedFile> all, std::string_view spec) {
+  std::erase_if(all, [spec](const CachedFile& c) {
+    std::error_code ec;
+    return c.record.file != spec && c.path.filename() != spec &&
+           !(fs::equivalent(c.path, fs::path(spec), ec) && !ec);
+  });
+  return all;
 }
 
 }  // namespace
 
 Result<std::vector<CachedFile>> Hub::remove(std::string_view spec) const {
-  std::vector<CachedFile> targets;
-  bool whole_repo = false;
-  if (auto ref = parse_repo_ref(spec)) {
-    auto of_repo = cache_.list(ref->repo);
-    whole_repo = ref->quant.empty() && fs::exists(cache_.root() / "hub" / ref->repo);
-    if (!of_repo.empty() && !ref->quant.empty()) {
-      auto some = picked(of_repo, *ref);
-      if (!some)
-        return some.error();
-      targets = std::move(some).value();
-    } else if (whole_repo) {
-      targets = std::move(of_repo);
-    }
+  const auto ref = parse_repo_ref(spec);
+  if (ref && ref->quant.empty() && cache_.has_repo(ref->repo)) {
+    auto all = cache_.list(ref->repo);
+    if (auto r = cache_.remove_repo(ref->repo); !r)
+      return r.error();
+    return all;
   }
-  if (targets.empty() && !whole_repo) {
-    for (auto& c : cache_.list()) {
-      if (names_file(c, spec))
-        targets.push_back(std::move(c));
-    }
-  }
-  if (targets.empty() && !whole_repo)
+  auto of_repo = ref ? cache_.list(ref->repo) : std::vector<CachedFile>{};
+  Result<std::vector<CachedFile>> targets = std::vector<CachedFile>{};
+  if (!of_repo.empty())
+    targets = picked(of_repo, *ref);
+  else
+    targets = named(cache_.list(), spec);
+  if (!targets)
+    return targets.error();
+  if (targets->empty())
     return Error{Errc::not_found,
                  fmt::format("nothing in the cache ({}) matches '{}'; 'troupe list' shows what "
                              "is there",
                              (cache_.root() / "hub").string(), spec)};
-  for (const auto& c : targets) {
+  for (const auto& c : *targets) {
     if (auto r = cache_.remove(c.record); !r)
       return r.error();
-  }
-  if (whole_repo) {
-    // Partial downloads too, and the owner's folder when it is left empty.
-    const fs::path dir = cache_.root() / "hub" / std::string(spec);
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-    if (ec)
-      return Error{Errc::internal, fmt::format("cannot remove {}: {}", dir.string(), ec.message())};
-    if (fs::is_empty(dir.parent_path(), ec) && !ec)
-      fs::remove(dir.parent_path(), ec);
   }
   return targets;
 }

@@ -47,6 +47,7 @@ TEST(Suggest, LlamaFlagsSayWhatTroupeCallsThem) {
   EXPECT_EQ(llama_flag_hint("-ngl"), std::nullopt);  // taken: --n-gpu-layers
   EXPECT_EQ(llama_flag_hint("-hf"), std::nullopt);   // taken: --hf-repo
   EXPECT_NE(llama_flag_hint("--model-url")->find("--hf-repo"), std::string::npos);
+  EXPECT_NE(llama_flag_hint("-hft")->find("HF_TOKEN"), std::string::npos);
   EXPECT_EQ(llama_flag_hint("--port"), std::nullopt);
   // Samplers troupe takes per request; its server-wide defaults are real flags, not hints.
   EXPECT_NE(llama_flag_hint("--mirostat")->find("per request"), std::string::npos);
