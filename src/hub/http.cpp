@@ -301,7 +301,7 @@ Result<ResponseHead> http_get(const Url& url, const HttpOptions& options, std::u
   Result<ResponseHead> out;
   std::exception_ptr failure;
   asio::co_spawn(io, getter.run(url), [&](std::exception_ptr e, Result<ResponseHead> r) {
-    failure = e;
+    failure = std::move(e);
     out = std::move(r);
   });
   io.run();

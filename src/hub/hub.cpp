@@ -38,6 +38,42 @@ bool retryable(const Error& e) {
   return e.code == Errc::unavailable || e.code == Errc::timeout;
 }
 
+std::vector<RemoteFile> as_remote(const std::vector<CachedFile>& cached) {
+  std::vector<RemoteFile> out;
+  out.reserve(cached.size());
+  for (const auto& c : cached)
+    out.push_back({c.record.file, c.record.size, c.record.sha256, c.record.git_oid});
+  return out;
+}
+
+// The cached files of `ref.repo` that `ref.quant` picks (with split parts).
+Result<std::vector<CachedFile>> picked(const std::vector<CachedFile>& of_repo, const RepoRef& ref) {
+  const auto files = as_remote(of_repo);
+  auto chosen = pick_gguf(files, ref);
+  if (!chosen)
+    return chosen.error();
+  auto parts = split_parts(files, *chosen);
+  std::vector<CachedFile> out;
+  for (const auto& c : of_repo) {
+    for (const auto& p : parts ? *parts : std::vector<RemoteFile>{*chosen}) {
+      if (c.record.file == p.path)
+        out.push_back(c);
+    }
+  }
+  return out;
+}
+
+// The cached files `spec` names: by repository path, file name or path on disk.
+std::vector<CachedFile> named(std::vector<CachedFile> all, std::string_view spec) {
+  std::erase_if(all, [spec](const CachedFile& c) {
+    std::error_code ec;
+    return c.record.file != spec && c.path.filename() != spec &&
+           !(fs::equivalent(c.path, fs::path(spec), ec) && !ec);
+  });
+  return all;
+}
+
+
 }  // namespace
 
 HubOptions options_from_env() {
@@ -185,9 +221,7 @@ std::vector<CachedFile> Hub::cached_for(const std::string& repo) const {
 }
 
 Result<fs::path> Hub::resolve(const RepoRef& ref, const std::string& file) const {
-  std::vector<RemoteFile> cached;
-  for (const auto& c : cached_for(ref.repo))
-    cached.push_back({c.record.file, c.record.size, c.record.sha256, c.record.git_oid});
+  const auto cached = as_remote(cached_for(ref.repo));
   auto chosen = file.empty() ? pick_gguf(cached, ref) : find_file(cached, ref.repo, file);
   if (chosen && split_parts(cached, *chosen)) {
     note(fmt::format("using the cached {}/{} (revision {})", ref.repo, chosen->path, o_.revision));
@@ -198,47 +232,6 @@ Result<fs::path> Hub::resolve(const RepoRef& ref, const std::string& file) const
     return pulled.error();
   return pulled->front().path;
 }
-
-}  // namespace troupe::hub
-
-namespace troupe::hub {
-namespace {
-
-std::vector<RemoteFile> as_remote(const std::vector<CachedFile>& cached) {
-  std::vector<RemoteFile> out;
-  for (const auto& c : cached)
-    out.push_back({c.record.file, c.record.size, c.record.sha256, c.record.git_oid});
-  return out;
-}
-
-// The cached files of `ref.repo` that `ref.quant` picks (with split parts).
-Result<std::vector<CachedFile>> picked(const std::vector<CachedFile>& of_repo, const RepoRef& ref) {
-  const auto files = as_remote(of_repo);
-  auto chosen = pick_gguf(files, ref);
-  if (!chosen)
-    return chosen.error();
-  auto parts = split_parts(files, *chosen);
-  std::vector<CachedFile> out;
-  for (const auto& c : of_repo) {
-    for (const auto& p : parts ? *parts : std::vector<RemoteFile>{*chosen}) {
-      if (c.record.file == p.path)
-        out.push_back(c);
-    }
-  }
-  return out;
-}
-
-// The cached files `spec` names: by repository path, file name or path on disk.
-std::vector<CachedFile> named(std::vector<CachedFile> all, std::string_view spec) {
-  std::erase_if(all, [spec](const CachedFile& c) {
-    std::error_code ec;
-    return c.record.file != spec && c.path.filename() != spec &&
-           !(fs::equivalent(c.path, fs::path(spec), ec) && !ec);
-  });
-  return all;
-}
-
-}  // namespace
 
 Result<std::vector<CachedFile>> Hub::remove(std::string_view spec) const {
   const auto ref = parse_repo_ref(spec);
