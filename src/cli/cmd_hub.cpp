@@ -15,7 +15,8 @@ namespace {
 
 constexpr const char* kEnvHelp =
     "Environment: HF_ENDPOINT (default https://huggingface.co; a mirror), HF_TOKEN (sent to that "
-    "endpoint only, for private and gated models), TROUPE_CACHE (default $XDG_CACHE_HOME/troupe "
+    "endpoint only, for private and gated models), HF_HUB_OFFLINE=1 (the cache only), TROUPE_CACHE "
+    "(default $XDG_CACHE_HOME/troupe "
     "or ~/.cache/troupe).";
 
 struct PullFlags {

@@ -73,7 +73,6 @@ std::vector<CachedFile> named(std::vector<CachedFile> all, std::string_view spec
   return all;
 }
 
-
 }  // namespace
 
 HubOptions options_from_env() {
@@ -83,6 +82,8 @@ HubOptions options_from_env() {
   while (o.endpoint.ends_with('/'))
     o.endpoint.pop_back();
   o.token = env("HF_TOKEN");
+  const std::string offline = env("HF_HUB_OFFLINE");
+  o.offline = offline == "1" || offline == "true" || offline == "yes" || offline == "on";
   o.cache_root = default_cache_root();
   o.progress = stderr;
   o.terminal = Progress::stderr_is_terminal();
@@ -102,6 +103,11 @@ void Hub::note(std::string_view text) const {
 }
 
 Result<std::vector<RemoteFile>> Hub::remote_files(const std::string& repo) const {
+  if (o_.offline)
+    return Error{Errc::unavailable,
+                 fmt::format("{}: not in the cache for revision {}, and HF_HUB_OFFLINE forbids "
+                             "the network ('troupe list' shows the cache)",
+                             repo, o_.revision)};
   auto url = parse_url(fmt::format("{}/api/models/{}/tree/{}?recursive=true", o_.endpoint, repo,
                                    encode(o_.revision, false)));
   if (!url)

@@ -37,13 +37,15 @@ struct HubOptions {
   std::filesystem::path cache_root;
   std::FILE* progress = nullptr;  // where progress and notes go (not owned); nullptr: nowhere
   bool terminal = false;          // progress as a redrawn bar (else plain lines)
+  bool offline = false;           // never use the network (HF_HUB_OFFLINE): the cache only
   int retries = 3;                // automatic resumptions of a broken download
   std::chrono::milliseconds retry_delay{std::chrono::seconds(1)};  // times the attempt number
   std::chrono::milliseconds timeout{std::chrono::seconds(60)};     // per network operation
 };
 
-// The defaults with the environment applied: HF_ENDPOINT, HF_TOKEN, the cache root
-// (default_cache_root()), progress on stderr (a bar when it is a terminal).
+// The defaults with the environment applied: HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE (1, true,
+// yes, on), the cache root (default_cache_root()), progress on stderr (a bar when it is a
+// terminal).
 HubOptions options_from_env();
 
 class Hub {
@@ -54,7 +56,8 @@ class Hub {
   const Cache& cache() const noexcept { return cache_; }
 
   // Every file of `repo` at the revision. Errors: unauthorized (401/403, with what to do about
-  // HF_TOKEN), not_found (404), unavailable/timeout (network), invalid_request (not a hub).
+  // HF_TOKEN), not_found (404), unavailable/timeout (network), invalid_request (not a hub),
+  // unavailable when offline.
   Result<std::vector<RemoteFile>> remote_files(const std::string& repo) const;
 
   // Downloads the file `file` names (when not empty) or `ref`'s rule picks (select.hpp), and

@@ -297,6 +297,18 @@ TEST_F(HubTest, ResolveUsesTheCacheWithoutTheNetwork) {
   EXPECT_NE(r.error().message.find("offline"), std::string::npos);
 }
 
+TEST_F(HubTest, OfflineUsesTheCacheOnly) {
+  ASSERT_TRUE(hub().pull(*parse_repo_ref("o/m:Q8_0")));
+  const auto before = fake_.requests().size();
+  auto o = options();
+  o.offline = true;
+  EXPECT_TRUE(Hub(o).resolve(*parse_repo_ref("o/m:Q8_0")));
+  auto r = Hub(o).resolve(*parse_repo_ref("o/m:Q4_K_M"));
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("HF_HUB_OFFLINE"), std::string::npos) << r.error().message;
+  EXPECT_EQ(fake_.requests().size(), before);
+}
+
 TEST_F(HubTest, ListAndRemove) {
   ASSERT_TRUE(hub().pull(*parse_repo_ref("o/m:Q8_0")));
   ASSERT_TRUE(hub().pull(*parse_repo_ref("o/m:Q4_K_M")));
