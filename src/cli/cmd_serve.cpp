@@ -11,6 +11,7 @@
 #include "cli/command.hpp"
 #include "cli/engine_flags.hpp"
 #include "cli/http_flags.hpp"
+#include "hub/cache.hpp"
 #include "mkmodel/model_spec.hpp"
 #include "server/server.hpp"
 
@@ -22,13 +23,10 @@ struct ServeOptions {
   HttpFlags http;
 };
 
-// $XDG_CACHE_HOME/troupe/models, or ~/.cache/troupe/models.
+// models/ in troupe's cache (hub::default_cache_root: $TROUPE_CACHE, $XDG_CACHE_HOME/troupe
+// or ~/.cache/troupe), next to the models pulled from Hugging Face (hub/).
 std::filesystem::path cache_dir() {
-  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && *xdg != '\0') {
-    return std::filesystem::path(xdg) / "troupe" / "models";
-  }
-  const char* home = std::getenv("HOME");
-  return std::filesystem::path(home != nullptr ? home : ".") / ".cache" / "troupe" / "models";
+  return hub::default_cache_root() / "models";
 }
 
 // What /v1/models says of the default model (its owned_by) and the banner repeats.
@@ -116,7 +114,8 @@ void print_banner(const server::ServerConfig& config, std::uint16_t port, bool r
 }
 
 int run_serve(ServeOptions o) {
-  const bool random_weights = o.engine.engine == "llama" && o.engine.model.empty();
+  const bool random_weights = o.engine.engine == "llama" && o.engine.model.empty() &&
+                              o.engine.hf_repo.empty() && o.engine.hf_file.empty();
   if (random_weights) {
     auto path = default_model();
     if (!path) {

@@ -87,7 +87,7 @@ int run_worker(const WorkerFlags& f) {
 std::function<int()> setup(CLI::App& app) {
   auto f = std::make_shared<WorkerFlags>();
   add_node_flags(app, f->node);
-  add_engine_flags(app, f->engine, "GGUF model (required with --engine llama)");
+  add_engine_flags(app, f->engine, "GGUF model (with --engine llama: this or --hf-repo)");
   app.add_option("--io-threads", f->io_threads, "I/O threads")->capture_default_str();
   app.add_option("--port", f->http_port,
                  "also serve this worker's engine over HTTP on this port (-1: off, 0: any free "

@@ -13,6 +13,7 @@
 
 #include "engine/local_backend.hpp"
 #include "engine/sim_backend.hpp"
+#include "hub/hub.hpp"
 
 namespace troupe::cli {
 
@@ -119,7 +120,16 @@ Result<engine::PlacementOptions> placement_options(const EngineFlags& f) {
 }
 
 void add_engine_flags(CLI::App& app, EngineFlags& f, const std::string& model_help) {
-  app.add_option("-m,--model", f.model, model_help);
+  auto* model = app.add_option("-m,--model", f.model, model_help);
+  const auto* hf = "Models from Hugging Face (HF_ENDPOINT, HF_TOKEN; see troupe pull --help)";
+  app.add_option("--hf-repo", f.hf_repo,
+                 "OWNER/NAME[:QUANT]: the cached model, else downloaded first (-hf; QUANT as "
+                 "troupe pull takes it)")
+      ->excludes(model)
+      ->group(hf);
+  app.add_option("--hf-file", f.hf_file, "an exact file of the --hf-repo repository (-hff)")
+      ->excludes(model)
+      ->group(hf);
   app.add_option("-a,--alias", f.alias, "model name clients use (default: the file name)");
   app.add_option("--engine", f.engine, "llama|sim")
       ->check(CLI::IsMember({"llama", "sim"}))
@@ -182,6 +192,15 @@ void add_engine_flags(CLI::App& app, EngineFlags& f, const std::string& model_he
 
 namespace {
 
+// -m/--model, or the --hf-repo/--hf-file model's path in the cache.
+Result<std::string> model_path(const EngineFlags& f) {
+  if (!f.hf_repo.empty() || !f.hf_file.empty())
+    return hub::resolve_model(f.hf_repo, f.hf_file);
+  if (f.model.empty())
+    return Error{Errc::invalid_request, "--model (or --hf-repo) is required with --engine llama"};
+  return f.model;
+}
+
 // The chat template EngineOptions takes: the file's text, the name, or empty (the model's).
 Result<std::string> chat_template_choice(const EngineFlags& f) {
   if (f.chat_template_file.empty())
@@ -231,6 +250,8 @@ Result<std::unique_ptr<engine::Backend>> make_backend(const EngineFlags& f) {
   if (!defaults)
     return defaults.error();
   if (f.engine == "sim") {
+    if (!f.hf_repo.empty() || !f.hf_file.empty())
+      return Error{Errc::invalid_request, "--hf-repo and --hf-file need --engine llama"};
     if (f.options.embeddings || !f.pooling.empty()) {
       return Error{Errc::invalid_request,
                    "--embeddings and --pooling need --engine llama (the simulated engine "
@@ -251,14 +272,15 @@ Result<std::unique_ptr<engine::Backend>> make_backend(const EngineFlags& f) {
     so.defaults = *defaults;
     return engine::make_sim_backend(so);
   }
-  if (f.model.empty())
-    return Error{Errc::invalid_request, "--model is required with --engine llama"};
+  auto model = model_path(f);
+  if (!model)
+    return model.error();
   auto chat_template = chat_template_choice(f);
   if (!chat_template)
     return chat_template.error();
   engine::EngineOptions eo = f.options;
   eo.chat_template = std::move(chat_template).value();
-  eo.model_path = f.model;
+  eo.model_path = std::move(model).value();
   eo.model_id = f.alias;
   eo.defaults = *defaults;
   auto placement = placement_options(f);

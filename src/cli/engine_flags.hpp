@@ -19,6 +19,9 @@ namespace troupe::cli {
 
 struct EngineFlags {
   std::string model;  // GGUF file (--engine llama)
+  // Or a model from Hugging Face (hub/): --hf-repo OWNER/NAME[:QUANT] (-hf), --hf-file FILE.
+  std::string hf_repo;
+  std::string hf_file;
   std::string alias;  // the model name clients use
   std::string engine = "llama";
   // The one place the engine flags land: --parallel, -c/--ctx-size, -t/--threads, --poll,
@@ -42,8 +45,8 @@ struct EngineFlags {
   std::string pooling;  // --pooling none|mean|cls|last|rank; empty: the model's
 };
 
-// Adds -m/--model (with `model_help`), -a/--alias, --engine, --parallel, -c/--ctx-size,
-// -t/--threads, --poll, --no-threadpool, -b/--batch, --max-queue, --sim-decode-tps,
+// Adds -m/--model (with `model_help`), --hf-repo, --hf-file, -a/--alias, --engine, --parallel,
+// -c/--ctx-size, -t/--threads, --poll, --no-threadpool, -b/--batch, --max-queue, --sim-decode-tps,
 // --sim-prefill-tps, --sim-steps, --chat-template, --chat-template-file, --embeddings,
 // --pooling, the sampling defaults --temp, --top-k, --top-p, --min-p, --repeat-penalty,
 // --seed, --n-predict, and the placement options --n-gpu-layers, --device, --split-mode,
@@ -58,8 +61,10 @@ Result<engine::SamplingDefaults> sampling_defaults(const EngineFlags& f);
 // The placement the flags give. Errors: invalid_request naming the flag.
 Result<engine::PlacementOptions> placement_options(const EngineFlags& f);
 
-// The sim engine, or llama.cpp on `model` (invalid_request when it is empty, when the
-// --chat-template-file cannot be read, or when a sampling default is out of range).
+// The sim engine, or llama.cpp on `model` or on the --hf-repo/--hf-file model (from the cache,
+// else downloaded first: hub::resolve_model). invalid_request when there is no model or both
+// kinds, when the --chat-template-file cannot be read, or when a sampling default is out of
+// range; the hub's errors.
 Result<std::unique_ptr<engine::Backend>> make_backend(const EngineFlags& f);
 
 }  // namespace troupe::cli

@@ -36,8 +36,10 @@ constexpr std::array kLlamaFlags = {
     Hint{"-v --verbose --log-verbose", "use --log-level debug"},
     Hint{"--log-disable", "use --log-level off"},
     Hint{"--metrics", "troupe always serves /metrics: drop the option"},
-    Hint{"-hf -hfr --hf-repo --hf-file -mu --model-url -dr --docker-repo",
-         "troupe does not download models: give a local GGUF file with -m/--model"},
+    Hint{"-hft --hf-token", "troupe reads the token from HF_TOKEN (sent to HF_ENDPOINT only)"},
+    Hint{"-mu --model-url -dr --docker-repo",
+         "troupe downloads models from Hugging Face only: --hf-repo OWNER/NAME[:QUANT] (or "
+         "troupe pull), or give a local GGUF file with -m/--model"},
     Hint{"-to --timeout",
          "troupe's timeouts are --header-timeout, --body-timeout and --shutdown-grace (durations: "
          "10s, 500ms)"},
@@ -136,10 +138,8 @@ std::string unknown_command_message(std::string_view word,
     out +=
         " To talk to a model, start a server with 'troupe serve -m MODEL.gguf', then run "
         "'troupe chat' in another terminal.";
-  } else if (word == "pull" || word == "download" || word == "get") {
-    out +=
-        " troupe does not download models: give it a local GGUF file with "
-        "'troupe serve -m MODEL.gguf'.";
+  } else if (word == "download" || word == "get") {
+    out += " To download a model from Hugging Face: 'troupe pull OWNER/NAME[:QUANT]'.";
   } else if (auto near = closest(word, commands)) {
     out += fmt::format(" Did you mean 'troupe {}'?", *near);
   }
@@ -181,7 +181,8 @@ std::vector<std::string> expand_llama_short_flags(std::vector<std::string> args)
   static const std::pair<std::string_view, std::string_view> kShort[] = {
       {"-ngl", "--n-gpu-layers"}, {"-fa", "--flash-attn"}, {"-ctk", "--cache-type-k"},
       {"-ctv", "--cache-type-v"}, {"-sm", "--split-mode"}, {"-ts", "--tensor-split"},
-      {"-mg", "--main-gpu"},      {"-dev", "--device"}};
+      {"-mg", "--main-gpu"},      {"-dev", "--device"},    {"-hf", "--hf-repo"},
+      {"-hfr", "--hf-repo"},      {"-hff", "--hf-file"}};
   for (auto& a : args) {
     for (const auto& [from, to] : kShort) {
       if (a == from) {

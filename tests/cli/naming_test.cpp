@@ -19,7 +19,8 @@ using invoke::has;
 using invoke::run_troupe;
 
 const std::vector<std::string> kCommands = {"serve",        "worker", "gateway", "bench",
-                                            "bench report", "chat",   "mkmodel", "version"};
+                                            "bench report", "chat",   "mkmodel", "version",
+                                            "pull",         "list",   "rm"};
 
 struct HelpOption {
   std::string spellings;  // "-c,--ctx-size"

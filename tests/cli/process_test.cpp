@@ -56,7 +56,7 @@ const std::regex kBanner("troupe is serving on http://127\\.0\\.0\\.1:([0-9]+)")
 // ---- Unknown commands and options ----------------------------------------------------------
 
 TEST(CommandLine, UnknownCommandNamesItSuggestsAndLists) {
-  for (const std::string word : {"run", "pull", "serv"}) {
+  for (const std::string word : {"run", "download", "serv"}) {
     auto r = run(word);
     EXPECT_NE(r.exit_code, 0) << word;
     EXPECT_TRUE(has(r.output, "unknown command '" + word + "'")) << r.output;
@@ -65,7 +65,7 @@ TEST(CommandLine, UnknownCommandNamesItSuggestsAndLists) {
   }
   EXPECT_TRUE(has(run("serv").output, "Did you mean 'troupe serve'?"));
   EXPECT_TRUE(has(run("run").output, "troupe chat"));
-  EXPECT_TRUE(has(run("pull").output, "does not download models"));
+  EXPECT_TRUE(has(run("download").output, "troupe pull OWNER/NAME[:QUANT]"));
 }
 
 TEST(CommandLine, UnknownOptionsGetDidYouMeanOrTheTroupeName) {

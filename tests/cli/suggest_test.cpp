@@ -36,8 +36,8 @@ TEST(Suggest, UnknownCommandNamesTheWordAndListsTheCommands) {
       << m;
   m = unknown_command_message("run", kCommands);
   EXPECT_NE(m.find("troupe chat"), std::string::npos) << m;
-  m = unknown_command_message("pull", kCommands);
-  EXPECT_NE(m.find("does not download models"), std::string::npos) << m;
+  m = unknown_command_message("download", kCommands);
+  EXPECT_NE(m.find("troupe pull OWNER/NAME[:QUANT]"), std::string::npos) << m;
 }
 
 TEST(Suggest, LlamaFlagsSayWhatTroupeCallsThem) {
@@ -45,7 +45,9 @@ TEST(Suggest, LlamaFlagsSayWhatTroupeCallsThem) {
   EXPECT_EQ(llama_flag_hint("-np"), "troupe's name for it is --parallel");
   EXPECT_NE(llama_flag_hint("-ub")->find("one batch"), std::string::npos);
   EXPECT_EQ(llama_flag_hint("-ngl"), std::nullopt);  // taken: --n-gpu-layers
-  EXPECT_NE(llama_flag_hint("-hf")->find("does not download"), std::string::npos);
+  EXPECT_EQ(llama_flag_hint("-hf"), std::nullopt);   // taken: --hf-repo
+  EXPECT_NE(llama_flag_hint("--model-url")->find("--hf-repo"), std::string::npos);
+  EXPECT_NE(llama_flag_hint("-hft")->find("HF_TOKEN"), std::string::npos);
   EXPECT_EQ(llama_flag_hint("--port"), std::nullopt);
   // Samplers troupe takes per request; its server-wide defaults are real flags, not hints.
   EXPECT_NE(llama_flag_hint("--mirostat")->find("per request"), std::string::npos);
@@ -103,6 +105,10 @@ TEST(Suggest, LlamaShortSpellingsBecomeTroupesLongNames) {
                                         "-m",
                                         "--n-gpu-layers"};
   EXPECT_EQ(expand_llama_short_flags(in), out);
+  const std::vector<std::string> hf = {"troupe", "serve", "-hf", "o/m:Q8_0", "-hff=m.gguf", "-hfr"};
+  EXPECT_EQ(expand_llama_short_flags(hf),
+            (std::vector<std::string>{"troupe", "serve", "--hf-repo", "o/m:Q8_0",
+                                      "--hf-file=m.gguf", "--hf-repo"}));
 }
 
 }  // namespace
