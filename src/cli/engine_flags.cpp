@@ -118,7 +118,9 @@ Result<engine::PlacementOptions> placement_options(const EngineFlags& f) {
 }
 
 void add_engine_flags(CLI::App& app, EngineFlags& f, const std::string& model_help) {
-  app.add_option("-m,--model", f.model, model_help);
+  app.add_option("-m,--model", f.models, model_help)
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.add_option("-a,--alias", f.alias, "model name clients use (default: the file name)");
   app.add_option("--engine", f.engine, "llama|sim")
       ->check(CLI::IsMember({"llama", "sim"}))
@@ -210,6 +212,28 @@ Result<engine::SamplingDefaults> sampling_defaults(const EngineFlags& f) {
   return d;
 }
 
+Result<engine::EngineOptions> engine_options(const EngineFlags& f, const std::string& path) {
+  auto defaults = sampling_defaults(f);
+  if (!defaults)
+    return defaults.error();
+  auto chat_template = chat_template_choice(f);
+  if (!chat_template)
+    return chat_template.error();
+  engine::EngineOptions eo = f.options;
+  eo.chat_template = std::move(chat_template).value();
+  eo.model_path = path;
+  eo.model_id = f.alias;
+  eo.defaults = *defaults;
+  auto placement = placement_options(f);
+  if (!placement)
+    return placement.error();
+  eo.placement = std::move(placement).value();
+  eo.embeddings = eo.embeddings || !f.pooling.empty();
+  if (!f.pooling.empty())
+    eo.pooling = *engine::parse_pooling(f.pooling);
+  return eo;
+}
+
 Result<std::unique_ptr<engine::Backend>> make_backend(const EngineFlags& f) {
   auto defaults = sampling_defaults(f);
   if (!defaults)
@@ -235,24 +259,16 @@ Result<std::unique_ptr<engine::Backend>> make_backend(const EngineFlags& f) {
     so.defaults = *defaults;
     return engine::make_sim_backend(so);
   }
-  if (f.model.empty())
+  if (f.models.empty())
     return Error{Errc::invalid_request, "--model is required with --engine llama"};
-  auto chat_template = chat_template_choice(f);
-  if (!chat_template)
-    return chat_template.error();
-  engine::EngineOptions eo = f.options;
-  eo.chat_template = std::move(chat_template).value();
-  eo.model_path = f.model;
-  eo.model_id = f.alias;
-  eo.defaults = *defaults;
-  auto placement = placement_options(f);
-  if (!placement)
-    return placement.error();
-  eo.placement = std::move(placement).value();
-  eo.embeddings = eo.embeddings || !f.pooling.empty();
-  if (!f.pooling.empty())
-    eo.pooling = *engine::parse_pooling(f.pooling);
-  return engine::make_local_backend(eo);
+  if (f.models.size() > 1) {
+    return Error{Errc::invalid_request,
+                 "several --model: only troupe serve serves several models (one -m here)"};
+  }
+  auto eo = engine_options(f, f.models.front());
+  if (!eo)
+    return eo.error();
+  return engine::make_local_backend(std::move(eo).value());
 }
 
 }  // namespace troupe::cli

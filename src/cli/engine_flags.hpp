@@ -18,7 +18,9 @@
 namespace troupe::cli {
 
 struct EngineFlags {
-  std::string model;  // GGUF file (--engine llama)
+  // GGUF files (--engine llama), one per -m: `troupe serve` serves several (cli/models_flags),
+  // make_backend one.
+  std::vector<std::string> models;
   std::string alias;  // the model name clients use
   std::string engine = "llama";
   // The one place the engine flags land: --parallel, -c/--ctx-size, -t/--threads, --poll,
@@ -58,8 +60,13 @@ Result<engine::SamplingDefaults> sampling_defaults(const EngineFlags& f);
 // The placement the flags give. Errors: invalid_request naming the flag.
 Result<engine::PlacementOptions> placement_options(const EngineFlags& f);
 
-// The sim engine, or llama.cpp on `model` (invalid_request when it is empty, when the
-// --chat-template-file cannot be read, or when a sampling default is out of range).
+// The llama.cpp engine options the flags give for the model file `path` (model_id: --alias).
+// Errors: invalid_request when the --chat-template-file cannot be read, a sampling default is
+// out of range, or the placement is invalid.
+Result<engine::EngineOptions> engine_options(const EngineFlags& f, const std::string& path);
+
+// The sim engine, or llama.cpp on the one -m model (invalid_request when there is none or
+// several, or as engine_options).
 Result<std::unique_ptr<engine::Backend>> make_backend(const EngineFlags& f);
 
 }  // namespace troupe::cli

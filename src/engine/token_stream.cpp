@@ -3,6 +3,7 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <vector>
 
 namespace troupe::engine {
 namespace detail {
@@ -88,6 +89,11 @@ class StreamChannel : public std::enable_shared_from_this<StreamChannel> {
     return cancelled_;
   }
 
+  void attach(std::shared_ptr<void> resource) {
+    std::lock_guard lock(mu_);
+    attached_.push_back(std::move(resource));
+  }
+
   // The producer went away: make sure the consumer sees an end.
   void writer_gone() {
     if (!final_pushed_unlocked()) {
@@ -132,6 +138,8 @@ class StreamChannel : public std::enable_shared_from_this<StreamChannel> {
   bool cancelled_ = false;
   bool final_pushed_ = false;
   bool delivered_final_ = false;
+  // Released with the channel, when both ends are gone (TokenStream::attach).
+  std::vector<std::shared_ptr<void>> attached_;
 };
 
 void async_next_impl(const std::shared_ptr<StreamChannel>& ch, NextHandler deliver,
@@ -193,6 +201,10 @@ std::optional<StreamEvent> TokenStream::try_next() {
 void TokenStream::cancel() {
   if (ch_)
     ch_->cancel();
+}
+
+void TokenStream::attach(std::shared_ptr<void> resource) {
+  ch_->attach(std::move(resource));
 }
 
 std::pair<StreamWriter, TokenStream> make_stream() {

@@ -98,6 +98,11 @@ class TokenStream {
   // Cancels the request (idempotent). The destructor does the same.
   void cancel();
 
+  // Keeps `resource` alive until both ends of the stream are gone (the consumer dropped the
+  // stream and the producer its writer), then releases it on the thread that let go last.
+  // E.g. a lease that keeps the model serving this request loaded. Precondition: valid().
+  void attach(std::shared_ptr<void> resource);
+
   bool valid() const noexcept { return ch_ != nullptr; }
 
  private:

@@ -77,6 +77,7 @@ Result<void> fill_common(const api::GenerationParams& p, const engine::ModelInfo
   stop.min_tokens = p.min_tokens;
   job.model = model.id;
   job.task.model = model.id;
+  job.task.keep_alive = p.keep_alive;
   job.stream = p.stream;
   job.include_usage = p.include_usage;
   return {};
