@@ -357,6 +357,15 @@ std::string model_json(const ModelEntry& model) {
                  ",\"object\":\"model\",\"created\":{},\"owned_by\":", model.created);
   append_json_string(out, model.owned_by);
   fmt::format_to(std::back_inserter(out), ",\"meta\":{{\"n_ctx\":{}}}", model.n_ctx);
+  if (!model.aliases.empty()) {
+    out += ",\"aliases\":[";
+    for (std::size_t i = 0; i < model.aliases.size(); ++i) {
+      if (i > 0)
+        out += ',';
+      append_json_string(out, model.aliases[i]);
+    }
+    out += ']';
+  }
   if (!model.state.empty()) {
     out += ",\"status\":{\"value\":";
     append_json_string(out, model.state);

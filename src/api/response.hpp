@@ -98,6 +98,7 @@ struct ModelEntry {
   // it failed; empty for a fixed model (no "status" is written then).
   std::string state;
   std::string state_message;
+  std::vector<std::string> aliases;  // written as "aliases" when there are any
 };
 
 // {"id", "object": "model", "created", "owned_by", "meta": {"n_ctx"}} and, for a loadable

@@ -23,7 +23,8 @@ struct ModelInfo {
   std::int32_t n_ctx = 0;  // context per sequence
   std::int32_t n_vocab = 0;
   std::string owned_by = "troupe";
-  std::int64_t created = 0;  // unix seconds
+  std::int64_t created = 0;          // unix seconds
+  std::vector<std::string> aliases;  // more names requests may use for it
   // Where the model stands in a server that loads models on demand (models::ModelSet):
   // "unloaded", "loading", "loaded", "unloading" or "failed" (`state_message` then says why);
   // empty for a backend whose models are fixed (/v1/models then shows no status).

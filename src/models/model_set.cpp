@@ -22,6 +22,7 @@ std::vector<engine::ModelInfo> initial_infos(const ModelSetOptions& o) {
   for (const auto& c : o.models) {
     engine::ModelInfo m;
     m.id = c.id();
+    m.aliases = c.options.aliases;
     if (c.options.n_parallel > 0)
       m.n_ctx = c.options.n_ctx / c.options.n_parallel;
     m.state = state_name(ModelState::unloaded);

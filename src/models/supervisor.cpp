@@ -401,6 +401,7 @@ engine::ModelInfo ModelSupervisor::info(std::size_t i) const {
       m = models.front();
   }
   m.id = s.config.id();
+  m.aliases = s.config.options.aliases;
   if (m.n_ctx == 0 && s.config.options.n_parallel > 0)
     m.n_ctx = s.config.options.n_ctx / s.config.options.n_parallel;
   const bool leaving = s.draining && s.state == ModelState::loaded;

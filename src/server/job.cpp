@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "chatfmt/chat_format.hpp"
 
 namespace troupe::server {
@@ -130,7 +132,7 @@ Result<engine::ModelInfo> find_model(const std::string& name,
   if (name.empty())
     return models.front();
   for (const auto& m : models) {
-    if (m.id == name)
+    if (m.id == name || std::find(m.aliases.begin(), m.aliases.end(), name) != m.aliases.end())
       return m;
   }
   return Error{Errc::not_found, fmt::format("The model '{}' does not exist", name), "model"};

@@ -97,7 +97,7 @@ net::awaitable<bool> answer_health(Connection& c) {
 }
 
 api::ModelEntry model_entry(const engine::ModelInfo& m) {
-  return {m.id, m.created, m.owned_by, m.n_ctx, m.state, m.state_message};
+  return {m.id, m.created, m.owned_by, m.n_ctx, m.state, m.state_message, m.aliases};
 }
 
 net::awaitable<bool> answer_models(Connection& c) {
