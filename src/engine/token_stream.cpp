@@ -3,7 +3,6 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
-#include <vector>
 
 namespace troupe::engine {
 namespace detail {
@@ -89,11 +88,6 @@ class StreamChannel : public std::enable_shared_from_this<StreamChannel> {
     return cancelled_;
   }
 
-  void attach(std::shared_ptr<void> resource) {
-    std::lock_guard lock(mu_);
-    attached_.push_back(std::move(resource));
-  }
-
   // The producer went away: make sure the consumer sees an end.
   void writer_gone() {
     if (!final_pushed_unlocked()) {
@@ -138,8 +132,6 @@ class StreamChannel : public std::enable_shared_from_this<StreamChannel> {
   bool cancelled_ = false;
   bool final_pushed_ = false;
   bool delivered_final_ = false;
-  // Released with the channel, when both ends are gone (TokenStream::attach).
-  std::vector<std::shared_ptr<void>> attached_;
 };
 
 void async_next_impl(const std::shared_ptr<StreamChannel>& ch, NextHandler deliver,
@@ -181,7 +173,9 @@ void StreamWriter::on_cancel(std::function<void()> fn) {
 TokenStream& TokenStream::operator=(TokenStream&& other) noexcept {
   if (this != &other) {
     cancel();
+    attached_.clear();  // after the cancel (see attach)
     ch_ = std::move(other.ch_);
+    attached_ = std::move(other.attached_);
   }
   return *this;
 }
@@ -204,7 +198,7 @@ void TokenStream::cancel() {
 }
 
 void TokenStream::attach(std::shared_ptr<void> resource) {
-  ch_->attach(std::move(resource));
+  attached_.push_back(std::move(resource));
 }
 
 std::pair<StreamWriter, TokenStream> make_stream() {
