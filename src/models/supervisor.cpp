@@ -198,8 +198,8 @@ void ModelSupervisor::request_load(std::size_t i) {
       spdlog::warn("{}", refused->message);
       s.state = ModelState::failed;
       s.reason = refused->message;
-      fail_waiters(i, *refused);
-      return publish(i);
+      publish(i);
+      return fail_waiters(i, *refused);
     }
     s.estimate = est->total();
   }
@@ -296,11 +296,11 @@ void ModelSupervisor::on_load_done(LoadDone& d) {
     s.state = ModelState::failed;
     s.reason = d.error ? d.error->message : "the load failed";
     spdlog::warn("model {}: failed to load: {}", s.config.id(), s.reason);
+    publish(d.index);  // before the answers: an asker sees the state its answer implies
     fail_waiters(
         d.index,
         Error{Errc::engine_failed,
               fmt::format("model '{}' failed to load: {}", s.config.id(), s.reason), "model"});
-    publish(d.index);
     return admit_pending();
   }
   s.state = ModelState::loaded;
@@ -310,6 +310,7 @@ void ModelSupervisor::on_load_done(LoadDone& d) {
   publish(d.index);
   auto waiting = std::move(s.waiting);
   s.waiting.clear();
+  count_waiting();
   for (auto& a : waiting)
     lease(d.index, a);
   for (auto& r : s.load_waiters)
@@ -384,12 +385,15 @@ void ModelSupervisor::on_unload_model(UnloadModel& m) {
 
 void ModelSupervisor::fail_waiters(std::size_t i, const Error& e) {
   Slot& s = slots_[i];
-  for (auto& a : s.waiting)
-    a.reply.fail(e);
+  auto waiting = std::move(s.waiting);
+  auto load_waiters = std::move(s.load_waiters);
   s.waiting.clear();
-  for (auto& r : s.load_waiters)
-    r.fail(e);
   s.load_waiters.clear();
+  count_waiting();  // before the answers, as the state
+  for (auto& a : waiting)
+    a.reply.fail(e);
+  for (auto& r : load_waiters)
+    r.fail(e);
 }
 
 engine::ModelInfo ModelSupervisor::info(std::size_t i) const {

@@ -117,7 +117,7 @@ TEST(ModelSupervisor, RequestsWaitWhileTheirModelLoads) {
     EXPECT_TRUE(collect(s).finished);
   }
   EXPECT_EQ(gate.loads("a"), 1);  // one load for both
-  EXPECT_EQ(set->stats().requests_queued, 0);
+  EXPECT_TRUE(wait_for([&] { return set->stats().requests_queued == 0; }));
 }
 
 TEST(ModelSupervisor, AFailedLoadFailsItsQueueAndTheNextRequestLoadsAgain) {
