@@ -52,7 +52,10 @@ const char* state_name(ModelState s) {
 
 ModelSupervisor::ModelSupervisor(ModelSetOptions options, ModelLoader loader, ModelBoard& board,
                                  asio::thread_pool::executor_type jobs)
-    : options_(std::move(options)), loader_(std::move(loader)), board_(board), jobs_(jobs) {
+    : options_(std::move(options)),
+      loader_(std::move(loader)),
+      board_(board),
+      jobs_(std::move(jobs)) {
   for (auto& c : options_.models) {
     Slot s;
     s.config = c;
