@@ -103,6 +103,12 @@ void ModelBoard::count_unload(std::size_t i) {
   ++counters_[i].unloads;
 }
 
+void ModelBoard::set_progress(std::size_t i, float fraction) {
+  std::lock_guard lock(mu_);
+  if (infos_[i].state == "loading")
+    infos_[i].state_message = fmt::format("{:.0f}% loaded", fraction * 100.0f);
+}
+
 void ModelBoard::set_waiting(std::int64_t requests) {
   std::lock_guard lock(mu_);
   waiting_ = requests;

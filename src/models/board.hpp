@@ -40,6 +40,9 @@ class ModelBoard {
   void count_load(std::size_t i, double seconds, bool ok);
   void count_unload(std::size_t i);
   void set_waiting(std::int64_t requests);
+  // Model i's load is `fraction` done: its state message while it is loading. Called by the
+  // loading thread.
+  void set_progress(std::size_t i, float fraction);
 
  private:
   struct Counters {

@@ -279,7 +279,16 @@ void ModelSupervisor::start_load(std::size_t i) {
   spdlog::info("model {}: loading {}{}", s.config.id(), s.config.options.model_path,
                s.estimate > 0 ? fmt::format(" (about {})", format_bytes(s.estimate)) : "");
   publish(i);
-  asio::post(jobs_, [ref = self(), i, config = s.config, load = loader_.load] {
+  auto config = s.config;
+  config.options.on_load_progress = [board = &board_, i, id = s.config.id(),
+                                     quarter = 0](float fraction) mutable {
+    board->set_progress(i, fraction);
+    if (const int now = static_cast<int>(fraction * 4.0f); now > quarter) {
+      quarter = now;  // the log says each quarter once
+      spdlog::info("model {}: loading, {}%", id, now * 25);
+    }
+  };
+  asio::post(jobs_, [ref = self(), i, config = std::move(config), load = loader_.load] {
     const auto t0 = Clock::now();
     auto r = load(config);
     LoadDone done{i, nullptr, std::nullopt,

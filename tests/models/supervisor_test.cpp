@@ -38,6 +38,8 @@ class Gate {
   ModelLoader loader() {
     ModelLoader l;
     l.load = [this](const ModelConfig& c) -> Result<std::unique_ptr<engine::Backend>> {
+      if (c.options.on_load_progress)
+        c.options.on_load_progress(0.5f);  // halfway, as llama.cpp reports it
       std::unique_lock lock(mu_);
       started_.insert(c.id());
       cv_.wait(lock, [&] { return open_.count(c.id()) > 0; });
@@ -78,10 +80,10 @@ engine::Task task(const std::string& m, const std::string& prompt = "hi") {
   return t;
 }
 
-std::string state(const engine::Backend& b, const std::string& id) {
+std::string state(const engine::Backend& b, const std::string& id, bool message = false) {
   for (const auto& m : b.models()) {
     if (m.id == id)
-      return m.state;
+      return message ? m.state_message : m.state;
   }
   return "absent";
 }
@@ -110,6 +112,7 @@ TEST(ModelSupervisor, RequestsWaitWhileTheirModelLoads) {
   auto second = start(*set, task("a"));
   ASSERT_TRUE(wait_for([&] { return state(*set, "a") == "loading"; }));
   ASSERT_TRUE(wait_for([&] { return set->stats().requests_queued == 2; }));
+  ASSERT_TRUE(wait_for([&] { return state(*set, "a", true) == "50% loaded"; }));
   EXPECT_EQ(first.wait_for(0s), std::future_status::timeout);
   gate.open("a");
   for (auto* f : {&first, &second}) {
