@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "api/json_reader.hpp"
+#include "util/duration.hpp"
 
 namespace troupe::api {
 namespace json = boost::json;
@@ -307,6 +308,36 @@ void read_structured_output(JsonReader& r, GenerationParams& p) {
   }
 }
 
+}  // namespace
+
+void read_keep_alive(JsonReader& r, std::optional<std::chrono::milliseconds>& out) {
+  const json::value* v = r.find("keep_alive");
+  if (v == nullptr || r.failed())
+    return;
+  constexpr const char* what =
+      "keep_alive must be a number of seconds or a duration such as \"5m\" (negative: keep "
+      "the model loaded)";
+  if (v->is_number()) {
+    const double s = v->to_number<double>();
+    if (!std::isfinite(s) || s > 1e9)
+      return r.fail(what, "keep_alive");
+    out = s < 0 ? std::chrono::milliseconds(-1)
+                : std::chrono::milliseconds(static_cast<std::int64_t>(s * 1000.0));
+    return;
+  }
+  if (!v->is_string())
+    return r.fail(what, "keep_alive");
+  std::string_view text = v->get_string();
+  const bool negative = !text.empty() && text.front() == '-';
+  auto d = util::parse_duration(negative ? text.substr(1) : text, util::DurationUnit::seconds);
+  if (!d)
+    return r.fail(what, "keep_alive");
+  out = negative ? std::chrono::milliseconds(-1)
+                 : std::chrono::duration_cast<std::chrono::milliseconds>(*d);
+}
+
+namespace {
+
 // Reads the fields shared by chat and text completions.
 void read_generation(JsonReader& r, GenerationParams& p, bool chat) {
   r.string("model", p.model);
@@ -336,6 +367,7 @@ void read_generation(JsonReader& r, GenerationParams& p, bool chat) {
   p.min_tokens = min_tokens.value_or(0);
   r.string("user", p.user);
   read_structured_output(r, p);
+  read_keep_alive(r, p.keep_alive);
 }
 
 // Content as a string, or an array of {"type": "text", "text": "..."} parts joined by '\n'.
@@ -773,6 +805,16 @@ Result<DetokenizeRequest> parse_detokenize_request(std::string_view body) {
   if (r.failed())
     return *r.error();
   return req;
+}
+
+Result<std::string> parse_model_action_request(std::string_view body) {
+  auto obj = parse_json_object(body);
+  if (!obj)
+    return obj.error();
+  const auto* m = obj->if_contains("model");
+  if (m == nullptr || !m->is_string() || m->get_string().empty())
+    return invalid("'model' is required: the id of a model, e.g. {\"model\": \"qwen\"}", "model");
+  return std::string(m->get_string());
 }
 
 }  // namespace troupe::api

@@ -8,6 +8,7 @@
 //
 // Pure functions, safe to call from any thread.
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -73,7 +74,15 @@ struct GenerationParams {
   std::optional<std::string> json_schema;
   std::string schema_param;
   std::optional<std::string> grammar;
+  // Ollama's keep_alive: seconds (a number) or a duration ("5m", "30s", "1h"); 0 unloads the
+  // model once it is idle, a negative value keeps it loaded (stored as -1 ms).
+  std::optional<std::chrono::milliseconds> keep_alive;
 };
+
+class JsonReader;
+
+// Reads keep_alive from `r` into `out` (see GenerationParams::keep_alive).
+void read_keep_alive(JsonReader& r, std::optional<std::chrono::milliseconds>& out);
 
 struct ChatRequest {
   GenerationParams params;
@@ -95,6 +104,10 @@ struct CompletionRequest {
   CompletionPrompt prompt;
   std::optional<std::int32_t> logprobs;  // [0, 5]: report the chosen token and this many more
 };
+
+// The body of POST /models/load and /models/unload: {"model": "ID"}. Returns the id.
+// Errors: invalid_request (param "model") when it is not an object with a non-empty string.
+Result<std::string> parse_model_action_request(std::string_view body);
 
 // llama-server's POST /tokenize body.
 struct TokenizeRequest {

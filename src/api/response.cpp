@@ -350,17 +350,43 @@ std::string ChunkWriter::usage_chunk(const Usage& usage) const {
   return out;
 }
 
+std::string model_json(const ModelEntry& model) {
+  std::string out = "{\"id\":";
+  append_json_string(out, model.id);
+  fmt::format_to(std::back_inserter(out),
+                 ",\"object\":\"model\",\"created\":{},\"owned_by\":", model.created);
+  append_json_string(out, model.owned_by);
+  fmt::format_to(std::back_inserter(out), ",\"meta\":{{\"n_ctx\":{}}}", model.n_ctx);
+  if (!model.aliases.empty()) {
+    out += ",\"aliases\":[";
+    for (std::size_t i = 0; i < model.aliases.size(); ++i) {
+      if (i > 0)
+        out += ',';
+      append_json_string(out, model.aliases[i]);
+    }
+    out += ']';
+  }
+  if (!model.state.empty()) {
+    out += ",\"status\":{\"value\":";
+    append_json_string(out, model.state);
+    if (model.state == "failed")
+      out += ",\"failed\":true";
+    if (!model.state_message.empty()) {
+      out += ",\"message\":";
+      append_json_string(out, model.state_message);
+    }
+    out += '}';
+  }
+  out += '}';
+  return out;
+}
+
 std::string models_json(const std::vector<ModelEntry>& models) {
   std::string out = "{\"object\":\"list\",\"data\":[";
   for (std::size_t i = 0; i < models.size(); ++i) {
     if (i > 0)
       out += ',';
-    out += "{\"id\":";
-    append_json_string(out, models[i].id);
-    fmt::format_to(std::back_inserter(out),
-                   ",\"object\":\"model\",\"created\":{},\"owned_by\":", models[i].created);
-    append_json_string(out, models[i].owned_by);
-    fmt::format_to(std::back_inserter(out), ",\"meta\":{{\"n_ctx\":{}}}}}", models[i].n_ctx);
+    out += model_json(models[i]);
   }
   out += "]}";
   return out;

@@ -94,9 +94,18 @@ struct ModelEntry {
   std::int64_t created = 0;
   std::string owned_by;
   std::int32_t n_ctx = 0;
+  // A loadable model's state ("loaded", "loading", "unloaded", "unloading", "failed") and why
+  // it failed; empty for a fixed model (no "status" is written then).
+  std::string state;
+  std::string state_message;
+  std::vector<std::string> aliases;  // written as "aliases" when there are any
 };
 
-// {"object": "list", "data": [{"id", "object": "model", "created", "owned_by", "meta"}]}
+// {"id", "object": "model", "created", "owned_by", "meta": {"n_ctx"}} and, for a loadable
+// model, "status": {"value": STATE} with "failed": true and "message" for a failed one.
+std::string model_json(const ModelEntry& model);
+
+// {"object": "list", "data": [model_json...]}
 std::string models_json(const std::vector<ModelEntry>& models);
 
 // llama-server's /tokenize answer: {"tokens": [1, 2]} or, with pieces,

@@ -11,6 +11,7 @@
 #include "cli/command.hpp"
 #include "cli/engine_flags.hpp"
 #include "cli/http_flags.hpp"
+#include "cli/models_flags.hpp"
 #include "hub/cache.hpp"
 #include "mkmodel/model_spec.hpp"
 #include "server/server.hpp"
@@ -20,6 +21,7 @@ namespace {
 
 struct ServeOptions {
   EngineFlags engine;
+  ModelsFlags models;
   HttpFlags http;
 };
 
@@ -113,8 +115,40 @@ void print_banner(const server::ServerConfig& config, std::uint16_t port, bool r
   std::fflush(stdout);
 }
 
+// Serves `backend` until a signal; prints the banner once listening.
+int serve_backend(engine::Backend& backend, const ServeOptions& o, bool random_weights) {
+  const auto config = http_config(o.http);
+  auto show_usage = [&config, random_weights](std::uint16_t port) {
+    print_banner(config, port, random_weights);
+  };
+  return server::run_until_signal(backend, config, std::max(1, o.http.io_threads), show_usage);
+}
+
+// --models-dir, --models-preset or several -m: the ModelSet, models loaded on demand.
+int run_model_set(const ServeOptions& o) {
+  auto options = model_set_options(o.engine, o.models);
+  if (!options) {
+    spdlog::error("{}", options.error().message);
+    return 1;
+  }
+  for (const auto& m : options->models)
+    spdlog::info("model {}: {} (loaded when first asked for)", m.id(), m.options.model_path);
+  auto backend = models::make_model_set(std::move(options).value());
+  if (!backend) {
+    spdlog::error("{}", backend.error().message);
+    return 1;
+  }
+  return serve_backend(**backend, o, false);
+}
+
 int run_serve(ServeOptions o) {
-  const bool random_weights = o.engine.engine == "llama" && o.engine.model.empty() &&
+  if (wants_model_set(o.engine, o.models))
+    return run_model_set(o);
+  if (auto ok = check_single_model(o.models); !ok) {
+    spdlog::error("{}", ok.error().message);
+    return 1;
+  }
+  const bool random_weights = o.engine.engine == "llama" && o.engine.models.empty() &&
                               o.engine.hf_repo.empty() && o.engine.hf_file.empty();
   if (random_weights) {
     auto path = default_model();
@@ -122,7 +156,7 @@ int run_serve(ServeOptions o) {
       spdlog::error("cannot write the default model: {}", path.error().message);
       return 1;
     }
-    o.engine.model = *path;
+    o.engine.models.push_back(*path);
   }
   auto made = make_backend(o.engine);
   if (!made) {
@@ -137,21 +171,18 @@ int run_serve(ServeOptions o) {
   }
   if (random_weights)
     backend = std::make_unique<RandomWeightsBackend>(std::move(backend));
-  const auto config = http_config(o.http);
-  auto show_usage = [&config, random_weights](std::uint16_t port) {
-    print_banner(config, port, random_weights);
-  };
-  return server::run_until_signal(*backend, config, std::max(1, o.http.io_threads), show_usage);
+  return serve_backend(*backend, o, random_weights);
 }
 
 std::function<int()> setup(CLI::App& app) {
   auto o = std::make_shared<ServeOptions>();
   add_engine_flags(app, o->engine,
-                   "GGUF model (default: a generated random-weight 'tiny' model, for trying troupe "
-                   "out)");
+                   "GGUF model; repeat it to serve several, loaded on demand (default: a "
+                   "generated random-weight 'tiny' model, for trying troupe out)");
   app.add_option("--host", o->http.config.host, "address to listen on")->capture_default_str();
   app.add_option("--port", o->http.config.port, "port (0: any free port)")->capture_default_str();
   add_http_flags(app, o->http);
+  add_models_flags(app, o->models);
   return [o] { return run_serve(*o); };
 }
 

@@ -9,6 +9,7 @@
 #include "cli/command.hpp"
 #include "cli/duration_option.hpp"
 #include "cli/engine_flags.hpp"
+#include "cli/models_flags.hpp"
 #include "cli/node_flags.hpp"
 #include "cluster/worker.hpp"
 #include "server/server.hpp"
@@ -19,6 +20,7 @@ namespace {
 struct WorkerFlags {
   cluster::NodeFlags node;
   EngineFlags engine;
+  ModelsFlags models;
   int io_threads = 2;
   int http_port = -1;  // -1: no HTTP server of its own
   std::string host = "127.0.0.1";
@@ -39,8 +41,21 @@ bool start_worker(cluster::Worker& worker) {
   return true;
 }
 
+// One model (make_backend), or a set loaded on demand (--models-dir, several -m, presets).
+Result<std::unique_ptr<engine::Backend>> worker_backend(const WorkerFlags& f) {
+  if (!wants_model_set(f.engine, f.models)) {
+    if (auto ok = check_single_model(f.models); !ok)
+      return ok.error();
+    return make_backend(f.engine);
+  }
+  auto options = model_set_options(f.engine, f.models);
+  if (!options)
+    return options.error();
+  return models::make_model_set(std::move(options).value());
+}
+
 int run_worker(const WorkerFlags& f) {
-  auto backend = make_backend(f.engine);
+  auto backend = worker_backend(f);
   if (!backend) {
     spdlog::error("{}", backend.error().message);
     return 2;
@@ -87,7 +102,10 @@ int run_worker(const WorkerFlags& f) {
 std::function<int()> setup(CLI::App& app) {
   auto f = std::make_shared<WorkerFlags>();
   add_node_flags(app, f->node);
-  add_engine_flags(app, f->engine, "GGUF model (with --engine llama: this or --hf-repo)");
+  add_engine_flags(app, f->engine,
+                   "GGUF model (with --engine llama: this or --hf-repo); repeat it to serve "
+                   "several, loaded on demand");
+  add_models_flags(app, f->models);
   app.add_option("--io-threads", f->io_threads, "I/O threads")->capture_default_str();
   app.add_option("--port", f->http_port,
                  "also serve this worker's engine over HTTP on this port (-1: off, 0: any free "

@@ -120,7 +120,9 @@ Result<engine::PlacementOptions> placement_options(const EngineFlags& f) {
 }
 
 void add_engine_flags(CLI::App& app, EngineFlags& f, const std::string& model_help) {
-  auto* model = app.add_option("-m,--model", f.model, model_help);
+  auto* model = app.add_option("-m,--model", f.models, model_help)
+                    ->expected(1)
+                    ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   const auto* hf = "Models from Hugging Face (HF_ENDPOINT, HF_TOKEN; see troupe pull --help)";
   app.add_option("--hf-repo", f.hf_repo,
                  "OWNER/NAME[:QUANT]: the cached model, else downloaded first (-hf; QUANT as "
@@ -196,9 +198,9 @@ namespace {
 Result<std::string> model_path(const EngineFlags& f) {
   if (!f.hf_repo.empty() || !f.hf_file.empty())
     return hub::resolve_model(f.hf_repo, f.hf_file);
-  if (f.model.empty())
+  if (f.models.empty())
     return Error{Errc::invalid_request, "--model (or --hf-repo) is required with --engine llama"};
-  return f.model;
+  return f.models.front();
 }
 
 // The chat template EngineOptions takes: the file's text, the name, or empty (the model's).
@@ -245,6 +247,28 @@ Result<engine::SamplingDefaults> sampling_defaults(const EngineFlags& f) {
   return d;
 }
 
+Result<engine::EngineOptions> engine_options(const EngineFlags& f, const std::string& path) {
+  auto defaults = sampling_defaults(f);
+  if (!defaults)
+    return defaults.error();
+  auto chat_template = chat_template_choice(f);
+  if (!chat_template)
+    return chat_template.error();
+  engine::EngineOptions eo = f.options;
+  eo.chat_template = std::move(chat_template).value();
+  eo.model_path = path;
+  eo.model_id = f.alias;
+  eo.defaults = *defaults;
+  auto placement = placement_options(f);
+  if (!placement)
+    return placement.error();
+  eo.placement = std::move(placement).value();
+  eo.embeddings = eo.embeddings || !f.pooling.empty();
+  if (!f.pooling.empty())
+    eo.pooling = *engine::parse_pooling(f.pooling);
+  return eo;
+}
+
 Result<std::unique_ptr<engine::Backend>> make_backend(const EngineFlags& f) {
   auto defaults = sampling_defaults(f);
   if (!defaults)
@@ -272,25 +296,17 @@ Result<std::unique_ptr<engine::Backend>> make_backend(const EngineFlags& f) {
     so.defaults = *defaults;
     return engine::make_sim_backend(so);
   }
+  if (f.models.size() > 1) {
+    return Error{Errc::invalid_request,
+                 "several --model: only troupe serve serves several models (one -m here)"};
+  }
   auto model = model_path(f);
   if (!model)
     return model.error();
-  auto chat_template = chat_template_choice(f);
-  if (!chat_template)
-    return chat_template.error();
-  engine::EngineOptions eo = f.options;
-  eo.chat_template = std::move(chat_template).value();
-  eo.model_path = std::move(model).value();
-  eo.model_id = f.alias;
-  eo.defaults = *defaults;
-  auto placement = placement_options(f);
-  if (!placement)
-    return placement.error();
-  eo.placement = std::move(placement).value();
-  eo.embeddings = eo.embeddings || !f.pooling.empty();
-  if (!f.pooling.empty())
-    eo.pooling = *engine::parse_pooling(f.pooling);
-  return engine::make_local_backend(eo);
+  auto eo = engine_options(f, model.value());
+  if (!eo)
+    return eo.error();
+  return engine::make_local_backend(std::move(eo).value());
 }
 
 }  // namespace troupe::cli

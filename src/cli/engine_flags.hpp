@@ -18,7 +18,9 @@
 namespace troupe::cli {
 
 struct EngineFlags {
-  std::string model;  // GGUF file (--engine llama)
+  // GGUF files (--engine llama), one per -m: `troupe serve` serves several (cli/models_flags),
+  // make_backend one.
+  std::vector<std::string> models;
   // Or a model from Hugging Face (hub/): --hf-repo OWNER/NAME[:QUANT] (-hf), --hf-file FILE.
   std::string hf_repo;
   std::string hf_file;
@@ -61,10 +63,14 @@ Result<engine::SamplingDefaults> sampling_defaults(const EngineFlags& f);
 // The placement the flags give. Errors: invalid_request naming the flag.
 Result<engine::PlacementOptions> placement_options(const EngineFlags& f);
 
-// The sim engine, or llama.cpp on `model` or on the --hf-repo/--hf-file model (from the cache,
-// else downloaded first: hub::resolve_model). invalid_request when there is no model or both
-// kinds, when the --chat-template-file cannot be read, or when a sampling default is out of
-// range; the hub's errors.
+// The llama.cpp engine options the flags give for the model file `path` (model_id: --alias).
+// Errors: invalid_request when the --chat-template-file cannot be read, a sampling default is
+// out of range, or the placement is invalid.
+Result<engine::EngineOptions> engine_options(const EngineFlags& f, const std::string& path);
+
+// The sim engine, or llama.cpp on the one -m model or on the --hf-repo/--hf-file model (from
+// the cache, else downloaded first: hub::resolve_model). invalid_request when there is no model,
+// several, or as engine_options; the hub's errors.
 Result<std::unique_ptr<engine::Backend>> make_backend(const EngineFlags& f);
 
 }  // namespace troupe::cli

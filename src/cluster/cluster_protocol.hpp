@@ -62,6 +62,9 @@ inline constexpr const char* capacity = "capacity";  // sequences decoded togeth
 // "<running> <queued> <kv_usage>": gauges in one entry, so one gossip update carries them.
 inline constexpr const char* load = "load";
 inline constexpr const char* state = "state";  // "loading" | "ready" | "failed"
+// A worker that loads models on demand (troupe worker --models-dir): the ids of the models it
+// has loaded now, comma-separated ("" when none). Absent: every published model is loaded.
+inline constexpr const char* loaded = "loaded";
 }  // namespace meta
 
 struct GenerateRequest {

@@ -1,5 +1,6 @@
 #include "cluster/directory.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <map>
 #include <sstream>
@@ -38,6 +39,8 @@ WorkerEntry entry_for(const remote::RegistrySnapshot& s, const remote::ActorAddr
     const WorkerMeta wm = parse_worker_meta(m->meta);
     e.capacity = wm.capacity;
     e.load = wm.load;
+    e.loaded =
+        !wm.loaded || std::find(wm.loaded->begin(), wm.loaded->end(), model) != wm.loaded->end();
   }
   return e;
 }
@@ -53,6 +56,14 @@ WorkerMeta parse_worker_meta(const std::map<std::string, std::string>& m) {
   w.n_vocab = static_cast<std::int32_t>(to_int(m, meta::n_vocab, 0));
   if (auto it = m.find(meta::load); it != m.end())
     w.load = parse_load(it->second);
+  if (auto it = m.find(meta::loaded); it != m.end()) {
+    w.loaded.emplace();
+    std::istringstream in(it->second);
+    for (std::string id; std::getline(in, id, ',');) {
+      if (!id.empty())
+        w.loaded->push_back(id);
+    }
+  }
   return w;
 }
 

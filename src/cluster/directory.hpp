@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,7 +29,9 @@ WorkerLoad parse_load(std::string_view text);
 // What a worker gossips in its member metadata (cluster_protocol.hpp's meta keys), parsed in
 // this one place: an absent or malformed value reads as the default below.
 struct WorkerMeta {
-  std::string model;          // empty: none
+  std::string model;  // empty: none
+  // The models it has loaded (meta::loaded), or nullopt when it does not say: all of them.
+  std::optional<std::vector<std::string>> loaded;
   std::int64_t capacity = 1;  // at least 1
   std::int32_t n_ctx = 0;
   std::int32_t n_vocab = 0;
@@ -41,6 +44,7 @@ struct WorkerEntry {
   std::string model;
   std::int64_t capacity = 1;
   WorkerLoad load;
+  bool loaded = true;  // the model is loaded there (or the worker's models are fixed)
 };
 
 // The live workers publishing `model`, in node id order.

@@ -86,6 +86,12 @@ std::optional<Send> Gateway::Impl::route_locked(std::uint64_t id, Pending& p, st
     if (std::find(p.tried.begin(), p.tried.end(), w.engine.node) == p.tried.end())
       workers.push_back(std::move(w));
   }
+  // Prefer the workers that have the model loaded (gossip): the others would load it first.
+  if (std::any_of(workers.begin(), workers.end(), [](const auto& w) { return w.loaded; })) {
+    workers.erase(
+        std::remove_if(workers.begin(), workers.end(), [](const auto& w) { return !w.loaded; }),
+        workers.end());
+  }
   if (workers.empty()) {
     *why = p.tried.empty() ? fmt::format("no worker serves model '{}'", p.task.model)
                            : fmt::format("no other worker serves model '{}'", p.task.model);

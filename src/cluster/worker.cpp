@@ -15,6 +15,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <map>
 #include <mutex>
+#include <optional>
 
 #include "cluster/cluster_protocol.hpp"
 
@@ -33,6 +34,23 @@ struct Running {
   asio::cancellation_signal signal;
   bool cancelled = false;
 };
+
+// meta::loaded's value: the loaded models' ids, or nullopt for a backend of fixed models.
+std::optional<std::string> loaded_string(const std::vector<engine::ModelInfo>& models) {
+  std::optional<std::string> out;
+  for (const auto& m : models) {
+    if (m.state.empty())
+      continue;
+    if (!out)
+      out.emplace();
+    if (m.state == "loaded") {
+      if (!out->empty())
+        *out += ',';
+      *out += m.id;
+    }
+  }
+  return out;
+}
 
 std::string load_string(const engine::BackendStats& s) {
   return fmt::format("{} {} {:.3f}", s.requests_running, s.requests_queued, s.kv_cache_usage_ratio);
@@ -247,6 +265,8 @@ std::vector<std::string> Worker::Impl::publish(const std::shared_ptr<Impl>& self
     node.set_metadata(meta::n_vocab, std::to_string(models.front().n_vocab));
     node.set_metadata(meta::capacity, std::to_string(std::max<std::int64_t>(1, options.capacity)));
     node.set_metadata(meta::load, load_string(backend.stats()));
+    if (auto loaded = loaded_string(models))
+      node.set_metadata(meta::loaded, *loaded);
     node.set_metadata(meta::state, "ready");
   }
   std::weak_ptr<Impl> weak = self;
@@ -268,11 +288,17 @@ std::vector<std::string> Worker::Impl::publish(const std::shared_ptr<Impl>& self
 
 asio::awaitable<void> Worker::Impl::report_load([[maybe_unused]] std::shared_ptr<Impl> self) {
   std::string last;
+  std::optional<std::string> last_loaded;
   while (!stopped.load()) {
     auto now = load_string(backend.stats());
     if (now != last) {
       node.set_metadata(meta::load, now);
       last = std::move(now);
+    }
+    // A worker that loads models on demand says which are loaded now.
+    if (auto loaded = loaded_string(backend.models()); loaded && loaded != last_loaded) {
+      node.set_metadata(meta::loaded, *loaded);
+      last_loaded = std::move(loaded);
     }
     timer.expires_after(options.load_interval);
     boost::system::error_code ec;

@@ -1,7 +1,8 @@
 #pragma once
 // Worker: serves a local engine::Backend to the cluster. Publishes "engine/<model>" on the
 // node for every model the backend serves and gossips its model, capacity and load as
-// member metadata (cluster_protocol.hpp), refreshed every `load_interval` while it changes.
+// member metadata (cluster_protocol.hpp), refreshed every `load_interval` while it changes;
+// a backend that loads models on demand (models::ModelSet) also gossips which are loaded.
 //
 // For each GenerateRequest it calls Backend::generate and forwards every event, in order, as
 // a StreamUpdate tell to the request's reply_to actor. A CancelRequest from the same gateway

@@ -23,7 +23,13 @@ struct ModelInfo {
   std::int32_t n_ctx = 0;  // context per sequence
   std::int32_t n_vocab = 0;
   std::string owned_by = "troupe";
-  std::int64_t created = 0;  // unix seconds
+  std::int64_t created = 0;          // unix seconds
+  std::vector<std::string> aliases;  // more names requests may use for it
+  // Where the model stands in a server that loads models on demand (models::ModelSet):
+  // "unloaded", "loading", "loaded", "unloading" or "failed" (`state_message` then says why);
+  // empty for a backend whose models are fixed (/v1/models then shows no status).
+  std::string state;
+  std::string state_message;
 };
 
 enum class HealthState { loading, ready, failed };
@@ -96,6 +102,20 @@ class Backend {
     co_return pieces;
   }
 
+  // Loads `model` (POST /models/load) and completes once it is loaded, or with the reason it
+  // could not be. Default: Errc::invalid_request "this server holds one fixed model", for
+  // backends whose models are fixed at start (the single-model engine, the gateway).
+  virtual boost::asio::awaitable<Result<ModelInfo>> load_model(std::string model) {
+    co_return fixed_models_error(model);
+  }
+
+  // Unloads `model` (POST /models/unload): at once when it is idle, else as soon as its
+  // running and queued requests end (they are never cut); completes with its state then
+  // ("unloaded", or "unloading"). Default: as load_model's.
+  virtual boost::asio::awaitable<Result<ModelInfo>> unload_model(std::string model) {
+    co_return fixed_models_error(model);
+  }
+
   // The models served. The first is the default.
   virtual std::vector<ModelInfo> models() const = 0;
 
@@ -110,6 +130,14 @@ class Backend {
   // Further Prometheus text-format series (complete families: # HELP, # TYPE, samples) that
   // the server appends to /metrics; e.g. the cluster gateway's per-worker state.
   virtual std::string extra_metrics() const { return {}; }
+
+ protected:
+  static Error fixed_models_error(const std::string& model) {
+    return Error{Errc::invalid_request,
+                 "this server holds one fixed model and cannot load or unload '" + model +
+                     "': serve several with troupe serve --models-dir DIR (or several --model)",
+                 "model"};
+  }
 };
 
 }  // namespace troupe::engine

@@ -182,7 +182,8 @@ Coordinator::~Coordinator() {
 }
 
 void Coordinator::load() {
-  auto model = LlamaModel::load({options_.model_path, options_.placement});
+  auto model =
+      LlamaModel::load({options_.model_path, options_.placement, options_.on_load_progress});
   if (!model)
     return set_health(HealthState::failed, model.error().message);
   model_ = std::move(model.value());

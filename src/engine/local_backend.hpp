@@ -3,6 +3,7 @@
 // one SequenceActor per request. This is the factory the CLI uses.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -39,6 +40,9 @@ struct EngineOptions {
   // turns). An embedding-only model (BERT) implies it and refuses generation.
   bool embeddings = false;
   Pooling pooling = Pooling::model;  // --pooling: overrides the model's
+  // Called while the model loads with the fraction done (0 to 1), on the loader thread; may
+  // be empty (models::ModelSet shows it in /v1/models and the log).
+  std::function<void(float)> on_load_progress;
 };
 
 // The BatchEngine's part of the options, field by field by name. (EngineOptions stays a flat

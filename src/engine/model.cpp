@@ -22,6 +22,14 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::load(const ModelLoadOptions& opt
   std::vector<float> split;
   if (auto r = apply_model_placement(options.placement, params, devices, split); !r)
     return r.error();
+  if (options.on_progress) {
+    params.progress_callback = [](float progress, void* user) {
+      (*static_cast<const std::function<void(float)>*>(user))(progress);
+      return true;  // go on loading
+    };
+    params.progress_callback_user_data =
+        const_cast<std::function<void(float)>*>(&options.on_progress);
+  }
   ModelPtr model(llama_model_load_from_file(options.path.c_str(), params));
   if (!model) {
     return Error{Errc::engine_failed, fmt::format("llama.cpp could not load {}", options.path)};

@@ -6,6 +6,7 @@
 // Thread-safety: immutable after load(); every const member may be called from any thread
 // concurrently (llama.cpp's vocabulary is read-only once loaded).
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -22,6 +23,9 @@ namespace troupe::engine {
 struct ModelLoadOptions {
   std::string path;
   PlacementOptions placement;  // GPU offload, mmap, mlock (the context's parts are not read)
+  // Called during the load with the fraction done (0 to 1), on the loading thread; may be
+  // empty. Must be quick and must not throw.
+  std::function<void(float)> on_progress;
 };
 
 class LlamaModel final : public TokenText {

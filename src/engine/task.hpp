@@ -2,6 +2,7 @@
 // Task: one generation request as the engine sees it. Plain structs, no JSON, no HTTP: the
 // server turns a wire request into a Task at once, the remote layer serializes it as it is.
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -119,6 +120,11 @@ struct Task {
   StopParams stop;
   std::string request_id;                    // for logs and tracing only
   std::optional<EmbeddingParams> embedding;  // set: an embedding request (sampling unused)
+  // Ollama's keep_alive: how long the model stays loaded once this request and the others
+  // using it are done (0: unload at once; negative: never unload). Unset: the server's
+  // --idle-unload. Only a backend that loads and unloads models (models::ModelSet) acts on
+  // it; a server with one fixed model keeps it loaded whatever this says.
+  std::optional<std::chrono::milliseconds> keep_alive;
 };
 
 // What a request's unset sampling and stop fields mean on the engine that serves it (flags of

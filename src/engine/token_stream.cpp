@@ -173,7 +173,9 @@ void StreamWriter::on_cancel(std::function<void()> fn) {
 TokenStream& TokenStream::operator=(TokenStream&& other) noexcept {
   if (this != &other) {
     cancel();
+    attached_.clear();  // after the cancel (see attach)
     ch_ = std::move(other.ch_);
+    attached_ = std::move(other.attached_);
   }
   return *this;
 }
@@ -193,6 +195,10 @@ std::optional<StreamEvent> TokenStream::try_next() {
 void TokenStream::cancel() {
   if (ch_)
     ch_->cancel();
+}
+
+void TokenStream::attach(std::shared_ptr<void> resource) {
+  attached_.push_back(std::move(resource));
 }
 
 std::pair<StreamWriter, TokenStream> make_stream() {

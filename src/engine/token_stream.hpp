@@ -25,6 +25,7 @@
 #include <memory>
 #include <optional>
 #include <utility>
+#include <vector>
 
 #include "engine/events.hpp"
 
@@ -98,10 +99,16 @@ class TokenStream {
   // Cancels the request (idempotent). The destructor does the same.
   void cancel();
 
+  // Keeps `resource` alive as long as this stream object: it is released when the stream is
+  // destroyed or assigned to, after the request was cancelled (on the consumer's thread). E.g.
+  // a lease that keeps the model serving this request loaded while the request is wanted.
+  void attach(std::shared_ptr<void> resource);
+
   bool valid() const noexcept { return ch_ != nullptr; }
 
  private:
   std::shared_ptr<detail::StreamChannel> ch_;
+  std::vector<std::shared_ptr<void>> attached_;  // see attach()
 };
 
 // Creates a connected pair.

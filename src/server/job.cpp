@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "chatfmt/chat_format.hpp"
 
 namespace troupe::server {
@@ -77,6 +79,7 @@ Result<void> fill_common(const api::GenerationParams& p, const engine::ModelInfo
   stop.min_tokens = p.min_tokens;
   job.model = model.id;
   job.task.model = model.id;
+  job.task.keep_alive = p.keep_alive;
   job.stream = p.stream;
   job.include_usage = p.include_usage;
   return {};
@@ -129,7 +132,7 @@ Result<engine::ModelInfo> find_model(const std::string& name,
   if (name.empty())
     return models.front();
   for (const auto& m : models) {
-    if (m.id == name)
+    if (m.id == name || std::find(m.aliases.begin(), m.aliases.end(), name) != m.aliases.end())
       return m;
   }
   return Error{Errc::not_found, fmt::format("The model '{}' does not exist", name), "model"};

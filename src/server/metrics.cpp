@@ -128,17 +128,21 @@ void Metrics::render_server(std::string& out) const {
          "Tokens of the inputs of answered embeddings and rerank requests.", "counter",
          static_cast<double>(embedding_tokens_.load()));
   render_connections(out);
-  render_histogram(out, "troupe_time_to_first_token_seconds",
-                   "Time from request received to first token sent.",
-                   time_to_first_token.snapshot());
+  render_histogram(
+      out, "troupe_time_to_first_token_seconds",
+      "Time from request received to first token sent; includes loading the model when the "
+      "request had to wait for it (troupe serve --models-dir).",
+      time_to_first_token.snapshot());
   render_histogram(out, "troupe_inter_token_latency_seconds",
                    "Time between consecutive tokens of one request.",
                    inter_token_latency.snapshot());
   render_histogram(out, "troupe_e2e_request_latency_seconds",
                    "Time from request received to its last token.", e2e_request_latency.snapshot());
-  render_histogram(out, "troupe_request_queue_time_seconds",
-                   "Time from request received to admission by the engine.",
-                   request_queue_time.snapshot());
+  render_histogram(
+      out, "troupe_request_queue_time_seconds",
+      "Time from request received to admission by the engine; includes loading the model "
+      "when the request had to wait for it.",
+      request_queue_time.snapshot());
 }
 
 void Metrics::render_connections(std::string& out) const {

@@ -36,6 +36,10 @@ constexpr std::array routes = {
     RouteEntry{"/v1/responses", Endpoint::responses, Method::post},
     RouteEntry{"/responses", Endpoint::responses, Method::post},
     RouteEntry{"/messages/count_tokens", Endpoint::count_tokens, Method::post},
+    RouteEntry{"/models/load", Endpoint::model_load, Method::post},
+    RouteEntry{"/v1/models/load", Endpoint::model_load, Method::post},
+    RouteEntry{"/models/unload", Endpoint::model_unload, Method::post},
+    RouteEntry{"/v1/models/unload", Endpoint::model_unload, Method::post},
 };
 
 }  // namespace
@@ -94,6 +98,10 @@ std::string_view endpoint_name(Endpoint e) {
       return "response_item";
     case Endpoint::webui:
       return "webui";
+    case Endpoint::model_load:
+      return "model_load";
+    case Endpoint::model_unload:
+      return "model_unload";
     case Endpoint::unknown:
       break;
   }

@@ -21,6 +21,8 @@ enum class Endpoint {
   responses,      // OpenAI's POST /v1/responses
   response_item,  // GET / DELETE /v1/responses/{id}
   webui,          // GET / HEAD of the chat page: "/" and "/webui/..." (webui/assets.hpp)
+  model_load,     // POST /models/load {"model": ID}
+  model_unload,   // POST /models/unload {"model": ID}
   unknown,
 };
 

@@ -96,11 +96,14 @@ net::awaitable<bool> answer_health(Connection& c) {
   co_return co_await write_response(c, error_response(c, e));
 }
 
+api::ModelEntry model_entry(const engine::ModelInfo& m) {
+  return {m.id, m.created, m.owned_by, m.n_ctx, m.state, m.state_message, m.aliases};
+}
+
 net::awaitable<bool> answer_models(Connection& c) {
   std::vector<api::ModelEntry> entries;
-  for (const auto& m : c.ctx.backend.models()) {
-    entries.push_back({m.id, m.created, m.owned_by, m.n_ctx});
-  }
+  for (const auto& m : c.ctx.backend.models())
+    entries.push_back(model_entry(m));
   co_return co_await write_response(c,
                                     make_response(c, http::status::ok, api::models_json(entries)));
 }
@@ -148,6 +151,23 @@ net::awaitable<bool> answer_detokenize(Connection& c, const Request& req) {
       c, make_response(c, http::status::ok, api::detokenize_json(*text)));
 }
 
+// POST /models/load and /models/unload: the model's entry as /v1/models shows it afterwards.
+net::awaitable<bool> answer_model_action(Connection& c, const Request& req, bool load) {
+  auto model = api::parse_model_action_request(req.body());
+  if (!model)
+    co_return co_await answer_error(c, model.error());
+  c.access.model = *model;
+  Result<engine::ModelInfo> done = Error{Errc::internal, "no answer"};
+  if (load)  // not one ?: with two co_awaits: GCC 12 miscompiles that
+    done = co_await c.ctx.backend.load_model(*model);
+  else
+    done = co_await c.ctx.backend.unload_model(*model);
+  if (!done)
+    co_return co_await answer_error(c, done.error());
+  co_return co_await write_response(
+      c, make_response(c, http::status::ok, api::model_json(model_entry(*done))));
+}
+
 net::awaitable<bool> route_request(Connection& c, Request& req) {
   switch (c.endpoint) {
     case Endpoint::chat_completions:
@@ -177,6 +197,10 @@ net::awaitable<bool> route_request(Connection& c, Request& req) {
       co_return co_await handle_rerank(c, req);
     case Endpoint::webui:
       co_return co_await handle_webui(c, req);
+    case Endpoint::model_load:
+      co_return co_await answer_model_action(c, req, true);
+    case Endpoint::model_unload:
+      co_return co_await answer_model_action(c, req, false);
     case Endpoint::unknown:
       break;
   }

@@ -159,5 +159,27 @@ TEST(TokenStream, FailedStreamHoldsOnlyTheError) {
   EXPECT_FALSE(s.next_blocking());
 }
 
+TEST(TokenStream, AttachedResourcesLiveAsLongAsTheStreamAndGoAfterTheCancel) {
+  auto [w, s] = make_stream();
+  bool cancelled = false;
+  w.on_cancel([&] { cancelled = true; });
+  struct Probe {
+    bool* cancelled;
+    bool* seen_cancel;
+    ~Probe() { *seen_cancel = *cancelled; }
+  };
+  bool seen_cancel = false;
+  auto probe = std::make_shared<Probe>(Probe{&cancelled, &seen_cancel});
+  std::weak_ptr<Probe> weak = probe;
+  s.attach(std::move(probe));
+  EXPECT_FALSE(weak.expired());
+  TokenStream moved = std::move(s);
+  EXPECT_FALSE(weak.expired());  // moved with the stream
+  moved = TokenStream();
+  EXPECT_TRUE(weak.expired());
+  EXPECT_TRUE(seen_cancel);  // released after the request was cancelled
+  EXPECT_TRUE(w.valid());    // the producer's end does not hold it
+}
+
 }  // namespace
 }  // namespace troupe::engine
