@@ -109,9 +109,9 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   SamplerScratch scratch_;              // sampler buffers, sized to n_vocab once
   std::vector<SampledToken> out_;       // this step's tokens, n_parallel, reused
   std::vector<std::int32_t> out_slot_;  // their slots
-  StepPacer pacer_;                      // prompt tokens per step while others generate
-  std::int32_t step_generating_ = 0;     // this step's generation tokens
-  std::int32_t step_prompt_ = 0;         // and prompt tokens
+  StepPacer pacer_;                     // prompt tokens per step while others generate
+  std::int32_t step_generating_ = 0;    // this step's generation tokens
+  std::int32_t step_prompt_ = 0;        // and prompt tokens
   std::int32_t active_ = 0;
   std::optional<Error> failed_;
   std::shared_ptr<EngineCounters> counters_owner_;
@@ -132,7 +132,8 @@ Result<ContextAndPool> make_context(const LlamaModel& model, BatchEngineConfig& 
   if (config.n_ctx < config.n_parallel * 8) {
     return Error{Errc::invalid_request, "n_ctx is too small for n_parallel sequences", "n_ctx"};
   }
-  if (config.prefill_stretch < 0.0 || (config.prefill_stretch > 0.0 && config.prefill_stretch < 1.0)) {
+  if (config.prefill_stretch < 0.0 ||
+      (config.prefill_stretch > 0.0 && config.prefill_stretch < 1.0)) {
     return Error{Errc::invalid_request, "prefill_stretch must be 0 (off) or at least 1",
                  "prefill_stretch"};
   }

@@ -21,7 +21,7 @@ struct BatchEngineConfig {
   // this many times a generation-only step (engine/step_pacer.hpp). 0: off (token budgets
   // only, as for a deterministic test); otherwise >= 1.
   double prefill_stretch = 0.0;
-  std::int32_t n_threads = 0;      // 0: std::thread::hardware_concurrency()
+  std::int32_t n_threads = 0;         // 0: std::thread::hardware_concurrency()
   std::int32_t min_copy_prefix = 16;  // shortest prefix worth copying from another slot
   // A persistent ggml threadpool attached to the context (engine/threadpool.hpp) instead of
   // llama.cpp creating and joining n_threads - 1 workers in every llama_decode. Paused

@@ -23,7 +23,7 @@ struct EngineOptions {
   std::int32_t n_parallel = 4;       // sequences decoded together
   std::int32_t n_batch = 512;        // token budget of one decode step (chunked prefill)
   std::int32_t n_seq_chunk = 256;    // prompt tokens one sequence may add per step
-  double prefill_stretch = 4.0;      // BatchEngineConfig::prefill_stretch (0: off)
+  double prefill_stretch = 3.0;      // BatchEngineConfig::prefill_stretch (0: off)
   std::int32_t n_threads = 0;        // llama.cpp threads; 0: hardware threads
   std::int32_t max_queue = 64;       // requests waiting for a slot; more: Errc::overloaded
   PlacementOptions placement;        // GPU offload, flash attention, KV types, mmap, mlock

@@ -6,16 +6,24 @@
 namespace troupe::engine {
 
 namespace {
-constexpr double kAlpha = 0.25;       // weight of the newest step in the moving averages
+constexpr double kAlpha = 0.25;  // weight of the newest step in the prompt token's average
+// The generation step's floor: a faster step is taken at once, a slower one moves it a little
+// (a machine or a context that really got slower still lifts it within a few dozen steps).
+constexpr double kRise = 0.05;
 constexpr std::int32_t kMinSample = 8;  // fewer prompt tokens say too little about their cost
 
 double ewma(double old, double sample) {
   return old == 0.0 ? sample : old + kAlpha * (sample - old);
 }
+
+double floor_of(double old, double sample) {
+  return old == 0.0 || sample < old ? sample : old + kRise * (sample - old);
+}
 }  // namespace
 
 StepPacer::StepPacer(double stretch, std::int32_t min_tokens)
-    : stretch_(stretch > 0.0 ? std::max(stretch, 1.0) : 0.0), min_tokens_(std::max(min_tokens, 1)) {}
+    : stretch_(stretch > 0.0 ? std::max(stretch, 1.0) : 0.0),
+      min_tokens_(std::max(min_tokens, 1)) {}
 
 double StepPacer::generation_step_us(std::int32_t generating) const {
   const std::int32_t g = std::clamp(generating, 1, kMaxGenerating);
@@ -35,24 +43,33 @@ void StepPacer::record(std::int32_t generating, std::int32_t prompt, double us) 
   const std::int32_t g = std::min(generating, kMaxGenerating);
   if (prompt == 0) {
     if (g > 0)
-      gen_us_[static_cast<std::size_t>(g)] = ewma(gen_us_[static_cast<std::size_t>(g)], us);
+      gen_us_[static_cast<std::size_t>(g)] = floor_of(gen_us_[static_cast<std::size_t>(g)], us);
     return;
   }
   if (prompt < kMinSample)
     return;
   // The step's fixed part: a generation-only step of as many sequences (one, when it had
-  // none: the weights are read once per step either way); unknown yet: none.
+  // none: the weights are read once per step either way); unknown yet: none. Measured against
+  // the floor, whatever else slows a step while prompts are in flight (their cells in every
+  // sequence's attention, a busy machine) is charged to the prompt tokens, so the budget
+  // shrinks until the whole step is back within the stretch of a quiet one.
   const double base = generation_step_us(std::max(g, 1));
-  token_us_ = ewma(token_us_, std::max(us - base, 0.0) / prompt);
+  last_token_us_ = std::max(us - base, 0.0) / prompt;
+  token_us_ = ewma(token_us_, last_token_us_);
 }
 
 std::int32_t StepPacer::prompt_budget(std::int32_t generating, std::int32_t cap) const {
   if (!enabled() || generating <= 0 || cap <= 0)
     return std::max(cap, 0);
   const double step = generation_step_us(generating);
-  if (step == 0.0 || token_us_ == 0.0)
+  if (step == 0.0)
+    return 0;  // one generation-only step first, to measure what the budget is relative to
+  if (token_us_ == 0.0)
     return cap;
-  const double tokens = std::floor((stretch_ - 1.0) * step / token_us_);
+  // The dearer of the average and the last step: a prompt's tokens grow dearer as it goes on
+  // (each attends to all before it), and the average alone lags behind that rise.
+  const double token_us = std::max(token_us_, last_token_us_);
+  const double tokens = std::floor((stretch_ - 1.0) * step / token_us);
   if (tokens >= static_cast<double>(cap))
     return cap;
   return std::min(cap, std::max(min_tokens_, static_cast<std::int32_t>(tokens)));

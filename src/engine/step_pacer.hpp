@@ -4,11 +4,17 @@
 //
 // A step's time is modelled as the time of a generation-only step with the same number of
 // generating sequences plus a cost per prompt token, both learned from the steps the engine
-// has decoded (exponential moving averages of their wall time). While g sequences generate,
-// a step may take about `stretch` times a generation-only step: the prompt tokens it may add
-// are (stretch - 1) * gen_step(g) / token_cost, at least `min_tokens` so that a prompt always
-// progresses. A token budget (n_batch, chunk size) still caps it. Until both figures have
-// been seen the pacer does not limit anything; it learns from the first steps.
+// has decoded: the generation step as a floor (the quiet step the streams see when no prompt
+// is in flight: a faster sample lowers it at once, a slower one lifts it slowly), the prompt
+// token's cost as what a mixed step took beyond that floor (the dearer of a moving average and
+// the last step). While g
+// sequences generate, a step may take about `stretch` times a quiet generation step: the
+// prompt tokens it may add are (stretch - 1) * gen_step(g) / token_cost, at least
+// `min_tokens` so that a prompt always progresses. A token budget (n_batch, chunk size) still
+// caps it. Before any generation step has been seen, a step beside generating sequences
+// carries no prompt tokens (one such step measures it; a server that starts under a stream of
+// long prompts would otherwise never see one); before any prompt token's cost has been seen,
+// the pacer does not limit prompts.
 //
 // The prompt's own time to first token is what this trades: the same prompt tokens spread over
 // more steps, each also carrying the generating sequences' tokens.
@@ -32,7 +38,8 @@ class StepPacer {
   void record(std::int32_t generating, std::int32_t prompt, double us);
 
   // The prompt tokens the next step may carry beside `generating` sequences' tokens, at most
-  // `cap`. With no sequence generating there is no one to protect: `cap`.
+  // `cap`. With no sequence generating there is no one to protect: `cap`. 0 while no
+  // generation step has been measured.
   std::int32_t prompt_budget(std::int32_t generating, std::int32_t cap) const;
 
   bool enabled() const { return stretch_ > 0.0; }
@@ -44,7 +51,8 @@ class StepPacer {
   double stretch_;
   std::int32_t min_tokens_;
   std::array<double, kMaxGenerating + 1> gen_us_{};  // by generating sequences; 0: none seen
-  double token_us_ = 0.0;
+  double token_us_ = 0.0;                            // moving average
+  double last_token_us_ = 0.0;                       // the last mixed step's
 };
 
 }  // namespace troupe::engine

@@ -8,16 +8,17 @@ namespace {
 // A machine where a step costs 10 ms plus 1 ms per prompt token, whatever else it carries.
 StepPacer calibrated(double stretch) {
   StepPacer p(stretch);
-  p.record(4, 0, 10'000.0);        // generation only, 4 sequences
-  p.record(0, 256, 266'000.0);     // a lone prompt: 256 tokens after a 10 ms base
+  p.record(4, 0, 10'000.0);     // generation only, 4 sequences
+  p.record(0, 256, 266'000.0);  // a lone prompt: 256 tokens after a 10 ms base
   return p;
 }
 
-TEST(StepPacer, OffOrUncalibratedLimitsNothing) {
+TEST(StepPacer, OffOrUncalibrated) {
   EXPECT_EQ(StepPacer(0.0).prompt_budget(4, 300), 300);
   EXPECT_EQ(calibrated(0.0).prompt_budget(4, 300), 300);
   StepPacer fresh(4.0);
-  EXPECT_EQ(fresh.prompt_budget(4, 300), 300);  // nothing measured yet
+  EXPECT_EQ(fresh.prompt_budget(0, 300), 300);  // nobody to protect
+  EXPECT_EQ(fresh.prompt_budget(4, 300), 0);    // a generation-only step first, to measure it
   fresh.record(4, 0, 10'000.0);
   EXPECT_EQ(fresh.prompt_budget(4, 300), 300);  // no prompt token's cost yet
 }
@@ -59,6 +60,27 @@ TEST(StepPacer, LearnsFromMixedStepsAndFollowsChanges) {
   p.record(-1, 0, 5.0);
   EXPECT_NEAR(p.prompt_token_us(), 2'000.0, 1.0);
   EXPECT_DOUBLE_EQ(p.generation_step_us(4), 10'000.0);
+}
+
+// The generation step is the quiet one: slower steps while a prompt is in flight (its cells
+// in every sequence's attention, a busy machine) barely lift it, a faster one lowers it at
+// once, and a lasting slowdown lifts it within a few dozen steps.
+TEST(StepPacer, TheGenerationStepIsTheQuietFloor) {
+  StepPacer p = calibrated(4.0);
+  p.record(4, 0, 25'000.0);
+  EXPECT_NEAR(p.generation_step_us(4), 10'750.0, 1.0);  // 5 % of the way up
+  EXPECT_EQ(p.prompt_budget(4, 500), 32);
+  p.record(4, 0, 9'000.0);
+  EXPECT_DOUBLE_EQ(p.generation_step_us(4), 9'000.0);
+  for (int i = 0; i < 100; ++i)
+    p.record(4, 0, 20'000.0);
+  EXPECT_NEAR(p.generation_step_us(4), 20'000.0, 100.0);
+  // A mixed step slowed beyond its tokens' cost is charged to them: the budget shrinks.
+  StepPacer q = calibrated(4.0);
+  for (int i = 0; i < 40; ++i)
+    q.record(4, 30, 25'000.0 + 30 * 1'000.0);
+  EXPECT_NEAR(q.prompt_token_us(), 1'500.0, 1.0);
+  EXPECT_EQ(q.prompt_budget(4, 500), 20);
 }
 
 TEST(StepPacer, AStretchBelowOneIsOne) {
