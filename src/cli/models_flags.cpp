@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "hub/hub.hpp"
 #include "models/memory.hpp"
 #include "models/presets.hpp"
 #include "util/duration.hpp"
@@ -68,6 +69,8 @@ Result<models::ModelConfig> model_config(const EngineFlags& f, const Named& n,
                                          const std::string& file) {
   EngineFlags flags = f;
   flags.alias.clear();
+  flags.hf_repo.clear();  // a preset's hf-repo / hf-file name a model from Hugging Face
+  flags.hf_file.clear();
   std::vector<std::string> aliases;
   if (n.preset != nullptr) {
     for (const auto& s : n.preset->settings) {
@@ -79,7 +82,21 @@ Result<models::ModelConfig> model_config(const EngineFlags& f, const Named& n,
       }
     }
   }
-  auto eo = engine_options(flags, n.path);
+  std::string path = n.path;
+  if (!flags.hf_repo.empty() || !flags.hf_file.empty()) {
+    if (!path.empty()) {
+      return Error{Errc::invalid_request,
+                   fmt::format("{}:{}: [{}] has both a file and hf-repo/hf-file", file,
+                               n.preset->line, n.id)};
+    }
+    auto resolved = hub::resolve_model(flags.hf_repo, flags.hf_file);
+    if (!resolved) {
+      return Error{resolved.error().code, fmt::format("{}:{}: [{}]: {}", file, n.preset->line, n.id,
+                                                      resolved.error().message)};
+    }
+    path = std::move(resolved).value();
+  }
+  auto eo = engine_options(flags, path);
   if (!eo) {
     return Error{
         Errc::invalid_request,
@@ -109,13 +126,14 @@ Result<std::vector<Named>> named_models(const EngineFlags& f, const ModelsFlags&
   };
   for (const auto& p : presets) {
     const auto* path = p.find("path");
+    const bool from_hub = p.find("hf-repo") != nullptr || p.find("hf-file") != nullptr;
     auto it = find(list, p.id);
     if (it == list.end()) {
       auto d = find(from_dir, p.id);
-      if (d == from_dir.end() && path == nullptr) {
+      if (d == from_dir.end() && path == nullptr && !from_hub) {
         return Error{Errc::invalid_request,
-                     fmt::format("{}:{}: [{}] has no path, and no model of that id is given "
-                                 "(-m or {}.gguf in --models-dir)",
+                     fmt::format("{}:{}: [{}] has no path or hf-repo, and no model of that id "
+                                 "is given (-m or {}.gguf in --models-dir)",
                                  m.preset_file, p.line, p.id, p.id)};
       }
       list.push_back(d != from_dir.end() ? *d : Named{p.id, {}, nullptr});
@@ -192,6 +210,11 @@ Result<models::ModelSetOptions> model_set_options(const EngineFlags& f, const Mo
     return Error{Errc::invalid_request,
                  "--alias names the one model of a single-model server; name the models of a "
                  "set with a presets file's `alias`"};
+  }
+  if (!f.hf_repo.empty() || !f.hf_file.empty()) {
+    return Error{Errc::invalid_request,
+                 "--hf-repo and --hf-file name the one model of a single-model server; in a set, "
+                 "give a presets section `hf-repo = OWNER/NAME[:QUANT]`"};
   }
   std::vector<models::Preset> presets;
   if (!m.preset_file.empty()) {

@@ -89,17 +89,38 @@ const PresetSetting* Preset::find(std::string_view key) const {
 }
 
 const std::vector<std::string>& preset_keys() {
-  static const std::vector<std::string> keys = {
-      "path",           "alias",         "ctx-size",
-      "parallel",       "batch",         "threads",
-      "max-queue",      "chat-template", "chat-template-file",
-      "n-gpu-layers",   "gpu-layers",    "device",
-      "split-mode",     "tensor-split",  "main-gpu",
-      "flash-attn",     "cache-type-k",  "cache-type-v",
-      "no-mmap",        "mlock",         "embeddings",
-      "pooling",        "temp",          "temperature",
-      "top-k",          "top-p",         "min-p",
-      "repeat-penalty", "seed",          "n-predict"};
+  static const std::vector<std::string> keys = {"path",
+                                                "hf-repo",
+                                                "hf-file",
+                                                "alias",
+                                                "ctx-size",
+                                                "parallel",
+                                                "batch",
+                                                "threads",
+                                                "max-queue",
+                                                "chat-template",
+                                                "chat-template-file",
+                                                "n-gpu-layers",
+                                                "gpu-layers",
+                                                "device",
+                                                "split-mode",
+                                                "tensor-split",
+                                                "main-gpu",
+                                                "flash-attn",
+                                                "cache-type-k",
+                                                "cache-type-v",
+                                                "no-mmap",
+                                                "mlock",
+                                                "embeddings",
+                                                "pooling",
+                                                "temp",
+                                                "temperature",
+                                                "top-k",
+                                                "top-p",
+                                                "min-p",
+                                                "repeat-penalty",
+                                                "seed",
+                                                "n-predict"};
   return keys;
 }
 

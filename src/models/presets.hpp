@@ -9,10 +9,10 @@
 //   temp = 0.7
 //
 // A section names one model; its keys are the long names of `troupe serve`'s engine flags
-// (see preset_keys()) plus `path` and `alias`. This unit only reads the file's shape (sections,
-// keys, values, line numbers) and checks that every key is known; the CLI applies the values
-// through the same flag definitions as the command line, so a value is checked exactly as the
-// flag's.
+// (see preset_keys()) plus `path` (or `hf-repo`/`hf-file`: a model from Hugging Face) and `alias`.
+// This unit only reads the file's shape (sections, keys, values, line numbers) and checks that
+// every key is known; the CLI applies the values through the same flag definitions as the command
+// line, so a value is checked exactly as the flag's.
 //
 // Thread-safety: pure functions.
 

@@ -31,13 +31,6 @@ std::string read(const fs::path& p) {
   return s.str();
 }
 
-std::string joined(const ChildProcess& p) {
-  std::string out;
-  for (const auto& l : p.lines())
-    out += l + "\n";
-  return out;
-}
-
 const std::regex kBanner("troupe is serving on http://127\\.0\\.0\\.1:([0-9]+)");
 
 class HubCli : public ::testing::Test {
@@ -81,7 +74,7 @@ TEST_F(HubCli, PullListServeFromTheCacheAndRemove) {
                   "-c", "256"},
                  "serve");
   auto banner = p.wait_for(kBanner, 0, std::chrono::seconds(120));
-  ASSERT_TRUE(banner) << joined(p);
+  ASSERT_TRUE(banner) << p.output();
   const int port = std::stoi((*banner)[1].str());
   const std::string models = raw::http(port, "GET", "/v1/models");
   EXPECT_TRUE(has(models, "tiny-Q8_0")) << models;
@@ -89,7 +82,7 @@ TEST_F(HubCli, PullListServeFromTheCacheAndRemove) {
                                        R"({"prompt":"Once","max_tokens":3,"ignore_eos":true})");
   EXPECT_TRUE(has(answer, R"("completion_tokens":3)")) << answer;
   p.terminate();
-  EXPECT_EQ(p.wait(), 0) << joined(p);
+  EXPECT_EQ(p.wait(), 0) << p.output();
   EXPECT_EQ(fake_.requests().size(), asked);
 
   r = run_troupe("rm o/tiny:Q8_0");
@@ -107,10 +100,10 @@ TEST_F(HubCli, ServeDownloadsWhatTheCacheLacks) {
   ChildProcess p({"serve", "--hf-repo", "o/tiny", "--hf-file", "tiny-Q8_0.gguf", "--port", "0",
                   "--threads", "1", "--parallel", "1", "-c", "256"},
                  "serve");
-  ASSERT_TRUE(p.wait_for(kBanner, 0, std::chrono::seconds(120))) << joined(p);
-  EXPECT_TRUE(has(joined(p), "pulling o/tiny/tiny-Q8_0.gguf")) << joined(p);
+  ASSERT_TRUE(p.wait_for(kBanner, 0, std::chrono::seconds(120))) << p.output();
+  EXPECT_TRUE(has(p.output(), "pulling o/tiny/tiny-Q8_0.gguf")) << p.output();
   p.terminate();
-  EXPECT_EQ(p.wait(), 0) << joined(p);
+  EXPECT_EQ(p.wait(), 0) << p.output();
   EXPECT_EQ(read(cache_ / "hub/o/tiny/tiny-Q8_0.gguf"), model_);
 }
 
@@ -139,6 +132,46 @@ TEST_F(HubCli, ErrorsAreClear) {
   r = run_troupe("serve --hf-file x.gguf --port 0");
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_TRUE(has(r.output, "--hf-file needs --hf-repo")) << r.output;
+}
+
+// A presets section may name its model on the hub: it is fetched into the cache before the
+// server listens and served beside a local file, loaded on demand like any model of a set.
+TEST_F(HubCli, APresetNamesAModelOnTheHub) {
+  fs::create_directories(cache_);
+  const fs::path preset = cache_ / "models.ini";
+  {
+    std::ofstream out(preset);
+    out << "[chat]\nhf-repo = o/tiny:Q8_0\nctx-size = 256\n\n[local]\npath = "
+        << test::generated_model("tiny") << "\nctx-size = 256\n";
+  }
+  ChildProcess p({"serve", "--models-preset", preset.string(), "--port", "0", "--threads", "1",
+                  "--parallel", "1"},
+                 "serve");
+  auto banner = p.wait_for(kBanner, 0, std::chrono::seconds(120));
+  ASSERT_TRUE(banner) << p.output();
+  const int port = std::stoi((*banner)[1].str());
+  EXPECT_EQ(read(cache_ / "hub/o/tiny/tiny-Q8_0.gguf"), model_);
+  const std::string models = raw::http(port, "GET", "/v1/models");
+  EXPECT_TRUE(has(models, R"("id":"chat")")) << models;
+  EXPECT_TRUE(has(models, R"("id":"local")")) << models;
+  const std::string answer =
+      raw::http(port, "POST", "/v1/completions",
+                R"({"model":"chat","prompt":"Once","max_tokens":3,"ignore_eos":true})");
+  EXPECT_TRUE(has(answer, R"("completion_tokens":3)")) << answer;
+  p.terminate();
+  EXPECT_EQ(p.wait(), 0) << p.output();
+
+  // The command line's --hf-repo names a single model's; a section cannot have both kinds.
+  auto r = run_troupe("serve --hf-repo o/tiny --models-preset " + preset.string() + " --port 0");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_TRUE(has(r.output, "give a presets section `hf-repo")) << r.output;
+  {
+    std::ofstream out(preset);
+    out << "[both]\npath = x.gguf\nhf-repo = o/tiny\n";
+  }
+  r = run_troupe("serve --models-preset " + preset.string() + " --port 0");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_TRUE(has(r.output, "[both] has both a file and hf-repo/hf-file")) << r.output;
 }
 
 }  // namespace

@@ -68,8 +68,9 @@ TEST(Presets, EveryErrorNamesTheFileTheLineAndWhat) {
 
 TEST(Presets, KnownKeysAreTheServeFlagNames) {
   const auto& keys = preset_keys();
-  for (const char* k : {"path", "alias", "ctx-size", "parallel", "chat-template", "n-gpu-layers",
-                        "gpu-layers", "cache-type-k", "cache-type-v", "temp", "top-k", "top-p"})
+  for (const char* k :
+       {"path", "hf-repo", "hf-file", "alias", "ctx-size", "parallel", "chat-template",
+        "n-gpu-layers", "gpu-layers", "cache-type-k", "cache-type-v", "temp", "top-k", "top-p"})
     EXPECT_NE(std::find(keys.begin(), keys.end(), k), keys.end()) << k;
 }
 
