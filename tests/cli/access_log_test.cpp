@@ -21,13 +21,6 @@ using cluster::test::ChildProcess;
 
 using raw::http;
 
-std::string joined(const ChildProcess& p) {
-  std::string out;
-  for (const auto& l : p.lines())
-    out += l + "\n";
-  return out;
-}
-
 const std::regex kListening("listening on http://127\\.0\\.0\\.1:([0-9]+)");
 const std::chrono::seconds kLimit(120);
 
@@ -36,22 +29,22 @@ TEST(AccessLog, OneLinePerRequestErrorsIncluded) {
       {"serve", "--engine", "sim", "-a", "simmy", "--port", "0", "--sim-decode-tps", "1000"},
       "serve");
   auto listening = p.wait_for(kListening, 0, kLimit);
-  ASSERT_TRUE(listening) << joined(p);
+  ASSERT_TRUE(listening) << p.output();
   const int port = std::stoi((*listening)[1].str());
 
   ASSERT_NE(http(port, "GET", "/v1/models").find("200 OK"), std::string::npos);
   EXPECT_TRUE(p.wait_for(std::regex(R"(info .* 127\.0\.0\.1:[0-9]+ GET /v1/models 200 [0-9.]+ ms)"),
                          0, kLimit))
-      << joined(p);
+      << p.output();
 
   http(port, "GET", "/nope");
   EXPECT_TRUE(p.wait_for(std::regex(R"(GET /nope 404 [0-9.]+ ms error=".+")"), 0, kLimit))
-      << joined(p);
+      << p.output();
 
   http(port, "POST", "/v1/chat/completions", R"({"messages":[],"max_tokens":"x"})");
   EXPECT_TRUE(
       p.wait_for(std::regex(R"(POST /v1/chat/completions 400 [0-9.]+ ms.* error=".+")"), 0, kLimit))
-      << joined(p);
+      << p.output();
 
   const std::string chat =
       R"({"model":"simmy","messages":[{"role":"user","content":"hello there"}],"max_tokens":5})";
@@ -60,7 +53,7 @@ TEST(AccessLog, OneLinePerRequestErrorsIncluded) {
       p.wait_for(std::regex(R"(POST /v1/chat/completions 200 [0-9.]+ ms model=simmy )"
                             R"(prompt_tokens=[1-9][0-9]* completion_tokens=5 ttft_ms=[0-9.]+)"),
                  0, kLimit))
-      << joined(p);
+      << p.output();
 
   const std::string streamed =
       R"({"messages":[{"role":"user","content":"hi"}],"max_tokens":3,"stream":true})";
@@ -69,7 +62,7 @@ TEST(AccessLog, OneLinePerRequestErrorsIncluded) {
       std::regex(
           R"(POST /v1/chat/completions 200 [0-9.]+ ms model=.* completion_tokens=3 ttft_ms=)"),
       0, kLimit))
-      << joined(p);
+      << p.output();
   p.terminate();
   EXPECT_EQ(p.wait(), 0);
 }
@@ -80,14 +73,14 @@ TEST(AccessLog, JsonFormatAndLevelAfterTheCommand) {
       "serve");
   auto listening =
       p.wait_for(std::regex(R"(listening on http://127\.0\.0\.1:([0-9]+))"), 0, kLimit);
-  ASSERT_TRUE(listening) << joined(p);
+  ASSERT_TRUE(listening) << p.output();
   const int port = std::stoi((*listening)[1].str());
   http(port, "GET", "/health");
   EXPECT_TRUE(p.wait_for(
       std::regex(
           R"(^\{"time":"[^"]+","level":"info",.*"msg":"127\.0\.0\.1:[0-9]+ GET /health 200 [0-9.]+ ms"\}$)"),
       0, kLimit))
-      << joined(p);
+      << p.output();
   p.terminate();
   EXPECT_EQ(p.wait(), 0);
 }

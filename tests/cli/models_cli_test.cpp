@@ -24,13 +24,6 @@ using raw::http;
 
 const std::regex kBanner("troupe is serving on http://127\\.0\\.0\\.1:([0-9]+)");
 
-std::string joined(const ChildProcess& p) {
-  std::string out;
-  for (const auto& l : p.lines())
-    out += l + "\n";
-  return out;
-}
-
 fs::path models_dir(const std::string& name) {
   const auto dir = fs::path(TROUPE_BINARY_DIR) / "cli_test_tmp" / name;
   fs::remove_all(dir);
@@ -56,7 +49,7 @@ TEST(ServeModels, ServesEveryModelOfTheDirectoryOnDemand) {
        "--threads", "1", "--parallel", "1", "-c", "512", "--max-loaded", "1"},
       "serve");
   auto banner = p.wait_for(kBanner, 0, std::chrono::seconds(120));
-  ASSERT_TRUE(banner) << joined(p);
+  ASSERT_TRUE(banner) << p.output();
   const int port = std::stoi((*banner)[1].str());
   const auto models = http(port, "GET", "/v1/models", "");
   EXPECT_TRUE(has(models, R"("id":"alpha")")) << models;
@@ -69,10 +62,10 @@ TEST(ServeModels, ServesEveryModelOfTheDirectoryOnDemand) {
   EXPECT_TRUE(has(after, R"("id":"beta","object":"model")")) << after;
   EXPECT_TRUE(has(after, R"("meta":{"n_ctx":256},"aliases":["b"],"status":{"value":"loaded"})"))
       << after;
-  EXPECT_TRUE(p.wait_for(std::regex("model alpha: unloaded"), 0)) << joined(p);
-  EXPECT_TRUE(p.wait_for(std::regex("model beta: loaded in"), 0)) << joined(p);
+  EXPECT_TRUE(p.wait_for(std::regex("model alpha: unloaded"), 0)) << p.output();
+  EXPECT_TRUE(p.wait_for(std::regex("model beta: loaded in"), 0)) << p.output();
   p.terminate();
-  EXPECT_EQ(p.wait(), 0) << joined(p);
+  EXPECT_EQ(p.wait(), 0) << p.output();
 }
 
 TEST(ServeModels, PresetErrorsNameTheFileLineAndKey) {

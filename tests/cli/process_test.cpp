@@ -35,13 +35,6 @@ Run run(const std::string& args) {
   return invoke::run_troupe(args);
 }
 
-std::string joined(const ChildProcess& p) {
-  std::string out;
-  for (const auto& l : p.lines())
-    out += l + "\n";
-  return out;
-}
-
 fs::path temp_dir(const std::string& name) {
   const auto dir = fs::path(TROUPE_BINARY_DIR) / "cli_test_tmp" / name;
   fs::remove_all(dir);
@@ -140,7 +133,7 @@ TEST(SamplingDefaults, ApplyWhenARequestOmitsThemAndLoseToItsOwn) {
                   "--parallel", "1", "-c", "256", "--temp", "0", "--n-predict", "5"},
                  "serve");
   auto banner = p.wait_for(kBanner, 0, std::chrono::seconds(120));
-  ASSERT_TRUE(banner) << joined(p);
+  ASSERT_TRUE(banner) << p.output();
   const int port = std::stoi((*banner)[1].str());
   const auto ask = [&](const std::string& fields) {
     return http(port, "POST", "/v1/completions",
@@ -159,7 +152,7 @@ TEST(SamplingDefaults, ApplyWhenARequestOmitsThemAndLoseToItsOwn) {
   // The request's own sampling wins: temperature 2 with a seed writes other tokens.
   EXPECT_NE(text(by_default), text(ask(R"(,"temperature":2,"top_k":0,"top_p":1,"seed":9)")));
   p.terminate();
-  EXPECT_EQ(p.wait(), 0) << joined(p);
+  EXPECT_EQ(p.wait(), 0) << p.output();
 }
 
 // ---- A model that does not load stops the process ------------------------------------------
@@ -173,7 +166,7 @@ void expect_fails_before_banner(std::vector<std::string> args, const std::string
   if (seen && !has(seen->str(0), "did not load"))
     p.terminate();
   const int status = p.wait();
-  const std::string out = joined(p);
+  const std::string out = p.output();
   EXPECT_NE(status, 0) << out;
   EXPECT_TRUE(has(out, reason)) << out;
   EXPECT_FALSE(has(out, "troupe is serving")) << out;
@@ -204,11 +197,11 @@ TEST(ModelLoad, BannerOnlyOnceTheModelIsReady) {
                  "serve");
   std::size_t ready = 0, banner = 0;
   ASSERT_TRUE(p.wait_for(std::regex("model .* ready"), 0, std::chrono::seconds(120), &ready))
-      << joined(p);
-  ASSERT_TRUE(p.wait_for(kBanner, 0, std::chrono::seconds(120), &banner)) << joined(p);
-  EXPECT_LT(ready, banner) << joined(p);
+      << p.output();
+  ASSERT_TRUE(p.wait_for(kBanner, 0, std::chrono::seconds(120), &banner)) << p.output();
+  EXPECT_LT(ready, banner) << p.output();
   p.terminate();
-  EXPECT_EQ(p.wait(), 0) << joined(p);
+  EXPECT_EQ(p.wait(), 0) << p.output();
 }
 
 // ---- The default model says what it is -----------------------------------------------------
@@ -220,11 +213,11 @@ TEST(DefaultModel, BannerAndModelListSayTheWeightsAreRandom) {
                  "serve");
   std::size_t at = 0;
   auto banner = p.wait_for(kBanner, 0, std::chrono::seconds(120), &at);
-  ASSERT_TRUE(banner) << joined(p);
+  ASSERT_TRUE(banner) << p.output();
   const int port = std::stoi((*banner)[1].str());
-  ASSERT_TRUE(p.wait_for(std::regex("RANDOM WEIGHTS"), at, std::chrono::seconds(60))) << joined(p);
+  ASSERT_TRUE(p.wait_for(std::regex("RANDOM WEIGHTS"), at, std::chrono::seconds(60))) << p.output();
   ASSERT_TRUE(p.wait_for(std::regex("troupe serve -m MODEL.gguf"), at, std::chrono::seconds(60)))
-      << joined(p);
+      << p.output();
 
   const std::string models = http(port, "GET", "/v1/models");
   EXPECT_TRUE(has(models, "\"id\":\"random-weights-tiny\"")) << models;
@@ -236,7 +229,7 @@ TEST(DefaultModel, BannerAndModelListSayTheWeightsAreRandom) {
   ASSERT_TRUE(fs::exists(file));
   EXPECT_LT(fs::file_size(file), 20u << 20);
   p.terminate();
-  EXPECT_EQ(p.wait(), 0) << joined(p);
+  EXPECT_EQ(p.wait(), 0) << p.output();
 }
 
 // ---- /tokenize pieces are each token's own text ---------------------------------------------
@@ -255,7 +248,7 @@ TEST(Tokenize, PiecesKeepTheirLeadingSpace) {
                   "-c", "256"},
                  "serve");
   auto banner = p.wait_for(kBanner, 0, std::chrono::seconds(120));
-  ASSERT_TRUE(banner) << joined(p);
+  ASSERT_TRUE(banner) << p.output();
   const int port = std::stoi((*banner)[1].str());
   const std::string answer =
       http(port, "POST", "/tokenize", R"({"content":"This is a test","with_pieces":true})");
@@ -265,7 +258,7 @@ TEST(Tokenize, PiecesKeepTheirLeadingSpace) {
   EXPECT_TRUE(has(answer, R"("piece":" test")")) << answer;
   EXPECT_FALSE(has(answer, R"("piece":"is")")) << answer;
   p.terminate();
-  EXPECT_EQ(p.wait(), 0) << joined(p);
+  EXPECT_EQ(p.wait(), 0) << p.output();
 }
 
 }  // namespace

@@ -97,6 +97,13 @@ std::vector<std::string> ChildProcess::lines() const {
   return lines_;
 }
 
+std::string ChildProcess::output() const {
+  std::string out;
+  for (const auto& l : lines())
+    out += l + "\n";
+  return out;
+}
+
 std::size_t ChildProcess::line_count() const {
   std::lock_guard lock(mu_);
   return lines_.size();

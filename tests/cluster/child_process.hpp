@@ -35,6 +35,8 @@ class ChildProcess {
                                       std::size_t* index = nullptr);
   // Output lines so far.
   std::vector<std::string> lines() const;
+  // The same, each ended by '\n' (for test failure messages).
+  std::string output() const;
   std::size_t line_count() const;
 
   void kill();       // SIGKILL

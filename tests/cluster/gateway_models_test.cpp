@@ -8,6 +8,7 @@
 #include <future>
 #include <optional>
 
+#include "cluster/cluster_nodes.hpp"
 #include "cluster/cluster_protocol.hpp"
 #include "cluster/directory.hpp"
 #include "cluster/gateway.hpp"
@@ -23,6 +24,8 @@ using namespace std::chrono_literals;
 using remote::test::fast_options;
 using remote::test::Signal;
 using remote::test::TestNode;
+using test_nodes::GatewayNode;
+using test_nodes::run_sync;
 
 models::ModelSetOptions alpha_and_beta() {
   models::ModelSetOptions o;
@@ -39,49 +42,11 @@ models::ModelSetOptions alpha_and_beta() {
 }
 
 // A worker process whose backend holds alpha and beta, loaded on demand.
-struct ModelsWorker {
+struct ModelsWorker : test_nodes::WorkerNode {
   ModelsWorker(std::vector<std::string> seeds, Signal& sig)
-      : node(fast_options(std::move(seeds)), &sig),
-        backend(models::make_model_set(alpha_and_beta()).value()),
-        worker(*node, *backend, node.io().get_executor(), {.capacity = 2, .load_interval = 10ms}) {
-    std::promise<bool> ready;
-    worker.start([&](Result<std::vector<std::string>> r) { ready.set_value(r.ok()); });
-    EXPECT_TRUE(ready.get_future().get());
-  }
-  ~ModelsWorker() {
-    worker.stop();
-    node.shutdown();
-  }
-  TestNode node;
-  std::unique_ptr<engine::Backend> backend;
-  Worker worker;
+      : WorkerNode(std::move(seeds), sig, models::make_model_set(alpha_and_beta()).value(),
+                   {.capacity = 2, .load_interval = 10ms}) {}
 };
-
-struct GatewayNode {
-  explicit GatewayNode(Signal& sig) : node(fast_options(), &sig), gateway(*node) {
-    gateway.start([&sig](const remote::MemberEvent&) { sig.notify(); });
-  }
-  ~GatewayNode() {
-    gateway.stop();
-    node.shutdown();
-  }
-  TestNode node;
-  Gateway gateway;
-};
-
-template <class T>
-T run_sync(boost::asio::awaitable<T> a) {
-  boost::asio::io_context io;
-  auto guard = boost::asio::make_work_guard(io);
-  std::optional<T> out;
-  boost::asio::co_spawn(io, std::move(a), [&](std::exception_ptr e, T v) {
-    EXPECT_FALSE(e);
-    out = std::move(v);
-    guard.reset();
-  });
-  io.run();
-  return std::move(*out);
-}
 
 engine::Task task(const std::string& model, int max_tokens) {
   engine::Task t;

@@ -10,6 +10,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <optional>
 
+#include "cluster/cluster_nodes.hpp"
 #include "cluster/worker.hpp"
 #include "engine/local_backend.hpp"
 #include "engine/sim_backend.hpp"
@@ -25,58 +26,20 @@ using namespace std::chrono_literals;
 using remote::test::fast_options;
 using remote::test::Signal;
 using remote::test::TestNode;
+using test_nodes::GatewayNode;
+using test_nodes::run_sync;
 
 // A worker process: node + sim backend + Worker.
-struct SimWorker {
+struct SimWorker : test_nodes::WorkerNode {
   SimWorker(std::vector<std::string> seeds, Signal& sig, double tps = 2000.0,
             std::string model = "sim", engine::SamplingDefaults defaults = {})
-      : node(fast_options(std::move(seeds)), &sig),
-        backend(engine::make_sim_backend({.model_id = model,
-                                          .n_parallel = 8,
-                                          .decode_tokens_per_s = tps,
-                                          .defaults = defaults})),
-        worker(*node, *backend, node.io().get_executor(), {.capacity = 8}) {
-    std::promise<bool> ready;
-    worker.start([&](Result<std::vector<std::string>> r) { ready.set_value(r.ok()); });
-    EXPECT_TRUE(ready.get_future().get());
-  }
-  ~SimWorker() {
-    worker.stop();
-    node.shutdown();
-  }
-  TestNode node;
-  std::unique_ptr<engine::Backend> backend;
-  Worker worker;
+      : WorkerNode(std::move(seeds), sig,
+                   engine::make_sim_backend({.model_id = std::move(model),
+                                             .n_parallel = 8,
+                                             .decode_tokens_per_s = tps,
+                                             .defaults = defaults}),
+                   {.capacity = 8}) {}
 };
-
-struct GatewayNode {
-  explicit GatewayNode(Signal& sig) : node(fast_options(), &sig), gateway(*node) {
-    gateway.start([&sig](const remote::MemberEvent&) { sig.notify(); });
-  }
-  ~GatewayNode() {
-    gateway.stop();
-    node.shutdown();
-  }
-  std::string address() { return node->address(); }
-  TestNode node;
-  Gateway gateway;
-};
-
-// Runs a coroutine to completion on a fresh io_context kept running until it is done (an
-// ask in flight is not work the io_context knows of).
-template <class T>
-T run_sync(boost::asio::awaitable<T> a) {
-  boost::asio::io_context io;
-  auto guard = boost::asio::make_work_guard(io);
-  std::optional<T> out;
-  boost::asio::co_spawn(io, std::move(a), [&](std::exception_ptr e, T v) {
-    EXPECT_FALSE(e);
-    out = std::move(v);
-    guard.reset();
-  });
-  io.run();
-  return std::move(*out);
-}
 
 engine::TokenStream start(Gateway& g, engine::Task t) {
   return run_sync(g.generate(std::move(t)));
