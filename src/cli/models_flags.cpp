@@ -170,9 +170,9 @@ void add_models_flags(CLI::App& app, ModelsFlags& m) {
                  "loaded when first asked for")
       ->group(group);
   app.add_option("--models-preset", m.preset_file,
-                 "INI file of per-model settings: one [model-id] section per model with path, "
-                 "alias and serve's engine flags by their long names (ctx-size, parallel, temp, "
-                 "cache-type-k, ...)")
+                 "INI file of per-model settings: one [model-id] section per model with path (or "
+                 "hf-repo, hf-file), alias and serve's engine flags by their long names "
+                 "(ctx-size, parallel, temp, cache-type-k, ...)")
       ->group(group);
   app.add_option("--max-loaded", m.max_loaded,
                  "models loaded at once (0: no limit); the least recently used idle one "
