@@ -153,9 +153,9 @@ void add_engine_flags(CLI::App& app, EngineFlags& f, const std::string& model_he
                "let llama.cpp start its worker threads on every decode instead of keeping a pool");
   app.add_option("-b,--batch", o.n_batch, "token budget of one decode step")->capture_default_str();
   app.add_option("--prefill-stretch", o.prefill_stretch,
-                 "while sequences generate, a step that also takes in prompt tokens may last about "
-                 "this many times a generation-only step (a long prompt is spread over more "
-                 "steps); 0: off, only the token budget limits it")
+                 "while sequences generate, a step that takes in a prompt longer than one chunk "
+                 "may last about this many times a generation-only step (the prompt is spread "
+                 "over more steps); 0: off, only the token budgets limit it")
       ->check(CLI::Validator(
           [](const std::string& v) {
             double x = -1.0;

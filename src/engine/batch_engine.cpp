@@ -42,6 +42,7 @@ struct Slot {
   SequenceSink sink;
   bool embed = false;           // an embedding sequence: one decode, then SequenceEmbedded
   bool normalize = true;        // its vector is L2-normalised
+  bool paced = false;           // its prompt needs more than one chunk: the pacer spreads it
   std::int32_t chunk = 0;       // tokens of this slot in the current batch
   std::int32_t batch_row = -1;  // index of its logits in the current batch, -1: none
 };
@@ -347,6 +348,7 @@ void EngineLoop::admit(AdmitSequence& a) {
   s.tokens.assign(a.prompt.begin(), a.prompt.end());
   s.n_past = cached;
   s.n_prompt = n_prompt;
+  s.paced = n_prompt - cached > config_.n_seq_chunk;
   s.generated = 0;
   s.stop = std::move(a.stop);
   s.sampler.emplace(a.sampling, model_.n_vocab(), a.prompt, n_ctx_seq_, std::move(a.grammar),
@@ -563,18 +565,26 @@ void EngineLoop::build_batch() {
   step_prompt_ = batch_.size() - step_generating_;
 }
 
-// Prompt chunks, oldest admission first. While sequences generate, the pacer sizes the
-// step's prompt part so that their next token is not held up for long, and one sequence adds
-// at most n_seq_chunk; with none generating, nobody waits: a prompt may fill the budget.
+// Prompt chunks, oldest admission first, within the step's token budget, at most n_seq_chunk
+// per sequence while others generate. A prompt that needs more than one chunk is spread
+// further by the pacer while others generate, so that their next token is not held up for
+// long; a prompt that fits one chunk (a usual turn) goes in whole: cut smaller it would cost
+// more compute than the short wait it saves. With none generating nobody waits: a prompt may
+// fill the budget.
 void EngineLoop::add_prompt_chunks() {
   const std::int32_t generating = batch_.size();
-  std::int32_t budget = pacer_.prompt_budget(generating, config_.n_batch - generating);
+  std::int32_t budget = config_.n_batch - generating;
+  std::int32_t paced = pacer_.prompt_budget(generating, budget);
   const std::int32_t per_sequence = generating > 0 ? config_.n_seq_chunk : budget;
   for (std::int32_t id : prefill_order_) {
     if (budget <= 0)
       break;
     Slot& s = slots_[static_cast<std::size_t>(id)];
-    const std::int32_t take = std::min({s.n_prompt - s.n_past, budget, per_sequence});
+    std::int32_t take = std::min({s.n_prompt - s.n_past, budget, per_sequence});
+    if (s.paced && generating > 0) {
+      take = std::min(take, paced);
+      paced -= take;
+    }
     for (std::int32_t k = 0; k < take; ++k) {
       const std::int32_t pos = s.n_past + k;
       const bool last = pos == s.n_prompt - 1;

@@ -4,9 +4,10 @@
 // Each step: take every queued message (admissions, releases), build one llama_batch with one
 // decode token for every generating sequence plus prompt chunks up to the per-step token
 // budget (oldest admission first: chunked prefill; while sequences generate, at most
-// `n_seq_chunk` per sequence and as many as the StepPacer allows, so that a long prompt
-// arriving holds each running stream's next token up by a bounded stretch of one step; with
-// none generating a prompt may fill the whole budget), one llama_decode, then sample
+// `n_seq_chunk` per sequence, and of a prompt longer than one chunk as many as the StepPacer
+// allows, so that a long prompt arriving holds each running stream's next token up by a
+// bounded stretch of one step; with none generating a prompt may fill the whole budget), one
+// llama_decode, then sample
 // every sequence that produced logits in place with its own sampler and send its
 // SequenceActor the token (token ids only, never logits), all of a step's tokens in one burst.
 // With nothing to do the thread blocks on its mailbox: no polling, no timers, no wake-ups; the

@@ -17,9 +17,10 @@ struct BatchEngineConfig {
   std::int32_t n_parallel = 4;     // sequences decoded together (1..64)
   std::int32_t n_batch = 512;      // token budget per step, decode tokens included (> n_parallel)
   std::int32_t n_seq_chunk = 256;  // prompt tokens one sequence may add per step
-  // While sequences generate, a step that also carries prompt tokens is sized to take about
-  // this many times a generation-only step (engine/step_pacer.hpp). 0: off (token budgets
-  // only, as for a deterministic test); otherwise >= 1.
+  // While sequences generate, a step that also carries tokens of a prompt longer than one
+  // chunk is sized to take about this many times a generation-only step
+  // (engine/step_pacer.hpp). 0: off (token budgets only, as for a deterministic test);
+  // otherwise >= 1.
   double prefill_stretch = 0.0;
   std::int32_t n_threads = 0;         // 0: std::thread::hardware_concurrency()
   std::int32_t min_copy_prefix = 16;  // shortest prefix worth copying from another slot

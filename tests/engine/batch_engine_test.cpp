@@ -178,22 +178,25 @@ TEST_F(BatchEngineTest, EightPromptsBatchedEqualEachAlone) {
 // 16 prompt tokens per step) it is spread over many steps; unpaced it goes in whole. Either way
 // the prompt's answer is the same as far as greedy decoding of a random model can tell.
 TEST_F(BatchEngineTest, PacedPromptIsSpreadOverStepsWhileAnotherGenerates) {
-  auto prefill_steps_for_long_prompt = [&](double stretch, std::uint64_t base) {
-    BatchEngineConfig cfg{1024, 2, 256, 256};
+  // The prefill steps of a prompt of `length` tokens admitted while another sequence
+  // generates, with chunks of at most 128 tokens.
+  auto prefill_steps = [&](double stretch, std::int32_t length, std::uint64_t base) {
+    BatchEngineConfig cfg{1024, 2, 256, 128};
     cfg.prefill_stretch = stretch;
     auto e = start(cfg);
     e->tell(admit(base, prompt(1), 100000));
     rec_.wait_tokens(base, 3);  // its prompt step and two generation-only steps are measured
     const auto before = e->counters().prefill_steps.load();
-    e->tell(admit(base + 1, prompt(2, 200), 8));
+    e->tell(admit(base + 1, prompt(2, length), 8));
     rec_.wait_ended(base + 1);
     const auto steps = e->counters().prefill_steps.load() - before;
     e->tell(ReleaseSequence{base, /*drop_cache=*/true});
     rec_.wait_released(base);
     return steps;
   };
-  EXPECT_EQ(prefill_steps_for_long_prompt(0.0, 10), 1);
-  EXPECT_GE(prefill_steps_for_long_prompt(1.0, 20), 13);  // 200 tokens, at most 16 a step
+  EXPECT_EQ(prefill_steps(0.0, 200, 10), 2);   // two chunks
+  EXPECT_GE(prefill_steps(1.0, 200, 20), 13);  // at most 16 a step
+  EXPECT_EQ(prefill_steps(1.0, 100, 30), 1);   // one chunk's worth goes in whole
   const auto whole = rec_.get(11);
   const auto paced = rec_.get(21);
   ASSERT_EQ(whole.tokens.size(), 8u);
