@@ -14,6 +14,7 @@
 #include "cluster/gateway.hpp"
 #include "cluster/worker.hpp"
 #include "models/model_set.hpp"
+#include "models/tiny_models.hpp"
 #include "remote/test_node.hpp"
 #include "support/test_models.hpp"
 
@@ -21,25 +22,12 @@ namespace troupe::cluster {
 namespace {
 
 using namespace std::chrono_literals;
+using models::test_models::alpha_and_beta;
 using remote::test::fast_options;
 using remote::test::Signal;
 using remote::test::TestNode;
 using test_nodes::GatewayNode;
 using test_nodes::run_sync;
-
-models::ModelSetOptions alpha_and_beta() {
-  models::ModelSetOptions o;
-  for (int i = 0; i < 2; ++i) {
-    models::ModelConfig c;
-    c.options.model_path = test::generated_model("tiny", mkmodel::WeightType::f32, 1 + i);
-    c.options.model_id = i == 0 ? "alpha" : "beta";
-    c.options.n_ctx = 512;
-    c.options.n_parallel = 2;
-    c.options.n_threads = 1;
-    o.models.push_back(std::move(c));
-  }
-  return o;
-}
 
 // A worker process whose backend holds alpha and beta, loaded on demand.
 struct ModelsWorker : test_nodes::WorkerNode {

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "engine/engine_test_util.hpp"
+#include "models/tiny_models.hpp"
 #include "support/test_models.hpp"
 
 namespace troupe::models {
@@ -26,21 +27,16 @@ bool has(const std::string& text, const std::string& part) {
 }
 
 ModelConfig config(const std::string& id, const std::string& path) {
-  ModelConfig c;
-  c.options.model_path = path;
-  c.options.model_id = id;
-  c.options.n_ctx = 512;
-  c.options.n_parallel = 2;
-  c.options.n_threads = 1;
+  ModelConfig c = test_models::tiny(id, path);
   c.options.max_queue = 8;
   return c;
 }
 
-// Two models of different weights: alpha and beta.
+// Two models of different weights: alpha and beta, with short queues.
 ModelSetOptions two_models() {
-  ModelSetOptions o;
-  o.models.push_back(config("alpha", test::generated_model("tiny", mkmodel::WeightType::f32, 1)));
-  o.models.push_back(config("beta", test::generated_model("tiny", mkmodel::WeightType::f32, 2)));
+  auto o = test_models::alpha_and_beta();
+  for (auto& c : o.models)
+    c.options.max_queue = 8;
   return o;
 }
 

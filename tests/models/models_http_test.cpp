@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "models/model_set.hpp"
+#include "models/tiny_models.hpp"
 #include "server/test_server.hpp"
 #include "support/test_models.hpp"
 
@@ -15,17 +16,7 @@ using server::test::TestServer;
 namespace json = boost::json;
 
 ModelSetOptions two_models() {
-  ModelSetOptions o;
-  for (int i = 0; i < 2; ++i) {
-    ModelConfig c;
-    c.options.model_path = test::generated_model("tiny", mkmodel::WeightType::f32, 1 + i);
-    c.options.model_id = i == 0 ? "alpha" : "beta";
-    c.options.n_ctx = 512;
-    c.options.n_parallel = 2;
-    c.options.n_threads = 1;
-    o.models.push_back(std::move(c));
-  }
-  return o;
+  return test_models::alpha_and_beta();
 }
 
 std::string status_of(const json::value& models, const std::string& id) {
