@@ -116,12 +116,14 @@ void print_banner(const server::ServerConfig& config, std::uint16_t port, bool r
 }
 
 // Serves `backend` until a signal; prints the banner once listening.
-int serve_backend(engine::Backend& backend, const ServeOptions& o, bool random_weights) {
+int serve_backend(std::unique_ptr<engine::Backend> backend, const ServeOptions& o,
+                  bool random_weights) {
   const auto config = http_config(o.http);
   auto show_usage = [&config, random_weights](std::uint16_t port) {
     print_banner(config, port, random_weights);
   };
-  return server::run_until_signal(backend, config, std::max(1, o.http.io_threads), show_usage);
+  return server::run_until_signal(std::move(backend), config, std::max(1, o.http.io_threads),
+                                  show_usage);
 }
 
 // --models-dir, --models-preset or several -m: the ModelSet, models loaded on demand.
@@ -138,7 +140,7 @@ int run_model_set(const ServeOptions& o) {
     spdlog::error("{}", backend.error().message);
     return 1;
   }
-  return serve_backend(**backend, o, false);
+  return serve_backend(std::move(backend).value(), o, false);
 }
 
 int run_serve(ServeOptions o) {
@@ -171,7 +173,7 @@ int run_serve(ServeOptions o) {
   }
   if (random_weights)
     backend = std::make_unique<RandomWeightsBackend>(std::move(backend));
-  return serve_backend(*backend, o, random_weights);
+  return serve_backend(std::move(backend), o, random_weights);
 }
 
 std::function<int()> setup(CLI::App& app) {

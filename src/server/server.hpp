@@ -88,7 +88,9 @@ class Server {
 // Runs `backend` behind a Server on `io_threads` threads until SIGINT or SIGTERM, then shuts
 // down gracefully. `on_listening` (optional) runs with the bound port once accepting.
 // Returns the exit code: 0 after a clean shutdown, 1 when the server could not start.
-int run_until_signal(engine::Backend& backend, const ServerConfig& config, int io_threads,
-                     const std::function<void(std::uint16_t)>& on_listening = {});
+// The backend is destroyed before the io_context: its threads answer asks by posting there,
+// and a post still under way on one of them must not find the io_context gone.
+int run_until_signal(std::unique_ptr<engine::Backend> backend, const ServerConfig& config,
+                     int io_threads, const std::function<void(std::uint16_t)>& on_listening = {});
 
 }  // namespace troupe::server

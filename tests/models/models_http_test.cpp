@@ -28,8 +28,7 @@ std::string status_of(const json::value& models, const std::string& id) {
 }
 
 struct Fixture : ::testing::Test {
-  std::unique_ptr<engine::Backend> set = make_model_set(two_models()).value();
-  TestServer srv{{}, set.get()};
+  TestServer srv{{}, make_model_set(two_models()).value()};
 };
 
 TEST_F(Fixture, ModelsListEveryModelWithItsStatus) {

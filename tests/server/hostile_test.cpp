@@ -161,7 +161,7 @@ TEST(Hostile, FloodsFromOneAddressDoNotLockOutAnother) {
   engine::SimOptions so;
   so.decode_tokens_per_s = 2000;
   auto sim = engine::make_sim_backend(so);
-  TestServer t({}, sim.get());
+  TestServer t({}, std::move(sim));
   ASSERT_EQ(ask(t.port(), "127.0.0.2", kSimChat).status, 200);  // what a first answer opens
   const std::size_t baseline = open_fds();
   // Each flood connection costs this process two descriptors (both ends); keep a margin.
@@ -259,7 +259,7 @@ TEST(Hostile, IdleConnectionsAreReclaimedAtTheLimit) {
   engine::SimOptions so;
   so.decode_tokens_per_s = 2000;
   auto sim = engine::make_sim_backend(so);
-  TestServer t(cfg, sim.get());
+  TestServer t(cfg, std::move(sim));
   std::vector<int> idle;
   for (int i = 0; i < 8; ++i)
     idle.push_back(connect_from(t.port(), "127.0.0.1"));

@@ -588,12 +588,11 @@ class ServerWithChatTemplate : public ::testing::Test {
     o.n_parallel = 2;
     o.n_ctx = 2048;
     o.chat_template = qwen_template();
-    backend_ = std::make_unique<engine::Coordinator>(std::move(o));
-    ASSERT_EQ(backend_->wait_loaded().state, engine::HealthState::ready)
-        << backend_->health().message;
-    server_ = std::make_unique<TestServer>(ServerConfig{}, backend_.get());
+    auto backend = std::make_unique<engine::Coordinator>(std::move(o));
+    ASSERT_EQ(backend->wait_loaded().state, engine::HealthState::ready)
+        << backend->health().message;
+    server_ = std::make_unique<TestServer>(ServerConfig{}, std::move(backend));
   }
-  std::unique_ptr<engine::Coordinator> backend_;
   std::unique_ptr<TestServer> server_;
 };
 
@@ -641,7 +640,7 @@ TEST(ServerWithSimEngine, ConcurrentStreamsGetTheirOwnUsage) {
   engine::SimOptions so;
   so.decode_tokens_per_s = 5000;
   auto sim = engine::make_sim_backend(so);
-  TestServer t({}, sim.get());
+  TestServer t({}, std::move(sim));
   std::vector<std::future<std::pair<int, int>>> results;
   for (int i = 0; i < 16; ++i) {
     results.push_back(std::async(std::launch::async, [&t, i] {

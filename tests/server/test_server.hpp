@@ -45,13 +45,19 @@ struct Reply {
 };
 
 // The server on 2 I/O threads, torn down with a graceful shutdown.
+//
+// Teardown order matters: a Backend answers asks from its own threads by posting to the
+// io_context, so it is destroyed after the server drained and before the io_context stops
+// (a backend that outlived the io_context could post into freed memory). Hence a Backend
+// other than the FakeBackend is handed over, not lent.
 class TestServer {
  public:
   // Serves `other` when given, else the FakeBackend `backend`.
-  explicit TestServer(ServerConfig cfg = {}, engine::Backend* other = nullptr) {
+  explicit TestServer(ServerConfig cfg = {}, std::unique_ptr<engine::Backend> other = nullptr)
+      : other_(std::move(other)) {
     cfg.host = "127.0.0.1";
     cfg.port = 0;
-    engine::Backend& served = other != nullptr ? *other : backend;
+    engine::Backend& served = other_ != nullptr ? *other_ : backend;
     server_ = std::make_unique<Server>(ioc_.get_executor(), served, cfg);
     auto port = server_->listen();
     EXPECT_TRUE(port.ok());
@@ -62,6 +68,7 @@ class TestServer {
   ~TestServer() {
     if (!stopped_)
       shutdown();
+    other_.reset();  // its last answers still find the io_context running
     ioc_.stop();
     for (auto& t : threads_)
       t.join();
@@ -109,6 +116,7 @@ class TestServer {
 
  private:
   net::io_context ioc_;
+  std::unique_ptr<engine::Backend> other_;
   std::unique_ptr<Server> server_;
   std::vector<std::thread> threads_;
   std::uint16_t port_ = 0;
