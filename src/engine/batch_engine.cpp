@@ -101,6 +101,8 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   Batch batch_;
   std::vector<Slot> slots_;
   std::vector<std::int32_t> prefill_order_;  // slots still prefilling, oldest admission first
+  std::vector<PendingPrompt> pending_;       // their prompts, as the step planner sees them
+  std::vector<std::int32_t> take_;           // and the tokens it gives each, n_parallel
   std::vector<std::int32_t> embed_order_;    // embedding slots waiting, oldest first
   bool ctx_embeddings_ = false;              // the context's llama_set_embeddings state
   bool last_step_embed_ = false;
@@ -267,6 +269,8 @@ EngineLoop::EngineLoop(const LlamaModel& model, const BatchEngineConfig& config,
   for (auto& s : slots_)
     s.tokens.reserve(static_cast<std::size_t>(n_ctx_seq_) + 1);
   prefill_order_.reserve(slots_.size());
+  pending_.reserve(slots_.size());
+  take_.resize(slots_.size());
   embed_order_.reserve(slots_.size());
   if (config_.embeddings) {
     ctx_embeddings_ = true;
@@ -565,35 +569,36 @@ void EngineLoop::build_batch() {
   step_prompt_ = batch_.size() - step_generating_;
 }
 
-// Prompt chunks, oldest admission first, within the step's token budget, at most n_seq_chunk
-// per sequence while others generate. A prompt that needs more than one chunk is spread
-// further by the pacer while others generate, so that their next token is not held up for
-// long; a prompt that fits one chunk (a usual turn) goes in whole: cut smaller it would cost
-// more compute than the short wait it saves. With none generating nobody waits: a prompt may
-// fill the budget.
+// Prompt chunks, oldest admission first: plan_prompt_tokens (step_pacer.hpp) says how many
+// tokens of each. A prompt that needs more than one chunk is spread by the pacer while others
+// generate, so that their next token is not held up for long; a prompt that fits one chunk (a
+// usual turn) goes in whole: cut smaller it would cost more compute than the short wait it
+// saves.
 void EngineLoop::add_prompt_chunks() {
   const std::int32_t generating = batch_.size();
-  std::int32_t budget = config_.n_batch - generating;
-  std::int32_t paced = pacer_.prompt_budget(generating, budget);
-  const std::int32_t per_sequence = generating > 0 ? config_.n_seq_chunk : budget;
+  PromptRoom room;
+  room.generating = generating;
+  room.budget = config_.n_batch - generating;
+  room.paced = pacer_.prompt_budget(generating, room.budget);
+  room.chunk = config_.n_seq_chunk;
+  pending_.clear();
   for (std::int32_t id : prefill_order_) {
-    if (budget <= 0)
-      break;
+    const Slot& s = slots_[static_cast<std::size_t>(id)];
+    pending_.push_back({s.n_prompt - s.n_past, s.paced});
+  }
+  const std::span<std::int32_t> take(take_.data(), pending_.size());
+  plan_prompt_tokens(pending_, room, take);
+  for (std::size_t j = 0; j < pending_.size(); ++j) {
+    const std::int32_t id = prefill_order_[j];
     Slot& s = slots_[static_cast<std::size_t>(id)];
-    std::int32_t take = std::min({s.n_prompt - s.n_past, budget, per_sequence});
-    if (s.paced && generating > 0) {
-      take = std::min(take, paced);
-      paced -= take;
-    }
-    for (std::int32_t k = 0; k < take; ++k) {
+    for (std::int32_t k = 0; k < take[j]; ++k) {
       const std::int32_t pos = s.n_past + k;
       const bool last = pos == s.n_prompt - 1;
       const std::int32_t row = batch_.add(s.tokens[static_cast<std::size_t>(pos)], pos, id, last);
       if (last)
         s.batch_row = row;
     }
-    s.chunk = take;
-    budget -= take;
+    s.chunk = take[j];
   }
 }
 

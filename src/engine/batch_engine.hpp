@@ -6,8 +6,9 @@
 // budget (oldest admission first: chunked prefill; while sequences generate, at most
 // `n_seq_chunk` per sequence, and of a prompt longer than one chunk as many as the StepPacer
 // allows, so that a long prompt arriving holds each running stream's next token up by a
-// bounded stretch of one step; with none generating a prompt may fill the whole budget), one
-// llama_decode, then sample
+// bounded stretch of one step; a shorter prompt whole, but past the first one of a step only
+// within that budget too; with none generating a prompt may fill the whole budget: the rule
+// is plan_prompt_tokens in step_pacer.hpp), one llama_decode, then sample
 // every sequence that produced logits in place with its own sampler and send its
 // SequenceActor the token (token ids only, never logits), all of a step's tokens in one burst.
 // With nothing to do the thread blocks on its mailbox: no polling, no timers, no wake-ups; the

@@ -75,4 +75,30 @@ std::int32_t StepPacer::prompt_budget(std::int32_t generating, std::int32_t cap)
   return std::min(cap, std::max(min_tokens_, static_cast<std::int32_t>(tokens)));
 }
 
+void plan_prompt_tokens(std::span<const PendingPrompt> prompts, const PromptRoom& room,
+                        std::span<std::int32_t> take) {
+  const bool beside = room.generating > 0;
+  std::int32_t budget = room.budget;
+  std::int32_t paced = room.paced;
+  const std::int32_t per_prompt = beside ? room.chunk : budget;
+  bool whole_taken = false;
+  for (std::size_t i = 0; i < prompts.size(); ++i) {
+    take[i] = 0;
+    const PendingPrompt& p = prompts[i];
+    std::int32_t t = std::min({p.remaining, budget, per_prompt});
+    if (t <= 0)
+      continue;
+    if (beside && p.paced) {
+      t = std::min(t, paced);
+    } else if (beside) {
+      if (whole_taken && t > paced)
+        continue;
+      whole_taken = true;
+    }
+    paced = std::max(paced - t, 0);
+    budget -= t;
+    take[i] = t;
+  }
+}
+
 }  // namespace troupe::engine

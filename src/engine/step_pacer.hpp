@@ -24,6 +24,7 @@
 
 #include <array>
 #include <cstdint>
+#include <span>
 
 namespace troupe::engine {
 
@@ -54,5 +55,28 @@ class StepPacer {
   double token_us_ = 0.0;                            // moving average
   double last_token_us_ = 0.0;                       // the last mixed step's
 };
+
+// A prompt waiting for prefill, as the step planner sees it.
+struct PendingPrompt {
+  std::int32_t remaining = 0;  // its tokens not decoded yet
+  bool paced = false;          // longer than one chunk: spread by the pacer beside generation
+};
+
+// What the next step leaves to prompts.
+struct PromptRoom {
+  std::int32_t generating = 0;  // sequences generating a token in this step
+  std::int32_t budget = 0;      // the step's tokens left after theirs (n_batch - generating)
+  std::int32_t paced = 0;       // StepPacer::prompt_budget(generating, budget)
+  std::int32_t chunk = 0;       // at most this many of one prompt while others generate
+};
+
+// The tokens each pending prompt (oldest admission first) puts into the next step, into
+// `take` (as long as `prompts`). With none generating, nobody waits: prompts fill the budget.
+// Beside generating sequences a prompt gets at most one chunk; a paced prompt only what is
+// left of the pacer's budget; a short one goes in whole, but only the first of the step goes
+// in regardless of that budget (more of them at once would add up to a long prompt's stall:
+// the others wait for a later step).
+void plan_prompt_tokens(std::span<const PendingPrompt> prompts, const PromptRoom& room,
+                        std::span<std::int32_t> take);
 
 }  // namespace troupe::engine

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <vector>
+
 namespace troupe::engine {
 namespace {
 
@@ -89,6 +91,53 @@ TEST(StepPacer, AStretchBelowOneIsOne) {
   p.record(2, 0, 10'000.0);
   p.record(0, 100, 110'000.0);
   EXPECT_EQ(p.prompt_budget(2, 500), 16);  // no room beyond the minimum
+}
+
+// The tokens plan_prompt_tokens gives each prompt of `prompts`.
+std::vector<std::int32_t> plan(std::vector<PendingPrompt> prompts, PromptRoom room) {
+  std::vector<std::int32_t> take(prompts.size(), -1);
+  plan_prompt_tokens(prompts, room, take);
+  return take;
+}
+
+using Takes = std::vector<std::int32_t>;
+
+TEST(PlanPromptTokens, NobodyGeneratingFillsTheBudget) {
+  // 512 tokens of room: the first prompt whole, the second what is left.
+  EXPECT_EQ(plan({{400, true}, {300, true}}, {0, 512, 512, 128}), (Takes{400, 112}));
+  EXPECT_EQ(plan({{100, false}, {50, false}, {20, false}}, {0, 512, 512, 128}),
+            (Takes{100, 50, 20}));
+}
+
+TEST(PlanPromptTokens, BesideGenerationAPromptGetsAChunkAndAPacedOneThePacersBudget) {
+  // Pacing off (the pacer's budget is the whole room): one chunk each.
+  EXPECT_EQ(plan({{400, true}, {300, true}}, {4, 508, 508, 128}), (Takes{128, 128}));
+  // Paced to 30 tokens: the first prompt takes them, the next waits.
+  EXPECT_EQ(plan({{400, true}, {300, true}}, {4, 508, 30, 128}), (Takes{30, 0}));
+  EXPECT_EQ(plan({{20, true}, {300, true}}, {4, 508, 30, 128}), (Takes{20, 10}));
+}
+
+TEST(PlanPromptTokens, OneShortPromptGoesInWholeAndMoreOnlyWithinTheBudget) {
+  // Short prompts beside generation with a pacer's budget of 30: the first goes in whole and
+  // spends it, the others wait for a later step.
+  EXPECT_EQ(plan({{100, false}, {100, false}, {5, false}}, {4, 508, 30, 128}), (Takes{100, 0, 0}));
+  // One that leaves some: a later one goes if it fits what is left (10), not if it does not.
+  EXPECT_EQ(plan({{20, false}, {100, false}, {5, false}}, {4, 508, 30, 128}), (Takes{20, 0, 5}));
+  // Before the pacer measured a generation step (budget 0) the first still goes whole.
+  EXPECT_EQ(plan({{100, false}, {100, false}}, {4, 508, 0, 128}), (Takes{100, 0}));
+  // A paced prompt ahead of it spent the budget: the short one still goes, being the first
+  // short one of the step.
+  EXPECT_EQ(plan({{400, true}, {100, false}}, {4, 508, 30, 128}), (Takes{30, 100}));
+  // A short prompt spends the budget of a paced one behind it.
+  EXPECT_EQ(plan({{100, false}, {400, true}}, {4, 508, 30, 128}), (Takes{100, 0}));
+  // Pacing off: both whole.
+  EXPECT_EQ(plan({{100, false}, {100, false}}, {4, 508, 508, 128}), (Takes{100, 100}));
+}
+
+TEST(PlanPromptTokens, TheStepsTokenBudgetCapsEverything) {
+  EXPECT_EQ(plan({{100, false}, {100, false}}, {60, 68, 68, 128}), (Takes{68, 0}));
+  EXPECT_EQ(plan({{100, false}}, {4, 0, 0, 128}), (Takes{0}));
+  EXPECT_EQ(plan({}, {4, 508, 30, 128}), (Takes{}));
 }
 
 }  // namespace
