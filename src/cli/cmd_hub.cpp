@@ -15,7 +15,9 @@ namespace {
 
 constexpr const char* kEnvHelp =
     "Environment: HF_ENDPOINT (default https://huggingface.co; a mirror), HF_TOKEN (sent to that "
-    "endpoint only, for private and gated models), HF_HUB_OFFLINE=1 (the cache only), TROUPE_CACHE "
+    "endpoint only, for private and gated models; without it the token `hf auth login` saved: "
+    "HF_TOKEN_PATH, $HF_HOME/token or ~/.cache/huggingface/token), HF_HUB_OFFLINE=1 (the cache "
+    "only), TROUPE_CACHE "
     "(default $XDG_CACHE_HOME/troupe "
     "or ~/.cache/troupe).";
 

@@ -36,7 +36,9 @@ constexpr std::array kLlamaFlags = {
     Hint{"-v --verbose --log-verbose", "use --log-level debug"},
     Hint{"--log-disable", "use --log-level off"},
     Hint{"--metrics", "troupe always serves /metrics: drop the option"},
-    Hint{"-hft --hf-token", "troupe reads the token from HF_TOKEN (sent to HF_ENDPOINT only)"},
+    Hint{"-hft --hf-token",
+         "troupe reads the token from HF_TOKEN or the token file `hf auth login` saves "
+         "(sent to HF_ENDPOINT only)"},
     Hint{"-mu --model-url -dr --docker-repo",
          "troupe downloads models from Hugging Face only: --hf-repo OWNER/NAME[:QUANT] (or "
          "troupe pull), or give a local GGUF file with -m/--model"},

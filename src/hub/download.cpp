@@ -214,8 +214,10 @@ Error status_error(const ResponseHead& head, std::string_view what, bool token_s
   if (!says.empty())
     says = fmt::format(" (the server says: {})", says);
   const std::string token_hint =
-      token_sent ? "the token in HF_TOKEN was sent: check that it can read this repository"
-                 : "set HF_TOKEN to an access token that can read it";
+      token_sent ? "an access token was sent (HF_TOKEN, else Hugging Face's token file): check "
+                   "that it can read this repository"
+                 : "set HF_TOKEN (or log in with `hf auth login`) to an access token that can "
+                   "read it";
   switch (head.status) {
     case 401:
       return Error{Errc::unauthorized,

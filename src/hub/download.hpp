@@ -30,7 +30,7 @@ Result<std::string> download_part(const DownloadJob& job, const HttpOptions& htt
                                   Progress& progress);
 
 // The error for a final answer that is not a success: 401/403 unauthorized (with what to do
-// about HF_TOKEN: `token_sent` says whether one went), 404 not_found, 429 overloaded, else
+// about the access token: `token_sent` says whether one went), 404 not_found, 429 overloaded, else
 // unavailable; the server's own message (X-Error-Message or {"error": ...}) appended.
 Error status_error(const ResponseHead& head, std::string_view what, bool token_sent);
 

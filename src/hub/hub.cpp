@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <cctype>
 #include <cstdlib>
+#include <fstream>
 #include <thread>
 
 #include "hub/download.hpp"
@@ -75,13 +77,35 @@ std::vector<CachedFile> named(std::vector<CachedFile> all, std::string_view spec
 
 }  // namespace
 
+fs::path token_file() {
+  if (auto path = env("HF_TOKEN_PATH"); !path.empty())
+    return path;
+  if (auto home = env("HF_HOME"); !home.empty())
+    return fs::path(home) / "token";
+  if (auto xdg = env("XDG_CACHE_HOME"); !xdg.empty())
+    return fs::path(xdg) / "huggingface" / "token";
+  const std::string home = env("HOME");
+  return fs::path(home.empty() ? "." : home) / ".cache" / "huggingface" / "token";
+}
+
+std::string token_from_env() {
+  if (auto token = env("HF_TOKEN"); !token.empty())
+    return token;
+  std::ifstream in(token_file());
+  std::string token;
+  std::getline(in, token);  // the file holds the token, maybe followed by a newline
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back())) != 0)
+    token.pop_back();
+  return token;
+}
+
 HubOptions options_from_env() {
   HubOptions o;
   if (auto endpoint = env("HF_ENDPOINT"); !endpoint.empty())
     o.endpoint = std::move(endpoint);
   while (o.endpoint.ends_with('/'))
     o.endpoint.pop_back();
-  o.token = env("HF_TOKEN");
+  o.token = token_from_env();
   const std::string offline = env("HF_HUB_OFFLINE");
   o.offline = offline == "1" || offline == "true" || offline == "yes" || offline == "on";
   o.cache_root = default_cache_root();

@@ -43,9 +43,17 @@ struct HubOptions {
   std::chrono::milliseconds timeout{std::chrono::seconds(60)};     // per network operation
 };
 
-// The defaults with the environment applied: HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE (1, true,
-// yes, on), the cache root (default_cache_root()), progress on stderr (a bar when it is a
-// terminal).
+// Where huggingface_hub keeps the access token it logged in with (`hf auth login`): the file
+// HF_TOKEN_PATH names, else $HF_HOME/token, else $XDG_CACHE_HOME/huggingface/token, else
+// ~/.cache/huggingface/token.
+std::filesystem::path token_file();
+
+// The access token: HF_TOKEN, else the first line of token_file() (none when it is missing).
+std::string token_from_env();
+
+// The defaults with the environment applied: HF_ENDPOINT, the token (token_from_env()),
+// HF_HUB_OFFLINE (1, true, yes, on), the cache root (default_cache_root()), progress on stderr
+// (a bar when it is a terminal).
 HubOptions options_from_env();
 
 class Hub {

@@ -107,6 +107,29 @@ TEST_F(HubCli, ServeDownloadsWhatTheCacheLacks) {
   EXPECT_EQ(read(cache_ / "hub/o/tiny/tiny-Q8_0.gguf"), model_);
 }
 
+// A worker takes the same flags: it pulls the model, then serves it to the cluster (and on its
+// direct HTTP port, asked here).
+TEST_F(HubCli, AWorkerServesAModelFromTheHub) {
+  ChildProcess w(
+      {"worker", "--hf-repo", "o/tiny:Q8_0", "--listen", "127.0.0.1:0", "--cluster-secret",
+       "hub-test", "--port", "0", "--threads", "1", "--parallel", "1", "-c", "256"},
+      "worker");
+  auto http = w.wait_for(std::regex("worker: direct HTTP on http://127\\.0\\.0\\.1:([0-9]+)"), 0,
+                         std::chrono::seconds(120));
+  ASSERT_TRUE(http) << w.output();
+  ASSERT_TRUE(w.wait_for(std::regex("worker: ready"), 0, std::chrono::seconds(120))) << w.output();
+  EXPECT_TRUE(has(w.output(), "pulling o/tiny/tiny-Q8_0.gguf")) << w.output();
+  EXPECT_EQ(read(cache_ / "hub/o/tiny/tiny-Q8_0.gguf"), model_);
+  const int port = std::stoi((*http)[1].str());
+  const std::string models = raw::http(port, "GET", "/v1/models");
+  EXPECT_TRUE(has(models, "tiny-Q8_0")) << models;
+  const std::string answer = raw::http(port, "POST", "/v1/completions",
+                                       R"({"prompt":"Once","max_tokens":3,"ignore_eos":true})");
+  EXPECT_TRUE(has(answer, R"("completion_tokens":3)")) << answer;
+  w.terminate();
+  EXPECT_EQ(w.wait(), 0) << w.output();
+}
+
 TEST_F(HubCli, ErrorsAreClear) {
   auto r = run_troupe("pull o/nothing");
   EXPECT_EQ(r.exit_code, 1) << r.output;

@@ -163,8 +163,33 @@ TEST_F(HubTest, UnauthorizedSaysWhatToDoAboutTheToken) {
   EXPECT_NE(r.error().message.find("Invalid credentials"), std::string::npos);
   r = hub("wrong").pull(*parse_repo_ref("o/m"));
   ASSERT_FALSE(r);
-  EXPECT_NE(r.error().message.find("the token in HF_TOKEN was sent"), std::string::npos)
+  EXPECT_NE(r.error().message.find("an access token was sent"), std::string::npos)
       << r.error().message;
+}
+
+// huggingface_hub's places for the token `hf auth login` saves, in its order; HF_TOKEN first.
+TEST_F(HubTest, TheTokenComesFromHfTokenElseTheTokenFile) {
+  fs::create_directories(root_ / "hf-home");
+  std::ofstream(root_ / "hf-home" / "token") << "from-home\n";
+  std::ofstream(root_ / "elsewhere") << "from-path";
+  for (const char* v : {"HF_TOKEN", "HF_TOKEN_PATH", "HF_HOME", "XDG_CACHE_HOME"})
+    ::unsetenv(v);
+  ::setenv("HOME", (root_ / "no-home").c_str(), 1);
+  EXPECT_EQ(token_file(), root_ / "no-home" / ".cache" / "huggingface" / "token");
+  EXPECT_EQ(token_from_env(), "");  // no file: no token
+  ::setenv("XDG_CACHE_HOME", (root_ / "xdg").c_str(), 1);
+  EXPECT_EQ(token_file(), root_ / "xdg" / "huggingface" / "token");
+  ::setenv("HF_HOME", (root_ / "hf-home").c_str(), 1);
+  EXPECT_EQ(token_from_env(), "from-home");  // the newline dropped
+  ::setenv("HF_TOKEN_PATH", (root_ / "elsewhere").c_str(), 1);
+  EXPECT_EQ(token_from_env(), "from-path");
+  ::setenv("HF_TOKEN", "from-env", 1);
+  EXPECT_EQ(options_from_env().token, "from-env");
+  ::unsetenv("HF_TOKEN");
+  // The file's token reaches the hub like HF_TOKEN's.
+  fake_.set_token("from-path");
+  auto got = hub(options_from_env().token).pull(*parse_repo_ref("o/m:Q8_0"));
+  EXPECT_TRUE(got) << got.error().message;
 }
 
 TEST_F(HubTest, AMissingRepositoryIsNotFound) {
