@@ -181,6 +181,23 @@ std::string tighten_required(const std::string& gbnf) {
   });
 }
 
+// A template that opens the thinking block itself whatever enable_thinking says (DeepSeek R1's
+// llama.cpp template, QwQ) would leave a request that turned thinking off thinking anyway, and
+// a forced call behind an unbounded thought. Such a block is closed in the prompt, an empty
+// thought, as llama.cpp once did for DeepSeek R1: the grammar and the parser read the closed
+// block as part of the generation prompt.
+void close_opened_thinking(common_chat_params& p) {
+  if (p.thinking_start_tag.empty() || p.thinking_end_tags.empty())
+    return;
+  std::string_view opened = p.generation_prompt;
+  while (!opened.empty() && std::isspace(static_cast<unsigned char>(opened.back())) != 0)
+    opened.remove_suffix(1);
+  if (!opened.ends_with(p.thinking_start_tag) || !p.prompt.ends_with(p.generation_prompt))
+    return;
+  p.prompt += p.thinking_end_tags.front();
+  p.generation_prompt += p.thinking_end_tags.front();
+}
+
 std::string one_call(const std::string& gbnf) {
   return edit_rule(gbnf, "tool-calls", [](const std::string& body) {
     if (body.size() > 3 && body.front() == '(' && body.ends_with(")+") &&
@@ -507,6 +524,8 @@ Result<Rendered> ChatTemplate::render(const std::vector<Message>& messages,
     return bad(fmt::format("the chat template cannot render this conversation: {}", e.what()),
                "messages");
   }
+  if (!in.enable_thinking && in.add_generation_prompt)
+    close_opened_thinking(p);
   Rendered r;
   r.prompt = std::move(p.prompt);
   if (!p.grammar.empty()) {

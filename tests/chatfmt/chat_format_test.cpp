@@ -277,6 +277,37 @@ TEST(ChatTemplate, ForcedCallGrammarsHaveNoFreeTextSlotsAndStillParse) {
   }
 }
 
+// DeepSeek R1's template (llama.cpp's) opens <think> itself whatever enable_thinking says:
+// turned off, the block is closed in the prompt, and the answer parses as content.
+TEST(ChatTemplate, ThinkingOffClosesABlockTheTemplateOpens) {
+  auto t = load("llama-cpp-deepseek-r1.jinja");
+  ASSERT_TRUE(t);
+  auto on = t->render({{"user", "Hi"}}, {});
+  ASSERT_TRUE(on) << on.error().message;
+  EXPECT_TRUE(on->prompt.ends_with("<think>\n")) << on->prompt;
+  ChatOptions off;
+  off.template_kwargs = {{"enable_thinking", "false"}};
+  auto r = t->render({{"user", "Hi"}}, off);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_TRUE(r->prompt.ends_with("<think>\n</think>")) << r->prompt;
+  EXPECT_TRUE(r->parser.generation_prompt.ends_with("</think>")) << r->parser.generation_prompt;
+  const auto acc = feed_bytewise(*r, "Hello there.");
+  EXPECT_EQ(acc.message.content, "Hello there.");
+  EXPECT_EQ(acc.message.reasoning_content, "");
+  // reasoning_effort "none" turns it off too.
+  ChatOptions none;
+  none.reasoning_effort = "none";
+  auto r2 = t->render({{"user", "Hi"}}, none);
+  ASSERT_TRUE(r2) << r2.error().message;
+  EXPECT_TRUE(r2->prompt.ends_with("<think>\n</think>")) << r2->prompt;
+  // A template that closes the block itself (Qwen3) is left as it renders.
+  auto qwen3 = load("Qwen-Qwen3-0.6B.jinja");
+  ASSERT_TRUE(qwen3);
+  auto q = qwen3->render({{"user", "Hi"}}, off);
+  ASSERT_TRUE(q) << q.error().message;
+  EXPECT_TRUE(q->prompt.ends_with("<think>\n\n</think>\n\n")) << q->prompt;
+}
+
 TEST(ChatTemplate, TemplateKwargsReachTheTemplate) {
   auto t = load("Qwen-Qwen3-0.6B.jinja");
   ASSERT_TRUE(t);

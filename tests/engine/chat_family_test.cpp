@@ -144,6 +144,9 @@ const Family forced_families[] = {
     {"devstral", "llama-spm", "unsloth-mistral-Devstral-Small-2507.jinja", nullptr},
     {"mistral-nemo", "llama-spm", "mistralai-Mistral-Nemo-Instruct-2407.jinja", nullptr},
     {"gpt-oss", "llama-bpe", "openai-gpt-oss-120b.jinja", nullptr},
+    // Its template opens the thinking block itself: enable_thinking=false closes it (chatfmt),
+    // else a random model could think until max_tokens before the forced call.
+    families[6],
 };
 
 // Functions whose arguments a random-weight model can finish: bounded integers and booleans
