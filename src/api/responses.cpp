@@ -380,11 +380,17 @@ std::string response_object(const ResponsesHead& h, std::string_view status,
   append_json_string(out, h.model);
   out += ",\"output\":[";
   out += output;
-  out += "],\"parallel_tool_calls\":true,\"previous_response_id\":";
+  out += "],\"parallel_tool_calls\":";
+  out += h.tools.parallel_tool_calls ? "true" : "false";
+  out += ",\"previous_response_id\":";
   append_nullable(out, h.previous_response_id);
   out += ",\"store\":";
   out += h.store ? "true" : "false";
-  out += ",\"tool_choice\":\"auto\",\"tools\":[],\"usage\":";
+  out += ",\"tool_choice\":";
+  out += h.tools.tool_choice;
+  out += ",\"tools\":";
+  out += h.tools.tools;
+  out += ",\"usage\":";
   if (r == nullptr) {
     out += "null";
   } else {
@@ -461,6 +467,7 @@ Result<ResponsesRequest> parse_responses_request(std::string_view body) {
     bool parallel = true;
     r.boolean("parallel_tool_calls", parallel);
     req.chat.chat.parallel_tool_calls = parallel;
+    req.tools.parallel_tool_calls = parallel;
   }
   if (const auto* m = r.failed() ? nullptr : r.find("metadata"); m && !m->is_object())
     r.fail("'metadata' must be an object", "metadata");
@@ -479,6 +486,11 @@ Result<ResponsesRequest> parse_responses_request(std::string_view body) {
     return *e;
   if (auto e = read_tool_choice(obj, req.chat.chat))
     return *e;
+  // Echoed as given: both were checked above.
+  if (const auto* t = obj.if_contains("tools"); t && !t->is_null())
+    req.tools.tools = json::serialize(*t);
+  if (const auto* c = obj.if_contains("tool_choice"); c && !c->is_null())
+    req.tools.tool_choice = json::serialize(*c);
   if (auto e = read_text(obj, p))
     return *e;
   if (auto e = read_reasoning(obj, req.chat.chat))

@@ -20,11 +20,20 @@
 
 namespace troupe::api {
 
+// What a response object echoes of its request's tool settings (OpenAI's defaults when the
+// request gave none).
+struct ResponsesTools {
+  std::string tools = "[]";              // the request's tools array, as JSON
+  std::string tool_choice = "\"auto\"";  // its tool_choice, as JSON
+  bool parallel_tool_calls = true;
+};
+
 struct ResponsesRequest {
   ChatRequest chat;                  // the conversation of this request alone (no history)
   std::string previous_response_id;  // empty: none; else the server prepends that history
   bool store = true;
   std::string instructions;  // echoed in the response object
+  ResponsesTools tools;      // echoed too
 };
 
 Result<ResponsesRequest> parse_responses_request(std::string_view body);
@@ -37,6 +46,7 @@ struct ResponsesHead {
   std::string instructions;
   std::string previous_response_id;
   bool store = true;
+  ResponsesTools tools;
 };
 
 // The response object: `status` "completed" (or "incomplete" with incomplete_details

@@ -361,8 +361,8 @@ class ResponsesWriter final : public AnswerWriter {
  public:
   ResponsesWriter(ServerContext& ctx, const GenerationJob& job, const api::ResponseHead& head)
       : ctx_(ctx),
-        head_{head.id,  head.model, head.created, job.instructions, job.previous_response_id,
-              job.store},
+        head_{head.id,   head.model, head.created, job.instructions, job.previous_response_id,
+              job.store, job.tools},
         conversation_(job.store ? job.conversation : std::vector<chatfmt::Message>{}),
         events_(head_) {}
 
@@ -737,6 +737,7 @@ Result<GenerationJob> parse_job(const Connection& c, const Request& req) {
       job->instructions = std::move(parsed->instructions);
       job->previous_response_id = std::move(parsed->previous_response_id);
       job->store = parsed->store;
+      job->tools = std::move(parsed->tools);
       if (job->store)
         job->conversation = std::move(conversation);
     }

@@ -10,6 +10,7 @@
 
 #include "api/request.hpp"
 #include "api/response.hpp"
+#include "api/responses.hpp"
 #include "engine/backend.hpp"
 #include "engine/task.hpp"
 #include "util/result.hpp"
@@ -33,6 +34,7 @@ struct GenerationJob {
   std::string instructions;
   std::string previous_response_id;
   bool store = false;
+  api::ResponsesTools tools;
   std::vector<chatfmt::Message> conversation;
 };
 

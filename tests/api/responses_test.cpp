@@ -109,6 +109,28 @@ TEST(Responses, ResponseObjectHasItemsAndUsage) {
   EXPECT_EQ(cut.at("incomplete_details").at("reason"), "max_output_tokens");
 }
 
+// The response echoes the request's tool settings, OpenAI's defaults when it gave none.
+TEST(Responses, TheResponseEchoesTheRequestsToolSettings) {
+  const CompletionResult r{"x", "stop", {1, 1, 0, 0}, std::nullopt};
+  auto plain = json::parse(response_json(head, r, false));
+  EXPECT_EQ(plain.at("tools"), json::array());
+  EXPECT_EQ(plain.at("tool_choice"), "auto");
+  EXPECT_EQ(plain.at("parallel_tool_calls"), true);
+
+  auto req = parse_ok(R"({"input":"Weather?","parallel_tool_calls":false,
+    "tools":[{"type":"function","name":"get_weather","parameters":{"type":"object"}}],
+    "tool_choice":{"type":"function","name":"get_weather"}})");
+  ResponsesHead h = head;
+  h.tools = req.tools;
+  auto echoed = json::parse(response_json(h, r, false));
+  EXPECT_EQ(echoed.at("tools").at(0).at("name"), "get_weather");
+  EXPECT_EQ(echoed.at("tools").at(0).at("parameters").at("type"), "object");
+  EXPECT_EQ(echoed.at("tool_choice").at("type"), "function");
+  EXPECT_EQ(echoed.at("tool_choice").at("name"), "get_weather");
+  EXPECT_EQ(echoed.at("parallel_tool_calls"), false);
+  EXPECT_EQ(parse_ok(R"({"input":"x","tool_choice":"none"})").tools.tool_choice, R"("none")");
+}
+
 std::vector<std::string> types(const std::vector<SseEvent>& events) {
   std::vector<std::string> out;
   std::int64_t seq = 0;

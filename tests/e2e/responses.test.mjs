@@ -94,6 +94,10 @@ test('a function-call round trip, and previous_response_id continues it', async 
     assert.equal(first.output.filter((i) => i.type === 'function_call').length, 1);
     assert.equal(call.name, 'forecast');
     assert.ok(validate(JSON.parse(call.arguments)), call.arguments);
+    // The response echoes the request's tool settings.
+    assert.equal(first.tool_choice, 'required');
+    assert.equal(first.parallel_tool_calls, false);
+    assert.deepEqual(first.tools.map((t) => t.name), ['forecast']);
     // Continue from the stored response: only the function's output is sent.
     const second = await client.responses.create({
       model: 'tiny', previous_response_id: first.id, tools, max_output_tokens: 8, temperature: 0,
