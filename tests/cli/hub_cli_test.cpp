@@ -33,6 +33,15 @@ std::string read(const fs::path& p) {
 
 const std::regex kBanner("troupe is serving on http://127\\.0\\.0\\.1:([0-9]+)");
 
+// The server on `port` lists the pulled model and answers with it.
+void expect_serves_the_pulled_model(int port) {
+  const std::string models = raw::http(port, "GET", "/v1/models");
+  EXPECT_TRUE(has(models, "tiny-Q8_0")) << models;
+  const std::string answer = raw::http(port, "POST", "/v1/completions",
+                                       R"({"prompt":"Once","max_tokens":3,"ignore_eos":true})");
+  EXPECT_TRUE(has(answer, R"("completion_tokens":3)")) << answer;
+}
+
 class HubCli : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -76,11 +85,7 @@ TEST_F(HubCli, PullListServeFromTheCacheAndRemove) {
   auto banner = p.wait_for(kBanner, 0, std::chrono::seconds(120));
   ASSERT_TRUE(banner) << p.output();
   const int port = std::stoi((*banner)[1].str());
-  const std::string models = raw::http(port, "GET", "/v1/models");
-  EXPECT_TRUE(has(models, "tiny-Q8_0")) << models;
-  const std::string answer = raw::http(port, "POST", "/v1/completions",
-                                       R"({"prompt":"Once","max_tokens":3,"ignore_eos":true})");
-  EXPECT_TRUE(has(answer, R"("completion_tokens":3)")) << answer;
+  expect_serves_the_pulled_model(port);
   p.terminate();
   EXPECT_EQ(p.wait(), 0) << p.output();
   EXPECT_EQ(fake_.requests().size(), asked);
@@ -121,11 +126,7 @@ TEST_F(HubCli, AWorkerServesAModelFromTheHub) {
   EXPECT_TRUE(has(w.output(), "pulling o/tiny/tiny-Q8_0.gguf")) << w.output();
   EXPECT_EQ(read(cache_ / "hub/o/tiny/tiny-Q8_0.gguf"), model_);
   const int port = std::stoi((*http)[1].str());
-  const std::string models = raw::http(port, "GET", "/v1/models");
-  EXPECT_TRUE(has(models, "tiny-Q8_0")) << models;
-  const std::string answer = raw::http(port, "POST", "/v1/completions",
-                                       R"({"prompt":"Once","max_tokens":3,"ignore_eos":true})");
-  EXPECT_TRUE(has(answer, R"("completion_tokens":3)")) << answer;
+  expect_serves_the_pulled_model(port);
   w.terminate();
   EXPECT_EQ(w.wait(), 0) << w.output();
 }
