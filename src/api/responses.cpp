@@ -504,6 +504,10 @@ std::string response_json(const ResponsesHead& head, const CompletionResult& res
                          &result, length);
 }
 
+std::string response_input_tokens_json(std::int32_t input_tokens) {
+  return fmt::format(R"({{"object":"response.input_tokens","input_tokens":{}}})", input_tokens);
+}
+
 std::string response_deleted_json(std::string_view id) {
   std::string out = "{\"id\":";
   append_json_string(out, id);

@@ -57,6 +57,9 @@ std::string response_json(const ResponsesHead& head, const CompletionResult& res
 // {"id": ..., "object": "response", "deleted": true}
 std::string response_deleted_json(std::string_view id);
 
+// POST /v1/responses/input_tokens: {"object": "response.input_tokens", "input_tokens": n}
+std::string response_input_tokens_json(std::int32_t input_tokens);
+
 // The output of `result` as the conversation messages a continuation (previous_response_id)
 // replays: one assistant message with the reasoning, text and tool calls.
 Message response_message(const CompletionResult& result);

@@ -133,7 +133,8 @@ net::awaitable<bool> write_response(Connection& c, Response res);
 net::awaitable<bool> handle_generation(Connection& c, Request& req);
 // GET / DELETE /v1/responses/{id} (generation.cpp).
 net::awaitable<bool> handle_stored_response(Connection& c, Request& req);
-// POST /v1/messages/count_tokens: the tokens of a Messages request's rendered prompt.
+// POST /v1/messages/count_tokens and /v1/responses/input_tokens: the tokens of a Messages or
+// Responses request's rendered prompt (a Responses one with its previous_response_id history).
 net::awaitable<bool> handle_count_tokens(Connection& c, Request& req);
 // POST /apply-template: a chat request's messages rendered with the chat template (generation.cpp).
 net::awaitable<bool> handle_apply_template(Connection& c, Request& req);

@@ -694,6 +694,42 @@ net::awaitable<bool> Generation::run_streaming(engine::TokenStream& stream,
   }
 }
 
+// A Responses request's job. The conversation: this request's instructions, the history of
+// previous_response_id (a stored response), this input.
+Result<GenerationJob> responses_job(const Connection& c, api::ResponsesRequest parsed) {
+  std::vector<chatfmt::Message> input = std::move(parsed.chat.messages);
+  std::optional<chatfmt::Message> instructions;
+  if (!parsed.instructions.empty()) {
+    instructions = std::move(input.front());
+    input.erase(input.begin());
+  }
+  std::vector<chatfmt::Message> conversation;
+  if (!parsed.previous_response_id.empty()) {
+    auto prev = c.ctx.responses.get(parsed.previous_response_id);
+    if (!prev) {
+      return Error{Errc::not_found,
+                   fmt::format("No stored response has the id '{}'", parsed.previous_response_id),
+                   "previous_response_id"};
+    }
+    conversation = std::move(prev->conversation);
+  }
+  conversation.insert(conversation.end(), input.begin(), input.end());
+  parsed.chat.messages = conversation;
+  if (instructions)
+    parsed.chat.messages.insert(parsed.chat.messages.begin(), std::move(*instructions));
+  auto job = make_chat_job(std::move(parsed.chat), c.ctx.backend.models());
+  if (job) {
+    job->dialect = Dialect::responses;
+    job->instructions = std::move(parsed.instructions);
+    job->previous_response_id = std::move(parsed.previous_response_id);
+    job->store = parsed.store;
+    job->tools = std::move(parsed.tools);
+    if (job->store)
+      job->conversation = std::move(conversation);
+  }
+  return job;
+}
+
 Result<GenerationJob> parse_job(const Connection& c, const Request& req) {
   auto models = c.ctx.backend.models();
   if (c.endpoint == Endpoint::messages) {
@@ -709,39 +745,7 @@ Result<GenerationJob> parse_job(const Connection& c, const Request& req) {
     auto parsed = api::parse_responses_request(req.body());
     if (!parsed)
       return parsed.error();
-    // The conversation: this request's instructions, the stored history, this input.
-    std::vector<chatfmt::Message> input = std::move(parsed->chat.messages);
-    std::optional<chatfmt::Message> instructions;
-    if (!parsed->instructions.empty()) {
-      instructions = std::move(input.front());
-      input.erase(input.begin());
-    }
-    std::vector<chatfmt::Message> conversation;
-    if (!parsed->previous_response_id.empty()) {
-      auto prev = c.ctx.responses.get(parsed->previous_response_id);
-      if (!prev) {
-        return Error{
-            Errc::not_found,
-            fmt::format("No stored response has the id '{}'", parsed->previous_response_id),
-            "previous_response_id"};
-      }
-      conversation = std::move(prev->conversation);
-    }
-    conversation.insert(conversation.end(), input.begin(), input.end());
-    parsed->chat.messages = conversation;
-    if (instructions)
-      parsed->chat.messages.insert(parsed->chat.messages.begin(), std::move(*instructions));
-    auto job = make_chat_job(std::move(parsed->chat), models);
-    if (job) {
-      job->dialect = Dialect::responses;
-      job->instructions = std::move(parsed->instructions);
-      job->previous_response_id = std::move(parsed->previous_response_id);
-      job->store = parsed->store;
-      job->tools = std::move(parsed->tools);
-      if (job->store)
-        job->conversation = std::move(conversation);
-    }
-    return job;
+    return responses_job(c, std::move(parsed).value());
   }
   if (c.endpoint == Endpoint::chat_completions) {
     auto parsed = api::parse_chat_request(req.body());
@@ -788,30 +792,49 @@ net::awaitable<bool> handle_stored_response(Connection& c, Request& req) {
   co_return co_await write_response(c, make_response(c, http::status::ok, std::move(stored->json)));
 }
 
-// The prompt as generate() would render and tokenize it: the template's text, tokenized with
-// the model's special tokens.
-net::awaitable<bool> handle_count_tokens(Connection& c, Request& req) {
+// The prompt's tokens as generate() would render and tokenize them: the template's text,
+// tokenized with the model's special tokens.
+net::awaitable<Result<std::int32_t>> count_prompt_tokens(Connection& c, Result<GenerationJob> job) {
+  if (!job)
+    co_return job.error();
+  const std::string model = job->model;
+  auto prompt = co_await c.ctx.backend.apply_template(std::move(job->task));
+  if (!prompt)
+    co_return prompt.error();
+  auto tokens = co_await c.ctx.backend.tokenize(model, std::move(prompt).value(), true, true);
+  if (!tokens)
+    co_return tokens.error();
+  co_return static_cast<std::int32_t>(tokens->size());
+}
+
+// The job of a count request: a Messages or a Responses request's.
+Result<GenerationJob> count_job(const Connection& c, const Request& req) {
+  if (c.endpoint == Endpoint::response_input_tokens) {
+    auto parsed = api::parse_responses_request(req.body());
+    if (!parsed)
+      return parsed.error();
+    return responses_job(c, std::move(parsed).value());
+  }
   auto parsed = api::parse_count_tokens_request(req.body());
-  Result<GenerationJob> job = parsed
-                                  ? make_chat_job(std::move(parsed).value(), c.ctx.backend.models())
-                                  : Result<GenerationJob>(parsed.error());
-  Result<std::vector<engine::Token>> tokens =
-      job ? Result<std::vector<engine::Token>>() : Result<std::vector<engine::Token>>(job.error());
-  if (job) {
-    const std::string model = job->model;
-    auto prompt = co_await c.ctx.backend.apply_template(std::move(job->task));
-    if (prompt)
-      tokens = co_await c.ctx.backend.tokenize(model, std::move(prompt).value(), true, true);
-    else
-      tokens = prompt.error();
-  }
-  if (!tokens) {
+  if (!parsed)
+    return parsed.error();
+  return make_chat_job(std::move(parsed).value(), c.ctx.backend.models());
+}
+
+// Anthropic's count_tokens and OpenAI's responses/input_tokens: the count in each API's shape.
+// (No conditional expressions in this coroutine: GCC 12 mishandles their temporaries.)
+net::awaitable<bool> handle_count_tokens(Connection& c, Request& req) {
+  auto count = co_await count_prompt_tokens(c, count_job(c, req));
+  if (!count) {
     co_return co_await write_response(
-        c, error_response(c, api::to_http_error(tokens.error(), c.ctx.config.retry_after_seconds)));
+        c, error_response(c, api::to_http_error(count.error(), c.ctx.config.retry_after_seconds)));
   }
-  co_return co_await write_response(
-      c, make_response(c, http::status::ok,
-                       api::count_tokens_json(static_cast<std::int32_t>(tokens->size()))));
+  std::string body;
+  if (c.endpoint == Endpoint::response_input_tokens)
+    body = api::response_input_tokens_json(*count);
+  else
+    body = api::count_tokens_json(*count);
+  co_return co_await write_response(c, make_response(c, http::status::ok, std::move(body)));
 }
 
 net::awaitable<bool> handle_apply_template(Connection& c, Request& req) {

@@ -35,6 +35,8 @@ constexpr std::array routes = {
     RouteEntry{"/v1/messages/count_tokens", Endpoint::count_tokens, Method::post},
     RouteEntry{"/v1/responses", Endpoint::responses, Method::post},
     RouteEntry{"/responses", Endpoint::responses, Method::post},
+    RouteEntry{"/v1/responses/input_tokens", Endpoint::response_input_tokens, Method::post},
+    RouteEntry{"/responses/input_tokens", Endpoint::response_input_tokens, Method::post},
     RouteEntry{"/messages/count_tokens", Endpoint::count_tokens, Method::post},
     RouteEntry{"/models/load", Endpoint::model_load, Method::post},
     RouteEntry{"/v1/models/load", Endpoint::model_load, Method::post},
@@ -53,7 +55,7 @@ RouteMatch resolve(Method method, std::string_view target) {
     const bool ok = method == Method::get || method == Method::head || method == Method::options;
     return RouteMatch{Endpoint::webui, ok, Method::get};
   }
-  if (!response_id(path).empty()) {
+  if (!response_id(path).empty() && !path.ends_with("/input_tokens")) {
     const bool ok = method == Method::get || method == Method::del || method == Method::options;
     return RouteMatch{Endpoint::response_item, ok, Method::get};
   }
@@ -96,6 +98,8 @@ std::string_view endpoint_name(Endpoint e) {
       return "responses";
     case Endpoint::response_item:
       return "response_item";
+    case Endpoint::response_input_tokens:
+      return "response_input_tokens";
     case Endpoint::webui:
       return "webui";
     case Endpoint::model_load:

@@ -16,13 +16,14 @@ enum class Endpoint {
   apply_template,
   embeddings,
   rerank,
-  messages,       // Anthropic's POST /v1/messages
-  count_tokens,   // Anthropic's POST /v1/messages/count_tokens
-  responses,      // OpenAI's POST /v1/responses
-  response_item,  // GET / DELETE /v1/responses/{id}
-  webui,          // GET / HEAD of the chat page: "/" and "/webui/..." (webui/assets.hpp)
-  model_load,     // POST /models/load {"model": ID}
-  model_unload,   // POST /models/unload {"model": ID}
+  messages,               // Anthropic's POST /v1/messages
+  count_tokens,           // Anthropic's POST /v1/messages/count_tokens
+  responses,              // OpenAI's POST /v1/responses
+  response_item,          // GET / DELETE /v1/responses/{id}
+  response_input_tokens,  // OpenAI's POST /v1/responses/input_tokens
+  webui,                  // GET / HEAD of the chat page: "/" and "/webui/..." (webui/assets.hpp)
+  model_load,             // POST /models/load {"model": ID}
+  model_unload,           // POST /models/unload {"model": ID}
   unknown,
 };
 

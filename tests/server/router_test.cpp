@@ -62,6 +62,14 @@ TEST(Router, AnthropicAndResponsesRoutes) {
   EXPECT_FALSE(resolve(Method::post, "/v1/responses/resp_1").method_allowed);
   EXPECT_EQ(response_id("/v1/responses/resp_1?x=1"), "resp_1");
   EXPECT_EQ(response_id("/v1/responses/a/b"), "");
+  // Not a stored response's id: the token count of a Responses request.
+  for (const char* path : {"/v1/responses/input_tokens", "/responses/input_tokens/"}) {
+    const auto count = resolve(Method::post, path);
+    EXPECT_EQ(count.endpoint, Endpoint::response_input_tokens) << path;
+    EXPECT_TRUE(count.method_allowed) << path;
+    EXPECT_FALSE(resolve(Method::get, path).method_allowed) << path;
+  }
+  EXPECT_TRUE(needs_auth(Endpoint::response_input_tokens));
   EXPECT_EQ(resolve(Method::get, "/v1/responses/a/b").endpoint, Endpoint::unknown);
   EXPECT_TRUE(needs_auth(Endpoint::response_item));
 }

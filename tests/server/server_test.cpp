@@ -13,6 +13,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 #include <fstream>
 #include <future>
 #include <sstream>
@@ -890,6 +891,41 @@ TEST_F(ServerWithChatTemplate, MessagesCountTokensMatchesTheRenderedPrompt) {
       server_->post("/v1/messages/count_tokens",
                     R"({"model":"nope","messages":[{"role":"user","content":"x"}]})"),
       404, "not_found_error");
+}
+
+TEST_F(ServerWithChatTemplate, ResponsesInputTokensMatchTheRenderedPrompt) {
+  const std::string input = R"("model":"tiny","instructions":"Be brief.","input":"Hello")";
+  auto r = server_->post("/v1/responses/input_tokens", "{" + input + "}");
+  ASSERT_EQ(r.status, 200) << r.raw.body();
+  const auto body = r.body();
+  EXPECT_EQ(body.at("object"), "response.input_tokens");
+  const auto counted = body.at("input_tokens").as_int64();
+  EXPECT_GT(counted, 5);
+  // The same request generated: its input tokens are the count.
+  auto g = server_->post("/v1/responses", "{" + input +
+                                              R"(,"max_output_tokens":1,"temperature":0,)"
+                                              R"("store":true})");
+  ASSERT_EQ(g.status, 200) << g.raw.body();
+  const auto gb = g.body();
+  EXPECT_EQ(gb.at("usage").at("input_tokens").as_int64(), counted);
+  // With its history: a continuation counts the stored conversation too.
+  const std::string id(gb.at("id").as_string());
+  auto more =
+      server_->post("/v1/responses/input_tokens",
+                    R"({"model":"tiny","input":"And?","previous_response_id":")" + id + R"("})");
+  ASSERT_EQ(more.status, 200) << more.raw.body();
+  // ... as many as the same conversation sent whole (instructions are not carried over).
+  auto output = json::serialize(gb.at("output"));
+  auto whole = server_->post("/v1/responses/input_tokens",
+                             R"({"model":"tiny","input":[{"role":"user","content":"Hello"},)" +
+                                 output.substr(1, output.size() - 2) +
+                                 R"(,{"role":"user","content":"And?"}]})");
+  ASSERT_EQ(whole.status, 200) << whole.raw.body();
+  EXPECT_EQ(more.body().at("input_tokens"), whole.body().at("input_tokens"));
+  expect_error(server_->post("/v1/responses/input_tokens", R"({"model":"tiny"})"), 400, "input");
+  expect_error(server_->post("/v1/responses/input_tokens",
+                             R"({"model":"tiny","input":"x","previous_response_id":"resp_no"})"),
+               404, "previous_response_id");
 }
 
 TEST_F(ServerWithChatTemplate, MessagesToolRoundTripGenerates) {
