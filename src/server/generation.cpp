@@ -837,14 +837,23 @@ net::awaitable<bool> handle_count_tokens(Connection& c, Request& req) {
   co_return co_await write_response(c, make_response(c, http::status::ok, std::move(body)));
 }
 
-net::awaitable<bool> handle_apply_template(Connection& c, Request& req) {
+// The job of an apply-template request: a chat completion's.
+Result<GenerationJob> template_job(const Connection& c, const Request& req) {
   auto parsed = api::parse_chat_request(req.body());
-  Result<GenerationJob> job = parsed
-                                  ? make_chat_job(std::move(parsed).value(), c.ctx.backend.models())
-                                  : Result<GenerationJob>(parsed.error());
-  Result<std::string> prompt = job ? Result<std::string>() : Result<std::string>(job.error());
-  if (job)  // not a conditional expression: GCC 12 evaluates both co_await operands of ?:
+  if (!parsed)
+    return parsed.error();
+  return make_chat_job(std::move(parsed).value(), c.ctx.backend.models());
+}
+
+// (No conditional expressions in this coroutine: GCC 12 evaluates both co_await operands of
+// ?: and mishandles the temporaries of others.)
+net::awaitable<bool> handle_apply_template(Connection& c, Request& req) {
+  auto job = template_job(c, req);
+  Result<std::string> prompt = Error{Errc::internal, "no prompt"};
+  if (job)
     prompt = co_await c.ctx.backend.apply_template(std::move(job->task));
+  else
+    prompt = job.error();
   if (!prompt) {
     co_return co_await write_response(
         c, error_response(c, api::to_http_error(prompt.error(), c.ctx.config.retry_after_seconds)));
