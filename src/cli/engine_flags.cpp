@@ -270,10 +270,10 @@ Result<engine::EngineOptions> engine_options(const EngineFlags& f, const std::st
 }
 
 Result<std::unique_ptr<engine::Backend>> make_backend(const EngineFlags& f) {
-  auto defaults = sampling_defaults(f);
-  if (!defaults)
-    return defaults.error();
   if (f.engine == "sim") {
+    auto defaults = sampling_defaults(f);
+    if (!defaults)
+      return defaults.error();
     if (!f.hf_repo.empty() || !f.hf_file.empty())
       return Error{Errc::invalid_request, "--hf-repo and --hf-file need --engine llama"};
     if (f.options.embeddings || !f.pooling.empty()) {

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "cli/duration_option.hpp"
 #include "hub/hub.hpp"
 #include "models/memory.hpp"
 #include "models/presets.hpp"
@@ -152,15 +153,6 @@ Result<std::vector<Named>> named_models(const EngineFlags& f, const ModelsFlags&
   return list;
 }
 
-Result<std::chrono::milliseconds> idle_unload(const ModelsFlags& m) {
-  if (m.idle_unload.empty())
-    return std::chrono::milliseconds(-1);
-  auto d = util::parse_duration(m.idle_unload, util::DurationUnit::seconds);
-  if (!d)
-    return Error{Errc::invalid_request, "--idle-unload: " + d.error().message};
-  return std::chrono::duration_cast<std::chrono::milliseconds>(*d);
-}
-
 }  // namespace
 
 void add_models_flags(CLI::App& app, ModelsFlags& m) {
@@ -178,10 +170,15 @@ void add_models_flags(CLI::App& app, ModelsFlags& m) {
                  "models loaded at once (0: no limit); the least recently used idle one "
                  "unloads to make room")
       ->group(group);
-  app.add_option("--idle-unload", m.idle_unload,
-                 "unload a model idle this long, e.g. 5m (a bare number: seconds; default: "
-                 "never); a request's keep_alive overrides it")
-      ->type_name("DURATION")
+  add_duration_option(
+      app, "--idle-unload",
+      [&m](std::chrono::nanoseconds d) {
+        m.idle_unload = std::chrono::duration_cast<std::chrono::milliseconds>(d);
+      },
+      {}, util::DurationUnit::seconds,
+      "unload a model idle this long, e.g. 5m (a bare number: seconds; default: never); a "
+      "request's keep_alive overrides it")
+      ->default_str("")
       ->group(group);
   app.add_option("--models-memory-budget", m.memory_budget,
                  "memory the loaded models may take by estimate (weights + KV cache), e.g. "
@@ -195,7 +192,7 @@ bool wants_model_set(const EngineFlags& f, const ModelsFlags& m) {
 }
 
 Result<void> check_single_model(const ModelsFlags& m) {
-  if (m.max_loaded != 0 || !m.idle_unload.empty() || !m.memory_budget.empty()) {
+  if (m.max_loaded != 0 || m.idle_unload || !m.memory_budget.empty()) {
     return Error{Errc::invalid_request,
                  "--max-loaded, --idle-unload and --models-memory-budget apply to a set of "
                  "models: add --models-dir, --models-preset or more -m"};
@@ -236,10 +233,7 @@ Result<models::ModelSetOptions> model_set_options(const EngineFlags& f, const Mo
   if (o.models.empty())
     return Error{Errc::invalid_request, fmt::format("no *.gguf models in --models-dir {}", m.dir)};
   o.max_loaded = m.max_loaded;
-  auto idle = idle_unload(m);
-  if (!idle)
-    return idle.error();
-  o.idle_unload = *idle;
+  o.idle_unload = m.idle_unload.value_or(std::chrono::milliseconds(-1));
   if (!m.memory_budget.empty()) {
     auto b = models::parse_bytes(m.memory_budget);
     if (!b)

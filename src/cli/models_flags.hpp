@@ -6,8 +6,10 @@
 // Thread-safety: plain values and functions, used on the main thread before serving.
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "cli/engine_flags.hpp"
@@ -21,8 +23,8 @@ struct ModelsFlags {
   std::string dir;          // --models-dir: every *.gguf in it, id = file name without .gguf
   std::string preset_file;  // --models-preset: INI, one [model-id] per model
   std::size_t max_loaded = 0;
-  std::string idle_unload;    // a duration; empty: never
-  std::string memory_budget;  // bytes ("8GiB"); empty: none
+  std::optional<std::chrono::milliseconds> idle_unload;  // --idle-unload; unset: never
+  std::string memory_budget;                             // bytes ("8GiB"); empty: none
 };
 
 // Adds --models-dir, --models-preset, --max-loaded, --idle-unload, --models-memory-budget.

@@ -55,15 +55,16 @@ RouteMatch resolve(Method method, std::string_view target) {
     const bool ok = method == Method::get || method == Method::head || method == Method::options;
     return RouteMatch{Endpoint::webui, ok, Method::get};
   }
-  if (!response_id(path).empty() && !path.ends_with("/input_tokens")) {
-    const bool ok = method == Method::get || method == Method::del || method == Method::options;
-    return RouteMatch{Endpoint::response_item, ok, Method::get};
-  }
+  // The fixed paths first: /v1/responses/input_tokens is not a stored response's id.
   for (const auto& r : routes) {
     if (r.path == path) {
       const bool ok = method == r.method || (method == Method::options);
       return RouteMatch{r.endpoint, ok, r.method};
     }
+  }
+  if (!response_id(path).empty()) {
+    const bool ok = method == Method::get || method == Method::del || method == Method::options;
+    return RouteMatch{Endpoint::response_item, ok, Method::get};
   }
   return RouteMatch{};
 }

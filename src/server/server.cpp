@@ -244,15 +244,13 @@ const Metrics& Server::metrics() const {
 int run_until_signal(std::unique_ptr<engine::Backend> backend, const ServerConfig& config,
                      int io_threads, const std::function<void(std::uint16_t)>& on_listening) {
   net::io_context ioc(io_threads);
-  // Stopped or not, the io_context outlives the backend (and whatever it still posts).
-  struct BackendFirst {
-    std::unique_ptr<engine::Backend>& b;
-    ~BackendFirst() { b.reset(); }
-  } backend_first{backend};
+  // Declared after the io_context, so destroyed before it: stopped or not, the io_context
+  // outlives the backend (and whatever it still posts there).
+  const std::unique_ptr<engine::Backend> owned = std::move(backend);
   // Before anything announces the server: a SIGTERM right after the banner must drain it,
   // not kill the process with the default action.
   net::signal_set signals(ioc, SIGINT, SIGTERM);
-  Server server(ioc.get_executor(), *backend, config);
+  Server server(ioc.get_executor(), *owned, config);
   auto port = server.listen();
   if (!port) {
     spdlog::error("{}", port.error().message);
