@@ -813,6 +813,8 @@ Result<GenerationJob> count_job(const Connection& c, const Request& req) {
     auto parsed = api::parse_responses_request(req.body());
     if (!parsed)
       return parsed.error();
+    if (parsed->chat.params.stream)
+      return Error{Errc::invalid_request, "input_tokens does not stream", "stream"};
     return responses_job(c, std::move(parsed).value());
   }
   auto parsed = api::parse_count_tokens_request(req.body());

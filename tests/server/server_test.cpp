@@ -923,6 +923,9 @@ TEST_F(ServerWithChatTemplate, ResponsesInputTokensMatchTheRenderedPrompt) {
   ASSERT_EQ(whole.status, 200) << whole.raw.body();
   EXPECT_EQ(more.body().at("input_tokens"), whole.body().at("input_tokens"));
   expect_error(server_->post("/v1/responses/input_tokens", R"({"model":"tiny"})"), 400, "input");
+  expect_error(
+      server_->post("/v1/responses/input_tokens", R"({"model":"tiny","input":"x","stream":true})"),
+      400, "stream");
   expect_error(server_->post("/v1/responses/input_tokens",
                              R"({"model":"tiny","input":"x","previous_response_id":"resp_no"})"),
                404, "previous_response_id");
