@@ -230,14 +230,14 @@ Run bare_loop(llama_model* model, const Args& a, int P) {
 EngineOptions options(const Args& a, int n_parallel, int n_ctx) {
   EngineOptions o;
   o.model_path = a.model;
-  o.n_parallel = n_parallel;
-  o.n_ctx = n_ctx;
-  o.n_batch = a.batch;
-  o.n_seq_chunk = a.chunk;
-  o.n_threads = a.threads;
+  o.engine.n_parallel = n_parallel;
+  o.engine.n_ctx = n_ctx;
+  o.engine.n_batch = a.batch;
+  o.engine.n_seq_chunk = a.chunk;
+  o.engine.n_threads = a.threads;
   o.max_queue = 1024;
-  o.persistent_threads = a.threadpool;
-  o.thread_poll = static_cast<std::uint32_t>(a.poll);
+  o.engine.persistent_threads = a.threadpool;
+  o.engine.thread_poll = static_cast<std::uint32_t>(a.poll);
   return o;
 }
 

@@ -212,10 +212,10 @@ std::unique_ptr<troupe::engine::Backend> make_backend(const Options& o) {
   }
   troupe::engine::EngineOptions eo;
   eo.model_path = o.model;
-  eo.n_parallel = o.parallel;
-  eo.n_ctx = o.parallel *
-             ((o.prompt_tokens > 0 ? o.prompt_tokens : o.prompt_words * 2) + o.max_tokens + 64);
-  eo.n_threads = o.threads;
+  eo.engine.n_parallel = o.parallel;
+  eo.engine.n_ctx = o.parallel * ((o.prompt_tokens > 0 ? o.prompt_tokens : o.prompt_words * 2) +
+                                  o.max_tokens + 64);
+  eo.engine.n_threads = o.threads;
   eo.max_queue = 1024;
   return troupe::engine::make_local_backend(eo);
 }

@@ -69,7 +69,7 @@ int run_worker(const WorkerFlags& f) {
   if (!p)
     return p.error_code;
   cluster::Worker worker(p->node(), **backend, p->io().get_executor(),
-                         {.capacity = f.engine.options.n_parallel});
+                         {.capacity = f.engine.options.engine.n_parallel});
   std::optional<server::Server> http;
   if (f.http_port >= 0) {
     server::ServerConfig cfg;

@@ -136,7 +136,7 @@ void add_engine_flags(CLI::App& app, EngineFlags& f, const std::string& model_he
   app.add_option("--engine", f.engine, "llama|sim")
       ->check(CLI::IsMember({"llama", "sim"}))
       ->capture_default_str();
-  auto& o = f.options;
+  auto& o = f.options.engine;
   app.add_option("--parallel", o.n_parallel, "sequences decoded together")->capture_default_str();
   app.add_option("-c,--ctx-size", o.n_ctx,
                  "KV cells in all, shared by the --parallel sequences (0: the model's trained "
@@ -167,7 +167,7 @@ void add_engine_flags(CLI::App& app, EngineFlags& f, const std::string& model_he
           },
           "0 or >= 1"))
       ->capture_default_str();
-  app.add_option("--max-queue", o.max_queue, "waiting requests before refusing (503)")
+  app.add_option("--max-queue", f.options.max_queue, "waiting requests before refusing (503)")
       ->capture_default_str();
   app.add_option("--sim-decode-tps", f.sim.decode_tokens_per_s,
                  "--engine sim: tokens/s per sequence")
@@ -262,10 +262,10 @@ Result<engine::EngineOptions> engine_options(const EngineFlags& f, const std::st
   auto placement = placement_options(f);
   if (!placement)
     return placement.error();
-  eo.placement = std::move(placement).value();
-  eo.embeddings = eo.embeddings || !f.pooling.empty();
+  eo.engine.placement = std::move(placement).value();
+  eo.engine.embeddings = eo.engine.embeddings || !f.pooling.empty();
   if (!f.pooling.empty())
-    eo.pooling = *engine::parse_pooling(f.pooling);
+    eo.engine.pooling = *engine::parse_pooling(f.pooling);
   return eo;
 }
 
@@ -276,7 +276,7 @@ Result<std::unique_ptr<engine::Backend>> make_backend(const EngineFlags& f) {
       return defaults.error();
     if (!f.hf_repo.empty() || !f.hf_file.empty())
       return Error{Errc::invalid_request, "--hf-repo and --hf-file need --engine llama"};
-    if (f.options.embeddings || !f.pooling.empty()) {
+    if (f.options.engine.embeddings || !f.pooling.empty()) {
       return Error{Errc::invalid_request,
                    "--embeddings and --pooling need --engine llama (the simulated engine "
                    "computes no embeddings)"};
@@ -290,8 +290,8 @@ Result<std::unique_ptr<engine::Backend>> make_backend(const EngineFlags& f) {
     if (!f.alias.empty())
       so.model_id = f.alias;
     // The queue's shape; the context is per sequence here, and the sim has no trained one.
-    so.n_ctx = f.options.n_ctx > 0 ? f.options.n_ctx : 4096;
-    so.n_parallel = f.options.n_parallel;
+    so.n_ctx = f.options.engine.n_ctx > 0 ? f.options.engine.n_ctx : 4096;
+    so.n_parallel = f.options.engine.n_parallel;
     so.max_queue = f.options.max_queue;
     so.defaults = *defaults;
     return engine::make_sim_backend(so);

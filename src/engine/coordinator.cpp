@@ -160,7 +160,7 @@ Coordinator::Coordinator(EngineOptions options)
       model_id_(options_.model_id.empty() ? default_model_id(options_.model_path)
                                           : options_.model_id),
       actors_work_(asio::make_work_guard(actors_)),
-      limits_{options_.n_parallel, options_.max_queue} {
+      limits_{options_.engine.n_parallel, options_.max_queue} {
   actor_thread_ = util::named_thread("sequences", [this] { actors_.run(); });
   admission_ = spawn_admission(system_, limits_, gauges_);
   loader_ = util::named_thread("model-load", [this] { load(); });
@@ -183,7 +183,7 @@ Coordinator::~Coordinator() {
 
 void Coordinator::load() {
   auto model =
-      LlamaModel::load({options_.model_path, options_.placement, options_.on_load_progress});
+      LlamaModel::load({options_.model_path, options_.engine.placement, options_.on_load_progress});
   if (!model)
     return set_health(HealthState::failed, model.error().message);
   model_ = std::move(model.value());
@@ -191,12 +191,12 @@ void Coordinator::load() {
   if (!chat_template)
     return set_health(HealthState::failed, chat_template.error().message);
   chat_template_ = std::move(chat_template.value());
-  if (options_.n_ctx == 0) {  // -c 0: the context the model was trained with
-    options_.n_ctx = model_->n_ctx_train();
+  if (options_.engine.n_ctx == 0) {  // -c 0: the context the model was trained with
+    options_.engine.n_ctx = model_->n_ctx_train();
     spdlog::info("model {}: -c 0: the trained context, {} tokens, shared by {} sequences",
-                 model_id_, options_.n_ctx, options_.n_parallel);
+                 model_id_, options_.engine.n_ctx, options_.engine.n_parallel);
   }
-  auto engine = BatchEngine::start(system_, *model_, engine_config(options_), admission_);
+  auto engine = BatchEngine::start(system_, *model_, options_.engine, admission_);
   if (!engine)
     return set_health(HealthState::failed, engine.error().message);
   engine_ = std::move(engine.value());
@@ -206,8 +206,10 @@ void Coordinator::load() {
                  std::chrono::system_clock::now().time_since_epoch())
                  .count();
   ready_.store(true, std::memory_order_release);
-  spdlog::info("model {} ready: {} sequences x {} tokens; {}", model_id_, options_.n_parallel,
-               n_ctx_seq_, model_->placement_report(options_.placement, options_.n_ctx).summary());
+  spdlog::info(
+      "model {} ready: {} sequences x {} tokens; {}", model_id_, options_.engine.n_parallel,
+      n_ctx_seq_,
+      model_->placement_report(options_.engine.placement, options_.engine.n_ctx).summary());
   if (engine_->embeddings()) {
     spdlog::info("embeddings: {} floats, pooling {}, up to {} tokens per input{}",
                  engine_->n_embd(), pooling_name(engine_->pooling()), engine_->embed_limit(),
@@ -263,8 +265,8 @@ std::optional<Error> Coordinator::precheck(Task& task) const {
     return overloaded_error();
   if (const auto* toks = std::get_if<std::vector<Token>>(&task.prompt)) {
     if (static_cast<std::int64_t>(toks->size()) >= n_ctx_seq_) {
-      return too_long(static_cast<std::int64_t>(toks->size()), n_ctx_seq_, options_.n_parallel,
-                      false);
+      return too_long(static_cast<std::int64_t>(toks->size()), n_ctx_seq_,
+                      options_.engine.n_parallel, false);
     }
   }
   // Every token covers at most max_piece_bytes bytes: a longer text cannot fit, whatever
@@ -272,7 +274,7 @@ std::optional<Error> Coordinator::precheck(Task& task) const {
   const auto min_tokens =
       static_cast<std::int64_t>(prompt_bytes(task.prompt) / model_->max_piece_bytes());
   if (min_tokens >= n_ctx_seq_)
-    return too_long(min_tokens, n_ctx_seq_, options_.n_parallel, true);
+    return too_long(min_tokens, n_ctx_seq_, options_.engine.n_parallel, true);
   return std::nullopt;
 }
 
@@ -308,8 +310,8 @@ Result<std::vector<Token>> Coordinator::prepare_prompt(
   if (tokens->empty())
     return Error{Errc::invalid_request, "the prompt is empty", "prompt"};
   if (static_cast<std::int64_t>(tokens->size()) >= n_ctx_seq_) {
-    return too_long(static_cast<std::int64_t>(tokens->size()), n_ctx_seq_, options_.n_parallel,
-                    false);
+    return too_long(static_cast<std::int64_t>(tokens->size()), n_ctx_seq_,
+                    options_.engine.n_parallel, false);
   }
   return tokens;
 }
@@ -637,7 +639,7 @@ BackendStats Coordinator::stats() const {
   s.decode_steps_total = rd(c.decode_steps);
   s.decode_us_total = rd(c.decode_us);
   s.kv_cache_usage_ratio = static_cast<double>(rd(c.cells_live)) /
-                           (static_cast<double>(n_ctx_seq_) * options_.n_parallel);
+                           (static_cast<double>(n_ctx_seq_) * options_.engine.n_parallel);
   for (const auto& h : c.sequences_per_step)
     s.sequences_per_step.push_back(rd(h));
   return s;
@@ -654,23 +656,6 @@ std::future<EngineSnapshot> Coordinator::inspect_engine() {
 
 void Coordinator::inject_failure(Error error) {
   engine_->tell(FailEngine{std::move(error)});
-}
-
-BatchEngineConfig engine_config(const EngineOptions& o) {
-  BatchEngineConfig c;
-  c.n_ctx = o.n_ctx;
-  c.n_parallel = o.n_parallel;
-  c.n_batch = o.n_batch;
-  c.n_seq_chunk = o.n_seq_chunk;
-  c.prefill_stretch = o.prefill_stretch;
-  c.n_threads = o.n_threads;
-  c.min_copy_prefix = o.min_copy_prefix;
-  c.persistent_threads = o.persistent_threads;
-  c.thread_poll = o.thread_poll;
-  c.placement = o.placement;
-  c.embeddings = o.embeddings;
-  c.pooling = o.pooling;
-  return c;
 }
 
 std::unique_ptr<Backend> make_local_backend(EngineOptions options) {

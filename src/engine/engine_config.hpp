@@ -1,7 +1,7 @@
 #pragma once
 // BatchEngineConfig: the shape of one BatchEngine (context, batch, threads, placement,
 // embeddings). Plain values without llama.cpp types, so that local_backend.hpp can name it
-// without llama.h (engine_config() takes it out of EngineOptions).
+// without llama.h (EngineOptions::engine holds one).
 
 #include <cstdint>
 

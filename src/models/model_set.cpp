@@ -23,8 +23,8 @@ std::vector<engine::ModelInfo> initial_infos(const ModelSetOptions& o) {
     engine::ModelInfo m;
     m.id = c.id();
     m.aliases = c.options.aliases;
-    if (c.options.n_parallel > 0)
-      m.n_ctx = c.options.n_ctx / c.options.n_parallel;
+    if (c.options.engine.n_parallel > 0)
+      m.n_ctx = c.options.engine.n_ctx / c.options.engine.n_parallel;
     m.state = state_name(ModelState::unloaded);
     out.push_back(std::move(m));
   }
@@ -151,8 +151,9 @@ ModelLoader local_loader() {
     return b;
   };
   l.estimate = [](const ModelConfig& c) {
-    const auto& p = c.options.placement;
-    return estimate_memory(c.options.model_path, c.options.n_ctx, p.cache_type_k, p.cache_type_v);
+    const auto& p = c.options.engine.placement;
+    return estimate_memory(c.options.model_path, c.options.engine.n_ctx, p.cache_type_k,
+                           p.cache_type_v);
   };
   return l;
 }

@@ -193,7 +193,7 @@ void ModelSupervisor::request_load(std::size_t i) {
           fmt::format("model '{}' needs about {} (weights {} + KV cache {} for {} cells), more "
                       "than --models-memory-budget {}: it cannot be loaded",
                       s.config.id(), format_bytes(est->total()), format_bytes(est->weights),
-                      format_bytes(est->kv_cache), s.config.options.n_ctx,
+                      format_bytes(est->kv_cache), s.config.options.engine.n_ctx,
                       format_bytes(options_.memory_budget)),
           "model"};
     }
@@ -418,8 +418,8 @@ engine::ModelInfo ModelSupervisor::info(std::size_t i) const {
   }
   m.id = s.config.id();
   m.aliases = s.config.options.aliases;
-  if (m.n_ctx == 0 && s.config.options.n_parallel > 0)
-    m.n_ctx = s.config.options.n_ctx / s.config.options.n_parallel;
+  if (m.n_ctx == 0 && s.config.options.engine.n_parallel > 0)
+    m.n_ctx = s.config.options.engine.n_ctx / s.config.options.engine.n_parallel;
   const bool leaving = s.draining && s.state == ModelState::loaded;
   m.state = leaving ? "unloading" : state_name(s.state);
   if (s.state == ModelState::failed)

@@ -290,12 +290,10 @@ namespace {
 struct EmbedWorker {
   EmbedWorker(std::vector<std::string> seeds, Signal& sig, const std::string& path)
       : node(fast_options(std::move(seeds)), &sig),
-        backend(engine::make_local_backend({.model_path = path,
-                                            .model_id = "bert",
-                                            .n_ctx = 2048,
-                                            .n_parallel = 4,
-                                            .n_threads = 1,
-                                            .embeddings = true})),
+        backend(engine::make_local_backend(
+            {.model_path = path,
+             .model_id = "bert",
+             .engine = {.n_ctx = 2048, .n_parallel = 4, .n_threads = 1, .embeddings = true}})),
         worker(*node, *backend, node.io().get_executor(), {.capacity = 4}) {
     EXPECT_EQ(backend->wait_loaded().state, engine::HealthState::ready);
     std::promise<bool> ready;

@@ -75,9 +75,9 @@ EngineOptions family_options(const Family& f, std::int32_t parallel, std::int32_
   EngineOptions o;
   o.model_path = family_model(f);
   o.model_id = f.name;
-  o.n_threads = 1;
-  o.n_parallel = parallel;
-  o.n_ctx = n_ctx;
+  o.engine.n_threads = 1;
+  o.engine.n_parallel = parallel;
+  o.engine.n_ctx = n_ctx;
   return o;
 }
 

@@ -21,9 +21,9 @@ std::unique_ptr<Coordinator> make(SamplingDefaults defaults = {}) {
   EngineOptions o;
   o.model_path = testing::tiny_model();
   o.model_id = "tiny";
-  o.n_threads = 1;
-  o.n_parallel = 1;
-  o.n_ctx = 512;
+  o.engine.n_threads = 1;
+  o.engine.n_parallel = 1;
+  o.engine.n_ctx = 512;
   o.defaults = defaults;
   auto c = std::make_unique<Coordinator>(std::move(o));
   EXPECT_EQ(c->wait_loaded().state, HealthState::ready);

@@ -19,7 +19,7 @@ class CoordinatorTest : public ::testing::Test {
     if (o.model_path.empty())
       o.model_path = testing::tiny_model();
     o.model_id = "tiny";
-    o.n_threads = 1;
+    o.engine.n_threads = 1;
     auto c = std::make_unique<Coordinator>(std::move(o));
     EXPECT_EQ(c->wait_loaded().state, HealthState::ready);
     return c;
@@ -85,7 +85,7 @@ std::string template_file(const std::string& name) {
 TEST_F(CoordinatorTest, AChatTemplateThatCannotRenderFailsTheLoad) {
   EngineOptions o;
   o.model_path = testing::tiny_model();
-  o.n_threads = 1;
+  o.engine.n_threads = 1;
   o.chat_template = "{{ raise_exception('no conversation for you') }}";
   Coordinator c(std::move(o));
   const Health h = c.wait_loaded();
@@ -96,7 +96,7 @@ TEST_F(CoordinatorTest, AChatTemplateThatCannotRenderFailsTheLoad) {
 TEST_F(CoordinatorTest, AnUnknownTemplateNameFailsTheLoad) {
   EngineOptions o;
   o.model_path = testing::tiny_model();
-  o.n_threads = 1;
+  o.engine.n_threads = 1;
   o.chat_template = "tool_use";  // the tiny model has no such variant
   Coordinator c(std::move(o));
   const Health h = c.wait_loaded();
@@ -182,14 +182,14 @@ TEST_F(CoordinatorTest, PromptTooLongSaysHowLong) {
 
 TEST_F(CoordinatorTest, ContextZeroIsTheTrainedContextAndSharesArePadded) {
   EngineOptions o;
-  o.n_ctx = 0;  // -c 0
-  o.n_parallel = 2;
+  o.engine.n_ctx = 0;  // -c 0
+  o.engine.n_parallel = 2;
   auto c = make(o);
   // mkmodel's tiny shape is trained for 2048 tokens: 1024 for each of the two sequences.
   EXPECT_EQ(c->models()[0].n_ctx, 1024);
   EngineOptions odd;
-  odd.n_ctx = 700;  // 350 each: padded up, never rounded down below what was asked
-  odd.n_parallel = 2;
+  odd.engine.n_ctx = 700;  // 350 each: padded up, never rounded down below what was asked
+  odd.engine.n_parallel = 2;
   EXPECT_EQ(make(odd)->models()[0].n_ctx, 512);
 }
 
@@ -205,9 +205,9 @@ TEST_F(CoordinatorTest, HugePromptIsRefusedBeforeTokenizing) {
 
 TEST_F(CoordinatorTest, QueueFullIsOverloadedAndCancelledQueuedRequestLeaves) {
   EngineOptions o;
-  o.n_parallel = 1;
+  o.engine.n_parallel = 1;
   o.max_queue = 1;
-  o.n_ctx = 2048;
+  o.engine.n_ctx = 2048;
   auto c = make(o);
   auto running = run_sync(c->generate(task("a long one", 100000)));
   auto first = running.next_blocking();  // Started: it holds the only slot
@@ -226,7 +226,7 @@ TEST_F(CoordinatorTest, QueueFullIsOverloadedAndCancelledQueuedRequestLeaves) {
 
 TEST_F(CoordinatorTest, CancellingARunningRequestFreesItsSlotForTheQueue) {
   EngineOptions o;
-  o.n_parallel = 1;
+  o.engine.n_parallel = 1;
   auto c = make(o);
   auto running = run_sync(c->generate(task("a long one", 100000)));
   ASSERT_TRUE(running.next_blocking());
@@ -303,7 +303,7 @@ TEST(CoordinatorSharedModel, StoriesModelWritesText) {
     GTEST_SKIP() << "../shared/models/stories260K.gguf is not present";
   EngineOptions o;
   o.model_path = *path;
-  o.n_threads = 1;
+  o.engine.n_threads = 1;
   Coordinator c(o);
   ASSERT_EQ(c.wait_loaded().state, HealthState::ready);
   Task t;

@@ -69,11 +69,11 @@ class EmbeddingTest : public ::testing::Test {
     EngineOptions o;
     o.model_path = std::move(path);
     o.model_id = "m";
-    o.n_threads = 1;
-    o.n_parallel = parallel;
-    o.n_ctx = 512 * parallel;
-    o.embeddings = embeddings;
-    o.pooling = pooling;
+    o.engine.n_threads = 1;
+    o.engine.n_parallel = parallel;
+    o.engine.n_ctx = 512 * parallel;
+    o.engine.embeddings = embeddings;
+    o.engine.pooling = pooling;
     auto c = std::make_unique<Coordinator>(std::move(o));
     EXPECT_EQ(c->wait_loaded().state, HealthState::ready) << c->health().message;
     return c;

@@ -35,9 +35,9 @@ class GrammarTest : public ::testing::Test {
     EngineOptions o;
     o.model_path = testing::tiny_model();
     o.model_id = "tiny";
-    o.n_threads = 1;
-    o.n_ctx = 2048;
-    o.n_parallel = 4;
+    o.engine.n_threads = 1;
+    o.engine.n_ctx = 2048;
+    o.engine.n_parallel = 4;
     coordinator_ = std::make_unique<Coordinator>(std::move(o));
     ASSERT_EQ(coordinator_->wait_loaded().state, HealthState::ready);
   }

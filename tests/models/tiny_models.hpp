@@ -15,9 +15,9 @@ inline ModelConfig tiny(const std::string& id, const std::string& path) {
   ModelConfig c;
   c.options.model_path = path;
   c.options.model_id = id;
-  c.options.n_ctx = 512;
-  c.options.n_parallel = 2;
-  c.options.n_threads = 1;
+  c.options.engine.n_ctx = 512;
+  c.options.engine.n_parallel = 2;
+  c.options.engine.n_threads = 1;
   return c;
 }
 

@@ -38,10 +38,10 @@ class EmbedServer {
     engine::EngineOptions o;
     o.model_path = std::move(model);
     o.model_id = "emb";
-    o.n_threads = 1;
-    o.n_parallel = 8;
-    o.n_ctx = 4096;
-    o.embeddings = embeddings;
+    o.engine.n_threads = 1;
+    o.engine.n_parallel = 8;
+    o.engine.n_ctx = 4096;
+    o.engine.embeddings = embeddings;
     backend_ = std::make_unique<engine::Coordinator>(std::move(o));
     EXPECT_EQ(backend_->wait_loaded().state, engine::HealthState::ready);
     ServerConfig cfg;

@@ -585,9 +585,9 @@ class ServerWithChatTemplate : public ::testing::Test {
     engine::EngineOptions o;
     o.model_path = troupe::test::generated_model("tiny");
     o.model_id = "tiny";
-    o.n_threads = 1;
-    o.n_parallel = 2;
-    o.n_ctx = 2048;
+    o.engine.n_threads = 1;
+    o.engine.n_parallel = 2;
+    o.engine.n_ctx = 2048;
     o.chat_template = qwen_template();
     auto backend = std::make_unique<engine::Coordinator>(std::move(o));
     ASSERT_EQ(backend->wait_loaded().state, engine::HealthState::ready)
