@@ -4,8 +4,8 @@
 #include <cstdint>
 #include <cstring>
 
-#include "remote/frame.hpp"
-#include "remote/handshake.hpp"
+#include "remote/detail/frame.hpp"
+#include "remote/detail/handshake.hpp"
 #include "remote/membership_protocol.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

@@ -5,7 +5,7 @@
 #include <cstdlib>
 #include <span>
 
-#include "remote/handshake.hpp"
+#include "remote/detail/handshake.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace troupe::remote;

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "remote/handshake.hpp"
+#include "remote/node_id.hpp"
 #include "util/result.hpp"
 
 namespace troupe::remote {

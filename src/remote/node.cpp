@@ -8,9 +8,9 @@
 #include <boost/asio/post.hpp>
 #include <future>
 
-#include "remote/frame_io.hpp"
-#include "remote/node_core.hpp"
-#include "remote/tls_stream.hpp"
+#include "remote/detail/frame_io.hpp"
+#include "remote/detail/node_core.hpp"
+#include "remote/detail/tls_stream.hpp"
 
 namespace troupe::remote {
 

@@ -31,8 +31,8 @@
 #include <thread>
 #include <vector>
 
-#include "remote/ask_table.hpp"
-#include "remote/link.hpp"
+#include "remote/detail/ask_table.hpp"
+#include "remote/detail/link.hpp"
 #include "remote/membership.hpp"
 #include "remote/registry.hpp"
 #include "remote/tls.hpp"

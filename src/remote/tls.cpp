@@ -6,7 +6,7 @@
 #include <cerrno>
 #include <cstdint>
 
-#include "remote/tls_stream.hpp"
+#include "remote/detail/tls_stream.hpp"
 
 namespace troupe::remote {
 

@@ -10,7 +10,7 @@
 #include <boost/asio/write.hpp>
 #include <thread>
 
-#include "remote/frame_io.hpp"
+#include "remote/detail/frame_io.hpp"
 #include "test_node.hpp"
 
 namespace troupe::remote {

@@ -1,4 +1,4 @@
-#include "remote/handshake.hpp"
+#include "remote/detail/handshake.hpp"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>

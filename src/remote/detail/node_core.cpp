@@ -1,4 +1,4 @@
-#include "remote/node_core.hpp"
+#include "remote/detail/node_core.hpp"
 
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
@@ -11,8 +11,8 @@
 #include <type_traits>
 #include <utility>
 
-#include "remote/frame_io.hpp"
-#include "remote/tls_stream.hpp"
+#include "remote/detail/frame_io.hpp"
+#include "remote/detail/tls_stream.hpp"
 
 namespace troupe::remote::detail {
 

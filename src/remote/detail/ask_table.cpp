@@ -1,4 +1,4 @@
-#include "remote/ask_table.hpp"
+#include "remote/detail/ask_table.hpp"
 
 namespace troupe::remote {
 

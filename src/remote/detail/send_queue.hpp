@@ -26,7 +26,7 @@
 #include <span>
 #include <vector>
 
-#include "remote/frame.hpp"
+#include "remote/detail/frame.hpp"
 
 namespace troupe::remote {
 

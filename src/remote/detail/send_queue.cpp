@@ -1,4 +1,4 @@
-#include "remote/send_queue.hpp"
+#include "remote/detail/send_queue.hpp"
 
 #include <bit>
 

@@ -48,8 +48,8 @@
 #include <string>
 #include <vector>
 
-#include "remote/handshake.hpp"
-#include "remote/send_queue.hpp"
+#include "remote/detail/handshake.hpp"
+#include "remote/detail/send_queue.hpp"
 #include "remote/tls.hpp"
 
 namespace troupe::remote {

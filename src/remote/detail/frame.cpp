@@ -1,4 +1,4 @@
-#include "remote/frame.hpp"
+#include "remote/detail/frame.hpp"
 
 #include <algorithm>
 #include <cstring>

@@ -19,11 +19,11 @@
 #include <string>
 #include <vector>
 
+#include "remote/node_id.hpp"
 #include "util/result.hpp"
 
 namespace troupe::remote {
 
-using NodeId = std::uint64_t;
 using Nonce = std::array<std::byte, 32>;
 using Mac = std::array<std::byte, 32>;
 

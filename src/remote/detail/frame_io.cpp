@@ -1,4 +1,4 @@
-#include "remote/frame_io.hpp"
+#include "remote/detail/frame_io.hpp"
 
 #include <sched.h>
 #include <sys/socket.h>

@@ -9,9 +9,9 @@
 #include <chrono>
 #include <span>
 
-#include "remote/frame.hpp"
-#include "remote/handshake.hpp"
-#include "remote/tls_stream.hpp"
+#include "remote/detail/frame.hpp"
+#include "remote/detail/handshake.hpp"
+#include "remote/detail/tls_stream.hpp"
 
 namespace troupe::remote {
 

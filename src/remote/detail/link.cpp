@@ -1,4 +1,4 @@
-#include "remote/link.hpp"
+#include "remote/detail/link.hpp"
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -21,8 +21,8 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "remote/frame_io.hpp"
-#include "remote/tls_stream.hpp"
+#include "remote/detail/frame_io.hpp"
+#include "remote/detail/tls_stream.hpp"
 
 namespace troupe::remote {
 

@@ -18,7 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "remote/handshake.hpp"
+#include "remote/detail/handshake.hpp"
 #include "util/result.hpp"
 
 namespace troupe::remote {
