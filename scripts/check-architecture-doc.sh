@@ -9,7 +9,8 @@
 #     component must occur as a word in the code;
 #   - a hyphenated lowercase name (a thread name such as `batch-engine`): must occur in the
 #     code.
-# "The code" is src/ plus the programs and tests that the doc also describes (bench/, tests/,
+# "The code" is the text files of src/ plus the programs and tests that the doc also describes
+# (bench/, tests/ without its installed npm packages,
 # scripts/, cmake/) and llama.cpp's installed headers (third_party/llama/include, when
 # bootstrapped: the doc lists the llama.cpp calls troupe relies on). Skipped: flags (`--port`), commands and expressions (anything with a
 # space), placeholders (`engine/<model>`), globs, llama.cpp's C headers (`*.h`), numbers and
@@ -26,7 +27,7 @@ code=(src bench tests scripts cmake)
 # The llama.cpp calls the doc lists are checked against the installed headers, when present.
 headers=()
 [ -d third_party/llama/include ] && headers=(third_party/llama/include/)
-grep -rhoE '[A-Za-z_][A-Za-z0-9_-]*' "${code[@]}" "${headers[@]}" | sort -u >"$words"
+grep -rhoIE --exclude-dir=node_modules '[A-Za-z_][A-Za-z0-9_-]*' "${code[@]}" "${headers[@]}" | sort -u >"$words"
 
 has_word() { grep -qxF -- "$1" "$words"; }
 
