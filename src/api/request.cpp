@@ -153,11 +153,10 @@ void read_stop(JsonReader& r, GenerationParams& p) {
   std::erase_if(p.stop, [](const std::string& s) { return s.empty(); });
 }
 
-void read_n(JsonReader& r) {
-  std::optional<std::int64_t> n;
-  r.integer("n", n, 1, 128);
-  if (n && *n != 1)
-    r.fail("Only n = 1 is supported", "n");
+void read_n(JsonReader& r, GenerationParams& p) {
+  std::optional<std::int32_t> n;
+  r.integer32("n", n, 1, max_choices);
+  p.n = n.value_or(1);
 }
 
 // Fields of the OpenAI and llama-server APIs that would change the answer and that troupe
@@ -358,7 +357,7 @@ void read_generation(JsonReader& r, GenerationParams& p, bool chat) {
   read_logit_bias(r, p);
   read_llama_samplers(r, p);
   read_stop(r, p);
-  read_n(r);
+  read_n(r, p);
   r.boolean("stream", p.stream);
   read_stream_options(r, p);
   r.boolean("ignore_eos", p.ignore_eos);

@@ -28,6 +28,11 @@ namespace troupe::api {
 using Message = chatfmt::Message;
 
 // Fields shared by chat and text completions.
+// The most choices one request may ask for (n). OpenAI allows 128; every choice here is a
+// sequence of its own in the engine, queued behind the others when the slots are taken, so a
+// smaller bound keeps one request from filling the queue.
+inline constexpr std::int32_t max_choices = 16;
+
 struct GenerationParams {
   std::string model;                        // empty: the default model
   std::optional<std::int32_t> max_tokens;   // max_completion_tokens or max_tokens, >= 1
@@ -62,6 +67,9 @@ struct GenerationParams {
   std::optional<double> mirostat_tau;                             // >= 0
   std::optional<double> mirostat_eta;                             // >= 0
   std::vector<std::string> stop;                                  // at most 4, none empty
+  // Choices to generate from the one prompt, 1..max_choices (OpenAI's n). Choice i > 0 samples
+  // with seed + i when a seed is given, so that the choices differ.
+  std::int32_t n = 1;
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
   bool ignore_eos = false;

@@ -163,12 +163,17 @@ std::string sanitize_utf8(std::string_view s) {
 }
 
 namespace {
-// `,"finish_reason":...}],"usage":{...}}`: how every non-streaming response ends.
-void append_final_choice_tail(std::string& out, const CompletionResult& r) {
+// `,"finish_reason":...}`: how every choice of a non-streaming response ends.
+void append_finish_reason(std::string& out, const CompletionResult& r) {
   out += ",\"finish_reason\":";
   append_json_string(out, r.finish_reason);
-  out += "}],\"usage\":";
-  append_usage(out, r.usage);
+  out += '}';
+}
+
+// `],"usage":{...}}`: after the last choice.
+void append_usage_tail(std::string& out, const Usage& usage) {
+  out += "],\"usage\":";
+  append_usage(out, usage);
   out += '}';
 }
 }  // namespace
@@ -196,9 +201,10 @@ void append_tool_call(std::string& out, std::size_t index, std::string_view id,
 }
 }  // namespace
 
-std::string chat_completion_json(const ResponseHead& head, const CompletionResult& r) {
-  std::string out = head_json(head, "chat.completion");
-  out += "{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":";
+namespace {
+void append_chat_choice(std::string& out, std::size_t index, const CompletionResult& r) {
+  fmt::format_to(std::back_inserter(out),
+                 "{{\"index\":{},\"message\":{{\"role\":\"assistant\",\"content\":", index);
   if (r.text.empty() && !r.tool_calls.empty()) {
     out += "null";
   } else {
@@ -224,33 +230,60 @@ std::string chat_completion_json(const ResponseHead& head, const CompletionResul
   } else {
     out += "null";
   }
-  append_final_choice_tail(out, r);
-  return out;
+  append_finish_reason(out, r);
 }
 
-std::string text_completion_json(const ResponseHead& head, const CompletionResult& r) {
-  std::string out = head_json(head, "text_completion");
+void append_text_choice(std::string& out, std::size_t index, const CompletionResult& r) {
   out += "{\"text\":";
   append_json_string(out, r.text);
-  out += ",\"index\":0,\"logprobs\":";
+  fmt::format_to(std::back_inserter(out), ",\"index\":{},\"logprobs\":", index);
   if (r.logprobs) {
     std::size_t offset = 0;
     append_text_logprobs(out, *r.logprobs, offset);
   } else {
     out += "null";
   }
-  append_final_choice_tail(out, r);
+  append_finish_reason(out, r);
+}
+
+}  // namespace
+
+std::string completions_json(CompletionKind kind, const ResponseHead& head,
+                             std::span<const CompletionResult> choices, const Usage& usage) {
+  const bool chat = kind == CompletionKind::chat;
+  std::string out = head_json(head, chat ? "chat.completion" : "text_completion");
+  for (std::size_t i = 0; i < choices.size(); ++i) {
+    if (i > 0)
+      out += ',';
+    if (chat)
+      append_chat_choice(out, i, choices[i]);
+    else
+      append_text_choice(out, i, choices[i]);
+  }
+  append_usage_tail(out, usage);
   return out;
 }
 
-ChunkWriter::ChunkWriter(CompletionKind kind, const ResponseHead& head, bool include_usage)
+std::string chat_completion_json(const ResponseHead& head, const CompletionResult& r) {
+  return completions_json(CompletionKind::chat, head, {&r, 1}, r.usage);
+}
+
+std::string text_completion_json(const ResponseHead& head, const CompletionResult& r) {
+  return completions_json(CompletionKind::text, head, {&r, 1}, r.usage);
+}
+
+ChunkWriter::ChunkWriter(CompletionKind kind, const ResponseHead& head, bool include_usage,
+                         std::size_t index)
     : kind_(kind),
       include_usage_(include_usage),
+      index_(index),
       prefix_(head_json(
           head, kind == CompletionKind::chat ? "chat.completion.chunk" : "text_completion")) {}
 
 std::string ChunkWriter::begin_choice() const {
-  return prefix_ + (kind_ == CompletionKind::chat ? "{\"index\":0,\"delta\":" : "{\"text\":");
+  if (kind_ == CompletionKind::chat)
+    return prefix_ + fmt::format("{{\"index\":{},\"delta\":", index_);
+  return prefix_ + "{\"text\":";
 }
 
 std::string ChunkWriter::end_choice(std::string_view finish_reason) const {
@@ -283,7 +316,7 @@ std::string ChunkWriter::delta_chunk(std::string_view text,
       append_chat_logprobs(out, *logprobs);
   } else {
     append_json_string(out, text);
-    out += ",\"index\":0,\"logprobs\":";
+    fmt::format_to(std::back_inserter(out), ",\"index\":{},\"logprobs\":", index_);
     if (logprobs)
       append_text_logprobs(out, *logprobs, text_offset_);
   }
@@ -336,8 +369,10 @@ std::string ChunkWriter::chat_delta_chunk(std::string_view content, std::string_
 
 std::string ChunkWriter::finish_chunk(std::string_view finish_reason) const {
   std::string out = begin_choice();
-  out +=
-      kind_ == CompletionKind::chat ? "{},\"logprobs\":null" : "\"\",\"index\":0,\"logprobs\":null";
+  if (kind_ == CompletionKind::chat)
+    out += "{},\"logprobs\":null";
+  else
+    fmt::format_to(std::back_inserter(out), "\"\",\"index\":{},\"logprobs\":null", index_);
   out += end_choice(finish_reason);
   return out;
 }

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -57,12 +58,18 @@ struct CompletionResult {
 
 std::string chat_completion_json(const ResponseHead& head, const CompletionResult& result);
 std::string text_completion_json(const ResponseHead& head, const CompletionResult& result);
+// A request's n choices (n > 1), each with its own text and finish_reason, and the usage of
+// them all.
+std::string completions_json(CompletionKind kind, const ResponseHead& head,
+                             std::span<const CompletionResult> choices, const Usage& usage);
 
 // Builds the chunks of one streaming response in order: role_chunk (chat only), delta_chunk
-// per piece of text, finish_chunk, then usage_chunk when include_usage was requested.
+// per piece of text, finish_chunk, then usage_chunk when include_usage was requested. With n
+// choices, one writer per choice (`index`), their chunks interleaved.
 class ChunkWriter {
  public:
-  ChunkWriter(CompletionKind kind, const ResponseHead& head, bool include_usage);
+  ChunkWriter(CompletionKind kind, const ResponseHead& head, bool include_usage,
+              std::size_t index = 0);
 
   // {"delta": {"role": "assistant", "content": ""}}. Chat only.
   std::string role_chunk() const;
@@ -85,6 +92,7 @@ class ChunkWriter {
 
   CompletionKind kind_;
   bool include_usage_;
+  std::size_t index_;            // the choice
   std::string prefix_;           // {"id":..,"object":..,"created":..,"model":..,"choices":[
   std::size_t text_offset_ = 0;  // text completions: offset of the next token in the output
 };

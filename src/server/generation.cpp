@@ -8,15 +8,22 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <chrono>
+#include <functional>
+#include <random>
 
 #include "api/anthropic.hpp"
 #include "api/request.hpp"
@@ -56,15 +63,18 @@ Interrupt check_socket(Connection& c) {
 
 // Watches one generation for the client leaving and the shutdown deadline: one wait on the
 // socket's readability and one on the deadline timer for the whole request. When either
-// fires it records why and cancels the TokenStream, which stops the generation and makes the
-// session's wait on the stream return at once (with nothing).
+// fires it records why and cancels the request's TokenStreams (`cancel`), which stops the
+// generation and makes the session's wait on a stream return at once (with nothing).
 //
 // Lives in the generation's frame, on the connection's strand, and must be destroyed before
 // the stream and the connection. Its handlers run on that strand (the executor of the socket
 // and of the timer) and hold only the shared state, so they may complete after it is gone.
 class ClientWatch {
  public:
-  ClientWatch(Connection& c, engine::TokenStream& stream) : s_(std::make_shared<State>(c, stream)) {
+  ClientWatch(Connection& c, engine::TokenStream& stream)
+      : ClientWatch(c, [&stream] { stream.cancel(); }) {}
+  ClientWatch(Connection& c, std::function<void()> cancel)
+      : s_(std::make_shared<State>(c, std::move(cancel))) {
     watch_socket(s_);
     watch_deadline(s_);
   }
@@ -83,9 +93,9 @@ class ClientWatch {
 
  private:
   struct State {
-    State(Connection& conn, engine::TokenStream& s) : c(conn), stream(s) {}
-    Connection& c;                // touched only while !stopped
-    engine::TokenStream& stream;  // touched only while !stopped
+    State(Connection& conn, std::function<void()> f) : c(conn), cancel(std::move(f)) {}
+    Connection& c;                 // touched only while !stopped
+    std::function<void()> cancel;  // likewise: it refers to the generation's streams
     Interrupt interrupt = Interrupt::none;
     bool stopped = false;
     bool socket_pending = false;
@@ -96,7 +106,7 @@ class ClientWatch {
     if (s.interrupt != Interrupt::none)
       return;
     s.interrupt = i;
-    s.stream.cancel();
+    s.cancel();
   }
 
   // Waits for readability, then looks: the wait only sees what arrives after it started (the
@@ -209,6 +219,31 @@ void append_chunk(std::string& out, std::string_view body) {
   out += "\r\n";
 }
 
+// An OpenAI chunk for a Delta (nothing when it carries nothing to show).
+void append_openai_delta(api::ChunkWriter& chunks, const engine::Delta& d, bool logprobs,
+                         std::string& out) {
+  const bool parsed = !d.reasoning.empty() || !d.tool_calls.empty();
+  if (d.text.empty() && !parsed && !(logprobs && !d.logprobs.empty()))
+    return;
+  std::vector<api::TokenLogprob> lps;
+  if (logprobs)
+    lps = to_api_logprobs(d);
+  const auto* lp = logprobs ? &lps : nullptr;
+  append_event(out, parsed ? chunks.chat_delta_chunk(d.text, d.reasoning, d.tool_calls, lp)
+                           : chunks.delta_chunk(d.text, lp));
+}
+
+// A Delta added to a non-streaming answer.
+void accumulate(api::CompletionResult& result, const engine::Delta& d) {
+  result.text += d.text;
+  result.reasoning_content += d.reasoning;
+  add_tool_calls(d, result.tool_calls);
+  if (result.logprobs) {
+    for (auto& lp : to_api_logprobs(d))
+      result.logprobs->push_back(std::move(lp));
+  }
+}
+
 // How one API writes a generation's answer: the body of a complete answer, or the events of a
 // stream (each appended to `out` as an HTTP chunk). The Generation's loop is the same for every
 // API; only this differs.
@@ -246,15 +281,7 @@ class OpenAiWriter final : public AnswerWriter {
       append_event(out, chunks_.role_chunk());
   }
   void delta(const engine::Delta& d, std::string& out) override {
-    const bool parsed = !d.reasoning.empty() || !d.tool_calls.empty();
-    if (d.text.empty() && !parsed && !(logprobs_ && !d.logprobs.empty()))
-      return;
-    std::vector<api::TokenLogprob> lps;
-    if (logprobs_)
-      lps = to_api_logprobs(d);
-    const auto* lp = logprobs_ ? &lps : nullptr;
-    append_event(out, parsed ? chunks_.chat_delta_chunk(d.text, d.reasoning, d.tool_calls, lp)
-                             : chunks_.delta_chunk(d.text, lp));
+    append_openai_delta(chunks_, d, logprobs_, out);
   }
   void finish(const engine::Finished& f, std::string& out) override {
     append_event(out, chunks_.finish_chunk(finish_reason_name(f.reason)));
@@ -432,19 +459,41 @@ std::unique_ptr<AnswerWriter> make_writer(ServerContext& ctx, const GenerationJo
   return std::make_unique<OpenAiWriter>(job, head);
 }
 
-// One generation request from its parsed job to its last byte.
-class Generation {
- public:
-  Generation(Connection& c, GenerationJob job)
+// What every generation answer needs, whatever its number of choices: the connection, the
+// response's id, the token timing metrics, and the writes.
+class GenerationBase {
+ protected:
+  GenerationBase(Connection& c, const GenerationJob& job)
       : c_(c),
-        job_(std::move(job)),
-        head_{c.ctx.make_id(id_prefix(job_)), job_.model,
+        head_{c.ctx.make_id(id_prefix(job)), job.model,
               std::chrono::duration_cast<std::chrono::seconds>(
                   std::chrono::system_clock::now().time_since_epoch())
-                  .count()},
-        writer_(make_writer(c.ctx, job_, head_)) {
+                  .count()} {
+    c.access.model = job.model;
+  }
+
+  net::awaitable<bool> fail(const Error& e) {
+    return write_response(
+        c_, error_response(c_, api::to_http_error(e, c_.ctx.config.retry_after_seconds)));
+  }
+  net::awaitable<bool> write_sse_header();
+  net::awaitable<bool> send(std::string_view data);
+  void observe_tokens(std::size_t n);
+
+  Connection& c_;
+  api::ResponseHead head_;
+
+ private:
+  Clock::time_point last_token_{};
+  bool first_token_ = true;
+};
+
+// One generation request from its parsed job to its last byte.
+class Generation : GenerationBase {
+ public:
+  Generation(Connection& c, GenerationJob job)
+      : GenerationBase(c, job), job_(std::move(job)), writer_(make_writer(c.ctx, job_, head_)) {
     job_.task.request_id = head_.id;
-    c.access.model = job_.model;
   }
 
   net::awaitable<bool> run();
@@ -457,25 +506,14 @@ class Generation {
                                      const engine::Started& started);
   net::awaitable<std::optional<engine::StreamEvent>> wait(engine::TokenStream& stream,
                                                           std::string& out);
-  net::awaitable<bool> fail(const Error& e) {
-    return write_response(
-        c_, error_response(c_, api::to_http_error(e, c_.ctx.config.retry_after_seconds)));
-  }
-  net::awaitable<bool> write_sse_header();
-  net::awaitable<bool> send(std::string_view data);
   Step add_event(const engine::StreamEvent& ev, std::string& out, std::size_t& tokens);
-  void observe_tokens(std::size_t n);
 
-  Connection& c_;
   GenerationJob job_;
-  api::ResponseHead head_;
   std::unique_ptr<AnswerWriter> writer_;
-  Clock::time_point last_token_{};
-  bool first_token_ = true;
   bool send_failed_ = false;  // a ping could not be written
 };
 
-void Generation::observe_tokens(std::size_t n) {
+void GenerationBase::observe_tokens(std::size_t n) {
   if (n == 0)
     return;
   auto& m = c_.ctx.metrics;
@@ -540,13 +578,7 @@ net::awaitable<bool> Generation::run_plain(engine::TokenStream& stream, const Cl
     }
     if (auto* d = std::get_if<engine::Delta>(&*ev)) {
       tokens += d->tokens.size();
-      result.text += d->text;
-      result.reasoning_content += d->reasoning;
-      add_tool_calls(*d, result.tool_calls);
-      if (result.logprobs) {
-        for (auto& lp : to_api_logprobs(*d))
-          result.logprobs->push_back(std::move(lp));
-      }
+      accumulate(result, *d);
     } else if (auto* f = std::get_if<engine::Finished>(&*ev)) {
       observe_tokens(tokens);
       c_.ctx.metrics.e2e_request_latency.observe(seconds_since(c_.request_start));
@@ -561,7 +593,7 @@ net::awaitable<bool> Generation::run_plain(engine::TokenStream& stream, const Cl
   }
 }
 
-net::awaitable<bool> Generation::write_sse_header() {
+net::awaitable<bool> GenerationBase::write_sse_header() {
   http::response<http::empty_body> res{http::status::ok, 11};
   res.set(http::field::server, "troupe");
   res.set(http::field::content_type, "text/event-stream");
@@ -584,7 +616,7 @@ net::awaitable<bool> Generation::write_sse_header() {
 // is in non-blocking mode, so that while the kernel's send buffer has room a write costs one
 // send() and no handler, timer or suspension; then what did not fit, asynchronously, under
 // the write timeout.
-net::awaitable<bool> Generation::send(std::string_view data) {
+net::awaitable<bool> GenerationBase::send(std::string_view data) {
   boost::system::error_code ec;
   const std::size_t n = c_.stream.socket().write_some(net::buffer(data), ec);
   if (ec && ec != net::error::would_block && ec != net::error::try_again) {
@@ -694,6 +726,232 @@ net::awaitable<bool> Generation::run_streaming(engine::TokenStream& stream,
   }
 }
 
+// OpenAI's n > 1: one task per choice, from the same prompt, answered as one response whose
+// choices carry their index (in a stream, their chunks interleave as their tokens come).
+// Choice 0 goes first; the others are submitted once its first token has come, when its
+// prompt is in the KV cache: each of them then takes those cells (the engine's prefix reuse
+// copies them from choice 0's slot) instead of evaluating the prompt again. A choice i > 0
+// samples with the request's seed + i, or with a random seed when the request gives none, so
+// that the choices differ. Any choice failing fails the request (the others are cancelled).
+class Choices : GenerationBase {
+ public:
+  Choices(Connection& c, GenerationJob job) : GenerationBase(c, job), job_(std::move(job)) {
+    job_.task.request_id = head_.id;
+  }
+
+  net::awaitable<bool> run();
+
+ private:
+  struct Choice {
+    engine::TokenStream stream;
+    api::ChunkWriter chunks;
+    api::CompletionResult result;
+    bool done = false;
+  };
+  using Event = std::pair<std::size_t, engine::StreamEvent>;  // a choice's event
+
+  engine::Task task_for(std::size_t i) const;
+  net::awaitable<std::optional<engine::StreamEvent>> next(engine::TokenStream& stream,
+                                                          const ClientWatch& watch);
+  net::awaitable<std::vector<Event>> wait_any();
+  net::awaitable<bool> interrupted(const ClientWatch& watch);
+  void take(const Event& ev, std::string& out, std::size_t& tokens);
+  std::string body() const;
+  void finish(std::string& out) const;
+
+  GenerationJob job_;
+  std::vector<Choice> choices_;
+  std::optional<Error> failed_;  // the first choice that failed
+  engine::Usage usage_;          // the prompt once, the completions of every choice
+};
+
+engine::Task Choices::task_for(std::size_t i) const {
+  engine::Task t = job_.task;
+  auto& seed = t.sampling.seed;
+  if (i > 0)
+    seed = seed ? *seed + static_cast<std::uint32_t>(i) : std::random_device{}();
+  return t;
+}
+
+// The stream's next event; nullopt when the watch cancelled the request.
+net::awaitable<std::optional<engine::StreamEvent>> Choices::next(engine::TokenStream& stream,
+                                                                 const ClientWatch& watch) {
+  std::optional<engine::StreamEvent> ev = stream.try_next();
+  if (!ev && watch.interrupt() == Interrupt::none)
+    ev = co_await stream.next();
+  co_return ev;
+}
+
+// Waits until at least one unfinished choice has an event and returns every event the wait
+// got (the losers' waits are cancelled, but one may have completed first). Empty when the
+// watch cancelled the streams.
+net::awaitable<std::vector<Choices::Event>> Choices::wait_any() {
+  // Each wait is bound to this coroutine's executor, so that the stream completes it there
+  // (a deferred operation has no executor of its own).
+  const auto ex = co_await net::this_coro::executor;
+  using Op =
+      decltype(std::declval<engine::TokenStream&>().next(net::bind_executor(ex, net::deferred)));
+  std::vector<Op> ops;
+  std::vector<std::size_t> which;
+  for (std::size_t i = 0; i < choices_.size(); ++i) {
+    if (!choices_[i].done) {
+      ops.push_back(choices_[i].stream.next(net::bind_executor(ex, net::deferred)));
+      which.push_back(i);
+    }
+  }
+  auto [order, events] = co_await net::experimental::make_parallel_group(std::move(ops))
+                             .async_wait(net::experimental::wait_for_one(), use_awaitable);
+  std::vector<Event> got;
+  for (std::size_t k : order) {
+    if (events[k])
+      got.emplace_back(which[k], std::move(*events[k]));
+  }
+  co_return got;
+}
+
+// Before anything was written: the client left (nothing to answer) or the server's shutdown
+// deadline came (an error response).
+net::awaitable<bool> Choices::interrupted(const ClientWatch& watch) {
+  if (watch.interrupt() == Interrupt::client_closed) {
+    c_.ctx.metrics.count_disconnect();
+    co_return false;
+  }
+  co_return co_await fail(interrupt_error(watch.interrupt(), "The generation ended early"));
+}
+
+void Choices::take(const Event& ev, std::string& out, std::size_t& tokens) {
+  Choice& ch = choices_[ev.first];
+  if (const auto* d = std::get_if<engine::Delta>(&ev.second)) {
+    tokens += d->tokens.size();
+    if (job_.stream)
+      append_openai_delta(ch.chunks, *d, job_.logprobs, out);
+    else
+      accumulate(ch.result, *d);
+  } else if (const auto* f = std::get_if<engine::Finished>(&ev.second)) {
+    ch.done = true;
+    ch.result.finish_reason = finish_reason_name(f->reason);
+    if (ev.first == 0) {
+      usage_.prompt_tokens = f->usage.prompt_tokens;
+      usage_.cached_tokens = f->usage.cached_tokens;
+    }
+    usage_.completion_tokens += f->usage.completion_tokens;
+    usage_.reasoning_tokens += f->usage.reasoning_tokens;
+    if (job_.stream)
+      append_event(out, ch.chunks.finish_chunk(ch.result.finish_reason));
+  } else if (const auto* e = std::get_if<engine::Failed>(&ev.second)) {
+    ch.done = true;
+    if (!failed_)
+      failed_ = e->error;
+  }
+}
+
+std::string Choices::body() const {
+  std::vector<api::CompletionResult> results;
+  results.reserve(choices_.size());
+  for (const auto& ch : choices_)
+    results.push_back(ch.result);
+  return api::completions_json(job_.kind, head_, results, to_api_usage(usage_));
+}
+
+// After the last choice's finish chunk: the usage, [DONE] and the terminating chunk.
+void Choices::finish(std::string& out) const {
+  if (job_.include_usage)
+    append_event(out, choices_.front().chunks.usage_chunk(to_api_usage(usage_)));
+  append_event(out, "[DONE]");
+  out += "0\r\n\r\n";
+}
+
+net::awaitable<bool> Choices::run() {
+  const auto n = static_cast<std::size_t>(job_.choices);
+  choices_.reserve(n);
+  const ClientWatch watch(c_, [this] {
+    for (auto& ch : choices_)
+      ch.stream.cancel();
+  });
+  std::optional<engine::StreamEvent> first_token;  // choice 0's first event after Started
+  for (std::size_t i = 0; i < n; ++i) {
+    engine::Task task = task_for(i);
+    engine::TokenStream stream = co_await c_.ctx.backend.generate(std::move(task));
+    choices_.push_back(Choice{
+        std::move(stream), api::ChunkWriter(job_.kind, head_, job_.include_usage, i), {}, false});
+    if (job_.logprobs)
+      choices_.back().result.logprobs.emplace();
+    auto started = co_await next(choices_.back().stream, watch);
+    if (!started)
+      co_return co_await interrupted(watch);
+    if (const auto* f = std::get_if<engine::Failed>(&*started))
+      co_return co_await fail(f->error);
+    if (!std::holds_alternative<engine::Started>(*started))
+      co_return co_await fail(Error{Errc::internal, "The generation did not start"});
+    if (i == 0 && n > 1) {
+      first_token = co_await next(choices_[0].stream, watch);
+      if (!first_token)
+        co_return co_await interrupted(watch);
+    }
+  }
+  c_.ctx.metrics.request_queue_time.observe(seconds_since(c_.request_start));
+  std::string out;
+  if (job_.stream) {
+    if (!co_await write_sse_header())
+      co_return false;
+    if (job_.kind == api::CompletionKind::chat) {
+      for (const auto& ch : choices_)
+        append_event(out, ch.chunks.role_chunk());
+    }
+  }
+  std::vector<Event> events;
+  if (first_token)
+    events.emplace_back(0, std::move(*first_token));
+  for (;;) {
+    std::size_t tokens = 0;
+    for (const auto& ev : events)
+      take(ev, out, tokens);
+    for (std::size_t i = 0; i < choices_.size() && !failed_; ++i) {
+      while (!choices_[i].done) {
+        auto ev = choices_[i].stream.try_next();
+        if (!ev)
+          break;
+        take({i, std::move(*ev)}, out, tokens);
+      }
+    }
+    observe_tokens(tokens);
+    const bool all_done =
+        std::all_of(choices_.begin(), choices_.end(), [](const Choice& ch) { return ch.done; });
+    if (failed_ || all_done) {
+      c_.ctx.metrics.e2e_request_latency.observe(seconds_since(c_.request_start));
+      note_usage(c_, usage_);
+    }
+    if (failed_ && !job_.stream)
+      co_return co_await fail(*failed_);
+    if (failed_) {
+      append_event(out, api::to_json(api::to_http_error(*failed_)));
+      out += "0\r\n\r\n";
+      co_await send(out);
+      co_return false;
+    }
+    if (all_done && !job_.stream)
+      co_return co_await write_response(c_, make_response(c_, http::status::ok, body()));
+    if (all_done)
+      finish(out);
+    if (!out.empty()) {
+      if (!co_await send(out))
+        co_return false;
+      out.clear();
+    }
+    if (all_done)
+      co_return !c_.draining && c_.keep_alive;
+    events.clear();
+    if (watch.interrupt() == Interrupt::none)
+      events = co_await wait_any();
+    if (events.empty() && watch.interrupt() == Interrupt::client_closed) {
+      c_.ctx.metrics.count_disconnect();
+      co_return false;
+    }
+    if (events.empty() && watch.interrupt() != Interrupt::none)
+      failed_ = interrupt_error(watch.interrupt(), "The generation ended early");
+  }
+}
+
 // A Responses request's job. The conversation: this request's instructions, the history of
 // previous_response_id (a stored response), this input.
 Result<GenerationJob> responses_job(const Connection& c, api::ResponsesRequest parsed) {
@@ -766,6 +1024,10 @@ net::awaitable<bool> handle_generation(Connection& c, Request& req) {
   if (!job) {
     co_return co_await write_response(
         c, error_response(c, api::to_http_error(job.error(), c.ctx.config.retry_after_seconds)));
+  }
+  if (job->choices > 1) {
+    Choices choices(c, std::move(job).value());
+    co_return co_await choices.run();
   }
   Generation g(c, std::move(job).value());
   co_return co_await g.run();

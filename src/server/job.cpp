@@ -82,6 +82,7 @@ Result<void> fill_common(const api::GenerationParams& p, const engine::ModelInfo
   job.task.keep_alive = p.keep_alive;
   job.stream = p.stream;
   job.include_usage = p.include_usage;
+  job.choices = p.n;
   return {};
 }
 

@@ -28,7 +28,8 @@ struct GenerationJob {
   std::string model;  // the model's name as responses report it
   bool stream = false;
   bool include_usage = false;
-  bool logprobs = false;  // the response carries logprobs
+  bool logprobs = false;     // the response carries logprobs
+  std::int32_t choices = 1;  // OpenAI's n: each choice is a task of its own (server/choices.hpp)
   // Responses API: what the response echoes and what a stored response keeps (the conversation
   // without this request's instructions, for a later previous_response_id).
   std::string instructions;

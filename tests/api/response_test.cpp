@@ -115,6 +115,28 @@ TEST(Response, TextChunksWithLogprobs) {
   EXPECT_EQ(c2.at("choices").at(0).at("logprobs").at("text_offset").at(0), 2);
 }
 
+TEST(Response, ChoicesCarryTheirIndexAndShareOneUsage) {
+  const std::vector<CompletionResult> rs = {{"a", "stop", {}, std::nullopt},
+                                            {"b", "length", {}, std::nullopt}};
+  auto chat = json::parse(completions_json(CompletionKind::chat, head, rs, {3, 7, 0}));
+  ASSERT_EQ(chat.at("choices").as_array().size(), 2u);
+  EXPECT_EQ(chat.at("choices").at(1).at("index"), 1);
+  EXPECT_EQ(chat.at("choices").at(1).at("message").at("content"), "b");
+  EXPECT_EQ(chat.at("choices").at(1).at("finish_reason"), "length");
+  EXPECT_EQ(chat.at("usage").at("total_tokens"), 10);
+  auto text = json::parse(completions_json(CompletionKind::text, head, rs, {3, 7, 0}));
+  EXPECT_EQ(text.at("choices").at(1).at("index"), 1);
+  EXPECT_EQ(text.at("choices").at(1).at("text"), "b");
+
+  ChunkWriter second(CompletionKind::chat, head, false, 2);
+  EXPECT_EQ(json::parse(second.role_chunk()).at("choices").at(0).at("index"), 2);
+  EXPECT_EQ(json::parse(second.delta_chunk("x", nullptr)).at("choices").at(0).at("index"), 2);
+  EXPECT_EQ(json::parse(second.finish_chunk("stop")).at("choices").at(0).at("index"), 2);
+  ChunkWriter text_second(CompletionKind::text, head, false, 1);
+  EXPECT_EQ(json::parse(text_second.delta_chunk("x", nullptr)).at("choices").at(0).at("index"), 1);
+  EXPECT_EQ(json::parse(text_second.finish_chunk("stop")).at("choices").at(0).at("index"), 1);
+}
+
 TEST(Response, ModelsAndTokenize) {
   auto m = json::parse(models_json({{"tiny", 1, "troupe", 256}}));
   EXPECT_EQ(m.at("object"), "list");

@@ -76,6 +76,30 @@ test('chat completion, streamed with usage', async () => {
   assert.equal(text, whole.choices[0].message.content);
 });
 
+test('n choices, streamed and not', async () => {
+  const ask = { model: 'tiny', messages: [{ role: 'user', content: 'Tell me something' }],
+                max_tokens: 5, temperature: 1, seed: 11, ignore_eos: true, n: 3 };
+  const whole = await client.chat.completions.create(ask);
+  assert.deepEqual(whole.choices.map((c) => c.index), [0, 1, 2]);
+  assert.ok(whole.choices.every((c) => c.finish_reason === 'length'));
+  assert.equal(whole.usage.completion_tokens, 15);
+  const stream = await client.chat.completions.create(
+    { ...ask, stream: true, stream_options: { include_usage: true } });
+  const deltas = [0, 0, 0];
+  const finishes = [];
+  let usage;
+  for await (const chunk of stream) {
+    if (chunk.usage) usage = chunk.usage;
+    for (const c of chunk.choices) {
+      deltas[c.index] += 1;
+      if (c.finish_reason) finishes.push(c.index);
+    }
+  }
+  assert.deepEqual(finishes.sort(), [0, 1, 2]);
+  assert.ok(deltas.every((d) => d >= 2), JSON.stringify(deltas));  // a role and a finish at least
+  assert.equal(usage.completion_tokens, 15);
+});
+
 test('text completion and stop', async () => {
   const r = await client.completions.create({
     model: 'tiny', prompt: 'Once upon a time', max_tokens: 12, temperature: 0, ignore_eos: true,
@@ -109,7 +133,7 @@ test('errors surface as APIError with the right status', async () => {
   await assert.rejects(wrongKey.models.list(),
     (e) => e instanceof OpenAI.AuthenticationError && e.status === 401);
   await assert.rejects(
-    client.completions.create({ model: 'tiny', prompt: 'x', n: 3 }),
+    client.completions.create({ model: 'tiny', prompt: 'x', n: 17 }),
     (e) => e instanceof OpenAI.BadRequestError && e.param === 'n');
 });
 

@@ -142,7 +142,7 @@ TEST(Server, ErrorMatrix) {
   expect_error(t.post("/v1/chat/completions", chat_body("x", R"("top_p":1.5)")), 400, "top_p");
   expect_error(t.post("/v1/chat/completions", chat_body("x", R"("max_tokens":0)")), 400,
                "max_tokens");
-  expect_error(t.post("/v1/chat/completions", chat_body("x", R"("n":2)")), 400, "n");
+  expect_error(t.post("/v1/chat/completions", chat_body("x", R"("n":17)")), 400, "n");
   expect_error(t.post("/v1/chat/completions", chat_body("x", R"("dry_base":0.5)")), 400,
                "dry_base");
   expect_error(t.post("/v1/completions", R"({"prompt":"x","mirostat":3})"), 400, "mirostat");
@@ -196,6 +196,66 @@ TEST(Server, TokenizeAndDetokenize) {
   auto detok = t.post("/detokenize", R"({"tokens":[4,5]})");
   EXPECT_EQ(detok.body().at("content"), "w4w5");
   expect_error(t.post("/tokenize", R"({"content":"x","model":"other"})"), 404);
+}
+
+// OpenAI's n: one answer with n choices, each with its index, and the usage of them all.
+TEST(Server, NChoicesAnswerEachWithItsIndex) {
+  TestServer t;
+  auto r = t.post("/v1/chat/completions", chat_body("x", R"("n":3,"max_tokens":4,"seed":5)"));
+  ASSERT_EQ(r.status, 200) << r.raw.body();
+  const auto body = r.body();
+  const auto& choices = body.at("choices").as_array();
+  ASSERT_EQ(choices.size(), 3u) << r.raw.body();
+  for (std::size_t i = 0; i < choices.size(); ++i) {
+    EXPECT_EQ(choices[i].at("index").to_number<std::size_t>(), i);
+    EXPECT_EQ(choices[i].at("finish_reason"), "length");
+    EXPECT_FALSE(choices[i].at("message").at("content").as_string().empty());
+  }
+  EXPECT_EQ(body.at("usage").at("completion_tokens").to_number<int>(), 12);
+
+  auto text = t.post("/v1/completions", R"({"prompt":"x","n":2,"max_tokens":3})");
+  ASSERT_EQ(text.status, 200) << text.raw.body();
+  const auto text_body = text.body();
+  const auto& texts = text_body.at("choices").as_array();
+  ASSERT_EQ(texts.size(), 2u);
+  EXPECT_EQ(texts[1].at("index").to_number<int>(), 1);
+  EXPECT_FALSE(texts[1].at("text").as_string().empty());
+  EXPECT_EQ(text_body.at("usage").at("completion_tokens").to_number<int>(), 6);
+}
+
+TEST(Server, NChoicesStreamTheirChunksWithTheirIndex) {
+  TestServer t;
+  auto r =
+      t.post("/v1/chat/completions", chat_body("x", R"("n":3,"max_tokens":4,"stream":true,)"
+                                                    R"("stream_options":{"include_usage":true})"));
+  ASSERT_EQ(r.status, 200) << r.raw.body();
+  const auto events = r.events();
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back(), "[DONE]");
+  std::vector<int> roles(3), contents(3), finishes(3);
+  int usage = -1;
+  for (const auto& e : events) {
+    if (e == "[DONE]")
+      continue;
+    const auto v = json::parse(e);
+    const auto& choices = v.at("choices").as_array();
+    if (choices.empty()) {  // the usage chunk, last
+      usage = v.at("usage").at("completion_tokens").to_number<int>();
+      continue;
+    }
+    const auto i = choices[0].at("index").to_number<std::size_t>();
+    ASSERT_LT(i, 3u) << e;
+    const auto& delta = choices[0].at("delta").as_object();
+    roles[i] += delta.contains("role") ? 1 : 0;
+    contents[i] += delta.contains("content") && !delta.at("content").as_string().empty() ? 1 : 0;
+    finishes[i] += choices[0].at("finish_reason").is_string() ? 1 : 0;
+  }
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(roles[i], 1) << i;
+    EXPECT_EQ(contents[i], 4) << i;  // the sim engine: one piece per token
+    EXPECT_EQ(finishes[i], 1) << i;
+  }
+  EXPECT_EQ(usage, 12);
 }
 
 TEST(Server, MetricsEndpoint) {
@@ -627,6 +687,31 @@ TEST_F(ServerWithChatTemplate, ASecondTurnWithAToolResultGenerates) {
       server_->post("/v1/chat/completions", std::string(two_turns) + R"(,"stream":true})");
   ASSERT_EQ(streamed.status, 200) << streamed.raw.body();
   EXPECT_EQ(streamed.events().back(), "[DONE]");
+}
+
+// The choices after the first take the prompt's cells from the first choice's slot: the
+// prompt is evaluated once, whatever n is.
+TEST_F(ServerWithChatTemplate, NChoicesEvaluateThePromptOnce) {
+  // Long enough to take several steps (256 prompt tokens a step): a choice submitted at once
+  // would find only the part evaluated so far.
+  std::string content;
+  for (int i = 0; i < 20; ++i)
+    content += "a small red fox found a strange blue stone under the snow near the river. ";
+  auto r = server_->post("/v1/chat/completions",
+                         R"({"messages":[{"role":"user","content":")" + content +
+                             R"("}],"n":2,"max_tokens":3,"temperature":1,"seed":3})");
+  ASSERT_EQ(r.status, 200) << r.raw.body();
+  const auto body = r.body();
+  ASSERT_EQ(body.at("choices").as_array().size(), 2u);
+  const int prompt = body.at("usage").at("prompt_tokens").to_number<int>();
+  ASSERT_GT(prompt, 600);
+  auto m = server_->request(http::verb::get, "/metrics");
+  const std::string& text = m.raw.body();
+  const std::string name = "\ntroupe_prefix_cache_hits_total ";
+  const auto at = text.find(name);
+  ASSERT_NE(at, std::string::npos) << text;
+  const double hits = std::stod(text.substr(at + name.size()));
+  EXPECT_GE(hits, prompt - 1);  // choice 1: every prompt token but the last, from choice 0
 }
 
 TEST_F(ServerWithChatTemplate, ATemplateErrorIsA400) {
