@@ -302,6 +302,21 @@ TEST(ClusterProcessSlow, ApplyTemplateAndStructuredOutputGoThroughTheGateway) {
   EXPECT_TRUE(value.at("ok").is_bool()) << content;
   EXPECT_EQ(value.as_object().size(), 2u) << content;
 
+  // n choices through the gateway: each one constrained by the schema.
+  const auto two = post(gw.url, "/v1/chat/completions", R"({"messages":[{"role":"user",
+      "content":"JSON"}],"max_tokens":300,"temperature":1,"seed":5,"n":2,"response_format":{
+      "type":"json_schema","json_schema":{"name":"x","schema":{"type":"object","properties":{
+      "n":{"type":"integer","minimum":1,"maximum":9},"ok":{"type":"boolean"}},
+      "required":["n","ok"],"additionalProperties":false}}}})");
+  ASSERT_EQ(two.first, 200) << two.second;
+  const auto choices = boost::json::parse(two.second).at("choices").as_array();
+  ASSERT_EQ(choices.size(), 2u) << two.second;
+  for (std::size_t i = 0; i < choices.size(); ++i) {
+    EXPECT_EQ(choices[i].at("index").to_number<std::size_t>(), i);
+    const auto text = choices[i].at("message").at("content").as_string();
+    EXPECT_TRUE(boost::json::parse(text).at("ok").is_bool()) << text;
+  }
+
   // A schema the converter cannot honour is refused by the gateway itself.
   const auto refused = post(gw.url, "/v1/chat/completions", R"({"messages":[{"role":"user",
       "content":"x"}],"response_format":{"type":"json_schema","json_schema":{"schema":
