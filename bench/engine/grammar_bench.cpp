@@ -9,7 +9,8 @@
 //
 // on Llama 3's vocabulary (128k tokens, the release's ggml-vocab-llama-bpe.gguf, loaded
 // vocabulary-only); and what it costs per token on the engine thread, when the grammar rejects
-// the unconstrained draw (issue 18), at a point inside the name's pattern and inside the bio's:
+// the unconstrained draw (issue 18), at a point inside the name's pattern, inside the bio's, and
+// inside the date (where only a few digits are allowed):
 //
 //   constrained_whole/V/M  one sample whose first draw is rejected, the grammar then applied to
 //                          the whole vocabulary (SamplerPath::whole_vocabulary: the old path)
@@ -132,6 +133,9 @@ const char* const kPrefixBio =
     R"({"id": "0e8a1f2c-1b2c-4d5e-8f90-123456789abc", "name": "Alice Smith", "email": )"
     R"("alice@mail.com", "age": 42, "city": "Paris", "joined": "2024-01-02", "active": true, )"
     R"("score": 1.5, "tags": ["admin"], "bio": "a quiet person who lik)";
+const char* const kPrefixDate =
+    R"({"id": "0e8a1f2c-1b2c-4d5e-8f90-123456789abc", "name": "Alice Smith", "email": )"
+    R"("alice@mail.com", "age": 42, "city": "Paris", "joined": "2024-)";
 
 // The profile's grammar after reading `prefix` one character at a time, each as a token whose
 // text is that one character (a prefill would go through the tokenizer, whose leading space
@@ -191,7 +195,9 @@ void constrained(benchmark::State& state, engine::SamplerPath path, const char* 
     state.ResumeTiming();
     benchmark::DoNotOptimize(s.sample(logits.data(), nullptr, scratch, out));
   }
-  state.SetLabel(prefix == kPrefix ? "inside name" : "inside bio");
+  state.SetLabel(prefix == kPrefix      ? "inside name"
+                 : prefix == kPrefixBio ? "inside bio"
+                                        : "in date");
 }
 
 void constrained_whole(benchmark::State& state) {
@@ -206,10 +212,18 @@ void constrained_whole_bio(benchmark::State& state) {
 void constrained_top_k_bio(benchmark::State& state) {
   constrained(state, engine::SamplerPath::automatic, kPrefixBio);
 }
+void constrained_whole_date(benchmark::State& state) {
+  constrained(state, engine::SamplerPath::whole_vocabulary, kPrefixDate);
+}
+void constrained_top_k_date(benchmark::State& state) {
+  constrained(state, engine::SamplerPath::automatic, kPrefixDate);
+}
 BENCHMARK(constrained_whole)->ArgsProduct({{0, 1}, {0, 1}})->Unit(benchmark::kMicrosecond);
 BENCHMARK(constrained_top_k)->ArgsProduct({{0, 1}, {0, 1}})->Unit(benchmark::kMicrosecond);
 BENCHMARK(constrained_whole_bio)->ArgsProduct({{0, 1}, {0, 1}})->Unit(benchmark::kMicrosecond);
 BENCHMARK(constrained_top_k_bio)->ArgsProduct({{0, 1}, {0, 1}})->Unit(benchmark::kMicrosecond);
+BENCHMARK(constrained_whole_date)->ArgsProduct({{0, 1}, {0, 1}})->Unit(benchmark::kMicrosecond);
+BENCHMARK(constrained_top_k_date)->ArgsProduct({{0, 1}, {0, 1}})->Unit(benchmark::kMicrosecond);
 
 // llama.cpp's grammar on N random tokens in one call, inside the name's pattern: whether a
 // few large calls cost less per token than many small ones.

@@ -94,15 +94,13 @@ std::int32_t collect(const float* logits, std::int32_t n, const std::vector<Toke
   return c;
 }
 
-// The k allowed tokens with the largest keys below `below` and a logit >= `floor` (fewer when
-// fewer are left; NaNs never), unordered: a scan that only looks at logits at or above the
-// k-th best seen so far, kept in a buffer that is cut back to k with nth_element whenever it
-// fills. Precondition: k < n.
+// The k allowed tokens with the largest logits (fewer when fewer are not NaN), unordered: a
+// scan that only looks at logits at or above the k-th best seen so far, kept in a buffer that
+// is cut back to k with nth_element whenever it fills.
 std::int32_t top_k_select(const float* logits, std::int32_t n, const std::vector<Token>* suppress,
-                          std::int32_t k, std::uint64_t* keys, std::uint64_t below = any_key,
-                          float floor = neg_inf) {
+                          std::int32_t k, std::uint64_t* keys) {
   const std::int32_t cap = std::min(n, std::max(4 * k, 256));
-  float threshold = floor;
+  float threshold = neg_inf;
   std::int32_t c = 0;
   const auto cut = [&] {
     std::nth_element(keys, keys + (k - 1), keys + c, std::greater<>());
@@ -112,10 +110,7 @@ std::int32_t top_k_select(const float* logits, std::int32_t n, const std::vector
   simd::for_each_at_least(logits, n, threshold, [&](int i) {
     if (is_suppressed(suppress, i))
       return;
-    const std::uint64_t key = candidate_key(logits[i], i);
-    if (key >= below)
-      return;
-    keys[c++] = key;
+    keys[c++] = candidate_key(logits[i], i);
     if (c == cap)
       cut();
   });
@@ -140,6 +135,40 @@ std::int32_t top_p_sorted(const std::uint64_t* keys, std::int32_t c, float m, fl
       return j + 1;
   }
   return c;
+}
+
+// Logit thresholds that cut the finite logits, from the top, into chunks of about 64, 256,
+// 1024 and 4096 tokens (then the rest): quantiles of every (n / 512)-th logit, sorted in
+// `sample` (room for 512 + 1). Returns how many thresholds it wrote, descending, to `out`.
+int chunk_thresholds(const float* logits, std::int32_t n, float* sample,
+                     std::array<float, 4>& out) {
+  const std::int32_t stride = std::max<std::int32_t>(1, n / 512);
+  std::int32_t s = 0;
+  for (std::int32_t i = stride / 2; i < n; i += stride) {
+    if (logits[i] >= std::numeric_limits<float>::lowest())  // not -inf, not NaN
+      sample[s++] = logits[i];
+  }
+  std::sort(sample, sample + s, std::greater<>());
+  int t = 0;
+  for (const std::int64_t top : {64, 64 + 256, 64 + 256 + 1024, 64 + 256 + 1024 + 4096}) {
+    const std::int64_t at = top * s / n;
+    if (at >= s)
+      break;
+    out[static_cast<std::size_t>(t++)] = sample[at];
+  }
+  return t;
+}
+
+// The length of the shortest prefix of sorted keys[0..c) (m their maximum) whose weight at
+// temperature 1, summed as top_p_sorted() sums it, reaches `target`; c + 1 when none does.
+std::int32_t top_p_cut(const std::uint64_t* keys, std::int32_t c, float m, double target) {
+  double cum = 0.0;
+  for (std::int32_t j = 0; j < c; ++j) {
+    cum += simd::exp_scalar(key_logit(keys[j]) - m);
+    if (cum >= target)
+      return j + 1;
+  }
+  return c + 1;
 }
 
 // top_p, then min_p, on the top-k set keys[0..c) sorted in descending order (c > 0), as
@@ -612,36 +641,37 @@ SampleStatus Sampler::constrain(const float* logits, const std::vector<Token>* s
   return SampleStatus::ok;
 }
 
-// The largest chunk of candidates checked as a chunk; past it, the rest of the vocabulary is
-// checked in one call.
-constexpr std::int32_t max_chunk = 4096;
-
 // What constrain() over the whole vocabulary would pick, when pick() keeps only the k best
 // candidates (greedy: 1; fast: top_k): the grammar checks the candidates (not suppressed, a
 // logit above -inf: the only ones the whole-vocabulary path can allow) in descending key
-// order, chunk by chunk, until k pass. The k best allowed keys are then the k best of those
-// that passed, because every unchecked key is below every checked one; ties are no issue, as
-// a key orders equal logits by token id, exactly as top_k_select() does. The filters and the
-// draw that follow see the same sorted keys, less the -inf fillers the whole-vocabulary path
-// adds when fewer than k are allowed, which weigh nothing in top_p, min_p or the draw.
+// order, chunk by chunk, until k pass, or until top_p and min_p have settled what the draw
+// keeps (settled()). A chunk is every candidate with a logit at or above a threshold that
+// has not been checked yet, so what is left is always below what was checked. The k best allowed
+// keys are then the k best of those that passed, because every unchecked key is below every checked
+// one; ties are no issue, as a key orders equal logits by token id, exactly as top_k_select() does.
+// The filters and the draw that follow see the same sorted keys, less the -inf fillers the
+// whole-vocabulary path adds when fewer than k are allowed, which weigh nothing in top_p, min_p or
+// the draw.
 SampleStatus Sampler::constrain_top_k(const float* logits, const std::vector<Token>* suppress,
                                       SamplerScratch& scratch, Token& token) {
   const std::int32_t k = mode_ == Mode::greedy ? 1 : filter_.top_k;
-  constexpr float finite = std::numeric_limits<float>::lowest();
+  std::array<float, 4> cut{};
+  const int n_cut = chunk_thresholds(logits, n_vocab_, scratch.weights.data(), cut);
   std::uint64_t* keys = scratch.keys.data();
-  std::uint64_t below = any_key;
+  std::uint64_t below = any_key;  // every key not yet checked is below it
   std::int32_t n_allowed = 0;
-  for (std::int32_t chunk = 64; n_allowed < k; chunk *= 4) {
-    const bool rest = chunk > max_chunk || chunk >= n_vocab_;
-    const std::int32_t c =
-        rest ? collect(logits, n_vocab_, suppress, finite, keys, below)
-             : top_k_select(logits, n_vocab_, suppress, chunk, keys, below, finite);
-    if (c > 0) {
-      n_allowed = check_chunk({keys, static_cast<std::size_t>(c)}, scratch, n_allowed);
-      below = *std::min_element(keys, keys + c);
-    }
-    if (rest || c < chunk)
-      break;  // every candidate has been checked
+  for (int i = 0; i <= n_cut && n_allowed < k; ++i) {
+    // A chunk: the logits at or above the threshold not checked yet (the last: all the rest).
+    const float t =
+        i < n_cut ? cut[static_cast<std::size_t>(i)] : std::numeric_limits<float>::lowest();
+    const std::int32_t c = collect(logits, n_vocab_, suppress, t, keys, below);
+    if (c == 0)
+      continue;
+    n_allowed = check_chunk({keys, static_cast<std::size_t>(c)}, scratch, n_allowed);
+    below = *std::min_element(keys, keys + c);
+    if (mode_ == Mode::fast && n_allowed > 0 && n_allowed < k &&
+        settled(scratch.allowed.data(), n_allowed, key_logit(below), k))
+      break;
   }
   if (n_allowed == 0)
     return no_allowed_token(logits, suppress, token);
@@ -679,6 +709,33 @@ Token Sampler::greedy_allowed(const float* logits, const std::vector<Token>* sup
       out = std::min(out, key_token(allowed[j]));
   }
   return out;
+}
+
+// Whether the fast path's draw is already fixed by the n (0 < n < k) allowed keys found so far
+// (sorted here, in descending order), when every key not yet checked has a logit of at most
+// `bound`. top_k would add up to k - n of those. min_p drops them all when `bound` is under
+// its floor. top_p's cut lies between the cut with the known weights alone (the least total)
+// and the cut with k - n more tokens at the bound's weight (the most; with margins for the
+// exponential's error and the sum's rounding, so the claim errs only towards "not yet").
+// Where both cuts agree within the known keys, or min_p drops the rest and the known keys
+// are all within both cuts, after_top_k() on the known keys keeps what it keeps on all k.
+bool Sampler::settled(std::uint64_t* allowed, std::int32_t n, float bound, std::int32_t k) const {
+  if (filter_.top_p >= 1.0f && filter_.min_p <= 0.0f)
+    return false;
+  std::sort(allowed, allowed + n, std::greater<>());
+  const float m = key_logit(allowed[0]);
+  const bool under_floor = filter_.min_p > 0.0f && bound < m + std::log(filter_.min_p);
+  if (filter_.top_p >= 1.0f)
+    return under_floor;
+  double known = 0.0;
+  for (std::int32_t j = 0; j < n; ++j)
+    known += simd::exp_scalar(key_logit(allowed[j]) - m);
+  const double most = known + static_cast<double>(k - n) *
+                                  (1.01 * static_cast<double>(simd::exp_scalar(bound - m)) + 1e-30);
+  const auto p = static_cast<double>(filter_.top_p);
+  const std::int32_t lo = top_p_cut(allowed, n, m, p * known);
+  const std::int32_t hi = top_p_cut(allowed, n, m, p * most * (1.0 + 1e-9));
+  return (lo == hi && hi <= n) || (under_floor && lo >= n);
 }
 
 // Applies the grammar to `keys` in one call and appends those it allows to scratch.allowed

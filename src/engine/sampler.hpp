@@ -196,6 +196,7 @@ class Sampler {
                                SamplerScratch& scratch, Token& token);
   std::int32_t check_chunk(std::span<const std::uint64_t> keys, SamplerScratch& scratch,
                            std::int32_t n_allowed);
+  bool settled(std::uint64_t* allowed, std::int32_t n, float bound, std::int32_t k) const;
   Token greedy_allowed(const float* logits, const std::vector<Token>* suppress,
                        SamplerScratch& scratch, std::int32_t n_allowed, std::uint64_t below);
   SampleStatus no_allowed_token(const float* logits, const std::vector<Token>* suppress,

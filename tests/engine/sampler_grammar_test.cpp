@@ -168,6 +168,8 @@ TEST_F(SamplerGrammarTest, TopKDrawsWhatTheWholeVocabularyCheckDraws) {
       {40, 0.95f, 0.05f, 0.8f},  // llama-server's defaults
       {40, 1.0f, 0.0f, 1.0f},    // top_k alone
       {1, 1.0f, 0.0f, 1.0f},     // top_k 1: still one random draw per token
+      {40, 1.0f, 0.05f, 0.8f},   // min_p settles the draw early
+      {40, 0.9f, 0.0f, 0.8f},    // top_p alone
       {5, 0.5f, 0.0f, 1.5f},    {300, 0.9f, 0.1f, 0.7f}, {2000, 1.0f, 0.02f, 1.0f},
   };
   for (const auto& f : filters) {
