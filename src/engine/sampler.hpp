@@ -35,10 +35,11 @@
 // common_sampler does the same). The chosen token is then accepted into the grammar. A lazy
 // grammar allows everything until its trigger. Where the draw keeps only the k best tokens
 // (greedy: k = 1; the fast path with top_k), only the k best allowed tokens can matter, so
-// the grammar checks candidates in descending logit order, in growing chunks (64, 256, 1024,
-// 4096, then the rest of the vocabulary at once), and stops once k of them pass: the same
-// token and the same random draws as a check of the whole vocabulary, which the chain path
-// still does (its penalties and biases act before top_k).
+// the grammar checks candidates in descending logit order, in growing chunks (about 64, 256,
+// 1024, 4096, then the rest of the vocabulary at once), and stops once k of them pass or
+// once those found settle top_p's cut and min_p's floor: the same token and the same random
+// draws as a check of the whole vocabulary, which the chain path still does (its penalties
+// and biases act before top_k).
 //
 // Logprobs are those of the model's own distribution (softmax of the raw logits), as OpenAI
 // reports them, whatever the filters and the grammar did.

@@ -233,8 +233,9 @@ TEST_F(SamplerGrammarTest, AGrammarThatAllowsNothingFailsOnBothPaths) {
 
 TEST_F(SamplerGrammarTest, AllowedTokensAtTheChunksEdgesAreFound) {
   // The grammar allows a handful of tokens (digits); every other token outranks them, and the
-  // allowed ones sit at chosen ranks around the chunks' edges (64, 64 + 256, ... and the
-  // last). A search that skipped a candidate at an edge would pick another token, or none.
+  // allowed ones sit at chosen ranks around where the chunks end (about 64, 64 + 256, ...:
+  // quantiles of a sample, here of evenly spaced logits) and last. A search that skipped a
+  // candidate at an edge would pick another token, or none.
   const char* const digits = R"(root ::= [0-9] [0-9])";
   auto probe = grammar(digits);
   const auto allowed = allowed_by(probe.get());
