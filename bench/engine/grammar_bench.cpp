@@ -8,18 +8,36 @@
 //   compile_cached  engine::GrammarCache::get on a grammar seen before: a clone of the parsed one
 //
 // on Llama 3's vocabulary (128k tokens, the release's ggml-vocab-llama-bpe.gguf, loaded
-// vocabulary-only). Not part of the test run.
+// vocabulary-only); and what it costs per token on the engine thread, when the grammar rejects
+// the unconstrained draw (issue 18), at a point inside the name's pattern, inside the bio's, and
+// inside the date (where only a few digits are allowed):
+//
+//   constrained_whole/V/M  one sample whose first draw is rejected, the grammar then applied to
+//                          the whole vocabulary (SamplerPath::whole_vocabulary: the old path)
+//   constrained_top_k/V/M  the same sample with the top-k search (the default path)
+//   grammar_apply/V/N      llama.cpp's grammar applied to N tokens in one call (per-call costs)
+//
+// V: 0 = Llama 2's 32k vocabulary (ggml-vocab-llama-spm.gguf, the size of the benchmarks'
+// `small` model), 1 = Llama 3's 128k; M: 0 = greedy, 1 = llama-server's defaults (top_k 40,
+// top_p 0.95, min_p 0.05, temperature 0.8); plus the position (name / bio) in the label.
+// Random normal logits (sigma 3), a fresh vector from a ring of 16 per iteration: as with a
+// random-weight model, the grammar rejects nearly every first draw.
 //
 //   grammar_bench [--benchmark_repetitions=N]
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
 #include <llama.h>
 
+#include <algorithm>
+#include <array>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <numeric>
+#include <random>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "chatfmt/chat_format.hpp"
 #include "engine/sampler.hpp"
@@ -47,16 +65,18 @@ std::string profile_schema(const std::string& title) {
   return "{\"title\":\"" + title + "\"," + text.substr(open + 1, end - open);
 }
 
-const llama_vocab* vocab() {
-  static llama_model* model = [] {
-    llama_backend_init();
-    auto p = llama_model_default_params();
-    p.vocab_only = true;
-    const auto path =
-        std::filesystem::path(TROUPE_LLAMA_TESTDATA) / "vocab" / "ggml-vocab-llama-bpe.gguf";
-    return llama_model_load_from_file(path.c_str(), p);
-  }();
-  return llama_model_get_vocab(model);
+const llama_vocab* load_vocab(const char* file) {
+  llama_backend_init();
+  auto p = llama_model_default_params();
+  p.vocab_only = true;
+  const auto path = std::filesystem::path(TROUPE_LLAMA_TESTDATA) / "vocab" / file;
+  return llama_model_get_vocab(llama_model_load_from_file(path.c_str(), p));  // kept to the end
+}
+
+const llama_vocab* vocab(int which = 1) {
+  static const llama_vocab* spm = load_vocab("ggml-vocab-llama-spm.gguf");
+  static const llama_vocab* bpe = load_vocab("ggml-vocab-llama-bpe.gguf");
+  return which == 0 ? spm : bpe;
 }
 
 void schema_cold(benchmark::State& state) {
@@ -105,6 +125,129 @@ void compile_cached(benchmark::State& state) {
   }
 }
 BENCHMARK(compile_cached)->Unit(benchmark::kMicrosecond);
+
+// Where the grammar has read this much of a profile: inside the name's [a-z]{2,16} pattern,
+// or inside the bio's [a-z ,.]{20,80}.
+const char* const kPrefix = R"({"id": "0e8a1f2c-1b2c-4d5e-8f90-123456789abc", "name": "Alice Smi)";
+const char* const kPrefixBio =
+    R"({"id": "0e8a1f2c-1b2c-4d5e-8f90-123456789abc", "name": "Alice Smith", "email": )"
+    R"("alice@mail.com", "age": 42, "city": "Paris", "joined": "2024-01-02", "active": true, )"
+    R"("score": 1.5, "tags": ["admin"], "bio": "a quiet person who lik)";
+const char* const kPrefixDate =
+    R"({"id": "0e8a1f2c-1b2c-4d5e-8f90-123456789abc", "name": "Alice Smith", "email": )"
+    R"("alice@mail.com", "age": 42, "city": "Paris", "joined": "2024-)";
+
+// The profile's grammar after reading `prefix` one character at a time, each as a token whose
+// text is that one character (a prefill would go through the tokenizer, whose leading space
+// on SentencePiece vocabularies the grammar would refuse).
+engine::SamplerPtr profile_at(const llama_vocab* v, const char* prefix) {
+  auto g = engine::make_grammar_sampler(v, profile_grammar());
+  std::array<llama_token, 256> by_char{};
+  by_char.fill(-1);
+  for (llama_token t = 0; t < llama_vocab_n_tokens(v); ++t) {
+    char piece[8];
+    if (llama_token_to_piece(v, t, piece, sizeof(piece), 0, false) == 1 &&
+        by_char[static_cast<unsigned char>(piece[0])] < 0)
+      by_char[static_cast<unsigned char>(piece[0])] = t;
+  }
+  for (const char* c = prefix; *c; ++c)
+    llama_sampler_accept(g->get(), by_char[static_cast<unsigned char>(*c)]);
+  return std::move(g.value());
+}
+
+std::vector<std::vector<float>> logit_ring(std::int32_t n) {
+  std::mt19937 rng(42);
+  std::normal_distribution<float> d(0.0f, 3.0f);
+  std::vector<std::vector<float>> ring(16, std::vector<float>(static_cast<std::size_t>(n)));
+  for (auto& v : ring) {
+    for (auto& x : v)
+      x = d(rng);
+  }
+  return ring;
+}
+
+engine::SamplingParams mode_params(int mode) {
+  engine::SamplingParams p;
+  p.temperature = mode == 0 ? 0.0f : 0.8f;
+  p.top_k = 40;
+  p.top_p = 0.95f;
+  p.min_p = 0.05f;
+  p.seed = 7;
+  return p;
+}
+
+// One sample per iteration from the same grammar state: a fresh Sampler on a clone of the
+// parsed grammar, built outside the timing.
+void constrained(benchmark::State& state, engine::SamplerPath path, const char* prefix) {
+  const auto* v = vocab(static_cast<int>(state.range(0)));
+  const std::int32_t n = llama_vocab_n_tokens(v);
+  const auto parsed = profile_at(v, prefix);
+  const auto ring = logit_ring(n);
+  const auto params = mode_params(static_cast<int>(state.range(1)));
+  engine::SamplerScratch scratch(n);
+  engine::SampledToken out;
+  std::size_t i = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    engine::Sampler s(params, n, {}, 4096, engine::SamplerPtr(llama_sampler_clone(parsed.get())),
+                      {}, path);
+    const auto& logits = ring[i++ % ring.size()];
+    state.ResumeTiming();
+    benchmark::DoNotOptimize(s.sample(logits.data(), nullptr, scratch, out));
+  }
+  state.SetLabel(prefix == kPrefix      ? "inside name"
+                 : prefix == kPrefixBio ? "inside bio"
+                                        : "in date");
+}
+
+void constrained_whole(benchmark::State& state) {
+  constrained(state, engine::SamplerPath::whole_vocabulary, kPrefix);
+}
+void constrained_top_k(benchmark::State& state) {
+  constrained(state, engine::SamplerPath::automatic, kPrefix);
+}
+void constrained_whole_bio(benchmark::State& state) {
+  constrained(state, engine::SamplerPath::whole_vocabulary, kPrefixBio);
+}
+void constrained_top_k_bio(benchmark::State& state) {
+  constrained(state, engine::SamplerPath::automatic, kPrefixBio);
+}
+void constrained_whole_date(benchmark::State& state) {
+  constrained(state, engine::SamplerPath::whole_vocabulary, kPrefixDate);
+}
+void constrained_top_k_date(benchmark::State& state) {
+  constrained(state, engine::SamplerPath::automatic, kPrefixDate);
+}
+BENCHMARK(constrained_whole)->ArgsProduct({{0, 1}, {0, 1}})->Unit(benchmark::kMicrosecond);
+BENCHMARK(constrained_top_k)->ArgsProduct({{0, 1}, {0, 1}})->Unit(benchmark::kMicrosecond);
+BENCHMARK(constrained_whole_bio)->ArgsProduct({{0, 1}, {0, 1}})->Unit(benchmark::kMicrosecond);
+BENCHMARK(constrained_top_k_bio)->ArgsProduct({{0, 1}, {0, 1}})->Unit(benchmark::kMicrosecond);
+BENCHMARK(constrained_whole_date)->ArgsProduct({{0, 1}, {0, 1}})->Unit(benchmark::kMicrosecond);
+BENCHMARK(constrained_top_k_date)->ArgsProduct({{0, 1}, {0, 1}})->Unit(benchmark::kMicrosecond);
+
+// llama.cpp's grammar on N random tokens in one call, inside the name's pattern: whether a
+// few large calls cost less per token than many small ones.
+void grammar_apply(benchmark::State& state) {
+  const auto* v = vocab(static_cast<int>(state.range(0)));
+  const std::int32_t n = llama_vocab_n_tokens(v);
+  const auto size = static_cast<std::size_t>(std::min<std::int64_t>(state.range(1), n));
+  const auto g = profile_at(v, kPrefix);
+  std::vector<llama_token> ids(static_cast<std::size_t>(n));
+  std::iota(ids.begin(), ids.end(), 0);
+  std::shuffle(ids.begin(), ids.end(), std::mt19937(3));
+  std::vector<llama_token_data> data(size);
+  for (auto _ : state) {
+    for (std::size_t j = 0; j < size; ++j)
+      data[j] = {ids[j], 1.0f, 0.0f};
+    llama_token_data_array arr{data.data(), size, -1, false};
+    llama_sampler_apply(g.get(), &arr);
+    benchmark::DoNotOptimize(data.data());
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(size));
+}
+BENCHMARK(grammar_apply)
+    ->ArgsProduct({{0}, {64, 256, 1024, 4096, 32000}})
+    ->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 

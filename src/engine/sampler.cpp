@@ -1,15 +1,15 @@
 #include "engine/sampler.hpp"
 
-#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <array>
-#include <cctype>
+#include <bit>
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <random>
-#include <regex>
+#include <span>
 
 #include "engine/sampler_simd.hpp"
 
@@ -77,13 +77,19 @@ double block_sums_allowed(const float* logits, std::int32_t n, const std::vector
   return total;
 }
 
-// Keys of every allowed token with logit >= threshold, in index order.
+// No key is above this one: a bound that keeps every candidate.
+constexpr std::uint64_t any_key = ~std::uint64_t{0};
+
+// Keys of every allowed token with logit >= threshold (and key < below), in index order.
 std::int32_t collect(const float* logits, std::int32_t n, const std::vector<Token>* suppress,
-                     float threshold, std::uint64_t* keys) {
+                     float threshold, std::uint64_t* keys, std::uint64_t below = any_key) {
   std::int32_t c = 0;
   simd::for_each_at_least(logits, n, threshold, [&](int i) {
-    if (!is_suppressed(suppress, i))
-      keys[c++] = candidate_key(logits[i], i);
+    if (is_suppressed(suppress, i))
+      return;
+    const std::uint64_t key = candidate_key(logits[i], i);
+    if (key < below)
+      keys[c++] = key;
   });
   return c;
 }
@@ -127,6 +133,54 @@ std::int32_t top_p_sorted(const std::uint64_t* keys, std::int32_t c, float m, fl
     cum += w[j];
     if (cum >= target)
       return j + 1;
+  }
+  return c;
+}
+
+// Logit thresholds that cut the finite logits, from the top, into chunks of about 64, 256,
+// 1024 and 4096 tokens (then the rest): quantiles of every (n / 512)-th logit, sorted in
+// `sample` (room for 512 + 1). Returns how many thresholds it wrote, descending, to `out`.
+int chunk_thresholds(const float* logits, std::int32_t n, float* sample,
+                     std::array<float, 4>& out) {
+  const std::int32_t stride = std::max<std::int32_t>(1, n / 512);
+  std::int32_t s = 0;
+  for (std::int32_t i = stride / 2; i < n; i += stride) {
+    if (logits[i] >= std::numeric_limits<float>::lowest())  // not -inf, not NaN
+      sample[s++] = logits[i];
+  }
+  std::sort(sample, sample + s, std::greater<>());
+  int t = 0;
+  for (const std::int64_t top : {64, 64 + 256, 64 + 256 + 1024, 64 + 256 + 1024 + 4096}) {
+    const std::int64_t at = top * s / n;
+    if (at >= s)
+      break;
+    out[static_cast<std::size_t>(t++)] = sample[at];
+  }
+  return t;
+}
+
+// The length of the shortest prefix of sorted keys[0..c) (m their maximum) whose weight at
+// temperature 1, summed as top_p_sorted() sums it, reaches `target`; c + 1 when none does.
+std::int32_t top_p_cut(const std::uint64_t* keys, std::int32_t c, float m, double target) {
+  double cum = 0.0;
+  for (std::int32_t j = 0; j < c; ++j) {
+    cum += simd::exp_scalar(key_logit(keys[j]) - m);
+    if (cum >= target)
+      return j + 1;
+  }
+  return c + 1;
+}
+
+// top_p, then min_p, on the top-k set keys[0..c) sorted in descending order (c > 0), as
+// llama.cpp's chain applies them after top_k; returns how many of the keys are kept.
+std::int32_t after_top_k(std::uint64_t* keys, std::int32_t c, const FilterSpec& f, float* w) {
+  const float m = key_logit(keys[0]);
+  if (f.top_p < 1.0f)
+    c = top_p_sorted(keys, c, m, f.top_p, w);
+  if (f.min_p > 0.0f) {
+    const float floor = m + std::log(f.min_p);
+    c = static_cast<std::int32_t>(
+        std::remove_if(keys, keys + c, [&](auto k) { return key_logit(k) < floor; }) - keys);
   }
   return c;
 }
@@ -216,36 +270,28 @@ SamplerScratch::SamplerScratch(std::int32_t n_vocab)
       weights(static_cast<std::size_t>(n_vocab)),
       block_sums(static_cast<std::size_t>((n_vocab + simd::block - 1) / simd::block)),
       masked(static_cast<std::size_t>(n_vocab)),
-      data(static_cast<std::size_t>(n_vocab)) {}
+      data(static_cast<std::size_t>(n_vocab)),
+      allowed(static_cast<std::size_t>(n_vocab)) {}
 
 std::span<const std::uint64_t> filter_candidates(const float* logits, std::int32_t n,
                                                  const std::vector<Token>* suppress,
                                                  const FilterSpec& f, SamplerScratch& s) {
   std::uint64_t* keys = s.keys.data();
   std::int32_t c = 0;
-  float m = neg_inf;
   if (f.top_k > 0 && f.top_k < n) {
     c = top_k_select(logits, n, suppress, f.top_k, keys);
     if (c == 0)
       return {};
     std::sort(keys, keys + c, std::greater<>());
-    m = key_logit(keys[0]);
-    if (f.top_p < 1.0f)
-      c = top_p_sorted(keys, c, m, f.top_p, s.weights.data());
-  } else {
-    m = max_allowed(logits, n, suppress);
-    if (std::isnan(m) || m == neg_inf)
-      return {};
-    const float floor = f.min_p > 0.0f ? m + std::log(f.min_p) : neg_inf;
-    c = f.top_p < 1.0f ? top_p_full(logits, n, suppress, m, floor, f.top_p, s)
-                       : collect(logits, n, suppress, floor, keys);
+    c = after_top_k(keys, c, f, s.weights.data());
     return {keys, static_cast<std::size_t>(c)};
   }
-  if (f.min_p > 0.0f) {
-    const float floor = m + std::log(f.min_p);
-    c = static_cast<std::int32_t>(
-        std::remove_if(keys, keys + c, [&](auto k) { return key_logit(k) < floor; }) - keys);
-  }
+  const float m = max_allowed(logits, n, suppress);
+  if (std::isnan(m) || m == neg_inf)
+    return {};
+  const float floor = f.min_p > 0.0f ? m + std::log(f.min_p) : neg_inf;
+  c = f.top_p < 1.0f ? top_p_full(logits, n, suppress, m, floor, f.top_p, s)
+                     : collect(logits, n, suppress, floor, keys);
   return {keys, static_cast<std::size_t>(c)};
 }
 
@@ -319,124 +365,6 @@ Token draw_full(const float* logits, std::int32_t n, const std::vector<Token>* s
       break;
   }
   return pick >= 0 ? pick : argmax_allowed(logits, n, suppress);
-}
-
-std::optional<Error> check_grammar_spec(const GrammarSpec& g, std::int32_t n_vocab) {
-  const auto bad = [](std::string msg) {
-    return Error{Errc::invalid_request, std::move(msg), "grammar"};
-  };
-  if (g.gbnf.empty())
-    return bad("the grammar is empty");
-  if (g.lazy && g.trigger_patterns.empty() && g.trigger_tokens.empty())
-    return bad("a lazy grammar needs at least one trigger pattern or trigger token");
-  if (!g.lazy)
-    return std::nullopt;  // its triggers mean nothing (llama.cpp's common_sampler ignores them)
-  for (Token t : g.trigger_tokens) {
-    if (t < 0 || t >= n_vocab)
-      return bad(fmt::format("trigger token {} is out of range", t));
-  }
-  for (const auto& p : g.trigger_patterns) {
-    try {
-      std::regex re(p);  // what llama.cpp compiles (ECMAScript); it would throw from inside
-    } catch (const std::regex_error& e) {
-      return bad(
-          fmt::format("trigger pattern '{}' is not a valid regular expression: {}", p, e.what()));
-    }
-  }
-  return std::nullopt;
-}
-
-namespace {
-
-// Feeds the tokens of `text` to a fresh grammar, as llama.cpp's common sampler feeds a chat
-// template's generation prompt (a tokenizer's leading space before a special token skipped).
-std::optional<Error> read_prefill(const llama_vocab* vocab, llama_sampler* grammar,
-                                  const std::string& text) {
-  const auto n_text = static_cast<std::int32_t>(text.size());
-  std::vector<Token> tokens(text.size() + 2);
-  std::int32_t n = llama_tokenize(vocab, text.data(), n_text, tokens.data(),
-                                  static_cast<std::int32_t>(tokens.size()), false, true);
-  if (n < 0) {
-    tokens.resize(static_cast<std::size_t>(-n));
-    n = llama_tokenize(vocab, text.data(), n_text, tokens.data(), -n, false, true);
-  }
-  tokens.resize(static_cast<std::size_t>(std::max(n, 0)));
-  try {
-    for (std::size_t i = 0; i < tokens.size(); ++i) {
-      if (i == 0 && !std::isspace(static_cast<unsigned char>(text.front()))) {
-        char piece[8] = {};
-        if (llama_token_to_piece(vocab, tokens[0], piece, sizeof(piece), 0, true) > 0 &&
-            std::isspace(static_cast<unsigned char>(piece[0])))
-          continue;
-      }
-      llama_sampler_accept(grammar, tokens[i]);
-    }
-  } catch (const std::exception& e) {
-    return Error{Errc::invalid_request,
-                 fmt::format("the chat template's grammar does not accept its own generation "
-                             "prompt: {}",
-                             e.what()),
-                 "grammar"};
-  }
-  return std::nullopt;
-}
-
-}  // namespace
-
-Result<SamplerPtr> make_grammar_sampler(const llama_vocab* vocab, const GrammarSpec& g) {
-  if (auto e = check_grammar_spec(g, llama_vocab_n_tokens(vocab)))
-    return *e;
-  std::vector<const char*> patterns;
-  for (const auto& p : g.trigger_patterns)
-    patterns.push_back(p.c_str());
-  SamplerPtr s;
-  try {
-    s.reset(g.lazy ? llama_sampler_init_grammar_lazy_patterns(
-                         vocab, g.gbnf.c_str(), "root", patterns.data(), patterns.size(),
-                         g.trigger_tokens.data(), g.trigger_tokens.size())
-                   : llama_sampler_init_grammar(vocab, g.gbnf.c_str(), "root"));
-  } catch (const std::exception& e) {
-    return Error{Errc::invalid_request, fmt::format("the grammar was refused: {}", e.what()),
-                 "grammar"};
-  }
-  if (!s) {
-    return Error{Errc::invalid_request,
-                 "the grammar is not valid GBNF with a rule named \"root\" (llama.cpp's log says "
-                 "where it failed)",
-                 "grammar"};
-  }
-  if (!g.lazy && !g.prefill.empty()) {
-    if (auto e = read_prefill(vocab, s.get(), g.prefill))
-      return *e;
-  }
-  return s;
-}
-
-SamplerPtr GrammarCache::get(const llama_vocab* vocab, const GrammarSpec& g, Result<void>& error) {
-  std::string key = g.gbnf;
-  key += '\0';
-  key += g.lazy ? '1' : '0';
-  for (const auto& p : g.trigger_patterns) {
-    key += '\0';
-    key += p;
-  }
-  key += '\0';
-  for (Token t : g.trigger_tokens)
-    key += fmt::format("{},", t);
-  key += '\0';
-  key += g.prefill;
-  if (const SamplerPtr* parsed = parsed_.find(key)) {
-    ++hits_;
-    return SamplerPtr(llama_sampler_clone(parsed->get()));
-  }
-  auto fresh = make_grammar_sampler(vocab, g);
-  if (!fresh) {
-    error = fresh.error();
-    return {};
-  }
-  SamplerPtr copy(llama_sampler_clone(fresh->get()));
-  parsed_.put(std::move(key), std::move(fresh).value());
-  return copy;
 }
 
 SamplerRng::SamplerRng(std::uint64_t seed) {
@@ -594,7 +522,8 @@ Sampler::Sampler(const SamplingParams& params, std::int32_t n_vocab,
   filter_ = {k.top_k, k.top_p, k.min_p};
   temperature_ = k.temperature;
   filtered_ = (k.top_k > 0 && k.top_k < n_vocab) || k.top_p < 1.0f || k.min_p > 0.0f;
-  if (!needs_chain(params, k) && path == SamplerPath::automatic) {
+  whole_vocabulary_ = path == SamplerPath::whole_vocabulary;
+  if (!needs_chain(params, k) && path != SamplerPath::chain) {
     mode_ = k.temperature <= 0.0f ? Mode::greedy : Mode::fast;
     return;
   }
@@ -679,9 +608,14 @@ bool Sampler::grammar_allows(Token token) {
   return one.logit != neg_inf;
 }
 
-// The grammar over the whole vocabulary; the token drawn again from what it allows.
+// The grammar over the whole vocabulary; the token drawn again from what it allows. Where
+// only the k best allowed tokens matter, constrain_top_k() finds the same token sooner.
 SampleStatus Sampler::constrain(const float* logits, const std::vector<Token>* suppress,
                                 SamplerScratch& scratch, Token& token) {
+  const bool top_k = mode_ == Mode::greedy ||
+                     (mode_ == Mode::fast && filter_.top_k > 0 && filter_.top_k < n_vocab_);
+  if (top_k && !whole_vocabulary_)
+    return constrain_top_k(logits, suppress, scratch, token);
   auto& data = scratch.data;
   for (Token i = 0; i < n_vocab_; ++i)
     data[static_cast<std::size_t>(i)] = {i, logits[i], 0.0f};
@@ -705,6 +639,134 @@ SampleStatus Sampler::constrain(const float* logits, const std::vector<Token>* s
   }
   token = pick(masked, nullptr, scratch);
   return SampleStatus::ok;
+}
+
+// What constrain() over the whole vocabulary would pick, when pick() keeps only the k best
+// candidates (greedy: 1; fast: top_k): the grammar checks the candidates (not suppressed, a
+// logit above -inf: the only ones the whole-vocabulary path can allow) in descending key
+// order, chunk by chunk, until k pass, or until top_p and min_p have settled what the draw
+// keeps (settled()). A chunk is every candidate with a logit at or above a threshold that
+// has not been checked yet, so what is left is always below what was checked. The k best allowed
+// keys are then the k best of those that passed, because every unchecked key is below every checked
+// one; ties are no issue, as a key orders equal logits by token id, exactly as top_k_select() does.
+// The filters and the draw that follow see the same sorted keys, less the -inf fillers the
+// whole-vocabulary path adds when fewer than k are allowed, which weigh nothing in top_p, min_p or
+// the draw.
+SampleStatus Sampler::constrain_top_k(const float* logits, const std::vector<Token>* suppress,
+                                      SamplerScratch& scratch, Token& token) {
+  const std::int32_t k = mode_ == Mode::greedy ? 1 : filter_.top_k;
+  std::array<float, 4> cut{};
+  const int n_cut = chunk_thresholds(logits, n_vocab_, scratch.weights.data(), cut);
+  std::uint64_t* keys = scratch.keys.data();
+  std::uint64_t below = any_key;  // every key not yet checked is below it
+  std::int32_t n_allowed = 0;
+  for (int i = 0; i <= n_cut && n_allowed < k; ++i) {
+    // A chunk: the logits at or above the threshold not checked yet (the last: all the rest).
+    const float t =
+        i < n_cut ? cut[static_cast<std::size_t>(i)] : std::numeric_limits<float>::lowest();
+    const std::int32_t c = collect(logits, n_vocab_, suppress, t, keys, below);
+    if (c == 0)
+      continue;
+    n_allowed = check_chunk({keys, static_cast<std::size_t>(c)}, scratch, n_allowed);
+    below = *std::min_element(keys, keys + c);
+    if (mode_ == Mode::fast && n_allowed > 0 && n_allowed < k &&
+        settled(scratch.allowed.data(), n_allowed, key_logit(below), k))
+      break;
+  }
+  if (n_allowed == 0)
+    return no_allowed_token(logits, suppress, token);
+  std::uint64_t* allowed = scratch.allowed.data();
+  if (mode_ == Mode::greedy) {
+    token = greedy_allowed(logits, suppress, scratch, n_allowed, below);
+    return SampleStatus::ok;
+  }
+  const std::int32_t c = std::min(n_allowed, k);
+  std::partial_sort(allowed, allowed + c, allowed + n_allowed, std::greater<>());
+  const std::int32_t kept = after_top_k(allowed, c, filter_, scratch.weights.data());
+  token = draw_candidates({allowed, static_cast<std::size_t>(kept)}, temperature_, rng_.uniform(),
+                          scratch);
+  return SampleStatus::ok;
+}
+
+// The greedy choice among the allowed keys, as the whole-vocabulary argmax makes it: the
+// largest logit, the lowest id among equal ones. Keys order -0 below +0, where the argmax
+// sees a tie, so when the best is +0 the unchecked -0 tokens (keys below `below`) are
+// checked too.
+Token Sampler::greedy_allowed(const float* logits, const std::vector<Token>* suppress,
+                              SamplerScratch& scratch, std::int32_t n_allowed,
+                              std::uint64_t below) {
+  std::uint64_t* allowed = scratch.allowed.data();
+  const std::uint64_t best = *std::max_element(allowed, allowed + n_allowed);
+  if (std::bit_cast<std::uint32_t>(key_logit(best)) != 0u)
+    return key_token(best);
+  std::uint64_t* keys = scratch.keys.data();
+  const std::int32_t c = collect(logits, n_vocab_, suppress, -0.0f, keys, below);
+  if (c > 0)
+    n_allowed = check_chunk({keys, static_cast<std::size_t>(c)}, scratch, n_allowed);
+  Token out = key_token(best);
+  for (std::int32_t j = 0; j < n_allowed; ++j) {
+    if (key_logit(allowed[j]) == 0.0f)
+      out = std::min(out, key_token(allowed[j]));
+  }
+  return out;
+}
+
+// Whether the fast path's draw is already fixed by the n (0 < n < k) allowed keys found so far
+// (sorted here, in descending order), when every key not yet checked has a logit of at most
+// `bound`. top_k would add up to k - n of those. min_p drops them all when `bound` is under
+// its floor. top_p's cut lies between the cut with the known weights alone (the least total)
+// and the cut with k - n more tokens at the bound's weight (the most; with margins for the
+// exponential's error and the sum's rounding, so the claim errs only towards "not yet").
+// Where both cuts agree within the known keys, or min_p drops the rest and the known keys
+// are all within both cuts, after_top_k() on the known keys keeps what it keeps on all k.
+bool Sampler::settled(std::uint64_t* allowed, std::int32_t n, float bound, std::int32_t k) const {
+  if (filter_.top_p >= 1.0f && filter_.min_p <= 0.0f)
+    return false;
+  std::sort(allowed, allowed + n, std::greater<>());
+  const float m = key_logit(allowed[0]);
+  const bool under_floor = filter_.min_p > 0.0f && bound < m + std::log(filter_.min_p);
+  if (filter_.top_p >= 1.0f)
+    return under_floor;
+  double known = 0.0;
+  for (std::int32_t j = 0; j < n; ++j)
+    known += simd::exp_scalar(key_logit(allowed[j]) - m);
+  const double most = known + static_cast<double>(k - n) *
+                                  (1.01 * static_cast<double>(simd::exp_scalar(bound - m)) + 1e-30);
+  const auto p = static_cast<double>(filter_.top_p);
+  const std::int32_t lo = top_p_cut(allowed, n, m, p * known);
+  const std::int32_t hi = top_p_cut(allowed, n, m, p * most * (1.0 + 1e-9));
+  return (lo == hi && hi <= n) || (under_floor && lo >= n);
+}
+
+// Applies the grammar to `keys` in one call and appends those it allows to scratch.allowed
+// after the first n_allowed; returns the new count.
+std::int32_t Sampler::check_chunk(std::span<const std::uint64_t> keys, SamplerScratch& scratch,
+                                  std::int32_t n_allowed) {
+  auto& data = scratch.data;
+  for (std::size_t j = 0; j < keys.size(); ++j)
+    data[j] = {key_token(keys[j]), key_logit(keys[j]), 0.0f};
+  llama_token_data_array arr{data.data(), keys.size(), -1, false};
+  llama_sampler_apply(grammar_.get(), &arr);  // sets the rejected tokens' logits to -inf
+  for (std::size_t j = 0; j < keys.size(); ++j) {
+    if (data[j].logit != neg_inf)
+      scratch.allowed[static_cast<std::size_t>(n_allowed++)] = keys[j];
+  }
+  return n_allowed;
+}
+
+// The grammar allows no candidate: the sequence ends on a suppressed token the grammar allows
+// (the last of `suppress` that does, a repeat not counted again: the whole-vocabulary path's
+// rule), or the grammar has failed.
+SampleStatus Sampler::no_allowed_token(const float* logits, const std::vector<Token>* suppress,
+                                       Token& token) {
+  const auto list = tokens_of(suppress);
+  Token held_back = -1;
+  for (auto it = list.begin(); it != list.end(); ++it) {
+    if (std::find(list.begin(), it, *it) == it && logits[*it] != neg_inf && grammar_allows(*it))
+      held_back = *it;
+  }
+  token = held_back >= 0 ? held_back : token;
+  return held_back >= 0 ? SampleStatus::grammar_end : SampleStatus::grammar_failed;
 }
 
 void Sampler::fill_logprobs(const float* logits, SamplerScratch& scratch, SampledToken& out) const {

@@ -31,9 +31,15 @@
 //
 // Grammar (optional, a llama.cpp grammar sampler built off the engine thread): the token is
 // drawn from the unconstrained candidates first and checked against the grammar; only when
-// the grammar rejects it is the grammar applied to the whole vocabulary and the token drawn
-// again from what it allows (llama.cpp's common_sampler does the same). The chosen token is
-// then accepted into the grammar. A lazy grammar allows everything until its trigger.
+// the grammar rejects it is the token drawn again from what the grammar allows (llama.cpp's
+// common_sampler does the same). The chosen token is then accepted into the grammar. A lazy
+// grammar allows everything until its trigger. Where the draw keeps only the k best tokens
+// (greedy: k = 1; the fast path with top_k), only the k best allowed tokens can matter, so
+// the grammar checks candidates in descending logit order, in growing chunks (about 64, 256,
+// 1024, 4096, then the rest of the vocabulary at once), and stops once k of them pass or
+// once those found settle top_p's cut and min_p's floor: the same token and the same random
+// draws as a check of the whole vocabulary, which the chain path still does (its penalties
+// and biases act before top_k).
 //
 // Logprobs are those of the model's own distribution (softmax of the raw logits), as OpenAI
 // reports them, whatever the filters and the grammar did.
@@ -67,6 +73,7 @@ struct SamplerScratch {
   std::vector<float> block_sums;       // full-vocabulary draws: one per 64 logits
   std::vector<float> masked;           // logits with the grammar's rejections at -inf
   std::vector<llama_token_data> data;  // llama.cpp's candidate array (chain, grammar)
+  std::vector<std::uint64_t> allowed;  // keys the grammar allowed (the top-k search)
 };
 
 // A candidate as one sortable number: the logit's bits in an order-preserving form above, the
@@ -148,8 +155,10 @@ class SamplerRng {
 };
 
 enum class SamplerPath : std::uint8_t {
-  automatic,  // greedy, fast or chain, as above
-  chain,      // always llama.cpp's chain (benchmarks and tests compare the two)
+  automatic,         // greedy, fast or chain, as above
+  chain,             // always llama.cpp's chain (benchmarks and tests compare the two)
+  whole_vocabulary,  // as automatic, but a rejected draw applies the grammar to the whole
+                     // vocabulary (the reference the top-k search is tested and timed against)
 };
 
 enum class SampleStatus : std::uint8_t {
@@ -184,6 +193,15 @@ class Sampler {
   bool grammar_allows(Token token);
   SampleStatus constrain(const float* logits, const std::vector<Token>* suppress,
                          SamplerScratch& scratch, Token& token);
+  SampleStatus constrain_top_k(const float* logits, const std::vector<Token>* suppress,
+                               SamplerScratch& scratch, Token& token);
+  std::int32_t check_chunk(std::span<const std::uint64_t> keys, SamplerScratch& scratch,
+                           std::int32_t n_allowed);
+  bool settled(std::uint64_t* allowed, std::int32_t n, float bound, std::int32_t k) const;
+  Token greedy_allowed(const float* logits, const std::vector<Token>* suppress,
+                       SamplerScratch& scratch, std::int32_t n_allowed, std::uint64_t below);
+  SampleStatus no_allowed_token(const float* logits, const std::vector<Token>* suppress,
+                                Token& token);
   void fill_logprobs(const float* logits, SamplerScratch& scratch, SampledToken& out) const;
 
   Mode mode_ = Mode::greedy;
@@ -191,6 +209,7 @@ class Sampler {
   SamplerPtr grammar_;
   FilterSpec filter_;
   bool filtered_ = false;
+  bool whole_vocabulary_ = false;  // SamplerPath::whole_vocabulary
   float temperature_ = 1.0f;
   SamplerRng rng_;
   std::int32_t n_vocab_;

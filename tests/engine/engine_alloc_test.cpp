@@ -8,8 +8,8 @@
 // chain samplers (typical_p's sort buffers, DRY's repeat counts, ...) allocate inside their
 // calls, which no caller can avoid. llama_sampler_apply on it (llama_grammar_apply_impl)
 // allocates the decoded code points of each candidate's piece (one vector per candidate:
-// one for the engine's single-token check, n_vocab of them when the grammar must be applied
-// to the whole vocabulary), the candidate list and the list of rejects (with the recursive
+// one for the engine's single-token check, one per candidate checked when the drawn token was
+// rejected), the candidate list and the list of rejects (with the recursive
 // llama_grammar_reject_candidates's own vectors); llama_sampler_accept on it
 // (llama_grammar_accept_impl) allocates the decoded piece and the new parse stacks. This
 // executable interposes llama_sampler_apply and llama_sampler_accept (its definitions win over
@@ -35,7 +35,7 @@ namespace {
 // Allocations made inside llama.cpp's grammar sampler and sampler chain on this thread (see
 // the top).
 __attribute__((tls_model("initial-exec"))) thread_local std::uint64_t t_grammar_allocations = 0;
-// Whole-vocabulary grammar passes (the drawn token was rejected) on this thread.
+// Grammar passes over more than one token (the drawn token was rejected) on this thread.
 __attribute__((tls_model("initial-exec"))) thread_local std::uint64_t t_grammar_full_passes = 0;
 
 template <class Fn>
@@ -104,7 +104,7 @@ struct DecodeProbe {
   std::array<std::uint64_t, max_steps> begin{}, end{};
   std::size_t n_begin = 0, n_end = 0;  // engine thread only
   std::uint64_t grammar_total = 0;     // what llama.cpp's grammar sampler allocated
-  std::uint64_t full_passes = 0;       // its whole-vocabulary passes
+  std::uint64_t full_passes = 0;       // its passes over more than one token
   void operator()(DecodeEdge e) {
     grammar_total = t_grammar_allocations;
     full_passes = t_grammar_full_passes;
@@ -120,7 +120,7 @@ struct DecodeProbe {
 // from the whole vocabulary at temperature 1 (a request without sampling fields), the fast
 // path with llama-server's default filters, and that path constrained by a grammar (letters
 // and spaces: the model's other tokens are rejected now and then, so both the single-token
-// check and the whole-vocabulary pass run), and llama.cpp's chain with llama-server's other
+// check and the top-k search run), and llama.cpp's chain with llama-server's other
 // samplers (penalties, DRY, top_n_sigma, typical_p, XTC, dynamic temperature).
 enum class Path { greedy, logprobs, full_vocab, filtered, grammar, chain };
 
@@ -236,7 +236,7 @@ TEST_P(EngineAllocations, NoneBetweenDecodesInSteadyState) {
   }
   if (GetParam() == Path::grammar) {
     EXPECT_GT(probe.grammar_total, 0u) << "the grammar ran, and its allocations were seen";
-    EXPECT_GT(probe.full_passes, 0u) << "a rejected draw took the whole-vocabulary pass";
+    EXPECT_GT(probe.full_passes, 0u) << "a rejected draw took the top-k search";
   }
   if (GetParam() == Path::chain) {
     EXPECT_GT(probe.grammar_total, 0u) << "the chain ran, and its own allocations were seen";

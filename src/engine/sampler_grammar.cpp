@@ -1,0 +1,133 @@
+// Building a grammar sampler: the checks of a GrammarSpec, llama.cpp's parse, the prefill a
+// chat template's generation prompt feeds it, and the cache of parsed grammars (sampler.hpp).
+// Kept apart from the per-token sampling in sampler.cpp.
+#include <fmt/format.h>
+
+#include <cctype>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "engine/sampler.hpp"
+
+namespace troupe::engine {
+
+std::optional<Error> check_grammar_spec(const GrammarSpec& g, std::int32_t n_vocab) {
+  const auto bad = [](std::string msg) {
+    return Error{Errc::invalid_request, std::move(msg), "grammar"};
+  };
+  if (g.gbnf.empty())
+    return bad("the grammar is empty");
+  if (g.lazy && g.trigger_patterns.empty() && g.trigger_tokens.empty())
+    return bad("a lazy grammar needs at least one trigger pattern or trigger token");
+  if (!g.lazy)
+    return std::nullopt;  // its triggers mean nothing (llama.cpp's common_sampler ignores them)
+  for (Token t : g.trigger_tokens) {
+    if (t < 0 || t >= n_vocab)
+      return bad(fmt::format("trigger token {} is out of range", t));
+  }
+  for (const auto& p : g.trigger_patterns) {
+    try {
+      std::regex re(p);  // what llama.cpp compiles (ECMAScript); it would throw from inside
+    } catch (const std::regex_error& e) {
+      return bad(
+          fmt::format("trigger pattern '{}' is not a valid regular expression: {}", p, e.what()));
+    }
+  }
+  return std::nullopt;
+}
+
+namespace {
+
+// Feeds the tokens of `text` to a fresh grammar, as llama.cpp's common sampler feeds a chat
+// template's generation prompt (a tokenizer's leading space before a special token skipped).
+std::optional<Error> read_prefill(const llama_vocab* vocab, llama_sampler* grammar,
+                                  const std::string& text) {
+  const auto n_text = static_cast<std::int32_t>(text.size());
+  std::vector<Token> tokens(text.size() + 2);
+  std::int32_t n = llama_tokenize(vocab, text.data(), n_text, tokens.data(),
+                                  static_cast<std::int32_t>(tokens.size()), false, true);
+  if (n < 0) {
+    tokens.resize(static_cast<std::size_t>(-n));
+    n = llama_tokenize(vocab, text.data(), n_text, tokens.data(), -n, false, true);
+  }
+  tokens.resize(static_cast<std::size_t>(std::max(n, 0)));
+  try {
+    for (std::size_t i = 0; i < tokens.size(); ++i) {
+      if (i == 0 && !std::isspace(static_cast<unsigned char>(text.front()))) {
+        char piece[8] = {};
+        if (llama_token_to_piece(vocab, tokens[0], piece, sizeof(piece), 0, true) > 0 &&
+            std::isspace(static_cast<unsigned char>(piece[0])))
+          continue;
+      }
+      llama_sampler_accept(grammar, tokens[i]);
+    }
+  } catch (const std::exception& e) {
+    return Error{Errc::invalid_request,
+                 fmt::format("the chat template's grammar does not accept its own generation "
+                             "prompt: {}",
+                             e.what()),
+                 "grammar"};
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+Result<SamplerPtr> make_grammar_sampler(const llama_vocab* vocab, const GrammarSpec& g) {
+  if (auto e = check_grammar_spec(g, llama_vocab_n_tokens(vocab)))
+    return *e;
+  std::vector<const char*> patterns;
+  for (const auto& p : g.trigger_patterns)
+    patterns.push_back(p.c_str());
+  SamplerPtr s;
+  try {
+    s.reset(g.lazy ? llama_sampler_init_grammar_lazy_patterns(
+                         vocab, g.gbnf.c_str(), "root", patterns.data(), patterns.size(),
+                         g.trigger_tokens.data(), g.trigger_tokens.size())
+                   : llama_sampler_init_grammar(vocab, g.gbnf.c_str(), "root"));
+  } catch (const std::exception& e) {
+    return Error{Errc::invalid_request, fmt::format("the grammar was refused: {}", e.what()),
+                 "grammar"};
+  }
+  if (!s) {
+    return Error{Errc::invalid_request,
+                 "the grammar is not valid GBNF with a rule named \"root\" (llama.cpp's log says "
+                 "where it failed)",
+                 "grammar"};
+  }
+  if (!g.lazy && !g.prefill.empty()) {
+    if (auto e = read_prefill(vocab, s.get(), g.prefill))
+      return *e;
+  }
+  return s;
+}
+
+SamplerPtr GrammarCache::get(const llama_vocab* vocab, const GrammarSpec& g, Result<void>& error) {
+  std::string key = g.gbnf;
+  key += '\0';
+  key += g.lazy ? '1' : '0';
+  for (const auto& p : g.trigger_patterns) {
+    key += '\0';
+    key += p;
+  }
+  key += '\0';
+  for (Token t : g.trigger_tokens)
+    key += fmt::format("{},", t);
+  key += '\0';
+  key += g.prefill;
+  if (const SamplerPtr* parsed = parsed_.find(key)) {
+    ++hits_;
+    return SamplerPtr(llama_sampler_clone(parsed->get()));
+  }
+  auto fresh = make_grammar_sampler(vocab, g);
+  if (!fresh) {
+    error = fresh.error();
+    return {};
+  }
+  SamplerPtr copy(llama_sampler_clone(fresh->get()));
+  parsed_.put(std::move(key), std::move(fresh).value());
+  return copy;
+}
+
+}  // namespace troupe::engine

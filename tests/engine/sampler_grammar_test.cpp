@@ -1,0 +1,337 @@
+// A grammar-constrained draw on a real vocabulary (Llama 2's 32k SentencePiece tokens): where
+// the draw keeps only the k best tokens (greedy, top_k), the grammar checks candidates in
+// descending logit order until k pass. These tests hold that search to the whole-vocabulary
+// check it replaces (SamplerPath::whole_vocabulary): the same token and status at every step
+// of a walk through a JSON-like grammar with patterns, over many seeds and filters, with ties,
+// suppressed tokens, the end of the grammar held back, and a grammar that allows nothing; and
+// to a brute-force answer where the only allowed tokens sit at the chunks' edges.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "engine/llama_runtime.hpp"
+#include "engine/sampler.hpp"
+
+namespace troupe::engine {
+namespace {
+
+constexpr float inf = std::numeric_limits<float>::infinity();
+
+// A profile-like object: literals, two name patterns, digits, a long free-text pattern and a
+// bounded list of alternatives.
+const char* const kProfile =
+    R"(root ::= "{\"name\": \"" [A-Z] [a-z]{2,12} " " [A-Z] [a-z]{2,16} "\", \"age\": " [1-9] [0-9] ", \"bio\": \"" [a-z ,.]{20,80} "\", \"tags\": [" tag ("," " "? tag){0,3} "]}"
+tag ::= "\"" ("admin" | "beta" | "vip" | "staff") "\""
+)";
+
+class SamplerGrammarTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    init_llama_runtime();
+    auto p = llama_model_default_params();
+    p.vocab_only = true;
+    const auto path =
+        std::filesystem::path(TROUPE_LLAMA_TESTDATA) / "vocab" / "ggml-vocab-llama-spm.gguf";
+    model_.reset(llama_model_load_from_file(path.c_str(), p));
+    ASSERT_TRUE(model_);
+  }
+  static void TearDownTestSuite() { model_.reset(); }
+
+  static const llama_vocab* vocab() { return llama_model_get_vocab(model_.get()); }
+  static std::int32_t n_vocab() { return llama_vocab_n_tokens(vocab()); }
+  static Token eos() { return llama_vocab_eos(vocab()); }
+
+  static SamplerPtr grammar(const char* gbnf) {
+    auto g = make_grammar_sampler(vocab(), GrammarSpec{gbnf, false, {}, {}, {}});
+    EXPECT_TRUE(g) << g.error().message;
+    return g ? std::move(g.value()) : SamplerPtr{};
+  }
+
+  // Which tokens `g` allows now, by applying it to the whole vocabulary.
+  static std::vector<bool> allowed_by(llama_sampler* g) {
+    std::vector<llama_token_data> data(static_cast<std::size_t>(n_vocab()));
+    for (Token i = 0; i < n_vocab(); ++i)
+      data[static_cast<std::size_t>(i)] = {i, 0.0f, 0.0f};
+    llama_token_data_array arr{data.data(), data.size(), -1, false};
+    llama_sampler_apply(g, &arr);
+    std::vector<bool> out(data.size());
+    for (std::size_t i = 0; i < data.size(); ++i)
+      out[i] = data[i].logit != -inf;
+    return out;
+  }
+
+  // The first token whose text is `piece`.
+  static Token by_piece(const std::string& piece) {
+    for (Token i = 0; i < n_vocab(); ++i) {
+      char buf[16];
+      const int k = llama_token_to_piece(vocab(), i, buf, sizeof(buf), 0, false);
+      if (k > 0 && std::string(buf, static_cast<std::size_t>(k)) == piece)
+        return i;
+    }
+    ADD_FAILURE() << "no token '" << piece << "'";
+    return 0;
+  }
+
+  static inline ModelPtr model_;
+};
+
+SamplingParams params(float temperature, std::int32_t top_k, float top_p, float min_p,
+                      std::uint32_t seed) {
+  SamplingParams p;
+  p.temperature = temperature;
+  p.top_k = top_k;
+  p.top_p = top_p;
+  p.min_p = min_p;
+  p.seed = seed;
+  return p;
+}
+
+// Normal logits; with `ties`, rounded to whole numbers, so that thousands of tokens share
+// each value (the k-th best among them).
+std::vector<float> random_logits(std::int32_t n, std::mt19937& rng, bool ties) {
+  std::normal_distribution<float> d(0.0f, ties ? 1.5f : 3.0f);
+  std::vector<float> v(static_cast<std::size_t>(n));
+  for (auto& x : v)
+    x = ties ? std::round(d(rng)) : d(rng);
+  return v;
+}
+
+struct WalkResult {
+  int steps = 0;
+  int constrained = 0;  // steps whose unconstrained token the grammar rejected
+  SampleStatus last = SampleStatus::ok;
+};
+
+// Samples both paths step by step on the same logits until the grammar ends or fails; every
+// token and status must agree. `suppress` is passed at every step.
+WalkResult walk(const llama_vocab* vocab, const char* gbnf, const SamplingParams& p,
+                std::uint32_t logit_seed, bool ties, const std::vector<Token>& suppress) {
+  const std::int32_t n = llama_vocab_n_tokens(vocab);
+  auto g1 = make_grammar_sampler(vocab, GrammarSpec{gbnf, false, {}, {}, {}});
+  auto g2 = make_grammar_sampler(vocab, GrammarSpec{gbnf, false, {}, {}, {}});
+  EXPECT_TRUE(g1 && g2);
+  SamplerPtr probe(llama_sampler_clone(g1->get()));  // follows the walk: what was rejected
+  Sampler fast(p, n, {}, 4096, std::move(g1.value()));
+  Sampler whole(p, n, {}, 4096, std::move(g2.value()), {}, SamplerPath::whole_vocabulary);
+  SamplerScratch s1(n), s2(n);
+  std::mt19937 rng(logit_seed);
+  WalkResult r;
+  for (; r.steps < 300; ++r.steps) {
+    const auto logits = random_logits(n, rng, ties);
+    SampledToken a, b;
+    const SampleStatus sa = fast.sample(logits.data(), &suppress, s1, a);
+    const SampleStatus sb = whole.sample(logits.data(), &suppress, s2, b);
+    EXPECT_EQ(sa, sb) << "step " << r.steps;
+    EXPECT_EQ(a.token, b.token) << "step " << r.steps;
+    if (sa != sb || a.token != b.token)
+      return r;
+    r.last = sa;
+    if (sa != SampleStatus::ok || llama_vocab_is_eog(vocab, a.token))
+      return r;
+    // Whether the best logit's token was rejected: the greedy path's first draw.
+    const auto best = std::max_element(logits.begin(), logits.end()) - logits.begin();
+    llama_token_data one{static_cast<Token>(best), 0.0f, 0.0f};
+    llama_token_data_array arr{&one, 1, -1, false};
+    llama_sampler_apply(probe.get(), &arr);
+    r.constrained += one.logit == -inf;
+    llama_sampler_accept(probe.get(), a.token);
+  }
+  return r;
+}
+
+TEST_F(SamplerGrammarTest, GreedyPicksWhatTheWholeVocabularyCheckPicks) {
+  int steps = 0, constrained = 0;
+  for (std::uint32_t seed = 1; seed <= 5; ++seed) {
+    for (bool ties : {false, true}) {
+      const auto r = walk(vocab(), kProfile, params(0.0f, 0, 1.0f, 0.0f, seed), seed, ties, {});
+      EXPECT_GT(r.steps, 20) << "the walk reaches the patterns";
+      steps += r.steps;
+      constrained += r.constrained;
+    }
+  }
+  EXPECT_GT(constrained, steps * 3 / 4) << "random logits: most best tokens are rejected";
+}
+
+TEST_F(SamplerGrammarTest, TopKDrawsWhatTheWholeVocabularyCheckDraws) {
+  struct Filters {
+    std::int32_t top_k;
+    float top_p, min_p, temperature;
+  };
+  const Filters filters[] = {
+      {40, 0.95f, 0.05f, 0.8f},  // llama-server's defaults
+      {40, 1.0f, 0.0f, 1.0f},    // top_k alone
+      {1, 1.0f, 0.0f, 1.0f},     // top_k 1: still one random draw per token
+      {40, 1.0f, 0.05f, 0.8f},   // min_p settles the draw early
+      {40, 0.9f, 0.0f, 0.8f},    // top_p alone
+      {5, 0.5f, 0.0f, 1.5f},    {300, 0.9f, 0.1f, 0.7f}, {2000, 1.0f, 0.02f, 1.0f},
+  };
+  for (const auto& f : filters) {
+    for (std::uint32_t seed = 1; seed <= 2; ++seed) {
+      const auto p = params(f.temperature, f.top_k, f.top_p, f.min_p, seed);
+      const auto r = walk(vocab(), kProfile, p, 100 + seed, seed % 2 == 0, {});
+      EXPECT_GT(r.steps, 20) << "top_k " << f.top_k << " seed " << seed;
+    }
+  }
+}
+
+TEST_F(SamplerGrammarTest, SuppressedTokensAndTheHeldBackEndAgree) {
+  // EOG held back (ignore_eos), plus tokens the grammar often allows: "a", "e", " ", ",".
+  std::vector<Token> suppress = {eos()};
+  for (const char* piece : {"a", "e", " ", ","})
+    suppress.push_back(by_piece(piece));
+  suppress.push_back(eos());  // a repeat counts once
+  int ended = 0;
+  for (std::uint32_t seed = 1; seed <= 3; ++seed) {
+    for (float temperature : {0.0f, 0.8f}) {
+      const auto p = params(temperature, 40, 0.95f, 0.05f, seed);
+      const auto r = walk(vocab(), kProfile, p, 200 + seed, seed % 3 == 0, suppress);
+      ended += r.last == SampleStatus::grammar_end;
+    }
+  }
+  EXPECT_EQ(ended, 6) << "every walk ends with the grammar done and its EOG held back";
+}
+
+TEST_F(SamplerGrammarTest, AGrammarThatAllowsNothingFailsOnBothPaths) {
+  // After "no" the grammar allows only EOG: with its logit at -inf nothing is allowed (failed);
+  // with it suppressed, the end is held back (grammar_end). The same on both paths.
+  for (float temperature : {0.0f, 1.0f}) {
+    for (bool suppress_eos : {false, true}) {
+      const auto p = params(temperature, 40, 1.0f, 0.0f, 7);
+      Sampler fast(p, n_vocab(), {}, 4096, grammar(R"(root ::= "no")"));
+      Sampler whole(p, n_vocab(), {}, 4096, grammar(R"(root ::= "no")"), {},
+                    SamplerPath::whole_vocabulary);
+      SamplerScratch s1(n_vocab()), s2(n_vocab());
+      std::mt19937 rng(3);
+      std::vector<Token> suppress;
+      if (suppress_eos)
+        suppress.push_back(eos());
+      for (int step = 0; step < 4; ++step) {
+        auto logits = random_logits(n_vocab(), rng, false);
+        logits[static_cast<std::size_t>(eos())] = suppress_eos ? 5.0f : -inf;
+        SampledToken a, b;
+        const auto sa = fast.sample(logits.data(), &suppress, s1, a);
+        const auto sb = whole.sample(logits.data(), &suppress, s2, b);
+        ASSERT_EQ(sa, sb) << "step " << step;
+        ASSERT_EQ(a.token, b.token) << "step " << step;
+        if (sa == SampleStatus::ok)
+          continue;
+        EXPECT_EQ(sa, suppress_eos ? SampleStatus::grammar_end : SampleStatus::grammar_failed);
+        if (suppress_eos)
+          EXPECT_EQ(a.token, eos());
+        break;
+      }
+    }
+  }
+}
+
+TEST_F(SamplerGrammarTest, AllowedTokensAtTheChunksEdgesAreFound) {
+  // The grammar allows a handful of tokens (digits); every other token outranks them, and the
+  // allowed ones sit at chosen ranks around where the chunks end (about 64, 64 + 256, ...:
+  // quantiles of a sample, here of evenly spaced logits) and last. A search that skipped a
+  // candidate at an edge would pick another token, or none.
+  const char* const digits = R"(root ::= [0-9] [0-9])";
+  auto probe = grammar(digits);
+  const auto allowed = allowed_by(probe.get());
+  std::vector<Token> yes, no;
+  for (Token i = 0; i < n_vocab(); ++i)
+    (allowed[static_cast<std::size_t>(i)] ? yes : no).push_back(i);
+  ASSERT_GE(yes.size(), 3u);
+  const std::int32_t n = n_vocab();
+  std::mt19937 shuffle(5);
+  for (std::int32_t rank : {0, 1, 63, 64, 65, 319, 320, 321, 1343, 1344, 1345, 5439, 5440, 5441,
+                            n - static_cast<std::int32_t>(yes.size())}) {
+    // Logits n, n-1, ... by rank; the allowed tokens take ranks rank, rank + 1, ...
+    std::shuffle(no.begin(), no.end(), shuffle);
+    std::vector<float> logits(static_cast<std::size_t>(n));
+    std::size_t next_no = 0;
+    std::size_t next_yes = 0;
+    for (std::int32_t r = 0; r < n; ++r) {
+      const bool take_yes = r >= rank && next_yes < yes.size();
+      const Token t = take_yes ? yes[next_yes++] : no[next_no++];
+      logits[static_cast<std::size_t>(t)] = static_cast<float>(n - r);
+    }
+    const Token best_allowed = yes.front();
+    for (float temperature : {0.0f, 1.0f}) {
+      const auto p = params(temperature, 2, 1.0f, 0.0f, 11);
+      Sampler s(p, n, {}, 4096, grammar(digits));
+      SamplerScratch scratch(n);
+      SampledToken out;
+      ASSERT_EQ(s.sample(logits.data(), nullptr, scratch, out), SampleStatus::ok) << rank;
+      // Greedy: the best allowed; top_k 2 at temperature 1: one of the two best allowed,
+      // whose logits differ by 1 (never another token).
+      if (temperature == 0.0f)
+        EXPECT_EQ(out.token, best_allowed) << "rank " << rank;
+      else
+        EXPECT_TRUE(out.token == yes[0] || out.token == yes[1]) << "rank " << rank;
+    }
+  }
+}
+
+TEST_F(SamplerGrammarTest, GreedyTreatsSignedZerosAsATieAsTheArgmaxDoes) {
+  // The first chunk holds 63 rejected tokens and one allowed at +0; the other allowed ones sit
+  // at -0 (the lowest id among them) and below. The argmax over the masked vocabulary sees +0
+  // and -0 as equal and takes the lower id; candidate keys put every -0 after every +0.
+  const char* const digits = R"(root ::= [0-9] [0-9])";
+  auto probe = grammar(digits);
+  const auto allowed = allowed_by(probe.get());
+  std::vector<Token> yes;
+  std::vector<float> logits(static_cast<std::size_t>(n_vocab()), -0.0f);
+  int high = 0;
+  for (Token i = 0; i < n_vocab(); ++i) {
+    if (allowed[static_cast<std::size_t>(i)])
+      yes.push_back(i);
+    else if (high < 63 && ++high)
+      logits[static_cast<std::size_t>(i)] = 1.0f;
+  }
+  ASSERT_GE(yes.size(), 3u);
+  logits[static_cast<std::size_t>(yes[1])] = 0.0f;
+  for (std::size_t j = 2; j < yes.size(); ++j)
+    logits[static_cast<std::size_t>(yes[j])] = -1.0f;
+  for (SamplerPath path : {SamplerPath::automatic, SamplerPath::whole_vocabulary}) {
+    Sampler s(params(0.0f, 0, 1.0f, 0.0f, 1), n_vocab(), {}, 4096, grammar(digits), {}, path);
+    SamplerScratch scratch(n_vocab());
+    SampledToken out;
+    ASSERT_EQ(s.sample(logits.data(), nullptr, scratch, out), SampleStatus::ok);
+    EXPECT_EQ(out.token, yes[0]);
+  }
+}
+
+TEST_F(SamplerGrammarTest, TiesAtTheCutOffAreBrokenByTokenIdOnBothPaths) {
+  // Every allowed token has the same logit, above a sea of rejected ones: top_k 3 must keep
+  // the three lowest ids, as the whole-vocabulary path's key order does.
+  const char* const digits = R"(root ::= [0-9] [0-9])";
+  auto probe = grammar(digits);
+  const auto allowed = allowed_by(probe.get());
+  std::vector<float> logits(static_cast<std::size_t>(n_vocab()), 0.0f);
+  std::vector<Token> yes;
+  for (Token i = 0; i < n_vocab(); ++i) {
+    if (allowed[static_cast<std::size_t>(i)]) {
+      logits[static_cast<std::size_t>(i)] = 1.0f;
+      yes.push_back(i);
+    } else {
+      logits[static_cast<std::size_t>(i)] = 2.0f + static_cast<float>(i % 7);
+    }
+  }
+  ASSERT_GE(yes.size(), 4u);
+  for (std::uint32_t seed = 1; seed <= 40; ++seed) {
+    const auto p = params(1.0f, 3, 1.0f, 0.0f, seed);
+    Sampler fast(p, n_vocab(), {}, 4096, grammar(digits));
+    Sampler whole(p, n_vocab(), {}, 4096, grammar(digits), {}, SamplerPath::whole_vocabulary);
+    SamplerScratch s1(n_vocab()), s2(n_vocab());
+    SampledToken a, b;
+    ASSERT_EQ(fast.sample(logits.data(), nullptr, s1, a), SampleStatus::ok);
+    ASSERT_EQ(whole.sample(logits.data(), nullptr, s2, b), SampleStatus::ok);
+    EXPECT_EQ(a.token, b.token) << "seed " << seed;
+    EXPECT_TRUE(a.token == yes[0] || a.token == yes[1] || a.token == yes[2]) << a.token;
+  }
+}
+
+}  // namespace
+}  // namespace troupe::engine
