@@ -6,6 +6,7 @@
 #include <boost/json.hpp>
 #include <cctype>
 #include <limits>
+#include <ranges>
 
 #include "api/json_reader.hpp"
 
@@ -103,8 +104,8 @@ Result<std::string> read_tool_result_content(const json::value* v, const std::st
 
 // The name of the tool an earlier assistant message called with `id` (for the tool message).
 std::string tool_name_for(const std::vector<Message>& messages, std::string_view id) {
-  for (auto m = messages.rbegin(); m != messages.rend(); ++m) {
-    for (const auto& c : m->tool_calls) {
+  for (const auto& m : std::views::reverse(messages)) {
+    for (const auto& c : m.tool_calls) {
       if (c.id == id)
         return c.name;
     }

@@ -523,7 +523,7 @@ Message response_message(const CompletionResult& r) {
 
 ResponsesStreamWriter::ResponsesStreamWriter(ResponsesHead head) : head_(std::move(head)) {}
 
-void ResponsesStreamWriter::emit(std::string_view type, std::string body,
+void ResponsesStreamWriter::emit(std::string_view type, std::string_view body,
                                  std::vector<SseEvent>& out) {
   std::string data = "{\"type\":";
   append_json_string(data, type);

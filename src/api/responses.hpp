@@ -88,7 +88,7 @@ class ResponsesStreamWriter {
   void open(Item kind, std::vector<SseEvent>& out, std::string_view call_id = {},
             std::string_view name = {});
   void close(std::vector<SseEvent>& out);
-  void emit(std::string_view type, std::string body, std::vector<SseEvent>& out);
+  void emit(std::string_view type, std::string_view body, std::vector<SseEvent>& out);
   std::string item_json(bool done) const;
   std::string skeleton(std::string_view status) const;
 

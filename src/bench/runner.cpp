@@ -460,7 +460,7 @@ Result<RunResult> run_benchmark(const BenchConfig& config, std::FILE* progress_o
   RunResult out;
   Result<void> status = Error{Errc::internal, "the benchmark did not finish"};
   asio::co_spawn(io, run_all(c, local.get(), config, out, progress_out),
-                 [&](std::exception_ptr e, Result<void> r) {
+                 [&](const std::exception_ptr& e, Result<void> r) {
                    if (e) {
                      try {
                        std::rethrow_exception(e);

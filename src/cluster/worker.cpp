@@ -29,7 +29,7 @@ using Key = std::pair<remote::NodeId, std::uint64_t>;  // (gateway node, request
 
 // One forwarded stream. `signal` and `cancelled` are touched only on `strand`.
 struct Running {
-  explicit Running(asio::any_io_executor ex) : strand(asio::make_strand(ex)) {}
+  explicit Running(const asio::any_io_executor& ex) : strand(asio::make_strand(ex)) {}
   asio::strand<asio::any_io_executor> strand;
   asio::cancellation_signal signal;
   bool cancelled = false;
@@ -57,8 +57,8 @@ std::string load_string(const engine::BackendStats& s) {
 }
 
 // Runs a coroutine detached, logging what escapes it (a bug: errors are values here).
-void spawn(asio::any_io_executor ex, asio::awaitable<void> a) {
-  asio::co_spawn(ex, std::move(a), [](std::exception_ptr e) {
+void spawn(const asio::any_io_executor& ex, asio::awaitable<void> a) {
+  asio::co_spawn(ex, std::move(a), [](const std::exception_ptr& e) {
     if (!e)
       return;
     try {

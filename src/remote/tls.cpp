@@ -16,7 +16,7 @@ using boost::system::error_code;
 
 namespace {
 
-Error tls_error(std::string what, const error_code& ec) {
+Error tls_error(const std::string& what, const error_code& ec) {
   return Error{Errc::invalid_request, "tls: " + what + ": " + ec.message()};
 }
 

@@ -59,8 +59,8 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   net::awaitable<void> accept_loop();
   void admit(tcp::socket socket);
   net::awaitable<void> refuse(tcp::socket socket, RefusalCause cause);
-  void start_session(tcp::socket socket, ConnectionTable::SlotPtr slot,
-                     std::shared_ptr<SessionControl> control);
+  void start_session(tcp::socket socket, const ConnectionTable::SlotPtr& slot,
+                     const std::shared_ptr<SessionControl>& control);
   void session_ended(const ConnectionTable::SlotPtr& slot);
   void drain(std::function<void()> on_done);
 
@@ -99,8 +99,8 @@ net::awaitable<void> Server::Impl::refuse(tcp::socket socket, RefusalCause cause
   lingering.fetch_sub(1);
 }
 
-void Server::Impl::start_session(tcp::socket socket, ConnectionTable::SlotPtr slot,
-                                 std::shared_ptr<SessionControl> control) {
+void Server::Impl::start_session(tcp::socket socket, const ConnectionTable::SlotPtr& slot,
+                                 const std::shared_ptr<SessionControl>& control) {
   std::optional<Clock::time_point> deadline;
   {
     std::lock_guard lock(mu);
@@ -108,7 +108,7 @@ void Server::Impl::start_session(tcp::socket socket, ConnectionTable::SlotPtr sl
   }
   beast::tcp_stream stream(std::move(socket));
   net::co_spawn(control->strand, run_session(control, std::move(stream), context, slot),
-                [self = shared_from_this(), slot](std::exception_ptr e) {
+                [self = shared_from_this(), slot](const std::exception_ptr& e) {
                   if (e) {
                     try {
                       std::rethrow_exception(e);
@@ -140,7 +140,7 @@ void Server::Impl::admit(tcp::socket socket) {
     net::co_spawn(ex, refuse(std::move(socket), *d.refused), net::detached);
     return;
   }
-  start_session(std::move(socket), std::move(d.slot), std::move(control));
+  start_session(std::move(socket), d.slot, control);
 }
 
 net::awaitable<void> Server::Impl::accept_loop() {

@@ -79,7 +79,8 @@ struct FrameView {
 // Thread-safety: one thread at a time (the connection's reader).
 class FrameDecoder {
  public:
-  explicit FrameDecoder(std::uint32_t max_payload, std::size_t initial_capacity = 64 * 1024);
+  explicit FrameDecoder(std::uint32_t max_payload,
+                        std::size_t initial_capacity = std::size_t{64} * 1024);
 
   // Where the next read should put bytes: at least `min_free` bytes (compacting or growing the
   // buffer first). Then call commit(n) with the number of bytes read.

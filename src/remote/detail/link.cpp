@@ -31,10 +31,10 @@ using asio::ip::tcp;
 using boost::system::error_code;
 
 namespace {
-constexpr std::size_t kMaxIov = 256;               // iovecs per sendmsg
-constexpr std::size_t kMaxFrames = 256;            // frames per batch
-constexpr std::size_t kTlsBatchBytes = 64 * 1024;  // plaintext per SSL_write batch
-constexpr int kBatchesPerTurn = 64;                // then the holder lets the thread go
+constexpr std::size_t kMaxIov = 256;                            // iovecs per sendmsg
+constexpr std::size_t kMaxFrames = 256;                         // frames per batch
+constexpr std::size_t kTlsBatchBytes = std::size_t{64} * 1024;  // plaintext per SSL_write batch
+constexpr int kBatchesPerTurn = 64;  // then the holder lets the thread go
 
 std::size_t frame_size(const SendQueue::Slot* s) noexcept {
   return s->inline_len + s->big.size();

@@ -121,7 +121,7 @@ asio::awaitable<void> read_loop(std::shared_ptr<NodeCore> core, Stream& s, Frame
       if (n->frame.header.kind != FrameKind::tell && n->frame.header.kind != FrameKind::gossip)
         spin_until = Clock::now() + core->opt.spin_before_block;  // a conversation: poll
     }
-    auto buf = dec.prepare(std::max<std::size_t>(dec.missing(), 64 * 1024));
+    auto buf = dec.prepare(std::max<std::size_t>(dec.missing(), std::size_t{64} * 1024));
     if constexpr (std::is_same_v<Stream, tcp::socket>) {
       if (spin_until > Clock::now()) {
         if (std::size_t got = co_await spin_read(s.native_handle(), buf, spin_until)) {
@@ -164,7 +164,7 @@ asio::awaitable<void> serve(std::shared_ptr<NodeCore> core, tcp::socket& s, Stre
                             HandshakeSlot& slot) {
   Handshake hs(Role::acceptor, core->opt.cluster_secret,
                Hello{core->self, core->address, random_nonce()});
-  FrameDecoder dec(1024, 64 * 1024);
+  FrameDecoder dec(1024, std::size_t{64} * 1024);
   auto peer = co_await run_handshake(stream, hs, dec, core->opt.handshake_timeout);
   slot.end();
   if (!peer) {
