@@ -104,7 +104,7 @@ asio::awaitable<EmbedPoint> run_point(client::Client& c, const EmbedBenchConfig&
   auto remaining = std::make_shared<int>(concurrency);
   asio::steady_timer done(ex, Clock::time_point::max());
   for (int w = 0; w < concurrency; ++w) {
-    asio::co_spawn(ex, worker(p), [remaining, &done](std::exception_ptr) {
+    asio::co_spawn(ex, worker(p), [remaining, &done](const std::exception_ptr&) {
       if (--*remaining == 0)
         done.cancel();
     });
@@ -187,7 +187,7 @@ Result<std::vector<EmbedPoint>> run_embed_benchmark(const EmbedBenchConfig& conf
   client::Client c(io.get_executor(), options);
   Result<std::vector<EmbedPoint>> out = Error{Errc::internal, "the benchmark did not finish"};
   asio::co_spawn(io, run_all(c, local.get(), config, progress),
-                 [&](std::exception_ptr e, Result<std::vector<EmbedPoint>> r) {
+                 [&](const std::exception_ptr& e, Result<std::vector<EmbedPoint>> r) {
                    if (e) {
                      try {
                        std::rethrow_exception(e);

@@ -75,7 +75,10 @@ void add_series(Chart& chart, const std::vector<RunData>& runs, std::string_view
       s.points.emplace_back(x, num(p, y_path) * y_scale);
     }
     for (auto& [scenario, s] : by_scenario) {
-      s.name = runs[r].label + (by_scenario.size() > 1 ? " " + scenario : "") + suffix;
+      s.name = runs[r].label;
+      if (by_scenario.size() > 1)
+        s.name += " " + scenario;
+      s.name += suffix;
       s.color = series_color(runs, r, scenario);
       s.dash = dash;
       std::sort(s.points.begin(), s.points.end());

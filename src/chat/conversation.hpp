@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "client/types.hpp"
@@ -32,7 +33,7 @@ class Conversation {
  public:
   Conversation() = default;
   Conversation(std::string model, std::string system, Sampling sampling)
-      : model_(std::move(model)), system_(std::move(system)), sampling_(sampling) {}
+      : model_(std::move(model)), system_(std::move(system)), sampling_(std::move(sampling)) {}
 
   const std::string& model() const noexcept { return model_; }
   const std::string& system() const noexcept { return system_; }

@@ -97,7 +97,7 @@ int InteractiveChat::run() {
                       fmt::join(client::tool_names(options_.tools), ", "), style_.reset()));
   }
   asio::co_spawn(io_, signal_loop(), asio::detached);
-  asio::co_spawn(io_, input_loop(), [this](std::exception_ptr e) {
+  asio::co_spawn(io_, input_loop(), [this](const std::exception_ptr& e) {
     signals_.cancel();
     if (e)
       std::rethrow_exception(e);
@@ -250,7 +250,7 @@ void InteractiveChat::print(std::string_view text, bool error) {
 
 std::string InteractiveChat::prompt() const {
   // \001 and \002 tell readline the escape sequences take no columns.
-  const std::string text = multiline_.in_block() ? "... " : ">>> ";
+  std::string text = multiline_.in_block() ? "... " : ">>> ";
   if (!style_.enabled)
     return text;
   return fmt::format("\001{}{}\002{}\001{}\002", style_.bold(), style_.green(), text,

@@ -66,7 +66,7 @@ int ask_once(const ChatOptions& options, const std::string& question, Output& ou
   asio::co_spawn(
       io, stream_answer(client, conversation.request(), out, answer_options),
       asio::bind_cancellation_slot(stop.slot(), [&](std::exception_ptr e, AnswerResult r) {
-        failure = e;
+        failure = std::move(e);
         result = std::move(r);
         signals.cancel();
       }));

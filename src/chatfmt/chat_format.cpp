@@ -318,7 +318,7 @@ std::optional<std::string> gemma4_arguments(const std::string& parameters,
         put(t);
       }
     }
-    out += prefix + name + " ::= " + rewritten + "\n";
+    out.append(prefix).append(name).append(" ::= ").append(rewritten).append("\n");
   }
   if (open_keys)
     return std::nullopt;
@@ -369,7 +369,7 @@ std::string bound_call_slots(const std::string& gbnf, const std::vector<Tool>& t
   }
   std::string out;
   for (const auto& [name, body] : rules)
-    out += name + " ::= " + body + "\n";
+    out.append(name).append(" ::= ").append(body).append("\n");
   return out + extra;
 }
 
@@ -452,7 +452,8 @@ ChatTemplate::ChatTemplate(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) 
 ChatTemplate::~ChatTemplate() = default;
 
 Result<std::unique_ptr<ChatTemplate>> ChatTemplate::create(const std::string& source,
-                                                           std::string bos, std::string eos) {
+                                                           const std::string& bos,
+                                                           const std::string& eos) {
   if (source.empty())
     return bad("the chat template is empty", "chat_template");
   auto impl = std::make_unique<Impl>();

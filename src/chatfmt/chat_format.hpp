@@ -77,8 +77,9 @@ class ChatTemplate {
   // the texts of the model's BOS/EOS tokens (templates print them). The source "chatml" is
   // llama.cpp's own ChatML template.
   // Errors: invalid_request with the library's message.
-  static Result<std::unique_ptr<ChatTemplate>> create(const std::string& source, std::string bos,
-                                                      std::string eos);
+  static Result<std::unique_ptr<ChatTemplate>> create(const std::string& source,
+                                                      const std::string& bos,
+                                                      const std::string& eos);
   ~ChatTemplate();
   ChatTemplate(const ChatTemplate&) = delete;
   ChatTemplate& operator=(const ChatTemplate&) = delete;

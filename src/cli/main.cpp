@@ -88,6 +88,7 @@ int run(int argc, char** original_argv) {
   std::vector<std::string> words = troupe::cli::expand_llama_short_flags(
       std::vector<std::string>(original_argv, original_argv + argc));
   std::vector<char*> expanded;
+  expanded.reserve(words.size() + 1);
   for (auto& w : words)
     expanded.push_back(w.data());
   expanded.push_back(nullptr);

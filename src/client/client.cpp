@@ -196,7 +196,7 @@ ClientResult<std::string> fixed_headers(const ClientOptions& o, const Endpoint& 
         name.find(':') != std::string::npos) {
       return ClientError{Errc::invalid_request, 0, "invalid header '" + name + "'", {}};
     }
-    h += name + ": " + value + "\r\n";
+    h.append(name).append(": ").append(value).append("\r\n");
   }
   if (!header_safe(o.api_key))
     return ClientError{Errc::invalid_request, 0, "invalid API key", {}};

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <limits>
 
@@ -138,7 +139,7 @@ __attribute__((target("avx2,fma"))) inline double block_sums_avx2(const float* x
   const __m256 vm = _mm256_set1_ps(m), vt = _mm256_set1_ps(inv_t);
   double total = 0.0;
   for (int b = 0; b < n_full; ++b) {
-    const float* p = x + b * block;
+    const float* p = x + static_cast<std::ptrdiff_t>(b) * block;
     __m256 a0 = _mm256_setzero_ps(), a1 = a0;
     for (int j = 0; j < block; j += 16) {
       a0 = _mm256_add_ps(a0, exp256(_mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(p + j), vm), vt)));
@@ -220,7 +221,7 @@ inline double block_sums(const float* x, int n, float m, float inv_t, float* sum
   } else {
     const __m128 vm = _mm_set1_ps(m), vt = _mm_set1_ps(inv_t);
     for (; b < n_full; ++b) {
-      sums[b] = block_sum_sse2(x + b * block, vm, vt);
+      sums[b] = block_sum_sse2(x + static_cast<std::ptrdiff_t>(b) * block, vm, vt);
       total += sums[b];
     }
   }
@@ -228,7 +229,7 @@ inline double block_sums(const float* x, int n, float m, float inv_t, float* sum
   float buf[block];
   for (; b * block < n; ++b) {
     const int len = std::min(block, n - b * block);
-    exp_values(x + b * block, len, m, inv_t, buf);
+    exp_values(x + static_cast<std::ptrdiff_t>(b) * block, len, m, inv_t, buf);
     float s = 0.0f;
     for (int j = 0; j < len; ++j)
       s += buf[j];
