@@ -6,7 +6,6 @@
 #include <boost/json.hpp>
 #include <cctype>
 #include <limits>
-#include <ranges>
 
 #include "api/json_reader.hpp"
 
@@ -104,8 +103,9 @@ Result<std::string> read_tool_result_content(const json::value* v, const std::st
 
 // The name of the tool an earlier assistant message called with `id` (for the tool message).
 std::string tool_name_for(const std::vector<Message>& messages, std::string_view id) {
-  for (const auto& m : std::views::reverse(messages)) {
-    for (const auto& c : m.tool_calls) {
+  // Not std::views::reverse: the fuzz build's clang 14 cannot compile GCC 12's ranges.
+  for (auto m = messages.rbegin(); m != messages.rend(); ++m) {  // NOLINT(modernize-loop-convert)
+    for (const auto& c : m->tool_calls) {
       if (c.id == id)
         return c.name;
     }
