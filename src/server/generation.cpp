@@ -756,7 +756,7 @@ class Choices : GenerationBase {
   net::awaitable<std::vector<Event>> wait_any();
   net::awaitable<bool> interrupted(const ClientWatch& watch);
   void take(const Event& ev, std::string& out, std::size_t& tokens);
-  std::string body() const;
+  std::string body();
   void finish(std::string& out) const;
 
   GenerationJob job_;
@@ -845,11 +845,12 @@ void Choices::take(const Event& ev, std::string& out, std::size_t& tokens) {
   }
 }
 
-std::string Choices::body() const {
+// The whole answer, once every choice has finished (their results are moved out).
+std::string Choices::body() {
   std::vector<api::CompletionResult> results;
   results.reserve(choices_.size());
-  for (const auto& ch : choices_)
-    results.push_back(ch.result);
+  for (auto& ch : choices_)
+    results.push_back(std::move(ch.result));
   return api::completions_json(job_.kind, head_, results, to_api_usage(usage_));
 }
 
