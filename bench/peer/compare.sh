@@ -11,7 +11,7 @@
 #   bench/peer/compare.sh -m MODEL.gguf [-c 1,4,16] [--rounds 3] [-s 'D(128,128)'] [-n 32]
 #       [--warmup 4] [--threads 2] [--parallel 16] [--ctx 8192] [--temperature T]
 #       [--batched] [--interference] [--extra-body FILE] [--out DIR]
-#       [--troupe PATH] [--llama-server PATH] [-- extra troupe serve flags]
+#       [--troupe PATH] [--llama-server PATH] [--llama-arg ARG]... [-- extra troupe serve flags]
 #
 # Prints per-round ratios (troupe / llama-server output tokens/s; TTFT p50 and ITL p50 of both)
 # and, per concurrency, the pooled median ratio with its range over rounds; writes every
@@ -25,12 +25,14 @@
 # --extra-body FILE is passed to every `troupe bench` (e.g. bench/peer/workloads/
 # profile-schema.json: a 10-field response_format schema, ignore_eos off, so that answers end
 # where the grammar does; the scenario's output length is then only a cap).
+# --llama-arg ARG (repeatable) is passed to llama-server, as the words after -- are to troupe
+# serve (e.g. -kvu on both sides: --llama-arg -kvu -- --kv-unified).
 # Check `uptime` first: nothing else may be busy (ggml's threads spin at barriers).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 model="" conc=1,4,16 rounds=3 scenario='D(128,128)' n=32 warmup=4 threads=2 parallel=16 ctx=8192
-temperature="" batched=false interference=false out="" extra=() extra_body=""
+temperature="" batched=false interference=false out="" extra=() extra_body="" llama_extra=()
 troupe="$root/build/release/troupe"
 llama_server="$root/third_party/llama-build/bin/llama-server"
 batched_bench="$root/third_party/llama-build/bin/llama-batched-bench"
@@ -52,8 +54,9 @@ while (($#)); do
     --out) out=$2; shift 2 ;;
     --troupe) troupe=$2; shift 2 ;;
     --llama-server) llama_server=$2; shift 2 ;;
+    --llama-arg) llama_extra+=("$2"); shift 2 ;;
     --) shift; extra=("$@"); break ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     *) echo "compare: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -81,7 +84,7 @@ tport=$(free_port) lport=$(free_port)
   "${extra[@]}" >"$out/troupe.log" 2>&1 &
 pids+=($!); wait_healthy "$tport" "${pids[-1]}" troupe
 "$llama_server" -m "$model" --port "$lport" -t "$threads" -tb "$threads" -np "$parallel" -c "$ctx" \
-  --no-webui >"$out/llama-server.log" 2>&1 &
+  --no-webui "${llama_extra[@]}" >"$out/llama-server.log" 2>&1 &
 pids+=($!); wait_healthy "$lport" "${pids[-1]}" llama-server
 
 {
@@ -91,6 +94,7 @@ pids+=($!); wait_healthy "$lport" "${pids[-1]}" llama-server
   echo "troupe: $("$troupe" version 2>/dev/null | tr '\n' ';')"
   echo "llama-server: $("$llama_server" --version 2>&1 | tr '\n' ';')"
   echo "model: $model; threads $threads, slots $parallel, context $ctx; scenario $scenario, -n $n, warmup $warmup, temperature ${temperature:-server default}${extra_body:+, extra body $extra_body}"
+  echo "troupe flags: ${extra[*]:-none}; llama-server flags: ${llama_extra[*]:-none}"
 } | tee "$out/setup.txt"
 
 temp_args=()
@@ -157,7 +161,7 @@ if $interference; then
     "${extra[@]}" >"$out/troupe-interference.log" 2>&1 &
   pids+=($!); wait_healthy "$tport" "${pids[-1]}" troupe
   "$llama_server" -m "$model" --port "$lport" -t "$threads" -tb "$threads" -np "$parallel" -c "$long_ctx" \
-    --no-webui >"$out/llama-server-interference.log" 2>&1 &
+    --no-webui "${llama_extra[@]}" >"$out/llama-server-interference.log" 2>&1 &
   pids+=($!); wait_healthy "$lport" "${pids[-1]}" llama-server
   probe_long "$tport" troupe; probe_long "$lport" llama-server
   echo "interference: both servers at context $long_ctx ($((long_ctx / parallel)) cells per slot)" | tee -a "$out/setup.txt"

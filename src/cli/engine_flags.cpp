@@ -137,12 +137,23 @@ void add_engine_flags(CLI::App& app, EngineFlags& f, const std::string& model_he
       ->check(CLI::IsMember({"llama", "sim"}))
       ->capture_default_str();
   auto& o = f.options.engine;
-  app.add_option("--parallel", o.n_parallel, "sequences decoded together")->capture_default_str();
+  app.add_option("--parallel", o.n_parallel, "sequences decoded together")
+      ->each([&f](const std::string&) { f.parallel_given = true; })
+      ->capture_default_str();
   app.add_option("-c,--ctx-size", o.n_ctx,
                  "KV cells in all, shared by the --parallel sequences (0: the model's trained "
                  "context)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  app.add_flag_callback(
+      "--kv-unified", [&f] { f.kv_unified = true; },
+      "one pool of -c cells shared by all sequences: one request may use the whole context, "
+      "up to the model's trained one (-kvu; the default unless --parallel is given, as "
+      "llama-server)");
+  app.add_flag_callback(
+      "--no-kv-unified", [&f] { f.kv_unified = false; },
+      "a KV stream of -c / --parallel cells per sequence: faster with many streams (-no-kvu; the "
+      "default when --parallel is given)");
   app.add_option("-t,--threads", o.n_threads, "llama.cpp threads (0: all cores)")
       ->capture_default_str();
   app.add_option("--poll", o.thread_poll,
@@ -263,6 +274,7 @@ Result<engine::EngineOptions> engine_options(const EngineFlags& f, const std::st
   if (!placement)
     return placement.error();
   eo.engine.placement = std::move(placement).value();
+  eo.engine.kv_unified = f.kv_unified.value_or(!f.parallel_given);
   eo.engine.embeddings = eo.engine.embeddings || !f.pooling.empty();
   if (!f.pooling.empty())
     eo.engine.pooling = *engine::parse_pooling(f.pooling);

@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,10 @@ struct EngineFlags {
   std::string tensor_split;  // comma-separated proportions
   engine::PlacementOptions placement;
   std::string pooling;  // --pooling none|mean|cls|last|rank; empty: the model's
+  // --kv-unified / --no-kv-unified; unset: one shared pool unless --parallel was given, as
+  // llama-server decides (its unified cache is on when it picks the slot count itself).
+  std::optional<bool> kv_unified;
+  bool parallel_given = false;
 };
 
 // Adds -m/--model (with `model_help`), --hf-repo, --hf-file, -a/--alias, --engine, --parallel,

@@ -51,6 +51,8 @@ struct BackendStats {
   std::int64_t decode_us_total = 0;  // time spent inside the decode calls
   std::int64_t cancelled_total = 0;
   double kv_cache_usage_ratio = 0.0;  // gauge: used / total KV cells
+  // --kv-unified: sequences that gave their KV cells back, to be recomputed when they fit.
+  std::int64_t kv_preemptions_total = 0;
   // Histogram of sequences per decode step: count of steps with exactly i sequences, i < 64,
   // steps with more are counted in the last bucket.
   std::vector<std::int64_t> sequences_per_step;

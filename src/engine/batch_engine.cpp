@@ -45,6 +45,12 @@ struct Slot {
   bool paced = false;           // its prompt needs more than one chunk: the pacer spreads it
   std::int32_t chunk = 0;       // tokens of this slot in the current batch
   std::int32_t batch_row = -1;  // index of its logits in the current batch, -1: none
+  std::uint64_t admitted = 0;   // the engine's clock when it was admitted: its age
+  std::uint64_t released = 0;   // and when it was last freed: its cache's age
+  // The slot its cached prefix was copied from (llama_memory_seq_cp shares the cells: they
+  // count once in the pool) and how many of those cells both still hold; -1 / 0: none.
+  std::int32_t copied_from = -1;
+  std::int32_t shared = 0;
 };
 
 // The engine's behavior: all the state of the loop, touched only on the engine thread.
@@ -89,6 +95,17 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   bool sample(Slot& slot, SampledToken& out);
   void finish(std::int32_t id, bool drop_cache);
   std::int32_t lowest_free_slot() const;
+  // kv_unified: the shared pool's accounting (BatchEngineConfig::kv_unified).
+  std::int32_t free_slot_for(const std::vector<Token>& prompt) const;
+  std::int64_t free_cells() const;
+  bool trim_cells(std::int32_t id, std::int32_t keep);
+  bool evict_idle_cache();
+  std::int32_t youngest_holder(std::uint64_t admitted_after) const;
+  void preempt(std::int32_t id);
+  void make_room_for_generation();
+  std::size_t prompts_that_fit(std::int32_t generating);
+  bool embed_fits(std::int32_t id, std::int64_t taken);
+  bool recover_from_full_cache();
 
   const LlamaModel& model_;
   BatchEngineConfig config_;
@@ -98,6 +115,11 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   ContextPtr ctx_;
   llama_memory_t mem_ = nullptr;
   std::int32_t n_ctx_seq_ = 0;
+  // kv_unified with a KV cache: all sequences draw on one pool of n_cells_ cells, which the
+  // engine accounts as the slots' cached tokens less the prefixes they share (free_cells).
+  bool shared_pool_ = false;
+  std::int64_t n_cells_ = 0;
+  std::uint64_t clock_ = 0;  // counts admissions and releases: slots' ages
   Batch batch_;
   std::vector<Slot> slots_;
   std::vector<std::int32_t> prefill_order_;  // slots still prefilling, oldest admission first
@@ -145,15 +167,26 @@ Result<ContextAndPool> make_context(const LlamaModel& model, BatchEngineConfig& 
   // Each sequence's share, padded as llama.cpp pads KV caches (to 256 cells): asking for that
   // total keeps llama.cpp from rounding it down (or up) behind our back.
   constexpr std::int32_t kPad = 256;
-  const std::int32_t asked = config.n_ctx / config.n_parallel;
-  const std::int32_t per_seq = (asked + kPad - 1) / kPad * kPad;
-  if (per_seq != asked) {
-    spdlog::info(
-        "context: {} cells for {} sequences is {} each; each gets {} (llama.cpp "
-        "allocates KV cells in multiples of {})",
-        config.n_ctx, config.n_parallel, asked, per_seq, kPad);
+  if (config.kv_unified) {
+    const std::int32_t padded = (config.n_ctx + kPad - 1) / kPad * kPad;
+    if (padded != config.n_ctx) {
+      spdlog::info(
+          "context: {} cells shared by {} sequences become {} (llama.cpp allocates "
+          "KV cells in multiples of {})",
+          config.n_ctx, config.n_parallel, padded, kPad);
+    }
+    config.n_ctx = padded;
+  } else {
+    const std::int32_t asked = config.n_ctx / config.n_parallel;
+    const std::int32_t per_seq = (asked + kPad - 1) / kPad * kPad;
+    if (per_seq != asked) {
+      spdlog::info(
+          "context: {} cells for {} sequences is {} each; each gets {} (llama.cpp "
+          "allocates KV cells in multiples of {})",
+          config.n_ctx, config.n_parallel, asked, per_seq, kPad);
+    }
+    config.n_ctx = per_seq * config.n_parallel;
   }
-  config.n_ctx = per_seq * config.n_parallel;
   if (config.n_threads <= 0) {
     config.n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   }
@@ -165,7 +198,7 @@ Result<ContextAndPool> make_context(const LlamaModel& model, BatchEngineConfig& 
   params.n_ubatch = params.n_batch;
   params.n_threads = config.n_threads;
   params.n_threads_batch = config.n_threads;
-  params.kv_unified = false;
+  params.kv_unified = config.kv_unified;
   params.no_perf = true;
   if (auto r = apply_context_placement(config.placement, params); !r)
     return r.error();
@@ -191,11 +224,16 @@ Result<ContextAndPool> make_context(const LlamaModel& model, BatchEngineConfig& 
   return out;
 }
 
-// The context per sequence: llama.cpp's, or with a unified cache (embeddings) the same share
-// of it that separate streams would give.
-std::int32_t context_per_sequence(llama_context* ctx, const BatchEngineConfig& config) {
+// The context per sequence: with kv_unified the whole pool, but no more than the model was
+// trained for (as llama-server caps a slot); with a stream per sequence llama.cpp's share, and
+// with a cache unified only for embeddings the same share of it.
+std::int32_t context_per_sequence(llama_context* ctx, const LlamaModel& model,
+                                  const BatchEngineConfig& config) {
+  const auto n_ctx = static_cast<std::int32_t>(llama_n_ctx(ctx));
+  if (config.kv_unified)
+    return model.n_ctx_train() > 0 ? std::min(n_ctx, model.n_ctx_train()) : n_ctx;
   if (config.embeddings)
-    return static_cast<std::int32_t>(llama_n_ctx(ctx)) / config.n_parallel;
+    return n_ctx / config.n_parallel;
   return static_cast<std::int32_t>(llama_n_ctx_seq(ctx));
 }
 
@@ -223,7 +261,7 @@ Result<std::unique_ptr<BatchEngine>> BatchEngine::start(actor::ActorSystem& syst
   auto made = make_context(model, config);
   if (!made)
     return made.error();
-  const std::int32_t n_ctx_seq = context_per_sequence(made->ctx.get(), config);
+  const std::int32_t n_ctx_seq = context_per_sequence(made->ctx.get(), model, config);
   EmbedInfo embed;
   if (config.embeddings) {
     embed.enabled = true;
@@ -231,7 +269,9 @@ Result<std::unique_ptr<BatchEngine>> BatchEngine::start(actor::ActorSystem& syst
     embed.n_embd = pooled_size(model, embed.pooling);
     embed.limit = embed_prompt_limit(model, config, n_ctx_seq);
   }
-  std::unique_ptr<BatchEngine> engine(new BatchEngine(n_ctx_seq, config.n_parallel, embed));
+  const auto n_cells = static_cast<std::int32_t>(llama_n_ctx(made->ctx.get()));
+  std::unique_ptr<BatchEngine> engine(
+      new BatchEngine(n_ctx_seq, n_cells, config.kv_unified, config.n_parallel, embed));
   actor::SpawnOptions opts;
   opts.name = "batch-engine";
   opts.execution = actor::Execution::dedicated_thread;
@@ -241,8 +281,13 @@ Result<std::unique_ptr<BatchEngine>> BatchEngine::start(actor::ActorSystem& syst
   return engine;
 }
 
-BatchEngine::BatchEngine(std::int32_t n_ctx_seq, std::int32_t n_parallel, EmbedInfo embed)
-    : n_ctx_seq_(n_ctx_seq), n_parallel_(n_parallel), embed_(embed) {}
+BatchEngine::BatchEngine(std::int32_t n_ctx_seq, std::int32_t n_cells, bool kv_unified,
+                         std::int32_t n_parallel, EmbedInfo embed)
+    : n_ctx_seq_(n_ctx_seq),
+      n_cells_(n_cells),
+      kv_unified_(kv_unified),
+      n_parallel_(n_parallel),
+      embed_(embed) {}
 
 BatchEngine::~BatchEngine() {
   ref_.request_stop(actor::StopMode::drop);
@@ -259,7 +304,7 @@ EngineLoop::EngineLoop(const LlamaModel& model, const BatchEngineConfig& config,
       pool_(std::move(pool)),
       ctx_(std::move(ctx)),
       mem_(llama_get_memory(ctx_.get())),
-      n_ctx_seq_(context_per_sequence(ctx_.get(), config)),
+      n_ctx_seq_(context_per_sequence(ctx_.get(), model, config)),
       batch_(config.n_batch + config.n_parallel),
       slots_(static_cast<std::size_t>(config.n_parallel)),
       scratch_(model_.n_vocab()),
@@ -279,6 +324,8 @@ EngineLoop::EngineLoop(const LlamaModel& model, const BatchEngineConfig& config,
     n_embd_out_ = pooled_size(model_, pooling);
     embed_limit_ = embed_prompt_limit(model_, config_, n_ctx_seq_);
   }
+  shared_pool_ = config_.kv_unified && mem_ != nullptr && !embedding_only_;
+  n_cells_ = llama_n_ctx(ctx_.get());
   out_.resize(slots_.size());
   out_slot_.resize(slots_.size());
 }
@@ -321,7 +368,7 @@ Error EngineLoop::admit_error(const AdmitSequence& a, std::int32_t id) const {
 
 void EngineLoop::admit(AdmitSequence& a) {
   const auto n_prompt = static_cast<std::int32_t>(a.prompt.size());
-  const std::int32_t id = lowest_free_slot();
+  const std::int32_t id = shared_pool_ ? free_slot_for(a.prompt) : lowest_free_slot();
   if (Error e = admit_error(a, id); !e.message.empty()) {
     a.sink(SequenceFailed{std::move(e)});
     admission_.tell(SequenceReleased{a.ticket});
@@ -330,8 +377,9 @@ void EngineLoop::admit(AdmitSequence& a) {
   Slot& s = slots_[static_cast<std::size_t>(id)];
   s.embed = a.embed;
   s.normalize = a.normalize;
+  s.admitted = ++clock_;
   if (a.embed) {
-    llama_memory_seq_rm(mem_, id, -1, -1);  // a pooled vector needs every token in the batch
+    trim_cells(id, 0);  // a pooled vector needs every token in the batch
     s.state = SlotState::prefill;
     s.ticket = a.ticket;
     s.tokens.assign(a.prompt.begin(), a.prompt.end());
@@ -390,16 +438,220 @@ std::int32_t EngineLoop::reuse_prefix(std::int32_t dest, const std::vector<Token
       best_src = i;
     }
   }
-  if (best_src == dest && best > 0 && llama_memory_seq_rm(mem_, dest, best, -1))
+  if (best_src == dest && best > 0 && trim_cells(dest, best))
     return best;
-  llama_memory_seq_rm(mem_, dest, -1, -1);
+  trim_cells(dest, 0);
   if (best_src < 0 || best_src == dest || best < config_.min_copy_prefix)
     return 0;
   llama_memory_seq_cp(mem_, best_src, dest, -1, -1);
-  if (llama_memory_seq_rm(mem_, dest, best, -1))
+  Slot& d = slots_[static_cast<std::size_t>(dest)];
+  d.copied_from = best_src;
+  d.shared = slots_[static_cast<std::size_t>(best_src)].n_past;
+  if (trim_cells(dest, best))
     return best;
-  llama_memory_seq_rm(mem_, dest, -1, -1);
+  trim_cells(dest, 0);
   return 0;
+}
+
+// kv_unified: the free slot whose cached tokens share the longest prefix with `prompt` (at
+// least min_copy_prefix tokens; its cells are then reused in place); else an empty one, else
+// the one freed longest ago, so that the caches most likely to be asked for again stay.
+std::int32_t EngineLoop::free_slot_for(const std::vector<Token>& prompt) const {
+  std::int32_t best = -1;
+  std::int32_t best_prefix = -1;
+  for (std::int32_t i = 0; i < static_cast<std::int32_t>(slots_.size()); ++i) {
+    const Slot& s = slots_[static_cast<std::size_t>(i)];
+    if (s.state != SlotState::free)
+      continue;
+    std::int32_t prefix = common_prefix(s.tokens, s.n_past, prompt);
+    if (prefix < config_.min_copy_prefix)
+      prefix = 0;  // a BOS in common is no reason to drop the rest of a cache
+    if (best < 0 || prefix > best_prefix) {
+      best = i;
+      best_prefix = prefix;
+      continue;
+    }
+    const Slot& b = slots_[static_cast<std::size_t>(best)];
+    const bool emptier =
+        (s.n_past == 0) != (b.n_past == 0) ? s.n_past == 0 : s.released < b.released;
+    if (prefix == best_prefix && emptier)
+      best = i;
+  }
+  return best;
+}
+
+// Cells of the pool not held by any slot's cached tokens (running or idle), a copied prefix
+// counted once. Exact but where a slot that passed a prefix on dropped it while the copy and
+// an earlier source both still hold it (then it overstates what is held, and a refused step
+// corrects it: recover_from_full_cache).
+std::int64_t EngineLoop::free_cells() const {
+  std::int64_t held = 0;
+  for (const Slot& s : slots_)
+    held += s.n_past - s.shared;
+  return n_cells_ - held;
+}
+
+// Keeps the first `keep` of slot `id`'s cells (0: none) in the KV cache, and what it shares
+// with the slot it copied from and the slots that copied from it shrinks to match. False when
+// llama.cpp cannot cut the sequence there (a recurrent state): nothing changed then. The
+// slot's n_past and counters are the caller's.
+bool EngineLoop::trim_cells(std::int32_t id, std::int32_t keep) {
+  if (!llama_memory_seq_rm(mem_, id, keep > 0 ? keep : -1, -1))
+    return false;
+  for (Slot& s : slots_) {
+    const bool related = &s == &slots_[static_cast<std::size_t>(id)] || s.copied_from == id;
+    if (related && s.copied_from >= 0)
+      s.shared = std::min(s.shared, keep);
+    if (related && s.shared == 0)
+      s.copied_from = -1;
+  }
+  return true;
+}
+
+// Drops the cached tokens of the idle slot freed longest ago; false when no idle slot holds
+// any.
+bool EngineLoop::evict_idle_cache() {
+  std::int32_t oldest = -1;
+  for (std::int32_t i = 0; i < static_cast<std::int32_t>(slots_.size()); ++i) {
+    const Slot& s = slots_[static_cast<std::size_t>(i)];
+    if (s.state == SlotState::free && s.n_past > 0 &&
+        (oldest < 0 || s.released < slots_[static_cast<std::size_t>(oldest)].released)) {
+      oldest = i;
+    }
+  }
+  if (oldest < 0)
+    return false;
+  Slot& s = slots_[static_cast<std::size_t>(oldest)];
+  trim_cells(oldest, 0);
+  s.tokens.clear();
+  s.n_past = 0;
+  counters_.cache_evictions.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+// The running generation sequence admitted last after `admitted_after`, among those holding
+// cells (a generating one always does); -1: none.
+std::int32_t EngineLoop::youngest_holder(std::uint64_t admitted_after) const {
+  std::int32_t youngest = -1;
+  for (std::int32_t i = 0; i < static_cast<std::int32_t>(slots_.size()); ++i) {
+    const Slot& s = slots_[static_cast<std::size_t>(i)];
+    if (s.state == SlotState::free || s.embed || s.n_past == 0 || s.admitted <= admitted_after)
+      continue;
+    if (youngest < 0 || s.admitted > slots_[static_cast<std::size_t>(youngest)].admitted)
+      youngest = i;
+  }
+  return youngest;
+}
+
+// Gives a running sequence's cells back to the pool. It keeps its slot, its sampler and every
+// token so far (its prompt, and while generating the tokens it sent, the last one not yet
+// decoded), and is prefilled again when they fit: its next token then follows as if nothing had
+// happened. A sequence in its prompt just starts it over.
+void EngineLoop::preempt(std::int32_t id) {
+  Slot& s = slots_[static_cast<std::size_t>(id)];
+  trim_cells(id, 0);
+  counters_.cells_live.fetch_sub(s.n_past, std::memory_order_relaxed);
+  counters_.preemptions.fetch_add(1, std::memory_order_relaxed);
+  spdlog::debug("KV pool full: sequence {} gives back its {} cells, to be recomputed", id,
+                s.n_past);
+  s.n_past = 0;
+  if (s.state == SlotState::generate) {
+    s.state = SlotState::prefill;
+    s.n_prompt = static_cast<std::int32_t>(s.tokens.size());
+    const auto at = std::find_if(prefill_order_.begin(), prefill_order_.end(), [&](auto other) {
+      return slots_[static_cast<std::size_t>(other)].admitted > s.admitted;
+    });
+    prefill_order_.insert(at, id);
+  }
+  s.paced = s.n_prompt > config_.n_seq_chunk;
+}
+
+// Each generating sequence needs one cell this step: idle caches go first, then the youngest
+// running sequences, until they fit.
+void EngineLoop::make_room_for_generation() {
+  std::int32_t generating = 0;
+  for (const Slot& s : slots_)
+    generating += s.state == SlotState::generate ? 1 : 0;
+  while (free_cells() < generating) {
+    if (evict_idle_cache())
+      continue;
+    const std::int32_t victim = youngest_holder(0);
+    if (victim < 0)
+      return;
+    if (slots_[static_cast<std::size_t>(victim)].state == SlotState::generate)
+      --generating;
+    preempt(victim);
+  }
+}
+
+// How many of the waiting prompts (oldest first) may take tokens this step: those whose
+// remaining tokens all fit the pool beside the generating sequences, with room left for each of
+// those to grow kGrowthRoom more tokens (evicting idle caches for them): a prompt let in at the
+// brim would be preempted again a step later. A prompt that does not fit waits, and so do the
+// younger ones behind it. When nothing else would run, the oldest is made to fit by preempting
+// younger sequences.
+std::size_t EngineLoop::prompts_that_fit(std::int32_t generating) {
+  constexpr std::int64_t kGrowthRoom = 16;
+  std::int64_t committed = generating * (1 + kGrowthRoom);
+  std::size_t n = 0;
+  for (std::int32_t id : prefill_order_) {
+    const Slot& s = slots_[static_cast<std::size_t>(id)];
+    const std::int64_t need = s.n_prompt - s.n_past;
+    while (free_cells() - committed < need && evict_idle_cache()) {
+    }
+    if (free_cells() - committed < need)
+      break;
+    committed += need;
+    ++n;
+  }
+  if (n > 0 || generating > 0 || prefill_order_.empty())
+    return n;
+  const Slot& oldest = slots_[static_cast<std::size_t>(prefill_order_.front())];
+  while (free_cells() < oldest.n_prompt - oldest.n_past) {
+    const std::int32_t victim = youngest_holder(oldest.admitted);
+    if (victim < 0)
+      break;
+    preempt(victim);
+  }
+  return free_cells() >= oldest.n_prompt - oldest.n_past ? 1 : 0;
+}
+
+// Whether embedding slot `id`'s prompt fits the pool beside `taken` cells already in the
+// step, evicting idle caches and then preempting generation sequences for it.
+bool EngineLoop::embed_fits(std::int32_t id, std::int64_t taken) {
+  if (!shared_pool_)
+    return true;
+  const std::int64_t need = taken + slots_[static_cast<std::size_t>(id)].n_prompt;
+  while (free_cells() < need) {
+    if (evict_idle_cache())
+      continue;
+    if (taken > 0)
+      return false;  // the step already has work: this one waits for the next
+    const std::int32_t victim = youngest_holder(0);
+    if (victim < 0)
+      return false;
+    preempt(victim);
+  }
+  return true;
+}
+
+// llama.cpp found no room for the step's batch although free_cells() saw some (its one
+// overstatement, or a model whose cache counts cells otherwise). Nothing was decoded, so the
+// step is undone and the youngest sequence (or an idle cache) gives its cells back. False
+// when nothing can.
+bool EngineLoop::recover_from_full_cache() {
+  counters_.refused_steps.fetch_add(1, std::memory_order_relaxed);
+  for (Slot& s : slots_) {
+    s.chunk = 0;
+    s.batch_row = -1;
+  }
+  if (evict_idle_cache())
+    return true;
+  const std::int32_t victim = youngest_holder(0);
+  if (victim < 0)
+    return false;
+  preempt(victim);
+  return true;
 }
 
 void EngineLoop::release(const ReleaseSequence& r) {
@@ -416,6 +668,7 @@ void EngineLoop::finish(std::int32_t id, bool drop_cache) {
   Slot& s = slots_[static_cast<std::size_t>(id)];
   counters_.cells_live.fetch_sub(s.n_past, std::memory_order_relaxed);
   s.state = SlotState::free;
+  s.released = ++clock_;
   s.sampler.reset();
   s.sink = nullptr;
   s.chunk = 0;
@@ -424,7 +677,7 @@ void EngineLoop::finish(std::int32_t id, bool drop_cache) {
   std::erase(embed_order_, id);
   s.tokens.resize(static_cast<std::size_t>(s.n_past));  // drop the sampled, undecoded token
   if (drop_cache) {
-    llama_memory_seq_rm(mem_, id, -1, -1);
+    trim_cells(id, 0);
     s.tokens.clear();
     s.n_past = 0;
   }
@@ -460,11 +713,13 @@ void EngineLoop::fail(const Error& error) {
 }
 
 void EngineLoop::step() {
-  const bool embed = embed_step();
+  bool embed = embed_step();
   if (embed)
     build_embed_batch();
-  else
+  if (!embed || batch_.size() == 0) {
+    embed = false;  // no embedding fits the pool until generation gives cells back
     build_batch();
+  }
   if (batch_.size() == 0)
     return;
   set_embeddings(embed);
@@ -477,6 +732,11 @@ void EngineLoop::step() {
   const auto t1 = std::chrono::steady_clock::now();
   if (on_decode_)
     on_decode_(DecodeEdge::end);
+  if (rc == 1 && shared_pool_ && recover_from_full_cache()) {
+    spdlog::debug("the KV pool had no room for a step of {} tokens: a sequence gave its back",
+                  batch_.size());
+    return;
+  }
   if (rc != 0) {
     fail(Error{Errc::engine_failed, fmt::format("llama_decode failed with status {}", rc)});
     return;
@@ -523,7 +783,7 @@ void EngineLoop::build_embed_batch() {
   std::int32_t budget = config_.n_batch;
   for (std::int32_t id : embed_order_) {
     Slot& s = slots_[static_cast<std::size_t>(id)];
-    if (s.n_prompt > budget)
+    if (s.n_prompt > budget || !embed_fits(id, config_.n_batch - budget))
       break;
     for (std::int32_t pos = 0; pos < s.n_prompt; ++pos)
       batch_.add(s.tokens[static_cast<std::size_t>(pos)], pos, id, true);
@@ -556,6 +816,8 @@ void EngineLoop::after_embed_decode() {
 
 void EngineLoop::build_batch() {
   batch_.clear();
+  if (shared_pool_)
+    make_room_for_generation();
   for (std::size_t i = 0; i < slots_.size(); ++i) {
     Slot& s = slots_[i];
     if (s.state != SlotState::generate)
@@ -582,8 +844,9 @@ void EngineLoop::add_prompt_chunks() {
   room.paced = pacer_.prompt_budget(generating, room.budget);
   room.chunk = config_.n_seq_chunk;
   pending_.clear();
-  for (std::int32_t id : prefill_order_) {
-    const Slot& s = slots_[static_cast<std::size_t>(id)];
+  const std::size_t n_fit = shared_pool_ ? prompts_that_fit(generating) : prefill_order_.size();
+  for (std::size_t j = 0; j < n_fit; ++j) {
+    const Slot& s = slots_[static_cast<std::size_t>(prefill_order_[j])];
     pending_.push_back({s.n_prompt - s.n_past, s.paced});
   }
   const std::span<std::int32_t> take(take_.data(), pending_.size());

@@ -77,6 +77,13 @@ struct EngineCounters {
   std::atomic<std::int64_t> cells_live{0};      // KV cells held by running sequences
   std::atomic<std::int64_t> decode_us{0};       // time inside llama_decode
   std::atomic<std::int64_t> prefill_steps{0};   // steps that carried prompt tokens
+  // kv_unified: sequences that gave their cells back to be recomputed later, and idle
+  // slots' cached prefixes dropped to make room.
+  std::atomic<std::int64_t> preemptions{0};
+  std::atomic<std::int64_t> cache_evictions{0};
+  // Steps llama.cpp refused for want of cells although the accounting had room (then undone
+  // and retried after a preemption): 0 unless the model's cache counts cells otherwise.
+  std::atomic<std::int64_t> refused_steps{0};
   std::array<std::atomic<std::int64_t>, histogram_size> sequences_per_step{};
 };
 
@@ -104,7 +111,11 @@ class BatchEngine {
   const actor::ActorRef<EngineMessage>& ref() const noexcept { return ref_; }
 
   const EngineCounters& counters() const noexcept { return *counters_; }
+  // The longest sequence (prompt plus generated tokens) one request may hold.
   std::int32_t n_ctx_seq() const noexcept { return n_ctx_seq_; }
+  // KV cells in all (n_ctx_seq * n_parallel with a stream per sequence).
+  std::int32_t n_cells() const noexcept { return n_cells_; }
+  bool kv_unified() const noexcept { return kv_unified_; }
   std::int32_t n_parallel() const noexcept { return n_parallel_; }
   // Embeddings: whether the context serves them, its pooling (never Pooling::model), the
   // vector's length, and the longest embedding prompt (it must fit one step and, for position
@@ -121,9 +132,12 @@ class BatchEngine {
     std::int32_t n_embd = 0;
     std::int32_t limit = 0;
   };
-  BatchEngine(std::int32_t n_ctx_seq, std::int32_t n_parallel, EmbedInfo embed);
+  BatchEngine(std::int32_t n_ctx_seq, std::int32_t n_cells, bool kv_unified,
+              std::int32_t n_parallel, EmbedInfo embed);
 
   std::int32_t n_ctx_seq_;
+  std::int32_t n_cells_;
+  bool kv_unified_;
   std::int32_t n_parallel_;
   EmbedInfo embed_;
   // Shared with the actor's behavior, which may outlive this facade.

@@ -38,17 +38,30 @@ std::size_t prompt_bytes(const Prompt& prompt) {
   return 0;
 }
 
-// Says what the operator can change, too: the context is -c cells shared by --parallel
-// sequences.
-Error too_long(std::int64_t tokens, std::int32_t n_ctx_seq, std::int32_t n_parallel,
-               bool at_least) {
+// Says what the operator can change, too: the context is -c cells, split among --parallel
+// sequences or (--kv-unified) shared by them up to the model's trained context.
+Error too_long(std::int64_t tokens, const BatchEngine& engine, bool at_least) {
+  std::string fix;
+  if (!engine.kv_unified()) {
+    fix = fmt::format(
+        "serve with a larger -c/--ctx-size (now {} for {} parallel sequences), "
+        "a smaller --parallel, or --kv-unified (one request may then use the "
+        "whole context)",
+        engine.n_cells(), engine.n_parallel());
+  } else if (engine.n_ctx_seq() < engine.n_cells()) {
+    fix = fmt::format("use a model trained for a longer context (this one: {} tokens)",
+                      engine.n_ctx_seq());
+  } else {
+    fix = fmt::format(
+        "serve with a larger -c/--ctx-size (now {}, shared by {} parallel "
+        "sequences)",
+        engine.n_cells(), engine.n_parallel());
+  }
   return Error{Errc::prompt_too_long,
                fmt::format("the prompt has {}{} tokens, but the context holds {} tokens per "
                            "request (prompt plus at least one generated token): shorten the "
-                           "conversation, or serve with a larger -c/--ctx-size (now {} for {} "
-                           "parallel sequences) or a smaller --parallel",
-                           at_least ? "at least " : "", tokens, n_ctx_seq,
-                           static_cast<std::int64_t>(n_ctx_seq) * n_parallel, n_parallel),
+                           "conversation, or {}",
+                           at_least ? "at least " : "", tokens, engine.n_ctx_seq(), fix),
                "prompt"};
 }
 
@@ -206,9 +219,13 @@ void Coordinator::load() {
                  std::chrono::system_clock::now().time_since_epoch())
                  .count();
   ready_.store(true, std::memory_order_release);
+  const std::string kv =
+      engine_->kv_unified()
+          ? fmt::format("{} sequences sharing {} KV cells (--kv-unified), up to {} tokens each",
+                        options_.engine.n_parallel, engine_->n_cells(), n_ctx_seq_)
+          : fmt::format("{} sequences x {} tokens", options_.engine.n_parallel, n_ctx_seq_);
   spdlog::info(
-      "model {} ready: {} sequences x {} tokens; {}", model_id_, options_.engine.n_parallel,
-      n_ctx_seq_,
+      "model {} ready: {}; {}", model_id_, kv,
       model_->placement_report(options_.engine.placement, options_.engine.n_ctx).summary());
   if (engine_->embeddings()) {
     spdlog::info("embeddings: {} floats, pooling {}, up to {} tokens per input{}",
@@ -265,8 +282,7 @@ std::optional<Error> Coordinator::precheck(Task& task) const {
     return overloaded_error();
   if (const auto* toks = std::get_if<std::vector<Token>>(&task.prompt)) {
     if (static_cast<std::int64_t>(toks->size()) >= n_ctx_seq_) {
-      return too_long(static_cast<std::int64_t>(toks->size()), n_ctx_seq_,
-                      options_.engine.n_parallel, false);
+      return too_long(static_cast<std::int64_t>(toks->size()), *engine_, false);
     }
   }
   // Every token covers at most max_piece_bytes bytes: a longer text cannot fit, whatever
@@ -274,7 +290,7 @@ std::optional<Error> Coordinator::precheck(Task& task) const {
   const auto min_tokens =
       static_cast<std::int64_t>(prompt_bytes(task.prompt) / model_->max_piece_bytes());
   if (min_tokens >= n_ctx_seq_)
-    return too_long(min_tokens, n_ctx_seq_, options_.engine.n_parallel, true);
+    return too_long(min_tokens, *engine_, true);
   return std::nullopt;
 }
 
@@ -310,8 +326,7 @@ Result<std::vector<Token>> Coordinator::prepare_prompt(
   if (tokens->empty())
     return Error{Errc::invalid_request, "the prompt is empty", "prompt"};
   if (static_cast<std::int64_t>(tokens->size()) >= n_ctx_seq_) {
-    return too_long(static_cast<std::int64_t>(tokens->size()), n_ctx_seq_,
-                    options_.engine.n_parallel, false);
+    return too_long(static_cast<std::int64_t>(tokens->size()), *engine_, false);
   }
   return tokens;
 }
@@ -638,8 +653,9 @@ BackendStats Coordinator::stats() const {
   s.prefix_cache_queries_total = rd(c.prefix_queries);
   s.decode_steps_total = rd(c.decode_steps);
   s.decode_us_total = rd(c.decode_us);
-  s.kv_cache_usage_ratio = static_cast<double>(rd(c.cells_live)) /
-                           (static_cast<double>(n_ctx_seq_) * options_.engine.n_parallel);
+  s.kv_cache_usage_ratio =
+      static_cast<double>(rd(c.cells_live)) / static_cast<double>(engine_->n_cells());
+  s.kv_preemptions_total = rd(c.preemptions);
   for (const auto& h : c.sequences_per_step)
     s.sequences_per_step.push_back(rd(h));
   return s;

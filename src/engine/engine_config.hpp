@@ -11,8 +11,9 @@
 namespace troupe::engine {
 
 struct BatchEngineConfig {
-  // KV cells in all; each sequence gets n_ctx / n_parallel. (EngineOptions: 0 is the model's
-  // trained context, which the Coordinator resolves before starting the engine.)
+  // KV cells in all; each sequence gets n_ctx / n_parallel, or with kv_unified up to all of
+  // them. (EngineOptions: 0 is the model's trained context, which the Coordinator resolves
+  // before starting the engine.)
   std::int32_t n_ctx = 4096;
   std::int32_t n_parallel = 4;     // sequences decoded together (1..64)
   std::int32_t n_batch = 512;      // token budget per step, decode tokens included (> n_parallel)
@@ -38,10 +39,19 @@ struct BatchEngineConfig {
   // turns when both wait, as llama-server does. For a model with a KV cache the cache is
   // unified (one stream): a sequence's pooled vector needs all its tokens in one ubatch,
   // which llama.cpp's per-stream split does not promise for sequences of unequal lengths.
-  // The per-sequence context stays n_ctx / n_parallel either way. An embedding-only model
+  // The per-sequence context stays n_ctx / n_parallel unless kv_unified. An embedding-only model
   // (LlamaModel::embedding_only) implies it.
   bool embeddings = false;
   Pooling pooling = Pooling::model;
+  // One pool of n_ctx cells shared by all sequences (llama.cpp's kv_unified) instead of one
+  // stream of n_ctx / n_parallel cells per sequence: one request may use the whole context
+  // (up to the model's trained context) while the others are short. The engine keeps the
+  // pool's accounting: a prompt starts when its tokens fit (with room left for the running
+  // sequences to grow for a few steps), idle slots' cached prefixes are
+  // evicted oldest first when cells run short, and when the running sequences' next tokens do
+  // not fit, the youngest sequence gives its cells back and is recomputed later (its prompt
+  // and the tokens it generated), as vLLM preempts.
+  bool kv_unified = false;
 };
 
 }  // namespace troupe::engine

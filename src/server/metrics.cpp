@@ -187,6 +187,9 @@ std::string Metrics::render(const engine::BackendStats& b) const {
                    sequences_snapshot(b.sequences_per_step));
   scalar(out, "troupe_kv_cache_usage_ratio", "Used fraction of the KV cache cells.", "gauge",
          b.kv_cache_usage_ratio);
+  scalar(out, "troupe_kv_preemptions_total",
+         "Sequences that gave their KV cells back to be recomputed (--kv-unified).", "counter",
+         d(b.kv_preemptions_total));
   return out;
 }
 

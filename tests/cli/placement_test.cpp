@@ -20,11 +20,13 @@ using cluster::test::ChildProcess;
 using invoke::has;
 using invoke::run_troupe;
 
-std::vector<std::string> serve_args(std::vector<std::string> extra) {
+std::vector<std::string> serve_args(std::vector<std::string> extra,
+                                    const std::string& parallel = "1",
+                                    const std::string& ctx = "256") {
   std::vector<std::string> args{"serve",  "-m",         test::generated_model("tiny"),
                                 "--port", "0",          "--threads",
-                                "1",      "--parallel", "1",
-                                "-c",     "256",        "--log-level",
+                                "1",      "--parallel", parallel,
+                                "-c",     ctx,          "--log-level",
                                 "debug"};
   args.insert(args.end(), extra.begin(), extra.end());
   return args;
@@ -62,6 +64,27 @@ TEST(Placement, DefaultsAreLlamaCppsAndMlockIsPassed) {
                    R"(llama_kv_cache: .*K \(f32\).*V \(f16\))"});
   p.terminate();
   EXPECT_EQ(p.wait(), 0) << output(p);
+}
+
+// llama-server's -kvu: one pool shared by the sequences, which llama.cpp's context reports, and
+// the start-up line says what a request may use. As llama-server decides, the pool is shared
+// unless --parallel is given.
+TEST(Placement, KvUnifiedReachesLlamaCppAndTheStartUpLine) {
+  const auto starts = [](const std::vector<std::string>& args, std::vector<std::string> patterns) {
+    ChildProcess p(args, "serve");
+    expect_lines(p, std::move(patterns));
+    p.terminate();
+    EXPECT_EQ(p.wait(), 0) << output(p);
+  };
+  starts(serve_args({"-kvu"}, "2"),
+         {R"(kv_unified += true)",
+          R"(ready: 2 sequences sharing 256 KV cells \(--kv-unified\), up to 256 tokens each)"});
+  starts(serve_args({"--no-kv-unified"}, "2", "512"),
+         {R"(kv_unified += false)", R"(ready: 2 sequences x 256 tokens)"});
+  starts(serve_args({}, "2", "512"), {R"(kv_unified += false)"});  // --parallel given
+  starts({"serve", "-m", test::generated_model("tiny"), "--port", "0", "--threads", "1", "-c",
+          "512", "--log-level", "debug"},
+         {R"(kv_unified += true)", R"(ready: 4 sequences sharing 512 KV cells)"});
 }
 
 TEST(Placement, BadValuesAreClearErrorsBeforeLoading) {

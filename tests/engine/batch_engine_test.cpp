@@ -330,6 +330,140 @@ TEST_F(BatchEngineTest, ContextFullEndsWithContextFull) {
   EXPECT_EQ(s.tokens.size(), 5u);  // 4 more positions decoded, the 5th token has no room
 }
 
+// --kv-unified: one pool of cells; a request may use all of it, where a stream per sequence
+// would give it a quarter.
+TEST_F(BatchEngineTest, UnifiedCacheLetsOneRequestUseTheWholeContext) {
+  auto split = start({1024, 4, 128, 64});
+  EXPECT_EQ(split->n_ctx_seq(), 256);
+  EXPECT_EQ(split->n_cells(), 1024);
+  split.reset();
+  BatchEngineConfig cfg{1024, 4, 128, 64};
+  cfg.kv_unified = true;
+  auto e = start(cfg);
+  EXPECT_EQ(e->n_ctx_seq(), 1024);
+  EXPECT_EQ(e->n_cells(), 1024);
+  e->tell(admit(1, prompt(1, 900), 8));
+  e->tell(admit(2, prompt(2, 20), 8));  // a short one beside it
+  rec_.wait_ended(1);
+  rec_.wait_ended(2);
+  EXPECT_FALSE(rec_.get(1).error);
+  EXPECT_EQ(rec_.get(1).tokens.size(), 8u);
+  EXPECT_EQ(rec_.get(2).tokens.size(), 8u);
+  // Alone, a sequence ends where the pool does.
+  e->tell(admit(3, prompt(3, 1012), 100000));
+  rec_.wait_ended(3);
+  const auto s = rec_.get(3);
+  ASSERT_EQ(s.tokens.size(), 13u);  // 12 more positions decoded, the 13th token has no room
+  EXPECT_EQ(s.tokens.back().end, EngineEnd::context_full);
+  EXPECT_EQ(e->counters().preemptions.load(), 0);
+}
+
+// Idle slots keep their prompts' cells for reuse until a new prompt needs the room: then the
+// cache freed longest ago goes first.
+TEST_F(BatchEngineTest, UnifiedCacheEvictsTheOldestIdleCacheForANewPrompt) {
+  BatchEngineConfig cfg{512, 4, 256, 256};
+  cfg.kv_unified = true;
+  auto e = start(cfg);
+  const auto a = prompt(10, 200);
+  const auto b = prompt(11, 200);
+  e->tell(admit(1, a, 4));
+  rec_.wait_released(1);
+  e->tell(admit(2, b, 4));
+  rec_.wait_released(2);
+  EXPECT_EQ(e->counters().cache_evictions.load(), 0);  // 2 x 203 cells cached, both fit
+  e->tell(admit(3, prompt(12, 200), 4));               // 200 more do not: a's cache goes
+  rec_.wait_released(3);
+  EXPECT_EQ(e->counters().cache_evictions.load(), 1);
+  e->tell(admit(4, b, 4));  // b's cache stayed
+  rec_.wait_released(4);
+  EXPECT_EQ(rec_.get(4).started->cached_tokens, 199);
+  e->tell(admit(5, a, 4));  // a's did not
+  rec_.wait_released(5);
+  EXPECT_EQ(rec_.get(5).started->cached_tokens, 0);
+}
+
+// Two sequences whose tokens outgrow the pool: the younger gives its cells back and is
+// recomputed once the older one ends. Both send exactly the tokens asked for, none twice,
+// and each answer is the one it gives alone, as far as greedy decoding of a random model can
+// tell (vLLM's criterion).
+TEST_F(BatchEngineTest, UnifiedCachePreemptsTheYoungestAndRecomputesIt) {
+  constexpr int max_tokens = 100;
+  BatchEngineConfig cfg{256, 2, 128, 64};
+  cfg.kv_unified = true;
+  auto e = start(cfg);
+  e->tell(admit(1, prompt(20, 100), max_tokens));
+  e->tell(admit(2, prompt(21, 100), max_tokens));  // 2 x 200 cells needed, 256 there
+  rec_.wait_released(1);
+  rec_.wait_released(2);
+  EXPECT_GE(e->counters().preemptions.load(), 1);
+  EXPECT_EQ(e->counters().refused_steps.load(), 0);  // the engine's accounting saw it coming
+  EXPECT_EQ(e->counters().cells_live.load(), 0);
+  e.reset();
+  for (int i = 0; i < 2; ++i) {
+    const auto batched = rec_.get(1 + i);
+    ASSERT_FALSE(batched.error) << batched.error->message;
+    ASSERT_EQ(batched.tokens.size(), static_cast<std::size_t>(max_tokens));
+    EXPECT_EQ(batched.tokens.back().end, EngineEnd::max_tokens);
+    BatchEngineConfig roomy{512, 2, 128, 64};
+    roomy.kv_unified = true;
+    auto alone = start(roomy);
+    alone->tell(admit(10 + i, prompt(20 + i, 100), max_tokens));
+    rec_.wait_ended(10 + i);
+    EXPECT_EQ(alone->counters().preemptions.load(), 0);
+    const auto single = rec_.get(10 + i);
+    std::size_t k = 0;
+    while (k < single.tokens.size() && batched.tokens[k].token == single.tokens[k].token)
+      ++k;
+    if (k < single.tokens.size()) {
+      EXPECT_TRUE(top5_agree(batched, single, k)) << "sequence " << i << " diverged at " << k;
+    }
+  }
+}
+
+// Two sequences on one long prompt share its cells (both start from the cache a first request
+// left: the one on that slot in place, the other through a copy). The pool holds them although
+// the sum of their lengths would not fit, and nobody is preempted on the strength of that sum.
+TEST_F(BatchEngineTest, UnifiedCacheCountsASharedPrefixOnce) {
+  BatchEngineConfig cfg{512, 2, 512, 512};
+  cfg.kv_unified = true;
+  auto e = start(cfg);
+  const auto p = prompt(30, 300);
+  e->tell(admit(1, p, 1));
+  rec_.wait_released(1);
+  e->tell(admit(2, p, 100));
+  e->tell(admit(3, p, 100));  // 2 x 400 positions, about 500 distinct cells
+  rec_.wait_released(2);
+  rec_.wait_released(3);
+  EXPECT_EQ(rec_.get(2).started->cached_tokens, 299);
+  EXPECT_EQ(rec_.get(3).started->cached_tokens, 299);
+  EXPECT_EQ(rec_.get(2).tokens.size(), 100u);
+  EXPECT_EQ(rec_.get(3).tokens.size(), 100u);
+  EXPECT_EQ(e->counters().preemptions.load(), 0);
+  EXPECT_EQ(e->counters().refused_steps.load(), 0);
+}
+
+// When the shared prefix and what each adds do outgrow the pool, the count sees it coming:
+// the younger sequence gives its cells back before llama.cpp would refuse a step, and both
+// finish.
+TEST_F(BatchEngineTest, UnifiedCacheFullOfSharedCellsPreemptsTheYoungest) {
+  BatchEngineConfig cfg{512, 2, 512, 512};
+  cfg.kv_unified = true;
+  auto e = start(cfg);
+  const auto p = prompt(31, 300);
+  e->tell(admit(1, p, 1));
+  rec_.wait_released(1);
+  e->tell(admit(2, p, 150));
+  e->tell(admit(3, p, 150));  // 300 shared + 2 x 150: more than 512
+  rec_.wait_released(2);
+  rec_.wait_released(3);
+  EXPECT_FALSE(rec_.get(3).error);
+  EXPECT_EQ(rec_.get(2).tokens.size(), 150u);
+  EXPECT_EQ(rec_.get(3).tokens.size(), 150u);
+  EXPECT_GE(e->counters().preemptions.load(), 1);
+  EXPECT_EQ(e->counters().refused_steps.load(), 0);
+  EXPECT_EQ(e->counters().cells_live.load(), 0);
+}
+
 TEST_F(BatchEngineTest, FatalErrorFailsInFlightAndLaterAdmissions) {
   auto e = start({512, 2, 128, 64});
   e->tell(admit(1, prompt(1), 100000));

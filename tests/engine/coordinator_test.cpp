@@ -163,34 +163,65 @@ TEST_F(CoordinatorTest, InvalidParameterNamesIt) {
   EXPECT_EQ(r.error->param, "top_p");
 }
 
-TEST_F(CoordinatorTest, PromptTooLongSaysHowLong) {
-  auto c = make();
-  const auto n_ctx = c->models()[0].n_ctx;
-  Task t = task("");
-  t.prompt = std::vector<Token>(static_cast<std::size_t>(n_ctx), 5);
-  auto s = run_sync(c->generate(std::move(t)));
-  auto r = collect(s);
-  ASSERT_TRUE(r.error);
-  EXPECT_EQ(r.error->code, Errc::prompt_too_long);
-  EXPECT_NE(r.error->message.find(std::to_string(n_ctx)), std::string::npos);
-  // What to change, for the operator: -c shared by --parallel sequences.
-  EXPECT_NE(r.error->message.find("larger -c/--ctx-size (now " + std::to_string(n_ctx * 4) +
-                                  " for 4 parallel sequences) or a smaller --parallel"),
+// The message says what the operator can change, which depends on how the cells are split.
+TEST_F(CoordinatorTest, PromptTooLongSaysHowLongAndWhatToChange) {
+  const auto too_long = [&](EngineOptions o) {
+    auto c = make(o);
+    const auto n_ctx = c->models()[0].n_ctx;
+    Task t = task("");
+    t.prompt = std::vector<Token>(static_cast<std::size_t>(n_ctx), 5);
+    auto s = run_sync(c->generate(std::move(t)));
+    auto r = collect(s);
+    EXPECT_TRUE(r.error);
+    if (!r.error)
+      return std::pair{n_ctx, std::string{}};
+    EXPECT_EQ(r.error->code, Errc::prompt_too_long);
+    EXPECT_NE(r.error->message.find(std::to_string(n_ctx) + " tokens per request"),
+              std::string::npos)
+        << r.error->message;
+    return std::pair{n_ctx, r.error->message};
+  };
+  EngineOptions split;  // a stream of -c / --parallel cells per sequence
+  split.engine.kv_unified = false;
+  const auto [per_slot, split_says] = too_long(split);
+  EXPECT_EQ(per_slot, 1024);
+  EXPECT_NE(split_says.find("larger -c/--ctx-size (now 4096 for 4 parallel sequences), a "
+                            "smaller --parallel, or --kv-unified"),
             std::string::npos)
-      << r.error->message;
+      << split_says;
+  EngineOptions shared;  // one pool: a request may use all of it
+  shared.engine.kv_unified = true;
+  shared.engine.n_ctx = 1024;
+  const auto [whole, shared_says] = too_long(shared);
+  EXPECT_EQ(whole, 1024);
+  EXPECT_NE(shared_says.find("larger -c/--ctx-size (now 1024, shared by 4 parallel sequences)"),
+            std::string::npos)
+      << shared_says;
+  shared.engine.n_ctx = 4096;  // more than the tiny model's trained 2048: capped there
+  const auto [trained, trained_says] = too_long(shared);
+  EXPECT_EQ(trained, 2048);
+  EXPECT_NE(trained_says.find("a model trained for a longer context (this one: 2048 tokens)"),
+            std::string::npos)
+      << trained_says;
 }
 
 TEST_F(CoordinatorTest, ContextZeroIsTheTrainedContextAndSharesArePadded) {
   EngineOptions o;
   o.engine.n_ctx = 0;  // -c 0
   o.engine.n_parallel = 2;
+  o.engine.kv_unified = false;
   auto c = make(o);
   // mkmodel's tiny shape is trained for 2048 tokens: 1024 for each of the two sequences.
   EXPECT_EQ(c->models()[0].n_ctx, 1024);
   EngineOptions odd;
   odd.engine.n_ctx = 700;  // 350 each: padded up, never rounded down below what was asked
   odd.engine.n_parallel = 2;
+  odd.engine.kv_unified = false;
   EXPECT_EQ(make(odd)->models()[0].n_ctx, 512);
+  odd.engine.kv_unified = true;  // one pool of 700, padded up to 768: a request may use it all
+  EXPECT_EQ(make(odd)->models()[0].n_ctx, 768);
+  o.engine.kv_unified = true;  // the trained 2048 in one pool
+  EXPECT_EQ(make(o)->models()[0].n_ctx, 2048);
 }
 
 TEST_F(CoordinatorTest, HugePromptIsRefusedBeforeTokenizing) {
