@@ -420,47 +420,46 @@ TEST_F(BatchEngineTest, UnifiedCachePreemptsTheYoungestAndRecomputesIt) {
   }
 }
 
-// Two sequences on one long prompt share its cells (both start from the cache a first request
-// left: the one on that slot in place, the other through a copy). The pool holds them although
-// the sum of their lengths would not fit, and nobody is preempted on the strength of that sum.
-TEST_F(BatchEngineTest, UnifiedCacheCountsASharedPrefixOnce) {
-  BatchEngineConfig cfg{512, 2, 512, 512};
-  cfg.kv_unified = true;
-  auto e = start(cfg);
-  const auto p = prompt(30, 300);
-  e->tell(admit(1, p, 1));
-  rec_.wait_released(1);
-  e->tell(admit(2, p, 100));
-  e->tell(admit(3, p, 100));  // 2 x 400 positions, about 500 distinct cells
-  rec_.wait_released(2);
-  rec_.wait_released(3);
-  EXPECT_EQ(rec_.get(2).started->cached_tokens, 299);
-  EXPECT_EQ(rec_.get(3).started->cached_tokens, 299);
-  EXPECT_EQ(rec_.get(2).tokens.size(), 100u);
-  EXPECT_EQ(rec_.get(3).tokens.size(), 100u);
+// Two sequences (tickets 2 and 3) on one 300-token prompt, generating `max_tokens` each in a
+// pool of 512 cells, both starting from the cache a first request left: the one on that slot in
+// place, the other through a copy, so that they share the prompt's cells. run_two returns the
+// engine once both have finished.
+class UnifiedSharedPrefix : public BatchEngineTest {
+ protected:
+  std::unique_ptr<BatchEngine> run_two(int seed, std::int32_t max_tokens) {
+    BatchEngineConfig cfg{512, 2, 512, 512};
+    cfg.kv_unified = true;
+    auto e = start(cfg);
+    const auto p = prompt(seed, 300);
+    e->tell(admit(1, p, 1));
+    rec_.wait_released(1);
+    e->tell(admit(2, p, max_tokens));
+    e->tell(admit(3, p, max_tokens));
+    rec_.wait_released(2);
+    rec_.wait_released(3);
+    for (std::uint64_t t : {2u, 3u}) {
+      const auto s = rec_.get(t);
+      EXPECT_FALSE(s.error);
+      EXPECT_EQ(s.started->cached_tokens, 299);
+      EXPECT_EQ(s.tokens.size(), static_cast<std::size_t>(max_tokens));
+    }
+    EXPECT_EQ(e->counters().refused_steps.load(), 0);  // the count saw it coming
+    return e;
+  }
+};
+
+// 2 x 400 positions, about 500 distinct cells: the pool holds them although the sum of their
+// lengths would not fit, and nobody is preempted on the strength of that sum.
+TEST_F(UnifiedSharedPrefix, CountsTheSharedCellsOnce) {
+  auto e = run_two(30, 100);
   EXPECT_EQ(e->counters().preemptions.load(), 0);
-  EXPECT_EQ(e->counters().refused_steps.load(), 0);
 }
 
-// When the shared prefix and what each adds do outgrow the pool, the count sees it coming:
-// the younger sequence gives its cells back before llama.cpp would refuse a step, and both
-// finish.
-TEST_F(BatchEngineTest, UnifiedCacheFullOfSharedCellsPreemptsTheYoungest) {
-  BatchEngineConfig cfg{512, 2, 512, 512};
-  cfg.kv_unified = true;
-  auto e = start(cfg);
-  const auto p = prompt(31, 300);
-  e->tell(admit(1, p, 1));
-  rec_.wait_released(1);
-  e->tell(admit(2, p, 150));
-  e->tell(admit(3, p, 150));  // 300 shared + 2 x 150: more than 512
-  rec_.wait_released(2);
-  rec_.wait_released(3);
-  EXPECT_FALSE(rec_.get(3).error);
-  EXPECT_EQ(rec_.get(2).tokens.size(), 150u);
-  EXPECT_EQ(rec_.get(3).tokens.size(), 150u);
+// 300 shared + 2 x 150: more than 512. The younger sequence gives its cells back before
+// llama.cpp would refuse a step, and both finish.
+TEST_F(UnifiedSharedPrefix, OutgrowingThePoolPreemptsTheYoungest) {
+  auto e = run_two(31, 150);
   EXPECT_GE(e->counters().preemptions.load(), 1);
-  EXPECT_EQ(e->counters().refused_steps.load(), 0);
   EXPECT_EQ(e->counters().cells_live.load(), 0);
 }
 
