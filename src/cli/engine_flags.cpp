@@ -145,15 +145,14 @@ void add_engine_flags(CLI::App& app, EngineFlags& f, const std::string& model_he
                  "context)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  app.add_flag_callback(
-      "--kv-unified", [&f] { f.kv_unified = true; },
+  // Unset unless given: the default depends on --parallel (engine_options). "=false" works
+  // too, as a preset writes it (kv-unified = false).
+  app.add_flag_function(
+      "--kv-unified,!--no-kv-unified", [&f](std::int64_t n) { f.kv_unified = n > 0; },
       "one pool of -c cells shared by all sequences: one request may use the whole context, "
       "up to the model's trained one (-kvu; the default unless --parallel is given, as "
-      "llama-server)");
-  app.add_flag_callback(
-      "--no-kv-unified", [&f] { f.kv_unified = false; },
-      "a KV stream of -c / --parallel cells per sequence: faster with many streams (-no-kvu; the "
-      "default when --parallel is given)");
+      "llama-server). --no-kv-unified: a KV stream of -c / --parallel cells per sequence, "
+      "faster with many streams (-no-kvu)");
   app.add_option("-t,--threads", o.n_threads, "llama.cpp threads (0: all cores)")
       ->capture_default_str();
   app.add_option("--poll", o.thread_poll,

@@ -95,6 +95,8 @@ const std::vector<std::string>& preset_keys() {
                                                 "alias",
                                                 "ctx-size",
                                                 "parallel",
+                                                "kv-unified",
+                                                "no-kv-unified",
                                                 "batch",
                                                 "threads",
                                                 "max-queue",

@@ -68,6 +68,34 @@ TEST(ServeModels, ServesEveryModelOfTheDirectoryOnDemand) {
   EXPECT_EQ(p.wait(), 0) << p.output();
 }
 
+// A preset chooses the KV layout as the command line does, either way: alpha keeps the
+// default's 4 sequences but a stream each (512 / 4, padded to 256), beta shares its pool
+// although it names --parallel.
+TEST(ServeModels, APresetChoosesTheKvPoolEitherWay) {
+  const auto dir = models_dir("models-kv");
+  const auto preset = dir.parent_path() / "models-kv.ini";
+  std::ofstream(preset) << "[alpha]\nkv-unified = false\nctx-size = 512\n"
+                        << "[beta]\nkv-unified = true\nparallel = 2\nctx-size = 512\n";
+  ChildProcess p({"serve", "--models-dir", dir.string(), "--models-preset", preset.string(),
+                  "--port", "0", "--threads", "1"},
+                 "serve");
+  auto banner = p.wait_for(kBanner, 0, std::chrono::seconds(120));
+  ASSERT_TRUE(banner) << p.output();
+  const int port = std::stoi((*banner)[1].str());
+  EXPECT_TRUE(has(chat(port, "alpha"), R"("completion_tokens":3)"));
+  EXPECT_TRUE(has(chat(port, "beta"), R"("completion_tokens":3)"));
+  const auto models = http(port, "GET", "/v1/models", "");
+  EXPECT_TRUE(has(models, R"("id":"alpha","object":"model")")) << models;
+  EXPECT_TRUE(has(models, R"("meta":{"n_ctx":256})")) << models;
+  EXPECT_TRUE(has(models, R"("meta":{"n_ctx":512})")) << models;
+  EXPECT_TRUE(p.wait_for(std::regex("model alpha ready: 4 sequences x 256 tokens"), 0))
+      << p.output();
+  EXPECT_TRUE(p.wait_for(std::regex("model beta ready: 2 sequences sharing 512 KV cells"), 0))
+      << p.output();
+  p.terminate();
+  EXPECT_EQ(p.wait(), 0) << p.output();
+}
+
 TEST(ServeModels, PresetErrorsNameTheFileLineAndKey) {
   const auto dir = models_dir("models-preset-errors");
   const auto preset = (dir.parent_path() / "bad.ini").string();
