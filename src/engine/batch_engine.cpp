@@ -167,8 +167,9 @@ Result<ContextAndPool> make_context(const LlamaModel& model, BatchEngineConfig& 
   // Each sequence's share, padded as llama.cpp pads KV caches (to 256 cells): asking for that
   // total keeps llama.cpp from rounding it down (or up) behind our back.
   constexpr std::int32_t kPad = 256;
+  const auto pad = [](std::int32_t cells) { return (cells + kPad - 1) / kPad * kPad; };
   if (config.kv_unified) {
-    const std::int32_t padded = (config.n_ctx + kPad - 1) / kPad * kPad;
+    const std::int32_t padded = pad(config.n_ctx);
     if (padded != config.n_ctx) {
       spdlog::info(
           "context: {} cells shared by {} sequences become {} (llama.cpp allocates "
@@ -178,7 +179,7 @@ Result<ContextAndPool> make_context(const LlamaModel& model, BatchEngineConfig& 
     config.n_ctx = padded;
   } else {
     const std::int32_t asked = config.n_ctx / config.n_parallel;
-    const std::int32_t per_seq = (asked + kPad - 1) / kPad * kPad;
+    const std::int32_t per_seq = pad(asked);
     if (per_seq != asked) {
       spdlog::info(
           "context: {} cells for {} sequences is {} each; each gets {} (llama.cpp "
@@ -498,11 +499,12 @@ std::int64_t EngineLoop::free_cells() const {
 bool EngineLoop::trim_cells(std::int32_t id, std::int32_t keep) {
   if (!llama_memory_seq_rm(mem_, id, keep > 0 ? keep : -1, -1))
     return false;
-  for (Slot& s : slots_) {
-    const bool related = &s == &slots_[static_cast<std::size_t>(id)] || s.copied_from == id;
-    if (related && s.copied_from >= 0)
-      s.shared = std::min(s.shared, keep);
-    if (related && s.shared == 0)
+  for (std::int32_t i = 0; i < static_cast<std::int32_t>(slots_.size()); ++i) {
+    Slot& s = slots_[static_cast<std::size_t>(i)];
+    if (s.copied_from < 0 || (i != id && s.copied_from != id))
+      continue;  // no prefix shared with slot id
+    s.shared = std::min(s.shared, keep);
+    if (s.shared == 0)
       s.copied_from = -1;
   }
   return true;
