@@ -730,7 +730,8 @@ net::awaitable<bool> Generation::run_streaming(engine::TokenStream& stream,
 // choices carry their index (in a stream, their chunks interleave as their tokens come).
 // Choice 0 goes first; the others are submitted once its first token has come, when its
 // prompt is in the KV cache: each of them then takes those cells (the engine's prefix reuse
-// copies them from choice 0's slot) instead of evaluating the prompt again. A choice i > 0
+// copies them from choice 0's slot) instead of evaluating the prompt again. A stream begins
+// with choice 0's first token; the others join it as the engine starts them. A choice i > 0
 // samples with the request's seed + i, or with a random seed when the request gives none, so
 // that the choices differ. Any choice failing fails the request (the others are cancelled).
 class Choices : GenerationBase {
@@ -869,28 +870,31 @@ net::awaitable<bool> Choices::run() {
     for (auto& ch : choices_)
       ch.stream.cancel();
   });
-  std::optional<engine::StreamEvent> first_token;  // choice 0's first event after Started
-  for (std::size_t i = 0; i < n; ++i) {
-    engine::Task task = task_for(i);
-    engine::TokenStream stream = co_await c_.ctx.backend.generate(std::move(task));
+  const auto submit = [this](std::size_t i) -> net::awaitable<void> {
+    engine::TokenStream stream = co_await c_.ctx.backend.generate(task_for(i));
     choices_.push_back(Choice{
         std::move(stream), api::ChunkWriter(job_.kind, head_, job_.include_usage, i), {}, false});
     if (job_.logprobs)
       choices_.back().result.logprobs.emplace();
-    auto started = co_await next(choices_.back().stream, watch);
-    if (!started)
-      co_return co_await interrupted(watch);
-    if (const auto* f = std::get_if<engine::Failed>(&*started))
-      co_return co_await fail(f->error);
-    if (!std::holds_alternative<engine::Started>(*started))
-      co_return co_await fail(Error{Errc::internal, "The generation did not start"});
-    if (i == 0 && n > 1) {
-      first_token = co_await next(choices_[0].stream, watch);
-      if (!first_token)
-        co_return co_await interrupted(watch);
-    }
-  }
+  };
+  // Choice 0 decides the response's status: refused before it starts, the request is an
+  // HTTP error.
+  co_await submit(0);
+  auto started = co_await next(choices_[0].stream, watch);
+  if (!started)
+    co_return co_await interrupted(watch);
+  if (const auto* f = std::get_if<engine::Failed>(&*started))
+    co_return co_await fail(f->error);
+  if (!std::holds_alternative<engine::Started>(*started))
+    co_return co_await fail(Error{Errc::internal, "The generation did not start"});
   c_.ctx.metrics.request_queue_time.observe(seconds_since(c_.request_start));
+  auto first_token = co_await next(choices_[0].stream, watch);
+  if (!first_token)
+    co_return co_await interrupted(watch);
+  // The others start when the engine has room for them; until then choice 0 streams alone.
+  // One of them refused later fails the request like any choice failing midway.
+  for (std::size_t i = 1; i < n; ++i)
+    co_await submit(i);
   std::string out;
   if (job_.stream) {
     if (!co_await write_sse_header())
@@ -901,8 +905,7 @@ net::awaitable<bool> Choices::run() {
     }
   }
   std::vector<Event> events;
-  if (first_token)
-    events.emplace_back(0, std::move(*first_token));
+  events.emplace_back(0, std::move(*first_token));
   for (;;) {
     std::size_t tokens = 0;
     for (const auto& ev : events)

@@ -39,22 +39,34 @@ boost::asio::awaitable<engine::TokenStream> FakeBackend::generate(engine::Task t
         Error{Errc::prompt_too_long, "The prompt is 999 tokens, the context 128"});
   }
   auto [writer, stream] = engine::make_stream();
+  const auto count_cancel = [this] {
+    std::lock_guard lock(mu_);
+    --running_;
+    ++cancelled_;
+    cv_.notify_all();
+  };
+  if (text.find("one slot") != std::string::npos) {
+    std::lock_guard lock(mu_);
+    if (running_ > 0) {  // the slot is taken: queued, no event until cancelled
+      writer.on_cancel(count_cancel);
+      ++running_;
+      held_.push_back(std::move(writer));
+      cv_.notify_all();
+      co_return std::move(stream);
+    }
+  }
   const std::int32_t prompt = word_count(text);
   const std::int32_t max_tokens = task.stop.max_tokens.value_or(128);  // as its context
   writer.push(engine::Started{prompt, 0});
-  if (text.find("hold") != std::string::npos || text.find("flood") != std::string::npos) {
+  if (text.find("hold") != std::string::npos || text.find("flood") != std::string::npos ||
+      text.find("one slot") != std::string::npos) {
     if (text.find("flood") != std::string::npos) {
       for (std::int32_t n = 0; n < max_tokens; ++n)
         writer.push(engine::Delta{fmt::format("t{} ", n), {n}, {}, {}});
     } else {
       writer.push(engine::Delta{"held", {1}, {}, {}});
     }
-    writer.on_cancel([this] {
-      std::lock_guard lock(mu_);
-      --running_;
-      ++cancelled_;
-      cv_.notify_all();
-    });
+    writer.on_cancel(count_cancel);
     std::lock_guard lock(mu_);
     ++running_;
     held_.push_back(std::move(writer));

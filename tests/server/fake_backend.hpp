@@ -4,6 +4,8 @@
 //   contains "overloaded"  -> refused with Errc::overloaded
 //   contains "too long"    -> refused with Errc::prompt_too_long
 //   contains "hold"        -> Started, one Delta "held", then nothing until cancelled
+//   contains "one slot"    -> as "hold" while no request is running; otherwise queued:
+//                             no event at all until cancelled
 //   contains "flood"       -> Started, max_tokens Deltas "t0 ", "t1 ", ..., all queued at
 //                             once, then nothing until cancelled
 //   contains "toolcall"    -> Started, a reasoning Delta, a content Delta, a tool call
@@ -34,8 +36,8 @@ class FakeBackend : public engine::Backend {
   engine::BackendStats stats() const override;
 
   void set_health(engine::HealthState s);
-  // Waits (up to 10 s, as a guard against a hanging test) until `running` held requests
-  // exist. Returns whether they did.
+  // Waits (up to 10 s, as a guard against a hanging test) until `running` held (or queued)
+  // requests exist. Returns whether they did.
   bool wait_running(std::int64_t running);
   std::int64_t cancelled() const;
   std::vector<engine::Task> tasks() const;

@@ -4,6 +4,8 @@
 #include "server/server.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -306,6 +308,31 @@ TEST(Server, DisconnectMidStreamCancelsTheGeneration) {
   s.close();
   ASSERT_TRUE(t.backend.wait_running(0));
   EXPECT_EQ(t.backend.cancelled(), 1);
+}
+
+// Choice 1 cannot start while choice 0 holds the only slot: choice 0 streams regardless (a
+// response that waited for every choice to start would send nothing here), and a client that
+// leaves cancels both, the one still queued included.
+TEST(Server, NChoicesStreamTheFirstWhileTheOthersWait) {
+  TestServer t;
+  net::io_context ioc;
+  auto s = send_raw(ioc, t.port(), chat_body("one slot", R"("n":2,"stream":true)"));
+  // Read with the socket's own timeout (asio's reads would wait forever): a server that sends
+  // nothing fails the test instead of hanging it.
+  const timeval guard{10, 0};
+  ASSERT_EQ(setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &guard, sizeof guard), 0);
+  std::string got;
+  char buf[4096];
+  while (got.find("held") == std::string::npos) {
+    const ssize_t n = ::recv(s.native_handle(), buf, sizeof buf, 0);
+    ASSERT_GT(n, 0) << "nothing more within 10 s after: " << got;
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+  EXPECT_NE(got.find(R"("index":1,"delta":{"role":"assistant")"), std::string::npos) << got;
+  ASSERT_TRUE(t.backend.wait_running(2));  // choice 0 held, choice 1 queued
+  s.close();
+  ASSERT_TRUE(t.backend.wait_running(0));
+  EXPECT_EQ(t.backend.cancelled(), 2);
 }
 
 TEST(Server, DisconnectWhileWaitingForANonStreamingAnswerCancels) {
