@@ -162,6 +162,12 @@ void add_engine_flags(CLI::App& app, EngineFlags& f, const std::string& model_he
   app.add_flag("!--no-threadpool", o.persistent_threads,
                "let llama.cpp start its worker threads on every decode instead of keeping a pool");
   app.add_option("-b,--batch", o.n_batch, "token budget of one decode step")->capture_default_str();
+  app.add_option("--sampling-threads", o.sampling_threads,
+                 "threads that share a step's sampling when it is costly (grammars, large "
+                 "vocabularies, many sequences); 0: --threads, at most 8; 1: the engine thread "
+                 "alone")
+      ->check(CLI::Range(0, 64))
+      ->capture_default_str();
   app.add_option("--prefill-stretch", o.prefill_stretch,
                  "while sequences generate, a step that takes in a prompt longer than one chunk "
                  "may last about this many times a generation-only step (the prompt is spread "

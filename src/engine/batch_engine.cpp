@@ -9,6 +9,7 @@
 
 #include "engine/placement_llama.hpp"
 #include "engine/step_pacer.hpp"
+#include "util/work_crew.hpp"
 
 namespace troupe::engine {
 
@@ -92,7 +93,8 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   void after_embed_decode();
   void set_embeddings(bool on);
   Error admit_error(const AdmitSequence& a, std::int32_t id) const;
-  bool sample(Slot& slot, SampledToken& out);
+  void sample_step(std::size_t n);
+  bool sample(Slot& s, const float* logits, SamplerScratch& scratch, SampledToken& out);
   void finish(std::int32_t id, bool drop_cache);
   std::int32_t lowest_free_slot() const;
   // kv_unified: the shared pool's accounting (BatchEngineConfig::kv_unified).
@@ -131,9 +133,15 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   bool embedding_only_ = false;
   std::int32_t embed_limit_ = 0;
   std::int32_t n_embd_out_ = 0;         // floats per pooled vector (n_cls_out for rank)
-  SamplerScratch scratch_;              // sampler buffers, sized to n_vocab once
+  // Sampling: buffers sized to n_vocab once, one per sampling thread (index 0: the engine
+  // thread's), and the helpers that share a costly step's sampling (none with one thread).
+  std::vector<SamplerScratch> scratch_;
+  std::unique_ptr<util::WorkCrew> crew_;
+  double sample_us_per_seq_ = 0.0;      // moving average, for the share-out decision
   std::vector<SampledToken> out_;       // this step's tokens, n_parallel, reused
   std::vector<std::int32_t> out_slot_;  // their slots
+  std::vector<const float*> out_logits_;  // their logits rows
+  std::vector<std::uint8_t> out_ok_;      // 0: the grammar admits no further token
   StepPacer pacer_;                     // prompt tokens per step while others generate
   std::int32_t step_generating_ = 0;    // this step's generation tokens
   std::int32_t step_prompt_ = 0;        // and prompt tokens
@@ -308,7 +316,6 @@ EngineLoop::EngineLoop(const LlamaModel& model, const BatchEngineConfig& config,
       n_ctx_seq_(context_per_sequence(ctx_.get(), model, config)),
       batch_(config.n_batch + config.n_parallel),
       slots_(static_cast<std::size_t>(config.n_parallel)),
-      scratch_(model_.n_vocab()),
       pacer_(config.prefill_stretch),
       counters_owner_(std::move(counters)),
       counters_(*counters_owner_) {
@@ -329,6 +336,22 @@ EngineLoop::EngineLoop(const LlamaModel& model, const BatchEngineConfig& config,
   n_cells_ = llama_n_ctx(ctx_.get());
   out_.resize(slots_.size());
   out_slot_.resize(slots_.size());
+  out_logits_.resize(slots_.size());
+  out_ok_.resize(slots_.size());
+  std::int32_t samplers = config_.sampling_threads > 0 ? config_.sampling_threads
+                          : config_.n_threads > 0
+                              ? std::min(config_.n_threads, 8)
+                              : static_cast<std::int32_t>(
+                                    std::min(8u, std::max(1u, std::thread::hardware_concurrency())));
+  samplers = std::clamp(samplers, 1, static_cast<std::int32_t>(slots_.size()));
+  scratch_.reserve(static_cast<std::size_t>(samplers));
+  for (std::int32_t i = 0; i < samplers; ++i)
+    scratch_.emplace_back(model_.n_vocab());
+  if (samplers > 1) {
+    crew_ = std::make_unique<util::WorkCrew>(samplers - 1);
+    spdlog::debug("engine: up to {} threads sample a step that would take {} us or more on one",
+                  samplers, config_.share_sampling_us);
+  }
 }
 
 void EngineLoop::handle(EngineMessage& msg) {
@@ -885,17 +908,21 @@ void EngineLoop::after_decode() {
       s.state = SlotState::generate;
       std::erase(prefill_order_, static_cast<std::int32_t>(i));
     }
-    if (sample(s, out_[n_out])) {
-      out_slot_[n_out++] = static_cast<std::int32_t>(i);
-    } else {
-      s.sink(SequenceFailed{
-          Error{Errc::invalid_request, "the grammar admits no further token", "grammar"}});
-      finish(static_cast<std::int32_t>(i), /*drop_cache=*/false);
-    }
+    // Here, on the engine thread: llama_get_logits_ith may reorder the context's outputs.
+    out_logits_[n_out] = llama_get_logits_ith(ctx_.get(), s.batch_row);
+    s.batch_row = -1;
+    out_slot_[n_out++] = static_cast<std::int32_t>(i);
   }
+  sample_step(n_out);
   for (std::size_t k = 0; k < n_out; ++k) {
     const std::int32_t id = out_slot_[k];
     Slot& s = slots_[static_cast<std::size_t>(id)];
+    if (out_ok_[k] == 0) {
+      s.sink(SequenceFailed{
+          Error{Errc::invalid_request, "the grammar admits no further token", "grammar"}});
+      finish(id, /*drop_cache=*/false);
+      continue;
+    }
     const bool ended = out_[k].end != EngineEnd::none;
     s.sink(out_[k]);
     if (ended)
@@ -903,14 +930,43 @@ void EngineLoop::after_decode() {
   }
 }
 
-// False when the grammar admits no token: the sequence cannot go on.
-bool EngineLoop::sample(Slot& s, SampledToken& out) {
-  const float* logits = llama_get_logits_ith(ctx_.get(), s.batch_row);
-  s.batch_row = -1;
+// Samples the step's n sequences (out_slot_, out_logits_) into out_ and out_ok_: on the engine
+// thread alone, or shared with the crew when the step's sampling is expected to cost more
+// than waking it (each sequence's sampler is its own, and each thread has its scratch).
+void EngineLoop::sample_step(std::size_t n) {
+  const auto count = static_cast<std::int32_t>(n);
+  if (count == 0)
+    return;
+  const bool share = crew_ && count >= 2 &&
+                     sample_us_per_seq_ * count >= static_cast<double>(config_.share_sampling_us);
+  auto one = [this](std::int32_t k, std::int32_t worker) {
+    const auto kk = static_cast<std::size_t>(k);
+    Slot& s = slots_[static_cast<std::size_t>(out_slot_[kk])];
+    const bool ok = sample(s, out_logits_[kk], scratch_[static_cast<std::size_t>(worker)], out_[kk]);
+    out_ok_[kk] = ok ? 1 : 0;
+  };
+  const auto t0 = std::chrono::steady_clock::now();
+  if (share) {
+    crew_->run(count, one);
+    counters_.shared_sampling_steps.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    for (std::int32_t k = 0; k < count; ++k)
+      one(k, 0);
+  }
+  const auto wall =
+      std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+  // One thread's time per sequence (shared: the wall time times the threads that worked).
+  const double threads = share ? std::min<double>(count, crew_->helpers() + 1) : 1.0;
+  sample_us_per_seq_ = 0.75 * sample_us_per_seq_ + 0.25 * (wall * threads / count);
+}
+
+// False when the grammar admits no token: the sequence cannot go on. Any sampling thread:
+// touches only `s`, `scratch`, `out` and relaxed counters.
+bool EngineLoop::sample(Slot& s, const float* logits, SamplerScratch& scratch, SampledToken& out) {
   const bool suppress = eog_suppressed(s.stop, s.generated);
   out = SampledToken{};
   const SampleStatus status =
-      s.sampler->sample(logits, suppress ? &model_.eog_tokens() : nullptr, scratch_, out);
+      s.sampler->sample(logits, suppress ? &model_.eog_tokens() : nullptr, scratch, out);
   if (status == SampleStatus::grammar_failed)
     return false;
   ++s.generated;

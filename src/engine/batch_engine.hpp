@@ -84,6 +84,8 @@ struct EngineCounters {
   // Steps llama.cpp refused for want of cells although the accounting had room (then undone
   // and retried after a preemption): 0 unless the model's cache counts cells otherwise.
   std::atomic<std::int64_t> refused_steps{0};
+  // Steps whose sampling the engine thread shared with its helpers (sampling_threads).
+  std::atomic<std::int64_t> shared_sampling_steps{0};
   std::array<std::atomic<std::int64_t>, histogram_size> sequences_per_step{};
 };
 

@@ -52,6 +52,13 @@ struct BatchEngineConfig {
   // not fit, the youngest sequence gives its cells back and is recomputed later (its prompt
   // and the tokens it generated), as vLLM preempts.
   bool kv_unified = false;
+  // Threads that sample a step's sequences (the engine thread and sampling_threads - 1
+  // helpers, which sleep between steps); 0: n_threads, at most 8. A step's sampling is shared
+  // out only when it is expected (from the steps before) to take at least share_sampling_us
+  // on one thread: a grammar or a large vocabulary, many sequences. 0: whenever two or more
+  // sequences sample (tests).
+  std::int32_t sampling_threads = 0;
+  std::int32_t share_sampling_us = 300;
 };
 
 }  // namespace troupe::engine

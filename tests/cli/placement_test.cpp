@@ -87,6 +87,17 @@ TEST(Placement, KvUnifiedReachesLlamaCppAndTheStartUpLine) {
          {R"(kv_unified += true)", R"(ready: 4 sequences sharing 512 KV cells)"});
 }
 
+TEST(Placement, SamplingThreadsReachTheEngine) {
+  ChildProcess p(serve_args({"--sampling-threads", "3"}, "4"), "serve");
+  expect_lines(p, {R"(up to 3 threads sample a step that would take 300 us or more on one)"});
+  p.terminate();
+  EXPECT_EQ(p.wait(), 0) << output(p);
+  auto r = run_troupe("serve --port 0 -m " + test::generated_model("tiny") +
+                      " --sampling-threads -1");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_TRUE(has(r.output, "--sampling-threads")) << r.output;
+}
+
 TEST(Placement, BadValuesAreClearErrorsBeforeLoading) {
   const std::string model = test::generated_model("tiny");
   struct Case {

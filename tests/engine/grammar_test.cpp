@@ -216,8 +216,9 @@ TEST(GrammarSim, TheSimBackendRefusesAGrammar) {
 
 // Greedy grammar sequences batched on one engine produce what each produces alone (or, where
 // llama.cpp's batched logits differ in the last bits, diverge only between near-equal
-// tokens), and every output matches the grammar.
-TEST(GrammarBatch, BatchedEqualsAlone) {
+// tokens), and every output matches the grammar. The batched engine samples with
+// `sampling_threads` (the runs alone: the engine thread).
+void check_batched_equals_alone(std::int32_t sampling_threads) {
   auto model = LlamaModel::load({testing::tiny_model()});
   ASSERT_TRUE(model) << model.error().message;
   std::mutex mu;
@@ -251,9 +252,11 @@ TEST(GrammarBatch, BatchedEqualsAlone) {
     };
     e.tell(std::move(a));
   };
-  const auto start = [&] {
+  const auto start = [&](std::int32_t samplers) {
     BatchEngineConfig cfg{1024, 4, 128, 64};
     cfg.n_threads = 1;
+    cfg.sampling_threads = samplers;
+    cfg.share_sampling_us = 0;  // every step with two or more sequences, however cheap
     auto listener = system.spawn<testing::ReleaseListener>(
         actor::SpawnOptions{}, std::function<void(std::uint64_t)>([](std::uint64_t) {}));
     return std::move(BatchEngine::start(system, **model, cfg, listener).value());
@@ -263,14 +266,19 @@ TEST(GrammarBatch, BatchedEqualsAlone) {
     cv.wait(lock, [&] { return done.count(ticket) > 0; });
   };
   {
-    auto batched = start();
+    auto batched = start(sampling_threads);
     for (int i = 0; i < 4; ++i)
       admit(*batched, 1 + i, i);
     for (int i = 0; i < 4; ++i)
       wait(1 + i);
+    const auto shared = batched->counters().shared_sampling_steps.load();
+    if (sampling_threads > 1)
+      EXPECT_GT(shared, 0) << "no step was sampled by more than one thread";
+    else
+      EXPECT_EQ(shared, 0);
   }
   for (int i = 0; i < 4; ++i) {
-    auto alone = start();
+    auto alone = start(1);
     admit(*alone, 100 + i, i);
     wait(100 + i);
   }
@@ -298,6 +306,16 @@ TEST(GrammarBatch, BatchedEqualsAlone) {
     EXPECT_TRUE(in_top(a[k], b[k].token) && in_top(b[k], a[k].token))
         << "sequence " << i << " diverged at token " << k;
   }
+}
+
+TEST(GrammarBatch, BatchedEqualsAlone) {
+  check_batched_equals_alone(1);
+}
+
+// The same with the step's sampling shared by the engine thread and a helper: each sequence
+// keeps its own sampler and grammar state whichever thread samples it.
+TEST(GrammarBatch, SharedSamplingEqualsAlone) {
+  check_batched_equals_alone(2);
 }
 
 }  // namespace
