@@ -44,7 +44,7 @@ apt_packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libfmt-dev libspdlog-dev libcli11-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
-  libssl-dev libreadline-dev libflatbuffers-dev flatbuffers-compiler
+  libssl-dev libreadline-dev libflatbuffers-dev flatbuffers-compiler libmimalloc-dev
   clang-14 libclang-rt-14-dev clang-format clang-tidy
   libcaf-dev libzmq3-dev
   tmux procps python3

@@ -1,5 +1,7 @@
-// troupe version: troupe's version, the llama.cpp release it runs on, the ggml devices found.
+// troupe version: troupe's version, the llama.cpp release it runs on, the ggml devices found,
+// the malloc in use.
 
+#include <dlfcn.h>
 #include <fmt/format.h>
 
 #include "cli/command.hpp"
@@ -17,6 +19,13 @@ int run_version() {
     fmt::print("device {}: {} ({})\n", d.name, d.description, d.type);
   fmt::print("cpu backend: {} ({})\n", rt.cpu_variant.empty() ? "built-in" : rt.cpu_variant,
              rt.system_info);
+  // The malloc every library of this process calls: the first definition in the global scope.
+  Dl_info where{};
+  void* malloc_fn = dlsym(RTLD_DEFAULT, "malloc");
+  fmt::print("malloc: {}\n", malloc_fn != nullptr && dladdr(malloc_fn, &where) != 0 &&
+                                     where.dli_fname != nullptr
+                                 ? where.dli_fname
+                                 : "unknown");
   return rt.devices.empty() ? 1 : 0;
 }
 

@@ -92,6 +92,19 @@ TEST(CommandLine, LogLevelAfterTheCommand) {
   EXPECT_TRUE(has(r.output, "unknown log level 'loud'")) << r.output;
 }
 
+// The malloc the program's libraries call: mimalloc's where the build links it (ahead of
+// libc, so that llama.cpp's allocations go to it too), another otherwise.
+TEST(CommandLine, VersionSaysWhichMallocServesTheProcess) {
+  auto r = run("version");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_TRUE(has(r.output, "malloc: ")) << r.output;
+#if TROUPE_EXPECT_MIMALLOC
+  EXPECT_TRUE(has(r.output, "libmimalloc.so")) << r.output;
+#else  // glibc's, or a sanitizer's
+  EXPECT_FALSE(has(r.output, "libmimalloc.so")) << r.output;
+#endif
+}
+
 TEST(CommandLine, NoCommandListsTheCommands) {
   auto r = run("");
   EXPECT_NE(r.exit_code, 0);
