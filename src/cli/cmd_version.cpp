@@ -22,10 +22,10 @@ int run_version() {
   // The malloc every library of this process calls: the first definition in the global scope.
   Dl_info where{};
   void* malloc_fn = dlsym(RTLD_DEFAULT, "malloc");
-  fmt::print("malloc: {}\n", malloc_fn != nullptr && dladdr(malloc_fn, &where) != 0 &&
-                                     where.dli_fname != nullptr
-                                 ? where.dli_fname
-                                 : "unknown");
+  fmt::print("malloc: {}\n",
+             malloc_fn != nullptr && dladdr(malloc_fn, &where) != 0 && where.dli_fname != nullptr
+                 ? where.dli_fname
+                 : "unknown");
   return rt.devices.empty() ? 1 : 0;
 }
 

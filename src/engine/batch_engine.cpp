@@ -132,19 +132,19 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   bool last_step_embed_ = false;
   bool embedding_only_ = false;
   std::int32_t embed_limit_ = 0;
-  std::int32_t n_embd_out_ = 0;         // floats per pooled vector (n_cls_out for rank)
+  std::int32_t n_embd_out_ = 0;  // floats per pooled vector (n_cls_out for rank)
   // Sampling: buffers sized to n_vocab once, one per sampling thread (index 0: the engine
   // thread's), and the helpers that share a costly step's sampling (none with one thread).
   std::vector<SamplerScratch> scratch_;
   std::unique_ptr<util::WorkCrew> crew_;
-  double sample_us_per_seq_ = 0.0;      // moving average, for the share-out decision
-  std::vector<SampledToken> out_;       // this step's tokens, n_parallel, reused
-  std::vector<std::int32_t> out_slot_;  // their slots
+  double sample_us_per_seq_ = 0.0;        // moving average, for the share-out decision
+  std::vector<SampledToken> out_;         // this step's tokens, n_parallel, reused
+  std::vector<std::int32_t> out_slot_;    // their slots
   std::vector<const float*> out_logits_;  // their logits rows
   std::vector<std::uint8_t> out_ok_;      // 0: the grammar admits no further token
-  StepPacer pacer_;                     // prompt tokens per step while others generate
-  std::int32_t step_generating_ = 0;    // this step's generation tokens
-  std::int32_t step_prompt_ = 0;        // and prompt tokens
+  StepPacer pacer_;                       // prompt tokens per step while others generate
+  std::int32_t step_generating_ = 0;      // this step's generation tokens
+  std::int32_t step_prompt_ = 0;          // and prompt tokens
   std::int32_t active_ = 0;
   std::optional<Error> failed_;
   std::shared_ptr<EngineCounters> counters_owner_;
@@ -341,8 +341,8 @@ EngineLoop::EngineLoop(const LlamaModel& model, const BatchEngineConfig& config,
   std::int32_t samplers = config_.sampling_threads > 0 ? config_.sampling_threads
                           : config_.n_threads > 0
                               ? std::min(config_.n_threads, 8)
-                              : static_cast<std::int32_t>(
-                                    std::min(8u, std::max(1u, std::thread::hardware_concurrency())));
+                              : static_cast<std::int32_t>(std::min(
+                                    8u, std::max(1u, std::thread::hardware_concurrency())));
   samplers = std::clamp(samplers, 1, static_cast<std::int32_t>(slots_.size()));
   scratch_.reserve(static_cast<std::size_t>(samplers));
   for (std::int32_t i = 0; i < samplers; ++i)
@@ -942,7 +942,8 @@ void EngineLoop::sample_step(std::size_t n) {
   auto one = [this](std::int32_t k, std::int32_t worker) {
     const auto kk = static_cast<std::size_t>(k);
     Slot& s = slots_[static_cast<std::size_t>(out_slot_[kk])];
-    const bool ok = sample(s, out_logits_[kk], scratch_[static_cast<std::size_t>(worker)], out_[kk]);
+    const bool ok =
+        sample(s, out_logits_[kk], scratch_[static_cast<std::size_t>(worker)], out_[kk]);
     out_ok_[kk] = ok ? 1 : 0;
   };
   const auto t0 = std::chrono::steady_clock::now();

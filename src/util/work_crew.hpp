@@ -49,9 +49,9 @@ class WorkCrew {
   void* fn_ = nullptr;
   Trampoline call_ = nullptr;
   std::int32_t n_ = 0;
-  std::atomic<std::int32_t> next_{0};     // the next unclaimed item
-  std::atomic<std::int32_t> busy_{0};     // helpers still in this run
-  std::atomic<std::uint32_t> round_{0};   // bumped to start a run; helpers wait on it
+  std::atomic<std::int32_t> next_{0};    // the next unclaimed item
+  std::atomic<std::int32_t> busy_{0};    // helpers still in this run
+  std::atomic<std::uint32_t> round_{0};  // bumped to start a run; helpers wait on it
   std::atomic<bool> stop_{false};
 };
 

@@ -92,8 +92,8 @@ TEST(Placement, SamplingThreadsReachTheEngine) {
   expect_lines(p, {R"(up to 3 threads sample a step that would take 300 us or more on one)"});
   p.terminate();
   EXPECT_EQ(p.wait(), 0) << output(p);
-  auto r = run_troupe("serve --port 0 -m " + test::generated_model("tiny") +
-                      " --sampling-threads -1");
+  auto r =
+      run_troupe("serve --port 0 -m " + test::generated_model("tiny") + " --sampling-threads -1");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_TRUE(has(r.output, "--sampling-threads")) << r.output;
 }
