@@ -33,6 +33,7 @@
 #include <sys/syscall.h>
 
 #include <algorithm>
+#include <array>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -42,9 +43,11 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <tuple>
 #include <vector>
@@ -660,10 +663,34 @@ int make_model(int argc, char** argv) {
   return ok ? 0 : 1;
 }
 
-Args parse(int argc, char** argv) {
+constexpr const char* kUsage =
+    "usage: engine_bench MODEL [--threads 2] [--parallel 1,2,4,8,16] [--prompt 128] [--gen 128]\n"
+    "                          [--batch 512] [--chunk 256] [--repeat 1] [--warmup 1]\n"
+    "                          [--threadpool on|off] [--poll 50] [--cpus 0-7]\n"
+    "                          [--side both|ceiling|engine] [--no-throughput] [--no-ttft] "
+    "[--idle]\n"
+    "                          [--pairs-out FILE]\n"
+    "       engine_bench --pooled FILE\n"
+    "       engine_bench --make small|1b --type f16|q4_0 -o PATH\n";
+
+// The arguments, or nullopt after printing why they are not usable (or the usage, for --help:
+// then `help` is set).
+std::optional<Args> parse(int argc, char** argv, bool& help) {
   Args a;
   for (int i = 1; i < argc; ++i) {
     const std::string k = argv[i];
+    if (k == "-h" || k == "--help") {
+      fmt::print("{}", kUsage);
+      help = true;
+      return std::nullopt;
+    }
+    static constexpr std::array<std::string_view, 14> with_value = {
+        "--threads", "--prompt",     "--gen",  "--batch",     "--chunk",  "--repeat", "--warmup",
+        "--poll",    "--threadpool", "--cpus", "--pairs-out", "--pooled", "--side",   "--parallel"};
+    if (std::find(with_value.begin(), with_value.end(), k) != with_value.end() && i + 1 >= argc) {
+      fmt::print(stderr, "engine_bench: {} needs a value\n{}", k, kUsage);
+      return std::nullopt;
+    }
     auto next = [&] { return std::atoi(argv[++i]); };
     if (k == "--threads")
       a.threads = next();
@@ -704,8 +731,12 @@ Args parse(int argc, char** argv) {
         const auto comma = s.find(',');
         s = comma == std::string::npos ? "" : s.substr(comma + 1);
       }
-    } else
+    } else if (k.starts_with("-") || !a.model.empty()) {
+      fmt::print(stderr, "engine_bench: unexpected argument '{}'\n{}", k, kUsage);
+      return std::nullopt;
+    } else {
       a.model = k;
+    }
   }
   return a;
 }
@@ -715,11 +746,15 @@ Args parse(int argc, char** argv) {
 int main(int argc, char** argv) {
   if (argc > 1 && std::string(argv[1]) == "--make")
     return make_model(argc, argv);
-  const Args a = parse(argc, argv);
+  bool help = false;
+  const std::optional<Args> parsed = parse(argc, argv, help);
+  if (!parsed)
+    return help ? 0 : 2;
+  const Args& a = *parsed;
   if (!a.pooled.empty())
     return pooled(a.pooled);
   if (a.model.empty()) {
-    fmt::print(stderr, "usage: engine_bench MODEL [--threads N] [--parallel 1,2,4] ...\n");
+    fmt::print(stderr, "engine_bench: no model given\n{}", kUsage);
     return 2;
   }
   if (!a.cpus.empty()) {  // before any thread starts: they all inherit it
