@@ -338,12 +338,10 @@ EngineLoop::EngineLoop(const LlamaModel& model, const BatchEngineConfig& config,
   out_slot_.resize(slots_.size());
   out_logits_.resize(slots_.size());
   out_ok_.resize(slots_.size());
-  std::int32_t samplers = config_.sampling_threads > 0 ? config_.sampling_threads
-                          : config_.n_threads > 0
-                              ? std::min(config_.n_threads, 8)
-                              : static_cast<std::int32_t>(std::min(
-                                    8u, std::max(1u, std::thread::hardware_concurrency())));
-  samplers = std::clamp(samplers, 1, static_cast<std::int32_t>(slots_.size()));
+  // make_context has resolved n_threads (0: every core) by now.
+  const std::int32_t samplers = std::clamp(
+      config_.sampling_threads > 0 ? config_.sampling_threads : std::min(config_.n_threads, 8), 1,
+      static_cast<std::int32_t>(slots_.size()));
   scratch_.reserve(static_cast<std::size_t>(samplers));
   for (std::int32_t i = 0; i < samplers; ++i)
     scratch_.emplace_back(model_.n_vocab());
