@@ -143,6 +143,7 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   std::vector<const float*> out_logits_;  // their logits rows
   std::vector<std::uint8_t> out_ok_;      // 0: the grammar admits no further token
   StepPacer pacer_;                       // prompt tokens per step while others generate
+  bool paced_first_ = false;              // PromptRoom::paced_first for the next step
   std::int32_t step_generating_ = 0;      // this step's generation tokens
   std::int32_t step_prompt_ = 0;          // and prompt tokens
   std::int32_t active_ = 0;
@@ -769,6 +770,13 @@ void EngineLoop::step() {
   counters_.decode_steps.fetch_add(1, std::memory_order_relaxed);
   if (!embed) {
     pacer_.record(step_generating_, step_prompt_, static_cast<double>(took));
+    if (spdlog::should_log(spdlog::level::trace)) {
+      spdlog::trace(
+          "step: {} generating, {} prompt tokens, {} us (pacer: generation step {:.0f} "
+          "us, prompt token {:.0f} us)",
+          step_generating_, step_prompt_, took, pacer_.generation_step_us(step_generating_),
+          pacer_.prompt_token_us());
+    }
     if (step_prompt_ > 0)
       counters_.prefill_steps.fetch_add(1, std::memory_order_relaxed);
   }
@@ -866,6 +874,7 @@ void EngineLoop::add_prompt_chunks() {
   room.budget = config_.n_batch - generating;
   room.paced = pacer_.prompt_budget(generating, room.budget);
   room.chunk = config_.n_seq_chunk;
+  room.paced_first = paced_first_;
   pending_.clear();
   const std::size_t n_fit = shared_pool_ ? prompts_that_fit(generating) : prefill_order_.size();
   for (std::size_t j = 0; j < n_fit; ++j) {
@@ -874,6 +883,7 @@ void EngineLoop::add_prompt_chunks() {
   }
   const std::span<std::int32_t> take(take_.data(), pending_.size());
   plan_prompt_tokens(pending_, room, take);
+  paced_first_ = generating > 0 && paced_prompt_waited(pending_, take);
   for (std::size_t j = 0; j < pending_.size(); ++j) {
     const std::int32_t id = prefill_order_[j];
     Slot& s = slots_[static_cast<std::size_t>(id)];

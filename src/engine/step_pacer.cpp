@@ -10,7 +10,7 @@ constexpr double kAlpha = 0.25;  // weight of the newest step in the prompt toke
 // The generation step's floor: a faster step is taken at once, a slower one moves it a little
 // (a machine or a context that really got slower still lifts it within a few dozen steps).
 constexpr double kRise = 0.05;
-constexpr std::int32_t kMinSample = 8;  // fewer prompt tokens say too little about their cost
+constexpr std::int32_t kMinSample = 1;  // a step with prompt tokens tells their cost, however few
 
 double ewma(double old, double sample) {
   return old == 0.0 ? sample : old + kAlpha * (sample - old);
@@ -81,24 +81,43 @@ void plan_prompt_tokens(std::span<const PendingPrompt> prompts, const PromptRoom
   std::int32_t budget = room.budget;
   std::int32_t paced = room.paced;
   const std::int32_t per_prompt = beside ? room.chunk : budget;
-  bool whole_taken = false;
-  for (std::size_t i = 0; i < prompts.size(); ++i) {
-    take[i] = 0;
-    const PendingPrompt& p = prompts[i];
-    std::int32_t t = std::min({p.remaining, budget, per_prompt});
-    if (t <= 0)
-      continue;
-    if (beside && p.paced) {
-      t = std::min(t, paced);
-    } else if (beside) {
-      if (whole_taken && t > paced)
+  bool whole_taken = room.paced_first;  // then no short prompt goes in beyond the budget
+  std::fill(take.begin(), take.begin() + static_cast<std::ptrdiff_t>(prompts.size()), 0);
+  // Beside generation, one kind of prompt is planned before the other: short prompts first
+  // (they spend the pacer's budget before a paced prompt, however old, gets the rest: a step
+  // never carries both a whole short prompt and a paced prompt's full share), or, when
+  // room.paced_first, paced ones.
+  for (int pass = beside ? 0 : 1; pass < 2; ++pass) {
+    const bool paced_pass = (pass == 1) != room.paced_first;
+    for (std::size_t i = 0; i < prompts.size(); ++i) {
+      const PendingPrompt& p = prompts[i];
+      if (beside && p.paced != paced_pass)
         continue;
-      whole_taken = true;
+      std::int32_t t = std::min({p.remaining, budget, per_prompt});
+      if (t <= 0)
+        continue;
+      if (beside && p.paced) {
+        t = std::min(t, paced);
+      } else if (beside) {
+        if (whole_taken && t > paced)
+          continue;
+        whole_taken = true;
+      }
+      paced = std::max(paced - t, 0);
+      budget -= t;
+      take[i] = t;
     }
-    paced = std::max(paced - t, 0);
-    budget -= t;
-    take[i] = t;
   }
+}
+
+bool paced_prompt_waited(std::span<const PendingPrompt> prompts,
+                         std::span<const std::int32_t> take) {
+  bool short_taken = false, paced_waited = false;
+  for (std::size_t i = 0; i < prompts.size(); ++i) {
+    short_taken = short_taken || (!prompts[i].paced && take[i] > 0);
+    paced_waited = paced_waited || (prompts[i].paced && take[i] == 0);
+  }
+  return short_taken && paced_waited;
 }
 
 }  // namespace troupe::engine

@@ -7,14 +7,15 @@
 // has decoded: the generation step as a floor (the quiet step the streams see when no prompt
 // is in flight: a faster sample lowers it at once, a slower one lifts it slowly), the prompt
 // token's cost as what a mixed step took beyond that floor (the dearer of a moving average and
-// the last step). While g
-// sequences generate, a step may take about `stretch` times a quiet generation step: the
-// prompt tokens it may add are (stretch - 1) * gen_step(g) / token_cost, at least
-// `min_tokens` so that a prompt always progresses. A token budget (n_batch, chunk size) still
-// caps it. Before any generation step has been seen, a step beside generating sequences
-// carries no prompt tokens (one such step measures it; a server that starts under a stream of
-// long prompts would otherwise never see one); before any prompt token's cost has been seen,
-// the pacer does not limit prompts.
+// the last step; a step of a few prompt tokens counts too: late in a long prompt, where each
+// token attends to all before it, a token in a small piece costs several times what it costs
+// in a large one, and those are the steps the budget is for). While g sequences generate, a step
+// may take about `stretch` times a quiet generation step: the prompt tokens it may add are (stretch
+// - 1) * gen_step(g) / token_cost, at least `min_tokens` (4) so that a prompt always progresses. A
+// token budget (n_batch, chunk size) still caps it. Before any generation step has been seen, a
+// step beside generating sequences carries no prompt tokens (one such step measures it; a server
+// that starts under a stream of long prompts would otherwise never see one); before any prompt
+// token's cost has been seen, the pacer does not limit prompts.
 //
 // The prompt's own time to first token is what this trades: the same prompt tokens spread over
 // more steps, each also carrying the generating sequences' tokens.
@@ -33,7 +34,7 @@ class StepPacer {
   static constexpr std::int32_t kMaxGenerating = 64;
 
   // stretch: 0 turns pacing off (prompt_budget returns its cap); otherwise >= 1.
-  explicit StepPacer(double stretch = 0.0, std::int32_t min_tokens = 16);
+  explicit StepPacer(double stretch = 0.0, std::int32_t min_tokens = 4);
 
   // A decoded step: `generating` sequences' tokens plus `prompt` prompt tokens took `us`.
   void record(std::int32_t generating, std::int32_t prompt, double us);
@@ -68,15 +69,23 @@ struct PromptRoom {
   std::int32_t budget = 0;      // the step's tokens left after theirs (n_batch - generating)
   std::int32_t paced = 0;       // StepPacer::prompt_budget(generating, budget)
   std::int32_t chunk = 0;       // at most this many of one prompt while others generate
+  // Paced prompts before short ones, and no short one beyond the pacer's budget: the step
+  // after one where a short prompt left a paced one nothing (paced_prompt_waited()), so
+  // that a run of short prompts cannot starve a long one.
+  bool paced_first = false;
 };
 
 // The tokens each pending prompt (oldest admission first) puts into the next step, into
 // `take` (as long as `prompts`). With none generating, nobody waits: prompts fill the budget.
-// Beside generating sequences a prompt gets at most one chunk; a paced prompt only what is
-// left of the pacer's budget; a short one goes in whole, but only the first of the step goes
-// in regardless of that budget (more of them at once would add up to a long prompt's stall:
-// the others wait for a later step).
+// Beside generating sequences a prompt gets at most one chunk; a short one goes in whole, but
+// only the first of the step goes in regardless of the pacer's budget (more of them at once
+// would add up to a long prompt's stall: the others wait for a later step); a paced prompt
+// gets what the short ones left of that budget, whichever is older, unless room.paced_first.
 void plan_prompt_tokens(std::span<const PendingPrompt> prompts, const PromptRoom& room,
                         std::span<std::int32_t> take);
+// Whether that plan took a short prompt while a paced one got nothing: the next step's
+// PromptRoom::paced_first.
+bool paced_prompt_waited(std::span<const PendingPrompt> prompts,
+                         std::span<const std::int32_t> take);
 
 }  // namespace troupe::engine

@@ -35,9 +35,10 @@ TEST(StepPacer, BudgetKeepsTheStepWithinTheStretch) {
   EXPECT_DOUBLE_EQ(p.prompt_token_us(), 1'000.0);
   // (4 - 1) * 10 ms of prompt at 1 ms a token: a 40 ms step, four times a 10 ms one.
   EXPECT_EQ(p.prompt_budget(4, 500), 30);
-  EXPECT_EQ(calibrated(2.0).prompt_budget(4, 500), 16);  // 10 tokens: raised to the minimum
-  EXPECT_EQ(p.prompt_budget(4, 20), 20);                 // the token budget still caps it
-  EXPECT_EQ(p.prompt_budget(4, 8), 8);                   // even below the minimum
+  EXPECT_EQ(calibrated(2.0).prompt_budget(4, 500), 10);
+  EXPECT_EQ(calibrated(1.2).prompt_budget(4, 500), 4);  // 2 tokens: raised to the minimum
+  EXPECT_EQ(p.prompt_budget(4, 20), 20);                // the token budget still caps it
+  EXPECT_EQ(p.prompt_budget(4, 3), 3);                  // even below the minimum
 }
 
 TEST(StepPacer, UnseenSequenceCountsUseTheNearestSeen) {
@@ -55,9 +56,14 @@ TEST(StepPacer, LearnsFromMixedStepsAndFollowsChanges) {
   for (int i = 0; i < 40; ++i)
     p.record(4, 30, 10'000.0 + 30 * 2'000.0);
   EXPECT_NEAR(p.prompt_token_us(), 2'000.0, 1.0);
-  EXPECT_EQ(p.prompt_budget(4, 500), 16);  // 15 tokens: the minimum
-  // Too few prompt tokens to say anything, and nonsense, change nothing.
-  p.record(4, 3, 1e9);
+  EXPECT_EQ(p.prompt_budget(4, 500), 15);
+  // A step of a few prompt tokens counts too (late in a long prompt they are the dearest).
+  StepPacer few = calibrated(4.0);
+  for (int i = 0; i < 40; ++i)
+    few.record(4, 3, 10'000.0 + 3 * 5'000.0);
+  EXPECT_NEAR(few.prompt_token_us(), 5'000.0, 1.0);
+  EXPECT_EQ(few.prompt_budget(4, 500), 6);
+  // Nonsense changes nothing.
   p.record(4, 30, -1.0);
   p.record(-1, 0, 5.0);
   EXPECT_NEAR(p.prompt_token_us(), 2'000.0, 1.0);
@@ -90,7 +96,7 @@ TEST(StepPacer, AStretchBelowOneIsOne) {
   EXPECT_TRUE(p.enabled());
   p.record(2, 0, 10'000.0);
   p.record(0, 100, 110'000.0);
-  EXPECT_EQ(p.prompt_budget(2, 500), 16);  // no room beyond the minimum
+  EXPECT_EQ(p.prompt_budget(2, 500), 4);  // no room beyond the minimum
 }
 
 // The tokens plan_prompt_tokens gives each prompt of `prompts`.
@@ -125,13 +131,35 @@ TEST(PlanPromptTokens, OneShortPromptGoesInWholeAndMoreOnlyWithinTheBudget) {
   EXPECT_EQ(plan({{20, false}, {100, false}, {5, false}}, {4, 508, 30, 128}), (Takes{20, 0, 5}));
   // Before the pacer measured a generation step (budget 0) the first still goes whole.
   EXPECT_EQ(plan({{100, false}, {100, false}}, {4, 508, 0, 128}), (Takes{100, 0}));
-  // A paced prompt ahead of it spent the budget: the short one still goes, being the first
-  // short one of the step.
-  EXPECT_EQ(plan({{400, true}, {100, false}}, {4, 508, 30, 128}), (Takes{30, 100}));
+  // A short prompt spends the budget of a paced one even when that one is older: the step
+  // carries the short prompt alone, not the short prompt and the paced share on top.
+  EXPECT_EQ(plan({{400, true}, {100, false}}, {4, 508, 30, 128}), (Takes{0, 100}));
+  EXPECT_EQ(plan({{400, true}, {10, false}}, {4, 508, 30, 128}), (Takes{20, 10}));
   // A short prompt spends the budget of a paced one behind it.
   EXPECT_EQ(plan({{100, false}, {400, true}}, {4, 508, 30, 128}), (Takes{100, 0}));
   // Pacing off: both whole.
   EXPECT_EQ(plan({{100, false}, {100, false}}, {4, 508, 508, 128}), (Takes{100, 100}));
+}
+
+TEST(PlanPromptTokens, AfterAPacedPromptWaitedItGoesFirst) {
+  const std::vector<PendingPrompt> both{{400, true}, {100, false}};
+  Takes take = plan(both, {4, 508, 30, 128});
+  ASSERT_EQ(take, (Takes{0, 100}));
+  EXPECT_TRUE(paced_prompt_waited(both, take));
+  // The next step: the paced prompt takes its budget, the short one only fits what is left.
+  PromptRoom next{4, 508, 30, 128};
+  next.paced_first = true;
+  take = plan({{400, true}, {100, false}}, next);
+  EXPECT_EQ(take, (Takes{30, 0}));
+  EXPECT_FALSE(paced_prompt_waited(both, take));
+  EXPECT_EQ(plan({{400, true}, {5, false}}, next), (Takes{30, 0}));
+  next.paced = 40;
+  EXPECT_EQ(plan({{400, true}, {5, false}}, next), (Takes{40, 0}));
+  next.chunk = 20;
+  EXPECT_EQ(plan({{400, true}, {5, false}}, next), (Takes{20, 5}));
+  // Nothing waited when no short prompt was taken, or no paced one was pending.
+  EXPECT_FALSE(paced_prompt_waited(both, Takes{30, 0}));
+  EXPECT_FALSE(paced_prompt_waited(std::vector<PendingPrompt>{{100, false}}, Takes{100}));
 }
 
 TEST(PlanPromptTokens, TheStepsTokenBudgetCapsEverything) {
