@@ -14,7 +14,9 @@
 //
 //   constrained_whole/V/M  one sample whose first draw is rejected, the grammar then applied to
 //                          the whole vocabulary (SamplerPath::whole_vocabulary: the old path)
-//   constrained_top_k/V/M  the same sample with the top-k search (the default path)
+//   constrained_top_k/V/M  the same sample with the top-k search
+//   constrained_by_byte/V/M  the same with the model's FirstByteIndex (the default path for a
+//                          schema's grammar: only tokens whose first character passes)
 //   grammar_apply/V/N      llama.cpp's grammar applied to N tokens in one call (per-call costs)
 //
 // V: 0 = Llama 2's 32k vocabulary (ggml-vocab-llama-spm.gguf, the size of the benchmarks'
@@ -178,8 +180,14 @@ engine::SamplingParams mode_params(int mode) {
 
 // One sample per iteration from the same grammar state: a fresh Sampler on a clone of the
 // parsed grammar, built outside the timing.
-void constrained(benchmark::State& state, engine::SamplerPath path, const char* prefix) {
+void constrained(benchmark::State& state, engine::SamplerPath path, const char* prefix,
+                 bool by_first_byte = false) {
   const auto* v = vocab(static_cast<int>(state.range(0)));
+  static const engine::FirstByteIndex spm_bytes = engine::FirstByteIndex::of(vocab(0));
+  static const engine::FirstByteIndex bpe_bytes = engine::FirstByteIndex::of(vocab(1));
+  const engine::FirstByteIndex* index = nullptr;
+  if (by_first_byte)
+    index = state.range(0) == 0 ? &spm_bytes : &bpe_bytes;
   const std::int32_t n = llama_vocab_n_tokens(v);
   const auto parsed = profile_at(v, prefix);
   const auto ring = logit_ring(n);
@@ -190,7 +198,7 @@ void constrained(benchmark::State& state, engine::SamplerPath path, const char* 
   for (auto _ : state) {
     state.PauseTiming();
     engine::Sampler s(params, n, {}, 4096, engine::SamplerPtr(llama_sampler_clone(parsed.get())),
-                      {}, path);
+                      {}, path, index, engine::FirstByteCheck::all_bytes);
     const auto& logits = ring[i++ % ring.size()];
     state.ResumeTiming();
     benchmark::DoNotOptimize(s.sample(logits.data(), nullptr, scratch, out));
@@ -218,12 +226,24 @@ void constrained_whole_date(benchmark::State& state) {
 void constrained_top_k_date(benchmark::State& state) {
   constrained(state, engine::SamplerPath::automatic, kPrefixDate);
 }
+void constrained_by_byte(benchmark::State& state) {
+  constrained(state, engine::SamplerPath::automatic, kPrefix, true);
+}
+void constrained_by_byte_bio(benchmark::State& state) {
+  constrained(state, engine::SamplerPath::automatic, kPrefixBio, true);
+}
+void constrained_by_byte_date(benchmark::State& state) {
+  constrained(state, engine::SamplerPath::automatic, kPrefixDate, true);
+}
 BENCHMARK(constrained_whole)->ArgsProduct({{0, 1}, {0, 1}})->Unit(benchmark::kMicrosecond);
 BENCHMARK(constrained_top_k)->ArgsProduct({{0, 1}, {0, 1}})->Unit(benchmark::kMicrosecond);
 BENCHMARK(constrained_whole_bio)->ArgsProduct({{0, 1}, {0, 1}})->Unit(benchmark::kMicrosecond);
 BENCHMARK(constrained_top_k_bio)->ArgsProduct({{0, 1}, {0, 1}})->Unit(benchmark::kMicrosecond);
 BENCHMARK(constrained_whole_date)->ArgsProduct({{0, 1}, {0, 1}})->Unit(benchmark::kMicrosecond);
 BENCHMARK(constrained_top_k_date)->ArgsProduct({{0, 1}, {0, 1}})->Unit(benchmark::kMicrosecond);
+BENCHMARK(constrained_by_byte)->ArgsProduct({{0, 1}, {0, 1}})->Unit(benchmark::kMicrosecond);
+BENCHMARK(constrained_by_byte_bio)->ArgsProduct({{0, 1}, {0, 1}})->Unit(benchmark::kMicrosecond);
+BENCHMARK(constrained_by_byte_date)->ArgsProduct({{0, 1}, {0, 1}})->Unit(benchmark::kMicrosecond);
 
 // llama.cpp's grammar on N random tokens in one call, inside the name's pattern: whether a
 // few large calls cost less per token than many small ones.

@@ -427,7 +427,8 @@ void EngineLoop::admit(AdmitSequence& a) {
   s.generated = 0;
   s.stop = std::move(a.stop);
   s.sampler.emplace(a.sampling, model_.n_vocab(), a.prompt, n_ctx_seq_, std::move(a.grammar),
-                    std::move(a.dry));
+                    std::move(a.dry), SamplerPath::automatic, model_.first_bytes(),
+                    a.grammar_first_bytes);
   s.sink = std::move(a.sink);
   prefill_order_.push_back(id);
   ++active_;

@@ -373,6 +373,8 @@ asio::awaitable<TokenStream> Coordinator::generate(Task task) {
   SubmitSequence s =
       make_submission(task, std::move(prompt.value()), std::move(writer), std::move(parser));
   s.admit.grammar = std::move(grammar);
+  if (s.admit.grammar)
+    s.admit.grammar_first_bytes = first_byte_check(*task.sampling.grammar);
   s.admit.dry = std::move(dry);
   admission_.tell(std::move(s));
   co_return std::move(stream);

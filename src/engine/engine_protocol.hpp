@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "actor/reply.hpp"
+#include "engine/first_byte_index.hpp"
 #include "engine/llama_handles.hpp"
 #include "engine/sequence_protocol.hpp"
 #include "engine/task.hpp"
@@ -32,7 +33,10 @@ struct AdmitSequence {
   std::vector<Token> prompt;
   SamplingParams sampling;
   SamplerPtr grammar;  // owned; null: unconstrained
-  SamplerPtr dry;      // owned; null: no DRY
+  // first_byte_check() of the grammar's spec: how the engine may narrow its checks by the
+  // model's FirstByteIndex.
+  FirstByteCheck grammar_first_bytes = FirstByteCheck::off;
+  SamplerPtr dry;  // owned; null: no DRY
   // max_tokens, min_tokens and ignore_eos end the sequence in the engine (sequence_end());
   // the stop strings are the SequenceActor's.
   StopParams stop;

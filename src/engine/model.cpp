@@ -51,6 +51,8 @@ LlamaModel::LlamaModel(ModelPtr model) : model_(std::move(model)) {
     append_piece(t, piece);
     max_piece_bytes_ = std::max<std::int32_t>(max_piece_bytes_, static_cast<int>(piece.size()));
   }
+  if (!embedding_only())
+    first_bytes_ = std::make_unique<FirstByteIndex>(FirstByteIndex::of(vocab_));
 }
 
 PlacementReport LlamaModel::placement_report(const PlacementOptions& placement,

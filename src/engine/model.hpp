@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/first_byte_index.hpp"
 #include "engine/llama_handles.hpp"
 #include "engine/placement.hpp"
 #include "engine/task.hpp"
@@ -43,6 +44,8 @@ class LlamaModel final : public TokenText {
   // Bytes of the longest token piece: a text of B bytes has at least B / this many tokens.
   std::int32_t max_piece_bytes() const noexcept { return max_piece_bytes_; }
   const std::vector<Token>& eog_tokens() const noexcept { return eog_tokens_; }
+  // The vocabulary by first byte, for grammar checks (null for an embedding-only model).
+  const FirstByteIndex* first_bytes() const noexcept { return first_bytes_.get(); }
   // An encoder-only embedding model (BERT and its kin, T5's encoder): it has no language-model
   // head, so it serves embeddings (or rerank scores) and never generates.
   bool embedding_only() const;
@@ -79,6 +82,7 @@ class LlamaModel final : public TokenText {
   std::int32_t max_piece_bytes_ = 1;
   std::vector<Token> eog_tokens_;
   std::vector<bool> is_eog_;
+  std::unique_ptr<FirstByteIndex> first_bytes_;
 };
 
 }  // namespace troupe::engine

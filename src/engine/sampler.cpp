@@ -14,6 +14,15 @@
 #include "engine/sampler_simd.hpp"
 
 namespace troupe::engine {
+
+// Which tokens the grammar's verdict on the one-byte tokens leaves as candidates: those whose
+// FirstByteIndex group passed.
+struct FirstBytePass {
+  const std::uint16_t* groups = nullptr;  // null: every token
+  std::array<bool, FirstByteIndex::kGroups> pass{};
+  bool operator()(int i) const { return groups == nullptr || pass[groups[i]]; }
+};
+
 namespace {
 
 using simd::neg_inf;
@@ -82,10 +91,11 @@ constexpr std::uint64_t any_key = ~std::uint64_t{0};
 
 // Keys of every allowed token with logit >= threshold (and key < below), in index order.
 std::int32_t collect(const float* logits, std::int32_t n, const std::vector<Token>* suppress,
-                     float threshold, std::uint64_t* keys, std::uint64_t below = any_key) {
+                     float threshold, std::uint64_t* keys, std::uint64_t below = any_key,
+                     const FirstBytePass* first = nullptr) {
   std::int32_t c = 0;
   simd::for_each_at_least(logits, n, threshold, [&](int i) {
-    if (is_suppressed(suppress, i))
+    if (is_suppressed(suppress, i) || (first && !(*first)(i)))
       return;
     const std::uint64_t key = candidate_key(logits[i], i);
     if (key < below)
@@ -512,7 +522,8 @@ SamplerPtr make_dry_sampler(const llama_vocab* vocab, const SamplingParams& p, s
 
 Sampler::Sampler(const SamplingParams& params, std::int32_t n_vocab,
                  const std::vector<Token>& prompt, std::int32_t n_ctx, SamplerPtr grammar,
-                 SamplerPtr dry, SamplerPath path)
+                 SamplerPtr dry, SamplerPath path, const FirstByteIndex* first_bytes,
+                 FirstByteCheck check)
     : grammar_(std::move(grammar)),
       rng_(seed_of(params)),
       n_vocab_(n_vocab),
@@ -523,6 +534,11 @@ Sampler::Sampler(const SamplingParams& params, std::int32_t n_vocab,
   temperature_ = k.temperature;
   filtered_ = (k.top_k > 0 && k.top_k < n_vocab) || k.top_p < 1.0f || k.min_p > 0.0f;
   whole_vocabulary_ = path == SamplerPath::whole_vocabulary;
+  if (grammar_ && !whole_vocabulary_ && check != FirstByteCheck::off && first_bytes &&
+      first_bytes->n_vocab() == n_vocab) {
+    first_bytes_ = first_bytes;
+    non_ascii_by_byte_ = check == FirstByteCheck::all_bytes;
+  }
   if (!needs_chain(params, k) && path != SamplerPath::chain) {
     mode_ = k.temperature <= 0.0f ? Mode::greedy : Mode::fast;
     return;
@@ -614,16 +630,34 @@ SampleStatus Sampler::constrain(const float* logits, const std::vector<Token>* s
                                 SamplerScratch& scratch, Token& token) {
   const bool top_k = mode_ == Mode::greedy ||
                      (mode_ == Mode::fast && filter_.top_k > 0 && filter_.top_k < n_vocab_);
-  if (top_k && !whole_vocabulary_)
-    return constrain_top_k(logits, suppress, scratch, token);
-  auto& data = scratch.data;
-  for (Token i = 0; i < n_vocab_; ++i)
-    data[static_cast<std::size_t>(i)] = {i, logits[i], 0.0f};
-  llama_token_data_array arr{data.data(), data.size(), -1, false};
-  llama_sampler_apply(grammar_.get(), &arr);  // sets the rejected tokens' logits to -inf
+  // By first byte: only the tokens whose first byte passed are checked. The whole pass and,
+  // where few pass (a digit, a quote), the search take them from a copy of their logits; the
+  // search skips the others where many pass (a letter), cheaper than copying.
+  FirstBytePass first;
+  const std::size_t n_first = first_bytes_ ? probe_first_bytes(scratch, first) : 0;
+  const bool gather =
+      first_bytes_ && (!top_k || n_first <= static_cast<std::size_t>(n_vocab_ / 16));
+  const std::size_t n = gather ? first_byte_candidates(logits, scratch, first) : 0;
   float* masked = scratch.masked.data();
-  for (Token i = 0; i < n_vocab_; ++i)
-    masked[i] = data[static_cast<std::size_t>(i)].logit;
+  if (top_k && !whole_vocabulary_) {
+    if (gather)
+      return constrain_top_k(masked, suppress, scratch, token, nullptr);
+    return constrain_top_k(logits, suppress, scratch, token, first_bytes_ ? &first : nullptr);
+  }
+  auto& data = scratch.data;
+  if (first_bytes_) {
+    llama_token_data_array arr{data.data(), n, -1, false};
+    llama_sampler_apply(grammar_.get(), &arr);  // sets the rejected tokens' logits to -inf
+    for (std::size_t j = 0; j < n; ++j)
+      masked[data[j].id] = data[j].logit;
+  } else {
+    for (Token i = 0; i < n_vocab_; ++i)
+      data[static_cast<std::size_t>(i)] = {i, logits[i], 0.0f};
+    llama_token_data_array arr{data.data(), data.size(), -1, false};
+    llama_sampler_apply(grammar_.get(), &arr);  // sets the rejected tokens' logits to -inf
+    for (Token i = 0; i < n_vocab_; ++i)
+      masked[i] = data[static_cast<std::size_t>(i)].logit;
+  }
   Token held_back = -1;
   for (Token t : tokens_of(suppress)) {
     if (masked[t] != neg_inf)
@@ -653,7 +687,8 @@ SampleStatus Sampler::constrain(const float* logits, const std::vector<Token>* s
 // whole-vocabulary path adds when fewer than k are allowed, which weigh nothing in top_p, min_p or
 // the draw.
 SampleStatus Sampler::constrain_top_k(const float* logits, const std::vector<Token>* suppress,
-                                      SamplerScratch& scratch, Token& token) {
+                                      SamplerScratch& scratch, Token& token,
+                                      const FirstBytePass* first) {
   const std::int32_t k = mode_ == Mode::greedy ? 1 : filter_.top_k;
   std::array<float, 4> cut{};
   const int n_cut = chunk_thresholds(logits, n_vocab_, scratch.weights.data(), cut);
@@ -664,7 +699,7 @@ SampleStatus Sampler::constrain_top_k(const float* logits, const std::vector<Tok
     // A chunk: the logits at or above the threshold not checked yet (the last: all the rest).
     const float t =
         i < n_cut ? cut[static_cast<std::size_t>(i)] : std::numeric_limits<float>::lowest();
-    const std::int32_t c = collect(logits, n_vocab_, suppress, t, keys, below);
+    const std::int32_t c = collect(logits, n_vocab_, suppress, t, keys, below, first);
     if (c == 0)
       continue;
     n_allowed = check_chunk({keys, static_cast<std::size_t>(c)}, scratch, n_allowed);
@@ -677,7 +712,7 @@ SampleStatus Sampler::constrain_top_k(const float* logits, const std::vector<Tok
     return no_allowed_token(logits, suppress, token);
   std::uint64_t* allowed = scratch.allowed.data();
   if (mode_ == Mode::greedy) {
-    token = greedy_allowed(logits, suppress, scratch, n_allowed, below);
+    token = greedy_allowed(logits, suppress, scratch, n_allowed, below, first);
     return SampleStatus::ok;
   }
   const std::int32_t c = std::min(n_allowed, k);
@@ -693,14 +728,14 @@ SampleStatus Sampler::constrain_top_k(const float* logits, const std::vector<Tok
 // sees a tie, so when the best is +0 the unchecked -0 tokens (keys below `below`) are
 // checked too.
 Token Sampler::greedy_allowed(const float* logits, const std::vector<Token>* suppress,
-                              SamplerScratch& scratch, std::int32_t n_allowed,
-                              std::uint64_t below) {
+                              SamplerScratch& scratch, std::int32_t n_allowed, std::uint64_t below,
+                              const FirstBytePass* first) {
   std::uint64_t* allowed = scratch.allowed.data();
   const std::uint64_t best = *std::max_element(allowed, allowed + n_allowed);
   if (std::bit_cast<std::uint32_t>(key_logit(best)) != 0u)
     return key_token(best);
   std::uint64_t* keys = scratch.keys.data();
-  const std::int32_t c = collect(logits, n_vocab_, suppress, -0.0f, keys, below);
+  const std::int32_t c = collect(logits, n_vocab_, suppress, -0.0f, keys, below, first);
   if (c > 0)
     n_allowed = check_chunk({keys, static_cast<std::size_t>(c)}, scratch, n_allowed);
   Token out = key_token(best);
@@ -736,6 +771,53 @@ bool Sampler::settled(std::uint64_t* allowed, std::int32_t n, float bound, std::
   const std::int32_t lo = top_p_cut(allowed, n, m, p * known);
   const std::int32_t hi = top_p_cut(allowed, n, m, p * most * (1.0 + 1e-9));
   return (lo == hi && hi <= n) || (under_floor && lo >= n);
+}
+
+// The grammar's verdict on the one-byte tokens (FirstByteIndex) into `first`: which groups of
+// tokens can be allowed at all (nothing the grammar allows is left out); returns how many
+// tokens those groups hold.
+std::size_t Sampler::probe_first_bytes(SamplerScratch& scratch, FirstBytePass& first) {
+  const FirstByteIndex& index = *first_bytes_;
+  auto& data = scratch.data;
+  const auto probes = index.probes();
+  for (std::size_t i = 0; i < probes.size(); ++i)
+    data[i] = {probes[i], 0.0f, 0.0f};
+  llama_token_data_array arr{data.data(), probes.size(), -1, false};
+  llama_sampler_apply(grammar_.get(), &arr);  // sets the rejected tokens' logits to -inf
+  first.groups = index.groups();
+  first.pass.fill(false);
+  first.pass[FirstByteIndex::kAlways] = true;
+  std::size_t count = index.always_checked().size();
+  for (std::size_t i = 0; i < probes.size(); ++i) {
+    const unsigned char c = index.probe_byte(i);
+    first.pass[c] = data[i].logit != neg_inf || (c >= 0x80 && !non_ascii_by_byte_);
+    count += first.pass[c] ? index.starting_with(c).size() : 0;
+  }
+  return count;
+}
+
+// The tokens `first` passes: scratch.masked gets their logits and -inf everywhere else,
+// scratch.data the same tokens with their logits; returns how many.
+std::size_t Sampler::first_byte_candidates(const float* logits, SamplerScratch& scratch,
+                                           const FirstBytePass& first) {
+  const FirstByteIndex& index = *first_bytes_;
+  auto& data = scratch.data;
+  float* masked = scratch.masked.data();
+  std::fill(masked, masked + n_vocab_, neg_inf);
+  std::size_t n = 0;
+  const auto add = [&](Token t) {
+    data[n++] = {t, logits[t], 0.0f};
+    masked[t] = logits[t];
+  };
+  for (Token t : index.always_checked())
+    add(t);
+  for (unsigned c = 1; c < 256; ++c) {
+    if (first.pass[c]) {
+      for (Token t : index.starting_with(static_cast<unsigned char>(c)))
+        add(t);
+    }
+  }
+  return n;
 }
 
 // Applies the grammar to `keys` in one call and appends those it allows to scratch.allowed

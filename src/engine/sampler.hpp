@@ -39,7 +39,10 @@
 // 1024, 4096, then the rest of the vocabulary at once), and stops once k of them pass or
 // once those found settle top_p's cut and min_p's floor: the same token and the same random
 // draws as a check of the whole vocabulary, which the chain path still does (its penalties
-// and biases act before top_k).
+// and biases act before top_k). Either way, for a grammar that matches text only
+// (first_byte_check()), the grammar first sees the one-byte tokens, and only the tokens whose
+// first byte it allowed are candidates (FirstByteIndex): at a position that allows a few
+// characters (a digit, a quote) that is a few hundred tokens, not the vocabulary.
 //
 // Logprobs are those of the model's own distribution (softmax of the raw logits), as OpenAI
 // reports them, whatever the filters and the grammar did.
@@ -53,9 +56,11 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
+#include "engine/first_byte_index.hpp"
 #include "engine/llama_handles.hpp"
 #include "engine/sequence_protocol.hpp"
 #include "engine/task.hpp"
@@ -116,6 +121,18 @@ std::optional<Error> check_grammar_spec(const GrammarSpec& g, std::int32_t n_voc
 // A non-lazy grammar with a `prefill` has read the tokens of that text already.
 Result<SamplerPtr> make_grammar_sampler(const llama_vocab* vocab, const GrammarSpec& g);
 
+// What a GBNF says about checking it by first byte (FirstByteIndex): whether it names tokens
+// ('<' or '!' outside literals, classes and comments, where llama.cpp's parser reads a token
+// reference), and whether a negated class excludes a non-ASCII character.
+struct GbnfTraits {
+  bool names_tokens = false;
+  bool negates_non_ascii = false;
+};
+GbnfTraits gbnf_traits(std::string_view gbnf);
+// How a grammar from `g` may be checked by first byte: off when it names tokens or is lazy (a
+// lazy one allows everything until its trigger).
+FirstByteCheck first_byte_check(const GrammarSpec& g);
+
 // Compiled grammars by spec, least recently used evicted: a schema or tool set seen before
 // costs a clone of its parsed grammar (tens of microseconds) instead of a parse.
 // Thread-safety: none; one thread (the coordinator's tokenizer thread) owns it.
@@ -168,14 +185,19 @@ enum class SampleStatus : std::uint8_t {
   grammar_failed,  // the grammar allows no token at all (or llama.cpp refused the token)
 };
 
+struct FirstBytePass;  // sampler.cpp's
+
 class Sampler {
  public:
   // `prompt` primes the chain's penalties and DRY; `n_ctx` is the sequence's context size;
   // `grammar` (may be null) constrains the output; `dry` is make_dry_sampler(params) (null
-  // when !uses_dry(params): precondition). The Sampler owns both from now on.
+  // when !uses_dry(params): precondition). The Sampler owns both from now on. `first_bytes`
+  // (may be null; must outlive the Sampler) narrows the grammar's checks by first byte as
+  // `check` says, which must be first_byte_check() of the grammar's spec (or less).
   Sampler(const SamplingParams& params, std::int32_t n_vocab, const std::vector<Token>& prompt,
           std::int32_t n_ctx, SamplerPtr grammar = {}, SamplerPtr dry = {},
-          SamplerPath path = SamplerPath::automatic);
+          SamplerPath path = SamplerPath::automatic, const FirstByteIndex* first_bytes = nullptr,
+          FirstByteCheck check = FirstByteCheck::off);
 
   // Samples one token from `logits` (n_vocab floats) into `out` (token, logprob, top).
   // `suppress` lists tokens that must not be chosen (EOG before min_tokens, or ignore_eos).
@@ -194,12 +216,16 @@ class Sampler {
   SampleStatus constrain(const float* logits, const std::vector<Token>* suppress,
                          SamplerScratch& scratch, Token& token);
   SampleStatus constrain_top_k(const float* logits, const std::vector<Token>* suppress,
-                               SamplerScratch& scratch, Token& token);
+                               SamplerScratch& scratch, Token& token, const FirstBytePass* first);
+  std::size_t probe_first_bytes(SamplerScratch& scratch, FirstBytePass& first);
+  std::size_t first_byte_candidates(const float* logits, SamplerScratch& scratch,
+                                    const FirstBytePass& first);
   std::int32_t check_chunk(std::span<const std::uint64_t> keys, SamplerScratch& scratch,
                            std::int32_t n_allowed);
   bool settled(std::uint64_t* allowed, std::int32_t n, float bound, std::int32_t k) const;
   Token greedy_allowed(const float* logits, const std::vector<Token>* suppress,
-                       SamplerScratch& scratch, std::int32_t n_allowed, std::uint64_t below);
+                       SamplerScratch& scratch, std::int32_t n_allowed, std::uint64_t below,
+                       const FirstBytePass* first);
   SampleStatus no_allowed_token(const float* logits, const std::vector<Token>* suppress,
                                 Token& token);
   void fill_logprobs(const float* logits, SamplerScratch& scratch, SampledToken& out) const;
@@ -209,7 +235,9 @@ class Sampler {
   SamplerPtr grammar_;
   FilterSpec filter_;
   bool filtered_ = false;
-  bool whole_vocabulary_ = false;  // SamplerPath::whole_vocabulary
+  bool whole_vocabulary_ = false;                // SamplerPath::whole_vocabulary
+  const FirstByteIndex* first_bytes_ = nullptr;  // null: no narrowing
+  bool non_ascii_by_byte_ = false;               // FirstByteCheck::all_bytes
   float temperature_ = 1.0f;
   SamplerRng rng_;
   std::int32_t n_vocab_;

@@ -103,6 +103,55 @@ Result<SamplerPtr> make_grammar_sampler(const llama_vocab* vocab, const GrammarS
   return s;
 }
 
+GbnfTraits gbnf_traits(std::string_view gbnf) {
+  // Where llama.cpp's GBNF parser reads a token reference: '<' or '!' outside string literals,
+  // character classes and comments (both literals end at their first unescaped delimiter).
+  // Inside a negated class, a byte of 0x80 or more, or an escape that can stand for one
+  // (\xHH from \x80, \u, \U), is a non-ASCII character it excludes.
+  GbnfTraits out;
+  enum class At : std::uint8_t { rule, literal, char_class, comment } at = At::rule;
+  bool negated = false;
+  for (std::size_t i = 0; i < gbnf.size(); ++i) {
+    const auto c = static_cast<unsigned char>(gbnf[i]);
+    switch (at) {
+      case At::rule:
+        if (c == '<' || c == '!')
+          out.names_tokens = true;
+        negated = c == '[' && i + 1 < gbnf.size() && gbnf[i + 1] == '^';
+        at = c == '"' ? At::literal : c == '[' ? At::char_class : c == '#' ? At::comment : at;
+        break;
+      case At::literal:
+      case At::char_class: {
+        const bool in_negation = at == At::char_class && negated;
+        if (c == '\\') {
+          const char e = i + 1 < gbnf.size() ? gbnf[i + 1] : '\0';
+          const char h = i + 2 < gbnf.size() ? gbnf[i + 2] : '0';
+          if (in_negation && (e == 'u' || e == 'U' || (e == 'x' && !(h >= '0' && h <= '7'))))
+            out.negates_non_ascii = true;
+          ++i;
+        } else if (c == static_cast<unsigned char>(at == At::literal ? '"' : ']')) {
+          at = At::rule;
+        } else if (in_negation && c >= 0x80) {
+          out.negates_non_ascii = true;
+        }
+        break;
+      }
+      case At::comment:
+        if (c == '\n' || c == '\r')
+          at = At::rule;
+        break;
+    }
+  }
+  return out;
+}
+
+FirstByteCheck first_byte_check(const GrammarSpec& g) {
+  const GbnfTraits t = gbnf_traits(g.gbnf);
+  if (g.lazy || t.names_tokens)
+    return FirstByteCheck::off;
+  return t.negates_non_ascii ? FirstByteCheck::ascii : FirstByteCheck::all_bytes;
+}
+
 SamplerPtr GrammarCache::get(const llama_vocab* vocab, const GrammarSpec& g, Result<void>& error) {
   std::string key = g.gbnf;
   key += '\0';

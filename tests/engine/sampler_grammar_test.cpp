@@ -41,8 +41,13 @@ class SamplerGrammarTest : public ::testing::Test {
         std::filesystem::path(TROUPE_LLAMA_TESTDATA) / "vocab" / "ggml-vocab-llama-spm.gguf";
     model_.reset(llama_model_load_from_file(path.c_str(), p));
     ASSERT_TRUE(model_);
+    first_bytes_ = std::make_unique<FirstByteIndex>(FirstByteIndex::of(vocab()));
   }
-  static void TearDownTestSuite() { model_.reset(); }
+  static void TearDownTestSuite() {
+    first_bytes_.reset();
+    model_.reset();
+  }
+  static const FirstByteIndex* first_bytes() { return first_bytes_.get(); }
 
   static const llama_vocab* vocab() { return llama_model_get_vocab(model_.get()); }
   static std::int32_t n_vocab() { return llama_vocab_n_tokens(vocab()); }
@@ -80,6 +85,7 @@ class SamplerGrammarTest : public ::testing::Test {
   }
 
   static inline ModelPtr model_;
+  static inline std::unique_ptr<FirstByteIndex> first_bytes_;
 };
 
 SamplingParams params(float temperature, std::int32_t top_k, float top_p, float min_p,
@@ -110,15 +116,19 @@ struct WalkResult {
 };
 
 // Samples both paths step by step on the same logits until the grammar ends or fails; every
-// token and status must agree. `suppress` is passed at every step.
+// token and status must agree. `suppress` is passed at every step. `first_bytes` (may be
+// null) narrows the default path's checks; the reference checks the whole vocabulary.
 WalkResult walk(const llama_vocab* vocab, const char* gbnf, const SamplingParams& p,
-                std::uint32_t logit_seed, bool ties, const std::vector<Token>& suppress) {
+                std::uint32_t logit_seed, bool ties, const std::vector<Token>& suppress,
+                const FirstByteIndex* first_bytes = nullptr) {
   const std::int32_t n = llama_vocab_n_tokens(vocab);
   auto g1 = make_grammar_sampler(vocab, GrammarSpec{gbnf, false, {}, {}, {}});
   auto g2 = make_grammar_sampler(vocab, GrammarSpec{gbnf, false, {}, {}, {}});
   EXPECT_TRUE(g1 && g2);
   SamplerPtr probe(llama_sampler_clone(g1->get()));  // follows the walk: what was rejected
-  Sampler fast(p, n, {}, 4096, std::move(g1.value()));
+  const FirstByteCheck check = first_byte_check(GrammarSpec{gbnf, false, {}, {}, {}});
+  Sampler fast(p, n, {}, 4096, std::move(g1.value()), {}, SamplerPath::automatic, first_bytes,
+               check);
   Sampler whole(p, n, {}, 4096, std::move(g2.value()), {}, SamplerPath::whole_vocabulary);
   SamplerScratch s1(n), s2(n);
   std::mt19937 rng(logit_seed);
@@ -150,7 +160,8 @@ TEST_F(SamplerGrammarTest, GreedyPicksWhatTheWholeVocabularyCheckPicks) {
   int steps = 0, constrained = 0;
   for (std::uint32_t seed = 1; seed <= 5; ++seed) {
     for (bool ties : {false, true}) {
-      const auto r = walk(vocab(), kProfile, params(0.0f, 0, 1.0f, 0.0f, seed), seed, ties, {});
+      const auto r = walk(vocab(), kProfile, params(0.0f, 0, 1.0f, 0.0f, seed), seed, ties, {},
+                          seed % 2 ? first_bytes() : nullptr);
       EXPECT_GT(r.steps, 20) << "the walk reaches the patterns";
       steps += r.steps;
       constrained += r.constrained;
@@ -175,8 +186,11 @@ TEST_F(SamplerGrammarTest, TopKDrawsWhatTheWholeVocabularyCheckDraws) {
   for (const auto& f : filters) {
     for (std::uint32_t seed = 1; seed <= 2; ++seed) {
       const auto p = params(f.temperature, f.top_k, f.top_p, f.min_p, seed);
-      const auto r = walk(vocab(), kProfile, p, 100 + seed, seed % 2 == 0, {});
-      EXPECT_GT(r.steps, 20) << "top_k " << f.top_k << " seed " << seed;
+      for (const FirstByteIndex* index :
+           {static_cast<const FirstByteIndex*>(nullptr), first_bytes()}) {
+        const auto r = walk(vocab(), kProfile, p, 100 + seed, seed % 2 == 0, {}, index);
+        EXPECT_GT(r.steps, 20) << "top_k " << f.top_k << " seed " << seed;
+      }
     }
   }
 }
@@ -191,11 +205,14 @@ TEST_F(SamplerGrammarTest, SuppressedTokensAndTheHeldBackEndAgree) {
   for (std::uint32_t seed = 1; seed <= 3; ++seed) {
     for (float temperature : {0.0f, 0.8f}) {
       const auto p = params(temperature, 40, 0.95f, 0.05f, seed);
-      const auto r = walk(vocab(), kProfile, p, 200 + seed, seed % 3 == 0, suppress);
-      ended += r.last == SampleStatus::grammar_end;
+      for (const FirstByteIndex* index :
+           {static_cast<const FirstByteIndex*>(nullptr), first_bytes()}) {
+        const auto r = walk(vocab(), kProfile, p, 200 + seed, seed % 3 == 0, suppress, index);
+        ended += r.last == SampleStatus::grammar_end;
+      }
     }
   }
-  EXPECT_EQ(ended, 6) << "every walk ends with the grammar done and its EOG held back";
+  EXPECT_EQ(ended, 12) << "every walk ends with the grammar done and its EOG held back";
 }
 
 TEST_F(SamplerGrammarTest, AGrammarThatAllowsNothingFailsOnBothPaths) {
@@ -223,8 +240,9 @@ TEST_F(SamplerGrammarTest, AGrammarThatAllowsNothingFailsOnBothPaths) {
         if (sa == SampleStatus::ok)
           continue;
         EXPECT_EQ(sa, suppress_eos ? SampleStatus::grammar_end : SampleStatus::grammar_failed);
-        if (suppress_eos)
+        if (suppress_eos) {
           EXPECT_EQ(a.token, eos());
+        }
         break;
       }
     }
@@ -331,6 +349,147 @@ TEST_F(SamplerGrammarTest, TiesAtTheCutOffAreBrokenByTokenIdOnBothPaths) {
     EXPECT_EQ(a.token, b.token) << "seed " << seed;
     EXPECT_TRUE(a.token == yes[0] || a.token == yes[1] || a.token == yes[2]) << a.token;
   }
+}
+
+// By first byte, on every path that checks more than the first draw: the whole-vocabulary
+// pass (no top_k: temperature 1 over everything; the chain) and the top-k search, against the
+// reference that checks every token. The grammars include non-ASCII text: a negated class that
+// excludes a character whose lead byte starts allowed ones (é excluded, è allowed: both start
+// with 0xC3), literal non-ASCII characters, and byte tokens that leave a character half done.
+TEST_F(SamplerGrammarTest, CheckingByFirstByteAllowsWhatTheWholeVocabularyAllows) {
+  const char* const accents =
+      R"(root ::= "{\"n\": \"" [^"\\é\x00-\x1F]{3,24} "\", \"m\": \"" ("süß" | "naïve" | [0-9]{2,4}) "\"}")";
+  const char* const letters =
+      R"(root ::= "{\"n\": \"" [^"\\\x00-\x1F]{3,24} "\", \"m\": \"" ([à-ÿ] [a-zß]{1,6} | "süß" | [0-9]{2,4}) "\"}")";
+  ASSERT_EQ(first_byte_check(GrammarSpec{accents, false, {}, {}, {}}), FirstByteCheck::ascii);
+  ASSERT_EQ(first_byte_check(GrammarSpec{letters, false, {}, {}, {}}), FirstByteCheck::all_bytes);
+  struct Case {
+    const char* gbnf;
+    SamplingParams p;
+  };
+  SamplingParams chain = params(0.9f, 40, 0.95f, 0.05f, 3);
+  chain.repeat_penalty = 1.1f;  // penalties: llama.cpp's chain
+  const Case cases[] = {
+      {kProfile, params(1.0f, 0, 1.0f, 0.0f, 1)},    // fast, no filter: the whole pass
+      {kProfile, chain},                             // the chain: the whole pass
+      {kProfile, params(0.0f, 0, 1.0f, 0.0f, 2)},    // greedy: the top-k search
+      {accents, params(1.0f, 0, 1.0f, 0.0f, 4)},     // ASCII first bytes only, on each path
+      {accents, params(0.8f, 40, 0.95f, 0.05f, 5)},  // (the top-k search with its filters)
+      {accents, chain},
+      {accents, params(0.0f, 0, 1.0f, 0.0f, 6)},
+      {letters, params(1.0f, 0, 1.0f, 0.0f, 7)},  // every first byte, on each path
+      {letters, params(0.8f, 40, 0.95f, 0.05f, 8)},
+      {letters, chain},
+      {letters, params(0.0f, 0, 1.0f, 0.0f, 9)},
+  };
+  int steps = 0;
+  for (const auto& c : cases) {
+    for (std::uint32_t seed = 1; seed <= 3; ++seed) {
+      const auto r = walk(vocab(), c.gbnf, c.p, 300 + seed, false, {}, first_bytes());
+      EXPECT_GT(r.steps, 8);
+      steps += r.steps;
+    }
+  }
+  EXPECT_GT(steps, 400);
+}
+
+// Why a grammar with a negated class that excludes a non-ASCII character is checked by ASCII
+// first bytes only: llama.cpp rejects the lone lead byte 0xC3 there (é, which it could become,
+// is excluded) yet allows è, which starts with it.
+TEST_F(SamplerGrammarTest, ALoneLeadByteIsNotItsCharactersProbeUnderANegatedClass) {
+  auto g = grammar("root ::= [^é]");
+  const auto allowed = allowed_by(g.get());
+  EXPECT_FALSE(allowed[static_cast<std::size_t>(by_piece("\xc3"))]);
+  EXPECT_TRUE(allowed[static_cast<std::size_t>(by_piece("è"))]);
+  EXPECT_FALSE(allowed[static_cast<std::size_t>(by_piece("é"))]);
+}
+
+TEST_F(SamplerGrammarTest, TheFirstByteIndexCoversTheVocabulary) {
+  // Every token is in exactly one place: one first byte's list, the always-checked list, or
+  // nowhere (empty text or NUL first: never allowed).
+  const FirstByteIndex& index = *first_bytes();
+  ASSERT_EQ(index.n_vocab(), n_vocab());
+  std::vector<int> seen(static_cast<std::size_t>(n_vocab()), 0);
+  for (unsigned c = 0; c < 256; ++c) {
+    for (Token t : index.starting_with(static_cast<unsigned char>(c))) {
+      ++seen[static_cast<std::size_t>(t)];
+      char buf[64];
+      const int k = llama_token_to_piece(vocab(), t, buf, sizeof(buf), 0, true);
+      ASSERT_GT(k, 0);
+      EXPECT_EQ(static_cast<unsigned char>(buf[0]), c);
+    }
+  }
+  for (Token t : index.always_checked())
+    ++seen[static_cast<std::size_t>(t)];
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), 2), 0);
+  for (Token t = 0; t < n_vocab(); ++t) {
+    if (seen[static_cast<std::size_t>(t)] == 0) {
+      char buf[64];
+      const int k = llama_token_to_piece(vocab(), t, buf, sizeof(buf), 0, true);
+      EXPECT_TRUE(k <= 0 || buf[0] == 0) << "token " << t << " is nowhere";
+    }
+  }
+  // Llama 2's vocabulary has a one-byte token for every byte (its <0xNN> tokens).
+  EXPECT_EQ(index.probes().size(), 255u);
+}
+
+TEST(FirstByteIndex, SortsTokensByTheirFirstByte) {
+  const std::vector<std::string> pieces = {
+      "",                          // 0: never allowed
+      "a",                         // 1: the probe for 'a'
+      "ab",                        // 2
+      "b",                         // 3: the probe for 'b'
+      "\xc3\xa9",                  // 4: é
+      "zz",                        // 5: no one-byte "z": always checked
+      "</s>",                      // 6: end of generation: always checked
+      std::string(1, '\0') + "x",  // 7: NUL first: never allowed
+      "ba",                        // 8
+      "\xc3",                      // 9: a lone lead byte: the probe for 0xC3
+  };
+  const std::vector<Token> eog = {6};
+  const FirstByteIndex index(pieces, eog);
+  const auto list = [](std::span<const Token> s) { return std::vector<Token>(s.begin(), s.end()); };
+  EXPECT_EQ(index.n_vocab(), 10);
+  ASSERT_EQ(index.probes().size(), 3u);
+  EXPECT_EQ(index.probes()[0], 1);
+  EXPECT_EQ(index.probe_byte(0), 'a');
+  EXPECT_EQ(index.probes()[1], 3);
+  EXPECT_EQ(index.probe_byte(1), 'b');
+  EXPECT_EQ(index.probes()[2], 9);
+  EXPECT_EQ(index.probe_byte(2), 0xc3);
+  EXPECT_EQ(list(index.starting_with('a')), (std::vector<Token>{1, 2}));
+  EXPECT_EQ(list(index.starting_with('b')), (std::vector<Token>{3, 8}));
+  EXPECT_EQ(list(index.starting_with(0xc3)), (std::vector<Token>{4, 9}));
+  EXPECT_TRUE(index.starting_with('z').empty());
+  EXPECT_EQ(list(index.always_checked()), (std::vector<Token>{5, 6}));
+  const std::vector<std::uint16_t> groups(index.groups(), index.groups() + 10);
+  constexpr auto always = FirstByteIndex::kAlways, never = FirstByteIndex::kNever;
+  EXPECT_EQ(groups, (std::vector<std::uint16_t>{never, 'a', 'a', 'b', 0xc3, always, always, never,
+                                                'b', 0xc3}));
+}
+
+TEST(FirstByteIndex, OnlyGrammarsThatMatchTextQualify) {
+  const auto check = [](const char* gbnf) {
+    return first_byte_check(GrammarSpec{gbnf, false, {}, {}, {}});
+  };
+  constexpr auto all = FirstByteCheck::all_bytes;
+  EXPECT_EQ(check(R"(root ::= "a" [0-9]+ # a comment with < and !)"), all);
+  EXPECT_EQ(check(R"(root ::= "<b>!" [<>!] "\"<")"), all);
+  EXPECT_EQ(check("root ::= [\\]<] \"x\""), all);                 // an escaped ] in a class
+  EXPECT_EQ(check(R"(root ::= [^"\\\x7F\x00-\x1F]* "é")"), all);  // JSON's string characters
+  EXPECT_EQ(check(R"(root ::= <[1234]> "a")"), FirstByteCheck::off);
+  EXPECT_EQ(check(R"(root ::= "a" !<[5]>)"), FirstByteCheck::off);
+  EXPECT_EQ(check("root ::= \"a\" # note\nx ::= <think>"), FirstByteCheck::off);
+  EXPECT_EQ(check(R"(root ::= "\"" <[7]>)"), FirstByteCheck::off);  // an escaped quote
+  // A negated class that excludes a non-ASCII character, raw or escaped.
+  EXPECT_EQ(check(R"(root ::= [^é])"), FirstByteCheck::ascii);
+  EXPECT_EQ(check(R"(root ::= [^a\xE9])"), FirstByteCheck::ascii);
+  EXPECT_EQ(check(R"(root ::= [^\u00e9])"), FirstByteCheck::ascii);
+  EXPECT_EQ(check(R"(root ::= [é] [^a])"), all);  // a positive class is no exception
+  GrammarSpec lazy{R"(root ::= "a")", true, {"a"}, {}, {}};
+  EXPECT_EQ(first_byte_check(lazy), FirstByteCheck::off);
+  GrammarSpec prefilled{R"(root ::= "<tool_call>" "a")", false, {}, {}, "<tool_call>"};
+  EXPECT_EQ(first_byte_check(prefilled), all);
 }
 
 }  // namespace
