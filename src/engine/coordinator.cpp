@@ -349,12 +349,14 @@ asio::awaitable<TokenStream> Coordinator::generate(Task task) {
   if (!prompt)
     co_return failed_stream(prompt.error());
   SamplerPtr grammar;  // parsed here, off the engine thread; a bad one never reaches it
+  FirstByteCheck first_bytes = FirstByteCheck::off;
   if (task.sampling.grammar) {
     auto g = co_await run_on(tokenizer_.get_executor(), [&]() -> Result<SamplerPtr> {
       Result<void> error;
       auto s = grammars_.get(model_->vocab(), *task.sampling.grammar, error);
       if (!s)
         return error.error();
+      first_bytes = first_byte_check(*task.sampling.grammar);
       return s;
     });
     if (!g)
@@ -373,8 +375,7 @@ asio::awaitable<TokenStream> Coordinator::generate(Task task) {
   SubmitSequence s =
       make_submission(task, std::move(prompt.value()), std::move(writer), std::move(parser));
   s.admit.grammar = std::move(grammar);
-  if (s.admit.grammar)
-    s.admit.grammar_first_bytes = first_byte_check(*task.sampling.grammar);
+  s.admit.grammar_first_bytes = first_bytes;
   s.admit.dry = std::move(dry);
   admission_.tell(std::move(s));
   co_return std::move(stream);

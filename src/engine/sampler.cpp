@@ -644,20 +644,19 @@ SampleStatus Sampler::constrain(const float* logits, const std::vector<Token>* s
       return constrain_top_k(masked, suppress, scratch, token, nullptr);
     return constrain_top_k(logits, suppress, scratch, token, first_bytes_ ? &first : nullptr);
   }
+  // The candidates (gathered, or the whole vocabulary), checked in one call; every token not
+  // among them is -inf in `masked` already, or there is none.
   auto& data = scratch.data;
-  if (first_bytes_) {
-    llama_token_data_array arr{data.data(), n, -1, false};
-    llama_sampler_apply(grammar_.get(), &arr);  // sets the rejected tokens' logits to -inf
-    for (std::size_t j = 0; j < n; ++j)
-      masked[data[j].id] = data[j].logit;
-  } else {
+  std::size_t n_checked = n;
+  if (!gather) {
     for (Token i = 0; i < n_vocab_; ++i)
       data[static_cast<std::size_t>(i)] = {i, logits[i], 0.0f};
-    llama_token_data_array arr{data.data(), data.size(), -1, false};
-    llama_sampler_apply(grammar_.get(), &arr);  // sets the rejected tokens' logits to -inf
-    for (Token i = 0; i < n_vocab_; ++i)
-      masked[i] = data[static_cast<std::size_t>(i)].logit;
+    n_checked = static_cast<std::size_t>(n_vocab_);
   }
+  llama_token_data_array arr{data.data(), n_checked, -1, false};
+  llama_sampler_apply(grammar_.get(), &arr);  // sets the rejected tokens' logits to -inf
+  for (std::size_t j = 0; j < n_checked; ++j)
+    masked[data[j].id] = data[j].logit;
   Token held_back = -1;
   for (Token t : tokens_of(suppress)) {
     if (masked[t] != neg_inf)
