@@ -18,6 +18,11 @@
 //   constrained_by_byte/V/M  the same with the model's FirstByteIndex (the default path for a
 //                          schema's grammar: only tokens whose first character passes)
 //   grammar_apply/V/N      llama.cpp's grammar applied to N tokens in one call (per-call costs)
+//   profile_walk/V/I       a whole profile, token by token (every sample and its accept, the
+//                          first draws the grammar allows included), llama-server's defaults;
+//                          I: 0 = the top-k search alone, 1 = by first byte, 2 = by first byte
+//                          and by pair where a large group passed (the default)
+//   first_byte_index/V     building a vocabulary's FirstByteIndex (once per model, at load)
 //
 // V: 0 = Llama 2's 32k vocabulary (ggml-vocab-llama-spm.gguf, the size of the benchmarks'
 // `small` model), 1 = Llama 3's 128k; M: 0 = greedy, 1 = llama-server's defaults (top_k 40,
@@ -35,7 +40,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <string>
@@ -268,6 +275,50 @@ void grammar_apply(benchmark::State& state) {
 BENCHMARK(grammar_apply)
     ->ArgsProduct({{0}, {64, 256, 1024, 4096, 32000}})
     ->Unit(benchmark::kMicrosecond);
+
+// A whole generation of the profile from random logits: the cost per token of the grammar on
+// the engine thread, as a random-weight model makes a server pay it.
+void profile_walk(benchmark::State& state) {
+  const auto* v = vocab(static_cast<int>(state.range(0)));
+  const std::int32_t n = llama_vocab_n_tokens(v);
+  const auto variant = state.range(1);
+  const auto index = variant == 0 ? std::optional<engine::FirstByteIndex>()
+                                  : engine::FirstByteIndex::of(
+                                        v, variant == 1 ? std::numeric_limits<std::size_t>::max()
+                                                        : engine::FirstByteIndex::kSplitAbove);
+  const auto parsed = engine::make_grammar_sampler(v, profile_grammar());
+  const auto ring = logit_ring(n);
+  engine::SamplerScratch scratch(n);
+  engine::SampledToken out;
+  std::int64_t tokens = 0;
+  std::uint32_t seed = 1;
+  for (auto _ : state) {
+    state.PauseTiming();
+    auto params = mode_params(1);
+    params.seed = seed++;
+    engine::Sampler s(params, n, {}, 4096, engine::SamplerPtr(llama_sampler_clone(parsed->get())),
+                      {}, engine::SamplerPath::automatic, index ? &*index : nullptr,
+                      engine::FirstByteCheck::all_bytes);
+    state.ResumeTiming();
+    for (std::size_t i = 0; i < 600; ++i) {
+      const auto status = s.sample(ring[i % ring.size()].data(), nullptr, scratch, out);
+      ++tokens;
+      if (status != engine::SampleStatus::ok || llama_vocab_is_eog(v, out.token))
+        break;
+    }
+  }
+  state.SetItemsProcessed(tokens);
+  state.counters["tokens"] =
+      benchmark::Counter(static_cast<double>(tokens), benchmark::Counter::kAvgIterations);
+}
+BENCHMARK(profile_walk)->ArgsProduct({{0, 1}, {0, 1, 2}})->Unit(benchmark::kMillisecond);
+
+void first_byte_index(benchmark::State& state) {
+  const auto* v = vocab(static_cast<int>(state.range(0)));
+  for (auto _ : state)
+    benchmark::DoNotOptimize(engine::FirstByteIndex::of(v));
+}
+BENCHMARK(first_byte_index)->DenseRange(0, 1)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

@@ -5,20 +5,21 @@
 
 namespace troupe::engine {
 
-FirstByteIndex::FirstByteIndex(const std::vector<std::string>& pieces, std::span<const Token> eog)
-    : n_vocab_(static_cast<std::int32_t>(pieces.size())), start_(257, 0) {
+FirstByteIndex::FirstByteIndex(const std::vector<std::string>& pieces, std::span<const Token> eog,
+                               std::size_t split_above)
+    : n_vocab_(static_cast<std::int32_t>(pieces.size())), pair_start_(257, 0) {
   std::vector<bool> is_eog(pieces.size(), false);
   for (Token t : eog) {
     if (t >= 0 && t < n_vocab_)
       is_eog[static_cast<std::size_t>(t)] = true;
   }
-  const auto first = [&](std::size_t t) {
-    return pieces[t].empty() ? 0u : static_cast<unsigned char>(pieces[t][0]);
+  const auto byte = [&](std::size_t t, std::size_t i) {
+    return pieces[t].size() > i ? static_cast<unsigned char>(pieces[t][i]) : 0u;
   };
   std::array<Token, 256> probe{};
   probe.fill(-1);
   for (std::size_t t = 0; t < pieces.size(); ++t) {
-    const unsigned c = first(t);
+    const unsigned c = byte(t, 0);
     if (pieces[t].size() == 1 && c != 0 && !is_eog[t] && probe[c] < 0)
       probe[c] = static_cast<Token>(t);
   }
@@ -28,33 +29,65 @@ FirstByteIndex::FirstByteIndex(const std::vector<std::string>& pieces, std::span
       probe_bytes_.push_back(static_cast<unsigned char>(c));
     }
   }
-  // A counting sort by first byte; the rest goes to always_ or nowhere.
-  const auto sorted = [&](std::size_t t) {
-    return !is_eog[t] && first(t) != 0 && probe[first(t)] >= 0;
-  };
-  std::array<std::uint32_t, 256> count{};
+  // Each token's first-byte group; the rest goes to kAlways or kNever.
   group_.assign(pieces.size(), kNever);  // empty text or a NUL first: never allowed
+  std::array<std::size_t, 256> count{};
   for (std::size_t t = 0; t < pieces.size(); ++t) {
-    if (sorted(t)) {
-      ++count[first(t)];
-      group_[t] = static_cast<std::uint16_t>(first(t));
-    } else if (is_eog[t] || first(t) != 0) {
-      always_.push_back(static_cast<Token>(t));
+    const unsigned c = byte(t, 0);
+    if (!is_eog[t] && c != 0 && probe[c] >= 0) {
+      group_[t] = static_cast<std::uint16_t>(c);
+      ++count[c];
+    } else if (is_eog[t] || c != 0) {
       group_[t] = kAlways;
     }
   }
-  for (unsigned c = 0; c < 256; ++c)
-    start_[c + 1] = start_[c] + count[c];
-  by_byte_.resize(start_[256]);
-  std::array<std::uint32_t, 256> next{};
-  std::copy(start_.begin(), start_.begin() + 256, next.begin());
+  // The large ASCII groups, split by the pairs that are tokens: pair[c][d] is the group of
+  // the tokens starting with the bytes c, d.
+  constexpr unsigned kAscii = 128;
+  std::vector<std::uint16_t> pair(kAscii * kAscii, 0);
+  const auto split = [&](unsigned c) { return c < kAscii && count[c] > split_above; };
   for (std::size_t t = 0; t < pieces.size(); ++t) {
-    if (sorted(t))
-      by_byte_[next[first(t)]++] = static_cast<Token>(t);
+    const unsigned c = byte(t, 0), d = byte(t, 1);
+    if (pieces[t].size() == 2 && group_[t] == c && split(c) && d != 0 && d < kAscii &&
+        pair[c * kAscii + d] == 0) {
+      pair[c * kAscii + d] = 1;  // ids are handed out in byte order below
+      pairs_.push_back({static_cast<Token>(t), 0});
+    }
   }
+  std::sort(pairs_.begin(), pairs_.end(), [&](const Pair& a, const Pair& b) {
+    return pieces[static_cast<std::size_t>(a.probe)] < pieces[static_cast<std::size_t>(b.probe)];
+  });
+  for (std::size_t i = 0; i < pairs_.size(); ++i) {
+    const auto t = static_cast<std::size_t>(pairs_[i].probe);
+    pairs_[i].group = static_cast<std::uint16_t>(kGroups + i);
+    pair[byte(t, 0) * kAscii + byte(t, 1)] = pairs_[i].group;
+    ++pair_start_[byte(t, 0) + 1];
+  }
+  for (unsigned c = 0; c < 256; ++c) {
+    if (pair_start_[c + 1] > 0)
+      split_bytes_.push_back(static_cast<unsigned char>(c));
+    pair_start_[c + 1] += pair_start_[c];
+  }
+  std::stable_sort(split_bytes_.begin(), split_bytes_.end(),
+                   [&](unsigned char a, unsigned char b) { return count[a] > count[b]; });
+  for (std::size_t t = 0; t < pieces.size(); ++t) {
+    const unsigned c = byte(t, 0), d = byte(t, 1);
+    if (group_[t] == c && split(c) && d != 0 && d < kAscii && pair[c * kAscii + d] != 0)
+      group_[t] = pair[c * kAscii + d];
+  }
+  // The members of each group, in token order: a counting sort by group.
+  start_.assign(kGroups + pairs_.size() + 1, 0);
+  for (std::uint16_t g : group_)
+    ++start_[g + 1u];
+  for (std::size_t g = 0; g + 1 < start_.size(); ++g)
+    start_[g + 1] += start_[g];
+  members_.resize(pieces.size());
+  std::vector<std::uint32_t> next(start_.begin(), start_.end() - 1);
+  for (std::size_t t = 0; t < pieces.size(); ++t)
+    members_[next[group_[t]]++] = static_cast<Token>(t);
 }
 
-FirstByteIndex FirstByteIndex::of(const llama_vocab* vocab) {
+FirstByteIndex FirstByteIndex::of(const llama_vocab* vocab, std::size_t split_above) {
   const std::int32_t n = llama_vocab_n_tokens(vocab);
   std::vector<std::string> pieces(static_cast<std::size_t>(n));
   std::vector<Token> eog;
@@ -73,11 +106,7 @@ FirstByteIndex FirstByteIndex::of(const llama_vocab* vocab) {
     if (llama_vocab_is_eog(vocab, t))
       eog.push_back(t);
   }
-  return FirstByteIndex(pieces, eog);
-}
-
-std::span<const Token> FirstByteIndex::starting_with(unsigned char c) const {
-  return {by_byte_.data() + start_[c], start_[c + 1] - start_[c]};
+  return FirstByteIndex(pieces, eog, split_above);
 }
 
 }  // namespace troupe::engine

@@ -16,6 +16,14 @@
 // with it). For a grammar with such a class (FirstByteCheck::ascii) only the ASCII bytes' groups
 // are skipped; the tokens that start with any other byte are all checked.
 //
+// The same rule holds for a longer prefix: where the grammar rejects the token "ab", it rejects
+// every token that starts with "ab". A first byte that starts a large part of the vocabulary
+// (the space, in most vocabularies: about half of it) says little where it passes (after a
+// JSON value, " " may pass when only " ", " ," and " }" are allowed), so its group is split by
+// the second byte where the two bytes are a token of their own (both ASCII: a pair is always
+// two whole characters, so the lone-lead-byte exception cannot touch it): pairs_of(c). Those
+// pairs are probed only where c passed (and not always then: see Sampler::probe_first_bytes).
+//
 // What the rule does not cover is always checked: end-of-generation tokens (the grammar allows
 // them by a rule of its own) and tokens whose first byte has no one-byte token. Tokens with
 // empty text or a NUL first byte are never allowed (llama.cpp's rule too), so never checked.
@@ -47,33 +55,56 @@ enum class FirstByteCheck : std::uint8_t {
 
 class FirstByteIndex {
  public:
-  // `pieces[t]` is token t's text; `eog` lists the end-of-generation tokens.
-  FirstByteIndex(const std::vector<std::string>& pieces, std::span<const Token> eog);
-  static FirstByteIndex of(const llama_vocab* vocab);
+  // `pieces[t]` is token t's text; `eog` lists the end-of-generation tokens. An ASCII first
+  // byte's group of more than `split_above` tokens is split by pairs.
+  static constexpr std::size_t kSplitAbove = 64;
+  FirstByteIndex(const std::vector<std::string>& pieces, std::span<const Token> eog,
+                 std::size_t split_above = kSplitAbove);
+  static FirstByteIndex of(const llama_vocab* vocab, std::size_t split_above = kSplitAbove);
 
   // The one-byte tokens, one for each byte that has one, and that byte.
   std::span<const Token> probes() const { return probes_; }
   unsigned char probe_byte(std::size_t i) const { return probe_bytes_[i]; }
   // The tokens (end-of-generation ones excluded) whose text starts with byte c, when c has a
-  // one-byte token; empty otherwise (they are in always_checked()).
-  std::span<const Token> starting_with(unsigned char c) const;
+  // one-byte token, less those in one of c's pairs' groups; empty otherwise (they are in
+  // always_checked()).
+  std::span<const Token> starting_with(unsigned char c) const { return members(c); }
   // The tokens the first-byte rule says nothing about.
-  std::span<const Token> always_checked() const { return always_; }
+  std::span<const Token> always_checked() const { return members(kAlways); }
+  // Where c's group was split: the two-byte tokens that start with c, each the probe of the
+  // group of the tokens that start with its two bytes (itself among them).
+  struct Pair {
+    Token probe;
+    std::uint16_t group;
+  };
+  std::span<const Pair> pairs_of(unsigned char c) const {
+    return {pairs_.data() + pair_start_[c], pair_start_[c + 1] - pair_start_[c]};
+  }
+  // The bytes whose groups were split, the largest group (pairs included) first.
+  std::span<const unsigned char> split_bytes() const { return split_bytes_; }
   // Token t's group: its first byte (0-255) when it is in starting_with() of that byte,
-  // kAlways when it is always checked, kNever when the grammar never allows it.
+  // kAlways when it is always checked, kNever when the grammar never allows it, a pair's
+  // group (kGroups and up) when it starts with that pair.
   static constexpr std::uint16_t kAlways = 256;
   static constexpr std::uint16_t kNever = 257;
   static constexpr std::size_t kGroups = 258;
   const std::uint16_t* groups() const { return group_.data(); }
+  std::span<const Token> members(std::uint16_t group) const {
+    return {members_.data() + start_[group], start_[group + 1u] - start_[group]};
+  }
+  // Every group id is below this; never more than n_vocab() + kGroups.
+  std::size_t n_groups() const { return start_.size() - 1; }
   std::int32_t n_vocab() const { return n_vocab_; }
 
  private:
   std::int32_t n_vocab_ = 0;
   std::vector<Token> probes_;
   std::vector<unsigned char> probe_bytes_;
-  std::vector<std::uint32_t> start_;  // 257 offsets into by_byte_, by first byte
-  std::vector<Token> by_byte_;
-  std::vector<Token> always_;
+  std::vector<Pair> pairs_;  // by first byte
+  std::vector<unsigned char> split_bytes_;
+  std::vector<std::uint32_t> pair_start_;  // 257 offsets into pairs_
+  std::vector<std::uint32_t> start_;       // n_groups() + 1 offsets into members_, by group
+  std::vector<Token> members_;
   std::vector<std::uint16_t> group_;
 };
 

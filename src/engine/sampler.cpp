@@ -19,8 +19,8 @@ namespace troupe::engine {
 // FirstByteIndex group passed.
 struct FirstBytePass {
   const std::uint16_t* groups = nullptr;  // null: every token
-  std::array<bool, FirstByteIndex::kGroups> pass{};
-  bool operator()(int i) const { return groups == nullptr || pass[groups[i]]; }
+  const std::uint8_t* pass = nullptr;     // by group: whether its tokens can be allowed
+  bool operator()(int i) const { return groups == nullptr || pass[groups[i]] != 0; }
 };
 
 namespace {
@@ -281,7 +281,8 @@ SamplerScratch::SamplerScratch(std::int32_t n_vocab)
       block_sums(static_cast<std::size_t>((n_vocab + simd::block - 1) / simd::block)),
       masked(static_cast<std::size_t>(n_vocab)),
       data(static_cast<std::size_t>(n_vocab)),
-      allowed(static_cast<std::size_t>(n_vocab)) {}
+      allowed(static_cast<std::size_t>(n_vocab)),
+      group_pass(static_cast<std::size_t>(n_vocab) + FirstByteIndex::kGroups) {}
 
 std::span<const std::uint64_t> filter_candidates(const float* logits, std::int32_t n,
                                                  const std::vector<Token>* suppress,
@@ -772,26 +773,66 @@ bool Sampler::settled(std::uint64_t* allowed, std::int32_t n, float bound, std::
   return (lo == hi && hi <= n) || (under_floor && lo >= n);
 }
 
-// The grammar's verdict on the one-byte tokens (FirstByteIndex) into `first`: which groups of
-// tokens can be allowed at all (nothing the grammar allows is left out); returns how many
-// tokens those groups hold.
+// The grammar's verdict on the one-byte tokens (FirstByteIndex) into `first`, then on the pairs
+// of the split bytes that passed: which groups of tokens can be allowed at all (nothing the
+// grammar allows is left out); returns how many tokens those groups hold. Pairs cost a check
+// each: where many split bytes pass (a letter: 26 of them, each with about 26 pairs, and most
+// pass), probing them all costs more than the candidates they could rule out, so they are
+// probed up to a budget, the largest groups first; a byte whose pairs were not probed keeps
+// all of them.
 std::size_t Sampler::probe_first_bytes(SamplerScratch& scratch, FirstBytePass& first) {
+  constexpr std::size_t kPairBudget = 256;
   const FirstByteIndex& index = *first_bytes_;
   auto& data = scratch.data;
+  std::uint8_t* pass = scratch.group_pass.data();
+  std::fill_n(pass, index.n_groups(), std::uint8_t{0});
+  const auto check = [&](std::size_t n) {
+    llama_token_data_array arr{data.data(), n, -1, false};
+    llama_sampler_apply(grammar_.get(), &arr);  // sets the rejected tokens' logits to -inf
+  };
   const auto probes = index.probes();
   for (std::size_t i = 0; i < probes.size(); ++i)
     data[i] = {probes[i], 0.0f, 0.0f};
-  llama_token_data_array arr{data.data(), probes.size(), -1, false};
-  llama_sampler_apply(grammar_.get(), &arr);  // sets the rejected tokens' logits to -inf
-  first.groups = index.groups();
-  first.pass.fill(false);
-  first.pass[FirstByteIndex::kAlways] = true;
+  check(probes.size());
+  pass[FirstByteIndex::kAlways] = 1;
   std::size_t count = index.always_checked().size();
   for (std::size_t i = 0; i < probes.size(); ++i) {
     const unsigned char c = index.probe_byte(i);
-    first.pass[c] = data[i].logit != neg_inf || (c >= 0x80 && !non_ascii_by_byte_);
-    count += first.pass[c] ? index.starting_with(c).size() : 0;
+    pass[c] = data[i].logit != neg_inf || (c >= 0x80 && !non_ascii_by_byte_);
+    count += pass[c] ? index.starting_with(c).size() : 0;
   }
+  std::size_t n_pairs = 0;
+  for (unsigned char c : index.split_bytes()) {
+    if (!pass[c])
+      continue;
+    const auto pairs = index.pairs_of(c);
+    const bool probe = n_pairs + pairs.size() <= kPairBudget;
+    for (const auto& p : pairs) {
+      if (probe) {
+        data[n_pairs++] = {p.probe, 0.0f, 0.0f};
+      } else {
+        pass[p.group] = 1;
+        count += index.members(p.group).size();
+      }
+    }
+  }
+  if (n_pairs > 0) {
+    check(n_pairs);
+    std::size_t j = 0;
+    for (unsigned char c : index.split_bytes()) {
+      const auto pairs = index.pairs_of(c);
+      if (!pass[c] || pass[pairs.front().group])
+        continue;  // not passed, or passed unprobed
+      for (const auto& p : pairs) {
+        pass[p.group] = data[j++].logit != neg_inf;
+        count += pass[p.group] ? index.members(p.group).size() : 0;
+      }
+      if (j == n_pairs)
+        break;
+    }
+  }
+  first.groups = index.groups();
+  first.pass = pass;
   return count;
 }
 
@@ -804,16 +845,20 @@ std::size_t Sampler::first_byte_candidates(const float* logits, SamplerScratch& 
   float* masked = scratch.masked.data();
   std::fill(masked, masked + n_vocab_, neg_inf);
   std::size_t n = 0;
-  const auto add = [&](Token t) {
-    data[n++] = {t, logits[t], 0.0f};
-    masked[t] = logits[t];
+  const auto add = [&](std::span<const Token> tokens) {
+    for (Token t : tokens) {
+      data[n++] = {t, logits[t], 0.0f};
+      masked[t] = logits[t];
+    }
   };
-  for (Token t : index.always_checked())
-    add(t);
+  add(index.always_checked());
   for (unsigned c = 1; c < 256; ++c) {
-    if (first.pass[c]) {
-      for (Token t : index.starting_with(static_cast<unsigned char>(c)))
-        add(t);
+    if (!first.pass[c])
+      continue;
+    add(index.starting_with(static_cast<unsigned char>(c)));
+    for (const auto& p : index.pairs_of(static_cast<unsigned char>(c))) {
+      if (first.pass[p.group])
+        add(index.members(p.group));
     }
   }
   return n;

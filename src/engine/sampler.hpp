@@ -73,12 +73,13 @@ namespace troupe::engine {
 // slot's sampler in turn on the engine thread.
 struct SamplerScratch {
   explicit SamplerScratch(std::int32_t n_vocab);
-  std::vector<std::uint64_t> keys;     // candidates: see candidate_key()
-  std::vector<float> weights;          // their weights
-  std::vector<float> block_sums;       // full-vocabulary draws: one per 64 logits
-  std::vector<float> masked;           // logits with the grammar's rejections at -inf
-  std::vector<llama_token_data> data;  // llama.cpp's candidate array (chain, grammar)
-  std::vector<std::uint64_t> allowed;  // keys the grammar allowed (the top-k search)
+  std::vector<std::uint64_t> keys;       // candidates: see candidate_key()
+  std::vector<float> weights;            // their weights
+  std::vector<float> block_sums;         // full-vocabulary draws: one per 64 logits
+  std::vector<float> masked;             // logits with the grammar's rejections at -inf
+  std::vector<llama_token_data> data;    // llama.cpp's candidate array (chain, grammar)
+  std::vector<std::uint64_t> allowed;    // keys the grammar allowed (the top-k search)
+  std::vector<std::uint8_t> group_pass;  // by FirstByteIndex group: whether it passed
 };
 
 // A candidate as one sortable number: the logit's bits in an order-preserving form above, the

@@ -42,12 +42,17 @@ class SamplerGrammarTest : public ::testing::Test {
     model_.reset(llama_model_load_from_file(path.c_str(), p));
     ASSERT_TRUE(model_);
     first_bytes_ = std::make_unique<FirstByteIndex>(FirstByteIndex::of(vocab()));
+    split_everywhere_ = std::make_unique<FirstByteIndex>(FirstByteIndex::of(vocab(), 1));
   }
   static void TearDownTestSuite() {
     first_bytes_.reset();
+    split_everywhere_.reset();
     model_.reset();
   }
   static const FirstByteIndex* first_bytes() { return first_bytes_.get(); }
+  // Every ASCII first byte with more than one token split by pairs (the default splits the
+  // space's group alone in this vocabulary).
+  static const FirstByteIndex* split_everywhere() { return split_everywhere_.get(); }
 
   static const llama_vocab* vocab() { return llama_model_get_vocab(model_.get()); }
   static std::int32_t n_vocab() { return llama_vocab_n_tokens(vocab()); }
@@ -86,6 +91,7 @@ class SamplerGrammarTest : public ::testing::Test {
 
   static inline ModelPtr model_;
   static inline std::unique_ptr<FirstByteIndex> first_bytes_;
+  static inline std::unique_ptr<FirstByteIndex> split_everywhere_;
 };
 
 SamplingParams params(float temperature, std::int32_t top_k, float top_p, float min_p,
@@ -160,8 +166,9 @@ TEST_F(SamplerGrammarTest, GreedyPicksWhatTheWholeVocabularyCheckPicks) {
   int steps = 0, constrained = 0;
   for (std::uint32_t seed = 1; seed <= 5; ++seed) {
     for (bool ties : {false, true}) {
-      const auto r = walk(vocab(), kProfile, params(0.0f, 0, 1.0f, 0.0f, seed), seed, ties, {},
-                          seed % 2 ? first_bytes() : nullptr);
+      const auto r =
+          walk(vocab(), kProfile, params(0.0f, 0, 1.0f, 0.0f, seed), seed, ties, {},
+               seed % 3 == 0 ? nullptr : (seed % 3 == 1 ? first_bytes() : split_everywhere()));
       EXPECT_GT(r.steps, 20) << "the walk reaches the patterns";
       steps += r.steps;
       constrained += r.constrained;
@@ -187,7 +194,7 @@ TEST_F(SamplerGrammarTest, TopKDrawsWhatTheWholeVocabularyCheckDraws) {
     for (std::uint32_t seed = 1; seed <= 2; ++seed) {
       const auto p = params(f.temperature, f.top_k, f.top_p, f.min_p, seed);
       for (const FirstByteIndex* index :
-           {static_cast<const FirstByteIndex*>(nullptr), first_bytes()}) {
+           {static_cast<const FirstByteIndex*>(nullptr), first_bytes(), split_everywhere()}) {
         const auto r = walk(vocab(), kProfile, p, 100 + seed, seed % 2 == 0, {}, index);
         EXPECT_GT(r.steps, 20) << "top_k " << f.top_k << " seed " << seed;
       }
@@ -206,13 +213,13 @@ TEST_F(SamplerGrammarTest, SuppressedTokensAndTheHeldBackEndAgree) {
     for (float temperature : {0.0f, 0.8f}) {
       const auto p = params(temperature, 40, 0.95f, 0.05f, seed);
       for (const FirstByteIndex* index :
-           {static_cast<const FirstByteIndex*>(nullptr), first_bytes()}) {
+           {static_cast<const FirstByteIndex*>(nullptr), first_bytes(), split_everywhere()}) {
         const auto r = walk(vocab(), kProfile, p, 200 + seed, seed % 3 == 0, suppress, index);
         ended += r.last == SampleStatus::grammar_end;
       }
     }
   }
-  EXPECT_EQ(ended, 12) << "every walk ends with the grammar done and its EOG held back";
+  EXPECT_EQ(ended, 18) << "every walk ends with the grammar done and its EOG held back";
 }
 
 TEST_F(SamplerGrammarTest, AGrammarThatAllowsNothingFailsOnBothPaths) {
@@ -385,7 +392,8 @@ TEST_F(SamplerGrammarTest, CheckingByFirstByteAllowsWhatTheWholeVocabularyAllows
   int steps = 0;
   for (const auto& c : cases) {
     for (std::uint32_t seed = 1; seed <= 3; ++seed) {
-      const auto r = walk(vocab(), c.gbnf, c.p, 300 + seed, false, {}, first_bytes());
+      const auto r = walk(vocab(), c.gbnf, c.p, 300 + seed, false, {},
+                          seed == 2 ? split_everywhere() : first_bytes());
       EXPECT_GT(r.steps, 8);
       steps += r.steps;
     }
@@ -405,32 +413,83 @@ TEST_F(SamplerGrammarTest, ALoneLeadByteIsNotItsCharactersProbeUnderANegatedClas
 }
 
 TEST_F(SamplerGrammarTest, TheFirstByteIndexCoversTheVocabulary) {
-  // Every token is in exactly one place: one first byte's list, the always-checked list, or
-  // nowhere (empty text or NUL first: never allowed).
-  const FirstByteIndex& index = *first_bytes();
-  ASSERT_EQ(index.n_vocab(), n_vocab());
-  std::vector<int> seen(static_cast<std::size_t>(n_vocab()), 0);
-  for (unsigned c = 0; c < 256; ++c) {
-    for (Token t : index.starting_with(static_cast<unsigned char>(c))) {
+  // Every token is in exactly one place: one first byte's list, one pair's group, the
+  // always-checked list, or nowhere (empty text or NUL first: never allowed).
+  for (const FirstByteIndex* index : {first_bytes(), split_everywhere()}) {
+    ASSERT_EQ(index->n_vocab(), n_vocab());
+    std::vector<int> seen(static_cast<std::size_t>(n_vocab()), 0);
+    const auto text = [&](Token t) {
+      char buf[64];
+      const int k = llama_token_to_piece(vocab(), t, buf, sizeof(buf), 0, true);
+      return std::string(buf, static_cast<std::size_t>(std::max(k, 0)));
+    };
+    std::size_t n_pairs = 0;
+    for (unsigned c = 0; c < 256; ++c) {
+      for (Token t : index->starting_with(static_cast<unsigned char>(c))) {
+        ++seen[static_cast<std::size_t>(t)];
+        ASSERT_FALSE(text(t).empty());
+        EXPECT_EQ(static_cast<unsigned char>(text(t)[0]), c);
+      }
+      for (const auto& pair : index->pairs_of(static_cast<unsigned char>(c))) {
+        ++n_pairs;
+        const std::string two = text(pair.probe);
+        ASSERT_EQ(two.size(), 2u);
+        EXPECT_EQ(static_cast<unsigned char>(two[0]), c);
+        EXPECT_LT(static_cast<unsigned char>(two[1]), 0x80);
+        for (Token t : index->members(pair.group)) {
+          ++seen[static_cast<std::size_t>(t)];
+          EXPECT_EQ(text(t).substr(0, 2), two) << "token " << t;
+        }
+      }
+    }
+    for (Token t : index->always_checked())
       ++seen[static_cast<std::size_t>(t)];
-      char buf[64];
-      const int k = llama_token_to_piece(vocab(), t, buf, sizeof(buf), 0, true);
-      ASSERT_GT(k, 0);
-      EXPECT_EQ(static_cast<unsigned char>(buf[0]), c);
+    EXPECT_EQ(std::count(seen.begin(), seen.end(), 2), 0);
+    for (Token t = 0; t < n_vocab(); ++t) {
+      if (seen[static_cast<std::size_t>(t)] == 0) {
+        EXPECT_TRUE(text(t).empty() || text(t)[0] == 0) << "token " << t << " is nowhere";
+      }
     }
+    // Llama 2's vocabulary has a one-byte token for every byte (its <0xNN> tokens).
+    EXPECT_EQ(index->probes().size(), 255u);
+    // Split are the groups of more than 64 tokens: the space's (about 94 pairs: " a", " b",
+    // ...), the largest, first, and the letters'; split everywhere, every ASCII byte with a
+    // two-byte token starting with it.
+    EXPECT_EQ(index->split_bytes().front(), ' ');
+    EXPECT_GT(index->pairs_of(' ').size(), 50u);
+    EXPECT_FALSE(index->pairs_of('a').empty());
+    EXPECT_GT(n_pairs, index == first_bytes() ? 500u : 700u);
   }
-  for (Token t : index.always_checked())
-    ++seen[static_cast<std::size_t>(t)];
-  EXPECT_EQ(std::count(seen.begin(), seen.end(), 2), 0);
-  for (Token t = 0; t < n_vocab(); ++t) {
-    if (seen[static_cast<std::size_t>(t)] == 0) {
-      char buf[64];
-      const int k = llama_token_to_piece(vocab(), t, buf, sizeof(buf), 0, true);
-      EXPECT_TRUE(k <= 0 || buf[0] == 0) << "token " << t << " is nowhere";
-    }
-  }
-  // Llama 2's vocabulary has a one-byte token for every byte (its <0xNN> tokens).
-  EXPECT_EQ(index.probes().size(), 255u);
+}
+
+TEST(FirstByteIndex, SplitsALargeGroupByItsPairs) {
+  const std::vector<std::string> pieces = {
+      " ",          // 0: the probe for ' '
+      " a",         // 1: the probe for the pair " a"
+      " ab",        // 2: in " a"'s group
+      " b",         // 3: the probe for " b"
+      " bc",        // 4
+      " zz",        // 5: no token " z": stays in ' ''s own group
+      " \xc3\xa9",  // 6: a non-ASCII second byte: stays in ' ''s own group
+      "a",          // 7: the probe for 'a' (a group of 2: not split)
+      "ab",         // 8
+      " \xc3",      // 9: a non-ASCII pair is never a probe
+  };
+  const FirstByteIndex index(pieces, {}, 3);
+  const auto list = [](std::span<const Token> s) { return std::vector<Token>(s.begin(), s.end()); };
+  ASSERT_EQ(index.pairs_of(' ').size(), 2u);
+  EXPECT_EQ(index.pairs_of(' ')[0].probe, 1);
+  EXPECT_EQ(index.pairs_of(' ')[1].probe, 3);
+  EXPECT_TRUE(index.pairs_of('a').empty());
+  EXPECT_EQ(list(index.members(index.pairs_of(' ')[0].group)), (std::vector<Token>{1, 2}));
+  EXPECT_EQ(list(index.members(index.pairs_of(' ')[1].group)), (std::vector<Token>{3, 4}));
+  EXPECT_EQ(list(index.starting_with(' ')), (std::vector<Token>{0, 5, 6, 9}));
+  EXPECT_EQ(list(index.starting_with('a')), (std::vector<Token>{7, 8}));
+  EXPECT_EQ(index.n_groups(), FirstByteIndex::kGroups + 2);
+  // Not split when the group is no larger than the threshold.
+  const FirstByteIndex whole(pieces, {}, 8);
+  EXPECT_TRUE(whole.pairs_of(' ').empty());
+  EXPECT_EQ(whole.starting_with(' ').size(), 8u);
 }
 
 TEST(FirstByteIndex, SortsTokensByTheirFirstByte) {
@@ -447,7 +506,7 @@ TEST(FirstByteIndex, SortsTokensByTheirFirstByte) {
       "\xc3",                      // 9: a lone lead byte: the probe for 0xC3
   };
   const std::vector<Token> eog = {6};
-  const FirstByteIndex index(pieces, eog);
+  const FirstByteIndex index(pieces, eog, /*split_above=*/100);
   const auto list = [](std::span<const Token> s) { return std::vector<Token>(s.begin(), s.end()); };
   EXPECT_EQ(index.n_vocab(), 10);
   ASSERT_EQ(index.probes().size(), 3u);
