@@ -201,6 +201,11 @@ void add_engine_flags(CLI::App& app, EngineFlags& f, const std::string& model_he
       ->excludes(name);
   app.add_flag("--embeddings,--embedding", o.embeddings,
                "serve /v1/embeddings and /v1/rerank (an embedding-only model implies it)");
+  app.add_option("--embed-pack", o.embed_pack,
+                 "an embedding step packs whole inputs up to this many tokens (a longer input "
+                 "goes alone, up to --batch); 0: up to --batch")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   app.add_option("--pooling", f.pooling,
                  "embedding pooling instead of the model's: none|mean|cls|last|rank")
       ->check(CLI::IsMember({"none", "mean", "cls", "last", "rank"}));

@@ -813,10 +813,13 @@ void EngineLoop::set_embeddings(bool on) {
 void EngineLoop::build_embed_batch() {
   batch_.clear();
   std::int32_t budget = config_.n_batch;
+  const std::int32_t pack = config_.embed_pack > 0 ? config_.embed_pack : config_.n_batch;
   for (std::int32_t id : embed_order_) {
     Slot& s = slots_[static_cast<std::size_t>(id)];
     if (s.n_prompt > budget || !embed_fits(id, config_.n_batch - budget))
       break;
+    if (batch_.size() > 0 && batch_.size() + s.n_prompt > pack)
+      break;  // the step is full enough: see BatchEngineConfig::embed_pack
     for (std::int32_t pos = 0; pos < s.n_prompt; ++pos)
       batch_.add(s.tokens[static_cast<std::size_t>(pos)], pos, id, true);
     s.chunk = s.n_prompt;

@@ -43,6 +43,11 @@ struct BatchEngineConfig {
   // (LlamaModel::embedding_only) implies it.
   bool embeddings = false;
   Pooling pooling = Pooling::model;
+  // An embedding step packs whole prompts until it holds this many tokens (a longer prompt
+  // goes alone, up to n_batch): every token of a step attends over the whole step (masked by
+  // sequence), so packing far beyond what keeps the matrix products efficient only adds
+  // attention. llama-server packs up to its physical batch, 512 by default. 0: up to n_batch.
+  std::int32_t embed_pack = 512;
   // One pool of n_ctx cells shared by all sequences (llama.cpp's kv_unified) instead of one
   // stream of n_ctx / n_parallel cells per sequence: one request may use the whole context
   // (up to the model's trained context) while the others are short. The engine keeps the

@@ -64,9 +64,10 @@ const std::vector<std::string> kTexts = {
 class EmbeddingTest : public ::testing::Test {
  protected:
   static std::unique_ptr<Coordinator> make(std::string path, std::int32_t parallel = 8,
-                                           bool embeddings = true,
-                                           Pooling pooling = Pooling::model) {
+                                           bool embeddings = true, Pooling pooling = Pooling::model,
+                                           std::int32_t embed_pack = 512) {
     EngineOptions o;
+    o.engine.embed_pack = embed_pack;
     o.model_path = std::move(path);
     o.model_id = "m";
     o.engine.n_threads = 1;
@@ -128,6 +129,18 @@ TEST_F(EmbeddingTest, OneSlotGivesTheSameVectors) {
   auto many = make(test::generated_bert_model(), 8);
   auto one = make(test::generated_bert_model(), 1);
   expect_same(embed(*many, kTexts, true), embed(*one, kTexts, true));
+}
+
+TEST_F(EmbeddingTest, APackOfFewTokensTakesMoreStepsForTheSameVectors) {
+  // Packed up to 1 token (a longer input goes alone), each text takes a step of its own;
+  // packed up to 512, those that wait together share one (how many do is up to timing).
+  auto packed = make(test::generated_bert_model(), 8);
+  auto alone = make(test::generated_bert_model(), 8, true, Pooling::model, 1);
+  const auto a = embed(*packed, kTexts, true);
+  const auto b = embed(*alone, kTexts, true);
+  expect_same(a, b);
+  EXPECT_LE(packed->stats().decode_steps_total, static_cast<std::int64_t>(kTexts.size()));
+  EXPECT_EQ(alone->stats().decode_steps_total, static_cast<std::int64_t>(kTexts.size()));
 }
 
 TEST_F(EmbeddingTest, StartedAndUsageCountPromptTokens) {
