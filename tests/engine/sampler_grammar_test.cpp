@@ -193,8 +193,8 @@ TEST_F(SamplerGrammarTest, TopKDrawsWhatTheWholeVocabularyCheckDraws) {
   for (const auto& f : filters) {
     for (std::uint32_t seed = 1; seed <= 2; ++seed) {
       const auto p = params(f.temperature, f.top_k, f.top_p, f.min_p, seed);
-      for (const FirstByteIndex* index :
-           {static_cast<const FirstByteIndex*>(nullptr), first_bytes(), split_everywhere()}) {
+      for (const FirstByteIndex* index : {static_cast<const FirstByteIndex*>(nullptr),
+                                          seed % 2 ? first_bytes() : split_everywhere()}) {
         const auto r = walk(vocab(), kProfile, p, 100 + seed, seed % 2 == 0, {}, index);
         EXPECT_GT(r.steps, 20) << "top_k " << f.top_k << " seed " << seed;
       }
@@ -212,14 +212,14 @@ TEST_F(SamplerGrammarTest, SuppressedTokensAndTheHeldBackEndAgree) {
   for (std::uint32_t seed = 1; seed <= 3; ++seed) {
     for (float temperature : {0.0f, 0.8f}) {
       const auto p = params(temperature, 40, 0.95f, 0.05f, seed);
-      for (const FirstByteIndex* index :
-           {static_cast<const FirstByteIndex*>(nullptr), first_bytes(), split_everywhere()}) {
+      for (const FirstByteIndex* index : {static_cast<const FirstByteIndex*>(nullptr),
+                                          seed % 2 ? first_bytes() : split_everywhere()}) {
         const auto r = walk(vocab(), kProfile, p, 200 + seed, seed % 3 == 0, suppress, index);
         ended += r.last == SampleStatus::grammar_end;
       }
     }
   }
-  EXPECT_EQ(ended, 18) << "every walk ends with the grammar done and its EOG held back";
+  EXPECT_EQ(ended, 12) << "every walk ends with the grammar done and its EOG held back";
 }
 
 TEST_F(SamplerGrammarTest, AGrammarThatAllowsNothingFailsOnBothPaths) {

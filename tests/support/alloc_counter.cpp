@@ -20,19 +20,27 @@ void count() noexcept {
   g_allocations.fetch_add(1, std::memory_order_relaxed);
 }
 
-void* counted_alloc(std::size_t n) {
+void* counted_alloc_or_null(std::size_t n) noexcept {
   count();
-  if (void* p = std::malloc(n ? n : 1))
+  return std::malloc(n ? n : 1);
+}
+
+void* counted_alloc(std::size_t n) {
+  if (void* p = counted_alloc_or_null(n))
     return p;
   throw std::bad_alloc();
 }
 
-void* counted_aligned_alloc(std::size_t n, std::align_val_t al) {
+void* counted_aligned_alloc_or_null(std::size_t n, std::align_val_t al) noexcept {
   count();
   auto align = static_cast<std::size_t>(al);
   // aligned_alloc wants a size that is a multiple of the alignment.
   std::size_t size = ((n ? n : 1) + align - 1) / align * align;
-  if (void* p = std::aligned_alloc(align, size))
+  return std::aligned_alloc(align, size);
+}
+
+void* counted_aligned_alloc(std::size_t n, std::align_val_t al) {
+  if (void* p = counted_aligned_alloc_or_null(n, al))
     return p;
   throw std::bad_alloc();
 }
@@ -51,7 +59,9 @@ std::uint64_t thread_allocation_count() noexcept {
 
 }  // namespace troupe::test
 
-// The nothrow forms of libstdc++ call these, so they are counted too.
+// Every form, the nothrow ones included: libstdc++'s nothrow forms would call the throwing
+// ones, but a sanitizer's runtime defines each form itself, and its nothrow new paired with
+// the free() below is an alloc-dealloc mismatch (std::stable_sort's temporary buffer).
 void* operator new(std::size_t n) {
   return counted_alloc(n);
 }
@@ -86,5 +96,29 @@ void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
   std::free(p);
 }
 void operator delete[](void* p, std::size_t, std::align_val_t) noexcept {
+  std::free(p);
+}
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
+  return counted_alloc_or_null(n);
+}
+void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
+  return counted_alloc_or_null(n);
+}
+void* operator new(std::size_t n, std::align_val_t al, const std::nothrow_t&) noexcept {
+  return counted_aligned_alloc_or_null(n, al);
+}
+void* operator new[](std::size_t n, std::align_val_t al, const std::nothrow_t&) noexcept {
+  return counted_aligned_alloc_or_null(n, al);
+}
+void operator delete(void* p, const std::nothrow_t&) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, const std::nothrow_t&) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept {
   std::free(p);
 }
