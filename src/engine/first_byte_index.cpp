@@ -43,7 +43,7 @@ FirstByteIndex::FirstByteIndex(const std::vector<std::string>& pieces, std::span
   }
   // The large ASCII groups, split by the pairs that are tokens: pair[c][d] is the group of
   // the tokens starting with the bytes c, d.
-  constexpr unsigned kAscii = 128;
+  constexpr std::size_t kAscii = 128;
   std::vector<std::uint16_t> pair(kAscii * kAscii, 0);
   const auto split = [&](unsigned c) { return c < kAscii && count[c] > split_above; };
   for (std::size_t t = 0; t < pieces.size(); ++t) {
