@@ -41,27 +41,30 @@ FirstByteIndex::FirstByteIndex(const std::vector<std::string>& pieces, std::span
       group_[t] = kAlways;
     }
   }
-  // The large ASCII groups, split by the pairs that are tokens: pair[c][d] is the group of
-  // the tokens starting with the bytes c, d.
+  // The large ASCII groups, split by the pairs that are tokens: first each pair's probe (the
+  // first token whose text is those two bytes), then the pairs in byte order, each a group;
+  // pair[c][d] is that group.
   constexpr std::size_t kAscii = 128;
-  std::vector<std::uint16_t> pair(kAscii * kAscii, 0);
   const auto split = [&](unsigned c) { return c < kAscii && count[c] > split_above; };
-  for (std::size_t t = 0; t < pieces.size(); ++t) {
+  const auto in_pair = [&](std::size_t t) {
     const unsigned c = byte(t, 0), d = byte(t, 1);
-    if (pieces[t].size() == 2 && group_[t] == c && split(c) && d != 0 && d < kAscii &&
-        pair[c * kAscii + d] == 0) {
-      pair[c * kAscii + d] = 1;  // ids are handed out in byte order below
-      pairs_.push_back({static_cast<Token>(t), 0});
-    }
+    return group_[t] == c && split(c) && d != 0 && d < kAscii;
+  };
+  std::vector<Token> pair_probe(kAscii * kAscii, -1);
+  for (std::size_t t = 0; t < pieces.size(); ++t) {
+    if (pieces[t].size() != 2 || !in_pair(t))
+      continue;
+    auto& probe_of = pair_probe[byte(t, 0) * kAscii + byte(t, 1)];
+    if (probe_of < 0)
+      probe_of = static_cast<Token>(t);
   }
-  std::sort(pairs_.begin(), pairs_.end(), [&](const Pair& a, const Pair& b) {
-    return pieces[static_cast<std::size_t>(a.probe)] < pieces[static_cast<std::size_t>(b.probe)];
-  });
-  for (std::size_t i = 0; i < pairs_.size(); ++i) {
-    const auto t = static_cast<std::size_t>(pairs_[i].probe);
-    pairs_[i].group = static_cast<std::uint16_t>(kGroups + i);
-    pair[byte(t, 0) * kAscii + byte(t, 1)] = pairs_[i].group;
-    ++pair_start_[byte(t, 0) + 1];
+  std::vector<std::uint16_t> pair(kAscii * kAscii, 0);
+  for (std::size_t cd = 0; cd < pair_probe.size(); ++cd) {
+    if (pair_probe[cd] >= 0) {
+      pair[cd] = static_cast<std::uint16_t>(kGroups + pairs_.size());
+      pairs_.push_back({pair_probe[cd], pair[cd]});
+      ++pair_start_[cd / kAscii + 1];
+    }
   }
   for (unsigned c = 0; c < 256; ++c) {
     if (pair_start_[c + 1] > 0)
@@ -71,9 +74,9 @@ FirstByteIndex::FirstByteIndex(const std::vector<std::string>& pieces, std::span
   std::stable_sort(split_bytes_.begin(), split_bytes_.end(),
                    [&](unsigned char a, unsigned char b) { return count[a] > count[b]; });
   for (std::size_t t = 0; t < pieces.size(); ++t) {
-    const unsigned c = byte(t, 0), d = byte(t, 1);
-    if (group_[t] == c && split(c) && d != 0 && d < kAscii && pair[c * kAscii + d] != 0)
-      group_[t] = pair[c * kAscii + d];
+    const std::size_t cd = byte(t, 0) * kAscii + byte(t, 1);
+    if (in_pair(t) && pair[cd] != 0)
+      group_[t] = pair[cd];
   }
   // The members of each group, in token order: a counting sort by group.
   start_.assign(kGroups + pairs_.size() + 1, 0);

@@ -801,34 +801,31 @@ std::size_t Sampler::probe_first_bytes(SamplerScratch& scratch, FirstBytePass& f
     pass[c] = data[i].logit != neg_inf || (c >= 0x80 && !non_ascii_by_byte_);
     count += pass[c] ? index.starting_with(c).size() : 0;
   }
+  std::array<unsigned char, 128> probed{};  // split bytes are ASCII
+  std::size_t n_probed = 0;
   std::size_t n_pairs = 0;
   for (unsigned char c : index.split_bytes()) {
     if (!pass[c])
       continue;
     const auto pairs = index.pairs_of(c);
-    const bool probe = n_pairs + pairs.size() <= kPairBudget;
-    for (const auto& p : pairs) {
-      if (probe) {
+    if (n_pairs + pairs.size() <= kPairBudget) {
+      probed[n_probed++] = c;
+      for (const auto& p : pairs)
         data[n_pairs++] = {p.probe, 0.0f, 0.0f};
-      } else {
+    } else {
+      for (const auto& p : pairs) {
         pass[p.group] = 1;
         count += index.members(p.group).size();
       }
     }
   }
-  if (n_pairs > 0) {
+  if (n_pairs > 0)
     check(n_pairs);
-    std::size_t j = 0;
-    for (unsigned char c : index.split_bytes()) {
-      const auto pairs = index.pairs_of(c);
-      if (!pass[c] || pass[pairs.front().group])
-        continue;  // not passed, or passed unprobed
-      for (const auto& p : pairs) {
-        pass[p.group] = data[j++].logit != neg_inf;
-        count += pass[p.group] ? index.members(p.group).size() : 0;
-      }
-      if (j == n_pairs)
-        break;
+  std::size_t j = 0;
+  for (std::size_t i = 0; i < n_probed; ++i) {
+    for (const auto& p : index.pairs_of(probed[i])) {
+      pass[p.group] = data[j++].logit != neg_inf;
+      count += pass[p.group] ? index.members(p.group).size() : 0;
     }
   }
   first.groups = index.groups();
