@@ -28,10 +28,12 @@ namespace troupe::api {
 using Message = chatfmt::Message;
 
 // Fields shared by chat and text completions.
-// The most choices one request may ask for (n). OpenAI allows 128; every choice here is a
-// sequence of its own in the engine, queued behind the others when the slots are taken, so a
-// smaller bound keeps one request from filling the queue.
-inline constexpr std::int32_t max_choices = 16;
+// The most choices one request may ask for (n), OpenAI's bound. Every choice is a sequence of
+// its own in the engine; the server keeps at most choices_at_once of one request's choices
+// there (running or queued) and starts the next as one finishes, so that a large n neither
+// fills the queue nor is refused by it.
+inline constexpr std::int32_t max_choices = 128;
+inline constexpr std::int32_t choices_at_once = 16;
 
 struct GenerationParams {
   std::string model;                        // empty: the default model

@@ -730,10 +730,12 @@ net::awaitable<bool> Generation::run_streaming(engine::TokenStream& stream,
 // choices carry their index (in a stream, their chunks interleave as their tokens come).
 // Choice 0 goes first; the others are submitted once its first token has come, when its
 // prompt is in the KV cache: each of them then takes those cells (the engine's prefix reuse
-// copies them from choice 0's slot) instead of evaluating the prompt again. A stream begins
-// with choice 0's first token; the others join it as the engine starts them. A choice i > 0
-// samples with the request's seed + i, or with a random seed when the request gives none, so
-// that the choices differ. Any choice failing fails the request (the others are cancelled).
+// copies them from another slot holding the prompt) instead of evaluating the prompt again.
+// At most api::choices_at_once choices are in the engine at a time; the next is submitted when
+// one finishes. A stream begins with choice 0's first token; the others join it as the engine
+// starts them. A choice i > 0 samples with the request's seed + i, or with a random seed when
+// the request gives none, so that the choices differ. Any choice failing fails the request
+// (the others are cancelled).
 class Choices : GenerationBase {
  public:
   Choices(Connection& c, GenerationJob job) : GenerationBase(c, job), job_(std::move(job)) {
@@ -893,7 +895,8 @@ net::awaitable<bool> Choices::run() {
     co_return co_await interrupted(watch);
   // The others start when the engine has room for them; until then choice 0 streams alone.
   // One of them refused later fails the request like any choice failing midway.
-  for (std::size_t i = 1; i < n; ++i)
+  const auto at_once = static_cast<std::size_t>(api::choices_at_once);
+  for (std::size_t i = 1; i < std::min(n, at_once); ++i)
     co_await submit(i);
   std::string out;
   if (job_.stream) {
@@ -919,8 +922,15 @@ net::awaitable<bool> Choices::run() {
       }
     }
     observe_tokens(tokens);
-    const bool all_done =
-        std::all_of(choices_.begin(), choices_.end(), [](const Choice& ch) { return ch.done; });
+    // The choices still to come take the places of those that finished.
+    auto in_engine = static_cast<std::size_t>(
+        std::count_if(choices_.begin(), choices_.end(), [](const Choice& ch) { return !ch.done; }));
+    for (; !failed_ && choices_.size() < n && in_engine < at_once; ++in_engine) {
+      co_await submit(choices_.size());
+      if (job_.stream && job_.kind == api::CompletionKind::chat)
+        append_event(out, choices_.back().chunks.role_chunk());
+    }
+    const bool all_done = in_engine == 0;
     if (failed_ || all_done) {
       c_.ctx.metrics.e2e_request_latency.observe(seconds_since(c_.request_start));
       note_usage(c_, usage_);

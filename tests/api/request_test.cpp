@@ -69,7 +69,7 @@ TEST(ChatRequest, RejectsOutOfRangeParameters) {
       {R"("max_tokens":1.5)", "max_tokens"},
       {R"("max_completion_tokens":-1)", "max_completion_tokens"},
       {R"("n":0)", "n"},
-      {R"("n":17)", "n"},
+      {R"("n":129)", "n"},
       {R"("stop":["a","b","c","d","e"])", "stop"},
       {R"("stop":5)", "stop"},
       {R"("presence_penalty":3)", "presence_penalty"},

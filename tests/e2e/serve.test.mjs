@@ -133,7 +133,7 @@ test('errors surface as APIError with the right status', async () => {
   await assert.rejects(wrongKey.models.list(),
     (e) => e instanceof OpenAI.AuthenticationError && e.status === 401);
   await assert.rejects(
-    client.completions.create({ model: 'tiny', prompt: 'x', n: 17 }),
+    client.completions.create({ model: 'tiny', prompt: 'x', n: 129 }),
     (e) => e instanceof OpenAI.BadRequestError && e.param === 'n');
 });
 

@@ -21,6 +21,7 @@
 #include <sstream>
 #include <thread>
 
+#include "api/request.hpp"
 #include "engine/coordinator.hpp"
 #include "engine/sim_backend.hpp"
 #include "fake_backend.hpp"
@@ -144,7 +145,7 @@ TEST(Server, ErrorMatrix) {
   expect_error(t.post("/v1/chat/completions", chat_body("x", R"("top_p":1.5)")), 400, "top_p");
   expect_error(t.post("/v1/chat/completions", chat_body("x", R"("max_tokens":0)")), 400,
                "max_tokens");
-  expect_error(t.post("/v1/chat/completions", chat_body("x", R"("n":17)")), 400, "n");
+  expect_error(t.post("/v1/chat/completions", chat_body("x", R"("n":129)")), 400, "n");
   expect_error(t.post("/v1/chat/completions", chat_body("x", R"("dry_base":0.5)")), 400,
                "dry_base");
   expect_error(t.post("/v1/completions", R"({"prompt":"x","mirostat":3})"), 400, "mirostat");
@@ -260,6 +261,36 @@ TEST(Server, NChoicesStreamTheirChunksWithTheirIndex) {
   EXPECT_EQ(usage, 12);
 }
 
+// OpenAI's bound, 128: more choices than one request keeps in the engine at once, so the
+// later ones start as earlier ones finish; each is answered once, in index order.
+TEST(Server, NChoicesBeyondThoseInTheEngineAtOnceAreAllAnswered) {
+  TestServer t;
+  auto r = t.post("/v1/chat/completions", chat_body("x", R"("n":128,"max_tokens":2)"));
+  ASSERT_EQ(r.status, 200) << r.raw.body();
+  const auto body = r.body();
+  const auto& choices = body.at("choices").as_array();
+  ASSERT_EQ(choices.size(), 128u);
+  for (std::size_t i = 0; i < choices.size(); ++i)
+    EXPECT_EQ(choices[i].at("index").to_number<std::size_t>(), i);
+  EXPECT_EQ(body.at("usage").at("completion_tokens").to_number<int>(), 256);
+  EXPECT_EQ(t.backend.tasks().size(), 128u);
+
+  auto s = t.post("/v1/completions", R"({"prompt":"x","n":40,"max_tokens":2,"stream":true})");
+  ASSERT_EQ(s.status, 200) << s.raw.body();
+  std::vector<int> finishes(40);
+  for (const auto& e : s.events()) {
+    if (e == "[DONE]")
+      continue;
+    const auto v = json::parse(e);
+    const auto& choice = v.at("choices").at(0);
+    const auto i = choice.at("index").to_number<std::size_t>();
+    ASSERT_LT(i, 40u) << e;
+    finishes[i] += choice.at("finish_reason").is_string() ? 1 : 0;
+  }
+  for (std::size_t i = 0; i < finishes.size(); ++i)
+    EXPECT_EQ(finishes[i], 1) << i;
+}
+
 TEST(Server, MetricsEndpoint) {
   TestServer t;
   t.post("/v1/chat/completions", chat_body("x", R"("max_tokens":2)"));
@@ -310,6 +341,19 @@ TEST(Server, DisconnectMidStreamCancelsTheGeneration) {
   EXPECT_EQ(t.backend.cancelled(), 1);
 }
 
+// Reads into `got` until it holds `what`, with the socket's own timeout (asio's reads would
+// wait forever): a server that sends nothing fails the test instead of hanging it.
+void read_until_or_fail(tcp::socket& s, std::string_view what, std::string& got) {
+  const timeval guard{10, 0};
+  ASSERT_EQ(setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &guard, sizeof guard), 0);
+  char buf[4096];
+  while (got.find(what) == std::string::npos) {
+    const ssize_t n = ::recv(s.native_handle(), buf, sizeof buf, 0);
+    ASSERT_GT(n, 0) << "nothing more within 10 s after: " << got;
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+}
+
 // Choice 1 cannot start while choice 0 holds the only slot: choice 0 streams regardless (a
 // response that waited for every choice to start would send nothing here), and a client that
 // leaves cancels both, the one still queued included.
@@ -317,22 +361,28 @@ TEST(Server, NChoicesStreamTheFirstWhileTheOthersWait) {
   TestServer t;
   net::io_context ioc;
   auto s = send_raw(ioc, t.port(), chat_body("one slot", R"("n":2,"stream":true)"));
-  // Read with the socket's own timeout (asio's reads would wait forever): a server that sends
-  // nothing fails the test instead of hanging it.
-  const timeval guard{10, 0};
-  ASSERT_EQ(setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &guard, sizeof guard), 0);
   std::string got;
-  char buf[4096];
-  while (got.find("held") == std::string::npos) {
-    const ssize_t n = ::recv(s.native_handle(), buf, sizeof buf, 0);
-    ASSERT_GT(n, 0) << "nothing more within 10 s after: " << got;
-    got.append(buf, static_cast<std::size_t>(n));
-  }
+  ASSERT_NO_FATAL_FAILURE(read_until_or_fail(s, "held", got));
   EXPECT_NE(got.find(R"("index":1,"delta":{"role":"assistant")"), std::string::npos) << got;
   ASSERT_TRUE(t.backend.wait_running(2));  // choice 0 held, choice 1 queued
   s.close();
   ASSERT_TRUE(t.backend.wait_running(0));
   EXPECT_EQ(t.backend.cancelled(), 2);
+}
+
+// While none of its choices finishes, a request has api::choices_at_once of them in the
+// engine (choice 0 holds the one slot, 15 wait in the queue) and submits no more.
+TEST(Server, NChoicesKeepAtMostSixteenInTheEngine) {
+  TestServer t;
+  net::io_context ioc;
+  auto s = send_raw(ioc, t.port(), chat_body("one slot", R"("n":100,"stream":true)"));
+  std::string got;  // "held" is written after the choices were submitted
+  ASSERT_NO_FATAL_FAILURE(read_until_or_fail(s, "held", got));
+  EXPECT_EQ(t.backend.tasks().size(), static_cast<std::size_t>(api::choices_at_once));
+  s.close();
+  ASSERT_TRUE(t.backend.wait_running(0));
+  EXPECT_EQ(t.backend.cancelled(), api::choices_at_once);
+  EXPECT_EQ(t.backend.tasks().size(), static_cast<std::size_t>(api::choices_at_once));
 }
 
 TEST(Server, DisconnectWhileWaitingForANonStreamingAnswerCancels) {
