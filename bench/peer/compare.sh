@@ -10,7 +10,7 @@
 #
 #   bench/peer/compare.sh -m MODEL.gguf [-c 1,4,16] [--rounds 3] [-s 'D(128,128)'] [-n 32]
 #       [--warmup 4] [--threads 2] [--parallel 16] [--ctx 8192] [--temperature T]
-#       [--batched] [--interference] [--extra-body FILE] [--out DIR]
+#       [--batched] [--interference] [--extra-body FILE [--free-matched]] [--out DIR]
 #       [--troupe PATH] [--llama-server PATH] [--llama-arg ARG]... [-- extra troupe serve flags]
 #
 # Prints per-round ratios (troupe / llama-server output tokens/s; TTFT p50 and ITL p50 of both)
@@ -25,6 +25,11 @@
 # --extra-body FILE is passed to every `troupe bench` (e.g. bench/peer/workloads/
 # profile-schema.json: a 10-field response_format schema, ignore_eos off, so that answers end
 # where the grammar does; the scenario's output length is then only a cap).
+# --free-matched (with --extra-body) also runs, after each constrained point, the same point
+# without the extra body on both sides: fresh prompts of the scenario's input length, and output
+# lengths drawn from a normal distribution with the constrained answers' mean and standard
+# deviation (both sides' pooled), so that the free run has the same batch shape over time.
+# The summary then gives each side's cost of the constraint (1 - constrained / free tok/s).
 # --llama-arg ARG (repeatable) is passed to llama-server, as the words after -- are to troupe
 # serve (e.g. -kvu on both sides: --llama-arg -kvu -- --kv-unified).
 # Check `uptime` first: nothing else may be busy (ggml's threads spin at barriers).
@@ -33,6 +38,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 model="" conc=1,4,16 rounds=3 scenario='D(128,128)' n=32 warmup=4 threads=2 parallel=16 ctx=8192
 temperature="" batched=false interference=false out="" extra=() extra_body="" llama_extra=()
+free_matched=false
 troupe="$root/build/release/troupe"
 llama_server="$root/third_party/llama-build/bin/llama-server"
 batched_bench="$root/third_party/llama-build/bin/llama-batched-bench"
@@ -51,16 +57,21 @@ while (($#)); do
     --batched) batched=true; shift ;;
     --interference) interference=true; shift ;;
     --extra-body) extra_body=$2; shift 2 ;;
+    --free-matched) free_matched=true; shift ;;
     --out) out=$2; shift 2 ;;
     --troupe) troupe=$2; shift 2 ;;
     --llama-server) llama_server=$2; shift 2 ;;
     --llama-arg) llama_extra+=("$2"); shift 2 ;;
     --) shift; extra=("$@"); break ;;
-    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/{/^set -euo/!p}' "$0"; exit 0 ;;
     *) echo "compare: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
 [ -n "$model" ] && [ -f "$model" ] || { echo "compare: -m MODEL.gguf is required (and must exist)" >&2; exit 2; }
+read -r scenario_in < <(sed -n 's/^D(\([0-9]*\), *[0-9]*)$/\1/p' <<<"$scenario") || true
+if $free_matched && { [ -z "$extra_body" ] || [ -z "${scenario_in:-}" ]; }; then
+  echo "compare: --free-matched needs --extra-body and a D(in,out) scenario" >&2; exit 2
+fi
 [ -x "$troupe" ] || { echo "compare: no $troupe (build troupe first)" >&2; exit 2; }
 [ -x "$llama_server" ] || { echo "compare: no $llama_server (run bench/peer/build.sh)" >&2; exit 2; }
 out=${out:-"$root/bench-results/peer-$(date -u +%Y%m%dT%H%M%S)"}
@@ -97,15 +108,29 @@ pids+=($!); wait_healthy "$lport" "${pids[-1]}" llama-server
   echo "troupe flags: ${extra[*]:-none}; llama-server flags: ${llama_extra[*]:-none}"
 } | tee "$out/setup.txt"
 
-temp_args=()
-[ -n "$temperature" ] && temp_args=(--temperature "$temperature")
+free_args=()
+[ -n "$temperature" ] && free_args=(--temperature "$temperature")
+temp_args=("${free_args[@]}")
 [ -n "$extra_body" ] && temp_args+=(--extra-body "$extra_body")
 IFS=, read -r -a levels <<<"$conc"
-run_point() {  # SIDE PORT C ROUND
-  local dir="$out/r$4/$1-c$3"
-  "$troupe" bench --url "http://127.0.0.1:$2" -s "$scenario" --concurrency "$3" -n "$n" --warmup "$warmup" \
-    --seed "$((1000 + 100 * $4 + $3))" --tokenizer "$model" "${temp_args[@]}" -o "$dir" --progress off \
+run_point() {  # SIDE PORT C ROUND [FREE_SCENARIO]: the free run when a scenario is given
+  local dir="$out/r$4/$1-c$3" scen=$scenario seed=$((1000 + 100 * $4 + $3)) args=("${temp_args[@]}")
+  if [ -n "${5:-}" ]; then
+    dir="$out/r$4/$1-free-c$3" scen=$5 seed=$((seed + 50000)) args=("${free_args[@]}")
+  fi
+  "$troupe" bench --url "http://127.0.0.1:$2" -s "$scen" --concurrency "$3" -n "$n" --warmup "$warmup" \
+    --seed "$seed" --tokenizer "$model" "${args[@]}" -o "$dir" --progress off \
     >"$dir.txt" 2>&1 || { echo "compare: troupe bench failed ($dir.txt)" >&2; tail -5 "$dir.txt" >&2; exit 1; }
+}
+matched_scenario() {  # ROUND C: the scenario of free answers as long as both sides' constrained ones
+  python3 - "$out/r$1/troupe-c$2/results.json" "$out/r$1/llama-c$2/results.json" "$scenario_in" <<'PY'
+import json, math, sys
+pts = [json.load(open(p))["points"][0]["output_tokens"] for p in sys.argv[1:3]]
+n = sum(p["count"] for p in pts)
+mean = sum(p["mean"] * p["count"] for p in pts) / n
+var = sum(p["count"] * (p["stddev"] ** 2 + (p["mean"] - mean) ** 2) for p in pts) / n
+print(f"N({sys.argv[3]},0)/({round(mean)},{round(math.sqrt(var))})")
+PY
 }
 k=0
 for r in $(seq 1 "$rounds"); do
@@ -115,6 +140,15 @@ for r in $(seq 1 "$rounds"); do
       run_point troupe "$tport" "$c" "$r"; run_point llama "$lport" "$c" "$r"
     else
       run_point llama "$lport" "$c" "$r"; run_point troupe "$tport" "$c" "$r"
+    fi
+    if $free_matched; then
+      free=$(matched_scenario "$r" "$c")
+      echo "$free" >"$out/r$r/free-c$c.scenario"
+      if ((k % 2 == 0)); then
+        run_point llama "$lport" "$c" "$r" "$free"; run_point troupe "$tport" "$c" "$r" "$free"
+      else
+        run_point troupe "$tport" "$c" "$r" "$free"; run_point llama "$lport" "$c" "$r" "$free"
+      fi
     fi
     k=$((k + 1))
     echo "round $r, $c streams: done (load $(cut -d' ' -f1 /proc/loadavg))"

@@ -51,6 +51,24 @@ def batched_steps(folder):
     return steps
 
 
+def constraint_costs(folders):
+    """concurrency -> per round {side: (constrained tok/s, free tok/s)}, where free runs exist."""
+    costs = {}
+    for folder in folders:
+        for rdir in sorted(d for d in os.listdir(folder) if re.fullmatch(r"r\d+", d)):
+            base = os.path.join(folder, rdir)
+            for name in os.listdir(base):
+                m = re.fullmatch(r"troupe-free-c(\d+)", name)
+                if not m:
+                    continue
+                c = int(m.group(1))
+                costs.setdefault(c, []).append(
+                    {side: (point(os.path.join(base, f"{side}-c{c}"))["tps"],
+                            point(os.path.join(base, f"{side}-free-c{c}"))["tps"])
+                     for side in ("troupe", "llama")})
+    return costs
+
+
 def main(folders):
     rows = {}  # concurrency -> list of (round label, troupe, llama)
     for folder in folders:
@@ -126,6 +144,26 @@ def main(folders):
             print(f"| {'troupe' if side == 'troupe' else 'llama-server'} | {len(rows)} |"
                   f" {steady * 1e3:.1f} | {loaded * 1e3:.1f} |"
                   f" {median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f}) | {long_ttft * 1e3:.0f} |")
+    costs = constraint_costs(folders)
+    if costs:
+        print("\nthe constraint's cost: 1 - constrained / free output tok/s, the free run with the"
+              " constrained answers' lengths (compare.sh --free-matched); median over rounds (range)")
+        print("| streams | rounds | troupe constrained / free tok/s | troupe cost |"
+              " llama-server constrained / free tok/s | llama-server cost |")
+        print("|---|---|---|---|---|---|")
+        for c in sorted(costs):
+            rounds = costs[c]
+            entry = {"rounds": len(rounds)}
+            cells = []
+            for side in ("troupe", "llama"):
+                cost = [1 - r[side][0] / r[side][1] for r in rounds]
+                con, free = median([r[side][0] for r in rounds]), median([r[side][1] for r in rounds])
+                entry[side] = {"constrained_tps": con, "free_tps": free, "cost_median": median(cost),
+                               "cost_min": min(cost), "cost_max": max(cost)}
+                cells.append(f" {con:.1f} / {free:.1f} | {median(cost) * 100:.1f} %"
+                             f" ({min(cost) * 100:.1f} to {max(cost) * 100:.1f}) |")
+            summary[f"constraint_cost_c{c}"] = entry
+            print(f"| {c} | {len(rounds)} |" + "".join(cells))
     with open(os.path.join(folders[0], "summary.json"), "w") as f:
         json.dump(summary, f, indent=1)
 
