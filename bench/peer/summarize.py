@@ -51,36 +51,35 @@ def batched_steps(folder):
     return steps
 
 
+def round_points(folders, pattern):
+    """(folder, round dir, concurrency) of each troupe run whose name fullmatches pattern
+    (its one group: the concurrency), rounds in order."""
+    for folder in folders:
+        for rdir in sorted(d for d in os.listdir(folder) if re.fullmatch(r"r\d+", d)):
+            for name in os.listdir(os.path.join(folder, rdir)):
+                m = re.fullmatch(pattern, name)
+                if m:
+                    yield folder, rdir, int(m.group(1))
+
+
 def constraint_costs(folders):
     """concurrency -> per round {side: (constrained tok/s, free tok/s)}, where free runs exist."""
     costs = {}
-    for folder in folders:
-        for rdir in sorted(d for d in os.listdir(folder) if re.fullmatch(r"r\d+", d)):
-            base = os.path.join(folder, rdir)
-            for name in os.listdir(base):
-                m = re.fullmatch(r"troupe-free-c(\d+)", name)
-                if not m:
-                    continue
-                c = int(m.group(1))
-                costs.setdefault(c, []).append(
-                    {side: (point(os.path.join(base, f"{side}-c{c}"))["tps"],
-                            point(os.path.join(base, f"{side}-free-c{c}"))["tps"])
-                     for side in ("troupe", "llama")})
+    for folder, rdir, c in round_points(folders, r"troupe-free-c(\d+)"):
+        base = os.path.join(folder, rdir)
+        costs.setdefault(c, []).append(
+            {side: (point(os.path.join(base, f"{side}-c{c}"))["tps"],
+                    point(os.path.join(base, f"{side}-free-c{c}"))["tps"])
+             for side in ("troupe", "llama")})
     return costs
 
 
 def main(folders):
     rows = {}  # concurrency -> list of (round label, troupe, llama)
-    for folder in folders:
-        for rdir in sorted(d for d in os.listdir(folder) if re.fullmatch(r"r\d+", d)):
-            for name in os.listdir(os.path.join(folder, rdir)):
-                m = re.fullmatch(r"troupe-c(\d+)", name)
-                if not m:
-                    continue
-                c = int(m.group(1))
-                t = point(os.path.join(folder, rdir, name))
-                l = point(os.path.join(folder, rdir, f"llama-c{c}"))
-                rows.setdefault(c, []).append((f"{os.path.basename(folder)}/{rdir}", t, l))
+    for folder, rdir, c in round_points(folders, r"troupe-c(\d+)"):
+        t = point(os.path.join(folder, rdir, f"troupe-c{c}"))
+        l = point(os.path.join(folder, rdir, f"llama-c{c}"))
+        rows.setdefault(c, []).append((f"{os.path.basename(folder)}/{rdir}", t, l))
     steps = batched_steps(folders[0])
     summary = {}
     print("\nper round: troupe / llama-server output tok/s; TTFT p50 and ITL p50 in ms (troupe | llama)")
