@@ -6,11 +6,13 @@ the median (order statistics of the binomial). Writes summary.json into the firs
 
     bench/peer/summarize.py DIR [DIR...]
 """
+import csv
 import json
 import math
 import os
 import re
 import sys
+from datetime import datetime
 
 
 def point(path):
@@ -49,6 +51,24 @@ def batched_steps(folder):
                     b = json.loads(line)
                     steps[b["pl"]] = b["t_tg"] / b["tg"]
     return steps
+
+
+def long_prompts_during(long, loaded):
+    """TTFTs of the long client's requests sent and answered while the measured streams ran.
+    Each client's request times count from its own start; the two starts are `started_at`
+    apart (to the second: compare.sh starts the streams 3 s after the long client)."""
+    def run(path):
+        with open(os.path.join(path, "results.json")) as f:
+            r = json.load(f)
+        with open(os.path.join(path, os.path.basename(r["points"][0]["csv"]))) as f:
+            rows = list(csv.DictReader(f))
+        return datetime.fromisoformat(r["started_at"].replace("Z", "+00:00")), rows
+    long_t0, long_rows = run(long)
+    loaded_t0, loaded_rows = run(loaded)
+    offset = (loaded_t0 - long_t0).total_seconds()
+    end = max((float(x["end_s"]) for x in loaded_rows), default=0.0)
+    return [float(x["ttft_s"]) for x in long_rows
+            if not x["error"] and float(x["start_s"]) >= offset and float(x["end_s"]) <= offset + end]
 
 
 def round_points(folders, pattern):
@@ -124,25 +144,32 @@ def main(folders):
                 loaded = os.path.join(base, rdir, f"{side}-loaded")
                 long = os.path.join(base, rdir, f"{side}-long")
                 if os.path.exists(os.path.join(loaded, "results.json")):
-                    long_ttft = (point(long)["ttft_p50"]
-                                 if os.path.exists(os.path.join(long, "results.json")) else float("nan"))
+                    has_long = os.path.exists(os.path.join(long, "results.json"))
+                    long_ttft = point(long)["ttft_p50"] if has_long else float("nan")
+                    during = long_prompts_during(long, loaded) if has_long else []
                     interference.setdefault(side, []).append(
-                        (point(steady)["itl_p99"], point(loaded)["itl_p99"], long_ttft))
+                        (point(steady)["itl_p99"], point(loaded)["itl_p99"], long_ttft, during))
     if interference:
         print("\nrunning streams' ITL p99 (4 x D(128,256)) alone and while 1,024-token prompts arrive")
         print("| server | rounds | steady ms | with 1k prompts ms | ratio median (range) |"
-              " 1k prompts' TTFT p50 ms |")
-        print("|---|---|---|---|---|---|")
+              " 1k prompts' TTFT p50 ms | 1k prompts sent and answered while the streams ran:"
+              " count, TTFT p50 ms |")
+        print("|---|---|---|---|---|---|---|")
         for side, rows in interference.items():
-            ratios = [b / a for a, b, _ in rows]
+            ratios = [r[1] / r[0] for r in rows]
             steady, loaded = median([r[0] for r in rows]), median([r[1] for r in rows])
             long_ttft = median([r[2] for r in rows])
+            during = [t for r in rows for t in r[3]]
+            during_p50 = median(during) if during else float("nan")
             summary[f"interference_{side}"] = {"steady_itl_p99": steady, "loaded_itl_p99": loaded,
                                                "ratio_median": median(ratios),
-                                               "long_ttft_p50": long_ttft}
+                                               "long_ttft_p50": long_ttft,
+                                               "long_during_streams": len(during),
+                                               "long_during_streams_ttft_p50": during_p50}
             print(f"| {'troupe' if side == 'troupe' else 'llama-server'} | {len(rows)} |"
                   f" {steady * 1e3:.1f} | {loaded * 1e3:.1f} |"
-                  f" {median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f}) | {long_ttft * 1e3:.0f} |")
+                  f" {median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f}) | {long_ttft * 1e3:.0f} |"
+                  f" {len(during)}, {during_p50 * 1e3:.0f} |")
     costs = constraint_costs(folders)
     if costs:
         print("\nthe constraint's cost: 1 - constrained / free output tok/s, the free run with the"

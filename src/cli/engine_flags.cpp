@@ -171,7 +171,9 @@ void add_engine_flags(CLI::App& app, EngineFlags& f, const std::string& model_he
   app.add_option("--prefill-stretch", o.prefill_stretch,
                  "while sequences generate, a step that takes in a prompt longer than one chunk "
                  "may last about this many times a generation-only step (the prompt is spread "
-                 "over more steps); 0: off, only the token budgets limit it")
+                 "over more steps; with a KV stream per sequence a stretch that leaves no room "
+                 "for a second pass over the weights, about 2 or less, gives it one token a "
+                 "step); 0: off, only the token budgets limit it")
       ->check(CLI::Validator(
           [](const std::string& v) {
             double x = -1.0;

@@ -317,7 +317,8 @@ EngineLoop::EngineLoop(const LlamaModel& model, const BatchEngineConfig& config,
       n_ctx_seq_(context_per_sequence(ctx_.get(), model, config)),
       batch_(config.n_batch + config.n_parallel),
       slots_(static_cast<std::size_t>(config.n_parallel)),
-      pacer_(config.prefill_stretch),
+      pacer_(config.prefill_stretch, StepPacer::kMinTokens,
+             /*own_pass=*/!config.kv_unified && !config.embeddings && config.n_parallel > 1),
       counters_owner_(std::move(counters)),
       counters_(*counters_owner_) {
   for (auto& s : slots_)

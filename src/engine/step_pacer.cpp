@@ -12,8 +12,8 @@ constexpr double kAlpha = 0.25;  // weight of the newest step in the prompt toke
 constexpr double kRise = 0.05;
 constexpr std::int32_t kMinSample = 1;  // a step with prompt tokens tells their cost, however few
 
-double ewma(double old, double sample) {
-  return old == 0.0 ? sample : old + kAlpha * (sample - old);
+double ewma(bool seen, double old, double sample) {
+  return seen ? old + kAlpha * (sample - old) : sample;
 }
 
 double floor_of(double old, double sample) {
@@ -21,18 +21,20 @@ double floor_of(double old, double sample) {
 }
 }  // namespace
 
-StepPacer::StepPacer(double stretch, std::int32_t min_tokens)
+StepPacer::StepPacer(double stretch, std::int32_t min_tokens, bool own_pass)
     : stretch_(stretch > 0.0 ? std::max(stretch, 1.0) : 0.0),
-      min_tokens_(std::max(min_tokens, 1)) {}
+      min_tokens_(std::max(min_tokens, 1)),
+      own_pass_(own_pass) {}
 
 double StepPacer::generation_step_us(std::int32_t generating) const {
   const std::int32_t g = std::clamp(generating, 1, kMaxGenerating);
   // The nearest count seen, preferring fewer sequences (a cheaper step: a smaller budget).
   for (std::int32_t d = 0; d <= kMaxGenerating; ++d) {
-    if (g - d >= 1 && gen_us_[static_cast<std::size_t>(g - d)] > 0.0)
-      return gen_us_[static_cast<std::size_t>(g - d)];
-    if (g + d <= kMaxGenerating && gen_us_[static_cast<std::size_t>(g + d)] > 0.0)
-      return gen_us_[static_cast<std::size_t>(g + d)];
+    const std::int32_t fewer = g - d, more = g + d;
+    if (fewer >= 1 && gen_us_[static_cast<std::size_t>(fewer)] > 0.0)
+      return gen_us_[static_cast<std::size_t>(fewer)];
+    if (more <= kMaxGenerating && gen_us_[static_cast<std::size_t>(more)] > 0.0)
+      return gen_us_[static_cast<std::size_t>(more)];
   }
   return 0.0;
 }
@@ -53,9 +55,17 @@ void StepPacer::record(std::int32_t generating, std::int32_t prompt, double us) 
   // the floor, whatever else slows a step while prompts are in flight (their cells in every
   // sequence's attention, a busy machine) is charged to the prompt tokens, so the budget
   // shrinks until the whole step is back within the stretch of a quiet one.
-  const double base = generation_step_us(std::max(g, 1));
+  double base = generation_step_us(std::max(g, 1));
+  if (g > 0)
+    last_piece_ = prompt;
+  if (own_pass_ && g > 0) {
+    if (prompt == 1)
+      return;  // it rode in the generating sequences' ubatch: nothing of a piece's cost
+    base += generation_step_us(1);  // the piece's own pass over the weights
+  }
   last_token_us_ = std::max(us - base, 0.0) / prompt;
-  token_us_ = ewma(token_us_, last_token_us_);
+  token_us_ = ewma(token_seen_, token_us_, last_token_us_);
+  token_seen_ = true;
 }
 
 std::int32_t StepPacer::prompt_budget(std::int32_t generating, std::int32_t cap) const {
@@ -64,12 +74,22 @@ std::int32_t StepPacer::prompt_budget(std::int32_t generating, std::int32_t cap)
   const double step = generation_step_us(generating);
   if (step == 0.0)
     return 0;  // one generation-only step first, to measure what the budget is relative to
-  if (token_us_ == 0.0)
+  if (!token_seen_)
     return cap;
   // The dearer of the average and the last step: a prompt's tokens grow dearer as it goes on
-  // (each attends to all before it), and the average alone lags behind that rise.
-  const double token_us = std::max(token_us_, last_token_us_);
-  const double tokens = std::floor((stretch_ - 1.0) * step / token_us);
+  // (each attends to all before it), and the average alone lags behind that rise. (At least a
+  // microsecond: a step measured no slower than its base says little more than "cheap".)
+  const double token_us = std::max({token_us_, last_token_us_, 1.0});
+  double room = (stretch_ - 1.0) * step;
+  if (own_pass_) {
+    const double pass = generation_step_us(1);
+    if (room < pass + min_tokens_ * token_us)
+      return std::min(cap, 1);  // no room for a pass of its own: one token rides along
+    room -= pass;
+  }
+  double tokens = std::floor(room / token_us);
+  if (last_piece_ > 0)
+    tokens = std::min(tokens, 2.0 * last_piece_);
   if (tokens >= static_cast<double>(cap))
     return cap;
   return std::min(cap, std::max(min_tokens_, static_cast<std::int32_t>(tokens)));

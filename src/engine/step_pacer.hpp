@@ -20,6 +20,21 @@
 // The prompt's own time to first token is what this trades: the same prompt tokens spread over
 // more steps, each also carrying the generating sequences' tokens.
 //
+// With a KV stream per sequence (llama.cpp's kv_unified off) a step is not one pass over the
+// weights when it mixes token counts: llama.cpp cuts it into ubatches that give each of their
+// sequences as many tokens (`split_equal`), so beside generating sequences (one token each) a
+// prompt piece of k > 1 tokens is a second ubatch: one token rides in the generating one, the
+// other k - 1 are a pass of their own, which costs about what a one-sequence generation step
+// does whatever k is. Measured on the 2-core development machine (`small` F16, 4 streams), a
+// 4-token piece took a 19 ms step to 40 ms. The pacer then models a piece as that pass plus a
+// cost per token: a stretch that cannot pay for the pass gives one token a step (it rides, at
+// about the cost of one more generating sequence), and one that can gives the pass as many
+// tokens as the rest of the stretch pays for, instead of charging the pass to the few tokens
+// of a small piece (which kept every piece at the minimum and every step at about twice a
+// quiet one, whatever the stretch). A small piece's tokens can then look nearly free (its
+// step no slower than the two passes), so a budget beside generation grows at most twofold
+// over the last piece measured there: a larger piece is a guess, and a wrong one a stall.
+//
 // Pure arithmetic, no clock: the engine passes each step's measured time to record().
 // Not thread-safe: the engine thread's own.
 
@@ -32,16 +47,21 @@ namespace troupe::engine {
 class StepPacer {
  public:
   static constexpr std::int32_t kMaxGenerating = 64;
+  static constexpr std::int32_t kMinTokens = 4;
 
   // stretch: 0 turns pacing off (prompt_budget returns its cap); otherwise >= 1.
-  explicit StepPacer(double stretch = 0.0, std::int32_t min_tokens = 4);
+  // own_pass: a prompt piece of more than one token beside generating sequences is a ubatch of
+  // its own (a KV stream per sequence, above).
+  explicit StepPacer(double stretch = 0.0, std::int32_t min_tokens = kMinTokens,
+                     bool own_pass = false);
 
   // A decoded step: `generating` sequences' tokens plus `prompt` prompt tokens took `us`.
   void record(std::int32_t generating, std::int32_t prompt, double us);
 
   // The prompt tokens the next step may carry beside `generating` sequences' tokens, at most
-  // `cap`. With no sequence generating there is no one to protect: `cap`. 0 while no
-  // generation step has been measured.
+  // `cap`: at least min_tokens, or with own_pass 1 when the stretch leaves no room for a pass.
+  // With no sequence generating there is no one to protect: `cap`. 0 while no generation step
+  // has been measured.
   std::int32_t prompt_budget(std::int32_t generating, std::int32_t cap) const;
 
   bool enabled() const { return stretch_ > 0.0; }
@@ -52,9 +72,12 @@ class StepPacer {
  private:
   double stretch_;
   std::int32_t min_tokens_;
+  bool own_pass_;
   std::array<double, kMaxGenerating + 1> gen_us_{};  // by generating sequences; 0: none seen
-  double token_us_ = 0.0;                            // moving average
-  double last_token_us_ = 0.0;                       // the last mixed step's
+  bool token_seen_ = false;                          // a step with prompt tokens was recorded
+  std::int32_t last_piece_ = 0;  // prompt tokens of the last step beside generation; 0: none
+  double token_us_ = 0.0;        // moving average
+  double last_token_us_ = 0.0;   // the last mixed step's
 };
 
 // A prompt waiting for prefill, as the step planner sees it.

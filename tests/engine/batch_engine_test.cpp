@@ -174,9 +174,10 @@ TEST_F(BatchEngineTest, EightPromptsBatchedEqualEachAlone) {
   RecordProperty("identical", identical);
 }
 
-// A long prompt arriving while a sequence generates: paced (stretch 1: the pacer's minimum of
-// 16 prompt tokens per step) it is spread over many steps; unpaced it goes in whole. Either way
-// the prompt's answer is the same as far as greedy decoding of a random model can tell.
+// A long prompt arriving while a sequence generates: paced (stretch 1 with a KV stream per
+// sequence: no room for a pass of its own, one prompt token a step) it is spread over many
+// steps; unpaced it goes in whole. Either way the prompt's answer is the same as far as greedy
+// decoding of a random model can tell.
 TEST_F(BatchEngineTest, PacedPromptIsSpreadOverStepsWhileAnotherGenerates) {
   // The prefill steps of a prompt of `length` tokens admitted while another sequence
   // generates, with chunks of at most 128 tokens.

@@ -99,6 +99,68 @@ TEST(StepPacer, AStretchBelowOneIsOne) {
   EXPECT_EQ(p.prompt_budget(2, 500), 4);  // no room beyond the minimum
 }
 
+// A KV stream per sequence: beside generating sequences a piece of more than one prompt token
+// is a pass of its own. Here a generation step is 20 ms for 4 sequences, 18 ms for one, and a
+// 4-token piece beside 4 sequences takes 40 ms: 2 ms of it is the tokens, 18 ms their pass.
+StepPacer with_own_pass(double stretch) {
+  StepPacer p(stretch, StepPacer::kMinTokens, /*own_pass=*/true);
+  p.record(4, 0, 20'000.0);
+  p.record(1, 0, 18'000.0);
+  p.record(4, 4, 40'000.0);
+  return p;
+}
+
+TEST(StepPacer, WithItsOwnPassAPieceIsChargedThePassOnce) {
+  StepPacer p = with_own_pass(3.0);
+  EXPECT_DOUBLE_EQ(p.prompt_token_us(), 500.0);
+  EXPECT_EQ(p.prompt_budget(4, 500), 8);  // twice the last piece, at most
+  // Larger pieces at the same cost: (3 - 1) * 20 ms, less the 18 ms pass, at 0.5 ms a token.
+  for (const std::int32_t piece : {8, 16, 32})
+    p.record(4, piece, 38'000.0 + piece * 500.0);
+  EXPECT_DOUBLE_EQ(p.prompt_token_us(), 500.0);
+  EXPECT_EQ(p.prompt_budget(4, 500), 44);
+  // Without the pass in the model the same steps say 5 ms a token: 8 tokens, a 40 ms step.
+  StepPacer flat(3.0);
+  flat.record(4, 0, 20'000.0);
+  flat.record(1, 0, 18'000.0);
+  flat.record(4, 4, 40'000.0);
+  EXPECT_DOUBLE_EQ(flat.prompt_token_us(), 5'000.0);
+  EXPECT_EQ(flat.prompt_budget(4, 500), 8);
+}
+
+TEST(StepPacer, WithoutRoomForAPassOneTokenRidesAlong) {
+  StepPacer p = with_own_pass(1.5);  // 10 ms of room: less than the 18 ms pass
+  EXPECT_EQ(p.prompt_budget(4, 500), 1);
+  EXPECT_EQ(p.prompt_budget(4, 0), 0);
+  // Stretch 2 leaves 20 ms: the pass and the minimum of 4 tokens, just; 1.9 does not.
+  EXPECT_EQ(with_own_pass(2.0).prompt_budget(4, 500), StepPacer::kMinTokens);
+  EXPECT_EQ(with_own_pass(1.9).prompt_budget(4, 500), 1);
+  EXPECT_EQ(with_own_pass(2.2).prompt_budget(4, 500), 8);  // 12 by the cost, 8 by the growth
+  // A step where one token rode says nothing of a piece's cost.
+  p.record(4, 1, 90'000.0);
+  EXPECT_DOUBLE_EQ(p.prompt_token_us(), 500.0);
+  EXPECT_EQ(p.prompt_budget(0, 500), 500);  // nobody generating: no pass to pay for
+}
+
+// A piece that looked free (its step no slower than the quiet one) does not open the whole
+// chunk: beside generation the budget at most doubles the last piece measured there.
+TEST(StepPacer, TheBudgetGrowsAtMostTwofoldOverTheLastPiece) {
+  StepPacer p(3.0);
+  p.record(4, 0, 20'000.0);
+  p.record(4, 8, 19'000.0);
+  EXPECT_EQ(p.prompt_budget(4, 500), 16);
+  p.record(4, 16, 20'000.0);
+  EXPECT_EQ(p.prompt_budget(4, 500), 32);
+  p.record(4, 32, 20'000.0 + 32 * 2'000.0);  // now they cost: the budget falls back
+  EXPECT_EQ(p.prompt_budget(4, 500), 20);    // 2 ms a token, the last step's
+  // With own_pass the same holds for a piece that looked free beside its pass.
+  StepPacer q(3.0, StepPacer::kMinTokens, /*own_pass=*/true);
+  q.record(4, 0, 20'000.0);
+  q.record(1, 0, 18'000.0);
+  q.record(4, 4, 37'000.0);
+  EXPECT_EQ(q.prompt_budget(4, 500), 8);
+}
+
 // The tokens plan_prompt_tokens gives each prompt of `prompts`.
 std::vector<std::int32_t> plan(std::vector<PendingPrompt> prompts, PromptRoom room) {
   std::vector<std::int32_t> take(prompts.size(), -1);
