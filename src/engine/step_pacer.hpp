@@ -27,11 +27,11 @@
 // other k - 1 are a pass of their own, which costs about what a one-sequence generation step
 // does whatever k is. Measured on the 2-core development machine (`small` F16, 4 streams), a
 // 4-token piece took a 19 ms step to 40 ms. The pacer then models a piece as that pass plus a
-// cost per token: a stretch that cannot pay for the pass gives one token a step (it rides, at
-// about the cost of one more generating sequence), and one that can gives the pass as many
-// tokens as the rest of the stretch pays for, instead of charging the pass to the few tokens
-// of a small piece (which kept every piece at the minimum and every step at about twice a
-// quiet one, whatever the stretch). A small piece's tokens can then look nearly free (its
+// cost per token: a stretch that cannot pay for the pass gives one token a step (it rides: no
+// second pass, only its own row; 26 ms steps there against 40), and one that can gives the
+// pass as many tokens as the rest of the stretch pays for, instead of charging the pass to the
+// few tokens of a small piece (which kept every piece at the minimum and every step at about
+// twice a quiet one, whatever the stretch). A small piece's tokens can then look nearly free (its
 // step no slower than the two passes), so a budget beside generation grows at most twofold
 // over the last piece measured there: a larger piece is a guess, and a wrong one a stall.
 //
