@@ -11,7 +11,8 @@
 #   bench/peer/compare.sh -m MODEL.gguf [-c 1,4,16] [--rounds 3] [-s 'D(128,128)'] [-n 32]
 #       [--warmup 4] [--threads 2] [--parallel 16] [--ctx 8192] [--temperature T]
 #       [--batched] [--interference] [--extra-body FILE [--free-matched]] [--out DIR]
-#       [--troupe PATH] [--llama-server PATH] [--llama-arg ARG]... [-- extra troupe serve flags]
+#       [--only troupe] [--troupe PATH] [--llama-server PATH] [--llama-arg ARG]...
+#       [-- extra troupe serve flags]
 #
 # Prints per-round ratios (troupe / llama-server output tokens/s; TTFT p50 and ITL p50 of both)
 # and, per concurrency, the pooled median ratio with its range over rounds; writes every
@@ -30,6 +31,11 @@
 # lengths drawn from a normal distribution with the constrained answers' mean and standard
 # deviation (both sides' pooled), so that the free run has the same batch shape over time.
 # The summary then gives each side's cost of the constraint (1 - constrained / free tok/s).
+# --only troupe runs troupe alone (no llama-server, no --interference): for the constraint's
+# cost, many short rounds in a row are what narrows its interval, and the machine's drift is
+# slower than a round. Each round then alternates which of its two runs goes first: a round
+# that starts with the free run draws its lengths from the constrained runs of the earlier
+# rounds (at the same concurrency).
 # --llama-arg ARG (repeatable) is passed to llama-server, as the words after -- are to troupe
 # serve (e.g. -kvu on both sides: --llama-arg -kvu -- --kv-unified).
 # Check `uptime` first: nothing else may be busy (ggml's threads spin at barriers).
@@ -38,7 +44,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 model="" conc=1,4,16 rounds=3 scenario='D(128,128)' n=32 warmup=4 threads=2 parallel=16 ctx=8192
 temperature="" batched=false interference=false out="" extra=() extra_body="" llama_extra=()
-free_matched=false
+free_matched=false only=""
 troupe="$root/build/release/troupe"
 llama_server="$root/third_party/llama-build/bin/llama-server"
 batched_bench="$root/third_party/llama-build/bin/llama-batched-bench"
@@ -58,6 +64,7 @@ while (($#)); do
     --interference) interference=true; shift ;;
     --extra-body) extra_body=$2; shift 2 ;;
     --free-matched) free_matched=true; shift ;;
+    --only) only=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --troupe) troupe=$2; shift 2 ;;
     --llama-server) llama_server=$2; shift 2 ;;
@@ -72,8 +79,13 @@ read -r scenario_in < <(sed -n 's/^D(\([0-9]*\), *[0-9]*)$/\1/p' <<<"$scenario")
 if $free_matched && { [ -z "$extra_body" ] || [ -z "${scenario_in:-}" ]; }; then
   echo "compare: --free-matched needs --extra-body and a D(in,out) scenario" >&2; exit 2
 fi
+case "$only" in
+  "") ;;
+  troupe) $interference && { echo "compare: --interference needs both servers (drop --only)" >&2; exit 2; } ;;
+  *) echo "compare: --only takes troupe" >&2; exit 2 ;;
+esac
 [ -x "$troupe" ] || { echo "compare: no $troupe (build troupe first)" >&2; exit 2; }
-[ -x "$llama_server" ] || { echo "compare: no $llama_server (run bench/peer/build.sh)" >&2; exit 2; }
+[ -n "$only" ] || [ -x "$llama_server" ] || { echo "compare: no $llama_server (run bench/peer/build.sh)" >&2; exit 2; }
 out=${out:-"$root/bench-results/peer-$(date -u +%Y%m%dT%H%M%S)"}
 mkdir -p "$out"
 
@@ -94,16 +106,18 @@ tport=$(free_port) lport=$(free_port)
 "$troupe" serve -m "$model" --port "$tport" -t "$threads" --parallel "$parallel" -c "$ctx" \
   "${extra[@]}" >"$out/troupe.log" 2>&1 &
 pids+=($!); wait_healthy "$tport" "${pids[-1]}" troupe
-"$llama_server" -m "$model" --port "$lport" -t "$threads" -tb "$threads" -np "$parallel" -c "$ctx" \
-  --no-webui "${llama_extra[@]}" >"$out/llama-server.log" 2>&1 &
-pids+=($!); wait_healthy "$lport" "${pids[-1]}" llama-server
+if [ -z "$only" ]; then
+  "$llama_server" -m "$model" --port "$lport" -t "$threads" -tb "$threads" -np "$parallel" -c "$ctx" \
+    --no-webui "${llama_extra[@]}" >"$out/llama-server.log" 2>&1 &
+  pids+=($!); wait_healthy "$lport" "${pids[-1]}" llama-server
+fi
 
 {
   echo "date: $(date -u +%FT%TZ)"
   echo "host: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
   echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "troupe: $("$troupe" version 2>/dev/null | tr '\n' ';')"
-  echo "llama-server: $("$llama_server" --version 2>&1 | tr '\n' ';')"
+  [ -n "$only" ] || echo "llama-server: $("$llama_server" --version 2>&1 | tr '\n' ';')"
   echo "model: $model; threads $threads, slots $parallel, context $ctx; scenario $scenario, -n $n, warmup $warmup, temperature ${temperature:-server default}${extra_body:+, extra body $extra_body}"
   echo "troupe flags: ${extra[*]:-none}; llama-server flags: ${llama_extra[*]:-none}"
 } | tee "$out/setup.txt"
@@ -122,32 +136,49 @@ run_point() {  # SIDE PORT C ROUND [FREE_SCENARIO]: the free run when a scenario
     --seed "$seed" --tokenizer "$model" "${args[@]}" -o "$dir" --progress off \
     >"$dir.txt" 2>&1 || { echo "compare: troupe bench failed ($dir.txt)" >&2; tail -5 "$dir.txt" >&2; exit 1; }
 }
-matched_scenario() {  # ROUND C: the scenario of free answers as long as both sides' constrained ones
-  python3 - "$out/r$1/troupe-c$2/results.json" "$out/r$1/llama-c$2/results.json" "$scenario_in" <<'PY'
+matched_scenario() {  # RESULTS.json...: free answers as long as those constrained ones (pooled)
+  python3 - "$scenario_in" "$@" <<'PY'
 import json, math, sys
-pts = [json.load(open(p))["points"][0]["output_tokens"] for p in sys.argv[1:3]]
+pts = [json.load(open(p))["points"][0]["output_tokens"] for p in sys.argv[2:]]
 n = sum(p["count"] for p in pts)
 mean = sum(p["mean"] * p["count"] for p in pts) / n
 var = sum(p["count"] * (p["stddev"] ** 2 + (p["mean"] - mean) ** 2) for p in pts) / n
-print(f"N({sys.argv[3]},0)/({round(mean)},{round(math.sqrt(var))})")
+print(f"N({sys.argv[1]},0)/({round(mean)},{round(math.sqrt(var))})")
 PY
+}
+free_point() {  # ROUND C RESULTS.json...: the free run of this round, lengths from those runs
+  local free
+  free=$(matched_scenario "${@:3}")
+  echo "$free" >"$out/r$1/free-c$2.scenario"
+  run_point troupe "$tport" "$2" "$1" "$free"
 }
 k=0
 for r in $(seq 1 "$rounds"); do
   for c in "${levels[@]}"; do
     mkdir -p "$out/r$r"
-    if ((k % 2 == 0)); then
-      run_point troupe "$tport" "$c" "$r"; run_point llama "$lport" "$c" "$r"
-    else
-      run_point llama "$lport" "$c" "$r"; run_point troupe "$tport" "$c" "$r"
-    fi
-    if $free_matched; then
-      free=$(matched_scenario "$r" "$c")
-      echo "$free" >"$out/r$r/free-c$c.scenario"
-      if ((k % 2 == 0)); then
-        run_point llama "$lport" "$c" "$r" "$free"; run_point troupe "$tport" "$c" "$r" "$free"
+    if [ -n "$only" ]; then
+      earlier=()
+      for f in "$out"/r*/troupe-c"$c"/results.json; do [ -f "$f" ] && earlier+=("$f"); done
+      if $free_matched && ((k % 2 == 1)) && ((${#earlier[@]})); then
+        free_point "$r" "$c" "${earlier[@]}"; run_point troupe "$tport" "$c" "$r"
       else
-        run_point troupe "$tport" "$c" "$r" "$free"; run_point llama "$lport" "$c" "$r" "$free"
+        run_point troupe "$tport" "$c" "$r"
+        ! $free_matched || free_point "$r" "$c" "$out/r$r/troupe-c$c/results.json"
+      fi
+    else
+      if ((k % 2 == 0)); then
+        run_point troupe "$tport" "$c" "$r"; run_point llama "$lport" "$c" "$r"
+      else
+        run_point llama "$lport" "$c" "$r"; run_point troupe "$tport" "$c" "$r"
+      fi
+      if $free_matched; then
+        free=$(matched_scenario "$out/r$r/troupe-c$c/results.json" "$out/r$r/llama-c$c/results.json")
+        echo "$free" >"$out/r$r/free-c$c.scenario"
+        if ((k % 2 == 0)); then
+          run_point llama "$lport" "$c" "$r" "$free"; run_point troupe "$tport" "$c" "$r" "$free"
+        else
+          run_point troupe "$tport" "$c" "$r" "$free"; run_point llama "$lport" "$c" "$r" "$free"
+        fi
       fi
     fi
     k=$((k + 1))

@@ -82,57 +82,65 @@ def round_points(folders, pattern):
                     yield folder, rdir, int(m.group(1))
 
 
+def ran(path):
+    return os.path.exists(os.path.join(path, "results.json"))
+
+
 def constraint_costs(folders):
-    """concurrency -> per round {side: (constrained tok/s, free tok/s)}, where free runs exist."""
+    """concurrency -> per round {side: (constrained tok/s, free tok/s)}, where free runs exist
+    (llama-server's only where it ran: compare.sh --only troupe runs troupe alone)."""
     costs = {}
     for folder, rdir, c in round_points(folders, r"troupe-free-c(\d+)"):
         base = os.path.join(folder, rdir)
         costs.setdefault(c, []).append(
             {side: (point(os.path.join(base, f"{side}-c{c}"))["tps"],
                     point(os.path.join(base, f"{side}-free-c{c}"))["tps"])
-             for side in ("troupe", "llama")})
+             for side in ("troupe", "llama") if ran(os.path.join(base, f"{side}-free-c{c}"))})
     return costs
 
 
 def main(folders):
     rows = {}  # concurrency -> list of (round label, troupe, llama)
     for folder, rdir, c in round_points(folders, r"troupe-c(\d+)"):
+        if not ran(os.path.join(folder, rdir, f"llama-c{c}")):
+            continue  # troupe alone (--only troupe): no ratio
         t = point(os.path.join(folder, rdir, f"troupe-c{c}"))
         l = point(os.path.join(folder, rdir, f"llama-c{c}"))
         rows.setdefault(c, []).append((f"{os.path.basename(folder)}/{rdir}", t, l))
     steps = batched_steps(folders[0])
     summary = {}
-    print("\nper round: troupe / llama-server output tok/s; TTFT p50 and ITL p50 in ms (troupe | llama)")
-    for c in sorted(rows):
-        for label, t, l in rows[c]:
-            print(f"  {c:>3} streams {label:<28} {t['tps']:8.1f} / {l['tps']:8.1f} = {t['tps'] / l['tps']:.3f}"
-                  f"   TTFT {t['ttft_p50'] * 1e3:7.0f} | {l['ttft_p50'] * 1e3:7.0f}"
-                  f"   ITL {t['itl_p50'] * 1e3:6.1f} | {l['itl_p50'] * 1e3:6.1f}")
-    print("\npooled over rounds (median; range; 95 % interval of the median where 6+ rounds)")
-    print("| streams | rounds | troupe tok/s | llama-server tok/s | ratio median | range | 95 % interval |"
-          " TTFT p50 ms troupe / llama | ITL p50 ms troupe / llama | ITL p99 ms troupe / llama |"
-          " batched-bench step ms |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for c in sorted(rows):
-        ratios = [t["tps"] / l["tps"] for _, t, l in rows[c]]
-        ci = median_interval(ratios)
-        med = lambda side, key: median([(t if side == "t" else l)[key] for _, t, l in rows[c]])
-        step = steps.get(c)
-        summary[c] = {"rounds": len(ratios), "ratio_median": median(ratios), "ratio_min": min(ratios),
-                      "ratio_max": max(ratios), "ratio_ci95": ci[:2] if ci else None,
-                      "troupe_tps": med("t", "tps"), "llama_tps": med("l", "tps"),
-                      "troupe_ttft_p50": med("t", "ttft_p50"), "llama_ttft_p50": med("l", "ttft_p50"),
-                      "troupe_itl_p50": med("t", "itl_p50"), "llama_itl_p50": med("l", "itl_p50"),
-                      "troupe_itl_p99": med("t", "itl_p99"), "llama_itl_p99": med("l", "itl_p99"),
-                      "batched_step": step}
-        s = summary[c]
-        print(f"| {c} | {len(ratios)} | {s['troupe_tps']:.1f} | {s['llama_tps']:.1f} | {s['ratio_median']:.3f} |"
-              f" {s['ratio_min']:.3f}-{s['ratio_max']:.3f} |"
-              f" {f'{ci[0]:.3f}-{ci[1]:.3f}' if ci else '-'} |"
-              f" {s['troupe_ttft_p50'] * 1e3:.0f} / {s['llama_ttft_p50'] * 1e3:.0f} |"
-              f" {s['troupe_itl_p50'] * 1e3:.1f} / {s['llama_itl_p50'] * 1e3:.1f} |"
-              f" {s['troupe_itl_p99'] * 1e3:.1f} / {s['llama_itl_p99'] * 1e3:.1f} |"
-              f" {f'{step * 1e3:.1f}' if step else '-'} |")
+    if rows:
+        print("\nper round: troupe / llama-server output tok/s; TTFT p50 and ITL p50 in ms (troupe | llama)")
+        for c in sorted(rows):
+            for label, t, l in rows[c]:
+                print(f"  {c:>3} streams {label:<28} {t['tps']:8.1f} / {l['tps']:8.1f} = {t['tps'] / l['tps']:.3f}"
+                      f"   TTFT {t['ttft_p50'] * 1e3:7.0f} | {l['ttft_p50'] * 1e3:7.0f}"
+                      f"   ITL {t['itl_p50'] * 1e3:6.1f} | {l['itl_p50'] * 1e3:6.1f}")
+        print("\npooled over rounds (median; range; 95 % interval of the median where 6+ rounds)")
+        print("| streams | rounds | troupe tok/s | llama-server tok/s | ratio median | range | 95 % interval |"
+              " TTFT p50 ms troupe / llama | ITL p50 ms troupe / llama | ITL p99 ms troupe / llama |"
+              " batched-bench step ms |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
+        for c in sorted(rows):
+            ratios = [t["tps"] / l["tps"] for _, t, l in rows[c]]
+            ci = median_interval(ratios)
+            med = lambda side, key: median([(t if side == "t" else l)[key] for _, t, l in rows[c]])
+            step = steps.get(c)
+            summary[c] = {"rounds": len(ratios), "ratio_median": median(ratios), "ratio_min": min(ratios),
+                          "ratio_max": max(ratios), "ratio_ci95": ci[:2] if ci else None,
+                          "troupe_tps": med("t", "tps"), "llama_tps": med("l", "tps"),
+                          "troupe_ttft_p50": med("t", "ttft_p50"), "llama_ttft_p50": med("l", "ttft_p50"),
+                          "troupe_itl_p50": med("t", "itl_p50"), "llama_itl_p50": med("l", "itl_p50"),
+                          "troupe_itl_p99": med("t", "itl_p99"), "llama_itl_p99": med("l", "itl_p99"),
+                          "batched_step": step}
+            s = summary[c]
+            print(f"| {c} | {len(ratios)} | {s['troupe_tps']:.1f} | {s['llama_tps']:.1f} | {s['ratio_median']:.3f} |"
+                  f" {s['ratio_min']:.3f}-{s['ratio_max']:.3f} |"
+                  f" {f'{ci[0]:.3f}-{ci[1]:.3f}' if ci else '-'} |"
+                  f" {s['troupe_ttft_p50'] * 1e3:.0f} / {s['llama_ttft_p50'] * 1e3:.0f} |"
+                  f" {s['troupe_itl_p50'] * 1e3:.1f} / {s['llama_itl_p50'] * 1e3:.1f} |"
+                  f" {s['troupe_itl_p99'] * 1e3:.1f} / {s['llama_itl_p99'] * 1e3:.1f} |"
+                  f" {f'{step * 1e3:.1f}' if step else '-'} |")
     interference = {}
     for folder in folders:
         base = os.path.join(folder, "interference")
@@ -173,23 +181,28 @@ def main(folders):
     costs = constraint_costs(folders)
     if costs:
         print("\nthe constraint's cost: 1 - constrained / free output tok/s, the free run with the"
-              " constrained answers' lengths (compare.sh --free-matched); median over rounds (range)")
-        print("| streams | rounds | troupe constrained / free tok/s | troupe cost |"
-              " llama-server constrained / free tok/s | llama-server cost |")
-        print("|---|---|---|---|---|---|")
+              " constrained answers' lengths (compare.sh --free-matched); median over rounds (range;"
+              " 95 % interval of the median where 6+ rounds)")
+        print("| streams | side | rounds | constrained / free tok/s | cost median | range | 95 % interval |")
+        print("|---|---|---|---|---|---|---|")
         for c in sorted(costs):
-            rounds = costs[c]
-            entry = {"rounds": len(rounds)}
-            cells = []
+            entry = {}
             for side in ("troupe", "llama"):
-                cost = [1 - r[side][0] / r[side][1] for r in rounds]
-                con, free = median([r[side][0] for r in rounds]), median([r[side][1] for r in rounds])
-                entry[side] = {"constrained_tps": con, "free_tps": free, "cost_median": median(cost),
-                               "cost_min": min(cost), "cost_max": max(cost)}
-                cells.append(f" {con:.1f} / {free:.1f} | {median(cost) * 100:.1f} %"
-                             f" ({min(cost) * 100:.1f} to {max(cost) * 100:.1f}) |")
+                rounds = [r[side] for r in costs[c] if side in r]
+                if not rounds:
+                    continue
+                cost = [1 - con / free for con, free in rounds]
+                con, free = median([r[0] for r in rounds]), median([r[1] for r in rounds])
+                ci = median_interval(cost)
+                entry[side] = {"rounds": len(rounds), "constrained_tps": con, "free_tps": free,
+                               "cost_median": median(cost), "cost_min": min(cost),
+                               "cost_max": max(cost), "cost_ci95": ci[:2] if ci else None}
+                print(f"| {c} | {'troupe' if side == 'troupe' else 'llama-server'} | {len(rounds)} |"
+                      f" {con:.1f} / {free:.1f} | {median(cost) * 100:.1f} % |"
+                      f" {min(cost) * 100:.1f} to {max(cost) * 100:.1f} % |"
+                      f" {f'{ci[0] * 100:.1f} to {ci[1] * 100:.1f} %' if ci else '-'} |")
+            entry["rounds"] = len(costs[c])
             summary[f"constraint_cost_c{c}"] = entry
-            print(f"| {c} | {len(rounds)} |" + "".join(cells))
     with open(os.path.join(folders[0], "summary.json"), "w") as f:
         json.dump(summary, f, indent=1)
 

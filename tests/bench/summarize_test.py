@@ -64,6 +64,23 @@ class Summarize(unittest.TestCase):
         self.assertAlmostEqual(cost["llama"]["cost_median"], (1 / 3 + 0.5) / 2)
         self.assertIn("the constraint's cost", out)
 
+    def test_troupe_alone_gives_the_cost_with_its_interval(self):
+        # compare.sh --only troupe: no llama-server run, so no ratio; 7 rounds of costs 1..7 %
+        # (out of order): median 4 %, and the order statistics' 95 % interval (1st to 7th).
+        for r, pct in enumerate([3, 7, 1, 5, 2, 6, 4]):
+            base = os.path.join(self.dir, f"r{r + 1}")
+            write_run(os.path.join(base, "troupe-c4"), 100 - pct)
+            write_run(os.path.join(base, "troupe-free-c4"), 100)
+        summary, out = self.summarize(self.dir)
+        self.assertNotIn("4", summary)
+        cost = summary["constraint_cost_c4"]
+        self.assertNotIn("llama", cost)
+        self.assertEqual(cost["troupe"]["rounds"], 7)
+        self.assertAlmostEqual(cost["troupe"]["cost_median"], 0.04)
+        self.assertAlmostEqual(cost["troupe"]["cost_ci95"][0], 0.01)
+        self.assertAlmostEqual(cost["troupe"]["cost_ci95"][1], 0.07)
+        self.assertIn("| 4 | troupe | 7 |", out)
+
     def test_long_prompts_count_only_while_the_streams_ran(self):
         base = os.path.join(self.dir, "interference", "r1")
         for side, loaded_p99 in (("troupe", 0.06), ("llama", 1.2)):
