@@ -146,10 +146,12 @@ var = sum(p["count"] * (p["stddev"] ** 2 + (p["mean"] - mean) ** 2) for p in pts
 print(f"N({sys.argv[1]},0)/({round(mean)},{round(math.sqrt(var))})")
 PY
 }
-free_point() {  # ROUND C RESULTS.json...: the free run of this round, lengths from those runs
+free_scenario() {  # ROUND C RESULTS.json...: the matched scenario, kept beside the round's runs
+  matched_scenario "${@:3}" | tee "$out/r$1/free-c$2.scenario"
+}
+free_point() {  # ROUND C RESULTS.json...: troupe's free run of this round, lengths from those runs
   local free
-  free=$(matched_scenario "${@:3}")
-  echo "$free" >"$out/r$1/free-c$2.scenario"
+  free=$(free_scenario "$@")
   run_point troupe "$tport" "$2" "$1" "$free"
 }
 k=0
@@ -172,8 +174,7 @@ for r in $(seq 1 "$rounds"); do
         run_point llama "$lport" "$c" "$r"; run_point troupe "$tport" "$c" "$r"
       fi
       if $free_matched; then
-        free=$(matched_scenario "$out/r$r/troupe-c$c/results.json" "$out/r$r/llama-c$c/results.json")
-        echo "$free" >"$out/r$r/free-c$c.scenario"
+        free=$(free_scenario "$r" "$c" "$out/r$r/troupe-c$c/results.json" "$out/r$r/llama-c$c/results.json")
         if ((k % 2 == 0)); then
           run_point llama "$lport" "$c" "$r" "$free"; run_point troupe "$tport" "$c" "$r" "$free"
         else
