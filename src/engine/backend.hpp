@@ -49,6 +49,7 @@ struct BackendStats {
   std::int64_t prefix_cache_queries_total = 0;  // prompt tokens looked up
   std::int64_t decode_steps_total = 0;
   std::int64_t decode_us_total = 0;  // time spent inside the decode calls
+  std::int64_t sample_us_total = 0;  // wall time spent sampling the steps' sequences
   std::int64_t cancelled_total = 0;
   double kv_cache_usage_ratio = 0.0;  // gauge: used / total KV cells
   // --kv-unified: sequences that gave their KV cells back, to be recomputed when they fit.

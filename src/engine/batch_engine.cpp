@@ -972,6 +972,7 @@ void EngineLoop::sample_step(std::size_t n) {
   // One thread's time per sequence (shared: the wall time times the threads that worked).
   const double threads = share ? std::min<double>(count, crew_->helpers() + 1) : 1.0;
   sample_us_per_seq_ = 0.75 * sample_us_per_seq_ + 0.25 * (wall * threads / count);
+  counters_.sample_us.fetch_add(static_cast<std::int64_t>(wall), std::memory_order_relaxed);
 }
 
 // False when the grammar admits no token: the sequence cannot go on. Any sampling thread:

@@ -76,6 +76,7 @@ struct EngineCounters {
   std::atomic<std::int64_t> prefix_queries{0};  // prompt tokens looked up
   std::atomic<std::int64_t> cells_live{0};      // KV cells held by running sequences
   std::atomic<std::int64_t> decode_us{0};       // time inside llama_decode
+  std::atomic<std::int64_t> sample_us{0};       // wall time sampling the steps' sequences
   std::atomic<std::int64_t> prefill_steps{0};   // steps that carried prompt tokens
   // kv_unified: sequences that gave their cells back to be recomputed later, and idle
   // slots' cached prefixes dropped to make room.

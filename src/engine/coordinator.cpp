@@ -656,6 +656,7 @@ BackendStats Coordinator::stats() const {
   s.prefix_cache_queries_total = rd(c.prefix_queries);
   s.decode_steps_total = rd(c.decode_steps);
   s.decode_us_total = rd(c.decode_us);
+  s.sample_us_total = rd(c.sample_us);
   s.kv_cache_usage_ratio =
       static_cast<double>(rd(c.cells_live)) / static_cast<double>(engine_->n_cells());
   s.kv_preemptions_total = rd(c.preemptions);

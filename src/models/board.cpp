@@ -19,6 +19,7 @@ void add_stats(engine::BackendStats& a, const engine::BackendStats& b) {
   a.prefix_cache_queries_total += b.prefix_cache_queries_total;
   a.decode_steps_total += b.decode_steps_total;
   a.decode_us_total += b.decode_us_total;
+  a.sample_us_total += b.sample_us_total;
   a.cancelled_total += b.cancelled_total;
   a.kv_cache_usage_ratio = std::max(a.kv_cache_usage_ratio, b.kv_cache_usage_ratio);
   a.kv_preemptions_total += b.kv_preemptions_total;

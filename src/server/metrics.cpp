@@ -183,6 +183,11 @@ std::string Metrics::render(const engine::BackendStats& b) const {
          "counter", d(b.prefix_cache_queries_total));
   scalar(out, "troupe_decode_steps_total", "Engine decode steps.", "counter",
          d(b.decode_steps_total));
+  scalar(out, "troupe_decode_seconds_total", "Time inside llama.cpp's decode calls.", "counter",
+         static_cast<double>(b.decode_us_total) / 1e6);
+  scalar(out, "troupe_sampling_seconds_total",
+         "Wall time sampling each step's sequences (grammar checks included).", "counter",
+         static_cast<double>(b.sample_us_total) / 1e6);
   render_histogram(out, "troupe_sequences_per_step", "Sequences in each decode step.",
                    sequences_snapshot(b.sequences_per_step));
   scalar(out, "troupe_kv_cache_usage_ratio", "Used fraction of the KV cache cells.", "gauge",

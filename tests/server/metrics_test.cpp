@@ -45,12 +45,15 @@ TEST(Metrics, RendersParseableExposition) {
   stats.requests_running = 2;
   stats.sequences_per_step = {0, 5, 3, 0, 1};
   stats.kv_cache_usage_ratio = 0.5;
+  stats.decode_us_total = 2'500'000;
+  stats.sample_us_total = 125'000;
   const auto families = parse_prometheus(m.render(stats));
   for (const char* name :
        {"troupe_requests_total", "troupe_requests_running", "troupe_requests_queued",
         "troupe_prompt_tokens_total", "troupe_generation_tokens_total",
         "troupe_prefix_cache_hits_total", "troupe_prefix_cache_queries_total",
-        "troupe_decode_steps_total", "troupe_kv_cache_usage_ratio"}) {
+        "troupe_decode_steps_total", "troupe_decode_seconds_total", "troupe_sampling_seconds_total",
+        "troupe_kv_cache_usage_ratio"}) {
     EXPECT_EQ(families.count(name), 1u) << name;
   }
   for (const char* name :
@@ -65,6 +68,8 @@ TEST(Metrics, RendersParseableExposition) {
   EXPECT_EQ(req.samples[0].first, R"(endpoint="chat_completions",code="200")");
   const auto& seq = families.at("troupe_sequences_per_step").samples;
   EXPECT_EQ(seq.back().second, 9);  // _count: 9 steps
+  EXPECT_DOUBLE_EQ(families.at("troupe_decode_seconds_total").samples.at(0).second, 2.5);
+  EXPECT_DOUBLE_EQ(families.at("troupe_sampling_seconds_total").samples.at(0).second, 0.125);
 }
 
 // Prometheus's own linter agrees: names, types, HELP lines, counter suffixes, histograms.
