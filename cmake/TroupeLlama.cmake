@@ -73,3 +73,33 @@ else()
   message(FATAL_ERROR "TROUPE_LLAMA must be 'bundled' or 'package', not '${TROUPE_LLAMA}'")
 endif()
 message(STATUS "llama.cpp: ${TROUPE_LLAMA} ${TROUPE_LLAMA_RELEASE} from ${TROUPE_LLAMA_LIBDIR}: ${TROUPE_LLAMA_BUILD}")
+
+# troupe_llama_grammar_internals(OUT): the folder of llama.cpp's internal llama-grammar.h when
+# it is there (bundled: installed by scripts/bootstrap.sh; package: -DTROUPE_LLAMA_INTERNAL_INCLUDE,
+# a source tree's src/) and the library exports the internal grammar functions; else empty.
+set(TROUPE_LLAMA_INTERNAL_INCLUDE "${CMAKE_SOURCE_DIR}/third_party/llama/include/internal"
+    CACHE PATH "folder of llama.cpp's src/llama-grammar.h (optional)")
+function(troupe_llama_grammar_internals out)
+  set(${out} "" PARENT_SCOPE)
+  if(NOT EXISTS "${TROUPE_LLAMA_INTERNAL_INCLUDE}/llama-grammar.h")
+    message(STATUS "llama.cpp grammar internals: no llama-grammar.h; grammars sampled without the state cache")
+    return()
+  endif()
+  include(CheckCXXSourceCompiles)
+  get_target_property(_inc troupe::llama INTERFACE_INCLUDE_DIRECTORIES)
+  set(CMAKE_REQUIRED_INCLUDES "${TROUPE_LLAMA_INTERNAL_INCLUDE};${_inc}")
+  set(CMAKE_REQUIRED_LIBRARIES troupe::llama)
+  set(CMAKE_REQUIRED_FLAGS "-std=c++20")
+  check_cxx_source_compiles([=[
+#include <llama-grammar.h>
+int main() {
+  llama_grammar* g = llama_grammar_init_impl(nullptr, "root ::= [a]", "root", false, nullptr, 0,
+                                             nullptr, 0);
+  llama_grammar_free_impl(llama_grammar_clone_impl(*g));
+  return llama_grammar_get_rules(g).empty() ? 1 : 0;
+}
+]=] TROUPE_HAVE_LLAMA_GRAMMAR_INTERNALS)
+  if(TROUPE_HAVE_LLAMA_GRAMMAR_INTERNALS)
+    set(${out} "${TROUPE_LLAMA_INTERNAL_INCLUDE}" PARENT_SCOPE)
+  endif()
+endfunction()

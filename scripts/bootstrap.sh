@@ -173,6 +173,8 @@ install_llama() {
   (cd "$srcdir/common" && find . \( -name '*.h' -o -name '*.hpp' \) -print0 | tar --null -cf - -T -) |
     tar -xf - -C "$dest/include/common" || die "could not copy llama-common's headers"
   mkdir -p "$dest/include/vendor" && cp -a "$srcdir/vendor/nlohmann" "$dest/include/vendor/"
+  # llama.cpp's internal grammar header: troupe keys what a grammar allows by its parse state.
+  mkdir -p "$dest/include/internal" && cp "$srcdir/src/llama-grammar.h" "$dest/include/internal/"
   [ -f "$dest/include/llama.h" ] && [ -f "$dest/include/common/chat.h" ] ||
     die "llama.h or common/chat.h missing from the release"
   # Test data: the release's real chat templates and tokenizers (vocabulary-only GGUFs).

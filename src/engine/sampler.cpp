@@ -282,7 +282,10 @@ SamplerScratch::SamplerScratch(std::int32_t n_vocab)
       masked(static_cast<std::size_t>(n_vocab)),
       data(static_cast<std::size_t>(n_vocab)),
       allowed(static_cast<std::size_t>(n_vocab)),
-      group_pass(static_cast<std::size_t>(n_vocab) + FirstByteIndex::kGroups) {}
+      group_pass(static_cast<std::size_t>(n_vocab) + FirstByteIndex::kGroups),
+      bits((static_cast<std::size_t>(n_vocab) + 63) / 64) {
+  state_key.reserve(1024);
+}
 
 std::span<const std::uint64_t> filter_candidates(const float* logits, std::int32_t n,
                                                  const std::vector<Token>* suppress,
@@ -535,6 +538,8 @@ Sampler::Sampler(const SamplingParams& params, std::int32_t n_vocab,
   temperature_ = k.temperature;
   filtered_ = (k.top_k > 0 && k.top_k < n_vocab) || k.top_p < 1.0f || k.min_p > 0.0f;
   whole_vocabulary_ = path == SamplerPath::whole_vocabulary;
+  if (!whole_vocabulary_)
+    allowed_sets_ = allowed_sets_of(grammar_.get());
   if (grammar_ && !whole_vocabulary_ && check != FirstByteCheck::off && first_bytes &&
       first_bytes->n_vocab() == n_vocab) {
     first_bytes_ = first_bytes;
@@ -567,8 +572,20 @@ SampleStatus Sampler::sample(const float* logits, const std::vector<Token>* supp
                              SamplerScratch& scratch, SampledToken& out) {
   Token token = pick(logits, suppress, scratch);
   SampleStatus status = SampleStatus::ok;
-  if (grammar_ && !grammar_allows(token))
-    status = constrain(logits, suppress, scratch, token);
+  if (grammar_) {
+    // The state's allowed set when it was learned before (by any sequence of this grammar):
+    // no grammar check at all. Otherwise the drawn token is checked alone, and only where the
+    // grammar rejects it is the set learned (a whole pass, as constrain() would make).
+    const bool keyed = allowed_sets_ && grammar_state_key(grammar_.get(), scratch.state_key);
+    // With the store full, a state not in it is left to the top-k search.
+    const AllowedSet* allowed = keyed ? allowed_sets_->find(scratch.state_key) : nullptr;
+    if (allowed ? !allowed->contains(token) : !grammar_allows(token)) {
+      if (keyed && !allowed && !allowed_sets_->full())
+        allowed = learn_allowed(scratch);
+      status = allowed ? constrain_to(*allowed, logits, suppress, scratch, token)
+                       : constrain(logits, suppress, scratch, token);
+    }
+  }
   if (grammar_ && status == SampleStatus::ok) {
     try {
       llama_sampler_accept(grammar_.get(), token);
@@ -658,6 +675,15 @@ SampleStatus Sampler::constrain(const float* logits, const std::vector<Token>* s
   llama_sampler_apply(grammar_.get(), &arr);  // sets the rejected tokens' logits to -inf
   for (std::size_t j = 0; j < n_checked; ++j)
     masked[data[j].id] = data[j].logit;
+  return pick_unmasked(suppress, scratch, token);
+}
+
+// The draw from scratch.masked (the logits, -inf where the grammar rejects): what constrain()
+// draws, less `suppress`; where nothing is left, the grammar's end (a suppressed token it
+// allows) or its failure.
+SampleStatus Sampler::pick_unmasked(const std::vector<Token>* suppress, SamplerScratch& scratch,
+                                    Token& token) {
+  float* masked = scratch.masked.data();
   Token held_back = -1;
   for (Token t : tokens_of(suppress)) {
     if (masked[t] != neg_inf)
@@ -673,6 +699,97 @@ SampleStatus Sampler::constrain(const float* logits, const std::vector<Token>* s
   }
   token = pick(masked, nullptr, scratch);
   return SampleStatus::ok;
+}
+
+// The grammar's allowed set in its present state (scratch.state_key): one pass over the
+// tokens the first-byte rule leaves (or the whole vocabulary), stored for every sequence of
+// this grammar. A view of scratch.bits when the store has no room left.
+const AllowedSet* Sampler::learn_allowed(SamplerScratch& scratch) {
+  auto& data = scratch.data;
+  std::size_t n = static_cast<std::size_t>(n_vocab_);
+  if (first_bytes_) {
+    FirstBytePass first;
+    probe_first_bytes(scratch, first);
+    n = first_byte_tokens(scratch, first, nullptr);
+  } else {
+    for (Token i = 0; i < n_vocab_; ++i)
+      data[static_cast<std::size_t>(i)] = {i, 0.0f, 0.0f};
+  }
+  llama_token_data_array arr{data.data(), n, -1, false};
+  llama_sampler_apply(grammar_.get(), &arr);  // sets the rejected tokens' logits to -inf
+  std::uint64_t* bits = scratch.bits.data();
+  std::fill(scratch.bits.begin(), scratch.bits.end(), std::uint64_t{0});
+  for (std::size_t j = 0; j < n; ++j) {
+    const auto t = static_cast<std::uint32_t>(data[j].id);
+    if (data[j].logit != neg_inf)
+      bits[t >> 6] |= std::uint64_t{1} << (t & 63u);
+  }
+  if (const AllowedSet* stored = allowed_sets_->insert(scratch.state_key, bits))
+    return stored;
+  scratch.unstored.bits = bits;
+  return &scratch.unstored;
+}
+
+// What constrain() draws over the whole vocabulary, from a state's known allowed set: the
+// grammar is not asked at all. Where the draw keeps the k best (top_k) and the set is small,
+// the candidates are the allowed tokens themselves: filter_candidates() over the masked
+// logits would keep the same k best (the -inf fillers it adds when fewer are finite weigh
+// nothing in top_p, min_p or the draw), but scans a vocabulary of -inf to find them.
+SampleStatus Sampler::constrain_to(const AllowedSet& allowed, const float* logits,
+                                   const std::vector<Token>* suppress, SamplerScratch& scratch,
+                                   Token& token) {
+  const auto n = static_cast<std::size_t>(n_vocab_);
+  const std::size_t words = (n + 63) / 64;
+  if (mode_ == Mode::fast && filter_.top_k > 0 && filter_.top_k < n_vocab_) {
+    const auto most = static_cast<std::int32_t>(n / 8);  // more: the masked scan is as quick
+    std::uint64_t* keys = scratch.keys.data();
+    std::int32_t c = 0;
+    const auto add = [&](Token t) {
+      if (logits[t] > neg_inf && !is_suppressed(suppress, t))  // not -inf, not NaN
+        keys[c++] = candidate_key(logits[t], t);
+    };
+    if (!allowed.bits) {
+      for (Token t : allowed.tokens)
+        add(t);
+    }
+    for (std::size_t w = 0; allowed.bits && w < words && c <= most; ++w) {
+      for (std::uint64_t word = allowed.bits[w]; word != 0; word &= word - 1)
+        add(static_cast<Token>(w * 64 + static_cast<std::size_t>(std::countr_zero(word))));
+    }
+    if (c <= most) {
+      if (c > 0) {
+        const std::int32_t k = filter_.top_k;
+        if (c > k) {
+          std::nth_element(keys, keys + (k - 1), keys + c, std::greater<>());
+          c = k;
+        }
+        std::sort(keys, keys + c, std::greater<>());
+        c = after_top_k(keys, c, filter_, scratch.weights.data());
+        token = draw_candidates({keys, static_cast<std::size_t>(c)}, temperature_, rng_.uniform(),
+                                scratch);
+        return SampleStatus::ok;
+      }
+      // No finite candidate: the masked path below says whether the grammar ends or fails.
+    }
+  }
+  float* masked = scratch.masked.data();
+  if (!allowed.bits) {
+    std::fill(masked, masked + n, neg_inf);
+    for (Token t : allowed.tokens)
+      masked[t] = logits[t];
+    return pick_unmasked(suppress, scratch, token);
+  }
+  for (std::size_t w = 0; w < words; ++w) {
+    const std::size_t begin = w * 64, end = std::min(n, begin + 64);
+    const std::uint64_t word = allowed.bits[w];
+    if (word == 0) {
+      std::fill(masked + begin, masked + end, neg_inf);
+      continue;
+    }
+    for (std::size_t i = begin; i < end; ++i)
+      masked[i] = (word >> (i - begin)) & 1u ? logits[i] : neg_inf;
+  }
+  return pick_unmasked(suppress, scratch, token);
 }
 
 // What constrain() over the whole vocabulary would pick, when pick() keeps only the k best
@@ -837,16 +954,24 @@ std::size_t Sampler::probe_first_bytes(SamplerScratch& scratch, FirstBytePass& f
 // scratch.data the same tokens with their logits; returns how many.
 std::size_t Sampler::first_byte_candidates(const float* logits, SamplerScratch& scratch,
                                            const FirstBytePass& first) {
-  const FirstByteIndex& index = *first_bytes_;
-  auto& data = scratch.data;
   float* masked = scratch.masked.data();
   std::fill(masked, masked + n_vocab_, neg_inf);
+  const std::size_t n = first_byte_tokens(scratch, first, logits);
+  for (std::size_t j = 0; j < n; ++j)
+    masked[scratch.data[j].id] = scratch.data[j].logit;
+  return n;
+}
+
+// The tokens `first` passes into scratch.data, with their logits (0 where `logits` is null);
+// returns how many.
+std::size_t Sampler::first_byte_tokens(SamplerScratch& scratch, const FirstBytePass& first,
+                                       const float* logits) {
+  const FirstByteIndex& index = *first_bytes_;
+  auto& data = scratch.data;
   std::size_t n = 0;
   const auto add = [&](std::span<const Token> tokens) {
-    for (Token t : tokens) {
-      data[n++] = {t, logits[t], 0.0f};
-      masked[t] = logits[t];
-    }
+    for (Token t : tokens)
+      data[n++] = {t, logits ? logits[t] : 0.0f, 0.0f};
   };
   add(index.always_checked());
   for (unsigned c = 1; c < 256; ++c) {

@@ -61,6 +61,7 @@
 #include <vector>
 
 #include "engine/first_byte_index.hpp"
+#include "engine/grammar_state.hpp"
 #include "engine/llama_handles.hpp"
 #include "engine/sequence_protocol.hpp"
 #include "engine/task.hpp"
@@ -80,6 +81,9 @@ struct SamplerScratch {
   std::vector<llama_token_data> data;    // llama.cpp's candidate array (chain, grammar)
   std::vector<std::uint64_t> allowed;    // keys the grammar allowed (the top-k search)
   std::vector<std::uint8_t> group_pass;  // by FirstByteIndex group: whether it passed
+  std::string state_key;                 // the grammar's state (grammar_state_key)
+  std::vector<std::uint64_t> bits;       // an allowed set being learned: a bit per token
+  AllowedSet unstored;                   // a view of `bits` when the store had no room left
 };
 
 // A candidate as one sortable number: the logit's bits in an order-preserving form above, the
@@ -216,11 +220,19 @@ class Sampler {
   bool grammar_allows(Token token);
   SampleStatus constrain(const float* logits, const std::vector<Token>* suppress,
                          SamplerScratch& scratch, Token& token);
+  const AllowedSet* learn_allowed(SamplerScratch& scratch);
+  SampleStatus constrain_to(const AllowedSet& allowed, const float* logits,
+                            const std::vector<Token>* suppress, SamplerScratch& scratch,
+                            Token& token);
+  SampleStatus pick_unmasked(const std::vector<Token>* suppress, SamplerScratch& scratch,
+                             Token& token);
   SampleStatus constrain_top_k(const float* logits, const std::vector<Token>* suppress,
                                SamplerScratch& scratch, Token& token, const FirstBytePass* first);
   std::size_t probe_first_bytes(SamplerScratch& scratch, FirstBytePass& first);
   std::size_t first_byte_candidates(const float* logits, SamplerScratch& scratch,
                                     const FirstBytePass& first);
+  std::size_t first_byte_tokens(SamplerScratch& scratch, const FirstBytePass& first,
+                                const float* logits);
   std::int32_t check_chunk(std::span<const std::uint64_t> keys, SamplerScratch& scratch,
                            std::int32_t n_allowed);
   bool settled(std::uint64_t* allowed, std::int32_t n, float bound, std::int32_t k) const;
@@ -234,6 +246,7 @@ class Sampler {
   Mode mode_ = Mode::greedy;
   SamplerPtr chain_;
   SamplerPtr grammar_;
+  AllowedSets* allowed_sets_ = nullptr;  // the grammar's, shared; null: none (see sample())
   FilterSpec filter_;
   bool filtered_ = false;
   bool whole_vocabulary_ = false;                // SamplerPath::whole_vocabulary

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/grammar_state.hpp"
 #include "engine/sampler.hpp"
 
 namespace troupe::engine {
@@ -82,10 +83,7 @@ Result<SamplerPtr> make_grammar_sampler(const llama_vocab* vocab, const GrammarS
     patterns.push_back(p.c_str());
   SamplerPtr s;
   try {
-    s.reset(g.lazy ? llama_sampler_init_grammar_lazy_patterns(
-                         vocab, g.gbnf.c_str(), "root", patterns.data(), patterns.size(),
-                         g.trigger_tokens.data(), g.trigger_tokens.size())
-                   : llama_sampler_init_grammar(vocab, g.gbnf.c_str(), "root"));
+    s = make_stateful_grammar(vocab, g.gbnf, g.lazy, patterns, g.trigger_tokens);
   } catch (const std::exception& e) {
     return Error{Errc::invalid_request, fmt::format("the grammar was refused: {}", e.what()),
                  "grammar"};

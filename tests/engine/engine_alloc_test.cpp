@@ -17,6 +17,11 @@
 // "grammar" or "chain" allocate on the calling thread; those paths subtract exactly that, and
 // everything else the engine does between two decodes (troupe's code around the chain
 // included) must still allocate nothing.
+//
+// And one event that is not per token: the first time a grammar reaches a state where it
+// rejects the drawn token, troupe stores that state's allowed set for every later sequence of
+// the grammar (grammar_state.hpp), once. The steps that stored one are told apart by the
+// store's size and excused; there must be few of them, and the others allocate nothing.
 #include <dlfcn.h>
 #include <gtest/gtest.h>
 
@@ -103,16 +108,23 @@ struct DecodeProbe {
   static constexpr std::size_t max_steps = 256;
   std::array<std::uint64_t, max_steps> begin{}, end{};
   std::size_t n_begin = 0, n_end = 0;  // engine thread only
-  std::uint64_t grammar_total = 0;     // what llama.cpp's grammar sampler allocated
-  std::uint64_t full_passes = 0;       // its passes over more than one token
+  std::array<std::size_t, max_steps> learned_at_begin{}, learned_at_end{};
+  std::uint64_t grammar_total = 0;       // what llama.cpp's grammar sampler allocated
+  std::uint64_t full_passes = 0;         // its passes over more than one token
+  const AllowedSets* learned = nullptr;  // the grammar's stored allowed sets, if any
   void operator()(DecodeEdge e) {
     grammar_total = t_grammar_allocations;
     full_passes = t_grammar_full_passes;
     const std::uint64_t n = troupe::test::thread_allocation_count() - t_grammar_allocations;
-    if (e == DecodeEdge::begin && n_begin < max_steps)
+    const std::size_t sets = learned ? learned->size() : 0;
+    if (e == DecodeEdge::begin && n_begin < max_steps) {
+      learned_at_begin[n_begin] = sets;
       begin[n_begin++] = n;
-    if (e == DecodeEdge::end && n_end < max_steps)
+    }
+    if (e == DecodeEdge::end && n_end < max_steps) {
+      learned_at_end[n_end] = sets;
       end[n_end++] = n;
+    }
   }
 };
 
@@ -219,6 +231,8 @@ TEST_P(EngineAllocations, NoneBetweenDecodesInSteadyState) {
     auto g = make_grammar_sampler((*model)->vocab(), *a.sampling.grammar);
     ASSERT_TRUE(g) << g.error().message;
     a.grammar = std::move(g.value());
+    probe.learned = allowed_sets_of(a.grammar.get());
+    ASSERT_NE(probe.learned, nullptr) << "the engine's grammars keep their states' allowed sets";
   }
   a.dry = make_dry_sampler((*model)->vocab(), a.sampling, 256);
   a.stop.max_tokens = max_tokens;
@@ -231,12 +245,23 @@ TEST_P(EngineAllocations, NoneBetweenDecodesInSteadyState) {
   // decode to the start of the next covers sampling, the tell and the next batch.
   ASSERT_EQ(probe.n_end, static_cast<std::size_t>(max_tokens));
   ASSERT_EQ(probe.n_begin, probe.n_end);
+  std::size_t learning_steps = 0;
   for (std::size_t k = 0; k + 1 < probe.n_end; ++k) {
+    if (probe.learned_at_begin[k + 1] != probe.learned_at_end[k]) {
+      ++learning_steps;
+      continue;
+    }
     EXPECT_EQ(probe.begin[k + 1] - probe.end[k], 0u) << "after decode " << k;
   }
   if (GetParam() == Path::grammar) {
     EXPECT_GT(probe.grammar_total, 0u) << "the grammar ran, and its allocations were seen";
-    EXPECT_GT(probe.full_passes, 0u) << "a rejected draw took the top-k search";
+    EXPECT_GT(probe.full_passes, 0u) << "a rejected draw had the grammar pass over candidates";
+    // The grammar has two states ([a-z] first, then [a-z ] or the end): each learned once.
+    EXPECT_GE(probe.learned->size(), 1u);
+    EXPECT_LE(probe.learned->size(), 2u);
+    EXPECT_EQ(learning_steps, probe.learned->size());
+  } else {
+    EXPECT_EQ(learning_steps, 0u);
   }
   if (GetParam() == Path::chain) {
     EXPECT_GT(probe.grammar_total, 0u) << "the chain ran, and its own allocations were seen";

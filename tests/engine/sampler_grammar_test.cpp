@@ -4,7 +4,10 @@
 // check it replaces (SamplerPath::whole_vocabulary): the same token and status at every step
 // of a walk through a JSON-like grammar with patterns, over many seeds and filters, with ties,
 // suppressed tokens, the end of the grammar held back, and a grammar that allows nothing; and
-// to a brute-force answer where the only allowed tokens sit at the chunks' edges.
+// to a brute-force answer where the only allowed tokens sit at the chunks' edges. The default
+// path learns each state's allowed set the first time the grammar rejects a draw there
+// (grammar_state.hpp) and draws from it; walks with llama.cpp's own grammar sampler (no
+// states) hold the top-k search itself to the same reference.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -123,12 +126,16 @@ struct WalkResult {
 
 // Samples both paths step by step on the same logits until the grammar ends or fails; every
 // token and status must agree. `suppress` is passed at every step. `first_bytes` (may be
-// null) narrows the default path's checks; the reference checks the whole vocabulary.
+// null) narrows the default path's checks; the reference checks the whole vocabulary. With
+// `learn` the default path's grammar keeps its states' allowed sets (as the engine's do);
+// without, it is llama.cpp's own grammar sampler, and rejections take the top-k search.
 WalkResult walk(const llama_vocab* vocab, const char* gbnf, const SamplingParams& p,
                 std::uint32_t logit_seed, bool ties, const std::vector<Token>& suppress,
-                const FirstByteIndex* first_bytes = nullptr) {
+                const FirstByteIndex* first_bytes = nullptr, bool learn = true) {
   const std::int32_t n = llama_vocab_n_tokens(vocab);
-  auto g1 = make_grammar_sampler(vocab, GrammarSpec{gbnf, false, {}, {}, {}});
+  auto g1 = learn ? make_grammar_sampler(vocab, GrammarSpec{gbnf, false, {}, {}, {}})
+                  : Result<SamplerPtr>(SamplerPtr(llama_sampler_init_grammar(vocab, gbnf, "root")));
+  EXPECT_EQ(allowed_sets_of(g1->get()) != nullptr, learn);
   auto g2 = make_grammar_sampler(vocab, GrammarSpec{gbnf, false, {}, {}, {}});
   EXPECT_TRUE(g1 && g2);
   SamplerPtr probe(llama_sampler_clone(g1->get()));  // follows the walk: what was rejected
@@ -168,7 +175,8 @@ TEST_F(SamplerGrammarTest, GreedyPicksWhatTheWholeVocabularyCheckPicks) {
     for (bool ties : {false, true}) {
       const auto r =
           walk(vocab(), kProfile, params(0.0f, 0, 1.0f, 0.0f, seed), seed, ties, {},
-               seed % 3 == 0 ? nullptr : (seed % 3 == 1 ? first_bytes() : split_everywhere()));
+               seed % 3 == 0 ? nullptr : (seed % 3 == 1 ? first_bytes() : split_everywhere()),
+               /*learn=*/ties);
       EXPECT_GT(r.steps, 20) << "the walk reaches the patterns";
       steps += r.steps;
       constrained += r.constrained;
@@ -195,7 +203,8 @@ TEST_F(SamplerGrammarTest, TopKDrawsWhatTheWholeVocabularyCheckDraws) {
       const auto p = params(f.temperature, f.top_k, f.top_p, f.min_p, seed);
       for (const FirstByteIndex* index : {static_cast<const FirstByteIndex*>(nullptr),
                                           seed % 2 ? first_bytes() : split_everywhere()}) {
-        const auto r = walk(vocab(), kProfile, p, 100 + seed, seed % 2 == 0, {}, index);
+        const auto r =
+            walk(vocab(), kProfile, p, 100 + seed, seed % 2 == 0, {}, index, seed % 4 < 2);
         EXPECT_GT(r.steps, 20) << "top_k " << f.top_k << " seed " << seed;
       }
     }
@@ -214,7 +223,8 @@ TEST_F(SamplerGrammarTest, SuppressedTokensAndTheHeldBackEndAgree) {
       const auto p = params(temperature, 40, 0.95f, 0.05f, seed);
       for (const FirstByteIndex* index : {static_cast<const FirstByteIndex*>(nullptr),
                                           seed % 2 ? first_bytes() : split_everywhere()}) {
-        const auto r = walk(vocab(), kProfile, p, 200 + seed, seed % 3 == 0, suppress, index);
+        const auto r =
+            walk(vocab(), kProfile, p, 200 + seed, seed % 3 == 0, suppress, index, seed % 2 == 0);
         ended += r.last == SampleStatus::grammar_end;
       }
     }
@@ -393,7 +403,7 @@ TEST_F(SamplerGrammarTest, CheckingByFirstByteAllowsWhatTheWholeVocabularyAllows
   for (const auto& c : cases) {
     for (std::uint32_t seed = 1; seed <= 3; ++seed) {
       const auto r = walk(vocab(), c.gbnf, c.p, 300 + seed, false, {},
-                          seed == 2 ? split_everywhere() : first_bytes());
+                          seed == 2 ? split_everywhere() : first_bytes(), seed != 3);
       EXPECT_GT(r.steps, 8);
       steps += r.steps;
     }
@@ -549,6 +559,114 @@ TEST(FirstByteIndex, OnlyGrammarsThatMatchTextQualify) {
   EXPECT_EQ(first_byte_check(lazy), FirstByteCheck::off);
   GrammarSpec prefilled{R"(root ::= "<tool_call>" "a")", false, {}, {}, "<tool_call>"};
   EXPECT_EQ(first_byte_check(prefilled), all);
+}
+
+// A grammar's state as a key: clones (each with its own copy of the rules) in the same state
+// give the same key; another state another key; a lazy grammar waiting for its trigger none.
+TEST_F(SamplerGrammarTest, ClonesInTheSameStateGiveTheSameKey) {
+  auto a = grammar(R"(root ::= "ab" [0-9]+ | "ac" [a-z]+)");
+  SamplerPtr b(llama_sampler_clone(a.get()));
+  std::string ka, kb;
+  ASSERT_TRUE(grammar_state_key(a.get(), ka));
+  ASSERT_TRUE(grammar_state_key(b.get(), kb));
+  EXPECT_EQ(ka, kb);
+  llama_sampler_accept(a.get(), by_piece("a"));
+  ASSERT_TRUE(grammar_state_key(a.get(), ka));
+  EXPECT_NE(ka, kb) << "a state further on";
+  llama_sampler_accept(b.get(), by_piece("a"));
+  ASSERT_TRUE(grammar_state_key(b.get(), kb));
+  EXPECT_EQ(ka, kb);
+  // "ab1" and "ab12": the same state (more digits or the end), reached by other paths.
+  for (const char* t : {"b", "1"})
+    llama_sampler_accept(a.get(), by_piece(t));
+  for (const char* t : {"b", "1", "2"})
+    llama_sampler_accept(b.get(), by_piece(t));
+  ASSERT_TRUE(grammar_state_key(a.get(), ka));
+  ASSERT_TRUE(grammar_state_key(b.get(), kb));
+  EXPECT_EQ(ka, kb);
+  EXPECT_EQ(allowed_sets_of(a.get()), allowed_sets_of(b.get())) << "clones share the sets";
+
+  auto lazy =
+      make_grammar_sampler(vocab(), GrammarSpec{R"(root ::= "x")", true, {"<call>"}, {}, {}});
+  ASSERT_TRUE(lazy) << lazy.error().message;
+  EXPECT_FALSE(grammar_state_key(lazy->get(), ka)) << "waiting for its trigger: no state";
+  EXPECT_EQ(grammar_state_key(
+                SamplerPtr(llama_sampler_init_grammar(vocab(), "root ::= [a]", "root")).get(), ka),
+            false)
+      << "llama.cpp's own grammar sampler cannot say";
+}
+
+// Sequences of one grammar (clones from the GrammarCache, as the engine's are) share what
+// each learned: a second walk through the same states learns nothing new and draws exactly
+// what the whole-vocabulary check draws.
+TEST_F(SamplerGrammarTest, SequencesOfOneGrammarShareTheLearnedSets) {
+  GrammarCache cache;
+  const GrammarSpec spec{kProfile, false, {}, {}, {}};
+  const auto p = params(0.8f, 40, 0.95f, 0.05f, 11);
+  std::size_t learned_first = 0;
+  for (int sequence = 0; sequence < 2; ++sequence) {
+    Result<void> error;
+    SamplerPtr g = cache.get(vocab(), spec, error);
+    ASSERT_TRUE(g);
+    AllowedSets* sets = allowed_sets_of(g.get());
+    ASSERT_NE(sets, nullptr);
+    Sampler fast(p, n_vocab(), {}, 4096, std::move(g), {}, SamplerPath::automatic, first_bytes(),
+                 first_byte_check(spec));
+    Sampler whole(p, n_vocab(), {}, 4096, grammar(kProfile), {}, SamplerPath::whole_vocabulary);
+    SamplerScratch s1(n_vocab()), s2(n_vocab());
+    std::mt19937 rng(77);  // the same logits: the same walk
+    int steps = 0;
+    for (; steps < 300; ++steps) {
+      const auto logits = random_logits(n_vocab(), rng, false);
+      SampledToken a, b;
+      const SampleStatus sa = fast.sample(logits.data(), nullptr, s1, a);
+      ASSERT_EQ(sa, whole.sample(logits.data(), nullptr, s2, b)) << "step " << steps;
+      ASSERT_EQ(a.token, b.token) << "step " << steps;
+      if (sa != SampleStatus::ok || llama_vocab_is_eog(vocab(), a.token))
+        break;
+    }
+    EXPECT_GT(steps, 40);
+    if (sequence == 0) {
+      learned_first = sets->size();
+      EXPECT_GT(learned_first, 10u) << "random logits: the grammar rejects most draws";
+    } else {
+      EXPECT_EQ(sets->size(), learned_first) << "the second walk only looked sets up";
+    }
+  }
+}
+
+TEST(AllowedSets, StoresUpToItsBudgetAndKeepsTheFirstSetOfAKey) {
+  // 2,000 tokens (32 words a set): a set of 3 tokens is kept as its list, one of 300 as bits.
+  std::vector<std::uint64_t> few(32), many(32), other(32);
+  few[0] = 1;
+  few[2] = 4;                        // tokens 0 and 130
+  few[31] = std::uint64_t{1} << 15;  // token 1999
+  for (int t = 0; t < 300; ++t)
+    many[static_cast<std::size_t>(t / 64)] |= std::uint64_t{1} << (t % 64);
+  other[1] = 2;
+  AllowedSets sets(2000, 2 * (32 * 8 + 96 + 1) + 3 * 4 + 96 + 1);  // room for these three
+  ASSERT_EQ(sets.words(), 32u);
+  EXPECT_EQ(sets.find("a"), nullptr);
+  const AllowedSet* a = sets.insert("a", few.data());
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->bits, nullptr) << "a few tokens: a list";
+  EXPECT_EQ(a->tokens, (std::vector<std::int32_t>{0, 130, 1999}));
+  EXPECT_TRUE(a->contains(130));
+  EXPECT_FALSE(a->contains(131));
+  EXPECT_EQ(sets.insert("a", other.data()), a) << "another thread learned it first: its set stays";
+  const AllowedSet* b = sets.insert("b", many.data());
+  ASSERT_NE(b, nullptr);
+  ASSERT_NE(b->bits, nullptr) << "many tokens: bits";
+  EXPECT_NE(b->bits, many.data()) << "a copy";
+  EXPECT_TRUE(b->contains(299));
+  EXPECT_FALSE(b->contains(300));
+  EXPECT_FALSE(sets.full());
+  EXPECT_NE(sets.insert("c", many.data()), nullptr);
+  EXPECT_EQ(sets.insert("d", many.data()), nullptr) << "the budget is spent";
+  EXPECT_TRUE(sets.full());
+  EXPECT_EQ(sets.find("d"), nullptr);
+  EXPECT_EQ(sets.find("a"), a);
+  EXPECT_EQ(sets.size(), 3u);
 }
 
 }  // namespace
