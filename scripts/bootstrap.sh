@@ -127,6 +127,11 @@ install_llama() {
   [ "$mode" = native ] && key="$key, machine $(machine_key)"
   if [ -f "$stamp" ] && [ "$(head -1 "$stamp")" = "$key" ]; then
     step "llama.cpp: $(tail -1 "$stamp")"
+    # Installs from before the grammar header was installed: add it from the release's source.
+    local grammar_h="$root/third_party/llama-src/src/llama-grammar.h"
+    if [ ! -f "$dest/include/internal/llama-grammar.h" ] && [ -f "$grammar_h" ]; then
+      mkdir -p "$dest/include/internal" && cp "$grammar_h" "$dest/include/internal/"
+    fi
     return
   fi
   command -v npm >/dev/null || die "npm is missing" "install Debian's npm package"

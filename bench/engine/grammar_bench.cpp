@@ -18,10 +18,14 @@
 //   constrained_by_byte/V/M  the same with the model's FirstByteIndex (the default path for a
 //                          schema's grammar: only tokens whose first character passes)
 //   grammar_apply/V/N      llama.cpp's grammar applied to N tokens in one call (per-call costs)
-//   profile_walk/V/I       a whole profile, token by token (every sample and its accept, the
+//   profile_walk/V/I/S     a whole profile, token by token (every sample and its accept, the
 //                          first draws the grammar allows included), llama-server's defaults;
 //                          I: 0 = the top-k search alone, 1 = by first byte, 2 = by first byte
-//                          and by pair where a large group passed (the default)
+//                          and by pair where a large group passed (the default); S: 0 = the
+//                          engine's grammar, whose clones share the allowed sets they learn
+//                          (grammar_state.hpp; the walks of one run share them, the first
+//                          walks learning), 1 = llama.cpp's own grammar sampler (no sets: what
+//                          troupe did before them); counters: the sets stored, their KiB
 //   first_byte_index/V     building a vocabulary's FirstByteIndex (once per model, at load)
 //
 // V: 0 = Llama 2's 32k vocabulary (ggml-vocab-llama-spm.gguf, the size of the benchmarks'
@@ -286,7 +290,11 @@ void profile_walk(benchmark::State& state) {
                                   : engine::FirstByteIndex::of(
                                         v, variant == 1 ? std::numeric_limits<std::size_t>::max()
                                                         : engine::FirstByteIndex::kSplitAbove);
-  const auto parsed = engine::make_grammar_sampler(v, profile_grammar());
+  const bool learn = state.range(2) == 0;
+  const auto spec = profile_grammar();
+  const auto parsed = learn ? engine::make_grammar_sampler(v, spec)
+                            : Result<engine::SamplerPtr>(engine::SamplerPtr(
+                                  llama_sampler_init_grammar(v, spec.gbnf.c_str(), "root")));
   const auto ring = logit_ring(n);
   engine::SamplerScratch scratch(n);
   engine::SampledToken out;
@@ -310,8 +318,12 @@ void profile_walk(benchmark::State& state) {
   state.SetItemsProcessed(tokens);
   state.counters["tokens"] =
       benchmark::Counter(static_cast<double>(tokens), benchmark::Counter::kAvgIterations);
+  if (const auto* sets = engine::allowed_sets_of(parsed->get())) {
+    state.counters["sets"] = static_cast<double>(sets->size());
+    state.counters["set_KiB"] = static_cast<double>(sets->bytes()) / 1024.0;
+  }
 }
-BENCHMARK(profile_walk)->ArgsProduct({{0, 1}, {0, 1, 2}})->Unit(benchmark::kMillisecond);
+BENCHMARK(profile_walk)->ArgsProduct({{0, 1}, {0, 1, 2}, {0, 1}})->Unit(benchmark::kMillisecond);
 
 void first_byte_index(benchmark::State& state) {
   const auto* v = vocab(static_cast<int>(state.range(0)));

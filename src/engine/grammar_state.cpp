@@ -26,9 +26,8 @@ const AllowedSet* AllowedSets::insert(std::string_view key, const std::uint64_t*
     count += static_cast<std::size_t>(__builtin_popcountll(bits[w]));
   const bool sparse = count <= kSparseMost;
   // What it takes: the set, its key, and about a map node's worth besides.
-  const std::size_t cost = (sparse ? count * sizeof(std::int32_t)
-                                   : words_ * sizeof(std::uint64_t)) +
-                           key.size() + 96;
+  const std::size_t cost =
+      (sparse ? count * sizeof(std::int32_t) : words_ * sizeof(std::uint64_t)) + key.size() + 96;
   std::unique_lock lock(mu_);
   if (const auto it = sets_.find(key); it != sets_.end())
     return &it->second;
@@ -88,7 +87,9 @@ struct StatefulGrammar {
 
 StatefulGrammar* context_of(const llama_sampler* s);
 
-const char* grammar_name(const llama_sampler*) { return "grammar"; }
+const char* grammar_name(const llama_sampler*) {
+  return "grammar";
+}
 void grammar_accept(llama_sampler* s, llama_token token) {
   llama_grammar_accept_impl(*context_of(s)->grammar, token);
 }
@@ -96,7 +97,9 @@ void grammar_apply(llama_sampler* s, llama_token_data_array* cur_p) {
   llama_grammar_apply_impl(*context_of(s)->grammar, cur_p);
 }
 llama_sampler* grammar_clone(const llama_sampler* s);
-void grammar_free(llama_sampler* s) { delete context_of(s); }
+void grammar_free(llama_sampler* s) {
+  delete context_of(s);
+}
 
 // No reset: a grammar sampler is cloned fresh from the parsed one instead (GrammarCache).
 // Not const: llama_sampler_init takes it so.
@@ -178,16 +181,20 @@ bool grammar_state_key(const llama_sampler* s, std::string& key) {
 SamplerPtr make_stateful_grammar(const llama_vocab* vocab, const std::string& gbnf, bool lazy,
                                  const std::vector<const char*>& trigger_patterns,
                                  const std::vector<llama_token>& trigger_tokens) {
-  return SamplerPtr(lazy ? llama_sampler_init_grammar_lazy_patterns(
-                               vocab, gbnf.c_str(), "root", trigger_patterns.data(),
-                               trigger_patterns.size(), trigger_tokens.data(),
-                               trigger_tokens.size())
-                         : llama_sampler_init_grammar(vocab, gbnf.c_str(), "root"));
+  return SamplerPtr(lazy
+                        ? llama_sampler_init_grammar_lazy_patterns(
+                              vocab, gbnf.c_str(), "root", trigger_patterns.data(),
+                              trigger_patterns.size(), trigger_tokens.data(), trigger_tokens.size())
+                        : llama_sampler_init_grammar(vocab, gbnf.c_str(), "root"));
 }
 
-AllowedSets* allowed_sets_of(const llama_sampler*) { return nullptr; }
+AllowedSets* allowed_sets_of(const llama_sampler*) {
+  return nullptr;
+}
 
-bool grammar_state_key(const llama_sampler*, std::string&) { return false; }
+bool grammar_state_key(const llama_sampler*, std::string&) {
+  return false;
+}
 
 #endif
 
