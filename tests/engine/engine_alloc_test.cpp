@@ -227,11 +227,15 @@ TEST_P(EngineAllocations, NoneBetweenDecodesInSteadyState) {
   for (Token t = 0; t < 12; ++t)
     a.prompt.push_back(100 + 37 * t);
   a.sampling = sampling_for(GetParam());
+  SamplerPtr keep_sets;
   if (a.sampling.grammar) {
     auto g = make_grammar_sampler((*model)->vocab(), *a.sampling.grammar);
     ASSERT_TRUE(g) << g.error().message;
     a.grammar = std::move(g.value());
-    probe.learned = allowed_sets_of(a.grammar.get());
+    // The engine frees its grammar when the sequence retires, which may be before the checks
+    // below; a clone shares the sets and keeps them alive for the test.
+    keep_sets.reset(llama_sampler_clone(a.grammar.get()));
+    probe.learned = allowed_sets_of(keep_sets.get());
     ASSERT_NE(probe.learned, nullptr) << "the engine's grammars keep their states' allowed sets";
   }
   a.dry = make_dry_sampler((*model)->vocab(), a.sampling, 256);
