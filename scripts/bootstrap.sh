@@ -119,6 +119,12 @@ build_llama_native() {
   rm -f "$log"
 }
 
+# llama.cpp's internal grammar header, from the release's source SRCDIR into $dest: troupe keys
+# what a grammar allows by its parse state.
+install_grammar_header() {
+  mkdir -p "$dest/include/internal" && cp "$1/src/llama-grammar.h" "$dest/include/internal/"
+}
+
 install_llama() {
   local mode=native
   $prebuilt && mode=prebuilt
@@ -128,9 +134,9 @@ install_llama() {
   if [ -f "$stamp" ] && [ "$(head -1 "$stamp")" = "$key" ]; then
     step "llama.cpp: $(tail -1 "$stamp")"
     # Installs from before the grammar header was installed: add it from the release's source.
-    local grammar_h="$root/third_party/llama-src/src/llama-grammar.h"
-    if [ ! -f "$dest/include/internal/llama-grammar.h" ] && [ -f "$grammar_h" ]; then
-      mkdir -p "$dest/include/internal" && cp "$grammar_h" "$dest/include/internal/"
+    if [ ! -f "$dest/include/internal/llama-grammar.h" ] &&
+      [ -f "$root/third_party/llama-src/src/llama-grammar.h" ]; then
+      install_grammar_header "$root/third_party/llama-src"
     fi
     return
   fi
@@ -178,8 +184,7 @@ install_llama() {
   (cd "$srcdir/common" && find . \( -name '*.h' -o -name '*.hpp' \) -print0 | tar --null -cf - -T -) |
     tar -xf - -C "$dest/include/common" || die "could not copy llama-common's headers"
   mkdir -p "$dest/include/vendor" && cp -a "$srcdir/vendor/nlohmann" "$dest/include/vendor/"
-  # llama.cpp's internal grammar header: troupe keys what a grammar allows by its parse state.
-  mkdir -p "$dest/include/internal" && cp "$srcdir/src/llama-grammar.h" "$dest/include/internal/"
+  install_grammar_header "$srcdir"
   [ -f "$dest/include/llama.h" ] && [ -f "$dest/include/common/chat.h" ] ||
     die "llama.h or common/chat.h missing from the release"
   # Test data: the release's real chat templates and tokenizers (vocabulary-only GGUFs).
