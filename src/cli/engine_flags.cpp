@@ -153,6 +153,11 @@ void add_engine_flags(CLI::App& app, EngineFlags& f, const std::string& model_he
       "up to the model's trained one (-kvu; the default unless --parallel is given, as "
       "llama-server). --no-kv-unified: a KV stream of -c / --parallel cells per sequence, "
       "faster with many streams (-no-kvu)");
+  app.add_flag_function(
+      "--no-pad-rows", [&o](std::int64_t) { o.pad_rows = engine::PadRows::off; },
+      "never give idle slots a discarded token to make a step one pass over the "
+      "weights (with a KV stream per sequence, padding is chosen by each step's "
+      "measured cost)");
   app.add_option("-t,--threads", o.n_threads, "llama.cpp threads (0: all cores)")
       ->capture_default_str();
   app.add_option("--poll", o.thread_poll,

@@ -54,6 +54,8 @@ struct BackendStats {
   double kv_cache_usage_ratio = 0.0;  // gauge: used / total KV cells
   // --kv-unified: sequences that gave their KV cells back, to be recomputed when they fit.
   std::int64_t kv_preemptions_total = 0;
+  // Discarded tokens added to steps so that each is one pass over the weights (pad_rows).
+  std::int64_t pad_rows_total = 0;
   // Histogram of sequences per decode step: count of steps with exactly i sequences, i < 64,
   // steps with more are counted in the last bucket.
   std::vector<std::int64_t> sequences_per_step;

@@ -9,6 +9,7 @@
 
 #include "engine/placement_llama.hpp"
 #include "engine/step_pacer.hpp"
+#include "engine/step_rows.hpp"
 #include "util/work_crew.hpp"
 
 namespace troupe::engine {
@@ -86,7 +87,9 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   void inspect(InspectEngine& m) const;
   void fail(const Error& error);
   void build_batch();
-  void add_prompt_chunks();
+  void plan_prompt_chunks(std::int32_t generating);
+  void plan_pad_rows();
+  void drop_pads();
   void after_decode();
   bool embed_step() const;
   void build_embed_batch();
@@ -127,8 +130,16 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   std::vector<std::int32_t> prefill_order_;  // slots still prefilling, oldest admission first
   std::vector<PendingPrompt> pending_;       // their prompts, as the step planner sees them
   std::vector<std::int32_t> take_;           // and the tokens it gives each, n_parallel
-  std::vector<std::int32_t> embed_order_;    // embedding slots waiting, oldest first
-  bool ctx_embeddings_ = false;              // the context's llama_set_embeddings state
+  std::vector<std::int32_t> slot_take_;      // the step's prompt tokens by slot
+  // Pad rows (step_rows.hpp): whether the engine adds them, the costs they are chosen by, the
+  // slots that take one this step, and the rows of its first ubatch (0: not one run).
+  bool pad_rows_ = false;
+  RowCosts row_costs_;
+  std::vector<RowRole> row_roles_;
+  std::vector<std::uint8_t> pad_;
+  std::int32_t step_rows_ = 0;
+  std::vector<std::int32_t> embed_order_;  // embedding slots waiting, oldest first
+  bool ctx_embeddings_ = false;            // the context's llama_set_embeddings state
   bool last_step_embed_ = false;
   bool embedding_only_ = false;
   std::int32_t embed_limit_ = 0;
@@ -146,6 +157,7 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   bool paced_first_ = false;              // PromptRoom::paced_first for the next step
   std::int32_t step_generating_ = 0;      // this step's generation tokens
   std::int32_t step_prompt_ = 0;          // and prompt tokens
+  std::int32_t step_pads_ = 0;            // and pad tokens
   std::int32_t active_ = 0;
   std::optional<Error> failed_;
   std::shared_ptr<EngineCounters> counters_owner_;
@@ -317,6 +329,7 @@ EngineLoop::EngineLoop(const LlamaModel& model, const BatchEngineConfig& config,
       n_ctx_seq_(context_per_sequence(ctx_.get(), model, config)),
       batch_(config.n_batch + config.n_parallel),
       slots_(static_cast<std::size_t>(config.n_parallel)),
+      row_costs_(config.n_parallel),
       pacer_(config.prefill_stretch, StepPacer::kMinTokens,
              /*own_pass=*/!config.kv_unified && !config.embeddings && config.n_parallel > 1),
       counters_owner_(std::move(counters)),
@@ -326,6 +339,9 @@ EngineLoop::EngineLoop(const LlamaModel& model, const BatchEngineConfig& config,
   prefill_order_.reserve(slots_.size());
   pending_.reserve(slots_.size());
   take_.resize(slots_.size());
+  slot_take_.resize(slots_.size());
+  row_roles_.resize(slots_.size());
+  pad_.resize(slots_.size());
   embed_order_.reserve(slots_.size());
   if (config_.embeddings) {
     ctx_embeddings_ = true;
@@ -335,6 +351,10 @@ EngineLoop::EngineLoop(const LlamaModel& model, const BatchEngineConfig& config,
     embed_limit_ = embed_prompt_limit(model_, config_, n_ctx_seq_);
   }
   shared_pool_ = config_.kv_unified && mem_ != nullptr && !embedding_only_;
+  const llama_model* lm = model_.get();
+  pad_rows_ = config_.pad_rows != PadRows::off && !config_.kv_unified && mem_ != nullptr &&
+              !embedding_only_ && slots_.size() > 1 && !llama_model_is_recurrent(lm) &&
+              !llama_model_is_hybrid(lm) && llama_model_n_swa(lm) == 0;
   n_cells_ = llama_n_ctx(ctx_.get());
   out_.resize(slots_.size());
   out_slot_.resize(slots_.size());
@@ -739,6 +759,7 @@ void EngineLoop::fail(const Error& error) {
 }
 
 void EngineLoop::step() {
+  step_pads_ = 0;  // build_batch's: an embedding step has none
   bool embed = embed_step();
   if (embed)
     build_embed_batch();
@@ -758,6 +779,8 @@ void EngineLoop::step() {
   const auto t1 = std::chrono::steady_clock::now();
   if (on_decode_)
     on_decode_(DecodeEdge::end);
+  if (step_pads_ > 0)
+    drop_pads();
   if (rc == 1 && shared_pool_ && recover_from_full_cache()) {
     spdlog::debug("the KV pool had no room for a step of {} tokens: a sequence gave its back",
                   batch_.size());
@@ -772,12 +795,15 @@ void EngineLoop::step() {
   counters_.decode_steps.fetch_add(1, std::memory_order_relaxed);
   if (!embed) {
     pacer_.record(step_generating_, step_prompt_, static_cast<double>(took));
+    if (step_prompt_ == 0 && step_rows_ > 0)
+      row_costs_.record(step_rows_, static_cast<double>(took));
+    counters_.pad_rows.fetch_add(step_pads_, std::memory_order_relaxed);
     if (spdlog::should_log(spdlog::level::trace)) {
       spdlog::trace(
-          "step: {} generating, {} prompt tokens, {} us (pacer: generation step {:.0f} "
-          "us, prompt token {:.0f} us)",
-          step_generating_, step_prompt_, took, pacer_.generation_step_us(step_generating_),
-          pacer_.prompt_token_us());
+          "step: {} generating, {} prompt tokens, {} pads, {} us (pacer: generation step "
+          "{:.0f} us, prompt token {:.0f} us)",
+          step_generating_, step_prompt_, step_pads_, took,
+          pacer_.generation_step_us(step_generating_), pacer_.prompt_token_us());
     }
     if (step_prompt_ > 0)
       counters_.prefill_steps.fetch_add(1, std::memory_order_relaxed);
@@ -850,30 +876,51 @@ void EngineLoop::after_embed_decode() {
   }
 }
 
+// The step's tokens in slot order (llama.cpp's per-stream split puts consecutive sequences in
+// one ubatch: step_rows.hpp): each generating sequence's sampled token, the prompt chunks
+// plan_prompt_chunks gives, and the pad tokens plan_pad_rows chooses.
 void EngineLoop::build_batch() {
   batch_.clear();
   if (shared_pool_)
     make_room_for_generation();
+  std::int32_t generating = 0;
+  for (const Slot& s : slots_)
+    generating += s.state == SlotState::generate ? 1 : 0;
+  plan_prompt_chunks(generating);
+  plan_pad_rows();
+  step_generating_ = generating;
+  step_prompt_ = 0;
+  step_pads_ = 0;
   for (std::size_t i = 0; i < slots_.size(); ++i) {
     Slot& s = slots_[i];
-    if (s.state != SlotState::generate)
-      continue;
-    s.batch_row = batch_.add(s.tokens[static_cast<std::size_t>(s.n_past)], s.n_past,
-                             static_cast<llama_seq_id>(i), true);
-    s.chunk = 1;
+    const auto id = static_cast<llama_seq_id>(i);
+    if (s.state == SlotState::generate) {
+      s.batch_row = batch_.add(s.tokens[static_cast<std::size_t>(s.n_past)], s.n_past, id, true);
+      s.chunk = 1;
+    } else if (slot_take_[i] > 0) {
+      for (std::int32_t k = 0; k < slot_take_[i]; ++k) {
+        const std::int32_t pos = s.n_past + k;
+        const bool last = pos == s.n_prompt - 1;
+        const std::int32_t row = batch_.add(s.tokens[static_cast<std::size_t>(pos)], pos, id, last);
+        if (last)
+          s.batch_row = row;
+      }
+      s.chunk = slot_take_[i];
+      step_prompt_ += s.chunk;
+    } else if (pad_[i] != 0) {
+      batch_.add(0, s.n_past, id, false);  // any token: its row is discarded (drop_pads)
+      ++step_pads_;
+    }
   }
-  step_generating_ = batch_.size();
-  add_prompt_chunks();
-  step_prompt_ = batch_.size() - step_generating_;
 }
 
 // Prompt chunks, oldest admission first: plan_prompt_tokens (step_pacer.hpp) says how many
-// tokens of each. A prompt that needs more than one chunk is spread by the pacer while others
-// generate, so that their next token is not held up for long; a prompt that fits one chunk (a
-// usual turn) goes in whole: cut smaller it would cost more compute than the short wait it
-// saves.
-void EngineLoop::add_prompt_chunks() {
-  const std::int32_t generating = batch_.size();
+// tokens of each, into slot_take_. A prompt that needs more than one chunk is spread by the
+// pacer while others generate, so that their next token is not held up for long; a prompt
+// that fits one chunk (a usual turn) goes in whole: cut smaller it would cost more compute
+// than the short wait it saves.
+void EngineLoop::plan_prompt_chunks(std::int32_t generating) {
+  std::fill(slot_take_.begin(), slot_take_.end(), 0);
   PromptRoom room;
   room.generating = generating;
   room.budget = config_.n_batch - generating;
@@ -889,17 +936,33 @@ void EngineLoop::add_prompt_chunks() {
   const std::span<std::int32_t> take(take_.data(), pending_.size());
   plan_prompt_tokens(pending_, room, take);
   paced_first_ = generating > 0 && paced_prompt_waited(pending_, take);
-  for (std::size_t j = 0; j < pending_.size(); ++j) {
-    const std::int32_t id = prefill_order_[j];
-    Slot& s = slots_[static_cast<std::size_t>(id)];
-    for (std::int32_t k = 0; k < take[j]; ++k) {
-      const std::int32_t pos = s.n_past + k;
-      const bool last = pos == s.n_prompt - 1;
-      const std::int32_t row = batch_.add(s.tokens[static_cast<std::size_t>(pos)], pos, id, last);
-      if (last)
-        s.batch_row = row;
-    }
-    s.chunk = take[j];
+  for (std::size_t j = 0; j < pending_.size(); ++j)
+    slot_take_[static_cast<std::size_t>(prefill_order_[j])] = take[j];
+}
+
+// Which idle slots take a pad token this step (step_rows.hpp): one whose stream has a free
+// cell for it, at the position after its cached tokens.
+void EngineLoop::plan_pad_rows() {
+  std::fill(pad_.begin(), pad_.end(), std::uint8_t{0});
+  step_rows_ = 0;
+  if (!pad_rows_)
+    return;
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    const Slot& s = slots_[i];
+    if (s.state == SlotState::generate || slot_take_[i] > 0)
+      row_roles_[i] = RowRole::busy;
+    else
+      row_roles_[i] = s.n_past < n_ctx_seq_ ? RowRole::idle : RowRole::blocked;
+  }
+  step_rows_ = plan_pads(row_roles_, row_costs_, pad_, config_.pad_rows == PadRows::always);
+}
+
+// Removes the step's pad tokens from their slots' streams: each slot's cache is again its
+// n_past cached tokens.
+void EngineLoop::drop_pads() {
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    if (pad_[i] != 0)
+      llama_memory_seq_rm(mem_, static_cast<llama_seq_id>(i), slots_[i].n_past, -1);
   }
 }
 

@@ -87,6 +87,8 @@ struct EngineCounters {
   std::atomic<std::int64_t> refused_steps{0};
   // Steps whose sampling the engine thread shared with its helpers (sampling_threads).
   std::atomic<std::int64_t> shared_sampling_steps{0};
+  // Discarded tokens added to steps so that each is one pass over the weights (pad_rows).
+  std::atomic<std::int64_t> pad_rows{0};
   std::array<std::atomic<std::int64_t>, histogram_size> sequences_per_step{};
 };
 

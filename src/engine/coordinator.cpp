@@ -660,6 +660,7 @@ BackendStats Coordinator::stats() const {
   s.kv_cache_usage_ratio =
       static_cast<double>(rd(c.cells_live)) / static_cast<double>(engine_->n_cells());
   s.kv_preemptions_total = rd(c.preemptions);
+  s.pad_rows_total = rd(c.pad_rows);
   for (const auto& h : c.sequences_per_step)
     s.sequences_per_step.push_back(rd(h));
   return s;

@@ -10,6 +10,9 @@
 
 namespace troupe::engine {
 
+// Pad rows (BatchEngineConfig::pad_rows).
+enum class PadRows : std::uint8_t { off, measured, always };
+
 struct BatchEngineConfig {
   // KV cells in all; each sequence gets n_ctx / n_parallel, or with kv_unified up to all of
   // them. (EngineOptions: 0 is the model's trained context, which the Coordinator resolves
@@ -57,6 +60,12 @@ struct BatchEngineConfig {
   // not fit, the youngest sequence gives its cells back and is recomputed later (its prompt
   // and the tokens it generated), as vLLM preempts.
   bool kv_unified = false;
+  // Without kv_unified: idle slots take a discarded token where that makes a step one pass
+  // over the weights, or a pass of a multiple of four rows that costs less than the rows alone
+  // (step_rows.hpp): as the steps' measured costs say, always (tests), or never. Never for
+  // models whose memory cannot drop a token again (recurrent, hybrid) or keeps a sliding
+  // window.
+  PadRows pad_rows = PadRows::measured;
   // Threads that sample a step's sequences (the engine thread and sampling_threads - 1
   // helpers, which sleep between steps); 0: n_threads, at most 8. A step's sampling is shared
   // out only when it is expected (from the steps before) to take at least share_sampling_us

@@ -6,20 +6,19 @@
 namespace troupe::engine {
 
 namespace {
-constexpr double kAlpha = 0.25;  // weight of the newest step in the prompt token's average
-// The generation step's floor: a faster step is taken at once, a slower one moves it a little
-// (a machine or a context that really got slower still lifts it within a few dozen steps).
-constexpr double kRise = 0.05;
+constexpr double kAlpha = 0.25;         // weight of the newest step in the prompt token's average
 constexpr std::int32_t kMinSample = 1;  // a step with prompt tokens tells their cost, however few
 
 double ewma(bool seen, double old, double sample) {
   return seen ? old + kAlpha * (sample - old) : sample;
 }
 
-double floor_of(double old, double sample) {
+}  // namespace
+
+double step_floor(double old, double sample) {
+  constexpr double kRise = 0.05;
   return old == 0.0 || sample < old ? sample : old + kRise * (sample - old);
 }
-}  // namespace
 
 StepPacer::StepPacer(double stretch, std::int32_t min_tokens, bool own_pass)
     : stretch_(stretch > 0.0 ? std::max(stretch, 1.0) : 0.0),
@@ -45,7 +44,7 @@ void StepPacer::record(std::int32_t generating, std::int32_t prompt, double us) 
   const std::int32_t g = std::min(generating, kMaxGenerating);
   if (prompt == 0) {
     if (g > 0)
-      gen_us_[static_cast<std::size_t>(g)] = floor_of(gen_us_[static_cast<std::size_t>(g)], us);
+      gen_us_[static_cast<std::size_t>(g)] = step_floor(gen_us_[static_cast<std::size_t>(g)], us);
     return;
   }
   if (prompt < kMinSample)

@@ -80,6 +80,11 @@ class StepPacer {
   double last_token_us_ = 0.0;   // the last mixed step's
 };
 
+// A step time's floor, from the one learned so far (0: none) and a new sample: a faster step
+// is taken at once, a slower one moves it a little (a machine or a context that really got
+// slower still lifts it within a few dozen steps).
+double step_floor(double old, double sample);
+
 // A prompt waiting for prefill, as the step planner sees it.
 struct PendingPrompt {
   std::int32_t remaining = 0;  // its tokens not decoded yet

@@ -23,6 +23,7 @@ void add_stats(engine::BackendStats& a, const engine::BackendStats& b) {
   a.cancelled_total += b.cancelled_total;
   a.kv_cache_usage_ratio = std::max(a.kv_cache_usage_ratio, b.kv_cache_usage_ratio);
   a.kv_preemptions_total += b.kv_preemptions_total;
+  a.pad_rows_total += b.pad_rows_total;
   if (a.sequences_per_step.size() < b.sequences_per_step.size())
     a.sequences_per_step.resize(b.sequences_per_step.size());
   for (std::size_t i = 0; i < b.sequences_per_step.size(); ++i)

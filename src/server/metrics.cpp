@@ -195,6 +195,9 @@ std::string Metrics::render(const engine::BackendStats& b) const {
   scalar(out, "troupe_kv_preemptions_total",
          "Sequences that gave their KV cells back to be recomputed (--kv-unified).", "counter",
          d(b.kv_preemptions_total));
+  scalar(out, "troupe_pad_rows_total",
+         "Discarded tokens added to decode steps so that each is one pass over the weights.",
+         "counter", d(b.pad_rows_total));
   return out;
 }
 

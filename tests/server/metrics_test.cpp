@@ -53,7 +53,7 @@ TEST(Metrics, RendersParseableExposition) {
         "troupe_prompt_tokens_total", "troupe_generation_tokens_total",
         "troupe_prefix_cache_hits_total", "troupe_prefix_cache_queries_total",
         "troupe_decode_steps_total", "troupe_decode_seconds_total", "troupe_sampling_seconds_total",
-        "troupe_kv_cache_usage_ratio"}) {
+        "troupe_kv_cache_usage_ratio", "troupe_pad_rows_total"}) {
     EXPECT_EQ(families.count(name), 1u) << name;
   }
   for (const char* name :
