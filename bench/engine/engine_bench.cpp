@@ -13,7 +13,8 @@
 // program that feeds llama_decode the same batch shapes (same scheduler: decode tokens
 // first, prompt chunks under the same budget) with no actors, channels or sampling. Both sides
 // use the same threads: a persistent ggml threadpool (--threadpool on, the engine's default) or
-// llama.cpp's per-decode threads (off). After `warmup` discarded pairs, `repeat` pairs run with
+// llama.cpp's per-decode threads (off); each side decodes on a thread that lives for its run
+// only (ceiling_run says why). After `warmup` discarded pairs, `repeat` pairs run with
 // alternating order (ceiling-engine, engine-ceiling, ...), so that drift and a neighbour's load
 // land on both sides alike; each row gives the median pair ratio, its quartiles and range, the
 // ratio of the time inside llama_decode alone, and the time per step outside llama_decode on
@@ -57,6 +58,7 @@
 #include "engine/threadpool.hpp"
 #include "mkmodel/model_spec.hpp"
 #include "util/cpu_set.hpp"
+#include "util/thread_name.hpp"
 
 namespace {
 
@@ -135,14 +137,18 @@ std::map<long, ThreadTime> thread_times() {
 }
 
 // Splits what the threads did between two snapshots into the decoding threads' wait and
-// the other threads' CPU. `decoder` is the thread that calls llama_decode.
+// the other threads' CPU. `decoder` is the thread that calls llama_decode; ggml's workers are
+// named "ggml-worker" by its own threadpool, and with OpenMP carry their team master's name
+// (a new thread starts with its creator's).
 void account_threads(const std::map<long, ThreadTime>& before,
                      const std::map<long, ThreadTime>& after, long decoder, Run& r) {
+  const auto d = after.find(decoder);
+  const std::string decoder_name = d != after.end() ? d->second.name : std::string();
   for (const auto& [tid, t] : after) {
     const auto b = before.find(tid);
     const double run = t.run_ms - (b != before.end() ? b->second.run_ms : 0.0);
     const double wait = t.wait_ms - (b != before.end() ? b->second.wait_ms : 0.0);
-    if (tid == decoder || t.name == "ggml-worker")
+    if (tid == decoder || t.name == "ggml-worker" || t.name == decoder_name)
       r.decode_wait_ms += wait;
     else if (t.name != "model-load")
       r.other_cpu_ms += run;
@@ -297,6 +303,19 @@ void spawn_request(asio::io_context& io, Coordinator& c, Task t, Seen& seen, int
       asio::detached);
 }
 
+// The ceiling on a thread of its own that ends with the run, as the engine's decoding thread
+// (its actor's) ends with its Coordinator. With llama.cpp built with OpenMP every thread that
+// decodes keeps a team of workers for as long as it lives, and once libgomp manages more
+// threads than there are CPUs its workers wait between parallel regions with a throttled spin
+// (100 turns, as documented for GOMP_SPINCOUNT) before they sleep: a ceiling decoded on the
+// main thread kept a second team alive through every engine run and so slowed the engine side
+// alone, by 10-20 % on 2 cores, a cost troupe serve, with one decoding thread, never pays.
+Run ceiling_run(llama_model* model, const Args& a, int P) {
+  Run r;
+  util::named_thread("ceiling", [&] { r = bare_loop(model, a, P); }).join();
+  return r;
+}
+
 Run engine_run(const Args& a, int P, int n_vocab) {
   Coordinator c(options(a, P, P * 512));
   if (c.wait_loaded().state != HealthState::ready)
@@ -429,7 +448,9 @@ void throughput(const Args& a, llama_model* model, int n_vocab) {
     row.P = P;
     row.load0 = load_average();
     const double tokens = static_cast<double>(P) * a.gen;
-    const auto ceiling = [&] { return a.side != "engine" ? bare_loop(model, a, P) : Run{1, 1, 1}; };
+    const auto ceiling = [&] {
+      return a.side != "engine" ? ceiling_run(model, a, P) : Run{1, 1, 1};
+    };
     const auto engine = [&] {
       return a.side != "ceiling" ? engine_run(a, P, n_vocab) : Run{1, 1, 1};
     };

@@ -157,6 +157,7 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   bool paced_first_ = false;              // PromptRoom::paced_first for the next step
   std::int32_t step_generating_ = 0;      // this step's generation tokens
   std::int32_t step_prompt_ = 0;          // and prompt tokens
+  std::int64_t step_prompt_pos_ = 0;      // the sum of those prompt tokens' positions
   std::int32_t step_pads_ = 0;            // and pad tokens
   std::int32_t active_ = 0;
   std::optional<Error> failed_;
@@ -800,10 +801,10 @@ void EngineLoop::step() {
     counters_.pad_rows.fetch_add(step_pads_, std::memory_order_relaxed);
     if (spdlog::should_log(spdlog::level::trace)) {
       spdlog::trace(
-          "step: {} generating, {} prompt tokens, {} pads, {} us (pacer: generation step "
-          "{:.0f} us, prompt token {:.0f} us)",
-          step_generating_, step_prompt_, step_pads_, took,
-          pacer_.generation_step_us(step_generating_), pacer_.prompt_token_us());
+          "step: {} generating, {} prompt tokens (mean position {}), {} pads, {} us (pacer: "
+          "generation step {:.0f} us, prompt token {:.0f} us)",
+          step_generating_, step_prompt_, step_prompt_ > 0 ? step_prompt_pos_ / step_prompt_ : 0,
+          step_pads_, took, pacer_.generation_step_us(step_generating_), pacer_.prompt_token_us());
     }
     if (step_prompt_ > 0)
       counters_.prefill_steps.fetch_add(1, std::memory_order_relaxed);
@@ -890,6 +891,7 @@ void EngineLoop::build_batch() {
   plan_pad_rows();
   step_generating_ = generating;
   step_prompt_ = 0;
+  step_prompt_pos_ = 0;
   step_pads_ = 0;
   for (std::size_t i = 0; i < slots_.size(); ++i) {
     Slot& s = slots_[i];
@@ -907,6 +909,8 @@ void EngineLoop::build_batch() {
       }
       s.chunk = slot_take_[i];
       step_prompt_ += s.chunk;
+      step_prompt_pos_ +=
+          std::int64_t{s.chunk} * s.n_past + std::int64_t{s.chunk} * (s.chunk - 1) / 2;
     } else if (pad_[i] != 0) {
       batch_.add(0, s.n_past, id, false);  // any token: its row is discarded (drop_pads)
       ++step_pads_;
