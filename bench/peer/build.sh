@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Builds llama.cpp's own llama-server and llama-batched-bench from the release troupe links,
+# Builds llama.cpp's own llama-server, llama-batched-bench and llama-bench from the release troupe links,
 # in the same build tree and with the same options as troupe's libraries
 # (third_party/llama-build, scripts/llama-cmake-options.sh), so a comparison runs both sides on
 # identical libraries. Run scripts/bootstrap.sh first (it checks out and builds the release).
-#   bench/peer/build.sh            -> third_party/llama-build/bin/{llama-server,llama-batched-bench}
+#   bench/peer/build.sh   -> third_party/llama-build/bin/{llama-server,llama-batched-bench,llama-bench}
 # With a prebuilt install (bootstrap --prebuilt) the peer is still built natively: say so when
 # comparing, or bootstrap natively.
 set -euo pipefail
@@ -15,5 +15,5 @@ source "$root/scripts/llama-cmake-options.sh"
 export CCACHE_BASEDIR="$root/third_party" CCACHE_NOHASHDIR=true
 cmake -S "$src" -B "$build" -G Ninja "${llama_cmake_options[@]}" -DLLAMA_BUILD_TOOLS=ON \
   -DLLAMA_BUILD_SERVER=ON >/dev/null
-cmake --build "$build" -j "$(nproc)" --target llama-server llama-batched-bench
-echo "peer: $build/bin/llama-server and $build/bin/llama-batched-bench"
+cmake --build "$build" -j "$(nproc)" --target llama-server llama-batched-bench llama-bench
+echo "peer: $build/bin/llama-server, llama-batched-bench and llama-bench"
