@@ -102,6 +102,11 @@ machine_key() {
     openssl dgst -sha256 -r | cut -c1-16
 }
 
+# A key for the CMake options of scripts/llama-cmake-options.sh (sourced below).
+options_key() {
+  printf '%s\n' "${llama_cmake_options[@]}" | openssl dgst -sha256 -r | cut -c1-12
+}
+
 # Builds ggml, llama and llama-common from the checked-out source for this machine, out of tree
 # in third_party/llama-build (Ninja, ccache); the options are in scripts/llama-cmake-options.sh.
 # shellcheck source=scripts/llama-cmake-options.sh
@@ -130,7 +135,8 @@ install_llama() {
   $prebuilt && mode=prebuilt
   [ -n "$gpu" ] && mode="prebuilt-$gpu"
   local key="npm $LLAMA_NPM_VERSION, $mode"
-  [ "$mode" = native ] && key="$key, machine $(machine_key)"
+  # A native build also rebuilds when scripts/llama-cmake-options.sh changes.
+  [ "$mode" = native ] && key="$key, machine $(machine_key), options $(options_key)"
   if [ -f "$stamp" ] && [ "$(head -1 "$stamp")" = "$key" ]; then
     step "llama.cpp: $(tail -1 "$stamp")"
     # Installs from before the grammar header was installed: add it from the release's source.

@@ -3,7 +3,11 @@
 # llama-server and llama-batched-bench with (bench/peer/build.sh): one list, so the two sides
 # of a side-by-side comparison always run the same libraries built the same way.
 #   GGML_NATIVE  -march=native: the CPU's own instruction set (AVX-512 on zen4, ...)
-#   GGML_OPENMP  ggml's worker threads from libgomp (the npm prebuilt has none)
+#   GGML_OPENMP  ggml's worker threads from libgomp (the npm prebuilt has none). Against
+#                ggml's own threadpool (bench/peer/build.sh --threadpool): one model decodes
+#                as fast either way, and two models busy at once get 1.2-1.3x more done
+#                together, as libgomp's waiting threads sleep where ggml's spin
+#                (docs/BENCHMARKS.md "Which build options matter").
 # Shared libraries with RPATH $ORIGIN, so each finds its siblings wherever they are copied.
 llama_cmake_options=(
   -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON

@@ -3,17 +3,25 @@
 # in the same build tree and with the same options as troupe's libraries
 # (third_party/llama-build, scripts/llama-cmake-options.sh), so a comparison runs both sides on
 # identical libraries. Run scripts/bootstrap.sh first (it checks out and builds the release).
-#   bench/peer/build.sh   -> third_party/llama-build/bin/{llama-server,llama-batched-bench,llama-bench}
+#   bench/peer/build.sh           -> third_party/llama-build/bin/{llama-server,llama-batched-bench,llama-bench}
+#   bench/peer/build.sh --threadpool  -> third_party/llama-build-threadpool/bin/...: the same
+#       options but -DGGML_OPENMP=OFF (ggml's own threadpool, as the npm prebuilt); troupe runs
+#       on those libraries through LD_LIBRARY_PATH=third_party/llama-build-threadpool/bin
 # With a prebuilt install (bootstrap --prebuilt) the peer is still built natively: say so when
 # comparing, or bootstrap natively.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-src="$root/third_party/llama-src" build="$root/third_party/llama-build"
+src="$root/third_party/llama-src" build="$root/third_party/llama-build" variant=()
+case "${1:-}" in
+  "") ;;
+  --threadpool) build="$root/third_party/llama-build-threadpool" variant=(-DGGML_OPENMP=OFF) ;;
+  *) echo "peer: unknown option $1 (--threadpool or nothing)" >&2; exit 2 ;;
+esac
 [ -f "$src/CMakeLists.txt" ] || { echo "peer: no $src (run scripts/bootstrap.sh first)" >&2; exit 1; }
 # shellcheck source=scripts/llama-cmake-options.sh
 source "$root/scripts/llama-cmake-options.sh"
 export CCACHE_BASEDIR="$root/third_party" CCACHE_NOHASHDIR=true
-cmake -S "$src" -B "$build" -G Ninja "${llama_cmake_options[@]}" -DLLAMA_BUILD_TOOLS=ON \
+cmake -S "$src" -B "$build" -G Ninja "${llama_cmake_options[@]}" "${variant[@]}" -DLLAMA_BUILD_TOOLS=ON \
   -DLLAMA_BUILD_SERVER=ON >/dev/null
 cmake --build "$build" -j "$(nproc)" --target llama-server llama-batched-bench llama-bench
 echo "peer: $build/bin/llama-server, llama-batched-bench and llama-bench"

@@ -118,6 +118,9 @@ fi
   echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "troupe: $("$troupe" version 2>/dev/null | tr '\n' ';')"
   [ -n "$only" ] || echo "llama-server: $("$llama_server" --version 2>&1 | tr '\n' ';')"
+  # Which threads run ggml's graphs on each side (troupe's version says its build).
+  [ -n "$only" ] || echo "llama-server ggml threads: $(ldd "$llama_server" 2>/dev/null |
+    grep -q libgomp && echo OpenMP || echo "ggml's threadpool")"
   echo "model: $model; threads $threads, slots $parallel, context $ctx; scenario $scenario, -n $n, warmup $warmup, temperature ${temperature:-server default}${extra_body:+, extra body $extra_body}"
   echo "troupe flags: ${extra[*]:-none}; llama-server flags: ${llama_extra[*]:-none}"
 } | tee "$out/setup.txt"

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Embeddings/s of troupe serve --embeddings against llama-server --embedding built from the same
 # llama.cpp (third_party/llama-build), same client, servers alternated for ROUNDS rounds.
-#   usage: bench/peer/embeddings.sh [MODEL.gguf] [ROUNDS]
+#   usage: [LLAMA_SERVER=PATH] bench/peer/embeddings.sh [MODEL.gguf] [ROUNDS]
 # Default model: a small random-weight BERT with the real bert-bge vocabulary (written once).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 T="$root/build/release/troupe"
-L="$root/third_party/llama-build/bin/llama-server"
+L=${LLAMA_SERVER:-"$root/third_party/llama-build/bin/llama-server"}
 M=${1:-/tmp/bert-small-f16.gguf}
 rounds=${2:-2}
 [ -f "$M" ] || "$T" mkmodel --arch bert --shape small --type f16 -q \

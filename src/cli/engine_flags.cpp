@@ -166,6 +166,18 @@ void add_engine_flags(CLI::App& app, EngineFlags& f, const std::string& model_he
       ->capture_default_str();
   app.add_flag("!--no-threadpool", o.persistent_threads,
                "let llama.cpp start its worker threads on every decode instead of keeping a pool");
+  app.add_option_function<std::string>(
+         "--decode-turns",
+         [&o](const std::string& v) {
+           o.decode_turns = v == "on"    ? engine::DecodeTurnsMode::on
+                            : v == "off" ? engine::DecodeTurnsMode::off
+                                         : engine::DecodeTurnsMode::automatic;
+         },
+         "auto|on|off: whether this process's models decode one at a time (auto: when ggml "
+         "has no OpenMP, as its own threads spin while they wait; off: for models on "
+         "separate GPUs)")
+      ->check(CLI::IsMember({"auto", "on", "off"}))
+      ->default_str("auto");
   app.add_option("-b,--batch", o.n_batch, "token budget of one decode step")->capture_default_str();
   app.add_option("--sampling-threads", o.sampling_threads,
                  "threads that share a step's sampling when it is costly (grammars, large "

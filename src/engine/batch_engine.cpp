@@ -7,6 +7,8 @@
 #include <chrono>
 #include <cmath>
 
+#include "engine/decode_turns.hpp"
+#include "engine/llama_runtime.hpp"
 #include "engine/placement_llama.hpp"
 #include "engine/step_pacer.hpp"
 #include "engine/step_rows.hpp"
@@ -117,6 +119,7 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   actor::ActorRef<AdmissionMessage> admission_;
   DecodeHook on_decode_;
   std::unique_ptr<CpuThreadpool> pool_;  // declared before ctx_: outlives the context
+  bool take_turns_;                      // decode in turn with other engines (DecodeTurns)
   ContextPtr ctx_;
   llama_memory_t mem_ = nullptr;
   std::int32_t n_ctx_seq_ = 0;
@@ -325,6 +328,9 @@ EngineLoop::EngineLoop(const LlamaModel& model, const BatchEngineConfig& config,
       admission_(std::move(admission)),
       on_decode_(std::move(on_decode)),
       pool_(std::move(pool)),
+      take_turns_(
+          config.decode_turns == DecodeTurnsMode::on ||
+          (config.decode_turns == DecodeTurnsMode::automatic && !init_llama_runtime().openmp)),
       ctx_(std::move(ctx)),
       mem_(llama_get_memory(ctx_.get())),
       n_ctx_seq_(context_per_sequence(ctx_.get(), model, config)),
@@ -361,6 +367,9 @@ EngineLoop::EngineLoop(const LlamaModel& model, const BatchEngineConfig& config,
   out_slot_.resize(slots_.size());
   out_logits_.resize(slots_.size());
   out_ok_.resize(slots_.size());
+  spdlog::debug("engine: {} (--decode-turns)",
+                take_turns_ ? "decodes in turn with the process's other models"
+                            : "decodes at the same time as the process's other models");
   // make_context has resolved n_threads (0: every core) by now.
   const std::int32_t samplers = std::clamp(
       config_.sampling_threads > 0 ? config_.sampling_threads : std::min(config_.n_threads, 8), 1,
@@ -771,8 +780,11 @@ void EngineLoop::step() {
   if (batch_.size() == 0)
     return;
   set_embeddings(embed);
+  std::optional<DecodeTurns::Turn> turn;
+  if (take_turns_)
+    turn.emplace(DecodeTurns::process().take(pool_.get()));
   if (pool_)
-    pool_->resume();  // a no-op unless the engine was idle
+    pool_->resume();  // a no-op unless the engine was idle or waited for its turn
   if (on_decode_)
     on_decode_(DecodeEdge::begin);
   const auto t0 = std::chrono::steady_clock::now();
@@ -780,6 +792,7 @@ void EngineLoop::step() {
   const auto t1 = std::chrono::steady_clock::now();
   if (on_decode_)
     on_decode_(DecodeEdge::end);
+  turn.reset();
   if (step_pads_ > 0)
     drop_pads();
   if (rc == 1 && shared_pool_ && recover_from_full_cache()) {

@@ -10,6 +10,10 @@
 
 namespace troupe::engine {
 
+// Whether an engine decodes in turn with the process's other engines
+// (BatchEngineConfig::decode_turns).
+enum class DecodeTurnsMode : std::uint8_t { automatic, on, off };
+
 // Pad rows (BatchEngineConfig::pad_rows).
 enum class PadRows : std::uint8_t { off, measured, always };
 
@@ -33,6 +37,10 @@ struct BatchEngineConfig {
   // whenever the engine goes idle, so idle workers sleep.
   bool persistent_threads = true;
   std::uint32_t thread_poll = 50;  // its workers' polling level between graphs (ggml: 0..100)
+  // Decode one at a time with the process's other engines (engine/decode_turns.hpp), whose
+  // graphs would share the same cores. automatic: when ggml has no OpenMP (its barriers spin,
+  // so two graphs at once hold each other up); with OpenMP the graphs overlap well.
+  DecodeTurnsMode decode_turns = DecodeTurnsMode::automatic;
   // GPU offload, flash attention, KV types, mmap, mlock. The engine applies the context's
   // part (flash attention, KV cache types); the Coordinator loads the model with the rest.
   PlacementOptions placement;

@@ -104,6 +104,7 @@ RuntimeInfo load_runtime() {
                             device_type_name(ggml_backend_dev_type(dev))});
   }
   info.system_info = llama_print_system_info();
+  info.openmp = info.system_info.find("OPENMP = 1") != std::string::npos;
   info.cpu_variant = loaded_cpu_variant();
   if (info.devices.empty()) {
     spdlog::error("no ggml backend found in {} (set TROUPE_GGML_BACKEND_DIR)", info.backend_dir);

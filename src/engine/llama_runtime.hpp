@@ -24,6 +24,7 @@ struct RuntimeInfo {
   std::vector<DeviceInfo> devices;
   std::string system_info;  // llama_print_system_info(): the CPU features in use
   std::string cpu_variant;  // which libggml-cpu-<variant>.so was chosen, e.g. "zen4"
+  bool openmp = false;      // the CPU backend computes graphs on libgomp's threads
 };
 
 // Initialises llama.cpp once: routes its log to ours (warnings and errors only unless

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <future>
 #include <map>
@@ -79,12 +80,12 @@ class BatchEngineTest : public ::testing::Test {
     model_ = std::move(m.value());
   }
 
-  std::unique_ptr<BatchEngine> start(BatchEngineConfig cfg) {
+  std::unique_ptr<BatchEngine> start(BatchEngineConfig cfg, DecodeHook on_decode = {}) {
     cfg.n_threads = 1;
     auto listener = system_.spawn<testing::ReleaseListener>(
         actor::SpawnOptions{},
         std::function<void(std::uint64_t)>([this](std::uint64_t t) { rec_.released(t); }));
-    auto e = BatchEngine::start(system_, *model_, cfg, listener);
+    auto e = BatchEngine::start(system_, *model_, cfg, listener, std::move(on_decode));
     EXPECT_TRUE(e) << e.error().message;
     return e ? std::move(e.value()) : nullptr;
   }
@@ -539,6 +540,42 @@ TEST_F(BatchEngineTest, IdleEngineRunsNoLoopIterations) {
   const auto before = e->counters().loop_iterations.load();
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_EQ(e->counters().loop_iterations.load(), before);
+}
+
+TEST_F(BatchEngineTest, EnginesOfOneProcessTakeTurnsAtDecoding) {
+  // Two engines (two contexts of one model) that take turns generate at the same time; their
+  // decodes must never overlap. Each decode is held open a moment (the hook's sleep), so that
+  // without turns the other engine's decode would start inside it: this widens the window, it
+  // synchronises nothing.
+  std::atomic<int> decoding{0};
+  std::atomic<int> most{0};
+  std::atomic<int> decodes{0};
+  auto hook = [&](DecodeEdge edge) {
+    if (edge == DecodeEdge::end) {
+      decoding.fetch_sub(1);
+      return;
+    }
+    const int now = decoding.fetch_add(1) + 1;
+    int seen = most.load();
+    while (now > seen && !most.compare_exchange_weak(seen, now)) {
+    }
+    decodes.fetch_add(1);
+    std::this_thread::sleep_for(std::chrono::microseconds(300));
+  };
+  BatchEngineConfig cfg{512, 2, 128, 64};
+  cfg.decode_turns = DecodeTurnsMode::on;  // automatic: only where ggml has no OpenMP
+  auto a = start(cfg, hook);
+  auto b = start(cfg, hook);
+  for (std::uint64_t t = 1; t <= 2; ++t) {
+    a->tell(admit(t, prompt(static_cast<int>(t)), 24));
+    b->tell(admit(t + 10, prompt(static_cast<int>(t + 10)), 24));
+  }
+  for (std::uint64_t t : {1, 2, 11, 12}) {
+    rec_.wait_ended(t);
+    EXPECT_EQ(rec_.get(t).tokens.size(), 24u) << "ticket " << t;
+  }
+  EXPECT_GE(decodes.load(), 2 * 24);
+  EXPECT_EQ(most.load(), 1) << "two engines decoded at the same time";
 }
 
 }  // namespace
