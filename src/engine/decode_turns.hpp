@@ -17,6 +17,7 @@
 // Thread-safety: any thread; a Turn is released by the thread that took it.
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <mutex>
 
@@ -46,15 +47,21 @@ class DecodeTurns {
     CpuThreadpool* pool_;
   };
 
-  // Blocks until no other engine decodes. `pool` (may be null), the taking engine's, sleeps
-  // while it waits and when its turn ends with another engine waiting.
+  // Blocks until no other engine decodes; turns are served in the order they were asked for
+  // (a ticket each), so an engine that ends a turn cannot take the next one before another that
+  // waits. `pool` (may be null), the taking engine's, sleeps while it waits and when its turn
+  // ends with another engine waiting.
   [[nodiscard]] Turn take(CpuThreadpool* pool);
   // Turns that had to wait for another engine's.
   std::uint64_t waits() const noexcept { return waits_.load(std::memory_order_relaxed); }
 
  private:
+  void end_turn(CpuThreadpool* pool);
+
   std::mutex mutex_;
-  std::atomic<std::int32_t> waiting_{0};
+  std::condition_variable served_;
+  std::uint64_t next_ticket_ = 0;  // under mutex_
+  std::uint64_t serving_ = 0;      // under mutex_: the ticket whose turn it is
   std::atomic<std::uint64_t> waits_{0};
 };
 
