@@ -36,20 +36,23 @@ void until_waiting(const DecodeTurns& turns, std::uint64_t n) {
     std::this_thread::yield();
 }
 
+// A thread that asks for a turn while this one holds it (seen queued: the `waits`-th to wait),
+// then adds `name` to `order` in its turn.
+std::thread queued(DecodeTurns& turns, Order& order, std::string name, std::uint64_t waits) {
+  std::thread t([&turns, &order, name = std::move(name)] {
+    auto turn = turns.take(nullptr);
+    order.add(name);
+  });
+  until_waiting(turns, waits);
+  return t;
+}
+
 TEST(DecodeTurns, TurnsAreServedInTheOrderAsked) {
   DecodeTurns turns;
   Order order;
   std::optional<DecodeTurns::Turn> first(turns.take(nullptr));
-  std::thread b([&] {
-    auto t = turns.take(nullptr);
-    order.add("b");
-  });
-  until_waiting(turns, 1);
-  std::thread c([&] {
-    auto t = turns.take(nullptr);
-    order.add("c");
-  });
-  until_waiting(turns, 2);
+  std::thread b = queued(turns, order, "b", 1);
+  std::thread c = queued(turns, order, "c", 2);
   order.add("a");
   first.reset();
   b.join();
@@ -57,15 +60,12 @@ TEST(DecodeTurns, TurnsAreServedInTheOrderAsked) {
   EXPECT_EQ(order.seen(), (std::vector<std::string>{"a", "b", "c"}));
 }
 
+// A plain mutex fails this most of the time: the thread that unlocks takes it again first.
 TEST(DecodeTurns, AnEngineThatEndsATurnQueuesBehindOneThatWaits) {
   DecodeTurns turns;
   Order order;
   std::optional<DecodeTurns::Turn> first(turns.take(nullptr));
-  std::thread b([&] {
-    auto t = turns.take(nullptr);
-    order.add("b");
-  });
-  until_waiting(turns, 1);
+  std::thread b = queued(turns, order, "b", 1);
   first.reset();
   {
     auto again = turns.take(nullptr);  // b asked first: this waits for b's turn to end
