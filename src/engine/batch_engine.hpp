@@ -8,8 +8,8 @@
 // allows, so that a long prompt arriving holds each running stream's next token up by a
 // bounded stretch of one step; a shorter prompt whole, but past the first one of a step only
 // within that budget too; with none generating a prompt may fill the whole budget: the rule
-// is plan_prompt_tokens in step_pacer.hpp), one llama_decode (one engine of the process at a
-// time: engine/decode_turns.hpp), then sample
+// is plan_prompt_tokens in step_pacer.hpp), one llama_decode (without OpenMP, one engine of
+// the process at a time: engine/decode_turns.hpp), then sample
 // every sequence that produced logits in place with its own sampler and send its
 // SequenceActor the token (token ids only, never logits), all of a step's tokens in one burst.
 // With nothing to do the thread blocks on its mailbox: no polling, no timers, no wake-ups; the
