@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
 # Two models in one `troupe serve`: what the first model gets done while the second is loaded but
-# idle, and what both get done when both are busy, for each ggml build and --decode-turns
+# idle, and what both get done when both are busy, for each ggml build and --cpu-share
 # setting given. Each build is a folder of llama.cpp libraries the same troupe binary runs on
 # through LD_LIBRARY_PATH (the default: troupe's own install; bench/peer/build.sh --threadpool
 # builds ggml's own threadpool beside it). Configurations alternate, reversed every other round.
 #
 #   bench/peer/two-models.sh -a A.gguf -b B.gguf [--rounds 2] [--threads 2] [-c 4]
-#       [--secs 25] [--config NAME=LIBDIR:TURNS]...
-#   e.g. --config openmp=third_party/llama/lib:auto --config threadpool=third_party/llama-build-threadpool/bin:on
+#       [--secs 25] [--config NAME=LIBDIR:SHARE]... [-- SERVE-FLAGS...]
+#   e.g. --config openmp=third_party/llama/lib:split --config threadpool=third_party/llama-build-threadpool/bin:turns
+# (SHARE: a --cpu-share value; the sitting of 2026-12-06 07:03 named --decode-turns's on, now turns)
 #
 # Prints tok/s per configuration and round; results under bench-results/two-models-<time>/.
 # Check `uptime` first: nothing else may be busy.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 T="$root/build/release/troupe"
-a="" b="" rounds=2 threads=2 conc=4 secs=25 configs=()
+a="" b="" rounds=2 threads=2 conc=4 secs=25 configs=() extra=()
 while (($#)); do
   case "$1" in
     -a) a=$2; shift 2 ;;
@@ -24,6 +25,7 @@ while (($#)); do
     -c) conc=$2; shift 2 ;;
     --secs) secs=$2; shift 2 ;;
     --config) configs+=("$2"); shift 2 ;;
+    --) shift; extra=("$@"); break ;;
     -h|--help) sed -n '2,/^set -euo/{/^set -euo/!p}' "$0"; exit 0 ;;
     *) echo "two-models: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -53,9 +55,9 @@ for round in $(seq "$rounds"); do
   fi
   for cfg in "${order[@]}"; do
     label=${cfg%%=*} rest=${cfg#*=}
-    lib=${rest%:*} turns=${rest##*:}
+    lib=${rest%:*} share=${rest##*:}
     LD_LIBRARY_PATH="$lib" "$T" serve -m "$a" -m "$b" -t "$threads" --parallel "$conc" \
-      -c $((conc * 1024)) --port "$port" --decode-turns "$turns" >"$out/serve-$label-$round.log" 2>&1 &
+      -c $((conc * 1024)) --port "$port" --cpu-share "$share" "${extra[@]}" >"$out/serve-$label-$round.log" 2>&1 &
     pid=$!
     wait_up || { echo "two-models: the server did not start ($out/serve-$label-$round.log)" >&2; kill "$pid"; exit 1; }
     warm "$name_a" && warm "$name_b"
@@ -64,7 +66,7 @@ for round in $(seq "$rounds"); do
     bench "$name_a" $((round * 10 + 1)) "$d-alone"
     bench "$name_a" $((round * 10 + 2)) "$d-both-a" & p1=$!
     bench "$name_b" $((round * 10 + 3)) "$d-both-b"; wait "$p1"
-    echo "round $round $label (libgomp mapped: $([ "$gomp" -gt 0 ] && echo yes || echo no), turns $turns):" \
+    echo "round $round $label (libgomp mapped: $([ "$gomp" -gt 0 ] && echo yes || echo no), --cpu-share $share):" \
       "A alone $(tps "$d-alone") tok/s; both busy: A $(tps "$d-both-a") + B $(tps "$d-both-b")"
     kill "$pid"; wait "$pid" 2>/dev/null || true
   done

@@ -167,16 +167,18 @@ void add_engine_flags(CLI::App& app, EngineFlags& f, const std::string& model_he
   app.add_flag("!--no-threadpool", o.persistent_threads,
                "let llama.cpp start its worker threads on every decode instead of keeping a pool");
   app.add_option_function<std::string>(
-         "--decode-turns",
+         "--cpu-share",
          [&o](const std::string& v) {
-           o.decode_turns = v == "on"    ? engine::DecodeTurnsMode::on
-                            : v == "off" ? engine::DecodeTurnsMode::off
-                                         : engine::DecodeTurnsMode::automatic;
+           o.cpu_share = v == "split"   ? engine::CpuShare::split
+                         : v == "turns" ? engine::CpuShare::turns
+                         : v == "off"   ? engine::CpuShare::off
+                                        : engine::CpuShare::automatic;
          },
-         "auto|on|off: whether this process's models decode one at a time (auto: when ggml "
-         "has no OpenMP, as its own threads spin while they wait; off: for models on "
-         "separate GPUs)")
-      ->check(CLI::IsMember({"auto", "on", "off"}))
+         "auto|split|turns|off: how this process's models share the cores while several "
+         "are busy: split --threads among them, decode one at a time, or each on all its "
+         "threads at once (auto: split for models on the CPU; for a model wholly on a GPU, "
+         "turns where ggml has no OpenMP)")
+      ->check(CLI::IsMember({"auto", "split", "turns", "off"}))
       ->default_str("auto");
   app.add_option("-b,--batch", o.n_batch, "token budget of one decode step")->capture_default_str();
   app.add_option("--sampling-threads", o.sampling_threads,

@@ -28,7 +28,7 @@ struct EngineFlags {
   std::string alias;  // the model name clients use
   std::string engine = "llama";
   // The one place the engine flags land: --parallel, -c/--ctx-size, -t/--threads, --poll,
-  // --no-threadpool, --decode-turns, -b/--batch, --max-queue and --embeddings write these
+  // --no-threadpool, --cpu-share, -b/--batch, --max-queue and --embeddings write these
   // options directly;
   // make_backend() completes them (and gives the sim its share of them).
   engine::EngineOptions options;
@@ -54,7 +54,7 @@ struct EngineFlags {
 };
 
 // Adds -m/--model (with `model_help`), --hf-repo, --hf-file, -a/--alias, --engine, --parallel,
-// -c/--ctx-size, -t/--threads, --poll, --no-threadpool, --decode-turns, -b/--batch,
+// -c/--ctx-size, -t/--threads, --poll, --no-threadpool, --cpu-share, -b/--batch,
 // --max-queue, --sim-decode-tps,
 // --sim-prefill-tps, --sim-steps, --chat-template, --chat-template-file, --embeddings,
 // --pooling, the sampling defaults --temp, --top-k, --top-p, --min-p, --repeat-penalty,

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 
+#include "engine/core_share.hpp"
 #include "engine/decode_turns.hpp"
 #include "engine/llama_runtime.hpp"
 #include "engine/placement_llama.hpp"
@@ -70,10 +71,13 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
     handle(msg);
   }
   bool has_work() override { return active_ > 0 && !failed_; }
-  // The loop blocks on its mailbox next: the threadpool's workers go to sleep too.
+  // The loop blocks on its mailbox next: the threadpool's workers go to sleep too, and the
+  // process's other busy engines may take this one's share of the cores.
   void on_idle() override {
-    if (pool_)
-      pool_->pause();
+    if (seat_)
+      seat_->idle();
+    if (attached_)
+      attached_->pause();
   }
   void do_work() override {
     counters_.loop_iterations.fetch_add(1, std::memory_order_relaxed);
@@ -97,6 +101,7 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   void build_embed_batch();
   void after_embed_decode();
   void set_embeddings(bool on);
+  void take_core_share();
   Error admit_error(const AdmitSequence& a, std::int32_t id) const;
   void sample_step(std::size_t n);
   bool sample(Slot& s, const float* logits, SamplerScratch& scratch, SampledToken& out);
@@ -118,8 +123,15 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   BatchEngineConfig config_;
   actor::ActorRef<AdmissionMessage> admission_;
   DecodeHook on_decode_;
-  std::unique_ptr<CpuThreadpool> pool_;  // declared before ctx_: outlives the context
-  bool take_turns_;                      // decode in turn with other engines (DecodeTurns)
+  // The threadpools, declared before ctx_: they outlive the context. pool_ has n_threads;
+  // share_pools_[k], made when first needed, k < n_threads of them (split): a smaller share
+  // runs on a pool of its size, so that no spare worker polls beside another engine's graph.
+  std::unique_ptr<CpuThreadpool> pool_;
+  std::vector<std::unique_ptr<CpuThreadpool>> share_pools_;
+  CpuThreadpool* attached_ = nullptr;    // the one the context decodes on
+  CpuShare cpu_share_;                   // resolved: split, turns or off
+  std::optional<CoreShare::Seat> seat_;  // split: this engine's place in the share
+  std::int32_t decode_threads_ = 0;      // what the context decodes with now
   ContextPtr ctx_;
   llama_memory_t mem_ = nullptr;
   std::int32_t n_ctx_seq_ = 0;
@@ -277,6 +289,18 @@ std::int32_t embed_prompt_limit(const LlamaModel& model, const BatchEngineConfig
   return limit;
 }
 
+// BatchEngineConfig::cpu_share, automatic resolved: a model computed on the CPU (some or all of
+// its layers) splits the cores; one wholly on a GPU needs few CPU threads, and its decodes
+// contend for the GPU instead, so there it takes turns where ggml's threads would spin.
+CpuShare resolve_cpu_share(const LlamaModel& model, const BatchEngineConfig& config) {
+  if (config.cpu_share != CpuShare::automatic)
+    return config.cpu_share;
+  const PlacementReport where = model.placement_report(config.placement, config.n_ctx);
+  if (where.layers_offloaded < where.layers_total)
+    return CpuShare::split;
+  return init_llama_runtime().openmp ? CpuShare::off : CpuShare::turns;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<BatchEngine>> BatchEngine::start(actor::ActorSystem& system,
@@ -328,9 +352,9 @@ EngineLoop::EngineLoop(const LlamaModel& model, const BatchEngineConfig& config,
       admission_(std::move(admission)),
       on_decode_(std::move(on_decode)),
       pool_(std::move(pool)),
-      take_turns_(
-          config.decode_turns == DecodeTurnsMode::on ||
-          (config.decode_turns == DecodeTurnsMode::automatic && !init_llama_runtime().openmp)),
+      attached_(pool_.get()),
+      cpu_share_(resolve_cpu_share(model, config)),
+      seat_(cpu_share_ == CpuShare::split ? CoreShare::process().take_seat() : std::nullopt),
       ctx_(std::move(ctx)),
       mem_(llama_get_memory(ctx_.get())),
       n_ctx_seq_(context_per_sequence(ctx_.get(), model, config)),
@@ -367,9 +391,12 @@ EngineLoop::EngineLoop(const LlamaModel& model, const BatchEngineConfig& config,
   out_slot_.resize(slots_.size());
   out_logits_.resize(slots_.size());
   out_ok_.resize(slots_.size());
-  spdlog::debug("engine: {} (--decode-turns)",
-                take_turns_ ? "decodes in turn with the process's other models"
-                            : "decodes at the same time as the process's other models");
+  decode_threads_ = config_.n_threads;
+  counters_.decode_threads.store(decode_threads_, std::memory_order_relaxed);
+  spdlog::debug("engine: {} (--cpu-share)",
+                cpu_share_ == CpuShare::turns ? "decodes in turn with the process's other models"
+                : seat_ ? "splits the threads with the process's other busy models"
+                        : "decodes on all its threads beside the process's other models");
   // make_context has resolved n_threads (0: every core) by now.
   const std::int32_t samplers = std::clamp(
       config_.sampling_threads > 0 ? config_.sampling_threads : std::min(config_.n_threads, 8), 1,
@@ -780,11 +807,12 @@ void EngineLoop::step() {
   if (batch_.size() == 0)
     return;
   set_embeddings(embed);
+  take_core_share();
   std::optional<DecodeTurns::Turn> turn;
-  if (take_turns_)
-    turn.emplace(DecodeTurns::process().take(pool_.get()));
-  if (pool_)
-    pool_->resume();  // a no-op unless the engine was idle or waited for its turn
+  if (cpu_share_ == CpuShare::turns)
+    turn.emplace(DecodeTurns::process().take(attached_));
+  if (attached_)
+    attached_->resume();  // a no-op unless the engine was idle or waited for its turn
   if (on_decode_)
     on_decode_(DecodeEdge::begin);
   const auto t0 = std::chrono::steady_clock::now();
@@ -840,6 +868,40 @@ bool EngineLoop::embed_step() const {
     return false;
   const bool generation_waits = active_ > static_cast<std::int32_t>(embed_order_.size());
   return !generation_waits || !last_step_embed_;
+}
+
+// split: this step decodes with the engine's share of its threads among the busy engines
+// (all of them when it is the only one), on a threadpool of that size: ggml's workers that a
+// graph leaves out poll for the next one (ggml_graph_compute_poll_for_work) beside the other
+// engine's graph, so the pool of all n_threads sleeps meanwhile (paused).
+void EngineLoop::take_core_share() {
+  if (!seat_)
+    return;
+  seat_->busy();
+  const std::int32_t threads = seat_->threads(config_.n_threads);
+  if (threads == decode_threads_)
+    return;
+  if (pool_) {
+    CpuThreadpool* next = pool_.get();
+    if (threads < config_.n_threads) {
+      share_pools_.resize(static_cast<std::size_t>(config_.n_threads));
+      auto& made = share_pools_[static_cast<std::size_t>(threads)];
+      if (!made)
+        made = CpuThreadpool::create(threads, config_.thread_poll);
+      if (made)
+        next = made.get();
+    }
+    if (next != attached_) {
+      attached_->pause();
+      llama_attach_threadpool(ctx_.get(), next->get(), next->get());
+      attached_ = next;
+    }
+  }
+  llama_set_n_threads(ctx_.get(), threads, threads);
+  spdlog::trace("engine: decodes with {} of its {} threads ({} models busy)", threads,
+                config_.n_threads, CoreShare::process().busy_count());
+  decode_threads_ = threads;
+  counters_.decode_threads.store(threads, std::memory_order_relaxed);
 }
 
 void EngineLoop::set_embeddings(bool on) {

@@ -8,8 +8,9 @@
 // allows, so that a long prompt arriving holds each running stream's next token up by a
 // bounded stretch of one step; a shorter prompt whole, but past the first one of a step only
 // within that budget too; with none generating a prompt may fill the whole budget: the rule
-// is plan_prompt_tokens in step_pacer.hpp), one llama_decode (without OpenMP, one engine of
-// the process at a time: engine/decode_turns.hpp), then sample
+// is plan_prompt_tokens in step_pacer.hpp), one llama_decode (on this engine's share of the
+// threads while the process's other models are busy too: engine/core_share.hpp; or in turn
+// with them: engine/decode_turns.hpp), then sample
 // every sequence that produced logits in place with its own sampler and send its
 // SequenceActor the token (token ids only, never logits), all of a step's tokens in one burst.
 // With nothing to do the thread blocks on its mailbox: no polling, no timers, no wake-ups; the
@@ -90,6 +91,9 @@ struct EngineCounters {
   std::atomic<std::int64_t> shared_sampling_steps{0};
   // Discarded tokens added to steps so that each is one pass over the weights (pad_rows).
   std::atomic<std::int64_t> pad_rows{0};
+  // Threads the last decode used: fewer than n_threads while the process's other busy engines
+  // have their share (BatchEngineConfig::cpu_share split).
+  std::atomic<std::int32_t> decode_threads{0};
   std::array<std::atomic<std::int64_t>, histogram_size> sequences_per_step{};
 };
 

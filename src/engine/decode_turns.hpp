@@ -9,10 +9,10 @@
 // bookkeeping around it overlap the other engine's decode. An engine that has to wait pauses
 // its threadpool first: its workers would otherwise poll beside the other engine's graph.
 //
-// With OpenMP, though, two graphs at once get more done than one after the other (libgomp's
-// waiting threads sleep, and each graph's barriers leave the cores time for the other's), and
-// models on separate GPUs do not contend like this: BatchEngineConfig::decode_turns says
-// which engines take turns (by default those without OpenMP).
+// Splitting the cores between the busy engines (CoreShare, engine/core_share.hpp) gets more done
+// than turns or than decodes at once on all threads, and is the default for models on the CPU;
+// BatchEngineConfig::cpu_share says which engines take turns (by default those wholly on a GPU,
+// where ggml has no OpenMP).
 //
 // Thread-safety: any thread; a Turn is released by the thread that took it.
 

@@ -10,9 +10,9 @@
 
 namespace troupe::engine {
 
-// Whether an engine decodes in turn with the process's other engines
-// (BatchEngineConfig::decode_turns).
-enum class DecodeTurnsMode : std::uint8_t { automatic, on, off };
+// How an engine shares the CPU with the process's other engines while several are busy
+// (BatchEngineConfig::cpu_share).
+enum class CpuShare : std::uint8_t { automatic, split, turns, off };
 
 // Pad rows (BatchEngineConfig::pad_rows).
 enum class PadRows : std::uint8_t { off, measured, always };
@@ -37,10 +37,12 @@ struct BatchEngineConfig {
   // whenever the engine goes idle, so idle workers sleep.
   bool persistent_threads = true;
   std::uint32_t thread_poll = 50;  // its workers' polling level between graphs (ggml: 0..100)
-  // Decode one at a time with the process's other engines (engine/decode_turns.hpp), whose
-  // graphs would share the same cores. automatic: when ggml has no OpenMP (its barriers spin,
-  // so two graphs at once hold each other up); with OpenMP the graphs overlap well.
-  DecodeTurnsMode decode_turns = DecodeTurnsMode::automatic;
+  // How the graphs of the process's busy engines share the cores. split: each decodes on its
+  // share of n_threads (engine/core_share.hpp); turns: one llama_decode at a time
+  // (engine/decode_turns.hpp); off: each on all its threads at once. automatic: split for a
+  // model computed on the CPU (not every layer on a GPU); for a model wholly on a GPU, turns
+  // where ggml has no OpenMP (as the npm GPU builds), else off.
+  CpuShare cpu_share = CpuShare::automatic;
   // GPU offload, flash attention, KV types, mmap, mlock. The engine applies the context's
   // part (flash attention, KV cache types); the Coordinator loads the model with the rest.
   PlacementOptions placement;

@@ -98,11 +98,13 @@ TEST(Placement, SamplingThreadsReachTheEngine) {
   EXPECT_TRUE(has(r.output, "--sampling-threads")) << r.output;
 }
 
-TEST(Placement, DecodeTurnsReachTheEngine) {
+TEST(Placement, CpuShareReachesTheEngine) {
   for (const auto& [value, says] : std::vector<std::pair<std::string, std::string>>{
-           {"on", "decodes in turn with the process's other models"},
-           {"off", "decodes at the same time as the process's other models"}}) {
-    ChildProcess p(serve_args({"--decode-turns", value}), "serve");
+           {"auto", "splits the threads with the process's other busy models"},
+           {"split", "splits the threads with the process's other busy models"},
+           {"turns", "decodes in turn with the process's other models"},
+           {"off", "decodes on all its threads beside the process's other models"}}) {
+    ChildProcess p(serve_args({"--cpu-share", value}), "serve");
     expect_lines(p, {"engine: " + says});
     p.terminate();
     EXPECT_EQ(p.wait(), 0) << output(p);
@@ -123,7 +125,7 @@ TEST(Placement, BadValuesAreClearErrorsBeforeLoading) {
       {"--tensor-split a,1", "--tensor-split: 'a' is not a proportion"},
       {"-ctv q4_0 -fa off", "--cache-type-v: a quantized V cache (q4_0) needs flash attention"},
       {"--split-mode diagonal", "--split-mode: diagonal not in {none,layer,row}"},
-      {"--decode-turns maybe", "--decode-turns: maybe not in {auto,on,off}"},
+      {"--cpu-share maybe", "--cpu-share: maybe not in {auto,split,turns,off}"},
   };
   for (const auto& c : cases) {
     auto r = run_troupe("serve --port 0 -m " + model + " " + c.flags);

@@ -7,8 +7,10 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <thread>
 
 #include "actor/actor_system.hpp"
+#include "engine/core_share.hpp"
 #include "engine_test_util.hpp"
 
 namespace troupe::engine {
@@ -80,8 +82,10 @@ class BatchEngineTest : public ::testing::Test {
     model_ = std::move(m.value());
   }
 
+  // One llama.cpp thread unless the test asks for more.
   std::unique_ptr<BatchEngine> start(BatchEngineConfig cfg, DecodeHook on_decode = {}) {
-    cfg.n_threads = 1;
+    if (cfg.n_threads == 0)
+      cfg.n_threads = 1;
     auto listener = system_.spawn<testing::ReleaseListener>(
         actor::SpawnOptions{},
         std::function<void(std::uint64_t)>([this](std::uint64_t t) { rec_.released(t); }));
@@ -563,7 +567,7 @@ TEST_F(BatchEngineTest, EnginesOfOneProcessTakeTurnsAtDecoding) {
     std::this_thread::sleep_for(std::chrono::microseconds(300));
   };
   BatchEngineConfig cfg{512, 2, 128, 64};
-  cfg.decode_turns = DecodeTurnsMode::on;  // automatic: only where ggml has no OpenMP
+  cfg.cpu_share = CpuShare::turns;  // automatic: split on the CPU
   auto a = start(cfg, hook);
   auto b = start(cfg, hook);
   for (std::uint64_t t = 1; t <= 2; ++t) {
@@ -576,6 +580,66 @@ TEST_F(BatchEngineTest, EnginesOfOneProcessTakeTurnsAtDecoding) {
   }
   EXPECT_GE(decodes.load(), 2 * 24);
   EXPECT_EQ(most.load(), 1) << "two engines decoded at the same time";
+}
+
+TEST_F(BatchEngineTest, BusyEnginesOfOneProcessSplitTheirThreads) {
+  // Two engines of two threads each: alone, an engine decodes on both; while the other is busy,
+  // on one; alone again, on both. The other engine is held inside its first decode (busy) by
+  // its hook until the first has begun two decodes beside it: the second of those planned its
+  // threads after the other was busy, whatever the threads' timing.
+  BatchEngineConfig cfg{512, 2, 128, 64};
+  cfg.n_threads = 2;
+  cfg.cpu_share = CpuShare::split;
+  enum class Phase { alone, beside_b, alone_again };
+  std::mutex mu;
+  std::condition_variable cv;
+  Phase phase = Phase::alone;
+  std::map<Phase, std::vector<std::int32_t>> a_threads;
+  BatchEngine* a_engine = nullptr;
+  auto a_hook = [&](DecodeEdge edge) {
+    if (edge != DecodeEdge::begin)
+      return;
+    std::lock_guard lock(mu);
+    a_threads[phase].push_back(a_engine->counters().decode_threads.load());
+    cv.notify_all();
+  };
+  auto b_hook = [&](DecodeEdge edge) {
+    if (edge != DecodeEdge::begin)
+      return;
+    std::unique_lock lock(mu);
+    if (phase != Phase::alone)
+      return;  // its first decode only
+    phase = Phase::beside_b;
+    cv.wait_for(lock, std::chrono::seconds(30),
+                [&] { return a_threads[Phase::beside_b].size() >= 2; });
+  };
+  auto a = start(cfg, a_hook);
+  auto b = start(cfg, b_hook);
+  a_engine = a.get();
+  a->tell(admit(1, prompt(1), 48));
+  rec_.wait_tokens(1, 2);
+  b->tell(admit(2, prompt(2), 4));
+  rec_.wait_ended(2);
+  rec_.wait_ended(1);
+  // Both idle now, or soon: an engine says so right before it blocks on its mailbox.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (CoreShare::process().busy_count() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::yield();
+  ASSERT_EQ(CoreShare::process().busy_count(), 0) << "an engine with nothing to do stays busy";
+  {
+    std::lock_guard lock(mu);
+    phase = Phase::alone_again;
+  }
+  a->tell(admit(3, prompt(3), 8));
+  rec_.wait_ended(3);
+  std::lock_guard lock(mu);
+  ASSERT_FALSE(a_threads[Phase::alone].empty());
+  EXPECT_EQ(a_threads[Phase::alone].front(), 2) << "an engine alone decodes on all its threads";
+  ASSERT_GE(a_threads[Phase::beside_b].size(), 2u) << "it stopped before the other was busy";
+  EXPECT_EQ(a_threads[Phase::beside_b][1], 1) << "beside another busy engine: one of two";
+  ASSERT_FALSE(a_threads[Phase::alone_again].empty());
+  for (std::int32_t t : a_threads[Phase::alone_again])
+    EXPECT_EQ(t, 2) << "alone again: all of them back";
 }
 
 }  // namespace
