@@ -4,7 +4,8 @@
 #   2. llama.cpp, the release pinned by the npm package node-llama-cpp (its git bundle, checked
 #      against the sha512 that npm publishes, checked out into third_party/llama-src): by
 #      default ggml, llama and llama-common are built from it for this machine (native CPU
-#      flags, OpenMP: about twice the decode speed of the prebuilt), out of tree with ccache;
+#      flags, ggml's own threadpool: about twice the decode speed of the prebuilt), out of
+#      tree with ccache;
 #      with --prebuilt the portable libraries of @node-llama-cpp/linux-x64 are used instead
 #      (no compiler time); --cuda and --vulkan use the same release's GPU builds,
 #      @node-llama-cpp/linux-x64-cuda (with -cuda-ext's CUDA 12 build when only that runtime
@@ -176,11 +177,11 @@ install_llama() {
     [ "$gpu" = cuda ] && install_cuda_runtime_choice "$tmp"
     [ -n "$gpu" ] && check_gpu_libraries
   else
-    step "llama.cpp: building $tag for this machine (native CPU flags, OpenMP; a few minutes the first time)"
+    step "llama.cpp: building $tag for this machine (native CPU flags; a few minutes the first time)"
     local t0=$SECONDS
     build_llama_native "$srcdir" "$root/third_party/llama-build"
     cp -a "$root/third_party/llama-build/bin/"lib*.so* "$dest/lib/"
-    build_desc="built here from source: GGML_NATIVE=ON, OpenMP, $(gcc -dumpfullversion 2>/dev/null | sed 's/^/gcc /')"
+    build_desc="built here from source: GGML_NATIVE=ON, ggml's threadpool, $(gcc -dumpfullversion 2>/dev/null | sed 's/^/gcc /')"
     step "llama.cpp: built in $((SECONDS - t0)) s"
   fi
 

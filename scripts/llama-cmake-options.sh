@@ -3,15 +3,17 @@
 # llama-server and llama-batched-bench with (bench/peer/build.sh): one list, so the two sides
 # of a side-by-side comparison always run the same libraries built the same way.
 #   GGML_NATIVE  -march=native: the CPU's own instruction set (AVX-512 on zen4, ...)
-#   GGML_OPENMP  ggml's worker threads from libgomp (the npm prebuilt has none). Against
-#                ggml's own threadpool (bench/peer/build.sh --threadpool): one model decodes
-#                as fast either way, and two models busy at once get 1.2-1.3x more done
-#                together, as libgomp's waiting threads sleep where ggml's spin
-#                (docs/BENCHMARKS.md "Which build options matter").
+#   GGML_OPENMP  OFF: ggml's own threadpool (as the npm prebuilt), which troupe keeps per engine
+#                and pauses when it is idle. Against libgomp's threads (bench/peer/build.sh
+#                --openmp): one model as fast or faster (1.31x at 1 stream of `small` F16),
+#                and a second model loaded costs nothing, where with two OpenMP teams libgomp
+#                turns every barrier into a sleep (docs/BENCHMARKS.md "Which build options
+#                matter"). Two busy models split the cores (--cpu-share), since ggml's
+#                barriers spin.
 # Shared libraries with RPATH $ORIGIN, so each finds its siblings wherever they are copied.
 llama_cmake_options=(
   -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON
-  -DGGML_NATIVE=ON -DGGML_OPENMP=ON -DGGML_BACKEND_DL=OFF
+  -DGGML_NATIVE=ON -DGGML_OPENMP=OFF -DGGML_BACKEND_DL=OFF
   -DLLAMA_BUILD_COMMON=ON -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF
   -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF
   -DCMAKE_BUILD_WITH_INSTALL_RPATH=ON '-DCMAKE_INSTALL_RPATH=$ORIGIN'

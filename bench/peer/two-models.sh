@@ -2,12 +2,12 @@
 # Two models in one `troupe serve`: what the first model gets done while the second is loaded but
 # idle, and what both get done when both are busy, for each ggml build and --cpu-share
 # setting given. Each build is a folder of llama.cpp libraries the same troupe binary runs on
-# through LD_LIBRARY_PATH (the default: troupe's own install; bench/peer/build.sh --threadpool
-# builds ggml's own threadpool beside it). Configurations alternate, reversed every other round.
+# through LD_LIBRARY_PATH (the default: troupe's own install, ggml's threadpool;
+# bench/peer/build.sh --openmp builds an OpenMP variant beside it). Configurations alternate, reversed every other round.
 #
 #   bench/peer/two-models.sh -a A.gguf -b B.gguf [--rounds 2] [--threads 2] [-c 4]
 #       [--secs 25] [--config NAME=LIBDIR:SHARE]... [-- SERVE-FLAGS...]
-#   e.g. --config openmp=third_party/llama/lib:split --config threadpool=third_party/llama-build-threadpool/bin:turns
+#   e.g. --config threadpool=third_party/llama/lib:split --config openmp=third_party/llama-build-openmp/bin:off
 # (SHARE: a --cpu-share value; the sitting of 2026-12-06 07:03 named --decode-turns's on, now turns)
 #
 # Prints tok/s per configuration and round; results under bench-results/two-models-<time>/.

@@ -7,8 +7,8 @@
 // (ggml's scale: 0 = sleep on a condition variable at once, 50 = ggml's default, 100 =
 // aggressive) and then sleep. pause() puts them to sleep at once, so an idle engine costs no
 // CPU; ggml resumes a paused pool itself when the next graph is computed.
-// In an OpenMP build of ggml (scripts/bootstrap.sh's native build) the pool starts no workers:
-// graphs run on libgomp's threads, which spin briefly after each graph and then sleep.
+// In an OpenMP build of ggml (bench/peer/build.sh --openmp, or a user's own) the pool starts no
+// workers: graphs run on libgomp's threads, which spin briefly after each graph and then sleep.
 //
 // The functions live in the CPU backend library that ggml loaded at run time
 // (libggml-cpu-<variant>.so): they are found through the backend registry

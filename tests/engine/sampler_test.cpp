@@ -106,7 +106,7 @@ TEST(CpuThreadpool, StartsPausedAndPausesAndResumes) {
 }
 
 TEST(CpuThreadpool, ItsWorkersAreNamedAndTheCreatorKeepsItsName) {
-  // An OpenMP build of ggml (bootstrap's native build) runs graphs on libgomp's threads: its
+  // An OpenMP build of ggml (bench/peer/build.sh --openmp) runs graphs on libgomp's threads: its
   // threadpool object starts no workers of its own.
   const bool openmp = init_llama_runtime().system_info.find("OPENMP = 1") != std::string::npos;
   std::thread([openmp] {
