@@ -131,7 +131,6 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   CpuThreadpool* attached_ = nullptr;    // the one the context decodes on
   CpuShare cpu_share_;                   // resolved: split, turns or off
   std::optional<CoreShare::Seat> seat_;  // split: this engine's place in the share
-  std::int32_t decode_threads_ = 0;      // what the context decodes with now
   ContextPtr ctx_;
   llama_memory_t mem_ = nullptr;
   std::int32_t n_ctx_seq_ = 0;
@@ -391,8 +390,7 @@ EngineLoop::EngineLoop(const LlamaModel& model, const BatchEngineConfig& config,
   out_slot_.resize(slots_.size());
   out_logits_.resize(slots_.size());
   out_ok_.resize(slots_.size());
-  decode_threads_ = config_.n_threads;
-  counters_.decode_threads.store(decode_threads_, std::memory_order_relaxed);
+  counters_.decode_threads.store(config_.n_threads, std::memory_order_relaxed);
   spdlog::debug("engine: {} (--cpu-share)",
                 cpu_share_ == CpuShare::turns ? "decodes in turn with the process's other models"
                 : seat_ ? "splits the threads with the process's other busy models"
@@ -879,7 +877,7 @@ void EngineLoop::take_core_share() {
     return;
   seat_->busy();
   const std::int32_t threads = seat_->threads(config_.n_threads);
-  if (threads == decode_threads_)
+  if (threads == counters_.decode_threads.load(std::memory_order_relaxed))
     return;
   if (pool_) {
     CpuThreadpool* next = pool_.get();
@@ -900,7 +898,6 @@ void EngineLoop::take_core_share() {
   llama_set_n_threads(ctx_.get(), threads, threads);
   spdlog::trace("engine: decodes with {} of its {} threads ({} models busy)", threads,
                 config_.n_threads, CoreShare::process().busy_count());
-  decode_threads_ = threads;
   counters_.decode_threads.store(threads, std::memory_order_relaxed);
 }
 
