@@ -28,6 +28,7 @@
 // engine uses in 2 s after serving a request.
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <llama.h>
 #include <sched.h>
 #include <sys/resource.h>
@@ -430,6 +431,38 @@ void add_pair(Row& row, const Run& ceil, const Run& eng, double tokens) {
   }
 }
 
+// --side ceiling|engine: the one side alone (for perf or strace), `warmup` runs thrown away then
+// `repeat` runs, each reported as measured; with nothing to pair it with there is no ratio.
+void one_side(const Args& a, llama_model* model, int n_vocab) {
+  const bool engine = a.side == "engine";
+  fmt::print(
+      "| P | side | tok/s per run | ms/step per run | inside llama_decode ms/step | median "
+      "inter-token ms | decoding threads pre-empted ms/step | steps | load before-after |\n");
+  fmt::print("|---|---|---|---|---|---|---|---|---|\n");
+  for (int P : a.parallel) {
+    const double load0 = load_average();
+    const auto run = [&] { return engine ? engine_run(a, P, n_vocab) : ceiling_run(model, a, P); };
+    for (int w = 0; w < a.warmup; ++w)
+      run();
+    std::vector<std::string> tps, ms, dec, gap, wait;
+    std::int64_t steps = 0;
+    for (int r = 0; r < std::max(a.repeat, 1); ++r) {
+      const Run x = run();
+      const double n = static_cast<double>(x.steps);
+      tps.push_back(fmt::format("{:.1f}", static_cast<double>(P) * a.gen / x.seconds));
+      ms.push_back(fmt::format("{:.2f}", 1e3 * x.seconds / n));
+      dec.push_back(fmt::format("{:.2f}", 1e3 * x.decode_seconds / n));
+      gap.push_back(x.gaps_ms.empty() ? "-" : fmt::format("{:.2f}", median(x.gaps_ms)));
+      wait.push_back(fmt::format("{:.3f}", x.decode_wait_ms / n));
+      steps = x.steps;
+    }
+    fmt::print("| {} | {} | {} | {} | {} | {} | {} | {} | {:.2f}-{:.2f} |\n", P, a.side,
+               fmt::join(tps, ", "), fmt::join(ms, ", "), fmt::join(dec, ", "),
+               fmt::join(gap, ", "), fmt::join(wait, ", "), steps, load0, load_average());
+    std::fflush(stdout);
+  }
+}
+
 // Per P: `warmup` pairs thrown away, then `repeat` pairs, alternating the order inside the pair
 // (ceiling first, then engine first, ...: ABBA), so that a drift in machine speed or a
 // neighbour's burst lands on both sides alike. Each pair gives one ratio; the row reports
@@ -448,12 +481,8 @@ void throughput(const Args& a, llama_model* model, int n_vocab) {
     row.P = P;
     row.load0 = load_average();
     const double tokens = static_cast<double>(P) * a.gen;
-    const auto ceiling = [&] {
-      return a.side != "engine" ? ceiling_run(model, a, P) : Run{1, 1, 1};
-    };
-    const auto engine = [&] {
-      return a.side != "ceiling" ? engine_run(a, P, n_vocab) : Run{1, 1, 1};
-    };
+    const auto ceiling = [&] { return ceiling_run(model, a, P); };
+    const auto engine = [&] { return engine_run(a, P, n_vocab); };
     for (int w = 0; w < a.warmup; ++w) {
       ceiling();
       engine();
@@ -496,8 +525,6 @@ void throughput(const Args& a, llama_model* model, int n_vocab) {
     std::fflush(stdout);
     rows.push_back(std::move(row));
   }
-  if (a.side != "both")
-    return;
   fmt::print(
       "\nsummary: engine/ceiling throughput, median of the pairs, 95 % bootstrap interval of "
       "that median (target >= 0.97); the same ratio of the time inside llama_decode alone; and "
@@ -739,9 +766,14 @@ std::optional<Args> parse(int argc, char** argv, bool& help) {
       a.pairs_out = argv[++i];
     else if (k == "--pooled")
       a.pooled = argv[++i];
-    else if (k == "--side")
+    else if (k == "--side") {
       a.side = argv[++i];
-    else if (k == "--no-throughput")
+      if (a.side != "both" && a.side != "ceiling" && a.side != "engine") {
+        fmt::print(stderr, "engine_bench: --side takes both, ceiling or engine, not '{}'\n",
+                   a.side);
+        return std::nullopt;
+      }
+    } else if (k == "--no-throughput")
       a.throughput = false;
     else if (k == "--no-ttft")
       a.ttft = false;
@@ -798,8 +830,10 @@ int main(int argc, char** argv) {
       a.prompt, a.gen, a.batch, a.chunk, a.repeat, a.warmup);
   if (a.idle)
     idle_cpu(a, n_vocab);
-  if (a.throughput)
+  if (a.throughput && a.side == "both")
     throughput(a, model, n_vocab);
+  else if (a.throughput)
+    one_side(a, model, n_vocab);
   if (a.ttft) {
     fmt::print(
         "\n| chunked prefill | TTFT of 1000-token prompt | max ITL of the 8 |\n|---|---|---|\n");
