@@ -206,6 +206,12 @@ void add_engine_flags(CLI::App& app, EngineFlags& f, const std::string& model_he
       ->capture_default_str();
   app.add_option("--max-queue", f.options.max_queue, "waiting requests before refusing (503)")
       ->capture_default_str();
+  app.add_option("--cache-ram", f.cache_ram_mib,
+                 "MiB of host memory for the KV states of cached prompts a new prompt displaces "
+                 "from their slot, restored when a later prompt begins with them; -1: no "
+                 "limit, 0: off")
+      ->check(CLI::Range(std::int64_t{-1}, std::int64_t{1} << 40))
+      ->capture_default_str();
   app.add_option("--sim-decode-tps", f.sim.decode_tokens_per_s,
                  "--engine sim: tokens/s per sequence")
       ->capture_default_str();
@@ -306,6 +312,7 @@ Result<engine::EngineOptions> engine_options(const EngineFlags& f, const std::st
     return placement.error();
   eo.engine.placement = std::move(placement).value();
   eo.engine.kv_unified = f.kv_unified.value_or(!f.parallel_given);
+  eo.engine.host_cache_bytes = f.cache_ram_mib < 0 ? -1 : f.cache_ram_mib << 20;
   eo.engine.embeddings = eo.engine.embeddings || !f.pooling.empty();
   if (!f.pooling.empty())
     eo.engine.pooling = *engine::parse_pooling(f.pooling);

@@ -51,11 +51,14 @@ struct EngineFlags {
   // llama-server decides (its unified cache is on when it picks the slot count itself).
   std::optional<bool> kv_unified;
   bool parallel_given = false;
+  // --cache-ram MiB of host memory for displaced slots' KV states (llama-server's flag and
+  // default); -1: no limit, 0: off.
+  std::int64_t cache_ram_mib = 8192;
 };
 
 // Adds -m/--model (with `model_help`), --hf-repo, --hf-file, -a/--alias, --engine, --parallel,
 // -c/--ctx-size, -t/--threads, --poll, --no-threadpool, --cpu-share, -b/--batch,
-// --max-queue, --sim-decode-tps,
+// --max-queue, --cache-ram, --sim-decode-tps,
 // --sim-prefill-tps, --sim-steps, --chat-template, --chat-template-file, --embeddings,
 // --pooling, the sampling defaults --temp, --top-k, --top-p, --min-p, --repeat-penalty,
 // --seed, --n-predict, and the placement options --n-gpu-layers, --device, --split-mode,

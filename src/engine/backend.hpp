@@ -56,6 +56,14 @@ struct BackendStats {
   std::int64_t kv_preemptions_total = 0;
   // Discarded tokens added to steps so that each is one pass over the weights (pad_rows).
   std::int64_t pad_rows_total = 0;
+  // --cache-ram: displaced slots' KV states stored in host memory, and restored (with the
+  // prompt tokens they served, also counted in prefix_cache_hits_total); gauges: its bytes and
+  // entries.
+  std::int64_t host_cache_stores_total = 0;
+  std::int64_t host_cache_restores_total = 0;
+  std::int64_t host_cache_hits_total = 0;
+  std::int64_t host_cache_bytes = 0;
+  std::int64_t host_cache_entries = 0;
   // Histogram of sequences per decode step: count of steps with exactly i sequences, i < 64,
   // steps with more are counted in the last bucket.
   std::vector<std::int64_t> sequences_per_step;

@@ -6,9 +6,12 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
+#include <span>
 
 #include "engine/core_share.hpp"
 #include "engine/decode_turns.hpp"
+#include "engine/host_cache.hpp"
 #include "engine/llama_runtime.hpp"
 #include "engine/placement_llama.hpp"
 #include "engine/step_pacer.hpp"
@@ -89,6 +92,9 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   void step();
   void admit(AdmitSequence& a);
   std::int32_t reuse_prefix(std::int32_t dest, const std::vector<Token>& prompt);
+  void stash(std::int32_t id);
+  std::int32_t restore(std::int32_t dest, const std::vector<Token>& prompt, std::int32_t beat);
+  void count_host_cache();
   void release(const ReleaseSequence& r);
   void inspect(InspectEngine& m) const;
   void fail(const Error& error);
@@ -111,7 +117,7 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   std::int32_t free_slot_for(const std::vector<Token>& prompt) const;
   std::int64_t free_cells() const;
   bool trim_cells(std::int32_t id, std::int32_t keep);
-  bool evict_idle_cache();
+  bool evict_idle_cache(std::int32_t spare = -1);
   std::int32_t youngest_holder(std::uint64_t admitted_after) const;
   void preempt(std::int32_t id);
   void make_room_for_generation();
@@ -173,6 +179,9 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   std::int32_t step_prompt_ = 0;          // and prompt tokens
   std::int64_t step_prompt_pos_ = 0;      // the sum of those prompt tokens' positions
   std::int32_t step_pads_ = 0;            // and pad tokens
+  // Displaced slots' KV states (off for a model whose memory cannot be cut at any token:
+  // recurrent, hybrid, a sliding window; and for a model without a KV cache).
+  HostCache host_cache_;
   std::int32_t active_ = 0;
   std::optional<Error> failed_;
   std::shared_ptr<EngineCounters> counters_owner_;
@@ -382,6 +391,12 @@ EngineLoop::EngineLoop(const LlamaModel& model, const BatchEngineConfig& config,
   }
   shared_pool_ = config_.kv_unified && mem_ != nullptr && !embedding_only_;
   const llama_model* lm = model_.get();
+  if (config_.host_cache_bytes != 0 && mem_ != nullptr && !embedding_only_ &&
+      !llama_model_is_recurrent(lm) && !llama_model_is_hybrid(lm) && llama_model_n_swa(lm) == 0) {
+    host_cache_ = HostCache(config_.host_cache_bytes < 0
+                                ? std::numeric_limits<std::size_t>::max()
+                                : static_cast<std::size_t>(config_.host_cache_bytes));
+  }
   pad_rows_ = config_.pad_rows != PadRows::off && !config_.kv_unified && mem_ != nullptr &&
               !embedding_only_ && slots_.size() > 1 && !llama_model_is_recurrent(lm) &&
               !llama_model_is_hybrid(lm) && llama_model_n_swa(lm) == 0;
@@ -395,6 +410,16 @@ EngineLoop::EngineLoop(const LlamaModel& model, const BatchEngineConfig& config,
                 cpu_share_ == CpuShare::turns ? "decodes in turn with the process's other models"
                 : seat_ ? "splits the threads with the process's other busy models"
                         : "decodes on all its threads beside the process's other models");
+  if (host_cache_.enabled()) {
+    spdlog::debug("engine: displaced prompts' KV states kept in {} (--cache-ram)",
+                  config_.host_cache_bytes < 0
+                      ? std::string("host memory without a limit")
+                      : fmt::format("up to {} MiB of host memory", config_.host_cache_bytes >> 20));
+  } else {
+    spdlog::debug(
+        "engine: no host-memory prompt cache (--cache-ram {}{})", config_.host_cache_bytes >> 20,
+        config_.host_cache_bytes != 0 ? "; this model's memory cannot be cut at any token" : "");
+  }
   // make_context has resolved n_threads (0: every core) by now.
   const std::int32_t samplers = std::clamp(
       config_.sampling_threads > 0 ? config_.sampling_threads : std::min(config_.n_threads, 8), 1,
@@ -458,6 +483,7 @@ void EngineLoop::admit(AdmitSequence& a) {
   s.normalize = a.normalize;
   s.admitted = ++clock_;
   if (a.embed) {
+    stash(id);
     trim_cells(id, 0);  // a pooled vector needs every token in the batch
     s.state = SlotState::prefill;
     s.ticket = a.ticket;
@@ -497,7 +523,7 @@ void EngineLoop::admit(AdmitSequence& a) {
 
 // Length of the common prefix of a slot's cached tokens and `prompt`.
 static std::int32_t common_prefix(const std::vector<Token>& cached, std::int32_t n_cached,
-                                  const std::vector<Token>& prompt) {
+                                  std::span<const Token> prompt) {
   const auto n = std::min<std::size_t>(static_cast<std::size_t>(n_cached), prompt.size());
   std::size_t i = 0;
   while (i < n && cached[i] == prompt[i])
@@ -518,8 +544,19 @@ std::int32_t EngineLoop::reuse_prefix(std::int32_t dest, const std::vector<Token
       best_src = i;
     }
   }
-  if (best_src == dest && best > 0 && trim_cells(dest, best))
-    return best;
+  if (const std::int32_t restored = restore(dest, prompt, best); restored != 0) {
+    if (restored > 0)
+      return restored;
+    if (best_src == dest)
+      best_src = -1;  // the failed restore took dest's own cells
+  }
+  if (best_src == dest && best > 0) {
+    if (best < slots_[static_cast<std::size_t>(dest)].n_past)
+      stash(dest);
+    if (trim_cells(dest, best))
+      return best;
+  }
+  stash(dest);
   trim_cells(dest, 0);
   if (best_src < 0 || best_src == dest || best < config_.min_copy_prefix)
     return 0;
@@ -531,6 +568,105 @@ std::int32_t EngineLoop::reuse_prefix(std::int32_t dest, const std::vector<Token
     return best;
   trim_cells(dest, 0);
   return 0;
+}
+
+// Stores free slot `id`'s cached cells in host memory before they are cut, unless they are
+// fewer than a copy is worth, already stored, or held whole by another slot.
+void EngineLoop::stash(std::int32_t id) {
+  const Slot& s = slots_[static_cast<std::size_t>(id)];
+  if (!host_cache_.enabled() || s.n_past < std::max(config_.min_copy_prefix, 1))
+    return;
+  const std::span<const Token> tokens(s.tokens.data(), static_cast<std::size_t>(s.n_past));
+  if (host_cache_.covers(tokens))
+    return;
+  for (std::int32_t i = 0; i < static_cast<std::int32_t>(slots_.size()); ++i) {
+    const Slot& o = slots_[static_cast<std::size_t>(i)];
+    if (i != id && common_prefix(o.tokens, o.n_past, tokens) == s.n_past)
+      return;
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  HostCache::State state(llama_state_seq_get_size_ext(ctx_.get(), id, 0));
+  if (state.size == 0 ||
+      llama_state_seq_get_data_ext(ctx_.get(), state.data.get(), state.size, id, 0) != state.size) {
+    spdlog::warn("host cache: llama.cpp gave no state for sequence {} ({} tokens)", id, s.n_past);
+    return;
+  }
+  const std::size_t bytes = state.size;
+  if (host_cache_.store({tokens.begin(), tokens.end()}, std::move(state)))
+    counters_.host_cache_stores.fetch_add(1, std::memory_order_relaxed);
+  count_host_cache();
+  spdlog::debug(
+      "host cache: stored {} tokens of slot {} ({:.1f} MiB, {:.1f} ms); {} entries", s.n_past, id,
+      static_cast<double>(bytes) / (1 << 20),
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count(),
+      host_cache_.size());
+}
+
+// Restores into free slot `dest` the stored state that shares the longest prefix with
+// `prompt`, when that prefix is longer than `beat` (what the slots offer) and worth a copy; its
+// own cells are stashed first. Returns the prompt tokens now cached in dest; 0 when nothing was
+// tried (dest untouched); -1 when llama.cpp refused the state (dest is then empty and the
+// entry gone).
+std::int32_t EngineLoop::restore(std::int32_t dest, const std::vector<Token>& prompt,
+                                 std::int32_t beat) {
+  if (!host_cache_.enabled())
+    return 0;
+  Slot& d = slots_[static_cast<std::size_t>(dest)];
+  std::optional<HostCache::Match> match;
+  std::int32_t n = 0;
+  const auto found = [&] {
+    match = host_cache_.find(prompt);
+    // Keep at least one prompt token to decode, as reuse_prefix does.
+    n = match ? std::min(match->length, static_cast<std::int32_t>(prompt.size()) - 1) : 0;
+    return n > beat && n >= config_.min_copy_prefix;
+  };
+  if (!found())
+    return 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  stash(dest);
+  // The whole state must fit the pool beside what it holds (dest's cells given back): older
+  // idle caches make room, as they would for the prompt. Each store may drop entries, so the
+  // match is looked up again after it.
+  for (;;) {
+    if (!found())
+      return 0;
+    const auto size = static_cast<std::int64_t>(host_cache_.at(match->index).tokens.size());
+    if (!shared_pool_ || free_cells() + d.n_past - d.shared >= size)
+      break;
+    if (!evict_idle_cache(/*spare=*/dest))
+      return 0;
+  }
+  const HostCache::Entry& e = host_cache_.at(match->index);
+  trim_cells(dest, 0);
+  d.tokens.clear();
+  d.n_past = 0;
+  if (llama_state_seq_set_data_ext(ctx_.get(), e.state.data.get(), e.state.size, dest, 0) == 0) {
+    spdlog::warn("host cache: llama.cpp refused a stored state of {} tokens; dropped",
+                 e.tokens.size());
+    trim_cells(dest, 0);
+    host_cache_.erase(match->index);
+    count_host_cache();
+    return -1;
+  }
+  if (!trim_cells(dest, n)) {
+    trim_cells(dest, 0);
+    return -1;
+  }
+  host_cache_.touch(match->index);
+  counters_.host_cache_restores.fetch_add(1, std::memory_order_relaxed);
+  counters_.host_cache_hits.fetch_add(n, std::memory_order_relaxed);
+  spdlog::debug(
+      "host cache: restored {} of {} stored tokens into slot {} ({:.1f} ms)", n, e.tokens.size(),
+      dest,
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  return n;
+}
+
+void EngineLoop::count_host_cache() {
+  counters_.host_cache_bytes.store(static_cast<std::int64_t>(host_cache_.bytes()),
+                                   std::memory_order_relaxed);
+  counters_.host_cache_entries.store(static_cast<std::int64_t>(host_cache_.size()),
+                                     std::memory_order_relaxed);
 }
 
 // kv_unified: the free slot whose cached tokens share the longest prefix with `prompt` (at
@@ -589,13 +725,13 @@ bool EngineLoop::trim_cells(std::int32_t id, std::int32_t keep) {
   return true;
 }
 
-// Drops the cached tokens of the idle slot freed longest ago; false when no idle slot holds
-// any.
-bool EngineLoop::evict_idle_cache() {
+// Drops the cached tokens of the idle slot freed longest ago (but `spare`), storing them in
+// host memory first; false when no idle slot holds any.
+bool EngineLoop::evict_idle_cache(std::int32_t spare) {
   std::int32_t oldest = -1;
   for (std::int32_t i = 0; i < static_cast<std::int32_t>(slots_.size()); ++i) {
     const Slot& s = slots_[static_cast<std::size_t>(i)];
-    if (s.state == SlotState::free && s.n_past > 0 &&
+    if (i != spare && s.state == SlotState::free && s.n_past > 0 &&
         (oldest < 0 || s.released < slots_[static_cast<std::size_t>(oldest)].released)) {
       oldest = i;
     }
@@ -603,6 +739,7 @@ bool EngineLoop::evict_idle_cache() {
   if (oldest < 0)
     return false;
   Slot& s = slots_[static_cast<std::size_t>(oldest)];
+  stash(oldest);
   trim_cells(oldest, 0);
   s.tokens.clear();
   s.n_past = 0;

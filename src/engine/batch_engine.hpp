@@ -21,7 +21,9 @@
 // (n_ctx / n_parallel cells). A new sequence takes the lowest free id, so a batch's attention
 // never spans idle streams. A finished sequence's cells stay cached until the slot is reused:
 // an admission reuses the longest cached prefix of its prompt from its own slot, or copies it
-// from another slot (live or idle) when that prefix is at least `min_copy_prefix` tokens.
+// from another slot (live or idle) when that prefix is at least `min_copy_prefix` tokens. The
+// cells a new prompt displaces from a slot go to host memory first (engine/host_cache.hpp),
+// and a prompt that shares more with one of those states than with any slot restores it.
 //
 // Failure: a decode error is fatal and sticky: every running sequence gets SequenceFailed,
 // later admissions are refused with the same error, the admission actor is told EngineFailed
@@ -91,6 +93,14 @@ struct EngineCounters {
   std::atomic<std::int64_t> shared_sampling_steps{0};
   // Discarded tokens added to steps so that each is one pass over the weights (pad_rows).
   std::atomic<std::int64_t> pad_rows{0};
+  // The host-memory cache of displaced slots' KV states (BatchEngineConfig::host_cache_bytes):
+  // states stored and restored, the prompt tokens restores served (also in prefix_hits), and
+  // its size now.
+  std::atomic<std::int64_t> host_cache_stores{0};
+  std::atomic<std::int64_t> host_cache_restores{0};
+  std::atomic<std::int64_t> host_cache_hits{0};
+  std::atomic<std::int64_t> host_cache_bytes{0};
+  std::atomic<std::int64_t> host_cache_entries{0};
   // Threads the last decode used: fewer than n_threads while the process's other busy engines
   // have their share (BatchEngineConfig::cpu_share split).
   std::atomic<std::int32_t> decode_threads{0};

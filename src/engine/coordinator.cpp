@@ -661,6 +661,11 @@ BackendStats Coordinator::stats() const {
       static_cast<double>(rd(c.cells_live)) / static_cast<double>(engine_->n_cells());
   s.kv_preemptions_total = rd(c.preemptions);
   s.pad_rows_total = rd(c.pad_rows);
+  s.host_cache_stores_total = rd(c.host_cache_stores);
+  s.host_cache_restores_total = rd(c.host_cache_restores);
+  s.host_cache_hits_total = rd(c.host_cache_hits);
+  s.host_cache_bytes = rd(c.host_cache_bytes);
+  s.host_cache_entries = rd(c.host_cache_entries);
   for (const auto& h : c.sequences_per_step)
     s.sequences_per_step.push_back(rd(h));
   return s;

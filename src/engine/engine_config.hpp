@@ -83,6 +83,11 @@ struct BatchEngineConfig {
   // sequences sample (tests).
   std::int32_t sampling_threads = 0;
   std::int32_t share_sampling_us = 300;
+  // Host memory for the KV states of slots' cached sequences that a new prompt displaces
+  // (engine/host_cache.hpp; llama-server's --cache-ram): a later prompt that shares more of
+  // its beginning with one of them than with any slot restores it instead of computing it.
+  // 0: off (the bare config, for exact tests); the server's default is 8 GiB.
+  std::int64_t host_cache_bytes = 0;
 };
 
 }  // namespace troupe::engine

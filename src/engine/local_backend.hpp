@@ -20,8 +20,9 @@ struct EngineOptions {
   // The BatchEngine's shape: context, batch, threads, placement, embeddings
   // (engine/engine_config.hpp). n_ctx 0 is the model's trained context, which the Coordinator
   // resolves before starting the engine. Long prompts beside generating streams are paced
-  // (prefill_stretch 3, where the bare BatchEngineConfig keeps it off for exact tests).
-  BatchEngineConfig engine = {.prefill_stretch = 3.0};
+  // (prefill_stretch 3, where the bare BatchEngineConfig keeps it off for exact tests), and
+  // prompts displaced from their slot keep their KV state in up to 8 GiB of host memory.
+  BatchEngineConfig engine = {.prefill_stretch = 3.0, .host_cache_bytes = std::int64_t{8} << 30};
   std::int32_t max_queue = 64;  // requests waiting for a slot; more: Errc::overloaded
   // The chat template: empty for the model's own (tokenizer.chat_template); Jinja source
   // text; "chatml" (llama.cpp's ChatML); or the name of another template in the GGUF

@@ -24,6 +24,11 @@ void add_stats(engine::BackendStats& a, const engine::BackendStats& b) {
   a.kv_cache_usage_ratio = std::max(a.kv_cache_usage_ratio, b.kv_cache_usage_ratio);
   a.kv_preemptions_total += b.kv_preemptions_total;
   a.pad_rows_total += b.pad_rows_total;
+  a.host_cache_stores_total += b.host_cache_stores_total;
+  a.host_cache_restores_total += b.host_cache_restores_total;
+  a.host_cache_hits_total += b.host_cache_hits_total;
+  a.host_cache_bytes += b.host_cache_bytes;
+  a.host_cache_entries += b.host_cache_entries;
   if (a.sequences_per_step.size() < b.sequences_per_step.size())
     a.sequences_per_step.resize(b.sequences_per_step.size());
   for (std::size_t i = 0; i < b.sequences_per_step.size(); ++i)

@@ -198,6 +198,20 @@ std::string Metrics::render(const engine::BackendStats& b) const {
   scalar(out, "troupe_pad_rows_total",
          "Discarded tokens added to decode steps so that each is one pass over the weights.",
          "counter", d(b.pad_rows_total));
+  scalar(out, "troupe_host_cache_stores_total",
+         "KV states of displaced slots stored in host memory (--cache-ram).", "counter",
+         d(b.host_cache_stores_total));
+  scalar(out, "troupe_host_cache_restores_total",
+         "Prompts that restored a KV state from host memory (--cache-ram).", "counter",
+         d(b.host_cache_restores_total));
+  scalar(out, "troupe_host_cache_hits_total",
+         "Prompt tokens served by states restored from host memory (also in "
+         "troupe_prefix_cache_hits_total).",
+         "counter", d(b.host_cache_hits_total));
+  scalar(out, "troupe_host_cache_bytes", "Host memory held by stored KV states.", "gauge",
+         d(b.host_cache_bytes));
+  scalar(out, "troupe_host_cache_entries", "KV states stored in host memory.", "gauge",
+         d(b.host_cache_entries));
   return out;
 }
 

@@ -111,6 +111,19 @@ TEST(Placement, CpuShareReachesTheEngine) {
   }
 }
 
+TEST(Placement, CacheRamReachesTheEngine) {
+  for (const auto& [flags, says] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{}, "displaced prompts' KV states kept in up to 8192 MiB of host memory"},
+           {{"--cache-ram", "64"}, "displaced prompts' KV states kept in up to 64 MiB of host"},
+           {{"--cache-ram", "-1"}, "displaced prompts' KV states kept in host memory without"},
+           {{"--cache-ram", "0"}, "no host-memory prompt cache \\(--cache-ram 0\\)"}}) {
+    ChildProcess p(serve_args(flags), "serve");
+    expect_lines(p, {"engine: " + says});
+    p.terminate();
+    EXPECT_EQ(p.wait(), 0) << output(p);
+  }
+}
+
 TEST(Placement, BadValuesAreClearErrorsBeforeLoading) {
   const std::string model = test::generated_model("tiny");
   struct Case {
@@ -126,6 +139,7 @@ TEST(Placement, BadValuesAreClearErrorsBeforeLoading) {
       {"-ctv q4_0 -fa off", "--cache-type-v: a quantized V cache (q4_0) needs flash attention"},
       {"--split-mode diagonal", "--split-mode: diagonal not in {none,layer,row}"},
       {"--cpu-share maybe", "--cpu-share: maybe not in {auto,split,turns,off}"},
+      {"--cache-ram -2", "--cache-ram: Value -2 not in range"},
   };
   for (const auto& c : cases) {
     auto r = run_troupe("serve --port 0 -m " + model + " " + c.flags);

@@ -210,3 +210,37 @@ test('bad tools and tool messages are 400s with their param', async () => {
       model: 'tiny', messages: [...messages, { role: 'tool', content: 'sunny' }] }),
     (e) => e instanceof OpenAI.BadRequestError && e.param === 'messages[1].tool_call_id');
 });
+
+// --cache-ram (on by default): with one slot, a second conversation takes the slot, and the
+// first one's next turn gets its earlier tokens back from host memory instead of computing them.
+for (const [cacheRam, restores] of [['8192', true], ['0', false]]) {
+  test(`a conversation displaced from the only slot, --cache-ram ${cacheRam}`, async () => {
+    const server = await startServer({ apiKey: API_KEY, parallel: 1, ctxSize: 1024,
+                                       extraArgs: ['--cache-ram', cacheRam] });
+    try {
+      const c = new OpenAI({ apiKey: API_KEY, baseURL: `${server.url}/v1`, maxRetries: 0 });
+      const ask = (messages) => c.chat.completions.create({
+        model: 'tiny', messages, max_tokens: 8, temperature: 0, ignore_eos: true });
+      const first = [{ role: 'system', content: 'You answer questions about ships. '.repeat(12) },
+                     { role: 'user', content: 'What is a keel?' }];
+      const a = await ask(first);
+      await ask([{ role: 'user', content: 'Something else entirely, about trains and stations.' }]);
+      const again = await ask([...first, { role: 'assistant', content: a.choices[0].message.content },
+                               { role: 'user', content: 'And a hull?' }]);
+      const cached = again.usage.prompt_tokens_details.cached_tokens;
+      const metrics = await (await fetch(`${server.url}/metrics`)).text();
+      const restored = Number(metrics.match(/^troupe_host_cache_restores_total (\S+)$/m)[1]);
+      if (restores) {
+        // At least the first turn's prompt (its system prompt alone is 12 sentences).
+        assert.ok(cached >= a.usage.prompt_tokens, `cached ${cached} of ${again.usage.prompt_tokens}`);
+        assert.equal(restored, 1);
+      } else {
+        // What the slot still shares with the first turn: the template's first tokens.
+        assert.ok(cached < a.usage.prompt_tokens / 2, `cached ${cached}`);
+        assert.equal(restored, 0);
+      }
+    } finally {
+      assert.equal(await stopServer(server), 0);
+    }
+  });
+}

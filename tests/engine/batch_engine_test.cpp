@@ -330,6 +330,59 @@ TEST_F(BatchEngineTest, PrefixReuseFromTheSameSlotAndFromALiveSequence) {
   rec_.wait_released(3);
 }
 
+// --cache-ram: the only slot's cached prompt goes to host memory when another prompt takes the
+// slot, and comes back when the first conversation does: the same cached tokens and the same
+// answer as where the slot had kept it, and nothing restored with the cache off.
+TEST_F(BatchEngineTest, HostCacheRestoresAPromptItsSlotGaveUp) {
+  const auto a = prompt(30, 100);
+  const auto b = prompt(31, 100);
+  std::vector<std::uint64_t> next = {1};
+  // Runs a, then (unless `only_a`) b, then a's next turn; returns that turn's record.
+  const auto conversation = [&](BatchEngine& e, bool only_a) {
+    const std::uint64_t t = next.back();
+    next.push_back(t + 3);
+    e.tell(admit(t, a, 8));
+    rec_.wait_released(t);
+    if (!only_a) {
+      e.tell(admit(t + 1, b, 8));
+      rec_.wait_released(t + 1);
+    }
+    auto turn = a;
+    for (Token x : ids(rec_.get(t)))
+      turn.push_back(x);
+    for (Token x : prompt(32, 10))
+      turn.push_back(x);
+    e.tell(admit(t + 2, turn, 8));
+    rec_.wait_released(t + 2);
+    return rec_.get(t + 2);
+  };
+  BatchEngineConfig cfg{1024, 1, 128, 64};
+  cfg.host_cache_bytes = 64 << 20;
+  auto e = start(cfg);
+  const auto restored = conversation(*e, false);
+  ASSERT_FALSE(restored.error);
+  // a's 100 tokens and 7 of its 8 answers (the last was sampled, never decoded).
+  EXPECT_EQ(restored.started->cached_tokens, 107);
+  EXPECT_EQ(e->counters().host_cache_stores.load(), 2);  // a's cells, then b's
+  EXPECT_EQ(e->counters().host_cache_restores.load(), 1);
+  EXPECT_EQ(e->counters().host_cache_hits.load(), 107);
+  EXPECT_EQ(e->counters().host_cache_entries.load(), 2);
+  EXPECT_GT(e->counters().host_cache_bytes.load(), 0);
+  e.reset();
+
+  auto kept = start({1024, 1, 128, 64});  // the slot keeps a: the same 107 cells, from the slot
+  const auto from_slot = conversation(*kept, true);
+  EXPECT_EQ(from_slot.started->cached_tokens, 107);
+  EXPECT_EQ(ids(from_slot), ids(restored));
+  kept.reset();
+
+  auto off = start({1024, 1, 128, 64});
+  const auto recomputed = conversation(*off, false);
+  EXPECT_EQ(recomputed.started->cached_tokens, 0);
+  EXPECT_EQ(off->counters().host_cache_stores.load(), 0);
+  EXPECT_EQ(ids(recomputed), ids(restored));
+}
+
 // Penalties see the prompt (llama-server primes its sampler chain with it): on a repetitive
 // prompt the first greedy token without a penalty is one the prompt holds; with a presence
 // penalty it cannot be, although nothing was generated yet.
@@ -438,6 +491,37 @@ TEST_F(BatchEngineTest, UnifiedCacheEvictsTheOldestIdleCacheForANewPrompt) {
   e->tell(admit(5, a, 4));  // a's did not
   rec_.wait_released(5);
   EXPECT_EQ(rec_.get(5).started->cached_tokens, 0);
+}
+
+// With --cache-ram the evicted cache goes to host memory and the prompt that returns to it
+// restores it into another slot (making room by evicting the oldest idle cache there).
+TEST_F(BatchEngineTest, UnifiedCacheRestoresAnEvictedPromptFromHostMemory) {
+  BatchEngineConfig cfg{512, 4, 256, 256};
+  cfg.kv_unified = true;
+  cfg.host_cache_bytes = 64 << 20;
+  auto e = start(cfg);
+  const auto a = prompt(10, 200);
+  const auto b = prompt(11, 200);
+  e->tell(admit(1, a, 4));
+  rec_.wait_released(1);
+  e->tell(admit(2, b, 4));
+  rec_.wait_released(2);
+  e->tell(admit(3, prompt(12, 200), 4));  // a's cells are evicted, to host memory
+  rec_.wait_released(3);
+  EXPECT_EQ(e->counters().cache_evictions.load(), 1);
+  EXPECT_EQ(e->counters().host_cache_stores.load(), 1);
+  e->tell(admit(5, a, 4));  // restored; b's idle cache, the oldest, makes room
+  rec_.wait_released(5);
+  EXPECT_EQ(rec_.get(5).started->cached_tokens, 199);
+  EXPECT_EQ(e->counters().host_cache_restores.load(), 1);
+  EXPECT_EQ(e->counters().cache_evictions.load(), 2);
+  EXPECT_EQ(ids(rec_.get(5)), ids(rec_.get(1)));
+  e->tell(admit(6, b, 4));  // and b's from host memory in turn
+  rec_.wait_released(6);
+  EXPECT_EQ(rec_.get(6).started->cached_tokens, 199);
+  EXPECT_EQ(ids(rec_.get(6)), ids(rec_.get(2)));
+  EXPECT_EQ(e->counters().host_cache_restores.load(), 2);
+  EXPECT_EQ(e->counters().refused_steps.load(), 0);
 }
 
 // Two sequences whose tokens outgrow the pool: the younger gives its cells back and is

@@ -47,13 +47,16 @@ TEST(Metrics, RendersParseableExposition) {
   stats.kv_cache_usage_ratio = 0.5;
   stats.decode_us_total = 2'500'000;
   stats.sample_us_total = 125'000;
+  stats.host_cache_bytes = 3 << 20;
   const auto families = parse_prometheus(m.render(stats));
   for (const char* name :
        {"troupe_requests_total", "troupe_requests_running", "troupe_requests_queued",
         "troupe_prompt_tokens_total", "troupe_generation_tokens_total",
         "troupe_prefix_cache_hits_total", "troupe_prefix_cache_queries_total",
         "troupe_decode_steps_total", "troupe_decode_seconds_total", "troupe_sampling_seconds_total",
-        "troupe_kv_cache_usage_ratio", "troupe_pad_rows_total"}) {
+        "troupe_kv_cache_usage_ratio", "troupe_pad_rows_total", "troupe_host_cache_stores_total",
+        "troupe_host_cache_restores_total", "troupe_host_cache_hits_total",
+        "troupe_host_cache_bytes", "troupe_host_cache_entries"}) {
     EXPECT_EQ(families.count(name), 1u) << name;
   }
   for (const char* name :
@@ -70,6 +73,8 @@ TEST(Metrics, RendersParseableExposition) {
   EXPECT_EQ(seq.back().second, 9);  // _count: 9 steps
   EXPECT_DOUBLE_EQ(families.at("troupe_decode_seconds_total").samples.at(0).second, 2.5);
   EXPECT_DOUBLE_EQ(families.at("troupe_sampling_seconds_total").samples.at(0).second, 0.125);
+  EXPECT_DOUBLE_EQ(families.at("troupe_host_cache_bytes").samples.at(0).second, 3 << 20);
+  EXPECT_EQ(families.at("troupe_host_cache_bytes").type, "gauge");
 }
 
 // Prometheus's own linter agrees: names, types, HELP lines, counter suffixes, histograms.

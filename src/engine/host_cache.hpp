@@ -1,0 +1,78 @@
+#pragma once
+// HostCache: the KV states of sequences that had to leave their slot, kept in host memory so
+// that a later prompt beginning with the same tokens restores them instead of computing them
+// again (llama-server's --cache-ram). An agent's second conversation, a title request or any
+// other prompt that takes the only slot no longer costs the first conversation its whole
+// prefill when it comes back.
+//
+// Entries are (tokens, state bytes from llama_state_seq_get_data) pairs: the state holds exactly
+// the cells of those tokens, at positions 0..n-1. An entry whose tokens begin another's is
+// dropped when the longer one comes (the longer serves every prompt the shorter would), and the
+// least recently used go when the bytes exceed the budget. Lookups scan every entry: they are
+// few (each is a whole sequence's KV state) and a lookup happens once per admission.
+//
+// Thread-safety: none; the engine thread owns it.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "engine/task.hpp"
+
+namespace troupe::engine {
+
+class HostCache {
+ public:
+  // A sequence's state: `size` bytes, left uninitialised until llama.cpp writes them (a long
+  // sequence's state is hundreds of MiB; zeroing it first would cost as much as the copy).
+  struct State {
+    std::unique_ptr<std::uint8_t[]> data;
+    std::size_t size = 0;
+    explicit State(std::size_t n = 0)
+        : data(n > 0 ? std::make_unique_for_overwrite<std::uint8_t[]>(n) : nullptr), size(n) {}
+  };
+  struct Entry {
+    std::vector<Token> tokens;
+    State state;
+    std::uint64_t used = 0;  // the cache's clock when last stored or restored
+    std::size_t bytes() const { return state.size + tokens.size() * sizeof(Token); }
+  };
+  struct Match {
+    std::size_t index = 0;    // of the entry
+    std::int32_t length = 0;  // tokens it shares with the prompt
+  };
+
+  // budget_bytes 0: the cache is off (stores nothing).
+  explicit HostCache(std::size_t budget_bytes = 0) : budget_(budget_bytes) {}
+
+  bool enabled() const { return budget_ > 0; }
+
+  // The entry sharing the longest prefix with `prompt` (the most recently used among equals);
+  // nullopt when none shares a token.
+  std::optional<Match> find(std::span<const Token> prompt) const;
+  // Whether `tokens` are already held: they begin (or are) some entry's tokens.
+  bool covers(std::span<const Token> tokens) const;
+  // Stores an entry, drops those whose tokens begin `tokens`, then the least recently used
+  // others until the bytes fit the budget. False (nothing stored or dropped) when the entry
+  // alone exceeds the budget or the cache is off.
+  bool store(std::vector<Token> tokens, State state);
+  // Marks an entry used now (it is the last to go); drops one that failed to restore.
+  void touch(std::size_t index) { entries_[index].used = ++clock_; }
+  void erase(std::size_t index);
+
+  const Entry& at(std::size_t index) const { return entries_[index]; }
+  std::size_t size() const { return entries_.size(); }
+  std::size_t bytes() const { return bytes_; }
+  std::size_t budget() const { return budget_; }
+
+ private:
+  std::size_t budget_;
+  std::size_t bytes_ = 0;
+  std::uint64_t clock_ = 0;
+  std::vector<Entry> entries_;
+};
+
+}  // namespace troupe::engine

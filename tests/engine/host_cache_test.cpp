@@ -1,0 +1,90 @@
+#include "engine/host_cache.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+namespace troupe::engine {
+namespace {
+
+// A state of `n` bytes, each `fill`, so that a test can tell entries apart.
+HostCache::State state(std::size_t n, std::uint8_t fill) {
+  HostCache::State s(n);
+  std::memset(s.data.get(), fill, n);
+  return s;
+}
+
+std::size_t entry_bytes(std::size_t state_bytes, std::size_t tokens) {
+  return state_bytes + tokens * sizeof(Token);
+}
+
+TEST(HostCache, OffStoresNothing) {
+  HostCache c;
+  EXPECT_FALSE(c.enabled());
+  EXPECT_FALSE(c.store({1, 2, 3}, state(8, 1)));
+  EXPECT_EQ(c.size(), 0u);
+  EXPECT_FALSE(c.find(std::vector<Token>{1, 2, 3}));
+}
+
+TEST(HostCache, FindsTheLongestSharedPrefix) {
+  HostCache c(1 << 20);
+  ASSERT_TRUE(c.store({1, 2, 3, 4}, state(8, 1)));
+  ASSERT_TRUE(c.store({1, 2, 7, 8, 9}, state(8, 2)));
+  ASSERT_TRUE(c.store({5, 6}, state(8, 3)));
+  const std::vector<Token> prompt = {1, 2, 7, 8, 1};
+  const auto m = c.find(prompt);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->length, 4);
+  EXPECT_EQ(c.at(m->index).state.data[0], 2);
+  EXPECT_FALSE(c.find(std::vector<Token>{9, 1, 2}));  // nothing begins with 9
+  // A prompt shorter than the entry: all of it is shared.
+  EXPECT_EQ(c.find(std::vector<Token>{5})->length, 1);
+}
+
+TEST(HostCache, AmongEqualMatchesTheMostRecentlyUsedWins) {
+  HostCache c(1 << 20);
+  ASSERT_TRUE(c.store({1, 2, 3}, state(8, 1)));
+  ASSERT_TRUE(c.store({1, 2, 4}, state(8, 2)));
+  const std::vector<Token> prompt = {1, 2, 9};
+  EXPECT_EQ(c.at(c.find(prompt)->index).state.data[0], 2);
+  c.touch(0);
+  EXPECT_EQ(c.at(c.find(prompt)->index).state.data[0], 1);
+}
+
+TEST(HostCache, ALongerSequenceReplacesTheOnesItBegins) {
+  HostCache c(1 << 20);
+  ASSERT_TRUE(c.store({1, 2}, state(8, 1)));
+  ASSERT_TRUE(c.store({1, 2, 3}, state(8, 2)));
+  ASSERT_TRUE(c.store({1, 5}, state(8, 3)));  // shares a token, begins nothing: stays
+  EXPECT_EQ(c.size(), 2u);
+  EXPECT_TRUE(c.covers(std::vector<Token>{1, 2}));
+  EXPECT_TRUE(c.covers(std::vector<Token>{1, 2, 3}));
+  EXPECT_FALSE(c.covers(std::vector<Token>{1, 2, 3, 4}));
+  EXPECT_EQ(c.bytes(), 2 * entry_bytes(8, 2) + sizeof(Token));
+}
+
+TEST(HostCache, TheLeastRecentlyUsedGoWhenTheBudgetIsFull) {
+  const std::size_t one = entry_bytes(100, 2);
+  HostCache c(3 * one);
+  ASSERT_TRUE(c.store({1, 1}, state(100, 1)));
+  ASSERT_TRUE(c.store({2, 2}, state(100, 2)));
+  ASSERT_TRUE(c.store({3, 3}, state(100, 3)));
+  EXPECT_EQ(c.bytes(), 3 * one);
+  c.touch(c.find(std::vector<Token>{1, 1})->index);  // 1 used last: 2 is the oldest now
+  ASSERT_TRUE(c.store({4, 4}, state(100, 4)));
+  EXPECT_EQ(c.size(), 3u);
+  EXPECT_TRUE(c.covers(std::vector<Token>{1, 1}));
+  EXPECT_FALSE(c.covers(std::vector<Token>{2, 2}));
+  EXPECT_TRUE(c.covers(std::vector<Token>{3, 3}));
+  EXPECT_TRUE(c.covers(std::vector<Token>{4, 4}));
+  // One entry larger than the whole budget is refused and drops nothing.
+  EXPECT_FALSE(c.store({5, 5}, state(3 * one, 5)));
+  EXPECT_EQ(c.size(), 3u);
+  EXPECT_EQ(c.bytes(), 3 * one);
+  c.erase(0);
+  EXPECT_EQ(c.size(), 2u);
+  EXPECT_EQ(c.bytes(), 2 * one);
+}
+
+}  // namespace
+}  // namespace troupe::engine
