@@ -586,12 +586,15 @@ void EngineLoop::stash(std::int32_t id) {
   }
   const auto t0 = std::chrono::steady_clock::now();
   HostCache::State state(llama_state_seq_get_size_ext(ctx_.get(), id, 0));
-  if (state.size == 0 ||
-      llama_state_seq_get_data_ext(ctx_.get(), state.data.get(), state.size, id, 0) != state.size) {
-    spdlog::warn("host cache: llama.cpp gave no state for sequence {} ({} tokens)", id, s.n_past);
+  if (state.size() == 0 ||
+      llama_state_seq_get_data_ext(ctx_.get(), state.data(), state.size(), id, 0) != state.size()) {
+    spdlog::warn(
+        "host cache: no state stored for sequence {} ({} tokens): no memory for it, "
+        "or llama.cpp gave none",
+        id, s.n_past);
     return;
   }
-  const std::size_t bytes = state.size;
+  const std::size_t bytes = state.size();
   if (host_cache_.store({tokens.begin(), tokens.end()}, std::move(state)))
     counters_.host_cache_stores.fetch_add(1, std::memory_order_relaxed);
   count_host_cache();
@@ -640,7 +643,7 @@ std::int32_t EngineLoop::restore(std::int32_t dest, const std::vector<Token>& pr
   trim_cells(dest, 0);
   d.tokens.clear();
   d.n_past = 0;
-  if (llama_state_seq_set_data_ext(ctx_.get(), e.state.data.get(), e.state.size, dest, 0) == 0) {
+  if (llama_state_seq_set_data_ext(ctx_.get(), e.state.data(), e.state.size(), dest, 0) == 0) {
     spdlog::warn("host cache: llama.cpp refused a stored state of {} tokens; dropped",
                  e.tokens.size());
     trim_cells(dest, 0);

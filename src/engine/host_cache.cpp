@@ -1,6 +1,10 @@
 #include "engine/host_cache.hpp"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <utility>
 
 namespace troupe::engine {
 namespace {
@@ -16,6 +20,49 @@ bool begins(std::span<const Token> a, std::span<const Token> b) {
 }
 
 }  // namespace
+
+HostCache::State::State(std::size_t n) : size_(n) {
+  if (n == 0)
+    return;
+  // Mapped on a 2 MiB boundary (the slack around it given back), so that every whole 2 MiB of
+  // it can be a huge page.
+  constexpr std::size_t kHuge = std::size_t{2} << 20;
+  const std::size_t mapped = n + kHuge;
+  void* p = mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) {
+    size_ = 0;  // no memory: an empty state, which the engine does not store
+    return;
+  }
+  const auto base = reinterpret_cast<std::uintptr_t>(p);
+  const std::uintptr_t start = (base + kHuge - 1) & ~(kHuge - 1);
+  const std::uintptr_t page = static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE));
+  const std::uintptr_t end = (start + n + page - 1) & ~(page - 1);
+  if (start > base)
+    munmap(p, start - base);
+  if (base + mapped > end)
+    munmap(reinterpret_cast<void*>(end), base + mapped - end);
+  data_ = reinterpret_cast<std::uint8_t*>(start);
+  // Both are hints: without THP or MADV_POPULATE_WRITE (Linux 5.14) the pages come on first
+  // touch as usual.
+  madvise(data_, n, MADV_HUGEPAGE);
+#ifdef MADV_POPULATE_WRITE
+  madvise(data_, n, MADV_POPULATE_WRITE);
+#endif
+}
+
+HostCache::State& HostCache::State::operator=(State&& o) noexcept {
+  if (this != &o) {
+    State gone(std::move(*this));
+    data_ = std::exchange(o.data_, nullptr);
+    size_ = std::exchange(o.size_, 0);
+  }
+  return *this;
+}
+
+HostCache::State::~State() {
+  if (data_ != nullptr)
+    munmap(data_, size_);
+}
 
 std::optional<HostCache::Match> HostCache::find(std::span<const Token> prompt) const {
   std::optional<Match> best;
@@ -44,9 +91,9 @@ bool HostCache::store(std::vector<Token> tokens, State state) {
       erase(i);
   }
   while (bytes_ + entry.bytes() > budget_) {
-    const auto oldest = std::min_element(
-        entries_.begin(), entries_.end(),
-        [](const Entry& a, const Entry& b) { return a.used < b.used; });
+    const auto oldest =
+        std::min_element(entries_.begin(), entries_.end(),
+                         [](const Entry& a, const Entry& b) { return a.used < b.used; });
     erase(static_cast<std::size_t>(oldest - entries_.begin()));
   }
   entry.used = ++clock_;

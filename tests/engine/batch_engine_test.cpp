@@ -383,6 +383,38 @@ TEST_F(BatchEngineTest, HostCacheRestoresAPromptItsSlotGaveUp) {
   EXPECT_EQ(ids(recomputed), ids(restored));
 }
 
+// A stored state goes into whichever slot the returning prompt gets: here slot 1's KV stream,
+// while slot 0, where it was computed, generates for another request.
+TEST_F(BatchEngineTest, HostCacheRestoresIntoAnotherSlotsStream) {
+  BatchEngineConfig cfg{1024, 2, 128, 64};
+  cfg.host_cache_bytes = 64 << 20;
+  auto e = start(cfg);
+  const auto a = prompt(40, 90);
+  e->tell(admit(1, a, 8));
+  rec_.wait_released(1);
+  e->tell(admit(2, prompt(41, 90), 100000));  // slot 0 again: a's cells go to host memory
+  rec_.wait_tokens(2, 2);
+  auto turn = a;
+  for (Token x : ids(rec_.get(1)))
+    turn.push_back(x);
+  e->tell(admit(3, turn, 8));  // slot 1
+  rec_.wait_released(3);
+  EXPECT_EQ(snapshot(*e).slots[0].ticket, 2u);
+  EXPECT_EQ(rec_.get(3).started->cached_tokens, 97);  // 90 + 7 decoded answers
+  EXPECT_EQ(e->counters().host_cache_restores.load(), 1);
+  e->tell(ReleaseSequence{2, true});
+  rec_.wait_released(2);
+  e.reset();
+
+  auto kept = start({1024, 2, 128, 64});
+  kept->tell(admit(4, a, 8));
+  rec_.wait_released(4);
+  kept->tell(admit(5, turn, 8));
+  rec_.wait_released(5);
+  EXPECT_EQ(rec_.get(5).started->cached_tokens, 97);
+  EXPECT_EQ(ids(rec_.get(5)), ids(rec_.get(3)));
+}
+
 // Penalties see the prompt (llama-server primes its sampler chain with it): on a repetitive
 // prompt the first greedy token without a penalty is one the prompt holds; with a presence
 // penalty it cannot be, although nothing was generated yet.

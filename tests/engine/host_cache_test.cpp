@@ -10,12 +10,29 @@ namespace {
 // A state of `n` bytes, each `fill`, so that a test can tell entries apart.
 HostCache::State state(std::size_t n, std::uint8_t fill) {
   HostCache::State s(n);
-  std::memset(s.data.get(), fill, n);
+  std::memset(s.data(), fill, n);
   return s;
 }
 
 std::size_t entry_bytes(std::size_t state_bytes, std::size_t tokens) {
   return state_bytes + tokens * sizeof(Token);
+}
+
+TEST(HostCache, AStateOwnsItsMemoryAndMoves) {
+  HostCache::State a = state(1 << 20, 7);
+  ASSERT_NE(a.data(), nullptr);
+  EXPECT_EQ(a.size(), 1u << 20);
+  EXPECT_EQ(a.data()[(1 << 20) - 1], 7);
+  const std::uint8_t* p = a.data();
+  HostCache::State b(std::move(a));
+  EXPECT_EQ(b.data(), p);
+  EXPECT_EQ(a.data(), nullptr);  // NOLINT(bugprone-use-after-move): moved-from is empty
+  EXPECT_EQ(a.size(), 0u);
+  HostCache::State c = state(64, 1);
+  c = std::move(b);  // c's own 64 bytes are given back
+  EXPECT_EQ(c.data(), p);
+  EXPECT_EQ(c.size(), 1u << 20);
+  EXPECT_EQ(HostCache::State(0).data(), nullptr);
 }
 
 TEST(HostCache, OffStoresNothing) {
@@ -35,7 +52,7 @@ TEST(HostCache, FindsTheLongestSharedPrefix) {
   const auto m = c.find(prompt);
   ASSERT_TRUE(m);
   EXPECT_EQ(m->length, 4);
-  EXPECT_EQ(c.at(m->index).state.data[0], 2);
+  EXPECT_EQ(c.at(m->index).state.data()[0], 2);
   EXPECT_FALSE(c.find(std::vector<Token>{9, 1, 2}));  // nothing begins with 9
   // A prompt shorter than the entry: all of it is shared.
   EXPECT_EQ(c.find(std::vector<Token>{5})->length, 1);
@@ -46,9 +63,9 @@ TEST(HostCache, AmongEqualMatchesTheMostRecentlyUsedWins) {
   ASSERT_TRUE(c.store({1, 2, 3}, state(8, 1)));
   ASSERT_TRUE(c.store({1, 2, 4}, state(8, 2)));
   const std::vector<Token> prompt = {1, 2, 9};
-  EXPECT_EQ(c.at(c.find(prompt)->index).state.data[0], 2);
+  EXPECT_EQ(c.at(c.find(prompt)->index).state.data()[0], 2);
   c.touch(0);
-  EXPECT_EQ(c.at(c.find(prompt)->index).state.data[0], 1);
+  EXPECT_EQ(c.at(c.find(prompt)->index).state.data()[0], 1);
 }
 
 TEST(HostCache, ALongerSequenceReplacesTheOnesItBegins) {
