@@ -106,6 +106,27 @@ class BatchEngineTest : public ::testing::Test {
     return a;
   }
 
+  // A unified pool of 512 cells and 4 slots: a's and b's 203 cells (200 prompt tokens, 4
+  // answers) both stay cached, a third prompt's 200 do not fit beside them, so a's cache (freed
+  // longest ago) is evicted. Tickets 1 to 3.
+  std::unique_ptr<BatchEngine> evict_first_of_three(const std::vector<Token>& a,
+                                                    const std::vector<Token>& b,
+                                                    std::int64_t host_cache_bytes) {
+    BatchEngineConfig cfg{512, 4, 256, 256};
+    cfg.kv_unified = true;
+    cfg.host_cache_bytes = host_cache_bytes;
+    auto e = start(cfg);
+    e->tell(admit(1, a, 4));
+    rec_.wait_released(1);
+    e->tell(admit(2, b, 4));
+    rec_.wait_released(2);
+    EXPECT_EQ(e->counters().cache_evictions.load(), 0);
+    e->tell(admit(3, prompt(12, 200), 4));
+    rec_.wait_released(3);
+    EXPECT_EQ(e->counters().cache_evictions.load(), 1);
+    return e;
+  }
+
   static SamplingParams greedy() {
     SamplingParams sp;
     sp.temperature = 0.0f;
@@ -504,19 +525,9 @@ TEST_F(BatchEngineTest, UnifiedCacheLetsOneRequestUseTheWholeContext) {
 // Idle slots keep their prompts' cells for reuse until a new prompt needs the room: then the
 // cache freed longest ago goes first.
 TEST_F(BatchEngineTest, UnifiedCacheEvictsTheOldestIdleCacheForANewPrompt) {
-  BatchEngineConfig cfg{512, 4, 256, 256};
-  cfg.kv_unified = true;
-  auto e = start(cfg);
   const auto a = prompt(10, 200);
   const auto b = prompt(11, 200);
-  e->tell(admit(1, a, 4));
-  rec_.wait_released(1);
-  e->tell(admit(2, b, 4));
-  rec_.wait_released(2);
-  EXPECT_EQ(e->counters().cache_evictions.load(), 0);  // 2 x 203 cells cached, both fit
-  e->tell(admit(3, prompt(12, 200), 4));               // 200 more do not: a's cache goes
-  rec_.wait_released(3);
-  EXPECT_EQ(e->counters().cache_evictions.load(), 1);
+  auto e = evict_first_of_three(a, b, /*host_cache_bytes=*/0);
   e->tell(admit(4, b, 4));  // b's cache stayed
   rec_.wait_released(4);
   EXPECT_EQ(rec_.get(4).started->cached_tokens, 199);
@@ -528,20 +539,10 @@ TEST_F(BatchEngineTest, UnifiedCacheEvictsTheOldestIdleCacheForANewPrompt) {
 // With --cache-ram the evicted cache goes to host memory and the prompt that returns to it
 // restores it into another slot (making room by evicting the oldest idle cache there).
 TEST_F(BatchEngineTest, UnifiedCacheRestoresAnEvictedPromptFromHostMemory) {
-  BatchEngineConfig cfg{512, 4, 256, 256};
-  cfg.kv_unified = true;
-  cfg.host_cache_bytes = 64 << 20;
-  auto e = start(cfg);
   const auto a = prompt(10, 200);
   const auto b = prompt(11, 200);
-  e->tell(admit(1, a, 4));
-  rec_.wait_released(1);
-  e->tell(admit(2, b, 4));
-  rec_.wait_released(2);
-  e->tell(admit(3, prompt(12, 200), 4));  // a's cells are evicted, to host memory
-  rec_.wait_released(3);
-  EXPECT_EQ(e->counters().cache_evictions.load(), 1);
-  EXPECT_EQ(e->counters().host_cache_stores.load(), 1);
+  auto e = evict_first_of_three(a, b, /*host_cache_bytes=*/64 << 20);
+  EXPECT_EQ(e->counters().host_cache_stores.load(), 1);  // a's cells went to host memory
   e->tell(admit(5, a, 4));  // restored; b's idle cache, the oldest, makes room
   rec_.wait_released(5);
   EXPECT_EQ(rec_.get(5).started->cached_tokens, 199);
