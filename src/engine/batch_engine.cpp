@@ -59,6 +59,8 @@ struct Slot {
   // count once in the pool) and how many of those cells both still hold; -1 / 0: none.
   std::int32_t copied_from = -1;
   std::int32_t shared = 0;
+  // Preempted and not yet prefilled again: its stored state (host cache) may spare the recompute.
+  bool preempted = false;
 };
 
 // The engine's behavior: all the state of the loop, touched only on the engine thread.
@@ -93,7 +95,8 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   void admit(AdmitSequence& a);
   std::int32_t reuse_prefix(std::int32_t dest, const std::vector<Token>& prompt);
   void stash(std::int32_t id);
-  std::int32_t restore(std::int32_t dest, const std::vector<Token>& prompt, std::int32_t beat);
+  std::int32_t restore(std::int32_t dest, std::span<const Token> prompt, std::int32_t beat);
+  void resume(std::int32_t id);
   void count_host_cache();
   void release(const ReleaseSequence& r);
   void inspect(InspectEngine& m) const;
@@ -482,6 +485,7 @@ void EngineLoop::admit(AdmitSequence& a) {
   s.embed = a.embed;
   s.normalize = a.normalize;
   s.admitted = ++clock_;
+  s.preempted = false;
   if (a.embed) {
     stash(id);
     trim_cells(id, 0);  // a pooled vector needs every token in the batch
@@ -605,12 +609,12 @@ void EngineLoop::stash(std::int32_t id) {
       host_cache_.size());
 }
 
-// Restores into free slot `dest` the stored state that shares the longest prefix with
-// `prompt`, when that prefix is longer than `beat` (what the slots offer) and worth a copy; its
-// own cells are stashed first. Returns the prompt tokens now cached in dest; 0 when nothing was
-// tried (dest untouched); -1 when llama.cpp refused the state (dest is then empty and the
-// entry gone).
-std::int32_t EngineLoop::restore(std::int32_t dest, const std::vector<Token>& prompt,
+// Restores into slot `dest` (free, or preempted and holding no cells) the stored state that shares
+// the longest prefix with `prompt`, when that prefix is longer than `beat` (what the slots offer)
+// and worth a copy; its own cells are stashed first. Returns the prompt tokens now cached in dest;
+// 0 when nothing was tried (dest untouched); -1 when llama.cpp refused the state (dest is then
+// empty and the entry gone).
+std::int32_t EngineLoop::restore(std::int32_t dest, std::span<const Token> prompt,
                                  std::int32_t beat) {
   if (!host_cache_.enabled())
     return 0;
@@ -641,8 +645,7 @@ std::int32_t EngineLoop::restore(std::int32_t dest, const std::vector<Token>& pr
   }
   const HostCache::Entry& e = host_cache_.at(match->index);
   trim_cells(dest, 0);
-  d.tokens.clear();
-  d.n_past = 0;
+  d.n_past = 0;  // its tokens are the caller's (a preempted sequence keeps them)
   if (llama_state_seq_set_data_ext(ctx_.get(), e.state.data(), e.state.size(), dest, 0) == 0) {
     spdlog::warn("host cache: llama.cpp refused a stored state of {} tokens; dropped",
                  e.tokens.size());
@@ -663,6 +666,22 @@ std::int32_t EngineLoop::restore(std::int32_t dest, const std::vector<Token>& pr
       dest,
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   return n;
+}
+
+// A preempted sequence about to be prefilled again (its tokens fit the pool now): the state it
+// stored when it gave its cells back, if host memory still holds it, instead of the recompute.
+void EngineLoop::resume(std::int32_t id) {
+  Slot& s = slots_[static_cast<std::size_t>(id)];
+  s.preempted = false;
+  if (s.n_past != 0)
+    return;
+  const std::int32_t n =
+      restore(id, std::span<const Token>(s.tokens.data(), static_cast<std::size_t>(s.n_prompt)), 0);
+  if (n <= 0)
+    return;
+  s.n_past = n;
+  s.paced = s.n_prompt - n > config_.n_seq_chunk;
+  counters_.cells_live.fetch_add(n, std::memory_order_relaxed);
 }
 
 void EngineLoop::count_host_cache() {
@@ -770,6 +789,8 @@ std::int32_t EngineLoop::youngest_holder(std::uint64_t admitted_after) const {
 // happened. A sequence in its prompt just starts it over.
 void EngineLoop::preempt(std::int32_t id) {
   Slot& s = slots_[static_cast<std::size_t>(id)];
+  stash(id);  // with --cache-ram its cells come back from host memory rather than recomputed
+  s.preempted = true;
   trim_cells(id, 0);
   counters_.cells_live.fetch_sub(s.n_past, std::memory_order_relaxed);
   counters_.preemptions.fetch_add(1, std::memory_order_relaxed);
@@ -1146,6 +1167,8 @@ void EngineLoop::plan_prompt_chunks(std::int32_t generating) {
   pending_.clear();
   const std::size_t n_fit = shared_pool_ ? prompts_that_fit(generating) : prefill_order_.size();
   for (std::size_t j = 0; j < n_fit; ++j) {
+    if (slots_[static_cast<std::size_t>(prefill_order_[j])].preempted)
+      resume(prefill_order_[j]);
     const Slot& s = slots_[static_cast<std::size_t>(prefill_order_[j])];
     pending_.push_back({s.n_prompt - s.n_past, s.paced});
   }

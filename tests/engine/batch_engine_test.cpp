@@ -74,6 +74,8 @@ class Recorder {
   std::vector<std::uint64_t> released_;
 };
 
+bool top5_agree(const Recorder::Seq& a, const Recorder::Seq& b, std::size_t at);
+
 class BatchEngineTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -125,6 +127,49 @@ class BatchEngineTest : public ::testing::Test {
     rec_.wait_released(3);
     EXPECT_EQ(e->counters().cache_evictions.load(), 1);
     return e;
+  }
+
+  // Two sequences whose tokens outgrow a unified pool of 256 cells (tickets 1 and 2), then
+  // each alone in a roomy pool (10, 11): the younger is preempted, and each answer is the one
+  // it gives alone, as far as greedy decoding of a random model can tell (vLLM's criterion).
+  // With a host cache the preempted cells come back from it (at least one restore).
+  void expect_preempted_answers_as_alone(std::int64_t host_cache_bytes) {
+    constexpr int max_tokens = 100;
+    BatchEngineConfig cfg{256, 2, 128, 64};
+    cfg.kv_unified = true;
+    cfg.host_cache_bytes = host_cache_bytes;
+    auto e = start(cfg);
+    e->tell(admit(1, prompt(20, 100), max_tokens));
+    e->tell(admit(2, prompt(21, 100), max_tokens));  // 2 x 200 cells needed, 256 there
+    rec_.wait_released(1);
+    rec_.wait_released(2);
+    EXPECT_GE(e->counters().preemptions.load(), 1);
+    EXPECT_EQ(e->counters().refused_steps.load(), 0);  // the engine's accounting saw it coming
+    EXPECT_EQ(e->counters().cells_live.load(), 0);
+    if (host_cache_bytes > 0)
+      EXPECT_GE(e->counters().host_cache_restores.load(), 1);
+    else
+      EXPECT_EQ(e->counters().host_cache_restores.load(), 0);
+    e.reset();
+    for (int i = 0; i < 2; ++i) {
+      const auto batched = rec_.get(1 + i);
+      ASSERT_FALSE(batched.error) << batched.error->message;
+      ASSERT_EQ(batched.tokens.size(), static_cast<std::size_t>(max_tokens));
+      EXPECT_EQ(batched.tokens.back().end, EngineEnd::max_tokens);
+      BatchEngineConfig roomy{512, 2, 128, 64};
+      roomy.kv_unified = true;
+      auto alone = start(roomy);
+      alone->tell(admit(10 + i, prompt(20 + i, 100), max_tokens));
+      rec_.wait_ended(10 + i);
+      EXPECT_EQ(alone->counters().preemptions.load(), 0);
+      const auto single = rec_.get(10 + i);
+      std::size_t k = 0;
+      while (k < single.tokens.size() && batched.tokens[k].token == single.tokens[k].token)
+        ++k;
+      if (k < single.tokens.size()) {
+        EXPECT_TRUE(top5_agree(batched, single, k)) << "sequence " << i << " diverged at " << k;
+      }
+    }
   }
 
   static SamplingParams greedy() {
@@ -562,37 +607,13 @@ TEST_F(BatchEngineTest, UnifiedCacheRestoresAnEvictedPromptFromHostMemory) {
 // and each answer is the one it gives alone, as far as greedy decoding of a random model can
 // tell (vLLM's criterion).
 TEST_F(BatchEngineTest, UnifiedCachePreemptsTheYoungestAndRecomputesIt) {
-  constexpr int max_tokens = 100;
-  BatchEngineConfig cfg{256, 2, 128, 64};
-  cfg.kv_unified = true;
-  auto e = start(cfg);
-  e->tell(admit(1, prompt(20, 100), max_tokens));
-  e->tell(admit(2, prompt(21, 100), max_tokens));  // 2 x 200 cells needed, 256 there
-  rec_.wait_released(1);
-  rec_.wait_released(2);
-  EXPECT_GE(e->counters().preemptions.load(), 1);
-  EXPECT_EQ(e->counters().refused_steps.load(), 0);  // the engine's accounting saw it coming
-  EXPECT_EQ(e->counters().cells_live.load(), 0);
-  e.reset();
-  for (int i = 0; i < 2; ++i) {
-    const auto batched = rec_.get(1 + i);
-    ASSERT_FALSE(batched.error) << batched.error->message;
-    ASSERT_EQ(batched.tokens.size(), static_cast<std::size_t>(max_tokens));
-    EXPECT_EQ(batched.tokens.back().end, EngineEnd::max_tokens);
-    BatchEngineConfig roomy{512, 2, 128, 64};
-    roomy.kv_unified = true;
-    auto alone = start(roomy);
-    alone->tell(admit(10 + i, prompt(20 + i, 100), max_tokens));
-    rec_.wait_ended(10 + i);
-    EXPECT_EQ(alone->counters().preemptions.load(), 0);
-    const auto single = rec_.get(10 + i);
-    std::size_t k = 0;
-    while (k < single.tokens.size() && batched.tokens[k].token == single.tokens[k].token)
-      ++k;
-    if (k < single.tokens.size()) {
-      EXPECT_TRUE(top5_agree(batched, single, k)) << "sequence " << i << " diverged at " << k;
-    }
-  }
+  expect_preempted_answers_as_alone(/*host_cache_bytes=*/0);
+}
+
+// With --cache-ram the preempted sequence's cells go to host memory and come back from there
+// when it fits again, instead of being recomputed: the same answers.
+TEST_F(BatchEngineTest, UnifiedCachePreemptsTheYoungestAndRestoresItFromHostMemory) {
+  expect_preempted_answers_as_alone(/*host_cache_bytes=*/64 << 20);
 }
 
 // Two sequences (tickets 2 and 3) on one 300-token prompt, generating `max_tokens` each in a
