@@ -393,16 +393,18 @@ EngineLoop::EngineLoop(const LlamaModel& model, const BatchEngineConfig& config,
     embed_limit_ = embed_prompt_limit(model_, config_, n_ctx_seq_);
   }
   shared_pool_ = config_.kv_unified && mem_ != nullptr && !embedding_only_;
+  // A KV cache whose sequences can be cut at any token (not recurrent, hybrid or a sliding
+  // window): what pad rows and the host cache both need.
   const llama_model* lm = model_.get();
-  if (config_.host_cache_bytes != 0 && mem_ != nullptr && !embedding_only_ &&
-      !llama_model_is_recurrent(lm) && !llama_model_is_hybrid(lm) && llama_model_n_swa(lm) == 0) {
+  const bool cut_anywhere = mem_ != nullptr && !embedding_only_ && !llama_model_is_recurrent(lm) &&
+                            !llama_model_is_hybrid(lm) && llama_model_n_swa(lm) == 0;
+  if (config_.host_cache_bytes != 0 && cut_anywhere) {
     host_cache_ = HostCache(config_.host_cache_bytes < 0
                                 ? std::numeric_limits<std::size_t>::max()
                                 : static_cast<std::size_t>(config_.host_cache_bytes));
   }
-  pad_rows_ = config_.pad_rows != PadRows::off && !config_.kv_unified && mem_ != nullptr &&
-              !embedding_only_ && slots_.size() > 1 && !llama_model_is_recurrent(lm) &&
-              !llama_model_is_hybrid(lm) && llama_model_n_swa(lm) == 0;
+  pad_rows_ =
+      config_.pad_rows != PadRows::off && !config_.kv_unified && slots_.size() > 1 && cut_anywhere;
   n_cells_ = llama_n_ctx(ctx_.get());
   out_.resize(slots_.size());
   out_slot_.resize(slots_.size());

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "engine/task.hpp"
@@ -33,7 +34,8 @@ class HostCache {
    public:
     // n bytes, uninitialised; none (size 0) when the memory cannot be had.
     explicit State(std::size_t n = 0);
-    State(State&& o) noexcept : data_(o.data_), size_(o.size_) { o.data_ = nullptr, o.size_ = 0; }
+    State(State&& o) noexcept
+        : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)) {}
     State& operator=(State&& o) noexcept;
     State(const State&) = delete;
     State& operator=(const State&) = delete;
