@@ -212,6 +212,27 @@ void add_engine_flags(CLI::App& app, EngineFlags& f, const std::string& model_he
                  "limit, 0: off")
       ->check(CLI::Range(std::int64_t{-1}, std::int64_t{1} << 40))
       ->capture_default_str();
+  app.add_option("--spec-type", f.spec_type,
+                 "speculative decoding: none, or ngram-simple (a sequence whose last tokens "
+                 "occurred before in it drafts what followed them there, and keeps the drafted "
+                 "tokens its sampler draws: the same output, several tokens a step where it "
+                 "repeats its context)")
+      ->check(CLI::IsMember({"none", "ngram-simple"}))
+      ->capture_default_str();
+  app.add_option(
+         "--spec-ngram-simple-size-n", o.spec_ngram_n,
+         "ngram-simple: the tokens matched, the end of the sequence looked up earlier in it")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  app.add_option("--spec-ngram-simple-size-m", o.spec_ngram_m,
+                 "ngram-simple: the tokens drafted at most, those that followed the match")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  app.add_option("--spec-draft-policy", f.spec_draft_policy,
+                 "how many of a draft's tokens a step decodes: measured (as the steps' measured "
+                 "costs by rows and the sequence's recent acceptance say) or all")
+      ->check(CLI::IsMember({"measured", "all"}))
+      ->capture_default_str();
   app.add_option("--sim-decode-tps", f.sim.decode_tokens_per_s,
                  "--engine sim: tokens/s per sequence")
       ->capture_default_str();
@@ -313,6 +334,9 @@ Result<engine::EngineOptions> engine_options(const EngineFlags& f, const std::st
   eo.engine.placement = std::move(placement).value();
   eo.engine.kv_unified = f.kv_unified.value_or(!f.parallel_given);
   eo.engine.host_cache_bytes = f.cache_ram_mib < 0 ? -1 : f.cache_ram_mib << 20;
+  eo.engine.spec =
+      f.spec_type == "ngram-simple" ? engine::SpecType::ngram_simple : engine::SpecType::none;
+  eo.engine.spec_measured = f.spec_draft_policy != "all";
   eo.engine.embeddings = eo.engine.embeddings || !f.pooling.empty();
   if (!f.pooling.empty())
     eo.engine.pooling = *engine::parse_pooling(f.pooling);

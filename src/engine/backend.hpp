@@ -64,6 +64,9 @@ struct BackendStats {
   std::int64_t host_cache_hits_total = 0;
   std::int64_t host_cache_bytes = 0;
   std::int64_t host_cache_entries = 0;
+  // --spec-type: tokens drafted, and those the sampler drew (each a step saved).
+  std::int64_t spec_draft_tokens_total = 0;
+  std::int64_t spec_accepted_tokens_total = 0;
   // Histogram of sequences per decode step: count of steps with exactly i sequences, i < 64,
   // steps with more are counted in the last bucket.
   std::vector<std::int64_t> sequences_per_step;

@@ -13,6 +13,7 @@
 #include "engine/decode_turns.hpp"
 #include "engine/host_cache.hpp"
 #include "engine/llama_runtime.hpp"
+#include "engine/ngram_draft.hpp"
 #include "engine/placement_llama.hpp"
 #include "engine/step_pacer.hpp"
 #include "engine/step_rows.hpp"
@@ -48,10 +49,14 @@ struct Slot {
   StopParams stop;  // its limits (sequence_end)
   std::optional<Sampler> sampler;
   SequenceSink sink;
-  bool embed = false;           // an embedding sequence: one decode, then SequenceEmbedded
-  bool normalize = true;        // its vector is L2-normalised
-  bool paced = false;           // its prompt needs more than one chunk: the pacer spreads it
-  std::int32_t chunk = 0;       // tokens of this slot in the current batch
+  bool embed = false;        // an embedding sequence: one decode, then SequenceEmbedded
+  bool normalize = true;     // its vector is L2-normalised
+  bool paced = false;        // its prompt needs more than one chunk: the pacer spreads it
+  std::int32_t chunk = 0;    // tokens of this slot in the current batch
+  std::int32_t n_draft = 0;  // of them, drafted tokens (tokens[n_past + 1...]): spec
+  // Its drafts' recent acceptance, decaying sums: the sampler drew hits of tries drafted tokens.
+  double draft_hits = 1.0;
+  double draft_tries = 2.0;
   std::int32_t batch_row = -1;  // index of its logits in the current batch, -1: none
   std::uint64_t admitted = 0;   // the engine's clock when it was admitted: its age
   std::uint64_t released = 0;   // and when it was last freed: its cache's age
@@ -104,6 +109,8 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   void build_batch();
   void plan_prompt_chunks(std::int32_t generating);
   void plan_pad_rows();
+  std::int32_t plan_drafts(std::int32_t generating);
+  void settle_drafts(std::int32_t id, std::int32_t emitted);
   void drop_pads();
   void after_decode();
   bool embed_step() const;
@@ -113,7 +120,9 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   void take_core_share();
   Error admit_error(const AdmitSequence& a, std::int32_t id) const;
   void sample_step(std::size_t n);
-  bool sample(Slot& s, const float* logits, SamplerScratch& scratch, SampledToken& out);
+  bool sample_rows(std::size_t k, SamplerScratch& scratch);
+  SampleStatus sample(Slot& s, const float* logits, std::int32_t pos, SamplerScratch& scratch,
+                      SampledToken& out);
   void finish(std::int32_t id, bool drop_cache);
   std::int32_t lowest_free_slot() const;
   // kv_unified: the shared pool's accounting (BatchEngineConfig::kv_unified).
@@ -161,6 +170,14 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   std::vector<RowRole> row_roles_;
   std::vector<std::uint8_t> pad_;
   std::int32_t step_rows_ = 0;
+  // Speculative decoding (BatchEngineConfig::spec): whether sequences draft, and this step's
+  // drafted tokens.
+  bool spec_ = false;
+  std::int32_t step_drafts_ = 0;
+  RowCosts draft_costs_{256};              // generation-only steps by rows, drafts included
+  std::vector<DraftOffer> offers_;         // the generating sequences' drafts, n_parallel
+  std::vector<std::int32_t> offer_slot_;   // their slots
+  std::vector<std::int32_t> draft_take_;   // the tokens of each the step decodes
   std::vector<std::int32_t> embed_order_;  // embedding slots waiting, oldest first
   bool ctx_embeddings_ = false;            // the context's llama_set_embeddings state
   bool last_step_embed_ = false;
@@ -171,17 +188,23 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   // thread's), and the helpers that share a costly step's sampling (none with one thread).
   std::vector<SamplerScratch> scratch_;
   std::unique_ptr<util::WorkCrew> crew_;
-  double sample_us_per_seq_ = 0.0;        // moving average, for the share-out decision
-  std::vector<SampledToken> out_;         // this step's tokens, n_parallel, reused
-  std::vector<std::int32_t> out_slot_;    // their slots
-  std::vector<const float*> out_logits_;  // their logits rows
-  std::vector<std::uint8_t> out_ok_;      // 0: the grammar admits no further token
-  StepPacer pacer_;                       // prompt tokens per step while others generate
-  bool paced_first_ = false;              // PromptRoom::paced_first for the next step
-  std::int32_t step_generating_ = 0;      // this step's generation tokens
-  std::int32_t step_prompt_ = 0;          // and prompt tokens
-  std::int64_t step_prompt_pos_ = 0;      // the sum of those prompt tokens' positions
-  std::int32_t step_pads_ = 0;            // and pad tokens
+  double sample_us_per_seq_ = 0.0;  // moving average, for the share-out decision
+  // The step's sampled sequences (k < n), each with rows out_rows_[k] from out_first_[k] of
+  // the step's logits rows and tokens (its next token's, then its drafts'), of which the
+  // first out_emitted_[k] were sampled. All sized once.
+  std::vector<SampledToken> out_;         // by row
+  std::vector<const float*> out_logits_;  // by row
+  std::vector<std::int32_t> out_slot_;    // by sequence: its slot
+  std::vector<std::int32_t> out_first_;
+  std::vector<std::int32_t> out_rows_;
+  std::vector<std::int32_t> out_emitted_;
+  std::vector<std::uint8_t> out_ok_;  // 0: the grammar admits no further token
+  StepPacer pacer_;                   // prompt tokens per step while others generate
+  bool paced_first_ = false;          // PromptRoom::paced_first for the next step
+  std::int32_t step_generating_ = 0;  // this step's generation tokens
+  std::int32_t step_prompt_ = 0;      // and prompt tokens
+  std::int64_t step_prompt_pos_ = 0;  // the sum of those prompt tokens' positions
+  std::int32_t step_pads_ = 0;        // and pad tokens
   // Displaced slots' KV states (off for a model whose memory cannot be cut at any token:
   // recurrent, hybrid, a sliding window; and for a model without a KV cache).
   HostCache host_cache_;
@@ -204,6 +227,10 @@ Result<ContextAndPool> make_context(const LlamaModel& model, BatchEngineConfig& 
   }
   if (config.n_ctx < config.n_parallel * 8) {
     return Error{Errc::invalid_request, "n_ctx is too small for n_parallel sequences", "n_ctx"};
+  }
+  if (config.spec != SpecType::none && (config.spec_ngram_n < 1 || config.spec_ngram_m < 1)) {
+    return Error{Errc::invalid_request, "the n-gram draft's sizes must be at least 1",
+                 "spec_ngram"};
   }
   if (config.prefill_stretch < 0.0 ||
       (config.prefill_stretch > 0.0 && config.prefill_stretch < 1.0)) {
@@ -405,10 +432,28 @@ EngineLoop::EngineLoop(const LlamaModel& model, const BatchEngineConfig& config,
   }
   pad_rows_ =
       config_.pad_rows != PadRows::off && !config_.kv_unified && slots_.size() > 1 && cut_anywhere;
+  spec_ = config_.spec != SpecType::none && cut_anywhere;
+  offers_.resize(slots_.size());
+  offer_slot_.resize(slots_.size());
+  draft_take_.resize(slots_.size());
+  if (config_.spec != SpecType::none) {
+    spdlog::debug("engine: {}",
+                  spec_ ? fmt::format("sequences draft up to {} tokens where their last {} "
+                                      "occurred before, {} (--spec-type ngram-simple)",
+                                      config_.spec_ngram_m, config_.spec_ngram_n,
+                                      config_.spec_measured ? "as many a step as measured costs say"
+                                                            : "all of them every step")
+                        : std::string("no speculative decoding: this model's memory cannot "
+                                      "drop a drafted token again"));
+  }
   n_cells_ = llama_n_ctx(ctx_.get());
-  out_.resize(slots_.size());
+  const std::size_t rows = static_cast<std::size_t>(config_.n_batch + config_.n_parallel);
+  out_.resize(rows);
+  out_logits_.resize(rows);
   out_slot_.resize(slots_.size());
-  out_logits_.resize(slots_.size());
+  out_first_.resize(slots_.size());
+  out_rows_.resize(slots_.size());
+  out_emitted_.resize(slots_.size());
   out_ok_.resize(slots_.size());
   counters_.decode_threads.store(config_.n_threads, std::memory_order_relaxed);
   spdlog::debug("engine: {} (--cpu-share)",
@@ -514,6 +559,8 @@ void EngineLoop::admit(AdmitSequence& a) {
   s.paced = n_prompt - cached > config_.n_seq_chunk;
   s.generated = 0;
   s.stop = std::move(a.stop);
+  s.draft_hits = 1.0;
+  s.draft_tries = 2.0;
   s.sampler.emplace(a.sampling, model_.n_vocab(), a.prompt, n_ctx_seq_, std::move(a.grammar),
                     std::move(a.dry), SamplerPath::automatic, model_.first_bytes(),
                     a.grammar_first_bytes);
@@ -888,6 +935,10 @@ bool EngineLoop::recover_from_full_cache() {
   for (Slot& s : slots_) {
     s.chunk = 0;
     s.batch_row = -1;
+    if (s.n_draft > 0) {  // before a preemption takes the tokens for its prompt
+      s.tokens.resize(static_cast<std::size_t>(s.n_past) + 1);
+      s.n_draft = 0;
+    }
   }
   if (evict_idle_cache())
     return true;
@@ -997,16 +1048,20 @@ void EngineLoop::step() {
   counters_.decode_us.fetch_add(took, std::memory_order_relaxed);
   counters_.decode_steps.fetch_add(1, std::memory_order_relaxed);
   if (!embed) {
-    pacer_.record(step_generating_, step_prompt_, static_cast<double>(took));
+    // A drafted token costs the step what a sequence's next token does: the pacer counts rows.
+    pacer_.record(step_generating_ + step_drafts_, step_prompt_, static_cast<double>(took));
     if (step_prompt_ == 0 && step_rows_ > 0)
       row_costs_.record(step_rows_, static_cast<double>(took));
+    if (spec_ && step_prompt_ == 0)
+      draft_costs_.record(step_generating_ + step_drafts_, static_cast<double>(took));
     counters_.pad_rows.fetch_add(step_pads_, std::memory_order_relaxed);
     if (spdlog::should_log(spdlog::level::trace)) {
       spdlog::trace(
-          "step: {} generating, {} prompt tokens (mean position {}), {} pads, {} us (pacer: "
-          "generation step {:.0f} us, prompt token {:.0f} us)",
-          step_generating_, step_prompt_, step_prompt_ > 0 ? step_prompt_pos_ / step_prompt_ : 0,
-          step_pads_, took, pacer_.generation_step_us(step_generating_), pacer_.prompt_token_us());
+          "step: {} generating, {} drafted, {} prompt tokens (mean position {}), {} pads, {} us "
+          "(pacer: generation step {:.0f} us, prompt token {:.0f} us)",
+          step_generating_, step_drafts_, step_prompt_,
+          step_prompt_ > 0 ? step_prompt_pos_ / step_prompt_ : 0, step_pads_, took,
+          pacer_.generation_step_us(step_generating_), pacer_.prompt_token_us());
     }
     if (step_prompt_ > 0)
       counters_.prefill_steps.fetch_add(1, std::memory_order_relaxed);
@@ -1123,6 +1178,7 @@ void EngineLoop::build_batch() {
   for (const Slot& s : slots_)
     generating += s.state == SlotState::generate ? 1 : 0;
   plan_prompt_chunks(generating);
+  step_drafts_ = plan_drafts(generating);
   plan_pad_rows();
   step_generating_ = generating;
   step_prompt_ = 0;
@@ -1132,8 +1188,14 @@ void EngineLoop::build_batch() {
     Slot& s = slots_[i];
     const auto id = static_cast<llama_seq_id>(i);
     if (s.state == SlotState::generate) {
-      s.batch_row = batch_.add(s.tokens[static_cast<std::size_t>(s.n_past)], s.n_past, id, true);
-      s.chunk = 1;
+      // Its next token, then its drafts: consecutive rows, each with logits.
+      for (std::int32_t k = 0; k <= s.n_draft; ++k) {
+        const std::int32_t pos = s.n_past + k;
+        const std::int32_t row = batch_.add(s.tokens[static_cast<std::size_t>(pos)], pos, id, true);
+        if (k == 0)
+          s.batch_row = row;
+      }
+      s.chunk = 1 + s.n_draft;
     } else if (slot_take_[i] > 0) {
       for (std::int32_t k = 0; k < slot_take_[i]; ++k) {
         const std::int32_t pos = s.n_past + k;
@@ -1186,7 +1248,7 @@ void EngineLoop::plan_prompt_chunks(std::int32_t generating) {
 void EngineLoop::plan_pad_rows() {
   std::fill(pad_.begin(), pad_.end(), std::uint8_t{0});
   step_rows_ = 0;
-  if (!pad_rows_)
+  if (!pad_rows_ || step_drafts_ > 0)
     return;
   for (std::size_t i = 0; i < slots_.size(); ++i) {
     const Slot& s = slots_[i];
@@ -1196,6 +1258,86 @@ void EngineLoop::plan_pad_rows() {
       row_roles_[i] = s.n_past < n_ctx_seq_ ? RowRole::idle : RowRole::blocked;
   }
   step_rows_ = plan_pads(row_roles_, row_costs_, pad_, config_.pad_rows == PadRows::always);
+}
+
+// Speculative decoding: each generating sequence's draft (ngram_draft), written after its next
+// token in its tokens, while the step's token budget has room after its prompts (and, in the
+// shared pool, free cells). With a KV stream per sequence only a sequence generating alone
+// drafts (BatchEngineConfig::spec). Returns the step's drafted tokens.
+std::int32_t EngineLoop::plan_drafts(std::int32_t generating) {
+  for (Slot& s : slots_)
+    s.n_draft = 0;
+  if (!spec_ || generating == 0 || (!config_.kv_unified && generating > 1))
+    return 0;
+  std::int32_t prompt = 0;
+  for (std::int32_t t : slot_take_)
+    prompt += t;
+  std::int64_t room = config_.n_batch - generating - prompt;
+  if (shared_pool_)
+    room = std::min(room, free_cells() - generating - prompt);
+  const NgramDraftParams params{config_.spec_ngram_n, config_.spec_ngram_m};
+  std::size_t n_offers = 0;
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    Slot& s = slots_[i];
+    if (s.state != SlotState::generate)
+      continue;
+    // Never past the context's last cell, nor past the request's last token (the token after
+    // a draft is the sampler's own).
+    std::int64_t most = std::min<std::int64_t>(room, n_ctx_seq_ - 1 - s.n_past);
+    if (s.stop.max_tokens)
+      most = std::min<std::int64_t>(most, *s.stop.max_tokens - s.generated - 1);
+    if (most <= 0)
+      continue;
+    const auto next = static_cast<std::size_t>(s.n_past) + 1;  // tokens[n_past] is decoded next
+    s.tokens.resize(next + static_cast<std::size_t>(most));    // within the reserved n_ctx_seq + 1
+    const std::int32_t n =
+        ngram_draft(std::span<const Token>(s.tokens.data(), next), params,
+                    std::span<Token>(s.tokens.data() + next, static_cast<std::size_t>(most)));
+    s.tokens.resize(next + static_cast<std::size_t>(n));
+    if (n == 0)
+      continue;
+    offers_[n_offers] = {n, s.draft_hits / s.draft_tries};
+    offer_slot_[n_offers++] = static_cast<std::int32_t>(i);
+  }
+  const std::span<std::int32_t> take(draft_take_.data(), n_offers);
+  if (config_.spec_measured) {
+    choose_drafts(std::span<const DraftOffer>(offers_.data(), n_offers), generating, draft_costs_,
+                  take);
+  } else {
+    for (std::size_t k = 0; k < n_offers; ++k)
+      take[k] = static_cast<std::int32_t>(std::min<std::int64_t>(offers_[k].available, room));
+  }
+  std::int32_t drafted = 0;
+  for (std::size_t k = 0; k < n_offers; ++k) {
+    Slot& s = slots_[static_cast<std::size_t>(offer_slot_[k])];
+    const std::int32_t n = std::min<std::int32_t>(take[k], static_cast<std::int32_t>(room));
+    s.tokens.resize(static_cast<std::size_t>(s.n_past) + 1 + static_cast<std::size_t>(n));
+    s.n_draft = n;
+    room -= n;
+    drafted += n;
+  }
+  counters_.spec_drafted.fetch_add(drafted, std::memory_order_relaxed);
+  return drafted;
+}
+
+// After slot `id`'s rows were sampled (`emitted` tokens: its drafts that the sampler drew,
+// then the one it drew instead, or the last): the accepted drafts' cells stay, the rest go,
+// and its tokens end with the last emitted one, decoded next. On the engine thread.
+void EngineLoop::settle_drafts(std::int32_t id, std::int32_t emitted) {
+  Slot& s = slots_[static_cast<std::size_t>(id)];
+  const std::int32_t drafted = s.n_draft;
+  s.n_draft = 0;
+  if (drafted == 0)
+    return;
+  const std::int32_t accepted = std::max(emitted - 1, 0);
+  s.n_past += accepted;
+  counters_.cells_live.fetch_add(accepted, std::memory_order_relaxed);
+  counters_.spec_accepted.fetch_add(accepted, std::memory_order_relaxed);
+  if (accepted < drafted)
+    llama_memory_seq_rm(mem_, id, s.n_past, -1);
+  constexpr double kDecay = 0.8;  // the last few drafts decide
+  s.draft_hits = kDecay * s.draft_hits + accepted;
+  s.draft_tries = kDecay * s.draft_tries + accepted + (accepted < drafted ? 1 : 0);
 }
 
 // Removes the step's pad tokens from their slots' streams: each slot's cache is again its
@@ -1212,12 +1354,14 @@ void EngineLoop::after_decode() {
   // is woken once per step and finds them all queued, instead of once per sequence with an
   // argmax between two wake-ups (a wake-up is a syscall here and, in a VM, an IPI).
   std::size_t n_out = 0;
+  std::int32_t n_rows = 0;
   for (std::size_t i = 0; i < slots_.size(); ++i) {
     Slot& s = slots_[i];
     if (s.state == SlotState::free || s.chunk == 0)
       continue;
-    s.n_past += s.chunk;
-    counters_.cells_live.fetch_add(s.chunk, std::memory_order_relaxed);
+    const std::int32_t decoded = s.chunk - s.n_draft;  // drafts count once sampled
+    s.n_past += decoded;
+    counters_.cells_live.fetch_add(decoded, std::memory_order_relaxed);
     s.chunk = 0;
     if (s.batch_row < 0)
       continue;  // a prompt chunk that is not the last
@@ -1226,7 +1370,11 @@ void EngineLoop::after_decode() {
       std::erase(prefill_order_, static_cast<std::int32_t>(i));
     }
     // Here, on the engine thread: llama_get_logits_ith may reorder the context's outputs.
-    out_logits_[n_out] = llama_get_logits_ith(ctx_.get(), s.batch_row);
+    out_first_[n_out] = n_rows;
+    out_rows_[n_out] = 1 + s.n_draft;
+    for (std::int32_t j = 0; j <= s.n_draft; ++j)
+      out_logits_[static_cast<std::size_t>(n_rows++)] =
+          llama_get_logits_ith(ctx_.get(), s.batch_row + j);
     s.batch_row = -1;
     out_slot_[n_out++] = static_cast<std::int32_t>(i);
   }
@@ -1234,14 +1382,19 @@ void EngineLoop::after_decode() {
   for (std::size_t k = 0; k < n_out; ++k) {
     const std::int32_t id = out_slot_[k];
     Slot& s = slots_[static_cast<std::size_t>(id)];
+    settle_drafts(id, out_emitted_[k]);
+    bool ended = false;
+    for (std::int32_t j = 0; j < out_emitted_[k]; ++j) {
+      const SampledToken& t = out_[static_cast<std::size_t>(out_first_[k] + j)];
+      ended = t.end != EngineEnd::none;
+      s.sink(t);
+    }
     if (out_ok_[k] == 0) {
       s.sink(SequenceFailed{
           Error{Errc::invalid_request, "the grammar admits no further token", "grammar"}});
       finish(id, /*drop_cache=*/false);
       continue;
     }
-    const bool ended = out_[k].end != EngineEnd::none;
-    s.sink(out_[k]);
     if (ended)
       finish(id, /*drop_cache=*/false);
   }
@@ -1258,10 +1411,7 @@ void EngineLoop::sample_step(std::size_t n) {
                      sample_us_per_seq_ * count >= static_cast<double>(config_.share_sampling_us);
   auto one = [this](std::int32_t k, std::int32_t worker) {
     const auto kk = static_cast<std::size_t>(k);
-    Slot& s = slots_[static_cast<std::size_t>(out_slot_[kk])];
-    const bool ok =
-        sample(s, out_logits_[kk], scratch_[static_cast<std::size_t>(worker)], out_[kk]);
-    out_ok_[kk] = ok ? 1 : 0;
+    out_ok_[kk] = sample_rows(kk, scratch_[static_cast<std::size_t>(worker)]) ? 1 : 0;
   };
   const auto t0 = std::chrono::steady_clock::now();
   if (share) {
@@ -1279,22 +1429,55 @@ void EngineLoop::sample_step(std::size_t n) {
   counters_.sample_us.fetch_add(static_cast<std::int64_t>(wall), std::memory_order_relaxed);
 }
 
-// False when the grammar admits no token: the sequence cannot go on. Any sampling thread:
-// touches only `s`, `scratch`, `out` and relaxed counters.
-bool EngineLoop::sample(Slot& s, const float* logits, SamplerScratch& scratch, SampledToken& out) {
+// Samples sequence k's rows in order (out_first_, out_rows_): its next token, then, while
+// the sampler draws the drafted token a row was decoded with, the token after it. The tokens
+// drawn go to out_ and its tokens (the drafts kept, the last drawn token to be decoded next),
+// their count to out_emitted_. False when the grammar admits no token: the sequence cannot go
+// on. Any sampling thread: touches only the slot, `scratch`, its rows and relaxed counters.
+bool EngineLoop::sample_rows(std::size_t k, SamplerScratch& scratch) {
+  Slot& s = slots_[static_cast<std::size_t>(out_slot_[k])];
+  const auto first = static_cast<std::size_t>(out_first_[k]);
+  const std::int32_t rows = out_rows_[k];
+  std::int32_t emitted = 0;
+  bool ok = true;
+  for (std::int32_t j = 0; j < rows; ++j) {
+    SampledToken& out = out_[first + static_cast<std::size_t>(j)];
+    // Row j computed position n_past + j - 1 (n_past counts the row-0 token already): its
+    // token goes at n_past + j, where row j + 1's draft is.
+    if (sample(s, out_logits_[first + static_cast<std::size_t>(j)], s.n_past + j, scratch, out) ==
+        SampleStatus::grammar_failed) {
+      ok = false;
+      break;
+    }
+    ++emitted;
+    if (out.end != EngineEnd::none || j + 1 == rows ||
+        out.token != s.tokens[static_cast<std::size_t>(s.n_past + j)]) {
+      break;
+    }
+  }
+  if (emitted > 0) {
+    s.tokens.resize(static_cast<std::size_t>(s.n_past + emitted - 1));
+    s.tokens.push_back(out_[first + static_cast<std::size_t>(emitted - 1)].token);
+  }
+  out_emitted_[k] = emitted;
+  return ok;
+}
+
+// One token at position `pos`: sampled, counted, and its end (sequence_end) decided.
+SampleStatus EngineLoop::sample(Slot& s, const float* logits, std::int32_t pos,
+                                SamplerScratch& scratch, SampledToken& out) {
   const bool suppress = eog_suppressed(s.stop, s.generated);
   out = SampledToken{};
   const SampleStatus status =
       s.sampler->sample(logits, suppress ? &model_.eog_tokens() : nullptr, scratch, out);
   if (status == SampleStatus::grammar_failed)
-    return false;
+    return status;
   ++s.generated;
-  s.tokens.push_back(out.token);
   counters_.generated_tokens.fetch_add(1, std::memory_order_relaxed);
   // A complete grammar ends the sequence even where EOG is suppressed: it allows nothing else.
   const bool eog = status == SampleStatus::grammar_end || (!suppress && model_.is_eog(out.token));
-  out.end = sequence_end(s.stop, s.generated, eog, s.n_past >= n_ctx_seq_);
-  return true;
+  out.end = sequence_end(s.stop, s.generated, eog, pos >= n_ctx_seq_);
+  return status;
 }
 
 }  // namespace troupe::engine

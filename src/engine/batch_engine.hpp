@@ -101,6 +101,10 @@ struct EngineCounters {
   std::atomic<std::int64_t> host_cache_hits{0};
   std::atomic<std::int64_t> host_cache_bytes{0};
   std::atomic<std::int64_t> host_cache_entries{0};
+  // Speculative decoding (BatchEngineConfig::spec): tokens drafted, and those the sampler drew
+  // (each saved a step).
+  std::atomic<std::int64_t> spec_drafted{0};
+  std::atomic<std::int64_t> spec_accepted{0};
   // Threads the last decode used: fewer than n_threads while the process's other busy engines
   // have their share (BatchEngineConfig::cpu_share split).
   std::atomic<std::int32_t> decode_threads{0};

@@ -666,6 +666,8 @@ BackendStats Coordinator::stats() const {
   s.host_cache_hits_total = rd(c.host_cache_hits);
   s.host_cache_bytes = rd(c.host_cache_bytes);
   s.host_cache_entries = rd(c.host_cache_entries);
+  s.spec_draft_tokens_total = rd(c.spec_drafted);
+  s.spec_accepted_tokens_total = rd(c.spec_accepted);
   for (const auto& h : c.sequences_per_step)
     s.sequences_per_step.push_back(rd(h));
   return s;

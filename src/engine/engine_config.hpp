@@ -17,6 +17,10 @@ enum class CpuShare : std::uint8_t { automatic, split, turns, off };
 // Pad rows (BatchEngineConfig::pad_rows).
 enum class PadRows : std::uint8_t { off, measured, always };
 
+// Speculative decoding (BatchEngineConfig::spec): none, or drafts by n-gram lookup in the
+// sequence's own tokens (engine/ngram_draft.hpp; llama-server's `--spec-type ngram-simple`).
+enum class SpecType : std::uint8_t { none, ngram_simple };
+
 struct BatchEngineConfig {
   // KV cells in all; each sequence gets n_ctx / n_parallel, or with kv_unified up to all of
   // them. (EngineOptions: 0 is the model's trained context, which the Coordinator resolves
@@ -88,6 +92,20 @@ struct BatchEngineConfig {
   // its beginning with one of them than with any slot restores it instead of computing it.
   // 0: off (the bare config, for exact tests); the server's default is 8 GiB.
   std::int64_t host_cache_bytes = 0;
+  // Speculative decoding: a generating sequence whose last spec_ngram_n tokens occurred
+  // before in it decodes, beside its next token, up to spec_ngram_m tokens that followed them
+  // there, and keeps those its sampler draws itself (engine/ngram_draft.hpp): its output is
+  // unchanged, several tokens a step where it repeats its context. Drafts take what the
+  // step's token budget (n_batch) leaves after prompts. With a KV stream per sequence
+  // (kv_unified off) only a sequence generating alone drafts: llama.cpp splits a step whose
+  // sequences have unequal token counts into one pass over the weights per count. Off for
+  // models whose memory cannot drop tokens again (recurrent, hybrid, sliding window).
+  SpecType spec = SpecType::none;
+  std::int32_t spec_ngram_n = 12;
+  std::int32_t spec_ngram_m = 48;
+  // How many of a draft's tokens a step decodes: as the steps' measured costs and the
+  // sequence's recent acceptance say (choose_drafts), or all of them (tests).
+  bool spec_measured = true;
 };
 
 }  // namespace troupe::engine

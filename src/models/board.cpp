@@ -29,6 +29,8 @@ void add_stats(engine::BackendStats& a, const engine::BackendStats& b) {
   a.host_cache_hits_total += b.host_cache_hits_total;
   a.host_cache_bytes += b.host_cache_bytes;
   a.host_cache_entries += b.host_cache_entries;
+  a.spec_draft_tokens_total += b.spec_draft_tokens_total;
+  a.spec_accepted_tokens_total += b.spec_accepted_tokens_total;
   if (a.sequences_per_step.size() < b.sequences_per_step.size())
     a.sequences_per_step.resize(b.sequences_per_step.size());
   for (std::size_t i = 0; i < b.sequences_per_step.size(); ++i)

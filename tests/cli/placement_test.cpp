@@ -124,6 +124,22 @@ TEST(Placement, CacheRamReachesTheEngine) {
   }
 }
 
+TEST(Placement, SpecTypeReachesTheEngine) {
+  for (const auto& [flags, says] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"--spec-type", "ngram-simple"},
+            "sequences draft up to 48 tokens where their last 12 occurred before, as many a step "
+            "as measured costs say \\(--spec-type ngram-simple\\)"},
+           {{"--spec-type", "ngram-simple", "--spec-ngram-simple-size-n", "3",
+             "--spec-ngram-simple-size-m", "8", "--spec-draft-policy", "all"},
+            "sequences draft up to 8 tokens where their last 3 occurred before, all of them every "
+            "step"}}) {
+    ChildProcess p(serve_args(flags), "serve");
+    expect_lines(p, {"engine: " + says});
+    p.terminate();
+    EXPECT_EQ(p.wait(), 0) << output(p);
+  }
+}
+
 TEST(Placement, BadValuesAreClearErrorsBeforeLoading) {
   const std::string model = test::generated_model("tiny");
   struct Case {
@@ -140,6 +156,10 @@ TEST(Placement, BadValuesAreClearErrorsBeforeLoading) {
       {"--split-mode diagonal", "--split-mode: diagonal not in {none,layer,row}"},
       {"--cpu-share maybe", "--cpu-share: maybe not in {auto,split,turns,off}"},
       {"--cache-ram -2", "--cache-ram: Value -2 not in range"},
+      {"--spec-type draft", "--spec-type: draft not in {none,ngram-simple}"},
+      {"--spec-draft-policy some", "--spec-draft-policy: some not in {measured,all}"},
+      {"--spec-type ngram-simple --spec-ngram-simple-size-n 0",
+       "--spec-ngram-simple-size-n: Value 0 not in range"},
   };
   for (const auto& c : cases) {
     auto r = run_troupe("serve --port 0 -m " + model + " " + c.flags);

@@ -244,3 +244,54 @@ for (const [cacheRam, restores] of [['8192', true], ['0', false]]) {
     }
   });
 }
+
+// --spec-type ngram-simple: a streamed answer and a schema-constrained one are the answers
+// without speculation (token for token, or where a step of several rows tips a random model's
+// near tie, each token among the other's top 5: vLLM's criterion), and drafted tokens were
+// drawn (the answers of a random model fall into cycles, which the drafts follow).
+test('speculative decoding by n-gram lookup leaves the answers as they were', async () => {
+  const spec = ['--spec-type', 'ngram-simple', '--spec-ngram-simple-size-n', '2',
+                '--spec-ngram-simple-size-m', '8', '--spec-draft-policy', 'all'];
+  const servers = await Promise.all([
+    startServer({ apiKey: API_KEY, parallel: 2, ctxSize: 1024, extraArgs: spec }),
+    startServer({ apiKey: API_KEY, parallel: 2, ctxSize: 1024 })]);
+  try {
+    const answers = [];
+    for (const s of servers) {
+      const c = new OpenAI({ apiKey: API_KEY, baseURL: `${s.url}/v1`, maxRetries: 0 });
+      const stream = await c.chat.completions.create({
+        model: 'tiny', stream: true, max_tokens: 64, temperature: 0, ignore_eos: true,
+        logprobs: true, top_logprobs: 5,
+        messages: [{ role: 'user', content: 'Say it again: ' + 'a ship, a sail, a mast. '.repeat(6) }] });
+      const tokens = [];
+      for await (const chunk of stream)
+        tokens.push(...(chunk.choices[0]?.logprobs?.content ?? []));
+      const schema = { type: 'object', properties: { items: { type: 'array', minItems: 3,
+        items: { type: 'object', properties: { name: { type: 'string', maxLength: 6 } },
+                 required: ['name'], additionalProperties: false } } },
+        required: ['items'], additionalProperties: false };
+      const structured = await c.chat.completions.create({
+        model: 'tiny', max_tokens: 200, temperature: 0, messages: [{ role: 'user', content: 'List.' }],
+        response_format: { type: 'json_schema', json_schema: { name: 'list', strict: true, schema } } });
+      const metrics = await (await fetch(`${s.url}/metrics`)).text();
+      answers.push({ tokens, json: structured.choices[0].message.content,
+                     accepted: Number(metrics.match(/^troupe_spec_accepted_tokens_total (\S+)$/m)[1]) });
+    }
+    const [withSpec, without] = answers;
+    assert.equal(withSpec.tokens.length, 64);
+    assert.equal(without.tokens.length, 64);
+    const k = withSpec.tokens.findIndex((t, i) => t.token !== without.tokens[i].token);
+    if (k >= 0) {
+      const inTop = (a, b) => a.top_logprobs.some((x) => x.token === b.token);
+      assert.ok(inTop(withSpec.tokens[k], without.tokens[k]) && inTop(without.tokens[k], withSpec.tokens[k]),
+                `diverged at token ${k}`);
+    } else {
+      assert.equal(withSpec.json, without.json);
+    }
+    assert.ok(JSON.parse(withSpec.json).items.length >= 3, withSpec.json);
+    assert.ok(withSpec.accepted > 0, `accepted ${withSpec.accepted}`);
+    assert.equal(without.accepted, 0);
+  } finally {
+    for (const s of servers) assert.equal(await stopServer(s), 0);
+  }
+});

@@ -297,6 +297,138 @@ TEST_F(BatchEngineTest, PadRowsLeaveOutputsAndCachesAsTheyWere) {
   RecordProperty("identical", identical);
 }
 
+// Speculative decoding (BatchEngineConfig::spec): sequences whose prompts repeat a phrase, and
+// whose greedy answers (a random model's) fall into cycles, draft tokens by n-gram lookup. Their
+// answers are the ones without drafts (token-identical, or where a step of several rows tips a
+// near tie, vLLM's top-5 criterion), exactly max_tokens long, and each slot's cells end where
+// its tokens do once it is done: a rejected draft's cells are gone.
+class SpeculativeTest : public BatchEngineTest {
+ protected:
+  std::vector<Token> repeating(int i) const {
+    std::vector<Token> p;
+    for (int r = 0; r < 4; ++r) {
+      const auto phrase = prompt(i, 6);
+      p.insert(p.end(), phrase.begin(), phrase.end());
+    }
+    return p;
+  }
+
+  // Runs `n` sequences of `max_tokens` on `cfg`, tickets from `base`; returns the drafts the
+  // sampler kept.
+  std::int64_t run(BatchEngineConfig cfg, SpecType spec, int n, int max_tokens,
+                   std::uint64_t base) {
+    cfg.spec = spec;
+    cfg.spec_ngram_n = 2;
+    cfg.spec_ngram_m = 6;
+    cfg.spec_measured = false;  // every drafted token: the same steps on every machine
+    auto e = start(cfg);
+    for (int i = 0; i < n; ++i)
+      e->tell(admit(base + static_cast<std::uint64_t>(i), repeating(i), max_tokens));
+    for (int i = 0; i < n; ++i)
+      rec_.wait_released(base + static_cast<std::uint64_t>(i));
+    const auto snap = snapshot(*e);
+    for (std::size_t i = 0; i < snap.slots.size(); ++i)
+      EXPECT_EQ(snap.slots[i].kv_pos_max, snap.slots[i].n_past - 1) << "slot " << i;
+    if (spec == SpecType::none)
+      EXPECT_EQ(e->counters().spec_drafted.load(), 0);
+    return e->counters().spec_accepted.load();
+  }
+
+  void expect_same_answers(int n, int max_tokens, std::uint64_t with, std::uint64_t without) {
+    int identical = 0;
+    for (int i = 0; i < n; ++i) {
+      const auto a = rec_.get(with + static_cast<std::uint64_t>(i));
+      const auto b = rec_.get(without + static_cast<std::uint64_t>(i));
+      ASSERT_EQ(a.tokens.size(), static_cast<std::size_t>(max_tokens)) << "sequence " << i;
+      ASSERT_EQ(b.tokens.size(), static_cast<std::size_t>(max_tokens)) << "sequence " << i;
+      EXPECT_EQ(a.tokens.back().end, EngineEnd::max_tokens);
+      std::size_t k = 0;
+      while (k < a.tokens.size() && a.tokens[k].token == b.tokens[k].token)
+        ++k;
+      if (k == a.tokens.size())
+        ++identical;
+      else
+        EXPECT_TRUE(top5_agree(a, b, k)) << "sequence " << i << " diverged at token " << k;
+    }
+    RecordProperty("identical", identical);
+  }
+};
+
+TEST_F(SpeculativeTest, AloneOnAStreamPerSequence) {
+  const BatchEngineConfig cfg{1024, 2, 256, 64};
+  EXPECT_GT(run(cfg, SpecType::ngram_simple, 1, 64, 100), 0);
+  EXPECT_EQ(run(cfg, SpecType::none, 1, 64, 200), 0);
+  expect_same_answers(1, 64, 100, 200);
+}
+
+TEST_F(SpeculativeTest, ManySequencesInTheUnifiedPool) {
+  BatchEngineConfig cfg{1024, 4, 256, 64};
+  cfg.kv_unified = true;
+  EXPECT_GT(run(cfg, SpecType::ngram_simple, 4, 48, 100), 0);
+  EXPECT_EQ(run(cfg, SpecType::none, 4, 48, 200), 0);
+  expect_same_answers(4, 48, 100, 200);
+}
+
+// With a KV stream per sequence only a sequence generating alone drafts: beside another one a
+// step of unequal token counts would be a second pass over the weights.
+TEST_F(SpeculativeTest, NoDraftsBesideAnotherSequenceOnStreamsPerSequence) {
+  BatchEngineConfig cfg{1024, 3, 256, 64};
+  cfg.spec = SpecType::ngram_simple;
+  cfg.spec_ngram_n = 2;
+  cfg.spec_measured = false;
+  // The first step (a one-token answer's prompt) waits until both sequences are queued, so
+  // that they start together and, with the same max_tokens, end together.
+  std::promise<void> queued;
+  std::shared_future<void> gate = queued.get_future().share();
+  std::atomic<bool> first{true};
+  auto e = start(cfg, [&first, gate](DecodeEdge edge) {
+    if (edge == DecodeEdge::begin && first.exchange(false))
+      gate.wait();
+  });
+  e->tell(admit(1, prompt(0), 1));
+  e->tell(admit(2, repeating(1), 40));
+  e->tell(admit(3, repeating(2), 40));
+  queued.set_value();
+  for (std::uint64_t t : {1, 2, 3})
+    rec_.wait_released(t);
+  EXPECT_EQ(rec_.get(2).tokens.size(), 40u);
+  EXPECT_EQ(rec_.get(3).tokens.size(), 40u);
+  EXPECT_EQ(e->counters().spec_drafted.load(), 0);
+}
+
+// Drafts never reach past the context: the sequence ends with context_full at the token it
+// ends with without them.
+TEST_F(SpeculativeTest, ContextFullEndsWhereItDoesWithoutDrafts) {
+  BatchEngineConfig cfg{512, 2, 128, 64};
+  cfg.spec = SpecType::ngram_simple;
+  cfg.spec_ngram_n = 1;
+  cfg.spec_measured = false;
+  auto e = start(cfg);
+  std::vector<Token> p;
+  while (p.size() + 6 < static_cast<std::size_t>(e->n_ctx_seq()) - 12)
+    for (Token t : prompt(7, 6))
+      p.push_back(t);
+  const auto room = static_cast<std::size_t>(e->n_ctx_seq()) - p.size();
+  e->tell(admit(1, p, 100000));
+  rec_.wait_ended(1);
+  const auto s = rec_.get(1);
+  ASSERT_FALSE(s.tokens.empty());
+  EXPECT_EQ(s.tokens.back().end, EngineEnd::context_full);
+  EXPECT_EQ(s.tokens.size(), room + 1);  // every position decoded, the last token has no room
+  EXPECT_GT(e->counters().spec_accepted.load(), 0);
+}
+
+TEST_F(SpeculativeTest, DraftSizesBelowOneAreRefused) {
+  BatchEngineConfig cfg{512, 2, 128, 64};
+  cfg.spec = SpecType::ngram_simple;
+  cfg.spec_ngram_m = 0;
+  auto listener = system_.spawn<testing::ReleaseListener>(
+      actor::SpawnOptions{}, std::function<void(std::uint64_t)>([](std::uint64_t) {}));
+  auto e = BatchEngine::start(system_, *model_, cfg, listener);
+  ASSERT_FALSE(e);
+  EXPECT_EQ(e.error().code, Errc::invalid_request);
+}
+
 // A long prompt arriving while a sequence generates: paced (stretch 1 with a KV stream per
 // sequence: no room for a pass of its own, one prompt token a step) it is spread over many
 // steps; unpaced it goes in whole. Either way the prompt's answer is the same as far as greedy

@@ -48,6 +48,7 @@ TEST(Metrics, RendersParseableExposition) {
   stats.decode_us_total = 2'500'000;
   stats.sample_us_total = 125'000;
   stats.host_cache_bytes = 3 << 20;
+  stats.spec_accepted_tokens_total = 7;
   const auto families = parse_prometheus(m.render(stats));
   for (const char* name :
        {"troupe_requests_total", "troupe_requests_running", "troupe_requests_queued",
@@ -56,7 +57,8 @@ TEST(Metrics, RendersParseableExposition) {
         "troupe_decode_steps_total", "troupe_decode_seconds_total", "troupe_sampling_seconds_total",
         "troupe_kv_cache_usage_ratio", "troupe_pad_rows_total", "troupe_host_cache_stores_total",
         "troupe_host_cache_restores_total", "troupe_host_cache_hits_total",
-        "troupe_host_cache_bytes", "troupe_host_cache_entries"}) {
+        "troupe_host_cache_bytes", "troupe_host_cache_entries", "troupe_spec_draft_tokens_total",
+        "troupe_spec_accepted_tokens_total"}) {
     EXPECT_EQ(families.count(name), 1u) << name;
   }
   for (const char* name :
@@ -75,6 +77,7 @@ TEST(Metrics, RendersParseableExposition) {
   EXPECT_DOUBLE_EQ(families.at("troupe_sampling_seconds_total").samples.at(0).second, 0.125);
   EXPECT_DOUBLE_EQ(families.at("troupe_host_cache_bytes").samples.at(0).second, 3 << 20);
   EXPECT_EQ(families.at("troupe_host_cache_bytes").type, "gauge");
+  EXPECT_DOUBLE_EQ(families.at("troupe_spec_accepted_tokens_total").samples.at(0).second, 7);
 }
 
 // Prometheus's own linter agrees: names, types, HELP lines, counter suffixes, histograms.

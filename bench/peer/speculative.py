@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""Self-speculative decoding by n-gram lookup (`--spec-type ngram-simple`) side by side: troupe
+and llama-server with the same flags, and each without speculation, same model, client and
+prompts, servers alternated (the order rotates every round).
+
+  usage: bench/peer/speculative.py [--model M] [--rounds 3] [--requests 4] [--tokens 256]
+         [--size-n 12] [--size-m 48] [--streams 1] [--llama-server PATH] [--troupe PATH]
+
+Each round and server: --requests greedy, non-streamed /v1/completions of --tokens tokens
+(ignoring end of generation), --streams of them at a time, each prompt a short passage of
+random words (its own per request, the same on every server). The figure is output tokens
+per second over the wall time of all of a round's requests. With random weights, what
+speculation gains comes from the greedy answer's own cycles (it repeats its recent tokens, as
+a random model does), not from copying the prompt: the acceptance column says how much of
+the answer the drafts supplied on each server.
+"""
+import argparse
+import concurrent.futures
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+WORDS = ("ship keel hull mast sail deck anchor harbor wave tide storm crew captain rope knot "
+         "compass chart island reef current wind bow stern rudder cargo lantern gull pier dock "
+         "train station platform ticket rail engine carriage signal tunnel bridge track").split()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def post(url, body, timeout=600):
+    req = urllib.request.Request(url, data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return json.loads(r.read())
+
+
+def wait_up(url, proc):
+    for _ in range(600):
+        if proc.poll() is not None:
+            sys.exit(f"server exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    sys.exit("server never became ready")
+
+
+def metric(url, name):
+    with urllib.request.urlopen(url + "/metrics", timeout=10) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+    return 0.0
+
+
+def start(side, args, port):
+    common = ["-m", args.model, "--port", str(port), "-t", "2", "-c", str(4096 * args.streams)]
+    spec = ["--spec-type", "ngram-simple", "--spec-ngram-simple-size-n", str(args.size_n),
+            "--spec-ngram-simple-size-m", str(args.size_m)] if side.endswith("spec") else []
+    if side.startswith("llama-server"):
+        cmd = [args.llama_server, *common, "-np", str(args.streams), "--kv-unified", *spec]
+    else:
+        cmd = [args.troupe, "serve", *common, "--parallel", str(args.streams), "--kv-unified",
+               "--alias", "m", *spec]
+    log = open(f"/tmp/speculative-{side.replace(' ', '-')}.log", "w")
+    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+
+
+def prompts(seed, n):
+    rng = random.Random(seed)
+    return [" ".join(rng.choice(WORDS) for _ in range(40)) for _ in range(n)]
+
+
+def run(side, args, seed):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = start(side, args, port)
+    try:
+        wait_up(url, proc)
+        # One warm-up request: the first decode of a fresh process pays for page faults.
+        post(url + "/v1/completions", {"model": "m", "prompt": "warm up", "max_tokens": 8,
+                                       "temperature": 0})
+        troupe = side.startswith("troupe")
+        before = metric(url, "troupe_spec_accepted_tokens_total") if troupe else 0.0
+
+        def one(prompt):
+            r = post(url + "/v1/completions",
+                     {"model": "m", "prompt": prompt, "max_tokens": args.tokens,
+                      "temperature": 0, "ignore_eos": True})
+            timings = r.get("timings", {})
+            return r["usage"]["completion_tokens"], timings.get("draft_n_accepted", 0)
+
+        t0 = time.perf_counter()
+        with concurrent.futures.ThreadPoolExecutor(args.streams) as pool:
+            done = list(pool.map(one, prompts(seed, args.requests)))
+        wall = time.perf_counter() - t0
+        tokens = sum(n for n, _ in done)
+        if troupe:
+            accepted = metric(url, "troupe_spec_accepted_tokens_total") - before
+        else:
+            accepted = sum(a for _, a in done)
+        return tokens / wall, accepted / tokens
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--model", default="/tmp/small-f16.gguf")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--requests", type=int, default=4)
+    p.add_argument("--tokens", type=int, default=256)
+    p.add_argument("--streams", type=int, default=1)
+    p.add_argument("--size-n", type=int, default=12)
+    p.add_argument("--size-m", type=int, default=48)
+    p.add_argument("--troupe", default=os.path.join(ROOT, "build/release/troupe"))
+    p.add_argument("--llama-server",
+                   default=os.environ.get("LLAMA_SERVER",
+                                          os.path.join(ROOT, "third_party/llama-build/bin/llama-server")))
+    args = p.parse_args()
+    sides = ["troupe spec", "llama-server spec", "troupe", "llama-server"]
+    print(f"load before: {open('/proc/loadavg').read().split()[:3]}")
+    results = {s: [] for s in sides}
+    for r in range(args.rounds):
+        order = sides[r % len(sides):] + sides[:r % len(sides)]
+        for side in order:
+            tps, acc = run(side, args, seed=2000 + r)
+            results[side].append((tps, acc))
+            print(f"round {r + 1} {side}: {tps:.1f} tok/s, drafts supplied {acc * 100:.0f} % "
+                  f"of the answer", flush=True)
+    print(f"load after: {open('/proc/loadavg').read().split()[:3]}")
+    print("\n| server | out tok/s (per round) | median | drafts supplied, median |")
+    print("|---|---|---|---|")
+    for side in sides:
+        per = ", ".join(f"{t:.1f}" for t, _ in results[side])
+        med = statistics.median(t for t, _ in results[side])
+        acc = statistics.median(a for _, a in results[side])
+        print(f"| {side} | {per} | {med:.1f} | {acc * 100:.0f} % |")
+    ratio = [a[0] / b[0] for a, b in zip(results["troupe spec"], results["llama-server spec"])]
+    print(f"\ntroupe / llama-server with speculation, per round: "
+          f"{', '.join(f'{x:.2f}' for x in ratio)}; median {statistics.median(ratio):.2f}")
+
+
+if __name__ == "__main__":
+    main()

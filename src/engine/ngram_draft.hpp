@@ -1,0 +1,58 @@
+#pragma once
+// Self-speculative decoding by n-gram lookup (llama-server's `--spec-type ngram-simple`): when
+// the last n tokens of a sequence (its prompt and what it generated, the token just sampled
+// included) occurred before in it, the tokens that followed that earlier occurrence are a
+// draft of what comes next. The engine decodes the draft beside the sequence's next token in
+// the same step and keeps each drafted token the sampler then draws itself, so a sequence that
+// repeats its context (code edited in place, a quoted document, a JSON array of like objects)
+// gains several tokens per step, and its output is the one it gives without drafts: every
+// token is still the sampler's.
+//
+// Drafted tokens are rows of the step, and a row is not free: on a CPU a step's cost grows
+// with its rows (F16 weights smoothly, ggml's repacked quantized kernels by fours), so how
+// many of the drafted tokens a step decodes is chosen from the steps' measured costs and each
+// sequence's recent acceptance (choose_drafts).
+//
+// Pure functions; no allocation; no clock.
+
+#include <cstdint>
+#include <span>
+
+#include "engine/task.hpp"
+
+namespace troupe::engine {
+
+class RowCosts;  // step_rows.hpp
+
+struct NgramDraftParams {
+  std::int32_t size_n = 12;  // tokens matched: the end of the history searched for earlier
+  std::int32_t size_m = 48;  // tokens drafted at most
+};
+
+// Writes into `out` the tokens that followed the latest earlier occurrence of the history's
+// last `size_n` tokens, min(size_m, out.size()) of them, and returns how many; 0 when those
+// tokens never occurred before or a size is below 1. Where that continuation reaches the end
+// of the history it goes on as the repetition it is (a cycle drafts as far as size_m;
+// llama-server's ngram-simple drafts nothing there). `out` must not overlap `history`.
+std::int32_t ngram_draft(std::span<const Token> history, const NgramDraftParams& params,
+                         std::span<Token> out) noexcept;
+
+// A generating sequence's draft as the step sees it: `available` drafted tokens, and the
+// chance that the sampler draws a drafted token given it drew the ones before (its recent
+// acceptance).
+struct DraftOffer {
+  std::int32_t available = 0;
+  double p = 0.5;
+};
+
+// How many of each offer's tokens (`take`, same length) a step of `generating` sequences
+// decodes, so as to maximise the tokens it is expected to give per microsecond: a sequence's
+// k-th drafted token is expected to give p^k tokens and costs a row. Step costs by rows come
+// from `costs` (generation-only steps measured on the engine); a row count not measured yet is
+// interpolated between measured ones, or above the largest taken to cost a tenth of a step
+// more per row, an optimistic guess that trying it corrects. Nothing is drafted before a step
+// of `generating` rows was measured. Returns the rows drafted.
+std::int32_t choose_drafts(std::span<const DraftOffer> offers, std::int32_t generating,
+                           const RowCosts& costs, std::span<std::int32_t> take) noexcept;
+
+}  // namespace troupe::engine
