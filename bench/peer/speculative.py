@@ -4,7 +4,8 @@ and llama-server with the same flags, and each without speculation, same model, 
 prompts, servers alternated (the order rotates every round).
 
   usage: bench/peer/speculative.py [--model M] [--rounds 3] [--requests 4] [--tokens 256]
-         [--size-n 12] [--size-m 48] [--streams 1] [--llama-server PATH] [--troupe PATH]
+         [--size-n 12] [--size-m 48] [--streams 1] [--prediction]
+         [--llama-server PATH] [--troupe PATH]
 
 Each round and server: --requests greedy, non-streamed /v1/completions of --tokens tokens
 (ignoring end of generation), --streams of them at a time, each prompt a short passage of
@@ -13,6 +14,12 @@ per second over the wall time of all of a round's requests. With random weights,
 speculation gains comes from the greedy answer's own cycles (it repeats its recent tokens, as
 a random model does), not from copying the prompt: the acceptance column says how much of
 the answer the drafts supplied on each server.
+
+--prediction: OpenAI's Predicted Outputs instead, no --spec-type on either server. Each request
+is first asked once unmeasured; the measured request then sends that answer, its middle fifth
+replaced by other words (an edit), as `prediction`. llama-server does not read the field (its
+figure is its plain decoding); troupe drafts from it. Sides: troupe, llama-server, and troupe
+without the prediction.
 """
 import argparse
 import concurrent.futures
@@ -70,7 +77,7 @@ def metric(url, name):
 def start(side, args, port):
     common = ["-m", args.model, "--port", str(port), "-t", "2", "-c", str(4096 * args.streams)]
     spec = ["--spec-type", "ngram-simple", "--spec-ngram-simple-size-n", str(args.size_n),
-            "--spec-ngram-simple-size-m", str(args.size_m)] if side.endswith("spec") else []
+            "--spec-ngram-simple-size-m", str(args.size_m)] if side.endswith(" spec") else []
     if side.startswith("llama-server"):
         cmd = [args.llama_server, *common, "-np", str(args.streams), "--kv-unified", *spec]
     else:
@@ -97,10 +104,23 @@ def run(side, args, seed):
         troupe = side.startswith("troupe")
         before = metric(url, "troupe_spec_accepted_tokens_total") if troupe else 0.0
 
+        body = lambda prompt: {"model": "m", "prompt": prompt, "max_tokens": args.tokens,
+                               "temperature": 0, "ignore_eos": True}
+        predictions = {}
+        if args.prediction:  # every side asks first: the measured prompts are cached alike
+            rng = random.Random(seed)
+            for prompt in prompts(seed, args.requests):
+                text = post(url + "/v1/completions", body(prompt))["choices"][0]["text"]
+                a, b = len(text) * 2 // 5, len(text) * 3 // 5
+                edit = " ".join(rng.choice(WORDS) for _ in range(max(1, (b - a) // 6)))
+                predictions[prompt] = text[:a] + edit + text[b:]
+            before = metric(url, "troupe_spec_accepted_tokens_total") if troupe else 0.0
+
         def one(prompt):
-            r = post(url + "/v1/completions",
-                     {"model": "m", "prompt": prompt, "max_tokens": args.tokens,
-                      "temperature": 0, "ignore_eos": True})
+            req = body(prompt)
+            if prompt in predictions and not side.endswith("no prediction"):
+                req["prediction"] = {"type": "content", "content": predictions[prompt]}
+            r = post(url + "/v1/completions", req)
             timings = r.get("timings", {})
             return r["usage"]["completion_tokens"], timings.get("draft_n_accepted", 0)
 
@@ -128,12 +148,15 @@ def main():
     p.add_argument("--streams", type=int, default=1)
     p.add_argument("--size-n", type=int, default=12)
     p.add_argument("--size-m", type=int, default=48)
+    p.add_argument("--prediction", action="store_true")
     p.add_argument("--troupe", default=os.path.join(ROOT, "build/release/troupe"))
     p.add_argument("--llama-server",
                    default=os.environ.get("LLAMA_SERVER",
                                           os.path.join(ROOT, "third_party/llama-build/bin/llama-server")))
     args = p.parse_args()
     sides = ["troupe spec", "llama-server spec", "troupe", "llama-server"]
+    if args.prediction:
+        sides = ["troupe", "llama-server", "troupe no prediction"]
     print(f"load before: {open('/proc/loadavg').read().split()[:3]}")
     results = {s: [] for s in sides}
     for r in range(args.rounds):
@@ -151,8 +174,10 @@ def main():
         med = statistics.median(t for t, _ in results[side])
         acc = statistics.median(a for _, a in results[side])
         print(f"| {side} | {per} | {med:.1f} | {acc * 100:.0f} % |")
-    ratio = [a[0] / b[0] for a, b in zip(results["troupe spec"], results["llama-server spec"])]
-    print(f"\ntroupe / llama-server with speculation, per round: "
+    mine, peer = ("troupe", "llama-server") if args.prediction else ("troupe spec",
+                                                                      "llama-server spec")
+    ratio = [a[0] / b[0] for a, b in zip(results[mine], results[peer])]
+    print(f"\n{mine} / {peer}, per round: "
           f"{', '.join(f'{x:.2f}' for x in ratio)}; median {statistics.median(ratio):.2f}")
 
 

@@ -337,6 +337,23 @@ void read_keep_alive(JsonReader& r, std::optional<std::chrono::milliseconds>& ou
 
 namespace {
 
+Result<std::string> read_content(const json::value* v, const std::string& param);
+
+// OpenAI's Predicted Outputs: {"type": "content", "content": a string or text parts}.
+void read_prediction(JsonReader& r, GenerationParams& p) {
+  const json::value* v = r.find("prediction");
+  if (r.failed() || v == nullptr || v->is_null())
+    return;
+  const auto* obj = v->if_object();
+  const auto* type = obj ? obj->if_contains("type") : nullptr;
+  if (type == nullptr || !type->is_string() || type->get_string() != "content")
+    return r.fail("'prediction' must be {\"type\": \"content\", \"content\": ...}", "prediction");
+  auto content = read_content(obj->if_contains("content"), "prediction");
+  if (!content)
+    return r.fail(content.error().message, "prediction");
+  p.prediction = std::move(content).value();
+}
+
 // Reads the fields shared by chat and text completions.
 void read_generation(JsonReader& r, GenerationParams& p, bool chat) {
   r.string("model", p.model);
@@ -367,6 +384,7 @@ void read_generation(JsonReader& r, GenerationParams& p, bool chat) {
   r.string("user", p.user);
   read_structured_output(r, p);
   read_keep_alive(r, p.keep_alive);
+  read_prediction(r, p);
 }
 
 // Content as a string, or an array of {"type": "text", "text": "..."} parts joined by '\n'.

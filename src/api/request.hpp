@@ -87,6 +87,9 @@ struct GenerationParams {
   // Ollama's keep_alive: seconds (a number) or a duration ("5m", "30s", "1h"); 0 unloads the
   // model once it is idle, a negative value keeps it loaded (stored as -1 ms).
   std::optional<std::chrono::milliseconds> keep_alive;
+  // OpenAI's prediction {"type": "content", "content": text or text parts}: what the answer is
+  // expected to repeat (engine::Task::prediction). Empty: none.
+  std::string prediction;
 };
 
 class JsonReader;

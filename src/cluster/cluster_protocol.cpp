@@ -494,6 +494,7 @@ void encode_task(const engine::Task& t, WireWriter& w) {
   encode_stop(t.stop, w);
   w.str(t.request_id);
   encode_chat_options(t.chat, w);
+  w.str(t.prediction);
 }
 
 bool decode_task(WireReader& r, engine::Task& t) {
@@ -501,7 +502,10 @@ bool decode_task(WireReader& r, engine::Task& t) {
   if (!decode_prompt(r, t.prompt) || !decode_sampling(r, t.sampling) || !decode_stop(r, t.stop))
     return false;
   t.request_id = r.str();
-  return decode_chat_options(r, t.chat);
+  if (!decode_chat_options(r, t.chat))
+    return false;
+  t.prediction = r.str();
+  return r.ok();
 }
 
 void encode_event(const engine::StreamEvent& e, WireWriter& w) {

@@ -43,7 +43,8 @@ namespace troupe::cluster {
 //    unset (the worker's defaults apply); a grammar's generation-prompt prefill and a
 //    conversation's JSON schema; ApplyTemplateRequest.
 // 4: EmbeddingRequest and EmbeddingResult (embeddings and rerank through the gateway).
-inline constexpr std::uint32_t kProtocolVersion = 4;
+// 5: a Task's prediction (OpenAI's Predicted Outputs).
+inline constexpr std::uint32_t kProtocolVersion = 5;
 inline constexpr std::uint32_t type_id(std::uint32_t n) {
   return 0x434c0000u | (n << 8) | kProtocolVersion;  // "CL", message, version
 }

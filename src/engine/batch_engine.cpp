@@ -54,6 +54,10 @@ struct Slot {
   bool paced = false;        // its prompt needs more than one chunk: the pacer spreads it
   std::int32_t chunk = 0;    // tokens of this slot in the current batch
   std::int32_t n_draft = 0;  // of them, drafted tokens (tokens[n_past + 1...]): spec
+  // The request's prediction (AdmitSequence::prediction) and where the answer was last found
+  // in it (prediction_draft).
+  std::vector<Token> prediction;
+  std::size_t prediction_at = 0;
   // Its drafts' recent acceptance, decaying sums: the sampler drew hits of tries drafted tokens.
   double draft_hits = 1.0;
   double draft_tries = 2.0;
@@ -170,8 +174,10 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   std::vector<RowRole> row_roles_;
   std::vector<std::uint8_t> pad_;
   std::int32_t step_rows_ = 0;
-  // Speculative decoding (BatchEngineConfig::spec): whether sequences draft, and this step's
-  // drafted tokens.
+  // Speculative decoding: whether tokens may be drafted at all (the model's memory can drop
+  // them again), whether sequences draft by n-gram lookup (BatchEngineConfig::spec; a request's
+  // prediction is drafted from either way), and this step's drafted tokens.
+  bool draft_ok_ = false;
   bool spec_ = false;
   std::int32_t step_drafts_ = 0;
   RowCosts draft_costs_{256};              // generation-only steps by rows, drafts included
@@ -432,6 +438,7 @@ EngineLoop::EngineLoop(const LlamaModel& model, const BatchEngineConfig& config,
   }
   pad_rows_ =
       config_.pad_rows != PadRows::off && !config_.kv_unified && slots_.size() > 1 && cut_anywhere;
+  draft_ok_ = cut_anywhere;
   spec_ = config_.spec != SpecType::none && cut_anywhere;
   offers_.resize(slots_.size());
   offer_slot_.resize(slots_.size());
@@ -561,6 +568,8 @@ void EngineLoop::admit(AdmitSequence& a) {
   s.stop = std::move(a.stop);
   s.draft_hits = 1.0;
   s.draft_tries = 2.0;
+  s.prediction = std::move(a.prediction);
+  s.prediction_at = 0;
   s.sampler.emplace(a.sampling, model_.n_vocab(), a.prompt, n_ctx_seq_, std::move(a.grammar),
                     std::move(a.dry), SamplerPath::automatic, model_.first_bytes(),
                     a.grammar_first_bytes);
@@ -966,6 +975,7 @@ void EngineLoop::finish(std::int32_t id, bool drop_cache) {
   s.released = ++clock_;
   s.sampler.reset();
   s.sink = nullptr;
+  s.prediction = {};
   s.chunk = 0;
   s.batch_row = -1;
   std::erase(prefill_order_, id);
@@ -1260,14 +1270,15 @@ void EngineLoop::plan_pad_rows() {
   step_rows_ = plan_pads(row_roles_, row_costs_, pad_, config_.pad_rows == PadRows::always);
 }
 
-// Speculative decoding: each generating sequence's draft (ngram_draft), written after its next
-// token in its tokens, while the step's token budget has room after its prompts (and, in the
-// shared pool, free cells). With a KV stream per sequence only a sequence generating alone
-// drafts (BatchEngineConfig::spec). Returns the step's drafted tokens.
+// Speculative decoding: each generating sequence's draft (from its request's prediction, else
+// by n-gram lookup with --spec-type), written after its next token in its tokens, while the
+// step's token budget has room after its prompts (and, in the shared pool, free cells). With a
+// KV stream per sequence only a sequence generating alone drafts (BatchEngineConfig::spec).
+// Returns the step's drafted tokens.
 std::int32_t EngineLoop::plan_drafts(std::int32_t generating) {
   for (Slot& s : slots_)
     s.n_draft = 0;
-  if (!spec_ || generating == 0 || (!config_.kv_unified && generating > 1))
+  if (!draft_ok_ || generating == 0 || (!config_.kv_unified && generating > 1))
     return 0;
   std::int32_t prompt = 0;
   for (std::int32_t t : slot_take_)
@@ -1279,7 +1290,7 @@ std::int32_t EngineLoop::plan_drafts(std::int32_t generating) {
   std::size_t n_offers = 0;
   for (std::size_t i = 0; i < slots_.size(); ++i) {
     Slot& s = slots_[i];
-    if (s.state != SlotState::generate)
+    if (s.state != SlotState::generate || (!spec_ && s.prediction.empty()))
       continue;
     // Never past the context's last cell, nor past the request's last token (the token after
     // a draft is the sampler's own).
@@ -1290,9 +1301,15 @@ std::int32_t EngineLoop::plan_drafts(std::int32_t generating) {
       continue;
     const auto next = static_cast<std::size_t>(s.n_past) + 1;  // tokens[n_past] is decoded next
     s.tokens.resize(next + static_cast<std::size_t>(most));    // within the reserved n_ctx_seq + 1
-    const std::int32_t n =
-        ngram_draft(std::span<const Token>(s.tokens.data(), next), params,
-                    std::span<Token>(s.tokens.data() + next, static_cast<std::size_t>(most)));
+    const std::span<const Token> history(s.tokens.data(), next);
+    const std::span<Token> out(s.tokens.data() + next, static_cast<std::size_t>(most));
+    std::int32_t n = 0;
+    if (!s.prediction.empty()) {
+      n = prediction_draft(s.prediction, history.last(static_cast<std::size_t>(s.generated)),
+                           config_.spec_ngram_m, s.prediction_at, out);
+    }
+    if (n == 0 && spec_)
+      n = ngram_draft(history, params, out);
     s.tokens.resize(next + static_cast<std::size_t>(n));
     if (n == 0)
       continue;

@@ -291,6 +291,15 @@ std::optional<Error> Coordinator::precheck(Task& task) const {
       static_cast<std::int64_t>(prompt_bytes(task.prompt) / model_->max_piece_bytes());
   if (min_tokens >= n_ctx_seq_)
     return too_long(min_tokens, *engine_, true);
+  const auto prediction_tokens =
+      static_cast<std::int64_t>(task.prediction.size() / model_->max_piece_bytes());
+  if (prediction_tokens >= n_ctx_seq_) {
+    return Error{Errc::invalid_request,
+                 fmt::format("the prediction is at least {} tokens: longer than any answer in a "
+                             "context of {}",
+                             prediction_tokens, n_ctx_seq_),
+                 "prediction"};
+  }
   return std::nullopt;
 }
 
@@ -371,9 +380,18 @@ asio::awaitable<TokenStream> Coordinator::generate(Task task) {
       co_return failed_stream(d.error());
     dry = std::move(d.value());
   }
+  std::vector<Token> prediction;
+  if (!task.prediction.empty()) {
+    auto p = co_await run_on(tokenizer_.get_executor(),
+                             [&] { return model_->tokenize(task.prediction, false, false); });
+    if (!p)
+      co_return failed_stream(p.error());
+    prediction = std::move(p.value());
+  }
   auto [writer, stream] = make_stream();
   SubmitSequence s =
       make_submission(task, std::move(prompt.value()), std::move(writer), std::move(parser));
+  s.admit.prediction = std::move(prediction);
   s.admit.grammar = std::move(grammar);
   s.admit.grammar_first_bytes = first_bytes;
   s.admit.dry = std::move(dry);

@@ -47,6 +47,9 @@ struct AdmitSequence {
   // sampled and no prefix is reused. `normalize`: L2-normalise the vector.
   bool embed = false;
   bool normalize = true;
+  // Task::prediction's tokens (no BOS, special tokens as text): drafted from where the answer
+  // is found in them. Empty: none.
+  std::vector<Token> prediction;
 };
 
 // Stop a sequence now (a stop string matched or the request was cancelled). With

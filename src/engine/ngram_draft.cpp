@@ -32,6 +32,38 @@ std::int32_t ngram_draft(std::span<const Token> history, const NgramDraftParams&
   return 0;
 }
 
+std::int32_t prediction_draft(std::span<const Token> prediction, std::span<const Token> answer,
+                              std::int32_t size_m, std::size_t& cursor,
+                              std::span<Token> out) noexcept {
+  constexpr std::size_t kLongest = 8;
+  if (prediction.empty() || answer.empty() || size_m < 1)
+    return 0;
+  const std::size_t shortest = std::min<std::size_t>(answer.size(), 2);
+  for (std::size_t k = std::min(answer.size(), kLongest); k >= shortest; --k) {
+    const std::span<const Token> tail = answer.last(k);
+    const auto find = [&](std::size_t from, std::size_t to) {  // first start in [from, to)
+      for (std::size_t s = from; s < to && s + k <= prediction.size(); ++s) {
+        if (std::equal(tail.begin(), tail.end(),
+                       prediction.begin() + static_cast<std::ptrdiff_t>(s)))
+          return s;
+      }
+      return prediction.size();
+    };
+    const std::size_t lo = std::min(cursor >= k ? cursor - k : 0, prediction.size());
+    std::size_t at = find(lo, prediction.size());
+    if (at == prediction.size())
+      at = find(0, lo);
+    if (at == prediction.size())
+      continue;
+    cursor = at + k;
+    const std::size_t n =
+        std::min({static_cast<std::size_t>(size_m), out.size(), prediction.size() - cursor});
+    std::copy_n(prediction.begin() + static_cast<std::ptrdiff_t>(cursor), n, out.begin());
+    return static_cast<std::int32_t>(n);
+  }
+  return 0;
+}
+
 namespace {
 
 // The cost of a generation-only step of `rows` rows: measured, interpolated between the

@@ -37,6 +37,18 @@ struct NgramDraftParams {
 std::int32_t ngram_draft(std::span<const Token> history, const NgramDraftParams& params,
                          std::span<Token> out) noexcept;
 
+// OpenAI's Predicted Outputs: the tokens after where the answer so far is found in
+// `prediction` (text the answer is expected to repeat). The answer's last k tokens are looked
+// up (k from 8, or the answer's length, down to 2, or 1 for a one-token answer): the first
+// occurrence from `cursor` - k on (where the last match ended), else the first before it; then
+// `cursor` is where the match ends and up to min(size_m, out.size()) tokens from there go to
+// `out`. Returns how many; 0 when the answer's end is nowhere in the prediction (an edit the
+// prediction does not have: a later step finds it again once the answer rejoins it) or the
+// prediction ends there.
+std::int32_t prediction_draft(std::span<const Token> prediction, std::span<const Token> answer,
+                              std::int32_t size_m, std::size_t& cursor,
+                              std::span<Token> out) noexcept;
+
 // A generating sequence's draft as the step sees it: `available` drafted tokens, and the
 // chance that the sampler draws a drafted token given it drew the ones before (its recent
 // acceptance).

@@ -125,6 +125,10 @@ struct Task {
   // --idle-unload. Only a backend that loads and unloads models (models::ModelSet) acts on
   // it; a server with one fixed model keeps it loaded whatever this says.
   std::optional<std::chrono::milliseconds> keep_alive;
+  // OpenAI's prediction.content: text the answer is expected to repeat (a file being edited).
+  // Speed only: the engine drafts from it (engine/ngram_draft.hpp) and keeps the drafted tokens
+  // the sampler draws itself, so the answer is the one without it. Empty: none.
+  std::string prediction;
 };
 
 // What a request's unset sampling and stop fields mean on the engine that serves it (flags of

@@ -80,6 +80,7 @@ Result<void> fill_common(const api::GenerationParams& p, const engine::ModelInfo
   job.model = model.id;
   job.task.model = model.id;
   job.task.keep_alive = p.keep_alive;
+  job.task.prediction = p.prediction;
   job.stream = p.stream;
   job.include_usage = p.include_usage;
   job.choices = p.n;

@@ -362,6 +362,27 @@ TEST(StructuredOutput, RefusesBadShapesWithTheirParam) {
   }
 }
 
+// OpenAI's Predicted Outputs: the text the answer is expected to repeat, drafted from.
+TEST(ChatRequest, PredictionIsReadAsText) {
+  const std::string user = R"("messages":[{"role":"user","content":"hi"}])";
+  auto plain =
+      parse_chat_request("{" + user + R"(,"prediction":{"type":"content","content":"x = 1"}})");
+  ASSERT_TRUE(plain.ok()) << plain.error().message;
+  EXPECT_EQ(plain->params.prediction, "x = 1");
+  auto parts = parse_chat_request(
+      "{" + user +
+      R"(,"prediction":{"type":"content","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]}})");
+  ASSERT_TRUE(parts.ok()) << parts.error().message;
+  EXPECT_EQ(parts->params.prediction, "a\nb");
+  EXPECT_TRUE(parse_chat_request("{" + user + R"(,"prediction":null})")->params.prediction.empty());
+  for (const char* bad : {R"("prediction":{"type":"text","content":"x"})", R"("prediction":"x")",
+                          R"("prediction":{"type":"content","content":7})"}) {
+    auto r = parse_chat_request("{" + user + "," + bad + "}");
+    ASSERT_FALSE(r.ok()) << bad;
+    expect_invalid(r.error(), "prediction");
+  }
+}
+
 TEST(FieldAudit, FieldsThatWouldChangeTheAnswerAreRefusedUnlessNeutral) {
   const std::string user = R"("messages":[{"role":"user","content":"hi"}])";
   const char* refused[][2] = {

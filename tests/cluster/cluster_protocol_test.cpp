@@ -53,6 +53,7 @@ engine::Task sample_task() {
   t.stop.ignore_eos = true;
   t.stop.min_tokens = 2;
   t.request_id = "req-1";
+  t.prediction = "def f(x):\n    return x";
   return t;
 }
 
@@ -99,6 +100,7 @@ TEST(ClusterProtocol, GenerateRequestRoundTrips) {
   EXPECT_TRUE(back.task.stop.ignore_eos);
   EXPECT_EQ(back.task.stop.min_tokens, 2);
   EXPECT_EQ(back.task.request_id, "req-1");
+  EXPECT_EQ(back.task.prediction, g.task.prediction);
 }
 
 TEST(ClusterProtocol, UnsetSamplingFieldsStayUnsetForTheWorkersDefaults) {

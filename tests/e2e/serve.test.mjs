@@ -295,3 +295,28 @@ test('speculative decoding by n-gram lookup leaves the answers as they were', as
     for (const s of servers) assert.equal(await stopServer(s), 0);
   }
 });
+
+// OpenAI's Predicted Outputs: the openai client's `prediction` (here the answer itself, as an
+// editor sends the file it asks to change) is drafted from without --spec-type, and the answer
+// is the one without it.
+test('a prediction speeds the answer up and leaves it as it was', async () => {
+  const server = await startServer({ apiKey: API_KEY, parallel: 1, ctxSize: 1024,
+                                     extraArgs: ['--spec-draft-policy', 'all'] });
+  try {
+    const c = new OpenAI({ apiKey: API_KEY, baseURL: `${server.url}/v1`, maxRetries: 0 });
+    const accepted = async () => Number((await (await fetch(`${server.url}/metrics`)).text())
+      .match(/^troupe_spec_accepted_tokens_total (\S+)$/m)[1]);
+    const ask = (prediction) => c.chat.completions.create({
+      model: 'tiny', max_tokens: 40, temperature: 0, ignore_eos: true,
+      messages: [{ role: 'user', content: 'Rewrite: the ship sails at dawn.' }],
+      ...(prediction === undefined ? {} : { prediction: { type: 'content', content: prediction } }) });
+    const plain = (await ask()).choices[0].message.content;
+    assert.equal(await accepted(), 0);
+    const predicted = (await ask(plain)).choices[0].message.content;
+    assert.equal(predicted, plain);
+    assert.ok(await accepted() >= 10, `accepted ${await accepted()}`);
+    await assert.rejects(ask(7), (e) => e instanceof OpenAI.BadRequestError && e.param === 'prediction');
+  } finally {
+    assert.equal(await stopServer(server), 0);
+  }
+});

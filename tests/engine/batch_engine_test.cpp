@@ -418,6 +418,43 @@ TEST_F(SpeculativeTest, ContextFullEndsWhereItDoesWithoutDrafts) {
   EXPECT_GT(e->counters().spec_accepted.load(), 0);
 }
 
+// OpenAI's Predicted Outputs (AdmitSequence::prediction), without --spec-type: a prediction
+// that is the answer supplies nearly all of it; one with an edit in the middle (another span
+// of tokens) still its start and end. The answers are the ones without a prediction.
+TEST_F(SpeculativeTest, APredictionIsDraftedFrom) {
+  BatchEngineConfig cfg{1024, 2, 256, 64};
+  cfg.spec_measured = false;
+  constexpr int n = 48;
+  auto e = start(cfg);
+  e->tell(admit(1, prompt(3, 20), n));
+  rec_.wait_released(1);
+  const std::vector<Token> answer = ids(rec_.get(1));
+  ASSERT_EQ(answer.size(), static_cast<std::size_t>(n));
+  auto with = [&](std::uint64_t ticket, std::vector<Token> prediction) {
+    const auto before = e->counters().spec_accepted.load();
+    AdmitSequence a = admit(ticket, prompt(3, 20), n);
+    a.prediction = std::move(prediction);
+    e->tell(std::move(a));
+    rec_.wait_released(ticket);
+    return e->counters().spec_accepted.load() - before;
+  };
+  // The answer's first token is sampled from the prompt, the second drafted on: all but the
+  // first and the last (the token after the last draft is the sampler's own) can be.
+  const auto whole = with(2, answer);
+  EXPECT_GE(whole, n / 2);
+  std::vector<Token> edited = answer;
+  for (int i = 20; i < 28; ++i)
+    edited[static_cast<std::size_t>(i)] = 1400 + i;
+  const auto around_an_edit = with(3, edited);
+  EXPECT_GE(around_an_edit, 16);
+  EXPECT_EQ(with(4, {1401, 1402, 1403}), 0);  // a prediction that has nothing of the answer
+  std::printf("prediction: %lld of %d tokens drafted and kept, %lld around an edit\n",
+              static_cast<long long>(whole), n, static_cast<long long>(around_an_edit));
+  expect_same_answers(1, n, 2, 1);
+  expect_same_answers(1, n, 3, 1);
+  expect_same_answers(1, n, 4, 1);
+}
+
 TEST_F(SpeculativeTest, DraftSizesBelowOneAreRefused) {
   BatchEngineConfig cfg{512, 2, 128, 64};
   cfg.spec = SpecType::ngram_simple;

@@ -42,6 +42,53 @@ TEST(NgramDraft, ACycleDraftsAsFarAsM) {
   EXPECT_EQ(draft(c, 2, 8), (std::vector<Token>{3, 1, 2, 3, 1, 2, 3, 1}));
 }
 
+// The draft from `prediction` after `answer`, at most `m` tokens; `cursor` carries over.
+std::vector<Token> predicted(const std::vector<Token>& prediction, const std::vector<Token>& answer,
+                             std::size_t& cursor, std::int32_t m = 4) {
+  std::vector<Token> out(64, -1);
+  const std::int32_t k = prediction_draft(prediction, answer, m, cursor, out);
+  out.resize(static_cast<std::size_t>(k));
+  return out;
+}
+
+TEST(PredictionDraft, FollowsTheAnswerThroughThePrediction) {
+  const std::vector<Token> p = {10, 11, 12, 13, 14, 15, 16, 17};
+  std::size_t cursor = 0;
+  EXPECT_EQ(predicted(p, {10}, cursor), (std::vector<Token>{11, 12, 13, 14}));
+  EXPECT_EQ(cursor, 1u);
+  // Three drafts kept and the fourth token drawn as predicted: on from after it.
+  EXPECT_EQ(predicted(p, {10, 11, 12, 13, 14}, cursor), (std::vector<Token>{15, 16, 17}));
+  EXPECT_EQ(cursor, 5u);
+  EXPECT_EQ(predicted(p, {10, 11, 12, 13, 14, 15, 16, 17}, cursor), (std::vector<Token>{}));
+}
+
+TEST(PredictionDraft, AnEditIsSkippedUntilTheAnswerRejoinsThePrediction) {
+  const std::vector<Token> p = {10, 11, 12, 13, 14, 15, 16, 17, 18};
+  std::size_t cursor = 3;
+  // The answer put 90 91 where the prediction has 13: nowhere in it.
+  EXPECT_EQ(predicted(p, {10, 11, 12, 90, 91}, cursor), (std::vector<Token>{}));
+  // Then 14 15: found again after the edit.
+  EXPECT_EQ(predicted(p, {10, 11, 12, 90, 91, 14, 15}, cursor), (std::vector<Token>{16, 17, 18}));
+  EXPECT_EQ(cursor, 6u);
+}
+
+TEST(PredictionDraft, TheOccurrenceFromTheLastMatchOnWins) {
+  // "1 2" twice: after the first match the answer's "1 2" is the later one.
+  const std::vector<Token> p = {1, 2, 30, 31, 1, 2, 40, 41};
+  std::size_t cursor = 4;
+  EXPECT_EQ(predicted(p, {7, 1, 2}, cursor, 2), (std::vector<Token>{40, 41}));
+  // From the start, the first one.
+  cursor = 0;
+  EXPECT_EQ(predicted(p, {7, 1, 2}, cursor, 2), (std::vector<Token>{30, 31}));
+}
+
+TEST(PredictionDraft, NothingWithoutAPredictionOrAnAnswer) {
+  std::size_t cursor = 0;
+  EXPECT_EQ(predicted({}, {1}, cursor), (std::vector<Token>{}));
+  EXPECT_EQ(predicted({1, 2}, {}, cursor), (std::vector<Token>{}));
+  EXPECT_EQ(predicted({1, 2}, {1}, cursor, 0), (std::vector<Token>{}));
+}
+
 // Step costs by rows, in microseconds: costs[r] for r = 1, 2, ...
 RowCosts costs(std::initializer_list<double> us) {
   RowCosts c(256);
