@@ -37,6 +37,14 @@ void l2_normalize(std::vector<float>& v) {
 }
 }  // namespace
 
+// A sequence's draft acceptance before any of its drafts was decoded (Slot::draft_hits /
+// draft_tries): a half for a lookup in its own tokens, three quarters for its request's
+// prediction; each step a draft was offered but not taken moves it a twentieth of the way back.
+constexpr double kDraftHits = 1.0;
+constexpr double kPredictionHits = 1.5;
+constexpr double kDraftTries = 2.0;
+constexpr double kDrift = 0.05;
+
 struct Slot {
   SlotState state = SlotState::free;
   std::uint64_t ticket = 0;
@@ -566,9 +574,11 @@ void EngineLoop::admit(AdmitSequence& a) {
   s.paced = n_prompt - cached > config_.n_seq_chunk;
   s.generated = 0;
   s.stop = std::move(a.stop);
-  s.draft_hits = 1.0;
-  s.draft_tries = 2.0;
   s.prediction = std::move(a.prediction);
+  // A prediction is the client's word that the answer repeats it: a likelier draft than a
+  // lookup in the sequence's own tokens.
+  s.draft_hits = s.prediction.empty() ? kDraftHits : kPredictionHits;
+  s.draft_tries = kDraftTries;
   s.prediction_at = 0;
   s.sampler.emplace(a.sampling, model_.n_vocab(), a.prompt, n_ctx_seq_, std::move(a.grammar),
                     std::move(a.dry), SamplerPath::automatic, model_.first_bytes(),
@@ -1062,7 +1072,7 @@ void EngineLoop::step() {
     pacer_.record(step_generating_ + step_drafts_, step_prompt_, static_cast<double>(took));
     if (step_prompt_ == 0 && step_rows_ > 0)
       row_costs_.record(step_rows_, static_cast<double>(took));
-    if (spec_ && step_prompt_ == 0)
+    if (draft_ok_ && step_prompt_ == 0)
       draft_costs_.record(step_generating_ + step_drafts_, static_cast<double>(took));
     counters_.pad_rows.fetch_add(step_pads_, std::memory_order_relaxed);
     if (spdlog::should_log(spdlog::level::trace)) {
@@ -1328,6 +1338,13 @@ std::int32_t EngineLoop::plan_drafts(std::int32_t generating) {
   for (std::size_t k = 0; k < n_offers; ++k) {
     Slot& s = slots_[static_cast<std::size_t>(offer_slot_[k])];
     const std::int32_t n = std::min<std::int32_t>(take[k], static_cast<std::int32_t>(room));
+    if (n == 0) {
+      // Not drafted: its estimate drifts back to the prior, so that a sequence whose drafts
+      // were once rejected tries again later (its text may repeat by then).
+      s.draft_hits +=
+          kDrift * ((s.prediction.empty() ? kDraftHits : kPredictionHits) - s.draft_hits);
+      s.draft_tries += kDrift * (kDraftTries - s.draft_tries);
+    }
     s.tokens.resize(static_cast<std::size_t>(s.n_past) + 1 + static_cast<std::size_t>(n));
     s.n_draft = n;
     room -= n;

@@ -38,7 +38,9 @@ std::int32_t prediction_draft(std::span<const Token> prediction, std::span<const
   constexpr std::size_t kLongest = 8;
   if (prediction.empty() || answer.empty() || size_m < 1)
     return 0;
-  const std::size_t shortest = std::min<std::size_t>(answer.size(), 2);
+  constexpr std::size_t shortest = 2;
+  if (answer.size() < shortest)
+    return 0;
   for (std::size_t k = std::min(answer.size(), kLongest); k >= shortest; --k) {
     const std::span<const Token> tail = answer.last(k);
     const auto find = [&](std::size_t from, std::size_t to) {  // first start in [from, to)

@@ -39,7 +39,8 @@ std::int32_t ngram_draft(std::span<const Token> history, const NgramDraftParams&
 
 // OpenAI's Predicted Outputs: the tokens after where the answer so far is found in
 // `prediction` (text the answer is expected to repeat). The answer's last k tokens are looked
-// up (k from 8, or the answer's length, down to 2, or 1 for a one-token answer): the first
+// up (k from 8, or the answer's length, down to 2; a one-token answer drafts nothing, since a
+// text tokenized alone may begin otherwise than the answer does): the first
 // occurrence from `cursor` - k on (where the last match ended), else the first before it; then
 // `cursor` is where the match ends and up to min(size_m, out.size()) tokens from there go to
 // `out`. Returns how many; 0 when the answer's end is nowhere in the prediction (an edit the

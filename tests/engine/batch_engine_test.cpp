@@ -455,6 +455,21 @@ TEST_F(SpeculativeTest, APredictionIsDraftedFrom) {
   expect_same_answers(1, n, 4, 1);
 }
 
+// With the measured policy (the server's default) and no --spec-type, the engine still learns
+// its step costs and drafts from a prediction: once one step of its rows was measured, the
+// rows above it are guessed cheap and tried.
+TEST_F(SpeculativeTest, TheMeasuredPolicyDraftsAPrediction) {
+  auto e = start({1024, 2, 256, 64});
+  e->tell(admit(1, prompt(3, 20), 24));
+  rec_.wait_released(1);
+  EXPECT_EQ(e->counters().spec_drafted.load(), 0);
+  AdmitSequence a = admit(2, prompt(3, 20), 24);
+  a.prediction = ids(rec_.get(1));
+  e->tell(std::move(a));
+  rec_.wait_released(2);
+  EXPECT_GT(e->counters().spec_drafted.load(), 0);
+}
+
 TEST_F(SpeculativeTest, DraftSizesBelowOneAreRefused) {
   BatchEngineConfig cfg{512, 2, 128, 64};
   cfg.spec = SpecType::ngram_simple;

@@ -54,8 +54,9 @@ std::vector<Token> predicted(const std::vector<Token>& prediction, const std::ve
 TEST(PredictionDraft, FollowsTheAnswerThroughThePrediction) {
   const std::vector<Token> p = {10, 11, 12, 13, 14, 15, 16, 17};
   std::size_t cursor = 0;
-  EXPECT_EQ(predicted(p, {10}, cursor), (std::vector<Token>{11, 12, 13, 14}));
-  EXPECT_EQ(cursor, 1u);
+  EXPECT_EQ(predicted(p, {10}, cursor), (std::vector<Token>{}));  // one token: too little to go by
+  EXPECT_EQ(predicted(p, {10, 11}, cursor), (std::vector<Token>{12, 13, 14, 15}));
+  EXPECT_EQ(cursor, 2u);
   // Three drafts kept and the fourth token drawn as predicted: on from after it.
   EXPECT_EQ(predicted(p, {10, 11, 12, 13, 14}, cursor), (std::vector<Token>{15, 16, 17}));
   EXPECT_EQ(cursor, 5u);
