@@ -133,8 +133,10 @@ struct DecodeProbe {
 // path with llama-server's default filters, and that path constrained by a grammar (letters
 // and spaces: the model's other tokens are rejected now and then, so both the single-token
 // check and the top-k search run), and llama.cpp's chain with llama-server's other
-// samplers (penalties, DRY, top_n_sigma, typical_p, XTC, dynamic temperature).
-enum class Path { greedy, logprobs, full_vocab, filtered, grammar, chain };
+// samplers (penalties, DRY, top_n_sigma, typical_p, XTC, dynamic temperature); and greedy with
+// speculative decoding (n-gram drafts, several tokens kept in a step: sampled in turn, sent,
+// the rejected drafts' cells removed).
+enum class Path { greedy, logprobs, full_vocab, filtered, grammar, chain, speculative };
 
 SamplingParams sampling_for(Path path) {
   SamplingParams sp;
@@ -183,6 +185,8 @@ std::string path_name(Path p) {
       return "grammar";
     case Path::chain:
       return "chain";
+    case Path::speculative:
+      return "speculative";
   }
   return "unknown";
 }
@@ -216,6 +220,12 @@ TEST_P(EngineAllocations, NoneBetweenDecodesInSteadyState) {
   DecodeProbe probe;
   BatchEngineConfig cfg{512, 2, 128, 64};
   cfg.n_threads = 1;
+  if (GetParam() == Path::speculative) {
+    cfg.spec = SpecType::ngram_simple;
+    cfg.spec_ngram_n = 2;
+    cfg.spec_ngram_m = 6;
+    cfg.spec_measured = false;
+  }
   auto listener = system.spawn<testing::ReleaseListener>(
       actor::SpawnOptions{}, std::function<void(std::uint64_t)>([](std::uint64_t) {}));
   auto engine =
@@ -245,9 +255,15 @@ TEST_P(EngineAllocations, NoneBetweenDecodesInSteadyState) {
   (*engine)->tell(std::move(a));
   ASSERT_EQ(done.get_future().get(), max_tokens);  // after the last step's sample and tell
 
-  // One prefill step, then one step per further token; each interval from the end of one
-  // decode to the start of the next covers sampling, the tell and the next batch.
-  ASSERT_EQ(probe.n_end, static_cast<std::size_t>(max_tokens));
+  // One prefill step, then one step per further token (fewer where drafts were kept); each
+  // interval from the end of one decode to the start of the next covers sampling, the tells
+  // and the next batch.
+  if (GetParam() == Path::speculative) {
+    ASSERT_LT(probe.n_end, static_cast<std::size_t>(max_tokens));
+    EXPECT_GT((*engine)->counters().spec_accepted.load(), 0);
+  } else {
+    ASSERT_EQ(probe.n_end, static_cast<std::size_t>(max_tokens));
+  }
   ASSERT_EQ(probe.n_begin, probe.n_end);
   std::size_t learning_steps = 0;
   for (std::size_t k = 0; k + 1 < probe.n_end; ++k) {
@@ -274,7 +290,8 @@ TEST_P(EngineAllocations, NoneBetweenDecodesInSteadyState) {
 
 INSTANTIATE_TEST_SUITE_P(SamplingPaths, EngineAllocations,
                          ::testing::Values(Path::greedy, Path::logprobs, Path::full_vocab,
-                                           Path::filtered, Path::grammar, Path::chain),
+                                           Path::filtered, Path::grammar, Path::chain,
+                                           Path::speculative),
                          [](const auto& info) { return path_name(info.param); });
 
 }  // namespace
