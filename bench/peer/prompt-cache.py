@@ -15,47 +15,12 @@ non-streamed /v1/completions of 8 greedy tokens; the figure is the wall time of 
 turns (the first two compute their whole prompt on every server), their median per round.
 """
 import argparse
-import json
-import os
 import random
-import socket
 import statistics
 import subprocess
-import sys
 import time
-import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-WORDS = ("ship keel hull mast sail deck anchor harbor wave tide storm crew captain rope knot "
-         "compass chart island reef current wind bow stern rudder cargo lantern gull pier dock "
-         "train station platform ticket rail engine carriage signal tunnel bridge track").split()
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def post(url, body, timeout=600):
-    req = urllib.request.Request(url, data=json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=timeout) as r:
-        return json.loads(r.read())
-
-
-def wait_up(url, proc):
-    for _ in range(600):
-        if proc.poll() is not None:
-            sys.exit(f"server exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url + "/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    sys.exit("server never became ready")
+from peer_server import LLAMA_SERVER, TROUPE, WORDS, post, serving
 
 
 def start(side, args, port):
@@ -77,11 +42,7 @@ def conversation_turns(seed, words, turns):
 
 
 def run(side, args, seed):
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = start(side, args, port)
-    try:
-        wait_up(url, proc)
+    with serving(lambda port: start(side, args, port)) as url:
         firsts, questions = conversation_turns(seed, args.words, args.turns)
         prompts = list(firsts)
         times, first_times, tokens = [], [], 0
@@ -97,9 +58,6 @@ def run(side, args, seed):
             tokens = r["usage"]["prompt_tokens"]
             (first_times if turn < 2 else times).append(dt)
         return statistics.median(first_times), statistics.median(times), tokens
-    finally:
-        proc.terminate()
-        proc.wait()
 
 
 def main():
@@ -108,10 +66,8 @@ def main():
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--words", type=int, default=600)
     p.add_argument("--turns", type=int, default=4)
-    p.add_argument("--troupe", default=os.path.join(ROOT, "build/release/troupe"))
-    p.add_argument("--llama-server",
-                   default=os.environ.get("LLAMA_SERVER",
-                                          os.path.join(ROOT, "third_party/llama-build/bin/llama-server")))
+    p.add_argument("--troupe", default=TROUPE)
+    p.add_argument("--llama-server", default=LLAMA_SERVER)
     args = p.parse_args()
     sides = ["troupe", "troupe --cache-ram 0", "llama-server"]
     print(f"load before: {open('/proc/loadavg').read().split()[:3]}")

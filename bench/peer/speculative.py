@@ -23,55 +23,12 @@ without the prediction.
 """
 import argparse
 import concurrent.futures
-import json
-import os
 import random
-import socket
 import statistics
 import subprocess
-import sys
 import time
-import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-WORDS = ("ship keel hull mast sail deck anchor harbor wave tide storm crew captain rope knot "
-         "compass chart island reef current wind bow stern rudder cargo lantern gull pier dock "
-         "train station platform ticket rail engine carriage signal tunnel bridge track").split()
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def post(url, body, timeout=600):
-    req = urllib.request.Request(url, data=json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=timeout) as r:
-        return json.loads(r.read())
-
-
-def wait_up(url, proc):
-    for _ in range(600):
-        if proc.poll() is not None:
-            sys.exit(f"server exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url + "/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    sys.exit("server never became ready")
-
-
-def metric(url, name):
-    with urllib.request.urlopen(url + "/metrics", timeout=10) as r:
-        for line in r.read().decode().splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[1])
-    return 0.0
+from peer_server import LLAMA_SERVER, TROUPE, WORDS, metric, post, serving
 
 
 def start(side, args, port):
@@ -93,11 +50,7 @@ def prompts(seed, n):
 
 
 def run(side, args, seed):
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = start(side, args, port)
-    try:
-        wait_up(url, proc)
+    with serving(lambda port: start(side, args, port)) as url:
         # One warm-up request: the first decode of a fresh process pays for page faults.
         post(url + "/v1/completions", {"model": "m", "prompt": "warm up", "max_tokens": 8,
                                        "temperature": 0})
@@ -134,9 +87,6 @@ def run(side, args, seed):
         else:
             accepted = sum(a for _, a in done)
         return tokens / wall, accepted / tokens
-    finally:
-        proc.terminate()
-        proc.wait()
 
 
 def main():
@@ -149,10 +99,8 @@ def main():
     p.add_argument("--size-n", type=int, default=12)
     p.add_argument("--size-m", type=int, default=48)
     p.add_argument("--prediction", action="store_true")
-    p.add_argument("--troupe", default=os.path.join(ROOT, "build/release/troupe"))
-    p.add_argument("--llama-server",
-                   default=os.environ.get("LLAMA_SERVER",
-                                          os.path.join(ROOT, "third_party/llama-build/bin/llama-server")))
+    p.add_argument("--troupe", default=TROUPE)
+    p.add_argument("--llama-server", default=LLAMA_SERVER)
     args = p.parse_args()
     sides = ["troupe spec", "llama-server spec", "troupe", "llama-server"]
     if args.prediction:

@@ -7,6 +7,7 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <string>
 #include <thread>
 
 #include "actor/actor_system.hpp"
@@ -75,6 +76,7 @@ class Recorder {
 };
 
 bool top5_agree(const Recorder::Seq& a, const Recorder::Seq& b, std::size_t at);
+bool identical_or_top5(const Recorder::Seq& a, const Recorder::Seq& b, const std::string& what);
 
 class BatchEngineTest : public ::testing::Test {
  protected:
@@ -213,6 +215,19 @@ bool top5_agree(const Recorder::Seq& a, const Recorder::Seq& b, std::size_t at) 
   return in_top(a.tokens[at], b.tokens[at].token) && in_top(b.tokens[at], a.tokens[at].token);
 }
 
+// Two greedy runs of the same sequence: true when token-identical, else (checked) vLLM's
+// criterion where they first differ.
+bool identical_or_top5(const Recorder::Seq& a, const Recorder::Seq& b, const std::string& what) {
+  std::size_t k = 0;
+  while (k < a.tokens.size() && k < b.tokens.size() && a.tokens[k].token == b.tokens[k].token)
+    ++k;
+  if (k == a.tokens.size() && k == b.tokens.size())
+    return true;
+  EXPECT_TRUE(k < a.tokens.size() && k < b.tokens.size() && top5_agree(a, b, k))
+      << what << " diverged at token " << k;
+  return false;
+}
+
 TEST_F(BatchEngineTest, EightPromptsBatchedEqualEachAlone) {
   constexpr int n = 8;
   constexpr int max_tokens = 24;
@@ -231,14 +246,7 @@ TEST_F(BatchEngineTest, EightPromptsBatchedEqualEachAlone) {
     const auto b = rec_.get(100 + i);
     ASSERT_EQ(a.tokens.size(), static_cast<std::size_t>(max_tokens));
     ASSERT_EQ(b.tokens.size(), static_cast<std::size_t>(max_tokens));
-    std::size_t k = 0;
-    while (k < a.tokens.size() && a.tokens[k].token == b.tokens[k].token)
-      ++k;
-    if (k == a.tokens.size()) {
-      ++identical;
-    } else {
-      EXPECT_TRUE(top5_agree(a, b, k)) << "prompt " << i << " diverged at token " << k;
-    }
+    identical += identical_or_top5(a, b, "prompt " + std::to_string(i)) ? 1 : 0;
   }
   std::printf("batched vs alone: %d of %d sequences token-identical, the rest top-5 agree\n",
               identical, n);
@@ -286,13 +294,7 @@ TEST_F(BatchEngineTest, PadRowsLeaveOutputsAndCachesAsTheyWere) {
     const auto b = rec_.get(200 + static_cast<std::uint64_t>(i));
     ASSERT_EQ(a.tokens.size(), static_cast<std::size_t>(max_tokens[i]));
     ASSERT_EQ(b.tokens.size(), static_cast<std::size_t>(max_tokens[i]));
-    std::size_t k = 0;
-    while (k < a.tokens.size() && a.tokens[k].token == b.tokens[k].token)
-      ++k;
-    if (k == a.tokens.size())
-      ++identical;
-    else
-      EXPECT_TRUE(top5_agree(a, b, k)) << "sequence " << i << " diverged at token " << k;
+    identical += identical_or_top5(a, b, "sequence " + std::to_string(i)) ? 1 : 0;
   }
   RecordProperty("identical", identical);
 }
@@ -342,13 +344,7 @@ class SpeculativeTest : public BatchEngineTest {
       ASSERT_EQ(a.tokens.size(), static_cast<std::size_t>(max_tokens)) << "sequence " << i;
       ASSERT_EQ(b.tokens.size(), static_cast<std::size_t>(max_tokens)) << "sequence " << i;
       EXPECT_EQ(a.tokens.back().end, EngineEnd::max_tokens);
-      std::size_t k = 0;
-      while (k < a.tokens.size() && a.tokens[k].token == b.tokens[k].token)
-        ++k;
-      if (k == a.tokens.size())
-        ++identical;
-      else
-        EXPECT_TRUE(top5_agree(a, b, k)) << "sequence " << i << " diverged at token " << k;
+      identical += identical_or_top5(a, b, "sequence " + std::to_string(i)) ? 1 : 0;
     }
     RecordProperty("identical", identical);
   }
