@@ -56,9 +56,11 @@ void append_usage(std::string& out, const Usage& u) {
   fmt::format_to(std::back_inserter(out),
                  "{{\"prompt_tokens\":{},\"completion_tokens\":{},\"total_tokens\":{},"
                  "\"prompt_tokens_details\":{{\"cached_tokens\":{}}},"
-                 "\"completion_tokens_details\":{{\"reasoning_tokens\":{}}}}}",
+                 "\"completion_tokens_details\":{{\"reasoning_tokens\":{},"
+                 "\"accepted_prediction_tokens\":{},\"rejected_prediction_tokens\":{}}}}}",
                  u.prompt_tokens, u.completion_tokens, u.prompt_tokens + u.completion_tokens,
-                 u.cached_tokens, u.reasoning_tokens);
+                 u.cached_tokens, u.reasoning_tokens, u.accepted_prediction_tokens,
+                 u.rejected_prediction_tokens);
 }
 
 void append_bytes(std::string& out, std::string_view s) {

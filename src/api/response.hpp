@@ -34,6 +34,9 @@ struct Usage {
   std::int32_t completion_tokens = 0;
   std::int32_t cached_tokens = 0;
   std::int32_t reasoning_tokens = 0;  // completion_tokens_details.reasoning_tokens
+  // completion_tokens_details.accepted_prediction_tokens / rejected_prediction_tokens
+  std::int32_t accepted_prediction_tokens = 0;
+  std::int32_t rejected_prediction_tokens = 0;
 };
 
 // One generated token's log-probability, with the top alternatives when asked for. `token`

@@ -438,6 +438,8 @@ void encode_usage(const engine::Usage& u, WireWriter& w) {
   w.u32(static_cast<std::uint32_t>(u.completion_tokens));
   w.u32(static_cast<std::uint32_t>(u.cached_tokens));
   w.u32(static_cast<std::uint32_t>(u.reasoning_tokens));
+  w.u32(static_cast<std::uint32_t>(u.accepted_prediction_tokens));
+  w.u32(static_cast<std::uint32_t>(u.rejected_prediction_tokens));
 }
 
 void decode_usage(WireReader& r, engine::Usage& u) {
@@ -445,6 +447,8 @@ void decode_usage(WireReader& r, engine::Usage& u) {
   u.completion_tokens = static_cast<std::int32_t>(r.u32());
   u.cached_tokens = static_cast<std::int32_t>(r.u32());
   u.reasoning_tokens = static_cast<std::int32_t>(r.u32());
+  u.accepted_prediction_tokens = static_cast<std::int32_t>(r.u32());
+  u.rejected_prediction_tokens = static_cast<std::int32_t>(r.u32());
 }
 
 }  // namespace

@@ -43,7 +43,8 @@ namespace troupe::cluster {
 //    unset (the worker's defaults apply); a grammar's generation-prompt prefill and a
 //    conversation's JSON schema; ApplyTemplateRequest.
 // 4: EmbeddingRequest and EmbeddingResult (embeddings and rerank through the gateway).
-// 5: a Task's prediction (OpenAI's Predicted Outputs).
+// 5: a Task's prediction (OpenAI's Predicted Outputs) and the usage's accepted and rejected
+//    prediction tokens.
 inline constexpr std::uint32_t kProtocolVersion = 5;
 inline constexpr std::uint32_t type_id(std::uint32_t n) {
   return 0x434c0000u | (n << 8) | kProtocolVersion;  // "CL", message, version

@@ -66,6 +66,7 @@ struct Slot {
   // in it (prediction_draft).
   std::vector<Token> prediction;
   std::size_t prediction_at = 0;
+  bool drafted_prediction = false;  // this step's drafts came from the prediction
   // Its drafts' recent acceptance, decaying sums: the sampler drew hits of tries drafted tokens.
   double draft_hits = 1.0;
   double draft_tries = 2.0;
@@ -122,7 +123,7 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   void plan_prompt_chunks(std::int32_t generating);
   void plan_pad_rows();
   std::int32_t plan_drafts(std::int32_t generating);
-  void settle_drafts(std::int32_t id, std::int32_t emitted);
+  void settle_drafts(std::int32_t id, std::int32_t emitted, std::size_t first);
   void drop_pads();
   void after_decode();
   bool embed_step() const;
@@ -1318,6 +1319,7 @@ std::int32_t EngineLoop::plan_drafts(std::int32_t generating) {
       n = prediction_draft(s.prediction, history.last(static_cast<std::size_t>(s.generated)),
                            config_.spec_ngram_m, s.prediction_at, out);
     }
+    s.drafted_prediction = n > 0;
     if (n == 0 && spec_)
       n = ngram_draft(history, params, out);
     s.tokens.resize(next + static_cast<std::size_t>(n));
@@ -1354,10 +1356,11 @@ std::int32_t EngineLoop::plan_drafts(std::int32_t generating) {
   return drafted;
 }
 
-// After slot `id`'s rows were sampled (`emitted` tokens: its drafts that the sampler drew,
-// then the one it drew instead, or the last): the accepted drafts' cells stay, the rest go,
-// and its tokens end with the last emitted one, decoded next. On the engine thread.
-void EngineLoop::settle_drafts(std::int32_t id, std::int32_t emitted) {
+// After slot `id`'s rows were sampled (`emitted` tokens from `first` in out_: its drafts that
+// the sampler drew, then the one it drew instead, or the last): the accepted drafts' cells
+// stay, the rest go, and drafts from a prediction are counted on the step's first token. On
+// the engine thread.
+void EngineLoop::settle_drafts(std::int32_t id, std::int32_t emitted, std::size_t first) {
   Slot& s = slots_[static_cast<std::size_t>(id)];
   const std::int32_t drafted = s.n_draft;
   s.n_draft = 0;
@@ -1369,6 +1372,10 @@ void EngineLoop::settle_drafts(std::int32_t id, std::int32_t emitted) {
   counters_.spec_accepted.fetch_add(accepted, std::memory_order_relaxed);
   if (accepted < drafted)
     llama_memory_seq_rm(mem_, id, s.n_past, -1);
+  if (s.drafted_prediction && emitted > 0) {
+    out_[first].prediction_kept = static_cast<std::uint16_t>(accepted);
+    out_[first].prediction_rejected = static_cast<std::uint16_t>(drafted - accepted);
+  }
   constexpr double kDecay = 0.8;  // the last few drafts decide
   s.draft_hits = kDecay * s.draft_hits + accepted;
   s.draft_tries = kDecay * s.draft_tries + accepted + (accepted < drafted ? 1 : 0);
@@ -1416,7 +1423,7 @@ void EngineLoop::after_decode() {
   for (std::size_t k = 0; k < n_out; ++k) {
     const std::int32_t id = out_slot_[k];
     Slot& s = slots_[static_cast<std::size_t>(id)];
-    settle_drafts(id, out_emitted_[k]);
+    settle_drafts(id, out_emitted_[k], static_cast<std::size_t>(out_first_[k]));
     bool ended = false;
     for (std::int32_t j = 0; j < out_emitted_[k]; ++j) {
       const SampledToken& t = out_[static_cast<std::size_t>(out_first_[k] + j)];

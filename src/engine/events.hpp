@@ -49,6 +49,10 @@ struct Usage {
   // Of completion_tokens, those the output parser read as reasoning (thinking families): the
   // tokens of each step whose parsed text was reasoning, a step with both split by bytes.
   std::int32_t reasoning_tokens = 0;
+  // Of the tokens drafted from the request's prediction (OpenAI's Predicted Outputs), those
+  // the answer kept and those it did not (the rejected ones cost rows, not answer tokens).
+  std::int32_t accepted_prediction_tokens = 0;
+  std::int32_t rejected_prediction_tokens = 0;
 };
 
 struct Finished {

@@ -94,6 +94,8 @@ Delta SequenceActor::make_delta(const SampledToken& t) const {
 
 void SequenceActor::on_token(const SampledToken& t) {
   ++generated_;
+  prediction_kept_ += t.prediction_kept;
+  prediction_rejected_ += t.prediction_rejected;
   Delta d = make_delta(t);
   const auto limit = limit_reason(t);
   const bool eog = limit == FinishReason::stop;
@@ -167,8 +169,12 @@ void SequenceActor::finish(FinishReason reason, bool engine_ended) {
       !config_.parser->message().tool_calls.empty()) {
     f.reason = FinishReason::tool_calls;
   }
-  f.usage = {config_.prompt_tokens, generated_, cached_tokens_,
-             std::min(reasoning_tokens_, generated_)};
+  f.usage = {config_.prompt_tokens,
+             generated_,
+             cached_tokens_,
+             std::min(reasoning_tokens_, generated_),
+             std::min(prediction_kept_, generated_),
+             prediction_rejected_};
   if (matched_)
     f.stop_string = *matched_;
   writer_.push(std::move(f));

@@ -99,6 +99,8 @@ class SequenceActor final : public actor::Actor<SequenceMessage> {
   std::int32_t generated_ = 0;
   std::int32_t cached_tokens_ = 0;
   std::int32_t reasoning_tokens_ = 0;
+  std::int32_t prediction_kept_ = 0;
+  std::int32_t prediction_rejected_ = 0;
   std::int32_t unparsed_tokens_ = 0;  // sampled since the parser last produced text
   bool done_ = false;
 };

@@ -89,6 +89,11 @@ struct SampledToken {
   float logprob = 0.0f;
   TopLogprobs top;
   EngineEnd end = EngineEnd::none;
+  // On the first token of a step whose drafted tokens came from the request's prediction: how
+  // many of them the sampler drew (kept) and how many not (usage's accepted / rejected
+  // prediction tokens).
+  std::uint16_t prediction_kept = 0;
+  std::uint16_t prediction_rejected = 0;
 };
 
 // An embedding sequence's pooled vector: the sequence is over (the engine freed it).

@@ -188,7 +188,8 @@ void add_tool_calls(const engine::Delta& d, std::vector<chatfmt::ToolCall>& call
 }
 
 api::Usage to_api_usage(const engine::Usage& u) {
-  return {u.prompt_tokens, u.completion_tokens, u.cached_tokens, u.reasoning_tokens};
+  return {u.prompt_tokens,    u.completion_tokens,          u.cached_tokens,
+          u.reasoning_tokens, u.accepted_prediction_tokens, u.rejected_prediction_tokens};
 }
 
 // Appends one SSE event as one HTTP chunk: "<hex>\r\ndata: <payload>\n\n\r\n".
@@ -839,6 +840,8 @@ void Choices::take(const Event& ev, std::string& out, std::size_t& tokens) {
     }
     usage_.completion_tokens += f->usage.completion_tokens;
     usage_.reasoning_tokens += f->usage.reasoning_tokens;
+    usage_.accepted_prediction_tokens += f->usage.accepted_prediction_tokens;
+    usage_.rejected_prediction_tokens += f->usage.rejected_prediction_tokens;
     if (job_.stream)
       append_event(out, ch.chunks.finish_chunk(ch.result.finish_reason));
   } else if (const auto* e = std::get_if<engine::Failed>(&ev.second)) {

@@ -27,11 +27,13 @@ TEST(Response, ChatCompletionHasOpenAiShape) {
   EXPECT_EQ(v.at("usage").at("prompt_tokens_details").at("cached_tokens"), 1);
   EXPECT_EQ(v.at("usage").at("completion_tokens_details").at("reasoning_tokens"), 0);
   r.usage.reasoning_tokens = 2;
-  EXPECT_EQ(json::parse(chat_completion_json(head, r))
-                .at("usage")
-                .at("completion_tokens_details")
-                .at("reasoning_tokens"),
-            2);
+  r.usage.accepted_prediction_tokens = 1;
+  r.usage.rejected_prediction_tokens = 3;
+  const auto details =
+      json::parse(chat_completion_json(head, r)).at("usage").at("completion_tokens_details");
+  EXPECT_EQ(details.at("reasoning_tokens"), 2);
+  EXPECT_EQ(details.at("accepted_prediction_tokens"), 1);
+  EXPECT_EQ(details.at("rejected_prediction_tokens"), 3);
 }
 
 TEST(Response, ChatCompletionWithToolCallsAndReasoning) {

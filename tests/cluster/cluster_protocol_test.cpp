@@ -161,11 +161,13 @@ TEST(ClusterProtocol, EveryEventRoundTrips) {
   ASSERT_EQ(delta.top.size(), 2u);
   EXPECT_EQ(delta.top[0][1].token, 8);
 
-  engine::Finished f{engine::FinishReason::length, {10, 20, 3, 7}, "END"};
+  engine::Finished f{engine::FinishReason::length, {10, 20, 3, 7, 12, 4}, "END"};
   auto fin = std::get<engine::Finished>(round_trip(StreamUpdate{3, f}).event);
   EXPECT_EQ(fin.reason, engine::FinishReason::length);
   EXPECT_EQ(fin.usage.completion_tokens, 20);
   EXPECT_EQ(fin.usage.reasoning_tokens, 7);
+  EXPECT_EQ(fin.usage.accepted_prediction_tokens, 12);
+  EXPECT_EQ(fin.usage.rejected_prediction_tokens, 4);
   EXPECT_EQ(fin.stop_string, "END");
 
   auto failed = round_trip(StreamUpdate{4, engine::Failed{Error{Errc::overloaded, "full", "x"}}});

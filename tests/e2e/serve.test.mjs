@@ -312,9 +312,12 @@ test('a prediction speeds the answer up and leaves it as it was', async () => {
       ...(prediction === undefined ? {} : { prediction: { type: 'content', content: prediction } }) });
     const plain = (await ask()).choices[0].message.content;
     assert.equal(await accepted(), 0);
-    const predicted = (await ask(plain)).choices[0].message.content;
-    assert.equal(predicted, plain);
-    assert.ok(await accepted() >= 10, `accepted ${await accepted()}`);
+    const predicted = await ask(plain);
+    assert.equal(predicted.choices[0].message.content, plain);
+    const kept = await accepted();
+    assert.ok(kept >= 10, `accepted ${kept}`);
+    assert.equal(predicted.usage.completion_tokens_details.accepted_prediction_tokens, kept);
+    assert.equal(typeof predicted.usage.completion_tokens_details.rejected_prediction_tokens, 'number');
     await assert.rejects(ask(7), (e) => e instanceof OpenAI.BadRequestError && e.param === 'prediction');
   } finally {
     assert.equal(await stopServer(server), 0);

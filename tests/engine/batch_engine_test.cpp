@@ -421,6 +421,7 @@ TEST_F(SpeculativeTest, APredictionIsDraftedFrom) {
   BatchEngineConfig cfg{1024, 2, 256, 64};
   cfg.spec_measured = false;
   constexpr int n = 48;
+  std::int64_t rejected = 0;  // the last call's rejected prediction tokens
   auto e = start(cfg);
   e->tell(admit(1, prompt(3, 20), n));
   rec_.wait_released(1);
@@ -432,7 +433,16 @@ TEST_F(SpeculativeTest, APredictionIsDraftedFrom) {
     a.prediction = std::move(prediction);
     e->tell(std::move(a));
     rec_.wait_released(ticket);
-    return e->counters().spec_accepted.load() - before;
+    const auto kept = e->counters().spec_accepted.load() - before;
+    // What the tokens carry for usage: the same kept drafts, and those rejected.
+    std::int64_t carried = 0;
+    rejected = 0;
+    for (const auto& t : rec_.get(ticket).tokens) {
+      carried += t.prediction_kept;
+      rejected += t.prediction_rejected;
+    }
+    EXPECT_EQ(carried, kept);
+    return kept;
   };
   // The answer's first token is sampled from the prompt, the second drafted on: all but the
   // first and the last (the token after the last draft is the sampler's own) can be.
@@ -443,6 +453,7 @@ TEST_F(SpeculativeTest, APredictionIsDraftedFrom) {
     edited[static_cast<std::size_t>(i)] = 1400 + i;
   const auto around_an_edit = with(3, edited);
   EXPECT_GE(around_an_edit, 16);
+  EXPECT_GT(rejected, 0);                     // the edited tokens, drafted and not drawn
   EXPECT_EQ(with(4, {1401, 1402, 1403}), 0);  // a prediction that has nothing of the answer
   std::printf("prediction: %lld of %d tokens drafted and kept, %lld around an edit\n",
               static_cast<long long>(whole), n, static_cast<long long>(around_an_edit));
