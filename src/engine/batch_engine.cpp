@@ -68,8 +68,8 @@ struct Slot {
   std::size_t prediction_at = 0;
   bool drafted_prediction = false;  // this step's drafts came from the prediction
   // Its drafts' recent acceptance, decaying sums: the sampler drew hits of tries drafted tokens.
-  double draft_hits = 1.0;
-  double draft_tries = 2.0;
+  double draft_hits = kDraftHits;
+  double draft_tries = kDraftTries;
   std::int32_t batch_row = -1;  // index of its logits in the current batch, -1: none
   std::uint64_t admitted = 0;   // the engine's clock when it was admitted: its age
   std::uint64_t released = 0;   // and when it was last freed: its cache's age
@@ -80,6 +80,11 @@ struct Slot {
   // Preempted and not yet prefilled again: its stored state (host cache) may spare the recompute.
   bool preempted = false;
 };
+
+// The prior of a slot's draft hits: its request's prediction, else a lookup in its own tokens.
+static double prior_hits(const Slot& s) {
+  return s.prediction.empty() ? kDraftHits : kPredictionHits;
+}
 
 // The engine's behavior: all the state of the loop, touched only on the engine thread.
 class EngineLoop final : public actor::Actor<EngineMessage> {
@@ -578,7 +583,7 @@ void EngineLoop::admit(AdmitSequence& a) {
   s.prediction = std::move(a.prediction);
   // A prediction is the client's word that the answer repeats it: a likelier draft than a
   // lookup in the sequence's own tokens.
-  s.draft_hits = s.prediction.empty() ? kDraftHits : kPredictionHits;
+  s.draft_hits = prior_hits(s);
   s.draft_tries = kDraftTries;
   s.prediction_at = 0;
   s.sampler.emplace(a.sampling, model_.n_vocab(), a.prompt, n_ctx_seq_, std::move(a.grammar),
@@ -1343,8 +1348,7 @@ std::int32_t EngineLoop::plan_drafts(std::int32_t generating) {
     if (n == 0) {
       // Not drafted: its estimate drifts back to the prior, so that a sequence whose drafts
       // were once rejected tries again later (its text may repeat by then).
-      s.draft_hits +=
-          kDrift * ((s.prediction.empty() ? kDraftHits : kPredictionHits) - s.draft_hits);
+      s.draft_hits += kDrift * (prior_hits(s) - s.draft_hits);
       s.draft_tries += kDrift * (kDraftTries - s.draft_tries);
     }
     s.tokens.resize(static_cast<std::size_t>(s.n_past) + 1 + static_cast<std::size_t>(n));
