@@ -5,7 +5,7 @@ prompts, servers alternated (the order rotates every round).
 
   usage: bench/peer/speculative.py [--model M] [--rounds 3] [--requests 4] [--tokens 256]
          [--size-n 12] [--size-m 48] [--streams 1] [--prediction]
-         [--llama-server PATH] [--troupe PATH]
+         [--draft MODEL [--draft-max 3]] [--llama-server PATH] [--troupe PATH]
 
 Each round and server: --requests greedy, non-streamed /v1/completions of --tokens tokens
 (ignoring end of generation), --streams of them at a time, each prompt a short passage of
@@ -20,6 +20,13 @@ is first asked once unmeasured; the measured request then sends that answer, its
 replaced by other words (an edit), as `prediction`. llama-server does not read the field (its
 figure is its plain decoding); troupe drafts from it. Sides: troupe, llama-server, and troupe
 without the prediction.
+
+--draft MODEL: a draft model instead of the lookup (`--spec-type draft-simple -md MODEL
+--spec-draft-n-max N`, the same flags on both servers), e.g. the target's own weights
+quantized (`troupe mkmodel` with the same shape and seed and another --type). Two more
+sides: troupe decoding every drafted token (`--spec-draft-policy all`, llama-server's way),
+and llama-server with `--poll 0` (its draft context has a threadpool of its own, whose
+workers otherwise spin while the target's compute, and the other way round).
 """
 import argparse
 import concurrent.futures
@@ -33,8 +40,17 @@ from peer_server import LLAMA_SERVER, TROUPE, WORDS, metric, post, serving
 
 def start(side, args, port):
     common = ["-m", args.model, "--port", str(port), "-t", "2", "-c", str(4096 * args.streams)]
-    spec = ["--spec-type", "ngram-simple", "--spec-ngram-simple-size-n", str(args.size_n),
-            "--spec-ngram-simple-size-m", str(args.size_m)] if side.endswith(" spec") else []
+    if args.draft:
+        spec = ["--spec-type", "draft-simple", "-md", args.draft, "--spec-draft-n-max",
+                str(args.draft_max)]
+    else:
+        spec = ["--spec-type", "ngram-simple", "--spec-ngram-simple-size-n", str(args.size_n),
+                "--spec-ngram-simple-size-m", str(args.size_m)]
+    spec = spec if " spec" in side else []
+    if side.endswith(" all"):  # troupe: every drafted token decoded, as llama-server does
+        spec += ["--spec-draft-policy", "all"]
+    if side.endswith(" poll0"):  # llama-server: its two threadpools do not spin at each other
+        spec += ["--poll", "0"]
     if side.startswith("llama-server"):
         cmd = [args.llama_server, *common, "-np", str(args.streams), "--kv-unified", *spec]
     else:
@@ -99,10 +115,15 @@ def main():
     p.add_argument("--size-n", type=int, default=12)
     p.add_argument("--size-m", type=int, default=48)
     p.add_argument("--prediction", action="store_true")
+    p.add_argument("--draft", help="a draft model: draft-simple instead of ngram-simple")
+    p.add_argument("--draft-max", type=int, default=3)
     p.add_argument("--troupe", default=TROUPE)
     p.add_argument("--llama-server", default=LLAMA_SERVER)
     args = p.parse_args()
     sides = ["troupe spec", "llama-server spec", "troupe", "llama-server"]
+    if args.draft:
+        sides = ["troupe spec", "llama-server spec", "troupe spec all", "llama-server spec poll0",
+                 "troupe", "llama-server"]
     if args.prediction:
         sides = ["troupe", "llama-server", "troupe no prediction"]
     print(f"load before: {open('/proc/loadavg').read().split()[:3]}")
@@ -122,11 +143,15 @@ def main():
         med = statistics.median(t for t, _ in results[side])
         acc = statistics.median(a for _, a in results[side])
         print(f"| {side} | {per} | {med:.1f} | {acc * 100:.0f} % |")
-    mine, peer = ("troupe", "llama-server") if args.prediction else ("troupe spec",
-                                                                      "llama-server spec")
-    ratio = [a[0] / b[0] for a, b in zip(results[mine], results[peer])]
-    print(f"\n{mine} / {peer}, per round: "
-          f"{', '.join(f'{x:.2f}' for x in ratio)}; median {statistics.median(ratio):.2f}")
+    pairs = [("troupe", "llama-server") if args.prediction else ("troupe spec",
+                                                                   "llama-server spec")]
+    if args.draft:
+        pairs += [("troupe spec", "llama-server spec poll0"),
+                  ("troupe spec all", "llama-server spec poll0"), ("troupe spec", "troupe")]
+    for mine, peer in pairs:
+        ratio = [a[0] / b[0] for a, b in zip(results[mine], results[peer])]
+        print(f"{mine} / {peer}, per round: "
+              f"{', '.join(f'{x:.2f}' for x in ratio)}; median {statistics.median(ratio):.2f}")
 
 
 if __name__ == "__main__":

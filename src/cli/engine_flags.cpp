@@ -19,6 +19,26 @@ namespace troupe::cli {
 
 namespace {
 
+// --spec-type's kinds: none, or ngram-simple and draft-simple, alone or comma-separated.
+struct SpecTypes {
+  bool ngram = false;
+  bool draft = false;
+};
+
+std::optional<SpecTypes> spec_types(const std::string& value) {
+  SpecTypes t;
+  std::stringstream in(value);
+  for (std::string item; std::getline(in, item, ',');) {
+    if (item == "ngram-simple")
+      t.ngram = true;
+    else if (item == "draft-simple")
+      t.draft = true;
+    else if (item != "none")
+      return std::nullopt;
+  }
+  return t;
+}
+
 // llama-server's sampling flags: defaults for what a request leaves unset.
 void add_sampling_flags(CLI::App& app, EngineFlags& f) {
   auto& d = f.defaults;
@@ -213,11 +233,18 @@ void add_engine_flags(CLI::App& app, EngineFlags& f, const std::string& model_he
       ->check(CLI::Range(std::int64_t{-1}, std::int64_t{1} << 40))
       ->capture_default_str();
   app.add_option("--spec-type", f.spec_type,
-                 "speculative decoding: none, or ngram-simple (a sequence whose last tokens "
-                 "occurred before in it drafts what followed them there, and keeps the drafted "
-                 "tokens its sampler draws: the same output, several tokens a step where it "
-                 "repeats its context)")
-      ->check(CLI::IsMember({"none", "ngram-simple"}))
+                 "speculative decoding: none; ngram-simple (a sequence whose last tokens "
+                 "occurred before in it drafts what followed them there); draft-simple (a draft "
+                 "model guesses the next tokens: --spec-draft-model); or "
+                 "ngram-simple,draft-simple (the lookup first). A sequence keeps the drafted "
+                 "tokens its sampler draws: the same output, several tokens a step")
+      ->check(CLI::Validator(
+          [](const std::string& v) {
+            return spec_types(v) ? std::string{}
+                                 : v + " not in {none,ngram-simple,draft-simple} (or a "
+                                       "comma-separated list of them)";
+          },
+          "TYPE[,TYPE]"))
       ->capture_default_str();
   app.add_option(
          "--spec-ngram-simple-size-n", o.spec_ngram_n,
@@ -232,6 +259,22 @@ void add_engine_flags(CLI::App& app, EngineFlags& f, const std::string& model_he
                  "how many of a draft's tokens a step decodes: measured (as the steps' measured "
                  "costs by rows and the sequence's recent acceptance say) or all")
       ->check(CLI::IsMember({"measured", "all"}))
+      ->capture_default_str();
+  app.add_option("--spec-draft-model,--model-draft", f.spec_draft_model,
+                 "a draft model for speculative decoding: a smaller GGUF of the same vocabulary "
+                 "that guesses each sequence's next tokens (implies --spec-type draft-simple); "
+                 "-md is the same");
+  app.add_option("--spec-draft-n-max", o.spec_draft_max,
+                 "draft-simple: the tokens the draft model guesses at most a step")
+      ->check(CLI::Range(0, 1024))
+      ->capture_default_str();
+  app.add_option("--spec-draft-n-min", o.spec_draft_min,
+                 "draft-simple: a draft of fewer tokens is not decoded")
+      ->check(CLI::Range(0, 1024))
+      ->capture_default_str();
+  app.add_option("--spec-draft-p-min", o.spec_draft_p_min,
+                 "draft-simple: the draft model's probability below which it stops guessing")
+      ->check(CLI::Range(0.0f, 1.0f))
       ->capture_default_str();
   app.add_option("--sim-decode-tps", f.sim.decode_tokens_per_s,
                  "--engine sim: tokens/s per sequence")
@@ -334,9 +377,16 @@ Result<engine::EngineOptions> engine_options(const EngineFlags& f, const std::st
   eo.engine.placement = std::move(placement).value();
   eo.engine.kv_unified = f.kv_unified.value_or(!f.parallel_given);
   eo.engine.host_cache_bytes = f.cache_ram_mib < 0 ? -1 : f.cache_ram_mib << 20;
-  eo.engine.spec =
-      f.spec_type == "ngram-simple" ? engine::SpecType::ngram_simple : engine::SpecType::none;
+  const auto types = spec_types(f.spec_type);
+  if (!types)
+    return Error{Errc::invalid_request, "--spec-type: " + f.spec_type + " is not a known type"};
+  if (types->draft && f.spec_draft_model.empty()) {
+    return Error{Errc::invalid_request,
+                 "--spec-type draft-simple needs a draft model: --spec-draft-model FILE"};
+  }
+  eo.engine.spec = types->ngram ? engine::SpecType::ngram_simple : engine::SpecType::none;
   eo.engine.spec_measured = f.spec_draft_policy != "all";
+  eo.draft_model_path = f.spec_draft_model;
   eo.engine.embeddings = eo.engine.embeddings || !f.pooling.empty();
   if (!f.pooling.empty())
     eo.engine.pooling = *engine::parse_pooling(f.pooling);
@@ -350,6 +400,8 @@ Result<std::unique_ptr<engine::Backend>> make_backend(const EngineFlags& f) {
       return defaults.error();
     if (!f.hf_repo.empty() || !f.hf_file.empty())
       return Error{Errc::invalid_request, "--hf-repo and --hf-file need --engine llama"};
+    if (!f.spec_draft_model.empty())
+      return Error{Errc::invalid_request, "--spec-draft-model needs --engine llama"};
     if (f.options.engine.embeddings || !f.pooling.empty()) {
       return Error{Errc::invalid_request,
                    "--embeddings and --pooling need --engine llama (the simulated engine "

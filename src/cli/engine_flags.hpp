@@ -54,15 +54,19 @@ struct EngineFlags {
   // --cache-ram MiB of host memory for displaced slots' KV states (llama-server's flag and
   // default); -1: no limit, 0: off.
   std::int64_t cache_ram_mib = 8192;
-  // --spec-type none|ngram-simple (llama-server's names); the sizes are --spec-ngram-simple-*.
+  // --spec-type none|ngram-simple|draft-simple, or both kinds comma-separated (llama-server's
+  // names); the sizes are --spec-ngram-simple-* and --spec-draft-n-max/-n-min/-p-min.
   std::string spec_type = "none";
   std::string spec_draft_policy = "measured";  // --spec-draft-policy measured|all
+  // --spec-draft-model / -md / --model-draft FILE: a draft model (implies draft-simple).
+  std::string spec_draft_model;
 };
 
 // Adds -m/--model (with `model_help`), --hf-repo, --hf-file, -a/--alias, --engine, --parallel,
 // -c/--ctx-size, -t/--threads, --poll, --no-threadpool, --cpu-share, -b/--batch,
 // --max-queue, --cache-ram, --spec-type, --spec-ngram-simple-size-n, --spec-ngram-simple-size-m,
-// --spec-draft-policy, --sim-decode-tps,
+// --spec-draft-policy, --spec-draft-model (-md), --spec-draft-n-max, --spec-draft-n-min,
+// --spec-draft-p-min, --sim-decode-tps,
 // --sim-prefill-tps, --sim-steps, --chat-template, --chat-template-file, --embeddings,
 // --pooling, the sampling defaults --temp, --top-k, --top-p, --min-p, --repeat-penalty,
 // --seed, --n-predict, and the placement options --n-gpu-layers, --device, --split-mode,

@@ -185,7 +185,7 @@ std::vector<std::string> expand_llama_short_flags(std::vector<std::string> args)
       {"-ctv", "--cache-type-v"},    {"-sm", "--split-mode"}, {"-ts", "--tensor-split"},
       {"-mg", "--main-gpu"},         {"-dev", "--device"},    {"-hf", "--hf-repo"},
       {"-hfr", "--hf-repo"},         {"-hff", "--hf-file"},   {"-kvu", "--kv-unified"},
-      {"-no-kvu", "--no-kv-unified"}};
+      {"-no-kvu", "--no-kv-unified"}, {"-md", "--spec-draft-model"}};
   for (auto& a : args) {
     for (const auto& [from, to] : kShort) {
       if (a == from) {

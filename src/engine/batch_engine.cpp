@@ -11,6 +11,7 @@
 
 #include "engine/core_share.hpp"
 #include "engine/decode_turns.hpp"
+#include "engine/draft_model.hpp"
 #include "engine/host_cache.hpp"
 #include "engine/llama_runtime.hpp"
 #include "engine/ngram_draft.hpp"
@@ -92,7 +93,7 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   EngineLoop(const LlamaModel& model, const BatchEngineConfig& config,
              actor::ActorRef<AdmissionMessage> admission, DecodeHook on_decode,
              std::unique_ptr<CpuThreadpool> pool, ContextPtr ctx,
-             std::shared_ptr<EngineCounters> counters);
+             std::unique_ptr<DraftModel> drafter, std::shared_ptr<EngineCounters> counters);
 
   void on_message(EngineMessage& msg) override {
     counters_.loop_iterations.fetch_add(1, std::memory_order_relaxed);
@@ -136,6 +137,8 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   void after_embed_decode();
   void set_embeddings(bool on);
   void take_core_share();
+  void enter_decode();
+  void draft_by_model(std::size_t n_offers);
   Error admit_error(const AdmitSequence& a, std::int32_t id) const;
   void sample_step(std::size_t n);
   bool sample_rows(std::size_t k, SamplerScratch& scratch);
@@ -168,6 +171,8 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   CpuShare cpu_share_;                   // resolved: split, turns or off
   std::optional<CoreShare::Seat> seat_;  // split: this engine's place in the share
   ContextPtr ctx_;
+  // The draft model's context (BatchEngine::start's `draft`), on the same threadpool.
+  std::unique_ptr<DraftModel> drafter_;
   llama_memory_t mem_ = nullptr;
   std::int32_t n_ctx_seq_ = 0;
   // kv_unified with a KV cache: all sequences draw on one pool of n_cells_ cells, which the
@@ -198,6 +203,8 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   std::vector<DraftOffer> offers_;         // the generating sequences' drafts, n_parallel
   std::vector<std::int32_t> offer_slot_;   // their slots
   std::vector<std::int32_t> draft_take_;   // the tokens of each the step decodes
+  std::vector<std::uint8_t> by_model_;     // which offers the draft model is to draft
+  std::vector<DraftWant> wants_;           // and what it is asked, n_parallel
   std::vector<std::int32_t> embed_order_;  // embedding slots waiting, oldest first
   bool ctx_embeddings_ = false;            // the context's llama_set_embeddings state
   bool last_step_embed_ = false;
@@ -225,6 +232,10 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   std::int32_t step_prompt_ = 0;      // and prompt tokens
   std::int64_t step_prompt_pos_ = 0;  // the sum of those prompt tokens' positions
   std::int32_t step_pads_ = 0;        // and pad tokens
+  // This step's place among the process's engines, taken before its first decode (the draft
+  // model's or its own): enter_decode.
+  bool entered_ = false;
+  std::optional<DecodeTurns::Turn> turn_;
   // Displaced slots' KV states (off for a model whose memory cannot be cut at any token:
   // recurrent, hybrid, a sliding window; and for a model without a KV cache).
   HostCache host_cache_;
@@ -251,6 +262,12 @@ Result<ContextAndPool> make_context(const LlamaModel& model, BatchEngineConfig& 
   if (config.spec != SpecType::none && (config.spec_ngram_n < 1 || config.spec_ngram_m < 1)) {
     return Error{Errc::invalid_request, "the n-gram draft's sizes must be at least 1",
                  "spec_ngram"};
+  }
+  if (config.spec_draft_max < 0 || config.spec_draft_min < 0 ||
+      !(config.spec_draft_p_min >= 0.0f && config.spec_draft_p_min <= 1.0f)) {
+    return Error{Errc::invalid_request,
+                 "the draft model's sizes must be at least 0 and its p_min in [0, 1]",
+                 "spec_draft"};
   }
   if (config.prefill_stretch < 0.0 ||
       (config.prefill_stretch > 0.0 && config.prefill_stretch < 1.0)) {
@@ -365,10 +382,18 @@ Result<std::unique_ptr<BatchEngine>> BatchEngine::start(actor::ActorSystem& syst
                                                         const LlamaModel& model,
                                                         BatchEngineConfig config,
                                                         actor::ActorRef<AdmissionMessage> admission,
-                                                        DecodeHook on_decode) {
+                                                        DecodeHook on_decode,
+                                                        const LlamaModel* draft) {
   auto made = make_context(model, config);
   if (!made)
     return made.error();
+  std::unique_ptr<DraftModel> drafter;
+  if (draft != nullptr) {
+    auto d = DraftModel::create(model, *draft, config);  // config as make_context resolved it
+    if (!d)
+      return d.error();
+    drafter = std::move(d).value();
+  }
   const std::int32_t n_ctx_seq = context_per_sequence(made->ctx.get(), model, config);
   EmbedInfo embed;
   if (config.embeddings) {
@@ -385,7 +410,7 @@ Result<std::unique_ptr<BatchEngine>> BatchEngine::start(actor::ActorSystem& syst
   opts.execution = actor::Execution::dedicated_thread;
   engine->ref_ = system.spawn<EngineLoop>(
       std::move(opts), std::cref(model), config, std::move(admission), std::move(on_decode),
-      std::move(made->pool), std::move(made->ctx), engine->counters_);
+      std::move(made->pool), std::move(made->ctx), std::move(drafter), engine->counters_);
   return engine;
 }
 
@@ -404,6 +429,7 @@ BatchEngine::~BatchEngine() {
 EngineLoop::EngineLoop(const LlamaModel& model, const BatchEngineConfig& config,
                        actor::ActorRef<AdmissionMessage> admission, DecodeHook on_decode,
                        std::unique_ptr<CpuThreadpool> pool, ContextPtr ctx,
+                       std::unique_ptr<DraftModel> drafter,
                        std::shared_ptr<EngineCounters> counters)
     : model_(model),
       config_(config),
@@ -414,6 +440,7 @@ EngineLoop::EngineLoop(const LlamaModel& model, const BatchEngineConfig& config,
       cpu_share_(resolve_cpu_share(model, config)),
       seat_(cpu_share_ == CpuShare::split ? CoreShare::process().take_seat() : std::nullopt),
       ctx_(std::move(ctx)),
+      drafter_(std::move(drafter)),
       mem_(llama_get_memory(ctx_.get())),
       n_ctx_seq_(context_per_sequence(ctx_.get(), model, config)),
       batch_(config.n_batch + config.n_parallel),
@@ -457,6 +484,20 @@ EngineLoop::EngineLoop(const LlamaModel& model, const BatchEngineConfig& config,
   offers_.resize(slots_.size());
   offer_slot_.resize(slots_.size());
   draft_take_.resize(slots_.size());
+  by_model_.resize(slots_.size());
+  wants_.resize(slots_.size());
+  if (drafter_ && !draft_ok_) {
+    spdlog::warn("engine: the draft model is not used: this model's memory cannot drop a drafted "
+                 "token again");
+    drafter_.reset();
+  }
+  if (drafter_) {
+    drafter_->attach(attached_, config_.n_threads);
+    spdlog::debug("engine: a draft model guesses up to {} tokens of a sequence a step, {} "
+                  "(--spec-draft-model)",
+                  config_.spec_draft_max,
+                  config_.spec_measured ? "as many as measured costs say" : "all of them");
+  }
   if (config_.spec != SpecType::none) {
     spdlog::debug("engine: {}",
                   spec_ ? fmt::format("sequences draft up to {} tokens where their last {} "
@@ -1042,15 +1083,13 @@ void EngineLoop::step() {
     embed = false;  // no embedding fits the pool until generation gives cells back
     build_batch();
   }
-  if (batch_.size() == 0)
+  if (batch_.size() == 0) {
+    turn_.reset();
+    entered_ = false;
     return;
+  }
   set_embeddings(embed);
-  take_core_share();
-  std::optional<DecodeTurns::Turn> turn;
-  if (cpu_share_ == CpuShare::turns)
-    turn.emplace(DecodeTurns::process().take(attached_));
-  if (attached_)
-    attached_->resume();  // a no-op unless the engine was idle or waited for its turn
+  enter_decode();
   if (on_decode_)
     on_decode_(DecodeEdge::begin);
   const auto t0 = std::chrono::steady_clock::now();
@@ -1058,7 +1097,8 @@ void EngineLoop::step() {
   const auto t1 = std::chrono::steady_clock::now();
   if (on_decode_)
     on_decode_(DecodeEdge::end);
-  turn.reset();
+  turn_.reset();
+  entered_ = false;
   if (step_pads_ > 0)
     drop_pads();
   if (rc == 1 && shared_pool_ && recover_from_full_cache()) {
@@ -1140,9 +1180,24 @@ void EngineLoop::take_core_share() {
     }
   }
   llama_set_n_threads(ctx_.get(), threads, threads);
+  if (drafter_)
+    drafter_->attach(attached_, threads);
   spdlog::trace("engine: decodes with {} of its {} threads ({} models busy)", threads,
                 config_.n_threads, CoreShare::process().busy_count());
   counters_.decode_threads.store(threads, std::memory_order_relaxed);
+}
+
+// This step's share of the threads, its turn among the process's engines and its threadpool
+// awake: before its first decode (the draft model's, when it drafts, or its own).
+void EngineLoop::enter_decode() {
+  if (entered_)
+    return;
+  entered_ = true;
+  take_core_share();
+  if (cpu_share_ == CpuShare::turns)
+    turn_.emplace(DecodeTurns::process().take(attached_));
+  if (attached_)
+    attached_->resume();  // a no-op unless the engine was idle or waited for its turn
 }
 
 void EngineLoop::set_embeddings(bool on) {
@@ -1287,10 +1342,11 @@ void EngineLoop::plan_pad_rows() {
 }
 
 // Speculative decoding: each generating sequence's draft (from its request's prediction, else
-// by n-gram lookup with --spec-type), written after its next token in its tokens, while the
-// step's token budget has room after its prompts (and, in the shared pool, free cells). With a
-// KV stream per sequence only a sequence generating alone drafts (BatchEngineConfig::spec).
-// Returns the step's drafted tokens.
+// by n-gram lookup with --spec-type, else by the draft model), written after its next token in
+// its tokens, while the step's token budget has room after its prompts (and, in the shared
+// pool, free cells). With a KV stream per sequence only a sequence generating alone drafts
+// (BatchEngineConfig::spec). The draft model is asked only for as many tokens as the policy
+// takes of a full-length draft. Returns the step's drafted tokens.
 std::int32_t EngineLoop::plan_drafts(std::int32_t generating) {
   for (Slot& s : slots_)
     s.n_draft = 0;
@@ -1303,10 +1359,11 @@ std::int32_t EngineLoop::plan_drafts(std::int32_t generating) {
   if (shared_pool_)
     room = std::min(room, free_cells() - generating - prompt);
   const NgramDraftParams params{config_.spec_ngram_n, config_.spec_ngram_m};
+  const bool by_model = drafter_ && drafter_->working() && config_.spec_draft_max > 0;
   std::size_t n_offers = 0;
   for (std::size_t i = 0; i < slots_.size(); ++i) {
     Slot& s = slots_[i];
-    if (s.state != SlotState::generate || (!spec_ && s.prediction.empty()))
+    if (s.state != SlotState::generate || (!spec_ && !by_model && s.prediction.empty()))
       continue;
     // Never past the context's last cell, nor past the request's last token (the token after
     // a draft is the sampler's own).
@@ -1328,19 +1385,24 @@ std::int32_t EngineLoop::plan_drafts(std::int32_t generating) {
     if (n == 0 && spec_)
       n = ngram_draft(history, params, out);
     s.tokens.resize(next + static_cast<std::size_t>(n));
+    by_model_[n_offers] = n == 0 && by_model ? 1 : 0;
+    if (by_model_[n_offers] != 0)
+      n = static_cast<std::int32_t>(std::min<std::int64_t>(most, config_.spec_draft_max));
     if (n == 0)
       continue;
-    offers_[n_offers] = {n, s.draft_hits / s.draft_tries};
+    offers_[n_offers] = {n, s.draft_hits / s.draft_tries, by_model_[n_offers] != 0};
     offer_slot_[n_offers++] = static_cast<std::int32_t>(i);
   }
   const std::span<std::int32_t> take(draft_take_.data(), n_offers);
   if (config_.spec_measured) {
     choose_drafts(std::span<const DraftOffer>(offers_.data(), n_offers), generating, draft_costs_,
-                  take);
+                  take, by_model ? drafter_->pass_us() : 0.0);
   } else {
     for (std::size_t k = 0; k < n_offers; ++k)
       take[k] = static_cast<std::int32_t>(std::min<std::int64_t>(offers_[k].available, room));
   }
+  if (by_model)
+    draft_by_model(n_offers);
   std::int32_t drafted = 0;
   for (std::size_t k = 0; k < n_offers; ++k) {
     Slot& s = slots_[static_cast<std::size_t>(offer_slot_[k])];
@@ -1358,6 +1420,40 @@ std::int32_t EngineLoop::plan_drafts(std::int32_t generating) {
   }
   counters_.spec_drafted.fetch_add(drafted, std::memory_order_relaxed);
   return drafted;
+}
+
+// The draft model guesses the tokens the policy took of the offers it is to draft (by_model_),
+// all those sequences in the same passes; each offer's take becomes what it drafted.
+void EngineLoop::draft_by_model(std::size_t n_offers) {
+  std::size_t n_wants = 0;
+  for (std::size_t k = 0; k < n_offers; ++k) {
+    if (by_model_[k] == 0 || draft_take_[k] == 0)
+      continue;
+    Slot& s = slots_[static_cast<std::size_t>(offer_slot_[k])];
+    const auto next = static_cast<std::size_t>(s.n_past) + 1;
+    s.tokens.resize(next + static_cast<std::size_t>(draft_take_[k]));  // within the reserve
+    DraftWant& w = wants_[n_wants++];
+    w.seq = offer_slot_[k];
+    w.history = std::span<const Token>(s.tokens.data(), next);
+    w.out = std::span<Token>(s.tokens.data() + next, static_cast<std::size_t>(draft_take_[k]));
+    draft_take_[k] = 0;
+  }
+  if (n_wants == 0)
+    return;
+  enter_decode();
+  const auto t0 = std::chrono::steady_clock::now();
+  drafter_->draft(std::span<DraftWant>(wants_.data(), n_wants));
+  if (spdlog::should_log(spdlog::level::trace)) {
+    spdlog::trace("draft model: {} sequences, {:.0f} us (a pass {:.0f} us)", n_wants,
+                  std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0)
+                      .count(),
+                  drafter_->pass_us());
+  }
+  for (std::size_t j = 0, k = 0; j < n_wants; ++j) {
+    while (offer_slot_[k] != wants_[j].seq)
+      ++k;
+    draft_take_[k] = wants_[j].drafted;
+  }
 }
 
 // After slot `id`'s rows were sampled (`emitted` tokens from `first` in out_: its drafts that

@@ -116,14 +116,17 @@ class EngineLoop;
 class BatchEngine {
  public:
   // Creates the llama_context and spawns the engine on `system` as a dedicated-thread actor
-  // named "batch-engine" that reports to `admission`. `model` must outlive the actor (the
-  // system's shutdown, or its stop, joins its thread and frees the context). Errors:
-  // invalid_request for a bad config, engine_failed when llama.cpp refuses it.
+  // named "batch-engine" that reports to `admission`. `model` (and `draft`, a draft model for
+  // speculative decoding: engine/draft_model.hpp) must outlive the actor (the system's
+  // shutdown, or its stop, joins its thread and frees the contexts). Errors: invalid_request
+  // for a bad config or a draft model that cannot draft for `model`, engine_failed when
+  // llama.cpp refuses a context.
   static Result<std::unique_ptr<BatchEngine>> start(actor::ActorSystem& system,
                                                     const LlamaModel& model,
                                                     BatchEngineConfig config,
                                                     actor::ActorRef<AdmissionMessage> admission,
-                                                    DecodeHook on_decode = {});
+                                                    DecodeHook on_decode = {},
+                                                    const LlamaModel* draft = nullptr);
   BatchEngine(const BatchEngine&) = delete;
   BatchEngine& operator=(const BatchEngine&) = delete;
   // Asks the actor to stop (running sequences are dropped without further messages); its

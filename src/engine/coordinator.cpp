@@ -209,7 +209,16 @@ void Coordinator::load() {
     spdlog::info("model {}: -c 0: the trained context, {} tokens, shared by {} sequences",
                  model_id_, options_.engine.n_ctx, options_.engine.n_parallel);
   }
-  auto engine = BatchEngine::start(system_, *model_, options_.engine, admission_);
+  if (!options_.draft_model_path.empty()) {
+    auto draft = LlamaModel::load({options_.draft_model_path, options_.engine.placement, {}});
+    if (!draft) {
+      return set_health(HealthState::failed,
+                        "the draft model (--spec-draft-model): " + draft.error().message);
+    }
+    draft_model_ = std::move(draft.value());
+  }
+  auto engine =
+      BatchEngine::start(system_, *model_, options_.engine, admission_, {}, draft_model_.get());
   if (!engine)
     return set_health(HealthState::failed, engine.error().message);
   engine_ = std::move(engine.value());
@@ -227,6 +236,11 @@ void Coordinator::load() {
   spdlog::info(
       "model {} ready: {}; {}", model_id_, kv,
       model_->placement_report(options_.engine.placement, options_.engine.n_ctx).summary());
+  if (draft_model_) {
+    spdlog::info("model {}: speculative decoding with the draft model {} (up to {} tokens a "
+                 "sequence a step)",
+                 model_id_, options_.draft_model_path, options_.engine.spec_draft_max);
+  }
   if (engine_->embeddings()) {
     spdlog::info("embeddings: {} floats, pooling {}, up to {} tokens per input{}",
                  engine_->n_embd(), pooling_name(engine_->pooling()), engine_->embed_limit(),

@@ -117,6 +117,7 @@ class Coordinator final : public Backend {
   // Written by the loader before ready_ is set (release), read after (acquire).
   std::atomic<bool> ready_{false};
   std::unique_ptr<LlamaModel> model_;
+  std::unique_ptr<LlamaModel> draft_model_;  // EngineOptions::draft_model_path
   std::unique_ptr<chatfmt::ChatTemplate> chat_template_;
   // Parsed grammars for reuse (tokenizer thread only); declared after model_, whose vocabulary
   // they point to, so they go first.

@@ -106,6 +106,15 @@ struct BatchEngineConfig {
   // How many of a draft's tokens a step decodes: as the steps' measured costs and the
   // sequence's recent acceptance say (choose_drafts), or all of them (tests).
   bool spec_measured = true;
+  // With a draft model (BatchEngine::start's `draft`; engine/draft_model.hpp, llama-server's
+  // --spec-draft-model): a generating sequence that no prediction or n-gram lookup drafts for
+  // has the draft model guess up to spec_draft_max tokens (as many as the policy above takes),
+  // greedily, each while the draft model gives it at least spec_draft_p_min; a draft shorter
+  // than spec_draft_min is dropped. llama-server's --spec-draft-n-max, -n-min, -p-min and
+  // their defaults.
+  std::int32_t spec_draft_max = 3;
+  std::int32_t spec_draft_min = 0;
+  float spec_draft_p_min = 0.0f;
 };
 
 }  // namespace troupe::engine

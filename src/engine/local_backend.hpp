@@ -15,6 +15,9 @@ namespace troupe::engine {
 
 struct EngineOptions {
   std::string model_path;
+  // A draft model for speculative decoding (--spec-draft-model; engine/draft_model.hpp), loaded
+  // with the same placement; empty: none.
+  std::string draft_model_path;
   std::string model_id;              // the name clients use; empty: the file name without .gguf
   std::vector<std::string> aliases;  // more names accepted for this model
   // The BatchEngine's shape: context, batch, threads, placement, embeddings

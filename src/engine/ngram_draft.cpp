@@ -87,7 +87,8 @@ double step_us(const RowCosts& costs, std::int32_t rows, std::int32_t known_belo
 }  // namespace
 
 std::int32_t choose_drafts(std::span<const DraftOffer> offers, std::int32_t generating,
-                           const RowCosts& costs, std::span<std::int32_t> take) noexcept {
+                           const RowCosts& costs, std::span<std::int32_t> take,
+                           double model_pass_us) noexcept {
   std::fill(take.begin(), take.end(), 0);
   if (generating < 1 || !costs.known(generating))
     return 0;
@@ -108,6 +109,7 @@ std::int32_t choose_drafts(std::span<const DraftOffer> offers, std::int32_t gene
   // The order the tokens were added in, to replay the best prefix.
   std::array<std::uint8_t, kMaxRows> order{};
   std::int32_t added = 0;
+  std::int32_t passes = 0;  // the draft model's passes the tokens so far need
   while (rows < kMaxRows) {
     std::size_t pick = n;
     for (std::size_t i = 0; i < n; ++i) {
@@ -119,11 +121,14 @@ std::int32_t choose_drafts(std::span<const DraftOffer> offers, std::int32_t gene
     tokens += next[pick];
     next[pick] *= std::clamp(offers[pick].p, 0.0, 1.0);
     ++tried[pick];
+    if (offers[pick].by_model)
+      passes = std::max(passes, tried[pick]);
     order[static_cast<std::size_t>(added++)] = static_cast<std::uint8_t>(pick);
     ++rows;
     if (costs.known(rows))
       known_below = rows;
-    const double rate = tokens / step_us(costs, rows, known_below, kMaxRows);
+    const double rate =
+        tokens / (step_us(costs, rows, known_below, kMaxRows) + passes * model_pass_us);
     if (rate > best_rate) {
       best_rate = rate;
       best_rows = rows;

@@ -56,6 +56,9 @@ std::int32_t prediction_draft(std::span<const Token> prediction, std::span<const
 struct DraftOffer {
   std::int32_t available = 0;
   double p = 0.5;
+  // Drafted by a draft model (engine/draft_model.hpp) once chosen: its k-th token costs the
+  // step that model's k-th pass, which the offers it drafts for share.
+  bool by_model = false;
 };
 
 // How many of each offer's tokens (`take`, same length) a step of `generating` sequences
@@ -63,9 +66,11 @@ struct DraftOffer {
 // k-th drafted token is expected to give p^k tokens and costs a row. Step costs by rows come
 // from `costs` (generation-only steps measured on the engine); a row count not measured yet is
 // interpolated between measured ones, or above the largest taken to cost a tenth of a step
-// more per row, an optimistic guess that trying it corrects. Nothing is drafted before a step
-// of `generating` rows was measured. Returns the rows drafted.
+// more per row, an optimistic guess that trying it corrects. Offers drafted by a draft model
+// add `model_pass_us` per pass: as many passes as the most tokens taken of any of them. Nothing
+// is drafted before a step of `generating` rows was measured. Returns the rows drafted.
 std::int32_t choose_drafts(std::span<const DraftOffer> offers, std::int32_t generating,
-                           const RowCosts& costs, std::span<std::int32_t> take) noexcept;
+                           const RowCosts& costs, std::span<std::int32_t> take,
+                           double model_pass_us = 0.0) noexcept;
 
 }  // namespace troupe::engine

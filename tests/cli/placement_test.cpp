@@ -132,7 +132,13 @@ TEST(Placement, SpecTypeReachesTheEngine) {
            {{"--spec-type", "ngram-simple", "--spec-ngram-simple-size-n", "3",
              "--spec-ngram-simple-size-m", "8", "--spec-draft-policy", "all"},
             "sequences draft up to 8 tokens where their last 3 occurred before, all of them every "
-            "step"}}) {
+            "step"},
+           {{"-md", test::generated_model("tiny", mkmodel::WeightType::f32, 2)},
+            "a draft model guesses up to 3 tokens of a sequence a step, as many as measured costs "
+            "say \\(--spec-draft-model\\)"},
+           {{"--spec-type", "draft-simple", "--model-draft", test::generated_model("tiny"),
+             "--spec-draft-n-max", "6", "--spec-draft-policy", "all"},
+            "a draft model guesses up to 6 tokens of a sequence a step, all of them"}}) {
     ChildProcess p(serve_args(flags), "serve");
     expect_lines(p, {"engine: " + says});
     p.terminate();
@@ -156,7 +162,12 @@ TEST(Placement, BadValuesAreClearErrorsBeforeLoading) {
       {"--split-mode diagonal", "--split-mode: diagonal not in {none,layer,row}"},
       {"--cpu-share maybe", "--cpu-share: maybe not in {auto,split,turns,off}"},
       {"--cache-ram -2", "--cache-ram: Value -2 not in range"},
-      {"--spec-type draft", "--spec-type: draft not in {none,ngram-simple}"},
+      {"--spec-type draft", "--spec-type: draft not in {none,ngram-simple,draft-simple}"},
+      {"--spec-type ngram-simple,draft", "--spec-type: ngram-simple,draft not in"},
+      {"--spec-type draft-simple",
+       "--spec-type draft-simple needs a draft model: --spec-draft-model FILE"},
+      {"-md " + model + " --spec-draft-p-min 2", "--spec-draft-p-min: Value 2 not in range"},
+      {"-md " + model + " --spec-draft-n-max -1", "--spec-draft-n-max: Value -1 not in range"},
       {"--spec-draft-policy some", "--spec-draft-policy: some not in {measured,all}"},
       {"--spec-type ngram-simple --spec-ngram-simple-size-n 0",
        "--spec-ngram-simple-size-n: Value 0 not in range"},
@@ -167,6 +178,17 @@ TEST(Placement, BadValuesAreClearErrorsBeforeLoading) {
     EXPECT_TRUE(has(r.output, c.says)) << c.flags << ":\n" << r.output;
     EXPECT_FALSE(has(r.output, "ready")) << c.flags << ":\n" << r.output;
   }
+}
+
+// A draft model of another vocabulary: the model does not load, and the server says why.
+TEST(Placement, ADraftModelOfAnotherVocabularyIsAClearError) {
+  auto r = run_troupe("serve --port 0 -m " + test::generated_model("tiny") + " -md " +
+                      test::generated_bert_model());
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_TRUE(has(r.output, "the draft model cannot draft for this model: its tokenizer is of "
+                            "another type"))
+      << r.output;
+  EXPECT_FALSE(has(r.output, "ready")) << r.output;
 }
 
 }  // namespace

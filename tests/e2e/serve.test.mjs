@@ -249,9 +249,9 @@ for (const [cacheRam, restores] of [['8192', true], ['0', false]]) {
 // without speculation (token for token, or where a step of several rows tips a random model's
 // near tie, each token among the other's top 5: vLLM's criterion), and drafted tokens were
 // drawn (the answers of a random model fall into cycles, which the drafts follow).
-test('speculative decoding by n-gram lookup leaves the answers as they were', async () => {
-  const spec = ['--spec-type', 'ngram-simple', '--spec-ngram-simple-size-n', '2',
-                '--spec-ngram-simple-size-m', '8', '--spec-draft-policy', 'all'];
+// Speculative decoding (`spec`: the server flags) leaves a streamed greedy answer and a
+// schema-constrained one as they were without it, and drafted tokens were kept.
+async function sameAnswersWith(spec) {
   const servers = await Promise.all([
     startServer({ apiKey: API_KEY, parallel: 2, ctxSize: 1024, extraArgs: spec }),
     startServer({ apiKey: API_KEY, parallel: 2, ctxSize: 1024 })]);
@@ -294,7 +294,16 @@ test('speculative decoding by n-gram lookup leaves the answers as they were', as
   } finally {
     for (const s of servers) assert.equal(await stopServer(s), 0);
   }
-});
+}
+
+test('speculative decoding by n-gram lookup leaves the answers as they were', () => sameAnswersWith(
+  ['--spec-type', 'ngram-simple', '--spec-ngram-simple-size-n', '2',
+   '--spec-ngram-simple-size-m', '8', '--spec-draft-policy', 'all']));
+
+// A draft model (here the model's own weights in a context of their own: its guesses are the
+// answer's tokens, so nearly all are kept), llama-server's -md spelling.
+test('speculative decoding with a draft model leaves the answers as they were', () => sameAnswersWith(
+  ['-md', process.env.TROUPE_E2E_MODEL, '--spec-draft-n-max', '4', '--spec-draft-policy', 'all']));
 
 // OpenAI's Predicted Outputs: the openai client's `prediction` (here the answer itself, as an
 // editor sends the file it asks to change) is drafted from without --spec-type, and the answer

@@ -87,13 +87,14 @@ class BatchEngineTest : public ::testing::Test {
   }
 
   // One llama.cpp thread unless the test asks for more.
-  std::unique_ptr<BatchEngine> start(BatchEngineConfig cfg, DecodeHook on_decode = {}) {
+  std::unique_ptr<BatchEngine> start(BatchEngineConfig cfg, DecodeHook on_decode = {},
+                                     const LlamaModel* draft = nullptr) {
     if (cfg.n_threads == 0)
       cfg.n_threads = 1;
     auto listener = system_.spawn<testing::ReleaseListener>(
         actor::SpawnOptions{},
         std::function<void(std::uint64_t)>([this](std::uint64_t t) { rec_.released(t); }));
-    auto e = BatchEngine::start(system_, *model_, cfg, listener, std::move(on_decode));
+    auto e = BatchEngine::start(system_, *model_, cfg, listener, std::move(on_decode), draft);
     EXPECT_TRUE(e) << e.error().message;
     return e ? std::move(e.value()) : nullptr;
   }
@@ -486,6 +487,141 @@ TEST_F(SpeculativeTest, DraftSizesBelowOneAreRefused) {
   auto e = BatchEngine::start(system_, *model_, cfg, listener);
   ASSERT_FALSE(e);
   EXPECT_EQ(e.error().code, Errc::invalid_request);
+}
+
+// Speculative decoding with a draft model (engine/draft_model.hpp): the sequences' answers are
+// the ones without it whatever the draft model guesses, each slot's cells end where its tokens
+// do, and a draft model of the same weights has nearly every guess kept.
+class DraftModelTest : public SpeculativeTest {
+ protected:
+  static std::unique_ptr<LlamaModel> load(const std::string& path) {
+    auto m = LlamaModel::load({path});
+    EXPECT_TRUE(m) << m.error().message;
+    return m ? std::move(m.value()) : nullptr;
+  }
+
+  // Runs `n` sequences (more than the slots: later ones reuse a slot the draft model has seen)
+  // of `max_tokens` with `draft`, every drafted token decoded; returns {drafted, kept}.
+  std::pair<std::int64_t, std::int64_t> run_with(BatchEngineConfig cfg, const LlamaModel* draft,
+                                                 int n, int max_tokens, std::uint64_t base) {
+    cfg.spec_measured = false;
+    cfg.spec_draft_max = 4;
+    auto e = start(cfg, {}, draft);
+    if (!e)
+      return {-1, -1};
+    // At most a sequence per slot at once (the admission actor's queue is not in these tests).
+    for (int i = 0; i < n; ++i) {
+      if (i >= cfg.n_parallel)
+        rec_.wait_released(base + static_cast<std::uint64_t>(i - cfg.n_parallel));
+      e->tell(admit(base + static_cast<std::uint64_t>(i), prompt(i % 3, 12 + i), max_tokens));
+    }
+    for (int i = 0; i < n; ++i)
+      rec_.wait_released(base + static_cast<std::uint64_t>(i));
+    const auto snap = snapshot(*e);
+    for (std::size_t i = 0; i < snap.slots.size(); ++i)
+      EXPECT_EQ(snap.slots[i].kv_pos_max, snap.slots[i].n_past - 1) << "slot " << i;
+    return {e->counters().spec_drafted.load(), e->counters().spec_accepted.load()};
+  }
+
+  void expect_same(int n, int max_tokens, std::uint64_t with, std::uint64_t without) {
+    for (int i = 0; i < n; ++i) {
+      const auto a = rec_.get(with + static_cast<std::uint64_t>(i));
+      const auto b = rec_.get(without + static_cast<std::uint64_t>(i));
+      ASSERT_EQ(a.tokens.size(), static_cast<std::size_t>(max_tokens)) << "sequence " << i;
+      ASSERT_EQ(b.tokens.size(), static_cast<std::size_t>(max_tokens)) << "sequence " << i;
+      identical_or_top5(a, b, "sequence " + std::to_string(i));
+    }
+  }
+};
+
+TEST_F(DraftModelTest, TheSameWeightsGuessNearlyEveryToken) {
+  auto draft = load(testing::tiny_model());
+  ASSERT_TRUE(draft);
+  for (bool unified : {false, true}) {
+    SCOPED_TRACE(unified ? "unified pool" : "a stream per sequence");
+    BatchEngineConfig cfg{1024, unified ? 4 : 1, 256, 64};
+    cfg.kv_unified = unified;
+    const int n = unified ? 6 : 2;
+    const std::uint64_t base = unified ? 300 : 100;
+    const auto [drafted, kept] = run_with(cfg, draft.get(), n, 40, base);
+    run_with(cfg, nullptr, n, 40, base + 100);
+    expect_same(n, 40, base, base + 100);
+    EXPECT_GT(drafted, n * 10);
+    EXPECT_GE(kept * 10, drafted * 9) << kept << " of " << drafted << " kept";
+  }
+}
+
+TEST_F(DraftModelTest, AnotherModelsGuessesChangeNoAnswer) {
+  auto draft = load(test::generated_model("tiny", mkmodel::WeightType::f32, 2));
+  ASSERT_TRUE(draft);
+  BatchEngineConfig cfg{1024, 4, 256, 64};
+  cfg.kv_unified = true;
+  const auto [drafted, kept] = run_with(cfg, draft.get(), 6, 40, 100);
+  run_with(cfg, nullptr, 6, 40, 200);
+  expect_same(6, 40, 100, 200);
+  EXPECT_GT(drafted, 0);
+  EXPECT_LT(kept, drafted);  // its own weights: guesses the target's sampler does not draw
+}
+
+// A draft context whose unified pool has no room left for a pass: the sequences not drafting
+// give their cells back, or the step goes without drafts; answers unchanged either way.
+TEST_F(DraftModelTest, AFullDraftPoolCostsDraftsNotAnswers) {
+  auto draft = load(testing::tiny_model());
+  ASSERT_TRUE(draft);
+  BatchEngineConfig cfg{512, 4, 256, 64};
+  cfg.kv_unified = true;
+  std::vector<Token> p;
+  for (int i = 0; p.size() < 150; ++i)
+    for (Token t : prompt(i, 6))
+      p.push_back(t);
+  std::int64_t drafted = 0, kept = 0;
+  auto go = [&](const LlamaModel* d, std::uint64_t base) {
+    cfg.spec_measured = false;
+    auto e = start(cfg, {}, d);
+    for (std::uint64_t i = 0; i < 4; ++i) {  // 4 x (150 + 40) cells of 512: preemptions too
+      auto q = p;
+      q[0] = static_cast<Token>(10 + i);
+      e->tell(admit(base + i, std::move(q), 40));
+    }
+    for (std::uint64_t i = 0; i < 4; ++i)
+      rec_.wait_released(base + i);
+    drafted = e->counters().spec_drafted.load();
+    kept = e->counters().spec_accepted.load();
+  };
+  go(draft.get(), 100);
+  // The draft cells still follow the sequences: the same weights' guesses are kept.
+  EXPECT_GT(drafted, 0);
+  EXPECT_GE(kept * 10, drafted * 9) << kept << " of " << drafted << " kept";
+  go(nullptr, 200);
+  expect_same(4, 40, 100, 200);
+}
+
+TEST_F(DraftModelTest, GuessesBelowPMinOrShorterThanNMinAreNotDecoded) {
+  auto draft = load(testing::tiny_model());
+  ASSERT_TRUE(draft);
+  BatchEngineConfig cfg{1024, 2, 256, 64};
+  cfg.kv_unified = true;        // both sequences draft
+  cfg.spec_draft_p_min = 1.0f;  // no token of a random model is that sure
+  EXPECT_EQ(run_with(cfg, draft.get(), 2, 24, 100).first, 0);
+  cfg.spec_draft_p_min = 0.0f;
+  cfg.spec_draft_min = 5;  // more than the 4 run_with drafts at most
+  EXPECT_EQ(run_with(cfg, draft.get(), 2, 24, 200).first, 0);
+  cfg.spec_draft_min = 4;
+  EXPECT_GT(run_with(cfg, draft.get(), 2, 24, 300).first, 0);
+}
+
+TEST_F(DraftModelTest, ADraftOfAnotherVocabularyIsRefused) {
+  auto other = load(test::generated_bert_model());
+  ASSERT_TRUE(other);
+  auto listener = system_.spawn<testing::ReleaseListener>(
+      actor::SpawnOptions{}, std::function<void(std::uint64_t)>([](std::uint64_t) {}));
+  auto e = BatchEngine::start(system_, *model_, BatchEngineConfig{512, 2, 128, 64}, listener, {},
+                              other.get());
+  ASSERT_FALSE(e);
+  EXPECT_EQ(e.error().code, Errc::invalid_request);
+  EXPECT_NE(e.error().message.find("the draft model cannot draft for this model"),
+            std::string::npos)
+      << e.error().message;
 }
 
 // A long prompt arriving while a sequence generates: paced (stretch 1 with a KV stream per

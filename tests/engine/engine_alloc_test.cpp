@@ -18,6 +18,10 @@
 // everything else the engine does between two decodes (troupe's code around the chain
 // included) must still allocate nothing.
 //
+// The draft model path: its passes are llama_decode calls between the engine's own decodes;
+// this executable interposes llama_decode too and subtracts what llama.cpp allocates inside
+// it, so that the draft model's bookkeeping around its passes must allocate nothing.
+//
 // And one event that is not per token: the first time a grammar reaches a state where it
 // rejects the drawn token, troupe stores that state's allowed set for every later sequence of
 // the grammar (grammar_state.hpp), once. The steps that stored one are told apart by the
@@ -42,6 +46,8 @@ namespace {
 __attribute__((tls_model("initial-exec"))) thread_local std::uint64_t t_grammar_allocations = 0;
 // Grammar passes over more than one token (the drawn token was rejected) on this thread.
 __attribute__((tls_model("initial-exec"))) thread_local std::uint64_t t_grammar_full_passes = 0;
+// Allocations made inside llama_decode on this thread (the draft model's passes).
+__attribute__((tls_model("initial-exec"))) thread_local std::uint64_t t_decode_allocations = 0;
 
 template <class Fn>
 Fn real_llama(const char* name) {
@@ -67,6 +73,15 @@ extern "C" void llama_sampler_apply(llama_sampler* smpl, llama_token_data_array*
     t_grammar_allocations += troupe::test::thread_allocation_count() - before;
   if (is_grammar(smpl))
     t_grammar_full_passes += cur_p->size > 1 ? 1 : 0;
+}
+
+extern "C" int32_t llama_decode(llama_context* ctx, llama_batch batch) {
+  using Fn = int32_t (*)(llama_context*, llama_batch);
+  static const Fn real = real_llama<Fn>("llama_decode");
+  const std::uint64_t before = troupe::test::thread_allocation_count();
+  const int32_t rc = real(ctx, batch);
+  t_decode_allocations += troupe::test::thread_allocation_count() - before;
+  return rc;
 }
 
 extern "C" void llama_sampler_accept(llama_sampler* smpl, llama_token token) {
@@ -115,7 +130,8 @@ struct DecodeProbe {
   void operator()(DecodeEdge e) {
     grammar_total = t_grammar_allocations;
     full_passes = t_grammar_full_passes;
-    const std::uint64_t n = troupe::test::thread_allocation_count() - t_grammar_allocations;
+    const std::uint64_t n =
+        troupe::test::thread_allocation_count() - t_grammar_allocations - t_decode_allocations;
     const std::size_t sets = learned ? learned->size() : 0;
     if (e == DecodeEdge::begin && n_begin < max_steps) {
       learned_at_begin[n_begin] = sets;
@@ -135,8 +151,9 @@ struct DecodeProbe {
 // check and the top-k search run), and llama.cpp's chain with llama-server's other
 // samplers (penalties, DRY, top_n_sigma, typical_p, XTC, dynamic temperature); and greedy with
 // speculative decoding (n-gram drafts, several tokens kept in a step: sampled in turn, sent,
-// the rejected drafts' cells removed).
-enum class Path { greedy, logprobs, full_vocab, filtered, grammar, chain, speculative };
+// the rejected drafts' cells removed); and greedy with a draft model's drafts (its passes run
+// between the engine's decodes: what they allocate is counted too).
+enum class Path { greedy, logprobs, full_vocab, filtered, grammar, chain, speculative, draft_model };
 
 SamplingParams sampling_for(Path path) {
   SamplingParams sp;
@@ -187,6 +204,8 @@ std::string path_name(Path p) {
       return "chain";
     case Path::speculative:
       return "speculative";
+    case Path::draft_model:
+      return "draft_model";
   }
   return "unknown";
 }
@@ -226,10 +245,15 @@ TEST_P(EngineAllocations, NoneBetweenDecodesInSteadyState) {
     cfg.spec_ngram_m = 6;
     cfg.spec_measured = false;
   }
+  if (GetParam() == Path::draft_model) {
+    cfg.spec_draft_max = 4;
+    cfg.spec_measured = false;
+  }
   auto listener = system.spawn<testing::ReleaseListener>(
       actor::SpawnOptions{}, std::function<void(std::uint64_t)>([](std::uint64_t) {}));
-  auto engine =
-      BatchEngine::start(system, **model, cfg, listener, [&probe](DecodeEdge e) { probe(e); });
+  auto engine = BatchEngine::start(
+      system, **model, cfg, listener, [&probe](DecodeEdge e) { probe(e); },
+      GetParam() == Path::draft_model ? model->get() : nullptr);
   ASSERT_TRUE(engine) << engine.error().message;
 
   AdmitSequence a;
@@ -258,7 +282,7 @@ TEST_P(EngineAllocations, NoneBetweenDecodesInSteadyState) {
   // One prefill step, then one step per further token (fewer where drafts were kept); each
   // interval from the end of one decode to the start of the next covers sampling, the tells
   // and the next batch.
-  if (GetParam() == Path::speculative) {
+  if (GetParam() == Path::speculative || GetParam() == Path::draft_model) {
     ASSERT_LT(probe.n_end, static_cast<std::size_t>(max_tokens));
     EXPECT_GT((*engine)->counters().spec_accepted.load(), 0);
   } else {
@@ -291,7 +315,7 @@ TEST_P(EngineAllocations, NoneBetweenDecodesInSteadyState) {
 INSTANTIATE_TEST_SUITE_P(SamplingPaths, EngineAllocations,
                          ::testing::Values(Path::greedy, Path::logprobs, Path::full_vocab,
                                            Path::filtered, Path::grammar, Path::chain,
-                                           Path::speculative),
+                                           Path::speculative, Path::draft_model),
                          [](const auto& info) { return path_name(info.param); });
 
 }  // namespace
