@@ -303,18 +303,10 @@ Result<ContextAndPool> make_context(const LlamaModel& model, BatchEngineConfig& 
   if (config.n_threads <= 0) {
     config.n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   }
-  auto params = llama_context_default_params();
-  params.n_ctx = static_cast<uint32_t>(config.n_ctx);
-  params.n_seq_max = static_cast<uint32_t>(config.n_parallel);
-  // One decode per step: the whole step fits in one physical batch.
-  params.n_batch = static_cast<uint32_t>(config.n_batch + config.n_parallel);
-  params.n_ubatch = params.n_batch;
-  params.n_threads = config.n_threads;
-  params.n_threads_batch = config.n_threads;
-  params.kv_unified = config.kv_unified;
-  params.no_perf = true;
-  if (auto r = apply_context_placement(config.placement, params); !r)
-    return r.error();
+  auto made_params = engine_context_params(config);
+  if (!made_params)
+    return made_params.error();
+  llama_context_params params = *made_params;
   if (model.embedding_only())
     config.embeddings = true;
   if (config.embeddings) {

@@ -69,18 +69,10 @@ Result<std::unique_ptr<DraftModel>> DraftModel::create(const LlamaModel& target,
     return Error{Errc::invalid_request, "a draft model drafts generation, not embeddings",
                  "spec_draft_model"};
   }
-  auto params = llama_context_default_params();
-  params.n_ctx = static_cast<uint32_t>(config.n_ctx);
-  params.n_seq_max = static_cast<uint32_t>(config.n_parallel);
-  params.n_batch = static_cast<uint32_t>(config.n_batch + config.n_parallel);
-  params.n_ubatch = params.n_batch;
-  params.n_threads = config.n_threads;
-  params.n_threads_batch = config.n_threads;
-  params.kv_unified = config.kv_unified;
-  params.no_perf = true;
-  if (auto r = apply_context_placement(config.placement, params); !r)
-    return r.error();
-  ContextPtr ctx(llama_init_from_model(draft.get(), params));
+  auto params = engine_context_params(config);
+  if (!params)
+    return params.error();
+  ContextPtr ctx(llama_init_from_model(draft.get(), *params));
   if (!ctx)
     return Error{Errc::engine_failed, "llama.cpp could not create the draft model's context"};
   return std::unique_ptr<DraftModel>(new DraftModel(target, draft, config, std::move(ctx)));
@@ -163,19 +155,7 @@ void DraftModel::draft(std::span<DraftWant> wants) {
       give_up(wants);
       return;
     }
-    for (std::size_t k = 0; k < wants.size(); ++k) {
-      if (row_[k] < 0)
-        continue;
-      const Token t = pick(row_[k]);
-      if (t < 0) {
-        live_[k] = 0;
-        continue;
-      }
-      DraftWant& w = wants[k];
-      w.out[0] = t;
-      w.drafted = 1;
-      live_[k] = w.out.size() > 1 ? 1 : 0;
-    }
+    take_guesses(wants);
   }
   // The history is all in the draft cells now (or the sequence stopped).
   for (std::size_t k = 0; k < wants.size(); ++k) {
@@ -203,22 +183,34 @@ void DraftModel::draft(std::span<DraftWant> wants) {
       return;
     }
     for (std::size_t k = 0; k < wants.size(); ++k) {
-      if (row_[k] < 0)
-        continue;
-      DraftWant& w = wants[k];
-      seen_[static_cast<std::size_t>(w.seq)].push_back(w.out[static_cast<std::size_t>(w.drafted) - 1]);
-      const Token t = pick(row_[k]);
-      if (t < 0) {
-        live_[k] = 0;
-        continue;
+      if (row_[k] >= 0) {  // its last guess is in its draft cells now
+        const DraftWant& w = wants[k];
+        seen_[static_cast<std::size_t>(w.seq)].push_back(
+            w.out[static_cast<std::size_t>(w.drafted) - 1]);
       }
-      w.out[static_cast<std::size_t>(w.drafted++)] = t;
-      live_[k] = static_cast<std::size_t>(w.drafted) < w.out.size() ? 1 : 0;
     }
+    take_guesses(wants);
   }
   for (auto& w : wants) {
     if (w.drafted < n_min_)
       w.drafted = 0;
+  }
+}
+
+// After a pass: each want with a logits row in it guesses its next token from them, and goes
+// on while it has room.
+void DraftModel::take_guesses(std::span<DraftWant> wants) {
+  for (std::size_t k = 0; k < wants.size(); ++k) {
+    if (row_[k] < 0)
+      continue;
+    const Token t = pick(row_[k]);
+    if (t < 0) {
+      live_[k] = 0;
+      continue;
+    }
+    DraftWant& w = wants[k];
+    w.out[static_cast<std::size_t>(w.drafted++)] = t;
+    live_[k] = static_cast<std::size_t>(w.drafted) < w.out.size() ? 1 : 0;
   }
 }
 

@@ -85,6 +85,7 @@ class DraftModel {
   bool decode(std::span<const DraftWant> wants);
   // The draft model's token for the logits of batch row `row`, or -1 where drafting stops.
   Token pick(std::int32_t row);
+  void take_guesses(std::span<DraftWant> wants);
   void give_up(std::span<DraftWant> wants);
 
   const LlamaModel& draft_;

@@ -187,6 +187,22 @@ Result<void> apply_model_placement(const PlacementOptions& p, llama_model_params
   return {};
 }
 
+Result<llama_context_params> engine_context_params(const BatchEngineConfig& config) {
+  auto params = llama_context_default_params();
+  params.n_ctx = static_cast<uint32_t>(config.n_ctx);
+  params.n_seq_max = static_cast<uint32_t>(config.n_parallel);
+  // One decode per step: the whole step fits in one physical batch.
+  params.n_batch = static_cast<uint32_t>(config.n_batch + config.n_parallel);
+  params.n_ubatch = params.n_batch;
+  params.n_threads = config.n_threads;
+  params.n_threads_batch = config.n_threads;
+  params.kv_unified = config.kv_unified;
+  params.no_perf = true;
+  if (auto r = apply_context_placement(config.placement, params); !r)
+    return r.error();
+  return params;
+}
+
 Result<void> apply_context_placement(const PlacementOptions& p, llama_context_params& params) {
   if (auto r = check_placement(p); !r)
     return r;

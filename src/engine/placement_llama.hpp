@@ -5,6 +5,7 @@
 
 #include <vector>
 
+#include "engine/engine_config.hpp"
 #include "engine/placement.hpp"
 
 namespace troupe::engine {
@@ -18,6 +19,11 @@ Result<void> apply_model_placement(const PlacementOptions& p, llama_model_params
 
 // Fills the context parameters (flash attention, KV types).
 Result<void> apply_context_placement(const PlacementOptions& p, llama_context_params& params);
+
+// The context parameters of an engine shaped as `config` (resolved: n_ctx, n_threads): its
+// cells, sequences, one physical batch for a whole step, threads, KV layout and the
+// placement's part. The draft model's context takes the same.
+Result<llama_context_params> engine_context_params(const BatchEngineConfig& config);
 
 // The report for a loaded model and its context's size in cells.
 PlacementReport placement_report(const PlacementOptions& p, const llama_model* model,
