@@ -37,8 +37,8 @@ std::string unknown_arguments_message(std::string_view command,
                                       const std::vector<std::string>& options);
 
 // llama-server's multi-letter short spellings troupe takes (-ngl, -fa, -ctk, -ctv, -sm, -ts,
-// -mg, -dev, -hf, -hfr, -hff, -md, also as -ngl=N) rewritten to troupe's long names, which CLI11 can
-// parse (it would read "-ngl" as -n -g -l).
+// -mg, -dev, -hf, -hfr, -hff, -md, also as -ngl=N) rewritten to troupe's long names, which CLI11
+// can parse (it would read "-ngl" as -n -g -l).
 std::vector<std::string> expand_llama_short_flags(std::vector<std::string> args);
 
 }  // namespace troupe::cli

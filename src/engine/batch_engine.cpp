@@ -370,12 +370,9 @@ CpuShare resolve_cpu_share(const LlamaModel& model, const BatchEngineConfig& con
 
 }  // namespace
 
-Result<std::unique_ptr<BatchEngine>> BatchEngine::start(actor::ActorSystem& system,
-                                                        const LlamaModel& model,
-                                                        BatchEngineConfig config,
-                                                        actor::ActorRef<AdmissionMessage> admission,
-                                                        DecodeHook on_decode,
-                                                        const LlamaModel* draft) {
+Result<std::unique_ptr<BatchEngine>> BatchEngine::start(
+    actor::ActorSystem& system, const LlamaModel& model, BatchEngineConfig config,
+    actor::ActorRef<AdmissionMessage> admission, DecodeHook on_decode, const LlamaModel* draft) {
   auto made = make_context(model, config);
   if (!made)
     return made.error();
@@ -479,16 +476,18 @@ EngineLoop::EngineLoop(const LlamaModel& model, const BatchEngineConfig& config,
   by_model_.resize(slots_.size());
   wants_.resize(slots_.size());
   if (drafter_ && !draft_ok_) {
-    spdlog::warn("engine: the draft model is not used: this model's memory cannot drop a drafted "
-                 "token again");
+    spdlog::warn(
+        "engine: the draft model is not used: this model's memory cannot drop a drafted "
+        "token again");
     drafter_.reset();
   }
   if (drafter_) {
     drafter_->attach(attached_, config_.n_threads);
-    spdlog::debug("engine: a draft model guesses up to {} tokens of a sequence a step, {} "
-                  "(--spec-draft-model)",
-                  config_.spec_draft_max,
-                  config_.spec_measured ? "as many as measured costs say" : "all of them");
+    spdlog::debug(
+        "engine: a draft model guesses up to {} tokens of a sequence a step, {} "
+        "(--spec-draft-model)",
+        config_.spec_draft_max,
+        config_.spec_measured ? "as many as measured costs say" : "all of them");
   }
   if (config_.spec != SpecType::none) {
     spdlog::debug("engine: {}",
@@ -1436,10 +1435,10 @@ void EngineLoop::draft_by_model(std::size_t n_offers) {
   const auto t0 = std::chrono::steady_clock::now();
   drafter_->draft(std::span<DraftWant>(wants_.data(), n_wants));
   if (spdlog::should_log(spdlog::level::trace)) {
-    spdlog::trace("draft model: {} sequences, {:.0f} us (a pass {:.0f} us)", n_wants,
-                  std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0)
-                      .count(),
-                  drafter_->pass_us());
+    spdlog::trace(
+        "draft model: {} sequences, {:.0f} us (a pass {:.0f} us)", n_wants,
+        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count(),
+        drafter_->pass_us());
   }
   for (std::size_t j = 0, k = 0; j < n_wants; ++j) {
     while (offer_slot_[k] != wants_[j].seq)

@@ -237,9 +237,10 @@ void Coordinator::load() {
       "model {} ready: {}; {}", model_id_, kv,
       model_->placement_report(options_.engine.placement, options_.engine.n_ctx).summary());
   if (draft_model_) {
-    spdlog::info("model {}: speculative decoding with the draft model {} (up to {} tokens a "
-                 "sequence a step)",
-                 model_id_, options_.draft_model_path, options_.engine.spec_draft_max);
+    spdlog::info(
+        "model {}: speculative decoding with the draft model {} (up to {} tokens a "
+        "sequence a step)",
+        model_id_, options_.draft_model_path, options_.engine.spec_draft_max);
   }
   if (engine_->embeddings()) {
     spdlog::info("embeddings: {} floats, pooling {}, up to {} tokens per input{}",

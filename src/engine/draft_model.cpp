@@ -173,8 +173,8 @@ void DraftModel::draft(std::span<DraftWant> wants) {
       if (live_[k] == 0)
         continue;
       const auto d = static_cast<std::size_t>(w.drafted);
-      row_[k] = batch_.add(w.out[d - 1], static_cast<llama_pos>(w.history.size() + d - 1), w.seq,
-                           true);
+      row_[k] =
+          batch_.add(w.out[d - 1], static_cast<llama_pos>(w.history.size() + d - 1), w.seq, true);
     }
     if (batch_.size() == 0)
       break;

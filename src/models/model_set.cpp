@@ -150,10 +150,18 @@ ModelLoader local_loader() {
       return Error{Errc::engine_failed, h.message};
     return b;
   };
-  l.estimate = [](const ModelConfig& c) {
+  l.estimate = [](const ModelConfig& c) -> Result<MemoryEstimate> {
     const auto& p = c.options.engine.placement;
-    return estimate_memory(c.options.model_path, c.options.engine.n_ctx, p.cache_type_k,
-                           p.cache_type_v);
+    auto e = estimate_memory(c.options.model_path, c.options.engine.n_ctx, p.cache_type_k,
+                             p.cache_type_v);
+    if (!e || c.options.draft_model_path.empty())
+      return e;
+    // A draft model's weights and its context of the same cells count too.
+    auto d = estimate_memory(c.options.draft_model_path, c.options.engine.n_ctx, p.cache_type_k,
+                             p.cache_type_v);
+    if (!d)
+      return d.error();
+    return MemoryEstimate{e->weights + d->weights, e->kv_cache + d->kv_cache};
   };
   return l;
 }

@@ -60,7 +60,8 @@ struct ModelLoader {
   std::function<Result<MemoryEstimate>(const ModelConfig&)> estimate;
 };
 
-// make_local_backend + wait_loaded; estimate_memory with the model's context and KV types.
+// make_local_backend + wait_loaded; estimate_memory with the model's context and KV types (and
+// its draft model's, EngineOptions::draft_model_path, added).
 ModelLoader local_loader();
 
 // Errors: invalid_request for an empty model list or two models (or aliases) with one name.

@@ -185,8 +185,9 @@ TEST(Placement, ADraftModelOfAnotherVocabularyIsAClearError) {
   auto r = run_troupe("serve --port 0 -m " + test::generated_model("tiny") + " -md " +
                       test::generated_bert_model());
   EXPECT_NE(r.exit_code, 0);
-  EXPECT_TRUE(has(r.output, "the draft model cannot draft for this model: its tokenizer is of "
-                            "another type"))
+  EXPECT_TRUE(has(r.output,
+                  "the draft model cannot draft for this model: its tokenizer is of "
+                  "another type"))
       << r.output;
   EXPECT_FALSE(has(r.output, "ready")) << r.output;
 }

@@ -153,7 +153,16 @@ struct DecodeProbe {
 // speculative decoding (n-gram drafts, several tokens kept in a step: sampled in turn, sent,
 // the rejected drafts' cells removed); and greedy with a draft model's drafts (its passes run
 // between the engine's decodes: what they allocate is counted too).
-enum class Path { greedy, logprobs, full_vocab, filtered, grammar, chain, speculative, draft_model };
+enum class Path {
+  greedy,
+  logprobs,
+  full_vocab,
+  filtered,
+  grammar,
+  chain,
+  speculative,
+  draft_model
+};
 
 SamplingParams sampling_for(Path path) {
   SamplingParams sp;

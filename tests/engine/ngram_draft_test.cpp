@@ -161,9 +161,9 @@ TEST(ChooseDrafts, ADraftModelsPassesCountAgainstItsTokens) {
   // The same offer looked up instead (no passes) is worth its free rows.
   EXPECT_EQ(choose({{4, 0.5, false}}, 1, rows, 60.0), (std::vector<std::int32_t>{4}));
   // Beside a lookup's draft (free rows, no passes) the model's two passes still pay.
-  EXPECT_EQ(choose({{2, 0.9, true}, {2, 0.5, false}}, 2, costs({100, 100, 100, 100, 100, 100}),
-                   20.0),
-            (std::vector<std::int32_t>{2, 2}));
+  EXPECT_EQ(
+      choose({{2, 0.9, true}, {2, 0.5, false}}, 2, costs({100, 100, 100, 100, 100, 100}), 20.0),
+      (std::vector<std::int32_t>{2, 2}));
 }
 
 TEST(NgramDraft, NothingFromTooShortAHistoryOrEmptySizes) {

@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "mkmodel/model_spec.hpp"
+#include "models/model_set.hpp"
 #include "support/test_models.hpp"
 
 namespace troupe::models {
@@ -42,6 +43,23 @@ TEST(MemoryEstimate, ABrokenFileOrTypeIsAnError) {
   auto t = estimate_memory(test::generated_model("tiny"), 512, "f17", "f16");
   ASSERT_FALSE(t);
   EXPECT_NE(t.error().message.find("f17"), std::string::npos);
+}
+
+// A model with a draft model (--spec-draft-model) takes both files and both contexts.
+TEST(MemoryEstimate, ADraftModelCountsToo) {
+  ModelConfig c;
+  c.options.model_path = test::generated_model("tiny");
+  c.options.engine.n_ctx = 512;
+  const auto alone = local_loader().estimate(c);
+  ASSERT_TRUE(alone) << alone.error().message;
+  c.options.draft_model_path = test::generated_model("tiny", mkmodel::WeightType::f32, 2);
+  const auto both = local_loader().estimate(c);
+  ASSERT_TRUE(both) << both.error().message;
+  const auto draft = estimate_memory(c.options.draft_model_path, 512, "f16", "f16").value();
+  EXPECT_EQ(both->weights, alone->weights + draft.weights);
+  EXPECT_EQ(both->kv_cache, alone->kv_cache + draft.kv_cache);
+  c.options.draft_model_path = "/nope.gguf";
+  EXPECT_FALSE(local_loader().estimate(c));
 }
 
 TEST(ParseBytes, UnitsAndErrors) {
