@@ -213,8 +213,9 @@ std::string Metrics::render(const engine::BackendStats& b) const {
   scalar(out, "troupe_host_cache_entries", "KV states stored in host memory.", "gauge",
          d(b.host_cache_entries));
   scalar(out, "troupe_spec_draft_tokens_total",
-         "Tokens drafted for speculative decoding (--spec-type).", "counter",
-         d(b.spec_draft_tokens_total));
+         "Tokens drafted for speculative decoding (a request's prediction, --spec-type "
+         "ngram-simple or a draft model).",
+         "counter", d(b.spec_draft_tokens_total));
   scalar(out, "troupe_spec_accepted_tokens_total",
          "Drafted tokens the sampler drew: each saved a decode step.", "counter",
          d(b.spec_accepted_tokens_total));
