@@ -458,9 +458,7 @@ EngineLoop::EngineLoop(const LlamaModel& model, const BatchEngineConfig& config,
   shared_pool_ = config_.kv_unified && mem_ != nullptr && !embedding_only_;
   // A KV cache whose sequences can be cut at any token (not recurrent, hybrid or a sliding
   // window): what pad rows and the host cache both need.
-  const llama_model* lm = model_.get();
-  const bool cut_anywhere = mem_ != nullptr && !embedding_only_ && !llama_model_is_recurrent(lm) &&
-                            !llama_model_is_hybrid(lm) && llama_model_n_swa(lm) == 0;
+  const bool cut_anywhere = mem_ != nullptr && !embedding_only_ && model_.memory_cuts_anywhere();
   if (config_.host_cache_bytes != 0 && cut_anywhere) {
     host_cache_ = HostCache(config_.host_cache_bytes < 0
                                 ? std::numeric_limits<std::size_t>::max()

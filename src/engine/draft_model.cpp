@@ -21,10 +21,6 @@ namespace {
 constexpr int kVocabSizeSlack = 128;
 constexpr int kFirstComparedToken = 5;
 
-bool cuts_anywhere(const llama_model* m) {
-  return !llama_model_is_recurrent(m) && !llama_model_is_hybrid(m) && llama_model_n_swa(m) == 0;
-}
-
 }  // namespace
 
 std::string draft_vocab_mismatch(const LlamaModel& target, const LlamaModel& draft) {
@@ -59,7 +55,7 @@ Result<std::unique_ptr<DraftModel>> DraftModel::create(const LlamaModel& target,
                  "the draft model cannot draft for this model: " + why + " (llama-server's rule)",
                  "spec_draft_model"};
   }
-  if (!cuts_anywhere(draft.get())) {
+  if (!draft.memory_cuts_anywhere()) {
     return Error{Errc::invalid_request,
                  "the draft model's memory cannot drop a drafted token again (recurrent, hybrid "
                  "or sliding-window attention)",
@@ -241,7 +237,6 @@ bool DraftModel::decode(std::span<const DraftWant> wants) {
     broken_ = true;
     return false;
   }
-  ++passes_;
   if (batch_.size() <= 2 * static_cast<std::int32_t>(wants.size())) {
     const double us =
         std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();

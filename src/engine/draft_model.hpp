@@ -72,7 +72,6 @@ class DraftModel {
   void draft(std::span<DraftWant> wants);
 
   bool working() const noexcept { return !broken_; }
-  std::int64_t passes() const noexcept { return passes_; }  // draft decodes so far
   // What one drafting pass costs, a moving average of the measured ones (a pass of at most two
   // tokens a sequence: not a prompt's catch-up); 0 before the first.
   double pass_us() const noexcept { return pass_us_; }
@@ -102,7 +101,6 @@ class DraftModel {
   std::vector<std::uint8_t> live_;
   std::vector<float> sums_;  // exp-sum blocks, for p_min
   bool broken_ = false;
-  std::int64_t passes_ = 0;
   double pass_us_ = 0.0;
 };
 

@@ -60,6 +60,11 @@ PlacementReport LlamaModel::placement_report(const PlacementOptions& placement,
   return engine::placement_report(placement, model_.get(), n_ctx);
 }
 
+bool LlamaModel::memory_cuts_anywhere() const {
+  const llama_model* m = model_.get();
+  return !llama_model_is_recurrent(m) && !llama_model_is_hybrid(m) && llama_model_n_swa(m) == 0;
+}
+
 bool LlamaModel::embedding_only() const {
   char arch[64] = {0};
   if (llama_model_meta_val_str(model_.get(), "general.architecture", arch, sizeof(arch)) < 0)

@@ -49,6 +49,9 @@ class LlamaModel final : public TokenText {
   // An encoder-only embedding model (BERT and its kin, T5's encoder): it has no language-model
   // head, so it serves embeddings (or rerank scores) and never generates.
   bool embedding_only() const;
+  // Whether a context's memory of this model can drop a sequence's tokens from any position
+  // (not recurrent, hybrid or sliding-window): what drafts, pad rows and the host cache need.
+  bool memory_cuts_anywhere() const;
   // The tokens of a rerank pair, built the way llama-server does: the GGUF's rerank template
   // (tokenizer.chat_template.rerank, "{query}" and "{document}" replaced) when it has one,
   // else [BOS] query [EOS] [SEP] document [EOS] as the vocabulary adds them (SEP in place of
