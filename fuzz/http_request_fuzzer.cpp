@@ -78,6 +78,14 @@ void check_body(server::Endpoint e, std::string_view body) {
         (void)api::to_json(api::to_http_error(r.error()));
       break;
     }
+    case server::Endpoint::infill: {
+      auto r = api::parse_infill_request(body);
+      if (r.ok())
+        (void)server::make_infill_job(std::move(r).value(), models());
+      else
+        (void)api::to_json(api::to_http_error(r.error()));
+      break;
+    }
     case server::Endpoint::tokenize:
       (void)api::parse_tokenize_request(body);
       break;
@@ -98,7 +106,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
        {server::Endpoint::chat_completions, server::Endpoint::completions,
         server::Endpoint::tokenize, server::Endpoint::detokenize, server::Endpoint::messages,
         server::Endpoint::count_tokens, server::Endpoint::responses, server::Endpoint::embeddings,
-        server::Endpoint::rerank}) {
+        server::Endpoint::rerank, server::Endpoint::infill}) {
     check_body(e, input);
   }
   // The whole input as an HTTP request.

@@ -7,7 +7,10 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <iterator>
 #include <limits>
+#include <string_view>
+#include <utility>
 
 #include "api/json_reader.hpp"
 #include "util/duration.hpp"
@@ -112,6 +115,95 @@ void read_dry_breakers(JsonReader& r, GenerationParams& p) {
 }
 
 // llama-server's samplers beyond OpenAI's, with llama-server's names and ranges.
+// llama-server's names of a chain stage (and their aliases: kebab-case, no underscores,
+// "nucleus", "temp", "typ"), lower case, to the canonical name; empty: unknown.
+std::string_view canonical_stage(std::string_view name) {
+  static constexpr std::pair<std::string_view, std::string_view> names[] = {
+      {"penalties", "penalties"},
+      {"dry", "dry"},
+      {"top_n_sigma", "top_n_sigma"},
+      {"top-n-sigma", "top_n_sigma"},
+      {"topnsigma", "top_n_sigma"},
+      {"top_k", "top_k"},
+      {"top-k", "top_k"},
+      {"topk", "top_k"},
+      {"typ_p", "typ_p"},
+      {"typ-p", "typ_p"},
+      {"typp", "typ_p"},
+      {"typ", "typ_p"},
+      {"typical_p", "typ_p"},
+      {"top_p", "top_p"},
+      {"top-p", "top_p"},
+      {"topp", "top_p"},
+      {"nucleus", "top_p"},
+      {"min_p", "min_p"},
+      {"min-p", "min_p"},
+      {"minp", "min_p"},
+      {"xtc", "xtc"},
+      {"temperature", "temperature"},
+      {"temp", "temperature"},
+      {"infill", "infill"},
+  };
+  for (const auto& [alias, canonical] : names) {
+    if (alias == name)
+      return canonical;
+  }
+  return {};
+}
+
+// llama-server's `samplers`: an array of stage names, or a string of their letters
+// ("dkypsmtxie"); canonical names, each at most once.
+void read_sampler_order(JsonReader& r, GenerationParams& p) {
+  const json::value* v = r.failed() ? nullptr : r.find("samplers");
+  if (v == nullptr)
+    return;
+  std::vector<std::string> names;
+  if (const auto* letters = v->if_string()) {
+    static constexpr std::pair<char, std::string_view> by_letter[] = {
+        {'e', "penalties"},   {'d', "dry"},   {'s', "top_n_sigma"}, {'k', "top_k"},
+        {'y', "typ_p"},       {'p', "top_p"}, {'m', "min_p"},       {'x', "xtc"},
+        {'t', "temperature"}, {'i', "infill"}};
+    for (char c : *letters) {
+      const auto* it = std::find_if(std::begin(by_letter), std::end(by_letter),
+                                    [c](const auto& e) { return e.first == c; });
+      if (it == std::end(by_letter)) {
+        return r.fail(
+            fmt::format("'samplers' has no stage '{}' (letters: dkypsmtxie)", std::string(1, c)),
+            "samplers");
+      }
+      names.emplace_back(it->second);
+    }
+  } else if (const auto* list = v->if_array()) {
+    for (const auto& item : *list) {
+      if (!item.is_string())
+        return r.fail("'samplers' must be an array of stage names or a string", "samplers");
+      std::string lower(item.get_string());
+      std::transform(lower.begin(), lower.end(), lower.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      const auto canonical = canonical_stage(lower);
+      if (canonical.empty()) {
+        return r.fail(fmt::format("'samplers' has no stage '{}' (known: penalties, dry, "
+                                  "top_n_sigma, top_k, typ_p, top_p, min_p, xtc, temperature, "
+                                  "infill)",
+                                  std::string(item.get_string())),
+                      "samplers");
+      }
+      names.emplace_back(canonical);
+    }
+  } else {
+    return r.fail("'samplers' must be an array of stage names or a string", "samplers");
+  }
+  if (names.empty())
+    return r.fail("'samplers' must name at least one stage", "samplers");
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (std::find(names.begin(), names.begin() + static_cast<std::ptrdiff_t>(i), names[i]) !=
+        names.begin() + static_cast<std::ptrdiff_t>(i)) {
+      return r.fail(fmt::format("'samplers' names '{}' twice", names[i]), "samplers");
+    }
+  }
+  p.samplers = std::move(names);
+}
+
 void read_llama_samplers(JsonReader& r, GenerationParams& p) {
   constexpr Bound zero{0, true}, one{1, true};
   constexpr Bound any_low{std::numeric_limits<double>::lowest(), true};
@@ -131,6 +223,7 @@ void read_llama_samplers(JsonReader& r, GenerationParams& p) {
   r.integer32("mirostat", p.mirostat, 0, 2);
   r.number("mirostat_tau", p.mirostat_tau, zero, any_high);
   r.number("mirostat_eta", p.mirostat_eta, zero, any_high);
+  read_sampler_order(r, p);
 }
 
 void read_stream_options(JsonReader& r, GenerationParams& p) {
@@ -203,13 +296,9 @@ constexpr Unsupported unsupported_fields[] = {
     {"store", is_null_or_false, "stored completions are not supported"},
     {"verbosity", is_medium, "only the default verbosity is supported"},
     {"best_of", is_null_or_one, "best_of is not supported"},
-    {"suffix", is_null_or_empty, "a suffix (fill in the middle) is not supported"},
     {"n_probs", is_null_or_zero, "use 'logprobs' / 'top_logprobs'"},
-    {"samplers", is_null_or_empty, "a custom sampler order is not supported"},
     {"lora", is_null_or_empty, "LoRA adapters are not supported"},
     {"n_keep", is_null_or_zero, "context shifting (n_keep) is not supported"},
-    {"n_indent", is_null_or_zero, "n_indent is not supported"},
-    {"t_max_predict_ms", is_null_or_zero, "a generation time limit is not supported"},
     {"post_sampling_probs", is_null_or_false, "post-sampling probabilities are not supported"},
     {"timings_per_token", is_null_or_false, "per-token timings are not supported"},
     {"return_tokens", is_null_or_false, "returning token ids is not supported"},
@@ -381,6 +470,12 @@ void read_generation(JsonReader& r, GenerationParams& p, bool chat) {
   std::optional<std::int32_t> min_tokens;
   r.integer32("min_tokens", min_tokens, 0, int32_max);
   p.min_tokens = min_tokens.value_or(0);
+  std::optional<std::int32_t> limit;
+  r.integer32("n_indent", limit, 0, int32_max);
+  p.n_indent = limit.value_or(0);
+  limit.reset();
+  r.integer32("t_max_predict_ms", limit, 0, int32_max);
+  p.max_predict_ms = limit.value_or(0);
   r.string("user", p.user);
   read_structured_output(r, p);
   read_keep_alive(r, p.keep_alive);
@@ -733,6 +828,10 @@ Result<ChatRequest> parse_chat_request(std::string_view body) {
   JsonReader r(*obj);
   ChatRequest req;
   refuse_unsupported(r);
+  if (const auto* v = r.find("suffix"); v && !is_null_or_empty(*v) && !r.failed()) {
+    r.fail("'suffix' (fill in the middle) is a text completion's field: use /v1/completions",
+           "suffix");
+  }
   read_generation(r, req.params, /*chat=*/true);
   read_n_predict(r, req.params);
   r.boolean("add_generation_prompt", req.chat.add_generation_prompt);
@@ -768,12 +867,10 @@ Result<ChatRequest> parse_chat_request(std::string_view body) {
   return req;
 }
 
-Result<CompletionRequest> parse_completion_request(std::string_view body) {
-  auto obj = parse_json_object(body);
-  if (!obj)
-    return obj.error();
-  JsonReader r(*obj);
-  CompletionRequest req;
+namespace {
+
+// The fields /v1/completions and /infill share, all but the prompt.
+void read_completion(JsonReader& r, CompletionRequest& req) {
   refuse_unsupported(r);
   read_generation(r, req.params, /*chat=*/false);
   read_n_predict(r, req.params);
@@ -782,12 +879,75 @@ Result<CompletionRequest> parse_completion_request(std::string_view body) {
   r.boolean("echo", echo);
   if (echo)
     r.fail("'echo' is not supported", "echo");
+}
+
+}  // namespace
+
+Result<CompletionRequest> parse_completion_request(std::string_view body) {
+  auto obj = parse_json_object(body);
+  if (!obj)
+    return obj.error();
+  JsonReader r(*obj);
+  CompletionRequest req;
+  read_completion(r, req);
+  r.string("suffix", req.suffix);
   if (r.failed())
     return *r.error();
   auto prompt = read_prompt(r);
   if (!prompt)
     return prompt.error();
   req.prompt = std::move(prompt).value();
+  if (!req.suffix.empty() && !std::holds_alternative<std::string>(req.prompt))
+    return invalid("a 'suffix' needs a text 'prompt' (the text before it), not token ids",
+                   "suffix");
+  return req;
+}
+
+Result<InfillRequest> parse_infill_request(std::string_view body) {
+  auto obj = parse_json_object(body);
+  if (!obj)
+    return obj.error();
+  JsonReader r(*obj);
+  InfillRequest req;
+  read_completion(r, req.completion);
+  for (auto [key, out] : {std::pair{"input_prefix", &req.input_prefix},
+                          std::pair{"input_suffix", &req.input_suffix}}) {
+    if (!r.failed() && r.find(key) == nullptr)
+      r.fail(fmt::format("'{}' is required", key), key);
+    r.string(key, *out);
+  }
+  std::string prompt;
+  r.string("prompt", prompt);
+  if (const auto* v = r.find("suffix"); v && !r.failed())
+    r.fail("/infill takes the text after the insertion as 'input_suffix'", "suffix");
+  if (r.failed())
+    return *r.error();
+  req.completion.prompt = std::move(prompt);
+  if (const auto* extra = r.find("input_extra")) {
+    constexpr std::size_t kMaxChunks = 1024;
+    const auto* chunks = extra->if_array();
+    if (chunks == nullptr || chunks->size() > kMaxChunks) {
+      return invalid(fmt::format("'input_extra' must be an array of at most {} objects "
+                                 "{{\"text\": string, \"filename\": string}}",
+                                 kMaxChunks),
+                     "input_extra");
+    }
+    for (std::size_t i = 0; i < chunks->size(); ++i) {
+      const auto* chunk = (*chunks)[i].if_object();
+      const std::string param = fmt::format("input_extra[{}]", i);
+      if (chunk == nullptr)
+        return invalid("an 'input_extra' item must be an object", param);
+      JsonReader c(*chunk);
+      std::string file, text;
+      if (c.find("text") == nullptr)
+        return invalid("an 'input_extra' item needs a string 'text'", param + ".text");
+      c.string("text", text);
+      c.string("filename", file);
+      if (c.failed())
+        return invalid(c.error()->message, param + "." + c.error()->param);
+      req.input_extra.emplace_back(std::move(file), std::move(text));
+    }
+  }
   return req;
 }
 

@@ -68,7 +68,11 @@ struct GenerationParams {
   std::optional<std::int32_t> mirostat;                           // 0, 1 or 2
   std::optional<double> mirostat_tau;                             // >= 0
   std::optional<double> mirostat_eta;                             // >= 0
-  std::vector<std::string> stop;                                  // at most 4, none empty
+  // llama-server's `samplers`: the chain's stages in order, canonical names ("penalties",
+  // "dry", "top_n_sigma", "top_k", "typ_p", "top_p", "min_p", "xtc", "temperature",
+  // "infill"), each once. Empty: the default order.
+  std::vector<std::string> samplers;
+  std::vector<std::string> stop;  // at most 4, none empty
   // Choices to generate from the one prompt, 1..max_choices (OpenAI's n). Choice i > 0 samples
   // with seed + i when a seed is given, so that the choices differ.
   std::int32_t n = 1;
@@ -76,6 +80,9 @@ struct GenerationParams {
   bool include_usage = false;  // stream_options.include_usage
   bool ignore_eos = false;
   std::int32_t min_tokens = 0;
+  // llama-server's code-completion limits (engine::StopParams): 0 is off.
+  std::int32_t n_indent = 0;
+  std::int32_t max_predict_ms = 0;  // t_max_predict_ms
   std::string user;
   // Structured output, at most one of the two: the JSON text of a JSON schema the answer
   // must follow (from response_format json_object / json_schema, or llama-server's
@@ -116,6 +123,19 @@ struct CompletionRequest {
   GenerationParams params;
   CompletionPrompt prompt;
   std::optional<std::int32_t> logprobs;  // [0, 5]: report the chosen token and this many more
+  // OpenAI's `suffix`: the text after the insertion; the prompt (then a text) is the text
+  // before it, and the model fills in the middle. Empty: none.
+  std::string suffix;
+};
+
+// llama-server's POST /infill: fill in the middle of a file with its other files as context.
+// `completion.prompt` is the text llama-server calls `prompt` (the middle's start, optional);
+// `completion.params` the generation fields /completions takes.
+struct InfillRequest {
+  CompletionRequest completion;
+  std::string input_prefix;                                      // required
+  std::string input_suffix;                                      // required
+  std::vector<std::pair<std::string, std::string>> input_extra;  // (filename, text), <= 1024
 };
 
 // The body of POST /models/load and /models/unload: {"model": "ID"}. Returns the id.
@@ -140,6 +160,9 @@ struct DetokenizeRequest {
 Result<ChatRequest> parse_chat_request(std::string_view body);
 
 Result<CompletionRequest> parse_completion_request(std::string_view body);
+// Errors as parse_completion_request's, and: input_prefix or input_suffix missing or not a
+// string, input_extra not an array of {"text": string, "filename"?: string}.
+Result<InfillRequest> parse_infill_request(std::string_view body);
 Result<TokenizeRequest> parse_tokenize_request(std::string_view body);
 Result<DetokenizeRequest> parse_detokenize_request(std::string_view body);
 

@@ -293,6 +293,9 @@ void encode_sampling(const engine::SamplingParams& s, WireWriter& w) {
     encode_tokens(s.grammar->trigger_tokens, w);
     w.str(s.grammar->prefill);
   }
+  w.u32(static_cast<std::uint32_t>(s.samplers.size()));
+  for (auto stage : s.samplers)
+    w.u8(static_cast<std::uint8_t>(stage));
 }
 
 bool decode_sampling(WireReader& r, engine::SamplingParams& s) {
@@ -334,6 +337,17 @@ bool decode_sampling(WireReader& r, engine::SamplingParams& s) {
     g.prefill = r.str();
     s.grammar = std::move(g);
   }
+  if (!read_count(r, 1, n))
+    return false;
+  s.samplers.clear();
+  for (std::uint32_t i = 0; i < n; ++i) {
+    const auto stage = r.u8();
+    if (stage > static_cast<std::uint8_t>(engine::SamplerStage::infill)) {
+      r.fail();
+      return false;
+    }
+    s.samplers.push_back(static_cast<engine::SamplerStage>(stage));
+  }
   return r.ok();
 }
 
@@ -344,6 +358,8 @@ void encode_stop(const engine::StopParams& s, WireWriter& w) {
     w.str(x);
   w.u8(s.ignore_eos ? 1 : 0);
   w.u32(static_cast<std::uint32_t>(s.min_tokens));
+  w.u32(static_cast<std::uint32_t>(s.n_indent));
+  w.u32(static_cast<std::uint32_t>(s.max_predict_ms));
 }
 
 bool decode_stop(WireReader& r, engine::StopParams& s) {
@@ -356,6 +372,8 @@ bool decode_stop(WireReader& r, engine::StopParams& s) {
     x = r.str();
   s.ignore_eos = r.u8() != 0;
   s.min_tokens = static_cast<std::int32_t>(r.u32());
+  s.n_indent = static_cast<std::int32_t>(r.u32());
+  s.max_predict_ms = static_cast<std::int32_t>(r.u32());
   return r.ok();
 }
 
@@ -491,6 +509,40 @@ bool decode_error(WireReader& r, Error& e) {
   return r.ok();
 }
 
+void encode_infill(const std::optional<engine::InfillParams>& p, WireWriter& w) {
+  w.u8(p ? 1 : 0);
+  if (!p)
+    return;
+  w.str(p->prefix);
+  w.str(p->suffix);
+  w.u8(p->trim ? 1 : 0);
+  w.u32(static_cast<std::uint32_t>(p->extra.size()));
+  for (const auto& [file, text] : p->extra) {
+    w.str(file);
+    w.str(text);
+  }
+}
+
+bool decode_infill(WireReader& r, std::optional<engine::InfillParams>& p) {
+  p.reset();
+  if (r.u8() == 0)
+    return r.ok();
+  engine::InfillParams f;
+  f.prefix = r.str();
+  f.suffix = r.str();
+  f.trim = r.u8() != 0;
+  std::uint32_t n = 0;
+  if (!read_count(r, 8, n))  // two string lengths each
+    return false;
+  f.extra.reserve(n);
+  for (std::uint32_t i = 0; i < n && r.ok(); ++i) {
+    std::string file = r.str();
+    f.extra.emplace_back(std::move(file), r.str());
+  }
+  p = std::move(f);
+  return r.ok();
+}
+
 void encode_task(const engine::Task& t, WireWriter& w) {
   w.str(t.model);
   encode_prompt(t.prompt, w);
@@ -499,6 +551,7 @@ void encode_task(const engine::Task& t, WireWriter& w) {
   w.str(t.request_id);
   encode_chat_options(t.chat, w);
   w.str(t.prediction);
+  encode_infill(t.infill, w);
 }
 
 bool decode_task(WireReader& r, engine::Task& t) {
@@ -509,7 +562,7 @@ bool decode_task(WireReader& r, engine::Task& t) {
   if (!decode_chat_options(r, t.chat))
     return false;
   t.prediction = r.str();
-  return r.ok();
+  return decode_infill(r, t.infill);
 }
 
 void encode_event(const engine::StreamEvent& e, WireWriter& w) {
@@ -517,6 +570,7 @@ void encode_event(const engine::StreamEvent& e, WireWriter& w) {
   if (const auto* s = std::get_if<engine::Started>(&e)) {
     w.u32(static_cast<std::uint32_t>(s->prompt_tokens));
     w.u32(static_cast<std::uint32_t>(s->cached_tokens));
+    w.u8(s->truncated ? 1 : 0);
   } else if (const auto* d = std::get_if<engine::Delta>(&e)) {
     encode_delta(*d, w);
   } else if (const auto* f = std::get_if<engine::Finished>(&e)) {
@@ -586,6 +640,7 @@ bool decode_event(WireReader& r, engine::StreamEvent& e) {
       engine::Started s;
       s.prompt_tokens = static_cast<std::int32_t>(r.u32());
       s.cached_tokens = static_cast<std::int32_t>(r.u32());
+      s.truncated = r.u8() != 0;
       e = s;
       return r.ok();
     }

@@ -45,7 +45,9 @@ namespace troupe::cluster {
 // 4: EmbeddingRequest and EmbeddingResult (embeddings and rerank through the gateway).
 // 5: a Task's prediction (OpenAI's Predicted Outputs) and the usage's accepted and rejected
 //    prediction tokens.
-inline constexpr std::uint32_t kProtocolVersion = 5;
+// 6: a Task's fill-in-the-middle parameters (InfillParams); Started's truncated; the stop
+//    parameters' n_indent and max_predict_ms; the sampling parameters' sampler order.
+inline constexpr std::uint32_t kProtocolVersion = 6;
 inline constexpr std::uint32_t type_id(std::uint32_t n) {
   return 0x434c0000u | (n << 8) | kProtocolVersion;  // "CL", message, version
 }

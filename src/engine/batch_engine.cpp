@@ -618,7 +618,7 @@ void EngineLoop::admit(AdmitSequence& a) {
   s.prediction_at = 0;
   s.sampler.emplace(a.sampling, model_.n_vocab(), a.prompt, n_ctx_seq_, std::move(a.grammar),
                     std::move(a.dry), SamplerPath::automatic, model_.first_bytes(),
-                    a.grammar_first_bytes);
+                    a.grammar_first_bytes, model_.vocab());
   s.sink = std::move(a.sink);
   prefill_order_.push_back(id);
   ++active_;

@@ -26,6 +26,16 @@ std::string default_model_id(const std::string& path) {
   return std::filesystem::path(path).stem().string();
 }
 
+// The bytes of a task's text that its prompt holds whole (an infill's parts unless trimmed).
+std::size_t infill_bytes(const std::optional<InfillParams>& infill) {
+  if (!infill || infill->trim)
+    return 0;
+  std::size_t n = infill->prefix.size() + infill->suffix.size();
+  for (const auto& [file, text] : infill->extra)
+    n += file.size() + text.size();
+  return n;
+}
+
 std::size_t prompt_bytes(const Prompt& prompt) {
   if (const auto* s = std::get_if<std::string>(&prompt))
     return s->size();
@@ -165,6 +175,10 @@ std::optional<Error> validate_parameters(const SamplingParams& s, const StopPara
     return bad_parameter("max_tokens must be >= 1", "max_tokens");
   if (stop.min_tokens < 0)
     return bad_parameter("min_tokens must be >= 0", "min_tokens");
+  if (stop.n_indent < 0)
+    return bad_parameter("n_indent must be >= 0", "n_indent");
+  if (stop.max_predict_ms < 0)
+    return bad_parameter("t_max_predict_ms must be >= 0", "t_max_predict_ms");
   return std::nullopt;
 }
 
@@ -302,8 +316,8 @@ std::optional<Error> Coordinator::precheck(Task& task) const {
   }
   // Every token covers at most max_piece_bytes bytes: a longer text cannot fit, whatever
   // its tokens are. A 16 MiB prompt is refused here, in microseconds, untokenized.
-  const auto min_tokens =
-      static_cast<std::int64_t>(prompt_bytes(task.prompt) / model_->max_piece_bytes());
+  const auto min_tokens = static_cast<std::int64_t>(
+      (prompt_bytes(task.prompt) + infill_bytes(task.infill)) / model_->max_piece_bytes());
   if (min_tokens >= n_ctx_seq_)
     return too_long(min_tokens, *engine_, true);
   const auto prediction_tokens =
@@ -319,9 +333,11 @@ std::optional<Error> Coordinator::precheck(Task& task) const {
 }
 
 Result<std::vector<Token>> Coordinator::prepare_prompt(
-    Task& task, std::unique_ptr<chatfmt::OutputParser>& parser) const {
+    Task& task, std::unique_ptr<chatfmt::OutputParser>& parser, bool& truncated) const {
   Result<std::vector<Token>> tokens = std::vector<Token>{};
-  if (const auto* s = std::get_if<std::string>(&task.prompt)) {
+  if (task.infill) {
+    tokens = infill_tokens(task, truncated);
+  } else if (const auto* s = std::get_if<std::string>(&task.prompt)) {
     tokens = model_->tokenize(*s, true, true);
   } else if (std::holds_alternative<std::vector<ChatMessage>>(task.prompt)) {
     auto rendered = render_chat(task);
@@ -355,6 +371,26 @@ Result<std::vector<Token>> Coordinator::prepare_prompt(
   return tokens;
 }
 
+Result<std::vector<Token>> Coordinator::infill_tokens(const Task& task, bool& truncated) const {
+  const auto* text = std::get_if<std::string>(&task.prompt);
+  if (text == nullptr) {
+    return Error{Errc::invalid_request, "filling in the middle needs a text prompt, not tokens",
+                 "prompt"};
+  }
+  auto middle = model_->tokenize(*text, /*add_special=*/false, /*parse_special=*/true);
+  if (!middle)
+    return middle.error();
+  const InfillBudget budget{std::min(options_.engine.n_batch, n_ctx_seq_),
+                            options_.defaults.n_predict.value_or(0), n_ctx_seq_};
+  auto built = infill_prompt(
+      model_->fim_tokens(), *task.infill, *middle,
+      [&](std::string_view t) { return model_->tokenize(t, false, false); }, budget);
+  if (!built)
+    return built.error();
+  truncated = built->truncated;
+  return std::move(built->tokens);
+}
+
 asio::awaitable<TokenStream> Coordinator::generate(Task task) {
   if (task.embedding)
     co_return co_await generate_embedding(std::move(task));
@@ -368,8 +404,9 @@ asio::awaitable<TokenStream> Coordinator::generate(Task task) {
                                   "model"});
   }
   std::unique_ptr<chatfmt::OutputParser> parser;  // a conversation's, from its render
-  auto prompt =
-      co_await run_on(tokenizer_.get_executor(), [&] { return prepare_prompt(task, parser); });
+  bool truncated = false;                         // an infill's parts were cut to fit
+  auto prompt = co_await run_on(tokenizer_.get_executor(),
+                                [&] { return prepare_prompt(task, parser, truncated); });
   if (!prompt)
     co_return failed_stream(prompt.error());
   SamplerPtr grammar;  // parsed here, off the engine thread; a bad one never reaches it
@@ -404,8 +441,8 @@ asio::awaitable<TokenStream> Coordinator::generate(Task task) {
     prediction = std::move(p.value());
   }
   auto [writer, stream] = make_stream();
-  SubmitSequence s =
-      make_submission(task, std::move(prompt.value()), std::move(writer), std::move(parser));
+  SubmitSequence s = make_submission(task, std::move(prompt.value()), std::move(writer),
+                                     std::move(parser), truncated);
   s.admit.prediction = std::move(prediction);
   s.admit.grammar = std::move(grammar);
   s.admit.grammar_first_bytes = first_bytes;
@@ -416,11 +453,15 @@ asio::awaitable<TokenStream> Coordinator::generate(Task task) {
 
 SubmitSequence Coordinator::make_submission(Task& task, std::vector<Token> prompt,
                                             StreamWriter writer,
-                                            std::unique_ptr<chatfmt::OutputParser> parser) {
+                                            std::unique_ptr<chatfmt::OutputParser> parser,
+                                            bool truncated) {
   const std::uint64_t ticket = next_ticket_.fetch_add(1, std::memory_order_relaxed);
-  SequenceConfig cfg{task.stop, task.sampling.logprobs || task.sampling.top_logprobs > 0,
-                     task.sampling.top_logprobs, static_cast<std::int32_t>(prompt.size()),
-                     std::move(parser)};
+  SequenceConfig cfg{task.stop,
+                     task.sampling.logprobs || task.sampling.top_logprobs > 0,
+                     task.sampling.top_logprobs,
+                     static_cast<std::int32_t>(prompt.size()),
+                     std::move(parser),
+                     truncated};
   auto ref = spawn_sequence(system_, *model_, std::move(cfg), std::move(writer), ticket,
                             engine_->ref(), admission_);
   AdmitSequence a;

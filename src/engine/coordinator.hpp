@@ -70,9 +70,13 @@ class Coordinator final : public Backend {
   std::optional<Error> precheck(Task& task) const;
   std::optional<Error> check_model(const std::string& name) const;
   // On the tokenizer thread. A conversation is rendered with the chat template: its grammar
-  // and stop strings go into `task`, its output parser into `parser`.
+  // and stop strings go into `task`, its output parser into `parser`. `truncated`: an
+  // infill's parts were cut to its budget.
   Result<std::vector<Token>> prepare_prompt(Task& task,
-                                            std::unique_ptr<chatfmt::OutputParser>& parser) const;
+                                            std::unique_ptr<chatfmt::OutputParser>& parser,
+                                            bool& truncated) const;
+  // A fill-in-the-middle prompt (engine/infill.hpp) from the model's FIM tokens.
+  Result<std::vector<Token>> infill_tokens(const Task& task, bool& truncated) const;
   // On the tokenizer thread: text logit biases tokenized into token biases, and DRY's
   // sampler (null when the request uses no DRY).
   Result<SamplerPtr> prepare_sampling(SamplingParams& s) const;
@@ -92,7 +96,8 @@ class Coordinator final : public Backend {
   // Spawns the request's SequenceActor around `writer` and builds its submission for the
   // Admission (the grammar and DRY samplers are the caller's to fill in).
   SubmitSequence make_submission(Task& task, std::vector<Token> prompt, StreamWriter writer,
-                                 std::unique_ptr<chatfmt::OutputParser> parser);
+                                 std::unique_ptr<chatfmt::OutputParser> parser,
+                                 bool truncated = false);
 
   EngineOptions options_;
   std::string model_id_;

@@ -26,6 +26,7 @@ struct TokenLogprob {
 struct Started {
   std::int32_t prompt_tokens = 0;
   std::int32_t cached_tokens = 0;  // prompt tokens reused from the KV cache
+  bool truncated = false;          // parts of the request were cut to fit (an infill's)
 };
 
 // New output. `text` is valid UTF-8 and may be empty when a token's text is held back

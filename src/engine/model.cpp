@@ -80,6 +80,18 @@ void replace_all(std::string& s, std::string_view from, const std::string& to) {
 }
 }  // namespace
 
+FimTokens LlamaModel::fim_tokens() const {
+  const auto id = [](llama_token t) { return t == LLAMA_TOKEN_NULL ? Token{-1} : Token{t}; };
+  FimTokens f;
+  f.pre = id(llama_vocab_fim_pre(vocab_));
+  f.suf = id(llama_vocab_fim_suf(vocab_));
+  f.mid = id(llama_vocab_fim_mid(vocab_));
+  f.rep = id(llama_vocab_fim_rep(vocab_));
+  f.sep = id(llama_vocab_fim_sep(vocab_));
+  f.bos = llama_vocab_get_add_bos(vocab_) ? id(llama_vocab_bos(vocab_)) : Token{-1};
+  return f;
+}
+
 Result<std::vector<Token>> LlamaModel::rerank_tokens(const std::string& query,
                                                      const std::string& document) const {
   if (const char* tmpl = llama_model_chat_template(model_.get(), "rerank")) {

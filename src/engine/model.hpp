@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "engine/first_byte_index.hpp"
+#include "engine/infill.hpp"
 #include "engine/llama_handles.hpp"
 #include "engine/placement.hpp"
 #include "engine/task.hpp"
@@ -58,6 +59,9 @@ class LlamaModel final : public TokenText {
   // a missing EOS).
   Result<std::vector<Token>> rerank_tokens(const std::string& query,
                                            const std::string& document) const;
+
+  // The vocabulary's fill-in-the-middle tokens and its BOS as a prompt begins with it.
+  FimTokens fim_tokens() const;
 
   void append_piece(Token token, std::string& out) const override;
   bool is_eog(Token token) const override;

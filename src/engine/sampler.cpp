@@ -432,7 +432,8 @@ bool uses_xtc(const SamplingParams& p) {
 // Anything beyond temperature, top_k, top_p and min_p: only llama.cpp's chain samples that.
 bool needs_chain(const SamplingParams& p, const Knobs& k) {
   return !p.logit_bias.empty() || uses_penalties(p, k) || p.mirostat != 0 || uses_dry(p) ||
-         p.typical_p < 1.0f || p.top_n_sigma >= 0.0f || p.dynatemp_range > 0.0f || uses_xtc(p);
+         p.typical_p < 1.0f || p.top_n_sigma >= 0.0f || p.dynatemp_range > 0.0f || uses_xtc(p) ||
+         !p.samplers.empty();
 }
 
 void add_logit_bias(llama_sampler* chain, const SamplingParams& p, std::int32_t n_vocab) {
@@ -459,6 +460,59 @@ void add_mirostat(llama_sampler* chain, const SamplingParams& p, const Knobs& k,
       chain, p.mirostat == 1
                  ? llama_sampler_init_mirostat(n_vocab, seed, p.mirostat_tau, p.mirostat_eta, 100)
                  : llama_sampler_init_mirostat_v2(seed, p.mirostat_tau, p.mirostat_eta));
+}
+
+// A request's own order of stages (SamplingParams::samplers), each where its parameters make
+// it do something, then the draw; `temperature` at 0 keeps only the best token.
+void add_stages(llama_sampler* chain, const SamplingParams& p, const Knobs& k, std::int32_t n_vocab,
+                std::int32_t last_n, std::uint32_t seed, SamplerPtr dry, const llama_vocab* vocab) {
+  for (const SamplerStage stage : p.samplers) {
+    llama_sampler* s = nullptr;
+    switch (stage) {
+      case SamplerStage::penalties:
+        if (uses_penalties(p, k)) {
+          s = llama_sampler_init_penalties(n_vocab, last_n, k.repeat_penalty, p.frequency_penalty,
+                                           p.presence_penalty);
+        }
+        break;
+      case SamplerStage::dry:
+        s = dry.release();
+        break;
+      case SamplerStage::top_n_sigma:
+        if (p.top_n_sigma >= 0.0f)
+          s = llama_sampler_init_top_n_sigma(p.top_n_sigma);
+        break;
+      case SamplerStage::top_k:
+        if (k.top_k > 0)
+          s = llama_sampler_init_top_k(k.top_k);
+        break;
+      case SamplerStage::typical_p:
+        if (p.typical_p < 1.0f)
+          s = llama_sampler_init_typical(p.typical_p, 1);
+        break;
+      case SamplerStage::top_p:
+        if (k.top_p < 1.0f)
+          s = llama_sampler_init_top_p(k.top_p, 1);
+        break;
+      case SamplerStage::min_p:
+        if (k.min_p > 0.0f)
+          s = llama_sampler_init_min_p(k.min_p, 1);
+        break;
+      case SamplerStage::xtc:
+        if (uses_xtc(p))
+          s = llama_sampler_init_xtc(p.xtc_probability, p.xtc_threshold, 1, seed);
+        break;
+      case SamplerStage::temperature:
+        s = llama_sampler_init_temp_ext(k.temperature, p.dynatemp_range, p.dynatemp_exponent);
+        break;
+      case SamplerStage::infill:
+        s = vocab ? llama_sampler_init_infill(vocab) : nullptr;
+        break;
+    }
+    if (s != nullptr)
+      llama_sampler_chain_add(chain, s);
+  }
+  llama_sampler_chain_add(chain, llama_sampler_init_dist(seed));
 }
 
 // Penalties, DRY and the filters in llama-server's order, then the draw.
@@ -527,7 +581,7 @@ SamplerPtr make_dry_sampler(const llama_vocab* vocab, const SamplingParams& p, s
 Sampler::Sampler(const SamplingParams& params, std::int32_t n_vocab,
                  const std::vector<Token>& prompt, std::int32_t n_ctx, SamplerPtr grammar,
                  SamplerPtr dry, SamplerPath path, const FirstByteIndex* first_bytes,
-                 FirstByteCheck check)
+                 FirstByteCheck check, const llama_vocab* vocab)
     : grammar_(std::move(grammar)),
       rng_(seed_of(params)),
       n_vocab_(n_vocab),
@@ -558,6 +612,8 @@ Sampler::Sampler(const SamplingParams& params, std::int32_t n_vocab,
   add_logit_bias(chain_.get(), params, n_vocab);
   if (params.mirostat != 0)
     add_mirostat(chain_.get(), params, k, n_vocab, seed);
+  else if (!params.samplers.empty())
+    add_stages(chain_.get(), params, k, n_vocab, last_n, seed, std::move(dry), vocab);
   else
     add_filters(chain_.get(), params, k, n_vocab, last_n, seed, std::move(dry));
   // Only the last tokens of the prompt can still be in the penalties' and DRY's windows.

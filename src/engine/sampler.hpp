@@ -20,7 +20,10 @@
 //    distribution; at temperature 0 without dynatemp_range the filters end in greedy; with
 //    mirostat: logit bias, temperature, mirostat 1 or 2), primed as in llama-server: the
 //    penalties and DRY see the prompt's last `repeat_last_n` / `dry_penalty_last_n` tokens
-//    (-1: the whole context), not only the generated ones.
+//    (-1: the whole context), not only the generated ones. A request's own order of stages
+//    (SamplingParams::samplers, llama-server's `samplers`) replaces that order: only the
+//    stages listed, then the draw; its `infill` stage is llama.cpp's fill-in-the-middle
+//    sampler.
 //
 // Unset fields of SamplingParams (temperature, top_k, top_p, min_p, repeat_penalty) take
 // SamplingDefaults{}'s values; the Coordinator fills them from its options before this.
@@ -198,11 +201,13 @@ class Sampler {
   // `grammar` (may be null) constrains the output; `dry` is make_dry_sampler(params) (null
   // when !uses_dry(params): precondition). The Sampler owns both from now on. `first_bytes`
   // (may be null; must outlive the Sampler) narrows the grammar's checks by first byte as
-  // `check` says, which must be first_byte_check() of the grammar's spec (or less).
+  // `check` says, which must be first_byte_check() of the grammar's spec (or less). `vocab`
+  // (must outlive the Sampler) is what a request's `infill` stage needs; without it that
+  // stage is left out.
   Sampler(const SamplingParams& params, std::int32_t n_vocab, const std::vector<Token>& prompt,
           std::int32_t n_ctx, SamplerPtr grammar = {}, SamplerPtr dry = {},
           SamplerPath path = SamplerPath::automatic, const FirstByteIndex* first_bytes = nullptr,
-          FirstByteCheck check = FirstByteCheck::off);
+          FirstByteCheck check = FirstByteCheck::off, const llama_vocab* vocab = nullptr);
 
   // Samples one token from `logits` (n_vocab floats) into `out` (token, logprob, top).
   // `suppress` lists tokens that must not be chosen (EOG before min_tokens, or ignore_eos).

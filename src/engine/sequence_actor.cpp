@@ -11,7 +11,8 @@ SequenceActor::SequenceActor(SequenceConfig config, const TokenText& text, Strea
       text_(text),
       writer_(std::move(writer)),
       release_(std::move(release)),
-      stops_(config_.stop.stop) {}
+      stops_(config_.stop.stop),
+      indent_(config_.stop.n_indent) {}
 
 void SequenceActor::handle(SequenceMessage msg) {
   if (done_)
@@ -43,7 +44,7 @@ void SequenceActor::cancel(bool release) {
 void SequenceActor::on_started(const SequenceStarted& s) {
   config_.prompt_tokens = s.prompt_tokens;
   cached_tokens_ = s.cached_tokens;
-  writer_.push(Started{s.prompt_tokens, s.cached_tokens});
+  writer_.push(Started{s.prompt_tokens, s.cached_tokens, config_.prompt_truncated});
 }
 
 void SequenceActor::on_embedded(SequenceEmbedded& e) {
@@ -93,7 +94,8 @@ Delta SequenceActor::make_delta(const SampledToken& t) const {
 }
 
 void SequenceActor::on_token(const SampledToken& t) {
-  ++generated_;
+  if (generated_++ == 0)
+    first_token_at_ = std::chrono::steady_clock::now();
   prediction_kept_ += t.prediction_kept;
   prediction_rejected_ += t.prediction_rejected;
   Delta d = make_delta(t);
@@ -101,16 +103,28 @@ void SequenceActor::on_token(const SampledToken& t) {
   const bool eog = limit == FinishReason::stop;
   if (!eog)
     append_text(t.token, d.text);
-  if (!matched_ && limit)
+  if (!matched_ && !cut_ && (limit || out_of_time())) {
     flush_text(d.text);
+    cut_ = cut_ || (!matched_ && !limit);  // out of time
+  }
+  const bool ended = matched_ || cut_ || limit;
   if (config_.parser)
-    parse_output(d, matched_ || limit);
+    parse_output(d, ended);
   writer_.push(std::move(d));
   if (matched_) {
     finish(FinishReason::stop, t.end != EngineEnd::none);
+  } else if (cut_) {
+    finish(FinishReason::length, t.end != EngineEnd::none);
   } else if (limit) {
     finish(*limit, t.end != EngineEnd::none);
   }
+}
+
+bool SequenceActor::out_of_time() {
+  if (config_.stop.max_predict_ms <= 0 || complete_.find('\n') == std::string::npos)
+    return false;
+  return std::chrono::steady_clock::now() - first_token_at_ >
+         std::chrono::milliseconds(config_.stop.max_predict_ms);
 }
 
 void SequenceActor::append_text(Token token, std::string& out) {
@@ -119,21 +133,36 @@ void SequenceActor::append_text(Token token, std::string& out) {
   text_.append_piece(token, piece_);
   utf8_.append(piece_, complete_);
   auto r = stops_.feed(complete_);
-  out += r.emit;
-  if (r.matched)
+  emit(r.emit, out);
+  if (r.matched && !cut_) {
     matched_ = std::move(r.matched);
+    out += indent_.flush();  // the indentation before the stop string
+  }
+}
+
+void SequenceActor::emit(std::string_view text, std::string& out) {
+  if (cut_ || text.empty())
+    return;
+  auto r = indent_.feed(text);
+  out += r.emit;
+  cut_ = r.ended;
 }
 
 void SequenceActor::flush_text(std::string& out) {
   complete_.clear();
   utf8_.flush(complete_);
   auto r = stops_.feed(complete_);
-  out += r.emit;
+  emit(r.emit, out);
+  if (cut_)
+    return;
   if (r.matched) {
     matched_ = std::move(r.matched);
-    return;
+  } else {
+    emit(stops_.flush(), out);
+    if (cut_)
+      return;
   }
-  out += stops_.flush();
+  out += indent_.flush();
 }
 
 void SequenceActor::parse_output(Delta& d, bool final) {

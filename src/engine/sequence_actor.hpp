@@ -19,6 +19,7 @@
 // Thread-safety: none. Every member is called on the actor's one execution context; the
 // StreamWriter it owns may be read from any consumer thread (that is the channel's job).
 
+#include <chrono>
 #include <functional>
 #include <optional>
 #include <string>
@@ -27,6 +28,7 @@
 #include "actor/actor_ref.hpp"
 #include "chatfmt/chat_format.hpp"
 #include "engine/engine_protocol.hpp"
+#include "engine/indent_limit.hpp"
 #include "engine/sequence_protocol.hpp"
 #include "engine/stop_matcher.hpp"
 #include "engine/token_stream.hpp"
@@ -43,6 +45,7 @@ struct SequenceConfig {
   // A conversation's output parser: the text after stop matching goes through it, and the
   // Deltas carry its content, reasoning and tool-call deltas. Null: the text as it is.
   std::unique_ptr<chatfmt::OutputParser> parser;
+  bool prompt_truncated = false;  // Started::truncated
 };
 
 class SequenceActor final : public actor::Actor<SequenceMessage> {
@@ -83,6 +86,10 @@ class SequenceActor final : public actor::Actor<SequenceMessage> {
   void append_text(Token token, std::string& out);
   // Appends the text held back at the end of generation.
   void flush_text(std::string& out);
+  // Appends text the stop matcher let through, as far as n_indent lets it (else: cut_).
+  void emit(std::string_view text, std::string& out);
+  // max_predict_ms passed and this token's text broke a line.
+  bool out_of_time();
   // Feeds the Delta's text to the output parser and puts what it parsed in its place.
   void parse_output(Delta& d, bool final);
   void finish(FinishReason reason, bool engine_ended);
@@ -93,9 +100,12 @@ class SequenceActor final : public actor::Actor<SequenceMessage> {
   Release release_;
   Utf8Assembler utf8_;
   StopMatcher stops_;
+  IndentLimit indent_;
   std::string piece_;     // scratch: the current token's bytes
   std::string complete_;  // scratch: the current token's complete characters
   std::optional<std::string> matched_;
+  bool cut_ = false;  // ended by n_indent or max_predict_ms
+  std::chrono::steady_clock::time_point first_token_at_{};
   std::int32_t generated_ = 0;
   std::int32_t cached_tokens_ = 0;
   std::int32_t reasoning_tokens_ = 0;

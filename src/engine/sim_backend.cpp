@@ -325,7 +325,14 @@ asio::awaitable<TokenStream> SimBackend::generate(Task task) {
                                   task.embedding->rerank ? "documents" : "input"});
   }
   apply_defaults(task, options_.defaults, options_.n_ctx);
-  const std::int32_t n_prompt = prompt_tokens(task.prompt);
+  std::int64_t infill = 0;  // a fill-in-the-middle's parts and its three FIM tokens
+  if (task.infill) {
+    infill = sim_token_count(task.infill->prefix) + sim_token_count(task.infill->suffix) + 3;
+    for (const auto& [file, text] : task.infill->extra)
+      infill += sim_token_count(file) + sim_token_count(text) + 1;
+  }
+  const auto n_prompt = static_cast<std::int32_t>(
+      std::min<std::int64_t>(prompt_tokens(task.prompt) + infill, INT32_MAX));
   if (auto e = precheck(task, n_prompt))
     co_return failed_stream(std::move(*e));
   auto [writer, stream] = make_stream();

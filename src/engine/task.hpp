@@ -48,6 +48,21 @@ struct GrammarSpec {
 // vocabulary once per breaker.
 inline constexpr std::size_t max_dry_sequence_breakers = 32;
 
+// A stage of llama.cpp's sampler chain as llama-server's `samplers` names it: a request may
+// list the stages it wants, in its order (the others are left out).
+enum class SamplerStage : std::uint8_t {
+  penalties,
+  dry,
+  top_n_sigma,
+  top_k,
+  typical_p,
+  top_p,
+  min_p,
+  xtc,
+  temperature,
+  infill,  // llama.cpp's fill-in-the-middle sampler (after top_k and top_p)
+};
+
 // Sampling policy. The fields a request may leave unset (std::nullopt) take the serving
 // engine's default (SamplingDefaults: `troupe serve`/`worker` flags); the others default to
 // "off". The samplers, their meaning and their order are llama-server's (llama.cpp's chain:
@@ -85,6 +100,10 @@ struct SamplingParams {
   bool logprobs = false;               // report the chosen token's logprob
   std::int32_t top_logprobs = 0;       // and this many alternatives (0..20)
   std::optional<GrammarSpec> grammar;  // unset = unconstrained
+  // llama-server's `samplers`: the chain's stages in this order, then the draw; a stage not
+  // listed is not applied (no `temperature`: the logits as they are). Empty: llama-server's
+  // default order (above). Ignored with mirostat, as in llama-server.
+  std::vector<SamplerStage> samplers;
 };
 
 // When to stop. Generation ends at the first of: an end-of-generation token (unless
@@ -94,6 +113,12 @@ struct StopParams {
   std::vector<std::string> stop;           // never emitted, not even partly
   bool ignore_eos = false;
   std::int32_t min_tokens = 0;  // EOG tokens are suppressed until this many were generated
+  // llama-server's code-completion limits (0: off). n_indent: the answer ends before the first
+  // character of a line (after its first) indented by fewer spaces or tabs. max_predict_ms:
+  // once this long has passed since the first token, the answer ends at a token whose text
+  // holds a line break. Both end it as max_tokens does (FinishReason::length).
+  std::int32_t n_indent = 0;
+  std::int32_t max_predict_ms = 0;
 };
 
 // An embedding request (POST /v1/embeddings, /v1/rerank): the prompt is computed in one
@@ -109,9 +134,25 @@ struct EmbeddingParams {
   friend bool operator==(const EmbeddingParams&, const EmbeddingParams&) = default;
 };
 
+// Fill in the middle (llama-server's /infill, OpenAI's `suffix`): the model writes what goes
+// between `prefix` and `suffix` of a file, after Task::prompt (a text: the middle's start,
+// llama-server's `prompt`, usually empty). `extra`: other files as repository context, put
+// before them (filename, text). The prompt is built with the model's FIM tokens
+// (engine/infill.hpp); texts are tokenized as plain text, special tokens not parsed.
+// `trim`: cut the prefix, the suffix and the extra context to llama-server's budget (its
+// /infill's rule) instead of refusing a prompt longer than the context.
+struct InfillParams {
+  std::string prefix;
+  std::string suffix;
+  std::vector<std::pair<std::string, std::string>> extra;
+  bool trim = false;
+  friend bool operator==(const InfillParams&, const InfillParams&) = default;
+};
+
 struct Task {
   std::string model;  // empty = the backend's default model
   Prompt prompt;
+  std::optional<InfillParams> infill;  // set: fill in the middle; `prompt` is then a text
   // With a conversation: tools, tool_choice, template kwargs, reasoning format. The rendered
   // template may add a grammar (a forced tool call) and stop strings; the output is then
   // parsed into content, reasoning and tool calls. Ignored for text and token prompts.

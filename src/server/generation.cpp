@@ -26,6 +26,7 @@
 #include <random>
 
 #include "api/anthropic.hpp"
+#include "api/native.hpp"
 #include "api/request.hpp"
 #include "api/response.hpp"
 #include "api/responses.hpp"
@@ -254,6 +255,10 @@ class AnswerWriter {
   // `result` holds the whole output, its finish_reason and usage.
   virtual std::string body(const api::CompletionResult& result, const engine::Finished& f) = 0;
   virtual void start(const engine::Started& s, std::string& out) = 0;
+  // Every answer, streamed or not: the generation began (before start()), a Delta came
+  // (before delta(), or in its place for an answer that is not streamed).
+  virtual void began(const engine::Started&) {}
+  virtual void seen(const engine::Delta&) {}
   virtual void delta(const engine::Delta& d, std::string& out) = 0;
   // The last events and the terminating chunk.
   virtual void finish(const engine::Finished& f, std::string& out) = 0;
@@ -443,6 +448,74 @@ class ResponsesWriter final : public AnswerWriter {
   std::string scratch_;
 };
 
+// llama-server's own shapes (/infill): the answer's object, or its pieces and then that object.
+class NativeWriter final : public AnswerWriter {
+ public:
+  NativeWriter(const api::ResponseHead& head, std::vector<std::string> stops)
+      : model_(head.model), stops_(std::move(stops)) {}
+
+  std::string body(const api::CompletionResult& r, const engine::Finished& f) override {
+    return api::native_completion_json(answer(r.text, f));
+  }
+  void began(const engine::Started& s) override { started_ = s; }
+  void seen(const engine::Delta& d) override {
+    if (first_token_ == Clock::time_point{} && !d.tokens.empty())
+      first_token_ = Clock::now();
+    predicted_ += static_cast<std::int32_t>(d.tokens.size());
+    has_new_line_ = has_new_line_ || d.text.find('\n') != std::string::npos;
+  }
+  void start(const engine::Started&, std::string&) override {}
+  void delta(const engine::Delta& d, std::string& out) override {
+    if (!d.text.empty())
+      append_event(out, api::native_chunk_json(d.text, predicted_, started_.prompt_tokens));
+  }
+  void finish(const engine::Finished& f, std::string& out) override {
+    append_event(out, api::native_completion_json(answer({}, f)));
+    out += "0\r\n\r\n";
+  }
+  void fail(const Error& e, std::string& out) override {
+    append_event(out, api::to_json(api::to_http_error(e)));
+    out += "0\r\n\r\n";
+  }
+
+ private:
+  api::NativeCompletion answer(std::string content, const engine::Finished& f) const {
+    const auto now = Clock::now();
+    const auto first = first_token_ == Clock::time_point{} ? now : first_token_;
+    const auto ms = [](Clock::duration d) {
+      return std::chrono::duration<double, std::milli>(d).count();
+    };
+    api::NativeCompletion c;
+    c.has_new_line = has_new_line_;
+    c.content = std::move(content);
+    c.model = model_;
+    c.tokens_predicted = f.usage.completion_tokens;
+    c.tokens_evaluated = f.usage.prompt_tokens;
+    c.tokens_cached = f.usage.cached_tokens;
+    c.truncated = started_.truncated;
+    if (f.reason == engine::FinishReason::length) {
+      c.stop_type = "limit";
+    } else if (!f.stop_string.empty() &&
+               std::find(stops_.begin(), stops_.end(), f.stop_string) != stops_.end()) {
+      c.stop_type = "word";
+      c.stopping_word = f.stop_string;
+    } else {
+      c.stop_type = "eos";
+    }
+    c.timings = {f.usage.cached_tokens, f.usage.prompt_tokens - f.usage.cached_tokens,
+                 ms(first - begun_), f.usage.completion_tokens, ms(now - first)};
+    return c;
+  }
+
+  std::string model_;
+  std::vector<std::string> stops_;  // the request's own
+  engine::Started started_;
+  Clock::time_point begun_ = Clock::now();  // about when the request arrived
+  Clock::time_point first_token_{};
+  std::int32_t predicted_ = 0;
+  bool has_new_line_ = false;
+};
+
 std::string_view id_prefix(const GenerationJob& job) {
   if (job.dialect == Dialect::anthropic)
     return "msg_";
@@ -457,6 +530,8 @@ std::unique_ptr<AnswerWriter> make_writer(ServerContext& ctx, const GenerationJo
     return std::make_unique<MessagesWriter>(job, head);
   if (job.dialect == Dialect::responses)
     return std::make_unique<ResponsesWriter>(ctx, job, head);
+  if (job.dialect == Dialect::llama)
+    return std::make_unique<NativeWriter>(head, job.task.stop.stop);
   return std::make_unique<OpenAiWriter>(job, head);
 }
 
@@ -553,6 +628,7 @@ net::awaitable<bool> Generation::run() {
   if (!first || !std::holds_alternative<engine::Started>(*first))
     co_return co_await fail(Error{Errc::internal, "The generation did not start"});
   c_.ctx.metrics.request_queue_time.observe(seconds_since(c_.request_start));
+  writer_->began(std::get<engine::Started>(*first));
   // Not a conditional expression: GCC 12 evaluates both co_await operands of ?: .
   if (job_.stream)
     co_return co_await run_streaming(stream, watch, std::get<engine::Started>(*first));
@@ -579,6 +655,7 @@ net::awaitable<bool> Generation::run_plain(engine::TokenStream& stream, const Cl
     }
     if (auto* d = std::get_if<engine::Delta>(&*ev)) {
       tokens += d->tokens.size();
+      writer_->seen(*d);
       accumulate(result, *d);
     } else if (auto* f = std::get_if<engine::Finished>(&*ev)) {
       observe_tokens(tokens);
@@ -642,6 +719,7 @@ Generation::Step Generation::add_event(const engine::StreamEvent& ev, std::strin
                                        std::size_t& tokens) {
   if (const auto* d = std::get_if<engine::Delta>(&ev)) {
     tokens += d->tokens.size();
+    writer_->seen(*d);
     writer_->delta(*d, out);
     return Step::more;
   }
@@ -1027,6 +1105,12 @@ Result<GenerationJob> parse_job(const Connection& c, const Request& req) {
     if (!parsed)
       return parsed.error();
     return make_chat_job(std::move(parsed).value(), models);
+  }
+  if (c.endpoint == Endpoint::infill) {
+    auto parsed = api::parse_infill_request(req.body());
+    if (!parsed)
+      return parsed.error();
+    return make_infill_job(std::move(parsed).value(), models);
   }
   auto parsed = api::parse_completion_request(req.body());
   if (!parsed)

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <string_view>
+#include <utility>
 
 #include "chatfmt/chat_format.hpp"
 
@@ -38,6 +40,23 @@ void fill_llama_samplers(const api::GenerationParams& p, engine::SamplingParams&
   set_if(p.mirostat_tau, s.mirostat_tau);
   set_if(p.mirostat_eta, s.mirostat_eta);
   s.logit_bias_text = p.logit_bias_text;
+  static constexpr std::pair<std::string_view, engine::SamplerStage> stages[] = {
+      {"penalties", engine::SamplerStage::penalties},
+      {"dry", engine::SamplerStage::dry},
+      {"top_n_sigma", engine::SamplerStage::top_n_sigma},
+      {"top_k", engine::SamplerStage::top_k},
+      {"typ_p", engine::SamplerStage::typical_p},
+      {"top_p", engine::SamplerStage::top_p},
+      {"min_p", engine::SamplerStage::min_p},
+      {"xtc", engine::SamplerStage::xtc},
+      {"temperature", engine::SamplerStage::temperature},
+      {"infill", engine::SamplerStage::infill}};
+  for (const auto& name : p.samplers) {
+    for (const auto& [n, stage] : stages) {
+      if (n == name)
+        s.samplers.push_back(stage);
+    }
+  }
 }
 
 // Fills sampling and stop parameters shared by both endpoints; what the request leaves unset
@@ -77,6 +96,8 @@ Result<void> fill_common(const api::GenerationParams& p, const engine::ModelInfo
   stop.stop = p.stop;
   stop.ignore_eos = p.ignore_eos;
   stop.min_tokens = p.min_tokens;
+  stop.n_indent = p.n_indent;
+  stop.max_predict_ms = p.max_predict_ms;
   job.model = model.id;
   job.task.model = model.id;
   job.task.keep_alive = p.keep_alive;
@@ -194,6 +215,12 @@ Result<GenerationJob> make_completion_job(api::CompletionRequest request,
       }
     }
     job.task.prompt = std::move(*tokens);
+  } else if (!request.suffix.empty()) {  // the prompt is the text before the insertion
+    job.task.infill = engine::InfillParams{std::move(std::get<std::string>(request.prompt)),
+                                           std::move(request.suffix),
+                                           {},
+                                           /*trim=*/false};
+    job.task.prompt = std::string();
   } else {
     job.task.prompt = std::move(std::get<std::string>(request.prompt));
   }
@@ -202,6 +229,26 @@ Result<GenerationJob> make_completion_job(api::CompletionRequest request,
   job.logprobs = request.logprobs.has_value();
   job.task.sampling.logprobs = job.logprobs;
   job.task.sampling.top_logprobs = request.logprobs.value_or(0);
+  return job;
+}
+
+Result<GenerationJob> make_infill_job(api::InfillRequest request,
+                                      const std::vector<engine::ModelInfo>& models) {
+  if (request.completion.params.n != 1)
+    return Error{Errc::invalid_request, "/infill gives one answer: 'n' must be 1", "n"};
+  if (request.completion.logprobs) {
+    return Error{Errc::invalid_request,
+                 "/infill does not report log-probabilities: use /v1/completions with "
+                 "'suffix'",
+                 "logprobs"};
+  }
+  auto job = make_completion_job(std::move(request.completion), models);
+  if (!job)
+    return job;
+  job->dialect = Dialect::llama;
+  job->task.infill =
+      engine::InfillParams{std::move(request.input_prefix), std::move(request.input_suffix),
+                           std::move(request.input_extra), /*trim=*/true};
   return job;
 }
 

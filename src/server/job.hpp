@@ -17,9 +17,9 @@
 
 namespace troupe::server {
 
-// The API whose shapes the answer takes: OpenAI's chat or text completions (`kind`), or
-// Anthropic's Messages (a chat task).
-enum class Dialect { openai, anthropic, responses };
+// The API whose shapes the answer takes: OpenAI's chat or text completions (`kind`),
+// Anthropic's Messages (a chat task), OpenAI's Responses, or llama-server's own (/infill).
+enum class Dialect { openai, anthropic, responses, llama };
 
 struct GenerationJob {
   engine::Task task;
@@ -45,6 +45,11 @@ Result<GenerationJob> make_chat_job(api::ChatRequest request,
                                     const std::vector<engine::ModelInfo>& models);
 Result<GenerationJob> make_completion_job(api::CompletionRequest request,
                                           const std::vector<engine::ModelInfo>& models);
+// llama-server's /infill: a text completion that fills in the middle, its parts cut to
+// llama-server's budget, answered in llama-server's shapes. Errors as make_completion_job's,
+// and invalid_request for what those shapes cannot carry (n > 1, logprobs).
+Result<GenerationJob> make_infill_job(api::InfillRequest request,
+                                      const std::vector<engine::ModelInfo>& models);
 
 // The served model `name` refers to (empty: the default one).
 Result<engine::ModelInfo> find_model(const std::string& name,

@@ -17,6 +17,7 @@ constexpr std::array routes = {
     RouteEntry{"/chat/completions", Endpoint::chat_completions, Method::post},
     RouteEntry{"/v1/completions", Endpoint::completions, Method::post},
     RouteEntry{"/completions", Endpoint::completions, Method::post},
+    RouteEntry{"/infill", Endpoint::infill, Method::post},
     RouteEntry{"/v1/models", Endpoint::models, Method::get},
     RouteEntry{"/models", Endpoint::models, Method::get},
     RouteEntry{"/health", Endpoint::health, Method::get},
@@ -107,6 +108,8 @@ std::string_view endpoint_name(Endpoint e) {
       return "model_load";
     case Endpoint::model_unload:
       return "model_unload";
+    case Endpoint::infill:
+      return "infill";
     case Endpoint::unknown:
       break;
   }

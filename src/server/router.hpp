@@ -24,6 +24,7 @@ enum class Endpoint {
   webui,                  // GET / HEAD of the chat page: "/" and "/webui/..." (webui/assets.hpp)
   model_load,             // POST /models/load {"model": ID}
   model_unload,           // POST /models/unload {"model": ID}
+  infill,                 // llama-server's POST /infill (fill in the middle)
   unknown,
 };
 

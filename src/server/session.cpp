@@ -172,6 +172,7 @@ net::awaitable<bool> route_request(Connection& c, Request& req) {
   switch (c.endpoint) {
     case Endpoint::chat_completions:
     case Endpoint::completions:
+    case Endpoint::infill:
     case Endpoint::messages:
     case Endpoint::responses:
       co_return co_await handle_generation(c, req);

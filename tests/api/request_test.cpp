@@ -394,12 +394,9 @@ TEST(FieldAudit, FieldsThatWouldChangeTheAnswerAreRefusedUnlessNeutral) {
       {R"("store":true)", "store"},
       {R"("verbosity":"low")", "verbosity"},
       {R"("best_of":2)", "best_of"},
-      {R"("suffix":"}")", "suffix"},
       {R"("n_probs":3)", "n_probs"},
-      {R"("samplers":["top_k"])", "samplers"},
       {R"("lora":[{"id":0,"scale":1}])", "lora"},
       {R"("n_keep":16)", "n_keep"},
-      {R"("t_max_predict_ms":100)", "t_max_predict_ms"},
       {R"("post_sampling_probs":true)", "post_sampling_probs"},
       {R"("return_tokens":true)", "return_tokens"},
       {R"("n_predict":0)", "n_predict"},
@@ -418,6 +415,51 @@ TEST(FieldAudit, FieldsThatWouldChangeTheAnswerAreRefusedUnlessNeutral) {
         "functions":[],"audio":null,"n_keep":0,"prediction":{"type":"content","content":"x"},
         "metadata":{"k":"v"},"service_tier":"auto","prompt_cache_key":"abc","x_vendor":1})");
   EXPECT_TRUE(neutral.ok()) << neutral.error().message;
+}
+
+TEST(FieldAudit, CodeCompletionLimitsAndSuffix) {
+  auto text = parse_completion_request(
+      R"({"prompt":"def f():","suffix":"\n","n_indent":4,"t_max_predict_ms":250})");
+  ASSERT_TRUE(text.ok()) << text.error().message;
+  EXPECT_EQ(text->suffix, "\n");
+  EXPECT_EQ(text->params.n_indent, 4);
+  EXPECT_EQ(text->params.max_predict_ms, 250);
+  auto chat = parse_chat_request(R"({"messages":[{"role":"user","content":"hi"}],"n_indent":2})");
+  ASSERT_TRUE(chat.ok());
+  EXPECT_EQ(chat->params.n_indent, 2);
+  for (const char* bad : {R"("n_indent":-1)", R"("t_max_predict_ms":-5)", R"("n_indent":"2")"}) {
+    auto r = parse_completion_request(std::string(R"({"prompt":"x",)") + bad + "}");
+    EXPECT_FALSE(r.ok()) << bad;
+  }
+  // A chat request has no suffix to fill around.
+  auto suffix = parse_chat_request(R"({"messages":[{"role":"user","content":"hi"}],"suffix":"}"})");
+  ASSERT_FALSE(suffix.ok());
+  expect_invalid(suffix.error(), "suffix");
+  EXPECT_TRUE(
+      parse_chat_request(R"({"messages":[{"role":"user","content":"hi"}],"suffix":""})").ok());
+}
+
+// llama-server's `samplers`: names (any of its aliases, any case) or letters, canonical out.
+TEST(FieldAudit, SamplerOrderByNameOrLetter) {
+  const std::vector<std::string> want{"top_k", "top_p", "infill"};
+  auto names = parse_completion_request(R"({"prompt":"x","samplers":["top_k","Top-P","infill"]})");
+  ASSERT_TRUE(names.ok()) << names.error().message;
+  EXPECT_EQ(names->params.samplers, want);
+  auto letters = parse_completion_request(R"({"prompt":"x","samplers":"kpi"})");
+  ASSERT_TRUE(letters.ok()) << letters.error().message;
+  EXPECT_EQ(letters->params.samplers, want);
+  auto all =
+      parse_chat_request(R"({"messages":[{"role":"user","content":"hi"}],"samplers":"edskypmxt"})");
+  ASSERT_TRUE(all.ok()) << all.error().message;
+  EXPECT_EQ(all->params.samplers,
+            (std::vector<std::string>{"penalties", "dry", "top_n_sigma", "top_k", "typ_p", "top_p",
+                                      "min_p", "xtc", "temperature"}));
+  for (const char* bad :
+       {R"(["bogus"])", "[]", R"(["top_k","topk"])", R"("ka")", "3", R"([1])", R"("")"}) {
+    auto r = parse_completion_request(std::string(R"({"prompt":"x","samplers":)") + bad + "}");
+    ASSERT_FALSE(r.ok()) << bad;
+    expect_invalid(r.error(), "samplers");
+  }
 }
 
 TEST(FieldAudit, ContinueFinalMessageMustMatchWhatTroupeDoes) {

@@ -5,6 +5,7 @@
 #include <boost/json/parse.hpp>
 
 #include "api/error.hpp"
+#include "api/native.hpp"
 
 namespace troupe::api {
 namespace {
@@ -172,6 +173,49 @@ TEST(Utf8, SanitizeReplacesBrokenSequences) {
   EXPECT_EQ(sanitize_utf8("ok \xc3\xa9"), "ok \xc3\xa9");
   EXPECT_EQ(sanitize_utf8("\xc3"), "\xef\xbf\xbd");
   EXPECT_EQ(sanitize_utf8("\xed\xa0\x80"), "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+}
+
+// llama-server's own shapes (/infill): the whole answer and a streamed piece.
+TEST(Response, NativeCompletionHasLlamaServersFields) {
+  NativeCompletion c;
+  c.content = "x = \"1\"\n";
+  c.model = "tiny";
+  c.tokens_predicted = 4;
+  c.tokens_evaluated = 10;
+  c.tokens_cached = 2;
+  c.has_new_line = true;
+  c.truncated = true;
+  c.stop_type = "word";
+  c.stopping_word = "\n\n";
+  c.timings = {2, 8, 40.0, 4, 20.0};
+  auto v = json::parse(native_completion_json(c));
+  EXPECT_EQ(v.at("content"), "x = \"1\"\n");
+  EXPECT_EQ(v.at("stop"), true);
+  EXPECT_EQ(v.at("index"), 0);
+  EXPECT_EQ(v.at("model"), "tiny");
+  EXPECT_EQ(v.at("tokens_predicted"), 4);
+  EXPECT_EQ(v.at("tokens_evaluated"), 10);
+  EXPECT_EQ(v.at("tokens_cached"), 2);
+  EXPECT_EQ(v.at("has_new_line"), true);
+  EXPECT_EQ(v.at("truncated"), true);
+  EXPECT_EQ(v.at("stop_type"), "word");
+  EXPECT_EQ(v.at("stopping_word"), "\n\n");
+  const auto& t = v.at("timings");
+  EXPECT_EQ(t.at("cache_n"), 2);
+  EXPECT_EQ(t.at("prompt_n"), 8);
+  EXPECT_DOUBLE_EQ(t.at("prompt_per_token_ms").to_number<double>(), 5.0);
+  EXPECT_DOUBLE_EQ(t.at("prompt_per_second").to_number<double>(), 200.0);
+  EXPECT_DOUBLE_EQ(t.at("predicted_per_second").to_number<double>(), 200.0);
+  // No tokens, no time: rates of 0, not a division by zero.
+  c.timings = {};
+  auto none = json::parse(native_completion_json(c));
+  EXPECT_DOUBLE_EQ(none.at("timings").at("predicted_per_second").to_number<double>(), 0.0);
+
+  auto piece = json::parse(native_chunk_json("a\tb", 3, 10));
+  EXPECT_EQ(piece.at("content"), "a\tb");
+  EXPECT_EQ(piece.at("stop"), false);
+  EXPECT_EQ(piece.at("tokens_predicted"), 3);
+  EXPECT_EQ(piece.at("tokens_evaluated"), 10);
 }
 
 }  // namespace

@@ -52,8 +52,14 @@ engine::Task sample_task() {
   t.stop.stop = {"\n\n", "END"};
   t.stop.ignore_eos = true;
   t.stop.min_tokens = 2;
+  t.sampling.samplers = {engine::SamplerStage::top_k, engine::SamplerStage::top_p,
+                         engine::SamplerStage::infill};
+  t.stop.n_indent = 4;
+  t.stop.max_predict_ms = 1500;
   t.request_id = "req-1";
   t.prediction = "def f(x):\n    return x";
+  t.infill = engine::InfillParams{
+      "def f(x):\n", "\n    return y\n", {{"a.py", "x = 1\n"}, {"", "b"}}, true};
   return t;
 }
 
@@ -95,12 +101,18 @@ TEST(ClusterProtocol, GenerateRequestRoundTrips) {
   EXPECT_TRUE(back.task.sampling.logprobs);
   EXPECT_EQ(back.task.sampling.top_logprobs, 3);
   EXPECT_EQ(back.task.sampling.grammar, g.task.sampling.grammar);
+  EXPECT_EQ(back.task.sampling.samplers, g.task.sampling.samplers);
   EXPECT_EQ(back.task.stop.max_tokens, 99);
   EXPECT_EQ(back.task.stop.stop, g.task.stop.stop);
   EXPECT_TRUE(back.task.stop.ignore_eos);
   EXPECT_EQ(back.task.stop.min_tokens, 2);
+  EXPECT_EQ(back.task.stop.n_indent, 4);
+  EXPECT_EQ(back.task.stop.max_predict_ms, 1500);
   EXPECT_EQ(back.task.request_id, "req-1");
   EXPECT_EQ(back.task.prediction, g.task.prediction);
+  EXPECT_EQ(back.task.infill, g.task.infill);
+  g.task.infill.reset();
+  EXPECT_FALSE(round_trip(g).task.infill.has_value());
 }
 
 TEST(ClusterProtocol, UnsetSamplingFieldsStayUnsetForTheWorkersDefaults) {
@@ -147,6 +159,9 @@ TEST(ClusterProtocol, EveryEventRoundTrips) {
   auto started = round_trip(StreamUpdate{1, engine::Started{12, 4}});
   EXPECT_EQ(std::get<engine::Started>(started.event).prompt_tokens, 12);
   EXPECT_EQ(std::get<engine::Started>(started.event).cached_tokens, 4);
+  EXPECT_FALSE(std::get<engine::Started>(started.event).truncated);
+  auto cut = round_trip(StreamUpdate{1, engine::Started{12, 4, true}});
+  EXPECT_TRUE(std::get<engine::Started>(cut.event).truncated);
 
   engine::Delta d;
   d.text = "wörld";

@@ -32,13 +32,17 @@ bert="$work/e2e-bert.gguf"
 rerank="$work/e2e-rerank.gguf"
 [ -f "$bert" ] || "$troupe" mkmodel --arch bert --vocab "$bge" --type f32 --seed 1 -o "$bert" -q
 [ -f "$rerank" ] || "$troupe" mkmodel --arch bert --pooling rank --vocab "$bge" --type f32 --seed 1 -o "$rerank" -q
+fim="$work/e2e-fim.gguf"
+[ -f "$fim" ] || "$troupe" mkmodel --shape tiny --type f32 --seed 1 \
+  --vocab "$here/../../third_party/llama/testdata/vocab/ggml-vocab-starcoder.gguf" -o "$fim" -q
 stories="$here/../../../shared/models/stories260K.gguf"
 [ -f "$stories" ] || stories=""
 export TROUPE_BIN="$troupe" TROUPE_E2E_MODEL="$model" TROUPE_E2E_BERT="$bert" \
-  TROUPE_E2E_RERANK="$rerank" TROUPE_E2E_STORIES="$stories"
+  TROUPE_E2E_RERANK="$rerank" TROUPE_E2E_STORIES="$stories" TROUPE_E2E_FIM="$fim"
 if [ "$suite" = webui ]; then
   export TROUPE_CHROMIUM="$chromium" TROUPE_E2E_SHOTS="$work/screenshots"
   exec node --test --test-concurrency=1 "$here/webui.test.mjs"
 fi
 exec node --test --test-concurrency=1 "$here/serve.test.mjs" "$here/structured.test.mjs" \
-  "$here/embeddings.test.mjs" "$here/anthropic.test.mjs" "$here/responses.test.mjs"
+  "$here/embeddings.test.mjs" "$here/anthropic.test.mjs" "$here/responses.test.mjs" \
+  "$here/infill.test.mjs"

@@ -263,5 +263,34 @@ TEST_F(SamplerChain, TemperatureZeroIsGreedyAfterTheFilters) {
   EXPECT_EQ(count_of(draws(sp, logits, 10), 0), 10);
 }
 
+// llama-server's `samplers`: only the stages listed, in their order, then the draw.
+TEST_F(SamplerChain, ARequestsOwnOrderAppliesOnlyTheStagesItLists) {
+  const auto logits = from_probabilities({0.4, 0.3, 0.2, 0.1});
+  SamplingParams sp = plain();
+  sp.top_k = 1;
+  sp.temperature = 0.0f;
+  // Without `temperature` in the list, temperature 0 is not applied: the draw is over the
+  // whole distribution...
+  sp.samplers = {SamplerStage::top_p};
+  EXPECT_TRUE(Sampler(sp, 4, {}, 64).uses_chain());
+  const auto free = draws(sp, logits, 400);
+  EXPECT_GT(count_of(free, 3), 10);
+  EXPECT_GT(count_of(free, 1), 60);
+  // ...with it, only the best token; top_k = 1 listed: the same.
+  sp.samplers = {SamplerStage::temperature};
+  EXPECT_EQ(count_of(draws(sp, logits, 50), 0), 50);
+  sp.temperature = 1.0f;
+  sp.samplers = {SamplerStage::top_k, SamplerStage::temperature};
+  EXPECT_EQ(count_of(draws(sp, logits, 50), 0), 50);
+  // min_p at 0.6 of the best keeps tokens 0 and 1, only when it is listed.
+  sp.top_k = 0;
+  sp.min_p = 0.6f;
+  sp.samplers = {SamplerStage::min_p};
+  const auto cut = draws(sp, logits, 400);
+  EXPECT_EQ(count_of(cut, 0) + count_of(cut, 1), 400);
+  sp.samplers = {SamplerStage::temperature};
+  EXPECT_GT(count_of(draws(sp, logits, 400), 3), 10);
+}
+
 }  // namespace
 }  // namespace troupe::engine

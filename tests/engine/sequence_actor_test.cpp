@@ -5,6 +5,7 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <thread>
 
 namespace troupe::engine {
 namespace {
@@ -120,6 +121,68 @@ TEST(SequenceActor, StopStringSplitAcrossTokensIsNeverEmitted) {
     EXPECT_EQ(fin->stop_string, stop);
     EXPECT_EQ(h.releases, 1);
   }
+}
+
+// llama-server's n_indent: the answer ends before the first line (after its first) indented
+// less, keeping that line's indentation; what is dropped never reaches the stream.
+TEST(SequenceActor, ALineIndentedLessThanNIndentEndsTheAnswer) {
+  StopParams p = stops({});
+  p.n_indent = 4;
+  Harness h(p, {{1, "x = 1"}, {2, "\n    "}, {3, "y = 2\n  "}, {4, "z"}, {5, " = 3"}});
+  h.feed({1, 2, 3});
+  // The last line's two spaces are held until its first character shows its indentation.
+  auto [first, none] = h.text_and_finish();
+  EXPECT_EQ(first, "x = 1\n    y = 2\n");
+  EXPECT_FALSE(none);
+  h.feed({4, 5});
+  auto [rest, fin] = h.text_and_finish();
+  EXPECT_EQ(rest, "  ");
+  ASSERT_TRUE(fin);
+  EXPECT_EQ(fin->reason, FinishReason::length);
+  EXPECT_EQ(fin->usage.completion_tokens, 4);
+  EXPECT_EQ(h.releases, 1);  // the engine is told to stop
+}
+
+TEST(SequenceActor, IndentationHeldAtTheEndIsSentAndAStopStringStillEnds) {
+  StopParams p = stops({"END"}, 2);
+  p.n_indent = 2;
+  Harness h(p, {{1, "a\n    "}, {2, "b\n\t"}});
+  h.feed({1, 2});  // max_tokens: the held tab goes out
+  auto [text, fin] = h.text_and_finish();
+  EXPECT_EQ(text, "a\n    b\n\t");
+  ASSERT_TRUE(fin);
+  EXPECT_EQ(fin->reason, FinishReason::length);
+
+  StopParams q = stops({"END"});
+  q.n_indent = 2;
+  Harness s(q, {{1, "a\n  "}, {2, "END"}});
+  s.feed({1, 2});
+  auto [stext, sfin] = s.text_and_finish();
+  EXPECT_EQ(stext, "a\n  ");
+  ASSERT_TRUE(sfin);
+  EXPECT_EQ(sfin->stop_string, "END");
+}
+
+// llama-server's t_max_predict_ms: past the limit since the first token, the next token that
+// breaks a line ends the answer (with it).
+TEST(SequenceActor, PastTheTimeLimitALineBreakEndsTheAnswer) {
+  StopParams p = stops({});
+  p.max_predict_ms = 1;
+  Harness h(p, {{1, "a"}, {2, "b"}, {3, "c\n"}, {4, "d"}});
+  h.feed({1});
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  h.feed({2});  // no line break: goes on
+  EXPECT_FALSE(h.text_and_finish().second);
+  h.feed({3});
+  auto [text, fin] = h.text_and_finish();
+  EXPECT_EQ(text, "c\n");
+  ASSERT_TRUE(fin);
+  EXPECT_EQ(fin->reason, FinishReason::length);
+  EXPECT_EQ(h.releases, 1);
+  // Without a limit the same tokens go on.
+  Harness free(stops({}), {{1, "a"}, {3, "c\n"}});
+  free.feed({1, 3, 1});
+  EXPECT_FALSE(free.text_and_finish().second);
 }
 
 TEST(SequenceActor, OverlappingStopCandidates) {

@@ -20,6 +20,9 @@ TEST(Router, ResolvesRoutesWithAndWithoutPrefix) {
   EXPECT_FALSE(wrong.method_allowed);
   EXPECT_EQ(wrong.allowed, Method::post);
   EXPECT_TRUE(resolve(Method::options, "/v1/completions").method_allowed);
+  EXPECT_EQ(resolve(Method::post, "/infill").endpoint, Endpoint::infill);
+  EXPECT_FALSE(resolve(Method::get, "/infill").method_allowed);
+  EXPECT_EQ(endpoint_name(Endpoint::infill), "infill");
 }
 
 TEST(Router, TheChatPageTakesGetAndHeadWithoutAKey) {

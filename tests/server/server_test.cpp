@@ -115,6 +115,83 @@ TEST(Server, CompletionsStreamAndNot) {
   EXPECT_EQ(json::parse(ev[1]).at("choices").at(0).at("finish_reason"), "stop");
 }
 
+// llama-server's /infill: its request fields reach the engine as a fill-in-the-middle task
+// (cut to llama-server's budget), and the answer comes in llama-server's own shapes.
+TEST(Server, InfillAnswersInLlamaServersShapes) {
+  TestServer t;
+  auto r = t.post("/infill", R"({"input_prefix":"def f():\n","input_suffix":"\n","prompt":"  ",
+    "input_extra":[{"filename":"a.py","text":"x = 1"},{"text":"y"}],"n_predict":2})");
+  ASSERT_EQ(r.status, 200) << r.raw.body();
+  auto v = r.body();
+  EXPECT_EQ(v.at("content"), "t0 t1 ");
+  EXPECT_EQ(v.at("stop"), true);
+  EXPECT_EQ(v.at("stop_type"), "limit");
+  EXPECT_EQ(v.at("tokens_predicted"), 2);
+  EXPECT_EQ(v.at("model"), "fake");
+  EXPECT_EQ(v.at("truncated"), false);
+  EXPECT_EQ(v.at("has_new_line"), false);
+  EXPECT_EQ(v.at("timings").at("predicted_n"), 2);
+  EXPECT_FALSE(v.as_object().contains("choices"));
+  const auto task = t.backend.tasks().back();
+  ASSERT_TRUE(task.infill);
+  EXPECT_EQ(task.infill->prefix, "def f():\n");
+  EXPECT_EQ(task.infill->suffix, "\n");
+  EXPECT_TRUE(task.infill->trim);
+  EXPECT_EQ(task.infill->extra,
+            (std::vector<std::pair<std::string, std::string>>{{"a.py", "x = 1"}, {"", "y"}}));
+  EXPECT_EQ(std::get<std::string>(task.prompt), "  ");
+
+  // Streamed: a piece per delta, then the whole answer's object without its text; no [DONE].
+  auto s = t.post("/infill", R"({"input_prefix":"a","input_suffix":"b","n_predict":3,
+    "stream":true,"stop":["t1"]})");
+  ASSERT_EQ(s.status, 200) << s.raw.body();
+  auto ev = s.events();
+  ASSERT_EQ(ev.size(), 2u) << s.raw.body();
+  EXPECT_EQ(json::parse(ev[0]).at("content"), "t0 ");
+  EXPECT_EQ(json::parse(ev[0]).at("stop"), false);
+  auto last = json::parse(ev[1]);
+  EXPECT_EQ(last.at("stop"), true);
+  EXPECT_EQ(last.at("content"), "");
+  EXPECT_EQ(last.at("stop_type"), "word");
+  EXPECT_EQ(last.at("stopping_word"), "t1");
+
+  expect_error(t.post("/infill", R"({"input_prefix":"a"})"), 400, "input_suffix");
+  expect_error(t.post("/infill", R"({"input_suffix":"a"})"), 400, "input_prefix");
+  expect_error(t.post("/infill", R"({"input_prefix":1,"input_suffix":"a"})"), 400, "input_prefix");
+  expect_error(t.post("/infill", R"({"input_prefix":"a","input_suffix":"b","input_extra":{}})"),
+               400, "input_extra");
+  expect_error(
+      t.post("/infill", R"({"input_prefix":"a","input_suffix":"b","input_extra":[{"x":1}]})"), 400,
+      "input_extra[0].text");
+  expect_error(t.post("/infill", R"({"input_prefix":"a","input_suffix":"b","n":2})"), 400, "n");
+  expect_error(t.post("/infill", R"({"input_prefix":"a","input_suffix":"b","suffix":"c"})"), 400,
+               "suffix");
+  expect_error(t.post("/infill", R"({"input_prefix":"a","input_suffix":"b","prompt":[1]})"), 400,
+               "prompt");
+  expect_error(t.post("/infill", R"({"input_prefix":"a","input_suffix":"b","logprobs":1})"), 400,
+               "logprobs");
+}
+
+// OpenAI's `suffix`: the prompt is the text before the insertion, kept whole.
+TEST(Server, ACompletionsSuffixFillsInTheMiddle) {
+  TestServer t;
+  auto r =
+      t.post("/v1/completions", R"({"prompt":"def f():\n","suffix":"\nf()\n","max_tokens":2})");
+  ASSERT_EQ(r.status, 200) << r.raw.body();
+  EXPECT_EQ(r.body().at("object"), "text_completion");
+  const auto task = t.backend.tasks().back();
+  ASSERT_TRUE(task.infill);
+  EXPECT_EQ(task.infill->prefix, "def f():\n");
+  EXPECT_EQ(task.infill->suffix, "\nf()\n");
+  EXPECT_FALSE(task.infill->trim);
+  EXPECT_EQ(std::get<std::string>(task.prompt), "");
+  // An empty suffix is no suffix.
+  ASSERT_EQ(t.post("/v1/completions", R"({"prompt":"a","suffix":"","max_tokens":1})").status, 200);
+  EXPECT_FALSE(t.backend.tasks().back().infill);
+  expect_error(t.post("/v1/completions", R"({"prompt":[1,2],"suffix":"x"})"), 400, "suffix");
+  expect_error(t.post("/v1/completions", R"({"prompt":"a","suffix":3})"), 400, "suffix");
+}
+
 TEST(Server, KeepsConnectionsAlive) {
   TestServer t;
   net::io_context ioc;
