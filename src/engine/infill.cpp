@@ -80,7 +80,7 @@ Result<InfillPrompt> infill_prompt(const FimTokens& fim, const InfillParams& inf
         std::max<std::int64_t>(0, quarter - 2 - static_cast<std::int64_t>(middle.size()))));
     const std::int64_t room =
         std::max<std::int64_t>(0, static_cast<std::int64_t>(budget.n_ctx) - budget.n_batch -
-                                      2 * static_cast<std::int64_t>(std::max(budget.n_predict, 0)));
+                                      2 * static_cast<std::int64_t>(budget.n_predict));
     extra_from = extra->size() - static_cast<std::size_t>(std::min<std::int64_t>(
                                      room, static_cast<std::int64_t>(extra->size())));
     out.truncated = prefix_from > 0 || suffix_take < suffix.size() || extra_from > 0;

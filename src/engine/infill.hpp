@@ -39,10 +39,13 @@ struct FimTokens {
 // Plain text to tokens: no BOS, special tokens not parsed.
 using TokenizeText = std::function<Result<std::vector<Token>>(std::string_view)>;
 
+// llama-server's budget (trim only): the prefix and suffix share a batch of `n_batch`; the
+// other files get the context less that batch and twice `n_predict` (the server's answer
+// length; -1 when unset, which leaves two tokens more, as in llama-server).
 struct InfillBudget {
-  std::int32_t n_batch = 0;    // the prefix and suffix share of a batch (trim only)
-  std::int32_t n_predict = 0;  // the answer's expected length, kept free of extra files
-  std::int32_t n_ctx = 0;      // the context of a sequence
+  std::int32_t n_batch = 0;
+  std::int32_t n_predict = 0;
+  std::int32_t n_ctx = 0;  // the context of a sequence
 };
 
 struct InfillPrompt {

@@ -219,8 +219,9 @@ TEST(Infill, TrimmedPartsAreSaidAndAnUntrimmedOneTooLongIsRefused) {
   ASSERT_FALSE(got.error) << got.error->message;
   ASSERT_TRUE(got.started);
   EXPECT_TRUE(got.started->truncated);
-  // A batch of 64: 48 prefix tokens, the suffix's one, three FIM tokens.
-  EXPECT_EQ(got.started->prompt_tokens, 48 + 1 + 3);
+  // The budget's batch is llama-server's 2048, cut to the context of 256: the prefix's last
+  // 192 tokens, the suffix's one, three FIM tokens.
+  EXPECT_EQ(got.started->prompt_tokens, 192 + 1 + 3);
 
   t.infill->trim = false;
   auto refused = run_sync(c.generate(t));
