@@ -199,7 +199,7 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   bool draft_ok_ = false;
   bool spec_ = false;
   std::int32_t step_drafts_ = 0;
-  RowCosts draft_costs_{256, RowCosts::Track::mean};  // generation-only steps, drafts included
+  RowCosts draft_costs_{256};              // generation-only steps by rows, drafts included
   std::vector<DraftOffer> offers_;         // the generating sequences' drafts, n_parallel
   std::vector<std::int32_t> offer_slot_;   // their slots
   std::vector<std::int32_t> draft_take_;   // the tokens of each the step decodes

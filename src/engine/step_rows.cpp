@@ -7,25 +7,16 @@
 namespace troupe::engine {
 
 void RowCosts::record(std::int32_t rows, double us) {
-  if (rows < 1 || us <= 0.0 || static_cast<std::size_t>(rows) >= rows_.size())
+  if (rows < 1 || us <= 0.0 || static_cast<std::size_t>(rows) >= us_.size())
     return;
-  Row& row = rows_[static_cast<std::size_t>(rows)];
-  row.floor = step_floor(row.floor, us);
-  if (!row.seen) {
-    row.seen = true;
-    return;
-  }
-  // A running average over the first samples, then a moving one over about as many.
-  constexpr std::int32_t kWindow = 16;
-  row.samples = std::min(row.samples + 1, kWindow);
-  row.mean += (us - row.mean) / row.samples;
+  double& floor = us_[static_cast<std::size_t>(rows)];
+  floor = step_floor(floor, us);
 }
 
 double RowCosts::us(std::int32_t rows) const {
-  if (rows < 1 || static_cast<std::size_t>(rows) >= rows_.size())
+  if (rows < 1 || static_cast<std::size_t>(rows) >= us_.size())
     return 0.0;
-  const Row& row = rows_[static_cast<std::size_t>(rows)];
-  return track_ == Track::mean && row.samples >= kSettle ? row.mean : row.floor;
+  return us_[static_cast<std::size_t>(rows)];
 }
 
 namespace {

@@ -29,36 +29,17 @@
 namespace troupe::engine {
 
 // The time of a generation-only step by the rows of its first ubatch (its sequences plus
-// pads). `floor`: the cheapest step seen, rising slowly, as the step pacer learns its
-// generation step (step_pacer.hpp): what a step of that many rows can cost, which is what
-// choosing pads needs. `mean`: what such steps cost on average, the figure that says whether
-// more rows give more tokens per second, where steps of the same rows vary widely (two F16
-// rows cost 1.6 to 2.7 times one on the development machine, so the floor of two made drafts
-// look cheap where they were not). A mean trusts its samples once it has kSettle of them
-// beside the first (a row count's first step pays for its first graph and buffers, so it
-// only seeds the floor); until then it answers the floor, the optimistic guess that trying
-// corrects.
+// pads): a floor, as the step pacer learns its generation step (step_pacer.hpp).
 class RowCosts {
  public:
-  enum class Track : std::uint8_t { floor, mean };
-  static constexpr std::int32_t kSettle = 4;
-
-  explicit RowCosts(std::int32_t max_rows, Track track = Track::floor)
-      : rows_(static_cast<std::size_t>(max_rows) + 1), track_(track) {}
+  explicit RowCosts(std::int32_t max_rows) : us_(static_cast<std::size_t>(max_rows) + 1, 0.0) {}
   void record(std::int32_t rows, double us);
   bool known(std::int32_t rows) const { return us(rows) > 0.0; }
   // 0: not measured (or out of range).
   double us(std::int32_t rows) const;
 
  private:
-  struct Row {
-    double floor = 0.0;
-    double mean = 0.0;
-    std::int32_t samples = 0;  // in the mean (the first step is not)
-    bool seen = false;
-  };
-  std::vector<Row> rows_;
-  Track track_;
+  std::vector<double> us_;
 };
 
 // A slot as the step sees it: in the step (a generating token, prompt tokens), idle (it may

@@ -148,22 +148,6 @@ TEST(ChooseDrafts, UnmeasuredRowsAreGuessedCheapAndThenMeasured) {
   EXPECT_EQ(choose({{8, 0.5}}, 1, costs({100, 200, 300})), (std::vector<std::int32_t>{0}));
 }
 
-// Steps of two F16 rows that cost 75 to 125 ms beside 46 for one (`1b`, the development
-// machine): by their floor a draft drawn 70 % of the time pays (1.7 tokens for 1.63 steps), by
-// their mean it does not (1.7 for about 2.2).
-TEST(ChooseDrafts, StepsThatVaryAreWeighedByTheirMean) {
-  RowCosts floor(256), mean(256, RowCosts::Track::mean);
-  for (RowCosts* c : {&floor, &mean}) {
-    for (int k = 0; k < 8; ++k) {
-      c->record(1, 46'000.0);
-      c->record(2, k % 2 == 0 ? 75'000.0 : 125'000.0);
-      c->record(3, k % 2 == 0 ? 110'000.0 : 160'000.0);
-    }
-  }
-  EXPECT_EQ(choose({{3, 0.7}}, 1, floor), (std::vector<std::int32_t>{1}));
-  EXPECT_EQ(choose({{3, 0.7}}, 1, mean), (std::vector<std::int32_t>{0}));
-}
-
 // A draft model's tokens cost its passes too: one pass per token of the longest draft, shared
 // by the sequences it drafts for.
 TEST(ChooseDrafts, ADraftModelsPassesCountAgainstItsTokens) {

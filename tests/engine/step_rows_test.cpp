@@ -55,29 +55,6 @@ TEST(RowCosts, FloorFallsAtOnceAndRisesSlowly) {
   EXPECT_FALSE(c.known(0));
 }
 
-TEST(RowCosts, AMeanAnswersOnceSettledAndLeavesTheFirstStepOut) {
-  RowCosts c(4, RowCosts::Track::mean);
-  c.record(2, 900.0);  // the first step of two rows: its graph and buffers are new
-  c.record(2, 80.0);
-  // Not settled yet: the floor, the optimistic guess.
-  for (std::int32_t k = 1; k < RowCosts::kSettle; ++k) {
-    EXPECT_GE(c.us(2), 80.0);
-    EXPECT_LT(c.us(2), 90.0);
-    c.record(2, 120.0);
-  }
-  // Settled: 80 and three of 120, not the first step's 900.
-  EXPECT_DOUBLE_EQ(c.us(2), 110.0);
-  // The same samples kept as a floor.
-  RowCosts f(4);
-  for (double us : {900.0, 80.0, 120.0, 120.0, 120.0})
-    f.record(2, us);
-  EXPECT_LT(f.us(2), 90.0);
-  // A moving mean follows steps that grew dearer.
-  for (int k = 0; k < 64; ++k)
-    c.record(2, 200.0);
-  EXPECT_GT(c.us(2), 195.0);
-}
-
 TEST(PlanPads, NothingBusyOrAlreadyOneRunOfFour) {
   const RowCosts c = q4_costs();
   EXPECT_EQ(plan("....", c).rows, 0);
