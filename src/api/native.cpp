@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <boost/json.hpp>
 #include <iterator>
 #include <utility>
 
@@ -29,9 +31,7 @@ void append_timings(std::string& out, const NativeTimings& t) {
                  t.predicted_n, t.predicted_ms, predicted_per_token, predicted_per_second);
 }
 
-}  // namespace
-
-std::string native_completion_json(const NativeCompletion& c) {
+std::string whole_answer_json(const NativeCompletion& c) {
   std::string out = "{\"index\":0,\"content\":";
   append_json_string(out, c.content);
   out += ",\"stop\":true,\"model\":";
@@ -48,6 +48,31 @@ std::string native_completion_json(const NativeCompletion& c) {
   append_timings(out, c.timings);
   out += '}';
   return out;
+}
+
+// `json` (an object) reduced to the values at `paths`, each keyed by its path.
+std::string select_fields(const std::string& json, std::span<const std::string> paths) {
+  const boost::json::value whole = boost::json::parse(json);
+  boost::json::object out;
+  for (const auto& path : paths) {
+    const boost::json::value* at = &whole;
+    for (std::size_t from = 0; at != nullptr && from <= path.size();) {
+      const std::size_t to = std::min(path.find('/', from), path.size());
+      const auto* obj = at->if_object();
+      at = obj ? obj->if_contains(std::string_view(path).substr(from, to - from)) : nullptr;
+      from = to + 1;
+    }
+    if (at != nullptr)
+      out[path] = *at;
+  }
+  return boost::json::serialize(out);
+}
+
+}  // namespace
+
+std::string native_completion_json(const NativeCompletion& c, std::span<const std::string> fields) {
+  std::string whole = whole_answer_json(c);
+  return fields.empty() ? whole : select_fields(whole, fields);
 }
 
 std::string native_chunk_json(std::string_view content, std::int32_t tokens_predicted,

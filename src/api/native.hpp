@@ -7,6 +7,7 @@
 // Pure functions.
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -35,8 +36,11 @@ struct NativeCompletion {
   NativeTimings timings;
 };
 
-// The whole answer: "stop": true.
-std::string native_completion_json(const NativeCompletion& c);
+// The whole answer: "stop": true. With `fields` (llama-server's response_fields) only those,
+// each a path of keys ("timings/prompt_n") naming its value as a key of its own; a path that
+// names nothing is left out.
+std::string native_completion_json(const NativeCompletion& c,
+                                   std::span<const std::string> fields = {});
 // A streamed piece: "stop": false.
 std::string native_chunk_json(std::string_view content, std::int32_t tokens_predicted,
                               std::int32_t tokens_evaluated);

@@ -315,6 +315,15 @@ void refuse_unsupported(JsonReader& r) {
   }
 }
 
+// llama-server's `response_fields` picks fields of its own answer shape (/infill's): an
+// OpenAI answer has no such shape, so a non-empty list there is refused, not ignored.
+void refuse_response_fields(JsonReader& r) {
+  if (const auto* v = r.find("response_fields"); v && !is_null_or_empty(*v) && !r.failed()) {
+    r.fail("'response_fields' selects fields of llama-server's answer shape: only /infill has it",
+           "response_fields");
+  }
+}
+
 // llama-server's name for max_tokens (-1: up to the context).
 void read_n_predict(JsonReader& r, GenerationParams& p) {
   std::optional<std::int64_t> n;
@@ -828,6 +837,7 @@ Result<ChatRequest> parse_chat_request(std::string_view body) {
   JsonReader r(*obj);
   ChatRequest req;
   refuse_unsupported(r);
+  refuse_response_fields(r);
   if (const auto* v = r.find("suffix"); v && !is_null_or_empty(*v) && !r.failed()) {
     r.fail("'suffix' (fill in the middle) is a text completion's field: use /v1/completions",
            "suffix");
@@ -891,6 +901,7 @@ Result<CompletionRequest> parse_completion_request(std::string_view body) {
   CompletionRequest req;
   read_completion(r, req);
   r.string("suffix", req.suffix);
+  refuse_response_fields(r);
   if (r.failed())
     return *r.error();
   auto prompt = read_prompt(r);
@@ -910,6 +921,7 @@ Result<InfillRequest> parse_infill_request(std::string_view body) {
   JsonReader r(*obj);
   InfillRequest req;
   read_completion(r, req.completion);
+  r.string_list("response_fields", req.response_fields, 64);
   for (auto [key, out] : {std::pair{"input_prefix", &req.input_prefix},
                           std::pair{"input_suffix", &req.input_suffix}}) {
     if (!r.failed() && r.find(key) == nullptr)

@@ -136,6 +136,9 @@ struct InfillRequest {
   std::string input_prefix;                                      // required
   std::string input_suffix;                                      // required
   std::vector<std::pair<std::string, std::string>> input_extra;  // (filename, text), <= 1024
+  // llama-server's `response_fields`: the whole answer's object holds only these fields, each
+  // a path ("timings/prompt_n") keyed by itself; <= 64. Empty: every field.
+  std::vector<std::string> response_fields;
 };
 
 // The body of POST /models/load and /models/unload: {"model": "ID"}. Returns the id.

@@ -451,11 +451,11 @@ class ResponsesWriter final : public AnswerWriter {
 // llama-server's own shapes (/infill): the answer's object, or its pieces and then that object.
 class NativeWriter final : public AnswerWriter {
  public:
-  NativeWriter(const api::ResponseHead& head, std::vector<std::string> stops)
-      : model_(head.model), stops_(std::move(stops)) {}
+  NativeWriter(const api::ResponseHead& head, const GenerationJob& job)
+      : model_(head.model), stops_(job.task.stop.stop), fields_(job.response_fields) {}
 
   std::string body(const api::CompletionResult& r, const engine::Finished& f) override {
-    return api::native_completion_json(answer(r.text, f));
+    return api::native_completion_json(answer(r.text, f), fields_);
   }
   void began(const engine::Started& s) override { started_ = s; }
   void seen(const engine::Delta& d) override {
@@ -470,7 +470,7 @@ class NativeWriter final : public AnswerWriter {
       append_event(out, api::native_chunk_json(d.text, predicted_, started_.prompt_tokens));
   }
   void finish(const engine::Finished& f, std::string& out) override {
-    append_event(out, api::native_completion_json(answer({}, f)));
+    append_event(out, api::native_completion_json(answer({}, f), fields_));
     out += "0\r\n\r\n";
   }
   void fail(const Error& e, std::string& out) override {
@@ -508,7 +508,8 @@ class NativeWriter final : public AnswerWriter {
   }
 
   std::string model_;
-  std::vector<std::string> stops_;  // the request's own
+  std::vector<std::string> stops_;   // the request's own
+  std::vector<std::string> fields_;  // response_fields: the whole answer's kept fields
   engine::Started started_;
   Clock::time_point begun_ = Clock::now();  // about when the request arrived
   Clock::time_point first_token_{};
@@ -531,7 +532,7 @@ std::unique_ptr<AnswerWriter> make_writer(ServerContext& ctx, const GenerationJo
   if (job.dialect == Dialect::responses)
     return std::make_unique<ResponsesWriter>(ctx, job, head);
   if (job.dialect == Dialect::llama)
-    return std::make_unique<NativeWriter>(head, job.task.stop.stop);
+    return std::make_unique<NativeWriter>(head, job);
   return std::make_unique<OpenAiWriter>(job, head);
 }
 

@@ -246,6 +246,7 @@ Result<GenerationJob> make_infill_job(api::InfillRequest request,
   if (!job)
     return job;
   job->dialect = Dialect::llama;
+  job->response_fields = std::move(request.response_fields);
   job->task.infill =
       engine::InfillParams{std::move(request.input_prefix), std::move(request.input_suffix),
                            std::move(request.input_extra), /*trim=*/true};

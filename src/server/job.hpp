@@ -37,6 +37,8 @@ struct GenerationJob {
   bool store = false;
   api::ResponsesTools tools;
   std::vector<chatfmt::Message> conversation;
+  // llama-server's answer shape (Dialect::llama): the fields its whole answer keeps.
+  std::vector<std::string> response_fields;
 };
 
 // Errors: not_found (param "model") for an unknown model, unavailable when no model is

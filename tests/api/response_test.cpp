@@ -211,6 +211,14 @@ TEST(Response, NativeCompletionHasLlamaServersFields) {
   auto none = json::parse(native_completion_json(c));
   EXPECT_DOUBLE_EQ(none.at("timings").at("predicted_per_second").to_number<double>(), 0.0);
 
+  // llama-server's response_fields: only those, keyed by their paths; a missing one left out.
+  const std::vector<std::string> fields{"content", "timings/prompt_n", "timings/nope", "stop"};
+  auto picked = json::parse(native_completion_json(c, fields)).as_object();
+  EXPECT_EQ(picked.size(), 3u);
+  EXPECT_EQ(picked.at("content"), "x = \"1\"\n");
+  EXPECT_EQ(picked.at("timings/prompt_n"), 0);
+  EXPECT_EQ(picked.at("stop"), true);
+
   auto piece = json::parse(native_chunk_json("a\tb", 3, 10));
   EXPECT_EQ(piece.at("content"), "a\tb");
   EXPECT_EQ(piece.at("stop"), false);

@@ -155,6 +155,18 @@ TEST(Server, InfillAnswersInLlamaServersShapes) {
   EXPECT_EQ(last.at("stop_type"), "word");
   EXPECT_EQ(last.at("stopping_word"), "t1");
 
+  // llama-server's response_fields (llama.vscode asks for these): only those, by path.
+  auto picked = t.post("/infill", R"({"input_prefix":"a","input_suffix":"b","n_predict":2,
+    "response_fields":["content","timings/predicted_n","truncated"]})");
+  ASSERT_EQ(picked.status, 200) << picked.raw.body();
+  const auto picked_body = picked.body();
+  const auto& fields = picked_body.as_object();
+  EXPECT_EQ(fields.size(), 3u) << picked.raw.body();
+  EXPECT_EQ(fields.at("content"), "t0 t1 ");
+  EXPECT_EQ(fields.at("timings/predicted_n"), 2);
+  // An OpenAI answer has no such fields to pick.
+  expect_error(t.post("/v1/completions", R"({"prompt":"a","response_fields":["content"]})"), 400,
+               "response_fields");
   expect_error(t.post("/infill", R"({"input_prefix":"a"})"), 400, "input_suffix");
   expect_error(t.post("/infill", R"({"input_suffix":"a"})"), 400, "input_prefix");
   expect_error(t.post("/infill", R"({"input_prefix":1,"input_suffix":"a"})"), 400, "input_prefix");
