@@ -462,11 +462,19 @@ void add_mirostat(llama_sampler* chain, const SamplingParams& p, const Knobs& k,
                  : llama_sampler_init_mirostat_v2(seed, p.mirostat_tau, p.mirostat_eta));
 }
 
-// A request's own order of stages (SamplingParams::samplers), each where its parameters make
-// it do something, then the draw; `temperature` at 0 keeps only the best token.
+// llama-server's default order of the chain's stages.
+constexpr SamplerStage kServerOrder[] = {
+    SamplerStage::penalties, SamplerStage::dry,       SamplerStage::top_n_sigma,
+    SamplerStage::top_k,     SamplerStage::typical_p, SamplerStage::top_p,
+    SamplerStage::min_p,     SamplerStage::xtc,       SamplerStage::temperature};
+
+// The stages of `order` (llama-server's default, or a request's own), each where its
+// parameters make it do something, then the draw. Temperature 0 (without dynatemp_range)
+// ends the chain in greedy: the best of what the stages before it left.
 void add_stages(llama_sampler* chain, const SamplingParams& p, const Knobs& k, std::int32_t n_vocab,
-                std::int32_t last_n, std::uint32_t seed, SamplerPtr dry, const llama_vocab* vocab) {
-  for (const SamplerStage stage : p.samplers) {
+                std::int32_t last_n, std::uint32_t seed, SamplerPtr dry,
+                std::span<const SamplerStage> order, const llama_vocab* vocab) {
+  for (const SamplerStage stage : order) {
     llama_sampler* s = nullptr;
     switch (stage) {
       case SamplerStage::penalties:
@@ -503,6 +511,10 @@ void add_stages(llama_sampler* chain, const SamplingParams& p, const Knobs& k, s
           s = llama_sampler_init_xtc(p.xtc_probability, p.xtc_threshold, 1, seed);
         break;
       case SamplerStage::temperature:
+        if (k.temperature <= 0.0f && p.dynatemp_range <= 0.0f) {
+          llama_sampler_chain_add(chain, llama_sampler_init_greedy());
+          return;
+        }
         s = llama_sampler_init_temp_ext(k.temperature, p.dynatemp_range, p.dynatemp_exponent);
         break;
       case SamplerStage::infill:
@@ -512,39 +524,6 @@ void add_stages(llama_sampler* chain, const SamplingParams& p, const Knobs& k, s
     if (s != nullptr)
       llama_sampler_chain_add(chain, s);
   }
-  llama_sampler_chain_add(chain, llama_sampler_init_dist(seed));
-}
-
-// Penalties, DRY and the filters in llama-server's order, then the draw.
-void add_filters(llama_sampler* chain, const SamplingParams& p, const Knobs& k,
-                 std::int32_t n_vocab, std::int32_t last_n, std::uint32_t seed, SamplerPtr dry) {
-  if (uses_penalties(p, k)) {
-    llama_sampler_chain_add(
-        chain, llama_sampler_init_penalties(n_vocab, last_n, k.repeat_penalty, p.frequency_penalty,
-                                            p.presence_penalty));
-  }
-  if (dry)
-    llama_sampler_chain_add(chain, dry.release());
-  if (p.top_n_sigma >= 0.0f)
-    llama_sampler_chain_add(chain, llama_sampler_init_top_n_sigma(p.top_n_sigma));
-  if (k.top_k > 0)
-    llama_sampler_chain_add(chain, llama_sampler_init_top_k(k.top_k));
-  if (p.typical_p < 1.0f)
-    llama_sampler_chain_add(chain, llama_sampler_init_typical(p.typical_p, 1));
-  if (k.top_p < 1.0f)
-    llama_sampler_chain_add(chain, llama_sampler_init_top_p(k.top_p, 1));
-  if (k.min_p > 0.0f)
-    llama_sampler_chain_add(chain, llama_sampler_init_min_p(k.min_p, 1));
-  if (uses_xtc(p)) {
-    llama_sampler_chain_add(chain,
-                            llama_sampler_init_xtc(p.xtc_probability, p.xtc_threshold, 1, seed));
-  }
-  if (k.temperature <= 0.0f && p.dynatemp_range <= 0.0f) {
-    llama_sampler_chain_add(chain, llama_sampler_init_greedy());
-    return;
-  }
-  llama_sampler_chain_add(
-      chain, llama_sampler_init_temp_ext(k.temperature, p.dynatemp_range, p.dynatemp_exponent));
   llama_sampler_chain_add(chain, llama_sampler_init_dist(seed));
 }
 
@@ -612,10 +591,11 @@ Sampler::Sampler(const SamplingParams& params, std::int32_t n_vocab,
   add_logit_bias(chain_.get(), params, n_vocab);
   if (params.mirostat != 0)
     add_mirostat(chain_.get(), params, k, n_vocab, seed);
-  else if (!params.samplers.empty())
-    add_stages(chain_.get(), params, k, n_vocab, last_n, seed, std::move(dry), vocab);
+  else if (params.samplers.empty())
+    add_stages(chain_.get(), params, k, n_vocab, last_n, seed, std::move(dry), kServerOrder, vocab);
   else
-    add_filters(chain_.get(), params, k, n_vocab, last_n, seed, std::move(dry));
+    add_stages(chain_.get(), params, k, n_vocab, last_n, seed, std::move(dry), params.samplers,
+               vocab);
   // Only the last tokens of the prompt can still be in the penalties' and DRY's windows.
   const std::int32_t primed =
       std::max(last_n, uses_dry(params) ? window(params.dry_penalty_last_n, n_ctx) : 0);

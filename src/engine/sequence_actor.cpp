@@ -141,6 +141,10 @@ void SequenceActor::append_text(Token token, std::string& out) {
 }
 
 void SequenceActor::emit(std::string_view text, std::string& out) {
+  if (config_.stop.n_indent <= 0) {  // the common case: no copy through the limit
+    out += text;
+    return;
+  }
   if (cut_ || text.empty())
     return;
   auto r = indent_.feed(text);
