@@ -86,6 +86,17 @@ void check_body(server::Endpoint e, std::string_view body) {
         (void)api::to_json(api::to_http_error(r.error()));
       break;
     }
+    case server::Endpoint::native_completion: {
+      auto r = api::parse_native_completion_request(body);
+      if (r.ok()) {
+        auto job = server::make_native_completion_job(std::move(r).value(), models());
+        for (std::size_t i = 0; job && i < job->answers(); ++i)
+          (void)job->task_for(i);
+      } else {
+        (void)api::to_json(api::to_http_error(r.error()));
+      }
+      break;
+    }
     case server::Endpoint::tokenize:
       (void)api::parse_tokenize_request(body);
       break;
@@ -106,7 +117,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
        {server::Endpoint::chat_completions, server::Endpoint::completions,
         server::Endpoint::tokenize, server::Endpoint::detokenize, server::Endpoint::messages,
         server::Endpoint::count_tokens, server::Endpoint::responses, server::Endpoint::embeddings,
-        server::Endpoint::rerank, server::Endpoint::infill}) {
+        server::Endpoint::rerank, server::Endpoint::infill, server::Endpoint::native_completion}) {
     check_body(e, input);
   }
   // The whole input as an HTTP request.

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "api/error.hpp"
+#include "api/response.hpp"
 
 namespace troupe::api {
 namespace {
@@ -31,9 +32,47 @@ void append_timings(std::string& out, const NativeTimings& t) {
                  t.predicted_n, t.predicted_ms, predicted_per_token, predicted_per_second);
 }
 
+void append_tokens(std::string& out, std::span<const std::int32_t> tokens) {
+  out += '[';
+  for (std::size_t i = 0; i < tokens.size(); ++i)
+    fmt::format_to(std::back_inserter(out), "{}{}", i > 0 ? "," : "", tokens[i]);
+  out += ']';
+}
+
+// {"id", "token", "bytes", "logprob"}: `token` is the piece as valid UTF-8, `bytes` its own.
+void append_token_prob(std::string& out, const NativeTokenProb& p) {
+  fmt::format_to(std::back_inserter(out), "{{\"id\":{},\"token\":", p.id);
+  append_json_string(out, sanitize_utf8(p.text));
+  out += ",\"bytes\":";
+  append_bytes(out, p.text);
+  out += ",\"logprob\":";
+  append_number(out, p.logprob);
+}
+
+// llama-server's completion_probabilities: per token, itself and its top_logprobs.
+void append_probs(std::string& out, std::span<const NativeProb> probs) {
+  out += ",\"completion_probabilities\":[";
+  for (std::size_t i = 0; i < probs.size(); ++i) {
+    if (i > 0)
+      out += ',';
+    append_token_prob(out, probs[i].token);
+    out += ",\"top_logprobs\":[";
+    for (std::size_t k = 0; k < probs[i].top.size(); ++k) {
+      if (k > 0)
+        out += ',';
+      append_token_prob(out, probs[i].top[k]);
+      out += '}';
+    }
+    out += "]}";
+  }
+  out += ']';
+}
+
 std::string whole_answer_json(const NativeCompletion& c) {
-  std::string out = "{\"index\":0,\"content\":";
+  std::string out = fmt::format("{{\"index\":{},\"content\":", c.index);
   append_json_string(out, c.content);
+  out += ",\"tokens\":";
+  append_tokens(out, c.tokens);
   out += ",\"stop\":true,\"model\":";
   append_json_string(out, c.model);
   fmt::format_to(std::back_inserter(out),
@@ -46,6 +85,8 @@ std::string whole_answer_json(const NativeCompletion& c) {
   append_json_string(out, c.stopping_word);
   out += ",\"timings\":";
   append_timings(out, c.timings);
+  if (!c.probs.empty())
+    append_probs(out, c.probs);
   out += '}';
   return out;
 }
@@ -75,13 +116,52 @@ std::string native_completion_json(const NativeCompletion& c, std::span<const st
   return fields.empty() ? whole : select_fields(whole, fields);
 }
 
-std::string native_chunk_json(std::string_view content, std::int32_t tokens_predicted,
-                              std::int32_t tokens_evaluated) {
-  std::string out = "{\"index\":0,\"content\":";
-  append_json_string(out, content);
+std::string native_chunk_json(const NativeChunk& c) {
+  std::string out = fmt::format("{{\"index\":{},\"content\":", c.index);
+  append_json_string(out, c.content);
+  out += ",\"tokens\":";
+  append_tokens(out, c.tokens);
   fmt::format_to(std::back_inserter(out),
-                 ",\"stop\":false,\"tokens_predicted\":{},\"tokens_evaluated\":{}}}",
-                 tokens_predicted, tokens_evaluated);
+                 ",\"stop\":false,\"tokens_predicted\":{},\"tokens_evaluated\":{}",
+                 c.tokens_predicted, c.tokens_evaluated);
+  if (c.timings != nullptr) {
+    out += ",\"timings\":";
+    append_timings(out, *c.timings);
+  }
+  if (!c.probs.empty())
+    append_probs(out, c.probs);
+  out += '}';
+  return out;
+}
+
+std::string props_json(const NativeProps& p) {
+  const auto text = [](std::string& out, std::string_view key, std::string_view value) {
+    fmt::format_to(std::back_inserter(out), ",\"{}\":", key);
+    append_json_string(out, sanitize_utf8(value));
+  };
+  std::string out =
+      fmt::format("{{\"default_generation_settings\":{{\"n_ctx\":{},\"params\":{{", p.n_ctx);
+  fmt::format_to(std::back_inserter(out),
+                 "\"n_predict\":{},\"seed\":{},\"temperature\":", p.n_predict, p.seed);
+  append_number(out, p.temperature);
+  fmt::format_to(std::back_inserter(out), ",\"top_k\":{},\"top_p\":", p.top_k);
+  append_number(out, p.top_p);
+  out += ",\"min_p\":";
+  append_number(out, p.min_p);
+  out += ",\"repeat_penalty\":";
+  append_number(out, p.repeat_penalty);
+  fmt::format_to(std::back_inserter(out), "}}}},\"total_slots\":{}", p.total_slots);
+  text(out, "model_alias", p.model_alias);
+  text(out, "model_path", p.model_path);
+  out += ",\"modalities\":{\"vision\":false,\"video\":false,\"audio\":false}";
+  text(out, "chat_template", p.chat_template);
+  text(out, "bos_token", p.bos_token);
+  text(out, "eos_token", p.eos_token);
+  text(out, "build_info", p.build_info);
+  fmt::format_to(std::back_inserter(out),
+                 ",\"embeddings\":{},\"is_sleeping\":false,\"endpoint_slots\":false,"
+                 "\"endpoint_props\":false,\"endpoint_metrics\":true}}",
+                 p.embeddings);
   return out;
 }
 

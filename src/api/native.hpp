@@ -10,6 +10,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace troupe::api {
 
@@ -23,9 +24,24 @@ struct NativeTimings {
   double predicted_ms = 0.0;
 };
 
+// One token's probability and its alternatives' (llama-server's `completion_probabilities`):
+// log-probabilities over the whole vocabulary before sampling.
+struct NativeTokenProb {
+  std::int32_t id = 0;
+  std::string text;  // the token's piece (may be part of a UTF-8 character)
+  float logprob = 0.0f;
+};
+struct NativeProb {
+  NativeTokenProb token;
+  std::vector<NativeTokenProb> top;
+};
+
 struct NativeCompletion {
+  std::int32_t index = 0;  // the answer's place in a request with several
   std::string content;
   std::string model;
+  std::vector<std::int32_t> tokens;  // with return_tokens: the answer's token ids
+  std::vector<NativeProb> probs;     // with n_probs: one per token
   std::int32_t tokens_predicted = 0;
   std::int32_t tokens_evaluated = 0;  // the prompt's tokens
   std::int32_t tokens_cached = 0;     // of them, reused from the cache
@@ -36,13 +52,48 @@ struct NativeCompletion {
   NativeTimings timings;
 };
 
+// A streamed piece: its text, the tokens and probabilities it came from (when asked), and the
+// timings so far with timings_per_token.
+struct NativeChunk {
+  std::int32_t index = 0;
+  std::string_view content;
+  std::span<const std::int32_t> tokens;
+  std::span<const NativeProb> probs;
+  std::int32_t tokens_predicted = 0;
+  std::int32_t tokens_evaluated = 0;
+  const NativeTimings* timings = nullptr;
+};
+
 // The whole answer: "stop": true. With `fields` (llama-server's response_fields) only those,
 // each a path of keys ("timings/prompt_n") naming its value as a key of its own; a path that
 // names nothing is left out.
 std::string native_completion_json(const NativeCompletion& c,
                                    std::span<const std::string> fields = {});
 // A streamed piece: "stop": false.
-std::string native_chunk_json(std::string_view content, std::int32_t tokens_predicted,
-                              std::int32_t tokens_evaluated);
+std::string native_chunk_json(const NativeChunk& c);
+
+// llama-server's GET /props: the model's context, the server's slots and request defaults,
+// the chat template and special tokens. Texts are written as valid UTF-8 (U+FFFD for bytes
+// that are not).
+struct NativeProps {
+  std::string model_alias;
+  std::string model_path;
+  std::int32_t n_ctx = 0;
+  std::int32_t total_slots = 0;
+  std::string chat_template;
+  std::string bos_token;
+  std::string eos_token;
+  std::string build_info;
+  // default_generation_settings.params: what a request leaves unset.
+  float temperature = 0.0f;
+  std::int32_t top_k = 0;
+  float top_p = 0.0f;
+  float min_p = 0.0f;
+  float repeat_penalty = 0.0f;
+  std::int64_t seed = -1;       // -1: random per request
+  std::int32_t n_predict = -1;  // -1: up to the context
+  bool embeddings = false;
+};
+std::string props_json(const NativeProps& p);
 
 }  // namespace troupe::api

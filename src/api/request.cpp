@@ -259,6 +259,7 @@ struct Unsupported {
   const char* field;
   bool (*neutral)(const json::value&);  // the value that asks for nothing
   const char* why;
+  bool native = false;  // llama-server's own answer shape carries it (read_native_options)
 };
 
 bool is_null_or_false(const json::value& v) {
@@ -296,31 +297,41 @@ constexpr Unsupported unsupported_fields[] = {
     {"store", is_null_or_false, "stored completions are not supported"},
     {"verbosity", is_medium, "only the default verbosity is supported"},
     {"best_of", is_null_or_one, "best_of is not supported"},
-    {"n_probs", is_null_or_zero, "use 'logprobs' / 'top_logprobs'"},
+    {"n_probs", is_null_or_zero, "use 'logprobs' / 'top_logprobs' (or llama-server's /completion)",
+     true},
     {"lora", is_null_or_empty, "LoRA adapters are not supported"},
     {"n_keep", is_null_or_zero, "context shifting (n_keep) is not supported"},
     {"post_sampling_probs", is_null_or_false, "post-sampling probabilities are not supported"},
-    {"timings_per_token", is_null_or_false, "per-token timings are not supported"},
-    {"return_tokens", is_null_or_false, "returning token ids is not supported"},
+    {"timings_per_token", is_null_or_false, "per-token timings are llama-server's /completion's",
+     true},
+    {"return_tokens", is_null_or_false, "token ids are returned by llama-server's /completion",
+     true},
     {"image_url", is_null_or_empty, "images are not supported"},
+    {"return_progress", is_null_or_false, "prompt progress events are not supported"},
 };
 
-void refuse_unsupported(JsonReader& r) {
+// `native`: the request is answered in llama-server's own shape, which carries more.
+void refuse_unsupported(JsonReader& r, bool native = false) {
   for (const auto& u : unsupported_fields) {
     if (r.failed())
       return;
+    if (native && u.native)
+      continue;
     const json::value* v = r.find(u.field);
     if (v != nullptr && !u.neutral(*v))
       r.fail(fmt::format("'{}' is not supported: {}", u.field, u.why), u.field);
   }
 }
 
-// llama-server's `response_fields` picks fields of its own answer shape (/infill's): an
-// OpenAI answer has no such shape, so a non-empty list there is refused, not ignored.
+// llama-server's `response_fields` picks fields of its own answer shape (/completion's,
+// /infill's): an OpenAI answer has no such shape, so a non-empty list there is refused, not
+// ignored.
 void refuse_response_fields(JsonReader& r) {
   if (const auto* v = r.find("response_fields"); v && !is_null_or_empty(*v) && !r.failed()) {
-    r.fail("'response_fields' selects fields of llama-server's answer shape: only /infill has it",
-           "response_fields");
+    r.fail(
+        "'response_fields' selects fields of llama-server's answer shape: only /completion and "
+        "/infill have it",
+        "response_fields");
   }
 }
 
@@ -647,36 +658,62 @@ Result<std::vector<Message>> read_messages(const JsonReader& r) {
   return out;
 }
 
-// A string, an array of token ids, or a one-element array of either.
-Result<CompletionPrompt> read_prompt(const JsonReader& r) {
-  const json::value* v = r.find("prompt");
-  if (v == nullptr)
-    return invalid("'prompt' is required", "prompt");
-  if (v->is_string())
-    return CompletionPrompt(std::string(v->get_string()));
-  const auto* arr = v->if_array();
-  if (arr == nullptr)
-    return invalid("'prompt' must be a string or an array", "prompt");
-  if (arr->size() == 1 && (arr->front().is_string() || arr->front().is_array())) {
-    json::object wrapper;
-    wrapper["prompt"] = arr->front();
-    return read_prompt(JsonReader(wrapper));
+// One prompt of a list: a string, or a non-empty array of token ids.
+Result<CompletionPrompt> read_one_prompt(const json::value& v, bool listed) {
+  if (v.is_string())
+    return CompletionPrompt(std::string(v.get_string()));
+  const auto* arr = v.if_array();
+  if (arr == nullptr) {
+    return invalid(listed ? "each prompt of a list must be a string or an array of token ids"
+                          : "'prompt' must be a string or an array",
+                   "prompt");
   }
-  if (!arr->empty() && (arr->front().is_string() || arr->front().is_array())) {
-    return invalid("Only one prompt per request is supported", "prompt");
-  }
+  if (arr->empty())
+    return invalid("'prompt' must not be an empty array", "prompt");
   std::vector<std::int32_t> tokens;
   tokens.reserve(arr->size());
   for (const auto& item : *arr) {
-    auto i = as_integer(item);
-    if (!i || *i < 0 || *i > int32_max) {
-      return invalid("'prompt' token ids must be non-negative integers", "prompt");
+    if (item.is_string() || item.is_array()) {
+      return invalid(
+          "a prompt mixing token ids with text is not supported: give token ids "
+          "or text",
+          "prompt");
     }
+    auto i = as_integer(item);
+    if (!i || *i < 0 || *i > int32_max)
+      return invalid("'prompt' token ids must be non-negative integers", "prompt");
     tokens.push_back(static_cast<std::int32_t>(*i));
   }
-  if (tokens.empty())
-    return invalid("'prompt' must not be an empty array", "prompt");
   return CompletionPrompt(std::move(tokens));
+}
+
+// A string, an array of token ids, or an array of those (several prompts).
+Result<std::vector<CompletionPrompt>> read_prompts(const JsonReader& r) {
+  const json::value* v = r.find("prompt");
+  if (v == nullptr)
+    return invalid("'prompt' is required", "prompt");
+  const auto* arr = v->if_array();
+  std::vector<CompletionPrompt> out;
+  if (arr == nullptr || arr->empty() || !(arr->front().is_string() || arr->front().is_array())) {
+    auto one = read_one_prompt(*v, /*listed=*/false);
+    if (!one)
+      return one.error();
+    out.push_back(std::move(one).value());
+    return out;
+  }
+  if (arr->size() > static_cast<std::size_t>(max_answers)) {
+    return invalid(
+        fmt::format("'prompt' lists {} prompts: at most {} per request", arr->size(), max_answers),
+        "prompt");
+  }
+  out.reserve(arr->size());
+  for (const auto& item : *arr) {
+    auto one = read_one_prompt(item, /*listed=*/true);
+    if (!one)
+      return one.error();
+    out.push_back(std::move(one).value());
+  }
+  return out;
 }
 
 // A tool name as OpenAI allows it: 1-64 of a-z, A-Z, 0-9, '_' and '-'.
@@ -879,9 +916,9 @@ Result<ChatRequest> parse_chat_request(std::string_view body) {
 
 namespace {
 
-// The fields /v1/completions and /infill share, all but the prompt.
-void read_completion(JsonReader& r, CompletionRequest& req) {
-  refuse_unsupported(r);
+// The fields /v1/completions, /completion and /infill share, all but the prompt.
+void read_completion(JsonReader& r, CompletionRequest& req, bool native) {
+  refuse_unsupported(r, native);
   read_generation(r, req.params, /*chat=*/false);
   read_n_predict(r, req.params);
   r.integer32("logprobs", req.logprobs, 0, 5);
@@ -889,6 +926,37 @@ void read_completion(JsonReader& r, CompletionRequest& req) {
   r.boolean("echo", echo);
   if (echo)
     r.fail("'echo' is not supported", "echo");
+}
+
+// The prompts, and whether their answers fit one request.
+std::optional<Error> read_completion_prompts(const JsonReader& r, CompletionRequest& req) {
+  auto prompts = read_prompts(r);
+  if (!prompts)
+    return prompts.error();
+  req.prompts = std::move(prompts).value();
+  const auto answers = static_cast<std::int64_t>(req.prompts.size()) * req.params.n;
+  if (answers > max_answers) {
+    return invalid(fmt::format("{} prompts with 'n' {} ask for {} answers: at most {} per request",
+                               req.prompts.size(), req.params.n, answers, max_answers),
+                   "n");
+  }
+  return std::nullopt;
+}
+
+// llama-server's fields of its own answer shape, and its names for two of `req`'s:
+// `logprobs` is n_probs when that is absent, `n_cmpl` is n.
+void read_native_options(JsonReader& r, CompletionRequest& req, NativeOptions& out) {
+  r.string_list("response_fields", out.response_fields, 64);
+  std::optional<std::int32_t> n_probs;
+  r.integer32("n_probs", n_probs, 0, 20);
+  out.n_probs = n_probs.value_or(req.logprobs.value_or(0));
+  req.logprobs.reset();
+  r.boolean("return_tokens", out.return_tokens);
+  r.boolean("timings_per_token", out.timings_per_token);
+  std::optional<std::int32_t> n_cmpl;
+  r.integer32("n_cmpl", n_cmpl, 1, max_choices);
+  if (n_cmpl)
+    req.params.n = *n_cmpl;
 }
 
 }  // namespace
@@ -899,18 +967,38 @@ Result<CompletionRequest> parse_completion_request(std::string_view body) {
     return obj.error();
   JsonReader r(*obj);
   CompletionRequest req;
-  read_completion(r, req);
+  read_completion(r, req, /*native=*/false);
   r.string("suffix", req.suffix);
   refuse_response_fields(r);
   if (r.failed())
     return *r.error();
-  auto prompt = read_prompt(r);
-  if (!prompt)
-    return prompt.error();
-  req.prompt = std::move(prompt).value();
-  if (!req.suffix.empty() && !std::holds_alternative<std::string>(req.prompt))
-    return invalid("a 'suffix' needs a text 'prompt' (the text before it), not token ids",
-                   "suffix");
+  if (auto e = read_completion_prompts(r, req))
+    return *e;
+  if (!req.suffix.empty()) {
+    for (const auto& p : req.prompts) {
+      if (!std::holds_alternative<std::string>(p)) {
+        return invalid("a 'suffix' needs a text 'prompt' (the text before it), not token ids",
+                       "suffix");
+      }
+    }
+  }
+  return req;
+}
+
+Result<NativeCompletionRequest> parse_native_completion_request(std::string_view body) {
+  auto obj = parse_json_object(body);
+  if (!obj)
+    return obj.error();
+  JsonReader r(*obj);
+  NativeCompletionRequest req;
+  read_completion(r, req.completion, /*native=*/true);
+  read_native_options(r, req.completion, req.native);
+  if (const auto* v = r.find("suffix"); v && !is_null_or_empty(*v) && !r.failed())
+    r.fail("/completion does not fill in the middle: use /infill or /v1/completions", "suffix");
+  if (r.failed())
+    return *r.error();
+  if (auto e = read_completion_prompts(r, req.completion))
+    return *e;
   return req;
 }
 
@@ -920,8 +1008,8 @@ Result<InfillRequest> parse_infill_request(std::string_view body) {
     return obj.error();
   JsonReader r(*obj);
   InfillRequest req;
-  read_completion(r, req.completion);
-  r.string_list("response_fields", req.response_fields, 64);
+  read_completion(r, req.completion, /*native=*/true);
+  read_native_options(r, req.completion, req.native);
   for (auto [key, out] : {std::pair{"input_prefix", &req.input_prefix},
                           std::pair{"input_suffix", &req.input_suffix}}) {
     if (!r.failed() && r.find(key) == nullptr)
@@ -934,7 +1022,7 @@ Result<InfillRequest> parse_infill_request(std::string_view body) {
     r.fail("/infill takes the text after the insertion as 'input_suffix'", "suffix");
   if (r.failed())
     return *r.error();
-  req.completion.prompt = std::move(prompt);
+  req.completion.prompts = {CompletionPrompt(std::move(prompt))};
   if (const auto* extra = r.find("input_extra")) {
     constexpr std::size_t kMaxChunks = 1024;
     const auto* chunks = extra->if_array();

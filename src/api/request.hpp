@@ -119,13 +119,39 @@ struct ChatRequest {
 // A completion prompt: text, or token ids.
 using CompletionPrompt = std::variant<std::string, std::vector<std::int32_t>>;
 
+// The most answers (prompts times n) one completion request may ask for.
+inline constexpr std::int32_t max_answers = 128;
+
 struct CompletionRequest {
   GenerationParams params;
-  CompletionPrompt prompt;
+  // One or more prompts (OpenAI's list of prompts: a string, token ids, or a list of either);
+  // each gets `params.n` answers, prompts.size() * n <= max_answers. Never empty once parsed.
+  std::vector<CompletionPrompt> prompts;
   std::optional<std::int32_t> logprobs;  // [0, 5]: report the chosen token and this many more
-  // OpenAI's `suffix`: the text after the insertion; the prompt (then a text) is the text
+  // OpenAI's `suffix`: the text after the insertion; each prompt (then a text) is the text
   // before it, and the model fills in the middle. Empty: none.
   std::string suffix;
+};
+
+// What llama-server's own answer shape (/completion, /infill) can carry beyond OpenAI's.
+struct NativeOptions {
+  // `response_fields`: the whole answer's object holds only these fields, each a path
+  // ("timings/prompt_n") keyed by itself; <= 64. Empty: every field.
+  std::vector<std::string> response_fields;
+  // `n_probs` (0..20): each token's log-probability and this many alternatives
+  // (`completion_probabilities`, llama-server's shape).
+  std::int32_t n_probs = 0;
+  bool return_tokens = false;      // the answer's token ids (`tokens`)
+  bool timings_per_token = false;  // `timings` in every streamed piece
+};
+
+// llama-server's POST /completion: a text completion answered in llama-server's shape. Its
+// `prompt` may hold several prompts, as /v1/completions'; `logprobs` is read as `n_probs`
+// when that is absent and `n_cmpl` as `n` (llama-server's aliases); `suffix` is refused
+// (/infill fills in the middle).
+struct NativeCompletionRequest {
+  CompletionRequest completion;
+  NativeOptions native;
 };
 
 // llama-server's POST /infill: fill in the middle of a file with its other files as context.
@@ -136,9 +162,7 @@ struct InfillRequest {
   std::string input_prefix;                                      // required
   std::string input_suffix;                                      // required
   std::vector<std::pair<std::string, std::string>> input_extra;  // (filename, text), <= 1024
-  // llama-server's `response_fields`: the whole answer's object holds only these fields, each
-  // a path ("timings/prompt_n") keyed by itself; <= 64. Empty: every field.
-  std::vector<std::string> response_fields;
+  NativeOptions native;
 };
 
 // The body of POST /models/load and /models/unload: {"model": "ID"}. Returns the id.
@@ -162,7 +186,11 @@ struct DetokenizeRequest {
 
 Result<ChatRequest> parse_chat_request(std::string_view body);
 
+// Errors: a body that is not a JSON object, bad field values, more than max_answers answers,
+// a prompt list mixing token ids with texts inside one prompt.
 Result<CompletionRequest> parse_completion_request(std::string_view body);
+// Errors as parse_completion_request's, and `suffix` (see NativeCompletionRequest).
+Result<NativeCompletionRequest> parse_native_completion_request(std::string_view body);
 // Errors as parse_completion_request's, and: input_prefix or input_suffix missing or not a
 // string, input_extra not an array of {"text": string, "filename"?: string}.
 Result<InfillRequest> parse_infill_request(std::string_view body);

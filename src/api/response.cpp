@@ -42,16 +42,6 @@ std::size_t utf8_sequence(std::string_view s, std::size_t i) {
   return n;
 }
 
-void append_number(std::string& out, float x) {
-  // JSON has no infinities: a -inf logprob (impossible token) becomes a very small number.
-  const double v = std::isfinite(x) ? x : -9999.0;
-  const std::size_t start = out.size();
-  fmt::format_to(std::back_inserter(out), "{}", v);
-  // Keep it a JSON float for typed clients: -1 -> -1.0.
-  if (out.find_first_of(".en", start) == std::string::npos)
-    out += ".0";
-}
-
 void append_usage(std::string& out, const Usage& u) {
   fmt::format_to(std::back_inserter(out),
                  "{{\"prompt_tokens\":{},\"completion_tokens\":{},\"total_tokens\":{},"
@@ -61,16 +51,6 @@ void append_usage(std::string& out, const Usage& u) {
                  u.prompt_tokens, u.completion_tokens, u.prompt_tokens + u.completion_tokens,
                  u.cached_tokens, u.reasoning_tokens, u.accepted_prediction_tokens,
                  u.rejected_prediction_tokens);
-}
-
-void append_bytes(std::string& out, std::string_view s) {
-  out += '[';
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (i > 0)
-      out += ',';
-    fmt::format_to(std::back_inserter(out), "{}", static_cast<unsigned char>(s[i]));
-  }
-  out += ']';
 }
 
 // Chat shape: {"content": [{"token", "logprob", "bytes", "top_logprobs": [...]}]}
@@ -147,6 +127,26 @@ std::string head_json(const ResponseHead& head, std::string_view object) {
 }
 
 }  // namespace
+
+void append_number(std::string& out, float x) {
+  // JSON has no infinities: a -inf logprob (impossible token) becomes a very small number.
+  const double v = std::isfinite(x) ? x : -9999.0;
+  const std::size_t start = out.size();
+  fmt::format_to(std::back_inserter(out), "{}", v);
+  // Keep it a JSON float for typed clients: -1 -> -1.0.
+  if (out.find_first_of(".en", start) == std::string::npos)
+    out += ".0";
+}
+
+void append_bytes(std::string& out, std::string_view s) {
+  out += '[';
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (i > 0)
+      out += ',';
+    fmt::format_to(std::back_inserter(out), "{}", static_cast<unsigned char>(s[i]));
+  }
+  out += ']';
+}
 
 std::string sanitize_utf8(std::string_view s) {
   std::string out;

@@ -134,4 +134,9 @@ std::string apply_template_json(std::string_view prompt);
 // `s` with every invalid UTF-8 sequence replaced by U+FFFD.
 std::string sanitize_utf8(std::string_view s);
 
+// JSON pieces the answer shapes share: a log-probability as a JSON float (-inf, which JSON
+// lacks, as -9999.0), and a text's bytes as an array of numbers.
+void append_number(std::string& out, float x);
+void append_bytes(std::string& out, std::string_view s);
+
 }  // namespace troupe::api

@@ -634,6 +634,48 @@ bool decode_embedding_finished(WireReader& r, engine::Finished& f) {
   return r.ok();
 }
 
+void encode_props(const engine::ModelProps& p, WireWriter& w) {
+  w.str(p.id);
+  w.u32(static_cast<std::uint32_t>(p.n_ctx));
+  w.u32(static_cast<std::uint32_t>(p.total_slots));
+  w.str(p.model_path);
+  w.str(p.chat_template);
+  w.str(p.bos_token);
+  w.str(p.eos_token);
+  const auto& d = p.defaults;
+  f32(w, d.temperature);
+  w.u32(static_cast<std::uint32_t>(d.top_k));
+  f32(w, d.top_p);
+  f32(w, d.min_p);
+  f32(w, d.repeat_penalty);
+  opt_i32(w,
+          d.seed ? std::optional<std::int32_t>(static_cast<std::int32_t>(*d.seed)) : std::nullopt);
+  opt_i32(w, d.n_predict);
+  w.u8(p.embeddings ? 1 : 0);
+}
+
+bool decode_props(WireReader& r, engine::ModelProps& p) {
+  p = engine::ModelProps{};
+  p.id = r.str();
+  p.n_ctx = static_cast<std::int32_t>(r.u32());
+  p.total_slots = static_cast<std::int32_t>(r.u32());
+  p.model_path = r.str();
+  p.chat_template = r.str();
+  p.bos_token = r.str();
+  p.eos_token = r.str();
+  auto& d = p.defaults;
+  d.temperature = f32(r);
+  d.top_k = static_cast<std::int32_t>(r.u32());
+  d.top_p = f32(r);
+  d.min_p = f32(r);
+  d.repeat_penalty = f32(r);
+  if (const auto seed = opt_i32(r))
+    d.seed = static_cast<std::uint32_t>(*seed);
+  d.n_predict = opt_i32(r);
+  p.embeddings = r.u8() != 0;
+  return r.ok();
+}
+
 bool decode_event(WireReader& r, engine::StreamEvent& e) {
   switch (r.u8()) {
     case 0: {

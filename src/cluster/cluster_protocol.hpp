@@ -8,6 +8,7 @@
 //     DetokenizeRequest ask:  -> DetokenizeReply, or a failed reply (Error)
 //     ApplyTemplateRequest ask: -> ApplyTemplateReply (the rendered prompt), or a failed reply
 //     EmbeddingRequest  tell: compute an embedding (Task::embedding set); stream to `reply_to`
+//     PropsRequest      ask:  -> PropsReply (the model's GET /props), or a failed reply
 //   worker -> gateway stream sink (reply_to):
 //     StreamUpdate      tell: one event of request `request_id`, in order; the last one is
 //                       Finished or Failed
@@ -29,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/backend.hpp"
 #include "engine/events.hpp"
 #include "engine/task.hpp"
 #include "remote/registry.hpp"
@@ -47,7 +49,8 @@ namespace troupe::cluster {
 //    prediction tokens.
 // 6: a Task's fill-in-the-middle parameters (InfillParams); Started's truncated; the stop
 //    parameters' n_indent and max_predict_ms; the sampling parameters' sampler order.
-inline constexpr std::uint32_t kProtocolVersion = 6;
+// 7: PropsRequest and PropsReply (llama-server's GET /props through the gateway).
+inline constexpr std::uint32_t kProtocolVersion = 7;
 inline constexpr std::uint32_t type_id(std::uint32_t n) {
   return 0x434c0000u | (n << 8) | kProtocolVersion;  // "CL", message, version
 }
@@ -114,6 +117,14 @@ struct ApplyTemplateReply {
   std::string prompt;
 };
 
+struct PropsRequest {
+  std::string model;
+};
+
+struct PropsReply {
+  engine::ModelProps props;
+};
+
 // An embedding request: GenerateRequest's fields, with `task.embedding` set (carried here, so
 // GenerateRequest's encoding did not change).
 struct EmbeddingRequest {
@@ -162,6 +173,8 @@ void encode_embedding_params(const std::optional<engine::EmbeddingParams>& p,
 bool decode_embedding_params(remote::WireReader& r, std::optional<engine::EmbeddingParams>& p);
 void encode_embedding_finished(const engine::Finished& f, remote::WireWriter& w);
 bool decode_embedding_finished(remote::WireReader& r, engine::Finished& f);
+void encode_props(const engine::ModelProps& p, remote::WireWriter& w);
+bool decode_props(remote::WireReader& r, engine::ModelProps& p);
 
 }  // namespace troupe::cluster
 
@@ -314,6 +327,27 @@ struct Codec<cluster::EmbeddingResult> {
   static bool decode(WireReader& r, cluster::EmbeddingResult& m) {
     m.request_id = r.u64();
     return cluster::decode_embedding_finished(r, m.finished) && r.ok();
+  }
+};
+
+template <>
+struct Codec<cluster::PropsRequest> {
+  static constexpr std::uint32_t type_id = cluster::type_id(12);
+  static void encode(const cluster::PropsRequest& m, WireWriter& w) { w.str(m.model); }
+  static bool decode(WireReader& r, cluster::PropsRequest& m) {
+    m.model = r.str();
+    return r.ok();
+  }
+};
+
+template <>
+struct Codec<cluster::PropsReply> {
+  static constexpr std::uint32_t type_id = cluster::type_id(13);
+  static void encode(const cluster::PropsReply& m, WireWriter& w) {
+    cluster::encode_props(m.props, w);
+  }
+  static bool decode(WireReader& r, cluster::PropsReply& m) {
+    return cluster::decode_props(r, m.props);
   }
 };
 

@@ -482,6 +482,22 @@ asio::awaitable<Result<std::string>> Gateway::apply_template(engine::Task task) 
   co_return std::move(r->prompt);
 }
 
+// Asked of a worker serving the model, as tokenize() is.
+asio::awaitable<Result<engine::ModelProps>> Gateway::props(std::string model) {
+  if (model.empty()) {
+    auto ms = models();
+    if (ms.empty())
+      co_return unknown_model_error(model);
+    model = ms.front().id;
+  }
+  PropsRequest req{model};  // named: see tokenize()
+  auto r = co_await ask_worker<PropsReply>(impl_->node, model, std::move(req),
+                                           impl_->options.ask_timeout);
+  if (!r)
+    co_return r.error();
+  co_return std::move(r->props);
+}
+
 std::vector<engine::ModelInfo> Gateway::models() const {
   return models_of(*impl_->node.snapshot());
 }

@@ -94,6 +94,7 @@ class Gateway final : public engine::Backend {
       std::string model, std::vector<engine::Token> tokens) override;
   // Rendered by a worker serving the task's model (its chat template).
   boost::asio::awaitable<Result<std::string>> apply_template(engine::Task task) override;
+  boost::asio::awaitable<Result<engine::ModelProps>> props(std::string model) override;
   std::vector<engine::ModelInfo> models() const override;
   engine::Health health() const override;
   engine::BackendStats stats() const override;

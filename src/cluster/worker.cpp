@@ -87,6 +87,8 @@ struct Worker::Impl {
                                    remote::RemoteReply reply);
   asio::awaitable<void> apply_template(std::shared_ptr<Impl> self, ApplyTemplateRequest r,
                                        remote::RemoteReply reply);
+  asio::awaitable<void> props(std::shared_ptr<Impl> self, PropsRequest r,
+                              remote::RemoteReply reply);
   asio::awaitable<void> wait_ready(std::shared_ptr<Impl> self,
                                    std::function<void(Result<std::vector<std::string>>)> done);
   std::vector<std::string> publish(const std::shared_ptr<Impl>& self);
@@ -141,6 +143,10 @@ void Worker::Impl::on_message(const std::shared_ptr<Impl>& self, remote::Envelop
     auto m = decode_message<ApplyTemplateRequest>(e.payload);
     if (m)
       return spawn(ex, apply_template(self, std::move(*m), std::move(e.reply)));
+  } else if (e.type == Codec<PropsRequest>::type_id) {
+    auto m = decode_message<PropsRequest>(e.payload);
+    if (m)
+      return spawn(ex, props(self, std::move(*m), std::move(e.reply)));
   }
   bad_message(e.type);
   e.reply.fail(Error{Errc::invalid_request, "malformed or unknown cluster message"});
@@ -232,6 +238,15 @@ asio::awaitable<void> Worker::Impl::apply_template([[maybe_unused]] std::shared_
   auto p = co_await backend.apply_template(std::move(r.task));
   if (p)
     reply.send(ApplyTemplateReply{std::move(*p)});
+  else
+    reply.fail(p.error());
+}
+
+asio::awaitable<void> Worker::Impl::props([[maybe_unused]] std::shared_ptr<Impl> self,
+                                          PropsRequest r, remote::RemoteReply reply) {
+  auto p = co_await backend.props(std::move(r.model));
+  if (p)
+    reply.send(PropsReply{std::move(*p)});
   else
     reply.fail(p.error());
 }

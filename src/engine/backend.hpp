@@ -7,6 +7,7 @@
 // server calls them from its I/O threads). None of them blocks for long: CPU-heavy work
 // (tokenizing a long prompt, decoding) happens elsewhere and is awaited.
 
+#include <algorithm>
 #include <boost/asio/awaitable.hpp>
 #include <cstdint>
 #include <string>
@@ -30,6 +31,21 @@ struct ModelInfo {
   // empty for a backend whose models are fixed (/v1/models then shows no status).
   std::string state;
   std::string state_message;
+};
+
+// What llama-server's GET /props tells of a served model: the engine's shape and request
+// defaults, the model's file, chat template and special tokens. Empty texts (and 0) are
+// unknown to the backend that answers.
+struct ModelProps {
+  std::string id;
+  std::int32_t n_ctx = 0;        // context per sequence
+  std::int32_t total_slots = 0;  // sequences decoded together (--parallel)
+  std::string model_path;
+  std::string chat_template;  // the template chat requests are rendered with (its source)
+  std::string bos_token;      // the BOS and EOS tokens' texts
+  std::string eos_token;
+  SamplingDefaults defaults;  // what requests leave unset
+  bool embeddings = false;    // the engine serves embeddings (--embeddings)
 };
 
 enum class HealthState { loading, ready, failed };
@@ -132,6 +148,23 @@ class Backend {
     co_return fixed_models_error(model);
   }
 
+  // GET /props: what the backend knows of `model` (empty: the default one). Errors:
+  // not_found for an unknown model, unavailable while it loads. Default: the id and context
+  // of models(), for backends that know no more.
+  virtual boost::asio::awaitable<Result<ModelProps>> props(std::string model) {
+    const auto all = models();
+    for (const auto& m : all) {
+      if (model.empty() || m.id == model ||
+          std::find(m.aliases.begin(), m.aliases.end(), model) != m.aliases.end()) {
+        ModelProps p;
+        p.id = m.id;
+        p.n_ctx = m.n_ctx;
+        co_return p;
+      }
+    }
+    co_return unknown_model_error(model);
+  }
+
   // The models served. The first is the default.
   virtual std::vector<ModelInfo> models() const = 0;
 
@@ -148,6 +181,11 @@ class Backend {
   virtual std::string extra_metrics() const { return {}; }
 
  protected:
+  static Error unknown_model_error(const std::string& model) {
+    if (model.empty())
+      return Error{Errc::unavailable, "No model is loaded yet"};
+    return Error{Errc::not_found, "The model '" + model + "' does not exist", "model"};
+  }
   static Error fixed_models_error(const std::string& model) {
     return Error{Errc::invalid_request,
                  "this server holds one fixed model and cannot load or unload '" + model +

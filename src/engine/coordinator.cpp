@@ -706,6 +706,22 @@ asio::awaitable<Result<std::string>> Coordinator::apply_template(Task task) {
   });
 }
 
+asio::awaitable<Result<ModelProps>> Coordinator::props(std::string model) {
+  if (auto e = check_model(model))
+    co_return *e;
+  ModelProps p;  // loaded (check_model said so): what the loader wrote is read-only now
+  p.id = model_id_;
+  p.n_ctx = n_ctx_seq_;
+  p.total_slots = options_.engine.n_parallel;
+  p.model_path = options_.model_path;
+  p.chat_template = chat_template_->source();
+  p.bos_token = model_->bos_text();
+  p.eos_token = model_->eos_text();
+  p.defaults = options_.defaults;
+  p.embeddings = engine_->embeddings();
+  co_return p;
+}
+
 std::vector<ModelInfo> Coordinator::models() const {
   ModelInfo info;
   info.id = model_id_;

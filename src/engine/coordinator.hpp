@@ -47,6 +47,7 @@ class Coordinator final : public Backend {
   boost::asio::awaitable<Result<std::vector<std::string>>> token_pieces(
       std::string model, std::vector<Token> tokens) override;
   boost::asio::awaitable<Result<std::string>> apply_template(Task task) override;
+  boost::asio::awaitable<Result<ModelProps>> props(std::string model) override;
   std::vector<ModelInfo> models() const override;
   Health health() const override;
   BackendStats stats() const override;

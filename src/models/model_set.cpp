@@ -92,6 +92,14 @@ class ModelSet final : public engine::Backend {
     co_return co_await lease->backend->apply_template(std::move(task));
   }
 
+  // As every request naming a model: loads it when it is not.
+  asio::awaitable<Result<engine::ModelProps>> props(std::string model) override {
+    auto lease = co_await acquire(model);
+    if (!lease)
+      co_return lease.error();
+    co_return co_await lease->backend->props(lease->id);
+  }
+
   asio::awaitable<Result<engine::ModelInfo>> load_model(std::string model) override {
     // The message is a named local: GCC 12 mishandles a braced temporary inside co_await.
     LoadModel m{std::move(model), {}};

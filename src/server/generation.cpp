@@ -448,14 +448,19 @@ class ResponsesWriter final : public AnswerWriter {
   std::string scratch_;
 };
 
-// llama-server's own shapes (/infill): the answer's object, or its pieces and then that object.
+// llama-server's own shapes (/completion, /infill): the answer's object, or its pieces and
+// then that object. `index`: the answer's place among a request's several.
 class NativeWriter final : public AnswerWriter {
  public:
-  NativeWriter(const api::ResponseHead& head, const GenerationJob& job)
-      : model_(head.model), stops_(job.task.stop.stop), fields_(job.response_fields) {}
+  NativeWriter(const api::ResponseHead& head, const GenerationJob& job, std::int32_t index = 0)
+      : model_(head.model),
+        stops_(job.task.stop.stop),
+        options_(job.native),
+        stream_(job.stream),
+        index_(index) {}
 
   std::string body(const api::CompletionResult& r, const engine::Finished& f) override {
-    return api::native_completion_json(answer(r.text, f), fields_);
+    return api::native_completion_json(answer(r.text, f), options_.response_fields);
   }
   void began(const engine::Started& s) override { started_ = s; }
   void seen(const engine::Delta& d) override {
@@ -463,14 +468,35 @@ class NativeWriter final : public AnswerWriter {
       first_token_ = Clock::now();
     predicted_ += static_cast<std::int32_t>(d.tokens.size());
     has_new_line_ = has_new_line_ || d.text.find('\n') != std::string::npos;
+    if (stream_)
+      return;
+    if (options_.return_tokens)
+      tokens_.insert(tokens_.end(), d.tokens.begin(), d.tokens.end());
+    add_probs(d, probs_);
   }
   void start(const engine::Started&, std::string&) override {}
   void delta(const engine::Delta& d, std::string& out) override {
-    if (!d.text.empty())
-      append_event(out, api::native_chunk_json(d.text, predicted_, started_.prompt_tokens));
+    std::vector<api::NativeProb> probs;
+    add_probs(d, probs);
+    if (d.text.empty() && d.tokens.empty())
+      return;
+    // A piece carries its token ids whatever return_tokens says, as llama-server's do.
+    api::NativeChunk chunk{index_, d.text, d.tokens, probs, predicted_, started_.prompt_tokens,
+                           nullptr};
+    api::NativeTimings timings;
+    if (options_.timings_per_token) {
+      timings =
+          timings_so_far(engine::Usage{started_.prompt_tokens, predicted_, started_.cached_tokens});
+      chunk.timings = &timings;
+    }
+    append_event(out, api::native_chunk_json(chunk));
+  }
+  // The whole answer's object that ends a streamed answer (its text came in the pieces).
+  void final_event(const engine::Finished& f, std::string& out) const {
+    append_event(out, api::native_completion_json(answer({}, f), options_.response_fields));
   }
   void finish(const engine::Finished& f, std::string& out) override {
-    append_event(out, api::native_completion_json(answer({}, f), fields_));
+    final_event(f, out);
     out += "0\r\n\r\n";
   }
   void fail(const Error& e, std::string& out) override {
@@ -479,16 +505,37 @@ class NativeWriter final : public AnswerWriter {
   }
 
  private:
-  api::NativeCompletion answer(std::string content, const engine::Finished& f) const {
+  // A Delta's probabilities in llama-server's shape (none unless n_probs asked for them).
+  static void add_probs(const engine::Delta& d, std::vector<api::NativeProb>& out) {
+    for (std::size_t i = 0; i < d.logprobs.size(); ++i) {
+      const auto& lp = d.logprobs[i];
+      api::NativeProb p{{lp.token, lp.text, lp.logprob}, {}};
+      if (i < d.top.size()) {
+        for (const auto& alt : d.top[i])
+          p.top.push_back({alt.token, alt.text, alt.logprob});
+      }
+      out.push_back(std::move(p));
+    }
+  }
+
+  api::NativeTimings timings_so_far(const engine::Usage& u) const {
     const auto now = Clock::now();
     const auto first = first_token_ == Clock::time_point{} ? now : first_token_;
     const auto ms = [](Clock::duration d) {
       return std::chrono::duration<double, std::milli>(d).count();
     };
+    return {u.cached_tokens, u.prompt_tokens - u.cached_tokens, ms(first - begun_),
+            u.completion_tokens, ms(now - first)};
+  }
+
+  api::NativeCompletion answer(std::string content, const engine::Finished& f) const {
     api::NativeCompletion c;
+    c.index = index_;
     c.has_new_line = has_new_line_;
     c.content = std::move(content);
     c.model = model_;
+    c.tokens = tokens_;
+    c.probs = probs_;
     c.tokens_predicted = f.usage.completion_tokens;
     c.tokens_evaluated = f.usage.prompt_tokens;
     c.tokens_cached = f.usage.cached_tokens;
@@ -502,19 +549,22 @@ class NativeWriter final : public AnswerWriter {
     } else {
       c.stop_type = "eos";
     }
-    c.timings = {f.usage.cached_tokens, f.usage.prompt_tokens - f.usage.cached_tokens,
-                 ms(first - begun_), f.usage.completion_tokens, ms(now - first)};
+    c.timings = timings_so_far(f.usage);
     return c;
   }
 
   std::string model_;
-  std::vector<std::string> stops_;   // the request's own
-  std::vector<std::string> fields_;  // response_fields: the whole answer's kept fields
+  std::vector<std::string> stops_;  // the request's own
+  api::NativeOptions options_;
+  bool stream_;
+  std::int32_t index_;
   engine::Started started_;
   Clock::time_point begun_ = Clock::now();  // about when the request arrived
   Clock::time_point first_token_{};
   std::int32_t predicted_ = 0;
   bool has_new_line_ = false;
+  std::vector<std::int32_t> tokens_;    // not streamed, return_tokens: the answer's
+  std::vector<api::NativeProb> probs_;  // not streamed, n_probs: the answer's
 };
 
 std::string_view id_prefix(const GenerationJob& job) {
@@ -806,16 +856,16 @@ net::awaitable<bool> Generation::run_streaming(engine::TokenStream& stream,
   }
 }
 
-// OpenAI's n > 1: one task per choice, from the same prompt, answered as one response whose
-// choices carry their index (in a stream, their chunks interleave as their tokens come).
-// Choice 0 goes first; the others are submitted once its first token has come, when its
-// prompt is in the KV cache: each of them then takes those cells (the engine's prefix reuse
-// copies them from another slot holding the prompt) instead of evaluating the prompt again.
-// At most api::choices_at_once choices are in the engine at a time; the next is submitted when
-// one finishes. A stream begins with choice 0's first token; the others join it as the engine
-// starts them. A choice i > 0 samples with the request's seed + i, or with a random seed when
-// the request gives none, so that the choices differ. Any choice failing fails the request
-// (the others are cancelled).
+// OpenAI's n > 1 and lists of prompts: one task per answer (GenerationJob::task_for),
+// answered as one response whose choices carry their index (in a stream, their chunks
+// interleave as their tokens come); in llama-server's shape (/completion) an array of its
+// answer objects, each with its index. Answer 0 goes first; the others are submitted once its
+// first token has come, when its prompt is in the KV cache: the other answers to that prompt
+// then take those cells (the engine's prefix reuse copies them from another slot holding the
+// prompt) instead of evaluating the prompt again. At most api::choices_at_once answers are in
+// the engine at a time; the next is submitted when one finishes. A stream begins with answer
+// 0's first token; the others join it as the engine starts them. Any answer failing fails the
+// request (the others are cancelled).
 class Choices : GenerationBase {
  public:
   Choices(Connection& c, GenerationJob job) : GenerationBase(c, job), job_(std::move(job)) {
@@ -830,10 +880,11 @@ class Choices : GenerationBase {
     api::ChunkWriter chunks;
     api::CompletionResult result;
     bool done = false;
+    std::unique_ptr<NativeWriter> native;  // llama-server's shape (Dialect::llama)
+    engine::Finished finished;
   };
   using Event = std::pair<std::size_t, engine::StreamEvent>;  // a choice's event
 
-  engine::Task task_for(std::size_t i) const;
   net::awaitable<std::optional<engine::StreamEvent>> next(engine::TokenStream& stream,
                                                           const ClientWatch& watch);
   net::awaitable<std::vector<Event>> wait_any();
@@ -847,14 +898,6 @@ class Choices : GenerationBase {
   std::optional<Error> failed_;  // the first choice that failed
   engine::Usage usage_;          // the prompt once, the completions of every choice
 };
-
-engine::Task Choices::task_for(std::size_t i) const {
-  engine::Task t = job_.task;
-  auto& seed = t.sampling.seed;
-  if (i > 0)
-    seed = seed ? *seed + static_cast<std::uint32_t>(i) : std::random_device{}();
-  return t;
-}
 
 // The stream's next event; nullopt when the watch cancelled the request.
 net::awaitable<std::optional<engine::StreamEvent>> Choices::next(engine::TokenStream& stream,
@@ -904,24 +947,38 @@ net::awaitable<bool> Choices::interrupted(const ClientWatch& watch) {
 
 void Choices::take(const Event& ev, std::string& out, std::size_t& tokens) {
   Choice& ch = choices_[ev.first];
-  if (const auto* d = std::get_if<engine::Delta>(&ev.second)) {
+  if (const auto* s = std::get_if<engine::Started>(&ev.second)) {
+    if (ch.native)
+      ch.native->began(*s);
+  } else if (const auto* d = std::get_if<engine::Delta>(&ev.second)) {
     tokens += d->tokens.size();
-    if (job_.stream)
+    if (ch.native) {
+      ch.native->seen(*d);
+      if (job_.stream)
+        ch.native->delta(*d, out);
+      else
+        ch.result.text += d->text;
+    } else if (job_.stream) {
       append_openai_delta(ch.chunks, *d, job_.logprobs, out);
-    else
+    } else {
       accumulate(ch.result, *d);
+    }
   } else if (const auto* f = std::get_if<engine::Finished>(&ev.second)) {
     ch.done = true;
     ch.result.finish_reason = finish_reason_name(f->reason);
-    if (ev.first == 0) {
-      usage_.prompt_tokens = f->usage.prompt_tokens;
-      usage_.cached_tokens = f->usage.cached_tokens;
+    ch.finished = *f;
+    // Each prompt counted once: by its first answer.
+    if (ev.first % static_cast<std::size_t>(job_.choices) == 0) {
+      usage_.prompt_tokens += f->usage.prompt_tokens;
+      usage_.cached_tokens += f->usage.cached_tokens;
     }
     usage_.completion_tokens += f->usage.completion_tokens;
     usage_.reasoning_tokens += f->usage.reasoning_tokens;
     usage_.accepted_prediction_tokens += f->usage.accepted_prediction_tokens;
     usage_.rejected_prediction_tokens += f->usage.rejected_prediction_tokens;
-    if (job_.stream)
+    if (job_.stream && ch.native)
+      ch.native->final_event(*f, out);
+    else if (job_.stream)
       append_event(out, ch.chunks.finish_chunk(ch.result.finish_reason));
   } else if (const auto* e = std::get_if<engine::Failed>(&ev.second)) {
     ch.done = true;
@@ -932,6 +989,16 @@ void Choices::take(const Event& ev, std::string& out, std::size_t& tokens) {
 
 // The whole answer, once every choice has finished (their results are moved out).
 std::string Choices::body() {
+  if (job_.dialect == Dialect::llama) {  // llama-server's: an array of its answers
+    std::string out = "[";
+    for (std::size_t i = 0; i < choices_.size(); ++i) {
+      if (i > 0)
+        out += ',';
+      out += choices_[i].native->body(choices_[i].result, choices_[i].finished);
+    }
+    out += ']';
+    return out;
+  }
   std::vector<api::CompletionResult> results;
   results.reserve(choices_.size());
   for (auto& ch : choices_)
@@ -939,8 +1006,13 @@ std::string Choices::body() {
   return api::completions_json(job_.kind, head_, results, to_api_usage(usage_));
 }
 
-// After the last choice's finish chunk: the usage, [DONE] and the terminating chunk.
+// After the last choice's finish chunk: the usage, [DONE] and the terminating chunk (in
+// llama-server's shape the terminating chunk alone).
 void Choices::finish(std::string& out) const {
+  if (job_.dialect == Dialect::llama) {
+    out += "0\r\n\r\n";
+    return;
+  }
   if (job_.include_usage)
     append_event(out, choices_.front().chunks.usage_chunk(to_api_usage(usage_)));
   append_event(out, "[DONE]");
@@ -948,16 +1020,23 @@ void Choices::finish(std::string& out) const {
 }
 
 net::awaitable<bool> Choices::run() {
-  const auto n = static_cast<std::size_t>(job_.choices);
+  const std::size_t n = job_.answers();
   choices_.reserve(n);
   const ClientWatch watch(c_, [this] {
     for (auto& ch : choices_)
       ch.stream.cancel();
   });
   const auto submit = [this](std::size_t i) -> net::awaitable<void> {
-    engine::TokenStream stream = co_await c_.ctx.backend.generate(task_for(i));
-    choices_.push_back(Choice{
-        std::move(stream), api::ChunkWriter(job_.kind, head_, job_.include_usage, i), {}, false});
+    engine::TokenStream stream = co_await c_.ctx.backend.generate(job_.task_for(i));
+    choices_.push_back(Choice{std::move(stream),
+                              api::ChunkWriter(job_.kind, head_, job_.include_usage, i),
+                              {},
+                              false,
+                              nullptr,
+                              {}});
+    if (job_.dialect == Dialect::llama)
+      choices_.back().native =
+          std::make_unique<NativeWriter>(head_, job_, static_cast<std::int32_t>(i));
     if (job_.logprobs)
       choices_.back().result.logprobs.emplace();
   };
@@ -972,6 +1051,8 @@ net::awaitable<bool> Choices::run() {
   if (!std::holds_alternative<engine::Started>(*started))
     co_return co_await fail(Error{Errc::internal, "The generation did not start"});
   c_.ctx.metrics.request_queue_time.observe(seconds_since(c_.request_start));
+  if (choices_[0].native)
+    choices_[0].native->began(std::get<engine::Started>(*started));
   auto first_token = co_await next(choices_[0].stream, watch);
   if (!first_token)
     co_return co_await interrupted(watch);
@@ -1113,6 +1194,12 @@ Result<GenerationJob> parse_job(const Connection& c, const Request& req) {
       return parsed.error();
     return make_infill_job(std::move(parsed).value(), models);
   }
+  if (c.endpoint == Endpoint::native_completion) {
+    auto parsed = api::parse_native_completion_request(req.body());
+    if (!parsed)
+      return parsed.error();
+    return make_native_completion_job(std::move(parsed).value(), models);
+  }
   auto parsed = api::parse_completion_request(req.body());
   if (!parsed)
     return parsed.error();
@@ -1127,7 +1214,7 @@ net::awaitable<bool> handle_generation(Connection& c, Request& req) {
     co_return co_await write_response(
         c, error_response(c, api::to_http_error(job.error(), c.ctx.config.retry_after_seconds)));
   }
-  if (job->choices > 1) {
+  if (job->answers() > 1) {
     Choices choices(c, std::move(job).value());
     co_return co_await choices.run();
   }

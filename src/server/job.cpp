@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <random>
 #include <string_view>
 #include <utility>
 
@@ -196,6 +197,48 @@ Result<GenerationJob> make_chat_job(api::ChatRequest request,
   return job;
 }
 
+namespace {
+
+// One prompt of a text completion as the task takes it: token ids (checked against the
+// vocabulary), a text, or with `suffix` the text before an insertion.
+Result<JobPrompt> job_prompt(api::CompletionPrompt prompt, const std::string& suffix,
+                             const engine::ModelInfo& model) {
+  if (auto* tokens = std::get_if<std::vector<std::int32_t>>(&prompt)) {
+    for (auto t : *tokens) {
+      if (!fits_vocab(t, model)) {
+        return Error{
+            Errc::invalid_request,
+            fmt::format("Prompt token {} is outside the vocabulary ({} tokens)", t, model.n_vocab),
+            "prompt"};
+      }
+    }
+    return JobPrompt{std::move(*tokens), std::nullopt};
+  }
+  auto& text = std::get<std::string>(prompt);
+  if (suffix.empty())
+    return JobPrompt{std::move(text), std::nullopt};
+  // The prompt is the text before the insertion.
+  return JobPrompt{std::string(),
+                   engine::InfillParams{std::move(text), suffix, {}, /*trim=*/false}};
+}
+
+}  // namespace
+
+void JobPrompt::apply(engine::Task& task) const {
+  task.prompt = prompt;
+  task.infill = infill;
+}
+
+engine::Task GenerationJob::task_for(std::size_t answer) const {
+  engine::Task t = task;
+  if (!prompts.empty())
+    prompts[answer / static_cast<std::size_t>(choices)].apply(t);
+  auto& seed = t.sampling.seed;
+  if (const auto j = answer % static_cast<std::size_t>(choices); j > 0)
+    seed = seed ? *seed + static_cast<std::uint32_t>(j) : std::random_device{}();
+  return t;
+}
+
 Result<GenerationJob> make_completion_job(api::CompletionRequest request,
                                           const std::vector<engine::ModelInfo>& models) {
   auto model = find_model(request.params.model, models);
@@ -205,25 +248,19 @@ Result<GenerationJob> make_completion_job(api::CompletionRequest request,
   job.kind = api::CompletionKind::text;
   if (auto ok = fill_common(request.params, *model, job); !ok)
     return ok.error();
-  if (auto* tokens = std::get_if<std::vector<std::int32_t>>(&request.prompt)) {
-    for (auto t : *tokens) {
-      if (!fits_vocab(t, *model)) {
-        return Error{
-            Errc::invalid_request,
-            fmt::format("Prompt token {} is outside the vocabulary ({} tokens)", t, model->n_vocab),
-            "prompt"};
-      }
-    }
-    job.task.prompt = std::move(*tokens);
-  } else if (!request.suffix.empty()) {  // the prompt is the text before the insertion
-    job.task.infill = engine::InfillParams{std::move(std::get<std::string>(request.prompt)),
-                                           std::move(request.suffix),
-                                           {},
-                                           /*trim=*/false};
-    job.task.prompt = std::string();
-  } else {
-    job.task.prompt = std::move(std::get<std::string>(request.prompt));
+  std::vector<JobPrompt> prompts;
+  prompts.reserve(request.prompts.size());
+  for (auto& p : request.prompts) {
+    auto one = job_prompt(std::move(p), request.suffix, *model);
+    if (!one)
+      return one.error();
+    prompts.push_back(std::move(one).value());
   }
+  if (prompts.empty())
+    return Error{Errc::invalid_request, "'prompt' is required", "prompt"};
+  prompts.front().apply(job.task);
+  if (prompts.size() > 1)
+    job.prompts = std::move(prompts);
   if (auto ok = fill_structured(request.params, /*chat=*/false, job); !ok)
     return ok.error();
   job.logprobs = request.logprobs.has_value();
@@ -232,21 +269,35 @@ Result<GenerationJob> make_completion_job(api::CompletionRequest request,
   return job;
 }
 
+namespace {
+
+// A text completion answered in llama-server's shape: its n_probs are the task's logprobs.
+Result<GenerationJob> native_job(api::CompletionRequest request, api::NativeOptions native,
+                                 const std::vector<engine::ModelInfo>& models) {
+  auto job = make_completion_job(std::move(request), models);
+  if (!job)
+    return job;
+  job->dialect = Dialect::llama;
+  job->task.sampling.logprobs = native.n_probs > 0;
+  job->task.sampling.top_logprobs = native.n_probs;
+  job->native = std::move(native);
+  return job;
+}
+
+}  // namespace
+
+Result<GenerationJob> make_native_completion_job(api::NativeCompletionRequest request,
+                                                 const std::vector<engine::ModelInfo>& models) {
+  return native_job(std::move(request.completion), std::move(request.native), models);
+}
+
 Result<GenerationJob> make_infill_job(api::InfillRequest request,
                                       const std::vector<engine::ModelInfo>& models) {
   if (request.completion.params.n != 1)
     return Error{Errc::invalid_request, "/infill gives one answer: 'n' must be 1", "n"};
-  if (request.completion.logprobs) {
-    return Error{Errc::invalid_request,
-                 "/infill does not report log-probabilities: use /v1/completions with "
-                 "'suffix'",
-                 "logprobs"};
-  }
-  auto job = make_completion_job(std::move(request.completion), models);
+  auto job = native_job(std::move(request.completion), std::move(request.native), models);
   if (!job)
     return job;
-  job->dialect = Dialect::llama;
-  job->response_fields = std::move(request.response_fields);
   job->task.infill =
       engine::InfillParams{std::move(request.input_prefix), std::move(request.input_suffix),
                            std::move(request.input_extra), /*trim=*/true};

@@ -18,6 +18,8 @@ constexpr std::array routes = {
     RouteEntry{"/v1/completions", Endpoint::completions, Method::post},
     RouteEntry{"/completions", Endpoint::completions, Method::post},
     RouteEntry{"/infill", Endpoint::infill, Method::post},
+    RouteEntry{"/completion", Endpoint::native_completion, Method::post},
+    RouteEntry{"/props", Endpoint::props, Method::get},
     RouteEntry{"/v1/models", Endpoint::models, Method::get},
     RouteEntry{"/models", Endpoint::models, Method::get},
     RouteEntry{"/health", Endpoint::health, Method::get},
@@ -31,6 +33,8 @@ constexpr std::array routes = {
     RouteEntry{"/v1/rerank", Endpoint::rerank, Method::post},
     RouteEntry{"/rerank", Endpoint::rerank, Method::post},
     RouteEntry{"/v2/rerank", Endpoint::rerank, Method::post},
+    RouteEntry{"/reranking", Endpoint::rerank, Method::post},
+    RouteEntry{"/v1/reranking", Endpoint::rerank, Method::post},
     RouteEntry{"/v1/messages", Endpoint::messages, Method::post},
     RouteEntry{"/messages", Endpoint::messages, Method::post},
     RouteEntry{"/v1/messages/count_tokens", Endpoint::count_tokens, Method::post},
@@ -110,10 +114,55 @@ std::string_view endpoint_name(Endpoint e) {
       return "model_unload";
     case Endpoint::infill:
       return "infill";
+    case Endpoint::native_completion:
+      return "completion";
+    case Endpoint::props:
+      return "props";
     case Endpoint::unknown:
       break;
   }
   return "unknown";
+}
+
+std::string query_param(std::string_view target, std::string_view name) {
+  const auto q = target.find('?');
+  if (q == std::string_view::npos)
+    return {};
+  std::string_view query = target.substr(q + 1);
+  const auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9')
+      return c - '0';
+    if (c >= 'a' && c <= 'f')
+      return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+      return c - 'A' + 10;
+    return -1;
+  };
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    const auto eq = pair.find('=');
+    if (pair.substr(0, eq) != name)
+      continue;
+    const std::string_view raw =
+        eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+    std::string out;
+    out.reserve(raw.size());
+    for (std::size_t i = 0; i < raw.size(); ++i) {
+      if (raw[i] == '+') {
+        out += ' ';
+      } else if (raw[i] == '%' && i + 2 < raw.size() && hex(raw[i + 1]) >= 0 &&
+                 hex(raw[i + 2]) >= 0) {
+        out += static_cast<char>(hex(raw[i + 1]) * 16 + hex(raw[i + 2]));
+        i += 2;
+      } else {
+        out += raw[i];
+      }
+    }
+    return out;
+  }
+  return {};
 }
 
 std::string_view response_id(std::string_view target) {

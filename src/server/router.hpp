@@ -1,6 +1,7 @@
 #pragma once
 // Router: which endpoint a request line names. Pure; no I/O, safe from any thread.
 
+#include <string>
 #include <string_view>
 
 namespace troupe::server {
@@ -25,6 +26,8 @@ enum class Endpoint {
   model_load,             // POST /models/load {"model": ID}
   model_unload,           // POST /models/unload {"model": ID}
   infill,                 // llama-server's POST /infill (fill in the middle)
+  native_completion,      // llama-server's POST /completion (its own answer shape)
+  props,                  // llama-server's GET /props (?model=ID)
   unknown,
 };
 
@@ -43,6 +46,10 @@ RouteMatch resolve(Method method, std::string_view target);
 
 // The label used in metrics and logs: "chat_completions", ..., "unknown".
 std::string_view endpoint_name(Endpoint e);
+
+// The value of the query parameter `name` in `target` ("/props?model=a%20b" -> "a b"),
+// percent-decoded, '+' read as a space; empty when absent.
+std::string query_param(std::string_view target, std::string_view name);
 
 // The id of a /v1/responses/{id} target (empty for other targets).
 std::string_view response_id(std::string_view target);

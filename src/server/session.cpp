@@ -15,6 +15,7 @@
 #include <boost/json/parse.hpp>
 
 #include "api/anthropic.hpp"
+#include "api/native.hpp"
 #include "api/request.hpp"
 #include "api/response.hpp"
 #include "server/connection.hpp"
@@ -115,6 +116,34 @@ net::awaitable<bool> answer_metrics(Connection& c) {
       c, make_response(c, http::status::ok, std::move(text), "text/plain; version=0.0.4"));
 }
 
+// llama-server's GET /props (?model=ID; the default model without it).
+net::awaitable<bool> answer_props(Connection& c, const Request& req) {
+  auto p = co_await c.ctx.backend.props(query_param(req.target(), "model"));
+  if (!p) {
+    co_return co_await write_response(
+        c, error_response(c, api::to_http_error(p.error(), c.ctx.config.retry_after_seconds)));
+  }
+  const auto& d = p->defaults;
+  api::NativeProps out;
+  out.model_alias = p->id;
+  out.model_path = p->model_path;
+  out.n_ctx = p->n_ctx;
+  out.total_slots = p->total_slots;
+  out.chat_template = p->chat_template;
+  out.bos_token = p->bos_token;
+  out.eos_token = p->eos_token;
+  out.build_info = "troupe " TROUPE_VERSION;
+  out.temperature = d.temperature;
+  out.top_k = d.top_k;
+  out.top_p = d.top_p;
+  out.min_p = d.min_p;
+  out.repeat_penalty = d.repeat_penalty;
+  out.seed = d.seed ? static_cast<std::int64_t>(*d.seed) : -1;
+  out.n_predict = d.n_predict.value_or(-1);
+  out.embeddings = p->embeddings;
+  co_return co_await write_response(c, make_response(c, http::status::ok, api::props_json(out)));
+}
+
 net::awaitable<bool> answer_error(Connection& c, const Error& e) {
   co_return co_await write_response(
       c, error_response(c, api::to_http_error(e, c.ctx.config.retry_after_seconds)));
@@ -173,6 +202,7 @@ net::awaitable<bool> route_request(Connection& c, Request& req) {
     case Endpoint::chat_completions:
     case Endpoint::completions:
     case Endpoint::infill:
+    case Endpoint::native_completion:
     case Endpoint::messages:
     case Endpoint::responses:
       co_return co_await handle_generation(c, req);
@@ -185,6 +215,8 @@ net::awaitable<bool> route_request(Connection& c, Request& req) {
       co_return co_await answer_models(c);
     case Endpoint::health:
       co_return co_await answer_health(c);
+    case Endpoint::props:
+      co_return co_await answer_props(c, req);
     case Endpoint::metrics:
       co_return co_await answer_metrics(c);
     case Endpoint::tokenize:

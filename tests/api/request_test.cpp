@@ -499,22 +499,79 @@ TEST(FieldAudit, NPredictIsMaxTokensAndAddGenerationPromptIsRead) {
 TEST(CompletionRequest, ParsesPromptForms) {
   auto text = parse_completion_request(R"({"prompt":"hello","logprobs":2})");
   ASSERT_TRUE(text.ok());
-  EXPECT_EQ(std::get<std::string>(text->prompt), "hello");
+  ASSERT_EQ(text->prompts.size(), 1u);
+  EXPECT_EQ(std::get<std::string>(text->prompts[0]), "hello");
   EXPECT_EQ(*text->logprobs, 2);
   auto tokens = parse_completion_request(R"({"prompt":[1,2,3]})");
   ASSERT_TRUE(tokens.ok());
-  EXPECT_EQ(std::get<std::vector<std::int32_t>>(tokens->prompt).size(), 3u);
+  EXPECT_EQ(std::get<std::vector<std::int32_t>>(tokens->prompts.at(0)).size(), 3u);
   auto one = parse_completion_request(R"({"prompt":["x"]})");
   ASSERT_TRUE(one.ok());
-  EXPECT_EQ(std::get<std::string>(one->prompt), "x");
+  EXPECT_EQ(std::get<std::string>(one->prompts.at(0)), "x");
   auto nested = parse_completion_request(R"({"prompt":[[4,5]]})");
   ASSERT_TRUE(nested.ok());
+  EXPECT_EQ(nested->prompts.size(), 1u);
+  // OpenAI's list of prompts: texts and token lists, each its own prompt.
+  auto several = parse_completion_request(R"({"prompt":["a",[7,8],"c"],"n":2})");
+  ASSERT_TRUE(several.ok()) << several.error().message;
+  ASSERT_EQ(several->prompts.size(), 3u);
+  EXPECT_EQ(std::get<std::string>(several->prompts[0]), "a");
+  EXPECT_EQ(std::get<std::vector<std::int32_t>>(several->prompts[1]),
+            (std::vector<std::int32_t>{7, 8}));
+  EXPECT_EQ(std::get<std::string>(several->prompts[2]), "c");
+  EXPECT_EQ(several->params.n, 2);
+}
+
+TEST(CompletionRequest, BoundsTheAnswersOfSeveralPrompts) {
+  std::string list = "[";
+  for (int i = 0; i < 64; ++i)
+    list += std::string(i > 0 ? "," : "") + "\"p\"";
+  list += "]";
+  EXPECT_TRUE(parse_completion_request(R"({"prompt":)" + list + R"(,"n":2})").ok());
+  auto over = parse_completion_request(R"({"prompt":)" + list + R"(,"n":3})");
+  ASSERT_FALSE(over.ok());
+  EXPECT_EQ(over.error().param, "n");
+  EXPECT_NE(over.error().message.find("192 answers"), std::string::npos) << over.error().message;
+}
+
+TEST(NativeCompletionRequest, ReadsLlamaServersFields) {
+  auto r = parse_native_completion_request(
+      R"({"prompt":["a","b"],"n_predict":3,"n_probs":2,"return_tokens":true,
+          "timings_per_token":true,"response_fields":["content"],"cache_prompt":true})");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->completion.prompts.size(), 2u);
+  EXPECT_EQ(*r->completion.params.max_tokens, 3);
+  EXPECT_EQ(r->native.n_probs, 2);
+  EXPECT_TRUE(r->native.return_tokens);
+  EXPECT_TRUE(r->native.timings_per_token);
+  EXPECT_EQ(r->native.response_fields, std::vector<std::string>{"content"});
+  // llama-server's aliases: logprobs for n_probs, n_cmpl for n.
+  auto alias = parse_native_completion_request(R"({"prompt":"a","logprobs":3,"n_cmpl":2})");
+  ASSERT_TRUE(alias.ok());
+  EXPECT_EQ(alias->native.n_probs, 3);
+  EXPECT_FALSE(alias->completion.logprobs);
+  EXPECT_EQ(alias->completion.params.n, 2);
+  // The OpenAI endpoint has no such fields to honour: refused there, not ignored.
+  for (const char* field :
+       {R"("n_probs":1)", R"("return_tokens":true)", R"("timings_per_token":true)"}) {
+    auto openai = parse_completion_request(std::string(R"({"prompt":"a",)") + field + "}");
+    EXPECT_FALSE(openai.ok()) << field;
+  }
+  for (const char* body :
+       {R"({"prompt":"a","n_probs":21})", R"({"prompt":"a","suffix":"b"})",
+        R"({"prompt":"a","post_sampling_probs":true})", R"({"prompt":"a","return_progress":true})",
+        R"({"prompt":[1,"a"]})", R"({"prompt":["a",[1,"b"]]})", R"({"prompt":["a",5]})"}) {
+    auto bad = parse_native_completion_request(body);
+    ASSERT_FALSE(bad.ok()) << body;
+    EXPECT_EQ(bad.error().code, Errc::invalid_request);
+  }
 }
 
 TEST(CompletionRequest, RejectsBadPrompts) {
-  for (const char* body : {R"({})", R"({"prompt":5})", R"({"prompt":["a","b"]})",
-                           R"({"prompt":[-1]})", R"({"prompt":[]})", R"({"prompt":[1.5]})",
-                           R"({"prompt":"x","logprobs":6})", R"({"prompt":"x","echo":true})"}) {
+  for (const char* body :
+       {R"({})", R"({"prompt":5})", R"({"prompt":["a",1]})", R"({"prompt":[1,"a"]})",
+        R"({"prompt":[[]]})", R"({"prompt":[-1]})", R"({"prompt":[]})", R"({"prompt":[1.5]})",
+        R"({"prompt":"x","logprobs":6})", R"({"prompt":"x","echo":true})"}) {
     auto r = parse_completion_request(body);
     ASSERT_FALSE(r.ok()) << body;
     EXPECT_EQ(r.error().code, Errc::invalid_request);

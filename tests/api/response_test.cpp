@@ -219,11 +219,49 @@ TEST(Response, NativeCompletionHasLlamaServersFields) {
   EXPECT_EQ(picked.at("timings/prompt_n"), 0);
   EXPECT_EQ(picked.at("stop"), true);
 
-  auto piece = json::parse(native_chunk_json("a\tb", 3, 10));
+  auto piece = json::parse(native_chunk_json({0, "a\tb", {}, {}, 3, 10, nullptr}));
   EXPECT_EQ(piece.at("content"), "a\tb");
   EXPECT_EQ(piece.at("stop"), false);
   EXPECT_EQ(piece.at("tokens_predicted"), 3);
   EXPECT_EQ(piece.at("tokens_evaluated"), 10);
+  EXPECT_EQ(piece.at("tokens"), json::array());
+  EXPECT_FALSE(piece.as_object().contains("timings"));
+  EXPECT_FALSE(piece.as_object().contains("completion_probabilities"));
+}
+
+// llama-server's completion_probabilities, token ids, an answer's index, timings per piece.
+TEST(NativeShapes, CarryProbabilitiesTokensAndIndex) {
+  const std::vector<NativeProb> probs{
+      {{7, "\xe2\x82", -0.25f}, {{7, "\xe2\x82", -0.25f}, {9, "b", -2.0f}}}};
+  const std::vector<std::int32_t> tokens{7};
+  const NativeTimings timings{0, 3, 10.0, 1, 0.0};
+  auto piece = json::parse(native_chunk_json({2, "", tokens, probs, 1, 3, &timings}));
+  EXPECT_EQ(piece.at("index"), 2);
+  EXPECT_EQ(piece.at("tokens"), json::array({7}));
+  EXPECT_EQ(piece.at("timings").at("prompt_n"), 3);
+  const auto& p = piece.at("completion_probabilities").as_array();
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(p[0].at("id"), 7);
+  EXPECT_EQ(p[0].at("bytes"), json::array({0xe2, 0x82}));   // the piece's own bytes
+  EXPECT_EQ(p[0].at("token"), "\xef\xbf\xbd\xef\xbf\xbd");  // as valid UTF-8
+  EXPECT_DOUBLE_EQ(p[0].at("logprob").to_number<double>(), -0.25);
+  const auto& top = p[0].at("top_logprobs").as_array();
+  ASSERT_EQ(top.size(), 2u);
+  EXPECT_EQ(top[1].at("id"), 9);
+  EXPECT_EQ(top[1].at("token"), "b");
+  EXPECT_DOUBLE_EQ(top[1].at("logprob").to_number<double>(), -2.0);
+
+  NativeCompletion c;
+  c.index = 3;
+  c.tokens = {7, 9};
+  c.probs = probs;
+  auto whole = json::parse(native_completion_json(c));
+  EXPECT_EQ(whole.at("index"), 3);
+  EXPECT_EQ(whole.at("tokens"), json::array({7, 9}));
+  EXPECT_EQ(whole.at("completion_probabilities").as_array().size(), 1u);
+  c.probs.clear();
+  EXPECT_FALSE(
+      json::parse(native_completion_json(c)).as_object().contains("completion_probabilities"));
 }
 
 }  // namespace

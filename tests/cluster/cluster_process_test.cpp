@@ -288,6 +288,12 @@ TEST(ClusterProcessSlow, ApplyTemplateAndStructuredOutputGoThroughTheGateway) {
   ASSERT_EQ(direct.first, 200) << direct.second;
   EXPECT_EQ(through.second, direct.second);
   EXPECT_NE(through.second.find("Be brief."), std::string::npos) << through.second;
+  // llama-server's GET /props: the worker's model, template and defaults, asked of it.
+  const auto props = get(gw.url, "/props");
+  EXPECT_EQ(props, get(a.url, "/props"));
+  const auto pv = boost::json::parse(props);
+  EXPECT_GT(pv.at("default_generation_settings").at("n_ctx").as_int64(), 0) << props;
+  EXPECT_FALSE(pv.at("chat_template").as_string().empty()) << props;
 
   const auto answer = post(gw.url, "/v1/chat/completions", R"({"messages":[{"role":"user",
       "content":"JSON"}],"max_tokens":300,"temperature":1,"seed":3,"response_format":{

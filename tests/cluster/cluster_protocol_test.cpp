@@ -254,3 +254,54 @@ TEST(ClusterProtocol, EmbeddingMessagesRoundTrip) {
 
 }  // namespace
 }  // namespace troupe::cluster
+
+namespace troupe::cluster {
+namespace {
+
+TEST(ClusterProtocol, PropsMessagesRoundTrip) {
+  EXPECT_EQ(round_trip(PropsRequest{"tiny"}).model, "tiny");
+  PropsReply r;
+  r.props.id = "tiny";
+  r.props.n_ctx = 2048;
+  r.props.total_slots = 4;
+  r.props.model_path = "/models/tiny.gguf";
+  r.props.chat_template = "{% for m in messages %}{{ m.content }}{% endfor %}";
+  r.props.bos_token = "<s>";
+  r.props.eos_token = "</s>";
+  r.props.defaults.temperature = 0.7f;
+  r.props.defaults.top_k = 20;
+  r.props.defaults.top_p = 0.8f;
+  r.props.defaults.min_p = 0.0f;
+  r.props.defaults.repeat_penalty = 1.1f;
+  r.props.defaults.seed = 4000000000u;
+  r.props.defaults.n_predict = 256;
+  r.props.embeddings = true;
+  const auto back = round_trip(r).props;
+  EXPECT_EQ(back.id, "tiny");
+  EXPECT_EQ(back.n_ctx, 2048);
+  EXPECT_EQ(back.total_slots, 4);
+  EXPECT_EQ(back.model_path, r.props.model_path);
+  EXPECT_EQ(back.chat_template, r.props.chat_template);
+  EXPECT_EQ(back.bos_token, "<s>");
+  EXPECT_EQ(back.eos_token, "</s>");
+  EXPECT_EQ(back.defaults.temperature, 0.7f);
+  EXPECT_EQ(back.defaults.top_k, 20);
+  EXPECT_EQ(back.defaults.top_p, 0.8f);
+  EXPECT_EQ(back.defaults.repeat_penalty, 1.1f);
+  EXPECT_EQ(back.defaults.seed, 4000000000u);
+  EXPECT_EQ(back.defaults.n_predict, 256);
+  EXPECT_TRUE(back.embeddings);
+  r.props.defaults.seed.reset();
+  r.props.defaults.n_predict.reset();
+  const auto unset = round_trip(r).props;
+  EXPECT_FALSE(unset.defaults.seed);
+  EXPECT_FALSE(unset.defaults.n_predict);
+  EXPECT_NE(remote::Codec<PropsRequest>::type_id, remote::Codec<PropsReply>::type_id);
+  EXPECT_EQ(remote::Codec<PropsReply>::type_id & 0xffu, kProtocolVersion);
+  auto bytes = encode_message(r);
+  bytes.resize(bytes.size() - 1);
+  EXPECT_FALSE(decode_message<PropsReply>(bytes).ok());
+}
+
+}  // namespace
+}  // namespace troupe::cluster

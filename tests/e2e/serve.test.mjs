@@ -121,6 +121,65 @@ test('text completion and stop', async () => {
   }
 });
 
+test('GET /props in llama-server\'s shape', async () => {
+  const r = await fetch(`${baseURL}/props`, { headers: { authorization: `Bearer ${API_KEY}` } });
+  assert.equal(r.status, 200);
+  const props = await r.json();
+  assert.equal(props.model_alias, 'tiny');
+  assert.equal(props.total_slots, 4);
+  assert.equal(props.default_generation_settings.n_ctx, 256);  // 1024 cells, 4 slots
+  assert.ok(props.chat_template.length > 0);
+  assert.match(props.build_info, /^troupe /);
+  assert.ok(props.model_path.endsWith('.gguf'));
+});
+
+test('a list of prompts answers each as its own request would', async () => {
+  const prompts = ['Once upon a time', 'The little dog', 'Far away'];
+  const ask = { model: 'tiny', max_tokens: 6, temperature: 0, ignore_eos: true };
+  const batch = await client.completions.create({ ...ask, prompt: prompts });
+  assert.equal(batch.choices.length, 3);
+  let promptTokens = 0;
+  for (let i = 0; i < prompts.length; ++i) {
+    const one = await client.completions.create({ ...ask, prompt: prompts[i] });
+    const choice = batch.choices.find((c) => c.index === i);
+    assert.equal(choice.text, one.choices[0].text, `prompt ${i}`);
+    promptTokens += one.usage.prompt_tokens;
+  }
+  assert.equal(batch.usage.prompt_tokens, promptTokens);
+  assert.equal(batch.usage.completion_tokens, 18);
+
+  // Streamed: every prompt's chunks under its index, the same texts.
+  const stream = await client.completions.create({ ...ask, prompt: prompts, stream: true });
+  const texts = ['', '', ''];
+  for await (const chunk of stream) {
+    for (const c of chunk.choices) texts[c.index] += c.text;
+  }
+  assert.deepEqual(texts, [0, 1, 2].map((i) => batch.choices.find((c) => c.index === i).text));
+
+  // llama-server's /completion: an array of its own objects, the same texts.
+  const r = await fetch(`${baseURL}/completion`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${API_KEY}` },
+    body: JSON.stringify({ prompt: prompts, n_predict: 6, temperature: 0, ignore_eos: true,
+                           n_probs: 2, return_tokens: true }),
+  });
+  assert.equal(r.status, 200);
+  const native = await r.json();
+  assert.ok(Array.isArray(native));
+  assert.deepEqual(native.map((a) => a.content), texts);
+  for (const a of native) {
+    assert.equal(a.tokens.length, 6);
+    assert.equal(a.completion_probabilities.length, 6);
+    assert.deepEqual(a.completion_probabilities.map((p) => p.id), a.tokens);
+    for (const p of a.completion_probabilities) {
+      assert.equal(p.top_logprobs.length, 2);
+      // Greedy: the token drawn is the likeliest.
+      assert.equal(p.top_logprobs[0].id, p.id);
+      assert.ok(p.logprob <= 0);
+    }
+  }
+});
+
 test('errors surface as APIError with the right status', async () => {
   await assert.rejects(
     client.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'x' }],

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <fstream>
 #include <sstream>
 
@@ -115,6 +116,35 @@ TEST_F(CoordinatorTest, ApplyTemplateRendersToolsWithTheGivenTemplate) {
   ASSERT_TRUE(prompt) << prompt.error().message;
   EXPECT_NE(prompt->find("<tools>"), std::string::npos) << *prompt;
   EXPECT_TRUE(prompt->ends_with("<|im_start|>assistant\n")) << *prompt;
+}
+
+// llama-server's GET /props: what the engine serves with.
+TEST_F(CoordinatorTest, PropsSayTheEnginesShapeTemplateAndDefaults) {
+  EngineOptions o;
+  o.chat_template = template_file("Qwen-Qwen2.5-7B-Instruct.jinja");
+  std::string source = o.chat_template;
+  while (!source.empty() && std::isspace(static_cast<unsigned char>(source.back())))
+    source.pop_back();  // llama.cpp keeps a template without its trailing white space
+  o.engine.n_parallel = 2;
+  o.engine.n_ctx = 512;
+  o.defaults.temperature = 0.3f;
+  o.defaults.n_predict = 64;
+  auto c = make(std::move(o));
+  auto p = run_sync(c->props(""));
+  ASSERT_TRUE(p) << p.error().message;
+  EXPECT_EQ(p->id, "tiny");
+  EXPECT_EQ(p->n_ctx, c->models().front().n_ctx);  // per sequence
+  EXPECT_GT(p->n_ctx, 0);
+  EXPECT_EQ(p->total_slots, 2);
+  EXPECT_EQ(p->model_path, testing::tiny_model());
+  EXPECT_EQ(p->chat_template, source);
+  EXPECT_EQ(p->defaults.temperature, 0.3f);
+  EXPECT_EQ(p->defaults.n_predict, 64);
+  EXPECT_FALSE(p->embeddings);
+  EXPECT_TRUE(run_sync(c->props("tiny")));
+  auto unknown = run_sync(c->props("nope"));
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().code, Errc::not_found);
 }
 
 TEST_F(CoordinatorTest, AToolConversationGeneratesAndBadKwargsAreARequestError) {

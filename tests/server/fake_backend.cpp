@@ -95,8 +95,13 @@ boost::asio::awaitable<engine::TokenStream> FakeBackend::generate(engine::Task t
     if (stop_at_t1 && n == 1)
       break;
     engine::Delta d{fmt::format("t{} ", n), {n}, {}, {}};
-    if (task.sampling.logprobs)
+    if (task.sampling.logprobs) {
       d.logprobs.push_back({n, d.text, -0.5f});
+      std::vector<engine::TokenLogprob> top;
+      for (std::int32_t k = 0; k < task.sampling.top_logprobs; ++k)
+        top.push_back({500 + k, fmt::format("alt{}", k), -1.0f - static_cast<float>(k)});
+      d.top.push_back(std::move(top));
+    }
     writer.push(std::move(d));
   }
   const auto reason = stop_at_t1 ? engine::FinishReason::stop : engine::FinishReason::length;

@@ -11,7 +11,9 @@
 //   contains "toolcall"    -> Started, a reasoning Delta, a content Delta, a tool call
 //                             (get_weather, id, name, then arguments), Finished(tool_calls)
 //   otherwise              -> Started, max_tokens Deltas "t0 ", "t1 ", ..., Finished(length)
-//                             (or Finished(stop) after the first delta when stop has "t1")
+//                             (or Finished(stop) after the first delta when stop has "t1");
+//                             with logprobs, token n's is -0.5 and its top_logprobs
+//                             alternatives are tokens 500 + k, "alt<k>", -1 - k
 // Thread-safety: all members may be called from any thread.
 
 #include <condition_variable>

@@ -23,6 +23,22 @@ TEST(Router, ResolvesRoutesWithAndWithoutPrefix) {
   EXPECT_EQ(resolve(Method::post, "/infill").endpoint, Endpoint::infill);
   EXPECT_FALSE(resolve(Method::get, "/infill").method_allowed);
   EXPECT_EQ(endpoint_name(Endpoint::infill), "infill");
+  EXPECT_EQ(resolve(Method::post, "/completion").endpoint, Endpoint::native_completion);
+  EXPECT_EQ(endpoint_name(Endpoint::native_completion), "completion");
+  EXPECT_EQ(resolve(Method::post, "/completions").endpoint, Endpoint::completions);  // OpenAI's
+  for (const char* path : {"/rerank", "/v1/rerank", "/v2/rerank", "/reranking", "/v1/reranking"})
+    EXPECT_EQ(resolve(Method::post, path).endpoint, Endpoint::rerank) << path;
+  EXPECT_EQ(resolve(Method::get, "/props?model=x").endpoint, Endpoint::props);
+  EXPECT_FALSE(resolve(Method::post, "/props").method_allowed);
+}
+
+TEST(Router, ReadsAQueryParameter) {
+  EXPECT_EQ(query_param("/props?model=tiny", "model"), "tiny");
+  EXPECT_EQ(query_param("/props?a=1&model=a%2Fb+c&model=x", "model"), "a/b c");
+  EXPECT_EQ(query_param("/props?models=x", "model"), "");
+  EXPECT_EQ(query_param("/props", "model"), "");
+  EXPECT_EQ(query_param("/props?model=%zz%4", "model"), "%zz%4");  // not an escape: as it is
+  EXPECT_EQ(query_param("/props?model", "model"), "");
 }
 
 TEST(Router, TheChatPageTakesGetAndHeadWithoutAKey) {
@@ -146,6 +162,31 @@ TEST(Job, CarriesLlamaServersSamplers) {
   EXPECT_EQ(plain->task.sampling.dry_multiplier, 0.0f);
   EXPECT_EQ(plain->task.sampling.dry_sequence_breakers, off.dry_sequence_breakers);
   EXPECT_EQ(plain->task.sampling.mirostat, 0);
+}
+
+// A list of prompts: answer i takes prompt i / n, and the answers to one prompt differ by seed.
+TEST(Job, SeveralPromptsGiveEachAnswerItsPromptAndSeed) {
+  auto req = api::parse_completion_request(R"({"prompt":["a",[1,2]],"n":3,"seed":7})");
+  ASSERT_TRUE(req.ok()) << req.error().message;
+  auto job = make_completion_job(*req, models);
+  ASSERT_TRUE(job.ok()) << job.error().message;
+  ASSERT_EQ(job->answers(), 6u);
+  for (std::size_t i = 0; i < 6; ++i) {
+    const auto task = job->task_for(i);
+    if (i < 3)
+      EXPECT_EQ(std::get<std::string>(task.prompt), "a") << i;
+    else
+      EXPECT_EQ(std::get<std::vector<engine::Token>>(task.prompt),
+                (std::vector<engine::Token>{1, 2}))
+          << i;
+    EXPECT_EQ(*task.sampling.seed, 7u + i % 3) << i;
+  }
+  // One prompt: the job's own task, as before.
+  auto one = make_completion_job(*api::parse_completion_request(R"({"prompt":"x","n":2})"), models);
+  ASSERT_TRUE(one.ok());
+  EXPECT_TRUE(one->prompts.empty());
+  EXPECT_EQ(one->answers(), 2u);
+  EXPECT_EQ(std::get<std::string>(one->task_for(1).prompt), "x");
 }
 
 TEST(Job, RejectsUnknownModelsAndForeignTokens) {

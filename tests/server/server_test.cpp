@@ -18,6 +18,8 @@
 #include <boost/json/serialize.hpp>
 #include <fstream>
 #include <future>
+#include <map>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -180,8 +182,180 @@ TEST(Server, InfillAnswersInLlamaServersShapes) {
                "suffix");
   expect_error(t.post("/infill", R"({"input_prefix":"a","input_suffix":"b","prompt":[1]})"), 400,
                "prompt");
-  expect_error(t.post("/infill", R"({"input_prefix":"a","input_suffix":"b","logprobs":1})"), 400,
-               "logprobs");
+  // llama-server reads `logprobs` as n_probs on its own endpoints.
+  auto probs = t.post("/infill", R"({"input_prefix":"a","input_suffix":"b","n_predict":1,
+    "logprobs":1})");
+  ASSERT_EQ(probs.status, 200) << probs.raw.body();
+  EXPECT_EQ(probs.body().at("completion_probabilities").as_array().size(), 1u);
+}
+
+// llama-server's POST /completion: its own answer object, its pieces and its fields.
+TEST(Server, NativeCompletionAnswersInLlamaServersShapes) {
+  TestServer t;
+  auto r = t.post("/completion", R"({"prompt":"a b","n_predict":2})");
+  ASSERT_EQ(r.status, 200) << r.raw.body();
+  auto v = r.body();
+  EXPECT_EQ(v.at("index"), 0);
+  EXPECT_EQ(v.at("content"), "t0 t1 ");
+  EXPECT_EQ(v.at("tokens"), json::array());
+  EXPECT_EQ(v.at("stop"), true);
+  EXPECT_EQ(v.at("stop_type"), "limit");
+  EXPECT_EQ(v.at("tokens_evaluated"), 2);
+  EXPECT_FALSE(v.as_object().contains("completion_probabilities"));
+  EXPECT_FALSE(t.backend.tasks().back().infill);
+
+  // Token ids and probabilities when asked.
+  auto asked = t.post("/completion", R"({"prompt":"a","n_predict":2,"n_probs":2,
+    "return_tokens":true})");
+  ASSERT_EQ(asked.status, 200) << asked.raw.body();
+  const auto a = asked.body();
+  EXPECT_EQ(a.at("tokens"), json::array({0, 1}));
+  const auto& probs = a.at("completion_probabilities").as_array();
+  ASSERT_EQ(probs.size(), 2u);
+  EXPECT_EQ(probs[1].at("id"), 1);
+  EXPECT_EQ(probs[1].at("token"), "t1 ");
+  EXPECT_DOUBLE_EQ(probs[1].at("logprob").to_number<double>(), -0.5);
+  ASSERT_EQ(probs[1].at("top_logprobs").as_array().size(), 2u);
+  EXPECT_EQ(probs[1].at("top_logprobs").at(0).at("id"), 500);
+  EXPECT_EQ(probs[1].at("top_logprobs").at(1).at("token"), "alt1");
+  EXPECT_EQ(t.backend.tasks().back().sampling.top_logprobs, 2);
+
+  // Streamed: a piece per token with its ids (return_tokens or not, as llama-server),
+  // probabilities and timings; then the whole answer's object without text, tokens or
+  // probabilities; no [DONE].
+  auto s = t.post("/completion", R"({"prompt":"a","n_predict":2,"stream":true,"n_probs":1,
+    "timings_per_token":true})");
+  ASSERT_EQ(s.status, 200) << s.raw.body();
+  auto ev = s.events();
+  ASSERT_EQ(ev.size(), 3u) << s.raw.body();
+  for (int i = 0; i < 2; ++i) {
+    auto piece = json::parse(ev[i]);
+    EXPECT_EQ(piece.at("stop"), false);
+    EXPECT_EQ(piece.at("content"), i == 0 ? "t0 " : "t1 ");
+    EXPECT_EQ(piece.at("tokens"), json::array({i}));
+    EXPECT_EQ(piece.at("completion_probabilities").as_array().size(), 1u);
+    EXPECT_EQ(piece.at("timings").at("predicted_n"), i + 1);
+  }
+  auto last = json::parse(ev[2]);
+  EXPECT_EQ(last.at("stop"), true);
+  EXPECT_EQ(last.at("content"), "");
+  EXPECT_EQ(last.at("tokens"), json::array());
+  EXPECT_FALSE(last.as_object().contains("completion_probabilities"));
+
+  expect_error(t.post("/completion", R"({"prompt":"a","suffix":"b"})"), 400, "suffix");
+  expect_error(t.post("/completion", R"({"prompt":"a","n_probs":21})"), 400, "n_probs");
+  expect_error(t.post("/completion", R"({"prompt":[1,"a"]})"), 400, "prompt");
+  expect_error(t.post("/completion", R"({"prompt":"a","post_sampling_probs":true})"), 400,
+               "post_sampling_probs");
+  expect_error(t.post("/completion", R"({"n_predict":1})"), 400, "prompt");
+}
+
+// Several prompts in one request: llama-server's /completion answers with an array of its
+// objects, each with its index; streamed, their pieces carry it.
+TEST(Server, NativeCompletionOfSeveralPromptsIsAnArray) {
+  TestServer t;
+  auto r = t.post("/completion", R"({"prompt":["a","b c",[5,6,7]],"n_predict":1,
+    "response_fields":["index","content","tokens_evaluated"]})");
+  ASSERT_EQ(r.status, 200) << r.raw.body();
+  const auto v = r.body();
+  const auto& answers = v.as_array();
+  ASSERT_EQ(answers.size(), 3u) << r.raw.body();
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(answers[i].at("index"), i);
+    EXPECT_EQ(answers[i].at("content"), "t0 ");
+    EXPECT_EQ(answers[i].as_object().size(), 3u);
+  }
+  EXPECT_EQ(answers[0].at("tokens_evaluated"), 1);
+  EXPECT_EQ(answers[1].at("tokens_evaluated"), 2);
+  const auto tasks = t.backend.tasks();
+  ASSERT_EQ(tasks.size(), 3u);
+  EXPECT_EQ(std::get<std::string>(tasks[1].prompt), "b c");
+  EXPECT_EQ(std::get<std::vector<engine::Token>>(tasks[2].prompt),
+            (std::vector<engine::Token>{5, 6, 7}));
+
+  auto s = t.post("/completion", R"({"prompt":["a","b"],"n_predict":2,"stream":true})");
+  ASSERT_EQ(s.status, 200) << s.raw.body();
+  std::map<std::int64_t, std::string> text;
+  std::map<std::int64_t, int> finals;
+  for (const auto& e : s.events()) {
+    ASSERT_NE(e, "[DONE]");
+    auto piece = json::parse(e);
+    const auto index = piece.at("index").as_int64();
+    text[index] += piece.at("content").as_string();
+    finals[index] += piece.at("stop").as_bool() ? 1 : 0;
+  }
+  EXPECT_EQ(text, (std::map<std::int64_t, std::string>{{0, "t0 t1 "}, {1, "t0 t1 "}}));
+  EXPECT_EQ(finals, (std::map<std::int64_t, int>{{0, 1}, {1, 1}}));
+}
+
+// llama-server's GET /props: what the backend knows (the fake backend: its model and context).
+TEST(Server, PropsAnswerInLlamaServersShape) {
+  TestServer t;
+  auto r = t.request(http::verb::get, "/props");
+  ASSERT_EQ(r.status, 200) << r.raw.body();
+  const auto v = r.body();
+  EXPECT_EQ(v.at("model_alias"), "fake");
+  EXPECT_EQ(v.at("default_generation_settings").at("n_ctx"), 128);
+  EXPECT_EQ(v.at("default_generation_settings").at("params").at("n_predict"), -1);
+  EXPECT_EQ(v.at("modalities").at("vision"), false);
+  EXPECT_TRUE(v.as_object().contains("chat_template"));
+  EXPECT_EQ(t.request(http::verb::get, "/props?model=fake").status, 200);
+  expect_error(t.request(http::verb::get, "/props?model=nope"), 404, "model");
+  EXPECT_EQ(t.post("/props", "{}").status, 405);
+}
+
+// OpenAI's list of prompts: n answers to each, indexed prompt by prompt; the usage counts
+// every prompt once.
+TEST(Server, ACompletionOfSeveralPromptsAnswersEach) {
+  TestServer t;
+  auto r = t.post("/v1/completions", R"({"prompt":["a","b c"],"n":2,"max_tokens":1,"seed":5})");
+  ASSERT_EQ(r.status, 200) << r.raw.body();
+  const auto v = r.body();
+  const auto& choices = v.at("choices").as_array();
+  ASSERT_EQ(choices.size(), 4u) << r.raw.body();
+  for (std::size_t i = 0; i < 4; ++i)
+    EXPECT_EQ(choices[i].at("index"), i);
+  EXPECT_EQ(v.at("usage").at("prompt_tokens"), 3);  // 1 + 2
+  EXPECT_EQ(v.at("usage").at("completion_tokens"), 4);
+  const auto tasks = t.backend.tasks();
+  ASSERT_EQ(tasks.size(), 4u);
+  std::multiset<std::pair<std::string, std::uint32_t>> got;
+  for (const auto& task : tasks)
+    got.emplace(std::get<std::string>(task.prompt), *task.sampling.seed);
+  EXPECT_EQ(got, (std::multiset<std::pair<std::string, std::uint32_t>>{
+                     {"a", 5}, {"a", 6}, {"b c", 5}, {"b c", 6}}));
+
+  // With a suffix, each prompt is the text before its own insertion.
+  auto fim = t.post("/v1/completions", R"({"prompt":["x","y"],"suffix":"z","max_tokens":1})");
+  ASSERT_EQ(fim.status, 200) << fim.raw.body();
+  const auto fim_tasks = t.backend.tasks();
+  std::multiset<std::string> prefixes;
+  for (std::size_t i = fim_tasks.size() - 2; i < fim_tasks.size(); ++i) {
+    ASSERT_TRUE(fim_tasks[i].infill);
+    EXPECT_EQ(fim_tasks[i].infill->suffix, "z");
+    prefixes.insert(fim_tasks[i].infill->prefix);
+  }
+  EXPECT_EQ(prefixes, (std::multiset<std::string>{"x", "y"}));
+
+  auto s = t.post("/v1/completions", R"({"prompt":["a","b"],"max_tokens":2,"stream":true,
+    "stream_options":{"include_usage":true}})");
+  ASSERT_EQ(s.status, 200) << s.raw.body();
+  auto ev = s.events();
+  ASSERT_FALSE(ev.empty());
+  EXPECT_EQ(ev.back(), "[DONE]");
+  std::map<std::int64_t, std::string> text;
+  for (std::size_t i = 0; i + 1 < ev.size(); ++i) {
+    auto chunk = json::parse(ev[i]);
+    for (const auto& c : chunk.at("choices").as_array())
+      text[c.at("index").as_int64()] += c.at("text").as_string();
+    if (chunk.at("choices").as_array().empty())
+      EXPECT_EQ(chunk.at("usage").at("prompt_tokens"), 2);
+  }
+  EXPECT_EQ(text, (std::map<std::int64_t, std::string>{{0, "t0 t1 "}, {1, "t0 t1 "}}));
+
+  expect_error(t.post("/v1/completions", R"({"prompt":["a",[1,"b"]]})"), 400, "prompt");
+  expect_error(t.post("/v1/completions", R"({"prompt":["a",[1]],"suffix":"b"})"), 400, "suffix");
+  expect_error(t.post("/v1/completions", R"({"prompt":["a",[100000]]})"), 400, "prompt");
 }
 
 // OpenAI's `suffix`: the prompt is the text before the insertion, kept whole.
