@@ -290,6 +290,9 @@ void add_engine_flags(CLI::App& app, EngineFlags& f, const std::string& model_he
   app.add_option("--chat-template-file", f.chat_template_file,
                  "chat template instead of the model's: a Jinja file")
       ->excludes(name);
+  app.add_flag("--spm-infill", f.options.spm_infill,
+               "fill in the middle in suffix-prefix-middle order (for models trained that way; "
+               "default: prefix-suffix-middle)");
   app.add_flag("--embeddings,--embedding", o.embeddings,
                "serve /v1/embeddings and /v1/rerank (an embedding-only model implies it)");
   app.add_option("--embed-pack", o.embed_pack,

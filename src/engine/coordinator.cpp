@@ -383,12 +383,12 @@ Result<std::vector<Token>> Coordinator::infill_tokens(const Task& task, bool& tr
   // llama-server's budget at its default batch (2048), or troupe's --batch when larger: a
   // prompt longer than a step's batch is chunked here, so a smaller --batch need not cut more.
   constexpr std::int32_t kLlamaServerBatch = 2048;
-  const InfillBudget budget{
+  const InfillSettings settings{
       std::min(std::max(options_.engine.n_batch, kLlamaServerBatch), n_ctx_seq_),
-      options_.defaults.n_predict.value_or(-1), n_ctx_seq_};
+      options_.defaults.n_predict.value_or(-1), n_ctx_seq_, options_.spm_infill};
   auto built = infill_prompt(
       model_->fim_tokens(), *task.infill, *middle,
-      [&](std::string_view t) { return model_->tokenize(t, false, false); }, budget);
+      [&](std::string_view t) { return model_->tokenize(t, false, false); }, settings);
   if (!built)
     return built.error();
   truncated = built->truncated;

@@ -52,7 +52,7 @@ Result<std::vector<Token>> extra_tokens(const FimTokens& fim, const InfillParams
 
 Result<InfillPrompt> infill_prompt(const FimTokens& fim, const InfillParams& infill,
                                    std::span<const Token> middle, const TokenizeText& tokenize,
-                                   const InfillBudget& budget) {
+                                   const InfillSettings& settings) {
   if (!fim.usable()) {
     return Error{Errc::invalid_request,
                  "this model cannot fill in the middle: its vocabulary has no FIM prefix, "
@@ -71,7 +71,7 @@ Result<InfillPrompt> infill_prompt(const FimTokens& fim, const InfillParams& inf
   InfillPrompt out;
   std::size_t prefix_from = 0, suffix_take = suffix.size(), extra_from = 0;
   if (infill.trim) {
-    const auto quarter = static_cast<std::int64_t>(std::max(budget.n_batch, 0) / 4);
+    const auto quarter = static_cast<std::int64_t>(std::max(settings.n_batch, 0) / 4);
     const auto prefix_take =
         std::min<std::int64_t>(static_cast<std::int64_t>(prefix.size()), 3 * quarter);
     prefix_from = prefix.size() - static_cast<std::size_t>(prefix_take);
@@ -79,24 +79,35 @@ Result<InfillPrompt> infill_prompt(const FimTokens& fim, const InfillParams& inf
         static_cast<std::int64_t>(suffix.size()),
         std::max<std::int64_t>(0, quarter - 2 - static_cast<std::int64_t>(middle.size()))));
     const std::int64_t room =
-        std::max<std::int64_t>(0, static_cast<std::int64_t>(budget.n_ctx) - budget.n_batch -
-                                      2 * static_cast<std::int64_t>(budget.n_predict));
+        std::max<std::int64_t>(0, static_cast<std::int64_t>(settings.n_ctx) - settings.n_batch -
+                                      2 * static_cast<std::int64_t>(settings.n_predict));
     extra_from = extra->size() - static_cast<std::size_t>(std::min<std::int64_t>(
                                      room, static_cast<std::int64_t>(extra->size())));
     out.truncated = prefix_from > 0 || suffix_take < suffix.size() || extra_from > 0;
   }
 
   auto& t = out.tokens;
-  t.reserve(1 + extra->size() - extra_from + 3 + prefix.size() - prefix_from + middle.size() +
+  t.reserve(extra->size() - extra_from + 4 + prefix.size() - prefix_from + middle.size() +
             suffix_take);
+  t.insert(t.end(), extra->begin() + static_cast<std::ptrdiff_t>(extra_from), extra->end());
   if (fim.bos >= 0)
     t.push_back(fim.bos);
-  t.insert(t.end(), extra->begin() + static_cast<std::ptrdiff_t>(extra_from), extra->end());
-  t.push_back(fim.pre);
-  t.insert(t.end(), prefix.begin() + static_cast<std::ptrdiff_t>(prefix_from), prefix.end());
-  t.insert(t.end(), middle.begin(), middle.end());
-  t.push_back(fim.suf);
-  t.insert(t.end(), suffix.begin(), suffix.begin() + static_cast<std::ptrdiff_t>(suffix_take));
+  const auto add_prefix = [&] {
+    t.push_back(fim.pre);
+    t.insert(t.end(), prefix.begin() + static_cast<std::ptrdiff_t>(prefix_from), prefix.end());
+    t.insert(t.end(), middle.begin(), middle.end());
+  };
+  const auto add_suffix = [&] {
+    t.push_back(fim.suf);
+    t.insert(t.end(), suffix.begin(), suffix.begin() + static_cast<std::ptrdiff_t>(suffix_take));
+  };
+  if (settings.suffix_first) {
+    add_suffix();
+    add_prefix();
+  } else {
+    add_prefix();
+    add_suffix();
+  }
   t.push_back(fim.mid);
   return out;
 }

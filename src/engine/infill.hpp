@@ -2,8 +2,12 @@
 // The prompt of a fill-in-the-middle request (Task::infill): llama-server's /infill layout,
 // the repository-level FIM pattern of Qwen2.5-Coder and others:
 //
-//   [BOS] [FIM_REP]myproject\n [FIM_SEP]file0\n text0 ... [FIM_SEP]filename\n
-//   [FIM_PRE]prefix middle [FIM_SUF]suffix [FIM_MID]
+//   [FIM_REP]myproject\n [FIM_SEP]file0\n text0 ... [FIM_SEP]filename\n
+//   [BOS] [FIM_PRE]prefix middle [FIM_SUF]suffix [FIM_MID]
+//
+// (the BOS after the other files, where llama-server puts it), or with `suffix_first` (its
+// --spm-infill, for models trained suffix-prefix-middle) [FIM_SUF]suffix [FIM_PRE]prefix
+// middle [FIM_MID].
 //
 // `middle` (the start of the middle the client already has, llama-server's `prompt`) follows
 // the prefix, as in llama-server's code. The repository part only when the request has extra
@@ -39,13 +43,15 @@ struct FimTokens {
 // Plain text to tokens: no BOS, special tokens not parsed.
 using TokenizeText = std::function<Result<std::vector<Token>>(std::string_view)>;
 
-// llama-server's budget (trim only): the prefix and suffix share a batch of `n_batch`; the
-// other files get the context less that batch and twice `n_predict` (the server's answer
-// length; -1 when unset, which leaves two tokens more, as in llama-server).
-struct InfillBudget {
+// The server's settings. llama-server's budget (trim only): the prefix and suffix share a
+// batch of `n_batch`; the other files get the context less that batch and twice `n_predict`
+// (the server's answer length; -1 when unset, which leaves two tokens more, as in
+// llama-server). The order of the prefix and the suffix.
+struct InfillSettings {
   std::int32_t n_batch = 0;
   std::int32_t n_predict = 0;
-  std::int32_t n_ctx = 0;  // the context of a sequence
+  std::int32_t n_ctx = 0;     // the context of a sequence
+  bool suffix_first = false;  // the suffix before the prefix (SPM order)
 };
 
 struct InfillPrompt {
@@ -57,6 +63,6 @@ struct InfillPrompt {
 // error as it is.
 Result<InfillPrompt> infill_prompt(const FimTokens& fim, const InfillParams& infill,
                                    std::span<const Token> middle, const TokenizeText& tokenize,
-                                   const InfillBudget& budget);
+                                   const InfillSettings& settings);
 
 }  // namespace troupe::engine

@@ -32,6 +32,8 @@ struct EngineOptions {
   // (tokenizer.chat_template.NAME, e.g. "tool_use"). One that cannot render fails the load.
   std::string chat_template;
   SamplingDefaults defaults;  // what requests leave unset (llama-server's values)
+  // Fill in the middle with the suffix first (llama-server's --spm-infill): engine/infill.hpp.
+  bool spm_infill = false;
   // Called while the model loads with the fraction done (0 to 1), on the loader thread; may
   // be empty (models::ModelSet shows it in /v1/models and the log).
   std::function<void(float)> on_load_progress;

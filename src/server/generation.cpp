@@ -1258,8 +1258,16 @@ net::awaitable<Result<std::int32_t>> count_prompt_tokens(Connection& c, Result<G
   co_return static_cast<std::int32_t>(tokens->size());
 }
 
-// The job of a count request: a Messages or a Responses request's.
+// The job of a count request: a Messages, a Responses or a chat completion request's.
 Result<GenerationJob> count_job(const Connection& c, const Request& req) {
+  if (c.endpoint == Endpoint::chat_input_tokens) {
+    auto parsed = api::parse_chat_request(req.body());
+    if (!parsed)
+      return parsed.error();
+    if (parsed->params.stream)
+      return Error{Errc::invalid_request, "input_tokens does not stream", "stream"};
+    return make_chat_job(std::move(parsed).value(), c.ctx.backend.models());
+  }
   if (c.endpoint == Endpoint::response_input_tokens) {
     auto parsed = api::parse_responses_request(req.body());
     if (!parsed)
@@ -1274,7 +1282,8 @@ Result<GenerationJob> count_job(const Connection& c, const Request& req) {
   return make_chat_job(std::move(parsed).value(), c.ctx.backend.models());
 }
 
-// Anthropic's count_tokens and OpenAI's responses/input_tokens: the count in each API's shape.
+// Anthropic's count_tokens, OpenAI's responses/input_tokens and llama-server's
+// chat/completions/input_tokens: the count in each API's shape (the last two share OpenAI's).
 // (No conditional expressions in this coroutine: GCC 12 mishandles their temporaries.)
 net::awaitable<bool> handle_count_tokens(Connection& c, Request& req) {
   auto count = co_await count_prompt_tokens(c, count_job(c, req));
@@ -1283,7 +1292,7 @@ net::awaitable<bool> handle_count_tokens(Connection& c, Request& req) {
         c, error_response(c, api::to_http_error(count.error(), c.ctx.config.retry_after_seconds)));
   }
   std::string body;
-  if (c.endpoint == Endpoint::response_input_tokens)
+  if (c.endpoint == Endpoint::response_input_tokens || c.endpoint == Endpoint::chat_input_tokens)
     body = api::response_input_tokens_json(*count);
   else
     body = api::count_tokens_json(*count);

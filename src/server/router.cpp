@@ -42,6 +42,8 @@ constexpr std::array routes = {
     RouteEntry{"/responses", Endpoint::responses, Method::post},
     RouteEntry{"/v1/responses/input_tokens", Endpoint::response_input_tokens, Method::post},
     RouteEntry{"/responses/input_tokens", Endpoint::response_input_tokens, Method::post},
+    RouteEntry{"/v1/chat/completions/input_tokens", Endpoint::chat_input_tokens, Method::post},
+    RouteEntry{"/chat/completions/input_tokens", Endpoint::chat_input_tokens, Method::post},
     RouteEntry{"/messages/count_tokens", Endpoint::count_tokens, Method::post},
     RouteEntry{"/models/load", Endpoint::model_load, Method::post},
     RouteEntry{"/v1/models/load", Endpoint::model_load, Method::post},
@@ -106,6 +108,8 @@ std::string_view endpoint_name(Endpoint e) {
       return "response_item";
     case Endpoint::response_input_tokens:
       return "response_input_tokens";
+    case Endpoint::chat_input_tokens:
+      return "chat_input_tokens";
     case Endpoint::webui:
       return "webui";
     case Endpoint::model_load:

@@ -22,6 +22,7 @@ enum class Endpoint {
   responses,              // OpenAI's POST /v1/responses
   response_item,          // GET / DELETE /v1/responses/{id}
   response_input_tokens,  // OpenAI's POST /v1/responses/input_tokens
+  chat_input_tokens,      // llama-server's POST /v1/chat/completions/input_tokens
   webui,                  // GET / HEAD of the chat page: "/" and "/webui/..." (webui/assets.hpp)
   model_load,             // POST /models/load {"model": ID}
   model_unload,           // POST /models/unload {"model": ID}

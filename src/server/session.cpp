@@ -210,6 +210,7 @@ net::awaitable<bool> route_request(Connection& c, Request& req) {
       co_return co_await handle_stored_response(c, req);
     case Endpoint::count_tokens:
     case Endpoint::response_input_tokens:
+    case Endpoint::chat_input_tokens:
       co_return co_await handle_count_tokens(c, req);
     case Endpoint::models:
       co_return co_await answer_models(c);

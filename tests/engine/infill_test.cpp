@@ -59,11 +59,27 @@ TEST(InfillPrompt, PrefixMiddleSuffixInPsmOrder) {
   EXPECT_EQ(empty->tokens, (std::vector<Token>{9, 1, 2, 3}));
 }
 
+// llama-server's --spm-infill: the suffix, then the prefix and the middle.
+TEST(InfillPrompt, SuffixFirstInSpmOrder) {
+  const InfillParams p{"ab", "cd", {{"", "E"}}, false};
+  const std::vector<Token> middle{77};
+  auto out = infill_prompt(kFim, p, middle, bytes, {0, 0, 0, /*suffix_first=*/true});
+  ASSERT_TRUE(out) << out.error().message;
+  EXPECT_EQ(out->tokens, cat({text_tokens("\n\n--- snippet ---\n\n"),
+                              text_tokens("E"),
+                              {2},
+                              text_tokens("cd"),
+                              {1},
+                              text_tokens("ab"),
+                              {77, 3}}));
+}
+
 TEST(InfillPrompt, OtherFilesComeFirstAsARepository) {
   const InfillParams p{"x", "y", {{"a.py", "A"}, {"", "B"}}, false};
   auto out = infill_prompt(kRepoFim, p, {}, bytes, {});
   ASSERT_TRUE(out);
-  EXPECT_EQ(out->tokens, cat({{9, 4},
+  // The BOS after the other files, before the prefix: where llama-server puts it.
+  EXPECT_EQ(out->tokens, cat({{4},
                               text_tokens("myproject\n"),
                               {5},
                               text_tokens("a.py\n"),
@@ -73,7 +89,7 @@ TEST(InfillPrompt, OtherFilesComeFirstAsARepository) {
                               text_tokens("B"),
                               {5},
                               text_tokens("filename\n"),
-                              {1},
+                              {9, 1},
                               text_tokens("x"),
                               {2},
                               text_tokens("y"),

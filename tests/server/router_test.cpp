@@ -89,6 +89,9 @@ TEST(Router, AnthropicAndResponsesRoutes) {
     EXPECT_FALSE(resolve(Method::get, path).method_allowed) << path;
   }
   EXPECT_TRUE(needs_auth(Endpoint::response_input_tokens));
+  for (const char* path : {"/v1/chat/completions/input_tokens", "/chat/completions/input_tokens"})
+    EXPECT_EQ(resolve(Method::post, path).endpoint, Endpoint::chat_input_tokens) << path;
+  EXPECT_TRUE(needs_auth(Endpoint::chat_input_tokens));
   EXPECT_EQ(resolve(Method::get, "/v1/responses/a/b").endpoint, Endpoint::unknown);
   EXPECT_TRUE(needs_auth(Endpoint::response_item));
 }

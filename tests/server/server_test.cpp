@@ -1318,6 +1318,29 @@ TEST_F(ServerWithChatTemplate, MessagesCountTokensMatchesTheRenderedPrompt) {
       404, "not_found_error");
 }
 
+// llama-server's count for a chat completion, in the Responses count's shape.
+TEST_F(ServerWithChatTemplate, ChatInputTokensMatchTheRenderedPrompt) {
+  const std::string conversation =
+      R"("model":"tiny","messages":[{"role":"system","content":"Be brief."},
+         {"role":"user","content":"Hello"}])";
+  auto r = server_->post("/v1/chat/completions/input_tokens", "{" + conversation + "}");
+  ASSERT_EQ(r.status, 200) << r.raw.body();
+  const auto body = r.body();
+  EXPECT_EQ(body.at("object"), "response.input_tokens");
+  const auto counted = body.at("input_tokens").as_int64();
+  EXPECT_GT(counted, 5);
+  auto g = server_->post("/v1/chat/completions",
+                         "{" + conversation + R"(,"max_tokens":1,"temperature":0})");
+  ASSERT_EQ(g.status, 200) << g.raw.body();
+  EXPECT_EQ(g.body().at("usage").at("prompt_tokens").as_int64(), counted);
+  EXPECT_EQ(server_->post("/chat/completions/input_tokens", "{" + conversation + "}").status, 200);
+  expect_error(server_->post("/v1/chat/completions/input_tokens", R"({"model":"tiny"})"), 400,
+               "messages");
+  expect_error(
+      server_->post("/v1/chat/completions/input_tokens", "{" + conversation + R"(,"stream":true})"),
+      400, "stream");
+}
+
 TEST_F(ServerWithChatTemplate, ResponsesInputTokensMatchTheRenderedPrompt) {
   const std::string input = R"("model":"tiny","instructions":"Be brief.","input":"Hello")";
   auto r = server_->post("/v1/responses/input_tokens", "{" + input + "}");
