@@ -283,6 +283,10 @@ bool is_text_only(const json::value& v) {
            return m.is_string() && m.get_string() == "text";
          });
 }
+// llama-server's off value for a sampler parameter: a negative number.
+bool is_null_or_negative(const json::value& v) {
+  return v.is_null() || (v.is_number() && v.to_number<double>() < 0.0);
+}
 bool is_medium(const json::value& v) {
   return v.is_null() || (v.is_string() && v.get_string() == "medium");
 }
@@ -308,6 +312,10 @@ constexpr Unsupported unsupported_fields[] = {
      true},
     {"image_url", is_null_or_empty, "images are not supported"},
     {"return_progress", is_null_or_false, "prompt progress events are not supported"},
+    {"min_keep", is_null_or_zero, "min_keep is not supported"},
+    {"adaptive_target", is_null_or_negative, "the adaptive-p sampler is not supported"},
+    {"grammar_lazy", is_null_or_false,
+     "a lazy grammar is not supported on its own (tools with tool_choice 'auto' make one)"},
 };
 
 // `native`: the request is answered in llama-server's own shape, which carries more.

@@ -400,6 +400,9 @@ TEST(FieldAudit, FieldsThatWouldChangeTheAnswerAreRefusedUnlessNeutral) {
       {R"("post_sampling_probs":true)", "post_sampling_probs"},
       {R"("return_tokens":true)", "return_tokens"},
       {R"("n_predict":0)", "n_predict"},
+      {R"("min_keep":5)", "min_keep"},
+      {R"("adaptive_target":0.5)", "adaptive_target"},
+      {R"("grammar_lazy":true)", "grammar_lazy"},
   };
   for (const auto& [field, param] : refused) {
     auto chat = parse_chat_request("{" + user + "," + field + "}");
@@ -412,7 +415,8 @@ TEST(FieldAudit, FieldsThatWouldChangeTheAnswerAreRefusedUnlessNeutral) {
   // Their neutral values ask for nothing; unknown fields stay accepted.
   auto neutral = parse_chat_request(
       "{" + user + R"(,"modalities":["text"],"store":false,"verbosity":"medium","best_of":1,
-        "functions":[],"audio":null,"n_keep":0,"prediction":{"type":"content","content":"x"},
+        "functions":[],"audio":null,"n_keep":0,"min_keep":0,"adaptive_target":-1,
+        "grammar_lazy":false,"prediction":{"type":"content","content":"x"},
         "metadata":{"k":"v"},"service_tier":"auto","prompt_cache_key":"abc","x_vendor":1})");
   EXPECT_TRUE(neutral.ok()) << neutral.error().message;
 }
