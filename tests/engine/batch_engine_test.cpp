@@ -1064,9 +1064,13 @@ TEST_F(BatchEngineTest, BusyEnginesOfOneProcessSplitTheirThreads) {
   auto a_hook = [&](DecodeEdge edge) {
     if (edge != DecodeEdge::begin)
       return;
-    std::lock_guard lock(mu);
+    std::unique_lock lock(mu);
     a_threads[phase].push_back(a_engine->counters().decode_threads.load());
     cv.notify_all();
+    // Alone, its third decode (two tokens out) waits for the other's first: however slowly the
+    // other starts, this one is still running beside it.
+    if (phase == Phase::alone && a_threads[Phase::alone].size() >= 3)
+      cv.wait_for(lock, std::chrono::seconds(30), [&] { return phase != Phase::alone; });
   };
   auto b_hook = [&](DecodeEdge edge) {
     if (edge != DecodeEdge::begin)
@@ -1075,6 +1079,7 @@ TEST_F(BatchEngineTest, BusyEnginesOfOneProcessSplitTheirThreads) {
     if (phase != Phase::alone)
       return;  // its first decode only
     phase = Phase::beside_b;
+    cv.notify_all();
     cv.wait_for(lock, std::chrono::seconds(30),
                 [&] { return a_threads[Phase::beside_b].size() >= 2; });
   };
