@@ -14,6 +14,7 @@
 #include "api/anthropic.hpp"
 #include "api/embeddings.hpp"
 #include "api/error.hpp"
+#include "api/native.hpp"
 #include "api/request.hpp"
 #include "api/responses.hpp"
 #include "server/job.hpp"
@@ -103,6 +104,9 @@ void check_body(server::Endpoint e, std::string_view body) {
     case server::Endpoint::detokenize:
       (void)api::parse_detokenize_request(body);
       break;
+    case server::Endpoint::lora_adapters_set:
+      (void)api::parse_lora_adapters_request(body);
+      break;
     default:
       break;
   }
@@ -117,7 +121,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
        {server::Endpoint::chat_completions, server::Endpoint::completions,
         server::Endpoint::tokenize, server::Endpoint::detokenize, server::Endpoint::messages,
         server::Endpoint::count_tokens, server::Endpoint::responses, server::Endpoint::embeddings,
-        server::Endpoint::rerank, server::Endpoint::infill, server::Endpoint::native_completion}) {
+        server::Endpoint::rerank, server::Endpoint::infill, server::Endpoint::native_completion,
+        server::Endpoint::lora_adapters_set}) {
     check_body(e, input);
   }
   // The whole input as an HTTP request.

@@ -4,6 +4,7 @@ import contextlib
 import json
 import os
 import socket
+import subprocess
 import sys
 import time
 import urllib.request
@@ -52,6 +53,12 @@ def metric(url, name):
             if line.startswith(name + " "):
                 return float(line.split()[1])
     return 0.0
+
+
+def quiet(*argv):
+    """A start for serving(): the command with `--port PORT` appended, its output discarded."""
+    return lambda port: subprocess.Popen([*argv, "--port", str(port)],
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 @contextlib.contextmanager

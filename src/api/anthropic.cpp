@@ -395,6 +395,7 @@ Result<ChatRequest> parse(std::string_view body, bool count) {
     return invalid("'model' is required", "model");
   r.string("model", p.model);
   read_keep_alive(r, p.keep_alive);
+  read_lora(r, p.lora);
   r.integer32("max_tokens", p.max_tokens, 1, int32_max);
   if (!count && !r.failed() && !p.max_tokens)
     return invalid("'max_tokens' is required", "max_tokens");

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "api/error.hpp"
+#include "api/request.hpp"
 #include "api/response.hpp"
 
 namespace troupe::api {
@@ -163,6 +164,33 @@ std::string props_json(const NativeProps& p) {
                  "\"endpoint_props\":false,\"endpoint_metrics\":true}}",
                  p.embeddings);
   return out;
+}
+
+std::string lora_adapters_json(std::span<const NativeLoraAdapter> adapters) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < adapters.size(); ++i) {
+    const NativeLoraAdapter& a = adapters[i];
+    fmt::format_to(std::back_inserter(out), "{}{{\"id\":{},\"path\":", i == 0 ? "" : ",", i);
+    append_json_string(out, sanitize_utf8(a.path));
+    out += ",\"scale\":";
+    append_number(out, a.scale);
+    out += ",\"task_name\":";
+    append_json_string(out, sanitize_utf8(a.task_name));
+    out += ",\"prompt_prefix\":";
+    append_json_string(out, sanitize_utf8(a.prompt_prefix));
+    out += '}';
+  }
+  out += ']';
+  return out;
+}
+
+Result<std::vector<std::pair<std::int32_t, float>>> parse_lora_adapters_request(
+    std::string_view body) {
+  boost::system::error_code ec;
+  const boost::json::value v = boost::json::parse(body, ec);
+  if (ec)
+    return Error{Errc::invalid_request, "the body is not valid JSON"};
+  return read_lora_entries(v);
 }
 
 }  // namespace troupe::api

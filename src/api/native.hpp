@@ -10,7 +10,10 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
+
+#include "util/result.hpp"
 
 namespace troupe::api {
 
@@ -95,5 +98,20 @@ struct NativeProps {
   bool embeddings = false;
 };
 std::string props_json(const NativeProps& p);
+
+// llama-server's GET /lora-adapters: [{"id", "path", "scale", "task_name", "prompt_prefix"}],
+// an adapter's id being its index.
+struct NativeLoraAdapter {
+  std::string path;
+  float scale = 0.0f;
+  std::string task_name;
+  std::string prompt_prefix;
+};
+std::string lora_adapters_json(std::span<const NativeLoraAdapter> adapters);
+
+// POST /lora-adapters' body: [{"id": 0, "scale": 0.5}, ...] (adapters left out: scale 0).
+// Errors: invalid_request.
+Result<std::vector<std::pair<std::int32_t, float>>> parse_lora_adapters_request(
+    std::string_view body);
 
 }  // namespace troupe::api

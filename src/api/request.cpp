@@ -303,7 +303,6 @@ constexpr Unsupported unsupported_fields[] = {
     {"best_of", is_null_or_one, "best_of is not supported"},
     {"n_probs", is_null_or_zero, "use 'logprobs' / 'top_logprobs' (or llama-server's /completion)",
      true},
-    {"lora", is_null_or_empty, "LoRA adapters are not supported"},
     {"n_keep", is_null_or_zero, "context shifting (n_keep) is not supported"},
     {"post_sampling_probs", is_null_or_false, "post-sampling probabilities are not supported"},
     {"timings_per_token", is_null_or_false, "per-token timings are llama-server's /completion's",
@@ -452,6 +451,17 @@ void read_keep_alive(JsonReader& r, std::optional<std::chrono::milliseconds>& ou
                  : std::chrono::duration_cast<std::chrono::milliseconds>(*d);
 }
 
+void read_lora(JsonReader& r, std::optional<std::vector<std::pair<std::int32_t, float>>>& out) {
+  const json::value* v = r.find("lora");
+  if (r.failed() || v == nullptr || v->is_null())
+    return;
+  auto entries = read_lora_entries(*v);
+  if (!entries)
+    return r.fail(entries.error().message, "lora");
+  if (!entries->empty())  // [] asks for nothing: the server-wide scales, as in llama-server
+    out = std::move(entries).value();
+}
+
 namespace {
 
 Result<std::string> read_content(const json::value* v, const std::string& param);
@@ -508,6 +518,7 @@ void read_generation(JsonReader& r, GenerationParams& p, bool chat) {
   read_structured_output(r, p);
   read_keep_alive(r, p.keep_alive);
   read_prediction(r, p);
+  read_lora(r, p.lora);
 }
 
 // Content as a string, or an array of {"type": "text", "text": "..."} parts joined by '\n'.
@@ -1100,6 +1111,31 @@ Result<std::string> parse_model_action_request(std::string_view body) {
   if (m == nullptr || !m->is_string() || m->get_string().empty())
     return invalid("'model' is required: the id of a model, e.g. {\"model\": \"qwen\"}", "model");
   return std::string(m->get_string());
+}
+
+Result<std::vector<std::pair<std::int32_t, float>>> read_lora_entries(const json::value& v) {
+  constexpr std::string_view what =
+      "'lora' must be an array of {\"id\": adapter id, \"scale\": number}";
+  const auto* entries = v.if_array();
+  if (entries == nullptr)
+    return invalid(std::string(what), "lora");
+  std::vector<std::pair<std::int32_t, float>> out;
+  for (const json::value& e : *entries) {
+    const auto* obj = e.if_object();
+    const auto* id = obj ? obj->if_contains("id") : nullptr;
+    const auto* scale = obj ? obj->if_contains("scale") : nullptr;
+    if (id == nullptr || !(id->is_int64() || id->is_uint64()) || scale == nullptr ||
+        !scale->is_number())
+      return invalid(std::string(what), "lora");
+    const double n = id->to_number<double>();
+    const double x = scale->to_number<double>();
+    if (n < 0 || n > int32_max)
+      return invalid("a LoRA adapter's id is a number from 0", "lora");
+    if (!std::isfinite(x) || std::abs(x) > std::numeric_limits<float>::max())
+      return invalid("a LoRA adapter's scale must be a finite number", "lora");
+    out.emplace_back(static_cast<std::int32_t>(n), static_cast<float>(x));
+  }
+  return out;
 }
 
 }  // namespace troupe::api

@@ -20,6 +20,10 @@
 #include "chatfmt/types.hpp"
 #include "util/result.hpp"
 
+namespace boost::json {
+class value;
+}
+
 namespace troupe::api {
 
 // A message of the conversation (chatfmt's plain type): role "system" ("developer" is read as
@@ -97,12 +101,24 @@ struct GenerationParams {
   // OpenAI's prediction {"type": "content", "content": text or text parts}: what the answer is
   // expected to repeat (engine::Task::prediction). Empty: none.
   std::string prediction;
+  // llama-server's `lora`: [{"id": 0, "scale": 0.5}, ...] as (id, scale) pairs (adapters a
+  // request leaves out run at scale 0); unset or [] (as in llama-server): the server-wide
+  // scales.
+  std::optional<std::vector<std::pair<std::int32_t, float>>> lora;
 };
 
 class JsonReader;
 
+// llama-server's LoRA list, [{"id": 0, "scale": 0.5}, ...], as (id, scale) pairs (a request's
+// `lora`, POST /lora-adapters' body). Errors: invalid_request, param "lora".
+Result<std::vector<std::pair<std::int32_t, float>>> read_lora_entries(const boost::json::value& v);
+
 // Reads keep_alive from `r` into `out` (see GenerationParams::keep_alive).
 void read_keep_alive(JsonReader& r, std::optional<std::chrono::milliseconds>& out);
+
+// llama-server's `lora` field (read_lora_entries) into `out`; [] leaves it unset (llama-server:
+// the server-wide scales). Fails `r` with param "lora".
+void read_lora(JsonReader& r, std::optional<std::vector<std::pair<std::int32_t, float>>>& out);
 
 struct ChatRequest {
   GenerationParams params;

@@ -450,6 +450,7 @@ Result<ResponsesRequest> parse_responses_request(std::string_view body) {
   auto& p = req.chat.params;
   r.string("model", p.model);
   read_keep_alive(r, p.keep_alive);
+  read_lora(r, p.lora);
   r.integer32("max_output_tokens", p.max_tokens, 1, int32_max);
   r.number("temperature", p.temperature, {0, true}, {2, true});
   r.number("top_p", p.top_p, {0, false}, {1, true});

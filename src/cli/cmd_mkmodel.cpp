@@ -30,6 +30,11 @@ struct MkmodelOptions {
   bool quiet = false;
   std::string arch = "llama";
   std::string pooling = "cls";  // bert only
+  // --lora-for BASE: a random LoRA adapter for BASE instead of a model.
+  std::string lora_for;
+  std::int32_t rank = 8;
+  std::optional<float> alpha;  // default: the rank (scale 1)
+  std::string task_name;
 };
 
 bool all_digits(const std::string& s) {
@@ -120,7 +125,22 @@ mkmodel::Progress progress_printer(bool enabled) {
   };
 }
 
+int run_lora(const MkmodelOptions& o) {
+  mkmodel::LoraAdapterSpec spec{o.lora_for, o.rank, o.alpha.value_or(static_cast<float>(o.rank)),
+                                o.seed, o.task_name};
+  if (auto ok = mkmodel::write_lora_adapter(spec, o.output); !ok) {
+    fmt::print(stderr, "troupe mkmodel: {}\n", ok.error().message);
+    return 1;
+  }
+  if (!o.quiet)
+    fmt::print("wrote {} (a LoRA adapter of rank {} for {}, seed {})\n", o.output, spec.rank,
+               spec.base, spec.seed);
+  return 0;
+}
+
 int run_mkmodel(const MkmodelOptions& o) {
+  if (!o.lora_for.empty())
+    return run_lora(o);
   auto spec = make_spec(o);
   if (!spec) {
     fmt::print(stderr, "troupe mkmodel: {}\n", spec.error().message);
@@ -177,6 +197,12 @@ const CommandRegistration registration{
       app.add_option("--pooling", o->pooling,
                      "bert: mean | cls | rank (a reranker: adds the classifier head)")
           ->capture_default_str();
+      app.add_option("--lora-for", o->lora_for,
+                     "write a random LoRA adapter for this base GGUF instead of a model "
+                     "(--rank, --alpha, --seed; for troupe serve --lora)");
+      app.add_option("--rank", o->rank, "--lora-for: the adapter's rank")->capture_default_str();
+      app.add_option("--alpha", o->alpha, "--lora-for: its alpha (default: the rank, scale 1)");
+      app.add_option("--task-name", o->task_name, "--lora-for: its adapter.lora.task_name");
       app.add_flag("-q,--quiet", o->quiet, "print nothing on success");
       return [o] { return run_mkmodel(*o); };
     }};

@@ -276,6 +276,32 @@ void add_engine_flags(CLI::App& app, EngineFlags& f, const std::string& model_he
                  "draft-simple: the draft model's probability below which it stops guessing")
       ->check(CLI::Range(0.0f, 1.0f))
       ->capture_default_str();
+  // Each occurrence as it is parsed, so that --lora and --lora-scaled keep the command line's
+  // order (an adapter's id), as llama-server's; comma-separated lists as llama-server's too.
+  const auto lora_flag = [&f](bool scaled) {
+    return [&f, scaled](const std::string& value) {
+      std::string_view rest = value;
+      for (;;) {
+        const auto comma = rest.find(',');
+        f.lora.push_back({std::string(rest.substr(0, comma)), scaled});
+        if (comma == std::string_view::npos)
+          break;
+        rest.remove_prefix(comma + 1);
+      }
+    };
+  };
+  app.add_option_function<std::string>("--lora", lora_flag(false),
+                                       "a LoRA adapter (GGUF) applied at scale 1 (FILE[,FILE...]; "
+                                       "repeatable). Requests choose scales with 'lora': "
+                                       "[{\"id\": 0, \"scale\": 0.5}], ids in flag order")
+      ->trigger_on_parse();
+  app.add_option_function<std::string>("--lora-scaled", lora_flag(true),
+                                       "a LoRA adapter at a scale: FILE:SCALE[,FILE:SCALE...]; "
+                                       "repeatable")
+      ->trigger_on_parse();
+  app.add_flag("--lora-init-without-apply", f.lora_init_without_apply,
+               "load the adapters at scale 0: requests without 'lora' run on the base model "
+               "until POST /lora-adapters sets scales");
   app.add_option("--sim-decode-tps", f.sim.decode_tokens_per_s,
                  "--engine sim: tokens/s per sequence")
       ->capture_default_str();
@@ -390,6 +416,20 @@ Result<engine::EngineOptions> engine_options(const EngineFlags& f, const std::st
   eo.engine.spec = types->ngram ? engine::SpecType::ngram_simple : engine::SpecType::none;
   eo.engine.spec_measured = f.spec_draft_policy != "all";
   eo.draft_model_path = f.spec_draft_model;
+  for (const EngineFlags::LoraArg& arg : f.lora) {
+    if (!arg.scaled) {
+      eo.lora.push_back({arg.text, 1.0f});
+      continue;
+    }
+    auto spec = engine::parse_lora_scaled(arg.text);
+    if (!spec)
+      return spec.error();
+    eo.lora.push_back(std::move(spec).value());
+  }
+  if (f.lora_init_without_apply) {
+    for (engine::LoraSpec& l : eo.lora)
+      l.scale = 0.0f;
+  }
   eo.engine.embeddings = eo.engine.embeddings || !f.pooling.empty();
   if (!f.pooling.empty())
     eo.engine.pooling = *engine::parse_pooling(f.pooling);
@@ -405,6 +445,8 @@ Result<std::unique_ptr<engine::Backend>> make_backend(const EngineFlags& f) {
       return Error{Errc::invalid_request, "--hf-repo and --hf-file need --engine llama"};
     if (!f.spec_draft_model.empty())
       return Error{Errc::invalid_request, "--spec-draft-model needs --engine llama"};
+    if (!f.lora.empty())
+      return Error{Errc::invalid_request, "--lora and --lora-scaled need --engine llama"};
     if (f.options.engine.embeddings || !f.pooling.empty()) {
       return Error{Errc::invalid_request,
                    "--embeddings and --pooling need --engine llama (the simulated engine "

@@ -60,13 +60,22 @@ struct EngineFlags {
   std::string spec_draft_policy = "measured";  // --spec-draft-policy measured|all
   // --spec-draft-model / -md / --model-draft FILE: a draft model (implies draft-simple).
   std::string spec_draft_model;
+  // LoRA adapters (llama-server's flags), in command-line order (their ids): --lora FILE[,...]
+  // (scale 1; `scaled` false), --lora-scaled FILE:SCALE[,...] (`scaled` true);
+  // --lora-init-without-apply loads them at scale 0 until POST /lora-adapters sets one.
+  struct LoraArg {
+    std::string text;
+    bool scaled = false;
+  };
+  std::vector<LoraArg> lora;
+  bool lora_init_without_apply = false;
 };
 
 // Adds -m/--model (with `model_help`), --hf-repo, --hf-file, -a/--alias, --engine, --parallel,
 // -c/--ctx-size, -t/--threads, --poll, --no-threadpool, --cpu-share, -b/--batch,
 // --max-queue, --cache-ram, --spec-type, --spec-ngram-simple-size-n, --spec-ngram-simple-size-m,
 // --spec-draft-policy, --spec-draft-model (-md), --spec-draft-n-max, --spec-draft-n-min,
-// --spec-draft-p-min, --sim-decode-tps,
+// --spec-draft-p-min, --lora, --lora-scaled, --lora-init-without-apply, --sim-decode-tps,
 // --sim-prefill-tps, --sim-steps, --chat-template, --chat-template-file, --embeddings,
 // --pooling, the sampling defaults --temp, --top-k, --top-p, --min-p, --repeat-penalty,
 // --seed, --n-predict, and the placement options --n-gpu-layers, --device, --split-mode,

@@ -213,6 +213,11 @@ Result<models::ModelSetOptions> model_set_options(const EngineFlags& f, const Mo
                  "--hf-repo and --hf-file name the one model of a single-model server; in a set, "
                  "give a presets section `hf-repo = OWNER/NAME[:QUANT]`"};
   }
+  if (!f.lora.empty()) {
+    return Error{Errc::invalid_request,
+                 "--lora and --lora-scaled apply to the one model of a single-model server (an "
+                 "adapter is made for one base model)"};
+  }
   std::vector<models::Preset> presets;
   if (!m.preset_file.empty()) {
     auto loaded = models::load_presets(m.preset_file);

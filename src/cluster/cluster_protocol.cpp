@@ -543,6 +543,34 @@ bool decode_infill(WireReader& r, std::optional<engine::InfillParams>& p) {
   return r.ok();
 }
 
+void encode_lora(const std::optional<engine::LoraRequest>& l, WireWriter& w) {
+  w.u8(l ? 1 : 0);
+  if (!l)
+    return;
+  w.u32(static_cast<std::uint32_t>(l->size()));
+  for (const auto& [id, scale] : *l) {
+    w.u32(static_cast<std::uint32_t>(id));
+    f32(w, scale);
+  }
+}
+
+bool decode_lora(WireReader& r, std::optional<engine::LoraRequest>& l) {
+  l.reset();
+  if (r.u8() == 0)
+    return r.ok();
+  std::uint32_t n = 0;
+  if (!read_count(r, 8, n))
+    return false;
+  engine::LoraRequest out;
+  out.reserve(n);
+  for (std::uint32_t i = 0; i < n && r.ok(); ++i) {
+    const auto id = static_cast<std::int32_t>(r.u32());
+    out.emplace_back(id, f32(r));
+  }
+  l = std::move(out);
+  return r.ok();
+}
+
 void encode_task(const engine::Task& t, WireWriter& w) {
   w.str(t.model);
   encode_prompt(t.prompt, w);
@@ -552,6 +580,7 @@ void encode_task(const engine::Task& t, WireWriter& w) {
   encode_chat_options(t.chat, w);
   w.str(t.prediction);
   encode_infill(t.infill, w);
+  encode_lora(t.lora, w);
 }
 
 bool decode_task(WireReader& r, engine::Task& t) {
@@ -562,7 +591,7 @@ bool decode_task(WireReader& r, engine::Task& t) {
   if (!decode_chat_options(r, t.chat))
     return false;
   t.prediction = r.str();
-  return decode_infill(r, t.infill);
+  return decode_infill(r, t.infill) && decode_lora(r, t.lora);
 }
 
 void encode_event(const engine::StreamEvent& e, WireWriter& w) {

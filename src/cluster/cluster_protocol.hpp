@@ -50,7 +50,8 @@ namespace troupe::cluster {
 // 6: a Task's fill-in-the-middle parameters (InfillParams); Started's truncated; the stop
 //    parameters' n_indent and max_predict_ms; the sampling parameters' sampler order.
 // 7: PropsRequest and PropsReply (llama-server's GET /props through the gateway).
-inline constexpr std::uint32_t kProtocolVersion = 7;
+// 8: a Task's LoRA scales (llama-server's per-request `lora`).
+inline constexpr std::uint32_t kProtocolVersion = 8;
 inline constexpr std::uint32_t type_id(std::uint32_t n) {
   return 0x434c0000u | (n << 8) | kProtocolVersion;  // "CL", message, version
 }

@@ -498,6 +498,22 @@ asio::awaitable<Result<engine::ModelProps>> Gateway::props(std::string model) {
   co_return std::move(r->props);
 }
 
+namespace {
+Error workers_own_adapters() {
+  return Error{Errc::invalid_request,
+               "the gateway does not list or set its workers' LoRA adapters: ask a worker's own "
+               "/lora-adapters (a request's 'lora' reaches the worker that serves it)"};
+}
+}  // namespace
+
+Result<std::vector<engine::LoraAdapterInfo>> Gateway::lora_adapters(const std::string&) const {
+  return workers_own_adapters();
+}
+
+Result<void> Gateway::set_lora_adapters(const std::string&, const engine::LoraRequest&) {
+  return workers_own_adapters();
+}
+
 std::vector<engine::ModelInfo> Gateway::models() const {
   return models_of(*impl_->node.snapshot());
 }

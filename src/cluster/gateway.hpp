@@ -95,6 +95,12 @@ class Gateway final : public engine::Backend {
   // Rendered by a worker serving the task's model (its chat template).
   boost::asio::awaitable<Result<std::string>> apply_template(engine::Task task) override;
   boost::asio::awaitable<Result<engine::ModelProps>> props(std::string model) override;
+  // The workers' LoRA adapters are theirs: a request's `lora` reaches the worker that serves
+  // it, but the gateway neither lists nor sets their server-wide scales (invalid_request).
+  Result<std::vector<engine::LoraAdapterInfo>> lora_adapters(
+      const std::string& model) const override;
+  Result<void> set_lora_adapters(const std::string& model,
+                                 const engine::LoraRequest& request) override;
   std::vector<engine::ModelInfo> models() const override;
   engine::Health health() const override;
   engine::BackendStats stats() const override;

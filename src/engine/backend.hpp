@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/lora.hpp"
 #include "engine/task.hpp"
 #include "engine/token_stream.hpp"
 #include "util/result.hpp"
@@ -163,6 +164,21 @@ class Backend {
       }
     }
     co_return unknown_model_error(model);
+  }
+
+  // GET /lora-adapters: `model`'s LoRA adapters (their ids: their indices) with the scales a
+  // request that names none gets. Default: none, for backends that load no adapters.
+  virtual Result<std::vector<LoraAdapterInfo>> lora_adapters(const std::string& model) const {
+    (void)model;
+    return std::vector<LoraAdapterInfo>{};
+  }
+
+  // POST /lora-adapters: sets those scales (adapters `request` leaves out: 0); running
+  // requests keep theirs. Errors: invalid_request for an unknown id or a bad scale. Default:
+  // the backend has no adapters, so any id is unknown.
+  virtual Result<void> set_lora_adapters(const std::string& model, const LoraRequest& request) {
+    (void)model;
+    return LoraTable().set_scales(request);
   }
 
   // The models served. The first is the default.

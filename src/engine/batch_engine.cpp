@@ -80,6 +80,9 @@ struct Slot {
   std::int32_t shared = 0;
   // Preempted and not yet prefilled again: its stored state (host cache) may spare the recompute.
   bool preempted = false;
+  // The LoRA scales its cells are computed with (EngineLoop::lora_sets_): its request's while
+  // it runs, and its cache's once free.
+  std::int32_t lora = 0;
 };
 
 // The prior of a slot's draft hits: its request's prediction, else a lookup in its own tokens.
@@ -117,9 +120,10 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   void handle(EngineMessage& msg);
   void step();
   void admit(AdmitSequence& a);
-  std::int32_t reuse_prefix(std::int32_t dest, const std::vector<Token>& prompt);
+  std::int32_t reuse_prefix(std::int32_t dest, const std::vector<Token>& prompt, std::int32_t lora);
   void stash(std::int32_t id);
-  std::int32_t restore(std::int32_t dest, std::span<const Token> prompt, std::int32_t beat);
+  std::int32_t restore(std::int32_t dest, std::span<const Token> prompt, std::int32_t beat,
+                       std::int32_t lora);
   void resume(std::int32_t id);
   void count_host_cache();
   void release(const ReleaseSequence& r);
@@ -146,8 +150,14 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
                       SampledToken& out);
   void finish(std::int32_t id, bool drop_cache);
   std::int32_t lowest_free_slot() const;
+  // LoRA: the index of a set of scales in lora_sets_; the set this step decodes; whether a
+  // slot waits for its set's step; the step's adapters on the context.
+  std::int32_t intern_lora(std::vector<float> scales);
+  void choose_step_lora(bool embed);
+  bool waits(const Slot& s) const { return s.lora != step_lora_; }
+  void apply_lora();
   // kv_unified: the shared pool's accounting (BatchEngineConfig::kv_unified).
-  std::int32_t free_slot_for(const std::vector<Token>& prompt) const;
+  std::int32_t free_slot_for(const std::vector<Token>& prompt, std::int32_t lora) const;
   std::int64_t free_cells() const;
   bool trim_cells(std::int32_t id, std::int32_t keep);
   bool evict_idle_cache(std::int32_t spare = -1);
@@ -183,6 +193,7 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   Batch batch_;
   std::vector<Slot> slots_;
   std::vector<std::int32_t> prefill_order_;  // slots still prefilling, oldest admission first
+  std::vector<std::int32_t> step_prefill_;   // those of them whose LoRA scales this step has
   std::vector<PendingPrompt> pending_;       // their prompts, as the step planner sees them
   std::vector<std::int32_t> take_;           // and the tokens it gives each, n_parallel
   std::vector<std::int32_t> slot_take_;      // the step's prompt tokens by slot
@@ -239,6 +250,15 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   // Displaced slots' KV states (off for a model whose memory cannot be cut at any token:
   // recurrent, hybrid, a sliding window; and for a model without a KV cache).
   HostCache host_cache_;
+  // LoRA adapters (LlamaModel::lora_adapters): llama.cpp applies them to the whole context, so
+  // a step decodes the sequences of one set of scales (step_lora_, an index into lora_sets_,
+  // the distinct sets the slots hold, at most one more than the slots); sets with work take
+  // turns. lora_applied_: the set on the context now (-1: not known).
+  std::vector<llama_adapter_lora*> lora_handles_;
+  std::vector<std::vector<float>> lora_sets_{1};
+  std::int32_t step_lora_ = 0;
+  std::int32_t lora_applied_ = -1;
+  std::chrono::steady_clock::time_point lora_turn_start_{};  // when step_lora_'s turn began
   std::int32_t active_ = 0;
   std::optional<Error> failed_;
   std::shared_ptr<EngineCounters> counters_owner_;
@@ -442,7 +462,12 @@ EngineLoop::EngineLoop(const LlamaModel& model, const BatchEngineConfig& config,
   for (auto& s : slots_)
     s.tokens.reserve(static_cast<std::size_t>(n_ctx_seq_) + 1);
   prefill_order_.reserve(slots_.size());
+  step_prefill_.reserve(slots_.size());
   pending_.reserve(slots_.size());
+  for (const LoraAdapter& a : model_.lora_adapters())
+    lora_handles_.push_back(a.handle);
+  lora_sets_.reserve(slots_.size() + 1);
+  lora_sets_[0].assign(lora_handles_.size(), 0.0f);
   take_.resize(slots_.size());
   slot_take_.resize(slots_.size());
   row_roles_.resize(slots_.size());
@@ -551,6 +576,70 @@ std::int32_t EngineLoop::lowest_free_slot() const {
   return -1;
 }
 
+// The index of `scales` in lora_sets_ (missing adapters at scale 0): an equal set's, else one
+// that no slot's cells use any more, else a new one. The slots use at most n_parallel sets,
+// so the table stays within n_parallel + 1.
+std::int32_t EngineLoop::intern_lora(std::vector<float> scales) {
+  scales.resize(lora_handles_.size(), 0.0f);
+  const auto n = static_cast<std::int32_t>(lora_sets_.size());
+  for (std::int32_t i = 0; i < n; ++i) {
+    if (lora_sets_[static_cast<std::size_t>(i)] == scales)
+      return i;
+  }
+  for (std::int32_t i = 0; i < n; ++i) {
+    const bool used = std::any_of(slots_.begin(), slots_.end(), [&](const Slot& s) {
+      return s.lora == i && (s.state != SlotState::free || s.n_past > 0);
+    });
+    if (!used) {
+      lora_sets_[static_cast<std::size_t>(i)] = std::move(scales);
+      if (lora_applied_ == i)
+        lora_applied_ = -1;
+      return i;
+    }
+  }
+  lora_sets_.push_back(std::move(scales));
+  return n;
+}
+
+// The set of LoRA scales this step decodes. Sets with work take turns: the set of the last
+// step goes on while it has a sequence of the step's kind waiting and its turn is younger than
+// kLoraTurn, then the next set (in table order, cyclically) with one. A change of adapters
+// makes llama.cpp plan its graph again (milliseconds: a switch every step cost a small model
+// over half its speed), so a turn spans steps. Without adapters there is one set and every
+// sequence has it.
+void EngineLoop::choose_step_lora(bool embed) {
+  constexpr auto kLoraTurn = std::chrono::milliseconds(50);
+  const auto n = static_cast<std::int32_t>(lora_sets_.size());
+  if (n == 1)
+    return;
+  const auto has_work = [&](std::int32_t set) {
+    return std::any_of(slots_.begin(), slots_.end(), [&](const Slot& s) {
+      return s.state != SlotState::free && s.embed == embed && s.lora == set;
+    });
+  };
+  const auto now = std::chrono::steady_clock::now();
+  if (now - lora_turn_start_ < kLoraTurn && has_work(step_lora_))
+    return;
+  for (std::int32_t k = 1; k <= n; ++k) {
+    const std::int32_t set = (step_lora_ + k) % n;
+    if (has_work(set)) {
+      if (set != step_lora_)
+        lora_turn_start_ = now;
+      step_lora_ = set;
+      return;
+    }
+  }
+}
+
+// The step's adapters on the context (llama.cpp re-plans its graph when they change).
+void EngineLoop::apply_lora() {
+  if (lora_handles_.empty() || lora_applied_ == step_lora_)
+    return;
+  llama_set_adapters_lora(ctx_.get(), lora_handles_.data(), lora_handles_.size(),
+                          lora_sets_[static_cast<std::size_t>(step_lora_)].data());
+  lora_applied_ = step_lora_;
+}
+
 // Why `a` cannot start on slot `id`; code internal with an empty message when it can.
 Error EngineLoop::admit_error(const AdmitSequence& a, std::int32_t id) const {
   const auto n_prompt = static_cast<std::int32_t>(a.prompt.size());
@@ -573,7 +662,8 @@ Error EngineLoop::admit_error(const AdmitSequence& a, std::int32_t id) const {
 
 void EngineLoop::admit(AdmitSequence& a) {
   const auto n_prompt = static_cast<std::int32_t>(a.prompt.size());
-  const std::int32_t id = shared_pool_ ? free_slot_for(a.prompt) : lowest_free_slot();
+  const std::int32_t lora = intern_lora(std::move(a.lora));
+  const std::int32_t id = shared_pool_ ? free_slot_for(a.prompt, lora) : lowest_free_slot();
   if (Error e = admit_error(a, id); !e.message.empty()) {
     a.sink(SequenceFailed{std::move(e)});
     admission_.tell(SequenceReleased{a.ticket});
@@ -587,6 +677,7 @@ void EngineLoop::admit(AdmitSequence& a) {
   if (a.embed) {
     stash(id);
     trim_cells(id, 0);  // a pooled vector needs every token in the batch
+    s.lora = lora;
     s.state = SlotState::prefill;
     s.ticket = a.ticket;
     s.tokens.assign(a.prompt.begin(), a.prompt.end());
@@ -601,7 +692,8 @@ void EngineLoop::admit(AdmitSequence& a) {
     s.sink(SequenceStarted{n_prompt, 0});
     return;
   }
-  const std::int32_t cached = reuse_prefix(id, a.prompt);
+  const std::int32_t cached = reuse_prefix(id, a.prompt, lora);
+  s.lora = lora;
   s.state = SlotState::prefill;
   s.ticket = a.ticket;
   s.tokens.assign(a.prompt.begin(), a.prompt.end());
@@ -639,20 +731,25 @@ static std::int32_t common_prefix(const std::vector<Token>& cached, std::int32_t
   return static_cast<std::int32_t>(i);
 }
 
-std::int32_t EngineLoop::reuse_prefix(std::int32_t dest, const std::vector<Token>& prompt) {
+// The longest prefix of `prompt` cached with LoRA scales `lora`: in slot `dest` itself, in
+// another slot (copied when long enough), or in host memory (restored). Returns its length.
+std::int32_t EngineLoop::reuse_prefix(std::int32_t dest, const std::vector<Token>& prompt,
+                                      std::int32_t lora) {
   // Keep at least one prompt token to decode: its logits give the first sampled token.
   const auto limit = static_cast<std::int32_t>(prompt.size()) - 1;
   std::int32_t best_src = -1;
   std::int32_t best = 0;
   for (std::int32_t i = 0; i < static_cast<std::int32_t>(slots_.size()); ++i) {
     const Slot& s = slots_[static_cast<std::size_t>(i)];
+    if (s.lora != lora)
+      continue;  // cells computed with other adapters
     const std::int32_t n = std::min(common_prefix(s.tokens, s.n_past, prompt), limit);
     if (n > best || (n == best && n > 0 && i == dest)) {
       best = n;
       best_src = i;
     }
   }
-  if (const std::int32_t restored = restore(dest, prompt, best); restored != 0) {
+  if (const std::int32_t restored = restore(dest, prompt, best, lora); restored != 0) {
     if (restored > 0)
       return restored;
     if (best_src == dest)
@@ -685,11 +782,12 @@ void EngineLoop::stash(std::int32_t id) {
   if (!host_cache_.enabled() || s.n_past < std::max(config_.min_copy_prefix, 1))
     return;
   const std::span<const Token> tokens(s.tokens.data(), static_cast<std::size_t>(s.n_past));
-  if (host_cache_.covers(tokens))
+  const std::vector<float>& lora = lora_sets_[static_cast<std::size_t>(s.lora)];
+  if (host_cache_.covers(tokens, lora))
     return;
   for (std::int32_t i = 0; i < static_cast<std::int32_t>(slots_.size()); ++i) {
     const Slot& o = slots_[static_cast<std::size_t>(i)];
-    if (i != id && common_prefix(o.tokens, o.n_past, tokens) == s.n_past)
+    if (i != id && o.lora == s.lora && common_prefix(o.tokens, o.n_past, tokens) == s.n_past)
       return;
   }
   const auto t0 = std::chrono::steady_clock::now();
@@ -703,7 +801,7 @@ void EngineLoop::stash(std::int32_t id) {
     return;
   }
   const std::size_t bytes = state.size();
-  if (host_cache_.store({tokens.begin(), tokens.end()}, std::move(state)))
+  if (host_cache_.store({tokens.begin(), tokens.end()}, std::move(state), lora))
     counters_.host_cache_stores.fetch_add(1, std::memory_order_relaxed);
   count_host_cache();
   spdlog::debug(
@@ -719,14 +817,14 @@ void EngineLoop::stash(std::int32_t id) {
 // 0 when nothing was tried (dest untouched); -1 when llama.cpp refused the state (dest is then
 // empty and the entry gone).
 std::int32_t EngineLoop::restore(std::int32_t dest, std::span<const Token> prompt,
-                                 std::int32_t beat) {
+                                 std::int32_t beat, std::int32_t lora) {
   if (!host_cache_.enabled())
     return 0;
   Slot& d = slots_[static_cast<std::size_t>(dest)];
   std::optional<HostCache::Match> match;
   std::int32_t n = 0;
   const auto found = [&] {
-    match = host_cache_.find(prompt);
+    match = host_cache_.find(prompt, lora_sets_[static_cast<std::size_t>(lora)]);
     // Keep at least one prompt token to decode, as reuse_prefix does.
     n = match ? std::min(match->length, static_cast<std::int32_t>(prompt.size()) - 1) : 0;
     return n > beat && n >= config_.min_copy_prefix;
@@ -779,8 +877,8 @@ void EngineLoop::resume(std::int32_t id) {
   s.preempted = false;
   if (s.n_past != 0)
     return;
-  const std::int32_t n =
-      restore(id, std::span<const Token>(s.tokens.data(), static_cast<std::size_t>(s.n_prompt)), 0);
+  const std::int32_t n = restore(
+      id, std::span<const Token>(s.tokens.data(), static_cast<std::size_t>(s.n_prompt)), 0, s.lora);
   if (n <= 0)
     return;
   s.n_past = n;
@@ -798,14 +896,14 @@ void EngineLoop::count_host_cache() {
 // kv_unified: the free slot whose cached tokens share the longest prefix with `prompt` (at
 // least min_copy_prefix tokens; its cells are then reused in place); else an empty one, else
 // the one freed longest ago, so that the caches most likely to be asked for again stay.
-std::int32_t EngineLoop::free_slot_for(const std::vector<Token>& prompt) const {
+std::int32_t EngineLoop::free_slot_for(const std::vector<Token>& prompt, std::int32_t lora) const {
   std::int32_t best = -1;
   std::int32_t best_prefix = -1;
   for (std::int32_t i = 0; i < static_cast<std::int32_t>(slots_.size()); ++i) {
     const Slot& s = slots_[static_cast<std::size_t>(i)];
     if (s.state != SlotState::free)
       continue;
-    std::int32_t prefix = common_prefix(s.tokens, s.n_past, prompt);
+    std::int32_t prefix = s.lora == lora ? common_prefix(s.tokens, s.n_past, prompt) : 0;
     if (prefix < config_.min_copy_prefix)
       prefix = 0;  // a BOS in common is no reason to drop the rest of a cache
     if (best < 0 || prefix > best_prefix) {
@@ -940,7 +1038,7 @@ std::size_t EngineLoop::prompts_that_fit(std::int32_t generating) {
   constexpr std::int64_t kGrowthRoom = 16;
   std::int64_t committed = generating * (1 + kGrowthRoom);
   std::size_t n = 0;
-  for (std::int32_t id : prefill_order_) {
+  for (std::int32_t id : step_prefill_) {
     const Slot& s = slots_[static_cast<std::size_t>(id)];
     const std::int64_t need = s.n_prompt - s.n_past;
     while (free_cells() - committed < need && evict_idle_cache()) {
@@ -950,9 +1048,9 @@ std::size_t EngineLoop::prompts_that_fit(std::int32_t generating) {
     committed += need;
     ++n;
   }
-  if (n > 0 || generating > 0 || prefill_order_.empty())
+  if (n > 0 || generating > 0 || step_prefill_.empty())
     return n;
-  const Slot& oldest = slots_[static_cast<std::size_t>(prefill_order_.front())];
+  const Slot& oldest = slots_[static_cast<std::size_t>(step_prefill_.front())];
   while (free_cells() < oldest.n_prompt - oldest.n_past) {
     const std::int32_t victim = youngest_holder(oldest.admitted);
     if (victim < 0)
@@ -1066,18 +1164,23 @@ void EngineLoop::fail(const Error& error) {
 void EngineLoop::step() {
   step_pads_ = 0;  // build_batch's: an embedding step has none
   bool embed = embed_step();
-  if (embed)
+  if (embed) {
+    choose_step_lora(true);
     build_embed_batch();
+  }
   if (!embed || batch_.size() == 0) {
     embed = false;  // no embedding fits the pool until generation gives cells back
+    choose_step_lora(false);
     build_batch();
   }
   if (batch_.size() == 0) {
     turn_.reset();
     entered_ = false;
+    lora_turn_start_ = {};  // nothing of this set could run: the next set's turn
     return;
   }
   set_embeddings(embed);
+  apply_lora();
   enter_decode();
   if (on_decode_)
     on_decode_(DecodeEdge::begin);
@@ -1204,6 +1307,8 @@ void EngineLoop::build_embed_batch() {
   const std::int32_t pack = config_.embed_pack > 0 ? config_.embed_pack : config_.n_batch;
   for (std::int32_t id : embed_order_) {
     Slot& s = slots_[static_cast<std::size_t>(id)];
+    if (waits(s))
+      continue;
     if (s.n_prompt > budget || !embed_fits(id, config_.n_batch - budget))
       break;
     if (batch_.size() > 0 && batch_.size() + s.n_prompt > pack)
@@ -1246,7 +1351,7 @@ void EngineLoop::build_batch() {
     make_room_for_generation();
   std::int32_t generating = 0;
   for (const Slot& s : slots_)
-    generating += s.state == SlotState::generate ? 1 : 0;
+    generating += s.state == SlotState::generate && !waits(s) ? 1 : 0;
   plan_prompt_chunks(generating);
   step_drafts_ = plan_drafts(generating);
   plan_pad_rows();
@@ -1257,7 +1362,7 @@ void EngineLoop::build_batch() {
   for (std::size_t i = 0; i < slots_.size(); ++i) {
     Slot& s = slots_[i];
     const auto id = static_cast<llama_seq_id>(i);
-    if (s.state == SlotState::generate) {
+    if (s.state == SlotState::generate && !waits(s)) {
       // Its next token, then its drafts: consecutive rows, each with logits.
       for (std::int32_t k = 0; k <= s.n_draft; ++k) {
         const std::int32_t pos = s.n_past + k;
@@ -1299,18 +1404,23 @@ void EngineLoop::plan_prompt_chunks(std::int32_t generating) {
   room.chunk = config_.n_seq_chunk;
   room.paced_first = paced_first_;
   pending_.clear();
-  const std::size_t n_fit = shared_pool_ ? prompts_that_fit(generating) : prefill_order_.size();
+  step_prefill_.clear();
+  for (std::int32_t id : prefill_order_) {
+    if (!waits(slots_[static_cast<std::size_t>(id)]))
+      step_prefill_.push_back(id);
+  }
+  const std::size_t n_fit = shared_pool_ ? prompts_that_fit(generating) : step_prefill_.size();
   for (std::size_t j = 0; j < n_fit; ++j) {
-    if (slots_[static_cast<std::size_t>(prefill_order_[j])].preempted)
-      resume(prefill_order_[j]);
-    const Slot& s = slots_[static_cast<std::size_t>(prefill_order_[j])];
+    if (slots_[static_cast<std::size_t>(step_prefill_[j])].preempted)
+      resume(step_prefill_[j]);
+    const Slot& s = slots_[static_cast<std::size_t>(step_prefill_[j])];
     pending_.push_back({s.n_prompt - s.n_past, s.paced});
   }
   const std::span<std::int32_t> take(take_.data(), pending_.size());
   plan_prompt_tokens(pending_, room, take);
   paced_first_ = generating > 0 && paced_prompt_waited(pending_, take);
   for (std::size_t j = 0; j < pending_.size(); ++j)
-    slot_take_[static_cast<std::size_t>(prefill_order_[j])] = take[j];
+    slot_take_[static_cast<std::size_t>(step_prefill_[j])] = take[j];
 }
 
 // Which idle slots take a pad token this step (step_rows.hpp): one whose stream has a free
@@ -1322,7 +1432,9 @@ void EngineLoop::plan_pad_rows() {
     return;
   for (std::size_t i = 0; i < slots_.size(); ++i) {
     const Slot& s = slots_[i];
-    if (s.state == SlotState::generate || slot_take_[i] > 0)
+    // A sequence whose adapters wait for their step is idle here: a pad in its stream (at
+    // its next position, dropped after the step) keeps the step one pass over the weights.
+    if ((s.state == SlotState::generate && !waits(s)) || slot_take_[i] > 0)
       row_roles_[i] = RowRole::busy;
     else
       row_roles_[i] = s.n_past < n_ctx_seq_ ? RowRole::idle : RowRole::blocked;
@@ -1352,7 +1464,7 @@ std::int32_t EngineLoop::plan_drafts(std::int32_t generating) {
   std::size_t n_offers = 0;
   for (std::size_t i = 0; i < slots_.size(); ++i) {
     Slot& s = slots_[i];
-    if (s.state != SlotState::generate || (!spec_ && !by_model && s.prediction.empty()))
+    if (s.state != SlotState::generate || waits(s) || (!spec_ && !by_model && s.prediction.empty()))
       continue;
     // Never past the context's last cell, nor past the request's last token (the token after
     // a draft is the sampler's own).

@@ -25,6 +25,11 @@
 // cells a new prompt displaces from a slot go to host memory first (engine/host_cache.hpp),
 // and a prompt that shares more with one of those states than with any slot restores it.
 //
+// LoRA (LlamaModel::lora_adapters, AdmitSequence::lora): llama.cpp applies adapters to the
+// whole context, so a step decodes only the sequences of one set of scales; when several sets
+// have work they take turns, a step each, and a cached prefix (a slot's, host memory's) is
+// reused only within its set.
+//
 // Failure: a decode error is fatal and sticky: every running sequence gets SequenceFailed,
 // later admissions are refused with the same error, the admission actor is told EngineFailed
 // once.

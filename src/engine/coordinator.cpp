@@ -209,11 +209,12 @@ Coordinator::~Coordinator() {
 }
 
 void Coordinator::load() {
-  auto model =
-      LlamaModel::load({options_.model_path, options_.engine.placement, options_.on_load_progress});
+  auto model = LlamaModel::load(
+      {options_.model_path, options_.engine.placement, options_.lora, options_.on_load_progress});
   if (!model)
     return set_health(HealthState::failed, model.error().message);
   model_ = std::move(model.value());
+  lora_.assign(model_->lora_adapters());
   auto chat_template = load_chat_template();
   if (!chat_template)
     return set_health(HealthState::failed, chat_template.error().message);
@@ -224,7 +225,7 @@ void Coordinator::load() {
                  model_id_, options_.engine.n_ctx, options_.engine.n_parallel);
   }
   if (!options_.draft_model_path.empty()) {
-    auto draft = LlamaModel::load({options_.draft_model_path, options_.engine.placement, {}});
+    auto draft = LlamaModel::load({options_.draft_model_path, options_.engine.placement, {}, {}});
     if (!draft) {
       return set_health(HealthState::failed,
                         "the draft model (--spec-draft-model): " + draft.error().message);
@@ -255,6 +256,10 @@ void Coordinator::load() {
         "model {}: speculative decoding with the draft model {} (up to {} tokens a "
         "sequence a step)",
         model_id_, options_.draft_model_path, options_.engine.spec_draft_max);
+  }
+  for (std::size_t i = 0; i < model_->lora_adapters().size(); ++i) {
+    const LoraAdapter& a = model_->lora_adapters()[i];
+    spdlog::info("model {}: LoRA adapter {}: {} at scale {}", model_id_, i, a.path, a.scale);
   }
   if (engine_->embeddings()) {
     spdlog::info("embeddings: {} floats, pooling {}, up to {} tokens per input{}",
@@ -303,6 +308,8 @@ std::optional<Error> Coordinator::check_model(const std::string& name) const {
 std::optional<Error> Coordinator::precheck(Task& task) const {
   if (auto e = check_model(task.model))
     return e;
+  if (auto lora = lora_.scales_for(task.lora); !lora)
+    return lora.error();
   apply_defaults(task, options_.defaults, n_ctx_seq_);  // loaded: check_model said so
   if (auto e = validate_parameters(task.sampling, task.stop))
     return e;
@@ -476,12 +483,16 @@ SubmitSequence Coordinator::make_submission(Task& task, std::vector<Token> promp
   a.sink = actor_sink(ref);
   a.embed = task.embedding.has_value();
   a.normalize = task.embedding ? task.embedding->normalize : true;
+  if (auto lora = lora_.scales_for(task.lora))  // checked by precheck: an id cannot go away
+    a.lora = std::move(*lora);
   return SubmitSequence{std::move(a), std::move(ref)};
 }
 
 std::optional<Error> Coordinator::precheck_embedding(Task& task) const {
   if (auto e = check_model(task.model))
     return e;
+  if (auto lora = lora_.scales_for(task.lora); !lora)
+    return lora.error();
   const bool rerank = task.embedding->rerank.has_value();
   const std::string_view param = rerank ? "documents" : "input";
   if (!engine_->embeddings()) {
@@ -720,6 +731,18 @@ asio::awaitable<Result<ModelProps>> Coordinator::props(std::string model) {
   p.defaults = options_.defaults;
   p.embeddings = engine_->embeddings();
   co_return p;
+}
+
+Result<std::vector<LoraAdapterInfo>> Coordinator::lora_adapters(const std::string& model) const {
+  if (auto e = check_model(model))
+    return *e;
+  return lora_.list();
+}
+
+Result<void> Coordinator::set_lora_adapters(const std::string& model, const LoraRequest& request) {
+  if (auto e = check_model(model))
+    return *e;
+  return lora_.set_scales(request);
 }
 
 std::vector<ModelInfo> Coordinator::models() const {

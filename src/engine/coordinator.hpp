@@ -48,6 +48,8 @@ class Coordinator final : public Backend {
       std::string model, std::vector<Token> tokens) override;
   boost::asio::awaitable<Result<std::string>> apply_template(Task task) override;
   boost::asio::awaitable<Result<ModelProps>> props(std::string model) override;
+  Result<std::vector<LoraAdapterInfo>> lora_adapters(const std::string& model) const override;
+  Result<void> set_lora_adapters(const std::string& model, const LoraRequest& request) override;
   std::vector<ModelInfo> models() const override;
   Health health() const override;
   BackendStats stats() const override;
@@ -125,6 +127,7 @@ class Coordinator final : public Backend {
   std::unique_ptr<LlamaModel> model_;
   std::unique_ptr<LlamaModel> draft_model_;  // EngineOptions::draft_model_path
   std::unique_ptr<chatfmt::ChatTemplate> chat_template_;
+  LoraTable lora_;  // the model's adapters and their server-wide scales
   // Parsed grammars for reuse (tokenizer thread only); declared after model_, whose vocabulary
   // they point to, so they go first.
   GrammarCache grammars_;

@@ -50,6 +50,10 @@ struct AdmitSequence {
   // Task::prediction's tokens (no BOS, special tokens as text): drafted from where the answer
   // is found in them. Empty: none.
   std::vector<Token> prediction;
+  // The scale of each of the model's LoRA adapters (LlamaModel::lora_adapters(), in order)
+  // for this sequence; empty when the model has none. Only sequences with equal scales share
+  // a step or a cached prefix.
+  std::vector<float> lora;
 };
 
 // Stop a sequence now (a stop string matched or the request was cancelled). With

@@ -64,9 +64,12 @@ HostCache::State::~State() {
     munmap(data_, size_);
 }
 
-std::optional<HostCache::Match> HostCache::find(std::span<const Token> prompt) const {
+std::optional<HostCache::Match> HostCache::find(std::span<const Token> prompt,
+                                                std::span<const float> lora) const {
   std::optional<Match> best;
   for (std::size_t i = 0; i < entries_.size(); ++i) {
+    if (!std::ranges::equal(entries_[i].lora, lora))
+      continue;
     const std::int32_t n = shared_prefix(prompt, entries_[i].tokens);
     if (n == 0)
       continue;
@@ -77,17 +80,19 @@ std::optional<HostCache::Match> HostCache::find(std::span<const Token> prompt) c
   return best;
 }
 
-bool HostCache::covers(std::span<const Token> tokens) const {
-  return std::any_of(entries_.begin(), entries_.end(),
-                     [&](const Entry& e) { return begins(tokens, e.tokens); });
+bool HostCache::covers(std::span<const Token> tokens, std::span<const float> lora) const {
+  return std::any_of(entries_.begin(), entries_.end(), [&](const Entry& e) {
+    return std::ranges::equal(e.lora, lora) && begins(tokens, e.tokens);
+  });
 }
 
-bool HostCache::store(std::vector<Token> tokens, State state) {
-  Entry entry{std::move(tokens), std::move(state), 0};
+bool HostCache::store(std::vector<Token> tokens, State state, std::vector<float> lora) {
+  Entry entry{std::move(tokens), std::move(state), 0, std::move(lora)};
   if (!enabled() || entry.bytes() > budget_)
     return false;
   for (std::size_t i = entries_.size(); i-- > 0;) {
-    if (begins(entries_[i].tokens, entry.tokens))
+    if (std::ranges::equal(entries_[i].lora, entry.lora) &&
+        begins(entries_[i].tokens, entry.tokens))
       erase(i);
   }
   while (bytes_ + entry.bytes() > budget_) {

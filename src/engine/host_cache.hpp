@@ -51,7 +51,12 @@ class HostCache {
     std::vector<Token> tokens;
     State state;
     std::uint64_t used = 0;  // the cache's clock when last stored or restored
-    std::size_t bytes() const { return state.size() + tokens.size() * sizeof(Token); }
+    // The LoRA scales its cells were computed with (AdmitSequence::lora): only a prompt with
+    // the same scales may use it.
+    std::vector<float> lora;
+    std::size_t bytes() const {
+      return state.size() + tokens.size() * sizeof(Token) + lora.size() * sizeof(float);
+    }
   };
   struct Match {
     std::size_t index = 0;    // of the entry
@@ -63,15 +68,15 @@ class HostCache {
 
   bool enabled() const { return budget_ > 0; }
 
-  // The entry sharing the longest prefix with `prompt` (the most recently used among equals);
-  // nullopt when none shares a token.
-  std::optional<Match> find(std::span<const Token> prompt) const;
-  // Whether `tokens` are already held: they begin (or are) some entry's tokens.
-  bool covers(std::span<const Token> tokens) const;
-  // Stores an entry, drops those whose tokens begin `tokens`, then the least recently used
-  // others until the bytes fit the budget. False (nothing stored or dropped) when the entry
-  // alone exceeds the budget or the cache is off.
-  bool store(std::vector<Token> tokens, State state);
+  // The entry with LoRA scales `lora` sharing the longest prefix with `prompt` (the most
+  // recently used among equals); nullopt when none shares a token.
+  std::optional<Match> find(std::span<const Token> prompt, std::span<const float> lora = {}) const;
+  // Whether `tokens` (with scales `lora`) are already held: they begin (or are) some entry's.
+  bool covers(std::span<const Token> tokens, std::span<const float> lora = {}) const;
+  // Stores an entry, drops those (with the same scales) whose tokens begin `tokens`, then the
+  // least recently used others until the bytes fit the budget. False (nothing stored or
+  // dropped) when the entry alone exceeds the budget or the cache is off.
+  bool store(std::vector<Token> tokens, State state, std::vector<float> lora = {});
   // Marks an entry used now (it is the last to go); drops one that failed to restore.
   void touch(std::size_t index) { entries_[index].used = ++clock_; }
   void erase(std::size_t index);

@@ -10,6 +10,7 @@
 
 #include "engine/backend.hpp"
 #include "engine/engine_config.hpp"
+#include "engine/lora.hpp"
 
 namespace troupe::engine {
 
@@ -18,7 +19,9 @@ struct EngineOptions {
   // A draft model for speculative decoding (--spec-draft-model; engine/draft_model.hpp), loaded
   // with the same placement; empty: none.
   std::string draft_model_path;
-  std::string model_id;              // the name clients use; empty: the file name without .gguf
+  std::string model_id;  // the name clients use; empty: the file name without .gguf
+  // LoRA adapters loaded with the model (--lora, --lora-scaled): engine/lora.hpp.
+  std::vector<LoraSpec> lora;
   std::vector<std::string> aliases;  // more names accepted for this model
   // The BatchEngine's shape: context, batch, threads, placement, embeddings
   // (engine/engine_config.hpp). n_ctx 0 is the model's trained context, which the Coordinator

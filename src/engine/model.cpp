@@ -34,7 +34,12 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::load(const ModelLoadOptions& opt
   if (!model) {
     return Error{Errc::engine_failed, fmt::format("llama.cpp could not load {}", options.path)};
   }
-  return std::unique_ptr<LlamaModel>(new LlamaModel(std::move(model)));
+  auto lora = load_lora_adapters(model.get(), options.lora);
+  if (!lora)
+    return lora.error();
+  std::unique_ptr<LlamaModel> loaded(new LlamaModel(std::move(model)));
+  loaded->lora_ = std::move(lora.value());
+  return loaded;
 }
 
 LlamaModel::LlamaModel(ModelPtr model) : model_(std::move(model)) {

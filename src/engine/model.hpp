@@ -15,6 +15,7 @@
 #include "engine/first_byte_index.hpp"
 #include "engine/infill.hpp"
 #include "engine/llama_handles.hpp"
+#include "engine/lora.hpp"
 #include "engine/placement.hpp"
 #include "engine/task.hpp"
 #include "engine/token_text.hpp"
@@ -25,6 +26,7 @@ namespace troupe::engine {
 struct ModelLoadOptions {
   std::string path;
   PlacementOptions placement;  // GPU offload, mmap, mlock (the context's parts are not read)
+  std::vector<LoraSpec> lora;  // LoRA adapters to load with it (--lora, --lora-scaled)
   // Called during the load with the fraction done (0 to 1), on the loading thread; may be
   // empty. Must be quick and must not throw.
   std::function<void(float)> on_progress;
@@ -37,6 +39,9 @@ class LlamaModel final : public TokenText {
   static Result<std::unique_ptr<LlamaModel>> load(const ModelLoadOptions& options);
 
   llama_model* get() const noexcept { return model_.get(); }
+  // Its LoRA adapters (ModelLoadOptions::lora), in order: their ids. Their scales here are the
+  // load's; LoraTable keeps the server-wide ones.
+  const std::vector<LoraAdapter>& lora_adapters() const noexcept { return lora_; }
   const llama_vocab* vocab() const noexcept { return vocab_; }
   std::int32_t n_vocab() const noexcept { return n_vocab_; }
   std::int32_t n_ctx_train() const noexcept;
@@ -90,6 +95,7 @@ class LlamaModel final : public TokenText {
   std::vector<Token> eog_tokens_;
   std::vector<bool> is_eog_;
   std::unique_ptr<FirstByteIndex> first_bytes_;
+  std::vector<LoraAdapter> lora_;  // freed with model_
 };
 
 }  // namespace troupe::engine

@@ -149,6 +149,10 @@ struct InfillParams {
   friend bool operator==(const InfillParams&, const InfillParams&) = default;
 };
 
+// A request's LoRA adapters (llama-server's `lora`: [{"id": 0, "scale": 0.5}]): (adapter id,
+// scale) pairs; the served model's adapters it leaves out get scale 0 (engine/lora.hpp).
+using LoraRequest = std::vector<std::pair<std::int32_t, float>>;
+
 struct Task {
   std::string model;  // empty = the backend's default model
   Prompt prompt;
@@ -170,6 +174,8 @@ struct Task {
   // Speed only: the engine drafts from it (engine/ngram_draft.hpp) and keeps the drafted tokens
   // the sampler draws itself, so the answer is the one without it. Empty: none.
   std::string prediction;
+  // The LoRA adapters' scales for this request; unset: the server-wide scales.
+  std::optional<LoraRequest> lora;
 };
 
 // What a request's unset sampling and stop fields mean on the engine that serves it (flags of

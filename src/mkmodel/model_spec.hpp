@@ -77,4 +77,20 @@ using Progress = std::function<void(double fraction)>;
 Result<void> write_model(const ModelSpec& spec, const std::string& path,
                          const Progress& progress = {});
 
+// A random LoRA adapter for a base model (llama.cpp's adapter GGUF: general.type "adapter",
+// adapter.type "lora", adapter.lora.alpha; for each attention and feed-forward matrix W of the
+// base, W.lora_a [n_in, rank] and W.lora_b [rank, n_out] in F32), for tests and benchmarks.
+// Its product at scale 1 is about as large as the base's own random weights, so it changes
+// what the model says.
+struct LoraAdapterSpec {
+  std::string base;  // the base model's GGUF (its architecture and tensor shapes)
+  std::int32_t rank = 8;
+  float alpha = 8.0f;  // scale alpha / rank
+  std::uint64_t seed = 42;
+  std::string task_name;  // adapter.lora.task_name, when not empty
+};
+// Errors: invalid_request for a base that cannot be read or has no such matrices, or a rank
+// out of 1..256.
+Result<void> write_lora_adapter(const LoraAdapterSpec& spec, const std::string& path);
+
 }  // namespace troupe::mkmodel

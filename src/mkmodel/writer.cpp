@@ -300,6 +300,23 @@ std::vector<std::uint8_t> generate_tensor(const TensorPlan& t, ggml_type type, s
 
 namespace {
 
+// Unique per process and thread: concurrent writers of one path never share a temporary.
+std::string temporary_for(const std::string& path) {
+  return fmt::format("{}.tmp.{}.{}", path, ::getpid(),
+                     std::hash<std::thread::id>{}(std::this_thread::get_id()));
+}
+
+// Renames a written temporary into place (readers never see half a file).
+Result<void> move_into_place(const std::string& tmp, const std::string& path) {
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    std::remove(tmp.c_str());
+    return Error{Errc::internal, fmt::format("cannot rename into '{}': {}", path, ec.message())};
+  }
+  return {};
+}
+
 Result<void> write_bytes(std::FILE* f, const std::uint8_t* data, std::size_t n) {
   if (n && std::fwrite(data, 1, n, f) != n) {
     return Error{Errc::internal, fmt::format("write failed: {}", std::strerror(errno))};
@@ -374,9 +391,7 @@ Result<void> write_model(const ModelSpec& requested, const std::string& path,
   std::vector<std::uint8_t> header(gguf_get_meta_size(g.get()));
   gguf_get_meta_data(g.get(), header.data());
 
-  // Unique per process and thread: concurrent writers of one path never share a temporary.
-  const std::string tmp = fmt::format("{}.tmp.{}.{}", path, ::getpid(),
-                                      std::hash<std::thread::id>{}(std::this_thread::get_id()));
+  const std::string tmp = temporary_for(path);
   std::unique_ptr<std::FILE, FileCloser> f(std::fopen(tmp.c_str(), "wb"));
   if (!f) {
     return Error{Errc::invalid_request,
@@ -396,13 +411,89 @@ Result<void> write_model(const ModelSpec& requested, const std::string& path,
     std::remove(tmp.c_str());
     return Error{Errc::internal, fmt::format("closing '{}' failed: {}", tmp, std::strerror(errno))};
   }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::remove(tmp.c_str());
-    return Error{Errc::internal, fmt::format("cannot rename into '{}': {}", path, ec.message())};
+  return move_into_place(tmp, path);
+}
+
+namespace {
+
+// The base matrices an adapter adapts: every layer's attention and feed-forward weights.
+bool adapted(std::string_view name) {
+  static constexpr std::string_view kinds[] = {
+      ".attn_q.weight",   ".attn_k.weight", ".attn_v.weight",  ".attn_output.weight",
+      ".ffn_gate.weight", ".ffn_up.weight", ".ffn_down.weight"};
+  return name.starts_with("blk.") &&
+         std::any_of(std::begin(kinds), std::end(kinds), [&](auto k) { return name.ends_with(k); });
+}
+
+}  // namespace
+
+Result<void> write_lora_adapter(const LoraAdapterSpec& spec, const std::string& path) {
+  if (spec.rank < 1 || spec.rank > 256)
+    return Error{Errc::invalid_request, "the adapter's rank must be in 1..256", "rank"};
+  {
+    std::error_code ec;
+    std::FILE* f = std::filesystem::is_regular_file(spec.base, ec)
+                       ? std::fopen(spec.base.c_str(), "rb")
+                       : nullptr;
+    char magic[4] = {};
+    const bool gguf =
+        f != nullptr && std::fread(magic, 1, 4, f) == 4 && std::memcmp(magic, "GGUF", 4) == 0;
+    if (f != nullptr)
+      std::fclose(f);
+    if (!gguf)
+      return Error{Errc::invalid_request, spec.base + " is not a GGUF file", "lora-for"};
   }
-  return {};
+  ggml_context* base_tensors = nullptr;
+  std::unique_ptr<gguf_context, GgufDeleter> base(
+      gguf_init_from_file(spec.base.c_str(), gguf_init_params{true, &base_tensors}));
+  std::unique_ptr<ggml_context, GgmlDeleter> base_meta(base_tensors);
+  if (!base)
+    return Error{Errc::invalid_request, "cannot read " + spec.base + " as GGUF", "lora-for"};
+  const std::int64_t arch_key = gguf_find_key(base.get(), "general.architecture");
+  if (arch_key < 0 || gguf_get_kv_type(base.get(), arch_key) != GGUF_TYPE_STRING)
+    return Error{Errc::invalid_request, spec.base + " names no architecture", "lora-for"};
+  std::vector<const ggml_tensor*> targets;
+  std::size_t floats = 0;
+  for (std::int64_t i = 0; i < gguf_get_n_tensors(base.get()); ++i) {
+    const char* name = gguf_get_tensor_name(base.get(), i);
+    const ggml_tensor* t = ggml_get_tensor(base_meta.get(), name);
+    if (t == nullptr || !adapted(name) || ggml_n_dims(t) != 2)
+      continue;
+    targets.push_back(t);
+    floats += static_cast<std::size_t>((t->ne[0] + t->ne[1]) * spec.rank);
+  }
+  if (targets.empty())
+    return Error{Errc::invalid_request, spec.base + " has no matrices to adapt", "lora-for"};
+  const std::size_t bytes = floats * sizeof(float) + (2 * targets.size() + 1) * 256 +
+                            ggml_tensor_overhead() * (2 * targets.size() + 1);
+  std::unique_ptr<ggml_context, GgmlDeleter> data(ggml_init({bytes, nullptr, false}));
+  std::unique_ptr<gguf_context, GgufDeleter> g(gguf_init_empty());
+  gguf_set_val_str(g.get(), "general.architecture", gguf_get_val_str(base.get(), arch_key));
+  gguf_set_val_str(g.get(), "general.type", "adapter");
+  gguf_set_val_str(g.get(), "adapter.type", "lora");
+  gguf_set_val_f32(g.get(), "adapter.lora.alpha", spec.alpha);
+  if (!spec.task_name.empty())
+    gguf_set_val_str(g.get(), "adapter.lora.task_name", spec.task_name.c_str());
+  Rng rng(spec.seed ^ 0x4c6f5241ULL);  // "LoRA": not the base's stream for the same seed
+  constexpr float kStddev = 0.1f;
+  for (const ggml_tensor* t : targets) {
+    ggml_tensor* a = ggml_new_tensor_2d(data.get(), GGML_TYPE_F32, t->ne[0], spec.rank);
+    ggml_tensor* b = ggml_new_tensor_2d(data.get(), GGML_TYPE_F32, spec.rank, t->ne[1]);
+    ggml_set_name(a, (std::string(t->name) + ".lora_a").c_str());
+    ggml_set_name(b, (std::string(t->name) + ".lora_b").c_str());
+    for (ggml_tensor* x : {a, b}) {
+      auto* v = static_cast<float*>(x->data);
+      for (std::int64_t k = 0; k < ggml_nelements(x); ++k)
+        v[k] = rng.normal(kStddev);
+      gguf_add_tensor(g.get(), x);
+    }
+  }
+  const std::string tmp = temporary_for(path);
+  if (!gguf_write_to_file(g.get(), tmp.c_str(), false)) {
+    std::remove(tmp.c_str());
+    return Error{Errc::invalid_request, fmt::format("cannot write '{}'", path), "output"};
+  }
+  return move_into_place(tmp, path);
 }
 
 }  // namespace troupe::mkmodel

@@ -20,6 +20,8 @@ constexpr std::array routes = {
     RouteEntry{"/infill", Endpoint::infill, Method::post},
     RouteEntry{"/completion", Endpoint::native_completion, Method::post},
     RouteEntry{"/props", Endpoint::props, Method::get},
+    RouteEntry{"/lora-adapters", Endpoint::lora_adapters, Method::get},
+    RouteEntry{"/lora-adapters", Endpoint::lora_adapters_set, Method::post},
     RouteEntry{"/v1/models", Endpoint::models, Method::get},
     RouteEntry{"/models", Endpoint::models, Method::get},
     RouteEntry{"/health", Endpoint::health, Method::get},
@@ -63,12 +65,17 @@ RouteMatch resolve(Method method, std::string_view target) {
     return RouteMatch{Endpoint::webui, ok, Method::get};
   }
   // The fixed paths first: /v1/responses/input_tokens is not a stored response's id.
+  const RouteEntry* first = nullptr;
   for (const auto& r : routes) {
-    if (r.path == path) {
-      const bool ok = method == r.method || (method == Method::options);
-      return RouteMatch{r.endpoint, ok, r.method};
-    }
+    if (r.path != path)
+      continue;
+    if (method == r.method)
+      return RouteMatch{r.endpoint, true, r.method};
+    if (first == nullptr)
+      first = &r;
   }
+  if (first != nullptr)
+    return RouteMatch{first->endpoint, method == Method::options, first->method};
   if (!response_id(path).empty()) {
     const bool ok = method == Method::get || method == Method::del || method == Method::options;
     return RouteMatch{Endpoint::response_item, ok, Method::get};
@@ -120,6 +127,10 @@ std::string_view endpoint_name(Endpoint e) {
       return "infill";
     case Endpoint::native_completion:
       return "completion";
+    case Endpoint::lora_adapters:
+      return "lora_adapters";
+    case Endpoint::lora_adapters_set:
+      return "lora_adapters_set";
     case Endpoint::props:
       return "props";
     case Endpoint::unknown:

@@ -29,6 +29,8 @@ enum class Endpoint {
   infill,                 // llama-server's POST /infill (fill in the middle)
   native_completion,      // llama-server's POST /completion (its own answer shape)
   props,                  // llama-server's GET /props (?model=ID)
+  lora_adapters,          // llama-server's GET /lora-adapters (?model=ID)
+  lora_adapters_set,      // llama-server's POST /lora-adapters (?model=ID)
   unknown,
 };
 
@@ -40,7 +42,8 @@ struct RouteMatch {
   Method allowed = Method::other;  // the one method the endpoint takes (for the Allow header)
 };
 
-// Resolves a request target (path, query ignored) and method. The OpenAI routes answer with
+// Resolves a request target (path, query ignored) and method; a path two endpoints share
+// (GET and POST /lora-adapters) resolves by the method. The OpenAI routes answer with
 // and without the /v1 prefix, like llama-server. "/" and every path under "/webui/" are the
 // chat page's (GET and HEAD; whether the file exists is the page handler's question).
 RouteMatch resolve(Method method, std::string_view target);

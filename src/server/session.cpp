@@ -197,6 +197,29 @@ net::awaitable<bool> answer_model_action(Connection& c, const Request& req, bool
       c, make_response(c, http::status::ok, api::model_json(model_entry(*done))));
 }
 
+// llama-server's GET /lora-adapters: the model's adapters with their server-wide scales.
+net::awaitable<bool> answer_lora_adapters(Connection& c, const Request& req) {
+  auto got = c.ctx.backend.lora_adapters(query_param(req.target(), "model"));
+  if (!got)
+    co_return co_await answer_error(c, got.error());
+  std::vector<api::NativeLoraAdapter> out;
+  for (const engine::LoraAdapterInfo& a : *got)
+    out.push_back({a.path, a.scale, a.task_name, a.prompt_prefix});
+  co_return co_await write_response(
+      c, make_response(c, http::status::ok, api::lora_adapters_json(out)));
+}
+
+// llama-server's POST /lora-adapters: sets the scales requests without `lora` run with.
+net::awaitable<bool> answer_set_lora_adapters(Connection& c, const Request& req) {
+  auto parsed = api::parse_lora_adapters_request(req.body());
+  if (!parsed)
+    co_return co_await answer_error(c, parsed.error());
+  if (auto done = c.ctx.backend.set_lora_adapters(query_param(req.target(), "model"), *parsed);
+      !done)
+    co_return co_await answer_error(c, done.error());
+  co_return co_await write_response(c, make_response(c, http::status::ok, R"({"success":true})"));
+}
+
 net::awaitable<bool> route_request(Connection& c, Request& req) {
   switch (c.endpoint) {
     case Endpoint::chat_completions:
@@ -218,6 +241,10 @@ net::awaitable<bool> route_request(Connection& c, Request& req) {
       co_return co_await answer_health(c);
     case Endpoint::props:
       co_return co_await answer_props(c, req);
+    case Endpoint::lora_adapters:
+      co_return co_await answer_lora_adapters(c, req);
+    case Endpoint::lora_adapters_set:
+      co_return co_await answer_set_lora_adapters(c, req);
     case Endpoint::metrics:
       co_return co_await answer_metrics(c);
     case Endpoint::tokenize:

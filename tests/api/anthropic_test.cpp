@@ -4,6 +4,8 @@
 
 #include <boost/json/parse.hpp>
 
+#include "api/responses.hpp"
+
 namespace troupe::api {
 namespace {
 namespace json = boost::json;
@@ -314,6 +316,29 @@ TEST(AnthropicStream, AnAnswerWithNoOutputStillHasOneTextBlock) {
   const auto err = MessagesStreamWriter::error(to_http_error({Errc::overloaded, "full"}));
   EXPECT_EQ(err.name, "error");
   EXPECT_EQ(json::parse(err.data).at("error").at("type"), "overloaded_error");
+}
+
+}  // namespace
+}  // namespace troupe::api
+
+namespace troupe::api {
+namespace {
+
+// llama-server's `lora` reaches Messages and Responses as it does chat completions.
+TEST(Anthropic, ReadsLlamaServersLoraOnMessagesAndResponses) {
+  auto m = parse_messages_request(
+      R"({"model":"m","max_tokens":4,"messages":[{"role":"user","content":"hi"}],
+          "lora":[{"id":1,"scale":0.5}]})");
+  ASSERT_TRUE(m.ok()) << m.error().message;
+  ASSERT_TRUE(m->params.lora);
+  EXPECT_EQ(*m->params.lora, (std::vector<std::pair<std::int32_t, float>>{{1, 0.5f}}));
+  auto r = parse_responses_request(R"({"model":"m","input":"hi","lora":[{"id":0,"scale":2}]})");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_TRUE(r->chat.params.lora);
+  EXPECT_EQ(*r->chat.params.lora, (std::vector<std::pair<std::int32_t, float>>{{0, 2.0f}}));
+  auto bad = parse_responses_request(R"({"model":"m","input":"hi","lora":{"id":0}})");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().param, "lora");
 }
 
 }  // namespace

@@ -163,6 +163,30 @@ TEST(ChatRequest, ParsesLlamaServersSamplers) {
                bare->params.repeat_last_n || bare->params.xtc_probability);
 }
 
+TEST(CompletionRequest, ReadsLlamaServersLoraScales) {
+  auto r = parse_completion_request(
+      R"({"prompt":"x","lora":[{"id":0,"scale":0.5},{"id":2,"scale":-1},{"id":0,"scale":1}]})");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_TRUE(r->params.lora);
+  EXPECT_EQ(*r->params.lora,
+            (std::vector<std::pair<std::int32_t, float>>{{0, 0.5f}, {2, -1.0f}, {0, 1.0f}}));
+  // [] is llama-server's "no choice": the server-wide scales.
+  auto c = parse_chat_request(R"({"messages":[{"role":"user","content":"hi"}],"lora":[]})");
+  ASSERT_TRUE(c.ok());
+  EXPECT_FALSE(c->params.lora);
+  auto unset = parse_completion_request(R"({"prompt":"x","lora":null})");
+  ASSERT_TRUE(unset.ok());
+  EXPECT_FALSE(unset->params.lora);
+  for (const char* bad :
+       {R"("lora":[{"id":0}])", R"("lora":[{"scale":1}])", R"("lora":[{"id":-1,"scale":1}])",
+        R"("lora":[{"id":0.5,"scale":1}])", R"("lora":[{"id":0,"scale":"1"}])",
+        R"("lora":[{"id":0,"scale":1e39}])", R"("lora":[0])", R"("lora":"a.gguf")"}) {
+    auto e = parse_completion_request(std::string(R"({"prompt":"x",)") + bad + "}");
+    ASSERT_FALSE(e.ok()) << bad;
+    EXPECT_EQ(e.error().param, "lora") << bad;
+  }
+}
+
 TEST(CompletionRequest, LogitBiasTakesIdsTextsArraysAndFalse) {
   constexpr float never = -std::numeric_limits<float>::infinity();
   auto r = parse_completion_request(
@@ -395,7 +419,7 @@ TEST(FieldAudit, FieldsThatWouldChangeTheAnswerAreRefusedUnlessNeutral) {
       {R"("verbosity":"low")", "verbosity"},
       {R"("best_of":2)", "best_of"},
       {R"("n_probs":3)", "n_probs"},
-      {R"("lora":[{"id":0,"scale":1}])", "lora"},
+      {R"("lora":{"id":0,"scale":1})", "lora"},  // malformed: per-request LoRA is honoured
       {R"("n_keep":16)", "n_keep"},
       {R"("post_sampling_probs":true)", "post_sampling_probs"},
       {R"("return_tokens":true)", "return_tokens"},

@@ -266,3 +266,33 @@ TEST(NativeShapes, CarryProbabilitiesTokensAndIndex) {
 
 }  // namespace
 }  // namespace troupe::api
+
+namespace troupe::api {
+namespace {
+
+TEST(NativeShapes, LoraAdaptersListAndSet) {
+  const std::vector<NativeLoraAdapter> adapters{{"/m/a.gguf", 0.5f, "chat", ""},
+                                                {"/m/\"b\".gguf", 0.0f, "", "<x>"}};
+  auto v = json::parse(lora_adapters_json(adapters));
+  ASSERT_TRUE(v.is_array());
+  ASSERT_EQ(v.as_array().size(), 2u);
+  const auto& b = v.as_array()[1].as_object();
+  EXPECT_EQ(b.at("id").to_number<int>(), 1);
+  EXPECT_EQ(b.at("path").as_string(), "/m/\"b\".gguf");
+  EXPECT_EQ(b.at("scale").to_number<double>(), 0.0);
+  EXPECT_EQ(b.at("prompt_prefix").as_string(), "<x>");
+  EXPECT_EQ(v.as_array()[0].as_object().at("task_name").as_string(), "chat");
+  EXPECT_EQ(lora_adapters_json({}), "[]");
+
+  auto set = parse_lora_adapters_request(R"([{"id":1,"scale":0.25}])");
+  ASSERT_TRUE(set) << set.error().message;
+  EXPECT_EQ(*set, (std::vector<std::pair<std::int32_t, float>>{{1, 0.25f}}));
+  for (const char* bad : {"{", R"({"id":1,"scale":1})", R"([{"id":"1","scale":1}])"}) {
+    auto e = parse_lora_adapters_request(bad);
+    ASSERT_FALSE(e) << bad;
+    EXPECT_EQ(e.error().code, Errc::invalid_request) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace troupe::api

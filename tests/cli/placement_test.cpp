@@ -146,6 +146,32 @@ TEST(Placement, SpecTypeReachesTheEngine) {
   }
 }
 
+TEST(Placement, LoraFlagsReachTheModel) {
+  const std::string model = test::generated_model("tiny");
+  const std::string a = test::generated_lora(model, 7);
+  const std::string b = test::generated_lora(model, 8);
+  // Ids in command-line order, --lora and --lora-scaled mixed, lists comma-separated.
+  for (const auto& [flags, lines] :
+       std::vector<std::pair<std::vector<std::string>, std::vector<std::string>>>{
+           {{"--lora", a, "--lora-scaled", b + ":0.5"},
+            {"LoRA adapter 0: .*lora-7.gguf at scale 1",
+             "LoRA adapter 1: .*lora-8.gguf at scale 0.5"}},
+           {{"--lora-scaled", b + ":-2," + a + ":3"},
+            {"LoRA adapter 0: .*lora-8.gguf at scale -2",
+             "LoRA adapter 1: .*lora-7.gguf at scale 3"}},
+           {{"--lora-scaled", b + ":-2", "--lora", a, "--lora-init-without-apply"},
+            {"LoRA adapter 0: .*lora-8.gguf at scale 0",
+             "LoRA adapter 1: .*lora-7.gguf at scale 0"}}}) {
+    ChildProcess p(serve_args(flags), "serve");
+    expect_lines(p, lines);
+    p.terminate();
+    EXPECT_EQ(p.wait(), 0) << output(p);
+  }
+  auto wrong = run_troupe("serve --port 0 -m " + model + " --lora " + model);
+  EXPECT_NE(wrong.exit_code, 0);
+  EXPECT_TRUE(has(wrong.output, "could not load the LoRA adapter")) << wrong.output;
+}
+
 TEST(Placement, BadValuesAreClearErrorsBeforeLoading) {
   const std::string model = test::generated_model("tiny");
   struct Case {
@@ -171,6 +197,8 @@ TEST(Placement, BadValuesAreClearErrorsBeforeLoading) {
       {"--spec-draft-policy some", "--spec-draft-policy: some not in {measured,all}"},
       {"--spec-type ngram-simple --spec-ngram-simple-size-n 0",
        "--spec-ngram-simple-size-n: Value 0 not in range"},
+      {"--lora-scaled a.gguf", "--lora-scaled takes FILE:SCALE"},
+      {"--lora-scaled a.gguf:big", "--lora-scaled: 'big' is not a scale"},
   };
   for (const auto& c : cases) {
     auto r = run_troupe("serve --port 0 -m " + model + " " + c.flags);

@@ -58,6 +58,7 @@ engine::Task sample_task() {
   t.stop.max_predict_ms = 1500;
   t.request_id = "req-1";
   t.prediction = "def f(x):\n    return x";
+  t.lora = engine::LoraRequest{{0, 0.5f}, {2, -1.0f}};
   t.infill = engine::InfillParams{
       "def f(x):\n", "\n    return y\n", {{"a.py", "x = 1\n"}, {"", "b"}}, true};
   return t;
@@ -111,8 +112,14 @@ TEST(ClusterProtocol, GenerateRequestRoundTrips) {
   EXPECT_EQ(back.task.request_id, "req-1");
   EXPECT_EQ(back.task.prediction, g.task.prediction);
   EXPECT_EQ(back.task.infill, g.task.infill);
+  EXPECT_EQ(back.task.lora, g.task.lora);
   g.task.infill.reset();
+  g.task.lora.reset();
   EXPECT_FALSE(round_trip(g).task.infill.has_value());
+  EXPECT_FALSE(round_trip(g).task.lora.has_value());
+  g.task.lora = engine::LoraRequest{};  // an empty list (every adapter at 0) is not "unset"
+  ASSERT_TRUE(round_trip(g).task.lora.has_value());
+  EXPECT_TRUE(round_trip(g).task.lora->empty());
 }
 
 TEST(ClusterProtocol, UnsetSamplingFieldsStayUnsetForTheWorkersDefaults) {

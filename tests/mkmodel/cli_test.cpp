@@ -110,3 +110,30 @@ TEST(MkmodelCli, MissingOutput) {
 }
 
 }  // namespace
+
+namespace {
+
+// A random LoRA adapter for a base model (what tests of troupe serve --lora load).
+TEST(MkmodelCli, WritesALoraAdapterForABaseModel) {
+  const std::string dir = std::string(TROUPE_BINARY_DIR) + "/test-models/";
+  const std::string base = dir + "lora-cli-base.gguf";
+  const std::string out = dir + "lora-cli-adapter.gguf";
+  ASSERT_EQ(run("mkmodel --shape tiny -q -o " + base).exit_code, 0);
+  auto r = run("mkmodel --lora-for " + base + " --rank 4 --seed 5 -o " + out);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("a LoRA adapter of rank 4"), std::string::npos) << r.output;
+  EXPECT_TRUE(std::filesystem::exists(out));
+  const auto missing = run("mkmodel --lora-for /nonexistent.gguf -o " + out);
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_NE(missing.output.find("is not a GGUF file"), std::string::npos) << missing.output;
+  const auto rank = run("mkmodel --lora-for " + base + " --rank 0 -o " + out);
+  EXPECT_NE(rank.exit_code, 0);
+  EXPECT_NE(rank.output.find("rank must be in 1..256"), std::string::npos) << rank.output;
+  const auto vocab_only = run("mkmodel --lora-for " +
+                              (kVocabDir / "ggml-vocab-llama-bpe.gguf").string() + " -o " + out);
+  EXPECT_NE(vocab_only.exit_code, 0);
+  EXPECT_NE(vocab_only.output.find("has no matrices to adapt"), std::string::npos)
+      << vocab_only.output;
+}
+
+}  // namespace

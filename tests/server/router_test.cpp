@@ -30,6 +30,15 @@ TEST(Router, ResolvesRoutesWithAndWithoutPrefix) {
     EXPECT_EQ(resolve(Method::post, path).endpoint, Endpoint::rerank) << path;
   EXPECT_EQ(resolve(Method::get, "/props?model=x").endpoint, Endpoint::props);
   EXPECT_FALSE(resolve(Method::post, "/props").method_allowed);
+  // One path, two endpoints: the method picks.
+  EXPECT_EQ(resolve(Method::get, "/lora-adapters").endpoint, Endpoint::lora_adapters);
+  EXPECT_EQ(resolve(Method::post, "/lora-adapters?model=m").endpoint, Endpoint::lora_adapters_set);
+  EXPECT_TRUE(resolve(Method::post, "/lora-adapters").method_allowed);
+  EXPECT_TRUE(resolve(Method::options, "/lora-adapters").method_allowed);
+  const auto put = resolve(Method::del, "/lora-adapters");
+  EXPECT_FALSE(put.method_allowed);
+  EXPECT_EQ(put.allowed, Method::get);
+  EXPECT_EQ(endpoint_name(Endpoint::lora_adapters_set), "lora_adapters_set");
 }
 
 TEST(Router, ReadsAQueryParameter) {

@@ -1393,3 +1393,62 @@ TEST_F(ServerWithChatTemplate, MessagesToolRoundTripGenerates) {
 
 }  // namespace
 }  // namespace troupe::server
+
+namespace troupe::server {
+namespace {
+
+// llama-server's LoRA endpoints and a request's `lora`, on the tiny model with a random
+// adapter: answers as the engine computes them (tests/engine/lora_test.cpp checks those).
+TEST(ServerWithLora, ListsSetsAndAppliesAdapters) {
+  engine::EngineOptions o;
+  o.model_path = troupe::test::generated_model("tiny");
+  const std::string adapter = troupe::test::generated_lora(o.model_path, 7);
+  o.model_id = "tiny";
+  o.lora = {{adapter, 1.0f}};
+  o.engine.n_threads = 1;
+  o.engine.n_parallel = 2;
+  o.engine.n_ctx = 1024;
+  auto backend = std::make_unique<engine::Coordinator>(std::move(o));
+  ASSERT_EQ(backend->wait_loaded().state, engine::HealthState::ready);
+  TestServer t(ServerConfig{}, std::move(backend));
+
+  auto list = t.request(http::verb::get, "/lora-adapters", "");
+  ASSERT_EQ(list.status, 200) << list.raw.body();
+  ASSERT_EQ(list.body().as_array().size(), 1u);
+  EXPECT_EQ(list.body().at(0).at("id").as_int64(), 0);
+  EXPECT_EQ(list.body().at(0).at("path").as_string(), adapter);
+  EXPECT_EQ(list.body().at(0).at("scale").to_number<double>(), 1.0);
+
+  const auto text = [&](const std::string& lora) {
+    auto r = t.post("/completion", R"({"prompt":"Once upon a time","n_predict":12,"temperature":0,
+        "ignore_eos":true)" + lora + "}");
+    EXPECT_EQ(r.status, 200) << r.raw.body();
+    return r.status == 200 ? std::string(r.body().at("content").as_string()) : std::string();
+  };
+  const std::string adapted = text("");
+  const std::string base = text(R"(,"lora":[{"id":0,"scale":0}])");
+  EXPECT_NE(adapted, base);
+  EXPECT_EQ(text(R"(,"lora":[{"id":0,"scale":1}])"), adapted);
+  EXPECT_EQ(text(R"(,"lora":[])"), adapted);  // as llama-server: [] is the server-wide scales
+  // OpenAI's endpoints read it too.
+  auto chat = t.post("/v1/completions", R"({"prompt":"Once upon a time","max_tokens":12,
+      "temperature":0,"ignore_eos":true,"lora":[{"id":0,"scale":0}]})");
+  ASSERT_EQ(chat.status, 200) << chat.raw.body();
+  EXPECT_EQ(chat.body().at("choices").at(0).at("text").as_string(), base);
+
+  auto set = t.post("/lora-adapters", R"([{"id":0,"scale":0}])");
+  ASSERT_EQ(set.status, 200) << set.raw.body();
+  EXPECT_EQ(set.body().at("success").as_bool(), true);
+  EXPECT_EQ(
+      t.request(http::verb::get, "/lora-adapters", "").body().at(0).at("scale").to_number<double>(),
+      0.0);
+  EXPECT_EQ(text(""), base);  // requests without `lora` take the new scale
+
+  expect_error(t.post("/lora-adapters", R"([{"id":1,"scale":1}])"), 400, "lora");
+  expect_error(t.post("/lora-adapters", R"({"id":0})"), 400, "lora");
+  expect_error(t.post("/completion", R"({"prompt":"a","lora":[{"id":5,"scale":1}]})"), 400, "lora");
+  expect_error(t.request(http::verb::get, "/lora-adapters?model=nope", ""), 404, "model");
+}
+
+}  // namespace
+}  // namespace troupe::server

@@ -47,6 +47,18 @@ std::string generated_bert_model(mkmodel::BertPooling pooling, std::uint64_t see
   return path.string();
 }
 
+std::string generated_lora(const std::string& base, std::uint64_t seed) {
+  const auto path =
+      std::filesystem::path(base).replace_extension(fmt::format("lora-{}.gguf", seed));
+  if (std::filesystem::exists(path))
+    return path.string();
+  if (auto ok = mkmodel::write_lora_adapter({base, 8, 8.0f, seed, "test"}, path.string()); !ok) {
+    fmt::print(stderr, "generated_lora: {}\n", ok.error().message);
+    std::abort();
+  }
+  return path.string();
+}
+
 std::optional<std::string> shared_model(const std::string& file) {
   for (const char* base :
        {TROUPE_SOURCE_DIR "/../shared/models", TROUPE_SOURCE_DIR "/shared/models"}) {

@@ -20,6 +20,10 @@ std::string generated_model(const std::string& shape = "tiny",
 std::string generated_bert_model(mkmodel::BertPooling pooling = mkmodel::BertPooling::cls,
                                  std::uint64_t seed = 1);
 
+// Path of a generated random LoRA adapter (rank 8, scale 1 at alpha 8) for the model at
+// `base` (mkmodel::write_lora_adapter).
+std::string generated_lora(const std::string& base, std::uint64_t seed = 1);
+
 // ../shared/models/<file> when that folder exists (real trained tiny models), else nullopt:
 // tests that use it must GTEST_SKIP() with a message when it is absent.
 std::optional<std::string> shared_model(const std::string& file = "stories260K.gguf");
