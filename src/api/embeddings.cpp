@@ -11,6 +11,7 @@
 #include <numeric>
 
 #include "api/json_reader.hpp"
+#include "api/request.hpp"
 
 namespace troupe::api {
 
@@ -175,6 +176,7 @@ Result<EmbeddingsRequest> parse_embeddings_request(std::string_view body) {
   r.integer32("dimensions", req.dimensions, 1, std::numeric_limits<std::int32_t>::max());
   r.boolean("truncate", req.truncate);
   read_normalize(r, req);
+  read_lora(r, req.lora);
   std::string user;
   r.string("user", user);  // an identifier: no effect on the answer
   if (r.failed())
@@ -198,6 +200,7 @@ Result<RerankRequest> parse_rerank_request(std::string_view body) {
   r.integer32("top_n", req.top_n, 1, std::numeric_limits<std::int32_t>::max());
   r.boolean("return_documents", req.return_documents);
   r.boolean("truncate", req.truncate);
+  read_lora(r, req.lora);
   if (r.failed())
     return *r.error();
   return req;

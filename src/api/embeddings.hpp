@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -35,6 +36,8 @@ struct EmbeddingsRequest {
   std::optional<std::int32_t> dimensions;
   bool truncate = false;  // inputs longer than the limit are cut instead of refused
   bool normalize = true;  // llama-server's `embd_normalize`: 2 (L2, default) or -1 (none)
+  // llama-server's `lora` (api::read_lora): the adapters' scales; unset: the server-wide ones.
+  std::optional<std::vector<std::pair<std::int32_t, float>>> lora;
 };
 
 Result<EmbeddingsRequest> parse_embeddings_request(std::string_view body);
@@ -46,6 +49,7 @@ struct RerankRequest {
   std::optional<std::int32_t> top_n;   // >= 1; unset: all
   bool return_documents = false;       // echo each result's document text
   bool truncate = false;
+  std::optional<std::vector<std::pair<std::int32_t, float>>> lora;  // as EmbeddingsRequest's
 };
 
 Result<RerankRequest> parse_rerank_request(std::string_view body);

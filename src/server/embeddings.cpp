@@ -95,6 +95,7 @@ net::awaitable<bool> handle_embeddings(Connection& c, Request& req) {
     else
       t.prompt = std::move(std::get<std::vector<std::int32_t>>(in));
     t.embedding = engine::EmbeddingParams{r.normalize, r.truncate, std::nullopt};
+    t.lora = r.lora;
     tasks.push_back(std::move(t));
   }
   auto got = co_await embed_all(c, std::move(tasks));
@@ -129,6 +130,7 @@ net::awaitable<bool> handle_rerank(Connection& c, Request& req) {
     engine::Task t;
     t.model = r.model;
     t.embedding = engine::EmbeddingParams{false, r.truncate, std::pair{r.query, doc}};
+    t.lora = r.lora;
     tasks.push_back(std::move(t));
   }
   auto got = co_await embed_all(c, std::move(tasks));

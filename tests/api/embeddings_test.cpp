@@ -154,3 +154,24 @@ TEST(RerankResponse, SortsCutsAndEchoes) {
 
 }  // namespace
 }  // namespace troupe::api
+
+namespace troupe::api {
+namespace {
+
+TEST(EmbeddingsRequest, ReadsLlamaServersLora) {
+  auto e = parse_embeddings_request(R"({"input":"a","lora":[{"id":0,"scale":0.5}]})");
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  ASSERT_TRUE(e->lora);
+  EXPECT_EQ(*e->lora, (std::vector<std::pair<std::int32_t, float>>{{0, 0.5f}}));
+  auto r = parse_rerank_request(R"({"query":"q","documents":["d"],"lora":[{"id":1,"scale":1}]})");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_TRUE(r->lora);
+  EXPECT_EQ(*r->lora, (std::vector<std::pair<std::int32_t, float>>{{1, 1.0f}}));
+  EXPECT_FALSE(parse_embeddings_request(R"({"input":"a","lora":[]})")->lora);
+  auto bad = parse_embeddings_request(R"({"input":"a","lora":[{"id":0}]})");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().param, "lora");
+}
+
+}  // namespace
+}  // namespace troupe::api

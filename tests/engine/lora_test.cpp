@@ -193,6 +193,54 @@ TEST_F(LoraTest, AFileThatIsNoAdapterFailsTheLoad) {
   EXPECT_NE(m.health().message.find("not found"), std::string::npos) << m.health().message;
 }
 
+// A generative model serving embeddings (--embeddings): a request's scales reach its vector, and
+// inputs of two sets submitted together (embedding steps of one set each) give their vectors
+// alone.
+TEST_F(LoraTest, EmbeddingsTakeTheRequestsScales) {
+  EngineOptions o;
+  o.model_path = base();
+  o.model_id = "tiny";
+  o.lora = {{troupe::test::generated_lora(base(), 7), 1.0f}};
+  o.engine.n_threads = 1;
+  o.engine.n_parallel = 4;
+  o.engine.n_ctx = 1024;
+  o.engine.embeddings = true;
+  o.engine.pooling = Pooling::mean;
+  Coordinator c(std::move(o));
+  ASSERT_EQ(c.wait_loaded().state, HealthState::ready) << c.health().message;
+  const auto embed_task = [](std::optional<LoraRequest> lora) {
+    Task t;
+    t.prompt = std::string(kPrompt);
+    t.embedding = EmbeddingParams{};
+    t.lora = std::move(lora);
+    return t;
+  };
+  const auto vector_of = [](TokenStream& s) {
+    auto r = collect(s);
+    EXPECT_FALSE(r.error) << r.error->message;
+    return r.finished ? r.finished->embedding : std::vector<float>{};
+  };
+  auto s1 = run_sync(c.generate(embed_task(LoraRequest{{0, 1.0f}})));
+  const auto adapted = vector_of(s1);
+  auto s0 = run_sync(c.generate(embed_task(LoraRequest{{0, 0.0f}})));
+  const auto plain = vector_of(s0);
+  ASSERT_EQ(adapted.size(), plain.size());
+  ASSERT_FALSE(adapted.empty());
+  EXPECT_NE(adapted, plain);
+  std::vector<TokenStream> both;
+  for (int i = 0; i < 3; ++i) {
+    both.push_back(run_sync(c.generate(embed_task(LoraRequest{{0, 1.0f}}))));
+    both.push_back(run_sync(c.generate(embed_task(LoraRequest{{0, 0.0f}}))));
+  }
+  for (std::size_t i = 0; i < both.size(); ++i) {
+    const auto v = vector_of(both[i]);
+    const auto& want = i % 2 == 0 ? adapted : plain;
+    ASSERT_EQ(v.size(), want.size());
+    for (std::size_t k = 0; k < v.size(); ++k)
+      EXPECT_NEAR(v[k], want[k], 1e-4f) << "input " << i << ", element " << k;
+  }
+}
+
 TEST(LoraScaled, ParsesFileAndScale) {
   auto a = parse_lora_scaled("/m/a.gguf:0.5");
   ASSERT_TRUE(a);
