@@ -324,6 +324,8 @@ asio::awaitable<TokenStream> SimBackend::generate(Task task) {
                                   "with --embeddings",
                                   task.embedding->rerank ? "documents" : "input"});
   }
+  if (auto lora = LoraTable().scales_for(task.lora); !lora)  // it loads no adapters
+    co_return failed_stream(lora.error());
   apply_defaults(task, options_.defaults, options_.n_ctx);
   std::int64_t infill = 0;  // a fill-in-the-middle's parts and its three FIM tokens
   if (task.infill) {

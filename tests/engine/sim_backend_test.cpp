@@ -39,6 +39,19 @@ TEST(SimBackend, StreamsMaxTokensWords) {
   EXPECT_EQ(b->stats().generation_tokens_total, 5);
 }
 
+// It loads no LoRA adapters: naming one is a 400, as on a model served without --lora.
+TEST(SimBackend, ALoraAdapterIdIsRefused) {
+  auto b = make_sim_backend(fast());
+  Task t = task(2);
+  t.lora = LoraRequest{{0, 1.0f}};
+  auto s = run_sync(b->generate(std::move(t)));
+  auto r = collect(s);
+  ASSERT_TRUE(r.error);
+  EXPECT_EQ(r.error->code, Errc::invalid_request);
+  EXPECT_EQ(r.error->param, "lora");
+  EXPECT_TRUE(b->lora_adapters("")->empty());
+}
+
 TEST(SimBackend, NPredictIsTheDefaultMaxTokensAndTheContextWithoutIt) {
   const auto completion = [](Backend& b, const Task& t) {
     auto s = run_sync(b.generate(t));
