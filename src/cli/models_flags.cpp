@@ -216,7 +216,8 @@ Result<models::ModelSetOptions> model_set_options(const EngineFlags& f, const Mo
   if (!f.lora.empty()) {
     return Error{Errc::invalid_request,
                  "--lora and --lora-scaled apply to the one model of a single-model server (an "
-                 "adapter is made for one base model)"};
+                 "adapter is made for one base model): in a set, give a --models-preset section "
+                 "`lora = FILE`"};
   }
   std::vector<models::Preset> presets;
   if (!m.preset_file.empty()) {

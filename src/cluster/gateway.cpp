@@ -506,12 +506,13 @@ Error workers_own_adapters() {
 }
 }  // namespace
 
-Result<std::vector<engine::LoraAdapterInfo>> Gateway::lora_adapters(const std::string&) const {
-  return workers_own_adapters();
+boost::asio::awaitable<Result<std::vector<engine::LoraAdapterInfo>>> Gateway::lora_adapters(
+    std::string) {
+  co_return workers_own_adapters();
 }
 
-Result<void> Gateway::set_lora_adapters(const std::string&, const engine::LoraRequest&) {
-  return workers_own_adapters();
+boost::asio::awaitable<Result<void>> Gateway::set_lora_adapters(std::string, engine::LoraRequest) {
+  co_return workers_own_adapters();
 }
 
 std::vector<engine::ModelInfo> Gateway::models() const {

@@ -97,10 +97,10 @@ class Gateway final : public engine::Backend {
   boost::asio::awaitable<Result<engine::ModelProps>> props(std::string model) override;
   // The workers' LoRA adapters are theirs: a request's `lora` reaches the worker that serves
   // it, but the gateway neither lists nor sets their server-wide scales (invalid_request).
-  Result<std::vector<engine::LoraAdapterInfo>> lora_adapters(
-      const std::string& model) const override;
-  Result<void> set_lora_adapters(const std::string& model,
-                                 const engine::LoraRequest& request) override;
+  boost::asio::awaitable<Result<std::vector<engine::LoraAdapterInfo>>> lora_adapters(
+      std::string model) override;
+  boost::asio::awaitable<Result<void>> set_lora_adapters(std::string model,
+                                                         engine::LoraRequest request) override;
   std::vector<engine::ModelInfo> models() const override;
   engine::Health health() const override;
   engine::BackendStats stats() const override;

@@ -168,17 +168,19 @@ class Backend {
 
   // GET /lora-adapters: `model`'s LoRA adapters (their ids: their indices) with the scales a
   // request that names none gets. Default: none, for backends that load no adapters.
-  virtual Result<std::vector<LoraAdapterInfo>> lora_adapters(const std::string& model) const {
+  virtual boost::asio::awaitable<Result<std::vector<LoraAdapterInfo>>> lora_adapters(
+      std::string model) {
     (void)model;
-    return std::vector<LoraAdapterInfo>{};
+    co_return std::vector<LoraAdapterInfo>{};
   }
 
   // POST /lora-adapters: sets those scales (adapters `request` leaves out: 0); running
   // requests keep theirs. Errors: invalid_request for an unknown id or a bad scale. Default:
   // the backend has no adapters, so any id is unknown.
-  virtual Result<void> set_lora_adapters(const std::string& model, const LoraRequest& request) {
+  virtual boost::asio::awaitable<Result<void>> set_lora_adapters(std::string model,
+                                                                 LoraRequest request) {
     (void)model;
-    return LoraTable().set_scales(request);
+    co_return LoraTable().set_scales(request);
   }
 
   // The models served. The first is the default.

@@ -733,16 +733,18 @@ asio::awaitable<Result<ModelProps>> Coordinator::props(std::string model) {
   co_return p;
 }
 
-Result<std::vector<LoraAdapterInfo>> Coordinator::lora_adapters(const std::string& model) const {
+asio::awaitable<Result<std::vector<LoraAdapterInfo>>> Coordinator::lora_adapters(
+    std::string model) {
   if (auto e = check_model(model))
-    return *e;
-  return lora_.list();
+    co_return *e;
+  co_return lora_.list();
 }
 
-Result<void> Coordinator::set_lora_adapters(const std::string& model, const LoraRequest& request) {
+asio::awaitable<Result<void>> Coordinator::set_lora_adapters(std::string model,
+                                                             LoraRequest request) {
   if (auto e = check_model(model))
-    return *e;
-  return lora_.set_scales(request);
+    co_return *e;
+  co_return lora_.set_scales(request);
 }
 
 std::vector<ModelInfo> Coordinator::models() const {

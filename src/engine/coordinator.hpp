@@ -48,8 +48,10 @@ class Coordinator final : public Backend {
       std::string model, std::vector<Token> tokens) override;
   boost::asio::awaitable<Result<std::string>> apply_template(Task task) override;
   boost::asio::awaitable<Result<ModelProps>> props(std::string model) override;
-  Result<std::vector<LoraAdapterInfo>> lora_adapters(const std::string& model) const override;
-  Result<void> set_lora_adapters(const std::string& model, const LoraRequest& request) override;
+  boost::asio::awaitable<Result<std::vector<LoraAdapterInfo>>> lora_adapters(
+      std::string model) override;
+  boost::asio::awaitable<Result<void>> set_lora_adapters(std::string model,
+                                                         LoraRequest request) override;
   std::vector<ModelInfo> models() const override;
   Health health() const override;
   BackendStats stats() const override;

@@ -100,6 +100,23 @@ class ModelSet final : public engine::Backend {
     co_return co_await lease->backend->props(lease->id);
   }
 
+  // A model's adapters (a preset's `lora`): as props, the model is loaded when it is not.
+  asio::awaitable<Result<std::vector<engine::LoraAdapterInfo>>> lora_adapters(
+      std::string model) override {
+    auto lease = co_await acquire(model);
+    if (!lease)
+      co_return lease.error();
+    co_return co_await lease->backend->lora_adapters(lease->id);
+  }
+
+  asio::awaitable<Result<void>> set_lora_adapters(std::string model,
+                                                  engine::LoraRequest request) override {
+    auto lease = co_await acquire(model);
+    if (!lease)
+      co_return lease.error();
+    co_return co_await lease->backend->set_lora_adapters(lease->id, std::move(request));
+  }
+
   asio::awaitable<Result<engine::ModelInfo>> load_model(std::string model) override {
     // The message is a named local: GCC 12 mishandles a braced temporary inside co_await.
     LoadModel m{std::move(model), {}};

@@ -199,7 +199,7 @@ net::awaitable<bool> answer_model_action(Connection& c, const Request& req, bool
 
 // llama-server's GET /lora-adapters: the model's adapters with their server-wide scales.
 net::awaitable<bool> answer_lora_adapters(Connection& c, const Request& req) {
-  auto got = c.ctx.backend.lora_adapters(query_param(req.target(), "model"));
+  auto got = co_await c.ctx.backend.lora_adapters(query_param(req.target(), "model"));
   if (!got)
     co_return co_await answer_error(c, got.error());
   std::vector<api::NativeLoraAdapter> out;
@@ -214,8 +214,9 @@ net::awaitable<bool> answer_set_lora_adapters(Connection& c, const Request& req)
   auto parsed = api::parse_lora_adapters_request(req.body());
   if (!parsed)
     co_return co_await answer_error(c, parsed.error());
-  if (auto done = c.ctx.backend.set_lora_adapters(query_param(req.target(), "model"), *parsed);
-      !done)
+  auto done = co_await c.ctx.backend.set_lora_adapters(query_param(req.target(), "model"),
+                                                       std::move(parsed).value());
+  if (!done)
     co_return co_await answer_error(c, done.error());
   co_return co_await write_response(c, make_response(c, http::status::ok, R"({"success":true})"));
 }

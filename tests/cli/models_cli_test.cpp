@@ -96,6 +96,48 @@ TEST(ServeModels, APresetChoosesTheKvPoolEitherWay) {
   EXPECT_EQ(p.wait(), 0) << p.output();
 }
 
+// A preset's `lora` gives one model of a set its adapter; /lora-adapters?model= names it.
+TEST(ServeModels, APresetGivesAModelItsLoraAdapter) {
+  const auto dir = models_dir("models-lora");
+  const auto preset = dir.parent_path() / "models-lora.ini";
+  const std::string adapter =
+      test::generated_lora(test::generated_model("tiny", mkmodel::WeightType::f32, 1), 7);
+  std::ofstream(preset) << "[alpha]\nlora-scaled = " << adapter << ":0.5\n";
+  ChildProcess p({"serve", "--models-dir", dir.string(), "--models-preset", preset.string(),
+                  "--port", "0", "--threads", "1", "--parallel", "1", "-c", "512"},
+                 "serve");
+  auto banner = p.wait_for(kBanner, 0, std::chrono::seconds(120));
+  ASSERT_TRUE(banner) << p.output();
+  const int port = std::stoi((*banner)[1].str());
+  const auto alpha = http(port, "GET", "/lora-adapters?model=alpha", "");
+  EXPECT_TRUE(has(alpha, R"("id":0,"path":")" + adapter + R"(","scale":0.5)")) << alpha;
+  EXPECT_TRUE(has(http(port, "GET", "/lora-adapters?model=beta", ""), "[]"));
+  const auto body = [](const std::string& model, const std::string& lora) {
+    return R"({"model":")" + model + R"(","prompt":"Once upon a time","n_predict":6,)" +
+           R"("temperature":0,"ignore_eos":true,"lora":)" + lora + "}";
+  };
+  // The answer's tokens (return_tokens): the adapter at 1 and at 0 answer differently.
+  const auto tokens = [&](const std::string& lora) {
+    auto b = body("alpha", lora);
+    b.insert(b.size() - 1, R"(,"return_tokens":true)");
+    const auto r = http(port, "POST", "/completion", b);
+    const auto at = r.find(R"("tokens":[)");
+    return at == std::string::npos ? r : r.substr(at, r.find(']', at) - at);
+  };
+  const auto on = tokens(R"([{"id":0,"scale":1}])");
+  const auto off = tokens(R"([{"id":0,"scale":0}])");
+  EXPECT_TRUE(on.starts_with(R"("tokens":[)")) << on;
+  EXPECT_TRUE(off.starts_with(R"("tokens":[)")) << off;
+  EXPECT_NE(on, off);
+  EXPECT_EQ(tokens(R"([{"id":0,"scale":1}])"), on);
+  EXPECT_TRUE(has(http(port, "POST", "/completion", body("beta", R"([{"id":0,"scale":1}])")),
+                  "no LoRA adapter has id 0"));
+  EXPECT_TRUE(p.wait_for(std::regex("model alpha: LoRA adapter 0: .* at scale 0.5"), 0))
+      << p.output();
+  p.terminate();
+  EXPECT_EQ(p.wait(), 0) << p.output();
+}
+
 TEST(ServeModels, PresetErrorsNameTheFileLineAndKey) {
   const auto dir = models_dir("models-preset-errors");
   const auto preset = (dir.parent_path() / "bad.ini").string();
@@ -131,7 +173,9 @@ TEST(ServeModels, FlagsOfASetNeedASetAndHelpDescribesThem) {
            {"--idle-unload soon", "--idle-unload"},
            {"--models-memory-budget lots", "--models-memory-budget: 'lots' is not a byte count"},
            {"-a name", "--alias names the one model"},
-           {"--engine sim", "several models need --engine llama"}}) {
+           {"--engine sim", "several models need --engine llama"},
+           {"--lora " + test::generated_lora(test::generated_model("tiny")),
+            "give a --models-preset section `lora = FILE`"}}) {
     auto r = invoke::run_troupe("serve --port 0 --models-dir " + dir.string() + " " + flags);
     EXPECT_NE(r.exit_code, 0) << flags;
     EXPECT_TRUE(has(r.output, says)) << flags << "\n" << r.output;

@@ -135,7 +135,7 @@ TEST_F(LoraTest, ACachedPrefixIsReusedOnlyWithTheSameScales) {
 TEST_F(LoraTest, ServerWideScalesListAndSet) {
   const std::string path = troupe::test::generated_lora(base(), 7);
   auto c = make({{path, 0.25f}});
-  auto list = c->lora_adapters("");
+  auto list = run_sync(c->lora_adapters(""));
   ASSERT_TRUE(list) << list.error().message;
   ASSERT_EQ(list->size(), 1u);
   EXPECT_EQ((*list)[0].path, path);
@@ -144,17 +144,17 @@ TEST_F(LoraTest, ServerWideScalesListAndSet) {
   const auto quarter = answer(*c, task(LoraRequest{{0, 0.25f}}));
   EXPECT_EQ(answer(*c, task(std::nullopt)), quarter);
 
-  ASSERT_TRUE(c->set_lora_adapters("", LoraRequest{{0, 1.0f}}));
-  EXPECT_FLOAT_EQ((*c->lora_adapters(""))[0].scale, 1.0f);
+  ASSERT_TRUE(run_sync(c->set_lora_adapters("", LoraRequest{{0, 1.0f}})));
+  EXPECT_FLOAT_EQ((*run_sync(c->lora_adapters("")))[0].scale, 1.0f);
   EXPECT_EQ(answer(*c, task(std::nullopt)), answer(*c, task(LoraRequest{{0, 1.0f}})));
-  ASSERT_TRUE(c->set_lora_adapters("", LoraRequest{}));  // left out: 0
-  EXPECT_FLOAT_EQ((*c->lora_adapters(""))[0].scale, 0.0f);
+  ASSERT_TRUE(run_sync(c->set_lora_adapters("", LoraRequest{})));  // left out: 0
+  EXPECT_FLOAT_EQ((*run_sync(c->lora_adapters("")))[0].scale, 0.0f);
 
-  auto bad = c->set_lora_adapters("", LoraRequest{{3, 1.0f}});
+  auto bad = run_sync(c->set_lora_adapters("", LoraRequest{{3, 1.0f}}));
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().code, Errc::invalid_request);
   EXPECT_EQ(bad.error().param, "lora");
-  EXPECT_FALSE(c->lora_adapters("another-model"));
+  EXPECT_FALSE(run_sync(c->lora_adapters("another-model")));
 
   auto r = run(*c, task(LoraRequest{{1, 1.0f}}));
   ASSERT_TRUE(r.error);
@@ -165,13 +165,13 @@ TEST_F(LoraTest, ServerWideScalesListAndSet) {
 
 TEST_F(LoraTest, AServerWithoutAdaptersRefusesAnId) {
   auto c = make({});
-  EXPECT_TRUE(c->lora_adapters("")->empty());
+  EXPECT_TRUE(run_sync(c->lora_adapters(""))->empty());
   auto r = run(*c, task(LoraRequest{{0, 1.0f}}));
   ASSERT_TRUE(r.error);
   EXPECT_EQ(r.error->param, "lora");
   EXPECT_NE(r.error->message.find("--lora"), std::string::npos) << r.error->message;
-  EXPECT_FALSE(c->set_lora_adapters("", LoraRequest{{0, 1.0f}}));
-  EXPECT_TRUE(c->set_lora_adapters("", LoraRequest{}));
+  EXPECT_FALSE(run_sync(c->set_lora_adapters("", LoraRequest{{0, 1.0f}})));
+  EXPECT_TRUE(run_sync(c->set_lora_adapters("", LoraRequest{})));
 }
 
 TEST_F(LoraTest, AFileThatIsNoAdapterFailsTheLoad) {

@@ -49,7 +49,7 @@ TEST(SimBackend, ALoraAdapterIdIsRefused) {
   ASSERT_TRUE(r.error);
   EXPECT_EQ(r.error->code, Errc::invalid_request);
   EXPECT_EQ(r.error->param, "lora");
-  EXPECT_TRUE(b->lora_adapters("")->empty());
+  EXPECT_TRUE(run_sync(b->lora_adapters(""))->empty());
 }
 
 TEST(SimBackend, NPredictIsTheDefaultMaxTokensAndTheContextWithoutIt) {
