@@ -308,8 +308,10 @@ std::optional<Error> Coordinator::check_model(const std::string& name) const {
 std::optional<Error> Coordinator::precheck(Task& task) const {
   if (auto e = check_model(task.model))
     return e;
-  if (auto lora = lora_.scales_for(task.lora); !lora)
-    return lora.error();
+  if (task.lora) {  // the server-wide scales need no check
+    if (auto lora = lora_.scales_for(task.lora); !lora)
+      return lora.error();
+  }
   apply_defaults(task, options_.defaults, n_ctx_seq_);  // loaded: check_model said so
   if (auto e = validate_parameters(task.sampling, task.stop))
     return e;
@@ -483,7 +485,8 @@ SubmitSequence Coordinator::make_submission(Task& task, std::vector<Token> promp
   a.sink = actor_sink(ref);
   a.embed = task.embedding.has_value();
   a.normalize = task.embedding ? task.embedding->normalize : true;
-  if (auto lora = lora_.scales_for(task.lora))  // checked by precheck: an id cannot go away
+  // Checked by precheck (ids cannot go away); the server-wide scales are read here, once.
+  if (auto lora = lora_.scales_for(task.lora))
     a.lora = std::move(*lora);
   return SubmitSequence{std::move(a), std::move(ref)};
 }
@@ -491,8 +494,10 @@ SubmitSequence Coordinator::make_submission(Task& task, std::vector<Token> promp
 std::optional<Error> Coordinator::precheck_embedding(Task& task) const {
   if (auto e = check_model(task.model))
     return e;
-  if (auto lora = lora_.scales_for(task.lora); !lora)
-    return lora.error();
+  if (task.lora) {  // the server-wide scales need no check
+    if (auto lora = lora_.scales_for(task.lora); !lora)
+      return lora.error();
+  }
   const bool rerank = task.embedding->rerank.has_value();
   const std::string_view param = rerank ? "documents" : "input";
   if (!engine_->embeddings()) {
