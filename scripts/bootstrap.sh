@@ -181,7 +181,7 @@ install_llama() {
     local t0=$SECONDS
     build_llama_native "$srcdir" "$root/third_party/llama-build"
     cp -a "$root/third_party/llama-build/bin/"lib*.so* "$dest/lib/"
-    build_desc="built here from source: GGML_NATIVE=ON, ggml's threadpool, $(gcc -dumpfullversion 2>/dev/null | sed 's/^/gcc /')"
+    build_desc="built here from source: GGML_NATIVE=ON$([ "$(uname -m)" = x86_64 ] && echo ' without AMX'), ggml's threadpool, $(gcc -dumpfullversion 2>/dev/null | sed 's/^/gcc /')"
     step "llama.cpp: built in $((SECONDS - t0)) s"
   fi
 

@@ -11,6 +11,10 @@
 #                matter"). Two busy models split the cores (--cpu-share), since ggml's
 #                barriers spin.
 # Shared libraries with RPATH $ORIGIN, so each finds its siblings wherever they are copied.
+# On x86-64 without AMX (-mno-amx-*, which -march=native does not override): on a Sapphire
+# Rapids VM (Firecracker, Linux 6.18) whose kernel grants the tile permission, ggml's AMX matrix
+# kernels for Q8_0/Q4_0 die of SIGILL at their first `tilezero` (tinygemm_kernel_amx), while a
+# plain ldtilecfg/tilezero program runs there; the AVX-512 kernels serve those types instead.
 llama_cmake_options=(
   -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON
   -DGGML_NATIVE=ON -DGGML_OPENMP=OFF -DGGML_BACKEND_DL=OFF
@@ -19,3 +23,9 @@ llama_cmake_options=(
   -DCMAKE_BUILD_WITH_INSTALL_RPATH=ON '-DCMAKE_INSTALL_RPATH=$ORIGIN'
   -DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache
 )
+if [ "$(uname -m)" = x86_64 ]; then
+  llama_cmake_options+=(
+    '-DCMAKE_C_FLAGS=-mno-amx-tile -mno-amx-int8 -mno-amx-bf16'
+    '-DCMAKE_CXX_FLAGS=-mno-amx-tile -mno-amx-int8 -mno-amx-bf16'
+  )
+fi
