@@ -15,6 +15,7 @@
 #include "api/embeddings.hpp"
 #include "api/error.hpp"
 #include "api/native.hpp"
+#include "api/ollama.hpp"
 #include "api/request.hpp"
 #include "api/responses.hpp"
 #include "server/job.hpp"
@@ -66,10 +67,28 @@ void check_body(server::Endpoint e, std::string_view body) {
       break;
     }
     case server::Endpoint::embeddings:
+    case server::Endpoint::native_embeddings:
       (void)api::parse_embeddings_request(body);
       break;
     case server::Endpoint::rerank:
       (void)api::parse_rerank_request(body);
+      break;
+    case server::Endpoint::ollama_chat:
+    case server::Endpoint::ollama_generate: {
+      auto r = server::Endpoint::ollama_chat == e ? api::parse_ollama_chat_request(body)
+                                                  : api::parse_ollama_generate_request(body);
+      if (r.ok() && std::holds_alternative<api::ChatRequest>(r->request))
+        chat_job_or_error(std::get<api::ChatRequest>(std::move(r).value().request));
+      break;
+    }
+    case server::Endpoint::ollama_embed:
+      (void)api::parse_ollama_embed_request(body);
+      break;
+    case server::Endpoint::ollama_embeddings:
+      (void)api::parse_ollama_embeddings_request(body);
+      break;
+    case server::Endpoint::ollama_show:
+      (void)api::parse_ollama_show_request(body);
       break;
     case server::Endpoint::completions: {
       auto r = api::parse_completion_request(body);
@@ -122,7 +141,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         server::Endpoint::tokenize, server::Endpoint::detokenize, server::Endpoint::messages,
         server::Endpoint::count_tokens, server::Endpoint::responses, server::Endpoint::embeddings,
         server::Endpoint::rerank, server::Endpoint::infill, server::Endpoint::native_completion,
-        server::Endpoint::lora_adapters_set}) {
+        server::Endpoint::lora_adapters_set, server::Endpoint::ollama_chat,
+        server::Endpoint::ollama_generate, server::Endpoint::ollama_embed,
+        server::Endpoint::ollama_embeddings, server::Endpoint::ollama_show}) {
     check_body(e, input);
   }
   // The whole input as an HTTP request.

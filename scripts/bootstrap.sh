@@ -12,8 +12,8 @@
 #      is present) or -vulkan (with Debian's libvulkan1). Libraries, headers (llama.h, ggml,
 #      llama-common's common/) and test data (the release's chat templates and tokenizers)
 #      land in third_party/llama.
-#   3. The official `openai` and `@anthropic-ai/sdk` npm clients used by the end-to-end tests
-#      (tests/e2e/node_modules).
+#   3. The official `openai`, `@anthropic-ai/sdk` and `ollama` npm clients used by the
+#      end-to-end tests (tests/e2e/node_modules).
 #   4. With --test-tools (scripts/test.sh passes it): promtool, unpacked from Debian's
 #      prometheus package into third_party/promtool without installing the package (which
 #      would start a Prometheus server), so the tests can run `promtool check metrics`; and
@@ -270,10 +270,10 @@ install_npm_e2e() {
   [ -f "$dir/package.json" ] || return 0
   # Installed when node_modules holds exactly what package-lock.json pins.
   if cmp -s "$dir/package-lock.json" "$dir/node_modules/.troupe-installed-lock"; then
-    step "end-to-end npm packages (openai, @anthropic-ai/sdk, ajv, zod, playwright-core): present"
+    step "end-to-end npm packages (openai, @anthropic-ai/sdk, ollama, ajv, zod, playwright-core): present"
     return
   fi
-  step "end-to-end npm packages (openai, @anthropic-ai/sdk, ajv, zod, playwright-core): installing"
+  step "end-to-end npm packages (openai, @anthropic-ai/sdk, ollama, ajv, zod, playwright-core): installing"
   (cd "$dir" && npm ci --silent --no-audit --no-fund >/dev/null 2>&1) ||
     die "npm ci in tests/e2e failed" "check that the npm registry is reachable, then re-run"
   cp "$dir/package-lock.json" "$dir/node_modules/.troupe-installed-lock"

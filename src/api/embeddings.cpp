@@ -9,6 +9,7 @@
 #include <cstring>
 #include <limits>
 #include <numeric>
+#include <span>
 
 #include "api/json_reader.hpp"
 #include "api/request.hpp"
@@ -55,8 +56,13 @@ void read_input_item(const json::value& v, std::size_t i, EmbeddingsRequest& req
   }
 }
 
+// `input`, or llama-server's `content` (the same shapes) when there is no `input`.
 void read_inputs(JsonReader& r, EmbeddingsRequest& req) {
   const json::value* v = r.find("input");
+  if (v == nullptr) {
+    v = r.find("content");
+    req.content = v != nullptr;
+  }
   if (v == nullptr) {
     r.fail("'input' is required", "input");
     return;
@@ -109,15 +115,9 @@ void read_encoding(JsonReader& r, EmbeddingsRequest& req) {
 
 void read_normalize(JsonReader& r, EmbeddingsRequest& req) {
   std::optional<std::int64_t> norm;
-  r.integer("embd_normalize", norm, -1, 2);
-  if (r.failed() || !norm)
-    return;
-  if (*norm == 2)
-    req.normalize = true;
-  else if (*norm == -1)
-    req.normalize = false;
-  else
-    r.fail("'embd_normalize' must be 2 (Euclidean) or -1 (none)", "embd_normalize");
+  r.integer("embd_normalize", norm, -1, max_embd_normalize);
+  if (!r.failed() && norm)
+    req.norm = static_cast<std::int32_t>(*norm);
 }
 
 void read_documents(JsonReader& r, RerankRequest& req) {
@@ -206,6 +206,16 @@ Result<RerankRequest> parse_rerank_request(std::string_view body) {
   return req;
 }
 
+void append_float_array(std::string& out, std::span<const float> v) {
+  out += '[';
+  for (std::size_t k = 0; k < v.size(); ++k) {
+    if (k > 0)
+      out += ',';
+    append_float(out, v[k]);
+  }
+  out += ']';
+}
+
 std::string base64_encode(std::string_view bytes) {
   static constexpr char table[] =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -261,13 +271,7 @@ std::string write_embeddings_response(const EmbeddingsAnswer& a) {
       out += base64_encode(float_bytes(a.vectors[i]));
       out += '"';
     } else {
-      out += '[';
-      for (std::size_t k = 0; k < a.vectors[i].size(); ++k) {
-        if (k > 0)
-          out += ',';
-        append_float(out, a.vectors[i][k]);
-      }
-      out += ']';
+      append_float_array(out, a.vectors[i]);
     }
     out += '}';
   }
@@ -276,6 +280,25 @@ std::string write_embeddings_response(const EmbeddingsAnswer& a) {
   out += ',';
   append_usage(out, a.prompt_tokens);
   out += '}';
+  return out;
+}
+
+std::string write_native_embeddings_response(const std::vector<std::vector<float>>& values,
+                                             const std::vector<std::int32_t>& rows) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    fmt::format_to(std::back_inserter(out), R"({}{{"index":{},"embedding":[)", i > 0 ? "," : "", i);
+    const auto n_rows = static_cast<std::size_t>(std::max<std::int32_t>(rows[i], 1));
+    const std::size_t width = values[i].size() / n_rows;
+    const std::span<const float> all(values[i]);
+    for (std::size_t row = 0; row < n_rows; ++row) {
+      if (row > 0)
+        out += ',';
+      append_float_array(out, all.subspan(row * width, width));
+    }
+    out += "]}";
+  }
+  out += ']';
   return out;
 }
 

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -25,6 +26,8 @@ enum class EncodingFormat { float_array, base64 };
 
 // The most inputs one embeddings request may carry (OpenAI's limit).
 inline constexpr std::size_t max_embedding_inputs = 2048;
+// The largest p of a p-norm `embd_normalize` (higher powers overflow a double).
+inline constexpr std::int32_t max_embd_normalize = 64;
 
 struct EmbeddingsRequest {
   std::string model;  // empty: the default model
@@ -35,7 +38,12 @@ struct EmbeddingsRequest {
   // `dimensions`: refused (by the server) unless it equals the model's vector length.
   std::optional<std::int32_t> dimensions;
   bool truncate = false;  // inputs longer than the limit are cut instead of refused
-  bool normalize = true;  // llama-server's `embd_normalize`: 2 (L2, default) or -1 (none)
+  // llama-server's `embd_normalize`: 2 (Euclidean, default), -1 (none), 0 (largest magnitude
+  // to 32760), 1 (taxicab), p > 2 (p-norm, up to max_embd_normalize).
+  std::int32_t norm = 2;
+  // The inputs came in llama-server's `content` instead of `input`: llama-server answers such a
+  // request in its own shape (write_native_embeddings_response) on every embeddings path.
+  bool content = false;
   // llama-server's `lora` (api::read_lora): the adapters' scales; unset: the server-wide ones.
   std::optional<std::vector<std::pair<std::int32_t, float>>> lora;
 };
@@ -67,6 +75,12 @@ struct EmbeddingsAnswer {
 // float32 bytes, as OpenAI's clients decode them.
 std::string write_embeddings_response(const EmbeddingsAnswer& a);
 
+// llama-server's own answer (POST /embedding): [{"index": i, "embedding": [[...], ...]}], each
+// input's vectors as rows: one pooled vector, or one per token (pooling none). `values[i]`
+// holds input i's `rows[i]` rows one after another. No usage, no model: llama-server's shape.
+std::string write_native_embeddings_response(const std::vector<std::vector<float>>& values,
+                                             const std::vector<std::int32_t>& rows);
+
 struct RerankAnswer {
   std::string model;
   std::vector<float> scores;                            // one per document, in document order
@@ -79,6 +93,10 @@ struct RerankAnswer {
 //  "document":{"text"}?}]}: sorted by score, highest first (ties keep document order), cut to
 // top_n.
 std::string write_rerank_response(const RerankAnswer& a);
+
+// Appends `[x,y,...]`: an embedding as JSON (a non-finite value, a random model's overflow,
+// written 0: JSON has none).
+void append_float_array(std::string& out, std::span<const float> v);
 
 // Standard base64 (with padding) of `bytes`.
 std::string base64_encode(std::string_view bytes);

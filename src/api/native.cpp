@@ -160,9 +160,9 @@ std::string props_json(const NativeProps& p) {
   text(out, "eos_token", p.eos_token);
   text(out, "build_info", p.build_info);
   fmt::format_to(std::back_inserter(out),
-                 ",\"embeddings\":{},\"is_sleeping\":false,\"endpoint_slots\":false,"
+                 ",\"embeddings\":{},\"is_sleeping\":false,\"endpoint_slots\":{},"
                  "\"endpoint_props\":false,\"endpoint_metrics\":true}}",
-                 p.embeddings);
+                 p.embeddings, p.endpoint_slots);
   return out;
 }
 
@@ -178,6 +178,27 @@ std::string lora_adapters_json(std::span<const NativeLoraAdapter> adapters) {
     append_json_string(out, sanitize_utf8(a.task_name));
     out += ",\"prompt_prefix\":";
     append_json_string(out, sanitize_utf8(a.prompt_prefix));
+    out += '}';
+  }
+  out += ']';
+  return out;
+}
+
+std::string slots_json(std::span<const NativeSlot> slots, std::int32_t n_ctx, bool speculative) {
+  std::string out = "[";
+  for (const NativeSlot& s : slots) {
+    fmt::format_to(std::back_inserter(out),
+                   R"({}{{"id":{},"n_ctx":{},"speculative":{},"is_processing":{})",
+                   out.size() > 1 ? "," : "", s.id, n_ctx, speculative, s.busy);
+    if (s.busy) {
+      const std::int32_t remain = s.max_tokens < 0 ? -1 : std::max(0, s.max_tokens - s.n_decoded);
+      fmt::format_to(std::back_inserter(out),
+                     R"(,"id_task":{},"n_prompt_tokens":{},"n_prompt_tokens_processed":{},)"
+                     R"("n_prompt_tokens_cache":{},"next_token":[{{"has_next_token":{},)"
+                     R"("has_new_line":false,"n_remain":{},"n_decoded":{}}}])",
+                     s.task, s.n_prompt, s.n_processed, s.n_cached, remain != 0, remain,
+                     s.n_decoded);
+    }
     out += '}';
   }
   out += ']';

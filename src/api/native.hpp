@@ -96,8 +96,26 @@ struct NativeProps {
   std::int64_t seed = -1;       // -1: random per request
   std::int32_t n_predict = -1;  // -1: up to the context
   bool embeddings = false;
+  bool endpoint_slots = false;  // GET /slots is served (not --no-slots)
 };
 std::string props_json(const NativeProps& p);
+
+// llama-server's GET /slots: each slot's id, context, whether it drafts and is busy; a busy
+// one also its task, prompt tokens (processed so far, found cached) and `next_token`
+// (`has_next_token`, `has_new_line`, `n_remain`: tokens left, -1 without a limit, and
+// `n_decoded`). No prompt or answer text.
+struct NativeSlot {
+  std::int32_t id = 0;
+  bool busy = false;
+  bool generating = false;
+  std::uint64_t task = 0;
+  std::int32_t n_prompt = 0;
+  std::int32_t n_processed = 0;
+  std::int32_t n_cached = 0;
+  std::int32_t n_decoded = 0;
+  std::int32_t max_tokens = -1;
+};
+std::string slots_json(std::span<const NativeSlot> slots, std::int32_t n_ctx, bool speculative);
 
 // llama-server's GET /lora-adapters: [{"id", "path", "scale", "task_name", "prompt_prefix"}],
 // an adapter's id being its index.

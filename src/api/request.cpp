@@ -886,6 +886,10 @@ std::optional<Error> read_chat_options(JsonReader& r, chatfmt::ChatOptions& chat
 
 }  // namespace
 
+std::optional<Error> read_function_tools(const JsonReader& r, chatfmt::ChatOptions& chat) {
+  return read_tools(r, chat);
+}
+
 Result<ChatRequest> parse_chat_request(std::string_view body) {
   auto obj = parse_json_object(body);
   if (!obj)

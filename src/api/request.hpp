@@ -116,6 +116,10 @@ Result<std::vector<std::pair<std::int32_t, float>>> read_lora_entries(const boos
 // Reads keep_alive from `r` into `out` (see GenerationParams::keep_alive).
 void read_keep_alive(JsonReader& r, std::optional<std::chrono::milliseconds>& out);
 
+// OpenAI's `tools` ([{"type": "function", "function": {"name", "description", "parameters"}}],
+// names unique; Ollama's have the same shape) into chat.tools.
+std::optional<Error> read_function_tools(const JsonReader& r, chatfmt::ChatOptions& chat);
+
 // llama-server's `lora` field (read_lora_entries) into `out`; [] leaves it unset (llama-server:
 // the server-wide scales). Fails `r` with param "lora".
 void read_lora(JsonReader& r, std::optional<std::vector<std::pair<std::int32_t, float>>>& out);

@@ -615,8 +615,9 @@ void encode_embedding_params(const std::optional<engine::EmbeddingParams>& p, Wi
   w.u8(p ? 1 : 0);
   if (!p)
     return;
-  w.u8(p->normalize ? 1 : 0);
+  w.u32(static_cast<std::uint32_t>(p->norm));
   w.u8(p->truncate ? 1 : 0);
+  w.u8(p->per_token ? 1 : 0);
   w.u8(p->rerank ? 1 : 0);
   if (p->rerank) {
     w.str(p->rerank->first);
@@ -629,8 +630,9 @@ bool decode_embedding_params(WireReader& r, std::optional<engine::EmbeddingParam
   if (r.u8() == 0)
     return r.ok();
   engine::EmbeddingParams e;
-  e.normalize = r.u8() != 0;
+  e.norm = static_cast<std::int32_t>(r.u32());
   e.truncate = r.u8() != 0;
+  e.per_token = r.u8() != 0;
   if (r.u8() != 0) {
     std::string query = r.str();
     e.rerank = std::pair{std::move(query), r.str()};
@@ -641,6 +643,7 @@ bool decode_embedding_params(WireReader& r, std::optional<engine::EmbeddingParam
 
 void encode_embedding_finished(const engine::Finished& f, WireWriter& w) {
   encode_usage(f.usage, w);
+  w.u32(static_cast<std::uint32_t>(f.embedding_rows));
   w.u32(static_cast<std::uint32_t>(f.embedding.size()));
   for (float x : f.embedding) {
     std::uint32_t bits;
@@ -652,8 +655,11 @@ void encode_embedding_finished(const engine::Finished& f, WireWriter& w) {
 bool decode_embedding_finished(WireReader& r, engine::Finished& f) {
   f = engine::Finished{};
   decode_usage(r, f.usage);
+  f.embedding_rows = static_cast<std::int32_t>(r.u32());
   std::uint32_t n = 0;
   if (!read_count(r, 4, n))
+    return false;
+  if (f.embedding_rows < 1 || n % static_cast<std::uint32_t>(f.embedding_rows) != 0)
     return false;
   f.embedding.resize(n);
   for (float& x : f.embedding) {
@@ -681,6 +687,8 @@ void encode_props(const engine::ModelProps& p, WireWriter& w) {
           d.seed ? std::optional<std::int32_t>(static_cast<std::int32_t>(*d.seed)) : std::nullopt);
   opt_i32(w, d.n_predict);
   w.u8(p.embeddings ? 1 : 0);
+  w.u8(static_cast<std::uint8_t>((p.generates ? 1 : 0) | (p.tools ? 2 : 0) | (p.thinking ? 4 : 0) |
+                                 (p.infill ? 8 : 0)));
 }
 
 bool decode_props(WireReader& r, engine::ModelProps& p) {
@@ -702,6 +710,11 @@ bool decode_props(WireReader& r, engine::ModelProps& p) {
     d.seed = static_cast<std::uint32_t>(*seed);
   d.n_predict = opt_i32(r);
   p.embeddings = r.u8() != 0;
+  const std::uint8_t can = r.u8();
+  p.generates = (can & 1) != 0;
+  p.tools = (can & 2) != 0;
+  p.thinking = (can & 4) != 0;
+  p.infill = (can & 8) != 0;
   return r.ok();
 }
 

@@ -51,7 +51,10 @@ namespace troupe::cluster {
 //    parameters' n_indent and max_predict_ms; the sampling parameters' sampler order.
 // 7: PropsRequest and PropsReply (llama-server's GET /props through the gateway).
 // 8: a Task's LoRA scales (llama-server's per-request `lora`).
-inline constexpr std::uint32_t kProtocolVersion = 8;
+// 9: an embedding's normalisation (llama-server's `embd_normalize`, every value) and whether
+//    it may be answered per token; EmbeddingResult's rows (pooling none: one per token);
+//    PropsReply's capabilities (generates, tools, thinking, infill) for Ollama's /api/show.
+inline constexpr std::uint32_t kProtocolVersion = 9;
 inline constexpr std::uint32_t type_id(std::uint32_t n) {
   return 0x434c0000u | (n << 8) | kProtocolVersion;  // "CL", message, version
 }

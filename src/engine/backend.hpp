@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "engine/lora.hpp"
+#include "engine/model_details.hpp"
 #include "engine/task.hpp"
 #include "engine/token_stream.hpp"
 #include "util/result.hpp"
@@ -32,6 +33,9 @@ struct ModelInfo {
   // empty for a backend whose models are fixed (/v1/models then shows no status).
   std::string state;
   std::string state_message;
+  // Its file's architecture, size and weights' type (read_model_details); empty when the
+  // backend does not know its file (a gateway's workers' models).
+  ModelDetails details;
 };
 
 // What llama-server's GET /props tells of a served model: the engine's shape and request
@@ -47,6 +51,33 @@ struct ModelProps {
   std::string eos_token;
   SamplingDefaults defaults;  // what requests leave unset
   bool embeddings = false;    // the engine serves embeddings (--embeddings)
+  // What the model can do beyond that (Ollama's /api/show capabilities): generate (not an
+  // embedding-only model), call tools and think (its chat template's), fill in the middle.
+  bool generates = true;
+  bool tools = false;
+  bool thinking = false;
+  bool infill = false;
+};
+
+// llama-server's GET /slots: a served model's sequence slots as they stand. No prompt or
+// answer text: the counts only.
+struct SlotStatus {
+  std::int32_t id = 0;
+  bool busy = false;             // a request holds it
+  bool generating = false;       // busy: sampling its answer (else taking its prompt in)
+  bool embedding = false;        // busy with an embedding input
+  std::uint64_t task = 0;        // busy: the engine's ticket of the request
+  std::int32_t n_prompt = 0;     // busy: its prompt's tokens
+  std::int32_t n_processed = 0;  // busy: of them, those in the KV cache so far
+  std::int32_t n_cached = 0;     // busy: of them, those found cached at admission
+  std::int32_t n_decoded = 0;    // busy: tokens sampled
+  std::int32_t max_tokens = -1;  // busy: its limit; -1: none but the context
+};
+
+struct SlotsInfo {
+  std::int32_t n_ctx = 0;    // context per slot
+  bool speculative = false;  // the engine drafts (--spec-type, a draft model)
+  std::vector<SlotStatus> slots;
 };
 
 enum class HealthState { loading, ready, failed };
@@ -181,6 +212,13 @@ class Backend {
                                                                  LoraRequest request) {
     (void)model;
     co_return LoraTable().set_scales(request);
+  }
+
+  // GET /slots: `model`'s sequence slots (empty: the default model). Default: an error, for
+  // backends that have no slots of their own to show.
+  virtual boost::asio::awaitable<Result<SlotsInfo>> slots(std::string model) {
+    (void)model;
+    co_return Error{Errc::invalid_request, "this server has no sequence slots of its own to show"};
   }
 
   // The models served. The first is the default.

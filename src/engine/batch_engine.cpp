@@ -24,20 +24,6 @@ namespace troupe::engine {
 
 enum class SlotState : std::uint8_t { free, prefill, generate };
 
-namespace {
-// Scales `v` to unit Euclidean length (a zero vector stays zero), in double precision.
-void l2_normalize(std::vector<float>& v) {
-  double sum = 0.0;
-  for (float x : v)
-    sum += static_cast<double>(x) * static_cast<double>(x);
-  if (sum <= 0.0)
-    return;
-  const double scale = 1.0 / std::sqrt(sum);
-  for (float& x : v)
-    x = static_cast<float>(static_cast<double>(x) * scale);
-}
-}  // namespace
-
 // A sequence's draft acceptance before any of its drafts was decoded (Slot::draft_hits /
 // draft_tries): a half for a lookup in its own tokens, three quarters for its request's
 // prediction; each step a draft was offered but not taken moves it a twentieth of the way back.
@@ -54,12 +40,13 @@ struct Slot {
   std::vector<Token> tokens;
   std::int32_t n_past = 0;
   std::int32_t n_prompt = 0;
+  std::int32_t cached = 0;  // of its prompt, the tokens found cached at admission
   std::int32_t generated = 0;
   StopParams stop;  // its limits (sequence_end)
   std::optional<Sampler> sampler;
   SequenceSink sink;
-  bool embed = false;        // an embedding sequence: one decode, then SequenceEmbedded
-  bool normalize = true;     // its vector is L2-normalised
+  bool embed = false;  // an embedding sequence: one decode, then SequenceEmbedded
+  std::int32_t norm = embd_norm_euclidean;  // how its vector is scaled: normalize_embedding
   bool paced = false;        // its prompt needs more than one chunk: the pacer spreads it
   std::int32_t chunk = 0;    // tokens of this slot in the current batch
   std::int32_t n_draft = 0;  // of them, drafted tokens (tokens[n_past + 1...]): spec
@@ -139,6 +126,7 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   bool embed_step() const;
   void build_embed_batch();
   void after_embed_decode();
+  std::optional<std::vector<float>> read_embedding(const Slot& s, std::int32_t id, Pooling pooling);
   void set_embeddings(bool on);
   void take_core_share();
   void enter_decode();
@@ -671,7 +659,7 @@ void EngineLoop::admit(AdmitSequence& a) {
   }
   Slot& s = slots_[static_cast<std::size_t>(id)];
   s.embed = a.embed;
-  s.normalize = a.normalize;
+  s.norm = a.norm;
   s.admitted = ++clock_;
   s.preempted = false;
   if (a.embed) {
@@ -699,6 +687,7 @@ void EngineLoop::admit(AdmitSequence& a) {
   s.tokens.assign(a.prompt.begin(), a.prompt.end());
   s.n_past = cached;
   s.n_prompt = n_prompt;
+  s.cached = cached;
   s.paced = n_prompt - cached > config_.n_seq_chunk;
   s.generated = 0;
   s.stop = std::move(a.stop);
@@ -1139,8 +1128,21 @@ void EngineLoop::inspect(InspectEngine& m) const {
   snap.failed = failed_.has_value();
   for (std::size_t i = 0; i < slots_.size(); ++i) {
     const Slot& s = slots_[i];
-    snap.slots.push_back({s.state != SlotState::free, s.ticket, s.n_past,
-                          llama_memory_seq_pos_max(mem_, static_cast<llama_seq_id>(i))});
+    EngineSnapshot::SlotView v;
+    v.busy = s.state != SlotState::free;
+    v.ticket = s.ticket;
+    v.n_past = s.n_past;
+    v.kv_pos_max =
+        mem_ != nullptr ? llama_memory_seq_pos_max(mem_, static_cast<llama_seq_id>(i)) : -1;
+    if (v.busy) {
+      v.generating = s.state == SlotState::generate;
+      v.embed = s.embed;
+      v.n_prompt = s.n_prompt;
+      v.cached = s.embed ? 0 : s.cached;
+      v.generated = s.generated;
+      v.max_tokens = s.embed ? 0 : s.stop.max_tokens.value_or(-1);
+    }
+    snap.slots.push_back(v);
   }
   m.reply.send(std::move(snap));
 }
@@ -1313,33 +1315,57 @@ void EngineLoop::build_embed_batch() {
       break;
     if (batch_.size() > 0 && batch_.size() + s.n_prompt > pack)
       break;  // the step is full enough: see BatchEngineConfig::embed_pack
-    for (std::int32_t pos = 0; pos < s.n_prompt; ++pos)
-      batch_.add(s.tokens[static_cast<std::size_t>(pos)], pos, id, true);
+    for (std::int32_t pos = 0; pos < s.n_prompt; ++pos) {
+      const std::int32_t row = batch_.add(s.tokens[static_cast<std::size_t>(pos)], pos, id, true);
+      if (pos == 0)
+        s.batch_row = row;
+    }
     s.chunk = s.n_prompt;
     budget -= s.n_prompt;
   }
 }
 
 void EngineLoop::after_embed_decode() {
+  const auto pooling = static_cast<Pooling>(llama_pooling_type(ctx_.get()));
   for (std::size_t i = 0; i < slots_.size(); ++i) {
     Slot& s = slots_[i];
     if (s.state == SlotState::free || !s.embed || s.chunk == 0)
       continue;
-    s.chunk = 0;
     const auto id = static_cast<std::int32_t>(i);
-    const float* v = llama_get_embeddings_seq(ctx_.get(), id);
-    if (v == nullptr) {
-      s.sink(SequenceFailed{
-          Error{Errc::invalid_request, "the context pools nothing (pooling none)", "input"}});
-      finish(id, /*drop_cache=*/true);
-      continue;
-    }
-    std::vector<float> out(v, v + n_embd_out_);
-    if (s.normalize && static_cast<Pooling>(llama_pooling_type(ctx_.get())) != Pooling::rank)
-      l2_normalize(out);
-    s.sink(SequenceEmbedded{std::move(out)});
+    if (auto v = read_embedding(s, id, pooling))
+      s.sink(SequenceEmbedded{std::move(*v), pooling == Pooling::none ? s.chunk : 1});
+    else
+      s.sink(SequenceFailed{Error{Errc::internal, "the context returned no embedding"}});
+    s.chunk = 0;
+    s.batch_row = -1;
     finish(id, /*drop_cache=*/true);
   }
+}
+
+// Slot `id`'s answer from the step just decoded: its pooled vector, normalised as asked (a
+// reranker's scores never), or with pooling none each of its tokens' vectors, one after
+// another and as they are (llama-server normalises only pooled vectors).
+std::optional<std::vector<float>> EngineLoop::read_embedding(const Slot& s, std::int32_t id,
+                                                             Pooling pooling) {
+  const auto n = static_cast<std::size_t>(n_embd_out_);
+  std::vector<float> out;
+  if (pooling == Pooling::none) {
+    out.reserve(n * static_cast<std::size_t>(s.chunk));
+    for (std::int32_t k = 0; k < s.chunk; ++k) {
+      const float* v = llama_get_embeddings_ith(ctx_.get(), s.batch_row + k);
+      if (v == nullptr)
+        return std::nullopt;
+      out.insert(out.end(), v, v + n);
+    }
+    return out;
+  }
+  const float* v = llama_get_embeddings_seq(ctx_.get(), id);
+  if (v == nullptr)
+    return std::nullopt;
+  out.assign(v, v + n);
+  if (pooling != Pooling::rank)
+    normalize_embedding(out, s.norm);
+  return out;
 }
 
 // The step's tokens in slot order (llama.cpp's per-stream split puts consecutive sequences in

@@ -242,6 +242,8 @@ void Coordinator::load() {
   created_ = std::chrono::duration_cast<std::chrono::seconds>(
                  std::chrono::system_clock::now().time_since_epoch())
                  .count();
+  if (auto d = read_model_details(options_.model_path))
+    details_ = std::move(d).value();
   ready_.store(true, std::memory_order_release);
   const std::string kv =
       engine_->kv_unified()
@@ -484,7 +486,8 @@ SubmitSequence Coordinator::make_submission(Task& task, std::vector<Token> promp
   a.stop = std::move(task.stop);
   a.sink = actor_sink(ref);
   a.embed = task.embedding.has_value();
-  a.normalize = task.embedding ? task.embedding->normalize : true;
+  if (task.embedding)
+    a.norm = task.embedding->norm;
   // Checked by precheck (ids cannot go away); the server-wide scales are read here, once.
   if (auto lora = lora_.scales_for(task.lora))
     a.lora = std::move(*lora);
@@ -507,12 +510,6 @@ std::optional<Error> Coordinator::precheck_embedding(Task& task) const {
                  std::string(param)};
   }
   const Pooling pooling = engine_->pooling();
-  if (pooling == Pooling::none) {
-    return Error{Errc::invalid_request,
-                 "the model pools nothing (pooling none): start the server with --pooling "
-                 "mean, cls or last",
-                 std::string(param)};
-  }
   if (rerank && pooling != Pooling::rank) {
     return Error{Errc::invalid_request,
                  fmt::format("rerank needs a reranker model (pooling rank); this one pools by {}",
@@ -522,6 +519,13 @@ std::optional<Error> Coordinator::precheck_embedding(Task& task) const {
   if (!rerank && pooling == Pooling::rank) {
     return Error{Errc::invalid_request,
                  "this model is a reranker (pooling rank): it serves /v1/rerank, not embeddings",
+                 std::string(param)};
+  }
+  if (pooling == Pooling::none && !task.embedding->per_token) {
+    return Error{Errc::invalid_request,
+                 "the server pools nothing (--pooling none): it answers a vector per token, "
+                 "on llama-server's POST /embedding; start it with --pooling mean, cls or last "
+                 "for one vector per input",
                  std::string(param)};
   }
   if (std::holds_alternative<std::vector<ChatMessage>>(task.prompt) && !rerank)
@@ -735,7 +739,40 @@ asio::awaitable<Result<ModelProps>> Coordinator::props(std::string model) {
   p.eos_token = model_->eos_text();
   p.defaults = options_.defaults;
   p.embeddings = engine_->embeddings();
+  p.generates = !model_->embedding_only();
+  p.tools = chat_template_->supports_tool_calls();
+  p.thinking = chat_template_->supports_thinking();
+  p.infill = model_->fim_tokens().usable();
   co_return p;
+}
+
+asio::awaitable<Result<SlotsInfo>> Coordinator::slots(std::string model) {
+  if (auto e = check_model(model))
+    co_return *e;
+  auto snap = co_await engine_->ref().ask(InspectEngine{});
+  if (!snap)
+    co_return snap.error();
+  SlotsInfo out;
+  out.n_ctx = n_ctx_seq_;
+  out.speculative = options_.engine.spec != SpecType::none || !options_.draft_model_path.empty();
+  for (std::size_t i = 0; i < snap->slots.size(); ++i) {
+    const EngineSnapshot::SlotView& v = snap->slots[i];
+    SlotStatus s;
+    s.id = static_cast<std::int32_t>(i);
+    s.busy = v.busy;
+    if (v.busy) {
+      s.generating = v.generating;
+      s.embedding = v.embed;
+      s.task = v.ticket;
+      s.n_prompt = v.n_prompt;
+      s.n_processed = v.generating ? v.n_prompt : v.n_past;
+      s.n_cached = v.cached;
+      s.n_decoded = v.generated;
+      s.max_tokens = v.max_tokens;
+    }
+    out.slots.push_back(s);
+  }
+  co_return out;
 }
 
 asio::awaitable<Result<std::vector<LoraAdapterInfo>>> Coordinator::lora_adapters(
@@ -759,6 +796,7 @@ std::vector<ModelInfo> Coordinator::models() const {
     info.n_ctx = n_ctx_seq_;
     info.n_vocab = model_->n_vocab();
     info.created = created_;
+    info.details = details_;
   }
   return {info};
 }

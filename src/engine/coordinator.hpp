@@ -48,6 +48,7 @@ class Coordinator final : public Backend {
       std::string model, std::vector<Token> tokens) override;
   boost::asio::awaitable<Result<std::string>> apply_template(Task task) override;
   boost::asio::awaitable<Result<ModelProps>> props(std::string model) override;
+  boost::asio::awaitable<Result<SlotsInfo>> slots(std::string model) override;
   boost::asio::awaitable<Result<std::vector<LoraAdapterInfo>>> lora_adapters(
       std::string model) override;
   boost::asio::awaitable<Result<void>> set_lora_adapters(std::string model,
@@ -107,6 +108,7 @@ class Coordinator final : public Backend {
   EngineOptions options_;
   std::string model_id_;
   std::int64_t created_ = 0;
+  ModelDetails details_;  // its file's, read once loaded
 
   boost::asio::io_context actors_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> actors_work_;

@@ -12,6 +12,7 @@
 #include "actor/reply.hpp"
 #include "engine/first_byte_index.hpp"
 #include "engine/llama_handles.hpp"
+#include "engine/pooling.hpp"
 #include "engine/sequence_protocol.hpp"
 #include "engine/task.hpp"
 #include "util/error.hpp"
@@ -44,9 +45,10 @@ struct AdmitSequence {
   // An embedding sequence (the context serves embeddings: BatchEngineConfig::embeddings):
   // its whole prompt goes into one decode (precondition: at most embed_limit() tokens), then
   // the sink gets SequenceEmbedded with the pooled vector and the slot is freed; nothing is
-  // sampled and no prefix is reused. `normalize`: L2-normalise the vector.
+  // sampled and no prefix is reused. `norm`: how the pooled vector is scaled
+  // (normalize_embedding); with pooling none the answer is every token's vector, unscaled.
   bool embed = false;
-  bool normalize = true;
+  std::int32_t norm = embd_norm_euclidean;
   // Task::prediction's tokens (no BOS, special tokens as text): drafted from where the answer
   // is found in them. Empty: none.
   std::vector<Token> prediction;
@@ -71,6 +73,15 @@ struct EngineSnapshot {
     std::uint64_t ticket = 0;
     std::int32_t n_past = 0;       // tokens the engine believes are cached for this slot
     std::int32_t kv_pos_max = -1;  // llama_memory_seq_pos_max: -1 when the slot holds no cells
+    // While busy: sampling its answer (else taking its prompt in), an embedding input, its
+    // prompt's tokens, of them those found cached at admission, tokens sampled, and its
+    // max_tokens (-1: none but the context).
+    bool generating = false;
+    bool embed = false;
+    std::int32_t n_prompt = 0;
+    std::int32_t cached = 0;
+    std::int32_t generated = 0;
+    std::int32_t max_tokens = -1;
   };
   std::vector<SlotView> slots;
   bool failed = false;

@@ -61,8 +61,10 @@ struct Finished {
   Usage usage;
   std::string stop_string;  // the stop string that matched, if that was the reason
   // An embedding request's pooled vector (n_embd floats; a reranker's: its scores, the
-  // first is the relevance). Empty for generations.
+  // first is the relevance), or with pooling none `embedding_rows` vectors, one per token,
+  // one after another. Empty for generations.
   std::vector<float> embedding;
+  std::int32_t embedding_rows = 1;
 };
 
 struct Failed {

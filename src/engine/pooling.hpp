@@ -2,7 +2,9 @@
 // How an embedding context turns a sequence's hidden states into one vector (llama.cpp's
 // pooling types, with the same values). `model`: what the GGUF says (`<arch>.pooling_type`).
 
+#include <cstdint>
 #include <optional>
+#include <span>
 #include <string_view>
 
 namespace troupe::engine {
@@ -36,5 +38,13 @@ constexpr std::optional<Pooling> parse_pooling(std::string_view s) noexcept {
   }
   return std::nullopt;
 }
+
+// llama-server's `embd_normalize`: how a pooled vector is scaled before it is answered.
+// -1: not at all; 0: by its largest magnitude into the int16 range (the largest becomes
+// +-32760); 1: to unit sum of magnitudes (taxicab); 2: to unit Euclidean length (the
+// default); p > 2: to unit p-norm. Sums in double precision; a zero vector stays zero.
+inline constexpr std::int32_t embd_norm_none = -1;
+inline constexpr std::int32_t embd_norm_euclidean = 2;
+void normalize_embedding(std::span<float> v, std::int32_t norm);
 
 }  // namespace troupe::engine

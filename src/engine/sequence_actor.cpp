@@ -52,6 +52,7 @@ void SequenceActor::on_embedded(SequenceEmbedded& e) {
   Finished f;
   f.usage = {config_.prompt_tokens, 0, cached_tokens_, 0};
   f.embedding = std::move(e.values);
+  f.embedding_rows = e.rows;
   writer_.push(std::move(f));
   release_ = nullptr;  // the engine ended the sequence itself
 }

@@ -96,9 +96,11 @@ struct SampledToken {
   std::uint16_t prediction_rejected = 0;
 };
 
-// An embedding sequence's pooled vector: the sequence is over (the engine freed it).
+// An embedding sequence's answer: the sequence is over (the engine freed it). `values`: its
+// pooled vector, or with pooling none one vector per token (`rows` of them), one after another.
 struct SequenceEmbedded {
   std::vector<float> values;
+  std::int32_t rows = 1;
 };
 
 // The engine failed; the sequence is gone (no release needed).

@@ -126,8 +126,14 @@ struct StopParams {
 // sampled. Text prompts are tokenized with special tokens (BOS/CLS, EOS/SEP as the model
 // adds them); conversations are refused.
 struct EmbeddingParams {
-  bool normalize = true;  // L2-normalise the vector (rank scores are never normalised)
+  // How the pooled vector is scaled: llama-server's `embd_normalize` (normalize_embedding;
+  // 2, Euclidean, by default; rank scores are never scaled).
+  std::int32_t norm = 2;
   bool truncate = false;  // cut a prompt longer than the limit instead of refusing it
+  // The answer may be a vector per token (llama-server's /embedding): a server with pooling
+  // none answers so; without this such a server refuses the request (OpenAI's shape has one
+  // vector per input).
+  bool per_token = false;
   // Rerank: score (query, document) with a reranker (pooling rank); the prompt is built from
   // the pair the way llama-server does and Task::prompt is ignored.
   std::optional<std::pair<std::string, std::string>> rerank;

@@ -100,6 +100,14 @@ class ModelSet final : public engine::Backend {
     co_return co_await lease->backend->props(lease->id);
   }
 
+  // As props: the model is loaded when it is not.
+  asio::awaitable<Result<engine::SlotsInfo>> slots(std::string model) override {
+    auto lease = co_await acquire(model);
+    if (!lease)
+      co_return lease.error();
+    co_return co_await lease->backend->slots(lease->id);
+  }
+
   // A model's adapters (a preset's `lora`): as props, the model is loaded when it is not.
   asio::awaitable<Result<std::vector<engine::LoraAdapterInfo>>> lora_adapters(
       std::string model) override {

@@ -60,8 +60,12 @@ ModelSupervisor::ModelSupervisor(ModelSetOptions options, ModelLoader loader, Mo
     Slot s;
     s.config = c;
     s.keep_alive = options_.idle_unload;
+    if (auto d = engine::read_model_details(c.options.model_path))
+      s.details = std::move(d).value();
     slots_.push_back(std::move(s));
   }
+  for (std::size_t i = 0; i < slots_.size(); ++i)
+    publish(i);
 }
 
 void ModelSupervisor::on_message(SupervisorMessage& m) {
@@ -418,6 +422,7 @@ engine::ModelInfo ModelSupervisor::info(std::size_t i) const {
   }
   m.id = s.config.id();
   m.aliases = s.config.options.aliases;
+  m.details = s.details;
   if (m.n_ctx == 0 && s.config.options.engine.n_parallel > 0)
     m.n_ctx = s.config.options.engine.n_ctx / s.config.options.engine.n_parallel;
   const bool leaving = s.draining && s.state == ModelState::loaded;

@@ -72,6 +72,7 @@ class ModelSupervisor final : public actor::Actor<SupervisorMessage> {
     std::unique_ptr<boost::asio::steady_timer> idle_timer;
     std::uint64_t estimate = 0;  // bytes, with a budget: of the load under way or done
     std::chrono::steady_clock::time_point load_started;
+    engine::ModelDetails details;  // its file's (engine::read_model_details), read once
   };
 
   void on_acquire(Acquire& a);

@@ -22,6 +22,7 @@
 #include "api/error.hpp"
 #include "engine/backend.hpp"
 #include "server/admission.hpp"
+#include "server/job.hpp"
 #include "server/metrics.hpp"
 #include "server/response_store.hpp"
 #include "server/router.hpp"
@@ -128,9 +129,13 @@ Response error_response(const Connection& c, const api::HttpError& error);
 // Writes `res` (setting keep-alive from the connection), counts it in the metrics. Returns
 // false when the write failed or the connection must close.
 net::awaitable<bool> write_response(Connection& c, Response res);
+// Writes `e` as the endpoint's error response (error_response).
+net::awaitable<bool> answer_error(Connection& c, const Error& e);
 
 // The generation endpoints (generation.cpp). Return whether the connection may be reused.
 net::awaitable<bool> handle_generation(Connection& c, Request& req);
+// A parsed generation job, answered in its dialect's shape (an error's when it is one).
+net::awaitable<bool> answer_generation(Connection& c, Result<GenerationJob> job);
 // GET / DELETE /v1/responses/{id} (generation.cpp).
 net::awaitable<bool> handle_stored_response(Connection& c, Request& req);
 // POST /v1/messages/count_tokens and /v1/responses/input_tokens: the tokens of a Messages or
@@ -139,9 +144,21 @@ net::awaitable<bool> handle_count_tokens(Connection& c, Request& req);
 // POST /apply-template: a chat request's messages rendered with the chat template (generation.cpp).
 net::awaitable<bool> handle_apply_template(Connection& c, Request& req);
 
-// POST /v1/embeddings and POST /v1/rerank (embeddings.cpp).
+// POST /v1/embeddings (and llama-server's /embedding) and POST /v1/rerank (embeddings.cpp).
 net::awaitable<bool> handle_embeddings(Connection& c, Request& req);
 net::awaitable<bool> handle_rerank(Connection& c, Request& req);
+
+// Ollama's API (ollama.cpp): /api/chat, /api/generate, /api/embed, /api/embeddings, /api/tags,
+// /api/ps, /api/show, /api/version.
+net::awaitable<bool> handle_ollama(Connection& c, Request& req);
+
+// The vectors of embedding tasks, in order (embeddings.cpp): up to 64 in flight at a time.
+struct EmbeddedVectors {
+  std::vector<std::vector<float>> vectors;
+  std::vector<std::int32_t> rows;  // of each input's vectors: engine::Finished::embedding_rows
+  std::int64_t prompt_tokens = 0;
+};
+net::awaitable<Result<EmbeddedVectors>> embed_tasks(Connection& c, std::vector<engine::Task> tasks);
 
 // GET / HEAD of the chat page's files (webui.cpp): 404 for a file that is not embedded.
 net::awaitable<bool> handle_webui(Connection& c, Request& req);

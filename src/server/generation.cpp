@@ -27,6 +27,7 @@
 
 #include "api/anthropic.hpp"
 #include "api/native.hpp"
+#include "api/ollama.hpp"
 #include "api/request.hpp"
 #include "api/response.hpp"
 #include "api/responses.hpp"
@@ -567,6 +568,106 @@ class NativeWriter final : public AnswerWriter {
   std::vector<api::NativeProb> probs_;  // not streamed, n_probs: the answer's
 };
 
+// Ollama's /api/chat and /api/generate: newline-delimited JSON objects, one per piece of text
+// (content and thinking), the tool calls whole in one object once the answer has ended (Ollama
+// sends them parsed, arguments as objects), then the last object with done_reason and the
+// counts and times; not streamed, the whole answer in one object.
+class OllamaWriter final : public AnswerWriter {
+ public:
+  explicit OllamaWriter(const GenerationJob& job)
+      : model_(job.model), chat_(!job.ollama_generate), logprobs_(job.logprobs) {}
+
+  std::string body(const api::CompletionResult& r, const engine::Finished& f) override {
+    const api::OllamaMetrics m = metrics(f);
+    const std::string now = api::ollama_time(std::chrono::system_clock::now());
+    api::OllamaAnswer a = answer(now);
+    a.content = r.text;
+    a.thinking = r.reasoning_content;
+    a.tool_calls = r.tool_calls;
+    a.logprobs = r.logprobs ? &*r.logprobs : nullptr;
+    a.done = true;
+    a.done_reason = reason(f);
+    a.metrics = &m;
+    return api::ollama_answer_json(a);
+  }
+  void seen(const engine::Delta& d) override {
+    if (first_token_ == Clock::time_point{} && !d.tokens.empty())
+      first_token_ = Clock::now();
+    add_tool_calls(d, calls_);
+  }
+  void start(const engine::Started&, std::string&) override {}
+  void delta(const engine::Delta& d, std::string& out) override {
+    if (d.text.empty() && d.reasoning.empty())
+      return;  // a tool call's pieces: sent whole at the end
+    const std::string now = api::ollama_time(std::chrono::system_clock::now());
+    api::OllamaAnswer a = answer(now);
+    a.content = d.text;
+    a.thinking = d.reasoning;
+    std::vector<api::TokenLogprob> lps;
+    if (logprobs_) {
+      lps = to_api_logprobs(d);
+      a.logprobs = &lps;
+    }
+    line(out, api::ollama_answer_json(a));
+  }
+  void finish(const engine::Finished& f, std::string& out) override {
+    const std::string now = api::ollama_time(std::chrono::system_clock::now());
+    if (!calls_.empty()) {
+      api::OllamaAnswer calls = answer(now);
+      calls.tool_calls = calls_;
+      line(out, api::ollama_answer_json(calls));
+    }
+    const api::OllamaMetrics m = metrics(f);
+    api::OllamaAnswer last = answer(now);
+    last.done = true;
+    last.done_reason = reason(f);
+    last.metrics = &m;
+    line(out, api::ollama_answer_json(last));
+    out += "0\r\n\r\n";
+  }
+  void fail(const Error& e, std::string& out) override {
+    line(out, api::ollama_error_json(e.message));
+    out += "0\r\n\r\n";
+  }
+
+ private:
+  api::OllamaAnswer answer(std::string_view now) const {
+    api::OllamaAnswer a;
+    a.chat = chat_;
+    a.model = model_;
+    a.created_at = now;
+    return a;
+  }
+  static std::string_view reason(const engine::Finished& f) {
+    return f.reason == engine::FinishReason::length ? "length" : "stop";
+  }
+  api::OllamaMetrics metrics(const engine::Finished& f) const {
+    const auto ns = [](Clock::duration d) {
+      return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+    };
+    const Clock::time_point end = Clock::now();
+    const Clock::time_point first = first_token_ == Clock::time_point{} ? end : first_token_;
+    api::OllamaMetrics m;
+    m.total_ns = ns(end - begun_);
+    m.prompt_tokens = f.usage.prompt_tokens;
+    m.prompt_ns = ns(first - begun_);
+    m.output_tokens = f.usage.completion_tokens;
+    m.output_ns = ns(end - first);
+    return m;
+  }
+  static void line(std::string& out, std::string json) {
+    json += '\n';
+    append_chunk(out, json);
+  }
+
+  std::string model_;
+  bool chat_;
+  bool logprobs_;
+  Clock::time_point begun_ = Clock::now();  // about when the request arrived
+  Clock::time_point first_token_{};
+  std::vector<chatfmt::ToolCall> calls_;
+};
+
 std::string_view id_prefix(const GenerationJob& job) {
   if (job.dialect == Dialect::anthropic)
     return "msg_";
@@ -583,6 +684,8 @@ std::unique_ptr<AnswerWriter> make_writer(ServerContext& ctx, const GenerationJo
     return std::make_unique<ResponsesWriter>(ctx, job, head);
   if (job.dialect == Dialect::llama)
     return std::make_unique<NativeWriter>(head, job);
+  if (job.dialect == Dialect::ollama)
+    return std::make_unique<OllamaWriter>(job);
   return std::make_unique<OpenAiWriter>(job, head);
 }
 
@@ -595,7 +698,9 @@ class GenerationBase {
         head_{c.ctx.make_id(id_prefix(job)), job.model,
               std::chrono::duration_cast<std::chrono::seconds>(
                   std::chrono::system_clock::now().time_since_epoch())
-                  .count()} {
+                  .count()},
+        stream_type_(job.dialect == Dialect::ollama ? "application/x-ndjson"
+                                                    : "text/event-stream") {
     c.access.model = job.model;
   }
 
@@ -609,6 +714,7 @@ class GenerationBase {
 
   Connection& c_;
   api::ResponseHead head_;
+  std::string_view stream_type_;  // a stream's Content-Type: SSE, or Ollama's NDJSON
 
  private:
   Clock::time_point last_token_{};
@@ -725,7 +831,7 @@ net::awaitable<bool> Generation::run_plain(engine::TokenStream& stream, const Cl
 net::awaitable<bool> GenerationBase::write_sse_header() {
   http::response<http::empty_body> res{http::status::ok, 11};
   res.set(http::field::server, "troupe");
-  res.set(http::field::content_type, "text/event-stream");
+  res.set(http::field::content_type, stream_type_);
   res.set(http::field::cache_control, "no-cache");
   add_cors(c_, res);
   res.keep_alive(c_.keep_alive && !c_.draining);
@@ -1209,7 +1315,10 @@ Result<GenerationJob> parse_job(const Connection& c, const Request& req) {
 }  // namespace
 
 net::awaitable<bool> handle_generation(Connection& c, Request& req) {
-  auto job = parse_job(c, req);
+  co_return co_await answer_generation(c, parse_job(c, req));
+}
+
+net::awaitable<bool> answer_generation(Connection& c, Result<GenerationJob> job) {
   if (!job) {
     co_return co_await write_response(
         c, error_response(c, api::to_http_error(job.error(), c.ctx.config.retry_after_seconds)));

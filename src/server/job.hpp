@@ -21,7 +21,7 @@ namespace troupe::server {
 
 // The API whose shapes the answer takes: OpenAI's chat or text completions (`kind`),
 // Anthropic's Messages (a chat task), OpenAI's Responses, or llama-server's own (/infill).
-enum class Dialect { openai, anthropic, responses, llama };
+enum class Dialect { openai, anthropic, responses, llama, ollama };
 
 // One prompt of a request with several (OpenAI's list of prompts): its part of the task.
 struct JobPrompt {
@@ -51,6 +51,8 @@ struct GenerationJob {
   std::vector<chatfmt::Message> conversation;
   // llama-server's answer shape (Dialect::llama): what it carries beyond OpenAI's.
   api::NativeOptions native;
+  // Dialect::ollama: /api/generate's shape ("response") rather than /api/chat's ("message").
+  bool ollama_generate = false;
 
   // The answers the request asks for: its prompts times n.
   std::size_t answers() const {

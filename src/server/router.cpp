@@ -20,6 +20,15 @@ constexpr std::array routes = {
     RouteEntry{"/infill", Endpoint::infill, Method::post},
     RouteEntry{"/completion", Endpoint::native_completion, Method::post},
     RouteEntry{"/props", Endpoint::props, Method::get},
+    RouteEntry{"/slots", Endpoint::slots, Method::get},
+    RouteEntry{"/api/chat", Endpoint::ollama_chat, Method::post},
+    RouteEntry{"/api/generate", Endpoint::ollama_generate, Method::post},
+    RouteEntry{"/api/embed", Endpoint::ollama_embed, Method::post},
+    RouteEntry{"/api/embeddings", Endpoint::ollama_embeddings, Method::post},
+    RouteEntry{"/api/tags", Endpoint::ollama_tags, Method::get},
+    RouteEntry{"/api/ps", Endpoint::ollama_ps, Method::get},
+    RouteEntry{"/api/show", Endpoint::ollama_show, Method::post},
+    RouteEntry{"/api/version", Endpoint::ollama_version, Method::get},
     RouteEntry{"/lora-adapters", Endpoint::lora_adapters, Method::get},
     RouteEntry{"/lora-adapters", Endpoint::lora_adapters_set, Method::post},
     RouteEntry{"/v1/models", Endpoint::models, Method::get},
@@ -32,6 +41,7 @@ constexpr std::array routes = {
     RouteEntry{"/apply-template", Endpoint::apply_template, Method::post},
     RouteEntry{"/v1/embeddings", Endpoint::embeddings, Method::post},
     RouteEntry{"/embeddings", Endpoint::embeddings, Method::post},
+    RouteEntry{"/embedding", Endpoint::native_embeddings, Method::post},
     RouteEntry{"/v1/rerank", Endpoint::rerank, Method::post},
     RouteEntry{"/rerank", Endpoint::rerank, Method::post},
     RouteEntry{"/v2/rerank", Endpoint::rerank, Method::post},
@@ -103,6 +113,8 @@ std::string_view endpoint_name(Endpoint e) {
       return "apply_template";
     case Endpoint::embeddings:
       return "embeddings";
+    case Endpoint::native_embeddings:
+      return "embedding";
     case Endpoint::rerank:
       return "rerank";
     case Endpoint::messages:
@@ -133,6 +145,24 @@ std::string_view endpoint_name(Endpoint e) {
       return "lora_adapters_set";
     case Endpoint::props:
       return "props";
+    case Endpoint::slots:
+      return "slots";
+    case Endpoint::ollama_chat:
+      return "ollama_chat";
+    case Endpoint::ollama_generate:
+      return "ollama_generate";
+    case Endpoint::ollama_embed:
+      return "ollama_embed";
+    case Endpoint::ollama_embeddings:
+      return "ollama_embeddings";
+    case Endpoint::ollama_tags:
+      return "ollama_tags";
+    case Endpoint::ollama_ps:
+      return "ollama_ps";
+    case Endpoint::ollama_show:
+      return "ollama_show";
+    case Endpoint::ollama_version:
+      return "ollama_version";
     case Endpoint::unknown:
       break;
   }
@@ -213,6 +243,10 @@ std::string_view method_name(Method m) {
 
 bool is_anthropic(Endpoint e) {
   return e == Endpoint::messages || e == Endpoint::count_tokens;
+}
+
+bool is_ollama(Endpoint e) {
+  return e >= Endpoint::ollama_chat && e <= Endpoint::ollama_version;
 }
 
 bool needs_auth(Endpoint e) {

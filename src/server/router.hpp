@@ -16,6 +16,7 @@ enum class Endpoint {
   detokenize,
   apply_template,
   embeddings,
+  native_embeddings,  // llama-server's POST /embedding (its own answer shape)
   rerank,
   messages,               // Anthropic's POST /v1/messages
   count_tokens,           // Anthropic's POST /v1/messages/count_tokens
@@ -29,6 +30,16 @@ enum class Endpoint {
   infill,                 // llama-server's POST /infill (fill in the middle)
   native_completion,      // llama-server's POST /completion (its own answer shape)
   props,                  // llama-server's GET /props (?model=ID)
+  slots,                  // llama-server's GET /slots (?model=ID, ?fail_on_no_slot=1)
+  // Ollama's routes, together from ollama_chat to ollama_version (is_ollama).
+  ollama_chat,            // Ollama's POST /api/chat
+  ollama_generate,        // Ollama's POST /api/generate
+  ollama_embed,           // Ollama's POST /api/embed
+  ollama_embeddings,      // Ollama's POST /api/embeddings (legacy)
+  ollama_tags,            // Ollama's GET /api/tags
+  ollama_ps,              // Ollama's GET /api/ps
+  ollama_show,            // Ollama's POST /api/show
+  ollama_version,         // Ollama's GET /api/version
   lora_adapters,          // llama-server's GET /lora-adapters (?model=ID)
   lora_adapters_set,      // llama-server's POST /lora-adapters (?model=ID)
   unknown,
@@ -74,5 +85,7 @@ bool authorized_api_key(std::string_view x_api_key_header, std::string_view api_
 
 // True for the endpoints that answer in Anthropic's shapes (errors included).
 bool is_anthropic(Endpoint e);
+// Ollama's /api/ routes: errors in Ollama's shape ({"error": "..."}).
+bool is_ollama(Endpoint e);
 
 }  // namespace troupe::server

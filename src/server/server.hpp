@@ -33,6 +33,7 @@ struct ServerConfig {
   std::string api_key;        // empty: no authentication
   std::string cors_origin;    // empty: no CORS headers; "*" or an origin
   bool webui = true;          // serve the chat page at "/" (false: 404 there)
+  bool slots = true;          // serve GET /slots (false: 404 there), as llama-server's --no-slots
   std::size_t max_body_bytes = 8u << 20;
   std::size_t max_header_bytes = 16u << 10;
   // Admission (admission.hpp): beyond max_connections the oldest idle or header-sending

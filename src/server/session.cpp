@@ -16,6 +16,7 @@
 
 #include "api/anthropic.hpp"
 #include "api/native.hpp"
+#include "api/ollama.hpp"
 #include "api/request.hpp"
 #include "api/response.hpp"
 #include "server/connection.hpp"
@@ -48,8 +49,9 @@ std::optional<Response> check_header(Connection& c,
   const auto& h = p.get();
   const Method method = to_method(h.method());
   RouteMatch route = resolve(method, h.target());
-  if (route.endpoint == Endpoint::webui && !c.ctx.config.webui)
-    route = RouteMatch{};  // --no-webui: "/" is unknown, as before the page existed
+  if ((route.endpoint == Endpoint::webui && !c.ctx.config.webui) ||
+      (route.endpoint == Endpoint::slots && !c.ctx.config.slots))
+    route = RouteMatch{};  // --no-webui, --no-slots: the path is unknown
   c.endpoint = route.endpoint;
   if (route.endpoint == Endpoint::unknown) {
     return error_response(c, api::route_not_found(h.method_string(), h.target()));
@@ -141,12 +143,8 @@ net::awaitable<bool> answer_props(Connection& c, const Request& req) {
   out.seed = d.seed ? static_cast<std::int64_t>(*d.seed) : -1;
   out.n_predict = d.n_predict.value_or(-1);
   out.embeddings = p->embeddings;
+  out.endpoint_slots = c.ctx.config.slots;
   co_return co_await write_response(c, make_response(c, http::status::ok, api::props_json(out)));
-}
-
-net::awaitable<bool> answer_error(Connection& c, const Error& e) {
-  co_return co_await write_response(
-      c, error_response(c, api::to_http_error(e, c.ctx.config.retry_after_seconds)));
 }
 
 net::awaitable<bool> answer_tokenize(Connection& c, const Request& req) {
@@ -197,6 +195,27 @@ net::awaitable<bool> answer_model_action(Connection& c, const Request& req, bool
       c, make_response(c, http::status::ok, api::model_json(model_entry(*done))));
 }
 
+// llama-server's GET /slots: the model's sequence slots; with ?fail_on_no_slot=V (any V) a 503
+// when none is idle, as load balancers in front of llama-server ask.
+net::awaitable<bool> answer_slots(Connection& c, const Request& req) {
+  auto got = co_await c.ctx.backend.slots(query_param(req.target(), "model"));
+  if (!got)
+    co_return co_await answer_error(c, got.error());
+  std::vector<api::NativeSlot> out;
+  bool idle = false;
+  for (const engine::SlotStatus& s : got->slots) {
+    out.push_back({s.id, s.busy, s.generating, s.task, s.n_prompt, s.n_processed, s.n_cached,
+                   s.n_decoded, s.max_tokens});
+    idle = idle || !s.busy;
+  }
+  if (!idle && !query_param(req.target(), "fail_on_no_slot").empty()) {
+    const Error none{Errc::overloaded, "no slot available"};
+    co_return co_await answer_error(c, none);
+  }
+  co_return co_await write_response(
+      c, make_response(c, http::status::ok, api::slots_json(out, got->n_ctx, got->speculative)));
+}
+
 // llama-server's GET /lora-adapters: the model's adapters with their server-wide scales.
 net::awaitable<bool> answer_lora_adapters(Connection& c, const Request& req) {
   auto got = co_await c.ctx.backend.lora_adapters(query_param(req.target(), "model"));
@@ -242,6 +261,17 @@ net::awaitable<bool> route_request(Connection& c, Request& req) {
       co_return co_await answer_health(c);
     case Endpoint::props:
       co_return co_await answer_props(c, req);
+    case Endpoint::slots:
+      co_return co_await answer_slots(c, req);
+    case Endpoint::ollama_chat:
+    case Endpoint::ollama_generate:
+    case Endpoint::ollama_embed:
+    case Endpoint::ollama_embeddings:
+    case Endpoint::ollama_tags:
+    case Endpoint::ollama_ps:
+    case Endpoint::ollama_show:
+    case Endpoint::ollama_version:
+      co_return co_await handle_ollama(c, req);
     case Endpoint::lora_adapters:
       co_return co_await answer_lora_adapters(c, req);
     case Endpoint::lora_adapters_set:
@@ -255,6 +285,7 @@ net::awaitable<bool> route_request(Connection& c, Request& req) {
     case Endpoint::apply_template:
       co_return co_await handle_apply_template(c, req);
     case Endpoint::embeddings:
+    case Endpoint::native_embeddings:
       co_return co_await handle_embeddings(c, req);
     case Endpoint::rerank:
       co_return co_await handle_rerank(c, req);
@@ -465,14 +496,23 @@ Response make_response(const Connection& c, http::status status, std::string bod
 
 Response error_response(const Connection& c, const api::HttpError& error) {
   // Anthropic's routes answer in Anthropic's error shape and statuses (529 for overloaded).
+  // Ollama's, in its shape ({"error": "..."}) with the same statuses.
   auto res = is_anthropic(c.endpoint)
                  ? make_response(c, static_cast<http::status>(api::anthropic_error_status(error)),
                                  api::anthropic_error_json(error))
+             : is_ollama(c.endpoint)
+                 ? make_response(c, static_cast<http::status>(error.status),
+                                 api::ollama_error_json(error.message))
                  : make_response(c, static_cast<http::status>(error.status), api::to_json(error));
   if (error.retry_after_seconds > 0) {
     res.set(http::field::retry_after, std::to_string(error.retry_after_seconds));
   }
   return res;
+}
+
+net::awaitable<bool> answer_error(Connection& c, const Error& e) {
+  co_return co_await write_response(
+      c, error_response(c, api::to_http_error(e, c.ctx.config.retry_after_seconds)));
 }
 
 net::awaitable<bool> write_response(Connection& c, Response res) {

@@ -1,5 +1,6 @@
 #include "api/embeddings.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <boost/json/parse.hpp>
@@ -31,8 +32,9 @@ TEST(EmbeddingsRequest, TakesEveryInputShape) {
   ASSERT_EQ(one->inputs.size(), 1u);
   EXPECT_EQ(std::get<std::string>(one->inputs[0]), "hello");
   EXPECT_EQ(one->encoding_format, EncodingFormat::float_array);
-  EXPECT_TRUE(one->normalize);
+  EXPECT_EQ(one->norm, 2);
   EXPECT_FALSE(one->truncate);
+  EXPECT_FALSE(one->content);
 
   auto strings = parse_embeddings_request(R"({"input":["a","b","c"]})");
   ASSERT_TRUE(strings.ok());
@@ -59,7 +61,26 @@ TEST(EmbeddingsRequest, ReadsTheOptions) {
   EXPECT_EQ(r->encoding_format, EncodingFormat::base64);
   EXPECT_EQ(*r->dimensions, 64);
   EXPECT_TRUE(r->truncate);
-  EXPECT_FALSE(r->normalize);
+  EXPECT_EQ(r->norm, -1);
+  for (int norm : {0, 1, 2, 3, 64})  // llama-server's: max-abs, taxicab, Euclidean, p-norms
+    EXPECT_EQ(
+        parse_embeddings_request(fmt::format(R"({{"input":"x","embd_normalize":{}}})", norm))->norm,
+        norm);
+}
+
+// llama-server's `content` takes `input`'s shapes (and marks the request for its answer shape);
+// `input` wins when both are there, as in llama-server.
+TEST(EmbeddingsRequest, TakesLlamaServersContent) {
+  auto r = parse_embeddings_request(R"({"content":["a",[1,2]]})");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_TRUE(r->content);
+  ASSERT_EQ(r->inputs.size(), 2u);
+  EXPECT_EQ(std::get<std::string>(r->inputs[0]), "a");
+  auto both = parse_embeddings_request(R"({"input":"i","content":"c"})");
+  ASSERT_TRUE(both.ok());
+  EXPECT_FALSE(both->content);
+  EXPECT_EQ(std::get<std::string>(both->inputs[0]), "i");
+  expect_invalid(R"({"content":""})", "input");
 }
 
 TEST(EmbeddingsRequest, RefusesBadInput) {
@@ -74,7 +95,9 @@ TEST(EmbeddingsRequest, RefusesBadInput) {
   expect_invalid(R"({"input":7})", "input");
   expect_invalid(R"({"input":"a","encoding_format":"int8"})", "encoding_format");
   expect_invalid(R"({"input":"a","dimensions":0})", "dimensions");
-  expect_invalid(R"({"input":"a","embd_normalize":1})", "embd_normalize");
+  expect_invalid(R"({"input":"a","embd_normalize":-2})", "embd_normalize");
+  expect_invalid(R"({"input":"a","embd_normalize":65})", "embd_normalize");
+  expect_invalid(R"({"input":"a","embd_normalize":1.5})", "embd_normalize");
   expect_invalid(R"({"input":"a","truncate":"yes"})", "truncate");
   std::string many = R"({"input":[)";
   for (int i = 0; i < 2049; ++i)
@@ -125,6 +148,25 @@ TEST(EmbeddingsResponse, WritesFloatsAndBase64) {
   std::string bytes(sizeof(raw), '\0');
   std::memcpy(bytes.data(), raw, sizeof(raw));
   EXPECT_EQ(text, base64_encode(bytes));
+}
+
+// llama-server's own shape: each input's rows, pooled (one) or per token.
+TEST(EmbeddingsResponse, WritesLlamaServersShape) {
+  const auto v = json::parse(write_native_embeddings_response(
+      {{0.5f, -0.25f}, {1.0f, 2.0f, 3.0f, 4.0f, 5.0f, 6.0f}}, {1, 3}));
+  const auto& a = v.as_array();
+  ASSERT_EQ(a.size(), 2u);
+  EXPECT_EQ(a[0].at("index").as_int64(), 0);
+  EXPECT_EQ(a[1].at("index").as_int64(), 1);
+  const auto& pooled = a[0].at("embedding").as_array();
+  ASSERT_EQ(pooled.size(), 1u);
+  EXPECT_EQ(pooled[0].as_array()[1].to_number<double>(), -0.25);
+  const auto& tokens = a[1].at("embedding").as_array();
+  ASSERT_EQ(tokens.size(), 3u);
+  EXPECT_EQ(tokens[2].as_array().size(), 2u);
+  EXPECT_EQ(tokens[2].as_array()[0].to_number<double>(), 5.0);
+  EXPECT_EQ(tokens[1].as_array()[1].to_number<double>(), 4.0);
+  EXPECT_EQ(write_native_embeddings_response({}, {}), "[]");
 }
 
 TEST(EmbeddingsResponse, Base64MatchesTheStandard) {

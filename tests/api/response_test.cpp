@@ -296,3 +296,35 @@ TEST(NativeShapes, LoraAdaptersListAndSet) {
 
 }  // namespace
 }  // namespace troupe::api
+
+namespace troupe::api {
+namespace {
+
+// GET /slots: an idle slot has llama-server's four fields; a busy one its task and counts, with
+// n_remain -1 when only the context limits it and has_next_token false at its limit.
+TEST(NativeShapes, SlotsShowIdleAndBusySlots) {
+  const std::vector<NativeSlot> slots{{0, false},
+                                      {1, true, true, 42, 10, 10, 4, 3, -1},
+                                      {2, true, true, 43, 5, 5, 0, 8, 8},
+                                      {3, true, false, 44, 900, 256, 0, 0, 32}};
+  auto v = json::parse(slots_json(slots, 512, true));
+  const auto& a = v.as_array();
+  ASSERT_EQ(a.size(), 4u);
+  EXPECT_EQ(a[0].as_object().size(), 4u);
+  EXPECT_EQ(a[0].at("n_ctx").as_int64(), 512);
+  EXPECT_EQ(a[0].at("speculative").as_bool(), true);
+  EXPECT_EQ(a[0].at("is_processing").as_bool(), false);
+  EXPECT_EQ(a[1].at("id_task").as_int64(), 42);
+  EXPECT_EQ(a[1].at("n_prompt_tokens_cache").as_int64(), 4);
+  EXPECT_EQ(a[1].at("next_token").at(0).at("n_remain").as_int64(), -1);
+  EXPECT_EQ(a[1].at("next_token").at(0).at("has_next_token").as_bool(), true);
+  EXPECT_EQ(a[2].at("next_token").at(0).at("n_remain").as_int64(), 0);
+  EXPECT_EQ(a[2].at("next_token").at(0).at("has_next_token").as_bool(), false);
+  EXPECT_EQ(a[3].at("n_prompt_tokens").as_int64(), 900);
+  EXPECT_EQ(a[3].at("n_prompt_tokens_processed").as_int64(), 256);
+  EXPECT_EQ(a[3].at("next_token").at(0).at("n_decoded").as_int64(), 0);
+  EXPECT_EQ(slots_json({}, 512, false), "[]");
+}
+
+}  // namespace
+}  // namespace troupe::api

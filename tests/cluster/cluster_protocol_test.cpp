@@ -234,8 +234,10 @@ TEST(ClusterProtocol, EmbeddingMessagesRoundTrip) {
   EmbeddingRequest r{7, {1, "127.0.0.1:9", 3}, {}};
   r.task.model = "bert";
   r.task.prompt = std::vector<engine::Token>{101, 7592, 102};
-  r.task.embedding =
-      engine::EmbeddingParams{false, true, std::pair{std::string("q"), std::string("d")}};
+  r.task.embedding = engine::EmbeddingParams{};
+  r.task.embedding->norm = -1;
+  r.task.embedding->truncate = true;
+  r.task.embedding->rerank = std::pair{std::string("q"), std::string("d")};
   const auto back = round_trip(r);
   EXPECT_EQ(back.request_id, 7u);
   EXPECT_EQ(back.reply_to.address, "127.0.0.1:9");
@@ -244,6 +246,9 @@ TEST(ClusterProtocol, EmbeddingMessagesRoundTrip) {
   EXPECT_EQ(*back.task.embedding, *r.task.embedding);
   r.task.embedding = engine::EmbeddingParams{};
   EXPECT_EQ(*round_trip(r).task.embedding, engine::EmbeddingParams{});
+  r.task.embedding->norm = 3;
+  r.task.embedding->per_token = true;  // llama-server's /embedding
+  EXPECT_EQ(*round_trip(r).task.embedding, *r.task.embedding);
   r.task.embedding.reset();  // an embedding request must carry its parameters
   EXPECT_FALSE(decode_message<EmbeddingRequest>(encode_message(r)).ok());
 
@@ -254,6 +259,13 @@ TEST(ClusterProtocol, EmbeddingMessagesRoundTrip) {
   EXPECT_EQ(eb.request_id, 9u);
   EXPECT_EQ(eb.finished.usage.prompt_tokens, 12);
   EXPECT_EQ(eb.finished.embedding, e.finished.embedding);
+  EXPECT_EQ(eb.finished.embedding_rows, 1);
+  e.finished.embedding = {1.0f, 2.0f, 3.0f, 4.0f};  // pooling none: two tokens' vectors
+  e.finished.embedding_rows = 2;
+  EXPECT_EQ(round_trip(e).finished.embedding_rows, 2);
+  e.finished.embedding_rows = 3;  // rows that do not divide the floats: malformed
+  EXPECT_FALSE(decode_message<EmbeddingResult>(encode_message(e)).ok());
+  e.finished.embedding_rows = 2;
   auto bytes = encode_message(e);
   bytes.resize(bytes.size() - 2);
   EXPECT_FALSE(decode_message<EmbeddingResult>(bytes).ok());

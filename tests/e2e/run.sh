@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the end-to-end tests: `troupe serve` on a generated tiny model, driven by the official
-# openai npm client (suite "api", the default), or the web chat page in Debian's chromium
-# driven by playwright-core (suite "webui").   usage: run.sh <troupe binary> <work dir> [suite]
+# openai, @anthropic-ai/sdk and ollama npm clients (suite "api", the default), or the web chat
+# page in Debian's chromium driven by playwright-core (suite "webui").   usage: run.sh <troupe binary> <work dir> [suite]
 # Exit 77 (ctest: skipped) when the npm packages or the browser are missing outside CI.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -16,7 +16,7 @@ missing() {
   echo "skipping: $1 is missing (run scripts/bootstrap.sh --test-tools)" >&2
   exit 77
 }
-if [ ! -d "$here/node_modules/openai" ] || [ ! -d "$here/node_modules/ajv" ] || [ ! -d "$here/node_modules/zod" ] || [ ! -d "$here/node_modules/@anthropic-ai/sdk" ]; then
+if [ ! -d "$here/node_modules/openai" ] || [ ! -d "$here/node_modules/ajv" ] || [ ! -d "$here/node_modules/zod" ] || [ ! -d "$here/node_modules/@anthropic-ai/sdk" ] || [ ! -d "$here/node_modules/ollama" ]; then
   missing tests/e2e/node_modules
 fi
 chromium=${TROUPE_CHROMIUM:-/usr/bin/chromium}
@@ -45,4 +45,4 @@ if [ "$suite" = webui ]; then
 fi
 exec node --test --test-concurrency=1 "$here/serve.test.mjs" "$here/structured.test.mjs" \
   "$here/embeddings.test.mjs" "$here/anthropic.test.mjs" "$here/responses.test.mjs" \
-  "$here/infill.test.mjs"
+  "$here/infill.test.mjs" "$here/ollama.test.mjs"

@@ -1011,6 +1011,44 @@ TEST_F(BatchEngineTest, IdleEngineRunsNoLoopIterations) {
   EXPECT_EQ(e->counters().loop_iterations.load(), before);
 }
 
+// What GET /slots shows: a generating sequence's prompt, cached prefix, tokens so far and limit
+// while it runs (each decode is held 20 ms, so 1000 tokens outlast the ask by far), then the
+// slot free again with its cells cached. A second request with the same prompt finds it cached.
+TEST_F(BatchEngineTest, SnapshotShowsEachSlotsCounts) {
+  auto hook = [](DecodeEdge edge) {
+    if (edge == DecodeEdge::begin)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  };
+  BatchEngineConfig cfg{4096, 2, 256, 256};
+  auto e = start(cfg, hook);
+  const auto p = prompt(3, 40);
+  e->tell(admit(1, p, 4));
+  rec_.wait_released(1);
+  e->tell(admit(2, p, 1000));
+  rec_.wait_tokens(2, 3);
+  const EngineSnapshot busy = snapshot(*e);
+  ASSERT_EQ(busy.slots.size(), 2u);
+  const auto it =
+      std::find_if(busy.slots.begin(), busy.slots.end(), [](const auto& s) { return s.busy; });
+  ASSERT_NE(it, busy.slots.end());
+  EXPECT_EQ(
+      std::count_if(busy.slots.begin(), busy.slots.end(), [](const auto& s) { return s.busy; }), 1);
+  EXPECT_EQ(it->ticket, 2u);
+  EXPECT_TRUE(it->generating);
+  EXPECT_FALSE(it->embed);
+  EXPECT_EQ(it->n_prompt, 40);
+  EXPECT_EQ(it->cached, 39);  // all but the last prompt token, whose logits it needs
+  EXPECT_GE(it->generated, 3);
+  EXPECT_LT(it->generated, 1000);
+  EXPECT_EQ(it->max_tokens, 1000);
+  e->tell(ReleaseSequence{2, /*drop_cache=*/false});
+  rec_.wait_released(2);
+  const EngineSnapshot after = snapshot(*e);
+  for (const auto& s : after.slots)
+    EXPECT_FALSE(s.busy);
+  EXPECT_GT(after.slots[static_cast<std::size_t>(it - busy.slots.begin())].n_past, 40);
+}
+
 TEST_F(BatchEngineTest, EnginesOfOneProcessTakeTurnsAtDecoding) {
   // Two engines (two contexts of one model) that take turns generate at the same time; their
   // decodes must never overlap. Each decode is held open a moment (the hook's sleep), so that

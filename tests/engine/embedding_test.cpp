@@ -8,6 +8,7 @@
 #include <numeric>
 
 #include "engine/coordinator.hpp"
+#include "engine/pooling.hpp"
 #include "engine_test_util.hpp"
 
 namespace troupe::engine {
@@ -37,16 +38,21 @@ double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
   return d;
 }
 
-Task embed_task(Prompt prompt, bool normalize = true) {
+// `norm`: llama-server's embd_normalize (2: Euclidean, -1: none).
+Task embed_task(Prompt prompt, std::int32_t norm = 2, bool per_token = false) {
   Task t;
   t.prompt = std::move(prompt);
-  t.embedding = EmbeddingParams{normalize, false, std::nullopt};
+  t.embedding = EmbeddingParams{};
+  t.embedding->norm = norm;
+  t.embedding->per_token = per_token;
   return t;
 }
 
 Task rerank_task(std::string query, std::string doc) {
   Task t;
-  t.embedding = EmbeddingParams{false, false, std::pair{std::move(query), std::move(doc)}};
+  t.embedding = EmbeddingParams{};
+  t.embedding->norm = -1;
+  t.embedding->rerank = std::pair{std::move(query), std::move(doc)};
   return t;
 }
 
@@ -82,11 +88,12 @@ class EmbeddingTest : public ::testing::Test {
 
   // Embeds every text: all submitted before any is read (one or few decodes), or one by one.
   static std::vector<std::vector<float>> embed(Coordinator& c, const std::vector<std::string>& in,
-                                               bool together, bool normalize = true) {
+                                               bool together, std::int32_t norm = 2,
+                                               bool per_token = false) {
     std::vector<std::vector<float>> out;
     std::vector<TokenStream> streams;
     for (const auto& text : in) {
-      streams.push_back(run_sync(c.generate(embed_task(text, normalize))));
+      streams.push_back(run_sync(c.generate(embed_task(text, norm, per_token))));
       if (!together) {
         auto r = collect(streams.back());
         EXPECT_FALSE(r.error) << r.error->message;
@@ -182,12 +189,110 @@ TEST_F(EmbeddingTest, PoolingOverridesGiveDifferentUnitVectors) {
 
 TEST_F(EmbeddingTest, UnnormalizedVectorsKeepTheirLength) {
   auto c = make(test::generated_bert_model(), 4, true, Pooling::mean);
-  const auto raw = embed(*c, {kTexts[0]}, true, /*normalize=*/false);
-  const auto unit = embed(*c, {kTexts[0]}, true, /*normalize=*/true);
+  const auto raw = embed(*c, {kTexts[0]}, true, /*norm=*/-1);
+  const auto unit = embed(*c, {kTexts[0]}, true, /*norm=*/2);
   const double n = norm(raw[0]);
   EXPECT_GT(std::abs(n - 1.0), 1e-3);
   for (std::size_t i = 0; i < raw[0].size(); ++i)
     EXPECT_NEAR(raw[0][i] / n, unit[0][i], 1e-5);
+}
+
+// llama-server's other `embd_normalize` values: each answer is the raw vector scaled so that its
+// largest magnitude is 32760 (0), its magnitudes sum to 1 (1), its cubes' magnitudes sum to 1.
+TEST_F(EmbeddingTest, LlamaServersNormalisationsScaleTheRawVector) {
+  auto c = make(test::generated_bert_model(), 4, true, Pooling::mean);
+  const auto raw = embed(*c, {kTexts[4]}, true, -1)[0];
+  const auto p_sum = [](const std::vector<float>& v, double p) {
+    double s = 0;
+    for (float x : v)
+      s += std::pow(std::abs(static_cast<double>(x)), p);
+    return s;
+  };
+  const auto int16 = embed(*c, {kTexts[4]}, true, 0)[0];
+  double largest = 0;
+  for (float x : int16)
+    largest = std::max(largest, std::abs(static_cast<double>(x)));
+  EXPECT_NEAR(largest, 32760.0, 0.01);
+  EXPECT_NEAR(p_sum(embed(*c, {kTexts[4]}, true, 1)[0], 1), 1.0, 1e-5);
+  EXPECT_NEAR(p_sum(embed(*c, {kTexts[4]}, true, 3)[0], 3), 1.0, 1e-5);
+  const double scale = int16[0] / raw[0];
+  for (std::size_t i = 0; i < raw.size(); ++i)
+    EXPECT_NEAR(int16[i], raw[i] * scale, 1e-2) << i;
+}
+
+// Pooling none (llama-server's /embedding): a vector per token of the input, raw; their mean is
+// the mean-pooled vector and the first is the CLS-pooled one. Batched equals single. Without
+// per_token (OpenAI's shape) the request is refused, naming /embedding.
+TEST_F(EmbeddingTest, PoolingNoneGivesEveryTokensVector) {
+  auto none = make(test::generated_bert_model(), 4, true, Pooling::none);
+  auto mean = make(test::generated_bert_model(), 4, true, Pooling::mean);
+  auto cls = make(test::generated_bert_model(), 4, true, Pooling::cls);
+  const auto rows = embed(*none, kTexts, true, 2, /*per_token=*/true);
+  expect_same(rows, embed(*none, kTexts, false, 2, true));
+  const auto means = embed(*mean, kTexts, true, -1);
+  const auto firsts = embed(*cls, kTexts, true, -1);
+  for (std::size_t i = 0; i < kTexts.size(); ++i) {
+    auto s = run_sync(none->generate(embed_task(kTexts[i], 2, true)));
+    auto r = collect(s);
+    ASSERT_TRUE(r.finished);
+    const auto n = static_cast<std::size_t>(r.finished->usage.prompt_tokens);
+    EXPECT_EQ(r.finished->embedding_rows, static_cast<std::int32_t>(n));
+    ASSERT_EQ(rows[i].size(), n * 128u) << i;
+    std::vector<float> avg(128, 0.0f);
+    for (std::size_t t = 0; t < n; ++t) {
+      for (std::size_t k = 0; k < 128; ++k)
+        avg[k] += rows[i][t * 128 + k] / static_cast<float>(n);
+    }
+    EXPECT_LT(max_abs_diff(avg, means[i]), 1e-3) << i;
+    EXPECT_LT(max_abs_diff({rows[i].begin(), rows[i].begin() + 128}, firsts[i]), 1e-4) << i;
+  }
+  auto s = run_sync(none->generate(embed_task(kTexts[0])));
+  auto r = collect(s);
+  ASSERT_TRUE(r.error);
+  EXPECT_EQ(r.error->code, Errc::invalid_request);
+  EXPECT_NE(r.error->message.find("/embedding"), std::string::npos) << r.error->message;
+}
+
+// A generative model with pooling none: each token's hidden state from the KV-cache path, whose
+// mean is again the mean-pooled vector; generation on the same context is unchanged.
+TEST_F(EmbeddingTest, GenerativePoolingNoneGivesEveryTokensVector) {
+  auto none = make(testing::tiny_model(), 4, true, Pooling::none);
+  auto mean = make(testing::tiny_model(), 4, true, Pooling::mean);
+  const auto rows = embed(*none, {kTexts[0], kTexts[5]}, true, 2, true);
+  const auto means = embed(*mean, {kTexts[0], kTexts[5]}, true, -1);
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const std::size_t n = rows[i].size() / 128;
+    ASSERT_GT(n, 1u);
+    std::vector<float> avg(128, 0.0f);
+    for (std::size_t t = 0; t < n; ++t) {
+      for (std::size_t k = 0; k < 128; ++k)
+        avg[k] += rows[i][t * 128 + k] / static_cast<float>(n);
+    }
+    EXPECT_LT(max_abs_diff(avg, means[i]), 1e-3) << i;
+  }
+}
+
+TEST(NormalizeEmbedding, FollowsLlamaServersNorms) {
+  std::vector<float> v{3.0f, -4.0f};
+  normalize_embedding(v, 2);
+  EXPECT_FLOAT_EQ(v[0], 0.6f);
+  EXPECT_FLOAT_EQ(v[1], -0.8f);
+  v = {3.0f, -4.0f};
+  normalize_embedding(v, 1);
+  EXPECT_FLOAT_EQ(v[0], 3.0f / 7.0f);
+  v = {3.0f, -4.0f};
+  normalize_embedding(v, 0);
+  EXPECT_FLOAT_EQ(v[1], -32760.0f);
+  EXPECT_FLOAT_EQ(v[0], 24570.0f);
+  v = {3.0f, -4.0f};
+  normalize_embedding(v, -1);
+  EXPECT_EQ(v, (std::vector<float>{3.0f, -4.0f}));
+  v = {1.0f, 1.0f};
+  normalize_embedding(v, 4);
+  EXPECT_FLOAT_EQ(v[0], static_cast<float>(std::pow(0.5, 0.25)));
+  v = {0.0f, 0.0f};
+  normalize_embedding(v, 2);
+  EXPECT_EQ(v, (std::vector<float>{0.0f, 0.0f}));
 }
 
 TEST_F(EmbeddingTest, RerankScoresArePlainNumbers) {

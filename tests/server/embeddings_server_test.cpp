@@ -34,7 +34,8 @@ struct Reply {
 
 class EmbedServer {
  public:
-  explicit EmbedServer(std::string model, bool embeddings = true) {
+  explicit EmbedServer(std::string model, bool embeddings = true,
+                       engine::Pooling pooling = engine::Pooling::model) {
     engine::EngineOptions o;
     o.model_path = std::move(model);
     o.model_id = "emb";
@@ -42,6 +43,7 @@ class EmbedServer {
     o.engine.n_parallel = 8;
     o.engine.n_ctx = 4096;
     o.engine.embeddings = embeddings;
+    o.engine.pooling = pooling;
     backend_ = std::make_unique<engine::Coordinator>(std::move(o));
     EXPECT_EQ(backend_->wait_loaded().state, engine::HealthState::ready);
     ServerConfig cfg;
@@ -184,6 +186,120 @@ TEST(EmbeddingsServer, RefusesWithTheRightStatus) {
   EXPECT_NE(metrics.body.find("troupe_embedding_tokens_total 512\n"), std::string::npos);
   EXPECT_NE(metrics.body.find("troupe_requests_total{endpoint=\"embeddings\",code=\"400\"}"),
             std::string::npos);
+}
+
+// llama-server's POST /embedding: `content` (or `input`), each input's vectors as rows, the same
+// vector as OpenAI's answer; `content` on /v1/embeddings answers in this shape too, as in
+// llama-server. base64 has no place in it: 400.
+TEST(EmbeddingsServer, AnswersLlamaServersEmbeddingShape) {
+  EmbedServer t(test::generated_bert_model());
+  const json::value first = t.post("/v1/embeddings", R"({"input":"The cat sat."})").json();
+  const auto oai = vector_of(first.at("data").as_array()[0]);
+  for (const auto& [path, body] :
+       {std::pair{"/embedding", R"({"content":["The cat sat.","x"]})"},
+        std::pair{"/embedding", R"({"input":["The cat sat.","x"]})"},
+        std::pair{"/v1/embeddings", R"({"content":["The cat sat.","x"]})"}}) {
+    auto r = t.post(path, body);
+    ASSERT_EQ(r.status, 200) << path << r.body;
+    const json::value answer = r.json();
+    const auto& a = answer.as_array();
+    ASSERT_EQ(a.size(), 2u) << r.body;
+    EXPECT_EQ(a[1].at("index").as_int64(), 1);
+    const auto& rows = a[0].at("embedding").as_array();
+    ASSERT_EQ(rows.size(), 1u);
+    ASSERT_EQ(rows[0].as_array().size(), 128u);
+    for (std::size_t i = 0; i < 128; ++i)
+      EXPECT_NEAR(rows[0].as_array()[i].to_number<double>(), oai[i], 1e-4) << path;
+  }
+  auto raw = t.post("/embedding", R"({"content":"The cat sat.","embd_normalize":-1})");
+  ASSERT_EQ(raw.status, 200) << raw.body;
+  std::vector<double> v;
+  const json::value raw_answer = raw.json();
+  for (const auto& x : raw_answer.as_array()[0].at("embedding").as_array()[0].as_array())
+    v.push_back(x.to_number<double>());
+  EXPECT_GT(std::abs(norm(v) - 1.0), 1e-3);
+  expect_error(t.post("/embedding", R"({"content":"x","encoding_format":"base64"})"), 400,
+               "encoding_format");
+  expect_error(t.post("/embedding", R"({"content":"x","embd_normalize":99})"), 400,
+               "embd_normalize");
+  expect_error(t.post("/embedding", R"({"nothing":1})"), 400, "input");
+}
+
+// With pooling none the answer is every token's vector (llama-server's /embedding); OpenAI's
+// endpoint, whose answer has one vector per input, refuses and names /embedding.
+TEST(EmbeddingsServer, PoolingNoneAnswersAVectorPerToken) {
+  EmbedServer t(test::generated_bert_model(), true, engine::Pooling::none);
+  auto tok = t.post("/tokenize", R"({"content":"The cat sat.","add_special":true})");
+  ASSERT_EQ(tok.status, 200);
+  const std::size_t n = tok.json().at("tokens").as_array().size();
+  auto r = t.post("/embedding", R"({"content":["The cat sat.","x y"]})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const json::value answer = r.json();
+  const auto& rows = answer.as_array()[0].at("embedding").as_array();
+  ASSERT_EQ(rows.size(), n);
+  for (const auto& row : rows)
+    EXPECT_EQ(row.as_array().size(), 128u);
+  EXPECT_NE(json::serialize(rows[0]), json::serialize(rows[1]));
+  auto oai = t.post("/v1/embeddings", R"({"input":"The cat sat."})");
+  expect_error(oai, 400, "input");
+  EXPECT_NE(oai.body.find("/embedding"), std::string::npos) << oai.body;
+}
+
+// Ollama's /api/embed: normalised vectors, equal to OpenAI's; `dimensions` keeps the first ones
+// normalised again; the legacy /api/embeddings gives the raw vector; no input only loads.
+TEST(EmbeddingsServer, AnswersOllamasEmbed) {
+  EmbedServer t(test::generated_bert_model());
+  const json::value oai = t.post("/v1/embeddings", R"({"input":["The cat sat.","x"]})").json();
+  auto r = t.post("/api/embed", R"({"model":"emb:latest","input":["The cat sat.","x"]})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const json::value v = r.json();
+  EXPECT_EQ(v.at("model"), "emb:latest");
+  ASSERT_EQ(v.at("embeddings").as_array().size(), 2u);
+  EXPECT_EQ(v.at("prompt_eval_count"), oai.at("usage").at("prompt_tokens"));
+  for (std::size_t i = 0; i < 2; ++i) {
+    std::vector<double> e;
+    for (const auto& x : v.at("embeddings").at(i).as_array())
+      e.push_back(x.to_number<double>());
+    const auto o = vector_of(oai.at("data").at(i));
+    ASSERT_EQ(e.size(), o.size());
+    for (std::size_t k = 0; k < e.size(); ++k)
+      EXPECT_NEAR(e[k], o[k], 1e-5);
+  }
+  auto cut = t.post("/api/embed", R"({"model":"emb","input":"The cat sat.","dimensions":16})");
+  ASSERT_EQ(cut.status, 200) << cut.body;
+  const json::value c = cut.json();
+  std::vector<double> short_one;
+  for (const auto& x : c.at("embeddings").at(0).as_array())
+    short_one.push_back(x.to_number<double>());
+  ASSERT_EQ(short_one.size(), 16u);
+  EXPECT_NEAR(norm(short_one), 1.0, 1e-5);
+  const auto full = vector_of(oai.at("data").at(0));
+  EXPECT_NEAR(short_one[3] / short_one[0], full[3] / full[0], 1e-4);  // the same direction
+  auto legacy = t.post("/api/embeddings", R"({"model":"emb","prompt":"The cat sat."})");
+  ASSERT_EQ(legacy.status, 200) << legacy.body;
+  const json::value raw =
+      t.post("/embedding", R"({"content":"The cat sat.","embd_normalize":-1})").json();
+  const json::value l = legacy.json();
+  ASSERT_EQ(l.at("embedding").as_array().size(), 128u);
+  for (std::size_t k = 0; k < 128; ++k) {
+    EXPECT_NEAR(l.at("embedding").at(k).to_number<double>(),
+                raw.at(0).at("embedding").at(0).at(k).to_number<double>(), 1e-4);
+  }
+  EXPECT_EQ(t.post("/api/embed", R"({"model":"emb"})").json().at("embeddings").as_array().size(),
+            0u);
+  EXPECT_EQ(t.post("/api/embeddings", R"({"model":"emb"})").body, R"({"embedding":[]})");
+  auto too_wide = t.post("/api/embed", R"({"model":"emb","input":"x","dimensions":4096})");
+  EXPECT_EQ(too_wide.status, 400);
+  EXPECT_TRUE(too_wide.json().at("error").is_string());
+  std::string long_text;
+  for (int i = 0; i < 700; ++i)
+    long_text += "word ";
+  EXPECT_EQ(t.post("/api/embed", R"({"model":"emb","input":")" + long_text + R"("})").status,
+            200);  // Ollama's default: truncate
+  EXPECT_EQ(
+      t.post("/api/embed", R"({"model":"emb","truncate":false,"input":")" + long_text + R"("})")
+          .status,
+      400);
 }
 
 TEST(EmbeddingsServer, ServerWithoutTheFlagNamesIt) {

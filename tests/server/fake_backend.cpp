@@ -139,6 +139,29 @@ boost::asio::awaitable<Result<std::string>> FakeBackend::detokenize(
   co_return out;
 }
 
+boost::asio::awaitable<Result<engine::SlotsInfo>> FakeBackend::slots(std::string model) {
+  if (!model.empty() && model != "fake")
+    co_return unknown_model_error(model);
+  engine::SlotsInfo info;
+  info.n_ctx = 128;
+  std::lock_guard lock(mu_);
+  for (std::int32_t i = 0; i < 2; ++i) {
+    engine::SlotStatus s;
+    s.id = i;
+    s.busy = i < running_;
+    if (s.busy) {
+      s.generating = true;
+      s.task = static_cast<std::uint64_t>(i) + 1;
+      s.n_prompt = 3;
+      s.n_processed = 3;
+      s.n_decoded = 1;
+      s.max_tokens = 16;
+    }
+    info.slots.push_back(s);
+  }
+  co_return info;
+}
+
 std::vector<engine::ModelInfo> FakeBackend::models() const {
   return {engine::ModelInfo{"fake", 128, 1000, "troupe", 1700000000}};
 }

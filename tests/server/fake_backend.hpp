@@ -33,6 +33,9 @@ class FakeBackend : public engine::Backend {
                                                                       bool parse_special) override;
   boost::asio::awaitable<Result<std::string>> detokenize(
       std::string model, std::vector<engine::Token> tokens) override;
+  // Two slots of 128 tokens; the first running requests (held ones included) hold them, each
+  // shown with a 3-token prompt, 1 token decoded of 16.
+  boost::asio::awaitable<Result<engine::SlotsInfo>> slots(std::string model) override;
   std::vector<engine::ModelInfo> models() const override;
   engine::Health health() const override;
   engine::BackendStats stats() const override;

@@ -39,7 +39,9 @@ namespace http = boost::beast::http;
 namespace json = boost::json;
 using tcp = net::ip::tcp;
 
+using test::read_until_or_fail;
 using test::Reply;
+using test::send_raw;
 using test::TestServer;
 
 std::string chat_body(const std::string& content, const std::string& extra = {}) {
@@ -299,6 +301,7 @@ TEST(Server, PropsAnswerInLlamaServersShape) {
   EXPECT_EQ(v.at("default_generation_settings").at("params").at("n_predict"), -1);
   EXPECT_EQ(v.at("modalities").at("vision"), false);
   EXPECT_TRUE(v.as_object().contains("chat_template"));
+  EXPECT_EQ(v.at("endpoint_slots"), true);  // GET /slots is served
   EXPECT_EQ(t.request(http::verb::get, "/props?model=fake").status, 200);
   expect_error(t.request(http::verb::get, "/props?model=nope"), 404, "model");
   EXPECT_EQ(t.post("/props", "{}").status, 405);
@@ -580,18 +583,6 @@ TEST(Server, CorsPreflightAndHeaders) {
 }
 
 // Sends a request on a raw socket and returns the socket (the response unread).
-tcp::socket send_raw(net::io_context& ioc, std::uint16_t port, const std::string& body,
-                     const char* target = "/v1/chat/completions") {
-  tcp::socket s(ioc);
-  s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
-  http::request<http::string_body> req{http::verb::post, target, 11};
-  req.set(http::field::host, "localhost");
-  req.body() = body;
-  req.prepare_payload();
-  http::write(s, req);
-  return s;
-}
-
 TEST(Server, DisconnectMidStreamCancelsTheGeneration) {
   TestServer t;
   net::io_context ioc;
@@ -602,19 +593,6 @@ TEST(Server, DisconnectMidStreamCancelsTheGeneration) {
   s.close();
   ASSERT_TRUE(t.backend.wait_running(0));
   EXPECT_EQ(t.backend.cancelled(), 1);
-}
-
-// Reads into `got` until it holds `what`, with the socket's own timeout (asio's reads would
-// wait forever): a server that sends nothing fails the test instead of hanging it.
-void read_until_or_fail(tcp::socket& s, std::string_view what, std::string& got) {
-  const timeval guard{10, 0};
-  ASSERT_EQ(setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &guard, sizeof guard), 0);
-  char buf[4096];
-  while (got.find(what) == std::string::npos) {
-    const ssize_t n = ::recv(s.native_handle(), buf, sizeof buf, 0);
-    ASSERT_GT(n, 0) << "nothing more within 10 s after: " << got;
-    got.append(buf, static_cast<std::size_t>(n));
-  }
 }
 
 // Choice 1 cannot start while choice 0 holds the only slot: choice 0 streams regardless (a
@@ -747,6 +725,57 @@ TEST(Server, HalfOpenConnectionsDoNotBlockOthers) {
   }
   auto r = t.post("/v1/chat/completions", chat_body("x", R"("max_tokens":1)"));
   EXPECT_EQ(r.status, 200);
+}
+
+// llama-server's GET /slots: every slot, a busy one with its counts; ?fail_on_no_slot=1 is a
+// 503 once none is idle (what load balancers in front of llama-server poll); --no-slots: 404.
+TEST(Server, SlotsAnswerInLlamaServersShape) {
+  TestServer t;
+  auto idle = t.request(http::verb::get, "/slots");
+  ASSERT_EQ(idle.status, 200) << idle.raw.body();
+  const json::value all = idle.body();
+  ASSERT_EQ(all.as_array().size(), 2u);
+  EXPECT_EQ(all.at(1).at("id").as_int64(), 1);
+  EXPECT_EQ(all.at(0).at("n_ctx").as_int64(), 128);
+  EXPECT_EQ(all.at(0).at("is_processing").as_bool(), false);
+  EXPECT_EQ(all.at(0).at("speculative").as_bool(), false);
+  EXPECT_FALSE(all.at(0).as_object().contains("id_task"));
+  EXPECT_EQ(t.request(http::verb::get, "/slots?fail_on_no_slot=1").status, 200);
+
+  net::io_context ioc;
+  auto a = send_raw(ioc, t.port(), chat_body("hold", R"("stream":true)"));
+  ASSERT_TRUE(t.backend.wait_running(1));
+  auto one = t.request(http::verb::get, "/slots?model=fake");
+  ASSERT_EQ(one.status, 200) << one.raw.body();
+  const json::value listed = one.body();
+  const auto& busy = listed.at(0);
+  EXPECT_EQ(busy.at("is_processing").as_bool(), true);
+  EXPECT_EQ(busy.at("id_task").as_int64(), 1);
+  EXPECT_EQ(busy.at("n_prompt_tokens").as_int64(), 3);
+  EXPECT_EQ(busy.at("n_prompt_tokens_processed").as_int64(), 3);
+  EXPECT_EQ(busy.at("n_prompt_tokens_cache").as_int64(), 0);
+  const auto& next = busy.at("next_token").at(0);
+  EXPECT_EQ(next.at("has_next_token").as_bool(), true);
+  EXPECT_EQ(next.at("n_remain").as_int64(), 15);
+  EXPECT_EQ(next.at("n_decoded").as_int64(), 1);
+  EXPECT_EQ(listed.at(1).at("is_processing").as_bool(), false);
+  EXPECT_EQ(t.request(http::verb::get, "/slots?fail_on_no_slot=1").status, 200);
+  auto b = send_raw(ioc, t.port(), chat_body("hold", R"("stream":true)"));
+  ASSERT_TRUE(t.backend.wait_running(2));
+  auto none = t.request(http::verb::get, "/slots?fail_on_no_slot=1");
+  EXPECT_EQ(none.status, 503) << none.raw.body();
+  EXPECT_NE(none.raw.body().find("no slot available"), std::string::npos);
+  EXPECT_EQ(t.request(http::verb::get, "/slots").status, 200);
+  expect_error(t.request(http::verb::get, "/slots?model=nope"), 404, "model");
+  EXPECT_EQ(t.post("/slots", "{}").status, 405);
+  a.close();
+  b.close();
+  ASSERT_TRUE(t.backend.wait_running(0));
+
+  ServerConfig off;
+  off.slots = false;
+  TestServer hidden(off);
+  EXPECT_EQ(hidden.request(http::verb::get, "/slots").status, 404);
 }
 
 TEST(Server, GracefulShutdownEndsHeldStreamsWithAnErrorEvent) {
@@ -1399,6 +1428,32 @@ namespace {
 
 // llama-server's LoRA endpoints and a request's `lora`, on the tiny model with a random
 // adapter: answers as the engine computes them (tests/engine/lora_test.cpp checks those).
+// GET /slots over the real engine: its slots and context per slot, idle before and after an
+// answer (the busy view: BatchEngineTest.SnapshotShowsEachSlotsCounts).
+TEST(ServerWithEngine, SlotsShowTheEnginesSlots) {
+  engine::EngineOptions o;
+  o.model_path = troupe::test::generated_model("tiny");
+  o.model_id = "tiny";
+  o.engine.n_threads = 1;
+  o.engine.n_parallel = 3;
+  o.engine.n_ctx = 1536;
+  auto backend = std::make_unique<engine::Coordinator>(std::move(o));
+  ASSERT_EQ(backend->wait_loaded().state, engine::HealthState::ready);
+  TestServer t(ServerConfig{}, std::move(backend));
+  for (int round = 0; round < 2; ++round) {
+    auto r = t.request(http::verb::get, "/slots");
+    ASSERT_EQ(r.status, 200) << r.raw.body();
+    const json::value slots = r.body();
+    ASSERT_EQ(slots.as_array().size(), 3u);
+    for (const auto& slot : slots.as_array()) {
+      EXPECT_EQ(slot.at("n_ctx").as_int64(), 512);
+      EXPECT_FALSE(slot.at("is_processing").as_bool());
+    }
+    EXPECT_EQ(t.post("/completion", R"({"prompt":"Once upon a time","n_predict":4})").status, 200);
+  }
+  expect_error(t.request(http::verb::get, "/slots?model=nope"), 404, "model");
+}
+
 TEST(ServerWithLora, ListsSetsAndAppliesAdapters) {
   engine::EngineOptions o;
   o.model_path = troupe::test::generated_model("tiny");

@@ -4,6 +4,8 @@
 // integration tests.
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -13,6 +15,7 @@
 #include <future>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -122,5 +125,31 @@ class TestServer {
   std::uint16_t port_ = 0;
   bool stopped_ = false;
 };
+
+// Sends a POST with `body` on a socket of its own and returns the socket, its answer unread.
+inline tcp::socket send_raw(net::io_context& ioc, std::uint16_t port, const std::string& body,
+                            const char* target = "/v1/chat/completions") {
+  tcp::socket s(ioc);
+  s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
+  http::request<http::string_body> req{http::verb::post, target, 11};
+  req.set(http::field::host, "localhost");
+  req.body() = body;
+  req.prepare_payload();
+  http::write(s, req);
+  return s;
+}
+
+// Reads into `got` until it holds `what`, with the socket's own timeout (asio's reads would
+// wait forever): a server that sends nothing fails the test instead of hanging it.
+inline void read_until_or_fail(tcp::socket& s, std::string_view what, std::string& got) {
+  const timeval guard{10, 0};
+  ASSERT_EQ(setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &guard, sizeof guard), 0);
+  char buf[4096];
+  while (got.find(what) == std::string::npos) {
+    const ssize_t n = ::recv(s.native_handle(), buf, sizeof buf, 0);
+    ASSERT_GT(n, 0) << "nothing more within 10 s after: " << got;
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+}
 
 }  // namespace troupe::server::test
