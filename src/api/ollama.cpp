@@ -341,6 +341,9 @@ Result<OllamaGenerationRequest> parse_ollama_generate_request(std::string_view b
   if (r.failed())
     return *r.error();
   out.load_only = prompt.empty() && suffix.empty();
+  if ((raw || !suffix.empty()) && chat.chat.reasoning_effort)
+    return invalid("'think' needs the chat template: not with a raw or fill-in-the-middle prompt",
+                   "think");
   if (raw || !suffix.empty()) {
     CompletionRequest c;
     c.params = std::move(params);

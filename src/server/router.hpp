@@ -32,16 +32,16 @@ enum class Endpoint {
   props,                  // llama-server's GET /props (?model=ID)
   slots,                  // llama-server's GET /slots (?model=ID, ?fail_on_no_slot=1)
   // Ollama's routes, together from ollama_chat to ollama_version (is_ollama).
-  ollama_chat,            // Ollama's POST /api/chat
-  ollama_generate,        // Ollama's POST /api/generate
-  ollama_embed,           // Ollama's POST /api/embed
-  ollama_embeddings,      // Ollama's POST /api/embeddings (legacy)
-  ollama_tags,            // Ollama's GET /api/tags
-  ollama_ps,              // Ollama's GET /api/ps
-  ollama_show,            // Ollama's POST /api/show
-  ollama_version,         // Ollama's GET /api/version
-  lora_adapters,          // llama-server's GET /lora-adapters (?model=ID)
-  lora_adapters_set,      // llama-server's POST /lora-adapters (?model=ID)
+  ollama_chat,        // Ollama's POST /api/chat
+  ollama_generate,    // Ollama's POST /api/generate
+  ollama_embed,       // Ollama's POST /api/embed
+  ollama_embeddings,  // Ollama's POST /api/embeddings (legacy)
+  ollama_tags,        // Ollama's GET /api/tags
+  ollama_ps,          // Ollama's GET /api/ps
+  ollama_show,        // Ollama's POST /api/show
+  ollama_version,     // Ollama's GET /api/version
+  lora_adapters,      // llama-server's GET /lora-adapters (?model=ID)
+  lora_adapters_set,  // llama-server's POST /lora-adapters (?model=ID)
   unknown,
 };
 

@@ -129,6 +129,9 @@ TEST(OllamaRequest, RefusesWhatItCannotHonour) {
                  "system");
   expect_refused(parse_ollama_generate_request(R"({"model":"m","prompt":"x","images":["aGk="]})"),
                  "images");
+  expect_refused(
+      parse_ollama_generate_request(R"({"model":"m","prompt":"x","raw":true,"think":false})"),
+      "think");
   EXPECT_FALSE(parse_ollama_chat_request("").ok());
   EXPECT_FALSE(parse_ollama_chat_request("[1]").ok());
 }
