@@ -749,7 +749,8 @@ asio::awaitable<Result<ModelProps>> Coordinator::props(std::string model) {
 asio::awaitable<Result<SlotsInfo>> Coordinator::slots(std::string model) {
   if (auto e = check_model(model))
     co_return *e;
-  auto snap = co_await engine_->ref().ask(InspectEngine{});
+  InspectEngine inspect;  // a named local: GCC 12 mishandles a braced temporary in co_await
+  auto snap = co_await engine_->ref().ask(std::move(inspect));
   if (!snap)
     co_return snap.error();
   SlotsInfo out;

@@ -449,6 +449,22 @@ class ResponsesWriter final : public AnswerWriter {
   std::string scratch_;
 };
 
+// An answer's times: when its request arrived (about: when its writer was made) and when its
+// first token came; llama-server's timings and Ollama's durations are read off it.
+struct AnswerClock {
+  Clock::time_point begun = Clock::now();
+  Clock::time_point first_token{};
+
+  void saw(const engine::Delta& d) {
+    if (first_token == Clock::time_point{} && !d.tokens.empty())
+      first_token = Clock::now();
+  }
+  // The first token's time, or `now` while none came.
+  Clock::time_point first_or(Clock::time_point now) const {
+    return first_token == Clock::time_point{} ? now : first_token;
+  }
+};
+
 // llama-server's own shapes (/completion, /infill): the answer's object, or its pieces and
 // then that object. `index`: the answer's place among a request's several.
 class NativeWriter final : public AnswerWriter {
@@ -465,8 +481,7 @@ class NativeWriter final : public AnswerWriter {
   }
   void began(const engine::Started& s) override { started_ = s; }
   void seen(const engine::Delta& d) override {
-    if (first_token_ == Clock::time_point{} && !d.tokens.empty())
-      first_token_ = Clock::now();
+    clock_.saw(d);
     predicted_ += static_cast<std::int32_t>(d.tokens.size());
     has_new_line_ = has_new_line_ || d.text.find('\n') != std::string::npos;
     if (stream_)
@@ -521,11 +536,11 @@ class NativeWriter final : public AnswerWriter {
 
   api::NativeTimings timings_so_far(const engine::Usage& u) const {
     const auto now = Clock::now();
-    const auto first = first_token_ == Clock::time_point{} ? now : first_token_;
+    const auto first = clock_.first_or(now);
     const auto ms = [](Clock::duration d) {
       return std::chrono::duration<double, std::milli>(d).count();
     };
-    return {u.cached_tokens, u.prompt_tokens - u.cached_tokens, ms(first - begun_),
+    return {u.cached_tokens, u.prompt_tokens - u.cached_tokens, ms(first - clock_.begun),
             u.completion_tokens, ms(now - first)};
   }
 
@@ -560,8 +575,7 @@ class NativeWriter final : public AnswerWriter {
   bool stream_;
   std::int32_t index_;
   engine::Started started_;
-  Clock::time_point begun_ = Clock::now();  // about when the request arrived
-  Clock::time_point first_token_{};
+  AnswerClock clock_;
   std::int32_t predicted_ = 0;
   bool has_new_line_ = false;
   std::vector<std::int32_t> tokens_;    // not streamed, return_tokens: the answer's
@@ -591,8 +605,7 @@ class OllamaWriter final : public AnswerWriter {
     return api::ollama_answer_json(a);
   }
   void seen(const engine::Delta& d) override {
-    if (first_token_ == Clock::time_point{} && !d.tokens.empty())
-      first_token_ = Clock::now();
+    clock_.saw(d);
     add_tool_calls(d, calls_);
   }
   void start(const engine::Started&, std::string&) override {}
@@ -646,11 +659,11 @@ class OllamaWriter final : public AnswerWriter {
       return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
     };
     const Clock::time_point end = Clock::now();
-    const Clock::time_point first = first_token_ == Clock::time_point{} ? end : first_token_;
+    const Clock::time_point first = clock_.first_or(end);
     api::OllamaMetrics m;
-    m.total_ns = ns(end - begun_);
+    m.total_ns = ns(end - clock_.begun);
     m.prompt_tokens = f.usage.prompt_tokens;
-    m.prompt_ns = ns(first - begun_);
+    m.prompt_ns = ns(first - clock_.begun);
     m.output_tokens = f.usage.completion_tokens;
     m.output_ns = ns(end - first);
     return m;
@@ -663,8 +676,7 @@ class OllamaWriter final : public AnswerWriter {
   std::string model_;
   bool chat_;
   bool logprobs_;
-  Clock::time_point begun_ = Clock::now();  // about when the request arrived
-  Clock::time_point first_token_{};
+  AnswerClock clock_;
   std::vector<chatfmt::ToolCall> calls_;
 };
 
