@@ -440,7 +440,7 @@ EngineLoop::EngineLoop(const LlamaModel& model, const BatchEngineConfig& config,
       drafter_(std::move(drafter)),
       mem_(llama_get_memory(ctx_.get())),
       n_ctx_seq_(context_per_sequence(ctx_.get(), model, config)),
-      batch_(config.n_batch + config.n_parallel),
+      batch_(step_capacity(config)),
       slots_(static_cast<std::size_t>(config.n_parallel)),
       row_costs_(config.n_parallel),
       pacer_(config.prefill_stretch, StepPacer::kMinTokens,
@@ -511,7 +511,7 @@ EngineLoop::EngineLoop(const LlamaModel& model, const BatchEngineConfig& config,
                                       "drop a drafted token again"));
   }
   n_cells_ = llama_n_ctx(ctx_.get());
-  const std::size_t rows = static_cast<std::size_t>(config_.n_batch + config_.n_parallel);
+  const auto rows = static_cast<std::size_t>(step_capacity(config_));
   out_.resize(rows);
   out_logits_.resize(rows);
   out_slot_.resize(slots_.size());
@@ -780,7 +780,7 @@ void EngineLoop::stash(std::int32_t id) {
       return;
   }
   const auto t0 = std::chrono::steady_clock::now();
-  HostCache::State state(llama_state_seq_get_size_ext(ctx_.get(), id, 0));
+  HostCache::State state = host_cache_.allocate(llama_state_seq_get_size_ext(ctx_.get(), id, 0));
   if (state.size() == 0 ||
       llama_state_seq_get_data_ext(ctx_.get(), state.data(), state.size(), id, 0) != state.size()) {
     spdlog::warn(

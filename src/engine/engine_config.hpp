@@ -26,8 +26,11 @@ struct BatchEngineConfig {
   // them. (EngineOptions: 0 is the model's trained context, which the Coordinator resolves
   // before starting the engine.)
   std::int32_t n_ctx = 4096;
-  std::int32_t n_parallel = 4;     // sequences decoded together (1..64)
-  std::int32_t n_batch = 512;      // token budget per step, decode tokens included (> n_parallel)
+  std::int32_t n_parallel = 4;  // sequences decoded together (1..64)
+  // Token budget per step, decode tokens included (> n_parallel); a step where no sequence
+  // generates may go past it to take a short prompt whole (plan_prompt_tokens). llama.cpp
+  // computes a step in passes (ubatches) of at most n_batch + n_parallel tokens.
+  std::int32_t n_batch = 512;
   std::int32_t n_seq_chunk = 256;  // prompt tokens one sequence may add per step
   // While sequences generate, a step that also carries tokens of a prompt longer than one
   // chunk is sized to take about this many times a generation-only step
@@ -116,5 +119,11 @@ struct BatchEngineConfig {
   std::int32_t spec_draft_min = 0;
   float spec_draft_p_min = 0.0f;
 };
+
+// The most tokens one decode step carries: the budget, a short prompt taken whole past it
+// (less than a chunk), and a discarded pad token in each idle slot (step_rows.hpp).
+inline std::int32_t step_capacity(const BatchEngineConfig& config) {
+  return config.n_batch + config.n_seq_chunk + config.n_parallel;
+}
 
 }  // namespace troupe::engine

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <utility>
 
 namespace troupe::engine {
@@ -21,7 +22,7 @@ bool begins(std::span<const Token> a, std::span<const Token> b) {
 
 }  // namespace
 
-HostCache::State::State(std::size_t n) : size_(n) {
+HostCache::State::State(std::size_t n, bool huge) : size_(n) {
   if (n == 0)
     return;
   // Mapped on a 2 MiB boundary (the slack around it given back), so that every whole 2 MiB of
@@ -44,10 +45,41 @@ HostCache::State::State(std::size_t n) : size_(n) {
   data_ = reinterpret_cast<std::uint8_t*>(start);
   // Both are hints: without THP or MADV_POPULATE_WRITE (Linux 5.14) the pages come on first
   // touch as usual.
-  madvise(data_, n, MADV_HUGEPAGE);
+  if (huge)
+    madvise(data_, n, MADV_HUGEPAGE);
 #ifdef MADV_POPULATE_WRITE
   madvise(data_, n, MADV_POPULATE_WRITE);
 #endif
+}
+
+bool PageChoice::next_huge() {
+  ++count_;
+  if (cost_[1] == 0.0)
+    return true;
+  if (cost_[0] == 0.0)
+    return false;
+  const bool cheaper = cost_[1] <= cost_[0];
+  return count_ % kProbe == 0 ? !cheaper : cheaper;
+}
+
+void PageChoice::record(bool huge, std::size_t bytes, double us) {
+  constexpr double kAlpha = 0.25;
+  if (bytes < kMinBytes || !(us >= 0.0))
+    return;
+  const double sample = us * 1000.0 / static_cast<double>(bytes);
+  double& cost = cost_[huge ? 1 : 0];
+  cost = cost == 0.0 ? sample : cost + kAlpha * (sample - cost);
+}
+
+HostCache::State HostCache::allocate(std::size_t n) {
+  const bool huge = pages_.next_huge();
+  const auto t0 = std::chrono::steady_clock::now();
+  State state(n, huge);
+  if (state.size() != 0)
+    pages_.record(
+        huge, n,
+        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+  return state;
 }
 
 HostCache::State& HostCache::State::operator=(State&& o) noexcept {

@@ -13,6 +13,7 @@
 //
 // Thread-safety: none; the engine thread owns it.
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -24,16 +25,41 @@
 
 namespace troupe::engine {
 
+// Whether a state's memory asks for transparent huge pages. Which pages populate faster
+// depends on the host: on one VM taking 4 KiB pages one fault at a time cost 40 times the copy
+// and huge pages next to nothing; on another (a hypervisor that backs guest memory lazily)
+// huge pages took 3 times as long as 4 KiB ones. So both are measured: huge pages first, then
+// 4 KiB pages, then the cheaper per byte (a moving average), the other tried again every
+// kProbe-th allocation. Allocations under kMinBytes are not measured (a few syscalls' fixed
+// cost would be their whole time). Pure arithmetic: HostCache::allocate times and records.
+class PageChoice {
+ public:
+  static constexpr std::uint32_t kProbe = 16;
+  static constexpr std::size_t kMinBytes = std::size_t{1} << 20;
+
+  // Whether the next allocation asks for huge pages.
+  bool next_huge();
+  void record(bool huge, std::size_t bytes, double us);
+  // The learned cost in ns per byte (0: not measured yet), for tests and logs.
+  double ns_per_byte(bool huge) const { return cost_[huge ? 1 : 0]; }
+
+ private:
+  std::array<double, 2> cost_{};  // [small, huge]
+  std::uint32_t count_ = 0;
+};
+
 class HostCache {
  public:
-  // A sequence's state: `size` bytes of anonymous memory of its own, mapped with transparent
-  // huge pages where the kernel allows them and populated by the kernel in one call: a long
-  // sequence's state is hundreds of MiB, and taking its 4 KiB pages one fault at a time cost
-  // 40 times the copy itself (117 ms against 2.8 ms for 44 MiB on the 2-core VM).
+  // A sequence's state: `size` bytes of anonymous memory of its own, mapped on a huge page
+  // boundary and populated by the kernel in one call: a long sequence's state is hundreds of
+  // MiB, and taking its 4 KiB pages one fault at a time cost 40 times the copy itself (117 ms
+  // against 2.8 ms for 44 MiB with huge pages on the 2-core zen4 VM). Whether it asks for huge
+  // pages is PageChoice's.
   class State {
    public:
-    // n bytes, uninitialised; none (size 0) when the memory cannot be had.
-    explicit State(std::size_t n = 0);
+    // n bytes, uninitialised; none (size 0) when the memory cannot be had. huge: asks for
+    // transparent huge pages (HostCache::allocate chooses).
+    explicit State(std::size_t n = 0, bool huge = true);
     State(State&& o) noexcept
         : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)) {}
     State& operator=(State&& o) noexcept;
@@ -66,6 +92,9 @@ class HostCache {
   // budget_bytes 0: the cache is off (stores nothing).
   explicit HostCache(std::size_t budget_bytes = 0) : budget_(budget_bytes) {}
 
+  // Memory for a state of n bytes, with the pages that have populated fastest here (PageChoice).
+  State allocate(std::size_t n);
+
   bool enabled() const { return budget_ > 0; }
 
   // The entry with LoRA scales `lora` sharing the longest prefix with `prompt` (the most
@@ -88,6 +117,7 @@ class HostCache {
 
  private:
   std::size_t budget_;
+  PageChoice pages_;
   std::size_t bytes_ = 0;
   std::uint64_t clock_ = 0;
   std::vector<Entry> entries_;

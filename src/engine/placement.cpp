@@ -191,9 +191,10 @@ Result<llama_context_params> engine_context_params(const BatchEngineConfig& conf
   auto params = llama_context_default_params();
   params.n_ctx = static_cast<uint32_t>(config.n_ctx);
   params.n_seq_max = static_cast<uint32_t>(config.n_parallel);
-  // One decode per step: the whole step fits in one physical batch.
-  params.n_batch = static_cast<uint32_t>(config.n_batch + config.n_parallel);
-  params.n_ubatch = params.n_batch;
+  // One decode per step. A step within the budget is one physical batch (ubatch); one past it
+  // (a short prompt taken whole while nothing generates) is computed in two.
+  params.n_batch = static_cast<uint32_t>(step_capacity(config));
+  params.n_ubatch = static_cast<uint32_t>(config.n_batch + config.n_parallel);
   params.n_threads = config.n_threads;
   params.n_threads_batch = config.n_threads;
   params.kv_unified = config.kv_unified;

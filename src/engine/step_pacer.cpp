@@ -115,7 +115,9 @@ void plan_prompt_tokens(std::span<const PendingPrompt> prompts, const PromptRoom
       std::int32_t t = std::min({p.remaining, budget, per_prompt});
       if (t <= 0)
         continue;
-      if (beside && p.paced) {
+      if (!beside && !p.paced) {
+        t = p.remaining;  // whole, past the budget if need be: nobody waits on this step
+      } else if (beside && p.paced) {
         t = std::min(t, paced);
       } else if (beside) {
         if (whole_taken && t > paced)

@@ -104,7 +104,11 @@ struct PromptRoom {
 };
 
 // The tokens each pending prompt (oldest admission first) puts into the next step, into
-// `take` (as long as `prompts`). With none generating, nobody waits: prompts fill the budget.
+// `take` (as long as `prompts`). With none generating, nobody waits: prompts fill the budget,
+// and a short prompt that starts in the step goes in whole even past it (by less than a chunk:
+// step_capacity), so that prompts arriving together get their first tokens together; cut at the
+// budget, its rest would be a step of its own beside the others' first generated tokens, a
+// second pass over the weights for them all.
 // Beside generating sequences a prompt gets at most one chunk; a short one goes in whole, but
 // only the first of the step goes in regardless of the pacer's budget (more of them at once
 // would add up to a long prompt's stall: the others wait for a later step); a paced prompt

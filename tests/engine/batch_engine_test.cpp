@@ -855,6 +855,33 @@ TEST_F(BatchEngineTest, ChunkedPrefillSplitsALongPrompt) {
   EXPECT_EQ(e->counters().decode_steps.load(), 5);
 }
 
+// Two short prompts waiting together while nothing generates, 80 tokens against a budget of
+// 64: both go in whole, in one step (llama.cpp computes it in two passes), instead of the
+// second's last 16 tokens making a step of their own beside the first's first token.
+TEST_F(BatchEngineTest, ShortPromptsWaitingTogetherStartInOneStep) {
+  // The first step (a one-token answer's prompt, alone) waits until both prompts are queued.
+  std::promise<void> entered, queued;
+  std::shared_future<void> gate = queued.get_future().share();
+  std::atomic<bool> first{true};
+  auto e = start({1024, 3, 64, 64}, [&first, &entered, gate](DecodeEdge edge) {
+    if (edge == DecodeEdge::begin && first.exchange(false)) {
+      entered.set_value();
+      gate.wait();
+    }
+  });
+  e->tell(admit(1, prompt(0), 1));
+  entered.get_future().wait();
+  e->tell(admit(2, prompt(1, 40), 3));
+  e->tell(admit(3, prompt(2, 40), 3));
+  queued.set_value();
+  for (std::uint64_t t : {1, 2, 3})
+    rec_.wait_ended(t);
+  EXPECT_EQ(rec_.get(2).tokens.size(), 3u);
+  EXPECT_EQ(rec_.get(3).tokens.size(), 3u);
+  EXPECT_EQ(e->counters().prefill_steps.load(), 2);  // the one-token answer's, then both
+  EXPECT_EQ(e->counters().decode_steps.load(), 4);   // and two generation steps
+}
+
 TEST_F(BatchEngineTest, ContextFullEndsWithContextFull) {
   auto e = start({512, 2, 128, 64});
   const auto n_prompt = static_cast<std::size_t>(e->n_ctx_seq() - 4);

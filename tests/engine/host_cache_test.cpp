@@ -35,6 +35,49 @@ TEST(HostCache, AStateOwnsItsMemoryAndMoves) {
   EXPECT_EQ(HostCache::State(0).data(), nullptr);
 }
 
+TEST(HostCache, AllocatedStatesAreUsableWithEitherPages) {
+  HostCache c(64 << 20);
+  for (int i = 0; i < 3; ++i) {  // huge pages, then 4 KiB ones, then the cheaper
+    HostCache::State s = c.allocate(2 << 20);
+    ASSERT_EQ(s.size(), 2u << 20);
+    std::memset(s.data(), i, s.size());
+    EXPECT_EQ(s.data()[s.size() - 1], i);
+  }
+  EXPECT_EQ(c.allocate(0).data(), nullptr);
+}
+
+TEST(PageChoice, MeasuresBothKindsThenTakesTheCheaperAndProbesTheOther) {
+  PageChoice p;
+  constexpr std::size_t kMiB = std::size_t{1} << 20;
+  EXPECT_TRUE(p.next_huge());  // huge pages are measured first
+  p.record(true, 10 * kMiB, 21'000.0);
+  EXPECT_FALSE(p.next_huge());  // then 4 KiB pages
+  p.record(false, 10 * kMiB, 7'000.0);
+  EXPECT_NEAR(p.ns_per_byte(true), 21'000.0 * 1000 / (10 * kMiB), 1e-9);
+  // 4 KiB pages were cheaper: taken, except every kProbe-th allocation, which tries huge ones.
+  std::uint32_t huge = 0;
+  for (std::uint32_t i = 0; i < 3 * PageChoice::kProbe; ++i)
+    huge += p.next_huge() ? 1 : 0;
+  EXPECT_EQ(huge, 3u);
+  // Huge pages turn cheaper (another host's behaviour, or the memory now backed): a few
+  // probes' worth of samples move the average past the other.
+  for (int i = 0; i < 8; ++i)
+    p.record(true, 10 * kMiB, 2'000.0);
+  EXPECT_LT(p.ns_per_byte(true), p.ns_per_byte(false));
+  huge = 0;
+  for (std::uint32_t i = 0; i < PageChoice::kProbe; ++i)
+    huge += p.next_huge() ? 1 : 0;
+  EXPECT_EQ(huge, PageChoice::kProbe - 1);
+}
+
+TEST(PageChoice, SmallOrBadSamplesAreNotMeasured) {
+  PageChoice p;
+  p.record(true, 4096, 50.0);  // a few syscalls' cost, not the pages'
+  p.record(true, 10 << 20, -1.0);
+  EXPECT_EQ(p.ns_per_byte(true), 0.0);
+  EXPECT_TRUE(p.next_huge());
+}
+
 TEST(HostCache, OffStoresNothing) {
   HostCache c;
   EXPECT_FALSE(c.enabled());

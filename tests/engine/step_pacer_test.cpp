@@ -177,6 +177,21 @@ TEST(PlanPromptTokens, NobodyGeneratingFillsTheBudget) {
             (Takes{100, 50, 20}));
 }
 
+TEST(PlanPromptTokens, NobodyGeneratingTakesAShortPromptWholePastTheBudget) {
+  // Four turns of 136 tokens arriving together (544 > 512): the fourth goes whole too rather
+  // than leaving 32 tokens for a step beside the other three's first tokens; a fifth waits.
+  EXPECT_EQ(plan({{136, false}, {136, false}, {136, false}, {136, false}}, {0, 512, 512, 256}),
+            (Takes{136, 136, 136, 136}));
+  EXPECT_EQ(plan({{136, false}, {136, false}, {136, false}, {136, false}, {136, false}},
+                 {0, 512, 512, 256}),
+            (Takes{136, 136, 136, 136, 0}));
+  // A prompt longer than a chunk is still cut at the budget, and nothing follows a full step.
+  EXPECT_EQ(plan({{200, false}, {400, true}, {10, false}}, {0, 512, 512, 256}),
+            (Takes{200, 312, 0}));
+  // Beside generation the budget holds (above).
+  EXPECT_EQ(plan({{136, false}}, {4, 100, 100, 256}), (Takes{100}));
+}
+
 TEST(PlanPromptTokens, BesideGenerationAPromptGetsAChunkAndAPacedOneThePacersBudget) {
   // Pacing off (the pacer's budget is the whole room): one chunk each.
   EXPECT_EQ(plan({{400, true}, {300, true}}, {4, 508, 508, 128}), (Takes{128, 128}));
