@@ -50,12 +50,13 @@ def main():
         print(f"  {g:3d} {len(gen[g]):6d} {statistics.median(gen[g]) / 1000:9.2f}")
     # A step's line is written when its decode ends: the gap before step i is what the engine
     # did between the end of step i-1 and the start of step i (sampling, sending, admitting,
-    # host-cache copies, or waiting for work).
+    # host-cache copies, or waiting for work). The log's times are to the millisecond, so one
+    # gap is good to about a millisecond; their median over many steps is the figure to read.
     gaps = [(steps[i][0] - steps[i - 1][0]) * 1e6 - steps[i][5] for i in range(1, len(steps))]
     wall = steps[-1][0] - steps[0][0]
     decode = sum(s[5] for s in steps[1:]) / 1e6
     print(f"steps {len(steps)}, wall {wall:.2f} s (first to last step's end), "
-          f"decodes {decode:.2f} s, gap between steps median {statistics.median(gaps) / 1000:.2f} ms")
+          f"decodes {decode:.2f} s, gap between steps median {max(statistics.median(gaps), 0.0) / 1000:.2f} ms")
     shown = 0
     print("steps with prompt tokens: gap before ms, generating, prompt tokens, pads, decode ms")
     for i in range(1, len(steps)):

@@ -1216,6 +1216,7 @@ void EngineLoop::step() {
       draft_costs_.record(step_generating_ + step_drafts_, static_cast<double>(took));
     counters_.pad_rows.fetch_add(step_pads_, std::memory_order_relaxed);
     if (spdlog::should_log(spdlog::level::trace)) {
+      // bench/peer/step_trace.py reads these lines (tests/bench/step_trace_test.py).
       spdlog::trace(
           "step: {} generating, {} drafted, {} prompt tokens (mean position {}), {} pads, {} us "
           "(pacer: generation step {:.0f} us, prompt token {:.0f} us)",
