@@ -191,8 +191,9 @@ Result<llama_context_params> engine_context_params(const BatchEngineConfig& conf
   auto params = llama_context_default_params();
   params.n_ctx = static_cast<uint32_t>(config.n_ctx);
   params.n_seq_max = static_cast<uint32_t>(config.n_parallel);
-  // One decode per step. A step within the budget is one physical batch (ubatch); one past it
-  // (a short prompt taken whole while nothing generates) is computed in two.
+  // One decode per step. A step within the budget fits one ubatch (which llama.cpp may still
+  // cut by sequence: step_pacer.hpp); one past it (a short prompt taken whole while nothing
+  // generates, step_capacity) is computed in two.
   params.n_batch = static_cast<uint32_t>(step_capacity(config));
   params.n_ubatch = static_cast<uint32_t>(config.n_batch + config.n_parallel);
   params.n_threads = config.n_threads;
