@@ -63,6 +63,10 @@ HttpError invalid_request(std::string message, std::string param) {
   return make(400, std::move(message), "invalid_request_error", std::move(param));
 }
 
+HttpError not_supported(std::string message) {
+  return make(501, std::move(message), "not_supported_error", {});
+}
+
 HttpError route_not_found(std::string_view method, std::string_view target) {
   return make(404, fmt::format("Unknown route: {} {}", method, target), "invalid_request_error", {},
               "not_found");

@@ -33,6 +33,8 @@ HttpError route_not_found(std::string_view method, std::string_view target);
 HttpError method_not_allowed(std::string_view method, std::string_view target);
 HttpError payload_too_large(std::size_t limit_bytes);
 HttpError unauthorized_error();
+// 501 "not_supported_error": a feature the server was not started with (llama-server's type).
+HttpError not_supported(std::string message);
 
 // The JSON body of an error response.
 std::string to_json(const HttpError& error);

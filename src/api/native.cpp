@@ -214,4 +214,52 @@ Result<std::vector<std::pair<std::int32_t, float>>> parse_lora_adapters_request(
   return read_lora_entries(v);
 }
 
+bool valid_slot_filename(std::string_view name) {
+  if (name.empty() || name.size() > 255)
+    return false;
+  if (name.front() == '.' || name.front() == ' ' || name.back() == '.' || name.back() == ' ')
+    return false;
+  return std::none_of(name.begin(), name.end(), [](char ch) {
+    const auto c = static_cast<unsigned char>(ch);
+    return c < 0x20 || c == 0x7f ||
+           std::string_view(R"(/\:*?"<>|)").find(ch) != std::string_view::npos;
+  });
+}
+
+Result<std::string> parse_slot_file_request(std::string_view body) {
+  boost::system::error_code ec;
+  const boost::json::value v = boost::json::parse(body, ec);
+  if (ec)
+    return Error{Errc::invalid_request, "the body is not valid JSON"};
+  const auto* obj = v.if_object();
+  const auto* name = obj != nullptr ? obj->if_contains("filename") : nullptr;
+  if (name == nullptr || !name->is_string())
+    return Error{Errc::invalid_request, "'filename' (a string) is required", "filename"};
+  const std::string_view s = name->get_string();
+  if (!valid_slot_filename(s)) {
+    return Error{Errc::invalid_request,
+                 "Invalid filename: a plain file name is required (no directories, no leading "
+                 "or trailing dot or space, no control characters, at most 255 bytes)",
+                 "filename"};
+  }
+  return std::string(s);
+}
+
+std::string slot_action_json(const NativeSlotAction& a) {
+  boost::json::object o;
+  o["id_slot"] = a.id;
+  if (a.action == "erase") {
+    o["n_erased"] = a.n_tokens;
+    return boost::json::serialize(o);
+  }
+  const bool save = a.action == "save";
+  o["filename"] = a.filename;
+  o[save ? "n_saved" : "n_restored"] = a.n_tokens;
+  o[save ? "n_written" : "n_read"] = a.n_bytes;
+  boost::json::object timings;
+  timings[save ? "save_ms" : "restore_ms"] = a.ms;
+  o["timings"] = std::move(timings);
+  return boost::json::serialize(o);
+}
+
 }  // namespace troupe::api

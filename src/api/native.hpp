@@ -132,4 +132,26 @@ std::string lora_adapters_json(std::span<const NativeLoraAdapter> adapters);
 Result<std::vector<std::pair<std::int32_t, float>>> parse_lora_adapters_request(
     std::string_view body);
 
+// llama-server's POST /slots/ID?action=save|restore: the body's "filename", a plain file name
+// in the server's --slot-save-path (valid_slot_filename). Errors: invalid_request.
+Result<std::string> parse_slot_file_request(std::string_view body);
+
+// A file name without directories: 1 to 255 bytes, no control characters, none of
+// / \ : * ? " < > |, not starting or ending with a dot or a space (so neither "." nor "..").
+bool valid_slot_filename(std::string_view name);
+
+// The answer to a slot action, llama-server's shapes: save {"id_slot", "filename", "n_saved",
+// "n_written", "timings": {"save_ms"}}, restore {"id_slot", "filename", "n_restored", "n_read",
+// "timings": {"restore_ms"}}, erase {"id_slot", "n_erased"}. `action`: "save", "restore" or
+// "erase".
+struct NativeSlotAction {
+  std::string_view action;
+  std::int32_t id = 0;
+  std::string_view filename;
+  std::int32_t n_tokens = 0;
+  std::size_t n_bytes = 0;
+  double ms = 0.0;
+};
+std::string slot_action_json(const NativeSlotAction& a);
+
 }  // namespace troupe::api

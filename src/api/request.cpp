@@ -519,6 +519,9 @@ void read_generation(JsonReader& r, GenerationParams& p, bool chat) {
   read_keep_alive(r, p.keep_alive);
   read_prediction(r, p);
   read_lora(r, p.lora);
+  r.integer32("id_slot", p.id_slot, -1, int32_max);
+  if (p.id_slot == -1)
+    p.id_slot.reset();
 }
 
 // Content as a string, or an array of {"type": "text", "text": "..."} parts joined by '\n'.

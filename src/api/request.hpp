@@ -105,6 +105,9 @@ struct GenerationParams {
   // request leaves out run at scale 0); unset or [] (as in llama-server): the server-wide
   // scales.
   std::optional<std::vector<std::pair<std::int32_t, float>>> lora;
+  // llama-server's `id_slot`: the sequence slot to run in (engine::Task::id_slot); -1 or unset:
+  // any.
+  std::optional<std::int32_t> id_slot;
 };
 
 class JsonReader;

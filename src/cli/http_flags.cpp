@@ -19,7 +19,10 @@ void add_http_flags(CLI::App& app, HttpFlags& f) {
   app.add_option("--cors-origin", f.config.cors_origin,
                  "send CORS headers for this origin ('*' for any)");
   app.add_flag("--no-webui{false}", f.config.webui, "do not serve the web chat page at /");
-  app.add_flag("--no-slots{false}", f.config.slots, "do not serve GET /slots (the slots' state)");
+  app.add_flag("--no-slots{false}", f.config.slots,
+               "do not serve GET /slots (the slots' state) or POST /slots/ID");
+  app.add_option("--slot-save-path", f.config.slot_save_path,
+                 "directory for POST /slots/ID?action=save|restore (a slot's KV cache in a file)");
   app.add_option("--max-body", f.config.max_body_bytes, "largest request body in bytes")
       ->capture_default_str();
   app.add_option("--max-connections", f.config.max_connections,

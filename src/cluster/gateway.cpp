@@ -378,6 +378,10 @@ asio::awaitable<engine::TokenStream> Gateway::generate(engine::Task task) {
   auto& im = *impl_;
   if (im.stopped.load())
     co_return engine::failed_stream(Error{Errc::unavailable, "the gateway is shutting down"});
+  if (task.id_slot) {  // as GET /slots: the slots are the workers'
+    co_return engine::failed_stream(
+        Error{Errc::invalid_request, "id_slot names a worker's slot: ask that worker", "id_slot"});
+  }
   if (task.model.empty()) {
     auto ms = models();
     if (ms.empty())

@@ -80,6 +80,14 @@ struct SlotsInfo {
   std::vector<SlotStatus> slots;
 };
 
+// llama-server's POST /slots/ID?action=save|restore|erase (`--slot-save-path`): what to do with
+// which slot, and the file (the server joins its save directory and the request's filename).
+struct SlotActionRequest {
+  SlotActionKind kind = SlotActionKind::erase;
+  std::int32_t slot = 0;
+  std::string path;  // save and restore
+};
+
 enum class HealthState { loading, ready, failed };
 
 struct Health {
@@ -219,6 +227,15 @@ class Backend {
   virtual boost::asio::awaitable<Result<SlotsInfo>> slots(std::string model) {
     (void)model;
     co_return Error{Errc::invalid_request, "this server has no sequence slots of its own to show"};
+  }
+
+  // POST /slots/ID?action=...: engine/engine_protocol.hpp's SlotAction on `model`'s engine (it
+  // waits while the slot is busy). Default: an error, as for slots().
+  virtual boost::asio::awaitable<Result<SlotActionDone>> slot_action(std::string model,
+                                                                     SlotActionRequest request) {
+    (void)model;
+    (void)request;
+    co_return Error{Errc::invalid_request, "this server has no sequence slots of its own"};
   }
 
   // The models served. The first is the default.

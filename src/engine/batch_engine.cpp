@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <limits>
 #include <span>
 
@@ -16,6 +17,7 @@
 #include "engine/llama_runtime.hpp"
 #include "engine/ngram_draft.hpp"
 #include "engine/placement_llama.hpp"
+#include "engine/slot_tokens.hpp"
 #include "engine/step_pacer.hpp"
 #include "engine/step_rows.hpp"
 #include "util/work_crew.hpp"
@@ -115,6 +117,14 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   void count_host_cache();
   void release(const ReleaseSequence& r);
   void inspect(InspectEngine& m) const;
+  // POST /slots/ID?action=... (SlotAction): now when the slot is free, else once it is
+  // (finish); run_slot_action answers it, the others do it.
+  void slot_action(SlotAction& m);
+  void run_slot_action(SlotAction& m);
+  Result<SlotActionDone> save_slot(std::int32_t id, const std::string& path);
+  Result<SlotActionDone> restore_slot(std::int32_t id, const std::string& path,
+                                      std::vector<float> lora);
+  SlotActionDone erase_slot(std::int32_t id);
   void fail(const Error& error);
   void build_batch();
   void plan_prompt_chunks(std::int32_t generating);
@@ -248,6 +258,8 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   std::int32_t lora_applied_ = -1;
   std::chrono::steady_clock::time_point lora_turn_start_{};  // when step_lora_'s turn began
   std::int32_t active_ = 0;
+  std::vector<SlotAction> slot_actions_;  // waiting for their busy slots, in arrival order
+  std::vector<AdmitSequence> pinned_;     // admissions waiting for their busy slot (id_slot)
   std::optional<Error> failed_;
   std::shared_ptr<EngineCounters> counters_owner_;
   EngineCounters& counters_;
@@ -549,10 +561,10 @@ EngineLoop::EngineLoop(const LlamaModel& model, const BatchEngineConfig& config,
 }
 
 void EngineLoop::handle(EngineMessage& msg) {
-  std::visit(actor::Overloaded{[this](AdmitSequence& m) { admit(m); },
-                               [this](ReleaseSequence& m) { release(m); },
-                               [this](InspectEngine& m) { inspect(m); },
-                               [this](FailEngine& m) { fail(m.error); }},
+  std::visit(actor::Overloaded{
+                 [this](AdmitSequence& m) { admit(m); }, [this](ReleaseSequence& m) { release(m); },
+                 [this](InspectEngine& m) { inspect(m); }, [this](FailEngine& m) { fail(m.error); },
+                 [this](SlotAction& m) { slot_action(m); }},
              msg);
 }
 
@@ -649,9 +661,22 @@ Error EngineLoop::admit_error(const AdmitSequence& a, std::int32_t id) const {
 }
 
 void EngineLoop::admit(AdmitSequence& a) {
+  const auto n_slots = static_cast<std::int32_t>(slots_.size());
+  if (a.slot >= n_slots) {
+    a.sink(SequenceFailed{Error{Errc::invalid_request, "Invalid slot ID", "id_slot"}});
+    admission_.tell(SequenceReleased{a.ticket});
+    return;
+  }
+  if (a.slot >= 0 && !failed_ &&
+      slots_[static_cast<std::size_t>(a.slot)].state != SlotState::free) {
+    pinned_.push_back(std::move(a));  // finish() starts it
+    return;
+  }
   const auto n_prompt = static_cast<std::int32_t>(a.prompt.size());
   const std::int32_t lora = intern_lora(std::move(a.lora));
-  const std::int32_t id = shared_pool_ ? free_slot_for(a.prompt, lora) : lowest_free_slot();
+  const std::int32_t id = a.slot >= 0    ? a.slot
+                          : shared_pool_ ? free_slot_for(a.prompt, lora)
+                                         : lowest_free_slot();
   if (Error e = admit_error(a, id); !e.message.empty()) {
     a.sink(SequenceFailed{std::move(e)});
     admission_.tell(SequenceReleased{a.ticket});
@@ -1092,6 +1117,13 @@ bool EngineLoop::recover_from_full_cache() {
 }
 
 void EngineLoop::release(const ReleaseSequence& r) {
+  const auto waiting = std::find_if(pinned_.begin(), pinned_.end(),
+                                    [&](const AdmitSequence& a) { return a.ticket == r.ticket; });
+  if (waiting != pinned_.end()) {  // never started
+    pinned_.erase(waiting);
+    admission_.tell(SequenceReleased{r.ticket});
+    return;
+  }
   for (std::size_t i = 0; i < slots_.size(); ++i) {
     const Slot& s = slots_[i];
     if (s.state != SlotState::free && s.ticket == r.ticket) {
@@ -1121,6 +1153,148 @@ void EngineLoop::finish(std::int32_t id, bool drop_cache) {
   }
   --active_;
   admission_.tell(SequenceReleased{s.ticket});
+  // The slot's waiting actions, before a later admission can take it.
+  for (auto it = slot_actions_.begin(); it != slot_actions_.end();) {
+    if (it->slot != id) {
+      ++it;
+      continue;
+    }
+    SlotAction m = std::move(*it);
+    it = slot_actions_.erase(it);
+    run_slot_action(m);
+  }
+  // Then the admissions waiting for this slot (id_slot), in order, until one takes it.
+  for (;;) {
+    const auto pinned = std::find_if(pinned_.begin(), pinned_.end(),
+                                     [&](const AdmitSequence& a) { return a.slot == id; });
+    if (pinned == pinned_.end() || s.state != SlotState::free)
+      break;
+    AdmitSequence a = std::move(*pinned);
+    pinned_.erase(pinned);
+    admit(a);
+  }
+}
+
+void EngineLoop::slot_action(SlotAction& m) {
+  if (m.slot < 0 || m.slot >= static_cast<std::int32_t>(slots_.size())) {
+    m.reply.fail(
+        Error{Errc::invalid_request,
+              fmt::format("Invalid slot ID: {} (the slots are 0 to {})", m.slot, slots_.size() - 1),
+              "id_slot"});
+    return;
+  }
+  if (!failed_ && slots_[static_cast<std::size_t>(m.slot)].state != SlotState::free) {
+    slot_actions_.push_back(std::move(m));
+    return;
+  }
+  run_slot_action(m);
+}
+
+void EngineLoop::run_slot_action(SlotAction& m) {
+  if (failed_) {
+    m.reply.fail(*failed_);
+    return;
+  }
+  if (mem_ == nullptr) {
+    m.reply.fail(Error{Errc::invalid_request, "this model keeps no KV cache in its slots"});
+    return;
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  Result<SlotActionDone> done = m.kind == SlotActionKind::save ? save_slot(m.slot, m.path)
+                                : m.kind == SlotActionKind::restore
+                                    ? restore_slot(m.slot, m.path, std::move(m.lora))
+                                    : erase_slot(m.slot);
+  if (!done) {
+    m.reply.fail(std::move(done.error()));
+    return;
+  }
+  done->ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  if (m.kind != SlotActionKind::erase) {
+    spdlog::info("slot {}: {} {} tokens {} {} ({} bytes, {:.1f} ms)", m.slot,
+                 m.kind == SlotActionKind::save ? "saved" : "restored", done->n_tokens,
+                 m.kind == SlotActionKind::save ? "to" : "from", m.path, done->n_bytes, done->ms);
+  }
+  m.reply.send(*done);
+}
+
+// llama-server's save: the slot's cached tokens and their cells.
+Result<SlotActionDone> EngineLoop::save_slot(std::int32_t id, const std::string& path) {
+  const Slot& s = slots_[static_cast<std::size_t>(id)];
+  const std::size_t bytes = llama_state_seq_save_file(ctx_.get(), path.c_str(), id, s.tokens.data(),
+                                                      static_cast<std::size_t>(s.n_past));
+  if (bytes == 0)
+    return Error{Errc::internal, fmt::format("Unable to save slot {} to {}", id, path)};
+  return SlotActionDone{s.n_past, bytes, 0.0};
+}
+
+// llama-server's restore: the slot's cells become the file's, and its cached tokens the file's
+// tokens (troupe's plain list or llama-server's packed one: slot_tokens.hpp), for later prompts
+// to reuse as any slot's cache. What the slot held goes to host memory first. In a shared pool
+// idle slots' caches make room for the state, as for a prompt.
+Result<SlotActionDone> EngineLoop::restore_slot(std::int32_t id, const std::string& path,
+                                                std::vector<float> lora) {
+  const auto refused = [&](std::string why) {
+    return Error{Errc::invalid_request, fmt::format("Unable to restore slot {}: {}", id, why)};
+  };
+  const auto too_long = [&](std::size_t n) {
+    return refused(fmt::format("its {} tokens do not fit a slot's context of {}", n, n_ctx_seq_));
+  };
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec))
+    return refused("no saved state " + std::filesystem::path(path).filename().string());
+  // The length of the file's token list (llama.cpp reads only the header without a buffer).
+  std::size_t n = 0;
+  if (llama_state_seq_load_file(ctx_.get(), path.c_str(), id, nullptr, 0, &n) == 0)
+    return refused("not a sequence state file of this llama.cpp");
+  if (n >= static_cast<std::size_t>(n_ctx_seq_) + kPackedSlotWords)
+    return too_long(n);
+  Slot& s = slots_[static_cast<std::size_t>(id)];
+  stash(id);
+  trim_cells(id, 0);
+  s.tokens.clear();
+  s.n_past = 0;
+  if (shared_pool_) {
+    while (free_cells() < static_cast<std::int64_t>(n) && evict_idle_cache(/*spare=*/id)) {
+    }
+    if (free_cells() < static_cast<std::int64_t>(n))
+      return refused(fmt::format("no room for its {} tokens in the KV cache", n));
+  }
+  std::vector<Token> words(n);
+  const std::size_t bytes =
+      llama_state_seq_load_file(ctx_.get(), path.c_str(), id, words.data(), words.size(), &n);
+  if (bytes == 0) {
+    trim_cells(id, 0);
+    return refused("llama.cpp refused the state (another model's?)");
+  }
+  std::optional<std::vector<Token>> tokens = unpack_slot_tokens(words);
+  const auto valid = [&](Token t) { return t >= 0 && t < model_.n_vocab(); };
+  const char* wrong = nullptr;
+  if (!tokens)
+    wrong = "its token list is neither troupe's nor llama-server's (a prompt with images?)";
+  else if (!std::all_of(tokens->begin(), tokens->end(), valid))
+    wrong = "its tokens are not this model's";
+  else if (llama_memory_seq_pos_max(mem_, id) + 1 != static_cast<llama_pos>(tokens->size()))
+    wrong = "its tokens do not match its cells";
+  if (wrong != nullptr || tokens->size() >= static_cast<std::size_t>(n_ctx_seq_)) {
+    trim_cells(id, 0);
+    return wrong != nullptr ? refused(wrong) : too_long(tokens->size());
+  }
+  s.tokens.assign(tokens->begin(), tokens->end());
+  s.n_past = static_cast<std::int32_t>(tokens->size());
+  s.lora = intern_lora(std::move(lora));
+  s.released = ++clock_;
+  return SlotActionDone{s.n_past, bytes, 0.0};
+}
+
+// llama-server's erase: the slot's cached tokens dropped (not kept in host memory).
+SlotActionDone EngineLoop::erase_slot(std::int32_t id) {
+  Slot& s = slots_[static_cast<std::size_t>(id)];
+  SlotActionDone done{s.n_past, 0, 0.0};
+  trim_cells(id, 0);
+  s.tokens.clear();
+  s.n_past = 0;
+  return done;
 }
 
 void EngineLoop::inspect(InspectEngine& m) const {

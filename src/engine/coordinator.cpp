@@ -317,6 +317,12 @@ std::optional<Error> Coordinator::precheck(Task& task) const {
   apply_defaults(task, options_.defaults, n_ctx_seq_);  // loaded: check_model said so
   if (auto e = validate_parameters(task.sampling, task.stop))
     return e;
+  if (task.id_slot && (*task.id_slot < 0 || *task.id_slot >= options_.engine.n_parallel)) {
+    return Error{Errc::invalid_request,
+                 fmt::format("Invalid slot ID: {} (the slots are 0 to {})", *task.id_slot,
+                             options_.engine.n_parallel - 1),
+                 "id_slot"};
+  }
   if (limits_.full(gauges_->running.load(std::memory_order_relaxed),
                    gauges_->queued.load(std::memory_order_relaxed)))
     return overloaded_error();
@@ -491,6 +497,7 @@ SubmitSequence Coordinator::make_submission(Task& task, std::vector<Token> promp
   // Checked by precheck (ids cannot go away); the server-wide scales are read here, once.
   if (auto lora = lora_.scales_for(task.lora))
     a.lora = std::move(*lora);
+  a.slot = task.id_slot.value_or(-1);
   return SubmitSequence{std::move(a), std::move(ref)};
 }
 
@@ -774,6 +781,21 @@ asio::awaitable<Result<SlotsInfo>> Coordinator::slots(std::string model) {
     out.slots.push_back(s);
   }
   co_return out;
+}
+
+asio::awaitable<Result<SlotActionDone>> Coordinator::slot_action(std::string model,
+                                                                 SlotActionRequest request) {
+  if (auto e = check_model(model))
+    co_return *e;
+  SlotAction m;
+  m.kind = request.kind;
+  m.slot = request.slot;
+  m.path = std::move(request.path);
+  // A state file does not say which adapters computed it: a restored one counts as computed
+  // with the server-wide scales, those of a request that names none (llama-server's view too).
+  if (auto lora = lora_.scales_for(std::nullopt))
+    m.lora = std::move(*lora);
+  co_return co_await engine_->ref().ask(std::move(m));
 }
 
 asio::awaitable<Result<std::vector<LoraAdapterInfo>>> Coordinator::lora_adapters(

@@ -49,6 +49,8 @@ class Coordinator final : public Backend {
   boost::asio::awaitable<Result<std::string>> apply_template(Task task) override;
   boost::asio::awaitable<Result<ModelProps>> props(std::string model) override;
   boost::asio::awaitable<Result<SlotsInfo>> slots(std::string model) override;
+  boost::asio::awaitable<Result<SlotActionDone>> slot_action(std::string model,
+                                                             SlotActionRequest request) override;
   boost::asio::awaitable<Result<std::vector<LoraAdapterInfo>>> lora_adapters(
       std::string model) override;
   boost::asio::awaitable<Result<void>> set_lora_adapters(std::string model,

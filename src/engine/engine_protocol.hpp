@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <variant>
 #include <vector>
 
@@ -56,6 +57,10 @@ struct AdmitSequence {
   // for this sequence; empty when the model has none. Only sequences with equal scales share
   // a step or a cached prefix.
   std::vector<float> lora;
+  // The slot to run in (Task::id_slot, 0..n_parallel-1): while another sequence holds it the
+  // admission waits in the engine (its place counted as taken) and starts when that one ends.
+  // -1: the engine's choice.
+  std::int32_t slot = -1;
 };
 
 // Stop a sequence now (a stop string matched or the request was cancelled). With
@@ -97,6 +102,28 @@ struct FailEngine {
   Error error;
 };
 
-using EngineMessage = std::variant<AdmitSequence, ReleaseSequence, InspectEngine, FailEngine>;
+// llama-server's POST /slots/ID?action=save|restore|erase (`--slot-save-path`): a slot's cached
+// cells written to a file, read back from one, or dropped. The file is llama.cpp's sequence
+// state file (llama_state_seq_save_file: the cached tokens, then the cells), so a state saved
+// by llama-server from the same model restores here and the other way round. A busy slot's
+// action waits until its request is done (llama-server defers it too), and runs before any
+// later admission can take the slot. Restore first stores what the slot holds in host memory
+// (as a prompt displacing it would); erase does not. Errors (the ask fails): invalid_request
+// for a slot id out of range, a file llama.cpp refuses (another model's, not a state file, no
+// room in the KV cache) or a model that keeps no KV cache; internal when a save cannot be
+// written.
+// (SlotActionKind, SlotActionDone: engine/task.hpp.)
+struct SlotAction {
+  SlotActionKind kind = SlotActionKind::erase;
+  std::int32_t slot = 0;
+  std::string path;  // save and restore: the file
+  // Restore: the LoRA scales the restored cells count as computed with (a state file does not
+  // say): those a request that names none gets. Empty when the model has no adapters.
+  std::vector<float> lora;
+  actor::ReplyTo<SlotActionDone> reply;
+};
+
+using EngineMessage =
+    std::variant<AdmitSequence, ReleaseSequence, InspectEngine, FailEngine, SlotAction>;
 
 }  // namespace troupe::engine

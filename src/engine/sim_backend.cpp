@@ -108,11 +108,15 @@ class SimEngine final : public actor::Actor<EngineMessage> {
         counters_(std::move(counters)) {}
 
   void on_message(EngineMessage& msg) override {
-    std::visit(actor::Overloaded{[this](AdmitSequence& m) { admit(m); },
-                                 [this](ReleaseSequence& m) { finish(m.ticket); },
-                                 [this](InspectEngine& m) { inspect(m); },
-                                 [this](FailEngine& m) { fail(m.error); }},
-               msg);
+    std::visit(
+        actor::Overloaded{
+            [this](AdmitSequence& m) { admit(m); },
+            [this](ReleaseSequence& m) { finish(m.ticket); },
+            [this](InspectEngine& m) { inspect(m); }, [this](FailEngine& m) { fail(m.error); },
+            [](SlotAction& m) {
+              m.reply.fail(Error{Errc::invalid_request, "the simulated engine keeps no KV cache"});
+            }},
+        msg);
   }
 
  private:

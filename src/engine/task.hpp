@@ -182,6 +182,19 @@ struct Task {
   std::string prediction;
   // The LoRA adapters' scales for this request; unset: the server-wide scales.
   std::optional<LoraRequest> lora;
+  // llama-server's id_slot: the sequence slot this request runs in (waiting for it while it is
+  // busy: a slot saved or restored with POST /slots/ID is then the request's), 0 to
+  // --parallel - 1; unset: any free one.
+  std::optional<std::int32_t> id_slot;
+};
+
+// POST /slots/ID?action=... (engine/engine_protocol.hpp's SlotAction) and what it did.
+enum class SlotActionKind : std::uint8_t { save, restore, erase };
+
+struct SlotActionDone {
+  std::int32_t n_tokens = 0;  // tokens saved, restored or erased
+  std::size_t n_bytes = 0;    // save: bytes written; restore: bytes read; erase: 0
+  double ms = 0.0;            // the action's time on the engine thread
 };
 
 // What a request's unset sampling and stop fields mean on the engine that serves it (flags of

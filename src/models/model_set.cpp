@@ -108,6 +108,15 @@ class ModelSet final : public engine::Backend {
     co_return co_await lease->backend->slots(lease->id);
   }
 
+  // As slots: the model is loaded when it is not (a restore into a model just loaded).
+  asio::awaitable<Result<engine::SlotActionDone>> slot_action(
+      std::string model, engine::SlotActionRequest request) override {
+    auto lease = co_await acquire(model);
+    if (!lease)
+      co_return lease.error();
+    co_return co_await lease->backend->slot_action(lease->id, std::move(request));
+  }
+
   // A model's adapters (a preset's `lora`): as props, the model is loaded when it is not.
   asio::awaitable<Result<std::vector<engine::LoraAdapterInfo>>> lora_adapters(
       std::string model) override {

@@ -104,6 +104,7 @@ Result<void> fill_common(const api::GenerationParams& p, const engine::ModelInfo
   job.task.keep_alive = p.keep_alive;
   job.task.prediction = p.prediction;
   job.task.lora = p.lora;
+  job.task.id_slot = p.id_slot;
   job.stream = p.stream;
   job.include_usage = p.include_usage;
   job.choices = p.n;

@@ -86,6 +86,10 @@ RouteMatch resolve(Method method, std::string_view target) {
   }
   if (first != nullptr)
     return RouteMatch{first->endpoint, method == Method::options, first->method};
+  if (!slot_id(path).empty()) {
+    const bool ok = method == Method::post || method == Method::options;
+    return RouteMatch{Endpoint::slot_action, ok, Method::post};
+  }
   if (!response_id(path).empty()) {
     const bool ok = method == Method::get || method == Method::del || method == Method::options;
     return RouteMatch{Endpoint::response_item, ok, Method::get};
@@ -147,6 +151,8 @@ std::string_view endpoint_name(Endpoint e) {
       return "props";
     case Endpoint::slots:
       return "slots";
+    case Endpoint::slot_action:
+      return "slot_action";
     case Endpoint::ollama_chat:
       return "ollama_chat";
     case Endpoint::ollama_generate:
@@ -221,6 +227,17 @@ std::string_view response_id(std::string_view target) {
     }
   }
   return {};
+}
+
+std::string_view slot_id(std::string_view target) {
+  std::string_view path = target.substr(0, target.find('?'));
+  constexpr std::string_view prefix = "/slots/";
+  if (!path.starts_with(prefix))
+    return {};
+  path.remove_prefix(prefix.size());
+  if (!path.empty() && path.back() == '/')
+    path.remove_suffix(1);
+  return path.find('/') == std::string_view::npos ? path : std::string_view();
 }
 
 std::string_view method_name(Method m) {

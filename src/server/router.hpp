@@ -31,6 +31,7 @@ enum class Endpoint {
   native_completion,      // llama-server's POST /completion (its own answer shape)
   props,                  // llama-server's GET /props (?model=ID)
   slots,                  // llama-server's GET /slots (?model=ID, ?fail_on_no_slot=1)
+  slot_action,            // llama-server's POST /slots/{id}?action=save|restore|erase
   // Ollama's routes, together from ollama_chat to ollama_version (is_ollama).
   ollama_chat,        // Ollama's POST /api/chat
   ollama_generate,    // Ollama's POST /api/generate
@@ -68,6 +69,9 @@ std::string query_param(std::string_view target, std::string_view name);
 
 // The id of a /v1/responses/{id} target (empty for other targets).
 std::string_view response_id(std::string_view target);
+
+// The id of a /slots/{id} target, as written (empty for other targets).
+std::string_view slot_id(std::string_view target);
 
 // "GET" or "POST" for the Allow header.
 std::string_view method_name(Method m);

@@ -34,6 +34,9 @@ struct ServerConfig {
   std::string cors_origin;    // empty: no CORS headers; "*" or an origin
   bool webui = true;          // serve the chat page at "/" (false: 404 there)
   bool slots = true;          // serve GET /slots (false: 404 there), as llama-server's --no-slots
+  // llama-server's --slot-save-path: the directory POST /slots/ID?action=save|restore writes
+  // and reads slots' states in (made when first written to). Empty: those actions are a 501.
+  std::string slot_save_path;
   std::size_t max_body_bytes = 8u << 20;
   std::size_t max_header_bytes = 16u << 10;
   // Admission (admission.hpp): beyond max_connections the oldest idle or header-sending

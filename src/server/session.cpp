@@ -13,6 +13,8 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/json/parse.hpp>
+#include <charconv>
+#include <filesystem>
 
 #include "api/anthropic.hpp"
 #include "api/native.hpp"
@@ -50,7 +52,8 @@ std::optional<Response> check_header(Connection& c,
   const Method method = to_method(h.method());
   RouteMatch route = resolve(method, h.target());
   if ((route.endpoint == Endpoint::webui && !c.ctx.config.webui) ||
-      (route.endpoint == Endpoint::slots && !c.ctx.config.slots))
+      ((route.endpoint == Endpoint::slots || route.endpoint == Endpoint::slot_action) &&
+       !c.ctx.config.slots))
     route = RouteMatch{};  // --no-webui, --no-slots: the path is unknown
   c.endpoint = route.endpoint;
   if (route.endpoint == Endpoint::unknown) {
@@ -216,6 +219,54 @@ net::awaitable<bool> answer_slots(Connection& c, const Request& req) {
       c, make_response(c, http::status::ok, api::slots_json(out, got->n_ctx, got->speculative)));
 }
 
+// llama-server's POST /slots/ID?action=save|restore|erase (?model=ID as for GET /slots): a
+// slot's cached prompt to a file in --slot-save-path, back from one, or dropped. A busy slot's
+// action waits for its request to end. Without --slot-save-path: 501, as llama-server.
+net::awaitable<bool> answer_slot_action(Connection& c, const Request& req) {
+  const std::string& dir = c.ctx.config.slot_save_path;
+  if (dir.empty()) {
+    co_return co_await write_response(
+        c, error_response(c, api::not_supported("This server does not support slots action. "
+                                                "Start it with `--slot-save-path`")));
+  }
+  const std::string_view id_text = slot_id(req.target());
+  engine::SlotActionRequest action;
+  const auto [end, ec] =
+      std::from_chars(id_text.data(), id_text.data() + id_text.size(), action.slot);
+  if (ec != std::errc() || end != id_text.data() + id_text.size() || action.slot < 0) {
+    const Error bad{Errc::invalid_request, "Invalid slot ID", "id_slot"};
+    co_return co_await answer_error(c, bad);
+  }
+  const std::string name = query_param(req.target(), "action");
+  std::string filename;
+  if (name == "save" || name == "restore") {
+    auto parsed = api::parse_slot_file_request(req.body());
+    if (!parsed)
+      co_return co_await answer_error(c, parsed.error());
+    filename = std::move(parsed).value();
+    action.kind = name == "save" ? engine::SlotActionKind::save : engine::SlotActionKind::restore;
+    action.path = (std::filesystem::path(dir) / filename).string();
+    std::error_code made;
+    if (action.kind == engine::SlotActionKind::save &&
+        !std::filesystem::create_directories(dir, made) && made) {
+      const Error e{Errc::internal,
+                    fmt::format("cannot make --slot-save-path {}: {}", dir, made.message())};
+      co_return co_await answer_error(c, e);
+    }
+  } else if (name != "erase") {
+    const Error bad{Errc::invalid_request, "Invalid action: save, restore or erase", "action"};
+    co_return co_await answer_error(c, bad);
+  }
+  const std::int32_t slot = action.slot;
+  auto done =
+      co_await c.ctx.backend.slot_action(query_param(req.target(), "model"), std::move(action));
+  if (!done)
+    co_return co_await answer_error(c, done.error());
+  const api::NativeSlotAction out{name, slot, filename, done->n_tokens, done->n_bytes, done->ms};
+  co_return co_await write_response(c,
+                                    make_response(c, http::status::ok, api::slot_action_json(out)));
+}
+
 // llama-server's GET /lora-adapters: the model's adapters with their server-wide scales.
 net::awaitable<bool> answer_lora_adapters(Connection& c, const Request& req) {
   auto got = co_await c.ctx.backend.lora_adapters(query_param(req.target(), "model"));
@@ -263,6 +314,8 @@ net::awaitable<bool> route_request(Connection& c, Request& req) {
       co_return co_await answer_props(c, req);
     case Endpoint::slots:
       co_return co_await answer_slots(c, req);
+    case Endpoint::slot_action:
+      co_return co_await answer_slot_action(c, req);
     case Endpoint::ollama_chat:
     case Endpoint::ollama_generate:
     case Endpoint::ollama_embed:

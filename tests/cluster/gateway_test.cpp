@@ -144,6 +144,11 @@ TEST(Gateway, UnknownModelAndNoWorkersAreErrors) {
   t.model.clear();  // the default model
   auto ok = start(gw.gateway, t);
   EXPECT_TRUE(std::holds_alternative<engine::Finished>(drain(ok)));
+  t.id_slot = 0;  // a worker's slot: not the gateway's to name (as GET /slots)
+  auto pinned = start(gw.gateway, t);
+  ev = drain(pinned);
+  ASSERT_TRUE(std::holds_alternative<engine::Failed>(ev));
+  EXPECT_EQ(std::get<engine::Failed>(ev).error.param, "id_slot");
 }
 
 TEST(Gateway, AWorkerThatLeavesFailsOnlyItsStartedStreams) {

@@ -1,9 +1,13 @@
 #include "engine/batch_engine.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <condition_variable>
+#include <filesystem>
+#include <fstream>
 #include <future>
 #include <map>
 #include <mutex>
@@ -806,6 +810,195 @@ TEST_F(BatchEngineTest, HostCacheRestoresIntoAnotherSlotsStream) {
   rec_.wait_released(5);
   EXPECT_EQ(rec_.get(5).started->cached_tokens, 97);
   EXPECT_EQ(ids(rec_.get(5)), ids(rec_.get(3)));
+}
+
+// POST /slots/ID?action=...: a slot's cache saved to a file, erased, and restored into another
+// slot serves the next turn as the slot itself would have: the same cached tokens, the same
+// greedy answer.
+class SlotFileTest : public BatchEngineTest {
+ protected:
+  void SetUp() override {
+    BatchEngineTest::SetUp();
+    dir_ = std::filesystem::temp_directory_path() /
+           fmt::format("troupe-slot-test-{}-{}", ::getpid(),
+                       ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  Result<SlotActionDone> act(BatchEngine& e, SlotActionKind kind, std::int32_t slot,
+                             const std::string& file = {}) {
+    SlotAction m;
+    m.kind = kind;
+    m.slot = slot;
+    m.path = file.empty() ? std::string() : (dir_ / file).string();
+    return e.ref().ask_blocking(std::move(m), actor::kNoTimeout);
+  }
+  std::vector<Token> next_turn(const std::vector<Token>& p, std::uint64_t answer) {
+    auto turn = p;
+    for (Token x : ids(rec_.get(answer)))
+      turn.push_back(x);
+    for (Token x : prompt(52, 10))
+      turn.push_back(x);
+    return turn;
+  }
+
+  std::filesystem::path dir_;
+};
+
+TEST_F(SlotFileTest, SavedEraseRestoredIntoAnotherSlotServesTheNextTurn) {
+  const auto a = prompt(50, 100);
+  auto e = start({1024, 2, 128, 64});
+  e->tell(admit(1, a, 8));
+  rec_.wait_released(1);
+  auto saved = act(*e, SlotActionKind::save, 0, "a.bin");
+  ASSERT_TRUE(saved) << saved.error().message;
+  EXPECT_EQ(saved->n_tokens, 107);  // the prompt and 7 decoded answers (the 8th never was)
+  EXPECT_EQ(saved->n_bytes, std::filesystem::file_size(dir_ / "a.bin"));
+  auto erased = act(*e, SlotActionKind::erase, 0);
+  ASSERT_TRUE(erased);
+  EXPECT_EQ(erased->n_tokens, 107);
+  EXPECT_EQ(snapshot(*e).slots[0].n_past, 0);
+  EXPECT_EQ(snapshot(*e).slots[0].kv_pos_max, -1);
+  auto restored = act(*e, SlotActionKind::restore, 1, "a.bin");
+  ASSERT_TRUE(restored) << restored.error().message;
+  EXPECT_EQ(restored->n_tokens, 107);
+  EXPECT_EQ(restored->n_bytes, saved->n_bytes);
+  EXPECT_EQ(snapshot(*e).slots[1].n_past, 107);
+  EXPECT_EQ(snapshot(*e).slots[1].kv_pos_max, 106);
+  const auto turn = next_turn(a, 1);
+  e->tell(admit(2, turn, 8));  // slot 0 (the lowest free) copies slot 1's restored cells
+  rec_.wait_released(2);
+  EXPECT_EQ(rec_.get(2).started->cached_tokens, 107);
+  e.reset();
+
+  auto kept = start({1024, 2, 128, 64});  // the slot keeps a: the same turn from its own cells
+  kept->tell(admit(3, a, 8));
+  rec_.wait_released(3);
+  kept->tell(admit(4, turn, 8));
+  rec_.wait_released(4);
+  EXPECT_EQ(rec_.get(4).started->cached_tokens, 107);
+  EXPECT_EQ(ids(rec_.get(4)), ids(rec_.get(2)));
+}
+
+// llama-server defers an action on a busy slot; so does the engine, until the request ends.
+TEST_F(SlotFileTest, AnActionOnABusySlotWaitsForItsRequest) {
+  auto e = start({1024, 2, 128, 64});
+  e->tell(admit(1, prompt(51, 40), 100000));
+  rec_.wait_tokens(1, 3);
+  auto pending =
+      std::async(std::launch::async, [&] { return act(*e, SlotActionKind::save, 0, "busy.bin"); });
+  rec_.wait_tokens(1, 6);  // steps go on; the save cannot have run while the slot is busy
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "busy.bin"));
+  e->tell(ReleaseSequence{1, false});
+  auto saved = pending.get();
+  ASSERT_TRUE(saved) << saved.error().message;
+  EXPECT_EQ(saved->n_tokens, snapshot(*e).slots[0].n_past);
+  EXPECT_GE(saved->n_tokens, 40 + 5);
+  EXPECT_TRUE(std::filesystem::exists(dir_ / "busy.bin"));
+}
+
+TEST_F(SlotFileTest, BadActionsAreRefusedAndTheSlotsWorkOn) {
+  auto e = start({1024, 2, 128, 64});
+  auto out_of_range = act(*e, SlotActionKind::erase, 2);
+  ASSERT_FALSE(out_of_range);
+  EXPECT_EQ(out_of_range.error().code, Errc::invalid_request);
+  auto missing = act(*e, SlotActionKind::restore, 0, "none.bin");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, Errc::invalid_request);
+  EXPECT_NE(missing.error().message.find("none.bin"), std::string::npos);
+  {
+    std::ofstream junk(dir_ / "junk.bin", std::ios::binary);
+    junk << "not a state file at all, just text";
+  }
+  e->tell(admit(1, prompt(53, 30), 4));
+  rec_.wait_released(1);
+  // Refused at its header: the slot keeps its cells.
+  auto refused = act(*e, SlotActionKind::restore, 0, "junk.bin");
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, Errc::invalid_request);
+  EXPECT_EQ(snapshot(*e).slots[0].kv_pos_max, 32);
+  // A state cut short is refused once the slot's cells are gone: the slot is empty then.
+  ASSERT_TRUE(act(*e, SlotActionKind::save, 0, "cut.bin"));
+  std::filesystem::resize_file(dir_ / "cut.bin", std::filesystem::file_size(dir_ / "cut.bin") / 2);
+  auto cut = act(*e, SlotActionKind::restore, 0, "cut.bin");
+  ASSERT_FALSE(cut);
+  EXPECT_EQ(cut.error().code, Errc::invalid_request);
+  EXPECT_EQ(snapshot(*e).slots[0].kv_pos_max, -1);
+  EXPECT_EQ(snapshot(*e).slots[0].n_past, 0);
+  // A state longer than a slot's context here: saved where a slot has 1,024 cells, refused
+  // where it has 256.
+  e.reset();
+  auto roomy = start({1024, 1, 128, 64});
+  roomy->tell(admit(2, prompt(54, 300), 4));
+  rec_.wait_released(2);
+  ASSERT_TRUE(act(*roomy, SlotActionKind::save, 0, "long.bin"));
+  roomy.reset();
+  auto small = start({512, 2, 128, 64});
+  auto too_long = act(*small, SlotActionKind::restore, 0, "long.bin");
+  ASSERT_FALSE(too_long);
+  EXPECT_NE(too_long.error().message.find("do not fit"), std::string::npos);
+  // The slots still work.
+  small->tell(admit(3, prompt(55, 20), 4));
+  rec_.wait_released(3);
+  EXPECT_FALSE(rec_.get(3).error);
+}
+
+// llama-server's id_slot: a request for a busy slot waits for it (another slot idle meanwhile),
+// starts there once it is free, and may be cancelled while it waits; a slot that is not one
+// is an error.
+TEST_F(SlotFileTest, AnAdmissionForABusySlotWaitsForIt) {
+  auto e = start({1024, 2, 128, 64});
+  e->tell(admit(1, prompt(58, 20), 100000));
+  rec_.wait_tokens(1, 2);
+  auto pinned = admit(2, prompt(59, 20), 100000);
+  pinned.slot = 0;
+  e->tell(std::move(pinned));
+  rec_.wait_tokens(1, 6);  // steps go on without it
+  EXPECT_FALSE(rec_.get(2).started);
+  EXPECT_FALSE(snapshot(*e).slots[1].busy);
+  e->tell(ReleaseSequence{1, false});
+  rec_.wait_tokens(2, 2);
+  auto snap = snapshot(*e);
+  EXPECT_EQ(snap.slots[0].ticket, 2u);
+  EXPECT_TRUE(snap.slots[0].busy);
+  EXPECT_FALSE(snap.slots[1].busy);
+
+  auto cancelled = admit(3, prompt(60, 20), 4);
+  cancelled.slot = 0;
+  e->tell(std::move(cancelled));
+  e->tell(ReleaseSequence{3, false});
+  rec_.wait_released(3);
+  EXPECT_FALSE(rec_.get(3).started);
+  e->tell(ReleaseSequence{2, false});
+  rec_.wait_released(2);
+
+  auto nowhere = admit(4, prompt(61, 20), 4);
+  nowhere.slot = 2;
+  e->tell(std::move(nowhere));
+  rec_.wait_released(4);
+  ASSERT_TRUE(rec_.get(4).error);
+  EXPECT_EQ(rec_.get(4).error->param, "id_slot");
+}
+
+// In a shared pool a restored state takes cells like a prompt: the idle cache freed longest
+// ago makes room for it.
+TEST_F(SlotFileTest, RestoreIntoASharedPoolEvictsTheOldestIdleCache) {
+  const auto a = prompt(56, 200);
+  const auto b = prompt(57, 200);
+  auto e = evict_first_of_three(a, b, 0);  // a's cache (slot 0) evicted for the third prompt
+  ASSERT_TRUE(act(*e, SlotActionKind::save, 1, "b.bin"));  // b's slot: 203 tokens
+  // Into slot 0: 106 cells are free beside b's and the third's 203 each, so b's idle cache
+  // (freed before the third's) goes.
+  auto restored = act(*e, SlotActionKind::restore, 0, "b.bin");
+  ASSERT_TRUE(restored) << restored.error().message;
+  EXPECT_EQ(restored->n_tokens, 203);
+  EXPECT_EQ(e->counters().cache_evictions.load(), 2);
+  EXPECT_EQ(snapshot(*e).slots[1].n_past, 0);
+  const auto turn = next_turn(b, 2);
+  e->tell(admit(4, turn, 4));
+  rec_.wait_released(4);
+  EXPECT_EQ(rec_.get(4).started->cached_tokens, 203);
 }
 
 // Penalties see the prompt (llama-server primes its sampler chain with it): on a repetitive

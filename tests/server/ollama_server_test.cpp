@@ -212,14 +212,8 @@ TEST(OllamaServer, TagsPsAndVersion) {
 
 // Over a real model: /api/show's details and capabilities, and a templated answer.
 TEST(OllamaServer, ShowDescribesTheModel) {
-  engine::EngineOptions o;
-  o.model_path = troupe::test::generated_model("tiny");
-  o.model_id = "tiny";
-  o.engine.n_threads = 1;
-  o.engine.n_parallel = 2;
-  o.engine.n_ctx = 1024;
-  auto backend = std::make_unique<engine::Coordinator>(std::move(o));
-  ASSERT_EQ(backend->wait_loaded().state, engine::HealthState::ready);
+  auto backend = test::tiny_engine(2, 1024);
+  ASSERT_NE(backend, nullptr);
   TestServer t(ServerConfig{}, std::move(backend));
   auto show = t.post("/api/show", R"({"model":"tiny:latest"})");
   ASSERT_EQ(show.status, 200) << show.raw.body();

@@ -3,9 +3,11 @@
 
 #include "server/server.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -16,6 +18,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <filesystem>
 #include <fstream>
 #include <future>
 #include <map>
@@ -778,6 +781,41 @@ TEST(Server, SlotsAnswerInLlamaServersShape) {
   EXPECT_EQ(hidden.request(http::verb::get, "/slots").status, 404);
 }
 
+// llama-server's POST /slots/ID?action=...: 501 without --slot-save-path (its message and
+// type); with it, a bad id, action or filename is a 400 before the backend is asked; GET is a
+// 405 and --no-slots hides the path.
+TEST(Server, SlotActionsAreCheckedBeforeTheBackend) {
+  TestServer plain;
+  auto off = plain.post("/slots/0?action=save", R"({"filename":"a.bin"})");
+  expect_error(off, 501);
+  EXPECT_EQ(off.body().at("error").at("type"), "not_supported_error");
+  EXPECT_NE(off.raw.body().find("--slot-save-path"), std::string::npos);
+
+  ServerConfig cfg;
+  cfg.slot_save_path = (std::filesystem::temp_directory_path() / "troupe-slot-route-test").string();
+  TestServer t(cfg);
+  expect_error(t.post("/slots/abc?action=erase", "{}"), 400, "id_slot");
+  expect_error(t.post("/slots/-1?action=erase", "{}"), 400, "id_slot");
+  expect_error(t.post("/slots/0?action=bogus", "{}"), 400, "action");
+  expect_error(t.post("/slots/0", "{}"), 400, "action");
+  for (const char* name : {"../x.bin", "a/b.bin", ".hidden", "..", "x.bin.", " x", "a\\\\b", ""}) {
+    expect_error(t.post("/slots/0?action=save", fmt::format(R"({{"filename":"{}"}})", name)), 400,
+                 "filename");
+  }
+  expect_error(t.post("/slots/0?action=restore", R"({"file":"a.bin"})"), 400, "filename");
+  expect_error(t.post("/slots/0?action=restore", R"({"filename":7})"), 400, "filename");
+  expect_error(t.post("/slots/0?action=restore", "not json"), 400);
+  // Valid: the fake backend has no slots of its own (as a gateway).
+  expect_error(t.post("/slots/0?action=erase", ""), 400);
+  EXPECT_EQ(t.request(http::verb::get, "/slots/0").status, 405);
+  EXPECT_EQ(t.request(http::verb::get, "/slots/0/x").status, 404);
+
+  cfg.slots = false;
+  TestServer hidden(cfg);
+  EXPECT_EQ(hidden.post("/slots/0?action=erase", "").status, 404);
+  std::filesystem::remove_all(cfg.slot_save_path);
+}
+
 TEST(Server, GracefulShutdownEndsHeldStreamsWithAnErrorEvent) {
   ServerConfig cfg;
   cfg.shutdown_grace = std::chrono::milliseconds(200);
@@ -1431,14 +1469,8 @@ namespace {
 // GET /slots over the real engine: its slots and context per slot, idle before and after an
 // answer (the busy view: BatchEngineTest.SnapshotShowsEachSlotsCounts).
 TEST(ServerWithEngine, SlotsShowTheEnginesSlots) {
-  engine::EngineOptions o;
-  o.model_path = troupe::test::generated_model("tiny");
-  o.model_id = "tiny";
-  o.engine.n_threads = 1;
-  o.engine.n_parallel = 3;
-  o.engine.n_ctx = 1536;
-  auto backend = std::make_unique<engine::Coordinator>(std::move(o));
-  ASSERT_EQ(backend->wait_loaded().state, engine::HealthState::ready);
+  auto backend = test::tiny_engine(3, 1536);
+  ASSERT_NE(backend, nullptr);
   TestServer t(ServerConfig{}, std::move(backend));
   for (int round = 0; round < 2; ++round) {
     auto r = t.request(http::verb::get, "/slots");
@@ -1454,17 +1486,64 @@ TEST(ServerWithEngine, SlotsShowTheEnginesSlots) {
   expect_error(t.request(http::verb::get, "/slots?model=nope"), 404, "model");
 }
 
+// POST /slots/ID?action=save|restore|erase over the real engine: a prompt run in slot 1
+// (id_slot) saved to the save directory (made on first use), erased, restored into slot 0; the
+// same prompt then finds all but its last token cached.
+TEST(ServerWithEngine, SlotFilesSaveEraseAndRestore) {
+  auto backend = test::tiny_engine(2, 1024);
+  ASSERT_NE(backend, nullptr);
+  const auto dir =
+      std::filesystem::temp_directory_path() / fmt::format("troupe-slot-files-{}", ::getpid());
+  std::filesystem::remove_all(dir);
+  ServerConfig cfg;
+  cfg.slot_save_path = (dir / "saved").string();
+  TestServer t(cfg, std::move(backend));
+  const std::string body =
+      R"({"prompt":"Once upon a time there was a little girl who lived in a village near the )"
+      R"(forest. Whenever she went out, she wore a red riding cloak.","n_predict":4)";
+  auto first = t.post("/completion", body + R"(,"id_slot":1})");
+  ASSERT_EQ(first.status, 200) << first.raw.body();
+  const auto n_prompt = first.body().at("tokens_evaluated").as_int64();
+  ASSERT_GT(n_prompt, 20);
+
+  auto saved = t.post("/slots/1?action=save", R"({"filename":"story.bin"})");
+  ASSERT_EQ(saved.status, 200) << saved.raw.body();
+  const json::value s = saved.body();
+  EXPECT_EQ(s.at("id_slot").as_int64(), 1);
+  EXPECT_EQ(s.at("filename"), "story.bin");
+  EXPECT_EQ(s.at("n_saved").as_int64(), n_prompt + 3);  // and 3 of the 4 answers decoded
+  EXPECT_EQ(static_cast<std::uintmax_t>(s.at("n_written").as_int64()),
+            std::filesystem::file_size(dir / "saved" / "story.bin"));
+  EXPECT_TRUE(s.at("timings").at("save_ms").is_double());
+
+  auto erased = t.post("/slots/1?action=erase", "");
+  ASSERT_EQ(erased.status, 200) << erased.raw.body();
+  EXPECT_EQ(erased.body().at("n_erased").as_int64(), n_prompt + 3);
+  auto restored = t.post("/slots/0?action=restore", R"({"filename":"story.bin"})");
+  ASSERT_EQ(restored.status, 200) << restored.raw.body();
+  EXPECT_EQ(restored.body().at("n_restored").as_int64(), n_prompt + 3);
+  EXPECT_EQ(restored.body().at("n_read"), s.at("n_written"));
+  EXPECT_TRUE(restored.body().at("timings").at("restore_ms").is_double());
+
+  auto again = t.post("/completion", body + "}");
+  ASSERT_EQ(again.status, 200) << again.raw.body();
+  EXPECT_EQ(again.body().at("tokens_cached").as_int64(), n_prompt - 1);
+  expect_error(t.post("/completion", body + R"(,"id_slot":2})"), 400, "id_slot");
+  expect_error(t.post("/v1/completions", R"({"prompt":"x","id_slot":-2})"), 400, "id_slot");
+
+  expect_error(t.post("/slots/1?action=restore", R"({"filename":"none.bin"})"), 400);
+  expect_error(t.post("/slots/2?action=erase", ""), 400, "id_slot");
+  expect_error(t.post("/slots/0?action=save&model=nope", R"({"filename":"x.bin"})"), 404, "model");
+  std::filesystem::remove_all(dir);
+}
+
 TEST(ServerWithLora, ListsSetsAndAppliesAdapters) {
-  engine::EngineOptions o;
-  o.model_path = troupe::test::generated_model("tiny");
-  const std::string adapter = troupe::test::generated_lora(o.model_path, 7);
-  o.model_id = "tiny";
-  o.lora = {{adapter, 1.0f}};
-  o.engine.n_threads = 1;
-  o.engine.n_parallel = 2;
-  o.engine.n_ctx = 1024;
-  auto backend = std::make_unique<engine::Coordinator>(std::move(o));
-  ASSERT_EQ(backend->wait_loaded().state, engine::HealthState::ready);
+  const std::string adapter =
+      troupe::test::generated_lora(troupe::test::generated_model("tiny"), 7);
+  auto backend = test::tiny_engine(2, 1024, [&](engine::EngineOptions& o) {
+    o.lora = {{adapter, 1.0f}};
+  });
+  ASSERT_NE(backend, nullptr);
   TestServer t(ServerConfig{}, std::move(backend));
 
   auto list = t.request(http::verb::get, "/lora-adapters", "");

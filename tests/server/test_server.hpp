@@ -20,8 +20,10 @@
 #include <utility>
 #include <vector>
 
+#include "engine/coordinator.hpp"
 #include "fake_backend.hpp"
 #include "server/server.hpp"
+#include "support/test_models.hpp"
 
 namespace troupe::server::test {
 
@@ -150,6 +152,28 @@ inline void read_until_or_fail(tcp::socket& s, std::string_view what, std::strin
     ASSERT_GT(n, 0) << "nothing more within 10 s after: " << got;
     got.append(buf, static_cast<std::size_t>(n));
   }
+}
+
+// The real engine on the tiny generated model ("tiny"), 1 thread, `n_parallel` slots of
+// `n_ctx` cells in all; `adjust` may change the options first. Loaded, or null after a failed
+// expectation.
+inline std::unique_ptr<engine::Backend> tiny_engine(
+    std::int32_t n_parallel, std::int32_t n_ctx,
+    const std::function<void(engine::EngineOptions&)>& adjust = {}) {
+  engine::EngineOptions o;
+  o.model_path = troupe::test::generated_model("tiny");
+  o.model_id = "tiny";
+  o.engine.n_threads = 1;
+  o.engine.n_parallel = n_parallel;
+  o.engine.n_ctx = n_ctx;
+  if (adjust)
+    adjust(o);
+  auto backend = std::make_unique<engine::Coordinator>(std::move(o));
+  const engine::Health h = backend->wait_loaded();
+  EXPECT_EQ(h.state, engine::HealthState::ready) << h.message;
+  if (h.state != engine::HealthState::ready)
+    return nullptr;
+  return backend;
 }
 
 }  // namespace troupe::server::test
