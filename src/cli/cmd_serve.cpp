@@ -79,6 +79,30 @@ class RandomWeightsBackend final : public engine::Backend {
   boost::asio::awaitable<Result<std::string>> apply_template(engine::Task task) override {
     return inner_->apply_template(std::move(task));
   }
+  boost::asio::awaitable<Result<engine::ModelInfo>> load_model(std::string model) override {
+    return inner_->load_model(std::move(model));
+  }
+  boost::asio::awaitable<Result<engine::ModelInfo>> unload_model(std::string model) override {
+    return inner_->unload_model(std::move(model));
+  }
+  boost::asio::awaitable<Result<engine::ModelProps>> props(std::string model) override {
+    return inner_->props(std::move(model));
+  }
+  boost::asio::awaitable<Result<std::vector<engine::LoraAdapterInfo>>> lora_adapters(
+      std::string model) override {
+    return inner_->lora_adapters(std::move(model));
+  }
+  boost::asio::awaitable<Result<void>> set_lora_adapters(std::string model,
+                                                         engine::LoraRequest request) override {
+    return inner_->set_lora_adapters(std::move(model), std::move(request));
+  }
+  boost::asio::awaitable<Result<engine::SlotsInfo>> slots(std::string model) override {
+    return inner_->slots(std::move(model));
+  }
+  boost::asio::awaitable<Result<engine::SlotActionDone>> slot_action(
+      std::string model, engine::SlotActionRequest request) override {
+    return inner_->slot_action(std::move(model), std::move(request));
+  }
   std::vector<engine::ModelInfo> models() const override {
     auto models = inner_->models();
     for (auto& m : models)

@@ -236,6 +236,14 @@ TEST(DefaultModel, BannerAndModelListSayTheWeightsAreRandom) {
   EXPECT_TRUE(has(models, "\"id\":\"random-weights-tiny\"")) << models;
   EXPECT_TRUE(has(models, "random weights, not a trained model")) << models;
   EXPECT_TRUE(has(models, "troupe serve -m MODEL.gguf")) << models;
+  // The model's own endpoints answer as with -m (the wrapper that marks the weights random
+  // passes them on): its one slot, its props, its (no) adapters.
+  const std::string slots = http(port, "GET", "/slots");
+  EXPECT_TRUE(has(slots, "\"id\":0,\"n_ctx\":256")) << slots;
+  const std::string props = http(port, "GET", "/props");
+  EXPECT_TRUE(has(props, "\"total_slots\":1")) << props;
+  const std::string lora = http(port, "GET", "/lora-adapters");
+  EXPECT_TRUE(has(lora, "200 OK") && has(lora, "\r\n\r\n[]")) << lora;
 
   // Small: the tiny shape, a few MB, not the 269 MB `small` model.
   const auto file = cache / "troupe" / "models" / "random-weights-tiny.gguf";
