@@ -1,7 +1,7 @@
 // Fuzzes what the server does with untrusted bytes before any I/O: an HTTP/1.1 request
 // (Beast's parser, with the server's header and body limits), its route and method, and its
 // body through the request parsers (OpenAI chat, completions, Responses, embeddings, rerank,
-// Anthropic Messages) and the job builder. Every input must end as a
+// Anthropic Messages, llama-server's slot actions) and the job builder. Every input must end as a
 // request struct or an error value: no crash, no sanitizer report, no exception.
 
 #include <boost/beast/core/flat_buffer.hpp>
@@ -126,6 +126,9 @@ void check_body(server::Endpoint e, std::string_view body) {
     case server::Endpoint::lora_adapters_set:
       (void)api::parse_lora_adapters_request(body);
       break;
+    case server::Endpoint::slot_action:
+      (void)api::parse_slot_file_request(body);
+      break;
     default:
       break;
   }
@@ -141,9 +144,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         server::Endpoint::tokenize, server::Endpoint::detokenize, server::Endpoint::messages,
         server::Endpoint::count_tokens, server::Endpoint::responses, server::Endpoint::embeddings,
         server::Endpoint::rerank, server::Endpoint::infill, server::Endpoint::native_completion,
-        server::Endpoint::lora_adapters_set, server::Endpoint::ollama_chat,
-        server::Endpoint::ollama_generate, server::Endpoint::ollama_embed,
-        server::Endpoint::ollama_embeddings, server::Endpoint::ollama_show}) {
+        server::Endpoint::lora_adapters_set, server::Endpoint::slot_action,
+        server::Endpoint::ollama_chat, server::Endpoint::ollama_generate,
+        server::Endpoint::ollama_embed, server::Endpoint::ollama_embeddings,
+        server::Endpoint::ollama_show}) {
     check_body(e, input);
   }
   // The whole input as an HTTP request.
@@ -158,6 +162,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto& req = parser.get();
   const auto route = server::resolve(to_method(req.method()), req.target());
   (void)server::authorized(req[http::field::authorization], "sk-key");
+  (void)server::slot_id(req.target());
+  (void)server::query_param(req.target(), "action");
   if (route.method_allowed)
     check_body(route.endpoint, req.body());
   return 0;
