@@ -200,7 +200,10 @@ void add_engine_flags(CLI::App& app, EngineFlags& f, const std::string& model_he
          "turns where ggml has no OpenMP)")
       ->check(CLI::IsMember({"auto", "split", "turns", "off"}))
       ->default_str("auto");
-  app.add_option("-b,--batch", o.n_batch, "token budget of one decode step")->capture_default_str();
+  app.add_option("-b,--batch", o.n_batch,
+                 "token budget of one decode step (short prompts waiting while nothing "
+                 "generates may go in whole past it)")
+      ->capture_default_str();
   app.add_option("--sampling-threads", o.sampling_threads,
                  "threads that share a step's sampling when it is costly (grammars, large "
                  "vocabularies, many sequences); 0: --threads, at most 8; 1: the engine thread "
