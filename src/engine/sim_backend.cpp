@@ -330,6 +330,10 @@ asio::awaitable<TokenStream> SimBackend::generate(Task task) {
   }
   if (auto lora = LoraTable().scales_for(task.lora); !lora)  // it loads no adapters
     co_return failed_stream(lora.error());
+  if (task.id_slot) {  // its sequences have no slots to choose (GET /slots: none either)
+    co_return failed_stream(Error{
+        Errc::invalid_request, "the simulated engine has no sequence slots to choose", "id_slot"});
+  }
   apply_defaults(task, options_.defaults, options_.n_ctx);
   std::int64_t infill = 0;  // a fill-in-the-middle's parts and its three FIM tokens
   if (task.infill) {

@@ -52,6 +52,18 @@ TEST(SimBackend, ALoraAdapterIdIsRefused) {
   EXPECT_TRUE(run_sync(b->lora_adapters(""))->empty());
 }
 
+// Its sequences have no slots: naming one (llama-server's id_slot) is a 400, not ignored.
+TEST(SimBackend, AnIdSlotIsRefused) {
+  auto b = make_sim_backend(fast());
+  Task t = task(2);
+  t.id_slot = 0;
+  auto s = run_sync(b->generate(std::move(t)));
+  auto r = collect(s);
+  ASSERT_TRUE(r.error);
+  EXPECT_EQ(r.error->code, Errc::invalid_request);
+  EXPECT_EQ(r.error->param, "id_slot");
+}
+
 TEST(SimBackend, NPredictIsTheDefaultMaxTokensAndTheContextWithoutIt) {
   const auto completion = [](Backend& b, const Task& t) {
     auto s = run_sync(b.generate(t));
