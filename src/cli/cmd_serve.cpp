@@ -55,67 +55,15 @@ Result<std::string> default_model() {
 }
 
 // The Backend as is, except that models() says the weights are random (owned_by).
-class RandomWeightsBackend final : public engine::Backend {
+class RandomWeightsBackend final : public engine::ForwardingBackend {
  public:
-  explicit RandomWeightsBackend(std::unique_ptr<engine::Backend> inner)
-      : inner_(std::move(inner)) {}
-  boost::asio::awaitable<engine::TokenStream> generate(engine::Task task) override {
-    return inner_->generate(std::move(task));
-  }
-  boost::asio::awaitable<Result<std::vector<engine::Token>>> tokenize(std::string model,
-                                                                      std::string text,
-                                                                      bool add_special,
-                                                                      bool parse_special) override {
-    return inner_->tokenize(std::move(model), std::move(text), add_special, parse_special);
-  }
-  boost::asio::awaitable<Result<std::string>> detokenize(
-      std::string model, std::vector<engine::Token> tokens) override {
-    return inner_->detokenize(std::move(model), std::move(tokens));
-  }
-  boost::asio::awaitable<Result<std::vector<std::string>>> token_pieces(
-      std::string model, std::vector<engine::Token> tokens) override {
-    return inner_->token_pieces(std::move(model), std::move(tokens));
-  }
-  boost::asio::awaitable<Result<std::string>> apply_template(engine::Task task) override {
-    return inner_->apply_template(std::move(task));
-  }
-  boost::asio::awaitable<Result<engine::ModelInfo>> load_model(std::string model) override {
-    return inner_->load_model(std::move(model));
-  }
-  boost::asio::awaitable<Result<engine::ModelInfo>> unload_model(std::string model) override {
-    return inner_->unload_model(std::move(model));
-  }
-  boost::asio::awaitable<Result<engine::ModelProps>> props(std::string model) override {
-    return inner_->props(std::move(model));
-  }
-  boost::asio::awaitable<Result<std::vector<engine::LoraAdapterInfo>>> lora_adapters(
-      std::string model) override {
-    return inner_->lora_adapters(std::move(model));
-  }
-  boost::asio::awaitable<Result<void>> set_lora_adapters(std::string model,
-                                                         engine::LoraRequest request) override {
-    return inner_->set_lora_adapters(std::move(model), std::move(request));
-  }
-  boost::asio::awaitable<Result<engine::SlotsInfo>> slots(std::string model) override {
-    return inner_->slots(std::move(model));
-  }
-  boost::asio::awaitable<Result<engine::SlotActionDone>> slot_action(
-      std::string model, engine::SlotActionRequest request) override {
-    return inner_->slot_action(std::move(model), std::move(request));
-  }
+  using ForwardingBackend::ForwardingBackend;
   std::vector<engine::ModelInfo> models() const override {
-    auto models = inner_->models();
+    auto models = ForwardingBackend::models();
     for (auto& m : models)
       m.owned_by = kRandomWeightsNote;
     return models;
   }
-  engine::Health health() const override { return inner_->health(); }
-  engine::Health wait_loaded() const override { return inner_->wait_loaded(); }
-  engine::BackendStats stats() const override { return inner_->stats(); }
-  std::string extra_metrics() const override { return inner_->extra_metrics(); }
-
- private:
-  std::unique_ptr<engine::Backend> inner_;
 };
 
 // The banner, on stdout once the model is ready, so that a user who just typed `troupe serve`

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <boost/asio/awaitable.hpp>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -265,6 +266,66 @@ class Backend {
                      "': serve several with troupe serve --models-dir DIR (or several --model)",
                  "model"};
   }
+};
+
+// A Backend that passes every call on to `inner`: a wrapper overrides only what it changes.
+// Every virtual of Backend is forwarded here, so that a wrapper cannot fall to a default (a
+// 400 for /slots) by missing a new one: add each new virtual to both classes.
+class ForwardingBackend : public Backend {
+ public:
+  explicit ForwardingBackend(std::unique_ptr<Backend> inner) : inner_(std::move(inner)) {}
+
+  boost::asio::awaitable<TokenStream> generate(Task task) override {
+    return inner_->generate(std::move(task));
+  }
+  boost::asio::awaitable<Result<std::vector<Token>>> tokenize(std::string model, std::string text,
+                                                              bool add_special,
+                                                              bool parse_special) override {
+    return inner_->tokenize(std::move(model), std::move(text), add_special, parse_special);
+  }
+  boost::asio::awaitable<Result<std::string>> detokenize(std::string model,
+                                                         std::vector<Token> tokens) override {
+    return inner_->detokenize(std::move(model), std::move(tokens));
+  }
+  boost::asio::awaitable<Result<std::string>> apply_template(Task task) override {
+    return inner_->apply_template(std::move(task));
+  }
+  boost::asio::awaitable<Result<std::vector<std::string>>> token_pieces(
+      std::string model, std::vector<Token> tokens) override {
+    return inner_->token_pieces(std::move(model), std::move(tokens));
+  }
+  boost::asio::awaitable<Result<ModelInfo>> load_model(std::string model) override {
+    return inner_->load_model(std::move(model));
+  }
+  boost::asio::awaitable<Result<ModelInfo>> unload_model(std::string model) override {
+    return inner_->unload_model(std::move(model));
+  }
+  boost::asio::awaitable<Result<ModelProps>> props(std::string model) override {
+    return inner_->props(std::move(model));
+  }
+  boost::asio::awaitable<Result<std::vector<LoraAdapterInfo>>> lora_adapters(
+      std::string model) override {
+    return inner_->lora_adapters(std::move(model));
+  }
+  boost::asio::awaitable<Result<void>> set_lora_adapters(std::string model,
+                                                         LoraRequest request) override {
+    return inner_->set_lora_adapters(std::move(model), std::move(request));
+  }
+  boost::asio::awaitable<Result<SlotsInfo>> slots(std::string model) override {
+    return inner_->slots(std::move(model));
+  }
+  boost::asio::awaitable<Result<SlotActionDone>> slot_action(std::string model,
+                                                             SlotActionRequest request) override {
+    return inner_->slot_action(std::move(model), std::move(request));
+  }
+  std::vector<ModelInfo> models() const override { return inner_->models(); }
+  Health health() const override { return inner_->health(); }
+  Health wait_loaded() const override { return inner_->wait_loaded(); }
+  BackendStats stats() const override { return inner_->stats(); }
+  std::string extra_metrics() const override { return inner_->extra_metrics(); }
+
+ private:
+  std::unique_ptr<Backend> inner_;
 };
 
 }  // namespace troupe::engine
