@@ -26,15 +26,16 @@ void Admission::on_message(AdmissionMessage& msg) {
   std::visit(actor::Overloaded{[this](EngineReady& m) { engine_ = std::move(m.engine); },
                                [this](SubmitSequence& m) { submit(m); },
                                [this](CancelSubmission& m) { cancel(m.ticket); },
-                               [this](SequenceReleased& m) { released(m.ticket); },
+                               [this](SequenceReleased& m) { released(m); },
+                               [this](SequenceParked& m) { parked(m.ticket); },
                                [this](EngineFailed& m) { failed(m.error); }},
              msg);
   publish();
 }
 
 void Admission::submit(SubmitSequence& s) {
-  const auto running = static_cast<std::int64_t>(admitted_.size());
-  const auto queued = static_cast<std::int64_t>(queue_.size());
+  const std::int64_t running = this->running();
+  const std::int64_t queued = waiting();
   if (failed_) {
     s.actor.tell(SequenceFailed{Error{Errc::engine_failed, failed_->message}});
   } else if (running < limits_.n_parallel) {
@@ -51,9 +52,24 @@ void Admission::admit(Waiting w) {
   engine_.tell(std::move(w.admit));
 }
 
-void Admission::released(std::uint64_t ticket) {
-  admitted_.erase(ticket);
-  while (static_cast<std::int32_t>(admitted_.size()) < limits_.n_parallel && !queue_.empty()) {
+void Admission::released(const SequenceReleased& r) {
+  admitted_.erase(r.ticket);
+  parked_.erase(r.ticket);
+  if (r.successor != 0)
+    parked_.erase(r.successor);  // it runs in the freed slot, in the released one's place
+  fill();
+}
+
+// Beyond the queue's bound a parked admission keeps its place (it waits as a queued one would
+// have), so the engine never holds more than max_queue of them without one.
+void Admission::parked(std::uint64_t ticket) {
+  if (admitted_.contains(ticket) && waiting() < limits_.max_queue)
+    parked_.insert(ticket);
+  fill();
+}
+
+void Admission::fill() {
+  while (running() < limits_.n_parallel && !queue_.empty()) {
     Waiting w = std::move(queue_.front());
     queue_.pop_front();
     admit(std::move(w));
@@ -88,8 +104,8 @@ void Admission::failed(const Error& error) {
 }
 
 void Admission::publish() {
-  gauges_->queued.store(static_cast<std::int64_t>(queue_.size()), std::memory_order_relaxed);
-  gauges_->running.store(static_cast<std::int64_t>(admitted_.size()), std::memory_order_relaxed);
+  gauges_->queued.store(waiting(), std::memory_order_relaxed);
+  gauges_->running.store(running(), std::memory_order_relaxed);
 }
 
 actor::ActorRef<AdmissionMessage> spawn_admission(actor::ActorSystem& system,

@@ -1,7 +1,9 @@
 #pragma once
 // Admission: the one queue in front of an engine, an actor of the runtime (AdmissionMessage).
 // It counts the engine's free sequence slots, admits submissions in FIFO order while one is
-// free, queues up to `max_queue` more and refuses the rest (overloaded_error()), routes
+// free, queues up to `max_queue` more and refuses the rest (overloaded_error()), frees the
+// place of an admission parked for a busy slot (SequenceParked: it waits like a queued one
+// and counts against the same bound) until it starts, routes
 // cancellations (a queued request leaves the queue, an admitted one is released by its
 // SequenceActor) and, once the engine failed, fails what waits and what comes. The local
 // Coordinator and the simulated engine both put one in front of their engine, so there is one
@@ -17,6 +19,7 @@
 #include <mutex>
 #include <optional>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "actor/actor.hpp"
 #include "actor/actor_system.hpp"
@@ -67,7 +70,13 @@ class Admission final : public actor::Actor<AdmissionMessage> {
   };
   void submit(SubmitSequence& s);
   void admit(Waiting w);
-  void released(std::uint64_t ticket);
+  void released(const SequenceReleased& r);
+  void parked(std::uint64_t ticket);
+  void fill();
+  std::int64_t running() const {
+    return static_cast<std::int64_t>(admitted_.size() - parked_.size());
+  }
+  std::int64_t waiting() const { return static_cast<std::int64_t>(queue_.size() + parked_.size()); }
   void cancel(std::uint64_t ticket);
   void failed(const Error& error);
   void publish();
@@ -77,6 +86,7 @@ class Admission final : public actor::Actor<AdmissionMessage> {
   actor::ActorRef<EngineMessage> engine_;
   std::deque<Waiting> queue_;
   std::unordered_map<std::uint64_t, actor::ActorRef<SequenceMessage>> admitted_;
+  std::unordered_set<std::uint64_t> parked_;  // admitted, waiting for their slot: no place
   std::optional<Error> failed_;
 };
 

@@ -35,8 +35,17 @@ struct CancelSubmission {
 };
 
 // From the engine, exactly once per AdmitSequence it received (finished, released, refused
-// or failed): the slot is free again.
+// or failed): the slot is free again. `successor`, when not 0: a parked admission (below)
+// that took the freed slot at once, so the place passes to it and no queued one is admitted.
 struct SequenceReleased {
+  std::uint64_t ticket = 0;
+  std::uint64_t successor = 0;
+};
+
+// From the engine: admission `ticket` waits for the slot it named (llama-server's id_slot),
+// which another sequence holds. Until it starts (a SequenceReleased naming it as successor) it
+// takes no place, so requests for other, idle slots are not held up behind it.
+struct SequenceParked {
   std::uint64_t ticket = 0;
 };
 
@@ -46,7 +55,7 @@ struct EngineFailed {
   Error error;
 };
 
-using AdmissionMessage =
-    std::variant<EngineReady, SubmitSequence, CancelSubmission, SequenceReleased, EngineFailed>;
+using AdmissionMessage = std::variant<EngineReady, SubmitSequence, CancelSubmission,
+                                      SequenceReleased, SequenceParked, EngineFailed>;
 
 }  // namespace troupe::engine

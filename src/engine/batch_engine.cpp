@@ -669,7 +669,8 @@ void EngineLoop::admit(AdmitSequence& a) {
   }
   if (a.slot >= 0 && !failed_ &&
       slots_[static_cast<std::size_t>(a.slot)].state != SlotState::free) {
-    pinned_.push_back(std::move(a));  // finish() starts it
+    admission_.tell(SequenceParked{a.ticket});  // it holds no place while it waits
+    pinned_.push_back(std::move(a));            // finish() starts it
     return;
   }
   const auto n_prompt = static_cast<std::int32_t>(a.prompt.size());
@@ -1152,7 +1153,7 @@ void EngineLoop::finish(std::int32_t id, bool drop_cache) {
     s.n_past = 0;
   }
   --active_;
-  admission_.tell(SequenceReleased{s.ticket});
+  const std::uint64_t ticket = s.ticket;
   // The slot's waiting actions, before a later admission can take it.
   for (auto it = slot_actions_.begin(); it != slot_actions_.end();) {
     if (it->slot != id) {
@@ -1163,16 +1164,25 @@ void EngineLoop::finish(std::int32_t id, bool drop_cache) {
     it = slot_actions_.erase(it);
     run_slot_action(m);
   }
-  // Then the admissions waiting for this slot (id_slot), in order, until one takes it.
+  // Then the first admission waiting for this slot (id_slot) that can start takes it, and the
+  // released sequence's place with it; the ones that cannot start fail (they held no place).
   for (;;) {
     const auto pinned = std::find_if(pinned_.begin(), pinned_.end(),
                                      [&](const AdmitSequence& a) { return a.slot == id; });
-    if (pinned == pinned_.end() || s.state != SlotState::free)
+    if (pinned == pinned_.end())
       break;
     AdmitSequence a = std::move(*pinned);
     pinned_.erase(pinned);
+    if (Error e = admit_error(a, id); !e.message.empty()) {
+      a.sink(SequenceFailed{std::move(e)});
+      admission_.tell(SequenceReleased{a.ticket});
+      continue;
+    }
+    admission_.tell(SequenceReleased{ticket, a.ticket});
     admit(a);
+    return;
   }
+  admission_.tell(SequenceReleased{ticket});
 }
 
 void EngineLoop::slot_action(SlotAction& m) {

@@ -2,7 +2,8 @@
 // An engine's messages: its whole interface (the BatchEngine's, and the simulated engine's).
 // Every admission gets exactly one SequenceReleased(ticket) told to the engine's admission
 // actor (admission_protocol.hpp), whether the sequence finished, was released, or could not
-// start, so the admission can count free slots.
+// start, so the admission can count free slots; an admission waiting for the busy slot it
+// named is told as SequenceParked first.
 
 #include <cstdint>
 #include <functional>

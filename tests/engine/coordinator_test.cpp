@@ -301,6 +301,50 @@ TEST_F(CoordinatorTest, CancellingARunningRequestFreesItsSlotForTheQueue) {
   EXPECT_FALSE(snap.slots[0].busy);
 }
 
+// A request for a busy slot (llama-server's id_slot) waits in the engine without a place:
+// a request for any slot starts at once in the idle one, and the pinned one follows the busy
+// slot's sequence there. Parked requests count against the queue's bound; past it one keeps
+// its place, and the next request is refused as overloaded.
+TEST_F(CoordinatorTest, ARequestWaitingForItsSlotHoldsNoPlace) {
+  EngineOptions o;
+  o.engine.n_parallel = 2;
+  o.max_queue = 1;
+  o.engine.n_ctx = 2048;
+  auto c = make(o);
+  auto busy = run_sync(c->generate(task("a long one", 100000)));
+  ASSERT_TRUE(busy.next_blocking());
+  const auto snap = c->inspect_engine().get();
+  const std::int32_t held = snap.slots[0].busy ? 0 : 1;
+  Task first = task("pinned", 4);
+  first.id_slot = held;
+  auto pinned = run_sync(c->generate(std::move(first)));
+  wait_queued(*c, 1);  // parked in the engine, told as waiting
+  EXPECT_EQ(c->stats().requests_running, 1);
+  auto any = run_sync(c->generate(task("any slot", 4)));
+  const auto other = collect(any);
+  ASSERT_TRUE(other.finished) << (other.error ? other.error->message : "");
+
+  Task second = task("pinned too", 4);
+  second.id_slot = held;
+  auto pinned_too = run_sync(c->generate(std::move(second)));
+  while (c->stats().requests_running != 2)  // past the bound: it keeps its place
+    std::this_thread::yield();
+  auto over = run_sync(c->generate(task("refused", 4)));
+  const auto refused = collect(over);
+  ASSERT_TRUE(refused.error);
+  EXPECT_EQ(refused.error->code, Errc::overloaded);
+
+  busy = TokenStream{};  // the held slot goes to the first pinned request, then the second
+  const auto r1 = collect(pinned);
+  const auto r2 = collect(pinned_too);
+  ASSERT_TRUE(r1.finished && r2.finished);
+  EXPECT_EQ(r1.finished->usage.completion_tokens, 4);
+  EXPECT_EQ(r2.finished->usage.completion_tokens, 4);
+  wait_queued(*c, 0);
+  while (c->stats().requests_running != 0)
+    std::this_thread::yield();
+}
+
 TEST_F(CoordinatorTest, RepeatedPromptReusesTheCache) {
   auto c = make();
   std::string prompt;

@@ -78,10 +78,11 @@ class ReleaseListener final : public actor::Actor<AdmissionMessage> {
   explicit ReleaseListener(std::function<void(std::uint64_t)> on_released)
       : on_released_(std::move(on_released)) {}
   void on_message(AdmissionMessage& msg) override {
-    std::visit(actor::Overloaded{
-                   [](EngineReady&) {}, [](SubmitSequence&) {}, [](CancelSubmission&) {},
-                   [this](SequenceReleased& m) { on_released_(m.ticket); }, [](EngineFailed&) {}},
-               msg);
+    std::visit(
+        actor::Overloaded{[](EngineReady&) {}, [](SubmitSequence&) {}, [](CancelSubmission&) {},
+                          [this](SequenceReleased& m) { on_released_(m.ticket); },
+                          [](SequenceParked&) {}, [](EngineFailed&) {}},
+        msg);
   }
 
  private:
