@@ -108,6 +108,8 @@ struct GenerationParams {
   // llama-server's `id_slot`: the sequence slot to run in (engine::Task::id_slot); -1 or unset:
   // any.
   std::optional<std::int32_t> id_slot;
+  // llama-server's `n_cache_reuse` (engine::Task::n_cache_reuse); unset: the server's.
+  std::optional<std::int32_t> n_cache_reuse;
 };
 
 class JsonReader;

@@ -235,6 +235,13 @@ void add_engine_flags(CLI::App& app, EngineFlags& f, const std::string& model_he
                  "limit, 0: off")
       ->check(CLI::Range(std::int64_t{-1}, std::int64_t{1} << 40))
       ->capture_default_str();
+  app.add_option("--cache-reuse", f.options.engine.cache_reuse,
+                 "shortest run of a slot's cached tokens, after the prefix it shares with a new "
+                 "prompt, that is reused by moving its cells into place instead of computed "
+                 "again (an editor's context chunks coming and going); a request's "
+                 "n_cache_reuse overrides it; 0: off")
+      ->check(CLI::Range(0, std::numeric_limits<std::int32_t>::max()))
+      ->capture_default_str();
   app.add_option("--spec-type", f.spec_type,
                  "speculative decoding: none; ngram-simple (a sequence whose last tokens "
                  "occurred before in it drafts what followed them there); draft-simple (a draft "

@@ -581,6 +581,7 @@ void encode_task(const engine::Task& t, WireWriter& w) {
   w.str(t.prediction);
   encode_infill(t.infill, w);
   encode_lora(t.lora, w);
+  opt_i32(w, t.n_cache_reuse);
 }
 
 bool decode_task(WireReader& r, engine::Task& t) {
@@ -591,7 +592,10 @@ bool decode_task(WireReader& r, engine::Task& t) {
   if (!decode_chat_options(r, t.chat))
     return false;
   t.prediction = r.str();
-  return decode_infill(r, t.infill) && decode_lora(r, t.lora);
+  if (!decode_infill(r, t.infill) || !decode_lora(r, t.lora))
+    return false;
+  t.n_cache_reuse = opt_i32(r);
+  return r.ok();
 }
 
 void encode_event(const engine::StreamEvent& e, WireWriter& w) {

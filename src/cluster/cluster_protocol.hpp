@@ -54,7 +54,8 @@ namespace troupe::cluster {
 // 9: an embedding's normalisation (llama-server's `embd_normalize`, every value) and whether
 //    it may be answered per token; EmbeddingResult's rows (pooling none: one per token);
 //    PropsReply's capabilities (generates, tools, thinking, infill) for Ollama's /api/show.
-inline constexpr std::uint32_t kProtocolVersion = 9;
+// 10: a Task's n_cache_reuse (llama-server's chunk reuse).
+inline constexpr std::uint32_t kProtocolVersion = 10;
 inline constexpr std::uint32_t type_id(std::uint32_t n) {
   return 0x434c0000u | (n << 8) | kProtocolVersion;  // "CL", message, version
 }

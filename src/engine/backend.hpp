@@ -121,6 +121,9 @@ struct BackendStats {
   std::int64_t host_cache_hits_total = 0;
   std::int64_t host_cache_bytes = 0;
   std::int64_t host_cache_entries = 0;
+  // --cache-reuse: cached tokens reused by moving their cells into place (also counted in
+  // prefix_cache_hits_total).
+  std::int64_t cache_reuse_tokens_total = 0;
   // --spec-type: tokens drafted, and those the sampler drew (each a step saved).
   std::int64_t spec_draft_tokens_total = 0;
   std::int64_t spec_accepted_tokens_total = 0;

@@ -10,6 +10,7 @@
 #include <limits>
 #include <span>
 
+#include "engine/cache_reuse.hpp"
 #include "engine/core_share.hpp"
 #include "engine/decode_turns.hpp"
 #include "engine/draft_model.hpp"
@@ -109,7 +110,18 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   void handle(EngineMessage& msg);
   void step();
   void admit(AdmitSequence& a);
-  std::int32_t reuse_prefix(std::int32_t dest, const std::vector<Token>& prompt, std::int32_t lora);
+  std::int32_t reuse_prefix(std::int32_t dest, const std::vector<Token>& prompt, std::int32_t lora,
+                            std::int32_t min_chunk);
+  // Chunk reuse (cache_reuse.hpp, AdmitSequence::cache_reuse): the prompt tokens free slot
+  // `id`'s own cells would serve, its prefix and the chunks after it, planned into moves_; 0
+  // when no chunk would move (or it may not: min_chunk 0, a memory that cannot shift, other
+  // scales, cells shared in the pool). shift_chunks moves them and drops the rest.
+  std::int32_t chunk_reuse(std::int32_t id, const std::vector<Token>& prompt, std::int32_t lora,
+                           std::int32_t min_chunk);
+  std::int32_t shift_chunks(std::int32_t id, const std::vector<Token>& prompt, std::int32_t lora,
+                            std::int32_t min_chunk);
+  std::int32_t slot_with_chunks(const std::vector<Token>& prompt, std::int32_t lora,
+                                std::int32_t min_chunk);
   void stash(std::int32_t id);
   std::int32_t restore(std::int32_t dest, std::span<const Token> prompt, std::int32_t beat,
                        std::int32_t lora);
@@ -187,7 +199,10 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   // engine accounts as the slots' cached tokens less the prefixes they share (free_cells).
   bool shared_pool_ = false;
   std::int64_t n_cells_ = 0;
-  std::uint64_t clock_ = 0;  // counts admissions and releases: slots' ages
+  // Cells may move to other positions (llama_memory_can_shift): chunk reuse.
+  bool can_shift_ = false;
+  std::vector<ChunkMove> moves_;  // chunk_reuse's plan
+  std::uint64_t clock_ = 0;       // counts admissions and releases: slots' ages
   Batch batch_;
   std::vector<Slot> slots_;
   std::vector<std::int32_t> prefill_order_;  // slots still prefilling, oldest admission first
@@ -491,6 +506,13 @@ EngineLoop::EngineLoop(const LlamaModel& model, const BatchEngineConfig& config,
   }
   pad_rows_ =
       config_.pad_rows != PadRows::off && !config_.kv_unified && slots_.size() > 1 && cut_anywhere;
+  can_shift_ = cut_anywhere && llama_memory_can_shift(mem_);
+  if (config_.cache_reuse > 0 && !can_shift_) {
+    spdlog::warn(
+        "engine: --cache-reuse {} has no effect: this model's cache cannot move cells to other "
+        "positions, so only a cached prefix is reused",
+        config_.cache_reuse);
+  }
   draft_ok_ = cut_anywhere;
   spec_ = config_.spec != SpecType::none && cut_anywhere;
   offers_.resize(slots_.size());
@@ -675,9 +697,13 @@ void EngineLoop::admit(AdmitSequence& a) {
   }
   const auto n_prompt = static_cast<std::int32_t>(a.prompt.size());
   const std::int32_t lora = intern_lora(std::move(a.lora));
-  const std::int32_t id = a.slot >= 0    ? a.slot
-                          : shared_pool_ ? free_slot_for(a.prompt, lora)
-                                         : lowest_free_slot();
+  std::int32_t id = a.slot >= 0    ? a.slot
+                    : shared_pool_ ? free_slot_for(a.prompt, lora)
+                                   : lowest_free_slot();
+  if (a.slot < 0 && id >= 0) {
+    if (const std::int32_t c = slot_with_chunks(a.prompt, lora, a.cache_reuse); c >= 0)
+      id = c;
+  }
   if (Error e = admit_error(a, id); !e.message.empty()) {
     a.sink(SequenceFailed{std::move(e)});
     admission_.tell(SequenceReleased{a.ticket});
@@ -706,7 +732,7 @@ void EngineLoop::admit(AdmitSequence& a) {
     s.sink(SequenceStarted{n_prompt, 0});
     return;
   }
-  const std::int32_t cached = reuse_prefix(id, a.prompt, lora);
+  const std::int32_t cached = reuse_prefix(id, a.prompt, lora, a.cache_reuse);
   s.lora = lora;
   s.state = SlotState::prefill;
   s.ticket = a.ticket;
@@ -746,10 +772,11 @@ static std::int32_t common_prefix(const std::vector<Token>& cached, std::int32_t
   return static_cast<std::int32_t>(i);
 }
 
-// The longest prefix of `prompt` cached with LoRA scales `lora`: in slot `dest` itself, in
-// another slot (copied when long enough), or in host memory (restored). Returns its length.
+// The longest prefix of `prompt` cached with LoRA scales `lora`: in slot `dest` itself (with
+// min_chunk > 0, its chunks after that moved into place), in another slot (copied when long
+// enough), or in host memory (restored). Returns its length.
 std::int32_t EngineLoop::reuse_prefix(std::int32_t dest, const std::vector<Token>& prompt,
-                                      std::int32_t lora) {
+                                      std::int32_t lora, std::int32_t min_chunk) {
   // Keep at least one prompt token to decode: its logits give the first sampled token.
   const auto limit = static_cast<std::int32_t>(prompt.size()) - 1;
   std::int32_t best_src = -1;
@@ -764,11 +791,21 @@ std::int32_t EngineLoop::reuse_prefix(std::int32_t dest, const std::vector<Token
       best_src = i;
     }
   }
-  if (const std::int32_t restored = restore(dest, prompt, best, lora); restored != 0) {
+  std::int32_t chunked = chunk_reuse(dest, prompt, lora, min_chunk);
+  if (const std::int32_t restored = restore(dest, prompt, std::max(best, chunked), lora);
+      restored != 0) {
     if (restored > 0)
       return restored;
+    chunked = 0;  // the failed restore took dest's own cells
     if (best_src == dest)
-      best_src = -1;  // the failed restore took dest's own cells
+      best_src = -1;
+  }
+  if (chunked > best) {
+    // Most of its cells staying (moved), the slot's old state is not worth a copy: as
+    // llama-server keeps a slot's prompt out of its cache when the new one keeps half of it.
+    if (2 * chunked < slots_[static_cast<std::size_t>(dest)].n_past)
+      stash(dest);
+    return shift_chunks(dest, prompt, lora, min_chunk);
   }
   if (best_src == dest && best > 0) {
     if (best < slots_[static_cast<std::size_t>(dest)].n_past)
@@ -788,6 +825,68 @@ std::int32_t EngineLoop::reuse_prefix(std::int32_t dest, const std::vector<Token
     return best;
   trim_cells(dest, 0);
   return 0;
+}
+
+std::int32_t EngineLoop::chunk_reuse(std::int32_t id, const std::vector<Token>& prompt,
+                                     std::int32_t lora, std::int32_t min_chunk) {
+  const Slot& s = slots_[static_cast<std::size_t>(id)];
+  if (min_chunk <= 0 || !can_shift_ || s.lora != lora || s.n_past == 0 || prompt.empty())
+    return 0;
+  // In the pool a copied prefix's cells are the source's too: moving them would move its.
+  if (shared_pool_ && ((s.copied_from >= 0 && s.shared > 0) ||
+                       std::any_of(slots_.begin(), slots_.end(), [&](const Slot& o) {
+                         return o.copied_from == id && o.shared > 0;
+                       })))
+    return 0;
+  // Keep at least one prompt token to decode, as reuse_prefix does.
+  const std::span<const Token> wanted(prompt.data(), prompt.size() - 1);
+  const std::span<const Token> cached(s.tokens.data(), static_cast<std::size_t>(s.n_past));
+  const std::int32_t head = common_prefix(s.tokens, s.n_past, wanted);
+  const std::int32_t n = plan_chunk_reuse(cached, wanted, head, min_chunk, moves_);
+  return moves_.empty() ? 0 : n;
+}
+
+std::int32_t EngineLoop::shift_chunks(std::int32_t id, const std::vector<Token>& prompt,
+                                      std::int32_t lora, std::int32_t min_chunk) {
+  const std::int32_t n = chunk_reuse(id, prompt, lora, min_chunk);
+  Slot& s = slots_[static_cast<std::size_t>(id)];
+  std::int32_t moved = 0;
+  for (const ChunkMove& m : moves_) {
+    llama_memory_seq_rm(mem_, id, m.to, m.from);
+    llama_memory_seq_add(mem_, id, m.from, m.from + m.n, m.to - m.from);
+    std::copy_n(s.tokens.begin() + m.from, m.n, s.tokens.begin() + m.to);
+    moved += m.n;
+  }
+  trim_cells(id, n);
+  s.n_past = n;
+  counters_.cache_reuse_tokens.fetch_add(moved, std::memory_order_relaxed);
+  spdlog::debug("slot {}: {} cached tokens reused in {} chunks moved into place (--cache-reuse {})",
+                id, moved, moves_.size(), min_chunk);
+  return n;
+}
+
+// The free slot whose cells would serve most of `prompt` with its chunks moved into place,
+// when that is more than any slot's cached prefix offers; -1: none.
+std::int32_t EngineLoop::slot_with_chunks(const std::vector<Token>& prompt, std::int32_t lora,
+                                          std::int32_t min_chunk) {
+  if (min_chunk <= 0 || !can_shift_)
+    return -1;
+  std::int32_t best = -1;
+  std::int32_t most = 0;
+  std::int32_t prefix = 0;  // the longest cached prefix, which the usual choice finds
+  for (std::int32_t i = 0; i < static_cast<std::int32_t>(slots_.size()); ++i) {
+    const Slot& s = slots_[static_cast<std::size_t>(i)];
+    if (s.lora != lora)
+      continue;
+    prefix = std::max(prefix, common_prefix(s.tokens, s.n_past, prompt));
+    if (s.state != SlotState::free)
+      continue;
+    if (const std::int32_t n = chunk_reuse(i, prompt, lora, min_chunk); n > most) {
+      best = i;
+      most = n;
+    }
+  }
+  return most > prefix ? best : -1;
 }
 
 // Stores free slot `id`'s cached cells in host memory before they are cut, unless they are

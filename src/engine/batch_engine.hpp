@@ -106,6 +106,9 @@ struct EngineCounters {
   std::atomic<std::int64_t> host_cache_hits{0};
   std::atomic<std::int64_t> host_cache_bytes{0};
   std::atomic<std::int64_t> host_cache_entries{0};
+  // Cached tokens reused by moving their cells into place (AdmitSequence::cache_reuse; also
+  // in prefix_hits).
+  std::atomic<std::int64_t> cache_reuse_tokens{0};
   // Speculative decoding (BatchEngineConfig::spec): tokens drafted, and those the sampler drew
   // (each saved a step).
   std::atomic<std::int64_t> spec_drafted{0};

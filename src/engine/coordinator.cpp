@@ -498,6 +498,7 @@ SubmitSequence Coordinator::make_submission(Task& task, std::vector<Token> promp
   if (auto lora = lora_.scales_for(task.lora))
     a.lora = std::move(*lora);
   a.slot = task.id_slot.value_or(-1);
+  a.cache_reuse = task.n_cache_reuse.value_or(options_.engine.cache_reuse);
   return SubmitSequence{std::move(a), std::move(ref)};
 }
 
@@ -851,6 +852,7 @@ BackendStats Coordinator::stats() const {
   s.host_cache_hits_total = rd(c.host_cache_hits);
   s.host_cache_bytes = rd(c.host_cache_bytes);
   s.host_cache_entries = rd(c.host_cache_entries);
+  s.cache_reuse_tokens_total = rd(c.cache_reuse_tokens);
   s.spec_draft_tokens_total = rd(c.spec_drafted);
   s.spec_accepted_tokens_total = rd(c.spec_accepted);
   for (const auto& h : c.sequences_per_step)

@@ -95,6 +95,10 @@ struct BatchEngineConfig {
   // its beginning with one of them than with any slot restores it instead of computing it.
   // 0: off (the bare config, for exact tests); the server's default is 8 GiB.
   std::int64_t host_cache_bytes = 0;
+  // Chunk reuse for requests that do not say (AdmitSequence::cache_reuse; llama-server's
+  // --cache-reuse N): the shortest run of a slot's cached tokens, after the prefix it shares
+  // with a new prompt, that is kept by moving its cells into place. 0: off.
+  std::int32_t cache_reuse = 0;
   // Speculative decoding: a generating sequence whose last spec_ngram_n tokens occurred
   // before in it decodes, beside its next token, up to spec_ngram_m tokens that followed them
   // there, and keeps those its sampler draws itself (engine/ngram_draft.hpp): its output is

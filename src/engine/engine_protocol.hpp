@@ -59,9 +59,15 @@ struct AdmitSequence {
   // a step or a cached prefix.
   std::vector<float> lora;
   // The slot to run in (Task::id_slot, 0..n_parallel-1): while another sequence holds it the
-  // admission waits in the engine (its place counted as taken) and starts when that one ends.
+  // admission waits in the engine (holding no admission place: SequenceParked) and starts when
+  // that one ends.
   // -1: the engine's choice.
   std::int32_t slot = -1;
+  // Chunk reuse (engine/cache_reuse.hpp; Task::n_cache_reuse or the server's --cache-reuse):
+  // after the prefix a free slot's cells share with the prompt, runs of at least this many of
+  // its cached tokens that the prompt has further on, in order, are moved into place instead
+  // of computed (where the model's memory can shift cells). 0: only the prefix.
+  std::int32_t cache_reuse = 0;
 };
 
 // Stop a sequence now (a stop string matched or the request was cancelled). With

@@ -186,6 +186,11 @@ struct Task {
   // busy: a slot saved or restored with POST /slots/ID is then the request's), 0 to
   // --parallel - 1; unset: any free one.
   std::optional<std::int32_t> id_slot;
+  // llama-server's n_cache_reuse: the shortest run of a slot's cached tokens, after the prefix
+  // it shares with this prompt, reused by moving its cells into place (AdmitSequence::
+  // cache_reuse); 0: only the prefix; unset: the server's --cache-reuse. Speed only: the cells
+  // are those a fresh computation gives, up to float rounding.
+  std::optional<std::int32_t> n_cache_reuse;
 };
 
 // POST /slots/ID?action=... (engine/engine_protocol.hpp's SlotAction) and what it did.

@@ -29,6 +29,7 @@ void add_stats(engine::BackendStats& a, const engine::BackendStats& b) {
   a.host_cache_hits_total += b.host_cache_hits_total;
   a.host_cache_bytes += b.host_cache_bytes;
   a.host_cache_entries += b.host_cache_entries;
+  a.cache_reuse_tokens_total += b.cache_reuse_tokens_total;
   a.spec_draft_tokens_total += b.spec_draft_tokens_total;
   a.spec_accepted_tokens_total += b.spec_accepted_tokens_total;
   if (a.sequences_per_step.size() < b.sequences_per_step.size())

@@ -105,6 +105,7 @@ Result<void> fill_common(const api::GenerationParams& p, const engine::ModelInfo
   job.task.prediction = p.prediction;
   job.task.lora = p.lora;
   job.task.id_slot = p.id_slot;
+  job.task.n_cache_reuse = p.n_cache_reuse;
   job.stream = p.stream;
   job.include_usage = p.include_usage;
   job.choices = p.n;

@@ -212,6 +212,10 @@ std::string Metrics::render(const engine::BackendStats& b) const {
          d(b.host_cache_bytes));
   scalar(out, "troupe_host_cache_entries", "KV states stored in host memory.", "gauge",
          d(b.host_cache_entries));
+  scalar(out, "troupe_cache_reuse_tokens_total",
+         "Cached prompt tokens reused by moving their cells into place (--cache-reuse; also in "
+         "troupe_prefix_cache_hits_total).",
+         "counter", d(b.cache_reuse_tokens_total));
   scalar(out, "troupe_spec_draft_tokens_total",
          "Tokens drafted for speculative decoding (a request's prediction, --spec-type "
          "ngram-simple or a draft model).",

@@ -59,6 +59,7 @@ engine::Task sample_task() {
   t.request_id = "req-1";
   t.prediction = "def f(x):\n    return x";
   t.lora = engine::LoraRequest{{0, 0.5f}, {2, -1.0f}};
+  t.n_cache_reuse = 256;
   t.infill = engine::InfillParams{
       "def f(x):\n", "\n    return y\n", {{"a.py", "x = 1\n"}, {"", "b"}}, true};
   return t;
@@ -113,9 +114,12 @@ TEST(ClusterProtocol, GenerateRequestRoundTrips) {
   EXPECT_EQ(back.task.prediction, g.task.prediction);
   EXPECT_EQ(back.task.infill, g.task.infill);
   EXPECT_EQ(back.task.lora, g.task.lora);
+  EXPECT_EQ(back.task.n_cache_reuse, 256);
   g.task.infill.reset();
   g.task.lora.reset();
+  g.task.n_cache_reuse.reset();
   EXPECT_FALSE(round_trip(g).task.infill.has_value());
+  EXPECT_FALSE(round_trip(g).task.n_cache_reuse.has_value());
   EXPECT_FALSE(round_trip(g).task.lora.has_value());
   g.task.lora = engine::LoraRequest{};  // an empty list (every adapter at 0) is not "unset"
   ASSERT_TRUE(round_trip(g).task.lora.has_value());

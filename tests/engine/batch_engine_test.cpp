@@ -730,6 +730,96 @@ TEST_F(BatchEngineTest, PrefixReuseFromTheSameSlotAndFromALiveSequence) {
 // --cache-ram: the only slot's cached prompt goes to host memory when another prompt takes the
 // slot, and comes back when the first conversation does: the same cached tokens and the same
 // answer as where the slot had kept it, and nothing restored with the cache off.
+std::vector<Token> joined(std::initializer_list<std::vector<Token>> parts) {
+  std::vector<Token> out;
+  for (const auto& p : parts)
+    out.insert(out.end(), p.begin(), p.end());
+  return out;
+}
+
+// Chunk reuse (llama-server's --cache-reuse): an editor's prompt whose first context chunk
+// left keeps the chunk and text after it, their cells moved down into place, in a KV stream
+// per sequence and in one pool; without it only the common prefix is reused. (Whether the
+// moved cells give the fresh answer is the trained model's test below: this random model's
+// next-token distribution is too flat for greedy runs to tell.)
+TEST_F(BatchEngineTest, ChunkReuseMovesCachedChunksIntoPlace) {
+  const auto head = prompt(70, 8), dropped = prompt(71, 40), kept = prompt(72, 40),
+             text = prompt(73, 20);
+  const auto first = joined({head, dropped, kept, text});
+  const auto second = joined({head, kept, text, prompt(74, 10)});
+  for (const bool unified : {false, true}) {
+    SCOPED_TRACE(unified ? "one pool" : "a stream per sequence");
+    const std::uint64_t t = unified ? 10 : 0;
+    BatchEngineConfig cfg{512, 1, 128, 64};
+    cfg.kv_unified = unified;
+    auto e = start(cfg);
+    // The first prompt, then the second with chunk reuse from `min_chunk` tokens (tickets
+    // ticket and ticket + 1): the second's record.
+    const auto round = [&](std::uint64_t ticket, std::int32_t min_chunk) {
+      e->tell(admit(ticket, first, 4));
+      rec_.wait_released(ticket);
+      auto a = admit(ticket + 1, second, 12);
+      a.cache_reuse = min_chunk;
+      e->tell(std::move(a));
+      rec_.wait_released(ticket + 1);
+      return rec_.get(ticket + 1);
+    };
+    const auto reused = round(t + 1, 16);
+    ASSERT_TRUE(reused.started);
+    EXPECT_EQ(reused.started->cached_tokens, 8 + 60);
+    EXPECT_EQ(reused.tokens.size(), 12u);
+    EXPECT_EQ(e->counters().cache_reuse_tokens.load(), 60);
+    const auto slot = snapshot(*e).slots[0];
+    EXPECT_EQ(slot.n_past, static_cast<std::int32_t>(second.size()) + 11);
+    EXPECT_EQ(slot.kv_pos_max, slot.n_past - 1);
+    // Without chunk reuse, or with a minimum above the chunk: the prefix alone.
+    EXPECT_EQ(round(t + 3, 0).started->cached_tokens, 8);
+    EXPECT_EQ(round(t + 5, 61).started->cached_tokens, 8);
+    EXPECT_EQ(e->counters().cache_reuse_tokens.load(), 60);
+  }
+}
+
+// The moved cells are those a fresh computation gives: on the trained stories model the
+// answer to a prompt whose first chunk left, reused in place, is the fresh one (vLLM's
+// criterion where greedy runs differ) and its first token's probability the same.
+TEST_F(BatchEngineTest, ChunkReuseAnswersAsAFreshPrompt) {
+  const auto path = test::shared_model("stories260K.gguf");
+  if (!path)
+    GTEST_SKIP() << "../shared/models/stories260K.gguf is not here";
+  auto m = LlamaModel::load({*path});
+  ASSERT_TRUE(m) << m.error().message;
+  model_ = std::move(m.value());
+  const auto tok = [&](std::string_view text, bool bos) {
+    return model_->tokenize(text, bos, false).value();
+  };
+  const auto head = tok("Once upon a time,", true);
+  const auto dropped =
+      tok(" there was a little girl named Lily. She loved to play outside.", false);
+  const auto kept = tok(" One day, she saw a big red ball under a tree. She ran to get it.", false);
+  const auto text = tok(" Her mom said, \"Be careful!\" Lily smiled and", false);
+  const auto second = joined({head, kept, text, tok(" said", false)});
+  BatchEngineConfig cfg{512, 1, 128, 64};
+  auto e = start(cfg);
+  e->tell(admit(1, joined({head, dropped, kept, text}), 4));
+  rec_.wait_released(1);
+  auto a = admit(2, second, 16);
+  a.cache_reuse = 8;
+  e->tell(std::move(a));
+  rec_.wait_released(2);
+  const auto reused = rec_.get(2);
+  ASSERT_TRUE(reused.started);
+  EXPECT_EQ(reused.started->cached_tokens,
+            static_cast<std::int32_t>(head.size() + kept.size() + text.size()));
+  e.reset();
+  auto fresh = start(cfg);
+  fresh->tell(admit(3, second, 16));
+  rec_.wait_released(3);
+  const auto computed = rec_.get(3);
+  ASSERT_EQ(computed.started->cached_tokens, 0);
+  identical_or_top5(reused, computed, "the reused prompt's answer");
+  EXPECT_NEAR(reused.tokens[0].logprob, computed.tokens[0].logprob, 0.02);
+}
+
 TEST_F(BatchEngineTest, HostCacheRestoresAPromptItsSlotGaveUp) {
   const auto a = prompt(30, 100);
   const auto b = prompt(31, 100);

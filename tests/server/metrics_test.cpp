@@ -50,15 +50,26 @@ TEST(Metrics, RendersParseableExposition) {
   stats.host_cache_bytes = 3 << 20;
   stats.spec_accepted_tokens_total = 7;
   const auto families = parse_prometheus(m.render(stats));
-  for (const char* name :
-       {"troupe_requests_total", "troupe_requests_running", "troupe_requests_queued",
-        "troupe_prompt_tokens_total", "troupe_generation_tokens_total",
-        "troupe_prefix_cache_hits_total", "troupe_prefix_cache_queries_total",
-        "troupe_decode_steps_total", "troupe_decode_seconds_total", "troupe_sampling_seconds_total",
-        "troupe_kv_cache_usage_ratio", "troupe_pad_rows_total", "troupe_host_cache_stores_total",
-        "troupe_host_cache_restores_total", "troupe_host_cache_hits_total",
-        "troupe_host_cache_bytes", "troupe_host_cache_entries", "troupe_spec_draft_tokens_total",
-        "troupe_spec_accepted_tokens_total"}) {
+  for (const char* name : {"troupe_requests_total",
+                           "troupe_requests_running",
+                           "troupe_requests_queued",
+                           "troupe_prompt_tokens_total",
+                           "troupe_generation_tokens_total",
+                           "troupe_prefix_cache_hits_total",
+                           "troupe_prefix_cache_queries_total",
+                           "troupe_decode_steps_total",
+                           "troupe_decode_seconds_total",
+                           "troupe_sampling_seconds_total",
+                           "troupe_kv_cache_usage_ratio",
+                           "troupe_pad_rows_total",
+                           "troupe_host_cache_stores_total",
+                           "troupe_host_cache_restores_total",
+                           "troupe_host_cache_hits_total",
+                           "troupe_host_cache_bytes",
+                           "troupe_host_cache_entries",
+                           "troupe_cache_reuse_tokens_total",
+                           "troupe_spec_draft_tokens_total",
+                           "troupe_spec_accepted_tokens_total"}) {
     EXPECT_EQ(families.count(name), 1u) << name;
   }
   for (const char* name :

@@ -1537,6 +1537,45 @@ TEST(ServerWithEngine, SlotFilesSaveEraseAndRestore) {
   std::filesystem::remove_all(dir);
 }
 
+// llama-server's chunk reuse: the server's --cache-reuse is the default, a request's
+// n_cache_reuse overrides it (0: the prefix alone); a bad value is a 400 naming it. (No host
+// cache: it would hold the whole second prompt from the round before.)
+TEST(ServerWithEngine, CacheReuseKeepsChunksAfterADroppedOne) {
+  auto backend = test::tiny_engine(1, 1024, [](engine::EngineOptions& o) {
+    o.engine.cache_reuse = 16;
+    o.engine.host_cache_bytes = 0;
+  });
+  ASSERT_NE(backend, nullptr);
+  TestServer t({}, std::move(backend));
+  const auto ids = [](int first, int n) {
+    std::string out;
+    for (int i = 0; i < n; ++i)
+      out += fmt::format("{}{}", i == 0 ? "" : ",", first + i);
+    return out;
+  };
+  const std::string head = ids(100, 8), dropped = ids(200, 40), kept = ids(300, 40),
+                    text = ids(400, 20), tail = ids(500, 10);
+  const std::string first =
+      fmt::format(R"({{"prompt":[{},{},{},{}],"n_predict":2)", head, dropped, kept, text);
+  const std::string second =
+      fmt::format(R"({{"prompt":[{},{},{},{}],"n_predict":2)", head, kept, text, tail);
+  auto cached = [&](const std::string& extra) {
+    EXPECT_EQ(t.post("/completion", first + "}").status, 200);
+    auto r = t.post("/completion", second + extra + "}");
+    EXPECT_EQ(r.status, 200) << r.raw.body();
+    return r.status == 200 ? r.body().at("tokens_cached").as_int64() : -1;
+  };
+  EXPECT_EQ(cached(""), 8 + 60);
+  EXPECT_EQ(cached(R"(,"n_cache_reuse":0)"), 8);
+  EXPECT_EQ(cached(R"(,"n_cache_reuse":61)"), 8);
+  EXPECT_EQ(cached(R"(,"n_cache_reuse":60)"), 8 + 60);
+  auto m = t.request(http::verb::get, "/metrics");
+  EXPECT_NE(m.raw.body().find("troupe_cache_reuse_tokens_total 120"), std::string::npos);
+  expect_error(t.post("/completion", second + R"(,"n_cache_reuse":-1})"), 400, "n_cache_reuse");
+  expect_error(t.post("/v1/completions", R"({"prompt":"x","n_cache_reuse":"all"})"), 400,
+               "n_cache_reuse");
+}
+
 TEST(ServerWithLora, ListsSetsAndAppliesAdapters) {
   const std::string adapter =
       troupe::test::generated_lora(troupe::test::generated_model("tiny"), 7);
