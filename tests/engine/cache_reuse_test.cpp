@@ -26,8 +26,7 @@ Tokens cat(std::initializer_list<Tokens> parts) {
 // An editor's context ring: its first chunk left, the next one moves down to its place, and
 // so does the text after it that still matches (a chunk of its own after another dropped one).
 TEST(PlanChunkReuse, ChunksAfterDroppedOnesMoveDown) {
-  const Tokens p = run(1, 4), a = run(100, 10), b = run(200, 10), x = run(250, 2),
-               s = run(300, 9);
+  const Tokens p = run(1, 4), a = run(100, 10), b = run(200, 10), x = run(250, 2), s = run(300, 9);
   std::vector<ChunkMove> moves;
   const Tokens tail = run(400, 3);
   EXPECT_EQ(plan_chunk_reuse(cat({p, a, b, s}), cat({p, b, s, tail}), 4, 8, moves), 4 + 19);
