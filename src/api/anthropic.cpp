@@ -346,10 +346,12 @@ std::optional<Error> read_tool_choice(const json::object& obj, chatfmt::ChatOpti
 // thinking: {"type": "enabled", "budget_tokens": n} turns the model's reasoning on (a thinking
 // family thinks, and its reasoning comes back as thinking blocks); {"type": "disabled"} or no
 // field turns it off (reasoning_effort "none", as Anthropic answers without thinking unless
-// asked). The budget is checked as Anthropic checks it (>= 1024, < max_tokens) and bounds
-// nothing else: thinking and answer share max_tokens.
-std::optional<Error> read_thinking(const json::object& obj, std::optional<std::int32_t> max_tokens,
+// asked). The budget is checked as Anthropic checks it (>= 1024, < max_tokens) and is the
+// reasoning budget (engine::Task::reasoning_budget): past it the block is closed and the
+// answer goes on, within max_tokens.
+std::optional<Error> read_thinking(const json::object& obj, GenerationParams& p,
                                    chatfmt::ChatOptions& chat) {
+  const std::optional<std::int32_t> max_tokens = p.max_tokens;
   const auto* v = obj.if_contains("thinking");
   if (v == nullptr || v->is_null()) {
     chat.reasoning_effort = "none";
@@ -373,6 +375,7 @@ std::optional<Error> read_thinking(const json::object& obj, std::optional<std::i
                    "thinking.budget_tokens");
   if (max_tokens && *budget >= *max_tokens)
     return invalid("'budget_tokens' must be less than 'max_tokens'", "thinking.budget_tokens");
+  p.reasoning_budget = static_cast<std::int32_t>(*budget);
   return std::nullopt;
 }
 
@@ -446,7 +449,7 @@ Result<ChatRequest> parse(std::string_view body, bool count) {
     return *e;
   if (auto e = read_tool_choice(obj, req.chat))
     return *e;
-  if (auto e = read_thinking(obj, p.max_tokens, req.chat))
+  if (auto e = read_thinking(obj, p, req.chat))
     return *e;
   req.chat.stream = p.stream;
   p.include_usage = p.stream;

@@ -856,6 +856,20 @@ std::optional<Error> read_template_kwargs(const JsonReader& r, chatfmt::ChatOpti
   return std::nullopt;
 }
 
+// llama-server's reasoning budget of a conversation: reasoning_budget_tokens (its other name
+// thinking_budget_tokens; -1: none) and reasoning_budget_message.
+void read_reasoning_budget(JsonReader& r, GenerationParams& p) {
+  const char* key = r.find("reasoning_budget_tokens") == nullptr && r.find("thinking_budget_tokens")
+                        ? "thinking_budget_tokens"
+                        : "reasoning_budget_tokens";
+  r.integer32(key, p.reasoning_budget, -1, int32_max);
+  if (const auto* v = r.find("reasoning_budget_message"); v != nullptr && !v->is_null()) {
+    std::string message;
+    r.string("reasoning_budget_message", message);
+    p.reasoning_budget_message = std::move(message);
+  }
+}
+
 // tools, tool_choice, parallel_tool_calls, reasoning_format, reasoning_effort and
 // chat_template_kwargs.
 std::optional<Error> read_chat_options(JsonReader& r, chatfmt::ChatOptions& chat) {
@@ -924,6 +938,9 @@ Result<ChatRequest> parse_chat_request(std::string_view body) {
   req.messages = std::move(messages).value();
   if (auto e = read_chat_options(r, req.chat))
     return *e;
+  read_reasoning_budget(r, req.params);
+  if (r.failed())
+    return *r.error();
   // llama-server's continue_final_message: troupe continues a final assistant message (without
   // tool calls), and only that; asking otherwise would be answered differently.
   if (const json::value* v = r.find("continue_final_message"); v && !v->is_null()) {

@@ -110,6 +110,11 @@ struct GenerationParams {
   std::optional<std::int32_t> id_slot;
   // llama-server's `n_cache_reuse` (engine::Task::n_cache_reuse); unset: the server's.
   std::optional<std::int32_t> n_cache_reuse;
+  // A conversation's reasoning budget (engine::Task::reasoning_budget): llama-server's
+  // `reasoning_budget_tokens` (or `thinking_budget_tokens`) and `reasoning_budget_message`,
+  // Anthropic's `thinking.budget_tokens`; unset: the server's.
+  std::optional<std::int32_t> reasoning_budget;
+  std::optional<std::string> reasoning_budget_message;
 };
 
 class JsonReader;

@@ -12,6 +12,7 @@
 #include "chat.h"
 #include "json-schema-to-grammar.h"
 #include "json.h"
+#include "reasoning-budget.h"
 
 namespace troupe::chatfmt {
 
@@ -186,13 +187,19 @@ std::string tighten_required(const std::string& gbnf) {
 // a forced call behind an unbounded thought. Such a block is closed in the prompt, an empty
 // thought, as llama.cpp once did for DeepSeek R1: the grammar and the parser read the closed
 // block as part of the generation prompt.
-void close_opened_thinking(common_chat_params& p) {
+// Whether the prompt ends inside the template's reasoning block: its generation prompt ends
+// with the block's opening tag (and white space).
+bool opens_thinking(const common_chat_params& p) {
   if (p.thinking_start_tag.empty() || p.thinking_end_tags.empty())
-    return;
+    return false;
   std::string_view opened = p.generation_prompt;
   while (!opened.empty() && std::isspace(static_cast<unsigned char>(opened.back())) != 0)
     opened.remove_suffix(1);
-  if (!opened.ends_with(p.thinking_start_tag) || !p.prompt.ends_with(p.generation_prompt))
+  return opened.ends_with(p.thinking_start_tag) && p.prompt.ends_with(p.generation_prompt);
+}
+
+void close_opened_thinking(common_chat_params& p) {
+  if (!opens_thinking(p))
     return;
   p.prompt += p.thinking_end_tags.front();
   p.generation_prompt += p.thinking_end_tags.front();
@@ -528,6 +535,8 @@ Result<Rendered> ChatTemplate::render(const std::vector<Message>& messages,
   if (!in.enable_thinking && in.add_generation_prompt)
     close_opened_thinking(p);
   Rendered r;
+  if (!p.thinking_start_tag.empty() && !p.thinking_end_tags.empty())
+    r.thinking = Thinking{p.thinking_start_tag, p.thinking_end_tags, opens_thinking(p)};
   r.prompt = std::move(p.prompt);
   if (!p.grammar.empty()) {
     r.grammar = to_grammar(p);
@@ -562,6 +571,21 @@ Result<Rendered> ChatTemplate::render(const std::vector<Message>& messages,
   r.parser.parse_tool_calls = !in.tools.empty() && in.tool_choice != COMMON_CHAT_TOOL_CHOICE_NONE;
   r.parser.is_continuation = prefill;
   return r;
+}
+
+llama_sampler* reasoning_budget_sampler(const llama_vocab* vocab, const ReasoningBudgetSpec& spec) {
+  try {
+    return common_reasoning_budget_init(
+        vocab, spec.starts, spec.ends, spec.forced, spec.budget,
+        spec.opened ? REASONING_BUDGET_COUNTING : REASONING_BUDGET_IDLE);
+  } catch (const std::exception& e) {
+    spdlog::warn("no reasoning budget: {}", e.what());
+    return nullptr;
+  }
+}
+
+bool reasoning_budget_forcing(const llama_sampler* sampler) {
+  return common_reasoning_budget_get_state(sampler) == REASONING_BUDGET_FORCING;
 }
 
 // ---------------------------------------------------------------------------- OutputParser

@@ -22,6 +22,9 @@
 #include "chatfmt/types.hpp"
 #include "util/result.hpp"
 
+struct llama_sampler;  // llama.h's, for the reasoning budget's sampler
+struct llama_vocab;
+
 namespace troupe::chatfmt {
 
 // What activates a lazy grammar (llama.cpp's grammar triggers), before tokenization: the
@@ -56,8 +59,18 @@ struct ParserConfig {
   bool is_continuation = false;
 };
 
+// The template's reasoning block, when it has one: its opening tag, the tags that close it
+// (the first is the one a budget forces), and whether the prompt opened it (the answer begins
+// inside it).
+struct Thinking {
+  std::string start;
+  std::vector<std::string> ends;
+  bool opened = false;
+};
+
 struct Rendered {
   std::string prompt;
+  std::optional<Thinking> thinking;
   // Set when a tool call is forced, tools may be called, or a response format is asked for.
   std::optional<Grammar> grammar;
   // The grammar (when not lazy) starts with the generation prompt, which the prompt already
@@ -129,6 +142,24 @@ struct SchemaLimits {
 // beyond SchemaLimits. Results are cached per schema text. Errors: invalid_request with
 // `param`, the message naming the keyword and its JSON pointer. Thread-safe.
 Result<std::string> schema_to_grammar(const std::string& schema, const std::string& param);
+
+// A reasoning budget (llama-server's --reasoning-budget, a request's reasoning_budget_tokens,
+// Anthropic's thinking.budget_tokens) as token sequences of the model's vocabulary.
+struct ReasoningBudgetSpec {
+  std::vector<std::vector<std::int32_t>> starts;  // any of them opens the block
+  std::vector<std::vector<std::int32_t>> ends;    // any of them closes it
+  std::vector<std::int32_t> forced;  // written once the budget is spent: message, first end tag
+  std::int32_t budget = 0;           // tokens inside the block, then `forced`
+  bool opened = false;               // the block is open from the first generated token
+};
+
+// llama.cpp's reasoning budget sampler for `spec` (common_reasoning_budget_init): it counts the
+// tokens it accepts inside the block and, once `budget` are spent (and a UTF-8 character is
+// complete), allows only the forced tokens, one a draw, then nothing more. The caller owns it
+// (llama_sampler_free). nullptr when the library refuses.
+llama_sampler* reasoning_budget_sampler(const llama_vocab* vocab, const ReasoningBudgetSpec& spec);
+// Whether that sampler now forces its tokens (its apply leaves one candidate).
+bool reasoning_budget_forcing(const llama_sampler* sampler);
 
 // Parses one request's output incrementally.
 // Thread-safety: none; one sequence's actor owns it.

@@ -326,6 +326,16 @@ void add_engine_flags(CLI::App& app, EngineFlags& f, const std::string& model_he
   app.add_option("--chat-template-file", f.chat_template_file,
                  "chat template instead of the model's: a Jinja file")
       ->excludes(name);
+  app.add_option("--reasoning-budget", f.options.reasoning_budget,
+                 "tokens a conversation may think (inside its template's reasoning block) before "
+                 "the block is closed for it and the answer goes on; a request's "
+                 "reasoning_budget_tokens (Anthropic's thinking.budget_tokens) overrides it; -1: "
+                 "no limit, 0: close it at once")
+      ->check(CLI::Range(-1, std::numeric_limits<std::int32_t>::max()))
+      ->capture_default_str();
+  app.add_option("--reasoning-budget-message", f.options.reasoning_budget_message,
+                 "text written before the closing tag when a reasoning budget is spent "
+                 "(default: none)");
   app.add_flag("--spm-infill", f.options.spm_infill,
                "fill in the middle in suffix-prefix-middle order (for models trained that way; "
                "default: prefix-suffix-middle)");

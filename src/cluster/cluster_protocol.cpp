@@ -582,6 +582,10 @@ void encode_task(const engine::Task& t, WireWriter& w) {
   encode_infill(t.infill, w);
   encode_lora(t.lora, w);
   opt_i32(w, t.n_cache_reuse);
+  opt_i32(w, t.reasoning_budget);
+  w.u8(t.reasoning_budget_message ? 1 : 0);
+  if (t.reasoning_budget_message)
+    w.str(*t.reasoning_budget_message);
 }
 
 bool decode_task(WireReader& r, engine::Task& t) {
@@ -595,6 +599,10 @@ bool decode_task(WireReader& r, engine::Task& t) {
   if (!decode_infill(r, t.infill) || !decode_lora(r, t.lora))
     return false;
   t.n_cache_reuse = opt_i32(r);
+  t.reasoning_budget = opt_i32(r);
+  t.reasoning_budget_message.reset();
+  if (r.u8() != 0)
+    t.reasoning_budget_message = r.str();
   return r.ok();
 }
 

@@ -55,7 +55,8 @@ namespace troupe::cluster {
 //    it may be answered per token; EmbeddingResult's rows (pooling none: one per token);
 //    PropsReply's capabilities (generates, tools, thinking, infill) for Ollama's /api/show.
 // 10: a Task's n_cache_reuse (llama-server's chunk reuse).
-inline constexpr std::uint32_t kProtocolVersion = 10;
+// 11: a Task's reasoning budget and its message.
+inline constexpr std::uint32_t kProtocolVersion = 11;
 inline constexpr std::uint32_t type_id(std::uint32_t n) {
   return 0x434c0000u | (n << 8) | kProtocolVersion;  // "CL", message, version
 }

@@ -700,7 +700,7 @@ void EngineLoop::admit(AdmitSequence& a) {
   std::int32_t id = a.slot >= 0    ? a.slot
                     : shared_pool_ ? free_slot_for(a.prompt, lora)
                                    : lowest_free_slot();
-  if (a.slot < 0 && id >= 0) {
+  if (a.slot < 0 && id >= 0 && !a.embed) {
     if (const std::int32_t c = slot_with_chunks(a.prompt, lora, a.cache_reuse); c >= 0)
       id = c;
   }
@@ -752,6 +752,8 @@ void EngineLoop::admit(AdmitSequence& a) {
   s.sampler.emplace(a.sampling, model_.n_vocab(), a.prompt, n_ctx_seq_, std::move(a.grammar),
                     std::move(a.dry), SamplerPath::automatic, model_.first_bytes(),
                     a.grammar_first_bytes, model_.vocab());
+  if (a.reasoning_budget)
+    s.sampler->set_reasoning_budget(std::move(a.reasoning_budget));
   s.sink = std::move(a.sink);
   prefill_order_.push_back(id);
   ++active_;

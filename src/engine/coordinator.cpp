@@ -350,7 +350,8 @@ std::optional<Error> Coordinator::precheck(Task& task) const {
 }
 
 Result<std::vector<Token>> Coordinator::prepare_prompt(
-    Task& task, std::unique_ptr<chatfmt::OutputParser>& parser, bool& truncated) const {
+    Task& task, std::unique_ptr<chatfmt::OutputParser>& parser, SamplerPtr& budget,
+    bool& truncated) const {
   Result<std::vector<Token>> tokens = std::vector<Token>{};
   if (task.infill) {
     tokens = infill_tokens(task, truncated);
@@ -364,6 +365,8 @@ Result<std::vector<Token>> Coordinator::prepare_prompt(
     if (!p)
       return p.error();
     parser = std::move(p.value());
+    if (rendered->thinking)
+      budget = reasoning_budget(task, *rendered->thinking);
     tokens = model_->tokenize(rendered->prompt, true, true);
     const Token bos = llama_vocab_bos(model_->vocab());
     if (tokens && tokens->size() >= 2 && (*tokens)[0] == bos && (*tokens)[1] == bos) {
@@ -386,6 +389,27 @@ Result<std::vector<Token>> Coordinator::prepare_prompt(
     return too_long(static_cast<std::int64_t>(tokens->size()), *engine_, false);
   }
   return tokens;
+}
+
+SamplerPtr Coordinator::reasoning_budget(const Task& task,
+                                         const chatfmt::Thinking& thinking) const {
+  const std::int32_t budget = task.reasoning_budget.value_or(options_.reasoning_budget);
+  if (budget < 0)
+    return {};
+  const auto tokens = [&](std::string_view text) {
+    auto t = model_->tokenize(text, /*add_special=*/false, /*parse_special=*/true);
+    return t ? std::move(t.value()) : std::vector<Token>{};
+  };
+  chatfmt::ReasoningBudgetSpec spec;
+  spec.starts.push_back(tokens(thinking.start));
+  for (const auto& end : thinking.ends)
+    spec.ends.push_back(tokens(end));
+  spec.forced = tokens(task.reasoning_budget_message.value_or(options_.reasoning_budget_message));
+  const auto& close = spec.ends.front();
+  spec.forced.insert(spec.forced.end(), close.begin(), close.end());
+  spec.budget = budget;
+  spec.opened = thinking.opened;
+  return SamplerPtr(chatfmt::reasoning_budget_sampler(model_->vocab(), spec));
 }
 
 Result<std::vector<Token>> Coordinator::infill_tokens(const Task& task, bool& truncated) const {
@@ -426,8 +450,9 @@ asio::awaitable<TokenStream> Coordinator::generate(Task task) {
   }
   std::unique_ptr<chatfmt::OutputParser> parser;  // a conversation's, from its render
   bool truncated = false;                         // an infill's parts were cut to fit
+  SamplerPtr budget;                              // its reasoning budget's
   auto prompt = co_await run_on(tokenizer_.get_executor(),
-                                [&] { return prepare_prompt(task, parser, truncated); });
+                                [&] { return prepare_prompt(task, parser, budget, truncated); });
   if (!prompt)
     co_return failed_stream(prompt.error());
   SamplerPtr grammar;  // parsed here, off the engine thread; a bad one never reaches it
@@ -468,6 +493,7 @@ asio::awaitable<TokenStream> Coordinator::generate(Task task) {
   s.admit.grammar = std::move(grammar);
   s.admit.grammar_first_bytes = first_bytes;
   s.admit.dry = std::move(dry);
+  s.admit.reasoning_budget = std::move(budget);
   admission_.tell(std::move(s));
   co_return std::move(stream);
 }

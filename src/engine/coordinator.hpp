@@ -78,11 +78,15 @@ class Coordinator final : public Backend {
   std::optional<Error> precheck(Task& task) const;
   std::optional<Error> check_model(const std::string& name) const;
   // On the tokenizer thread. A conversation is rendered with the chat template: its grammar
-  // and stop strings go into `task`, its output parser into `parser`. `truncated`: an
-  // infill's parts were cut to its budget.
+  // and stop strings go into `task`, its output parser into `parser`, its reasoning budget's
+  // sampler (Task::reasoning_budget) into `budget`. `truncated`: an infill's parts were cut
+  // to its budget.
   Result<std::vector<Token>> prepare_prompt(Task& task,
                                             std::unique_ptr<chatfmt::OutputParser>& parser,
-                                            bool& truncated) const;
+                                            SamplerPtr& budget, bool& truncated) const;
+  // The sampler that holds a conversation to its reasoning budget in `thinking` (the
+  // template's block); null when it has none.
+  SamplerPtr reasoning_budget(const Task& task, const chatfmt::Thinking& thinking) const;
   // A fill-in-the-middle prompt (engine/infill.hpp) from the model's FIM tokens.
   Result<std::vector<Token>> infill_tokens(const Task& task, bool& truncated) const;
   // On the tokenizer thread: text logit biases tokenized into token biases, and DRY's

@@ -68,6 +68,9 @@ struct AdmitSequence {
   // its cached tokens that the prompt has further on, in order, are moved into place instead
   // of computed (where the model's memory can shift cells). 0: only the prefix.
   std::int32_t cache_reuse = 0;
+  // Task::reasoning_budget as chatfmt::reasoning_budget_sampler made it (owned; null: none):
+  // the sequence's Sampler gets it.
+  SamplerPtr reasoning_budget;
 };
 
 // Stop a sequence now (a stop string matched or the request was cancelled). With

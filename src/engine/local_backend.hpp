@@ -37,6 +37,10 @@ struct EngineOptions {
   SamplingDefaults defaults;  // what requests leave unset (llama-server's values)
   // Fill in the middle with the suffix first (llama-server's --spm-infill): engine/infill.hpp.
   bool spm_infill = false;
+  // A conversation's reasoning budget when the request sets none (llama-server's
+  // --reasoning-budget and --reasoning-budget-message; Task::reasoning_budget): -1 none.
+  std::int32_t reasoning_budget = -1;
+  std::string reasoning_budget_message;
   // Called while the model loads with the fraction done (0 to 1), on the loader thread; may
   // be empty (models::ModelSet shows it in /v1/models and the log).
   std::function<void(float)> on_load_progress;

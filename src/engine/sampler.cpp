@@ -11,6 +11,7 @@
 #include <random>
 #include <span>
 
+#include "chatfmt/chat_format.hpp"
 #include "engine/sampler_simd.hpp"
 
 namespace troupe::engine {
@@ -606,9 +607,13 @@ Sampler::Sampler(const SamplingParams& params, std::int32_t n_vocab,
 
 SampleStatus Sampler::sample(const float* logits, const std::vector<Token>* suppress,
                              SamplerScratch& scratch, SampledToken& out) {
-  Token token = pick(logits, suppress, scratch);
+  const bool forced = budget_ && chatfmt::reasoning_budget_forcing(budget_.get());
+  Token token = forced ? forced_token(scratch) : pick(logits, suppress, scratch);
   SampleStatus status = SampleStatus::ok;
-  if (grammar_) {
+  if (grammar_ && forced) {
+    if (!grammar_allows(token))
+      status = SampleStatus::grammar_failed;
+  } else if (grammar_) {
     // The state's allowed set when it was learned before (by any sequence of this grammar):
     // no grammar check at all. Otherwise the drawn token is checked alone, and only where the
     // grammar rejects it is the set learned (a whole pass, as constrain() would make).
@@ -632,10 +637,28 @@ SampleStatus Sampler::sample(const float* logits, const std::vector<Token>* supp
   }
   if (chain_ && status == SampleStatus::ok)
     llama_sampler_accept(chain_.get(), token);
+  if (budget_ && status == SampleStatus::ok)
+    llama_sampler_accept(budget_.get(), token);
   out.token = token;
   if (logprobs_)
     fill_logprobs(logits, scratch, out);
   return status;
+}
+
+// The token the reasoning budget forces now: the one candidate its apply leaves (a few draws
+// per sequence at most, so the whole vocabulary is offered).
+Token Sampler::forced_token(SamplerScratch& scratch) {
+  auto& data = scratch.data;
+  data.resize(static_cast<std::size_t>(n_vocab_));
+  for (Token t = 0; t < n_vocab_; ++t)
+    data[static_cast<std::size_t>(t)] = {t, 0.0f, 0.0f};
+  llama_token_data_array cur{data.data(), data.size(), -1, false};
+  llama_sampler_apply(budget_.get(), &cur);
+  for (std::size_t i = 0; i < cur.size; ++i) {
+    if (std::isfinite(cur.data[i].logit))
+      return cur.data[i].id;
+  }
+  return 0;  // unreachable: forcing leaves one
 }
 
 Token Sampler::pick(const float* logits, const std::vector<Token>* suppress,

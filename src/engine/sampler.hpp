@@ -214,12 +214,18 @@ class Sampler {
   SampleStatus sample(const float* logits, const std::vector<Token>* suppress,
                       SamplerScratch& scratch, SampledToken& out);
 
+  // A reasoning budget (chatfmt::reasoning_budget_sampler): it sees every token this sampler
+  // takes and, once the reasoning block's budget is spent, chooses the next ones itself (the
+  // message and end tag it forces; the grammar still checks them).
+  void set_reasoning_budget(SamplerPtr budget) { budget_ = std::move(budget); }
+
   // Whether this sampler draws through llama.cpp's chain (for tests and diagnostics).
   bool uses_chain() const noexcept { return mode_ == Mode::chain; }
 
  private:
   enum class Mode : std::uint8_t { greedy, fast, chain };
   Token pick(const float* logits, const std::vector<Token>* suppress, SamplerScratch& scratch);
+  Token forced_token(SamplerScratch& scratch);
   Token sample_chain(const float* logits, const std::vector<Token>* suppress,
                      SamplerScratch& scratch);
   bool grammar_allows(Token token);
@@ -251,6 +257,7 @@ class Sampler {
   Mode mode_ = Mode::greedy;
   SamplerPtr chain_;
   SamplerPtr grammar_;
+  SamplerPtr budget_;                    // a reasoning budget, or null
   AllowedSets* allowed_sets_ = nullptr;  // the grammar's, shared; null: none (see sample())
   FilterSpec filter_;
   bool filtered_ = false;

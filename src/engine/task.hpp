@@ -191,6 +191,13 @@ struct Task {
   // cache_reuse); 0: only the prefix; unset: the server's --cache-reuse. Speed only: the cells
   // are those a fresh computation gives, up to float rounding.
   std::optional<std::int32_t> n_cache_reuse;
+  // A conversation's reasoning budget (llama-server's reasoning_budget_tokens, Anthropic's
+  // thinking.budget_tokens): once the answer has this many tokens inside the template's
+  // reasoning block, the block is closed for it (reasoning_budget_message, then the closing
+  // tag, forced), and the answer goes on. -1: none; unset: the server's --reasoning-budget.
+  // Nothing for a template without a reasoning block, or a prompt not rendered by one.
+  std::optional<std::int32_t> reasoning_budget;
+  std::optional<std::string> reasoning_budget_message;  // unset: the server's
 };
 
 // POST /slots/ID?action=... (engine/engine_protocol.hpp's SlotAction) and what it did.

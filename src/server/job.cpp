@@ -106,6 +106,8 @@ Result<void> fill_common(const api::GenerationParams& p, const engine::ModelInfo
   job.task.lora = p.lora;
   job.task.id_slot = p.id_slot;
   job.task.n_cache_reuse = p.n_cache_reuse;
+  job.task.reasoning_budget = p.reasoning_budget;
+  job.task.reasoning_budget_message = p.reasoning_budget_message;
   job.stream = p.stream;
   job.include_usage = p.include_usage;
   job.choices = p.n;

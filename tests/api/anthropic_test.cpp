@@ -119,6 +119,7 @@ TEST(Anthropic, ThinkingTurnsReasoningOnAndChecksTheBudget) {
   auto on =
       parse_ok(base + R"("max_tokens":4096,"thinking":{"type":"enabled","budget_tokens":2048}})");
   EXPECT_FALSE(on.chat.reasoning_effort.has_value());
+  EXPECT_EQ(on.params.reasoning_budget, 2048);  // the reasoning budget (engine::Task's)
   auto off = parse_ok(base + R"("max_tokens":8,"thinking":{"type":"disabled"}})");
   EXPECT_EQ(off.chat.reasoning_effort, "none");
   expect_refused(base + R"("max_tokens":4096,"thinking":{"type":"enabled","budget_tokens":100}})",

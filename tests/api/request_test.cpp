@@ -1,5 +1,6 @@
 #include "api/request.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <limits>
@@ -34,6 +35,33 @@ TEST(ChatRequest, ParsesTheCommonFields) {
   EXPECT_EQ(p.logit_bias[0].first, 12);
   EXPECT_TRUE(r->logprobs);
   EXPECT_EQ(r->top_logprobs, 2);
+}
+
+// llama-server's reasoning budget of a conversation, under either name, and its message.
+TEST(ChatRequest, ReadsTheReasoningBudget) {
+  const std::string msgs = R"({"messages":[{"role":"user","content":"hi"}],)";
+  auto r = parse_chat_request(msgs + R"("reasoning_budget_tokens":64,)" +
+                              R"("reasoning_budget_message":"Time to answer."})");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->params.reasoning_budget, 64);
+  EXPECT_EQ(r->params.reasoning_budget_message, "Time to answer.");
+  r = parse_chat_request(msgs + R"("thinking_budget_tokens":0})");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->params.reasoning_budget, 0);
+  EXPECT_FALSE(r->params.reasoning_budget_message);
+  r = parse_chat_request(msgs + R"("reasoning_budget_tokens":-1,"thinking_budget_tokens":5})");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->params.reasoning_budget, -1);
+  r = parse_chat_request(msgs + R"("model":"m"})");
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->params.reasoning_budget);
+  for (const auto& [field, bad] : {std::pair{"reasoning_budget_tokens", "-2"},
+                                   {"thinking_budget_tokens", "\"many\""},
+                                   {"reasoning_budget_message", "7"}}) {
+    r = parse_chat_request(msgs + fmt::format(R"("{}":{}}})", field, bad));
+    ASSERT_FALSE(r.ok()) << field;
+    expect_invalid(r.error(), field);
+  }
 }
 
 TEST(ChatRequest, MaxCompletionTokensWins) {

@@ -60,6 +60,8 @@ engine::Task sample_task() {
   t.prediction = "def f(x):\n    return x";
   t.lora = engine::LoraRequest{{0, 0.5f}, {2, -1.0f}};
   t.n_cache_reuse = 256;
+  t.reasoning_budget = 64;
+  t.reasoning_budget_message = "Time to answer.";
   t.infill = engine::InfillParams{
       "def f(x):\n", "\n    return y\n", {{"a.py", "x = 1\n"}, {"", "b"}}, true};
   return t;
@@ -115,10 +117,14 @@ TEST(ClusterProtocol, GenerateRequestRoundTrips) {
   EXPECT_EQ(back.task.infill, g.task.infill);
   EXPECT_EQ(back.task.lora, g.task.lora);
   EXPECT_EQ(back.task.n_cache_reuse, 256);
+  EXPECT_EQ(back.task.reasoning_budget, 64);
+  EXPECT_EQ(back.task.reasoning_budget_message, "Time to answer.");
   g.task.infill.reset();
   g.task.lora.reset();
   g.task.n_cache_reuse.reset();
+  g.task.reasoning_budget_message.reset();
   EXPECT_FALSE(round_trip(g).task.infill.has_value());
+  EXPECT_FALSE(round_trip(g).task.reasoning_budget_message.has_value());
   EXPECT_FALSE(round_trip(g).task.n_cache_reuse.has_value());
   EXPECT_FALSE(round_trip(g).task.lora.has_value());
   g.task.lora = engine::LoraRequest{};  // an empty list (every adapter at 0) is not "unset"

@@ -304,5 +304,53 @@ It is " ("blue" | "azure") ".")",
       << u.completion_tokens;
 }
 
+// A reasoning budget (llama-server's reasoning_budget_tokens): DeepSeek R1's template opens
+// the block in the prompt, so the answer's first tokens count; once 8 are spent the message
+// and the closing tag are written for the model and the answer goes on as content. Without a
+// budget random weights never close it.
+TEST(ThinkingFamily, AReasoningBudgetClosesTheBlockAfterItsTokens) {
+  const Family& f = families[4];  // deepseek-r1
+  Coordinator c(family_options(f, 1, 2048));
+  ASSERT_EQ(c.wait_loaded().state, HealthState::ready) << c.health().message;
+  // The message and the tag, each tokenized alone.
+  auto forced = run_sync(c.tokenize({}, " Enough.", false, true));
+  auto tag = run_sync(c.tokenize({}, "</think>", false, true));
+  ASSERT_TRUE(forced && tag);
+  forced->insert(forced->end(), tag->begin(), tag->end());
+  const auto answer = [&](std::optional<std::int32_t> budget) {
+    Task t;
+    t.prompt = std::vector<ChatMessage>{{"user", "Think, then answer."}};
+    t.sampling.temperature = 1.0f;
+    t.sampling.seed = 7;
+    t.stop.max_tokens = 40;
+    t.stop.ignore_eos = true;
+    t.reasoning_budget = budget;
+    t.reasoning_budget_message = " Enough.";
+    auto s = run_sync(c.generate(std::move(t)));
+    return collect(s);
+  };
+  const auto r = answer(8);
+  ASSERT_TRUE(r.finished) << (r.error ? r.error->message : "");
+  const auto at = std::search(r.tokens.begin(), r.tokens.end(), forced->begin(), forced->end());
+  ASSERT_NE(at, r.tokens.end()) << "the closing tag was not forced";
+  // At the budget, or a few tokens later where the budget's last token left a UTF-8
+  // character unfinished.
+  EXPECT_GE(at - r.tokens.begin(), 8);
+  EXPECT_LE(at - r.tokens.begin(), 12);
+  std::string reasoning;
+  for (const auto& d : r.deltas)
+    reasoning += d.reasoning;
+  EXPECT_TRUE(reasoning.ends_with(" Enough.")) << reasoning;
+  EXPECT_FALSE(r.text.empty());
+  EXPECT_EQ(r.finished->usage.completion_tokens, 40);
+
+  const auto unbounded = answer(std::nullopt);
+  ASSERT_TRUE(unbounded.finished);
+  EXPECT_EQ(
+      std::search(unbounded.tokens.begin(), unbounded.tokens.end(), forced->begin(), forced->end()),
+      unbounded.tokens.end());
+  EXPECT_TRUE(unbounded.text.empty()) << "an unclosed block is all reasoning";
+}
+
 }  // namespace
 }  // namespace troupe::engine

@@ -1264,6 +1264,15 @@ TEST(Messages, ToolUseAndThinkingStreamAsBlocks) {
   const auto task = t.backend.tasks().back();
   EXPECT_EQ(task.chat.tool_choice, chatfmt::ToolChoice::required);
   EXPECT_FALSE(task.chat.reasoning_effort.has_value());
+  EXPECT_EQ(task.reasoning_budget, 1024);  // the budget holds the model to it
+
+  // llama-server's names on the chat endpoint reach the task too.
+  auto chat = t.post("/v1/chat/completions",
+                     R"({"model":"fake","messages":[{"role":"user","content":"hi"}],)"
+                     R"("thinking_budget_tokens":16,"reasoning_budget_message":"Done."})");
+  ASSERT_EQ(chat.status, 200) << chat.raw.body();
+  EXPECT_EQ(t.backend.tasks().back().reasoning_budget, 16);
+  EXPECT_EQ(t.backend.tasks().back().reasoning_budget_message, "Done.");
 
   auto s = t.post("/v1/messages",
                   R"({"model":"fake","max_tokens":2048,"stream":true,"messages":[{"role":"user",
