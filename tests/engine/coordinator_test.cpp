@@ -323,6 +323,8 @@ TEST_F(CoordinatorTest, ARequestWaitingForItsSlotHoldsNoPlace) {
   auto any = run_sync(c->generate(task("any slot", 4)));
   const auto other = collect(any);
   ASSERT_TRUE(other.finished) << (other.error ? other.error->message : "");
+  while (c->stats().requests_running != 1)  // its release follows its last event
+    std::this_thread::yield();
 
   Task second = task("pinned too", 4);
   second.id_slot = held;
