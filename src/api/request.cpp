@@ -523,6 +523,7 @@ void read_generation(JsonReader& r, GenerationParams& p, bool chat) {
   if (p.id_slot == -1)
     p.id_slot.reset();
   r.integer32("n_cache_reuse", p.n_cache_reuse, 0, int32_max);
+  r.integer32("sse_ping_interval", p.sse_ping_interval, -1, int32_max);
 }
 
 // Content as a string, or an array of {"type": "text", "text": "..."} parts joined by '\n'.

@@ -115,6 +115,9 @@ struct GenerationParams {
   // Anthropic's `thinking.budget_tokens`; unset: the server's.
   std::optional<std::int32_t> reasoning_budget;
   std::optional<std::string> reasoning_budget_message;
+  // llama-server's `sse_ping_interval`: seconds of silence before a stream's keep-alive
+  // comment (-1 or 0: none); unset: the server's --sse-ping-interval.
+  std::optional<std::int32_t> sse_ping_interval;
 };
 
 class JsonReader;

@@ -53,6 +53,19 @@ void add_http_flags(CLI::App& app, HttpFlags& f) {
                       util::DurationUnit::seconds,
                       "time one write to a client may take; a stream whose client stopped "
                       "reading ends and its generation is cancelled");
+  add_duration_option(app, "--sse-ping-interval", seconds(f.sse_ping_s), as_ns(f.sse_ping_s),
+                      util::DurationUnit::seconds,
+                      "silence on an event stream (a long prompt) before a keep-alive comment, "
+                      "for proxies and clients that drop a quiet connection (Anthropic streams: "
+                      "a ping event every 10 s); a request's sse_ping_interval overrides it; 0 "
+                      "(or llama-server's -1): none")
+      ->transform(CLI::Validator(
+          [](std::string& v) {
+            if (v == "-1")
+              v = "0";
+            return std::string{};
+          },
+          "", "llama-server's off"));
   add_duration_option(app, "--shutdown-grace", seconds(f.shutdown_grace_s),
                       as_ns(f.shutdown_grace_s), util::DurationUnit::seconds,
                       "time in-flight requests get at shutdown");
@@ -68,6 +81,7 @@ server::ServerConfig http_config(const HttpFlags& f) {
   c.keep_alive_timeout = millis(std::max(f.header_timeout_s, 30.0));
   c.body_timeout = millis(f.body_timeout_s);
   c.write_timeout = millis(f.send_timeout_s);
+  c.sse_ping_interval = millis(f.sse_ping_s);
   c.shutdown_grace = millis(f.shutdown_grace_s);
   return c;
 }

@@ -17,11 +17,13 @@ struct HttpFlags {
   double body_timeout_s = 30;
   double send_timeout_s = 10;
   double shutdown_grace_s = 10;
+  double sse_ping_s = 30;
 };
 
 // Adds --api-key, --cors-origin, --no-webui, --max-body, --max-connections,
 // --max-connections-per-ip, --max-pending-per-ip, --io-threads, and the durations
-// --header-timeout, --body-timeout, --send-timeout and --shutdown-grace (bare numbers: seconds).
+// --header-timeout, --body-timeout, --send-timeout, --shutdown-grace and --sse-ping-interval
+// (bare numbers: seconds; for the last, llama-server's -1 is 0: off).
 void add_http_flags(CLI::App& app, HttpFlags& f);
 
 // f.config with the timeouts set, and the API key from TROUPE_API_KEY when none was given.

@@ -264,9 +264,15 @@ class AnswerWriter {
   // The last events and the terminating chunk.
   virtual void finish(const engine::Finished& f, std::string& out) = 0;
   virtual void fail(const Error& e, std::string& out) = 0;
-  // Streams that send a keep-alive event while nothing else comes (Anthropic's ping).
-  virtual bool pings() const { return false; }
-  virtual void ping(std::string&) {}
+  // A keep-alive while nothing else comes for `ping_every`: an SSE comment, which every event
+  // stream's client skips (Anthropic's: its ping event; Ollama's lines: none).
+  virtual std::chrono::milliseconds ping_every(const ServerConfig& config,
+                                               const GenerationJob& job) const {
+    if (job.sse_ping_interval)
+      return std::chrono::seconds(std::max(*job.sse_ping_interval, 0));
+    return config.sse_ping_interval;
+  }
+  virtual void ping(std::string& out) { append_chunk(out, ":\n\n"); }
 };
 
 // OpenAI's chat and text completions.
@@ -340,7 +346,10 @@ class MessagesWriter final : public AnswerWriter {
     flush(out);
     out += "0\r\n\r\n";
   }
-  bool pings() const override { return true; }
+  std::chrono::milliseconds ping_every(const ServerConfig& config,
+                                       const GenerationJob&) const override {
+    return config.ping_interval;
+  }
   void ping(std::string& out) override {
     pending_.push_back(api::MessagesStreamWriter::ping());
     flush(out);
@@ -590,6 +599,10 @@ class OllamaWriter final : public AnswerWriter {
  public:
   explicit OllamaWriter(const GenerationJob& job)
       : model_(job.model), chat_(!job.ollama_generate), logprobs_(job.logprobs) {}
+
+  std::chrono::milliseconds ping_every(const ServerConfig&, const GenerationJob&) const override {
+    return std::chrono::milliseconds{0};  // a line that is not an object would break a client
+  }
 
   std::string body(const api::CompletionResult& r, const engine::Finished& f) override {
     const api::OllamaMetrics m = metrics(f);
@@ -910,12 +923,13 @@ Generation::Step Generation::add_event(const engine::StreamEvent& ev, std::strin
 // cancelled wait on the stream leaves its events queued, so nothing is lost.
 net::awaitable<std::optional<engine::StreamEvent>> Generation::wait(engine::TokenStream& stream,
                                                                     std::string& out) {
-  if (!writer_->pings() || c_.ctx.config.ping_interval.count() <= 0)
+  const std::chrono::milliseconds every = writer_->ping_every(c_.ctx.config, job_);
+  if (every.count() <= 0)
     co_return co_await stream.next();
   using namespace net::experimental::awaitable_operators;
   net::steady_timer timer(c_.stream.get_executor());
   for (;;) {
-    timer.expires_after(c_.ctx.config.ping_interval);
+    timer.expires_after(every);
     auto r = co_await (stream.next() || timer.async_wait(as_tuple_awaitable));
     if (r.index() == 0)
       co_return std::move(std::get<0>(r));

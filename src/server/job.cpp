@@ -108,6 +108,7 @@ Result<void> fill_common(const api::GenerationParams& p, const engine::ModelInfo
   job.task.n_cache_reuse = p.n_cache_reuse;
   job.task.reasoning_budget = p.reasoning_budget;
   job.task.reasoning_budget_message = p.reasoning_budget_message;
+  job.sse_ping_interval = p.sse_ping_interval;
   job.stream = p.stream;
   job.include_usage = p.include_usage;
   job.choices = p.n;

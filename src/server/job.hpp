@@ -53,6 +53,8 @@ struct GenerationJob {
   api::NativeOptions native;
   // Dialect::ollama: /api/generate's shape ("response") rather than /api/chat's ("message").
   bool ollama_generate = false;
+  // llama-server's sse_ping_interval (seconds; 0 or -1: no pings); unset: the server's.
+  std::optional<std::int32_t> sse_ping_interval;
 
   // The answers the request asks for: its prompts times n.
   std::size_t answers() const {

@@ -63,6 +63,11 @@ struct ServerConfig {
   int retry_after_seconds = 1;                       // Retry-After of 503 answers
   // Anthropic streams: a `ping` event after this long without other events (a long prefill).
   std::chrono::milliseconds ping_interval{10'000};
+  // The other event streams (OpenAI's, Responses', llama-server's own): an SSE comment after
+  // this long without other events, so that proxies and clients that give up on a silent
+  // connection keep it during a long prefill (llama-server's --sse-ping-interval, 30 s); a
+  // request's sse_ping_interval overrides it. 0: none.
+  std::chrono::milliseconds sse_ping_interval{30'000};
 };
 
 class Server {

@@ -141,6 +141,17 @@ TEST(SamplingDefaults, HelpDocumentsThemAndBadValuesAreRefused) {
   }
 }
 
+// llama-server's --sse-ping-interval: seconds, or a duration; its -1 (off) is accepted.
+TEST(CommandLine, SsePingIntervalTakesLlamaServersOff) {
+  ChildProcess p({"serve", "--engine", "sim", "--port", "0", "--sse-ping-interval", "-1"}, "serve");
+  ASSERT_TRUE(p.wait_for(kBanner, 0, std::chrono::seconds(60))) << p.output();
+  p.terminate();
+  EXPECT_EQ(p.wait(), 0) << p.output();
+  auto r = run("serve --engine sim --port 0 --sse-ping-interval -2");
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(has(r.output, "--sse-ping-interval")) << r.output;
+}
+
 TEST(SamplingDefaults, ApplyWhenARequestOmitsThemAndLoseToItsOwn) {
   ChildProcess p({"serve", "-m", test::generated_model("tiny"), "--port", "0", "--threads", "1",
                   "--parallel", "1", "-c", "256", "--temp", "0", "--n-predict", "5"},

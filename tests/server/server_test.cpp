@@ -1371,6 +1371,40 @@ TEST(Messages, PingsWhileWaitingAndCancelsOnDisconnect) {
   EXPECT_EQ(t.backend.cancelled(), 1);
 }
 
+// The other event streams keep a silent connection with an SSE comment (llama-server's
+// --sse-ping-interval; here every millisecond), a request's sse_ping_interval (seconds)
+// choosing its own; Ollama's lines get none.
+TEST(Chat, StreamsSendAKeepAliveCommentWhileSilent) {
+  ServerConfig cfg;
+  cfg.sse_ping_interval = std::chrono::milliseconds(1);
+  TestServer t(cfg);
+  net::io_context ioc;
+  const std::pair<const char*, std::string> streams[] = {
+      {"/v1/chat/completions", chat_body("hold", R"("stream":true)")},
+      {"/completion", R"({"model":"fake","prompt":"hold","stream":true})"}};
+  for (const auto& [target, body] : streams) {
+    SCOPED_TRACE(target);
+    auto s = send_raw(ioc, t.port(), body, target);
+    std::string got;
+    test::read_until_or_fail(s, "held", got);
+    test::read_until_or_fail(s, "\r\n:\n\n\r\n", got);  // a chunk holding the comment
+    ASSERT_TRUE(t.backend.wait_running(1));
+    s.close();
+    ASSERT_TRUE(t.backend.wait_running(0));
+  }
+  // Asked for by the request (seconds) where the server sends none.
+  ServerConfig none;
+  none.sse_ping_interval = std::chrono::milliseconds(0);
+  TestServer quiet(none);
+  auto s = send_raw(ioc, quiet.port(), chat_body("hold", R"("stream":true,"sse_ping_interval":1)"));
+  std::string got;
+  test::read_until_or_fail(s, "held", got);
+  test::read_until_or_fail(s, ":\n\n", got);
+  s.close();
+  expect_error(quiet.post("/v1/chat/completions", chat_body("x", R"("sse_ping_interval":-2)")), 400,
+               "sse_ping_interval");
+}
+
 TEST_F(ServerWithChatTemplate, MessagesCountTokensMatchesTheRenderedPrompt) {
   const std::string body =
       R"({"model":"tiny","system":"Be brief.","messages":[{"role":"user","content":"Hello"}]})";
