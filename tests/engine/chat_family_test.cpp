@@ -317,7 +317,9 @@ TEST(ThinkingFamily, AReasoningBudgetClosesTheBlockAfterItsTokens) {
   auto tag = run_sync(c.tokenize({}, "</think>", false, true));
   ASSERT_TRUE(forced && tag);
   forced->insert(forced->end(), tag->begin(), tag->end());
-  const auto answer = [&](std::optional<std::int32_t> budget) {
+  // The same 40 sampled tokens of `on`, with the request's budget (unset: the server's).
+  const auto answer = [](Coordinator& on, std::optional<std::int32_t> budget,
+                         std::optional<std::string> message) {
     Task t;
     t.prompt = std::vector<ChatMessage>{{"user", "Think, then answer."}};
     t.sampling.temperature = 1.0f;
@@ -325,11 +327,11 @@ TEST(ThinkingFamily, AReasoningBudgetClosesTheBlockAfterItsTokens) {
     t.stop.max_tokens = 40;
     t.stop.ignore_eos = true;
     t.reasoning_budget = budget;
-    t.reasoning_budget_message = " Enough.";
-    auto s = run_sync(c.generate(std::move(t)));
+    t.reasoning_budget_message = std::move(message);
+    auto s = run_sync(on.generate(std::move(t)));
     return collect(s);
   };
-  const auto r = answer(8);
+  const auto r = answer(c, 8, " Enough.");
   ASSERT_TRUE(r.finished) << (r.error ? r.error->message : "");
   const auto at = std::search(r.tokens.begin(), r.tokens.end(), forced->begin(), forced->end());
   ASSERT_NE(at, r.tokens.end()) << "the closing tag was not forced";
@@ -344,12 +346,21 @@ TEST(ThinkingFamily, AReasoningBudgetClosesTheBlockAfterItsTokens) {
   EXPECT_FALSE(r.text.empty());
   EXPECT_EQ(r.finished->usage.completion_tokens, 40);
 
-  const auto unbounded = answer(std::nullopt);
+  const auto unbounded = answer(c, std::nullopt, " Enough.");
   ASSERT_TRUE(unbounded.finished);
   EXPECT_EQ(
       std::search(unbounded.tokens.begin(), unbounded.tokens.end(), forced->begin(), forced->end()),
       unbounded.tokens.end());
   EXPECT_TRUE(unbounded.text.empty()) << "an unclosed block is all reasoning";
+
+  // The server's --reasoning-budget for a request that sets none; -1 in the request wins.
+  EngineOptions o = family_options(f, 1, 2048);
+  o.reasoning_budget = 8;
+  o.reasoning_budget_message = " Enough.";
+  Coordinator server_wide(std::move(o));
+  ASSERT_EQ(server_wide.wait_loaded().state, HealthState::ready);
+  EXPECT_EQ(answer(server_wide, std::nullopt, std::nullopt).tokens, r.tokens);
+  EXPECT_EQ(answer(server_wide, -1, std::nullopt).tokens, unbounded.tokens);
 }
 
 }  // namespace
