@@ -315,6 +315,15 @@ constexpr Unsupported unsupported_fields[] = {
     {"adaptive_target", is_null_or_negative, "the adaptive-p sampler is not supported"},
     {"grammar_lazy", is_null_or_false,
      "a lazy grammar is not supported on its own (tools with tool_choice 'auto' make one)"},
+    {"n_discard", is_null_or_zero, "context shifting (n_discard) is not supported"},
+    {"backend_sampling", is_null_or_false, "backend sampling is not supported"},
+    {"reasoning_control", is_null_or_false, "ending reasoning at run time is not supported"},
+    {"reasoning_budget_start_tag", is_null_or_empty,
+     "a reasoning budget's tags are the chat template's: give reasoning_budget_tokens with "
+     "messages"},
+    {"reasoning_budget_end_tags", is_null_or_empty,
+     "a reasoning budget's tags are the chat template's: give reasoning_budget_tokens with "
+     "messages"},
 };
 
 // `native`: the request is answered in llama-server's own shape, which carries more.

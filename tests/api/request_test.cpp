@@ -455,6 +455,11 @@ TEST(FieldAudit, FieldsThatWouldChangeTheAnswerAreRefusedUnlessNeutral) {
       {R"("min_keep":5)", "min_keep"},
       {R"("adaptive_target":0.5)", "adaptive_target"},
       {R"("grammar_lazy":true)", "grammar_lazy"},
+      {R"("n_discard":8)", "n_discard"},
+      {R"("backend_sampling":true)", "backend_sampling"},
+      {R"("reasoning_control":true)", "reasoning_control"},
+      {R"("reasoning_budget_start_tag":"<think>")", "reasoning_budget_start_tag"},
+      {R"("reasoning_budget_end_tags":["</think>"])", "reasoning_budget_end_tags"},
   };
   for (const auto& [field, param] : refused) {
     auto chat = parse_chat_request("{" + user + "," + field + "}");
@@ -468,7 +473,8 @@ TEST(FieldAudit, FieldsThatWouldChangeTheAnswerAreRefusedUnlessNeutral) {
   auto neutral = parse_chat_request(
       "{" + user + R"(,"modalities":["text"],"store":false,"verbosity":"medium","best_of":1,
         "functions":[],"audio":null,"n_keep":0,"min_keep":0,"adaptive_target":-1,
-        "grammar_lazy":false,"prediction":{"type":"content","content":"x"},
+        "grammar_lazy":false,"n_discard":0,"backend_sampling":false,"reasoning_control":false,
+        "prediction":{"type":"content","content":"x"},
         "metadata":{"k":"v"},"service_tier":"auto","prompt_cache_key":"abc","x_vendor":1})");
   EXPECT_TRUE(neutral.ok()) << neutral.error().message;
 }
