@@ -588,6 +588,20 @@ bool reasoning_budget_forcing(const llama_sampler* sampler) {
   return common_reasoning_budget_get_state(sampler) == REASONING_BUDGET_FORCING;
 }
 
+bool reasoning_budget_inside(const llama_sampler* sampler) {
+  const auto state = common_reasoning_budget_get_state(sampler);
+  return state != REASONING_BUDGET_IDLE && state != REASONING_BUDGET_DONE;
+}
+
+std::span<const std::int32_t> reasoning_budget_closing(const llama_sampler* sampler) {
+  if (common_reasoning_budget_get_state(sampler) != REASONING_BUDGET_DONE)
+    return {};
+  const llama_tokens* end = common_reasoning_budget_get_end_match(sampler);
+  if (end == nullptr)
+    return {};
+  return {end->data(), end->size()};
+}
+
 // ---------------------------------------------------------------------------- OutputParser
 
 struct OutputParser::Impl {

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -160,6 +161,12 @@ struct ReasoningBudgetSpec {
 llama_sampler* reasoning_budget_sampler(const llama_vocab* vocab, const ReasoningBudgetSpec& spec);
 // Whether that sampler now forces its tokens (its apply leaves one candidate).
 bool reasoning_budget_forcing(const llama_sampler* sampler);
+// Whether that sampler is inside the block now: counting, finishing a UTF-8 character or
+// forcing (not before the block opens nor after it closes).
+bool reasoning_budget_inside(const llama_sampler* sampler);
+// The closing tag (one of spec.ends) that closed the block last, as its tokens; empty when the
+// block is open or never closed.
+std::span<const std::int32_t> reasoning_budget_closing(const llama_sampler* sampler);
 
 // Parses one request's output incrementally.
 // Thread-safety: none; one sequence's actor owns it.

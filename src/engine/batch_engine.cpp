@@ -753,7 +753,7 @@ void EngineLoop::admit(AdmitSequence& a) {
                     std::move(a.dry), SamplerPath::automatic, model_.first_bytes(),
                     a.grammar_first_bytes, model_.vocab());
   if (a.reasoning_budget)
-    s.sampler->set_reasoning_budget(std::move(a.reasoning_budget));
+    s.sampler->set_reasoning_budget(std::move(a.reasoning_budget), a.budget_gates_grammar);
   s.sink = std::move(a.sink);
   prefill_order_.push_back(id);
   ++active_;

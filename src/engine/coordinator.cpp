@@ -393,7 +393,11 @@ Result<std::vector<Token>> Coordinator::prepare_prompt(
 
 SamplerPtr Coordinator::reasoning_budget(const Task& task,
                                          const chatfmt::Thinking& thinking) const {
-  const std::int32_t budget = task.reasoning_budget.value_or(options_.reasoning_budget);
+  std::int32_t budget = task.reasoning_budget.value_or(options_.reasoning_budget);
+  // A lazy grammar (a tool call's) waits outside the block: an unlimited budget tells the
+  // sampler where the block is.
+  if (budget < 0 && gates_grammar(task))
+    budget = std::numeric_limits<std::int32_t>::max();
   if (budget < 0)
     return {};
   const auto tokens = [&](std::string_view text) {
@@ -410,6 +414,10 @@ SamplerPtr Coordinator::reasoning_budget(const Task& task,
   spec.budget = budget;
   spec.opened = thinking.opened;
   return SamplerPtr(chatfmt::reasoning_budget_sampler(model_->vocab(), spec));
+}
+
+bool Coordinator::gates_grammar(const Task& task) {
+  return task.sampling.grammar && task.sampling.grammar->lazy;
 }
 
 Result<std::vector<Token>> Coordinator::infill_tokens(const Task& task, bool& truncated) const {
@@ -494,6 +502,7 @@ asio::awaitable<TokenStream> Coordinator::generate(Task task) {
   s.admit.grammar_first_bytes = first_bytes;
   s.admit.dry = std::move(dry);
   s.admit.reasoning_budget = std::move(budget);
+  s.admit.budget_gates_grammar = gates_grammar(task);
   admission_.tell(std::move(s));
   co_return std::move(stream);
 }

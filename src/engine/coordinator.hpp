@@ -85,8 +85,11 @@ class Coordinator final : public Backend {
                                             std::unique_ptr<chatfmt::OutputParser>& parser,
                                             SamplerPtr& budget, bool& truncated) const;
   // The sampler that holds a conversation to its reasoning budget in `thinking` (the
-  // template's block); null when it has none.
+  // template's block), unlimited where only a lazy grammar needs to know where the block is;
+  // null when neither asks for one.
   SamplerPtr reasoning_budget(const Task& task, const chatfmt::Thinking& thinking) const;
+  // Whether the task's grammar waits for its trigger outside a reasoning block (lazy).
+  static bool gates_grammar(const Task& task);
   // A fill-in-the-middle prompt (engine/infill.hpp) from the model's FIM tokens.
   Result<std::vector<Token>> infill_tokens(const Task& task, bool& truncated) const;
   // On the tokenizer thread: text logit biases tokenized into token biases, and DRY's

@@ -71,6 +71,8 @@ struct AdmitSequence {
   // Task::reasoning_budget as chatfmt::reasoning_budget_sampler made it (owned; null: none):
   // the sequence's Sampler gets it.
   SamplerPtr reasoning_budget;
+  // The grammar is lazy and waits outside the reasoning block (Sampler::set_reasoning_budget).
+  bool budget_gates_grammar = false;
 };
 
 // Stop a sequence now (a stop string matched or the request was cancelled). With

@@ -608,12 +608,15 @@ Sampler::Sampler(const SamplingParams& params, std::int32_t n_vocab,
 SampleStatus Sampler::sample(const float* logits, const std::vector<Token>* suppress,
                              SamplerScratch& scratch, SampledToken& out) {
   const bool forced = budget_ && chatfmt::reasoning_budget_forcing(budget_.get());
+  // A lazy grammar gated by the reasoning block is off while the block is open.
+  const bool grammar_on =
+      grammar_ && !(gates_grammar_ && chatfmt::reasoning_budget_inside(budget_.get()));
   Token token = forced ? forced_token(scratch) : pick(logits, suppress, scratch);
   SampleStatus status = SampleStatus::ok;
-  if (grammar_ && forced) {
+  if (grammar_on && forced) {
     if (!grammar_allows(token))
       status = SampleStatus::grammar_failed;
-  } else if (grammar_) {
+  } else if (grammar_on) {
     // The state's allowed set when it was learned before (by any sequence of this grammar):
     // no grammar check at all. Otherwise the drawn token is checked alone, and only where the
     // grammar rejects it is the set learned (a whole pass, as constrain() would make).
@@ -627,22 +630,34 @@ SampleStatus Sampler::sample(const float* logits, const std::vector<Token>* supp
                        : constrain(logits, suppress, scratch, token);
     }
   }
-  if (grammar_ && status == SampleStatus::ok) {
-    try {
-      llama_sampler_accept(grammar_.get(), token);
-    } catch (const std::exception& e) {  // a lazy trigger's text that the grammar refuses
-      spdlog::warn("the grammar refused token {}: {}", token, e.what());
-      status = SampleStatus::grammar_failed;
-    }
-  }
+  if (grammar_on && status == SampleStatus::ok)
+    status = accept_into_grammar(std::span(&token, 1));
   if (chain_ && status == SampleStatus::ok)
     llama_sampler_accept(chain_.get(), token);
-  if (budget_ && status == SampleStatus::ok)
+  if (budget_ && status == SampleStatus::ok) {
     llama_sampler_accept(budget_.get(), token);
+    // The block closed with this token: the gated grammar reads the closing tag (a trigger
+    // may begin with it).
+    if (grammar_ && !grammar_on && !chatfmt::reasoning_budget_inside(budget_.get()))
+      status = accept_into_grammar(chatfmt::reasoning_budget_closing(budget_.get()));
+  }
   out.token = token;
   if (logprobs_)
     fill_logprobs(logits, scratch, out);
   return status;
+}
+
+// Accepts `tokens` into the grammar, in order; grammar_failed where it refuses one.
+SampleStatus Sampler::accept_into_grammar(std::span<const Token> tokens) {
+  for (const Token t : tokens) {
+    try {
+      llama_sampler_accept(grammar_.get(), t);
+    } catch (const std::exception& e) {  // a lazy trigger's text that the grammar refuses
+      spdlog::warn("the grammar refused token {}: {}", t, e.what());
+      return SampleStatus::grammar_failed;
+    }
+  }
+  return SampleStatus::ok;
 }
 
 // The token the reasoning budget forces now: the one candidate its apply leaves (a few draws

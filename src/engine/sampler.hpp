@@ -216,8 +216,14 @@ class Sampler {
 
   // A reasoning budget (chatfmt::reasoning_budget_sampler): it sees every token this sampler
   // takes and, once the reasoning block's budget is spent, chooses the next ones itself (the
-  // message and end tag it forces; the grammar still checks them).
-  void set_reasoning_budget(SamplerPtr budget) { budget_ = std::move(budget); }
+  // message and end tag it forces; the grammar still checks them). `gates_grammar`: the
+  // grammar is lazy (a tool call's, waiting for its trigger) and sees nothing inside the block,
+  // so a call's opening tag that the model writes while it reasons triggers nothing; the tag
+  // that closes the block is shown to it then (llama-server's rule, common_sampler's).
+  void set_reasoning_budget(SamplerPtr budget, bool gates_grammar = false) {
+    budget_ = std::move(budget);
+    gates_grammar_ = gates_grammar && budget_ != nullptr;
+  }
 
   // Whether this sampler draws through llama.cpp's chain (for tests and diagnostics).
   bool uses_chain() const noexcept { return mode_ == Mode::chain; }
@@ -226,6 +232,7 @@ class Sampler {
   enum class Mode : std::uint8_t { greedy, fast, chain };
   Token pick(const float* logits, const std::vector<Token>* suppress, SamplerScratch& scratch);
   Token forced_token(SamplerScratch& scratch);
+  SampleStatus accept_into_grammar(std::span<const Token> tokens);
   Token sample_chain(const float* logits, const std::vector<Token>* suppress,
                      SamplerScratch& scratch);
   bool grammar_allows(Token token);
@@ -258,6 +265,7 @@ class Sampler {
   SamplerPtr chain_;
   SamplerPtr grammar_;
   SamplerPtr budget_;                    // a reasoning budget, or null
+  bool gates_grammar_ = false;           // the lazy grammar waits outside the block
   AllowedSets* allowed_sets_ = nullptr;  // the grammar's, shared; null: none (see sample())
   FilterSpec filter_;
   bool filtered_ = false;

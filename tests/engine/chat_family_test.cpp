@@ -363,5 +363,47 @@ TEST(ThinkingFamily, AReasoningBudgetClosesTheBlockAfterItsTokens) {
   EXPECT_EQ(answer(server_wide, -1, std::nullopt).tokens, unbounded.tokens);
 }
 
+// A lazy grammar (a tool call's, waiting for its trigger) sees nothing inside the reasoning
+// block: a trigger the model writes while it reasons starts no call (llama-server's rule). The
+// budget writes " use TOOL" inside DeepSeek R1's block; a grammar triggered by "TOOL" that
+// saw it would then refuse the closing tag. Once the block closes the grammar reads the
+// closing tag, so a trigger on that tag constrains the answer.
+TEST(ThinkingFamily, ALazyGrammarWaitsForTheReasoningBlockToClose) {
+  const Family& f = families[4];  // deepseek-r1: its template opens the block
+  Coordinator c(family_options(f, 1, 2048));
+  ASSERT_EQ(c.wait_loaded().state, HealthState::ready) << c.health().message;
+  const auto answer = [&](const char* trigger, const char* gbnf) {
+    Task t;
+    t.prompt = std::vector<ChatMessage>{{"user", "Think, then answer."}};
+    t.sampling.temperature = 1.0f;
+    t.sampling.seed = 7;
+    t.sampling.grammar = GrammarSpec{gbnf, true, {trigger}, {}, {}};
+    t.stop.max_tokens = 40;
+    t.stop.ignore_eos = true;
+    t.reasoning_budget = 4;
+    t.reasoning_budget_message = " use TOOL";
+    auto s = run_sync(c.generate(std::move(t)));
+    return collect(s);
+  };
+  const auto reasoning_of = [](const testing::Collected& r) {
+    std::string reasoning;
+    for (const auto& d : r.deltas)
+      reasoning += d.reasoning;
+    return reasoning;
+  };
+
+  const auto r = answer("TOOL", R"g(root ::= "TOOL(" [0-9] ")")g");
+  ASSERT_TRUE(r.finished) << (r.error ? r.error->message : "");
+  EXPECT_TRUE(reasoning_of(r).ends_with(" use TOOL")) << reasoning_of(r);
+  EXPECT_EQ(r.finished->usage.completion_tokens, 40) << "the answer went on unconstrained";
+  EXPECT_FALSE(r.text.empty());
+
+  const auto closed =
+      answer("</think>", R"(root ::= "</think>" "\n\nIt is " ("blue" | "azure") ".")");
+  ASSERT_TRUE(closed.finished) << (closed.error ? closed.error->message : "");
+  EXPECT_TRUE(reasoning_of(closed).ends_with(" use TOOL")) << reasoning_of(closed);
+  EXPECT_TRUE(closed.text == "\n\nIt is blue." || closed.text == "\n\nIt is azure.") << closed.text;
+}
+
 }  // namespace
 }  // namespace troupe::engine
