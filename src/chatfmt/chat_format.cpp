@@ -561,6 +561,7 @@ Result<Rendered> ChatTemplate::render(const std::vector<Message>& messages,
     r.grammar_reads_prompt = false;
   }
   r.additional_stops = p.additional_stops;
+  r.preserved_tokens = p.preserved_tokens;
   r.format_name = common_chat_format_name(p.format);
   r.parser.format = static_cast<std::int32_t>(p.format);
   r.parser.parser = p.parser;

@@ -78,6 +78,9 @@ struct Rendered {
   // ends with (parser.generation_prompt): the sampler must read that first.
   bool grammar_reads_prompt = true;
   std::vector<std::string> additional_stops;
+  // The template's markup the output parser reads (tool-call and reasoning markers): where one
+  // is a single special token, the answer shows its text (llama-server's preserved_tokens).
+  std::vector<std::string> preserved_tokens;
   std::string format_name;  // llama.cpp's name of the output format (for logs)
   ParserConfig parser;
 };

@@ -351,7 +351,7 @@ std::optional<Error> Coordinator::precheck(Task& task) const {
 
 Result<std::vector<Token>> Coordinator::prepare_prompt(
     Task& task, std::unique_ptr<chatfmt::OutputParser>& parser, SamplerPtr& budget,
-    bool& truncated) const {
+    std::vector<Token>& shown, bool& truncated) const {
   Result<std::vector<Token>> tokens = std::vector<Token>{};
   if (task.infill) {
     tokens = infill_tokens(task, truncated);
@@ -367,6 +367,7 @@ Result<std::vector<Token>> Coordinator::prepare_prompt(
     parser = std::move(p.value());
     if (rendered->thinking)
       budget = reasoning_budget(task, *rendered->thinking);
+    shown = single_tokens(rendered->preserved_tokens);
     tokens = model_->tokenize(rendered->prompt, true, true);
     const Token bos = llama_vocab_bos(model_->vocab());
     if (tokens && tokens->size() >= 2 && (*tokens)[0] == bos && (*tokens)[1] == bos) {
@@ -416,6 +417,18 @@ SamplerPtr Coordinator::reasoning_budget(const Task& task,
   return SamplerPtr(chatfmt::reasoning_budget_sampler(model_->vocab(), spec));
 }
 
+std::vector<Token> Coordinator::single_tokens(const std::vector<std::string>& preserved) const {
+  std::vector<Token> out;
+  for (const auto& text : preserved) {
+    auto ids = model_->tokenize(text, /*add_special=*/false, /*parse_special=*/true);
+    if (ids && ids->size() == 1)
+      out.push_back(ids->front());
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
 bool Coordinator::gates_grammar(const Task& task) {
   return task.sampling.grammar && task.sampling.grammar->lazy;
 }
@@ -459,8 +472,10 @@ asio::awaitable<TokenStream> Coordinator::generate(Task task) {
   std::unique_ptr<chatfmt::OutputParser> parser;  // a conversation's, from its render
   bool truncated = false;                         // an infill's parts were cut to fit
   SamplerPtr budget;                              // its reasoning budget's
-  auto prompt = co_await run_on(tokenizer_.get_executor(),
-                                [&] { return prepare_prompt(task, parser, budget, truncated); });
+  std::vector<Token> shown;                       // the special tokens its answer shows
+  auto prompt = co_await run_on(tokenizer_.get_executor(), [&] {
+    return prepare_prompt(task, parser, budget, shown, truncated);
+  });
   if (!prompt)
     co_return failed_stream(prompt.error());
   SamplerPtr grammar;  // parsed here, off the engine thread; a bad one never reaches it
@@ -496,7 +511,7 @@ asio::awaitable<TokenStream> Coordinator::generate(Task task) {
   }
   auto [writer, stream] = make_stream();
   SubmitSequence s = make_submission(task, std::move(prompt.value()), std::move(writer),
-                                     std::move(parser), truncated);
+                                     std::move(parser), truncated, std::move(shown));
   s.admit.prediction = std::move(prediction);
   s.admit.grammar = std::move(grammar);
   s.admit.grammar_first_bytes = first_bytes;
@@ -510,14 +525,15 @@ asio::awaitable<TokenStream> Coordinator::generate(Task task) {
 SubmitSequence Coordinator::make_submission(Task& task, std::vector<Token> prompt,
                                             StreamWriter writer,
                                             std::unique_ptr<chatfmt::OutputParser> parser,
-                                            bool truncated) {
+                                            bool truncated, std::vector<Token> shown) {
   const std::uint64_t ticket = next_ticket_.fetch_add(1, std::memory_order_relaxed);
   SequenceConfig cfg{task.stop,
                      task.sampling.logprobs || task.sampling.top_logprobs > 0,
                      task.sampling.top_logprobs,
                      static_cast<std::int32_t>(prompt.size()),
                      std::move(parser),
-                     truncated};
+                     truncated,
+                     std::move(shown)};
   auto ref = spawn_sequence(system_, *model_, std::move(cfg), std::move(writer), ticket,
                             engine_->ref(), admission_);
   AdmitSequence a;

@@ -79,11 +79,13 @@ class Coordinator final : public Backend {
   std::optional<Error> check_model(const std::string& name) const;
   // On the tokenizer thread. A conversation is rendered with the chat template: its grammar
   // and stop strings go into `task`, its output parser into `parser`, its reasoning budget's
-  // sampler (Task::reasoning_budget) into `budget`. `truncated`: an infill's parts were cut
+  // sampler (Task::reasoning_budget) into `budget`, the special tokens its answer shows
+  // (SequenceConfig::shown) into `shown`. `truncated`: an infill's parts were cut
   // to its budget.
   Result<std::vector<Token>> prepare_prompt(Task& task,
                                             std::unique_ptr<chatfmt::OutputParser>& parser,
-                                            SamplerPtr& budget, bool& truncated) const;
+                                            SamplerPtr& budget, std::vector<Token>& shown,
+                                            bool& truncated) const;
   // The sampler that holds a conversation to its reasoning budget in `thinking` (the
   // template's block), unlimited where only a lazy grammar needs to know where the block is;
   // null when neither asks for one.
@@ -112,7 +114,9 @@ class Coordinator final : public Backend {
   // Admission (the grammar and DRY samplers are the caller's to fill in).
   SubmitSequence make_submission(Task& task, std::vector<Token> prompt, StreamWriter writer,
                                  std::unique_ptr<chatfmt::OutputParser> parser,
-                                 bool truncated = false);
+                                 bool truncated = false, std::vector<Token> shown = {});
+  // The tokens of `preserved` (Rendered::preserved_tokens) that are one token each, sorted.
+  std::vector<Token> single_tokens(const std::vector<std::string>& preserved) const;
 
   EngineOptions options_;
   std::string model_id_;

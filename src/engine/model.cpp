@@ -133,6 +133,10 @@ std::int32_t LlamaModel::n_ctx_train() const noexcept {
   return llama_model_n_ctx_train(model_.get());
 }
 
+void LlamaModel::append_special(Token token, std::string& out) const {
+  out += special_text(token);
+}
+
 void LlamaModel::append_piece(Token token, std::string& out) const {
   char buf[64];
   int n = llama_token_to_piece(vocab_, token, buf, sizeof(buf), 0, false);

@@ -69,6 +69,7 @@ class LlamaModel final : public TokenText {
   FimTokens fim_tokens() const;
 
   void append_piece(Token token, std::string& out) const override;
+  void append_special(Token token, std::string& out) const override;
   bool is_eog(Token token) const override;
 
   // Errors: invalid_request when the text cannot be tokenized.

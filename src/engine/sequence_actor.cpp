@@ -131,7 +131,10 @@ bool SequenceActor::out_of_time() {
 void SequenceActor::append_text(Token token, std::string& out) {
   piece_.clear();
   complete_.clear();
-  text_.append_piece(token, piece_);
+  if (std::binary_search(config_.shown.begin(), config_.shown.end(), token))
+    text_.append_special(token, piece_);
+  else
+    text_.append_piece(token, piece_);
   utf8_.append(piece_, complete_);
   auto r = stops_.feed(complete_);
   emit(r.emit, out);

@@ -46,6 +46,10 @@ struct SequenceConfig {
   // Deltas carry its content, reasoning and tool-call deltas. Null: the text as it is.
   std::unique_ptr<chatfmt::OutputParser> parser;
   bool prompt_truncated = false;  // Started::truncated
+  // Special tokens whose text the answer shows (TokenText::append_special), sorted: the
+  // template's markup the parser reads where it is one control token, which would otherwise
+  // be written as nothing (llama-server's preserved_tokens).
+  std::vector<Token> shown;
 };
 
 class SequenceActor final : public actor::Actor<SequenceMessage> {

@@ -19,6 +19,10 @@ class TokenText {
   // (end of generation, chat markers) append nothing.
   virtual void append_piece(Token token, std::string& out) const = 0;
 
+  // Appends the token's text with control tokens written out (`<|im_end|>`, `[TOOL_CALLS]`):
+  // what a template's preserved markup shows. By default, the piece.
+  virtual void append_special(Token token, std::string& out) const { append_piece(token, out); }
+
   // True for the tokens that end generation (EOS, EOT, <|im_end|>, ...).
   virtual bool is_eog(Token token) const = 0;
 };

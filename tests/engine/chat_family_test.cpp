@@ -15,6 +15,7 @@
 
 #include "engine/coordinator.hpp"
 #include "engine_test_util.hpp"
+#include "gguf.h"
 #include "mkmodel/model_spec.hpp"
 
 namespace troupe::engine {
@@ -361,6 +362,82 @@ TEST(ThinkingFamily, AReasoningBudgetClosesTheBlockAfterItsTokens) {
   ASSERT_EQ(server_wide.wait_loaded().state, HealthState::ready);
   EXPECT_EQ(answer(server_wide, std::nullopt, std::nullopt).tokens, r.tokens);
   EXPECT_EQ(answer(server_wide, -1, std::nullopt).tokens, unbounded.tokens);
+}
+
+// Mistral Nemo's template with llama-spm's vocabulary in which one token is `[TOOL_CALLS]`, a
+// control token, as in Mistral's own vocabularies (the test vocabulary has no such token).
+std::string control_marker_model() {
+  const auto dir = std::filesystem::path(TROUPE_BINARY_DIR) / "test-models";
+  std::filesystem::create_directories(dir);
+  const auto path = dir / "family-mistral-control-marker.gguf";
+  if (std::filesystem::exists(path))
+    return path.string();
+  const std::filesystem::path data(TROUPE_LLAMA_TESTDATA);
+  gguf_init_params params{/*no_alloc=*/true, /*ctx=*/nullptr};
+  gguf_context* g =
+      gguf_init_from_file((data / "vocab" / "ggml-vocab-llama-spm.gguf").string().c_str(), params);
+  EXPECT_NE(g, nullptr);
+  const std::int64_t tokens_key = gguf_find_key(g, "tokenizer.ggml.tokens");
+  const std::int64_t types_key = gguf_find_key(g, "tokenizer.ggml.token_type");
+  const auto n = gguf_get_arr_n(g, tokens_key);
+  std::vector<std::string> texts;
+  for (std::size_t i = 0; i < n; ++i)
+    texts.emplace_back(gguf_get_arr_str(g, tokens_key, i));
+  const auto* t = static_cast<const std::int32_t*>(gguf_get_arr_data(g, types_key));
+  std::vector<std::int32_t> types(t, t + n);
+  texts.back() = "[TOOL_CALLS]";
+  types.back() = 3;  // LLAMA_TOKEN_TYPE_CONTROL
+  std::vector<const char*> ptrs;
+  for (const auto& s : texts)
+    ptrs.push_back(s.c_str());
+  gguf_set_arr_str(g, "tokenizer.ggml.tokens", ptrs.data(), ptrs.size());
+  gguf_set_arr_data(g, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, types.data(), types.size());
+  const auto vocab = dir / fmt::format("vocab-control-marker.{}.gguf", ::getpid());
+  EXPECT_TRUE(gguf_write_to_file(g, vocab.string().c_str(), /*only_meta=*/true));
+  gguf_free(g);
+  mkmodel::ModelSpec spec;
+  spec.shape = mkmodel::shape_by_name("tiny").value();
+  spec.seed = 1;
+  spec.vocab_file = vocab.string();
+  spec.chat_template = read(data / "templates" / "mistralai-Mistral-Nemo-Instruct-2407.jinja");
+  const auto tmp = path.string() + fmt::format(".{}.tmp", ::getpid());
+  auto ok = mkmodel::write_model(spec, tmp);
+  EXPECT_TRUE(ok) << (ok ? "" : ok.error().message);
+  std::filesystem::remove(vocab);
+  std::filesystem::rename(tmp, path);
+  return path.string();
+}
+
+// A tool-call marker that is a control token reaches the output parser as its text (control
+// tokens are otherwise written as nothing): the call is read as a call, not as content.
+TEST(ChatFamilyMarkup, AControlTokenMarkerIsShownToTheParser) {
+  EngineOptions o;
+  o.model_path = control_marker_model();
+  o.model_id = "mistral-control";
+  o.engine.n_threads = 1;
+  o.engine.n_parallel = 1;
+  o.engine.n_ctx = 4096;
+  Coordinator c(std::move(o));
+  ASSERT_EQ(c.wait_loaded().state, HealthState::ready) << c.health().message;
+  auto marker = run_sync(c.tokenize({}, "[TOOL_CALLS]", false, true));
+  ASSERT_TRUE(marker);
+  ASSERT_EQ(marker->size(), 1u);
+  auto shown = run_sync(c.detokenize({}, *marker));
+  ASSERT_TRUE(shown);
+
+  Task t = forced_call(chatfmt::ToolChoice::function, 1);
+  // The marker as its one control token rather than spelled out in pieces.
+  t.sampling.logit_bias.emplace_back(marker->front(), 30.0f);
+  auto s = run_sync(c.generate(std::move(t)));
+  auto r = collect(s);
+  ASSERT_TRUE(r.finished) << (r.error ? r.error->message : "");
+  ASSERT_FALSE(r.tokens.empty());
+  EXPECT_EQ(r.tokens.front(), marker->front());
+  const auto calls = calls_of(r);
+  EXPECT_EQ(r.finished->reason, FinishReason::tool_calls) << r.text;
+  ASSERT_EQ(calls.size(), 1u) << r.text;
+  EXPECT_EQ(calls[0].name, "get_weather");
+  EXPECT_EQ(r.text, "");
 }
 
 // A lazy grammar (a tool call's, waiting for its trigger) sees nothing inside the reasoning
