@@ -12,7 +12,6 @@
 #include "chat.h"
 #include "json-schema-to-grammar.h"
 #include "json.h"
-#include "reasoning-budget.h"
 
 namespace troupe::chatfmt {
 
@@ -572,35 +571,6 @@ Result<Rendered> ChatTemplate::render(const std::vector<Message>& messages,
   r.parser.parse_tool_calls = !in.tools.empty() && in.tool_choice != COMMON_CHAT_TOOL_CHOICE_NONE;
   r.parser.is_continuation = prefill;
   return r;
-}
-
-llama_sampler* reasoning_budget_sampler(const llama_vocab* vocab, const ReasoningBudgetSpec& spec) {
-  try {
-    return common_reasoning_budget_init(
-        vocab, spec.starts, spec.ends, spec.forced, spec.budget,
-        spec.opened ? REASONING_BUDGET_COUNTING : REASONING_BUDGET_IDLE);
-  } catch (const std::exception& e) {
-    spdlog::warn("no reasoning budget: {}", e.what());
-    return nullptr;
-  }
-}
-
-bool reasoning_budget_forcing(const llama_sampler* sampler) {
-  return common_reasoning_budget_get_state(sampler) == REASONING_BUDGET_FORCING;
-}
-
-bool reasoning_budget_inside(const llama_sampler* sampler) {
-  const auto state = common_reasoning_budget_get_state(sampler);
-  return state != REASONING_BUDGET_IDLE && state != REASONING_BUDGET_DONE;
-}
-
-std::span<const std::int32_t> reasoning_budget_closing(const llama_sampler* sampler) {
-  if (common_reasoning_budget_get_state(sampler) != REASONING_BUDGET_DONE)
-    return {};
-  const llama_tokens* end = common_reasoning_budget_get_end_match(sampler);
-  if (end == nullptr)
-    return {};
-  return {end->data(), end->size()};
 }
 
 // ---------------------------------------------------------------------------- OutputParser

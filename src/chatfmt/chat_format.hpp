@@ -15,7 +15,6 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -146,30 +145,6 @@ struct SchemaLimits {
 // beyond SchemaLimits. Results are cached per schema text. Errors: invalid_request with
 // `param`, the message naming the keyword and its JSON pointer. Thread-safe.
 Result<std::string> schema_to_grammar(const std::string& schema, const std::string& param);
-
-// A reasoning budget (llama-server's --reasoning-budget, a request's reasoning_budget_tokens,
-// Anthropic's thinking.budget_tokens) as token sequences of the model's vocabulary.
-struct ReasoningBudgetSpec {
-  std::vector<std::vector<std::int32_t>> starts;  // any of them opens the block
-  std::vector<std::vector<std::int32_t>> ends;    // any of them closes it
-  std::vector<std::int32_t> forced;  // written once the budget is spent: message, first end tag
-  std::int32_t budget = 0;           // tokens inside the block, then `forced`
-  bool opened = false;               // the block is open from the first generated token
-};
-
-// llama.cpp's reasoning budget sampler for `spec` (common_reasoning_budget_init): it counts the
-// tokens it accepts inside the block and, once `budget` are spent (and a UTF-8 character is
-// complete), allows only the forced tokens, one a draw, then nothing more. The caller owns it
-// (llama_sampler_free). nullptr when the library refuses.
-llama_sampler* reasoning_budget_sampler(const llama_vocab* vocab, const ReasoningBudgetSpec& spec);
-// Whether that sampler now forces its tokens (its apply leaves one candidate).
-bool reasoning_budget_forcing(const llama_sampler* sampler);
-// Whether that sampler is inside the block now: counting, finishing a UTF-8 character or
-// forcing (not before the block opens nor after it closes).
-bool reasoning_budget_inside(const llama_sampler* sampler);
-// The closing tag (one of spec.ends) that closed the block last, as its tokens; empty when the
-// block is open or never closed.
-std::span<const std::int32_t> reasoning_budget_closing(const llama_sampler* sampler);
 
 // Parses one request's output incrementally.
 // Thread-safety: none; one sequence's actor owns it.

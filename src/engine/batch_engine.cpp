@@ -752,8 +752,8 @@ void EngineLoop::admit(AdmitSequence& a) {
   s.sampler.emplace(a.sampling, model_.n_vocab(), a.prompt, n_ctx_seq_, std::move(a.grammar),
                     std::move(a.dry), SamplerPath::automatic, model_.first_bytes(),
                     a.grammar_first_bytes, model_.vocab());
-  if (a.reasoning_budget)
-    s.sampler->set_reasoning_budget(std::move(a.reasoning_budget), a.budget_gates_grammar);
+  if (a.reasoning)
+    s.sampler->set_reasoning(std::move(a.reasoning), a.reasoning_gates_grammar);
   s.sink = std::move(a.sink);
   prefill_order_.push_back(id);
   ++active_;

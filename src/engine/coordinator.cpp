@@ -350,8 +350,8 @@ std::optional<Error> Coordinator::precheck(Task& task) const {
 }
 
 Result<std::vector<Token>> Coordinator::prepare_prompt(
-    Task& task, std::unique_ptr<chatfmt::OutputParser>& parser, SamplerPtr& budget,
-    std::vector<Token>& shown, bool& truncated) const {
+    Task& task, std::unique_ptr<chatfmt::OutputParser>& parser,
+    std::unique_ptr<ReasoningBlock>& reasoning, std::vector<Token>& shown, bool& truncated) const {
   Result<std::vector<Token>> tokens = std::vector<Token>{};
   if (task.infill) {
     tokens = infill_tokens(task, truncated);
@@ -366,7 +366,7 @@ Result<std::vector<Token>> Coordinator::prepare_prompt(
       return p.error();
     parser = std::move(p.value());
     if (rendered->thinking)
-      budget = reasoning_budget(task, *rendered->thinking);
+      reasoning = reasoning_block(task, *rendered->thinking);
     shown = single_tokens(rendered->preserved_tokens);
     tokens = model_->tokenize(rendered->prompt, true, true);
     const Token bos = llama_vocab_bos(model_->vocab());
@@ -392,29 +392,28 @@ Result<std::vector<Token>> Coordinator::prepare_prompt(
   return tokens;
 }
 
-SamplerPtr Coordinator::reasoning_budget(const Task& task,
-                                         const chatfmt::Thinking& thinking) const {
-  std::int32_t budget = task.reasoning_budget.value_or(options_.reasoning_budget);
-  // A lazy grammar (a tool call's) waits outside the block: an unlimited budget tells the
-  // sampler where the block is.
-  if (budget < 0 && gates_grammar(task))
-    budget = std::numeric_limits<std::int32_t>::max();
-  if (budget < 0)
+std::unique_ptr<ReasoningBlock> Coordinator::reasoning_block(
+    const Task& task, const chatfmt::Thinking& thinking) const {
+  const std::int32_t budget = task.reasoning_budget.value_or(options_.reasoning_budget);
+  // A lazy grammar (a tool call's) waits outside the block, so it needs to know where the
+  // block is even without a budget.
+  if (budget < 0 && !gates_grammar(task))
     return {};
   const auto tokens = [&](std::string_view text) {
     auto t = model_->tokenize(text, /*add_special=*/false, /*parse_special=*/true);
     return t ? std::move(t.value()) : std::vector<Token>{};
   };
-  chatfmt::ReasoningBudgetSpec spec;
-  spec.starts.push_back(tokens(thinking.start));
-  for (const auto& end : thinking.ends)
-    spec.ends.push_back(tokens(end));
-  spec.forced = tokens(task.reasoning_budget_message.value_or(options_.reasoning_budget_message));
-  const auto& close = spec.ends.front();
-  spec.forced.insert(spec.forced.end(), close.begin(), close.end());
+  ReasoningBlock::Spec spec;
+  spec.start = thinking.start;
+  spec.ends = thinking.ends;
   spec.budget = budget;
   spec.opened = thinking.opened;
-  return SamplerPtr(chatfmt::reasoning_budget_sampler(model_->vocab(), spec));
+  if (budget >= 0) {
+    spec.forced = tokens(task.reasoning_budget_message.value_or(options_.reasoning_budget_message));
+    const auto close = tokens(thinking.ends.front());
+    spec.forced.insert(spec.forced.end(), close.begin(), close.end());
+  }
+  return std::make_unique<ReasoningBlock>(std::move(spec), *model_);
 }
 
 std::vector<Token> Coordinator::single_tokens(const std::vector<std::string>& preserved) const {
@@ -471,10 +470,10 @@ asio::awaitable<TokenStream> Coordinator::generate(Task task) {
   }
   std::unique_ptr<chatfmt::OutputParser> parser;  // a conversation's, from its render
   bool truncated = false;                         // an infill's parts were cut to fit
-  SamplerPtr budget;                              // its reasoning budget's
+  std::unique_ptr<ReasoningBlock> reasoning;      // its template's reasoning block
   std::vector<Token> shown;                       // the special tokens its answer shows
   auto prompt = co_await run_on(tokenizer_.get_executor(), [&] {
-    return prepare_prompt(task, parser, budget, shown, truncated);
+    return prepare_prompt(task, parser, reasoning, shown, truncated);
   });
   if (!prompt)
     co_return failed_stream(prompt.error());
@@ -516,8 +515,8 @@ asio::awaitable<TokenStream> Coordinator::generate(Task task) {
   s.admit.grammar = std::move(grammar);
   s.admit.grammar_first_bytes = first_bytes;
   s.admit.dry = std::move(dry);
-  s.admit.reasoning_budget = std::move(budget);
-  s.admit.budget_gates_grammar = gates_grammar(task);
+  s.admit.reasoning = std::move(reasoning);
+  s.admit.reasoning_gates_grammar = gates_grammar(task);
   admission_.tell(std::move(s));
   co_return std::move(stream);
 }

@@ -79,17 +79,18 @@ class Coordinator final : public Backend {
   std::optional<Error> check_model(const std::string& name) const;
   // On the tokenizer thread. A conversation is rendered with the chat template: its grammar
   // and stop strings go into `task`, its output parser into `parser`, its reasoning budget's
-  // sampler (Task::reasoning_budget) into `budget`, the special tokens its answer shows
-  // (SequenceConfig::shown) into `shown`. `truncated`: an infill's parts were cut
-  // to its budget.
+  // block (ReasoningBlock, Task::reasoning_budget) into `reasoning`, the special tokens its answer
+  // shows (SequenceConfig::shown) into `shown`. `truncated`: an infill's parts were cut to its
+  // budget.
   Result<std::vector<Token>> prepare_prompt(Task& task,
                                             std::unique_ptr<chatfmt::OutputParser>& parser,
-                                            SamplerPtr& budget, std::vector<Token>& shown,
-                                            bool& truncated) const;
-  // The sampler that holds a conversation to its reasoning budget in `thinking` (the
-  // template's block), unlimited where only a lazy grammar needs to know where the block is;
-  // null when neither asks for one.
-  SamplerPtr reasoning_budget(const Task& task, const chatfmt::Thinking& thinking) const;
+                                            std::unique_ptr<ReasoningBlock>& reasoning,
+                                            std::vector<Token>& shown, bool& truncated) const;
+  // The template's reasoning block `thinking` with the conversation's reasoning budget
+  // (unlimited where only a lazy grammar needs to know where the block is); null when
+  // neither asks for it.
+  std::unique_ptr<ReasoningBlock> reasoning_block(const Task& task,
+                                                  const chatfmt::Thinking& thinking) const;
   // Whether the task's grammar waits for its trigger outside a reasoning block (lazy).
   static bool gates_grammar(const Task& task);
   // A fill-in-the-middle prompt (engine/infill.hpp) from the model's FIM tokens.

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <variant>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "engine/first_byte_index.hpp"
 #include "engine/llama_handles.hpp"
 #include "engine/pooling.hpp"
+#include "engine/reasoning_block.hpp"
 #include "engine/sequence_protocol.hpp"
 #include "engine/task.hpp"
 #include "util/error.hpp"
@@ -68,11 +70,11 @@ struct AdmitSequence {
   // its cached tokens that the prompt has further on, in order, are moved into place instead
   // of computed (where the model's memory can shift cells). 0: only the prefix.
   std::int32_t cache_reuse = 0;
-  // Task::reasoning_budget as chatfmt::reasoning_budget_sampler made it (owned; null: none):
-  // the sequence's Sampler gets it.
-  SamplerPtr reasoning_budget;
-  // The grammar is lazy and waits outside the reasoning block (Sampler::set_reasoning_budget).
-  bool budget_gates_grammar = false;
+  // The template's reasoning block with Task::reasoning_budget (null: none the sequence needs
+  // to know): the sequence's Sampler gets it.
+  std::unique_ptr<ReasoningBlock> reasoning;
+  // The grammar is lazy and waits outside the reasoning block (Sampler::set_reasoning).
+  bool reasoning_gates_grammar = false;
 };
 
 // Stop a sequence now (a stop string matched or the request was cancelled). With

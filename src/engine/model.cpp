@@ -133,21 +133,26 @@ std::int32_t LlamaModel::n_ctx_train() const noexcept {
   return llama_model_n_ctx_train(model_.get());
 }
 
-void LlamaModel::append_special(Token token, std::string& out) const {
-  out += special_text(token);
-}
-
-void LlamaModel::append_piece(Token token, std::string& out) const {
+// The token's text appended to `out` without allocating (unless `out` must grow).
+static void append_text(const llama_vocab* vocab, Token token, bool special, std::string& out) {
   char buf[64];
-  int n = llama_token_to_piece(vocab_, token, buf, sizeof(buf), 0, false);
+  int n = llama_token_to_piece(vocab, token, buf, sizeof(buf), 0, special);
   if (n >= 0) {
     out.append(buf, static_cast<std::size_t>(n));
     return;
   }
   const std::size_t at = out.size();
   out.resize(at + static_cast<std::size_t>(-n));
-  n = llama_token_to_piece(vocab_, token, out.data() + at, -n, 0, false);
+  n = llama_token_to_piece(vocab, token, out.data() + at, -n, 0, special);
   out.resize(at + static_cast<std::size_t>(std::max(n, 0)));
+}
+
+void LlamaModel::append_special(Token token, std::string& out) const {
+  append_text(vocab_, token, true, out);
+}
+
+void LlamaModel::append_piece(Token token, std::string& out) const {
+  append_text(vocab_, token, false, out);
 }
 
 bool LlamaModel::is_eog(Token token) const {

@@ -11,7 +11,6 @@
 #include <random>
 #include <span>
 
-#include "chatfmt/chat_format.hpp"
 #include "engine/sampler_simd.hpp"
 
 namespace troupe::engine {
@@ -607,11 +606,11 @@ Sampler::Sampler(const SamplingParams& params, std::int32_t n_vocab,
 
 SampleStatus Sampler::sample(const float* logits, const std::vector<Token>* suppress,
                              SamplerScratch& scratch, SampledToken& out) {
-  const bool forced = budget_ && chatfmt::reasoning_budget_forcing(budget_.get());
+  const Token forced_token = block_ ? block_->forced() : Token{-1};
+  const bool forced = forced_token >= 0;
   // A lazy grammar gated by the reasoning block is off while the block is open.
-  const bool grammar_on =
-      grammar_ && !(gates_grammar_ && chatfmt::reasoning_budget_inside(budget_.get()));
-  Token token = forced ? forced_token(scratch) : pick(logits, suppress, scratch);
+  const bool grammar_on = grammar_ && !(gates_grammar_ && block_->inside());
+  Token token = forced ? forced_token : pick(logits, suppress, scratch);
   SampleStatus status = SampleStatus::ok;
   if (grammar_on && forced) {
     if (!grammar_allows(token))
@@ -634,12 +633,12 @@ SampleStatus Sampler::sample(const float* logits, const std::vector<Token>* supp
     status = accept_into_grammar(std::span(&token, 1));
   if (chain_ && status == SampleStatus::ok)
     llama_sampler_accept(chain_.get(), token);
-  if (budget_ && status == SampleStatus::ok) {
-    llama_sampler_accept(budget_.get(), token);
-    // The block closed with this token: the gated grammar reads the closing tag (a trigger
-    // may begin with it).
-    if (grammar_ && !grammar_on && !chatfmt::reasoning_budget_inside(budget_.get()))
-      status = accept_into_grammar(chatfmt::reasoning_budget_closing(budget_.get()));
+  if (block_ && status == SampleStatus::ok) {
+    block_->accept(token);
+    // The block closed with this token: the gated grammar reads the closing tag's tokens (a
+    // trigger may begin with it).
+    if (grammar_ && !grammar_on && !block_->inside())
+      status = accept_into_grammar(block_->closing());
   }
   out.token = token;
   if (logprobs_)
@@ -658,22 +657,6 @@ SampleStatus Sampler::accept_into_grammar(std::span<const Token> tokens) {
     }
   }
   return SampleStatus::ok;
-}
-
-// The token the reasoning budget forces now: the one candidate its apply leaves (a few draws
-// per sequence at most, so the whole vocabulary is offered).
-Token Sampler::forced_token(SamplerScratch& scratch) {
-  auto& data = scratch.data;
-  data.resize(static_cast<std::size_t>(n_vocab_));
-  for (Token t = 0; t < n_vocab_; ++t)
-    data[static_cast<std::size_t>(t)] = {t, 0.0f, 0.0f};
-  llama_token_data_array cur{data.data(), data.size(), -1, false};
-  llama_sampler_apply(budget_.get(), &cur);
-  for (std::size_t i = 0; i < cur.size; ++i) {
-    if (std::isfinite(cur.data[i].logit))
-      return cur.data[i].id;
-  }
-  return 0;  // unreachable: forcing leaves one
 }
 
 Token Sampler::pick(const float* logits, const std::vector<Token>* suppress,

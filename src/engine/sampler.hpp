@@ -66,6 +66,7 @@
 #include "engine/first_byte_index.hpp"
 #include "engine/grammar_state.hpp"
 #include "engine/llama_handles.hpp"
+#include "engine/reasoning_block.hpp"
 #include "engine/sequence_protocol.hpp"
 #include "engine/task.hpp"
 #include "util/lru_cache.hpp"
@@ -214,15 +215,15 @@ class Sampler {
   SampleStatus sample(const float* logits, const std::vector<Token>* suppress,
                       SamplerScratch& scratch, SampledToken& out);
 
-  // A reasoning budget (chatfmt::reasoning_budget_sampler): it sees every token this sampler
-  // takes and, once the reasoning block's budget is spent, chooses the next ones itself (the
-  // message and end tag it forces; the grammar still checks them). `gates_grammar`: the
-  // grammar is lazy (a tool call's, waiting for its trigger) and sees nothing inside the block,
-  // so a call's opening tag that the model writes while it reasons triggers nothing; the tag
-  // that closes the block is shown to it then (llama-server's rule, common_sampler's).
-  void set_reasoning_budget(SamplerPtr budget, bool gates_grammar = false) {
-    budget_ = std::move(budget);
-    gates_grammar_ = gates_grammar && budget_ != nullptr;
+  // The template's reasoning block (engine/reasoning_block.hpp): it sees every token this
+  // sampler takes and, once its budget is spent, chooses the next ones itself (the message
+  // and closing tag it forces; the grammar still checks them). `gates_grammar`: the grammar
+  // is lazy (a tool call's, waiting for its trigger) and sees nothing inside the block, so a
+  // call's opening tag that the model writes while it reasons triggers nothing; the tokens
+  // that close the block are shown to it then (llama-server's rule, common_sampler's).
+  void set_reasoning(std::unique_ptr<ReasoningBlock> block, bool gates_grammar = false) {
+    block_ = std::move(block);
+    gates_grammar_ = gates_grammar && block_ != nullptr;
   }
 
   // Whether this sampler draws through llama.cpp's chain (for tests and diagnostics).
@@ -231,7 +232,6 @@ class Sampler {
  private:
   enum class Mode : std::uint8_t { greedy, fast, chain };
   Token pick(const float* logits, const std::vector<Token>* suppress, SamplerScratch& scratch);
-  Token forced_token(SamplerScratch& scratch);
   SampleStatus accept_into_grammar(std::span<const Token> tokens);
   Token sample_chain(const float* logits, const std::vector<Token>* suppress,
                      SamplerScratch& scratch);
@@ -264,9 +264,9 @@ class Sampler {
   Mode mode_ = Mode::greedy;
   SamplerPtr chain_;
   SamplerPtr grammar_;
-  SamplerPtr budget_;                    // a reasoning budget, or null
-  bool gates_grammar_ = false;           // the lazy grammar waits outside the block
-  AllowedSets* allowed_sets_ = nullptr;  // the grammar's, shared; null: none (see sample())
+  std::unique_ptr<ReasoningBlock> block_;  // the reasoning block, or null
+  bool gates_grammar_ = false;             // the lazy grammar waits outside the block
+  AllowedSets* allowed_sets_ = nullptr;    // the grammar's, shared; null: none (see sample())
   FilterSpec filter_;
   bool filtered_ = false;
   bool whole_vocabulary_ = false;                // SamplerPath::whole_vocabulary

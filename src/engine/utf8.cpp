@@ -1,5 +1,7 @@
 #include "engine/utf8.hpp"
 
+#include <algorithm>
+
 namespace troupe::engine {
 namespace {
 
@@ -94,6 +96,18 @@ bool is_valid_utf8(std::string_view s) noexcept {
     pos += len;
   }
   return true;
+}
+
+bool ends_mid_character(std::string_view s) noexcept {
+  // The last lead byte among the final three bytes, and whether its character is cut.
+  for (std::size_t back = 1; back <= std::min<std::size_t>(3, s.size()); ++back) {
+    const auto c = static_cast<unsigned char>(s[s.size() - back]);
+    if (is_cont(c))
+      continue;
+    const int n = char_length(c);
+    return n > static_cast<int>(back);
+  }
+  return false;
 }
 
 }  // namespace troupe::engine

@@ -31,4 +31,7 @@ class Utf8Assembler {
 // True when `s` is entirely complete, valid UTF-8 characters.
 bool is_valid_utf8(std::string_view s) noexcept;
 
+// True when `s` ends inside a character: its last bytes begin one that needs more.
+bool ends_mid_character(std::string_view s) noexcept;
+
 }  // namespace troupe::engine

@@ -364,6 +364,37 @@ TEST(ThinkingFamily, AReasoningBudgetClosesTheBlockAfterItsTokens) {
   EXPECT_EQ(answer(server_wide, -1, std::nullopt).tokens, unbounded.tokens);
 }
 
+// The budget sees the block closed however the model tokenized the tag: here `>\n\n` is one
+// token of the vocabulary (the Llama 3 tokenizer's, as in context), which the tag tokenized
+// alone (`</` `think` `>`) does not match. A grammar writes a short block and an answer; the
+// budget of 9 tokens is spent only if the close was missed, and then its forced message would
+// break the grammar.
+TEST(ThinkingFamily, ABudgetSeesTheBlockClosedInAnyTokenization) {
+  const Family& f = families[4];  // deepseek-r1: its template opens the block
+  Coordinator c(family_options(f, 1, 2048));
+  ASSERT_EQ(c.wait_loaded().state, HealthState::ready) << c.health().message;
+  auto merged = run_sync(c.tokenize({}, ">\n\n", false, true));
+  ASSERT_TRUE(merged);
+  ASSERT_EQ(merged->size(), 1u);
+  Task t;
+  t.prompt = std::vector<ChatMessage>{{"user", "Think, then answer."}};
+  t.sampling.temperature = 1.0f;
+  t.sampling.seed = 7;
+  t.sampling.logit_bias.emplace_back(merged->front(), 20.0f);
+  t.sampling.grammar =
+      GrammarSpec{R"g(root ::= "Some thought.\n</think>\n\nIt is blue.")g", false, {}, {}, {}};
+  t.stop.max_tokens = 40;
+  t.reasoning_budget = 9;
+  t.reasoning_budget_message = " Enough.";
+  auto s = run_sync(c.generate(std::move(t)));
+  auto r = collect(s);
+  ASSERT_TRUE(r.finished) << (r.error ? r.error->message : "");
+  EXPECT_NE(std::find(r.tokens.begin(), r.tokens.end(), merged->front()), r.tokens.end())
+      << "the tag was written with the merged token";
+  EXPECT_GT(r.tokens.size(), 9u);
+  EXPECT_EQ(r.text, "\n\nIt is blue.");
+}
+
 // Mistral Nemo's template with llama-spm's vocabulary in which one token is `[TOOL_CALLS]`, a
 // control token, as in Mistral's own vocabularies (the test vocabulary has no such token).
 std::string control_marker_model() {
