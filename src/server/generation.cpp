@@ -247,6 +247,14 @@ void accumulate(api::CompletionResult& result, const engine::Delta& d) {
   }
 }
 
+// How long an event stream may stay silent before a keep-alive: the request's
+// sse_ping_interval (seconds) or the server's --sse-ping-interval; 0: never.
+std::chrono::milliseconds sse_ping_interval(const ServerConfig& config, const GenerationJob& job) {
+  if (job.sse_ping_interval)
+    return std::chrono::seconds(std::max(*job.sse_ping_interval, 0));
+  return config.sse_ping_interval;
+}
+
 // How one API writes a generation's answer: the body of a complete answer, or the events of a
 // stream (each appended to `out` as an HTTP chunk). The Generation's loop is the same for every
 // API; only this differs.
@@ -268,9 +276,7 @@ class AnswerWriter {
   // stream's client skips (Anthropic's: its ping event; Ollama's lines: none).
   virtual std::chrono::milliseconds ping_every(const ServerConfig& config,
                                                const GenerationJob& job) const {
-    if (job.sse_ping_interval)
-      return std::chrono::seconds(std::max(*job.sse_ping_interval, 0));
-    return config.sse_ping_interval;
+    return sse_ping_interval(config, job);
   }
   virtual void ping(std::string& out) { append_chunk(out, ":\n\n"); }
 };
@@ -1019,7 +1025,8 @@ class Choices : GenerationBase {
 
   net::awaitable<std::optional<engine::StreamEvent>> next(engine::TokenStream& stream,
                                                           const ClientWatch& watch);
-  net::awaitable<std::vector<Event>> wait_any();
+  net::awaitable<std::vector<Event>> wait_any(std::chrono::milliseconds every, bool& silent);
+  std::chrono::milliseconds ping_every() const;
   net::awaitable<bool> interrupted(const ClientWatch& watch);
   void take(const Event& ev, std::string& out, std::size_t& tokens);
   std::string body();
@@ -1042,8 +1049,10 @@ net::awaitable<std::optional<engine::StreamEvent>> Choices::next(engine::TokenSt
 
 // Waits until at least one unfinished choice has an event and returns every event the wait
 // got (the losers' waits are cancelled, but one may have completed first). Empty when the
-// watch cancelled the streams.
-net::awaitable<std::vector<Choices::Event>> Choices::wait_any() {
+// watch cancelled the streams, or when `every` (> 0) passed without an event: then
+// `silent` is set.
+net::awaitable<std::vector<Choices::Event>> Choices::wait_any(std::chrono::milliseconds every,
+                                                              bool& silent) {
   // Each wait is bound to this coroutine's executor, so that the stream completes it there
   // (a deferred operation has no executor of its own).
   const auto ex = co_await net::this_coro::executor;
@@ -1057,14 +1066,41 @@ net::awaitable<std::vector<Choices::Event>> Choices::wait_any() {
       which.push_back(i);
     }
   }
-  auto [order, events] = co_await net::experimental::make_parallel_group(std::move(ops))
-                             .async_wait(net::experimental::wait_for_one(), use_awaitable);
+  auto streams = net::experimental::make_parallel_group(std::move(ops));
+  std::vector<std::size_t> order;
+  std::vector<std::optional<engine::StreamEvent>> events;
+  silent = false;
+  if (every.count() > 0) {
+    // The streams' group and a timer: the timer's end cancels the group, which still hands
+    // over whatever event a stream completed with first.
+    net::steady_timer timer(ex, every);
+    auto [first, timer_ec, o, e] =
+        co_await net::experimental::make_parallel_group(
+            timer.async_wait(net::bind_executor(ex, net::deferred)),
+            streams.async_wait(net::experimental::wait_for_one(),
+                               net::bind_executor(ex, net::deferred)))
+            .async_wait(net::experimental::wait_for_one(), use_awaitable);
+    silent = first[0] == 0 && !timer_ec;
+    order = std::move(o);
+    events = std::move(e);
+  } else {
+    std::tie(order, events) =
+        co_await streams.async_wait(net::experimental::wait_for_one(), use_awaitable);
+  }
   std::vector<Event> got;
   for (std::size_t k : order) {
     if (events[k])
       got.emplace_back(which[k], std::move(*events[k]));
   }
+  if (!got.empty())
+    silent = false;
   co_return got;
+}
+
+// A stream of several answers pings as one answer's does (AnswerWriter::ping_every): an SSE
+// comment, OpenAI's and llama-server's shapes alike.
+std::chrono::milliseconds Choices::ping_every() const {
+  return job_.stream ? sse_ping_interval(c_.ctx.config, job_) : std::chrono::milliseconds(0);
 }
 
 // Before anything was written: the client left (nothing to answer) or the server's shutdown
@@ -1250,8 +1286,13 @@ net::awaitable<bool> Choices::run() {
     if (all_done)
       co_return !c_.draining && c_.keep_alive;
     events.clear();
+    bool silent = false;
     if (watch.interrupt() == Interrupt::none)
-      events = co_await wait_any();
+      events = co_await wait_any(ping_every(), silent);
+    if (silent && watch.interrupt() == Interrupt::none) {
+      append_chunk(out, ":\n\n");  // a keep-alive; the loop sends it
+      continue;
+    }
     if (events.empty() && watch.interrupt() == Interrupt::client_closed) {
       c_.ctx.metrics.count_disconnect();
       co_return false;

@@ -1392,6 +1392,15 @@ TEST(Chat, StreamsSendAKeepAliveCommentWhileSilent) {
     s.close();
     ASSERT_TRUE(t.backend.wait_running(0));
   }
+  {  // Several answers in one stream (n > 1) ping alike.
+    auto s = send_raw(ioc, t.port(), chat_body("hold", R"("stream":true,"n":2)"));
+    std::string got;
+    test::read_until_or_fail(s, "held", got);
+    ASSERT_TRUE(t.backend.wait_running(2));
+    test::read_until_or_fail(s, "\r\n:\n\n\r\n", got);
+    s.close();
+    ASSERT_TRUE(t.backend.wait_running(0));
+  }
   // Asked for by the request (seconds) where the server sends none.
   ServerConfig none;
   none.sse_ping_interval = std::chrono::milliseconds(0);
