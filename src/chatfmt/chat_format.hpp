@@ -22,9 +22,6 @@
 #include "chatfmt/types.hpp"
 #include "util/result.hpp"
 
-struct llama_sampler;  // llama.h's, for the reasoning budget's sampler
-struct llama_vocab;
-
 namespace troupe::chatfmt {
 
 // What activates a lazy grammar (llama.cpp's grammar triggers), before tokenization: the

@@ -115,11 +115,11 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   // Chunk reuse (cache_reuse.hpp, AdmitSequence::cache_reuse): the prompt tokens free slot
   // `id`'s own cells would serve, its prefix and the chunks after it, planned into moves_; 0
   // when no chunk would move (or it may not: min_chunk 0, a memory that cannot shift, other
-  // scales, cells shared in the pool). shift_chunks moves them and drops the rest.
+  // scales, cells shared in the pool). shift_chunks carries out the plan chunk_reuse just
+  // made for `id`, which serves `n` prompt tokens, and drops the other cells.
   std::int32_t chunk_reuse(std::int32_t id, const std::vector<Token>& prompt, std::int32_t lora,
                            std::int32_t min_chunk);
-  std::int32_t shift_chunks(std::int32_t id, const std::vector<Token>& prompt, std::int32_t lora,
-                            std::int32_t min_chunk);
+  std::int32_t shift_chunks(std::int32_t id, std::int32_t n, std::int32_t min_chunk);
   std::int32_t slot_with_chunks(const std::vector<Token>& prompt, std::int32_t lora,
                                 std::int32_t min_chunk);
   void stash(std::int32_t id);
@@ -805,9 +805,11 @@ std::int32_t EngineLoop::reuse_prefix(std::int32_t dest, const std::vector<Token
   if (chunked > best) {
     // Most of its cells staying (moved), the slot's old state is not worth a copy: as
     // llama-server keeps a slot's prompt out of its cache when the new one keeps half of it.
+    // A restore that tried nothing left dest's cells, so the plan, as they were (a stash
+    // copies them out; an eviction spares dest).
     if (2 * chunked < slots_[static_cast<std::size_t>(dest)].n_past)
       stash(dest);
-    return shift_chunks(dest, prompt, lora, min_chunk);
+    return shift_chunks(dest, chunked, min_chunk);
   }
   if (best_src == dest && best > 0) {
     if (best < slots_[static_cast<std::size_t>(dest)].n_past)
@@ -848,9 +850,7 @@ std::int32_t EngineLoop::chunk_reuse(std::int32_t id, const std::vector<Token>& 
   return moves_.empty() ? 0 : n;
 }
 
-std::int32_t EngineLoop::shift_chunks(std::int32_t id, const std::vector<Token>& prompt,
-                                      std::int32_t lora, std::int32_t min_chunk) {
-  const std::int32_t n = chunk_reuse(id, prompt, lora, min_chunk);
+std::int32_t EngineLoop::shift_chunks(std::int32_t id, std::int32_t n, std::int32_t min_chunk) {
   Slot& s = slots_[static_cast<std::size_t>(id)];
   std::int32_t moved = 0;
   for (const ChunkMove& m : moves_) {

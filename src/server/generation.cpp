@@ -247,6 +247,12 @@ void accumulate(api::CompletionResult& result, const engine::Delta& d) {
   }
 }
 
+// A keep-alive on an SSE stream: a comment, which every client skips and proxies count as
+// traffic (one HTTP chunk).
+void append_keep_alive(std::string& out) {
+  append_chunk(out, ":\n\n");
+}
+
 // How long an event stream may stay silent before a keep-alive: the request's
 // sse_ping_interval (seconds) or the server's --sse-ping-interval; 0: never.
 std::chrono::milliseconds sse_ping_interval(const ServerConfig& config, const GenerationJob& job) {
@@ -278,7 +284,7 @@ class AnswerWriter {
                                                const GenerationJob& job) const {
     return sse_ping_interval(config, job);
   }
-  virtual void ping(std::string& out) { append_chunk(out, ":\n\n"); }
+  virtual void ping(std::string& out) { append_keep_alive(out); }
 };
 
 // OpenAI's chat and text completions.
@@ -1290,7 +1296,7 @@ net::awaitable<bool> Choices::run() {
     if (watch.interrupt() == Interrupt::none)
       events = co_await wait_any(ping_every(), silent);
     if (silent && watch.interrupt() == Interrupt::none) {
-      append_chunk(out, ":\n\n");  // a keep-alive; the loop sends it
+      append_keep_alive(out);  // the loop sends it
       continue;
     }
     if (events.empty() && watch.interrupt() == Interrupt::client_closed) {
