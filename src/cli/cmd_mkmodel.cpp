@@ -29,7 +29,8 @@ struct MkmodelOptions {
   std::optional<std::int32_t> n_vocab, ctx, embd, layers, heads, kv_heads, ff;
   bool quiet = false;
   std::string arch = "llama";
-  std::string pooling = "cls";  // bert only
+  std::string pooling = "cls";         // bert only
+  std::int32_t sliding_window = 4096;  // cohere2 only
   // --lora-for BASE: a random LoRA adapter for BASE instead of a model.
   std::string lora_for;
   std::int32_t rank = 8;
@@ -92,6 +93,7 @@ Result<mkmodel::ModelSpec> make_spec(const MkmodelOptions& o) {
     spec.shape.n_head_kv = spec.shape.n_head;  // no grouped-query attention
     spec.shape.n_ctx = 512;                    // BERT's learned positions
   }
+  spec.sliding_window = o.sliding_window;
   auto override_field = [](std::int32_t& field, const std::optional<std::int32_t>& v) {
     if (v)
       field = *v;
@@ -155,11 +157,13 @@ int run_mkmodel(const MkmodelOptions& o) {
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (!o.quiet) {
-    const std::string what =
-        spec->vocab_file.empty()
-            ? fmt::format("{:.1f} M parameters",
-                          static_cast<double>(mkmodel::parameter_count(spec->shape)) / 1e6)
-            : "tokenizer of " + spec->vocab_file;
+    std::string what =
+        spec->vocab_file.empty() ? "generated vocabulary" : "tokenizer of " + spec->vocab_file;
+    if (spec->vocab_file.empty() && spec->arch == mkmodel::Arch::llama)
+      what = fmt::format("{:.1f} M parameters",
+                         static_cast<double>(mkmodel::parameter_count(spec->shape)) / 1e6);
+    else if (spec->arch == mkmodel::Arch::cohere2)
+      what += fmt::format(", cohere2, sliding window {}", spec->sliding_window);
     fmt::print("wrote {} ({} shape, {}, {}, seed {}) in {:.1f} s\n", o.output, spec->shape.name,
                mkmodel::weight_type_name(spec->type), what, spec->seed, secs);
   }
@@ -192,10 +196,14 @@ const CommandRegistration registration{
       app.add_option("--ff", o->ff, "override: feed-forward size");
       app.add_option("--arch", o->arch,
                      "llama (generation) | bert (embeddings; needs --vocab "
-                     "ggml-vocab-bert-bge.gguf)")
+                     "ggml-vocab-bert-bge.gguf) | cohere2 (generation with sliding-window "
+                     "attention on three layers of four, Command R7B's)")
           ->capture_default_str();
       app.add_option("--pooling", o->pooling,
                      "bert: mean | cls | rank (a reranker: adds the classifier head)")
+          ->capture_default_str();
+      app.add_option("--sliding-window", o->sliding_window,
+                     "cohere2: the tokens a windowed layer looks back over")
           ->capture_default_str();
       app.add_option("--lora-for", o->lora_for,
                      "write a random LoRA adapter for this base GGUF instead of a model "

@@ -35,8 +35,10 @@ Result<Arch> parse_arch(std::string_view name) {
     return Arch::llama;
   if (name == "bert")
     return Arch::bert;
+  if (name == "cohere2")
+    return Arch::cohere2;
   return Error{Errc::invalid_request,
-               fmt::format("unknown arch '{}' (expected llama or bert)", name), "arch"};
+               fmt::format("unknown arch '{}' (expected llama, bert or cohere2)", name), "arch"};
 }
 
 Result<BertPooling> parse_bert_pooling(std::string_view name) {
@@ -91,6 +93,8 @@ Result<void> validate(const ModelSpec& spec) {
     return bad("--arch bert needs a WordPiece vocabulary: --vocab ggml-vocab-bert-bge.gguf",
                "vocab");
   }
+  if (spec.arch == Arch::cohere2 && spec.sliding_window < 1)
+    return bad("the sliding window must be at least one token", "sliding-window");
   if (spec.arch == Arch::bert && s.n_head_kv != s.n_head)
     return bad("bert has no grouped-query attention: kv heads must equal heads", "kv-heads");
   if (spec.type != WeightType::f32 && spec.type != WeightType::f16 &&

@@ -16,8 +16,11 @@ namespace troupe::mkmodel {
 enum class WeightType { f32, f16, q8_0, q4_0 };
 
 // llama: a decoder (generation). bert: llama.cpp's BERT encoder (embeddings; needs a WordPiece
-// vocabulary such as ggml-vocab-bert-bge.gguf), non-causal, with learned positions.
-enum class Arch { llama, bert };
+// vocabulary such as ggml-vocab-bert-bge.gguf), non-causal, with learned positions. cohere2:
+// Command R7B's decoder, whose attention looks back only `sliding_window` tokens on three
+// layers of four (llama.cpp keeps those layers' cells in a cache of their own that forgets
+// older positions: the memory of Gemma 2-4, gpt-oss and the other sliding-window families).
+enum class Arch { llama, bert, cohere2 };
 
 // A BERT model's pooling (bert.pooling_type): mean, cls, or rank, which adds the classifier
 // head llama.cpp's rank pooling reads (cls, cls.output: one relevance score), a reranker.
@@ -48,6 +51,7 @@ struct ModelSpec {
   std::optional<std::string> chat_template;
   Arch arch = Arch::llama;
   BertPooling pooling = BertPooling::cls;  // bert only
+  std::int32_t sliding_window = 4096;      // cohere2 only: the window, in tokens
 };
 
 // The predefined shapes: tiny (~1-2 M parameters, for unit tests), small (~130 M: n_embd 768,
@@ -61,11 +65,11 @@ Result<Shape> shape_by_name(std::string_view name);
 Result<void> validate(const ModelSpec& spec);
 
 Result<WeightType> parse_weight_type(std::string_view name);
-Result<Arch> parse_arch(std::string_view name);                 // "llama" | "bert"
+Result<Arch> parse_arch(std::string_view name);                 // "llama" | "bert" | "cohere2"
 Result<BertPooling> parse_bert_pooling(std::string_view name);  // "mean" | "cls" | "rank"
 std::string_view weight_type_name(WeightType t);
 
-// Number of weights the spec describes.
+// Number of weights a llama-architecture model of `shape` has.
 std::int64_t parameter_count(const Shape& shape);
 
 // Called with the fraction of tensor bytes written so far (0..1), from the calling thread.

@@ -173,9 +173,13 @@ std::vector<TensorPlan> plan_bert_tensors(const ModelSpec& spec) {
   return t;
 }
 
+// llama's decoder; cohere2 (src/models/cohere2.cpp) is the same without the feed-forward
+// norm (attention and feed-forward both read the layer's one norm, in parallel) and with the
+// output matrix tied to the token embeddings.
 std::vector<TensorPlan> plan_tensors(const ModelSpec& spec) {
   if (spec.arch == Arch::bert)
     return plan_bert_tensors(spec);
+  const bool cohere2 = spec.arch == Arch::cohere2;
   const Shape& s = spec.shape;
   const std::int64_t kv = static_cast<std::int64_t>(s.n_embd / s.n_head) * s.n_head_kv;
   std::vector<TensorPlan> t;
@@ -187,13 +191,15 @@ std::vector<TensorPlan> plan_tensors(const ModelSpec& spec) {
     t.push_back({n("attn_k"), s.n_embd, kv});
     t.push_back({n("attn_v"), s.n_embd, kv});
     t.push_back({n("attn_output"), s.n_embd, s.n_embd});
-    t.push_back({n("ffn_norm"), s.n_embd, 1, true});
+    if (!cohere2)
+      t.push_back({n("ffn_norm"), s.n_embd, 1, true});
     t.push_back({n("ffn_gate"), s.n_embd, s.n_ff});
     t.push_back({n("ffn_down"), s.n_ff, s.n_embd});
     t.push_back({n("ffn_up"), s.n_embd, s.n_ff});
   }
   t.push_back({"output_norm.weight", s.n_embd, 1, true});
-  t.push_back({"output.weight", s.n_embd, s.n_vocab});
+  if (!cohere2)
+    t.push_back({"output.weight", s.n_embd, s.n_vocab});
   return t;
 }
 
@@ -217,21 +223,34 @@ void set_metadata(gguf_context* g, const ModelSpec& spec) {
   if (spec.arch == Arch::bert)
     return set_bert_metadata(g, spec);
   const Shape& s = spec.shape;
-  gguf_set_val_str(g, "general.architecture", "llama");
-  gguf_set_val_str(g, "general.name", fmt::format("troupe-{}-{}", s.name, spec.seed).c_str());
+  const std::string arch = spec.arch == Arch::cohere2 ? "cohere2" : "llama";
+  const auto key = [&arch](const char* name) { return arch + "." + name; };
+  const auto u32 = [](std::int32_t v) { return static_cast<std::uint32_t>(v); };
+  gguf_set_val_str(g, "general.architecture", arch.c_str());
+  gguf_set_val_str(
+      g, "general.name",
+      fmt::format("troupe-{}{}-{}", arch == "llama" ? "" : arch + "-", s.name, spec.seed).c_str());
   gguf_set_val_u32(g, "general.file_type", llama_file_type(spec.type));
   gguf_set_val_u32(g, "general.quantization_version", 2);
-  gguf_set_val_u32(g, "llama.context_length", static_cast<std::uint32_t>(s.n_ctx));
-  gguf_set_val_u32(g, "llama.embedding_length", static_cast<std::uint32_t>(s.n_embd));
-  gguf_set_val_u32(g, "llama.block_count", static_cast<std::uint32_t>(s.n_layer));
-  gguf_set_val_u32(g, "llama.feed_forward_length", static_cast<std::uint32_t>(s.n_ff));
-  gguf_set_val_u32(g, "llama.attention.head_count", static_cast<std::uint32_t>(s.n_head));
-  gguf_set_val_u32(g, "llama.attention.head_count_kv", static_cast<std::uint32_t>(s.n_head_kv));
-  gguf_set_val_u32(g, "llama.rope.dimension_count",
-                   static_cast<std::uint32_t>(s.n_embd / s.n_head));
-  gguf_set_val_f32(g, "llama.rope.freq_base", s.rope_freq_base);
-  gguf_set_val_f32(g, "llama.attention.layer_norm_rms_epsilon", s.rms_eps);
-  gguf_set_val_u32(g, "llama.vocab_size", static_cast<std::uint32_t>(s.n_vocab));
+  gguf_set_val_u32(g, key("context_length").c_str(), u32(s.n_ctx));
+  gguf_set_val_u32(g, key("embedding_length").c_str(), u32(s.n_embd));
+  gguf_set_val_u32(g, key("block_count").c_str(), u32(s.n_layer));
+  gguf_set_val_u32(g, key("feed_forward_length").c_str(), u32(s.n_ff));
+  gguf_set_val_u32(g, key("attention.head_count").c_str(), u32(s.n_head));
+  gguf_set_val_u32(g, key("attention.head_count_kv").c_str(), u32(s.n_head_kv));
+  gguf_set_val_u32(g, key("rope.dimension_count").c_str(), u32(s.n_embd / s.n_head));
+  gguf_set_val_f32(g, key("rope.freq_base").c_str(), s.rope_freq_base);
+  gguf_set_val_u32(g, key("vocab_size").c_str(), u32(s.n_vocab));
+  if (spec.arch == Arch::llama) {
+    gguf_set_val_f32(g, "llama.attention.layer_norm_rms_epsilon", s.rms_eps);
+    return;
+  }
+  // cohere2: layer norms; a window on every layer but each fourth (llama.cpp's default
+  // pattern for it, written out); logits at scale 1.
+  gguf_set_val_f32(g, "cohere2.attention.layer_norm_epsilon", s.rms_eps);
+  gguf_set_val_u32(g, "cohere2.attention.sliding_window", u32(spec.sliding_window));
+  gguf_set_val_u32(g, "cohere2.attention.sliding_window_pattern", 4);
+  gguf_set_val_f32(g, "cohere2.logit_scale", 1.0f);
 }
 
 void set_tokenizer(gguf_context* g, const Vocab& v) {

@@ -308,5 +308,24 @@ TEST(MkmodelBert, RefusesWhatBertCannotBe) {
   EXPECT_FALSE(parse_bert_pooling("last"));
 }
 
+// --arch cohere2: llama.cpp loads it with its sliding window on three layers of four, and it
+// generates (its output matrix is the token embeddings).
+TEST(MkmodelCohere2, LoadsWithItsSlidingWindowAndGenerates) {
+  auto model = load(test::generated_swa_model(16));
+  ASSERT_TRUE(model);
+  char arch[32] = {};
+  llama_model_meta_val_str(model.get(), "general.architecture", arch, sizeof arch);
+  EXPECT_STREQ(arch, "cohere2");
+  EXPECT_EQ(llama_model_n_swa(model.get()), 16);
+  EXPECT_EQ(greedy(model.get(), "hello world", 8).size(), 8u);
+  auto spec = ModelSpec{*shape_by_name("tiny"), WeightType::f32, 2};
+  spec.arch = Arch::cohere2;
+  spec.sliding_window = 0;
+  auto no_window = validate(spec);
+  ASSERT_FALSE(no_window);
+  EXPECT_EQ(no_window.error().param, "sliding-window");
+  EXPECT_TRUE(parse_arch("cohere2"));
+}
+
 }  // namespace
 }  // namespace troupe::mkmodel

@@ -47,6 +47,22 @@ std::string generated_bert_model(mkmodel::BertPooling pooling, std::uint64_t see
   return path.string();
 }
 
+std::string generated_swa_model(std::int32_t window, std::uint64_t seed) {
+  const auto dir = std::filesystem::path(TROUPE_BINARY_DIR) / "test-models";
+  std::filesystem::create_directories(dir);
+  const auto path = dir / fmt::format("cohere2-tiny-swa{}-{}.gguf", window, seed);
+  if (std::filesystem::exists(path))
+    return path.string();
+  mkmodel::ModelSpec spec{*mkmodel::shape_by_name("tiny"), mkmodel::WeightType::f32, seed};
+  spec.arch = mkmodel::Arch::cohere2;
+  spec.sliding_window = window;
+  if (auto ok = mkmodel::write_model(spec, path.string()); !ok) {
+    fmt::print(stderr, "generated_swa_model: {}\n", ok.error().message);
+    std::abort();
+  }
+  return path.string();
+}
+
 std::string generated_lora(const std::string& base, std::uint64_t seed) {
   const auto path =
       std::filesystem::path(base).replace_extension(fmt::format("lora-{}.gguf", seed));

@@ -20,6 +20,10 @@ std::string generated_model(const std::string& shape = "tiny",
 std::string generated_bert_model(mkmodel::BertPooling pooling = mkmodel::BertPooling::cls,
                                  std::uint64_t seed = 1);
 
+// Path of a generated tiny model with sliding-window attention (mkmodel's cohere2: a window
+// of `window` tokens on three layers of four), random weights, F32.
+std::string generated_swa_model(std::int32_t window = 16, std::uint64_t seed = 1);
+
 // Path of a generated random LoRA adapter (rank 8, scale 1 at alpha 8) for the model at
 // `base` (mkmodel::write_lora_adapter).
 std::string generated_lora(const std::string& base, std::uint64_t seed = 1);
