@@ -173,6 +173,18 @@ void add_engine_flags(CLI::App& app, EngineFlags& f, const std::string& model_he
       "up to the model's trained one (-kvu; the default unless --parallel is given, as "
       "llama-server). --no-kv-unified: a KV stream of -c / --parallel cells per sequence, "
       "faster with many streams (-no-kvu)");
+  app.add_flag("--swa-full", o.swa_full,
+               "keep every KV cell of a sliding-window model's windowed layers (Gemma, gpt-oss, "
+               "...), not just their window: more memory, and a cached prompt serves any later "
+               "prompt that begins with part of it (default: the window, as llama-server; a "
+               "prefix cut further back than the window is computed again)");
+  app.add_option("--ctx-checkpoints", o.ctx_checkpoints,
+                 "sliding-window models without --swa-full: checkpoints of a slot's window, "
+                 "taken when a prompt has been computed, that let a later prompt reuse that "
+                 "prompt whatever the slot computed after it (the answer rendered otherwise, "
+                 "its reasoning dropped); at most this many a slot, 0: none (-ctxcp)")
+      ->check(CLI::Range(0, 1024))
+      ->capture_default_str();
   app.add_flag_function(
       "--no-pad-rows", [&o](std::int64_t) { o.pad_rows = engine::PadRows::off; },
       "never give idle slots a discarded token to make a step one pass over the "

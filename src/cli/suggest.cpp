@@ -181,11 +181,14 @@ std::string unknown_arguments_message(std::string_view command,
 
 std::vector<std::string> expand_llama_short_flags(std::vector<std::string> args) {
   static const std::pair<std::string_view, std::string_view> kShort[] = {
-      {"-ngl", "--n-gpu-layers"},     {"-fa", "--flash-attn"},      {"-ctk", "--cache-type-k"},
-      {"-ctv", "--cache-type-v"},     {"-sm", "--split-mode"},      {"-ts", "--tensor-split"},
-      {"-mg", "--main-gpu"},          {"-dev", "--device"},         {"-hf", "--hf-repo"},
-      {"-hfr", "--hf-repo"},          {"-hff", "--hf-file"},        {"-kvu", "--kv-unified"},
-      {"-no-kvu", "--no-kv-unified"}, {"-md", "--spec-draft-model"}};
+      {"-ngl", "--n-gpu-layers"},     {"-fa", "--flash-attn"},
+      {"-ctk", "--cache-type-k"},     {"-ctv", "--cache-type-v"},
+      {"-sm", "--split-mode"},        {"-ts", "--tensor-split"},
+      {"-mg", "--main-gpu"},          {"-dev", "--device"},
+      {"-hf", "--hf-repo"},           {"-hfr", "--hf-repo"},
+      {"-hff", "--hf-file"},          {"-kvu", "--kv-unified"},
+      {"-no-kvu", "--no-kv-unified"}, {"-md", "--spec-draft-model"},
+      {"-ctxcp", "--ctx-checkpoints"}};
   for (auto& a : args) {
     for (const auto& [from, to] : kShort) {
       if (a == from) {

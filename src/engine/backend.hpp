@@ -121,6 +121,10 @@ struct BackendStats {
   std::int64_t host_cache_hits_total = 0;
   std::int64_t host_cache_bytes = 0;
   std::int64_t host_cache_entries = 0;
+  // Sliding-window models (--ctx-checkpoints): prompts served with a checkpoint's window, and
+  // the gauge of the checkpoints' bytes.
+  std::int64_t checkpoint_restores_total = 0;
+  std::int64_t checkpoint_bytes = 0;
   // --cache-reuse: cached tokens reused by moving their cells into place (also counted in
   // prefix_cache_hits_total).
   std::int64_t cache_reuse_tokens_total = 0;

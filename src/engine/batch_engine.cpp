@@ -35,6 +35,16 @@ constexpr double kPredictionHits = 1.5;
 constexpr double kDraftTries = 2.0;
 constexpr double kDrift = 0.05;
 
+// A sliding-window model's windowed layers' cells for a slot's first n_tokens tokens, as they
+// were when its prompt had been computed (llama-server's context checkpoints): what a later
+// prompt that shares those tokens, but not the ones the slot went on to compute, needs from the
+// window (EngineLoop::cached_prefix). `oldest`: the first position they hold.
+struct WindowCheckpoint {
+  std::int32_t n_tokens = 0;
+  llama_pos oldest = 0;
+  std::vector<std::uint8_t> state;  // llama_state_seq_get_data_ext, PARTIAL_ONLY
+};
+
 struct Slot {
   SlotState state = SlotState::free;
   std::uint64_t ticket = 0;
@@ -73,6 +83,9 @@ struct Slot {
   // The LoRA scales its cells are computed with (EngineLoop::lora_sets_): its request's while
   // it runs, and its cache's once free.
   std::int32_t lora = 0;
+  // Sliding-window models: checkpoints of its cached tokens, oldest first
+  // (BatchEngineConfig::ctx_checkpoints).
+  std::vector<WindowCheckpoint> checkpoints;
 };
 
 // The prior of a slot's draft hits: its request's prediction, else a lookup in its own tokens.
@@ -168,6 +181,18 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   void apply_lora();
   // kv_unified: the shared pool's accounting (BatchEngineConfig::kv_unified).
   std::int32_t free_slot_for(const std::vector<Token>& prompt, std::int32_t lora) const;
+  // The prefix of a prompt a slot serves, and the checkpoint (an index into its checkpoints,
+  // -1: none) whose window it needs.
+  struct CachedPrefix {
+    std::int32_t n = 0;
+    std::int32_t checkpoint = -1;
+  };
+  CachedPrefix cached_prefix(std::int32_t id, std::span<const Token> prompt) const;
+  void checkpoint(std::int32_t id);
+  bool restore_window(std::int32_t dest, const WindowCheckpoint& c, std::int32_t keep);
+  void drop_checkpoints(Slot& s, std::int32_t keep);
+  WindowCheckpoint take_checkpoint(Slot& s, std::int32_t k);
+  void keep_checkpoint(Slot& s, WindowCheckpoint c);
   std::int64_t free_cells() const;
   bool trim_cells(std::int32_t id, std::int32_t keep);
   bool evict_idle_cache(std::int32_t spare = -1);
@@ -201,8 +226,15 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   std::int64_t n_cells_ = 0;
   // Cells may move to other positions (llama_memory_can_shift): chunk reuse.
   bool can_shift_ = false;
-  std::vector<ChunkMove> moves_;  // chunk_reuse's plan
-  std::uint64_t clock_ = 0;       // counts admissions and releases: slots' ages
+  // The model's sliding window (llama_model_n_swa; 0: none, --swa-full, or a recurrent or
+  // hybrid model): its windowed layers' cache forgets a sequence's positions that fell out of
+  // their view (cached_prefix), and slots keep checkpoints of it (WindowCheckpoint).
+  std::int32_t n_swa_ = 0;
+  std::vector<std::vector<std::uint8_t>> spare_states_;  // dropped checkpoints' buffers
+  std::int64_t checkpoint_bytes_ = 0;
+  std::vector<std::int32_t> prompts_done_;  // this step's slots whose prompt was computed
+  std::vector<ChunkMove> moves_;            // chunk_reuse's plan
+  std::uint64_t clock_ = 0;                 // counts admissions and releases: slots' ages
   Batch batch_;
   std::vector<Slot> slots_;
   std::vector<std::int32_t> prefill_order_;  // slots still prefilling, oldest admission first
@@ -507,6 +539,13 @@ EngineLoop::EngineLoop(const LlamaModel& model, const BatchEngineConfig& config,
   pad_rows_ =
       config_.pad_rows != PadRows::off && !config_.kv_unified && slots_.size() > 1 && cut_anywhere;
   can_shift_ = cut_anywhere && llama_memory_can_shift(mem_);
+  {
+    const llama_model* m = model_.get();
+    const bool windowed = mem_ != nullptr && !embedding_only_ && !config_.swa_full &&
+                          !llama_model_is_recurrent(m) && !llama_model_is_hybrid(m);
+    n_swa_ = windowed ? llama_model_n_swa(m) : 0;
+  }
+  prompts_done_.reserve(slots_.size());
   if (config_.cache_reuse > 0 && !can_shift_) {
     spdlog::warn(
         "engine: --cache-reuse {} has no effect: this model's cache cannot move cells to other "
@@ -774,6 +813,111 @@ static std::int32_t common_prefix(const std::vector<Token>& cached, std::int32_t
   return static_cast<std::int32_t>(i);
 }
 
+// The prefix of `prompt` that slot `id`'s cells serve: the tokens it shares with the slot's
+// cached ones, or none where a sliding window took what the next token needs. A windowed
+// layer keeps only the cells its window still sees from the sequence's last position (llama.cpp
+// overwrites the others when it needs room), and the token at position n looks back to
+// n - n_swa + 1: a prefix cut further back than the window (another conversation with the
+// same system prompt, an earlier turn edited) must be computed again, as llama-server does.
+//
+// Where the slot's own window no longer reaches back that far, one of its checkpoints may: its
+// window as it was when a prompt of the slot had been computed (the previous turn of a
+// conversation whose answer comes back rendered otherwise, its reasoning dropped).
+EngineLoop::CachedPrefix EngineLoop::cached_prefix(std::int32_t id,
+                                                   std::span<const Token> prompt) const {
+  const Slot& s = slots_[static_cast<std::size_t>(id)];
+  const std::int32_t n = common_prefix(s.tokens, s.n_past, prompt);
+  const auto window_holds = [this](llama_pos oldest, std::int32_t keep) {
+    return oldest <= std::max(0, keep - n_swa_ + 1);
+  };
+  if (n_swa_ <= 0 || n == 0 || window_holds(llama_memory_seq_pos_min(mem_, id), n))
+    return {n, -1};
+  CachedPrefix best;
+  for (std::size_t k = 0; k < s.checkpoints.size(); ++k) {
+    const WindowCheckpoint& c = s.checkpoints[k];
+    const std::int32_t keep = std::min(n, c.n_tokens);
+    if (keep > best.n && window_holds(c.oldest, keep))
+      best = {keep, static_cast<std::int32_t>(k)};
+  }
+  return best;
+}
+
+// After slot `id`'s prompt has been computed: a checkpoint of its window (llama.cpp's state
+// of the windowed layers alone), the slot's oldest dropped when it holds ctx_checkpoints.
+void EngineLoop::checkpoint(std::int32_t id) {
+  Slot& s = slots_[static_cast<std::size_t>(id)];
+  if (n_swa_ <= 0 || config_.ctx_checkpoints <= 0 ||
+      s.n_past < std::max(config_.min_copy_prefix, 1) ||
+      (!s.checkpoints.empty() && s.checkpoints.back().n_tokens == s.n_past))
+    return;
+  const auto t0 = std::chrono::steady_clock::now();
+  WindowCheckpoint c;
+  if (static_cast<std::int32_t>(s.checkpoints.size()) >= config_.ctx_checkpoints) {
+    c = take_checkpoint(s, 0);
+  } else if (!spare_states_.empty()) {
+    c.state = std::move(spare_states_.back());
+    spare_states_.pop_back();
+  }
+  constexpr llama_state_seq_flags kWindow = LLAMA_STATE_SEQ_FLAGS_PARTIAL_ONLY;
+  c.state.resize(llama_state_seq_get_size_ext(ctx_.get(), id, kWindow));
+  if (c.state.empty() || llama_state_seq_get_data_ext(ctx_.get(), c.state.data(), c.state.size(),
+                                                      id, kWindow) != c.state.size()) {
+    spdlog::warn("slot {}: llama.cpp gave no window state to checkpoint", id);
+    spare_states_.push_back(std::move(c.state));
+    return;
+  }
+  c.n_tokens = s.n_past;
+  c.oldest = llama_memory_seq_pos_min(mem_, id);
+  spdlog::debug(
+      "slot {}: window checkpoint at {} tokens (positions {} on, {:.1f} MiB, {:.1f} ms)", id,
+      c.n_tokens, c.oldest, static_cast<double>(c.state.size()) / (1 << 20),
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  keep_checkpoint(s, std::move(c));
+}
+
+// Puts checkpoint `c`'s window into slot `dest`, whose cells are cut to its first `keep`
+// tokens, and cuts the window there too. False (dest then to be emptied) when llama.cpp
+// refuses the state.
+bool EngineLoop::restore_window(std::int32_t dest, const WindowCheckpoint& c, std::int32_t keep) {
+  if (llama_state_seq_set_data_ext(ctx_.get(), c.state.data(), c.state.size(), dest,
+                                   LLAMA_STATE_SEQ_FLAGS_PARTIAL_ONLY) == 0) {
+    spdlog::warn("slot {}: llama.cpp refused a window checkpoint of {} tokens", dest, c.n_tokens);
+    return false;
+  }
+  llama_memory_seq_rm(mem_, dest, keep, -1);
+  counters_.checkpoint_restores.fetch_add(1, std::memory_order_relaxed);
+  spdlog::debug("slot {}: {} cached tokens served with the window of a checkpoint at {}", dest,
+                keep, c.n_tokens);
+  return true;
+}
+
+// Checkpoint k of slot s, out of its list (and its bytes out of the count); keep_checkpoint
+// puts one back as the slot's newest.
+WindowCheckpoint EngineLoop::take_checkpoint(Slot& s, std::int32_t k) {
+  WindowCheckpoint c = std::move(s.checkpoints[static_cast<std::size_t>(k)]);
+  s.checkpoints.erase(s.checkpoints.begin() + k);
+  checkpoint_bytes_ -= static_cast<std::int64_t>(c.state.size());
+  counters_.checkpoint_bytes.store(checkpoint_bytes_, std::memory_order_relaxed);
+  return c;
+}
+
+void EngineLoop::keep_checkpoint(Slot& s, WindowCheckpoint c) {
+  checkpoint_bytes_ += static_cast<std::int64_t>(c.state.size());
+  counters_.checkpoint_bytes.store(checkpoint_bytes_, std::memory_order_relaxed);
+  s.checkpoints.push_back(std::move(c));
+}
+
+// A slot's cells cut to `keep` tokens: its checkpoints of more go (their buffers kept). A
+// slot's checkpoints are in order of their tokens: each was taken at the end of its cells.
+void EngineLoop::drop_checkpoints(Slot& s, std::int32_t keep) {
+  while (!s.checkpoints.empty() && s.checkpoints.back().n_tokens > keep) {
+    checkpoint_bytes_ -= static_cast<std::int64_t>(s.checkpoints.back().state.size());
+    spare_states_.push_back(std::move(s.checkpoints.back().state));
+    s.checkpoints.pop_back();
+  }
+  counters_.checkpoint_bytes.store(checkpoint_bytes_, std::memory_order_relaxed);
+}
+
 // The longest prefix of `prompt` cached with LoRA scales `lora`: in slot `dest` itself (with
 // min_chunk > 0, its chunks after that moved into place), in another slot (copied when long
 // enough), or in host memory (restored). Returns its length.
@@ -783,14 +927,17 @@ std::int32_t EngineLoop::reuse_prefix(std::int32_t dest, const std::vector<Token
   const auto limit = static_cast<std::int32_t>(prompt.size()) - 1;
   std::int32_t best_src = -1;
   std::int32_t best = 0;
+  std::int32_t best_checkpoint = -1;  // of best_src's, whose window best needs
   for (std::int32_t i = 0; i < static_cast<std::int32_t>(slots_.size()); ++i) {
     const Slot& s = slots_[static_cast<std::size_t>(i)];
     if (s.lora != lora)
       continue;  // cells computed with other adapters
-    const std::int32_t n = std::min(common_prefix(s.tokens, s.n_past, prompt), limit);
-    if (n > best || (n == best && n > 0 && i == dest)) {
-      best = n;
+    const CachedPrefix c =
+        cached_prefix(i, std::span(prompt.data(), static_cast<std::size_t>(std::max(limit, 0))));
+    if (c.n > best || (c.n == best && c.n > 0 && i == dest)) {
+      best = c.n;
       best_src = i;
+      best_checkpoint = c.checkpoint;
     }
   }
   std::int32_t chunked = chunk_reuse(dest, prompt, lora, min_chunk);
@@ -811,10 +958,20 @@ std::int32_t EngineLoop::reuse_prefix(std::int32_t dest, const std::vector<Token
       stash(dest);
     return shift_chunks(dest, chunked, min_chunk);
   }
+  Slot& d = slots_[static_cast<std::size_t>(dest)];
   if (best_src == dest && best > 0) {
-    if (best < slots_[static_cast<std::size_t>(dest)].n_past)
+    if (best < d.n_past)
       stash(dest);
-    if (trim_cells(dest, best))
+    // The checkpoint is taken out first: cutting the cells drops the checkpoints of more.
+    std::optional<WindowCheckpoint> window;
+    if (best_checkpoint >= 0)
+      window = take_checkpoint(d, best_checkpoint);
+    const bool served = trim_cells(dest, best) && (!window || restore_window(dest, *window, best));
+    if (window && served && window->n_tokens == best)
+      keep_checkpoint(d, std::move(*window));  // still that of its cells
+    else if (window)
+      spare_states_.push_back(std::move(window->state));
+    if (served)
       return best;
   }
   stash(dest);
@@ -822,10 +979,12 @@ std::int32_t EngineLoop::reuse_prefix(std::int32_t dest, const std::vector<Token
   if (best_src < 0 || best_src == dest || best < config_.min_copy_prefix)
     return 0;
   llama_memory_seq_cp(mem_, best_src, dest, -1, -1);
-  Slot& d = slots_[static_cast<std::size_t>(dest)];
+  const Slot& src = slots_[static_cast<std::size_t>(best_src)];
   d.copied_from = best_src;
-  d.shared = slots_[static_cast<std::size_t>(best_src)].n_past;
-  if (trim_cells(dest, best))
+  d.shared = src.n_past;
+  if (trim_cells(dest, best) &&
+      (best_checkpoint < 0 ||
+       restore_window(dest, src.checkpoints[static_cast<std::size_t>(best_checkpoint)], best)))
     return best;
   trim_cells(dest, 0);
   return 0;
@@ -1019,7 +1178,7 @@ std::int32_t EngineLoop::free_slot_for(const std::vector<Token>& prompt, std::in
     const Slot& s = slots_[static_cast<std::size_t>(i)];
     if (s.state != SlotState::free)
       continue;
-    std::int32_t prefix = s.lora == lora ? common_prefix(s.tokens, s.n_past, prompt) : 0;
+    std::int32_t prefix = s.lora == lora ? cached_prefix(i, prompt).n : 0;
     if (prefix < config_.min_copy_prefix)
       prefix = 0;  // a BOS in common is no reason to drop the rest of a cache
     if (best < 0 || prefix > best_prefix) {
@@ -1054,6 +1213,7 @@ std::int64_t EngineLoop::free_cells() const {
 bool EngineLoop::trim_cells(std::int32_t id, std::int32_t keep) {
   if (!llama_memory_seq_rm(mem_, id, keep > 0 ? keep : -1, -1))
     return false;
+  drop_checkpoints(slots_[static_cast<std::size_t>(id)], keep);
   for (std::int32_t i = 0; i < static_cast<std::int32_t>(slots_.size()); ++i) {
     Slot& s = slots_[static_cast<std::size_t>(i)];
     if (s.copied_from < 0 || (i != id && s.copied_from != id))
@@ -1922,6 +2082,8 @@ void EngineLoop::after_decode() {
     if (s.state == SlotState::prefill) {
       s.state = SlotState::generate;
       std::erase(prefill_order_, static_cast<std::int32_t>(i));
+      if (n_swa_ > 0)
+        prompts_done_.push_back(static_cast<std::int32_t>(i));
     }
     // Here, on the engine thread: llama_get_logits_ith may reorder the context's outputs.
     out_first_[n_out] = n_rows;
@@ -1952,6 +2114,10 @@ void EngineLoop::after_decode() {
     if (ended)
       finish(id, /*drop_cache=*/false);
   }
+  // Once the step's tokens are out: the window of each prompt computed in it.
+  for (const std::int32_t id : prompts_done_)
+    checkpoint(id);
+  prompts_done_.clear();
 }
 
 // Samples the step's n sequences (out_slot_, out_logits_) into out_ and out_ok_: on the engine

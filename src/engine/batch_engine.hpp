@@ -106,6 +106,10 @@ struct EngineCounters {
   std::atomic<std::int64_t> host_cache_hits{0};
   std::atomic<std::int64_t> host_cache_bytes{0};
   std::atomic<std::int64_t> host_cache_entries{0};
+  // Sliding-window models' checkpoints of their slots' windows (ctx_checkpoints): prompts whose
+  // cached prefix was served with a checkpoint's window, and the checkpoints' bytes now.
+  std::atomic<std::int64_t> checkpoint_restores{0};
+  std::atomic<std::int64_t> checkpoint_bytes{0};
   // Cached tokens reused by moving their cells into place (AdmitSequence::cache_reuse; also
   // in prefix_hits).
   std::atomic<std::int64_t> cache_reuse_tokens{0};

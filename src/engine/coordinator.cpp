@@ -902,6 +902,8 @@ BackendStats Coordinator::stats() const {
   s.host_cache_hits_total = rd(c.host_cache_hits);
   s.host_cache_bytes = rd(c.host_cache_bytes);
   s.host_cache_entries = rd(c.host_cache_entries);
+  s.checkpoint_restores_total = rd(c.checkpoint_restores);
+  s.checkpoint_bytes = rd(c.checkpoint_bytes);
   s.cache_reuse_tokens_total = rd(c.cache_reuse_tokens);
   s.spec_draft_tokens_total = rd(c.spec_drafted);
   s.spec_accepted_tokens_total = rd(c.spec_accepted);

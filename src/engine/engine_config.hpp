@@ -77,6 +77,18 @@ struct BatchEngineConfig {
   // not fit, the youngest sequence gives its cells back and is recomputed later (its prompt
   // and the tokens it generated), as vLLM preempts.
   bool kv_unified = false;
+  // A model with sliding-window attention (Gemma 2-4, gpt-oss, Cohere 2...): false keeps its
+  // windowed layers' cells for the window and a step's tokens only, as llama-server does (a
+  // fraction of the memory at long contexts); a cached prefix then serves a new prompt only
+  // where the window's view from its end is still there (BatchEngine's cached_prefix), and
+  // the rest is computed again. true (--swa-full): those layers keep every cell, as for any
+  // other layer.
+  bool swa_full = false;
+  // Without swa_full: a checkpoint of the window is taken when a slot's prompt has been
+  // computed, up to this many a slot (the oldest dropped; llama-server's --ctx-checkpoints),
+  // so that a later prompt that shares that prompt but not what the slot went on to compute
+  // (the answer rendered otherwise, its reasoning dropped) reuses the prompt's cells. 0: none.
+  std::int32_t ctx_checkpoints = 8;
   // Without kv_unified: idle slots take a discarded token where that makes a step one pass
   // over the weights, or a pass of a multiple of four rows that costs less than the rows alone
   // (step_rows.hpp): as the steps' measured costs say, always (tests), or never. Never for

@@ -199,6 +199,7 @@ Result<llama_context_params> engine_context_params(const BatchEngineConfig& conf
   params.n_threads = config.n_threads;
   params.n_threads_batch = config.n_threads;
   params.kv_unified = config.kv_unified;
+  params.swa_full = config.swa_full;  // llama.cpp's default is true, llama-server's false
   params.no_perf = true;
   if (auto r = apply_context_placement(config.placement, params); !r)
     return r.error();

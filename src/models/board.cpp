@@ -29,6 +29,8 @@ void add_stats(engine::BackendStats& a, const engine::BackendStats& b) {
   a.host_cache_hits_total += b.host_cache_hits_total;
   a.host_cache_bytes += b.host_cache_bytes;
   a.host_cache_entries += b.host_cache_entries;
+  a.checkpoint_restores_total += b.checkpoint_restores_total;
+  a.checkpoint_bytes += b.checkpoint_bytes;
   a.cache_reuse_tokens_total += b.cache_reuse_tokens_total;
   a.spec_draft_tokens_total += b.spec_draft_tokens_total;
   a.spec_accepted_tokens_total += b.spec_accepted_tokens_total;

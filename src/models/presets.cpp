@@ -97,6 +97,8 @@ const std::vector<std::string>& preset_keys() {
                                                 "parallel",
                                                 "kv-unified",
                                                 "no-kv-unified",
+                                                "swa-full",
+                                                "ctx-checkpoints",
                                                 "batch",
                                                 "threads",
                                                 "max-queue",

@@ -66,6 +66,27 @@ TEST(Placement, DefaultsAreLlamaCppsAndMlockIsPassed) {
   EXPECT_EQ(p.wait(), 0) << output(p);
 }
 
+// A sliding-window model's windowed layers keep the window's cells (with a step's), as
+// llama-server's do, unless --swa-full; llama-server's -ctxcp is taken.
+TEST(Placement, ASlidingWindowModelKeepsItsWindowUnlessSwaFull) {
+  const auto args = [](std::vector<std::string> extra) {
+    auto a = serve_args(std::move(extra), "1", "2048");
+    a[2] = test::generated_swa_model(16);
+    return a;
+  };
+  {
+    ChildProcess p(args({"-ctxcp", "2"}), "serve");
+    expect_lines(p, {R"(llama_kv_cache_iswa: creating +SWA KV cache, size = 768 cells)"});
+    p.terminate();
+    EXPECT_EQ(p.wait(), 0) << output(p);
+  }
+  ChildProcess p(args({"--swa-full"}), "serve");
+  expect_lines(p, {R"(using full-size SWA cache)",
+                   R"(llama_kv_cache_iswa: creating +SWA KV cache, size = 2048 cells)"});
+  p.terminate();
+  EXPECT_EQ(p.wait(), 0) << output(p);
+}
+
 // llama-server's -kvu: one pool shared by the sequences, which llama.cpp's context reports, and
 // the start-up line says what a request may use. As llama-server decides, the pool is shared
 // unless --parallel is given.

@@ -105,6 +105,8 @@ TEST(Suggest, LlamaShortSpellingsBecomeTroupesLongNames) {
                                         "-m",
                                         "--n-gpu-layers"};
   EXPECT_EQ(expand_llama_short_flags(in), out);
+  EXPECT_EQ(expand_llama_short_flags({"-ctxcp", "4"}),
+            (std::vector<std::string>{"--ctx-checkpoints", "4"}));
   const std::vector<std::string> hf = {"troupe", "serve", "-hf", "o/m:Q8_0", "-hff=m.gguf", "-hfr"};
   EXPECT_EQ(expand_llama_short_flags(hf),
             (std::vector<std::string>{"troupe", "serve", "--hf-repo", "o/m:Q8_0",

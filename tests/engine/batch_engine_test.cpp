@@ -1460,5 +1460,139 @@ TEST_F(BatchEngineTest, BusyEnginesOfOneProcessSplitTheirThreads) {
     EXPECT_EQ(t, 2) << "alone again: all of them back";
 }
 
+// A model with sliding-window attention (a window of 16 tokens on three layers of four): with
+// the window's cells only (the default, llama-server's), a prompt that shares a prefix with a
+// slot's longer cached one, cut further back than the window, is computed again (its windowed
+// layers' cells are gone: reused, the answer is another model's), from the same slot, another
+// slot, or the pool; a conversation that goes on reuses all its cells; with every cell kept
+// (swa_full) the prefix is reused.
+class SlidingWindowTest : public BatchEngineTest {
+ protected:
+  void SetUp() override {
+    auto m = LlamaModel::load({test::generated_swa_model(16)});
+    ASSERT_TRUE(m) << m.error().message;
+    model_ = std::move(m.value());
+  }
+
+  // 2,048 cells, steps of 64 tokens: the windowed layers keep 256 cells a stream.
+  static BatchEngineConfig config(std::int32_t n_parallel, bool unified, bool swa_full) {
+    BatchEngineConfig cfg{unified ? 2048 : 2048 * n_parallel, n_parallel, 64, 64};
+    cfg.kv_unified = unified;
+    cfg.swa_full = swa_full;
+    return cfg;
+  }
+
+  // Each token's log-probability within `tolerance` of the other run's, token by token.
+  static void expect_same_answer(const Recorder::Seq& a, const Recorder::Seq& b, double tolerance) {
+    ASSERT_EQ(a.tokens.size(), b.tokens.size());
+    for (std::size_t i = 0; i < a.tokens.size(); ++i) {
+      ASSERT_EQ(a.tokens[i].token, b.tokens[i].token) << "token " << i;
+      EXPECT_NEAR(a.tokens[i].logprob, b.tokens[i].logprob, tolerance) << "token " << i;
+    }
+  }
+};
+
+TEST_F(SlidingWindowTest, APrefixCutBehindTheWindowIsComputedAgain) {
+  const auto a = prompt(40, 600);
+  auto b = std::vector<Token>(a.begin(), a.begin() + 40);
+  const auto tail = prompt(41, 30);
+  b.insert(b.end(), tail.begin(), tail.end());
+  auto fresh = start(config(1, false, false));
+  fresh->tell(admit(1, b, 12));
+  rec_.wait_released(1);
+  fresh.reset();
+  const auto computed = rec_.get(1);
+  ASSERT_EQ(computed.tokens.size(), 12u);
+  std::uint64_t t = 10;
+  struct Case {
+    const char* name;
+    std::int32_t n_parallel;
+    bool unified;
+  };
+  for (const Case c : {Case{"the same slot", 1, false}, Case{"another slot", 2, false},
+                       Case{"one pool", 2, true}}) {
+    SCOPED_TRACE(c.name);
+    auto e = start(config(c.n_parallel, c.unified, false));
+    // In two slots the first prompt stays live in slot 0 while the second starts in slot 1.
+    const bool live = c.n_parallel > 1;
+    e->tell(admit(t, a, live ? 100000 : 4));
+    if (live)
+      rec_.wait_tokens(t, 2);
+    else
+      rec_.wait_released(t);
+    e->tell(admit(t + 1, b, 12));
+    rec_.wait_released(t + 1);
+    const auto again = rec_.get(t + 1);
+    ASSERT_TRUE(again.started) << (again.error ? again.error->message : "no start");
+    EXPECT_EQ(again.started->cached_tokens, 0);
+    expect_same_answer(again, computed, 1e-4);
+    if (live) {
+      e->tell(ReleaseSequence{t, true});
+      rec_.wait_released(t);
+    }
+    t += 2;
+  }
+  // Every cell kept: the 40 tokens are reused, and the answer is the same up to rounding.
+  auto full = start(config(1, false, true));
+  full->tell(admit(t, a, 4));
+  rec_.wait_released(t);
+  full->tell(admit(t + 1, b, 12));
+  rec_.wait_released(t + 1);
+  const auto reused = rec_.get(t + 1);
+  EXPECT_EQ(reused.started->cached_tokens, 40);
+  expect_same_answer(reused, computed, 0.02);
+}
+
+TEST_F(SlidingWindowTest, AConversationThatGoesOnReusesItsCells) {
+  const auto a = prompt(42, 600);
+  auto e = start(config(1, false, false));
+  e->tell(admit(1, a, 8));
+  rec_.wait_released(1);
+  // The next turn: the prompt, the answer (its last token not yet in the cache) and more.
+  auto next = joined({a, ids(rec_.get(1)), prompt(43, 20)});
+  e->tell(admit(2, next, 8));
+  rec_.wait_released(2);
+  EXPECT_EQ(rec_.get(2).started->cached_tokens, 600 + 7);
+  e.reset();
+  auto fresh = start(config(1, false, false));
+  fresh->tell(admit(3, next, 8));
+  rec_.wait_released(3);
+  expect_same_answer(rec_.get(2), rec_.get(3), 0.02);
+}
+
+// The next turn of a conversation whose long answer comes back rendered otherwise (its
+// reasoning dropped): the slot's window moved on while it answered, and the checkpoint taken
+// when its prompt had been computed serves the prompt's 600 tokens; without checkpoints they
+// are computed again. Both answer as a fresh computation does.
+TEST_F(SlidingWindowTest, ACheckpointServesThePromptWhoseAnswerIsRenderedOtherwise) {
+  const auto a = prompt(44, 600);
+  const auto next = joined({a, prompt(45, 30)});
+  auto fresh = start(config(1, false, false));
+  fresh->tell(admit(1, next, 8));
+  rec_.wait_released(1);
+  fresh.reset();
+  for (const std::int32_t checkpoints : {8, 0}) {
+    SCOPED_TRACE(checkpoints);
+    const std::uint64_t t = checkpoints > 0 ? 10 : 20;
+    BatchEngineConfig cfg = config(1, false, false);
+    cfg.ctx_checkpoints = checkpoints;
+    auto e = start(cfg);
+    e->tell(admit(t, a, 300));  // 300 answer tokens: the window now starts past the prompt
+    rec_.wait_released(t);
+    EXPECT_EQ(e->counters().checkpoint_bytes.load() > 0, checkpoints > 0);
+    e->tell(admit(t + 1, next, 8));
+    rec_.wait_released(t + 1);
+    const auto turn = rec_.get(t + 1);
+    ASSERT_TRUE(turn.started);
+    EXPECT_EQ(turn.started->cached_tokens, checkpoints > 0 ? 600 : 0);
+    EXPECT_EQ(e->counters().checkpoint_restores.load(), checkpoints > 0 ? 1 : 0);
+    expect_same_answer(turn, rec_.get(1), 0.02);
+    // Another prompt, too short to checkpoint, takes the slot: its checkpoints are gone.
+    e->tell(admit(t + 2, prompt(46, 8), 2));
+    rec_.wait_released(t + 2);
+    EXPECT_EQ(e->counters().checkpoint_bytes.load(), 0);
+  }
+}
+
 }  // namespace
 }  // namespace troupe::engine

@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""Sliding-window models side by side: `troupe serve` and llama-server keep only the window's
+cells of a windowed layer (llama.cpp's swa_full off), and both must then decide which cached
+prefixes still serve a new prompt. Three flows on the same model, each server on its own,
+greedy through `/completion`: the prompt's tokens served from the cache (`timings.cache_n`)
+and whether the answer's log-probabilities are those of the same prompt on a fresh server
+(largest difference). Then each server's resident memory after start-up, with and without
+`--swa-full`. Not a speed figure.
+
+  1. a prompt sharing 40 tokens with a 600-token one cached before it (cut behind the window);
+  2. the next turn of a conversation whose 300-token answer comes back rendered otherwise
+     (the 600-token prompt, then other tokens): a checkpoint of the window serves it;
+  3. the next turn of a conversation that goes on (prompt, answer, more).
+
+The models: `troupe mkmodel --arch cohere2 --sliding-window 16 --type f32 -o swa-tiny.gguf`
+for the flows, and for the memory a `small`-shaped one
+(`--shape small --sliding-window 256 --type f16`).
+
+    bench/peer/swa_check.py swa-tiny.gguf [--memory swa-small.gguf]
+"""
+import argparse
+import random
+import subprocess
+
+from peer_server import LLAMA_SERVER, TROUPE, post, serving
+
+
+def started(argv, procs):
+    """A start for serving() that remembers its process (for its memory)."""
+    def start(port):
+        p = subprocess.Popen([*argv, "--port", str(port)], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        procs.append(p)
+        return p
+    return start
+
+
+def rss_mib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def complete(url, prompt, n):
+    r = post(url + "/completion", {"prompt": prompt, "n_predict": n, "temperature": 0,
+                                   "n_probs": 1, "cache_prompt": True, "return_tokens": True})
+    return r["timings"]["cache_n"], r["tokens"], [p["logprob"] for p in
+                                                   r["completion_probabilities"]]
+
+
+def flows(url):
+    """cache_n and logprobs of each flow's last request, on one server started fresh."""
+    rnd = random.Random(7)
+    tokens = lambda n: [rnd.randrange(300, 1500) for _ in range(n)]
+    a, tail, other, more = tokens(600), tokens(30), tokens(30), tokens(20)
+    out = {}
+    complete(url, a, 4)
+    out["cut behind the window"] = complete(url, a[:40] + tail, 8)
+    complete(url, a, 300)
+    out["answer rendered otherwise"] = complete(url, a + other, 8)
+    answer = complete(url, a, 8)[1]
+    out["conversation goes on"] = complete(url, a + answer[:-1] + more, 8)
+    return out, {"cut behind the window": a[:40] + tail,
+                 "answer rendered otherwise": a + other,
+                 "conversation goes on": a + answer[:-1] + more}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("model")
+    ap.add_argument("--memory", help="a larger sliding-window model for the memory figures")
+    ap.add_argument("--ctx", type=int, default=32768, help="context for the memory figures")
+    a = ap.parse_args()
+    common = ["-m", a.model, "-t", "1", "-c", "2048", "-b", "64"]
+    servers = {"llama-server": [LLAMA_SERVER, *common, "-ub", "64", "-np", "1"],
+               "troupe": [TROUPE, "serve", *common, "--parallel", "1"]}
+    print(f"model {a.model}; greedy; -c 2048, steps of 64 tokens, one slot\n")
+    print("| flow | server | prompt tokens | cached (cache_n) | largest logprob difference "
+          "from a fresh server |")
+    print("|---|---|---|---|---|")
+    for name, argv in servers.items():
+        with serving(started(argv, [])) as url:
+            got, prompts = flows(url)
+        for flow, (cache_n, _, lps) in got.items():
+            with serving(started(argv, [])) as fresh:
+                _, _, want = complete(fresh, prompts[flow], 8)
+            gap = max(abs(x - y) for x, y in zip(lps, want))
+            print(f"| {flow} | {name} | {len(prompts[flow])} | {cache_n} | {gap:.2g} |")
+    if not a.memory:
+        return
+    print(f"\nmodel {a.memory}; -c {a.ctx}, 4 slots; resident memory after start-up\n")
+    print("| server | windowed layers | RSS MiB |")
+    print("|---|---|---|")
+    mem = ["-m", a.memory, "-t", "1", "-c", str(a.ctx)]
+    for name, argv in (("llama-server", [LLAMA_SERVER, *mem, "-np", "4"]),
+                       ("troupe", [TROUPE, "serve", *mem, "--parallel", "4"])):
+        for full in (False, True):
+            procs = []
+            with serving(started(argv + (["--swa-full"] if full else []), procs)):
+                rss = rss_mib(procs[0].pid)
+            print(f"| {name} | {'every cell (--swa-full)' if full else 'the window'} | "
+                  f"{rss:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
