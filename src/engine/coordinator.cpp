@@ -250,9 +250,19 @@ void Coordinator::load() {
           ? fmt::format("{} sequences sharing {} KV cells (--kv-unified), up to {} tokens each",
                         options_.engine.n_parallel, engine_->n_cells(), n_ctx_seq_)
           : fmt::format("{} sequences x {} tokens", options_.engine.n_parallel, n_ctx_seq_);
-  spdlog::info(
-      "model {} ready: {}; {}", model_id_, kv,
-      model_->placement_report(options_.engine.placement, options_.engine.n_ctx).summary());
+  // The report counts every layer's cells; a sliding-window model's windowed layers keep the
+  // window's only (BatchEngineConfig::swa_full).
+  const std::int32_t n_swa = llama_model_n_swa(model_->get());
+  const std::string window =
+      n_swa > 0 && !options_.engine.swa_full
+          ? fmt::format(
+                " at most (a sliding window of {} tokens: those layers keep its cells "
+                "only; --swa-full keeps them all)",
+                n_swa)
+          : std::string();
+  spdlog::info("model {} ready: {}; {}{}", model_id_, kv,
+               model_->placement_report(options_.engine.placement, options_.engine.n_ctx).summary(),
+               window);
   if (draft_model_) {
     spdlog::info(
         "model {}: speculative decoding with the draft model {} (up to {} tokens a "

@@ -76,7 +76,8 @@ TEST(Placement, ASlidingWindowModelKeepsItsWindowUnlessSwaFull) {
   };
   {
     ChildProcess p(args({"-ctxcp", "2"}), "serve");
-    expect_lines(p, {R"(llama_kv_cache_iswa: creating +SWA KV cache, size = 768 cells)"});
+    expect_lines(p, {R"(llama_kv_cache_iswa: creating +SWA KV cache, size = 768 cells)",
+                     R"(ready: .* MiB at most \(a sliding window of 16 tokens)"});
     p.terminate();
     EXPECT_EQ(p.wait(), 0) << output(p);
   }
