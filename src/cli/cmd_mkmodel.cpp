@@ -164,6 +164,8 @@ int run_mkmodel(const MkmodelOptions& o) {
                          static_cast<double>(mkmodel::parameter_count(spec->shape)) / 1e6);
     else if (spec->arch == mkmodel::Arch::cohere2)
       what += fmt::format(", cohere2, sliding window {}", spec->sliding_window);
+    else if (spec->arch == mkmodel::Arch::lfm2)
+      what += ", lfm2 (hybrid)";
     fmt::print("wrote {} ({} shape, {}, {}, seed {}) in {:.1f} s\n", o.output, spec->shape.name,
                mkmodel::weight_type_name(spec->type), what, spec->seed, secs);
   }
@@ -197,7 +199,8 @@ const CommandRegistration registration{
       app.add_option("--arch", o->arch,
                      "llama (generation) | bert (embeddings; needs --vocab "
                      "ggml-vocab-bert-bge.gguf) | cohere2 (generation with sliding-window "
-                     "attention on three layers of four, Command R7B's)")
+                     "attention on three layers of four, Command R7B's) | lfm2 (a hybrid: "
+                     "short convolutions, attention on every third layer, Liquid's LFM2)")
           ->capture_default_str();
       app.add_option("--pooling", o->pooling,
                      "bert: mean | cls | rank (a reranker: adds the classifier head)")

@@ -37,8 +37,11 @@ Result<Arch> parse_arch(std::string_view name) {
     return Arch::bert;
   if (name == "cohere2")
     return Arch::cohere2;
+  if (name == "lfm2")
+    return Arch::lfm2;
   return Error{Errc::invalid_request,
-               fmt::format("unknown arch '{}' (expected llama, bert or cohere2)", name), "arch"};
+               fmt::format("unknown arch '{}' (expected llama, bert, cohere2 or lfm2)", name),
+               "arch"};
 }
 
 Result<BertPooling> parse_bert_pooling(std::string_view name) {

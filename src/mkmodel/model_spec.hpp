@@ -20,7 +20,10 @@ enum class WeightType { f32, f16, q8_0, q4_0 };
 // Command R7B's decoder, whose attention looks back only `sliding_window` tokens on three
 // layers of four (llama.cpp keeps those layers' cells in a cache of their own that forgets
 // older positions: the memory of Gemma 2-4, gpt-oss and the other sliding-window families).
-enum class Arch { llama, bert, cohere2 };
+// lfm2: Liquid's hybrid, short convolutions on most layers and attention on every third from
+// the third (a recurrent state beside a KV cache: the memory of Qwen3.5, Granite 4, Nemotron-H
+// and the other hybrids, which cannot be cut back to an earlier token).
+enum class Arch { llama, bert, cohere2, lfm2 };
 
 // A BERT model's pooling (bert.pooling_type): mean, cls, or rank, which adds the classifier
 // head llama.cpp's rank pooling reads (cls, cls.output: one relevance score), a reranker.
@@ -65,7 +68,8 @@ Result<Shape> shape_by_name(std::string_view name);
 Result<void> validate(const ModelSpec& spec);
 
 Result<WeightType> parse_weight_type(std::string_view name);
-Result<Arch> parse_arch(std::string_view name);                 // "llama" | "bert" | "cohere2"
+// "llama" | "bert" | "cohere2" | "lfm2"
+Result<Arch> parse_arch(std::string_view name);
 Result<BertPooling> parse_bert_pooling(std::string_view name);  // "mean" | "cls" | "rank"
 std::string_view weight_type_name(WeightType t);
 

@@ -173,12 +173,55 @@ std::vector<TensorPlan> plan_bert_tensors(const ModelSpec& spec) {
   return t;
 }
 
+// lfm2 (src/models/lfm2.cpp): its attention layers (every third from the third) and its short
+// convolution layers (a 3-token causal convolution gated by projections of the input: a
+// recurrent state of 2 tokens), each with the layer's norm, then a feed-forward with its own;
+// the output norm is llama.cpp's "token_embd_norm" and the output matrix the embeddings.
+constexpr std::int64_t kLfm2ConvWidth = 3;  // lfm2.shortconv.l_cache
+
+bool lfm2_attention(int layer) {
+  return layer % 3 == 2;
+}
+
+std::vector<TensorPlan> plan_lfm2_tensors(const ModelSpec& spec) {
+  const Shape& s = spec.shape;
+  const std::int64_t head = s.n_embd / s.n_head;
+  const std::int64_t kv = head * s.n_head_kv;
+  std::vector<TensorPlan> t;
+  t.push_back({"token_embd.weight", s.n_embd, s.n_vocab});
+  for (int i = 0; i < s.n_layer; ++i) {
+    auto n = [i](const char* what) { return fmt::format("blk.{}.{}.weight", i, what); };
+    t.push_back({n("attn_norm"), s.n_embd, 1, true});
+    if (lfm2_attention(i)) {
+      t.push_back({n("attn_q_norm"), head, 1, true});
+      t.push_back({n("attn_k_norm"), head, 1, true});
+      t.push_back({n("attn_q"), s.n_embd, s.n_embd});
+      t.push_back({n("attn_k"), s.n_embd, kv});
+      t.push_back({n("attn_v"), s.n_embd, kv});
+      t.push_back({n("attn_output"), s.n_embd, s.n_embd});
+    } else {
+      // The convolution's taps stay F32 (a row of 3 is no quantization block).
+      t.push_back({n("shortconv.conv"), kLfm2ConvWidth, s.n_embd, false, false, true});
+      t.push_back({n("shortconv.in_proj"), s.n_embd, 3 * s.n_embd});
+      t.push_back({n("shortconv.out_proj"), s.n_embd, s.n_embd});
+    }
+    t.push_back({n("ffn_norm"), s.n_embd, 1, true});
+    t.push_back({n("ffn_gate"), s.n_embd, s.n_ff});
+    t.push_back({n("ffn_down"), s.n_ff, s.n_embd});
+    t.push_back({n("ffn_up"), s.n_embd, s.n_ff});
+  }
+  t.push_back({"token_embd_norm.weight", s.n_embd, 1, true});
+  return t;
+}
+
 // llama's decoder; cohere2 (src/models/cohere2.cpp) is the same without the feed-forward
 // norm (attention and feed-forward both read the layer's one norm, in parallel) and with the
 // output matrix tied to the token embeddings.
 std::vector<TensorPlan> plan_tensors(const ModelSpec& spec) {
   if (spec.arch == Arch::bert)
     return plan_bert_tensors(spec);
+  if (spec.arch == Arch::lfm2)
+    return plan_lfm2_tensors(spec);
   const bool cohere2 = spec.arch == Arch::cohere2;
   const Shape& s = spec.shape;
   const std::int64_t kv = static_cast<std::int64_t>(s.n_embd / s.n_head) * s.n_head_kv;
@@ -223,7 +266,9 @@ void set_metadata(gguf_context* g, const ModelSpec& spec) {
   if (spec.arch == Arch::bert)
     return set_bert_metadata(g, spec);
   const Shape& s = spec.shape;
-  const std::string arch = spec.arch == Arch::cohere2 ? "cohere2" : "llama";
+  const std::string arch = spec.arch == Arch::cohere2 ? "cohere2"
+                           : spec.arch == Arch::lfm2  ? "lfm2"
+                                                      : "llama";
   const auto key = [&arch](const char* name) { return arch + "." + name; };
   const auto u32 = [](std::int32_t v) { return static_cast<std::uint32_t>(v); };
   gguf_set_val_str(g, "general.architecture", arch.c_str());
@@ -237,10 +282,21 @@ void set_metadata(gguf_context* g, const ModelSpec& spec) {
   gguf_set_val_u32(g, key("block_count").c_str(), u32(s.n_layer));
   gguf_set_val_u32(g, key("feed_forward_length").c_str(), u32(s.n_ff));
   gguf_set_val_u32(g, key("attention.head_count").c_str(), u32(s.n_head));
-  gguf_set_val_u32(g, key("attention.head_count_kv").c_str(), u32(s.n_head_kv));
   gguf_set_val_u32(g, key("rope.dimension_count").c_str(), u32(s.n_embd / s.n_head));
   gguf_set_val_f32(g, key("rope.freq_base").c_str(), s.rope_freq_base);
   gguf_set_val_u32(g, key("vocab_size").c_str(), u32(s.n_vocab));
+  if (spec.arch == Arch::lfm2) {
+    // Key/value heads per layer: none on a convolution layer (llama.cpp's mark of them).
+    std::vector<std::uint32_t> kv_heads(static_cast<std::size_t>(s.n_layer));
+    for (int i = 0; i < s.n_layer; ++i)
+      kv_heads[static_cast<std::size_t>(i)] = lfm2_attention(i) ? u32(s.n_head_kv) : 0;
+    gguf_set_arr_data(g, "lfm2.attention.head_count_kv", GGUF_TYPE_UINT32, kv_heads.data(),
+                      kv_heads.size());
+    gguf_set_val_f32(g, "lfm2.attention.layer_norm_rms_epsilon", s.rms_eps);
+    gguf_set_val_u32(g, "lfm2.shortconv.l_cache", static_cast<std::uint32_t>(kLfm2ConvWidth));
+    return;
+  }
+  gguf_set_val_u32(g, key("attention.head_count_kv").c_str(), u32(s.n_head_kv));
   if (spec.arch == Arch::llama) {
     gguf_set_val_f32(g, "llama.attention.layer_norm_rms_epsilon", s.rms_eps);
     return;

@@ -327,5 +327,23 @@ TEST(MkmodelCohere2, LoadsWithItsSlidingWindowAndGenerates) {
   EXPECT_TRUE(parse_arch("cohere2"));
 }
 
+// --arch lfm2: llama.cpp loads it as a hybrid (a recurrent state beside a KV cache) and it
+// generates, in every weight type (the convolution's taps stay F32).
+TEST(MkmodelLfm2, LoadsAsAHybridAndGenerates) {
+  auto model = load(test::generated_hybrid_model());
+  ASSERT_TRUE(model);
+  EXPECT_TRUE(llama_model_is_hybrid(model.get()));
+  EXPECT_EQ(greedy(model.get(), "hello world", 8).size(), 8u);
+  for (const WeightType type : {WeightType::q8_0, WeightType::q4_0}) {
+    auto spec = ModelSpec{*shape_by_name("tiny"), type, 3};
+    spec.arch = Arch::lfm2;
+    const auto path = temp_path("lfm2-quantized.gguf");
+    ASSERT_TRUE(write_model(spec, path));
+    auto quantized = load(path);
+    ASSERT_TRUE(quantized) << weight_type_name(type);
+    EXPECT_EQ(greedy(quantized.get(), "hello world", 4).size(), 4u);
+  }
+}
+
 }  // namespace
 }  // namespace troupe::mkmodel

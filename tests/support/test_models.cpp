@@ -47,20 +47,35 @@ std::string generated_bert_model(mkmodel::BertPooling pooling, std::uint64_t see
   return path.string();
 }
 
-std::string generated_swa_model(std::int32_t window, std::uint64_t seed) {
+namespace {
+
+// A tiny F32 model of `arch` at `name` in the test models' folder, written once.
+std::string generated_arch_model(const std::string& name, mkmodel::Arch arch, std::int32_t window,
+                                 std::uint64_t seed) {
   const auto dir = std::filesystem::path(TROUPE_BINARY_DIR) / "test-models";
   std::filesystem::create_directories(dir);
-  const auto path = dir / fmt::format("cohere2-tiny-swa{}-{}.gguf", window, seed);
+  const auto path = dir / name;
   if (std::filesystem::exists(path))
     return path.string();
   mkmodel::ModelSpec spec{*mkmodel::shape_by_name("tiny"), mkmodel::WeightType::f32, seed};
-  spec.arch = mkmodel::Arch::cohere2;
+  spec.arch = arch;
   spec.sliding_window = window;
   if (auto ok = mkmodel::write_model(spec, path.string()); !ok) {
-    fmt::print(stderr, "generated_swa_model: {}\n", ok.error().message);
+    fmt::print(stderr, "generated model {}: {}\n", name, ok.error().message);
     std::abort();
   }
   return path.string();
+}
+
+}  // namespace
+
+std::string generated_swa_model(std::int32_t window, std::uint64_t seed) {
+  return generated_arch_model(fmt::format("cohere2-tiny-swa{}-{}.gguf", window, seed),
+                              mkmodel::Arch::cohere2, window, seed);
+}
+
+std::string generated_hybrid_model(std::uint64_t seed) {
+  return generated_arch_model(fmt::format("lfm2-tiny-{}.gguf", seed), mkmodel::Arch::lfm2, 0, seed);
 }
 
 std::string generated_lora(const std::string& base, std::uint64_t seed) {

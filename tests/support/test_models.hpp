@@ -24,6 +24,10 @@ std::string generated_bert_model(mkmodel::BertPooling pooling = mkmodel::BertPoo
 // of `window` tokens on three layers of four), random weights, F32.
 std::string generated_swa_model(std::int32_t window = 16, std::uint64_t seed = 1);
 
+// Path of a generated tiny hybrid model (mkmodel's lfm2: short convolutions, a recurrent
+// state, with attention on every third layer), random weights, F32.
+std::string generated_hybrid_model(std::uint64_t seed = 1);
+
 // Path of a generated random LoRA adapter (rank 8, scale 1 at alpha 8) for the model at
 // `base` (mkmodel::write_lora_adapter).
 std::string generated_lora(const std::string& base, std::uint64_t seed = 1);
