@@ -1,20 +1,22 @@
 #!/usr/bin/env python3
-"""Sliding-window models side by side: `troupe serve` and llama-server keep only the window's
-cells of a windowed layer (llama.cpp's swa_full off), and both must then decide which cached
-prefixes still serve a new prompt. Three flows on the same model, each server on its own,
-greedy through `/completion`: the prompt's tokens served from the cache (`timings.cache_n`)
-and whether the answer's log-probabilities are those of the same prompt on a fresh server
-(largest difference). Then each server's resident memory after start-up, with and without
-`--swa-full`. Not a speed figure.
+"""Models whose memory cannot be cut back to any token, side by side: a sliding-window model
+whose windowed layers keep only the window's cells (llama.cpp's swa_full off, both servers'
+default), or a hybrid model's recurrent state. `troupe serve` and llama-server must both
+decide which cached prefixes still serve a new prompt. Three flows on the same model, each
+server on its own, greedy through `/completion`: the prompt's tokens served from the cache
+(`timings.cache_n`) and whether the answer's log-probabilities are those of the same prompt on
+a fresh server (largest difference). Then, for a sliding-window model, each server's resident
+memory after start-up, with and without `--swa-full`. Not a speed figure.
 
-  1. a prompt sharing 40 tokens with a 600-token one cached before it (cut behind the window);
+  1. a prompt sharing 40 tokens with a 600-token one cached before it (behind the window; a
+     recurrent state cannot be cut back to it);
   2. the next turn of a conversation whose 300-token answer comes back rendered otherwise
-     (the 600-token prompt, then other tokens): a checkpoint of the window serves it;
+     (the 600-token prompt, then other tokens): a checkpoint taken after the prompt serves it;
   3. the next turn of a conversation that goes on (prompt, answer, more).
 
 The models: `troupe mkmodel --arch cohere2 --sliding-window 16 --type f32 -o swa-tiny.gguf`
-for the flows, and for the memory a `small`-shaped one
-(`--shape small --sliding-window 256 --type f16`).
+or `--arch lfm2 --type f32 -o hybrid-tiny.gguf` for the flows, and for the memory a
+`small`-shaped sliding-window one (`--shape small --sliding-window 256 --type f16`).
 
     bench/peer/swa_check.py swa-tiny.gguf [--memory swa-small.gguf]
 """
@@ -57,12 +59,12 @@ def flows(url):
     a, tail, other, more = tokens(600), tokens(30), tokens(30), tokens(20)
     out = {}
     complete(url, a, 4)
-    out["cut behind the window"] = complete(url, a[:40] + tail, 8)
+    out["40 tokens of a cached prompt"] = complete(url, a[:40] + tail, 8)
     complete(url, a, 300)
     out["answer rendered otherwise"] = complete(url, a + other, 8)
     answer = complete(url, a, 8)[1]
     out["conversation goes on"] = complete(url, a + answer[:-1] + more, 8)
-    return out, {"cut behind the window": a[:40] + tail,
+    return out, {"40 tokens of a cached prompt": a[:40] + tail,
                  "answer rendered otherwise": a + other,
                  "conversation goes on": a + answer[:-1] + more}
 

@@ -179,10 +179,11 @@ void add_engine_flags(CLI::App& app, EngineFlags& f, const std::string& model_he
                "prompt that begins with part of it (default: the window, as llama-server; a "
                "prefix cut further back than the window is computed again)");
   app.add_option("--ctx-checkpoints", o.ctx_checkpoints,
-                 "sliding-window models without --swa-full: checkpoints of a slot's window, "
-                 "taken when a prompt has been computed, that let a later prompt reuse that "
+                 "models whose memory cannot be cut back to any token (sliding-window without "
+                 "--swa-full, recurrent, hybrid): checkpoints of that memory a slot keeps, "
+                 "taken when a prompt has been computed, so that a later prompt reuses that "
                  "prompt whatever the slot computed after it (the answer rendered otherwise, "
-                 "its reasoning dropped); at most this many a slot, 0: none (-ctxcp)")
+                 "its reasoning dropped); 0: none (-ctxcp)")
       ->check(CLI::Range(0, 1024))
       ->capture_default_str();
   app.add_flag_function(

@@ -35,11 +35,12 @@ constexpr double kPredictionHits = 1.5;
 constexpr double kDraftTries = 2.0;
 constexpr double kDrift = 0.05;
 
-// A sliding-window model's windowed layers' cells for a slot's first n_tokens tokens, as they
-// were when its prompt had been computed (llama-server's context checkpoints): what a later
-// prompt that shares those tokens, but not the ones the slot went on to compute, needs from the
-// window (EngineLoop::cached_prefix). `oldest`: the first position they hold.
-struct WindowCheckpoint {
+// The part of a slot's memory that cannot be cut back to an earlier token, as it was when the
+// slot's first n_tokens tokens (a prompt) had been computed (llama-server's context
+// checkpoints): a sliding-window model's windowed layers' cells, a recurrent or hybrid model's
+// recurrent state. A later prompt that shares those tokens, but not the ones the slot went on
+// to compute, needs it (EngineLoop::cached_prefix). `oldest`: the first position it holds.
+struct ContextCheckpoint {
   std::int32_t n_tokens = 0;
   llama_pos oldest = 0;
   std::vector<std::uint8_t> state;  // llama_state_seq_get_data_ext, PARTIAL_ONLY
@@ -85,7 +86,7 @@ struct Slot {
   std::int32_t lora = 0;
   // Sliding-window models: checkpoints of its cached tokens, oldest first
   // (BatchEngineConfig::ctx_checkpoints).
-  std::vector<WindowCheckpoint> checkpoints;
+  std::vector<ContextCheckpoint> checkpoints;
 };
 
 // The prior of a slot's draft hits: its request's prediction, else a lookup in its own tokens.
@@ -189,10 +190,10 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   };
   CachedPrefix cached_prefix(std::int32_t id, std::span<const Token> prompt) const;
   void checkpoint(std::int32_t id);
-  bool restore_window(std::int32_t dest, const WindowCheckpoint& c, std::int32_t keep);
+  bool restore_checkpoint(std::int32_t dest, const ContextCheckpoint& c);
   void drop_checkpoints(Slot& s, std::int32_t keep);
-  WindowCheckpoint take_checkpoint(Slot& s, std::int32_t k);
-  void keep_checkpoint(Slot& s, WindowCheckpoint c);
+  ContextCheckpoint take_checkpoint(Slot& s, std::int32_t k);
+  void keep_checkpoint(Slot& s, ContextCheckpoint c);
   std::int64_t free_cells() const;
   bool trim_cells(std::int32_t id, std::int32_t keep);
   bool evict_idle_cache(std::int32_t spare = -1);
@@ -228,8 +229,12 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   bool can_shift_ = false;
   // The model's sliding window (llama_model_n_swa; 0: none, --swa-full, or a recurrent or
   // hybrid model): its windowed layers' cache forgets a sequence's positions that fell out of
-  // their view (cached_prefix), and slots keep checkpoints of it (WindowCheckpoint).
+  // their view (cached_prefix). recurrent_: a recurrent or hybrid model, whose state cannot be
+  // cut back at all. checkpoints_: slots keep checkpoints of what cannot be cut
+  // (ContextCheckpoint).
   std::int32_t n_swa_ = 0;
+  bool recurrent_ = false;
+  bool checkpoints_ = false;
   std::vector<std::vector<std::uint8_t>> spare_states_;  // dropped checkpoints' buffers
   std::int64_t checkpoint_bytes_ = 0;
   std::vector<std::int32_t> prompts_done_;  // this step's slots whose prompt was computed
@@ -541,9 +546,13 @@ EngineLoop::EngineLoop(const LlamaModel& model, const BatchEngineConfig& config,
   can_shift_ = cut_anywhere && llama_memory_can_shift(mem_);
   {
     const llama_model* m = model_.get();
-    const bool windowed = mem_ != nullptr && !embedding_only_ && !config_.swa_full &&
-                          !llama_model_is_recurrent(m) && !llama_model_is_hybrid(m);
-    n_swa_ = windowed ? llama_model_n_swa(m) : 0;
+    const bool cached = mem_ != nullptr && !embedding_only_;
+    recurrent_ = cached && (llama_model_is_recurrent(m) || llama_model_is_hybrid(m));
+    n_swa_ = cached && !recurrent_ && !config_.swa_full ? llama_model_n_swa(m) : 0;
+    // A hybrid's checkpoint holds its recurrent state alone: with a window on its attention
+    // layers too, that would not be all a checkpoint has to bring back.
+    const bool hybrid_window = recurrent_ && !config_.swa_full && llama_model_n_swa(m) > 0;
+    checkpoints_ = config_.ctx_checkpoints > 0 && (n_swa_ > 0 || (recurrent_ && !hybrid_window));
   }
   prompts_done_.reserve(slots_.size());
   if (config_.cache_reuse > 0 && !can_shift_) {
@@ -814,94 +823,96 @@ static std::int32_t common_prefix(const std::vector<Token>& cached, std::int32_t
 }
 
 // The prefix of `prompt` that slot `id`'s cells serve: the tokens it shares with the slot's
-// cached ones, or none where a sliding window took what the next token needs. A windowed
-// layer keeps only the cells its window still sees from the sequence's last position (llama.cpp
-// overwrites the others when it needs room), and the token at position n looks back to
-// n - n_swa + 1: a prefix cut further back than the window (another conversation with the
-// same system prompt, an earlier turn edited) must be computed again, as llama-server does.
+// cached ones, or none where the memory cannot be cut there. A windowed layer keeps only the
+// cells its window still sees from the sequence's last position (llama.cpp overwrites the
+// others when it needs room), and the token at position n looks back to n - n_swa + 1: a
+// prefix cut further back than the window (another conversation with the same system prompt,
+// an earlier turn edited) must be computed again, as llama-server does. A recurrent state is
+// that of all the slot's tokens: it serves only a prompt that begins with every one of them.
 //
-// Where the slot's own window no longer reaches back that far, one of its checkpoints may: its
-// window as it was when a prompt of the slot had been computed (the previous turn of a
+// Where the slot's own memory cannot serve the prefix, one of its checkpoints may: what could
+// not be cut, as it was when a prompt of the slot had been computed (the previous turn of a
 // conversation whose answer comes back rendered otherwise, its reasoning dropped).
 EngineLoop::CachedPrefix EngineLoop::cached_prefix(std::int32_t id,
                                                    std::span<const Token> prompt) const {
   const Slot& s = slots_[static_cast<std::size_t>(id)];
   const std::int32_t n = common_prefix(s.tokens, s.n_past, prompt);
-  const auto window_holds = [this](llama_pos oldest, std::int32_t keep) {
-    return oldest <= std::max(0, keep - n_swa_ + 1);
+  // Whether memory holding positions from `oldest` to `end` - 1 serves the first `keep`.
+  const auto serves = [this](llama_pos oldest, std::int32_t end, std::int32_t keep) {
+    if (recurrent_)
+      return keep == end;
+    return n_swa_ <= 0 || oldest <= std::max(0, keep - n_swa_ + 1);
   };
-  if (n_swa_ <= 0 || n == 0 || window_holds(llama_memory_seq_pos_min(mem_, id), n))
+  if (n == 0 || serves(llama_memory_seq_pos_min(mem_, id), s.n_past, n))
     return {n, -1};
   CachedPrefix best;
   for (std::size_t k = 0; k < s.checkpoints.size(); ++k) {
-    const WindowCheckpoint& c = s.checkpoints[k];
+    const ContextCheckpoint& c = s.checkpoints[k];
     const std::int32_t keep = std::min(n, c.n_tokens);
-    if (keep > best.n && window_holds(c.oldest, keep))
+    if (keep > best.n && serves(c.oldest, c.n_tokens, keep))
       best = {keep, static_cast<std::int32_t>(k)};
   }
   return best;
 }
 
-// After slot `id`'s prompt has been computed: a checkpoint of its window (llama.cpp's state
-// of the windowed layers alone), the slot's oldest dropped when it holds ctx_checkpoints.
+// After slot `id`'s prompt has been computed: a checkpoint of what cannot be cut (llama.cpp's
+// partial state: the windowed layers alone, or the recurrent state alone), the slot's oldest
+// dropped when it holds ctx_checkpoints.
 void EngineLoop::checkpoint(std::int32_t id) {
   Slot& s = slots_[static_cast<std::size_t>(id)];
-  if (n_swa_ <= 0 || config_.ctx_checkpoints <= 0 ||
-      s.n_past < std::max(config_.min_copy_prefix, 1) ||
+  if (!checkpoints_ || s.n_past < std::max(config_.min_copy_prefix, 1) ||
       (!s.checkpoints.empty() && s.checkpoints.back().n_tokens == s.n_past))
     return;
   const auto t0 = std::chrono::steady_clock::now();
-  WindowCheckpoint c;
+  ContextCheckpoint c;
   if (static_cast<std::int32_t>(s.checkpoints.size()) >= config_.ctx_checkpoints) {
     c = take_checkpoint(s, 0);
   } else if (!spare_states_.empty()) {
     c.state = std::move(spare_states_.back());
     spare_states_.pop_back();
   }
-  constexpr llama_state_seq_flags kWindow = LLAMA_STATE_SEQ_FLAGS_PARTIAL_ONLY;
-  c.state.resize(llama_state_seq_get_size_ext(ctx_.get(), id, kWindow));
+  constexpr llama_state_seq_flags kPartial = LLAMA_STATE_SEQ_FLAGS_PARTIAL_ONLY;
+  c.state.resize(llama_state_seq_get_size_ext(ctx_.get(), id, kPartial));
   if (c.state.empty() || llama_state_seq_get_data_ext(ctx_.get(), c.state.data(), c.state.size(),
-                                                      id, kWindow) != c.state.size()) {
-    spdlog::warn("slot {}: llama.cpp gave no window state to checkpoint", id);
+                                                      id, kPartial) != c.state.size()) {
+    spdlog::warn("slot {}: llama.cpp gave no state to checkpoint", id);
     spare_states_.push_back(std::move(c.state));
     return;
   }
   c.n_tokens = s.n_past;
   c.oldest = llama_memory_seq_pos_min(mem_, id);
   spdlog::debug(
-      "slot {}: window checkpoint at {} tokens (positions {} on, {:.1f} MiB, {:.1f} ms)", id,
-      c.n_tokens, c.oldest, static_cast<double>(c.state.size()) / (1 << 20),
+      "slot {}: checkpoint at {} tokens (positions {} on, {:.1f} MiB, {:.1f} ms)", id, c.n_tokens,
+      c.oldest, static_cast<double>(c.state.size()) / (1 << 20),
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   keep_checkpoint(s, std::move(c));
 }
 
-// Puts checkpoint `c`'s window into slot `dest`, whose cells are cut to its first `keep`
-// tokens, and cuts the window there too. False (dest then to be emptied) when llama.cpp
-// refuses the state.
-bool EngineLoop::restore_window(std::int32_t dest, const WindowCheckpoint& c, std::int32_t keep) {
+// Writes checkpoint `c` into slot `dest` (llama.cpp replaces that part of its memory); the
+// caller then cuts dest's cells to the prefix the checkpoint serves. False (dest then to be
+// emptied) when llama.cpp refuses the state.
+bool EngineLoop::restore_checkpoint(std::int32_t dest, const ContextCheckpoint& c) {
   if (llama_state_seq_set_data_ext(ctx_.get(), c.state.data(), c.state.size(), dest,
                                    LLAMA_STATE_SEQ_FLAGS_PARTIAL_ONLY) == 0) {
-    spdlog::warn("slot {}: llama.cpp refused a window checkpoint of {} tokens", dest, c.n_tokens);
+    spdlog::warn("slot {}: llama.cpp refused a checkpoint of {} tokens", dest, c.n_tokens);
     return false;
   }
-  llama_memory_seq_rm(mem_, dest, keep, -1);
   counters_.checkpoint_restores.fetch_add(1, std::memory_order_relaxed);
-  spdlog::debug("slot {}: {} cached tokens served with the window of a checkpoint at {}", dest,
-                keep, c.n_tokens);
+  spdlog::debug("slot {}: a checkpoint at {} tokens restored", dest, c.n_tokens);
   return true;
 }
 
 // Checkpoint k of slot s, out of its list (and its bytes out of the count); keep_checkpoint
 // puts one back as the slot's newest.
-WindowCheckpoint EngineLoop::take_checkpoint(Slot& s, std::int32_t k) {
-  WindowCheckpoint c = std::move(s.checkpoints[static_cast<std::size_t>(k)]);
+ContextCheckpoint EngineLoop::take_checkpoint(Slot& s, std::int32_t k) {
+  ContextCheckpoint c = std::move(s.checkpoints[static_cast<std::size_t>(k)]);
   s.checkpoints.erase(s.checkpoints.begin() + k);
   checkpoint_bytes_ -= static_cast<std::int64_t>(c.state.size());
   counters_.checkpoint_bytes.store(checkpoint_bytes_, std::memory_order_relaxed);
   return c;
 }
 
-void EngineLoop::keep_checkpoint(Slot& s, WindowCheckpoint c) {
+void EngineLoop::keep_checkpoint(Slot& s, ContextCheckpoint c) {
   checkpoint_bytes_ += static_cast<std::int64_t>(c.state.size());
   counters_.checkpoint_bytes.store(checkpoint_bytes_, std::memory_order_relaxed);
   s.checkpoints.push_back(std::move(c));
@@ -927,7 +938,7 @@ std::int32_t EngineLoop::reuse_prefix(std::int32_t dest, const std::vector<Token
   const auto limit = static_cast<std::int32_t>(prompt.size()) - 1;
   std::int32_t best_src = -1;
   std::int32_t best = 0;
-  std::int32_t best_checkpoint = -1;  // of best_src's, whose window best needs
+  std::int32_t best_checkpoint = -1;  // of best_src's, which best needs
   for (std::int32_t i = 0; i < static_cast<std::int32_t>(slots_.size()); ++i) {
     const Slot& s = slots_[static_cast<std::size_t>(i)];
     if (s.lora != lora)
@@ -962,15 +973,16 @@ std::int32_t EngineLoop::reuse_prefix(std::int32_t dest, const std::vector<Token
   if (best_src == dest && best > 0) {
     if (best < d.n_past)
       stash(dest);
-    // The checkpoint is taken out first: cutting the cells drops the checkpoints of more.
-    std::optional<WindowCheckpoint> window;
+    // The checkpoint is taken out first (cutting the cells drops the checkpoints of more) and
+    // written before the cut (a recurrent state then ends where the cells are cut).
+    std::optional<ContextCheckpoint> saved;
     if (best_checkpoint >= 0)
-      window = take_checkpoint(d, best_checkpoint);
-    const bool served = trim_cells(dest, best) && (!window || restore_window(dest, *window, best));
-    if (window && served && window->n_tokens == best)
-      keep_checkpoint(d, std::move(*window));  // still that of its cells
-    else if (window)
-      spare_states_.push_back(std::move(window->state));
+      saved = take_checkpoint(d, best_checkpoint);
+    const bool served = (!saved || restore_checkpoint(dest, *saved)) && trim_cells(dest, best);
+    if (saved && served && saved->n_tokens == best)
+      keep_checkpoint(d, std::move(*saved));  // still that of its cells
+    else if (saved)
+      spare_states_.push_back(std::move(saved->state));
     if (served)
       return best;
   }
@@ -982,9 +994,9 @@ std::int32_t EngineLoop::reuse_prefix(std::int32_t dest, const std::vector<Token
   const Slot& src = slots_[static_cast<std::size_t>(best_src)];
   d.copied_from = best_src;
   d.shared = src.n_past;
-  if (trim_cells(dest, best) &&
-      (best_checkpoint < 0 ||
-       restore_window(dest, src.checkpoints[static_cast<std::size_t>(best_checkpoint)], best)))
+  if ((best_checkpoint < 0 ||
+       restore_checkpoint(dest, src.checkpoints[static_cast<std::size_t>(best_checkpoint)])) &&
+      trim_cells(dest, best))
     return best;
   trim_cells(dest, 0);
   return 0;
@@ -2082,7 +2094,7 @@ void EngineLoop::after_decode() {
     if (s.state == SlotState::prefill) {
       s.state = SlotState::generate;
       std::erase(prefill_order_, static_cast<std::int32_t>(i));
-      if (n_swa_ > 0)
+      if (checkpoints_)
         prompts_done_.push_back(static_cast<std::int32_t>(i));
     }
     // Here, on the engine thread: llama_get_logits_ith may reorder the context's outputs.

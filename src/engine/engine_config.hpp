@@ -84,10 +84,11 @@ struct BatchEngineConfig {
   // the rest is computed again. true (--swa-full): those layers keep every cell, as for any
   // other layer.
   bool swa_full = false;
-  // Without swa_full: a checkpoint of the window is taken when a slot's prompt has been
-  // computed, up to this many a slot (the oldest dropped; llama-server's --ctx-checkpoints),
-  // so that a later prompt that shares that prompt but not what the slot went on to compute
-  // (the answer rendered otherwise, its reasoning dropped) reuses the prompt's cells. 0: none.
+  // Memory that cannot be cut back to any token (the window without swa_full, a recurrent or
+  // hybrid model's state): a checkpoint of it is taken when a slot's prompt has been computed,
+  // up to this many a slot (the oldest dropped; llama-server's --ctx-checkpoints), so that a
+  // later prompt that shares that prompt but not what the slot went on to compute (the answer
+  // rendered otherwise, its reasoning dropped) reuses the prompt's cells. 0: none.
   std::int32_t ctx_checkpoints = 8;
   // Without kv_unified: idle slots take a discarded token where that makes a step one pass
   // over the weights, or a pass of a multiple of four rows that costs less than the rows alone

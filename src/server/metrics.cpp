@@ -212,12 +212,12 @@ std::string Metrics::render(const engine::BackendStats& b) const {
          d(b.host_cache_bytes));
   scalar(out, "troupe_host_cache_entries", "KV states stored in host memory.", "gauge",
          d(b.host_cache_entries));
-  scalar(out, "troupe_window_checkpoint_restores_total",
-         "Prompts whose cached prefix a sliding-window model served with a checkpoint of its "
-         "window (--ctx-checkpoints).",
+  scalar(out, "troupe_context_checkpoint_restores_total",
+         "Prompts whose cached prefix was served with a checkpoint of memory that cannot be cut "
+         "back (sliding-window, recurrent or hybrid models; --ctx-checkpoints).",
          "counter", d(b.checkpoint_restores_total));
-  scalar(out, "troupe_window_checkpoint_bytes",
-         "Host memory held by sliding-window models' checkpoints of their windows.", "gauge",
+  scalar(out, "troupe_context_checkpoint_bytes",
+         "Host memory held by checkpoints of memory that cannot be cut back.", "gauge",
          d(b.checkpoint_bytes));
   scalar(out, "troupe_cache_reuse_tokens_total",
          "Cached prompt tokens reused by moving their cells into place (--cache-reuse; also in "

@@ -1460,21 +1460,17 @@ TEST_F(BatchEngineTest, BusyEnginesOfOneProcessSplitTheirThreads) {
     EXPECT_EQ(t, 2) << "alone again: all of them back";
 }
 
-// A model with sliding-window attention (a window of 16 tokens on three layers of four): with
-// the window's cells only (the default, llama-server's), a prompt that shares a prefix with a
-// slot's longer cached one, cut further back than the window, is computed again (its windowed
-// layers' cells are gone: reused, the answer is another model's), from the same slot, another
-// slot, or the pool; a conversation that goes on reuses all its cells; with every cell kept
-// (swa_full) the prefix is reused.
-class SlidingWindowTest : public BatchEngineTest {
+// Models whose memory cannot be cut back to any token (the suites below): the engine's
+// configuration for them, and answers compared token by token.
+class UncuttableMemoryTest : public BatchEngineTest {
  protected:
-  void SetUp() override {
-    auto m = LlamaModel::load({test::generated_swa_model(16)});
+  void load(const std::string& path) {
+    auto m = LlamaModel::load({path});
     ASSERT_TRUE(m) << m.error().message;
     model_ = std::move(m.value());
   }
 
-  // 2,048 cells, steps of 64 tokens: the windowed layers keep 256 cells a stream.
+  // 2,048 cells a sequence, steps of 64 tokens: a window of 16 keeps 256 cells a stream.
   static BatchEngineConfig config(std::int32_t n_parallel, bool unified, bool swa_full) {
     BatchEngineConfig cfg{unified ? 2048 : 2048 * n_parallel, n_parallel, 64, 64};
     cfg.kv_unified = unified;
@@ -1490,6 +1486,47 @@ class SlidingWindowTest : public BatchEngineTest {
       EXPECT_NEAR(a.tokens[i].logprob, b.tokens[i].logprob, tolerance) << "token " << i;
     }
   }
+
+  // A conversation's next turn whose long previous answer comes back rendered otherwise:
+  // `prompt` (600 tokens) answered with `answer_tokens`, then the prompt and 30 other tokens,
+  // on an engine keeping `checkpoints` a slot (tickets from `t`). Returns that turn's record
+  // and checks that another prompt, too short to checkpoint, leaves no checkpoint bytes.
+  Recorder::Seq next_turn_after(const std::vector<Token>& prompt, std::int32_t answer_tokens,
+                                const std::vector<Token>& next, std::int32_t checkpoints,
+                                std::uint64_t t, std::int64_t* restores) {
+    BatchEngineConfig cfg = config(1, false, false);
+    cfg.ctx_checkpoints = checkpoints;
+    auto e = start(cfg);
+    e->tell(admit(t, prompt, answer_tokens));
+    rec_.wait_released(t);
+    EXPECT_EQ(e->counters().checkpoint_bytes.load() > 0, checkpoints > 0);
+    e->tell(admit(t + 1, next, 8));
+    rec_.wait_released(t + 1);
+    *restores = e->counters().checkpoint_restores.load();
+    e->tell(admit(t + 2, this->prompt(46, 8), 2));
+    rec_.wait_released(t + 2);
+    EXPECT_EQ(e->counters().checkpoint_bytes.load(), 0);
+    return rec_.get(t + 1);
+  }
+
+  // The answer to `p` on a fresh engine (ticket t).
+  Recorder::Seq fresh_answer(const std::vector<Token>& p, std::uint64_t t) {
+    auto fresh = start(config(1, false, false));
+    fresh->tell(admit(t, p, 8));
+    rec_.wait_released(t);
+    return rec_.get(t);
+  }
+};
+
+// A model with sliding-window attention (a window of 16 tokens on three layers of four): with
+// the window's cells only (the default, llama-server's), a prompt that shares a prefix with a
+// slot's longer cached one, cut further back than the window, is computed again (its windowed
+// layers' cells are gone: reused, the answer is another model's), from the same slot, another
+// slot, or the pool; a conversation that goes on reuses all its cells; with every cell kept
+// (swa_full) the prefix is reused.
+class SlidingWindowTest : public UncuttableMemoryTest {
+ protected:
+  void SetUp() override { load(test::generated_swa_model(16)); }
 };
 
 TEST_F(SlidingWindowTest, APrefixCutBehindTheWindowIsComputedAgain) {
@@ -1567,30 +1604,61 @@ TEST_F(SlidingWindowTest, AConversationThatGoesOnReusesItsCells) {
 TEST_F(SlidingWindowTest, ACheckpointServesThePromptWhoseAnswerIsRenderedOtherwise) {
   const auto a = prompt(44, 600);
   const auto next = joined({a, prompt(45, 30)});
-  auto fresh = start(config(1, false, false));
-  fresh->tell(admit(1, next, 8));
-  rec_.wait_released(1);
-  fresh.reset();
+  const auto computed = fresh_answer(next, 1);
   for (const std::int32_t checkpoints : {8, 0}) {
     SCOPED_TRACE(checkpoints);
-    const std::uint64_t t = checkpoints > 0 ? 10 : 20;
-    BatchEngineConfig cfg = config(1, false, false);
-    cfg.ctx_checkpoints = checkpoints;
-    auto e = start(cfg);
-    e->tell(admit(t, a, 300));  // 300 answer tokens: the window now starts past the prompt
-    rec_.wait_released(t);
-    EXPECT_EQ(e->counters().checkpoint_bytes.load() > 0, checkpoints > 0);
-    e->tell(admit(t + 1, next, 8));
-    rec_.wait_released(t + 1);
-    const auto turn = rec_.get(t + 1);
+    std::int64_t restores = 0;
+    // 300 answer tokens: the window then starts past the prompt.
+    const auto turn =
+        next_turn_after(a, 300, next, checkpoints, checkpoints > 0 ? 10 : 20, &restores);
     ASSERT_TRUE(turn.started);
     EXPECT_EQ(turn.started->cached_tokens, checkpoints > 0 ? 600 : 0);
-    EXPECT_EQ(e->counters().checkpoint_restores.load(), checkpoints > 0 ? 1 : 0);
-    expect_same_answer(turn, rec_.get(1), 0.02);
-    // Another prompt, too short to checkpoint, takes the slot: its checkpoints are gone.
-    e->tell(admit(t + 2, prompt(46, 8), 2));
-    rec_.wait_released(t + 2);
-    EXPECT_EQ(e->counters().checkpoint_bytes.load(), 0);
+    EXPECT_EQ(restores, checkpoints > 0 ? 1 : 0);
+    expect_same_answer(turn, computed, 0.02);
+  }
+}
+
+// A hybrid model (short convolutions with a recurrent state, attention on every third layer):
+// its state is that of all a slot's tokens, so a cached prefix serves only a prompt that
+// begins with every one of them (a conversation that goes on) or with a checkpoint's (the
+// prompt of a turn whose answer comes back rendered otherwise); any other is computed again.
+class HybridMemoryTest : public UncuttableMemoryTest {
+ protected:
+  void SetUp() override { load(test::generated_hybrid_model()); }
+};
+
+TEST_F(HybridMemoryTest, AConversationThatGoesOnReusesItsState) {
+  const auto a = prompt(47, 300);
+  auto e = start(config(2, false, false));
+  e->tell(admit(1, a, 8));
+  rec_.wait_released(1);
+  const auto next = joined({a, ids(rec_.get(1)), prompt(48, 20)});
+  e->tell(admit(2, next, 8));
+  rec_.wait_released(2);
+  EXPECT_EQ(rec_.get(2).started->cached_tokens, 300 + 7);
+  // The same prompt cut short: the state cannot be cut back to it.
+  const auto cut = joined({std::vector<Token>(a.begin(), a.begin() + 100), prompt(49, 20)});
+  e->tell(admit(3, cut, 8));
+  rec_.wait_released(3);
+  EXPECT_EQ(rec_.get(3).started->cached_tokens, 0);
+  e.reset();
+  expect_same_answer(rec_.get(2), fresh_answer(next, 4), 0.02);
+  expect_same_answer(rec_.get(3), fresh_answer(cut, 5), 1e-4);
+}
+
+TEST_F(HybridMemoryTest, ACheckpointServesThePromptWhoseAnswerIsRenderedOtherwise) {
+  const auto a = prompt(50, 600);
+  const auto next = joined({a, prompt(51, 30)});
+  const auto computed = fresh_answer(next, 1);
+  for (const std::int32_t checkpoints : {8, 0}) {
+    SCOPED_TRACE(checkpoints);
+    std::int64_t restores = 0;
+    const auto turn =
+        next_turn_after(a, 20, next, checkpoints, checkpoints > 0 ? 10 : 20, &restores);
+    ASSERT_TRUE(turn.started);
+    EXPECT_EQ(turn.started->cached_tokens, checkpoints > 0 ? 600 : 0);
+    EXPECT_EQ(restores, checkpoints > 0 ? 1 : 0);
+    expect_same_answer(turn, computed, 0.02);
   }
 }
 

@@ -67,8 +67,8 @@ TEST(Metrics, RendersParseableExposition) {
                            "troupe_host_cache_hits_total",
                            "troupe_host_cache_bytes",
                            "troupe_host_cache_entries",
-                           "troupe_window_checkpoint_restores_total",
-                           "troupe_window_checkpoint_bytes",
+                           "troupe_context_checkpoint_restores_total",
+                           "troupe_context_checkpoint_bytes",
                            "troupe_cache_reuse_tokens_total",
                            "troupe_spec_draft_tokens_total",
                            "troupe_spec_accepted_tokens_total"}) {
