@@ -1487,26 +1487,35 @@ class UncuttableMemoryTest : public BatchEngineTest {
     }
   }
 
-  // A conversation's next turn whose long previous answer comes back rendered otherwise:
-  // `prompt` (600 tokens) answered with `answer_tokens`, then the prompt and 30 other tokens,
-  // on an engine keeping `checkpoints` a slot (tickets from `t`). Returns that turn's record
-  // and checks that another prompt, too short to checkpoint, leaves no checkpoint bytes.
-  Recorder::Seq next_turn_after(const std::vector<Token>& prompt, std::int32_t answer_tokens,
-                                const std::vector<Token>& next, std::int32_t checkpoints,
-                                std::uint64_t t, std::int64_t* restores) {
-    BatchEngineConfig cfg = config(1, false, false);
-    cfg.ctx_checkpoints = checkpoints;
-    auto e = start(cfg);
-    e->tell(admit(t, prompt, answer_tokens));
-    rec_.wait_released(t);
-    EXPECT_EQ(e->counters().checkpoint_bytes.load() > 0, checkpoints > 0);
-    e->tell(admit(t + 1, next, 8));
-    rec_.wait_released(t + 1);
-    *restores = e->counters().checkpoint_restores.load();
-    e->tell(admit(t + 2, this->prompt(46, 8), 2));
-    rec_.wait_released(t + 2);
-    EXPECT_EQ(e->counters().checkpoint_bytes.load(), 0);
-    return rec_.get(t + 1);
+  // The next turn of a conversation whose long answer comes back rendered otherwise (its
+  // reasoning dropped): a 600-token prompt (from `seed`) answered with `answer_tokens`, then
+  // the prompt and 30 other tokens. With checkpoints the one taken when the prompt had been
+  // computed serves its 600 tokens; without, they are computed again; both answer as a fresh
+  // computation does. Another prompt, too short to checkpoint, then leaves no checkpoint.
+  void expect_a_checkpoint_serves_the_next_turn(int seed, std::int32_t answer_tokens) {
+    const auto a = prompt(seed, 600);
+    const auto next = joined({a, prompt(seed + 1, 30)});
+    const auto computed = fresh_answer(next, 1);
+    for (const std::int32_t checkpoints : {8, 0}) {
+      SCOPED_TRACE(checkpoints);
+      const std::uint64_t t = checkpoints > 0 ? 10 : 20;
+      BatchEngineConfig cfg = config(1, false, false);
+      cfg.ctx_checkpoints = checkpoints;
+      auto e = start(cfg);
+      e->tell(admit(t, a, answer_tokens));
+      rec_.wait_released(t);
+      EXPECT_EQ(e->counters().checkpoint_bytes.load() > 0, checkpoints > 0);
+      e->tell(admit(t + 1, next, 8));
+      rec_.wait_released(t + 1);
+      const auto turn = rec_.get(t + 1);
+      ASSERT_TRUE(turn.started);
+      EXPECT_EQ(turn.started->cached_tokens, checkpoints > 0 ? 600 : 0);
+      EXPECT_EQ(e->counters().checkpoint_restores.load(), checkpoints > 0 ? 1 : 0);
+      expect_same_answer(turn, computed, 0.02);
+      e->tell(admit(t + 2, prompt(46, 8), 2));
+      rec_.wait_released(t + 2);
+      EXPECT_EQ(e->counters().checkpoint_bytes.load(), 0);
+    }
   }
 
   // The answer to `p` on a fresh engine (ticket t).
@@ -1597,25 +1606,9 @@ TEST_F(SlidingWindowTest, AConversationThatGoesOnReusesItsCells) {
   expect_same_answer(rec_.get(2), rec_.get(3), 0.02);
 }
 
-// The next turn of a conversation whose long answer comes back rendered otherwise (its
-// reasoning dropped): the slot's window moved on while it answered, and the checkpoint taken
-// when its prompt had been computed serves the prompt's 600 tokens; without checkpoints they
-// are computed again. Both answer as a fresh computation does.
+// The slot's window moved past the prompt while it answered (300 tokens).
 TEST_F(SlidingWindowTest, ACheckpointServesThePromptWhoseAnswerIsRenderedOtherwise) {
-  const auto a = prompt(44, 600);
-  const auto next = joined({a, prompt(45, 30)});
-  const auto computed = fresh_answer(next, 1);
-  for (const std::int32_t checkpoints : {8, 0}) {
-    SCOPED_TRACE(checkpoints);
-    std::int64_t restores = 0;
-    // 300 answer tokens: the window then starts past the prompt.
-    const auto turn =
-        next_turn_after(a, 300, next, checkpoints, checkpoints > 0 ? 10 : 20, &restores);
-    ASSERT_TRUE(turn.started);
-    EXPECT_EQ(turn.started->cached_tokens, checkpoints > 0 ? 600 : 0);
-    EXPECT_EQ(restores, checkpoints > 0 ? 1 : 0);
-    expect_same_answer(turn, computed, 0.02);
-  }
+  expect_a_checkpoint_serves_the_next_turn(44, 300);
 }
 
 // A hybrid model (short convolutions with a recurrent state, attention on every third layer):
@@ -1647,19 +1640,7 @@ TEST_F(HybridMemoryTest, AConversationThatGoesOnReusesItsState) {
 }
 
 TEST_F(HybridMemoryTest, ACheckpointServesThePromptWhoseAnswerIsRenderedOtherwise) {
-  const auto a = prompt(50, 600);
-  const auto next = joined({a, prompt(51, 30)});
-  const auto computed = fresh_answer(next, 1);
-  for (const std::int32_t checkpoints : {8, 0}) {
-    SCOPED_TRACE(checkpoints);
-    std::int64_t restores = 0;
-    const auto turn =
-        next_turn_after(a, 20, next, checkpoints, checkpoints > 0 ? 10 : 20, &restores);
-    ASSERT_TRUE(turn.started);
-    EXPECT_EQ(turn.started->cached_tokens, checkpoints > 0 ? 600 : 0);
-    EXPECT_EQ(restores, checkpoints > 0 ? 1 : 0);
-    expect_same_answer(turn, computed, 0.02);
-  }
+  expect_a_checkpoint_serves_the_next_turn(50, 20);
 }
 
 }  // namespace
