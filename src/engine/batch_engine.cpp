@@ -84,8 +84,8 @@ struct Slot {
   // The LoRA scales its cells are computed with (EngineLoop::lora_sets_): its request's while
   // it runs, and its cache's once free.
   std::int32_t lora = 0;
-  // Sliding-window models: checkpoints of its cached tokens, oldest first
-  // (BatchEngineConfig::ctx_checkpoints).
+  // Memory that cannot be cut back (sliding window, recurrent): checkpoints of its cached
+  // tokens, oldest first (BatchEngineConfig::ctx_checkpoints).
   std::vector<ContextCheckpoint> checkpoints;
 };
 
@@ -183,7 +183,7 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   // kv_unified: the shared pool's accounting (BatchEngineConfig::kv_unified).
   std::int32_t free_slot_for(const std::vector<Token>& prompt, std::int32_t lora) const;
   // The prefix of a prompt a slot serves, and the checkpoint (an index into its checkpoints,
-  // -1: none) whose window it needs.
+  // -1: none) that serving it needs.
   struct CachedPrefix {
     std::int32_t n = 0;
     std::int32_t checkpoint = -1;
@@ -2126,7 +2126,7 @@ void EngineLoop::after_decode() {
     if (ended)
       finish(id, /*drop_cache=*/false);
   }
-  // Once the step's tokens are out: the window of each prompt computed in it.
+  // Once the step's tokens are out: a checkpoint of each prompt computed in it.
   for (const std::int32_t id : prompts_done_)
     checkpoint(id);
   prompts_done_.clear();
