@@ -254,7 +254,7 @@ void Coordinator::load() {
   // window's only (BatchEngineConfig::swa_full).
   const std::int32_t n_swa = llama_model_n_swa(model_->get());
   const std::string window =
-      n_swa > 0 && !options_.engine.swa_full
+      n_swa > 0 && !options_.engine.swa_full && !llama_model_is_hybrid(model_->get())
           ? fmt::format(
                 " at most (a sliding window of {} tokens: those layers keep its cells "
                 "only; --swa-full keeps them all)",

@@ -251,7 +251,9 @@ PlacementReport placement_report(const PlacementOptions& p, const llama_model* m
   const ggml_type k = type_or_f16(p.cache_type_k), v = type_or_f16(p.cache_type_v);
   const double bytes = static_cast<double>(n_ctx) * n_layer *
                        static_cast<double>(ggml_row_size(k, kv_width) + ggml_row_size(v, kv_width));
-  r.kv_mib = bytes / (1024.0 * 1024.0);
+  // llama.cpp tells the heads of the first layer only, which a hybrid's may lack.
+  const bool layers_differ = llama_model_is_recurrent(model) || llama_model_is_hybrid(model);
+  r.kv_mib = layers_differ ? -1.0 : bytes / (1024.0 * 1024.0);
   return r;
 }
 
@@ -260,8 +262,10 @@ std::string PlacementReport::summary() const {
                                 ? fmt::format("{}/{} layers on {}", layers_offloaded, layers_total,
                                               fmt::join(devices, ", "))
                                 : fmt::format("all {} layers on the CPU", layers_total);
-  return fmt::format("{}; flash attention {}; KV cache K {} V {}, about {:.1f} MiB", where,
-                     flash_attn, cache_type_k, cache_type_v, kv_mib);
+  const std::string size = kv_mib < 0 ? std::string(" (a recurrent state besides)")
+                                      : fmt::format(", about {:.1f} MiB", kv_mib);
+  return fmt::format("{}; flash attention {}; KV cache K {} V {}{}", where, flash_attn,
+                     cache_type_k, cache_type_v, size);
 }
 
 }  // namespace troupe::engine

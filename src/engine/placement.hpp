@@ -49,7 +49,7 @@ struct PlacementReport {
   std::vector<std::string> devices;  // the GPU devices used
   std::string flash_attn;
   std::string cache_type_k, cache_type_v;
-  double kv_mib = 0;
+  double kv_mib = 0;  // -1: not estimated (a recurrent or hybrid model's layers differ)
   std::string summary() const;
 };
 

@@ -88,6 +88,17 @@ TEST(Placement, ASlidingWindowModelKeepsItsWindowUnlessSwaFull) {
   EXPECT_EQ(p.wait(), 0) << output(p);
 }
 
+// A hybrid model's layers differ (llama.cpp tells the first one's heads only): the start-up
+// line gives no KV size it cannot know.
+TEST(Placement, AHybridModelsStartUpLineGivesNoKvSize) {
+  auto args = serve_args({});
+  args[2] = test::generated_hybrid_model();
+  ChildProcess p(args, "serve");
+  expect_lines(p, {R"(ready: .*KV cache K f16 V f16 \(a recurrent state besides\))"});
+  p.terminate();
+  EXPECT_EQ(p.wait(), 0) << output(p);
+}
+
 // llama-server's -kvu: one pool shared by the sequences, which llama.cpp's context reports, and
 // the start-up line says what a request may use. As llama-server decides, the pool is shared
 // unless --parallel is given.
