@@ -189,6 +189,7 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
     std::int32_t checkpoint = -1;
   };
   CachedPrefix cached_prefix(std::int32_t id, std::span<const Token> prompt) const;
+  std::int32_t min_keep(std::int32_t id) const;
   void checkpoint(std::int32_t id);
   bool restore_checkpoint(std::int32_t dest, const ContextCheckpoint& c);
   void drop_checkpoints(Slot& s, std::int32_t keep);
@@ -536,7 +537,9 @@ EngineLoop::EngineLoop(const LlamaModel& model, const BatchEngineConfig& config,
   // A KV cache whose sequences can be cut at any token (not recurrent, hybrid or a sliding
   // window): what pad rows and the host cache both need.
   const bool cut_anywhere = mem_ != nullptr && !embedding_only_ && model_.memory_cuts_anywhere();
-  if (config_.host_cache_bytes != 0 && cut_anywhere) {
+  // The host cache also holds states that cannot be cut at any token, each with the shortest
+  // prefix it serves (min_keep).
+  if (config_.host_cache_bytes != 0 && mem_ != nullptr && !embedding_only_) {
     host_cache_ = HostCache(config_.host_cache_bytes < 0
                                 ? std::numeric_limits<std::size_t>::max()
                                 : static_cast<std::size_t>(config_.host_cache_bytes));
@@ -855,6 +858,17 @@ EngineLoop::CachedPrefix EngineLoop::cached_prefix(std::int32_t id,
   return best;
 }
 
+// The shortest prefix of slot `id`'s cached tokens its memory serves (HostCache::Entry::
+// min_keep): all of them for a recurrent state; from where the window's view of the oldest
+// cell it holds begins for a sliding window; any for the rest.
+std::int32_t EngineLoop::min_keep(std::int32_t id) const {
+  if (recurrent_)
+    return slots_[static_cast<std::size_t>(id)].n_past;
+  if (n_swa_ > 0)
+    return std::max(0, llama_memory_seq_pos_min(mem_, id) + n_swa_ - 1);
+  return 0;
+}
+
 // After slot `id`'s prompt has been computed: a checkpoint of what cannot be cut (llama.cpp's
 // partial state: the windowed layers alone, or the recurrent state alone), the slot's oldest
 // dropped when it holds ctx_checkpoints.
@@ -1070,11 +1084,12 @@ void EngineLoop::stash(std::int32_t id) {
     return;
   const std::span<const Token> tokens(s.tokens.data(), static_cast<std::size_t>(s.n_past));
   const std::vector<float>& lora = lora_sets_[static_cast<std::size_t>(s.lora)];
-  if (host_cache_.covers(tokens, lora))
+  const std::int32_t keep_from = min_keep(id);
+  if (host_cache_.covers(tokens, lora, keep_from))
     return;
   for (std::int32_t i = 0; i < static_cast<std::int32_t>(slots_.size()); ++i) {
     const Slot& o = slots_[static_cast<std::size_t>(i)];
-    if (i != id && o.lora == s.lora && common_prefix(o.tokens, o.n_past, tokens) == s.n_past)
+    if (i != id && o.lora == s.lora && cached_prefix(i, tokens).n == s.n_past)
       return;
   }
   const auto t0 = std::chrono::steady_clock::now();
@@ -1088,7 +1103,7 @@ void EngineLoop::stash(std::int32_t id) {
     return;
   }
   const std::size_t bytes = state.size();
-  if (host_cache_.store({tokens.begin(), tokens.end()}, std::move(state), lora))
+  if (host_cache_.store({tokens.begin(), tokens.end()}, std::move(state), lora, keep_from))
     counters_.host_cache_stores.fetch_add(1, std::memory_order_relaxed);
   count_host_cache();
   spdlog::debug(
@@ -1110,10 +1125,11 @@ std::int32_t EngineLoop::restore(std::int32_t dest, std::span<const Token> promp
   Slot& d = slots_[static_cast<std::size_t>(dest)];
   std::optional<HostCache::Match> match;
   std::int32_t n = 0;
+  // Keep at least one prompt token to decode, as reuse_prefix does.
+  const std::span<const Token> wanted = prompt.first(prompt.empty() ? 0 : prompt.size() - 1);
   const auto found = [&] {
-    match = host_cache_.find(prompt, lora_sets_[static_cast<std::size_t>(lora)]);
-    // Keep at least one prompt token to decode, as reuse_prefix does.
-    n = match ? std::min(match->length, static_cast<std::int32_t>(prompt.size()) - 1) : 0;
+    match = host_cache_.find(wanted, lora_sets_[static_cast<std::size_t>(lora)]);
+    n = match ? match->length : 0;
     return n > beat && n >= config_.min_copy_prefix;
   };
   if (!found())

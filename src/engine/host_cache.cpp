@@ -103,7 +103,7 @@ std::optional<HostCache::Match> HostCache::find(std::span<const Token> prompt,
     if (!std::ranges::equal(entries_[i].lora, lora))
       continue;
     const std::int32_t n = shared_prefix(prompt, entries_[i].tokens);
-    if (n == 0)
+    if (n == 0 || n < entries_[i].min_keep)
       continue;
     if (!best || n > best->length ||
         (n == best->length && entries_[i].used > entries_[best->index].used))
@@ -112,19 +112,21 @@ std::optional<HostCache::Match> HostCache::find(std::span<const Token> prompt,
   return best;
 }
 
-bool HostCache::covers(std::span<const Token> tokens, std::span<const float> lora) const {
+bool HostCache::covers(std::span<const Token> tokens, std::span<const float> lora,
+                       std::int32_t min_keep) const {
   return std::any_of(entries_.begin(), entries_.end(), [&](const Entry& e) {
-    return std::ranges::equal(e.lora, lora) && begins(tokens, e.tokens);
+    return std::ranges::equal(e.lora, lora) && begins(tokens, e.tokens) && e.min_keep <= min_keep;
   });
 }
 
-bool HostCache::store(std::vector<Token> tokens, State state, std::vector<float> lora) {
-  Entry entry{std::move(tokens), std::move(state), 0, std::move(lora)};
+bool HostCache::store(std::vector<Token> tokens, State state, std::vector<float> lora,
+                      std::int32_t min_keep) {
+  Entry entry{std::move(tokens), std::move(state), 0, std::move(lora), min_keep};
   if (!enabled() || entry.bytes() > budget_)
     return false;
   for (std::size_t i = entries_.size(); i-- > 0;) {
     if (std::ranges::equal(entries_[i].lora, entry.lora) &&
-        begins(entries_[i].tokens, entry.tokens))
+        begins(entries_[i].tokens, entry.tokens) && entry.min_keep <= entries_[i].min_keep)
       erase(i);
   }
   while (bytes_ + entry.bytes() > budget_) {

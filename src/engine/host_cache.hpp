@@ -80,6 +80,10 @@ class HostCache {
     // The LoRA scales its cells were computed with (AdmitSequence::lora): only a prompt with
     // the same scales may use it.
     std::vector<float> lora;
+    // The shortest prefix of `tokens` its state serves: 0 (any) for a KV cache that can be cut
+    // at any token; more where it cannot (a sliding window's cells start later, a recurrent
+    // state is that of all the tokens: EngineLoop::min_keep).
+    std::int32_t min_keep = 0;
     std::size_t bytes() const {
       return state.size() + tokens.size() * sizeof(Token) + lora.size() * sizeof(float);
     }
@@ -97,15 +101,19 @@ class HostCache {
 
   bool enabled() const { return budget_ > 0; }
 
-  // The entry with LoRA scales `lora` sharing the longest prefix with `prompt` (the most
-  // recently used among equals); nullopt when none shares a token.
+  // The entry with LoRA scales `lora` sharing the longest prefix with `prompt` that its state
+  // serves (at least its min_keep; the most recently used among equals); nullopt when none.
   std::optional<Match> find(std::span<const Token> prompt, std::span<const float> lora = {}) const;
-  // Whether `tokens` (with scales `lora`) are already held: they begin (or are) some entry's.
-  bool covers(std::span<const Token> tokens, std::span<const float> lora = {}) const;
-  // Stores an entry, drops those (with the same scales) whose tokens begin `tokens`, then the
-  // least recently used others until the bytes fit the budget. False (nothing stored or
-  // dropped) when the entry alone exceeds the budget or the cache is off.
-  bool store(std::vector<Token> tokens, State state, std::vector<float> lora = {});
+  // Whether `tokens` (with scales `lora`; a state serving its prefixes from `min_keep`) are
+  // already held: they begin (or are) an entry's that serves every prefix they serve.
+  bool covers(std::span<const Token> tokens, std::span<const float> lora = {},
+              std::int32_t min_keep = 0) const;
+  // Stores an entry, drops those (with the same scales) whose tokens begin `tokens` and whose
+  // every prefix it serves too, then the least recently used others until the bytes fit the
+  // budget. False (nothing stored or dropped) when the entry alone exceeds the budget or the
+  // cache is off.
+  bool store(std::vector<Token> tokens, State state, std::vector<float> lora = {},
+             std::int32_t min_keep = 0);
   // Marks an entry used now (it is the last to go); drops one that failed to restore.
   void touch(std::size_t index) { entries_[index].used = ++clock_; }
   void erase(std::size_t index);

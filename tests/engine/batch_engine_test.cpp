@@ -1518,6 +1518,35 @@ class UncuttableMemoryTest : public BatchEngineTest {
     }
   }
 
+  // --cache-ram: a conversation displaced from the only slot by another prompt comes back
+  // from host memory for its next turn (all its tokens: a recurrent state serves no fewer, a
+  // window's from its oldest cell on), answering as a fresh computation does; a prompt that
+  // shares only the conversation's first 40 tokens is computed again.
+  void expect_the_host_cache_brings_back_a_displaced_conversation() {
+    const auto a = prompt(52, 300);
+    BatchEngineConfig cfg = config(1, false, false);
+    cfg.host_cache_bytes = 64 << 20;
+    auto e = start(cfg);
+    e->tell(admit(1, a, 8));
+    rec_.wait_released(1);
+    e->tell(admit(2, prompt(53, 100), 4));  // takes the slot: the conversation is stored
+    rec_.wait_released(2);
+    EXPECT_EQ(e->counters().host_cache_stores.load(), 1);
+    const auto next = joined({a, ids(rec_.get(1)), prompt(54, 20)});
+    e->tell(admit(3, next, 8));
+    rec_.wait_released(3);
+    EXPECT_EQ(rec_.get(3).started->cached_tokens, 300 + 7);
+    EXPECT_EQ(e->counters().host_cache_restores.load(), 1);
+    const auto cut = joined({std::vector<Token>(a.begin(), a.begin() + 40), prompt(55, 20)});
+    e->tell(admit(4, cut, 8));
+    rec_.wait_released(4);
+    EXPECT_EQ(rec_.get(4).started->cached_tokens, 0);
+    EXPECT_EQ(e->counters().host_cache_restores.load(), 1);
+    e.reset();
+    expect_same_answer(rec_.get(3), fresh_answer(next, 5), 0.02);
+    expect_same_answer(rec_.get(4), fresh_answer(cut, 6), 1e-4);
+  }
+
   // The answer to `p` on a fresh engine (ticket t).
   Recorder::Seq fresh_answer(const std::vector<Token>& p, std::uint64_t t) {
     auto fresh = start(config(1, false, false));
@@ -1611,6 +1640,10 @@ TEST_F(SlidingWindowTest, ACheckpointServesThePromptWhoseAnswerIsRenderedOtherwi
   expect_a_checkpoint_serves_the_next_turn(44, 300);
 }
 
+TEST_F(SlidingWindowTest, TheHostCacheBringsBackADisplacedConversation) {
+  expect_the_host_cache_brings_back_a_displaced_conversation();
+}
+
 // A hybrid model (short convolutions with a recurrent state, attention on every third layer):
 // its state is that of all a slot's tokens, so a cached prefix serves only a prompt that
 // begins with every one of them (a conversation that goes on) or with a checkpoint's (the
@@ -1641,6 +1674,10 @@ TEST_F(HybridMemoryTest, AConversationThatGoesOnReusesItsState) {
 
 TEST_F(HybridMemoryTest, ACheckpointServesThePromptWhoseAnswerIsRenderedOtherwise) {
   expect_a_checkpoint_serves_the_next_turn(50, 20);
+}
+
+TEST_F(HybridMemoryTest, TheHostCacheBringsBackADisplacedConversation) {
+  expect_the_host_cache_brings_back_a_displaced_conversation();
 }
 
 }  // namespace

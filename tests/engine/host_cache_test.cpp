@@ -146,5 +146,32 @@ TEST(HostCache, TheLeastRecentlyUsedGoWhenTheBudgetIsFull) {
   EXPECT_EQ(c.bytes(), 2 * one);
 }
 
+// A state that cannot be cut at any token (a sliding window's, a recurrent one) serves only
+// prefixes of at least its min_keep tokens: shorter matches are no match, and a longer entry
+// replaces a shorter one only where it serves every prefix the shorter did.
+TEST(HostCache, AnEntryServesOnlyPrefixesFromItsMinKeep) {
+  HostCache c(1 << 20);
+  ASSERT_TRUE(c.store({1, 2, 3, 4}, state(8, 1), {}, 4));
+  ASSERT_TRUE(c.store({1, 2, 3, 4, 5, 6, 7, 8}, state(8, 2), {}, 6));
+  EXPECT_EQ(c.size(), 2u);  // the longer one cannot serve 4 tokens
+  EXPECT_FALSE(c.find(std::vector<Token>{1, 2, 3, 9}));
+  const auto four = c.find(std::vector<Token>{1, 2, 3, 4, 9});
+  ASSERT_TRUE(four);
+  EXPECT_EQ(four->length, 4);
+  EXPECT_EQ(c.at(four->index).state.data()[0], 1);
+  const auto seven = c.find(std::vector<Token>{1, 2, 3, 4, 5, 6, 7, 9});
+  ASSERT_TRUE(seven);
+  EXPECT_EQ(seven->length, 7);
+  EXPECT_EQ(c.at(seven->index).state.data()[0], 2);
+  // 5 tokens shared with the longer, which serves 6 and more: the shorter serves 4.
+  EXPECT_EQ(c.find(std::vector<Token>{1, 2, 3, 4, 5, 9})->length, 4);
+  // Held already: only by an entry that serves every prefix the tokens' own state would.
+  EXPECT_TRUE(c.covers(std::vector<Token>{1, 2, 3, 4, 5, 6, 7}, {}, 6));
+  EXPECT_FALSE(c.covers(std::vector<Token>{1, 2, 3, 4, 5, 6, 7}, {}, 0));
+  // A longer state serving every prefix of both replaces both.
+  ASSERT_TRUE(c.store({1, 2, 3, 4, 5, 6, 7, 8, 9}, state(8, 3), {}, 0));
+  EXPECT_EQ(c.size(), 1u);
+}
+
 }  // namespace
 }  // namespace troupe::engine
