@@ -12,7 +12,9 @@ memory after start-up, with and without `--swa-full`. Not a speed figure.
      recurrent state cannot be cut back to it);
   2. the next turn of a conversation whose 300-token answer comes back rendered otherwise
      (the 600-token prompt, then other tokens): a checkpoint taken after the prompt serves it;
-  3. the next turn of a conversation that goes on (prompt, answer, more).
+  3. the next turn of a conversation that goes on (prompt, answer, more);
+  4. that turn again after another prompt took the only slot (the host-memory cache,
+     `--cache-ram`, both servers' default).
 
 The models: `troupe mkmodel --arch cohere2 --sliding-window 16 --type f32 -o swa-tiny.gguf`
 or `--arch lfm2 --type f32 -o hybrid-tiny.gguf` for the flows, and for the memory a
@@ -64,9 +66,12 @@ def flows(url):
     out["answer rendered otherwise"] = complete(url, a + other, 8)
     answer = complete(url, a, 8)[1]
     out["conversation goes on"] = complete(url, a + answer[:-1] + more, 8)
+    complete(url, tokens(100), 4)  # takes the only slot: the conversation goes to host memory
+    out["comes back after another prompt"] = complete(url, a + answer[:-1] + more, 8)
     return out, {"40 tokens of a cached prompt": a[:40] + tail,
                  "answer rendered otherwise": a + other,
-                 "conversation goes on": a + answer[:-1] + more}
+                 "conversation goes on": a + answer[:-1] + more,
+                 "comes back after another prompt": a + answer[:-1] + more}
 
 
 def main():

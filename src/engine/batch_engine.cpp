@@ -537,16 +537,6 @@ EngineLoop::EngineLoop(const LlamaModel& model, const BatchEngineConfig& config,
   // A KV cache whose sequences can be cut at any token (not recurrent, hybrid or a sliding
   // window): what pad rows and the host cache both need.
   const bool cut_anywhere = mem_ != nullptr && !embedding_only_ && model_.memory_cuts_anywhere();
-  // The host cache also holds states that cannot be cut at any token, each with the shortest
-  // prefix it serves (min_keep).
-  if (config_.host_cache_bytes != 0 && mem_ != nullptr && !embedding_only_) {
-    host_cache_ = HostCache(config_.host_cache_bytes < 0
-                                ? std::numeric_limits<std::size_t>::max()
-                                : static_cast<std::size_t>(config_.host_cache_bytes));
-  }
-  pad_rows_ =
-      config_.pad_rows != PadRows::off && !config_.kv_unified && slots_.size() > 1 && cut_anywhere;
-  can_shift_ = cut_anywhere && llama_memory_can_shift(mem_);
   {
     const llama_model* m = model_.get();
     const bool cached = mem_ != nullptr && !embedding_only_;
@@ -557,6 +547,19 @@ EngineLoop::EngineLoop(const LlamaModel& model, const BatchEngineConfig& config,
     const bool hybrid_window = recurrent_ && !config_.swa_full && llama_model_n_swa(m) > 0;
     checkpoints_ = config_.ctx_checkpoints > 0 && (n_swa_ > 0 || (recurrent_ && !hybrid_window));
   }
+  // The host cache also holds recurrent and hybrid states, each serving only all its tokens
+  // (min_keep). Not a sliding-window model's, whichever cells it keeps: its whole state
+  // written back and then cut short (a conversation's next turn shorter than what the slot
+  // had computed) answered 0.6 off the fresh log-probabilities (bench/peer/swa_check.py), where
+  // the same cut of a slot's own cells and a state written back whole both answer right.
+  if (config_.host_cache_bytes != 0 && (cut_anywhere || recurrent_)) {
+    host_cache_ = HostCache(config_.host_cache_bytes < 0
+                                ? std::numeric_limits<std::size_t>::max()
+                                : static_cast<std::size_t>(config_.host_cache_bytes));
+  }
+  pad_rows_ =
+      config_.pad_rows != PadRows::off && !config_.kv_unified && slots_.size() > 1 && cut_anywhere;
+  can_shift_ = cut_anywhere && llama_memory_can_shift(mem_);
   prompts_done_.reserve(slots_.size());
   if (config_.cache_reuse > 0 && !can_shift_) {
     spdlog::warn(
@@ -859,14 +862,10 @@ EngineLoop::CachedPrefix EngineLoop::cached_prefix(std::int32_t id,
 }
 
 // The shortest prefix of slot `id`'s cached tokens its memory serves (HostCache::Entry::
-// min_keep): all of them for a recurrent state; from where the window's view of the oldest
-// cell it holds begins for a sliding window; any for the rest.
+// min_keep): all of them for a recurrent state, any for a KV cache (the host cache holds no
+// sliding-window state).
 std::int32_t EngineLoop::min_keep(std::int32_t id) const {
-  if (recurrent_)
-    return slots_[static_cast<std::size_t>(id)].n_past;
-  if (n_swa_ > 0)
-    return std::max(0, llama_memory_seq_pos_min(mem_, id) + n_swa_ - 1);
-  return 0;
+  return recurrent_ ? slots_[static_cast<std::size_t>(id)].n_past : 0;
 }
 
 // After slot `id`'s prompt has been computed: a checkpoint of what cannot be cut (llama.cpp's

@@ -1519,9 +1519,9 @@ class UncuttableMemoryTest : public BatchEngineTest {
   }
 
   // --cache-ram: a conversation displaced from the only slot by another prompt comes back
-  // from host memory for its next turn (all its tokens: a recurrent state serves no fewer, a
-  // window's from its oldest cell on), answering as a fresh computation does; a prompt that
-  // shares only the conversation's first 40 tokens is computed again.
+  // from host memory for its next turn (all its tokens: a recurrent state serves no fewer),
+  // answering as a fresh computation does; a prompt that shares only the conversation's first
+  // 40 tokens is computed again.
   void expect_the_host_cache_brings_back_a_displaced_conversation() {
     const auto a = prompt(52, 300);
     BatchEngineConfig cfg = config(1, false, false);
@@ -1638,10 +1638,6 @@ TEST_F(SlidingWindowTest, AConversationThatGoesOnReusesItsCells) {
 // The slot's window moved past the prompt while it answered (300 tokens).
 TEST_F(SlidingWindowTest, ACheckpointServesThePromptWhoseAnswerIsRenderedOtherwise) {
   expect_a_checkpoint_serves_the_next_turn(44, 300);
-}
-
-TEST_F(SlidingWindowTest, TheHostCacheBringsBackADisplacedConversation) {
-  expect_the_host_cache_brings_back_a_displaced_conversation();
 }
 
 // A hybrid model (short convolutions with a recurrent state, attention on every third layer):
