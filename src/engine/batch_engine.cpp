@@ -228,11 +228,11 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   std::int64_t n_cells_ = 0;
   // Cells may move to other positions (llama_memory_can_shift): chunk reuse.
   bool can_shift_ = false;
-  // The model's sliding window (llama_model_n_swa; 0: none, --swa-full, or a recurrent or
-  // hybrid model): its windowed layers' cache forgets a sequence's positions that fell out of
-  // their view (cached_prefix). recurrent_: a recurrent or hybrid model, whose state cannot be
-  // cut back at all. checkpoints_: slots keep checkpoints of what cannot be cut
-  // (ContextCheckpoint).
+  // The model's sliding window (llama_model_n_swa; 0: none, or a recurrent or hybrid model):
+  // its windowed layers' cache forgets a sequence's positions that fell out of their view, and
+  // a state written back holds the last n_swa only (cached_prefix). recurrent_: a recurrent or
+  // hybrid model, whose state cannot be cut back at all. checkpoints_: slots keep checkpoints of
+  // what cannot be cut (ContextCheckpoint).
   std::int32_t n_swa_ = 0;
   bool recurrent_ = false;
   bool checkpoints_ = false;
@@ -541,17 +541,19 @@ EngineLoop::EngineLoop(const LlamaModel& model, const BatchEngineConfig& config,
     const llama_model* m = model_.get();
     const bool cached = mem_ != nullptr && !embedding_only_;
     recurrent_ = cached && (llama_model_is_recurrent(m) || llama_model_is_hybrid(m));
-    n_swa_ = cached && !recurrent_ && !config_.swa_full ? llama_model_n_swa(m) : 0;
+    // With swa_full too: a state llama.cpp writes back (a slot file) holds the window only.
+    n_swa_ = cached && !recurrent_ ? llama_model_n_swa(m) : 0;
     // A hybrid's checkpoint holds its recurrent state alone: with a window on its attention
-    // layers too, that would not be all a checkpoint has to bring back.
+    // layers too, that would not be all a checkpoint has to bring back. With swa_full a slot
+    // keeps every cell it computes: nothing to checkpoint.
     const bool hybrid_window = recurrent_ && !config_.swa_full && llama_model_n_swa(m) > 0;
-    checkpoints_ = config_.ctx_checkpoints > 0 && (n_swa_ > 0 || (recurrent_ && !hybrid_window));
+    checkpoints_ = config_.ctx_checkpoints > 0 &&
+                   ((n_swa_ > 0 && !config_.swa_full) || (recurrent_ && !hybrid_window));
   }
   // The host cache also holds recurrent and hybrid states, each serving only all its tokens
-  // (min_keep). Not a sliding-window model's, whichever cells it keeps: its whole state
-  // written back and then cut short (a conversation's next turn shorter than what the slot
-  // had computed) answered 0.6 off the fresh log-probabilities (bench/peer/swa_check.py), where
-  // the same cut of a slot's own cells and a state written back whole both answer right.
+  // (min_keep). Not a sliding-window model's: the state llama.cpp writes holds a windowed
+  // layer's last n_swa positions only, whichever cells the slot kept, so an entry would serve
+  // no prompt but its whole tokens (and all but the last).
   if (config_.host_cache_bytes != 0 && (cut_anywhere || recurrent_)) {
     host_cache_ = HostCache(config_.host_cache_bytes < 0
                                 ? std::numeric_limits<std::size_t>::max()
@@ -893,7 +895,9 @@ void EngineLoop::checkpoint(std::int32_t id) {
     return;
   }
   c.n_tokens = s.n_past;
-  c.oldest = llama_memory_seq_pos_min(mem_, id);
+  // The state holds a windowed layer's last n_swa positions only (llama.cpp writes no cell
+  // the window no longer sees from the last one), whatever the slot kept.
+  c.oldest = std::max(llama_memory_seq_pos_min(mem_, id), n_swa_ > 0 ? s.n_past - n_swa_ : 0);
   spdlog::debug(
       "slot {}: checkpoint at {} tokens (positions {} on, {:.1f} MiB, {:.1f} ms)", id, c.n_tokens,
       c.oldest, static_cast<double>(c.state.size()) / (1 << 20),

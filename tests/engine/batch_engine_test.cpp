@@ -1640,6 +1640,60 @@ TEST_F(SlidingWindowTest, ACheckpointServesThePromptWhoseAnswerIsRenderedOtherwi
   expect_a_checkpoint_serves_the_next_turn(44, 300);
 }
 
+// A state llama.cpp writes holds a windowed layer's last n_swa positions only: a checkpoint
+// serves its whole prompt (or all but its last token), never a prompt cut 10 tokens before
+// its end, which is computed again.
+TEST_F(SlidingWindowTest, ACheckpointServesNoPromptCutBeforeItsEnd) {
+  const auto a = prompt(56, 600);
+  const auto cut = joined({std::vector<Token>(a.begin(), a.begin() + 590), prompt(57, 30)});
+  auto e = start(config(1, false, false));
+  e->tell(admit(1, a, 300));
+  rec_.wait_released(1);
+  e->tell(admit(2, cut, 8));
+  rec_.wait_released(2);
+  EXPECT_EQ(rec_.get(2).started->cached_tokens, 0);
+  EXPECT_EQ(e->counters().checkpoint_restores.load(), 0);
+  e.reset();
+  expect_same_answer(rec_.get(2), fresh_answer(cut, 3), 1e-4);
+}
+
+// A slot file (llama.cpp's state of a sequence) holds a windowed layer's last n_swa positions
+// only, even where the slot kept every cell (swa_full): once restored, it serves a prompt that
+// goes on from its end, and a prompt cut before it is computed again.
+TEST_F(SlidingWindowTest, ARestoredSlotFileServesOnlyPromptsThatGoOnFromItsEnd) {
+  const auto dir =
+      std::filesystem::temp_directory_path() / fmt::format("troupe-swa-slot-{}", ::getpid());
+  std::filesystem::create_directories(dir);
+  const auto act = [&](BatchEngine& e, SlotActionKind kind) {
+    SlotAction m;
+    m.kind = kind;
+    m.slot = 0;
+    m.path = kind == SlotActionKind::erase ? std::string() : (dir / "a.bin").string();
+    auto r = e.ref().ask_blocking(std::move(m), actor::kNoTimeout);
+    EXPECT_TRUE(r) << r.error().message;
+  };
+  const auto a = prompt(58, 300);
+  auto e = start(config(1, false, true));
+  e->tell(admit(1, a, 8));
+  rec_.wait_released(1);
+  act(*e, SlotActionKind::save);
+  act(*e, SlotActionKind::erase);
+  act(*e, SlotActionKind::restore);
+  const auto cut = joined({std::vector<Token>(a.begin(), a.begin() + 200), prompt(59, 20)});
+  e->tell(admit(2, cut, 8));
+  rec_.wait_released(2);
+  EXPECT_EQ(rec_.get(2).started->cached_tokens, 0);
+  act(*e, SlotActionKind::restore);
+  const auto next = joined({a, ids(rec_.get(1)), prompt(60, 20)});
+  e->tell(admit(3, next, 8));
+  rec_.wait_released(3);
+  EXPECT_EQ(rec_.get(3).started->cached_tokens, 300 + 7);
+  e.reset();
+  std::filesystem::remove_all(dir);
+  expect_same_answer(rec_.get(2), fresh_answer(cut, 4), 1e-4);
+  expect_same_answer(rec_.get(3), fresh_answer(next, 5), 0.02);
+}
+
 // A hybrid model (short convolutions with a recurrent state, attention on every third layer):
 // its state is that of all a slot's tokens, so a cached prefix serves only a prompt that
 // begins with every one of them (a conversation that goes on) or with a checkpoint's (the
