@@ -157,12 +157,14 @@ int run_mkmodel(const MkmodelOptions& o) {
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (!o.quiet) {
+    // parameter_count() counts a llama model's weights.
     std::string what =
-        spec->vocab_file.empty() ? "generated vocabulary" : "tokenizer of " + spec->vocab_file;
-    if (spec->vocab_file.empty() && spec->arch == mkmodel::Arch::llama)
-      what = fmt::format("{:.1f} M parameters",
-                         static_cast<double>(mkmodel::parameter_count(spec->shape)) / 1e6);
-    else if (spec->arch == mkmodel::Arch::cohere2)
+        !spec->vocab_file.empty() ? "tokenizer of " + spec->vocab_file
+        : spec->arch == mkmodel::Arch::llama
+            ? fmt::format("{:.1f} M parameters",
+                          static_cast<double>(mkmodel::parameter_count(spec->shape)) / 1e6)
+            : "generated vocabulary";
+    if (spec->arch == mkmodel::Arch::cohere2)
       what += fmt::format(", cohere2, sliding window {}", spec->sliding_window);
     else if (spec->arch == mkmodel::Arch::lfm2)
       what += ", lfm2 (hybrid)";

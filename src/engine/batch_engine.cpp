@@ -194,6 +194,7 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   bool restore_checkpoint(std::int32_t dest, const ContextCheckpoint& c);
   void drop_checkpoints(Slot& s, std::int32_t keep);
   ContextCheckpoint take_checkpoint(Slot& s, std::int32_t k);
+  void recycle(std::vector<std::uint8_t> state);
   void keep_checkpoint(Slot& s, ContextCheckpoint c);
   std::int64_t free_cells() const;
   bool trim_cells(std::int32_t id, std::int32_t keep);
@@ -236,7 +237,8 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   std::int32_t n_swa_ = 0;
   bool recurrent_ = false;
   bool checkpoints_ = false;
-  std::vector<std::vector<std::uint8_t>> spare_states_;  // dropped checkpoints' buffers
+  // Dropped checkpoints' buffers, for the next ones: one a slot at most (recycle).
+  std::vector<std::vector<std::uint8_t>> spare_states_;
   std::int64_t checkpoint_bytes_ = 0;
   std::vector<std::int32_t> prompts_done_;  // this step's slots whose prompt was computed
   std::vector<ChunkMove> moves_;            // chunk_reuse's plan
@@ -563,6 +565,7 @@ EngineLoop::EngineLoop(const LlamaModel& model, const BatchEngineConfig& config,
       config_.pad_rows != PadRows::off && !config_.kv_unified && slots_.size() > 1 && cut_anywhere;
   can_shift_ = cut_anywhere && llama_memory_can_shift(mem_);
   prompts_done_.reserve(slots_.size());
+  spare_states_.reserve(slots_.size());
   if (config_.cache_reuse > 0 && !can_shift_) {
     spdlog::warn(
         "engine: --cache-reuse {} has no effect: this model's cache cannot move cells to other "
@@ -891,7 +894,7 @@ void EngineLoop::checkpoint(std::int32_t id) {
   if (c.state.empty() || llama_state_seq_get_data_ext(ctx_.get(), c.state.data(), c.state.size(),
                                                       id, kPartial) != c.state.size()) {
     spdlog::warn("slot {}: llama.cpp gave no state to checkpoint", id);
-    spare_states_.push_back(std::move(c.state));
+    recycle(std::move(c.state));
     return;
   }
   c.n_tokens = s.n_past;
@@ -935,12 +938,19 @@ void EngineLoop::keep_checkpoint(Slot& s, ContextCheckpoint c) {
   s.checkpoints.push_back(std::move(c));
 }
 
+// Keeps a dropped checkpoint's buffer for the next checkpoint, up to one a slot: more would be
+// memory held that no checkpoint counts (a window's state can be hundreds of MiB).
+void EngineLoop::recycle(std::vector<std::uint8_t> state) {
+  if (spare_states_.size() < slots_.size())
+    spare_states_.push_back(std::move(state));
+}
+
 // A slot's cells cut to `keep` tokens: its checkpoints of more go (their buffers kept). A
 // slot's checkpoints are in order of their tokens: each was taken at the end of its cells.
 void EngineLoop::drop_checkpoints(Slot& s, std::int32_t keep) {
   while (!s.checkpoints.empty() && s.checkpoints.back().n_tokens > keep) {
     checkpoint_bytes_ -= static_cast<std::int64_t>(s.checkpoints.back().state.size());
-    spare_states_.push_back(std::move(s.checkpoints.back().state));
+    recycle(std::move(s.checkpoints.back().state));
     s.checkpoints.pop_back();
   }
   counters_.checkpoint_bytes.store(checkpoint_bytes_, std::memory_order_relaxed);
@@ -999,7 +1009,7 @@ std::int32_t EngineLoop::reuse_prefix(std::int32_t dest, const std::vector<Token
     if (saved && served && saved->n_tokens == best)
       keep_checkpoint(d, std::move(*saved));  // still that of its cells
     else if (saved)
-      spare_states_.push_back(std::move(saved->state));
+      recycle(std::move(saved->state));
     if (served)
       return best;
   }
