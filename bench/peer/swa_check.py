@@ -14,7 +14,10 @@ memory after start-up, with and without `--swa-full`. Not a speed figure.
      (the 600-token prompt, then other tokens): a checkpoint taken after the prompt serves it;
   3. the next turn of a conversation that goes on (prompt, answer, more);
   4. that turn again after another prompt took the only slot (the host-memory cache,
-     `--cache-ram`, both servers' default).
+     `--cache-ram`, both servers' default);
+  5. flow 2 on another conversation, another prompt having taken the only slot before its
+     next turn: the checkpoint has to come back from host memory with the conversation;
+  6. the same prompt again (an answer regenerated).
 
 The models: `troupe mkmodel --arch cohere2 --sliding-window 16 --type f32 -o swa-tiny.gguf`
 or `--arch lfm2 --type f32 -o hybrid-tiny.gguf` for the flows, and for the memory a
@@ -68,10 +71,17 @@ def flows(url):
     out["conversation goes on"] = complete(url, a + answer[:-1] + more, 8)
     complete(url, tokens(100), 4)  # takes the only slot: the conversation goes to host memory
     out["comes back after another prompt"] = complete(url, a + answer[:-1] + more, 8)
+    c, other_c = tokens(600), tokens(30)
+    complete(url, c, 300)
+    complete(url, tokens(100), 4)
+    out["rendered otherwise, after another prompt"] = complete(url, c + other_c, 8)
+    out["the same prompt again"] = complete(url, c + other_c, 8)
     return out, {"40 tokens of a cached prompt": a[:40] + tail,
                  "answer rendered otherwise": a + other,
                  "conversation goes on": a + answer[:-1] + more,
-                 "comes back after another prompt": a + answer[:-1] + more}
+                 "comes back after another prompt": a + answer[:-1] + more,
+                 "rendered otherwise, after another prompt": c + other_c,
+                 "the same prompt again": c + other_c}
 
 
 def main():

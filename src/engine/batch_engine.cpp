@@ -35,17 +35,6 @@ constexpr double kPredictionHits = 1.5;
 constexpr double kDraftTries = 2.0;
 constexpr double kDrift = 0.05;
 
-// The part of a slot's memory that cannot be cut back to an earlier token, as it was when the
-// slot's first n_tokens tokens (a prompt) had been computed (llama-server's context
-// checkpoints): a sliding-window model's windowed layers' cells, a recurrent or hybrid model's
-// recurrent state. A later prompt that shares those tokens, but not the ones the slot went on
-// to compute, needs it (EngineLoop::cached_prefix). `oldest`: the first position it holds.
-struct ContextCheckpoint {
-  std::int32_t n_tokens = 0;
-  llama_pos oldest = 0;
-  std::vector<std::uint8_t> state;  // llama_state_seq_get_data_ext, PARTIAL_ONLY
-};
-
 struct Slot {
   SlotState state = SlotState::free;
   std::uint64_t ticket = 0;
@@ -189,6 +178,7 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
     std::int32_t checkpoint = -1;
   };
   CachedPrefix cached_prefix(std::int32_t id, std::span<const Token> prompt) const;
+  std::int32_t keep_from(llama_pos oldest, std::int32_t end) const;
   std::int32_t min_keep(std::int32_t id) const;
   void checkpoint(std::int32_t id);
   bool restore_checkpoint(std::int32_t dest, const ContextCheckpoint& c);
@@ -196,6 +186,7 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   ContextCheckpoint take_checkpoint(Slot& s, std::int32_t k);
   void recycle(std::vector<std::uint8_t> state);
   void keep_checkpoint(Slot& s, ContextCheckpoint c);
+  ContextCheckpoint copy_checkpoint(const ContextCheckpoint& c);
   std::int64_t free_cells() const;
   bool trim_cells(std::int32_t id, std::int32_t keep);
   bool evict_idle_cache(std::int32_t spare = -1);
@@ -240,9 +231,9 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   // Dropped checkpoints' buffers, for the next ones: one a slot at most (recycle).
   std::vector<std::vector<std::uint8_t>> spare_states_;
   std::int64_t checkpoint_bytes_ = 0;
-  std::vector<std::int32_t> prompts_done_;  // this step's slots whose prompt was computed
-  std::vector<ChunkMove> moves_;            // chunk_reuse's plan
-  std::uint64_t clock_ = 0;                 // counts admissions and releases: slots' ages
+  std::vector<std::int32_t> to_checkpoint_;  // this step's slots to checkpoint (checkpoint)
+  std::vector<ChunkMove> moves_;             // chunk_reuse's plan
+  std::uint64_t clock_ = 0;                  // counts admissions and releases: slots' ages
   Batch batch_;
   std::vector<Slot> slots_;
   std::vector<std::int32_t> prefill_order_;  // slots still prefilling, oldest admission first
@@ -552,11 +543,10 @@ EngineLoop::EngineLoop(const LlamaModel& model, const BatchEngineConfig& config,
     checkpoints_ = config_.ctx_checkpoints > 0 &&
                    ((n_swa_ > 0 && !config_.swa_full) || (recurrent_ && !hybrid_window));
   }
-  // The host cache also holds recurrent and hybrid states, each serving only all its tokens
-  // (min_keep). Not a sliding-window model's: the state llama.cpp writes holds a windowed
-  // layer's last n_swa positions only, whichever cells the slot kept, so an entry would serve
-  // no prompt but its whole tokens (and all but the last).
-  if (config_.host_cache_bytes != 0 && (cut_anywhere || recurrent_)) {
+  // The host cache holds every kind of memory: a state that cannot be cut back (a recurrent
+  // one, a window's) serves all its tokens only (min_keep), and the slot's checkpoints, stored
+  // with it, the prompts of its earlier turns.
+  if (config_.host_cache_bytes != 0 && mem_ != nullptr && !embedding_only_) {
     host_cache_ = HostCache(config_.host_cache_bytes < 0
                                 ? std::numeric_limits<std::size_t>::max()
                                 : static_cast<std::size_t>(config_.host_cache_bytes));
@@ -564,7 +554,7 @@ EngineLoop::EngineLoop(const LlamaModel& model, const BatchEngineConfig& config,
   pad_rows_ =
       config_.pad_rows != PadRows::off && !config_.kv_unified && slots_.size() > 1 && cut_anywhere;
   can_shift_ = cut_anywhere && llama_memory_can_shift(mem_);
-  prompts_done_.reserve(slots_.size());
+  to_checkpoint_.reserve(slots_.size());
   spare_states_.reserve(slots_.size());
   if (config_.cache_reuse > 0 && !can_shift_) {
     spdlog::warn(
@@ -623,9 +613,9 @@ EngineLoop::EngineLoop(const LlamaModel& model, const BatchEngineConfig& config,
                       ? std::string("host memory without a limit")
                       : fmt::format("up to {} MiB of host memory", config_.host_cache_bytes >> 20));
   } else {
-    spdlog::debug(
-        "engine: no host-memory prompt cache (--cache-ram {}{})", config_.host_cache_bytes >> 20,
-        config_.host_cache_bytes != 0 ? "; this model's memory cannot be cut at any token" : "");
+    spdlog::debug("engine: no host-memory prompt cache (--cache-ram {}{})",
+                  config_.host_cache_bytes >> 20,
+                  config_.host_cache_bytes != 0 ? "; an embedding model keeps no prompts" : "");
   }
   // make_context has resolved n_threads (0: every core) by now.
   const std::int32_t samplers = std::clamp(
@@ -799,6 +789,8 @@ void EngineLoop::admit(AdmitSequence& a) {
   s.n_past = cached;
   s.n_prompt = n_prompt;
   s.cached = cached;
+  if (recurrent_ && cached == n_prompt - 1)
+    checkpoint(id);  // its prompt's last token alone is left: see checkpoint
   s.paced = n_prompt - cached > config_.n_seq_chunk;
   s.generated = 0;
   s.stop = std::move(a.stop);
@@ -848,38 +840,49 @@ EngineLoop::CachedPrefix EngineLoop::cached_prefix(std::int32_t id,
                                                    std::span<const Token> prompt) const {
   const Slot& s = slots_[static_cast<std::size_t>(id)];
   const std::int32_t n = common_prefix(s.tokens, s.n_past, prompt);
-  // Whether memory holding positions from `oldest` to `end` - 1 serves the first `keep`.
-  const auto serves = [this](llama_pos oldest, std::int32_t end, std::int32_t keep) {
-    if (recurrent_)
-      return keep == end;
-    return n_swa_ <= 0 || oldest <= std::max(0, keep - n_swa_ + 1);
-  };
-  if (n == 0 || serves(llama_memory_seq_pos_min(mem_, id), s.n_past, n))
+  if (n == 0 || n >= keep_from(llama_memory_seq_pos_min(mem_, id), s.n_past))
     return {n, -1};
   CachedPrefix best;
   for (std::size_t k = 0; k < s.checkpoints.size(); ++k) {
     const ContextCheckpoint& c = s.checkpoints[k];
     const std::int32_t keep = std::min(n, c.n_tokens);
-    if (keep > best.n && serves(c.oldest, c.n_tokens, keep))
+    if (keep > best.n && c.serves(keep))
       best = {keep, static_cast<std::int32_t>(k)};
   }
   return best;
 }
 
-// The shortest prefix of slot `id`'s cached tokens its memory serves (HostCache::Entry::
-// min_keep): all of them for a recurrent state, any for a KV cache (the host cache holds no
-// sliding-window state).
+// The shortest prefix of its `end` tokens that memory holding positions from `oldest` on
+// serves: the token at position p looks back to p - n_swa + 1 in a windowed layer; a
+// recurrent state serves all its tokens only; a KV cache any prefix.
+std::int32_t EngineLoop::keep_from(llama_pos oldest, std::int32_t end) const {
+  if (recurrent_)
+    return end;
+  return n_swa_ <= 0 || oldest <= 0 ? 0 : oldest + n_swa_ - 1;
+}
+
+// The shortest prefix of slot `id`'s cached tokens that a state llama.cpp writes of it serves
+// (HostCache::Entry::min_keep, ContextCheckpoint::min_keep): it holds a windowed layer's last
+// n_swa positions only (llama.cpp writes no cell the window no longer sees from the last one),
+// whichever cells the slot kept; so all its tokens but the last.
 std::int32_t EngineLoop::min_keep(std::int32_t id) const {
-  return recurrent_ ? slots_[static_cast<std::size_t>(id)].n_past : 0;
+  const Slot& s = slots_[static_cast<std::size_t>(id)];
+  return keep_from(std::max(llama_memory_seq_pos_min(mem_, id), n_swa_ > 0 ? s.n_past - n_swa_ : 0),
+                   s.n_past);
 }
 
 // After slot `id`'s prompt has been computed: a checkpoint of what cannot be cut (llama.cpp's
 // partial state: the windowed layers alone, or the recurrent state alone), the slot's oldest
-// dropped when it holds ctx_checkpoints.
+// dropped when it holds ctx_checkpoints. A recurrent state's is taken before the prompt's last
+// token, which the next step decodes alone (plan_prompt_chunks), as llama-server does: the state
+// of all the prompt's tokens would serve only prompts that go on past them, that of all but
+// the last serves the same prompt again too (an answer regenerated; a prompt needs a token
+// decoded for its logits). A window's, taken at the end, serves both already.
 void EngineLoop::checkpoint(std::int32_t id) {
   Slot& s = slots_[static_cast<std::size_t>(id)];
   if (!checkpoints_ || s.n_past < std::max(config_.min_copy_prefix, 1) ||
-      (!s.checkpoints.empty() && s.checkpoints.back().n_tokens == s.n_past))
+      std::any_of(s.checkpoints.begin(), s.checkpoints.end(),
+                  [&](const ContextCheckpoint& c) { return c.n_tokens == s.n_past; }))
     return;
   const auto t0 = std::chrono::steady_clock::now();
   ContextCheckpoint c;
@@ -898,12 +901,10 @@ void EngineLoop::checkpoint(std::int32_t id) {
     return;
   }
   c.n_tokens = s.n_past;
-  // The state holds a windowed layer's last n_swa positions only (llama.cpp writes no cell
-  // the window no longer sees from the last one), whatever the slot kept.
-  c.oldest = std::max(llama_memory_seq_pos_min(mem_, id), n_swa_ > 0 ? s.n_past - n_swa_ : 0);
+  c.min_keep = min_keep(id);
   spdlog::debug(
-      "slot {}: checkpoint at {} tokens (positions {} on, {:.1f} MiB, {:.1f} ms)", id, c.n_tokens,
-      c.oldest, static_cast<double>(c.state.size()) / (1 << 20),
+      "slot {}: checkpoint at {} tokens (serving {} on, {:.1f} MiB, {:.1f} ms)", id, c.n_tokens,
+      c.min_keep, static_cast<double>(c.state.size()) / (1 << 20),
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   keep_checkpoint(s, std::move(c));
 }
@@ -936,6 +937,17 @@ void EngineLoop::keep_checkpoint(Slot& s, ContextCheckpoint c) {
   checkpoint_bytes_ += static_cast<std::int64_t>(c.state.size());
   counters_.checkpoint_bytes.store(checkpoint_bytes_, std::memory_order_relaxed);
   s.checkpoints.push_back(std::move(c));
+}
+
+// A copy of checkpoint `c` (in a dropped one's buffer if one is kept), for another slot.
+ContextCheckpoint EngineLoop::copy_checkpoint(const ContextCheckpoint& c) {
+  ContextCheckpoint copy{c.n_tokens, c.min_keep, {}};
+  if (!spare_states_.empty()) {
+    copy.state = std::move(spare_states_.back());
+    spare_states_.pop_back();
+  }
+  copy.state.assign(c.state.begin(), c.state.end());
+  return copy;
 }
 
 // Keeps a dropped checkpoint's buffer for the next checkpoint, up to one a slot: more would be
@@ -1089,8 +1101,8 @@ std::int32_t EngineLoop::slot_with_chunks(const std::vector<Token>& prompt, std:
   return most > prefix ? best : -1;
 }
 
-// Stores free slot `id`'s cached cells in host memory before they are cut, unless they are
-// fewer than a copy is worth, already stored, or held whole by another slot.
+// Stores free slot `id`'s cached cells, with its checkpoints, in host memory before they are
+// cut, unless they are fewer than a copy is worth, already stored, or held whole by another slot.
 void EngineLoop::stash(std::int32_t id) {
   const Slot& s = slots_[static_cast<std::size_t>(id)];
   if (!host_cache_.enabled() || s.n_past < std::max(config_.min_copy_prefix, 1))
@@ -1098,9 +1110,12 @@ void EngineLoop::stash(std::int32_t id) {
   const std::span<const Token> tokens(s.tokens.data(), static_cast<std::size_t>(s.n_past));
   const std::vector<float>& lora = lora_sets_[static_cast<std::size_t>(s.lora)];
   const std::int32_t keep_from = min_keep(id);
-  if (host_cache_.covers(tokens, lora, keep_from))
+  if (host_cache_.covers(tokens, lora, keep_from, s.checkpoints))
     return;
-  for (std::int32_t i = 0; i < static_cast<std::int32_t>(slots_.size()); ++i) {
+  // Another slot serving all the tokens holds what a state of them would; not what the slot's
+  // checkpoints do.
+  for (std::int32_t i = 0; i < static_cast<std::int32_t>(slots_.size()) && s.checkpoints.empty();
+       ++i) {
     const Slot& o = slots_[static_cast<std::size_t>(i)];
     if (i != id && o.lora == s.lora && cached_prefix(i, tokens).n == s.n_past)
       return;
@@ -1116,7 +1131,8 @@ void EngineLoop::stash(std::int32_t id) {
     return;
   }
   const std::size_t bytes = state.size();
-  if (host_cache_.store({tokens.begin(), tokens.end()}, std::move(state), lora, keep_from))
+  if (host_cache_.store({tokens.begin(), tokens.end()}, std::move(state), lora, keep_from,
+                        s.checkpoints))
     counters_.host_cache_stores.fetch_add(1, std::memory_order_relaxed);
   count_host_cache();
   spdlog::debug(
@@ -1164,7 +1180,10 @@ std::int32_t EngineLoop::restore(std::int32_t dest, std::span<const Token> promp
   const HostCache::Entry& e = host_cache_.at(match->index);
   trim_cells(dest, 0);
   d.n_past = 0;  // its tokens are the caller's (a preempted sequence keeps them)
-  if (llama_state_seq_set_data_ext(ctx_.get(), e.state.data(), e.state.size(), dest, 0) == 0) {
+  // A checkpoint is written over the state it was taken in (then the cells are cut to it).
+  if (llama_state_seq_set_data_ext(ctx_.get(), e.state.data(), e.state.size(), dest, 0) == 0 ||
+      (match->checkpoint >= 0 &&
+       !restore_checkpoint(dest, e.checkpoints[static_cast<std::size_t>(match->checkpoint)]))) {
     spdlog::warn("host cache: llama.cpp refused a stored state of {} tokens; dropped",
                  e.tokens.size());
     trim_cells(dest, 0);
@@ -1175,6 +1194,11 @@ std::int32_t EngineLoop::restore(std::int32_t dest, std::span<const Token> promp
   if (!trim_cells(dest, n)) {
     trim_cells(dest, 0);
     return -1;
+  }
+  // The slot's checkpoints again: those of the tokens it holds now.
+  for (const ContextCheckpoint& c : e.checkpoints) {
+    if (c.n_tokens <= n)
+      keep_checkpoint(d, copy_checkpoint(c));
   }
   host_cache_.touch(match->index);
   counters_.host_cache_restores.fetch_add(1, std::memory_order_relaxed);
@@ -1931,6 +1955,13 @@ void EngineLoop::plan_prompt_chunks(std::int32_t generating) {
   }
   const std::span<std::int32_t> take(take_.data(), pending_.size());
   plan_prompt_tokens(pending_, room, take);
+  // A recurrent state's checkpoint is taken before its prompt's last token (checkpoint).
+  for (std::size_t j = 0; j < pending_.size() && checkpoints_ && recurrent_; ++j) {
+    const Slot& s = slots_[static_cast<std::size_t>(step_prefill_[j])];
+    if (take[j] > 1 && take[j] == pending_[j].remaining &&
+        s.n_prompt - 1 >= std::max(config_.min_copy_prefix, 1))
+      --take[j];
+  }
   paced_first_ = generating > 0 && paced_prompt_waited(pending_, take);
   for (std::size_t j = 0; j < pending_.size(); ++j)
     slot_take_[static_cast<std::size_t>(step_prefill_[j])] = take[j];
@@ -2118,13 +2149,15 @@ void EngineLoop::after_decode() {
     s.n_past += decoded;
     counters_.cells_live.fetch_add(decoded, std::memory_order_relaxed);
     s.chunk = 0;
+    if (checkpoints_ && recurrent_ && s.state == SlotState::prefill && s.n_past == s.n_prompt - 1)
+      to_checkpoint_.push_back(static_cast<std::int32_t>(i));  // see checkpoint
     if (s.batch_row < 0)
       continue;  // a prompt chunk that is not the last
     if (s.state == SlotState::prefill) {
       s.state = SlotState::generate;
       std::erase(prefill_order_, static_cast<std::int32_t>(i));
-      if (checkpoints_)
-        prompts_done_.push_back(static_cast<std::int32_t>(i));
+      if (checkpoints_ && !recurrent_)
+        to_checkpoint_.push_back(static_cast<std::int32_t>(i));
     }
     // Here, on the engine thread: llama_get_logits_ith may reorder the context's outputs.
     out_first_[n_out] = n_rows;
@@ -2156,9 +2189,9 @@ void EngineLoop::after_decode() {
       finish(id, /*drop_cache=*/false);
   }
   // Once the step's tokens are out: a checkpoint of each prompt computed in it.
-  for (const std::int32_t id : prompts_done_)
+  for (const std::int32_t id : to_checkpoint_)
     checkpoint(id);
-  prompts_done_.clear();
+  to_checkpoint_.clear();
 }
 
 // Samples the step's n sequences (out_slot_, out_logits_) into out_ and out_ok_: on the engine

@@ -20,7 +20,35 @@ bool begins(std::span<const Token> a, std::span<const Token> b) {
   return a.size() <= b.size() && std::equal(a.begin(), a.end(), b.begin());
 }
 
+// Whether entry `e` serves every prefix of `lo` to `hi` of its tokens with one state: its own
+// or a checkpoint's.
+bool serves_all(const HostCache::Entry& e, std::int32_t lo, std::int32_t hi) {
+  if (lo >= e.min_keep && hi <= static_cast<std::int32_t>(e.tokens.size()))
+    return true;
+  return std::any_of(e.checkpoints.begin(), e.checkpoints.end(), [&](const ContextCheckpoint& c) {
+    return lo >= c.min_keep && hi <= c.n_tokens;
+  });
+}
+
+// Whether entry `e` serves every prefix that a state of `tokens` with scales `lora`, serving
+// from `min_keep`, and its `checkpoints` serve.
+bool holds(const HostCache::Entry& e, std::span<const Token> tokens, std::span<const float> lora,
+           std::int32_t min_keep, std::span<const ContextCheckpoint> checkpoints) {
+  return std::ranges::equal(e.lora, lora) && begins(tokens, e.tokens) &&
+         serves_all(e, min_keep, static_cast<std::int32_t>(tokens.size())) &&
+         std::all_of(checkpoints.begin(), checkpoints.end(), [&](const ContextCheckpoint& c) {
+           return serves_all(e, c.min_keep, c.n_tokens);
+         });
+}
+
 }  // namespace
+
+std::size_t HostCache::Entry::bytes() const {
+  std::size_t n = state.size() + tokens.size() * sizeof(Token) + lora.size() * sizeof(float);
+  for (const ContextCheckpoint& c : checkpoints)
+    n += c.state.size() + sizeof(c);
+  return n;
+}
 
 HostCache::State::State(std::size_t n, bool huge) : size_(n) {
   if (n == 0)
@@ -100,33 +128,39 @@ std::optional<HostCache::Match> HostCache::find(std::span<const Token> prompt,
                                                 std::span<const float> lora) const {
   std::optional<Match> best;
   for (std::size_t i = 0; i < entries_.size(); ++i) {
-    if (!std::ranges::equal(entries_[i].lora, lora))
+    const Entry& e = entries_[i];
+    if (!std::ranges::equal(e.lora, lora))
       continue;
-    const std::int32_t n = shared_prefix(prompt, entries_[i].tokens);
-    if (n == 0 || n < entries_[i].min_keep)
-      continue;
-    if (!best || n > best->length ||
-        (n == best->length && entries_[i].used > entries_[best->index].used))
-      best = Match{i, n};
+    const std::int32_t n = shared_prefix(prompt, e.tokens);
+    Match m{i, n >= e.min_keep ? n : 0, -1};
+    for (std::size_t k = 0; k < e.checkpoints.size() && m.length < n; ++k) {
+      const std::int32_t keep = std::min(n, e.checkpoints[k].n_tokens);
+      if (keep > m.length && e.checkpoints[k].serves(keep))
+        m = Match{i, keep, static_cast<std::int32_t>(k)};
+    }
+    if (m.length > 0 && (!best || m.length > best->length ||
+                         (m.length == best->length && e.used > entries_[best->index].used)))
+      best = m;
   }
   return best;
 }
 
 bool HostCache::covers(std::span<const Token> tokens, std::span<const float> lora,
-                       std::int32_t min_keep) const {
-  return std::any_of(entries_.begin(), entries_.end(), [&](const Entry& e) {
-    return std::ranges::equal(e.lora, lora) && begins(tokens, e.tokens) && e.min_keep <= min_keep;
-  });
+                       std::int32_t min_keep,
+                       std::span<const ContextCheckpoint> checkpoints) const {
+  return std::any_of(entries_.begin(), entries_.end(),
+                     [&](const Entry& e) { return holds(e, tokens, lora, min_keep, checkpoints); });
 }
 
 bool HostCache::store(std::vector<Token> tokens, State state, std::vector<float> lora,
-                      std::int32_t min_keep) {
-  Entry entry{std::move(tokens), std::move(state), 0, std::move(lora), min_keep};
+                      std::int32_t min_keep, std::vector<ContextCheckpoint> checkpoints) {
+  Entry entry{std::move(tokens), std::move(state), 0,
+              std::move(lora),   min_keep,         std::move(checkpoints)};
   if (!enabled() || entry.bytes() > budget_)
     return false;
   for (std::size_t i = entries_.size(); i-- > 0;) {
-    if (std::ranges::equal(entries_[i].lora, entry.lora) &&
-        begins(entries_[i].tokens, entry.tokens) && entry.min_keep <= entries_[i].min_keep)
+    const Entry& e = entries_[i];
+    if (holds(entry, e.tokens, e.lora, e.min_keep, e.checkpoints))
       erase(i);
   }
   while (bytes_ + entry.bytes() > budget_) {

@@ -5,11 +5,14 @@
 // other prompt that takes the only slot no longer costs the first conversation its whole
 // prefill when it comes back.
 //
-// Entries are (tokens, state bytes from llama_state_seq_get_data) pairs: the state holds exactly
-// the cells of those tokens, at positions 0..n-1. An entry whose tokens begin another's is
-// dropped when the longer one comes (the longer serves every prompt the shorter would), and the
-// least recently used go when the bytes exceed the budget. Lookups scan every entry: they are
-// few (each is a whole sequence's KV state) and a lookup happens once per admission.
+// Entries are (tokens, state bytes from llama_state_seq_get_data) pairs: the state holds the
+// cells of those tokens, at positions 0..n-1 (a sliding window's last ones, a recurrent state
+// that of all of them: such a state serves only its whole tokens, and the sequence's context
+// checkpoints, stored with it, serve the prompts of its earlier turns). An entry whose tokens
+// begin another's is dropped when the longer one comes and serves every prompt the shorter
+// would, and the least recently used go when the bytes exceed the budget. Lookups scan every
+// entry: they are few (each is a whole sequence's state) and a lookup happens once per
+// admission.
 //
 // Thread-safety: none; the engine thread owns it.
 
@@ -48,6 +51,20 @@ class PageChoice {
   std::uint32_t count_ = 0;
 };
 
+// The part of a sequence's memory that cannot be cut back to an earlier token, as it was when
+// its first n_tokens tokens had been computed (llama-server's context checkpoints): a
+// sliding-window model's windowed layers' cells, a recurrent or hybrid model's recurrent state
+// (llama_state_seq_get_data_ext with LLAMA_STATE_SEQ_FLAGS_PARTIAL_ONLY). Written back over the
+// state of a sequence that began with those tokens and went on, it serves their prefixes of
+// min_keep to n_tokens tokens (a window's cells start later, a recurrent state is that of all
+// of them): the previous turn of a conversation whose answer comes back rendered otherwise.
+struct ContextCheckpoint {
+  std::int32_t n_tokens = 0;
+  std::int32_t min_keep = 0;
+  std::vector<std::uint8_t> state;
+  bool serves(std::int32_t keep) const { return keep >= min_keep && keep <= n_tokens; }
+};
+
 class HostCache {
  public:
   // A sequence's state: `size` bytes of anonymous memory of its own, mapped on a huge page
@@ -84,13 +101,17 @@ class HostCache {
     // at any token; more where it cannot (a sliding window's cells start later, a recurrent
     // state is that of all the tokens: EngineLoop::min_keep).
     std::int32_t min_keep = 0;
-    std::size_t bytes() const {
-      return state.size() + tokens.size() * sizeof(Token) + lora.size() * sizeof(float);
-    }
+    // The checkpoints its sequence had taken (oldest first): each serves shorter prefixes of
+    // `tokens` than min_keep, written over `state`.
+    std::vector<ContextCheckpoint> checkpoints;
+    std::size_t bytes() const;
   };
   struct Match {
     std::size_t index = 0;    // of the entry
-    std::int32_t length = 0;  // tokens it shares with the prompt
+    std::int32_t length = 0;  // tokens it serves of the prompt
+    // The entry's checkpoint (an index into its checkpoints) that serving them needs; -1: its
+    // state alone serves them.
+    std::int32_t checkpoint = -1;
   };
 
   // budget_bytes 0: the cache is off (stores nothing).
@@ -101,19 +122,21 @@ class HostCache {
 
   bool enabled() const { return budget_ > 0; }
 
-  // The entry with LoRA scales `lora` sharing the longest prefix with `prompt` that its state
-  // serves (at least its min_keep; the most recently used among equals); nullopt when none.
+  // The entry with LoRA scales `lora` serving the longest prefix of `prompt` (with its state,
+  // from its min_keep on, or with one of its checkpoints; the most recently used among equals);
+  // nullopt when none.
   std::optional<Match> find(std::span<const Token> prompt, std::span<const float> lora = {}) const;
-  // Whether `tokens` (with scales `lora`; a state serving its prefixes from `min_keep`) are
-  // already held: they begin (or are) an entry's that serves every prefix they serve.
+  // Whether `tokens` (with scales `lora`; a state serving its prefixes from `min_keep`, and
+  // `checkpoints`) are already held: they begin (or are) an entry's that serves every prefix
+  // they serve.
   bool covers(std::span<const Token> tokens, std::span<const float> lora = {},
-              std::int32_t min_keep = 0) const;
+              std::int32_t min_keep = 0, std::span<const ContextCheckpoint> checkpoints = {}) const;
   // Stores an entry, drops those (with the same scales) whose tokens begin `tokens` and whose
   // every prefix it serves too, then the least recently used others until the bytes fit the
   // budget. False (nothing stored or dropped) when the entry alone exceeds the budget or the
   // cache is off.
   bool store(std::vector<Token> tokens, State state, std::vector<float> lora = {},
-             std::int32_t min_keep = 0);
+             std::int32_t min_keep = 0, std::vector<ContextCheckpoint> checkpoints = {});
   // Marks an entry used now (it is the last to go); drops one that failed to restore.
   void touch(std::size_t index) { entries_[index].used = ++clock_; }
   void erase(std::size_t index);

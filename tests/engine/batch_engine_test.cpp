@@ -1509,7 +1509,7 @@ class UncuttableMemoryTest : public BatchEngineTest {
       rec_.wait_released(t + 1);
       const auto turn = rec_.get(t + 1);
       ASSERT_TRUE(turn.started);
-      EXPECT_EQ(turn.started->cached_tokens, checkpoints > 0 ? 600 : 0);
+      EXPECT_EQ(turn.started->cached_tokens, checkpoints > 0 ? 600 - before_end_ : 0);
       EXPECT_EQ(e->counters().checkpoint_restores.load(), checkpoints > 0 ? 1 : 0);
       expect_same_answer(turn, computed, 0.02);
       e->tell(admit(t + 2, prompt(46, 8), 2));
@@ -1547,10 +1547,47 @@ class UncuttableMemoryTest : public BatchEngineTest {
     expect_same_answer(rec_.get(4), fresh_answer(cut, 6), 1e-4);
   }
 
+  // --cache-ram: the conversation of expect_a_checkpoint_serves_the_next_turn, displaced from
+  // the only slot by another prompt before its next turn, comes back from host memory with its
+  // checkpoint (600 tokens); the slot keeps the stored checkpoints, so a third turn rendered
+  // otherwise again is served from the slot's. Both answer as a fresh computation does.
+  void expect_the_host_cache_keeps_a_displaced_conversations_checkpoints(int seed,
+                                                                         std::int32_t answer) {
+    const auto a = prompt(seed, 600);
+    BatchEngineConfig cfg = config(1, false, false);
+    cfg.host_cache_bytes = 256 << 20;
+    auto e = start(cfg);
+    e->tell(admit(1, a, answer));
+    rec_.wait_released(1);
+    e->tell(admit(2, prompt(seed + 1, 100), 4));  // takes the slot: the conversation is stored
+    rec_.wait_released(2);
+    EXPECT_EQ(e->counters().host_cache_stores.load(), 1);
+    const auto second = joined({a, prompt(seed + 2, 30)});
+    e->tell(admit(3, second, answer));
+    rec_.wait_released(3);
+    EXPECT_EQ(rec_.get(3).started->cached_tokens, 600 - before_end_);
+    EXPECT_EQ(e->counters().host_cache_restores.load(), 1);
+    EXPECT_EQ(e->counters().checkpoint_restores.load(), 1);
+    const auto third = joined({a, prompt(seed + 3, 30)});
+    e->tell(admit(4, third, 8));
+    rec_.wait_released(4);
+    EXPECT_EQ(rec_.get(4).started->cached_tokens, 600 - before_end_);
+    EXPECT_EQ(e->counters().host_cache_restores.load(), 1);
+    EXPECT_EQ(e->counters().checkpoint_restores.load(), 2);
+    e.reset();
+    expect_same_answer(rec_.get(3), fresh_answer(second, 5, answer), 0.02);
+    expect_same_answer(rec_.get(4), fresh_answer(third, 6), 0.02);
+  }
+
+  // How many tokens before its prompt's end a checkpoint is taken: 1 for a recurrent state
+  // (EngineLoop::checkpoint).
+  std::int32_t before_end_ = 0;
+
   // The answer to `p` on a fresh engine (ticket t).
-  Recorder::Seq fresh_answer(const std::vector<Token>& p, std::uint64_t t) {
+  Recorder::Seq fresh_answer(const std::vector<Token>& p, std::uint64_t t,
+                             std::int32_t max_tokens = 8) {
     auto fresh = start(config(1, false, false));
-    fresh->tell(admit(t, p, 8));
+    fresh->tell(admit(t, p, max_tokens));
     rec_.wait_released(t);
     return rec_.get(t);
   }
@@ -1657,6 +1694,14 @@ TEST_F(SlidingWindowTest, ACheckpointServesNoPromptCutBeforeItsEnd) {
   expect_same_answer(rec_.get(2), fresh_answer(cut, 3), 1e-4);
 }
 
+TEST_F(SlidingWindowTest, TheHostCacheBringsBackADisplacedConversation) {
+  expect_the_host_cache_brings_back_a_displaced_conversation();
+}
+
+TEST_F(SlidingWindowTest, TheHostCacheKeepsADisplacedConversationsCheckpoints) {
+  expect_the_host_cache_keeps_a_displaced_conversations_checkpoints(61, 300);
+}
+
 // A slot file (llama.cpp's state of a sequence) holds a windowed layer's last n_swa positions
 // only, even where the slot kept every cell (swa_full): once restored, it serves a prompt that
 // goes on from its end, and a prompt cut before it is computed again.
@@ -1700,7 +1745,10 @@ TEST_F(SlidingWindowTest, ARestoredSlotFileServesOnlyPromptsThatGoOnFromItsEnd) 
 // prompt of a turn whose answer comes back rendered otherwise); any other is computed again.
 class HybridMemoryTest : public UncuttableMemoryTest {
  protected:
-  void SetUp() override { load(test::generated_hybrid_model()); }
+  void SetUp() override {
+    load(test::generated_hybrid_model());
+    before_end_ = 1;
+  }
 };
 
 TEST_F(HybridMemoryTest, AConversationThatGoesOnReusesItsState) {
@@ -1726,8 +1774,34 @@ TEST_F(HybridMemoryTest, ACheckpointServesThePromptWhoseAnswerIsRenderedOtherwis
   expect_a_checkpoint_serves_the_next_turn(50, 20);
 }
 
+// The same prompt again (an answer regenerated): the checkpoint taken before its last token
+// serves all the rest, and the answer is the first one's; without checkpoints it is computed
+// again.
+TEST_F(HybridMemoryTest, TheSamePromptAgainIsServedFromTheCheckpointBeforeItsLastToken) {
+  const auto a = prompt(71, 300);
+  for (const std::int32_t checkpoints : {8, 0}) {
+    SCOPED_TRACE(checkpoints);
+    const std::uint64_t t = checkpoints > 0 ? 10 : 20;
+    BatchEngineConfig cfg = config(1, false, false);
+    cfg.ctx_checkpoints = checkpoints;
+    auto e = start(cfg);
+    e->tell(admit(t, a, 8));
+    rec_.wait_released(t);
+    e->tell(admit(t + 1, a, 8));
+    rec_.wait_released(t + 1);
+    EXPECT_EQ(rec_.get(t + 1).started->cached_tokens, checkpoints > 0 ? 299 : 0);
+    EXPECT_EQ(e->counters().checkpoint_restores.load(), checkpoints > 0 ? 1 : 0);
+    e.reset();
+    expect_same_answer(rec_.get(t + 1), rec_.get(t), 0.02);
+  }
+}
+
 TEST_F(HybridMemoryTest, TheHostCacheBringsBackADisplacedConversation) {
   expect_the_host_cache_brings_back_a_displaced_conversation();
+}
+
+TEST_F(HybridMemoryTest, TheHostCacheKeepsADisplacedConversationsCheckpoints) {
+  expect_the_host_cache_keeps_a_displaced_conversations_checkpoints(66, 20);
 }
 
 }  // namespace

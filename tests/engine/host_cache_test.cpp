@@ -173,5 +173,53 @@ TEST(HostCache, AnEntryServesOnlyPrefixesFromItsMinKeep) {
   EXPECT_EQ(c.size(), 1u);
 }
 
+// A sequence's context checkpoints, stored with its state, serve the prefixes their own states
+// do (the prompts of its earlier turns): a prompt shares 7 tokens with an entry whose state
+// serves 9 on and whose checkpoint at 6 tokens serves 5 and 6: served 6, with the checkpoint.
+// The bytes count the checkpoints'; an entry that serves what another's state does but not
+// what its checkpoints do leaves it.
+TEST(HostCache, AnEntrysCheckpointsServeShorterPrefixes) {
+  const auto checkpoint = [](std::int32_t n_tokens, std::int32_t min_keep, std::uint8_t fill) {
+    return ContextCheckpoint{n_tokens, min_keep, std::vector<std::uint8_t>(16, fill)};
+  };
+  HostCache c(1 << 20);
+  std::vector<ContextCheckpoint> cps;
+  cps.push_back(checkpoint(3, 3, 1));
+  cps.push_back(checkpoint(6, 5, 2));
+  const std::vector<Token> tokens{1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+  ASSERT_TRUE(c.store(tokens, state(8, 9), {}, 9, cps));
+  EXPECT_EQ(c.bytes(), 8 + 10 * sizeof(Token) + 2 * (16 + sizeof(ContextCheckpoint)));
+  const auto seven = c.find(std::vector<Token>{1, 2, 3, 4, 5, 6, 7, 0});
+  ASSERT_TRUE(seven);
+  EXPECT_EQ(seven->length, 6);
+  EXPECT_EQ(seven->checkpoint, 1);
+  const auto four = c.find(std::vector<Token>{1, 2, 3, 4, 0});
+  ASSERT_TRUE(four);
+  EXPECT_EQ(four->length, 3);
+  EXPECT_EQ(four->checkpoint, 0);
+  EXPECT_FALSE(c.find(std::vector<Token>{1, 2, 0}));  // the checkpoint at 3 serves 3 only
+  const auto whole = c.find(std::vector<Token>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11});
+  ASSERT_TRUE(whole);
+  EXPECT_EQ(whole->length, 10);
+  EXPECT_EQ(whole->checkpoint, -1);
+  // Held: the tokens with the entry's checkpoints, or fewer; not with one it lacks.
+  EXPECT_TRUE(c.covers(tokens, {}, 9, cps));
+  EXPECT_TRUE(c.covers(std::vector<Token>{1, 2, 3, 4, 5, 6}, {}, 5));
+  EXPECT_FALSE(c.covers(tokens, {}, 9, std::vector<ContextCheckpoint>{checkpoint(4, 4, 3)}));
+  // A longer entry serving from 11 on, with no checkpoints, leaves the first (it serves 3-6
+  // and 9-10 alone); with the first's checkpoints it replaces it.
+  const std::vector<Token> longer{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+  ASSERT_TRUE(c.store(longer, state(8, 3), {}, 11));
+  EXPECT_EQ(c.size(), 2u);
+  EXPECT_EQ(c.find(std::vector<Token>{1, 2, 3, 4, 5, 6, 7, 0})->checkpoint, 1);
+  cps.push_back(checkpoint(10, 9, 4));
+  ASSERT_TRUE(c.store(longer, state(8, 4), {}, 11, cps));
+  EXPECT_EQ(c.size(), 1u);
+  const auto nine = c.find(std::vector<Token>{1, 2, 3, 4, 5, 6, 7, 8, 9, 0});
+  ASSERT_TRUE(nine);
+  EXPECT_EQ(nine->length, 9);
+  EXPECT_EQ(c.at(nine->index).checkpoints[static_cast<std::size_t>(nine->checkpoint)].state[0], 4);
+}
+
 }  // namespace
 }  // namespace troupe::engine
