@@ -103,3 +103,32 @@ int main() {
     set(${out} "${TROUPE_LLAMA_INTERNAL_INCLUDE}" PARENT_SCOPE)
   endif()
 endfunction()
+
+# troupe_llama_memory_breakdown(OUT): the folder of llama.cpp's staging header llama-ext.h when
+# it is there (as llama-grammar.h) and the library exports llama_get_memory_breakdown, llama.cpp's
+# own account of what a model and a context allocate on each device; else empty.
+function(troupe_llama_memory_breakdown out)
+  set(${out} "" PARENT_SCOPE)
+  if(NOT EXISTS "${TROUPE_LLAMA_INTERNAL_INCLUDE}/llama-ext.h")
+    message(STATUS "llama.cpp memory breakdown: no llama-ext.h; memory estimated from the GGUF's shape")
+    return()
+  endif()
+  include(CheckCXXSourceCompiles)
+  get_target_property(_inc troupe::llama INTERFACE_INCLUDE_DIRECTORIES)
+  set(CMAKE_REQUIRED_INCLUDES "${TROUPE_LLAMA_INTERNAL_INCLUDE};${_inc}")
+  set(CMAKE_REQUIRED_LIBRARIES troupe::llama)
+  set(CMAKE_REQUIRED_FLAGS "-std=c++20")
+  check_cxx_source_compiles([=[
+#include <llama-ext.h>
+int main(int argc, char**) {
+  if (argc > 1) {
+    const llama_memory_breakdown m = llama_get_memory_breakdown(nullptr);
+    return static_cast<int>(m.empty() ? 0 : m.begin()->second.total());
+  }
+  return 0;
+}
+]=] TROUPE_HAVE_LLAMA_MEMORY_BREAKDOWN)
+  if(TROUPE_HAVE_LLAMA_MEMORY_BREAKDOWN)
+    set(${out} "${TROUPE_LLAMA_INTERNAL_INCLUDE}" PARENT_SCOPE)
+  endif()
+endfunction()

@@ -125,10 +125,13 @@ build_llama_native() {
   rm -f "$log"
 }
 
-# llama.cpp's internal grammar header, from the release's source SRCDIR into $dest: troupe keys
-# what a grammar allows by its parse state.
-install_grammar_header() {
-  mkdir -p "$dest/include/internal" && cp "$1/src/llama-grammar.h" "$dest/include/internal/"
+# llama.cpp's internal headers, from the release's source SRCDIR into $dest: the grammar's (troupe
+# keys what a grammar allows by its parse state) and the staging API's (llama.cpp's own account
+# of a model's and a context's memory, for the load-time estimate).
+internal_headers="llama-grammar.h llama-ext.h"
+install_internal_headers() {
+  mkdir -p "$dest/include/internal" &&
+    for h in $internal_headers; do cp "$1/src/$h" "$dest/include/internal/" || return 1; done
 }
 
 install_llama() {
@@ -140,11 +143,13 @@ install_llama() {
   [ "$mode" = native ] && key="$key, machine $(machine_key), options $(options_key)"
   if [ -f "$stamp" ] && [ "$(head -1 "$stamp")" = "$key" ]; then
     step "llama.cpp: $(tail -1 "$stamp")"
-    # Installs from before the grammar header was installed: add it from the release's source.
-    if [ ! -f "$dest/include/internal/llama-grammar.h" ] &&
-      [ -f "$root/third_party/llama-src/src/llama-grammar.h" ]; then
-      install_grammar_header "$root/third_party/llama-src"
-    fi
+    # Installs from before an internal header was installed: add them from the release's source.
+    for h in $internal_headers; do
+      if [ ! -f "$dest/include/internal/$h" ] && [ -f "$root/third_party/llama-src/src/$h" ]; then
+        install_internal_headers "$root/third_party/llama-src"
+        break
+      fi
+    done
     return
   fi
   command -v npm >/dev/null || die "npm is missing" "install Debian's npm package"
@@ -191,7 +196,7 @@ install_llama() {
   (cd "$srcdir/common" && find . \( -name '*.h' -o -name '*.hpp' \) -print0 | tar --null -cf - -T -) |
     tar -xf - -C "$dest/include/common" || die "could not copy llama-common's headers"
   mkdir -p "$dest/include/vendor" && cp -a "$srcdir/vendor/nlohmann" "$dest/include/vendor/"
-  install_grammar_header "$srcdir"
+  install_internal_headers "$srcdir"
   [ -f "$dest/include/llama.h" ] && [ -f "$dest/include/common/chat.h" ] ||
     die "llama.h or common/chat.h missing from the release"
   # Test data: the release's real chat templates and tokenizers (vocabulary-only GGUFs).

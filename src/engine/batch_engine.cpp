@@ -319,67 +319,10 @@ struct ContextAndPool {
 };
 
 Result<ContextAndPool> make_context(const LlamaModel& model, BatchEngineConfig& config) {
-  if (config.n_parallel < 1 || config.n_parallel > 64) {
-    return Error{Errc::invalid_request, "n_parallel must be 1..64", "n_parallel"};
-  }
-  if (config.n_ctx < config.n_parallel * 8) {
-    return Error{Errc::invalid_request, "n_ctx is too small for n_parallel sequences", "n_ctx"};
-  }
-  if (config.spec != SpecType::none && (config.spec_ngram_n < 1 || config.spec_ngram_m < 1)) {
-    return Error{Errc::invalid_request, "the n-gram draft's sizes must be at least 1",
-                 "spec_ngram"};
-  }
-  if (config.spec_draft_max < 0 || config.spec_draft_min < 0 ||
-      !(config.spec_draft_p_min >= 0.0f && config.spec_draft_p_min <= 1.0f)) {
-    return Error{Errc::invalid_request,
-                 "the draft model's sizes must be at least 0 and its p_min in [0, 1]",
-                 "spec_draft"};
-  }
-  if (config.prefill_stretch < 0.0 ||
-      (config.prefill_stretch > 0.0 && config.prefill_stretch < 1.0)) {
-    return Error{Errc::invalid_request, "prefill_stretch must be 0 (off) or at least 1",
-                 "prefill_stretch"};
-  }
-  config.n_batch = std::max(config.n_batch, config.n_parallel + 1);
-  config.n_seq_chunk = std::max(config.n_seq_chunk, 1);
-  // Each sequence's share, padded as llama.cpp pads KV caches (to 256 cells): asking for that
-  // total keeps llama.cpp from rounding it down (or up) behind our back.
-  constexpr std::int32_t kPad = 256;
-  const auto pad = [](std::int32_t cells) { return (cells + kPad - 1) / kPad * kPad; };
-  if (config.kv_unified) {
-    const std::int32_t padded = pad(config.n_ctx);
-    if (padded != config.n_ctx) {
-      spdlog::info(
-          "context: {} cells shared by {} sequences become {} (llama.cpp allocates "
-          "KV cells in multiples of {})",
-          config.n_ctx, config.n_parallel, padded, kPad);
-    }
-    config.n_ctx = padded;
-  } else {
-    const std::int32_t asked = config.n_ctx / config.n_parallel;
-    const std::int32_t per_seq = pad(asked);
-    if (per_seq != asked) {
-      spdlog::info(
-          "context: {} cells for {} sequences is {} each; each gets {} (llama.cpp "
-          "allocates KV cells in multiples of {})",
-          config.n_ctx, config.n_parallel, asked, per_seq, kPad);
-    }
-    config.n_ctx = per_seq * config.n_parallel;
-  }
-  if (config.n_threads <= 0) {
-    config.n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  }
-  auto made_params = engine_context_params(config);
+  auto made_params = resolve_engine_context(model.embedding_only(), config, /*log=*/true);
   if (!made_params)
     return made_params.error();
-  llama_context_params params = *made_params;
-  if (model.embedding_only())
-    config.embeddings = true;
-  if (config.embeddings) {
-    params.embeddings = true;
-    params.pooling_type = static_cast<enum llama_pooling_type>(config.pooling);
-    params.kv_unified = true;  // see BatchEngineConfig::embeddings
-  }
+  const llama_context_params params = *made_params;
   ContextAndPool out;
   // A single thread needs no pool: llama.cpp computes on the calling thread then.
   if (config.persistent_threads && config.n_threads > 1) {
@@ -460,6 +403,7 @@ Result<std::unique_ptr<BatchEngine>> BatchEngine::start(
   const auto n_cells = static_cast<std::int32_t>(llama_n_ctx(made->ctx.get()));
   std::unique_ptr<BatchEngine> engine(
       new BatchEngine(n_ctx_seq, n_cells, config.kv_unified, config.n_parallel, embed));
+  engine->memory_use_ = memory_use_of(made->ctx.get());
   actor::SpawnOptions opts;
   opts.name = "batch-engine";
   opts.execution = actor::Execution::dedicated_thread;

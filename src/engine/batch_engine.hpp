@@ -60,6 +60,7 @@
 #include "engine/engine_config.hpp"
 #include "engine/engine_protocol.hpp"
 #include "engine/llama_handles.hpp"
+#include "engine/memory_use.hpp"
 #include "engine/model.hpp"
 #include "engine/sampler.hpp"
 #include "engine/threadpool.hpp"
@@ -163,6 +164,9 @@ class BatchEngine {
   Pooling pooling() const noexcept { return embed_.pooling; }
   std::int32_t n_embd() const noexcept { return embed_.n_embd; }
   std::int32_t embed_limit() const noexcept { return embed_.limit; }
+  // What llama.cpp allocated for the model and this context, by its own account (nullopt in a
+  // build without it: memory_use.hpp).
+  const std::optional<MemoryUse>& memory_use() const noexcept { return memory_use_; }
 
  private:
   struct EmbedInfo {
@@ -179,6 +183,7 @@ class BatchEngine {
   bool kv_unified_;
   std::int32_t n_parallel_;
   EmbedInfo embed_;
+  std::optional<MemoryUse> memory_use_;
   // Shared with the actor's behavior, which may outlive this facade.
   std::shared_ptr<EngineCounters> counters_ = std::make_shared<EngineCounters>();
   actor::ActorRef<EngineMessage> ref_;

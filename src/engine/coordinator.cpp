@@ -250,19 +250,24 @@ void Coordinator::load() {
           ? fmt::format("{} sequences sharing {} KV cells (--kv-unified), up to {} tokens each",
                         options_.engine.n_parallel, engine_->n_cells(), n_ctx_seq_)
           : fmt::format("{} sequences x {} tokens", options_.engine.n_parallel, n_ctx_seq_);
-  // The report counts every layer's cells; a sliding-window model's windowed layers keep the
+  PlacementReport where =
+      model_->placement_report(options_.engine.placement, options_.engine.n_ctx);
+  if (const auto& use = engine_->memory_use()) {
+    constexpr double kMiB = 1024.0 * 1024.0;
+    where.measure(static_cast<double>(use->context) / kMiB,
+                  static_cast<double>(use->compute) / kMiB);
+  }
+  // An estimate counts every layer's cells; a sliding-window model's windowed layers keep the
   // window's only (BatchEngineConfig::swa_full).
   const std::int32_t n_swa = llama_model_n_swa(model_->get());
   const std::string window =
       n_swa > 0 && !options_.engine.swa_full && !llama_model_is_hybrid(model_->get())
           ? fmt::format(
-                " at most (a sliding window of {} tokens: those layers keep its cells "
-                "only; --swa-full keeps them all)",
-                n_swa)
+                "{} (a sliding window of {} tokens: those layers keep its cells only; "
+                "--swa-full keeps them all)",
+                where.measured ? "" : " at most", n_swa)
           : std::string();
-  spdlog::info("model {} ready: {}; {}{}", model_id_, kv,
-               model_->placement_report(options_.engine.placement, options_.engine.n_ctx).summary(),
-               window);
+  spdlog::info("model {} ready: {}; {}{}", model_id_, kv, where.summary(), window);
   if (draft_model_) {
     spdlog::info(
         "model {}: speculative decoding with the draft model {} (up to {} tokens a "

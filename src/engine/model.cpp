@@ -70,9 +70,9 @@ bool LlamaModel::memory_cuts_anywhere() const {
   return !llama_model_is_recurrent(m) && !llama_model_is_hybrid(m) && llama_model_n_swa(m) == 0;
 }
 
-bool LlamaModel::embedding_only() const {
+bool LlamaModel::embedding_only(const llama_model* m) {
   char arch[64] = {0};
-  if (llama_model_meta_val_str(model_.get(), "general.architecture", arch, sizeof(arch)) < 0)
+  if (llama_model_meta_val_str(m, "general.architecture", arch, sizeof(arch)) < 0)
     return false;
   const std::string_view a(arch);
   return a.find("bert") != std::string_view::npos || a == "t5encoder";

@@ -54,7 +54,8 @@ class LlamaModel final : public TokenText {
   const FirstByteIndex* first_bytes() const noexcept { return first_bytes_.get(); }
   // An encoder-only embedding model (BERT and its kin, T5's encoder): it has no language-model
   // head, so it serves embeddings (or rerank scores) and never generates.
-  bool embedding_only() const;
+  bool embedding_only() const { return embedding_only(model_.get()); }
+  static bool embedding_only(const llama_model* m);
   // Whether a context's memory of this model can drop a sequence's tokens from any position
   // (not recurrent, hybrid or sliding-window): what drafts, pad rows and the host cache need.
   bool memory_cuts_anywhere() const;

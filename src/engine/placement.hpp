@@ -50,6 +50,16 @@ struct PlacementReport {
   std::string flash_attn;
   std::string cache_type_k, cache_type_v;
   double kv_mib = 0;  // -1: not estimated (a recurrent or hybrid model's layers differ)
+  // kv_mib is llama.cpp's own count of the context's memory (memory_use.hpp), and compute_mib
+  // its compute buffers'; else kv_mib is estimated from the first layer's shape.
+  bool measured = false;
+  double compute_mib = 0;
+  // The figures of llama.cpp's own count (MiB).
+  void measure(double context_mib, double compute) {
+    measured = true;
+    kv_mib = context_mib;
+    compute_mib = compute;
+  }
   std::string summary() const;
 };
 

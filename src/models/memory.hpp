@@ -13,17 +13,19 @@ namespace troupe::models {
 
 struct MemoryEstimate {
   std::uint64_t weights = 0;   // the file's size: the tensors are mapped or read whole
-  std::uint64_t kv_cache = 0;  // n_ctx cells of K and V in every layer, at the KV types
-  std::uint64_t total() const { return weights + kv_cache; }
+  std::uint64_t kv_cache = 0;  // the context's KV cells (and recurrent states)
+  std::uint64_t compute = 0;   // the context's compute buffers (0: not estimated)
+  std::uint64_t total() const { return weights + kv_cache + compute; }
 };
 
-// The estimate for `path` served with a context of `n_ctx` cells in all (0: the model's
-// trained context) and the KV cache types `cache_type_k`/`cache_type_v` (ggml's names: f16,
-// q8_0, ...). The KV cache is n_layer * n_ctx * (n_embd_k_gqa * size(K) + n_embd_v_gqa *
-// size(V)), read from the GGUF's {arch}.block_count, embedding_length,
-// attention.head_count(_kv) and attention.key_length/value_length. Compute buffers are not
-// counted. Errors: invalid_request when the file is not a GGUF or lacks those keys, or a type
-// is unknown.
+// The estimate from the GGUF's shape alone (where llama.cpp's own count is not in the build,
+// engine/memory_use.hpp; local_loader's estimate prefers that) for `path` served with a
+// context of `n_ctx` cells in all (0: the model's trained context) and the KV cache types
+// `cache_type_k`/`cache_type_v` (ggml's names: f16, q8_0, ...). The KV cache is n_layer * n_ctx *
+// (n_embd_k_gqa * size(K) + n_embd_v_gqa * size(V)), read from the GGUF's {arch}.block_count,
+// embedding_length, attention.head_count(_kv) and attention.key_length/value_length. Compute
+// buffers are not counted. Errors: invalid_request when the file is not a GGUF or lacks those keys,
+// or a type is unknown.
 Result<MemoryEstimate> estimate_memory(const std::string& path, std::int32_t n_ctx,
                                        const std::string& cache_type_k,
                                        const std::string& cache_type_v);

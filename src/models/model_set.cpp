@@ -4,9 +4,11 @@
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <filesystem>
 #include <set>
 
 #include "actor/actor_system.hpp"
+#include "engine/memory_use.hpp"
 #include "models/board.hpp"
 #include "models/supervisor.hpp"
 #include "util/thread_name.hpp"
@@ -181,6 +183,25 @@ std::optional<Error> check_names(const ModelSetOptions& o) {
   return std::nullopt;
 }
 
+// The model at `path` served as `config`: its file, and the context llama.cpp would make for it
+// by its own count (a dry run), or as estimated from the file's shape where this build lacks
+// that count.
+Result<MemoryEstimate> estimate_served(const std::string& path,
+                                       const engine::BatchEngineConfig& config) {
+  auto planned = engine::planned_memory_use(path, config);
+  if (!planned)
+    return planned.error();
+  if (!*planned) {
+    return estimate_memory(path, config.n_ctx, config.placement.cache_type_k,
+                           config.placement.cache_type_v);
+  }
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  if (ec)
+    return Error{Errc::invalid_request, fmt::format("{}: {}", path, ec.message())};
+  return MemoryEstimate{size, (*planned)->context, (*planned)->compute};
+}
+
 }  // namespace
 
 ModelLoader local_loader() {
@@ -193,17 +214,15 @@ ModelLoader local_loader() {
     return b;
   };
   l.estimate = [](const ModelConfig& c) -> Result<MemoryEstimate> {
-    const auto& p = c.options.engine.placement;
-    auto e = estimate_memory(c.options.model_path, c.options.engine.n_ctx, p.cache_type_k,
-                             p.cache_type_v);
+    auto e = estimate_served(c.options.model_path, c.options.engine);
     if (!e || c.options.draft_model_path.empty())
       return e;
     // A draft model's weights and its context of the same cells count too.
-    auto d = estimate_memory(c.options.draft_model_path, c.options.engine.n_ctx, p.cache_type_k,
-                             p.cache_type_v);
+    auto d = estimate_served(c.options.draft_model_path, c.options.engine);
     if (!d)
       return d.error();
-    return MemoryEstimate{e->weights + d->weights, e->kv_cache + d->kv_cache};
+    return MemoryEstimate{e->weights + d->weights, e->kv_cache + d->kv_cache,
+                          e->compute + d->compute};
   };
   return l;
 }

@@ -45,8 +45,8 @@ struct ModelSetOptions {
   // --idle-unload: how long an idle model stays loaded (a request's keep_alive overrides it
   // for the model it used); negative: for ever.
   std::chrono::milliseconds idle_unload{-1};
-  // --models-memory-budget: bytes the loaded models may take by estimate (weights + KV
-  // cache, models/memory.hpp); 0: no budget.
+  // --models-memory-budget: bytes the loaded models may take by estimate (weights, KV cache
+  // and compute buffers: local_loader); 0: no budget.
   std::uint64_t memory_budget = 0;
 };
 
@@ -56,12 +56,15 @@ struct ModelLoader {
   // model-load thread).
   std::function<Result<std::unique_ptr<engine::Backend>>(const ModelConfig&)> load;
   // The memory the model will take (asked only with a memory budget). On the supervisor's
-  // thread: it must be quick (reading the GGUF's metadata is).
+  // thread: it must be quick (reading the GGUF's metadata and planning a context is: no
+  // tensor data is read).
   std::function<Result<MemoryEstimate>(const ModelConfig&)> estimate;
 };
 
-// make_local_backend + wait_loaded; estimate_memory with the model's context and KV types (and
-// its draft model's, EngineOptions::draft_model_path, added).
+// make_local_backend + wait_loaded; the estimate is llama.cpp's own count of the model served
+// as configured, from a dry run that allocates nothing (engine/memory_use.hpp; estimate_memory
+// from the GGUF's shape in a build without it), with its draft model's
+// (EngineOptions::draft_model_path) added.
 ModelLoader local_loader();
 
 // Errors: invalid_request for an empty model list or two models (or aliases) with one name.

@@ -192,14 +192,17 @@ void ModelSupervisor::request_load(std::size_t i) {
                                   est.error().message),
                       "model"};
     } else if (est->total() > options_.memory_budget) {
-      refused = Error{
-          Errc::invalid_request,
-          fmt::format("model '{}' needs about {} (weights {} + KV cache {} for {} cells), more "
-                      "than --models-memory-budget {}: it cannot be loaded",
-                      s.config.id(), format_bytes(est->total()), format_bytes(est->weights),
-                      format_bytes(est->kv_cache), s.config.options.engine.n_ctx,
-                      format_bytes(options_.memory_budget)),
-          "model"};
+      refused =
+          Error{Errc::invalid_request,
+                fmt::format("model '{}' needs about {} (weights {} + KV cache {} for {} cells{}), "
+                            "more than --models-memory-budget {}: it cannot be loaded",
+                            s.config.id(), format_bytes(est->total()), format_bytes(est->weights),
+                            format_bytes(est->kv_cache), s.config.options.engine.n_ctx,
+                            est->compute > 0
+                                ? fmt::format(" + compute buffers {}", format_bytes(est->compute))
+                                : std::string(),
+                            format_bytes(options_.memory_budget)),
+                "model"};
     }
     if (refused) {
       spdlog::warn("{}", refused->message);

@@ -5,12 +5,14 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <regex>
 #include <string>
 #include <vector>
 
 #include "cli/run_troupe.hpp"
 #include "cluster/child_process.hpp"
+#include "engine/memory_use.hpp"
 #include "support/test_models.hpp"
 
 namespace troupe::cli {
@@ -66,35 +68,70 @@ TEST(Placement, DefaultsAreLlamaCppsAndMlockIsPassed) {
   EXPECT_EQ(p.wait(), 0) << output(p);
 }
 
+// The start-up line's KV size: llama.cpp's own count of the context's memory (memory_use.hpp),
+// which is what llama.cpp's KV caches and recurrent states say they took (each of its lines
+// rounded to 0.01 MiB); a build without the count says "about" an estimate, or nothing for a
+// hybrid.
+void expect_the_kv_size_is_llamas(const ChildProcess& p) {
+  if (!engine::memory_use_known())
+    return;
+  const std::regex part(R"((llama_kv_cache|llama_memory_recurrent): size = +([0-9.]+) MiB)");
+  const std::regex ready(R"(ready: .*KV cache K \S+ V \S+: ([0-9.]+) MiB, compute buffers)");
+  double parts = 0;
+  int n_parts = 0;
+  std::optional<double> said;
+  for (const auto& l : p.lines()) {
+    std::smatch m;
+    if (std::regex_search(l, m, part)) {
+      parts += std::stod(m[2].str());
+      ++n_parts;
+    } else if (std::regex_search(l, m, ready)) {
+      said = std::stod(m[1].str());
+    }
+  }
+  ASSERT_TRUE(said) << output(p);
+  EXPECT_GT(n_parts, 0) << output(p);
+  EXPECT_NEAR(*said, parts, 0.05 + 0.005 * n_parts) << output(p);
+}
+
 // A sliding-window model's windowed layers keep the window's cells (with a step's), as
-// llama-server's do, unless --swa-full; llama-server's -ctxcp is taken.
+// llama-server's do, unless --swa-full; llama-server's -ctxcp is taken. The start-up line's
+// KV size is what llama.cpp made either way.
 TEST(Placement, ASlidingWindowModelKeepsItsWindowUnlessSwaFull) {
   const auto args = [](std::vector<std::string> extra) {
     auto a = serve_args(std::move(extra), "1", "2048");
     a[2] = test::generated_swa_model(16);
     return a;
   };
+  const std::string size = engine::memory_use_known() ? ": [0-9.]+ MiB, compute buffers [0-9.]+ MiB"
+                                                      : ", about [0-9.]+ MiB at most";
   {
     ChildProcess p(args({"-ctxcp", "2"}), "serve");
     expect_lines(p, {R"(llama_kv_cache_iswa: creating +SWA KV cache, size = 768 cells)",
-                     R"(ready: .* MiB at most \(a sliding window of 16 tokens)"});
+                     "ready: .*" + size + R"( \(a sliding window of 16 tokens)"});
+    expect_the_kv_size_is_llamas(p);
     p.terminate();
     EXPECT_EQ(p.wait(), 0) << output(p);
   }
   ChildProcess p(args({"--swa-full"}), "serve");
   expect_lines(p, {R"(using full-size SWA cache)",
                    R"(llama_kv_cache_iswa: creating +SWA KV cache, size = 2048 cells)"});
+  expect_the_kv_size_is_llamas(p);
   p.terminate();
   EXPECT_EQ(p.wait(), 0) << output(p);
 }
 
 // A hybrid model's layers differ (llama.cpp tells the first one's heads only): the start-up
-// line gives no KV size it cannot know.
-TEST(Placement, AHybridModelsStartUpLineGivesNoKvSize) {
+// line gives llama.cpp's count of its attention layers' cells and recurrent state, or, in a
+// build without the count, no size it cannot know.
+TEST(Placement, AHybridModelsStartUpLineGivesLlamaCppsKvSize) {
   auto args = serve_args({});
   args[2] = test::generated_hybrid_model();
   ChildProcess p(args, "serve");
-  expect_lines(p, {R"(ready: .*KV cache K f16 V f16 \(a recurrent state besides\))"});
+  expect_lines(p, {engine::memory_use_known()
+                       ? R"(ready: .*KV cache K f16 V f16: [0-9.]+ MiB, compute buffers)"
+                       : R"(ready: .*KV cache K f16 V f16 \(a recurrent state besides\))"});
+  expect_the_kv_size_is_llamas(p);
   p.terminate();
   EXPECT_EQ(p.wait(), 0) << output(p);
 }

@@ -1468,6 +1468,31 @@ class UncuttableMemoryTest : public BatchEngineTest {
     auto m = LlamaModel::load({path});
     ASSERT_TRUE(m) << m.error().message;
     model_ = std::move(m.value());
+    path_ = path;
+  }
+
+  // llama.cpp's count of a dry run (memory_use.hpp) is what the engine's context allocates,
+  // with every cell of the windowed layers (swa_full) or the window's, in one pool or a
+  // stream per sequence.
+  void expect_a_dry_run_counts_what_the_engine_allocates() {
+    if (!memory_use_known())
+      GTEST_SKIP() << "this build of llama.cpp has no memory account";
+    for (const bool swa_full : {false, true}) {
+      for (const bool unified : {false, true}) {
+        SCOPED_TRACE(::testing::Message() << "swa_full " << swa_full << " unified " << unified);
+        BatchEngineConfig cfg = config(2, unified, swa_full);
+        cfg.n_threads = 1;
+        const auto planned = planned_memory_use(path_, cfg);
+        ASSERT_TRUE(planned) << planned.error().message;
+        ASSERT_TRUE(planned->has_value());
+        auto e = start(cfg);
+        ASSERT_TRUE(e && e->memory_use());
+        EXPECT_EQ((*planned)->weights, e->memory_use()->weights);
+        EXPECT_EQ((*planned)->context, e->memory_use()->context);
+        EXPECT_EQ((*planned)->compute, e->memory_use()->compute);
+        EXPECT_GT((*planned)->context, 0u);
+      }
+    }
   }
 
   // 2,048 cells a sequence, steps of 64 tokens: a window of 16 keeps 256 cells a stream.
@@ -1582,6 +1607,7 @@ class UncuttableMemoryTest : public BatchEngineTest {
   // How many tokens before its prompt's end a checkpoint is taken: 1 for a recurrent state
   // (EngineLoop::checkpoint).
   std::int32_t before_end_ = 0;
+  std::string path_;  // the model's file
 
   // The answer to `p` on a fresh engine (ticket t).
   Recorder::Seq fresh_answer(const std::vector<Token>& p, std::uint64_t t,
@@ -1694,6 +1720,10 @@ TEST_F(SlidingWindowTest, ACheckpointServesNoPromptCutBeforeItsEnd) {
   expect_same_answer(rec_.get(2), fresh_answer(cut, 3), 1e-4);
 }
 
+TEST_F(SlidingWindowTest, ADryRunCountsWhatTheEngineAllocates) {
+  expect_a_dry_run_counts_what_the_engine_allocates();
+}
+
 TEST_F(SlidingWindowTest, TheHostCacheBringsBackADisplacedConversation) {
   expect_the_host_cache_brings_back_a_displaced_conversation();
 }
@@ -1794,6 +1824,10 @@ TEST_F(HybridMemoryTest, TheSamePromptAgainIsServedFromTheCheckpointBeforeItsLas
     e.reset();
     expect_same_answer(rec_.get(t + 1), rec_.get(t), 0.02);
   }
+}
+
+TEST_F(HybridMemoryTest, ADryRunCountsWhatTheEngineAllocates) {
+  expect_a_dry_run_counts_what_the_engine_allocates();
 }
 
 TEST_F(HybridMemoryTest, TheHostCacheBringsBackADisplacedConversation) {

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "engine/memory_use.hpp"
 #include "mkmodel/model_spec.hpp"
 #include "models/model_set.hpp"
 #include "support/test_models.hpp"
@@ -55,11 +56,46 @@ TEST(MemoryEstimate, ADraftModelCountsToo) {
   c.options.draft_model_path = test::generated_model("tiny", mkmodel::WeightType::f32, 2);
   const auto both = local_loader().estimate(c);
   ASSERT_TRUE(both) << both.error().message;
-  const auto draft = estimate_memory(c.options.draft_model_path, 512, "f16", "f16").value();
+  ModelConfig d = c;
+  d.options.model_path = c.options.draft_model_path;
+  d.options.draft_model_path.clear();
+  const auto draft = local_loader().estimate(d).value();
   EXPECT_EQ(both->weights, alone->weights + draft.weights);
   EXPECT_EQ(both->kv_cache, alone->kv_cache + draft.kv_cache);
+  EXPECT_EQ(both->compute, alone->compute + draft.compute);
   c.options.draft_model_path = "/nope.gguf";
   EXPECT_FALSE(local_loader().estimate(c));
+}
+
+// With llama.cpp's own count (a dry run of the context it would make), a sliding-window
+// model's estimate holds its windowed layers' window only, as the context does, and a hybrid
+// model's its attention layers' cells and its recurrent state: the shape's estimate counted
+// every layer's cells at full context. Without the count (a build of llama.cpp without the
+// staging header) the estimate is the shape's.
+TEST(MemoryEstimate, LlamaCppsCountFollowsTheModelsMemory) {
+  ModelConfig c;
+  c.options.engine.n_ctx = 8192;
+  c.options.engine.n_parallel = 2;
+  c.options.engine.n_threads = 1;
+  for (const auto& [path, smaller] : {std::pair{test::generated_model("tiny"), false},
+                                      std::pair{test::generated_swa_model(16), true},
+                                      std::pair{test::generated_hybrid_model(), true}}) {
+    SCOPED_TRACE(path);
+    c.options.model_path = path;
+    const auto e = local_loader().estimate(c);
+    ASSERT_TRUE(e) << e.error().message;
+    const auto shape = estimate_memory(path, 8192, "f16", "f16").value();
+    EXPECT_EQ(e->weights, shape.weights);
+    if (!engine::memory_use_known()) {
+      EXPECT_EQ(e->kv_cache, shape.kv_cache);
+      continue;
+    }
+    EXPECT_GT(e->compute, 0u);
+    if (smaller)
+      EXPECT_LT(e->kv_cache, shape.kv_cache / 2);
+    else
+      EXPECT_EQ(e->kv_cache, shape.kv_cache);
+  }
 }
 
 TEST(ParseBytes, UnitsAndErrors) {

@@ -261,11 +261,7 @@ TEST(ModelSet, TheMemoryBudgetRefusesAModelThatCannotFit) {
 
 TEST(ModelSet, TheMemoryBudgetUnloadsTheIdleModelToMakeRoom) {
   auto o = two_models();
-  const auto est = [&](const ModelConfig& c) {
-    return estimate_memory(c.options.model_path, c.options.engine.n_ctx, "f16", "f16")
-        .value()
-        .total();
-  };
+  const auto est = [&](const ModelConfig& c) { return local_loader().estimate(c).value().total(); };
   o.memory_budget = est(o.models[0]) + est(o.models[1]) / 2;  // one fits, not both
   auto set = make(std::move(o));
   for (const char* m : {"alpha", "beta"}) {

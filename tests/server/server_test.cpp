@@ -1552,7 +1552,8 @@ TEST(ServerWithEngine, SlotFilesSaveEraseAndRestore) {
   TestServer t(cfg, std::move(backend));
   const std::string body =
       R"({"prompt":"Once upon a time there was a little girl who lived in a village near the )"
-      R"(forest. Whenever she went out, she wore a red riding cloak.","n_predict":4)";
+      R"(forest. Whenever she went out, she wore a red riding cloak.","n_predict":4,)"
+      R"("ignore_eos":true)";  // all 4 answered: an end of text sampled early would decode fewer
   auto first = t.post("/completion", body + R"(,"id_slot":1})");
   ASSERT_EQ(first.status, 200) << first.raw.body();
   const auto n_prompt = first.body().at("tokens_evaluated").as_int64();
