@@ -125,7 +125,7 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   std::int32_t shift_chunks(std::int32_t id, std::int32_t n, std::int32_t min_chunk);
   std::int32_t slot_with_chunks(const std::vector<Token>& prompt, std::int32_t lora,
                                 std::int32_t min_chunk);
-  void stash(std::int32_t id);
+  void stash(std::int32_t id, std::int32_t keep);
   std::int32_t restore(std::int32_t dest, std::span<const Token> prompt, std::int32_t beat,
                        std::int32_t lora);
   void resume(std::int32_t id);
@@ -708,7 +708,7 @@ void EngineLoop::admit(AdmitSequence& a) {
   s.admitted = ++clock_;
   s.preempted = false;
   if (a.embed) {
-    stash(id);
+    stash(id, 0);
     trim_cells(id, 0);  // a pooled vector needs every token in the batch
     s.lora = lora;
     s.state = SlotState::prefill;
@@ -949,13 +949,13 @@ std::int32_t EngineLoop::reuse_prefix(std::int32_t dest, const std::vector<Token
     // A restore that tried nothing left dest's cells, so the plan, as they were (a stash
     // copies them out; an eviction spares dest).
     if (2 * chunked < slots_[static_cast<std::size_t>(dest)].n_past)
-      stash(dest);
+      stash(dest, slots_[static_cast<std::size_t>(dest)].n_past);
     return shift_chunks(dest, chunked, min_chunk);
   }
   Slot& d = slots_[static_cast<std::size_t>(dest)];
   if (best_src == dest && best > 0) {
     if (best < d.n_past)
-      stash(dest);
+      stash(dest, d.n_past);  // its checkpoint of more than best may serve best
     // The checkpoint is taken out first (cutting the cells drops the checkpoints of more) and
     // written before the cut (a recurrent state then ends where the cells are cut).
     std::optional<ContextCheckpoint> saved;
@@ -969,7 +969,7 @@ std::int32_t EngineLoop::reuse_prefix(std::int32_t dest, const std::vector<Token
     if (served)
       return best;
   }
-  stash(dest);
+  stash(dest, 0);
   trim_cells(dest, 0);
   if (best_src < 0 || best_src == dest || best < config_.min_copy_prefix)
     return 0;
@@ -1046,9 +1046,11 @@ std::int32_t EngineLoop::slot_with_chunks(const std::vector<Token>& prompt, std:
 }
 
 // Stores free slot `id`'s cached cells, with its checkpoints, in host memory before they are
-// cut, unless they are fewer than a copy is worth, already stored, or held whole by another slot.
-void EngineLoop::stash(std::int32_t id) {
-  const Slot& s = slots_[static_cast<std::size_t>(id)];
+// cut to `keep` (0: all go), unless they are fewer than a copy is worth, already stored, or held
+// whole by another slot. The checkpoints the cut drops go into the entry as they are; the others
+// are copied (a window's can be hundreds of MiB).
+void EngineLoop::stash(std::int32_t id, std::int32_t keep) {
+  Slot& s = slots_[static_cast<std::size_t>(id)];
   if (!host_cache_.enabled() || s.n_past < std::max(config_.min_copy_prefix, 1))
     return;
   const std::span<const Token> tokens(s.tokens.data(), static_cast<std::size_t>(s.n_past));
@@ -1075,8 +1077,17 @@ void EngineLoop::stash(std::int32_t id) {
     return;
   }
   const std::size_t bytes = state.size();
+  std::vector<ContextCheckpoint> checkpoints;
+  checkpoints.reserve(s.checkpoints.size());
+  for (const ContextCheckpoint& c : s.checkpoints) {
+    if (c.n_tokens <= keep)
+      checkpoints.push_back(c);
+  }
+  const std::size_t copied = checkpoints.size();
+  while (checkpoints.size() < checkpoints.capacity())
+    checkpoints.push_back(take_checkpoint(s, static_cast<std::int32_t>(copied)));
   if (host_cache_.store({tokens.begin(), tokens.end()}, std::move(state), lora, keep_from,
-                        s.checkpoints))
+                        std::move(checkpoints)))
     counters_.host_cache_stores.fetch_add(1, std::memory_order_relaxed);
   count_host_cache();
   spdlog::debug(
@@ -1090,7 +1101,7 @@ void EngineLoop::stash(std::int32_t id) {
 // the longest prefix with `prompt`, when that prefix is longer than `beat` (what the slots offer)
 // and worth a copy; its own cells are stashed first. Returns the prompt tokens now cached in dest;
 // 0 when nothing was tried (dest untouched); -1 when llama.cpp refused the state (dest is then
-// empty and the entry gone).
+// empty and the entry gone) or storing dest's cells dropped it (dest empty).
 std::int32_t EngineLoop::restore(std::int32_t dest, std::span<const Token> prompt,
                                  std::int32_t beat, std::int32_t lora) {
   if (!host_cache_.enabled())
@@ -1108,22 +1119,30 @@ std::int32_t EngineLoop::restore(std::int32_t dest, std::span<const Token> promp
   if (!found())
     return 0;
   const auto t0 = std::chrono::steady_clock::now();
-  stash(dest);
   // The whole state must fit the pool beside what it holds (dest's cells given back): older
   // idle caches make room, as they would for the prompt. Each store may drop entries, so the
   // match is looked up again after it.
+  const auto fits = [&] {
+    const auto size = static_cast<std::int64_t>(host_cache_.at(match->index).tokens.size());
+    return !shared_pool_ || free_cells() + d.n_past - d.shared >= size;
+  };
   for (;;) {
     if (!found())
       return 0;
-    const auto size = static_cast<std::int64_t>(host_cache_.at(match->index).tokens.size());
-    if (!shared_pool_ || free_cells() + d.n_past - d.shared >= size)
+    if (fits())
       break;
     if (!evict_idle_cache(/*spare=*/dest))
       return 0;
   }
-  const HostCache::Entry& e = host_cache_.at(match->index);
+  // dest's own cells are stored before they are cut; if that store dropped what was found,
+  // they are cut all the same (its checkpoints went into the store).
+  stash(dest, 0);
+  const bool still = found() && fits();
   trim_cells(dest, 0);
   d.n_past = 0;  // its tokens are the caller's (a preempted sequence keeps them)
+  if (!still)
+    return -1;
+  const HostCache::Entry& e = host_cache_.at(match->index);
   // A checkpoint is written over the state it was taken in (then the cells are cut to it).
   if (llama_state_seq_set_data_ext(ctx_.get(), e.state.data(), e.state.size(), dest, 0) == 0 ||
       (match->checkpoint >= 0 &&
@@ -1248,7 +1267,7 @@ bool EngineLoop::evict_idle_cache(std::int32_t spare) {
   if (oldest < 0)
     return false;
   Slot& s = slots_[static_cast<std::size_t>(oldest)];
-  stash(oldest);
+  stash(oldest, 0);
   trim_cells(oldest, 0);
   s.tokens.clear();
   s.n_past = 0;
@@ -1276,7 +1295,7 @@ std::int32_t EngineLoop::youngest_holder(std::uint64_t admitted_after) const {
 // happened. A sequence in its prompt just starts it over.
 void EngineLoop::preempt(std::int32_t id) {
   Slot& s = slots_[static_cast<std::size_t>(id)];
-  stash(id);  // with --cache-ram its cells come back from host memory rather than recomputed
+  stash(id, 0);  // with --cache-ram its cells come back from host memory rather than recomputed
   s.preempted = true;
   trim_cells(id, 0);
   counters_.cells_live.fetch_sub(s.n_past, std::memory_order_relaxed);
@@ -1530,7 +1549,7 @@ Result<SlotActionDone> EngineLoop::restore_slot(std::int32_t id, const std::stri
   if (n >= static_cast<std::size_t>(n_ctx_seq_) + kPackedSlotWords)
     return too_long(n);
   Slot& s = slots_[static_cast<std::size_t>(id)];
-  stash(id);
+  stash(id, 0);
   trim_cells(id, 0);
   s.tokens.clear();
   s.n_past = 0;
