@@ -74,15 +74,15 @@ else()
 endif()
 message(STATUS "llama.cpp: ${TROUPE_LLAMA} ${TROUPE_LLAMA_RELEASE} from ${TROUPE_LLAMA_LIBDIR}: ${TROUPE_LLAMA_BUILD}")
 
-# troupe_llama_grammar_internals(OUT): the folder of llama.cpp's internal llama-grammar.h when
-# it is there (bundled: installed by scripts/bootstrap.sh; package: -DTROUPE_LLAMA_INTERNAL_INCLUDE,
-# a source tree's src/) and the library exports the internal grammar functions; else empty.
+# troupe_llama_internal(OUT HEADER SOURCE VAR): the folder of one of llama.cpp's internal
+# headers (bundled: installed by scripts/bootstrap.sh; package: -DTROUPE_LLAMA_INTERNAL_INCLUDE, a
+# source tree's src/) when it is there and SOURCE, which uses what it declares, compiles and
+# links against the library (cached in VAR); else empty.
 set(TROUPE_LLAMA_INTERNAL_INCLUDE "${CMAKE_SOURCE_DIR}/third_party/llama/include/internal"
-    CACHE PATH "folder of llama.cpp's src/llama-grammar.h (optional)")
-function(troupe_llama_grammar_internals out)
+    CACHE PATH "folder of llama.cpp's src/llama-grammar.h and src/llama-ext.h (optional)")
+function(troupe_llama_internal out header source var)
   set(${out} "" PARENT_SCOPE)
-  if(NOT EXISTS "${TROUPE_LLAMA_INTERNAL_INCLUDE}/llama-grammar.h")
-    message(STATUS "llama.cpp grammar internals: no llama-grammar.h; grammars sampled without the state cache")
+  if(NOT EXISTS "${TROUPE_LLAMA_INTERNAL_INCLUDE}/${header}")
     return()
   endif()
   include(CheckCXXSourceCompiles)
@@ -90,7 +90,16 @@ function(troupe_llama_grammar_internals out)
   set(CMAKE_REQUIRED_INCLUDES "${TROUPE_LLAMA_INTERNAL_INCLUDE};${_inc}")
   set(CMAKE_REQUIRED_LIBRARIES troupe::llama)
   set(CMAKE_REQUIRED_FLAGS "-std=c++20")
-  check_cxx_source_compiles([=[
+  check_cxx_source_compiles("${source}" ${var})
+  if(${var})
+    set(${out} "${TROUPE_LLAMA_INTERNAL_INCLUDE}" PARENT_SCOPE)
+  endif()
+endfunction()
+
+# troupe_llama_grammar_internals(OUT): llama-grammar.h's folder when the library exports the
+# internal grammar functions; else empty.
+function(troupe_llama_grammar_internals out)
+  troupe_llama_internal(_dir llama-grammar.h [=[
 #include <llama-grammar.h>
 int main() {
   llama_grammar* g = llama_grammar_init_impl(nullptr, "root ::= [a]", "root", false, nullptr, 0,
@@ -99,26 +108,17 @@ int main() {
   return llama_grammar_get_rules(g).empty() ? 1 : 0;
 }
 ]=] TROUPE_HAVE_LLAMA_GRAMMAR_INTERNALS)
-  if(TROUPE_HAVE_LLAMA_GRAMMAR_INTERNALS)
-    set(${out} "${TROUPE_LLAMA_INTERNAL_INCLUDE}" PARENT_SCOPE)
+  if(NOT _dir)
+    message(STATUS "llama.cpp grammar internals: none; grammars sampled without the state cache")
   endif()
+  set(${out} "${_dir}" PARENT_SCOPE)
 endfunction()
 
 # troupe_llama_memory_breakdown(OUT): the folder of llama.cpp's staging header llama-ext.h when
-# it is there (as llama-grammar.h) and the library exports llama_get_memory_breakdown, llama.cpp's
-# own account of what a model and a context allocate on each device; else empty.
+# the library exports llama_get_memory_breakdown, llama.cpp's own account of what a model and a
+# context allocate on each device; else empty.
 function(troupe_llama_memory_breakdown out)
-  set(${out} "" PARENT_SCOPE)
-  if(NOT EXISTS "${TROUPE_LLAMA_INTERNAL_INCLUDE}/llama-ext.h")
-    message(STATUS "llama.cpp memory breakdown: no llama-ext.h; memory estimated from the GGUF's shape")
-    return()
-  endif()
-  include(CheckCXXSourceCompiles)
-  get_target_property(_inc troupe::llama INTERFACE_INCLUDE_DIRECTORIES)
-  set(CMAKE_REQUIRED_INCLUDES "${TROUPE_LLAMA_INTERNAL_INCLUDE};${_inc}")
-  set(CMAKE_REQUIRED_LIBRARIES troupe::llama)
-  set(CMAKE_REQUIRED_FLAGS "-std=c++20")
-  check_cxx_source_compiles([=[
+  troupe_llama_internal(_dir llama-ext.h [=[
 #include <llama-ext.h>
 int main(int argc, char**) {
   if (argc > 1) {
@@ -128,7 +128,8 @@ int main(int argc, char**) {
   return 0;
 }
 ]=] TROUPE_HAVE_LLAMA_MEMORY_BREAKDOWN)
-  if(TROUPE_HAVE_LLAMA_MEMORY_BREAKDOWN)
-    set(${out} "${TROUPE_LLAMA_INTERNAL_INCLUDE}" PARENT_SCOPE)
+  if(NOT _dir)
+    message(STATUS "llama.cpp memory breakdown: none; memory estimated from the GGUF's shape")
   endif()
+  set(${out} "${_dir}" PARENT_SCOPE)
 endfunction()

@@ -1503,6 +1503,13 @@ class UncuttableMemoryTest : public BatchEngineTest {
     return cfg;
   }
 
+  // One slot keeping up to `checkpoints` checkpoints.
+  std::unique_ptr<BatchEngine> start_one_slot(std::int32_t checkpoints) {
+    BatchEngineConfig cfg = config(1, false, false);
+    cfg.ctx_checkpoints = checkpoints;
+    return start(cfg);
+  }
+
   // Each token's log-probability within `tolerance` of the other run's, token by token.
   static void expect_same_answer(const Recorder::Seq& a, const Recorder::Seq& b, double tolerance) {
     ASSERT_EQ(a.tokens.size(), b.tokens.size());
@@ -1524,9 +1531,7 @@ class UncuttableMemoryTest : public BatchEngineTest {
     for (const std::int32_t checkpoints : {8, 0}) {
       SCOPED_TRACE(checkpoints);
       const std::uint64_t t = checkpoints > 0 ? 10 : 20;
-      BatchEngineConfig cfg = config(1, false, false);
-      cfg.ctx_checkpoints = checkpoints;
-      auto e = start(cfg);
+      auto e = start_one_slot(checkpoints);
       e->tell(admit(t, a, answer_tokens));
       rec_.wait_released(t);
       EXPECT_EQ(e->counters().checkpoint_bytes.load() > 0, checkpoints > 0);
@@ -1812,9 +1817,7 @@ TEST_F(HybridMemoryTest, TheSamePromptAgainIsServedFromTheCheckpointBeforeItsLas
   for (const std::int32_t checkpoints : {8, 0}) {
     SCOPED_TRACE(checkpoints);
     const std::uint64_t t = checkpoints > 0 ? 10 : 20;
-    BatchEngineConfig cfg = config(1, false, false);
-    cfg.ctx_checkpoints = checkpoints;
-    auto e = start(cfg);
+    auto e = start_one_slot(checkpoints);
     e->tell(admit(t, a, 8));
     rec_.wait_released(t);
     e->tell(admit(t + 1, a, 8));
