@@ -23,11 +23,19 @@ The models: `troupe mkmodel --arch cohere2 --sliding-window 16 --type f32 -o swa
 or `--arch lfm2 --type f32 -o hybrid-tiny.gguf` for the flows, and for the memory a
 `small`-shaped sliding-window one (`--shape small --sliding-window 256 --type f16`).
 
-    bench/peer/swa_check.py swa-tiny.gguf [--memory swa-small.gguf]
+    bench/peer/swa_check.py swa-tiny.gguf [--memory swa-small.gguf] [--ttft hybrid-small.gguf]
+
+With --ttft, the time to the first token of a lone prompt (`n_predict` 1, wall clock at the
+client, each server up for the whole run, alternated per prompt), 2 threads: a recurrent
+model's checkpoint is taken before the prompt's last token, which both servers decode in a
+step of its own; then the same prompt again, served from that checkpoint.
 """
 import argparse
+import contextlib
 import random
+import statistics
 import subprocess
+import time
 
 from peer_server import LLAMA_SERVER, TROUPE, post, serving
 
@@ -84,11 +92,42 @@ def flows(url):
                  "the same prompt again": c + other_c}
 
 
+def ttft(model, n_tokens, rounds):
+    """Median and range of the first token's wall-clock time, fresh prompts and the same again."""
+    common = ["-m", model, "-t", "2", "-c", "8192"]
+    argv = {"llama-server": [LLAMA_SERVER, *common, "-np", "1"],
+            "troupe": [TROUPE, "serve", *common, "--parallel", "1"]}
+    rnd = random.Random(11)
+    times = {name: {"fresh": [], "again": []} for name in argv}
+    with contextlib.ExitStack() as stack:
+        urls = {name: stack.enter_context(serving(started(cmd, []))) for name, cmd in argv.items()}
+        for url in urls.values():  # warm-up
+            complete(url, [rnd.randrange(300, 1500) for _ in range(64)], 1)
+        for _ in range(rounds):
+            prompt = [rnd.randrange(300, 1500) for _ in range(n_tokens)]
+            for name, url in urls.items():
+                for kind in ("fresh", "again"):
+                    t0 = time.perf_counter()
+                    complete(url, prompt, 1)
+                    times[name][kind].append(1000 * (time.perf_counter() - t0))
+    print(f"\nmodel {model}; lone {n_tokens}-token prompts, 1 token each, 2 threads, {rounds} "
+          "prompts per server\n")
+    print("| server | prompt | first token ms, median | range |")
+    print("|---|---|---|---|")
+    for name, kinds in times.items():
+        for kind, ms in kinds.items():
+            print(f"| {name} | {'the same again' if kind == 'again' else 'new'} | "
+                  f"{statistics.median(ms):.0f} | {min(ms):.0f}-{max(ms):.0f} |")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("model")
     ap.add_argument("--memory", help="a larger sliding-window model for the memory figures")
     ap.add_argument("--ctx", type=int, default=32768, help="context for the memory figures")
+    ap.add_argument("--ttft", help="a model for the time to the first token of lone prompts")
+    ap.add_argument("--ttft-tokens", type=int, default=512, help="prompt tokens (--ttft)")
+    ap.add_argument("--ttft-rounds", type=int, default=8, help="prompts per server (--ttft)")
     a = ap.parse_args()
     common = ["-m", a.model, "-t", "1", "-c", "2048", "-b", "64"]
     servers = {"llama-server": [LLAMA_SERVER, *common, "-ub", "64", "-np", "1"],
@@ -105,6 +144,8 @@ def main():
                 _, _, want = complete(fresh, prompts[flow], 8)
             gap = max(abs(x - y) for x, y in zip(lps, want))
             print(f"| {flow} | {name} | {len(prompts[flow])} | {cache_n} | {gap:.2g} |")
+    if a.ttft:
+        ttft(a.ttft, a.ttft_tokens, a.ttft_rounds)
     if not a.memory:
         return
     print(f"\nmodel {a.memory}; -c {a.ctx}, 4 slots; resident memory after start-up\n")
