@@ -1077,14 +1077,15 @@ void EngineLoop::stash(std::int32_t id, std::int32_t keep) {
     return;
   }
   const std::size_t bytes = state.size();
+  const std::size_t total = s.checkpoints.size();
   std::vector<ContextCheckpoint> checkpoints;
-  checkpoints.reserve(s.checkpoints.size());
+  checkpoints.reserve(total);
   for (const ContextCheckpoint& c : s.checkpoints) {
     if (c.n_tokens <= keep)
       checkpoints.push_back(c);
   }
   const std::size_t copied = checkpoints.size();
-  while (checkpoints.size() < checkpoints.capacity())
+  while (checkpoints.size() < total)
     checkpoints.push_back(take_checkpoint(s, static_cast<std::int32_t>(copied)));
   if (host_cache_.store({tokens.begin(), tokens.end()}, std::move(state), lora, keep_from,
                         std::move(checkpoints)))
