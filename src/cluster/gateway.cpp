@@ -350,8 +350,11 @@ void Gateway::start(std::function<void(const remote::MemberEvent&)> on_member) {
     if (on_member)
       on_member(e);
   });
-  // Workers already in the registry (a restarted gateway) are "up" at once.
-  for (const auto& m : node.snapshot()->members) {
+  // Workers already in the registry (a restarted gateway) are "up" at once. The snapshot is held
+  // for the loop: the registry may publish another meanwhile, and a temporary's members would go
+  // with it.
+  const auto registry = node.snapshot();
+  for (const auto& m : registry->members) {
     if (m.id != node.id())
       impl_->on_member(remote::MemberEvent{remote::MemberEventKind::joined, m});
   }
