@@ -103,9 +103,10 @@ def ttft(model, n_tokens, rounds):
         urls = {name: stack.enter_context(serving(started(cmd, []))) for name, cmd in argv.items()}
         for url in urls.values():  # warm-up
             complete(url, [rnd.randrange(300, 1500) for _ in range(64)], 1)
-        for _ in range(rounds):
+        for k in range(rounds):
             prompt = [rnd.randrange(300, 1500) for _ in range(n_tokens)]
-            for name, url in urls.items():
+            order = list(urls.items())
+            for name, url in order[k % 2:] + order[:k % 2]:  # alternated
                 for kind in ("fresh", "again"):
                     t0 = time.perf_counter()
                     complete(url, prompt, 1)
@@ -127,7 +128,7 @@ def main():
     ap.add_argument("--ctx", type=int, default=32768, help="context for the memory figures")
     ap.add_argument("--ttft", help="a model for the time to the first token of lone prompts")
     ap.add_argument("--ttft-tokens", type=int, default=512, help="prompt tokens (--ttft)")
-    ap.add_argument("--ttft-rounds", type=int, default=8, help="prompts per server (--ttft)")
+    ap.add_argument("--ttft-rounds", type=int, default=16, help="prompts per server (--ttft)")
     a = ap.parse_args()
     common = ["-m", a.model, "-t", "1", "-c", "2048", "-b", "64"]
     servers = {"llama-server": [LLAMA_SERVER, *common, "-ub", "64", "-np", "1"],
