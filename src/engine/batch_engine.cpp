@@ -34,6 +34,11 @@ constexpr double kDraftHits = 1.0;
 constexpr double kPredictionHits = 1.5;
 constexpr double kDraftTries = 2.0;
 constexpr double kDrift = 0.05;
+// How many tokens before its prompt's end a recurrent state's checkpoint is taken (llama-server's
+// 4): the next turn of a thinking model's conversation shares the prompt but its generation
+// prompt's last tokens (Qwen3.5's "<think>\n", or "<think>\n\n</think>\n\n" without
+// thinking: 2 and 4 tokens), and the same prompt sent again all but its last token.
+constexpr std::int32_t kCheckpointBeforeEnd = 4;
 
 struct Slot {
   SlotState state = SlotState::free;
@@ -733,8 +738,8 @@ void EngineLoop::admit(AdmitSequence& a) {
   s.n_past = cached;
   s.n_prompt = n_prompt;
   s.cached = cached;
-  if (recurrent_ && cached == n_prompt - 1)
-    checkpoint(id);  // its prompt's last token alone is left: see checkpoint
+  if (recurrent_ && cached == n_prompt - kCheckpointBeforeEnd)
+    checkpoint(id);  // its prompt's last tokens alone are left: see checkpoint
   s.paced = n_prompt - cached > config_.n_seq_chunk;
   s.generated = 0;
   s.stop = std::move(a.stop);
@@ -817,11 +822,13 @@ std::int32_t EngineLoop::min_keep(std::int32_t id) const {
 
 // After slot `id`'s prompt has been computed: a checkpoint of what cannot be cut (llama.cpp's
 // partial state: the windowed layers alone, or the recurrent state alone), the slot's oldest
-// dropped when it holds ctx_checkpoints. A recurrent state's is taken before the prompt's last
-// token, which the next step decodes alone (plan_prompt_chunks), as llama-server does: the state
-// of all the prompt's tokens would serve only prompts that go on past them, that of all but
-// the last serves the same prompt again too (an answer regenerated; a prompt needs a token
-// decoded for its logits). A window's, taken at the end, serves both already.
+// dropped when it holds ctx_checkpoints. A recurrent state's is taken kCheckpointBeforeEnd
+// tokens before the prompt's end, which the next step decodes (plan_prompt_chunks), as
+// llama-server does: the state of all the prompt's tokens would serve only prompts that go on
+// past them, not the next turn whose generation prompt's last tokens the history renders
+// otherwise, nor the same prompt again (an answer regenerated; a prompt needs a token decoded
+// for its logits). A window's, taken at the end, serves from all its tokens but the last (and
+// the families with a window render their generation prompt as their history begins).
 void EngineLoop::checkpoint(std::int32_t id) {
   Slot& s = slots_[static_cast<std::size_t>(id)];
   if (!checkpoints_ || s.n_past < std::max(config_.min_copy_prefix, 1) ||
@@ -1919,12 +1926,13 @@ void EngineLoop::plan_prompt_chunks(std::int32_t generating) {
   }
   const std::span<std::int32_t> take(take_.data(), pending_.size());
   plan_prompt_tokens(pending_, room, take);
-  // A recurrent state's checkpoint is taken before its prompt's last token (checkpoint).
+  // A recurrent state's checkpoint is taken before its prompt's last tokens (checkpoint): a
+  // step that would go past them stops there.
   for (std::size_t j = 0; j < pending_.size() && checkpoints_ && recurrent_; ++j) {
     const Slot& s = slots_[static_cast<std::size_t>(step_prefill_[j])];
-    if (take[j] > 1 && take[j] == pending_[j].remaining &&
-        s.n_prompt - 1 >= std::max(config_.min_copy_prefix, 1))
-      --take[j];
+    const std::int32_t at = s.n_prompt - kCheckpointBeforeEnd;
+    if (at >= std::max(config_.min_copy_prefix, 1) && s.n_past < at && s.n_past + take[j] > at)
+      take[j] = at - s.n_past;
   }
   paced_first_ = generating > 0 && paced_prompt_waited(pending_, take);
   for (std::size_t j = 0; j < pending_.size(); ++j)
@@ -2113,7 +2121,8 @@ void EngineLoop::after_decode() {
     s.n_past += decoded;
     counters_.cells_live.fetch_add(decoded, std::memory_order_relaxed);
     s.chunk = 0;
-    if (checkpoints_ && recurrent_ && s.state == SlotState::prefill && s.n_past == s.n_prompt - 1)
+    if (checkpoints_ && recurrent_ && s.state == SlotState::prefill &&
+        s.n_past == s.n_prompt - kCheckpointBeforeEnd)
       to_checkpoint_.push_back(static_cast<std::int32_t>(i));  // see checkpoint
     if (s.batch_row < 0)
       continue;  // a prompt chunk that is not the last

@@ -1609,7 +1609,7 @@ class UncuttableMemoryTest : public BatchEngineTest {
     expect_same_answer(rec_.get(4), fresh_answer(third, 6), 0.02);
   }
 
-  // How many tokens before its prompt's end a checkpoint is taken: 1 for a recurrent state
+  // How many tokens before its prompt's end a checkpoint is taken: 4 for a recurrent state
   // (EngineLoop::checkpoint).
   std::int32_t before_end_ = 0;
   std::string path_;  // the model's file
@@ -1782,7 +1782,7 @@ class HybridMemoryTest : public UncuttableMemoryTest {
  protected:
   void SetUp() override {
     load(test::generated_hybrid_model());
-    before_end_ = 1;
+    before_end_ = 4;
   }
 };
 
@@ -1809,10 +1809,10 @@ TEST_F(HybridMemoryTest, ACheckpointServesThePromptWhoseAnswerIsRenderedOtherwis
   expect_a_checkpoint_serves_the_next_turn(50, 20);
 }
 
-// The same prompt again (an answer regenerated): the checkpoint taken before its last token
+// The same prompt again (an answer regenerated): the checkpoint taken 4 tokens before its end
 // serves all the rest, and the answer is the first one's; without checkpoints it is computed
 // again.
-TEST_F(HybridMemoryTest, TheSamePromptAgainIsServedFromTheCheckpointBeforeItsLastToken) {
+TEST_F(HybridMemoryTest, TheSamePromptAgainIsServedFromTheCheckpointBeforeItsEnd) {
   const auto a = prompt(71, 300);
   for (const std::int32_t checkpoints : {8, 0}) {
     SCOPED_TRACE(checkpoints);
@@ -1822,7 +1822,7 @@ TEST_F(HybridMemoryTest, TheSamePromptAgainIsServedFromTheCheckpointBeforeItsLas
     rec_.wait_released(t);
     e->tell(admit(t + 1, a, 8));
     rec_.wait_released(t + 1);
-    EXPECT_EQ(rec_.get(t + 1).started->cached_tokens, checkpoints > 0 ? 299 : 0);
+    EXPECT_EQ(rec_.get(t + 1).started->cached_tokens, checkpoints > 0 ? 296 : 0);
     EXPECT_EQ(e->counters().checkpoint_restores.load(), checkpoints > 0 ? 1 : 0);
     e.reset();
     expect_same_answer(rec_.get(t + 1), rec_.get(t), 0.02);

@@ -51,17 +51,22 @@ std::string read(const std::filesystem::path& p) {
   return s.str();
 }
 
-// The family's model, written once into the build tree (to a temporary name, then renamed).
-std::string family_model(const Family& f) {
+// The family's model, written once into the build tree (to a temporary name, then renamed):
+// llama's layout, or another (`arch`).
+std::string family_model(const Family& f, mkmodel::Arch arch = mkmodel::Arch::llama) {
   const auto dir = std::filesystem::path(TROUPE_BINARY_DIR) / "test-models";
   std::filesystem::create_directories(dir);
-  const auto path = dir / fmt::format("family-{}.gguf", f.name);
+  const auto path =
+      dir / (arch == mkmodel::Arch::llama
+                 ? fmt::format("family-{}.gguf", f.name)
+                 : fmt::format("family-{}-arch{}.gguf", f.name, static_cast<int>(arch)));
   if (std::filesystem::exists(path))
     return path.string();
   const std::filesystem::path data(TROUPE_LLAMA_TESTDATA);
   mkmodel::ModelSpec spec;
   spec.shape = mkmodel::shape_by_name("tiny").value();
   spec.seed = 1;
+  spec.arch = arch;
   spec.vocab_file = (data / "vocab" / fmt::format("ggml-vocab-{}.gguf", f.vocab)).string();
   spec.chat_template = read(data / "templates" / f.tmpl);
   const auto tmp = path.string() + fmt::format(".{}.tmp", ::getpid());
@@ -127,6 +132,50 @@ INSTANTIATE_TEST_SUITE_P(Families, ChatFamily, ::testing::ValuesIn(families), []
   std::replace(n.begin(), n.end(), '-', '_');
   return n;
 });
+
+// Qwen3.5 is a hybrid: its recurrent state cannot be cut back to an earlier token. The next
+// turn of its thinking conversation renders the answer without its reasoning, and without the
+// "<think>\n" its generation prompt ended with: it shares all the first turn's prompt but its
+// last two tokens. The checkpoint taken 4 tokens before that prompt's end serves it (as
+// llama-server's); without checkpoints the whole conversation is computed again. Random weights
+// in LFM2's hybrid layout, Qwen3.5's real tokenizer and template.
+TEST(ChatFamilyHybrid, Qwen35sNextTurnIsServedFromTheCheckpointBeforeTheGenerationPrompt) {
+  const Family& qwen35 = families[3];
+  ASSERT_STREQ(qwen35.name, "qwen35");
+  const auto turn = [](std::vector<ChatMessage> messages) {
+    Task t;
+    t.prompt = std::move(messages);
+    t.sampling.temperature = 0.0f;
+    t.stop.max_tokens = 4;
+    t.stop.ignore_eos = true;
+    return t;
+  };
+  const ChatMessage system{"system", "Be brief."};
+  const ChatMessage question{"user", "What is two and two? Answer with one word, please."};
+  ChatMessage answer{"assistant", "Four."};
+  answer.reasoning_content = "Two and two make four.";
+  for (const std::int32_t checkpoints : {8, 0}) {
+    SCOPED_TRACE(checkpoints);
+    EngineOptions o = family_options(qwen35, 1, 2048);
+    o.model_path = family_model(qwen35, mkmodel::Arch::lfm2);
+    o.engine.ctx_checkpoints = checkpoints;
+    Coordinator c(o);
+    ASSERT_EQ(c.wait_loaded().state, HealthState::ready) << c.health().message;
+    const auto first = run_sync(c.apply_template(turn({system, question})));
+    ASSERT_TRUE(first);
+    ASSERT_TRUE(first->ends_with("<|im_start|>assistant\n<think>\n")) << *first;
+    auto s1 = run_sync(c.generate(turn({system, question})));
+    auto r1 = collect(s1);
+    ASSERT_TRUE(r1.finished) << (r1.error ? r1.error->message : "");
+    const std::int32_t n_first = r1.finished->usage.prompt_tokens;
+    auto s2 =
+        run_sync(c.generate(turn({system, question, answer, {"user", "And three and three?"}})));
+    auto r2 = collect(s2);
+    ASSERT_TRUE(r2.finished) << (r2.error ? r2.error->message : "");
+    EXPECT_GT(r2.finished->usage.prompt_tokens, n_first);
+    EXPECT_EQ(r2.finished->usage.cached_tokens, checkpoints > 0 ? n_first - 4 : 0);
+  }
+}
 
 // ------------------------------------------------------------ forced tool calls
 
