@@ -26,7 +26,9 @@ or `--arch lfm2 --type f32 -o hybrid-tiny.gguf` for the flows, and for the memor
     bench/peer/swa_check.py swa-tiny.gguf [--memory swa-small.gguf] [--ttft hybrid-small.gguf]
 
 With --ttft, the time to the first token of a lone prompt (`n_predict` 1, wall clock at the
-client, each server up for the whole run, alternated per prompt), 2 threads: a recurrent
+client, each server up for the whole run, alternated per prompt, a second of quiet before each
+request: a server's threads spin on a while after its request, which slowed the other's next
+steps up to twice), 2 threads: a recurrent
 model's checkpoint is taken before the prompt's last token, which both servers decode in a
 step of its own; then the same prompt again, served from that checkpoint.
 """
@@ -92,7 +94,7 @@ def flows(url):
                  "the same prompt again": c + other_c}
 
 
-def ttft(model, n_tokens, rounds):
+def ttft(model, n_tokens, rounds, settle):
     """Median and range of the first token's wall-clock time, fresh prompts and the same again."""
     common = ["-m", model, "-t", "2", "-c", "8192"]
     argv = {"llama-server": [LLAMA_SERVER, *common, "-np", "1"],
@@ -108,6 +110,9 @@ def ttft(model, n_tokens, rounds):
             order = list(urls.items())
             for name, url in order[k % 2:] + order[:k % 2]:  # alternated
                 for kind in ("fresh", "again"):
+                    # The other server's threads spin on for a while after its request: measured
+                    # right after it, a server shares the cores with them.
+                    time.sleep(settle)
                     t0 = time.perf_counter()
                     complete(url, prompt, 1)
                     times[name][kind].append(1000 * (time.perf_counter() - t0))
@@ -129,6 +134,8 @@ def main():
     ap.add_argument("--ttft", help="a model for the time to the first token of lone prompts")
     ap.add_argument("--ttft-tokens", type=int, default=512, help="prompt tokens (--ttft)")
     ap.add_argument("--ttft-rounds", type=int, default=16, help="prompts per server (--ttft)")
+    ap.add_argument("--ttft-settle", type=float, default=1.0,
+                    help="seconds of quiet before each timed request (--ttft)")
     a = ap.parse_args()
     common = ["-m", a.model, "-t", "1", "-c", "2048", "-b", "64"]
     servers = {"llama-server": [LLAMA_SERVER, *common, "-ub", "64", "-np", "1"],
@@ -146,7 +153,7 @@ def main():
             gap = max(abs(x - y) for x, y in zip(lps, want))
             print(f"| {flow} | {name} | {len(prompts[flow])} | {cache_n} | {gap:.2g} |")
     if a.ttft:
-        ttft(a.ttft, a.ttft_tokens, a.ttft_rounds)
+        ttft(a.ttft, a.ttft_tokens, a.ttft_rounds, a.ttft_settle)
     if not a.memory:
         return
     print(f"\nmodel {a.memory}; -c {a.ctx}, 4 slots; resident memory after start-up\n")

@@ -961,7 +961,10 @@ std::int32_t EngineLoop::reuse_prefix(std::int32_t dest, const std::vector<Token
   }
   Slot& d = slots_[static_cast<std::size_t>(dest)];
   if (best_src == dest && best > 0) {
-    if (best < d.n_past)
+    // Stored only when the cut loses most of the slot's tokens, as llama-server keeps a slot's
+    // prompt out of its cache when the new one keeps half of it: an edited last turn or a
+    // regenerated answer would otherwise copy the whole conversation's state each time.
+    if (2 * best < d.n_past)
       stash(dest, d.n_past);  // its checkpoint of more than best may serve best
     // The checkpoint is taken out first (cutting the cells drops the checkpoints of more) and
     // written before the cut (a recurrent state then ends where the cells are cut).

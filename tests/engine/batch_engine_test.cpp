@@ -870,6 +870,28 @@ TEST_F(BatchEngineTest, HostCacheRestoresAPromptItsSlotGaveUp) {
   EXPECT_EQ(ids(recomputed), ids(restored));
 }
 
+// A prompt that keeps most of its slot's cached tokens (an edited last turn, a regenerated
+// answer) leaves the slot's state out of host memory, as llama-server does: storing it would
+// copy the whole conversation each time. One that keeps less than half stores it first.
+TEST_F(BatchEngineTest, HostCacheStoresASlotOnlyWhenAPromptLosesMostOfIt) {
+  const auto a = prompt(33, 100);
+  BatchEngineConfig cfg{1024, 1, 128, 64};
+  cfg.host_cache_bytes = 64 << 20;
+  auto e = start(cfg);
+  e->tell(admit(1, a, 8));
+  rec_.wait_released(1);
+  // The same prompt again: 99 of the slot's 107 tokens kept.
+  e->tell(admit(2, a, 8));
+  rec_.wait_released(2);
+  EXPECT_EQ(rec_.get(2).started->cached_tokens, 99);
+  EXPECT_EQ(e->counters().host_cache_stores.load(), 0);
+  // 40 tokens of it and others: the slot's 107 go to host memory before the cut.
+  e->tell(admit(3, joined({std::vector<Token>(a.begin(), a.begin() + 40), prompt(34, 20)}), 8));
+  rec_.wait_released(3);
+  EXPECT_EQ(rec_.get(3).started->cached_tokens, 40);
+  EXPECT_EQ(e->counters().host_cache_stores.load(), 1);
+}
+
 // A stored state goes into whichever slot the returning prompt gets: here slot 1's KV stream,
 // while slot 0, where it was computed, generates for another request.
 TEST_F(BatchEngineTest, HostCacheRestoresIntoAnotherSlotsStream) {
