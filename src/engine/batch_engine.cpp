@@ -184,6 +184,7 @@ class EngineLoop final : public actor::Actor<EngineMessage> {
   };
   CachedPrefix cached_prefix(std::int32_t id, std::span<const Token> prompt) const;
   std::int32_t keep_from(llama_pos oldest, std::int32_t end) const;
+  std::int32_t checkpoint_at(const Slot& s) const;
   std::int32_t min_keep(std::int32_t id) const;
   void checkpoint(std::int32_t id);
   bool restore_checkpoint(std::int32_t dest, const ContextCheckpoint& c);
@@ -738,7 +739,7 @@ void EngineLoop::admit(AdmitSequence& a) {
   s.n_past = cached;
   s.n_prompt = n_prompt;
   s.cached = cached;
-  if (recurrent_ && cached == n_prompt - kCheckpointBeforeEnd)
+  if (cached == checkpoint_at(s))
     checkpoint(id);  // its prompt's last tokens alone are left: see checkpoint
   s.paced = n_prompt - cached > config_.n_seq_chunk;
   s.generated = 0;
@@ -791,14 +792,8 @@ EngineLoop::CachedPrefix EngineLoop::cached_prefix(std::int32_t id,
   const std::int32_t n = common_prefix(s.tokens, s.n_past, prompt);
   if (n == 0 || n >= keep_from(llama_memory_seq_pos_min(mem_, id), s.n_past))
     return {n, -1};
-  CachedPrefix best;
-  for (std::size_t k = 0; k < s.checkpoints.size(); ++k) {
-    const ContextCheckpoint& c = s.checkpoints[k];
-    const std::int32_t keep = std::min(n, c.n_tokens);
-    if (keep > best.n && c.serves(keep))
-      best = {keep, static_cast<std::int32_t>(k)};
-  }
-  return best;
+  const CheckpointServing c = serving_checkpoint(s.checkpoints, n);
+  return {c.keep, c.index};
 }
 
 // The shortest prefix of its `end` tokens that memory holding positions from `oldest` on
@@ -808,6 +803,14 @@ std::int32_t EngineLoop::keep_from(llama_pos oldest, std::int32_t end) const {
   if (recurrent_)
     return end;
   return n_swa_ <= 0 || oldest <= 0 ? 0 : oldest + n_swa_ - 1;
+}
+
+// Where slot `s`'s prompt is checkpointed (checkpoint): kCheckpointBeforeEnd tokens before its
+// end for a recurrent state, at its end for a window's; -1: not (no checkpoints, or a prompt
+// too short to be worth one).
+std::int32_t EngineLoop::checkpoint_at(const Slot& s) const {
+  const std::int32_t at = recurrent_ ? s.n_prompt - kCheckpointBeforeEnd : s.n_prompt;
+  return checkpoints_ && at >= std::max(config_.min_copy_prefix, 1) ? at : -1;
 }
 
 // The shortest prefix of slot `id`'s cached tokens that a state llama.cpp writes of it serves
@@ -822,8 +825,9 @@ std::int32_t EngineLoop::min_keep(std::int32_t id) const {
 
 // After slot `id`'s prompt has been computed: a checkpoint of what cannot be cut (llama.cpp's
 // partial state: the windowed layers alone, or the recurrent state alone), the slot's oldest
-// dropped when it holds ctx_checkpoints. A recurrent state's is taken kCheckpointBeforeEnd
-// tokens before the prompt's end, which the next step decodes (plan_prompt_chunks), as
+// dropped when it holds ctx_checkpoints; where: checkpoint_at. A recurrent state's is taken
+// kCheckpointBeforeEnd tokens before the prompt's end, which the next step decodes
+// (plan_prompt_chunks stops a step there), as
 // llama-server does: the state of all the prompt's tokens would serve only prompts that go on
 // past them, not the next turn whose generation prompt's last tokens the history renders
 // otherwise, nor the same prompt again (an answer regenerated; a prompt needs a token decoded
@@ -1929,12 +1933,12 @@ void EngineLoop::plan_prompt_chunks(std::int32_t generating) {
   }
   const std::span<std::int32_t> take(take_.data(), pending_.size());
   plan_prompt_tokens(pending_, room, take);
-  // A recurrent state's checkpoint is taken before its prompt's last tokens (checkpoint): a
-  // step that would go past them stops there.
-  for (std::size_t j = 0; j < pending_.size() && checkpoints_ && recurrent_; ++j) {
+  // A step that would go past where a prompt is checkpointed (checkpoint_at: a recurrent
+  // state's before its last tokens) stops there.
+  for (std::size_t j = 0; j < pending_.size(); ++j) {
     const Slot& s = slots_[static_cast<std::size_t>(step_prefill_[j])];
-    const std::int32_t at = s.n_prompt - kCheckpointBeforeEnd;
-    if (at >= std::max(config_.min_copy_prefix, 1) && s.n_past < at && s.n_past + take[j] > at)
+    const std::int32_t at = checkpoint_at(s);
+    if (s.n_past < at && s.n_past + take[j] > at)
       take[j] = at - s.n_past;
   }
   paced_first_ = generating > 0 && paced_prompt_waited(pending_, take);
@@ -2124,16 +2128,13 @@ void EngineLoop::after_decode() {
     s.n_past += decoded;
     counters_.cells_live.fetch_add(decoded, std::memory_order_relaxed);
     s.chunk = 0;
-    if (checkpoints_ && recurrent_ && s.state == SlotState::prefill &&
-        s.n_past == s.n_prompt - kCheckpointBeforeEnd)
-      to_checkpoint_.push_back(static_cast<std::int32_t>(i));  // see checkpoint
+    if (s.state == SlotState::prefill && s.n_past == checkpoint_at(s))
+      to_checkpoint_.push_back(static_cast<std::int32_t>(i));
     if (s.batch_row < 0)
       continue;  // a prompt chunk that is not the last
     if (s.state == SlotState::prefill) {
       s.state = SlotState::generate;
       std::erase(prefill_order_, static_cast<std::int32_t>(i));
-      if (checkpoints_ && !recurrent_)
-        to_checkpoint_.push_back(static_cast<std::int32_t>(i));
     }
     // Here, on the engine thread: llama_get_logits_ith may reorder the context's outputs.
     out_first_[n_out] = n_rows;

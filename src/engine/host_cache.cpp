@@ -43,6 +43,17 @@ bool holds(const HostCache::Entry& e, std::span<const Token> tokens, std::span<c
 
 }  // namespace
 
+CheckpointServing serving_checkpoint(std::span<const ContextCheckpoint> checkpoints,
+                                     std::int32_t n) {
+  CheckpointServing best;
+  for (std::size_t k = 0; k < checkpoints.size(); ++k) {
+    const std::int32_t keep = std::min(n, checkpoints[k].n_tokens);
+    if (keep > best.keep && checkpoints[k].serves(keep))
+      best = {keep, static_cast<std::int32_t>(k)};
+  }
+  return best;
+}
+
 std::size_t HostCache::Entry::bytes() const {
   std::size_t n = state.size() + tokens.size() * sizeof(Token) + lora.size() * sizeof(float);
   for (const ContextCheckpoint& c : checkpoints)
@@ -132,11 +143,10 @@ std::optional<HostCache::Match> HostCache::find(std::span<const Token> prompt,
     if (!std::ranges::equal(e.lora, lora))
       continue;
     const std::int32_t n = shared_prefix(prompt, e.tokens);
-    Match m{i, n >= e.min_keep ? n : 0, -1};
-    for (std::size_t k = 0; k < e.checkpoints.size() && m.length < n; ++k) {
-      const std::int32_t keep = std::min(n, e.checkpoints[k].n_tokens);
-      if (keep > m.length && e.checkpoints[k].serves(keep))
-        m = Match{i, keep, static_cast<std::int32_t>(k)};
+    Match m{i, n, -1};
+    if (n < e.min_keep) {
+      const CheckpointServing c = serving_checkpoint(e.checkpoints, n);
+      m = Match{i, c.keep, c.index};
     }
     if (m.length > 0 && (!best || m.length > best->length ||
                          (m.length == best->length && e.used > entries_[best->index].used)))

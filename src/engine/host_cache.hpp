@@ -65,6 +65,15 @@ struct ContextCheckpoint {
   bool serves(std::int32_t keep) const { return keep >= min_keep && keep <= n_tokens; }
 };
 
+// Of `checkpoints`, the one serving the longest prefix of `n` shared tokens: that prefix's
+// length and its index; {0, -1}: none.
+struct CheckpointServing {
+  std::int32_t keep = 0;
+  std::int32_t index = -1;
+};
+CheckpointServing serving_checkpoint(std::span<const ContextCheckpoint> checkpoints,
+                                     std::int32_t n);
+
 class HostCache {
  public:
   // A sequence's state: `size` bytes of anonymous memory of its own, mapped on a huge page
